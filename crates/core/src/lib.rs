@@ -1,0 +1,8 @@
+//! waygate's core: the workflow model, its validation, the transition decision and the store.
+#![deny(missing_docs)]
+
+pub mod duration;
+pub mod model;
+pub mod outcome;
+pub mod spec;
+pub mod template;

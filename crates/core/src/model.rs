@@ -1,0 +1,304 @@
+//! The validated workflow: a petgraph graph of states whose edges are guarded transitions.
+//!
+//! Only [`crate::validate`] builds a [`Workflow`], so code holding one can rely on every state
+//! name resolving, every duration being parsed, every `${var}` being declared and at least one
+//! terminal state being reachable from every state.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::Direction;
+
+pub use crate::spec::{Terminal, Weekday};
+use crate::template::Template;
+
+/// A validated workflow.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// The workflow's name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// States as nodes, transitions as edges (edge order is file order).
+    pub graph: DiGraph<State, Transition>,
+    /// Where a run starts.
+    pub initial: NodeIndex,
+    /// Target of `waygate rollback` and the fallback for incidents.
+    pub rollback: Option<NodeIndex>,
+    /// Declared variables, in file order.
+    pub vars: IndexMap<String, Var>,
+    /// Environments, in file order.
+    pub environments: IndexMap<String, Environment>,
+    pub(crate) state_index: HashMap<String, NodeIndex>,
+}
+
+/// A declared variable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Var {
+    /// Value when nothing else supplies one.
+    pub default: Option<String>,
+    /// Never stored or printed in clear.
+    pub secret: bool,
+    /// Process environment variable to read the value from.
+    pub from_env: Option<String>,
+    /// What the variable is for.
+    pub description: Option<String>,
+}
+
+/// An environment: values for declared vars.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// Var values for this environment.
+    pub vars: IndexMap<String, String>,
+    /// What the environment is.
+    pub description: Option<String>,
+}
+
+/// A state of the workflow.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The state's name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Actions run in order on entry.
+    pub on_enter: Vec<Action>,
+    /// Where incidents send the run.
+    pub on_failure: Option<NodeIndex>,
+    /// How long a run may stay here.
+    pub deadline: Option<Duration>,
+    /// Set on end states.
+    pub terminal: Option<Terminal>,
+}
+
+/// A guarded transition (a graph edge).
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// Position in the file's `transitions` list; `advance` tries them in this order.
+    pub order: usize,
+    /// Guards that must all pass.
+    pub guards: Vec<Guard>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A named check on a transition.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Unique within its transition.
+    pub name: String,
+    /// What has to hold.
+    pub check: Check,
+    /// Tries for a failing check.
+    pub retry: Retry,
+}
+
+/// How often a failing check is tried; `attempts` counts the first try too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Total tries, at least 1.
+    pub attempts: u32,
+    /// Pause between tries.
+    pub delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { attempts: 1, delay: Duration::ZERO }
+    }
+}
+
+/// A validated check.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// A program that must exit 0.
+    Command(CommandCheck),
+    /// An HTTP request whose response must match.
+    Http(HttpCheck),
+    /// A JSON file value.
+    Json(JsonCheck),
+    /// Sign-off by people.
+    Approval(ApprovalCheck),
+    /// Bake time since the run entered its state.
+    Wait(Duration),
+    /// A deploy window.
+    Window(WindowCheck),
+    /// An inner check held over time.
+    Watch(WatchCheck),
+}
+
+impl Check {
+    /// The kind's name as written in files: `Command`, `Http`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Command(_) => "Command",
+            Check::Http(_) => "Http",
+            Check::Json(_) => "Json",
+            Check::Approval(_) => "Approval",
+            Check::Wait(_) => "Wait",
+            Check::Window(_) => "Window",
+            Check::Watch(_) => "Watch",
+        }
+    }
+}
+
+/// Default timeout of a `Command` check or action without one.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default timeout of an `Http` check or action without one.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A program to run, as argv.
+#[derive(Debug, Clone)]
+pub struct CommandCheck {
+    /// Program and arguments; never passed to a shell.
+    pub run: Vec<Template>,
+    /// Kill the process group after this long.
+    pub timeout: Duration,
+    /// Extra environment for the child.
+    pub env: IndexMap<String, Template>,
+    /// Working directory.
+    pub cwd: Option<Template>,
+}
+
+/// An HTTP request and what its response must be.
+#[derive(Debug, Clone)]
+pub struct HttpCheck {
+    /// The URL.
+    pub url: Template,
+    /// Upper-case method name.
+    pub method: String,
+    /// Required status; any 2xx when `None`.
+    pub expect_status: Option<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<Template>,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// Extra headers.
+    pub headers: IndexMap<String, Template>,
+    /// JSON body; string leaves are templates rendered at run time.
+    pub body: Option<serde_json::Value>,
+}
+
+/// A value in a JSON file.
+#[derive(Debug, Clone)]
+pub struct JsonCheck {
+    /// The file.
+    pub file: Template,
+    /// An RFC 6901 pointer, checked at validation.
+    pub pointer: String,
+    /// The expected value.
+    pub equals: serde_json::Value,
+}
+
+/// Who must approve.
+#[derive(Debug, Clone)]
+pub struct ApprovalCheck {
+    /// What they vouch for.
+    pub prompt: String,
+    /// Distinct approvers needed.
+    pub min: u32,
+    /// Allowed approvers; anyone when empty.
+    pub approvers: Vec<String>,
+    /// The initiator may not approve.
+    pub not_by_initiator: bool,
+}
+
+/// A deploy window.
+#[derive(Debug, Clone)]
+pub struct WindowCheck {
+    /// Open days, local.
+    pub days: Vec<Weekday>,
+    /// Opening time, local.
+    pub start: jiff::civil::Time,
+    /// Closing time, local, exclusive. If `end <= start` the window spans midnight.
+    pub end: jiff::civil::Time,
+    /// The IANA zone name as written.
+    pub tz_name: String,
+    /// The resolved zone.
+    pub tz: jiff::tz::TimeZone,
+}
+
+/// A check that must keep holding.
+#[derive(Debug, Clone)]
+pub struct WatchCheck {
+    /// The inner check (never a `Watch`, `Approval` or `Wait`).
+    pub check: Box<Check>,
+    /// How long it must hold.
+    pub duration: Duration,
+    /// How often it is checked.
+    pub interval: Duration,
+}
+
+/// An `on_enter` action.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Run a program.
+    Command(CommandCheck),
+    /// Call a webhook.
+    Http(HttpCheck),
+}
+
+impl Workflow {
+    /// The state with this name.
+    pub fn state_id(&self, name: &str) -> Option<NodeIndex> {
+        self.state_index.get(name).copied()
+    }
+
+    /// The state at `id`.
+    pub fn state(&self, id: NodeIndex) -> &State {
+        &self.graph[id]
+    }
+
+    /// The state with this name, with its id.
+    pub fn state_by_name(&self, name: &str) -> Option<(NodeIndex, &State)> {
+        self.state_id(name).map(|id| (id, &self.graph[id]))
+    }
+
+    /// All states, in file order.
+    pub fn states(&self) -> impl Iterator<Item = (NodeIndex, &State)> {
+        self.graph.node_indices().map(move |i| (i, &self.graph[i]))
+    }
+
+    /// Transitions leaving `from`, in file order.
+    pub fn outgoing(&self, from: NodeIndex) -> Vec<OutgoingTransition<'_>> {
+        let mut out: Vec<_> = self
+            .graph
+            .edges_directed(from, Direction::Outgoing)
+            .map(|e| {
+                use petgraph::visit::EdgeRef;
+                OutgoingTransition { id: e.id(), to: e.target(), transition: e.weight() }
+            })
+            .collect();
+        out.sort_by_key(|t| t.transition.order);
+        out
+    }
+
+    /// The source and target of a transition.
+    pub fn endpoints(&self, id: EdgeIndex) -> Option<(NodeIndex, NodeIndex)> {
+        self.graph.edge_endpoints(id)
+    }
+
+    /// Whether a var is secret (unknown names are not).
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.vars.get(name).is_some_and(|v| v.secret)
+    }
+
+    /// The state incidents in `state` lead to: its own `on_failure`, else the workflow's
+    /// `rollback` (unless the run is already there).
+    pub fn failure_target(&self, state: NodeIndex) -> Option<NodeIndex> {
+        self.graph[state].on_failure.or(self.rollback.filter(|&r| r != state))
+    }
+}
+
+/// A transition seen from its source state.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingTransition<'a> {
+    /// The edge.
+    pub id: EdgeIndex,
+    /// Target state.
+    pub to: NodeIndex,
+    /// The transition.
+    pub transition: &'a Transition,
+}

@@ -1,0 +1,70 @@
+//! What evaluating a guard produced: the input of [`crate::decide`] and the payload of the
+//! `GuardsEvaluated` event.
+
+use serde::{Deserialize, Serialize};
+
+/// A guard's outcome, as the contract names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The check holds.
+    Pass,
+    /// The check does not hold, after its retries.
+    Fail,
+    /// Not yet decidable: approval missing, `Wait` not elapsed, `Window` closed, `Watch` running.
+    Waiting,
+}
+
+/// The most evidence kept per guard result (command output, response body), in bytes.
+pub const MAX_EVIDENCE: usize = 4096;
+
+/// One guard's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardResult {
+    /// The guard's name.
+    pub name: String,
+    /// Pass, fail or waiting.
+    pub outcome: Outcome,
+    /// One line for people: "exit status 1", "HTTP 503", "1 of 2 approvals", "opens in 3h".
+    pub detail: String,
+    /// Bounded evidence (output tails, response excerpts), secrets redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Wall time spent on the guard, all attempts.
+    pub duration_ms: u64,
+    /// Tries made (1 without retries).
+    pub attempts: u32,
+    /// For waiting guards: when waiting may end (timer, window opening), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+    /// For a `Watch` that broke: the incident sends the run to `on_failure` at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incident: bool,
+}
+
+/// Cuts `text` to at most [`MAX_EVIDENCE`] bytes on a character boundary, keeping the tail
+/// (where errors are) and saying how much was dropped.
+pub fn bound_evidence(text: &str) -> String {
+    if text.len() <= MAX_EVIDENCE {
+        return text.to_owned();
+    }
+    let mut start = text.len() - MAX_EVIDENCE;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[{} bytes truncated]\n{}", start, &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_keeps_the_tail_on_a_char_boundary() {
+        let text = format!("{}é{}", "a".repeat(MAX_EVIDENCE), "z".repeat(10));
+        let bounded = bound_evidence(&text);
+        assert!(bounded.starts_with("[") && bounded.ends_with("zzzzzzzzzz"));
+        assert!(bounded.len() <= MAX_EVIDENCE + 40);
+        assert_eq!(bound_evidence("short"), "short");
+    }
+}
