@@ -1,8 +1,19 @@
 //! waygate's core: the workflow model, its validation, the transition decision and the store.
+//!
+//! # Layout
+//! The pipeline reads off the module names:
+//! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
+//! positions and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
+//! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
+//! hash-chained event journal). `template` and `duration` are the small languages inside
+//! strings; `outcome` is what evaluating a guard produced.
 #![deny(missing_docs)]
 
+pub mod diagnostic;
 pub mod duration;
+pub mod locate;
 pub mod model;
 pub mod outcome;
 pub mod spec;
 pub mod template;
+pub mod validate;

@@ -1,0 +1,380 @@
+//! Source positions for workflow files.
+//!
+//! ron reports positions for syntax and type errors only; the semantic errors of validation
+//! (an unknown state, an undeclared `${var}`) need the position of a name or value that serde
+//! has long forgotten. This module parses the same text a second time into a light tree of
+//! spans (no values beyond strings), which validation walks alongside the [`crate::spec::Spec`]
+//! to point at the offending text. It only runs on text ron has already accepted, but it never
+//! panics on any input: it gives up and returns `None` instead.
+
+use std::ops::Range;
+
+/// A node of the span tree: where a value sits in the source and what shape it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Byte range of the whole value.
+    pub span: Range<usize>,
+    /// Its shape.
+    pub kind: NodeKind,
+}
+
+/// The shapes of RON values, as far as positions need them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A string literal; `raw` is the text between the quotes, escapes untouched.
+    Str {
+        /// Byte range of the literal's content as written, between the quotes.
+        raw: Range<usize>,
+        /// That content, escapes untouched.
+        text: String,
+    },
+    /// A number, char, boolean or bare identifier (`Success`, `Mon`, `None`).
+    Atom,
+    /// `[a, b]`.
+    List(Vec<Node>),
+    /// `{ k: v }`.
+    Map(Vec<(Node, Node)>),
+    /// `Name(field: v, ..)` or `(field: v, ..)`.
+    Struct(Vec<Field>),
+    /// `Name(a, b)`, `(a, b)` or `()`.
+    Tuple(Vec<Node>),
+}
+
+/// A named field of a struct.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The field's name.
+    pub name: String,
+    /// Where the name is written.
+    pub name_span: Range<usize>,
+    /// Its value.
+    pub value: Node,
+}
+
+impl Node {
+    /// A struct's field, or a map's entry whose key is the string `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Struct(fields) => fields.iter().find(|f| f.name == key).map(|f| &f.value),
+            NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.is_str(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Where a struct field's name, or a map entry's key, is written.
+    pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        match &self.kind {
+            NodeKind::Struct(fields) => {
+                fields.iter().find(|f| f.name == key).map(|f| f.name_span.clone())
+            }
+            NodeKind::Map(entries) => {
+                entries.iter().find(|(k, _)| k.is_str(key)).map(|(k, _)| k.span.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The `i`th element of a list or tuple.
+    pub fn at(&self, i: usize) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::List(items) | NodeKind::Tuple(items) => items.get(i),
+            _ => None,
+        }
+    }
+
+    /// The entries of a map, in source order.
+    pub fn entries(&self) -> &[(Node, Node)] {
+        match &self.kind {
+            NodeKind::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// The content range of a string literal.
+    pub fn raw(&self) -> Option<Range<usize>> {
+        match &self.kind {
+            NodeKind::Str { raw, .. } => Some(raw.clone()),
+            _ => None,
+        }
+    }
+
+    fn is_str(&self, want: &str) -> bool {
+        // Keys are compared by their raw text: workflow names never need escapes.
+        matches!(&self.kind, NodeKind::Str { text, .. } if text == want)
+    }
+}
+
+/// Parses `source` into a span tree; `None` if it is not RON this module understands.
+pub fn parse(source: &str) -> Option<Node> {
+    let mut p = Parser { src: source.as_bytes(), text: source, pos: 0, depth: 0 };
+    p.skip_trivia();
+    // Inner attributes: `#![enable(implicit_some)]`.
+    while p.src[p.pos..].starts_with(b"#![") {
+        let close = source[p.pos..].find(']')?;
+        p.pos += close + 1;
+        p.skip_trivia();
+    }
+    let node = p.value()?;
+    Some(node)
+}
+
+/// Converts byte offsets to 1-based lines and columns (columns counted in characters).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes the line starts of `text`.
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// 1-based (line, column) of byte `offset` in `text`.
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[line];
+        let col = text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        (line + 1, col + 1)
+    }
+
+    /// Byte offset of 1-based (line, column), clamped to the text.
+    pub fn offset(&self, text: &str, line: usize, col: usize) -> usize {
+        let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
+            return text.len();
+        };
+        let rest = &text[start..];
+        rest.char_indices().nth(col.saturating_sub(1)).map_or(text.len(), |(i, _)| start + i)
+    }
+}
+
+const MAX_DEPTH: usize = 128;
+
+struct Parser<'a> {
+    src: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn skip_trivia(&mut self) {
+        loop {
+            match self.peek() {
+                Some(b) if b.is_ascii_whitespace() => self.pos += 1,
+                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'/') => {
+                    while self.peek().is_some_and(|b| b != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'*') => {
+                    // Block comments nest in RON.
+                    let mut level = 0usize;
+                    while self.pos < self.src.len() {
+                        if self.src[self.pos..].starts_with(b"/*") {
+                            level += 1;
+                            self.pos += 2;
+                        } else if self.src[self.pos..].starts_with(b"*/") {
+                            level -= 1;
+                            self.pos += 2;
+                            if level == 0 {
+                                break;
+                            }
+                        } else {
+                            self.pos += 1;
+                        }
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.skip_trivia();
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Option<Node> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        self.skip_trivia();
+        let start = self.pos;
+        let node = match self.peek()? {
+            b'"' => self.string(),
+            b'r' if matches!(self.src.get(self.pos + 1), Some(b'"' | b'#')) => self.raw_string(),
+            b'[' => {
+                self.pos += 1;
+                let items = self.items(b']')?;
+                Some(Node { span: start..self.pos, kind: NodeKind::List(items) })
+            }
+            b'{' => {
+                self.pos += 1;
+                let entries = self.map()?;
+                Some(Node { span: start..self.pos, kind: NodeKind::Map(entries) })
+            }
+            b'(' => self.parens(start),
+            b'\'' => {
+                self.pos += 1;
+                while let Some(b) = self.peek() {
+                    self.pos += 1;
+                    match b {
+                        b'\\' => self.pos += 1,
+                        b'\'' => break,
+                        _ => {}
+                    }
+                }
+                Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                self.ident()?;
+                self.skip_trivia();
+                if self.peek() == Some(b'(') {
+                    let mut node = self.parens(start)?;
+                    node.span.start = start;
+                    Some(node)
+                } else {
+                    Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+                }
+            }
+            b if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.') => {
+                self.pos += 1;
+                while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                {
+                    self.pos += 1;
+                }
+                Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+            }
+            _ => None,
+        };
+        self.depth -= 1;
+        node
+    }
+
+    fn ident(&mut self) -> Option<Range<usize>> {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            self.pos += 1;
+        }
+        (self.pos > start).then_some(start..self.pos)
+    }
+
+    fn string(&mut self) -> Option<Node> {
+        let start = self.pos;
+        self.pos += 1;
+        let raw_start = self.pos;
+        loop {
+            match self.peek()? {
+                b'\\' => self.pos += 2,
+                b'"' => break,
+                _ => self.pos += 1,
+            }
+        }
+        let raw = raw_start..self.pos;
+        self.pos += 1;
+        Some(self.str_node(start, raw))
+    }
+
+    fn raw_string(&mut self) -> Option<Node> {
+        let start = self.pos;
+        self.pos += 1;
+        let hashes = self.src[self.pos..].iter().take_while(|&&b| b == b'#').count();
+        self.pos += hashes;
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.pos += 1;
+        let raw_start = self.pos;
+        let closing: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+        let len = self.src[self.pos..].windows(closing.len()).position(|w| w == closing.as_slice())?;
+        let raw = raw_start..raw_start + len;
+        self.pos = raw.end + closing.len();
+        Some(self.str_node(start, raw))
+    }
+
+    fn str_node(&self, start: usize, raw: Range<usize>) -> Node {
+        let text = self.text.get(raw.clone()).unwrap_or_default().to_owned();
+        Node { span: start..self.pos, kind: NodeKind::Str { raw, text } }
+    }
+
+    fn items(&mut self, close: u8) -> Option<Vec<Node>> {
+        let mut items = Vec::new();
+        loop {
+            if self.eat(close) {
+                return Some(items);
+            }
+            items.push(self.value()?);
+            if !self.eat(b',') {
+                return self.eat(close).then_some(items);
+            }
+        }
+    }
+
+    fn map(&mut self) -> Option<Vec<(Node, Node)>> {
+        let mut entries = Vec::new();
+        loop {
+            if self.eat(b'}') {
+                return Some(entries);
+            }
+            let key = self.value()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            let value = self.value()?;
+            entries.push((key, value));
+            if !self.eat(b',') {
+                return self.eat(b'}').then_some(entries);
+            }
+        }
+    }
+
+    /// `(` at `self.pos`: a struct body if it starts with `ident:`, else a tuple.
+    fn parens(&mut self, start: usize) -> Option<Node> {
+        self.pos += 1;
+        self.skip_trivia();
+        let save = self.pos;
+        let is_struct = self.ident().is_some() && {
+            self.skip_trivia();
+            self.peek() == Some(b':')
+        };
+        self.pos = save;
+        if !is_struct {
+            let items = self.items(b')')?;
+            return Some(Node { span: start..self.pos, kind: NodeKind::Tuple(items) });
+        }
+        let mut fields = Vec::new();
+        loop {
+            if self.eat(b')') {
+                break;
+            }
+            self.skip_trivia();
+            let name_span = self.ident()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            let value = self.value()?;
+            fields.push(Field { name: self.text[name_span.clone()].to_owned(), name_span, value });
+            if !self.eat(b',') {
+                if !self.eat(b')') {
+                    return None;
+                }
+                break;
+            }
+        }
+        Some(Node { span: start..self.pos, kind: NodeKind::Struct(fields) })
+    }
+}

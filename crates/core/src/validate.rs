@@ -1,0 +1,894 @@
+//! Static validation: a workflow file's text in, a [`Workflow`] or diagnostics out.
+//!
+//! This is where the seed's outage (an undefined variable reaching production) is caught:
+//! every `${name}` is checked against the declared vars, every state name resolves, every
+//! duration, time zone and JSON pointer parses, and the graph is checked for dead ends. All
+//! problems are reported, not just the first, each at the position of the offending text.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
+use std::time::Duration;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::duration::parse_duration;
+use crate::locate::{self, LineIndex, Node};
+use crate::model::{
+    Action, ApprovalCheck, Check, CommandCheck, Environment, Guard, HttpCheck, JsonCheck, Retry,
+    State, Transition, Var, WatchCheck, WindowCheck, Workflow, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_HTTP_TIMEOUT,
+};
+use crate::spec::{
+    ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
+};
+use crate::template::{Template, BUILTINS};
+
+/// The result of validating one file: the model when there are no errors, and every
+/// diagnostic (errors and warnings) in source order.
+#[derive(Debug)]
+pub struct Validated {
+    /// The workflow, if no error was found.
+    pub workflow: Option<Workflow>,
+    /// All findings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validated {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and validates a workflow. `file` is only used to label diagnostics.
+pub fn validate(file: &str, text: &str) -> Validated {
+    let mut cx = Cx::new(file, text);
+    let workflow = match crate::spec::ron_options().from_str::<Spec>(text) {
+        Ok(spec) => cx.workflow(&spec),
+        Err(err) => {
+            cx.ron_error(&err);
+            None
+        }
+    };
+    let mut diagnostics = cx.diags;
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    let workflow = workflow.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    Validated { workflow, diagnostics }
+}
+
+/// A step of a path into the span tree.
+#[derive(Clone, Copy)]
+enum K<'a> {
+    F(&'a str),
+    I(usize),
+}
+use K::{F, I};
+
+struct Cx<'a> {
+    file: &'a str,
+    text: &'a str,
+    lines: LineIndex,
+    tree: Option<Node>,
+    diags: Vec<Diagnostic>,
+    declared: HashSet<String>,
+    used: HashSet<String>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(file: &'a str, text: &'a str) -> Self {
+        Cx {
+            file,
+            text,
+            lines: LineIndex::new(text),
+            tree: None,
+            diags: Vec::new(),
+            declared: HashSet::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    // ---- positions -------------------------------------------------------------------
+
+    fn node(&self, path: &[K]) -> Option<&Node> {
+        let mut node = self.tree.as_ref()?;
+        for step in path {
+            node = match *step {
+                F(name) => node.get(name)?,
+                I(i) => node.at(i)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span at `path`, or of its longest prefix that exists.
+    fn span(&self, path: &[K]) -> Range<usize> {
+        (0..=path.len())
+            .rev()
+            .find_map(|n| self.node(&path[..n]).map(|node| node.span.clone()))
+            .unwrap_or(0..0)
+    }
+
+    /// The span of key `key` in the map or struct at `path`.
+    fn key_span(&self, path: &[K], key: &str) -> Range<usize> {
+        self.node(path).and_then(|n| n.key_span(key)).unwrap_or_else(|| self.span(path))
+    }
+
+    fn push(&mut self, severity: Severity, code: &'static str, span: Range<usize>, message: String) {
+        let (line, column) = self.lines.position(self.text, span.start);
+        self.diags.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            column,
+            severity,
+            code,
+            label: label_for(code).to_owned(),
+            message,
+            help: None,
+            span,
+            related: Vec::new(),
+        });
+    }
+
+    fn error(&mut self, code: &'static str, span: Range<usize>, message: String) -> &mut Diagnostic {
+        self.push(Severity::Error, code, span, message);
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn warn(&mut self, code: &'static str, span: Range<usize>, message: String) -> &mut Diagnostic {
+        self.push(Severity::Warning, code, span, message);
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn ron_error(&mut self, err: &ron::error::SpannedError) {
+        use ron::Error as E;
+        let code = match &err.code {
+            E::NoSuchStructField { .. } => "unknown-field",
+            E::NoSuchEnumVariant { .. } => "unknown-variant",
+            E::MissingStructField { .. } => "missing-field",
+            E::DuplicateStructField { .. } => "duplicate-field",
+            E::InvalidValueForType { .. } | E::ExpectedDifferentLength { .. } => "type",
+            _ => "syntax",
+        };
+        let start = self.lines.offset(self.text, err.span.start.line, err.span.start.col);
+        let end = self.lines.offset(self.text, err.span.end.line, err.span.end.col).max(start);
+        self.error(code, start..end, err.code.to_string());
+    }
+
+    // ---- the workflow ------------------------------------------------------------------
+
+    fn workflow(&mut self, spec: &Spec) -> Option<Workflow> {
+        self.tree = locate::parse(self.text);
+        self.declared = spec.vars.keys().cloned().collect();
+        self.duplicate_keys();
+
+        let name_ok = !spec.name.is_empty()
+            && spec.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            let span = self.span(&[F("name")]);
+            self.error("invalid-name", span, format!("workflow name {:?} must match [a-z0-9_-]+", spec.name))
+                .help = Some("use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"".into());
+        }
+
+        let mut graph: DiGraph<State, Transition> = DiGraph::new();
+        let mut index = HashMap::new();
+        for name in spec.states.keys() {
+            let id = graph.add_node(State {
+                name: name.clone(),
+                description: None,
+                on_enter: Vec::new(),
+                on_failure: None,
+                deadline: None,
+                terminal: None,
+            });
+            index.insert(name.clone(), id);
+        }
+
+        let initial = self.state_ref(&index, &spec.initial, &[F("initial")], "initial state");
+        let rollback = spec
+            .rollback
+            .as_ref()
+            .and_then(|r| self.state_ref(&index, r, &[F("rollback")], "rollback state"));
+
+        for (name, state) in &spec.states {
+            let filled = self.state(&index, name, state);
+            let id = index[name];
+            graph[id] = filled;
+        }
+
+        let environments = self.environments(spec);
+        self.transitions(spec, &index, &mut graph);
+        self.graph_checks(spec, &graph, &index, initial, rollback);
+
+        let vars = spec
+            .vars
+            .iter()
+            .map(|(name, v)| {
+                let var = Var {
+                    default: v.default.clone(),
+                    secret: v.secret,
+                    from_env: v.from_env.clone(),
+                    description: v.description.clone(),
+                };
+                (name.clone(), var)
+            })
+            .collect();
+        for name in spec.vars.keys() {
+            if !self.used.contains(name) {
+                let span = self.key_span(&[F("vars")], name);
+                self.warn("unused-var", span, format!("variable `{name}` is declared but never used"))
+                    .help = Some("remove it, or use it as ${".to_owned() + name + "}");
+            }
+        }
+
+        Some(Workflow {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            graph,
+            initial: initial?,
+            rollback,
+            vars,
+            environments,
+            state_index: index,
+        })
+    }
+
+    /// Maps deserialised by serde keep the last of two equal keys; the span tree sees both.
+    fn duplicate_keys(&mut self) {
+        let mut found = Vec::new();
+        for (what, path) in [
+            ("state", vec![F("states")]),
+            ("variable", vec![F("vars")]),
+            ("environment", vec![F("environments")]),
+        ] {
+            collect_duplicates(self.node(&path), what, &mut found);
+        }
+        let env_names: Vec<String> = self
+            .node(&[F("environments")])
+            .map(|n| n.entries().iter().filter_map(|(k, _)| k.raw().map(|r| self.text[r].to_owned())).collect())
+            .unwrap_or_default();
+        for env in &env_names {
+            collect_duplicates(self.node(&[F("environments"), F(env), F("vars")]), "variable value", &mut found);
+        }
+        for (what, key, first, second) in found {
+            self.error("duplicate-key", second, format!("{what} `{key}` is defined twice"))
+                .related
+                .push((first, "first defined here".into()));
+        }
+    }
+
+    fn state_ref(
+        &mut self,
+        index: &HashMap<String, NodeIndex>,
+        name: &str,
+        path: &[K],
+        what: &str,
+    ) -> Option<NodeIndex> {
+        if let Some(&id) = index.get(name) {
+            return Some(id);
+        }
+        let span = self.span(path);
+        let mut names: Vec<&str> = index.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let d = self.error("unknown-state", span, format!("{what} `{name}` is not a state of this workflow"));
+        d.help = Some(match closest(name, &names) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!("states are: {}", names.join(", ")),
+        });
+        None
+    }
+
+    fn state(&mut self, index: &HashMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
+        let base = [F("states"), F(name)];
+        let on_failure = spec.on_failure.as_ref().and_then(|f| {
+            self.state_ref(index, f, &[base[0], base[1], F("on_failure")], "on_failure state")
+        });
+        let deadline = spec
+            .deadline
+            .as_ref()
+            .and_then(|d| self.duration(d, &[base[0], base[1], F("deadline")]));
+        let mut on_enter = Vec::new();
+        for (i, action) in spec.on_enter.iter().enumerate() {
+            let path = [base[0], base[1], F("on_enter"), I(i)];
+            let action = match action {
+                ActionSpec::Command(c) => self.command(c, &path).map(Action::Command),
+                ActionSpec::Http(h) => self.http(h, &path, "POST").map(Action::Http),
+            };
+            on_enter.extend(action);
+        }
+        State {
+            name: name.to_owned(),
+            description: spec.description.clone(),
+            on_enter,
+            on_failure,
+            deadline,
+            terminal: spec.terminal,
+        }
+    }
+
+    fn environments(&mut self, spec: &Spec) -> indexmap::IndexMap<String, Environment> {
+        let mut out = indexmap::IndexMap::new();
+        for (env, e) in &spec.environments {
+            for var in e.vars.keys() {
+                if !self.declared.contains(var) {
+                    let span = self.key_span(&[F("environments"), F(env), F("vars")], var);
+                    let d = self.error(
+                        "undeclared-env-var",
+                        span,
+                        format!("environment `{env}` sets `{var}`, which is not declared in `vars`"),
+                    );
+                    d.help = Some(format!("declare it: vars: {{ \"{var}\": () }}"));
+                } else {
+                    self.used.insert(var.clone());
+                }
+            }
+            out.insert(env.clone(), Environment { vars: e.vars.clone(), description: e.description.clone() });
+        }
+        out
+    }
+
+    fn transitions(
+        &mut self,
+        spec: &Spec,
+        index: &HashMap<String, NodeIndex>,
+        graph: &mut DiGraph<State, Transition>,
+    ) {
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for (i, t) in spec.transitions.iter().enumerate() {
+            let from = self.state_ref(index, &t.from, &[F("transitions"), I(i), F("from")], "transition source");
+            let to = self.state_ref(index, &t.to, &[F("transitions"), I(i), F("to")], "transition target");
+            if let Some(&first) = seen.get(&(t.from.clone(), t.to.clone())) {
+                let span = self.span(&[F("transitions"), I(i), F("from")]);
+                let first_span = self.span(&[F("transitions"), I(first), F("from")]);
+                self.error(
+                    "duplicate-transition",
+                    span,
+                    format!("transition `{}` -> `{}` is defined twice", t.from, t.to),
+                )
+                .related
+                .push((first_span, "first defined here".into()));
+            } else {
+                seen.insert((t.from.clone(), t.to.clone()), i);
+            }
+            if let Some(from) = from {
+                if let Some(kind) = spec.states[&t.from].terminal {
+                    let span = self.span(&[F("transitions"), I(i), F("from")]);
+                    self.error(
+                        "transition-from-terminal",
+                        span,
+                        format!("`{}` is a terminal state ({kind:?}); no transition may leave it", t.from),
+                    );
+                }
+                let guards = self.guards(t, i);
+                if let Some(to) = to {
+                    graph.add_edge(from, to, Transition { order: i, guards, description: t.description.clone() });
+                }
+            }
+        }
+    }
+
+    fn guards(&mut self, t: &TransitionSpec, i: usize) -> Vec<Guard> {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (g, guard) in t.guards.iter().enumerate() {
+            let path = [F("transitions"), I(i), F("guards"), I(g)];
+            if let Some(&first) = names.get(guard.name.as_str()) {
+                let span = self.span(&[path[0], path[1], path[2], path[3], F("name")]);
+                let first_span = self.span(&[path[0], path[1], path[2], I(first), F("name")]);
+                self.error(
+                    "duplicate-guard",
+                    span,
+                    format!("guard `{}` appears twice on `{}` -> `{}`", guard.name, t.from, t.to),
+                )
+                .related
+                .push((first_span, "first defined here".into()));
+            } else {
+                names.insert(&guard.name, g);
+            }
+            let retry = match &guard.retry {
+                None => Some(Retry::default()),
+                Some(r) => {
+                    let rp = [path[0], path[1], path[2], path[3], F("retry")];
+                    let delay = match &r.delay {
+                        Some(d) => self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")]),
+                        None => Some(Duration::ZERO),
+                    };
+                    if r.attempts == 0 {
+                        let span = self.span(&[rp[0], rp[1], rp[2], rp[3], rp[4], F("attempts")]);
+                        self.error("bad-value", span, "`attempts` counts every try and must be at least 1".into());
+                    }
+                    delay.map(|delay| Retry { attempts: r.attempts.max(1), delay })
+                }
+            };
+            let check_path = [path[0], path[1], path[2], path[3], F("check")];
+            let check = self.check(&guard.check, &check_path, false);
+            if let (Some(check), Some(retry)) = (check, retry) {
+                out.push(Guard { name: guard.name.clone(), check, retry });
+            }
+        }
+        out
+    }
+
+    fn check<'p>(&mut self, spec: &'p CheckSpec, path: &[K<'p>], inside_watch: bool) -> Option<Check> {
+        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        match spec {
+            CheckSpec::Command(c) => self.command(c, path).map(Check::Command),
+            CheckSpec::Http(h) => self.http(h, path, "GET").map(Check::Http),
+            CheckSpec::Json(j) => {
+                let file = self.template(&j.file, &at("file"));
+                let pointer_ok = pointer_valid(&j.pointer);
+                if !pointer_ok {
+                    let span = self.span(&at("pointer"));
+                    self.error("bad-pointer", span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
+                        .help = Some("a pointer is empty or starts with `/`, e.g. \"/first_impression_fsm\"; write `~0` for `~` and `~1` for `/`".into());
+                }
+                Some(Check::Json(JsonCheck { file: file?, pointer: j.pointer.clone(), equals: j.equals.clone() }))
+                    .filter(|_| pointer_ok)
+            }
+            CheckSpec::Approval(a) => {
+                let min = a.min.unwrap_or(1);
+                if min == 0 {
+                    let span = self.span(&at("min"));
+                    self.error("bad-value", span, "`min` must be at least 1".into());
+                } else if !a.approvers.is_empty() && (min as usize) > a.approvers.len() {
+                    let span = self.span(&at("min"));
+                    self.error(
+                        "bad-value",
+                        span,
+                        format!("`min` is {min} but only {} approvers are allowed", a.approvers.len()),
+                    );
+                }
+                self.template(&a.prompt, &at("prompt"));
+                Some(Check::Approval(ApprovalCheck {
+                    prompt: a.prompt.clone(),
+                    min: min.max(1),
+                    approvers: a.approvers.clone(),
+                    not_by_initiator: a.not_by_initiator,
+                }))
+            }
+            CheckSpec::Wait(w) => self.duration(&w.duration, &at("duration")).map(Check::Wait),
+            CheckSpec::Window(w) => self.window(w, path).map(Check::Window),
+            CheckSpec::Watch(w) => {
+                let inner_path = at("check");
+                if inside_watch || matches!(*w.check, CheckSpec::Approval(_) | CheckSpec::Wait(_)) {
+                    let span = self.span(&inner_path);
+                    let kind = check_kind(&w.check);
+                    self.error("bad-value", span, format!("a Watch cannot watch a {kind} check"))
+                        .help = Some("watch a Command, Http, Json or Window check".into());
+                }
+                let inner = self.check(&w.check, &inner_path, true);
+                let duration = self.duration(&w.duration, &at("duration"));
+                let interval = self.duration(&w.interval, &at("interval"));
+                if let (Some(d), Some(i)) = (duration, interval) {
+                    if i.is_zero() || i > d {
+                        let span = self.span(&at("interval"));
+                        self.error("bad-value", span, "`interval` must be above zero and at most `duration`".into());
+                        return None;
+                    }
+                }
+                Some(Check::Watch(WatchCheck { check: Box::new(inner?), duration: duration?, interval: interval? }))
+            }
+        }
+    }
+
+    fn command<'p>(&mut self, c: &'p CommandSpec, path: &[K<'p>]) -> Option<CommandCheck> {
+        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        if c.run.is_empty() || c.run[0].trim().is_empty() {
+            let span = self.span(&at("run"));
+            self.error("bad-value", span, "`run` needs a program to run: an empty argv".into())
+                .help = Some("write the argv, e.g. run: [\"python3\", \"-m\", \"pytest\"]".into());
+        }
+        let mut run = Vec::new();
+        for (i, arg) in c.run.iter().enumerate() {
+            let mut p = at("run");
+            p.push(I(i));
+            run.push(self.template(arg, &p));
+        }
+        let timeout = match &c.timeout {
+            Some(t) => self.duration(t, &at("timeout")),
+            None => Some(DEFAULT_COMMAND_TIMEOUT),
+        };
+        let mut env = indexmap::IndexMap::new();
+        for (k, v) in &c.env {
+            let mut p = at("env");
+            p.push(F(k));
+            env.insert(k.clone(), self.template(v, &p));
+        }
+        let cwd = c.cwd.as_ref().map(|d| self.template(d, &at("cwd")));
+        if c.run.is_empty() {
+            return None;
+        }
+        Some(CommandCheck {
+            run: run.into_iter().collect::<Option<_>>()?,
+            timeout: timeout?,
+            env: env.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<Option<_>>()?,
+            cwd: cwd.transpose_opt()?,
+        })
+    }
+
+    fn http<'p>(&mut self, h: &'p HttpSpec, path: &[K<'p>], default_method: &str) -> Option<HttpCheck> {
+        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        let url = self.template(&h.url, &at("url"));
+        let method = h.method.clone().unwrap_or_else(|| default_method.to_owned()).to_ascii_uppercase();
+        let method_ok = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str());
+        if !method_ok {
+            let span = self.span(&at("method"));
+            self.error("bad-value", span, format!("unknown HTTP method {:?}", h.method.as_deref().unwrap_or("")));
+        }
+        if let Some(status) = h.expect_status {
+            if !(100..=599).contains(&status) {
+                let span = self.span(&at("expect_status"));
+                self.error("bad-value", span, format!("{status} is not an HTTP status code"));
+            }
+        }
+        let body_contains = h.body_contains.as_ref().map(|b| self.template(b, &at("body_contains")));
+        let timeout = match &h.timeout {
+            Some(t) => self.duration(t, &at("timeout")),
+            None => Some(DEFAULT_HTTP_TIMEOUT),
+        };
+        let mut headers = indexmap::IndexMap::new();
+        for (k, v) in &h.headers {
+            let mut p = at("headers");
+            p.push(F(k));
+            headers.insert(k.clone(), self.template(v, &p));
+        }
+        if let Some(body) = &h.body {
+            let body_path = at("body");
+            self.json_templates(body, &body_path);
+        }
+        Some(HttpCheck {
+            url: url?,
+            method,
+            expect_status: h.expect_status,
+            body_contains: body_contains.transpose_opt()?,
+            timeout: timeout?,
+            headers: headers.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<Option<_>>()?,
+            body: h.body.clone(),
+        })
+        .filter(|_| method_ok)
+    }
+
+    /// Checks `${vars}` in the string leaves of a webhook body.
+    fn json_templates<'p>(&mut self, value: &'p serde_json::Value, path: &[K<'p>]) {
+        match value {
+            serde_json::Value::String(s) => {
+                self.template(s, path);
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let p: Vec<K> = path.iter().copied().chain([I(i)]).collect();
+                    self.json_templates(item, &p);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    let p: Vec<K> = path.iter().copied().chain([F(k.as_str())]).collect();
+                    self.json_templates(item, &p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn window<'p>(&mut self, w: &'p WindowSpec, path: &[K<'p>]) -> Option<WindowCheck> {
+        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        if w.days.is_empty() {
+            let span = self.span(&at("days"));
+            self.error("bad-value", span, "a window needs at least one day".into());
+        }
+        let start = self.time_of_day(&w.start, &at("start"));
+        let end = self.time_of_day(&w.end, &at("end"));
+        let tz = match jiff::tz::TimeZone::get(&w.tz) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                let span = self.span(&at("tz"));
+                self.error("bad-timezone", span, format!("{:?} is not an IANA time zone", w.tz))
+                    .help = Some("use a name like \"Europe/London\", \"America/New_York\" or \"UTC\"".into());
+                None
+            }
+        };
+        if w.days.is_empty() {
+            return None;
+        }
+        Some(WindowCheck { days: w.days.clone(), start: start?, end: end?, tz_name: w.tz.clone(), tz: tz? })
+    }
+
+    fn time_of_day(&mut self, text: &str, path: &[K]) -> Option<jiff::civil::Time> {
+        let parsed = text.split_once(':').and_then(|(h, m)| {
+            let ok = h.len() == 2 && m.len() == 2;
+            let (h, m) = (h.parse::<i8>().ok()?, m.parse::<i8>().ok()?);
+            jiff::civil::Time::new(h, m, 0, 0).ok().filter(|_| ok)
+        });
+        if parsed.is_none() {
+            let span = self.span(path);
+            self.error("bad-time", span, format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"));
+        }
+        parsed
+    }
+
+    fn duration(&mut self, text: &str, path: &[K]) -> Option<Duration> {
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let span = self.span(path);
+                self.error("bad-duration", span, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Parses a string as a template, checking every variable it names.
+    fn template(&mut self, text: &str, path: &[K]) -> Option<Template> {
+        let node_span = self.span(path);
+        let raw = self.node(path).and_then(Node::raw);
+        let raw_text = raw.as_ref().map(|r| &self.text[r.clone()]);
+        // Offsets inside the parsed (unescaped) text map to the raw text when it has no
+        // escapes; otherwise the n-th reference is found by its n-th `${` in the raw text.
+        let raw_positions: Vec<usize> = raw_text.map(dollar_braces).unwrap_or_default();
+        let base = raw.as_ref().map_or(node_span.start, |r| r.start);
+        let same = raw_text == Some(text);
+        let locate = |offset: usize, nth: usize| -> usize {
+            if same {
+                base + offset
+            } else {
+                raw_positions.get(nth).map_or(node_span.start, |p| base + p)
+            }
+        };
+        match Template::parse(text) {
+            Err(e) => {
+                let nth = text[..e.offset].matches("${").count();
+                let start = locate(e.offset, nth);
+                self.error("bad-template", start..start + e.len, e.message);
+                None
+            }
+            Ok(t) => {
+                for (nth, (name, offset)) in t.vars().enumerate() {
+                    if BUILTINS.contains(&name) {
+                        continue;
+                    }
+                    if self.declared.contains(name) {
+                        self.used.insert(name.to_owned());
+                        continue;
+                    }
+                    let start = locate(offset, nth);
+                    let mut declared: Vec<&str> = self.declared.iter().map(String::as_str).collect();
+                    declared.sort_unstable();
+                    let suggestion = closest(name, &declared).map(str::to_owned);
+                    let d = self.error(
+                        "undeclared-var",
+                        start..start + name.len() + 3,
+                        format!("variable `{name}` is used but not declared"),
+                    );
+                    d.help = Some(match suggestion {
+                        Some(c) => format!("did you mean `${{{c}}}`? Otherwise declare it in `vars`"),
+                        None => format!("declare it in `vars`: \"{name}\": ()"),
+                    });
+                }
+                Some(t)
+            }
+        }
+    }
+
+    // ---- the graph -------------------------------------------------------------------
+
+    fn graph_checks(
+        &mut self,
+        spec: &Spec,
+        graph: &DiGraph<State, Transition>,
+        index: &HashMap<String, NodeIndex>,
+        initial: Option<NodeIndex>,
+        rollback: Option<NodeIndex>,
+    ) {
+        let terminals: Vec<NodeIndex> =
+            graph.node_indices().filter(|&i| graph[i].terminal.is_some()).collect();
+        if terminals.is_empty() {
+            let span = self.key_span(&[], "states");
+            self.error("no-terminal", span, "no state is terminal, so no run can ever end".into())
+                .help = Some("mark end states, e.g. \"done\": (terminal: Success)".into());
+        }
+        // Successors a run can move to: transitions and on_failure.
+        let succ = |i: NodeIndex| -> Vec<NodeIndex> {
+            let mut s: Vec<NodeIndex> =
+                graph.edges_directed(i, Direction::Outgoing).map(|e| e.target()).collect();
+            s.extend(graph[i].on_failure);
+            s
+        };
+        // Reachable from the initial state, and the rollback state (`waygate rollback`).
+        if let Some(initial) = initial {
+            let mut seen = HashSet::new();
+            let mut queue: VecDeque<NodeIndex> = [initial].into_iter().chain(rollback).collect();
+            while let Some(i) = queue.pop_front() {
+                if seen.insert(i) {
+                    queue.extend(succ(i));
+                }
+            }
+            for (name, _) in &spec.states {
+                if !seen.contains(&index[name]) {
+                    let span = self.key_span(&[F("states")], name);
+                    self.warn(
+                        "unreachable-state",
+                        span,
+                        format!("state `{name}` cannot be reached from the initial state `{}`", spec.initial),
+                    );
+                }
+            }
+        }
+        if terminals.is_empty() {
+            return;
+        }
+        // States from which some terminal is reachable: search backwards from the terminals.
+        let mut preds: HashMap<NodeIndex, Vec<NodeIndex>> = HashMap::new();
+        for i in graph.node_indices() {
+            for j in succ(i) {
+                preds.entry(j).or_default().push(i);
+            }
+        }
+        let mut good: HashSet<NodeIndex> = HashSet::new();
+        let mut queue: VecDeque<NodeIndex> = terminals.into_iter().collect();
+        while let Some(i) = queue.pop_front() {
+            if good.insert(i) {
+                queue.extend(preds.get(&i).into_iter().flatten().copied());
+            }
+        }
+        for (name, _) in &spec.states {
+            let id = index[name];
+            if good.contains(&id) {
+                continue;
+            }
+            let mut trapped: Vec<&str> = Vec::new();
+            let mut seen = HashSet::new();
+            let mut queue = VecDeque::from([id]);
+            while let Some(i) = queue.pop_front() {
+                if seen.insert(i) {
+                    trapped.push(&graph[i].name);
+                    queue.extend(succ(i));
+                }
+            }
+            let span = self.key_span(&[F("states")], name);
+            let message = if trapped.len() == 1 {
+                format!("state `{name}` is a dead end: it has no transition or on_failure and is not terminal")
+            } else {
+                format!(
+                    "state `{name}` cannot reach any terminal state; from it a run can only reach {}",
+                    trapped.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> ")
+                )
+            };
+            self.error("no-path-to-terminal", span, message).help =
+                Some("add a transition towards a terminal state, or an on_failure".into());
+        }
+        for (name, state) in &spec.states {
+            if state.terminal.is_none()
+                && !state.on_enter.is_empty()
+                && state.on_failure.is_none()
+                && rollback.is_none()
+            {
+                let span = self.key_span(&[F("states")], name);
+                self.warn(
+                    "missing-failure-path",
+                    span,
+                    format!("state `{name}` runs actions on entry but has no on_failure and the workflow has no rollback: a failed action leaves the run failed in place"),
+                )
+                .help = Some("add on_failure: \"<state>\" or a workflow-level rollback".into());
+            }
+        }
+    }
+}
+
+trait TransposeOpt<T> {
+    fn transpose_opt(self) -> Option<Option<T>>;
+}
+
+impl<T> TransposeOpt<T> for Option<Option<T>> {
+    /// `None` (field absent) is fine; `Some(None)` (present but invalid) is not.
+    fn transpose_opt(self) -> Option<Option<T>> {
+        match self {
+            None => Some(None),
+            Some(Some(t)) => Some(Some(t)),
+            Some(None) => None,
+        }
+    }
+}
+
+fn collect_duplicates(
+    map: Option<&Node>,
+    what: &'static str,
+    out: &mut Vec<(&'static str, String, Range<usize>, Range<usize>)>,
+) {
+    let Some(map) = map else { return };
+    let mut first: HashMap<String, Range<usize>> = HashMap::new();
+    for (key, _) in map.entries() {
+        if let crate::locate::NodeKind::Str { text, .. } = &key.kind {
+            match first.get(text) {
+                Some(span) => out.push((what, text.clone(), span.clone(), key.span.clone())),
+                None => {
+                    first.insert(text.clone(), key.span.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Byte offsets of each `${` in raw string text, skipping `$$`.
+fn dollar_braces(raw: &str) -> Vec<usize> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'$' && bytes[i + 1] == b'$' {
+            i += 2;
+        } else if bytes[i] == b'$' && bytes[i + 1] == b'{' {
+            out.push(i);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn pointer_valid(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    let b = p.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+fn check_kind(c: &CheckSpec) -> &'static str {
+    match c {
+        CheckSpec::Command(_) => "Command",
+        CheckSpec::Http(_) => "Http",
+        CheckSpec::Json(_) => "Json",
+        CheckSpec::Approval(_) => "Approval",
+        CheckSpec::Wait(_) => "Wait",
+        CheckSpec::Window(_) => "Window",
+        CheckSpec::Watch(_) => "Watch",
+    }
+}
+
+fn label_for(code: &str) -> &'static str {
+    match code {
+        "undeclared-var" => "not declared",
+        "unknown-state" => "no such state",
+        "duplicate-key" | "duplicate-guard" | "duplicate-transition" => "defined again here",
+        "bad-duration" => "not a duration",
+        "bad-timezone" => "unknown time zone",
+        "bad-pointer" => "not a JSON pointer",
+        "bad-time" => "not HH:MM",
+        "no-path-to-terminal" => "cannot finish",
+        "unreachable-state" => "unreachable",
+        "unused-var" => "never used",
+        "transition-from-terminal" => "terminal state",
+        _ => "here",
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
+fn closest<'n>(name: &str, candidates: &[&'n str]) -> Option<&'n str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
