@@ -64,12 +64,14 @@ impl Node {
     /// Where a struct field's name, or a map entry's key, is written.
     pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
         match &self.kind {
-            NodeKind::Struct(fields) => {
-                fields.iter().find(|f| f.name == key).map(|f| f.name_span.clone())
-            }
-            NodeKind::Map(entries) => {
-                entries.iter().find(|(k, _)| k.is_str(key)).map(|(k, _)| k.span.clone())
-            }
+            NodeKind::Struct(fields) => fields
+                .iter()
+                .find(|f| f.name == key)
+                .map(|f| f.name_span.clone()),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.is_str(key))
+                .map(|(k, _)| k.span.clone()),
             _ => None,
         }
     }
@@ -106,7 +108,12 @@ impl Node {
 
 /// Parses `source` into a span tree; `None` if it is not RON this module understands.
 pub fn parse(source: &str) -> Option<Node> {
-    let mut p = Parser { src: source.as_bytes(), text: source, pos: 0, depth: 0 };
+    let mut p = Parser {
+        src: source.as_bytes(),
+        text: source,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_trivia();
     // Inner attributes: `#![enable(implicit_some)]`.
     while p.src[p.pos..].starts_with(b"#![") {
@@ -128,7 +135,12 @@ impl LineIndex {
     /// Indexes the line starts of `text`.
     pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         LineIndex { starts }
     }
 
@@ -137,7 +149,9 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];
-        let col = text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let col = text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
@@ -147,7 +161,9 @@ impl LineIndex {
             return text.len();
         };
         let rest = &text[start..];
-        rest.char_indices().nth(col.saturating_sub(1)).map_or(text.len(), |(i, _)| start + i)
+        rest.char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(text.len(), |(i, _)| start + i)
     }
 }
 
@@ -220,12 +236,18 @@ impl Parser<'_> {
             b'[' => {
                 self.pos += 1;
                 let items = self.items(b']')?;
-                Some(Node { span: start..self.pos, kind: NodeKind::List(items) })
+                Some(Node {
+                    span: start..self.pos,
+                    kind: NodeKind::List(items),
+                })
             }
             b'{' => {
                 self.pos += 1;
                 let entries = self.map()?;
-                Some(Node { span: start..self.pos, kind: NodeKind::Map(entries) })
+                Some(Node {
+                    span: start..self.pos,
+                    kind: NodeKind::Map(entries),
+                })
             }
             b'(' => self.parens(start),
             b'\'' => {
@@ -238,7 +260,10 @@ impl Parser<'_> {
                         _ => {}
                     }
                 }
-                Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+                Some(Node {
+                    span: start..self.pos,
+                    kind: NodeKind::Atom,
+                })
             }
             b if b.is_ascii_alphabetic() || b == b'_' => {
                 self.ident()?;
@@ -248,16 +273,24 @@ impl Parser<'_> {
                     node.span.start = start;
                     Some(node)
                 } else {
-                    Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+                    Some(Node {
+                        span: start..self.pos,
+                        kind: NodeKind::Atom,
+                    })
                 }
             }
             b if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.') => {
                 self.pos += 1;
-                while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                while self
+                    .peek()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
                 {
                     self.pos += 1;
                 }
-                Some(Node { span: start..self.pos, kind: NodeKind::Atom })
+                Some(Node {
+                    span: start..self.pos,
+                    kind: NodeKind::Atom,
+                })
             }
             _ => None,
         };
@@ -267,7 +300,10 @@ impl Parser<'_> {
 
     fn ident(&mut self) -> Option<Range<usize>> {
         let start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             self.pos += 1;
         }
         (self.pos > start).then_some(start..self.pos)
@@ -292,15 +328,22 @@ impl Parser<'_> {
     fn raw_string(&mut self) -> Option<Node> {
         let start = self.pos;
         self.pos += 1;
-        let hashes = self.src[self.pos..].iter().take_while(|&&b| b == b'#').count();
+        let hashes = self.src[self.pos..]
+            .iter()
+            .take_while(|&&b| b == b'#')
+            .count();
         self.pos += hashes;
         if self.peek()? != b'"' {
             return None;
         }
         self.pos += 1;
         let raw_start = self.pos;
-        let closing: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
-        let len = self.src[self.pos..].windows(closing.len()).position(|w| w == closing.as_slice())?;
+        let closing: Vec<u8> = std::iter::once(b'"')
+            .chain(std::iter::repeat_n(b'#', hashes))
+            .collect();
+        let len = self.src[self.pos..]
+            .windows(closing.len())
+            .position(|w| w == closing.as_slice())?;
         let raw = raw_start..raw_start + len;
         self.pos = raw.end + closing.len();
         Some(self.str_node(start, raw))
@@ -308,7 +351,10 @@ impl Parser<'_> {
 
     fn str_node(&self, start: usize, raw: Range<usize>) -> Node {
         let text = self.text.get(raw.clone()).unwrap_or_default().to_owned();
-        Node { span: start..self.pos, kind: NodeKind::Str { raw, text } }
+        Node {
+            span: start..self.pos,
+            kind: NodeKind::Str { raw, text },
+        }
     }
 
     fn items(&mut self, close: u8) -> Option<Vec<Node>> {
@@ -354,7 +400,10 @@ impl Parser<'_> {
         self.pos = save;
         if !is_struct {
             let items = self.items(b')')?;
-            return Some(Node { span: start..self.pos, kind: NodeKind::Tuple(items) });
+            return Some(Node {
+                span: start..self.pos,
+                kind: NodeKind::Tuple(items),
+            });
         }
         let mut fields = Vec::new();
         loop {
@@ -367,7 +416,11 @@ impl Parser<'_> {
                 return None;
             }
             let value = self.value()?;
-            fields.push(Field { name: self.text[name_span.clone()].to_owned(), name_span, value });
+            fields.push(Field {
+                name: self.text[name_span.clone()].to_owned(),
+                name_span,
+                value,
+            });
             if !self.eat(b',') {
                 if !self.eat(b')') {
                     return None;
@@ -375,6 +428,9 @@ impl Parser<'_> {
                 break;
             }
         }
-        Some(Node { span: start..self.pos, kind: NodeKind::Struct(fields) })
+        Some(Node {
+            span: start..self.pos,
+            kind: NodeKind::Struct(fields),
+        })
     }
 }

@@ -56,7 +56,10 @@ pub fn validate(file: &str, text: &str) -> Validated {
     let mut diagnostics = cx.diags;
     diagnostics.sort_by_key(|d| (d.line, d.column));
     let workflow = workflow.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
-    Validated { workflow, diagnostics }
+    Validated {
+        workflow,
+        diagnostics,
+    }
 }
 
 /// A step of a path into the span tree.
@@ -113,10 +116,18 @@ impl<'a> Cx<'a> {
 
     /// The span of key `key` in the map or struct at `path`.
     fn key_span(&self, path: &[K], key: &str) -> Range<usize> {
-        self.node(path).and_then(|n| n.key_span(key)).unwrap_or_else(|| self.span(path))
+        self.node(path)
+            .and_then(|n| n.key_span(key))
+            .unwrap_or_else(|| self.span(path))
     }
 
-    fn push(&mut self, severity: Severity, code: &'static str, span: Range<usize>, message: String) {
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        span: Range<usize>,
+        message: String,
+    ) {
         let (line, column) = self.lines.position(self.text, span.start);
         self.diags.push(Diagnostic {
             file: self.file.to_owned(),
@@ -132,7 +143,12 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn error(&mut self, code: &'static str, span: Range<usize>, message: String) -> &mut Diagnostic {
+    fn error(
+        &mut self,
+        code: &'static str,
+        span: Range<usize>,
+        message: String,
+    ) -> &mut Diagnostic {
         self.push(Severity::Error, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
@@ -152,8 +168,13 @@ impl<'a> Cx<'a> {
             E::InvalidValueForType { .. } | E::ExpectedDifferentLength { .. } => "type",
             _ => "syntax",
         };
-        let start = self.lines.offset(self.text, err.span.start.line, err.span.start.col);
-        let end = self.lines.offset(self.text, err.span.end.line, err.span.end.col).max(start);
+        let start = self
+            .lines
+            .offset(self.text, err.span.start.line, err.span.start.col);
+        let end = self
+            .lines
+            .offset(self.text, err.span.end.line, err.span.end.col)
+            .max(start);
         self.error(code, start..end, err.code.to_string());
     }
 
@@ -165,11 +186,20 @@ impl<'a> Cx<'a> {
         self.duplicate_keys();
 
         let name_ok = !spec.name.is_empty()
-            && spec.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            && spec
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !name_ok {
             let span = self.span(&[F("name")]);
-            self.error("invalid-name", span, format!("workflow name {:?} must match [a-z0-9_-]+", spec.name))
-                .help = Some("use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"".into());
+            self.error(
+                "invalid-name",
+                span,
+                format!("workflow name {:?} must match [a-z0-9_-]+", spec.name),
+            )
+            .help = Some(
+                "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"".into(),
+            );
         }
 
         let mut graph: DiGraph<State, Transition> = DiGraph::new();
@@ -218,8 +248,12 @@ impl<'a> Cx<'a> {
         for name in spec.vars.keys() {
             if !self.used.contains(name) {
                 let span = self.key_span(&[F("vars")], name);
-                self.warn("unused-var", span, format!("variable `{name}` is declared but never used"))
-                    .help = Some("remove it, or use it as ${".to_owned() + name + "}");
+                self.warn(
+                    "unused-var",
+                    span,
+                    format!("variable `{name}` is declared but never used"),
+                )
+                .help = Some("remove it, or use it as ${".to_owned() + name + "}");
             }
         }
 
@@ -247,15 +281,28 @@ impl<'a> Cx<'a> {
         }
         let env_names: Vec<String> = self
             .node(&[F("environments")])
-            .map(|n| n.entries().iter().filter_map(|(k, _)| k.raw().map(|r| self.text[r].to_owned())).collect())
+            .map(|n| {
+                n.entries()
+                    .iter()
+                    .filter_map(|(k, _)| k.raw().map(|r| self.text[r].to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         for env in &env_names {
-            collect_duplicates(self.node(&[F("environments"), F(env), F("vars")]), "variable value", &mut found);
+            collect_duplicates(
+                self.node(&[F("environments"), F(env), F("vars")]),
+                "variable value",
+                &mut found,
+            );
         }
         for (what, key, first, second) in found {
-            self.error("duplicate-key", second, format!("{what} `{key}` is defined twice"))
-                .related
-                .push((first, "first defined here".into()));
+            self.error(
+                "duplicate-key",
+                second,
+                format!("{what} `{key}` is defined twice"),
+            )
+            .related
+            .push((first, "first defined here".into()));
         }
     }
 
@@ -272,7 +319,11 @@ impl<'a> Cx<'a> {
         let span = self.span(path);
         let mut names: Vec<&str> = index.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let d = self.error("unknown-state", span, format!("{what} `{name}` is not a state of this workflow"));
+        let d = self.error(
+            "unknown-state",
+            span,
+            format!("{what} `{name}` is not a state of this workflow"),
+        );
         d.help = Some(match closest(name, &names) {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!("states are: {}", names.join(", ")),
@@ -283,7 +334,12 @@ impl<'a> Cx<'a> {
     fn state(&mut self, index: &HashMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
         let base = [F("states"), F(name)];
         let on_failure = spec.on_failure.as_ref().and_then(|f| {
-            self.state_ref(index, f, &[base[0], base[1], F("on_failure")], "on_failure state")
+            self.state_ref(
+                index,
+                f,
+                &[base[0], base[1], F("on_failure")],
+                "on_failure state",
+            )
         });
         let deadline = spec
             .deadline
@@ -317,14 +373,22 @@ impl<'a> Cx<'a> {
                     let d = self.error(
                         "undeclared-env-var",
                         span,
-                        format!("environment `{env}` sets `{var}`, which is not declared in `vars`"),
+                        format!(
+                            "environment `{env}` sets `{var}`, which is not declared in `vars`"
+                        ),
                     );
                     d.help = Some(format!("declare it: vars: {{ \"{var}\": () }}"));
                 } else {
                     self.used.insert(var.clone());
                 }
             }
-            out.insert(env.clone(), Environment { vars: e.vars.clone(), description: e.description.clone() });
+            out.insert(
+                env.clone(),
+                Environment {
+                    vars: e.vars.clone(),
+                    description: e.description.clone(),
+                },
+            );
         }
         out
     }
@@ -337,8 +401,18 @@ impl<'a> Cx<'a> {
     ) {
         let mut seen: HashMap<(String, String), usize> = HashMap::new();
         for (i, t) in spec.transitions.iter().enumerate() {
-            let from = self.state_ref(index, &t.from, &[F("transitions"), I(i), F("from")], "transition source");
-            let to = self.state_ref(index, &t.to, &[F("transitions"), I(i), F("to")], "transition target");
+            let from = self.state_ref(
+                index,
+                &t.from,
+                &[F("transitions"), I(i), F("from")],
+                "transition source",
+            );
+            let to = self.state_ref(
+                index,
+                &t.to,
+                &[F("transitions"), I(i), F("to")],
+                "transition target",
+            );
             if let Some(&first) = seen.get(&(t.from.clone(), t.to.clone())) {
                 let span = self.span(&[F("transitions"), I(i), F("from")]);
                 let first_span = self.span(&[F("transitions"), I(first), F("from")]);
@@ -358,12 +432,23 @@ impl<'a> Cx<'a> {
                     self.error(
                         "transition-from-terminal",
                         span,
-                        format!("`{}` is a terminal state ({kind:?}); no transition may leave it", t.from),
+                        format!(
+                            "`{}` is a terminal state ({kind:?}); no transition may leave it",
+                            t.from
+                        ),
                     );
                 }
                 let guards = self.guards(t, i);
                 if let Some(to) = to {
-                    graph.add_edge(from, to, Transition { order: i, guards, description: t.description.clone() });
+                    graph.add_edge(
+                        from,
+                        to,
+                        Transition {
+                            order: i,
+                            guards,
+                            description: t.description.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -380,7 +465,10 @@ impl<'a> Cx<'a> {
                 self.error(
                     "duplicate-guard",
                     span,
-                    format!("guard `{}` appears twice on `{}` -> `{}`", guard.name, t.from, t.to),
+                    format!(
+                        "guard `{}` appears twice on `{}` -> `{}`",
+                        guard.name, t.from, t.to
+                    ),
                 )
                 .related
                 .push((first_span, "first defined here".into()));
@@ -392,27 +480,46 @@ impl<'a> Cx<'a> {
                 Some(r) => {
                     let rp = [path[0], path[1], path[2], path[3], F("retry")];
                     let delay = match &r.delay {
-                        Some(d) => self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")]),
+                        Some(d) => {
+                            self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")])
+                        }
                         None => Some(Duration::ZERO),
                     };
                     if r.attempts == 0 {
                         let span = self.span(&[rp[0], rp[1], rp[2], rp[3], rp[4], F("attempts")]);
-                        self.error("bad-value", span, "`attempts` counts every try and must be at least 1".into());
+                        self.error(
+                            "bad-value",
+                            span,
+                            "`attempts` counts every try and must be at least 1".into(),
+                        );
                     }
-                    delay.map(|delay| Retry { attempts: r.attempts.max(1), delay })
+                    delay.map(|delay| Retry {
+                        attempts: r.attempts.max(1),
+                        delay,
+                    })
                 }
             };
             let check_path = [path[0], path[1], path[2], path[3], F("check")];
             let check = self.check(&guard.check, &check_path, false);
             if let (Some(check), Some(retry)) = (check, retry) {
-                out.push(Guard { name: guard.name.clone(), check, retry });
+                out.push(Guard {
+                    name: guard.name.clone(),
+                    check,
+                    retry,
+                });
             }
         }
         out
     }
 
-    fn check<'p>(&mut self, spec: &'p CheckSpec, path: &[K<'p>], inside_watch: bool) -> Option<Check> {
-        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+    fn check<'p>(
+        &mut self,
+        spec: &'p CheckSpec,
+        path: &[K<'p>],
+        inside_watch: bool,
+    ) -> Option<Check> {
+        let at =
+            |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         match spec {
             CheckSpec::Command(c) => self.command(c, path).map(Check::Command),
             CheckSpec::Http(h) => self.http(h, path, "GET").map(Check::Http),
@@ -424,8 +531,12 @@ impl<'a> Cx<'a> {
                     self.error("bad-pointer", span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
                         .help = Some("a pointer is empty or starts with `/`, e.g. \"/first_impression_fsm\"; write `~0` for `~` and `~1` for `/`".into());
                 }
-                Some(Check::Json(JsonCheck { file: file?, pointer: j.pointer.clone(), equals: j.equals.clone() }))
-                    .filter(|_| pointer_ok)
+                Some(Check::Json(JsonCheck {
+                    file: file?,
+                    pointer: j.pointer.clone(),
+                    equals: j.equals.clone(),
+                }))
+                .filter(|_| pointer_ok)
             }
             CheckSpec::Approval(a) => {
                 let min = a.min.unwrap_or(1);
@@ -437,7 +548,10 @@ impl<'a> Cx<'a> {
                     self.error(
                         "bad-value",
                         span,
-                        format!("`min` is {min} but only {} approvers are allowed", a.approvers.len()),
+                        format!(
+                            "`min` is {min} but only {} approvers are allowed",
+                            a.approvers.len()
+                        ),
                     );
                 }
                 self.template(&a.prompt, &at("prompt"));
@@ -455,8 +569,12 @@ impl<'a> Cx<'a> {
                 if inside_watch || matches!(*w.check, CheckSpec::Approval(_) | CheckSpec::Wait(_)) {
                     let span = self.span(&inner_path);
                     let kind = check_kind(&w.check);
-                    self.error("bad-value", span, format!("a Watch cannot watch a {kind} check"))
-                        .help = Some("watch a Command, Http, Json or Window check".into());
+                    self.error(
+                        "bad-value",
+                        span,
+                        format!("a Watch cannot watch a {kind} check"),
+                    )
+                    .help = Some("watch a Command, Http, Json or Window check".into());
                 }
                 let inner = self.check(&w.check, &inner_path, true);
                 let duration = self.duration(&w.duration, &at("duration"));
@@ -464,21 +582,34 @@ impl<'a> Cx<'a> {
                 if let (Some(d), Some(i)) = (duration, interval) {
                     if i.is_zero() || i > d {
                         let span = self.span(&at("interval"));
-                        self.error("bad-value", span, "`interval` must be above zero and at most `duration`".into());
+                        self.error(
+                            "bad-value",
+                            span,
+                            "`interval` must be above zero and at most `duration`".into(),
+                        );
                         return None;
                     }
                 }
-                Some(Check::Watch(WatchCheck { check: Box::new(inner?), duration: duration?, interval: interval? }))
+                Some(Check::Watch(WatchCheck {
+                    check: Box::new(inner?),
+                    duration: duration?,
+                    interval: interval?,
+                }))
             }
         }
     }
 
     fn command<'p>(&mut self, c: &'p CommandSpec, path: &[K<'p>]) -> Option<CommandCheck> {
-        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        let at =
+            |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if c.run.is_empty() || c.run[0].trim().is_empty() {
             let span = self.span(&at("run"));
-            self.error("bad-value", span, "`run` needs a program to run: an empty argv".into())
-                .help = Some("write the argv, e.g. run: [\"python3\", \"-m\", \"pytest\"]".into());
+            self.error(
+                "bad-value",
+                span,
+                "`run` needs a program to run: an empty argv".into(),
+            )
+            .help = Some("write the argv, e.g. run: [\"python3\", \"-m\", \"pytest\"]".into());
         }
         let mut run = Vec::new();
         for (i, arg) in c.run.iter().enumerate() {
@@ -503,27 +634,55 @@ impl<'a> Cx<'a> {
         Some(CommandCheck {
             run: run.into_iter().collect::<Option<_>>()?,
             timeout: timeout?,
-            env: env.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<Option<_>>()?,
+            env: env
+                .into_iter()
+                .map(|(k, v)| v.map(|v| (k, v)))
+                .collect::<Option<_>>()?,
             cwd: cwd.transpose_opt()?,
         })
     }
 
-    fn http<'p>(&mut self, h: &'p HttpSpec, path: &[K<'p>], default_method: &str) -> Option<HttpCheck> {
-        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+    fn http<'p>(
+        &mut self,
+        h: &'p HttpSpec,
+        path: &[K<'p>],
+        default_method: &str,
+    ) -> Option<HttpCheck> {
+        let at =
+            |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         let url = self.template(&h.url, &at("url"));
-        let method = h.method.clone().unwrap_or_else(|| default_method.to_owned()).to_ascii_uppercase();
-        let method_ok = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str());
+        let method = h
+            .method
+            .clone()
+            .unwrap_or_else(|| default_method.to_owned())
+            .to_ascii_uppercase();
+        let method_ok =
+            ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str());
         if !method_ok {
             let span = self.span(&at("method"));
-            self.error("bad-value", span, format!("unknown HTTP method {:?}", h.method.as_deref().unwrap_or("")));
+            self.error(
+                "bad-value",
+                span,
+                format!(
+                    "unknown HTTP method {:?}",
+                    h.method.as_deref().unwrap_or("")
+                ),
+            );
         }
         if let Some(status) = h.expect_status {
             if !(100..=599).contains(&status) {
                 let span = self.span(&at("expect_status"));
-                self.error("bad-value", span, format!("{status} is not an HTTP status code"));
+                self.error(
+                    "bad-value",
+                    span,
+                    format!("{status} is not an HTTP status code"),
+                );
             }
         }
-        let body_contains = h.body_contains.as_ref().map(|b| self.template(b, &at("body_contains")));
+        let body_contains = h
+            .body_contains
+            .as_ref()
+            .map(|b| self.template(b, &at("body_contains")));
         let timeout = match &h.timeout {
             Some(t) => self.duration(t, &at("timeout")),
             None => Some(DEFAULT_HTTP_TIMEOUT),
@@ -544,7 +703,10 @@ impl<'a> Cx<'a> {
             expect_status: h.expect_status,
             body_contains: body_contains.transpose_opt()?,
             timeout: timeout?,
-            headers: headers.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<Option<_>>()?,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| v.map(|v| (k, v)))
+                .collect::<Option<_>>()?,
             body: h.body.clone(),
         })
         .filter(|_| method_ok)
@@ -573,7 +735,8 @@ impl<'a> Cx<'a> {
     }
 
     fn window<'p>(&mut self, w: &'p WindowSpec, path: &[K<'p>]) -> Option<WindowCheck> {
-        let at = |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
+        let at =
+            |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if w.days.is_empty() {
             let span = self.span(&at("days"));
             self.error("bad-value", span, "a window needs at least one day".into());
@@ -584,15 +747,27 @@ impl<'a> Cx<'a> {
             Ok(tz) => Some(tz),
             Err(_) => {
                 let span = self.span(&at("tz"));
-                self.error("bad-timezone", span, format!("{:?} is not an IANA time zone", w.tz))
-                    .help = Some("use a name like \"Europe/London\", \"America/New_York\" or \"UTC\"".into());
+                self.error(
+                    "bad-timezone",
+                    span,
+                    format!("{:?} is not an IANA time zone", w.tz),
+                )
+                .help = Some(
+                    "use a name like \"Europe/London\", \"America/New_York\" or \"UTC\"".into(),
+                );
                 None
             }
         };
         if w.days.is_empty() {
             return None;
         }
-        Some(WindowCheck { days: w.days.clone(), start: start?, end: end?, tz_name: w.tz.clone(), tz: tz? })
+        Some(WindowCheck {
+            days: w.days.clone(),
+            start: start?,
+            end: end?,
+            tz_name: w.tz.clone(),
+            tz: tz?,
+        })
     }
 
     fn time_of_day(&mut self, text: &str, path: &[K]) -> Option<jiff::civil::Time> {
@@ -603,7 +778,11 @@ impl<'a> Cx<'a> {
         });
         if parsed.is_none() {
             let span = self.span(path);
-            self.error("bad-time", span, format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"));
+            self.error(
+                "bad-time",
+                span,
+                format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"),
+            );
         }
         parsed
     }
@@ -653,7 +832,8 @@ impl<'a> Cx<'a> {
                         continue;
                     }
                     let start = locate(offset, nth);
-                    let mut declared: Vec<&str> = self.declared.iter().map(String::as_str).collect();
+                    let mut declared: Vec<&str> =
+                        self.declared.iter().map(String::as_str).collect();
                     declared.sort_unstable();
                     let suggestion = closest(name, &declared).map(str::to_owned);
                     let d = self.error(
@@ -662,7 +842,9 @@ impl<'a> Cx<'a> {
                         format!("variable `{name}` is used but not declared"),
                     );
                     d.help = Some(match suggestion {
-                        Some(c) => format!("did you mean `${{{c}}}`? Otherwise declare it in `vars`"),
+                        Some(c) => {
+                            format!("did you mean `${{{c}}}`? Otherwise declare it in `vars`")
+                        }
                         None => format!("declare it in `vars`: \"{name}\": ()"),
                     });
                 }
@@ -681,17 +863,25 @@ impl<'a> Cx<'a> {
         initial: Option<NodeIndex>,
         rollback: Option<NodeIndex>,
     ) {
-        let terminals: Vec<NodeIndex> =
-            graph.node_indices().filter(|&i| graph[i].terminal.is_some()).collect();
+        let terminals: Vec<NodeIndex> = graph
+            .node_indices()
+            .filter(|&i| graph[i].terminal.is_some())
+            .collect();
         if terminals.is_empty() {
             let span = self.key_span(&[], "states");
-            self.error("no-terminal", span, "no state is terminal, so no run can ever end".into())
-                .help = Some("mark end states, e.g. \"done\": (terminal: Success)".into());
+            self.error(
+                "no-terminal",
+                span,
+                "no state is terminal, so no run can ever end".into(),
+            )
+            .help = Some("mark end states, e.g. \"done\": (terminal: Success)".into());
         }
         // Successors a run can move to: transitions and on_failure.
         let succ = |i: NodeIndex| -> Vec<NodeIndex> {
-            let mut s: Vec<NodeIndex> =
-                graph.edges_directed(i, Direction::Outgoing).map(|e| e.target()).collect();
+            let mut s: Vec<NodeIndex> = graph
+                .edges_directed(i, Direction::Outgoing)
+                .map(|e| e.target())
+                .collect();
             s.extend(graph[i].on_failure);
             s
         };
@@ -710,7 +900,10 @@ impl<'a> Cx<'a> {
                     self.warn(
                         "unreachable-state",
                         span,
-                        format!("state `{name}` cannot be reached from the initial state `{}`", spec.initial),
+                        format!(
+                            "state `{name}` cannot be reached from the initial state `{}`",
+                            spec.initial
+                        ),
                     );
                 }
             }
@@ -836,7 +1029,9 @@ fn pointer_valid(p: &str) -> bool {
         return false;
     }
     let b = p.as_bytes();
-    b.iter().enumerate().all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
 fn check_kind(c: &CheckSpec) -> &'static str {

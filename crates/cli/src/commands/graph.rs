@@ -1,0 +1,169 @@
+//! `waygate graph FILE [--mermaid]`: the state graph for people to look at.
+//!
+//! DOT by default: terminal states are double circles (green for success, red for failure),
+//! the initial state has an arrow from a point, guards label the edges and `on_failure` moves
+//! are dashed red edges. Every label is escaped, so any state or guard name renders.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use waygate_core::duration::format_duration;
+use waygate_core::model::{Check, Guard, Terminal, Workflow};
+
+use crate::exit::{CliError, Exit};
+use crate::workflow;
+
+/// Runs the command.
+pub fn run(file: &Path, mermaid: bool) -> Result<Exit, CliError> {
+    let loaded = workflow::load(file)?;
+    let text = if mermaid {
+        to_mermaid(&loaded.workflow)
+    } else {
+        to_dot(&loaded.workflow)
+    };
+    use std::io::Write;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn guard_label(g: &Guard) -> String {
+    let detail = match &g.check {
+        Check::Wait(d) => format!("Wait {}", format_duration(*d)),
+        Check::Watch(w) => format!("Watch {}", format_duration(w.duration)),
+        Check::Window(w) => format!(
+            "Window {}-{} {}",
+            w.start.strftime("%H:%M"),
+            w.end.strftime("%H:%M"),
+            w.tz_name
+        ),
+        other => other.kind().to_owned(),
+    };
+    format!("{} ({detail})", g.name)
+}
+
+/// Escapes a DOT double-quoted string.
+fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the workflow as Graphviz DOT.
+pub fn to_dot(w: &Workflow) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&w.name));
+    let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
+    let _ = writeln!(out, "  __start [shape=point, label=\"\"];");
+    for (id, s) in w.states() {
+        let attrs = match s.terminal {
+            Some(Terminal::Success) => ", shape=doublecircle, color=darkgreen",
+            Some(Terminal::Failure) => ", shape=doublecircle, color=red",
+            None => "",
+        };
+        let mut label = s.name.clone();
+        if let Some(d) = s.deadline {
+            label.push_str(&format!("\ndeadline {}", format_duration(d)));
+        }
+        let _ = writeln!(
+            out,
+            "  n{} [label=\"{}\"{attrs}];",
+            id.index(),
+            dot_escape(&label)
+        );
+    }
+    let _ = writeln!(out, "  __start -> n{};", w.initial.index());
+    for (id, _) in w.states() {
+        for t in w.outgoing(id) {
+            let label: Vec<String> = t.transition.guards.iter().map(guard_label).collect();
+            let _ = writeln!(
+                out,
+                "  n{} -> n{} [label=\"{}\"];",
+                id.index(),
+                t.to.index(),
+                dot_escape(&label.join("\n"))
+            );
+        }
+        if let Some(f) = w.state(id).on_failure {
+            let _ = writeln!(
+                out,
+                "  n{} -> n{} [label=\"on_failure\", style=dashed, color=red];",
+                id.index(),
+                f.index()
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Escapes text for a Mermaid label: entity codes for the characters Mermaid parses.
+fn mermaid_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            ':' => out.push_str("#58;"),
+            ';' => out.push_str("#59;"),
+            '#' => out.push_str("#35;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the workflow as a Mermaid state diagram.
+pub fn to_mermaid(w: &Workflow) -> String {
+    let mut out = String::from("stateDiagram-v2\n");
+    for (id, s) in w.states() {
+        let _ = writeln!(
+            out,
+            "    state \"{}\" as s{}",
+            mermaid_escape(&s.name),
+            id.index()
+        );
+    }
+    let _ = writeln!(out, "    [*] --> s{}", w.initial.index());
+    for (id, s) in w.states() {
+        for t in w.outgoing(id) {
+            let label: Vec<String> = t.transition.guards.iter().map(guard_label).collect();
+            let arrow = format!("    s{} --> s{}", id.index(), t.to.index());
+            if label.is_empty() {
+                let _ = writeln!(out, "{arrow}");
+            } else {
+                let _ = writeln!(out, "{arrow}: {}", mermaid_escape(&label.join("\n")));
+            }
+        }
+        if let Some(f) = s.on_failure {
+            let _ = writeln!(out, "    s{} --> s{}: on_failure", id.index(), f.index());
+        }
+        if s.terminal.is_some() {
+            let _ = writeln!(out, "    s{} --> [*]", id.index());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(dot_escape("a \"b\" \\ c\nd"), "a \\\"b\\\" \\\\ c\\nd");
+        assert_eq!(
+            mermaid_escape("x: \"y\"; #1"),
+            "x#58; #quot;y#quot;#59; #35;1"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Exit codes and the one place errors are mapped to them (contract, section 3).
+
+use std::process::ExitCode;
+
+/// The contract's exit codes, the same for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done.
+    Ok = 0,
+    /// Bad input or a store problem.
+    Error = 1,
+    /// Bad command-line usage (clap's own code).
+    Usage = 2,
+    /// Guards failed; nothing changed.
+    GuardsFailed = 3,
+    /// Waiting on an approval, timer, window or watch.
+    Waiting = 4,
+    /// The run moved under us, or the environment already has an active run.
+    Conflict = 5,
+    /// The run ended in a failure terminal state.
+    FailedTerminal = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The workflow had errors; they have been printed already.
+    #[error("{0} has errors")]
+    Invalid(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Output could not be written (a closed pipe ends quietly).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl CliError {
+    /// The exit code for this error.
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Invalid(_) | CliError::Read { .. } | CliError::BadInput(_) => Exit::Error,
+            CliError::Output(_) => Exit::Error,
+        }
+    }
+}
