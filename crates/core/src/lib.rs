@@ -9,6 +9,7 @@
 //! strings; `outcome` is what evaluating a guard produced.
 #![deny(missing_docs)]
 
+pub mod decide;
 pub mod diagnostic;
 pub mod duration;
 pub mod locate;

@@ -1,0 +1,325 @@
+//! The transition decision, as a pure function.
+//!
+//! Evaluating guards (processes, HTTP, clocks) and committing to the store happen around this
+//! function, never inside it: given where a run is, how long it has been there and what its
+//! guards just returned, [`decide`] says what should happen. That keeps the rules of the
+//! contract (first passing transition in file order; waiting versus failing; incidents) in one
+//! place that unit tests can cover exhaustively.
+
+use std::time::Duration;
+
+use petgraph::graph::{EdgeIndex, NodeIndex};
+
+use crate::model::Workflow;
+use crate::outcome::{GuardResult, Outcome};
+
+/// The guards of one outgoing transition, as just evaluated.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a> {
+    /// The transition.
+    pub transition: EdgeIndex,
+    /// One result per guard, in guard order.
+    pub results: &'a [GuardResult],
+}
+
+/// Why a run is being sent to its failure path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incident {
+    /// The state's deadline passed.
+    Deadline(Duration),
+    /// A `Watch` guard saw its check fail; names the guard.
+    WatchBroke(String),
+}
+
+/// What should happen to the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The run is in a terminal state; nothing to do.
+    Ended,
+    /// Take this transition: all its guards passed and it is the first such in file order.
+    Take {
+        /// The transition.
+        transition: EdgeIndex,
+        /// Its target.
+        to: NodeIndex,
+    },
+    /// Something went wrong in the state: go to `to` (the state's `on_failure`, else the
+    /// workflow's rollback) at once, or, with no such state, mark the run failed in place.
+    Incident {
+        /// Where the run goes, if anywhere.
+        to: Option<NodeIndex>,
+        /// What happened.
+        incident: Incident,
+    },
+    /// Some guard is waiting (approval, timer, window, watch) and none failed everywhere.
+    Wait,
+    /// Every transition has a failing guard. `advance` exits 3; `drive` follows `on_failure`
+    /// when the state has one.
+    Blocked {
+        /// The state's own `on_failure`.
+        on_failure: Option<NodeIndex>,
+    },
+}
+
+/// Decides what happens to a run in `state` that entered it `in_state` ago, given the
+/// evaluations of its outgoing transitions (in any order; file order is restored here).
+///
+/// Priority: a terminal state ends; a passed deadline or a broken watch is an incident; then
+/// the first transition (file order) whose guards all pass is taken; then waiting if any
+/// transition could still pass (none of its guards failed, some waiting); else blocked.
+pub fn decide(
+    workflow: &Workflow,
+    state: NodeIndex,
+    in_state: Duration,
+    evaluations: &[Evaluation<'_>],
+) -> Decision {
+    let node = workflow.state(state);
+    if node.terminal.is_some() {
+        return Decision::Ended;
+    }
+    let failure_to = workflow.failure_target(state);
+    if let Some(deadline) = node.deadline.filter(|d| in_state >= *d) {
+        return Decision::Incident {
+            to: failure_to,
+            incident: Incident::Deadline(deadline),
+        };
+    }
+    if let Some(broken) = evaluations
+        .iter()
+        .flat_map(|e| e.results)
+        .find(|r| r.incident && r.outcome == Outcome::Fail)
+    {
+        return Decision::Incident {
+            to: failure_to,
+            incident: Incident::WatchBroke(broken.name.clone()),
+        };
+    }
+    let mut waiting = false;
+    for t in workflow.outgoing(state) {
+        let Some(eval) = evaluations.iter().find(|e| e.transition == t.id) else {
+            continue;
+        };
+        let all = |o: Outcome| eval.results.iter().all(|r| r.outcome == o);
+        let any = |o: Outcome| eval.results.iter().any(|r| r.outcome == o);
+        let complete = eval.results.len() == t.transition.guards.len();
+        if complete && all(Outcome::Pass) {
+            return Decision::Take {
+                transition: t.id,
+                to: t.to,
+            };
+        }
+        if !any(Outcome::Fail) && any(Outcome::Waiting) {
+            waiting = true;
+        }
+    }
+    if waiting {
+        Decision::Wait
+    } else {
+        Decision::Blocked {
+            on_failure: node.on_failure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::validate;
+
+    const FLOW: &str = r#"Workflow(
+        name: "t",
+        initial: "a",
+        rollback: "rb",
+        states: {
+            "a": (deadline: "5m"),
+            "b": (on_failure: "rb"),
+            "c": (),
+            "done": (terminal: Success),
+            "rb": (),
+            "failed": (terminal: Failure),
+        },
+        transitions: [
+            (from: "a", to: "b", guards: [
+                (name: "g1", check: Wait(duration: "1m")),
+                (name: "g2", check: Wait(duration: "1m")),
+            ]),
+            (from: "a", to: "c", guards: [(name: "g3", check: Wait(duration: "1m"))]),
+            (from: "b", to: "done", guards: [(name: "w", check: Wait(duration: "1m"))]),
+            (from: "c", to: "done"),
+            (from: "rb", to: "failed"),
+        ],
+    )"#;
+
+    fn result(name: &str, outcome: Outcome) -> GuardResult {
+        GuardResult {
+            name: name.into(),
+            outcome,
+            detail: String::new(),
+            evidence: None,
+            duration_ms: 0,
+            attempts: 1,
+            retry_at: None,
+            incident: false,
+        }
+    }
+
+    fn setup() -> Workflow {
+        let v = validate("t.ron", FLOW);
+        v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics))
+    }
+
+    fn edge(w: &Workflow, from: &str, to: &str) -> EdgeIndex {
+        let f = w.state_id(from).expect("state");
+        let t = w.state_id(to).expect("state");
+        w.outgoing(f).iter().find(|o| o.to == t).expect("edge").id
+    }
+
+    use Outcome::{Fail, Pass, Waiting};
+
+    #[test]
+    fn table() {
+        let w = setup();
+        let a = w.state_id("a").expect("a");
+        let (ab, ac) = (edge(&w, "a", "b"), edge(&w, "a", "c"));
+        let id = |s: &str| w.state_id(s).expect("state");
+        // (case, outcomes for a->b, outcomes for a->c, minutes in state, expected)
+        type Case<'c> = (&'c str, [Outcome; 2], Outcome, u64, Decision);
+        let cases: Vec<Case> = vec![
+            (
+                "first passing in file order",
+                [Pass, Pass],
+                Pass,
+                0,
+                Decision::Take {
+                    transition: ab,
+                    to: id("b"),
+                },
+            ),
+            (
+                "second passes when first fails",
+                [Pass, Fail],
+                Pass,
+                0,
+                Decision::Take {
+                    transition: ac,
+                    to: id("c"),
+                },
+            ),
+            (
+                "waiting when nothing passes",
+                [Pass, Waiting],
+                Fail,
+                0,
+                Decision::Wait,
+            ),
+            (
+                "a failed guard makes its transition not wait",
+                [Fail, Waiting],
+                Fail,
+                0,
+                Decision::Blocked { on_failure: None },
+            ),
+            (
+                "all failing is blocked",
+                [Fail, Fail],
+                Fail,
+                0,
+                Decision::Blocked { on_failure: None },
+            ),
+            (
+                "deadline beats a passing transition",
+                [Pass, Pass],
+                Pass,
+                5,
+                Decision::Incident {
+                    to: Some(id("rb")),
+                    incident: Incident::Deadline(Duration::from_secs(300)),
+                },
+            ),
+        ];
+        for (name, ab_out, ac_out, minutes, expected) in cases {
+            let r_ab = [result("g1", ab_out[0]), result("g2", ab_out[1])];
+            let r_ac = [result("g3", ac_out)];
+            let evals = [
+                Evaluation {
+                    transition: ac,
+                    results: &r_ac,
+                },
+                Evaluation {
+                    transition: ab,
+                    results: &r_ab,
+                },
+            ];
+            let got = decide(&w, a, Duration::from_secs(minutes * 60), &evals);
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn broken_watch_is_an_incident_to_on_failure() {
+        let w = setup();
+        let b = w.state_id("b").expect("b");
+        let mut broken = result("w", Fail);
+        broken.incident = true;
+        let r = [broken];
+        let evals = [Evaluation {
+            transition: edge(&w, "b", "done"),
+            results: &r,
+        }];
+        assert_eq!(
+            decide(&w, b, Duration::ZERO, &evals),
+            Decision::Incident {
+                to: w.state_id("rb"),
+                incident: Incident::WatchBroke("w".into())
+            }
+        );
+    }
+
+    #[test]
+    fn blocked_offers_the_states_own_on_failure() {
+        let w = setup();
+        let b = w.state_id("b").expect("b");
+        let r = [result("w", Fail)];
+        let evals = [Evaluation {
+            transition: edge(&w, "b", "done"),
+            results: &r,
+        }];
+        assert_eq!(
+            decide(&w, b, Duration::ZERO, &evals),
+            Decision::Blocked {
+                on_failure: w.state_id("rb")
+            }
+        );
+    }
+
+    #[test]
+    fn unguarded_transition_passes_and_terminal_ends() {
+        let w = setup();
+        let c = w.state_id("c").expect("c");
+        let evals = [Evaluation {
+            transition: edge(&w, "c", "done"),
+            results: &[],
+        }];
+        assert!(matches!(
+            decide(&w, c, Duration::ZERO, &evals),
+            Decision::Take { .. }
+        ));
+        let done = w.state_id("done").expect("done");
+        assert_eq!(decide(&w, done, Duration::ZERO, &[]), Decision::Ended);
+    }
+
+    #[test]
+    fn missing_evaluation_is_not_a_pass() {
+        let w = setup();
+        let a = w.state_id("a").expect("a");
+        let r = [result("g1", Pass)];
+        let evals = [Evaluation {
+            transition: edge(&w, "a", "b"),
+            results: &r,
+        }];
+        assert_eq!(
+            decide(&w, a, Duration::ZERO, &evals),
+            Decision::Blocked { on_failure: None }
+        );
+    }
+}
