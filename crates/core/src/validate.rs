@@ -800,25 +800,10 @@ impl<'a> Cx<'a> {
 
     /// Parses a string as a template, checking every variable it names.
     fn template(&mut self, text: &str, path: &[K]) -> Option<Template> {
-        let node_span = self.span(path);
-        let raw = self.node(path).and_then(Node::raw);
-        let raw_text = raw.as_ref().map(|r| &self.text[r.clone()]);
-        // Offsets inside the parsed (unescaped) text map to the raw text when it has no
-        // escapes; otherwise the n-th reference is found by its n-th `${` in the raw text.
-        let raw_positions: Vec<usize> = raw_text.map(dollar_braces).unwrap_or_default();
-        let base = raw.as_ref().map_or(node_span.start, |r| r.start);
-        let same = raw_text == Some(text);
-        let locate = |offset: usize, nth: usize| -> usize {
-            if same {
-                base + offset
-            } else {
-                raw_positions.get(nth).map_or(node_span.start, |p| base + p)
-            }
-        };
         match Template::parse(text) {
             Err(e) => {
                 let nth = text[..e.offset].matches("${").count();
-                let start = locate(e.offset, nth);
+                let start = self.reference_offset(text, path, e.offset, nth);
                 self.error("bad-template", start..start + e.len, e.message);
                 None
             }
@@ -831,7 +816,7 @@ impl<'a> Cx<'a> {
                         self.used.insert(name.to_owned());
                         continue;
                     }
-                    let start = locate(offset, nth);
+                    let start = self.reference_offset(text, path, offset, nth);
                     let mut declared: Vec<&str> =
                         self.declared.iter().map(String::as_str).collect();
                     declared.sort_unstable();
@@ -851,6 +836,23 @@ impl<'a> Cx<'a> {
                 Some(t)
             }
         }
+    }
+
+    /// Source offset of the `nth` reference, at `offset` in the parsed string at `path`.
+    /// Looked up only when there is something to report: finding a node costs a walk.
+    fn reference_offset(&self, text: &str, path: &[K], offset: usize, nth: usize) -> usize {
+        let span = self.span(path);
+        let Some(raw) = self.node(path).and_then(Node::raw) else {
+            return span.start;
+        };
+        let raw_text = &self.text[raw.clone()];
+        if raw_text == text {
+            return raw.start + offset;
+        }
+        // Escapes shift offsets: find the n-th `${` in the text as written instead.
+        dollar_braces(raw_text)
+            .get(nth)
+            .map_or(span.start, |p| raw.start + p)
     }
 
     // ---- the graph -------------------------------------------------------------------

@@ -1,0 +1,200 @@
+//! `waygate validate` and `waygate graph` on the shipped workflows and on one invalid
+//! workflow per diagnostic (`tests/invalid/*.ron`, each saying what it expects on its
+//! `// expect: CODE LINE:COL` lines).
+
+use crate::helpers::{repo, run};
+
+#[test]
+fn shipped_workflows_validate_clean() {
+    let root = repo();
+    let mut args = vec!["validate", "workflows/production-deploy.ron"];
+    let examples: Vec<String> = std::fs::read_dir(root.join("workflows/examples"))
+        .expect("examples dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .map(|p| {
+            p.strip_prefix(&root)
+                .expect("inside repo")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(examples.len() >= 3, "at least three examples ship");
+    args.extend(examples.iter().map(String::as_str));
+    let ran = run(&root, &args);
+    ran.code(0);
+    assert!(
+        !ran.stdout.contains('⚠'),
+        "no warnings expected:\n{}",
+        ran.stdout
+    );
+    let json = run(&root, &[&["--format", "json"], &args[..]].concat())
+        .code(0)
+        .json();
+    assert_eq!(json, serde_json::json!([]));
+}
+
+fn expectations(text: &str) -> Vec<(String, usize, usize)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("// expect: "))
+        .map(|rest| {
+            let (code, pos) = rest.split_once(' ').expect("`// expect: CODE LINE:COL`");
+            let (line, col) = pos.trim().split_once(':').expect("LINE:COL");
+            (
+                code.to_owned(),
+                line.parse().expect("line"),
+                col.parse().expect("column"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_invalid_workflow_fails_with_its_diagnostic_at_its_position() {
+    let root = repo();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/invalid"))
+        .expect("tests/invalid")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "one file per diagnostic");
+    for path in files {
+        let rel = path
+            .strip_prefix(&root)
+            .expect("inside repo")
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let expected = expectations(&text);
+        assert!(!expected.is_empty(), "{rel} has no `// expect:` line");
+        let ran = run(&root, &["validate", "--format", "json", &rel]);
+        let json = ran.json();
+        let got: Vec<(String, usize, usize)> = json
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().expect("code").to_owned(),
+                    d["line"].as_u64().expect("line") as usize,
+                    d["column"].as_u64().expect("column") as usize,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "{rel}: diagnostics differ");
+        let any_error = json
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|d| d["severity"] == "error");
+        ran.code(if any_error { 1 } else { 0 });
+
+        // The rendered form, snapshotted: colour off (not a terminal, NO_COLOR) and width 100.
+        let human = run(&root, &["validate", &rel]);
+        let name = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        insta::assert_snapshot!(name, human.stdout);
+    }
+}
+
+#[test]
+fn all_files_are_reported_not_just_the_first() {
+    let root = repo();
+    let ran = run(
+        &root,
+        &[
+            "validate",
+            "--format",
+            "json",
+            "tests/invalid/bad-pointer.ron",
+            "tests/invalid/undeclared-var.ron",
+        ],
+    );
+    ran.code(1);
+    let files: Vec<String> = ran
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["file"].as_str().expect("file").to_owned())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "tests/invalid/bad-pointer.ron",
+            "tests/invalid/undeclared-var.ron"
+        ]
+    );
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let ran = run(&repo(), &["validate", "no/such.ron"]);
+    ran.code(1);
+    assert!(ran.stderr.contains("no/such.ron"), "{}", ran.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2_and_global_flags_go_anywhere() {
+    let root = repo();
+    run(&root, &["validate"]).code(2);
+    run(&root, &["frobnicate"]).code(2);
+    run(
+        &root,
+        &[
+            "--format",
+            "json",
+            "validate",
+            "workflows/examples/quickstart.ron",
+        ],
+    )
+    .code(0);
+    run(
+        &root,
+        &[
+            "validate",
+            "workflows/examples/quickstart.ron",
+            "--format",
+            "json",
+        ],
+    )
+    .code(0);
+}
+
+#[test]
+fn graph_renders_dot_and_mermaid() {
+    let root = repo();
+    let dot = run(&root, &["graph", "workflows/production-deploy.ron"]);
+    dot.code(0);
+    assert!(
+        dot.stdout.starts_with("digraph \"production-deploy\" {"),
+        "{}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout.contains("shape=doublecircle"),
+        "terminal states are marked"
+    );
+    assert!(
+        dot.stdout.contains("style=dashed"),
+        "on_failure edges are drawn"
+    );
+    assert!(dot.stdout.trim_end().ends_with('}'));
+    let mermaid = run(
+        &root,
+        &["graph", "--mermaid", "workflows/production-deploy.ron"],
+    );
+    mermaid.code(0);
+    assert!(mermaid.stdout.starts_with("stateDiagram-v2\n"));
+    assert!(mermaid.stdout.contains("[*] --> s0"));
+    // An invalid workflow is refused with its diagnostics.
+    let bad = run(&root, &["graph", "tests/invalid/undeclared-var.ron"]);
+    bad.code(1);
+    assert!(bad.stderr.contains("undeclared-var"), "{}", bad.stderr);
+}
