@@ -6,7 +6,8 @@
 //! positions and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal). `template` and `duration` are the small languages inside
-//! strings; `outcome` is what evaluating a guard produced.
+//! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
+//! produced.
 #![deny(missing_docs)]
 
 pub mod decide;
@@ -18,3 +19,4 @@ pub mod outcome;
 pub mod spec;
 pub mod template;
 pub mod validate;
+pub mod vars;
