@@ -19,6 +19,10 @@ use crate::clock::{Clock, SystemClock};
 /// What secret values are replaced with.
 pub const REDACTED: &str = "***";
 
+/// The shortest start of a secret that [`GuardContext::redact_tail`] hides at the very end
+/// of a stream (shorter ones are too likely to be ordinary text).
+pub const MIN_CUT_PREFIX: usize = 3;
+
 /// Default pause between SIGTERM and SIGKILL when a command times out or is cancelled.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -119,19 +123,50 @@ impl GuardContext {
         out
     }
 
-    /// Redacts the kept tail of a stream. When the start of the stream was dropped, the tail
-    /// may begin in the middle of a secret, where [`GuardContext::redact`] cannot recognise
-    /// it; so the first bytes that could belong to such a cut secret are dropped too.
+    /// Redacts the kept tail of a stream.
+    ///
+    /// When the start of the stream was dropped (`truncated`), the tail may begin in the
+    /// middle of a secret, where [`GuardContext::redact`] cannot recognise it: a tail that
+    /// starts with the end of a secret has that part replaced too. Likewise a stream cut off
+    /// while writing a secret (a killed child) may end with its first bytes; a tail ending in
+    /// at least [`MIN_CUT_PREFIX`] bytes of a secret's start has them replaced.
     pub fn redact_tail(&self, tail: &[u8], truncated: bool) -> String {
-        let skip = if truncated {
-            self.secrets
-                .first()
-                .map_or(0, |s| s.len().saturating_sub(1))
-                .min(tail.len())
-        } else {
-            0
-        };
-        self.redact(&String::from_utf8_lossy(&tail[skip..]))
+        let mut start = 0;
+        if truncated {
+            // Longest proper suffix of any secret that the tail starts with.
+            start = self
+                .secrets
+                .iter()
+                .filter_map(|s| {
+                    let s = s.as_bytes();
+                    (1..s.len())
+                        .rev()
+                        .find(|&k| tail.starts_with(&s[s.len() - k..]))
+                })
+                .max()
+                .unwrap_or(0);
+        }
+        let rest = &tail[start..];
+        let end = self
+            .secrets
+            .iter()
+            .filter_map(|s| {
+                let s = s.as_bytes();
+                (MIN_CUT_PREFIX..s.len())
+                    .rev()
+                    .find(|&k| rest.ends_with(&s[..k]))
+            })
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        if start > 0 {
+            out.push_str(REDACTED);
+        }
+        out.push_str(&self.redact(&String::from_utf8_lossy(&rest[..rest.len() - end])));
+        if end > 0 {
+            out.push_str(REDACTED);
+        }
+        out
     }
 
     /// The value of a template variable.
@@ -195,13 +230,19 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn redact_tail_drops_a_cut_secret() {
+    fn redact_tail_hides_cut_secrets() {
         let c = ctx();
-        // The tail starts inside the secret: "cr3t-value" must not survive.
-        assert!(!c
-            .redact_tail(b"cr3t-value and more", true)
-            .contains("cr3t-value"));
+        // The kept tail starts inside a secret, followed by whole ones.
+        assert_eq!(c.redact_tail(b"cr3t-values3cr3t-value!", true), "******!");
+        assert_eq!(
+            c.redact_tail(b"cr3t-value", false),
+            "cr3t-value",
+            "not truncated"
+        );
         assert_eq!(c.redact_tail(b"x s3cr3t-value", false), "x ***");
+        // A stream cut while printing a secret.
+        assert_eq!(c.redact_tail(b"token=s3cr", false), "token=***");
+        assert_eq!(c.redact_tail(b"ok s", false), "ok s", "too short to hide");
     }
 
     #[test]
