@@ -121,7 +121,17 @@ fn build(
         .timeout(check.timeout)
         .build()
         .map_err(|e| ExecError::Client(e.to_string()))?;
-    let mut request = client.request(method, ctx.render(&check.url)?);
+    let url = ctx.render(&check.url)?;
+    if cfg!(not(feature = "tls"))
+        && url
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    {
+        return Err(ExecError::Client(
+            "https needs the executor built with its `tls` feature".to_owned(),
+        ));
+    }
+    let mut request = client.request(method, url);
     for (name, value) in &check.headers {
         let header =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| ExecError::Header(name.clone()))?;

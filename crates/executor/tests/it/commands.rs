@@ -7,20 +7,7 @@ use waygate_core::model::Check;
 use waygate_core::outcome::{Outcome, MAX_EVIDENCE};
 use waygate_executor::evaluate_guard;
 
-use crate::support::{command, ctx, guard, SECRET};
-
-fn alive(pid: i32) -> bool {
-    // A zombie still answers kill(0) until reaped by init; count only running processes.
-    let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    // SAFETY: signal 0 only checks for existence.
-    running && unsafe { libc::kill(pid, 0) } == 0
-}
+use crate::support::{command, ctx, gone, guard, pid_in, SECRET};
 
 #[tokio::test]
 async fn exit_codes_and_missing_programs() {
@@ -83,16 +70,8 @@ async fn hanging_command_with_grandchild_is_killed_at_its_timeout() {
         r.detail
     );
     let evidence = r.evidence.expect("the pid was printed");
-    let pid: i32 = evidence
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .expect("pid line");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while alive(pid) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!alive(pid), "grandchild {pid} outlived its guard");
+    let pid = pid_in(&evidence);
+    assert!(gone(pid).await, "grandchild {pid} outlived its guard");
 }
 
 #[tokio::test]
@@ -102,18 +81,13 @@ async fn a_command_ignoring_sigterm_is_killed_after_the_grace() {
         Duration::from_millis(300),
     );
     let r = evaluate_guard(&guard("stubborn", Check::Command(check)), &ctx()).await;
-    assert_eq!(r.outcome, Outcome::Fail);
+    assert_eq!(
+        (r.outcome, r.detail.as_str()),
+        (Outcome::Fail, "timed out after 300ms (killed)")
+    );
     let evidence = r.evidence.expect("pid");
-    let pid: i32 = evidence
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .expect("pid line");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while alive(pid) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!alive(pid), "{pid} survived");
+    let pid = pid_in(&evidence);
+    assert!(gone(pid).await, "{pid} survived");
 }
 
 #[tokio::test]

@@ -132,3 +132,18 @@ async fn webhook_posts_rendered_json() {
     assert!(!r.ok);
     assert_eq!(r.detail, "HTTP 503, expected 2xx");
 }
+
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn https_without_the_tls_feature_says_so() {
+    let r = evaluate_guard(
+        &guard("h", Check::Http(http("https://127.0.0.1:9/"))),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Fail);
+    assert_eq!(
+        r.detail,
+        "HTTP client: https needs the executor built with its `tls` feature"
+    );
+}

@@ -3,4 +3,5 @@
 
 mod commands;
 mod http;
+mod process;
 mod support;

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -128,4 +128,33 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Whether `pid` is a running process (a zombie awaiting its reaper does not count).
+pub fn alive(pid: i32) -> bool {
+    let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    // SAFETY: signal 0 only checks for existence.
+    running && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Waits up to 2 s for `pid` to stop running; true when it did.
+pub async fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    !alive(pid)
+}
+
+/// The first line of `text` that is a pid.
+pub fn pid_in(text: &str) -> i32 {
+    text.lines()
+        .find_map(|l| l.trim().parse().ok())
+        .expect("a pid in the output")
 }
