@@ -1,5 +1,8 @@
 //! 50 guards of `sleep 1` on one transition: they run concurrently, so one evaluation takes
 //! about one second, not fifty. Run with `cargo bench -p waygate-executor --bench fanout`.
+//!
+//! Observed on the development machine: `[1.0293 s 1.0316 s 1.0341 s]` per evaluation of all
+//! 50 guards (criterion, 10 samples). Timing is deliberately not asserted in the test suite.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub enum ExecError {
     /// The program does not exist or may not be executed.
     #[error("cannot run {program}: {source}")]
     Spawn {
-        /// The program as given (argv[0]).
+        /// The program as given (`argv[0]`).
         program: String,
         /// What the OS said.
         #[source]

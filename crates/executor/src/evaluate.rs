@@ -138,8 +138,7 @@ mod tests {
         let mut c = ctx();
         let now: Timestamp = "2026-03-02T10:00:00Z".parse().expect("valid");
         c.clock = Arc::new(TokioClock::starting_at(now));
-        c.state_entered_at = crate::clock::add(now, Duration::ZERO)
-            - jiff::SignedDuration::try_from(entered_ago).expect("small");
+        c.state_entered_at = now - jiff::SignedDuration::try_from(entered_ago).expect("small");
         c
     }
 

@@ -61,6 +61,7 @@ pub fn check(
         .filter(|r| may_approve(check, &r.actor, initiator).is_ok())
         .map(|r| r.actor.as_str())
         .collect();
+    // `min: 0` would make the guard pass unattended; an approval always needs someone.
     let (have, min) = (approvers.len(), check.min.max(1) as usize);
     let mut detail = format!(
         "{have} of {min} approval{}",
