@@ -155,6 +155,7 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         .and_then(|id| libc::pid_t::try_from(id).ok())
         .unwrap_or(0);
     let mut group = GroupKill { pgid, armed: true };
+    tracing::debug!(program, pid = pgid, "spawned");
     let wait_err = |source| ExecError::Wait {
         program: program.clone(),
         source,
@@ -185,10 +186,13 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         }
         exit
     };
-    // Leftovers of the group (detached grandchildren) die with the guard. The leader is
-    // reaped, but the id stays reserved while any member lives, so this cannot hit a stranger.
+    // Leftovers of the group (background grandchildren) die with the guard. The leader is
+    // reaped, but the id stays reserved while any member lives; when none does, the id could
+    // only have been reused if the kernel's sequential pid allocation wrapped around in the
+    // microseconds since the reap.
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
+    tracing::debug!(program, pid = pgid, ?exit, "finished");
     stdout.finish();
     stderr.finish();
     Ok(ProcessOutput {

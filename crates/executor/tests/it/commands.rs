@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use waygate_core::model::Check;
 use waygate_core::outcome::{Outcome, MAX_EVIDENCE};
-use waygate_executor::evaluate_guard;
+use waygate_executor::{evaluate_guard, evaluate_transition};
 
 use crate::support::{command, ctx, gone, guard, pid_in, SECRET};
 
@@ -146,4 +146,53 @@ async fn a_secret_cut_by_truncation_does_not_leak_its_tail() {
             "a piece of the secret leaked"
         );
     }
+}
+
+#[tokio::test]
+async fn cancelling_a_transition_kills_its_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pid");
+    let script = format!("sleep 100 & echo $! > {}; sleep 100", pidfile.display());
+    let guards = vec![
+        guard(
+            "hangs",
+            Check::Command(command(&["sh", "-c", &script], Duration::from_secs(100))),
+        ),
+        guard(
+            "quick",
+            Check::Command(command(&["true"], Duration::from_secs(100))),
+        ),
+    ];
+    // What Ctrl-C during `drive` amounts to: the evaluation's future is dropped.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(500),
+        evaluate_transition(&guards, &ctx()),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    let pid = pid_in(&std::fs::read_to_string(&pidfile).expect("the script wrote its pid"));
+    assert!(
+        gone(pid).await,
+        "grandchild {pid} survived the cancelled transition"
+    );
+}
+
+#[tokio::test]
+async fn cwd_is_relative_to_the_workdir_and_env_is_rendered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    let mut c = ctx();
+    c.workdir = dir.path().to_owned();
+    let mut check = command(&["sh", "-c", "pwd; echo v=$V"], Duration::from_secs(10));
+    check.cwd = Some(crate::support::t("sub"));
+    check
+        .env
+        .insert("V".into(), crate::support::t("${version}-${run.env}"));
+    let r = evaluate_guard(&guard("where", Check::Command(check)), &c).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.detail);
+    let evidence = r.evidence.expect("stdout");
+    assert!(
+        evidence.contains("/sub\n") && evidence.contains("v=1.2-staging"),
+        "{evidence}"
+    );
 }
