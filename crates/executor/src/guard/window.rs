@@ -122,6 +122,7 @@ mod tests {
         let sunday = window(&[Sun], "09:00", "17:00");
         let friday_night = window(&[Fri], "22:00", "02:00");
         let gap = window(&[Sun], "01:30", "03:00");
+        let all_monday = window(&[Mon], "00:00", "00:00");
         let cases: &[(&str, &WindowCheck, &str, Outcome, Option<&str>)] = &[
             (
                 "winter Monday 10:00 GMT",
@@ -244,6 +245,20 @@ mod tests {
                 "2026-01-08T23:00:00Z",
                 Outcome::Waiting,
                 Some("2026-01-09T22:00:00Z"),
+            ),
+            (
+                "end == start is a whole day",
+                &all_monday,
+                "2026-01-05T23:59:00Z",
+                Outcome::Pass,
+                None,
+            ),
+            (
+                "end == start ends at midnight",
+                &all_monday,
+                "2026-01-06T00:00:00Z",
+                Outcome::Waiting,
+                Some("2026-01-12T00:00:00Z"),
             ),
         ];
         for (what, w, now, outcome, retry_at) in cases {
