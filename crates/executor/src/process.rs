@@ -8,6 +8,9 @@
 //! open) go too; reading after the leader's exit is bounded in time as well. If the future is
 //! dropped half-way (cancellation, Ctrl-C), a drop guard kills the group. That matters
 //! doubly because the child's own process group does not receive the terminal's Ctrl-C.
+//!
+//! This module never sees secrets in redactable form, so its log lines carry pids only,
+//! never argv.
 
 use std::io;
 use std::path::PathBuf;
@@ -155,7 +158,7 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         .and_then(|id| libc::pid_t::try_from(id).ok())
         .unwrap_or(0);
     let mut group = GroupKill { pgid, armed: true };
-    tracing::debug!(program, pid = pgid, "spawned");
+    tracing::debug!(pid = pgid, "spawned");
     let wait_err = |source| ExecError::Wait {
         program: program.clone(),
         source,
@@ -181,7 +184,10 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         if !readers_done && timeout(DRAIN_AFTER_EXIT, &mut readers).await.is_err() {
             signal_group(pgid, libc::SIGKILL);
             if timeout(DRAIN_AFTER_KILL, &mut readers).await.is_err() {
-                tracing::warn!(program, "output pipes still open after killing the group");
+                tracing::warn!(
+                    pid = pgid,
+                    "output pipes still open after killing the group"
+                );
             }
         }
         exit
@@ -192,7 +198,7 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
     // microseconds since the reap.
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
-    tracing::debug!(program, pid = pgid, ?exit, "finished");
+    tracing::debug!(pid = pgid, ?exit, "finished");
     stdout.finish();
     stderr.finish();
     Ok(ProcessOutput {
