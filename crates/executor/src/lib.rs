@@ -1,1 +1,42 @@
-//! placeholder
+//! waygate's executor: evaluates the guards of a validated workflow and runs its actions.
+//!
+//! The executor does IO (child processes, HTTP, files, clocks) and nothing else: it does not
+//! decide where a run goes (that is `waygate_core`'s pure `decide`) and does not touch the
+//! store. A caller builds a [`GuardContext`] from the stored run, calls
+//! [`evaluate_transition`] or [`run_action`], and records what comes back. Every detail,
+//! piece of evidence and description it returns is already redacted and bounded.
+//!
+//! # Layout
+//!
+//! - [`context`]: [`GuardContext`], the run's values, approvals and clock; redaction.
+//! - [`clock`]: where "now" comes from (system, fixed, tokio-paused).
+//! - [`process`]: running an argv in its own process group, bounded output, no survivors.
+//! - [`guard`]: one check, tried once, one file per kind: [`guard::command`], [`guard::http`],
+//!   [`guard::json`], [`guard::approval`], [`guard::wait`], [`guard::window`],
+//!   [`guard::watch`].
+//! - [`evaluate`]: retries, timing, redaction; all guards of a transition concurrently.
+//! - [`action`]: `on_enter` actions (commands and webhooks).
+//! - [`error`]: what can go wrong before a check can even be tried.
+//!
+//! # Features
+//!
+//! - `tls` (off by default): https URLs in `Http` checks and webhooks, through
+//!   `reqwest/rustls-tls`. Without it the client speaks plain HTTP only and an https URL
+//!   fails its check with a clear detail.
+#![deny(missing_docs)]
+
+pub mod action;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod evaluate;
+pub mod guard;
+pub mod process;
+
+pub use action::{describe, run_action, ActionResult};
+pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
+pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
+pub use error::ExecError;
+pub use evaluate::{evaluate_guard, evaluate_transition};
+pub use guard::approval::{may_approve, Refusal};
+pub use guard::Verdict;

@@ -1,0 +1,144 @@
+//! Running one `on_enter` action: a program or a webhook.
+//!
+//! Actions reuse the guard machinery (process groups, bounded output, the HTTP client) but
+//! answer a simpler question, "did it work?", and carry a redacted human description of what
+//! was attempted for the `ActionStarted` / `ActionFinished` events. A webhook defaults to
+//! POST and sends its JSON body with `${vars}` rendered in every string leaf; it succeeds on
+//! `expect_status`, or any 2xx.
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use waygate_core::model::Action;
+use waygate_core::outcome::bound_evidence;
+
+use crate::context::GuardContext;
+use crate::guard::{command, http};
+
+/// What running an action produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// Whether it succeeded; a failed action sends the run to `on_failure`.
+    pub ok: bool,
+    /// One line for people: "exit status 0", "HTTP 502, expected 2xx".
+    pub detail: String,
+    /// Bounded, redacted output or response excerpt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Wall time spent.
+    pub duration_ms: u64,
+    /// What was attempted, secrets redacted: "Command git push origin main".
+    pub description: String,
+}
+
+/// The redacted description of `action`, available before it runs (for `ActionStarted`).
+pub fn describe(action: &Action, ctx: &GuardContext) -> String {
+    match action {
+        Action::Command(c) => {
+            let argv: Vec<String> = c.run.iter().map(|t| ctx.render_for_display(t)).collect();
+            format!("Command {}", argv.join(" "))
+        }
+        Action::Http(h) => {
+            let method = if h.method.is_empty() {
+                "POST"
+            } else {
+                h.method.as_str()
+            };
+            format!("Http {method} {}", ctx.render_for_display(&h.url))
+        }
+    }
+}
+
+/// Runs `action` once.
+pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
+    let started = Instant::now();
+    let description = describe(action, ctx);
+    let (ok, detail, evidence) = match action {
+        Action::Command(c) => {
+            let v = command::check(c, ctx).await;
+            (
+                v.outcome == waygate_core::outcome::Outcome::Pass,
+                v.detail,
+                v.evidence,
+            )
+        }
+        Action::Http(h) => match http::send(h, ctx, "POST").await {
+            Ok(response) => {
+                let ok = match h.expect_status {
+                    Some(want) => response.status == want,
+                    None => (200..300).contains(&response.status),
+                };
+                let mut detail = format!("HTTP {}", response.status);
+                if !ok {
+                    match h.expect_status {
+                        Some(want) => detail.push_str(&format!(", expected {want}")),
+                        None => detail.push_str(", expected 2xx"),
+                    }
+                }
+                (ok, detail, Some(response.evidence))
+            }
+            Err(v) => (false, v.detail, v.evidence),
+        },
+    };
+    ActionResult {
+        ok,
+        detail: ctx.redact(&detail),
+        evidence: evidence.map(|e| bound_evidence(&ctx.redact(&e))),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use waygate_core::model::{CommandCheck, HttpCheck};
+    use waygate_core::template::Template;
+
+    use super::*;
+    use crate::context::tests::ctx;
+
+    fn command(argv: &[&str]) -> Action {
+        Action::Command(CommandCheck {
+            run: argv
+                .iter()
+                .map(|a| Template::parse(a).expect("valid"))
+                .collect(),
+            timeout: Duration::from_secs(10),
+            env: Default::default(),
+            cwd: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn command_actions_report_and_redact() {
+        let r = run_action(
+            &command(&["sh", "-c", "echo pushed ${token}", "${version}"]),
+            &ctx(),
+        )
+        .await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.description, "Command sh -c echo pushed *** 1.2");
+        assert!(r.evidence.expect("stdout").contains("pushed ***"));
+        let r = run_action(&command(&["false"]), &ctx()).await;
+        assert!(!r.ok);
+        assert_eq!(r.detail, "exit status 1");
+    }
+
+    #[test]
+    fn webhook_description_defaults_to_post() {
+        let action = Action::Http(HttpCheck {
+            url: Template::parse("http://hooks.example/${token}/${run.id}").expect("valid"),
+            method: String::new(),
+            expect_status: None,
+            body_contains: None,
+            timeout: Duration::from_secs(1),
+            headers: Default::default(),
+            body: None,
+        });
+        assert_eq!(
+            describe(&action, &ctx()),
+            "Http POST http://hooks.example/***/r1"
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! `Command(run, timeout, env, cwd)`: passes when the program exits 0 within its timeout.
+//!
+//! The argv, env and cwd are templates rendered with the run's values; the process itself is
+//! run by [`crate::process`]. The child also sees `WAYGATE_RUN_ID`, `WAYGATE_ENV` and
+//! `WAYGATE_INITIATOR`, so scripts can tag what they report without extra `${..}` plumbing.
+
+use waygate_core::model::CommandCheck;
+
+use crate::clock::human;
+use crate::context::GuardContext;
+use crate::error::ExecError;
+use crate::guard::Verdict;
+use crate::process::{run_process, Exit, ProcessOutput, ProcessSpec};
+
+/// Runs the command once.
+pub async fn check(check: &CommandCheck, ctx: &GuardContext) -> Verdict {
+    match run(check, ctx).await {
+        Ok(out) => verdict(check, ctx, &out),
+        Err(e) => Verdict::fail(e.to_string()),
+    }
+}
+
+/// Renders and runs the command; shared with `Command` actions.
+pub(crate) async fn run(
+    check: &CommandCheck,
+    ctx: &GuardContext,
+) -> Result<ProcessOutput, ExecError> {
+    let spec = process_spec(check, ctx)?;
+    run_process(&spec).await
+}
+
+/// The concrete process for `check` in this run.
+pub fn process_spec(check: &CommandCheck, ctx: &GuardContext) -> Result<ProcessSpec, ExecError> {
+    let argv = check
+        .run
+        .iter()
+        .map(|t| ctx.render(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut env = vec![
+        ("WAYGATE_RUN_ID".to_owned(), ctx.run_id.clone()),
+        ("WAYGATE_ENV".to_owned(), ctx.env.clone()),
+        ("WAYGATE_INITIATOR".to_owned(), ctx.initiator.clone()),
+    ];
+    for (k, v) in &check.env {
+        env.push((k.clone(), ctx.render(v)?));
+    }
+    let cwd = match &check.cwd {
+        Some(t) => ctx.resolve_path(&ctx.render(t)?),
+        None => ctx.workdir.clone(),
+    };
+    Ok(ProcessSpec {
+        argv,
+        env,
+        cwd,
+        timeout: check.timeout,
+        grace: ctx.kill_grace,
+    })
+}
+
+/// Pass on exit 0; the detail says how it ended, the evidence holds both output tails.
+pub(crate) fn verdict(check: &CommandCheck, ctx: &GuardContext, out: &ProcessOutput) -> Verdict {
+    let detail = match out.exit {
+        Exit::Code(code) => format!("exit status {code}"),
+        Exit::Signal(sig) => format!("killed by signal {sig}"),
+        Exit::TimedOut { killed } => format!(
+            "timed out after {}{}",
+            human(check.timeout),
+            if killed { " (killed)" } else { " (terminated)" }
+        ),
+    };
+    let v = if out.exit == Exit::Code(0) {
+        Verdict::pass(detail)
+    } else {
+        Verdict::fail(detail)
+    };
+    v.with_evidence(Some(evidence(ctx, out)))
+}
+
+/// Both streams' tails, redacted, each cut to half the evidence bound so stdout survives a
+/// noisy stderr.
+pub(crate) fn evidence(ctx: &GuardContext, out: &ProcessOutput) -> String {
+    let half = waygate_core::outcome::MAX_EVIDENCE / 2 - 64;
+    let mut text = String::new();
+    for (name, stream) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        if stream.total == 0 {
+            continue;
+        }
+        let redacted = ctx.redact_tail(&stream.tail, stream.truncated);
+        let kept = tail_chars(&redacted, half);
+        let dropped = stream.total.saturating_sub(kept.len() as u64);
+        if dropped > 0 {
+            text.push_str(&format!(
+                "--- {name} (last {} of {} bytes) ---\n",
+                kept.len(),
+                stream.total
+            ));
+        } else {
+            text.push_str(&format!("--- {name} ---\n"));
+        }
+        text.push_str(kept);
+        if !kept.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// The last `max` bytes of `text`, on a character boundary.
+fn tail_chars(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use waygate_core::outcome::Outcome;
+    use waygate_core::template::Template;
+
+    use super::*;
+    use crate::context::tests::ctx;
+
+    fn cmd(argv: &[&str]) -> CommandCheck {
+        CommandCheck {
+            run: argv
+                .iter()
+                .map(|a| Template::parse(a).expect("valid"))
+                .collect(),
+            timeout: Duration::from_secs(10),
+            env: Default::default(),
+            cwd: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn exit_zero_passes_and_one_fails() {
+        let c = ctx();
+        let v = check(&cmd(&["true"]), &c).await;
+        assert_eq!(
+            (v.outcome, v.detail.as_str()),
+            (Outcome::Pass, "exit status 0")
+        );
+        let v = check(&cmd(&["sh", "-c", "echo boom >&2; exit 1"]), &c).await;
+        assert_eq!(
+            (v.outcome, v.detail.as_str()),
+            (Outcome::Fail, "exit status 1")
+        );
+        assert!(v.evidence.expect("stderr").contains("boom"));
+    }
+
+    #[tokio::test]
+    async fn missing_program_fails_with_its_name() {
+        let v = check(&cmd(&["waygate-no-such-program"]), &ctx()).await;
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(
+            v.detail.contains("cannot run waygate-no-such-program"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn vars_are_rendered_and_secrets_redacted() {
+        let v = check(
+            &cmd(&[
+                "sh",
+                "-c",
+                "echo v=${version} t=${token} id=$WAYGATE_RUN_ID",
+            ]),
+            &ctx(),
+        )
+        .await;
+        let evidence = v.evidence.expect("stdout");
+        assert!(evidence.contains("v=1.2 t=*** id=r1"), "{evidence}");
+        assert!(!evidence.contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn missing_var_fails_clearly() {
+        let v = check(&cmd(&["echo", "${nope}"]), &ctx()).await;
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert_eq!(v.detail, "variable ${nope} has no value");
+    }
+}

@@ -1,0 +1,281 @@
+//! Running a program so that it can never outlive the guard that started it.
+//!
+//! The program runs from an argv (never through a shell) in its own process group, with
+//! stdin closed. Its stdout and stderr are drained concurrently into bounded tails, so a
+//! child printing gigabytes neither blocks on a full pipe nor fills our memory. On timeout
+//! the whole group gets SIGTERM, then SIGKILL after a grace period. Once the leader is reaped,
+//! the group is killed again, so grandchildren that were left behind (and may hold the pipes
+//! open) go too; reading after the leader's exit is bounded in time as well. If the future is
+//! dropped half-way (cancellation, Ctrl-C), a drop guard kills the group. That matters
+//! doubly because the child's own process group does not receive the terminal's Ctrl-C.
+//!
+//! This module never sees secrets in redactable form, so its log lines carry pids only,
+//! never argv.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::time::{timeout, Instant};
+
+use crate::error::ExecError;
+
+/// How many bytes of each stream are kept (the tail). Twice the evidence bound, so that
+/// redaction can shorten the text and still leave a full evidence tail.
+pub const CAPTURE_BYTES: usize = 2 * waygate_core::outcome::MAX_EVIDENCE;
+
+/// After the leader exits on its own, how long its output may keep flowing (from processes
+/// it left behind) before the group is killed.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
+/// After the group is killed, how long to wait for the pipes to close. Only a process that
+/// left the group (`setsid`) can hold them longer; it is abandoned, not waited for.
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(1);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Environment added to the inherited one.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Time allowed before the group is terminated.
+    pub timeout: Duration,
+    /// Pause between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal (not ours) ended it.
+    Signal(i32),
+    /// It ran past its timeout and its group was terminated; `killed` when SIGTERM was not
+    /// enough and SIGKILL followed.
+    TimedOut {
+        /// SIGKILL was needed.
+        killed: bool,
+    },
+}
+
+/// The kept end of one output stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// The last [`CAPTURE_BYTES`] bytes (at most).
+    pub tail: Vec<u8>,
+    /// Bytes read in all.
+    pub total: u64,
+    /// Whether bytes before `tail` were dropped.
+    pub truncated: bool,
+}
+
+impl Captured {
+    fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        self.tail.extend_from_slice(bytes);
+        // Compact only when twice over, so the copying stays amortised O(1) per byte.
+        if self.tail.len() > 2 * CAPTURE_BYTES {
+            let cut = self.tail.len() - CAPTURE_BYTES;
+            self.tail.drain(..cut);
+            self.truncated = true;
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.tail.len() > CAPTURE_BYTES {
+            let cut = self.tail.len() - CAPTURE_BYTES;
+            self.tail.drain(..cut);
+            self.truncated = true;
+        }
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct ProcessOutput {
+    /// How it ended.
+    pub exit: Exit,
+    /// Standard output's tail.
+    pub stdout: Captured,
+    /// Standard error's tail.
+    pub stderr: Captured,
+    /// Wall time from spawn to the last byte read.
+    pub duration: Duration,
+}
+
+/// Kills a process group when dropped, unless disarmed: the guarantee that nothing survives
+/// a cancelled evaluation.
+#[derive(Debug)]
+struct GroupKill {
+    pgid: libc::pid_t,
+    armed: bool,
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if self.armed {
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
+    if pgid <= 1 {
+        return; // never signal "every process" or init's group
+    }
+    // SAFETY: killpg has no memory-safety preconditions; a stale group id yields ESRCH.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// Runs `spec` to completion (or timeout) and returns its exit and bounded output.
+pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError> {
+    let program = spec.argv.first().ok_or(ExecError::EmptyCommand)?;
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(&spec.argv[1..])
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ExecError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let pgid = child
+        .id()
+        .and_then(|id| libc::pid_t::try_from(id).ok())
+        .unwrap_or(0);
+    let mut group = GroupKill { pgid, armed: true };
+    tracing::debug!(pid = pgid, "spawned");
+    let wait_err = |source| ExecError::Wait {
+        program: program.clone(),
+        source,
+    };
+
+    let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
+    let exit = {
+        let out_pipe = child.stdout.take();
+        let err_pipe = child.stderr.take();
+        let readers = async {
+            tokio::join!(drain(out_pipe, &mut stdout), drain(err_pipe, &mut stderr));
+        };
+        tokio::pin!(readers);
+        let waiter = supervise(&mut child, pgid, spec.timeout, spec.grace);
+        tokio::pin!(waiter);
+        let mut readers_done = false;
+        let exit = loop {
+            tokio::select! {
+                exit = &mut waiter => break exit.map_err(wait_err)?,
+                () = &mut readers, if !readers_done => readers_done = true,
+            }
+        };
+        if !readers_done && timeout(DRAIN_AFTER_EXIT, &mut readers).await.is_err() {
+            signal_group(pgid, libc::SIGKILL);
+            if timeout(DRAIN_AFTER_KILL, &mut readers).await.is_err() {
+                tracing::warn!(
+                    pid = pgid,
+                    "output pipes still open after killing the group"
+                );
+            }
+        }
+        exit
+    };
+    // Leftovers of the group (background grandchildren) die with the guard. The leader is
+    // reaped, but the id stays reserved while any member lives; when none does, the id could
+    // only have been reused if the kernel's sequential pid allocation wrapped around in the
+    // microseconds since the reap.
+    signal_group(pgid, libc::SIGKILL);
+    group.armed = false;
+    tracing::debug!(pid = pgid, ?exit, "finished");
+    stdout.finish();
+    stderr.finish();
+    Ok(ProcessOutput {
+        exit,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    })
+}
+
+/// Waits for the leader; past `limit`, terminates the group (TERM, grace, KILL) and reaps.
+async fn supervise(
+    child: &mut tokio::process::Child,
+    pgid: libc::pid_t,
+    limit: Duration,
+    grace: Duration,
+) -> io::Result<Exit> {
+    if let Ok(status) = timeout(limit, child.wait()).await {
+        return Ok(exit_of(status?));
+    }
+    signal_group(pgid, libc::SIGTERM);
+    if timeout(grace, child.wait()).await.is_ok() {
+        // Whatever it exited with, it ran out of time. Anything that ignored the TERM is
+        // killed with the group after the reap.
+        return Ok(Exit::TimedOut { killed: false });
+    }
+    signal_group(pgid, libc::SIGKILL);
+    child.wait().await?;
+    Ok(Exit::TimedOut { killed: true })
+}
+
+fn exit_of(status: ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(sig)) => Exit::Signal(sig),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Reads `pipe` to its end, keeping the tail in `into`. A read error ends the stream.
+async fn drain(pipe: Option<impl AsyncRead + Unpin>, into: &mut Captured) {
+    let Some(mut pipe) = pipe else { return };
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => into.push(&chunk[..n]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_the_tail() {
+        let mut c = Captured::default();
+        for i in 0..100u8 {
+            c.push(&[i; 1000]);
+        }
+        c.finish();
+        assert_eq!(c.total, 100_000);
+        assert!(c.truncated);
+        assert_eq!(c.tail.len(), CAPTURE_BYTES);
+        assert_eq!(*c.tail.last().expect("non-empty"), 99);
+    }
+
+    #[test]
+    fn short_output_is_kept_whole() {
+        let mut c = Captured::default();
+        c.push(b"hello");
+        c.finish();
+        assert_eq!(
+            (c.tail.as_slice(), c.total, c.truncated),
+            (&b"hello"[..], 5, false)
+        );
+    }
+}

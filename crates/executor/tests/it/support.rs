@@ -1,0 +1,160 @@
+//! Builders for checks and contexts, and a tiny canned HTTP server.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use waygate_core::model::{Check, CommandCheck, Guard, HttpCheck, Retry};
+use waygate_core::template::Template;
+use waygate_executor::GuardContext;
+
+pub const SECRET: &str = "hunter2-very-secret";
+
+/// A context with a secret `token` and a plain `version`.
+pub fn ctx() -> GuardContext {
+    let vars = HashMap::from([
+        ("token".to_owned(), SECRET.to_owned()),
+        ("version".to_owned(), "1.2".to_owned()),
+    ]);
+    let mut c = GuardContext::new(
+        "run-1",
+        "staging",
+        "alice",
+        vars,
+        HashSet::from(["token".into()]),
+    );
+    c.kill_grace = Duration::from_millis(300);
+    c
+}
+
+pub fn t(s: &str) -> Template {
+    Template::parse(s).expect("valid template")
+}
+
+pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
+    CommandCheck {
+        run: argv.iter().map(|a| t(a)).collect(),
+        timeout,
+        env: Default::default(),
+        cwd: None,
+    }
+}
+
+pub fn http(url: &str) -> HttpCheck {
+    HttpCheck {
+        url: t(url),
+        method: "GET".into(),
+        expect_status: None,
+        body_contains: None,
+        timeout: Duration::from_secs(5),
+        headers: Default::default(),
+        body: None,
+    }
+}
+
+pub fn guard(name: &str, check: Check) -> Guard {
+    Guard {
+        name: name.into(),
+        check,
+        retry: Retry::default(),
+    }
+}
+
+/// Requests the server has seen, raw.
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+/// Serves canned answers by path: `/ok` 200 "service healthy", `/down` 503, `/created` 201,
+/// `/hang` never answers; anything else 404.
+pub async fn server() -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let request = read_request(&mut socket).await;
+                if let Ok(mut l) = log.lock() {
+                    l.push(request.clone());
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, body) = match path.as_str() {
+                    "/ok" => ("200 OK", "service healthy"),
+                    "/down" => ("503 Service Unavailable", "upstream down"),
+                    "/created" => ("201 Created", "made"),
+                    "/hang" => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return;
+                    }
+                    _ => ("404 Not Found", "no"),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = socket.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0usize);
+            if buf.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Whether `pid` is a running process (a zombie awaiting its reaper does not count).
+pub fn alive(pid: i32) -> bool {
+    let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    // SAFETY: signal 0 only checks for existence.
+    running && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Waits up to 2 s for `pid` to stop running; true when it did.
+pub async fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    !alive(pid)
+}
+
+/// The first line of `text` that is a pid.
+pub fn pid_in(text: &str) -> i32 {
+    text.lines()
+        .find_map(|l| l.trim().parse().ok())
+        .expect("a pid in the output")
+}
