@@ -2,7 +2,10 @@
 #![deny(missing_docs)]
 
 pub mod duration;
+pub mod event;
 pub mod model;
 pub mod outcome;
+pub mod run;
 pub mod spec;
+pub mod store;
 pub mod template;
