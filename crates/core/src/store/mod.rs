@@ -14,8 +14,14 @@ use std::time::Duration;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
+mod embedded;
+mod journal;
 mod memory;
+mod session;
+#[cfg(test)]
+mod tests;
 
+pub use embedded::{EmbeddedStore, Held, DEFAULT_LOCK_TIMEOUT};
 pub use memory::MemoryStore;
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
@@ -276,7 +282,6 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    #[allow(dead_code)] // for the embedded store, in progress
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }
@@ -354,8 +359,15 @@ impl ChainCheck {
         }
     }
 
+    /// Continues a chain whose next event is `next_seq`, after `prev_hash`.
+    pub(crate) fn resume(next_seq: u64, prev_hash: &str) -> ChainCheck {
+        ChainCheck {
+            next_seq,
+            prev_hash: prev_hash.to_owned(),
+        }
+    }
+
     /// The seq the next event should have.
-    #[allow(dead_code)] // for the embedded store, in progress
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
