@@ -31,9 +31,32 @@ const FORMAT: &str = "waygate-store 1";
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
-    lock_timeout: Duration,
+    options: Options,
     /// A session kept open by [`EmbeddedStore::hold`]; `None` between one-shot operations.
     held: Mutex<Option<Session>>,
+}
+
+/// How an [`EmbeddedStore`] behaves; `Options::default()` is what the CLI uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// How long an operation waits for another process to let go of the store before failing
+    /// with [`StoreError::Locked`]. Default [`DEFAULT_LOCK_TIMEOUT`].
+    pub lock_timeout: Duration,
+    /// A journal segment is closed once the next commit would take it past this many bytes.
+    /// Default [`DEFAULT_SEGMENT_LIMIT`]; tests use small values to exercise rolling.
+    pub segment_limit: u64,
+}
+
+/// The default journal segment size limit: 64 MiB.
+pub const DEFAULT_SEGMENT_LIMIT: u64 = journal::SEGMENT_LIMIT;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            segment_limit: DEFAULT_SEGMENT_LIMIT,
+        }
+    }
 }
 
 /// Keeps an [`EmbeddedStore`] locked and open until dropped (benchmarks, batch imports).
@@ -53,21 +76,18 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store in `dir`, checking its format version. Does not
     /// keep it locked: each operation locks it for its own duration.
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
-        EmbeddedStore::open_with(dir, DEFAULT_LOCK_TIMEOUT)
+        EmbeddedStore::open_with(dir, Options::default())
     }
 
-    /// [`EmbeddedStore::open`] with how long to wait for another process's lock.
-    pub fn open_with(
-        dir: impl AsRef<Path>,
-        lock_timeout: Duration,
-    ) -> Result<EmbeddedStore, StoreError> {
+    /// [`EmbeddedStore::open`] with non-default [`Options`].
+    pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<EmbeddedStore, StoreError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        let _lock = lock(&dir, lock_timeout)?;
+        let _lock = lock(&dir, options.lock_timeout)?;
         check_format(&dir)?;
         Ok(EmbeddedStore {
             dir,
-            lock_timeout,
+            options,
             held: Mutex::new(None),
         })
     }
@@ -82,7 +102,7 @@ impl EmbeddedStore {
     pub fn hold(&self) -> Result<Held<'_>, StoreError> {
         let mut held = self.held();
         if held.is_none() {
-            *held = Some(Session::open(&self.dir, self.lock_timeout)?);
+            *held = Some(Session::open(&self.dir, &self.options)?);
         }
         Ok(Held { store: self })
     }
@@ -103,12 +123,12 @@ impl EmbeddedStore {
             let out = f(session);
             if session.poisoned {
                 drop(held.take());
-                *held = Session::open(&self.dir, self.lock_timeout).ok();
+                *held = Session::open(&self.dir, &self.options).ok();
             }
             return out;
         }
         drop(held);
-        let mut session = Session::open(&self.dir, self.lock_timeout)?;
+        let mut session = Session::open(&self.dir, &self.options)?;
         f(&mut session)
     }
 
@@ -351,7 +371,8 @@ impl Store for EmbeddedStore {
             return self.verify_journal(&session.journal);
         }
         drop(held);
-        let _lock = lock(&self.dir, self.lock_timeout)?;
-        self.verify_journal(&Journal::open(&self.dir.join("journal"))?)
+        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
+        self.verify_journal(&journal)
     }
 }

@@ -18,7 +18,7 @@ use crate::run::{Run, RunStatus};
 
 /// Bytes before a record's payload: length and CRC-32.
 pub(crate) const HEADER: usize = 8;
-/// A segment is closed once the next commit would take it past this size.
+/// By default, a segment is closed once the next commit would take it past this size.
 pub(crate) const SEGMENT_LIMIT: u64 = 64 << 20;
 /// The largest payload accepted (events carry bounded evidence; anything bigger is a bug).
 const MAX_PAYLOAD: usize = 16 << 20;
@@ -187,13 +187,15 @@ pub(crate) enum Tail {
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
     dir: PathBuf,
+    segment_limit: u64,
 }
 
 impl Journal {
-    pub(crate) fn open(dir: &Path) -> Result<Journal, StoreError> {
+    pub(crate) fn open(dir: &Path, segment_limit: u64) -> Result<Journal, StoreError> {
         fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
         Ok(Journal {
             dir: dir.to_owned(),
+            segment_limit,
         })
     }
 
@@ -268,27 +270,21 @@ impl Journal {
                         }
                     }
                     Decoded::End => break,
-                    Decoded::Torn if pos.segment >= last => {
-                        return Ok(Tail::Torn(Pos {
-                            segment: pos.segment,
-                            offset: pos.offset + at as u64,
-                        }))
-                    }
-                    Decoded::Torn => {
+                    bad => {
                         let here = Pos {
                             segment: pos.segment,
                             offset: pos.offset + at as u64,
                         };
-                        return Ok(Tail::Corrupt(
-                            here,
-                            "torn record before the last segment".into(),
-                        ));
-                    }
-                    Decoded::Corrupt(detail) => {
-                        let here = Pos {
-                            segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                        let detail = match bad {
+                            Decoded::Corrupt(detail) => detail,
+                            _ => "incomplete record".to_owned(),
                         };
+                        // Only the last commit's write can be torn (every earlier one was
+                        // fdatasynced before the next began), so damage with a later commit
+                        // after it is corruption, never something to cut off.
+                        if pos.segment >= last && !later_commit_follows(&buf[at..]) {
+                            return Ok(Tail::Torn(here));
+                        }
                         return Ok(Tail::Corrupt(here, detail));
                     }
                 }
@@ -307,8 +303,32 @@ impl Journal {
         }
     }
 
-    /// Reads the one record at `pos` (random access, for a run's events).
-    pub(crate) fn read_at(&self, pos: Pos) -> Result<Record, StoreError> {
+    /// Reads the records at `positions` (random access, for a run's events), keeping one
+    /// file open per segment.
+    pub(crate) fn read_many(&self, positions: &[Pos]) -> Result<Vec<Record>, StoreError> {
+        let mut files: Vec<(u32, File)> = Vec::new();
+        let mut out = Vec::with_capacity(positions.len());
+        for &pos in positions {
+            let index = match files
+                .iter()
+                .position(|(segment, _)| *segment == pos.segment)
+            {
+                Some(index) => index,
+                None => {
+                    let path = self.segment_path(pos.segment);
+                    files.push((
+                        pos.segment,
+                        File::open(&path).map_err(StoreError::io(&path))?,
+                    ));
+                    files.len() - 1
+                }
+            };
+            out.push(self.read_at(&mut files[index].1, pos)?);
+        }
+        Ok(out)
+    }
+
+    fn read_at(&self, file: &mut File, pos: Pos) -> Result<Record, StoreError> {
         let path = self.segment_path(pos.segment);
         let corrupt = |detail: String| StoreError::Corrupt {
             segment: path.display().to_string(),
@@ -316,7 +336,6 @@ impl Journal {
             seq: None,
             detail,
         };
-        let mut file = File::open(&path).map_err(StoreError::io(&path))?;
         file.seek(SeekFrom::Start(pos.offset))
             .map_err(StoreError::io(&path))?;
         let mut header = [0u8; HEADER];
@@ -330,8 +349,8 @@ impl Journal {
         buf.resize(HEADER + len, 0);
         file.read_exact(&mut buf[HEADER..])
             .map_err(|e| corrupt(format!("short record: {e}")))?;
-        // The record is complete, so the decoder's "last record" rule must not apply: append
-        // a byte so a bad checksum reads as corruption.
+        // The record is complete, so the decoder's "bad last record is torn" rule must not
+        // apply: one more byte makes a bad checksum read as corruption.
         buf.push(0xff);
         match decode(&buf) {
             Decoded::Record(record, _) => Ok(*record),
@@ -371,7 +390,7 @@ impl Journal {
         records: &[Vec<u8>],
     ) -> Result<(Vec<Pos>, Pos), StoreError> {
         let total: u64 = records.iter().map(|r| r.len() as u64).sum();
-        let start = if tail.offset > 0 && tail.offset + total > SEGMENT_LIMIT {
+        let start = if tail.offset > 0 && tail.offset + total > self.segment_limit {
             Pos {
                 segment: tail.segment + 1,
                 offset: 0,
@@ -426,6 +445,27 @@ impl Journal {
             },
         ))
     }
+}
+
+/// After a bad record at the start of `buf`: whether a complete commit is followed by more
+/// records somewhere after it, i.e. whether a later commit was written after the damage.
+/// Scans byte by byte; only runs on a damaged journal.
+fn later_commit_follows(buf: &[u8]) -> bool {
+    let mut at = 1;
+    let mut seen_end = false;
+    while at < buf.len() {
+        match decode(&buf[at..]) {
+            Decoded::Record(record, len) => {
+                if seen_end {
+                    return true;
+                }
+                seen_end = record.end;
+                at += len as usize;
+            }
+            _ => at += 1,
+        }
+    }
+    false
 }
 
 /// Reads `path` from `offset` to its end; `None` if the file does not exist.

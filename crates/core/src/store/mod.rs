@@ -21,7 +21,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use embedded::{EmbeddedStore, Held, DEFAULT_LOCK_TIMEOUT};
+pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use memory::MemoryStore;
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write

@@ -12,6 +12,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::embedded::Options;
+
 use serde::{Deserialize, Serialize};
 
 use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
@@ -83,20 +85,32 @@ impl Default for Applied {
 #[derive(Debug)]
 pub(crate) struct Session {
     /// Declared before the lock so sled is flushed and closed before the lock is released.
-    pub(crate) db: sled::Db,
+    pub(crate) db: StateDb,
     pub(crate) journal: Journal,
     applied: Applied,
     /// Where the next commit goes (the journal's end, past any empty trailing segment).
     tail: Pos,
     /// Set when sled may lag this session's idea of it; the session is then reopened.
     pub(crate) poisoned: bool,
-    _lock: File,
+    lock: File,
 }
 
-impl Drop for Session {
+/// sled, flushed when closed.
+#[derive(Debug)]
+pub(crate) struct StateDb(sled::Db);
+
+impl std::ops::Deref for StateDb {
+    type Target = sled::Db;
+
+    fn deref(&self) -> &sled::Db {
+        &self.0
+    }
+}
+
+impl Drop for StateDb {
     fn drop(&mut self) {
         // Not a durability step (the journal is): it saves the next command a replay.
-        if let Err(e) = self.db.flush() {
+        if let Err(e) = self.0.flush() {
             tracing::warn!("flushing the store's state failed (the journal is intact): {e}");
         }
     }
@@ -128,11 +142,11 @@ fn open_state(path: &Path) -> Result<(sled::Db, Option<Applied>), String> {
 }
 
 impl Session {
-    pub(crate) fn open(dir: &Path, timeout: Duration) -> Result<Session, StoreError> {
-        let lock = lock(dir, timeout)?;
-        let journal = Journal::open(&dir.join("journal"))?;
+    /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
+    pub(crate) fn open(dir: &Path, options: &Options) -> Result<Session, StoreError> {
+        let lock = lock(dir, options.lock_timeout)?;
+        let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
-        let mut rebuilt = false;
         let (db, applied) = match open_state(&state) {
             Ok(opened) => opened,
             Err(why) => {
@@ -140,46 +154,61 @@ impl Session {
                     "store state in {} is unusable ({why}); rebuilding it from the journal",
                     state.display()
                 );
-                rebuilt = true;
-                fresh_state(&state)?
+                return Session::rebuild(lock, journal, &state);
             }
         };
-        if applied.is_none() && !rebuilt && journal.segment_len(1)?.unwrap_or(0) > 0 {
+        if applied.is_none() && journal.segment_len(1)?.unwrap_or(0) > 0 {
             tracing::warn!(
                 "store state in {} is missing; rebuilding it from the journal",
                 state.display()
             );
         }
-        let mut session = Session {
-            db,
-            journal,
-            applied: applied.unwrap_or_default(),
-            tail: Pos::START,
-            poisoned: false,
-            _lock: lock,
-        };
+        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default());
         match session.catch_up() {
-            Err(StoreError::State(why)) if !rebuilt => {
+            Ok(()) => Ok(session),
+            Err(StoreError::State(why)) => {
                 tracing::warn!(
                     "store state in {} disagrees with the journal ({why}); rebuilding it",
                     state.display()
                 );
-                let Session { db, .. } = &mut session;
-                let (fresh, _) = {
-                    // Close the old database before deleting its files.
-                    let placeholder = sled::Config::new()
-                        .temporary(true)
-                        .open()
-                        .map_err(sled_err)?;
-                    drop(std::mem::replace(db, placeholder));
-                    fresh_state(&state)?
-                };
-                session.db = fresh;
-                session.applied = Applied::default();
-                session.catch_up()?;
+                let Session {
+                    db, journal, lock, ..
+                } = session;
+                // Close sled before deleting its files.
+                drop(db);
+                Session::rebuild(lock, journal, &state)
             }
-            other => other?,
+            Err(e) => Err(e),
         }
+    }
+
+    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+        Session {
+            db: StateDb(db),
+            journal,
+            applied,
+            tail: Pos::START,
+            poisoned: false,
+            lock,
+        }
+    }
+
+    /// Deletes sled's files and replays the whole journal into a fresh sled.
+    fn rebuild(lock: File, journal: Journal, state: &Path) -> Result<Session, StoreError> {
+        match fs::remove_dir_all(state) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) if state.is_file() => fs::remove_file(state).map_err(StoreError::io(state))?,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: state.to_owned(),
+                    source: e,
+                })
+            }
+        }
+        let (db, _) = open_state(state).map_err(StoreError::State)?;
+        let mut session = Session::new(lock, journal, db, Applied::default());
+        session.catch_up()?;
         Ok(session)
     }
 
@@ -374,20 +403,21 @@ impl Session {
     }
 
     pub(crate) fn read_events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
+        let damaged = || StoreError::State(format!("run {run}'s event list is damaged"));
         let list = self
             .db
             .get(key(b"e:", run.as_str()))
             .map_err(sled_err)?
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(list.len() / 12);
-        for packed in list.chunks(12) {
-            let pos = Pos::unpack(packed)
-                .ok_or_else(|| StoreError::State(format!("run {run}'s event list is damaged")))?;
-            let record = self.journal.read_at(pos)?;
+        let positions = list
+            .chunks(12)
+            .map(Pos::unpack)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(damaged)?;
+        let mut out = Vec::with_capacity(positions.len());
+        for record in self.journal.read_many(&positions)? {
             if record.event.run_id != *run {
-                return Err(StoreError::State(format!(
-                    "run {run}'s event list is damaged"
-                )));
+                return Err(damaged());
             }
             out.push(record.event);
         }
@@ -414,21 +444,6 @@ impl Session {
             .and_then(Pos::unpack)
             .ok_or_else(|| StoreError::State(format!("seq index lacks {seq}")))
     }
-}
-
-fn fresh_state(path: &Path) -> Result<(sled::Db, Option<Applied>), StoreError> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: path.to_owned(),
-                source: e,
-            })
-        }
-    }
-    let (db, _) = open_state(path).map_err(StoreError::State)?;
-    Ok((db, None))
 }
 
 fn key(prefix: &[u8], id: &str) -> Vec<u8> {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
+use waygate_core::store::{EmbeddedStore, Options, RunChange, Store, StoreError};
 
 use crate::common::{moved, populated, records, segment, snapshot};
 
@@ -176,7 +176,14 @@ fn an_unknown_format_version_is_a_clear_error() {
 fn a_held_store_makes_others_wait_then_fail_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let holder = EmbeddedStore::open(dir.path()).expect("open");
-    let other = EmbeddedStore::open_with(dir.path(), Duration::from_millis(200)).expect("open");
+    let other = EmbeddedStore::open_with(
+        dir.path(),
+        Options {
+            lock_timeout: Duration::from_millis(200),
+            ..Options::default()
+        },
+    )
+    .expect("open");
     let held = holder.hold().expect("hold");
     let err = other.list_runs(&Default::default()).expect_err("locked");
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
@@ -189,4 +196,39 @@ fn a_held_store_makes_others_wait_then_fail_clearly() {
         .list_runs(&Default::default())
         .expect("free again")
         .is_empty());
+}
+
+#[test]
+fn damage_before_later_commits_is_reported_not_cut_off_even_when_rebuilding() {
+    for variant in ["payload", "length"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(populated(dir.path()));
+        let path = segment(dir.path());
+        let mut bytes = fs::read(&path).expect("read");
+        let (offset, len) = records(&bytes)[4];
+        match variant {
+            "payload" => bytes[offset + 8 + len / 2] ^= 0x01,
+            _ => bytes[offset..offset + 4].copy_from_slice(&u32::MAX.to_le_bytes()),
+        }
+        fs::write(&path, &bytes).expect("write");
+        fs::remove_dir_all(dir.path().join("state")).expect("rm state");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        match store.load_run(&RunId::from("r1")) {
+            Err(StoreError::Corrupt {
+                seq: Some(5),
+                offset: at,
+                ..
+            }) => {
+                assert_eq!(at, offset as u64, "{variant}")
+            }
+            other => panic!("{variant}: expected Corrupt at event 5, got {other:?}"),
+        }
+        let bad = store.verify().expect("verify").first_bad.expect("bad");
+        assert_eq!(bad.seq, 5, "{variant}: {bad:?}");
+        assert_eq!(
+            fs::read(&path).expect("read"),
+            bytes,
+            "{variant}: the journal was cut"
+        );
+    }
 }

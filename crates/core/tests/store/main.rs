@@ -4,3 +4,4 @@ mod common;
 mod concurrency;
 mod crash;
 mod damage;
+mod segments;
