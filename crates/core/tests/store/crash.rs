@@ -100,6 +100,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
     let mut acked: HashMap<RunId, (u64, u64)> = HashMap::new();
     let mut max_seq = 0;
     let mut rounds = 0;
+    let mut cut = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(15) {
         rounds += 1;
         let mut child = Command::new(&exe)
@@ -123,7 +124,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
                 .map_while(Result::ok)
                 .collect::<Vec<_>>()
         });
-        std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
+        std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
         child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
         child.wait().expect("wait");
         let lines = reader.join().expect("reader");
@@ -136,8 +137,15 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
                 max_seq = max_seq.max(seq);
             }
         }
+        let before = journal_bytes(dir.path());
         check(dir.path(), &acked, max_seq);
+        cut += u32::from(journal_bytes(dir.path()) < before);
     }
+    eprintln!(
+        "{rounds} kills ({cut} left an unfinished commit to cut off), {max_seq} acknowledged \
+         events, {} runs",
+        acked.len()
+    );
     assert!(
         max_seq > 20,
         "the child got too little done to test anything ({max_seq} events)"
@@ -199,4 +207,16 @@ fn check(dir: &std::path::Path, acked: &HashMap<RunId, (u64, u64)>, max_seq: u64
         active += u32::from(!run.status.is_ended());
     }
     assert!(active <= 1, "two active runs in one environment");
+}
+
+/// The journal's total size.
+fn journal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("journal"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
