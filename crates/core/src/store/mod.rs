@@ -282,6 +282,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True for the errors that mean "someone else got there first": the run moved
+    /// ([`StoreError::Conflict`]) or the environment is busy ([`StoreError::EnvironmentBusy`]).
+    /// The CLI's exit code 5.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. }
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }

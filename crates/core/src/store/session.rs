@@ -231,6 +231,18 @@ impl Session {
         let journal = self.journal.clone();
         let mut batch: Vec<(Pos, Record)> = Vec::new();
         let tail = journal.read_from(from, |pos, record, next| {
+            if batch
+                .first()
+                .is_some_and(|(first, _)| first.segment != pos.segment)
+            {
+                // Commits never span segments: an unfinished one followed by a new segment.
+                return Err(StoreError::Corrupt {
+                    segment: journal.segment_path(pos.segment).display().to_string(),
+                    offset: pos.offset,
+                    seq: Some(record.event.seq),
+                    detail: "the previous segment ends inside a commit".into(),
+                });
+            }
             let end = record.end;
             batch.push((pos, record));
             if end {

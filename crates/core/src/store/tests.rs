@@ -396,3 +396,32 @@ fn memory_verify_names_a_tampered_event() {
     let bad = store.verify().expect("verify").first_bad.expect("bad");
     assert_eq!(bad.seq, 2);
 }
+
+#[test]
+fn stores_are_shareable_trait_objects() {
+    fn shared(store: std::sync::Arc<dyn Store>) -> impl Send + Sync {
+        store
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores: Vec<std::sync::Arc<dyn Store>> = vec![
+        std::sync::Arc::new(MemoryStore::new()),
+        std::sync::Arc::new(EmbeddedStore::open(dir.path()).expect("open")),
+    ];
+    for store in stores {
+        let store = std::sync::Arc::clone(&store);
+        let handle = std::thread::spawn(move || create(&*store, "r1", "prod").version);
+        assert_eq!(handle.join().expect("thread"), 1);
+    }
+    let _ = shared(std::sync::Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn conflicts_are_classified_for_exit_code_5() {
+    let conflict = StoreError::Conflict {
+        run: RunId::from("r"),
+        expected: 1,
+        actual: 2,
+    };
+    assert!(conflict.is_conflict());
+    assert!(!StoreError::NotFound(RunId::from("r")).is_conflict());
+}
