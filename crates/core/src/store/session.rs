@@ -120,25 +120,64 @@ pub(crate) fn sled_err(e: sled::Error) -> StoreError {
     StoreError::State(e.to_string())
 }
 
-/// Opens sled at `path`, reading its journal position; panics inside sled count as failure.
-fn open_state(path: &Path) -> Result<(sled::Db, Option<Applied>), String> {
-    let opened = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
+/// Why sled did not open.
+enum StateOpen {
+    /// Another handle in this process still holds sled's own file lock: a session that just
+    /// closed can leave sled's IO threads finishing for a moment. Worth waiting for.
+    Busy(String),
+    /// Missing position, unreadable files, a panic inside sled: rebuild.
+    Unusable(String),
+}
+
+/// Opens sled at `path`, reading its journal position; panics inside sled count as unusable.
+fn open_state(path: &Path) -> Result<(sled::Db, Option<Applied>), StateOpen> {
+    let opened = catch_unwind(AssertUnwindSafe(|| -> Result<_, StateOpen> {
         let db = sled::Config::new()
             .path(path)
             .flush_every_ms(None)
             .open()
-            .map_err(|e| e.to_string())?;
-        let applied = match db.get(APPLIED).map_err(|e| e.to_string())? {
-            Some(bytes) => Some(
-                serde_json::from_slice::<Applied>(&bytes)
-                    .map_err(|e| format!("unreadable journal position: {e}"))?,
-            ),
-            None if db.is_empty() => None,
-            None => return Err("state has data but no journal position".into()),
-        };
+            .map_err(|e| {
+                let text = e.to_string();
+                if text.contains("could not acquire lock") {
+                    StateOpen::Busy(text)
+                } else {
+                    StateOpen::Unusable(text)
+                }
+            })?;
+        let unusable = |e: sled::Error| StateOpen::Unusable(e.to_string());
+        let applied =
+            match db.get(APPLIED).map_err(unusable)? {
+                Some(bytes) => Some(serde_json::from_slice::<Applied>(&bytes).map_err(|e| {
+                    StateOpen::Unusable(format!("unreadable journal position: {e}"))
+                })?),
+                None if db.is_empty() => None,
+                None => {
+                    return Err(StateOpen::Unusable(
+                        "state has data but no journal position".into(),
+                    ))
+                }
+            };
         Ok((db, applied))
     }));
-    opened.unwrap_or_else(|_| Err("sled panicked while opening".into()))
+    opened.unwrap_or_else(|_| Err(StateOpen::Unusable("sled panicked while opening".into())))
+}
+
+/// [`open_state`], waiting up to `timeout` while sled is [`StateOpen::Busy`].
+fn open_state_waiting(
+    path: &Path,
+    timeout: Duration,
+) -> Result<(sled::Db, Option<Applied>), StateOpen> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match open_state(path) {
+            Err(StateOpen::Busy(_)) if start.elapsed() < timeout => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Session {
@@ -147,9 +186,10 @@ impl Session {
         let lock = lock(dir, options.lock_timeout)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
-        let (db, applied) = match open_state(&state) {
+        let (db, applied) = match open_state_waiting(&state, options.lock_timeout) {
             Ok(opened) => opened,
-            Err(why) => {
+            Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
+            Err(StateOpen::Unusable(why)) => {
                 tracing::warn!(
                     "store state in {} is unusable ({why}); rebuilding it from the journal",
                     state.display()
@@ -206,7 +246,8 @@ impl Session {
                 })
             }
         }
-        let (db, _) = open_state(state).map_err(StoreError::State)?;
+        let (db, _) = open_state(state)
+            .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
         let mut session = Session::new(lock, journal, db, Applied::default());
         session.catch_up()?;
         Ok(session)

@@ -56,3 +56,95 @@ fn racing_commits_at_one_version_one_wins_the_rest_conflict() {
     assert_eq!(store.load_run(&run.id).expect("load").version, 2);
     assert!(store.verify().expect("verify").is_ok());
 }
+
+const RACE_ENV: &str = "WAYGATE_RACE_CHILD_DIR";
+const RACE_START_ENV: &str = "WAYGATE_RACE_START_MS";
+
+/// A racer process: waits for the agreed start time, commits run r1 at version 1 once, and
+/// prints `won` or `conflict`.
+#[test]
+#[ignore = "run by racing_processes_one_wins_the_rest_conflict as its child"]
+fn child_commits_once() {
+    let Ok(dir) = std::env::var(RACE_ENV) else {
+        return;
+    };
+    let start: u128 = std::env::var(RACE_START_ENV)
+        .expect("start")
+        .parse()
+        .expect("ms");
+    let store = EmbeddedStore::open(&dir).expect("open");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    while now() < start {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let to = format!("p{}", std::process::id());
+    match store.commit(
+        &"r1".into(),
+        1,
+        RunChange::to_state(&to),
+        vec![moved("build", &to)],
+    ) {
+        Ok(_) => println!("won"),
+        Err(e) if e.is_conflict() => println!("conflict"),
+        Err(e) => println!("error {e}"),
+    }
+}
+
+#[test]
+fn racing_processes_one_wins_the_rest_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let (run, started) = new_run("r1", "prod");
+    store.create_run(run, vec![started]).expect("create");
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        + 500;
+    let exe = std::env::current_exe().expect("current_exe");
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "concurrency::child_commits_once",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(RACE_ENV, dir.path())
+                .env(RACE_START_ENV, start.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut outcomes: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().expect("wait");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text.lines().find(|l| {
+                ["won", "conflict", "error"]
+                    .iter()
+                    .any(|w| l.starts_with(w))
+            });
+            line.unwrap_or("no result").to_owned()
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        ["conflict", "conflict", "conflict", "conflict", "conflict", "won"]
+    );
+    let events = store.run_events(&"r1".into()).expect("events");
+    let moves = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Transitioned { .. }))
+        .count();
+    assert_eq!(moves, 1);
+}
