@@ -17,10 +17,7 @@ pub struct DurationError {
 
 /// Parses `"500ms"`, `"30s"`, `"15m"`, `"1h"`, `"2d"` and sums such as `"1h30m"`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
-        text: text.to_owned(),
-        reason,
-    };
+    let err = |reason| DurationError { text: text.to_owned(), reason };
     let s = text.trim();
     if s.is_empty() {
         return Err(err("it is empty"));
@@ -47,9 +44,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             "d" => 86_400_000,
             _ => return Err(err("unknown unit (use ms, s, m, h or d)")),
         };
-        let millis = number
-            .checked_mul(millis_per_unit)
-            .ok_or_else(|| err("it is too long"))?;
+        let millis = number.checked_mul(millis_per_unit).ok_or_else(|| err("it is too long"))?;
         total = total
             .checked_add(Duration::from_millis(millis))
             .ok_or_else(|| err("it is too long"))?;
@@ -65,12 +60,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -98,26 +88,13 @@ mod tests {
             ("0s", 0),
         ];
         for (text, millis) in cases {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_millis(millis)),
-                "{text}"
-            );
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(millis)), "{text}");
         }
     }
 
     #[test]
     fn rejects_bad_forms() {
-        for text in [
-            "",
-            "5",
-            "m",
-            "5 minutes",
-            "5x",
-            "-1s",
-            "1.5s",
-            "99999999999999999999s",
-        ] {
+        for text in ["", "5", "m", "5 minutes", "5x", "-1s", "1.5s", "99999999999999999999s"] {
             assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
         }
     }

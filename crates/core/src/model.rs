@@ -106,10 +106,7 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry {
-            attempts: 1,
-            delay: Duration::ZERO,
-        }
+        Retry { attempts: 1, delay: Duration::ZERO }
     }
 }
 
@@ -271,11 +268,7 @@ impl Workflow {
             .edges_directed(from, Direction::Outgoing)
             .map(|e| {
                 use petgraph::visit::EdgeRef;
-                OutgoingTransition {
-                    id: e.id(),
-                    to: e.target(),
-                    transition: e.weight(),
-                }
+                OutgoingTransition { id: e.id(), to: e.target(), transition: e.weight() }
             })
             .collect();
         out.sort_by_key(|t| t.transition.order);
@@ -295,9 +288,7 @@ impl Workflow {
     /// The state incidents in `state` lead to: its own `on_failure`, else the workflow's
     /// `rollback` (unless the run is already there).
     pub fn failure_target(&self, state: NodeIndex) -> Option<NodeIndex> {
-        self.graph[state]
-            .on_failure
-            .or(self.rollback.filter(|&r| r != state))
+        self.graph[state].on_failure.or(self.rollback.filter(|&r| r != state))
     }
 }
 

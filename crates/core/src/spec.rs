@@ -324,26 +324,19 @@ mod tests {
         assert!(spec.vars["t"].secret);
         assert_eq!(spec.states["b"].terminal, Some(Terminal::Failure));
         let guards = &spec.transitions[0].guards;
-        assert_eq!(
-            guards[0].check,
-            CheckSpec::Json(JsonSpec {
-                file: "f.json".into(),
-                pointer: "/x".into(),
-                equals: serde_json::Value::Bool(false),
-            })
-        );
+        assert_eq!(guards[0].check, CheckSpec::Json(JsonSpec {
+            file: "f.json".into(),
+            pointer: "/x".into(),
+            equals: serde_json::Value::Bool(false),
+        }));
         assert_eq!(guards[2].retry.as_ref().map(|r| r.attempts), Some(3));
-        assert!(
-            matches!(&guards[3].check, CheckSpec::Watch(w) if matches!(*w.check, CheckSpec::Command(_)))
-        );
+        assert!(matches!(&guards[3].check, CheckSpec::Watch(w) if matches!(*w.check, CheckSpec::Command(_))));
     }
 
     #[test]
     fn unknown_field_is_rejected() {
         let text = r#"Workflow(name: "w", initial: "a", states: { "a": (terminl: Success) })"#;
-        let err = ron_options()
-            .from_str::<Spec>(text)
-            .expect_err("unknown field");
+        let err = ron_options().from_str::<Spec>(text).expect_err("unknown field");
         assert_eq!(err.span.start.line, 1);
     }
 }

@@ -53,9 +53,7 @@ pub struct MissingVar(pub String);
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 impl Template {
@@ -92,10 +90,7 @@ impl Template {
                 if !literal.is_empty() {
                     parts.push(Part::Literal(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Var {
-                    name: name.to_owned(),
-                    offset,
-                });
+                parts.push(Part::Var { name: name.to_owned(), offset });
                 pos = offset + 2 + close + 1;
                 rest = &tail[close + 1..];
             } else {
@@ -108,10 +103,7 @@ impl Template {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        Ok(Template {
-            source: text.to_owned(),
-            parts,
-        })
+        Ok(Template { source: text.to_owned(), parts })
     }
 
     /// The string as written in the workflow file.
@@ -155,13 +147,7 @@ impl Template {
         lookup: impl Fn(&str) -> Option<&'a str>,
         is_secret: impl Fn(&str) -> bool,
     ) -> Result<String, MissingVar> {
-        self.render(|name| {
-            if is_secret(name) {
-                Some("***")
-            } else {
-                lookup(name)
-            }
-        })
+        self.render(|name| if is_secret(name) { Some("***") } else { lookup(name) })
     }
 }
 
@@ -194,10 +180,7 @@ mod tests {
     fn dollar_escapes_and_bare_dollars_are_literal() {
         let t = Template::parse("cost $5 and $${not_a_var}").expect("valid");
         assert_eq!(t.vars().count(), 0);
-        assert_eq!(
-            t.render(|_| None).expect("no vars"),
-            "cost $5 and ${not_a_var}"
-        );
+        assert_eq!(t.render(|_| None).expect("no vars"), "cost $5 and ${not_a_var}");
     }
 
     #[test]
@@ -219,10 +202,7 @@ mod tests {
     fn redaction_replaces_secrets() {
         let t = Template::parse("Bearer ${token} for ${user}").expect("valid");
         let out = t
-            .render_redacted(
-                |n| Some(if n == "token" { "s3cr3t" } else { "bob" }),
-                |n| n == "token",
-            )
+            .render_redacted(|n| Some(if n == "token" { "s3cr3t" } else { "bob" }), |n| n == "token")
             .expect("all set");
         assert_eq!(out, "Bearer *** for bob");
     }
