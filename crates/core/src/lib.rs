@@ -5,7 +5,7 @@
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
 //! positions and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
-//! hash-chained event journal). `template` and `duration` are the small languages inside
+//! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
 //! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
 //! produced.
 #![deny(missing_docs)]
@@ -13,10 +13,13 @@
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
+pub mod event;
 pub mod locate;
 pub mod model;
 pub mod outcome;
+pub mod run;
 pub mod spec;
+pub mod store;
 pub mod template;
 pub mod validate;
 pub mod vars;

@@ -1,0 +1,295 @@
+//! The audit trail's events and their SHA-256 hash chain.
+//!
+//! Every change to a run, and every guard evaluation, approval and action around it, is one
+//! [`Event`] in a single global log with a gap-free sequence number. Each event's `hash` covers
+//! its content and the previous event's hash, so altering, removing or reordering any event
+//! breaks the chain from that point on; `waygate audit verify` recomputes it.
+//!
+//! # The hash
+//!
+//! `hash = SHA-256(field(prev_hash) ‖ field(seq) ‖ field(run_id) ‖ field(at) ‖ field(actor) ‖
+//! field(kind))`, lowercase hex, where `field(x)` is `x`'s UTF-8 bytes preceded by their length
+//! as a little-endian `u64` (so no two different field lists encode the same), and:
+//! - `prev_hash`: the previous event's hash in hex; 64 `0`s for the first event;
+//! - `seq`: decimal, no padding;
+//! - `at`: RFC 3339 in UTC as jiff prints a `Timestamp` (`2026-11-26T16:45:01.123456789Z`,
+//!   fraction only as long as needed);
+//! - `kind`: the compact `serde_json` encoding of [`EventKind`]: `{"kind":"Name",...}` with the
+//!   kind's fields in declaration order (maps are `BTreeMap`s, hence sorted; absent optional
+//!   guard fields are omitted).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::outcome::GuardResult;
+use crate::run::{hex, RunId, RunStatus};
+
+/// `prev_hash` of the very first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Gap-free global sequence number, from 1.
+    pub seq: u64,
+    /// The run the event belongs to.
+    pub run_id: RunId,
+    /// When the store committed it (UTC). Never earlier than the previous event's time, so the
+    /// log is ordered by time as well as by `seq`.
+    pub at: jiff::Timestamp,
+    /// Who did it: the `--as` actor, or the user running the command.
+    pub actor: String,
+    /// What happened; serialized inline as `kind` plus the kind's fields.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The previous event's `hash` ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 over this event and `prev_hash`; see the module docs.
+    pub hash: String,
+}
+
+impl Event {
+    /// Builds the event that follows `prev_hash` at `seq`, computing its hash.
+    pub fn seal(
+        seq: u64,
+        run_id: RunId,
+        at: jiff::Timestamp,
+        new: NewEvent,
+        prev_hash: &str,
+    ) -> Event {
+        let mut event = Event {
+            seq,
+            run_id,
+            at,
+            actor: new.actor,
+            kind: new.kind,
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        event.hash = event.compute_hash();
+        event
+    }
+
+    /// Recomputes the hash from the event's fields (including its `prev_hash`).
+    pub fn compute_hash(&self) -> String {
+        fn field(hasher: &mut Sha256, bytes: &[u8]) {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+        let mut hasher = Sha256::new();
+        field(&mut hasher, self.prev_hash.as_bytes());
+        field(&mut hasher, self.seq.to_string().as_bytes());
+        field(&mut hasher, self.run_id.as_str().as_bytes());
+        field(&mut hasher, self.at.to_string().as_bytes());
+        field(&mut hasher, self.actor.as_bytes());
+        // Serializing derived types to a Vec cannot fail (no non-string map keys).
+        let kind = serde_json::to_vec(&self.kind).unwrap_or_default();
+        field(&mut hasher, &kind);
+        hex(&hasher.finalize())
+    }
+
+    /// The kind's name, as in the contract (`RunStarted`, `Transitioned`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
+/// What a caller hands the store: the store adds `seq`, `run_id`, `at` and the hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Who did it.
+    pub actor: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    /// An event by `actor`.
+    pub fn new(actor: impl Into<String>, kind: EventKind) -> NewEvent {
+        NewEvent {
+            actor: actor.into(),
+            kind,
+        }
+    }
+}
+
+/// Why a run changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// `advance`/`drive`: a transition's guards all passed.
+    Advance,
+    /// The state's guards failed and it has an `on_failure`.
+    OnFailure,
+    /// `waygate rollback`, or an incident falling back to the workflow's rollback state.
+    Rollback,
+    /// The state's deadline passed.
+    Deadline,
+    /// A `Watch` guard broke.
+    Watch,
+    /// An `on_enter` action failed.
+    Action,
+}
+
+/// The event kinds of contract section 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum EventKind {
+    /// `start` created the run.
+    RunStarted {
+        /// Workflow name.
+        workflow: String,
+        /// Environment.
+        env: String,
+        /// Initial state.
+        state: String,
+        /// Workflow file as given.
+        file: String,
+        /// SHA-256 of the pinned definition.
+        definition_hash: String,
+        /// Non-secret resolved variables.
+        vars: BTreeMap<String, String>,
+    },
+    /// One evaluation of a transition's guards: every attempt, failed ones too.
+    GuardsEvaluated {
+        /// The state being left.
+        state: String,
+        /// The transition's target.
+        to: String,
+        /// True when every guard passed.
+        passed: bool,
+        /// Each guard's result, with bounded evidence.
+        guards: Vec<GuardResult>,
+    },
+    /// An approval was given, or refused (`accepted: false`, with the reason).
+    Approved {
+        /// The state the run was in.
+        state: String,
+        /// The approval guard's name.
+        guard: String,
+        /// The approver's comment.
+        comment: Option<String>,
+        /// False when the approval was refused (not an approver, wrong state, ...).
+        accepted: bool,
+        /// Why it was refused.
+        reason: Option<String>,
+    },
+    /// The run moved.
+    Transitioned {
+        /// The state left.
+        from: String,
+        /// The state entered.
+        to: String,
+        /// Why.
+        cause: Cause,
+        /// Free text: the rollback reason, the incident's detail.
+        reason: Option<String>,
+    },
+    /// An `on_enter` action began.
+    ActionStarted {
+        /// The state whose action it is.
+        state: String,
+        /// Position in `on_enter`, from 0.
+        index: u32,
+        /// What runs, secrets redacted.
+        action: String,
+    },
+    /// An `on_enter` action finished.
+    ActionFinished {
+        /// The state whose action it is.
+        state: String,
+        /// Position in `on_enter`, from 0.
+        index: u32,
+        /// Whether it succeeded.
+        ok: bool,
+        /// One line for people.
+        detail: String,
+        /// Bounded evidence, secrets redacted.
+        evidence: Option<String>,
+        /// Wall time.
+        duration_ms: u64,
+    },
+    /// Someone asked for a rollback.
+    RollbackRequested {
+        /// The state the run was in.
+        from: String,
+        /// The rollback state.
+        to: String,
+        /// The reason given.
+        reason: String,
+    },
+    /// `waygate abort`.
+    Aborted {
+        /// The state the run was in.
+        state: String,
+        /// The reason given.
+        reason: String,
+    },
+    /// The run ended.
+    RunEnded {
+        /// The state it ended in.
+        state: String,
+        /// How it ended.
+        status: RunStatus,
+    },
+}
+
+impl EventKind {
+    /// The kind's name, as in the contract.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunStarted { .. } => "RunStarted",
+            EventKind::GuardsEvaluated { .. } => "GuardsEvaluated",
+            EventKind::Approved { .. } => "Approved",
+            EventKind::Transitioned { .. } => "Transitioned",
+            EventKind::ActionStarted { .. } => "ActionStarted",
+            EventKind::ActionFinished { .. } => "ActionFinished",
+            EventKind::RollbackRequested { .. } => "RollbackRequested",
+            EventKind::Aborted { .. } => "Aborted",
+            EventKind::RunEnded { .. } => "RunEnded",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(prev: &str) -> Event {
+        let at: jiff::Timestamp = "2026-11-26T16:45:01.5Z".parse().expect("timestamp");
+        let kind = EventKind::Transitioned {
+            from: "canary".into(),
+            to: "prod".into(),
+            cause: Cause::OnFailure,
+            reason: None,
+        };
+        Event::seal(7, RunId::from("r1"), at, NewEvent::new("ana", kind), prev)
+    }
+
+    #[test]
+    fn json_has_the_contract_fields_inline() {
+        let event = sample(GENESIS_HASH);
+        let value = serde_json::to_value(&event).expect("json");
+        assert_eq!(value["seq"], 7);
+        assert_eq!(value["run_id"], "r1");
+        assert_eq!(value["at"], "2026-11-26T16:45:01.5Z");
+        assert_eq!(value["kind"], "Transitioned");
+        assert_eq!(value["cause"], "on_failure");
+        assert_eq!(value["prev_hash"], GENESIS_HASH);
+        assert_eq!(value["hash"].as_str().map(str::len), Some(64));
+        let back: Event = serde_json::from_value(value).expect("parse back");
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn hash_covers_content_and_previous_hash() {
+        let a = sample(GENESIS_HASH);
+        assert_eq!(a.hash, a.compute_hash());
+        let mut changed = a.clone();
+        changed.actor = "bob".into();
+        assert_ne!(changed.compute_hash(), a.hash);
+        assert_ne!(sample(&a.hash).hash, a.hash);
+    }
+}

@@ -1,0 +1,227 @@
+//! A run: one trip of one workflow through one environment, as the store keeps it.
+//!
+//! A run pins the exact workflow text it started with (and its SHA-256), so editing the file
+//! later never changes an in-flight deployment. Its `version` is the optimistic-concurrency
+//! token: every commit names the version it read and fails if the run moved in between.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A run's id: the UTC creation time to the second plus four random hex digits, e.g.
+/// `20261126-164501-3f9a`. Ids sort by creation time and are short enough to type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// A fresh id for a run created at `now`.
+    ///
+    /// The random part mixes the time's nanoseconds, the process id and a process-wide counter
+    /// through SHA-256: enough to keep two runs started in the same second apart, without a
+    /// dependency on an OS random source. The store still refuses a duplicate id.
+    pub fn generate(now: jiff::Timestamp) -> RunId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut hasher = Sha256::new();
+        hasher.update(now.as_nanosecond().to_le_bytes());
+        hasher.update(std::process::id().to_le_bytes());
+        hasher.update(count.to_le_bytes());
+        let digest = hasher.finalize();
+        RunId(format!(
+            "{}-{:02x}{:02x}",
+            now.strftime("%Y%m%d-%H%M%S"),
+            digest[0],
+            digest[1]
+        ))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(s: &str) -> Self {
+        RunId(s.to_owned())
+    }
+}
+
+/// Where a run stands. `Active` and `Waiting` hold the environment; the other three are ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Moving, or ready to move.
+    Active,
+    /// Blocked on an approval, a timer, a window or a watch.
+    Waiting,
+    /// Reached a success terminal state.
+    Succeeded,
+    /// Reached a failure terminal state, or failed in place.
+    Failed,
+    /// Stopped by `waygate abort`.
+    Aborted,
+}
+
+impl RunStatus {
+    /// True for the statuses a run never leaves (`succeeded`, `failed`, `aborted`).
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Aborted
+        )
+    }
+
+    /// The contract's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Active => "active",
+            RunStatus::Waiting => "waiting",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "active" => RunStatus::Active,
+            "waiting" => RunStatus::Waiting,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "aborted" => RunStatus::Aborted,
+            other => return Err(format!("unknown run status `{other}`")),
+        })
+    }
+}
+
+/// A run as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The run's id.
+    pub id: RunId,
+    /// The workflow's name (from the pinned definition).
+    pub workflow: String,
+    /// The environment the run deploys to; one active run per (workflow, env).
+    pub env: String,
+    /// The current state's name.
+    pub state: String,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// Bumped by one on every commit; the optimistic-concurrency token. The store sets it to 1
+    /// on creation.
+    pub version: u64,
+    /// Who started the run.
+    pub initiator: String,
+    /// The workflow file's path as given to `start`, for people; the pinned text is the truth.
+    pub file: String,
+    /// Resolved variable values. Secret variables are never stored: only non-secret values.
+    pub vars: BTreeMap<String, String>,
+    /// The exact workflow text the run started with.
+    pub definition: String,
+    /// SHA-256 of `definition`, lowercase hex.
+    pub definition_hash: String,
+    /// When the run was created (stamped by the store).
+    pub started_at: jiff::Timestamp,
+    /// When the run entered `state` (stamped by the store on every state change).
+    pub state_entered_at: jiff::Timestamp,
+    /// The last commit's time.
+    pub updated_at: jiff::Timestamp,
+    /// When the run ended, once it has.
+    pub ended_at: Option<jiff::Timestamp>,
+}
+
+impl Run {
+    /// A new active run in `state`, pinning `definition`; the store stamps times and version.
+    pub fn new(
+        id: RunId,
+        workflow: impl Into<String>,
+        env: impl Into<String>,
+        state: impl Into<String>,
+        initiator: impl Into<String>,
+        file: impl Into<String>,
+        definition: impl Into<String>,
+    ) -> Run {
+        let definition = definition.into();
+        let now = jiff::Timestamp::now();
+        Run {
+            id,
+            workflow: workflow.into(),
+            env: env.into(),
+            state: state.into(),
+            status: RunStatus::Active,
+            version: 0,
+            initiator: initiator.into(),
+            file: file.into(),
+            vars: BTreeMap::new(),
+            definition_hash: sha256_hex(definition.as_bytes()),
+            definition,
+            started_at: now,
+            state_entered_at: now,
+            updated_at: now,
+            ended_at: None,
+        }
+    }
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_sort_by_time_and_differ_within_a_second() {
+        let t1: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
+        let t2: jiff::Timestamp = "2026-11-26T16:45:02Z".parse().expect("timestamp");
+        let a = RunId::generate(t1);
+        let b = RunId::generate(t1);
+        let c = RunId::generate(t2);
+        assert!(a.as_str().starts_with("20261126-164501-"));
+        assert_eq!(a.as_str().len(), "20261126-164501-3f9a".len());
+        assert_ne!(a, b);
+        assert!(a < c && b < c);
+    }
+
+    #[test]
+    fn status_serializes_lowercase_and_knows_its_ends() {
+        let json = serde_json::to_string(&RunStatus::Succeeded).expect("json");
+        assert_eq!(json, "\"succeeded\"");
+        assert!(RunStatus::Aborted.is_ended() && !RunStatus::Waiting.is_ended());
+        assert_eq!("failed".parse::<RunStatus>(), Ok(RunStatus::Failed));
+    }
+}

@@ -1,0 +1,378 @@
+//! The default store: the journal is the truth, sled holds the state derived from it.
+//!
+//! Every operation takes the store's lock, opens sled, replays whatever the journal has that
+//! sled has not applied, does its work and lets go, so commands hold the store only while they
+//! read or commit. A commit appends its records to the journal and fdatasyncs (the durability
+//! point), then applies them to sled in one batch together with the journal position they end
+//! at; sled is never ahead of the journal and can always be rebuilt from it. `docs/storage.md`
+//! walks through the crash points.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::journal::{self, Journal, Pos, RunMove, RunUpdate, Tail};
+use super::session::{lock, sled_err, Session};
+use super::{
+    apply_change, stamp_new_run, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store,
+    StoreError, VerifyReport,
+};
+use crate::event::{Event, NewEvent};
+use crate::run::{Run, RunId};
+
+/// How long an operation waits for another process to let go of the store.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// What `DIR/FORMAT` says for stores this code reads and writes.
+const FORMAT: &str = "waygate-store 1";
+
+/// The journal + sled store in a directory. See the module docs.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    dir: PathBuf,
+    options: Options,
+    /// A session kept open by [`EmbeddedStore::hold`]; `None` between one-shot operations.
+    held: Mutex<Option<Session>>,
+}
+
+/// How an [`EmbeddedStore`] behaves; `Options::default()` is what the CLI uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// How long an operation waits for another process to let go of the store before failing
+    /// with [`StoreError::Locked`]. Default [`DEFAULT_LOCK_TIMEOUT`].
+    pub lock_timeout: Duration,
+    /// A journal segment is closed once the next commit would take it past this many bytes.
+    /// Default [`DEFAULT_SEGMENT_LIMIT`]; tests use small values to exercise rolling.
+    pub segment_limit: u64,
+}
+
+/// The default journal segment size limit: 64 MiB.
+pub const DEFAULT_SEGMENT_LIMIT: u64 = journal::SEGMENT_LIMIT;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            segment_limit: DEFAULT_SEGMENT_LIMIT,
+        }
+    }
+}
+
+/// Keeps an [`EmbeddedStore`] locked and open until dropped (benchmarks, batch imports).
+#[derive(Debug)]
+pub struct Held<'a> {
+    store: &'a EmbeddedStore,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let session = self.store.held().take();
+        drop(session);
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`, checking its format version. Does not
+    /// keep it locked: each operation locks it for its own duration.
+    pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(dir, Options::default())
+    }
+
+    /// [`EmbeddedStore::open`] with non-default [`Options`].
+    pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_owned();
+        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        let _lock = lock(&dir, options.lock_timeout)?;
+        check_format(&dir)?;
+        Ok(EmbeddedStore {
+            dir,
+            options,
+            held: Mutex::new(None),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Locks and opens the store until the returned guard drops, so a run of operations pays
+    /// for opening once. Other processes wait (and time out) meanwhile.
+    pub fn hold(&self) -> Result<Held<'_>, StoreError> {
+        let mut held = self.held();
+        if held.is_none() {
+            *held = Some(Session::open(&self.dir, &self.options)?);
+        }
+        Ok(Held { store: self })
+    }
+
+    fn held(&self) -> MutexGuard<'_, Option<Session>> {
+        // Sessions are consistent between operations, so a poisoned lock is safe to reuse.
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut held = self.held();
+        if let Some(session) = held.as_mut() {
+            let out = f(session);
+            if session.poisoned {
+                drop(held.take());
+                *held = Session::open(&self.dir, &self.options).ok();
+            }
+            return out;
+        }
+        drop(held);
+        let mut session = Session::open(&self.dir, &self.options)?;
+        f(&mut session)
+    }
+
+    fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
+        let mut check = ChainCheck::new();
+        let mut bad = None;
+        let mut events = 0;
+        let tail = journal.read_from(Pos::START, |pos, record, _| {
+            events += 1;
+            match check.check(&record.event) {
+                Ok(()) => Ok(true),
+                Err(problem) => {
+                    let location = Some(location(journal, pos));
+                    bad = Some(BadEvent {
+                        seq: record.event.seq,
+                        problem,
+                        location,
+                    });
+                    Ok(false)
+                }
+            }
+        })?;
+        let problem = match tail {
+            Tail::End(_) | Tail::Stopped => None,
+            Tail::Torn(pos) => Some((
+                pos,
+                "the journal's last record is incomplete or fails \
+                its checksum"
+                    .to_owned(),
+            )),
+            Tail::Corrupt(pos, detail) => Some((pos, detail)),
+        };
+        if let Some((pos, problem)) = problem {
+            events += 1;
+            let location = Some(location(journal, pos));
+            bad = Some(BadEvent {
+                seq: check.next_seq(),
+                problem,
+                location,
+            });
+        }
+        Ok(VerifyReport {
+            events,
+            first_bad: bad,
+        })
+    }
+}
+
+fn location(journal: &Journal, pos: Pos) -> String {
+    format!(
+        "{} at byte {}",
+        journal.segment_path(pos.segment).display(),
+        pos.offset
+    )
+}
+
+/// Checks `DIR/FORMAT`, writing it for a new store. Called under the lock.
+fn check_format(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join("FORMAT");
+    match fs::read_to_string(&path) {
+        Ok(found) if found.trim() == FORMAT => Ok(()),
+        Ok(found) => Err(StoreError::UnsupportedVersion {
+            dir: dir.to_owned(),
+            found: found.trim().to_owned(),
+            expected: FORMAT.to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.join("journal").exists() {
+                return Err(StoreError::UnsupportedVersion {
+                    dir: dir.to_owned(),
+                    found: "(no FORMAT file)".to_owned(),
+                    expected: FORMAT.to_owned(),
+                });
+            }
+            let tmp = dir.join("FORMAT.tmp");
+            fs::write(&tmp, format!("{FORMAT}\n")).map_err(StoreError::io(&tmp))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(StoreError::io(&tmp))?;
+            fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
+            fs::create_dir_all(dir.join("journal")).map_err(StoreError::io(dir))?;
+            journal::sync_dir(dir)
+        }
+        Err(e) => Err(StoreError::Io { path, source: e }),
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn create_run(
+        &self,
+        mut run: Run,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        self.with_session(|s| {
+            if s.get_run(&run.id)?.is_some() {
+                return Err(StoreError::DuplicateRun(run.id));
+            }
+            if let Some(active) = s.active_run(&run.workflow, &run.env)? {
+                return Err(StoreError::EnvironmentBusy {
+                    workflow: run.workflow,
+                    env: run.env,
+                    active,
+                });
+            }
+            let id = run.id.clone();
+            let mut created = None;
+            let sealed = s.write(&id, events, |at| {
+                stamp_new_run(&mut run, at);
+                created = Some(run.clone());
+                Some(RunUpdate::Created(Box::new(run)))
+            })?;
+            let run = created.ok_or_else(|| StoreError::State("run was not stamped".into()))?;
+            Ok((run, sealed))
+        })
+    }
+
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        self.with_session(|s| {
+            s.get_run(id)?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))
+        })
+    }
+
+    fn commit(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        change: RunChange,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        self.with_session(|s| {
+            let mut run = s
+                .get_run(id)?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            if run.version != expected_version {
+                return Err(StoreError::Conflict {
+                    run: id.clone(),
+                    expected: expected_version,
+                    actual: run.version,
+                });
+            }
+            if run.status.is_ended() {
+                return Err(StoreError::RunEnded {
+                    run: id.clone(),
+                    status: run.status,
+                });
+            }
+            let sealed = s.write(id, events, |at| {
+                apply_change(&mut run, &change, at);
+                Some(RunUpdate::Changed(RunMove::of(&run)))
+            })?;
+            Ok((run, sealed))
+        })
+    }
+
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.with_session(|s| {
+            if s.get_run(id)?.is_none() {
+                return Err(StoreError::NotFound(id.clone()));
+            }
+            s.write(id, events, |_| None)
+        })
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.with_session(|s| {
+            let mut out = Vec::new();
+            for entry in s.db.scan_prefix(b"r:") {
+                let (_, bytes) = entry.map_err(sled_err)?;
+                let run: Run = serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::State(format!("a run record is unreadable: {e}")))?;
+                if filter.matches(&run) {
+                    out.push(run);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+        self.with_session(|s| {
+            if s.get_run(id)?.is_none() {
+                return Err(StoreError::NotFound(id.clone()));
+            }
+            s.read_events(id)
+        })
+    }
+
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        self.with_session(|s| {
+            if let Some(id) = &filter.run {
+                let Some(run) = s.get_run(id)? else {
+                    return Ok(Vec::new());
+                };
+                let mut events = s.read_events(id)?;
+                events.retain(|e| filter.matches(e, &run.workflow, &run.env));
+                return Ok(events);
+            }
+            let start = s.start_for(filter.since)?;
+            let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
+            let mut out = Vec::new();
+            let journal = s.journal.clone();
+            let tail = journal.read_from(start, |_, record, _| {
+                let event = record.event;
+                if filter.until.is_some_and(|until| event.at > until) {
+                    return Ok(false);
+                }
+                if !runs.contains_key(&event.run_id) {
+                    let run = s.get_run(&event.run_id)?;
+                    runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
+                }
+                if let Some(Some((workflow, env))) = runs.get(&event.run_id) {
+                    if filter.matches(&event, workflow, env) {
+                        out.push(event);
+                    }
+                }
+                Ok(true)
+            })?;
+            if let Tail::Corrupt(pos, detail) = tail {
+                return Err(StoreError::Corrupt {
+                    segment: journal.segment_path(pos.segment).display().to_string(),
+                    offset: pos.offset,
+                    seq: None,
+                    detail,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
+        // record stops that, verify the journal under the lock alone and report it.
+        match self.with_session(|s| self.verify_journal(&s.journal)) {
+            Err(StoreError::Corrupt { .. }) => {}
+            other => return other,
+        }
+        let held = self.held();
+        if let Some(session) = held.as_ref() {
+            return self.verify_journal(&session.journal);
+        }
+        drop(held);
+        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
+        self.verify_journal(&journal)
+    }
+}

@@ -1,0 +1,219 @@
+//! An in-memory [`Store`] with the embedded store's semantics, for unit tests of the executor
+//! and the CLI: same conflicts, same environment lock, same hash chain, nothing on disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, EventFilter, RunChange,
+    RunFilter, Store, StoreError, VerifyReport,
+};
+use crate::event::{Event, NewEvent, GENESIS_HASH};
+use crate::run::{Run, RunId};
+
+/// A [`Store`] in memory. Cloning is not offered: share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: BTreeMap<RunId, Run>,
+    /// (workflow, env) → the run holding it.
+    active: HashMap<(String, String), RunId>,
+    events: Vec<Event>,
+}
+
+impl Inner {
+    fn last_hash(&self) -> String {
+        self.events
+            .last()
+            .map_or_else(|| GENESIS_HASH.to_owned(), |e| e.hash.clone())
+    }
+
+    fn seal(&mut self, run: &RunId, events: Vec<NewEvent>) -> (jiff::Timestamp, Vec<Event>) {
+        let at = commit_time(self.events.last().map(|e| e.at));
+        let next = self.events.len() as u64 + 1;
+        let sealed = seal_all(events, run, at, next, &self.last_hash());
+        self.events.extend(sealed.iter().cloned());
+        (at, sealed)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every write is one step), so
+        // a poisoned lock is safe to keep using.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Test hook: replace event `seq`'s actor without fixing its hash, to exercise `verify`.
+    #[doc(hidden)]
+    pub fn tamper_actor(&self, seq: u64, actor: &str) {
+        let mut inner = self.lock();
+        if let Some(event) = inner.events.iter_mut().find(|e| e.seq == seq) {
+            event.actor = actor.to_owned();
+        }
+    }
+}
+
+fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::Invalid(
+            "a commit must record at least one event".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Store for MemoryStore {
+    fn create_run(
+        &self,
+        mut run: Run,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        need_events(&events)?;
+        let mut inner = self.lock();
+        if inner.runs.contains_key(&run.id) {
+            return Err(StoreError::DuplicateRun(run.id));
+        }
+        let key = (run.workflow.clone(), run.env.clone());
+        if let Some(active) = inner.active.get(&key) {
+            return Err(StoreError::EnvironmentBusy {
+                workflow: run.workflow,
+                env: run.env,
+                active: active.clone(),
+            });
+        }
+        let id = run.id.clone();
+        let (at, sealed) = inner.seal(&id, events);
+        stamp_new_run(&mut run, at);
+        if !run.status.is_ended() {
+            inner.active.insert(key, id.clone());
+        }
+        inner.runs.insert(id, run.clone());
+        Ok((run, sealed))
+    }
+
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        self.lock()
+            .runs
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.clone()))
+    }
+
+    fn commit(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        change: RunChange,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        need_events(&events)?;
+        let mut inner = self.lock();
+        let mut run = inner
+            .runs
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        if run.version != expected_version {
+            return Err(StoreError::Conflict {
+                run: id.clone(),
+                expected: expected_version,
+                actual: run.version,
+            });
+        }
+        if run.status.is_ended() {
+            return Err(StoreError::RunEnded {
+                run: id.clone(),
+                status: run.status,
+            });
+        }
+        let (at, sealed) = inner.seal(id, events);
+        apply_change(&mut run, &change, at);
+        if run.status.is_ended() {
+            inner
+                .active
+                .remove(&(run.workflow.clone(), run.env.clone()));
+        }
+        inner.runs.insert(id.clone(), run.clone());
+        Ok((run, sealed))
+    }
+
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        need_events(&events)?;
+        let mut inner = self.lock();
+        if !inner.runs.contains_key(id) {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        Ok(inner.seal(id, events).1)
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .values()
+            .filter(|r| filter.matches(r))
+            .cloned()
+            .collect())
+    }
+
+    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        if !inner.runs.contains_key(id) {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        Ok(inner
+            .events
+            .iter()
+            .filter(|e| e.run_id == *id)
+            .cloned()
+            .collect())
+    }
+
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for event in &inner.events {
+            let Some(run) = inner.runs.get(&event.run_id) else {
+                continue;
+            };
+            if filter.matches(event, &run.workflow, &run.env) {
+                out.push(event.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let inner = self.lock();
+        let mut check = ChainCheck::new();
+        for (i, event) in inner.events.iter().enumerate() {
+            if let Err(problem) = check.check(event) {
+                let first_bad = super::BadEvent {
+                    seq: event.seq,
+                    problem,
+                    location: None,
+                };
+                return Ok(VerifyReport {
+                    events: i as u64 + 1,
+                    first_bad: Some(first_bad),
+                });
+            }
+        }
+        Ok(VerifyReport {
+            events: inner.events.len() as u64,
+            first_bad: None,
+        })
+    }
+}

@@ -1,0 +1,403 @@
+//! Where runs and the audit trail live: the [`Store`] trait and its implementations.
+//!
+//! Callers (the executor, the CLI) see only the trait, so a PostgreSQL backend can follow
+//! without changing them. [`EmbeddedStore`] is the default: an append-only, checksummed,
+//! hash-chained journal is the truth and sled holds the state derived from it (see
+//! `docs/storage.md`). [`MemoryStore`] has the same semantics, for tests.
+//!
+//! The trait is synchronous: store calls are short and block on disk, so async callers go
+//! through `spawn_blocking` (or one store task).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::event::{Event, NewEvent};
+use crate::run::{Run, RunId, RunStatus};
+
+mod embedded;
+mod journal;
+mod memory;
+mod session;
+#[cfg(test)]
+mod tests;
+
+pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
+pub use memory::MemoryStore;
+
+/// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
+/// are durable before they return.
+pub trait Store: Send + Sync {
+    /// Creates `run` with its first events (normally one `RunStarted`).
+    ///
+    /// The store sets `version` to 1 and stamps `started_at`, `state_entered_at` and
+    /// `updated_at` with the commit time. Fails with [`StoreError::EnvironmentBusy`] when
+    /// (workflow, env) already has a run that has not ended.
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError>;
+
+    /// The run `id`, or [`StoreError::NotFound`].
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError>;
+
+    /// Moves run `id` from `expected_version` by `change`, recording `events` (at least one) in
+    /// the same atomic, durable commit. The version goes up by one.
+    ///
+    /// Fails with [`StoreError::Conflict`] if the run is no longer at `expected_version`, and
+    /// with [`StoreError::RunEnded`] if it has ended. A change to an ended status frees the
+    /// run's environment.
+    fn commit(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        change: RunChange,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError>;
+
+    /// Records events that do not move the run (`GuardsEvaluated`, `Approved`, `ActionStarted`,
+    /// `ActionFinished`); the run's version is unchanged. Durable before return.
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+
+    /// Runs matching `filter`, oldest first.
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
+
+    /// Every event of run `id`, oldest first ([`StoreError::NotFound`] for an unknown run).
+    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError>;
+
+    /// Events of all runs matching `filter`, in `seq` order.
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+
+    /// Recomputes every event's checksum and the hash chain. A damaged store is a report with
+    /// `first_bad` set, not an error.
+    fn verify(&self) -> Result<VerifyReport, StoreError>;
+}
+
+/// What a commit changes on the run besides its version and `updated_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunChange {
+    /// The new state; `state_entered_at` becomes the commit time.
+    pub state: Option<String>,
+    /// The new status. An ended status (see [`RunStatus::is_ended`]) stamps `ended_at` and frees
+    /// the environment.
+    pub status: Option<RunStatus>,
+}
+
+impl RunChange {
+    /// A move to `state`.
+    pub fn to_state(state: impl Into<String>) -> RunChange {
+        RunChange {
+            state: Some(state.into()),
+            status: None,
+        }
+    }
+
+    /// A status change only.
+    pub fn status(status: RunStatus) -> RunChange {
+        RunChange {
+            state: None,
+            status: Some(status),
+        }
+    }
+
+    /// Also set the status.
+    pub fn with_status(mut self, status: RunStatus) -> RunChange {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// Which runs [`Store::list_runs`] returns; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only this environment.
+    pub env: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+}
+
+impl RunFilter {
+    /// Whether `run` passes the filter.
+    pub fn matches(&self, run: &Run) -> bool {
+        wanted(&self.workflow, &run.workflow)
+            && wanted(&self.env, &run.env)
+            && wanted(&self.status, &run.status)
+    }
+}
+
+/// Which events [`Store::scan_events`] returns; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events of runs of this workflow.
+    pub workflow: Option<String>,
+    /// Only events of runs in this environment.
+    pub env: Option<String>,
+    /// Only this run's events.
+    pub run: Option<RunId>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only this kind (`Transitioned`, ...).
+    pub kind: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<jiff::Timestamp>,
+    /// Only events at or before this time.
+    pub until: Option<jiff::Timestamp>,
+}
+
+impl EventFilter {
+    /// Whether `event`, of a run in (`workflow`, `env`), passes the filter.
+    pub fn matches(&self, event: &Event, workflow: &str, env: &str) -> bool {
+        wanted_str(&self.workflow, workflow)
+            && wanted_str(&self.env, env)
+            && wanted(&self.run, &event.run_id)
+            && wanted(&self.actor, &event.actor)
+            && wanted_str(&self.kind, event.kind_name())
+            && self.since.map_or(true, |t| event.at >= t)
+            && self.until.map_or(true, |t| event.at <= t)
+    }
+}
+
+/// True when there is no wish, or `have` is it.
+fn wanted<T: PartialEq>(want: &Option<T>, have: &T) -> bool {
+    want.as_ref().map_or(true, |w| w == have)
+}
+
+/// [`wanted`] for text held as `String`, compared with a `&str`.
+fn wanted_str(want: &Option<String>, have: &str) -> bool {
+    want.as_deref().map_or(true, |w| w == have)
+}
+
+/// The result of [`Store::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events checked (up to and including the first bad one).
+    pub events: u64,
+    /// The first event that fails, if any.
+    pub first_bad: Option<BadEvent>,
+}
+
+impl VerifyReport {
+    /// True when every event checked out.
+    pub fn is_ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// The first event that fails verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    /// Its sequence number (inferred from its predecessor when the record is unreadable).
+    pub seq: u64,
+    /// What is wrong: "checksum mismatch", "hash mismatch", "prev_hash does not chain", ...
+    pub problem: String,
+    /// Where it is on disk, for the embedded store: segment file and byte offset.
+    pub location: Option<String>,
+}
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The run moved since it was read: another command committed first.
+    #[error("run {run} moved: expected version {expected}, it is at {actual}")]
+    Conflict {
+        /// The run.
+        run: RunId,
+        /// The version the caller read.
+        expected: u64,
+        /// The version the run is at.
+        actual: u64,
+    },
+    /// (workflow, env) already has a run that has not ended.
+    #[error("environment `{env}` of workflow `{workflow}` is busy with run {active}")]
+    EnvironmentBusy {
+        /// The workflow.
+        workflow: String,
+        /// The environment.
+        env: String,
+        /// The run holding it.
+        active: RunId,
+    },
+    /// No such run.
+    #[error("no run {0}")]
+    NotFound(RunId),
+    /// A run with this id exists already.
+    #[error("run {0} already exists")]
+    DuplicateRun(RunId),
+    /// The run has ended; it takes no further commits.
+    #[error("run {run} has ended ({status})")]
+    RunEnded {
+        /// The run.
+        run: RunId,
+        /// How it ended.
+        status: RunStatus,
+    },
+    /// The caller asked for something the store does not do (e.g. a commit without events).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// Another process held the store's lock for longer than we were willing to wait.
+    #[error(
+        "the store at {} is held by another waygate process (waited {:.1}s); \
+         try again when it finishes",
+        dir.display(),
+        waited.as_secs_f64()
+    )]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A journal record that is needed cannot be read back: it is damaged.
+    #[error("store is damaged: {detail} (segment {segment}, offset {offset}{})",
+        seq.map(|s| format!(", event {s}")).unwrap_or_default())]
+    Corrupt {
+        /// The segment file.
+        segment: String,
+        /// Byte offset of the bad record in it.
+        offset: u64,
+        /// The event's sequence number, when known.
+        seq: Option<u64>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store was written by a different format version of waygate.
+    #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
+    UnsupportedVersion {
+        /// The store directory.
+        dir: PathBuf,
+        /// What the FORMAT file says.
+        found: String,
+        /// What we understand.
+        expected: String,
+    },
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// sled, the derived state, failed in a way a rebuild did not fix.
+    #[error("store state (sled) failed: {0}")]
+    State(String),
+}
+
+impl StoreError {
+    /// True for the errors that mean "someone else got there first": the run moved
+    /// ([`StoreError::Conflict`]) or the environment is busy ([`StoreError::EnvironmentBusy`]).
+    /// The CLI's exit code 5.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. }
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { path, source }
+    }
+}
+
+/// The commit time: now, but never before `last` (the previous event's time), so the log is
+/// ordered by time as well as by seq.
+pub(crate) fn commit_time(last: Option<jiff::Timestamp>) -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    match last {
+        Some(last) if last > now => last,
+        _ => now,
+    }
+}
+
+/// Applies `change` to `run` at `now`, bumping its version.
+pub(crate) fn apply_change(run: &mut Run, change: &RunChange, now: jiff::Timestamp) {
+    if let Some(state) = &change.state {
+        run.state = state.clone();
+        run.state_entered_at = now;
+    }
+    if let Some(status) = change.status {
+        run.status = status;
+        if status.is_ended() && run.ended_at.is_none() {
+            run.ended_at = Some(now);
+        }
+    }
+    run.version += 1;
+    run.updated_at = now;
+}
+
+/// Prepares a new run for creation at `now`.
+pub(crate) fn stamp_new_run(run: &mut Run, now: jiff::Timestamp) {
+    run.version = 1;
+    run.started_at = now;
+    run.state_entered_at = now;
+    run.updated_at = now;
+    run.ended_at = if run.status.is_ended() {
+        Some(now)
+    } else {
+        None
+    };
+}
+
+/// Seals `events` for `run` after `prev_hash`, numbering from `next_seq`.
+pub(crate) fn seal_all(
+    events: Vec<NewEvent>,
+    run: &RunId,
+    at: jiff::Timestamp,
+    next_seq: u64,
+    prev_hash: &str,
+) -> Vec<Event> {
+    let mut prev = prev_hash.to_owned();
+    let mut out = Vec::with_capacity(events.len());
+    for (i, new) in events.into_iter().enumerate() {
+        let event = Event::seal(next_seq + i as u64, run.clone(), at, new, &prev);
+        prev.clone_from(&event.hash);
+        out.push(event);
+    }
+    out
+}
+
+/// Verifies an in-order sequence of events: gap-free seq from 1, hashes, chain.
+pub(crate) struct ChainCheck {
+    next_seq: u64,
+    prev_hash: String,
+}
+
+impl ChainCheck {
+    pub(crate) fn new() -> ChainCheck {
+        ChainCheck {
+            next_seq: 1,
+            prev_hash: crate::event::GENESIS_HASH.to_owned(),
+        }
+    }
+
+    /// Continues a chain whose next event is `next_seq`, after `prev_hash`.
+    pub(crate) fn resume(next_seq: u64, prev_hash: &str) -> ChainCheck {
+        ChainCheck {
+            next_seq,
+            prev_hash: prev_hash.to_owned(),
+        }
+    }
+
+    /// The seq the next event should have.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Checks `event`; on failure, what is wrong with it.
+    pub(crate) fn check(&mut self, event: &Event) -> Result<(), String> {
+        if event.seq != self.next_seq {
+            return Err(format!(
+                "sequence gap: expected {}, found {}",
+                self.next_seq, event.seq
+            ));
+        }
+        if event.prev_hash != self.prev_hash {
+            return Err("prev_hash does not match the previous event's hash".into());
+        }
+        if event.compute_hash() != event.hash {
+            return Err("hash mismatch: the event's content was altered".into());
+        }
+        self.next_seq += 1;
+        self.prev_hash.clone_from(&event.hash);
+        Ok(())
+    }
+}

@@ -1,0 +1,427 @@
+//! One table of behaviours every [`Store`] must show, run against each implementation.
+
+use super::*;
+use crate::event::{Cause, EventKind, NewEvent};
+use crate::run::{Run, RunId, RunStatus};
+
+pub(crate) fn run(id: &str, workflow: &str, env: &str) -> Run {
+    let mut run = Run::new(
+        RunId::from(id),
+        workflow,
+        env,
+        "build",
+        "ana",
+        "deploy.ron",
+        "(..)",
+    );
+    run.vars.insert("region".into(), "eu-west-1".into());
+    run
+}
+
+pub(crate) fn started(run: &Run) -> NewEvent {
+    NewEvent::new(
+        "ana",
+        EventKind::RunStarted {
+            workflow: run.workflow.clone(),
+            env: run.env.clone(),
+            state: run.state.clone(),
+            file: run.file.clone(),
+            definition_hash: run.definition_hash.clone(),
+            vars: run.vars.clone(),
+        },
+    )
+}
+
+pub(crate) fn moved(from: &str, to: &str) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::Transitioned {
+            from: from.into(),
+            to: to.into(),
+            cause: Cause::Advance,
+            reason: None,
+        },
+    )
+}
+
+fn ended(state: &str, status: RunStatus) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::RunEnded {
+            state: state.into(),
+            status,
+        },
+    )
+}
+
+fn approved() -> NewEvent {
+    NewEvent::new(
+        "cy",
+        EventKind::Approved {
+            state: "build".into(),
+            guard: "qa".into(),
+            comment: Some("ok".into()),
+            accepted: true,
+            reason: None,
+        },
+    )
+}
+
+pub(crate) fn create(store: &dyn Store, id: &str, env: &str) -> Run {
+    let run = run(id, "web", env);
+    let first = started(&run);
+    store.create_run(run, vec![first]).expect("create").0
+}
+
+fn create_stamps_version_and_loads_back(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    assert_eq!(run.version, 1);
+    assert_eq!(run.status, RunStatus::Active);
+    assert_eq!(store.load_run(&run.id).expect("load"), run);
+    let events = store.run_events(&run.id).expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].seq, events[0].kind_name()), (1, "RunStarted"));
+    assert!(matches!(
+        store.load_run(&RunId::from("nope")),
+        Err(StoreError::NotFound(_))
+    ));
+    let dup = self::run("r1", "web", "other");
+    let first = started(&dup);
+    assert!(matches!(
+        store.create_run(dup, vec![first]),
+        Err(StoreError::DuplicateRun(_))
+    ));
+}
+
+fn busy_environment_names_the_active_run(store: &dyn Store) {
+    create(store, "r1", "prod");
+    let second = run("r2", "web", "prod");
+    let first = started(&second);
+    match store.create_run(second, vec![first]) {
+        Err(StoreError::EnvironmentBusy {
+            workflow,
+            env,
+            active,
+        }) => {
+            assert_eq!(
+                (workflow.as_str(), env.as_str(), active.as_str()),
+                ("web", "prod", "r1")
+            );
+        }
+        other => panic!("expected EnvironmentBusy, got {other:?}"),
+    }
+    // Another environment, or another workflow in the same environment, is free.
+    create(store, "r3", "staging");
+    let other = run("r4", "api", "prod");
+    let first = started(&other);
+    store
+        .create_run(other, vec![first])
+        .expect("other workflow");
+}
+
+fn commit_moves_and_conflicts_on_a_stale_version(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let (moved_run, events) = store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit");
+    assert_eq!((moved_run.version, moved_run.state.as_str()), (2, "canary"));
+    assert!(moved_run.state_entered_at >= run.state_entered_at);
+    assert_eq!(events[0].seq, 2);
+    assert_eq!(
+        events[0].prev_hash,
+        store.run_events(&run.id).expect("events")[0].hash
+    );
+    match store.commit(
+        &run.id,
+        1,
+        RunChange::to_state("prod"),
+        vec![moved("build", "prod")],
+    ) {
+        Err(StoreError::Conflict {
+            expected: 1,
+            actual: 2,
+            ..
+        }) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.load_run(&run.id).expect("load").state, "canary");
+    assert_eq!(store.run_events(&run.id).expect("events").len(), 2);
+    let empty = store.commit(&run.id, 2, RunChange::to_state("x"), vec![]);
+    assert!(matches!(empty, Err(StoreError::Invalid(_))));
+}
+
+fn append_records_without_moving(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let events = store
+        .append(&run.id, vec![approved(), approved()])
+        .expect("append");
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(store.load_run(&run.id).expect("load").version, 1);
+    assert!(matches!(
+        store.append(&RunId::from("nope"), vec![approved()]),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn ending_a_run_frees_its_environment(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let change = RunChange::to_state("done").with_status(RunStatus::Succeeded);
+    let (done, _) = store
+        .commit(
+            &run.id,
+            1,
+            change,
+            vec![moved("build", "done"), ended("done", RunStatus::Succeeded)],
+        )
+        .expect("end");
+    assert!(done.ended_at.is_some());
+    create(store, "r2", "prod");
+    let again = store.commit(
+        &run.id,
+        2,
+        RunChange::status(RunStatus::Failed),
+        vec![moved("a", "b")],
+    );
+    assert!(matches!(again, Err(StoreError::RunEnded { .. })));
+}
+
+fn run_filters_select(store: &dyn Store) {
+    let a = create(store, "r1", "prod");
+    create(store, "r2", "staging");
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::status(RunStatus::Aborted),
+            vec![moved("build", "build")],
+        )
+        .expect("abort");
+    let ids = |filter: RunFilter| -> Vec<String> {
+        store
+            .list_runs(&filter)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.id.0)
+            .collect()
+    };
+    assert_eq!(ids(RunFilter::default()), ["r1", "r2"]);
+    assert_eq!(
+        ids(RunFilter {
+            env: Some("staging".into()),
+            ..Default::default()
+        }),
+        ["r2"]
+    );
+    let aborted = RunFilter {
+        status: Some(RunStatus::Aborted),
+        ..Default::default()
+    };
+    assert_eq!(ids(aborted), ["r1"]);
+    assert!(ids(RunFilter {
+        workflow: Some("api".into()),
+        ..Default::default()
+    })
+    .is_empty());
+}
+
+fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
+    let a = create(store, "r1", "prod");
+    let b = create(store, "r2", "staging");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let middle = jiff::Timestamp::now();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("a");
+    store.append(&b.id, vec![approved()]).expect("b");
+    let seqs = |filter: EventFilter| -> Vec<u64> {
+        store
+            .scan_events(&filter)
+            .expect("scan")
+            .into_iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs(EventFilter::default()), [1, 2, 3, 4]);
+    assert_eq!(
+        seqs(EventFilter {
+            since: Some(middle),
+            ..Default::default()
+        }),
+        [3, 4]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            until: Some(middle),
+            ..Default::default()
+        }),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            run: Some(a.id.clone()),
+            ..Default::default()
+        }),
+        [1, 3]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            env: Some("staging".into()),
+            ..Default::default()
+        }),
+        [2, 4]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            actor: Some("cy".into()),
+            ..Default::default()
+        }),
+        [4]
+    );
+    let kind = EventFilter {
+        kind: Some("Transitioned".into()),
+        ..Default::default()
+    };
+    assert_eq!(seqs(kind), [3]);
+    let none = EventFilter {
+        workflow: Some("api".into()),
+        ..Default::default()
+    };
+    assert!(seqs(none).is_empty());
+}
+
+fn verify_passes_on_a_clean_store(store: &dyn Store) {
+    let empty = store.verify().expect("verify");
+    assert_eq!((empty.events, empty.is_ok()), (0, true));
+    let run = create(store, "r1", "prod");
+    store.append(&run.id, vec![approved()]).expect("append");
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("c");
+    let report = store.verify().expect("verify");
+    assert_eq!(
+        report,
+        VerifyReport {
+            events: 3,
+            first_bad: None
+        }
+    );
+}
+
+type Behaviour = fn(&dyn Store);
+
+const BEHAVIOURS: &[(&str, Behaviour)] = &[
+    (
+        "create_stamps_version_and_loads_back",
+        create_stamps_version_and_loads_back,
+    ),
+    (
+        "busy_environment_names_the_active_run",
+        busy_environment_names_the_active_run,
+    ),
+    (
+        "commit_moves_and_conflicts_on_a_stale_version",
+        commit_moves_and_conflicts_on_a_stale_version,
+    ),
+    (
+        "append_records_without_moving",
+        append_records_without_moving,
+    ),
+    (
+        "ending_a_run_frees_its_environment",
+        ending_a_run_frees_its_environment,
+    ),
+    ("run_filters_select", run_filters_select),
+    (
+        "scan_filters_by_time_run_actor_and_kind",
+        scan_filters_by_time_run_actor_and_kind,
+    ),
+    (
+        "verify_passes_on_a_clean_store",
+        verify_passes_on_a_clean_store,
+    ),
+];
+
+#[test]
+fn memory_store_behaves() {
+    for (name, behaviour) in BEHAVIOURS {
+        eprintln!("memory: {name}");
+        behaviour(&MemoryStore::new());
+    }
+}
+
+#[test]
+fn embedded_store_behaves() {
+    for (name, behaviour) in BEHAVIOURS {
+        eprintln!("embedded: {name}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        behaviour(&EmbeddedStore::open(dir.path()).expect("open"));
+    }
+}
+
+#[test]
+fn embedded_store_behaves_when_held_open() {
+    for (name, behaviour) in BEHAVIOURS {
+        eprintln!("embedded, held: {name}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let _held = store.hold().expect("hold");
+        behaviour(&store);
+    }
+}
+
+#[test]
+fn memory_verify_names_a_tampered_event() {
+    let store = MemoryStore::new();
+    let run = create(&store, "r1", "prod");
+    store
+        .append(&run.id, vec![approved(), approved()])
+        .expect("append");
+    store.tamper_actor(2, "mallory");
+    let bad = store.verify().expect("verify").first_bad.expect("bad");
+    assert_eq!(bad.seq, 2);
+}
+
+#[test]
+fn stores_are_shareable_trait_objects() {
+    fn shared(store: std::sync::Arc<dyn Store>) -> impl Send + Sync {
+        store
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores: Vec<std::sync::Arc<dyn Store>> = vec![
+        std::sync::Arc::new(MemoryStore::new()),
+        std::sync::Arc::new(EmbeddedStore::open(dir.path()).expect("open")),
+    ];
+    for store in stores {
+        let store = std::sync::Arc::clone(&store);
+        let handle = std::thread::spawn(move || create(&*store, "r1", "prod").version);
+        assert_eq!(handle.join().expect("thread"), 1);
+    }
+    let _ = shared(std::sync::Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn conflicts_are_classified_for_exit_code_5() {
+    let conflict = StoreError::Conflict {
+        run: RunId::from("r"),
+        expected: 1,
+        actual: 2,
+    };
+    assert!(conflict.is_conflict());
+    assert!(!StoreError::NotFound(RunId::from("r")).is_conflict());
+}

@@ -1,0 +1,107 @@
+//! Helpers shared by the store tests.
+
+use std::path::{Path, PathBuf};
+
+use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::run::{Run, RunId};
+use waygate_core::store::{EmbeddedStore, RunFilter, Store};
+
+pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
+    let run = Run::new(
+        RunId::from(id),
+        "web",
+        env,
+        "build",
+        "ana",
+        "deploy.ron",
+        "(name: \"web\")",
+    );
+    let started = NewEvent::new(
+        "ana",
+        EventKind::RunStarted {
+            workflow: run.workflow.clone(),
+            env: run.env.clone(),
+            state: run.state.clone(),
+            file: run.file.clone(),
+            definition_hash: run.definition_hash.clone(),
+            vars: run.vars.clone(),
+        },
+    );
+    (run, started)
+}
+
+pub fn moved(from: &str, to: &str) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::Transitioned {
+            from: from.into(),
+            to: to.into(),
+            cause: Cause::Advance,
+            reason: None,
+        },
+    )
+}
+
+pub fn action(state: &str) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::ActionStarted {
+            state: state.into(),
+            index: 0,
+            action: "echo deploy".into(),
+        },
+    )
+}
+
+/// A store with three runs and a dozen events, the last run still active.
+pub fn populated(dir: &Path) -> EmbeddedStore {
+    let store = EmbeddedStore::open(dir).expect("open");
+    for (id, env) in [("r1", "prod"), ("r2", "staging"), ("r3", "dev")] {
+        let (run, started) = new_run(id, env);
+        let run = store.create_run(run, vec![started]).expect("create").0;
+        store
+            .append(&run.id, vec![action("build")])
+            .expect("append");
+        store
+            .commit(
+                &run.id,
+                1,
+                waygate_core::store::RunChange::to_state("canary"),
+                vec![moved("build", "canary")],
+            )
+            .expect("commit");
+    }
+    store
+}
+
+/// Everything a reader can see: runs, and each run's events.
+pub fn snapshot(store: &dyn Store) -> String {
+    let runs = store.list_runs(&RunFilter::default()).expect("list");
+    let mut out = String::new();
+    for run in runs {
+        out.push_str(&serde_json::to_string(&run).expect("json"));
+        out.push('\n');
+        assert_eq!(store.load_run(&run.id).expect("load"), run);
+        for event in store.run_events(&run.id).expect("events") {
+            out.push_str(&serde_json::to_string(&event).expect("json"));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub fn segment(dir: &Path) -> PathBuf {
+    dir.join("journal").join("00000001.seg")
+}
+
+/// (offset, payload length) of every record in a segment, per the documented format.
+pub fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        out.push((at, len));
+        at += 8 + len;
+    }
+    out
+}

@@ -1,0 +1,222 @@
+//! `kill -9` at random moments: every acknowledged commit survives, nothing partial shows.
+//!
+//! The parent test runs this same test binary as a child (the ignored test below, told by an
+//! environment variable to do its work), which commits in a loop and prints a line for each
+//! commit the store acknowledged. The parent kills it with SIGKILL at a random moment, then
+//! opens the store and checks it against what the child reported.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use waygate_core::event::{EventKind, NewEvent};
+use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store};
+
+use crate::common::{action, moved, new_run};
+
+const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
+const CHILD_TEST: &str = "crash::child_commits_until_killed";
+/// Commits per run before the child ends it and starts another.
+const RUN_LENGTH: u64 = 12;
+
+/// The child: commit forever, printing `ack RUN VERSION LAST_SEQ` after each acknowledged one.
+#[test]
+#[ignore = "run by kill_9_at_random_moments_loses_no_acknowledged_commit as its child"]
+fn child_commits_until_killed() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = EmbeddedStore::open(&dir).expect("open");
+    let mut out = std::io::stdout().lock();
+    let active = RunFilter {
+        status: Some(RunStatus::Active),
+        ..Default::default()
+    };
+    let mut current = store.list_runs(&active).expect("list").pop();
+    loop {
+        let Some(run) = current.take() else {
+            let id = RunId::generate(jiff::Timestamp::now());
+            let (mut run, started) = new_run(id.as_str(), "prod");
+            run.id = id;
+            let (run, events) = store.create_run(run, vec![started]).expect("create");
+            writeln!(out, "ack {} {} {}", run.id, run.version, events[0].seq).expect("stdout");
+            current = Some(run);
+            continue;
+        };
+        let (change, mut events) = if run.version >= RUN_LENGTH {
+            let status = RunStatus::Succeeded;
+            let end = NewEvent::new(
+                "bob",
+                EventKind::RunEnded {
+                    state: run.state.clone(),
+                    status,
+                },
+            );
+            (RunChange::status(status), vec![end])
+        } else {
+            let to = format!("s{}", run.version);
+            (RunChange::to_state(&to), vec![moved(&run.state, &to)])
+        };
+        // Two events per commit, so a half-applied commit would show.
+        events.push(action(&run.state));
+        let (run, events) = store
+            .commit(&run.id, run.version, change, events)
+            .expect("commit");
+        let last = events.last().map_or(0, |e| e.seq);
+        writeln!(out, "ack {} {} {}", run.id, run.version, last).expect("stdout");
+        if !run.status.is_ended() {
+            current = Some(run);
+        }
+    }
+}
+
+/// A small xorshift generator seeded from the clock: random enough for kill timing.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos());
+        Rng((nanos as u64) | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut rng = Rng::new();
+    let started = Instant::now();
+    let mut acked: HashMap<RunId, (u64, u64)> = HashMap::new();
+    let mut max_seq = 0;
+    let mut rounds = 0;
+    let mut cut = 0;
+    while rounds < 15 && started.elapsed() < Duration::from_secs(15) {
+        rounds += 1;
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                CHILD_TEST,
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
+        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
+        child.wait().expect("wait");
+        let lines = reader.join().expect("reader");
+        for line in lines {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["ack", id, version, seq] = parts[..] {
+                let version: u64 = version.parse().expect("version");
+                let seq: u64 = seq.parse().expect("seq");
+                acked.insert(RunId::from(id), (version, seq));
+                max_seq = max_seq.max(seq);
+            }
+        }
+        let before = journal_bytes(dir.path());
+        check(dir.path(), &acked, max_seq);
+        cut += u32::from(journal_bytes(dir.path()) < before);
+    }
+    eprintln!(
+        "{rounds} kills ({cut} left an unfinished commit to cut off), {max_seq} acknowledged \
+         events, {} runs",
+        acked.len()
+    );
+    assert!(
+        max_seq > 20,
+        "the child got too little done to test anything ({max_seq} events)"
+    );
+    // And the store takes the next commit.
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let active = RunFilter {
+        status: Some(RunStatus::Active),
+        ..Default::default()
+    };
+    if let Some(run) = store.list_runs(&active).expect("list").pop() {
+        store
+            .commit(
+                &run.id,
+                run.version,
+                RunChange::to_state("after"),
+                vec![moved(&run.state, "after")],
+            )
+            .expect("commit");
+    } else {
+        let (run, started) = new_run("after", "prod");
+        store.create_run(run, vec![started]).expect("create");
+    }
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+/// Every acknowledged commit is there; every run's events match its version exactly.
+fn check(dir: &std::path::Path, acked: &HashMap<RunId, (u64, u64)>, max_seq: u64) {
+    let store = EmbeddedStore::open(dir).expect("open after kill");
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert!(
+        report.events >= max_seq,
+        "acknowledged event {max_seq} lost: {report:?}"
+    );
+    for (id, (version, seq)) in acked {
+        let run = store.load_run(id).expect("acknowledged run");
+        assert!(
+            run.version >= *version,
+            "{id}: acknowledged version {version}, found {}",
+            run.version
+        );
+        let events = store.run_events(id).expect("events");
+        assert!(
+            events.iter().any(|e| e.seq == *seq),
+            "{id}: acknowledged event {seq} lost"
+        );
+    }
+    let mut active = 0;
+    for run in store.list_runs(&RunFilter::default()).expect("list") {
+        let events = store.run_events(&run.id).expect("events");
+        // One RunStarted, then two events per commit: nothing half-committed.
+        assert_eq!(
+            events.len() as u64,
+            1 + 2 * (run.version - 1),
+            "{}: {events:?}",
+            run.id
+        );
+        active += u32::from(!run.status.is_ended());
+    }
+    assert!(active <= 1, "two active runs in one environment");
+}
+
+/// The journal's total size.
+fn journal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("journal"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,340 @@
+//! Damaged stores: lost or garbage sled state, tampered and torn journals, format versions.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use waygate_core::run::RunId;
+use waygate_core::store::{EmbeddedStore, Options, RunChange, Store, StoreError};
+
+use crate::common::{moved, populated, records, segment, snapshot};
+
+#[test]
+fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = snapshot(&populated(dir.path()));
+    fs::remove_dir_all(dir.path().join("state")).expect("rm state");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    assert_eq!(snapshot(&store), before);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+fn overwrite_all(dir: &Path) {
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            overwrite_all(&path);
+        } else {
+            let len = fs::metadata(&path).expect("meta").len().max(64) as usize;
+            let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
+            fs::write(&path, garbage).expect("garbage");
+        }
+    }
+}
+
+#[test]
+fn garbage_state_is_rebuilt_from_the_journal_with_the_same_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = snapshot(&populated(dir.path()));
+    overwrite_all(&dir.path().join("state"));
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    assert_eq!(snapshot(&store), before);
+    // And it keeps working: busy environments are still busy, commits continue the chain.
+    let (run, started) = crate::common::new_run("r9", "prod");
+    assert!(matches!(
+        store.create_run(run, vec![started]),
+        Err(StoreError::EnvironmentBusy { .. })
+    ));
+    let r1 = RunId::from("r1");
+    store
+        .commit(
+            &r1,
+            2,
+            RunChange::to_state("prod"),
+            vec![moved("canary", "prod")],
+        )
+        .expect("commit");
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+/// Changes `bob` to `cob` inside the payload of the record holding event `seq` (seq = index + 1,
+/// one event per record), optionally fixing its checksum.
+fn tamper(dir: &Path, seq: usize, fix_crc: bool) {
+    let path = segment(dir);
+    let mut bytes = fs::read(&path).expect("read");
+    let (offset, len) = records(&bytes)[seq - 1];
+    let payload = offset + 8..offset + 8 + len;
+    let text = String::from_utf8_lossy(&bytes[payload.clone()]).into_owned();
+    let at = text.find("\"bob\"").expect("actor bob in the record") + 1;
+    bytes[payload.start + at] = b'c';
+    if fix_crc {
+        let crc = crc32fast::hash(&bytes[payload.clone()]);
+        bytes[offset + 4..offset + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+    fs::write(&path, bytes).expect("write");
+}
+
+#[test]
+fn a_flipped_byte_fails_the_checksum_and_verify_names_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = populated(dir.path());
+    tamper(dir.path(), 5, false);
+    let report = store.verify().expect("verify");
+    let bad = report.first_bad.expect("a bad event");
+    assert_eq!(bad.seq, 5, "{bad:?}");
+    assert!(bad.problem.contains("checksum"), "{bad:?}");
+    // Commands that do not need that record keep working.
+    assert_eq!(store.load_run(&RunId::from("r3")).expect("load").version, 2);
+    assert_eq!(
+        store.run_events(&RunId::from("r3")).expect("events").len(),
+        3
+    );
+    assert!(matches!(
+        store.run_events(&RunId::from("r2")),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_flipped_byte_with_a_fixed_checksum_breaks_the_chain_and_verify_names_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = populated(dir.path());
+    tamper(dir.path(), 5, true);
+    let bad = store
+        .verify()
+        .expect("verify")
+        .first_bad
+        .expect("a bad event");
+    assert_eq!(bad.seq, 5, "{bad:?}");
+    assert!(bad.problem.contains("hash"), "{bad:?}");
+}
+
+#[test]
+fn a_torn_record_at_the_tail_is_cut_off_and_earlier_events_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = snapshot(&populated(dir.path()));
+    let path = segment(dir.path());
+    let bytes = fs::read(&path).expect("read");
+    let (offset, len) = records(&bytes)[0];
+    // A commit that never finished: half of a record after the last acknowledged one.
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[offset..offset + (8 + len) / 2]);
+    fs::write(&path, &torn).expect("write");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    assert_eq!(snapshot(&store), before);
+    assert_eq!(fs::metadata(&path).expect("meta").len(), bytes.len() as u64);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn cutting_the_last_record_in_half_loses_only_that_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(populated(dir.path()));
+    let path = segment(dir.path());
+    let bytes = fs::read(&path).expect("read");
+    let &(offset, len) = records(&bytes).last().expect("records");
+    fs::write(&path, &bytes[..offset + (8 + len) / 2]).expect("cut");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    // r3's last commit (its move to canary, event 9) is gone; everything before it is intact.
+    let r3 = store.load_run(&RunId::from("r3")).expect("load");
+    assert_eq!((r3.version, r3.state.as_str()), (1, "build"));
+    assert_eq!(
+        store.run_events(&RunId::from("r3")).expect("events").len(),
+        2
+    );
+    assert_eq!(
+        store.run_events(&RunId::from("r1")).expect("events").len(),
+        3
+    );
+    assert_eq!(store.verify().expect("verify").events, 8);
+    let (_, events) = store
+        .commit(
+            &r3.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("next commit");
+    assert_eq!(events[0].seq, 9);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn an_unknown_format_version_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(EmbeddedStore::open(dir.path()).expect("open"));
+    fs::write(dir.path().join("FORMAT"), "waygate-store 99\n").expect("write");
+    let err = EmbeddedStore::open(dir.path()).expect_err("must refuse");
+    assert!(
+        matches!(err, StoreError::UnsupportedVersion { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("waygate-store 99"), "{err}");
+}
+
+#[test]
+fn a_held_store_makes_others_wait_then_fail_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let holder = EmbeddedStore::open(dir.path()).expect("open");
+    let other = EmbeddedStore::open_with(
+        dir.path(),
+        Options {
+            lock_timeout: Duration::from_millis(200),
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    let held = holder.hold().expect("hold");
+    let err = other.list_runs(&Default::default()).expect_err("locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains("held by another waygate process"),
+        "{err}"
+    );
+    drop(held);
+    assert!(other
+        .list_runs(&Default::default())
+        .expect("free again")
+        .is_empty());
+}
+
+#[test]
+fn damage_before_later_commits_is_reported_not_cut_off_even_when_rebuilding() {
+    for variant in ["payload", "length"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(populated(dir.path()));
+        let path = segment(dir.path());
+        let mut bytes = fs::read(&path).expect("read");
+        let (offset, len) = records(&bytes)[4];
+        match variant {
+            "payload" => bytes[offset + 8 + len / 2] ^= 0x01,
+            _ => bytes[offset..offset + 4].copy_from_slice(&u32::MAX.to_le_bytes()),
+        }
+        fs::write(&path, &bytes).expect("write");
+        fs::remove_dir_all(dir.path().join("state")).expect("rm state");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        match store.load_run(&RunId::from("r1")) {
+            Err(StoreError::Corrupt {
+                seq: Some(5),
+                offset: at,
+                ..
+            }) => {
+                assert_eq!(at, offset as u64, "{variant}")
+            }
+            other => panic!("{variant}: expected Corrupt at event 5, got {other:?}"),
+        }
+        let bad = store.verify().expect("verify").first_bad.expect("bad");
+        assert_eq!(bad.seq, 5, "{variant}: {bad:?}");
+        assert_eq!(
+            fs::read(&path).expect("read"),
+            bytes,
+            "{variant}: the journal was cut"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// The crash point between the journal's fdatasync and sled's batch: the journal has commits
+/// sled never saw. Simulated by putting back a copy of sled taken before them.
+#[test]
+fn state_that_lags_the_journal_catches_up_by_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(populated(dir.path()));
+    let old_state = dir.path().join("old-state");
+    copy_dir(&dir.path().join("state"), &old_state);
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let r1 = RunId::from("r1");
+    store
+        .commit(
+            &r1,
+            2,
+            RunChange::to_state("prod"),
+            vec![moved("canary", "prod")],
+        )
+        .expect("c");
+    let (run, started) = crate::common::new_run("r4", "qa");
+    store.create_run(run, vec![started]).expect("create");
+    let after = snapshot(&store);
+    fs::remove_dir_all(dir.path().join("state")).expect("rm");
+    fs::rename(&old_state, dir.path().join("state")).expect("restore");
+    assert_eq!(snapshot(&store), after);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+/// A torn multi-record commit: its first record reached the disk, its last (with the end mark)
+/// did not, and sled never saw it. The whole commit is cut off; nothing half-done shows.
+#[test]
+fn a_commit_missing_its_end_record_is_cut_off_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = snapshot(&populated(dir.path()));
+    let old_state = dir.path().join("old-state");
+    copy_dir(&dir.path().join("state"), &old_state);
+    let path = segment(dir.path());
+    let old_len = fs::metadata(&path).expect("meta").len();
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let r1 = RunId::from("r1");
+    let events = vec![moved("canary", "prod"), crate::common::action("prod")];
+    store
+        .commit(&r1, 2, RunChange::to_state("prod"), events)
+        .expect("commit");
+    let bytes = fs::read(&path).expect("read");
+    let &(first, len) = records(&bytes)
+        .iter()
+        .rev()
+        .nth(1)
+        .expect("two new records");
+    assert_eq!(first as u64, old_len);
+    fs::write(&path, &bytes[..first + 8 + len]).expect("cut before the end record");
+    fs::remove_dir_all(dir.path().join("state")).expect("rm");
+    fs::rename(&old_state, dir.path().join("state")).expect("restore");
+    assert_eq!(snapshot(&store), before);
+    assert_eq!(fs::metadata(&path).expect("meta").len(), old_len);
+    assert!(store.verify().expect("verify").is_ok());
+    store
+        .commit(
+            &r1,
+            2,
+            RunChange::to_state("prod"),
+            vec![moved("canary", "prod")],
+        )
+        .expect("retry");
+}
+
+/// Regression: sled's IO threads can hold its file lock for a moment after a session closes;
+/// the next session took that for an unusable sled and rebuilt it (which, with damage in the
+/// journal, even failed). It must wait instead. A damaged record makes any rebuild visible.
+#[test]
+fn back_to_back_sessions_wait_for_sled_instead_of_rebuilding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(populated(dir.path()));
+    tamper(dir.path(), 5, false);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let dir = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let store = EmbeddedStore::open(&dir).expect("open");
+                for _ in 0..50 {
+                    let run = store
+                        .load_run(&RunId::from("r3"))
+                        .expect("load without a rebuild");
+                    assert_eq!(run.version, 2);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("no rebuild");
+    }
+}

@@ -1,0 +1,191 @@
+//! `drive`: step a run until it ends, waiting out what must be waited out.
+//!
+//! Between steps the loop sleeps until the earliest instant a waiting guard named (a `Wait`
+//! elapsing, a `Window` opening, a `Watch`'s next interval) or the state's deadline, whichever
+//! comes first. Approvals name no instant, and other processes may act on the run meanwhile
+//! (`approve`, `advance`, `rollback`), so while sleeping the loop also looks at the run every
+//! [`DriveOptions::poll`]: a new event wakes it. Sleeping costs no CPU beyond those looks.
+//! Shutdown (Ctrl-C) is honoured at every await: evaluations in flight are dropped, which
+//! kills their process groups, and store commits are never cut in half (they run to
+//! completion on their blocking thread, and the journal is atomic anyway).
+
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use waygate_core::event::Cause;
+use waygate_core::outcome::Outcome;
+use waygate_core::run::{RunId, RunStatus};
+
+use super::step::{deadline_at, elapsed, Policy, StepOutcome, TransitionReport};
+use super::{Engine, EngineError};
+
+/// How `drive` behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct DriveOptions {
+    /// Stop with [`DriveEnd::Waiting`] instead of waiting.
+    pub no_wait: bool,
+    /// How often to look for changes made by other processes while waiting.
+    pub poll: Duration,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        DriveOptions { no_wait: false, poll: Duration::from_secs(2) }
+    }
+}
+
+/// How a `drive` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveEnd {
+    /// The run ended.
+    Ended {
+        /// Final state.
+        state: String,
+        /// How it ended.
+        status: RunStatus,
+        /// Failed in place (no failure path), rather than in a terminal state.
+        in_place: bool,
+    },
+    /// `--no-wait` and something is waiting.
+    Waiting,
+    /// Guards fail and the state has no `on_failure`.
+    Blocked {
+        /// The state it is stuck in.
+        state: String,
+    },
+    /// Shut down (Ctrl-C) before the run ended.
+    Interrupted,
+}
+
+/// What `drive` reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Guards of the current state were evaluated.
+    Evaluated {
+        /// The state.
+        state: String,
+        /// Results per transition tried.
+        reports: Vec<TransitionReport>,
+    },
+    /// The run moved.
+    Moved {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// Waiting in `state` on `guards` (name, detail) until about `until`.
+    Waiting {
+        /// The state.
+        state: String,
+        /// Guards still waiting, with their details.
+        guards: Vec<(String, String)>,
+        /// When the loop will look again at the latest.
+        until: Option<Timestamp>,
+        /// The state's deadline.
+        deadline: Option<Timestamp>,
+    },
+}
+
+/// Receives progress; the CLI renders it as a status line or plain lines.
+pub trait ProgressSink: Send {
+    /// One piece of progress.
+    fn report(&mut self, progress: &Progress);
+}
+
+impl Engine {
+    /// Steps run `id` until it ends, waits, or is blocked, following `on_failure` when guards
+    /// fail. Stops early, cleanly, when `shutdown` completes.
+    pub async fn drive(
+        &self,
+        id: &RunId,
+        options: DriveOptions,
+        sink: &mut dyn ProgressSink,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<DriveEnd, EngineError> {
+        tokio::pin!(shutdown);
+        loop {
+            let step = self.step(id, None, Policy { follow_on_failure: true });
+            let (outcome, reports) = tokio::select! {
+                r = step => r?,
+                () = &mut shutdown => return Ok(DriveEnd::Interrupted),
+            };
+            let loaded = self.load(id).await?;
+            if !reports.is_empty() {
+                let state = match &outcome {
+                    StepOutcome::Moved { from, .. } => from.clone(),
+                    _ => loaded.run.state.clone(),
+                };
+                sink.report(&Progress::Evaluated { state, reports: reports.clone() });
+            }
+            match outcome {
+                StepOutcome::Moved { from, to, cause } => {
+                    sink.report(&Progress::Moved { from, to, cause });
+                    if loaded.run.status.is_ended() {
+                        return Ok(DriveEnd::Ended {
+                            state: loaded.run.state,
+                            status: loaded.run.status,
+                            in_place: loaded.workflow.state(loaded.state).terminal.is_none(),
+                        });
+                    }
+                }
+                StepOutcome::Ended { state, status, in_place } => {
+                    return Ok(DriveEnd::Ended { state, status, in_place })
+                }
+                StepOutcome::Blocked => return Ok(DriveEnd::Blocked { state: loaded.run.state }),
+                StepOutcome::Waiting { retry_at } => {
+                    if options.no_wait {
+                        return Ok(DriveEnd::Waiting);
+                    }
+                    let guards = reports
+                        .iter()
+                        .flat_map(|r| &r.results)
+                        .filter(|g| g.outcome == Outcome::Waiting)
+                        .map(|g| (g.name.clone(), g.detail.clone()))
+                        .collect();
+                    sink.report(&Progress::Waiting {
+                        state: loaded.run.state.clone(),
+                        guards,
+                        until: retry_at,
+                        deadline: deadline_at(&loaded),
+                    });
+                    let wait = self.wait_for_change(id, retry_at, options.poll);
+                    tokio::select! {
+                        r = wait => r?,
+                        () = &mut shutdown => return Ok(DriveEnd::Interrupted),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps until `until` or until the run's history grows, looking every `poll`.
+    async fn wait_for_change(
+        &self,
+        id: &RunId,
+        until: Option<Timestamp>,
+        poll: Duration,
+    ) -> Result<(), EngineError> {
+        let before = self.fingerprint(id).await?;
+        loop {
+            let left = until.map(|t| elapsed(self.now(), t));
+            match left {
+                Some(left) if left.is_zero() => return Ok(()),
+                Some(left) => tokio::time::sleep(left.min(poll)).await,
+                None => tokio::time::sleep(poll).await,
+            }
+            if self.fingerprint(id).await? != before {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Changes whenever the run moves or gains an event.
+    async fn fingerprint(&self, id: &RunId) -> Result<(u64, usize), EngineError> {
+        let id = id.clone();
+        self.blocking(move |s| Ok((s.load_run(&id)?.version, s.run_events(&id)?.len()))).await
+    }
+}

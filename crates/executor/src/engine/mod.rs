@@ -1,0 +1,291 @@
+//! The engine: moves runs through their workflow, with the store as the only memory.
+//!
+//! Every operation reads the run and its events, works out what to do (guards are evaluated
+//! here, the decision itself is [`waygate_core::decide::decide`]), and commits the outcome in
+//! one atomic store call that names the version it read, so two operators or CI jobs acting
+//! on one run never both win. Nothing is held between operations: a crash at any point leaves
+//! a run that the next command picks up where the journal says it was.
+//!
+//! Entering a state and running its `on_enter` actions are two steps: the transition is
+//! committed first, then the actions run, each recorded as `ActionStarted` and
+//! `ActionFinished`. Whichever command next acts on the run (`advance`, `drive`, `run`)
+//! first finishes the state's entry: actions without an `ActionFinished` in the current visit
+//! are run, in order. An action found started but never finished (the process died while it
+//! ran) is run again, once; if it is found interrupted a second time it is recorded as failed.
+//! Actions should therefore be idempotent, as deploy scripts usually are.
+
+mod drive;
+mod ops;
+mod step;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use petgraph::graph::NodeIndex;
+use waygate_core::event::{Event, EventKind, NewEvent};
+use waygate_core::model::Workflow;
+use waygate_core::run::{Run, RunId, RunStatus};
+use waygate_core::store::{RunChange, Store, StoreError};
+use waygate_core::vars::{self, Resolved, VarsError};
+
+use crate::clock::{Clock, SystemClock};
+use crate::context::{ApprovalRecord, GuardContext};
+
+pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
+pub use ops::{ApproveOutcome, Started};
+pub use step::{StepOutcome, TransitionReport};
+
+/// Reads a process environment variable (injected so tests need not set real ones).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything the engine can fail with, other than guard outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Variable values could not be resolved.
+    #[error(transparent)]
+    Vars(#[from] VarsError),
+    /// The workflow text pinned on the run does not validate (a newer waygate, say).
+    #[error("the workflow pinned on run {run} does not validate: {message}")]
+    Definition {
+        /// The run.
+        run: RunId,
+        /// The first error.
+        message: String,
+    },
+    /// The run has ended and takes no further moves.
+    #[error("run {run} has already ended ({status})")]
+    Ended {
+        /// The run.
+        run: RunId,
+        /// How it ended.
+        status: RunStatus,
+    },
+    /// `--to` named no transition out of the current state.
+    #[error("run {run} is in `{state}`, which has no transition to `{to}` (it has: {known})")]
+    NoSuchTransition {
+        /// The run.
+        run: RunId,
+        /// Its state.
+        state: String,
+        /// What was asked for.
+        to: String,
+        /// The targets there are.
+        known: String,
+    },
+    /// `rollback` on a workflow without a rollback state.
+    #[error("workflow `{0}` has no `rollback` state; use `waygate abort` to end the run")]
+    NoRollback(String),
+    /// `approve` named no Approval guard.
+    #[error("workflow `{workflow}` has no Approval guard named `{guard}`{hint}")]
+    UnknownGuard {
+        /// The workflow.
+        workflow: String,
+        /// The name given.
+        guard: String,
+        /// The approval guards there are.
+        hint: String,
+    },
+    /// The approval was refused (and recorded as refused).
+    #[error("approval refused: {0}")]
+    Refused(String),
+    /// A blocking store task panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Join(String),
+}
+
+impl EngineError {
+    /// Conflicts (exit 5): the run moved, or the environment is busy.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Store(StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. })
+        )
+    }
+}
+
+/// Moves runs; one per command invocation.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    actor: String,
+    workdir: PathBuf,
+    getenv: EnvLookup,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("actor", &self.actor).field("workdir", &self.workdir).finish()
+    }
+}
+
+/// A run with everything needed to act on it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The run as stored.
+    pub run: Run,
+    /// Its pinned workflow.
+    pub workflow: Workflow,
+    /// Its current state in the workflow.
+    pub state: NodeIndex,
+    /// Every event of the run, oldest first.
+    pub events: Vec<Event>,
+    /// Variable values, secrets re-read from the process environment.
+    pub resolved: Resolved,
+}
+
+impl Loaded {
+    /// Events since the run entered its current state (this visit only).
+    pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
+        let since = self.run.state_entered_at;
+        self.events.iter().filter(move |e| e.at >= since)
+    }
+}
+
+impl Engine {
+    /// An engine acting as `actor` on `store`, running commands in the current directory and
+    /// reading secrets from the process environment.
+    pub fn new(store: Arc<dyn Store>, actor: impl Into<String>) -> Engine {
+        Engine {
+            store,
+            actor: actor.into(),
+            workdir: PathBuf::from("."),
+            getenv: Arc::new(|k| std::env::var(k).ok()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Reads process environment variables through `getenv` instead.
+    pub fn with_env(mut self, getenv: EnvLookup) -> Engine {
+        self.getenv = getenv;
+        self
+    }
+
+    /// Uses `clock` for "now".
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The acting person or job.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Runs a store call off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let store = self.store.clone();
+        let joined = tokio::task::spawn_blocking(move || f(store.as_ref())).await;
+        joined.map_err(|e| EngineError::Join(e.to_string()))?.map_err(EngineError::from)
+    }
+
+    /// Loads run `id` with its pinned workflow, its events and its variable values.
+    pub async fn load(&self, id: &RunId) -> Result<Loaded, EngineError> {
+        let owned = id.clone();
+        let (run, events) = self
+            .blocking(move |s| Ok((s.load_run(&owned)?, s.run_events(&owned)?)))
+            .await?;
+        let validated = waygate_core::validate::validate(&run.file, &run.definition);
+        let Some(workflow) = validated.workflow else {
+            let message = validated
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map_or_else(|| "unknown error".to_owned(), ToString::to_string);
+            return Err(EngineError::Definition { run: run.id.clone(), message });
+        };
+        let Some(state) = workflow.state_id(&run.state) else {
+            return Err(EngineError::Definition {
+                run: run.id.clone(),
+                message: format!("the run is in `{}`, which the workflow does not have", run.state),
+            });
+        };
+        let getenv = self.getenv.clone();
+        let resolved = vars::resolve(&workflow, &run.env, &Default::default(), Some(&run.vars), |k| {
+            getenv(k)
+        })?;
+        Ok(Loaded { run, workflow, state, events, resolved })
+    }
+
+    /// The guard context for `loaded` as it is now.
+    pub fn context(&self, loaded: &Loaded) -> GuardContext {
+        let run = &loaded.run;
+        let vars: HashMap<String, String> =
+            loaded.resolved.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let secret_names: HashSet<String> = loaded.resolved.secret_names.iter().cloned().collect();
+        let mut ctx = GuardContext::new(run.id.as_str(), &run.env, &run.initiator, vars, secret_names);
+        ctx.state_entered_at = run.state_entered_at;
+        ctx.approvals = approvals(&loaded.events);
+        ctx.workdir = self.workdir.clone();
+        ctx.clock = self.clock.clone();
+        ctx
+    }
+
+    /// Commits `change` with `events` on the run as loaded (conflict if it moved since).
+    async fn commit(
+        &self,
+        run: &Run,
+        change: RunChange,
+        events: Vec<EventKind>,
+    ) -> Result<Run, EngineError> {
+        let (id, version) = (run.id.clone(), run.version);
+        let events = self.events(events);
+        let (run, _) = self.blocking(move |s| s.commit(&id, version, change, events)).await?;
+        Ok(run)
+    }
+
+    /// Appends events that do not move the run.
+    async fn append(&self, run: &Run, events: Vec<EventKind>) -> Result<(), EngineError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let id = run.id.clone();
+        let events = self.events(events);
+        self.blocking(move |s| s.append(&id, events)).await?;
+        Ok(())
+    }
+
+    fn events(&self, kinds: Vec<EventKind>) -> Vec<NewEvent> {
+        kinds.into_iter().map(|k| NewEvent::new(self.actor.clone(), k)).collect()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Every approval recorded on the run (accepted or refused), for the Approval guards.
+fn approvals(events: &[Event]) -> Vec<ApprovalRecord> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Approved { guard, accepted, .. } => Some(ApprovalRecord {
+                guard: guard.clone(),
+                actor: e.actor.clone(),
+                accepted: *accepted,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The status a run ends with on entering a terminal state.
+fn terminal_status(t: waygate_core::model::Terminal) -> RunStatus {
+    match t {
+        waygate_core::model::Terminal::Success => RunStatus::Succeeded,
+        waygate_core::model::Terminal::Failure => RunStatus::Failed,
+    }
+}

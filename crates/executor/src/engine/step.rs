@@ -1,0 +1,407 @@
+//! One step of a run: finish entering its state, then evaluate, decide and commit.
+//!
+//! `advance` is one step; `drive` repeats steps and sleeps in between. Both share this code,
+//! differing only in [`Policy::follow_on_failure`]: when every transition has a failing guard,
+//! `drive` follows the state's `on_failure`, `advance` changes nothing and reports.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use waygate_core::decide::{decide, Decision, Evaluation, Incident};
+use waygate_core::event::{Cause, EventKind};
+use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::RunChange;
+
+use super::{terminal_status, Engine, EngineError, Loaded};
+use crate::action::{describe, run_action};
+use crate::evaluate::evaluate_transition;
+
+/// The guards of one transition as evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionReport {
+    /// The target state.
+    pub to: String,
+    /// One result per guard.
+    pub results: Vec<GuardResult>,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The run moved, by a transition or an incident, and its new state's entry is done.
+    Moved {
+        /// The state it left.
+        from: String,
+        /// The state it is in now.
+        to: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// The run ended.
+    Ended {
+        /// The state it ended in.
+        state: String,
+        /// How.
+        status: RunStatus,
+        /// True when it failed in place: an incident with nowhere to go (exit 3, not 6).
+        in_place: bool,
+    },
+    /// Some guard is waiting; nothing failed everywhere. Nothing moved.
+    Waiting {
+        /// The earliest instant worth looking again (a timer, a window, a watch interval),
+        /// if any guard said; approvals give none.
+        retry_at: Option<Timestamp>,
+    },
+    /// Every transition has a failing guard; nothing moved.
+    Blocked,
+}
+
+/// How a step treats failing guards.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Policy {
+    /// Follow the state's `on_failure` when every transition has a failing guard.
+    pub follow_on_failure: bool,
+}
+
+impl Engine {
+    /// `advance`: one step, with `to` restricting which transition may be taken.
+    pub async fn advance(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+    ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
+        self.step(id, to, Policy::default()).await
+    }
+
+    /// `check`: evaluates the guards of the current state's transitions (or only the one to
+    /// `to`) and records nothing.
+    pub async fn check(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+    ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
+        let loaded = self.load(id).await?;
+        let ctx = self.context(&loaded);
+        let mut reports = Vec::new();
+        for t in self.candidates(&loaded, to)? {
+            let results = evaluate_transition(&t.transition.guards, &ctx).await;
+            reports.push(TransitionReport { to: loaded.workflow.state(t.to).name.clone(), results });
+        }
+        Ok((loaded, reports))
+    }
+
+    fn candidates<'w>(
+        &self,
+        loaded: &'w Loaded,
+        to: Option<&str>,
+    ) -> Result<Vec<waygate_core::model::OutgoingTransition<'w>>, EngineError> {
+        let all = loaded.workflow.outgoing(loaded.state);
+        let Some(to) = to else { return Ok(all) };
+        let known: Vec<&str> = all.iter().map(|t| loaded.workflow.state(t.to).name.as_str()).collect();
+        let picked: Vec<_> =
+            all.iter().copied().filter(|t| loaded.workflow.state(t.to).name == to).collect();
+        if picked.is_empty() {
+            return Err(EngineError::NoSuchTransition {
+                run: loaded.run.id.clone(),
+                state: loaded.run.state.clone(),
+                to: to.to_owned(),
+                known: if known.is_empty() { "none".into() } else { known.join(", ") },
+            });
+        }
+        Ok(picked)
+    }
+
+    pub(crate) async fn step(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+        policy: Policy,
+    ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
+        let loaded = self.load(id).await?;
+        if loaded.run.status.is_ended() {
+            return Err(EngineError::Ended { run: loaded.run.id.clone(), status: loaded.run.status });
+        }
+        if let Some(outcome) = self.settle(loaded).await? {
+            return Ok((outcome, Vec::new()));
+        }
+        let loaded = self.load(id).await?;
+        let workflow = &loaded.workflow;
+        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+
+        // Guards, transition by transition in file order, until one passes or a watch breaks.
+        let ctx = self.context(&loaded);
+        let mut reports = Vec::new();
+        let mut evaluated = Vec::new();
+        let deadline_passed = workflow.state(loaded.state).deadline.is_some_and(|d| in_state >= d);
+        if !deadline_passed {
+            for t in self.candidates(&loaded, to)? {
+                let results = evaluate_transition(&t.transition.guards, &ctx).await;
+                let done = results.iter().all(|r| r.outcome == Outcome::Pass)
+                    || results.iter().any(|r| r.incident && r.outcome == Outcome::Fail);
+                reports.push(TransitionReport { to: workflow.state(t.to).name.clone(), results });
+                evaluated.push(t.id);
+                if done {
+                    break;
+                }
+            }
+        }
+        let evaluations: Vec<Evaluation> = evaluated
+            .iter()
+            .zip(&reports)
+            .map(|(&transition, r)| Evaluation { transition, results: &r.results })
+            .collect();
+        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let decision = decide(workflow, loaded.state, in_state, &evaluations);
+        let records: Vec<EventKind> = reports
+            .iter()
+            .map(|r| EventKind::GuardsEvaluated {
+                state: loaded.run.state.clone(),
+                to: r.to.clone(),
+                passed: r.results.iter().all(|g| g.outcome == Outcome::Pass),
+                guards: r.results.clone(),
+            })
+            .collect();
+        let from = loaded.run.state.clone();
+        let outcome = match decision {
+            Decision::Ended => unreachable_ended(&loaded),
+            Decision::Take { to, .. } => {
+                let to = workflow.state(to).name.clone();
+                self.move_to(&loaded, records, &to, Cause::Advance, None).await?
+            }
+            Decision::Incident { to, incident } => {
+                let (cause, reason) = match &incident {
+                    Incident::Deadline(d) => (
+                        Cause::Deadline,
+                        format!("deadline of {} in `{from}` passed", waygate_core::duration::format_duration(*d)),
+                    ),
+                    Incident::WatchBroke(g) => (Cause::Watch, format!("watch `{g}` failed")),
+                };
+                match to {
+                    Some(to) => {
+                        let to = workflow.state(to).name.clone();
+                        self.move_to(&loaded, records, &to, cause, Some(reason)).await?
+                    }
+                    None => self.fail_in_place(&loaded, records).await?,
+                }
+            }
+            Decision::Wait => {
+                let retry_at = reports
+                    .iter()
+                    .flat_map(|r| &r.results)
+                    .filter(|g| g.outcome == Outcome::Waiting)
+                    .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
+                    .chain(deadline_at(&loaded))
+                    .min();
+                self.record(&loaded, records, RunStatus::Waiting).await?;
+                StepOutcome::Waiting { retry_at }
+            }
+            Decision::Blocked { on_failure } => match on_failure.filter(|_| policy.follow_on_failure) {
+                Some(target) => {
+                    let failed: Vec<&str> = reports
+                        .iter()
+                        .flat_map(|r| &r.results)
+                        .filter(|g| g.outcome == Outcome::Fail)
+                        .map(|g| g.name.as_str())
+                        .collect();
+                    let reason = format!("guards failed: {}", failed.join(", "));
+                    let to = workflow.state(target).name.clone();
+                    self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason)).await?
+                }
+                None => {
+                    self.record(&loaded, records, RunStatus::Active).await?;
+                    StepOutcome::Blocked
+                }
+            },
+        };
+        Ok((outcome, reports))
+    }
+
+    /// Records evaluations that moved nothing; the status is committed only if it changes.
+    async fn record(
+        &self,
+        loaded: &Loaded,
+        records: Vec<EventKind>,
+        status: RunStatus,
+    ) -> Result<(), EngineError> {
+        if loaded.run.status == status || records.is_empty() {
+            self.append(&loaded.run, records).await
+        } else {
+            self.commit(&loaded.run, RunChange::status(status), records).await.map(|_| ())
+        }
+    }
+
+    /// Commits `records` and a transition to `to`, then finishes entering `to`.
+    pub(crate) async fn move_to(
+        &self,
+        loaded: &Loaded,
+        mut records: Vec<EventKind>,
+        to: &str,
+        cause: Cause,
+        reason: Option<String>,
+    ) -> Result<StepOutcome, EngineError> {
+        let from = loaded.run.state.clone();
+        records.push(EventKind::Transitioned { from: from.clone(), to: to.to_owned(), cause, reason });
+        self.commit(&loaded.run, RunChange::to_state(to).with_status(RunStatus::Active), records).await?;
+        let next = self.load(&loaded.run.id).await?;
+        Ok(match self.settle(next).await? {
+            Some(ended @ StepOutcome::Ended { .. }) => ended,
+            // A failed entry action moved it further; report the whole move.
+            Some(StepOutcome::Moved { to, .. }) => StepOutcome::Moved { from, to, cause },
+            _ => StepOutcome::Moved { from, to: to.to_owned(), cause },
+        })
+    }
+
+    async fn fail_in_place(
+        &self,
+        loaded: &Loaded,
+        mut records: Vec<EventKind>,
+    ) -> Result<StepOutcome, EngineError> {
+        let state = loaded.run.state.clone();
+        records.push(EventKind::RunEnded { state: state.clone(), status: RunStatus::Failed });
+        self.commit(&loaded.run, RunChange::status(RunStatus::Failed), records).await?;
+        Ok(StepOutcome::Ended { state, status: RunStatus::Failed, in_place: true })
+    }
+
+    /// Finishes entering the run's current state: runs `on_enter` actions that have not
+    /// finished in this visit, follows a failed one to the failure path, and ends the run in
+    /// a terminal state. Loops until the run rests in a state whose entry is complete.
+    /// Returns what happened, or `None` if nothing needed doing.
+    pub(crate) async fn settle(&self, mut loaded: Loaded) -> Result<Option<StepOutcome>, EngineError> {
+        let first_state = loaded.run.state.clone();
+        let mut last: Option<StepOutcome> = None;
+        loop {
+            if loaded.run.status.is_ended() {
+                return Ok(last);
+            }
+            let state_id = loaded.state;
+            let state = loaded.workflow.state(state_id).clone();
+            let mut failed: Option<String> = None;
+            for (i, action) in state.on_enter.iter().enumerate() {
+                let index = i as u32;
+                let (finished, started) = action_history(&loaded, &state.name, index);
+                match finished {
+                    Some(true) => continue,
+                    Some(false) => {
+                        failed = Some(format!("action {} failed", i + 1));
+                        if state.terminal.is_none() {
+                            break;
+                        }
+                        continue;
+                    }
+                    None => {}
+                }
+                let ctx = self.context(&loaded);
+                if started >= 2 {
+                    // Interrupted twice: do not try a third time.
+                    self.append(&loaded.run, vec![EventKind::ActionFinished {
+                        state: state.name.clone(),
+                        index,
+                        ok: false,
+                        detail: "interrupted twice (the process running it died); not run again".into(),
+                        evidence: None,
+                        duration_ms: 0,
+                    }])
+                    .await?;
+                    failed = Some(format!("action {} was interrupted twice", i + 1));
+                    break;
+                }
+                self.append(&loaded.run, vec![EventKind::ActionStarted {
+                    state: state.name.clone(),
+                    index,
+                    action: describe(action, &ctx),
+                }])
+                .await?;
+                let result = run_action(action, &ctx).await;
+                self.append(&loaded.run, vec![EventKind::ActionFinished {
+                    state: state.name.clone(),
+                    index,
+                    ok: result.ok,
+                    detail: result.detail.clone(),
+                    evidence: result.evidence.clone(),
+                    duration_ms: result.duration_ms,
+                }])
+                .await?;
+                if !result.ok {
+                    failed = Some(format!("action {} ({}) failed: {}", i + 1, result.description, result.detail));
+                    if state.terminal.is_none() {
+                        break;
+                    }
+                }
+            }
+            let reload = |engine: &Engine, id: RunId| async move { engine.load(&id).await };
+            if let Some(terminal) = state.terminal {
+                // A terminal state's actions announce and archive; their failure is recorded
+                // but does not change how the run ended.
+                let status = terminal_status(terminal);
+                let current = reload(self, loaded.run.id.clone()).await?;
+                self.commit(&current.run, RunChange::status(status), vec![EventKind::RunEnded {
+                    state: state.name.clone(),
+                    status,
+                }])
+                .await?;
+                return Ok(Some(StepOutcome::Ended { state: state.name, status, in_place: false }));
+            }
+            let Some(reason) = failed else {
+                return Ok(last);
+            };
+            let current = reload(self, loaded.run.id.clone()).await?;
+            match loaded.workflow.failure_target(state_id) {
+                Some(target) => {
+                    let to = loaded.workflow.state(target).name.clone();
+                    self.commit(
+                        &current.run,
+                        RunChange::to_state(&to).with_status(RunStatus::Active),
+                        vec![EventKind::Transitioned {
+                            from: state.name.clone(),
+                            to: to.clone(),
+                            cause: Cause::Action,
+                            reason: Some(reason),
+                        }],
+                    )
+                    .await?;
+                    last = Some(StepOutcome::Moved { from: first_state.clone(), to, cause: Cause::Action });
+                    loaded = reload(self, loaded.run.id.clone()).await?;
+                }
+                None => {
+                    let ended = self.fail_in_place(&current, Vec::new()).await?;
+                    return Ok(Some(ended));
+                }
+            }
+        }
+    }
+}
+
+/// For action `index` of `state` in the current visit: whether it finished (and how), and
+/// how often it was started.
+fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, usize) {
+    let mut finished = None;
+    let mut started = 0;
+    for e in loaded.visit_events() {
+        match &e.kind {
+            EventKind::ActionStarted { state: s, index: i, .. } if s == state && *i == index => started += 1,
+            EventKind::ActionFinished { state: s, index: i, ok, .. } if s == state && *i == index => {
+                finished = Some(*ok)
+            }
+            _ => {}
+        }
+    }
+    (finished, started)
+}
+
+/// When the current state's deadline falls, if it has one.
+pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
+    let d = loaded.workflow.state(loaded.state).deadline?;
+    let d = jiff::SignedDuration::try_from(d).ok()?;
+    loaded.run.state_entered_at.checked_add(d).ok()
+}
+
+/// Time from `since` to `now`, zero if the clock went backwards.
+pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
+}
+
+fn unreachable_ended(loaded: &Loaded) -> StepOutcome {
+    // `settle` ends runs in terminal states before guards are evaluated.
+    StepOutcome::Ended { state: loaded.run.state.clone(), status: loaded.run.status, in_place: false }
+}
