@@ -28,6 +28,7 @@
 pub mod action;
 pub mod clock;
 pub mod context;
+pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod guard;
@@ -35,6 +36,7 @@ pub mod process;
 
 pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
+pub use engine::{Engine, EngineError};
 pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
 pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};

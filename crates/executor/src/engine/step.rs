@@ -329,12 +329,11 @@ impl Engine {
                     }
                 }
             }
-            let reload = |engine: &Engine, id: RunId| async move { engine.load(&id).await };
             if let Some(terminal) = state.terminal {
                 // A terminal state's actions announce and archive; their failure is recorded
                 // but does not change how the run ended.
                 let status = terminal_status(terminal);
-                let current = reload(self, loaded.run.id.clone()).await?;
+                let current = self.load(&loaded.run.id).await?;
                 self.commit(&current.run, RunChange::status(status), vec![EventKind::RunEnded {
                     state: state.name.clone(),
                     status,
@@ -345,7 +344,7 @@ impl Engine {
             let Some(reason) = failed else {
                 return Ok(last);
             };
-            let current = reload(self, loaded.run.id.clone()).await?;
+            let current = self.load(&loaded.run.id).await?;
             match loaded.workflow.failure_target(state_id) {
                 Some(target) => {
                     let to = loaded.workflow.state(target).name.clone();
@@ -361,7 +360,7 @@ impl Engine {
                     )
                     .await?;
                     last = Some(StepOutcome::Moved { from: first_state.clone(), to, cause: Cause::Action });
-                    loaded = reload(self, loaded.run.id.clone()).await?;
+                    loaded = self.load(&loaded.run.id).await?;
                 }
                 None => {
                     let ended = self.fail_in_place(&current, Vec::new()).await?;
