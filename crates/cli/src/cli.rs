@@ -68,4 +68,140 @@ pub enum Command {
         #[arg(long)]
         mermaid: bool,
     },
+    /// Create a run; prints its id.
+    Start(StartArgs),
+    /// Start a run and drive it to the end: the main job, one command.
+    Run {
+        /// What to start.
+        #[command(flatten)]
+        start: StartArgs,
+        /// Stop with exit 4 instead of waiting on approvals, timers, windows or watches.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// A run's state, status, outgoing transitions with their guards' last results, and
+    /// pending approvals.
+    Status {
+        /// The run id.
+        run: String,
+    },
+    /// List runs.
+    Runs {
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this status (active, waiting, succeeded, failed, aborted).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Evaluate the guards now and record nothing (dry run).
+    Check {
+        /// The run id.
+        run: String,
+        /// Only the transition to this state.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Evaluate guards and take the first transition whose guards all pass.
+    Advance {
+        /// The run id.
+        run: String,
+        /// Only the transition to this state.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Record your approval of an Approval guard.
+    Approve {
+        /// The run id.
+        run: String,
+        /// The guard's name.
+        guard: String,
+        /// Why you approve; kept in the audit trail.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Advance until a terminal state, waiting out timers, windows, approvals and watches.
+    Drive {
+        /// The run id.
+        run: String,
+        /// Stop with exit 4 instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Send the run to the workflow's rollback state now.
+    Rollback {
+        /// The run id.
+        run: String,
+        /// Why; kept in the audit trail.
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// End the run where it is; no further transitions.
+    Abort {
+        /// The run id.
+        run: String,
+        /// Why; kept in the audit trail.
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Every event of one run, oldest first.
+    History {
+        /// The run id.
+        run: String,
+    },
+    /// Query the whole history, or verify the hash chain (`audit verify`).
+    Audit(AuditArgs),
+}
+
+/// `start` and `run`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The workflow file.
+    pub file: PathBuf,
+    /// The environment to deploy to.
+    #[arg(long, required = true)]
+    pub env: String,
+    /// A variable value, `NAME=VALUE`; repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+/// `audit` filters, or `audit verify`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    /// `verify`: recompute the hash chain.
+    #[command(subcommand)]
+    pub verify: Option<AuditCommand>,
+    /// Only this workflow.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Only this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this run.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only events by this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this event kind (RunStarted, GuardsEvaluated, Approved, Transitioned, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-26T09:00:00Z, or a date).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `audit verify`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
+    Verify,
 }

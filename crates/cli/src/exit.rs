@@ -47,6 +47,12 @@ pub enum CliError {
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] waygate_core::store::StoreError),
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] waygate_executor::EngineError),
 }
 
 impl CliError {
@@ -55,6 +61,10 @@ impl CliError {
         match self {
             CliError::Invalid(_) | CliError::Read { .. } | CliError::BadInput(_) => Exit::Error,
             CliError::Output(_) => Exit::Error,
+            CliError::Store(e) if e.is_conflict() => Exit::Conflict,
+            CliError::Store(_) => Exit::Error,
+            CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            CliError::Engine(_) => Exit::Error,
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The `waygate` binary: parse the command line, run the command, map the result to the
 //! contract's exit codes in one place.
 
+mod app;
 mod cli;
 mod commands;
 mod exit;
+mod output;
+mod progress;
 mod render;
 mod workflow;
 
@@ -11,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::exit::{CliError, Exit};
 
@@ -38,10 +42,42 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let g = &cli.global;
+    use commands::{act, query};
     match &cli.command {
-        Command::Validate { files } => commands::validate::run(files, g.format),
-        Command::Graph { file, mermaid } => commands::graph::run(file, *mermaid),
+        Command::Validate { files } => return commands::validate::run(files, g.format),
+        Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        _ => {}
     }
+    let app = App::open(g)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Validate { .. } | Command::Graph { .. } => Ok(Exit::Ok),
+            Command::Start(args) => act::start(&app, args).await,
+            Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
+            Command::Status { run } => query::status(&app, run).await,
+            Command::Runs {
+                workflow,
+                env,
+                status,
+            } => query::runs(&app, workflow.clone(), env.clone(), status.clone()),
+            Command::Check { run, to } => act::check(&app, run, to.as_deref()).await,
+            Command::Advance { run, to } => act::advance(&app, run, to.as_deref()).await,
+            Command::Approve {
+                run,
+                guard,
+                comment,
+            } => act::approve(&app, run, guard, comment.clone()).await,
+            Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
+            Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
+            Command::Abort { run, reason } => act::abort(&app, run, reason).await,
+            Command::History { run } => query::history(&app, run),
+            Command::Audit(args) => query::audit(&app, args),
+        }
+    })
 }
 
 fn init_tracing(verbose: u8) {

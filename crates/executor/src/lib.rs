@@ -36,8 +36,8 @@ pub mod process;
 
 pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
-pub use engine::{Engine, EngineError};
 pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
+pub use engine::{Engine, EngineError};
 pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
 pub use guard::approval::{may_approve, Refusal};

@@ -1,4 +1,6 @@
-//! One module per command.
+//! One module per group of commands.
 
+pub mod act;
 pub mod graph;
+pub mod query;
 pub mod validate;

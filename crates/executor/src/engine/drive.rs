@@ -31,7 +31,10 @@ pub struct DriveOptions {
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        DriveOptions { no_wait: false, poll: Duration::from_secs(2) }
+        DriveOptions {
+            no_wait: false,
+            poll: Duration::from_secs(2),
+        }
     }
 }
 
@@ -108,7 +111,13 @@ impl Engine {
     ) -> Result<DriveEnd, EngineError> {
         tokio::pin!(shutdown);
         loop {
-            let step = self.step(id, None, Policy { follow_on_failure: true });
+            let step = self.step(
+                id,
+                None,
+                Policy {
+                    follow_on_failure: true,
+                },
+            );
             let (outcome, reports) = tokio::select! {
                 r = step => r?,
                 () = &mut shutdown => return Ok(DriveEnd::Interrupted),
@@ -119,7 +128,10 @@ impl Engine {
                     StepOutcome::Moved { from, .. } => from.clone(),
                     _ => loaded.run.state.clone(),
                 };
-                sink.report(&Progress::Evaluated { state, reports: reports.clone() });
+                sink.report(&Progress::Evaluated {
+                    state,
+                    reports: reports.clone(),
+                });
             }
             match outcome {
                 StepOutcome::Moved { from, to, cause } => {
@@ -132,10 +144,22 @@ impl Engine {
                         });
                     }
                 }
-                StepOutcome::Ended { state, status, in_place } => {
-                    return Ok(DriveEnd::Ended { state, status, in_place })
+                StepOutcome::Ended {
+                    state,
+                    status,
+                    in_place,
+                } => {
+                    return Ok(DriveEnd::Ended {
+                        state,
+                        status,
+                        in_place,
+                    })
                 }
-                StepOutcome::Blocked => return Ok(DriveEnd::Blocked { state: loaded.run.state }),
+                StepOutcome::Blocked => {
+                    return Ok(DriveEnd::Blocked {
+                        state: loaded.run.state,
+                    })
+                }
                 StepOutcome::Waiting { retry_at } => {
                     if options.no_wait {
                         return Ok(DriveEnd::Waiting);
@@ -186,6 +210,7 @@ impl Engine {
     /// Changes whenever the run moves or gains an event.
     async fn fingerprint(&self, id: &RunId) -> Result<(u64, usize), EngineError> {
         let id = id.clone();
-        self.blocking(move |s| Ok((s.load_run(&id)?.version, s.run_events(&id)?.len()))).await
+        self.blocking(move |s| Ok((s.load_run(&id)?.version, s.run_events(&id)?.len())))
+            .await
     }
 }

@@ -120,7 +120,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("actor", &self.actor).field("workdir", &self.workdir).finish()
+        f.debug_struct("Engine")
+            .field("actor", &self.actor)
+            .field("workdir", &self.workdir)
+            .finish()
     }
 }
 
@@ -189,7 +192,9 @@ impl Engine {
     ) -> Result<T, EngineError> {
         let store = self.store.clone();
         let joined = tokio::task::spawn_blocking(move || f(store.as_ref())).await;
-        joined.map_err(|e| EngineError::Join(e.to_string()))?.map_err(EngineError::from)
+        joined
+            .map_err(|e| EngineError::Join(e.to_string()))?
+            .map_err(EngineError::from)
     }
 
     /// Loads run `id` with its pinned workflow, its events and its variable values.
@@ -205,28 +210,54 @@ impl Engine {
                 .iter()
                 .find(|d| d.is_error())
                 .map_or_else(|| "unknown error".to_owned(), ToString::to_string);
-            return Err(EngineError::Definition { run: run.id.clone(), message });
+            return Err(EngineError::Definition {
+                run: run.id.clone(),
+                message,
+            });
         };
         let Some(state) = workflow.state_id(&run.state) else {
             return Err(EngineError::Definition {
                 run: run.id.clone(),
-                message: format!("the run is in `{}`, which the workflow does not have", run.state),
+                message: format!(
+                    "the run is in `{}`, which the workflow does not have",
+                    run.state
+                ),
             });
         };
         let getenv = self.getenv.clone();
-        let resolved = vars::resolve(&workflow, &run.env, &Default::default(), Some(&run.vars), |k| {
-            getenv(k)
-        })?;
-        Ok(Loaded { run, workflow, state, events, resolved })
+        let resolved = vars::resolve(
+            &workflow,
+            &run.env,
+            &Default::default(),
+            Some(&run.vars),
+            |k| getenv(k),
+        )?;
+        Ok(Loaded {
+            run,
+            workflow,
+            state,
+            events,
+            resolved,
+        })
     }
 
     /// The guard context for `loaded` as it is now.
     pub fn context(&self, loaded: &Loaded) -> GuardContext {
         let run = &loaded.run;
-        let vars: HashMap<String, String> =
-            loaded.resolved.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let vars: HashMap<String, String> = loaded
+            .resolved
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let secret_names: HashSet<String> = loaded.resolved.secret_names.iter().cloned().collect();
-        let mut ctx = GuardContext::new(run.id.as_str(), &run.env, &run.initiator, vars, secret_names);
+        let mut ctx = GuardContext::new(
+            run.id.as_str(),
+            &run.env,
+            &run.initiator,
+            vars,
+            secret_names,
+        );
         ctx.state_entered_at = run.state_entered_at;
         ctx.approvals = approvals(&loaded.events);
         ctx.workdir = self.workdir.clone();
@@ -243,7 +274,9 @@ impl Engine {
     ) -> Result<Run, EngineError> {
         let (id, version) = (run.id.clone(), run.version);
         let events = self.events(events);
-        let (run, _) = self.blocking(move |s| s.commit(&id, version, change, events)).await?;
+        let (run, _) = self
+            .blocking(move |s| s.commit(&id, version, change, events))
+            .await?;
         Ok(run)
     }
 
@@ -259,7 +292,10 @@ impl Engine {
     }
 
     fn events(&self, kinds: Vec<EventKind>) -> Vec<NewEvent> {
-        kinds.into_iter().map(|k| NewEvent::new(self.actor.clone(), k)).collect()
+        kinds
+            .into_iter()
+            .map(|k| NewEvent::new(self.actor.clone(), k))
+            .collect()
     }
 
     fn now(&self) -> Timestamp {
@@ -272,7 +308,9 @@ fn approvals(events: &[Event]) -> Vec<ApprovalRecord> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Approved { guard, accepted, .. } => Some(ApprovalRecord {
+            EventKind::Approved {
+                guard, accepted, ..
+            } => Some(ApprovalRecord {
                 guard: guard.clone(),
                 actor: e.actor.clone(),
                 accepted: *accepted,

@@ -72,23 +72,29 @@ impl Engine {
         let state = loaded.run.state.clone();
         if let Err(refusal) = may_approve(&check, &self.actor, &loaded.run.initiator) {
             let reason = refusal.to_string();
-            self.append(&loaded.run, vec![EventKind::Approved {
-                state,
-                guard: guard.to_owned(),
-                comment,
-                accepted: false,
-                reason: Some(reason.clone()),
-            }])
+            self.append(
+                &loaded.run,
+                vec![EventKind::Approved {
+                    state,
+                    guard: guard.to_owned(),
+                    comment,
+                    accepted: false,
+                    reason: Some(reason.clone()),
+                }],
+            )
             .await?;
             return Err(EngineError::Refused(reason));
         }
-        self.append(&loaded.run, vec![EventKind::Approved {
-            state,
-            guard: guard.to_owned(),
-            comment,
-            accepted: true,
-            reason: None,
-        }])
+        self.append(
+            &loaded.run,
+            vec![EventKind::Approved {
+                state,
+                guard: guard.to_owned(),
+                comment,
+                accepted: true,
+                reason: None,
+            }],
+        )
         .await?;
         let mut approvers: Vec<String> = self
             .context(&loaded)
@@ -101,7 +107,10 @@ impl Engine {
         approvers.push(self.actor.clone());
         approvers.sort();
         approvers.dedup();
-        Ok(ApproveOutcome { approvers, min: check.min })
+        Ok(ApproveOutcome {
+            approvers,
+            min: check.min,
+        })
     }
 
     /// Sends the run to the workflow's rollback state now, from any non-terminal state.
@@ -118,7 +127,14 @@ impl Engine {
             to: to.clone(),
             reason: reason.to_owned(),
         };
-        self.move_to(&loaded, vec![requested], &to, Cause::Rollback, Some(reason.to_owned())).await
+        self.move_to(
+            &loaded,
+            vec![requested],
+            &to,
+            Cause::Rollback,
+            Some(reason.to_owned()),
+        )
+        .await
     }
 
     /// Ends the run where it is; no further transitions.
@@ -126,17 +142,30 @@ impl Engine {
         let loaded = self.load(id).await?;
         ensure_active(&loaded)?;
         let state = loaded.run.state.clone();
-        self.commit(&loaded.run, RunChange::status(RunStatus::Aborted), vec![
-            EventKind::Aborted { state: state.clone(), reason: reason.to_owned() },
-            EventKind::RunEnded { state, status: RunStatus::Aborted },
-        ])
+        self.commit(
+            &loaded.run,
+            RunChange::status(RunStatus::Aborted),
+            vec![
+                EventKind::Aborted {
+                    state: state.clone(),
+                    reason: reason.to_owned(),
+                },
+                EventKind::RunEnded {
+                    state,
+                    status: RunStatus::Aborted,
+                },
+            ],
+        )
         .await
     }
 }
 
 fn ensure_active(loaded: &Loaded) -> Result<(), EngineError> {
     if loaded.run.status.is_ended() {
-        return Err(EngineError::Ended { run: loaded.run.id.clone(), status: loaded.run.status });
+        return Err(EngineError::Ended {
+            run: loaded.run.id.clone(),
+            status: loaded.run.status,
+        });
     }
     Ok(())
 }
@@ -147,7 +176,11 @@ fn approval_guard(
     name: &str,
 ) -> Result<waygate_core::model::ApprovalCheck, EngineError> {
     let w = &loaded.workflow;
-    let from_here: Vec<_> = w.outgoing(loaded.state).into_iter().map(|t| t.transition).collect();
+    let from_here: Vec<_> = w
+        .outgoing(loaded.state)
+        .into_iter()
+        .map(|t| t.transition)
+        .collect();
     let everywhere: Vec<_> = w.graph.edge_weights().collect();
     let approval = |t: &&waygate_core::model::Transition| {
         t.guards.iter().find_map(|g| match &g.check {
@@ -155,7 +188,11 @@ fn approval_guard(
             _ => None,
         })
     };
-    if let Some(a) = from_here.iter().find_map(approval).or_else(|| everywhere.iter().find_map(approval)) {
+    if let Some(a) = from_here
+        .iter()
+        .find_map(approval)
+        .or_else(|| everywhere.iter().find_map(approval))
+    {
         return Ok(a);
     }
     let mut names: Vec<&str> = everywhere

@@ -86,7 +86,10 @@ impl Engine {
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
             let results = evaluate_transition(&t.transition.guards, &ctx).await;
-            reports.push(TransitionReport { to: loaded.workflow.state(t.to).name.clone(), results });
+            reports.push(TransitionReport {
+                to: loaded.workflow.state(t.to).name.clone(),
+                results,
+            });
         }
         Ok((loaded, reports))
     }
@@ -98,15 +101,25 @@ impl Engine {
     ) -> Result<Vec<waygate_core::model::OutgoingTransition<'w>>, EngineError> {
         let all = loaded.workflow.outgoing(loaded.state);
         let Some(to) = to else { return Ok(all) };
-        let known: Vec<&str> = all.iter().map(|t| loaded.workflow.state(t.to).name.as_str()).collect();
-        let picked: Vec<_> =
-            all.iter().copied().filter(|t| loaded.workflow.state(t.to).name == to).collect();
+        let known: Vec<&str> = all
+            .iter()
+            .map(|t| loaded.workflow.state(t.to).name.as_str())
+            .collect();
+        let picked: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|t| loaded.workflow.state(t.to).name == to)
+            .collect();
         if picked.is_empty() {
             return Err(EngineError::NoSuchTransition {
                 run: loaded.run.id.clone(),
                 state: loaded.run.state.clone(),
                 to: to.to_owned(),
-                known: if known.is_empty() { "none".into() } else { known.join(", ") },
+                known: if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                },
             });
         }
         Ok(picked)
@@ -120,7 +133,10 @@ impl Engine {
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended { run: loaded.run.id.clone(), status: loaded.run.status });
+            return Err(EngineError::Ended {
+                run: loaded.run.id.clone(),
+                status: loaded.run.status,
+            });
         }
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
@@ -133,13 +149,21 @@ impl Engine {
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         let mut evaluated = Vec::new();
-        let deadline_passed = workflow.state(loaded.state).deadline.is_some_and(|d| in_state >= d);
+        let deadline_passed = workflow
+            .state(loaded.state)
+            .deadline
+            .is_some_and(|d| in_state >= d);
         if !deadline_passed {
             for t in self.candidates(&loaded, to)? {
                 let results = evaluate_transition(&t.transition.guards, &ctx).await;
                 let done = results.iter().all(|r| r.outcome == Outcome::Pass)
-                    || results.iter().any(|r| r.incident && r.outcome == Outcome::Fail);
-                reports.push(TransitionReport { to: workflow.state(t.to).name.clone(), results });
+                    || results
+                        .iter()
+                        .any(|r| r.incident && r.outcome == Outcome::Fail);
+                reports.push(TransitionReport {
+                    to: workflow.state(t.to).name.clone(),
+                    results,
+                });
                 evaluated.push(t.id);
                 if done {
                     break;
@@ -149,7 +173,10 @@ impl Engine {
         let evaluations: Vec<Evaluation> = evaluated
             .iter()
             .zip(&reports)
-            .map(|(&transition, r)| Evaluation { transition, results: &r.results })
+            .map(|(&transition, r)| Evaluation {
+                transition,
+                results: &r.results,
+            })
             .collect();
         let in_state = elapsed(loaded.run.state_entered_at, self.now());
         let decision = decide(workflow, loaded.state, in_state, &evaluations);
@@ -167,20 +194,25 @@ impl Engine {
             Decision::Ended => unreachable_ended(&loaded),
             Decision::Take { to, .. } => {
                 let to = workflow.state(to).name.clone();
-                self.move_to(&loaded, records, &to, Cause::Advance, None).await?
+                self.move_to(&loaded, records, &to, Cause::Advance, None)
+                    .await?
             }
             Decision::Incident { to, incident } => {
                 let (cause, reason) = match &incident {
                     Incident::Deadline(d) => (
                         Cause::Deadline,
-                        format!("deadline of {} in `{from}` passed", waygate_core::duration::format_duration(*d)),
+                        format!(
+                            "deadline of {} in `{from}` passed",
+                            waygate_core::duration::format_duration(*d)
+                        ),
                     ),
                     Incident::WatchBroke(g) => (Cause::Watch, format!("watch `{g}` failed")),
                 };
                 match to {
                     Some(to) => {
                         let to = workflow.state(to).name.clone();
-                        self.move_to(&loaded, records, &to, cause, Some(reason)).await?
+                        self.move_to(&loaded, records, &to, cause, Some(reason))
+                            .await?
                     }
                     None => self.fail_in_place(&loaded, records).await?,
                 }
@@ -196,23 +228,26 @@ impl Engine {
                 self.record(&loaded, records, RunStatus::Waiting).await?;
                 StepOutcome::Waiting { retry_at }
             }
-            Decision::Blocked { on_failure } => match on_failure.filter(|_| policy.follow_on_failure) {
-                Some(target) => {
-                    let failed: Vec<&str> = reports
-                        .iter()
-                        .flat_map(|r| &r.results)
-                        .filter(|g| g.outcome == Outcome::Fail)
-                        .map(|g| g.name.as_str())
-                        .collect();
-                    let reason = format!("guards failed: {}", failed.join(", "));
-                    let to = workflow.state(target).name.clone();
-                    self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason)).await?
+            Decision::Blocked { on_failure } => {
+                match on_failure.filter(|_| policy.follow_on_failure) {
+                    Some(target) => {
+                        let failed: Vec<&str> = reports
+                            .iter()
+                            .flat_map(|r| &r.results)
+                            .filter(|g| g.outcome == Outcome::Fail)
+                            .map(|g| g.name.as_str())
+                            .collect();
+                        let reason = format!("guards failed: {}", failed.join(", "));
+                        let to = workflow.state(target).name.clone();
+                        self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason))
+                            .await?
+                    }
+                    None => {
+                        self.record(&loaded, records, RunStatus::Active).await?;
+                        StepOutcome::Blocked
+                    }
                 }
-                None => {
-                    self.record(&loaded, records, RunStatus::Active).await?;
-                    StepOutcome::Blocked
-                }
-            },
+            }
         };
         Ok((outcome, reports))
     }
@@ -227,7 +262,9 @@ impl Engine {
         if loaded.run.status == status || records.is_empty() {
             self.append(&loaded.run, records).await
         } else {
-            self.commit(&loaded.run, RunChange::status(status), records).await.map(|_| ())
+            self.commit(&loaded.run, RunChange::status(status), records)
+                .await
+                .map(|_| ())
         }
     }
 
@@ -241,14 +278,28 @@ impl Engine {
         reason: Option<String>,
     ) -> Result<StepOutcome, EngineError> {
         let from = loaded.run.state.clone();
-        records.push(EventKind::Transitioned { from: from.clone(), to: to.to_owned(), cause, reason });
-        self.commit(&loaded.run, RunChange::to_state(to).with_status(RunStatus::Active), records).await?;
+        records.push(EventKind::Transitioned {
+            from: from.clone(),
+            to: to.to_owned(),
+            cause,
+            reason,
+        });
+        self.commit(
+            &loaded.run,
+            RunChange::to_state(to).with_status(RunStatus::Active),
+            records,
+        )
+        .await?;
         let next = self.load(&loaded.run.id).await?;
         Ok(match self.settle(next).await? {
             Some(ended @ StepOutcome::Ended { .. }) => ended,
             // A failed entry action moved it further; report the whole move.
             Some(StepOutcome::Moved { to, .. }) => StepOutcome::Moved { from, to, cause },
-            _ => StepOutcome::Moved { from, to: to.to_owned(), cause },
+            _ => StepOutcome::Moved {
+                from,
+                to: to.to_owned(),
+                cause,
+            },
         })
     }
 
@@ -258,16 +309,27 @@ impl Engine {
         mut records: Vec<EventKind>,
     ) -> Result<StepOutcome, EngineError> {
         let state = loaded.run.state.clone();
-        records.push(EventKind::RunEnded { state: state.clone(), status: RunStatus::Failed });
-        self.commit(&loaded.run, RunChange::status(RunStatus::Failed), records).await?;
-        Ok(StepOutcome::Ended { state, status: RunStatus::Failed, in_place: true })
+        records.push(EventKind::RunEnded {
+            state: state.clone(),
+            status: RunStatus::Failed,
+        });
+        self.commit(&loaded.run, RunChange::status(RunStatus::Failed), records)
+            .await?;
+        Ok(StepOutcome::Ended {
+            state,
+            status: RunStatus::Failed,
+            in_place: true,
+        })
     }
 
     /// Finishes entering the run's current state: runs `on_enter` actions that have not
     /// finished in this visit, follows a failed one to the failure path, and ends the run in
     /// a terminal state. Loops until the run rests in a state whose entry is complete.
     /// Returns what happened, or `None` if nothing needed doing.
-    pub(crate) async fn settle(&self, mut loaded: Loaded) -> Result<Option<StepOutcome>, EngineError> {
+    pub(crate) async fn settle(
+        &self,
+        mut loaded: Loaded,
+    ) -> Result<Option<StepOutcome>, EngineError> {
         let first_state = loaded.run.state.clone();
         let mut last: Option<StepOutcome> = None;
         loop {
@@ -294,36 +356,52 @@ impl Engine {
                 let ctx = self.context(&loaded);
                 if started >= 2 {
                     // Interrupted twice: do not try a third time.
-                    self.append(&loaded.run, vec![EventKind::ActionFinished {
-                        state: state.name.clone(),
-                        index,
-                        ok: false,
-                        detail: "interrupted twice (the process running it died); not run again".into(),
-                        evidence: None,
-                        duration_ms: 0,
-                    }])
+                    self.append(
+                        &loaded.run,
+                        vec![EventKind::ActionFinished {
+                            state: state.name.clone(),
+                            index,
+                            ok: false,
+                            detail:
+                                "interrupted twice (the process running it died); not run again"
+                                    .into(),
+                            evidence: None,
+                            duration_ms: 0,
+                        }],
+                    )
                     .await?;
                     failed = Some(format!("action {} was interrupted twice", i + 1));
                     break;
                 }
-                self.append(&loaded.run, vec![EventKind::ActionStarted {
-                    state: state.name.clone(),
-                    index,
-                    action: describe(action, &ctx),
-                }])
+                self.append(
+                    &loaded.run,
+                    vec![EventKind::ActionStarted {
+                        state: state.name.clone(),
+                        index,
+                        action: describe(action, &ctx),
+                    }],
+                )
                 .await?;
                 let result = run_action(action, &ctx).await;
-                self.append(&loaded.run, vec![EventKind::ActionFinished {
-                    state: state.name.clone(),
-                    index,
-                    ok: result.ok,
-                    detail: result.detail.clone(),
-                    evidence: result.evidence.clone(),
-                    duration_ms: result.duration_ms,
-                }])
+                self.append(
+                    &loaded.run,
+                    vec![EventKind::ActionFinished {
+                        state: state.name.clone(),
+                        index,
+                        ok: result.ok,
+                        detail: result.detail.clone(),
+                        evidence: result.evidence.clone(),
+                        duration_ms: result.duration_ms,
+                    }],
+                )
                 .await?;
                 if !result.ok {
-                    failed = Some(format!("action {} ({}) failed: {}", i + 1, result.description, result.detail));
+                    failed = Some(format!(
+                        "action {} ({}) failed: {}",
+                        i + 1,
+                        result.description,
+                        result.detail
+                    ));
                     if state.terminal.is_none() {
                         break;
                     }
@@ -334,12 +412,20 @@ impl Engine {
                 // but does not change how the run ended.
                 let status = terminal_status(terminal);
                 let current = self.load(&loaded.run.id).await?;
-                self.commit(&current.run, RunChange::status(status), vec![EventKind::RunEnded {
-                    state: state.name.clone(),
-                    status,
-                }])
+                self.commit(
+                    &current.run,
+                    RunChange::status(status),
+                    vec![EventKind::RunEnded {
+                        state: state.name.clone(),
+                        status,
+                    }],
+                )
                 .await?;
-                return Ok(Some(StepOutcome::Ended { state: state.name, status, in_place: false }));
+                return Ok(Some(StepOutcome::Ended {
+                    state: state.name,
+                    status,
+                    in_place: false,
+                }));
             }
             let Some(reason) = failed else {
                 return Ok(last);
@@ -359,7 +445,11 @@ impl Engine {
                         }],
                     )
                     .await?;
-                    last = Some(StepOutcome::Moved { from: first_state.clone(), to, cause: Cause::Action });
+                    last = Some(StepOutcome::Moved {
+                        from: first_state.clone(),
+                        to,
+                        cause: Cause::Action,
+                    });
                     loaded = self.load(&loaded.run.id).await?;
                 }
                 None => {
@@ -378,10 +468,15 @@ fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, us
     let mut started = 0;
     for e in loaded.visit_events() {
         match &e.kind {
-            EventKind::ActionStarted { state: s, index: i, .. } if s == state && *i == index => started += 1,
-            EventKind::ActionFinished { state: s, index: i, ok, .. } if s == state && *i == index => {
-                finished = Some(*ok)
-            }
+            EventKind::ActionStarted {
+                state: s, index: i, ..
+            } if s == state && *i == index => started += 1,
+            EventKind::ActionFinished {
+                state: s,
+                index: i,
+                ok,
+                ..
+            } if s == state && *i == index => finished = Some(*ok),
             _ => {}
         }
     }
@@ -402,5 +497,9 @@ pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
 
 fn unreachable_ended(loaded: &Loaded) -> StepOutcome {
     // `settle` ends runs in terminal states before guards are evaluated.
-    StepOutcome::Ended { state: loaded.run.state.clone(), status: loaded.run.status, in_place: false }
+    StepOutcome::Ended {
+        state: loaded.run.state.clone(),
+        status: loaded.run.status,
+        in_place: false,
+    }
 }

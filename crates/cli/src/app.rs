@@ -1,0 +1,66 @@
+//! What every store command needs: the store, who is acting, and how to print.
+
+use std::sync::Arc;
+
+use waygate_core::run::RunId;
+use waygate_core::store::{EmbeddedStore, Store};
+use waygate_executor::Engine;
+
+use crate::cli::{Format, Global};
+use crate::exit::CliError;
+
+/// The store and the actor, from the global flags.
+#[derive(Clone)]
+pub struct App {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Who is acting.
+    pub actor: String,
+    /// Output format.
+    pub format: Format,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("actor", &self.actor)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl App {
+    /// Opens the store in `--store DIR` (created if missing).
+    pub fn open(global: &Global) -> Result<App, CliError> {
+        let store = EmbeddedStore::open(&global.store)?;
+        let actor = match &global.actor {
+            Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
+            Some(_) => return Err(CliError::BadInput("--as needs a name".into())),
+            None => os_user(),
+        };
+        Ok(App {
+            store: Arc::new(store),
+            actor,
+            format: global.format,
+        })
+    }
+
+    /// An engine acting as this app's actor.
+    pub fn engine(&self) -> Engine {
+        Engine::new(self.store.clone(), self.actor.clone())
+    }
+}
+
+/// A run id as typed by the user.
+pub fn run_id(text: &str) -> RunId {
+    RunId(text.trim().to_owned())
+}
+
+/// The OS user: `$USER`, `$LOGNAME`, else the numeric uid.
+fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|| format!("uid-{}", unsafe { libc::getuid() }))
+}

@@ -1,0 +1,316 @@
+//! The commands that act on runs: start, run, check, advance, approve, drive, rollback, abort.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use waygate_core::outcome::Outcome;
+use waygate_core::run::RunStatus;
+use waygate_core::vars::parse_assignment;
+use waygate_executor::engine::{DriveEnd, DriveOptions, StepOutcome, TransitionReport};
+
+use crate::app::{run_id, App};
+use crate::cli::{Format, StartArgs};
+use crate::exit::{CliError, Exit};
+use crate::output::{self, guard_lines};
+use crate::progress::Sink;
+use crate::workflow;
+
+/// `start`: creates the run, prints its id.
+pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
+    let id = create(app, args).await?;
+    match app.format {
+        Format::Human | Format::Csv => output::print(&format!("{id}\n"))?,
+        _ => output::json(&json!({ "run_id": id }))?,
+    }
+    Ok(Exit::Ok)
+}
+
+async fn create(app: &App, args: &StartArgs) -> Result<String, CliError> {
+    let loaded = workflow::load(&args.file)?;
+    let mut overrides = BTreeMap::new();
+    for v in &args.vars {
+        let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
+        overrides.insert(k, v);
+    }
+    let started = app
+        .engine()
+        .start(
+            &loaded.workflow,
+            &loaded.file,
+            &loaded.text,
+            &args.env,
+            &overrides,
+        )
+        .await?;
+    Ok(started.run.id.to_string())
+}
+
+/// `run`: start, then drive.
+pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
+    let id = create(app, args).await?;
+    eprintln!("started run {id}");
+    drive(app, &id, no_wait).await
+}
+
+/// `drive`: until the run ends, printing progress to stderr.
+pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError> {
+    let id = run_id(id);
+    let engine = app.engine();
+    let mut sink = Sink::new();
+    let options = DriveOptions {
+        no_wait,
+        ..DriveOptions::default()
+    };
+    let shutdown = async {
+        // If the signal handler cannot be installed, drive simply cannot be interrupted early.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let end = engine.drive(&id, options, &mut sink, shutdown).await?;
+    sink.finish();
+    let run = app.store.load_run(&id)?;
+    let (exit, message) = match &end {
+        DriveEnd::Ended {
+            status: RunStatus::Succeeded,
+            state,
+            ..
+        } => (Exit::Ok, format!("run {id} succeeded in `{state}`")),
+        DriveEnd::Ended {
+            in_place: true,
+            state,
+            ..
+        } => (
+            Exit::GuardsFailed,
+            format!("run {id} failed in `{state}`: there was no on_failure or rollback to go to"),
+        ),
+        DriveEnd::Ended { status, state, .. } => (
+            Exit::FailedTerminal,
+            format!("run {id} ended {} in `{state}`", status.as_str()),
+        ),
+        DriveEnd::Waiting => (
+            Exit::Waiting,
+            format!("run {id} is waiting in `{}`", run.state),
+        ),
+        DriveEnd::Blocked { state } => (
+            Exit::GuardsFailed,
+            format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure"),
+        ),
+        DriveEnd::Interrupted => (
+            Exit::Waiting,
+            format!(
+                "interrupted; run {id} is in `{}`: `waygate drive {id}` resumes it",
+                run.state
+            ),
+        ),
+    };
+    match app.format {
+        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        _ => output::json(&json!({
+            "run_id": id,
+            "state": run.state,
+            "status": run.status,
+            "exit": exit as u8,
+            "message": message,
+        }))?,
+    }
+    Ok(exit)
+}
+
+fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
+    json!(reports
+        .iter()
+        .map(|r| json!({
+            "to": r.to,
+            "passed": r.results.iter().all(|g| g.outcome == Outcome::Pass),
+            "guards": r.results,
+        }))
+        .collect::<Vec<_>>())
+}
+
+fn reports_human(state: &str, reports: &[TransitionReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        out.push_str(&format!("  {state} -> {}\n", r.to));
+        out.push_str(&guard_lines(&r.results));
+    }
+    out
+}
+
+/// What a set of evaluations would mean for `advance`: 0 a transition passes, 4 waiting, 3 not.
+fn verdict(reports: &[TransitionReport]) -> Exit {
+    let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
+    let waits = |r: &TransitionReport| {
+        !r.results.iter().any(|g| g.outcome == Outcome::Fail)
+            && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
+    };
+    if reports.iter().any(passes) {
+        Exit::Ok
+    } else if reports.iter().any(waits) {
+        Exit::Waiting
+    } else {
+        Exit::GuardsFailed
+    }
+}
+
+/// `check`: a dry run.
+pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
+    let (loaded, reports) = app.engine().check(&run_id(id), to).await?;
+    let exit = if loaded.run.status.is_ended() {
+        Exit::Error
+    } else {
+        verdict(&reports)
+    };
+    match app.format {
+        Format::Human | Format::Csv => {
+            let mut text = format!(
+                "run {} in `{}` (dry run, nothing recorded)\n",
+                loaded.run.id, loaded.run.state
+            );
+            text.push_str(&reports_human(&loaded.run.state, &reports));
+            if reports.is_empty() {
+                text.push_str("  no outgoing transitions\n");
+            }
+            output::print(&text)?;
+        }
+        _ => output::json(&json!({
+            "run_id": loaded.run.id,
+            "state": loaded.run.state,
+            "transitions": reports_json(&reports),
+        }))?,
+    }
+    Ok(exit)
+}
+
+/// `advance`: one step.
+pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
+    let rid = run_id(id);
+    let engine = app.engine();
+    let before = app.store.load_run(&rid)?;
+    let (outcome, reports) = engine.advance(&rid, to).await?;
+    let (exit, message) = step_message(&before.state, &outcome);
+    match app.format {
+        Format::Human | Format::Csv => {
+            let mut text = reports_human(&before.state, &reports);
+            text.push_str(&message);
+            text.push('\n');
+            output::print(&text)?;
+        }
+        _ => {
+            let run = app.store.load_run(&rid)?;
+            output::json(&json!({
+                "run_id": rid,
+                "state": run.state,
+                "status": run.status,
+                "transitions": reports_json(&reports),
+                "exit": exit as u8,
+                "message": message,
+            }))?
+        }
+    }
+    Ok(exit)
+}
+
+fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
+    match outcome {
+        StepOutcome::Moved { from, to, .. } => (Exit::Ok, format!("moved `{from}` -> `{to}`")),
+        StepOutcome::Ended {
+            state,
+            status: RunStatus::Succeeded,
+            ..
+        } => (Exit::Ok, format!("run succeeded in `{state}`")),
+        StepOutcome::Ended {
+            state,
+            in_place: true,
+            ..
+        } => (
+            Exit::GuardsFailed,
+            format!("run failed in `{state}` (no on_failure or rollback)"),
+        ),
+        StepOutcome::Ended { state, status, .. } => (
+            Exit::FailedTerminal,
+            format!("run ended {} in `{state}`", status.as_str()),
+        ),
+        StepOutcome::Waiting { retry_at } => (
+            Exit::Waiting,
+            match retry_at {
+                Some(t) => format!(
+                    "waiting in `{state}`; look again after {}",
+                    output::time(*t)
+                ),
+                None => format!("waiting in `{state}`"),
+            },
+        ),
+        StepOutcome::Blocked => (
+            Exit::GuardsFailed,
+            format!("guards failed; still in `{state}`"),
+        ),
+    }
+}
+
+/// `approve`.
+pub async fn approve(
+    app: &App,
+    id: &str,
+    guard: &str,
+    comment: Option<String>,
+) -> Result<Exit, CliError> {
+    let rid = run_id(id);
+    let outcome = app.engine().approve(&rid, guard, comment).await?;
+    match app.format {
+        Format::Human | Format::Csv => output::print(&format!(
+            "{} approved `{guard}` on run {rid} ({} of {} needed: {})\n",
+            app.actor,
+            outcome.approvers.len().min(outcome.min as usize),
+            outcome.min,
+            outcome.approvers.join(", ")
+        ))?,
+        _ => output::json(&json!({
+            "run_id": rid,
+            "guard": guard,
+            "actor": app.actor,
+            "approvers": outcome.approvers,
+            "min": outcome.min,
+        }))?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// `rollback`.
+pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
+    let rid = run_id(id);
+    let before = app.store.load_run(&rid)?;
+    let outcome = app.engine().rollback(&rid, reason).await?;
+    let (exit, message) = step_message(&before.state, &outcome);
+    finish_simple(app, &rid, exit, message)
+}
+
+/// `abort`.
+pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
+    let rid = run_id(id);
+    let run = app.engine().abort(&rid, reason).await?;
+    finish_simple(
+        app,
+        &rid,
+        Exit::Ok,
+        format!("run {rid} aborted in `{}`", run.state),
+    )
+}
+
+fn finish_simple(
+    app: &App,
+    rid: &waygate_core::run::RunId,
+    exit: Exit,
+    message: String,
+) -> Result<Exit, CliError> {
+    match app.format {
+        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        _ => {
+            let run = app.store.load_run(rid)?;
+            output::json(
+                &json!({ "run_id": rid, "state": run.state, "status": run.status, "message": message }),
+            )?
+        }
+    }
+    Ok(exit)
+}

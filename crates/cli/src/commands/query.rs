@@ -1,0 +1,478 @@
+//! The commands that read: status, runs, history, audit, audit verify.
+
+use serde_json::json;
+use waygate_core::event::{Event, EventKind};
+use waygate_core::model::Check;
+use waygate_core::outcome::GuardResult;
+use waygate_core::run::{Run, RunStatus};
+use waygate_core::store::{EventFilter, RunFilter};
+use waygate_executor::engine::Loaded;
+
+use crate::app::{run_id, App};
+use crate::cli::{AuditArgs, Format};
+use crate::exit::{CliError, Exit};
+use crate::output::{self, event_summary, guard_lines, Table};
+
+/// `status RUN`.
+pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
+    let loaded = app.engine().load(&run_id(id)).await?;
+    let view = status_view(&loaded);
+    match app.format {
+        Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
+        _ => output::json(&view)?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// The latest result of each guard of each outgoing transition in this visit of the state.
+fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
+    loaded
+        .visit_events()
+        .filter_map(|e| match &e.kind {
+            EventKind::GuardsEvaluated {
+                state,
+                to: t,
+                guards,
+                ..
+            } if *state == loaded.run.state && t == to => Some(guards),
+            _ => None,
+        })
+        .last()
+        .map(|g| g.iter().collect())
+        .unwrap_or_default()
+}
+
+fn status_view(loaded: &Loaded) -> serde_json::Value {
+    let run = &loaded.run;
+    let w = &loaded.workflow;
+    let mut transitions = Vec::new();
+    let mut pending = Vec::new();
+    for t in w.outgoing(loaded.state) {
+        let to = w.state(t.to).name.clone();
+        let last = last_results(loaded, &to);
+        let guards: Vec<_> = t
+            .transition
+            .guards
+            .iter()
+            .map(|g| match last.iter().find(|r| r.name == g.name) {
+                Some(r) => json!({ "name": g.name, "kind": g.check.kind(), "outcome": r.outcome, "detail": r.detail }),
+                None => json!({ "name": g.name, "kind": g.check.kind(), "outcome": null, "detail": "not evaluated yet" }),
+            })
+            .collect();
+        for g in &t.transition.guards {
+            if let Check::Approval(a) = &g.check {
+                let mut by: Vec<String> = loaded
+                    .events
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        EventKind::Approved {
+                            guard,
+                            accepted: true,
+                            ..
+                        } if *guard == g.name => Some(e.actor.clone()),
+                        _ => None,
+                    })
+                    .filter(|actor| waygate_executor::may_approve(a, actor, &run.initiator).is_ok())
+                    .collect();
+                by.sort();
+                by.dedup();
+                if by.len() < a.min as usize {
+                    pending.push(json!({
+                        "guard": g.name,
+                        "to": to,
+                        "prompt": a.prompt,
+                        "min": a.min,
+                        "approved_by": by,
+                        "approvers": a.approvers,
+                        "not_by_initiator": a.not_by_initiator,
+                    }));
+                }
+            }
+        }
+        transitions.push(json!({ "to": to, "guards": guards }));
+    }
+    let state = w.state(loaded.state);
+    let deadline = state.deadline.and_then(|d| {
+        let d = jiff::SignedDuration::try_from(d).ok()?;
+        run.state_entered_at.checked_add(d).ok()
+    });
+    let actions: Vec<_> = state
+        .on_enter
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let mut status = "pending";
+            let mut detail = String::new();
+            let mut description = String::new();
+            for e in loaded.visit_events() {
+                match &e.kind {
+                    EventKind::ActionStarted {
+                        state: s,
+                        index,
+                        action,
+                    } if *s == run.state && *index as usize == i => {
+                        status = "interrupted";
+                        description = action.clone();
+                    }
+                    EventKind::ActionFinished {
+                        state: s,
+                        index,
+                        ok,
+                        detail: d,
+                        ..
+                    } if *s == run.state && *index as usize == i => {
+                        status = if *ok { "ok" } else { "failed" };
+                        detail = d.clone();
+                    }
+                    _ => {}
+                }
+            }
+            // A started action whose process is still running looks the same as one whose
+            // process died; `drive` tells them apart by holding the run while it runs.
+            json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
+        })
+        .collect();
+    json!({
+        "run_id": run.id,
+        "workflow": run.workflow,
+        "env": run.env,
+        "state": run.state,
+        "status": run.status,
+        "version": run.version,
+        "initiator": run.initiator,
+        "file": run.file,
+        "definition_hash": run.definition_hash,
+        "started_at": run.started_at,
+        "state_entered_at": run.state_entered_at,
+        "ended_at": run.ended_at,
+        "deadline": deadline,
+        "terminal": state.terminal.is_some(),
+        "transitions": transitions,
+        "pending_approvals": pending,
+        "actions": actions,
+    })
+}
+
+fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
+    let run = &loaded.run;
+    let mut out = format!(
+        "run        {}\nworkflow   {} ({})\nenv        {}\nstate      {}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
+        run.id,
+        run.workflow,
+        run.file,
+        run.env,
+        run.state,
+        run.status.as_str(),
+        run.initiator,
+        output::time(run.started_at),
+        output::time(run.state_entered_at),
+    );
+    if let Some(d) = view["deadline"].as_str() {
+        out.push_str(&format!("deadline   {d}\n"));
+    }
+    if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
+        out.push_str("actions\n");
+        for a in actions {
+            out.push_str(&format!(
+                "    {} {:<11} {} {}\n",
+                a["index"],
+                a["status"].as_str().unwrap_or_default(),
+                a["action"].as_str().unwrap_or_default(),
+                a["detail"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    if run.status.is_ended() {
+        return out;
+    }
+    out.push_str("transitions\n");
+    for t in view["transitions"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  -> {}\n", t["to"].as_str().unwrap_or_default()));
+        for g in t["guards"].as_array().into_iter().flatten() {
+            let outcome = g["outcome"].as_str().unwrap_or("-");
+            out.push_str(&format!(
+                "    {:<8} {} ({}): {}\n",
+                outcome,
+                g["name"].as_str().unwrap_or_default(),
+                g["kind"].as_str().unwrap_or_default(),
+                g["detail"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let pending = view["pending_approvals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        out.push_str("pending approvals\n");
+        for p in pending {
+            out.push_str(&format!(
+                "    {} ({} of {}): {}\n      waygate approve {} {}\n",
+                p["guard"].as_str().unwrap_or_default(),
+                p["approved_by"].as_array().map_or(0, Vec::len),
+                p["min"],
+                p["prompt"].as_str().unwrap_or_default(),
+                run.id,
+                p["guard"].as_str().unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+/// `runs`.
+pub fn runs(
+    app: &App,
+    workflow: Option<String>,
+    env: Option<String>,
+    status: Option<String>,
+) -> Result<Exit, CliError> {
+    let status = match status.as_deref() {
+        None => None,
+        Some(s) => Some(parse_status(s)?),
+    };
+    let runs = app.store.list_runs(&RunFilter {
+        workflow,
+        env,
+        status,
+    })?;
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        run_id: &'a str,
+        workflow: &'a str,
+        env: &'a str,
+        state: &'a str,
+        status: RunStatus,
+        version: u64,
+        initiator: &'a str,
+        started_at: jiff::Timestamp,
+        updated_at: jiff::Timestamp,
+        ended_at: Option<jiff::Timestamp>,
+    }
+    let rows: Vec<Row> = runs
+        .iter()
+        .map(|r: &Run| Row {
+            run_id: r.id.as_str(),
+            workflow: &r.workflow,
+            env: &r.env,
+            state: &r.state,
+            status: r.status,
+            version: r.version,
+            initiator: &r.initiator,
+            started_at: r.started_at,
+            updated_at: r.updated_at,
+            ended_at: r.ended_at,
+        })
+        .collect();
+    match app.format {
+        Format::Json => output::json(&rows)?,
+        Format::Jsonl => output::jsonl(&rows)?,
+        Format::Human | Format::Csv => {
+            let mut t = Table::new(&[
+                "RUN",
+                "WORKFLOW",
+                "ENV",
+                "STATE",
+                "STATUS",
+                "INITIATOR",
+                "STARTED",
+                "UPDATED",
+            ]);
+            for r in &runs {
+                t.row(vec![
+                    r.id.to_string(),
+                    r.workflow.clone(),
+                    r.env.clone(),
+                    r.state.clone(),
+                    r.status.as_str().to_owned(),
+                    r.initiator.clone(),
+                    r.started_at.to_string(),
+                    r.updated_at.to_string(),
+                ]);
+            }
+            output::print(&if app.format == Format::Csv {
+                t.csv()
+            } else {
+                t.human()
+            })?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn parse_status(s: &str) -> Result<RunStatus, CliError> {
+    serde_json::from_value(json!(s)).map_err(|_| {
+        CliError::BadInput(format!(
+            "unknown status {s:?} (active, waiting, succeeded, failed, aborted)"
+        ))
+    })
+}
+
+/// Prints events in the chosen format.
+fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
+    match app.format {
+        Format::Json => output::json(events),
+        Format::Jsonl => output::jsonl(events),
+        Format::Human | Format::Csv => {
+            let mut t = if app.format == Format::Csv {
+                Table::new(&[
+                    "SEQ",
+                    "RUN_ID",
+                    "AT",
+                    "ACTOR",
+                    "KIND",
+                    "SUMMARY",
+                    "PREV_HASH",
+                    "HASH",
+                ])
+            } else {
+                Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"])
+            };
+            for e in events {
+                if app.format == Format::Csv {
+                    t.row(vec![
+                        e.seq.to_string(),
+                        e.run_id.to_string(),
+                        e.at.to_string(),
+                        e.actor.clone(),
+                        e.kind.name().to_owned(),
+                        event_summary(e),
+                        e.prev_hash.clone(),
+                        e.hash.clone(),
+                    ]);
+                } else {
+                    t.row(vec![
+                        e.seq.to_string(),
+                        output::time(e.at),
+                        e.run_id.to_string(),
+                        e.actor.clone(),
+                        e.kind.name().to_owned(),
+                        event_summary(e),
+                    ]);
+                }
+            }
+            let mut text = if app.format == Format::Csv {
+                t.csv()
+            } else {
+                t.human()
+            };
+            if app.format == Format::Human {
+                // Guard details under their evaluation, for people reading one run's story.
+                let details: Vec<String> = events
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        EventKind::GuardsEvaluated { guards, .. }
+                            if guards
+                                .iter()
+                                .any(|g| g.outcome != waygate_core::outcome::Outcome::Pass) =>
+                        {
+                            Some(format!("  #{}:\n{}", e.seq, guard_lines(guards)))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !details.is_empty() {
+                    text.push_str("\nguards that did not pass:\n");
+                    text.push_str(&details.concat());
+                }
+            }
+            output::print(&text)
+        }
+    }
+}
+
+/// `history RUN`.
+pub fn history(app: &App, id: &str) -> Result<Exit, CliError> {
+    let events = app.store.run_events(&run_id(id))?;
+    print_events(app, &events)?;
+    Ok(Exit::Ok)
+}
+
+fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = text.parse::<jiff::civil::Date>() {
+        if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp());
+        }
+    }
+    Err(CliError::BadInput(format!(
+        "{flag} {text:?}: expected an RFC 3339 time such as 2026-11-26T09:00:00Z, or a date such as 2026-11-26"
+    )))
+}
+
+/// `audit [filters]` and `audit verify`.
+pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
+    if args.verify.is_some() {
+        return verify(app);
+    }
+    let filter = EventFilter {
+        workflow: args.workflow.clone(),
+        env: args.env.clone(),
+        run: args.run.as_deref().map(run_id),
+        actor: args.actor.clone(),
+        kind: args.kind.clone(),
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time("--until", s))
+            .transpose()?,
+    };
+    const KINDS: &[&str] = &[
+        "RunStarted",
+        "GuardsEvaluated",
+        "Approved",
+        "Transitioned",
+        "ActionStarted",
+        "ActionFinished",
+        "RollbackRequested",
+        "Aborted",
+        "RunEnded",
+    ];
+    if let Some(k) = &filter.kind {
+        if !KINDS.contains(&k.as_str()) {
+            return Err(CliError::BadInput(format!(
+                "--kind {k:?}: one of {}",
+                KINDS.join(", ")
+            )));
+        }
+    }
+    let events = app.store.scan_events(&filter)?;
+    print_events(app, &events)?;
+    Ok(Exit::Ok)
+}
+
+fn verify(app: &App) -> Result<Exit, CliError> {
+    let report = app.store.verify()?;
+    let bad = report.first_bad.as_ref();
+    match app.format {
+        Format::Human | Format::Csv => match bad {
+            None => output::print(&format!(
+                "ok: {} events, checksums and hash chain intact\n",
+                report.events
+            ))?,
+            Some(b) => output::print(&format!(
+                "BAD: event {}: {}{}\n({} events checked)\n",
+                b.seq,
+                b.problem,
+                b.location
+                    .as_deref()
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default(),
+                report.events
+            ))?,
+        },
+        _ => output::json(&json!({
+            "ok": bad.is_none(),
+            "events": report.events,
+            "first_bad": bad.map(|b| json!({ "seq": b.seq, "problem": b.problem, "location": b.location })),
+        }))?,
+    }
+    Ok(if bad.is_none() { Exit::Ok } else { Exit::Error })
+}

@@ -1,0 +1,246 @@
+//! Printing results: aligned tables for people, JSON, JSON lines and CSV for scripts.
+
+use std::io::Write;
+
+use serde::Serialize;
+use waygate_core::event::{Event, EventKind};
+use waygate_core::outcome::{GuardResult, Outcome};
+
+use crate::exit::CliError;
+
+/// Rows with a header, printable as an aligned table or CSV.
+#[derive(Debug, Default)]
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(headers: &[&'static str]) -> Table {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (as many cells as headers).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Columns padded to their widest cell; the last column is not padded.
+    pub fn human(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let last = row.len().saturating_sub(1);
+            for (i, cell) in row.iter().enumerate() {
+                if i == last {
+                    out.push_str(cell);
+                } else {
+                    out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// RFC 4180 CSV with a header row.
+    pub fn csv(&self) -> String {
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.iter().map(|h| h.to_lowercase()).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let cells: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&cells.join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+/// Quotes a CSV field when it needs it.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Writes `text` to stdout.
+pub fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::from)?;
+    print(&format!("{text}\n"))
+}
+
+/// Writes each item as one JSON line.
+pub fn jsonl<T: Serialize>(items: &[T]) -> Result<(), CliError> {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(&serde_json::to_string(item).map_err(std::io::Error::from)?);
+        text.push('\n');
+    }
+    print(&text)
+}
+
+/// A guard outcome as a short word.
+pub fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Waiting => "waiting",
+    }
+}
+
+/// One line per guard: `  ✓ name  detail`.
+pub fn guard_lines(results: &[GuardResult]) -> String {
+    let width = results
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for r in results {
+        let mark = match r.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Waiting => "wait",
+        };
+        let attempts = if r.attempts > 1 {
+            format!(" ({} attempts)", r.attempts)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "    {mark} {:<width$}  {}{attempts}\n",
+            r.name, r.detail
+        ));
+    }
+    out
+}
+
+/// A one-line summary of an event for people.
+pub fn event_summary(e: &Event) -> String {
+    match &e.kind {
+        EventKind::RunStarted {
+            workflow,
+            env,
+            state,
+            file,
+            definition_hash,
+            ..
+        } => format!(
+            "started {workflow} in {env} at `{state}` ({file}, sha256 {})",
+            &definition_hash[..definition_hash.len().min(12)]
+        ),
+        EventKind::GuardsEvaluated {
+            state,
+            to,
+            passed,
+            guards,
+        } => {
+            let list: Vec<String> = guards
+                .iter()
+                .map(|g| format!("{} {}", g.name, outcome_word(g.outcome)))
+                .collect();
+            let verdict = if *passed { "passed" } else { "not passed" };
+            format!("`{state}` -> `{to}` {verdict}: {}", list.join(", "))
+        }
+        EventKind::Approved {
+            guard,
+            comment,
+            accepted: true,
+            ..
+        } => match comment {
+            Some(c) => format!("approved `{guard}`: {c}"),
+            None => format!("approved `{guard}`"),
+        },
+        EventKind::Approved { guard, reason, .. } => {
+            format!(
+                "REFUSED approval of `{guard}`: {}",
+                reason.as_deref().unwrap_or("not allowed")
+            )
+        }
+        EventKind::Transitioned {
+            from,
+            to,
+            cause,
+            reason,
+        } => {
+            let cause = serde_json::to_value(cause)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match reason {
+                Some(r) => format!("`{from}` -> `{to}` ({cause}: {r})"),
+                None => format!("`{from}` -> `{to}` ({cause})"),
+            }
+        }
+        EventKind::ActionStarted {
+            state,
+            index,
+            action,
+        } => {
+            format!("action {} of `{state}` started: {action}", index + 1)
+        }
+        EventKind::ActionFinished {
+            state,
+            index,
+            ok,
+            detail,
+            duration_ms,
+            ..
+        } => format!(
+            "action {} of `{state}` {}: {detail} ({duration_ms} ms)",
+            index + 1,
+            if *ok { "ok" } else { "FAILED" }
+        ),
+        EventKind::RollbackRequested { from, to, reason } => {
+            format!("rollback requested from `{from}` to `{to}`: {reason}")
+        }
+        EventKind::Aborted { state, reason } => format!("aborted in `{state}`: {reason}"),
+        EventKind::RunEnded { state, status } => format!("ended in `{state}`: {}", status.as_str()),
+    }
+}
+
+/// Human time: `2026-11-26 16:45:01Z`.
+pub fn time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["A", "LONGER"]);
+        t.row(vec!["xyz".into(), "1".into()]);
+        assert_eq!(t.human(), "A    LONGER\nxyz  1\n");
+        assert_eq!(t.csv(), "a,longer\r\nxyz,1\r\n");
+    }
+}

@@ -1,0 +1,101 @@
+//! `drive`'s progress on stderr: a status line redrawn in place on a terminal, plain lines
+//! (one per change) otherwise, so CI logs stay readable.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use waygate_core::outcome::Outcome;
+use waygate_executor::engine::{Progress, ProgressSink};
+
+use crate::output;
+
+/// Renders [`Progress`] to stderr.
+#[derive(Debug)]
+pub struct Sink {
+    tty: bool,
+    line_open: bool,
+    last_waiting: Option<(Vec<String>, Instant)>,
+}
+
+impl Sink {
+    /// A sink for this process's stderr.
+    pub fn new() -> Sink {
+        Sink {
+            tty: std::io::stderr().is_terminal(),
+            line_open: false,
+            last_waiting: None,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.line_open {
+            let _ = write!(err, "\r\x1b[K");
+            self.line_open = false;
+        }
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// Ends an open status line.
+    pub fn finish(&mut self) {
+        if self.line_open {
+            let _ = writeln!(std::io::stderr());
+            self.line_open = false;
+        }
+    }
+}
+
+impl ProgressSink for Sink {
+    fn report(&mut self, progress: &Progress) {
+        match progress {
+            Progress::Evaluated { state, reports } => {
+                for r in reports {
+                    for g in r.results.iter().filter(|g| g.outcome == Outcome::Fail) {
+                        self.line(&format!(
+                            "  {state} -> {}: guard {} failed: {}",
+                            r.to, g.name, g.detail
+                        ));
+                    }
+                }
+            }
+            Progress::Moved { from, to, cause } => {
+                self.last_waiting = None;
+                let cause = serde_json::to_value(cause)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                self.line(&format!("→ {from} -> {to} ({})", cause.unwrap_or_default()));
+            }
+            Progress::Waiting {
+                state,
+                guards,
+                until,
+                deadline,
+            } => {
+                let names: Vec<String> = guards.iter().map(|(n, _)| n.clone()).collect();
+                let detail: Vec<String> = guards.iter().map(|(n, d)| format!("{n}: {d}")).collect();
+                let mut text = format!("… {state}: waiting on {}", detail.join("; "));
+                if let Some(t) = until {
+                    text.push_str(&format!("; next look {}", output::time(*t)));
+                }
+                if let Some(d) = deadline {
+                    text.push_str(&format!("; deadline {}", output::time(*d)));
+                }
+                if self.tty {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r\x1b[K{text}");
+                    let _ = err.flush();
+                    self.line_open = true;
+                    return;
+                }
+                // Plain output: a line when what is waited on changes, else once a minute.
+                let quiet = self.last_waiting.as_ref().is_some_and(|(prev, at)| {
+                    *prev == names && at.elapsed() < std::time::Duration::from_secs(60)
+                });
+                if !quiet {
+                    self.line(&text);
+                    self.last_waiting = Some((names, Instant::now()));
+                }
+            }
+        }
+    }
+}
