@@ -355,7 +355,13 @@ impl Store for EmbeddedStore {
                 }
                 Ok(true)
             })?;
-            if let Tail::Corrupt(pos, detail) = tail {
+            // Catch-up already cut off any torn write, so a bad record here is damage.
+            let bad = match tail {
+                Tail::Corrupt(pos, detail) => Some((pos, detail)),
+                Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
+                Tail::End(_) | Tail::Stopped => None,
+            };
+            if let Some((pos, detail)) = bad {
                 return Err(StoreError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
