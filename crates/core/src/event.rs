@@ -237,6 +237,19 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind's name, in the contract's order (for validating `audit --kind`).
+    pub const NAMES: [&'static str; 9] = [
+        "RunStarted",
+        "GuardsEvaluated",
+        "Approved",
+        "Transitioned",
+        "ActionStarted",
+        "ActionFinished",
+        "RollbackRequested",
+        "Aborted",
+        "RunEnded",
+    ];
+
     /// The kind's name, as in the contract.
     pub fn name(&self) -> &'static str {
         match self {
@@ -281,6 +294,14 @@ mod tests {
         assert_eq!(value["hash"].as_str().map(str::len), Some(64));
         let back: Event = serde_json::from_value(value).expect("parse back");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn kind_names_match_the_serialized_tag() {
+        let event = sample(GENESIS_HASH);
+        let value = serde_json::to_value(&event.kind).expect("json");
+        assert_eq!(value["kind"], event.kind_name());
+        assert!(EventKind::NAMES.contains(&event.kind_name()));
     }
 
     #[test]

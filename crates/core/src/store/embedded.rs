@@ -34,6 +34,8 @@ pub struct EmbeddedStore {
     options: Options,
     /// A session kept open by [`EmbeddedStore::hold`]; `None` between one-shot operations.
     held: Mutex<Option<Session>>,
+    /// Live [`Held`] guards; the session closes when the last one drops.
+    holds: Mutex<usize>,
 }
 
 /// How an [`EmbeddedStore`] behaves; `Options::default()` is what the CLI uses.
@@ -67,8 +69,12 @@ pub struct Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let session = self.store.held().take();
-        drop(session);
+        let mut holds = self.store.holds.lock().unwrap_or_else(|p| p.into_inner());
+        *holds = holds.saturating_sub(1);
+        if *holds == 0 {
+            let session = self.store.held().take();
+            drop(session);
+        }
     }
 }
 
@@ -89,6 +95,7 @@ impl EmbeddedStore {
             dir,
             options,
             held: Mutex::new(None),
+            holds: Mutex::new(0),
         })
     }
 
@@ -97,13 +104,16 @@ impl EmbeddedStore {
         &self.dir
     }
 
-    /// Locks and opens the store until the returned guard drops, so a run of operations pays
-    /// for opening once. Other processes wait (and time out) meanwhile.
+    /// Locks and opens the store until the returned guard (and any other from this handle)
+    /// drops, so a run of operations pays for opening once. Other processes and handles wait
+    /// (and time out) meanwhile.
     pub fn hold(&self) -> Result<Held<'_>, StoreError> {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
         let mut held = self.held();
         if held.is_none() {
             *held = Some(Session::open(&self.dir, &self.options)?);
         }
+        *holds += 1;
         Ok(Held { store: self })
     }
 
@@ -155,9 +165,7 @@ impl EmbeddedStore {
             Tail::End(_) | Tail::Stopped => None,
             Tail::Torn(pos) => Some((
                 pos,
-                "the journal's last record is incomplete or fails \
-                its checksum"
-                    .to_owned(),
+                "the journal's last record is incomplete or fails its checksum".to_owned(),
             )),
             Tail::Corrupt(pos, detail) => Some((pos, detail)),
         };
@@ -347,7 +355,13 @@ impl Store for EmbeddedStore {
                 }
                 Ok(true)
             })?;
-            if let Tail::Corrupt(pos, detail) = tail {
+            // Catch-up already cut off any torn write, so a bad record here is damage.
+            let bad = match tail {
+                Tail::Corrupt(pos, detail) => Some((pos, detail)),
+                Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
+                Tail::End(_) | Tail::Stopped => None,
+            };
+            if let Some((pos, detail)) = bad {
                 return Err(StoreError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,

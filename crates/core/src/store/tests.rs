@@ -425,3 +425,24 @@ fn conflicts_are_classified_for_exit_code_5() {
     assert!(conflict.is_conflict());
     assert!(!StoreError::NotFound(RunId::from("r")).is_conflict());
 }
+
+#[test]
+fn nested_holds_keep_the_store_open_until_the_last_drops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let fast = Options {
+        lock_timeout: std::time::Duration::from_millis(50),
+        ..Options::default()
+    };
+    let other = EmbeddedStore::open_with(dir.path(), fast).expect("open");
+    let outer = store.hold().expect("hold");
+    let inner = store.hold().expect("hold again");
+    create(&store, "r1", "prod");
+    drop(inner);
+    assert!(matches!(
+        other.load_run(&RunId::from("r1")),
+        Err(StoreError::Locked { .. })
+    ));
+    drop(outer);
+    assert_eq!(other.load_run(&RunId::from("r1")).expect("free").version, 1);
+}
