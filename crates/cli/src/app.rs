@@ -56,11 +56,26 @@ pub fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
 }
 
-/// The OS user: `$USER`, `$LOGNAME`, else the numeric uid.
+/// The OS user: `$USER`, `$LOGNAME`, else the passwd entry of the uid, else the uid.
 fn os_user() -> String {
-    ["USER", "LOGNAME"]
+    if let Some(name) = ["USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        // SAFETY: getuid has no preconditions and cannot fail.
-        .unwrap_or_else(|| format!("uid-{}", unsafe { libc::getuid() }))
+    {
+        return name;
+    }
+    // SAFETY: getuid cannot fail. getpwuid returns null or a pointer to a static record that
+    // stays valid until the next getpw* call; we copy the name out at once, single-threaded.
+    unsafe {
+        let uid = libc::getuid();
+        let pw = libc::getpwuid(uid);
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            if let Ok(name) = std::ffi::CStr::from_ptr((*pw).pw_name).to_str() {
+                if !name.is_empty() {
+                    return name.to_owned();
+                }
+            }
+        }
+        format!("uid-{uid}")
+    }
 }

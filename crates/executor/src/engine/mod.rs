@@ -140,9 +140,20 @@ pub struct Loaded {
     pub events: Vec<Event>,
     /// Variable values, secrets re-read from the process environment.
     pub resolved: Resolved,
+    /// Why some values are missing (a secret's variable not set in this process), if they are.
+    /// Reading commands do not need them; evaluating guards and running actions does.
+    pub vars_error: Option<VarsError>,
 }
 
 impl Loaded {
+    /// Fails when some variable needed to evaluate guards or run actions has no value.
+    pub fn ensure_vars(&self) -> Result<(), EngineError> {
+        match &self.vars_error {
+            Some(e) => Err(EngineError::Vars(e.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Events since the run entered its current state (this visit only).
     pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
         let since = self.run.state_entered_at;
@@ -225,19 +236,32 @@ impl Engine {
             });
         };
         let getenv = self.getenv.clone();
-        let resolved = vars::resolve(
-            &workflow,
-            &run.env,
-            &Default::default(),
-            Some(&run.vars),
-            |k| getenv(k),
-        )?;
+        let resolve = |getenv: &EnvLookup| {
+            vars::resolve(
+                &workflow,
+                &run.env,
+                &Default::default(),
+                Some(&run.vars),
+                |k| getenv(k),
+            )
+        };
+        let (resolved, vars_error) = match resolve(&getenv) {
+            Ok(r) => (r, None),
+            Err(e) => {
+                // Fall back to the pinned values alone so the run can still be read.
+                let pinned: EnvLookup = Arc::new(|_| Some(String::new()));
+                let mut r = resolve(&pinned).unwrap_or_default();
+                r.values.retain(|k, _| run.vars.contains_key(k));
+                (r, Some(e))
+            }
+        };
         Ok(Loaded {
             run,
             workflow,
             state,
             events,
             resolved,
+            vars_error,
         })
     }
 

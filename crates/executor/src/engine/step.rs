@@ -82,6 +82,7 @@ impl Engine {
         to: Option<&str>,
     ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
+        loaded.ensure_vars()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
@@ -142,6 +143,7 @@ impl Engine {
             return Ok((outcome, Vec::new()));
         }
         let loaded = self.load(id).await?;
+        loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
         let in_state = elapsed(loaded.run.state_entered_at, self.now());
 
@@ -338,6 +340,9 @@ impl Engine {
             }
             let state_id = loaded.state;
             let state = loaded.workflow.state(state_id).clone();
+            if !state.on_enter.is_empty() {
+                loaded.ensure_vars()?;
+            }
             let mut failed: Option<String> = None;
             for (i, action) in state.on_enter.iter().enumerate() {
                 let index = i as u32;
