@@ -150,19 +150,19 @@ impl EventFilter {
             && wanted(&self.run, &event.run_id)
             && wanted(&self.actor, &event.actor)
             && wanted_str(&self.kind, event.kind_name())
-            && self.since.map_or(true, |t| event.at >= t)
-            && self.until.map_or(true, |t| event.at <= t)
+            && self.since.is_none_or(|t| event.at >= t)
+            && self.until.is_none_or(|t| event.at <= t)
     }
 }
 
 /// True when there is no wish, or `have` is it.
 fn wanted<T: PartialEq>(want: &Option<T>, have: &T) -> bool {
-    want.as_ref().map_or(true, |w| w == have)
+    want.as_ref().is_none_or(|w| w == have)
 }
 
 /// [`wanted`] for text held as `String`, compared with a `&str`.
 fn wanted_str(want: &Option<String>, have: &str) -> bool {
-    want.as_deref().map_or(true, |w| w == have)
+    want.as_deref().is_none_or(|w| w == have)
 }
 
 /// The result of [`Store::verify`].

@@ -44,7 +44,7 @@ fn a_long_history_rolls_segments_and_time_scans_match_a_full_scan() {
         };
         let expected: Vec<u64> = all
             .iter()
-            .filter(|e| since.map_or(true, |t| e.at >= t) && until.map_or(true, |t| e.at <= t))
+            .filter(|e| since.is_none_or(|t| e.at >= t) && until.is_none_or(|t| e.at <= t))
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs(&store.scan_events(&filter).expect("scan")), expected);
