@@ -199,7 +199,7 @@ pub struct JsonCheck {
 #[derive(Debug, Clone)]
 pub struct ApprovalCheck {
     /// What they vouch for.
-    pub prompt: String,
+    pub prompt: Template,
     /// Distinct approvers needed.
     pub min: u32,
     /// Allowed approvers; anyone when empty.

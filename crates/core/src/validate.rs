@@ -554,9 +554,9 @@ impl<'a> Cx<'a> {
                         ),
                     );
                 }
-                self.template(&a.prompt, &at("prompt"));
+                let prompt = self.template(&a.prompt, &at("prompt"))?;
                 Some(Check::Approval(ApprovalCheck {
-                    prompt: a.prompt.clone(),
+                    prompt,
                     min: min.max(1),
                     approvers: a.approvers.clone(),
                     not_by_initiator: a.not_by_initiator,

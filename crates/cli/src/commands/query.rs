@@ -80,7 +80,10 @@ fn status_view(loaded: &Loaded) -> serde_json::Value {
                     pending.push(json!({
                         "guard": g.name,
                         "to": to,
-                        "prompt": a.prompt,
+                        "prompt": a.prompt.render_redacted(
+                            |k| loaded.resolved.values.get(k).map(String::as_str),
+                            |k| w.is_secret(k),
+                        ).unwrap_or_else(|_| a.prompt.source().to_owned()),
                         "min": a.min,
                         "approved_by": by,
                         "approvers": a.approvers,

@@ -54,6 +54,7 @@ pub fn check(
     guard: &str,
     approvals: &[ApprovalRecord],
     initiator: &str,
+    prompt: &str,
 ) -> Verdict {
     let approvers: BTreeSet<&str> = approvals
         .iter()
@@ -76,7 +77,7 @@ pub fn check(
     if have >= min {
         Verdict::pass(detail)
     } else {
-        detail.push_str(&format!(": {}", check.prompt));
+        detail.push_str(&format!(": {prompt}"));
         Verdict::waiting(detail, None)
     }
 }
@@ -89,7 +90,7 @@ mod tests {
 
     fn approval(min: u32, approvers: &[&str], not_by_initiator: bool) -> ApprovalCheck {
         ApprovalCheck {
-            prompt: "staging works".into(),
+            prompt: waygate_core::template::Template::parse("staging works").expect("plain text"),
             min,
             approvers: approvers.iter().map(|s| s.to_string()).collect(),
             not_by_initiator,
@@ -179,7 +180,7 @@ mod tests {
             ),
         ];
         for (name, check_, records, outcome, detail) in cases {
-            let v = check(check_, "g", records, "alice");
+            let v = check(check_, "g", records, "alice", "staging works");
             assert_eq!(
                 (v.outcome, v.detail.as_str()),
                 (*outcome, *detail),

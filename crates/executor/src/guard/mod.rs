@@ -86,7 +86,13 @@ pub fn try_check<'a>(
             Check::Command(c) => command::check(c, ctx).await,
             Check::Http(h) => http::check(h, ctx).await,
             Check::Json(j) => json::check(j, ctx).await,
-            Check::Approval(a) => approval::check(a, guard_name, &ctx.approvals, &ctx.initiator),
+            Check::Approval(a) => approval::check(
+                a,
+                guard_name,
+                &ctx.approvals,
+                &ctx.initiator,
+                &ctx.render_for_display(&a.prompt),
+            ),
             Check::Wait(d) => wait::check(*d, ctx.state_entered_at, ctx.now()),
             Check::Window(w) => window::check(w, ctx.now()),
             Check::Watch(w) => {
