@@ -2,7 +2,7 @@
 //! and the CLI: same conflicts, same environment lock, same hash chain, nothing on disk.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, EventFilter, RunChange,
@@ -11,14 +11,24 @@ use super::{
 use crate::event::{Event, NewEvent, GENESIS_HASH};
 use crate::run::{Run, RunId};
 
+/// Where a [`MemoryStore`] reads the time, so tests can drive it with a paused clock.
+pub type TimeSource = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
 /// A [`Store`] in memory. Cloning is not offered: share it behind an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
 struct Inner {
+    clock: Option<TimeSource>,
     runs: BTreeMap<RunId, Run>,
     /// (workflow, env) → the run holding it.
     active: HashMap<(String, String), RunId>,
@@ -33,7 +43,11 @@ impl Inner {
     }
 
     fn seal(&mut self, run: &RunId, events: Vec<NewEvent>) -> (jiff::Timestamp, Vec<Event>) {
-        let at = commit_time(self.events.last().map(|e| e.at));
+        let now = self
+            .clock
+            .as_ref()
+            .map_or_else(jiff::Timestamp::now, |c| c());
+        let at = commit_time(now, self.events.last().map(|e| e.at));
         let next = self.events.len() as u64 + 1;
         let sealed = seal_all(events, run, at, next, &self.last_hash());
         self.events.extend(sealed.iter().cloned());
@@ -45,6 +59,13 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// An empty store that stamps events with `clock` instead of the system time.
+    pub fn with_clock(clock: TimeSource) -> MemoryStore {
+        let store = MemoryStore::default();
+        store.lock().clock = Some(clock);
+        store
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

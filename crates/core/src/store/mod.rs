@@ -22,7 +22,7 @@ mod session;
 mod tests;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, TimeSource};
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -300,8 +300,7 @@ impl StoreError {
 
 /// The commit time: now, but never before `last` (the previous event's time), so the log is
 /// ordered by time as well as by seq.
-pub(crate) fn commit_time(last: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
+pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
     match last {
         Some(last) if last > now => last,
         _ => now,

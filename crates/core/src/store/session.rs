@@ -423,7 +423,7 @@ impl Session {
                 "a commit must record at least one event".into(),
             ));
         }
-        let at = commit_time(self.applied.last_at);
+        let at = commit_time(jiff::Timestamp::now(), self.applied.last_at);
         let sealed = seal_all(
             events,
             run,

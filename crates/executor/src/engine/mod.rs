@@ -17,6 +17,8 @@
 mod drive;
 mod ops;
 mod step;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -1,0 +1,452 @@
+//! The engine against an in-memory store: every rule of how a run moves, with the event trail
+//! as the recording to check. Timer tests run on tokio's paused clock; tests that run real
+//! child processes do not, since a paused runtime with nothing else to do jumps its clock to
+//! the next timer, which would be the process's timeout.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::{MemoryStore, Store, StoreError};
+use waygate_core::validate::validate;
+
+use super::*;
+use crate::clock::TokioClock;
+
+/// An engine and a store that share tokio's (paused) clock.
+fn setup(actor: &str) -> (Engine, Arc<MemoryStore>) {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::now()));
+    let store_clock = clock.clone();
+    let store = Arc::new(MemoryStore::with_clock(Arc::new(move || store_clock.now())));
+    let engine = Engine::new(store.clone(), actor)
+        .with_clock(clock)
+        .with_env(Arc::new(|k| (k == "TOKEN").then(|| "s3cret".to_owned())));
+    (engine, store)
+}
+
+async fn start(engine: &Engine, text: &str) -> RunId {
+    let v = validate("t.ron", text);
+    let w = v.workflow.unwrap_or_else(|| panic!("{:#?}", v.diagnostics));
+    engine
+        .start(&w, "t.ron", text, "local", &BTreeMap::new())
+        .await
+        .expect("starts")
+        .run
+        .id
+}
+
+fn kinds(store: &MemoryStore, id: &RunId) -> Vec<String> {
+    store
+        .run_events(id)
+        .expect("events")
+        .iter()
+        .map(|e| e.kind.name().to_owned())
+        .collect()
+}
+
+fn transitions(store: &MemoryStore, id: &RunId) -> Vec<(String, String, Cause)> {
+    store
+        .run_events(id)
+        .expect("events")
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Transitioned {
+                from, to, cause, ..
+            } => Some((from, to, cause)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Recorder(Vec<Progress>);
+
+impl ProgressSink for Recorder {
+    fn report(&mut self, p: &Progress) {
+        self.0.push(p.clone());
+    }
+}
+
+async fn drive(engine: &Engine, id: &RunId) -> DriveEnd {
+    let mut rec = Recorder::default();
+    engine
+        .drive(
+            id,
+            DriveOptions::default(),
+            &mut rec,
+            std::future::pending(),
+        )
+        .await
+        .expect("drives")
+}
+
+const BAKE: &str = r#"Workflow(
+    name: "bake", initial: "build", rollback: "rollback",
+    states: {
+        "build": (),
+        "bake": (deadline: "1h"),
+        "done": (terminal: Success),
+        "rollback": (),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "build", to: "bake", guards: [(name: "flag", check: Window(days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], start: "00:00", end: "00:00", tz: "UTC"))]),
+        (from: "bake", to: "done", guards: [(name: "soak", check: Wait(duration: "10m"))]),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)"#;
+
+#[tokio::test(start_paused = true)]
+async fn drive_waits_out_a_ten_minute_bake_on_the_paused_clock() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, BAKE).await;
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "done".into(),
+            status: RunStatus::Succeeded,
+            in_place: false
+        }
+    );
+    let run = store.load_run(&id).expect("run");
+    let baked = run.ended_at.expect("ended").duration_since(run.started_at);
+    assert!(
+        baked >= jiff::SignedDuration::from_mins(10),
+        "ended after {baked:?}"
+    );
+    assert_eq!(
+        transitions(&store, &id),
+        vec![
+            ("build".into(), "bake".into(), Cause::Advance),
+            ("bake".into(), "done".into(), Cause::Advance)
+        ]
+    );
+    let k = kinds(&store, &id);
+    assert_eq!(k.first().map(String::as_str), Some("RunStarted"));
+    assert_eq!(k.last().map(String::as_str), Some("RunEnded"));
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn advance_reports_waiting_and_changes_nothing_but_the_record() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, BAKE).await;
+    let (first, _) = engine.advance(&id, None).await.expect("advances");
+    assert!(
+        matches!(first, StepOutcome::Moved { ref to, .. } if to == "bake"),
+        "{first:?}"
+    );
+    let (second, reports) = engine.advance(&id, None).await.expect("advances");
+    assert!(
+        matches!(second, StepOutcome::Waiting { retry_at: Some(_) }),
+        "{second:?}"
+    );
+    assert_eq!(reports[0].results[0].name, "soak");
+    let run = store.load_run(&id).expect("run");
+    assert_eq!(
+        (run.state.as_str(), run.status),
+        ("bake", RunStatus::Waiting)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passed_deadline_sends_the_run_to_rollback() {
+    let (engine, store) = setup("ci");
+    let text = BAKE.replace(r#"deadline: "1h""#, r#"deadline: "5m""#);
+    let id = start(&engine, &text).await;
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "rolled_back".into(),
+            status: RunStatus::Failed,
+            in_place: false
+        }
+    );
+    let moves = transitions(&store, &id);
+    assert_eq!(
+        moves[1],
+        ("bake".into(), "rollback".into(), Cause::Deadline)
+    );
+    assert_eq!(
+        moves[2],
+        ("rollback".into(), "rolled_back".into(), Cause::Advance)
+    );
+    assert_eq!(store.load_run(&id).expect("run").status, RunStatus::Failed);
+}
+
+const FAILING_ACTION: &str = r#"Workflow(
+    name: "act", initial: "deploy",
+    states: {
+        "deploy": (on_enter: [Command(run: ["false"])], on_failure: "revert"),
+        "revert": (on_enter: [Command(run: ["true"])]),
+        "done": (terminal: Success),
+        "reverted": (terminal: Failure),
+    },
+    transitions: [
+        (from: "deploy", to: "done"),
+        (from: "revert", to: "reverted"),
+    ],
+)"#;
+
+#[tokio::test]
+async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, FAILING_ACTION).await;
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "reverted".into(),
+            status: RunStatus::Failed,
+            in_place: false
+        }
+    );
+    let moves = transitions(&store, &id);
+    assert_eq!(moves[0], ("deploy".into(), "revert".into(), Cause::Action));
+    assert!(
+        !moves.iter().any(|(_, to, _)| to == "done"),
+        "the unguarded move must not be taken"
+    );
+}
+
+#[tokio::test]
+async fn an_action_interrupted_once_is_run_again_and_twice_is_failed() {
+    let (engine, store) = setup("ci");
+    let id = start(
+        &engine,
+        FAILING_ACTION
+            .replace(r#"["false"]"#, r#"["true"]"#)
+            .as_str(),
+    )
+    .await;
+    // A process died while running action 1 of `deploy`: ActionStarted without ActionFinished.
+    let started = EventKind::ActionStarted {
+        state: "deploy".into(),
+        index: 0,
+        action: "Command true".into(),
+    };
+    store
+        .append(&id, vec![NewEvent::new("ci", started.clone())])
+        .expect("append");
+    let (outcome, _) = engine.advance(&id, None).await.expect("advances");
+    assert!(
+        matches!(outcome, StepOutcome::Moved { ref to, .. } if to == "done")
+            || matches!(outcome, StepOutcome::Ended { .. }),
+        "{outcome:?}"
+    );
+    let finished = store
+        .run_events(&id)
+        .expect("events")
+        .into_iter()
+        .filter(|e| matches!(&e.kind, EventKind::ActionFinished { state, ok: true, .. } if state == "deploy"))
+        .count();
+    assert_eq!(finished, 1, "re-run once");
+
+    let (engine, store) = setup("ci");
+    let id = start(
+        &engine,
+        FAILING_ACTION
+            .replace(r#"["false"]"#, r#"["true"]"#)
+            .as_str(),
+    )
+    .await;
+    for _ in 0..2 {
+        store
+            .append(&id, vec![NewEvent::new("ci", started.clone())])
+            .expect("append");
+    }
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "reverted".into(),
+            status: RunStatus::Failed,
+            in_place: false
+        }
+    );
+    assert_eq!(transitions(&store, &id)[0].2, Cause::Action);
+}
+
+#[tokio::test]
+async fn an_incident_with_nowhere_to_go_fails_the_run_in_place() {
+    let (engine, store) = setup("ci");
+    let text = FAILING_ACTION.replace(r#", on_failure: "revert""#, "");
+    let id = start(&engine, &text).await;
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "deploy".into(),
+            status: RunStatus::Failed,
+            in_place: true
+        }
+    );
+    assert_eq!(store.load_run(&id).expect("run").status, RunStatus::Failed);
+}
+
+const GATE: &str = r#"Workflow(
+    name: "gate", initial: "review", rollback: "cancelled",
+    states: { "review": (), "done": (terminal: Success), "cancelled": (terminal: Failure) },
+    transitions: [
+        (from: "review", to: "done", guards: [
+            (name: "sign-off", check: Approval(prompt: "ok?", min: 2, approvers: ["bob", "carol", "alice"], not_by_initiator: true)),
+        ]),
+    ],
+)"#;
+
+#[tokio::test(start_paused = true)]
+async fn approvals_need_distinct_allowed_people_other_than_the_initiator() {
+    let (alice, store) = setup("alice");
+    let id = start(&alice, GATE).await;
+    let refused = alice
+        .approve(&id, "sign-off", None)
+        .await
+        .expect_err("initiator refused");
+    assert!(matches!(refused, EngineError::Refused(_)), "{refused:?}");
+    let mallory = Engine::new(store.clone(), "mallory");
+    assert!(matches!(
+        mallory.approve(&id, "sign-off", None).await,
+        Err(EngineError::Refused(_))
+    ));
+    let bob = Engine::new(store.clone(), "bob");
+    bob.approve(&id, "sign-off", Some("looks good".into()))
+        .await
+        .expect("bob may");
+    bob.approve(&id, "sign-off", None)
+        .await
+        .expect("again, counted once");
+    assert!(matches!(
+        alice.advance(&id, None).await.expect("advance").0,
+        StepOutcome::Waiting { .. }
+    ));
+    let carol = Engine::new(store.clone(), "carol");
+    let outcome = carol
+        .approve(&id, "sign-off", None)
+        .await
+        .expect("carol may");
+    assert_eq!(
+        outcome.approvers,
+        vec!["bob".to_owned(), "carol".to_owned()]
+    );
+    let (moved, _) = alice.advance(&id, None).await.expect("advance");
+    assert!(
+        matches!(
+            moved,
+            StepOutcome::Ended {
+                status: RunStatus::Succeeded,
+                ..
+            }
+        ),
+        "{moved:?}"
+    );
+    let refusals = store
+        .run_events(&id)
+        .expect("events")
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Approved {
+                    accepted: false,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refusals, 2, "refused approvals are recorded");
+    assert!(matches!(
+        bob.approve(&id, "nope", None).await,
+        Err(EngineError::UnknownGuard { .. }) | Err(EngineError::Ended { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_on_a_stale_version_is_a_conflict() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, GATE).await;
+    let stale = engine.load(&id).await.expect("loads");
+    engine.abort(&id, "changed my mind").await.expect("aborts");
+    let err = engine.commit(
+        &stale.run,
+        RunChange::status(RunStatus::Aborted),
+        vec![EventKind::Aborted {
+            state: "review".into(),
+            reason: "late".into(),
+        }],
+    );
+    let err = err.await.expect_err("stale");
+    assert!(
+        err.is_conflict() || matches!(err, EngineError::Store(StoreError::RunEnded { .. })),
+        "{err:?}"
+    );
+    assert_eq!(store.load_run(&id).expect("run").status, RunStatus::Aborted);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_moves_now_and_abort_ends_the_run() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, GATE).await;
+    let outcome = engine
+        .rollback(&id, "bad canary")
+        .await
+        .expect("rolls back");
+    assert!(
+        matches!(
+            outcome,
+            StepOutcome::Ended {
+                status: RunStatus::Failed,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let k = kinds(&store, &id);
+    assert!(k.contains(&"RollbackRequested".to_owned()));
+    assert_eq!(transitions(&store, &id)[0].2, Cause::Rollback);
+    assert!(matches!(
+        engine.abort(&id, "x").await,
+        Err(EngineError::Ended { .. })
+    ));
+}
+
+#[tokio::test]
+async fn secrets_are_resolved_for_actions_and_never_stored() {
+    let (engine, store) = setup("ci");
+    let text = r#"Workflow(
+        name: "sec", initial: "a",
+        vars: { "token": (secret: true, from_env: "TOKEN") },
+        states: { "a": (on_enter: [Command(run: ["echo", "token=${token}"])], on_failure: "z"), "done": (terminal: Success), "z": (terminal: Failure) },
+        transitions: [(from: "a", to: "done", guards: [(name: "t", check: Command(run: ["sh", "-c", "echo $0", "${token}"]))])],
+    )"#;
+    let id = start(&engine, text).await;
+    assert_eq!(
+        drive(&engine, &id).await,
+        DriveEnd::Ended {
+            state: "done".into(),
+            status: RunStatus::Succeeded,
+            in_place: false
+        }
+    );
+    let all = serde_json::to_string(&store.run_events(&id).expect("events")).expect("json");
+    assert!(!all.contains("s3cret"), "secret leaked: {all}");
+    assert!(all.contains("***"), "redacted evidence expected: {all}");
+    assert!(!store.load_run(&id).expect("run").vars.contains_key("token"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_records_nothing() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, BAKE).await;
+    let before = store.run_events(&id).expect("events").len();
+    let (_, reports) = engine.check(&id, None).await.expect("checks");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(store.run_events(&id).expect("events").len(), before);
+    assert!(matches!(
+        engine.check(&id, Some("nowhere")).await,
+        Err(EngineError::NoSuchTransition { .. })
+    ));
+}
