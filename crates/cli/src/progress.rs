@@ -75,10 +75,14 @@ impl ProgressSink for Sink {
                 let detail: Vec<String> = guards.iter().map(|(n, d)| format!("{n}: {d}")).collect();
                 let mut text = format!("… {state}: waiting on {}", detail.join("; "));
                 if let Some(t) = until {
-                    text.push_str(&format!("; next look {}", output::time(*t)));
+                    text.push_str(&format!("; next look in {}", left(*t)));
                 }
                 if let Some(d) = deadline {
-                    text.push_str(&format!("; deadline {}", output::time(*d)));
+                    text.push_str(&format!(
+                        "; deadline in {} ({})",
+                        left(*d),
+                        output::time(*d)
+                    ));
                 }
                 if self.tty {
                     let mut err = std::io::stderr().lock();
@@ -98,4 +102,11 @@ impl ProgressSink for Sink {
             }
         }
     }
+}
+
+/// Time from now until `t`, as authors write durations (`4m30s`), `0s` if past.
+fn left(t: jiff::Timestamp) -> String {
+    let d =
+        std::time::Duration::try_from(t.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+    waygate_core::duration::format_duration(std::time::Duration::from_secs(d.as_secs()))
 }

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use waygate_core::event::Cause;
+use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
 
@@ -149,11 +149,25 @@ impl Engine {
                     status,
                     in_place,
                 } => {
+                    // The last move, if this step made one, into the state it ended in.
+                    let last_move = loaded.events.iter().rev().find_map(|e| match &e.kind {
+                        EventKind::Transitioned {
+                            from, to, cause, ..
+                        } if *to == state => Some(Progress::Moved {
+                            from: from.clone(),
+                            to: to.clone(),
+                            cause: *cause,
+                        }),
+                        _ => None,
+                    });
+                    if let Some(moved) = last_move.filter(|_| !in_place) {
+                        sink.report(&moved);
+                    }
                     return Ok(DriveEnd::Ended {
                         state,
                         status,
                         in_place,
-                    })
+                    });
                 }
                 StepOutcome::Blocked => {
                     return Ok(DriveEnd::Blocked {
@@ -170,13 +184,14 @@ impl Engine {
                         .filter(|g| g.outcome == Outcome::Waiting)
                         .map(|g| (g.name.clone(), g.detail.clone()))
                         .collect();
-                    sink.report(&Progress::Waiting {
+                    let waiting = Progress::Waiting {
                         state: loaded.run.state.clone(),
                         guards,
                         until: retry_at,
                         deadline: deadline_at(&loaded),
-                    });
-                    let wait = self.wait_for_change(id, retry_at, options.poll);
+                    };
+                    sink.report(&waiting);
+                    let wait = self.wait_for_change(id, retry_at, options.poll, sink, &waiting);
                     tokio::select! {
                         r = wait => r?,
                         () = &mut shutdown => return Ok(DriveEnd::Interrupted),
@@ -186,12 +201,15 @@ impl Engine {
         }
     }
 
-    /// Sleeps until `until` or until the run's history grows, looking every `poll`.
+    /// Sleeps until `until` or until the run's history grows, looking every `poll` and
+    /// repeating `waiting` to the sink each time (so a status line can count down).
     async fn wait_for_change(
         &self,
         id: &RunId,
         until: Option<Timestamp>,
         poll: Duration,
+        sink: &mut dyn ProgressSink,
+        waiting: &Progress,
     ) -> Result<(), EngineError> {
         let before = self.fingerprint(id).await?;
         loop {
@@ -204,6 +222,7 @@ impl Engine {
             if self.fingerprint(id).await? != before {
                 return Ok(());
             }
+            sink.report(waiting);
         }
     }
 
