@@ -6,7 +6,7 @@ use serde_json::json;
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
 use waygate_core::vars::parse_assignment;
-use waygate_executor::engine::{DriveEnd, DriveOptions, StepOutcome, TransitionReport};
+use waygate_executor::engine::{DriveEnd, DriveOptions, Engine, StepOutcome, TransitionReport};
 
 use crate::app::{run_id, App};
 use crate::cli::{Format, StartArgs};
@@ -17,7 +17,7 @@ use crate::workflow;
 
 /// `start`: creates the run, prints its id.
 pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
-    let id = create(app, args).await?;
+    let (id, _) = create(app, args).await?;
     match app.format {
         Format::Human | Format::Csv => output::print(&format!("{id}\n"))?,
         _ => output::json(&json!({ "run_id": id }))?,
@@ -25,7 +25,12 @@ pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-async fn create(app: &App, args: &StartArgs) -> Result<String, CliError> {
+/// Starts the run; returns its id and the `--var` values (secrets among them are needed
+/// again by a `drive` in the same process, since they are never stored).
+async fn create(
+    app: &App,
+    args: &StartArgs,
+) -> Result<(String, BTreeMap<String, String>), CliError> {
     let loaded = workflow::load(&args.file)?;
     let mut overrides = BTreeMap::new();
     for v in &args.vars {
@@ -42,20 +47,23 @@ async fn create(app: &App, args: &StartArgs) -> Result<String, CliError> {
             &overrides,
         )
         .await?;
-    Ok(started.run.id.to_string())
+    Ok((started.run.id.to_string(), overrides))
 }
 
 /// `run`: start, then drive.
 pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
-    let id = create(app, args).await?;
+    let (id, overrides) = create(app, args).await?;
     eprintln!("started run {id}");
-    drive(app, &id, no_wait).await
+    drive_with(app, app.engine().with_overrides(overrides), &id, no_wait).await
 }
 
 /// `drive`: until the run ends, printing progress to stderr.
 pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError> {
+    drive_with(app, app.engine(), id, no_wait).await
+}
+
+async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
-    let engine = app.engine();
     let mut sink = Sink::new();
     let options = DriveOptions {
         no_wait,
@@ -213,7 +221,15 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
 
 fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
     match outcome {
-        StepOutcome::Moved { from, to, .. } => (Exit::Ok, format!("moved `{from}` -> `{to}`")),
+        StepOutcome::Moved { from, to, cause } => {
+            let cause = serde_json::to_value(cause)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            (
+                Exit::Ok,
+                format!("moved `{from}` -> `{to}` ({})", cause.unwrap_or_default()),
+            )
+        }
         StepOutcome::Ended {
             state,
             status: RunStatus::Succeeded,

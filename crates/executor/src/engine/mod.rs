@@ -20,7 +20,7 @@ mod step;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -117,6 +117,7 @@ pub struct Engine {
     actor: String,
     workdir: PathBuf,
     getenv: EnvLookup,
+    overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -172,8 +173,17 @@ impl Engine {
             actor: actor.into(),
             workdir: PathBuf::from("."),
             getenv: Arc::new(|k| std::env::var(k).ok()),
+            overrides: BTreeMap::new(),
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// `--var` values given to this process. A run pins its non-secret values at start, so
+    /// these matter only for secrets, which are never stored: `waygate run --var token=..`
+    /// must be able to use the token for the whole drive.
+    pub fn with_overrides(mut self, overrides: BTreeMap<String, String>) -> Engine {
+        self.overrides = overrides;
+        self
     }
 
     /// Reads process environment variables through `getenv` instead.
@@ -239,13 +249,9 @@ impl Engine {
         };
         let getenv = self.getenv.clone();
         let resolve = |getenv: &EnvLookup| {
-            vars::resolve(
-                &workflow,
-                &run.env,
-                &Default::default(),
-                Some(&run.vars),
-                |k| getenv(k),
-            )
+            vars::resolve(&workflow, &run.env, &self.overrides, Some(&run.vars), |k| {
+                getenv(k)
+            })
         };
         let (resolved, vars_error) = match resolve(&getenv) {
             Ok(r) => (r, None),
