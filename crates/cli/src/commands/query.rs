@@ -7,6 +7,7 @@ use waygate_core::outcome::GuardResult;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
 use waygate_executor::engine::Loaded;
+use waygate_executor::GuardContext;
 
 use crate::app::{run_id, App};
 use crate::cli::{AuditArgs, Format};
@@ -15,8 +16,9 @@ use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
 pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let loaded = app.engine().load(&run_id(id)).await?;
-    let view = status_view(&loaded);
+    let engine = app.engine();
+    let loaded = engine.load(&run_id(id)).await?;
+    let view = status_view(&loaded, &engine.context(&loaded));
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -42,7 +44,9 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
         .unwrap_or_default()
 }
 
-fn status_view(loaded: &Loaded) -> serde_json::Value {
+/// `ctx` renders approval prompts as the guards do: run values and built-ins
+/// (`${run.env}`...) filled in, secrets as `***`.
+fn status_view(loaded: &Loaded, ctx: &GuardContext) -> serde_json::Value {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
@@ -80,10 +84,7 @@ fn status_view(loaded: &Loaded) -> serde_json::Value {
                     pending.push(json!({
                         "guard": g.name,
                         "to": to,
-                        "prompt": a.prompt.render_redacted(
-                            |k| loaded.resolved.values.get(k).map(String::as_str),
-                            |k| w.is_secret(k),
-                        ).unwrap_or_else(|_| a.prompt.source().to_owned()),
+                        "prompt": ctx.render_for_display(&a.prompt),
                         "min": a.min,
                         "approved_by": by,
                         "approvers": a.approvers,
