@@ -18,7 +18,8 @@ use crate::output::{self, event_summary, guard_lines, Table};
 pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
     let engine = app.engine();
     let loaded = engine.load(&run_id(id)).await?;
-    let view = status_view(&loaded, &engine.context(&loaded));
+    let running = engine.actions_running(&loaded.run.id)?;
+    let view = status_view(&loaded, &engine.context(&loaded), running);
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -46,7 +47,9 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
 
 /// `ctx` renders approval prompts as the guards do: run values and built-ins
 /// (`${run.env}`...) filled in, secrets as `***`.
-fn status_view(loaded: &Loaded, ctx: &GuardContext) -> serde_json::Value {
+/// `running`: another process holds the run's lock, so an action started and not finished is
+/// running there, not interrupted.
+fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
@@ -115,7 +118,7 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext) -> serde_json::Value {
                         index,
                         action,
                     } if *s == run.state && *index as usize == i => {
-                        status = "interrupted";
+                        status = if running { "running" } else { "interrupted" };
                         description = action.clone();
                     }
                     EventKind::ActionFinished {
@@ -131,8 +134,6 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext) -> serde_json::Value {
                     _ => {}
                 }
             }
-            // A started action whose process is still running looks the same as one whose
-            // process died; `drive` tells them apart by holding the run while it runs.
             json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
         })
         .collect();
