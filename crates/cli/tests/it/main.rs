@@ -1,5 +1,6 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
+mod concurrency;
 #[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
