@@ -1,6 +1,7 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
 mod concurrency;
+mod crash;
 #[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
