@@ -87,7 +87,12 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
     let history = sb.history(&run);
     let mut keys: Vec<(String, u64)> = of_kind(&history, "ActionStarted")
         .iter()
-        .map(|e| (e["state"].to_string(), e["index"].as_u64().unwrap_or(99)))
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap_or("").to_owned(),
+                e["index"].as_u64().unwrap_or(99),
+            )
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -95,7 +100,7 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
         let count = |kind: &str| {
             of_kind(&history, kind)
                 .iter()
-                .filter(|e| e["state"].to_string() == state && e["index"] == index)
+                .filter(|e| e["state"] == state.as_str() && e["index"] == index)
                 .count()
         };
         assert!((1..=2).contains(&count("ActionStarted")), "{state} {index}");
