@@ -5,4 +5,5 @@ mod crash;
 #[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
+mod signals;
 mod validate;
