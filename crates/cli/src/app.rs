@@ -1,9 +1,11 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
+use waygate_executor::lock::RunLocks;
 use waygate_executor::Engine;
 
 use crate::cli::{Format, Global};
@@ -18,6 +20,8 @@ pub struct App {
     pub actor: String,
     /// Output format.
     pub format: Format,
+    /// The store directory: run locks live in its `locks/`.
+    pub dir: PathBuf,
 }
 
 impl std::fmt::Debug for App {
@@ -42,12 +46,14 @@ impl App {
             store: Arc::new(store),
             actor,
             format: global.format,
+            dir: global.store.clone(),
         })
     }
 
     /// An engine acting as this app's actor.
     pub fn engine(&self) -> Engine {
         Engine::new(self.store.clone(), self.actor.clone())
+            .with_run_locks(RunLocks::new(self.dir.join("locks")))
     }
 }
 

@@ -185,8 +185,10 @@ pub struct AuditArgs {
     /// Only this run.
     #[arg(long)]
     pub run: Option<String>,
-    /// Only events by this actor.
-    #[arg(long)]
+    /// Only events by this actor. (Its own id: the global `--as` is stored as `actor`, and
+    /// sharing the id made `--as`/`WAYGATE_ACTOR` filter the audit and `audit --as` a usage
+    /// error.)
+    #[arg(long = "actor", id = "actor_filter", value_name = "ACTOR")]
     pub actor: Option<String>,
     /// Only this event kind (RunStarted, GuardsEvaluated, Approved, Transitioned, ...).
     #[arg(long)]

@@ -16,6 +16,7 @@
 //!   [`guard::watch`].
 //! - [`evaluate`]: retries, timing, redaction; all guards of a transition concurrently.
 //! - [`action`]: `on_enter` actions (commands and webhooks).
+//! - [`lock`]: per-run locks held while a process runs a run's actions.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
 //! # Features
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod guard;
+pub mod lock;
 pub mod process;
 
 pub use action::{describe, run_action, ActionResult};

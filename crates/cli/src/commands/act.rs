@@ -85,6 +85,14 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
             ..
         } => (Exit::Ok, format!("run {id} succeeded in `{state}`")),
         DriveEnd::Ended {
+            status: RunStatus::Aborted,
+            state,
+            ..
+        } => (
+            Exit::Conflict,
+            format!("run {id} was aborted in `{state}` by another command"),
+        ),
+        DriveEnd::Ended {
             in_place: true,
             state,
             ..

@@ -7,6 +7,7 @@ use waygate_core::outcome::GuardResult;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
 use waygate_executor::engine::Loaded;
+use waygate_executor::GuardContext;
 
 use crate::app::{run_id, App};
 use crate::cli::{AuditArgs, Format};
@@ -15,8 +16,10 @@ use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
 pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let loaded = app.engine().load(&run_id(id)).await?;
-    let view = status_view(&loaded);
+    let engine = app.engine();
+    let loaded = engine.load(&run_id(id)).await?;
+    let running = engine.actions_running(&loaded.run.id)?;
+    let view = status_view(&loaded, &engine.context(&loaded), running);
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -42,7 +45,11 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
         .unwrap_or_default()
 }
 
-fn status_view(loaded: &Loaded) -> serde_json::Value {
+/// `ctx` renders approval prompts as the guards do: run values and built-ins
+/// (`${run.env}`...) filled in, secrets as `***`.
+/// `running`: another process holds the run's lock, so an action started and not finished is
+/// running there, not interrupted.
+fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
@@ -80,10 +87,7 @@ fn status_view(loaded: &Loaded) -> serde_json::Value {
                     pending.push(json!({
                         "guard": g.name,
                         "to": to,
-                        "prompt": a.prompt.render_redacted(
-                            |k| loaded.resolved.values.get(k).map(String::as_str),
-                            |k| w.is_secret(k),
-                        ).unwrap_or_else(|_| a.prompt.source().to_owned()),
+                        "prompt": ctx.render_for_display(&a.prompt),
                         "min": a.min,
                         "approved_by": by,
                         "approvers": a.approvers,
@@ -114,7 +118,7 @@ fn status_view(loaded: &Loaded) -> serde_json::Value {
                         index,
                         action,
                     } if *s == run.state && *index as usize == i => {
-                        status = "interrupted";
+                        status = if running { "running" } else { "interrupted" };
                         description = action.clone();
                     }
                     EventKind::ActionFinished {
@@ -130,8 +134,6 @@ fn status_view(loaded: &Loaded) -> serde_json::Value {
                     _ => {}
                 }
             }
-            // A started action whose process is still running looks the same as one whose
-            // process died; `drive` tells them apart by holding the run while it runs.
             json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
         })
         .collect();

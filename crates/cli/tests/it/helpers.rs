@@ -1,7 +1,11 @@
 //! Running the binary and checking what it printed and how it exited.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The repository root (for `workflows/` and `tests/`).
 pub fn repo() -> PathBuf {
@@ -71,4 +75,374 @@ impl Ran {
             )
         })
     }
+}
+
+/// The built `waygate` binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("waygate")
+}
+
+/// A temporary directory holding a store (`./store`), workflows and scripts: one per test.
+/// Commands run with it as their working directory.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::Builder::new()
+                .prefix("waygate-it-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store directory.
+    pub fn store(&self) -> PathBuf {
+        self.path().join("store")
+    }
+
+    /// Writes `text` to `name` (parents created) and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    /// Writes an executable `#!/bin/sh` script.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write(name, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    /// `waygate --store ./store ARGS` acting as `actor`.
+    pub fn command(&self, actor: &str, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.current_dir(self.path())
+            .env_remove("WAYGATE_STORE")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .env("WAYGATE_ACTOR", actor)
+            .arg("--store")
+            .arg(self.store())
+            .args(args);
+        cmd
+    }
+
+    /// Runs `waygate ARGS` as `tester` and waits for it.
+    pub fn wg(&self, args: &[&str]) -> Ran {
+        self.wg_as("tester", args)
+    }
+
+    /// Runs `waygate ARGS` as `actor` and waits for it.
+    pub fn wg_as(&self, actor: &str, args: &[&str]) -> Ran {
+        self.command(actor, args)
+            .output()
+            .expect("waygate runs")
+            .into()
+    }
+
+    /// Starts `waygate ARGS` as `actor` in the background, stdout and stderr to files named
+    /// after `tag` in the sandbox (a pipe nobody reads could block it).
+    pub fn spawn_as(&self, actor: &str, tag: &str, args: &[&str]) -> Spawned {
+        let out = self.path().join(format!("{tag}.stdout"));
+        let err = self.path().join(format!("{tag}.stderr"));
+        let child = self
+            .command(actor, args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn waygate");
+        Spawned { child, out, err }
+    }
+
+    /// Starts a run of `file` in `env` as `actor`; returns its id.
+    #[track_caller]
+    pub fn start(&self, actor: &str, file: &str, env: &str, extra: &[&str]) -> String {
+        let mut args = vec!["--format", "json", "start", file, "--env", env];
+        args.extend_from_slice(extra);
+        let json = self.wg_as(actor, &args).code(0).json();
+        json["run_id"].as_str().expect("run_id").to_owned()
+    }
+
+    /// `status RUN --format json`.
+    #[track_caller]
+    pub fn status(&self, run: &str) -> serde_json::Value {
+        self.wg(&["--format", "json", "status", run]).code(0).json()
+    }
+
+    /// `history RUN --format json`.
+    #[track_caller]
+    pub fn history(&self, run: &str) -> Vec<serde_json::Value> {
+        match self
+            .wg(&["--format", "json", "history", run])
+            .code(0)
+            .json()
+        {
+            serde_json::Value::Array(events) => events,
+            other => panic!("history is not a list: {other}"),
+        }
+    }
+
+    /// `audit verify` must pass.
+    #[track_caller]
+    pub fn verify(&self) {
+        let json = self
+            .wg(&["--format", "json", "audit", "verify"])
+            .code(0)
+            .json();
+        assert_eq!(json["ok"], true, "{json}");
+    }
+}
+
+/// The kinds of `events`, in order.
+pub fn kinds(events: &[serde_json::Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?"))
+        .collect()
+}
+
+/// Events of kind `kind`.
+pub fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// A `waygate` running in the background.
+#[derive(Debug)]
+pub struct Spawned {
+    pub child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid")
+    }
+
+    /// What it printed so far on stderr.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Sends `signal` to it.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    /// Waits for it to exit, at most `limit` (then kills it and fails the test).
+    #[track_caller]
+    pub fn wait(mut self, limit: Duration) -> Ran {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Ran {
+                    code: status.code().unwrap_or(-1),
+                    stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
+                    stderr: std::fs::read_to_string(&self.err).unwrap_or_default(),
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "waygate did not exit within {limit:?}\n--- stderr\n{}",
+                    std::fs::read_to_string(&self.err).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // A failed test must not leave a `drive` running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The pids listed one per line in `file` (written by a test script).
+pub fn pids_in(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that the test controls: every request gets the
+/// current status and body, and is recorded (request line and body).
+#[derive(Debug)]
+pub struct Server {
+    pub port: u16,
+    shared: Arc<Mutex<ServerState>>,
+}
+
+#[derive(Debug)]
+struct ServerState {
+    status: u16,
+    body: String,
+    requests: Vec<String>,
+    stop: bool,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let shared = Arc::new(Mutex::new(ServerState {
+            status: 200,
+            body: "ok".into(),
+            requests: Vec::new(),
+            stop: false,
+        }));
+        let state = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if state.lock().expect("lock").stop {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let state = state.clone();
+                std::thread::spawn(move || serve(stream, &state));
+            }
+        });
+        Server { port, shared }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// What every request gets from now on.
+    pub fn respond(&self, status: u16, body: &str) {
+        let mut s = self.shared.lock().expect("lock");
+        s.status = status;
+        s.body = body.to_owned();
+    }
+
+    /// Every request so far: request line, then the body.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.lock().expect("lock").requests.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.lock().expect("lock").stop = true;
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(mut stream: std::net::TcpStream, state: &Mutex<ServerState>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    let (status, reply) = {
+        let mut s = state.lock().expect("lock");
+        let line = head.lines().next().unwrap_or_default().to_owned();
+        s.requests.push(format!("{line}\n{body}"));
+        (s.status, s.body.clone())
+    };
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
 }

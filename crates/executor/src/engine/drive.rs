@@ -110,6 +110,7 @@ impl Engine {
         shutdown: impl Future<Output = ()>,
     ) -> Result<DriveEnd, EngineError> {
         tokio::pin!(shutdown);
+        let mut first = true;
         loop {
             let step = self.step(
                 id,
@@ -118,10 +119,42 @@ impl Engine {
                     follow_on_failure: true,
                 },
             );
-            let (outcome, reports) = tokio::select! {
-                r = step => r?,
+            let stepped = tokio::select! {
+                r = step => r,
                 () = &mut shutdown => return Ok(DriveEnd::Interrupted),
             };
+            let (outcome, reports) = match stepped {
+                Ok(stepped) => stepped,
+                // Another process is running the run's actions: wait for it (or for its
+                // death, which frees the lock) and look again.
+                Err(EngineError::Busy { .. }) if !options.no_wait => {
+                    first = false; // the run was there, not ended, when the step looked
+                    tokio::select! {
+                        () = tokio::time::sleep(options.poll) => {}
+                        () = &mut shutdown => return Ok(DriveEnd::Interrupted),
+                    }
+                    continue;
+                }
+                // Another command moved or ended the run while this one worked or waited:
+                // follow it, and report how the run ended if it did.
+                Err(e) if !first && (e.is_conflict() || e.is_ended()) => {
+                    let run = self.load(id).await?;
+                    if run.run.status.is_ended() {
+                        return Ok(DriveEnd::Ended {
+                            in_place: run.run.status == RunStatus::Failed
+                                && run.workflow.state(run.state).terminal.is_none(),
+                            state: run.run.state,
+                            status: run.run.status,
+                        });
+                    }
+                    if e.is_ended() {
+                        return Err(e);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            first = false;
             let loaded = self.load(id).await?;
             if !reports.is_empty() {
                 let state = match &outcome {

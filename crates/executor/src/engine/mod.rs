@@ -12,7 +12,9 @@
 //! first finishes the state's entry: actions without an `ActionFinished` in the current visit
 //! are run, in order. An action found started but never finished (the process died while it
 //! ran) is run again, once; if it is found interrupted a second time it is recorded as failed.
-//! Actions should therefore be idempotent, as deploy scripts usually are.
+//! Actions should therefore be idempotent, as deploy scripts usually are. "Never finished"
+//! is told from "still running in another process" by the run's lock ([`crate::lock`]),
+//! which the process running actions holds: see [`Engine::with_run_locks`].
 
 mod drive;
 mod ops;
@@ -34,6 +36,7 @@ use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::context::{ApprovalRecord, GuardContext};
+use crate::lock::RunLocks;
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
 pub use ops::{ApproveOutcome, Started};
@@ -95,6 +98,20 @@ pub enum EngineError {
     /// The approval was refused (and recorded as refused).
     #[error("approval refused: {0}")]
     Refused(String),
+    /// Another process is running the run's entry actions right now.
+    #[error(
+        "run {run} is busy: another waygate process is running the entry actions of `{state}`; \
+         try again when it has finished"
+    )]
+    Busy {
+        /// The run.
+        run: RunId,
+        /// The state whose actions are running.
+        state: String,
+    },
+    /// The run lock could not be taken or tested.
+    #[error("run lock: {0}")]
+    Lock(String),
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Join(String),
@@ -106,6 +123,15 @@ impl EngineError {
         matches!(
             self,
             EngineError::Store(StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. })
+                | EngineError::Busy { .. }
+        )
+    }
+
+    /// The run had ended already.
+    pub fn is_ended(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Ended { .. } | EngineError::Store(StoreError::RunEnded { .. })
         )
     }
 }
@@ -119,6 +145,7 @@ pub struct Engine {
     getenv: EnvLookup,
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
+    locks: Option<RunLocks>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -175,6 +202,25 @@ impl Engine {
             getenv: Arc::new(|k| std::env::var(k).ok()),
             overrides: BTreeMap::new(),
             clock: Arc::new(SystemClock),
+            locks: None,
+        }
+    }
+
+    /// Runs entry actions only while holding the run's lock in `locks`, so that two processes
+    /// never run the same action at once and a dead one's action is told from a running one.
+    /// Without locks (a single process, as in tests) actions run unguarded.
+    pub fn with_run_locks(mut self, locks: RunLocks) -> Engine {
+        self.locks = Some(locks);
+        self
+    }
+
+    /// Whether another process is running run `id`'s entry actions now (holds its lock).
+    pub fn actions_running(&self, id: &RunId) -> Result<bool, EngineError> {
+        match &self.locks {
+            Some(locks) => locks
+                .is_held(id)
+                .map_err(|e| EngineError::Lock(e.to_string())),
+            None => Ok(false),
         }
     }
 

@@ -293,7 +293,13 @@ impl Engine {
         )
         .await?;
         let next = self.load(&loaded.run.id).await?;
-        Ok(match self.settle(next).await? {
+        let settled = match self.settle(next).await {
+            // Another process is running actions of this run: it re-reads the run after each
+            // one, sees the move and finishes entering `to` itself.
+            Err(EngineError::Busy { .. }) => None,
+            other => other?,
+        };
+        Ok(match settled {
             Some(ended @ StepOutcome::Ended { .. }) => ended,
             // A failed entry action moved it further; report the whole move.
             Some(StepOutcome::Moved { to, .. }) => StepOutcome::Moved { from, to, cause },
@@ -328,13 +334,20 @@ impl Engine {
     /// finished in this visit, follows a failed one to the failure path, and ends the run in
     /// a terminal state. Loops until the run rests in a state whose entry is complete.
     /// Returns what happened, or `None` if nothing needed doing.
+    ///
+    /// Actions run only under the run's lock ([`crate::lock`]): a process that finds another
+    /// one running them gets [`EngineError::Busy`] rather than running them a second time.
+    /// Holding the lock, it re-reads the run before each action and before each commit, so a
+    /// move made meanwhile by another command (`rollback`) is followed, not overwritten: the
+    /// holder goes on to finish entering the state the run is in now.
     pub(crate) async fn settle(
         &self,
         mut loaded: Loaded,
     ) -> Result<Option<StepOutcome>, EngineError> {
         let first_state = loaded.run.state.clone();
         let mut last: Option<StepOutcome> = None;
-        loop {
+        let mut lock = None;
+        'visit: loop {
             if loaded.run.status.is_ended() {
                 return Ok(last);
             }
@@ -342,6 +355,25 @@ impl Engine {
             let state = loaded.workflow.state(state_id).clone();
             if !state.on_enter.is_empty() {
                 loaded.ensure_vars()?;
+            }
+            let unfinished = (0..state.on_enter.len())
+                .any(|i| action_history(&loaded, &state.name, i as u32).0.is_none());
+            if unfinished && lock.is_none() {
+                if let Some(locks) = &self.locks {
+                    let taken = locks
+                        .try_lock(&loaded.run.id)
+                        .map_err(|e| EngineError::Lock(e.to_string()))?;
+                    let Some(taken) = taken else {
+                        return Err(EngineError::Busy {
+                            run: loaded.run.id.clone(),
+                            state: state.name.clone(),
+                        });
+                    };
+                    lock = Some(taken);
+                    // Whoever held it may have finished the actions, or moved the run.
+                    loaded = self.load(&loaded.run.id).await?;
+                    continue 'visit;
+                }
             }
             let mut failed: Option<String> = None;
             for (i, action) in state.on_enter.iter().enumerate() {
@@ -400,6 +432,12 @@ impl Engine {
                     }],
                 )
                 .await?;
+                let now = self.load(&loaded.run.id).await?;
+                if moved_since(&loaded, &now) {
+                    loaded = now;
+                    continue 'visit;
+                }
+                loaded = now;
                 if !result.ok {
                     failed = Some(format!(
                         "action {} ({}) failed: {}",
@@ -412,11 +450,15 @@ impl Engine {
                     }
                 }
             }
+            let current = self.load(&loaded.run.id).await?;
+            if moved_since(&loaded, &current) {
+                loaded = current;
+                continue 'visit;
+            }
             if let Some(terminal) = state.terminal {
                 // A terminal state's actions announce and archive; their failure is recorded
                 // but does not change how the run ended.
                 let status = terminal_status(terminal);
-                let current = self.load(&loaded.run.id).await?;
                 self.commit(
                     &current.run,
                     RunChange::status(status),
@@ -435,7 +477,6 @@ impl Engine {
             let Some(reason) = failed else {
                 return Ok(last);
             };
-            let current = self.load(&loaded.run.id).await?;
             match loaded.workflow.failure_target(state_id) {
                 Some(target) => {
                     let to = loaded.workflow.state(target).name.clone();
@@ -464,6 +505,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether the run left the visit `before` was loaded in (moved, re-entered or ended).
+fn moved_since(before: &Loaded, now: &Loaded) -> bool {
+    now.run.state != before.run.state
+        || now.run.state_entered_at != before.run.state_entered_at
+        || now.run.status.is_ended()
 }
 
 /// For action `index` of `state` in the current visit: whether it finished (and how), and

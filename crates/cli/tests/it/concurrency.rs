@@ -1,0 +1,247 @@
+//! Several `waygate` processes at once on one store: racing advances, racing starts, and two
+//! processes that must not both run the same entry action.
+
+use std::time::Duration;
+
+use crate::helpers::{kinds, of_kind, wait_until, Sandbox};
+
+/// `build` → `review` behind a slow guard, so every racer reads the run at the same version
+/// before any of them commits; `review` then waits on an approval.
+const RACE: &str = r#"Workflow(
+    name: "race",
+    initial: "build",
+    environments: { "dev": () },
+    states: {
+        "build": (),
+        "review": (),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "build", to: "review", guards: [(name: "slow", check: Command(run: ["sleep", "1.5"]))]),
+        (from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))]),
+    ],
+)
+"#;
+
+#[test]
+fn racing_advances_make_exactly_one_transition_and_the_rest_conflict() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", RACE);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let racers: Vec<_> = (0..5)
+        .map(|i| sb.spawn_as("alice", &format!("advance{i}"), &["advance", &run]))
+        .collect();
+    let codes: Vec<i32> = racers
+        .into_iter()
+        .map(|r| r.wait(Duration::from_secs(60)).code)
+        .collect();
+    let history = sb.history(&run);
+    let moves = of_kind(&history, "Transitioned");
+    assert_eq!(moves.len(), 1, "{:?}", kinds(&history));
+    assert_eq!(moves[0]["from"], "build");
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    // The losers read version 1 and found the run moved: 5. (One that started so late that
+    // it read the run already in `review` waits on the approval there: 4.)
+    assert!(codes.iter().all(|c| [0, 4, 5].contains(c)), "{codes:?}");
+    assert!(codes.contains(&5), "{codes:?}");
+    assert_eq!(sb.status(&run)["state"], "review");
+    sb.verify();
+}
+
+#[test]
+fn racing_starts_on_one_environment_let_one_win() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", RACE);
+    let racers: Vec<_> = (0..5)
+        .map(|i| {
+            sb.spawn_as(
+                "alice",
+                &format!("start{i}"),
+                &["start", "wf.ron", "--env", "dev"],
+            )
+        })
+        .collect();
+    let ran: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait(Duration::from_secs(60)))
+        .collect();
+    let winners: Vec<_> = ran.iter().filter(|r| r.code == 0).collect();
+    assert_eq!(winners.len(), 1, "{ran:?}");
+    let id = winners[0].stdout.trim();
+    for loser in ran.iter().filter(|r| r.code != 0) {
+        assert_eq!(loser.code, 5, "{loser:?}");
+        assert!(
+            loser.stderr.contains(id),
+            "names the winner: {}",
+            loser.stderr
+        );
+    }
+    let runs = sb.wg(&["runs", "--format", "json"]).code(0).json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    sb.verify();
+}
+
+/// An entry action that takes a while and leaves a mark each time it runs.
+const SLOW_ACTION: &str = r#"Workflow(
+    name: "slow-action",
+    initial: "deploy",
+    rollback: "rollback",
+    environments: { "dev": () },
+    states: {
+        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "30s")], on_failure: "rollback"),
+        "done": (terminal: Success),
+        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "deploy", to: "done"),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)
+"#;
+
+fn slow_action_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", SLOW_ACTION);
+    // Marks its start, then waits until the test lets it finish.
+    sb.script(
+        "deploy.sh",
+        "echo $$ >> deploy.runs\nwhile [ ! -f release ]; do sleep 0.05; done",
+    );
+    sb.script("revert.sh", "echo $$ >> revert.runs");
+    sb
+}
+
+fn lines(sb: &Sandbox, name: &str) -> usize {
+    std::fs::read_to_string(sb.path().join(name))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn a_running_action_is_not_run_again_by_another_process() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let first = sb.spawn_as("alice", "first", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    // The action is running in `first`: status says so, not "interrupted".
+    let st = sb.status(&run);
+    assert_eq!(st["actions"][0]["status"], "running", "{st}");
+    // A second advance and a drive find the run busy: exit 5, and nothing run twice.
+    let second = sb.wg_as("bob", &["advance", &run]);
+    second.code(5);
+    assert!(second.stderr.contains("busy"), "{}", second.stderr);
+    sb.wg_as("bob", &["drive", &run, "--no-wait"]).code(5);
+    assert_eq!(lines(&sb, "deploy.runs"), 1);
+
+    sb.write("release", "");
+    first.wait(Duration::from_secs(30)).code(0);
+    assert_eq!(lines(&sb, "deploy.runs"), 1, "the action ran once");
+    let history = sb.history(&run);
+    assert_eq!(of_kind(&history, "ActionStarted").len(), 1);
+    assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
+    sb.verify();
+}
+
+#[test]
+fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let first = sb.spawn_as("alice", "first", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
+    std::thread::sleep(Duration::from_millis(500));
+    sb.write("release", "");
+    first.wait(Duration::from_secs(30));
+    let ran = drive.wait(Duration::from_secs(60));
+    ran.code(0);
+    assert_eq!(lines(&sb, "deploy.runs"), 1, "the action ran once");
+    assert_eq!(sb.status(&run)["status"], "succeeded");
+}
+
+#[test]
+fn rollback_while_an_action_runs_elsewhere_is_committed_and_finished_by_the_holder() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    let rb = sb.wg_as("bob", &["rollback", &run, "--reason", "bad canary"]);
+    rb.code(0);
+    assert_eq!(sb.status(&run)["state"], "rollback");
+    sb.write("release", "");
+    // The drive finishes its action, sees the run moved and takes the rollback path.
+    let ran = drive.wait(Duration::from_secs(60));
+    ran.code(6);
+    assert_eq!(lines(&sb, "deploy.runs"), 1);
+    assert_eq!(lines(&sb, "revert.runs"), 1, "the rollback action ran once");
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "rolled_back");
+    let history = sb.history(&run);
+    let moves: Vec<(&str, &str)> = of_kind(&history, "Transitioned")
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap_or(""),
+                e["to"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(moves, [("deploy", "rollback"), ("rollback", "rolled_back")]);
+    sb.verify();
+}
+
+/// Waits on an approval for ever: something else has to end it.
+const WAITS: &str = r#"Workflow(
+    name: "waits",
+    initial: "review",
+    rollback: "cancelled",
+    environments: { "dev": () },
+    states: {
+        "review": (),
+        "done": (terminal: Success),
+        "cancelled": (terminal: Failure),
+    },
+    transitions: [
+        (from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))]),
+    ],
+)
+"#;
+
+#[test]
+fn a_waiting_drive_stops_when_another_process_aborts_the_run() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", WAITS);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    wait_until("the drive to wait", Duration::from_secs(30), || {
+        sb.status(&run)["status"] == "waiting"
+    });
+    sb.wg_as("bob", &["abort", &run, "--reason", "stop"])
+        .code(0);
+    let ran = drive.wait(Duration::from_secs(30));
+    ran.code(5);
+    assert!(ran.stdout.contains("aborted"), "{ran:?}");
+    sb.verify();
+}
+
+#[test]
+fn a_waiting_drive_reports_how_a_rollback_elsewhere_ended_the_run() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", WAITS);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    wait_until("the drive to wait", Duration::from_secs(30), || {
+        sb.status(&run)["status"] == "waiting"
+    });
+    // `cancelled` is a failure terminal: the rollback ends the run.
+    sb.wg_as("bob", &["rollback", &run, "--reason", "stop"])
+        .code(6);
+    drive.wait(Duration::from_secs(30)).code(6);
+}

@@ -1,0 +1,208 @@
+//! `kill -9` of a `drive` at any moment: the store stays verifiable, `status` works, a new
+//! `drive` finishes the run, and an action cut off is run again once, then failed.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::helpers::{of_kind, pids_in, wait_until, Sandbox};
+
+/// Actions and guards that take a little while, and a bake, so kills land everywhere.
+const CRASHY: &str = r#"Workflow(
+    name: "crashy",
+    initial: "deploy",
+    rollback: "rollback",
+    environments: { "dev": () },
+    states: {
+        "deploy": (on_enter: [Command(run: ["./act.sh", "deploy"]), Command(run: ["./act.sh", "migrate"])], on_failure: "rollback"),
+        "bake": (on_failure: "rollback"),
+        "done": (terminal: Success, on_enter: [Command(run: ["./act.sh", "announce"])]),
+        "rollback": (on_enter: [Command(run: ["./act.sh", "revert"])]),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "deploy", to: "bake", guards: [(name: "healthy", check: Command(run: ["./act.sh", "check"]))]),
+        (from: "bake", to: "done", guards: [(name: "bake", check: Wait(duration: "1500ms"))]),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)
+"#;
+
+/// A small deterministic generator; the seed is printed so a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", CRASHY);
+    sb.script("act.sh", "echo \"$1 $$\" >> actions.log\nsleep 0.2");
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    eprintln!("seed {seed}");
+    let mut rng = Lcg(seed);
+    for i in 0..10 {
+        if sb.status(&run)["status"] != "active" && sb.status(&run)["status"] != "waiting" {
+            break;
+        }
+        let drive = sb.spawn_as("alice", &format!("drive{i}"), &["drive", &run]);
+        std::thread::sleep(Duration::from_millis(50 + rng.below(900)));
+        drive.kill9();
+        sb.verify();
+        let st = sb.status(&run);
+        assert!(!st["state"].is_null(), "{st}");
+        sb.wg(&["history", &run]).code(0);
+    }
+    // A kill may have come after the last commit: then there is nothing left to drive.
+    let st = sb.status(&run);
+    let ended = ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or(""));
+    let code = if ended {
+        sb.wg_as("alice", &["drive", &run]).code(1);
+        if st["status"] == "succeeded" {
+            0
+        } else {
+            6
+        }
+    } else {
+        sb.wg_as("alice", &["drive", &run]).code
+    };
+    let st = sb.status(&run);
+    match code {
+        0 => assert_eq!(st["state"], "done", "{st}"),
+        // An action cut off twice fails and takes the run down the rollback path.
+        6 => assert_eq!(st["state"], "rolled_back", "{st}"),
+        _ => panic!("drive after the kills exited {code}: {st}"),
+    }
+    sb.verify();
+    // Every action started was finished exactly once, after at most two starts.
+    let history = sb.history(&run);
+    let mut keys: Vec<(String, u64)> = of_kind(&history, "ActionStarted")
+        .iter()
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap_or("").to_owned(),
+                e["index"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (state, index) in keys {
+        let count = |kind: &str| {
+            of_kind(&history, kind)
+                .iter()
+                .filter(|e| e["state"] == state.as_str() && e["index"] == index)
+                .count()
+        };
+        assert!((1..=2).contains(&count("ActionStarted")), "{state} {index}");
+        assert_eq!(count("ActionFinished"), 1, "{state} {index}");
+    }
+    // Nothing holds the environment any more.
+    sb.start("alice", "wf.ron", "dev", &[]);
+}
+
+/// One action that runs until the test lets it go, writing its pid first.
+const HANGS: &str = r#"Workflow(
+    name: "hangs",
+    initial: "deploy",
+    rollback: "rollback",
+    environments: { "dev": () },
+    states: {
+        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "60s")], on_failure: "rollback"),
+        "done": (terminal: Success),
+        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "deploy", to: "done"),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)
+"#;
+
+fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn an_action_cut_off_is_reported_run_again_once_then_failed() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", HANGS);
+    sb.script(
+        "deploy.sh",
+        "echo $$ >> deploy.pids\nwhile [ ! -f release ]; do sleep 0.05; done",
+    );
+    sb.script("revert.sh", "echo reverted >> revert.log");
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let pids = sb.path().join("deploy.pids");
+
+    for attempt in 1..=2 {
+        let drive = sb.spawn_as("alice", &format!("drive{attempt}"), &["drive", &run]);
+        wait_until("the action to start", Duration::from_secs(30), || {
+            pids_in(&pids).len() == attempt
+        });
+        let st = sb.status(&run);
+        assert_eq!(st["actions"][0]["status"], "running", "{st}");
+        drive.kill9();
+        // The action's process group outlives a SIGKILLed waygate; the test ends it.
+        kill_all(&pids_in(&pids));
+        let st = sb.status(&run);
+        assert_eq!(st["actions"][0]["status"], "interrupted", "{st}");
+        let human = sb.wg(&["status", &run]);
+        assert!(human.stdout.contains("interrupted"), "{}", human.stdout);
+        sb.verify();
+    }
+    // Found interrupted a second time: recorded as failed, the run takes its failure path.
+    let started = Instant::now();
+    let end = sb.wg_as("alice", &["drive", &run]);
+    end.code(6);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(pids_in(&pids).len(), 2, "not run a third time");
+    let history = sb.history(&run);
+    let finished = of_kind(&history, "ActionFinished");
+    assert_eq!(finished[0]["state"], "deploy");
+    assert_eq!(finished[0]["ok"], false);
+    assert!(finished[0]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("interrupted twice")));
+    assert_eq!(sb.status(&run)["state"], "rolled_back");
+    assert!(sb.path().join("revert.log").exists());
+    sb.verify();
+}
+
+#[test]
+fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", HANGS);
+    sb.script(
+        "deploy.sh",
+        "echo $$ >> deploy.pids\nwhile [ ! -f release ]; do sleep 0.05; done",
+    );
+    sb.script("revert.sh", "true");
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let pids = sb.path().join("deploy.pids");
+    let drive = sb.spawn_as("alice", "drive1", &["drive", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 1
+    });
+    drive.kill9();
+    kill_all(&pids_in(&pids));
+    sb.write("release", "");
+    sb.wg_as("alice", &["drive", &run]).code(0);
+    assert_eq!(pids_in(&pids).len(), 2, "run again once");
+    assert_eq!(sb.status(&run)["state"], "done");
+}

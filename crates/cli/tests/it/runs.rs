@@ -1,0 +1,378 @@
+//! A run's whole life through the CLI: start, status, runs, check, advance, approve, history,
+//! audit with every filter and format, abort, audit verify; exit codes as the contract says.
+
+use crate::helpers::{kinds, of_kind, Sandbox};
+
+/// A build with an entry action, a guard on a file, a sign-off the initiator cannot give.
+pub const LIFECYCLE: &str = r#"Workflow(
+    name: "lifecycle",
+    initial: "build",
+    rollback: "rollback",
+    vars: { "version": (default: "1.0") },
+    environments: { "dev": (), "prod": () },
+    states: {
+        "build": (on_enter: [Command(run: ["true"])], on_failure: "rollback"),
+        "review": (on_failure: "rollback"),
+        "done": (terminal: Success),
+        "rollback": (),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "build", to: "review", guards: [(name: "flag", check: Command(run: ["test", "-f", "go"]))]),
+        (from: "review", to: "done", guards: [
+            (name: "sign-off", check: Approval(prompt: "ship ${version} to ${run.env}?", not_by_initiator: true)),
+        ]),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)
+"#;
+
+#[test]
+fn a_run_goes_from_start_to_done_with_the_documented_exit_codes() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+
+    // The environment is held: a second start names the run holding it.
+    let busy = sb.wg(&["start", "wf.ron", "--env", "dev"]);
+    busy.code(5);
+    assert!(
+        busy.stderr.contains(&run),
+        "names the active run: {}",
+        busy.stderr
+    );
+    // Another environment is free.
+    let other = sb.start("alice", "wf.ron", "prod", &[]);
+    sb.wg(&["abort", &other, "--reason", "not today"]).code(0);
+    sb.wg(&["abort", &other, "--reason", "again"]).code(1);
+
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "build");
+    assert_eq!(st["status"], "active");
+    assert_eq!(st["initiator"], "alice");
+    assert_eq!(st["workflow"], "lifecycle");
+    assert_eq!(st["env"], "dev");
+    assert_eq!(st["transitions"][0]["to"], "review");
+    assert_eq!(st["transitions"][0]["guards"][0]["name"], "flag");
+    assert!(st["transitions"][0]["guards"][0]["outcome"].is_null());
+
+    // check records nothing, not even the entry action.
+    let before = sb.history(&run).len();
+    let check = sb.wg(&["check", &run]);
+    check.code(3);
+    assert!(
+        check.stdout.contains("nothing recorded"),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(sb.history(&run).len(), before, "check records nothing");
+
+    // advance: the entry action runs, the guard fails, nothing moves (advance never follows
+    // on_failure for failing guards).
+    sb.wg(&["advance", &run]).code(3);
+    let events = sb.history(&run);
+    assert_eq!(
+        kinds(&events),
+        [
+            "RunStarted",
+            "ActionStarted",
+            "ActionFinished",
+            "GuardsEvaluated"
+        ]
+    );
+    assert_eq!(events[3]["passed"], false);
+    assert_eq!(sb.status(&run)["state"], "build");
+    let st = sb.status(&run);
+    assert_eq!(st["transitions"][0]["guards"][0]["outcome"], "fail");
+    assert_eq!(st["actions"][0]["status"], "ok");
+
+    sb.write("go", "");
+    let before = sb.history(&run).len();
+    sb.wg(&["check", &run]).code(0);
+    assert_eq!(sb.history(&run).len(), before, "check records nothing");
+    let moved = sb.wg(&["advance", &run]);
+    moved.code(0);
+    assert!(
+        moved.stdout.contains("`build` -> `review`"),
+        "{}",
+        moved.stdout
+    );
+
+    // Waiting on the sign-off: exit 4, the prompt rendered with the run's values.
+    sb.wg(&["advance", &run]).code(4);
+    let st = sb.status(&run);
+    assert_eq!(st["status"], "waiting");
+    let pending = &st["pending_approvals"][0];
+    assert_eq!(pending["guard"], "sign-off");
+    assert_eq!(pending["prompt"], "ship 1.0 to dev?");
+    let detail = st["transitions"][0]["guards"][0]["detail"]
+        .as_str()
+        .expect("detail");
+    assert!(
+        detail.contains("ship 1.0 to dev?"),
+        "guard detail: {detail}"
+    );
+    let human = sb.wg(&["status", &run]);
+    human.code(0);
+    assert!(
+        human.stdout.contains("ship 1.0 to dev?"),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.stdout.contains("${"), "{}", human.stdout);
+
+    // The initiator's approval is refused, clearly, and recorded as refused.
+    let refused = sb.wg_as("alice", &["approve", &run, "sign-off"]);
+    refused.code(1);
+    assert!(
+        refused.stderr.contains("alice started this run"),
+        "{}",
+        refused.stderr
+    );
+    sb.wg(&["advance", &run]).code(4);
+    let approved = sb.wg_as("bob", &["approve", &run, "sign-off", "--comment", "lgtm"]);
+    approved.code(0);
+    sb.wg(&["advance", &run]).code(0);
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "done");
+    assert_eq!(st["status"], "succeeded");
+    assert!(!st["ended_at"].is_null());
+    sb.wg(&["advance", &run]).code(1);
+
+    let events = sb.history(&run);
+    let approvals = of_kind(&events, "Approved");
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[0]["actor"], "alice");
+    assert_eq!(approvals[0]["accepted"], false);
+    assert!(approvals[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("not_by_initiator")));
+    assert_eq!(approvals[1]["actor"], "bob");
+    assert_eq!(approvals[1]["accepted"], true);
+    assert_eq!(approvals[1]["comment"], "lgtm");
+    let ended = of_kind(&events, "RunEnded");
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["status"], "succeeded");
+    // Every event carries the contract's fields; the chain links up.
+    for pair in events.windows(2) {
+        assert!(pair[0]["seq"].as_u64() < pair[1]["seq"].as_u64());
+    }
+    for e in &events {
+        for field in ["seq", "run_id", "at", "actor", "kind", "prev_hash", "hash"] {
+            assert!(!e[field].is_null(), "{field} missing in {e}");
+        }
+        assert_eq!(e["run_id"], run.as_str());
+    }
+    sb.verify();
+
+    // The environment is free again.
+    let next = sb.start("alice", "wf.ron", "dev", &[]);
+    assert_ne!(next, run);
+}
+
+#[test]
+fn runs_lists_and_filters_in_every_format() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let a = sb.start("alice", "wf.ron", "dev", &[]);
+    let b = sb.start("bob", "wf.ron", "prod", &[]);
+    sb.wg(&["abort", &a, "--reason", "r"]).code(0);
+
+    let all = sb.wg(&["--format", "json", "runs"]).code(0).json();
+    let ids: Vec<&str> = all
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|r| r["run_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()]);
+    for field in [
+        "run_id",
+        "workflow",
+        "env",
+        "state",
+        "status",
+        "version",
+        "initiator",
+        "started_at",
+        "updated_at",
+    ] {
+        assert!(!all[0][field].is_null(), "{field}");
+    }
+    let prod = sb
+        .wg(&["runs", "--env", "prod", "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(prod.as_array().map(Vec::len), Some(1));
+    assert_eq!(prod[0]["run_id"], b.as_str());
+    let aborted = sb.wg(&["runs", "--status", "aborted", "--format", "jsonl"]);
+    aborted.code(0);
+    assert_eq!(aborted.stdout.lines().count(), 1);
+    assert!(aborted.stdout.contains(&a));
+    let none = sb
+        .wg(&["runs", "--workflow", "other", "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(none, serde_json::json!([]));
+    let csv = sb.wg(&["runs", "--format", "csv"]);
+    csv.code(0);
+    let mut lines = csv.stdout.lines();
+    assert!(
+        lines.next().is_some_and(|h| h.starts_with("run,")),
+        "{}",
+        csv.stdout
+    );
+    assert_eq!(lines.count(), 2);
+    let human = sb.wg(&["runs"]);
+    human.code(0);
+    assert!(human.stdout.contains(&a) && human.stdout.contains(&b));
+    sb.wg(&["runs", "--status", "sideways"]).code(1);
+}
+
+#[test]
+fn audit_filters_by_actor_kind_time_workflow_env_and_run() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let a = sb.start("alice", "wf.ron", "dev", &[]);
+    let b = sb.start("alice", "wf.ron", "prod", &[]);
+    sb.wg_as("bob", &["approve", &a, "sign-off"]).code(0);
+    sb.wg_as("carol", &["abort", &b, "--reason", "r"]).code(0);
+
+    let audit = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["--format", "json", "audit"];
+        all.extend_from_slice(args);
+        match sb.wg(&all).code(0).json() {
+            serde_json::Value::Array(v) => v,
+            other => panic!("not a list: {other}"),
+        }
+    };
+    let everything = audit(&[]);
+    assert_eq!(everything.len(), 5, "{everything:?}");
+
+    // --actor filters by who acted; the global --as (and WAYGATE_ACTOR, which the sandbox
+    // sets) is who runs the query and must not filter anything.
+    let bob = audit(&["--actor", "bob"]);
+    assert_eq!(kinds(&bob), ["Approved"]);
+    let as_bob = sb
+        .wg(&["--as", "bob", "--format", "json", "audit"])
+        .code(0)
+        .json();
+    assert_eq!(
+        as_bob.as_array().map(Vec::len),
+        Some(5),
+        "--as is not a filter"
+    );
+    let after = sb
+        .wg(&[
+            "audit", "--actor", "carol", "--as", "bob", "--format", "json",
+        ])
+        .code(0)
+        .json();
+    assert_eq!(after.as_array().map(Vec::len), Some(2), "{after}");
+    assert!(after
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| e["actor"] == "carol"));
+
+    assert_eq!(
+        kinds(&audit(&["--kind", "RunStarted"])),
+        ["RunStarted", "RunStarted"]
+    );
+    assert_eq!(audit(&["--env", "prod"]).len(), 3);
+    assert_eq!(audit(&["--run", &a]).len(), 2);
+    assert_eq!(audit(&["--workflow", "lifecycle"]).len(), 5);
+    assert!(audit(&["--workflow", "other"]).is_empty());
+    assert!(audit(&["--since", "2999-01-01"]).is_empty());
+    assert!(audit(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
+    // Inclusive bounds: an event's own time selects it.
+    let third = everything[2]["at"].as_str().expect("at").to_owned();
+    let from_third = audit(&["--since", &third]);
+    assert_eq!(from_third.first(), Some(&everything[2]));
+    let to_third = audit(&["--until", &third]);
+    assert_eq!(to_third.last(), Some(&everything[2]));
+    assert_eq!(
+        kinds(&audit(&[
+            "--env", "prod", "--actor", "carol", "--kind", "Aborted"
+        ])),
+        ["Aborted"]
+    );
+
+    sb.wg(&["audit", "--kind", "Teleported"]).code(1);
+    sb.wg(&["audit", "--since", "yesterday"]).code(1);
+    sb.wg(&["audit", "--bogus"]).code(2);
+
+    // jsonl, csv and human carry the same events.
+    let jsonl = sb.wg(&["audit", "--format", "jsonl"]);
+    jsonl.code(0);
+    let lines: Vec<serde_json::Value> = jsonl
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines, everything);
+    let csv = sb.wg(&["audit", "--format", "csv", "--actor", "bob"]);
+    csv.code(0);
+    let rows: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(
+        rows[0], "seq,run_id,at,actor,kind,summary,prev_hash,hash",
+        "{}",
+        csv.stdout
+    );
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].contains(",bob,Approved,"), "{}", rows[1]);
+    assert!(rows[1].ends_with(everything[2]["hash"].as_str().expect("hash")));
+    let human = sb.wg(&["audit", "--actor", "bob"]);
+    human.code(0);
+    assert!(human.stdout.contains("Approved") && !human.stdout.contains("RunStarted"));
+    let history_csv = sb.wg(&["history", &a, "--format", "csv"]);
+    history_csv.code(0);
+    assert_eq!(history_csv.stdout.lines().count(), 3);
+
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(0);
+    assert!(verify.stdout.contains("5 events"), "{}", verify.stdout);
+}
+
+#[test]
+fn a_run_keeps_the_definition_it_started_with() {
+    let sb = Sandbox::new();
+    let path = sb.write("wf.ron", LIFECYCLE);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let hash = sb.status(&run)["definition_hash"].clone();
+    // Now the file says something else entirely: a different guard, a different target.
+    let edited = LIFECYCLE
+        .replace(r#"["test", "-f", "go"]"#, r#"["false"]"#)
+        .replace(r#"ship ${version} to ${run.env}?"#, "edited prompt");
+    assert_ne!(edited, LIFECYCLE);
+    std::fs::write(&path, edited).expect("edit");
+    sb.write("go", "");
+    sb.wg(&["advance", &run]).code(0);
+    sb.wg(&["advance", &run]).code(4);
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "review");
+    assert_eq!(st["definition_hash"], hash);
+    assert_eq!(st["pending_approvals"][0]["prompt"], "ship 1.0 to dev?");
+    // A new run takes the new text.
+    sb.wg(&["abort", &run, "--reason", "r"]).code(0);
+    let next = sb.start("alice", "wf.ron", "dev", &[]);
+    assert_ne!(sb.status(&next)["definition_hash"], hash);
+    sb.wg(&["advance", &next]).code(3);
+}
+
+#[test]
+fn unknown_runs_and_bad_input_exit_1_usage_exits_2() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.wg(&["status", "no-such-run"]).code(1);
+    sb.wg(&["history", "no-such-run"]).code(1);
+    sb.wg(&["start", "wf.ron", "--env", "nowhere"]).code(1);
+    sb.wg(&["start", "wf.ron", "--env", "dev", "--var", "novalue"])
+        .code(1);
+    sb.wg(&["start", "wf.ron"]).code(2);
+    sb.wg(&["frobnicate"]).code(2);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["approve", &run, "no-such-guard"]).code(1);
+    sb.wg(&["advance", &run, "--to", "done"]).code(1);
+    sb.wg(&["abort", &run]).code(2);
+}

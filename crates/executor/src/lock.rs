@@ -1,0 +1,97 @@
+//! Per-run locks that say "a process is running this run's entry actions right now".
+//!
+//! The journal records `ActionStarted` before an action runs and `ActionFinished` after, so
+//! an action started but not finished is either still running in some process or was cut off
+//! by that process dying. Only the second may be run again (the crash rule). The process
+//! running a run's actions therefore holds an exclusive `flock` on `DIR/<run id>`: the kernel
+//! releases it when the process dies however it dies (`kill -9` included), so a lock that can
+//! be taken means nobody is running the actions, and a lock that cannot means somebody is.
+//!
+//! The files are opened close-on-exec, so the actions' own child processes never inherit
+//! (and never keep holding) the lock. They are left in place when a run ends: one empty file
+//! per run, and removing a file another process may be about to lock would let two processes
+//! hold "the" lock on two different files.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use waygate_core::run::RunId;
+
+/// Where the lock files live (the CLI uses `STORE/locks`).
+#[derive(Debug, Clone)]
+pub struct RunLocks {
+    dir: PathBuf,
+}
+
+/// A held run lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLocks {
+    /// Locks kept in `dir` (created on first use).
+    pub fn new(dir: impl Into<PathBuf>) -> RunLocks {
+        RunLocks { dir: dir.into() }
+    }
+
+    /// Takes the lock of `run` if no other process holds it; `None` if one does.
+    pub fn try_lock(&self, run: &RunId) -> io::Result<Option<RunLock>> {
+        std::fs::create_dir_all(&self.dir)?;
+        let file = open(&self.path(run))?;
+        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(RunLock { _file: file }));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Whether another process holds the lock of `run` now. Must not be asked by a process
+    /// that holds it itself (flock locks belong to open files: it would see itself as other).
+    pub fn is_held(&self, run: &RunId) -> io::Result<bool> {
+        if !self.path(run).exists() {
+            return Ok(false);
+        }
+        Ok(self.try_lock(run)?.is_none())
+    }
+
+    fn path(&self, run: &RunId) -> PathBuf {
+        self.dir.join(run.as_str())
+    }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    // std opens with O_CLOEXEC: child processes do not inherit the descriptor.
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_not_taken_twice_and_is_released_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let locks = RunLocks::new(dir.path().join("locks"));
+        let run = RunId("r1".into());
+        assert!(!locks.is_held(&run).expect("is_held"));
+        let held = locks.try_lock(&run).expect("lock").expect("free");
+        assert!(locks.try_lock(&run).expect("lock").is_none());
+        assert!(locks.is_held(&run).expect("is_held"));
+        drop(held);
+        assert!(locks.try_lock(&run).expect("lock").is_some());
+    }
+}
