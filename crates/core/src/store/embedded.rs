@@ -16,8 +16,8 @@ use std::time::Duration;
 use super::journal::{self, Journal, Pos, RunMove, RunUpdate, Tail};
 use super::session::{lock, sled_err, Session};
 use super::{
-    apply_change, stamp_new_run, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store,
-    StoreError, VerifyReport,
+    apply_change, sort_by_creation, stamp_new_run, BadEvent, ChainCheck, EventFilter, RunChange,
+    RunFilter, Store, StoreError, VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -312,6 +312,7 @@ impl Store for EmbeddedStore {
                     out.push(run);
                 }
             }
+            sort_by_creation(&mut out);
             Ok(out)
         })
     }

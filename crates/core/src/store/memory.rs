@@ -180,13 +180,15 @@ impl Store for MemoryStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        Ok(self
+        let mut runs: Vec<Run> = self
             .lock()
             .runs
             .values()
             .filter(|r| filter.matches(r))
             .cloned()
-            .collect())
+            .collect();
+        super::sort_by_creation(&mut runs);
+        Ok(runs)
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {

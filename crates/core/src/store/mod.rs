@@ -55,7 +55,7 @@ pub trait Store: Send + Sync {
     /// `ActionFinished`); the run's version is unchanged. Durable before return.
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
 
-    /// Runs matching `filter`, oldest first.
+    /// Runs matching `filter`, in creation order (start time, then id).
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
 
     /// Every event of run `id`, oldest first ([`StoreError::NotFound`] for an unknown run).
@@ -300,6 +300,12 @@ impl StoreError {
 
 /// The commit time: now, but never before `last` (the previous event's time), so the log is
 /// ordered by time as well as by seq.
+/// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the
+/// same second are not in creation order).
+pub(crate) fn sort_by_creation(runs: &mut [Run]) {
+    runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+}
+
 pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
     match last {
         Some(last) if last > now => last,
