@@ -8,3 +8,4 @@ mod helpers;
 mod runs;
 mod signals;
 mod validate;
+mod vars;
