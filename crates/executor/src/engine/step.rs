@@ -52,6 +52,11 @@ pub enum StepOutcome {
         /// The earliest instant worth looking again (a timer, a window, a watch interval),
         /// if any guard said; approvals give none.
         retry_at: Option<Timestamp>,
+        /// How many of the run's events this decision took into account, its own record
+        /// included. A run with more events has news (an approval, a move) that arrived
+        /// after the guards were read: a waiter compares against this, not against what it
+        /// finds when it starts waiting, or it could sleep through that news.
+        seen_events: usize,
     },
     /// Every transition has a failing guard; nothing moved.
     Blocked,
@@ -227,8 +232,12 @@ impl Engine {
                     .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
                     .chain(deadline_at(&loaded))
                     .min();
+                let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
-                StepOutcome::Waiting { retry_at }
+                StepOutcome::Waiting {
+                    retry_at,
+                    seen_events,
+                }
             }
             Decision::Blocked { on_failure } => {
                 match on_failure.filter(|_| policy.follow_on_failure) {
