@@ -272,7 +272,7 @@ impl Spawned {
                     std::fs::read_to_string(&self.err).unwrap_or_default()
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -293,13 +293,14 @@ impl Drop for Spawned {
     }
 }
 
-/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
+/// Polls `cond` every 100 ms until it holds; fails the test after `limit`. (Conditions that
+/// run `waygate` take the store's lock: polling harder would starve the process watched.)
 #[track_caller]
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -6,5 +6,6 @@ mod exec;
 #[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
+mod secrets;
 mod signals;
 mod validate;
