@@ -235,6 +235,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// Wraps a child whose stdout and stderr go to `out` and `err`.
+    pub fn from_child(child: std::process::Child, out: PathBuf, err: PathBuf) -> Spawned {
+        Spawned { child, out, err }
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid")
     }

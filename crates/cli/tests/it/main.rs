@@ -7,5 +7,6 @@ mod exec;
 mod helpers;
 mod runs;
 mod secrets;
+mod seed;
 mod signals;
 mod validate;
