@@ -244,11 +244,6 @@ impl Spawned {
         i32::try_from(self.child.id()).expect("pid")
     }
 
-    /// What it printed so far on stderr.
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
     /// Sends `signal` to it.
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill has no memory-safety preconditions.

@@ -3,7 +3,6 @@
 mod concurrency;
 mod crash;
 mod exec;
-#[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
 mod secrets;
