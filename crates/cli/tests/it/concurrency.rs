@@ -268,3 +268,32 @@ fn an_approval_given_the_moment_drive_starts_waiting_is_not_slept_through() {
         drive.wait(Duration::from_secs(20)).code(0);
     }
 }
+
+#[test]
+fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let first = sb.spawn_as("alice", "first", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    sb.wg_as("bob", &["abort", &run, "--reason", "stop"])
+        .code(0);
+    sb.write("release", "");
+    let ran = first.wait(Duration::from_secs(30));
+    ran.code(5);
+    let history = sb.history(&run);
+    // The action's end is on record; nothing was evaluated or moved after the abort.
+    assert_eq!(
+        kinds(&history),
+        [
+            "RunStarted",
+            "ActionStarted",
+            "Aborted",
+            "RunEnded",
+            "ActionFinished"
+        ]
+    );
+    assert_eq!(sb.status(&run)["status"], "aborted");
+    sb.verify();
+}

@@ -11,7 +11,7 @@ use waygate_core::decide::{decide, Decision, Evaluation, Incident};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::RunChange;
+use waygate_core::store::{RunChange, StoreError};
 
 use super::{terminal_status, Engine, EngineError, Loaded};
 use crate::action::{describe, run_action};
@@ -144,10 +144,19 @@ impl Engine {
                 status: loaded.run.status,
             });
         }
+        let read = loaded.run.version;
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
         let loaded = self.load(id).await?;
+        if loaded.run.status.is_ended() {
+            // Another command ended the run (abort) while its entry actions ran here.
+            return Err(EngineError::Store(StoreError::Conflict {
+                run: loaded.run.id.clone(),
+                expected: read,
+                actual: loaded.run.version,
+            }));
+        }
         loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
         let in_state = elapsed(loaded.run.state_entered_at, self.now());
