@@ -266,7 +266,7 @@ fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
             Exit::FailedTerminal,
             format!("run ended {} in `{state}`", status.as_str()),
         ),
-        StepOutcome::Waiting { retry_at } => (
+        StepOutcome::Waiting { retry_at, .. } => (
             Exit::Waiting,
             match retry_at {
                 Some(t) => format!(

@@ -236,6 +236,7 @@ pub fn runs(
         None => None,
         Some(s) => Some(parse_status(s)?),
     };
+    // In creation order: the store sorts by start time (ids sort by their second only).
     let runs = app.store.list_runs(&RunFilter {
         workflow,
         env,

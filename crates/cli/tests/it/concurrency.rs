@@ -245,3 +245,55 @@ fn a_waiting_drive_reports_how_a_rollback_elsewhere_ended_the_run() {
         .code(6);
     drive.wait(Duration::from_secs(30)).code(6);
 }
+
+#[test]
+fn an_approval_given_the_moment_drive_starts_waiting_is_not_slept_through() {
+    // The drive used to take its "has anything changed?" fingerprint after recording that it
+    // waits; an approval landing in between was part of the fingerprint and never woke it.
+    let sb = Sandbox::new();
+    sb.write("wf.ron", WAITS);
+    for i in 0..2 {
+        let run = sb.start("alice", "wf.ron", "dev", &[]);
+        let drive = sb.spawn_as("alice", &format!("drive{i}"), &["drive", &run]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while sb.status(&run)["status"] != "waiting" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the drive never waited"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sb.wg_as("bob", &["approve", &run, "ok"]).code(0);
+        // Polling every 2 s, a drive that noticed finishes well within this.
+        drive.wait(Duration::from_secs(20)).code(0);
+    }
+}
+
+#[test]
+fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let first = sb.spawn_as("alice", "first", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    sb.wg_as("bob", &["abort", &run, "--reason", "stop"])
+        .code(0);
+    sb.write("release", "");
+    let ran = first.wait(Duration::from_secs(30));
+    ran.code(5);
+    let history = sb.history(&run);
+    // The action's end is on record; nothing was evaluated or moved after the abort.
+    assert_eq!(
+        kinds(&history),
+        [
+            "RunStarted",
+            "ActionStarted",
+            "Aborted",
+            "RunEnded",
+            "ActionFinished"
+        ]
+    );
+    assert_eq!(sb.status(&run)["status"], "aborted");
+    sb.verify();
+}

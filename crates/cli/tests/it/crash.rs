@@ -206,3 +206,73 @@ fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
     assert_eq!(pids_in(&pids).len(), 2, "run again once");
     assert_eq!(sb.status(&run)["state"], "done");
 }
+
+/// The store directory's journal segments.
+fn segments(sb: &Sandbox) -> Vec<std::path::PathBuf> {
+    let mut segs: Vec<_> = std::fs::read_dir(sb.store().join("journal"))
+        .expect("journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    segs
+}
+
+#[test]
+fn audit_verify_names_the_event_whose_bytes_were_changed() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", HANGS.replace("./deploy.sh", "true").as_str());
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("mallory", &["abort", &run, "--reason", "original reason"])
+        .code(0);
+    sb.verify();
+    let history = sb.history(&run);
+    let aborted = of_kind(&history, "Aborted")[0]["seq"]
+        .as_u64()
+        .expect("seq");
+    // Rewrite history in place: same length, different words.
+    let seg = segments(&sb).pop().expect("a segment");
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let at = bytes
+        .windows(b"original reason".len())
+        .position(|w| w == b"original reason")
+        .expect("the reason is in the journal");
+    bytes[at..at + 8].copy_from_slice(b"innocent");
+    std::fs::write(&seg, bytes).expect("write");
+    let verify = sb.wg(&["--format", "json", "audit", "verify"]);
+    verify.code(1);
+    let report = verify.json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["first_bad"]["seq"].as_u64(),
+        Some(aborted),
+        "{report}"
+    );
+    let human = sb.wg(&["audit", "verify"]);
+    human.code(1);
+    assert!(
+        human.stdout.contains(&format!("event {aborted}")),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn a_deleted_sled_state_is_rebuilt_from_the_journal_with_the_same_answers() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", HANGS.replace("./deploy.sh", "true").as_str());
+    let a = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["drive", &a]).code(0);
+    let b = sb.start("bob", "wf.ron", "dev", &[]);
+    let runs = sb.wg(&["--format", "json", "runs"]).code(0).json();
+    let audit = sb.wg(&["--format", "json", "audit"]).code(0).json();
+    std::fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    assert_eq!(sb.wg(&["--format", "json", "runs"]).code(0).json(), runs);
+    assert_eq!(sb.wg(&["--format", "json", "audit"]).code(0).json(), audit);
+    // The environment is still held by the run that has not ended.
+    let busy = sb.wg(&["start", "wf.ron", "--env", "dev"]);
+    busy.code(5);
+    assert!(busy.stderr.contains(&b));
+    sb.verify();
+}

@@ -248,7 +248,8 @@ fn drive_waits_out_a_bake_time() {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
-        &one_step(r#"(name: "bake", check: Wait(duration: "1s"))"#, ""),
+        // Long enough that `drive` still has to wait on a loaded machine.
+        &one_step(r#"(name: "bake", check: Wait(duration: "4s"))"#, ""),
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     sb.wg(&["advance", &run]).code(4);

@@ -235,13 +235,13 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    pub fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid")
+    /// Wraps a child whose stdout and stderr go to `out` and `err`.
+    pub fn from_child(child: std::process::Child, out: PathBuf, err: PathBuf) -> Spawned {
+        Spawned { child, out, err }
     }
 
-    /// What it printed so far on stderr.
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid")
     }
 
     /// Sends `signal` to it.
@@ -272,7 +272,7 @@ impl Spawned {
                     std::fs::read_to_string(&self.err).unwrap_or_default()
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -293,13 +293,14 @@ impl Drop for Spawned {
     }
 }
 
-/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
+/// Polls `cond` every 100 ms until it holds; fails the test after `limit`. (Conditions that
+/// run `waygate` take the store's lock: polling harder would starve the process watched.)
 #[track_caller]
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

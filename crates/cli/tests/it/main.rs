@@ -3,9 +3,10 @@
 mod concurrency;
 mod crash;
 mod exec;
-#[allow(dead_code)] // not every helper is used by every test module
 mod helpers;
 mod runs;
+mod secrets;
+mod seed;
 mod signals;
 mod validate;
 mod vars;

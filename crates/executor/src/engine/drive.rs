@@ -207,7 +207,10 @@ impl Engine {
                         state: loaded.run.state,
                     })
                 }
-                StepOutcome::Waiting { retry_at } => {
+                StepOutcome::Waiting {
+                    retry_at,
+                    seen_events,
+                } => {
                     if options.no_wait {
                         return Ok(DriveEnd::Waiting);
                     }
@@ -224,7 +227,14 @@ impl Engine {
                         deadline: deadline_at(&loaded),
                     };
                     sink.report(&waiting);
-                    let wait = self.wait_for_change(id, retry_at, options.poll, sink, &waiting);
+                    let wait = self.wait_for_change(
+                        id,
+                        seen_events,
+                        retry_at,
+                        options.poll,
+                        sink,
+                        &waiting,
+                    );
                     tokio::select! {
                         r = wait => r?,
                         () = &mut shutdown => return Ok(DriveEnd::Interrupted),
@@ -234,35 +244,36 @@ impl Engine {
         }
     }
 
-    /// Sleeps until `until` or until the run's history grows, looking every `poll` and
-    /// repeating `waiting` to the sink each time (so a status line can count down).
+    /// Sleeps until `until` or until the run has more than the `seen` events the last
+    /// decision took into account (every write adds an event, so any move, approval or abort
+    /// by another process counts), looking every `poll` and repeating `waiting` to the sink
+    /// each time (so a status line can count down).
     async fn wait_for_change(
         &self,
         id: &RunId,
+        seen: usize,
         until: Option<Timestamp>,
         poll: Duration,
         sink: &mut dyn ProgressSink,
         waiting: &Progress,
     ) -> Result<(), EngineError> {
-        let before = self.fingerprint(id).await?;
         loop {
+            if self.event_count(id).await? != seen {
+                return Ok(());
+            }
             let left = until.map(|t| elapsed(self.now(), t));
             match left {
                 Some(left) if left.is_zero() => return Ok(()),
                 Some(left) => tokio::time::sleep(left.min(poll)).await,
                 None => tokio::time::sleep(poll).await,
             }
-            if self.fingerprint(id).await? != before {
-                return Ok(());
-            }
             sink.report(waiting);
         }
     }
 
-    /// Changes whenever the run moves or gains an event.
-    async fn fingerprint(&self, id: &RunId) -> Result<(u64, usize), EngineError> {
+    /// How many events the run has.
+    async fn event_count(&self, id: &RunId) -> Result<usize, EngineError> {
         let id = id.clone();
-        self.blocking(move |s| Ok((s.load_run(&id)?.version, s.run_events(&id)?.len())))
-            .await
+        self.blocking(move |s| Ok(s.run_events(&id)?.len())).await
     }
 }

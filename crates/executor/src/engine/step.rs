@@ -11,7 +11,7 @@ use waygate_core::decide::{decide, Decision, Evaluation, Incident};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::RunChange;
+use waygate_core::store::{RunChange, StoreError};
 
 use super::{terminal_status, Engine, EngineError, Loaded};
 use crate::action::{describe, run_action};
@@ -52,6 +52,11 @@ pub enum StepOutcome {
         /// The earliest instant worth looking again (a timer, a window, a watch interval),
         /// if any guard said; approvals give none.
         retry_at: Option<Timestamp>,
+        /// How many of the run's events this decision took into account, its own record
+        /// included. A run with more events has news (an approval, a move) that arrived
+        /// after the guards were read: a waiter compares against this, not against what it
+        /// finds when it starts waiting, or it could sleep through that news.
+        seen_events: usize,
     },
     /// Every transition has a failing guard; nothing moved.
     Blocked,
@@ -139,10 +144,19 @@ impl Engine {
                 status: loaded.run.status,
             });
         }
+        let read = loaded.run.version;
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
         let loaded = self.load(id).await?;
+        if loaded.run.status.is_ended() {
+            // Another command ended the run (abort) while its entry actions ran here.
+            return Err(EngineError::Store(StoreError::Conflict {
+                run: loaded.run.id.clone(),
+                expected: read,
+                actual: loaded.run.version,
+            }));
+        }
         loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
         let in_state = elapsed(loaded.run.state_entered_at, self.now());
@@ -227,8 +241,12 @@ impl Engine {
                     .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
                     .chain(deadline_at(&loaded))
                     .min();
+                let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
-                StepOutcome::Waiting { retry_at }
+                StepOutcome::Waiting {
+                    retry_at,
+                    seen_events,
+                }
             }
             Decision::Blocked { on_failure } => {
                 match on_failure.filter(|_| policy.follow_on_failure) {

@@ -141,7 +141,13 @@ async fn advance_reports_waiting_and_changes_nothing_but_the_record() {
     );
     let (second, reports) = engine.advance(&id, None).await.expect("advances");
     assert!(
-        matches!(second, StepOutcome::Waiting { retry_at: Some(_) }),
+        matches!(
+            second,
+            StepOutcome::Waiting {
+                retry_at: Some(_),
+                ..
+            }
+        ),
         "{second:?}"
     );
     assert_eq!(reports[0].results[0].name, "soak");
@@ -505,4 +511,95 @@ async fn a_watch_passes_only_when_it_was_looked_at_throughout() {
         .filter(|e| matches!(e.kind, EventKind::GuardsEvaluated { .. }))
         .count();
     assert!(looks >= 30, "a look every 30 s is recorded: {looks}");
+}
+
+/// A store in which "another process" approves `ok` the moment a run is recorded waiting,
+/// before the committing drive can take another look.
+struct ApprovesOnWait(Arc<MemoryStore>);
+
+impl Store for ApprovesOnWait {
+    fn create_run(
+        &self,
+        run: waygate_core::run::Run,
+        events: Vec<NewEvent>,
+    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
+        self.0.create_run(run, events)
+    }
+    fn load_run(&self, id: &RunId) -> Result<waygate_core::run::Run, StoreError> {
+        self.0.load_run(id)
+    }
+    fn commit(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        change: RunChange,
+        events: Vec<NewEvent>,
+    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
+        let waits = change.status == Some(RunStatus::Waiting);
+        let committed = self.0.commit(id, expected_version, change, events)?;
+        if waits {
+            let approval = EventKind::Approved {
+                state: committed.0.state.clone(),
+                guard: "ok".into(),
+                comment: None,
+                accepted: true,
+                reason: None,
+            };
+            self.0.append(id, vec![NewEvent::new("bob", approval)])?;
+        }
+        Ok(committed)
+    }
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.0.append(id, events)
+    }
+    fn list_runs(
+        &self,
+        filter: &waygate_core::store::RunFilter,
+    ) -> Result<Vec<waygate_core::run::Run>, StoreError> {
+        self.0.list_runs(filter)
+    }
+    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+        self.0.run_events(id)
+    }
+    fn scan_events(
+        &self,
+        filter: &waygate_core::store::EventFilter,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.0.scan_events(filter)
+    }
+    fn verify(&self) -> Result<waygate_core::store::VerifyReport, StoreError> {
+        self.0.verify()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
+    let (_, memory) = setup("alice");
+    let store = Arc::new(ApprovesOnWait(memory));
+    let engine = Engine::new(store.clone(), "alice");
+    let id = start(
+        &engine,
+        r#"Workflow(
+    name: "w",
+    initial: "review",
+    environments: { "local": () },
+    states: { "review": (), "done": (terminal: Success) },
+    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
+)"#,
+    )
+    .await;
+    // On the paused clock a drive that missed the approval polls for ever; give it an hour.
+    let end = tokio::time::timeout(std::time::Duration::from_secs(3600), drive(&engine, &id))
+        .await
+        .expect("the drive noticed the approval");
+    assert!(
+        matches!(
+            end,
+            DriveEnd::Ended {
+                status: RunStatus::Succeeded,
+                ..
+            }
+        ),
+        "{end:?}"
+    );
 }

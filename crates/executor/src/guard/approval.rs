@@ -1,5 +1,6 @@
 //! `Approval(prompt, min, approvers, not_by_initiator)`: passes when `min` distinct allowed
-//! people approved this guard while the run has been in its current state.
+//! people approved this guard on this run (in any state: an approval may be given ahead of
+//! time, as the contract's "approved it for this run" says).
 //!
 //! Two pure functions: [`may_approve`] is asked by the `approve` command before it records
 //! anything (a refusal is recorded as refused and never counts), and [`check`] counts the

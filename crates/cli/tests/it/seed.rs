@@ -1,0 +1,312 @@
+//! The seed checklist itself: `workflows/production-deploy.ron`, with its commands pointed at
+//! local scripts, its waits shortened, its health URL and team notifications at a local
+//! server, and its approvals given by named people. Done by text substitution on the real
+//! file, each substitution asserted, so this test breaks if the file changes shape.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::helpers::{files_containing, of_kind, repo, wait_until, Ran, Sandbox, Server, Spawned};
+
+const TOKEN: &str = "bot-token-7f3a9c";
+const INITIATOR: &str = "ivan";
+const APPROVER: &str = "alice";
+
+/// Replaces `from` by `to`, asserting it occurs exactly `times` times.
+#[track_caller]
+fn substitute(text: &mut String, from: &str, to: &str, times: usize) {
+    assert_eq!(
+        text.matches(from).count(),
+        times,
+        "production-deploy.ron changed shape: `{from}`"
+    );
+    *text = text.replace(from, to);
+}
+
+/// The checklist made runnable here; `watch` is the duration of the 15-minute watches.
+fn checklist(sb: &Sandbox, server: &Server, watch: &str) -> String {
+    let mut text = std::fs::read_to_string(repo().join("workflows/production-deploy.ron"))
+        .expect("the seed workflow");
+    // Commands: python checks and git pushes become local scripts (argv, no shell).
+    substitute(
+        &mut text,
+        r#"run: ["python", "#,
+        r#"run: ["./bin/python", "#,
+        5,
+    );
+    substitute(&mut text, r#"run: ["git", "#, r#"run: ["./bin/git", "#, 4);
+    // Team notifications go to the local server (the token stays in the URL).
+    substitute(
+        &mut text,
+        "https://api.telegram.org/bot${bot_token}/sendMessage",
+        &server.url("/telegram/bot${bot_token}/sendMessage"),
+        2,
+    );
+    // The deploy window is always open.
+    substitute(
+        &mut text,
+        r#"Window(days: [Mon, Tue, Wed, Thu], start: "09:00", end: "16:00", tz: "Europe/London")"#,
+        r#"Window(days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], start: "00:00", end: "00:00", tz: "Europe/London")"#,
+        1,
+    );
+    // Waits: retries, watches.
+    substitute(&mut text, r#"delay: "10s""#, r#"delay: "100ms""#, 1);
+    substitute(&mut text, r#"delay: "15s""#, r#"delay: "500ms""#, 2);
+    substitute(&mut text, r#"delay: "30s""#, r#"delay: "100ms""#, 1);
+    substitute(
+        &mut text,
+        r#"duration: "15m""#,
+        &format!(r#"duration: "{watch}""#),
+        2,
+    );
+    substitute(&mut text, r#"interval: "30s""#, r#"interval: "200ms""#, 2);
+    substitute(&mut text, r#"duration: "1h""#, r#"duration: "1s""#, 2);
+    substitute(&mut text, r#"interval: "1m""#, r#"interval: "200ms""#, 2);
+
+    sb.script("bin/python", "exit 0");
+    sb.script(
+        "bin/git",
+        "echo \"git $*\" >> git.log\n[ \"$1\" = rev-parse ] && echo 0123456789abcdef\nexit 0",
+    );
+    sb.script("scripts/error-rate-ok", "exit 0");
+    sb.write("CLAUDE_CONTEXT.json", "{}");
+    sb.write("config/flags.json", r#"{"first_impression_fsm": false}"#);
+    sb.write("production-deploy.ron", &text);
+    text
+}
+
+/// Every Approval guard's name, in file order, once.
+fn approval_guards(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for piece in text.split("(name: \"").skip(1) {
+        let Some((name, rest)) = piece.split_once('"') else {
+            continue;
+        };
+        if rest.trim_start().starts_with(", check: Approval(") && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// `waygate` as `actor` with the checklist's environment: the fake `git` first on the path
+/// (the `sh -c` actions call it by name), the bot token and the chat id.
+fn cmd(sb: &Sandbox, actor: &str, args: &[&str]) -> Command {
+    let path = format!(
+        "{}:{}",
+        sb.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = sb.command(actor, args);
+    c.env("PATH", path)
+        .env("BOT_TOKEN", TOKEN)
+        .env("TEAM_CHAT_ID", "-100200300");
+    c
+}
+
+fn wg(sb: &Sandbox, actor: &str, args: &[&str]) -> Ran {
+    cmd(sb, actor, args).output().expect("waygate runs").into()
+}
+
+fn vars(server: &Server) -> [String; 2] {
+    [
+        format!("health_url={}", server.url("/health")),
+        format!("staging_health_url={}", server.url("/staging/health")),
+    ]
+}
+
+fn approve_all(sb: &Sandbox, run: &str, guards: &[String]) {
+    for g in guards {
+        wg(sb, APPROVER, &["approve", run, g, "--comment", "checked"]).code(0);
+    }
+}
+
+fn moves(sb: &Sandbox, run: &str) -> Vec<(String, String, String)> {
+    of_kind(&sb.history(run), "Transitioned")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("from"), s("to"), s("cause"))
+        })
+        .collect()
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+#[test]
+fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let text = checklist(&sb, &server, "1s");
+    let guards = approval_guards(&text);
+    assert!(guards.len() > 30, "{guards:?}");
+    assert!(guards.iter().any(|g| g == "staging-start"));
+    let [health, staging] = vars(&server);
+    let started = wg(
+        &sb,
+        INITIATOR,
+        &[
+            "--format",
+            "json",
+            "start",
+            "production-deploy.ron",
+            "--env",
+            "production",
+            "--var",
+            &health,
+            "--var",
+            &staging,
+        ],
+    );
+    started.code(0);
+    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+
+    // Four eyes: the initiator may not sign off staging, and the refusal is on record.
+    let refused = wg(&sb, INITIATOR, &["approve", &run, "staging-start"]);
+    refused.code(1);
+    assert!(
+        refused.stderr.contains("ivan started this run")
+            && refused.stderr.contains("not_by_initiator"),
+        "{}",
+        refused.stderr
+    );
+    approve_all(&sb, &run, &guards);
+
+    let driven = wg(&sb, INITIATOR, &["drive", &run]);
+    driven.code(0);
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "done");
+    assert_eq!(st["status"], "succeeded");
+    let path: Vec<String> = moves(&sb, &run).into_iter().map(|(_, to, _)| to).collect();
+    assert_eq!(
+        path,
+        [
+            "code_quality",
+            "database_safety",
+            "monitoring_setup",
+            "announce",
+            "staging",
+            "production",
+            "verify",
+            "error_watch",
+            "user_experience",
+            "done"
+        ]
+    );
+    let history = sb.history(&run);
+    let refusal = of_kind(&history, "Approved")
+        .into_iter()
+        .find(|e| e["accepted"] == false)
+        .expect("the refusal is recorded");
+    assert_eq!(refusal["actor"], INITIATOR);
+    assert_eq!(refusal["guard"], "staging-start");
+    // The pushes happened, staging first; nothing was reverted.
+    let git = read(sb.path(), "git.log");
+    let staging_push = git.find("git push origin staging").expect("staging pushed");
+    let main_push = git.find("git push origin main").expect("main pushed");
+    assert!(staging_push < main_push, "{git}");
+    assert!(!git.contains("revert"), "{git}");
+    assert!(read(sb.path(), "deployments.log")
+        .contains(&format!("deployed production run={run} by=ivan")));
+    assert!(sb
+        .path()
+        .join(format!("deploy-archive/{run}/commit"))
+        .exists());
+    // The team was told, with the token in the URL, and the token is nowhere in the store.
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(
+            |r| r.starts_with(&format!("POST /telegram/bot{TOKEN}/sendMessage"))
+                && r.contains("succeeded")
+                && r.contains("-100200300")
+        ),
+        "{requests:?}"
+    );
+    assert!(files_containing(&sb.store(), TOKEN.as_bytes()).is_empty());
+    assert!(!sb
+        .wg(&["--format", "json", "history", &run])
+        .stdout
+        .contains(TOKEN));
+    sb.verify();
+}
+
+#[test]
+fn a_health_endpoint_failing_during_the_watch_rolls_back_by_itself_and_run_exits_6() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    // A watch long enough that the test can break it.
+    let text = checklist(&sb, &server, "2m");
+    let guards = approval_guards(&text);
+    let [health, staging] = vars(&server);
+    let run_cmd: Spawned = {
+        let out = sb.path().join("run.stdout");
+        let err = sb.path().join("run.stderr");
+        let child = cmd(
+            &sb,
+            INITIATOR,
+            &[
+                "run",
+                "production-deploy.ron",
+                "--env",
+                "production",
+                "--var",
+                &health,
+                "--var",
+                &staging,
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout"))
+        .stderr(std::fs::File::create(&err).expect("stderr"))
+        .spawn()
+        .expect("spawn");
+        Spawned::from_child(child, out, err)
+    };
+    let mut run = String::new();
+    wait_until("the run to start", Duration::from_secs(30), || {
+        let runs = sb.wg(&["--format", "json", "runs"]).json();
+        run = runs[0]["run_id"].as_str().unwrap_or_default().to_owned();
+        !run.is_empty()
+    });
+    approve_all(&sb, &run, &guards);
+    wait_until("the error watch", Duration::from_secs(90), || {
+        sb.status(&run)["state"] == "error_watch"
+    });
+    // Production goes bad: the watch breaks, the run rolls back on its own...
+    server.respond(500, "down");
+    wait_until("the rollback", Duration::from_secs(30), || {
+        sb.status(&run)["state"] != "error_watch"
+    });
+    // ...and once the revert is out, the previous version answers again.
+    server.respond(200, "ok");
+    let ran = run_cmd.wait(Duration::from_secs(90));
+    ran.code(6);
+    let st = sb.status(&run);
+    assert_eq!(st["state"], "rolled_back");
+    assert_eq!(st["status"], "failed");
+    let moves = moves(&sb, &run);
+    let broke = moves
+        .iter()
+        .find(|(from, _, _)| from == "error_watch")
+        .expect("left error_watch");
+    assert_eq!((broke.1.as_str(), broke.2.as_str()), ("rollback", "watch"));
+    let tail: Vec<&str> = moves
+        .iter()
+        .rev()
+        .take(2)
+        .map(|(_, to, _)| to.as_str())
+        .collect();
+    assert_eq!(tail, ["rolled_back", "rollback_verify"]);
+    let git = read(sb.path(), "git.log");
+    assert!(git.contains("git revert --no-edit HEAD"), "{git}");
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("POST /telegram/") && r.contains("ROLLED BACK")));
+    assert!(read(sb.path(), "deployments.log").contains("rolled back production"));
+    assert!(!ran.stdout.contains(TOKEN) && !ran.stderr.contains(TOKEN));
+    sb.verify();
+}
