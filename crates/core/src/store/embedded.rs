@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::journal::{self, Journal, Pos, RunMove, RunUpdate, Tail};
+use super::group::{GroupQueue, Ticket, Write, Written};
+use super::journal::{self, Journal, Pos, Tail};
 use super::session::{lock, sled_err, Session};
 use super::{
-    apply_change, stamp_new_run, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store,
-    StoreError, VerifyReport,
+    BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store, StoreError, TimeSource,
+    VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -28,10 +29,18 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 const FORMAT: &str = "waygate-store 1";
 
 /// The journal + sled store in a directory. See the module docs.
+///
+/// One handle can be shared by many threads (`Arc<EmbeddedStore>`): their writes go through a
+/// group commit (see `docs/storage.md`), so commits that arrive while another is syncing share
+/// the next `fdatasync`.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
     options: Options,
+    /// Where commit times come from; the system clock unless [`EmbeddedStore::with_clock`].
+    clock: Clock,
+    /// Writes waiting for, or being written in, a group commit.
+    queue: GroupQueue,
     /// A session kept open by [`EmbeddedStore::hold`]; `None` between one-shot operations.
     held: Mutex<Option<Session>>,
     /// Live [`Held`] guards; the session closes when the last one drops.
@@ -94,14 +103,53 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             dir,
             options,
+            clock: Clock(None),
+            queue: GroupQueue::default(),
             held: Mutex::new(None),
             holds: Mutex::new(0),
         })
     }
 
+    /// Stamps commits with `clock` instead of the system time (tests, and benchmark fixtures
+    /// that spread a history over a year). Commit times still never go backwards.
+    pub fn with_clock(mut self, clock: TimeSource) -> EmbeddedStore {
+        self.clock = Clock(Some(clock));
+        self
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Writes `writes` in order as one group commit (more may join it): each is checked and
+    /// all-or-nothing on its own, exactly as if made one by one through [`Store`], and the
+    /// whole group costs one `fdatasync`. For bulk imports and benchmark fixtures. Returns one
+    /// result per write, in order.
+    pub fn write_all(&self, writes: Vec<Write>) -> Vec<Result<Written, StoreError>> {
+        self.submit(writes)
+    }
+
+    /// Queues `op` for the next group commit and waits until it is durable (or failed).
+    fn write(&self, op: Write) -> Result<Written, StoreError> {
+        self.submit(vec![op])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::State("a write got no answer".into())))
+    }
+
+    fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
+        self.queue.submit(ops, |batch| {
+            let tickets: Vec<Ticket> = batch.iter().map(|(t, _)| *t).collect();
+            let now = self.clock.now();
+            match self.with_session(|s| Ok(s.write_group(batch, now))) {
+                Ok(results) => results,
+                // The session did not open (lock timeout, damage): every write fails with it.
+                Err(e) => tickets
+                    .into_iter()
+                    .map(|t| (t, Err(e.duplicate())))
+                    .collect(),
+            }
+        })
     }
 
     /// Locks and opens the store until the returned guard (and any other from this handle)
@@ -185,6 +233,26 @@ impl EmbeddedStore {
     }
 }
 
+/// The commit clock: the system time, or a [`TimeSource`].
+#[derive(Clone)]
+struct Clock(Option<TimeSource>);
+
+impl Clock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0.as_ref().map_or_else(jiff::Timestamp::now, |c| c())
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(custom)"
+        } else {
+            "Clock(system)"
+        })
+    }
+}
+
 fn location(journal: &Journal, pos: Pos) -> String {
     format!(
         "{} at byte {}",
@@ -225,38 +293,28 @@ fn check_format(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl Store for EmbeddedStore {
-    fn create_run(
-        &self,
-        mut run: Run,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        self.with_session(|s| {
-            if s.get_run(&run.id)?.is_some() {
-                return Err(StoreError::DuplicateRun(run.id));
-            }
-            if let Some(active) = s.active_run(&run.workflow, &run.env)? {
-                return Err(StoreError::EnvironmentBusy {
-                    workflow: run.workflow,
-                    env: run.env,
-                    active,
-                });
-            }
-            let id = run.id.clone();
-            let mut created = None;
-            let sealed = s.write(&id, events, |at| {
-                stamp_new_run(&mut run, at);
-                created = Some(run.clone());
-                Some(RunUpdate::Created(Box::new(run)))
-            })?;
-            let run = created.ok_or_else(|| StoreError::State("run was not stamped".into()))?;
-            Ok((run, sealed))
-        })
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        let (run, events) = self.write(Write::Create {
+            run: Box::new(run),
+            events,
+        })?;
+        let run = run.ok_or_else(|| StoreError::State("a created run was not returned".into()))?;
+        Ok((run, events))
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
         self.with_session(|s| {
             s.get_run(id)?
                 .ok_or_else(|| StoreError::NotFound(id.clone()))
+        })
+    }
+
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        self.with_session(|s| {
+            let run = s
+                .get_run(id)?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            Ok((run, s.read_events(id)?))
         })
     }
 
@@ -267,38 +325,23 @@ impl Store for EmbeddedStore {
         change: RunChange,
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
-        self.with_session(|s| {
-            let mut run = s
-                .get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if run.version != expected_version {
-                return Err(StoreError::Conflict {
-                    run: id.clone(),
-                    expected: expected_version,
-                    actual: run.version,
-                });
-            }
-            if run.status.is_ended() {
-                return Err(StoreError::RunEnded {
-                    run: id.clone(),
-                    status: run.status,
-                });
-            }
-            let sealed = s.write(id, events, |at| {
-                apply_change(&mut run, &change, at);
-                Some(RunUpdate::Changed(RunMove::of(&run)))
-            })?;
-            Ok((run, sealed))
-        })
+        let (run, events) = self.write(Write::Commit {
+            id: id.clone(),
+            expected: expected_version,
+            change,
+            events,
+        })?;
+        let run =
+            run.ok_or_else(|| StoreError::State("a committed run was not returned".into()))?;
+        Ok((run, events))
     }
 
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
-            if s.get_run(id)?.is_none() {
-                return Err(StoreError::NotFound(id.clone()));
-            }
-            s.write(id, events, |_| None)
-        })
+        let (_, events) = self.write(Write::Append {
+            id: id.clone(),
+            events,
+        })?;
+        Ok(events)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
