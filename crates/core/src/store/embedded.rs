@@ -82,7 +82,10 @@ impl Drop for Held<'_> {
         *holds = holds.saturating_sub(1);
         if *holds == 0 {
             let session = self.store.held().take();
-            drop(session);
+            if let Some(mut session) = session {
+                // A failure is logged; the journal has the commits and the next open replays.
+                let _ = session.settle();
+            }
         }
     }
 }
@@ -187,7 +190,22 @@ impl EmbeddedStore {
         }
         drop(held);
         let mut session = Session::open(&self.dir, &self.options)?;
-        f(&mut session)
+        let out = f(&mut session);
+        // Spares the next command a replay; a failure is logged and changes nothing durable.
+        let _ = session.settle();
+        out
+    }
+
+    /// [`EmbeddedStore::with_session`] for reads: sled first takes in the session's pending
+    /// commits, so reads see every acknowledged write.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_session(|s| {
+            s.settle()?;
+            f(s)
+        })
     }
 
     fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
@@ -303,14 +321,14 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             s.get_run(id)?
                 .ok_or_else(|| StoreError::NotFound(id.clone()))
         })
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             let run = s
                 .get_run(id)?
                 .ok_or_else(|| StoreError::NotFound(id.clone()))?;
@@ -345,7 +363,7 @@ impl Store for EmbeddedStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             let mut out = Vec::new();
             for entry in s.db.scan_prefix(b"r:") {
                 let (_, bytes) = entry.map_err(sled_err)?;
@@ -360,7 +378,7 @@ impl Store for EmbeddedStore {
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             if s.get_run(id)?.is_none() {
                 return Err(StoreError::NotFound(id.clone()));
             }
@@ -369,7 +387,7 @@ impl Store for EmbeddedStore {
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             if let Some(id) = &filter.run {
                 let Some(run) = s.get_run(id)? else {
                     return Ok(Vec::new());
@@ -419,7 +437,7 @@ impl Store for EmbeddedStore {
     fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
         // record stops that, verify the journal under the lock alone and report it.
-        match self.with_session(|s| self.verify_journal(&s.journal)) {
+        match self.read(|s| self.verify_journal(&s.journal)) {
             Err(StoreError::Corrupt { .. }) => {}
             other => return other,
         }

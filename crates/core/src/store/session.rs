@@ -27,6 +27,11 @@ const SPARSE: u64 = 256;
 /// A run's event positions are kept in sled in chunks of this many (12 bytes each), so a
 /// commit rewrites at most one chunk of 3 KiB however long the run's history is.
 const CHUNK: usize = 256;
+/// Catch-up applies this many replayed commits per sled batch.
+const REPLAY_BATCH: usize = 1024;
+/// A session applies its written commits to sled once this many are pending (and before any
+/// read, and when it closes).
+const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
 
 /// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
@@ -110,6 +115,12 @@ pub(crate) struct Session {
     pub(crate) poisoned: bool,
     /// The journal's tail segment, open for appending while the session lasts.
     writer: Option<(u32, File)>,
+    /// Where the next write goes in the chain: `applied`, plus the pending commits.
+    chain: Chain,
+    /// Commits written to the journal and not yet applied to sled ([`Session::settle`]).
+    pending: Vec<Pending>,
+    /// The runs and environment holders as the pending commits leave them.
+    overlay: Overlay,
     lock: File,
 }
 
@@ -249,6 +260,7 @@ impl Session {
     }
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+        let chain = Chain::of(&applied);
         Session {
             db: StateDb(db),
             journal,
@@ -256,6 +268,9 @@ impl Session {
             tail: Pos::START,
             poisoned: false,
             writer: None,
+            chain,
+            pending: Vec::new(),
+            overlay: Overlay::default(),
             lock,
         }
     }
@@ -280,7 +295,7 @@ impl Session {
         Ok(session)
     }
 
-    /// Replays journal records sled has not applied, one sled batch per commit, and cuts off a
+    /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
     /// torn tail. A damaged record in the way is an error; the records before it stay usable.
     fn catch_up(&mut self) -> Result<(), StoreError> {
         let from = self.applied.pos;
@@ -298,7 +313,9 @@ impl Session {
         }
         let journal = self.journal.clone();
         let mut batch: Vec<(Pos, Record)> = Vec::new();
-        let tail = journal.read_from(from, |pos, record, next| {
+        let mut ready: Vec<Pending> = Vec::new();
+        let mut chain = ChainCheck::resume(self.applied.next_seq, &self.applied.last_hash);
+        let read = journal.read_from(from, |pos, record, next| {
             if batch
                 .first()
                 .is_some_and(|(first, _)| first.segment != pos.segment)
@@ -311,18 +328,41 @@ impl Session {
                     detail: "the previous segment ends inside a commit".into(),
                 });
             }
+            if let Err(detail) = chain.check(&record.event) {
+                return Err(StoreError::Corrupt {
+                    segment: journal.segment_path(pos.segment).display().to_string(),
+                    offset: pos.offset,
+                    seq: Some(record.event.seq),
+                    detail,
+                });
+            }
             let end = record.end;
             batch.push((pos, record));
             if end {
-                self.apply(std::mem::take(&mut batch), next, None)?;
+                ready.push(Pending {
+                    records: std::mem::take(&mut batch),
+                    next,
+                });
+                if ready.len() >= REPLAY_BATCH {
+                    self.apply_many(std::mem::take(&mut ready))?;
+                    self.tail = self.applied.pos;
+                }
             }
             Ok(true)
-        })?;
-        let cut = match tail {
-            Tail::End(end) => batch.first().map(|(pos, _)| *pos).or_else(|| {
+        });
+        // Whatever came before a damaged record stays usable: apply it first.
+        if !ready.is_empty() {
+            self.apply_many(ready)?;
+            self.tail = self.applied.pos;
+        }
+        let tail = read?;
+        if batch.is_empty() {
+            if let Tail::End(end) = tail {
                 self.tail = end;
-                None
-            }),
+            }
+        }
+        let cut = match tail {
+            Tail::End(_) => batch.first().map(|(pos, _)| *pos),
             Tail::Torn(pos) => Some(batch.first().map_or(pos, |(p, _)| *p)),
             Tail::Stopped => None,
             Tail::Corrupt(pos, detail) => {
@@ -343,97 +383,104 @@ impl Session {
             journal.truncate(cut)?;
             self.tail = cut;
         }
+        self.chain = Chain::of(&self.applied);
         Ok(())
     }
 
-    /// Applies one commit's records to sled in one batch, with the position after them.
-    ///
-    /// Replayed records are checked against the chain as they go. A commit this session has
-    /// just sealed and written (`fresh`: the run as the commit left it, if it moved it) skips
-    /// that check and the read-back of the run.
-    fn apply(
-        &mut self,
-        batch: Vec<(Pos, Record)>,
-        next: Pos,
-        fresh: Option<Fresh<'_>>,
-    ) -> Result<(), StoreError> {
+    /// Applies commits (already checked against the chain: replayed ones by catch-up, fresh
+    /// ones sealed by this session) to sled in **one** batch, together with the journal
+    /// position after the last: sled is then either before all of them or after all of them.
+    fn apply_many(&mut self, commits: Vec<Pending>) -> Result<(), StoreError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
         let mut writes = sled::Batch::default();
         let mut applied = self.applied.clone();
         let mut chunks: HashMap<RunId, Chunk> = HashMap::new();
-        let mut update = None;
-        for (pos, record) in batch {
-            let event = &record.event;
-            if fresh.is_none() {
-                let mut check = ChainCheck::resume(applied.next_seq, &applied.last_hash);
-                if let Err(detail) = check.check(event) {
-                    return Err(StoreError::Corrupt {
-                        segment: self.journal.segment_path(pos.segment).display().to_string(),
-                        offset: pos.offset,
-                        seq: Some(event.seq),
-                        detail,
-                    });
+        // Runs and environment holders as the commits so far leave them.
+        let mut runs: HashMap<RunId, Run> = HashMap::new();
+        let mut holders: HashMap<Vec<u8>, Option<RunId>> = HashMap::new();
+        for commit in commits {
+            let mut update = None;
+            for (pos, record) in commit.records {
+                let event = &record.event;
+                let chunk = match chunks.entry(event.run_id.clone()) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(self.last_chunk(&event.run_id)?)
+                    }
+                };
+                chunk.push(&event.run_id, pos, &mut writes);
+                if (event.seq - 1) % SPARSE == 0 {
+                    writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
+                    writes.insert(time_key(event.at, event.seq), &[][..]);
+                }
+                applied.next_seq = event.seq + 1;
+                applied.last_hash.clone_from(&event.hash);
+                applied.last_at = Some(event.at);
+                if let Some(change) = record.run {
+                    update = Some((event.run_id.clone(), change));
                 }
             }
-            let chunk = match chunks.entry(event.run_id.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(self.last_chunk(&event.run_id)?)
+            match update {
+                Some((_, RunUpdate::Created(run))) => {
+                    if !run.status.is_ended() {
+                        holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
+                    }
+                    runs.insert(run.id.clone(), *run);
                 }
-            };
-            chunk.push(&event.run_id, pos, &mut writes);
-            if (event.seq - 1) % SPARSE == 0 {
-                writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
-                writes.insert(time_key(event.at, event.seq), &[][..]);
+                Some((id, RunUpdate::Changed(change))) => {
+                    let mut run = match runs.remove(&id) {
+                        Some(run) => run,
+                        None => self.get_run(&id)?.ok_or_else(|| {
+                            StoreError::State(format!("journal moves run {id}, which state lacks"))
+                        })?,
+                    };
+                    change.apply(&mut run);
+                    if run.status.is_ended() {
+                        let key = active_key(&run.workflow, &run.env);
+                        let holder = match holders.get(&key) {
+                            Some(holder) => holder.clone(),
+                            None => self.active_run(&run.workflow, &run.env)?,
+                        };
+                        if holder.as_ref() == Some(&id) {
+                            holders.insert(key, None);
+                        }
+                    }
+                    runs.insert(id, run);
+                }
+                None => {}
             }
-            applied.next_seq = event.seq + 1;
-            applied.last_hash.clone_from(&event.hash);
-            applied.last_at = Some(event.at);
-            if let Some(change) = record.run {
-                update = Some((event.run_id.clone(), change));
-            }
+            applied.pos = commit.next;
         }
         for (run, chunk) in chunks {
             chunk.finish(&run, &mut writes);
         }
-        match update {
-            Some((_, RunUpdate::Created(run))) => {
-                writes.insert(key(b"r:", run.id.as_str()), to_json(&run)?);
-                if !run.status.is_ended() {
-                    writes.insert(
-                        active_key(&run.workflow, &run.env),
-                        run.id.as_str().as_bytes(),
-                    );
-                }
-            }
-            Some((id, RunUpdate::Changed(change))) => {
-                let replayed;
-                let run = match fresh.and_then(|f| f.run) {
-                    Some(run) => run,
-                    None => {
-                        let mut run = self.get_run(&id)?.ok_or_else(|| {
-                            StoreError::State(format!("journal moves run {id}, which state lacks"))
-                        })?;
-                        change.apply(&mut run);
-                        replayed = run;
-                        &replayed
-                    }
-                };
-                writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
-                if run.status.is_ended() {
-                    let active = active_key(&run.workflow, &run.env);
-                    let holder = self.db.get(&active).map_err(sled_err)?;
-                    if holder.as_deref() == Some(id.as_str().as_bytes()) {
-                        writes.remove(active);
-                    }
-                }
-            }
-            None => {}
+        for (id, run) in runs {
+            writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
         }
-        applied.pos = next;
+        for (key, holder) in holders {
+            match holder {
+                Some(id) => writes.insert(key, id.as_str().as_bytes()),
+                None => writes.remove(key),
+            }
+        }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
         self.applied = applied;
-        self.tail = next;
+        Ok(())
+    }
+
+    /// Applies the commits this session has written but not yet applied to sled (one sled
+    /// batch for all of them). Reads call it first; so does closing the session.
+    pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.overlay = Overlay::default();
+        if let Err(e) = self.apply_many(pending) {
+            tracing::warn!("commits are durable but updating the store's state failed ({e}); the next command replays them");
+            self.poisoned = true;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -483,14 +530,14 @@ impl Session {
         batch: Vec<(Ticket, Write)>,
         now: jiff::Timestamp,
     ) -> Vec<(Ticket, Result<Written, StoreError>)> {
-        let at = commit_time(now, self.applied.last_at);
-        let mut chain = (self.applied.next_seq, self.applied.last_hash.clone());
-        let mut overlay = Overlay::default();
+        let at = commit_time(now, self.chain.last_at);
+        let mut chain = self.chain.clone();
+        let mut group = Overlay::default();
         let mut out = Vec::with_capacity(batch.len());
         let mut staged = Vec::with_capacity(batch.len());
         let mut encoded = Vec::new();
         for (ticket, op) in batch {
-            match self.stage(op, at, &mut chain, &mut overlay) {
+            match self.stage(op, at, &mut chain, &mut group) {
                 Ok((stage, bytes)) => {
                     encoded.extend(bytes);
                     staged.push((ticket, stage));
@@ -508,35 +555,42 @@ impl Session {
                 return out;
             }
         };
-        // Durable from here on: a failure below only delays sled, which the next open fixes.
+        // Durable from here on. sled learns of these commits later, in one batch with others
+        // (`settle`): until then the session's overlay answers for them, and if sled never
+        // learns (a crash, a sled failure), the next open replays them from the journal.
+        self.tail = end;
+        self.chain = chain;
+        self.overlay.absorb(group);
         let mut positions = positions.into_iter();
         for (ticket, Staged { records, written }) in staged {
             let mine: Vec<Pos> = positions.by_ref().take(records.len()).collect();
             let next = positions.as_slice().first().copied().unwrap_or(end);
-            if !self.poisoned {
-                let fresh = Fresh {
-                    run: written.0.as_ref(),
-                };
-                let records = mine.into_iter().zip(records).collect();
-                if let Err(e) = self.apply(records, next, Some(fresh)) {
-                    tracing::warn!("commit is durable but updating the store's state failed ({e}); the next command replays it");
-                    self.poisoned = true;
-                }
-            }
+            self.pending.push(Pending {
+                records: mine.into_iter().zip(records).collect(),
+                next,
+            });
             out.push((ticket, Ok(written)));
+        }
+        if self.pending.len() >= SETTLE_AFTER {
+            // A failure is logged and marks the session for reopening; the writes stand.
+            let _ = self.settle();
         }
         out
     }
 
-    /// Checks one write against the state (and the group's earlier writes, in `overlay`),
-    /// then seals and encodes it after `chain` (next seq, last hash), which moves on.
+    /// Checks one write against the state (and the group's earlier writes, in `group`), then
+    /// seals and encodes it after `chain`, which moves on.
     fn stage(
         &self,
         op: Write,
         at: jiff::Timestamp,
-        chain: &mut (u64, String),
-        overlay: &mut Overlay,
+        chain: &mut Chain,
+        group: &mut Overlay,
     ) -> Result<(Staged, Vec<Vec<u8>>), StoreError> {
+        let overlay = Layered {
+            group,
+            session: &self.overlay,
+        };
         let (id, events, run) = match op {
             Write::Create { run, events } => {
                 let mut run = *run;
@@ -588,7 +642,7 @@ impl Session {
                 (id, events, None)
             }
         };
-        let sealed = seal_all(events, &id, at, chain.0, &chain.1);
+        let sealed = seal_all(events, &id, at, chain.next_seq, &chain.last_hash);
         let mut update = run.as_ref().map(|(run, created)| {
             if *created {
                 RunUpdate::Created(Box::new(run.clone()))
@@ -611,10 +665,11 @@ impl Session {
             .map(journal::encode)
             .collect::<Result<Vec<_>, _>>()?;
         // Passed: the group's later writes see this one.
-        chain.0 += sealed.len() as u64;
-        chain.1.clone_from(&sealed[last].hash);
+        chain.next_seq += sealed.len() as u64;
+        chain.last_hash.clone_from(&sealed[last].hash);
+        chain.last_at = Some(at);
         let run = run.map(|(run, created)| {
-            overlay.moved(&run, created);
+            group.moved(&run, created);
             run
         });
         Ok((
@@ -705,10 +760,68 @@ impl Chunk {
     }
 }
 
-/// The run as a commit this session just wrote left it ([`Session::apply`]).
-#[derive(Debug, Clone, Copy)]
-struct Fresh<'a> {
-    run: Option<&'a Run>,
+/// A whole commit in the journal, waiting to be applied to sled, and the position after it.
+#[derive(Debug)]
+struct Pending {
+    records: Vec<(Pos, Record)>,
+    next: Pos,
+}
+
+/// Where the next write goes in the hash chain (ahead of sled's `m:applied` while commits
+/// are pending).
+#[derive(Debug, Clone)]
+struct Chain {
+    next_seq: u64,
+    last_hash: String,
+    last_at: Option<jiff::Timestamp>,
+}
+
+impl Chain {
+    fn of(applied: &Applied) -> Chain {
+        Chain {
+            next_seq: applied.next_seq,
+            last_hash: applied.last_hash.clone(),
+            last_at: applied.last_at,
+        }
+    }
+}
+
+/// A group's overlay over the session's (pending commits) over sled.
+struct Layered<'a> {
+    group: &'a Overlay,
+    session: &'a Overlay,
+}
+
+impl Layered<'_> {
+    fn run(&self, session: &Session, id: &RunId) -> Result<Option<Run>, StoreError> {
+        match self
+            .group
+            .runs
+            .get(id)
+            .or_else(|| self.session.runs.get(id))
+        {
+            Some(run) => Ok(Some(run.clone())),
+            None => session.get_run(id),
+        }
+    }
+
+    fn active(
+        &self,
+        session: &Session,
+        workflow: &str,
+        env: &str,
+    ) -> Result<Option<RunId>, StoreError> {
+        let key = (workflow.to_owned(), env.to_owned());
+        match self
+            .group
+            .active
+            .get(&key)
+            .or_else(|| self.session.active.get(&key))
+        {
+            Some(holder) => Ok(holder.clone()),
+            None => session.active_run(workflow, env),
+        }
+    }
 }
 
 /// A write that passed its checks, sealed, waiting for the group's append.
@@ -726,23 +839,10 @@ struct Overlay {
 }
 
 impl Overlay {
-    fn run(&self, session: &Session, id: &RunId) -> Result<Option<Run>, StoreError> {
-        match self.runs.get(id) {
-            Some(run) => Ok(Some(run.clone())),
-            None => session.get_run(id),
-        }
-    }
-
-    fn active(
-        &self,
-        session: &Session,
-        workflow: &str,
-        env: &str,
-    ) -> Result<Option<RunId>, StoreError> {
-        match self.active.get(&(workflow.to_owned(), env.to_owned())) {
-            Some(holder) => Ok(holder.clone()),
-            None => session.active_run(workflow, env),
-        }
+    /// Takes in what a group that is now durable did.
+    fn absorb(&mut self, group: Overlay) {
+        self.runs.extend(group.runs);
+        self.active.extend(group.active);
     }
 
     /// Records `run` as a write of the group left it.
@@ -751,14 +851,8 @@ impl Overlay {
         if created && !run.status.is_ended() {
             self.active.insert(key, Some(run.id.clone()));
         } else if !created && run.status.is_ended() {
-            // Frees the environment if this run held it (checked against sled on apply too).
-            let holds = match self.active.get(&key) {
-                Some(holder) => holder.as_ref() == Some(&run.id),
-                None => true,
-            };
-            if holds {
-                self.active.insert(key, None);
-            }
+            // An active run always holds its environment: ending it frees it.
+            self.active.insert(key, None);
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
