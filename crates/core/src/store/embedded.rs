@@ -208,7 +208,26 @@ impl EmbeddedStore {
         })
     }
 
+    /// Verifies the journal with a thread per core (at least two).
     fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        super::verify::verify(journal, threads)
+    }
+
+    /// Test hook: the journal as it is (no catch-up, nothing cut off) verified by the parallel
+    /// pass and by a plain sequential one, which must agree: `(parallel, sequential)`.
+    #[doc(hidden)]
+    pub fn verify_both_ways(&self) -> Result<(VerifyReport, VerifyReport), StoreError> {
+        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
+        Ok((self.verify_journal(&journal)?, verify_sequential(&journal)?))
+    }
+}
+
+/// `verify` the simple way: one pass over the journal (the parallel pass's reference).
+fn verify_sequential(journal: &Journal) -> Result<VerifyReport, StoreError> {
+    {
+        let journal = journal.clone();
         let mut check = ChainCheck::new();
         let mut bad = None;
         let mut events = 0;
@@ -217,7 +236,7 @@ impl EmbeddedStore {
             match check.check(&record.event) {
                 Ok(()) => Ok(true),
                 Err(problem) => {
-                    let location = Some(location(journal, pos));
+                    let location = Some(location(&journal, pos));
                     bad = Some(BadEvent {
                         seq: record.event.seq,
                         problem,
@@ -237,7 +256,7 @@ impl EmbeddedStore {
         };
         if let Some((pos, problem)) = problem {
             events += 1;
-            let location = Some(location(journal, pos));
+            let location = Some(location(&journal, pos));
             bad = Some(BadEvent {
                 seq: check.next_seq(),
                 problem,

@@ -22,7 +22,7 @@ pub(crate) const HEADER: usize = 8;
 /// By default, a segment is closed once the next commit would take it past this size.
 pub(crate) const SEGMENT_LIMIT: u64 = 64 << 20;
 /// The largest payload accepted (events carry bounded evidence; anything bigger is a bug).
-const MAX_PAYLOAD: usize = 16 << 20;
+pub(crate) const MAX_PAYLOAD: usize = 16 << 20;
 
 /// A place in the journal: segment number and byte offset in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -466,7 +466,7 @@ impl Journal {
 /// After a bad record at the start of `buf`: whether a complete commit is followed by more
 /// records somewhere after it, i.e. whether a later commit was written after the damage.
 /// Scans byte by byte; only runs on a damaged journal.
-fn later_commit_follows(buf: &[u8]) -> bool {
+pub(crate) fn later_commit_follows(buf: &[u8]) -> bool {
     let mut at = 1;
     let mut seen_end = false;
     while at < buf.len() {
@@ -485,7 +485,7 @@ fn later_commit_follows(buf: &[u8]) -> bool {
 }
 
 /// Reads `path` from `offset` to its end; `None` if the file does not exist.
-fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -21,6 +21,7 @@ mod memory;
 mod session;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};

@@ -229,7 +229,10 @@ impl Engine {
     /// Changes whenever the run moves or gains an event.
     async fn fingerprint(&self, id: &RunId) -> Result<(u64, usize), EngineError> {
         let id = id.clone();
-        self.blocking(move |s| Ok((s.load_run(&id)?.version, s.run_events(&id)?.len())))
-            .await
+        self.blocking(move |s| {
+            let (run, events) = s.load_run_with_events(&id)?;
+            Ok((run.version, events.len()))
+        })
+        .await
     }
 }
