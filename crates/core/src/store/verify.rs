@@ -10,8 +10,10 @@
 use std::ops::Range;
 
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
+use sha2::{Digest, Sha256};
+
 use super::{BadEvent, StoreError, VerifyReport};
-use crate::event::{Event, GENESIS_HASH};
+use crate::event::GENESIS_HASH;
 
 /// The seq, `prev_hash` and `hash` of a range's first or last event.
 #[derive(Debug, Clone)]
@@ -43,23 +45,45 @@ struct RangeReport {
     fault: Option<(usize, Fault)>,
 }
 
+/// An event's chain fields and whether its hash is right, as the checks need them.
+struct Checked {
+    seq: u64,
+    prev_hash: String,
+    hash: String,
+    hash_ok: bool,
+}
+
 /// Checks `buf[offsets[range]]`, records starting at those offsets.
 fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeReport {
     let mut report = RangeReport::default();
     let mut scratch = Vec::with_capacity(1024);
     let mut prev: Option<Link> = None;
+    let mut event = Checked {
+        seq: 0,
+        prev_hash: String::with_capacity(64),
+        hash: String::with_capacity(64),
+        hash_ok: false,
+    };
     for index in range {
-        let event: Event = match journal::decode(&buf[offsets[index]..]) {
-            Decoded::Record(record, _) => record.event,
-            bad => {
-                report.fault = Some((index, Fault::Record(bad)));
-                return report;
+        let rest = &buf[offsets[index]..];
+        if !fast_check(rest, &mut event) {
+            match journal::decode(rest) {
+                Decoded::Record(record, _) => {
+                    let full = record.event;
+                    event.hash_ok = full.hash_matches(&mut scratch);
+                    event.seq = full.seq;
+                    event.prev_hash = full.prev_hash;
+                    event.hash = full.hash;
+                }
+                bad => {
+                    report.fault = Some((index, Fault::Record(bad)));
+                    break;
+                }
             }
-        };
-        let hash_ok = event.hash_matches(&mut scratch);
+        }
         match &prev {
             None => {
-                report.first = Some((link(&event), hash_ok));
+                report.first = Some((link(&event), event.hash_ok));
             }
             Some(prev) => {
                 let problem = if event.seq != prev.seq + 1 {
@@ -70,7 +94,7 @@ fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeRepor
                     ))
                 } else if event.prev_hash != prev.hash {
                     Some("prev_hash does not match the previous event's hash".to_owned())
-                } else if !hash_ok {
+                } else if !event.hash_ok {
                     Some("hash mismatch: the event's content was altered".to_owned())
                 } else {
                     None
@@ -83,19 +107,155 @@ fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeRepor
                             problem,
                         },
                     ));
-                    return report;
+                    break;
                 }
             }
         }
         report.good += 1;
-        let here = link(&event);
-        report.last = Some(here.clone());
-        prev = Some(here);
+        match &mut prev {
+            Some(link) => {
+                link.seq = event.seq;
+                link.prev_hash.clone_from(&event.prev_hash);
+                link.hash.clone_from(&event.hash);
+            }
+            None => prev = Some(link(&event)),
+        }
     }
+    report.last = prev;
     report
 }
 
-fn link(event: &Event) -> Link {
+/// The common case without decoding the record into an [`Event`]: checks the record's
+/// checksum, finds the hashed fields in its JSON as the store writes it (`{"event":{"seq":..,
+/// "run_id":..,"at":..,"actor":..,"kind":.., ..,"prev_hash":..,"hash":..}..}`, the kind's
+/// fields inline) and hashes them as they are. True when all of that worked and the hash
+/// matches, with `out` filled in. Anything else (damage, an escaped string, a layout it does
+/// not expect, a wrong hash) is left to the full decode, which gives the exact verdict; so
+/// this only ever speeds up events that are right.
+fn fast_check(rest: &[u8], out: &mut Checked) -> bool {
+    let Some(header) = rest.get(..HEADER) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let Some(payload) = rest.get(HEADER..HEADER + len) else {
+        return false;
+    };
+    if crc32fast::hash(payload) != crc {
+        return false;
+    }
+    let Some(fields) = hashed_fields(payload) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let field = |hasher: &mut Sha256, parts: &[&[u8]]| {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        hasher.update((len as u64).to_le_bytes());
+        for part in parts {
+            hasher.update(part);
+        }
+    };
+    field(&mut hasher, &[fields.prev_hash]);
+    field(&mut hasher, &[fields.seq]);
+    field(&mut hasher, &[fields.run_id]);
+    field(&mut hasher, &[fields.at]);
+    field(&mut hasher, &[fields.actor]);
+    field(&mut hasher, &[b"{", fields.kind, b"}"]);
+    let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let matches = digest.iter().enumerate().all(|(i, b)| {
+        fields.hash[2 * i] == HEX[usize::from(b >> 4)]
+            && fields.hash[2 * i + 1] == HEX[usize::from(b & 15)]
+    });
+    let (Ok(seq), Ok(prev_hash), Ok(hash)) = (
+        std::str::from_utf8(fields.seq).map(str::parse::<u64>),
+        std::str::from_utf8(fields.prev_hash),
+        std::str::from_utf8(fields.hash),
+    ) else {
+        return false;
+    };
+    let Ok(seq) = seq else {
+        return false;
+    };
+    if !matches {
+        return false;
+    }
+    out.seq = seq;
+    out.prev_hash.clear();
+    out.prev_hash.push_str(prev_hash);
+    out.hash.clear();
+    out.hash.push_str(hash);
+    out.hash_ok = true;
+    true
+}
+
+/// The raw bytes the hash covers, found in a record's JSON.
+struct Fields<'a> {
+    seq: &'a [u8],
+    run_id: &'a [u8],
+    at: &'a [u8],
+    actor: &'a [u8],
+    /// The kind's fields without the braces: `"kind":"Name",...`.
+    kind: &'a [u8],
+    prev_hash: &'a [u8],
+    hash: &'a [u8],
+}
+
+fn hashed_fields(payload: &[u8]) -> Option<Fields<'_>> {
+    let rest = payload.strip_prefix(b"{\"event\":{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (seq, rest) = rest.split_at(digits);
+    let (run_id, rest) = plain_string(rest.strip_prefix(b",\"run_id\":")?)?;
+    let (at, rest) = plain_string(rest.strip_prefix(b",\"at\":")?)?;
+    let (actor, rest) = plain_string(rest.strip_prefix(b",\"actor\":")?)?;
+    let rest = rest.strip_prefix(b",")?;
+    if !rest.starts_with(b"\"kind\":") {
+        return None;
+    }
+    // The kind's fields end where `,"prev_hash":"<64 hex>","hash":"<64 hex>"}` ends the event.
+    const PREV: &[u8] = b",\"prev_hash\":\"";
+    const HASH: &[u8] = b"\",\"hash\":\"";
+    let mut from = 0;
+    loop {
+        let at_prev = from + find(&rest[from..], PREV)?;
+        let tail = &rest[at_prev + PREV.len()..];
+        let ok = tail.len() >= 64 + HASH.len() + 64 + 2
+            && tail[..64].iter().all(u8::is_ascii_hexdigit)
+            && &tail[64..64 + HASH.len()] == HASH
+            && tail[64 + HASH.len()..128 + HASH.len()]
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+            && &tail[128 + HASH.len()..130 + HASH.len()] == b"\"}";
+        if ok {
+            return Some(Fields {
+                seq,
+                run_id,
+                at,
+                actor,
+                kind: &rest[..at_prev],
+                prev_hash: &tail[..64],
+                hash: &tail[64 + HASH.len()..128 + HASH.len()],
+            });
+        }
+        from = at_prev + 1;
+    }
+}
+
+/// A JSON string without escapes at the start of `bytes`: its contents and what follows.
+fn plain_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn link(event: &Checked) -> Link {
     Link {
         seq: event.seq,
         prev_hash: event.prev_hash.clone(),
@@ -272,4 +432,114 @@ fn bad_event(
 fn bad_record(journal: &Journal, chain: &mut Chain, pos: Pos, problem: String) -> VerifyReport {
     let seq = chain.next_seq;
     bad_event(journal, chain, 1, seq, problem, pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventKind, NewEvent};
+    use crate::outcome::{GuardResult, Outcome};
+    use crate::run::RunId;
+    use crate::store::journal::{encode, Record};
+
+    fn sealed(kind: EventKind, at: &str) -> Vec<u8> {
+        let at: jiff::Timestamp = at.parse().expect("time");
+        let event = Event::seal(
+            42,
+            RunId::from("20261126-164501-3f9a"),
+            at,
+            NewEvent::new("ana", kind),
+            GENESIS_HASH,
+        );
+        encode(&Record {
+            event,
+            run: None,
+            end: true,
+        })
+        .expect("encode")
+    }
+
+    /// The fast path must hash exactly what `Event::compute_hash` hashes, for every shape of
+    /// kind (maps, nested guard results with absent optional fields, nulls) and time.
+    #[test]
+    fn the_fast_path_accepts_what_the_store_writes() {
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert("prev_hash".to_owned(), "x".repeat(64));
+        vars.insert("region".to_owned(), "eu-west-1".to_owned());
+        let kinds = [
+            EventKind::RunStarted {
+                workflow: "web".into(),
+                env: "prod".into(),
+                state: "build".into(),
+                file: "web.ron".into(),
+                definition_hash: "ab".repeat(32),
+                vars,
+            },
+            EventKind::GuardsEvaluated {
+                state: "canary".into(),
+                to: "prod".into(),
+                passed: false,
+                guards: vec![GuardResult {
+                    name: "health".into(),
+                    outcome: Outcome::Fail,
+                    detail: "HTTP 503".into(),
+                    evidence: None,
+                    duration_ms: 12,
+                    attempts: 3,
+                    retry_at: Some("2026-11-26T16:45:01Z".into()),
+                    incident: false,
+                }],
+            },
+            EventKind::Transitioned {
+                from: "a".into(),
+                to: "b".into(),
+                cause: crate::event::Cause::Rollback,
+                reason: None,
+            },
+        ];
+        for at in [
+            "2026-11-26T16:45:01Z",
+            "2026-11-26T16:45:01.123456789Z",
+            "2026-11-26T16:45:01.5Z",
+        ] {
+            for kind in &kinds {
+                let bytes = sealed(kind.clone(), at);
+                let mut out = Checked {
+                    seq: 0,
+                    prev_hash: String::new(),
+                    hash: String::new(),
+                    hash_ok: false,
+                };
+                assert!(fast_check(&bytes, &mut out), "{at} {kind:?}");
+                assert_eq!((out.seq, out.prev_hash.as_str()), (42, GENESIS_HASH));
+            }
+        }
+    }
+
+    /// Escaped strings and altered content go to the full decode.
+    #[test]
+    fn the_fast_path_declines_what_it_cannot_vouch_for() {
+        let kind = EventKind::Aborted {
+            state: "prod".into(),
+            reason: "said \"stop\"".into(),
+        };
+        let mut out = Checked {
+            seq: 0,
+            prev_hash: String::new(),
+            hash: String::new(),
+            hash_ok: false,
+        };
+        // Quotes inside the kind are fine (the kind is hashed as written)...
+        assert!(fast_check(
+            &sealed(kind.clone(), "2026-11-26T16:45:01Z"),
+            &mut out
+        ));
+        // ...an altered byte (with a fixed checksum) is not.
+        let mut bytes = sealed(kind, "2026-11-26T16:45:01Z");
+        let at = bytes.len() - 200;
+        bytes[at] ^= 1;
+        let crc = crc32fast::hash(&bytes[HEADER..]).to_le_bytes();
+        bytes[4..8].copy_from_slice(&crc);
+        assert!(!fast_check(&bytes, &mut out));
+    }
 }
