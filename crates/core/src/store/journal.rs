@@ -243,38 +243,43 @@ impl Journal {
         let mut pos = from;
         loop {
             let path = self.segment_path(pos.segment);
-            let buf = match read_tail(&path, pos.offset)? {
-                Some(buf) => buf,
-                None if pos.segment >= last => return Ok(Tail::End(pos)),
-                None => {
-                    return Ok(Tail::Corrupt(
-                        pos,
-                        format!("segment {} is missing", path.display()),
-                    ))
+            let Some(mut reader) = Window::open(&path, pos.offset)? else {
+                if pos.segment >= last {
+                    return Ok(Tail::End(pos));
                 }
+                return Ok(Tail::Corrupt(
+                    pos,
+                    format!("segment {} is missing", path.display()),
+                ));
             };
             let mut at = 0usize;
             loop {
-                match decode(&buf[at..]) {
+                match decode(&reader.buf[at..]) {
                     Decoded::Record(record, len) => {
                         let here = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         at += len as usize;
                         let next = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         if !visit(here, *record, next)? {
                             return Ok(Tail::Stopped);
                         }
                     }
+                    // Not decodable from what is in memory: read on (to the end of the
+                    // segment, if need be) before saying why.
+                    _ if !reader.eof => {
+                        reader.more(at)?;
+                        at = 0;
+                    }
                     Decoded::End => break,
                     bad => {
                         let here = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         let detail = match bad {
                             Decoded::Corrupt(detail) => detail,
@@ -283,16 +288,17 @@ impl Journal {
                         // Only the last commit's write can be torn (every earlier one was
                         // fdatasynced before the next began), so damage with a later commit
                         // after it is corruption, never something to cut off.
-                        if pos.segment >= last && !later_commit_follows(&buf[at..]) {
+                        if pos.segment >= last && !later_commit_follows(&reader.buf[at..]) {
                             return Ok(Tail::Torn(here));
                         }
                         return Ok(Tail::Corrupt(here, detail));
                     }
                 }
             }
+            let pos_end = reader.base + at as u64;
             let end = Pos {
                 segment: pos.segment,
-                offset: pos.offset + at as u64,
+                offset: pos_end,
             };
             if pos.segment >= last {
                 return Ok(Tail::End(end));
@@ -482,6 +488,63 @@ pub(crate) fn later_commit_follows(buf: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// A segment read a window at a time, so a read that stops early (a time range, a scan from a
+/// sparse index entry) does not pull the rest of a 64 MiB segment into memory.
+struct Window {
+    path: PathBuf,
+    file: File,
+    /// The segment offset of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+    /// Whether `buf` reaches the end of the segment.
+    eof: bool,
+}
+
+impl Window {
+    const SIZE: u64 = 1 << 20;
+
+    /// Opens `path` at `offset` with the first window read; `None` if the file does not exist.
+    fn open(path: &Path, offset: u64) -> Result<Option<Window>, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    source: e,
+                })
+            }
+        };
+        file.seek(SeekFrom::Start(offset))
+            .map_err(StoreError::io(path))?;
+        let mut window = Window {
+            path: path.to_owned(),
+            file,
+            base: offset,
+            buf: Vec::new(),
+            eof: false,
+        };
+        window.read()?;
+        Ok(Some(window))
+    }
+
+    /// Drops the first `consumed` bytes and reads the next window after what is left.
+    fn more(&mut self, consumed: usize) -> Result<(), StoreError> {
+        self.buf.drain(..consumed);
+        self.base += consumed as u64;
+        self.read()
+    }
+
+    fn read(&mut self) -> Result<(), StoreError> {
+        let n = (&mut self.file)
+            .take(Window::SIZE)
+            .read_to_end(&mut self.buf)
+            .map_err(StoreError::io(&self.path))?;
+        self.eof = (n as u64) < Window::SIZE;
+        Ok(())
+    }
 }
 
 /// Reads `path` from `offset` to its end; `None` if the file does not exist.
