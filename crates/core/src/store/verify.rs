@@ -252,7 +252,16 @@ fn plain_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (&first, _) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
+        let at = from + i;
+        if haystack[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn link(event: &Checked) -> Link {
@@ -296,9 +305,11 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
         events: 0,
     };
     let threads = threads.max(1);
+    let read = |segment: u32| journal::read_tail(&journal.segment_path(segment), 0);
+    let mut next = read(Pos::START.segment)?;
     for segment in Pos::START.segment..=last {
         let path = journal.segment_path(segment);
-        let Some(buf) = journal::read_tail(&path, 0)? else {
+        let Some(buf) = next.take() else {
             if segment >= last {
                 break;
             }
@@ -312,7 +323,8 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
             .step_by(per)
             .map(|start| start..(start + per).min(offsets.len()))
             .collect();
-        let reports: Vec<RangeReport> = std::thread::scope(|scope| {
+        // The threads check this segment while this one reads the next.
+        let (reports, prefetched) = std::thread::scope(|scope| {
             let handles: Vec<_> = ranges
                 .iter()
                 .map(|range| {
@@ -320,11 +332,22 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
                     scope.spawn(move || check_range(buf, offsets, range))
                 })
                 .collect();
-            handles
+            let prefetched = if segment < last {
+                read(segment + 1)
+            } else {
+                Ok(None)
+            };
+            let reports = handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| StoreError::State("a verify thread panicked".into()))
+                })
+                .collect::<Result<Vec<RangeReport>, StoreError>>();
+            (reports, prefetched)
         });
+        let reports = reports?;
+        next = prefetched?;
         for (range, report) in ranges.iter().zip(reports) {
             if let Some((first, hash_ok)) = &report.first {
                 let problem = if first.seq != chain.next_seq {
