@@ -204,6 +204,22 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        let inner = self.lock();
+        let run = inner
+            .runs
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let events = inner
+            .events
+            .iter()
+            .filter(|e| e.run_id == *id)
+            .cloned()
+            .collect();
+        Ok((run, events))
+    }
+
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
         let inner = self.lock();
         let mut out = Vec::new();

@@ -270,7 +270,7 @@ impl Engine {
     pub async fn load(&self, id: &RunId) -> Result<Loaded, EngineError> {
         let owned = id.clone();
         let (run, events) = self
-            .blocking(move |s| Ok((s.load_run(&owned)?, s.run_events(&owned)?)))
+            .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
         let validated = waygate_core::validate::validate(&run.file, &run.definition);
         let Some(workflow) = validated.workflow else {
