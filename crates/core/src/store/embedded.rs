@@ -457,9 +457,29 @@ impl Store for EmbeddedStore {
     fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
         // record stops that, verify the journal under the lock alone and report it.
-        match self.read(|s| self.verify_journal(&s.journal)) {
-            Err(StoreError::Corrupt { .. }) => {}
+        let recorded = match self.read(|s| self.verify_journal(&s.journal)) {
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(StoreError::JournalTruncated { recorded, .. }) => Some(recorded),
             other => return other,
+        };
+        if let Some(recorded) = recorded {
+            // Verify what is left, and report the missing tail as the first bad event.
+            let _lock = lock(&self.dir, self.options.lock_timeout)?;
+            let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
+            let mut report = self.verify_journal(&journal)?;
+            if report.first_bad.is_none() {
+                let first_missing = report.events + 1;
+                report.first_bad = Some(BadEvent {
+                    seq: first_missing,
+                    problem: format!(
+                        "missing: the journal ends after event {}, but the state had recorded \
+                         events up to {recorded}; events {first_missing} to {recorded} were removed",
+                        report.events
+                    ),
+                    location: None,
+                });
+            }
+            return Ok(report);
         }
         let held = self.held();
         if let Some(session) = held.as_ref() {

@@ -267,6 +267,20 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The journal holds fewer events than the state had already applied: acknowledged events
+    /// were removed from it (a truncated or deleted segment file). A hash chain cannot show
+    /// that its tail is missing; the state can, and this is never repaired silently.
+    #[error(
+        "the journal has lost events: the state had recorded events up to {recorded}, but {detail}; \
+         if this loss is known and accepted, delete the store's `state` directory to rebuild the \
+         state from the journal as it is"
+    )]
+    JournalTruncated {
+        /// The last event the state had applied.
+        recorded: u64,
+        /// What is missing.
+        detail: String,
+    },
     /// The store was written by a different format version of waygate.
     #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
     UnsupportedVersion {
@@ -322,6 +336,10 @@ impl StoreError {
                 workflow: workflow.clone(),
                 env: env.clone(),
                 active: active.clone(),
+            },
+            StoreError::JournalTruncated { recorded, detail } => StoreError::JournalTruncated {
+                recorded: *recorded,
+                detail: detail.clone(),
             },
             StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
             StoreError::DuplicateRun(id) => StoreError::DuplicateRun(id.clone()),

@@ -299,15 +299,24 @@ impl Session {
     /// torn tail. A damaged record in the way is an error; the records before it stay usable.
     fn catch_up(&mut self) -> Result<(), StoreError> {
         let from = self.applied.pos;
+        // sled is written only after the journal is synced, so it is never legitimately ahead:
+        // a journal shorter than what sled applied lost acknowledged events.
+        let recorded = self.applied.next_seq.saturating_sub(1);
         match self.journal.segment_len(from.segment)? {
             None if from != Pos::START => {
-                return Err(StoreError::State(format!(
-                    "journal segment {} is gone",
-                    from.segment
-                )))
+                return Err(StoreError::JournalTruncated {
+                    recorded,
+                    detail: format!("journal segment {} is gone", from.segment),
+                })
             }
             Some(len) if len < from.offset => {
-                return Err(StoreError::State("state is ahead of the journal".into()))
+                return Err(StoreError::JournalTruncated {
+                    recorded,
+                    detail: format!(
+                        "journal segment {} is {len} bytes where the state had applied {}",
+                        from.segment, from.offset
+                    ),
+                })
             }
             _ => {}
         }

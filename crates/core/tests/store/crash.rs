@@ -101,7 +101,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
     let mut max_seq = 0;
     let mut rounds = 0;
     let mut cut = 0;
-    while rounds < 15 && started.elapsed() < Duration::from_secs(15) {
+    while rounds < 15 && started.elapsed() < Duration::from_secs(30) {
         rounds += 1;
         let mut child = Command::new(&exe)
             .args([
@@ -118,13 +118,25 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
             .spawn()
             .expect("spawn child");
         let stdout = child.stdout.take().expect("stdout");
+        let (first_ack, acking) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
+            let mut lines = Vec::new();
+            let mut first_ack = Some(first_ack);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("ack ") {
+                    if let Some(tell) = first_ack.take() {
+                        let _ = tell.send(());
+                    }
+                }
+                lines.push(line);
+            }
+            lines
         });
-        std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
+        // Kill at a random moment once the child is committing: on a slow disk (this
+        // machine's is sometimes 20x slower) starting up alone can take longer than the
+        // random delay, and a child killed before its first commit tests nothing.
+        let _ = acking.recv_timeout(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(rng.below(300)));
         child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
         child.wait().expect("wait");
         let lines = reader.join().expect("reader");

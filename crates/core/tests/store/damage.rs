@@ -127,7 +127,7 @@ fn a_torn_record_at_the_tail_is_cut_off_and_earlier_events_stay() {
 }
 
 #[test]
-fn cutting_the_last_record_in_half_loses_only_that_commit() {
+fn cutting_an_applied_last_record_in_half_is_reported_then_loses_only_that_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(populated(dir.path()));
     let path = segment(dir.path());
@@ -135,6 +135,13 @@ fn cutting_the_last_record_in_half_loses_only_that_commit() {
     let &(offset, len) = records(&bytes).last().expect("records");
     fs::write(&path, &bytes[..offset + (8 + len) / 2]).expect("cut");
     let store = EmbeddedStore::open(dir.path()).expect("open");
+    // The commit had been acknowledged and applied: its loss is an error, not a torn tail.
+    assert!(matches!(
+        store.load_run(&RunId::from("r3")),
+        Err(StoreError::JournalTruncated { recorded: 9, .. })
+    ));
+    // Once the state is deleted (the loss accepted), the torn record is cut off as a tail.
+    fs::remove_dir_all(dir.path().join("state")).expect("rm state");
     // r3's last commit (its move to canary, event 9) is gone; everything before it is intact.
     let r3 = store.load_run(&RunId::from("r3")).expect("load");
     assert_eq!((r3.version, r3.state.as_str()), (1, "build"));
@@ -454,4 +461,54 @@ fn parallel_verify_reports_exactly_what_a_sequential_pass_does() {
         assert_eq!(parallel, sequential, "{name}");
         assert_eq!(parallel.is_ok(), name == "none", "{name}: {parallel:?}");
     }
+}
+
+/// Cutting whole commits off the end of the journal leaves a valid, shorter hash chain: only
+/// the state, which had applied them, can tell. The store refuses to pretend nothing happened.
+#[test]
+fn a_journal_cut_at_a_record_boundary_is_reported_not_rebuilt_silently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(populated(dir.path()));
+    let path = segment(dir.path());
+    let bytes = fs::read(&path).expect("read");
+    let (last, _) = *records(&bytes).last().expect("records");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(last as u64))
+        .expect("truncate");
+
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let loaded = store.load_run(&RunId::from("r3"));
+    match &loaded {
+        Err(e @ StoreError::JournalTruncated { recorded: 9, .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("state had recorded events up to 9"),
+                "{message}"
+            );
+            assert!(message.contains("delete the store's `state`"), "{message}");
+        }
+        other => panic!("expected JournalTruncated, got {other:?}"),
+    }
+    let bad = store
+        .verify()
+        .expect("verify")
+        .first_bad
+        .expect("the missing event is reported");
+    assert_eq!(bad.seq, 9, "{bad:?}");
+    assert!(bad.problem.starts_with("missing:"), "{bad:?}");
+    assert_eq!(
+        fs::metadata(&path).expect("meta").len(),
+        last as u64,
+        "nothing was written"
+    );
+
+    // Accepting the loss deliberately: without the state, the journal as it is stands.
+    fs::remove_dir_all(dir.path().join("state")).expect("rm state");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    assert_eq!(store.load_run(&RunId::from("r3")).expect("load").version, 1);
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok());
+    assert_eq!(report.events, 8);
 }
