@@ -618,6 +618,7 @@ impl<'a> Cx<'a> {
             p.push(I(i));
             run.push(self.template(arg, &p));
         }
+        self.shell_interpolation(&c.run, &at("run"));
         let timeout = match &c.timeout {
             Some(t) => self.duration(t, &at("timeout")),
             None => Some(DEFAULT_COMMAND_TIMEOUT),
@@ -641,6 +642,56 @@ impl<'a> Cx<'a> {
                 .collect::<Option<_>>()?,
             cwd: cwd.transpose_opt()?,
         })
+    }
+
+    /// Warns about `["sh", "-c", SCRIPT, ..]` with `${var}` inside SCRIPT: the value is pasted
+    /// into shell code, so quotes, spaces or `$(...)` in it (an actor name, a `--var`) run as
+    /// commands. The safe form passes values as arguments: `"... \"$1\" ..", "sh", "${var}"`.
+    fn shell_interpolation(&mut self, run: &[String], path: &[K]) {
+        let Some(program) = run.first() else { return };
+        let shell = program.rsplit('/').next().unwrap_or(program);
+        if !SHELLS.contains(&shell) {
+            return;
+        }
+        // `-c`, or a bundle of short options with `c` in it (`-ec`, `-xc`).
+        let Some(flag) = run[1..].iter().position(|a| {
+            a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a.contains('c')
+        }) else {
+            return;
+        };
+        let index = flag + 2;
+        let Some(script) = run.get(index) else { return };
+        // A malformed template was reported already.
+        let Ok(template) = Template::parse(script) else {
+            return;
+        };
+        let Some((first, offset)) = template.vars().next() else {
+            return;
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in template.vars() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut p = path.to_vec();
+        p.push(I(index));
+        let start = self.reference_offset(script, &p, offset, 0);
+        let listed = names
+            .iter()
+            .map(|n| format!("`${{{n}}}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let d = self.warn(
+            "shell-interpolation",
+            start..start + first.len() + 3,
+            format!(
+                "{listed} pasted into a `{shell} -c` script: a value with quotes, spaces or `$(...)` would run as shell code"
+            ),
+        );
+        d.help = Some(format!(
+            "pass values as arguments after the script and use \"$1\", \"$2\" in it: [\"{program}\", \"-c\", \"echo \\\"$1\\\"\", \"{shell}\", \"${{{first}}}\"]"
+        ));
     }
 
     fn http<'p>(
@@ -1037,6 +1088,9 @@ fn pointer_valid(p: &str) -> bool {
         .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
+/// Programs whose `-c` argument is shell code.
+const SHELLS: [&str; 6] = ["sh", "bash", "dash", "zsh", "ksh", "ash"];
+
 fn check_kind(c: &CheckSpec) -> &'static str {
     match c {
         CheckSpec::Command(_) => "Command",
@@ -1061,6 +1115,7 @@ fn label_for(code: &str) -> &'static str {
         "no-path-to-terminal" => "cannot finish",
         "unreachable-state" => "unreachable",
         "unused-var" => "never used",
+        "shell-interpolation" => "pasted into shell code",
         "transition-from-terminal" => "terminal state",
         _ => "here",
     }

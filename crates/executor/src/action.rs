@@ -34,7 +34,11 @@ pub struct ActionResult {
 pub fn describe(action: &Action, ctx: &GuardContext) -> String {
     match action {
         Action::Command(c) => {
-            let argv: Vec<String> = c.run.iter().map(|t| ctx.render_for_display(t)).collect();
+            let argv: Vec<String> = c
+                .run
+                .iter()
+                .map(|t| shell_quote(&ctx.render_for_display(t)))
+                .collect();
             format!("Command {}", argv.join(" "))
         }
         Action::Http(h) => {
@@ -45,6 +49,20 @@ pub fn describe(action: &Action, ctx: &GuardContext) -> String {
             };
             format!("Http {method} {}", ctx.render_for_display(&h.url))
         }
+    }
+}
+
+/// `arg` as a reader would type it: as is when plain, else in single quotes, so an argv with
+/// spaces inside its arguments reads unambiguously.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./:=,+@%*".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -118,11 +136,20 @@ mod tests {
         )
         .await;
         assert!(r.ok, "{r:?}");
-        assert_eq!(r.description, "Command sh -c echo pushed *** 1.2");
+        assert_eq!(r.description, "Command sh -c 'echo pushed ***' 1.2");
         assert!(r.evidence.expect("stdout").contains("pushed ***"));
         let r = run_action(&command(&["false"]), &ctx()).await;
         assert!(!r.ok);
         assert_eq!(r.detail, "exit status 1");
+    }
+
+    #[test]
+    fn descriptions_quote_arguments_that_need_it() {
+        let action = command(&["printf", "%s|", "it's here", "", "plain-arg_1.txt"]);
+        assert_eq!(
+            describe(&action, &ctx()),
+            r"Command printf '%s|' 'it'\''s here' '' plain-arg_1.txt"
+        );
     }
 
     #[test]
