@@ -297,3 +297,26 @@ fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
     assert_eq!(sb.status(&run)["status"], "aborted");
     sb.verify();
 }
+
+#[test]
+fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let holder = sb.spawn_as("alice", "holder", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines(&sb, "deploy.runs"), 1, "busy: not run by the drive");
+    // The holder dies for real: its lock goes with it, so the action was interrupted and
+    // the waiting drive runs it again (once).
+    holder.kill9();
+    sb.write("release", "");
+    drive.wait(Duration::from_secs(60)).code(0);
+    assert_eq!(lines(&sb, "deploy.runs"), 2);
+    let history = sb.history(&run);
+    assert_eq!(of_kind(&history, "ActionStarted").len(), 2);
+    assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
+    assert_eq!(sb.status(&run)["status"], "succeeded");
+}

@@ -468,6 +468,10 @@ impl Engine {
                     }
                 }
             }
+            if state.terminal.is_none() && failed.is_none() {
+                return Ok(last);
+            }
+            // About to commit the end or the failure path: not if the run moved meanwhile.
             let current = self.load(&loaded.run.id).await?;
             if moved_since(&loaded, &current) {
                 loaded = current;
