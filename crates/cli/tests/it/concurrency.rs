@@ -17,7 +17,7 @@ const RACE: &str = r#"Workflow(
         "done": (terminal: Success),
     },
     transitions: [
-        (from: "build", to: "review", guards: [(name: "slow", check: Command(run: ["sleep", "1.5"]))]),
+        (from: "build", to: "review", guards: [(name: "slow", check: Command(run: ["sleep", "3"]))]),
         (from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))]),
     ],
 )
@@ -155,7 +155,15 @@ fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
         lines(&sb, "deploy.runs") == 1
     });
     let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(
+        "the drive to find the run busy",
+        Duration::from_secs(30),
+        || {
+            drive
+                .stderr()
+                .contains("running in another waygate process")
+        },
+    );
     sb.write("release", "");
     first.wait(Duration::from_secs(30));
     let ran = drive.wait(Duration::from_secs(60));
@@ -307,7 +315,15 @@ fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
         lines(&sb, "deploy.runs") == 1
     });
     let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(
+        "the drive to find the run busy",
+        Duration::from_secs(30),
+        || {
+            drive
+                .stderr()
+                .contains("running in another waygate process")
+        },
+    );
     assert_eq!(lines(&sb, "deploy.runs"), 1, "busy: not run by the drive");
     // The holder dies for real: its lock goes with it, so the action was interrupted and
     // the waiting drive runs it again (once).

@@ -248,19 +248,33 @@ fn drive_waits_out_a_bake_time() {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
-        &one_step(r#"(name: "bake", check: Wait(duration: "1s"))"#, ""),
+        &one_step(r#"(name: "bake", check: Wait(duration: "2s"))"#, ""),
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    sb.wg(&["advance", &run]).code(4);
-    sb.wg(&["drive", &run, "--no-wait"]).code(4);
     let ran = sb.wg(&["drive", &run]);
     ran.code(0);
-    assert!(
-        ran.stderr.contains("bake"),
-        "progress names the guard: {}",
-        ran.stderr
-    );
     assert_eq!(sb.status(&run)["state"], "done");
+    // Never before the bake time, however slow or fast the machine.
+    let history = sb.history(&run);
+    let at = |e: &serde_json::Value| {
+        e["at"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .expect("at")
+    };
+    let moved = of_kind(&history, "Transitioned")[0];
+    let baked = at(moved).duration_since(at(&history[0]));
+    assert!(
+        baked >= jiff::SignedDuration::from_secs(2),
+        "moved after {baked:?}"
+    );
+    // Every evaluation before the move saw the bake still waiting.
+    let evals = of_kind(&history, "GuardsEvaluated");
+    let (last, earlier) = evals.split_last().expect("evaluated");
+    assert_eq!(last["passed"], true);
+    assert!(earlier
+        .iter()
+        .all(|e| e["guards"][0]["outcome"] == "waiting"));
 }
 
 #[test]
