@@ -214,7 +214,8 @@ fn approvals_need_min_distinct_allowed_people() {
         ),
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let dave = sb.wg_as("dave", &["approve", &run, "two"]);
+    // `--as` names the actor, before or after the subcommand, over WAYGATE_ACTOR (tester).
+    let dave = sb.wg(&["approve", &run, "two", "--as", "dave"]);
     dave.code(1);
     assert!(
         dave.stderr.contains("dave may not approve") && dave.stderr.contains("alice, bob, carol"),
@@ -230,7 +231,7 @@ fn approvals_need_min_distinct_allowed_people() {
         st["pending_approvals"][0]["approved_by"],
         serde_json::json!(["bob"])
     );
-    let carol = sb.wg_as("carol", &["approve", &run, "two"]);
+    let carol = sb.wg(&["--as", "carol", "approve", &run, "two"]);
     carol.code(0);
     assert!(carol.stdout.contains("2 of 2"), "{}", carol.stdout);
     sb.wg(&["advance", &run]).code(0);
