@@ -106,7 +106,7 @@ fn slow_action_sandbox() -> Sandbox {
     // Marks its start, then waits until the test lets it finish.
     sb.script(
         "deploy.sh",
-        "echo $$ >> deploy.runs\nwhile [ ! -f release ]; do sleep 0.05; done",
+        "echo $$ >> deploy.runs\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
     );
     sb.script("revert.sh", "echo $$ >> revert.runs");
     sb
