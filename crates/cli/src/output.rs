@@ -160,7 +160,11 @@ pub fn event_summary(e: &Event) -> String {
                 .map(|g| format!("{} {}", g.name, outcome_word(g.outcome)))
                 .collect();
             let verdict = if *passed { "passed" } else { "not passed" };
-            format!("`{state}` -> `{to}` {verdict}: {}", list.join(", "))
+            if list.is_empty() {
+                format!("`{state}` -> `{to}` {verdict} (no guards)")
+            } else {
+                format!("`{state}` -> `{to}` {verdict}: {}", list.join(", "))
+            }
         }
         EventKind::Approved {
             guard,

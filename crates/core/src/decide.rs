@@ -95,7 +95,7 @@ pub fn decide(
         };
     }
     let mut waiting = false;
-    for t in workflow.outgoing(state) {
+    for t in workflow.outgoing_iter(state) {
         let Some(eval) = evaluations.iter().find(|e| e.transition == t.id) else {
             continue;
         };

@@ -90,6 +90,40 @@ impl Event {
         hex(&hasher.finalize())
     }
 
+    /// Whether `hash` is right: [`Event::compute_hash`] without its allocations, writing the
+    /// encoded fields through `scratch` (for `verify`, which checks millions of events).
+    pub(crate) fn hash_matches(&self, scratch: &mut Vec<u8>) -> bool {
+        use std::io::Write as _;
+        fn field(hasher: &mut Sha256, bytes: &[u8]) {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+        let mut hasher = Sha256::new();
+        field(&mut hasher, self.prev_hash.as_bytes());
+        scratch.clear();
+        // Writing to a Vec cannot fail.
+        let _ = write!(scratch, "{}", self.seq);
+        field(&mut hasher, scratch);
+        field(&mut hasher, self.run_id.as_str().as_bytes());
+        scratch.clear();
+        let _ = write!(scratch, "{}", self.at);
+        field(&mut hasher, scratch);
+        field(&mut hasher, self.actor.as_bytes());
+        scratch.clear();
+        if serde_json::to_writer(&mut *scratch, &self.kind).is_err() {
+            scratch.clear();
+        }
+        field(&mut hasher, scratch);
+        let digest = hasher.finalize();
+        let stored = self.hash.as_bytes();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        stored.len() == 64
+            && digest.iter().enumerate().all(|(i, b)| {
+                stored[2 * i] == HEX[usize::from(b >> 4)]
+                    && stored[2 * i + 1] == HEX[usize::from(b & 15)]
+            })
+    }
+
     /// The kind's name, as in the contract (`RunStarted`, `Transitioned`, ...).
     pub fn kind_name(&self) -> &'static str {
         self.kind.name()

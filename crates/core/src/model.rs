@@ -32,6 +32,10 @@ pub struct Workflow {
     /// Environments, in file order.
     pub environments: IndexMap<String, Environment>,
     pub(crate) state_index: HashMap<String, NodeIndex>,
+    /// Each state's outgoing transitions in file order, indexed by node index: computed once
+    /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
+    /// sorting petgraph's edge list on every decision.
+    pub(crate) outgoing: Vec<Vec<EdgeIndex>>,
 }
 
 /// A declared variable.
@@ -243,6 +247,22 @@ pub enum Action {
     Http(HttpCheck),
 }
 
+/// Each node's outgoing edges sorted by [`Transition::order`] (file order).
+pub(crate) fn outgoing_in_file_order(graph: &DiGraph<State, Transition>) -> Vec<Vec<EdgeIndex>> {
+    use petgraph::visit::EdgeRef;
+    graph
+        .node_indices()
+        .map(|n| {
+            let mut edges: Vec<(usize, EdgeIndex)> = graph
+                .edges_directed(n, Direction::Outgoing)
+                .map(|e| (e.weight().order, e.id()))
+                .collect();
+            edges.sort_unstable_by_key(|&(order, _)| order);
+            edges.into_iter().map(|(_, id)| id).collect()
+        })
+        .collect()
+}
+
 impl Workflow {
     /// The state with this name.
     pub fn state_id(&self, name: &str) -> Option<NodeIndex> {
@@ -266,20 +286,26 @@ impl Workflow {
 
     /// Transitions leaving `from`, in file order.
     pub fn outgoing(&self, from: NodeIndex) -> Vec<OutgoingTransition<'_>> {
-        let mut out: Vec<_> = self
-            .graph
-            .edges_directed(from, Direction::Outgoing)
-            .map(|e| {
-                use petgraph::visit::EdgeRef;
-                OutgoingTransition {
-                    id: e.id(),
-                    to: e.target(),
-                    transition: e.weight(),
-                }
+        self.outgoing_iter(from).collect()
+    }
+
+    /// Transitions leaving `from`, in file order, without allocating.
+    pub fn outgoing_iter(
+        &self,
+        from: NodeIndex,
+    ) -> impl Iterator<Item = OutgoingTransition<'_>> + '_ {
+        let ids = self
+            .outgoing
+            .get(from.index())
+            .map_or(&[][..], Vec::as_slice);
+        ids.iter().filter_map(move |&id| {
+            let (_, to) = self.graph.edge_endpoints(id)?;
+            Some(OutgoingTransition {
+                id,
+                to,
+                transition: &self.graph[id],
             })
-            .collect();
-        out.sort_by_key(|t| t.transition.order);
-        out
+        })
     }
 
     /// The source and target of a transition.

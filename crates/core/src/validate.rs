@@ -260,12 +260,13 @@ impl<'a> Cx<'a> {
         Some(Workflow {
             name: spec.name.clone(),
             description: spec.description.clone(),
-            graph,
             initial: initial?,
             rollback,
             vars,
             environments,
             state_index: index,
+            outgoing: crate::model::outgoing_in_file_order(&graph),
+            graph,
         })
     }
 

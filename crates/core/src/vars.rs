@@ -112,9 +112,20 @@ pub fn resolve(
             Some(v) => {
                 resolved.values.insert(name.clone(), v);
             }
-            None => missing.push(match &var.from_env {
-                Some(e) => format!("`{name}`: set ${e} in the environment, or pass --var {name}=VALUE"),
-                None => format!("`{name}`: pass --var {name}=VALUE, or give it a default or an environment value"),
+            None => missing.push(match (&var.from_env, stored.is_some() && var.secret) {
+                // A later command re-resolving: secrets were never stored.
+                (Some(e), true) => format!(
+                    "`{name}` is secret and never stored: set ${e} in the environment of every command that evaluates guards or runs actions"
+                ),
+                (None, true) => format!(
+                    "`{name}` is secret and never stored, and it has no `from_env`: only `waygate run` (one process) can use a value given with --var"
+                ),
+                (Some(e), false) => {
+                    format!("`{name}`: set ${e} in the environment, or pass --var {name}=VALUE")
+                }
+                (None, false) => format!(
+                    "`{name}`: pass --var {name}=VALUE, or give it a default or an environment value"
+                ),
             }),
         }
     }
@@ -244,6 +255,16 @@ mod tests {
         .expect("resolves");
         assert_eq!(r.values["url"], "http://pinned");
         assert_eq!(r.values["token"], "new");
+
+        // A later command without the secret in its environment is told why it must be there.
+        let err = resolve(&w, "staging", &BTreeMap::new(), Some(&pinned), env(&[]))
+            .expect_err("secret missing");
+        assert_eq!(
+            err,
+            VarsError::Missing(vec![
+                "`token` is secret and never stored: set $T_TOKEN in the environment of every command that evaluates guards or runs actions".into()
+            ])
+        );
     }
 
     #[test]

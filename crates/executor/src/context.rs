@@ -56,8 +56,11 @@ pub struct GuardContext {
     /// When the run entered its current state, as stored. Waits and watches measure from
     /// here, so a restarted process resumes them instead of starting over.
     pub state_entered_at: Timestamp,
-    /// Approvals recorded while the run has been in its current state.
+    /// Approvals recorded on the run (they are per run, not per visit of a state).
     pub approvals: Vec<ApprovalRecord>,
+    /// When each guard (by name) was evaluated before, while the run has been in its current
+    /// state, as recorded: a `Watch` counts only watched time.
+    pub looks: HashMap<String, Vec<Timestamp>>,
     /// Relative paths (command `cwd`, `Json` files) resolve against this directory.
     pub workdir: PathBuf,
     /// Pause between SIGTERM and SIGKILL for commands that time out.
@@ -100,6 +103,7 @@ impl GuardContext {
             secret_names: Arc::new(secret_names),
             state_entered_at: Timestamp::now(),
             approvals: Vec::new(),
+            looks: HashMap::new(),
             workdir: PathBuf::from("."),
             kill_grace: DEFAULT_KILL_GRACE,
             clock: Arc::new(SystemClock),

@@ -169,7 +169,15 @@ mod tests {
             duration: Duration::from_secs(900),
             interval: Duration::from_secs(30),
         });
-        let c = paused_ctx(Duration::from_secs(60));
+        let mut c = paused_ctx(Duration::from_secs(60));
+        // Earlier looks were recorded, so the whole minute in the state was watched.
+        c.looks.insert(
+            "error-rate".into(),
+            vec![
+                "2026-03-02T09:59:30Z".parse().expect("valid"),
+                "2026-03-02T10:00:00Z".parse().expect("valid"),
+            ],
+        );
         let r = evaluate_guard(&guard("error-rate", watch, 3, 30), &c).await;
         assert_eq!(
             (r.outcome, r.attempts, r.incident),
@@ -188,11 +196,24 @@ mod tests {
             interval: Duration::from_secs(30),
         });
         let g = guard("soak", watch, 1, 0);
-        let c = paused_ctx(Duration::ZERO);
+        let mut c = paused_ctx(Duration::ZERO);
         let r = evaluate_guard(&g, &c).await;
         assert_eq!(r.outcome, Outcome::Waiting);
         assert_eq!(r.retry_at.as_deref(), Some("2026-03-02T10:00:30Z"));
         tokio::time::advance(Duration::from_secs(120)).await;
+        assert_eq!(
+            evaluate_guard(&g, &c).await.outcome,
+            Outcome::Waiting,
+            "nobody looked in between: not watched"
+        );
+        let looks = ["10:00:00", "10:00:30", "10:01:00", "10:01:30"];
+        c.looks.insert(
+            "soak".into(),
+            looks
+                .iter()
+                .map(|t| format!("2026-03-02T{t}Z").parse().expect("valid"))
+                .collect(),
+        );
         assert_eq!(evaluate_guard(&g, &c).await.outcome, Outcome::Pass);
     }
 

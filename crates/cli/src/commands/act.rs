@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
 use waygate_core::vars::parse_assignment;
@@ -17,7 +18,17 @@ use crate::workflow;
 
 /// `start`: creates the run, prints its id.
 pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
-    let (id, _) = create(app, args).await?;
+    let (id, overrides, workflow) = create(app, args).await?;
+    for name in overrides.keys() {
+        let Some(var) = workflow.vars.get(name).filter(|v| v.secret) else {
+            continue;
+        };
+        let later = match &var.from_env {
+            Some(e) => format!("later commands need ${e} set"),
+            None => "it has no `from_env`, so only `waygate run` can use a value given here".into(),
+        };
+        eprintln!("note: `{name}` is secret and is not stored; {later}");
+    }
     match app.format {
         Format::Human | Format::Csv => output::print(&format!("{id}\n"))?,
         _ => output::json(&json!({ "run_id": id }))?,
@@ -25,12 +36,12 @@ pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// Starts the run; returns its id and the `--var` values (secrets among them are needed
-/// again by a `drive` in the same process, since they are never stored).
+/// Starts the run; returns its id, the `--var` values (secrets among them are needed
+/// again by a `drive` in the same process, since they are never stored) and the workflow.
 async fn create(
     app: &App,
     args: &StartArgs,
-) -> Result<(String, BTreeMap<String, String>), CliError> {
+) -> Result<(String, BTreeMap<String, String>, Workflow), CliError> {
     let loaded = workflow::load(&args.file)?;
     let mut overrides = BTreeMap::new();
     for v in &args.vars {
@@ -47,12 +58,12 @@ async fn create(
             &overrides,
         )
         .await?;
-    Ok((started.run.id.to_string(), overrides))
+    Ok((started.run.id.to_string(), overrides, loaded.workflow))
 }
 
 /// `run`: start, then drive.
 pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
-    let (id, overrides) = create(app, args).await?;
+    let (id, overrides, _) = create(app, args).await?;
     eprintln!("started run {id}");
     drive_with(app, app.engine().with_overrides(overrides), &id, no_wait).await
 }

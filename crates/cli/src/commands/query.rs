@@ -236,14 +236,12 @@ pub fn runs(
         None => None,
         Some(s) => Some(parse_status(s)?),
     };
-    let mut runs = app.store.list_runs(&RunFilter {
+    // In creation order: the store sorts by start time (ids sort by their second only).
+    let runs = app.store.list_runs(&RunFilter {
         workflow,
         env,
         status,
     })?;
-    // Oldest first. Ids sort by their second only (the suffix is random), so two runs
-    // started within one second would otherwise list in random order.
-    runs.sort_by(|a, b| (a.started_at, &a.id.0).cmp(&(b.started_at, &b.id.0)));
     #[derive(serde::Serialize)]
     struct Row<'a> {
         run_id: &'a str,

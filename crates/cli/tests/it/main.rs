@@ -9,3 +9,4 @@ mod secrets;
 mod seed;
 mod signals;
 mod validate;
+mod vars;

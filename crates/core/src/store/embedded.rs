@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::journal::{self, Journal, Pos, RunMove, RunUpdate, Tail};
+use super::group::{GroupQueue, Ticket, Write, Written};
+use super::journal::{self, Journal, Pos, Tail};
 use super::session::{lock, sled_err, Session};
 use super::{
-    apply_change, stamp_new_run, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store,
-    StoreError, VerifyReport,
+    sort_by_creation, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store, StoreError,
+    TimeSource, VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -28,10 +29,18 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 const FORMAT: &str = "waygate-store 1";
 
 /// The journal + sled store in a directory. See the module docs.
+///
+/// One handle can be shared by many threads (`Arc<EmbeddedStore>`): their writes go through a
+/// group commit (see `docs/storage.md`), so commits that arrive while another is syncing share
+/// the next `fdatasync`.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
     options: Options,
+    /// Where commit times come from; the system clock unless [`EmbeddedStore::with_clock`].
+    clock: Clock,
+    /// Writes waiting for, or being written in, a group commit.
+    queue: GroupQueue,
     /// A session kept open by [`EmbeddedStore::hold`]; `None` between one-shot operations.
     held: Mutex<Option<Session>>,
     /// Live [`Held`] guards; the session closes when the last one drops.
@@ -73,7 +82,10 @@ impl Drop for Held<'_> {
         *holds = holds.saturating_sub(1);
         if *holds == 0 {
             let session = self.store.held().take();
-            drop(session);
+            if let Some(mut session) = session {
+                // A failure is logged; the journal has the commits and the next open replays.
+                let _ = session.settle();
+            }
         }
     }
 }
@@ -94,14 +106,53 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             dir,
             options,
+            clock: Clock(None),
+            queue: GroupQueue::default(),
             held: Mutex::new(None),
             holds: Mutex::new(0),
         })
     }
 
+    /// Stamps commits with `clock` instead of the system time (tests, and benchmark fixtures
+    /// that spread a history over a year). Commit times still never go backwards.
+    pub fn with_clock(mut self, clock: TimeSource) -> EmbeddedStore {
+        self.clock = Clock(Some(clock));
+        self
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Writes `writes` in order as one group commit (more may join it): each is checked and
+    /// all-or-nothing on its own, exactly as if made one by one through [`Store`], and the
+    /// whole group costs one `fdatasync`. For bulk imports and benchmark fixtures. Returns one
+    /// result per write, in order.
+    pub fn write_all(&self, writes: Vec<Write>) -> Vec<Result<Written, StoreError>> {
+        self.submit(writes)
+    }
+
+    /// Queues `op` for the next group commit and waits until it is durable (or failed).
+    fn write(&self, op: Write) -> Result<Written, StoreError> {
+        self.submit(vec![op])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::State("a write got no answer".into())))
+    }
+
+    fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
+        self.queue.submit(ops, |batch| {
+            let tickets: Vec<Ticket> = batch.iter().map(|(t, _)| *t).collect();
+            let now = self.clock.now();
+            match self.with_session(|s| Ok(s.write_group(batch, now))) {
+                Ok(results) => results,
+                // The session did not open (lock timeout, damage): every write fails with it.
+                Err(e) => tickets
+                    .into_iter()
+                    .map(|t| (t, Err(e.duplicate())))
+                    .collect(),
+            }
+        })
     }
 
     /// Locks and opens the store until the returned guard (and any other from this handle)
@@ -139,10 +190,44 @@ impl EmbeddedStore {
         }
         drop(held);
         let mut session = Session::open(&self.dir, &self.options)?;
-        f(&mut session)
+        let out = f(&mut session);
+        // Spares the next command a replay; a failure is logged and changes nothing durable.
+        let _ = session.settle();
+        out
     }
 
+    /// [`EmbeddedStore::with_session`] for reads: sled first takes in the session's pending
+    /// commits, so reads see every acknowledged write.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_session(|s| {
+            s.settle()?;
+            f(s)
+        })
+    }
+
+    /// Verifies the journal with a thread per core (at least two).
     fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        super::verify::verify(journal, threads)
+    }
+
+    /// Test hook: the journal as it is (no catch-up, nothing cut off) verified by the parallel
+    /// pass and by a plain sequential one, which must agree: `(parallel, sequential)`.
+    #[doc(hidden)]
+    pub fn verify_both_ways(&self) -> Result<(VerifyReport, VerifyReport), StoreError> {
+        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
+        Ok((self.verify_journal(&journal)?, verify_sequential(&journal)?))
+    }
+}
+
+/// `verify` the simple way: one pass over the journal (the parallel pass's reference).
+fn verify_sequential(journal: &Journal) -> Result<VerifyReport, StoreError> {
+    {
+        let journal = journal.clone();
         let mut check = ChainCheck::new();
         let mut bad = None;
         let mut events = 0;
@@ -151,7 +236,7 @@ impl EmbeddedStore {
             match check.check(&record.event) {
                 Ok(()) => Ok(true),
                 Err(problem) => {
-                    let location = Some(location(journal, pos));
+                    let location = Some(location(&journal, pos));
                     bad = Some(BadEvent {
                         seq: record.event.seq,
                         problem,
@@ -171,7 +256,7 @@ impl EmbeddedStore {
         };
         if let Some((pos, problem)) = problem {
             events += 1;
-            let location = Some(location(journal, pos));
+            let location = Some(location(&journal, pos));
             bad = Some(BadEvent {
                 seq: check.next_seq(),
                 problem,
@@ -181,6 +266,26 @@ impl EmbeddedStore {
         Ok(VerifyReport {
             events,
             first_bad: bad,
+        })
+    }
+}
+
+/// The commit clock: the system time, or a [`TimeSource`].
+#[derive(Clone)]
+struct Clock(Option<TimeSource>);
+
+impl Clock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0.as_ref().map_or_else(jiff::Timestamp::now, |c| c())
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(custom)"
+        } else {
+            "Clock(system)"
         })
     }
 }
@@ -225,38 +330,28 @@ fn check_format(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl Store for EmbeddedStore {
-    fn create_run(
-        &self,
-        mut run: Run,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        self.with_session(|s| {
-            if s.get_run(&run.id)?.is_some() {
-                return Err(StoreError::DuplicateRun(run.id));
-            }
-            if let Some(active) = s.active_run(&run.workflow, &run.env)? {
-                return Err(StoreError::EnvironmentBusy {
-                    workflow: run.workflow,
-                    env: run.env,
-                    active,
-                });
-            }
-            let id = run.id.clone();
-            let mut created = None;
-            let sealed = s.write(&id, events, |at| {
-                stamp_new_run(&mut run, at);
-                created = Some(run.clone());
-                Some(RunUpdate::Created(Box::new(run)))
-            })?;
-            let run = created.ok_or_else(|| StoreError::State("run was not stamped".into()))?;
-            Ok((run, sealed))
-        })
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        let (run, events) = self.write(Write::Create {
+            run: Box::new(run),
+            events,
+        })?;
+        let run = run.ok_or_else(|| StoreError::State("a created run was not returned".into()))?;
+        Ok((run, events))
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             s.get_run(id)?
                 .ok_or_else(|| StoreError::NotFound(id.clone()))
+        })
+    }
+
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        self.read(|s| {
+            let run = s
+                .get_run(id)?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            Ok((run, s.read_events(id)?))
         })
     }
 
@@ -267,42 +362,27 @@ impl Store for EmbeddedStore {
         change: RunChange,
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
-        self.with_session(|s| {
-            let mut run = s
-                .get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if run.version != expected_version {
-                return Err(StoreError::Conflict {
-                    run: id.clone(),
-                    expected: expected_version,
-                    actual: run.version,
-                });
-            }
-            if run.status.is_ended() {
-                return Err(StoreError::RunEnded {
-                    run: id.clone(),
-                    status: run.status,
-                });
-            }
-            let sealed = s.write(id, events, |at| {
-                apply_change(&mut run, &change, at);
-                Some(RunUpdate::Changed(RunMove::of(&run)))
-            })?;
-            Ok((run, sealed))
-        })
+        let (run, events) = self.write(Write::Commit {
+            id: id.clone(),
+            expected: expected_version,
+            change,
+            events,
+        })?;
+        let run =
+            run.ok_or_else(|| StoreError::State("a committed run was not returned".into()))?;
+        Ok((run, events))
     }
 
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
-            if s.get_run(id)?.is_none() {
-                return Err(StoreError::NotFound(id.clone()));
-            }
-            s.write(id, events, |_| None)
-        })
+        let (_, events) = self.write(Write::Append {
+            id: id.clone(),
+            events,
+        })?;
+        Ok(events)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             let mut out = Vec::new();
             for entry in s.db.scan_prefix(b"r:") {
                 let (_, bytes) = entry.map_err(sled_err)?;
@@ -312,12 +392,13 @@ impl Store for EmbeddedStore {
                     out.push(run);
                 }
             }
+            sort_by_creation(&mut out);
             Ok(out)
         })
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             if s.get_run(id)?.is_none() {
                 return Err(StoreError::NotFound(id.clone()));
             }
@@ -326,7 +407,7 @@ impl Store for EmbeddedStore {
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.with_session(|s| {
+        self.read(|s| {
             if let Some(id) = &filter.run {
                 let Some(run) = s.get_run(id)? else {
                     return Ok(Vec::new());
@@ -376,7 +457,7 @@ impl Store for EmbeddedStore {
     fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
         // record stops that, verify the journal under the lock alone and report it.
-        match self.with_session(|s| self.verify_journal(&s.journal)) {
+        match self.read(|s| self.verify_journal(&s.journal)) {
             Err(StoreError::Corrupt { .. }) => {}
             other => return other,
         }

@@ -7,7 +7,8 @@
 //! embedded store derives its state from what this module reads back.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub(crate) const HEADER: usize = 8;
 /// By default, a segment is closed once the next commit would take it past this size.
 pub(crate) const SEGMENT_LIMIT: u64 = 64 << 20;
 /// The largest payload accepted (events carry bounded evidence; anything bigger is a bug).
-const MAX_PAYLOAD: usize = 16 << 20;
+pub(crate) const MAX_PAYLOAD: usize = 16 << 20;
 
 /// A place in the journal: segment number and byte offset in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -242,38 +243,43 @@ impl Journal {
         let mut pos = from;
         loop {
             let path = self.segment_path(pos.segment);
-            let buf = match read_tail(&path, pos.offset)? {
-                Some(buf) => buf,
-                None if pos.segment >= last => return Ok(Tail::End(pos)),
-                None => {
-                    return Ok(Tail::Corrupt(
-                        pos,
-                        format!("segment {} is missing", path.display()),
-                    ))
+            let Some(mut reader) = Window::open(&path, pos.offset)? else {
+                if pos.segment >= last {
+                    return Ok(Tail::End(pos));
                 }
+                return Ok(Tail::Corrupt(
+                    pos,
+                    format!("segment {} is missing", path.display()),
+                ));
             };
             let mut at = 0usize;
             loop {
-                match decode(&buf[at..]) {
+                match decode(&reader.buf[at..]) {
                     Decoded::Record(record, len) => {
                         let here = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         at += len as usize;
                         let next = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         if !visit(here, *record, next)? {
                             return Ok(Tail::Stopped);
                         }
                     }
+                    // Not decodable from what is in memory: read on (to the end of the
+                    // segment, if need be) before saying why.
+                    _ if !reader.eof => {
+                        reader.more(at)?;
+                        at = 0;
+                    }
                     Decoded::End => break,
                     bad => {
                         let here = Pos {
                             segment: pos.segment,
-                            offset: pos.offset + at as u64,
+                            offset: reader.base + at as u64,
                         };
                         let detail = match bad {
                             Decoded::Corrupt(detail) => detail,
@@ -282,16 +288,17 @@ impl Journal {
                         // Only the last commit's write can be torn (every earlier one was
                         // fdatasynced before the next began), so damage with a later commit
                         // after it is corruption, never something to cut off.
-                        if pos.segment >= last && !later_commit_follows(&buf[at..]) {
+                        if pos.segment >= last && !later_commit_follows(&reader.buf[at..]) {
                             return Ok(Tail::Torn(here));
                         }
                         return Ok(Tail::Corrupt(here, detail));
                     }
                 }
             }
+            let pos_end = reader.base + at as u64;
             let end = Pos {
                 segment: pos.segment,
-                offset: pos.offset + at as u64,
+                offset: pos_end,
             };
             if pos.segment >= last {
                 return Ok(Tail::End(end));
@@ -304,10 +311,11 @@ impl Journal {
     }
 
     /// Reads the records at `positions` (random access, for a run's events), keeping one
-    /// file open per segment.
+    /// file open per segment and one buffer for all of them.
     pub(crate) fn read_many(&self, positions: &[Pos]) -> Result<Vec<Record>, StoreError> {
         let mut files: Vec<(u32, File)> = Vec::new();
         let mut out = Vec::with_capacity(positions.len());
+        let mut buf = Vec::new();
         for &pos in positions {
             let index = match files
                 .iter()
@@ -323,36 +331,35 @@ impl Journal {
                     files.len() - 1
                 }
             };
-            out.push(self.read_at(&mut files[index].1, pos)?);
+            out.push(self.read_at(&files[index].1, pos, &mut buf)?);
         }
         Ok(out)
     }
 
-    fn read_at(&self, file: &mut File, pos: Pos) -> Result<Record, StoreError> {
-        let path = self.segment_path(pos.segment);
+    /// Reads the record at `pos` with positioned reads (no seek), through `buf`.
+    fn read_at(&self, file: &File, pos: Pos, buf: &mut Vec<u8>) -> Result<Record, StoreError> {
         let corrupt = |detail: String| StoreError::Corrupt {
-            segment: path.display().to_string(),
+            segment: self.segment_path(pos.segment).display().to_string(),
             offset: pos.offset,
             seq: None,
             detail,
         };
-        file.seek(SeekFrom::Start(pos.offset))
-            .map_err(StoreError::io(&path))?;
         let mut header = [0u8; HEADER];
-        file.read_exact(&mut header)
+        file.read_exact_at(&mut header, pos.offset)
             .map_err(|e| corrupt(format!("cannot read header: {e}")))?;
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         if len == 0 || len > MAX_PAYLOAD {
             return Err(corrupt(format!("impossible record length {len}")));
         }
-        let mut buf = header.to_vec();
+        buf.clear();
+        buf.extend_from_slice(&header);
         buf.resize(HEADER + len, 0);
-        file.read_exact(&mut buf[HEADER..])
+        file.read_exact_at(&mut buf[HEADER..], pos.offset + HEADER as u64)
             .map_err(|e| corrupt(format!("short record: {e}")))?;
         // The record is complete, so the decoder's "bad last record is torn" rule must not
         // apply: one more byte makes a bad checksum read as corruption.
         buf.push(0xff);
-        match decode(&buf) {
+        match decode(buf) {
             Decoded::Record(record, _) => Ok(*record),
             Decoded::Corrupt(detail) => Err(corrupt(detail)),
             Decoded::End | Decoded::Torn => Err(corrupt("torn record".into())),
@@ -381,13 +388,18 @@ impl Journal {
         sync_dir(&self.dir)
     }
 
-    /// Appends one commit's encoded records after `tail` and fdatasyncs: the durability point.
-    /// Returns each record's position and the new tail. On failure the journal is cut back to
-    /// `tail`, so a failed commit leaves nothing behind.
+    /// Appends encoded records (one or more whole commits) after `tail` and fdatasyncs: the
+    /// durability point. Returns each record's position and the new tail. On failure the
+    /// journal is cut back to `tail`, so a failed write leaves nothing behind.
+    ///
+    /// `writer` caches the open tail segment between calls of one session (the session holds
+    /// the lock, so no one else appends meanwhile): a commit then costs one `pwrite` and one
+    /// `fdatasync`, plus an `fstat` that checks the file ends where the state says it does.
     pub(crate) fn append(
         &self,
         tail: Pos,
         records: &[Vec<u8>],
+        writer: &mut Option<(u32, File)>,
     ) -> Result<(Vec<Pos>, Pos), StoreError> {
         let total: u64 = records.iter().map(|r| r.len() as u64).sum();
         let start = if tail.offset > 0 && tail.offset + total > self.segment_limit {
@@ -399,16 +411,26 @@ impl Journal {
             tail
         };
         let path = self.segment_path(start.segment);
-        let created = self.segment_len(start.segment)?.is_none();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(StoreError::io(&path))?;
-        if created {
-            sync_dir(&self.dir)?;
+        if writer
+            .as_ref()
+            .is_none_or(|(segment, _)| *segment != start.segment)
+        {
+            *writer = None;
+            let created = self.segment_len(start.segment)?.is_none();
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(StoreError::io(&path))?;
+            if created {
+                sync_dir(&self.dir)?;
+            }
+            *writer = Some((start.segment, file));
         }
+        let Some((_, file)) = writer.as_mut() else {
+            return Err(StoreError::State("journal writer missing".into()));
+        };
         let mut buf = Vec::with_capacity(total as usize);
         let mut positions = Vec::with_capacity(records.len());
         for record in records {
@@ -429,12 +451,12 @@ impl Journal {
             )));
         }
         let written = file
-            .seek(SeekFrom::Start(start.offset))
-            .and_then(|_| file.write_all(&buf))
+            .write_all_at(&buf, start.offset)
             .and_then(|()| file.sync_data());
         if let Err(source) = written {
             // Best effort: the records were never acknowledged; open cuts them off anyway.
             let _ = file.set_len(start.offset);
+            *writer = None;
             return Err(StoreError::Io { path, source });
         }
         Ok((
@@ -450,7 +472,7 @@ impl Journal {
 /// After a bad record at the start of `buf`: whether a complete commit is followed by more
 /// records somewhere after it, i.e. whether a later commit was written after the damage.
 /// Scans byte by byte; only runs on a damaged journal.
-fn later_commit_follows(buf: &[u8]) -> bool {
+pub(crate) fn later_commit_follows(buf: &[u8]) -> bool {
     let mut at = 1;
     let mut seen_end = false;
     while at < buf.len() {
@@ -468,8 +490,65 @@ fn later_commit_follows(buf: &[u8]) -> bool {
     false
 }
 
+/// A segment read a window at a time, so a read that stops early (a time range, a scan from a
+/// sparse index entry) does not pull the rest of a 64 MiB segment into memory.
+struct Window {
+    path: PathBuf,
+    file: File,
+    /// The segment offset of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+    /// Whether `buf` reaches the end of the segment.
+    eof: bool,
+}
+
+impl Window {
+    const SIZE: u64 = 1 << 20;
+
+    /// Opens `path` at `offset` with the first window read; `None` if the file does not exist.
+    fn open(path: &Path, offset: u64) -> Result<Option<Window>, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    source: e,
+                })
+            }
+        };
+        file.seek(SeekFrom::Start(offset))
+            .map_err(StoreError::io(path))?;
+        let mut window = Window {
+            path: path.to_owned(),
+            file,
+            base: offset,
+            buf: Vec::new(),
+            eof: false,
+        };
+        window.read()?;
+        Ok(Some(window))
+    }
+
+    /// Drops the first `consumed` bytes and reads the next window after what is left.
+    fn more(&mut self, consumed: usize) -> Result<(), StoreError> {
+        self.buf.drain(..consumed);
+        self.base += consumed as u64;
+        self.read()
+    }
+
+    fn read(&mut self) -> Result<(), StoreError> {
+        let n = (&mut self.file)
+            .take(Window::SIZE)
+            .read_to_end(&mut self.buf)
+            .map_err(StoreError::io(&self.path))?;
+        self.eof = (n as u64) < Window::SIZE;
+        Ok(())
+    }
+}
+
 /// Reads `path` from `offset` to its end; `None` if the file does not exist.
-fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

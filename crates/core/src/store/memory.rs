@@ -180,13 +180,15 @@ impl Store for MemoryStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        Ok(self
+        let mut runs: Vec<Run> = self
             .lock()
             .runs
             .values()
             .filter(|r| filter.matches(r))
             .cloned()
-            .collect())
+            .collect();
+        super::sort_by_creation(&mut runs);
+        Ok(runs)
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
@@ -200,6 +202,22 @@ impl Store for MemoryStore {
             .filter(|e| e.run_id == *id)
             .cloned()
             .collect())
+    }
+
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        let inner = self.lock();
+        let run = inner
+            .runs
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let events = inner
+            .events
+            .iter()
+            .filter(|e| e.run_id == *id)
+            .cloned()
+            .collect();
+        Ok((run, events))
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {

@@ -15,13 +15,16 @@ use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
 mod embedded;
+mod group;
 mod journal;
 mod memory;
 mod session;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
+pub use group::{Write, Written};
 pub use memory::{MemoryStore, TimeSource};
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
@@ -55,11 +58,17 @@ pub trait Store: Send + Sync {
     /// `ActionFinished`); the run's version is unchanged. Durable before return.
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
 
-    /// Runs matching `filter`, oldest first.
+    /// Runs matching `filter`, in creation order (start time, then id).
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
 
     /// Every event of run `id`, oldest first ([`StoreError::NotFound`] for an unknown run).
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError>;
+
+    /// The run and its events, read together: one look at the store instead of two (for the
+    /// embedded store, one lock and one sled open), and the two agree with each other.
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        Ok((self.load_run(id)?, self.run_events(id)?))
+    }
 
     /// Events of all runs matching `filter`, in `seq` order.
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
@@ -292,6 +301,67 @@ impl StoreError {
         )
     }
 
+    /// The same error again, for each write of a group that failed together (`io::Error` is
+    /// not `Clone`: it is rebuilt from its kind and message).
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Conflict {
+                run,
+                expected,
+                actual,
+            } => StoreError::Conflict {
+                run: run.clone(),
+                expected: *expected,
+                actual: *actual,
+            },
+            StoreError::EnvironmentBusy {
+                workflow,
+                env,
+                active,
+            } => StoreError::EnvironmentBusy {
+                workflow: workflow.clone(),
+                env: env.clone(),
+                active: active.clone(),
+            },
+            StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
+            StoreError::DuplicateRun(id) => StoreError::DuplicateRun(id.clone()),
+            StoreError::RunEnded { run, status } => StoreError::RunEnded {
+                run: run.clone(),
+                status: *status,
+            },
+            StoreError::Invalid(why) => StoreError::Invalid(why.clone()),
+            StoreError::Locked { dir, waited } => StoreError::Locked {
+                dir: dir.clone(),
+                waited: *waited,
+            },
+            StoreError::Corrupt {
+                segment,
+                offset,
+                seq,
+                detail,
+            } => StoreError::Corrupt {
+                segment: segment.clone(),
+                offset: *offset,
+                seq: *seq,
+                detail: detail.clone(),
+            },
+            StoreError::UnsupportedVersion {
+                dir,
+                found,
+                expected,
+            } => StoreError::UnsupportedVersion {
+                dir: dir.clone(),
+                found: found.clone(),
+                expected: expected.clone(),
+            },
+            StoreError::Io { path, source } => StoreError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            StoreError::State(why) => StoreError::State(why.clone()),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }
@@ -300,6 +370,12 @@ impl StoreError {
 
 /// The commit time: now, but never before `last` (the previous event's time), so the log is
 /// ordered by time as well as by seq.
+/// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the
+/// same second are not in creation order).
+pub(crate) fn sort_by_creation(runs: &mut [Run]) {
+    runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+}
+
 pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
     match last {
         Some(last) if last > now => last,

@@ -16,13 +16,22 @@ use super::embedded::Options;
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
-use super::{commit_time, seal_all, ChainCheck, StoreError};
+use super::group::{Ticket, Write, Written};
+use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
+use super::{apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, StoreError};
 use crate::event::{Event, NewEvent, GENESIS_HASH};
 use crate::run::{Run, RunId};
 
 /// Every this many events, the seq→position and time→seq indexes get an entry.
 const SPARSE: u64 = 256;
+/// A run's event positions are kept in sled in chunks of this many (12 bytes each), so a
+/// commit rewrites at most one chunk of 3 KiB however long the run's history is.
+const CHUNK: usize = 256;
+/// Catch-up applies this many replayed commits per sled batch.
+const REPLAY_BATCH: usize = 1024;
+/// A session applies its written commits to sled once this many are pending (and before any
+/// read, and when it closes).
+const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
 
 /// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
@@ -68,6 +77,17 @@ struct Applied {
     next_seq: u64,
     last_hash: String,
     last_at: Option<jiff::Timestamp>,
+    /// How sled's keys are laid out ([`LAYOUT`]); state of another layout is rebuilt.
+    #[serde(default = "first_layout")]
+    layout: u32,
+}
+
+/// The sled key layout this code writes: 2 = per-run event lists in chunks of [`CHUNK`].
+/// (Layout 1, one growing `e:<run>` value per run, had no field: it reads as 1.)
+const LAYOUT: u32 = 2;
+
+fn first_layout() -> u32 {
+    1
 }
 
 impl Default for Applied {
@@ -77,6 +97,7 @@ impl Default for Applied {
             next_seq: 1,
             last_hash: GENESIS_HASH.to_owned(),
             last_at: None,
+            layout: LAYOUT,
         }
     }
 }
@@ -92,6 +113,14 @@ pub(crate) struct Session {
     tail: Pos,
     /// Set when sled may lag this session's idea of it; the session is then reopened.
     pub(crate) poisoned: bool,
+    /// The journal's tail segment, open for appending while the session lasts.
+    writer: Option<(u32, File)>,
+    /// Where the next write goes in the chain: `applied`, plus the pending commits.
+    chain: Chain,
+    /// Commits written to the journal and not yet applied to sled ([`Session::settle`]).
+    pending: Vec<Pending>,
+    /// The runs and environment holders as the pending commits leave them.
+    overlay: Overlay,
     lock: File,
 }
 
@@ -145,18 +174,26 @@ fn open_state(path: &Path) -> Result<(sled::Db, Option<Applied>), StateOpen> {
                 }
             })?;
         let unusable = |e: sled::Error| StateOpen::Unusable(e.to_string());
-        let applied =
-            match db.get(APPLIED).map_err(unusable)? {
-                Some(bytes) => Some(serde_json::from_slice::<Applied>(&bytes).map_err(|e| {
+        let applied = match db.get(APPLIED).map_err(unusable)? {
+            Some(bytes) => {
+                let applied = serde_json::from_slice::<Applied>(&bytes).map_err(|e| {
                     StateOpen::Unusable(format!("unreadable journal position: {e}"))
-                })?),
-                None if db.is_empty() => None,
-                None => {
-                    return Err(StateOpen::Unusable(
-                        "state has data but no journal position".into(),
-                    ))
+                })?;
+                if applied.layout != LAYOUT {
+                    return Err(StateOpen::Unusable(format!(
+                        "state has key layout {}, this waygate uses {LAYOUT}",
+                        applied.layout
+                    )));
                 }
-            };
+                Some(applied)
+            }
+            None if db.is_empty() => None,
+            None => {
+                return Err(StateOpen::Unusable(
+                    "state has data but no journal position".into(),
+                ))
+            }
+        };
         Ok((db, applied))
     }));
     opened.unwrap_or_else(|_| Err(StateOpen::Unusable("sled panicked while opening".into())))
@@ -223,12 +260,17 @@ impl Session {
     }
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+        let chain = Chain::of(&applied);
         Session {
             db: StateDb(db),
             journal,
             applied,
             tail: Pos::START,
             poisoned: false,
+            writer: None,
+            chain,
+            pending: Vec::new(),
+            overlay: Overlay::default(),
             lock,
         }
     }
@@ -253,7 +295,7 @@ impl Session {
         Ok(session)
     }
 
-    /// Replays journal records sled has not applied, one sled batch per commit, and cuts off a
+    /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
     /// torn tail. A damaged record in the way is an error; the records before it stay usable.
     fn catch_up(&mut self) -> Result<(), StoreError> {
         let from = self.applied.pos;
@@ -271,7 +313,9 @@ impl Session {
         }
         let journal = self.journal.clone();
         let mut batch: Vec<(Pos, Record)> = Vec::new();
-        let tail = journal.read_from(from, |pos, record, next| {
+        let mut ready: Vec<Pending> = Vec::new();
+        let mut chain = ChainCheck::resume(self.applied.next_seq, &self.applied.last_hash);
+        let read = journal.read_from(from, |pos, record, next| {
             if batch
                 .first()
                 .is_some_and(|(first, _)| first.segment != pos.segment)
@@ -284,18 +328,41 @@ impl Session {
                     detail: "the previous segment ends inside a commit".into(),
                 });
             }
+            if let Err(detail) = chain.check(&record.event) {
+                return Err(StoreError::Corrupt {
+                    segment: journal.segment_path(pos.segment).display().to_string(),
+                    offset: pos.offset,
+                    seq: Some(record.event.seq),
+                    detail,
+                });
+            }
             let end = record.end;
             batch.push((pos, record));
             if end {
-                self.apply(std::mem::take(&mut batch), next)?;
+                ready.push(Pending {
+                    records: std::mem::take(&mut batch),
+                    next,
+                });
+                if ready.len() >= REPLAY_BATCH {
+                    self.apply_many(std::mem::take(&mut ready))?;
+                    self.tail = self.applied.pos;
+                }
             }
             Ok(true)
-        })?;
-        let cut = match tail {
-            Tail::End(end) => batch.first().map(|(pos, _)| *pos).or_else(|| {
+        });
+        // Whatever came before a damaged record stays usable: apply it first.
+        if !ready.is_empty() {
+            self.apply_many(ready)?;
+            self.tail = self.applied.pos;
+        }
+        let tail = read?;
+        if batch.is_empty() {
+            if let Tail::End(end) = tail {
                 self.tail = end;
-                None
-            }),
+            }
+        }
+        let cut = match tail {
+            Tail::End(_) => batch.first().map(|(pos, _)| *pos),
             Tail::Torn(pos) => Some(batch.first().map_or(pos, |(p, _)| *p)),
             Tail::Stopped => None,
             Tail::Corrupt(pos, detail) => {
@@ -316,81 +383,124 @@ impl Session {
             journal.truncate(cut)?;
             self.tail = cut;
         }
+        self.chain = Chain::of(&self.applied);
         Ok(())
     }
 
-    /// Applies one commit's records to sled in one batch, with the position after them.
-    fn apply(&mut self, batch: Vec<(Pos, Record)>, next: Pos) -> Result<(), StoreError> {
+    /// Applies commits (already checked against the chain: replayed ones by catch-up, fresh
+    /// ones sealed by this session) to sled in **one** batch, together with the journal
+    /// position after the last: sled is then either before all of them or after all of them.
+    fn apply_many(&mut self, commits: Vec<Pending>) -> Result<(), StoreError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
         let mut writes = sled::Batch::default();
         let mut applied = self.applied.clone();
-        let mut locations: HashMap<RunId, Vec<u8>> = HashMap::new();
-        let mut update = None;
-        for (pos, record) in batch {
-            let event = &record.event;
-            let mut check = ChainCheck::resume(applied.next_seq, &applied.last_hash);
-            if let Err(detail) = check.check(event) {
-                return Err(StoreError::Corrupt {
-                    segment: self.journal.segment_path(pos.segment).display().to_string(),
-                    offset: pos.offset,
-                    seq: Some(event.seq),
-                    detail,
-                });
-            }
-            let list = match locations.entry(event.run_id.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let old = self
-                        .db
-                        .get(key(b"e:", event.run_id.as_str()))
-                        .map_err(sled_err)?;
-                    v.insert(old.map(|o| o.to_vec()).unwrap_or_default())
+        let mut chunks: HashMap<RunId, Chunk> = HashMap::new();
+        // Runs and environment holders as the commits so far leave them.
+        let mut runs: HashMap<RunId, Run> = HashMap::new();
+        let mut holders: HashMap<Vec<u8>, Option<RunId>> = HashMap::new();
+        for commit in commits {
+            let mut update = None;
+            for (pos, record) in commit.records {
+                let event = &record.event;
+                let chunk = match chunks.entry(event.run_id.clone()) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(self.last_chunk(&event.run_id)?)
+                    }
+                };
+                chunk.push(&event.run_id, pos, &mut writes);
+                if (event.seq - 1) % SPARSE == 0 {
+                    writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
+                    writes.insert(time_key(event.at, event.seq), &[][..]);
                 }
-            };
-            list.extend_from_slice(&pos.pack());
-            if (event.seq - 1) % SPARSE == 0 {
-                writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
-                writes.insert(time_key(event.at, event.seq), &[][..]);
-            }
-            applied.next_seq = event.seq + 1;
-            applied.last_hash.clone_from(&event.hash);
-            applied.last_at = Some(event.at);
-            if let Some(change) = record.run {
-                update = Some((event.run_id.clone(), change));
-            }
-        }
-        for (run, list) in locations {
-            writes.insert(key(b"e:", run.as_str()), list);
-        }
-        match update {
-            Some((_, RunUpdate::Created(run))) => {
-                writes.insert(key(b"r:", run.id.as_str()), to_json(&run)?);
-                if !run.status.is_ended() {
-                    writes.insert(
-                        active_key(&run.workflow, &run.env),
-                        run.id.as_str().as_bytes(),
-                    );
+                applied.next_seq = event.seq + 1;
+                applied.last_hash.clone_from(&event.hash);
+                applied.last_at = Some(event.at);
+                if let Some(change) = record.run {
+                    update = Some((event.run_id.clone(), change));
                 }
             }
-            Some((id, RunUpdate::Changed(change))) => {
-                let mut run = self.get_run(&id)?.ok_or_else(|| {
-                    StoreError::State(format!("journal moves run {id}, which state lacks"))
-                })?;
-                change.apply(&mut run);
-                writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
-                let active = active_key(&run.workflow, &run.env);
-                let holder = self.db.get(&active).map_err(sled_err)?;
-                if run.status.is_ended() && holder.as_deref() == Some(id.as_str().as_bytes()) {
-                    writes.remove(active);
+            match update {
+                Some((_, RunUpdate::Created(run))) => {
+                    if !run.status.is_ended() {
+                        holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
+                    }
+                    runs.insert(run.id.clone(), *run);
                 }
+                Some((id, RunUpdate::Changed(change))) => {
+                    let mut run = match runs.remove(&id) {
+                        Some(run) => run,
+                        None => self.get_run(&id)?.ok_or_else(|| {
+                            StoreError::State(format!("journal moves run {id}, which state lacks"))
+                        })?,
+                    };
+                    change.apply(&mut run);
+                    if run.status.is_ended() {
+                        let key = active_key(&run.workflow, &run.env);
+                        let holder = match holders.get(&key) {
+                            Some(holder) => holder.clone(),
+                            None => self.active_run(&run.workflow, &run.env)?,
+                        };
+                        if holder.as_ref() == Some(&id) {
+                            holders.insert(key, None);
+                        }
+                    }
+                    runs.insert(id, run);
+                }
+                None => {}
             }
-            None => {}
+            applied.pos = commit.next;
         }
-        applied.pos = next;
+        for (run, chunk) in chunks {
+            chunk.finish(&run, &mut writes);
+        }
+        for (id, run) in runs {
+            writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
+        }
+        for (key, holder) in holders {
+            match holder {
+                Some(id) => writes.insert(key, id.as_str().as_bytes()),
+                None => writes.remove(key),
+            }
+        }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
         self.applied = applied;
-        self.tail = next;
         Ok(())
+    }
+
+    /// Applies the commits this session has written but not yet applied to sled (one sled
+    /// batch for all of them). Reads call it first; so does closing the session.
+    pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.overlay = Overlay::default();
+        if let Err(e) = self.apply_many(pending) {
+            tracing::warn!("commits are durable but updating the store's state failed ({e}); the next command replays them");
+            self.poisoned = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The last chunk of `run`'s event positions (an empty first one for a new run).
+    fn last_chunk(&self, run: &RunId) -> Result<Chunk, StoreError> {
+        let last = self.db.scan_prefix(chunk_prefix(run)).next_back();
+        let Some(entry) = last else {
+            return Ok(Chunk::default());
+        };
+        let (k, v) = entry.map_err(sled_err)?;
+        let index = k
+            .get(k.len().saturating_sub(4)..)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::State(format!("run {run}'s event list is damaged")))?;
+        Ok(Chunk {
+            index,
+            bytes: v.to_vec(),
+            dirty: false,
+        })
     }
 
     pub(crate) fn get_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
@@ -411,27 +521,135 @@ impl Session {
         Ok(holder.map(|h| RunId(String::from_utf8_lossy(&h).into_owned())))
     }
 
-    /// Seals `events` for `run`, appends them durably and applies them.
-    pub(crate) fn write(
+    /// Writes a group of queued writes (see [`super::group`]): checks each on its own against
+    /// the state as the writes before it in the group leave it, seals and encodes the ones
+    /// that pass, appends them all with one `fdatasync`, then applies each to sled as its own
+    /// batch. Every ticket gets an answer; a failed append fails every write of the group.
+    pub(crate) fn write_group(
         &mut self,
-        run: &RunId,
-        events: Vec<NewEvent>,
-        update: impl FnOnce(jiff::Timestamp) -> Option<RunUpdate>,
-    ) -> Result<Vec<Event>, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::Invalid(
-                "a commit must record at least one event".into(),
-            ));
+        batch: Vec<(Ticket, Write)>,
+        now: jiff::Timestamp,
+    ) -> Vec<(Ticket, Result<Written, StoreError>)> {
+        let at = commit_time(now, self.chain.last_at);
+        let mut chain = self.chain.clone();
+        let mut group = Overlay::default();
+        let mut out = Vec::with_capacity(batch.len());
+        let mut staged = Vec::with_capacity(batch.len());
+        let mut encoded = Vec::new();
+        for (ticket, op) in batch {
+            match self.stage(op, at, &mut chain, &mut group) {
+                Ok((stage, bytes)) => {
+                    encoded.extend(bytes);
+                    staged.push((ticket, stage));
+                }
+                Err(e) => out.push((ticket, Err(e))),
+            }
         }
-        let at = commit_time(jiff::Timestamp::now(), self.applied.last_at);
-        let sealed = seal_all(
-            events,
-            run,
-            at,
-            self.applied.next_seq,
-            &self.applied.last_hash,
-        );
-        let mut update = update(at);
+        if staged.is_empty() {
+            return out;
+        }
+        let (positions, end) = match self.journal.append(self.tail, &encoded, &mut self.writer) {
+            Ok(appended) => appended,
+            Err(e) => {
+                out.extend(staged.into_iter().map(|(t, _)| (t, Err(e.duplicate()))));
+                return out;
+            }
+        };
+        // Durable from here on. sled learns of these commits later, in one batch with others
+        // (`settle`): until then the session's overlay answers for them, and if sled never
+        // learns (a crash, a sled failure), the next open replays them from the journal.
+        self.tail = end;
+        self.chain = chain;
+        self.overlay.absorb(group);
+        let mut positions = positions.into_iter();
+        for (ticket, Staged { records, written }) in staged {
+            let mine: Vec<Pos> = positions.by_ref().take(records.len()).collect();
+            let next = positions.as_slice().first().copied().unwrap_or(end);
+            self.pending.push(Pending {
+                records: mine.into_iter().zip(records).collect(),
+                next,
+            });
+            out.push((ticket, Ok(written)));
+        }
+        if self.pending.len() >= SETTLE_AFTER {
+            // A failure is logged and marks the session for reopening; the writes stand.
+            let _ = self.settle();
+        }
+        out
+    }
+
+    /// Checks one write against the state (and the group's earlier writes, in `group`), then
+    /// seals and encodes it after `chain`, which moves on.
+    fn stage(
+        &self,
+        op: Write,
+        at: jiff::Timestamp,
+        chain: &mut Chain,
+        group: &mut Overlay,
+    ) -> Result<(Staged, Vec<Vec<u8>>), StoreError> {
+        let overlay = Layered {
+            group,
+            session: &self.overlay,
+        };
+        let (id, events, run) = match op {
+            Write::Create { run, events } => {
+                let mut run = *run;
+                need_events(&events)?;
+                if overlay.run(self, &run.id)?.is_some() {
+                    return Err(StoreError::DuplicateRun(run.id));
+                }
+                if let Some(active) = overlay.active(self, &run.workflow, &run.env)? {
+                    return Err(StoreError::EnvironmentBusy {
+                        workflow: run.workflow,
+                        env: run.env,
+                        active,
+                    });
+                }
+                stamp_new_run(&mut run, at);
+                (run.id.clone(), events, Some((run, true)))
+            }
+            Write::Commit {
+                id,
+                expected,
+                change,
+                events,
+            } => {
+                need_events(&events)?;
+                let mut run = overlay
+                    .run(self, &id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                if run.version != expected {
+                    return Err(StoreError::Conflict {
+                        run: id,
+                        expected,
+                        actual: run.version,
+                    });
+                }
+                if run.status.is_ended() {
+                    return Err(StoreError::RunEnded {
+                        run: id,
+                        status: run.status,
+                    });
+                }
+                apply_change(&mut run, &change, at);
+                (id, events, Some((run, false)))
+            }
+            Write::Append { id, events } => {
+                need_events(&events)?;
+                if overlay.run(self, &id)?.is_none() {
+                    return Err(StoreError::NotFound(id));
+                }
+                (id, events, None)
+            }
+        };
+        let sealed = seal_all(events, &id, at, chain.next_seq, &chain.last_hash);
+        let mut update = run.as_ref().map(|(run, created)| {
+            if *created {
+                RunUpdate::Created(Box::new(run.clone()))
+            } else {
+                RunUpdate::Changed(RunMove::of(run))
+            }
+        });
         let last = sealed.len() - 1;
         let records: Vec<Record> = sealed
             .iter()
@@ -446,27 +664,32 @@ impl Session {
             .iter()
             .map(journal::encode)
             .collect::<Result<Vec<_>, _>>()?;
-        let (positions, next) = self.journal.append(self.tail, &encoded)?;
-        // Durable from here on: a failure below only delays sled, which the next open fixes.
-        if let Err(e) = self.apply(positions.into_iter().zip(records).collect(), next) {
-            tracing::warn!("commit is durable but updating the store's state failed ({e}); the next command replays it");
-            self.poisoned = true;
-        }
-        Ok(sealed)
+        // Passed: the group's later writes see this one.
+        chain.next_seq += sealed.len() as u64;
+        chain.last_hash.clone_from(&sealed[last].hash);
+        chain.last_at = Some(at);
+        let run = run.map(|(run, created)| {
+            group.moved(&run, created);
+            run
+        });
+        Ok((
+            Staged {
+                records,
+                written: (run, sealed),
+            },
+            encoded,
+        ))
     }
 
     pub(crate) fn read_events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
         let damaged = || StoreError::State(format!("run {run}'s event list is damaged"));
-        let list = self
-            .db
-            .get(key(b"e:", run.as_str()))
-            .map_err(sled_err)?
-            .unwrap_or_default();
-        let positions = list
-            .chunks(12)
-            .map(Pos::unpack)
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(damaged)?;
+        let mut positions = Vec::new();
+        for chunk in self.db.scan_prefix(chunk_prefix(run)) {
+            let (_, list) = chunk.map_err(sled_err)?;
+            for packed in list.chunks(12) {
+                positions.push(Pos::unpack(packed).ok_or_else(damaged)?);
+            }
+        }
         let mut out = Vec::with_capacity(positions.len());
         for record in self.journal.read_many(&positions)? {
             if record.event.run_id != *run {
@@ -497,6 +720,151 @@ impl Session {
             .and_then(Pos::unpack)
             .ok_or_else(|| StoreError::State(format!("seq index lacks {seq}")))
     }
+}
+
+/// `e:` ‖ run id ‖ NUL: the prefix of the run's event-position chunks.
+fn chunk_prefix(run: &RunId) -> Vec<u8> {
+    [b"e:", run.as_str().as_bytes(), b"\0"].concat()
+}
+
+/// `e:` ‖ run id ‖ NUL ‖ chunk number (u32 BE, so chunks sort in order).
+fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
+    [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
+}
+
+/// The chunk of a run's event positions that a commit adds to.
+#[derive(Debug, Default)]
+struct Chunk {
+    index: u32,
+    bytes: Vec<u8>,
+    dirty: bool,
+}
+
+impl Chunk {
+    /// Adds `pos`, writing the chunk out and starting the next one when it is full.
+    fn push(&mut self, run: &RunId, pos: Pos, writes: &mut sled::Batch) {
+        if self.bytes.len() >= CHUNK * 12 {
+            self.finish(run, writes);
+            self.index += 1;
+            self.bytes.clear();
+        }
+        self.bytes.extend_from_slice(&pos.pack());
+        self.dirty = true;
+    }
+
+    /// Writes the chunk into `writes` if it changed.
+    fn finish(&self, run: &RunId, writes: &mut sled::Batch) {
+        if self.dirty {
+            writes.insert(chunk_key(run, self.index), self.bytes.clone());
+        }
+    }
+}
+
+/// A whole commit in the journal, waiting to be applied to sled, and the position after it.
+#[derive(Debug)]
+struct Pending {
+    records: Vec<(Pos, Record)>,
+    next: Pos,
+}
+
+/// Where the next write goes in the hash chain (ahead of sled's `m:applied` while commits
+/// are pending).
+#[derive(Debug, Clone)]
+struct Chain {
+    next_seq: u64,
+    last_hash: String,
+    last_at: Option<jiff::Timestamp>,
+}
+
+impl Chain {
+    fn of(applied: &Applied) -> Chain {
+        Chain {
+            next_seq: applied.next_seq,
+            last_hash: applied.last_hash.clone(),
+            last_at: applied.last_at,
+        }
+    }
+}
+
+/// A group's overlay over the session's (pending commits) over sled.
+struct Layered<'a> {
+    group: &'a Overlay,
+    session: &'a Overlay,
+}
+
+impl Layered<'_> {
+    fn run(&self, session: &Session, id: &RunId) -> Result<Option<Run>, StoreError> {
+        match self
+            .group
+            .runs
+            .get(id)
+            .or_else(|| self.session.runs.get(id))
+        {
+            Some(run) => Ok(Some(run.clone())),
+            None => session.get_run(id),
+        }
+    }
+
+    fn active(
+        &self,
+        session: &Session,
+        workflow: &str,
+        env: &str,
+    ) -> Result<Option<RunId>, StoreError> {
+        let key = (workflow.to_owned(), env.to_owned());
+        match self
+            .group
+            .active
+            .get(&key)
+            .or_else(|| self.session.active.get(&key))
+        {
+            Some(holder) => Ok(holder.clone()),
+            None => session.active_run(workflow, env),
+        }
+    }
+}
+
+/// A write that passed its checks, sealed, waiting for the group's append.
+#[derive(Debug)]
+struct Staged {
+    records: Vec<Record>,
+    written: Written,
+}
+
+/// What the writes of a group before this one did, as [`Session::stage`] must see it.
+#[derive(Debug, Default)]
+struct Overlay {
+    runs: HashMap<RunId, Run>,
+    active: HashMap<(String, String), Option<RunId>>,
+}
+
+impl Overlay {
+    /// Takes in what a group that is now durable did.
+    fn absorb(&mut self, group: Overlay) {
+        self.runs.extend(group.runs);
+        self.active.extend(group.active);
+    }
+
+    /// Records `run` as a write of the group left it.
+    fn moved(&mut self, run: &Run, created: bool) {
+        let key = (run.workflow.clone(), run.env.clone());
+        if created && !run.status.is_ended() {
+            self.active.insert(key, Some(run.id.clone()));
+        } else if !created && run.status.is_ended() {
+            // An active run always holds its environment: ending it frees it.
+            self.active.insert(key, None);
+        }
+        self.runs.insert(run.id.clone(), run.clone());
+    }
+}
+
+fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::Invalid(
+            "a commit must record at least one event".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn key(prefix: &[u8], id: &str) -> Vec<u8> {

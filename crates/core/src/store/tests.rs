@@ -193,6 +193,8 @@ fn ending_a_run_frees_its_environment(store: &dyn Store) {
 fn run_filters_select(store: &dyn Store) {
     let a = create(store, "r1", "prod");
     create(store, "r2", "staging");
+    // Started later but sorting first by id: runs come in creation order, not id order.
+    create(store, "r0", "qa");
     store
         .commit(
             &a.id,
@@ -209,7 +211,7 @@ fn run_filters_select(store: &dyn Store) {
             .map(|r| r.id.0)
             .collect()
     };
-    assert_eq!(ids(RunFilter::default()), ["r1", "r2"]);
+    assert_eq!(ids(RunFilter::default()), ["r1", "r2", "r0"]);
     assert_eq!(
         ids(RunFilter {
             env: Some("staging".into()),

@@ -1,13 +1,13 @@
 //! Damaged stores: lost or garbage sled state, tampered and torn journals, format versions.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Options, RunChange, Store, StoreError};
 
-use crate::common::{moved, populated, records, segment, snapshot};
+use crate::common::{action, moved, new_run, populated, records, segment, snapshot};
 
 #[test]
 fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
@@ -357,4 +357,101 @@ fn a_tampered_last_record_is_reported_not_cut_off() {
     assert!(matches!(scan, Err(StoreError::Corrupt { .. })), "{scan:?}");
     assert_eq!(store.load_run(&RunId::from("r3")).expect("load").version, 2);
     assert_eq!(fs::metadata(segment(dir.path())).expect("meta").len(), len);
+}
+
+/// The parallel `verify` gives exactly the sequential report (count, seq, words, location)
+/// for every kind of damage, at many places: the start, the middle and the end of segments,
+/// across the boundary between the ranges its threads check.
+#[test]
+fn parallel_verify_reports_exactly_what_a_sequential_pass_does() {
+    let pristine = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        segment_limit: 16 * 1024,
+        ..Options::default()
+    };
+    {
+        let store = EmbeddedStore::open_with(pristine.path(), options.clone()).expect("open");
+        let _held = store.hold().expect("hold");
+        let (run, started) = new_run("r1", "prod");
+        let run = store.create_run(run, vec![started]).expect("create").0;
+        for _ in 0..60 {
+            store
+                .append(&run.id, vec![action("build"), action("build")])
+                .expect("append");
+        }
+    }
+    let first = segment(pristine.path());
+    let records = records(&fs::read(&first).expect("segment"));
+    let segments = fs::read_dir(pristine.path().join("journal"))
+        .expect("journal")
+        .count();
+    assert!(segments >= 3, "{segments} segments");
+    let last = pristine
+        .path()
+        .join("journal")
+        .join(format!("{segments:08}.seg"));
+    type Damage = Box<dyn Fn(&Path)>;
+    let flip = |file: PathBuf, at: usize| -> Damage {
+        Box::new(move |dir: &Path| {
+            let path = dir.join("journal").join(file.file_name().expect("name"));
+            let mut bytes = fs::read(&path).expect("read");
+            let at = at.min(bytes.len() - 1);
+            bytes[at] ^= 0x20;
+            fs::write(&path, bytes).expect("write");
+        })
+    };
+    let mut cases: Vec<(String, Damage)> = vec![("none".into(), Box::new(|_: &Path| {}))];
+    for index in [
+        0,
+        1,
+        records.len() / 2,
+        records.len() / 2 + 1,
+        records.len() - 1,
+    ] {
+        let (offset, len) = records[index];
+        cases.push((
+            format!("payload of record {index}"),
+            flip(first.clone(), offset + 8 + len / 2),
+        ));
+        cases.push((
+            format!("length of record {index}"),
+            flip(first.clone(), offset + 3),
+        ));
+        cases.push((
+            format!("checksum of record {index}"),
+            flip(first.clone(), offset + 5),
+        ));
+    }
+    cases.push((
+        "last segment's last byte".into(),
+        flip(last.clone(), usize::MAX),
+    ));
+    let torn = last.clone();
+    cases.push((
+        "torn tail".into(),
+        Box::new(move |dir: &Path| {
+            let path = dir.join("journal").join(torn.file_name().expect("name"));
+            let len = fs::metadata(&path).expect("meta").len();
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(len - 7))
+                .expect("cut");
+        }),
+    ));
+    cases.push((
+        "a missing middle segment".into(),
+        Box::new(|dir: &Path| {
+            fs::remove_file(dir.join("journal").join("00000002.seg")).expect("remove");
+        }),
+    ));
+    for (name, damage) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(pristine.path(), dir.path());
+        damage(dir.path());
+        let store = EmbeddedStore::open_with(dir.path(), options.clone()).expect("open");
+        let (parallel, sequential) = store.verify_both_ways().expect("verify");
+        assert_eq!(parallel, sequential, "{name}");
+        assert_eq!(parallel.is_ok(), name == "none", "{name}: {parallel:?}");
+    }
 }

@@ -270,7 +270,7 @@ impl Engine {
     pub async fn load(&self, id: &RunId) -> Result<Loaded, EngineError> {
         let owned = id.clone();
         let (run, events) = self
-            .blocking(move |s| Ok((s.load_run(&owned)?, s.run_events(&owned)?)))
+            .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
         let validated = waygate_core::validate::validate(&run.file, &run.definition);
         let Some(workflow) = validated.workflow else {
@@ -337,7 +337,8 @@ impl Engine {
             secret_names,
         );
         ctx.state_entered_at = run.state_entered_at;
-        ctx.approvals = approvals(&loaded.events);
+        ctx.approvals = approvals(loaded.events.iter());
+        ctx.looks = looks(loaded.visit_events());
         ctx.workdir = self.workdir.clone();
         ctx.clock = self.clock.clone();
         ctx
@@ -381,10 +382,10 @@ impl Engine {
     }
 }
 
-/// Every approval recorded on the run (accepted or refused), for the Approval guards.
-fn approvals(events: &[Event]) -> Vec<ApprovalRecord> {
+/// The approvals (accepted or refused) among `events`, for the Approval guards. Approvals
+/// are per run: one given before the run reaches the guard's state counts there.
+fn approvals<'e>(events: impl Iterator<Item = &'e Event>) -> Vec<ApprovalRecord> {
     events
-        .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Approved {
                 guard, accepted, ..
@@ -396,6 +397,19 @@ fn approvals(events: &[Event]) -> Vec<ApprovalRecord> {
             _ => None,
         })
         .collect()
+}
+
+/// When each guard was evaluated among `events` (recorded `GuardsEvaluated`), for `Watch`.
+fn looks<'e>(events: impl Iterator<Item = &'e Event>) -> HashMap<String, Vec<Timestamp>> {
+    let mut looks: HashMap<String, Vec<Timestamp>> = HashMap::new();
+    for event in events {
+        if let EventKind::GuardsEvaluated { guards, .. } = &event.kind {
+            for guard in guards {
+                looks.entry(guard.name.clone()).or_default().push(event.at);
+            }
+        }
+    }
+    looks
 }
 
 /// The status a run ends with on entering a terminal state.

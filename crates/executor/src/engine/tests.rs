@@ -457,6 +457,62 @@ async fn check_records_nothing() {
     ));
 }
 
+const WATCHED: &str = r#"Workflow(
+    name: "watched", initial: "verify", rollback: "rollback",
+    states: {
+        "verify": (),
+        "done": (terminal: Success),
+        "rollback": (),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "verify", to: "done", guards: [(name: "error-rate", check: Watch(
+            check: Window(days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], start: "00:00", end: "00:00", tz: "UTC"),
+            duration: "15m", interval: "30s"))]),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_passes_only_when_it_was_looked_at_throughout() {
+    let (engine, store) = setup("ci");
+    let id = start(&engine, WATCHED).await;
+
+    // One look at entry, then nobody drives for 20 minutes: a single look at the end does
+    // not prove 15 watched minutes.
+    let (first, _) = engine.advance(&id, None).await.expect("advances");
+    assert!(matches!(first, StepOutcome::Waiting { .. }), "{first:?}");
+    tokio::time::advance(std::time::Duration::from_secs(20 * 60)).await;
+    let (late, reports) = engine.advance(&id, None).await.expect("advances");
+    assert!(matches!(late, StepOutcome::Waiting { .. }), "{late:?}");
+    let detail = &reports[0].results[0].detail;
+    assert!(detail.contains("started over: no look for 20m"), "{detail}");
+
+    // Driven from there, it looks every interval and passes 15 minutes later.
+    let started_watching = engine.now();
+    let end = drive(&engine, &id).await;
+    assert!(
+        matches!(end, DriveEnd::Ended { ref state, .. } if state == "done"),
+        "{end:?}"
+    );
+    let run = store.load_run(&id).expect("run");
+    let watched = run
+        .ended_at
+        .expect("ended")
+        .duration_since(started_watching);
+    assert!(
+        watched >= jiff::SignedDuration::from_mins(15),
+        "passed after {watched:?}"
+    );
+    let looks = store
+        .run_events(&id)
+        .expect("events")
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::GuardsEvaluated { .. }))
+        .count();
+    assert!(looks >= 30, "a look every 30 s is recorded: {looks}");
+}
+
 /// A store in which "another process" approves `ok` the moment a run is recorded waiting,
 /// before the committing drive can take another look.
 struct ApprovesOnWait(Arc<MemoryStore>);

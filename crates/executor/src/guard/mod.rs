@@ -97,7 +97,10 @@ pub fn try_check<'a>(
             Check::Window(w) => window::check(w, ctx.now()),
             Check::Watch(w) => {
                 let inner = try_check(&w.check, ctx, guard_name).await;
-                watch::check(w, inner, ctx.state_entered_at, ctx.now())
+                let now = ctx.now();
+                let looks = ctx.looks.get(guard_name).map_or(&[][..], Vec::as_slice);
+                let start = watch::window_start(w, ctx.state_entered_at, looks, now);
+                watch::check(w, inner, start, now)
             }
         }
     })

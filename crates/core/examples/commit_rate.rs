@@ -1,0 +1,167 @@
+//! Durable commits per second through the real [`EmbeddedStore`] and the plain [`Store`] API.
+//!
+//! Each commit moves a run to its next state with one `Transitioned` event (a ~390-byte
+//! journal record), so each is one append + fdatasync plus sled's batch. `--threads T` starts
+//! T runs (one per environment) and advances them at once from T threads; the store decides
+//! how commits share syncs (group commit, where the store has it).
+//!
+//! `--mode held` keeps the store open for the whole measurement ([`EmbeddedStore::hold`],
+//! what a long-lived process such as `drive` can do); `--mode oneshot` pays the lock + sled
+//! open + close on every commit, as each separate `waygate advance` process does.
+//!
+//! ```sh
+//! cargo run --release -p waygate-core --example commit_rate -- --dir target/commit-bench --commits 2000
+//! ```
+//!
+//! `DIR` must not exist or be empty: it becomes the store. Prints one JSON line:
+//! `{"commits":N,"threads":T,"mode":"held","seconds":S,"per_sec":R}`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::run::{Run, RunId};
+use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
+
+struct Args {
+    dir: PathBuf,
+    commits: u64,
+    threads: u64,
+    held: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        dir: PathBuf::new(),
+        commits: 2000,
+        threads: 1,
+        held: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => args.dir = PathBuf::from(value()?),
+            "--commits" => {
+                args.commits = value()?.parse().map_err(|e| format!("--commits: {e}"))?
+            }
+            "--threads" => {
+                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            }
+            "--mode" => {
+                args.held = match value()?.as_str() {
+                    "held" => true,
+                    "oneshot" => false,
+                    other => return Err(format!("--mode {other}: expected held or oneshot")),
+                }
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.dir.as_os_str().is_empty() {
+        return Err("--dir DIR is required".into());
+    }
+    if args.threads == 0 || args.commits < args.threads {
+        return Err("need --threads >= 1 and --commits >= --threads".into());
+    }
+    if std::fs::read_dir(&args.dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!("{} is not empty", args.dir.display()));
+    }
+    Ok(args)
+}
+
+fn transitioned(from: &str, to: &str) -> NewEvent {
+    NewEvent::new(
+        "bench",
+        EventKind::Transitioned {
+            from: from.into(),
+            to: to.into(),
+            cause: Cause::Advance,
+            reason: Some("guards passed: ok".into()),
+        },
+    )
+}
+
+/// Advances run `id` (at version 1, in `s0`) through `n` commits.
+fn advance(store: &EmbeddedStore, id: &RunId, n: u64) -> Result<(), StoreError> {
+    let mut version = 1;
+    for i in 0..n {
+        let (from, to) = (format!("s{}", i % 5), format!("s{}", (i + 1) % 5));
+        let event = transitioned(&from, &to);
+        version = store
+            .commit(id, version, RunChange::to_state(to), vec![event])?
+            .0
+            .version;
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<f64, StoreError> {
+    let store = EmbeddedStore::open(&args.dir)?;
+    let mut ids = Vec::new();
+    for t in 0..args.threads {
+        let run = Run::new(
+            RunId(format!("bench-{t:02}")),
+            "cycle5",
+            format!("env{t}"),
+            "s0",
+            "bench",
+            "bench/cycle5.ron",
+            include_str!("../../../bench/cycle5.ron"),
+        );
+        let started = NewEvent::new(
+            "bench",
+            EventKind::RunStarted {
+                workflow: run.workflow.clone(),
+                env: run.env.clone(),
+                state: run.state.clone(),
+                file: run.file.clone(),
+                definition_hash: run.definition_hash.clone(),
+                vars: run.vars.clone(),
+            },
+        );
+        ids.push(store.create_run(run, vec![started])?.0.id);
+    }
+    let held = if args.held { Some(store.hold()?) } else { None };
+    let per_thread = args.commits / args.threads;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ids
+            .iter()
+            .map(|id| scope.spawn(|| advance(&store, id, per_thread)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    drop(held);
+    Ok(seconds)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("commit_rate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(seconds) => {
+            let commits = args.commits / args.threads * args.threads;
+            println!(
+                "{{\"commits\":{commits},\"threads\":{},\"mode\":\"{}\",\"seconds\":{seconds:.6},\"per_sec\":{:.1}}}",
+                args.threads,
+                if args.held { "held" } else { "oneshot" },
+                commits as f64 / seconds
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("commit_rate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Group commit: writes that arrive while another write is syncing share the next sync.
+//!
+//! Every write through one [`EmbeddedStore`](super::EmbeddedStore) handle joins a queue. If no
+//! write is in progress, the caller becomes the leader: it takes everything queued (its own
+//! write included), and the session checks, seals and encodes each write on its own, appends
+//! all of them in one `write` and one `fdatasync`, then applies each to sled as its own batch.
+//! Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
+//! group. A write is acknowledged only after the sync that covers it returned, and each keeps
+//! its own end-of-commit mark in the journal, so recovery still sees separate commits.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::{RunChange, StoreError};
+use crate::event::{Event, NewEvent};
+use crate::run::{Run, RunId};
+
+/// One write, as a caller asked for it (see `EmbeddedStore::write_all`).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// [`Store::create_run`](super::Store::create_run).
+    Create {
+        /// The run to create.
+        run: Box<Run>,
+        /// Its first events.
+        events: Vec<NewEvent>,
+    },
+    /// [`Store::commit`](super::Store::commit).
+    Commit {
+        /// The run.
+        id: RunId,
+        /// The version the caller read.
+        expected: u64,
+        /// What moves.
+        change: RunChange,
+        /// The events recorded with it.
+        events: Vec<NewEvent>,
+    },
+    /// [`Store::append`](super::Store::append).
+    Append {
+        /// The run.
+        id: RunId,
+        /// The events.
+        events: Vec<NewEvent>,
+    },
+}
+
+/// What a write returns: the run after it (not for appends) and the sealed events.
+pub type Written = (Option<Run>, Vec<Event>);
+
+/// A write's place in the queue.
+pub(crate) type Ticket = u64;
+
+/// The queue of writes of one store handle; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct GroupQueue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next: Ticket,
+    waiting: Vec<(Ticket, Write)>,
+    done: HashMap<Ticket, Result<Written, StoreError>>,
+    leading: bool,
+}
+
+impl GroupQueue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Every change to the state is one step, so a poisoned lock holds consistent data.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `ops` (in order, together) and returns their results once they are durable (or
+    /// failed). If no group is being written, this thread writes one with `lead`, which gets
+    /// every queued write and must answer each ticket.
+    pub(crate) fn submit(
+        &self,
+        ops: Vec<Write>,
+        mut lead: impl FnMut(Vec<(Ticket, Write)>) -> Vec<(Ticket, Result<Written, StoreError>)>,
+    ) -> Vec<Result<Written, StoreError>> {
+        let mut state = self.lock();
+        let first = state.next;
+        state.next += ops.len() as Ticket;
+        let tickets = first..state.next;
+        state.waiting.extend(tickets.clone().zip(ops));
+        let mut out: Vec<Option<Result<Written, StoreError>>> = Vec::new();
+        out.resize_with(tickets.clone().count(), || None);
+        let mut missing = out.len();
+        loop {
+            for (slot, ticket) in out.iter_mut().zip(tickets.clone()) {
+                if slot.is_none() {
+                    if let Some(result) = state.done.remove(&ticket) {
+                        *slot = Some(result);
+                        missing -= 1;
+                    }
+                }
+            }
+            if missing == 0 {
+                return out.into_iter().flatten().collect();
+            }
+            if !state.leading {
+                state.leading = true;
+                let batch = std::mem::take(&mut state.waiting);
+                let tickets: Vec<Ticket> = batch.iter().map(|(t, _)| *t).collect();
+                drop(state);
+                let mut leader = Leader {
+                    queue: self,
+                    tickets,
+                    results: Vec::new(),
+                };
+                leader.results = lead(batch);
+                drop(leader);
+                state = self.lock();
+                continue;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Ends a leader's turn, even if it panicked: any write of its group left unanswered fails,
+/// and the waiting writers are woken so one of them leads the next group.
+struct Leader<'a> {
+    queue: &'a GroupQueue,
+    tickets: Vec<Ticket>,
+    results: Vec<(Ticket, Result<Written, StoreError>)>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut state = self.queue.lock();
+        let answered: Vec<Ticket> = self.results.iter().map(|(t, _)| *t).collect();
+        state.done.extend(self.results.drain(..));
+        for ticket in self.tickets.iter().filter(|t| !answered.contains(t)) {
+            state.done.insert(*ticket, {
+                Err(StoreError::State(
+                    "the write was abandoned: the thread writing its group panicked".into(),
+                ))
+            });
+        }
+        state.leading = false;
+        drop(state);
+        self.queue.ready.notify_all();
+    }
+}

@@ -1,0 +1,568 @@
+//! `verify` for the embedded store: every record's checksum and hash, and the chain.
+//!
+//! Each record carries its own `prev_hash`, so decoding a record and recomputing its hash does
+//! not depend on any other record: a segment is split into ranges of records that threads
+//! check at once (`std::thread::scope`), each also checking the links inside its range. The
+//! links between ranges (and segments) are then a sequential comparison of seq numbers and
+//! hash strings. The report is the one a sequential pass gives: the first bad event in journal
+//! order, counted the same way, with the same words.
+
+use std::ops::Range;
+
+use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
+use sha2::{Digest, Sha256};
+
+use super::{BadEvent, StoreError, VerifyReport};
+use crate::event::GENESIS_HASH;
+
+/// The seq, `prev_hash` and `hash` of a range's first or last event.
+#[derive(Debug, Clone)]
+struct Link {
+    seq: u64,
+    prev_hash: String,
+    hash: String,
+}
+
+/// What went wrong inside a range, at its `index`-th record.
+#[derive(Debug)]
+enum Fault {
+    /// The event does not follow the previous one of the range, or its hash is wrong.
+    Event { seq: u64, problem: String },
+    /// The record cannot be decoded.
+    Record(Decoded),
+}
+
+/// What a thread found in its range of records.
+#[derive(Debug, Default)]
+struct RangeReport {
+    /// The first event (checked only for its own hash; its links are checked when stitching).
+    first: Option<(Link, bool)>,
+    /// The last good event.
+    last: Option<Link>,
+    /// Records checked before the fault (or all of them).
+    good: u64,
+    /// The first fault after the first record's links, and where.
+    fault: Option<(usize, Fault)>,
+}
+
+/// An event's chain fields and whether its hash is right, as the checks need them.
+struct Checked {
+    seq: u64,
+    prev_hash: String,
+    hash: String,
+    hash_ok: bool,
+}
+
+/// Checks `buf[offsets[range]]`, records starting at those offsets.
+fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeReport {
+    let mut report = RangeReport::default();
+    let mut scratch = Vec::with_capacity(1024);
+    let mut prev: Option<Link> = None;
+    let mut event = Checked {
+        seq: 0,
+        prev_hash: String::with_capacity(64),
+        hash: String::with_capacity(64),
+        hash_ok: false,
+    };
+    for index in range {
+        let rest = &buf[offsets[index]..];
+        if !fast_check(rest, &mut event) {
+            match journal::decode(rest) {
+                Decoded::Record(record, _) => {
+                    let full = record.event;
+                    event.hash_ok = full.hash_matches(&mut scratch);
+                    event.seq = full.seq;
+                    event.prev_hash = full.prev_hash;
+                    event.hash = full.hash;
+                }
+                bad => {
+                    report.fault = Some((index, Fault::Record(bad)));
+                    break;
+                }
+            }
+        }
+        match &prev {
+            None => {
+                report.first = Some((link(&event), event.hash_ok));
+            }
+            Some(prev) => {
+                let problem = if event.seq != prev.seq + 1 {
+                    Some(format!(
+                        "sequence gap: expected {}, found {}",
+                        prev.seq + 1,
+                        event.seq
+                    ))
+                } else if event.prev_hash != prev.hash {
+                    Some("prev_hash does not match the previous event's hash".to_owned())
+                } else if !event.hash_ok {
+                    Some("hash mismatch: the event's content was altered".to_owned())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    report.fault = Some((
+                        index,
+                        Fault::Event {
+                            seq: event.seq,
+                            problem,
+                        },
+                    ));
+                    break;
+                }
+            }
+        }
+        report.good += 1;
+        match &mut prev {
+            Some(link) => {
+                link.seq = event.seq;
+                link.prev_hash.clone_from(&event.prev_hash);
+                link.hash.clone_from(&event.hash);
+            }
+            None => prev = Some(link(&event)),
+        }
+    }
+    report.last = prev;
+    report
+}
+
+/// The common case without decoding the record into an [`Event`]: checks the record's
+/// checksum, finds the hashed fields in its JSON as the store writes it (`{"event":{"seq":..,
+/// "run_id":..,"at":..,"actor":..,"kind":.., ..,"prev_hash":..,"hash":..}..}`, the kind's
+/// fields inline) and hashes them as they are. True when all of that worked and the hash
+/// matches, with `out` filled in. Anything else (damage, an escaped string, a layout it does
+/// not expect, a wrong hash) is left to the full decode, which gives the exact verdict; so
+/// this only ever speeds up events that are right.
+fn fast_check(rest: &[u8], out: &mut Checked) -> bool {
+    let Some(header) = rest.get(..HEADER) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let Some(payload) = rest.get(HEADER..HEADER + len) else {
+        return false;
+    };
+    if crc32fast::hash(payload) != crc {
+        return false;
+    }
+    let Some(fields) = hashed_fields(payload) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let field = |hasher: &mut Sha256, parts: &[&[u8]]| {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        hasher.update((len as u64).to_le_bytes());
+        for part in parts {
+            hasher.update(part);
+        }
+    };
+    field(&mut hasher, &[fields.prev_hash]);
+    field(&mut hasher, &[fields.seq]);
+    field(&mut hasher, &[fields.run_id]);
+    field(&mut hasher, &[fields.at]);
+    field(&mut hasher, &[fields.actor]);
+    field(&mut hasher, &[b"{", fields.kind, b"}"]);
+    let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let matches = digest.iter().enumerate().all(|(i, b)| {
+        fields.hash[2 * i] == HEX[usize::from(b >> 4)]
+            && fields.hash[2 * i + 1] == HEX[usize::from(b & 15)]
+    });
+    let (Ok(seq), Ok(prev_hash), Ok(hash)) = (
+        std::str::from_utf8(fields.seq).map(str::parse::<u64>),
+        std::str::from_utf8(fields.prev_hash),
+        std::str::from_utf8(fields.hash),
+    ) else {
+        return false;
+    };
+    let Ok(seq) = seq else {
+        return false;
+    };
+    if !matches {
+        return false;
+    }
+    out.seq = seq;
+    out.prev_hash.clear();
+    out.prev_hash.push_str(prev_hash);
+    out.hash.clear();
+    out.hash.push_str(hash);
+    out.hash_ok = true;
+    true
+}
+
+/// The raw bytes the hash covers, found in a record's JSON.
+struct Fields<'a> {
+    seq: &'a [u8],
+    run_id: &'a [u8],
+    at: &'a [u8],
+    actor: &'a [u8],
+    /// The kind's fields without the braces: `"kind":"Name",...`.
+    kind: &'a [u8],
+    prev_hash: &'a [u8],
+    hash: &'a [u8],
+}
+
+fn hashed_fields(payload: &[u8]) -> Option<Fields<'_>> {
+    let rest = payload.strip_prefix(b"{\"event\":{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (seq, rest) = rest.split_at(digits);
+    let (run_id, rest) = plain_string(rest.strip_prefix(b",\"run_id\":")?)?;
+    let (at, rest) = plain_string(rest.strip_prefix(b",\"at\":")?)?;
+    let (actor, rest) = plain_string(rest.strip_prefix(b",\"actor\":")?)?;
+    let rest = rest.strip_prefix(b",")?;
+    if !rest.starts_with(b"\"kind\":") {
+        return None;
+    }
+    // The kind's fields end where `,"prev_hash":"<64 hex>","hash":"<64 hex>"}` ends the event.
+    const PREV: &[u8] = b",\"prev_hash\":\"";
+    const HASH: &[u8] = b"\",\"hash\":\"";
+    let mut from = 0;
+    loop {
+        let at_prev = from + find(&rest[from..], PREV)?;
+        let tail = &rest[at_prev + PREV.len()..];
+        let ok = tail.len() >= 64 + HASH.len() + 64 + 2
+            && tail[..64].iter().all(u8::is_ascii_hexdigit)
+            && &tail[64..64 + HASH.len()] == HASH
+            && tail[64 + HASH.len()..128 + HASH.len()]
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+            && &tail[128 + HASH.len()..130 + HASH.len()] == b"\"}";
+        if ok {
+            return Some(Fields {
+                seq,
+                run_id,
+                at,
+                actor,
+                kind: &rest[..at_prev],
+                prev_hash: &tail[..64],
+                hash: &tail[64 + HASH.len()..128 + HASH.len()],
+            });
+        }
+        from = at_prev + 1;
+    }
+}
+
+/// A JSON string without escapes at the start of `bytes`: its contents and what follows.
+fn plain_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, _) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
+        let at = from + i;
+        if haystack[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn link(event: &Checked) -> Link {
+    Link {
+        seq: event.seq,
+        prev_hash: event.prev_hash.clone(),
+        hash: event.hash.clone(),
+    }
+}
+
+/// Where record boundaries are, hopping over length headers, up to the first header that
+/// cannot start a complete record (where decoding will say what is wrong).
+fn record_offsets(buf: &[u8]) -> (Vec<usize>, usize) {
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while buf.len() - at >= HEADER {
+        let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        if len == 0 || len > MAX_PAYLOAD || buf.len() - at - HEADER < len {
+            break;
+        }
+        offsets.push(at);
+        at += HEADER + len;
+    }
+    (offsets, at)
+}
+
+/// The chain as verified so far.
+struct Chain {
+    next_seq: u64,
+    prev_hash: String,
+    events: u64,
+}
+
+/// Verifies `journal` with `threads` threads per segment.
+pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, StoreError> {
+    let segments = journal.segments()?;
+    let last = segments.last().copied().unwrap_or(Pos::START.segment);
+    let mut chain = Chain {
+        next_seq: 1,
+        prev_hash: GENESIS_HASH.to_owned(),
+        events: 0,
+    };
+    let threads = threads.max(1);
+    let read = |segment: u32| journal::read_tail(&journal.segment_path(segment), 0);
+    let mut next = read(Pos::START.segment)?;
+    for segment in Pos::START.segment..=last {
+        let path = journal.segment_path(segment);
+        let Some(buf) = next.take() else {
+            if segment >= last {
+                break;
+            }
+            let detail = format!("segment {} is missing", path.display());
+            let pos = Pos { segment, offset: 0 };
+            return Ok(bad_record(journal, &mut chain, pos, detail));
+        };
+        let (offsets, stop) = record_offsets(&buf);
+        let per = offsets.len().div_ceil(threads).max(1);
+        let ranges: Vec<Range<usize>> = (0..offsets.len())
+            .step_by(per)
+            .map(|start| start..(start + per).min(offsets.len()))
+            .collect();
+        // The threads check this segment while this one reads the next.
+        let (reports, prefetched) = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|range| {
+                    let (buf, offsets, range) = (&buf, &offsets, range.clone());
+                    scope.spawn(move || check_range(buf, offsets, range))
+                })
+                .collect();
+            let prefetched = if segment < last {
+                read(segment + 1)
+            } else {
+                Ok(None)
+            };
+            let reports = handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| StoreError::State("a verify thread panicked".into()))
+                })
+                .collect::<Result<Vec<RangeReport>, StoreError>>();
+            (reports, prefetched)
+        });
+        let reports = reports?;
+        next = prefetched?;
+        for (range, report) in ranges.iter().zip(reports) {
+            if let Some((first, hash_ok)) = &report.first {
+                let problem = if first.seq != chain.next_seq {
+                    Some(format!(
+                        "sequence gap: expected {}, found {}",
+                        chain.next_seq, first.seq
+                    ))
+                } else if first.prev_hash != chain.prev_hash {
+                    Some("prev_hash does not match the previous event's hash".to_owned())
+                } else if !hash_ok {
+                    Some("hash mismatch: the event's content was altered".to_owned())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    let pos = Pos {
+                        segment,
+                        offset: offsets[range.start] as u64,
+                    };
+                    return Ok(bad_event(journal, &chain, 1, first.seq, problem, pos));
+                }
+            }
+            chain.events += report.good;
+            if let Some(last) = &report.last {
+                chain.next_seq = last.seq + 1;
+                chain.prev_hash.clone_from(&last.hash);
+            }
+            match report.fault {
+                None => {}
+                Some((index, Fault::Event { seq, problem })) => {
+                    let pos = Pos {
+                        segment,
+                        offset: offsets[index] as u64,
+                    };
+                    return Ok(bad_event(journal, &chain, 1, seq, problem, pos));
+                }
+                Some((index, Fault::Record(decoded))) => {
+                    let at = offsets[index];
+                    let pos = Pos {
+                        segment,
+                        offset: at as u64,
+                    };
+                    let detail = describe(decoded, &buf[at..], segment >= last);
+                    return Ok(bad_record(journal, &mut chain, pos, detail));
+                }
+            }
+        }
+        if stop < buf.len() {
+            // Hopping stopped at a header that cannot start a complete record.
+            let decoded = journal::decode(&buf[stop..]);
+            let pos = Pos {
+                segment,
+                offset: stop as u64,
+            };
+            let detail = describe(decoded, &buf[stop..], segment >= last);
+            return Ok(bad_record(journal, &mut chain, pos, detail));
+        }
+    }
+    Ok(VerifyReport {
+        events: chain.events,
+        first_bad: None,
+    })
+}
+
+/// What to say about an undecodable record, as a sequential read of the journal would: a bad
+/// write at the very end of the last segment is a torn tail, anything else damage.
+fn describe(decoded: Decoded, rest: &[u8], in_last_segment: bool) -> String {
+    if in_last_segment && !journal::later_commit_follows(rest) {
+        return "the journal's last record is incomplete or fails its checksum".to_owned();
+    }
+    match decoded {
+        Decoded::Corrupt(detail) => detail,
+        _ => "incomplete record".to_owned(),
+    }
+}
+
+fn location(journal: &Journal, pos: Pos) -> String {
+    format!(
+        "{} at byte {}",
+        journal.segment_path(pos.segment).display(),
+        pos.offset
+    )
+}
+
+/// The report for a bad event after the chain so far (it counts as one more event checked).
+fn bad_event(
+    journal: &Journal,
+    chain: &Chain,
+    extra: u64,
+    seq: u64,
+    problem: String,
+    pos: Pos,
+) -> VerifyReport {
+    VerifyReport {
+        events: chain.events + extra,
+        first_bad: Some(BadEvent {
+            seq,
+            problem,
+            location: Some(location(journal, pos)),
+        }),
+    }
+}
+
+/// The report for an unreadable record: it would have been the next event.
+fn bad_record(journal: &Journal, chain: &mut Chain, pos: Pos, problem: String) -> VerifyReport {
+    let seq = chain.next_seq;
+    bad_event(journal, chain, 1, seq, problem, pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventKind, NewEvent};
+    use crate::outcome::{GuardResult, Outcome};
+    use crate::run::RunId;
+    use crate::store::journal::{encode, Record};
+
+    fn sealed(kind: EventKind, at: &str) -> Vec<u8> {
+        let at: jiff::Timestamp = at.parse().expect("time");
+        let event = Event::seal(
+            42,
+            RunId::from("20261126-164501-3f9a"),
+            at,
+            NewEvent::new("ana", kind),
+            GENESIS_HASH,
+        );
+        encode(&Record {
+            event,
+            run: None,
+            end: true,
+        })
+        .expect("encode")
+    }
+
+    /// The fast path must hash exactly what `Event::compute_hash` hashes, for every shape of
+    /// kind (maps, nested guard results with absent optional fields, nulls) and time.
+    #[test]
+    fn the_fast_path_accepts_what_the_store_writes() {
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert("prev_hash".to_owned(), "x".repeat(64));
+        vars.insert("region".to_owned(), "eu-west-1".to_owned());
+        let kinds = [
+            EventKind::RunStarted {
+                workflow: "web".into(),
+                env: "prod".into(),
+                state: "build".into(),
+                file: "web.ron".into(),
+                definition_hash: "ab".repeat(32),
+                vars,
+            },
+            EventKind::GuardsEvaluated {
+                state: "canary".into(),
+                to: "prod".into(),
+                passed: false,
+                guards: vec![GuardResult {
+                    name: "health".into(),
+                    outcome: Outcome::Fail,
+                    detail: "HTTP 503".into(),
+                    evidence: None,
+                    duration_ms: 12,
+                    attempts: 3,
+                    retry_at: Some("2026-11-26T16:45:01Z".into()),
+                    incident: false,
+                }],
+            },
+            EventKind::Transitioned {
+                from: "a".into(),
+                to: "b".into(),
+                cause: crate::event::Cause::Rollback,
+                reason: None,
+            },
+        ];
+        for at in [
+            "2026-11-26T16:45:01Z",
+            "2026-11-26T16:45:01.123456789Z",
+            "2026-11-26T16:45:01.5Z",
+        ] {
+            for kind in &kinds {
+                let bytes = sealed(kind.clone(), at);
+                let mut out = Checked {
+                    seq: 0,
+                    prev_hash: String::new(),
+                    hash: String::new(),
+                    hash_ok: false,
+                };
+                assert!(fast_check(&bytes, &mut out), "{at} {kind:?}");
+                assert_eq!((out.seq, out.prev_hash.as_str()), (42, GENESIS_HASH));
+            }
+        }
+    }
+
+    /// Escaped strings and altered content go to the full decode.
+    #[test]
+    fn the_fast_path_declines_what_it_cannot_vouch_for() {
+        let kind = EventKind::Aborted {
+            state: "prod".into(),
+            reason: "said \"stop\"".into(),
+        };
+        let mut out = Checked {
+            seq: 0,
+            prev_hash: String::new(),
+            hash: String::new(),
+            hash_ok: false,
+        };
+        // Quotes inside the kind are fine (the kind is hashed as written)...
+        assert!(fast_check(
+            &sealed(kind.clone(), "2026-11-26T16:45:01Z"),
+            &mut out
+        ));
+        // ...an altered byte (with a fixed checksum) is not.
+        let mut bytes = sealed(kind, "2026-11-26T16:45:01Z");
+        let at = bytes.len() - 200;
+        bytes[at] ^= 1;
+        let crc = crc32fast::hash(&bytes[HEADER..]).to_le_bytes();
+        bytes[4..8].copy_from_slice(&crc);
+        assert!(!fast_check(&bytes, &mut out));
+    }
+}
