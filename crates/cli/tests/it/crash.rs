@@ -50,7 +50,7 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
         .map_or(1, |d| d.as_nanos() as u64);
     eprintln!("seed {seed}");
     let mut rng = Lcg(seed);
-    for i in 0..10 {
+    for i in 0..8 {
         if sb.status(&run)["status"] != "active" && sb.status(&run)["status"] != "waiting" {
             break;
         }
@@ -64,23 +64,23 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
     }
     // A kill may have come after the last commit: then there is nothing left to drive.
     let st = sb.status(&run);
-    let ended = ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or(""));
-    let code = if ended {
+    if ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or("")) {
         sb.wg_as("alice", &["drive", &run]).code(1);
-        if st["status"] == "succeeded" {
-            0
-        } else {
-            6
-        }
     } else {
-        sb.wg_as("alice", &["drive", &run]).code
-    };
+        let end = sb.wg_as("alice", &["drive", &run]);
+        assert!([0, 3, 6].contains(&end.code), "{end:?}");
+    }
     let st = sb.status(&run);
-    match code {
-        0 => assert_eq!(st["state"], "done", "{st}"),
-        // An action cut off twice fails and takes the run down the rollback path.
-        6 => assert_eq!(st["state"], "rolled_back", "{st}"),
-        _ => panic!("drive after the kills exited {code}: {st}"),
+    match (st["status"].as_str(), st["state"].as_str()) {
+        (Some("succeeded"), Some("done")) | (Some("failed"), Some("rolled_back")) => {}
+        // The revert cut off twice too: failed in place, nowhere further to go.
+        (Some("failed"), Some("rollback")) => {
+            assert!(sb.history(&run).iter().any(|e| e["state"] == "rollback"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("interrupted twice"))));
+        }
+        _ => panic!("after the kills and a drive: {st}"),
     }
     sb.verify();
     // Every action started was finished exactly once, after at most two starts.
