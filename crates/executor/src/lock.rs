@@ -54,6 +54,20 @@ impl RunLocks {
         }
     }
 
+    /// Takes the lock of `run`, trying again for about a tenth of a second before answering
+    /// `None`: [`RunLocks::is_held`] (asked by `status`) holds it for an instant to find out,
+    /// and must not make a process that wants to run actions give up. A process running
+    /// actions holds it far longer than that.
+    pub fn take(&self, run: &RunId) -> io::Result<Option<RunLock>> {
+        for pause_ms in [5, 10, 20, 40, 40] {
+            if let Some(lock) = self.try_lock(run)? {
+                return Ok(Some(lock));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        }
+        self.try_lock(run)
+    }
+
     /// Whether another process holds the lock of `run` now. Must not be asked by a process
     /// that holds it itself (flock locks belong to open files: it would see itself as other).
     pub fn is_held(&self, run: &RunId) -> io::Result<bool> {
@@ -93,5 +107,19 @@ mod tests {
         assert!(locks.is_held(&run).expect("is_held"));
         drop(held);
         assert!(locks.try_lock(&run).expect("lock").is_some());
+    }
+
+    #[test]
+    fn take_outwaits_a_lock_held_for_an_instant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let locks = RunLocks::new(dir.path());
+        let run = RunId("r1".into());
+        let probe = locks.try_lock(&run).expect("lock").expect("free");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(probe);
+        });
+        assert!(locks.take(&run).expect("take").is_some());
+        release.join().expect("joined");
     }
 }

@@ -7,7 +7,9 @@
 //! the group is killed again, so grandchildren that were left behind (and may hold the pipes
 //! open) go too; reading after the leader's exit is bounded in time as well. If the future is
 //! dropped half-way (cancellation, Ctrl-C), a drop guard kills the group. That matters
-//! doubly because the child's own process group does not receive the terminal's Ctrl-C.
+//! doubly because the child's own process group does not receive the terminal's Ctrl-C. If
+//! waygate itself is SIGKILLed, no guard runs; on Linux a parent-death signal still takes the
+//! leader with it.
 //!
 //! This module never sees secrets in redactable form, so its log lines carry pids only,
 //! never argv.
@@ -139,7 +141,8 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
 pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError> {
     let program = spec.argv.first().ok_or(ExecError::EmptyCommand)?;
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
@@ -147,12 +150,12 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ExecError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    die_with_parent(&mut command);
+    let mut child = command.spawn().map_err(|source| ExecError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     let pgid = child
         .id()
         .and_then(|id| libc::pid_t::try_from(id).ok())
@@ -208,6 +211,33 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         duration: started.elapsed(),
     })
 }
+
+/// Asks the kernel to SIGKILL the program if waygate dies first, which no drop guard survives
+/// (`kill -9`): otherwise a guard or action would run on unsupervised, and the re-run of an
+/// interrupted action could overlap it. Only the leader is covered; what it started itself
+/// may outlive it. (Strictly it is the spawning thread's death that counts; the runtime's
+/// threads live as long as the process.)
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: getpid, prctl, getppid and _exit are async-signal-safe, as a pre_exec hook
+    // (run in the forked child before exec) requires; no memory is allocated or shared.
+    unsafe {
+        let parent = libc::getpid();
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent died between fork and prctl: the signal will never come.
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 /// Waits for the leader; past `limit`, terminates the group (TERM, grace, KILL) and reaps.
 async fn supervise(

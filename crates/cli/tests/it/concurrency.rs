@@ -17,7 +17,7 @@ const RACE: &str = r#"Workflow(
         "done": (terminal: Success),
     },
     transitions: [
-        (from: "build", to: "review", guards: [(name: "slow", check: Command(run: ["sleep", "1.5"]))]),
+        (from: "build", to: "review", guards: [(name: "slow", check: Command(run: ["sleep", "3"]))]),
         (from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))]),
     ],
 )
@@ -106,7 +106,7 @@ fn slow_action_sandbox() -> Sandbox {
     // Marks its start, then waits until the test lets it finish.
     sb.script(
         "deploy.sh",
-        "echo $$ >> deploy.runs\nwhile [ ! -f release ]; do sleep 0.05; done",
+        "echo $$ >> deploy.runs\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
     );
     sb.script("revert.sh", "echo $$ >> revert.runs");
     sb
@@ -155,7 +155,15 @@ fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
         lines(&sb, "deploy.runs") == 1
     });
     let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(
+        "the drive to find the run busy",
+        Duration::from_secs(30),
+        || {
+            drive
+                .stderr()
+                .contains("running in another waygate process")
+        },
+    );
     sb.write("release", "");
     first.wait(Duration::from_secs(30));
     let ran = drive.wait(Duration::from_secs(60));
@@ -296,4 +304,35 @@ fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
     );
     assert_eq!(sb.status(&run)["status"], "aborted");
     sb.verify();
+}
+
+#[test]
+fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
+    let sb = slow_action_sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let holder = sb.spawn_as("alice", "holder", &["advance", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        lines(&sb, "deploy.runs") == 1
+    });
+    let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
+    wait_until(
+        "the drive to find the run busy",
+        Duration::from_secs(30),
+        || {
+            drive
+                .stderr()
+                .contains("running in another waygate process")
+        },
+    );
+    assert_eq!(lines(&sb, "deploy.runs"), 1, "busy: not run by the drive");
+    // The holder dies for real: its lock goes with it, so the action was interrupted and
+    // the waiting drive runs it again (once).
+    holder.kill9();
+    sb.write("release", "");
+    drive.wait(Duration::from_secs(60)).code(0);
+    assert_eq!(lines(&sb, "deploy.runs"), 2);
+    let history = sb.history(&run);
+    assert_eq!(of_kind(&history, "ActionStarted").len(), 2);
+    assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
+    assert_eq!(sb.status(&run)["status"], "succeeded");
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::helpers::{of_kind, pids_in, wait_until, Sandbox};
+use crate::helpers::{alive, of_kind, pids_in, wait_until, Sandbox};
 
 /// Actions and guards that take a little while, and a bake, so kills land everywhere.
 const CRASHY: &str = r#"Workflow(
@@ -50,7 +50,7 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
         .map_or(1, |d| d.as_nanos() as u64);
     eprintln!("seed {seed}");
     let mut rng = Lcg(seed);
-    for i in 0..10 {
+    for i in 0..8 {
         if sb.status(&run)["status"] != "active" && sb.status(&run)["status"] != "waiting" {
             break;
         }
@@ -64,23 +64,23 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
     }
     // A kill may have come after the last commit: then there is nothing left to drive.
     let st = sb.status(&run);
-    let ended = ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or(""));
-    let code = if ended {
+    if ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or("")) {
         sb.wg_as("alice", &["drive", &run]).code(1);
-        if st["status"] == "succeeded" {
-            0
-        } else {
-            6
-        }
     } else {
-        sb.wg_as("alice", &["drive", &run]).code
-    };
+        let end = sb.wg_as("alice", &["drive", &run]);
+        assert!([0, 3, 6].contains(&end.code), "{end:?}");
+    }
     let st = sb.status(&run);
-    match code {
-        0 => assert_eq!(st["state"], "done", "{st}"),
-        // An action cut off twice fails and takes the run down the rollback path.
-        6 => assert_eq!(st["state"], "rolled_back", "{st}"),
-        _ => panic!("drive after the kills exited {code}: {st}"),
+    match (st["status"].as_str(), st["state"].as_str()) {
+        (Some("succeeded"), Some("done")) | (Some("failed"), Some("rolled_back")) => {}
+        // The revert cut off twice too: failed in place, nowhere further to go.
+        (Some("failed"), Some("rollback")) => {
+            assert!(sb.history(&run).iter().any(|e| e["state"] == "rollback"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("interrupted twice"))));
+        }
+        _ => panic!("after the kills and a drive: {st}"),
     }
     sb.verify();
     // Every action started was finished exactly once, after at most two starts.
@@ -144,7 +144,7 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
     sb.write("wf.ron", HANGS);
     sb.script(
         "deploy.sh",
-        "echo $$ >> deploy.pids\nwhile [ ! -f release ]; do sleep 0.05; done",
+        "echo $$ >> deploy.pids\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
     );
     sb.script("revert.sh", "echo reverted >> revert.log");
     let run = sb.start("alice", "wf.ron", "dev", &[]);
@@ -158,8 +158,13 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
         let st = sb.status(&run);
         assert_eq!(st["actions"][0]["status"], "running", "{st}");
         drive.kill9();
-        // The action's process group outlives a SIGKILLed waygate; the test ends it.
-        kill_all(&pids_in(&pids));
+        // The action's leader goes with the SIGKILLed waygate (parent-death signal).
+        let leaders = pids_in(&pids);
+        wait_until(
+            "the action to die with waygate",
+            Duration::from_secs(10),
+            || leaders.iter().all(|&p| !alive(p)),
+        );
         let st = sb.status(&run);
         assert_eq!(st["actions"][0]["status"], "interrupted", "{st}");
         let human = sb.wg(&["status", &run]);
@@ -190,7 +195,7 @@ fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
     sb.write("wf.ron", HANGS);
     sb.script(
         "deploy.sh",
-        "echo $$ >> deploy.pids\nwhile [ ! -f release ]; do sleep 0.05; done",
+        "echo $$ >> deploy.pids\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
     );
     sb.script("revert.sh", "true");
     let run = sb.start("alice", "wf.ron", "dev", &[]);
@@ -200,6 +205,7 @@ fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
         pids_in(&pids).len() == 1
     });
     drive.kill9();
+    // Not needed on Linux (the action dies with waygate); harmless elsewhere.
     kill_all(&pids_in(&pids));
     sb.write("release", "");
     sb.wg_as("alice", &["drive", &run]).code(0);

@@ -240,6 +240,11 @@ impl Spawned {
         Spawned { child, out, err }
     }
 
+    /// What it printed so far on stderr.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid")
     }

@@ -52,7 +52,9 @@ fn checklist(sb: &Sandbox, server: &Server, watch: &str) -> String {
     );
     // Waits: retries, watches.
     substitute(&mut text, r#"delay: "10s""#, r#"delay: "100ms""#, 1);
-    substitute(&mut text, r#"delay: "15s""#, r#"delay: "500ms""#, 2);
+    // (15s is also the rollback's health retry: 16 tries a second apart leave the test time
+    // to bring the server back after the watch broke.)
+    substitute(&mut text, r#"delay: "15s""#, r#"delay: "1s""#, 2);
     substitute(&mut text, r#"delay: "30s""#, r#"delay: "100ms""#, 1);
     substitute(
         &mut text,

@@ -127,8 +127,17 @@ impl Engine {
                 Ok(stepped) => stepped,
                 // Another process is running the run's actions: wait for it (or for its
                 // death, which frees the lock) and look again.
-                Err(EngineError::Busy { .. }) if !options.no_wait => {
+                Err(EngineError::Busy { state, .. }) if !options.no_wait => {
                     first = false; // the run was there, not ended, when the step looked
+                    sink.report(&Progress::Waiting {
+                        state,
+                        guards: vec![(
+                            "entry actions".into(),
+                            "running in another waygate process".into(),
+                        )],
+                        until: None,
+                        deadline: None,
+                    });
                     tokio::select! {
                         () = tokio::time::sleep(options.poll) => {}
                         () = &mut shutdown => return Ok(DriveEnd::Interrupted),

@@ -378,8 +378,10 @@ impl Engine {
                 .any(|i| action_history(&loaded, &state.name, i as u32).0.is_none());
             if unfinished && lock.is_none() {
                 if let Some(locks) = &self.locks {
-                    let taken = locks
-                        .try_lock(&loaded.run.id)
+                    let (locks, id) = (locks.clone(), loaded.run.id.clone());
+                    let taken = tokio::task::spawn_blocking(move || locks.take(&id))
+                        .await
+                        .map_err(|e| EngineError::Join(e.to_string()))?
                         .map_err(|e| EngineError::Lock(e.to_string()))?;
                     let Some(taken) = taken else {
                         return Err(EngineError::Busy {
@@ -468,6 +470,10 @@ impl Engine {
                     }
                 }
             }
+            if state.terminal.is_none() && failed.is_none() {
+                return Ok(last);
+            }
+            // About to commit the end or the failure path: not if the run moved meanwhile.
             let current = self.load(&loaded.run.id).await?;
             if moved_since(&loaded, &current) {
                 loaded = current;
