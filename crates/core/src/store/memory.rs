@@ -173,8 +173,15 @@ impl Store for MemoryStore {
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         need_events(&events)?;
         let mut inner = self.lock();
-        if !inner.runs.contains_key(id) {
-            return Err(StoreError::NotFound(id.clone()));
+        let status = match inner.runs.get(id) {
+            None => return Err(StoreError::NotFound(id.clone())),
+            Some(run) => run.status,
+        };
+        if status.is_ended() && !super::may_follow_the_end(&events) {
+            return Err(StoreError::RunEnded {
+                run: id.clone(),
+                status,
+            });
         }
         Ok(inner.seal(id, events).1)
     }

@@ -645,8 +645,14 @@ impl Session {
             }
             Write::Append { id, events } => {
                 need_events(&events)?;
-                if overlay.run(self, &id)?.is_none() {
-                    return Err(StoreError::NotFound(id));
+                let run = overlay
+                    .run(self, &id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                if run.status.is_ended() && !super::may_follow_the_end(&events) {
+                    return Err(StoreError::RunEnded {
+                        run: id,
+                        status: run.status,
+                    });
                 }
                 (id, events, None)
             }

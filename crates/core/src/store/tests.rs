@@ -188,6 +188,25 @@ fn ending_a_run_frees_its_environment(store: &dyn Store) {
         vec![moved("a", "b")],
     );
     assert!(matches!(again, Err(StoreError::RunEnded { .. })));
+    // Nor does it take events that do not move it: an ended run's history is closed.
+    let late = store.append(&run.id, vec![approved()]);
+    assert!(matches!(late, Err(StoreError::RunEnded { .. })), "{late:?}");
+    // Except the end of an action that was running when the run ended.
+    let finished = NewEvent::new(
+        "ci",
+        EventKind::ActionFinished {
+            state: "done".into(),
+            index: 0,
+            ok: true,
+            detail: "exit status 0".into(),
+            evidence: None,
+            duration_ms: 5,
+        },
+    );
+    store
+        .append(&run.id, vec![finished])
+        .expect("an action's end");
+    assert_eq!(store.run_events(&run.id).expect("events").len(), 4);
 }
 
 fn run_filters_select(store: &dyn Store) {
