@@ -386,9 +386,10 @@ impl Store for EmbeddedStore {
             let mut out = Vec::new();
             for entry in s.db.scan_prefix(b"r:") {
                 let (_, bytes) = entry.map_err(sled_err)?;
-                let run: Run = serde_json::from_slice(&bytes)
+                let mut run: Run = serde_json::from_slice(&bytes)
                     .map_err(|e| StoreError::State(format!("a run record is unreadable: {e}")))?;
                 if filter.matches(&run) {
+                    s.fill_definition(&mut run)?;
                     out.push(run);
                 }
             }
