@@ -426,7 +426,7 @@ impl Store for EmbeddedStore {
                     return Ok(false);
                 }
                 if !runs.contains_key(&event.run_id) {
-                    let run = s.get_run(&event.run_id)?;
+                    let run = s.get_run_record(&event.run_id)?;
                     runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
                 }
                 if let Some(Some((workflow, env))) = runs.get(&event.run_id) {

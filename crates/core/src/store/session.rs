@@ -517,7 +517,7 @@ impl Session {
     }
 
     /// The run as `r:` holds it: without its definition.
-    fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
+    pub(crate) fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
         match self.db.get(key(b"r:", id.as_str())).map_err(sled_err)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
