@@ -1,9 +1,12 @@
 //! A session: the embedded store locked, sled open and caught up with the journal.
 //!
-//! Opening one is where recovery happens: replay the journal records sled has not applied (one
-//! sled batch per commit), cut off a torn tail that was never acknowledged, and rebuild sled from
-//! the journal when it is missing, will not open or disagrees with the journal. Everything the
-//! embedded store does, it does inside one session.
+//! Opening one is where recovery happens: replay the journal records sled has not applied (up to
+//! 1,024 whole commits per sled batch), cut off a torn tail that was never acknowledged, and
+//! rebuild sled from the journal when it is missing, will not open, has another key layout or
+//! disagrees with the journal. Writing happens here too: a group of writes is checked, sealed
+//! and appended with one `fdatasync`, and kept pending (with an overlay that later writes
+//! consult) until the session settles them into sled in one batch. Everything the embedded
+//! store does, it does inside one session.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
