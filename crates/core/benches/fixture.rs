@@ -26,7 +26,7 @@ pub const PER_RUN: u64 = 100;
 /// Runs active at once (and environments).
 pub const WINDOW: u64 = 100;
 /// Bump when the fixture's shape changes, so old caches are rebuilt.
-const VERSION: u32 = 2;
+const VERSION: u32 = 4;
 
 /// A built (or cached) store and what the benches ask of it.
 #[derive(Debug)]
@@ -108,15 +108,28 @@ pub fn run_id(i: u64) -> RunId {
     RunId(format!("r{i:06}"))
 }
 
-/// A workflow definition of a realistic size, pinned in every run.
-fn definition() -> String {
-    let mut s = String::from("Workflow(name: \"web\", initial: \"build\", states: {\n");
+/// The workflow every run pins: ten states in a row, each with an action and a guard, then
+/// `done`. A valid workflow, so `waygate status` can be timed against the store.
+pub fn definition() -> String {
+    let mut s =
+        String::from("Workflow(\n    name: \"web\",\n    initial: \"s0\",\n    states: {\n");
     for i in 0..10 {
         s.push_str(&format!(
-            "  \"s{i}\": (on_enter: [Run([\"./deploy.sh\", \"s{i}\"])], deadline: \"1h\"),\n"
+            "        \"s{i}\": (on_enter: [Command(run: [\"./deploy.sh\", \"s{i}\"])], deadline: \"1h\"),\n"
         ));
     }
-    s.push_str("}, transitions: [ /* ... */ ])\n");
+    s.push_str("        \"done\": (terminal: Success),\n    },\n    transitions: [\n");
+    for i in 0..10 {
+        let to = if i == 9 {
+            "done".to_owned()
+        } else {
+            format!("s{}", i + 1)
+        };
+        s.push_str(&format!(
+            "        (from: \"s{i}\", to: \"{to}\", guards: [(name: \"health\", check: Command(run: [\"curl\", \"-fsS\", \"https://web.internal/healthz\"], timeout: \"30s\"))]),\n"
+        ));
+    }
+    s.push_str("    ],\n)\n");
     s
 }
 

@@ -69,6 +69,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total as f64 / event_bytes as f64
     );
     println!("scan of everything: {scanned:.2?}");
+    {
+        let _held = store.hold()?;
+        let n = 1000u32;
+        let (wall, cpu) = timed(|| -> Result<(), waygate_core::store::StoreError> {
+            for _ in 0..n {
+                store.load_run_with_events(&fx.run)?;
+            }
+            Ok(())
+        })?;
+        println!(
+            "one run's history (held): {:.3} ms wall, {:.3} ms CPU per call",
+            wall.as_secs_f64() * 1e3 / f64::from(n),
+            cpu.as_secs_f64() * 1e3 / f64::from(n)
+        );
+        let hour = EventFilter {
+            since: Some(fx.since),
+            until: Some(fx.until),
+            ..EventFilter::default()
+        };
+        let mut found = 0;
+        let (wall, cpu) = timed(|| -> Result<(), waygate_core::store::StoreError> {
+            for _ in 0..100 {
+                found = store.scan_events(&hour)?.len();
+            }
+            Ok(())
+        })?;
+        println!(
+            "one hour ({found} events, held): {:.3} ms wall, {:.3} ms CPU per call",
+            wall.as_secs_f64() * 10.0,
+            cpu.as_secs_f64() * 10.0
+        );
+    }
     for _ in 0..3 {
         let (wall, cpu) = timed(|| store.verify().map(|r| assert!(r.is_ok(), "{r:?}")))?;
         println!("verify:      {wall:.2?} wall, {cpu:.2?} CPU (all threads)");

@@ -2,10 +2,11 @@
 //!
 //! Every operation takes the store's lock, opens sled, replays whatever the journal has that
 //! sled has not applied, does its work and lets go, so commands hold the store only while they
-//! read or commit. A commit appends its records to the journal and fdatasyncs (the durability
-//! point), then applies them to sled in one batch together with the journal position they end
-//! at; sled is never ahead of the journal and can always be rebuilt from it. `docs/storage.md`
-//! walks through the crash points.
+//! read or commit. Writes go through a group commit (`group.rs`): commits that arrive while
+//! one is syncing share the next `fdatasync` (the durability point). The session then applies
+//! its commits to sled later, many per batch, together with the journal position they end at
+//! (before any read, and when it closes); sled is never ahead of the journal and can always be
+//! rebuilt from it. `docs/storage.md` walks through the crash points.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -386,9 +387,10 @@ impl Store for EmbeddedStore {
             let mut out = Vec::new();
             for entry in s.db.scan_prefix(b"r:") {
                 let (_, bytes) = entry.map_err(sled_err)?;
-                let run: Run = serde_json::from_slice(&bytes)
+                let mut run: Run = serde_json::from_slice(&bytes)
                     .map_err(|e| StoreError::State(format!("a run record is unreadable: {e}")))?;
                 if filter.matches(&run) {
+                    s.fill_definition(&mut run)?;
                     out.push(run);
                 }
             }
@@ -426,7 +428,7 @@ impl Store for EmbeddedStore {
                     return Ok(false);
                 }
                 if !runs.contains_key(&event.run_id) {
-                    let run = s.get_run(&event.run_id)?;
+                    let run = s.get_run_record(&event.run_id)?;
                     runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
                 }
                 if let Some(Some((workflow, env))) = runs.get(&event.run_id) {

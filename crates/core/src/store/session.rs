@@ -1,9 +1,12 @@
 //! A session: the embedded store locked, sled open and caught up with the journal.
 //!
-//! Opening one is where recovery happens: replay the journal records sled has not applied (one
-//! sled batch per commit), cut off a torn tail that was never acknowledged, and rebuild sled from
-//! the journal when it is missing, will not open or disagrees with the journal. Everything the
-//! embedded store does, it does inside one session.
+//! Opening one is where recovery happens: replay the journal records sled has not applied (up to
+//! 1,024 whole commits per sled batch), cut off a torn tail that was never acknowledged, and
+//! rebuild sled from the journal when it is missing, will not open, has another key layout or
+//! disagrees with the journal. Writing happens here too: a group of writes is checked, sealed
+//! and appended with one `fdatasync`, and kept pending (with an overlay that later writes
+//! consult) until the session settles them into sled in one batch. Everything the embedded
+//! store does, it does inside one session.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -82,9 +85,10 @@ struct Applied {
     layout: u32,
 }
 
-/// The sled key layout this code writes: 2 = per-run event lists in chunks of [`CHUNK`].
-/// (Layout 1, one growing `e:<run>` value per run, had no field: it reads as 1.)
-const LAYOUT: u32 = 2;
+/// The sled key layout this code writes: 3 = per-run event lists in chunks of [`CHUNK`]
+/// (since 2), and each run's pinned definition under its own key, written once, so a commit
+/// does not rewrite it (since 3). (Layout 1 had no field: it reads as 1.)
+const LAYOUT: u32 = 3;
 
 fn first_layout() -> u32 {
     1
@@ -433,6 +437,7 @@ impl Session {
             }
             match update {
                 Some((_, RunUpdate::Created(run))) => {
+                    writes.insert(key(b"d:", run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
                         holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
                     }
@@ -441,7 +446,7 @@ impl Session {
                 Some((id, RunUpdate::Changed(change))) => {
                     let mut run = match runs.remove(&id) {
                         Some(run) => run,
-                        None => self.get_run(&id)?.ok_or_else(|| {
+                        None => self.get_run_record(&id)?.ok_or_else(|| {
                             StoreError::State(format!("journal moves run {id}, which state lacks"))
                         })?,
                     };
@@ -465,7 +470,9 @@ impl Session {
         for (run, chunk) in chunks {
             chunk.finish(&run, &mut writes);
         }
-        for (id, run) in runs {
+        for (id, mut run) in runs {
+            // The definition is under `d:`, written when the run was created.
+            run.definition.clear();
             writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
         }
         for (key, holder) in holders {
@@ -512,13 +519,35 @@ impl Session {
         })
     }
 
+    /// The run, its pinned definition included.
     pub(crate) fn get_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
+        let Some(mut run) = self.get_run_record(id)? else {
+            return Ok(None);
+        };
+        self.fill_definition(&mut run)?;
+        Ok(Some(run))
+    }
+
+    /// The run as `r:` holds it: without its definition.
+    pub(crate) fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
         match self.db.get(key(b"r:", id.as_str())).map_err(sled_err)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| StoreError::State(format!("run {id} is unreadable: {e}"))),
             None => Ok(None),
         }
+    }
+
+    /// Puts back the definition of a run read from `r:`.
+    pub(crate) fn fill_definition(&self, run: &mut Run) -> Result<(), StoreError> {
+        let definition = self
+            .db
+            .get(key(b"d:", run.id.as_str()))
+            .map_err(sled_err)?
+            .ok_or_else(|| StoreError::State(format!("run {}'s definition is missing", run.id)))?;
+        run.definition = String::from_utf8(definition.to_vec())
+            .map_err(|_| StoreError::State(format!("run {}'s definition is not UTF-8", run.id)))?;
+        Ok(())
     }
 
     pub(crate) fn active_run(

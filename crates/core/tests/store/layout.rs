@@ -37,29 +37,37 @@ fn a_long_run_reads_back_in_order_across_chunks() {
     assert_eq!(snapshot(&rebuilt), before);
 }
 
-/// State written by a layout this code does not use (here: `m:applied` without the layout
-/// field, as layout 1 wrote it) is rebuilt from the journal, not misread.
+/// State written by a layout this code does not use (`m:applied` without the layout field, as
+/// layout 1 wrote it, or naming layout 2, definitions inside run records) is rebuilt from the
+/// journal, not misread.
 #[test]
 fn state_of_an_older_layout_is_rebuilt() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = crate::common::populated(dir.path());
-    let before = snapshot(&store);
-    drop(store);
-    {
-        let db = sled::open(dir.path().join("state")).expect("sled");
-        let applied = db.get(b"m:applied").expect("get").expect("applied");
-        let mut value: serde_json::Value = serde_json::from_slice(&applied).expect("json");
-        value.as_object_mut().expect("object").remove("layout");
-        db.insert(b"m:applied", serde_json::to_vec(&value).expect("json"))
-            .expect("insert");
-        // Make an old-style list key appear, which layout 2 would never read.
-        db.remove(b"e:r1\0\0\0\0\0").expect("remove");
-        db.flush().expect("flush");
+    for old in [None, Some(2)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::common::populated(dir.path());
+        let before = snapshot(&store);
+        drop(store);
+        {
+            let db = sled::open(dir.path().join("state")).expect("sled");
+            let applied = db.get(b"m:applied").expect("get").expect("applied");
+            let mut value: serde_json::Value = serde_json::from_slice(&applied).expect("json");
+            let object = value.as_object_mut().expect("object");
+            match old {
+                None => object.remove("layout"),
+                Some(n) => object.insert("layout".into(), n.into()),
+            };
+            db.insert(b"m:applied", serde_json::to_vec(&value).expect("json"))
+                .expect("insert");
+            // What this layout reads and the old one would not have written.
+            db.remove(b"e:r1\0\0\0\0\0").expect("remove");
+            db.remove(b"d:r1").expect("remove");
+            db.flush().expect("flush");
+        }
+        let store = EmbeddedStore::open(dir.path()).expect("reopen");
+        assert_eq!(snapshot(&store), before, "{old:?}");
+        assert_eq!(
+            store.run_events(&RunId::from("r1")).expect("events").len(),
+            3
+        );
     }
-    let store = EmbeddedStore::open(dir.path()).expect("reopen");
-    assert_eq!(snapshot(&store), before);
-    assert_eq!(
-        store.run_events(&RunId::from("r1")).expect("events").len(),
-        3
-    );
 }
