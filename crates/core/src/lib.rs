@@ -17,6 +17,7 @@ pub mod event;
 mod fast_spec;
 pub mod locate;
 pub mod model;
+mod name_hash;
 pub mod outcome;
 pub mod run;
 pub mod spec;

@@ -21,6 +21,7 @@ use crate::model::{
     State, Transition, Var, WatchCheck, WindowCheck, Workflow, DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_HTTP_TIMEOUT,
 };
+use crate::name_hash::{NameMap, NameSet};
 use crate::spec::{
     ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
 };
@@ -90,8 +91,8 @@ struct Cx<'a> {
     /// Whether keys written twice must be looked for (the fast reader rules them out).
     check_duplicates: bool,
     diags: Vec<Diagnostic>,
-    declared: HashSet<String>,
-    used: HashSet<String>,
+    declared: NameSet<String>,
+    used: NameSet<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -103,8 +104,8 @@ impl<'a> Cx<'a> {
             tree: std::cell::OnceCell::new(),
             check_duplicates: false,
             diags: Vec::new(),
-            declared: HashSet::new(),
-            used: HashSet::new(),
+            declared: NameSet::default(),
+            used: NameSet::default(),
         }
     }
 
@@ -224,7 +225,7 @@ impl<'a> Cx<'a> {
         }
 
         let mut graph: DiGraph<State, Transition> = DiGraph::new();
-        let mut index = HashMap::with_capacity(spec.states.len());
+        let mut index = NameMap::with_capacity_and_hasher(spec.states.len(), Default::default());
         for name in spec.states.keys() {
             let id = graph.add_node(State {
                 name: name.clone(),
@@ -330,7 +331,7 @@ impl<'a> Cx<'a> {
 
     fn state_ref(
         &mut self,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         name: &str,
         path: &[K],
         what: &str,
@@ -353,7 +354,7 @@ impl<'a> Cx<'a> {
         None
     }
 
-    fn state(&mut self, index: &HashMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
+    fn state(&mut self, index: &NameMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
         let base = [F("states"), F(name)];
         let on_failure = spec.on_failure.as_ref().and_then(|f| {
             self.state_ref(
@@ -418,10 +419,11 @@ impl<'a> Cx<'a> {
     fn transitions(
         &mut self,
         spec: &Spec,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         graph: &mut DiGraph<State, Transition>,
     ) {
-        let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(spec.transitions.len());
+        let mut seen: NameMap<(&str, &str), usize> =
+            NameMap::with_capacity_and_hasher(spec.transitions.len(), Default::default());
         for (i, t) in spec.transitions.iter().enumerate() {
             let from = self.state_ref(
                 index,
@@ -885,7 +887,7 @@ impl<'a> Cx<'a> {
         &mut self,
         spec: &Spec,
         graph: &DiGraph<State, Transition>,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         initial: Option<NodeIndex>,
         rollback: Option<NodeIndex>,
     ) {
