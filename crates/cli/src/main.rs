@@ -19,6 +19,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::{CliError, Exit};
 
 fn main() -> ExitCode {
+    return_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -37,6 +38,19 @@ fn main() -> ExitCode {
             }
             e.exit().into()
         }
+    }
+}
+
+/// Keeps `drive` small while it waits: every store operation opens sled, which allocates
+/// multi-megabyte IO buffers and frees them when the operation ends. glibc raises its mmap
+/// threshold after the first such free, so later buffers come from the heap and their pages
+/// stay resident for the whole wait (24 MiB measured, against 9 MiB with this). A fixed
+/// threshold keeps large buffers in their own mappings, returned to the system on free.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

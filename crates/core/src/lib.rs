@@ -3,7 +3,7 @@
 //! # Layout
 //! The pipeline reads off the module names:
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
-//! positions and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
+//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
 //! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
@@ -14,8 +14,10 @@ pub mod decide;
 pub mod diagnostic;
 pub mod duration;
 pub mod event;
+mod fast_spec;
 pub mod locate;
 pub mod model;
+mod name_hash;
 pub mod outcome;
 pub mod run;
 pub mod spec;

@@ -11,49 +11,49 @@ use std::ops::Range;
 
 /// A node of the span tree: where a value sits in the source and what shape it has.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct Node<'a> {
     /// Byte range of the whole value.
     pub span: Range<usize>,
     /// Its shape.
-    pub kind: NodeKind,
+    pub kind: NodeKind<'a>,
 }
 
 /// The shapes of RON values, as far as positions need them.
 #[derive(Debug, Clone, PartialEq)]
-pub enum NodeKind {
+pub enum NodeKind<'a> {
     /// A string literal; `raw` is the text between the quotes, escapes untouched.
     Str {
         /// Byte range of the literal's content as written, between the quotes.
         raw: Range<usize>,
-        /// That content, escapes untouched.
-        text: String,
+        /// That content, escapes untouched (borrowed from the source: no copy per string).
+        text: &'a str,
     },
     /// A number, char, boolean or bare identifier (`Success`, `Mon`, `None`).
     Atom,
     /// `[a, b]`.
-    List(Vec<Node>),
+    List(Vec<Node<'a>>),
     /// `{ k: v }`.
-    Map(Vec<(Node, Node)>),
+    Map(Vec<(Node<'a>, Node<'a>)>),
     /// `Name(field: v, ..)` or `(field: v, ..)`.
-    Struct(Vec<Field>),
+    Struct(Vec<Field<'a>>),
     /// `Name(a, b)`, `(a, b)` or `()`.
-    Tuple(Vec<Node>),
+    Tuple(Vec<Node<'a>>),
 }
 
 /// A named field of a struct.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Field {
+pub struct Field<'a> {
     /// The field's name.
-    pub name: String,
+    pub name: &'a str,
     /// Where the name is written.
     pub name_span: Range<usize>,
     /// Its value.
-    pub value: Node,
+    pub value: Node<'a>,
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// A struct's field, or a map's entry whose key is the string `key`.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.kind {
             NodeKind::Struct(fields) => fields.iter().find(|f| f.name == key).map(|f| &f.value),
             NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.is_str(key)).map(|(_, v)| v),
@@ -77,7 +77,7 @@ impl Node {
     }
 
     /// The `i`th element of a list or tuple.
-    pub fn at(&self, i: usize) -> Option<&Node> {
+    pub fn at(&self, i: usize) -> Option<&Node<'a>> {
         match &self.kind {
             NodeKind::List(items) | NodeKind::Tuple(items) => items.get(i),
             _ => None,
@@ -85,7 +85,7 @@ impl Node {
     }
 
     /// The entries of a map, in source order.
-    pub fn entries(&self) -> &[(Node, Node)] {
+    pub fn entries(&self) -> &[(Node<'a>, Node<'a>)] {
         match &self.kind {
             NodeKind::Map(entries) => entries,
             _ => &[],
@@ -102,12 +102,12 @@ impl Node {
 
     fn is_str(&self, want: &str) -> bool {
         // Keys are compared by their raw text: workflow names never need escapes.
-        matches!(&self.kind, NodeKind::Str { text, .. } if text == want)
+        matches!(&self.kind, NodeKind::Str { text, .. } if *text == want)
     }
 }
 
 /// Parses `source` into a span tree; `None` if it is not RON this module understands.
-pub fn parse(source: &str) -> Option<Node> {
+pub fn parse(source: &str) -> Option<Node<'_>> {
     let mut p = Parser {
         src: source.as_bytes(),
         text: source,
@@ -176,7 +176,7 @@ struct Parser<'a> {
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.src.get(self.pos).copied()
     }
@@ -223,7 +223,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Node> {
+    fn value(&mut self) -> Option<Node<'a>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
@@ -309,7 +309,7 @@ impl Parser<'_> {
         (self.pos > start).then_some(start..self.pos)
     }
 
-    fn string(&mut self) -> Option<Node> {
+    fn string(&mut self) -> Option<Node<'a>> {
         let start = self.pos;
         self.pos += 1;
         let raw_start = self.pos;
@@ -325,7 +325,7 @@ impl Parser<'_> {
         Some(self.str_node(start, raw))
     }
 
-    fn raw_string(&mut self) -> Option<Node> {
+    fn raw_string(&mut self) -> Option<Node<'a>> {
         let start = self.pos;
         self.pos += 1;
         let hashes = self.src[self.pos..]
@@ -349,15 +349,15 @@ impl Parser<'_> {
         Some(self.str_node(start, raw))
     }
 
-    fn str_node(&self, start: usize, raw: Range<usize>) -> Node {
-        let text = self.text.get(raw.clone()).unwrap_or_default().to_owned();
+    fn str_node(&self, start: usize, raw: Range<usize>) -> Node<'a> {
+        let text = self.text.get(raw.clone()).unwrap_or_default();
         Node {
             span: start..self.pos,
             kind: NodeKind::Str { raw, text },
         }
     }
 
-    fn items(&mut self, close: u8) -> Option<Vec<Node>> {
+    fn items(&mut self, close: u8) -> Option<Vec<Node<'a>>> {
         let mut items = Vec::new();
         loop {
             if self.eat(close) {
@@ -370,7 +370,7 @@ impl Parser<'_> {
         }
     }
 
-    fn map(&mut self) -> Option<Vec<(Node, Node)>> {
+    fn map(&mut self) -> Option<Vec<(Node<'a>, Node<'a>)>> {
         let mut entries = Vec::new();
         loop {
             if self.eat(b'}') {
@@ -389,7 +389,7 @@ impl Parser<'_> {
     }
 
     /// `(` at `self.pos`: a struct body if it starts with `ident:`, else a tuple.
-    fn parens(&mut self, start: usize) -> Option<Node> {
+    fn parens(&mut self, start: usize) -> Option<Node<'a>> {
         self.pos += 1;
         self.skip_trivia();
         let save = self.pos;
@@ -417,7 +417,7 @@ impl Parser<'_> {
             }
             let value = self.value()?;
             fields.push(Field {
-                name: self.text[name_span.clone()].to_owned(),
+                name: &self.text[name_span.clone()],
                 name_span,
                 value,
             });

@@ -4,7 +4,6 @@
 //! name resolving, every duration being parsed, every `${var}` being declared and at least one
 //! terminal state being reachable from every state.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -31,7 +30,7 @@ pub struct Workflow {
     pub vars: IndexMap<String, Var>,
     /// Environments, in file order.
     pub environments: IndexMap<String, Environment>,
-    pub(crate) state_index: HashMap<String, NodeIndex>,
+    pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
     /// sorting petgraph's edge list on every decision.

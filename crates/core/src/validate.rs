@@ -21,6 +21,7 @@ use crate::model::{
     State, Transition, Var, WatchCheck, WindowCheck, Workflow, DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_HTTP_TIMEOUT,
 };
+use crate::name_hash::{NameMap, NameSet};
 use crate::spec::{
     ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
 };
@@ -46,7 +47,17 @@ impl Validated {
 /// Parses and validates a workflow. `file` is only used to label diagnostics.
 pub fn validate(file: &str, text: &str) -> Validated {
     let mut cx = Cx::new(file, text);
-    let workflow = match crate::spec::ron_options().from_str::<Spec>(text) {
+    // A plain file is read once, by the fast reader, and the span tree is built only if there
+    // is something to report. Anything else (and every syntax or type error) is read by ron,
+    // which words the diagnostic, and checked for duplicate keys on the span tree.
+    let parsed = match crate::fast_spec::spec(text) {
+        Some(spec) => Ok(spec),
+        None => {
+            cx.check_duplicates = true;
+            crate::spec::ron_options().from_str::<Spec>(text)
+        }
+    };
+    let workflow = match parsed {
         Ok(spec) => cx.workflow(&spec),
         Err(err) => {
             cx.ron_error(&err);
@@ -73,11 +84,15 @@ use K::{F, I};
 struct Cx<'a> {
     file: &'a str,
     text: &'a str,
-    lines: LineIndex,
-    tree: Option<Node>,
+    /// Line starts, indexed on first use (only diagnostics need them).
+    lines: std::cell::OnceCell<LineIndex>,
+    /// The span tree, built on first use: a valid file without findings never needs it.
+    tree: std::cell::OnceCell<Option<Node<'a>>>,
+    /// Whether keys written twice must be looked for (the fast reader rules them out).
+    check_duplicates: bool,
     diags: Vec<Diagnostic>,
-    declared: HashSet<String>,
-    used: HashSet<String>,
+    declared: NameSet<String>,
+    used: NameSet<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -85,18 +100,24 @@ impl<'a> Cx<'a> {
         Cx {
             file,
             text,
-            lines: LineIndex::new(text),
-            tree: None,
+            lines: std::cell::OnceCell::new(),
+            tree: std::cell::OnceCell::new(),
+            check_duplicates: false,
             diags: Vec::new(),
-            declared: HashSet::new(),
-            used: HashSet::new(),
+            declared: NameSet::default(),
+            used: NameSet::default(),
         }
     }
 
     // ---- positions -------------------------------------------------------------------
 
-    fn node(&self, path: &[K]) -> Option<&Node> {
-        let mut node = self.tree.as_ref()?;
+    fn lines(&self) -> &LineIndex {
+        self.lines.get_or_init(|| LineIndex::new(self.text))
+    }
+
+    fn node(&self, path: &[K]) -> Option<&Node<'a>> {
+        let text = self.text;
+        let mut node = self.tree.get_or_init(|| locate::parse(text)).as_ref()?;
         for step in path {
             node = match *step {
                 F(name) => node.get(name)?,
@@ -128,7 +149,7 @@ impl<'a> Cx<'a> {
         span: Range<usize>,
         message: String,
     ) {
-        let (line, column) = self.lines.position(self.text, span.start);
+        let (line, column) = self.lines().position(self.text, span.start);
         self.diags.push(Diagnostic {
             file: self.file.to_owned(),
             line,
@@ -169,10 +190,10 @@ impl<'a> Cx<'a> {
             _ => "syntax",
         };
         let start = self
-            .lines
+            .lines()
             .offset(self.text, err.span.start.line, err.span.start.col);
         let end = self
-            .lines
+            .lines()
             .offset(self.text, err.span.end.line, err.span.end.col)
             .max(start);
         self.error(code, start..end, err.code.to_string());
@@ -181,9 +202,10 @@ impl<'a> Cx<'a> {
     // ---- the workflow ------------------------------------------------------------------
 
     fn workflow(&mut self, spec: &Spec) -> Option<Workflow> {
-        self.tree = locate::parse(self.text);
         self.declared = spec.vars.keys().cloned().collect();
-        self.duplicate_keys();
+        if self.check_duplicates {
+            self.duplicate_keys();
+        }
 
         let name_ok = !spec.name.is_empty()
             && spec
@@ -203,7 +225,7 @@ impl<'a> Cx<'a> {
         }
 
         let mut graph: DiGraph<State, Transition> = DiGraph::new();
-        let mut index = HashMap::new();
+        let mut index = NameMap::with_capacity_and_hasher(spec.states.len(), Default::default());
         for name in spec.states.keys() {
             let id = graph.add_node(State {
                 name: name.clone(),
@@ -309,7 +331,7 @@ impl<'a> Cx<'a> {
 
     fn state_ref(
         &mut self,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         name: &str,
         path: &[K],
         what: &str,
@@ -332,7 +354,7 @@ impl<'a> Cx<'a> {
         None
     }
 
-    fn state(&mut self, index: &HashMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
+    fn state(&mut self, index: &NameMap<String, NodeIndex>, name: &str, spec: &StateSpec) -> State {
         let base = [F("states"), F(name)];
         let on_failure = spec.on_failure.as_ref().and_then(|f| {
             self.state_ref(
@@ -397,10 +419,11 @@ impl<'a> Cx<'a> {
     fn transitions(
         &mut self,
         spec: &Spec,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         graph: &mut DiGraph<State, Transition>,
     ) {
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        let mut seen: NameMap<(&str, &str), usize> =
+            NameMap::with_capacity_and_hasher(spec.transitions.len(), Default::default());
         for (i, t) in spec.transitions.iter().enumerate() {
             let from = self.state_ref(
                 index,
@@ -414,7 +437,7 @@ impl<'a> Cx<'a> {
                 &[F("transitions"), I(i), F("to")],
                 "transition target",
             );
-            if let Some(&first) = seen.get(&(t.from.clone(), t.to.clone())) {
+            if let Some(&first) = seen.get(&(t.from.as_str(), t.to.as_str())) {
                 let span = self.span(&[F("transitions"), I(i), F("from")]);
                 let first_span = self.span(&[F("transitions"), I(first), F("from")]);
                 self.error(
@@ -425,7 +448,7 @@ impl<'a> Cx<'a> {
                 .related
                 .push((first_span, "first defined here".into()));
             } else {
-                seen.insert((t.from.clone(), t.to.clone()), i);
+                seen.insert((t.from.as_str(), t.to.as_str()), i);
             }
             if let Some(from) = from {
                 if let Some(kind) = spec.states[&t.from].terminal {
@@ -865,7 +888,9 @@ impl<'a> Cx<'a> {
                         continue;
                     }
                     if self.declared.contains(name) {
-                        self.used.insert(name.to_owned());
+                        if !self.used.contains(name) {
+                            self.used.insert(name.to_owned());
+                        }
                         continue;
                     }
                     let start = self.reference_offset(text, path, offset, nth);
@@ -913,7 +938,7 @@ impl<'a> Cx<'a> {
         &mut self,
         spec: &Spec,
         graph: &DiGraph<State, Transition>,
-        index: &HashMap<String, NodeIndex>,
+        index: &NameMap<String, NodeIndex>,
         initial: Option<NodeIndex>,
         rollback: Option<NodeIndex>,
     ) {
@@ -940,16 +965,18 @@ impl<'a> Cx<'a> {
             s
         };
         // Reachable from the initial state, and the rollback state (`waygate rollback`).
+        // Node sets are bit vectors by node index: hashing every node cost more than the walk.
+        let n = graph.node_count();
         if let Some(initial) = initial {
-            let mut seen = HashSet::new();
+            let mut seen = vec![false; n];
             let mut queue: VecDeque<NodeIndex> = [initial].into_iter().chain(rollback).collect();
             while let Some(i) = queue.pop_front() {
-                if seen.insert(i) {
+                if !std::mem::replace(&mut seen[i.index()], true) {
                     queue.extend(succ(i));
                 }
             }
             for (name, _) in &spec.states {
-                if !seen.contains(&index[name]) {
+                if !seen[index[name].index()] {
                     let span = self.key_span(&[F("states")], name);
                     self.warn(
                         "unreachable-state",
@@ -966,22 +993,22 @@ impl<'a> Cx<'a> {
             return;
         }
         // States from which some terminal is reachable: search backwards from the terminals.
-        let mut preds: HashMap<NodeIndex, Vec<NodeIndex>> = HashMap::new();
+        let mut preds: Vec<Vec<NodeIndex>> = vec![Vec::new(); n];
         for i in graph.node_indices() {
             for j in succ(i) {
-                preds.entry(j).or_default().push(i);
+                preds[j.index()].push(i);
             }
         }
-        let mut good: HashSet<NodeIndex> = HashSet::new();
+        let mut good = vec![false; n];
         let mut queue: VecDeque<NodeIndex> = terminals.into_iter().collect();
         while let Some(i) = queue.pop_front() {
-            if good.insert(i) {
-                queue.extend(preds.get(&i).into_iter().flatten().copied());
+            if !std::mem::replace(&mut good[i.index()], true) {
+                queue.extend(preds[i.index()].iter().copied());
             }
         }
         for (name, _) in &spec.states {
             let id = index[name];
-            if good.contains(&id) {
+            if good[id.index()] {
                 continue;
             }
             let mut trapped: Vec<&str> = Vec::new();
@@ -1039,18 +1066,18 @@ impl<T> TransposeOpt<T> for Option<Option<T>> {
 }
 
 fn collect_duplicates(
-    map: Option<&Node>,
+    map: Option<&Node<'_>>,
     what: &'static str,
     out: &mut Vec<(&'static str, String, Range<usize>, Range<usize>)>,
 ) {
     let Some(map) = map else { return };
-    let mut first: HashMap<String, Range<usize>> = HashMap::new();
+    let mut first: HashMap<&str, Range<usize>> = HashMap::with_capacity(map.entries().len());
     for (key, _) in map.entries() {
         if let crate::locate::NodeKind::Str { text, .. } = &key.kind {
             match first.get(text) {
-                Some(span) => out.push((what, text.clone(), span.clone(), key.span.clone())),
+                Some(span) => out.push((what, (*text).to_owned(), span.clone(), key.span.clone())),
                 None => {
-                    first.insert(text.clone(), key.span.clone());
+                    first.insert(text, key.span.clone());
                 }
             }
         }
