@@ -17,6 +17,9 @@ use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store};
 use crate::common::{action, moved, new_run};
 
 const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
+/// Set to make the child hold the store (one session, commits settled into sled in batches),
+/// as a server process would.
+const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
 /// Commits per run before the child ends it and starts another.
 const RUN_LENGTH: u64 = 12;
@@ -29,6 +32,8 @@ fn child_commits_until_killed() {
         return;
     };
     let store = EmbeddedStore::open(&dir).expect("open");
+    let held = std::env::var(HELD_ENV).is_ok_and(|v| v == "1");
+    let _held = held.then(|| store.hold().expect("hold"));
     let mut out = std::io::stdout().lock();
     let active = RunFilter {
         status: Some(RunStatus::Active),
@@ -93,6 +98,17 @@ impl Rng {
 
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
+    kill_9_at_random_moments(false);
+}
+
+/// The same with the child holding the store: at the kill, up to 1,024 acknowledged commits
+/// are in the journal but not yet in sled (pending in the session), and must be replayed.
+#[test]
+fn kill_9_of_a_process_holding_the_store_loses_no_acknowledged_commit() {
+    kill_9_at_random_moments(true);
+}
+
+fn kill_9_at_random_moments(held: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current_exe");
     let mut rng = Rng::new();
@@ -113,6 +129,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
                 "1",
             ])
             .env(CHILD_ENV, dir.path())
+            .env(HELD_ENV, if held { "1" } else { "0" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
