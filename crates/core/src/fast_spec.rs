@@ -132,7 +132,9 @@ impl<'a> Reader<'a> {
                     }
                 }
                 Some(b'/') if self.src.get(self.pos + 1) == Some(&b'*') => {
-                    // Block comments nest in RON.
+                    // Block comments nest in RON. One left open is not trivia: stop at its
+                    // `/*`, where whatever reads next bails and ron reports it.
+                    let start = self.pos;
                     let mut level = 0usize;
                     while self.pos < self.src.len() {
                         if self.src[self.pos..].starts_with(b"/*") {
@@ -147,6 +149,10 @@ impl<'a> Reader<'a> {
                         } else {
                             self.pos += 1;
                         }
+                    }
+                    if level > 0 {
+                        self.pos = start;
+                        return;
                     }
                 }
                 _ => return,
