@@ -16,6 +16,7 @@ use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, EventFilter, RunChange, Store};
 
+#[path = "support/fixture.rs"]
 mod fixture;
 
 /// Threads committing at once in the group-commit bench.

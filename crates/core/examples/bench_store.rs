@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use waygate_core::store::{EmbeddedStore, EventFilter, Store};
 
-#[path = "../benches/fixture.rs"]
+#[path = "../benches/support/fixture.rs"]
 mod fixture;
 
 /// Wall time and this process's CPU time (user + system, all threads) of `f`: on a machine
