@@ -123,41 +123,11 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_trivia(&mut self) {
-        loop {
-            match self.peek() {
-                Some(b) if b.is_ascii_whitespace() => self.pos += 1,
-                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'/') => {
-                    while self.peek().is_some_and(|b| b != b'\n') {
-                        self.pos += 1;
-                    }
-                }
-                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'*') => {
-                    // Block comments nest in RON. One left open is not trivia: stop at its
-                    // `/*`, where whatever reads next bails and ron reports it.
-                    let start = self.pos;
-                    let mut level = 0usize;
-                    while self.pos < self.src.len() {
-                        if self.src[self.pos..].starts_with(b"/*") {
-                            level += 1;
-                            self.pos += 2;
-                        } else if self.src[self.pos..].starts_with(b"*/") {
-                            level -= 1;
-                            self.pos += 2;
-                            if level == 0 {
-                                break;
-                            }
-                        } else {
-                            self.pos += 1;
-                        }
-                    }
-                    if level > 0 {
-                        self.pos = start;
-                        return;
-                    }
-                }
-                _ => return,
-            }
-        }
+        // A block comment left open is not trivia: stop at its `/*`, where whatever reads next
+        // bails and ron reports it.
+        self.pos = match crate::locate::trivia_end(self.src, self.pos) {
+            Ok(end) | Err(end) => end,
+        };
     }
 
     /// Skips trivia, then consumes `b` or bails.

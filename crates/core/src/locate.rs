@@ -169,6 +169,43 @@ impl LineIndex {
 
 const MAX_DEPTH: usize = 128;
 
+/// Where the whitespace and comments starting at `pos` end. RON's block comments nest; one
+/// left open is `Err` with where it starts.
+pub(crate) fn trivia_end(src: &[u8], mut pos: usize) -> Result<usize, usize> {
+    loop {
+        match src.get(pos) {
+            Some(b) if b.is_ascii_whitespace() => pos += 1,
+            Some(b'/') if src.get(pos + 1) == Some(&b'/') => {
+                while src.get(pos).is_some_and(|&b| b != b'\n') {
+                    pos += 1;
+                }
+            }
+            Some(b'/') if src.get(pos + 1) == Some(&b'*') => {
+                let start = pos;
+                let mut level = 0usize;
+                loop {
+                    if pos >= src.len() {
+                        return Err(start);
+                    }
+                    if src[pos..].starts_with(b"/*") {
+                        level += 1;
+                        pos += 2;
+                    } else if src[pos..].starts_with(b"*/") {
+                        level -= 1;
+                        pos += 2;
+                        if level == 0 {
+                            break;
+                        }
+                    } else {
+                        pos += 1;
+                    }
+                }
+            }
+            _ => return Ok(pos),
+        }
+    }
+}
+
 struct Parser<'a> {
     src: &'a [u8],
     text: &'a str,
@@ -182,35 +219,8 @@ impl<'a> Parser<'a> {
     }
 
     fn skip_trivia(&mut self) {
-        loop {
-            match self.peek() {
-                Some(b) if b.is_ascii_whitespace() => self.pos += 1,
-                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'/') => {
-                    while self.peek().is_some_and(|b| b != b'\n') {
-                        self.pos += 1;
-                    }
-                }
-                Some(b'/') if self.src.get(self.pos + 1) == Some(&b'*') => {
-                    // Block comments nest in RON.
-                    let mut level = 0usize;
-                    while self.pos < self.src.len() {
-                        if self.src[self.pos..].starts_with(b"/*") {
-                            level += 1;
-                            self.pos += 2;
-                        } else if self.src[self.pos..].starts_with(b"*/") {
-                            level -= 1;
-                            self.pos += 2;
-                            if level == 0 {
-                                break;
-                            }
-                        } else {
-                            self.pos += 1;
-                        }
-                    }
-                }
-                _ => return,
-            }
-        }
+        // An unterminated block comment runs to the end: ron has reported it already.
+        self.pos = trivia_end(self.src, self.pos).unwrap_or(self.src.len());
     }
 
     fn eat(&mut self, b: u8) -> bool {
