@@ -507,18 +507,9 @@ impl Window {
 
     /// Opens `path` at `offset` with the first window read; `None` if the file does not exist.
     fn open(path: &Path, offset: u64) -> Result<Option<Window>, StoreError> {
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(StoreError::Io {
-                    path: path.to_owned(),
-                    source: e,
-                })
-            }
+        let Some(file) = open_at(path, offset)? else {
+            return Ok(None);
         };
-        file.seek(SeekFrom::Start(offset))
-            .map_err(StoreError::io(path))?;
         let mut window = Window {
             path: path.to_owned(),
             file,
@@ -549,6 +540,16 @@ impl Window {
 
 /// Reads `path` from `offset` to its end; `None` if the file does not exist.
 pub(crate) fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(mut file) = open_at(path, offset)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(StoreError::io(path))?;
+    Ok(Some(buf))
+}
+
+/// `path` opened for reading at `offset`; `None` if the file does not exist.
+fn open_at(path: &Path, offset: u64) -> Result<Option<File>, StoreError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -561,9 +562,7 @@ pub(crate) fn read_tail(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, Sto
     };
     file.seek(SeekFrom::Start(offset))
         .map_err(StoreError::io(path))?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(StoreError::io(path))?;
-    Ok(Some(buf))
+    Ok(Some(file))
 }
 
 /// fsyncs a directory, so a created or removed file's entry is durable.
