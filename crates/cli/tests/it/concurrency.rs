@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{kinds, of_kind, wait_until, Sandbox};
+use crate::helpers::{kinds, of_kind, wait_until, Sandbox, Spawned};
 
 /// `build` → `review` behind a slow guard, so every racer reads the run at the same version
 /// before any of them commits; `review` then waits on an approval.
@@ -146,13 +146,13 @@ fn a_running_action_is_not_run_again_by_another_process() {
     sb.verify();
 }
 
-#[test]
-fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
-    let sb = slow_action_sandbox();
+/// A run whose slow entry action is running in an `advance` by alice, and a `drive` by bob
+/// that found the run busy and waits: `(run, advance, drive)`.
+fn busy_run_with_a_waiting_drive(sb: &Sandbox) -> (String, Spawned, Spawned) {
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let first = sb.spawn_as("alice", "first", &["advance", &run]);
+    let holder = sb.spawn_as("alice", "holder", &["advance", &run]);
     wait_until("the action to start", Duration::from_secs(30), || {
-        lines(&sb, "deploy.runs") == 1
+        lines(sb, "deploy.runs") == 1
     });
     let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
     wait_until(
@@ -164,6 +164,13 @@ fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
                 .contains("running in another waygate process")
         },
     );
+    (run, holder, drive)
+}
+
+#[test]
+fn a_waiting_drive_takes_over_once_the_other_process_is_done() {
+    let sb = slow_action_sandbox();
+    let (run, first, drive) = busy_run_with_a_waiting_drive(&sb);
     sb.write("release", "");
     first.wait(Duration::from_secs(30));
     let ran = drive.wait(Duration::from_secs(60));
@@ -309,21 +316,7 @@ fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
 #[test]
 fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
     let sb = slow_action_sandbox();
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let holder = sb.spawn_as("alice", "holder", &["advance", &run]);
-    wait_until("the action to start", Duration::from_secs(30), || {
-        lines(&sb, "deploy.runs") == 1
-    });
-    let drive = sb.spawn_as("bob", "drive", &["drive", &run]);
-    wait_until(
-        "the drive to find the run busy",
-        Duration::from_secs(30),
-        || {
-            drive
-                .stderr()
-                .contains("running in another waygate process")
-        },
-    );
+    let (run, holder, drive) = busy_run_with_a_waiting_drive(&sb);
     assert_eq!(lines(&sb, "deploy.runs"), 1, "busy: not run by the drive");
     // The holder dies for real: its lock goes with it, so the action was interrupted and
     // the waiting drive runs it again (once).
