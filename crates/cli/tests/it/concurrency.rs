@@ -229,15 +229,21 @@ const WAITS: &str = r#"Workflow(
 )
 "#;
 
-#[test]
-fn a_waiting_drive_stops_when_another_process_aborts_the_run() {
-    let sb = Sandbox::new();
+/// A run of `WAITS` and alice's `drive` of it, once the run is recorded waiting.
+fn a_drive_waiting_for_approval(sb: &Sandbox) -> (String, Spawned) {
     sb.write("wf.ron", WAITS);
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
     wait_until("the drive to wait", Duration::from_secs(30), || {
         sb.status(&run)["status"] == "waiting"
     });
+    (run, drive)
+}
+
+#[test]
+fn a_waiting_drive_stops_when_another_process_aborts_the_run() {
+    let sb = Sandbox::new();
+    let (run, drive) = a_drive_waiting_for_approval(&sb);
     sb.wg_as("bob", &["abort", &run, "--reason", "stop"])
         .code(0);
     let ran = drive.wait(Duration::from_secs(30));
@@ -249,12 +255,7 @@ fn a_waiting_drive_stops_when_another_process_aborts_the_run() {
 #[test]
 fn a_waiting_drive_reports_how_a_rollback_elsewhere_ended_the_run() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", WAITS);
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
-    wait_until("the drive to wait", Duration::from_secs(30), || {
-        sb.status(&run)["status"] == "waiting"
-    });
+    let (run, drive) = a_drive_waiting_for_approval(&sb);
     // `cancelled` is a failure terminal: the rollback ends the run.
     sb.wg_as("bob", &["rollback", &run, "--reason", "stop"])
         .code(6);
