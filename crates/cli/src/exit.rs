@@ -1,6 +1,11 @@
-//! Exit codes and the one place errors are mapped to them (contract, section 3).
+//! Exit codes and the one place outcomes and errors are mapped to them (`docs/cli.md`,
+//! "Exit codes").
 
 use std::process::ExitCode;
+
+use waygate_core::ending::{Ending, How};
+use waygate_core::run::RunStatus;
+use waygate_executor::engine::{DriveEnd, StepOutcome};
 
 /// The contract's exit codes, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,14 +16,62 @@ pub enum Exit {
     Error = 1,
     /// Bad command-line usage (clap's own code).
     Usage = 2,
-    /// Guards failed; nothing changed.
+    /// Guards failed and nothing changed; a failure moved the run onto its failure path; or
+    /// the run failed in place.
     GuardsFailed = 3,
-    /// Waiting on an approval, timer, window or watch.
+    /// Waiting on an approval, timer, window or watch; or stopped by a signal, resumable.
     Waiting = 4,
-    /// The run moved under us, or the environment already has an active run.
+    /// The run moved under us, the environment already has an active run, or another
+    /// command aborted the run.
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
+}
+
+impl Exit {
+    /// How a run that has ended exits every command that reports it: 0 succeeded, 6 failed in
+    /// a failure terminal state, 3 failed in place, 5 aborted (by another command).
+    pub fn of_end(status: RunStatus, in_place: bool) -> Exit {
+        match status {
+            RunStatus::Succeeded => Exit::Ok,
+            RunStatus::Aborted => Exit::Conflict,
+            RunStatus::Failed if in_place => Exit::GuardsFailed,
+            RunStatus::Failed => Exit::FailedTerminal,
+            // Not an end; a caller never asks, but "done" would be a lie.
+            RunStatus::Active | RunStatus::Waiting => Exit::Waiting,
+        }
+    }
+
+    /// [`Exit::of_end`] for an [`Ending`].
+    pub fn of_ending(ending: &Ending) -> Exit {
+        Exit::of_end(ending.status, ending.how == How::InPlace)
+    }
+
+    /// How `drive` and `run` exit. An operator's signal leaves the run resumable: 4, as for
+    /// waiting.
+    pub fn of_drive(end: &DriveEnd) -> Exit {
+        match end {
+            DriveEnd::Ended {
+                status, in_place, ..
+            } => Exit::of_end(*status, *in_place),
+            DriveEnd::Waiting | DriveEnd::Interrupted { .. } => Exit::Waiting,
+            DriveEnd::Blocked { .. } => Exit::GuardsFailed,
+        }
+    }
+
+    /// How one step (`advance`, `rollback`) exits. A move caused by a failure (a broken
+    /// watch, a passed deadline, failing guards, a failed action) is never success: 3.
+    pub fn of_step(outcome: &StepOutcome) -> Exit {
+        match outcome {
+            StepOutcome::Moved { cause, .. } if cause.is_failure() => Exit::GuardsFailed,
+            StepOutcome::Moved { .. } => Exit::Ok,
+            StepOutcome::Ended {
+                status, in_place, ..
+            } => Exit::of_end(*status, *in_place),
+            StepOutcome::Waiting { .. } => Exit::Waiting,
+            StepOutcome::Blocked => Exit::GuardsFailed,
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -64,6 +117,7 @@ impl CliError {
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            CliError::Engine(e) if e.is_interrupted() => Exit::Waiting,
             CliError::Engine(_) => Exit::Error,
         }
     }

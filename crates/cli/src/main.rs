@@ -8,6 +8,7 @@ mod exit;
 mod output;
 mod progress;
 mod render;
+mod signals;
 mod workflow;
 
 use std::process::ExitCode;

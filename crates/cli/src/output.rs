@@ -215,6 +215,15 @@ pub fn event_summary(e: &Event) -> String {
             index + 1,
             if *ok { "ok" } else { "FAILED" }
         ),
+        EventKind::ActionInterrupted {
+            state,
+            index,
+            signal,
+        } => format!(
+            "action {} of `{state}` interrupted by {signal} (an operator's stop, not a failure; \
+             it runs again on resume)",
+            index + 1
+        ),
         EventKind::RollbackRequested { from, to, reason } => {
             format!("rollback requested from `{from}` to `{to}`: {reason}")
         }

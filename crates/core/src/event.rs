@@ -167,6 +167,18 @@ pub enum Cause {
     Action,
 }
 
+impl Cause {
+    /// Whether a move for this cause means something went wrong (a guard, a deadline, a
+    /// watch or an action failed), so a command that made it does not report success.
+    /// `Rollback` is an operator's request, done as asked.
+    pub fn is_failure(self) -> bool {
+        match self {
+            Cause::Advance | Cause::Rollback => false,
+            Cause::OnFailure | Cause::Deadline | Cause::Watch | Cause::Action => true,
+        }
+    }
+}
+
 /// The event kinds of contract section 4.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -245,6 +257,17 @@ pub enum EventKind {
         /// Wall time.
         duration_ms: u64,
     },
+    /// An `on_enter` action was stopped by an operator's signal (SIGINT, SIGTERM, SIGHUP)
+    /// before it finished: a deliberate stop, not a failure of the action and not a crash. The
+    /// action runs again, from its start, when the run is resumed (see `docs/cli.md`, `drive`).
+    ActionInterrupted {
+        /// The state whose action it is.
+        state: String,
+        /// Position in `on_enter`, from 0.
+        index: u32,
+        /// The signal that stopped it: `SIGINT`, `SIGTERM` or `SIGHUP`.
+        signal: String,
+    },
     /// Someone asked for a rollback.
     RollbackRequested {
         /// The state the run was in.
@@ -272,13 +295,14 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind's name, in the contract's order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
         "Transitioned",
         "ActionStarted",
         "ActionFinished",
+        "ActionInterrupted",
         "RollbackRequested",
         "Aborted",
         "RunEnded",
@@ -293,6 +317,7 @@ impl EventKind {
             EventKind::Transitioned { .. } => "Transitioned",
             EventKind::ActionStarted { .. } => "ActionStarted",
             EventKind::ActionFinished { .. } => "ActionFinished",
+            EventKind::ActionInterrupted { .. } => "ActionInterrupted",
             EventKind::RollbackRequested { .. } => "RollbackRequested",
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",

@@ -4,15 +4,18 @@
 //! The pipeline reads off the module names:
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
 //! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
-//! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
+//! petgraph graph) → `decide` (the pure transition decision) and `entry` (the pure decision of
+//! which entry action runs next) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
 //! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
-//! produced.
+//! produced; `ending` says how a run ended.
 #![deny(missing_docs)]
 
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
+pub mod ending;
+pub mod entry;
 pub mod event;
 mod fast_spec;
 pub mod locate;

@@ -17,6 +17,7 @@
 //! - [`evaluate`]: retries, timing, redaction; all guards of a transition concurrently.
 //! - [`action`]: `on_enter` actions (commands and webhooks).
 //! - [`lock`]: per-run locks held while a process runs a run's actions.
+//! - [`shutdown`]: an operator's signal to stop, watched by the engine.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
 //! # Features
@@ -35,6 +36,7 @@ pub mod evaluate;
 pub mod guard;
 pub mod lock;
 pub mod process;
+pub mod shutdown;
 
 pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
@@ -44,3 +46,4 @@ pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
 pub use guard::approval::{may_approve, Refusal};
 pub use guard::Verdict;
+pub use shutdown::{Shutdown, Signal, Trigger};

@@ -3,17 +3,24 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use waygate_core::ending::{ending, Ending, How};
+use waygate_core::entry::{action_histories, decide_entry, Entry, Rerun};
+use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
-use waygate_core::run::RunStatus;
+use waygate_core::run::{RunId, RunStatus};
 use waygate_core::vars::parse_assignment;
-use waygate_executor::engine::{DriveEnd, DriveOptions, Engine, StepOutcome, TransitionReport};
+use waygate_executor::engine::{
+    DriveEnd, DriveOptions, Engine, Loaded, StepOutcome, TransitionReport,
+};
+use waygate_executor::{EngineError, Signal};
 
 use crate::app::{run_id, App};
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, guard_lines};
 use crate::progress::Sink;
+use crate::signals;
 use crate::workflow;
 
 /// `start`: creates the run, prints its id.
@@ -75,61 +82,28 @@ pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError>
 
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
+    let engine = engine.with_shutdown(signals::listen());
+    let already_ended = app.store.load_run(&id)?.status.is_ended();
     let mut sink = Sink::new();
     let options = DriveOptions {
         no_wait,
         ..DriveOptions::default()
     };
-    let shutdown = async {
-        // If the signal handler cannot be installed, drive simply cannot be interrupted early.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let end = engine.drive(&id, options, &mut sink, shutdown).await?;
+    let end = engine.drive(&id, options, &mut sink).await?;
     sink.finish();
-    let run = app.store.load_run(&id)?;
-    let (exit, message) = match &end {
-        DriveEnd::Ended {
-            status: RunStatus::Succeeded,
-            state,
-            ..
-        } => (Exit::Ok, format!("run {id} succeeded in `{state}`")),
-        DriveEnd::Ended {
-            status: RunStatus::Aborted,
-            state,
-            ..
-        } => (
-            Exit::Conflict,
-            format!("run {id} was aborted in `{state}` by another command"),
-        ),
-        DriveEnd::Ended {
-            in_place: true,
-            state,
-            ..
-        } => (
-            Exit::GuardsFailed,
-            format!("run {id} failed in `{state}`: there was no on_failure or rollback to go to"),
-        ),
-        DriveEnd::Ended { status, state, .. } => (
-            Exit::FailedTerminal,
-            format!("run {id} ended {} in `{state}`", status.as_str()),
-        ),
-        DriveEnd::Waiting => (
-            Exit::Waiting,
-            format!("run {id} is waiting in `{}`", run.state),
-        ),
-        DriveEnd::Blocked { state } => (
-            Exit::GuardsFailed,
-            format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure"),
-        ),
-        DriveEnd::Interrupted => (
-            Exit::Waiting,
-            format!(
-                "interrupted; run {id} is in `{}`: `waygate drive {id}` resumes it",
-                run.state
-            ),
-        ),
+    let loaded = engine.load(&id).await?;
+    let run = &loaded.run;
+    let exit = Exit::of_drive(&end);
+    let message = match &end {
+        DriveEnd::Ended { .. } => match ending(&loaded.workflow, run, &loaded.events) {
+            Some(ending) => ending_message(&ending, &id, already_ended),
+            None => format!("run {id} is in `{}` ({})", run.state, run.status),
+        },
+        DriveEnd::Waiting => format!("run {id} is waiting in `{}`", run.state),
+        DriveEnd::Blocked { state } => {
+            format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure")
+        }
+        DriveEnd::Interrupted { signal, .. } => interrupted_message(&loaded, *signal),
     };
     match app.format {
         Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
@@ -144,6 +118,79 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
     Ok(exit)
 }
 
+/// How a run ended, for people: the state, the status, who aborted it and why, and every
+/// action of the final state that failed (a terminal state's failed actions do not change
+/// how the run ended, but are never silent).
+fn ending_message(ending: &Ending, id: &RunId, already: bool) -> String {
+    let state = &ending.state;
+    let mut text = if already {
+        format!("run {id} had already ended: ")
+    } else {
+        format!("run {id} ")
+    };
+    text.push_str(&match (&ending.how, ending.status) {
+        (How::Aborted { by, reason }, _) => {
+            let by = if by.is_empty() { "someone" } else { by };
+            let how = if already { "" } else { " by another command" };
+            format!("was aborted in `{state}`{how} (by {by}: {reason})")
+        }
+        (How::InPlace, _) => {
+            format!("failed in `{state}`: there was no on_failure or rollback to go to")
+        }
+        (How::Terminal, RunStatus::Succeeded) => format!("succeeded in `{state}`"),
+        (How::Terminal, status) => format!("ended {status} in `{state}`"),
+    });
+    for failed in &ending.failed_actions {
+        text.push_str(&format!(
+            "\nwarning: action {} of `{state}` ({}) failed: {}",
+            failed.number, failed.action, failed.detail
+        ));
+    }
+    text
+}
+
+/// What an operator's signal stopped and exactly what resuming does, from the run as the
+/// journal now says ([`decide_entry`] owns the rule).
+fn interrupted_message(loaded: &Loaded, signal: Signal) -> String {
+    let (id, state) = (&loaded.run.id, &loaded.run.state);
+    let mut text = format!("interrupted by {signal}; run {id} is in `{state}`");
+    if loaded.run.status.is_ended() {
+        text.push_str(&format!(" and has ended ({})", loaded.run.status));
+        return text;
+    }
+    let node = loaded.workflow.state(loaded.state);
+    let histories = action_histories(loaded.visit_events(), state, node.on_enter.len());
+    let action = |index: usize| {
+        let what = histories[index]
+            .description
+            .as_deref()
+            .map_or_else(String::new, |d| format!(" ({d})"));
+        format!("action {} of `{state}`{what}", index + 1)
+    };
+    let resume = format!("`waygate drive {id}`");
+    text.push_str(
+        &match decide_entry(&loaded.workflow, loaded.state, &histories) {
+            Entry::Run {
+                index,
+                rerun: Some(Rerun::Interrupted { .. }),
+            } => format!(
+                ": {} was stopped and is recorded as interrupted, not failed; {resume} runs it \
+             again from its start (actions run at least once), then carries on",
+                action(index)
+            ),
+            Entry::Run { index, .. } => {
+                format!(": {resume} runs {} next, then carries on", action(index))
+            }
+            Entry::Complete => format!(
+                ": its entry is complete; {resume} evaluates the guards of `{state}` again and \
+             carries on"
+            ),
+            _ => format!(": {resume} carries on from there"),
+        },
+    );
+    text
+}
+
 fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
     json!(reports
         .iter()
@@ -155,10 +202,10 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-fn reports_human(state: &str, reports: &[TransitionReport]) -> String {
+fn reports_human(reports: &[TransitionReport]) -> String {
     let mut out = String::new();
     for r in reports {
-        out.push_str(&format!("  {state} -> {}\n", r.to));
+        out.push_str(&format!("  {} -> {}\n", r.from, r.to));
         out.push_str(&guard_lines(&r.results));
     }
     out
@@ -194,7 +241,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
                 "run {} in `{}` (dry run, nothing recorded)\n",
                 loaded.run.id, loaded.run.state
             );
-            text.push_str(&reports_human(&loaded.run.state, &reports));
+            text.push_str(&reports_human(&reports));
             if reports.is_empty() {
                 text.push_str("  no outgoing transitions\n");
             }
@@ -212,13 +259,18 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine();
+    let engine = app.engine().with_shutdown(signals::listen());
     let before = app.store.load_run(&rid)?;
-    let (outcome, reports) = engine.advance(&rid, to).await?;
-    let (exit, message) = step_message(&before.state, &outcome);
+    let (outcome, reports) = match engine.advance(&rid, to).await {
+        Err(EngineError::Interrupted { signal, .. }) => {
+            return interrupted(app, &engine, &rid, signal).await
+        }
+        other => other?,
+    };
+    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
     match app.format {
         Format::Human | Format::Csv => {
-            let mut text = reports_human(&before.state, &reports);
+            let mut text = reports_human(&reports);
             text.push_str(&message);
             text.push('\n');
             output::print(&text)?;
@@ -238,49 +290,73 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
     Ok(exit)
 }
 
-fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
-    match outcome {
+/// An operator's signal stopped `advance` or `rollback`: say what was stopped and how to
+/// resume (exit 4, as for `drive`).
+async fn interrupted(
+    app: &App,
+    engine: &Engine,
+    rid: &RunId,
+    signal: Signal,
+) -> Result<Exit, CliError> {
+    let loaded = engine.load(rid).await?;
+    finish_simple(
+        app,
+        rid,
+        Exit::Waiting,
+        interrupted_message(&loaded, signal),
+    )
+}
+
+/// What one step did, for people; the exit code is [`Exit::of_step`]'s.
+async fn step_message(
+    engine: &Engine,
+    rid: &RunId,
+    state: &str,
+    outcome: &StepOutcome,
+) -> Result<(Exit, String), CliError> {
+    let exit = Exit::of_step(outcome);
+    let message = match outcome {
         StepOutcome::Moved { from, to, cause } => {
-            let cause = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            (
-                Exit::Ok,
-                format!("moved `{from}` -> `{to}` ({})", cause.unwrap_or_default()),
-            )
+            let name = cause_name(*cause);
+            // Why a failure moved it, from the journal's record of the last move.
+            let loaded = engine.load(rid).await?;
+            let reason = loaded.events.iter().rev().find_map(|e| match &e.kind {
+                EventKind::Transitioned {
+                    to: t,
+                    reason: Some(r),
+                    ..
+                } if t == to && cause.is_failure() => Some(r.clone()),
+                _ => None,
+            });
+            match reason {
+                Some(r) => format!("moved `{from}` -> `{to}` ({name}: {r})"),
+                None => format!("moved `{from}` -> `{to}` ({name})"),
+            }
         }
-        StepOutcome::Ended {
-            state,
-            status: RunStatus::Succeeded,
-            ..
-        } => (Exit::Ok, format!("run succeeded in `{state}`")),
-        StepOutcome::Ended {
-            state,
-            in_place: true,
-            ..
-        } => (
-            Exit::GuardsFailed,
-            format!("run failed in `{state}` (no on_failure or rollback)"),
-        ),
-        StepOutcome::Ended { state, status, .. } => (
-            Exit::FailedTerminal,
-            format!("run ended {} in `{state}`", status.as_str()),
-        ),
-        StepOutcome::Waiting { retry_at, .. } => (
-            Exit::Waiting,
-            match retry_at {
-                Some(t) => format!(
-                    "waiting in `{state}`; look again after {}",
-                    output::time(*t)
-                ),
-                None => format!("waiting in `{state}`"),
-            },
-        ),
-        StepOutcome::Blocked => (
-            Exit::GuardsFailed,
-            format!("guards failed; still in `{state}`"),
-        ),
-    }
+        StepOutcome::Ended { .. } => {
+            let loaded = engine.load(rid).await?;
+            match ending(&loaded.workflow, &loaded.run, &loaded.events) {
+                Some(ending) => ending_message(&ending, rid, false),
+                None => format!("run is in `{}`", loaded.run.state),
+            }
+        }
+        StepOutcome::Waiting { retry_at, .. } => match retry_at {
+            Some(t) => format!(
+                "waiting in `{state}`; look again after {}",
+                output::time(*t)
+            ),
+            None => format!("waiting in `{state}`"),
+        },
+        StepOutcome::Blocked => format!("guards failed; still in `{state}`"),
+    };
+    Ok((exit, message))
+}
+
+fn cause_name(cause: Cause) -> String {
+    serde_json::to_value(cause)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// `approve`.
@@ -314,9 +390,15 @@ pub async fn approve(
 /// `rollback`.
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
+    let engine = app.engine().with_shutdown(signals::listen());
     let before = app.store.load_run(&rid)?;
-    let outcome = app.engine().rollback(&rid, reason).await?;
-    let (exit, message) = step_message(&before.state, &outcome);
+    let outcome = match engine.rollback(&rid, reason).await {
+        Err(EngineError::Interrupted { signal, .. }) => {
+            return interrupted(app, &engine, &rid, signal).await
+        }
+        other => other?,
+    };
+    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
     finish_simple(app, &rid, exit, message)
 }
 

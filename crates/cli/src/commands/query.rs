@@ -1,6 +1,7 @@
 //! The commands that read: status, runs, history, audit, audit verify.
 
 use serde_json::json;
+use waygate_core::entry::{action_histories, Attempt};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
@@ -103,37 +104,26 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
         let d = jiff::SignedDuration::try_from(d).ok()?;
         run.state_entered_at.checked_add(d).ok()
     });
-    let actions: Vec<_> = state
-        .on_enter
-        .iter()
+    let actions: Vec<_> = action_histories(loaded.visit_events(), &run.state, state.on_enter.len())
+        .into_iter()
         .enumerate()
-        .map(|(i, _)| {
-            let mut status = "pending";
-            let mut detail = String::new();
-            let mut description = String::new();
-            for e in loaded.visit_events() {
-                match &e.kind {
-                    EventKind::ActionStarted {
-                        state: s,
-                        index,
-                        action,
-                    } if *s == run.state && *index as usize == i => {
-                        status = if running { "running" } else { "interrupted" };
-                        description = action.clone();
-                    }
-                    EventKind::ActionFinished {
-                        state: s,
-                        index,
-                        ok,
-                        detail: d,
-                        ..
-                    } if *s == run.state && *index as usize == i => {
-                        status = if *ok { "ok" } else { "failed" };
-                        detail = d.clone();
-                    }
-                    _ => {}
+        .map(|(i, h)| {
+            let (status, detail) = match h.last {
+                None => ("pending", String::new()),
+                Some(Attempt::Started) if running => ("running", String::new()),
+                Some(Attempt::Started) => (
+                    "interrupted",
+                    "the process running it died; it runs again on resume".to_owned(),
+                ),
+                Some(Attempt::Interrupted { signal }) => (
+                    "interrupted",
+                    format!("stopped by {signal}; it runs again on resume"),
+                ),
+                Some(Attempt::Finished { ok, detail }) => {
+                    (if ok { "ok" } else { "failed" }, detail)
                 }
-            }
+            };
+            let description = h.description.unwrap_or_default();
             json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
         })
         .collect();
@@ -430,17 +420,7 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             .map(|s| parse_time("--until", s))
             .transpose()?,
     };
-    const KINDS: &[&str] = &[
-        "RunStarted",
-        "GuardsEvaluated",
-        "Approved",
-        "Transitioned",
-        "ActionStarted",
-        "ActionFinished",
-        "RollbackRequested",
-        "Aborted",
-        "RunEnded",
-    ];
+    const KINDS: &[&str] = &EventKind::NAMES;
     if let Some(k) = &filter.kind {
         if !KINDS.contains(&k.as_str()) {
             return Err(CliError::BadInput(format!(
