@@ -3,6 +3,7 @@
 mod concurrency;
 mod crash;
 mod exec;
+mod ending;
 mod helpers;
 mod runs;
 mod secrets;
