@@ -158,7 +158,11 @@ fn a_failure_path_straight_to_an_end_names_the_state_the_guard_failed_in() {
         ran.stderr
     );
     assert!(!ran.stderr.contains("failed -> done"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("→ a -> failed (on_failure)"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("→ a -> failed (on_failure)"),
+        "{}",
+        ran.stderr
+    );
 }
 
 /// A watch on `deploy -> done`; `deploy` falls back to the rollback state.

@@ -2,9 +2,10 @@
 
 mod concurrency;
 mod crash;
-mod exec;
 mod ending;
+mod exec;
 mod helpers;
+mod logs;
 mod runs;
 mod secrets;
 mod seed;
