@@ -1,8 +1,9 @@
 //! `drive`'s progress on stderr: a status line redrawn in place on a terminal, plain lines
-//! (one per change) otherwise, so CI logs stay readable.
+//! otherwise, so CI logs stay readable: one when what is waited on changes, and at least once
+//! a minute while it does not, so an hour's watch shows it is alive ([`Pacer`]).
 
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use waygate_core::outcome::Outcome;
 use waygate_executor::engine::{Progress, ProgressSink};
@@ -14,7 +15,38 @@ use crate::output;
 pub struct Sink {
     tty: bool,
     line_open: bool,
-    last_waiting: Option<(Vec<String>, Instant)>,
+    pacer: Pacer,
+}
+
+/// When plain (non-terminal) output prints a waiting line: whenever the guards waited on
+/// change, else once `every` has passed since the last line. Never more, so a CI log gets a
+/// line a minute, not one per poll.
+#[derive(Debug)]
+struct Pacer {
+    every: Duration,
+    last: Option<(Vec<String>, Instant)>,
+}
+
+impl Pacer {
+    fn new(every: Duration) -> Pacer {
+        Pacer { every, last: None }
+    }
+
+    /// Whether a line waiting on `names` is due at `now`; if so, it counts as printed.
+    fn due(&mut self, names: &[String], now: Instant) -> bool {
+        let quiet = self.last.as_ref().is_some_and(|(prev, at)| {
+            prev.as_slice() == names && now.saturating_duration_since(*at) < self.every
+        });
+        if !quiet {
+            self.last = Some((names.to_vec(), now));
+        }
+        !quiet
+    }
+
+    /// Something else was printed (a move): the next waiting line is due at once.
+    fn reset(&mut self) {
+        self.last = None;
+    }
 }
 
 impl Sink {
@@ -23,7 +55,7 @@ impl Sink {
         Sink {
             tty: std::io::stderr().is_terminal(),
             line_open: false,
-            last_waiting: None,
+            pacer: Pacer::new(Duration::from_secs(60)),
         }
     }
 
@@ -59,7 +91,7 @@ impl ProgressSink for Sink {
                 }
             }
             Progress::Moved { from, to, cause } => {
-                self.last_waiting = None;
+                self.pacer.reset();
                 let cause = serde_json::to_value(cause)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned));
@@ -91,13 +123,8 @@ impl ProgressSink for Sink {
                     self.line_open = true;
                     return;
                 }
-                // Plain output: a line when what is waited on changes, else once a minute.
-                let quiet = self.last_waiting.as_ref().is_some_and(|(prev, at)| {
-                    *prev == names && at.elapsed() < std::time::Duration::from_secs(60)
-                });
-                if !quiet {
+                if self.pacer.due(&names, Instant::now()) {
                     self.line(&text);
-                    self.last_waiting = Some((names, Instant::now()));
                 }
             }
         }
@@ -109,4 +136,31 @@ fn left(t: jiff::Timestamp) -> String {
     let d =
         std::time::Duration::try_from(t.duration_since(jiff::Timestamp::now())).unwrap_or_default();
     waygate_core::duration::format_duration(std::time::Duration::from_secs(d.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_waiting_lines_come_on_change_and_once_a_minute_not_per_poll() {
+        let mut pacer = Pacer::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let watch = vec!["healthy".to_owned()];
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // An hour's watch, looked at every poll (2 s): a line at once, then one a minute.
+        let printed: Vec<u64> = (0..3600)
+            .step_by(2)
+            .filter(|&s| pacer.due(&watch, at(s)))
+            .collect();
+        assert_eq!(printed.len(), 60, "{printed:?}");
+        assert_eq!(&printed[..3], &[0, 60, 120]);
+        // What is waited on changed: a line at once.
+        let approval = vec!["sign-off".to_owned()];
+        assert!(pacer.due(&approval, at(3601)));
+        assert!(!pacer.due(&approval, at(3602)));
+        // After a move, the first waiting line is printed at once.
+        pacer.reset();
+        assert!(pacer.due(&approval, at(3603)));
+    }
 }
