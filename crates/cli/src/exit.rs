@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use waygate_core::ending::{Ending, How};
+use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
-use waygate_executor::engine::{DriveEnd, StepOutcome};
+use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
 
 /// The contract's exit codes, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,28 @@ impl Exit {
             } => Exit::of_end(*status, *in_place),
             StepOutcome::Waiting { .. } => Exit::Waiting,
             StepOutcome::Blocked => Exit::GuardsFailed,
+        }
+    }
+}
+
+impl Exit {
+    /// How `check` (a dry run) exits: what its evaluations would mean for `advance` (0 a
+    /// transition passes, 4 waiting, 3 not); 1 on a run that has ended, which has nothing to
+    /// check.
+    pub fn of_check(ended: bool, reports: &[TransitionReport]) -> Exit {
+        let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
+        let waits = |r: &TransitionReport| {
+            !r.results.iter().any(|g| g.outcome == Outcome::Fail)
+                && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
+        };
+        if ended {
+            Exit::Error
+        } else if reports.iter().any(passes) {
+            Exit::Ok
+        } else if reports.iter().any(waits) {
+            Exit::Waiting
+        } else {
+            Exit::GuardsFailed
         }
     }
 }

@@ -211,30 +211,10 @@ fn reports_human(reports: &[TransitionReport]) -> String {
     out
 }
 
-/// What a set of evaluations would mean for `advance`: 0 a transition passes, 4 waiting, 3 not.
-fn verdict(reports: &[TransitionReport]) -> Exit {
-    let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
-    let waits = |r: &TransitionReport| {
-        !r.results.iter().any(|g| g.outcome == Outcome::Fail)
-            && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
-    };
-    if reports.iter().any(passes) {
-        Exit::Ok
-    } else if reports.iter().any(waits) {
-        Exit::Waiting
-    } else {
-        Exit::GuardsFailed
-    }
-}
-
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let (loaded, reports) = app.engine().check(&run_id(id), to).await?;
-    let exit = if loaded.run.status.is_ended() {
-        Exit::Error
-    } else {
-        verdict(&reports)
-    };
+    let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(
