@@ -103,7 +103,9 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
         DriveEnd::Blocked { state } => {
             format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure")
         }
-        DriveEnd::Interrupted { signal, .. } => interrupted_message(&loaded, *signal),
+        DriveEnd::Interrupted { signal, .. } => {
+            interrupted_message(&loaded, *signal, engine.actions_running(&id)?)
+        }
     };
     match app.format {
         Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
@@ -150,13 +152,13 @@ fn ending_message(ending: &Ending, id: &RunId, already: bool) -> String {
 }
 
 /// What an operator's signal stopped and exactly what resuming does, from the run as the
-/// journal now says ([`decide_entry`] owns the rule).
-fn interrupted_message(loaded: &Loaded, signal: Signal) -> String {
+/// journal now says ([`decide_entry`] owns the rule). `running_elsewhere`: another process
+/// holds the run's lock, running its entry actions.
+fn interrupted_message(loaded: &Loaded, signal: Signal, running_elsewhere: bool) -> String {
     let (id, state) = (&loaded.run.id, &loaded.run.state);
-    let mut text = format!("interrupted by {signal}; run {id} is in `{state}`");
+    let stopped = format!("interrupted by {signal}; run {id} is in `{state}`");
     if loaded.run.status.is_ended() {
-        text.push_str(&format!(" and has ended ({})", loaded.run.status));
-        return text;
+        return format!("{stopped} and has ended ({})", loaded.run.status);
     }
     let node = loaded.workflow.state(loaded.state);
     let histories = action_histories(loaded.visit_events(), state, node.on_enter.len());
@@ -168,27 +170,29 @@ fn interrupted_message(loaded: &Loaded, signal: Signal) -> String {
         format!("action {} of `{state}`{what}", index + 1)
     };
     let resume = format!("`waygate drive {id}`");
-    text.push_str(
-        &match decide_entry(&loaded.workflow, loaded.state, &histories) {
-            Entry::Run {
-                index,
-                rerun: Some(Rerun::Interrupted { .. }),
-            } => format!(
-                ": {} was stopped and is recorded as interrupted, not failed; {resume} runs it \
-             again from its start (actions run at least once), then carries on",
-                action(index)
-            ),
-            Entry::Run { index, .. } => {
-                format!(": {resume} runs {} next, then carries on", action(index))
-            }
-            Entry::Complete => format!(
-                ": its entry is complete; {resume} evaluates the guards of `{state}` again and \
+    let next = match decide_entry(&loaded.workflow, loaded.state, &histories) {
+        Entry::Run {
+            index,
+            rerun: Some(Rerun::Interrupted { .. }),
+        } => format!(
+            "{} was stopped and is recorded as interrupted, not failed; {resume} runs it again \
+             from its start (actions run at least once), then carries on",
+            action(index)
+        ),
+        Entry::Run { .. } if running_elsewhere => format!(
+            "another waygate process is running its entry actions; {resume} waits for it, then \
              carries on"
-            ),
-            _ => format!(": {resume} carries on from there"),
-        },
-    );
-    text
+        ),
+        Entry::Run { index, .. } => {
+            format!("{resume} runs {} next, then carries on", action(index))
+        }
+        Entry::Complete => format!(
+            "its entry is complete; {resume} evaluates the guards of `{state}` again and \
+             carries on"
+        ),
+        _ => format!("{resume} carries on from there"),
+    };
+    format!("{stopped}: {next}")
 }
 
 fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
@@ -283,7 +287,7 @@ async fn interrupted(
         app,
         rid,
         Exit::Waiting,
-        interrupted_message(&loaded, signal),
+        interrupted_message(&loaded, signal, engine.actions_running(rid)?),
     )
 }
 
