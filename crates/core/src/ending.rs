@@ -90,3 +90,129 @@ pub fn ending(workflow: &Workflow, run: &Run, events: &[Event]) -> Option<Ending
         failed_actions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::run::RunId;
+    use crate::validate::validate;
+
+    const FLOW: &str = r#"Workflow(
+        name: "t",
+        initial: "a",
+        states: {
+            "a": (),
+            "done": (terminal: Success, on_enter: [Command(run: ["notify"]), Command(run: ["archive"])]),
+        },
+        transitions: [(from: "a", to: "done")],
+    )"#;
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn event(seq: u64, time: &str, actor: &str, kind: EventKind) -> Event {
+        Event::seal(
+            seq,
+            RunId::from("r"),
+            at(time),
+            NewEvent::new(actor, kind),
+            "",
+        )
+    }
+
+    fn run(state: &str, status: RunStatus, entered: &str) -> Run {
+        let mut run = Run::new(RunId::from("r"), "t", "dev", state, "ana", "t.ron", FLOW);
+        run.status = status;
+        run.state_entered_at = at(entered);
+        run
+    }
+
+    #[test]
+    fn how_runs_end() {
+        let v = validate("t.ron", FLOW);
+        let w = v.workflow.expect("valid");
+        let finished = |seq, time, index, ok: bool| {
+            event(
+                seq,
+                time,
+                "ana",
+                EventKind::ActionFinished {
+                    state: "done".into(),
+                    index,
+                    ok,
+                    detail: if ok { "exit status 0" } else { "exit status 7" }.into(),
+                    evidence: None,
+                    duration_ms: 1,
+                },
+            )
+        };
+        let started = |seq, time, index| {
+            event(
+                seq,
+                time,
+                "ana",
+                EventKind::ActionStarted {
+                    state: "done".into(),
+                    index,
+                    action: format!("Command {index}"),
+                },
+            )
+        };
+        // Succeeded in a terminal state whose first action failed: named, status unchanged.
+        let events = vec![
+            started(1, "2026-01-01T00:00:01Z", 0),
+            finished(2, "2026-01-01T00:00:02Z", 0, false),
+            started(3, "2026-01-01T00:00:03Z", 1),
+            finished(4, "2026-01-01T00:00:04Z", 1, true),
+        ];
+        let done = run("done", RunStatus::Succeeded, "2026-01-01T00:00:00Z");
+        let end = ending(&w, &done, &events).expect("ended");
+        assert_eq!(end.how, How::Terminal);
+        assert_eq!(end.status, RunStatus::Succeeded);
+        assert_eq!(
+            end.failed_actions,
+            vec![FailedAction {
+                number: 1,
+                action: "Command 0".into(),
+                detail: "exit status 7".into()
+            }]
+        );
+        // Failures of an earlier visit do not count.
+        let later = run("done", RunStatus::Succeeded, "2026-01-01T00:00:05Z");
+        assert!(ending(&w, &later, &events)
+            .expect("ended")
+            .failed_actions
+            .is_empty());
+        // Aborted: who and why, from the latest Aborted event.
+        let aborted = vec![event(
+            1,
+            "2026-01-01T00:00:01Z",
+            "bob",
+            EventKind::Aborted {
+                state: "a".into(),
+                reason: "superseded".into(),
+            },
+        )];
+        let a = run("a", RunStatus::Aborted, "2026-01-01T00:00:00Z");
+        assert_eq!(
+            ending(&w, &a, &aborted).expect("ended").how,
+            How::Aborted {
+                by: "bob".into(),
+                reason: "superseded".into()
+            }
+        );
+        // Failed outside a terminal state: in place. Not ended: none.
+        let failed = run("a", RunStatus::Failed, "2026-01-01T00:00:00Z");
+        assert_eq!(ending(&w, &failed, &[]).expect("ended").how, How::InPlace);
+        assert_eq!(
+            ending(
+                &w,
+                &run("a", RunStatus::Waiting, "2026-01-01T00:00:00Z"),
+                &[]
+            ),
+            None
+        );
+    }
+}
