@@ -290,3 +290,53 @@ fn sigterm_and_sighup_while_waiting_stop_drive_at_once() {
         sb.verify();
     }
 }
+
+#[test]
+fn sigterm_during_a_rollback_action_is_recorded_and_drive_finishes_the_rollback() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", DEPLOY);
+    sb.script("deploy.sh", "true");
+    // The revert hangs until released, like a slow `git revert && deploy`.
+    sb.script(
+        "revert.sh",
+        "echo run >> revert.log\n[ -f release ] && exit 0\necho $$ >> deploy.pids\nsleep 300 &\necho $! >> deploy.pids\nwait",
+    );
+    let run = sb.start("alice", "wf.ron", "prod", &[]);
+    let said = stop_during_the_rollback(&sb, &run);
+    assert!(said.contains("interrupted by SIGTERM"), "{said}");
+    assert!(said.contains("action 1 of `rollback`"), "{said}");
+    sb.write("release", "");
+    sb.wg_as("alice", &["drive", &run]).code(6);
+    assert_eq!(sb.status(&run)["state"], "rolled_back");
+    let runs = std::fs::read_to_string(sb.path().join("revert.log")).unwrap_or_default();
+    assert_eq!(runs.lines().count(), 2, "stopped once, then run to its end");
+    sb.verify();
+}
+
+fn stop_during_the_rollback(sb: &Sandbox, run: &str) -> String {
+    let pids = sb.path().join("deploy.pids");
+    let cmd = sb.spawn_as(
+        "bob",
+        "rollback",
+        &["rollback", run, "--reason", "error rate up"],
+    );
+    wait_until("the revert and its child", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 2
+    });
+    let running = pids_in(&pids);
+    cmd.signal(libc::SIGTERM);
+    let ran = cmd.wait(Duration::from_secs(20));
+    ran.code(4);
+    wait_until(
+        "the revert's processes to be gone",
+        Duration::from_secs(10),
+        || running.iter().all(|&p| !alive(p)),
+    );
+    let history = sb.history(run);
+    let stop = of_kind(&history, "ActionInterrupted");
+    assert_eq!(stop.len(), 1);
+    assert_eq!(stop[0]["state"], "rollback");
+    assert_eq!(stop[0]["actor"], "bob");
+    sb.verify();
+    ran.stdout
+}
