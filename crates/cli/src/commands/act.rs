@@ -249,6 +249,22 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
         Err(EngineError::Interrupted { signal, .. }) => {
             return interrupted(app, &engine, &rid, signal).await
         }
+        // Another command ended the run while this one worked (an abort during an entry
+        // action): say how, and by whom, rather than "version conflict". Still exit 5.
+        Err(e) if e.is_conflict() => {
+            let loaded = engine.load(&rid).await?;
+            match ending(&loaded.workflow, &loaded.run, &loaded.events) {
+                Some(end) => {
+                    return finish_simple(
+                        app,
+                        &rid,
+                        Exit::Conflict,
+                        ending_message(&end, &rid, false),
+                    )
+                }
+                None => return Err(e.into()),
+            }
+        }
         other => other?,
     };
     let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
