@@ -187,10 +187,7 @@ pub fn event_summary(e: &Event) -> String {
             cause,
             reason,
         } => {
-            let cause = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let cause = cause.as_str();
             match reason {
                 Some(r) => format!("`{from}` -> `{to}` ({cause}: {r})"),
                 None => format!("`{from}` -> `{to}` ({cause})"),

@@ -92,10 +92,7 @@ impl ProgressSink for Sink {
             }
             Progress::Moved { from, to, cause } => {
                 self.pacer.reset();
-                let cause = serde_json::to_value(cause)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned));
-                self.line(&format!("→ {from} -> {to} ({})", cause.unwrap_or_default()));
+                self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
             }
             Progress::Waiting {
                 state,

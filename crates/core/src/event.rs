@@ -168,6 +168,18 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The cause's name as serialized and shown to people (`advance`, `on_failure`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Advance => "advance",
+            Cause::OnFailure => "on_failure",
+            Cause::Rollback => "rollback",
+            Cause::Deadline => "deadline",
+            Cause::Watch => "watch",
+            Cause::Action => "action",
+        }
+    }
+
     /// Whether a move for this cause means something went wrong (a guard, a deadline, a
     /// watch or an action failed), so a command that made it does not report success.
     /// `Rollback` is an operator's request, done as asked.
@@ -361,6 +373,21 @@ mod tests {
         let value = serde_json::to_value(&event.kind).expect("json");
         assert_eq!(value["kind"], event.kind_name());
         assert!(EventKind::NAMES.contains(&event.kind_name()));
+    }
+
+    #[test]
+    fn cause_names_match_their_serialized_form() {
+        for cause in [
+            Cause::Advance,
+            Cause::OnFailure,
+            Cause::Rollback,
+            Cause::Deadline,
+            Cause::Watch,
+            Cause::Action,
+        ] {
+            let json = serde_json::to_value(cause).expect("json");
+            assert_eq!(json, cause.as_str());
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use waygate_core::ending::{ending, Ending, How};
 use waygate_core::entry::{action_histories, decide_entry, Entry, Rerun};
-use waygate_core::event::{Cause, EventKind};
+use waygate_core::event::EventKind;
 use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
@@ -317,7 +317,7 @@ async fn step_message(
     let exit = Exit::of_step(outcome);
     let message = match outcome {
         StepOutcome::Moved { from, to, cause } => {
-            let name = cause_name(*cause);
+            let name = cause.as_str();
             // Why a failure moved it, from the journal's record of the last move.
             let loaded = engine.load(rid).await?;
             let reason = loaded.events.iter().rev().find_map(|e| match &e.kind {
@@ -350,13 +350,6 @@ async fn step_message(
         StepOutcome::Blocked => format!("guards failed; still in `{state}`"),
     };
     Ok((exit, message))
-}
-
-fn cause_name(cause: Cause) -> String {
-    serde_json::to_value(cause)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// `approve`.
