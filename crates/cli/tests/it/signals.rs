@@ -340,3 +340,42 @@ fn stop_during_the_rollback(sb: &Sandbox, run: &str) -> String {
     sb.verify();
     ran.stdout
 }
+
+#[test]
+fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        &GUARDED.replace(
+            r#"Command(run: ["./guard.sh"], timeout: "5m")"#,
+            r#"Wait(duration: "1h")"#,
+        ),
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    // As `nohup waygate drive RUN` starts it.
+    let mut cmd = sb.command("alice", &["drive", &run]);
+    let (out, err) = (
+        sb.path().join("drive.stdout"),
+        sb.path().join("drive.stderr"),
+    );
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"));
+    // SAFETY: signal is async-signal-safe, as a pre_exec hook requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let drive = crate::helpers::Spawned::from_child(cmd.spawn().expect("spawn"), out, err);
+    wait_until("the drive to wait", Duration::from_secs(30), || {
+        sb.status(&run)["status"] == "waiting"
+    });
+    drive.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(alive(drive.pid()), "SIGHUP stays ignored");
+    drive.signal(libc::SIGTERM);
+    drive.wait(Duration::from_secs(20)).code(4);
+}
