@@ -11,6 +11,9 @@
 //! waygate itself is SIGKILLed, no guard runs; on Linux a parent-death signal still takes the
 //! leader with it.
 //!
+//! Live output is a tap on each stream ([`Tap`]): every read is handed over as it comes and
+//! nothing more is kept than the tails.
+//!
 //! This module never sees secrets in redactable form, so its log lines carry pids only,
 //! never argv.
 
@@ -137,8 +140,25 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
     }
 }
 
+/// Receives one stream's bytes as they are read, for live output ([`crate::live`]).
+pub trait Tap: Send {
+    /// Bytes just read.
+    fn bytes(&mut self, bytes: &[u8]);
+    /// The stream ended (or is abandoned): flush what is held.
+    fn end(&mut self);
+}
+
 /// Runs `spec` to completion (or timeout) and returns its exit and bounded output.
 pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError> {
+    run_process_tapped(spec, None, None).await
+}
+
+/// [`run_process`], also handing each stream's bytes to its tap as they are read.
+pub async fn run_process_tapped(
+    spec: &ProcessSpec,
+    mut out_tap: Option<&mut dyn Tap>,
+    mut err_tap: Option<&mut dyn Tap>,
+) -> Result<ProcessOutput, ExecError> {
     let program = spec.argv.first().ok_or(ExecError::EmptyCommand)?;
     let started = Instant::now();
     let mut command = Command::new(program);
@@ -172,7 +192,10 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         let out_pipe = child.stdout.take();
         let err_pipe = child.stderr.take();
         let readers = async {
-            tokio::join!(drain(out_pipe, &mut stdout), drain(err_pipe, &mut stderr));
+            tokio::join!(
+                drain(out_pipe, &mut stdout, out_tap.as_deref_mut()),
+                drain(err_pipe, &mut stderr, err_tap.as_deref_mut())
+            );
         };
         tokio::pin!(readers);
         let waiter = supervise(&mut child, pgid, spec.timeout, spec.grace);
@@ -202,6 +225,12 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
     tracing::debug!(pid = pgid, ?exit, "finished");
+    if let Some(tap) = out_tap {
+        tap.end();
+    }
+    if let Some(tap) = err_tap {
+        tap.end();
+    }
     stdout.finish();
     stderr.finish();
     Ok(ProcessOutput {
@@ -269,14 +298,24 @@ fn exit_of(status: ExitStatus) -> Exit {
     }
 }
 
-/// Reads `pipe` to its end, keeping the tail in `into`. A read error ends the stream.
-async fn drain(pipe: Option<impl AsyncRead + Unpin>, into: &mut Captured) {
+/// Reads `pipe` to its end, keeping the tail in `into` and passing every read to `tap`. A
+/// read error ends the stream.
+async fn drain(
+    pipe: Option<impl AsyncRead + Unpin>,
+    into: &mut Captured,
+    mut tap: Option<&mut (dyn Tap + '_)>,
+) {
     let Some(mut pipe) = pipe else { return };
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => into.push(&chunk[..n]),
+            Ok(n) => {
+                into.push(&chunk[..n]);
+                if let Some(tap) = tap.as_deref_mut() {
+                    tap.bytes(&chunk[..n]);
+                }
+            }
         }
     }
 }
