@@ -5,9 +5,11 @@ mod app;
 mod cli;
 mod commands;
 mod exit;
+mod live;
 mod output;
 mod progress;
 mod render;
+mod screen;
 mod workflow;
 
 use std::process::ExitCode;

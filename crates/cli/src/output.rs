@@ -223,6 +223,27 @@ pub fn event_summary(e: &Event) -> String {
     }
 }
 
+/// `text` safe to print on a terminal: control characters (C0 but tab, DEL, C1) written as
+/// visible escapes (`\x1b`, `\r`), so untrusted text such as a command's output cannot move
+/// the cursor, rewrite lines or change colours.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if !text.contains(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            // Every `Cc` character is below U+0100.
+            c if unsafe_char(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Human time: `2026-11-26 16:45:01Z`.
 pub fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
@@ -238,6 +259,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("plain\ttext é"), "plain\ttext é");
+        assert_eq!(
+            escape_control("\x1b[2J\rgone\u{9b}31m\x7f"),
+            r"\x1b[2J\rgone\x9b31m\x7f"
+        );
     }
 
     #[test]
