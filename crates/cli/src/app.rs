@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
+use waygate_executor::live::OutputSender;
 use waygate_executor::lock::RunLocks;
 use waygate_executor::Engine;
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
-use crate::live::Renderer;
+use crate::live;
 
 /// The store and the actor, from the global flags.
 #[derive(Clone)]
@@ -23,8 +24,8 @@ pub struct App {
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
-    /// `--quiet`: no live output of commands.
-    pub quiet: bool,
+    /// Where commands' live output goes; `None` with `--quiet`.
+    pub output: Option<OutputSender>,
 }
 
 impl std::fmt::Debug for App {
@@ -50,7 +51,7 @@ impl App {
             actor,
             format: global.format,
             dir: global.store.clone(),
-            quiet: global.quiet,
+            output: if global.quiet { None } else { live::start() },
         })
     }
 
@@ -59,10 +60,9 @@ impl App {
     pub fn engine(&self) -> Engine {
         let engine = Engine::new(self.store.clone(), self.actor.clone())
             .with_run_locks(RunLocks::new(self.dir.join("locks")));
-        if self.quiet {
-            engine
-        } else {
-            engine.with_output(Arc::new(Renderer))
+        match &self.output {
+            Some(sender) => engine.with_output(sender.clone()),
+            None => engine,
         }
     }
 }

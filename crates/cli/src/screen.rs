@@ -9,6 +9,8 @@
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use crate::live;
+
 /// What is on stderr now.
 #[derive(Debug)]
 struct Screen {
@@ -36,8 +38,10 @@ pub fn is_tty() -> bool {
     screen().tty
 }
 
-/// Prints `text` as a line of its own; an open status line is replaced by it and ends.
+/// Prints `text` as a line of its own, after the live output sent so far; an open status line
+/// is replaced by it and ends.
 pub fn line(text: &str) {
+    live::flush();
     let mut s = screen();
     let mut err = std::io::stderr().lock();
     if s.status.take().is_some() {
@@ -46,7 +50,8 @@ pub fn line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
-/// Prints `text` as a line above the status line, which stays (redrawn below it).
+/// Prints `text` as a line above the status line, which stays (redrawn below it). Only the
+/// live output thread calls this: it must not wait for [`live::flush`].
 pub fn above_status(text: &str) {
     let s = screen();
     let mut err = std::io::stderr().lock();
@@ -61,8 +66,10 @@ pub fn above_status(text: &str) {
     let _ = err.flush();
 }
 
-/// Draws `text` as the status line, in place of the previous one (terminals only).
+/// Draws `text` as the status line, in place of the previous one (terminals only), after the
+/// live output sent so far.
 pub fn status(text: &str) {
+    live::flush();
     let mut s = screen();
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[K{text}");
@@ -70,8 +77,9 @@ pub fn status(text: &str) {
     s.status = Some(text.to_owned());
 }
 
-/// Ends an open status line, leaving it on screen.
+/// Ends an open status line, leaving it on screen, after the live output sent so far.
 pub fn end_status() {
+    live::flush();
     let mut s = screen();
     if s.status.take().is_some() {
         let _ = writeln!(std::io::stderr());

@@ -2,9 +2,15 @@
 //!
 //! Deploy scripts take minutes, and the operator wants to see them work, not only the
 //! evidence tail once they end. The executor knows nothing about terminals: the caller gives
-//! the engine an [`OutputSink`], and every `Command` guard or action then sends each line of
-//! its stdout and stderr there, tagged with the run, the state, where it came from (action or
-//! guard, [`Origin`]) and the stream. The CLI renders them (`docs/cli.md`, "Live output").
+//! the engine the sending end of a bounded channel, and every `Command` guard or action then
+//! sends each line of its stdout and stderr there, tagged with the run, the state, where it
+//! came from (action or guard, [`Origin`]) and the stream. The CLI renders them (`docs/cli.md`,
+//! "Live output").
+//!
+//! A channel rather than a callback, so that a reader that falls behind (a paused terminal,
+//! a pipe nobody empties) makes the sending task wait without blocking a runtime thread: the
+//! command's timeout and Ctrl-C keep working, and the child, once its pipe is full, waits as
+//! it would writing to that terminal itself.
 //!
 //! Lines are redacted here, by the run's [`GuardContext`], like everything else that leaves
 //! the executor, so a sink never sees a secret. Redaction needs whole lines (a secret split
@@ -13,8 +19,7 @@
 //! crosses the cut. Nothing else is kept: the stored evidence remains the bounded tail of
 //! [`crate::process`].
 
-use std::fmt;
-use std::sync::Arc;
+use tokio::sync::mpsc;
 
 use crate::context::GuardContext;
 use crate::process::Tap;
@@ -66,34 +71,22 @@ pub struct OutputLine {
     pub continued: bool,
 }
 
-/// Receives live output. Called from the tasks reading the child's pipes, possibly from
-/// several at once (guards run concurrently); a slow sink slows the reading, and so the
-/// child, as a slow terminal would.
-pub trait OutputSink: Send + Sync {
-    /// One line.
-    fn line(&self, line: &OutputLine);
-}
+/// Where live output goes: lines from every command of the engine, possibly from several at
+/// once (guards run concurrently). A closed receiver drops them.
+pub type OutputSender = mpsc::Sender<OutputLine>;
 
 /// Where a context's commands send live output, and the state they run in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct LiveOutput {
-    sink: Arc<dyn OutputSink>,
+    sender: OutputSender,
     state: String,
 }
 
-impl fmt::Debug for LiveOutput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveOutput")
-            .field("state", &self.state)
-            .finish_non_exhaustive()
-    }
-}
-
 impl LiveOutput {
-    /// Live output of commands run in `state`, sent to `sink`.
-    pub fn new(sink: Arc<dyn OutputSink>, state: impl Into<String>) -> LiveOutput {
+    /// Live output of commands run in `state`, sent to `sender`.
+    pub fn new(sender: OutputSender, state: impl Into<String>) -> LiveOutput {
         LiveOutput {
-            sink,
+            sender,
             state: state.into(),
         }
     }
@@ -129,51 +122,47 @@ pub(crate) struct Lines<'a> {
 }
 
 impl Tap for Lines<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
+    async fn bytes(&mut self, bytes: &[u8]) {
         for piece in bytes.split_inclusive(|&b| b == b'\n') {
             let (body, complete) = match piece.strip_suffix(b"\n") {
                 Some(body) => (body, true),
                 None => (piece, false),
             };
             self.buf.extend_from_slice(body);
-            self.cut_long();
+            // Pieces of an overlong line, keeping enough bytes back that a secret crossing
+            // the cut is seen whole.
+            let hold = self.ctx.secrets.first().map_or(0, String::len);
+            while self.buf.len() >= MAX_LINE + hold {
+                let at = cut_point(&self.buf, &self.ctx.secrets);
+                let piece: Vec<u8> = self.buf.drain(..at).collect();
+                let text = self.ctx.redact(&String::from_utf8_lossy(&piece));
+                self.send(text, true).await;
+            }
             if complete {
                 let mut line = std::mem::take(&mut self.buf);
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
                 let text = self.ctx.redact(&String::from_utf8_lossy(&line));
-                self.send(text, false);
+                self.send(text, false).await;
             }
         }
     }
 
-    fn end(&mut self) {
+    async fn end(&mut self) {
         if self.buf.is_empty() {
             return;
         }
         // The stream ended without a line break, maybe while printing a secret.
         let line = std::mem::take(&mut self.buf);
         let text = self.ctx.redact_tail(&line, false);
-        self.send(text, false);
+        self.send(text, false).await;
     }
 }
 
 impl Lines<'_> {
-    /// Sends pieces of an overlong line, keeping enough bytes back that a secret crossing the
-    /// cut is seen whole.
-    fn cut_long(&mut self) {
-        let hold = self.ctx.secrets.first().map_or(0, String::len);
-        while self.buf.len() >= MAX_LINE + hold {
-            let at = cut_point(&self.buf, &self.ctx.secrets);
-            let piece: Vec<u8> = self.buf.drain(..at).collect();
-            let text = self.ctx.redact(&String::from_utf8_lossy(&piece));
-            self.send(text, true);
-        }
-    }
-
-    fn send(&mut self, text: String, cut: bool) {
-        self.live.sink.line(&OutputLine {
+    async fn send(&mut self, text: String, cut: bool) {
+        let line = OutputLine {
             run: self.ctx.run_id.clone(),
             state: self.live.state.clone(),
             origin: self.origin.clone(),
@@ -181,8 +170,10 @@ impl Lines<'_> {
             text,
             cut,
             continued: self.continued,
-        });
+        };
         self.continued = cut;
+        // Nobody listening any more (the caller is shutting down): the line is only display.
+        let _ = self.live.sender.send(line).await;
     }
 }
 
@@ -226,34 +217,30 @@ fn cut_point(buf: &[u8], secrets: &[String]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
     use crate::context::tests::ctx;
 
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<OutputLine>>);
-
-    impl OutputSink for Recorder {
-        fn line(&self, line: &OutputLine) {
-            self.0.lock().expect("not poisoned").push(line.clone());
-        }
-    }
-
     /// Feeds `chunks` to one stdout splitter of an action; returns (text, cut, continued).
     fn split(ctx: &GuardContext, chunks: &[&[u8]]) -> Vec<(String, bool, bool)> {
-        let recorder = Arc::new(Recorder::default());
-        let live = LiveOutput::new(recorder.clone(), "deploy");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (sender, mut receiver) = mpsc::channel(1 << 16);
+        let live = LiveOutput::new(sender, "deploy");
         let origin = Origin::Action { index: 0 };
-        let mut lines = live.lines(ctx, &origin, Stream::Stdout);
-        for chunk in chunks {
-            lines.bytes(chunk);
+        runtime.block_on(async {
+            let mut lines = live.lines(ctx, &origin, Stream::Stdout);
+            for chunk in chunks {
+                lines.bytes(chunk).await;
+            }
+            lines.end().await;
+        });
+        drop(live);
+        let mut got = Vec::new();
+        while let Some(l) = receiver.blocking_recv() {
+            got.push((l.text, l.cut, l.continued));
         }
-        lines.end();
-        let got = recorder.0.lock().expect("not poisoned");
-        got.iter()
-            .map(|l| (l.text.clone(), l.cut, l.continued))
-            .collect()
+        got
     }
 
     fn texts(ctx: &GuardContext, chunks: &[&[u8]]) -> Vec<String> {

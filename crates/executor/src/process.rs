@@ -17,6 +17,7 @@
 //! This module never sees secrets in redactable form, so its log lines carry pids only,
 //! never argv.
 
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -140,24 +141,35 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
     }
 }
 
-/// Receives one stream's bytes as they are read, for live output ([`crate::live`]).
+/// Receives one stream's bytes as they are read, for live output ([`crate::live`]). Its
+/// futures may wait (a slow reader of the output): the reading waits with them, and so, once
+/// the pipe is full, does the child, while its timeout keeps running.
 pub trait Tap: Send {
     /// Bytes just read.
-    fn bytes(&mut self, bytes: &[u8]);
+    fn bytes(&mut self, bytes: &[u8]) -> impl Future<Output = ()> + Send;
     /// The stream ended (or is abandoned): flush what is held.
-    fn end(&mut self);
+    fn end(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// The tap of a process without live output.
+#[derive(Debug)]
+pub enum NoTap {}
+
+impl Tap for NoTap {
+    async fn bytes(&mut self, _: &[u8]) {}
+    async fn end(&mut self) {}
 }
 
 /// Runs `spec` to completion (or timeout) and returns its exit and bounded output.
 pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError> {
-    run_process_tapped(spec, None, None).await
+    run_process_tapped::<NoTap>(spec, None, None).await
 }
 
 /// [`run_process`], also handing each stream's bytes to its tap as they are read.
-pub async fn run_process_tapped(
+pub async fn run_process_tapped<T: Tap>(
     spec: &ProcessSpec,
-    mut out_tap: Option<&mut dyn Tap>,
-    mut err_tap: Option<&mut dyn Tap>,
+    mut out_tap: Option<&mut T>,
+    mut err_tap: Option<&mut T>,
 ) -> Result<ProcessOutput, ExecError> {
     let program = spec.argv.first().ok_or(ExecError::EmptyCommand)?;
     let started = Instant::now();
@@ -225,12 +237,14 @@ pub async fn run_process_tapped(
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
     tracing::debug!(pid = pgid, ?exit, "finished");
-    if let Some(tap) = out_tap {
-        tap.end();
-    }
-    if let Some(tap) = err_tap {
-        tap.end();
-    }
+    // What a stream held without a final line break; bounded in time like the reading, in
+    // case the output's reader is stuck.
+    let ends = async {
+        for tap in [out_tap, err_tap].into_iter().flatten() {
+            tap.end().await;
+        }
+    };
+    let _ = timeout(DRAIN_AFTER_KILL, ends).await;
     stdout.finish();
     stderr.finish();
     Ok(ProcessOutput {
@@ -303,7 +317,7 @@ fn exit_of(status: ExitStatus) -> Exit {
 async fn drain(
     pipe: Option<impl AsyncRead + Unpin>,
     into: &mut Captured,
-    mut tap: Option<&mut (dyn Tap + '_)>,
+    mut tap: Option<&mut impl Tap>,
 ) {
     let Some(mut pipe) = pipe else { return };
     let mut chunk = vec![0u8; 16 * 1024];
@@ -313,7 +327,7 @@ async fn drain(
             Ok(n) => {
                 into.push(&chunk[..n]);
                 if let Some(tap) = tap.as_deref_mut() {
-                    tap.bytes(&chunk[..n]);
+                    tap.bytes(&chunk[..n]).await;
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{of_kind, wait_until, Ran, Sandbox, Spawned};
+use crate::helpers::{alive, of_kind, pids_in, wait_until, Ran, Sandbox, Spawned};
 
 const SECRET: &str = "s3cr3t-Lv42-QUUX";
 
@@ -241,4 +241,59 @@ fn a_hundred_mib_line_streams_in_pieces_without_filling_memory() {
     let evidence = of_kind(&events, "ActionFinished")[0]["evidence"].to_string();
     assert!(evidence.contains("the-end"), "keeps the tail");
     assert!(evidence.len() < 32 * 1024, "{} bytes", evidence.len());
+}
+
+#[test]
+fn a_stderr_nobody_reads_does_not_stop_a_command_timing_out() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "stalled", initial: "a", environments: { "dev": () },
+    states: {
+        "a": (on_enter: [Command(run: ["./flood.sh"], timeout: "2s")], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [(from: "a", to: "done")],
+)"#,
+    );
+    // Prints for ever; the only way out is its timeout.
+    sb.script(
+        "flood.sh",
+        "echo $$ > flood.pid\nexec yes 'a line of output'",
+    );
+    let mut child = sb
+        .command("tester", &["run", "wf.ron", "--env", "dev"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn waygate");
+    let pid_file = sb.path().join("flood.pid");
+    wait_until("the command to start", Duration::from_secs(30), || {
+        !pids_in(&pid_file).is_empty()
+    });
+    let pid = pids_in(&pid_file)[0];
+    // Nobody reads waygate's stderr: the live output backs up, yet the timeout holds.
+    wait_until(
+        "the command to be stopped at its timeout",
+        Duration::from_secs(30),
+        || !alive(pid),
+    );
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut child.stderr.take().expect("stderr pipe"), &mut stderr)
+        .expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(6));
+    let runs = sb.wg(&["--format", "json", "runs"]).code(0).json();
+    let events = sb.history(runs[0]["run_id"].as_str().expect("run_id"));
+    let finished = of_kind(&events, "ActionFinished")[0];
+    assert!(
+        finished["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("timed out after 2s")),
+        "{finished}"
+    );
+    assert!(String::from_utf8_lossy(&stderr).contains("[a] action 1 | a line of output"));
 }

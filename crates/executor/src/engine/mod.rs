@@ -36,7 +36,7 @@ use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::context::{ApprovalRecord, GuardContext};
-use crate::live::{LiveOutput, OutputSink};
+use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
@@ -147,7 +147,7 @@ pub struct Engine {
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
-    output: Option<Arc<dyn OutputSink>>,
+    output: Option<OutputSender>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -241,10 +241,10 @@ impl Engine {
         self
     }
 
-    /// Sends what commands (actions and `Command` guards) print while they run to `sink`,
-    /// line by line, redacted ([`crate::live`]). Without a sink only the evidence is kept.
-    pub fn with_output(mut self, sink: Arc<dyn OutputSink>) -> Engine {
-        self.output = Some(sink);
+    /// Sends what commands (actions and `Command` guards) print while they run to `sender`,
+    /// line by line, redacted ([`crate::live`]). Without one only the evidence is kept.
+    pub fn with_output(mut self, sender: OutputSender) -> Engine {
+        self.output = Some(sender);
         self
     }
 
@@ -354,7 +354,7 @@ impl Engine {
         ctx.live = self
             .output
             .as_ref()
-            .map(|sink| LiveOutput::new(sink.clone(), &run.state));
+            .map(|sender| LiveOutput::new(sender.clone(), &run.state));
         ctx
     }
 

@@ -443,27 +443,12 @@ async fn secrets_are_resolved_for_actions_and_never_stored() {
     assert!(!store.load_run(&id).expect("run").vars.contains_key("token"));
 }
 
-/// Records live output lines as (state, origin, stream, text).
-#[derive(Default)]
-struct Lines(std::sync::Mutex<Vec<(String, crate::live::Origin, crate::live::Stream, String)>>);
-
-impl crate::live::OutputSink for Lines {
-    fn line(&self, l: &crate::live::OutputLine) {
-        self.0.lock().expect("not poisoned").push((
-            l.state.clone(),
-            l.origin.clone(),
-            l.stream,
-            l.text.clone(),
-        ));
-    }
-}
-
 #[tokio::test]
 async fn live_output_is_tagged_with_state_and_action_or_guard_and_redacted() {
     use crate::live::{Origin, Stream};
     let (engine, _store) = setup("ci");
-    let lines = Arc::new(Lines::default());
-    let engine = engine.with_output(lines.clone());
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+    let engine = engine.with_output(sender);
     let text = r#"Workflow(
         name: "live", initial: "a",
         vars: { "token": (secret: true, from_env: "TOKEN") },
@@ -481,7 +466,11 @@ async fn live_output_is_tagged_with_state_and_action_or_guard_and_redacted() {
             ..
         }
     ));
-    let mut got = lines.0.lock().expect("not poisoned").clone();
+    drop(engine);
+    let mut got = Vec::new();
+    while let Some(l) = receiver.recv().await {
+        got.push((l.state, l.origin, l.stream, l.text));
+    }
     // stdout and stderr are read concurrently: their relative order is not defined.
     got.sort_by_key(|(_, _, stream, _)| *stream == Stream::Stderr);
     let action = Origin::Action { index: 1 };
