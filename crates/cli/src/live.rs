@@ -178,9 +178,9 @@ mod tests {
         let l = line(
             Origin::Action { index: 2 },
             Stream::Stdout,
-            "\x1b[2Jok\rfake",
+            "\u{1b}[2Jok\rfake",
         );
-        assert_eq!(render(&l), r"[deploy] action 3 | \x1b[2Jok\rfake");
+        assert_eq!(render(&l), r"[deploy] action 3 | \u{1b}[2Jok\rfake");
     }
 
     #[test]

@@ -225,21 +225,21 @@ pub fn event_summary(e: &Event) -> String {
     }
 }
 
-/// `text` safe to print on a terminal: control characters (C0 but tab, DEL, C1) written as
-/// visible escapes (`\x1b`, `\r`), so untrusted text such as a command's output cannot move
-/// the cursor, rewrite lines or change colours.
+/// `text` safe to print on a terminal: control characters written as visible escapes (`\n`,
+/// `\r`, `\t`, `\u{1b}`), so untrusted text such as a command's output cannot move the
+/// cursor, rewrite lines or change colours. (A stand-in with the same output as the shared
+/// escaping of untrusted text being added to `waygate_core::text`, which replaces it.)
 pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && c != '\t';
-    if !text.contains(unsafe_char) {
+    if !text.contains(char::is_control) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
-            '\r' => out.push_str("\\r"),
             '\n' => out.push_str("\\n"),
-            // Every `Cc` character is below U+0100.
-            c if unsafe_char(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -265,10 +265,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(escape_control("plain\ttext é"), "plain\ttext é");
+        assert_eq!(escape_control("plain text é"), "plain text é");
         assert_eq!(
-            escape_control("\x1b[2J\rgone\u{9b}31m\x7f"),
-            r"\x1b[2J\rgone\x9b31m\x7f"
+            escape_control("\x1b[2J\rgone\u{9b}31m\x7f\t"),
+            r"\u{1b}[2J\rgone\u{9b}31m\u{7f}\t"
         );
     }
 

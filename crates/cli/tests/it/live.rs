@@ -81,7 +81,7 @@ fn command_output_shows_while_it_runs_marked_with_state_and_action() {
     for want in [
         "[deploy] action 2 | step 1: building",
         "[deploy] action 2 ! pushing with ***",
-        r"[deploy] action 2 | \x1b[2J\rfake-line",
+        r"[deploy] action 2 | \u{1b}[2J\rfake-line",
         "[deploy] action 2 | step 2: done",
         "[deploy] guard health | healthy: 200",
     ] {
