@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn an_endless_line_comes_in_bounded_pieces() {
         let chunk = vec![b'x'; 16 * 1024];
-        let chunks: Vec<&[u8]> = std::iter::repeat(chunk.as_slice()).take(64).collect();
+        let chunks: Vec<&[u8]> = std::iter::repeat_n(chunk.as_slice(), 64).collect();
         let pieces = split(&ctx(), &chunks);
         let total: usize = pieces.iter().map(|(t, ..)| t.len()).sum();
         assert_eq!(total, 64 * 16 * 1024);

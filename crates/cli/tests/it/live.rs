@@ -204,6 +204,8 @@ fn a_hundred_mib_line_streams_in_pieces_without_filling_memory() {
         "head -c 104857600 /dev/zero | tr '\\0' 'x'\necho\necho the-end",
     );
     let err_path = sb.path().join("flood.stderr");
+    // Reaped by `wait4` in `wait_for_peak_rss`, which reads its resource usage on the way.
+    #[allow(clippy::zombie_processes)]
     let child = sb
         .command("tester", &["run", "wf.ron", "--env", "dev"])
         .stdin(std::process::Stdio::null())
