@@ -224,7 +224,8 @@ pub async fn run_process_tapped<T: Tap>(
             if timeout(DRAIN_AFTER_KILL, &mut readers).await.is_err() {
                 tracing::warn!(
                     pid = pgid,
-                    "output pipes still open after killing the group"
+                    "output still unread after killing the group: its pipes are held open, \
+                     or live output is not being taken"
                 );
             }
         }
@@ -237,6 +238,7 @@ pub async fn run_process_tapped<T: Tap>(
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
     tracing::debug!(pid = pgid, ?exit, "finished");
+    let duration = started.elapsed();
     // What a stream held without a final line break; bounded in time like the reading, in
     // case the output's reader is stuck.
     let ends = async {
@@ -251,7 +253,7 @@ pub async fn run_process_tapped<T: Tap>(
         exit,
         stdout,
         stderr,
-        duration: started.elapsed(),
+        duration,
     })
 }
 

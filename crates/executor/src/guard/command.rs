@@ -3,7 +3,7 @@
 //! The argv, env and cwd are templates rendered with the run's values; the process itself is
 //! run by [`crate::process`]. The child also sees `WAYGATE_RUN_ID`, `WAYGATE_ENV` and
 //! `WAYGATE_INITIATOR`, so scripts can tag what they report without extra `${..}` plumbing.
-//! What it prints goes live to the context's [`crate::live`] sink, if any, as it comes.
+//! What it prints goes to the context's [`crate::live`] output, if any, as it comes.
 
 use waygate_core::model::CommandCheck;
 
@@ -22,7 +22,7 @@ pub async fn check(check: &CommandCheck, ctx: &GuardContext, origin: &Origin) ->
     }
 }
 
-/// Renders and runs the command, its output sent live to the context's sink if it has one.
+/// Renders and runs the command, its output sent live where the context says, if anywhere.
 pub(crate) async fn run(
     check: &CommandCheck,
     ctx: &GuardContext,
