@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
-use waygate_executor::live::OutputSender;
 use waygate_executor::lock::RunLocks;
 use waygate_executor::Engine;
 
@@ -24,8 +23,8 @@ pub struct App {
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
-    /// Where commands' live output goes; `None` with `--quiet`.
-    pub output: Option<OutputSender>,
+    /// `--quiet`: no live output of commands.
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -51,7 +50,7 @@ impl App {
             actor,
             format: global.format,
             dir: global.store.clone(),
-            output: if global.quiet { None } else { live::start() },
+            quiet: global.quiet,
         })
     }
 
@@ -60,8 +59,9 @@ impl App {
     pub fn engine(&self) -> Engine {
         let engine = Engine::new(self.store.clone(), self.actor.clone())
             .with_run_locks(RunLocks::new(self.dir.join("locks")));
-        match &self.output {
-            Some(sender) => engine.with_output(sender.clone()),
+        let output = if self.quiet { None } else { live::start() };
+        match output {
+            Some(sender) => engine.with_output(sender),
             None => engine,
         }
     }
