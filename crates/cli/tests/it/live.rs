@@ -299,3 +299,31 @@ fn a_stderr_nobody_reads_does_not_stop_a_command_timing_out() {
     );
     assert!(String::from_utf8_lossy(&stderr).contains("[a] action 1 | a line of output"));
 }
+
+#[test]
+fn a_secret_printed_in_two_writes_is_still_masked() {
+    let sb = sandbox();
+    // Half the token, a pause (two separate reads), the rest and the line break.
+    sb.script(
+        "deploy.sh",
+        "half=$(printf %s \"$1\" | cut -c1-8)\nrest=$(printf %s \"$1\" | cut -c9-)\nprintf 'token=%s' \"$half\"\nsleep 0.5\nprintf '%s ok\\n' \"$rest\"\nprintf 'no newline at the end: %s' \"$half\"",
+    );
+    let ran = run(&sb, &["run", "wf.ron", "--env", "dev"]);
+    ran.code(0);
+    assert!(
+        ran.stderr
+            .lines()
+            .any(|l| l == "[deploy] action 2 | token=*** ok"),
+        "{}",
+        ran.stderr
+    );
+    // Cut off while printing it: its start is hidden too.
+    assert!(
+        ran.stderr
+            .lines()
+            .any(|l| l == "[deploy] action 2 | no newline at the end: ***"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains(&SECRET[..8]), "{}", ran.stderr);
+}
