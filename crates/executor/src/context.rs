@@ -178,6 +178,26 @@ impl GuardContext {
         out
     }
 
+    /// This context for redacting output read line by line ([`crate::live`]): each line of a
+    /// multi-line secret (a key, a certificate) counts as a secret on its own, since no single
+    /// line of output holds such a secret whole.
+    pub(crate) fn for_lines(&self) -> GuardContext {
+        let mut parts: Vec<String> = self
+            .secrets
+            .iter()
+            .flat_map(|s| s.split('\n'))
+            .map(|line| line.strip_suffix('\r').unwrap_or(line))
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        parts.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        parts.dedup();
+        GuardContext {
+            secrets: Arc::new(parts),
+            ..self.clone()
+        }
+    }
+
     /// The value of a template variable.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)

@@ -100,7 +100,7 @@ impl LiveOutput {
     ) -> Lines<'a> {
         Lines {
             live: self,
-            ctx,
+            ctx: ctx.for_lines(),
             origin,
             stream,
             buf: Vec::new(),
@@ -113,7 +113,8 @@ impl LiveOutput {
 /// [`MAX_LINE`] bytes plus the longest secret plus one read.
 pub(crate) struct Lines<'a> {
     live: &'a LiveOutput,
-    ctx: &'a GuardContext,
+    /// The run's context, its secrets as they can appear within a line.
+    ctx: GuardContext,
     origin: &'a Origin,
     stream: Stream,
     buf: Vec<u8>,
@@ -299,6 +300,24 @@ mod tests {
             assert!(!joined.contains("value"), "offset {offset}");
             assert_eq!(joined.matches("***").count(), 1, "offset {offset}");
         }
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_secret_is_masked() {
+        let key = "-----BEGIN KEY-----\r\nMIIEvQIBADANBgkq\nhkiG9w0BAQEF\n-----END KEY-----\n";
+        let vars = std::collections::HashMap::from([("key".to_owned(), key.to_owned())]);
+        let c = GuardContext::new(
+            "r1",
+            "staging",
+            "alice",
+            vars,
+            std::collections::HashSet::from(["key".to_owned()]),
+        );
+        let out = format!("key is:\n{key}done\n");
+        assert_eq!(
+            texts(&c, &[out.as_bytes()]),
+            ["key is:", "***", "***", "***", "***", "done"]
+        );
     }
 
     #[test]
