@@ -16,6 +16,7 @@
 //!   [`guard::watch`].
 //! - [`evaluate`]: retries, timing, redaction; all guards of a transition concurrently.
 //! - [`action`]: `on_enter` actions (commands and webhooks).
+//! - [`live`]: what commands print while they run, line by line to a caller's channel, redacted.
 //! - [`lock`]: per-run locks held while a process runs a run's actions.
 //! - [`shutdown`]: an operator's signal to stop, watched by the engine.
 //! - [`error`]: what can go wrong before a check can even be tried.
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod guard;
+pub mod live;
 pub mod lock;
 pub mod process;
 pub mod shutdown;
@@ -46,4 +48,5 @@ pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
 pub use guard::approval::{may_approve, Refusal};
 pub use guard::Verdict;
+pub use live::{LiveOutput, Origin, OutputLine, OutputSender, Stream};
 pub use shutdown::{Shutdown, Signal, Trigger};

@@ -5,6 +5,7 @@ mod crash;
 mod ending;
 mod exec;
 mod helpers;
+mod live;
 mod logs;
 mod runs;
 mod secrets;

@@ -39,6 +39,7 @@ use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::context::{ApprovalRecord, GuardContext};
+use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 use crate::shutdown::{Shutdown, Signal};
 
@@ -170,6 +171,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
     shutdown: Shutdown,
+    output: Option<OutputSender>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -228,6 +230,7 @@ impl Engine {
             clock: Arc::new(SystemClock),
             locks: None,
             shutdown: Shutdown::never(),
+            output: None,
         }
     }
 
@@ -268,6 +271,13 @@ impl Engine {
     /// operation returns [`EngineError::Interrupted`]. Store commits are never cut in half.
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Engine {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// Sends what commands (actions and `Command` guards) print while they run to `sender`,
+    /// line by line, redacted ([`crate::live`]). Without one only the evidence is kept.
+    pub fn with_output(mut self, sender: OutputSender) -> Engine {
+        self.output = Some(sender);
         self
     }
 
@@ -374,6 +384,10 @@ impl Engine {
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = self.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.live = self
+            .output
+            .as_ref()
+            .map(|sender| LiveOutput::new(sender.clone(), &run.state));
         ctx
     }
 

@@ -547,7 +547,7 @@ impl Engine {
                 .await?;
                 return Err(interrupted(signal, Some(index)));
             }
-            result = run_action(action, &ctx) => result,
+            result = run_action(action, index as u32, &ctx) => result,
         };
         self.append(
             &loaded.run,
