@@ -379,3 +379,55 @@ fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
     drive.signal(libc::SIGTERM);
     drive.wait(Duration::from_secs(20)).code(4);
 }
+
+#[test]
+fn an_action_stopped_by_a_signal_gets_sigterm_first_so_it_can_clean_up() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", DEPLOY);
+    // Like terraform: on SIGTERM it releases its lock, then exits.
+    sb.script(
+        "deploy.sh",
+        "[ -f release ] && exit 0\ntrap 'echo released > lock.released; exit 143' TERM\necho $$ >> deploy.pids\nwhile true; do sleep 0.05; done",
+    );
+    sb.script("revert.sh", "echo reverted >> revert.log");
+    let run = sb.start("alice", "wf.ron", "prod", &[]);
+    let pids = sb.path().join("deploy.pids");
+    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 1
+    });
+    drive.signal(libc::SIGTERM);
+    drive.wait(Duration::from_secs(20)).code(4);
+    assert!(
+        sb.path().join("lock.released").exists(),
+        "the action's own SIGTERM handler ran"
+    );
+    assert!(pids_in(&pids).iter().all(|&p| !alive(p)));
+    assert_eq!(of_kind(&sb.history(&run), "ActionInterrupted").len(), 1);
+    assert!(of_kind(&sb.history(&run), "ActionFinished").is_empty());
+}
+
+#[test]
+fn an_action_that_ignores_sigterm_is_killed_after_the_grace() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", DEPLOY);
+    sb.script(
+        "deploy.sh",
+        "trap '' TERM\necho $$ >> deploy.pids\nwhile true; do sleep 0.05; done",
+    );
+    sb.script("revert.sh", "echo reverted >> revert.log");
+    let run = sb.start("alice", "wf.ron", "prod", &[]);
+    let pids = sb.path().join("deploy.pids");
+    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 1
+    });
+    let running = pids_in(&pids);
+    drive.signal(libc::SIGINT);
+    drive.wait(Duration::from_secs(20)).code(4);
+    wait_until("the action to be killed", Duration::from_secs(10), || {
+        running.iter().all(|&p| !alive(p))
+    });
+    assert_eq!(of_kind(&sb.history(&run), "ActionInterrupted").len(), 1);
+    assert!(!sb.path().join("revert.log").exists());
+}

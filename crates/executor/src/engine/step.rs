@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use waygate_core::decide::{decide, Decision, Evaluation, Incident};
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
+use waygate_core::model::Action;
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
@@ -503,8 +504,9 @@ impl Engine {
     }
 
     /// Runs entry action `index` of `state` and records it, unless an operator's signal
-    /// comes first: then the action's processes are killed, the stop is recorded, and the
-    /// result is [`EngineError::Interrupted`].
+    /// stops it: a command's process group gets SIGTERM, then SIGKILL after the grace (so a
+    /// deploy script can release what it holds); a webhook call is dropped. The stop is
+    /// recorded as `ActionInterrupted` and the result is [`EngineError::Interrupted`].
     async fn run_entry_action(
         &self,
         loaded: &Loaded,
@@ -522,7 +524,8 @@ impl Engine {
             return Err(interrupted(signal, None));
         }
         let action = &state.on_enter[index];
-        let ctx = self.context(loaded);
+        let mut ctx = self.context(loaded);
+        ctx.stop = Some(self.shutdown.clone());
         self.append(
             &loaded.run,
             vec![EventKind::ActionStarted {
@@ -532,23 +535,26 @@ impl Engine {
             }],
         )
         .await?;
-        let result = tokio::select! {
-            biased;
-            signal = self.shutdown.wait() => {
-                // Dropping the action's future has killed its process group by now.
-                self.append(
-                    &loaded.run,
-                    vec![EventKind::ActionInterrupted {
-                        state: state.name.clone(),
-                        index: index as u32,
-                        signal: signal.name().to_owned(),
-                    }],
-                )
-                .await?;
-                return Err(interrupted(signal, Some(index)));
-            }
-            result = run_action(action, index as u32, &ctx) => result,
+        let running = run_action(action, index as u32, &ctx);
+        let result = match action {
+            // The process hears the stop itself and ends within the grace.
+            Action::Command(_) => running.await,
+            Action::Http(_) => tokio::select! {
+                biased;
+                signal = self.shutdown.wait() => {
+                    return Err(self.record_stop(loaded, state, index, signal).await);
+                }
+                result = running => result,
+            },
         };
+        match self.shutdown.requested() {
+            // Cut short by the stop (a failure now may be the stop's doing): the action runs
+            // again on resume, never counted as failed.
+            Some(signal) if !result.ok => {
+                return Err(self.record_stop(loaded, state, index, signal).await);
+            }
+            _ => {}
+        }
         self.append(
             &loaded.run,
             vec![EventKind::ActionFinished {
@@ -560,7 +566,42 @@ impl Engine {
                 duration_ms: result.duration_ms,
             }],
         )
-        .await
+        .await?;
+        // It finished before a stop took effect: recorded as it is, then stop.
+        match self.shutdown.requested() {
+            Some(signal) => Err(interrupted(signal, None)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that `signal` stopped entry action `index` of `state`; returns the error
+    /// that says so (or the store's, if recording failed).
+    async fn record_stop(
+        &self,
+        loaded: &Loaded,
+        state: &waygate_core::model::State,
+        index: usize,
+        signal: Signal,
+    ) -> EngineError {
+        let recorded = self
+            .append(
+                &loaded.run,
+                vec![EventKind::ActionInterrupted {
+                    state: state.name.clone(),
+                    index: index as u32,
+                    signal: signal.name().to_owned(),
+                }],
+            )
+            .await;
+        match recorded {
+            Ok(()) => EngineError::Interrupted {
+                run: loaded.run.id.clone(),
+                state: state.name.clone(),
+                signal,
+                action: Some(index),
+            },
+            Err(e) => e,
+        }
     }
 }
 
