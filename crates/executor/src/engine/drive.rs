@@ -7,8 +7,9 @@
 //! [`DriveOptions::poll`]: a new event wakes it. Sleeping costs no CPU beyond those looks.
 //! An operator's signal (the engine's [`crate::shutdown::Shutdown`]: Ctrl-C, SIGTERM, SIGHUP)
 //! is honoured at every await that can take long: evaluations in flight are dropped, which
-//! kills their process groups; an action running is killed and recorded as interrupted (so
-//! the next `drive` runs it again, not as a failure); store commits are never cut in half
+//! kills their process groups; an action running is stopped (SIGTERM to its group, SIGKILL
+//! after a grace) and recorded as interrupted (so the next `drive` runs it again, not as a
+//! failure); store commits are never cut in half
 //! (they run to completion on their blocking thread, and the journal is atomic anyway).
 
 use std::time::Duration;

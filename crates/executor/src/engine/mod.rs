@@ -267,8 +267,9 @@ impl Engine {
     }
 
     /// Stops cleanly when `shutdown` fires: guard evaluations and waits are dropped (their
-    /// processes killed), an action running is killed and recorded as interrupted, and the
-    /// operation returns [`EngineError::Interrupted`]. Store commits are never cut in half.
+    /// processes killed), an action running is stopped (SIGTERM to its process group, SIGKILL
+    /// after the grace) and recorded as interrupted, and the operation returns
+    /// [`EngineError::Interrupted`]. Store commits are never cut in half.
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Engine {
         self.shutdown = shutdown;
         self
