@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use waygate_core::outcome::Outcome;
+use waygate_core::text::escape_control;
 use waygate_executor::engine::{Progress, ProgressSink};
 
 use crate::output;
@@ -27,13 +28,15 @@ impl Sink {
         }
     }
 
+    /// Prints one progress line; the names and details in it are escaped, so it stays one
+    /// line.
     fn line(&mut self, text: &str) {
         let mut err = std::io::stderr().lock();
         if self.line_open {
             let _ = write!(err, "\r\x1b[K");
             self.line_open = false;
         }
-        let _ = writeln!(err, "{text}");
+        let _ = writeln!(err, "{}", escape_control(text));
     }
 
     /// Ends an open status line.
@@ -86,7 +89,7 @@ impl ProgressSink for Sink {
                 }
                 if self.tty {
                     let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[K{text}");
+                    let _ = write!(err, "\r\x1b[K{}", escape_control(&text));
                     let _ = err.flush();
                     self.line_open = true;
                     return;
