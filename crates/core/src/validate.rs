@@ -772,6 +772,19 @@ impl<'a> Cx<'a> {
             let body_path = at("body");
             self.json_templates(body, &body_path);
         }
+        if h.cross_origin_redirects && default_method == "POST" {
+            // A webhook: following would resend its body and headers to another server.
+            let span = self.span(&at("cross_origin_redirects"));
+            self.error(
+                "bad-value",
+                span,
+                "a webhook action never follows a redirect to another origin".to_owned(),
+            )
+            .help = Some(
+                "point the webhook at the final URL; `cross_origin_redirects` is for Http checks"
+                    .into(),
+            );
+        }
         Some(HttpCheck {
             url: url?,
             method,
@@ -783,6 +796,7 @@ impl<'a> Cx<'a> {
                 .map(|(k, v)| v.map(|v| (k, v)))
                 .collect::<Option<_>>()?,
             body: h.body.clone(),
+            cross_origin_redirects: h.cross_origin_redirects,
         })
         .filter(|_| method_ok)
     }

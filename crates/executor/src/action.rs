@@ -79,7 +79,7 @@ pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, "POST").await {
+        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
                 let ok = match h.expect_status {
                     Some(want) => response.status == want,
@@ -90,6 +90,9 @@ pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
                     match h.expect_status {
                         Some(want) => detail.push_str(&format!(", expected {want}")),
                         None => detail.push_str(", expected 2xx"),
+                    }
+                    if let Some(note) = &response.redirect_not_followed {
+                        detail.push_str(&format!(", {note}"));
                     }
                 }
                 (ok, detail, Some(response.evidence))
@@ -162,6 +165,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             headers: Default::default(),
             body: None,
+            cross_origin_redirects: false,
         });
         assert_eq!(
             describe(&action, &ctx()),
