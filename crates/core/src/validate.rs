@@ -27,6 +27,8 @@ use crate::spec::{
 };
 use crate::template::{Template, BUILTINS};
 
+mod shell;
+
 /// The result of validating one file: the model when there are no errors, and every
 /// diagnostic (errors and warnings) in source order.
 #[derive(Debug)]
@@ -667,54 +669,64 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// Warns about `["sh", "-c", SCRIPT, ..]` with `${var}` inside SCRIPT: the value is pasted
-    /// into shell code, so quotes, spaces or `$(...)` in it (an actor name, a `--var`) run as
-    /// commands. The safe form passes values as arguments: `"... \"$1\" ..", "sh", "${var}"`.
+    /// Warns about `${var}` inside an argument that a shell or interpreter reads as code
+    /// (`sh -c SCRIPT`, `sudo bash -lc SCRIPT`, `ssh HOST CMD`, `python3 -c PROGRAM`; the
+    /// rules are [`shell::code_arguments`]'s): the value is pasted into code, so quotes,
+    /// spaces or `$(...)` in it (a `--var`, a name) run as commands. One warning per such
+    /// argument, at its first `${`.
     fn shell_interpolation(&mut self, run: &[String], path: &[K]) {
-        let Some(program) = run.first() else { return };
-        let shell = program.rsplit('/').next().unwrap_or(program);
-        if !SHELLS.contains(&shell) {
-            return;
-        }
-        // `-c`, or a bundle of short options with `c` in it (`-ec`, `-xc`).
-        let Some(flag) = run[1..].iter().position(|a| {
-            a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a.contains('c')
-        }) else {
-            return;
-        };
-        let index = flag + 2;
-        let Some(script) = run.get(index) else { return };
-        // A malformed template was reported already.
-        let Ok(template) = Template::parse(script) else {
-            return;
-        };
-        let Some((first, offset)) = template.vars().next() else {
-            return;
-        };
-        let mut names: Vec<&str> = Vec::new();
-        for (name, _) in template.vars() {
-            if !names.contains(&name) {
-                names.push(name);
+        for code in shell::code_arguments(run) {
+            let script = &run[code.index];
+            // A malformed template was reported already.
+            let Ok(template) = Template::parse(script) else {
+                continue;
+            };
+            let Some((first, offset)) = template.vars().next() else {
+                continue;
+            };
+            let mut names: Vec<&str> = Vec::new();
+            for (name, _) in template.vars() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
+            let mut p = path.to_vec();
+            p.push(I(code.index));
+            let start = self.reference_offset(script, &p, offset, 0);
+            let listed = names
+                .iter()
+                .map(|n| format!("`${{{n}}}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reader = &code.reader;
+            let (message, help) = match code.kind {
+                shell::CodeKind::Script => {
+                    let shell = reader.trim_end_matches(" -c");
+                    (
+                        format!("{listed} pasted into a `{reader}` script: a value with quotes, spaces or `$(...)` would run as shell code"),
+                        format!("pass values as arguments after the script and use \"$1\", \"$2\" in it: [\"{shell}\", \"-c\", \"echo \\\"$1\\\"\", \"{shell}\", \"${{{first}}}\"]"),
+                    )
+                }
+                shell::CodeKind::ShellLine => (
+                    format!("{listed} pasted into the command line `{reader}` hands to a shell: a value with quotes, spaces or `$(...)` would run as shell code"),
+                    if reader == "ssh" {
+                        "ssh joins everything after the host into one line for the remote shell: run a script there that takes the value on standard input, or check the value before it is used".to_owned()
+                    } else {
+                        format!("`{reader}` runs this text with a shell: give it a script that takes the value as an argument (\"$1\"), or pass the value in `env` and use \"$NAME\"")
+                    },
+                ),
+                shell::CodeKind::Program => (
+                    format!("{listed} pasted into the inline `{reader}` program: a value with quotes would run as code"),
+                    "pass values as arguments after the program and read them there: sys.argv[1] (Python), ARGV[0] (Ruby, Perl), process.argv[1] (Node), `-v name=${..}` (awk)".to_owned(),
+                ),
+            };
+            self.warn(
+                "shell-interpolation",
+                start..start + first.len() + 3,
+                message,
+            )
+            .help = Some(help);
         }
-        let mut p = path.to_vec();
-        p.push(I(index));
-        let start = self.reference_offset(script, &p, offset, 0);
-        let listed = names
-            .iter()
-            .map(|n| format!("`${{{n}}}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let d = self.warn(
-            "shell-interpolation",
-            start..start + first.len() + 3,
-            format!(
-                "{listed} pasted into a `{shell} -c` script: a value with quotes, spaces or `$(...)` would run as shell code"
-            ),
-        );
-        d.help = Some(format!(
-            "pass values as arguments after the script and use \"$1\", \"$2\" in it: [\"{program}\", \"-c\", \"echo \\\"$1\\\"\", \"{shell}\", \"${{{first}}}\"]"
-        ));
     }
 
     fn http<'p>(
@@ -1128,9 +1140,6 @@ fn pointer_valid(p: &str) -> bool {
         .enumerate()
         .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
-
-/// Programs whose `-c` argument is shell code.
-const SHELLS: [&str; 6] = ["sh", "bash", "dash", "zsh", "ksh", "ash"];
 
 fn check_kind(c: &CheckSpec) -> &'static str {
     match c {

@@ -134,3 +134,40 @@ fn command_output_with_escape_codes_prints_escaped_in_check_status_and_drive() {
     let evidence = of_kind(&events, "GuardsEvaluated")[0]["guards"][0].to_string();
     assert!(evidence.contains("\\u001b[2J"), "{evidence}");
 }
+
+#[test]
+fn a_crafted_actor_cannot_run_commands_through_run_initiator() {
+    let sb = Sandbox::new();
+    sb.write(
+        "tag.ron",
+        r#"Workflow(
+    name: "tag",
+    initial: "a",
+    environments: { "dev": () },
+    states: {
+        "a": (on_enter: [Command(run: ["sh", "-c", "echo deployed by ${run.initiator} > who"])]),
+        "done": (terminal: Success),
+    },
+    transitions: [(from: "a", to: "done")],
+)
+"#,
+    );
+    // validate says where the value meets the shell.
+    let v = sb.wg(&["validate", "tag.ron"]);
+    v.code(0);
+    assert!(
+        v.stdout
+            .contains("`${run.initiator}` pasted into a `sh -c` script"),
+        "{}",
+        v.stdout
+    );
+    let ran = sb.wg_as("x; touch pwned", &["run", "tag.ron", "--env", "dev"]);
+    ran.code(2);
+    assert!(!sb.path().join("pwned").exists());
+    assert!(!sb.path().join("who").exists());
+    sb.wg_as("ana", &["run", "tag.ron", "--env", "dev"]).code(0);
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("who")).expect("who"),
+        "deployed by ana\n"
+    );
+}
