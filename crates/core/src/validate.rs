@@ -94,6 +94,8 @@ struct Cx<'a> {
     check_duplicates: bool,
     diags: Vec<Diagnostic>,
     declared: NameSet<String>,
+    /// The declared vars with `secret: true`.
+    secrets: NameSet<String>,
     used: NameSet<String>,
 }
 
@@ -107,6 +109,7 @@ impl<'a> Cx<'a> {
             check_duplicates: false,
             diags: Vec::new(),
             declared: NameSet::default(),
+            secrets: NameSet::default(),
             used: NameSet::default(),
         }
     }
@@ -205,6 +208,12 @@ impl<'a> Cx<'a> {
 
     fn workflow(&mut self, spec: &Spec) -> Option<Workflow> {
         self.declared = spec.vars.keys().cloned().collect();
+        self.secrets = spec
+            .vars
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(name, _)| name.clone())
+            .collect();
         if self.check_duplicates {
             self.duplicate_keys();
         }
@@ -644,6 +653,7 @@ impl<'a> Cx<'a> {
             run.push(self.template(arg, &p));
         }
         self.shell_interpolation(&c.run, &at("run"));
+        self.secret_in_argv(&c.run, &at("run"));
         let timeout = match &c.timeout {
             Some(t) => self.duration(t, &at("timeout")),
             None => Some(DEFAULT_COMMAND_TIMEOUT),
@@ -726,6 +736,37 @@ impl<'a> Cx<'a> {
                 message,
             )
             .help = Some(help);
+        }
+    }
+
+    /// Warns about a secret var in a command's argv: argv is in the process list
+    /// (`ps`, `/proc/PID/cmdline`) of every local user while the command runs, unlike its
+    /// environment, which only its owner can read. One warning per argument, at its first
+    /// secret `${`.
+    fn secret_in_argv(&mut self, run: &[String], path: &[K]) {
+        for (index, arg) in run.iter().enumerate() {
+            let Ok(template) = Template::parse(arg) else {
+                continue;
+            };
+            let Some((nth, (name, offset))) = template
+                .vars()
+                .enumerate()
+                .find(|(_, (name, _))| self.secrets.contains(*name))
+            else {
+                continue;
+            };
+            let mut p = path.to_vec();
+            p.push(I(index));
+            let start = self.reference_offset(arg, &p, offset, nth);
+            let env_name = name.to_ascii_uppercase();
+            self.warn(
+                "secret-in-argv",
+                start..start + name.len() + 3,
+                format!("secret `${{{name}}}` in a command's arguments: every local user can read it in the process list while the command runs"),
+            )
+            .help = Some(format!(
+                "pass it in the command's `env` instead, env: {{ \"{env_name}\": \"${{{name}}}\" }}, and read ${env_name} in the program (\"${env_name}\" in a `sh -c` script)"
+            ));
         }
     }
 
@@ -1166,6 +1207,7 @@ fn label_for(code: &str) -> &'static str {
         "unreachable-state" => "unreachable",
         "unused-var" => "never used",
         "shell-interpolation" => "pasted into shell code",
+        "secret-in-argv" => "visible to every local user",
         "transition-from-terminal" => "terminal state",
         _ => "here",
     }

@@ -54,6 +54,7 @@ async fn create(
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
         overrides.insert(k, v);
     }
+    warn_secrets_on_command_line(&loaded.workflow, &overrides);
     let started = app
         .engine()?
         .start(
@@ -65,6 +66,26 @@ async fn create(
         )
         .await?;
     Ok((started.run.id.to_string(), overrides, loaded.workflow))
+}
+
+/// A secret given with `--var` is in this process's arguments, which every local user can
+/// read (`ps`) while it runs: said once, with where the value belongs instead.
+fn warn_secrets_on_command_line(workflow: &Workflow, overrides: &BTreeMap<String, String>) {
+    for name in overrides.keys() {
+        let Some(var) = workflow.vars.get(name).filter(|v| v.secret) else {
+            continue;
+        };
+        let instead = match &var.from_env {
+            Some(e) => format!("set ${e} (its `from_env`) instead"),
+            None => "give it a `from_env` in the workflow and set that variable instead".into(),
+        };
+        eprintln!(
+            "{}",
+            escape_control(&format!(
+                "warning: `{name}` is secret, and `--var` shows it to every local user in the process list; {instead}"
+            ))
+        );
+    }
 }
 
 /// `run`: start, then drive.
