@@ -589,6 +589,20 @@ impl<'a> Cx<'a> {
                         ),
                     );
                 }
+                for (i, name) in a.approvers.iter().enumerate() {
+                    // The actor-name rule is `actor`'s: a name outside it can never act.
+                    if let Err(e) = crate::actor::check_actor_name(name) {
+                        let mut p = at("approvers");
+                        p.push(I(i));
+                        let span = self.span(&p);
+                        self.error(
+                            "bad-value",
+                            span,
+                            format!("approver `{name}` can never approve: {e}"),
+                        )
+                        .help = Some("write the name as the approver gives it to `--as`".into());
+                    }
+                }
                 let prompt = self.template(&a.prompt, &at("prompt"))?;
                 Some(Check::Approval(ApprovalCheck {
                     prompt,
