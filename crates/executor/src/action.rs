@@ -81,21 +81,12 @@ pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
         }
         Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
-                let ok = match h.expect_status {
-                    Some(want) => response.status == want,
-                    None => (200..300).contains(&response.status),
+                let problem = http::status_problem(h, &response);
+                let detail = match &problem {
+                    Some(p) => format!("HTTP {}, {p}", response.status),
+                    None => format!("HTTP {}", response.status),
                 };
-                let mut detail = format!("HTTP {}", response.status);
-                if !ok {
-                    match h.expect_status {
-                        Some(want) => detail.push_str(&format!(", expected {want}")),
-                        None => detail.push_str(", expected 2xx"),
-                    }
-                    if let Some(note) = &response.redirect_not_followed {
-                        detail.push_str(&format!(", {note}"));
-                    }
-                }
-                (ok, detail, Some(response.evidence))
+                (problem.is_none(), detail, Some(response.evidence))
             }
             Err(v) => (false, v.detail, v.evidence),
         },

@@ -59,15 +59,7 @@ pub async fn check(check: &HttpCheck, ctx: &GuardContext) -> Verdict {
         Ok(r) => r,
         Err(v) => return v,
     };
-    let mut failures = Vec::new();
-    match check.expect_status {
-        Some(want) if response.status != want => failures.push(format!("expected {want}")),
-        None if !(200..300).contains(&response.status) => failures.push("expected 2xx".to_owned()),
-        _ => {}
-    }
-    if let (false, Some(note)) = (failures.is_empty(), &response.redirect_not_followed) {
-        failures.push(note.clone());
-    }
+    let mut failures: Vec<String> = status_problem(check, &response).into_iter().collect();
     if let Some(needle) = &check.body_contains {
         match ctx.render(needle) {
             Ok(needle) if response.body.contains(&needle) => {}
@@ -82,6 +74,21 @@ pub async fn check(check: &HttpCheck, ctx: &GuardContext) -> Verdict {
         Verdict::fail(format!("{detail}, {}", failures.join(", ")))
     };
     v.with_evidence(Some(response.evidence))
+}
+
+/// Why `response`'s status is not the one `check` asks for (`expect_status`, else any 2xx),
+/// naming where an unfollowed redirect pointed; `None` when it is. Checks and webhooks both
+/// ask this.
+pub(crate) fn status_problem(check: &HttpCheck, response: &Response) -> Option<String> {
+    let expected = match check.expect_status {
+        Some(want) if response.status != want => format!("expected {want}"),
+        None if !(200..300).contains(&response.status) => "expected 2xx".to_owned(),
+        _ => return None,
+    };
+    Some(match &response.redirect_not_followed {
+        Some(note) => format!("{expected}, {note}"),
+        None => expected,
+    })
 }
 
 /// A response as far as checks care.
