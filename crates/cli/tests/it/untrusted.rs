@@ -171,3 +171,27 @@ fn a_crafted_actor_cannot_run_commands_through_run_initiator() {
         "deployed by ana\n"
     );
 }
+
+#[test]
+fn validate_shows_control_characters_of_a_file_escaped() {
+    let sb = Sandbox::new();
+    // Raw ESC and RLO bytes in the file itself, and escapes RON turns into them.
+    sb.write(
+        "evil.ron",
+        "Workflow(\n    name: \"evil\",\n    initial: \"a\",\n    states: { \"a\": (), \"done\": (terminal: Success), \"dead\x1b[2J\u{202e}\": (), \"x\\u{1b}[31m\": () },\n    transitions: [(from: \"a\", to: \"done\")],\n)\n",
+    );
+    let ran = sb.wg(&["validate", "evil.ron"]);
+    ran.code(1);
+    assert_clean("validate", &ran.stdout);
+    assert_clean("validate", &ran.stderr);
+    assert!(
+        ran.stdout
+            .contains(r"state `dead\u{1b}[2J\u{202e}` cannot be reached"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains(r"`x\u{1b}[31m`"), "{}", ran.stdout);
+    // JSON keeps the exact names.
+    let json = sb.wg(&["--format", "json", "validate", "evil.ron"]);
+    assert!(json.stdout.contains(r"dead\u001b[2J"), "{}", json.stdout);
+}
