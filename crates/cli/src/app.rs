@@ -11,6 +11,7 @@ use waygate_executor::Engine;
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
+use crate::live;
 
 /// The store and the actor, from the global flags.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct App {
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
+    /// `--quiet`: no live output of commands.
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -63,6 +66,7 @@ impl App {
             actor,
             format: global.format,
             dir: global.store.clone(),
+            quiet: global.quiet,
         })
     }
 
@@ -85,8 +89,16 @@ impl App {
         self.engine_as(self.actor.clone().unwrap_or_default())
     }
 
+    /// Every command that runs workflow commands gets its engine here, so all of them show
+    /// live output alike, unless `--quiet`.
     fn engine_as(&self, actor: String) -> Engine {
-        Engine::new(self.store.clone(), actor).with_run_locks(RunLocks::new(self.dir.join("locks")))
+        let engine = Engine::new(self.store.clone(), actor)
+            .with_run_locks(RunLocks::new(self.dir.join("locks")));
+        let output = if self.quiet { None } else { live::start() };
+        match output {
+            Some(sender) => engine.with_output(sender),
+            None => engine,
+        }
     }
 }
 

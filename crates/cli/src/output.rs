@@ -87,8 +87,10 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `text` to stdout.
+/// Writes `text` to stdout, after the live output of commands sent so far (on a terminal
+/// both show in one place, in order).
 pub fn print(text: &str) -> Result<(), CliError> {
+    crate::live::flush();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
