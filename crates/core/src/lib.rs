@@ -7,10 +7,12 @@
 //! petgraph graph) → `decide` (the pure transition decision) and `entry` (the pure decision of
 //! which entry action runs next) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
-//! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
-//! produced; `ending` says how a run ended.
+//! strings; `actor` is the actor-name rule; `text` escapes untrusted text for people; `vars`
+//! resolves a run's variable values; `outcome` is what evaluating a guard produced; `ending`
+//! says how a run ended.
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
@@ -26,5 +28,6 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod validate;
 pub mod vars;

@@ -9,6 +9,7 @@ use waygate_core::event::EventKind;
 use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
+use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{
     DriveEnd, DriveOptions, Engine, Loaded, StepOutcome, TransitionReport,
@@ -34,10 +35,15 @@ pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
             Some(e) => format!("later commands need ${e} set"),
             None => "it has no `from_env`, so only `waygate run` can use a value given here".into(),
         };
-        eprintln!("note: `{name}` is secret and is not stored; {later}");
+        eprintln!(
+            "{}",
+            escape_control(&format!(
+                "note: `{name}` is secret and is not stored; {later}"
+            ))
+        );
     }
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{id}\n"))?,
+        Format::Human | Format::Csv => output::print_line(&id)?,
         _ => output::json(&json!({ "run_id": id }))?,
     }
     Ok(Exit::Ok)
@@ -55,8 +61,9 @@ async fn create(
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
         overrides.insert(k, v);
     }
+    warn_secrets_on_command_line(&loaded.workflow, &overrides);
     let started = app
-        .engine()
+        .engine()?
         .start(
             &loaded.workflow,
             &loaded.file,
@@ -68,16 +75,36 @@ async fn create(
     Ok((started.run.id.to_string(), overrides, loaded.workflow))
 }
 
+/// A secret given with `--var` is in this process's arguments, which every local user can
+/// read (`ps`) while it runs: said once, with where the value belongs instead.
+fn warn_secrets_on_command_line(workflow: &Workflow, overrides: &BTreeMap<String, String>) {
+    for name in overrides.keys() {
+        let Some(var) = workflow.vars.get(name).filter(|v| v.secret) else {
+            continue;
+        };
+        let instead = match &var.from_env {
+            Some(e) => format!("set ${e} (its `from_env`) instead"),
+            None => "give it a `from_env` in the workflow and set that variable instead".into(),
+        };
+        eprintln!(
+            "{}",
+            escape_control(&format!(
+                "warning: `{name}` is secret, and `--var` shows it to every local user in the process list; {instead}"
+            ))
+        );
+    }
+}
+
 /// `run`: start, then drive.
 pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
     let (id, overrides, _) = create(app, args).await?;
-    eprintln!("started run {id}");
-    drive_with(app, app.engine().with_overrides(overrides), &id, no_wait).await
+    eprintln!("started run {}", escape_control(&id));
+    drive_with(app, app.engine()?.with_overrides(overrides), &id, no_wait).await
 }
 
 /// `drive`: until the run ends, printing progress to stderr.
 pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError> {
-    drive_with(app, app.engine(), id, no_wait).await
+    drive_with(app, app.engine()?, id, no_wait).await
 }
 
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
@@ -94,36 +121,67 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
     let loaded = engine.load(&id).await?;
     let run = &loaded.run;
     let exit = Exit::of_drive(&end);
-    let message = match &end {
+    let message: Message = match &end {
         DriveEnd::Ended { .. } => match ending(&loaded.workflow, run, &loaded.events) {
             Some(ending) => ending_message(&ending, &id, already_ended),
-            None => format!("run {id} is in `{}` ({})", run.state, run.status),
+            None => format!("run {id} is in `{}` ({})", run.state, run.status).into(),
         },
-        DriveEnd::Waiting => format!("run {id} is waiting in `{}`", run.state),
+        DriveEnd::Waiting => format!("run {id} is waiting in `{}`", run.state).into(),
         DriveEnd::Blocked { state } => {
             format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure")
+                .into()
         }
         DriveEnd::Interrupted { signal, .. } => {
-            interrupted_message(&loaded, *signal, engine.actions_running(&id)?)
+            interrupted_message(&loaded, *signal, engine.actions_running(&id)?).into()
         }
     };
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        Format::Human | Format::Csv => output::print(&message.human())?,
         _ => output::json(&json!({
             "run_id": id,
             "state": run.state,
             "status": run.status,
             "exit": exit as u8,
-            "message": message,
+            "message": message.text,
+            "warnings": message.warnings,
         }))?,
     }
     Ok(exit)
 }
 
-/// How a run ended, for people: the state, the status, who aborted it and why, and every
-/// action of the final state that failed (a terminal state's failed actions do not change
-/// how the run ended, but are never silent).
-fn ending_message(ending: &Ending, id: &RunId, already: bool) -> String {
+/// What a command says: one line, and warnings (each a line of its own). Untrusted text in
+/// them (names, reasons, details) is escaped when printed for people, line by line, so none
+/// can fake a line; JSON gets them exact (`message`, `warnings`).
+#[derive(Debug, Default)]
+struct Message {
+    text: String,
+    warnings: Vec<String>,
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message {
+            text,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Message {
+    /// The lines for people, escaped, each ending in a line break.
+    fn human(&self) -> String {
+        let mut out = format!("{}\n", escape_control(&self.text));
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {}\n", escape_control(w)));
+        }
+        out
+    }
+}
+
+/// How a run ended, for people: the state, the status, who aborted it and why, and as
+/// warnings every action of the final state that failed (a terminal state's failed actions
+/// do not change how the run ended, but are never silent).
+fn ending_message(ending: &Ending, id: &RunId, already: bool) -> Message {
     let state = &ending.state;
     let mut text = if already {
         format!("run {id} had already ended: ")
@@ -142,13 +200,17 @@ fn ending_message(ending: &Ending, id: &RunId, already: bool) -> String {
         (How::Terminal, RunStatus::Succeeded) => format!("succeeded in `{state}`"),
         (How::Terminal, status) => format!("ended {status} in `{state}`"),
     });
-    for failed in &ending.failed_actions {
-        text.push_str(&format!(
-            "\nwarning: action {} of `{state}` ({}) failed: {}",
-            failed.number, failed.action, failed.detail
-        ));
-    }
-    text
+    let warnings = ending
+        .failed_actions
+        .iter()
+        .map(|failed| {
+            format!(
+                "action {} of `{state}` ({}) failed: {}",
+                failed.number, failed.action, failed.detail
+            )
+        })
+        .collect();
+    Message { text, warnings }
 }
 
 /// What an operator's signal stopped and exactly what resuming does, from the run as the
@@ -209,7 +271,11 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
 fn reports_human(reports: &[TransitionReport]) -> String {
     let mut out = String::new();
     for r in reports {
-        out.push_str(&format!("  {} -> {}\n", r.from, r.to));
+        out.push_str(&format!(
+            "  {} -> {}\n",
+            escape_control(&r.from),
+            escape_control(&r.to)
+        ));
         out.push_str(&guard_lines(&r.results));
     }
     out
@@ -217,13 +283,14 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
-    let (loaded, reports) = app.engine().check(&run_id(id), to).await?;
+    let (loaded, reports) = app.reader().check(&run_id(id), to).await?;
     let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(
                 "run {} in `{}` (dry run, nothing recorded)\n",
-                loaded.run.id, loaded.run.state
+                escape_control(loaded.run.id.as_str()),
+                escape_control(&loaded.run.state)
             );
             text.push_str(&reports_human(&reports));
             if reports.is_empty() {
@@ -243,7 +310,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine().with_shutdown(signals::listen());
+    let engine = app.engine()?.with_shutdown(signals::listen());
     let before = app.store.load_run(&rid)?;
     let (outcome, reports) = match engine.advance(&rid, to).await {
         Err(EngineError::Interrupted { signal, .. }) => {
@@ -271,8 +338,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = reports_human(&reports);
-            text.push_str(&message);
-            text.push('\n');
+            text.push_str(&message.human());
             output::print(&text)?;
         }
         _ => {
@@ -283,7 +349,8 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
                 "status": run.status,
                 "transitions": reports_json(&reports),
                 "exit": exit as u8,
-                "message": message,
+                "message": message.text,
+                "warnings": message.warnings,
             }))?
         }
     }
@@ -303,7 +370,7 @@ async fn interrupted(
         app,
         rid,
         Exit::Waiting,
-        interrupted_message(&loaded, signal, engine.actions_running(rid)?),
+        interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
     )
 }
 
@@ -313,9 +380,9 @@ async fn step_message(
     rid: &RunId,
     state: &str,
     outcome: &StepOutcome,
-) -> Result<(Exit, String), CliError> {
+) -> Result<(Exit, Message), CliError> {
     let exit = Exit::of_step(outcome);
-    let message = match outcome {
+    let message: Message = match outcome {
         StepOutcome::Moved { from, to, cause } => {
             let name = cause.as_str();
             // Why a failure moved it, from the journal's record of the last move.
@@ -329,25 +396,26 @@ async fn step_message(
                 _ => None,
             });
             match reason {
-                Some(r) => format!("moved `{from}` -> `{to}` ({name}: {r})"),
-                None => format!("moved `{from}` -> `{to}` ({name})"),
+                Some(r) => format!("moved `{from}` -> `{to}` ({name}: {r})").into(),
+                None => format!("moved `{from}` -> `{to}` ({name})").into(),
             }
         }
         StepOutcome::Ended { .. } => {
             let loaded = engine.load(rid).await?;
             match ending(&loaded.workflow, &loaded.run, &loaded.events) {
                 Some(ending) => ending_message(&ending, rid, false),
-                None => format!("run is in `{}`", loaded.run.state),
+                None => format!("run is in `{}`", loaded.run.state).into(),
             }
         }
         StepOutcome::Waiting { retry_at, .. } => match retry_at {
             Some(t) => format!(
                 "waiting in `{state}`; look again after {}",
                 output::time(*t)
-            ),
-            None => format!("waiting in `{state}`"),
+            )
+            .into(),
+            None => format!("waiting in `{state}`").into(),
         },
-        StepOutcome::Blocked => format!("guards failed; still in `{state}`"),
+        StepOutcome::Blocked => format!("guards failed; still in `{state}`").into(),
     };
     Ok((exit, message))
 }
@@ -360,11 +428,12 @@ pub async fn approve(
     comment: Option<String>,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let outcome = app.engine().approve(&rid, guard, comment).await?;
+    let engine = app.engine()?;
+    let outcome = engine.approve(&rid, guard, comment).await?;
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!(
-            "{} approved `{guard}` on run {rid} ({} of {} needed: {})\n",
-            app.actor,
+        Format::Human | Format::Csv => output::print_line(&format!(
+            "{} approved `{guard}` on run {rid} ({} of {} needed: {})",
+            engine.actor(),
             outcome.approvers.len().min(outcome.min as usize),
             outcome.min,
             outcome.approvers.join(", ")
@@ -372,7 +441,7 @@ pub async fn approve(
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
-            "actor": app.actor,
+            "actor": engine.actor(),
             "approvers": outcome.approvers,
             "min": outcome.min,
         }))?,
@@ -383,7 +452,7 @@ pub async fn approve(
 /// `rollback`.
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine().with_shutdown(signals::listen());
+    let engine = app.engine()?.with_shutdown(signals::listen());
     let before = app.store.load_run(&rid)?;
     let outcome = match engine.rollback(&rid, reason).await {
         Err(EngineError::Interrupted { signal, .. }) => {
@@ -398,12 +467,12 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
 /// `abort`.
 pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let run = app.engine().abort(&rid, reason).await?;
+    let run = app.engine()?.abort(&rid, reason).await?;
     finish_simple(
         app,
         &rid,
         Exit::Ok,
-        format!("run {rid} aborted in `{}`", run.state),
+        format!("run {rid} aborted in `{}`", run.state).into(),
     )
 }
 
@@ -411,15 +480,19 @@ fn finish_simple(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,
-    message: String,
+    message: Message,
 ) -> Result<Exit, CliError> {
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        Format::Human | Format::Csv => output::print(&message.human())?,
         _ => {
             let run = app.store.load_run(rid)?;
-            output::json(
-                &json!({ "run_id": rid, "state": run.state, "status": run.status, "message": message }),
-            )?
+            output::json(&json!({
+                "run_id": rid,
+                "state": run.state,
+                "status": run.status,
+                "message": message.text,
+                "warnings": message.warnings,
+            }))?
         }
     }
     Ok(exit)

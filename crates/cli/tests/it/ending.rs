@@ -304,3 +304,21 @@ fn advance_aborted_by_another_command_during_an_action_says_who_and_why() {
     );
     assert!(!ran.stderr.contains("conflict"), "{ran:?}");
 }
+
+#[test]
+fn an_abort_reason_cannot_fake_a_line_in_drive_s_report() {
+    let sb = straight();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let fake = format!("oops\nrun {run} succeeded in `done`");
+    let aborted = sb.wg_as("bob", &["abort", &run, "--reason", &fake]);
+    if aborted.code != 0 {
+        // Refused outright is fine too: then there is nothing to fake.
+        return;
+    }
+    let again = sb.wg(&["drive", &run]);
+    again.code(5);
+    assert_eq!(again.stdout.lines().count(), 1, "{again:?}");
+    assert!(again.stdout.contains("oops\\nrun"), "{again:?}");
+    let json = sb.wg(&["--format", "json", "drive", &run]).code(5).json();
+    assert!(json["message"].as_str().is_some_and(|m| m.contains(&fake)));
+}
