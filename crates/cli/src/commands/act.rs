@@ -490,6 +490,7 @@ fn finish_simple(
                 "run_id": rid,
                 "state": run.state,
                 "status": run.status,
+                "exit": exit as u8,
                 "message": message.text,
                 "warnings": message.warnings,
             }))?
