@@ -15,7 +15,8 @@ pub enum Exit {
     GuardsFailed = 3,
     /// Waiting on an approval, timer, window or watch.
     Waiting = 4,
-    /// The run moved under us, or the environment already has an active run.
+    /// The run moved under us, the environment already has an active run, or a rollback is
+    /// already under way.
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,

@@ -279,15 +279,17 @@ impl<'a> Cx<'a> {
             }
         }
 
+        let initial = initial?;
         Some(Workflow {
             name: spec.name.clone(),
             description: spec.description.clone(),
-            initial: initial?,
+            initial,
             rollback,
             vars,
             environments,
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
+            rollback_path: crate::model::rollback_path(&graph, initial, rollback),
             graph,
         })
     }

@@ -85,6 +85,20 @@ pub enum EngineError {
     /// `rollback` on a workflow without a rollback state.
     #[error("workflow `{0}` has no `rollback` state; use `waygate abort` to end the run")]
     NoRollback(String),
+    /// `rollback` on a run already on its rollback path: nothing changed.
+    #[error(
+        "a rollback is already under way: run {run} is in `{state}`, on its rollback path{}; \
+         nothing changed (`waygate status {run}` shows where it stands)",
+        since.as_deref().map(|s| format!(" (rolled back by {s})")).unwrap_or_default()
+    )]
+    RollbackUnderWay {
+        /// The run.
+        run: RunId,
+        /// The state it is in.
+        state: String,
+        /// Who moved it into the rollback state, and when, if the history says.
+        since: Option<String>,
+    },
     /// `approve` named no Approval guard.
     #[error("workflow `{workflow}` has no Approval guard named `{guard}`{hint}")]
     UnknownGuard {
@@ -118,12 +132,14 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Conflicts (exit 5): the run moved, or the environment is busy.
+    /// Conflicts (exit 5): the run moved, the environment is busy, or a rollback is already
+    /// under way.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
             EngineError::Store(StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. })
                 | EngineError::Busy { .. }
+                | EngineError::RollbackUnderWay { .. }
         )
     }
 

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use waygate_core::decide::{decide_rollback, RollbackRefusal};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::{Check, Workflow};
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
-use waygate_core::store::RunChange;
+use waygate_core::store::{RunChange, StoreError};
 use waygate_core::vars;
 
 use super::step::StepOutcome;
@@ -113,12 +114,21 @@ impl Engine {
         })
     }
 
-    /// Sends the run to the workflow's rollback state now, from any non-terminal state.
+    /// Sends the run to the workflow's rollback state now, from any non-terminal state that is
+    /// not already on the rollback path ([`waygate_core::decide::decide_rollback`]).
+    ///
+    /// Two operators pressing the button at once both read the run before the rollback; the
+    /// store's version check lets exactly one commit, and the other is told the rollback is
+    /// already under way. No rollback action runs twice.
     pub async fn rollback(&self, id: &RunId, reason: &str) -> Result<StepOutcome, EngineError> {
         let loaded = self.load(id).await?;
         ensure_active(&loaded)?;
-        let Some(target) = loaded.workflow.rollback else {
-            return Err(EngineError::NoRollback(loaded.workflow.name.clone()));
+        let target = match decide_rollback(&loaded.workflow, loaded.state) {
+            Ok(target) => target,
+            Err(RollbackRefusal::NoRollbackState) => {
+                return Err(EngineError::NoRollback(loaded.workflow.name.clone()))
+            }
+            Err(RollbackRefusal::AlreadyOnPath) => return Err(under_way(&loaded)),
         };
         let from = loaded.run.state.clone();
         let to = loaded.workflow.state(target).name.clone();
@@ -127,14 +137,26 @@ impl Engine {
             to: to.clone(),
             reason: reason.to_owned(),
         };
-        self.move_to(
-            &loaded,
-            vec![requested],
-            &to,
-            Cause::Rollback,
-            Some(reason.to_owned()),
-        )
-        .await
+        let moved = self
+            .move_to(
+                &loaded,
+                vec![requested],
+                &to,
+                Cause::Rollback,
+                Some(reason.to_owned()),
+            )
+            .await;
+        match moved {
+            Err(EngineError::Store(StoreError::Conflict { .. })) => {
+                // Someone moved the run first: say so plainly if that was a rollback.
+                let now = self.load(id).await?;
+                if !now.run.status.is_ended() && now.workflow.on_rollback_path(now.state) {
+                    return Err(under_way(&now));
+                }
+                moved
+            }
+            other => other,
+        }
     }
 
     /// Ends the run where it is; no further transitions.
@@ -157,6 +179,27 @@ impl Engine {
             ],
         )
         .await
+    }
+}
+
+/// The refusal of a second rollback, saying where the run is and who rolled it back.
+fn under_way(loaded: &Loaded) -> EngineError {
+    let by = loaded.events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Transitioned { to, .. }
+            if loaded.workflow.state_id(to) == loaded.workflow.rollback =>
+        {
+            Some(format!(
+                "{} at {}",
+                e.actor,
+                e.at.strftime("%Y-%m-%d %H:%M:%SZ")
+            ))
+        }
+        _ => None,
+    });
+    EngineError::RollbackUnderWay {
+        run: loaded.run.id.clone(),
+        state: loaded.run.state.clone(),
+        since: by,
     }
 }
 
