@@ -113,15 +113,20 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Record your approval of an Approval guard.
+    /// Record your approval of an Approval guard out of the run's current state (or take it
+    /// back with `--withdraw`).
     Approve {
         /// The run id.
         run: String,
         /// The guard's name.
         guard: String,
-        /// Why you approve; kept in the audit trail.
+        /// Why you approve (or withdraw); kept in the audit trail.
         #[arg(long)]
         comment: Option<String>,
+        /// Withdraw your approval of GUARD, given in this visit of the run's state and not used
+        /// yet.
+        #[arg(long)]
+        withdraw: bool,
     },
     /// Advance until a terminal state, waiting out timers, windows, approvals and watches.
     Drive {

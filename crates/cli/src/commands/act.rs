@@ -283,27 +283,44 @@ fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
     }
 }
 
-/// `approve`.
+/// `approve` and `approve --withdraw`.
 pub async fn approve(
     app: &App,
     id: &str,
     guard: &str,
     comment: Option<String>,
+    withdraw: bool,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let outcome = app.engine().approve(&rid, guard, comment).await?;
+    let engine = app.engine();
+    let outcome = if withdraw {
+        engine.withdraw(&rid, guard, comment).await?
+    } else {
+        engine.approve(&rid, guard, comment).await?
+    };
+    let have = outcome.approvers.len();
+    let who = if have == 0 {
+        String::new()
+    } else {
+        format!(": {}", outcome.approvers.join(", "))
+    };
     match app.format {
         Format::Human | Format::Csv => output::print(&format!(
-            "{} approved `{guard}` on run {rid} ({} of {} needed: {})\n",
+            "{} {} `{guard}` on run {rid} ({} of {} needed{who})\n",
             app.actor,
-            outcome.approvers.len().min(outcome.min as usize),
+            if withdraw {
+                "withdrew the approval of"
+            } else {
+                "approved"
+            },
+            have.min(outcome.min as usize),
             outcome.min,
-            outcome.approvers.join(", ")
         ))?,
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
             "actor": app.actor,
+            "withdrawn": withdraw,
             "approvers": outcome.approvers,
             "min": outcome.min,
         }))?,

@@ -1,6 +1,7 @@
 //! The commands that read: status, runs, history, audit, audit verify.
 
 use serde_json::json;
+use waygate_core::approval::{tally, visit_records};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
@@ -54,6 +55,7 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
+    let approvals = visit_records(&loaded.events, &run.state);
     for t in w.outgoing(loaded.state) {
         let to = w.state(t.to).name.clone();
         let last = last_results(loaded, &to);
@@ -68,28 +70,14 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
             .collect();
         for g in &t.transition.guards {
             if let Check::Approval(a) = &g.check {
-                let mut by: Vec<String> = loaded
-                    .events
-                    .iter()
-                    .filter_map(|e| match &e.kind {
-                        EventKind::Approved {
-                            guard,
-                            accepted: true,
-                            ..
-                        } if *guard == g.name => Some(e.actor.clone()),
-                        _ => None,
-                    })
-                    .filter(|actor| waygate_executor::may_approve(a, actor, &run.initiator).is_ok())
-                    .collect();
-                by.sort();
-                by.dedup();
-                if by.len() < a.min as usize {
+                let t = tally(a, &g.name, &approvals, &run.initiator);
+                if !t.met() {
                     pending.push(json!({
                         "guard": g.name,
                         "to": to,
                         "prompt": ctx.render_for_display(&a.prompt),
-                        "min": a.min,
-                        "approved_by": by,
+                        "min": t.need,
+                        "approved_by": t.approvers,
                         "approvers": a.approvers,
                         "not_by_initiator": a.not_by_initiator,
                     }));
@@ -430,22 +418,11 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             .map(|s| parse_time("--until", s))
             .transpose()?,
     };
-    const KINDS: &[&str] = &[
-        "RunStarted",
-        "GuardsEvaluated",
-        "Approved",
-        "Transitioned",
-        "ActionStarted",
-        "ActionFinished",
-        "RollbackRequested",
-        "Aborted",
-        "RunEnded",
-    ];
     if let Some(k) = &filter.kind {
-        if !KINDS.contains(&k.as_str()) {
+        if !EventKind::NAMES.contains(&k.as_str()) {
             return Err(CliError::BadInput(format!(
                 "--kind {k:?}: one of {}",
-                KINDS.join(", ")
+                EventKind::NAMES.join(", ")
             )));
         }
     }

@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 
+use waygate_core::approval::{approvable, may_approve, tally, visit_records, NotApprovable};
 use waygate_core::decide::{decide_rollback, RollbackRefusal};
 use waygate_core::event::{Cause, EventKind};
-use waygate_core::model::{Check, Workflow};
+use waygate_core::model::{ApprovalCheck, Workflow};
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 use waygate_core::vars;
+use waygate_core::visit::visit_number;
 
 use super::step::StepOutcome;
 use super::{Engine, EngineError, Loaded};
-use crate::guard::approval::may_approve;
 
 /// A run just created.
 #[derive(Debug, Clone)]
@@ -20,12 +21,12 @@ pub struct Started {
     pub run: Run,
 }
 
-/// An accepted approval and where the guard stands now.
+/// An accepted approval (or withdrawal) and where the guard stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApproveOutcome {
-    /// Distinct people whose approval counts for the guard, this one included.
+    /// Distinct people whose approval counts for the guard now, sorted.
     pub approvers: Vec<String>,
-    /// How many the guard needs.
+    /// How many the guard needs (at least 1).
     pub min: u32,
 }
 
@@ -59,8 +60,10 @@ impl Engine {
         Ok(Started { run })
     }
 
-    /// Records the actor's approval of the Approval guard `guard`. A refusal (not an allowed
-    /// approver, or the initiator where that is not allowed) is recorded as refused too.
+    /// Records the actor's approval of the Approval guard `guard`, which must guard a
+    /// transition out of the run's current state ([`approvable`]). A refusal (a guard of
+    /// another state, not an allowed approver, or the initiator where that is not allowed) is
+    /// recorded as refused too; a name that is no Approval guard at all records nothing.
     pub async fn approve(
         &self,
         id: &RunId,
@@ -69,48 +72,118 @@ impl Engine {
     ) -> Result<ApproveOutcome, EngineError> {
         let loaded = self.load(id).await?;
         ensure_active(&loaded)?;
-        let check = approval_guard(&loaded, guard)?;
         let state = loaded.run.state.clone();
-        if let Err(refusal) = may_approve(&check, &self.actor, &loaded.run.initiator) {
+        let visit = visit_number(&loaded.events);
+        let refused = |reason: String| EventKind::Approved {
+            state: state.clone(),
+            guard: guard.to_owned(),
+            comment: comment.clone(),
+            accepted: false,
+            reason: Some(reason),
+            visit: Some(visit),
+        };
+        let check = match approvable(&loaded.workflow, loaded.state, guard) {
+            Ok(check) => check,
+            Err(unknown @ NotApprovable::Unknown { .. }) => {
+                return Err(EngineError::UnknownGuard(unknown))
+            }
+            Err(elsewhere) => {
+                let reason = elsewhere.to_string();
+                self.append(&loaded.run, vec![refused(reason.clone())])
+                    .await?;
+                return Err(EngineError::Refused(reason));
+            }
+        };
+        if let Err(refusal) = may_approve(check, &self.actor, &loaded.run.initiator) {
             let reason = refusal.to_string();
-            self.append(
-                &loaded.run,
-                vec![EventKind::Approved {
-                    state,
-                    guard: guard.to_owned(),
-                    comment,
-                    accepted: false,
-                    reason: Some(reason.clone()),
-                }],
-            )
-            .await?;
+            self.append(&loaded.run, vec![refused(reason.clone())])
+                .await?;
             return Err(EngineError::Refused(reason));
         }
         self.append(
             &loaded.run,
             vec![EventKind::Approved {
-                state,
+                state: state.clone(),
                 guard: guard.to_owned(),
                 comment,
                 accepted: true,
                 reason: None,
+                visit: Some(visit),
             }],
         )
         .await?;
-        let mut approvers: Vec<String> = self
-            .context(&loaded)
-            .approvals
-            .into_iter()
-            .filter(|a| a.accepted && a.guard == guard)
-            .map(|a| a.actor)
-            .filter(|a| may_approve(&check, a, &loaded.run.initiator).is_ok())
-            .collect();
-        approvers.push(self.actor.clone());
-        approvers.sort();
-        approvers.dedup();
+        self.tally_after(&loaded, check, guard, visit, "approval")
+            .await
+    }
+
+    /// Withdraws the actor's approval of `guard` given in the current visit of the run's
+    /// state, while it has not been used (the run has not left the state). Recorded as
+    /// `ApprovalWithdrawn`; with no such approval nothing is recorded.
+    pub async fn withdraw(
+        &self,
+        id: &RunId,
+        guard: &str,
+        comment: Option<String>,
+    ) -> Result<ApproveOutcome, EngineError> {
+        let loaded = self.load(id).await?;
+        ensure_active(&loaded)?;
+        let check = approvable(&loaded.workflow, loaded.state, guard)
+            .map_err(|e| EngineError::NothingToWithdraw(e.to_string()))?;
+        let state = loaded.run.state.clone();
+        let before = tally(
+            check,
+            guard,
+            &visit_records(&loaded.events, &state),
+            &loaded.run.initiator,
+        );
+        if !before.approvers.contains(&self.actor) {
+            return Err(EngineError::NothingToWithdraw(format!(
+                "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
+                self.actor
+            )));
+        }
+        let visit = visit_number(&loaded.events);
+        self.append(
+            &loaded.run,
+            vec![EventKind::ApprovalWithdrawn {
+                state,
+                guard: guard.to_owned(),
+                comment,
+                visit,
+            }],
+        )
+        .await?;
+        self.tally_after(&loaded, check, guard, visit, "withdrawal")
+            .await
+    }
+
+    /// Where `guard` stands once an approval or withdrawal for `visit` is recorded; an error if
+    /// the run left that visit meanwhile (it does not apply to the next one).
+    async fn tally_after(
+        &self,
+        loaded: &Loaded,
+        check: &ApprovalCheck,
+        guard: &str,
+        visit: u32,
+        what: &'static str,
+    ) -> Result<ApproveOutcome, EngineError> {
+        let now = self.load(&loaded.run.id).await?;
+        if visit_number(&now.events) != visit {
+            return Err(EngineError::MovedMeanwhile {
+                run: now.run.id.clone(),
+                state: now.run.state.clone(),
+                what,
+            });
+        }
+        let t = tally(
+            check,
+            guard,
+            &visit_records(&now.events, &now.run.state),
+            &now.run.initiator,
+        );
         Ok(ApproveOutcome {
-            approvers,
-            min: check.min,
+            approvers: t.approvers,
+            min: t.need,
         })
     }
 
@@ -211,48 +284,4 @@ fn ensure_active(loaded: &Loaded) -> Result<(), EngineError> {
         });
     }
     Ok(())
-}
-
-/// The Approval guard named `name`: one leaving the current state if there is one, else any.
-fn approval_guard(
-    loaded: &Loaded,
-    name: &str,
-) -> Result<waygate_core::model::ApprovalCheck, EngineError> {
-    let w = &loaded.workflow;
-    let from_here: Vec<_> = w
-        .outgoing(loaded.state)
-        .into_iter()
-        .map(|t| t.transition)
-        .collect();
-    let everywhere: Vec<_> = w.graph.edge_weights().collect();
-    let approval = |t: &&waygate_core::model::Transition| {
-        t.guards.iter().find_map(|g| match &g.check {
-            Check::Approval(a) if g.name == name => Some(a.clone()),
-            _ => None,
-        })
-    };
-    if let Some(a) = from_here
-        .iter()
-        .find_map(approval)
-        .or_else(|| everywhere.iter().find_map(approval))
-    {
-        return Ok(a);
-    }
-    let mut names: Vec<&str> = everywhere
-        .iter()
-        .flat_map(|t| &t.guards)
-        .filter(|g| matches!(g.check, Check::Approval(_)))
-        .map(|g| g.name.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    Err(EngineError::UnknownGuard {
-        workflow: w.name.clone(),
-        guard: name.to_owned(),
-        hint: if names.is_empty() {
-            " (it has no approval guards)".into()
-        } else {
-            format!(" (approval guards: {})", names.join(", "))
-        },
-    })
 }
