@@ -420,7 +420,7 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
     };
     if let Some(k) = &filter.kind {
         if !EventKind::NAMES.contains(&k.as_str()) {
-            return Err(CliError::BadInput(format!(
+            return Err(CliError::Usage(format!(
                 "--kind {k:?}: one of {}",
                 EventKind::NAMES.join(", ")
             )));

@@ -1,0 +1,40 @@
+//! What the reading and small acting commands print and how they exit, each case one a user
+//! ran into: `audit --kind`, blank reasons, `runs` filters and columns, `status` hints,
+//! formats and descriptions.
+
+use crate::helpers::Sandbox;
+
+/// One approval gate out of a described first state.
+const GATE: &str = r#"Workflow(
+    name: "gate",
+    description: "Ships the thing, with a sign-off.",
+    initial: "review",
+    rollback: "cancelled",
+    environments: { "dev": (), "prod": () },
+    states: {
+        "review": (description: "People read the release notes."),
+        "done": (terminal: Success),
+        "cancelled": (terminal: Failure),
+    },
+    transitions: [
+        (from: "review", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "notes read"))]),
+    ],
+)
+"#;
+
+fn sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", GATE);
+    sb
+}
+
+#[test]
+fn audit_kind_bogus_is_a_usage_error_listing_every_kind() {
+    let sb = sandbox();
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let bogus = sb.wg(&["audit", "--kind", "Bogus"]);
+    bogus.code(2);
+    for kind in ["RunStarted", "Approved", "ApprovalWithdrawn", "RunEnded"] {
+        assert!(bogus.stderr.contains(kind), "{}", bogus.stderr);
+    }
+}
