@@ -69,6 +69,8 @@ impl CliError {
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            // A flag's value the command does not take, as clap would report it.
+            CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
         }
     }

@@ -38,3 +38,24 @@ fn audit_kind_bogus_is_a_usage_error_listing_every_kind() {
         assert!(bogus.stderr.contains(kind), "{}", bogus.stderr);
     }
 }
+
+#[test]
+fn a_blank_reason_is_refused_for_abort_and_rollback() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let before = sb.history(&run).len();
+    for reason in ["", "   ", "\t\n"] {
+        for cmd in ["abort", "rollback"] {
+            let ran = sb.wg(&[cmd, &run, "--reason", reason]);
+            ran.code(2);
+            assert!(
+                ran.stderr.contains("reason"),
+                "{cmd} {reason:?}: {}",
+                ran.stderr
+            );
+        }
+    }
+    assert_eq!(sb.history(&run).len(), before, "nothing recorded");
+    assert_eq!(sb.status(&run)["status"], "active");
+    sb.wg(&["abort", &run, "--reason", "superseded"]).code(0);
+}

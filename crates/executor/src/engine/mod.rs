@@ -82,6 +82,9 @@ pub enum EngineError {
         /// The targets there are.
         known: String,
     },
+    /// `rollback` or `abort` with a reason that is empty or only whitespace.
+    #[error("the reason for the {0} is blank: say why (it is kept in the audit trail)")]
+    BlankReason(&'static str),
     /// `rollback` on a workflow without a rollback state.
     #[error("workflow `{0}` has no `rollback` state; use `waygate abort` to end the run")]
     NoRollback(String),

@@ -194,6 +194,7 @@ impl Engine {
     /// store's version check lets exactly one commit, and the other is told the rollback is
     /// already under way. No rollback action runs twice.
     pub async fn rollback(&self, id: &RunId, reason: &str) -> Result<StepOutcome, EngineError> {
+        ensure_reason("rollback", reason)?;
         let loaded = self.load(id).await?;
         ensure_active(&loaded)?;
         let target = match decide_rollback(&loaded.workflow, loaded.state) {
@@ -232,8 +233,9 @@ impl Engine {
         }
     }
 
-    /// Ends the run where it is; no further transitions.
+    /// Ends the run where it is; no further transitions. The reason must not be blank.
     pub async fn abort(&self, id: &RunId, reason: &str) -> Result<Run, EngineError> {
+        ensure_reason("abort", reason)?;
         let loaded = self.load(id).await?;
         ensure_active(&loaded)?;
         let state = loaded.run.state.clone();
@@ -274,6 +276,15 @@ fn under_way(loaded: &Loaded) -> EngineError {
         state: loaded.run.state.clone(),
         since: by,
     }
+}
+
+/// A rollback or abort says why: the reason is what the audit trail keeps of the decision,
+/// so blank text (empty or only whitespace) is refused before anything is read or written.
+fn ensure_reason(what: &'static str, reason: &str) -> Result<(), EngineError> {
+    if reason.trim().is_empty() {
+        return Err(EngineError::BlankReason(what));
+    }
+    Ok(())
 }
 
 fn ensure_active(loaded: &Loaded) -> Result<(), EngineError> {
