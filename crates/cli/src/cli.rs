@@ -93,7 +93,8 @@ pub enum Command {
         /// Only this environment.
         #[arg(long)]
         env: Option<String>,
-        /// Only this status (active, waiting, succeeded, failed, aborted).
+        /// Only this status: succeeded, failed, aborted, waiting, or active (every run that
+        /// has not ended: active and waiting).
         #[arg(long)]
         status: Option<String>,
     },

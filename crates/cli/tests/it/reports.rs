@@ -59,3 +59,28 @@ fn a_blank_reason_is_refused_for_abort_and_rollback() {
     assert_eq!(sb.status(&run)["status"], "active");
     sb.wg(&["abort", &run, "--reason", "superseded"]).code(0);
 }
+
+#[test]
+fn runs_status_active_lists_waiting_runs_too() {
+    let sb = sandbox();
+    let waiting = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["advance", &waiting]).code(4);
+    let active = sb.start("alice", "wf.ron", "prod", &[]);
+    let ids = |status: &str| -> Vec<String> {
+        let json = sb
+            .wg(&["--format", "json", "runs", "--status", status])
+            .code(0)
+            .json();
+        json.as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["run_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(ids("active"), [waiting.clone(), active.clone()]);
+    assert_eq!(ids("waiting"), [waiting.clone()]);
+    sb.wg(&["abort", &active, "--reason", "done with it"])
+        .code(0);
+    assert_eq!(ids("active"), [waiting]);
+    assert_eq!(ids("aborted"), [active]);
+}
