@@ -262,16 +262,43 @@ pub fn runs(
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
         Format::Human | Format::Csv => {
-            let mut t = Table::new(&[
-                "RUN",
-                "WORKFLOW",
-                "ENV",
-                "STATE",
-                "STATUS",
-                "INITIATOR",
-                "STARTED",
-                "UPDATED",
-            ]);
+            // The documented columns, in the documented order, in every format: CSV headers
+            // are the JSON field names, the human table shortens them and its times.
+            let csv = app.format == Format::Csv;
+            let mut t = Table::new(if csv {
+                &[
+                    "RUN_ID",
+                    "WORKFLOW",
+                    "ENV",
+                    "STATE",
+                    "STATUS",
+                    "VERSION",
+                    "INITIATOR",
+                    "STARTED_AT",
+                    "UPDATED_AT",
+                    "ENDED_AT",
+                ]
+            } else {
+                &[
+                    "RUN",
+                    "WORKFLOW",
+                    "ENV",
+                    "STATE",
+                    "STATUS",
+                    "VERSION",
+                    "INITIATOR",
+                    "STARTED",
+                    "UPDATED",
+                    "ENDED",
+                ]
+            });
+            let time = |t: jiff::Timestamp| {
+                if csv {
+                    t.to_string()
+                } else {
+                    output::time(t)
+                }
+            };
             for r in &runs {
                 t.row(vec![
                     r.id.to_string(),
@@ -279,16 +306,14 @@ pub fn runs(
                     r.env.clone(),
                     r.state.clone(),
                     r.status.as_str().to_owned(),
+                    r.version.to_string(),
                     r.initiator.clone(),
-                    r.started_at.to_string(),
-                    r.updated_at.to_string(),
+                    time(r.started_at),
+                    time(r.updated_at),
+                    r.ended_at.map(time).unwrap_or_default(),
                 ]);
             }
-            output::print(&if app.format == Format::Csv {
-                t.csv()
-            } else {
-                t.human()
-            })?;
+            output::print(&if csv { t.csv() } else { t.human() })?;
         }
     }
     Ok(Exit::Ok)

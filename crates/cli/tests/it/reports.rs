@@ -84,3 +84,79 @@ fn runs_status_active_lists_waiting_runs_too() {
     assert_eq!(ids("active"), [waiting]);
     assert_eq!(ids("aborted"), [active]);
 }
+
+/// The columns `docs/cli.md` documents for `runs`, in its order.
+const RUNS_COLUMNS: [&str; 10] = [
+    "run_id",
+    "workflow",
+    "env",
+    "state",
+    "status",
+    "version",
+    "initiator",
+    "started_at",
+    "updated_at",
+    "ended_at",
+];
+
+#[test]
+fn runs_prints_its_documented_columns_in_every_format() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &run, "--reason", "r"]).code(0);
+    let docs = std::fs::read_to_string(crate::helpers::repo().join("docs/cli.md")).expect("docs");
+    let documented = RUNS_COLUMNS
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        docs.replace('\n', " ").contains(&documented),
+        "docs/cli.md lists: {documented}"
+    );
+
+    let json = sb.wg(&["--format", "json", "runs"]).code(0).json();
+    let keys: Vec<&str> = json[0]
+        .as_object()
+        .expect("a row")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = RUNS_COLUMNS.to_vec();
+    want.sort_unstable();
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort_unstable();
+    assert_eq!(keys_sorted, want);
+    assert!(json[0]["ended_at"].is_string());
+
+    let csv = sb.wg(&["--format", "csv", "runs"]).code(0).stdout.clone();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(RUNS_COLUMNS.join(",").as_str()));
+    let row: Vec<&str> = lines.next().expect("a row").split(',').collect();
+    assert_eq!(row.len(), RUNS_COLUMNS.len(), "{csv}");
+    assert_eq!((row[4], row[5]), ("aborted", "2"), "{csv}");
+    assert!(!row[9].is_empty(), "ended_at: {csv}");
+
+    let human = sb.wg(&["runs"]).code(0).stdout.clone();
+    let header: Vec<&str> = human
+        .lines()
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "RUN",
+            "WORKFLOW",
+            "ENV",
+            "STATE",
+            "STATUS",
+            "VERSION",
+            "INITIATOR",
+            "STARTED",
+            "UPDATED",
+            "ENDED"
+        ]
+    );
+}

@@ -218,7 +218,7 @@ fn runs_lists_and_filters_in_every_format() {
     csv.code(0);
     let mut lines = csv.stdout.lines();
     assert!(
-        lines.next().is_some_and(|h| h.starts_with("run,")),
+        lines.next().is_some_and(|h| h.starts_with("run_id,")),
         "{}",
         csv.stdout
     );
