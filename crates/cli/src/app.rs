@@ -50,10 +50,37 @@ impl App {
         })
     }
 
+    /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
+    /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
+    pub fn command_line(&self, args: &[&str]) -> String {
+        let mut words = vec!["waygate".to_owned()];
+        if self.dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            words.push("--store".into());
+            words.push(shell_word(&dir.to_string_lossy()));
+        }
+        words.extend(args.iter().map(|a| shell_word(a)));
+        words.join(" ")
+    }
+
     /// An engine acting as this app's actor.
     pub fn engine(&self) -> Engine {
         Engine::new(self.store.clone(), self.actor.clone())
             .with_run_locks(RunLocks::new(self.dir.join("locks")))
+    }
+}
+
+/// `word` as one shell word: as is when it is made of characters no shell treats specially,
+/// else in single quotes (a `'` inside written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -83,5 +110,25 @@ fn os_user() -> String {
             }
         }
         format!("uid-{uid}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        let cases = [
+            ("/tmp/store", "/tmp/store"),
+            ("sign-off", "sign-off"),
+            ("my store", "'my store'"),
+            ("it's", r"'it'\''s'"),
+            ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+            ("", "''"),
+        ];
+        for (word, quoted) in cases {
+            assert_eq!(shell_word(word), quoted, "{word}");
+        }
     }
 }

@@ -16,11 +16,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The store directory when neither `--store` nor `WAYGATE_STORE` names one.
+pub const DEFAULT_STORE: &str = ".waygate";
+
 /// Flags accepted by every command.
 #[derive(Debug, Args)]
 pub struct Global {
     /// The store directory.
-    #[arg(long, global = true, env = "WAYGATE_STORE", default_value = ".waygate")]
+    #[arg(long, global = true, env = "WAYGATE_STORE", default_value = DEFAULT_STORE)]
     pub store: PathBuf,
     /// Output format; `jsonl` and `csv` apply to `runs`, `history` and `audit`.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]

@@ -20,7 +20,7 @@ pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
     let engine = app.engine();
     let loaded = engine.load(&run_id(id)).await?;
     let running = engine.actions_running(&loaded.run.id)?;
-    let view = status_view(&loaded, &engine.context(&loaded), running);
+    let view = status_view(app, &loaded, &engine.context(&loaded), running);
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -50,7 +50,7 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
 /// (`${run.env}`...) filled in, secrets as `***`.
 /// `running`: another process holds the run's lock, so an action started and not finished is
 /// running there, not interrupted.
-fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
+fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
@@ -80,6 +80,7 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
                         "approved_by": t.approvers,
                         "approvers": a.approvers,
                         "not_by_initiator": a.not_by_initiator,
+                        "command": app.command_line(&["approve", run.id.as_str(), &g.name]),
                     }));
                 }
             }
@@ -200,13 +201,12 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         out.push_str("pending approvals\n");
         for p in pending {
             out.push_str(&format!(
-                "    {} ({} of {}): {}\n      waygate approve {} {}\n",
+                "    {} ({} of {}): {}\n      {}\n",
                 p["guard"].as_str().unwrap_or_default(),
                 p["approved_by"].as_array().map_or(0, Vec::len),
                 p["min"],
                 p["prompt"].as_str().unwrap_or_default(),
-                run.id,
-                p["guard"].as_str().unwrap_or_default(),
+                p["command"].as_str().unwrap_or_default(),
             ));
         }
     }

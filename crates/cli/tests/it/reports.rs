@@ -160,3 +160,66 @@ fn runs_prints_its_documented_columns_in_every_format() {
         ]
     );
 }
+
+#[test]
+fn the_approval_hint_in_status_keeps_the_store_and_works_when_pasted() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let status = sb.wg(&["status", &run]).code(0).stdout.clone();
+    let hint = status
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("waygate ") && l.contains(" approve "))
+        .unwrap_or_else(|| panic!("no approve hint:\n{status}"))
+        .to_owned();
+    assert!(hint.contains("--store"), "{hint}");
+    let json = sb.status(&run);
+    assert_eq!(json["pending_approvals"][0]["command"], hint.as_str());
+
+    // Pasted into a shell in another directory, by the approver.
+    let elsewhere = sb.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let bin_dir = crate::helpers::bin()
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pasted = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&hint)
+        .current_dir(&elsewhere)
+        .env("PATH", path)
+        .env_remove("WAYGATE_STORE")
+        .env("WAYGATE_ACTOR", "bob")
+        .output()
+        .expect("sh runs");
+    assert_eq!(pasted.status.code(), Some(0), "{pasted:?}");
+    assert!(!elsewhere.join(".waygate").exists(), "no store made there");
+    sb.wg(&["advance", &run]).code(0);
+}
+
+#[test]
+fn the_approval_hint_for_the_default_store_has_no_store_flag() {
+    let sb = sandbox();
+    let started = crate::helpers::waygate(sb.path())
+        .args(["--format", "json", "start", "wf.ron", "--env", "dev"])
+        .output()
+        .expect("runs");
+    let run = serde_json::from_slice::<serde_json::Value>(&started.stdout).expect("json")["run_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let status = crate::helpers::waygate(sb.path())
+        .args(["status", &run])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!("      waygate approve {run} sign-off\n")),
+        "{text}"
+    );
+}
