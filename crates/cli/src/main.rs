@@ -57,6 +57,17 @@ fn return_freed_memory() {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let g = &cli.global;
     use commands::{act, query};
+    let formats = cli.command.formats();
+    if !formats.contains(&g.format) {
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        return Err(CliError::Usage(format!(
+            "`{}` does not print {}: --format takes {} here (csv and jsonl are for the lists: \
+             runs, history, audit)",
+            cli.command.name(),
+            g.format.name(),
+            names.join(" or ")
+        )));
+    }
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),

@@ -223,3 +223,22 @@ fn the_approval_hint_for_the_default_store_has_no_store_flag() {
         "{text}"
     );
 }
+
+#[test]
+fn status_refuses_csv_and_jsonl_naming_the_formats_it_prints() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    for format in ["csv", "jsonl"] {
+        let ran = sb.wg(&["--format", format, "status", &run]);
+        ran.code(2);
+        assert!(ran.stdout.is_empty(), "{ran:?}");
+        assert!(
+            ran.stderr.contains("`status` does not print") && ran.stderr.contains("human or json"),
+            "{}",
+            ran.stderr
+        );
+    }
+    // The lists still take every format.
+    sb.wg(&["--format", "csv", "history", &run]).code(0);
+    sb.wg(&["--format", "jsonl", "runs"]).code(0);
+}
