@@ -85,7 +85,11 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
                 }
             }
         }
-        transitions.push(json!({ "to": to, "guards": guards }));
+        transitions.push(json!({
+            "to": to,
+            "description": t.transition.description,
+            "guards": guards,
+        }));
     }
     let state = w.state(loaded.state);
     let deadline = state.deadline.and_then(|d| {
@@ -129,8 +133,10 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
     json!({
         "run_id": run.id,
         "workflow": run.workflow,
+        "workflow_description": w.description,
         "env": run.env,
         "state": run.state,
+        "state_description": state.description,
         "status": run.status,
         "version": run.version,
         "initiator": run.initiator,
@@ -150,12 +156,14 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
 fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     let run = &loaded.run;
     let mut out = format!(
-        "run        {}\nworkflow   {} ({})\nenv        {}\nstate      {}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
+        "run        {}\nworkflow   {} ({}){}\nenv        {}\nstate      {}{}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
         run.id,
         run.workflow,
         run.file,
+        described(&view["workflow_description"]),
         run.env,
         run.state,
+        described(&view["state_description"]),
         run.status.as_str(),
         run.initiator,
         output::time(run.started_at),
@@ -181,7 +189,11 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     }
     out.push_str("transitions\n");
     for t in view["transitions"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  -> {}\n", t["to"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "  -> {}{}\n",
+            t["to"].as_str().unwrap_or_default(),
+            described(&t["description"])
+        ));
         for g in t["guards"].as_array().into_iter().flatten() {
             let outcome = g["outcome"].as_str().unwrap_or("-");
             out.push_str(&format!(
@@ -211,6 +223,14 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// `: TEXT` after a name when it has a description.
+fn described(description: &serde_json::Value) -> String {
+    description
+        .as_str()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
 }
 
 /// `runs`.

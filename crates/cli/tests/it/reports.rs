@@ -17,7 +17,7 @@ const GATE: &str = r#"Workflow(
         "cancelled": (terminal: Failure),
     },
     transitions: [
-        (from: "review", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "notes read"))]),
+        (from: "review", to: "done", description: "Release approved", guards: [(name: "sign-off", check: Approval(prompt: "notes read"))]),
     ],
 )
 "#;
@@ -241,4 +241,32 @@ fn status_refuses_csv_and_jsonl_naming_the_formats_it_prints() {
     // The lists still take every format.
     sb.wg(&["--format", "csv", "history", &run]).code(0);
     sb.wg(&["--format", "jsonl", "runs"]).code(0);
+}
+
+#[test]
+fn status_shows_the_workflow_state_and_transition_descriptions() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let human = sb.wg(&["status", &run]).code(0).stdout.clone();
+    for line in [
+        "workflow   gate (wf.ron): Ships the thing, with a sign-off.\n",
+        "state      review: People read the release notes.\n",
+        "  -> done: Release approved\n",
+    ] {
+        assert!(human.contains(line), "{line:?} in:\n{human}");
+    }
+    let json = sb.status(&run);
+    assert_eq!(
+        json["workflow_description"],
+        "Ships the thing, with a sign-off."
+    );
+    assert_eq!(json["state_description"], "People read the release notes.");
+    assert_eq!(json["transitions"][0]["description"], "Release approved");
+    // Without descriptions: no dangling colon, null in JSON.
+    sb.wg(&["advance", &run]).code(4);
+    sb.wg(&["rollback", &run, "--reason", "not today"]).code(6);
+    let ended = sb.status(&run);
+    assert!(ended["state_description"].is_null(), "{ended}");
+    let human = sb.wg(&["status", &run]).code(0).stdout.clone();
+    assert!(human.contains("state      cancelled\n"), "{human}");
 }
