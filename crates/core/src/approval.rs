@@ -94,7 +94,7 @@ fn list_hint(known: &[String]) -> String {
     }
 }
 
-fn approval_of<'w>(check: &'w Check) -> Option<&'w ApprovalCheck> {
+fn approval_of(check: &Check) -> Option<&ApprovalCheck> {
     match check {
         Check::Approval(a) => Some(a),
         _ => None,

@@ -78,7 +78,7 @@ fn runs_status_active_lists_waiting_runs_too() {
             .collect()
     };
     assert_eq!(ids("active"), [waiting.clone(), active.clone()]);
-    assert_eq!(ids("waiting"), [waiting.clone()]);
+    assert_eq!(ids("waiting"), std::slice::from_ref(&waiting));
     sb.wg(&["abort", &active, "--reason", "done with it"])
         .code(0);
     assert_eq!(ids("active"), [waiting]);
