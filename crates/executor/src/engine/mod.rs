@@ -18,6 +18,8 @@
 
 mod drive;
 mod ops;
+#[cfg(test)]
+mod races;
 mod step;
 #[cfg(test)]
 mod tests;

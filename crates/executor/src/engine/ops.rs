@@ -1,11 +1,13 @@
-//! The operations that are not guard evaluation: start, approve, rollback, abort.
+//! The operations that are not guard evaluation: start, approve (and withdraw), rollback, abort.
 
 use std::collections::BTreeMap;
 
-use waygate_core::approval::{approvable, may_approve, tally, visit_records, NotApprovable};
+use waygate_core::approval::{
+    approvable, may_approve, tally, visit_records, ApprovalRecord, NotApprovable,
+};
 use waygate_core::decide::{decide_rollback, RollbackRefusal};
 use waygate_core::event::{Cause, EventKind};
-use waygate_core::model::{ApprovalCheck, Workflow};
+use waygate_core::model::Workflow;
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 use waygate_core::vars;
@@ -100,86 +102,34 @@ impl Engine {
                 .await?;
             return Err(EngineError::Refused(reason));
         }
-        self.append(
-            &loaded.run,
-            vec![EventKind::Approved {
-                state: state.clone(),
-                guard: guard.to_owned(),
-                comment,
-                accepted: true,
-                reason: None,
-                visit: Some(visit),
-            }],
-        )
-        .await?;
-        self.tally_after(&loaded, check, guard, visit, "approval")
-            .await
-    }
-
-    /// Withdraws the actor's approval of `guard` given in the current visit of the run's
-    /// state, while it has not been used (the run has not left the state). Recorded as
-    /// `ApprovalWithdrawn`; with no such approval nothing is recorded.
-    pub async fn withdraw(
-        &self,
-        id: &RunId,
-        guard: &str,
-        comment: Option<String>,
-    ) -> Result<ApproveOutcome, EngineError> {
-        let loaded = self.load(id).await?;
-        ensure_active(&loaded)?;
-        let check = approvable(&loaded.workflow, loaded.state, guard)
-            .map_err(|e| EngineError::NothingToWithdraw(e.to_string()))?;
-        let state = loaded.run.state.clone();
-        let before = tally(
-            check,
-            guard,
-            &visit_records(&loaded.events, &state),
-            &loaded.run.initiator,
-        );
-        if !before.approvers.contains(&self.actor) {
-            return Err(EngineError::NothingToWithdraw(format!(
-                "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
-                self.actor
-            )));
-        }
-        let visit = visit_number(&loaded.events);
-        self.append(
-            &loaded.run,
-            vec![EventKind::ApprovalWithdrawn {
-                state,
-                guard: guard.to_owned(),
-                comment,
-                visit,
-            }],
-        )
-        .await?;
-        self.tally_after(&loaded, check, guard, visit, "withdrawal")
-            .await
-    }
-
-    /// Where `guard` stands once an approval or withdrawal for `visit` is recorded; an error if
-    /// the run left that visit meanwhile (it does not apply to the next one).
-    async fn tally_after(
-        &self,
-        loaded: &Loaded,
-        check: &ApprovalCheck,
-        guard: &str,
-        visit: u32,
-        what: &'static str,
-    ) -> Result<ApproveOutcome, EngineError> {
-        let now = self.load(&loaded.run.id).await?;
-        if visit_number(&now.events) != visit {
+        let approved = EventKind::Approved {
+            state: state.clone(),
+            guard: guard.to_owned(),
+            comment,
+            accepted: true,
+            reason: None,
+            visit: Some(visit),
+        };
+        let (run, events) = (loaded.run.id.clone(), self.events(vec![approved]));
+        let sealed = self.blocking(move |s| s.append(&run, events)).await?;
+        let seq = sealed.first().map_or(u64::MAX, |e| e.seq);
+        // The run may have moved between reading it and recording the approval: then the
+        // approval names a visit that is over and counts nowhere. Say so.
+        let now = self.load(id).await?;
+        let upto = now.events.partition_point(|e| e.seq <= seq);
+        let as_recorded = &now.events[..upto];
+        if visit_number(as_recorded) != visit {
             return Err(EngineError::MovedMeanwhile {
                 run: now.run.id.clone(),
                 state: now.run.state.clone(),
-                what,
+                what: "approval",
             });
         }
         let t = tally(
             check,
             guard,
-            &visit_records(&now.events, &now.run.state),
-            &now.run.initiator,
+            &visit_records(as_recorded, &state),
+            &loaded.run.initiator,
         );
         Ok(ApproveOutcome {
             approvers: t.approvers,
@@ -187,49 +137,124 @@ impl Engine {
         })
     }
 
+    /// Withdraws the actor's approval of `guard` given in the current visit of the run's
+    /// state, while it has not been used (the run has not left the state). Recorded as
+    /// `ApprovalWithdrawn`; with no such approval nothing is recorded.
+    ///
+    /// The withdrawal is a versioned commit, not an append: a step that read the approval
+    /// before it cannot then commit the move it allowed (it conflicts, reads again and
+    /// waits), and a withdrawal that loses to the move is told the approval was used.
+    pub async fn withdraw(
+        &self,
+        id: &RunId,
+        guard: &str,
+        comment: Option<String>,
+    ) -> Result<ApproveOutcome, EngineError> {
+        let mut first_visit = None;
+        let mut lost = 0;
+        loop {
+            let loaded = self.load(id).await?;
+            ensure_active(&loaded)?;
+            let visit = visit_number(&loaded.events);
+            if *first_visit.get_or_insert(visit) != visit {
+                return Err(EngineError::MovedMeanwhile {
+                    run: loaded.run.id.clone(),
+                    state: loaded.run.state.clone(),
+                    what: "withdrawal",
+                });
+            }
+            let check = approvable(&loaded.workflow, loaded.state, guard)
+                .map_err(|e| EngineError::NothingToWithdraw(e.to_string()))?;
+            let state = loaded.run.state.clone();
+            let before = tally(
+                check,
+                guard,
+                &visit_records(&loaded.events, &state),
+                &loaded.run.initiator,
+            );
+            if !before.approvers.contains(&self.actor) {
+                return Err(EngineError::NothingToWithdraw(format!(
+                    "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
+                    self.actor
+                )));
+            }
+            let withdrawn = EventKind::ApprovalWithdrawn {
+                state,
+                guard: guard.to_owned(),
+                comment: comment.clone(),
+                visit,
+            };
+            let committed = self
+                .commit(&loaded.run, RunChange::default(), vec![withdrawn])
+                .await;
+            match committed {
+                Ok(_) => {
+                    // Committed at the version read: the withdrawal is in this visit.
+                    let mut records = visit_records(&loaded.events, &loaded.run.state);
+                    records.push(ApprovalRecord {
+                        guard: guard.to_owned(),
+                        actor: self.actor.clone(),
+                        given: false,
+                    });
+                    let t = tally(check, guard, &records, &loaded.run.initiator);
+                    return Ok(ApproveOutcome {
+                        approvers: t.approvers,
+                        min: t.need,
+                    });
+                }
+                Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
+                    lost += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Sends the run to the workflow's rollback state now, from any non-terminal state that is
     /// not already on the rollback path ([`waygate_core::decide::decide_rollback`]).
     ///
     /// Two operators pressing the button at once both read the run before the rollback; the
-    /// store's version check lets exactly one commit, and the other is told the rollback is
-    /// already under way. No rollback action runs twice.
+    /// store's version check lets exactly one commit. The other reads the run again: it is on
+    /// its rollback path now, so that one is told the rollback is already under way. A commit
+    /// lost to anything else (a drive recording that it waits, an approval withdrawn) is tried
+    /// again from where the run is then: an operator's rollback does not fail on a neighbour's
+    /// bookkeeping. No rollback action runs twice.
     pub async fn rollback(&self, id: &RunId, reason: &str) -> Result<StepOutcome, EngineError> {
         ensure_reason("rollback", reason)?;
-        let loaded = self.load(id).await?;
-        ensure_active(&loaded)?;
-        let target = match decide_rollback(&loaded.workflow, loaded.state) {
-            Ok(target) => target,
-            Err(RollbackRefusal::NoRollbackState) => {
-                return Err(EngineError::NoRollback(loaded.workflow.name.clone()))
-            }
-            Err(RollbackRefusal::AlreadyOnPath) => return Err(under_way(&loaded)),
-        };
-        let from = loaded.run.state.clone();
-        let to = loaded.workflow.state(target).name.clone();
-        let requested = EventKind::RollbackRequested {
-            from: from.clone(),
-            to: to.clone(),
-            reason: reason.to_owned(),
-        };
-        let moved = self
-            .move_to(
-                &loaded,
-                vec![requested],
-                &to,
-                Cause::Rollback,
-                Some(reason.to_owned()),
-            )
-            .await;
-        match moved {
-            Err(EngineError::Store(StoreError::Conflict { .. })) => {
-                // Someone moved the run first: say so plainly if that was a rollback.
-                let now = self.load(id).await?;
-                if !now.run.status.is_ended() && now.workflow.on_rollback_path(now.state) {
-                    return Err(under_way(&now));
+        let mut lost = 0;
+        loop {
+            let loaded = self.load(id).await?;
+            ensure_active(&loaded)?;
+            let target = match decide_rollback(&loaded.workflow, loaded.state) {
+                Ok(target) => target,
+                Err(RollbackRefusal::NoRollbackState) => {
+                    return Err(EngineError::NoRollback(loaded.workflow.name.clone()))
                 }
-                moved
+                Err(RollbackRefusal::AlreadyOnPath) => return Err(under_way(&loaded)),
+            };
+            let from = loaded.run.state.clone();
+            let to = loaded.workflow.state(target).name.clone();
+            let requested = EventKind::RollbackRequested {
+                from: from.clone(),
+                to: to.clone(),
+                reason: reason.to_owned(),
+            };
+            let committed = self
+                .commit_move(
+                    &loaded,
+                    vec![requested],
+                    &to,
+                    Cause::Rollback,
+                    Some(reason.to_owned()),
+                )
+                .await;
+            match committed {
+                Ok(()) => return self.enter(id, &from, &to, Cause::Rollback).await,
+                Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
+                    lost += 1;
+                }
+                Err(e) => return Err(e),
             }
-            other => other,
         }
     }
 
@@ -256,6 +281,10 @@ impl Engine {
         .await
     }
 }
+
+/// How often `rollback` and `approve --withdraw` read the run again after losing a commit
+/// to another command before they report the conflict.
+const RETRIES: u32 = 5;
 
 /// The refusal of a second rollback, saying where the run is and who rolled it back.
 fn under_way(loaded: &Loaded) -> EngineError {
