@@ -443,4 +443,45 @@ mod tests {
         // An explicit on_failure is always followed.
         assert_eq!(w.failure_target(id("rollback")), Some(id("escalate")));
     }
+
+    #[test]
+    fn validate_warns_of_actions_after_the_rollback_state_without_on_failure() {
+        let text = PATHS
+            .replace(
+                r#""rb_verify": (deadline: "5m"),"#,
+                r#""rb_verify": (deadline: "5m", on_enter: [Command(run: ["true"])]),
+            "rollback_notes": (on_enter: [Command(run: ["true"])]),"#,
+            )
+            .replace(
+                r#"(from: "rollback", to: "retry"),"#,
+                r#"(from: "rollback", to: "retry"),
+            (from: "rollback", to: "rollback_notes"),
+            (from: "rollback_notes", to: "rolled_back"),"#,
+            )
+            .replace(
+                r#""rollback": (on_failure: "escalate"),"#,
+                r#""rollback": (on_failure: "escalate", on_enter: [Command(run: ["true"])]),"#,
+            );
+        let v = validate("p.ron", &text);
+        assert!(v.workflow.is_some(), "{:?}", v.diagnostics);
+        let warned: Vec<String> = v
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "missing-failure-path")
+            .map(|d| d.message.clone())
+            .collect();
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(
+            warned.iter().all(|m| m.contains("on the rollback path")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|m| m.contains("`rb_verify`")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|m| m.contains("`rollback_notes`")),
+            "{warned:?}"
+        );
+    }
 }
