@@ -48,7 +48,9 @@ pub enum CliError {
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
-    /// A flag's value is not one it takes (clap could not tell): exit 2 like clap's own.
+    /// Command-line input outside what the command accepts, found after clap parsed the line
+    /// (an actor name outside its character set, `audit --kind Bogus`, a format the command
+    /// does not print): exit 2 like clap's own.
     #[error("{0}")]
     Usage(String),
     /// The store refused or failed.

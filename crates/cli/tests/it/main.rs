@@ -12,5 +12,6 @@ mod runs;
 mod secrets;
 mod seed;
 mod signals;
+mod untrusted;
 mod validate;
 mod vars;
