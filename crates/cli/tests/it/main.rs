@@ -1,10 +1,13 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
+mod approvals;
 mod concurrency;
 mod crash;
 mod exec;
 mod helpers;
 mod live;
+mod reports;
+mod rollback;
 mod runs;
 mod secrets;
 mod seed;
