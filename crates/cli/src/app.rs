@@ -70,6 +70,19 @@ impl App {
         })
     }
 
+    /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
+    /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
+    pub fn command_line(&self, args: &[&str]) -> String {
+        let mut words = vec!["waygate".to_owned()];
+        if self.dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            words.push("--store".into());
+            words.push(shell_word(&dir.to_string_lossy()));
+        }
+        words.extend(args.iter().map(|a| shell_word(a)));
+        words.join(" ")
+    }
+
     /// Who is acting; a usage error when the OS user is not a valid actor name and no `--as`
     /// was given.
     pub fn actor(&self) -> Result<&str, CliError> {
@@ -99,6 +112,20 @@ impl App {
             Some(sender) => engine.with_output(sender),
             None => engine,
         }
+    }
+}
+
+/// `word` as one shell word: as is when it is made of characters no shell treats specially,
+/// else in single quotes (a `'` inside written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -132,5 +159,25 @@ fn os_user() -> (String, &'static str) {
             }
         }
         (format!("uid-{uid}"), "the user id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        let cases = [
+            ("/tmp/store", "/tmp/store"),
+            ("sign-off", "sign-off"),
+            ("my store", "'my store'"),
+            ("it's", r"'it'\''s'"),
+            ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+            ("", "''"),
+        ];
+        for (word, quoted) in cases {
+            assert_eq!(shell_word(word), quoted, "{word}");
+        }
     }
 }

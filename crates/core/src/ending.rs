@@ -70,7 +70,7 @@ pub fn ending(workflow: &Workflow, run: &Run, events: &[Event]) -> Option<Ending
         _ => How::InPlace,
     };
     let count = node.map_or(0, |n| workflow.state(n).on_enter.len());
-    let visit = events.iter().filter(|e| e.at >= run.state_entered_at);
+    let visit = crate::visit::current_visit(events);
     let failed_actions = action_histories(visit, &run.state, count)
         .into_iter()
         .enumerate()
@@ -180,8 +180,19 @@ mod tests {
             }]
         );
         // Failures of an earlier visit do not count.
-        let later = run("done", RunStatus::Succeeded, "2026-01-01T00:00:05Z");
-        assert!(ending(&w, &later, &events)
+        let mut revisited = events.clone();
+        revisited.push(event(
+            5,
+            "2026-01-01T00:00:05Z",
+            "ana",
+            EventKind::Transitioned {
+                from: "a".into(),
+                to: "done".into(),
+                cause: crate::event::Cause::Advance,
+                reason: None,
+            },
+        ));
+        assert!(ending(&w, &done, &revisited)
             .expect("ended")
             .failed_actions
             .is_empty());

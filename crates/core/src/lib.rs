@@ -5,14 +5,16 @@
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
 //! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) and `entry` (the pure decision of
-//! which entry action runs next) → `store` (runs and the
-//! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
-//! strings; `actor` is the actor-name rule; `text` escapes untrusted text for people; `vars`
-//! resolves a run's variable values; `outcome` is what evaluating a guard produced; `ending`
-//! says how a run ended.
+//! which entry action runs next) → `store` (runs and the hash-chained event journal, with `run`
+//! and `event` the records it keeps). `visit` says which events belong to the state a run is in
+//! now, and `approval` which approvals count there; `ending` says how a run ended.
+//! `template` and `duration` are the small languages inside strings; `actor` is the
+//! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
+//! values; `outcome` is what evaluating a guard produced.
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod approval;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
@@ -31,3 +33,4 @@ pub mod template;
 pub mod text;
 pub mod validate;
 pub mod vars;
+pub mod visit;

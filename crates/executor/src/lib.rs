@@ -46,7 +46,7 @@ pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
 pub use engine::{Engine, EngineError};
 pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
-pub use guard::approval::{may_approve, Refusal};
 pub use guard::Verdict;
 pub use live::{LiveOutput, Origin, OutputLine, OutputSender, Stream};
 pub use shutdown::{Shutdown, Signal, Trigger};
+pub use waygate_core::approval::{may_approve, Refusal};

@@ -1,5 +1,6 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
+mod approvals;
 mod concurrency;
 mod crash;
 mod ending;
@@ -7,6 +8,8 @@ mod exec;
 mod helpers;
 mod live;
 mod logs;
+mod reports;
+mod rollback;
 mod runs;
 mod secrets;
 mod seed;

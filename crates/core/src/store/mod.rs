@@ -121,7 +121,8 @@ pub struct RunFilter {
     pub workflow: Option<String>,
     /// Only this environment.
     pub env: Option<String>,
-    /// Only runs with this status.
+    /// Only runs with this status; `Active` takes every run that has not ended
+    /// ([`RunStatus::falls_under`]).
     pub status: Option<RunStatus>,
 }
 
@@ -130,7 +131,7 @@ impl RunFilter {
     pub fn matches(&self, run: &Run) -> bool {
         wanted(&self.workflow, &run.workflow)
             && wanted(&self.env, &run.env)
-            && wanted(&self.status, &run.status)
+            && self.status.is_none_or(|s| run.status.falls_under(s))
     }
 }
 

@@ -63,6 +63,7 @@ fn approved() -> NewEvent {
             comment: Some("ok".into()),
             accepted: true,
             reason: None,
+            visit: None,
         },
     )
 }

@@ -21,6 +21,8 @@
 
 mod drive;
 mod ops;
+#[cfg(test)]
+mod races;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -38,7 +40,7 @@ use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, SystemClock};
-use crate::context::{ApprovalRecord, GuardContext};
+use crate::context::GuardContext;
 use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 use crate::shutdown::{Shutdown, Signal};
@@ -87,22 +89,49 @@ pub enum EngineError {
         /// The targets there are.
         known: String,
     },
+    /// `rollback` or `abort` with a reason that is empty or only whitespace.
+    #[error("the reason for the {0} is blank: say why (it is kept in the audit trail)")]
+    BlankReason(&'static str),
     /// `rollback` on a workflow without a rollback state.
     #[error("workflow `{0}` has no `rollback` state; use `waygate abort` to end the run")]
     NoRollback(String),
-    /// `approve` named no Approval guard.
-    #[error("workflow `{workflow}` has no Approval guard named `{guard}`{hint}")]
-    UnknownGuard {
-        /// The workflow.
-        workflow: String,
-        /// The name given.
-        guard: String,
-        /// The approval guards there are.
-        hint: String,
+    /// `rollback` on a run already on its rollback path: nothing changed.
+    #[error(
+        "a rollback is already under way: run {run} is in `{state}`, on its rollback path{}; \
+         nothing changed (`waygate status {run}` shows where it stands)",
+        since.as_deref().map(|s| format!(" (rolled back by {s})")).unwrap_or_default()
+    )]
+    RollbackUnderWay {
+        /// The run.
+        run: RunId,
+        /// The state it is in.
+        state: String,
+        /// Who moved it into the rollback state, and when, if the history says.
+        since: Option<String>,
     },
+    /// `approve` named no Approval guard of the workflow.
+    #[error(transparent)]
+    UnknownGuard(waygate_core::approval::NotApprovable),
     /// The approval was refused (and recorded as refused).
     #[error("approval refused: {0}")]
     Refused(String),
+    /// `approve --withdraw` found no approval of the actor's to withdraw (nothing recorded).
+    #[error("nothing withdrawn: {0}")]
+    NothingToWithdraw(String),
+    /// The run left the visit an approval or withdrawal was meant for while it was being
+    /// recorded: it applies to that visit only, which is over.
+    #[error(
+        "run {run} moved on to `{state}` while your {what} was being recorded; it applies only \
+         to the visit of the state it was meant for (see `waygate history {run}`)"
+    )]
+    MovedMeanwhile {
+        /// The run.
+        run: RunId,
+        /// Where it is now.
+        state: String,
+        /// "approval" or "withdrawal".
+        what: &'static str,
+    },
     /// Another process is running the run's entry actions right now.
     #[error(
         "run {run} is busy: another waygate process is running the entry actions of `{state}`; \
@@ -137,12 +166,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Conflicts (exit 5): the run moved, or the environment is busy.
+    /// Conflicts (exit 5): the run moved, the environment is busy, or a rollback is already
+    /// under way.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
             EngineError::Store(StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. })
                 | EngineError::Busy { .. }
+                | EngineError::RollbackUnderWay { .. }
+                | EngineError::MovedMeanwhile { .. }
         )
     }
 
@@ -210,10 +242,10 @@ impl Loaded {
         }
     }
 
-    /// Events since the run entered its current state (this visit only).
+    /// Events since the run entered its current state (this visit only, told by the events
+    /// themselves: [`waygate_core::visit::current_visit`]).
     pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
-        let since = self.run.state_entered_at;
-        self.events.iter().filter(move |e| e.at >= since)
+        waygate_core::visit::current_visit(&self.events).iter()
     }
 }
 
@@ -381,7 +413,7 @@ impl Engine {
             secret_names,
         );
         ctx.state_entered_at = run.state_entered_at;
-        ctx.approvals = approvals(loaded.events.iter());
+        ctx.approvals = waygate_core::approval::visit_records(&loaded.events, &run.state);
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = self.workdir.clone();
         ctx.clock = self.clock.clone();
@@ -428,23 +460,6 @@ impl Engine {
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
-}
-
-/// The approvals (accepted or refused) among `events`, for the Approval guards. Approvals
-/// are per run: one given before the run reaches the guard's state counts there.
-fn approvals<'e>(events: impl Iterator<Item = &'e Event>) -> Vec<ApprovalRecord> {
-    events
-        .filter_map(|e| match &e.kind {
-            EventKind::Approved {
-                guard, accepted, ..
-            } => Some(ApprovalRecord {
-                guard: guard.clone(),
-                actor: e.actor.clone(),
-                accepted: *accepted,
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// When each guard was evaluated among `events` (recorded `GuardsEvaluated`), for `Watch`.

@@ -311,14 +311,28 @@ impl Engine {
     pub(crate) async fn move_to(
         &self,
         loaded: &Loaded,
-        mut records: Vec<EventKind>,
+        records: Vec<EventKind>,
         to: &str,
         cause: Cause,
         reason: Option<String>,
     ) -> Result<StepOutcome, EngineError> {
-        let from = loaded.run.state.clone();
+        self.commit_move(loaded, records, to, cause, reason).await?;
+        self.enter(&loaded.run.id, &loaded.run.state, to, cause)
+            .await
+    }
+
+    /// Commits `records` and a transition from the loaded state to `to` (a conflict if the
+    /// run moved since it was loaded), without entering `to` yet.
+    pub(crate) async fn commit_move(
+        &self,
+        loaded: &Loaded,
+        mut records: Vec<EventKind>,
+        to: &str,
+        cause: Cause,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
         records.push(EventKind::Transitioned {
-            from: from.clone(),
+            from: loaded.run.state.clone(),
             to: to.to_owned(),
             cause,
             reason,
@@ -329,7 +343,19 @@ impl Engine {
             records,
         )
         .await?;
-        let next = self.load(&loaded.run.id).await?;
+        Ok(())
+    }
+
+    /// Finishes entering `to` after a committed move from `from`, and reports the move.
+    pub(crate) async fn enter(
+        &self,
+        id: &RunId,
+        from: &str,
+        to: &str,
+        cause: Cause,
+    ) -> Result<StepOutcome, EngineError> {
+        let from = from.to_owned();
+        let next = self.load(id).await?;
         let settled = match self.settle(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.

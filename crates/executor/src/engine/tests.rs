@@ -453,7 +453,7 @@ async fn approvals_need_distinct_allowed_people_other_than_the_initiator() {
     assert_eq!(refusals, 2, "refused approvals are recorded");
     assert!(matches!(
         bob.approve(&id, "nope", None).await,
-        Err(EngineError::UnknownGuard { .. }) | Err(EngineError::Ended { .. })
+        Err(EngineError::UnknownGuard(_)) | Err(EngineError::Ended { .. })
     ));
 }
 
@@ -676,6 +676,7 @@ impl Store for ApprovesOnWait {
                 comment: None,
                 accepted: true,
                 reason: None,
+                visit: None,
             };
             self.0.append(id, vec![NewEvent::new("bob", approval)])?;
         }
