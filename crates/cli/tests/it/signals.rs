@@ -431,3 +431,30 @@ fn an_action_that_ignores_sigterm_is_killed_after_the_grace() {
     assert_eq!(of_kind(&sb.history(&run), "ActionInterrupted").len(), 1);
     assert!(!sb.path().join("revert.log").exists());
 }
+
+#[test]
+fn an_action_killed_by_the_same_sigterm_as_waygate_is_interrupted_not_failed() {
+    // systemd stopping a service signals every process of its cgroup at once: the action
+    // dies of the SIGTERM that also tells waygate to stop. That is the operator's stop, not a
+    // failure of the action. Here the action plays both parts.
+    for _ in 0..3 {
+        let sb = Sandbox::new();
+        sb.write("wf.ron", DEPLOY);
+        // The action dies first; waygate's SIGTERM comes the moment waygate has reaped it,
+        // from outside the action's process group (as systemd's may).
+        sb.script(
+            "deploy.sh",
+            "[ -f release ] && exit 0\nsetsid sh -c \"touch detached; while kill -0 $$ 2>/dev/null; do sleep 0.005; done; kill -TERM $PPID\" >/dev/null 2>&1 &\nwhile [ ! -f detached ]; do sleep 0.01; done\nexit 143",
+        );
+        sb.script("revert.sh", "echo reverted >> revert.log");
+        let run = sb.start("alice", "wf.ron", "prod", &[]);
+        let ran = sb.wg_as("alice", &["drive", &run]);
+        ran.code(4);
+        let history = sb.history(&run);
+        assert_eq!(of_kind(&history, "ActionInterrupted").len(), 1, "{ran:?}");
+        assert!(of_kind(&history, "ActionFinished").is_empty(), "{ran:?}");
+        assert!(!sb.path().join("revert.log").exists());
+        sb.write("release", "");
+        sb.wg_as("alice", &["drive", &run]).code(0);
+    }
+}

@@ -67,6 +67,11 @@ pub enum StepOutcome {
     Blocked,
 }
 
+/// How long a failed entry action waits for an operator's stop that may have killed it (the
+/// signal reaching waygate a moment after its child): longer than any signal takes to be
+/// delivered and handled, short next to anything a failure path does.
+const STOP_SETTLE: Duration = Duration::from_millis(250);
+
 /// How a step treats failing guards.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Policy {
@@ -563,8 +568,18 @@ impl Engine {
         .await?;
         let running = run_action(action, index as u32, &ctx);
         let result = match action {
-            // The process hears the stop itself and ends within the grace.
-            Action::Command(_) => running.await,
+            // The process hears the stop itself and ends within the grace. A failure may
+            // also be a stop that reached the action first: whoever stops a whole service
+            // (systemd, a container runtime) signals its processes together, and the child
+            // can die before waygate's handler has run. Such a stop is not the action's
+            // failure, so a failed action waits a moment for it.
+            Action::Command(_) => {
+                let result = running.await;
+                if !result.ok && self.shutdown.requested().is_none() {
+                    let _ = tokio::time::timeout(STOP_SETTLE, self.shutdown.wait()).await;
+                }
+                result
+            }
             Action::Http(_) => tokio::select! {
                 biased;
                 signal = self.shutdown.wait() => {
