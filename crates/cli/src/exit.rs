@@ -48,6 +48,12 @@ impl Exit {
         Exit::of_end(ending.status, ending.how == How::InPlace)
     }
 
+    /// How a command stopped by an operator's signal exits (SIGINT, SIGTERM, SIGHUP): 4, as
+    /// for waiting, since the run is left resumable.
+    pub fn of_interrupted() -> Exit {
+        Exit::Waiting
+    }
+
     /// How `drive` and `run` exit. An operator's signal leaves the run resumable: 4, as for
     /// waiting.
     pub fn of_drive(end: &DriveEnd) -> Exit {
@@ -55,7 +61,8 @@ impl Exit {
             DriveEnd::Ended {
                 status, in_place, ..
             } => Exit::of_end(*status, *in_place),
-            DriveEnd::Waiting | DriveEnd::Interrupted { .. } => Exit::Waiting,
+            DriveEnd::Waiting => Exit::Waiting,
+            DriveEnd::Interrupted { .. } => Exit::of_interrupted(),
             DriveEnd::Blocked { .. } => Exit::GuardsFailed,
         }
     }
@@ -146,7 +153,7 @@ impl CliError {
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
-            CliError::Engine(e) if e.is_interrupted() => Exit::Waiting,
+            CliError::Engine(e) if e.is_interrupted() => Exit::of_interrupted(),
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,

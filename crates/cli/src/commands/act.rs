@@ -283,7 +283,16 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
-    let (loaded, reports) = app.reader().check(&run_id(id), to).await?;
+    let rid = run_id(id);
+    let engine = app.reader().with_shutdown(signals::listen());
+    let (loaded, reports) = match engine.check(&rid, to).await {
+        // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
+        Err(EngineError::Interrupted { signal, .. }) => {
+            let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
+            return finish_simple(app, &rid, Exit::of_interrupted(), message.into());
+        }
+        other => other?,
+    };
     let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
     match app.format {
         Format::Human | Format::Csv => {
@@ -369,7 +378,7 @@ async fn interrupted(
     finish_simple(
         app,
         rid,
-        Exit::Waiting,
+        Exit::of_interrupted(),
         interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
     )
 }

@@ -458,3 +458,30 @@ fn an_action_killed_by_the_same_sigterm_as_waygate_is_interrupted_not_failed() {
         sb.wg_as("alice", &["drive", &run]).code(0);
     }
 }
+
+#[test]
+fn sigterm_during_check_leaves_no_guard_process_behind() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", GUARDED);
+    sb.script(
+        "guard.sh",
+        "echo $$ >> guard.pids\nsleep 300 &\necho $! >> guard.pids\nwait",
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let pids = sb.path().join("guard.pids");
+    let check = sb.spawn_as("alice", "check", &["check", &run]);
+    wait_until("the guard and its child", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 2
+    });
+    let running = pids_in(&pids);
+    check.signal(libc::SIGTERM);
+    let ran = check.wait(Duration::from_secs(20));
+    ran.code(4);
+    assert!(ran.stdout.contains("interrupted by SIGTERM"), "{ran:?}");
+    wait_until(
+        "the guard's processes to be gone",
+        Duration::from_secs(10),
+        || running.iter().all(|&p| !alive(p)),
+    );
+    assert!(of_kind(&sb.history(&run), "GuardsEvaluated").is_empty());
+}

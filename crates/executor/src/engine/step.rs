@@ -101,7 +101,9 @@ impl Engine {
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
-            let results = evaluate_transition(&t.transition.guards, &ctx).await;
+            let results = self
+                .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                .await?;
             reports.push(TransitionReport {
                 from: loaded.run.state.clone(),
                 to: loaded.workflow.state(t.to).name.clone(),
@@ -109,6 +111,27 @@ impl Engine {
             });
         }
         Ok((loaded, reports))
+    }
+
+    /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
+    /// dropped, which kills its processes, nothing is recorded, and the result is
+    /// [`EngineError::Interrupted`].
+    async fn evaluate_unless_stopped(
+        &self,
+        loaded: &Loaded,
+        guards: &[waygate_core::model::Guard],
+        ctx: &crate::context::GuardContext,
+    ) -> Result<Vec<GuardResult>, EngineError> {
+        tokio::select! {
+            biased;
+            signal = self.shutdown.wait() => Err(EngineError::Interrupted {
+                run: loaded.run.id.clone(),
+                state: loaded.run.state.clone(),
+                signal,
+                action: None,
+            }),
+            results = evaluate_transition(guards, ctx) => Ok(results),
+        }
     }
 
     fn candidates<'w>(
@@ -182,19 +205,9 @@ impl Engine {
             .is_some_and(|d| in_state >= d);
         if !deadline_passed {
             for t in self.candidates(&loaded, to)? {
-                // A stop drops the evaluation, which kills its processes; nothing is recorded.
-                let results = tokio::select! {
-                    biased;
-                    signal = self.shutdown.wait() => {
-                        return Err(EngineError::Interrupted {
-                            run: loaded.run.id.clone(),
-                            state: loaded.run.state.clone(),
-                            signal,
-                            action: None,
-                        });
-                    }
-                    results = evaluate_transition(&t.transition.guards, &ctx) => results,
-                };
+                let results = self
+                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                    .await?;
                 let done = results.iter().all(|r| r.outcome == Outcome::Pass)
                     || results
                         .iter()
