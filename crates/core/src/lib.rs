@@ -7,9 +7,10 @@
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
 //! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
-//! produced.
+//! produced; `clock_jump` is the rule for stored times when clocks disagree.
 #![deny(missing_docs)]
 
+pub mod clock_jump;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
