@@ -1,12 +1,14 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use jiff::Timestamp;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
 use waygate_executor::lock::RunLocks;
-use waygate_executor::Engine;
+use waygate_executor::{Clock, Engine, TokioClock};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -36,7 +38,8 @@ impl std::fmt::Debug for App {
 impl App {
     /// Opens the store in `--store DIR` (created if missing).
     pub fn open(global: &Global) -> Result<App, CliError> {
-        let store = EmbeddedStore::open(&global.store)?;
+        let clock = process_clock();
+        let store = EmbeddedStore::open(&global.store)?.with_clock(Arc::new(move || clock.now()));
         let actor = match &global.actor {
             Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
             Some(_) => return Err(CliError::BadInput("--as needs a name".into())),
@@ -53,8 +56,35 @@ impl App {
     /// An engine acting as this app's actor.
     pub fn engine(&self) -> Engine {
         Engine::new(self.store.clone(), self.actor.clone())
+            .with_clock(Arc::new(process_clock()))
             .with_run_locks(RunLocks::new(self.dir.join("locks")))
     }
+}
+
+/// This process's one clock, for its waits, the times its writes are stamped with and the
+/// countdowns it prints (docs/storage.md, Times and clocks): the wall clock read once, then
+/// the monotonic clock, so setting the wall clock while `drive` waits neither stretches nor
+/// skips a bake.
+pub fn process_clock() -> TokioClock {
+    static CLOCK: OnceLock<TokioClock> = OnceLock::new();
+    *CLOCK.get_or_init(|| TokioClock::starting_at(wall_clock()))
+}
+
+/// The wall clock. Debug builds (the ones the tests run) add `WAYGATE_TEST_CLOCK_OFFSET`
+/// seconds, so that an end-to-end test can play a process whose clock is wrong; release builds
+/// ignore the variable (docs/cli.md, Environment).
+fn wall_clock() -> Timestamp {
+    let now = Timestamp::now();
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("WAYGATE_TEST_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return now
+            .saturating_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(now);
+    }
+    now
 }
 
 /// A run id as typed by the user.

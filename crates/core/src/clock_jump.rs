@@ -41,7 +41,13 @@ impl fmt::Display for ClockJump {
             "clock jump: a stored time ({}) lies {} ahead of this clock ({}); one of the \
              two clocks is wrong",
             self.stored,
-            crate::duration::format_duration(self.ahead()),
+            // To the nearest second: the two readings are a moment apart.
+            crate::duration::format_duration(Duration::from_secs(
+                u64::try_from(self.ahead().as_millis())
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(500)
+                    / 1000
+            )),
             self.now
         )
     }

@@ -36,8 +36,9 @@ pub struct Event {
     pub seq: u64,
     /// The run the event belongs to.
     pub run_id: RunId,
-    /// When the store committed it (UTC). Never earlier than the previous event's time, so the
-    /// log is ordered by time as well as by `seq`.
+    /// When the store committed it (UTC), by the writing process's clock. Never earlier than
+    /// the previous event's time unless that lay beyond [`crate::clock_jump::TOLERANCE`] ahead
+    /// (a clock jump, reported and not copied): `seq`, not `at`, orders the log.
     pub at: jiff::Timestamp,
     /// Who did it: the `--as` actor, or the user running the command.
     pub actor: String,

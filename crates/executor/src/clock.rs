@@ -17,7 +17,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> Timestamp;
 }
 
-/// The system's wall clock; what production uses.
+/// The system's wall clock, read afresh each time: it jumps when the wall clock is set.
+/// Engines use [`TokioClock::starting_now`] instead.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -46,6 +47,13 @@ pub struct TokioClock {
 }
 
 impl TokioClock {
+    /// The process's clock: the wall time once, now, and from then on tokio's monotonic
+    /// clock. Waits and watches measured with it neither stretch nor skip when the wall clock
+    /// jumps while they run; the store stamps this process's writes with it too.
+    pub fn starting_now() -> TokioClock {
+        TokioClock::starting_at(Timestamp::now())
+    }
+
     /// A clock reading `origin` now and advancing with tokio's timer.
     pub fn starting_at(origin: Timestamp) -> TokioClock {
         TokioClock {

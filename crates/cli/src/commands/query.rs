@@ -99,10 +99,7 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
         transitions.push(json!({ "to": to, "guards": guards }));
     }
     let state = w.state(loaded.state);
-    let deadline = state.deadline.and_then(|d| {
-        let d = jiff::SignedDuration::try_from(d).ok()?;
-        run.state_entered_at.checked_add(d).ok()
-    });
+    let deadline = loaded.deadline();
     let actions: Vec<_> = state
         .on_enter
         .iter()

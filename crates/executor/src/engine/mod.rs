@@ -24,7 +24,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use petgraph::graph::NodeIndex;
@@ -34,7 +34,7 @@ use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_core::vars::{self, Resolved, VarsError};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, TokioClock};
 use crate::context::{ApprovalRecord, GuardContext};
 use crate::lock::RunLocks;
 
@@ -146,6 +146,8 @@ pub struct Engine {
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
+    /// Stored entry times found in this process's future, already warned about.
+    jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -168,6 +170,10 @@ pub struct Loaded {
     pub state: NodeIndex,
     /// Every event of the run, oldest first.
     pub events: Vec<Event>,
+    /// When the run's stay in its current state counts from, for waits, watches and
+    /// deadlines: the stored entry time, unless a clock that ran ahead stamped it in this
+    /// process's future ([`waygate_core::clock_jump::entered_at`]).
+    pub entered_at: Timestamp,
     /// Variable values, secrets re-read from the process environment.
     pub resolved: Resolved,
     /// Why some values are missing (a secret's variable not set in this process), if they are.
@@ -184,10 +190,18 @@ impl Loaded {
         }
     }
 
-    /// Events since the run entered its current state (this visit only).
+    /// Events since the run entered its current state (this visit only): from the last
+    /// event that moved it there on, by seq, since times from two clocks need not be in order.
     pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
-        let since = self.run.state_entered_at;
-        self.events.iter().filter(move |e| e.at >= since)
+        visit(&self.events).iter()
+    }
+
+    /// When the current state's deadline falls, if it has one (counted from
+    /// [`Loaded::entered_at`]).
+    pub fn deadline(&self) -> Option<Timestamp> {
+        let d = self.workflow.state(self.state).deadline?;
+        let d = jiff::SignedDuration::try_from(d).ok()?;
+        self.entered_at.checked_add(d).ok()
     }
 }
 
@@ -201,8 +215,9 @@ impl Engine {
             workdir: PathBuf::from("."),
             getenv: Arc::new(|k| std::env::var(k).ok()),
             overrides: BTreeMap::new(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(TokioClock::starting_now()),
             locks: None,
+            jumps_reported: Arc::default(),
         }
     }
 
@@ -238,7 +253,9 @@ impl Engine {
         self
     }
 
-    /// Uses `clock` for "now".
+    /// Uses `clock` for "now". The default is the process's clock
+    /// ([`TokioClock::starting_now`]): the wall time once, then a monotonic clock, so a
+    /// wall-clock jump during a wait neither stretches nor skips it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
         self.clock = clock;
         self
@@ -309,11 +326,13 @@ impl Engine {
                 (r, Some(e))
             }
         };
+        let entered_at = self.entered_at(&run, &events);
         Ok(Loaded {
             run,
             workflow,
             state,
             events,
+            entered_at,
             resolved,
             vars_error,
         })
@@ -336,7 +355,7 @@ impl Engine {
             vars,
             secret_names,
         );
-        ctx.state_entered_at = run.state_entered_at;
+        ctx.state_entered_at = loaded.entered_at;
         ctx.approvals = approvals(loaded.events.iter());
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = self.workdir.clone();
@@ -380,6 +399,46 @@ impl Engine {
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
+
+    /// Where `run`'s stay in its state counts from, by the rule of
+    /// [`waygate_core::clock_jump::entered_at`]; a clock jump is reported once per process.
+    fn entered_at(&self, run: &Run, events: &[Event]) -> Timestamp {
+        let now = self.now();
+        let times = visit(events).iter().map(|e| e.at);
+        let (at, jump) = waygate_core::clock_jump::entered_at(run.state_entered_at, times, now);
+        if let Some(jump) = jump {
+            let first = self
+                .jumps_reported
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert((run.id.clone(), run.state_entered_at));
+            if first {
+                tracing::warn!(
+                    "run {}: {jump}: the run entered `{}` at a time this clock has not reached; \
+                     its time in the state counts from {at} instead (docs/storage.md, Times and \
+                     clocks)",
+                    run.id,
+                    run.state
+                );
+            }
+        }
+        at
+    }
+}
+
+/// The events of the run's current visit of its state, from the event that moved it there
+/// (`Transitioned`, or `RunStarted` for the initial state) on.
+fn visit(events: &[Event]) -> &[Event] {
+    let entry = events
+        .iter()
+        .rposition(|e| {
+            matches!(
+                e.kind,
+                EventKind::Transitioned { .. } | EventKind::RunStarted { .. }
+            )
+        })
+        .unwrap_or(0);
+    &events[entry..]
 }
 
 /// The approvals (accepted or refused) among `events`, for the Approval guards. Approvals

@@ -159,7 +159,7 @@ impl Engine {
         }
         loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
 
         // Guards, transition by transition in file order, until one passes or a watch breaks.
         let ctx = self.context(&loaded);
@@ -194,7 +194,7 @@ impl Engine {
                 results: &r.results,
             })
             .collect();
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
         let decision = decide(workflow, loaded.state, in_state, &evaluations);
         let records: Vec<EventKind> = reports
             .iter()
@@ -562,9 +562,7 @@ fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, us
 
 /// When the current state's deadline falls, if it has one.
 pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
-    let d = loaded.workflow.state(loaded.state).deadline?;
-    let d = jiff::SignedDuration::try_from(d).ok()?;
-    loaded.run.state_entered_at.checked_add(d).ok()
+    loaded.deadline()
 }
 
 /// Time from `since` to `now`, zero if the clock went backwards.
