@@ -143,6 +143,8 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
         "version": run.version,
         "initiator": run.initiator,
         "file": run.file,
+        "file_path": run.file_path,
+        "workdir": run.workdir,
         "definition_hash": run.definition_hash,
         "started_at": run.started_at,
         "state_entered_at": run.state_entered_at,
@@ -171,6 +173,10 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     );
     if let Some(d) = view["deadline"].as_str() {
         out.push_str(&format!("deadline   {d}\n"));
+    }
+    match &run.workdir {
+        Some(dir) => out.push_str(&format!("directory  {dir}\n")),
+        None => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
         out.push_str("actions\n");

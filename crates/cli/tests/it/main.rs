@@ -11,3 +11,4 @@ mod seed;
 mod signals;
 mod validate;
 mod vars;
+mod workdir;

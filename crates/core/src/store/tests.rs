@@ -28,6 +28,8 @@ pub(crate) fn started(run: &Run) -> NewEvent {
             file: run.file.clone(),
             definition_hash: run.definition_hash.clone(),
             vars: run.vars.clone(),
+            workdir: None,
+            file_path: None,
         },
     )
 }

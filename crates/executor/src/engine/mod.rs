@@ -109,6 +109,27 @@ pub enum EngineError {
         /// The state whose actions are running.
         state: String,
     },
+    /// The directory the run was started in cannot be used: its commands run there.
+    #[error(
+        "run {run} runs in {dir}, the directory it was started in, but {problem}; restore it, \
+         or end the run with `waygate abort {run} --reason TEXT`"
+    )]
+    Workdir {
+        /// The run.
+        run: RunId,
+        /// Its recorded directory.
+        dir: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The directory a run would be started in cannot be recorded.
+    #[error("cannot start a run in {dir}: {problem}")]
+    StartDir {
+        /// The directory.
+        dir: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The run lock could not be taken or tested.
     #[error("run lock: {0}")]
     Lock(String),
@@ -170,6 +191,9 @@ pub struct Loaded {
     pub state: NodeIndex,
     /// Every event of the run, oldest first.
     pub events: Vec<Event>,
+    /// Where the run's commands run and its relative paths resolve: the directory it was
+    /// started in ([`Run::workdir`]), or for a run recorded without one, this process's.
+    pub workdir: PathBuf,
     /// When the run's stay in its current state counts from, for waits, watches and
     /// deadlines: the stored entry time, unless a clock that ran ahead stamped it in this
     /// process's future ([`waygate_core::clock_jump::entered_at`]).
@@ -188,6 +212,25 @@ impl Loaded {
             Some(e) => Err(EngineError::Vars(e.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Fails unless the run's recorded directory is still there: guards and actions run in it,
+    /// and nowhere else.
+    pub fn ensure_workdir(&self) -> Result<(), EngineError> {
+        let Some(dir) = &self.run.workdir else {
+            return Ok(());
+        };
+        let problem = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => "it is no longer a directory".to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "it no longer exists".to_owned(),
+            Err(e) => format!("it cannot be used ({e})"),
+        };
+        Err(EngineError::Workdir {
+            run: self.run.id.clone(),
+            dir: dir.clone(),
+            problem,
+        })
     }
 
     /// Events since the run entered its current state (this visit only): from the last
@@ -327,7 +370,12 @@ impl Engine {
             }
         };
         let entered_at = self.entered_at(&run, &events);
+        let workdir = run
+            .workdir
+            .as_ref()
+            .map_or_else(|| self.workdir.clone(), PathBuf::from);
         Ok(Loaded {
+            workdir,
             run,
             workflow,
             state,
@@ -358,7 +406,7 @@ impl Engine {
         ctx.state_entered_at = loaded.entered_at;
         ctx.approvals = approvals(loaded.events.iter());
         ctx.looks = looks(loaded.visit_events());
-        ctx.workdir = self.workdir.clone();
+        ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
         ctx
     }

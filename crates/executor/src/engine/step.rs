@@ -88,6 +88,7 @@ impl Engine {
     ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         loaded.ensure_vars()?;
+        loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
@@ -145,6 +146,7 @@ impl Engine {
             });
         }
         let read = loaded.run.version;
+        loaded.ensure_workdir()?;
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
         }

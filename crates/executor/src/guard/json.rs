@@ -31,7 +31,12 @@ pub async fn check(check: &JsonCheck, ctx: &GuardContext) -> Verdict {
     let text = match tokio::fs::read(&path).await {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Verdict::fail(format!("file {name} not found"))
+            // Say where it looked: the run's directory, not the one waygate was typed in.
+            let looked = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+            return Verdict::fail(format!(
+                "file {name} not found (looked for {})",
+                looked.display()
+            ));
         }
         Err(e) => return Verdict::fail(format!("cannot read {name}: {e}")),
     };
