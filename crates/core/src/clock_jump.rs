@@ -41,16 +41,24 @@ impl fmt::Display for ClockJump {
             "clock jump: a stored time ({}) lies {} ahead of this clock ({}); one of the \
              two clocks is wrong",
             self.stored,
-            // To the nearest second: the two readings are a moment apart.
-            crate::duration::format_duration(Duration::from_secs(
-                u64::try_from(self.ahead().as_millis())
-                    .unwrap_or(u64::MAX)
-                    .saturating_add(500)
-                    / 1000
-            )),
+            rounded(self.ahead()),
             self.now
         )
     }
+}
+
+/// `d` for people: to the nearest minute from an hour on, else to the nearest second (two
+/// clock readings are a moment apart; `365d` reads better than `364d23h59m59s`).
+fn rounded(d: Duration) -> String {
+    let secs = d
+        .as_secs()
+        .saturating_add(u64::from(d.subsec_millis() >= 500));
+    let secs = if secs >= 3600 {
+        secs.saturating_add(30) / 60 * 60
+    } else {
+        secs
+    };
+    crate::duration::format_duration(Duration::from_secs(secs))
 }
 
 /// Whether `stored` lies more than [`TOLERANCE`] ahead of `now`.
@@ -74,24 +82,70 @@ pub fn commit_time(now: Timestamp, last: Option<Timestamp>) -> (Timestamp, Optio
     }
 }
 
-/// The time a run's stay in its state counts from, for waits, watches and deadlines:
-/// `stored` (when the store says the run entered it), unless that lies beyond the tolerance
-/// ahead of `now`. Then the stored time came from a clock that ran ahead, and the stay counts
-/// from the first later time of the visit (`visit`, its events' times in seq order) that this
-/// clock can vouch for, else from `now`: a wait then takes its own length from when this
-/// process (or an earlier one that recorded a look) first saw the state, never a year.
-pub fn entered_at(
-    stored: Timestamp,
-    visit: impl IntoIterator<Item = Timestamp>,
-    now: Timestamp,
-) -> (Timestamp, Option<ClockJump>) {
-    match jump(stored, now) {
-        None => (stored, None),
-        Some(jumped) => {
-            let sane = visit.into_iter().find(|&t| jump(t, now).is_none());
-            (sane.unwrap_or(now), Some(jumped))
+/// Why a run's stored entry time is not what its stay in the state counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryJump {
+    /// The entry time lies beyond the tolerance ahead of the reading clock: the clock that
+    /// stamped it ran ahead.
+    Ahead(ClockJump),
+    /// The entry time lies beyond the tolerance before an earlier event of the run that the
+    /// reading clock can vouch for: the clock that stamped it ran behind.
+    Behind {
+        /// The stored entry time.
+        entered: Timestamp,
+        /// The earlier event's (later) time.
+        earlier: Timestamp,
+    },
+}
+
+impl fmt::Display for EntryJump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryJump::Ahead(jump) => write!(
+                f,
+                "{jump}: the run entered its state at a time this clock has not reached"
+            ),
+            EntryJump::Behind { entered, earlier } => write!(
+                f,
+                "clock jump: the run entered its state at {entered}, {} before an earlier \
+                 event of the run ({earlier}); the clock that stamped the entry ran behind",
+                rounded(Duration::try_from(earlier.duration_since(*entered)).unwrap_or_default())
+            ),
         }
     }
+}
+
+/// The time a run's stay in its state counts from, for waits, watches and deadlines.
+///
+/// `stored` is when the store says the run entered the state; `before` are the times of the
+/// run's events before that visit, `visit` those of the visit (its entry first), in seq order.
+/// The stored time counts unless clocks contradict it: it lies beyond the tolerance ahead of
+/// `now` (a clock that ran ahead stamped it), or beyond the tolerance before an earlier event
+/// that `now` can vouch for (a clock that ran behind). Then the stay counts from the first time
+/// of the visit that fits both (the first look this process or another recorded), else from
+/// `now`: a wait then takes its own length from when the state was first seen, never a year
+/// more, and a deadline does not pass a year early.
+pub fn entered_at(
+    stored: Timestamp,
+    before: impl IntoIterator<Item = Timestamp>,
+    visit: impl IntoIterator<Item = Timestamp>,
+    now: Timestamp,
+) -> (Timestamp, Option<EntryJump>) {
+    let vouched = |t: Timestamp| jump(t, now).is_none();
+    let floor = before.into_iter().filter(|&t| vouched(t)).max();
+    let why = if let Some(ahead) = jump(stored, now) {
+        EntryJump::Ahead(ahead)
+    } else if let Some(earlier) = floor.filter(|&f| jump(f, stored).is_some()) {
+        EntryJump::Behind {
+            entered: stored,
+            earlier,
+        }
+    } else {
+        return (stored, None);
+    };
+    let fits = |t: Timestamp| vouched(t) && floor.is_none_or(|f| jump(f, t).is_none());
+    let from = visit.into_iter().find(|&t| fits(t)).unwrap_or(now);
+    (from, Some(why))
 }
 
 #[cfg(test)]
@@ -157,25 +211,90 @@ mod tests {
     #[test]
     fn entry_times() {
         let now = ts("2026-06-01T10:00:00Z");
+        let started = ts("2026-06-01T08:00:00Z");
         let ahead = ts("2027-06-01T10:00:00Z");
+        let behind = ts("2025-06-01T10:00:00Z");
         let look = ts("2026-06-01T09:59:00Z");
-        // Entered in the past: as stored.
-        assert_eq!(
-            entered_at(ts("2026-06-01T09:00:00Z"), [], now),
-            (ts("2026-06-01T09:00:00Z"), None)
-        );
-        // A few seconds ahead (clocks a little apart): as stored.
-        assert_eq!(
-            entered_at(ts("2026-06-01T10:00:03Z"), [], now).0,
-            ts("2026-06-01T10:00:03Z")
-        );
-        // A year ahead, nothing since: from now.
-        let (at, jump) = entered_at(ahead, [ahead], now);
-        assert_eq!(at, now);
-        assert!(jump.is_some());
-        // A year ahead, then a look this clock vouches for: from that look.
-        let (at, jump) = entered_at(ahead, [ahead, look, now], now);
-        assert_eq!(at, look);
-        assert!(jump.is_some());
+        // (what, stored, before, visit after the entry, counts from, jump)
+        let cases: &[(&str, Timestamp, &[Timestamp], &[Timestamp], Timestamp, bool)] = &[
+            (
+                "in the past",
+                ts("2026-06-01T09:00:00Z"),
+                &[started],
+                &[],
+                ts("2026-06-01T09:00:00Z"),
+                false,
+            ),
+            (
+                "a few seconds ahead",
+                ts("2026-06-01T10:00:03Z"),
+                &[started],
+                &[],
+                ts("2026-06-01T10:00:03Z"),
+                false,
+            ),
+            (
+                "a year ahead, nothing since",
+                ahead,
+                &[started],
+                &[],
+                now,
+                true,
+            ),
+            (
+                "a year ahead, then a look",
+                ahead,
+                &[started],
+                &[look, now],
+                look,
+                true,
+            ),
+            (
+                "a year ahead, an earlier event a year ahead too",
+                ahead,
+                &[ahead],
+                &[look],
+                look,
+                true,
+            ),
+            (
+                "a year behind the run's start",
+                behind,
+                &[started, behind],
+                &[],
+                now,
+                true,
+            ),
+            (
+                "a year behind, then a look",
+                behind,
+                &[started],
+                &[behind, look],
+                look,
+                true,
+            ),
+            (
+                "after an event a year ahead: as stored",
+                look,
+                &[started, ahead],
+                &[],
+                look,
+                false,
+            ),
+            (
+                "long after the start: as stored",
+                look,
+                &[behind, started],
+                &[],
+                look,
+                false,
+            ),
+        ];
+        for (what, stored, before, after, from, jumped) in cases {
+            let visit = std::iter::once(*stored).chain(after.iter().copied());
+            let (at, jump) = entered_at(*stored, before.iter().copied(), visit, now);
+            assert_eq!(at, *from, "{what}");
+            assert_eq!(jump.is_some(), *jumped, "{what}: {jump:?}");
+        }
     }
 }

@@ -236,7 +236,7 @@ impl Loaded {
     /// Events since the run entered its current state (this visit only): from the last
     /// event that moved it there on, by seq, since times from two clocks need not be in order.
     pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
-        visit(&self.events).iter()
+        self.events[visit_start(&self.events)..].iter()
     }
 
     /// When the current state's deadline falls, if it has one (counted from
@@ -452,8 +452,13 @@ impl Engine {
     /// [`waygate_core::clock_jump::entered_at`]; a clock jump is reported once per process.
     fn entered_at(&self, run: &Run, events: &[Event]) -> Timestamp {
         let now = self.now();
-        let times = visit(events).iter().map(|e| e.at);
-        let (at, jump) = waygate_core::clock_jump::entered_at(run.state_entered_at, times, now);
+        let (before, visit) = events.split_at(visit_start(events));
+        let (at, jump) = waygate_core::clock_jump::entered_at(
+            run.state_entered_at,
+            before.iter().map(|e| e.at),
+            visit.iter().map(|e| e.at),
+            now,
+        );
         if let Some(jump) = jump {
             let first = self
                 .jumps_reported
@@ -462,9 +467,8 @@ impl Engine {
                 .insert((run.id.clone(), run.state_entered_at));
             if first {
                 tracing::warn!(
-                    "run {}: {jump}: the run entered `{}` at a time this clock has not reached; \
-                     its time in the state counts from {at} instead (docs/storage.md, Times and \
-                     clocks)",
+                    "run {} in `{}`: {jump}; its time in the state counts from {at} instead \
+                     (docs/storage.md, Times and clocks)",
                     run.id,
                     run.state
                 );
@@ -474,10 +478,10 @@ impl Engine {
     }
 }
 
-/// The events of the run's current visit of its state, from the event that moved it there
-/// (`Transitioned`, or `RunStarted` for the initial state) on.
-fn visit(events: &[Event]) -> &[Event] {
-    let entry = events
+/// Where the run's current visit of its state begins among `events`: at the event that moved
+/// it there (`Transitioned`, or `RunStarted` for the initial state).
+fn visit_start(events: &[Event]) -> usize {
+    events
         .iter()
         .rposition(|e| {
             matches!(
@@ -485,8 +489,7 @@ fn visit(events: &[Event]) -> &[Event] {
                 EventKind::Transitioned { .. } | EventKind::RunStarted { .. }
             )
         })
-        .unwrap_or(0);
-    &events[entry..]
+        .unwrap_or(0)
 }
 
 /// The approvals (accepted or refused) among `events`, for the Approval guards. Approvals

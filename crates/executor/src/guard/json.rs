@@ -129,7 +129,13 @@ mod tests {
         c.workdir = dir.path().to_owned();
 
         let v = check(&check_of("missing.json", "/on", json!(true)), &c).await;
-        assert_eq!(v.detail, "file missing.json not found");
+        assert_eq!(
+            v.detail,
+            format!(
+                "file missing.json not found (looked for {})",
+                dir.path().join("missing.json").display()
+            )
+        );
         let v = check(&check_of("bad.json", "/on", json!(true)), &c).await;
         assert!(
             v.detail.starts_with("bad.json is not JSON: "),
