@@ -215,8 +215,16 @@ mod tests {
         let ahead = ts("2027-06-01T10:00:00Z");
         let behind = ts("2025-06-01T10:00:00Z");
         let look = ts("2026-06-01T09:59:00Z");
-        // (what, stored, before, visit after the entry, counts from, jump)
-        let cases: &[(&str, Timestamp, &[Timestamp], &[Timestamp], Timestamp, bool)] = &[
+        /// (what, stored, before, visit after the entry, counts from, jump)
+        type Case<'a> = (
+            &'a str,
+            Timestamp,
+            &'a [Timestamp],
+            &'a [Timestamp],
+            Timestamp,
+            bool,
+        );
+        let cases: &[Case] = &[
             (
                 "in the past",
                 ts("2026-06-01T09:00:00Z"),
