@@ -36,6 +36,7 @@ use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, TokioClock};
 use crate::context::{ApprovalRecord, GuardContext};
+use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
@@ -169,6 +170,7 @@ pub struct Engine {
     locks: Option<RunLocks>,
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
+    output: Option<OutputSender>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -261,6 +263,7 @@ impl Engine {
             clock: Arc::new(TokioClock::starting_now()),
             locks: None,
             jumps_reported: Arc::default(),
+            output: None,
         }
     }
 
@@ -293,6 +296,13 @@ impl Engine {
     /// Reads process environment variables through `getenv` instead.
     pub fn with_env(mut self, getenv: EnvLookup) -> Engine {
         self.getenv = getenv;
+        self
+    }
+
+    /// Sends what commands (actions and `Command` guards) print while they run to `sender`,
+    /// line by line, redacted ([`crate::live`]). Without one only the evidence is kept.
+    pub fn with_output(mut self, sender: OutputSender) -> Engine {
+        self.output = Some(sender);
         self
     }
 
@@ -408,6 +418,10 @@ impl Engine {
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.live = self
+            .output
+            .as_ref()
+            .map(|sender| LiveOutput::new(sender.clone(), &run.state));
         ctx
     }
 
