@@ -174,9 +174,12 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     if let Some(d) = view["deadline"].as_str() {
         out.push_str(&format!("deadline   {d}\n"));
     }
-    match &run.workdir {
-        Some(dir) => out.push_str(&format!("directory  {dir}\n")),
-        None => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
+    match (&run.workdir, loaded.ensure_workdir()) {
+        (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+            out.push_str(&format!("directory  {dir} ({problem})\n"));
+        }
+        (Some(dir), _) => out.push_str(&format!("directory  {dir}\n")),
+        (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
         out.push_str("actions\n");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{of_kind, Sandbox};
+use crate::helpers::{of_kind, Sandbox, Spawned};
 
 const YEAR: i64 = 365 * 86_400;
 
@@ -143,4 +143,56 @@ fn a_state_entered_under_a_clock_a_year_behind_does_not_miss_its_deadline_at_onc
         .collect();
     assert_eq!(moves, ["verify", "done"]);
     sb.verify();
+}
+
+/// The clock offset that makes a waygate process started now read `at`.
+fn offset_to(at: &str) -> String {
+    let at: jiff::Timestamp = at.parse().expect("a time");
+    at.duration_since(jiff::Timestamp::now())
+        .as_secs()
+        .to_string()
+}
+
+/// A deploy window whose start falls in the spring-forward gap opens when the gap ends, and
+/// `drive` waits for exactly that (it used to announce 01:30 GMT, 02:30 BST, and never open a
+/// window that closed before then).
+#[test]
+fn a_window_starting_in_the_spring_forward_gap_opens_when_the_gap_ends() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "window",
+    initial: "a",
+    environments: { "local": () },
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [
+        (from: "a", to: "done", guards: [
+            (name: "window", check: Window(days: [Sun], start: "01:30", end: "02:15", tz: "Europe/London")),
+        ]),
+    ],
+)
+"#,
+    );
+    // 28 March 2027: London's clocks go from 01:00 GMT to 02:00 BST at 01:00Z. Three seconds
+    // before that, on this process's clock.
+    let (out, err) = (sb.path().join("run.out"), sb.path().join("run.err"));
+    let child = sb
+        .command("ana", &["run", "wf.ron", "--env", "local"])
+        .env(
+            "WAYGATE_TEST_CLOCK_OFFSET",
+            offset_to("2027-03-28T00:59:57Z"),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout"))
+        .stderr(std::fs::File::create(&err).expect("stderr"))
+        .spawn()
+        .expect("waygate runs");
+    let ran = Spawned::from_child(child, out, err).wait(Duration::from_secs(60));
+    ran.code(0);
+    assert!(
+        ran.stderr.contains("closed; opens Sun 02:00 Europe/London"),
+        "{}",
+        ran.stderr
+    );
 }
