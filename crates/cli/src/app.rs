@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
 use waygate_executor::lock::RunLocks;
-use waygate_executor::{Clock, Engine, TokioClock};
+use waygate_executor::{Clock, Engine, ProcessClock};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -75,9 +75,9 @@ impl App {
 /// countdowns it prints (docs/storage.md, Times and clocks): the wall clock read once, then
 /// the monotonic clock, so setting the wall clock while `drive` waits neither stretches nor
 /// skips a bake.
-pub fn process_clock() -> TokioClock {
-    static CLOCK: OnceLock<TokioClock> = OnceLock::new();
-    *CLOCK.get_or_init(|| TokioClock::starting_at(wall_clock()))
+pub fn process_clock() -> ProcessClock {
+    static CLOCK: OnceLock<ProcessClock> = OnceLock::new();
+    *CLOCK.get_or_init(|| ProcessClock::starting_at(wall_clock()))
 }
 
 /// The wall clock. Debug builds (the ones the tests run) add `WAYGATE_TEST_CLOCK_OFFSET`

@@ -34,7 +34,7 @@ use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_core::vars::{self, Resolved, VarsError};
 
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{Clock, ProcessClock};
 use crate::context::{ApprovalRecord, GuardContext};
 use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
@@ -260,7 +260,7 @@ impl Engine {
             workdir: PathBuf::from("."),
             getenv: Arc::new(|k| std::env::var(k).ok()),
             overrides: BTreeMap::new(),
-            clock: Arc::new(TokioClock::starting_now()),
+            clock: Arc::new(ProcessClock::starting_now()),
             locks: None,
             jumps_reported: Arc::default(),
             output: None,
@@ -307,7 +307,7 @@ impl Engine {
     }
 
     /// Uses `clock` for "now". The default is the process's clock
-    /// ([`TokioClock::starting_now`]): the wall time once, then a monotonic clock, so a
+    /// ([`ProcessClock::starting_now`]): the wall time once, then a monotonic clock, so a
     /// wall-clock jump during a wait neither stretches nor skips it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
         self.clock = clock;

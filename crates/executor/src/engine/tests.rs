@@ -717,10 +717,11 @@ async fn a_bake_entered_under_a_clock_a_year_ahead_takes_ten_minutes_not_a_year(
     assert!(store.verify().expect("verify").is_ok());
 }
 
-/// An engine's own clock (the default) follows the monotonic clock once started: here tokio's
-/// paused clock advances ten minutes while the wall clock stands still, and the wall clock the
-/// store stamps with then jumps a year ahead in the middle of the bake. The bake neither skips
-/// to its end nor stretches: it passes after ten monotonic minutes.
+/// An engine on a monotonic clock (here tokio's paused one, anchored at the wall time once, as
+/// the default [`crate::ProcessClock`] is anchored) times a bake on it alone: the wall clock
+/// stands still while ten monotonic minutes pass, and the wall clock the store stamps with
+/// jumps a year ahead in the middle of the bake. The bake neither skips to its end nor
+/// stretches: it passes after ten monotonic minutes.
 #[tokio::test(start_paused = true)]
 async fn a_wall_clock_jump_during_a_bake_neither_skips_nor_stretches_it() {
     let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
@@ -729,7 +730,8 @@ async fn a_wall_clock_jump_during_a_bake_neither_skips_nor_stretches_it() {
         let secs = read.load(std::sync::atomic::Ordering::SeqCst);
         Timestamp::now() + jiff::SignedDuration::from_secs(secs)
     })));
-    let engine = Engine::new(store.clone(), "ci");
+    let engine = Engine::new(store.clone(), "ci")
+        .with_clock(Arc::new(TokioClock::starting_at(Timestamp::now())));
     let id = start(&engine, BAKE).await;
     let jump = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
