@@ -197,8 +197,8 @@ pub struct Loaded {
     /// started in ([`Run::workdir`]), or for a run recorded without one, this process's.
     pub workdir: PathBuf,
     /// When the run's stay in its current state counts from, for waits, watches and
-    /// deadlines: the stored entry time, unless a clock that ran ahead stamped it in this
-    /// process's future ([`waygate_core::clock_jump::entered_at`]).
+    /// deadlines: the stored entry time, unless the clocks contradict it (a clock that ran
+    /// ahead or behind stamped it: [`waygate_core::clock_jump::entered_at`]).
     pub entered_at: Timestamp,
     /// Variable values, secrets re-read from the process environment.
     pub resolved: Resolved,
