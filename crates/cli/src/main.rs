@@ -15,6 +15,7 @@ mod workflow;
 use std::process::ExitCode;
 
 use clap::Parser;
+use waygate_core::text::escape_control;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
         Err(e) => {
             if !matches!(e, CliError::Invalid(_)) {
-                eprintln!("error: {e}");
+                // Errors quote names, run ids and file contents: one escaped line.
+                eprintln!("error: {}", escape_control(&e.to_string()));
             }
             e.exit().into()
         }

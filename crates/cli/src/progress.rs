@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use waygate_core::outcome::Outcome;
+use waygate_core::text::escape_control;
 use waygate_executor::engine::{Progress, ProgressSink};
 
 use crate::{output, screen};
@@ -25,8 +26,10 @@ impl Sink {
         }
     }
 
+    /// Prints one progress line; the names and details in it are escaped, so it stays one
+    /// line.
     fn line(&mut self, text: &str) {
-        screen::line(text);
+        screen::line(&escape_control(text));
     }
 
     /// Ends an open status line.
@@ -75,7 +78,7 @@ impl ProgressSink for Sink {
                     ));
                 }
                 if self.tty {
-                    screen::status(&text);
+                    screen::status(&escape_control(&text));
                     return;
                 }
                 // Plain output: a line when what is waited on changes, else once a minute.

@@ -6,10 +6,11 @@
 //! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
-//! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
+//! strings; `actor` is the actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
 //! produced; `clock_jump` is the rule for stored times when clocks disagree.
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod clock_jump;
 pub mod decide;
 pub mod diagnostic;
@@ -24,5 +25,6 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod validate;
 pub mod vars;

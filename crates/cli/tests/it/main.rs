@@ -10,6 +10,7 @@ mod runs;
 mod secrets;
 mod seed;
 mod signals;
+mod untrusted;
 mod validate;
 mod vars;
 mod workdir;
