@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use waygate_core::ending::{Ending, How};
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
 use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
@@ -41,11 +40,6 @@ impl Exit {
             // Not an end; a caller never asks, but "done" would be a lie.
             RunStatus::Active | RunStatus::Waiting => Exit::Waiting,
         }
-    }
-
-    /// [`Exit::of_end`] for an [`Ending`].
-    pub fn of_ending(ending: &Ending) -> Exit {
-        Exit::of_end(ending.status, ending.how == How::InPlace)
     }
 
     /// How a command stopped by an operator's signal exits (SIGINT, SIGTERM, SIGHUP): 4, as
