@@ -36,6 +36,11 @@ fn main() -> ExitCode {
             if !matches!(e, CliError::Invalid(_)) {
                 eprintln!("error: {e}");
             }
+            if let CliError::File(d) = &e {
+                if let Some(help) = &d.help {
+                    eprintln!("  help: {help}");
+                }
+            }
             e.exit().into()
         }
     }

@@ -1,11 +1,9 @@
 //! Rendering diagnostics for people: miette's graphical report with the offending line and a
 //! caret. Colour only on a terminal without `NO_COLOR`; width pinned so output is stable.
 
+use miette::{GraphicalReportHandler, GraphicalTheme};
 use std::io::IsTerminal;
-use std::sync::Arc;
-
-use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
-use waygate_core::diagnostic::Diagnostic;
+use waygate_core::diagnostic::{Diagnostic, Source};
 
 /// Renders `diagnostics` of the file `name` with text `text`.
 pub fn diagnostics(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
@@ -18,10 +16,10 @@ pub fn diagnostics(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false);
-    let source = Arc::new(NamedSource::new(name, text.to_owned()).with_language("ron"));
+    let source = Source::new(name, text);
     let mut out = String::new();
     for d in diagnostics {
-        let rendered = d.with_source(source.clone());
+        let rendered = d.with_source(&source);
         // Writing into a String cannot fail.
         let _ = handler.render_report(&mut out, &rendered);
         out.push('\n');

@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod run;
 pub mod spec;
 pub mod store;
+mod suggest;
 pub mod template;
 pub mod validate;
 pub mod vars;

@@ -25,6 +25,7 @@ use crate::name_hash::{NameMap, NameSet};
 use crate::spec::{
     ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
 };
+use crate::suggest::Names;
 use crate::template::{Template, BUILTINS};
 
 /// The result of validating one file: the model when there are no errors, and every
@@ -44,8 +45,75 @@ impl Validated {
     }
 }
 
+/// The largest workflow file accepted, in bytes: 4 MiB, room for tens of thousands of states
+/// (docs/workflow-format.md, "Limits"). Anything larger is refused before it is parsed, so a
+/// file that is not a workflow at all (a log, a dump) is refused at once instead of being
+/// read for minutes.
+pub const MAX_WORKFLOW_BYTES: usize = 4 * 1024 * 1024;
+
+/// The `too-large` finding for a file of `size` bytes (`None`: more than the limit, size
+/// unknown, as for a pipe).
+pub fn too_large(file: &str, size: Option<u64>) -> Diagnostic {
+    let size = match size {
+        Some(n) => format!("{n} bytes ({:.1} MiB)", n as f64 / (1024.0 * 1024.0)),
+        None => "larger than that".to_owned(),
+    };
+    let mut d = Diagnostic::whole_file(
+        file,
+        "too-large",
+        format!(
+            "is {size}; a workflow file may be at most {} bytes (4 MiB)",
+            MAX_WORKFLOW_BYTES
+        ),
+    );
+    d.help = Some(
+        "is this the workflow file you meant? Split a workflow this large into several".into(),
+    );
+    d
+}
+
+/// Reads a workflow file as UTF-8 text, never more than [`MAX_WORKFLOW_BYTES`] of it: a
+/// larger file (or an endless one such as `/dev/zero`) is refused with `too-large`, and one
+/// that cannot be read with `unreadable`.
+pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Diagnostic::whole_file(&file, "unreadable", format!("cannot be read: {e}"))
+    };
+    let handle = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+    let meta = handle.metadata().map_err(|e| unreadable(&e))?;
+    if meta.is_dir() {
+        return Err(unreadable(&"it is a directory"));
+    }
+    let limit = MAX_WORKFLOW_BYTES as u64;
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_large(&file, Some(meta.len())));
+    }
+    let mut bytes = Vec::new();
+    handle
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(&e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(&file, meta.is_file().then(|| meta.len())));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        unreadable(&format_args!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Parses and validates a workflow. `file` is only used to label diagnostics.
 pub fn validate(file: &str, text: &str) -> Validated {
+    if text.len() > MAX_WORKFLOW_BYTES {
+        return Validated {
+            workflow: None,
+            diagnostics: vec![too_large(file, Some(text.len() as u64))],
+        };
+    }
     let mut cx = Cx::new(file, text);
     // A plain file is read once, by the fast reader, and the span tree is built only if there
     // is something to report. Anything else (and every syntax or type error) is read by ron,
@@ -93,6 +161,9 @@ struct Cx<'a> {
     diags: Vec<Diagnostic>,
     declared: NameSet<String>,
     used: NameSet<String>,
+    /// State and variable names for suggestions, sorted on first use.
+    state_names: Option<Names>,
+    var_names: Option<Names>,
 }
 
 impl<'a> Cx<'a> {
@@ -106,6 +177,8 @@ impl<'a> Cx<'a> {
             diags: Vec::new(),
             declared: NameSet::default(),
             used: NameSet::default(),
+            state_names: None,
+            var_names: None,
         }
     }
 
@@ -340,17 +413,19 @@ impl<'a> Cx<'a> {
             return Some(id);
         }
         let span = self.span(path);
-        let mut names: Vec<&str> = index.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        let d = self.error(
+        let names = self
+            .state_names
+            .get_or_insert_with(|| Names::new(index.keys()));
+        let help = match names.closest(name) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!("states are: {}", names.list()),
+        };
+        self.error(
             "unknown-state",
             span,
             format!("{what} `{name}` is not a state of this workflow"),
-        );
-        d.help = Some(match closest(name, &names) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => format!("states are: {}", names.join(", ")),
-        });
+        )
+        .help = Some(help);
         None
     }
 
@@ -894,10 +969,12 @@ impl<'a> Cx<'a> {
                         continue;
                     }
                     let start = self.reference_offset(text, path, offset, nth);
-                    let mut declared: Vec<&str> =
-                        self.declared.iter().map(String::as_str).collect();
-                    declared.sort_unstable();
-                    let suggestion = closest(name, &declared).map(str::to_owned);
+                    let declared = &self.declared;
+                    let suggestion = self
+                        .var_names
+                        .get_or_insert_with(|| Names::new(declared.iter()))
+                        .closest(name)
+                        .map(str::to_owned);
                     let d = self.error(
                         "undeclared-var",
                         start..start + name.len() + 3,
@@ -956,13 +1033,11 @@ impl<'a> Cx<'a> {
             .help = Some("mark end states, e.g. \"done\": (terminal: Success)".into());
         }
         // Successors a run can move to: transitions and on_failure.
-        let succ = |i: NodeIndex| -> Vec<NodeIndex> {
-            let mut s: Vec<NodeIndex> = graph
+        let succ = |i: NodeIndex| {
+            graph
                 .edges_directed(i, Direction::Outgoing)
                 .map(|e| e.target())
-                .collect();
-            s.extend(graph[i].on_failure);
-            s
+                .chain(graph[i].on_failure)
         };
         // Reachable from the initial state, and the rollback state (`waygate rollback`).
         // Node sets are bit vectors by node index: hashing every node cost more than the walk.
@@ -1011,13 +1086,30 @@ impl<'a> Cx<'a> {
             if good[id.index()] {
                 continue;
             }
-            let mut trapped: Vec<&str> = Vec::new();
-            let mut seen = HashSet::new();
+            // The first few states a run is trapped among, breadth first. Bounded: listing
+            // every one made a chain of n such states cost n^2 (docs/performance.md).
+            let mut trapped: Vec<&str> = vec![&graph[id].name];
+            let mut seen = HashSet::from([id]);
             let mut queue = VecDeque::from([id]);
-            while let Some(i) = queue.pop_front() {
-                if seen.insert(i) {
-                    trapped.push(&graph[i].name);
-                    queue.extend(succ(i));
+            let mut budget = 16 * TRAPPED_SHOWN;
+            let mut more = false;
+            'walk: while let Some(i) = queue.pop_front() {
+                for j in succ(i) {
+                    if budget == 0 {
+                        more = true;
+                        break 'walk;
+                    }
+                    budget -= 1;
+                    if seen.contains(&j) {
+                        continue;
+                    }
+                    if trapped.len() == TRAPPED_SHOWN {
+                        more = true;
+                        break 'walk;
+                    }
+                    seen.insert(j);
+                    trapped.push(&graph[j].name);
+                    queue.push_back(j);
                 }
             }
             let span = self.key_span(&[F("states")], name);
@@ -1025,8 +1117,9 @@ impl<'a> Cx<'a> {
                 format!("state `{name}` is a dead end: it has no transition or on_failure and is not terminal")
             } else {
                 format!(
-                    "state `{name}` cannot reach any terminal state; from it a run can only reach {}",
-                    trapped.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> ")
+                    "state `{name}` cannot reach any terminal state; from it a run can only reach {}{}",
+                    trapped.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> "),
+                    if more { " -> ..." } else { "" }
                 )
             };
             self.error("no-path-to-terminal", span, message).help =
@@ -1115,6 +1208,9 @@ fn pointer_valid(p: &str) -> bool {
         .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
+/// States named in a `no-path-to-terminal` message before "...".
+const TRAPPED_SHOWN: usize = 6;
+
 /// Programs whose `-c` argument is shell code.
 const SHELLS: [&str; 6] = ["sh", "bash", "dash", "zsh", "ksh", "ash"];
 
@@ -1146,29 +1242,4 @@ fn label_for(code: &str) -> &'static str {
         "transition-from-terminal" => "terminal state",
         _ => "here",
     }
-}
-
-/// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
-fn closest<'n>(name: &str, candidates: &[&'n str]) -> Option<&'n str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(name, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

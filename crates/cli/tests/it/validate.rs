@@ -2,7 +2,7 @@
 //! workflow per diagnostic (`tests/invalid/*.ron`, each saying what it expects on its
 //! `// expect: CODE LINE:COL` lines).
 
-use crate::helpers::{repo, run};
+use crate::helpers::{repo, run, Sandbox};
 
 #[test]
 fn shipped_workflows_validate_clean() {
@@ -138,6 +138,87 @@ fn missing_file_is_an_error_naming_it() {
     let ran = run(&repo(), &["validate", "no/such.ron"]);
     ran.code(1);
     assert!(ran.stderr.contains("no/such.ron"), "{}", ran.stderr);
+}
+
+#[test]
+fn unreadable_file_is_reported_once_and_listed_in_json() {
+    let root = repo();
+    let ran = run(
+        &root,
+        &[
+            "validate",
+            "no/such.ron",
+            "workflows/examples/quickstart.ron",
+        ],
+    );
+    ran.code(1);
+    assert_eq!(
+        ran.stderr.matches("no/such.ron").count(),
+        1,
+        "said once:\n{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.contains("quickstart.ron: ok"), "{}", ran.stdout);
+    let json = run(
+        &root,
+        &[
+            "validate",
+            "--format",
+            "json",
+            "no/such.ron",
+            "workflows/examples/quickstart.ron",
+        ],
+    );
+    json.code(1);
+    assert_eq!(json.stderr, "", "JSON mode says it in JSON only");
+    let list = json.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["file"], "no/such.ron");
+    assert_eq!(list[0]["code"], "unreadable");
+    assert_eq!(list[0]["line"], 0);
+    assert_eq!(list[0]["severity"], "error");
+}
+
+#[test]
+fn file_too_large_to_be_a_workflow_is_refused_naming_the_limit() {
+    let sandbox = Sandbox::new();
+    let quickstart =
+        std::fs::read_to_string(repo().join("workflows/examples/quickstart.ron")).expect("read");
+    // A valid workflow followed by 5 MiB of comment: refused for its size alone.
+    let padding = "// padding\n".repeat(5 * 1024 * 1024 / 11);
+    sandbox.write("big.ron", &format!("{quickstart}{padding}"));
+    let ran = sandbox.wg(&["validate", "big.ron"]);
+    ran.code(1);
+    assert!(
+        ran.stderr.starts_with("error: big.ron: is "),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("bytes (5.0 MiB); a workflow file may be at most 4194304 bytes (4 MiB)"),
+        "{}",
+        ran.stderr
+    );
+    let json = sandbox
+        .wg(&["validate", "--format", "json", "big.ron"])
+        .json();
+    assert_eq!(json[0]["code"], "too-large");
+    // Every command that reads a workflow file refuses it the same way.
+    let start = sandbox.wg(&["start", "big.ron", "--env", "local"]);
+    start.code(1);
+    assert!(
+        start.stderr.contains("may be at most 4194304 bytes"),
+        "{}",
+        start.stderr
+    );
+    let graph = sandbox.wg(&["graph", "big.ron"]);
+    graph.code(1);
+    assert!(
+        graph.stderr.contains("may be at most 4194304 bytes"),
+        "{}",
+        graph.stderr
+    );
 }
 
 #[test]
