@@ -25,6 +25,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     if s.is_empty() {
         return Err(err("it is empty"));
     }
+    if s.starts_with('-') {
+        return Err(err("a duration cannot be negative"));
+    }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {

@@ -439,10 +439,13 @@ impl<'a> Cx<'a> {
                 "on_failure state",
             )
         });
-        let deadline = spec
-            .deadline
-            .as_ref()
-            .and_then(|d| self.duration(d, &[base[0], base[1], F("deadline")]));
+        let deadline = spec.deadline.as_ref().and_then(|d| {
+            self.duration(
+                d,
+                &[base[0], base[1], F("deadline")],
+                Some("would send every run to its on_failure the moment it enters the state"),
+            )
+        });
         let mut on_enter = Vec::new();
         for (i, action) in spec.on_enter.iter().enumerate() {
             let path = [base[0], base[1], F("on_enter"), I(i)];
@@ -580,7 +583,8 @@ impl<'a> Cx<'a> {
                     let rp = [path[0], path[1], path[2], path[3], F("retry")];
                     let delay = match &r.delay {
                         Some(d) => {
-                            self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")])
+                            // Zero is what no `delay` means: try again at once.
+                            self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")], None)
                         }
                         None => Some(Duration::ZERO),
                     };
@@ -661,7 +665,13 @@ impl<'a> Cx<'a> {
                     not_by_initiator: a.not_by_initiator,
                 }))
             }
-            CheckSpec::Wait(w) => self.duration(&w.duration, &at("duration")).map(Check::Wait),
+            CheckSpec::Wait(w) => self
+                .duration(
+                    &w.duration,
+                    &at("duration"),
+                    Some("is no bake time at all: the guard would always pass"),
+                )
+                .map(Check::Wait),
             CheckSpec::Window(w) => self.window(w, path).map(Check::Window),
             CheckSpec::Watch(w) => {
                 let inner_path = at("check");
@@ -676,15 +686,23 @@ impl<'a> Cx<'a> {
                     .help = Some("watch a Command, Http, Json or Window check".into());
                 }
                 let inner = self.check(&w.check, &inner_path, true);
-                let duration = self.duration(&w.duration, &at("duration"));
-                let interval = self.duration(&w.interval, &at("interval"));
+                let duration = self.duration(
+                    &w.duration,
+                    &at("duration"),
+                    Some("would watch nothing: the guard would always pass"),
+                );
+                let interval = self.duration(
+                    &w.interval,
+                    &at("interval"),
+                    Some("would check without pause"),
+                );
                 if let (Some(d), Some(i)) = (duration, interval) {
-                    if i.is_zero() || i > d {
+                    if i > d {
                         let span = self.span(&at("interval"));
                         self.error(
                             "bad-value",
                             span,
-                            "`interval` must be above zero and at most `duration`".into(),
+                            "`interval` must be at most `duration`".into(),
                         );
                         return None;
                     }
@@ -718,7 +736,11 @@ impl<'a> Cx<'a> {
         }
         self.shell_interpolation(&c.run, &at("run"));
         let timeout = match &c.timeout {
-            Some(t) => self.duration(t, &at("timeout")),
+            Some(t) => self.duration(
+                t,
+                &at("timeout"),
+                Some("would give up before anything could answer"),
+            ),
             None => Some(DEFAULT_COMMAND_TIMEOUT),
         };
         let mut env = indexmap::IndexMap::new();
@@ -834,7 +856,11 @@ impl<'a> Cx<'a> {
             .as_ref()
             .map(|b| self.template(b, &at("body_contains")));
         let timeout = match &h.timeout {
-            Some(t) => self.duration(t, &at("timeout")),
+            Some(t) => self.duration(
+                t,
+                &at("timeout"),
+                Some("would give up before anything could answer"),
+            ),
             None => Some(DEFAULT_HTTP_TIMEOUT),
         };
         let mut headers = indexmap::IndexMap::new();
@@ -937,8 +963,25 @@ impl<'a> Cx<'a> {
         parsed
     }
 
-    fn duration(&mut self, text: &str, path: &[K]) -> Option<Duration> {
+    /// Parses a duration; `zero` says why zero makes no sense for this field, if it does not.
+    fn duration(&mut self, text: &str, path: &[K], zero: Option<&str>) -> Option<Duration> {
         match parse_duration(text) {
+            Ok(d) if d.is_zero() && zero.is_some() => {
+                let field = match path.last() {
+                    Some(F(name)) => *name,
+                    _ => "duration",
+                };
+                let why = zero.unwrap_or_default();
+                let span = self.span(path);
+                let d = self.error(
+                    "bad-duration",
+                    span,
+                    format!("`{field}` must be above zero: {text:?} {why}"),
+                );
+                d.label = "zero".into();
+                d.help = Some(format!("write a length of time, e.g. {field}: \"30s\""));
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 let span = self.span(path);
