@@ -19,6 +19,7 @@ pub mod locate;
 pub mod model;
 mod name_hash;
 pub mod outcome;
+mod ron_error;
 pub mod run;
 pub mod spec;
 pub mod store;

@@ -253,15 +253,6 @@ impl<'a> Cx<'a> {
     }
 
     fn ron_error(&mut self, err: &ron::error::SpannedError) {
-        use ron::Error as E;
-        let code = match &err.code {
-            E::NoSuchStructField { .. } => "unknown-field",
-            E::NoSuchEnumVariant { .. } => "unknown-variant",
-            E::MissingStructField { .. } => "missing-field",
-            E::DuplicateStructField { .. } => "duplicate-field",
-            E::InvalidValueForType { .. } | E::ExpectedDifferentLength { .. } => "type",
-            _ => "syntax",
-        };
         let start = self
             .lines()
             .offset(self.text, err.span.start.line, err.span.start.col);
@@ -269,7 +260,8 @@ impl<'a> Cx<'a> {
             .lines()
             .offset(self.text, err.span.end.line, err.span.end.col)
             .max(start);
-        self.error(code, start..end, err.code.to_string());
+        let worded = crate::ron_error::word(&err.code, self.text, start);
+        self.error(worded.code, start..end, worded.message).help = worded.help;
     }
 
     // ---- the workflow ------------------------------------------------------------------

@@ -279,3 +279,35 @@ fn graph_renders_dot_and_mermaid() {
     bad.code(1);
     assert!(bad.stderr.contains("undeclared-var"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_very_long_line_is_shown_cut_around_the_problem() {
+    let sandbox = Sandbox::new();
+    // One 200 KB line with an undeclared variable near its end.
+    let filler = "x".repeat(200_000);
+    let text = format!(
+        "Workflow(name: \"long\", initial: \"a\", states: {{ \"a\": (on_enter: [Command(run: [\"echo\", \"{filler} ${{nope}} tail\"])], on_failure: \"b\"), \"b\": (terminal: Failure) }}, transitions: [(from: \"a\", to: \"b\")])\n"
+    );
+    sandbox.write("long.ron", &text);
+    let ran = sandbox.wg(&["validate", "long.ron"]);
+    ran.code(1);
+    assert!(ran.stdout.contains("undeclared-var"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("${nope}"),
+        "the place is shown:\n{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains('…'),
+        "the cut is marked:\n{}",
+        ran.stdout
+    );
+    let longest = ran.stdout.lines().map(|l| l.chars().count()).max();
+    assert!(
+        longest < Some(250),
+        "longest line {longest:?}:\n{}",
+        ran.stdout
+    );
+    // The header still gives the real column.
+    assert!(ran.stdout.contains("long.ron:1:200"), "{}", ran.stdout);
+}
