@@ -12,6 +12,7 @@
 
 pub mod decide;
 pub mod diagnostic;
+mod duplicates;
 pub mod duration;
 pub mod event;
 mod fast_spec;

@@ -128,7 +128,12 @@ pub fn validate(file: &str, text: &str) -> Validated {
     let workflow = match parsed {
         Ok(spec) => cx.workflow(&spec),
         Err(err) => {
-            cx.ron_error(&err);
+            // ron stops at the first field written twice; the span tree finds them all.
+            let all_found =
+                matches!(err.code, ron::Error::DuplicateStructField { .. }) && cx.duplicates();
+            if !all_found {
+                cx.ron_error(&err);
+            }
             None
         }
     };
@@ -269,7 +274,7 @@ impl<'a> Cx<'a> {
     fn workflow(&mut self, spec: &Spec) -> Option<Workflow> {
         self.declared = spec.vars.keys().cloned().collect();
         if self.check_duplicates {
-            self.duplicate_keys();
+            self.duplicates();
         }
 
         let name_ok = !spec.name.is_empty()
@@ -357,41 +362,21 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// Maps deserialised by serde keep the last of two equal keys; the span tree sees both.
-    fn duplicate_keys(&mut self) {
-        let mut found = Vec::new();
-        for (what, path) in [
-            ("state", vec![F("states")]),
-            ("variable", vec![F("vars")]),
-            ("environment", vec![F("environments")]),
-        ] {
-            collect_duplicates(self.node(&path), what, &mut found);
+    /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule). Only
+    /// needed when the fast reader gave up: it accepts no file with a key written twice.
+    /// Returns whether any was found.
+    fn duplicates(&mut self) -> bool {
+        let Some(root) = self.node(&[]) else {
+            return false;
+        };
+        let found = crate::duplicates::find(root, self.text);
+        let any = !found.is_empty();
+        for d in found {
+            self.error(d.code, d.span, d.message)
+                .related
+                .push((d.first, "first defined here".into()));
         }
-        let env_names: Vec<String> = self
-            .node(&[F("environments")])
-            .map(|n| {
-                n.entries()
-                    .iter()
-                    .filter_map(|(k, _)| k.raw().map(|r| self.text[r].to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for env in &env_names {
-            collect_duplicates(
-                self.node(&[F("environments"), F(env), F("vars")]),
-                "variable value",
-                &mut found,
-            );
-        }
-        for (what, key, first, second) in found {
-            self.error(
-                "duplicate-key",
-                second,
-                format!("{what} `{key}` is defined twice"),
-            )
-            .related
-            .push((first, "first defined here".into()));
-        }
+        any
     }
 
     fn state_ref(
@@ -1193,25 +1178,6 @@ impl<T> TransposeOpt<T> for Option<Option<T>> {
     }
 }
 
-fn collect_duplicates(
-    map: Option<&Node<'_>>,
-    what: &'static str,
-    out: &mut Vec<(&'static str, String, Range<usize>, Range<usize>)>,
-) {
-    let Some(map) = map else { return };
-    let mut first: HashMap<&str, Range<usize>> = HashMap::with_capacity(map.entries().len());
-    for (key, _) in map.entries() {
-        if let crate::locate::NodeKind::Str { text, .. } = &key.kind {
-            match first.get(text) {
-                Some(span) => out.push((what, (*text).to_owned(), span.clone(), key.span.clone())),
-                None => {
-                    first.insert(text, key.span.clone());
-                }
-            }
-        }
-    }
-}
-
 /// Byte offsets of each `${` in raw string text, skipping `$$`.
 fn dollar_braces(raw: &str) -> Vec<usize> {
     let bytes = raw.as_bytes();
@@ -1265,7 +1231,9 @@ fn label_for(code: &str) -> &'static str {
     match code {
         "undeclared-var" => "not declared",
         "unknown-state" => "no such state",
-        "duplicate-key" | "duplicate-guard" | "duplicate-transition" => "defined again here",
+        "duplicate-key" | "duplicate-field" | "duplicate-guard" | "duplicate-transition" => {
+            "defined again here"
+        }
         "bad-duration" => "not a duration",
         "bad-timezone" => "unknown time zone",
         "bad-pointer" => "not a JSON pointer",
