@@ -62,10 +62,11 @@ fn walk<'a>(node: &Node<'a>, at: At<'a>, text: &str, out: &mut Vec<Duplicate>) {
                 let NodeKind::Str { text: k, .. } = &key.kind else {
                     continue;
                 };
+                let unescaped = crate::locate::unescape(k);
                 let folded = if fold_case {
-                    k.to_ascii_lowercase()
+                    unescaped.to_ascii_lowercase()
                 } else {
-                    (*k).to_owned()
+                    unescaped.into_owned()
                 };
                 match first.get(&folded) {
                     Some((span, written)) => out.push(Duplicate {

@@ -19,6 +19,7 @@ mod fast_spec;
 pub mod locate;
 pub mod model;
 mod name_hash;
+mod names;
 pub mod outcome;
 mod ron_error;
 pub mod run;

@@ -55,7 +55,9 @@ pub struct Field<'a> {
 /// one entry per diagnostic, and a linear search per lookup made a file with thousands of
 /// states and as many findings quadratic (docs/performance.md).
 #[derive(Debug, Clone, Default)]
-pub struct KeyIndex<'a>(std::cell::OnceCell<std::collections::HashMap<&'a str, usize>>);
+pub struct KeyIndex<'a>(
+    std::cell::OnceCell<std::collections::HashMap<std::borrow::Cow<'a, str>, usize>>,
+);
 
 impl PartialEq for KeyIndex<'_> {
     /// A cache, not part of the value.
@@ -74,7 +76,7 @@ impl<'a> KeyIndex<'a> {
             let mut index = std::collections::HashMap::with_capacity(entries.len());
             for (i, (k, _)) in entries.iter().enumerate() {
                 if let NodeKind::Str { text, .. } = k.kind {
-                    index.entry(text).or_insert(i);
+                    index.entry(unescape(text)).or_insert(i);
                 }
             }
             index
@@ -132,9 +134,49 @@ impl<'a> Node<'a> {
     }
 
     fn is_str(&self, want: &str) -> bool {
-        // Keys are compared by their raw text: workflow names never need escapes.
-        matches!(&self.kind, NodeKind::Str { text, .. } if *text == want)
+        matches!(&self.kind, NodeKind::Str { text, .. } if unescape(text) == want)
     }
+}
+
+/// The value of string content written `raw`: the common escapes (`\n`, `\t`, `\r`, `\\`,
+/// `\"`, `\u{..}`) resolved, so that a key written with an escape is found by its value.
+/// Anything else is left as written. Borrowed when there is no backslash, as usual.
+pub fn unescape(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.contains('\\') {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let rest = chars.as_str();
+                let code = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok().map(|n| (hex.len(), n)))
+                    .and_then(|(len, n)| char::from_u32(n).map(|c| (len, c)));
+                match code {
+                    Some((len, c)) => {
+                        out.push(c);
+                        chars = rest[len + 2..].chars();
+                    }
+                    None => out.push_str("\\u"),
+                }
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parses `source` into a span tree; `None` if it is not RON this module understands.

@@ -294,6 +294,21 @@ impl<'a> Cx<'a> {
             );
         }
 
+        let state_names: Vec<&str> = spec.states.keys().map(String::as_str).collect();
+        self.names(
+            "state",
+            &state_names,
+            |name| vec![F("states"), F(name)],
+            true,
+        );
+        let env_names: Vec<&str> = spec.environments.keys().map(String::as_str).collect();
+        self.names(
+            "environment",
+            &env_names,
+            |name| vec![F("environments"), F(name)],
+            true,
+        );
+
         let mut graph: DiGraph<State, Transition> = DiGraph::new();
         let mut index = NameMap::with_capacity_and_hasher(spec.states.len(), Default::default());
         for name in spec.states.keys() {
@@ -377,6 +392,61 @@ impl<'a> Cx<'a> {
                 .push((d.first, "first defined here".into()));
         }
         any
+    }
+
+    /// The name rule (`names` owns it) for names of one kind: each valid, no two alike.
+    /// `path` gives where a name is: a map key (`key`) or a `name:` value.
+    fn names<'n>(
+        &mut self,
+        kind: &str,
+        names: &[&'n str],
+        path: impl Fn(&'n str) -> Vec<K<'n>>,
+        key: bool,
+    ) {
+        let place = |cx: &Self, name: &'n str| {
+            let p = path(name);
+            if key {
+                let (last, parent) = p.split_last().expect("a path to a key");
+                match last {
+                    F(k) => cx.key_span(parent, k),
+                    I(_) => cx.span(&p),
+                }
+            } else {
+                cx.span(&p)
+            }
+        };
+        for &name in names {
+            if let Some(problem) = crate::names::problem(name) {
+                let span = place(self, name);
+                self.error(
+                    "invalid-name",
+                    span,
+                    format!("{kind} name {name:?} {problem}"),
+                )
+                .help = Some(
+                    "a name is not empty, has no white space at its ends and no control or invisible characters".into(),
+                );
+            }
+        }
+        for (first, second) in crate::names::lookalikes(names.iter().copied()) {
+            let (a, b) = (names[first], names[second]);
+            let span = place(self, b);
+            let first_span = place(self, a);
+            let d = self.error(
+                "lookalike-name",
+                span,
+                format!(
+                    "{kind} `{b}` looks the same as {kind} `{a}` but is written with other characters ({} against {})",
+                    crate::names::spelled(b),
+                    crate::names::spelled(a)
+                ),
+            );
+            d.related
+                .push((first_span, "looks the same as this".into()));
+            d.help = Some(format!(
+                "names that differ only by Unicode normalization are one name written two ways: write both as `{a}`, or rename one"
+            ));
+        }
     }
 
     fn state_ref(
@@ -534,6 +604,27 @@ impl<'a> Cx<'a> {
     }
 
     fn guards(&mut self, t: &TransitionSpec, i: usize) -> Vec<Guard> {
+        let guard_names: Vec<&str> = t.guards.iter().map(|g| g.name.as_str()).collect();
+        let position: HashMap<&str, usize> = guard_names
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(g, n)| (*n, g))
+            .collect();
+        self.names(
+            "guard",
+            &guard_names,
+            |name| {
+                vec![
+                    F("transitions"),
+                    I(i),
+                    F("guards"),
+                    I(position[name]),
+                    F("name"),
+                ]
+            },
+            false,
+        );
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::new();
         for (g, guard) in t.guards.iter().enumerate() {
@@ -1241,6 +1332,8 @@ fn label_for(code: &str) -> &'static str {
         "no-path-to-terminal" => "cannot finish",
         "unreachable-state" => "unreachable",
         "unused-var" => "never used",
+        "lookalike-name" => "looks like another name",
+        "invalid-name" => "not a valid name",
         "shell-interpolation" => "pasted into shell code",
         "transition-from-terminal" => "terminal state",
         _ => "here",
