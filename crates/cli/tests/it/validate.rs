@@ -272,7 +272,14 @@ fn graph_renders_dot_and_mermaid() {
         &["graph", "--mermaid", "workflows/production-deploy.ron"],
     );
     mermaid.code(0);
-    assert!(mermaid.stdout.starts_with("stateDiagram-v2\n"));
+    assert!(
+        mermaid
+            .stdout
+            .starts_with("---\ntitle: \"production-deploy: Chat bot release"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid.stdout.contains("\n---\nstateDiagram-v2\n"));
     assert!(mermaid.stdout.contains("[*] --> s0"));
     // An invalid workflow is refused with its diagnostics.
     let bad = run(&root, &["graph", "tests/invalid/undeclared-var.ron"]);
@@ -310,4 +317,49 @@ fn a_very_long_line_is_shown_cut_around_the_problem() {
     );
     // The header still gives the real column.
     assert!(ran.stdout.contains("long.ron:1:200"), "{}", ran.stdout);
+}
+
+#[test]
+fn graph_shows_descriptions_and_the_days_of_a_window() {
+    let root = repo();
+    let dot = run(&root, &["graph", "workflows/production-deploy.ron"]);
+    dot.code(0);
+    // The workflow's description titles the graph; a state's is its tooltip and under its name.
+    assert!(
+        dot.stdout
+            .contains("label=\"production-deploy\\nChat bot release: the whole production"),
+        "{}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout.contains(
+            "tooltip=\"PRE-DEPLOYMENT / Code Quality Checks: critical path tests, no undefined variables, feature flags reviewed.\""
+        ),
+        "{}",
+        dot.stdout
+    );
+    assert!(dot
+        .stdout
+        .contains("label=\"code_quality\\nPRE-DEPLOYMENT / Code Quality"));
+    assert!(
+        dot.stdout
+            .contains("deploy-window (Window Mon-Thu 09:00-16:00 Europe/London)"),
+        "{}",
+        dot.stdout
+    );
+    let mermaid = run(
+        &root,
+        &["graph", "--mermaid", "workflows/production-deploy.ron"],
+    );
+    mermaid.code(0);
+    assert!(
+        mermaid
+            .stdout
+            .contains("note right of s1: PRE-DEPLOYMENT / Code Quality Checks#58; critical path"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid
+        .stdout
+        .contains("deploy-window (Window Mon-Thu 09#58;00-16#58;00 Europe/London)"));
 }
