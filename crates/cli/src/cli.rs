@@ -154,6 +154,19 @@ pub enum Command {
     },
     /// Query the whole history, or verify the hash chain (`audit verify`).
     Audit(AuditArgs),
+    /// Print a shell completion script: `waygate completions bash > /etc/bash_completion.d/waygate`.
+    Completions {
+        /// The shell: bash, zsh, fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `waygate man > waygate.1`, or one page per command with
+    /// `--out DIR`.
+    Man {
+        /// Write `waygate.1` and a page per command (`waygate-validate.1`, ..) into this
+        /// directory instead of printing `waygate.1`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `start` and `run`.

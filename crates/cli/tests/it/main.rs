@@ -1,5 +1,6 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
+mod completions;
 mod concurrency;
 mod crash;
 mod exec;
