@@ -35,7 +35,7 @@ pub enum CliError {
     Invalid(String),
     /// A workflow file could not be read, or is too large to be one.
     #[error("{0}")]
-    File(waygate_core::diagnostic::Diagnostic),
+    File(Box<waygate_core::diagnostic::Diagnostic>),
     /// Output could not be written (a closed pipe ends quietly).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

@@ -75,11 +75,15 @@ pub fn too_large(file: &str, size: Option<u64>) -> Diagnostic {
 /// Reads a workflow file as UTF-8 text, never more than [`MAX_WORKFLOW_BYTES`] of it: a
 /// larger file (or an endless one such as `/dev/zero`) is refused with `too-large`, and one
 /// that cannot be read with `unreadable`.
-pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
+pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
     use std::io::Read;
     let file = path.display().to_string();
     let unreadable = |e: &dyn std::fmt::Display| {
-        Diagnostic::whole_file(&file, "unreadable", format!("cannot be read: {e}"))
+        Box::new(Diagnostic::whole_file(
+            &file,
+            "unreadable",
+            format!("cannot be read: {e}"),
+        ))
     };
     let handle = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
     let meta = handle.metadata().map_err(|e| unreadable(&e))?;
@@ -88,7 +92,7 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
     }
     let limit = MAX_WORKFLOW_BYTES as u64;
     if meta.is_file() && meta.len() > limit {
-        return Err(too_large(&file, Some(meta.len())));
+        return Err(Box::new(too_large(&file, Some(meta.len()))));
     }
     let mut bytes = Vec::new();
     handle
@@ -96,7 +100,10 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
         .read_to_end(&mut bytes)
         .map_err(|e| unreadable(&e))?;
     if bytes.len() as u64 > limit {
-        return Err(too_large(&file, meta.is_file().then(|| meta.len())));
+        return Err(Box::new(too_large(
+            &file,
+            meta.is_file().then_some(meta.len()),
+        )));
     }
     String::from_utf8(bytes).map_err(|e| {
         unreadable(&format_args!(

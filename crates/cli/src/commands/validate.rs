@@ -27,7 +27,7 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
                         eprintln!("  help: {help}");
                     }
                 }
-                all.push(d);
+                all.push(*d);
                 continue;
             }
             Err(e) => return Err(e),
