@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
 use waygate_executor::lock::RunLocks;
@@ -10,18 +11,22 @@ use waygate_executor::Engine;
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
+use crate::live;
 
 /// The store and the actor, from the global flags.
 #[derive(Clone)]
 pub struct App {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Who is acting.
-    pub actor: String,
+    /// Who is acting, or why the OS user cannot be named as acting (then commands that record
+    /// refuse, and commands that only read work).
+    actor: Result<String, String>,
     /// Output format.
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
+    /// `--quiet`: no live output of commands.
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -34,26 +39,66 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens the store in `--store DIR` (created if missing).
+    /// Opens the store in `--store DIR` (created if missing). An `--as` (or `WAYGATE_ACTOR`)
+    /// outside the actor-name set is a usage error here, whatever the command.
     pub fn open(global: &Global) -> Result<App, CliError> {
-        let store = EmbeddedStore::open(&global.store)?;
         let actor = match &global.actor {
-            Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
-            Some(_) => return Err(CliError::BadInput("--as needs a name".into())),
-            None => os_user(),
+            Some(a) => {
+                let a = a.trim();
+                check_actor_name(a).map_err(|e| {
+                    CliError::Usage(format!("--as (or WAYGATE_ACTOR) {:?}: {e}", a))
+                })?;
+                Ok(a.to_owned())
+            }
+            None => {
+                let (name, source) = os_user();
+                check_actor_name(&name).map(|()| name.clone()).map_err(|e| {
+                    format!(
+                        "the OS user {name:?} (from {source}) cannot be recorded as the actor: {e}; \
+                         name yourself with --as NAME or WAYGATE_ACTOR"
+                    )
+                })
+            }
         };
+        let store = EmbeddedStore::open(&global.store)?;
         Ok(App {
             store: Arc::new(store),
             actor,
             format: global.format,
             dir: global.store.clone(),
+            quiet: global.quiet,
         })
     }
 
-    /// An engine acting as this app's actor.
-    pub fn engine(&self) -> Engine {
-        Engine::new(self.store.clone(), self.actor.clone())
-            .with_run_locks(RunLocks::new(self.dir.join("locks")))
+    /// Who is acting; a usage error when the OS user is not a valid actor name and no `--as`
+    /// was given.
+    pub fn actor(&self) -> Result<&str, CliError> {
+        self.actor
+            .as_deref()
+            .map_err(|why| CliError::Usage(why.clone()))
+    }
+
+    /// An engine acting as this app's actor, for commands that record events.
+    pub fn engine(&self) -> Result<Engine, CliError> {
+        Ok(self.engine_as(self.actor()?.to_owned()))
+    }
+
+    /// An engine for commands that record nothing (`status`, `check`): they work whoever the
+    /// OS user is.
+    pub fn reader(&self) -> Engine {
+        self.engine_as(self.actor.clone().unwrap_or_default())
+    }
+
+    /// Every command that runs workflow commands gets its engine here, so all of them show
+    /// live output alike, unless `--quiet`.
+    fn engine_as(&self, actor: String) -> Engine {
+        let engine = Engine::new(self.store.clone(), actor)
+            .with_run_locks(RunLocks::new(self.dir.join("locks")));
+        let output = if self.quiet { None } else { live::start() };
+        match output {
+            Some(sender) => engine.with_output(sender),
+            None => engine,
+        }
     }
 }
 
@@ -62,13 +107,17 @@ pub fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
 }
 
-/// The OS user: `$USER`, `$LOGNAME`, else the passwd entry of the uid, else the uid.
-fn os_user() -> String {
-    if let Some(name) = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    {
-        return name;
+/// The OS user and where it came from: `$USER`, `$LOGNAME`, else the passwd entry of the
+/// uid, else the uid. A name that does not fit the actor-name set is refused, never replaced
+/// by another: the audit trail names people as they are known.
+fn os_user() -> (String, &'static str) {
+    for key in ["USER", "LOGNAME"] {
+        if let Some(name) = std::env::var_os(key).filter(|v| !v.is_empty()) {
+            return (
+                name.to_string_lossy().into_owned(),
+                if key == "USER" { "$USER" } else { "$LOGNAME" },
+            );
+        }
     }
     // SAFETY: getuid cannot fail. getpwuid returns null or a pointer to a static record that
     // stays valid until the next getpw* call; we copy the name out at once, single-threaded.
@@ -78,10 +127,10 @@ fn os_user() -> String {
         if !pw.is_null() && !(*pw).pw_name.is_null() {
             if let Ok(name) = std::ffi::CStr::from_ptr((*pw).pw_name).to_str() {
                 if !name.is_empty() {
-                    return name.to_owned();
+                    return (name.to_owned(), "the passwd entry");
                 }
             }
         }
-        format!("uid-{uid}")
+        (format!("uid-{uid}"), "the user id")
     }
 }

@@ -42,6 +42,10 @@ pub enum CliError {
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
+    /// Command-line input outside what the command accepts (an actor name outside its
+    /// character set), found after clap parsed the line: exit 2 like clap's own.
+    #[error("{0}")]
+    Usage(String),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] waygate_core::store::StoreError),
@@ -56,6 +60,7 @@ impl CliError {
         match self {
             CliError::Invalid(_) | CliError::File(_) | CliError::BadInput(_) => Exit::Error,
             CliError::Output(_) => Exit::Error,
+            CliError::Usage(_) => Exit::Usage,
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,

@@ -5,14 +5,17 @@ mod app;
 mod cli;
 mod commands;
 mod exit;
+mod live;
 mod output;
 mod progress;
 mod render;
+mod screen;
 mod workflow;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use waygate_core::text::escape_control;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -34,7 +37,8 @@ fn main() -> ExitCode {
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
         Err(e) => {
             if !matches!(e, CliError::Invalid(_)) {
-                eprintln!("error: {e}");
+                // Errors quote names, run ids and file contents: one escaped line.
+                eprintln!("error: {}", escape_control(&e.to_string()));
             }
             if let CliError::File(d) = &e {
                 if let Some(help) = &d.help {
@@ -74,7 +78,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Output)?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match &cli.command {
             Command::Validate { .. }
             | Command::Graph { .. }
@@ -101,7 +105,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::History { run } => query::history(&app, run),
             Command::Audit(args) => query::audit(&app, args),
         }
-    })
+    });
+    // Whatever the commands printed last is on stderr before the error or exit.
+    live::flush();
+    result
 }
 
 fn init_tracing(verbose: u8) {

@@ -1,10 +1,16 @@
 //! Printing results: aligned tables for people, JSON, JSON lines and CSV for scripts.
+//!
+//! Every piece of stored or user-supplied text that reaches human output goes through
+//! [`escape_control`] (tables escape every cell; other human text escapes each value it
+//! interpolates), so a name or comment always prints as what it is. JSON and CSV keep the
+//! exact text: their encodings quote it.
 
 use std::io::Write;
 
 use serde::Serialize;
 use waygate_core::event::{Event, EventKind};
 use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::text::escape_control;
 
 use crate::exit::CliError;
 
@@ -29,17 +35,23 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// Columns padded to their widest cell; the last column is not padded.
+    /// Columns padded to their widest cell; the last column is not padded. Cells are
+    /// escaped: one row is one line.
     pub fn human(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(|c| escape_control(c).into_owned()).collect())
+            .collect();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
+        for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
         let mut out = String::new();
         let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&header).chain(&rows) {
             let last = row.len().saturating_sub(1);
             for (i, cell) in row.iter().enumerate() {
                 if i == last {
@@ -75,12 +87,19 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `text` to stdout.
+/// Writes `text` to stdout, after the live output of commands sent so far (on a terminal
+/// both show in one place, in order).
 pub fn print(text: &str) -> Result<(), CliError> {
+    crate::live::flush();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
+}
+
+/// Writes one line of human text to stdout, escaped: `text` is one line whatever it holds.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    print(&format!("{}\n", escape_control(text)))
 }
 
 /// Writes `value` as pretty JSON to stdout.
@@ -112,7 +131,7 @@ pub fn outcome_word(o: Outcome) -> &'static str {
 pub fn guard_lines(results: &[GuardResult]) -> String {
     let width = results
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|r| escape_control(&r.name).chars().count())
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -129,7 +148,8 @@ pub fn guard_lines(results: &[GuardResult]) -> String {
         };
         out.push_str(&format!(
             "    {mark} {:<width$}  {}{attempts}\n",
-            r.name, r.detail
+            escape_control(&r.name),
+            escape_control(&r.detail)
         ));
     }
     out
@@ -238,6 +258,14 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn table_cells_are_escaped_for_people_and_exact_in_csv() {
+        let mut t = Table::new(&["WHO", "WHAT"]);
+        t.row(vec!["a\nb".into(), "\x1b[2Jx".into()]);
+        assert_eq!(t.human(), "WHO   WHAT\na\\nb  \\u{1b}[2Jx\n");
+        assert_eq!(t.csv(), "who,what\r\n\"a\nb\",\x1b[2Jx\r\n");
     }
 
     #[test]

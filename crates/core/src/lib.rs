@@ -6,10 +6,11 @@
 //! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
-//! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
+//! strings; `actor` is the actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
 //! produced.
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod decide;
 pub mod diagnostic;
 mod duplicates;
@@ -27,5 +28,6 @@ pub mod spec;
 pub mod store;
 mod suggest;
 pub mod template;
+pub mod text;
 pub mod validate;
 pub mod vars;

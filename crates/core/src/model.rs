@@ -185,6 +185,9 @@ pub struct HttpCheck {
     pub headers: IndexMap<String, Template>,
     /// JSON body; string leaves are templates rendered at run time.
     pub body: Option<serde_json::Value>,
+    /// Follow redirects to another origin (scheme, host, port). Checks only: validation
+    /// refuses it on a webhook, and the executor never follows one for a webhook.
+    pub cross_origin_redirects: bool,
 }
 
 /// A value in a JSON file.

@@ -23,36 +23,19 @@ pub(crate) fn problem(name: &str) -> Option<String> {
     if name.trim() != name {
         return Some("starts or ends with white space".into());
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
+    // What may not reach a terminal (`text` owns that list) may not be in a name either.
+    if let Some(c) = name.chars().find(|&c| crate::text::is_unsafe_char(c)) {
+        let kind = if c.is_control() {
+            "control"
+        } else {
+            "invisible"
+        };
         return Some(format!(
-            "contains the control character {}",
-            c.escape_unicode()
-        ));
-    }
-    if let Some(c) = name.chars().find(|&c| invisible(c)) {
-        return Some(format!(
-            "contains the invisible character {}",
+            "contains the {kind} character {}",
             c.escape_unicode()
         ));
     }
     None
-}
-
-/// Invisible formatting characters (Unicode category Cf as far as text uses them, and the line
-/// and paragraph separators).
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-    )
 }
 
 /// The form two names are compared in: equal forms look the same.

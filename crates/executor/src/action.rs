@@ -13,6 +13,7 @@ use waygate_core::outcome::bound_evidence;
 
 use crate::context::GuardContext;
 use crate::guard::{command, http};
+use crate::live::Origin;
 
 /// What running an action produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,33 +67,27 @@ fn shell_quote(arg: &str) -> String {
     }
 }
 
-/// Runs `action` once.
-pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
+/// Runs `action`, the state's action at `index`, once.
+pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
     let (ok, detail, evidence) = match action {
         Action::Command(c) => {
-            let v = command::check(c, ctx).await;
+            let v = command::check(c, ctx, &Origin::Action { index }).await;
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
                 v.detail,
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, "POST").await {
+        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
-                let ok = match h.expect_status {
-                    Some(want) => response.status == want,
-                    None => (200..300).contains(&response.status),
+                let problem = http::status_problem(h, &response);
+                let detail = match &problem {
+                    Some(p) => format!("HTTP {}, {p}", response.status),
+                    None => format!("HTTP {}", response.status),
                 };
-                let mut detail = format!("HTTP {}", response.status);
-                if !ok {
-                    match h.expect_status {
-                        Some(want) => detail.push_str(&format!(", expected {want}")),
-                        None => detail.push_str(", expected 2xx"),
-                    }
-                }
-                (ok, detail, Some(response.evidence))
+                (problem.is_none(), detail, Some(response.evidence))
             }
             Err(v) => (false, v.detail, v.evidence),
         },
@@ -132,13 +127,14 @@ mod tests {
     async fn command_actions_report_and_redact() {
         let r = run_action(
             &command(&["sh", "-c", "echo pushed ${token}", "${version}"]),
+            0,
             &ctx(),
         )
         .await;
         assert!(r.ok, "{r:?}");
         assert_eq!(r.description, "Command sh -c 'echo pushed ***' 1.2");
         assert!(r.evidence.expect("stdout").contains("pushed ***"));
-        let r = run_action(&command(&["false"]), &ctx()).await;
+        let r = run_action(&command(&["false"]), 0, &ctx()).await;
         assert!(!r.ok);
         assert_eq!(r.detail, "exit status 1");
     }
@@ -162,6 +158,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             headers: Default::default(),
             body: None,
+            cross_origin_redirects: false,
         });
         assert_eq!(
             describe(&action, &ctx()),

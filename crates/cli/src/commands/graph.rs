@@ -2,7 +2,9 @@
 //!
 //! DOT by default: terminal states are double circles (green for success, red for failure),
 //! the initial state has an arrow from a point, guards label the edges and `on_failure` moves
-//! are dashed red edges. Every label is escaped, so any state or guard name renders.
+//! are dashed red edges. Every label is escaped, so any state or guard name renders: names
+//! first through [`escape_control`] (a name is shown as one line, without terminal escapes
+//! or invisible characters, as everywhere else), then for the output's syntax.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,6 +12,7 @@ use std::path::Path;
 use waygate_core::duration::format_duration;
 use waygate_core::model::{Check, Guard, Terminal, Workflow};
 use waygate_core::spec::Weekday;
+use waygate_core::text::escape_control;
 
 use crate::exit::{CliError, Exit};
 use crate::workflow;
@@ -40,7 +43,7 @@ fn guard_label(g: &Guard) -> String {
         ),
         other => other.kind().to_owned(),
     };
-    format!("{} ({detail})", g.name)
+    format!("{} ({detail})", escape_control(&g.name))
 }
 
 /// A window's days: `Mon-Fri` for a run of three or more consecutive days, else `Mon,Wed`.
@@ -94,7 +97,11 @@ fn dot_escape(s: &str) -> String {
 /// Renders the workflow as Graphviz DOT.
 pub fn to_dot(w: &Workflow) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&w.name));
+    let _ = writeln!(
+        out,
+        "digraph \"{}\" {{",
+        dot_escape(&escape_control(&w.name))
+    );
     let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
     // The workflow's name and description as the graph's title.
     let mut title = w.name.clone();
@@ -110,7 +117,7 @@ pub fn to_dot(w: &Workflow) -> String {
             Some(Terminal::Failure) => ", shape=doublecircle, color=red",
             None => "",
         };
-        let mut label = s.name.clone();
+        let mut label = escape_control(&s.name).into_owned();
         if let Some(d) = s.deadline {
             label.push_str(&format!("\ndeadline {}", format_duration(d)));
         }
@@ -220,7 +227,7 @@ pub fn to_mermaid(w: &Workflow) -> String {
         let _ = writeln!(
             out,
             "    state \"{}\" as s{}",
-            mermaid_escape(&s.name),
+            mermaid_escape(&escape_control(&s.name)),
             id.index()
         );
         if let Some(d) = &s.description {

@@ -6,6 +6,7 @@ use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
+use waygate_core::text::escape_control;
 use waygate_executor::engine::Loaded;
 use waygate_executor::GuardContext;
 
@@ -16,7 +17,7 @@ use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
 pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let engine = app.engine();
+    let engine = app.reader();
     let loaded = engine.load(&run_id(id)).await?;
     let running = engine.actions_running(&loaded.run.id)?;
     let view = status_view(&loaded, &engine.context(&loaded), running);
@@ -158,17 +159,22 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
     })
 }
 
+/// Every stored value is escaped: names, details and prompts print as one line each.
 fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     let run = &loaded.run;
+    // A JSON string field of `v`, escaped for people.
+    let text = |v: &serde_json::Value, key: &str| -> String {
+        escape_control(v[key].as_str().unwrap_or_default()).into_owned()
+    };
     let mut out = format!(
         "run        {}\nworkflow   {} ({})\nenv        {}\nstate      {}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
-        run.id,
-        run.workflow,
-        run.file,
-        run.env,
-        run.state,
+        escape_control(run.id.as_str()),
+        escape_control(&run.workflow),
+        escape_control(&run.file),
+        escape_control(&run.env),
+        escape_control(&run.state),
         run.status.as_str(),
-        run.initiator,
+        escape_control(&run.initiator),
         output::time(run.started_at),
         output::time(run.state_entered_at),
     );
@@ -181,9 +187,9 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
             out.push_str(&format!(
                 "    {} {:<11} {} {}\n",
                 a["index"],
-                a["status"].as_str().unwrap_or_default(),
-                a["action"].as_str().unwrap_or_default(),
-                a["detail"].as_str().unwrap_or_default()
+                text(a, "status"),
+                text(a, "action"),
+                text(a, "detail")
             ));
         }
     }
@@ -192,15 +198,15 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     }
     out.push_str("transitions\n");
     for t in view["transitions"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  -> {}\n", t["to"].as_str().unwrap_or_default()));
+        out.push_str(&format!("  -> {}\n", text(t, "to")));
         for g in t["guards"].as_array().into_iter().flatten() {
             let outcome = g["outcome"].as_str().unwrap_or("-");
             out.push_str(&format!(
                 "    {:<8} {} ({}): {}\n",
                 outcome,
-                g["name"].as_str().unwrap_or_default(),
-                g["kind"].as_str().unwrap_or_default(),
-                g["detail"].as_str().unwrap_or_default()
+                text(g, "name"),
+                text(g, "kind"),
+                text(g, "detail")
             ));
         }
     }
@@ -213,12 +219,12 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         for p in pending {
             out.push_str(&format!(
                 "    {} ({} of {}): {}\n      waygate approve {} {}\n",
-                p["guard"].as_str().unwrap_or_default(),
+                text(&p, "guard"),
                 p["approved_by"].as_array().map_or(0, Vec::len),
                 p["min"],
-                p["prompt"].as_str().unwrap_or_default(),
-                run.id,
-                p["guard"].as_str().unwrap_or_default(),
+                text(&p, "prompt"),
+                escape_control(run.id.as_str()),
+                text(&p, "guard"),
             ));
         }
     }
@@ -466,10 +472,10 @@ fn verify(app: &App) -> Result<Exit, CliError> {
             Some(b) => output::print(&format!(
                 "BAD: event {}: {}{}\n({} events checked)\n",
                 b.seq,
-                b.problem,
+                escape_control(&b.problem),
                 b.location
                     .as_deref()
-                    .map(|l| format!(" at {l}"))
+                    .map(|l| format!(" at {}", escape_control(l)))
                     .unwrap_or_default(),
                 report.events
             ))?,
