@@ -177,6 +177,9 @@ struct Cx<'a> {
     /// The declared vars with `secret: true`.
     secrets: NameSet<String>,
     used: NameSet<String>,
+    /// The string whose `${` positions were last looked up: where its content starts, and the
+    /// positions as written when escapes make them differ from the parsed text's.
+    braces: std::cell::RefCell<Option<(usize, Option<Vec<usize>>)>>,
     /// State and variable names for suggestions, sorted on first use.
     state_names: Option<Names>,
     var_names: Option<Names>,
@@ -194,6 +197,7 @@ impl<'a> Cx<'a> {
             declared: NameSet::default(),
             secrets: NameSet::default(),
             used: NameSet::default(),
+            braces: std::cell::RefCell::new(None),
             state_names: None,
             var_names: None,
         }
@@ -1198,14 +1202,19 @@ impl<'a> Cx<'a> {
         let Some(raw) = self.node(path).and_then(Node::raw) else {
             return span.start;
         };
-        let raw_text = &self.text[raw.clone()];
-        if raw_text == text {
-            return raw.start + offset;
+        // Worked out once per string, not per reference: a long string with many references
+        // would otherwise cost its length for each (docs/performance.md).
+        let mut cache = self.braces.borrow_mut();
+        if cache.as_ref().is_none_or(|(start, _)| *start != raw.start) {
+            let raw_text = &self.text[raw.clone()];
+            // Escapes shift offsets: then the n-th `${` in the text as written is used instead.
+            let offsets = (raw_text != text).then(|| dollar_braces(raw_text));
+            *cache = Some((raw.start, offsets));
         }
-        // Escapes shift offsets: find the n-th `${` in the text as written instead.
-        dollar_braces(raw_text)
-            .get(nth)
-            .map_or(span.start, |p| raw.start + p)
+        match cache.as_ref().map(|(_, offsets)| offsets) {
+            Some(Some(offsets)) => offsets.get(nth).map_or(span.start, |p| raw.start + p),
+            _ => raw.start + offset,
+        }
     }
 
     // ---- the graph -------------------------------------------------------------------

@@ -91,3 +91,24 @@ fn text_larger_than_the_limit_is_refused_without_being_parsed() {
         d.message
     );
 }
+
+#[test]
+fn every_reference_in_one_long_string_is_reported_at_its_place() {
+    // 5,000 undeclared references in one string with an escape before them, so positions in
+    // the file differ from positions in the value.
+    let refs = "${nope} ".repeat(5_000);
+    let text = format!(
+        "Workflow(name: \"w\", initial: \"a\", states: {{ \"a\": (on_enter: [Command(run: [\"echo\", \"\\t{refs}\"])], on_failure: \"b\"), \"b\": (terminal: Failure) }}, transitions: [(from: \"a\", to: \"b\")])"
+    );
+    let v = validate("w.ron", &text);
+    let undeclared: Vec<_> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "undeclared-var")
+        .collect();
+    assert_eq!(undeclared.len(), 5_000);
+    let first = text.find("${nope}").expect("written");
+    for (i, d) in undeclared.iter().enumerate() {
+        assert_eq!(d.span.start, first + 8 * i, "reference {i}");
+    }
+}
