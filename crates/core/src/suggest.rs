@@ -16,6 +16,8 @@ pub(crate) struct Names {
     sorted: Vec<String>,
     budget: usize,
     remembered: std::collections::HashMap<String, Option<usize>>,
+    /// Names by their look-alike form (`names::lookalike_key`), built on first use.
+    lookalike: Option<std::collections::HashMap<String, usize>>,
 }
 
 impl Names {
@@ -27,6 +29,7 @@ impl Names {
             sorted,
             budget: BUDGET,
             remembered: std::collections::HashMap::new(),
+            lookalike: None,
         }
     }
 
@@ -57,6 +60,21 @@ impl Names {
         let found = best.map(|(_, i)| i);
         self.remembered.insert(name.to_owned(), found);
         found.map(|i| self.sorted[i].as_str())
+    }
+
+    /// The known name that looks the same as `name` but is written with other characters
+    /// (another Unicode normalization of it).
+    pub(crate) fn written_otherwise(&mut self, name: &str) -> Option<&str> {
+        let sorted = &self.sorted;
+        let index = self.lookalike.get_or_insert_with(|| {
+            sorted
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (crate::names::lookalike_key(n), i))
+                .collect()
+        });
+        let i = *index.get(&crate::names::lookalike_key(name))?;
+        Some(self.sorted[i].as_str())
     }
 
     /// `a, b, c` or `a, b, .. h and 12 more`, each name in backticks.

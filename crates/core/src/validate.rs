@@ -485,9 +485,17 @@ impl<'a> Cx<'a> {
         let names = self
             .state_names
             .get_or_insert_with(|| Names::new(index.keys()));
-        let help = match names.closest(name) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => format!("states are: {}", names.list()),
+        let help = if let Some(same) = names.written_otherwise(name) {
+            format!(
+                "state `{same}` looks the same but is written with other characters ({} against {}): write it the same way",
+                crate::names::spelled(same),
+                crate::names::spelled(name)
+            )
+        } else {
+            match names.closest(name) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("states are: {}", names.list()),
+            }
         };
         self.error(
             "unknown-state",

@@ -112,3 +112,21 @@ fn every_reference_in_one_long_string_is_reported_at_its_place() {
         assert_eq!(d.span.start, first + 8 * i, "reference {i}");
     }
 }
+
+#[test]
+fn a_state_named_with_other_unicode_characters_is_pointed_out() {
+    // The state is written composed (U+00E9), the transition decomposed (e + U+0301).
+    let text = "Workflow(name: \"w\", initial: \"a\", states: { \"a\": (), \"caf\u{e9}\": (terminal: Success) }, transitions: [(from: \"a\", to: \"cafe\u{301}\")])";
+    let v = validate("w.ron", text);
+    let d = v
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-state")
+        .expect("unknown-state");
+    let help = d.help.as_deref().unwrap_or_default();
+    assert!(
+        help.contains("looks the same but is written with other characters"),
+        "{help}"
+    );
+    assert!(help.contains("U+00E9") && help.contains("U+0301"), "{help}");
+}
