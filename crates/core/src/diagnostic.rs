@@ -21,6 +21,198 @@ pub enum Severity {
     Warning,
 }
 
+/// Every code a diagnostic can have: the one list (docs/workflow-format.md, "Diagnostics"),
+/// written in files and JSON as its kebab-case name (`undeclared-var`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// The file cannot be read (whole file).
+    Unreadable,
+    /// The file is larger than a workflow may be (whole file).
+    TooLarge,
+    /// Malformed RON, or a value of the wrong kind.
+    Syntax,
+    /// A value the field cannot take.
+    Type,
+    /// A field the construct does not have.
+    UnknownField,
+    /// An enum value that does not exist.
+    UnknownVariant,
+    /// A required field left out.
+    MissingField,
+    /// A field written twice in one construct.
+    DuplicateField,
+    /// A key written twice in one map.
+    DuplicateKey,
+    /// Two guards of one transition with one name.
+    DuplicateGuard,
+    /// Two transitions with the same `from` and `to`.
+    DuplicateTransition,
+    /// A name breaking the name rule.
+    InvalidName,
+    /// Two names that look the same but are written differently.
+    LookalikeName,
+    /// A state name that is not in `states`.
+    UnknownState,
+    /// A `${var}` not declared in `vars`.
+    UndeclaredVar,
+    /// An environment sets a var not declared in `vars`.
+    UndeclaredEnvVar,
+    /// A transition leaving a terminal state.
+    TransitionFromTerminal,
+    /// A state from which no terminal state can be reached.
+    NoPathToTerminal,
+    /// No state is terminal.
+    NoTerminal,
+    /// A duration that does not parse, or zero where a length of time is needed.
+    BadDuration,
+    /// Not an IANA time zone.
+    BadTimezone,
+    /// Not an RFC 6901 JSON pointer.
+    BadPointer,
+    /// Not a time of day.
+    BadTime,
+    /// A malformed `${..}`.
+    BadTemplate,
+    /// A value of the right type that makes no sense.
+    BadValue,
+    /// A state no run can get to (warning).
+    UnreachableState,
+    /// A var nothing uses (warning).
+    UnusedVar,
+    /// A `${var}` pasted into shell code (warning).
+    ShellInterpolation,
+    /// A secret var in a command's arguments (warning).
+    SecretInArgv,
+    /// Actions with no way to handle their failure (warning).
+    MissingFailurePath,
+}
+
+impl Code {
+    /// Every code, in the order of the docs' tables.
+    pub const ALL: [Code; 30] = [
+        Code::Unreadable,
+        Code::TooLarge,
+        Code::Syntax,
+        Code::Type,
+        Code::UnknownField,
+        Code::UnknownVariant,
+        Code::MissingField,
+        Code::DuplicateField,
+        Code::DuplicateKey,
+        Code::DuplicateGuard,
+        Code::DuplicateTransition,
+        Code::InvalidName,
+        Code::LookalikeName,
+        Code::UnknownState,
+        Code::UndeclaredVar,
+        Code::UndeclaredEnvVar,
+        Code::TransitionFromTerminal,
+        Code::NoPathToTerminal,
+        Code::NoTerminal,
+        Code::BadDuration,
+        Code::BadTimezone,
+        Code::BadPointer,
+        Code::BadTime,
+        Code::BadTemplate,
+        Code::BadValue,
+        Code::UnreachableState,
+        Code::UnusedVar,
+        Code::ShellInterpolation,
+        Code::SecretInArgv,
+        Code::MissingFailurePath,
+    ];
+
+    /// The stable kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unreadable => "unreadable",
+            Code::TooLarge => "too-large",
+            Code::Syntax => "syntax",
+            Code::Type => "type",
+            Code::UnknownField => "unknown-field",
+            Code::UnknownVariant => "unknown-variant",
+            Code::MissingField => "missing-field",
+            Code::DuplicateField => "duplicate-field",
+            Code::DuplicateKey => "duplicate-key",
+            Code::DuplicateGuard => "duplicate-guard",
+            Code::DuplicateTransition => "duplicate-transition",
+            Code::InvalidName => "invalid-name",
+            Code::LookalikeName => "lookalike-name",
+            Code::UnknownState => "unknown-state",
+            Code::UndeclaredVar => "undeclared-var",
+            Code::UndeclaredEnvVar => "undeclared-env-var",
+            Code::TransitionFromTerminal => "transition-from-terminal",
+            Code::NoPathToTerminal => "no-path-to-terminal",
+            Code::NoTerminal => "no-terminal",
+            Code::BadDuration => "bad-duration",
+            Code::BadTimezone => "bad-timezone",
+            Code::BadPointer => "bad-pointer",
+            Code::BadTime => "bad-time",
+            Code::BadTemplate => "bad-template",
+            Code::BadValue => "bad-value",
+            Code::UnreachableState => "unreachable-state",
+            Code::UnusedVar => "unused-var",
+            Code::ShellInterpolation => "shell-interpolation",
+            Code::SecretInArgv => "secret-in-argv",
+            Code::MissingFailurePath => "missing-failure-path",
+        }
+    }
+
+    /// The short label under the caret.
+    pub fn label(self) -> &'static str {
+        match self {
+            Code::Unreadable
+            | Code::TooLarge
+            | Code::Syntax
+            | Code::Type
+            | Code::UnknownField
+            | Code::UnknownVariant
+            | Code::MissingField
+            | Code::UndeclaredEnvVar
+            | Code::NoTerminal
+            | Code::BadTemplate
+            | Code::BadValue
+            | Code::MissingFailurePath => "here",
+            Code::DuplicateField
+            | Code::DuplicateKey
+            | Code::DuplicateGuard
+            | Code::DuplicateTransition => "defined again here",
+            Code::InvalidName => "not a valid name",
+            Code::LookalikeName => "looks like another name",
+            Code::UnknownState => "no such state",
+            Code::UndeclaredVar => "not declared",
+            Code::TransitionFromTerminal => "terminal state",
+            Code::NoPathToTerminal => "cannot finish",
+            Code::BadDuration => "not a duration",
+            Code::BadTimezone => "unknown time zone",
+            Code::BadPointer => "not a JSON pointer",
+            Code::BadTime => "not HH:MM",
+            Code::UnreachableState => "unreachable",
+            Code::UnusedVar => "never used",
+            Code::ShellInterpolation => "pasted into shell code",
+            Code::SecretInArgv => "visible to every local user",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One finding of validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnostic {
@@ -32,8 +224,8 @@ pub struct Diagnostic {
     pub column: usize,
     /// Error or warning.
     pub severity: Severity,
-    /// A stable kebab-case code, e.g. `undeclared-var`.
-    pub code: &'static str,
+    /// What kind of problem it is; serialised as its kebab-case name, e.g. `undeclared-var`.
+    pub code: Code,
     /// What is wrong, naming the things involved.
     pub message: String,
     /// How to fix it, when there is something useful to say.
@@ -58,7 +250,7 @@ impl Diagnostic {
 
     /// A finding about the file as a whole (it cannot be read, it is too large): line and
     /// column are 0 and nothing of its text is shown.
-    pub fn whole_file(file: &str, code: &'static str, message: String) -> Self {
+    pub fn whole_file(file: &str, code: Code, message: String) -> Self {
         Diagnostic {
             file: file.to_owned(),
             line: 0,
@@ -68,7 +260,7 @@ impl Diagnostic {
             message,
             help: None,
             span: 0..0,
-            label: String::new(),
+            label: code.label().to_owned(),
             related: Vec::new(),
         }
     }
@@ -387,5 +579,23 @@ impl miette::Diagnostic for Rendered {
                 )
             });
         Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_once_under_its_own_name() {
+        let docs = include_str!("../../../docs/workflow-format.md");
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert!(
+                docs.contains(&format!("| `{code}` |")),
+                "{code} has no row in docs/workflow-format.md"
+            );
+        }
     }
 }

@@ -11,12 +11,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::diagnostic::Code;
 use crate::locate::{Node, NodeKind};
 
 /// One key or field written twice.
 pub(crate) struct Duplicate {
     /// `duplicate-key` or `duplicate-field`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// The second occurrence.
     pub span: Range<usize>,
@@ -70,7 +71,7 @@ fn walk<'a>(node: &Node<'a>, at: At<'a>, text: &str, out: &mut Vec<Duplicate>) {
                 };
                 match first.get(&folded) {
                     Some((span, written)) => out.push(Duplicate {
-                        code: "duplicate-key",
+                        code: Code::DuplicateKey,
                         message: if written != k {
                             format!(
                                 "{what} `{k}` is defined twice (as `{written}` first; header names ignore case)"
@@ -98,7 +99,7 @@ fn walk<'a>(node: &Node<'a>, at: At<'a>, text: &str, out: &mut Vec<Duplicate>) {
             for f in fields {
                 match first.get(f.name) {
                     Some(span) => out.push(Duplicate {
-                        code: "duplicate-field",
+                        code: Code::DuplicateField,
                         message: format!(
                             "field `{}` is written twice in {}",
                             f.name,

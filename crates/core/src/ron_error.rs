@@ -8,12 +8,14 @@
 
 use ron::Error as E;
 
+use crate::diagnostic::Code;
+
 /// How deep values may nest: ron's own limit, which it reports without saying the number.
 const NESTING_LIMIT: usize = 128;
 
 /// A ron error as a diagnostic's code, message and help.
 pub(crate) struct Worded {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub help: Option<String>,
 }
@@ -96,7 +98,7 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
             found,
             outer,
         } => (
-            "unknown-field",
+            Code::UnknownField,
             format!(
                 "unknown field `{found}`{}; expected {}",
                 in_outer(outer),
@@ -109,7 +111,7 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
             found,
             outer,
         } => (
-            "unknown-variant",
+            Code::UnknownVariant,
             format!(
                 "unknown value `{found}`{}; expected {}",
                 outer
@@ -121,37 +123,37 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
             crate::suggest::closest_of(found, expected).map(|c| format!("did you mean `{c}`?")),
         ),
         E::MissingStructField { field, outer } => (
-            "missing-field",
+            Code::MissingField,
             format!("missing field `{field}`{}", in_outer(outer)),
             Some(format!("add `{field}: ..`")),
         ),
         E::DuplicateStructField { field, outer } => (
-            "duplicate-field",
+            Code::DuplicateField,
             format!("field `{field}` is written twice{}", in_outer(outer)),
             Some("keep one of them".into()),
         ),
         E::InvalidValueForType { expected, found } => (
-            "type",
+            Code::Type,
             format!("expected {expected} but found {found}"),
             None,
         ),
         E::ExpectedDifferentLength { expected, found } => (
-            "type",
+            Code::Type,
             format!("expected {expected} but found {found} element(s)"),
             None,
         ),
         E::ExceededRecursionLimit => (
-            "syntax",
+            Code::Syntax,
             format!("values are nested more than {NESTING_LIMIT} levels deep"),
             Some("a workflow never needs nesting this deep; look for brackets left open".into()),
         ),
         E::ExpectedDifferentStructName { expected, found } => (
-            "syntax",
+            Code::Syntax,
             format!("expected {} but found `{found}`", construct(expected)),
             None,
         ),
         E::ExpectedNamedStructLike(name) => (
-            "syntax",
+            Code::Syntax,
             format!(
                 "expected `(` to open {}, found {}",
                 construct(name),
@@ -160,31 +162,31 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
             None,
         ),
         E::ExpectedStructName(name) => (
-            "syntax",
+            Code::Syntax,
             format!("expected {} here, found {}", construct(name), found()),
             None,
         ),
         E::ExpectedComma => (
-            "syntax",
+            Code::Syntax,
             format!("expected `,` before {}", found()),
             Some("separate fields, list items and map entries with commas".into()),
         ),
         E::ExpectedMapColon => (
-            "syntax",
+            Code::Syntax,
             format!("expected `:` after the key, found {}", found()),
             None,
         ),
         E::TrailingCharacters => (
-            "syntax",
+            Code::Syntax,
             format!("unexpected {} after the end of the workflow", found()),
             None,
         ),
         E::Eof => (
-            "syntax",
+            Code::Syntax,
             "the file ends before the workflow does: a bracket or string is left open".into(),
             None,
         ),
-        E::UnexpectedChar(_) => ("syntax", format!("unexpected {}", found()), None),
+        E::UnexpectedChar(_) => (Code::Syntax, format!("unexpected {}", found()), None),
         other => {
             // ron's own words ("Expected closing `)`", "Expected string"), and what was found.
             let said = other.to_string();
@@ -192,7 +194,7 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
                 Some(first) => first.to_lowercase() + &said[1..],
                 None => said,
             };
-            ("syntax", format!("{said}, found {}", found()), None)
+            (Code::Syntax, format!("{said}, found {}", found()), None)
         }
     };
     Worded {

@@ -13,7 +13,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::duration::parse_duration;
 use crate::locate::{self, LineIndex, Node};
 use crate::model::{
@@ -62,7 +62,7 @@ pub fn too_large(file: &str, size: Option<u64>) -> Diagnostic {
     };
     let mut d = Diagnostic::whole_file(
         file,
-        "too-large",
+        Code::TooLarge,
         format!(
             "is {size}; a workflow file may be at most {} bytes (4 MiB)",
             MAX_WORKFLOW_BYTES
@@ -83,7 +83,7 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
     let unreadable = |e: &dyn std::fmt::Display| {
         Box::new(Diagnostic::whole_file(
             &file,
-            "unreadable",
+            Code::Unreadable,
             format!("cannot be read: {e}"),
         ))
     };
@@ -236,13 +236,7 @@ impl<'a> Cx<'a> {
             .unwrap_or_else(|| self.span(path))
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        code: &'static str,
-        span: Range<usize>,
-        message: String,
-    ) {
+    fn push(&mut self, severity: Severity, code: Code, span: Range<usize>, message: String) {
         let (line, column) = self.lines().position(self.text, span.start);
         self.diags.push(Diagnostic {
             file: self.file.to_owned(),
@@ -250,7 +244,7 @@ impl<'a> Cx<'a> {
             column,
             severity,
             code,
-            label: label_for(code).to_owned(),
+            label: code.label().to_owned(),
             message,
             help: None,
             span,
@@ -258,17 +252,12 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn error(
-        &mut self,
-        code: &'static str,
-        span: Range<usize>,
-        message: String,
-    ) -> &mut Diagnostic {
+    fn error(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.push(Severity::Error, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
 
-    fn warn(&mut self, code: &'static str, span: Range<usize>, message: String) -> &mut Diagnostic {
+    fn warn(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.push(Severity::Warning, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
@@ -307,7 +296,7 @@ impl<'a> Cx<'a> {
         if !name_ok {
             let span = self.span(&[F("name")]);
             self.error(
-                "invalid-name",
+                Code::InvalidName,
                 span,
                 format!("workflow name {:?} must match [a-z0-9_-]+", spec.name),
             )
@@ -378,7 +367,7 @@ impl<'a> Cx<'a> {
             if !self.used.contains(name) {
                 let span = self.key_span(&[F("vars")], name);
                 self.warn(
-                    "unused-var",
+                    Code::UnusedVar,
                     span,
                     format!("variable `{name}` is declared but never used"),
                 )
@@ -441,7 +430,7 @@ impl<'a> Cx<'a> {
             if let Some(problem) = crate::names::problem(name) {
                 let span = place(self, name);
                 self.error(
-                    "invalid-name",
+                    Code::InvalidName,
                     span,
                     format!("{kind} name {name:?} {problem}"),
                 )
@@ -455,7 +444,7 @@ impl<'a> Cx<'a> {
             let span = place(self, b);
             let first_span = place(self, a);
             let d = self.error(
-                "lookalike-name",
+                Code::LookalikeName,
                 span,
                 format!(
                     "{kind} `{b}` looks the same as {kind} `{a}` but is written with other characters ({} against {})",
@@ -498,7 +487,7 @@ impl<'a> Cx<'a> {
             }
         };
         self.error(
-            "unknown-state",
+            Code::UnknownState,
             span,
             format!("{what} `{name}` is not a state of this workflow"),
         )
@@ -549,7 +538,7 @@ impl<'a> Cx<'a> {
                 if !self.declared.contains(var) {
                     let span = self.key_span(&[F("environments"), F(env), F("vars")], var);
                     let d = self.error(
-                        "undeclared-env-var",
+                        Code::UndeclaredEnvVar,
                         span,
                         format!(
                             "environment `{env}` sets `{var}`, which is not declared in `vars`"
@@ -596,7 +585,7 @@ impl<'a> Cx<'a> {
                 let span = self.span(&[F("transitions"), I(i), F("from")]);
                 let first_span = self.span(&[F("transitions"), I(first), F("from")]);
                 self.error(
-                    "duplicate-transition",
+                    Code::DuplicateTransition,
                     span,
                     format!("transition `{}` -> `{}` is defined twice", t.from, t.to),
                 )
@@ -609,7 +598,7 @@ impl<'a> Cx<'a> {
                 if let Some(kind) = spec.states[&t.from].terminal {
                     let span = self.span(&[F("transitions"), I(i), F("from")]);
                     self.error(
-                        "transition-from-terminal",
+                        Code::TransitionFromTerminal,
                         span,
                         format!(
                             "`{}` is a terminal state ({kind:?}); no transition may leave it",
@@ -663,7 +652,7 @@ impl<'a> Cx<'a> {
                 let span = self.span(&[path[0], path[1], path[2], path[3], F("name")]);
                 let first_span = self.span(&[path[0], path[1], path[2], I(first), F("name")]);
                 self.error(
-                    "duplicate-guard",
+                    Code::DuplicateGuard,
                     span,
                     format!(
                         "guard `{}` appears twice on `{}` -> `{}`",
@@ -689,7 +678,7 @@ impl<'a> Cx<'a> {
                     if r.attempts == 0 {
                         let span = self.span(&[rp[0], rp[1], rp[2], rp[3], rp[4], F("attempts")]);
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
                             "`attempts` counts every try and must be at least 1".into(),
                         );
@@ -729,7 +718,7 @@ impl<'a> Cx<'a> {
                 let pointer_ok = pointer_valid(&j.pointer);
                 if !pointer_ok {
                     let span = self.span(&at("pointer"));
-                    self.error("bad-pointer", span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
+                    self.error(Code::BadPointer, span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
                         .help = Some("a pointer is empty or starts with `/`, e.g. \"/first_impression_fsm\"; write `~0` for `~` and `~1` for `/`".into());
                 }
                 Some(Check::Json(JsonCheck {
@@ -743,11 +732,11 @@ impl<'a> Cx<'a> {
                 let min = a.min.unwrap_or(1);
                 if min == 0 {
                     let span = self.span(&at("min"));
-                    self.error("bad-value", span, "`min` must be at least 1".into());
+                    self.error(Code::BadValue, span, "`min` must be at least 1".into());
                 } else if !a.approvers.is_empty() && (min as usize) > a.approvers.len() {
                     let span = self.span(&at("min"));
                     self.error(
-                        "bad-value",
+                        Code::BadValue,
                         span,
                         format!(
                             "`min` is {min} but only {} approvers are allowed",
@@ -762,7 +751,7 @@ impl<'a> Cx<'a> {
                         p.push(I(i));
                         let span = self.span(&p);
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
                             format!("approver `{name}` can never approve: {e}"),
                         )
@@ -791,7 +780,7 @@ impl<'a> Cx<'a> {
                     let span = self.span(&inner_path);
                     let kind = check_kind(&w.check);
                     self.error(
-                        "bad-value",
+                        Code::BadValue,
                         span,
                         format!("a Watch cannot watch a {kind} check"),
                     )
@@ -812,7 +801,7 @@ impl<'a> Cx<'a> {
                     if i > d {
                         let span = self.span(&at("interval"));
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
                             "`interval` must be at most `duration`".into(),
                         );
@@ -834,7 +823,7 @@ impl<'a> Cx<'a> {
         if c.run.is_empty() || c.run[0].trim().is_empty() {
             let span = self.span(&at("run"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 "`run` needs a program to run: an empty argv".into(),
             )
@@ -929,7 +918,7 @@ impl<'a> Cx<'a> {
                 ),
             };
             self.warn(
-                "shell-interpolation",
+                Code::ShellInterpolation,
                 start..start + first.len() + 3,
                 message,
             )
@@ -958,7 +947,7 @@ impl<'a> Cx<'a> {
             let start = self.reference_offset(arg, &p, offset, nth);
             let env_name = name.to_ascii_uppercase();
             self.warn(
-                "secret-in-argv",
+                Code::SecretInArgv,
                 start..start + name.len() + 3,
                 format!("secret `${{{name}}}` in a command's arguments: every local user can read it in the process list while the command runs"),
             )
@@ -987,7 +976,7 @@ impl<'a> Cx<'a> {
         if !method_ok {
             let span = self.span(&at("method"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 format!(
                     "unknown HTTP method {:?}",
@@ -999,7 +988,7 @@ impl<'a> Cx<'a> {
             if !(100..=599).contains(&status) {
                 let span = self.span(&at("expect_status"));
                 self.error(
-                    "bad-value",
+                    Code::BadValue,
                     span,
                     format!("{status} is not an HTTP status code"),
                 );
@@ -1031,7 +1020,7 @@ impl<'a> Cx<'a> {
             // A webhook: following would resend its body and headers to another server.
             let span = self.span(&at("cross_origin_redirects"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 "a webhook action never follows a redirect to another origin".to_owned(),
             )
@@ -1083,7 +1072,11 @@ impl<'a> Cx<'a> {
             |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if w.days.is_empty() {
             let span = self.span(&at("days"));
-            self.error("bad-value", span, "a window needs at least one day".into());
+            self.error(
+                Code::BadValue,
+                span,
+                "a window needs at least one day".into(),
+            );
         }
         let start = self.time_of_day(&w.start, &at("start"));
         let end = self.time_of_day(&w.end, &at("end"));
@@ -1092,7 +1085,7 @@ impl<'a> Cx<'a> {
             Err(_) => {
                 let span = self.span(&at("tz"));
                 self.error(
-                    "bad-timezone",
+                    Code::BadTimezone,
                     span,
                     format!("{:?} is not an IANA time zone", w.tz),
                 )
@@ -1123,7 +1116,7 @@ impl<'a> Cx<'a> {
         if parsed.is_none() {
             let span = self.span(path);
             self.error(
-                "bad-time",
+                Code::BadTime,
                 span,
                 format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"),
             );
@@ -1142,7 +1135,7 @@ impl<'a> Cx<'a> {
                 let why = zero.unwrap_or_default();
                 let span = self.span(path);
                 let d = self.error(
-                    "bad-duration",
+                    Code::BadDuration,
                     span,
                     format!("`{field}` must be above zero: {text:?} {why}"),
                 );
@@ -1153,7 +1146,7 @@ impl<'a> Cx<'a> {
             Ok(d) => Some(d),
             Err(e) => {
                 let span = self.span(path);
-                self.error("bad-duration", span, e.to_string());
+                self.error(Code::BadDuration, span, e.to_string());
                 None
             }
         }
@@ -1165,7 +1158,7 @@ impl<'a> Cx<'a> {
             Err(e) => {
                 let nth = text[..e.offset].matches("${").count();
                 let start = self.reference_offset(text, path, e.offset, nth);
-                self.error("bad-template", start..start + e.len, e.message);
+                self.error(Code::BadTemplate, start..start + e.len, e.message);
                 None
             }
             Ok(t) => {
@@ -1187,7 +1180,7 @@ impl<'a> Cx<'a> {
                         .closest(name)
                         .map(str::to_owned);
                     let d = self.error(
-                        "undeclared-var",
+                        Code::UndeclaredVar,
                         start..start + name.len() + 3,
                         format!("variable `{name}` is used but not declared"),
                     );
@@ -1242,7 +1235,7 @@ impl<'a> Cx<'a> {
         if terminals.is_empty() {
             let span = self.key_span(&[], "states");
             self.error(
-                "no-terminal",
+                Code::NoTerminal,
                 span,
                 "no state is terminal, so no run can ever end".into(),
             )
@@ -1270,7 +1263,7 @@ impl<'a> Cx<'a> {
                 if !seen[index[name].index()] {
                     let span = self.key_span(&[F("states")], name);
                     self.warn(
-                        "unreachable-state",
+                        Code::UnreachableState,
                         span,
                         format!(
                             "state `{name}` cannot be reached from the initial state `{}`",
@@ -1338,7 +1331,7 @@ impl<'a> Cx<'a> {
                     if more { " -> ..." } else { "" }
                 )
             };
-            self.error("no-path-to-terminal", span, message).help =
+            self.error(Code::NoPathToTerminal, span, message).help =
                 Some("add a transition towards a terminal state, or an on_failure".into());
         }
         for (name, state) in &spec.states {
@@ -1349,7 +1342,7 @@ impl<'a> Cx<'a> {
             {
                 let span = self.key_span(&[F("states")], name);
                 self.warn(
-                    "missing-failure-path",
+                    Code::MissingFailurePath,
                     span,
                     format!("state `{name}` runs actions on entry but has no on_failure and the workflow has no rollback: a failed action leaves the run failed in place"),
                 )
@@ -1417,28 +1410,5 @@ fn check_kind(c: &CheckSpec) -> &'static str {
         CheckSpec::Wait(_) => "Wait",
         CheckSpec::Window(_) => "Window",
         CheckSpec::Watch(_) => "Watch",
-    }
-}
-
-fn label_for(code: &str) -> &'static str {
-    match code {
-        "undeclared-var" => "not declared",
-        "unknown-state" => "no such state",
-        "duplicate-key" | "duplicate-field" | "duplicate-guard" | "duplicate-transition" => {
-            "defined again here"
-        }
-        "bad-duration" => "not a duration",
-        "bad-timezone" => "unknown time zone",
-        "bad-pointer" => "not a JSON pointer",
-        "bad-time" => "not HH:MM",
-        "no-path-to-terminal" => "cannot finish",
-        "unreachable-state" => "unreachable",
-        "unused-var" => "never used",
-        "lookalike-name" => "looks like another name",
-        "invalid-name" => "not a valid name",
-        "shell-interpolation" => "pasted into shell code",
-        "secret-in-argv" => "visible to every local user",
-        "transition-from-terminal" => "terminal state",
-        _ => "here",
     }
 }
