@@ -3,7 +3,10 @@
 //! # Layout
 //! The pipeline reads off the module names:
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
-//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
+//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings; its
+//! submodules by concern: `names` the name rule, `suggest` did-you-mean, `duplicates` keys and
+//! fields written twice, `ron_error` ron's errors in the file's terms, `shell` the shell lint)
+//! → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
 //! strings; `actor` is the actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
@@ -13,20 +16,16 @@
 pub mod actor;
 pub mod decide;
 pub mod diagnostic;
-mod duplicates;
 pub mod duration;
 pub mod event;
 mod fast_spec;
 pub mod locate;
 pub mod model;
 mod name_hash;
-mod names;
 pub mod outcome;
-mod ron_error;
 pub mod run;
 pub mod spec;
 pub mod store;
-mod suggest;
 pub mod template;
 pub mod text;
 pub mod validate;

@@ -25,10 +25,14 @@ use crate::name_hash::{NameMap, NameSet};
 use crate::spec::{
     ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
 };
-use crate::suggest::Names;
 use crate::template::{Template, BUILTINS};
+use suggest::Names;
 
+mod duplicates;
+mod names;
+mod ron_error;
 mod shell;
+mod suggest;
 
 /// The result of validating one file: the model when there are no errors, and every
 /// diagnostic (errors and warnings) in source order.
@@ -270,7 +274,7 @@ impl<'a> Cx<'a> {
             .lines()
             .offset(self.text, err.span.end.line, err.span.end.col)
             .max(start);
-        let worded = crate::ron_error::word(&err.code, self.text, start);
+        let worded = crate::validate::ron_error::word(&err.code, self.text, start);
         self.error(worded.code, start..end, worded.message).help = worded.help;
     }
 
@@ -395,7 +399,7 @@ impl<'a> Cx<'a> {
         let Some(root) = self.node(&[]) else {
             return false;
         };
-        let found = crate::duplicates::find(root, self.text);
+        let found = crate::validate::duplicates::find(root, self.text);
         let any = !found.is_empty();
         for d in found {
             self.error(d.code, d.span, d.message)
@@ -427,7 +431,7 @@ impl<'a> Cx<'a> {
             }
         };
         for &name in names {
-            if let Some(problem) = crate::names::problem(name) {
+            if let Some(problem) = crate::validate::names::problem(name) {
                 let span = place(self, name);
                 self.error(
                     Code::InvalidName,
@@ -439,7 +443,7 @@ impl<'a> Cx<'a> {
                 );
             }
         }
-        for (first, second) in crate::names::lookalikes(names.iter().copied()) {
+        for (first, second) in crate::validate::names::lookalikes(names.iter().copied()) {
             let (a, b) = (names[first], names[second]);
             let span = place(self, b);
             let first_span = place(self, a);
@@ -448,8 +452,8 @@ impl<'a> Cx<'a> {
                 span,
                 format!(
                     "{kind} `{b}` looks the same as {kind} `{a}` but is written with other characters ({} against {})",
-                    crate::names::spelled(b),
-                    crate::names::spelled(a)
+                    crate::validate::names::spelled(b),
+                    crate::validate::names::spelled(a)
                 ),
             );
             d.related
@@ -477,8 +481,8 @@ impl<'a> Cx<'a> {
         let help = if let Some(same) = names.written_otherwise(name) {
             format!(
                 "state `{same}` looks the same but is written with other characters ({} against {}): write it the same way",
-                crate::names::spelled(same),
-                crate::names::spelled(name)
+                crate::validate::names::spelled(same),
+                crate::validate::names::spelled(name)
             )
         } else {
             match names.closest(name) {

@@ -104,7 +104,8 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
                 in_outer(outer),
                 listed(expected)
             ),
-            crate::suggest::closest_of(found, expected).map(|c| format!("did you mean `{c}`?")),
+            crate::validate::suggest::closest_of(found, expected)
+                .map(|c| format!("did you mean `{c}`?")),
         ),
         E::NoSuchEnumVariant {
             expected,
@@ -120,7 +121,8 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
                     .unwrap_or_default(),
                 listed(expected)
             ),
-            crate::suggest::closest_of(found, expected).map(|c| format!("did you mean `{c}`?")),
+            crate::validate::suggest::closest_of(found, expected)
+                .map(|c| format!("did you mean `{c}`?")),
         ),
         E::MissingStructField { field, outer } => (
             Code::MissingField,

@@ -70,10 +70,10 @@ impl Names {
             sorted
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (crate::names::lookalike_key(n), i))
+                .map(|(i, n)| (crate::validate::names::lookalike_key(n), i))
                 .collect()
         });
-        let i = *index.get(&crate::names::lookalike_key(name))?;
+        let i = *index.get(&crate::validate::names::lookalike_key(name))?;
         Some(self.sorted[i].as_str())
     }
 
