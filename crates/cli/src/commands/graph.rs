@@ -104,10 +104,10 @@ pub fn to_dot(w: &Workflow) -> String {
     );
     let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
     // The workflow's name and description as the graph's title.
-    let mut title = w.name.clone();
+    let mut title = escape_control(&w.name).into_owned();
     if let Some(d) = &w.description {
         title.push('\n');
-        title.push_str(d);
+        title.push_str(&described(d));
     }
     let _ = writeln!(out, "  labelloc=t;\n  label=\"{}\";", dot_escape(&title));
     let _ = writeln!(out, "  __start [shape=point, label=\"\"];");
@@ -124,9 +124,10 @@ pub fn to_dot(w: &Workflow) -> String {
         // A state's description: a tooltip (SVG) and a second line of its label.
         let described = match &s.description {
             Some(d) => {
+                let d = described(d);
                 label.push('\n');
-                label.push_str(&wrap(d, 40));
-                format!(", tooltip=\"{}\"", dot_escape(d))
+                label.push_str(&wrap(&d, 40));
+                format!(", tooltip=\"{}\"", dot_escape(&d))
             }
             None => String::new(),
         };
@@ -180,6 +181,15 @@ fn mermaid_escape(s: &str) -> String {
     out
 }
 
+/// A description as shown: its own line breaks kept, every other control or invisible
+/// character escaped (descriptions are text from the file, like names).
+fn described(text: &str) -> String {
+    text.lines()
+        .map(|l| escape_control(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `text` broken into lines of about `width` characters at spaces.
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();
@@ -217,10 +227,10 @@ fn yaml_quote(s: &str) -> String {
 /// Renders the workflow as a Mermaid state diagram.
 pub fn to_mermaid(w: &Workflow) -> String {
     // The workflow's name and description as the diagram's title (front matter).
-    let mut title = w.name.clone();
+    let mut title = escape_control(&w.name).into_owned();
     if let Some(d) = &w.description {
         title.push_str(": ");
-        title.push_str(d);
+        title.push_str(&described(d));
     }
     let mut out = format!("---\ntitle: {}\n---\nstateDiagram-v2\n", yaml_quote(&title));
     for (id, s) in w.states() {
@@ -235,7 +245,7 @@ pub fn to_mermaid(w: &Workflow) -> String {
                 out,
                 "    note right of s{}: {}",
                 id.index(),
-                mermaid_escape(d)
+                mermaid_escape(&described(d))
             );
         }
     }
@@ -275,6 +285,11 @@ mod tests {
             "every day"
         );
         assert_eq!(yaml_quote("a \"b\"\n"), "\"a \\\"b\\\"\\n\"");
+    }
+
+    #[test]
+    fn descriptions_keep_their_lines_and_escape_the_rest() {
+        assert_eq!(described("a\nb\u{1b}[2J"), "a\nb\\u{1b}[2J");
     }
 
     #[test]
