@@ -20,6 +20,28 @@ pub(crate) struct Worded {
     pub help: Option<String>,
 }
 
+/// The Rust type names serde may put in a message.
+const INTERNAL_NAMES: [&str; 18] = [
+    "StateSpec",
+    "TransitionSpec",
+    "GuardSpec",
+    "RetrySpec",
+    "VarSpec",
+    "EnvironmentSpec",
+    "CommandSpec",
+    "HttpSpec",
+    "JsonSpec",
+    "ApprovalSpec",
+    "WaitSpec",
+    "WindowSpec",
+    "WatchSpec",
+    "CheckSpec",
+    "ActionSpec",
+    "Terminal",
+    "Weekday",
+    "Spec",
+];
+
 /// The construct a serde type name stands for, as a workflow author knows it.
 fn construct(type_name: &str) -> String {
     match type_name {
@@ -154,6 +176,19 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
             format!("expected {} but found `{found}`", construct(expected)),
             None,
         ),
+        E::SuggestRawIdentifier(_) | E::InvalidIdentifier(_) | E::ExpectedIdentifier => (
+            Code::Syntax,
+            format!(
+                "expected a name (a field or a value such as `Success`), found {}",
+                found()
+            ),
+            None,
+        ),
+        E::ExpectedNamedStructLike("") => (
+            Code::Syntax,
+            format!("expected `(`, found {}", found()),
+            None,
+        ),
         E::ExpectedNamedStructLike(name) => (
             Code::Syntax,
             format!(
@@ -192,10 +227,19 @@ pub(crate) fn word(err: &E, text: &str, at: usize) -> Worded {
         other => {
             // ron's own words ("Expected closing `)`", "Expected string"), and what was found.
             let said = other.to_string();
-            let said = match said.get(..1) {
+            let mut said = match said.get(..1) {
                 Some(first) => first.to_lowercase() + &said[1..],
                 None => said,
             };
+            // serde's own messages may still name a type ("expected struct StateSpec").
+            for internal in INTERNAL_NAMES {
+                if said.contains(internal) {
+                    said = said
+                        .replace(&format!("struct {internal}"), internal)
+                        .replace(&format!("`{internal}`"), internal)
+                        .replace(internal, &construct(internal));
+                }
+            }
             (Code::Syntax, format!("{said}, found {}", found()), None)
         }
     };
@@ -240,6 +284,17 @@ mod tests {
         let w = worded(&deep);
         assert!(!w.message.contains("ron::") && !w.message.contains("serde_stacker"));
         assert!(w.message.contains("128 levels"), "{}", w.message);
+    }
+
+    #[test]
+    fn no_raw_identifier_advice() {
+        let w = worded(
+            r#"Workflow(name: "w", initial: "a", states: { "a": () }, transitions: [(from: "a", to: "a", guards: [(name: "x", check: Wait(5))])])"#,
+        );
+        assert_eq!(
+            w.message,
+            "expected a name (a field or a value such as `Success`), found `5`"
+        );
     }
 
     #[test]
