@@ -587,6 +587,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn excerpts_read_any_span_of_any_text() {
+        use miette::SourceCode;
+        let long = "x".repeat(400);
+        let texts = [
+            String::new(),
+            "a".into(),
+            "ab\n".into(),
+            "é\r\nß\n\n東京\n".into(),
+            format!("a\n{long}é{long}\nb"),
+        ];
+        for text in &texts {
+            let source = Source::new("t.ron", text);
+            for start in 0..=text.len() + 1 {
+                for len in [0, 1, 3, 500] {
+                    let spans = [start..start + len, 0..1, text.len()..text.len() + 1];
+                    let (excerpt, mapped) = Excerpt::new(&source, &spans);
+                    for span in &mapped {
+                        assert!(span.start <= span.end && span.end <= excerpt.text.len());
+                        for context in [0, 1, 2] {
+                            let got = excerpt.read_span(
+                                &(span.start, span.len().max(1)).into(),
+                                context,
+                                context,
+                            );
+                            if let Ok(contents) = got {
+                                assert!(std::str::from_utf8(contents.data()).is_ok());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_span_with_the_real_column() {
+        use miette::SourceCode;
+        let text = format!("{}X{}", "a".repeat(10_000), "b".repeat(10_000));
+        let source = Source::new("t.ron", &text);
+        let (excerpt, mapped) = Excerpt::new(&source, &[10_000..10_001]);
+        assert!(excerpt.text.len() < 300, "{}", excerpt.text.len());
+        assert_eq!(&excerpt.text[mapped[0].clone()], "X");
+        let contents = excerpt
+            .read_span(&(mapped[0].start, 1).into(), 0, 0)
+            .expect("readable");
+        assert_eq!((contents.line(), contents.column()), (0, 10_000));
+    }
+
+    #[test]
     fn every_code_is_documented_once_under_its_own_name() {
         let docs = include_str!("../../../docs/workflow-format.md");
         let mut seen = std::collections::HashSet::new();
