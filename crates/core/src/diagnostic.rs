@@ -626,7 +626,8 @@ mod tests {
         use miette::SourceCode;
         let text = format!("{}X{}", "a".repeat(10_000), "b".repeat(10_000));
         let source = Source::new("t.ron", &text);
-        let (excerpt, mapped) = Excerpt::new(&source, &[10_000..10_001]);
+        let span = 10_000..10_001;
+        let (excerpt, mapped) = Excerpt::new(&source, std::slice::from_ref(&span));
         assert!(excerpt.text.len() < 300, "{}", excerpt.text.len());
         assert_eq!(&excerpt.text[mapped[0].clone()], "X");
         let contents = excerpt
