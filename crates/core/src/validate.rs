@@ -62,7 +62,7 @@ pub const MAX_WORKFLOW_BYTES: usize = 4 * 1024 * 1024;
 pub fn too_large(file: &str, size: Option<u64>) -> Diagnostic {
     let size = match size {
         Some(n) => format!("{n} bytes ({:.1} MiB)", n as f64 / (1024.0 * 1024.0)),
-        None => "larger than that".to_owned(),
+        None => format!("more than {MAX_WORKFLOW_BYTES} bytes long"),
     };
     let mut d = Diagnostic::whole_file(
         file,

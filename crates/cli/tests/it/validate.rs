@@ -177,6 +177,42 @@ fn unreadable_file_is_reported_once_and_listed_in_json() {
     assert_eq!(list[0]["code"], "unreadable");
     assert_eq!(list[0]["line"], 0);
     assert_eq!(list[0]["severity"], "error");
+
+    // A directory, a file that is not text, and an endless device: each one finding.
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join("dir.ron")).expect("mkdir");
+    std::fs::write(sandbox.path().join("binary.ron"), b"Workflow(\xff\xfe)").expect("write");
+    let ran = sandbox.wg(&[
+        "validate",
+        "--format",
+        "json",
+        "dir.ron",
+        "binary.ron",
+        "/dev/zero",
+    ]);
+    ran.code(1);
+    let found: Vec<(String, String)> = ran
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_owned(),
+                d["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found[0].0, "unreadable");
+    assert!(found[0].1.contains("it is a directory"), "{found:?}");
+    assert_eq!(found[1].0, "unreadable");
+    assert!(found[1].1.contains("not UTF-8 text"), "{found:?}");
+    assert_eq!(found[2].0, "too-large");
+    assert!(
+        found[2].1.contains("more than 4194304 bytes long"),
+        "{found:?}"
+    );
 }
 
 #[test]
