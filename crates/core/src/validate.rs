@@ -3,7 +3,14 @@
 //! This is where the seed's outage (an undefined variable reaching production) is caught:
 //! every `${name}` is checked against the declared vars, every state name resolves, every
 //! duration, time zone and JSON pointer parses, and the graph is checked for dead ends. All
-//! problems are reported, not just the first, each at the position of the offending text.
+//! problems are reported, not just the first, each at the position of the offending text (a
+//! syntax error is the exception: the parser cannot go on past it).
+//!
+//! It costs time in proportion to the file however many problems there are (every walk and
+//! message is bounded; docs/performance.md), and a file over [`MAX_WORKFLOW_BYTES`] is refused
+//! before it is parsed. Submodules own one concern each: `names` the name rule, `suggest`
+//! did-you-mean, `duplicates` keys and fields written twice, `ron_error` the parser's errors in
+//! the file's terms, `shell` the shell-interpolation lint.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
