@@ -1,13 +1,15 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use jiff::Timestamp;
 
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
 use waygate_executor::lock::RunLocks;
-use waygate_executor::Engine;
+use waygate_executor::{Clock, Engine, ProcessClock};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -60,7 +62,8 @@ impl App {
                 })
             }
         };
-        let store = EmbeddedStore::open(&global.store)?;
+        let clock = process_clock();
+        let store = EmbeddedStore::open(&global.store)?.with_clock(Arc::new(move || clock.now()));
         Ok(App {
             store: Arc::new(store),
             actor,
@@ -68,6 +71,19 @@ impl App {
             dir: global.store.clone(),
             quiet: global.quiet,
         })
+    }
+
+    /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
+    /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
+    pub fn command_line(&self, args: &[&str]) -> String {
+        let mut words = vec!["waygate".to_owned()];
+        if self.dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            words.push("--store".into());
+            words.push(shell_word(&dir.to_string_lossy()));
+        }
+        words.extend(args.iter().map(|a| shell_word(a)));
+        words.join(" ")
     }
 
     /// Who is acting; a usage error when the OS user is not a valid actor name and no `--as`
@@ -93,6 +109,7 @@ impl App {
     /// live output alike, unless `--quiet`.
     fn engine_as(&self, actor: String) -> Engine {
         let engine = Engine::new(self.store.clone(), actor)
+            .with_clock(Arc::new(process_clock()))
             .with_run_locks(RunLocks::new(self.dir.join("locks")));
         let output = if self.quiet { None } else { live::start() };
         match output {
@@ -100,6 +117,46 @@ impl App {
             None => engine,
         }
     }
+}
+
+/// `word` as one shell word: as is when it is made of characters no shell treats specially,
+/// else in single quotes (a `'` inside written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// This process's one clock, for its waits, the times its writes are stamped with and the
+/// countdowns it prints (docs/storage.md, Times and clocks): the wall clock read once, then
+/// the monotonic clock, so setting the wall clock while `drive` waits neither stretches nor
+/// skips a bake.
+pub fn process_clock() -> ProcessClock {
+    static CLOCK: OnceLock<ProcessClock> = OnceLock::new();
+    *CLOCK.get_or_init(|| ProcessClock::starting_at(wall_clock()))
+}
+
+/// The wall clock. Debug builds (the ones the tests run) add `WAYGATE_TEST_CLOCK_OFFSET`
+/// seconds, so that an end-to-end test can play a process whose clock is wrong; release builds
+/// ignore the variable (docs/cli.md, Environment).
+fn wall_clock() -> Timestamp {
+    let now = Timestamp::now();
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("WAYGATE_TEST_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return now
+            .saturating_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(now);
+    }
+    now
 }
 
 /// A run id as typed by the user.
@@ -132,5 +189,25 @@ fn os_user() -> (String, &'static str) {
             }
         }
         (format!("uid-{uid}"), "the user id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        let cases = [
+            ("/tmp/store", "/tmp/store"),
+            ("sign-off", "sign-off"),
+            ("my store", "'my store'"),
+            ("it's", r"'it'\''s'"),
+            ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+            ("", "''"),
+        ];
+        for (word, quoted) in cases {
+            assert_eq!(shell_word(word), quoted, "{word}");
+        }
     }
 }

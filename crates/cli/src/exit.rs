@@ -15,7 +15,8 @@ pub enum Exit {
     GuardsFailed = 3,
     /// Waiting on an approval, timer, window or watch.
     Waiting = 4,
-    /// The run moved under us, or the environment already has an active run.
+    /// The run moved under us, the environment already has an active run, or a rollback is
+    /// already under way.
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
@@ -42,8 +43,9 @@ pub enum CliError {
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
-    /// Command-line input outside what the command accepts (an actor name outside its
-    /// character set), found after clap parsed the line: exit 2 like clap's own.
+    /// Command-line input outside what the command accepts, found after clap parsed the line
+    /// (an actor name outside its character set, `audit --kind Bogus`, a format the command
+    /// does not print): exit 2 like clap's own.
     #[error("{0}")]
     Usage(String),
     /// The store refused or failed.
@@ -64,6 +66,8 @@ impl CliError {
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            // A flag's value the command does not take, as clap would report it.
+            CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
         }
     }

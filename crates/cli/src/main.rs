@@ -66,6 +66,17 @@ fn return_freed_memory() {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let g = &cli.global;
     use commands::{act, query};
+    let formats = cli.command.formats();
+    if !formats.contains(&g.format) {
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        return Err(CliError::Usage(format!(
+            "`{}` does not print {}: --format takes {} here (csv and jsonl are for the lists: \
+             runs, history, audit)",
+            cli.command.name(),
+            g.format.name(),
+            names.join(" or ")
+        )));
+    }
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
@@ -98,7 +109,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 run,
                 guard,
                 comment,
-            } => act::approve(&app, run, guard, comment.clone()).await,
+                withdraw,
+            } => act::approve(&app, run, guard, comment.clone(), *withdraw).await,
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,

@@ -195,6 +195,10 @@ pub fn event_summary(e: &Event) -> String {
             Some(c) => format!("approved `{guard}`: {c}"),
             None => format!("approved `{guard}`"),
         },
+        EventKind::ApprovalWithdrawn { guard, comment, .. } => match comment {
+            Some(c) => format!("withdrew the approval of `{guard}`: {c}"),
+            None => format!("withdrew the approval of `{guard}`"),
+        },
         EventKind::Approved { guard, reason, .. } => {
             format!(
                 "REFUSED approval of `{guard}`: {}",

@@ -386,15 +386,17 @@ impl<'a> Cx<'a> {
             }
         }
 
+        let initial = initial?;
         Some(Workflow {
             name: spec.name.clone(),
             description: spec.description.clone(),
-            initial: initial?,
+            initial,
             rollback,
             vars,
             environments,
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
+            rollback_path: crate::model::rollback_path(&graph, initial, rollback),
             graph,
         })
     }
@@ -1345,20 +1347,39 @@ impl<'a> Cx<'a> {
             self.error(Code::NoPathToTerminal, span, message).help =
                 Some("add a transition towards a terminal state, or an on_failure".into());
         }
+        // States after the rollback state fall back to nowhere: going back to `rollback`
+        // would run the rollback again (see `Workflow::failure_target`).
+        let after_rollback = initial
+            .map(|i| crate::model::rollback_path(graph, i, rollback))
+            .unwrap_or_default();
         for (name, state) in &spec.states {
-            if state.terminal.is_none()
-                && !state.on_enter.is_empty()
-                && state.on_failure.is_none()
-                && rollback.is_none()
-            {
-                let span = self.key_span(&[F("states")], name);
-                self.warn(
-                    Code::MissingFailurePath,
-                    span,
-                    format!("state `{name}` runs actions on entry but has no on_failure and the workflow has no rollback: a failed action leaves the run failed in place"),
-                )
-                .help = Some("add on_failure: \"<state>\" or a workflow-level rollback".into());
+            if state.terminal.is_some() || state.on_enter.is_empty() || state.on_failure.is_some() {
+                continue;
             }
+            let id = index.get(name).copied();
+            let after = id.is_some_and(|i| {
+                Some(i) != rollback && after_rollback.get(i.index()).copied().unwrap_or(false)
+            });
+            let (why, help) = if rollback.is_none() {
+                (
+                    "the workflow has no rollback",
+                    "add on_failure: \"<state>\" or a workflow-level rollback",
+                )
+            } else if after {
+                (
+                    "it is on the rollback path, so a failure there does not go back to the rollback state",
+                    "add on_failure: \"<state>\", e.g. an escalation state for people",
+                )
+            } else {
+                continue;
+            };
+            let span = self.key_span(&[F("states")], name);
+            self.warn(
+                Code::MissingFailurePath,
+                span,
+                format!("state `{name}` runs actions on entry but has no on_failure and {why}: a failed action leaves the run failed in place"),
+            )
+            .help = Some(help.into());
         }
     }
 }

@@ -315,28 +315,44 @@ fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
     }
 }
 
-/// `approve`.
+/// `approve` and `approve --withdraw`.
 pub async fn approve(
     app: &App,
     id: &str,
     guard: &str,
     comment: Option<String>,
+    withdraw: bool,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
     let engine = app.engine()?;
-    let outcome = engine.approve(&rid, guard, comment).await?;
+    let outcome = if withdraw {
+        engine.withdraw(&rid, guard, comment).await?
+    } else {
+        engine.approve(&rid, guard, comment).await?
+    };
+    let have = outcome.approvers.len();
+    let who = if have == 0 {
+        String::new()
+    } else {
+        format!(": {}", outcome.approvers.join(", "))
+    };
     match app.format {
         Format::Human | Format::Csv => output::print_line(&format!(
-            "{} approved `{guard}` on run {rid} ({} of {} needed: {})",
+            "{} {} `{guard}` on run {rid} ({} of {} needed{who})",
             engine.actor(),
-            outcome.approvers.len().min(outcome.min as usize),
+            if withdraw {
+                "withdrew the approval of"
+            } else {
+                "approved"
+            },
+            have.min(outcome.min as usize),
             outcome.min,
-            outcome.approvers.join(", ")
         ))?,
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
             "actor": engine.actor(),
+            "withdrawn": withdraw,
             "approvers": outcome.approvers,
             "min": outcome.min,
         }))?,

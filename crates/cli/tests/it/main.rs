@@ -1,11 +1,15 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
+mod approvals;
+mod clock;
 mod completions;
 mod concurrency;
 mod crash;
 mod exec;
 mod helpers;
 mod live;
+mod reports;
+mod rollback;
 mod runs;
 mod secrets;
 mod seed;
@@ -13,3 +17,4 @@ mod signals;
 mod untrusted;
 mod validate;
 mod vars;
+mod workdir;
