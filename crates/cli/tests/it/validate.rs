@@ -388,10 +388,16 @@ fn graph_shows_descriptions_and_the_days_of_a_window() {
         &["graph", "--mermaid", "workflows/production-deploy.ron"],
     );
     mermaid.code(0);
+    // The note is attached to the state it describes.
+    let id = mermaid
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("    state \"code_quality\" as "))
+        .expect("code_quality is drawn");
     assert!(
-        mermaid
-            .stdout
-            .contains("note right of s1: PRE-DEPLOYMENT / Code Quality Checks#58; critical path"),
+        mermaid.stdout.contains(&format!(
+            "note right of {id}: PRE-DEPLOYMENT / Code Quality Checks#58; critical path"
+        )),
         "{}",
         mermaid.stdout
     );
