@@ -334,7 +334,7 @@ fn on_a_fresh_checkout_the_context_file_is_checked_after_the_step_that_creates_i
     wg(&sb, INITIATOR, &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "environment_context");
     assert!(sb.path().join("CLAUDE_CONTEXT.json").exists());
-    // Approvals count only in the state whose transition they guard.
+    // The sign-off guards the way out of `environment_context`: it counts only given there.
     wg(&sb, APPROVER, &["approve", &run, "production-warnings"]).code(0);
     wg(&sb, INITIATOR, &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "code_quality");
