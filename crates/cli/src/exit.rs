@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use waygate_core::outcome::Outcome;
+use waygate_core::decide::Decision;
 use waygate_core::run::RunStatus;
-use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
+use waygate_executor::engine::{DriveEnd, StepOutcome};
 
 /// The contract's exit codes, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,23 +77,16 @@ impl Exit {
 }
 
 impl Exit {
-    /// How `check` (a dry run) exits: what its evaluations would mean for `advance` (0 a
-    /// transition passes, 4 waiting, 3 not); 1 on a run that has ended, which has nothing to
-    /// check.
-    pub fn of_check(ended: bool, reports: &[TransitionReport]) -> Exit {
-        let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
-        let waits = |r: &TransitionReport| {
-            !r.results.iter().any(|g| g.outcome == Outcome::Fail)
-                && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
-        };
-        if ended {
-            Exit::Error
-        } else if reports.iter().any(passes) {
-            Exit::Ok
-        } else if reports.iter().any(waits) {
-            Exit::Waiting
-        } else {
-            Exit::GuardsFailed
+    /// How `check` (a dry run) exits: what [`decide`](waygate_core::decide::decide) says
+    /// `advance` would do with its evaluations (0 a transition is taken, 4 waiting, 3 blocked
+    /// or an incident); 1 on a run that has ended, which has nothing to check.
+    pub fn of_check(ended: bool, decision: &Decision) -> Exit {
+        match decision {
+            _ if ended => Exit::Error,
+            Decision::Ended => Exit::Error,
+            Decision::Take { .. } => Exit::Ok,
+            Decision::Wait => Exit::Waiting,
+            Decision::Blocked { .. } | Decision::Incident { .. } => Exit::GuardsFailed,
         }
     }
 }

@@ -61,6 +61,42 @@ pub enum Decision {
     },
 }
 
+/// What one transition's guards say on their own, before [`decide`] weighs the transitions of
+/// a state against each other (and against its deadline). The `passed` of a `GuardsEvaluated`
+/// record and of `check`'s and `advance`'s reports is [`Passage::Passes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// Every guard passed (a transition without guards always passes).
+    Passes,
+    /// No guard failed and some are waiting: it may still pass.
+    Waits,
+    /// Some guard failed: it cannot pass this time.
+    Fails,
+}
+
+/// What `results`, one transition's guards as just evaluated, say about it.
+pub fn passage(results: &[GuardResult]) -> Passage {
+    if results.iter().all(|r| r.outcome == Outcome::Pass) {
+        Passage::Passes
+    } else if results.iter().any(|r| r.outcome == Outcome::Fail) {
+        Passage::Fails
+    } else {
+        Passage::Waits
+    }
+}
+
+impl Decision {
+    /// Whether evaluating more transitions could not change this decision: the run has
+    /// ended, a transition is taken (the first passing in file order, when they are evaluated
+    /// in file order), or an incident fires. `advance` stops evaluating there.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Decision::Ended | Decision::Take { .. } | Decision::Incident { .. }
+        )
+    }
+}
+
 /// Decides what happens to a run in `state` that entered it `in_state` ago, given the
 /// evaluations of its outgoing transitions (in any order; file order is restored here).
 ///
@@ -99,17 +135,16 @@ pub fn decide(
         let Some(eval) = evaluations.iter().find(|e| e.transition == t.id) else {
             continue;
         };
-        let all = |o: Outcome| eval.results.iter().all(|r| r.outcome == o);
-        let any = |o: Outcome| eval.results.iter().any(|r| r.outcome == o);
         let complete = eval.results.len() == t.transition.guards.len();
-        if complete && all(Outcome::Pass) {
-            return Decision::Take {
-                transition: t.id,
-                to: t.to,
-            };
-        }
-        if !any(Outcome::Fail) && any(Outcome::Waiting) {
-            waiting = true;
+        match passage(eval.results) {
+            Passage::Passes if complete => {
+                return Decision::Take {
+                    transition: t.id,
+                    to: t.to,
+                };
+            }
+            Passage::Waits => waiting = true,
+            _ => {}
         }
     }
     if waiting {
@@ -275,6 +310,55 @@ mod tests {
             ];
             let got = decide(&w, a, Duration::from_secs(minutes * 60), &evals);
             assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn passage_table() {
+        // (case, outcomes of one transition's guards, expected)
+        let cases: &[(&str, &[Outcome], Passage)] = &[
+            ("no guards passes", &[], Passage::Passes),
+            ("all pass", &[Pass, Pass], Passage::Passes),
+            ("one waiting waits", &[Pass, Waiting], Passage::Waits),
+            ("all waiting waits", &[Waiting, Waiting], Passage::Waits),
+            ("a failure beats waiting", &[Waiting, Fail], Passage::Fails),
+            ("a failure beats passing", &[Fail, Pass], Passage::Fails),
+        ];
+        for &(name, outcomes, expected) in cases {
+            let results: Vec<GuardResult> = outcomes
+                .iter()
+                .enumerate()
+                .map(|(i, &o)| result(&format!("g{i}"), o))
+                .collect();
+            assert_eq!(passage(&results), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_waiting_and_blocked_leave_room_for_more_evaluations() {
+        let w = setup();
+        let id = |s: &str| w.state_id(s).expect("state");
+        let cases = [
+            (Decision::Ended, true),
+            (
+                Decision::Take {
+                    transition: edge(&w, "c", "done"),
+                    to: id("done"),
+                },
+                true,
+            ),
+            (
+                Decision::Incident {
+                    to: None,
+                    incident: Incident::WatchBroke("w".into()),
+                },
+                true,
+            ),
+            (Decision::Wait, false),
+            (Decision::Blocked { on_failure: None }, false),
+        ];
+        for (decision, fin) in cases {
+            assert_eq!(decision.is_final(), fin, "{decision:?}");
         }
     }
 

@@ -7,12 +7,11 @@ use waygate_core::ending::{ending, Ending, How};
 use waygate_core::entry::{action_histories, decide_entry, Entry, Rerun};
 use waygate_core::event::EventKind;
 use waygate_core::model::Workflow;
-use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{
-    DriveEnd, DriveOptions, Engine, Loaded, StepOutcome, TransitionReport,
+    DriveEnd, DriveOptions, DryRun, Engine, Loaded, StepOutcome, TransitionReport,
 };
 use waygate_executor::{EngineError, Signal};
 
@@ -262,7 +261,7 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
         .iter()
         .map(|r| json!({
             "to": r.to,
-            "passed": r.results.iter().all(|g| g.outcome == Outcome::Pass),
+            "passed": r.passed(),
             "guards": r.results,
         }))
         .collect::<Vec<_>>())
@@ -285,7 +284,11 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
     let engine = app.reader().with_shutdown(signals::listen());
-    let (loaded, reports) = match engine.check(&rid, to).await {
+    let DryRun {
+        loaded,
+        reports,
+        decision,
+    } = match engine.dry_run(&rid, to).await {
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
@@ -293,7 +296,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         }
         other => other?,
     };
-    let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
+    let exit = Exit::of_check(loaded.run.status.is_ended(), &decision);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(

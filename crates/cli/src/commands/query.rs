@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use waygate_core::approval::{tally, visit_records};
+use waygate_core::decide::{passage, Passage};
 use waygate_core::entry::{action_histories, Attempt};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
@@ -403,9 +404,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                     .iter()
                     .filter_map(|e| match &e.kind {
                         EventKind::GuardsEvaluated { guards, .. }
-                            if guards
-                                .iter()
-                                .any(|g| g.outcome != waygate_core::outcome::Outcome::Pass) =>
+                            if passage(guards) != Passage::Passes =>
                         {
                             Some(format!("  #{}:\n{}", e.seq, guard_lines(guards)))
                         }

@@ -47,7 +47,7 @@ use crate::shutdown::{Shutdown, Signal};
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
 pub use ops::{ApproveOutcome, Started};
-pub use step::{StepOutcome, TransitionReport};
+pub use step::{DryRun, StepOutcome, TransitionReport};
 
 /// Reads a process environment variable (injected so tests need not set real ones).
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use waygate_core::decide::{decide, Decision, Evaluation, Incident};
+use petgraph::graph::EdgeIndex;
+use waygate_core::decide::{decide, passage, Decision, Evaluation, Incident, Passage};
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Action;
@@ -29,6 +30,24 @@ pub struct TransitionReport {
     pub to: String,
     /// One result per guard.
     pub results: Vec<GuardResult>,
+}
+
+impl TransitionReport {
+    /// Whether the transition's guards all passed ([`passage`] owns the rule).
+    pub fn passed(&self) -> bool {
+        passage(&self.results) == Passage::Passes
+    }
+}
+
+/// What a dry run (`check`) found: the evaluations, and what `advance` would make of them.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The run as it was read.
+    pub loaded: Loaded,
+    /// The guards of each transition looked at, in file order.
+    pub reports: Vec<TransitionReport>,
+    /// What [`decide`] says of them, now.
+    pub decision: Decision,
 }
 
 /// What a step did.
@@ -89,18 +108,15 @@ impl Engine {
         self.step(id, to, Policy::default()).await
     }
 
-    /// `check`: evaluates the guards of the current state's transitions (or only the one to
-    /// `to`) and records nothing.
-    pub async fn check(
-        &self,
-        id: &RunId,
-        to: Option<&str>,
-    ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
+    /// `check`: a dry run. Evaluates the guards of the current state's transitions (or only
+    /// the one to `to`), says what [`decide`] makes of them, and records nothing.
+    pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
+        let mut evaluated = Vec::new();
         for t in self.candidates(&loaded, to)? {
             let results = self
                 .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
@@ -110,8 +126,23 @@ impl Engine {
                 to: loaded.workflow.state(t.to).name.clone(),
                 results,
             });
+            evaluated.push(t.id);
         }
-        Ok((loaded, reports))
+        let evaluations: Vec<Evaluation> = evaluated
+            .iter()
+            .zip(&reports)
+            .map(|(&transition, r)| Evaluation {
+                transition,
+                results: &r.results,
+            })
+            .collect();
+        let in_state = elapsed(loaded.entered_at, self.now());
+        let decision = decide(&loaded.workflow, loaded.state, in_state, &evaluations);
+        Ok(DryRun {
+            loaded,
+            reports,
+            decision,
+        })
     }
 
     /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
@@ -197,50 +228,46 @@ impl Engine {
         let workflow = &loaded.workflow;
         let in_state = elapsed(loaded.entered_at, self.now());
 
-        // Guards, transition by transition in file order, until one passes or a watch breaks.
+        // Guards, transition by transition in file order, until `decide` cannot change its
+        // mind (a transition passes, a watch breaks); none at all once the deadline passed.
         let ctx = self.context(&loaded);
-        let mut reports = Vec::new();
+        let mut reports: Vec<TransitionReport> = Vec::new();
         let mut evaluated = Vec::new();
-        let deadline_passed = workflow
-            .state(loaded.state)
-            .deadline
-            .is_some_and(|d| in_state >= d);
-        if !deadline_passed {
+        let decide_now = |evaluated: &[EdgeIndex], reports: &[TransitionReport], in_state| {
+            let evaluations: Vec<Evaluation> = evaluated
+                .iter()
+                .zip(reports)
+                .map(|(&transition, r)| Evaluation {
+                    transition,
+                    results: &r.results,
+                })
+                .collect();
+            decide(workflow, loaded.state, in_state, &evaluations)
+        };
+        if !decide_now(&evaluated, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
                 let results = self
                     .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
                     .await?;
-                let done = results.iter().all(|r| r.outcome == Outcome::Pass)
-                    || results
-                        .iter()
-                        .any(|r| r.incident && r.outcome == Outcome::Fail);
                 reports.push(TransitionReport {
                     from: loaded.run.state.clone(),
                     to: workflow.state(t.to).name.clone(),
                     results,
                 });
                 evaluated.push(t.id);
-                if done {
+                if decide_now(&evaluated, &reports, in_state).is_final() {
                     break;
                 }
             }
         }
-        let evaluations: Vec<Evaluation> = evaluated
-            .iter()
-            .zip(&reports)
-            .map(|(&transition, r)| Evaluation {
-                transition,
-                results: &r.results,
-            })
-            .collect();
-        let in_state = elapsed(loaded.entered_at, self.now());
-        let decision = decide(workflow, loaded.state, in_state, &evaluations);
+        // Decided again at the time the guards finished: the deadline may have passed meanwhile.
+        let decision = decide_now(&evaluated, &reports, elapsed(loaded.entered_at, self.now()));
         let records: Vec<EventKind> = reports
             .iter()
             .map(|r| EventKind::GuardsEvaluated {
                 state: loaded.run.state.clone(),
                 to: r.to.clone(),
-                passed: r.results.iter().all(|g| g.outcome == Outcome::Pass),
+                passed: r.passed(),
                 guards: r.results.clone(),
             })
             .collect();

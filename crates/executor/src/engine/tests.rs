@@ -576,15 +576,20 @@ async fn live_output_is_tagged_with_state_and_action_or_guard_and_redacted() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn check_records_nothing() {
+async fn a_dry_run_records_nothing() {
     let (engine, store) = setup("ci");
     let id = start(&engine, BAKE).await;
     let before = store.run_events(&id).expect("events").len();
-    let (_, reports) = engine.check(&id, None).await.expect("checks");
-    assert_eq!(reports.len(), 1);
+    let dry = engine.dry_run(&id, None).await.expect("checks");
+    assert_eq!(dry.reports.len(), 1);
+    // What `advance` would do, as `decide` says: the build's window is open.
+    assert!(matches!(
+        dry.decision,
+        waygate_core::decide::Decision::Take { .. }
+    ));
     assert_eq!(store.run_events(&id).expect("events").len(), before);
     assert!(matches!(
-        engine.check(&id, Some("nowhere")).await,
+        engine.dry_run(&id, Some("nowhere")).await,
         Err(EngineError::NoSuchTransition { .. })
     ));
 }
