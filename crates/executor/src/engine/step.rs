@@ -89,7 +89,7 @@ pub enum StepOutcome {
 /// How long a failed entry action waits for an operator's stop that may have killed it (the
 /// signal reaching waygate a moment after its child): longer than any signal takes to be
 /// delivered and handled, short next to anything a failure path does.
-const STOP_SETTLE: Duration = Duration::from_millis(250);
+const STOP_ARRIVAL: Duration = Duration::from_millis(250);
 
 /// How a step treats failing guards.
 #[derive(Debug, Clone, Copy, Default)]
@@ -212,7 +212,7 @@ impl Engine {
         }
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
-        if let Some(outcome) = self.settle(loaded).await? {
+        if let Some(outcome) = self.finish_entry(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
         let loaded = self.load(id).await?;
@@ -273,7 +273,7 @@ impl Engine {
             .collect();
         let from = loaded.run.state.clone();
         let outcome = match decision {
-            Decision::Ended => unreachable_ended(&loaded),
+            Decision::Ended => ended_in_terminal(&loaded),
             Decision::Take { to, .. } => {
                 let to = workflow.state(to).name.clone();
                 self.move_to(&loaded, records, &to, Cause::Advance, None)
@@ -403,13 +403,13 @@ impl Engine {
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
         let next = self.load(id).await?;
-        let settled = match self.settle(next).await {
+        let entered = match self.finish_entry(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
             Err(EngineError::Busy { .. }) => None,
             other => other?,
         };
-        Ok(match settled {
+        Ok(match entered {
             Some(ended @ StepOutcome::Ended { .. }) => ended,
             // A failed entry action moved it further: report the whole move, and that a
             // failure (the action's) put the run where it is now.
@@ -458,7 +458,7 @@ impl Engine {
     /// made meanwhile by another command (`rollback`) is followed, not overwritten: the holder
     /// goes on to finish entering the state the run is in now. An operator's signal during an
     /// action kills it, records `ActionInterrupted` and returns [`EngineError::Interrupted`].
-    pub(crate) async fn settle(
+    pub(crate) async fn finish_entry(
         &self,
         mut loaded: Loaded,
     ) -> Result<Option<StepOutcome>, EngineError> {
@@ -618,7 +618,7 @@ impl Engine {
             Action::Command(_) => {
                 let result = running.await;
                 if !result.ok && self.shutdown.requested().is_none() {
-                    let _ = tokio::time::timeout(STOP_SETTLE, self.shutdown.wait()).await;
+                    let _ = tokio::time::timeout(STOP_ARRIVAL, self.shutdown.wait()).await;
                 }
                 result
             }
@@ -712,8 +712,10 @@ pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
 }
 
-fn unreachable_ended(loaded: &Loaded) -> StepOutcome {
-    // `settle` ends runs in terminal states before guards are evaluated.
+/// A run found in a terminal state after its entry was finished: `finish_entry` ends runs in
+/// terminal states before guards are evaluated, so only a race (its commit meeting another
+/// command's) leaves one here; report it as it stands.
+fn ended_in_terminal(loaded: &Loaded) -> StepOutcome {
     StepOutcome::Ended {
         state: loaded.run.state.clone(),
         status: loaded.run.status,
