@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use waygate_core::decide::Decision;
+use waygate_core::ending::How;
 use waygate_core::run::RunStatus;
 use waygate_executor::engine::{DriveEnd, StepOutcome};
 
@@ -31,11 +32,11 @@ pub enum Exit {
 impl Exit {
     /// How a run that has ended exits every command that reports it: 0 succeeded, 6 failed in
     /// a failure terminal state, 3 failed in place, 5 aborted (by another command).
-    pub fn of_end(status: RunStatus, in_place: bool) -> Exit {
+    pub fn of_end(status: RunStatus, how: &How) -> Exit {
         match status {
             RunStatus::Succeeded => Exit::Ok,
             RunStatus::Aborted => Exit::Conflict,
-            RunStatus::Failed if in_place => Exit::GuardsFailed,
+            RunStatus::Failed if *how == How::InPlace => Exit::GuardsFailed,
             RunStatus::Failed => Exit::FailedTerminal,
             // Not an end; a caller never asks, but "done" would be a lie.
             RunStatus::Active | RunStatus::Waiting => Exit::Waiting,
@@ -52,9 +53,7 @@ impl Exit {
     /// waiting.
     pub fn of_drive(end: &DriveEnd) -> Exit {
         match end {
-            DriveEnd::Ended {
-                status, in_place, ..
-            } => Exit::of_end(*status, *in_place),
+            DriveEnd::Ended { status, how, .. } => Exit::of_end(*status, how),
             DriveEnd::Waiting => Exit::Waiting,
             DriveEnd::Interrupted { .. } => Exit::of_interrupted(),
             DriveEnd::Blocked { .. } => Exit::GuardsFailed,
@@ -67,9 +66,7 @@ impl Exit {
         match outcome {
             StepOutcome::Moved { cause, .. } if cause.is_failure() => Exit::GuardsFailed,
             StepOutcome::Moved { .. } => Exit::Ok,
-            StepOutcome::Ended {
-                status, in_place, ..
-            } => Exit::of_end(*status, *in_place),
+            StepOutcome::Ended { status, how, .. } => Exit::of_end(*status, how),
             StepOutcome::Waiting { .. } => Exit::Waiting,
             StepOutcome::Blocked => Exit::GuardsFailed,
         }

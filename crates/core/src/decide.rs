@@ -114,7 +114,10 @@ pub fn decide(
         return Decision::Ended;
     }
     let failure_to = workflow.failure_target(state);
-    if let Some(deadline) = node.deadline.filter(|d| in_state >= *d) {
+    if let Some(deadline) = node
+        .deadline
+        .filter(|_| deadline_passed(workflow, state, in_state))
+    {
         return Decision::Incident {
             to: failure_to,
             incident: Incident::Deadline(deadline),
@@ -154,6 +157,27 @@ pub fn decide(
             on_failure: node.on_failure,
         }
     }
+}
+
+/// When the deadline of `state` falls for a run that entered it at `entered_at`, if the state
+/// has one: the instant from which [`decide`] sees it passed (`in_state >= deadline`), for
+/// `status` to show and `drive` to wake at.
+pub fn deadline_at(
+    workflow: &Workflow,
+    state: NodeIndex,
+    entered_at: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let d = workflow.state(state).deadline?;
+    let d = jiff::SignedDuration::try_from(d).ok()?;
+    entered_at.checked_add(d).ok()
+}
+
+/// Whether the deadline of `state` has passed for a run that has been there `in_state`.
+pub fn deadline_passed(workflow: &Workflow, state: NodeIndex, in_state: Duration) -> bool {
+    workflow
+        .state(state)
+        .deadline
+        .is_some_and(|d| in_state >= d)
 }
 
 /// Why `waygate rollback` may not send a run to the workflow's rollback state.
@@ -360,6 +384,24 @@ mod tests {
         for (decision, fin) in cases {
             assert_eq!(decision.is_final(), fin, "{decision:?}");
         }
+    }
+
+    #[test]
+    fn the_deadline_falls_when_decide_sees_it_passed() {
+        let w = setup();
+        let (a, c) = (w.state_id("a").expect("a"), w.state_id("c").expect("c"));
+        let entered: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().expect("time");
+        let at = deadline_at(&w, a, entered).expect("a has a deadline");
+        assert_eq!(at.to_string(), "2026-03-02T10:05:00Z");
+        // (minutes in state, passed)
+        for (minutes, passed) in [(0, false), (4, false), (5, true), (6, true)] {
+            let in_state = Duration::from_secs(minutes * 60);
+            assert_eq!(deadline_passed(&w, a, in_state), passed, "{minutes}m");
+            let incident = matches!(decide(&w, a, in_state, &[]), Decision::Incident { .. });
+            assert_eq!(incident, passed, "{minutes}m: decide agrees");
+        }
+        assert_eq!(deadline_at(&w, c, entered), None);
+        assert!(!deadline_passed(&w, c, Duration::from_secs(u64::MAX / 4)));
     }
 
     #[test]

@@ -300,9 +300,7 @@ impl Loaded {
     /// When the current state's deadline falls, if it has one (counted from
     /// [`Loaded::entered_at`]).
     pub fn deadline(&self) -> Option<Timestamp> {
-        let d = self.workflow.state(self.state).deadline?;
-        let d = jiff::SignedDuration::try_from(d).ok()?;
-        self.entered_at.checked_add(d).ok()
+        waygate_core::decide::deadline_at(&self.workflow, self.state, self.entered_at)
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
 use waygate_core::decide::{decide, passage, Decision, Evaluation, Incident, Passage};
+use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Action;
@@ -68,8 +69,9 @@ pub enum StepOutcome {
         state: String,
         /// How.
         status: RunStatus,
-        /// True when it failed in place: an incident with nowhere to go (exit 3, not 6).
-        in_place: bool,
+        /// In a terminal state, or failed in place: an incident or a failed action with nowhere
+        /// to go (exit 3, not 6).
+        how: How,
     },
     /// Some guard is waiting; nothing failed everywhere. Nothing moved.
     Waiting {
@@ -305,7 +307,7 @@ impl Engine {
                     .flat_map(|r| &r.results)
                     .filter(|g| g.outcome == Outcome::Waiting)
                     .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
-                    .chain(deadline_at(&loaded))
+                    .chain(loaded.deadline())
                     .min();
                 let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
@@ -443,7 +445,7 @@ impl Engine {
         Ok(StepOutcome::Ended {
             state,
             status: RunStatus::Failed,
-            in_place: true,
+            how: How::InPlace,
         })
     }
 
@@ -565,7 +567,7 @@ impl Engine {
                         return Ok(Some(StepOutcome::Ended {
                             state: name,
                             status,
-                            in_place: false,
+                            how: How::Terminal,
                         }));
                     }
                 }
@@ -702,11 +704,6 @@ fn moved_meanwhile(
     }
 }
 
-/// When the current state's deadline falls, if it has one.
-pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
-    loaded.deadline()
-}
-
 /// Time from `since` to `now`, zero if the clock went backwards.
 pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
@@ -719,6 +716,6 @@ fn ended_in_terminal(loaded: &Loaded) -> StepOutcome {
     StepOutcome::Ended {
         state: loaded.run.state.clone(),
         status: loaded.run.status,
-        in_place: false,
+        how: How::Terminal,
     }
 }
