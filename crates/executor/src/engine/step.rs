@@ -306,7 +306,7 @@ impl Engine {
                     .iter()
                     .flat_map(|r| &r.results)
                     .filter(|g| g.outcome == Outcome::Waiting)
-                    .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
+                    .filter_map(|g| g.retry_at)
                     .chain(loaded.deadline())
                     .min();
                 let seen_events = loaded.events.len() + records.len();
