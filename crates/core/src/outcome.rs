@@ -15,6 +15,17 @@ pub enum Outcome {
     Waiting,
 }
 
+impl Outcome {
+    /// The lower-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Waiting => "waiting",
+        }
+    }
+}
+
 /// The most evidence kept per guard result (command output, response body), in bytes.
 pub const MAX_EVIDENCE: usize = 4096;
 
@@ -59,6 +70,14 @@ pub fn bound_evidence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_names_are_their_json_names() {
+        for o in [Outcome::Pass, Outcome::Fail, Outcome::Waiting] {
+            let json = serde_json::to_value(o).expect("json");
+            assert_eq!(json.as_str(), Some(o.as_str()));
+        }
+    }
 
     #[test]
     fn retry_at_is_stored_as_rfc_3339_text_and_read_back() {
