@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
+use crate::event::Cause;
 use crate::model::Workflow;
 use crate::outcome::{GuardResult, Outcome};
 
@@ -29,6 +30,27 @@ pub enum Incident {
     Deadline(Duration),
     /// A `Watch` guard saw its check fail; names the guard.
     WatchBroke(String),
+}
+
+impl Incident {
+    /// The cause the journal records for the move it makes.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Incident::Deadline(_) => Cause::Deadline,
+            Incident::WatchBroke(_) => Cause::Watch,
+        }
+    }
+
+    /// The move's reason, for the journal and for people; `state` is where it happened.
+    pub fn reason(&self, state: &str) -> String {
+        match self {
+            Incident::Deadline(d) => format!(
+                "deadline of {} in `{state}` passed",
+                crate::duration::format_duration(*d)
+            ),
+            Incident::WatchBroke(g) => format!("watch `{g}` failed"),
+        }
+    }
 }
 
 /// What should happen to the run.
@@ -402,6 +424,26 @@ mod tests {
         }
         assert_eq!(deadline_at(&w, c, entered), None);
         assert!(!deadline_passed(&w, c, Duration::from_secs(u64::MAX / 4)));
+    }
+
+    #[test]
+    fn incidents_name_their_cause_and_reason() {
+        let cases = [
+            (
+                Incident::Deadline(Duration::from_secs(300)),
+                Cause::Deadline,
+                "deadline of 5m in `bake` passed",
+            ),
+            (
+                Incident::WatchBroke("errors".into()),
+                Cause::Watch,
+                "watch `errors` failed",
+            ),
+        ];
+        for (incident, cause, reason) in cases {
+            assert_eq!(incident.cause(), cause, "{incident:?}");
+            assert_eq!(incident.reason("bake"), reason, "{incident:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
-use waygate_core::decide::{decide, passage, Decision, Evaluation, Incident, Passage};
+use waygate_core::decide::{decide, passage, Decision, Evaluation, Passage};
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
@@ -282,16 +282,7 @@ impl Engine {
                     .await?
             }
             Decision::Incident { to, incident } => {
-                let (cause, reason) = match &incident {
-                    Incident::Deadline(d) => (
-                        Cause::Deadline,
-                        format!(
-                            "deadline of {} in `{from}` passed",
-                            waygate_core::duration::format_duration(*d)
-                        ),
-                    ),
-                    Incident::WatchBroke(g) => (Cause::Watch, format!("watch `{g}` failed")),
-                };
+                let (cause, reason) = (incident.cause(), incident.reason(&from));
                 match to {
                     Some(to) => {
                         let to = workflow.state(to).name.clone();
