@@ -34,9 +34,15 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens the store in `--store DIR` (created if missing).
-    pub fn open(global: &Global) -> Result<App, CliError> {
-        let store = EmbeddedStore::open(&global.store)?;
+    /// Opens the store in `--store DIR`. Only commands that start runs pass `create`: they
+    /// create a store in a missing or empty directory; every other command needs one to exist
+    /// (a mistyped path is "no store at PATH", and nothing is written there).
+    pub fn open(global: &Global, create: bool) -> Result<App, CliError> {
+        let store = if create {
+            EmbeddedStore::open(&global.store)?
+        } else {
+            EmbeddedStore::open_existing(&global.store)?
+        };
         let actor = match &global.actor {
             Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
             Some(_) => return Err(CliError::BadInput("--as needs a name".into())),

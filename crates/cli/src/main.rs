@@ -62,7 +62,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
         _ => {}
     }
-    let app = App::open(g)?;
+    let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
+    let app = App::open(g, creates_runs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,5 +8,6 @@ mod runs;
 mod secrets;
 mod seed;
 mod signals;
+mod store;
 mod validate;
 mod vars;

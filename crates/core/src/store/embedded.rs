@@ -92,8 +92,10 @@ impl Drop for Held<'_> {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `dir`, checking its format version. Does not
-    /// keep it locked: each operation locks it for its own duration.
+    /// Opens the store in `dir`, creating one if `dir` is missing or empty (what commands that
+    /// start runs do). Never creates one in a file or in a non-empty directory that is not a
+    /// store ([`StoreError::NotAStore`]). Does not keep the store locked: each operation locks
+    /// it for its own duration.
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
         EmbeddedStore::open_with(dir, Options::default())
     }
@@ -101,17 +103,43 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open`] with non-default [`Options`].
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<EmbeddedStore, StoreError> {
         let dir = dir.as_ref().to_owned();
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        let _lock = lock(&dir, options.lock_timeout)?;
-        check_format(&dir)?;
-        Ok(EmbeddedStore {
+        match inspect(&dir)? {
+            Found::Store => {}
+            Found::Missing | Found::Empty => create(&dir, &options)?,
+            Found::Other => return Err(not_empty(&dir)),
+        }
+        Ok(EmbeddedStore::new(dir, options))
+    }
+
+    /// Opens the store in `dir`, which must exist already: [`StoreError::NoStore`] otherwise.
+    /// Touches nothing on disk (what every command that does not start a run uses).
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_existing_with(dir, Options::default())
+    }
+
+    /// [`EmbeddedStore::open_existing`] with non-default [`Options`].
+    pub fn open_existing_with(
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_owned();
+        match inspect(&dir)? {
+            Found::Store => Ok(EmbeddedStore::new(dir, options)),
+            Found::Missing | Found::Empty | Found::Other => Err(StoreError::NoStore {
+                location: dir.display().to_string(),
+            }),
+        }
+    }
+
+    fn new(dir: PathBuf, options: Options) -> EmbeddedStore {
+        EmbeddedStore {
             dir,
             options,
             clock: Clock(None),
             queue: GroupQueue::default(),
             held: Mutex::new(None),
             holds: Mutex::new(0),
-        })
+        }
     }
 
     /// Stamps commits with `clock` instead of the system time (tests, and benchmark fixtures
@@ -299,35 +327,104 @@ fn location(journal: &Journal, pos: Pos) -> String {
     )
 }
 
-/// Checks `DIR/FORMAT`, writing it for a new store. Called under the lock.
-fn check_format(dir: &Path) -> Result<(), StoreError> {
+/// What a store directory holds, as far as opening it is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Nothing at the path.
+    Missing,
+    /// A directory with nothing in it (or only what an interrupted creation leaves: the lock
+    /// file, an empty journal directory, a FORMAT not yet renamed into place).
+    Empty,
+    /// A store of this format.
+    Store,
+    /// A non-empty directory that is not a store.
+    Other,
+}
+
+/// Looks at `dir` without changing anything. A file, a journal without its FORMAT file and a
+/// FORMAT of another version are errors.
+fn inspect(dir: &Path) -> Result<Found, StoreError> {
+    let location = || dir.display().to_string();
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })
+        }
+    };
+    if !meta.is_dir() {
+        return Err(StoreError::NotAStore {
+            location: location(),
+            why: "is a file, not a store directory".into(),
+        });
+    }
     let path = dir.join("FORMAT");
     match fs::read_to_string(&path) {
-        Ok(found) if found.trim() == FORMAT => Ok(()),
-        Ok(found) => Err(StoreError::UnsupportedVersion {
-            dir: dir.to_owned(),
-            found: found.trim().to_owned(),
-            expected: FORMAT.to_owned(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join("journal").exists() {
-                return Err(StoreError::UnsupportedVersion {
-                    dir: dir.to_owned(),
-                    found: "(no FORMAT file)".to_owned(),
-                    expected: FORMAT.to_owned(),
-                });
-            }
-            let tmp = dir.join("FORMAT.tmp");
-            fs::write(&tmp, format!("{FORMAT}\n")).map_err(StoreError::io(&tmp))?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(StoreError::io(&tmp))?;
-            fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
-            fs::create_dir_all(dir.join("journal")).map_err(StoreError::io(dir))?;
-            journal::sync_dir(dir)
+        Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
+        Ok(found) => {
+            return Err(StoreError::UnsupportedVersion {
+                dir: dir.to_owned(),
+                found: found.trim().to_owned(),
+                expected: FORMAT.to_owned(),
+            })
         }
-        Err(e) => Err(StoreError::Io { path, source: e }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io { path, source: e }),
     }
+    let journal = dir.join("journal");
+    let has_segments = fs::read_dir(&journal).is_ok_and(|mut d| d.next().is_some());
+    if has_segments {
+        return Err(StoreError::NotAStore {
+            location: location(),
+            why: format!(
+                "holds a waygate journal but its FORMAT file is missing; if it is a waygate \
+                 store, write the line back: echo '{FORMAT}' > {}",
+                path.display()
+            ),
+        });
+    }
+    let leftovers = ["LOCK", "FORMAT.tmp", "journal"];
+    let entries = fs::read_dir(dir).map_err(StoreError::io(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io(dir))?;
+        if !leftovers.iter().any(|l| entry.file_name() == *l) {
+            return Ok(Found::Other);
+        }
+    }
+    Ok(Found::Empty)
+}
+
+fn not_empty(dir: &Path) -> StoreError {
+    StoreError::NotAStore {
+        location: dir.display().to_string(),
+        why: "is a directory that is not a waygate store and is not empty; a store is created \
+              only in a missing or empty directory"
+            .into(),
+    }
+}
+
+/// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
+fn create(dir: &Path, options: &Options) -> Result<(), StoreError> {
+    fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+    let _lock = lock(dir, options.lock_timeout)?;
+    // Another process may have created it while we waited for the lock.
+    match inspect(dir)? {
+        Found::Store => return Ok(()),
+        Found::Other => return Err(not_empty(dir)),
+        Found::Missing | Found::Empty => {}
+    }
+    let path = dir.join("FORMAT");
+    let tmp = dir.join("FORMAT.tmp");
+    fs::write(&tmp, format!("{FORMAT}\n")).map_err(StoreError::io(&tmp))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io(&tmp))?;
+    fs::create_dir_all(dir.join("journal")).map_err(StoreError::io(dir))?;
+    fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
+    journal::sync_dir(dir)
 }
 
 impl Store for EmbeddedStore {

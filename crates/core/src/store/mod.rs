@@ -283,6 +283,20 @@ pub enum StoreError {
         /// What is missing.
         detail: String,
     },
+    /// There is no store where one was asked for, and the command does not create one.
+    #[error("no store at {location}; `waygate start` and `waygate run` create one")]
+    NoStore {
+        /// Where it was looked for (a directory).
+        location: String,
+    },
+    /// What is at the location is not a store, and none is created there.
+    #[error("{location} {why}")]
+    NotAStore {
+        /// Where.
+        location: String,
+        /// What it is instead, and what to do.
+        why: String,
+    },
     /// The store was written by a different format version of waygate.
     #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
     UnsupportedVersion {
@@ -379,6 +393,13 @@ impl StoreError {
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
             StoreError::State(why) => StoreError::State(why.clone()),
+            StoreError::NoStore { location } => StoreError::NoStore {
+                location: location.clone(),
+            },
+            StoreError::NotAStore { location, why } => StoreError::NotAStore {
+                location: location.clone(),
+                why: why.clone(),
+            },
         }
     }
 
