@@ -205,5 +205,11 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
-    Verify,
+    /// Prints the chain's head (seq and hash) to keep outside the store. Changes nothing.
+    Verify {
+        /// A head printed by an earlier `audit verify`: exit 1 unless the chain still reaches
+        /// the event with this hash (the history was not cut back or rewritten since).
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+    },
 }

@@ -160,3 +160,160 @@ fn a_deleted_format_file_says_what_is_wrong_and_its_advice_works() {
     assert_eq!(sb.status(&run_id)["state"], "build");
     sb.verify();
 }
+
+/// Every file under `dir` with its bytes: to show that a command changed nothing.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = listing(dir)
+        .into_iter()
+        .filter_map(|line| {
+            let rel = line.rsplit_once(' ')?.0.to_owned();
+            let path = dir.join(&rel);
+            path.is_file()
+                .then(|| (rel, fs::read(&path).unwrap_or_default()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn segment(store: &Path) -> std::path::PathBuf {
+    store.join("journal/00000001.seg")
+}
+
+#[test]
+fn audit_verify_reports_a_garbage_tail_and_what_the_next_write_does_without_cutting_it() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let mut bytes = fs::read(segment(&sb.store())).expect("read");
+    let good = bytes.len();
+    bytes.extend_from_slice(&[0x30, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+    fs::write(segment(&sb.store()), &bytes).expect("write");
+    let journal_before = fs::read(segment(&sb.store())).expect("read");
+
+    let out = sb.wg(&["audit", "verify"]);
+    out.code(0);
+    assert!(out.stdout.starts_with("ok: 1 events"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unfinished write")
+            && out.stdout.contains(&format!("byte {good}"))
+            && out.stdout.contains("the next write cuts it off"),
+        "{}",
+        out.stdout
+    );
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    assert_eq!(json["ok"], true);
+    assert!(
+        json["unfinished"]
+            .as_str()
+            .is_some_and(|u| u.contains("cuts it off")),
+        "{json}"
+    );
+    assert_eq!(
+        fs::read(segment(&sb.store())).expect("read"),
+        journal_before,
+        "verify changed the journal"
+    );
+    // The next write does what verify said.
+    sb.wg(&["abort", &run_id, "--reason", "done"]).code(0);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    assert!(json["unfinished"].is_null(), "{json}");
+    assert_eq!(json["events"], 3);
+}
+
+/// The journal, FORMAT and LOCK stay byte for byte; sled (`state/`, derived, rebuildable) is
+/// opened only to read how far it had applied the journal, and sled rewrites its own
+/// snapshot files when it opens.
+#[test]
+fn audit_verify_changes_no_file_of_the_store_outside_the_derived_state() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    // Leave sled behind the journal (a commit it has not applied), as a crash would.
+    let before = contents(&sb.store());
+    sb.wg(&["audit", "verify"]).code(0);
+    sb.wg(&["--format", "json", "audit", "verify"]).code(0);
+    let after = contents(&sb.store());
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|file| !before.contains(file) && !file.0.starts_with("state/"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(changed.is_empty(), "verify changed {changed:?}");
+}
+
+#[test]
+fn audit_verify_prints_the_chain_head_and_expect_head_fails_once_the_chain_no_longer_reaches_it() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let first = sb.start("alice", "wf.ron", "dev", &[]);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let seq = json["head"]["seq"].as_u64().expect("head seq");
+    let hash = json["head"]["hash"].as_str().expect("head hash").to_owned();
+    assert_eq!(seq, 1);
+    assert_eq!(hash.len(), 64);
+    let human = sb.wg(&["audit", "verify"]);
+    human.code(0);
+    assert!(
+        human.stdout.contains(&format!("head: event {seq} {hash}")),
+        "{}",
+        human.stdout
+    );
+    // Later events keep reaching the recorded head.
+    sb.wg(&["abort", &first, "--reason", "x"]).code(0);
+    let ok = sb.wg(&["audit", "verify", "--expect-head", &hash]);
+    ok.code(0);
+    assert!(ok.stdout.contains("reaches"), "{}", ok.stdout);
+    let bogus = "ab".repeat(32);
+    let out = sb.wg(&["audit", "verify", "--expect-head", &bogus]);
+    out.code(1);
+    assert!(out.stdout.contains("does not reach"), "{}", out.stdout);
+    let json = sb
+        .wg(&[
+            "--format",
+            "json",
+            "audit",
+            "verify",
+            "--expect-head",
+            &bogus,
+        ])
+        .code(1)
+        .json();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["expected_head"]["reached"], false);
+
+    // Someone cuts the journal back to before the recorded head and deletes the witness
+    // (sled's state): the shorter chain is intact, only the recorded head shows the loss.
+    let later = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let later_hash = later["head"]["hash"].as_str().expect("hash").to_owned();
+    let bytes = fs::read(segment(&sb.store())).expect("read");
+    let first = record_end(&bytes, 1);
+    fs::write(segment(&sb.store()), &bytes[..first]).expect("cut");
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    sb.wg(&["audit", "verify"]).code(0);
+    sb.wg(&["audit", "verify", "--expect-head", &hash]).code(0);
+    sb.wg(&["audit", "verify", "--expect-head", &later_hash])
+        .code(1);
+}
+
+/// The byte offset after the `n`-th record of a segment.
+fn record_end(bytes: &[u8], n: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..n {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 8 + len;
+    }
+    at
+}

@@ -18,8 +18,8 @@ use super::group::{GroupQueue, Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Tail};
 use super::session::{lock, sled_err, Session};
 use super::{
-    sort_by_creation, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store, StoreError,
-    TimeSource, VerifyReport,
+    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, RunChange, RunFilter, Store,
+    StoreError, TimeSource, VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -237,66 +237,141 @@ impl EmbeddedStore {
         })
     }
 
-    /// Verifies the journal with a thread per core (at least two).
-    fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
+    /// Verifies the journal with a thread per core (at least two), up to `lengths`.
+    fn verify_journal(
+        &self,
+        journal: &Journal,
+        lengths: Option<&[(u32, u64)]>,
+        expect: Option<&str>,
+    ) -> Result<VerifyReport, StoreError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-        super::verify::verify(journal, threads)
+        super::verify::verify(journal, threads, lengths, expect)
+    }
+
+    /// `verify`, read-only: the journal as it is (nothing cut off, nothing replayed into sled),
+    /// up to where it ended when looked at under the lock, so appends made meanwhile are not
+    /// judged half-written and the lock is held only for that look, not for the whole pass.
+    /// The state's journal position, read at the same time, is the witness of a journal that
+    /// lost its tail; a store whose state cannot be read (no write access) goes without it.
+    fn verify_expecting(&self, expect: Option<&str>) -> Result<VerifyReport, StoreError> {
+        let journal = Journal::at(&self.dir.join("journal"), self.options.segment_limit);
+        let (lengths, recorded) = {
+            let held = self.held();
+            match held.as_ref() {
+                Some(session) => (journal.lengths()?, Some(session.recorded())),
+                None => {
+                    drop(held);
+                    let look = Session::look(&self.dir, &self.options)?;
+                    (look.lengths, look.recorded)
+                }
+            }
+        };
+        let mut report = self.verify_journal(&journal, Some(&lengths), expect)?;
+        let head = report.head.as_ref().map_or(0, |h| h.seq);
+        if let Some(recorded) = recorded.filter(|r| *r > head) {
+            if report.first_bad.is_none() {
+                let first_missing = head + 1;
+                report.first_bad = Some(BadEvent {
+                    seq: first_missing,
+                    problem: format!(
+                        "missing: the journal ends after event {head}, but the state had recorded \
+                         events up to {recorded}; events {first_missing} to {recorded} were removed"
+                    ),
+                    location: None,
+                });
+            }
+        }
+        Ok(report)
     }
 
     /// Test hook: the journal as it is (no catch-up, nothing cut off) verified by the parallel
     /// pass and by a plain sequential one, which must agree: `(parallel, sequential)`.
     #[doc(hidden)]
-    pub fn verify_both_ways(&self) -> Result<(VerifyReport, VerifyReport), StoreError> {
+    pub fn verify_both_ways(
+        &self,
+        expect: Option<&str>,
+    ) -> Result<(VerifyReport, VerifyReport), StoreError> {
         let _lock = lock(&self.dir, self.options.lock_timeout)?;
         let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-        Ok((self.verify_journal(&journal)?, verify_sequential(&journal)?))
+        Ok((
+            self.verify_journal(&journal, None, expect)?,
+            verify_sequential(&journal, expect)?,
+        ))
     }
 }
 
 /// `verify` the simple way: one pass over the journal (the parallel pass's reference).
-fn verify_sequential(journal: &Journal) -> Result<VerifyReport, StoreError> {
-    {
-        let journal = journal.clone();
-        let mut check = ChainCheck::new();
-        let mut bad = None;
-        let mut events = 0;
-        let tail = journal.read_from(Pos::START, |pos, record, _| {
-            events += 1;
-            match check.check(&record.event) {
-                Ok(()) => Ok(true),
-                Err(problem) => {
-                    let location = Some(location(&journal, pos));
-                    bad = Some(BadEvent {
-                        seq: record.event.seq,
-                        problem,
-                        location,
-                    });
-                    Ok(false)
+fn verify_sequential(journal: &Journal, expect: Option<&str>) -> Result<VerifyReport, StoreError> {
+    let mut check = ChainCheck::new();
+    let mut bad = None;
+    let mut events = 0;
+    let mut head: Option<ChainHead> = None;
+    let mut found = None;
+    // The chain as the last finished commit leaves it, and where the records after it start.
+    let mut finished: (u64, Option<ChainHead>) = (0, None);
+    let mut after_end: Option<Pos> = None;
+    let tail = journal.read_from(Pos::START, |pos, record, _| {
+        events += 1;
+        match check.check(&record.event) {
+            Ok(()) => {
+                let here = ChainHead {
+                    seq: record.event.seq,
+                    hash: record.event.hash.clone(),
+                };
+                if found.is_none() && expect == Some(here.hash.as_str()) {
+                    found = Some(here.seq);
                 }
+                if record.end {
+                    finished = (events, Some(here.clone()));
+                    after_end = None;
+                } else if after_end.is_none() {
+                    after_end = Some(pos);
+                }
+                head = Some(here);
+                Ok(true)
             }
-        })?;
-        let problem = match tail {
-            Tail::End(_) | Tail::Stopped => None,
-            Tail::Torn(pos) => Some((
-                pos,
-                "the journal's last record is incomplete or fails its checksum".to_owned(),
-            )),
-            Tail::Corrupt(pos, detail) => Some((pos, detail)),
-        };
-        if let Some((pos, problem)) = problem {
+            Err(problem) => {
+                let location = Some(location(journal, pos));
+                bad = Some(BadEvent {
+                    seq: record.event.seq,
+                    problem,
+                    location,
+                });
+                Ok(false)
+            }
+        }
+    })?;
+    let cut = match tail {
+        Tail::Stopped => None,
+        Tail::End(_) => after_end,
+        Tail::Torn(pos) => Some(after_end.unwrap_or(pos)),
+        Tail::Corrupt(pos, problem) => {
             events += 1;
-            let location = Some(location(&journal, pos));
             bad = Some(BadEvent {
                 seq: check.next_seq(),
                 problem,
-                location,
+                location: Some(location(journal, pos)),
             });
+            None
         }
-        Ok(VerifyReport {
-            events,
-            first_bad: bad,
-        })
+    };
+    let mut report = VerifyReport {
+        events,
+        first_bad: bad,
+        head,
+        unfinished: None,
+        reached: found,
+    };
+    if let Some(cut) = cut {
+        (report.events, report.head) = finished;
+        report.unfinished = Some(format!(
+            "an unfinished write at {} (never acknowledged): the next write cuts it off",
+            location(journal, cut)
+        ));
+        let last = report.head.as_ref().map_or(0, |h| h.seq);
+        report.reached = found.filter(|seq| *seq <= last);
     }
+    Ok(report)
 }
 
 /// The commit clock: the system time, or a [`TimeSource`].
@@ -554,39 +629,10 @@ impl Store for EmbeddedStore {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
-        // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
-        // record stops that, verify the journal under the lock alone and report it.
-        let recorded = match self.read(|s| self.verify_journal(&s.journal)) {
-            Err(StoreError::Corrupt { .. }) => None,
-            Err(StoreError::JournalTruncated { recorded, .. }) => Some(recorded),
-            other => return other,
-        };
-        if let Some(recorded) = recorded {
-            // Verify what is left, and report the missing tail as the first bad event.
-            let _lock = lock(&self.dir, self.options.lock_timeout)?;
-            let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-            let mut report = self.verify_journal(&journal)?;
-            if report.first_bad.is_none() {
-                let first_missing = report.events + 1;
-                report.first_bad = Some(BadEvent {
-                    seq: first_missing,
-                    problem: format!(
-                        "missing: the journal ends after event {}, but the state had recorded \
-                         events up to {recorded}; events {first_missing} to {recorded} were removed",
-                        report.events
-                    ),
-                    location: None,
-                });
-            }
-            return Ok(report);
-        }
-        let held = self.held();
-        if let Some(session) = held.as_ref() {
-            return self.verify_journal(&session.journal);
-        }
-        drop(held);
-        let _lock = lock(&self.dir, self.options.lock_timeout)?;
-        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-        self.verify_journal(&journal)
+        self.verify_expecting(None)
+    }
+
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        self.verify_expecting(Some(expect_head))
     }
 }

@@ -200,6 +200,29 @@ impl Journal {
         })
     }
 
+    /// The journal in `dir`, for reading only: creates nothing.
+    pub(crate) fn at(dir: &Path, segment_limit: u64) -> Journal {
+        Journal {
+            dir: dir.to_owned(),
+            segment_limit,
+        }
+    }
+
+    /// Every segment and its length now, ascending (none for a journal directory that is not
+    /// there).
+    pub(crate) fn lengths(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        if !self.dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for segment in self.segments()? {
+            if let Some(len) = self.segment_len(segment)? {
+                out.push((segment, len));
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn segment_path(&self, segment: u32) -> PathBuf {
         self.dir.join(format!("{segment:08}.seg"))
     }

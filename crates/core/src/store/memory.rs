@@ -254,12 +254,22 @@ impl Store for MemoryStore {
                 return Ok(VerifyReport {
                     events: i as u64 + 1,
                     first_bad: Some(first_bad),
+                    head: i.checked_sub(1).map(|p| head_of(&inner.events[p])),
+                    ..VerifyReport::default()
                 });
             }
         }
         Ok(VerifyReport {
             events: inner.events.len() as u64,
-            first_bad: None,
+            head: inner.events.last().map(head_of),
+            ..VerifyReport::default()
         })
+    }
+}
+
+fn head_of(event: &Event) -> super::ChainHead {
+    super::ChainHead {
+        seq: event.seq,
+        hash: event.hash.clone(),
     }
 }

@@ -76,8 +76,21 @@ pub trait Store: Send + Sync {
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
 
     /// Recomputes every event's checksum and the hash chain. A damaged store is a report with
-    /// `first_bad` set, not an error.
+    /// `first_bad` set, not an error. Read-only: it changes nothing in the store.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// [`Store::verify`], also looking for the event whose hash is `expect_head` (a head an
+    /// auditor recorded earlier) in the intact chain: [`VerifyReport::reached`].
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        let mut report = self.verify()?;
+        let last = report.head.as_ref().map_or(0, |h| h.seq);
+        report.reached = self
+            .scan_events(&EventFilter::default())?
+            .into_iter()
+            .find(|e| e.hash == expect_head && e.seq <= last)
+            .map(|e| e.seq);
+        Ok(report)
+    }
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.
@@ -177,12 +190,32 @@ fn wanted_str(want: &Option<String>, have: &str) -> bool {
 }
 
 /// The result of [`Store::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Events checked (up to and including the first bad one).
     pub events: u64,
     /// The first event that fails, if any.
     pub first_bad: Option<BadEvent>,
+    /// The last event of the intact chain (before `first_bad`, if any); `None` when there is
+    /// none. An auditor keeps it outside the store and later asks whether the chain still
+    /// reaches it ([`Store::verify_reaching`]): the one thing a consistently shortened or
+    /// rewritten store cannot fake.
+    pub head: Option<ChainHead>,
+    /// What the next write does before it writes, when the journal ends in a write that never
+    /// finished (never acknowledged): it cuts it off. `verify` itself changes nothing.
+    pub unfinished: Option<String>,
+    /// For [`Store::verify_reaching`]: the seq of the event with the expected hash, if the
+    /// intact chain still holds it.
+    pub reached: Option<u64>,
+}
+
+/// The last event of a chain: its seq and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (lowercase hex).
+    pub hash: String,
 }
 
 impl VerifyReport {

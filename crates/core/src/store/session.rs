@@ -73,6 +73,13 @@ pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
     }
 }
 
+/// Whether `e` means "no write access here" (permissions, a read-only file system).
+pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || e.raw_os_error() == Some(libc::EROFS)
+        || e.raw_os_error() == Some(libc::EACCES)
+}
+
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Applied {
@@ -221,7 +228,48 @@ fn open_state_waiting(
     }
 }
 
+/// What [`Session::look`] saw.
+pub(crate) struct Look {
+    /// Every journal segment and its length.
+    pub(crate) lengths: Vec<(u32, u64)>,
+    /// The last event the state had applied, when the state could be read.
+    pub(crate) recorded: Option<u64>,
+}
+
 impl Session {
+    /// A look at the store that changes nothing: under the lock (held only for the look), the
+    /// journal's segment lengths and the last event sled had applied; no replay, nothing cut
+    /// off. Without write access (the lock file cannot be opened for writing, sled cannot be
+    /// opened) it looks without the lock and without sled.
+    pub(crate) fn look(dir: &Path, options: &Options) -> Result<Look, StoreError> {
+        let journal = Journal::at(&dir.join("journal"), options.segment_limit);
+        let _lock = match lock(dir, options.lock_timeout) {
+            Ok(lock) => Some(lock),
+            Err(StoreError::Io { source, .. }) if is_read_only(&source) => None,
+            Err(e) => return Err(e),
+        };
+        let lengths = journal.lengths()?;
+        let state = dir.join("state");
+        let recorded = if _lock.is_some() && state.exists() {
+            match open_state_waiting(&state, options.lock_timeout) {
+                Ok((db, applied)) => {
+                    let recorded = applied.map(|a| a.next_seq.saturating_sub(1));
+                    drop(db);
+                    recorded
+                }
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        Ok(Look { lengths, recorded })
+    }
+
+    /// The last event sled has applied.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.applied.next_seq.saturating_sub(1)
+    }
+
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
     pub(crate) fn open(dir: &Path, options: &Options) -> Result<Session, StoreError> {
         let lock = lock(dir, options.lock_timeout)?;

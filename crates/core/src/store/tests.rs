@@ -339,9 +339,17 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
         report,
         VerifyReport {
             events: 3,
-            first_bad: None
+            head: report.head.clone(),
+            ..VerifyReport::default()
         }
     );
+    let head = report.head.expect("a head");
+    assert_eq!(head.seq, 3);
+    let reach = |hash: &str| store.verify_reaching(hash).expect("verify").reached;
+    assert_eq!(reach(&head.hash), Some(3));
+    let first = store.run_events(&run.id).expect("events")[0].hash.clone();
+    assert_eq!(reach(&first), Some(1));
+    assert_eq!(reach(&"ab".repeat(32)), None);
 }
 
 type Behaviour = fn(&dyn Store);
