@@ -70,11 +70,25 @@ impl RunLocks {
 
     /// Whether another process holds the lock of `run` now. Must not be asked by a process
     /// that holds it itself (flock locks belong to open files: it would see itself as other).
+    /// Needs only read access (a shared lock, taken for an instant): `status` by a reader who
+    /// may not write to the store.
     pub fn is_held(&self, run: &RunId) -> io::Result<bool> {
-        if !self.path(run).exists() {
+        let file = match File::open(self.path(run)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        if rc == 0 {
             return Ok(false);
         }
-        Ok(self.try_lock(run)?.is_none())
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(true)
+        } else {
+            Err(err)
+        }
     }
 
     fn path(&self, run: &RunId) -> PathBuf {

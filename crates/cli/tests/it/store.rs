@@ -317,3 +317,106 @@ fn record_end(bytes: &[u8], n: usize) -> usize {
     }
     at
 }
+
+/// `waygate ARGS` run as the unprivileged user `nobody` (uid 65534), through `setpriv`: root
+/// ignores permission bits, so only another user shows what read-only access allows. `None`
+/// (with the reason printed) where that is impossible: not root, or no `setpriv`.
+fn as_nobody(sb: &Sandbox, args: &[&str]) -> Option<crate::helpers::Ran> {
+    // SAFETY: getuid cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: switching to another user needs root");
+        return None;
+    }
+    let probe = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: setpriv cannot switch to uid 65534 here");
+        return None;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::helpers::bin())
+        .arg("--store")
+        .arg(sb.store())
+        .args(args)
+        .current_dir("/")
+        .env_remove("WAYGATE_STORE")
+        .env("NO_COLOR", "1")
+        .env("WAYGATE_ACTOR", "auditor")
+        .output()
+        .expect("setpriv runs");
+    Some(out.into())
+}
+
+/// Grants everyone read access to the sandbox and the store (and no write access), as an
+/// operator does for an auditor's group.
+fn grant_read(sb: &Sandbox) {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(path: &Path) {
+        let meta = fs::metadata(path).expect("meta");
+        let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+        if meta.is_dir() {
+            for entry in fs::read_dir(path).expect("read_dir").flatten() {
+                walk(&entry.path());
+            }
+        }
+    }
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    walk(&sb.store());
+}
+
+#[test]
+fn an_auditor_with_read_only_access_can_verify_and_read_history_and_runs() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let done = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &done, "--reason", "superseded"]).code(0);
+    let active = sb.start("alice", "wf.ron", "dev", &[]);
+    // Runs its entry action (so the run's lock file exists) and stops at the guard.
+    sb.wg(&["advance", &active]);
+    grant_read(&sb);
+    let before = contents(&sb.store());
+    let Some(out) = as_nobody(&sb, &["audit", "verify"]) else {
+        return;
+    };
+    out.code(0);
+    assert!(out.stdout.starts_with("ok: "), "{}", out.stdout);
+    assert!(sb.store().join("locks").join(&active).exists());
+
+    let out = as_nobody(&sb, &["--format", "json", "history", &done]).expect("ran before");
+    out.code(0);
+    let kinds: Vec<String> = out
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(kinds, ["RunStarted", "Aborted", "RunEnded"]);
+
+    let out = as_nobody(&sb, &["--format", "json", "runs"]).expect("ran before");
+    out.code(0);
+    let runs = out.json();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["id"].as_str().or(r["run_id"].as_str()))
+        .collect();
+    assert_eq!(ids, [done.as_str(), active.as_str()], "{runs}");
+
+    let out = as_nobody(&sb, &["--format", "json", "status", &active]).expect("ran before");
+    out.code(0);
+    assert_eq!(out.json()["state"], "build");
+    as_nobody(&sb, &["audit", "--kind", "Aborted"])
+        .expect("ran before")
+        .code(0);
+
+    // Writing still needs write access, and says so.
+    let out = as_nobody(&sb, &["abort", &active, "--reason", "x"]).expect("ran before");
+    out.code(1);
+    assert!(out.stderr.contains("ermission denied"), "{}", out.stderr);
+    assert_eq!(contents(&sb.store()), before, "a reader changed the store");
+}

@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use super::group::{GroupQueue, Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Tail};
-use super::session::{lock, sled_err, Session};
+use super::replay::replay;
+use super::session::{is_read_only, lock, sled_err, Session};
 use super::{
-    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, RunChange, RunFilter, Store,
-    StoreError, TimeSource, VerifyReport,
+    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
+    RunFilter, Store, StoreError, TimeSource, VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -226,15 +227,24 @@ impl EmbeddedStore {
     }
 
     /// [`EmbeddedStore::with_session`] for reads: sled first takes in the session's pending
-    /// commits, so reads see every acknowledged write.
+    /// commits, so reads see every acknowledged write. Without write access to the store (the
+    /// lock file or sled cannot be opened for writing), `or` answers instead from the journal
+    /// replayed into memory (`replay.rs`): reading needs no write access.
     fn read<T>(
         &self,
         f: impl FnOnce(&mut Session) -> Result<T, StoreError>,
+        or: impl FnOnce(&MemoryStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_session(|s| {
+        let out = self.with_session(|s| {
             s.settle()?;
             f(s)
-        })
+        });
+        match out {
+            Err(StoreError::Io { source, .. }) if is_read_only(&source) => {
+                or(&replay(&self.dir, &self.options)?)
+            }
+            other => other,
+        }
     }
 
     /// Verifies the journal with a thread per core (at least two), up to `lengths`.
@@ -513,19 +523,25 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        self.read(|s| {
-            s.get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))
-        })
+        self.read(
+            |s| {
+                s.get_run(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))
+            },
+            |m| m.load_run(id),
+        )
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        self.read(|s| {
-            let run = s
-                .get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            Ok((run, s.read_events(id)?))
-        })
+        self.read(
+            |s| {
+                let run = s
+                    .get_run(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                Ok((run, s.read_events(id)?))
+            },
+            |m| m.load_run_with_events(id),
+        )
     }
 
     fn commit(
@@ -555,77 +571,87 @@ impl Store for EmbeddedStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.read(|s| {
-            let mut out = Vec::new();
-            for entry in s.db.scan_prefix(b"r:") {
-                let (_, bytes) = entry.map_err(sled_err)?;
-                let mut run: Run = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::State(format!("a run record is unreadable: {e}")))?;
-                if filter.matches(&run) {
-                    s.fill_definition(&mut run)?;
-                    out.push(run);
+        self.read(
+            |s| {
+                let mut out = Vec::new();
+                for entry in s.db.scan_prefix(b"r:") {
+                    let (_, bytes) = entry.map_err(sled_err)?;
+                    let mut run: Run = serde_json::from_slice(&bytes).map_err(|e| {
+                        StoreError::State(format!("a run record is unreadable: {e}"))
+                    })?;
+                    if filter.matches(&run) {
+                        s.fill_definition(&mut run)?;
+                        out.push(run);
+                    }
                 }
-            }
-            sort_by_creation(&mut out);
-            Ok(out)
-        })
+                sort_by_creation(&mut out);
+                Ok(out)
+            },
+            |m| m.list_runs(filter),
+        )
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.read(|s| {
-            if s.get_run(id)?.is_none() {
-                return Err(StoreError::NotFound(id.clone()));
-            }
-            s.read_events(id)
-        })
+        self.read(
+            |s| {
+                if s.get_run(id)?.is_none() {
+                    return Err(StoreError::NotFound(id.clone()));
+                }
+                s.read_events(id)
+            },
+            |m| m.run_events(id),
+        )
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.read(|s| {
-            if let Some(id) = &filter.run {
-                let Some(run) = s.get_run(id)? else {
-                    return Ok(Vec::new());
-                };
-                let mut events = s.read_events(id)?;
-                events.retain(|e| filter.matches(e, &run.workflow, &run.env));
-                return Ok(events);
-            }
-            let start = s.start_for(filter.since)?;
-            let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
-            let mut out = Vec::new();
-            let journal = s.journal.clone();
-            let tail = journal.read_from(start, |_, record, _| {
-                let event = record.event;
-                if filter.until.is_some_and(|until| event.at > until) {
-                    return Ok(false);
+        self.read(
+            |s| {
+                if let Some(id) = &filter.run {
+                    let Some(run) = s.get_run(id)? else {
+                        return Ok(Vec::new());
+                    };
+                    let mut events = s.read_events(id)?;
+                    events.retain(|e| filter.matches(e, &run.workflow, &run.env));
+                    return Ok(events);
                 }
-                if !runs.contains_key(&event.run_id) {
-                    let run = s.get_run_record(&event.run_id)?;
-                    runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
-                }
-                if let Some(Some((workflow, env))) = runs.get(&event.run_id) {
-                    if filter.matches(&event, workflow, env) {
-                        out.push(event);
+                let start = s.start_for(filter.since)?;
+                let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
+                let mut out = Vec::new();
+                let journal = s.journal.clone();
+                let tail = journal.read_from(start, |_, record, _| {
+                    let event = record.event;
+                    if filter.until.is_some_and(|until| event.at > until) {
+                        return Ok(false);
                     }
+                    if !runs.contains_key(&event.run_id) {
+                        let run = s.get_run_record(&event.run_id)?;
+                        runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
+                    }
+                    if let Some(Some((workflow, env))) = runs.get(&event.run_id) {
+                        if filter.matches(&event, workflow, env) {
+                            out.push(event);
+                        }
+                    }
+                    Ok(true)
+                })?;
+                // Catch-up already cut off any torn write, so a bad record here is damage.
+                let bad = match tail {
+                    Tail::Corrupt(pos, detail) => Some((pos, detail)),
+                    Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
+                    Tail::End(_) | Tail::Stopped => None,
+                };
+                if let Some((pos, detail)) = bad {
+                    return Err(StoreError::Corrupt {
+                        segment: journal.segment_path(pos.segment).display().to_string(),
+                        offset: pos.offset,
+                        seq: None,
+                        detail,
+                    });
                 }
-                Ok(true)
-            })?;
-            // Catch-up already cut off any torn write, so a bad record here is damage.
-            let bad = match tail {
-                Tail::Corrupt(pos, detail) => Some((pos, detail)),
-                Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
-                Tail::End(_) | Tail::Stopped => None,
-            };
-            if let Some((pos, detail)) = bad {
-                return Err(StoreError::Corrupt {
-                    segment: journal.segment_path(pos.segment).display().to_string(),
-                    offset: pos.offset,
-                    seq: None,
-                    detail,
-                });
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |m| m.scan_events(filter),
+        )
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {

@@ -68,6 +68,24 @@ impl MemoryStore {
         store
     }
 
+    /// A store holding `runs` and `events` as they are (a journal replayed by a reader without
+    /// write access, `replay.rs`): nothing is stamped or sealed again.
+    pub(crate) fn restored(runs: BTreeMap<RunId, Run>, events: Vec<Event>) -> MemoryStore {
+        let active = runs
+            .values()
+            .filter(|r| !r.status.is_ended())
+            .map(|r| ((r.workflow.clone(), r.env.clone()), r.id.clone()))
+            .collect();
+        MemoryStore {
+            inner: Mutex::new(Inner {
+                clock: None,
+                runs,
+                active,
+                events,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (every write is one step), so
         // a poisoned lock is safe to keep using.

@@ -18,6 +18,7 @@ mod embedded;
 mod group;
 mod journal;
 mod memory;
+mod replay;
 mod session;
 #[cfg(test)]
 mod tests;

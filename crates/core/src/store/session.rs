@@ -47,11 +47,27 @@ pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
         .write(true)
         .open(&path)
         .map_err(StoreError::io(&path))?;
+    flock(dir, file, libc::LOCK_EX, timeout)
+}
+
+/// Takes `DIR/LOCK` shared, for a reader without write access: it keeps writers out while it
+/// reads (so it never sees half a commit) and needs only read access to the lock file. `None`
+/// when the lock file cannot be opened even for reading: the reader reads without it.
+pub(crate) fn lock_shared(dir: &Path, timeout: Duration) -> Result<Option<File>, StoreError> {
+    let path = dir.join("LOCK");
+    match File::open(&path) {
+        Ok(file) => flock(dir, file, libc::LOCK_SH, timeout).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `flock(file, mode)`, retrying with backoff (1 ms doubling to 50 ms) for up to `timeout`.
+fn flock(dir: &Path, file: File, mode: i32, timeout: Duration) -> Result<File, StoreError> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(1);
     loop {
         // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
         if rc == 0 {
             return Ok(file);
         }
@@ -59,7 +75,10 @@ pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
         let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK)
             || err.raw_os_error() == Some(libc::EINTR);
         if !busy {
-            return Err(StoreError::Io { path, source: err });
+            return Err(StoreError::Io {
+                path: dir.join("LOCK"),
+                source: err,
+            });
         }
         let waited = start.elapsed();
         if waited >= timeout {
