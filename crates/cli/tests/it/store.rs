@@ -420,3 +420,80 @@ fn an_auditor_with_read_only_access_can_verify_and_read_history_and_runs() {
     assert!(out.stderr.contains("ermission denied"), "{}", out.stderr);
     assert_eq!(contents(&sb.store()), before, "a reader changed the store");
 }
+
+/// Mode bits of every file and directory under `dir` (and `dir` itself) that let anyone but
+/// the owner in.
+fn open_to_others(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mode = fs::metadata(dir).expect("meta").permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        out.push(format!(". {mode:o}"));
+    }
+    for line in listing(dir) {
+        let rel = line
+            .rsplit_once(' ')
+            .map_or(line.as_str(), |(r, _)| r)
+            .to_owned();
+        let meta = fs::symlink_metadata(dir.join(&rel)).expect("meta");
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            out.push(format!("{rel} {mode:o}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn store_files_are_private_to_their_owner() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    // A permissive umask, as on many desktops: the store must not depend on it.
+    let run_id = {
+        let mut cmd = sb.command(
+            "alice",
+            &["--format", "json", "start", "wf.ron", "--env", "dev"],
+        );
+        let out = cmd.pre_exec_umask(0o002).output().expect("start");
+        let ran: crate::helpers::Ran = out.into();
+        ran.code(0);
+        ran.json()["run_id"].as_str().expect("id").to_owned()
+    };
+    for args in [
+        &["advance", run_id.as_str()][..],
+        &["history", run_id.as_str()],
+        &["abort", run_id.as_str(), "--reason", "x"],
+        &["audit", "verify"],
+        &["runs"],
+    ] {
+        sb.command("alice", args)
+            .pre_exec_umask(0o002)
+            .output()
+            .expect("runs");
+    }
+    // The state rebuilt from scratch is private too.
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    sb.command("alice", &["runs"])
+        .pre_exec_umask(0o002)
+        .output()
+        .expect("runs");
+    assert_eq!(open_to_others(&sb.store()), Vec::<String>::new());
+}
+
+/// Runs a command with a given umask.
+trait Umask {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self;
+}
+
+impl Umask for std::process::Command {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: umask is async-signal-safe and touches no memory.
+        unsafe {
+            self.pre_exec(move || {
+                libc::umask(mask as libc::mode_t);
+                Ok(())
+            })
+        }
+    }
+}

@@ -9,7 +9,7 @@
 //! rebuilt from it. `docs/storage.md` walks through the crash points.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -493,7 +493,19 @@ fn not_empty(dir: &Path) -> StoreError {
 
 /// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
 fn create(dir: &Path, options: &Options) -> Result<(), StoreError> {
-    fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+    }
+    // Private to its owner: command output, variables and workflow text live here. What is
+    // created inside takes the directory's permissions (`journal::mode_of`).
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(dir)(e)),
+        }
+    }
     let _lock = lock(dir, options.lock_timeout)?;
     // Another process may have created it while we waited for the lock.
     match inspect(dir)? {
@@ -503,11 +515,16 @@ fn create(dir: &Path, options: &Options) -> Result<(), StoreError> {
     }
     let path = dir.join("FORMAT");
     let tmp = dir.join("FORMAT.tmp");
-    fs::write(&tmp, format!("{FORMAT}\n")).map_err(StoreError::io(&tmp))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
+    journal::create_options(&tmp)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, format!("{FORMAT}\n").as_bytes())?;
+            f.sync_all()
+        })
         .map_err(StoreError::io(&tmp))?;
-    fs::create_dir_all(dir.join("journal")).map_err(StoreError::io(dir))?;
+    journal::create_dir(&dir.join("journal"))?;
     fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
     journal::sync_dir(dir)
 }

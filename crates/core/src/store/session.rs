@@ -9,7 +9,7 @@
 //! store does, it does inside one session.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -40,8 +40,7 @@ const APPLIED: &[u8] = b"m:applied";
 /// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
 pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
     let path = dir.join("LOCK");
-    let file = OpenOptions::new()
-        .create(true)
+    let file = journal::create_options(&path)
         .truncate(false)
         .read(true)
         .write(true)
@@ -294,7 +293,10 @@ impl Session {
         let lock = lock(dir, options.lock_timeout)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
-        let (db, applied) = match open_state_waiting(&state, options.lock_timeout) {
+        journal::create_dir(&state)?;
+        let opened = open_state_waiting(&state, options.lock_timeout);
+        journal::tighten(&state);
+        let (db, applied) = match opened {
             Ok(opened) => opened,
             Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
             Err(StateOpen::Unusable(why)) => {
@@ -359,8 +361,10 @@ impl Session {
                 })
             }
         }
+        journal::create_dir(state)?;
         let (db, _) = open_state(state)
             .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
+        journal::tighten(state);
         let mut session = Session::new(lock, journal, db, Applied::default());
         session.catch_up()?;
         Ok(session)
