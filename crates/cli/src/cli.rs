@@ -154,6 +154,21 @@ pub enum Command {
     },
     /// Query the whole history, or verify the hash chain (`audit verify`).
     Audit(AuditArgs),
+    /// Work on the store as a whole (`store salvage`).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Carry everything readable of a damaged store (`--store`) into a new store in DIR,
+    /// recording what was lost as an event there. The damaged store is not changed.
+    Salvage {
+        /// The new store: a missing or empty directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 /// `start` and `run`.

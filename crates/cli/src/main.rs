@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         Err(e) => {
             if !matches!(e, CliError::Invalid(_)) {
                 eprintln!("error: {e}");
+                if let Some(hint) = e.hint() {
+                    eprintln!("hint: {hint}");
+                }
             }
             e.exit().into()
         }
@@ -91,6 +94,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
             Command::History { run } => query::history(&app, run),
             Command::Audit(args) => query::audit(&app, args),
+            Command::Store(cli::StoreCommand::Salvage { to }) => {
+                commands::store::salvage(&app, &g.store, to)
+            }
         }
     })
 }

@@ -430,17 +430,7 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             .map(|s| parse_time("--until", s))
             .transpose()?,
     };
-    const KINDS: &[&str] = &[
-        "RunStarted",
-        "GuardsEvaluated",
-        "Approved",
-        "Transitioned",
-        "ActionStarted",
-        "ActionFinished",
-        "RollbackRequested",
-        "Aborted",
-        "RunEnded",
-    ];
+    const KINDS: &[&str] = &EventKind::NAMES;
     if let Some(k) = &filter.kind {
         if !KINDS.contains(&k.as_str()) {
             return Err(CliError::BadInput(format!(

@@ -497,3 +497,170 @@ impl Umask for std::process::Command {
         }
     }
 }
+
+/// (offset, length) of every record of a segment.
+fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        out.push((at, len));
+        at += 8 + len;
+    }
+    out
+}
+
+/// The index of the record holding the event of `kind` of `run`.
+fn record_of(bytes: &[u8], run: &str, kind: &str) -> (usize, usize) {
+    records(bytes)
+        .into_iter()
+        .find(|(at, len)| {
+            let text = String::from_utf8_lossy(&bytes[at + 8..at + 8 + len]);
+            text.contains(&format!("\"run_id\":\"{run}\""))
+                && text.contains(&format!("\"kind\":\"{kind}\""))
+        })
+        .expect("record present")
+}
+
+/// A store with run `a` in dev (its entry action ran, waiting on a guard) and run `b` in prod
+/// aborted after it: `a`'s `ActionFinished` is a record in the middle of the journal.
+fn two_runs(sb: &Sandbox) -> (String, String) {
+    sb.write("wf.ron", LIFECYCLE);
+    let a = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["advance", &a]).code(3);
+    let b = sb.start("alice", "wf.ron", "prod", &[]);
+    sb.wg(&["abort", &b, "--reason", "not today"]).code(0);
+    (a, b)
+}
+
+fn kinds_of(sb: &Sandbox, store: &str, run: &str) -> Vec<String> {
+    let out = run_in(sb, store, &["--format", "json", "history", run]);
+    out.code(0);
+    out.json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// `waygate --store STORE ARGS` in the sandbox.
+fn run_in(sb: &Sandbox, store: &str, args: &[&str]) -> crate::helpers::Ran {
+    let mut full = vec!["--store", store];
+    full.extend_from_slice(args);
+    run(sb.path(), &full)
+}
+
+#[test]
+fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
+    let sb = Sandbox::new();
+    let (a, _) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+
+    // What needs the damaged record says so, and what to do.
+    let out = sb.wg(&["history", &a]);
+    out.code(1);
+    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+    // Everything else works: the run can be aborted, which frees its environment.
+    sb.wg(&["runs"]).code(0);
+    sb.wg(&["abort", &a, "--reason", "its record is damaged"])
+        .code(0);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(verify.stdout.contains("BAD: event 3"), "{}", verify.stdout);
+}
+
+#[test]
+fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    let mut cut = bytes[..at].to_vec();
+    cut.extend_from_slice(&bytes[at + 8 + len..]);
+    fs::write(&path, cut).expect("lose a record");
+
+    // The first error: the journal lost events. Its advice: verify, then delete the state if
+    // only the tail is missing, else salvage.
+    let out = sb.wg(&["runs"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("journal has lost events"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waygate audit verify"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(
+        verify.stdout.contains("sequence gap: expected 3, found 4"),
+        "{}",
+        verify.stdout
+    );
+    // Deleting the state anyway is not a dead end: the rebuild stops at the gap and says to
+    // salvage.
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    let out = sb.wg(&["status", &a]);
+    out.code(1);
+    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+
+    // The salvage: everything readable into a new store, the loss recorded; the old store
+    // is left exactly as it was.
+    let before = contents(&sb.store());
+    let out = sb.wg(&["store", "salvage", "--to", "saved"]);
+    out.code(0);
+    assert!(out.stdout.contains("lost: event 3"), "{}", out.stdout);
+    assert_eq!(contents(&sb.store()), before, "salvage changed its source");
+    assert_eq!(
+        kinds_of(&sb, "saved", &a),
+        ["RunStarted", "ActionStarted", "GuardsEvaluated"]
+    );
+    assert_eq!(
+        kinds_of(&sb, "saved", &b),
+        ["RunStarted", "Aborted", "RunEnded"]
+    );
+    run_in(&sb, "saved", &["audit", "verify"]).code(0);
+    let audit = run_in(
+        &sb,
+        "saved",
+        &["--format", "json", "audit", "--kind", "StoreSalvaged"],
+    );
+    audit.code(0);
+    let events = audit.json();
+    let lost = &events[0]["lost"];
+    assert_eq!(lost[0]["first"], 3, "{events}");
+    assert_eq!(lost[0]["last"], 3, "{events}");
+    // The run that held dev can be aborted there, and dev is free again.
+    run_in(&sb, "saved", &["abort", &a, "--reason", "salvaged"]).code(0);
+    run_in(&sb, "saved", &["start", "wf.ron", "--env", "dev"]).code(0);
+
+    // A salvage never writes into a store or a non-empty directory.
+    let again = sb.wg(&["store", "salvage", "--to", "saved"]);
+    again.code(1);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+}

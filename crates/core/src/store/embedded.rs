@@ -17,6 +17,7 @@ use std::time::Duration;
 use super::group::{GroupQueue, Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Tail};
 use super::replay::replay;
+use super::salvage::SalvageReport;
 use super::session::{is_read_only, lock, sled_err, Session};
 use super::{
     sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
@@ -106,7 +107,7 @@ impl EmbeddedStore {
         let dir = dir.as_ref().to_owned();
         match inspect(&dir)? {
             Found::Store => {}
-            Found::Missing | Found::Empty => create(&dir, &options)?,
+            Found::Missing | Found::Empty => create_store(&dir, &options)?,
             Found::Other => return Err(not_empty(&dir)),
         }
         Ok(EmbeddedStore::new(dir, options))
@@ -141,6 +142,19 @@ impl EmbeddedStore {
             held: Mutex::new(None),
             holds: Mutex::new(0),
         }
+    }
+
+    /// Carries everything readable of this store, damaged or not, into a new store in `to`
+    /// (missing or empty), recording what was lost as a `StoreSalvaged` event by `actor`. This
+    /// store is not changed. See `salvage.rs` and `docs/storage.md`, "Salvage".
+    pub fn salvage(&self, to: impl AsRef<Path>, actor: &str) -> Result<SalvageReport, StoreError> {
+        super::salvage::salvage(
+            &self.dir,
+            &self.options,
+            to.as_ref(),
+            actor,
+            self.clock.now(),
+        )
     }
 
     /// Stamps commits with `clock` instead of the system time (tests, and benchmark fixtures
@@ -414,7 +428,7 @@ fn location(journal: &Journal, pos: Pos) -> String {
 
 /// What a store directory holds, as far as opening it is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Found {
+pub(crate) enum Found {
     /// Nothing at the path.
     Missing,
     /// A directory with nothing in it (or only what an interrupted creation leaves: the lock
@@ -428,7 +442,7 @@ enum Found {
 
 /// Looks at `dir` without changing anything. A file, a journal without its FORMAT file and a
 /// FORMAT of another version are errors.
-fn inspect(dir: &Path) -> Result<Found, StoreError> {
+pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
     let location = || dir.display().to_string();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
@@ -492,7 +506,7 @@ fn not_empty(dir: &Path) -> StoreError {
 }
 
 /// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
-fn create(dir: &Path, options: &Options) -> Result<(), StoreError> {
+pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreError> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
     }
@@ -644,10 +658,14 @@ impl Store for EmbeddedStore {
                         let run = s.get_run_record(&event.run_id)?;
                         runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
                     }
-                    if let Some(Some((workflow, env))) = runs.get(&event.run_id) {
-                        if filter.matches(&event, workflow, env) {
-                            out.push(event);
-                        }
+                    let of = match runs.get(&event.run_id) {
+                        Some(Some((workflow, env))) => Some((workflow.as_str(), env.as_str())),
+                        // An event of the store itself (`StoreSalvaged`), of no run.
+                        _ if event.run_id.as_str().is_empty() => Some(("", "")),
+                        _ => None,
+                    };
+                    if of.is_some_and(|(workflow, env)| filter.matches(&event, workflow, env)) {
+                        out.push(event);
                     }
                     Ok(true)
                 })?;

@@ -249,10 +249,13 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let mut out = Vec::new();
         for event in &inner.events {
-            let Some(run) = inner.runs.get(&event.run_id) else {
-                continue;
+            let (workflow, env) = match inner.runs.get(&event.run_id) {
+                Some(run) => (run.workflow.as_str(), run.env.as_str()),
+                // An event of the store itself (`StoreSalvaged`), of no run.
+                None if event.run_id.as_str().is_empty() => ("", ""),
+                None => continue,
             };
-            if filter.matches(event, &run.workflow, &run.env) {
+            if filter.matches(event, workflow, env) {
                 out.push(event.clone());
             }
         }

@@ -19,6 +19,7 @@ mod group;
 mod journal;
 mod memory;
 mod replay;
+mod salvage;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ mod verify;
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};
 pub use memory::{MemoryStore, TimeSource};
+pub use salvage::SalvageReport;
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.

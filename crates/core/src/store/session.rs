@@ -348,6 +348,14 @@ impl Session {
         }
     }
 
+    /// Builds the state of a store whose journal was just written whole (a salvage): replays
+    /// it into a fresh sled, checking the chain on the way, and closes.
+    pub(crate) fn build(dir: &Path, options: &Options) -> Result<(), StoreError> {
+        let lock = lock(dir, options.lock_timeout)?;
+        let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
+        Session::rebuild(lock, journal, &dir.join("state")).map(drop)
+    }
+
     /// Deletes sled's files and replays the whole journal into a fresh sled.
     fn rebuild(lock: File, journal: Journal, state: &Path) -> Result<Session, StoreError> {
         match fs::remove_dir_all(state) {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, Options, RunChange, Store, StoreError};
+use waygate_core::store::{
+    EmbeddedStore, EventFilter, Options, RunChange, RunFilter, Store, StoreError,
+};
 
 use crate::common::{action, moved, new_run, populated, records, segment, snapshot};
 
@@ -527,4 +529,70 @@ fn a_journal_cut_at_a_record_boundary_is_reported_not_rebuilt_silently() {
     let report = store.verify().expect("verify");
     assert!(report.is_ok());
     assert_eq!(report.events, 8);
+}
+
+/// A salvage carries every readable event into a new store: a lost creation record takes its
+/// run's later events with it (nothing to attach them to), and all of it is recorded.
+#[test]
+fn salvage_carries_what_is_readable_and_records_every_loss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = populated(dir.path());
+    let path = segment(dir.path());
+    let mut bytes = fs::read(&path).expect("read");
+    // Event 4 is r2's RunStarted, the record that creates r2.
+    let (offset, len) = records(&bytes)[3];
+    bytes[offset + 8 + len / 2] ^= 0x20;
+    fs::write(&path, &bytes).expect("damage");
+    let to = dir.path().join("saved");
+    let report = store.salvage(&to, "ops").expect("salvage");
+    assert_eq!(fs::read(&path).expect("read"), bytes, "the source changed");
+    assert_eq!((report.carried, report.runs), (6, 2));
+    let lost: Vec<(u64, u64)> = report.lost.iter().map(|l| (l.first, l.last)).collect();
+    assert_eq!(lost, [(4, 4), (5, 6)], "{:?}", report.lost);
+    assert!(report.lost[1].why.contains("run r2"), "{:?}", report.lost);
+
+    let saved = EmbeddedStore::open_existing(&to).expect("open the salvaged store");
+    let verified = saved.verify().expect("verify");
+    assert!(verified.is_ok(), "{verified:?}");
+    assert_eq!(verified.head.as_ref().map(|h| h.seq), Some(7));
+    let ids: Vec<String> = saved
+        .list_runs(&RunFilter::default())
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(ids, ["r1", "r3"]);
+    // Times, actors and kinds are kept; seqs and hashes are new.
+    let kept = |store: &EmbeddedStore| -> Vec<_> {
+        store
+            .run_events(&RunId::from("r1"))
+            .expect("events")
+            .into_iter()
+            .map(|e| (e.at, e.actor, e.kind))
+            .collect()
+    };
+    assert_eq!(kept(&saved), kept(&store));
+    let salvaged = saved
+        .scan_events(&EventFilter {
+            kind: Some("StoreSalvaged".into()),
+            ..EventFilter::default()
+        })
+        .expect("scan");
+    assert_eq!(salvaged.len(), 1);
+    assert_eq!(salvaged[0].actor, "ops");
+    // Writes continue the new chain; the run holding dev can be ended.
+    saved
+        .commit(
+            &RunId::from("r3"),
+            2,
+            RunChange::status(waygate_core::run::RunStatus::Aborted),
+            vec![moved("canary", "canary")],
+        )
+        .expect("commit in the salvaged store");
+    assert!(saved.verify().expect("verify").is_ok());
+    // Never into a store or a non-empty directory.
+    assert!(matches!(
+        store.salvage(&to, "ops"),
+        Err(StoreError::NotAStore { .. })
+    ));
 }
