@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, Store};
+
+use waygate_core::store::{EmbeddedStore, LockWait, Options, Store, WaitNotice};
 use waygate_executor::lock::RunLocks;
 use waygate_executor::Engine;
 
@@ -38,10 +40,11 @@ impl App {
     /// create a store in a missing or empty directory; every other command needs one to exist
     /// (a mistyped path is "no store at PATH", and nothing is written there).
     pub fn open(global: &Global, create: bool) -> Result<App, CliError> {
+        let options = store_options();
         let store = if create {
-            EmbeddedStore::open(&global.store)?
+            EmbeddedStore::open_with(&global.store, options)?
         } else {
-            EmbeddedStore::open_existing(&global.store)?
+            EmbeddedStore::open_existing_with(&global.store, options)?
         };
         let actor = match &global.actor {
             Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
@@ -61,6 +64,50 @@ impl App {
         Engine::new(self.store.clone(), self.actor.clone())
             .with_run_locks(RunLocks::new(self.dir.join("locks")))
     }
+}
+
+/// How the CLI uses the store: a command whose store is held by another process waits for
+/// it as long as it takes (a `drive` watching for an hour must not die because a neighbour
+/// held the store for a while), saying on stderr who holds it.
+pub fn store_options() -> Options {
+    Options {
+        lock_timeout: Duration::MAX,
+        on_wait: Some(WaitNotice(Arc::new(|wait: &LockWait| {
+            eprintln!("{}", waiting_line(wait));
+        }))),
+        ..Options::default()
+    }
+}
+
+/// "waiting for the store at DIR: held by pid 4242 (waygate audit verify) (waited 3s) ...".
+fn waiting_line(wait: &LockWait) -> String {
+    let holders: Vec<String> = wait
+        .holders
+        .iter()
+        .map(|h| {
+            let who = match h.pid {
+                Some(pid) => format!("pid {pid}"),
+                None => "a process".to_owned(),
+            };
+            let what = h
+                .command
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let how = if h.shared { ", reading" } else { "" };
+            format!("{who}{what}{how}")
+        })
+        .collect();
+    let by = if holders.is_empty() {
+        "another process".to_owned()
+    } else {
+        holders.join(" and ")
+    };
+    format!(
+        "waiting for the store at {}: held by {by} for at least {}s; going on when it is free",
+        wait.dir.display(),
+        wait.waited.as_secs()
+    )
 }
 
 /// A run id as typed by the user.

@@ -664,3 +664,57 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
     again.code(1);
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
 }
+
+/// A neighbour holding the store for longer than the old 10 s limit (here `flock(1)`, so the
+/// holder is plainly not waygate): `drive` waits, says who holds it, and goes on when it is
+/// free, instead of exiting 1.
+#[test]
+fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "11"])
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let since = Instant::now();
+    let drive = sb.spawn_as("tester", "drive", &["drive", &run_id, "--no-wait"]);
+    crate::helpers::wait_until(
+        "drive says who holds the store",
+        Duration::from_secs(10),
+        || drive.stderr().contains("waiting for the store"),
+    );
+    let said = drive.stderr();
+    assert!(said.contains("held by pid"), "{said}");
+    assert!(
+        said.contains("sleep 11"),
+        "names the holder's command: {said}"
+    );
+    let ran = drive.wait(Duration::from_secs(60));
+    let _ = holder.wait();
+    assert!(
+        since.elapsed() > Duration::from_secs(10),
+        "the store was held past 10 s"
+    );
+    assert!(!ran.stderr.contains("try again"), "{}", ran.stderr);
+    // It went on: ran the entry action, found the guard not passing, and stopped (--no-wait).
+    assert_ne!(ran.code, 1, "{}", ran.stderr);
+    let events = sb.history(&run_id);
+    assert!(
+        events.iter().any(|e| e["kind"] == "ActionFinished"),
+        "{events:?}"
+    );
+}

@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use super::group::{GroupQueue, Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Tail};
+use super::lock::{is_read_only, lock};
 use super::replay::replay;
 use super::salvage::SalvageReport;
-use super::session::{is_read_only, lock, sled_err, Session};
+use super::session::{sled_err, Session};
 use super::{
     sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
-    RunFilter, Store, StoreError, TimeSource, VerifyReport,
+    RunFilter, Store, StoreError, TimeSource, VerifyReport, WaitNotice,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -59,6 +60,9 @@ pub struct Options {
     /// A journal segment is closed once the next commit would take it past this many bytes.
     /// Default [`DEFAULT_SEGMENT_LIMIT`]; tests use small values to exercise rolling.
     pub segment_limit: u64,
+    /// Told who holds the lock while an operation waits for it (see [`WaitNotice`]); the CLI
+    /// waits without limit and prints it. Default: nobody is told.
+    pub on_wait: Option<WaitNotice>,
 }
 
 /// The default journal segment size limit: 64 MiB.
@@ -69,6 +73,7 @@ impl Default for Options {
         Options {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             segment_limit: DEFAULT_SEGMENT_LIMIT,
+            on_wait: None,
         }
     }
 }
@@ -315,7 +320,7 @@ impl EmbeddedStore {
         &self,
         expect: Option<&str>,
     ) -> Result<(VerifyReport, VerifyReport), StoreError> {
-        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+        let _lock = lock(&self.dir, &self.options)?;
         let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
         Ok((
             self.verify_journal(&journal, None, expect)?,
@@ -520,7 +525,7 @@ pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreErr
             Err(e) => return Err(StoreError::io(dir)(e)),
         }
     }
-    let _lock = lock(dir, options.lock_timeout)?;
+    let _lock = lock(dir, options)?;
     // Another process may have created it while we waited for the lock.
     match inspect(dir)? {
         Found::Store => return Ok(()),

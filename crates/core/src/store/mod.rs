@@ -17,6 +17,7 @@ use crate::run::{Run, RunId, RunStatus};
 mod embedded;
 mod group;
 mod journal;
+mod lock;
 mod memory;
 mod replay;
 mod salvage;
@@ -27,6 +28,7 @@ mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};
+pub use lock::{LockHolder, LockWait, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
 pub use salvage::SalvageReport;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::embedded::Options;
 use super::journal::{Journal, Pos, Record, RunUpdate, Tail};
-use super::session::lock_shared;
+use super::lock::lock_shared;
 use super::{ChainCheck, MemoryStore, StoreError};
 use crate::event::Event;
 use crate::run::{Run, RunId};
@@ -18,7 +18,7 @@ use crate::run::{Run, RunId};
 /// reads with the same semantics. A torn or unfinished write at the end was never
 /// acknowledged and is left out; a damaged record is [`StoreError::Corrupt`].
 pub(crate) fn replay(dir: &Path, options: &Options) -> Result<MemoryStore, StoreError> {
-    let _lock = lock_shared(dir, options.lock_timeout)?;
+    let _lock = lock_shared(dir, options)?;
     let journal = Journal::at(&dir.join("journal"), options.segment_limit);
     let mut chain = ChainCheck::new();
     let mut runs: BTreeMap<RunId, Run> = BTreeMap::new();

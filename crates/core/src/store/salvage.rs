@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use super::embedded::{create_store, inspect, Found, Options};
 use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
-use super::session::{lock_shared, Session};
+use super::lock::lock_shared;
+use super::session::Session;
 use super::{commit_time, ChainHead, StoreError};
 use crate::event::{Event, EventKind, LostEvents, NewEvent, GENESIS_HASH};
 use crate::run::RunId;
@@ -66,7 +67,7 @@ pub(crate) fn salvage(
     }
     let read = {
         // Writers wait while it reads, so no commit is half-read; the source is not changed.
-        let _lock = lock_shared(from, options.lock_timeout)?;
+        let _lock = lock_shared(from, options)?;
         read_all(&Journal::at(&from.join("journal"), options.segment_limit))?
     };
     create_store(to, options)?;

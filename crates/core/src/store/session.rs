@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::embedded::Options;
+use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
+use super::lock::{is_read_only, lock};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,67 +36,6 @@ const REPLAY_BATCH: usize = 1024;
 /// read, and when it closes).
 const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
-
-/// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
-pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
-    let path = dir.join("LOCK");
-    let file = journal::create_options(&path)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(StoreError::io(&path))?;
-    flock(dir, file, libc::LOCK_EX, timeout)
-}
-
-/// Takes `DIR/LOCK` shared, for a reader without write access: it keeps writers out while it
-/// reads (so it never sees half a commit) and needs only read access to the lock file. `None`
-/// when the lock file cannot be opened even for reading: the reader reads without it.
-pub(crate) fn lock_shared(dir: &Path, timeout: Duration) -> Result<Option<File>, StoreError> {
-    let path = dir.join("LOCK");
-    match File::open(&path) {
-        Ok(file) => flock(dir, file, libc::LOCK_SH, timeout).map(Some),
-        Err(_) => Ok(None),
-    }
-}
-
-/// `flock(file, mode)`, retrying with backoff (1 ms doubling to 50 ms) for up to `timeout`.
-fn flock(dir: &Path, file: File, mode: i32, timeout: Duration) -> Result<File, StoreError> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(1);
-    loop {
-        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(file);
-        }
-        let err = std::io::Error::last_os_error();
-        let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK)
-            || err.raw_os_error() == Some(libc::EINTR);
-        if !busy {
-            return Err(StoreError::Io {
-                path: dir.join("LOCK"),
-                source: err,
-            });
-        }
-        let waited = start.elapsed();
-        if waited >= timeout {
-            return Err(StoreError::Locked {
-                dir: dir.to_owned(),
-                waited,
-            });
-        }
-        std::thread::sleep(delay.min(timeout - waited));
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// Whether `e` means "no write access here" (permissions, a read-only file system).
-pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::PermissionDenied
-        || e.raw_os_error() == Some(libc::EROFS)
-        || e.raw_os_error() == Some(libc::EACCES)
-}
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,7 +200,7 @@ impl Session {
     /// opened) it looks without the lock and without sled.
     pub(crate) fn look(dir: &Path, options: &Options) -> Result<Look, StoreError> {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
-        let _lock = match lock(dir, options.lock_timeout) {
+        let _lock = match lock(dir, options) {
             Ok(lock) => Some(lock),
             Err(StoreError::Io { source, .. }) if is_read_only(&source) => None,
             Err(e) => return Err(e),
@@ -269,7 +208,7 @@ impl Session {
         let lengths = journal.lengths()?;
         let state = dir.join("state");
         let recorded = if _lock.is_some() && state.exists() {
-            match open_state_waiting(&state, options.lock_timeout) {
+            match open_state_waiting(&state, options.lock_timeout.min(DEFAULT_LOCK_TIMEOUT)) {
                 Ok((db, applied)) => {
                     let recorded = applied.map(|a| a.next_seq.saturating_sub(1));
                     drop(db);
@@ -290,11 +229,11 @@ impl Session {
 
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
     pub(crate) fn open(dir: &Path, options: &Options) -> Result<Session, StoreError> {
-        let lock = lock(dir, options.lock_timeout)?;
+        let lock = lock(dir, options)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
         journal::create_dir(&state)?;
-        let opened = open_state_waiting(&state, options.lock_timeout);
+        let opened = open_state_waiting(&state, options.lock_timeout.min(DEFAULT_LOCK_TIMEOUT));
         journal::tighten(&state);
         let (db, applied) = match opened {
             Ok(opened) => opened,
@@ -351,7 +290,7 @@ impl Session {
     /// Builds the state of a store whose journal was just written whole (a salvage): replays
     /// it into a fresh sled, checking the chain on the way, and closes.
     pub(crate) fn build(dir: &Path, options: &Options) -> Result<(), StoreError> {
-        let lock = lock(dir, options.lock_timeout)?;
+        let lock = lock(dir, options)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         Session::rebuild(lock, journal, &dir.join("state")).map(drop)
     }

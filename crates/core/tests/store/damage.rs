@@ -181,6 +181,42 @@ fn an_unknown_format_version_is_a_clear_error() {
     assert!(err.to_string().contains("waygate-store 99"), "{err}");
 }
 
+/// A waiting operation is told who holds the store: the pid and command line of the holder.
+#[test]
+fn a_waiting_operation_is_told_who_holds_the_store() {
+    use std::sync::{Arc, Mutex};
+    use waygate_core::store::{LockWait, WaitNotice};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let holder = EmbeddedStore::open(dir.path()).expect("open");
+    let told: Arc<Mutex<Vec<LockWait>>> = Arc::default();
+    let seen = told.clone();
+    let other = EmbeddedStore::open_with(
+        dir.path(),
+        Options {
+            lock_timeout: Duration::from_millis(1500),
+            on_wait: Some(WaitNotice(Arc::new(move |w: &LockWait| {
+                seen.lock().expect("lock").push(w.clone());
+            }))),
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    let held = holder.hold().expect("hold");
+    other.list_runs(&Default::default()).expect_err("locked");
+    drop(held);
+    let told = told.lock().expect("lock");
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert!(told[0].waited >= Duration::from_secs(1));
+    if std::path::Path::new("/proc/locks").exists() {
+        let holder = &told[0].holders;
+        assert_eq!(holder.len(), 1, "{holder:?}");
+        assert_eq!(holder[0].pid, Some(std::process::id()));
+        assert!(!holder[0].shared);
+        let command = holder[0].command.as_deref().unwrap_or_default();
+        assert!(command.contains("store"), "the test binary: {command}");
+    }
+}
+
 #[test]
 fn a_held_store_makes_others_wait_then_fail_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
