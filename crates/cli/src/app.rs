@@ -12,6 +12,7 @@ use waygate_executor::Engine;
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
+use crate::live;
 
 /// The store and the actor, from the global flags.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct App {
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
+    /// `--quiet`: no live output of commands.
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -56,13 +59,20 @@ impl App {
             actor,
             format: global.format,
             dir: global.store.clone(),
+            quiet: global.quiet,
         })
     }
 
-    /// An engine acting as this app's actor.
+    /// An engine acting as this app's actor. Every command that runs workflow commands gets
+    /// it here, so all of them show live output alike, unless `--quiet`.
     pub fn engine(&self) -> Engine {
-        Engine::new(self.store.clone(), self.actor.clone())
-            .with_run_locks(RunLocks::new(self.dir.join("locks")))
+        let engine = Engine::new(self.store.clone(), self.actor.clone())
+            .with_run_locks(RunLocks::new(self.dir.join("locks")));
+        let output = if self.quiet { None } else { live::start() };
+        match output {
+            Some(sender) => engine.with_output(sender),
+            None => engine,
+        }
     }
 }
 

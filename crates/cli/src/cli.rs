@@ -33,6 +33,10 @@ pub struct Global {
         value_name = "ACTOR"
     )]
     pub actor: Option<String>,
+    /// No live output of commands (by default what they print is shown on stderr as they
+    /// run, marked with state and action).
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

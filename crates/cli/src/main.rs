@@ -5,9 +5,11 @@ mod app;
 mod cli;
 mod commands;
 mod exit;
+mod live;
 mod output;
 mod progress;
 mod render;
+mod screen;
 mod workflow;
 
 use std::process::ExitCode;
@@ -71,7 +73,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Output)?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match &cli.command {
             Command::Validate { .. } | Command::Graph { .. } => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
@@ -98,7 +100,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 commands::store::salvage(&app, &g.store, to)
             }
         }
-    })
+    });
+    // Whatever the commands printed last is on stderr before the error or exit.
+    live::flush();
+    result
 }
 
 fn init_tracing(verbose: u8) {

@@ -75,8 +75,10 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `text` to stdout.
+/// Writes `text` to stdout, after the live output of commands sent so far (on a terminal
+/// both show in one place, in order).
 pub fn print(text: &str) -> Result<(), CliError> {
+    crate::live::flush();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -247,6 +249,27 @@ pub fn event_summary(e: &Event) -> String {
     }
 }
 
+/// `text` safe to print on a terminal: control characters written as visible escapes (`\n`,
+/// `\r`, `\t`, `\u{1b}`), so untrusted text such as a command's output cannot move the
+/// cursor, rewrite lines or change colours. (A stand-in with the same output as the shared
+/// escaping of untrusted text being added to `waygate_core::text`, which replaces it.)
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Human time: `2026-11-26 16:45:01Z`.
 pub fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
@@ -262,6 +285,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("plain text é"), "plain text é");
+        assert_eq!(
+            escape_control("\x1b[2J\rgone\u{9b}31m\x7f\t"),
+            r"\u{1b}[2J\rgone\u{9b}31m\u{7f}\t"
+        );
     }
 
     #[test]

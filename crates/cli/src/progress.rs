@@ -1,19 +1,18 @@
 //! `drive`'s progress on stderr: a status line redrawn in place on a terminal, plain lines
-//! (one per change) otherwise, so CI logs stay readable.
+//! (one per change) otherwise, so CI logs stay readable. Written through [`crate::screen`],
+//! which keeps the status line below the live output of commands.
 
-use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use waygate_core::outcome::Outcome;
 use waygate_executor::engine::{Progress, ProgressSink};
 
-use crate::output;
+use crate::{output, screen};
 
 /// Renders [`Progress`] to stderr.
 #[derive(Debug)]
 pub struct Sink {
     tty: bool,
-    line_open: bool,
     last_waiting: Option<(Vec<String>, Instant)>,
 }
 
@@ -21,27 +20,18 @@ impl Sink {
     /// A sink for this process's stderr.
     pub fn new() -> Sink {
         Sink {
-            tty: std::io::stderr().is_terminal(),
-            line_open: false,
+            tty: screen::is_tty(),
             last_waiting: None,
         }
     }
 
     fn line(&mut self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        if self.line_open {
-            let _ = write!(err, "\r\x1b[K");
-            self.line_open = false;
-        }
-        let _ = writeln!(err, "{text}");
+        screen::line(text);
     }
 
     /// Ends an open status line.
     pub fn finish(&mut self) {
-        if self.line_open {
-            let _ = writeln!(std::io::stderr());
-            self.line_open = false;
-        }
+        screen::end_status();
     }
 }
 
@@ -85,10 +75,7 @@ impl ProgressSink for Sink {
                     ));
                 }
                 if self.tty {
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[K{text}");
-                    let _ = err.flush();
-                    self.line_open = true;
+                    screen::status(&text);
                     return;
                 }
                 // Plain output: a line when what is waited on changes, else once a minute.

@@ -13,6 +13,7 @@ use waygate_core::outcome::bound_evidence;
 
 use crate::context::GuardContext;
 use crate::guard::{command, http};
+use crate::live::Origin;
 
 /// What running an action produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,13 +67,13 @@ fn shell_quote(arg: &str) -> String {
     }
 }
 
-/// Runs `action` once.
-pub async fn run_action(action: &Action, ctx: &GuardContext) -> ActionResult {
+/// Runs `action`, the state's action at `index`, once.
+pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
     let (ok, detail, evidence) = match action {
         Action::Command(c) => {
-            let v = command::check(c, ctx).await;
+            let v = command::check(c, ctx, &Origin::Action { index }).await;
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
                 v.detail,
@@ -132,13 +133,14 @@ mod tests {
     async fn command_actions_report_and_redact() {
         let r = run_action(
             &command(&["sh", "-c", "echo pushed ${token}", "${version}"]),
+            0,
             &ctx(),
         )
         .await;
         assert!(r.ok, "{r:?}");
         assert_eq!(r.description, "Command sh -c 'echo pushed ***' 1.2");
         assert!(r.evidence.expect("stdout").contains("pushed ***"));
-        let r = run_action(&command(&["false"]), &ctx()).await;
+        let r = run_action(&command(&["false"]), 0, &ctx()).await;
         assert!(!r.ok);
         assert_eq!(r.detail, "exit status 1");
     }

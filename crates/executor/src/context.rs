@@ -3,7 +3,7 @@
 //! A [`GuardContext`] is assembled by the caller (the drive loop, from the store) once per
 //! evaluation and shared read-only by every guard of a transition. It also owns redaction:
 //! the context is the one place that knows the secret values, so every piece of text that
-//! leaves the executor (details, evidence, action descriptions) goes through
+//! leaves the executor (details, evidence, action descriptions, live output) goes through
 //! [`GuardContext::redact`] first.
 
 use std::collections::{HashMap, HashSet};
@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use waygate_core::template::{MissingVar, Template};
 
 use crate::clock::{Clock, SystemClock};
+use crate::live::LiveOutput;
 
 /// What secret values are replaced with.
 pub const REDACTED: &str = "***";
@@ -67,6 +68,9 @@ pub struct GuardContext {
     pub kill_grace: Duration,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
+    /// Where commands send what they print while they run; `None`: nowhere (only the
+    /// evidence tails are kept).
+    pub live: Option<LiveOutput>,
 }
 
 impl GuardContext {
@@ -107,6 +111,7 @@ impl GuardContext {
             workdir: PathBuf::from("."),
             kill_grace: DEFAULT_KILL_GRACE,
             clock: Arc::new(SystemClock),
+            live: None,
         }
     }
 
@@ -171,6 +176,26 @@ impl GuardContext {
             out.push_str(REDACTED);
         }
         out
+    }
+
+    /// This context for redacting output read line by line ([`crate::live`]): each line of a
+    /// multi-line secret (a key, a certificate) counts as a secret on its own, since no single
+    /// line of output holds such a secret whole.
+    pub(crate) fn for_lines(&self) -> GuardContext {
+        let mut parts: Vec<String> = self
+            .secrets
+            .iter()
+            .flat_map(|s| s.split('\n'))
+            .map(|line| line.strip_suffix('\r').unwrap_or(line))
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        parts.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        parts.dedup();
+        GuardContext {
+            secrets: Arc::new(parts),
+            ..self.clone()
+        }
     }
 
     /// The value of a template variable.

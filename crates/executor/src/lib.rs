@@ -16,6 +16,7 @@
 //!   [`guard::watch`].
 //! - [`evaluate`]: retries, timing, redaction; all guards of a transition concurrently.
 //! - [`action`]: `on_enter` actions (commands and webhooks).
+//! - [`live`]: what commands print while they run, line by line to a caller's channel, redacted.
 //! - [`lock`]: per-run locks held while a process runs a run's actions.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
@@ -33,6 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod guard;
+pub mod live;
 pub mod lock;
 pub mod process;
 
@@ -44,3 +46,4 @@ pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
 pub use guard::approval::{may_approve, Refusal};
 pub use guard::Verdict;
+pub use live::{LiveOutput, Origin, OutputLine, OutputSender, Stream};

@@ -11,9 +11,13 @@
 //! waygate itself is SIGKILLed, no guard runs; on Linux a parent-death signal still takes the
 //! leader with it.
 //!
+//! Live output is a tap on each stream ([`Tap`]): every read is handed over as it comes and
+//! nothing more is kept than the tails.
+//!
 //! This module never sees secrets in redactable form, so its log lines carry pids only,
 //! never argv.
 
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -137,8 +141,36 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
     }
 }
 
+/// Receives one stream's bytes as they are read, for live output ([`crate::live`]). Its
+/// futures may wait (a slow reader of the output): the reading waits with them, and so, once
+/// the pipe is full, does the child, while its timeout keeps running.
+pub trait Tap: Send {
+    /// Bytes just read.
+    fn bytes(&mut self, bytes: &[u8]) -> impl Future<Output = ()> + Send;
+    /// The stream ended (or is abandoned): flush what is held.
+    fn end(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// The tap of a process without live output.
+#[derive(Debug)]
+pub enum NoTap {}
+
+impl Tap for NoTap {
+    async fn bytes(&mut self, _: &[u8]) {}
+    async fn end(&mut self) {}
+}
+
 /// Runs `spec` to completion (or timeout) and returns its exit and bounded output.
 pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError> {
+    run_process_tapped::<NoTap>(spec, None, None).await
+}
+
+/// [`run_process`], also handing each stream's bytes to its tap as they are read.
+pub async fn run_process_tapped<T: Tap>(
+    spec: &ProcessSpec,
+    mut out_tap: Option<&mut T>,
+    mut err_tap: Option<&mut T>,
+) -> Result<ProcessOutput, ExecError> {
     let program = spec.argv.first().ok_or(ExecError::EmptyCommand)?;
     let started = Instant::now();
     let mut command = Command::new(program);
@@ -172,7 +204,10 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
         let out_pipe = child.stdout.take();
         let err_pipe = child.stderr.take();
         let readers = async {
-            tokio::join!(drain(out_pipe, &mut stdout), drain(err_pipe, &mut stderr));
+            tokio::join!(
+                drain(out_pipe, &mut stdout, out_tap.as_deref_mut()),
+                drain(err_pipe, &mut stderr, err_tap.as_deref_mut())
+            );
         };
         tokio::pin!(readers);
         let waiter = supervise(&mut child, pgid, spec.timeout, spec.grace);
@@ -189,7 +224,8 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
             if timeout(DRAIN_AFTER_KILL, &mut readers).await.is_err() {
                 tracing::warn!(
                     pid = pgid,
-                    "output pipes still open after killing the group"
+                    "output still unread after killing the group: its pipes are held open, \
+                     or live output is not being taken"
                 );
             }
         }
@@ -202,13 +238,22 @@ pub async fn run_process(spec: &ProcessSpec) -> Result<ProcessOutput, ExecError>
     signal_group(pgid, libc::SIGKILL);
     group.armed = false;
     tracing::debug!(pid = pgid, ?exit, "finished");
+    let duration = started.elapsed();
+    // What a stream held without a final line break; bounded in time like the reading, in
+    // case the output's reader is stuck.
+    let ends = async {
+        for tap in [out_tap, err_tap].into_iter().flatten() {
+            tap.end().await;
+        }
+    };
+    let _ = timeout(DRAIN_AFTER_KILL, ends).await;
     stdout.finish();
     stderr.finish();
     Ok(ProcessOutput {
         exit,
         stdout,
         stderr,
-        duration: started.elapsed(),
+        duration,
     })
 }
 
@@ -269,14 +314,24 @@ fn exit_of(status: ExitStatus) -> Exit {
     }
 }
 
-/// Reads `pipe` to its end, keeping the tail in `into`. A read error ends the stream.
-async fn drain(pipe: Option<impl AsyncRead + Unpin>, into: &mut Captured) {
+/// Reads `pipe` to its end, keeping the tail in `into` and passing every read to `tap`. A
+/// read error ends the stream.
+async fn drain(
+    pipe: Option<impl AsyncRead + Unpin>,
+    into: &mut Captured,
+    mut tap: Option<&mut impl Tap>,
+) {
     let Some(mut pipe) = pipe else { return };
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => into.push(&chunk[..n]),
+            Ok(n) => {
+                into.push(&chunk[..n]);
+                if let Some(tap) = tap.as_deref_mut() {
+                    tap.bytes(&chunk[..n]).await;
+                }
+            }
         }
     }
 }

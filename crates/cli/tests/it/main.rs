@@ -4,6 +4,7 @@ mod concurrency;
 mod crash;
 mod exec;
 mod helpers;
+mod live;
 mod runs;
 mod secrets;
 mod seed;

@@ -36,6 +36,7 @@ use waygate_core::vars::{self, Resolved, VarsError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::context::{ApprovalRecord, GuardContext};
+use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
@@ -146,6 +147,7 @@ pub struct Engine {
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
+    output: Option<OutputSender>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -203,6 +205,7 @@ impl Engine {
             overrides: BTreeMap::new(),
             clock: Arc::new(SystemClock),
             locks: None,
+            output: None,
         }
     }
 
@@ -235,6 +238,13 @@ impl Engine {
     /// Reads process environment variables through `getenv` instead.
     pub fn with_env(mut self, getenv: EnvLookup) -> Engine {
         self.getenv = getenv;
+        self
+    }
+
+    /// Sends what commands (actions and `Command` guards) print while they run to `sender`,
+    /// line by line, redacted ([`crate::live`]). Without one only the evidence is kept.
+    pub fn with_output(mut self, sender: OutputSender) -> Engine {
+        self.output = Some(sender);
         self
     }
 
@@ -341,6 +351,10 @@ impl Engine {
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = self.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.live = self
+            .output
+            .as_ref()
+            .map(|sender| LiveOutput::new(sender.clone(), &run.state));
         ctx
     }
 

@@ -439,7 +439,7 @@ impl Engine {
                     }],
                 )
                 .await?;
-                let result = run_action(action, &ctx).await;
+                let result = run_action(action, index, &ctx).await;
                 self.append(
                     &loaded.run,
                     vec![EventKind::ActionFinished {

@@ -443,6 +443,51 @@ async fn secrets_are_resolved_for_actions_and_never_stored() {
     assert!(!store.load_run(&id).expect("run").vars.contains_key("token"));
 }
 
+#[tokio::test]
+async fn live_output_is_tagged_with_state_and_action_or_guard_and_redacted() {
+    use crate::live::{Origin, Stream};
+    let (engine, _store) = setup("ci");
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+    let engine = engine.with_output(sender);
+    let text = r#"Workflow(
+        name: "live", initial: "a",
+        vars: { "token": (secret: true, from_env: "TOKEN") },
+        states: {
+            "a": (on_enter: [Command(run: ["true"]), Command(run: ["sh", "-c", "echo one; echo two >&2; echo t=$0", "${token}"])]),
+            "done": (terminal: Success),
+        },
+        transitions: [(from: "a", to: "done", guards: [(name: "probe", check: Command(run: ["echo", "probed"]))])],
+    )"#;
+    let id = start(&engine, text).await;
+    assert!(matches!(
+        drive(&engine, &id).await,
+        DriveEnd::Ended {
+            status: RunStatus::Succeeded,
+            ..
+        }
+    ));
+    drop(engine);
+    let mut got = Vec::new();
+    while let Some(l) = receiver.recv().await {
+        got.push((l.state, l.origin, l.stream, l.text));
+    }
+    // stdout and stderr are read concurrently: their relative order is not defined.
+    got.sort_by_key(|(_, _, stream, _)| *stream == Stream::Stderr);
+    let action = Origin::Action { index: 1 };
+    let probe = Origin::Guard {
+        name: "probe".into(),
+    };
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), action.clone(), Stream::Stdout, "one".into()),
+            ("a".into(), action.clone(), Stream::Stdout, "t=***".into()),
+            ("a".into(), probe, Stream::Stdout, "probed".into()),
+            ("a".into(), action, Stream::Stderr, "two".into()),
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn check_records_nothing() {
     let (engine, store) = setup("ci");

@@ -3,6 +3,7 @@
 //! The argv, env and cwd are templates rendered with the run's values; the process itself is
 //! run by [`crate::process`]. The child also sees `WAYGATE_RUN_ID`, `WAYGATE_ENV` and
 //! `WAYGATE_INITIATOR`, so scripts can tag what they report without extra `${..}` plumbing.
+//! What it prints goes to the context's [`crate::live`] output, if any, as it comes.
 
 use waygate_core::model::CommandCheck;
 
@@ -10,23 +11,30 @@ use crate::clock::human;
 use crate::context::GuardContext;
 use crate::error::ExecError;
 use crate::guard::Verdict;
-use crate::process::{run_process, Exit, ProcessOutput, ProcessSpec};
+use crate::live::{Origin, Stream};
+use crate::process::{run_process, run_process_tapped, Exit, ProcessOutput, ProcessSpec};
 
-/// Runs the command once.
-pub async fn check(check: &CommandCheck, ctx: &GuardContext) -> Verdict {
-    match run(check, ctx).await {
+/// Runs the command once; `origin` tags its live output.
+pub async fn check(check: &CommandCheck, ctx: &GuardContext, origin: &Origin) -> Verdict {
+    match run(check, ctx, origin).await {
         Ok(out) => verdict(check, ctx, &out),
         Err(e) => Verdict::fail(e.to_string()),
     }
 }
 
-/// Renders and runs the command; shared with `Command` actions.
+/// Renders and runs the command, its output sent live where the context says, if anywhere.
 pub(crate) async fn run(
     check: &CommandCheck,
     ctx: &GuardContext,
+    origin: &Origin,
 ) -> Result<ProcessOutput, ExecError> {
     let spec = process_spec(check, ctx)?;
-    run_process(&spec).await
+    let Some(live) = &ctx.live else {
+        return run_process(&spec).await;
+    };
+    let mut out = live.lines(ctx, origin, Stream::Stdout);
+    let mut err = live.lines(ctx, origin, Stream::Stderr);
+    run_process_tapped(&spec, Some(&mut out), Some(&mut err)).await
 }
 
 /// The concrete process for `check` in this run.
@@ -127,6 +135,10 @@ mod tests {
     use super::*;
     use crate::context::tests::ctx;
 
+    async fn check_once(c: &CommandCheck, ctx: &GuardContext) -> Verdict {
+        check(c, ctx, &Origin::Guard { name: "g".into() }).await
+    }
+
     fn cmd(argv: &[&str]) -> CommandCheck {
         CommandCheck {
             run: argv
@@ -142,12 +154,12 @@ mod tests {
     #[tokio::test]
     async fn exit_zero_passes_and_one_fails() {
         let c = ctx();
-        let v = check(&cmd(&["true"]), &c).await;
+        let v = check_once(&cmd(&["true"]), &c).await;
         assert_eq!(
             (v.outcome, v.detail.as_str()),
             (Outcome::Pass, "exit status 0")
         );
-        let v = check(&cmd(&["sh", "-c", "echo boom >&2; exit 1"]), &c).await;
+        let v = check_once(&cmd(&["sh", "-c", "echo boom >&2; exit 1"]), &c).await;
         assert_eq!(
             (v.outcome, v.detail.as_str()),
             (Outcome::Fail, "exit status 1")
@@ -157,7 +169,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_program_fails_with_its_name() {
-        let v = check(&cmd(&["waygate-no-such-program"]), &ctx()).await;
+        let v = check_once(&cmd(&["waygate-no-such-program"]), &ctx()).await;
         assert_eq!(v.outcome, Outcome::Fail);
         assert!(
             v.detail.contains("cannot run waygate-no-such-program"),
@@ -168,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn vars_are_rendered_and_secrets_redacted() {
-        let v = check(
+        let v = check_once(
             &cmd(&[
                 "sh",
                 "-c",
@@ -184,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_var_fails_clearly() {
-        let v = check(&cmd(&["echo", "${nope}"]), &ctx()).await;
+        let v = check_once(&cmd(&["echo", "${nope}"]), &ctx()).await;
         assert_eq!(v.outcome, Outcome::Fail);
         assert_eq!(v.detail, "variable ${nope} has no value");
     }

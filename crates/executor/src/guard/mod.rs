@@ -21,6 +21,7 @@ use waygate_core::model::Check;
 use waygate_core::outcome::Outcome;
 
 use crate::context::GuardContext;
+use crate::live::Origin;
 
 /// The result of trying a check once, before redaction and bounding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +84,12 @@ pub fn try_check<'a>(
 ) -> Pin<Box<dyn Future<Output = Verdict> + Send + 'a>> {
     Box::pin(async move {
         match check {
-            Check::Command(c) => command::check(c, ctx).await,
+            Check::Command(c) => {
+                let origin = Origin::Guard {
+                    name: guard_name.to_owned(),
+                };
+                command::check(c, ctx, &origin).await
+            }
             Check::Http(h) => http::check(h, ctx).await,
             Check::Json(j) => json::check(j, ctx).await,
             Check::Approval(a) => approval::check(

@@ -113,7 +113,7 @@ async fn webhook_posts_rendered_json() {
     hook.method = String::new(); // as if not written: webhooks default to POST
     hook.body =
         Some(json!({"text": "deployed ${version} as ${run.id}", "n": 3, "tags": ["${run.env}"]}));
-    let r = run_action(&Action::Http(hook), &ctx()).await;
+    let r = run_action(&Action::Http(hook), 0, &ctx()).await;
     assert!(r.ok, "{r:?}");
     assert_eq!(r.detail, "HTTP 201");
     assert_eq!(r.description, format!("Http POST http://{addr}/created"));
@@ -128,7 +128,12 @@ async fn webhook_posts_rendered_json() {
         .to_ascii_lowercase()
         .contains("content-type: application/json"));
 
-    let r = run_action(&Action::Http(http(&format!("http://{addr}/down"))), &ctx()).await;
+    let r = run_action(
+        &Action::Http(http(&format!("http://{addr}/down"))),
+        0,
+        &ctx(),
+    )
+    .await;
     assert!(!r.ok);
     assert_eq!(r.detail, "HTTP 503, expected 2xx");
 }
