@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::embedded::{create_store, inspect, Found, Options};
 use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
-use super::lock::lock_shared;
+use super::lock::{lock, lock_shared};
 use super::session::Session;
 use super::{commit_time, ChainHead, StoreError};
 use crate::event::{Event, EventKind, LostEvents, NewEvent, GENESIS_HASH};
@@ -72,6 +72,15 @@ pub(crate) fn salvage(
     };
     create_store(to, options)?;
     let journal = Journal::open(&to.join("journal"), options.segment_limit)?;
+    // Under the new store's lock, and only into an empty journal: two salvages into one
+    // directory at once, or a command that got there first, must not mix their records.
+    let lock = lock(to, options)?;
+    if !journal.segments()?.is_empty() {
+        return Err(StoreError::NotAStore {
+            location: to.display().to_string(),
+            why: "is not empty: something else wrote a store there meanwhile".into(),
+        });
+    }
     let mut writer = None;
     let mut tail = Pos::START;
     let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -130,6 +139,7 @@ pub(crate) fn salvage(
         journal.append(tail, &batch, &mut writer)?;
     }
     drop(writer);
+    drop(lock);
     Session::build(to, options)?;
     runs.remove(&RunId(String::new()));
     Ok(SalvageReport {

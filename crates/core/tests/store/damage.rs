@@ -632,3 +632,34 @@ fn salvage_carries_what_is_readable_and_records_every_loss() {
         Err(StoreError::NotAStore { .. })
     ));
 }
+
+/// Two salvages into one directory at once: exactly one writes the new store, the other is
+/// refused, and the store written is whole.
+#[test]
+fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populated(dir.path());
+    let to = dir.path().join("saved");
+    let results: Vec<Result<_, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (from, to) = (dir.path(), &to);
+                scope.spawn(move || {
+                    EmbeddedStore::open_existing(from)
+                        .expect("open")
+                        .salvage(to, "ops")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("joined"))
+            .collect()
+    });
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    let saved = EmbeddedStore::open_existing(&to).expect("open");
+    let report = saved.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.events, 10);
+}
