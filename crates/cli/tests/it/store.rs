@@ -718,3 +718,47 @@ fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
         "{events:?}"
     );
 }
+
+/// The other branch of the lost-events advice: only the journal's tail is gone, so `audit
+/// verify` reports nothing but events missing at the end, and deleting `state` accepts that.
+#[test]
+fn a_journal_that_lost_only_its_tail_follows_the_advice_to_delete_the_state() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let bytes = fs::read(&path).expect("read");
+    // Cut back to just after `a`'s commits: `b` is lost whole.
+    let (at, _) = record_of(&bytes, &b, "RunStarted");
+    fs::write(&path, &bytes[..at]).expect("cut");
+
+    let out = sb.wg(&["runs"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("journal has lost events"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: run `waygate audit verify` first"),
+        "{}",
+        out.stderr
+    );
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(
+        verify
+            .stdout
+            .contains("missing: the journal ends after event"),
+        "{}",
+        verify.stdout
+    );
+    assert!(!verify.stdout.contains("sequence gap"), "{}", verify.stdout);
+    fs::remove_dir_all(sb.store().join("state")).expect("accept the loss");
+    sb.verify();
+    let runs = sb.wg(&["--format", "json", "runs"]);
+    runs.code(0);
+    let listed = runs.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["run_id"], a.as_str());
+}
