@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use waygate_core::run::RunId;
 
-use waygate_core::store::{EmbeddedStore, LockWait, Options, Store, WaitNotice};
+use waygate_core::store::{EmbeddedStore, LockWait, Options, StopWaiting, Store, WaitNotice};
 use waygate_executor::lock::RunLocks;
 use waygate_executor::Engine;
 
@@ -27,6 +27,8 @@ pub struct App {
     pub dir: PathBuf,
     /// `--quiet`: no live output of commands.
     pub quiet: bool,
+    /// Stops waiting for a store another process holds (`drive` sets it on Ctrl-C).
+    pub stop_waiting: StopWaiting,
 }
 
 impl std::fmt::Debug for App {
@@ -43,7 +45,8 @@ impl App {
     /// create a store in a missing or empty directory; every other command needs one to exist
     /// (a mistyped path is "no store at PATH", and nothing is written there).
     pub fn open(global: &Global, create: bool) -> Result<App, CliError> {
-        let options = store_options();
+        let stop_waiting = StopWaiting::default();
+        let options = store_options(&stop_waiting);
         let store = if create {
             EmbeddedStore::open_with(&global.store, options)?
         } else {
@@ -60,6 +63,7 @@ impl App {
             format: global.format,
             dir: global.store.clone(),
             quiet: global.quiet,
+            stop_waiting,
         })
     }
 
@@ -78,13 +82,14 @@ impl App {
 
 /// How the CLI uses the store: a command whose store is held by another process waits for
 /// it as long as it takes (a `drive` watching for an hour must not die because a neighbour
-/// held the store for a while), saying on stderr who holds it.
-pub fn store_options() -> Options {
+/// held the store for a while), saying on stderr who holds it, until `stop` is set.
+pub fn store_options(stop: &StopWaiting) -> Options {
     Options {
         lock_timeout: Duration::MAX,
         on_wait: Some(WaitNotice(Arc::new(|wait: &LockWait| {
             eprintln!("{}", waiting_line(wait));
         }))),
+        stop_waiting: Some(stop.clone()),
         ..Options::default()
     }
 }

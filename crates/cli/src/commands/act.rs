@@ -85,6 +85,8 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+        // Ctrl-C also ends any wait for a store a neighbour holds: the operator wants out.
+        app.stop_waiting.stop();
     };
     let end = engine.drive(&id, options, &mut sink, shutdown).await?;
     sink.finish();

@@ -762,3 +762,56 @@ fn a_journal_that_lost_only_its_tail_follows_the_advice_to_delete_the_state() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["run_id"], a.as_str());
 }
+
+/// Ctrl-C stops a `drive` that is waiting for a store a neighbour holds: it does not hang
+/// until the neighbour lets go.
+#[test]
+fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .process_group(0)
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let drive = sb.spawn_as("tester", "drive", &["drive", &run_id]);
+    crate::helpers::wait_until(
+        "drive says it waits for the store",
+        Duration::from_secs(10),
+        || drive.stderr().contains("waiting for the store"),
+    );
+    let interrupted = Instant::now();
+    drive.signal(libc::SIGINT);
+    let ran = drive.wait(Duration::from_secs(20));
+    assert!(interrupted.elapsed() < Duration::from_secs(20));
+    assert!(
+        holder.try_wait().expect("try_wait").is_none(),
+        "the neighbour still holds the store: drive did not outwait it"
+    );
+    // flock(1) and its `sleep` together.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(holder.id() as i32), libc::SIGKILL);
+    }
+    let _ = holder.wait();
+    assert!(
+        ran.stderr.contains("held by another process"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -22,7 +22,7 @@ use super::salvage::SalvageReport;
 use super::session::{sled_err, Session};
 use super::{
     sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
-    RunFilter, Store, StoreError, TimeSource, VerifyReport, WaitNotice,
+    RunFilter, StopWaiting, Store, StoreError, TimeSource, VerifyReport, WaitNotice,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -63,6 +63,8 @@ pub struct Options {
     /// Told who holds the lock while an operation waits for it (see [`WaitNotice`]); the CLI
     /// waits without limit and prints it. Default: nobody is told.
     pub on_wait: Option<WaitNotice>,
+    /// Set to stop waiting for the lock (see [`StopWaiting`]). Default: waits are not stopped.
+    pub stop_waiting: Option<StopWaiting>,
 }
 
 /// The default journal segment size limit: 64 MiB.
@@ -74,6 +76,7 @@ impl Default for Options {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             segment_limit: DEFAULT_SEGMENT_LIMIT,
             on_wait: None,
+            stop_waiting: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,32 @@ impl PartialEq for WaitNotice {
 }
 
 impl Eq for WaitNotice {}
+
+/// A flag that, once set, makes every operation waiting for the store's lock stop waiting
+/// and fail with [`StoreError::Locked`] (the CLI sets it on Ctrl-C: an operator who gives up
+/// on a store held by a neighbour gets the prompt back). An operation that finds the lock
+/// free takes it regardless.
+#[derive(Debug, Clone, Default)]
+pub struct StopWaiting(pub Arc<AtomicBool>);
+
+impl StopWaiting {
+    /// Stops every wait, now and later.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for StopWaiting {
+    fn eq(&self, other: &StopWaiting) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StopWaiting {}
 
 /// Whether `e` means "no write access here" (permissions, a read-only file system).
 pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
@@ -112,7 +139,12 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
             });
         }
         let waited = start.elapsed();
-        if waited >= timeout {
+        if waited >= timeout
+            || options
+                .stop_waiting
+                .as_ref()
+                .is_some_and(StopWaiting::stopped)
+        {
             return Err(StoreError::Locked {
                 dir: dir.to_owned(),
                 waited,

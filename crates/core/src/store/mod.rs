@@ -28,7 +28,7 @@ mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};
-pub use lock::{LockHolder, LockWait, WaitNotice};
+pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
 pub use salvage::SalvageReport;
 
@@ -281,10 +281,11 @@ pub enum StoreError {
     /// The caller asked for something the store does not do (e.g. a commit without events).
     #[error("invalid store request: {0}")]
     Invalid(String),
-    /// Another process held the store's lock for longer than we were willing to wait.
+    /// Another process held the store's lock for longer than we were willing to wait (or the
+    /// wait was stopped, see `StopWaiting`).
     #[error(
-        "the store at {} is held by another waygate process (waited {:.1}s); \
-         try again when it finishes",
+        "the store at {} is held by another process (waited {:.1}s); \
+         try again when it is free",
         dir.display(),
         waited.as_secs_f64()
     )]
