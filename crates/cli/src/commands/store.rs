@@ -35,7 +35,9 @@ pub fn salvage(app: &App, from: &Path, to: &Path) -> Result<Exit, CliError> {
             }
             if report.unfinished > 0 {
                 text.push_str(
-                    "left out: an unfinished write at the journal's end (never acknowledged)\n",
+                    "left out: the journal's end, which is no whole commit: a write that never \
+                     finished (never acknowledged), unless its last commit was damaged after it \
+                     was written\n",
                 );
             }
             text.push_str(&format!(

@@ -34,8 +34,9 @@ pub struct SalvageReport {
     pub runs: u64,
     /// What could not be carried, by seq in the damaged store.
     pub lost: Vec<LostEvents>,
-    /// Records of a write that never finished at the journal's end (never acknowledged),
-    /// left out as the next write would have cut them off.
+    /// Records (or bytes, counted as one) after the journal's last whole commit, left out: a
+    /// write that never finished (never acknowledged, as the next write would have cut it
+    /// off), or a last commit damaged after it was written; the journal alone cannot tell.
     pub unfinished: u64,
     /// The new store's head: the `StoreSalvaged` event.
     pub head: ChainHead,
