@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
-use super::lock::{is_read_only, lock};
+use super::lock::{lock, lock_shared};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,19 @@ const REPLAY_BATCH: usize = 1024;
 /// read, and when it closes).
 const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
+
+/// The file beside sled's own that says how far sled has applied the journal (`verify`'s
+/// witness of a journal that lost its tail).
+const WITNESS: &str = "applied";
+
+/// What the witness file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Witness {
+    /// The last event sled has applied.
+    recorded: u64,
+    /// Its hash.
+    last_hash: String,
+}
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +86,8 @@ impl Default for Applied {
 /// The store, locked and open, with sled caught up with the journal.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// `state/applied`, see [`Session::write_witness`].
+    witness: std::path::PathBuf,
     /// Declared before the lock so sled is flushed and closed before the lock is released.
     pub(crate) db: StateDb,
     pub(crate) journal: Journal,
@@ -194,31 +209,18 @@ pub(crate) struct Look {
 }
 
 impl Session {
-    /// A look at the store that changes nothing: under the lock (held only for the look), the
-    /// journal's segment lengths and the last event sled had applied; no replay, nothing cut
-    /// off. Without write access (the lock file cannot be opened for writing, sled cannot be
-    /// opened) it looks without the lock and without sled.
+    /// A look at the store that changes nothing: under a shared lock (held only for the look;
+    /// none when the lock file cannot be read), the journal's segment lengths and the last
+    /// event the state had applied, from the witness file sled's batches leave beside it (so
+    /// sled is not opened: opening it writes). No replay, nothing cut off.
     pub(crate) fn look(dir: &Path, options: &Options) -> Result<Look, StoreError> {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
-        let _lock = match lock(dir, options) {
-            Ok(lock) => Some(lock),
-            Err(StoreError::Io { source, .. }) if is_read_only(&source) => None,
-            Err(e) => return Err(e),
-        };
+        let _lock = lock_shared(dir, options)?;
         let lengths = journal.lengths()?;
-        let state = dir.join("state");
-        let recorded = if _lock.is_some() && state.exists() {
-            match open_state_waiting(&state, options.lock_timeout.min(DEFAULT_LOCK_TIMEOUT)) {
-                Ok((db, applied)) => {
-                    let recorded = applied.map(|a| a.next_seq.saturating_sub(1));
-                    drop(db);
-                    recorded
-                }
-                Err(_) => None,
-            }
-        } else {
-            None
-        };
+        let recorded = fs::read(dir.join("state").join(WITNESS))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
+            .map(|w| w.recorded);
         Ok(Look { lengths, recorded })
     }
 
@@ -252,7 +254,7 @@ impl Session {
                 state.display()
             );
         }
-        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default());
+        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
             Ok(()) => Ok(session),
             Err(StoreError::State(why)) => {
@@ -271,9 +273,10 @@ impl Session {
         }
     }
 
-    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
         let chain = Chain::of(&applied);
         Session {
+            witness: state.join(WITNESS),
             db: StateDb(db),
             journal,
             applied,
@@ -312,7 +315,7 @@ impl Session {
         let (db, _) = open_state(state)
             .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
         journal::tighten(state);
-        let mut session = Session::new(lock, journal, db, Applied::default());
+        let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
         Ok(session)
     }
@@ -501,8 +504,32 @@ impl Session {
         }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
+        self.write_witness(&applied);
         self.applied = applied;
         Ok(())
+    }
+
+    /// Writes how far sled has applied the journal where `verify` can read it without opening
+    /// sled. Best effort and unsynced, like sled's own flush: it is written after the journal
+    /// is synced, so it never claims more than the journal holds; a lost or torn one only
+    /// weakens the check (no witness), never fails it falsely.
+    fn write_witness(&self, applied: &Applied) {
+        let witness = Witness {
+            recorded: applied.next_seq.saturating_sub(1),
+            last_hash: applied.last_hash.clone(),
+        };
+        let written = serde_json::to_vec(&witness)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let mut file = journal::create_options(&self.witness)
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.witness)?;
+                std::io::Write::write_all(&mut file, &bytes)
+            });
+        if let Err(e) = written {
+            tracing::warn!("cannot write {}: {e}", self.witness.display());
+        }
     }
 
     /// Applies the commits this session has written but not yet applied to sled (one sled
