@@ -17,7 +17,8 @@ pub enum Exit {
     GuardsFailed = 3,
     /// Waiting on an approval, timer, window or watch.
     Waiting = 4,
-    /// The run moved under us, or the environment already has an active run.
+    /// The run moved under us, the environment already has an active run, or a rollback is
+    /// already under way.
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
@@ -49,6 +50,11 @@ pub enum CliError {
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
+    /// Command-line input outside what the command accepts, found after clap parsed the line
+    /// (an actor name outside its character set, `audit --kind Bogus`, a format the command
+    /// does not print): exit 2 like clap's own.
+    #[error("{0}")]
+    Usage(String),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] waygate_core::store::StoreError),
@@ -87,9 +93,12 @@ impl CliError {
         match self {
             CliError::Invalid(_) | CliError::Read { .. } | CliError::BadInput(_) => Exit::Error,
             CliError::Output(_) => Exit::Error,
+            CliError::Usage(_) => Exit::Usage,
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            // A flag's value the command does not take, as clap would report it.
+            CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
         }
     }

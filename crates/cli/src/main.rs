@@ -15,6 +15,7 @@ mod workflow;
 use std::process::ExitCode;
 
 use clap::Parser;
+use waygate_core::text::escape_control;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
         Err(e) => {
             if !matches!(e, CliError::Invalid(_)) {
-                eprintln!("error: {e}");
+                // Errors quote names, run ids and file contents: one escaped line.
+                eprintln!("error: {}", escape_control(&e.to_string()));
                 if let Some(hint) = e.hint() {
                     eprintln!("hint: {hint}");
                 }
@@ -62,6 +64,17 @@ fn return_freed_memory() {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let g = &cli.global;
     use commands::{act, query};
+    let formats = cli.command.formats();
+    if !formats.contains(&g.format) {
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        return Err(CliError::Usage(format!(
+            "`{}` does not print {}: --format takes {} here (csv and jsonl are for the lists: \
+             runs, history, audit)",
+            cli.command.name(),
+            g.format.name(),
+            names.join(" or ")
+        )));
+    }
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
@@ -90,7 +103,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 run,
                 guard,
                 comment,
-            } => act::approve(&app, run, guard, comment.clone()).await,
+                withdraw,
+            } => act::approve(&app, run, guard, comment.clone(), *withdraw).await,
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,

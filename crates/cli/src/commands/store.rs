@@ -15,7 +15,7 @@ use crate::output::{self, lost_events};
 pub fn salvage(app: &App, from: &Path, to: &Path) -> Result<Exit, CliError> {
     let report =
         EmbeddedStore::open_existing_with(from, crate::app::store_options(&app.stop_waiting))?
-            .salvage(to, &app.actor)?;
+            .salvage(to, app.actor()?)?;
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(

@@ -186,6 +186,13 @@ fn a_secret_given_with_var_to_run_is_used_for_the_whole_drive_but_never_stored()
     sb.wg_as("bob", &["approve", &run, "sign-off"]).code(0);
     let finished = run_cmd.wait(Duration::from_secs(60));
     finished.code(0);
+    assert!(
+        finished.stderr.contains(
+            "warning: `token` is secret, and `--var` shows it to every local user in the process list; set $DEPLOY_TOKEN (its `from_env`) instead"
+        ),
+        "{}",
+        finished.stderr
+    );
     let history = sb.history(&run);
     let actions: Vec<bool> = history
         .iter()
