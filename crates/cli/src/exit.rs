@@ -36,14 +36,9 @@ pub enum CliError {
     /// The workflow had errors; they have been printed already.
     #[error("{0} has errors")]
     Invalid(String),
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// A workflow file could not be read, or is too large to be one.
+    #[error("{0}")]
+    File(Box<waygate_core::diagnostic::Diagnostic>),
     /// Output could not be written (a closed pipe ends quietly).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -91,7 +86,7 @@ impl CliError {
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Invalid(_) | CliError::Read { .. } | CliError::BadInput(_) => Exit::Error,
+            CliError::Invalid(_) | CliError::File(_) | CliError::BadInput(_) => Exit::Error,
             CliError::Output(_) => Exit::Error,
             CliError::Usage(_) => Exit::Usage,
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,

@@ -43,6 +43,11 @@ fn main() -> ExitCode {
                     eprintln!("hint: {hint}");
                 }
             }
+            if let CliError::File(d) = &e {
+                if let Some(help) = &d.help {
+                    eprintln!("  help: {help}");
+                }
+            }
             e.exit().into()
         }
     }
@@ -78,6 +83,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        Command::Completions { shell } => return commands::docs::completions(*shell),
+        Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -88,7 +95,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .map_err(CliError::Output)?;
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Validate { .. } | Command::Graph { .. } => Ok(Exit::Ok),
+            Command::Validate { .. }
+            | Command::Graph { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
             Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
             Command::Status { run } => query::status(&app, run).await,

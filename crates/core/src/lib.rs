@@ -3,7 +3,10 @@
 //! # Layout
 //! The pipeline reads off the module names:
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
-//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
+//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings; its
+//! submodules by concern: `names` the name rule, `suggest` did-you-mean, `duplicates` keys and
+//! fields written twice, `ron_error` ron's errors in the file's terms, `shell` the shell lint)
+//! → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
 //! hash-chained event journal, with `run` and `event` the records it keeps). `visit` says which
 //! events belong to the state a run is in now, and `approval` which approvals count there.

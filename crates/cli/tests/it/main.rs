@@ -2,6 +2,7 @@
 
 mod approvals;
 mod clock;
+mod completions;
 mod concurrency;
 mod crash;
 mod exec;
