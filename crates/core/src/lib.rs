@@ -7,7 +7,8 @@
 //! submodules by concern: `names` the name rule, `suggest` did-you-mean, `duplicates` keys and
 //! fields written twice, `ron_error` ron's errors in the file's terms, `shell` the shell lint)
 //! → `model` (the validated [`model::Workflow`], a petgraph graph) → `decide` (the pure
-//! transition decision) and `entry` (the pure decision of which entry action runs next) →
+//! transition decision, with whether one transition passes and when a state's deadline falls)
+//! and `entry` (the pure decision of which entry action runs next, and an action's status) →
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
 //! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.

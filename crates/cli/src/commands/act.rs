@@ -294,7 +294,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
-            return finish_simple(app, &rid, Exit::of_interrupted(), message.into());
+            return print_message(app, &rid, Exit::of_interrupted(), message.into());
         }
         other => other?,
     };
@@ -338,7 +338,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
             let loaded = engine.load(&rid).await?;
             match ending(&loaded.workflow, &loaded.run, &loaded.events) {
                 Some(end) => {
-                    return finish_simple(
+                    return print_message(
                         app,
                         &rid,
                         Exit::Conflict,
@@ -382,7 +382,7 @@ async fn interrupted(
     signal: Signal,
 ) -> Result<Exit, CliError> {
     let loaded = engine.load(rid).await?;
-    finish_simple(
+    print_message(
         app,
         rid,
         Exit::of_interrupted(),
@@ -495,14 +495,14 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
         other => other?,
     };
     let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    finish_simple(app, &rid, exit, message)
+    print_message(app, &rid, exit, message)
 }
 
 /// `abort`.
 pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
     let run = app.engine()?.abort(&rid, reason).await?;
-    finish_simple(
+    print_message(
         app,
         &rid,
         Exit::Ok,
@@ -510,7 +510,9 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
     )
 }
 
-fn finish_simple(
+/// Prints `message` (for JSON with the run's state and status and the exit code) and returns
+/// `exit`.
+fn print_message(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,
