@@ -78,9 +78,9 @@ impl Exit {
     /// How `check` (a dry run) exits: what [`decide`](waygate_core::decide::decide) says
     /// `advance` would do with its evaluations (0 a transition is taken, 4 waiting, 3 blocked
     /// or an incident); 1 on a run that has ended, which has nothing to check.
-    pub fn of_check(ended: bool, decision: &Decision) -> Exit {
+    pub fn of_check(status: RunStatus, decision: &Decision) -> Exit {
         match decision {
-            _ if ended => Exit::Error,
+            _ if status.is_ended() => Exit::Error,
             Decision::Ended => Exit::Error,
             Decision::Take { .. } => Exit::Ok,
             Decision::Wait => Exit::Waiting,
@@ -161,6 +161,58 @@ impl CliError {
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use waygate_core::decide::{decide, Evaluation, Incident};
+    use waygate_core::validate::validate;
+
+    use super::*;
+
+    #[test]
+    fn check_exits_as_the_decision_says() {
+        let v = validate(
+            "t.ron",
+            r#"Workflow(name: "t", initial: "a", states: {"a": (), "done": (terminal: Success)},
+                transitions: [(from: "a", to: "done")])"#,
+        );
+        let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        let a = w.state_id("a").expect("a");
+        let evals = [Evaluation {
+            transition: w.outgoing(a)[0].id,
+            results: &[],
+        }];
+        let take = decide(&w, a, Duration::ZERO, &evals);
+        assert!(matches!(take, Decision::Take { .. }));
+        let incident = Decision::Incident {
+            to: None,
+            incident: Incident::WatchBroke("w".into()),
+        };
+        // (status, decision, exit)
+        let cases = [
+            (RunStatus::Active, take.clone(), Exit::Ok),
+            (RunStatus::Waiting, Decision::Wait, Exit::Waiting),
+            (
+                RunStatus::Active,
+                Decision::Blocked { on_failure: None },
+                Exit::GuardsFailed,
+            ),
+            (RunStatus::Active, incident, Exit::GuardsFailed),
+            (RunStatus::Succeeded, Decision::Ended, Exit::Error),
+            // Failed in place in a state that is not terminal: nothing to check either.
+            (RunStatus::Failed, take, Exit::Error),
+        ];
+        for (status, decision, exit) in cases {
+            assert_eq!(
+                Exit::of_check(status, &decision),
+                exit,
+                "{status} {decision:?}"
+            );
         }
     }
 }
