@@ -21,7 +21,7 @@ use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::StoreError;
 
-use super::step::{elapsed, Policy, StepOutcome, TransitionReport};
+use super::step::{elapsed, StepOutcome, TransitionReport, WhenBlocked};
 use super::{Engine, EngineError};
 use crate::shutdown::Signal;
 
@@ -129,15 +129,7 @@ impl Engine {
             action: None,
         };
         loop {
-            let stepped = self
-                .step(
-                    id,
-                    None,
-                    Policy {
-                        follow_on_failure: true,
-                    },
-                )
-                .await;
+            let stepped = self.step(id, None, WhenBlocked::FollowOnFailure).await;
             let (outcome, reports) = match stepped {
                 Ok(stepped) => stepped,
                 Err(EngineError::Interrupted {

@@ -1,7 +1,7 @@
 //! One step of a run: finish entering its state, then evaluate, decide and commit.
 //!
 //! `advance` is one step; `drive` repeats steps and sleeps in between. Both share this code,
-//! differing only in [`Policy::follow_on_failure`]: when every transition has a failing guard,
+//! differing only in [`WhenBlocked`]: when every transition has a failing guard,
 //! `drive` follows the state's `on_failure`, `advance` changes nothing and reports.
 
 use std::time::Duration;
@@ -93,11 +93,13 @@ pub enum StepOutcome {
 /// delivered and handled, short next to anything a failure path does.
 const STOP_ARRIVAL: Duration = Duration::from_millis(250);
 
-/// How a step treats failing guards.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Policy {
-    /// Follow the state's `on_failure` when every transition has a failing guard.
-    pub follow_on_failure: bool,
+/// What a step does when every transition has a failing guard ([`Decision::Blocked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenBlocked {
+    /// Change nothing and report (`advance`).
+    Stay,
+    /// Follow the state's `on_failure`, if it has one (`drive`).
+    FollowOnFailure,
 }
 
 impl Engine {
@@ -107,7 +109,7 @@ impl Engine {
         id: &RunId,
         to: Option<&str>,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
-        self.step(id, to, Policy::default()).await
+        self.step(id, to, WhenBlocked::Stay).await
     }
 
     /// `check`: a dry run. Evaluates the guards of the current state's transitions (or only
@@ -203,7 +205,7 @@ impl Engine {
         &self,
         id: &RunId,
         to: Option<&str>,
-        policy: Policy,
+        when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
@@ -308,7 +310,7 @@ impl Engine {
                 }
             }
             Decision::Blocked { on_failure } => {
-                match on_failure.filter(|_| policy.follow_on_failure) {
+                match on_failure.filter(|_| when_blocked == WhenBlocked::FollowOnFailure) {
                     Some(target) => {
                         let failed: Vec<&str> = reports
                             .iter()
