@@ -225,7 +225,7 @@ impl Engine {
         loop {
             let loaded = self.load(id).await?;
             ensure_active(&loaded)?;
-            let target = match decide_rollback(&loaded.workflow, loaded.state) {
+            let target = match decide_rollback(&loaded.workflow, loaded.state, &loaded.events) {
                 Ok(target) => target,
                 Err(RollbackRefusal::NoRollbackState) => {
                     return Err(EngineError::NoRollback(loaded.workflow.name.clone()))

@@ -195,7 +195,13 @@ impl Engine {
             })
             .collect();
         let in_state = elapsed(loaded.run.state_entered_at, self.now());
-        let decision = decide(workflow, loaded.state, in_state, &evaluations);
+        let decision = decide(
+            workflow,
+            loaded.state,
+            &loaded.events,
+            in_state,
+            &evaluations,
+        );
         let records: Vec<EventKind> = reports
             .iter()
             .map(|r| EventKind::GuardsEvaluated {
@@ -527,7 +533,7 @@ impl Engine {
             let Some(reason) = failed else {
                 return Ok(last);
             };
-            match loaded.workflow.failure_target(state_id) {
+            match loaded.workflow.failure_target(state_id, &current.events) {
                 Some(target) => {
                     let to = loaded.workflow.state(target).name.clone();
                     self.commit(
