@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::StoreError;
 
 use super::step::{deadline_at, elapsed, Policy, StepOutcome, TransitionReport};
 use super::{Engine, EngineError};
@@ -145,8 +146,13 @@ impl Engine {
                     continue;
                 }
                 // Another command moved or ended the run while this one worked or waited:
-                // follow it, and report how the run ended if it did.
-                Err(e) if !first && (e.is_conflict() || e.is_ended()) => {
+                // follow it, and report how the run ended if it did. A commit lost to another
+                // command's (an approval withdrawn while the guards ran) is that too, on the
+                // first step as on any other: read the run again and decide again.
+                Err(e)
+                    if (!first && (e.is_conflict() || e.is_ended()))
+                        || matches!(e, EngineError::Store(StoreError::Conflict { .. })) =>
+                {
                     let run = self.load(id).await?;
                     if run.run.status.is_ended() {
                         return Ok(DriveEnd::Ended {
