@@ -83,6 +83,18 @@ fn a_reason_of_only_invisible_characters_is_refused_as_blank() {
 }
 
 #[test]
+fn runs_status_bogus_is_a_usage_error_like_audit_kind_bogus() {
+    let sb = sandbox();
+    let ran = sb.wg(&["runs", "--status", "Bogus"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("--status \"Bogus\": one of active, waiting"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
 fn runs_status_active_lists_waiting_runs_too() {
     let sb = sandbox();
     let waiting = sb.start("alice", "wf.ron", "dev", &[]);
