@@ -1,13 +1,15 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use jiff::Timestamp;
 
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, Store};
 use waygate_executor::lock::RunLocks;
-use waygate_executor::Engine;
+use waygate_executor::{Clock, Engine, ProcessClock};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -60,7 +62,8 @@ impl App {
                 })
             }
         };
-        let store = EmbeddedStore::open(&global.store)?;
+        let clock = process_clock();
+        let store = EmbeddedStore::open(&global.store)?.with_clock(Arc::new(move || clock.now()));
         Ok(App {
             store: Arc::new(store),
             actor,
@@ -106,6 +109,7 @@ impl App {
     /// live output alike, unless `--quiet`.
     fn engine_as(&self, actor: String) -> Engine {
         let engine = Engine::new(self.store.clone(), actor)
+            .with_clock(Arc::new(process_clock()))
             .with_run_locks(RunLocks::new(self.dir.join("locks")));
         let output = if self.quiet { None } else { live::start() };
         match output {
@@ -127,6 +131,32 @@ fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// This process's one clock, for its waits, the times its writes are stamped with and the
+/// countdowns it prints (docs/storage.md, Times and clocks): the wall clock read once, then
+/// the monotonic clock, so setting the wall clock while `drive` waits neither stretches nor
+/// skips a bake.
+pub fn process_clock() -> ProcessClock {
+    static CLOCK: OnceLock<ProcessClock> = OnceLock::new();
+    *CLOCK.get_or_init(|| ProcessClock::starting_at(wall_clock()))
+}
+
+/// The wall clock. Debug builds (the ones the tests run) add `WAYGATE_TEST_CLOCK_OFFSET`
+/// seconds, so that an end-to-end test can play a process whose clock is wrong; release builds
+/// ignore the variable (docs/cli.md, Environment).
+fn wall_clock() -> Timestamp {
+    let now = Timestamp::now();
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("WAYGATE_TEST_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return now
+            .saturating_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(now);
+    }
+    now
 }
 
 /// A run id as typed by the user.

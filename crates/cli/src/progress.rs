@@ -96,7 +96,8 @@ impl ProgressSink for Sink {
 
 /// Time from now until `t`, as authors write durations (`4m30s`), `0s` if past.
 fn left(t: jiff::Timestamp) -> String {
-    let d =
-        std::time::Duration::try_from(t.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+    use waygate_executor::Clock as _;
+    let now = crate::app::process_clock().now();
+    let d = std::time::Duration::try_from(t.duration_since(now)).unwrap_or_default();
     waygate_core::duration::format_duration(std::time::Duration::from_secs(d.as_secs()))
 }

@@ -423,6 +423,8 @@ mod tests {
             file: "g.ron".into(),
             definition_hash: String::new(),
             vars: Default::default(),
+            workdir: None,
+            file_path: None,
         }
     }
 

@@ -36,8 +36,9 @@ pub struct Event {
     pub seq: u64,
     /// The run the event belongs to.
     pub run_id: RunId,
-    /// When the store committed it (UTC). Never earlier than the previous event's time, so the
-    /// log is ordered by time as well as by `seq`.
+    /// When the store committed it (UTC), by the writing process's clock. Never earlier than
+    /// the previous event's time unless that lay beyond [`crate::clock_jump::TOLERANCE`] ahead
+    /// (a clock jump, reported and not copied): `seq`, not `at`, orders the log.
     pub at: jiff::Timestamp,
     /// Who did it: the `--as` actor, or the user running the command.
     pub actor: String,
@@ -186,6 +187,14 @@ pub enum EventKind {
         definition_hash: String,
         /// Non-secret resolved variables.
         vars: BTreeMap<String, String>,
+        /// The directory the run was started in, canonical and absolute: where its commands
+        /// run. Omitted when absent (events recorded before it was kept), so their encoding,
+        /// and with it their hashes, are unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workdir: Option<String>,
+        /// The workflow file's canonical absolute path; omitted when absent, as `workdir`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_path: Option<String>,
     },
     /// One evaluation of a transition's guards: every attempt, failed ones too.
     GuardsEvaluated {
@@ -356,6 +365,34 @@ mod tests {
         let value = serde_json::to_value(&event.kind).expect("json");
         assert_eq!(value["kind"], event.kind_name());
         assert!(EventKind::NAMES.contains(&event.kind_name()));
+    }
+
+    /// A `RunStarted` recorded before runs kept their directory encodes exactly as it did, so
+    /// its hash, and every stored chain, still verifies; a new one carries the directory.
+    #[test]
+    fn run_started_without_a_directory_encodes_as_before() {
+        let old = r#"{"kind":"RunStarted","workflow":"w","env":"dev","state":"a","file":"wf.ron","definition_hash":"ab","vars":{"x":"1"}}"#;
+        let kind: EventKind = serde_json::from_str(old).expect("old event parses");
+        assert_eq!(serde_json::to_string(&kind).expect("json"), old);
+        let EventKind::RunStarted { workdir, .. } = &kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(workdir, &None);
+        let new = EventKind::RunStarted {
+            workflow: "w".into(),
+            env: "dev".into(),
+            state: "a".into(),
+            file: "wf.ron".into(),
+            definition_hash: "ab".into(),
+            vars: BTreeMap::new(),
+            workdir: Some("/srv/app".into()),
+            file_path: Some("/srv/app/wf.ron".into()),
+        };
+        let json = serde_json::to_string(&new).expect("json");
+        assert!(
+            json.ends_with(r#","workdir":"/srv/app","file_path":"/srv/app/wf.ron"}"#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! events belong to the state a run is in now, and `approval` which approvals count there.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
-//! values; `outcome` is what evaluating a guard produced.
+//! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
+//! times when clocks disagree.
 #![deny(missing_docs)]
 
 pub mod actor;
 pub mod approval;
+pub mod clock_jump;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;

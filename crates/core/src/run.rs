@@ -145,6 +145,14 @@ pub struct Run {
     pub initiator: String,
     /// The workflow file's path as given to `start`, for people; the pinned text is the truth.
     pub file: String,
+    /// The directory `start` was run in, canonical and absolute: the run's commands run here
+    /// (unless their `cwd` says otherwise) and its relative paths resolve here, whichever
+    /// directory later commands are typed in. `None` for runs recorded before waygate kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The workflow file's canonical absolute path when the run started, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
     /// Resolved variable values. Secret variables are never stored: only non-secret values.
     pub vars: BTreeMap<String, String>,
     /// The exact workflow text the run started with.
@@ -183,6 +191,8 @@ impl Run {
             version: 0,
             initiator: initiator.into(),
             file: file.into(),
+            workdir: None,
+            file_path: None,
             vars: BTreeMap::new(),
             definition_hash: sha256_hex(definition.as_bytes()),
             definition,

@@ -19,11 +19,16 @@ pub fn starts_visit(kind: &EventKind) -> bool {
 /// The events of the run's current visit: from the last event that entered a state
 /// (included) to the end. `events` are one run's events, oldest first.
 pub fn current_visit(events: &[Event]) -> &[Event] {
-    let start = events
+    &events[visit_start(events)..]
+}
+
+/// Where the current visit begins among one run's `events`: the index of the last event that
+/// entered a state (0 when there is none).
+pub fn visit_start(events: &[Event]) -> usize {
+    events
         .iter()
         .rposition(|e| starts_visit(&e.kind))
-        .unwrap_or(0);
-    &events[start..]
+        .unwrap_or(0)
 }
 
 /// The current visit's number: 1 for the initial state's first visit, one more for every
@@ -69,6 +74,8 @@ mod tests {
             file: "w.ron".into(),
             definition_hash: String::new(),
             vars: Default::default(),
+            workdir: None,
+            file_path: None,
         }
     }
 

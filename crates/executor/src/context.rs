@@ -45,7 +45,8 @@ pub struct GuardContext {
     pub secrets: Arc<Vec<String>>,
     /// Names of secret vars, for rendering descriptions with `***` in place.
     pub secret_names: Arc<HashSet<String>>,
-    /// When the run entered its current state, as stored. Waits and watches measure from
+    /// When the run entered its current state, as stored (unless a clock that ran ahead
+    /// stamped it: see `waygate_core::clock_jump::entered_at`). Waits and watches measure from
     /// here, so a restarted process resumes them instead of starting over.
     pub state_entered_at: Timestamp,
     /// The approvals and withdrawals that may count: those of the current visit of the

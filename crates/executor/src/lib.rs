@@ -39,7 +39,7 @@ pub mod lock;
 pub mod process;
 
 pub use action::{describe, run_action, ActionResult};
-pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
+pub use clock::{Clock, FixedClock, ProcessClock, SystemClock, TokioClock};
 pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
 pub use engine::{Engine, EngineError};
 pub use error::ExecError;

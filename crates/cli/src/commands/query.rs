@@ -93,10 +93,7 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
         }));
     }
     let state = w.state(loaded.state);
-    let deadline = state.deadline.and_then(|d| {
-        let d = jiff::SignedDuration::try_from(d).ok()?;
-        run.state_entered_at.checked_add(d).ok()
-    });
+    let deadline = loaded.deadline();
     let actions: Vec<_> = state
         .on_enter
         .iter()
@@ -142,6 +139,8 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
         "version": run.version,
         "initiator": run.initiator,
         "file": run.file,
+        "file_path": run.file_path,
+        "workdir": run.workdir,
         "definition_hash": run.definition_hash,
         "started_at": run.started_at,
         "state_entered_at": run.state_entered_at,
@@ -177,6 +176,13 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     );
     if let Some(d) = view["deadline"].as_str() {
         out.push_str(&format!("deadline   {d}\n"));
+    }
+    match (&run.workdir, loaded.ensure_workdir()) {
+        (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+            out.push_str(&format!("directory  {dir} ({problem})\n"));
+        }
+        (Some(dir), _) => out.push_str(&format!("directory  {dir}\n")),
+        (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
         out.push_str("actions\n");

@@ -1,6 +1,7 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
 mod approvals;
+mod clock;
 mod concurrency;
 mod crash;
 mod exec;
@@ -15,3 +16,4 @@ mod signals;
 mod untrusted;
 mod validate;
 mod vars;
+mod workdir;

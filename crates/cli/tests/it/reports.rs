@@ -88,7 +88,8 @@ fn runs_status_bogus_is_a_usage_error_like_audit_kind_bogus() {
     let ran = sb.wg(&["runs", "--status", "Bogus"]);
     ran.code(2);
     assert!(
-        ran.stderr.contains("--status \"Bogus\": one of active, waiting"),
+        ran.stderr
+            .contains("--status \"Bogus\": one of active, waiting"),
         "{}",
         ran.stderr
     );

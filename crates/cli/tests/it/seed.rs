@@ -66,13 +66,17 @@ fn checklist(sb: &Sandbox, server: &Server, watch: &str) -> String {
     substitute(&mut text, r#"duration: "1h""#, r#"duration: "1s""#, 2);
     substitute(&mut text, r#"interval: "1m""#, r#"interval: "200ms""#, 2);
 
-    sb.script("bin/python", "exit 0");
+    // A fresh checkout: `python environment_manager.py` generates the Claude context (taking a
+    // moment, as the real one does); nothing else creates it.
+    sb.script(
+        "bin/python",
+        "if [ \"$1\" = environment_manager.py ]; then sleep 0.5; echo '{}' > CLAUDE_CONTEXT.json; fi\nexit 0",
+    );
     sb.script(
         "bin/git",
         "echo \"git $*\" >> git.log\n[ \"$1\" = rev-parse ] && echo 0123456789abcdef\nexit 0",
     );
     sb.script("scripts/error-rate-ok", "exit 0");
-    sb.write("CLAUDE_CONTEXT.json", "{}");
     sb.write("config/flags.json", r#"{"first_impression_fsm": false}"#);
     sb.write("production-deploy.ron", &text);
     text
@@ -251,6 +255,7 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
     assert_eq!(
         path,
         [
+            "environment_context",
             "code_quality",
             "database_safety",
             "monitoring_setup",
@@ -298,6 +303,48 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
         .stdout
         .contains(TOKEN));
     sb.verify();
+}
+
+#[test]
+fn on_a_fresh_checkout_the_context_file_is_checked_after_the_step_that_creates_it() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    checklist(&sb, &server, "1s");
+    assert!(!sb.path().join("CLAUDE_CONTEXT.json").exists());
+    let [health, staging] = vars(&server);
+    let started = wg(
+        &sb,
+        INITIATOR,
+        &[
+            "--format",
+            "json",
+            "start",
+            "production-deploy.ron",
+            "--env",
+            "production",
+            "--var",
+            &health,
+            "--var",
+            &staging,
+        ],
+    );
+    started.code(0);
+    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+    // First the context is generated, then (a transition later) its existence is checked.
+    wg(&sb, INITIATOR, &["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "environment_context");
+    assert!(sb.path().join("CLAUDE_CONTEXT.json").exists());
+    // The sign-off guards the way out of `environment_context`: it counts only given there.
+    wg(&sb, APPROVER, &["approve", &run, "production-warnings"]).code(0);
+    wg(&sb, INITIATOR, &["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "code_quality");
+    let checked: Vec<String> = of_kind(&sb.history(&run), "GuardsEvaluated")
+        .iter()
+        .flat_map(|e| e["guards"].as_array().cloned().unwrap_or_default())
+        .filter(|g| g["outcome"] != "pass")
+        .map(|g| g.to_string())
+        .collect();
+    assert!(checked.is_empty(), "{checked:?}");
 }
 
 #[test]

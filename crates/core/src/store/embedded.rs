@@ -144,8 +144,9 @@ impl EmbeddedStore {
     fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
         self.queue.submit(ops, |batch| {
             let tickets: Vec<Ticket> = batch.iter().map(|(t, _)| *t).collect();
-            let now = self.clock.now();
-            match self.with_session(|s| Ok(s.write_group(batch, now))) {
+            // Read under the lock, so that commits on one host are stamped in the order
+            // they are made even when one waited for the lock.
+            match self.with_session(|s| Ok(s.write_group(batch, self.clock.now()))) {
                 Ok(results) => results,
                 // The session did not open (lock timeout, damage): every write fails with it.
                 Err(e) => tickets
@@ -419,13 +420,17 @@ impl Store for EmbeddedStore {
                 return Ok(events);
             }
             let start = s.start_for(filter.since)?;
+            let last_step_back = s.last_step_back()?;
             let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
             let mut out = Vec::new();
             let journal = s.journal.clone();
             let tail = journal.read_from(start, |_, record, _| {
                 let event = record.event;
                 if filter.until.is_some_and(|until| event.at > until) {
-                    return Ok(false);
+                    // Times only grow after the last clock jump; before it, an earlier
+                    // time may still follow.
+                    let ordered_from_here = last_step_back.is_none_or(|j| event.seq >= j);
+                    return Ok(!ordered_from_here);
                 }
                 if !runs.contains_key(&event.run_id) {
                     let run = s.get_run_record(&event.run_id)?;

@@ -389,8 +389,6 @@ impl StoreError {
     }
 }
 
-/// The commit time: now, but never before `last` (the previous event's time), so the log is
-/// ordered by time as well as by seq.
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
 /// record says how that action finished. Nothing new may start or be evaluated.
@@ -406,11 +404,17 @@ pub(crate) fn sort_by_creation(runs: &mut [Run]) {
     runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
 }
 
+/// The commit time by [`crate::clock_jump::commit_time`]; a clock jump is reported on the
+/// log (a warning on stderr) as well as kept out of the time recorded.
 pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    match last {
-        Some(last) if last > now => last,
-        _ => now,
+    let (at, jump) = crate::clock_jump::commit_time(now, last);
+    if let Some(jump) = jump {
+        tracing::warn!(
+            "{jump}: the previous event's time is not copied; this write is stamped {at} \
+             (docs/storage.md, Times and clocks)"
+        );
     }
+    at
 }
 
 /// Applies `change` to `run` at `now`, bumping its version.

@@ -80,6 +80,11 @@ struct Applied {
     next_seq: u64,
     last_hash: String,
     last_at: Option<jiff::Timestamp>,
+    /// The latest event time so far: what the `t:` index is keyed by, so that it stays in
+    /// seq order when a clock jump steps the times back. (State written before this field
+    /// had no step back, so its `last_at` is that time.)
+    #[serde(default)]
+    max_at: Option<jiff::Timestamp>,
     /// How sled's keys are laid out ([`LAYOUT`]); state of another layout is rebuilt.
     #[serde(default = "first_layout")]
     layout: u32,
@@ -101,6 +106,7 @@ impl Default for Applied {
             next_seq: 1,
             last_hash: GENESIS_HASH.to_owned(),
             last_at: None,
+            max_at: None,
             layout: LAYOUT,
         }
     }
@@ -424,13 +430,19 @@ impl Session {
                     }
                 };
                 chunk.push(&event.run_id, pos, &mut writes);
+                if applied.last_at.is_some_and(|last| event.at < last) {
+                    // A clock jump stepped the times back (docs/storage.md, Times and clocks).
+                    writes.insert(step_back_key(event.seq).to_vec(), &[][..]);
+                }
+                let max_at = applied.max_at.or(applied.last_at).max(Some(event.at));
                 if (event.seq - 1) % SPARSE == 0 {
                     writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
-                    writes.insert(time_key(event.at, event.seq), &[][..]);
+                    writes.insert(time_key(max_at.unwrap_or(event.at), event.seq), &[][..]);
                 }
                 applied.next_seq = event.seq + 1;
                 applied.last_hash.clone_from(&event.hash);
                 applied.last_at = Some(event.at);
+                applied.max_at = max_at;
                 if let Some(change) = record.run {
                     update = Some((event.run_id.clone(), change));
                 }
@@ -744,7 +756,22 @@ impl Session {
         Ok(out)
     }
 
+    /// The last event whose time is earlier than the one before it (a clock jump), if any:
+    /// after it, times only grow, so a scan up to a time may stop at the first one past it.
+    pub(crate) fn last_step_back(&self) -> Result<Option<u64>, StoreError> {
+        let Some(entry) = self.db.scan_prefix(b"j:").next_back() else {
+            return Ok(None);
+        };
+        let (k, _) = entry.map_err(sled_err)?;
+        let seq = k.get(2..).and_then(|s| <[u8; 8]>::try_from(s).ok());
+        seq.map(u64::from_be_bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::State("bad clock-jump index".into()))
+    }
+
     /// Where to start reading for events at or after `since`: the last sparse entry before it.
+    /// The index is keyed by the latest time up to each entry, so every event before the
+    /// entry is earlier than `since` even where a clock jump stepped times back.
     pub(crate) fn start_for(&self, since: Option<jiff::Timestamp>) -> Result<Pos, StoreError> {
         let Some(since) = since else {
             return Ok(Pos::START);
@@ -924,6 +951,14 @@ fn seq_key(seq: u64) -> [u8; 10] {
     out[..2].copy_from_slice(b"s:");
     out[2..].copy_from_slice(&seq.to_be_bytes());
     out
+}
+
+/// `j:` ‖ seq (u64 BE): an event stamped earlier than the event before it.
+fn step_back_key(seq: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..2].copy_from_slice(b"j:");
+    k[2..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 /// `t:` ‖ nanoseconds since the epoch (sign bit flipped, so bytes sort as times) ‖ seq.

@@ -497,6 +497,8 @@ mod tests {
                 file: "web.ron".into(),
                 definition_hash: "ab".repeat(32),
                 vars,
+                workdir: None,
+                file_path: None,
             },
             EventKind::GuardsEvaluated {
                 state: "canary".into(),

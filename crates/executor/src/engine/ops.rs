@@ -49,6 +49,9 @@ impl Engine {
         let initial = workflow.state(workflow.initial).name.clone();
         let mut run = Run::new(id, &workflow.name, env, &initial, &self.actor, file, text);
         run.vars = resolved.storable();
+        let (workdir, file_path) = self.start_dir(file)?;
+        run.workdir = Some(workdir.clone());
+        run.file_path = file_path.clone();
         let started = EventKind::RunStarted {
             workflow: workflow.name.clone(),
             env: env.to_owned(),
@@ -56,10 +59,32 @@ impl Engine {
             file: file.to_owned(),
             definition_hash: sha256_hex(text.as_bytes()),
             vars: run.vars.clone(),
+            workdir: Some(workdir),
+            file_path,
         };
         let events = self.events(vec![started]);
         let (run, _) = self.blocking(move |s| s.create_run(run, events)).await?;
         Ok(Started { run })
+    }
+
+    /// The canonical absolute directory a run started now is recorded in, and the workflow
+    /// file's canonical path (if it can be found from there).
+    fn start_dir(&self, file: &str) -> Result<(String, Option<String>), EngineError> {
+        let shown = self.workdir.display().to_string();
+        let dir = std::fs::canonicalize(&self.workdir).map_err(|e| EngineError::StartDir {
+            dir: shown.clone(),
+            problem: e.to_string(),
+        })?;
+        let Some(text) = dir.to_str() else {
+            return Err(EngineError::StartDir {
+                dir: shown,
+                problem: "its path is not UTF-8, so it cannot be recorded".into(),
+            });
+        };
+        let file_path = std::fs::canonicalize(dir.join(file))
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_owned));
+        Ok((text.to_owned(), file_path))
     }
 
     /// Records the actor's approval of the Approval guard `guard`, which must guard a
@@ -225,6 +250,8 @@ impl Engine {
         loop {
             let loaded = self.load(id).await?;
             ensure_active(&loaded)?;
+            // Its actions run in the run's directory: refuse before moving, not halfway.
+            loaded.ensure_workdir()?;
             let target = match decide_rollback(&loaded.workflow, loaded.state, &loaded.events) {
                 Ok(target) => target,
                 Err(RollbackRefusal::NoRollbackState) => {

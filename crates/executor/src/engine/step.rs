@@ -88,6 +88,7 @@ impl Engine {
     ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         loaded.ensure_vars()?;
+        loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
@@ -145,6 +146,7 @@ impl Engine {
             });
         }
         let read = loaded.run.version;
+        loaded.ensure_workdir()?;
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
@@ -159,7 +161,7 @@ impl Engine {
         }
         loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
 
         // Guards, transition by transition in file order, until one passes or a watch breaks.
         let ctx = self.context(&loaded);
@@ -194,7 +196,7 @@ impl Engine {
                 results: &r.results,
             })
             .collect();
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
         let decision = decide(
             workflow,
             loaded.state,
@@ -594,9 +596,7 @@ fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, us
 
 /// When the current state's deadline falls, if it has one.
 pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
-    let d = loaded.workflow.state(loaded.state).deadline?;
-    let d = jiff::SignedDuration::try_from(d).ok()?;
-    loaded.run.state_entered_at.checked_add(d).ok()
+    loaded.deadline()
 }
 
 /// Time from `since` to `now`, zero if the clock went backwards.

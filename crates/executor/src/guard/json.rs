@@ -48,7 +48,9 @@ pub async fn check(check: &JsonCheck, ctx: &GuardContext) -> Verdict {
 /// Why the file gave no text.
 #[derive(Debug)]
 enum ReadError {
-    NotFound,
+    /// Nothing at this path (absolute: the run's directory joined with the name), so the
+    /// detail says where it looked.
+    NotFound(PathBuf),
     Io(std::io::Error),
     NotRegular(&'static str),
     TooLarge(u64),
@@ -58,7 +60,9 @@ enum ReadError {
 impl ReadError {
     fn detail(&self, name: &str) -> String {
         match self {
-            ReadError::NotFound => format!("file {name} not found"),
+            ReadError::NotFound(looked) => {
+                format!("file {name} not found (looked for {})", looked.display())
+            }
             ReadError::Io(e) => format!("cannot read {name}: {e}"),
             ReadError::NotRegular(what) => {
                 format!("{name} is {what}, not a regular file; only regular files are read")
@@ -96,7 +100,9 @@ async fn read_blocking(path: PathBuf) -> Result<Vec<u8>, ReadError> {
 /// than [`MAX_FILE`] so a file that grows is still caught.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, ReadError> {
     let not_found = |e: std::io::Error| match e.kind() {
-        ErrorKind::NotFound => ReadError::NotFound,
+        ErrorKind::NotFound => {
+            ReadError::NotFound(std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
+        }
         _ => ReadError::Io(e),
     };
     let before = std::fs::metadata(path).map_err(not_found)?;
@@ -223,7 +229,13 @@ mod tests {
         c.workdir = dir.path().to_owned();
 
         let v = check(&check_of("missing.json", "/on", json!(true)), &c).await;
-        assert_eq!(v.detail, "file missing.json not found");
+        assert_eq!(
+            v.detail,
+            format!(
+                "file missing.json not found (looked for {})",
+                dir.path().join("missing.json").display()
+            )
+        );
         let v = check(&check_of("bad.json", "/on", json!(true)), &c).await;
         assert!(
             v.detail.starts_with("bad.json is not JSON: "),
