@@ -459,6 +459,8 @@ mod tests {
             file: "p.ron".into(),
             definition_hash: String::new(),
             vars: Default::default(),
+            workdir: None,
+            file_path: None,
         };
         let moved = moves.iter().map(|(from, to)| EventKind::Transitioned {
             from: (*from).into(),
