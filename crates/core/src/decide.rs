@@ -490,7 +490,8 @@ mod tests {
         let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
         let id = |s: &str| w.state_id(s).expect("state");
         // (case, history, state now, on the path)
-        let cases: &[(&str, &[(&str, &str)], &str, bool)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, bool);
+        let cases: &[Case] = &[
             (
                 "deployed to notify",
                 &[("build", "prod"), ("prod", "notify")],
