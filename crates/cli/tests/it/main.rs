@@ -2,11 +2,14 @@
 
 mod approvals;
 mod clock;
+mod completions;
 mod concurrency;
 mod crash;
+mod ending;
 mod exec;
 mod helpers;
 mod live;
+mod logs;
 mod reports;
 mod rollback;
 mod runs;
