@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
+use waygate_core::store::StoreError;
 use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
 
 /// The contract's exit codes, the same for every command.
@@ -133,6 +134,30 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// What to do about the error, when the message alone does not say: the store's own
+    /// errors name no command, the CLI knows which of its commands help.
+    pub fn hint(&self) -> Option<&'static str> {
+        let store = match self {
+            CliError::Store(e) => e,
+            CliError::Engine(waygate_executor::EngineError::Store(e)) => e,
+            _ => return None,
+        };
+        match store {
+            StoreError::Corrupt { .. } => Some(
+                "`waygate audit verify` names the first damaged event; commands that do not \
+                 need it keep working (`abort` does); `waygate store salvage --to NEWDIR` \
+                 copies everything readable into a new store and records what was lost",
+            ),
+            StoreError::JournalTruncated { .. } => Some(
+                "run `waygate audit verify` first: if it reports only events missing at the \
+                 end, deleting `state` accepts that loss; if it reports damage before the end, \
+                 `waygate store salvage --to NEWDIR` copies everything readable into a new \
+                 store and records what was lost",
+            ),
+            _ => None,
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {

@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             if !matches!(e, CliError::Invalid(_)) {
                 // Errors quote names, run ids and file contents: one escaped line.
                 eprintln!("error: {}", escape_control(&e.to_string()));
+                if let Some(hint) = e.hint() {
+                    eprintln!("hint: {hint}");
+                }
             }
             if let CliError::File(d) = &e {
                 if let Some(help) = &d.help {
@@ -115,7 +118,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
     }
-    let app = App::open(g)?;
+    let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
+    let app = App::open(g, creates_runs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,6 +151,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
             Command::History { run } => query::history(&app, run),
             Command::Audit(args) => query::audit(&app, args),
+            Command::Store(cli::StoreCommand::Salvage { to }) => {
+                commands::store::salvage(&app, &g.store, to)
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

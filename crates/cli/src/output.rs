@@ -155,6 +155,15 @@ pub fn guard_lines(results: &[GuardResult]) -> String {
     out
 }
 
+/// "event 3 (why)" or "events 3 to 5 (why)", seqs of the damaged store.
+pub fn lost_events(lost: &waygate_core::event::LostEvents) -> String {
+    if lost.first == lost.last {
+        format!("event {} ({})", lost.first, lost.why)
+    } else {
+        format!("events {} to {} ({})", lost.first, lost.last, lost.why)
+    }
+}
+
 /// A one-line summary of an event for people.
 pub fn event_summary(e: &Event) -> String {
     match &e.kind {
@@ -250,6 +259,21 @@ pub fn event_summary(e: &Event) -> String {
         }
         EventKind::Aborted { state, reason } => format!("aborted in `{state}`: {reason}"),
         EventKind::RunEnded { state, status } => format!("ended in `{state}`: {}", status.as_str()),
+        EventKind::StoreSalvaged {
+            from,
+            carried,
+            lost,
+        } => {
+            let lost: Vec<String> = lost.iter().map(lost_events).collect();
+            format!(
+                "store salvaged from {from}: {carried} events carried; lost: {}",
+                if lost.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    lost.join("; ")
+                }
+            )
+        }
     }
 }
 

@@ -5,11 +5,14 @@
 //! outlive its terminal, and a shell's background job ignores Ctrl-C.
 
 use tokio::signal::unix::{signal, Signal as Stream, SignalKind};
+use waygate_core::store::StopWaiting;
 use waygate_executor::{Shutdown, Signal};
 
 /// Starts listening for the three signals and returns the shutdown they fire. A signal whose
-/// handler the OS refuses keeps its default action.
-pub fn listen() -> Shutdown {
+/// handler the OS refuses keeps its default action. A signal also ends any wait for a store a
+/// neighbour holds (`stop_waiting`): the operator wants out, not to queue behind it.
+pub fn listen(stop_waiting: &StopWaiting) -> Shutdown {
+    let stop_waiting = stop_waiting.clone();
     let (trigger, shutdown) = Shutdown::new();
     let open = |number: libc::c_int, which: Signal| {
         if ignored(number) {
@@ -33,6 +36,7 @@ pub fn listen() -> Shutdown {
             Some(()) = recv(&mut hup) => Signal::Hangup,
             else => return,
         };
+        stop_waiting.stop();
         trigger.fire(which);
         // The handlers stay installed: later signals are absorbed while the command records
         // the stop and exits, which takes a moment, not a hang.

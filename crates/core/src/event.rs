@@ -330,11 +330,34 @@ pub enum EventKind {
         /// How it ended.
         status: RunStatus,
     },
+    /// This store was made by salvaging a damaged one (`waygate store salvage`): an event of
+    /// the store, not of a run (its `run_id` is empty), after every event carried over. Those
+    /// were renumbered and chained anew, times and actors kept; the damaged store is left as
+    /// it was. See `docs/storage.md`, "Salvage".
+    StoreSalvaged {
+        /// The damaged store's location.
+        from: String,
+        /// How many events were carried over (all the events before this one).
+        carried: u64,
+        /// The events that could not be carried, by their seq in the damaged store.
+        lost: Vec<LostEvents>,
+    },
+}
+
+/// Events a salvage could not carry over: seqs `first` to `last` of the damaged store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    /// The first lost seq.
+    pub first: u64,
+    /// The last lost seq.
+    pub last: u64,
+    /// Why, and where.
+    pub why: String,
 }
 
 impl EventKind {
     /// Every kind's name, in the documented order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
@@ -346,6 +369,7 @@ impl EventKind {
         "RollbackRequested",
         "Aborted",
         "RunEnded",
+        "StoreSalvaged",
     ];
 
     /// The kind's name, as in the contract.
@@ -362,6 +386,7 @@ impl EventKind {
             EventKind::RollbackRequested { .. } => "RollbackRequested",
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",
+            EventKind::StoreSalvaged { .. } => "StoreSalvaged",
         }
     }
 }

@@ -109,7 +109,7 @@ pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError>
 
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
-    let engine = engine.with_shutdown(signals::listen());
+    let engine = engine.with_shutdown(signals::listen(&app.stop_waiting));
     let already_ended = app.store.load_run(&id)?.status.is_ended();
     let mut sink = Sink::new();
     let options = DriveOptions {
@@ -284,7 +284,9 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.reader().with_shutdown(signals::listen());
+    let engine = app
+        .reader()
+        .with_shutdown(signals::listen(&app.stop_waiting));
     let (loaded, reports) = match engine.check(&rid, to).await {
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
@@ -319,7 +321,9 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?.with_shutdown(signals::listen());
+    let engine = app
+        .engine()?
+        .with_shutdown(signals::listen(&app.stop_waiting));
     let before = app.store.load_run(&rid)?;
     let (outcome, reports) = match engine.advance(&rid, to).await {
         Err(EngineError::Interrupted { signal, .. }) => {
@@ -477,7 +481,9 @@ pub async fn approve(
 /// `rollback`.
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?.with_shutdown(signals::listen());
+    let engine = app
+        .engine()?
+        .with_shutdown(signals::listen(&app.stop_waiting));
     let before = app.store.load_run(&rid)?;
     let outcome = match engine.rollback(&rid, reason).await {
         Err(EngineError::Interrupted { signal, .. }) => {

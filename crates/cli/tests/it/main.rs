@@ -16,6 +16,7 @@ mod runs;
 mod secrets;
 mod seed;
 mod signals;
+mod store;
 mod untrusted;
 mod validate;
 mod vars;
