@@ -6,6 +6,12 @@ use crate::helpers::Sandbox;
 #[test]
 fn log_lines_written_to_a_file_have_no_colour_codes() {
     let sb = Sandbox::new();
+    // Only `start` and `run` create a store; `runs` reads one.
+    sb.write(
+        "wf.ron",
+        r#"Workflow(name: "w", initial: "a", states: { "a": (), "done": (terminal: Success) }, transitions: [(from: "a", to: "done")])"#,
+    );
+    sb.start("alice", "wf.ron", "dev", &[]);
     // Without NO_COLOR: stderr being a file alone must turn colour off.
     let out = sb
         .command("alice", &["-vv", "runs"])

@@ -85,6 +85,7 @@ fn a_reason_of_only_invisible_characters_is_refused_as_blank() {
 #[test]
 fn runs_status_bogus_is_a_usage_error_like_audit_kind_bogus() {
     let sb = sandbox();
+    sb.start("alice", "wf.ron", "dev", &[]);
     let ran = sb.wg(&["runs", "--status", "Bogus"]);
     ran.code(2);
     assert!(

@@ -202,6 +202,9 @@ fn validate_shows_control_characters_of_a_file_escaped() {
 #[test]
 fn usage_errors_print_the_arguments_they_quote_escaped() {
     let sb = Sandbox::new();
+    // A store to read, so `runs` gets as far as its `--status`.
+    sb.write("wf.ron", GATE);
+    sb.start("alice", "wf.ron", "dev", &[]);
     let evil = format!("x\u{1b}[2J\u{202e}{FAKE}");
     for args in [
         vec!["--format", evil.as_str(), "runs"],
