@@ -187,7 +187,7 @@ mod tests {
             transition: w.outgoing(a)[0].id,
             results: &[],
         }];
-        let take = decide(&w, a, Duration::ZERO, &evals);
+        let take = decide(&w, a, &[], Duration::ZERO, &evals);
         assert!(matches!(take, Decision::Take { .. }));
         let incident = Decision::Incident {
             to: None,

@@ -141,7 +141,13 @@ impl Engine {
             })
             .collect();
         let in_state = elapsed(loaded.entered_at, self.now());
-        let decision = decide(&loaded.workflow, loaded.state, in_state, &evaluations);
+        let decision = decide(
+            &loaded.workflow,
+            loaded.state,
+            &loaded.events,
+            in_state,
+            &evaluations,
+        );
         Ok(DryRun {
             loaded,
             reports,
@@ -246,7 +252,13 @@ impl Engine {
                     results: &r.results,
                 })
                 .collect();
-            decide(workflow, loaded.state, in_state, &evaluations)
+            decide(
+                workflow,
+                loaded.state,
+                &loaded.events,
+                in_state,
+                &evaluations,
+            )
         };
         if !decide_now(&evaluated, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
@@ -468,7 +480,7 @@ impl Engine {
             let state = loaded.workflow.state(state_id).clone();
             let histories =
                 action_histories(loaded.visit_events(), &state.name, state.on_enter.len());
-            let entry = decide_entry(&loaded.workflow, state_id, &histories);
+            let entry = decide_entry(&loaded.workflow, state_id, &loaded.events, &histories);
             let runs_something = matches!(entry, Entry::Run { .. } | Entry::GiveUp { .. });
             if runs_something && lock.is_none() {
                 if let Some(locks) = &self.locks {
