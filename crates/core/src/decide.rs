@@ -196,6 +196,21 @@ pub fn deadline_at(
     entered_at.checked_add(d).ok()
 }
 
+/// When a waiting run is worth deciding again: the earliest `retry_at` of the guards that
+/// wait (a timer, a window opening, a watch's next look) or the state's `deadline`, whichever
+/// comes first; `None` when neither says (approvals: only news can change those).
+pub fn look_again_at<'r>(
+    results: impl IntoIterator<Item = &'r GuardResult>,
+    deadline: Option<jiff::Timestamp>,
+) -> Option<jiff::Timestamp> {
+    results
+        .into_iter()
+        .filter(|g| g.outcome == Outcome::Waiting)
+        .filter_map(|g| g.retry_at)
+        .chain(deadline)
+        .min()
+}
+
 /// Whether the deadline of `state` has passed for a run that has been there `in_state`.
 pub fn deadline_passed(workflow: &Workflow, state: NodeIndex, in_state: Duration) -> bool {
     workflow
@@ -427,6 +442,58 @@ mod tests {
         }
         assert_eq!(deadline_at(&w, c, entered), None);
         assert!(!deadline_passed(&w, c, Duration::from_secs(u64::MAX / 4)));
+    }
+
+    #[test]
+    fn look_again_at_the_first_waiting_guards_time_or_the_deadline() {
+        let ts = |s: &str| -> jiff::Timestamp { s.parse().expect("timestamp") };
+        let at = |name: &str, outcome, when: Option<&str>| {
+            let mut r = result(name, outcome);
+            r.retry_at = when.map(ts);
+            r
+        };
+        let window = at("window", Waiting, Some("2026-03-02T10:30:00Z"));
+        let timer = at("timer", Waiting, Some("2026-03-02T10:10:00Z"));
+        let approval = at("approval", Waiting, None);
+        // A guard that no longer waits says nothing about when to look again.
+        let stale = at("passed", Pass, Some("2026-03-02T10:01:00Z"));
+        let deadline = Some(ts("2026-03-02T10:20:00Z"));
+        // (case, results, deadline, expected)
+        let cases: Vec<(
+            &str,
+            Vec<&GuardResult>,
+            Option<jiff::Timestamp>,
+            Option<&str>,
+        )> = vec![
+            ("only approvals: no time", vec![&approval], None, None),
+            (
+                "the earliest guard",
+                vec![&window, &timer, &approval],
+                None,
+                Some("2026-03-02T10:10:00Z"),
+            ),
+            (
+                "the deadline when it comes first",
+                vec![&window],
+                deadline,
+                Some("2026-03-02T10:20:00Z"),
+            ),
+            (
+                "the deadline alone",
+                vec![&approval],
+                deadline,
+                Some("2026-03-02T10:20:00Z"),
+            ),
+            (
+                "not a guard that passed",
+                vec![&stale, &window],
+                None,
+                Some("2026-03-02T10:30:00Z"),
+            ),
+        ];
+        for (name, results, deadline, expected) in cases {
+            assert_eq!(look_again_at(results, deadline), expected.map(ts), "{name}");
+        }
     }
 
     #[test]

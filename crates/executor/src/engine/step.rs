@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
-use waygate_core::decide::{decide, passage, Decision, Evaluation, Passage};
+use waygate_core::decide::{decide, look_again_at, passage, Decision, Evaluation, Passage};
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
@@ -307,13 +307,8 @@ impl Engine {
                 }
             }
             Decision::Wait => {
-                let retry_at = reports
-                    .iter()
-                    .flat_map(|r| &r.results)
-                    .filter(|g| g.outcome == Outcome::Waiting)
-                    .filter_map(|g| g.retry_at)
-                    .chain(loaded.deadline())
-                    .min();
+                let results = reports.iter().flat_map(|r| &r.results);
+                let retry_at = look_again_at(results, loaded.deadline());
                 let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
                 StepOutcome::Waiting {
