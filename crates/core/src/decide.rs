@@ -196,6 +196,17 @@ pub fn deadline_at(
     entered_at.checked_add(d).ok()
 }
 
+/// The reason recorded when a blocked run follows its state's `on_failure`
+/// ([`Cause::OnFailure`]): the guards that failed, in order.
+pub fn blocked_reason<'r>(results: impl IntoIterator<Item = &'r GuardResult>) -> String {
+    let failed: Vec<&str> = results
+        .into_iter()
+        .filter(|g| g.outcome == Outcome::Fail)
+        .map(|g| g.name.as_str())
+        .collect();
+    format!("guards failed: {}", failed.join(", "))
+}
+
 /// When a waiting run is worth deciding again: the earliest `retry_at` of the guards that
 /// wait (a timer, a window opening, a watch's next look) or the state's `deadline`, whichever
 /// comes first; `None` when neither says (approvals: only news can change those).
@@ -494,6 +505,17 @@ mod tests {
         for (name, results, deadline, expected) in cases {
             assert_eq!(look_again_at(results, deadline), expected.map(ts), "{name}");
         }
+    }
+
+    #[test]
+    fn a_blocked_run_names_the_guards_that_failed() {
+        let results = [
+            result("tests", Fail),
+            result("flag", Pass),
+            result("soak", Waiting),
+            result("smoke", Fail),
+        ];
+        assert_eq!(blocked_reason(&results), "guards failed: tests, smoke");
     }
 
     #[test]

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
-use waygate_core::decide::{decide, look_again_at, passage, Decision, Evaluation, Passage};
+use waygate_core::decide::{
+    blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
+};
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Action;
-use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::outcome::GuardResult;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
@@ -319,13 +321,7 @@ impl Engine {
             Decision::Blocked { on_failure } => {
                 match on_failure.filter(|_| when_blocked == WhenBlocked::FollowOnFailure) {
                     Some(target) => {
-                        let failed: Vec<&str> = reports
-                            .iter()
-                            .flat_map(|r| &r.results)
-                            .filter(|g| g.outcome == Outcome::Fail)
-                            .map(|g| g.name.as_str())
-                            .collect();
-                        let reason = format!("guards failed: {}", failed.join(", "));
+                        let reason = blocked_reason(reports.iter().flat_map(|r| &r.results));
                         let to = workflow.state(target).name.clone();
                         self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason))
                             .await?
