@@ -33,6 +33,8 @@ pub struct TransitionReport {
     pub to: String,
     /// One result per guard.
     pub results: Vec<GuardResult>,
+    /// The transition in the run's workflow.
+    pub transition: EdgeIndex,
 }
 
 impl TransitionReport {
@@ -122,7 +124,6 @@ impl Engine {
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
-        let mut evaluated = Vec::new();
         for t in self.candidates(&loaded, to)? {
             let results = self
                 .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
@@ -131,25 +132,10 @@ impl Engine {
                 from: loaded.run.state.clone(),
                 to: loaded.workflow.state(t.to).name.clone(),
                 results,
+                transition: t.id,
             });
-            evaluated.push(t.id);
         }
-        let evaluations: Vec<Evaluation> = evaluated
-            .iter()
-            .zip(&reports)
-            .map(|(&transition, r)| Evaluation {
-                transition,
-                results: &r.results,
-            })
-            .collect();
-        let in_state = elapsed(loaded.entered_at, self.now());
-        let decision = decide(
-            &loaded.workflow,
-            loaded.state,
-            &loaded.events,
-            in_state,
-            &evaluations,
-        );
+        let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         Ok(DryRun {
             loaded,
             reports,
@@ -244,25 +230,7 @@ impl Engine {
         // mind (a transition passes, a watch breaks); none at all once the deadline passed.
         let ctx = self.context(&loaded);
         let mut reports: Vec<TransitionReport> = Vec::new();
-        let mut evaluated = Vec::new();
-        let decide_now = |evaluated: &[EdgeIndex], reports: &[TransitionReport], in_state| {
-            let evaluations: Vec<Evaluation> = evaluated
-                .iter()
-                .zip(reports)
-                .map(|(&transition, r)| Evaluation {
-                    transition,
-                    results: &r.results,
-                })
-                .collect();
-            decide(
-                workflow,
-                loaded.state,
-                &loaded.events,
-                in_state,
-                &evaluations,
-            )
-        };
-        if !decide_now(&evaluated, &reports, in_state).is_final() {
+        if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
                 let results = self
                     .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
@@ -271,15 +239,15 @@ impl Engine {
                     from: loaded.run.state.clone(),
                     to: workflow.state(t.to).name.clone(),
                     results,
+                    transition: t.id,
                 });
-                evaluated.push(t.id);
-                if decide_now(&evaluated, &reports, in_state).is_final() {
+                if decide_on(&loaded, &reports, in_state).is_final() {
                     break;
                 }
             }
         }
         // Decided again at the time the guards finished: the deadline may have passed meanwhile.
-        let decision = decide_now(&evaluated, &reports, elapsed(loaded.entered_at, self.now()));
+        let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         let records: Vec<EventKind> = reports
             .iter()
             .map(|r| EventKind::GuardsEvaluated {
@@ -698,6 +666,25 @@ fn moved_meanwhile(
         }
         Err(e) => Err(e),
     }
+}
+
+/// What [`decide`] makes of `reports` for the run as loaded, `in_state` after it entered its
+/// state.
+fn decide_on(loaded: &Loaded, reports: &[TransitionReport], in_state: Duration) -> Decision {
+    let evaluations: Vec<Evaluation> = reports
+        .iter()
+        .map(|r| Evaluation {
+            transition: r.transition,
+            results: &r.results,
+        })
+        .collect();
+    decide(
+        &loaded.workflow,
+        loaded.state,
+        &loaded.events,
+        in_state,
+        &evaluations,
+    )
 }
 
 /// Time from `since` to `now`, zero if the clock went backwards.
