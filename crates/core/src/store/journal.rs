@@ -200,6 +200,11 @@ impl Journal {
         })
     }
 
+    /// The store directory the journal is in.
+    pub(crate) fn store_dir(&self) -> PathBuf {
+        self.dir.parent().map_or_else(PathBuf::new, Path::to_owned)
+    }
+
     pub(crate) fn segment_path(&self, segment: u32) -> PathBuf {
         self.dir.join(format!("{segment:08}.seg"))
     }

@@ -20,6 +20,7 @@ use super::embedded::Options;
 use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
+use super::index::Index;
 use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
 use super::{apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, StoreError};
 use crate::event::{Event, NewEvent, GENESIS_HASH};
@@ -125,6 +126,8 @@ pub(crate) struct Session {
     pending: Vec<Pending>,
     /// The runs and environment holders as the pending commits leave them.
     overlay: Overlay,
+    /// The read index beside sled (`index.rs`), kept up with sled at every settle.
+    index: Index,
     lock: File,
 }
 
@@ -246,7 +249,7 @@ impl Session {
         }
         let mut session = Session::new(lock, journal, db, applied.unwrap_or_default());
         match session.catch_up() {
-            Ok(()) => Ok(session),
+            Ok(()) => Ok(session.with_index()),
             Err(StoreError::State(why)) => {
                 tracing::warn!(
                     "store state in {} disagrees with the journal ({why}); rebuilding it",
@@ -265,6 +268,7 @@ impl Session {
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
         let chain = Chain::of(&applied);
+        let index = Index::open(&journal.store_dir());
         Session {
             db: StateDb(db),
             journal,
@@ -275,6 +279,7 @@ impl Session {
             chain,
             pending: Vec::new(),
             overlay: Overlay::default(),
+            index,
             lock,
         }
     }
@@ -296,7 +301,15 @@ impl Session {
             .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
         let mut session = Session::new(lock, journal, db, Applied::default());
         session.catch_up()?;
-        Ok(session)
+        Ok(session.with_index())
+    }
+
+    /// Brings the read index up to the journal's end (after catch-up, which cuts off a torn
+    /// tail). A failure leaves readers reading through sled; the session goes on.
+    fn with_index(mut self) -> Session {
+        let store = self.journal.store_dir();
+        self.index.catch_up(&store, &self.journal, self.tail);
+        self
     }
 
     /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
@@ -492,6 +505,8 @@ impl Session {
     pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         self.overlay = Overlay::default();
+        self.index
+            .apply_pending(pending.iter().map(|p| (&p.records[..], p.next)));
         if let Err(e) = self.apply_many(pending) {
             tracing::warn!("commits are durable but updating the store's state failed ({e}); the next command replays them");
             self.poisoned = true;
