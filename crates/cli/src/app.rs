@@ -1,12 +1,18 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, Store};
+
+use waygate_core::store::{EmbeddedStore, LockWait, Options, StopWaiting, Store, WaitNotice};
 use waygate_executor::lock::RunLocks;
-use waygate_executor::Engine;
+use waygate_executor::{Clock, Engine, ProcessClock};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -17,14 +23,17 @@ use crate::live;
 pub struct App {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Who is acting.
-    pub actor: String,
+    /// Who is acting, or why the OS user cannot be named as acting (then commands that record
+    /// refuse, and commands that only read work).
+    actor: Result<String, String>,
     /// Output format.
     pub format: Format,
     /// The store directory: run locks live in its `locks/`.
     pub dir: PathBuf,
     /// `--quiet`: no live output of commands.
     pub quiet: bool,
+    /// Stops waiting for a store another process holds (`drive` sets it on Ctrl-C).
+    pub stop_waiting: StopWaiting,
 }
 
 impl std::fmt::Debug for App {
@@ -37,27 +46,85 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens the store in `--store DIR` (created if missing).
-    pub fn open(global: &Global) -> Result<App, CliError> {
-        let store = EmbeddedStore::open(&global.store)?;
+    /// Opens the store in `--store DIR`. Only commands that start runs pass `create`: they
+    /// create a store in a missing or empty directory; every other command needs one to exist
+    /// (a mistyped path is "no store at PATH", and nothing is written there). An `--as` (or
+    /// `WAYGATE_ACTOR`) outside the actor-name set is a usage error here, whatever the command.
+    pub fn open(global: &Global, create: bool) -> Result<App, CliError> {
         let actor = match &global.actor {
-            Some(a) if !a.trim().is_empty() => a.trim().to_owned(),
-            Some(_) => return Err(CliError::BadInput("--as needs a name".into())),
-            None => os_user(),
+            Some(a) => {
+                let a = a.trim();
+                check_actor_name(a).map_err(|e| {
+                    CliError::Usage(format!("--as (or WAYGATE_ACTOR) {:?}: {e}", a))
+                })?;
+                Ok(a.to_owned())
+            }
+            None => {
+                let (name, source) = os_user();
+                check_actor_name(&name).map(|()| name.clone()).map_err(|e| {
+                    format!(
+                        "the OS user {name:?} (from {source}) cannot be recorded as the actor: {e}; \
+                         name yourself with --as NAME or WAYGATE_ACTOR"
+                    )
+                })
+            }
         };
+        let clock = process_clock();
+        let stop_waiting = StopWaiting::default();
+        let options = store_options(&stop_waiting);
+        let store = if create {
+            EmbeddedStore::open_with(&global.store, options)?
+        } else {
+            EmbeddedStore::open_existing_with(&global.store, options)?
+        };
+        let store = store.with_clock(Arc::new(move || clock.now()));
         Ok(App {
             store: Arc::new(store),
             actor,
             format: global.format,
             dir: global.store.clone(),
             quiet: global.quiet,
+            stop_waiting,
         })
     }
 
-    /// An engine acting as this app's actor. Every command that runs workflow commands gets
-    /// it here, so all of them show live output alike, unless `--quiet`.
-    pub fn engine(&self) -> Engine {
-        let engine = Engine::new(self.store.clone(), self.actor.clone())
+    /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
+    /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
+    pub fn command_line(&self, args: &[&str]) -> String {
+        let mut words = vec!["waygate".to_owned()];
+        if self.dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            words.push("--store".into());
+            words.push(shell_word(&dir.to_string_lossy()));
+        }
+        words.extend(args.iter().map(|a| shell_word(a)));
+        words.join(" ")
+    }
+
+    /// Who is acting; a usage error when the OS user is not a valid actor name and no `--as`
+    /// was given.
+    pub fn actor(&self) -> Result<&str, CliError> {
+        self.actor
+            .as_deref()
+            .map_err(|why| CliError::Usage(why.clone()))
+    }
+
+    /// An engine acting as this app's actor, for commands that record events.
+    pub fn engine(&self) -> Result<Engine, CliError> {
+        Ok(self.engine_as(self.actor()?.to_owned()))
+    }
+
+    /// An engine for commands that record nothing (`status`, `check`): they work whoever the
+    /// OS user is.
+    pub fn reader(&self) -> Engine {
+        self.engine_as(self.actor.clone().unwrap_or_default())
+    }
+
+    /// Every command that runs workflow commands gets its engine here, so all of them show
+    /// live output alike, unless `--quiet`.
+    fn engine_as(&self, actor: String) -> Engine {
+        let engine = Engine::new(self.store.clone(), actor)
+            .with_clock(Arc::new(process_clock()))
             .with_run_locks(RunLocks::new(self.dir.join("locks")));
         let output = if self.quiet { None } else { live::start() };
         match output {
@@ -67,18 +134,107 @@ impl App {
     }
 }
 
+/// How the CLI uses the store: a command whose store is held by another process waits for
+/// it as long as it takes (a `drive` watching for an hour must not die because a neighbour
+/// held the store for a while), saying on stderr who holds it, until `stop` is set.
+pub fn store_options(stop: &StopWaiting) -> Options {
+    Options {
+        lock_timeout: Duration::MAX,
+        on_wait: Some(WaitNotice(Arc::new(|wait: &LockWait| {
+            eprintln!("{}", waiting_line(wait));
+        }))),
+        stop_waiting: Some(stop.clone()),
+        ..Options::default()
+    }
+}
+
+/// "waiting for the store at DIR: held by pid 4242 (waygate audit verify) (waited 3s) ...".
+fn waiting_line(wait: &LockWait) -> String {
+    let holders: Vec<String> = wait
+        .holders
+        .iter()
+        .map(|h| {
+            let who = match h.pid {
+                Some(pid) => format!("pid {pid}"),
+                None => "a process".to_owned(),
+            };
+            let what = h
+                .command
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let how = if h.shared { ", reading" } else { "" };
+            format!("{who}{what}{how}")
+        })
+        .collect();
+    let by = if holders.is_empty() {
+        "another process".to_owned()
+    } else {
+        holders.join(" and ")
+    };
+    format!(
+        "waiting for the store at {}: held by {by} for at least {}s; going on when it is free",
+        wait.dir.display(),
+        wait.waited.as_secs()
+    )
+}
+
+/// `word` as one shell word: as is when it is made of characters no shell treats specially,
+/// else in single quotes (a `'` inside written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// This process's one clock, for its waits, the times its writes are stamped with and the
+/// countdowns it prints (docs/storage.md, Times and clocks): the wall clock read once, then
+/// the monotonic clock, so setting the wall clock while `drive` waits neither stretches nor
+/// skips a bake.
+pub fn process_clock() -> ProcessClock {
+    static CLOCK: OnceLock<ProcessClock> = OnceLock::new();
+    *CLOCK.get_or_init(|| ProcessClock::starting_at(wall_clock()))
+}
+
+/// The wall clock. Debug builds (the ones the tests run) add `WAYGATE_TEST_CLOCK_OFFSET`
+/// seconds, so that an end-to-end test can play a process whose clock is wrong; release builds
+/// ignore the variable (docs/cli.md, Environment).
+fn wall_clock() -> Timestamp {
+    let now = Timestamp::now();
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("WAYGATE_TEST_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return now
+            .saturating_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(now);
+    }
+    now
+}
+
 /// A run id as typed by the user.
 pub fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
 }
 
-/// The OS user: `$USER`, `$LOGNAME`, else the passwd entry of the uid, else the uid.
-fn os_user() -> String {
-    if let Some(name) = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    {
-        return name;
+/// The OS user and where it came from: `$USER`, `$LOGNAME`, else the passwd entry of the
+/// uid, else the uid. A name that does not fit the actor-name set is refused, never replaced
+/// by another: the audit trail names people as they are known.
+fn os_user() -> (String, &'static str) {
+    for key in ["USER", "LOGNAME"] {
+        if let Some(name) = std::env::var_os(key).filter(|v| !v.is_empty()) {
+            return (
+                name.to_string_lossy().into_owned(),
+                if key == "USER" { "$USER" } else { "$LOGNAME" },
+            );
+        }
     }
     // SAFETY: getuid cannot fail. getpwuid returns null or a pointer to a static record that
     // stays valid until the next getpw* call; we copy the name out at once, single-threaded.
@@ -88,10 +244,30 @@ fn os_user() -> String {
         if !pw.is_null() && !(*pw).pw_name.is_null() {
             if let Ok(name) = std::ffi::CStr::from_ptr((*pw).pw_name).to_str() {
                 if !name.is_empty() {
-                    return name.to_owned();
+                    return (name.to_owned(), "the passwd entry");
                 }
             }
         }
-        format!("uid-{uid}")
+        (format!("uid-{uid}"), "the user id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        let cases = [
+            ("/tmp/store", "/tmp/store"),
+            ("sign-off", "sign-off"),
+            ("my store", "'my store'"),
+            ("it's", r"'it'\''s'"),
+            ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+            ("", "''"),
+        ];
+        for (word, quoted) in cases {
+            assert_eq!(shell_word(word), quoted, "{word}");
+        }
     }
 }

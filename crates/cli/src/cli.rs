@@ -16,13 +16,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The store directory when neither `--store` nor `WAYGATE_STORE` names one.
+pub const DEFAULT_STORE: &str = ".waygate";
+
 /// Flags accepted by every command.
 #[derive(Debug, Args)]
 pub struct Global {
     /// The store directory.
-    #[arg(long, global = true, env = "WAYGATE_STORE", default_value = ".waygate")]
+    #[arg(long, global = true, env = "WAYGATE_STORE", default_value = DEFAULT_STORE)]
     pub store: PathBuf,
-    /// Output format; `jsonl` and `csv` apply to `runs`, `history` and `audit`.
+    /// Output format; `jsonl` and `csv` apply to `runs`, `history` and `audit` (and `jsonl`
+    /// to `validate`), other commands refuse them.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Who is acting; recorded on every event. Defaults to the OS user.
@@ -97,7 +101,8 @@ pub enum Command {
         /// Only this environment.
         #[arg(long)]
         env: Option<String>,
-        /// Only this status (active, waiting, succeeded, failed, aborted).
+        /// Only this status: succeeded, failed, aborted, waiting, or active (every run that
+        /// has not ended: active and waiting).
         #[arg(long)]
         status: Option<String>,
     },
@@ -117,15 +122,20 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Record your approval of an Approval guard.
+    /// Record your approval of an Approval guard out of the run's current state (or take it
+    /// back with `--withdraw`).
     Approve {
         /// The run id.
         run: String,
         /// The guard's name.
         guard: String,
-        /// Why you approve; kept in the audit trail.
+        /// Why you approve (or withdraw); kept in the audit trail.
         #[arg(long)]
         comment: Option<String>,
+        /// Withdraw your approval of GUARD, given in this visit of the run's state and not used
+        /// yet.
+        #[arg(long)]
+        withdraw: bool,
     },
     /// Advance until a terminal state, waiting out timers, windows, approvals and watches.
     Drive {
@@ -158,6 +168,72 @@ pub enum Command {
     },
     /// Query the whole history, or verify the hash chain (`audit verify`).
     Audit(AuditArgs),
+    /// Work on the store as a whole (`store salvage`).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Carry everything readable of a damaged store (`--store`) into a new store in DIR,
+    /// recording what was lost as an event there. The damaged store is not changed.
+    Salvage {
+        /// The new store: a missing or empty directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Validate { .. } => "validate",
+            Command::Graph { .. } => "graph",
+            Command::Start(_) => "start",
+            Command::Run { .. } => "run",
+            Command::Status { .. } => "status",
+            Command::Runs { .. } => "runs",
+            Command::Check { .. } => "check",
+            Command::Advance { .. } => "advance",
+            Command::Approve { .. } => "approve",
+            Command::Drive { .. } => "drive",
+            Command::Rollback { .. } => "rollback",
+            Command::Abort { .. } => "abort",
+            Command::History { .. } => "history",
+            Command::Audit(a) if a.verify.is_some() => "audit verify",
+            Command::Audit(_) => "audit",
+            Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
+        }
+    }
+
+    /// The output formats the command prints. Lists (`runs`, `history`, `audit`) print all
+    /// four; `validate` a list of diagnostics as JSON or JSON lines; `graph` DOT or Mermaid
+    /// only; every other command one result, for people or as one JSON document. Any other
+    /// `--format` is a usage error rather than output in a format that was not asked for.
+    pub fn formats(&self) -> &'static [Format] {
+        use Format::{Csv, Human, Json, Jsonl};
+        match self {
+            Command::Runs { .. } | Command::History { .. } => &[Human, Json, Jsonl, Csv],
+            Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
+            Command::Validate { .. } => &[Human, Json, Jsonl],
+            Command::Graph { .. } => &[Human],
+            _ => &[Human, Json],
+        }
+    }
+}
+
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+        }
+    }
 }
 
 /// `start` and `run`.
@@ -209,5 +285,11 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
-    Verify,
+    /// Prints the chain's head (seq and hash) to keep outside the store. Changes nothing.
+    Verify {
+        /// A head printed by an earlier `audit verify`: exit 1 unless the chain still reaches
+        /// the event with this hash (the history was not cut back or rewritten since).
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+    },
 }

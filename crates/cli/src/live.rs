@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use waygate_executor::live::{Origin, OutputLine, OutputSender, Stream};
 
-use crate::output::escape_control;
 use crate::screen;
+use waygate_core::text::escape_control;
 
 /// Lines queued between the commands and the printing thread (at most about 4 KiB each).
 const QUEUED_LINES: usize = 256;

@@ -15,6 +15,7 @@ mod workflow;
 use std::process::ExitCode;
 
 use clap::Parser;
+use waygate_core::text::escape_control;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -36,7 +37,11 @@ fn main() -> ExitCode {
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
         Err(e) => {
             if !matches!(e, CliError::Invalid(_)) {
-                eprintln!("error: {e}");
+                // Errors quote names, run ids and file contents: one escaped line.
+                eprintln!("error: {}", escape_control(&e.to_string()));
+                if let Some(hint) = e.hint() {
+                    eprintln!("hint: {hint}");
+                }
             }
             e.exit().into()
         }
@@ -59,12 +64,24 @@ fn return_freed_memory() {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let g = &cli.global;
     use commands::{act, query};
+    let formats = cli.command.formats();
+    if !formats.contains(&g.format) {
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        return Err(CliError::Usage(format!(
+            "`{}` does not print {}: --format takes {} here (csv and jsonl are for the lists: \
+             runs, history, audit)",
+            cli.command.name(),
+            g.format.name(),
+            names.join(" or ")
+        )));
+    }
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
         _ => {}
     }
-    let app = App::open(g)?;
+    let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
+    let app = App::open(g, creates_runs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,12 +103,16 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 run,
                 guard,
                 comment,
-            } => act::approve(&app, run, guard, comment.clone()).await,
+                withdraw,
+            } => act::approve(&app, run, guard, comment.clone(), *withdraw).await,
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
             Command::History { run } => query::history(&app, run),
             Command::Audit(args) => query::audit(&app, args),
+            Command::Store(cli::StoreCommand::Salvage { to }) => {
+                commands::store::salvage(&app, &g.store, to)
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

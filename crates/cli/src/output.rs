@@ -1,10 +1,16 @@
 //! Printing results: aligned tables for people, JSON, JSON lines and CSV for scripts.
+//!
+//! Every piece of stored or user-supplied text that reaches human output goes through
+//! [`escape_control`] (tables escape every cell; other human text escapes each value it
+//! interpolates), so a name or comment always prints as what it is. JSON and CSV keep the
+//! exact text: their encodings quote it.
 
 use std::io::Write;
 
 use serde::Serialize;
 use waygate_core::event::{Event, EventKind};
 use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::text::escape_control;
 
 use crate::exit::CliError;
 
@@ -29,17 +35,23 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// Columns padded to their widest cell; the last column is not padded.
+    /// Columns padded to their widest cell; the last column is not padded. Cells are
+    /// escaped: one row is one line.
     pub fn human(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(|c| escape_control(c).into_owned()).collect())
+            .collect();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
+        for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
         let mut out = String::new();
         let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&header).chain(&rows) {
             let last = row.len().saturating_sub(1);
             for (i, cell) in row.iter().enumerate() {
                 if i == last {
@@ -85,6 +97,11 @@ pub fn print(text: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Writes one line of human text to stdout, escaped: `text` is one line whatever it holds.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    print(&format!("{}\n", escape_control(text)))
+}
+
 /// Writes `value` as pretty JSON to stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::from)?;
@@ -114,7 +131,7 @@ pub fn outcome_word(o: Outcome) -> &'static str {
 pub fn guard_lines(results: &[GuardResult]) -> String {
     let width = results
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|r| escape_control(&r.name).chars().count())
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -131,10 +148,20 @@ pub fn guard_lines(results: &[GuardResult]) -> String {
         };
         out.push_str(&format!(
             "    {mark} {:<width$}  {}{attempts}\n",
-            r.name, r.detail
+            escape_control(&r.name),
+            escape_control(&r.detail)
         ));
     }
     out
+}
+
+/// "event 3 (why)" or "events 3 to 5 (why)", seqs of the damaged store.
+pub fn lost_events(lost: &waygate_core::event::LostEvents) -> String {
+    if lost.first == lost.last {
+        format!("event {} ({})", lost.first, lost.why)
+    } else {
+        format!("events {} to {} ({})", lost.first, lost.last, lost.why)
+    }
 }
 
 /// A one-line summary of an event for people.
@@ -176,6 +203,10 @@ pub fn event_summary(e: &Event) -> String {
         } => match comment {
             Some(c) => format!("approved `{guard}`: {c}"),
             None => format!("approved `{guard}`"),
+        },
+        EventKind::ApprovalWithdrawn { guard, comment, .. } => match comment {
+            Some(c) => format!("withdrew the approval of `{guard}`: {c}"),
+            None => format!("withdrew the approval of `{guard}`"),
         },
         EventKind::Approved { guard, reason, .. } => {
             format!(
@@ -222,28 +253,22 @@ pub fn event_summary(e: &Event) -> String {
         }
         EventKind::Aborted { state, reason } => format!("aborted in `{state}`: {reason}"),
         EventKind::RunEnded { state, status } => format!("ended in `{state}`: {}", status.as_str()),
-    }
-}
-
-/// `text` safe to print on a terminal: control characters written as visible escapes (`\n`,
-/// `\r`, `\t`, `\u{1b}`), so untrusted text such as a command's output cannot move the
-/// cursor, rewrite lines or change colours. (A stand-in with the same output as the shared
-/// escaping of untrusted text being added to `waygate_core::text`, which replaces it.)
-pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
+        EventKind::StoreSalvaged {
+            from,
+            carried,
+            lost,
+        } => {
+            let lost: Vec<String> = lost.iter().map(lost_events).collect();
+            format!(
+                "store salvaged from {from}: {carried} events carried; lost: {}",
+                if lost.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    lost.join("; ")
+                }
+            )
         }
     }
-    std::borrow::Cow::Owned(out)
 }
 
 /// Human time: `2026-11-26 16:45:01Z`.
@@ -264,12 +289,11 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_control("plain text é"), "plain text é");
-        assert_eq!(
-            escape_control("\x1b[2J\rgone\u{9b}31m\x7f\t"),
-            r"\u{1b}[2J\rgone\u{9b}31m\u{7f}\t"
-        );
+    fn table_cells_are_escaped_for_people_and_exact_in_csv() {
+        let mut t = Table::new(&["WHO", "WHAT"]);
+        t.row(vec!["a\nb".into(), "\x1b[2Jx".into()]);
+        assert_eq!(t.human(), "WHO   WHAT\na\\nb  \\u{1b}[2Jx\n");
+        assert_eq!(t.csv(), "who,what\r\n\"a\nb\",\x1b[2Jx\r\n");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use waygate_core::outcome::Outcome;
+use waygate_core::text::escape_control;
 use waygate_executor::engine::{Progress, ProgressSink};
 
 use crate::{output, screen};
@@ -25,8 +26,10 @@ impl Sink {
         }
     }
 
+    /// Prints one progress line; the names and details in it are escaped, so it stays one
+    /// line.
     fn line(&mut self, text: &str) {
-        screen::line(text);
+        screen::line(&escape_control(text));
     }
 
     /// Ends an open status line.
@@ -75,7 +78,7 @@ impl ProgressSink for Sink {
                     ));
                 }
                 if self.tty {
-                    screen::status(&text);
+                    screen::status(&escape_control(&text));
                     return;
                 }
                 // Plain output: a line when what is waited on changes, else once a minute.
@@ -93,7 +96,8 @@ impl ProgressSink for Sink {
 
 /// Time from now until `t`, as authors write durations (`4m30s`), `0s` if past.
 fn left(t: jiff::Timestamp) -> String {
-    let d =
-        std::time::Duration::try_from(t.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+    use waygate_executor::Clock as _;
+    let now = crate::app::process_clock().now();
+    let d = std::time::Duration::try_from(t.duration_since(now)).unwrap_or_default();
     waygate_core::duration::format_duration(std::time::Duration::from_secs(d.as_secs()))
 }

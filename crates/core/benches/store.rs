@@ -31,6 +31,8 @@ fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
         file: run.file.clone(),
         definition_hash: run.definition_hash.clone(),
         vars: run.vars.clone(),
+        workdir: None,
+        file_path: None,
     };
     (run, NewEvent::new("ana", started))
 }

@@ -119,6 +119,8 @@ fn run(args: &Args) -> Result<f64, StoreError> {
                 file: run.file.clone(),
                 definition_hash: run.definition_hash.clone(),
                 vars: run.vars.clone(),
+                workdir: None,
+                file_path: None,
             },
         );
         ids.push(store.create_run(run, vec![started])?.0.id);

@@ -117,6 +117,8 @@ fn build(args: &Args) -> Result<u64, StoreError> {
                 file: run.file.clone(),
                 definition_hash: run.definition_hash.clone(),
                 vars: run.vars.clone(),
+                workdir: None,
+                file_path: None,
             },
         );
         let (run, _) = store.create_run(run, vec![started])?;

@@ -121,6 +121,29 @@ pub fn decide(
     }
 }
 
+/// Why `waygate rollback` may not send a run to the workflow's rollback state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackRefusal {
+    /// The workflow has no `rollback` state.
+    NoRollbackState,
+    /// The run is already on its rollback path ([`Workflow::on_rollback_path`]): a second
+    /// rollback would run the rollback actions again.
+    AlreadyOnPath,
+}
+
+/// Where `waygate rollback` sends a run that is in `state` and has not ended: the workflow's
+/// rollback state, unless the run is already on its rollback path.
+pub fn decide_rollback(
+    workflow: &Workflow,
+    state: NodeIndex,
+) -> Result<NodeIndex, RollbackRefusal> {
+    let target = workflow.rollback.ok_or(RollbackRefusal::NoRollbackState)?;
+    if workflow.on_rollback_path(state) {
+        return Err(RollbackRefusal::AlreadyOnPath);
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +343,145 @@ mod tests {
         assert_eq!(
             decide(&w, a, Duration::ZERO, &evals),
             Decision::Blocked { on_failure: None }
+        );
+    }
+
+    /// The deployment, a rollback with a verify step and an escalation, a state both paths
+    /// share, and a retry loop from the rollback path back to the start.
+    const PATHS: &str = r#"Workflow(
+        name: "p",
+        initial: "build",
+        rollback: "rollback",
+        states: {
+            "build": (on_failure: "build_failed"),
+            "build_failed": (),
+            "prod": (on_failure: "rollback"),
+            "notify": (),
+            "rollback": (on_failure: "escalate"),
+            "rb_verify": (deadline: "5m"),
+            "escalate": (),
+            "retry": (),
+            "done": (terminal: Success),
+            "rolled_back": (terminal: Failure),
+        },
+        transitions: [
+            (from: "build", to: "prod"),
+            (from: "build_failed", to: "rolled_back"),
+            (from: "prod", to: "notify"),
+            (from: "notify", to: "done"),
+            (from: "rollback", to: "rb_verify"),
+            (from: "rollback", to: "retry"),
+            (from: "rb_verify", to: "notify"),
+            (from: "rb_verify", to: "rolled_back"),
+            (from: "escalate", to: "rolled_back"),
+            (from: "retry", to: "build"),
+        ],
+    )"#;
+
+    #[test]
+    fn rollback_path_table() {
+        let v = validate("p.ron", PATHS);
+        let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        // (state, on the rollback path, what `waygate rollback` decides)
+        let cases: &[(&str, bool, Result<&str, RollbackRefusal>)] = &[
+            ("build", false, Ok("rollback")),
+            ("build_failed", false, Ok("rollback")),
+            ("prod", false, Ok("rollback")),
+            // Reached by the deployment too, so not "after" the rollback.
+            ("notify", false, Ok("rollback")),
+            ("done", false, Ok("rollback")),
+            ("rollback", true, Err(RollbackRefusal::AlreadyOnPath)),
+            ("rb_verify", true, Err(RollbackRefusal::AlreadyOnPath)),
+            // Reached only through the rollback state's on_failure.
+            ("escalate", true, Err(RollbackRefusal::AlreadyOnPath)),
+            ("retry", true, Err(RollbackRefusal::AlreadyOnPath)),
+            // The deployment reaches it too (build_failed -> rolled_back).
+            ("rolled_back", false, Ok("rollback")),
+        ];
+        for &(name, on_path, expected) in cases {
+            let id = w.state_id(name).expect("state");
+            assert_eq!(w.on_rollback_path(id), on_path, "{name}: on the path");
+            let got = decide_rollback(&w, id).map(|t| w.state(t).name.as_str());
+            assert_eq!(got, expected, "{name}: rollback");
+        }
+    }
+
+    #[test]
+    fn no_rollback_state_refuses_and_nothing_is_on_a_path() {
+        let w = setup_without_rollback();
+        for (id, _) in w.states() {
+            assert!(!w.on_rollback_path(id));
+            assert_eq!(
+                decide_rollback(&w, id),
+                Err(RollbackRefusal::NoRollbackState)
+            );
+        }
+    }
+
+    fn setup_without_rollback() -> Workflow {
+        let text = FLOW.replace(r#"rollback: "rb","#, "");
+        let v = validate("t.ron", &text);
+        v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics))
+    }
+
+    #[test]
+    fn an_incident_on_the_rollback_path_does_not_fall_back_to_the_rollback_state_again() {
+        let v = validate("p.ron", PATHS);
+        let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        let id = |s: &str| w.state_id(s).expect("state");
+        // rb_verify's deadline passes: with no on_failure of its own it fails in place
+        // rather than going back to `rollback` and reverting the revert.
+        assert_eq!(
+            decide(&w, id("rb_verify"), Duration::from_secs(300), &[]),
+            Decision::Incident {
+                to: None,
+                incident: Incident::Deadline(Duration::from_secs(300)),
+            }
+        );
+        // Before the rollback, the fall-back still applies.
+        assert_eq!(w.failure_target(id("notify")), Some(id("rollback")));
+        // An explicit on_failure is always followed.
+        assert_eq!(w.failure_target(id("rollback")), Some(id("escalate")));
+    }
+
+    #[test]
+    fn validate_warns_of_actions_after_the_rollback_state_without_on_failure() {
+        let text = PATHS
+            .replace(
+                r#""rb_verify": (deadline: "5m"),"#,
+                r#""rb_verify": (deadline: "5m", on_enter: [Command(run: ["true"])]),
+            "rollback_notes": (on_enter: [Command(run: ["true"])]),"#,
+            )
+            .replace(
+                r#"(from: "rollback", to: "retry"),"#,
+                r#"(from: "rollback", to: "retry"),
+            (from: "rollback", to: "rollback_notes"),
+            (from: "rollback_notes", to: "rolled_back"),"#,
+            )
+            .replace(
+                r#""rollback": (on_failure: "escalate"),"#,
+                r#""rollback": (on_failure: "escalate", on_enter: [Command(run: ["true"])]),"#,
+            );
+        let v = validate("p.ron", &text);
+        assert!(v.workflow.is_some(), "{:?}", v.diagnostics);
+        let warned: Vec<String> = v
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "missing-failure-path")
+            .map(|d| d.message.clone())
+            .collect();
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(
+            warned.iter().all(|m| m.contains("on the rollback path")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|m| m.contains("`rb_verify`")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|m| m.contains("`rollback_notes`")),
+            "{warned:?}"
         );
     }
 }

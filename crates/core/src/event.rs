@@ -36,8 +36,9 @@ pub struct Event {
     pub seq: u64,
     /// The run the event belongs to.
     pub run_id: RunId,
-    /// When the store committed it (UTC). Never earlier than the previous event's time, so the
-    /// log is ordered by time as well as by `seq`.
+    /// When the store committed it (UTC), by the writing process's clock. Never earlier than
+    /// the previous event's time unless that lay beyond [`crate::clock_jump::TOLERANCE`] ahead
+    /// (a clock jump, reported and not copied): `seq`, not `at`, orders the log.
     pub at: jiff::Timestamp,
     /// Who did it: the `--as` actor, or the user running the command.
     pub actor: String,
@@ -167,7 +168,8 @@ pub enum Cause {
     Action,
 }
 
-/// The event kinds of contract section 4.
+/// What happened to a run: every kind of event the audit trail holds (`docs/cli.md`,
+/// `waygate history`). [`EventKind::NAMES`] lists them for `audit --kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum EventKind {
@@ -185,6 +187,14 @@ pub enum EventKind {
         definition_hash: String,
         /// Non-secret resolved variables.
         vars: BTreeMap<String, String>,
+        /// The directory the run was started in, canonical and absolute: where its commands
+        /// run. Omitted when absent (events recorded before it was kept), so their encoding,
+        /// and with it their hashes, are unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workdir: Option<String>,
+        /// The workflow file's canonical absolute path; omitted when absent, as `workdir`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_path: Option<String>,
     },
     /// One evaluation of a transition's guards: every attempt, failed ones too.
     GuardsEvaluated {
@@ -209,6 +219,23 @@ pub enum EventKind {
         accepted: bool,
         /// Why it was refused.
         reason: Option<String>,
+        /// The visit of `state` it was given in ([`crate::visit::visit_number`]), so an
+        /// approval recorded just as the run moved on never counts in a later visit. Absent
+        /// in stores written before approvals were tied to visits (and then not encoded, so
+        /// their hashes still verify).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit: Option<u32>,
+    },
+    /// An approver took back an approval not used yet (`waygate approve RUN GUARD --withdraw`).
+    ApprovalWithdrawn {
+        /// The state the run was in.
+        state: String,
+        /// The approval guard's name.
+        guard: String,
+        /// The approver's comment.
+        comment: Option<String>,
+        /// The visit of `state` the withdrawn approval was given in.
+        visit: u32,
     },
     /// The run moved.
     Transitioned {
@@ -268,20 +295,45 @@ pub enum EventKind {
         /// How it ended.
         status: RunStatus,
     },
+    /// This store was made by salvaging a damaged one (`waygate store salvage`): an event of
+    /// the store, not of a run (its `run_id` is empty), after every event carried over. Those
+    /// were renumbered and chained anew, times and actors kept; the damaged store is left as
+    /// it was. See `docs/storage.md`, "Salvage".
+    StoreSalvaged {
+        /// The damaged store's location.
+        from: String,
+        /// How many events were carried over (all the events before this one).
+        carried: u64,
+        /// The events that could not be carried, by their seq in the damaged store.
+        lost: Vec<LostEvents>,
+    },
+}
+
+/// Events a salvage could not carry over: seqs `first` to `last` of the damaged store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    /// The first lost seq.
+    pub first: u64,
+    /// The last lost seq.
+    pub last: u64,
+    /// Why, and where.
+    pub why: String,
 }
 
 impl EventKind {
-    /// Every kind's name, in the contract's order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 9] = [
+    /// Every kind's name, in the documented order (for validating `audit --kind`).
+    pub const NAMES: [&'static str; 11] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
+        "ApprovalWithdrawn",
         "Transitioned",
         "ActionStarted",
         "ActionFinished",
         "RollbackRequested",
         "Aborted",
         "RunEnded",
+        "StoreSalvaged",
     ];
 
     /// The kind's name, as in the contract.
@@ -290,12 +342,14 @@ impl EventKind {
             EventKind::RunStarted { .. } => "RunStarted",
             EventKind::GuardsEvaluated { .. } => "GuardsEvaluated",
             EventKind::Approved { .. } => "Approved",
+            EventKind::ApprovalWithdrawn { .. } => "ApprovalWithdrawn",
             EventKind::Transitioned { .. } => "Transitioned",
             EventKind::ActionStarted { .. } => "ActionStarted",
             EventKind::ActionFinished { .. } => "ActionFinished",
             EventKind::RollbackRequested { .. } => "RollbackRequested",
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",
+            EventKind::StoreSalvaged { .. } => "StoreSalvaged",
         }
     }
 }
@@ -338,6 +392,34 @@ mod tests {
         assert!(EventKind::NAMES.contains(&event.kind_name()));
     }
 
+    /// A `RunStarted` recorded before runs kept their directory encodes exactly as it did, so
+    /// its hash, and every stored chain, still verifies; a new one carries the directory.
+    #[test]
+    fn run_started_without_a_directory_encodes_as_before() {
+        let old = r#"{"kind":"RunStarted","workflow":"w","env":"dev","state":"a","file":"wf.ron","definition_hash":"ab","vars":{"x":"1"}}"#;
+        let kind: EventKind = serde_json::from_str(old).expect("old event parses");
+        assert_eq!(serde_json::to_string(&kind).expect("json"), old);
+        let EventKind::RunStarted { workdir, .. } = &kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(workdir, &None);
+        let new = EventKind::RunStarted {
+            workflow: "w".into(),
+            env: "dev".into(),
+            state: "a".into(),
+            file: "wf.ron".into(),
+            definition_hash: "ab".into(),
+            vars: BTreeMap::new(),
+            workdir: Some("/srv/app".into()),
+            file_path: Some("/srv/app/wf.ron".into()),
+        };
+        let json = serde_json::to_string(&new).expect("json");
+        assert!(
+            json.ends_with(r#","workdir":"/srv/app","file_path":"/srv/app/wf.ron"}"#),
+            "{json}"
+        );
+    }
+
     #[test]
     fn hash_covers_content_and_previous_hash() {
         let a = sample(GENESIS_HASH);
@@ -346,5 +428,75 @@ mod tests {
         changed.actor = "bob".into();
         assert_ne!(changed.compute_hash(), a.hash);
         assert_ne!(sample(&a.hash).hash, a.hash);
+    }
+
+    fn approved_at(visit: Option<u32>) -> Event {
+        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
+        let kind = EventKind::Approved {
+            state: "review".into(),
+            guard: "sign-off".into(),
+            comment: Some("ok".into()),
+            accepted: true,
+            reason: None,
+            visit,
+        };
+        Event::seal(
+            3,
+            RunId::from("r1"),
+            at,
+            NewEvent::new("bob", kind),
+            GENESIS_HASH,
+        )
+    }
+
+    #[test]
+    fn an_approval_without_a_visit_encodes_and_hashes_as_before() {
+        // Pinned: an `Approved` event as stores wrote it before approvals named their visit.
+        // Its encoding (and so every old store's chain) must not change.
+        let old = approved_at(None);
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&old.kind).expect("json")).expect("utf-8"),
+            r#"{"kind":"Approved","state":"review","guard":"sign-off","comment":"ok","accepted":true,"reason":null}"#
+        );
+        assert_eq!(
+            old.hash,
+            "d01110a5890fef6e3f40a7e7e30d00db09908c3b292ce3ec01b85acc5559ce76"
+        );
+        let read: Event =
+            serde_json::from_str(&serde_json::to_string(&old).expect("json")).expect("parse");
+        assert_eq!(read.compute_hash(), old.hash);
+        let new = approved_at(Some(2));
+        assert!(serde_json::to_string(&new)
+            .expect("json")
+            .contains(r#""visit":2"#));
+        assert_ne!(new.hash, old.hash);
+    }
+
+    #[test]
+    fn every_kind_is_named_once_and_withdrawals_round_trip() {
+        let mut names = EventKind::NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EventKind::NAMES.len());
+        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
+        let kind = EventKind::ApprovalWithdrawn {
+            state: "review".into(),
+            guard: "sign-off".into(),
+            comment: None,
+            visit: 1,
+        };
+        let e = Event::seal(
+            4,
+            RunId::from("r1"),
+            at,
+            NewEvent::new("bob", kind),
+            GENESIS_HASH,
+        );
+        let value = serde_json::to_value(&e).expect("json");
+        assert_eq!(value["kind"], "ApprovalWithdrawn");
+        assert!(EventKind::NAMES.contains(&e.kind_name()));
+        let back: Event = serde_json::from_value(value).expect("parse back");
+        assert_eq!(back, e);
+        assert!(back.hash_matches(&mut Vec::new()));
     }
 }

@@ -5,11 +5,17 @@
 //! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
 //! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings) → `model` (the validated [`model::Workflow`], a
 //! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
-//! hash-chained event journal, with `run` and `event` the records it keeps). `template` and `duration` are the small languages inside
-//! strings; `vars` resolves a run's variable values; `outcome` is what evaluating a guard
-//! produced.
+//! hash-chained event journal, with `run` and `event` the records it keeps). `visit` says which
+//! events belong to the state a run is in now, and `approval` which approvals count there.
+//! `template` and `duration` are the small languages inside strings; `actor` is the
+//! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
+//! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
+//! times when clocks disagree.
 #![deny(missing_docs)]
 
+pub mod actor;
+pub mod approval;
+pub mod clock_jump;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
@@ -23,5 +29,7 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod validate;
 pub mod vars;
+pub mod visit;

@@ -35,6 +35,9 @@ pub struct Workflow {
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
     /// sorting petgraph's edge list on every decision.
     pub(crate) outgoing: Vec<Vec<EdgeIndex>>,
+    /// Whether each state (by node index) is on the rollback path: see
+    /// [`Workflow::on_rollback_path`]. Computed once at validation.
+    pub(crate) rollback_path: Vec<bool>,
 }
 
 /// A declared variable.
@@ -185,6 +188,9 @@ pub struct HttpCheck {
     pub headers: IndexMap<String, Template>,
     /// JSON body; string leaves are templates rendered at run time.
     pub body: Option<serde_json::Value>,
+    /// Follow redirects to another origin (scheme, host, port). Checks only: validation
+    /// refuses it on a webhook, and the executor never follows one for a webhook.
+    pub cross_origin_redirects: bool,
 }
 
 /// A value in a JSON file.
@@ -262,7 +268,64 @@ pub(crate) fn outgoing_in_file_order(graph: &DiGraph<State, Transition>) -> Vec<
         .collect()
 }
 
+/// Which states are on the rollback path of `rollback`, by node index.
+///
+/// A run moves along transitions and along `on_failure` (a fall-back to the workflow's
+/// `rollback` state leads into that state, so it adds nothing here). A state is on the
+/// rollback path when it is reachable from the rollback state and a run cannot reach it from
+/// `initial` without passing through the rollback state: the rollback state itself and what
+/// only it leads to. A state that both the deployment and the rollback lead to (a shared
+/// `notify` state, a retry loop back to the start) is not on it. Linear in the graph's size.
+pub(crate) fn rollback_path(
+    graph: &DiGraph<State, Transition>,
+    initial: NodeIndex,
+    rollback: Option<NodeIndex>,
+) -> Vec<bool> {
+    let mut on_path = vec![false; graph.node_count()];
+    let Some(rollback) = rollback else {
+        return on_path;
+    };
+    // Every state reachable from `from` without entering `avoid`.
+    let reach = |from: NodeIndex, avoid: Option<NodeIndex>| {
+        let mut seen = vec![false; graph.node_count()];
+        if Some(from) == avoid {
+            return seen;
+        }
+        let mut stack = vec![from];
+        seen[from.index()] = true;
+        while let Some(n) = stack.pop() {
+            let next = graph
+                .neighbors_directed(n, Direction::Outgoing)
+                .chain(graph[n].on_failure);
+            for m in next {
+                if Some(m) != avoid && !seen[m.index()] {
+                    seen[m.index()] = true;
+                    stack.push(m);
+                }
+            }
+        }
+        seen
+    };
+    let without = reach(initial, Some(rollback));
+    let after = reach(rollback, None);
+    for (i, slot) in on_path.iter_mut().enumerate() {
+        *slot = after[i] && !without[i];
+    }
+    on_path
+}
+
 impl Workflow {
+    /// Whether a run in `state` is on its rollback path: in the workflow's `rollback` state or
+    /// in a state it can only have reached through it (see `docs/workflow-format.md`,
+    /// "The rollback path"). Such a run refuses another `waygate rollback`, and its incidents
+    /// do not fall back to the rollback state again.
+    pub fn on_rollback_path(&self, state: NodeIndex) -> bool {
+        self.rollback_path
+            .get(state.index())
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// The state with this name.
     pub fn state_id(&self, name: &str) -> Option<NodeIndex> {
         self.state_index.get(name).copied()
@@ -318,11 +381,12 @@ impl Workflow {
     }
 
     /// The state incidents in `state` lead to: its own `on_failure`, else the workflow's
-    /// `rollback` (unless the run is already there).
+    /// `rollback` unless the run is already on its rollback path (going back to the rollback
+    /// state would run its actions a second time: revert the revert).
     pub fn failure_target(&self, state: NodeIndex) -> Option<NodeIndex> {
         self.graph[state]
             .on_failure
-            .or(self.rollback.filter(|&r| r != state))
+            .or(self.rollback.filter(|_| !self.on_rollback_path(state)))
     }
 }
 

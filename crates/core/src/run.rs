@@ -82,7 +82,17 @@ impl RunStatus {
         )
     }
 
-    /// The contract's lowercase name.
+    /// Whether a run with this status is one `runs --status filter` lists. `active` means
+    /// "has not ended": `active` and `waiting` runs both (a waiting run is active, only held up,
+    /// and holds its environment); every other filter is its own status alone.
+    pub fn falls_under(self, filter: RunStatus) -> bool {
+        match filter {
+            RunStatus::Active => !self.is_ended(),
+            other => self == other,
+        }
+    }
+
+    /// The documented lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Active => "active",
@@ -135,6 +145,14 @@ pub struct Run {
     pub initiator: String,
     /// The workflow file's path as given to `start`, for people; the pinned text is the truth.
     pub file: String,
+    /// The directory `start` was run in, canonical and absolute: the run's commands run here
+    /// (unless their `cwd` says otherwise) and its relative paths resolve here, whichever
+    /// directory later commands are typed in. `None` for runs recorded before waygate kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The workflow file's canonical absolute path when the run started, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
     /// Resolved variable values. Secret variables are never stored: only non-secret values.
     pub vars: BTreeMap<String, String>,
     /// The exact workflow text the run started with.
@@ -173,6 +191,8 @@ impl Run {
             version: 0,
             initiator: initiator.into(),
             file: file.into(),
+            workdir: None,
+            file_path: None,
             vars: BTreeMap::new(),
             definition_hash: sha256_hex(definition.as_bytes()),
             definition,
@@ -215,6 +235,29 @@ mod tests {
         assert_eq!(a.as_str().len(), "20261126-164501-3f9a".len());
         assert_ne!(a, b);
         assert!(a < c && b < c);
+    }
+
+    #[test]
+    fn the_active_filter_takes_every_run_that_has_not_ended() {
+        use RunStatus::*;
+        let all = [Active, Waiting, Succeeded, Failed, Aborted];
+        // (filter, the statuses it lists)
+        let cases: &[(RunStatus, &[RunStatus])] = &[
+            (Active, &[Active, Waiting]),
+            (Waiting, &[Waiting]),
+            (Succeeded, &[Succeeded]),
+            (Failed, &[Failed]),
+            (Aborted, &[Aborted]),
+        ];
+        for (filter, listed) in cases {
+            for status in all {
+                assert_eq!(
+                    status.falls_under(*filter),
+                    listed.contains(&status),
+                    "{status} under --status {filter}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -198,6 +198,9 @@ pub struct HttpSpec {
     /// A JSON body; string values may use `${vars}`.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+    /// Follow redirects to another origin (checks only; off by default).
+    #[serde(default)]
+    pub cross_origin_redirects: bool,
 }
 
 /// `Json(file: "config/flags.json", pointer: "/first_impression_fsm", equals: false)`.

@@ -27,6 +27,8 @@ use crate::spec::{
 };
 use crate::template::{Template, BUILTINS};
 
+mod shell;
+
 /// The result of validating one file: the model when there are no errors, and every
 /// diagnostic (errors and warnings) in source order.
 #[derive(Debug)]
@@ -92,6 +94,8 @@ struct Cx<'a> {
     check_duplicates: bool,
     diags: Vec<Diagnostic>,
     declared: NameSet<String>,
+    /// The declared vars with `secret: true`.
+    secrets: NameSet<String>,
     used: NameSet<String>,
 }
 
@@ -105,6 +109,7 @@ impl<'a> Cx<'a> {
             check_duplicates: false,
             diags: Vec::new(),
             declared: NameSet::default(),
+            secrets: NameSet::default(),
             used: NameSet::default(),
         }
     }
@@ -203,6 +208,12 @@ impl<'a> Cx<'a> {
 
     fn workflow(&mut self, spec: &Spec) -> Option<Workflow> {
         self.declared = spec.vars.keys().cloned().collect();
+        self.secrets = spec
+            .vars
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(name, _)| name.clone())
+            .collect();
         if self.check_duplicates {
             self.duplicate_keys();
         }
@@ -279,15 +290,17 @@ impl<'a> Cx<'a> {
             }
         }
 
+        let initial = initial?;
         Some(Workflow {
             name: spec.name.clone(),
             description: spec.description.clone(),
-            initial: initial?,
+            initial,
             rollback,
             vars,
             environments,
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
+            rollback_path: crate::model::rollback_path(&graph, initial, rollback),
             graph,
         })
     }
@@ -578,6 +591,20 @@ impl<'a> Cx<'a> {
                         ),
                     );
                 }
+                for (i, name) in a.approvers.iter().enumerate() {
+                    // The actor-name rule is `actor`'s: a name outside it can never act.
+                    if let Err(e) = crate::actor::check_actor_name(name) {
+                        let mut p = at("approvers");
+                        p.push(I(i));
+                        let span = self.span(&p);
+                        self.error(
+                            "bad-value",
+                            span,
+                            format!("approver `{name}` can never approve: {e}"),
+                        )
+                        .help = Some("write the name as the approver gives it to `--as`".into());
+                    }
+                }
                 let prompt = self.template(&a.prompt, &at("prompt"))?;
                 Some(Check::Approval(ApprovalCheck {
                     prompt,
@@ -642,6 +669,7 @@ impl<'a> Cx<'a> {
             run.push(self.template(arg, &p));
         }
         self.shell_interpolation(&c.run, &at("run"));
+        self.secret_in_argv(&c.run, &at("run"));
         let timeout = match &c.timeout {
             Some(t) => self.duration(t, &at("timeout")),
             None => Some(DEFAULT_COMMAND_TIMEOUT),
@@ -667,54 +695,95 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// Warns about `["sh", "-c", SCRIPT, ..]` with `${var}` inside SCRIPT: the value is pasted
-    /// into shell code, so quotes, spaces or `$(...)` in it (an actor name, a `--var`) run as
-    /// commands. The safe form passes values as arguments: `"... \"$1\" ..", "sh", "${var}"`.
+    /// Warns about `${var}` inside an argument that a shell or interpreter reads as code
+    /// (`sh -c SCRIPT`, `sudo bash -lc SCRIPT`, `ssh HOST CMD`, `python3 -c PROGRAM`; the
+    /// rules are [`shell::code_arguments`]'s): the value is pasted into code, so quotes,
+    /// spaces or `$(...)` in it (a `--var`, a name) run as commands. One warning per such
+    /// argument, at its first `${`.
     fn shell_interpolation(&mut self, run: &[String], path: &[K]) {
-        let Some(program) = run.first() else { return };
-        let shell = program.rsplit('/').next().unwrap_or(program);
-        if !SHELLS.contains(&shell) {
-            return;
-        }
-        // `-c`, or a bundle of short options with `c` in it (`-ec`, `-xc`).
-        let Some(flag) = run[1..].iter().position(|a| {
-            a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a.contains('c')
-        }) else {
-            return;
-        };
-        let index = flag + 2;
-        let Some(script) = run.get(index) else { return };
-        // A malformed template was reported already.
-        let Ok(template) = Template::parse(script) else {
-            return;
-        };
-        let Some((first, offset)) = template.vars().next() else {
-            return;
-        };
-        let mut names: Vec<&str> = Vec::new();
-        for (name, _) in template.vars() {
-            if !names.contains(&name) {
-                names.push(name);
+        for code in shell::code_arguments(run) {
+            let script = &run[code.index];
+            // A malformed template was reported already.
+            let Ok(template) = Template::parse(script) else {
+                continue;
+            };
+            let Some((first, offset)) = template.vars().next() else {
+                continue;
+            };
+            let mut names: Vec<&str> = Vec::new();
+            for (name, _) in template.vars() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
+            let mut p = path.to_vec();
+            p.push(I(code.index));
+            let start = self.reference_offset(script, &p, offset, 0);
+            let listed = names
+                .iter()
+                .map(|n| format!("`${{{n}}}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reader = &code.reader;
+            let (message, help) = match code.kind {
+                shell::CodeKind::Script => {
+                    let shell = reader.trim_end_matches(" -c");
+                    (
+                        format!("{listed} pasted into a `{reader}` script: a value with quotes, spaces or `$(...)` would run as shell code"),
+                        format!("pass values as arguments after the script and use \"$1\", \"$2\" in it: [\"{shell}\", \"-c\", \"echo \\\"$1\\\"\", \"{shell}\", \"${{{first}}}\"]"),
+                    )
+                }
+                shell::CodeKind::ShellLine => (
+                    format!("{listed} pasted into the command line `{reader}` hands to a shell: a value with quotes, spaces or `$(...)` would run as shell code"),
+                    if reader == "ssh" {
+                        "ssh joins everything after the host into one line for the remote shell: run a script there that takes the value on standard input, or check the value before it is used".to_owned()
+                    } else {
+                        format!("`{reader}` runs this text with a shell: give it a script that takes the value as an argument (\"$1\"), or pass the value in `env` and use \"$NAME\"")
+                    },
+                ),
+                shell::CodeKind::Program => (
+                    format!("{listed} pasted into the inline `{reader}` program: a value with quotes would run as code"),
+                    "pass values as arguments after the program and read them there: sys.argv[1] (Python), ARGV[0] (Ruby, Perl), process.argv[1] (Node), `-v name=${..}` (awk)".to_owned(),
+                ),
+            };
+            self.warn(
+                "shell-interpolation",
+                start..start + first.len() + 3,
+                message,
+            )
+            .help = Some(help);
         }
-        let mut p = path.to_vec();
-        p.push(I(index));
-        let start = self.reference_offset(script, &p, offset, 0);
-        let listed = names
-            .iter()
-            .map(|n| format!("`${{{n}}}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let d = self.warn(
-            "shell-interpolation",
-            start..start + first.len() + 3,
-            format!(
-                "{listed} pasted into a `{shell} -c` script: a value with quotes, spaces or `$(...)` would run as shell code"
-            ),
-        );
-        d.help = Some(format!(
-            "pass values as arguments after the script and use \"$1\", \"$2\" in it: [\"{program}\", \"-c\", \"echo \\\"$1\\\"\", \"{shell}\", \"${{{first}}}\"]"
-        ));
+    }
+
+    /// Warns about a secret var in a command's argv: argv is in the process list
+    /// (`ps`, `/proc/PID/cmdline`) of every local user while the command runs, unlike its
+    /// environment, which only its owner can read. One warning per argument, at its first
+    /// secret `${`.
+    fn secret_in_argv(&mut self, run: &[String], path: &[K]) {
+        for (index, arg) in run.iter().enumerate() {
+            let Ok(template) = Template::parse(arg) else {
+                continue;
+            };
+            let Some((nth, (name, offset))) = template
+                .vars()
+                .enumerate()
+                .find(|(_, (name, _))| self.secrets.contains(*name))
+            else {
+                continue;
+            };
+            let mut p = path.to_vec();
+            p.push(I(index));
+            let start = self.reference_offset(arg, &p, offset, nth);
+            let env_name = name.to_ascii_uppercase();
+            self.warn(
+                "secret-in-argv",
+                start..start + name.len() + 3,
+                format!("secret `${{{name}}}` in a command's arguments: every local user can read it in the process list while the command runs"),
+            )
+            .help = Some(format!(
+                "pass it in the command's `env` instead, env: {{ \"{env_name}\": \"${{{name}}}\" }}, and read ${env_name} in the program (\"${env_name}\" in a `sh -c` script)"
+            ));
+        }
     }
 
     fn http<'p>(
@@ -772,6 +841,19 @@ impl<'a> Cx<'a> {
             let body_path = at("body");
             self.json_templates(body, &body_path);
         }
+        if h.cross_origin_redirects && default_method == "POST" {
+            // A webhook: following would resend its body and headers to another server.
+            let span = self.span(&at("cross_origin_redirects"));
+            self.error(
+                "bad-value",
+                span,
+                "a webhook action never follows a redirect to another origin".to_owned(),
+            )
+            .help = Some(
+                "point the webhook at the final URL; `cross_origin_redirects` is for Http checks"
+                    .into(),
+            );
+        }
         Some(HttpCheck {
             url: url?,
             method,
@@ -783,6 +865,7 @@ impl<'a> Cx<'a> {
                 .map(|(k, v)| v.map(|v| (k, v)))
                 .collect::<Option<_>>()?,
             body: h.body.clone(),
+            cross_origin_redirects: h.cross_origin_redirects,
         })
         .filter(|_| method_ok)
     }
@@ -1032,20 +1115,39 @@ impl<'a> Cx<'a> {
             self.error("no-path-to-terminal", span, message).help =
                 Some("add a transition towards a terminal state, or an on_failure".into());
         }
+        // States after the rollback state fall back to nowhere: going back to `rollback`
+        // would run the rollback again (see `Workflow::failure_target`).
+        let after_rollback = initial
+            .map(|i| crate::model::rollback_path(graph, i, rollback))
+            .unwrap_or_default();
         for (name, state) in &spec.states {
-            if state.terminal.is_none()
-                && !state.on_enter.is_empty()
-                && state.on_failure.is_none()
-                && rollback.is_none()
-            {
-                let span = self.key_span(&[F("states")], name);
-                self.warn(
-                    "missing-failure-path",
-                    span,
-                    format!("state `{name}` runs actions on entry but has no on_failure and the workflow has no rollback: a failed action leaves the run failed in place"),
-                )
-                .help = Some("add on_failure: \"<state>\" or a workflow-level rollback".into());
+            if state.terminal.is_some() || state.on_enter.is_empty() || state.on_failure.is_some() {
+                continue;
             }
+            let id = index.get(name).copied();
+            let after = id.is_some_and(|i| {
+                Some(i) != rollback && after_rollback.get(i.index()).copied().unwrap_or(false)
+            });
+            let (why, help) = if rollback.is_none() {
+                (
+                    "the workflow has no rollback",
+                    "add on_failure: \"<state>\" or a workflow-level rollback",
+                )
+            } else if after {
+                (
+                    "it is on the rollback path, so a failure there does not go back to the rollback state",
+                    "add on_failure: \"<state>\", e.g. an escalation state for people",
+                )
+            } else {
+                continue;
+            };
+            let span = self.key_span(&[F("states")], name);
+            self.warn(
+                "missing-failure-path",
+                span,
+                format!("state `{name}` runs actions on entry but has no on_failure and {why}: a failed action leaves the run failed in place"),
+            )
+            .help = Some(help.into());
         }
     }
 }
@@ -1115,9 +1217,6 @@ fn pointer_valid(p: &str) -> bool {
         .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
-/// Programs whose `-c` argument is shell code.
-const SHELLS: [&str; 6] = ["sh", "bash", "dash", "zsh", "ksh", "ash"];
-
 fn check_kind(c: &CheckSpec) -> &'static str {
     match c {
         CheckSpec::Command(_) => "Command",
@@ -1143,6 +1242,7 @@ fn label_for(code: &str) -> &'static str {
         "unreachable-state" => "unreachable",
         "unused-var" => "never used",
         "shell-interpolation" => "pasted into shell code",
+        "secret-in-argv" => "visible to every local user",
         "transition-from-terminal" => "terminal state",
         _ => "here",
     }

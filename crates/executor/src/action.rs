@@ -80,20 +80,14 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, "POST").await {
+        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
-                let ok = match h.expect_status {
-                    Some(want) => response.status == want,
-                    None => (200..300).contains(&response.status),
+                let problem = http::status_problem(h, &response);
+                let detail = match &problem {
+                    Some(p) => format!("HTTP {}, {p}", response.status),
+                    None => format!("HTTP {}", response.status),
                 };
-                let mut detail = format!("HTTP {}", response.status);
-                if !ok {
-                    match h.expect_status {
-                        Some(want) => detail.push_str(&format!(", expected {want}")),
-                        None => detail.push_str(", expected 2xx"),
-                    }
-                }
-                (ok, detail, Some(response.evidence))
+                (problem.is_none(), detail, Some(response.evidence))
             }
             Err(v) => (false, v.detail, v.evidence),
         },
@@ -164,6 +158,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             headers: Default::default(),
             body: None,
+            cross_origin_redirects: false,
         });
         assert_eq!(
             describe(&action, &ctx()),

@@ -27,16 +27,7 @@ pub const MIN_CUT_PREFIX: usize = 3;
 /// Default pause between SIGTERM and SIGKILL when a command times out or is cancelled.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
 
-/// One `waygate approve` (or refused attempt) recorded for the run's current state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalRecord {
-    /// The guard approved.
-    pub guard: String,
-    /// Who approved.
-    pub actor: String,
-    /// False for refused attempts; they are kept in the history but never count.
-    pub accepted: bool,
-}
+pub use waygate_core::approval::ApprovalRecord;
 
 /// The run-level inputs of guard evaluation.
 #[derive(Debug, Clone)]
@@ -54,10 +45,12 @@ pub struct GuardContext {
     pub secrets: Arc<Vec<String>>,
     /// Names of secret vars, for rendering descriptions with `***` in place.
     pub secret_names: Arc<HashSet<String>>,
-    /// When the run entered its current state, as stored. Waits and watches measure from
+    /// When the run entered its current state, as stored (unless a clock that ran ahead
+    /// stamped it: see `waygate_core::clock_jump::entered_at`). Waits and watches measure from
     /// here, so a restarted process resumes them instead of starting over.
     pub state_entered_at: Timestamp,
-    /// Approvals recorded on the run (they are per run, not per visit of a state).
+    /// The approvals and withdrawals that may count: those of the current visit of the
+    /// run's state ([`waygate_core::approval::visit_records`]).
     pub approvals: Vec<ApprovalRecord>,
     /// When each guard (by name) was evaluated before, while the run has been in its current
     /// state, as recorded: a `Watch` counts only watched time.

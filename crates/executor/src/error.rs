@@ -19,11 +19,13 @@ pub enum ExecError {
     /// `run: []`.
     #[error("the command is empty")]
     EmptyCommand,
-    /// The program does not exist or may not be executed.
-    #[error("cannot run {program}: {source}")]
+    /// The program does not exist or may not be executed, or its directory is missing.
+    #[error("cannot run {program} in {}: {source}", cwd.display())]
     Spawn {
         /// The program as given (`argv[0]`).
         program: String,
+        /// The directory it was to run in (a relative program is looked for there).
+        cwd: std::path::PathBuf,
         /// What the OS said.
         #[source]
         source: io::Error,

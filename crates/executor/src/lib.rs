@@ -39,11 +39,11 @@ pub mod lock;
 pub mod process;
 
 pub use action::{describe, run_action, ActionResult};
-pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
+pub use clock::{Clock, FixedClock, ProcessClock, SystemClock, TokioClock};
 pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
 pub use engine::{Engine, EngineError};
 pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
-pub use guard::approval::{may_approve, Refusal};
 pub use guard::Verdict;
 pub use live::{LiveOutput, Origin, OutputLine, OutputSender, Stream};
+pub use waygate_core::approval::{may_approve, Refusal};

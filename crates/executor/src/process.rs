@@ -186,6 +186,7 @@ pub async fn run_process_tapped<T: Tap>(
     die_with_parent(&mut command);
     let mut child = command.spawn().map_err(|source| ExecError::Spawn {
         program: program.clone(),
+        cwd: std::path::absolute(&spec.cwd).unwrap_or_else(|_| spec.cwd.clone()),
         source,
     })?;
     let pgid = child

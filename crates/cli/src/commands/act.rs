@@ -6,6 +6,7 @@ use serde_json::json;
 use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
+use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{DriveEnd, DriveOptions, Engine, StepOutcome, TransitionReport};
 
@@ -27,10 +28,15 @@ pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
             Some(e) => format!("later commands need ${e} set"),
             None => "it has no `from_env`, so only `waygate run` can use a value given here".into(),
         };
-        eprintln!("note: `{name}` is secret and is not stored; {later}");
+        eprintln!(
+            "{}",
+            escape_control(&format!(
+                "note: `{name}` is secret and is not stored; {later}"
+            ))
+        );
     }
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{id}\n"))?,
+        Format::Human | Format::Csv => output::print_line(&id)?,
         _ => output::json(&json!({ "run_id": id }))?,
     }
     Ok(Exit::Ok)
@@ -48,8 +54,9 @@ async fn create(
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
         overrides.insert(k, v);
     }
+    warn_secrets_on_command_line(&loaded.workflow, &overrides);
     let started = app
-        .engine()
+        .engine()?
         .start(
             &loaded.workflow,
             &loaded.file,
@@ -61,16 +68,36 @@ async fn create(
     Ok((started.run.id.to_string(), overrides, loaded.workflow))
 }
 
+/// A secret given with `--var` is in this process's arguments, which every local user can
+/// read (`ps`) while it runs: said once, with where the value belongs instead.
+fn warn_secrets_on_command_line(workflow: &Workflow, overrides: &BTreeMap<String, String>) {
+    for name in overrides.keys() {
+        let Some(var) = workflow.vars.get(name).filter(|v| v.secret) else {
+            continue;
+        };
+        let instead = match &var.from_env {
+            Some(e) => format!("set ${e} (its `from_env`) instead"),
+            None => "give it a `from_env` in the workflow and set that variable instead".into(),
+        };
+        eprintln!(
+            "{}",
+            escape_control(&format!(
+                "warning: `{name}` is secret, and `--var` shows it to every local user in the process list; {instead}"
+            ))
+        );
+    }
+}
+
 /// `run`: start, then drive.
 pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
     let (id, overrides, _) = create(app, args).await?;
-    eprintln!("started run {id}");
-    drive_with(app, app.engine().with_overrides(overrides), &id, no_wait).await
+    eprintln!("started run {}", escape_control(&id));
+    drive_with(app, app.engine()?.with_overrides(overrides), &id, no_wait).await
 }
 
 /// `drive`: until the run ends, printing progress to stderr.
 pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError> {
-    drive_with(app, app.engine(), id, no_wait).await
+    drive_with(app, app.engine()?, id, no_wait).await
 }
 
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
@@ -85,6 +112,8 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+        // Ctrl-C also ends any wait for a store a neighbour holds: the operator wants out.
+        app.stop_waiting.stop();
     };
     let end = engine.drive(&id, options, &mut sink, shutdown).await?;
     sink.finish();
@@ -132,7 +161,7 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
         ),
     };
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        Format::Human | Format::Csv => output::print_line(&message)?,
         _ => output::json(&json!({
             "run_id": id,
             "state": run.state,
@@ -158,7 +187,11 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
 fn reports_human(state: &str, reports: &[TransitionReport]) -> String {
     let mut out = String::new();
     for r in reports {
-        out.push_str(&format!("  {state} -> {}\n", r.to));
+        out.push_str(&format!(
+            "  {} -> {}\n",
+            escape_control(state),
+            escape_control(&r.to)
+        ));
         out.push_str(&guard_lines(&r.results));
     }
     out
@@ -182,7 +215,7 @@ fn verdict(reports: &[TransitionReport]) -> Exit {
 
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
-    let (loaded, reports) = app.engine().check(&run_id(id), to).await?;
+    let (loaded, reports) = app.reader().check(&run_id(id), to).await?;
     let exit = if loaded.run.status.is_ended() {
         Exit::Error
     } else {
@@ -192,7 +225,8 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         Format::Human | Format::Csv => {
             let mut text = format!(
                 "run {} in `{}` (dry run, nothing recorded)\n",
-                loaded.run.id, loaded.run.state
+                escape_control(loaded.run.id.as_str()),
+                escape_control(&loaded.run.state)
             );
             text.push_str(&reports_human(&loaded.run.state, &reports));
             if reports.is_empty() {
@@ -212,14 +246,14 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine();
+    let engine = app.engine()?;
     let before = app.store.load_run(&rid)?;
     let (outcome, reports) = engine.advance(&rid, to).await?;
     let (exit, message) = step_message(&before.state, &outcome);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = reports_human(&before.state, &reports);
-            text.push_str(&message);
+            text.push_str(&escape_control(&message));
             text.push('\n');
             output::print(&text)?;
         }
@@ -283,27 +317,44 @@ fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
     }
 }
 
-/// `approve`.
+/// `approve` and `approve --withdraw`.
 pub async fn approve(
     app: &App,
     id: &str,
     guard: &str,
     comment: Option<String>,
+    withdraw: bool,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let outcome = app.engine().approve(&rid, guard, comment).await?;
+    let engine = app.engine()?;
+    let outcome = if withdraw {
+        engine.withdraw(&rid, guard, comment).await?
+    } else {
+        engine.approve(&rid, guard, comment).await?
+    };
+    let have = outcome.approvers.len();
+    let who = if have == 0 {
+        String::new()
+    } else {
+        format!(": {}", outcome.approvers.join(", "))
+    };
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!(
-            "{} approved `{guard}` on run {rid} ({} of {} needed: {})\n",
-            app.actor,
-            outcome.approvers.len().min(outcome.min as usize),
+        Format::Human | Format::Csv => output::print_line(&format!(
+            "{} {} `{guard}` on run {rid} ({} of {} needed{who})",
+            engine.actor(),
+            if withdraw {
+                "withdrew the approval of"
+            } else {
+                "approved"
+            },
+            have.min(outcome.min as usize),
             outcome.min,
-            outcome.approvers.join(", ")
         ))?,
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
-            "actor": app.actor,
+            "actor": engine.actor(),
+            "withdrawn": withdraw,
             "approvers": outcome.approvers,
             "min": outcome.min,
         }))?,
@@ -315,7 +366,7 @@ pub async fn approve(
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
     let before = app.store.load_run(&rid)?;
-    let outcome = app.engine().rollback(&rid, reason).await?;
+    let outcome = app.engine()?.rollback(&rid, reason).await?;
     let (exit, message) = step_message(&before.state, &outcome);
     finish_simple(app, &rid, exit, message)
 }
@@ -323,7 +374,7 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
 /// `abort`.
 pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let run = app.engine().abort(&rid, reason).await?;
+    let run = app.engine()?.abort(&rid, reason).await?;
     finish_simple(
         app,
         &rid,
@@ -339,7 +390,7 @@ fn finish_simple(
     message: String,
 ) -> Result<Exit, CliError> {
     match app.format {
-        Format::Human | Format::Csv => output::print(&format!("{message}\n"))?,
+        Format::Human | Format::Csv => output::print_line(&message)?,
         _ => {
             let run = app.store.load_run(rid)?;
             output::json(

@@ -2,13 +2,16 @@
 //!
 //! DOT by default: terminal states are double circles (green for success, red for failure),
 //! the initial state has an arrow from a point, guards label the edges and `on_failure` moves
-//! are dashed red edges. Every label is escaped, so any state or guard name renders.
+//! are dashed red edges. Every label is escaped, so any state or guard name renders: names
+//! first through [`escape_control`] (a name is shown as one line, without terminal escapes
+//! or invisible characters, as everywhere else), then for the output's syntax.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use waygate_core::duration::format_duration;
 use waygate_core::model::{Check, Guard, Terminal, Workflow};
+use waygate_core::text::escape_control;
 
 use crate::exit::{CliError, Exit};
 use crate::workflow;
@@ -38,7 +41,7 @@ fn guard_label(g: &Guard) -> String {
         ),
         other => other.kind().to_owned(),
     };
-    format!("{} ({detail})", g.name)
+    format!("{} ({detail})", escape_control(&g.name))
 }
 
 /// Escapes a DOT double-quoted string.
@@ -59,7 +62,11 @@ fn dot_escape(s: &str) -> String {
 /// Renders the workflow as Graphviz DOT.
 pub fn to_dot(w: &Workflow) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&w.name));
+    let _ = writeln!(
+        out,
+        "digraph \"{}\" {{",
+        dot_escape(&escape_control(&w.name))
+    );
     let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
     let _ = writeln!(out, "  __start [shape=point, label=\"\"];");
     for (id, s) in w.states() {
@@ -68,7 +75,7 @@ pub fn to_dot(w: &Workflow) -> String {
             Some(Terminal::Failure) => ", shape=doublecircle, color=red",
             None => "",
         };
-        let mut label = s.name.clone();
+        let mut label = escape_control(&s.name).into_owned();
         if let Some(d) = s.deadline {
             label.push_str(&format!("\ndeadline {}", format_duration(d)));
         }
@@ -129,7 +136,7 @@ pub fn to_mermaid(w: &Workflow) -> String {
         let _ = writeln!(
             out,
             "    state \"{}\" as s{}",
-            mermaid_escape(&s.name),
+            mermaid_escape(&escape_control(&s.name)),
             id.index()
         );
     }

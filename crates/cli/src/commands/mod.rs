@@ -3,4 +3,5 @@
 pub mod act;
 pub mod graph;
 pub mod query;
+pub mod store;
 pub mod validate;

@@ -1,25 +1,27 @@
 //! The commands that read: status, runs, history, audit, audit verify.
 
 use serde_json::json;
+use waygate_core::approval::{tally, visit_records};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
+use waygate_core::text::escape_control;
 use waygate_executor::engine::Loaded;
 use waygate_executor::GuardContext;
 
 use crate::app::{run_id, App};
-use crate::cli::{AuditArgs, Format};
+use crate::cli::{AuditArgs, AuditCommand, Format};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
 pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let engine = app.engine();
+    let engine = app.reader();
     let loaded = engine.load(&run_id(id)).await?;
     let running = engine.actions_running(&loaded.run.id)?;
-    let view = status_view(&loaded, &engine.context(&loaded), running);
+    let view = status_view(app, &loaded, &engine.context(&loaded), running);
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -49,11 +51,12 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
 /// (`${run.env}`...) filled in, secrets as `***`.
 /// `running`: another process holds the run's lock, so an action started and not finished is
 /// running there, not interrupted.
-fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
+fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
+    let approvals = visit_records(&loaded.events, &run.state);
     for t in w.outgoing(loaded.state) {
         let to = w.state(t.to).name.clone();
         let last = last_results(loaded, &to);
@@ -68,41 +71,29 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
             .collect();
         for g in &t.transition.guards {
             if let Check::Approval(a) = &g.check {
-                let mut by: Vec<String> = loaded
-                    .events
-                    .iter()
-                    .filter_map(|e| match &e.kind {
-                        EventKind::Approved {
-                            guard,
-                            accepted: true,
-                            ..
-                        } if *guard == g.name => Some(e.actor.clone()),
-                        _ => None,
-                    })
-                    .filter(|actor| waygate_executor::may_approve(a, actor, &run.initiator).is_ok())
-                    .collect();
-                by.sort();
-                by.dedup();
-                if by.len() < a.min as usize {
+                let t = tally(a, &g.name, &approvals, &run.initiator);
+                if !t.met() {
                     pending.push(json!({
                         "guard": g.name,
                         "to": to,
                         "prompt": ctx.render_for_display(&a.prompt),
-                        "min": a.min,
-                        "approved_by": by,
+                        "min": t.need,
+                        "approved_by": t.approvers,
                         "approvers": a.approvers,
                         "not_by_initiator": a.not_by_initiator,
+                        "command": app.command_line(&["approve", run.id.as_str(), &g.name]),
                     }));
                 }
             }
         }
-        transitions.push(json!({ "to": to, "guards": guards }));
+        transitions.push(json!({
+            "to": to,
+            "description": t.transition.description,
+            "guards": guards,
+        }));
     }
     let state = w.state(loaded.state);
-    let deadline = state.deadline.and_then(|d| {
-        let d = jiff::SignedDuration::try_from(d).ok()?;
-        run.state_entered_at.checked_add(d).ok()
-    });
+    let deadline = loaded.deadline();
     let actions: Vec<_> = state
         .on_enter
         .iter()
@@ -140,12 +131,16 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
     json!({
         "run_id": run.id,
         "workflow": run.workflow,
+        "workflow_description": w.description,
         "env": run.env,
         "state": run.state,
+        "state_description": state.description,
         "status": run.status,
         "version": run.version,
         "initiator": run.initiator,
         "file": run.file,
+        "file_path": run.file_path,
+        "workdir": run.workdir,
         "definition_hash": run.definition_hash,
         "started_at": run.started_at,
         "state_entered_at": run.state_entered_at,
@@ -158,22 +153,36 @@ fn status_view(loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json
     })
 }
 
+/// Every stored value is escaped: names, details and prompts print as one line each.
 fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     let run = &loaded.run;
+    // A JSON string field of `v`, escaped for people.
+    let text = |v: &serde_json::Value, key: &str| -> String {
+        escape_control(v[key].as_str().unwrap_or_default()).into_owned()
+    };
     let mut out = format!(
-        "run        {}\nworkflow   {} ({})\nenv        {}\nstate      {}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
-        run.id,
-        run.workflow,
-        run.file,
-        run.env,
-        run.state,
+        "run        {}\nworkflow   {} ({}){}\nenv        {}\nstate      {}{}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
+        escape_control(run.id.as_str()),
+        escape_control(&run.workflow),
+        escape_control(&run.file),
+        described(&view["workflow_description"]),
+        escape_control(&run.env),
+        escape_control(&run.state),
+        described(&view["state_description"]),
         run.status.as_str(),
-        run.initiator,
+        escape_control(&run.initiator),
         output::time(run.started_at),
         output::time(run.state_entered_at),
     );
     if let Some(d) = view["deadline"].as_str() {
         out.push_str(&format!("deadline   {d}\n"));
+    }
+    match (&run.workdir, loaded.ensure_workdir()) {
+        (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+            out.push_str(&format!("directory  {dir} ({problem})\n"));
+        }
+        (Some(dir), _) => out.push_str(&format!("directory  {dir}\n")),
+        (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
         out.push_str("actions\n");
@@ -181,9 +190,9 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
             out.push_str(&format!(
                 "    {} {:<11} {} {}\n",
                 a["index"],
-                a["status"].as_str().unwrap_or_default(),
-                a["action"].as_str().unwrap_or_default(),
-                a["detail"].as_str().unwrap_or_default()
+                text(a, "status"),
+                text(a, "action"),
+                text(a, "detail")
             ));
         }
     }
@@ -192,15 +201,19 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     }
     out.push_str("transitions\n");
     for t in view["transitions"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  -> {}\n", t["to"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "  -> {}{}\n",
+            text(t, "to"),
+            described(&t["description"])
+        ));
         for g in t["guards"].as_array().into_iter().flatten() {
             let outcome = g["outcome"].as_str().unwrap_or("-");
             out.push_str(&format!(
                 "    {:<8} {} ({}): {}\n",
                 outcome,
-                g["name"].as_str().unwrap_or_default(),
-                g["kind"].as_str().unwrap_or_default(),
-                g["detail"].as_str().unwrap_or_default()
+                text(g, "name"),
+                text(g, "kind"),
+                text(g, "detail")
             ));
         }
     }
@@ -212,17 +225,24 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         out.push_str("pending approvals\n");
         for p in pending {
             out.push_str(&format!(
-                "    {} ({} of {}): {}\n      waygate approve {} {}\n",
-                p["guard"].as_str().unwrap_or_default(),
+                "    {} ({} of {}): {}\n      {}\n",
+                text(&p, "guard"),
                 p["approved_by"].as_array().map_or(0, Vec::len),
                 p["min"],
-                p["prompt"].as_str().unwrap_or_default(),
-                run.id,
-                p["guard"].as_str().unwrap_or_default(),
+                text(&p, "prompt"),
+                text(&p, "command"),
             ));
         }
     }
     out
+}
+
+/// `: TEXT` after a name when it has a description, escaped for people.
+fn described(description: &serde_json::Value) -> String {
+    description
+        .as_str()
+        .map(|d| format!(": {}", escape_control(d)))
+        .unwrap_or_default()
 }
 
 /// `runs`.
@@ -274,16 +294,43 @@ pub fn runs(
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
         Format::Human | Format::Csv => {
-            let mut t = Table::new(&[
-                "RUN",
-                "WORKFLOW",
-                "ENV",
-                "STATE",
-                "STATUS",
-                "INITIATOR",
-                "STARTED",
-                "UPDATED",
-            ]);
+            // The documented columns, in the documented order, in every format: CSV headers
+            // are the JSON field names, the human table shortens them and its times.
+            let csv = app.format == Format::Csv;
+            let mut t = Table::new(if csv {
+                &[
+                    "RUN_ID",
+                    "WORKFLOW",
+                    "ENV",
+                    "STATE",
+                    "STATUS",
+                    "VERSION",
+                    "INITIATOR",
+                    "STARTED_AT",
+                    "UPDATED_AT",
+                    "ENDED_AT",
+                ]
+            } else {
+                &[
+                    "RUN",
+                    "WORKFLOW",
+                    "ENV",
+                    "STATE",
+                    "STATUS",
+                    "VERSION",
+                    "INITIATOR",
+                    "STARTED",
+                    "UPDATED",
+                    "ENDED",
+                ]
+            });
+            let time = |t: jiff::Timestamp| {
+                if csv {
+                    t.to_string()
+                } else {
+                    output::time(t)
+                }
+            };
             for r in &runs {
                 t.row(vec![
                     r.id.to_string(),
@@ -291,16 +338,14 @@ pub fn runs(
                     r.env.clone(),
                     r.state.clone(),
                     r.status.as_str().to_owned(),
+                    r.version.to_string(),
                     r.initiator.clone(),
-                    r.started_at.to_string(),
-                    r.updated_at.to_string(),
+                    time(r.started_at),
+                    time(r.updated_at),
+                    r.ended_at.map(time).unwrap_or_default(),
                 ]);
             }
-            output::print(&if app.format == Format::Csv {
-                t.csv()
-            } else {
-                t.human()
-            })?;
+            output::print(&if csv { t.csv() } else { t.human() })?;
         }
     }
     Ok(Exit::Ok)
@@ -410,8 +455,8 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 
 /// `audit [filters]` and `audit verify`.
 pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
-    if args.verify.is_some() {
-        return verify(app);
+    if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
+        return verify(app, expect_head.as_deref());
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),
@@ -430,22 +475,11 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             .map(|s| parse_time("--until", s))
             .transpose()?,
     };
-    const KINDS: &[&str] = &[
-        "RunStarted",
-        "GuardsEvaluated",
-        "Approved",
-        "Transitioned",
-        "ActionStarted",
-        "ActionFinished",
-        "RollbackRequested",
-        "Aborted",
-        "RunEnded",
-    ];
     if let Some(k) = &filter.kind {
-        if !KINDS.contains(&k.as_str()) {
-            return Err(CliError::BadInput(format!(
+        if !EventKind::NAMES.contains(&k.as_str()) {
+            return Err(CliError::Usage(format!(
                 "--kind {k:?}: one of {}",
-                KINDS.join(", ")
+                EventKind::NAMES.join(", ")
             )));
         }
     }
@@ -454,31 +488,71 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn verify(app: &App) -> Result<Exit, CliError> {
-    let report = app.store.verify()?;
+/// `audit verify [--expect-head HASH]`.
+fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
+    let expect_head = expect_head.map(|h| h.trim().to_ascii_lowercase());
+    let report = match &expect_head {
+        Some(hash) => app.store.verify_reaching(hash)?,
+        None => app.store.verify()?,
+    };
     let bad = report.first_bad.as_ref();
+    let unreached = expect_head.is_some() && report.reached.is_none();
     match app.format {
-        Format::Human | Format::Csv => match bad {
-            None => output::print(&format!(
-                "ok: {} events, checksums and hash chain intact\n",
-                report.events
-            ))?,
-            Some(b) => output::print(&format!(
-                "BAD: event {}: {}{}\n({} events checked)\n",
-                b.seq,
-                b.problem,
-                b.location
-                    .as_deref()
-                    .map(|l| format!(" at {l}"))
-                    .unwrap_or_default(),
-                report.events
-            ))?,
-        },
+        Format::Human | Format::Csv => {
+            let mut text = match bad {
+                None => format!(
+                    "ok: {} events, checksums and hash chain intact\n",
+                    report.events
+                ),
+                Some(b) => format!(
+                    "BAD: event {}: {}{}\n({} events checked)\n",
+                    b.seq,
+                    escape_control(&b.problem),
+                    b.location
+                        .as_deref()
+                        .map(|l| format!(" at {}", escape_control(l)))
+                        .unwrap_or_default(),
+                    report.events
+                ),
+            };
+            if let Some(head) = &report.head {
+                let intact = if bad.is_some() {
+                    " (last intact event)"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("head: event {} {}{intact}\n", head.seq, head.hash));
+            }
+            if let Some(note) = &report.unfinished {
+                text.push_str(&format!("note: {}\n", escape_control(note)));
+            }
+            if let Some(hash) = &expect_head {
+                // Typed by the user: printed escaped like any other untrusted text.
+                let hash = escape_control(hash);
+                text.push_str(&match report.reached {
+                    Some(seq) => {
+                        format!("the chain reaches the expected head {hash} (event {seq})\n")
+                    }
+                    None => format!(
+                        "BAD: the chain does not reach the expected head {hash}: the history was \
+                         cut back or rewritten since that head was recorded\n"
+                    ),
+                });
+            }
+            output::print(&text)?
+        }
         _ => output::json(&json!({
-            "ok": bad.is_none(),
+            "ok": bad.is_none() && !unreached,
             "events": report.events,
             "first_bad": bad.map(|b| json!({ "seq": b.seq, "problem": b.problem, "location": b.location })),
+            "head": report.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+            "unfinished": report.unfinished,
+            "expected_head": expect_head.as_ref().map(|h| json!({ "hash": h, "reached": report.reached.is_some(), "seq": report.reached })),
         }))?,
     }
-    Ok(if bad.is_none() { Exit::Ok } else { Exit::Error })
+    Ok(if bad.is_none() && !unreached {
+        Exit::Ok
+    } else {
+        Exit::Error
+    })
 }

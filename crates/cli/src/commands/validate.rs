@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use waygate_core::diagnostic::{Diagnostic, Severity};
+use waygate_core::text::escape_control;
 use waygate_core::validate::validate;
 
 use crate::cli::Format;
@@ -17,10 +18,11 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
     let mut unreadable = None;
     for path in files {
         let name = path.display().to_string();
+        let shown = escape_control(&name);
         let text = match workflow::read(path) {
             Ok(text) => text,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", escape_control(&e.to_string()));
                 unreadable = Some(e);
                 continue;
             }
@@ -34,9 +36,13 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
         let warnings = validated.diagnostics.len() - errors;
         human.push_str(&render::diagnostics(&name, &text, &validated.diagnostics));
         human.push_str(&match (errors, warnings) {
-            (0, 0) => format!("{name}: ok\n"),
-            (0, w) => format!("{name}: ok, {w} warning{}\n", plural(w)),
-            (e, w) => format!("{name}: {e} error{}, {w} warning{}\n", plural(e), plural(w)),
+            (0, 0) => format!("{shown}: ok\n"),
+            (0, w) => format!("{shown}: ok, {w} warning{}\n", plural(w)),
+            (e, w) => format!(
+                "{shown}: {e} error{}, {w} warning{}\n",
+                plural(e),
+                plural(w)
+            ),
         });
         all.extend(validated.diagnostics);
     }

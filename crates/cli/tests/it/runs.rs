@@ -218,7 +218,7 @@ fn runs_lists_and_filters_in_every_format() {
     csv.code(0);
     let mut lines = csv.stdout.lines();
     assert!(
-        lines.next().is_some_and(|h| h.starts_with("run,")),
+        lines.next().is_some_and(|h| h.starts_with("run_id,")),
         "{}",
         csv.stdout
     );
@@ -235,7 +235,8 @@ fn audit_filters_by_actor_kind_time_workflow_env_and_run() {
     sb.write("wf.ron", LIFECYCLE);
     let a = sb.start("alice", "wf.ron", "dev", &[]);
     let b = sb.start("alice", "wf.ron", "prod", &[]);
-    sb.wg_as("bob", &["approve", &a, "sign-off"]).code(0);
+    // Ahead of its state (`a` is in `build`): refused, and on record as bob's.
+    sb.wg_as("bob", &["approve", &a, "sign-off"]).code(1);
     sb.wg_as("carol", &["abort", &b, "--reason", "r"]).code(0);
 
     let audit = |args: &[&str]| -> Vec<serde_json::Value> {
@@ -298,7 +299,7 @@ fn audit_filters_by_actor_kind_time_workflow_env_and_run() {
         ["Aborted"]
     );
 
-    sb.wg(&["audit", "--kind", "Teleported"]).code(1);
+    sb.wg(&["audit", "--kind", "Teleported"]).code(2);
     sb.wg(&["audit", "--since", "yesterday"]).code(1);
     sb.wg(&["audit", "--bogus"]).code(2);
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::helpers::{files_containing, of_kind, repo, wait_until, Ran, Sandbox, Server, Spawned};
 
@@ -66,13 +66,17 @@ fn checklist(sb: &Sandbox, server: &Server, watch: &str) -> String {
     substitute(&mut text, r#"duration: "1h""#, r#"duration: "1s""#, 2);
     substitute(&mut text, r#"interval: "1m""#, r#"interval: "200ms""#, 2);
 
-    sb.script("bin/python", "exit 0");
+    // A fresh checkout: `python environment_manager.py` generates the Claude context (taking a
+    // moment, as the real one does); nothing else creates it.
+    sb.script(
+        "bin/python",
+        "if [ \"$1\" = environment_manager.py ]; then sleep 0.5; echo '{}' > CLAUDE_CONTEXT.json; fi\nexit 0",
+    );
     sb.script(
         "bin/git",
         "echo \"git $*\" >> git.log\n[ \"$1\" = rev-parse ] && echo 0123456789abcdef\nexit 0",
     );
     sb.script("scripts/error-rate-ok", "exit 0");
-    sb.write("CLAUDE_CONTEXT.json", "{}");
     sb.write("config/flags.json", r#"{"first_impression_fsm": false}"#);
     sb.write("production-deploy.ron", &text);
     text
@@ -118,10 +122,54 @@ fn vars(server: &Server) -> [String; 2] {
     ]
 }
 
-fn approve_all(sb: &Sandbox, run: &str, guards: &[String]) {
-    for g in guards {
-        wg(sb, APPROVER, &["approve", run, g, "--comment", "checked"]).code(0);
+/// Gives each approval the run asks for, as `APPROVER`, when the run is in the state it
+/// belongs to (an approval counts only there): the way people sign a checklist off, step by
+/// step. `before` sees each guard first. Returns once `done` holds or the run has ended.
+fn approve_as_asked(
+    sb: &Sandbox,
+    run: &str,
+    mut before: impl FnMut(&str),
+    done: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let st = sb.status(run);
+        if done(&st) || st["ended_at"].is_string() {
+            return;
+        }
+        for p in st["pending_approvals"].as_array().into_iter().flatten() {
+            let guard = p["guard"].as_str().unwrap_or_default();
+            let given = p["approved_by"]
+                .as_array()
+                .is_some_and(|by| by.iter().any(|a| a == APPROVER));
+            if given {
+                continue;
+            }
+            before(guard);
+            let ran = wg(
+                sb,
+                APPROVER,
+                &["approve", run, guard, "--comment", "checked"],
+            );
+            // 1 or 5: the run moved on between `status` and `approve`.
+            assert!([0, 1, 5].contains(&ran.code), "{ran:?}");
+        }
+        assert!(Instant::now() < deadline, "the run stopped asking: {st}");
+        std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `waygate ARGS` as `actor` with the checklist's environment, in the background.
+fn spawn(sb: &Sandbox, actor: &str, tag: &str, args: &[&str]) -> Spawned {
+    let out = sb.path().join(format!("{tag}.stdout"));
+    let err = sb.path().join(format!("{tag}.stderr"));
+    let child = cmd(sb, actor, args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout"))
+        .stderr(std::fs::File::create(&err).expect("stderr"))
+        .spawn()
+        .expect("spawn");
+    Spawned::from_child(child, out, err)
 }
 
 fn moves(sb: &Sandbox, run: &str) -> Vec<(String, String, String)> {
@@ -166,18 +214,39 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
     started.code(0);
     let run = started.json()["run_id"].as_str().expect("id").to_owned();
 
-    // Four eyes: the initiator may not sign off staging, and the refusal is on record.
-    let refused = wg(&sb, INITIATOR, &["approve", &run, "staging-start"]);
-    refused.code(1);
+    // A sign-off ahead of its state is refused: it would count for nothing there.
+    let early = wg(&sb, APPROVER, &["approve", &run, "staging-start"]);
+    early.code(1);
     assert!(
-        refused.stderr.contains("ivan started this run")
-            && refused.stderr.contains("not_by_initiator"),
+        early.stderr.contains("the run is in `environment_check`"),
         "{}",
-        refused.stderr
+        early.stderr
     );
-    approve_all(&sb, &run, &guards);
 
-    let driven = wg(&sb, INITIATOR, &["drive", &run]);
+    let drive = spawn(&sb, INITIATOR, "drive", &["drive", &run]);
+    let mut four_eyes = false;
+    approve_as_asked(
+        &sb,
+        &run,
+        |guard| {
+            if guard == "staging-start" && !four_eyes {
+                // Four eyes: the initiator may not sign off staging, and the refusal is on
+                // record.
+                let refused = wg(&sb, INITIATOR, &["approve", &run, "staging-start"]);
+                refused.code(1);
+                assert!(
+                    refused.stderr.contains("ivan started this run")
+                        && refused.stderr.contains("not_by_initiator"),
+                    "{}",
+                    refused.stderr
+                );
+                four_eyes = true;
+            }
+        },
+        |_| false,
+    );
+    assert!(four_eyes, "the run asked for staging-start");
+    let driven = drive.wait(Duration::from_secs(120));
     driven.code(0);
     let st = sb.status(&run);
     assert_eq!(st["state"], "done");
@@ -186,6 +255,7 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
     assert_eq!(
         path,
         [
+            "environment_context",
             "code_quality",
             "database_safety",
             "monitoring_setup",
@@ -201,7 +271,7 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
     let history = sb.history(&run);
     let refusal = of_kind(&history, "Approved")
         .into_iter()
-        .find(|e| e["accepted"] == false)
+        .find(|e| e["accepted"] == false && e["actor"] == INITIATOR)
         .expect("the refusal is recorded");
     assert_eq!(refusal["actor"], INITIATOR);
     assert_eq!(refusal["guard"], "staging-start");
@@ -236,54 +306,88 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
 }
 
 #[test]
+fn on_a_fresh_checkout_the_context_file_is_checked_after_the_step_that_creates_it() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    checklist(&sb, &server, "1s");
+    assert!(!sb.path().join("CLAUDE_CONTEXT.json").exists());
+    let [health, staging] = vars(&server);
+    let started = wg(
+        &sb,
+        INITIATOR,
+        &[
+            "--format",
+            "json",
+            "start",
+            "production-deploy.ron",
+            "--env",
+            "production",
+            "--var",
+            &health,
+            "--var",
+            &staging,
+        ],
+    );
+    started.code(0);
+    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+    wg(&sb, APPROVER, &["approve", &run, "production-warnings"]).code(0);
+    // First the context is generated, then (a transition later) its existence is checked.
+    wg(&sb, INITIATOR, &["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "environment_context");
+    assert!(sb.path().join("CLAUDE_CONTEXT.json").exists());
+    wg(&sb, INITIATOR, &["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "code_quality");
+    let checked: Vec<String> = of_kind(&sb.history(&run), "GuardsEvaluated")
+        .iter()
+        .flat_map(|e| e["guards"].as_array().cloned().unwrap_or_default())
+        .filter(|g| g["outcome"] != "pass")
+        .map(|g| g.to_string())
+        .collect();
+    assert!(checked.is_empty(), "{checked:?}");
+}
+
+#[test]
 fn a_health_endpoint_failing_during_the_watch_rolls_back_by_itself_and_run_exits_6() {
     let server = Server::start();
     let sb = Sandbox::new();
     // A watch long enough that the test can break it.
-    let text = checklist(&sb, &server, "2m");
-    let guards = approval_guards(&text);
+    let _ = checklist(&sb, &server, "2m");
     let [health, staging] = vars(&server);
-    let run_cmd: Spawned = {
-        let out = sb.path().join("run.stdout");
-        let err = sb.path().join("run.stderr");
-        let child = cmd(
-            &sb,
-            INITIATOR,
-            &[
-                "run",
-                "production-deploy.ron",
-                "--env",
-                "production",
-                "--var",
-                &health,
-                "--var",
-                &staging,
-            ],
-        )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout"))
-        .stderr(std::fs::File::create(&err).expect("stderr"))
-        .spawn()
-        .expect("spawn");
-        Spawned::from_child(child, out, err)
-    };
+    let run_cmd = spawn(
+        &sb,
+        INITIATOR,
+        "run",
+        &[
+            "run",
+            "production-deploy.ron",
+            "--env",
+            "production",
+            "--var",
+            &health,
+            "--var",
+            &staging,
+        ],
+    );
     let mut run = String::new();
     wait_until("the run to start", Duration::from_secs(30), || {
-        let runs = sb.wg(&["--format", "json", "runs"]).json();
+        // Until `run` has created the store, there is "no store" to list.
+        let out = sb.wg(&["--format", "json", "runs"]);
+        if out.code != 0 {
+            return false;
+        }
+        let runs = out.json();
         run = runs[0]["run_id"].as_str().unwrap_or_default().to_owned();
         !run.is_empty()
     });
-    approve_all(&sb, &run, &guards);
-    wait_until("the error watch", Duration::from_secs(90), || {
-        sb.status(&run)["state"] == "error_watch"
-    });
+    approve_as_asked(&sb, &run, |_| {}, |st| st["state"] == "error_watch");
     // Production goes bad: the watch breaks, the run rolls back on its own...
     server.respond(500, "down");
     wait_until("the rollback", Duration::from_secs(30), || {
         sb.status(&run)["state"] != "error_watch"
     });
-    // ...and once the revert is out, the previous version answers again.
+    // ...and once the revert is out, the previous version answers again; people check it.
     server.respond(200, "ok");
+    approve_as_asked(&sb, &run, |_| {}, |_| false);
     let ran = run_cmd.wait(Duration::from_secs(90));
     ran.code(6);
     let st = sb.status(&run);

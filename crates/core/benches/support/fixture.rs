@@ -156,6 +156,8 @@ fn step_write(i: u64, r: u64, version: u64, definition: &str) -> Write {
             file: run.file.clone(),
             definition_hash: run.definition_hash.clone(),
             vars: run.vars.clone(),
+            workdir: None,
+            file_path: None,
         };
         return Write::Create {
             run: Box::new(run),

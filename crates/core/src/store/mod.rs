@@ -18,7 +18,10 @@ mod embedded;
 mod group;
 mod index;
 mod journal;
+mod lock;
 mod memory;
+mod replay;
+mod salvage;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -26,7 +29,9 @@ mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};
+pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
+pub use salvage::SalvageReport;
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -77,8 +82,21 @@ pub trait Store: Send + Sync {
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
 
     /// Recomputes every event's checksum and the hash chain. A damaged store is a report with
-    /// `first_bad` set, not an error.
+    /// `first_bad` set, not an error. Read-only: it changes nothing in the store.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// [`Store::verify`], also looking for the event whose hash is `expect_head` (a head an
+    /// auditor recorded earlier) in the intact chain: [`VerifyReport::reached`].
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        let mut report = self.verify()?;
+        let last = report.head.as_ref().map_or(0, |h| h.seq);
+        report.reached = self
+            .scan_events(&EventFilter::default())?
+            .into_iter()
+            .find(|e| e.hash == expect_head && e.seq <= last)
+            .map(|e| e.seq);
+        Ok(report)
+    }
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.
@@ -122,7 +140,8 @@ pub struct RunFilter {
     pub workflow: Option<String>,
     /// Only this environment.
     pub env: Option<String>,
-    /// Only runs with this status.
+    /// Only runs with this status; `Active` takes every run that has not ended
+    /// ([`RunStatus::falls_under`]).
     pub status: Option<RunStatus>,
 }
 
@@ -131,7 +150,7 @@ impl RunFilter {
     pub fn matches(&self, run: &Run) -> bool {
         wanted(&self.workflow, &run.workflow)
             && wanted(&self.env, &run.env)
-            && wanted(&self.status, &run.status)
+            && self.status.is_none_or(|s| run.status.falls_under(s))
     }
 }
 
@@ -178,12 +197,32 @@ fn wanted_str(want: &Option<String>, have: &str) -> bool {
 }
 
 /// The result of [`Store::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Events checked (up to and including the first bad one).
     pub events: u64,
     /// The first event that fails, if any.
     pub first_bad: Option<BadEvent>,
+    /// The last event of the intact chain (before `first_bad`, if any); `None` when there is
+    /// none. An auditor keeps it outside the store and later asks whether the chain still
+    /// reaches it ([`Store::verify_reaching`]): the one thing a consistently shortened or
+    /// rewritten store cannot fake.
+    pub head: Option<ChainHead>,
+    /// What the next write does before it writes, when the journal ends in a write that never
+    /// finished (never acknowledged): it cuts it off. `verify` itself changes nothing.
+    pub unfinished: Option<String>,
+    /// For [`Store::verify_reaching`]: the seq of the event with the expected hash, if the
+    /// intact chain still holds it.
+    pub reached: Option<u64>,
+}
+
+/// The last event of a chain: its seq and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (lowercase hex).
+    pub hash: String,
 }
 
 impl VerifyReport {
@@ -244,10 +283,11 @@ pub enum StoreError {
     /// The caller asked for something the store does not do (e.g. a commit without events).
     #[error("invalid store request: {0}")]
     Invalid(String),
-    /// Another process held the store's lock for longer than we were willing to wait.
+    /// Another process held the store's lock for longer than we were willing to wait (or the
+    /// wait was stopped, see `StopWaiting`).
     #[error(
-        "the store at {} is held by another waygate process (waited {:.1}s); \
-         try again when it finishes",
+        "the store at {} is held by another process (waited {:.1}s); \
+         try again when it is free",
         dir.display(),
         waited.as_secs_f64()
     )]
@@ -283,6 +323,20 @@ pub enum StoreError {
         recorded: u64,
         /// What is missing.
         detail: String,
+    },
+    /// There is no store where one was asked for, and the command does not create one.
+    #[error("no store at {location}; `waygate start` and `waygate run` create one")]
+    NoStore {
+        /// Where it was looked for (a directory).
+        location: String,
+    },
+    /// What is at the location is not a store, and none is created there.
+    #[error("{location} {why}")]
+    NotAStore {
+        /// Where.
+        location: String,
+        /// What it is instead, and what to do.
+        why: String,
     },
     /// The store was written by a different format version of waygate.
     #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
@@ -380,6 +434,13 @@ impl StoreError {
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
             StoreError::State(why) => StoreError::State(why.clone()),
+            StoreError::NoStore { location } => StoreError::NoStore {
+                location: location.clone(),
+            },
+            StoreError::NotAStore { location, why } => StoreError::NotAStore {
+                location: location.clone(),
+                why: why.clone(),
+            },
         }
     }
 
@@ -389,8 +450,6 @@ impl StoreError {
     }
 }
 
-/// The commit time: now, but never before `last` (the previous event's time), so the log is
-/// ordered by time as well as by seq.
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
 /// record says how that action finished. Nothing new may start or be evaluated.
@@ -406,11 +465,17 @@ pub(crate) fn sort_by_creation(runs: &mut [Run]) {
     runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
 }
 
+/// The commit time by [`crate::clock_jump::commit_time`]; a clock jump is reported on the
+/// log (a warning on stderr) as well as kept out of the time recorded.
 pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    match last {
-        Some(last) if last > now => last,
-        _ => now,
+    let (at, jump) = crate::clock_jump::commit_time(now, last);
+    if let Some(jump) = jump {
+        tracing::warn!(
+            "{jump}: the previous event's time is not copied; this write is stamped {at} \
+             (docs/storage.md, Times and clocks)"
+        );
     }
+    at
 }
 
 /// Applies `change` to `run` at `now`, bumping its version.

@@ -9,13 +9,13 @@
 //! store does, it does inside one session.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::embedded::Options;
+use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
+use super::lock::{lock, lock_shared};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,40 +38,17 @@ const REPLAY_BATCH: usize = 1024;
 const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
 
-/// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
-pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
-    let path = dir.join("LOCK");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(StoreError::io(&path))?;
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(1);
-    loop {
-        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(file);
-        }
-        let err = std::io::Error::last_os_error();
-        let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK)
-            || err.raw_os_error() == Some(libc::EINTR);
-        if !busy {
-            return Err(StoreError::Io { path, source: err });
-        }
-        let waited = start.elapsed();
-        if waited >= timeout {
-            return Err(StoreError::Locked {
-                dir: dir.to_owned(),
-                waited,
-            });
-        }
-        std::thread::sleep(delay.min(timeout - waited));
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+/// The file beside sled's own that says how far sled has applied the journal (`verify`'s
+/// witness of a journal that lost its tail).
+const WITNESS: &str = "applied";
+
+/// What the witness file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Witness {
+    /// The last event sled has applied.
+    recorded: u64,
+    /// Its hash.
+    last_hash: String,
 }
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
@@ -81,6 +58,11 @@ struct Applied {
     next_seq: u64,
     last_hash: String,
     last_at: Option<jiff::Timestamp>,
+    /// The latest event time so far: what the `t:` index is keyed by, so that it stays in
+    /// seq order when a clock jump steps the times back. (State written before this field
+    /// had no step back, so its `last_at` is that time.)
+    #[serde(default)]
+    max_at: Option<jiff::Timestamp>,
     /// How sled's keys are laid out ([`LAYOUT`]); state of another layout is rebuilt.
     #[serde(default = "first_layout")]
     layout: u32,
@@ -102,6 +84,7 @@ impl Default for Applied {
             next_seq: 1,
             last_hash: GENESIS_HASH.to_owned(),
             last_at: None,
+            max_at: None,
             layout: LAYOUT,
         }
     }
@@ -110,6 +93,8 @@ impl Default for Applied {
 /// The store, locked and open, with sled caught up with the journal.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// `state/applied`, see [`Session::write_witness`].
+    witness: std::path::PathBuf,
     /// Declared before the lock so sled is flushed and closed before the lock is released.
     pub(crate) db: StateDb,
     pub(crate) journal: Journal,
@@ -224,13 +209,44 @@ fn open_state_waiting(
     }
 }
 
+/// What [`Session::look`] saw.
+pub(crate) struct Look {
+    /// Every journal segment and its length.
+    pub(crate) lengths: Vec<(u32, u64)>,
+    /// The last event the state had applied, when the state could be read.
+    pub(crate) recorded: Option<u64>,
+}
+
 impl Session {
+    /// A look at the store that changes nothing: under a shared lock (held only for the look;
+    /// none when the lock file cannot be read), the journal's segment lengths and the last
+    /// event the state had applied, from the witness file sled's batches leave beside it (so
+    /// sled is not opened: opening it writes). No replay, nothing cut off.
+    pub(crate) fn look(dir: &Path, options: &Options) -> Result<Look, StoreError> {
+        let journal = Journal::at(&dir.join("journal"), options.segment_limit);
+        let _lock = lock_shared(dir, options)?;
+        let lengths = journal.lengths()?;
+        let recorded = fs::read(dir.join("state").join(WITNESS))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
+            .map(|w| w.recorded);
+        Ok(Look { lengths, recorded })
+    }
+
+    /// The last event sled has applied.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.applied.next_seq.saturating_sub(1)
+    }
+
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
     pub(crate) fn open(dir: &Path, options: &Options) -> Result<Session, StoreError> {
-        let lock = lock(dir, options.lock_timeout)?;
+        let lock = lock(dir, options)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
-        let (db, applied) = match open_state_waiting(&state, options.lock_timeout) {
+        journal::create_dir(&state)?;
+        let opened = open_state_waiting(&state, options.lock_timeout.min(DEFAULT_LOCK_TIMEOUT));
+        journal::tighten(&state);
+        let (db, applied) = match opened {
             Ok(opened) => opened,
             Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
             Err(StateOpen::Unusable(why)) => {
@@ -247,7 +263,7 @@ impl Session {
                 state.display()
             );
         }
-        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default());
+        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
             Ok(()) => Ok(session.with_index()),
             Err(StoreError::State(why)) => {
@@ -266,10 +282,11 @@ impl Session {
         }
     }
 
-    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
         let chain = Chain::of(&applied);
         let index = Index::open(&journal.store_dir());
         Session {
+            witness: state.join(WITNESS),
             db: StateDb(db),
             journal,
             applied,
@@ -282,6 +299,14 @@ impl Session {
             index,
             lock,
         }
+    }
+
+    /// Builds the state of a store whose journal was just written whole (a salvage): replays
+    /// it into a fresh sled, checking the chain on the way, and closes.
+    pub(crate) fn build(dir: &Path, options: &Options) -> Result<(), StoreError> {
+        let lock = lock(dir, options)?;
+        let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
+        Session::rebuild(lock, journal, &dir.join("state")).map(drop)
     }
 
     /// Deletes sled's files and replays the whole journal into a fresh sled.
@@ -297,9 +322,11 @@ impl Session {
                 })
             }
         }
+        journal::create_dir(state)?;
         let (db, _) = open_state(state)
             .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
-        let mut session = Session::new(lock, journal, db, Applied::default());
+        journal::tighten(state);
+        let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
         Ok(session.with_index())
     }
@@ -437,13 +464,19 @@ impl Session {
                     }
                 };
                 chunk.push(&event.run_id, pos, &mut writes);
+                if applied.last_at.is_some_and(|last| event.at < last) {
+                    // A clock jump stepped the times back (docs/storage.md, Times and clocks).
+                    writes.insert(step_back_key(event.seq).to_vec(), &[][..]);
+                }
+                let max_at = applied.max_at.or(applied.last_at).max(Some(event.at));
                 if (event.seq - 1) % SPARSE == 0 {
                     writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
-                    writes.insert(time_key(event.at, event.seq), &[][..]);
+                    writes.insert(time_key(max_at.unwrap_or(event.at), event.seq), &[][..]);
                 }
                 applied.next_seq = event.seq + 1;
                 applied.last_hash.clone_from(&event.hash);
                 applied.last_at = Some(event.at);
+                applied.max_at = max_at;
                 if let Some(change) = record.run {
                     update = Some((event.run_id.clone(), change));
                 }
@@ -496,8 +529,32 @@ impl Session {
         }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
+        self.write_witness(&applied);
         self.applied = applied;
         Ok(())
+    }
+
+    /// Writes how far sled has applied the journal where `verify` can read it without opening
+    /// sled. Best effort and unsynced, like sled's own flush: it is written after the journal
+    /// is synced, so it never claims more than the journal holds; a lost or torn one only
+    /// weakens the check (no witness), never fails it falsely.
+    fn write_witness(&self, applied: &Applied) {
+        let witness = Witness {
+            recorded: applied.next_seq.saturating_sub(1),
+            last_hash: applied.last_hash.clone(),
+        };
+        let written = serde_json::to_vec(&witness)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let mut file = journal::create_options(&self.witness)
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.witness)?;
+                std::io::Write::write_all(&mut file, &bytes)
+            });
+        if let Err(e) = written {
+            tracing::warn!("cannot write {}: {e}", self.witness.display());
+        }
     }
 
     /// Applies the commits this session has written but not yet applied to sled (one sled
@@ -759,7 +816,22 @@ impl Session {
         Ok(out)
     }
 
+    /// The last event whose time is earlier than the one before it (a clock jump), if any:
+    /// after it, times only grow, so a scan up to a time may stop at the first one past it.
+    pub(crate) fn last_step_back(&self) -> Result<Option<u64>, StoreError> {
+        let Some(entry) = self.db.scan_prefix(b"j:").next_back() else {
+            return Ok(None);
+        };
+        let (k, _) = entry.map_err(sled_err)?;
+        let seq = k.get(2..).and_then(|s| <[u8; 8]>::try_from(s).ok());
+        seq.map(u64::from_be_bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::State("bad clock-jump index".into()))
+    }
+
     /// Where to start reading for events at or after `since`: the last sparse entry before it.
+    /// The index is keyed by the latest time up to each entry, so every event before the
+    /// entry is earlier than `since` even where a clock jump stepped times back.
     pub(crate) fn start_for(&self, since: Option<jiff::Timestamp>) -> Result<Pos, StoreError> {
         let Some(since) = since else {
             return Ok(Pos::START);
@@ -939,6 +1011,14 @@ fn seq_key(seq: u64) -> [u8; 10] {
     out[..2].copy_from_slice(b"s:");
     out[2..].copy_from_slice(&seq.to_be_bytes());
     out
+}
+
+/// `j:` ‖ seq (u64 BE): an event stamped earlier than the event before it.
+fn step_back_key(seq: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..2].copy_from_slice(b"j:");
+    k[2..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 /// `t:` ‖ nanoseconds since the epoch (sign bit flipped, so bytes sort as times) ‖ seq.

@@ -28,6 +28,8 @@ pub(crate) fn started(run: &Run) -> NewEvent {
             file: run.file.clone(),
             definition_hash: run.definition_hash.clone(),
             vars: run.vars.clone(),
+            workdir: None,
+            file_path: None,
         },
     )
 }
@@ -63,6 +65,7 @@ fn approved() -> NewEvent {
             comment: Some("ok".into()),
             accepted: true,
             reason: None,
+            visit: None,
         },
     )
 }
@@ -339,9 +342,17 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
         report,
         VerifyReport {
             events: 3,
-            first_bad: None
+            head: report.head.clone(),
+            ..VerifyReport::default()
         }
     );
+    let head = report.head.expect("a head");
+    assert_eq!(head.seq, 3);
+    let reach = |hash: &str| store.verify_reaching(hash).expect("verify").reached;
+    assert_eq!(reach(&head.hash), Some(3));
+    let first = store.run_events(&run.id).expect("events")[0].hash.clone();
+    assert_eq!(reach(&first), Some(1));
+    assert_eq!(reach(&"ab".repeat(32)), None);
 }
 
 type Behaviour = fn(&dyn Store);
@@ -466,4 +477,173 @@ fn nested_holds_keep_the_store_open_until_the_last_drops() {
     ));
     drop(outer);
     assert_eq!(other.load_run(&RunId::from("r1")).expect("free").version, 1);
+}
+
+/// A reader without write access reads the journal replayed into memory: it must answer
+/// exactly what the store answers through sled, and leave an unfinished write out.
+#[test]
+fn the_journal_replayed_for_a_read_only_reader_answers_as_the_store_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let a = create(&store, "r1", "prod");
+    create(&store, "r2", "staging");
+    store.append(&a.id, vec![approved()]).expect("append");
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::to_state("canary").with_status(RunStatus::Succeeded),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit");
+    // A write that never finished: a record without its end mark after the last commit.
+    let segment = dir.path().join("journal/00000001.seg");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2, 3, 4, b'{']);
+    std::fs::write(&segment, bytes).expect("write");
+    let replayed = super::replay::replay(dir.path(), &Options::default()).expect("replay");
+    let everything = EventFilter::default();
+    assert_eq!(
+        replayed.scan_events(&everything).expect("scan"),
+        store.scan_events(&everything).expect("scan")
+    );
+    assert_eq!(
+        replayed.list_runs(&RunFilter::default()).expect("list"),
+        store.list_runs(&RunFilter::default()).expect("list")
+    );
+    assert_eq!(
+        replayed.load_run_with_events(&a.id).expect("load"),
+        store.load_run_with_events(&a.id).expect("load")
+    );
+}
+
+/// A clock the test sets, and the [`TimeSource`] a store reads it through.
+fn settable_clock(
+    at: jiff::Timestamp,
+) -> (
+    std::sync::Arc<std::sync::Mutex<jiff::Timestamp>>,
+    TimeSource,
+) {
+    let clock = std::sync::Arc::new(std::sync::Mutex::new(at));
+    let read = clock.clone();
+    let source: TimeSource = std::sync::Arc::new(move || *read.lock().expect("clock"));
+    (clock, source)
+}
+
+fn set(clock: &std::sync::Mutex<jiff::Timestamp>, at: jiff::Timestamp) {
+    *clock.lock().expect("clock") = at;
+}
+
+fn secs(n: i64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_secs(n)
+}
+
+const YEAR: i64 = 365 * 86_400;
+
+/// One writer's clock runs a year ahead: its own events carry its time, and the writers after
+/// it stamp theirs, not its (a state entered after it used to wait a year for a 15 s bake).
+fn one_writers_clock_a_year_ahead_does_not_move_later_writers_times(
+    store: &dyn Store,
+    clock: &std::sync::Mutex<jiff::Timestamp>,
+    t0: jiff::Timestamp,
+) {
+    let run = create(store, "r1", "prod");
+    set(clock, t0 + secs(YEAR));
+    store.append(&run.id, vec![approved()]).expect("ahead");
+    set(clock, t0 + secs(60));
+    let (moved_run, events) = store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit");
+    assert_eq!(events[0].at, t0 + secs(60));
+    assert_eq!(moved_run.state_entered_at, t0 + secs(60));
+    let times: Vec<jiff::Timestamp> = store
+        .run_events(&run.id)
+        .expect("events")
+        .iter()
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(times, [t0, t0 + secs(YEAR), t0 + secs(60)]);
+    let seqs = |since: Option<i64>, until: Option<i64>| -> Vec<u64> {
+        let filter = EventFilter {
+            since: since.map(|s| t0 + secs(s)),
+            until: until.map(|s| t0 + secs(s)),
+            ..Default::default()
+        };
+        let events = store.scan_events(&filter).expect("scan");
+        events.iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(seqs(Some(30), None), [2, 3]);
+    assert_eq!(seqs(None, Some(30)), [1]);
+    assert_eq!(seqs(None, Some(120)), [1, 3]);
+    assert_eq!(seqs(Some(YEAR - 1), None), [2]);
+    assert_eq!(seqs(Some(30), Some(120)), [3]);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn one_writers_clock_a_year_ahead_stays_its_own_in_every_store() {
+    let t0: jiff::Timestamp = "2026-06-01T10:00:00Z".parse().expect("time");
+    let (clock, source) = settable_clock(t0);
+    let memory = MemoryStore::with_clock(source);
+    one_writers_clock_a_year_ahead_does_not_move_later_writers_times(&memory, &clock, t0);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (clock, source) = settable_clock(t0);
+    let embedded = EmbeddedStore::open(dir.path())
+        .expect("open")
+        .with_clock(source);
+    one_writers_clock_a_year_ahead_does_not_move_later_writers_times(&embedded, &clock, t0);
+}
+
+/// Time queries stay exact across a clock jump in a store long enough for its sparse time
+/// index to matter, and answer the same after the state is rebuilt from the journal.
+#[test]
+fn time_queries_are_exact_across_a_clock_jump_in_a_long_journal() {
+    let t0: jiff::Timestamp = "2026-06-01T10:00:00Z".parse().expect("time");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (clock, source) = settable_clock(t0);
+    let store = EmbeddedStore::open(dir.path())
+        .expect("open")
+        .with_clock(source.clone());
+    {
+        let _held = store.hold().expect("hold");
+        let run = create(&store, "r1", "prod");
+        for i in 1..600 {
+            // Event 101 comes from a clock a year ahead; the rest a second apart.
+            set(&clock, t0 + secs(if i == 100 { YEAR } else { i }));
+            store.append(&run.id, vec![approved()]).expect("append");
+        }
+    }
+    let check = |store: &EmbeddedStore| {
+        let seqs = |since: Option<i64>, until: Option<i64>| -> Vec<u64> {
+            let filter = EventFilter {
+                since: since.map(|s| t0 + secs(s)),
+                until: until.map(|s| t0 + secs(s)),
+                ..Default::default()
+            };
+            let events = store.scan_events(&filter).expect("scan");
+            events.iter().map(|e| e.seq).collect()
+        };
+        assert_eq!(seqs(Some(200 * 86_400), None), [101]);
+        let early: Vec<u64> = (1..=301).filter(|&s| s != 101).collect();
+        assert_eq!(seqs(None, Some(300)), early);
+        let late: Vec<u64> = std::iter::once(101).chain(550..=600).collect();
+        assert_eq!(seqs(Some(549), None), late);
+        assert_eq!(
+            seqs(Some(549), Some(560)),
+            (550..=561).collect::<Vec<u64>>()
+        );
+    };
+    check(&store);
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("state")).expect("delete the state");
+    let rebuilt = EmbeddedStore::open(dir.path())
+        .expect("reopen")
+        .with_clock(source);
+    check(&rebuilt);
 }

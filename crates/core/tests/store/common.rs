@@ -25,6 +25,8 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
             file: run.file.clone(),
             definition_hash: run.definition_hash.clone(),
             vars: run.vars.clone(),
+            workdir: None,
+            file_path: None,
         },
     );
     (run, started)

@@ -18,13 +18,15 @@
 
 mod drive;
 mod ops;
+#[cfg(test)]
+mod races;
 mod step;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use petgraph::graph::NodeIndex;
@@ -34,8 +36,8 @@ use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_core::vars::{self, Resolved, VarsError};
 
-use crate::clock::{Clock, SystemClock};
-use crate::context::{ApprovalRecord, GuardContext};
+use crate::clock::{Clock, ProcessClock};
+use crate::context::GuardContext;
 use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
 
@@ -83,22 +85,49 @@ pub enum EngineError {
         /// The targets there are.
         known: String,
     },
+    /// `rollback` or `abort` with a reason that is empty or only whitespace.
+    #[error("the reason for the {0} is blank: say why (it is kept in the audit trail)")]
+    BlankReason(&'static str),
     /// `rollback` on a workflow without a rollback state.
     #[error("workflow `{0}` has no `rollback` state; use `waygate abort` to end the run")]
     NoRollback(String),
-    /// `approve` named no Approval guard.
-    #[error("workflow `{workflow}` has no Approval guard named `{guard}`{hint}")]
-    UnknownGuard {
-        /// The workflow.
-        workflow: String,
-        /// The name given.
-        guard: String,
-        /// The approval guards there are.
-        hint: String,
+    /// `rollback` on a run already on its rollback path: nothing changed.
+    #[error(
+        "a rollback is already under way: run {run} is in `{state}`, on its rollback path{}; \
+         nothing changed (`waygate status {run}` shows where it stands)",
+        since.as_deref().map(|s| format!(" (rolled back by {s})")).unwrap_or_default()
+    )]
+    RollbackUnderWay {
+        /// The run.
+        run: RunId,
+        /// The state it is in.
+        state: String,
+        /// Who moved it into the rollback state, and when, if the history says.
+        since: Option<String>,
     },
+    /// `approve` named no Approval guard of the workflow.
+    #[error(transparent)]
+    UnknownGuard(waygate_core::approval::NotApprovable),
     /// The approval was refused (and recorded as refused).
     #[error("approval refused: {0}")]
     Refused(String),
+    /// `approve --withdraw` found no approval of the actor's to withdraw (nothing recorded).
+    #[error("nothing withdrawn: {0}")]
+    NothingToWithdraw(String),
+    /// The run left the visit an approval or withdrawal was meant for while it was being
+    /// recorded: it applies to that visit only, which is over.
+    #[error(
+        "run {run} moved on to `{state}` while your {what} was being recorded; it applies only \
+         to the visit of the state it was meant for (see `waygate history {run}`)"
+    )]
+    MovedMeanwhile {
+        /// The run.
+        run: RunId,
+        /// Where it is now.
+        state: String,
+        /// "approval" or "withdrawal".
+        what: &'static str,
+    },
     /// Another process is running the run's entry actions right now.
     #[error(
         "run {run} is busy: another waygate process is running the entry actions of `{state}`; \
@@ -110,6 +139,27 @@ pub enum EngineError {
         /// The state whose actions are running.
         state: String,
     },
+    /// The directory the run was started in cannot be used: its commands run there.
+    #[error(
+        "run {run} runs in {dir}, the directory it was started in, but {problem}; restore it, \
+         or end the run with `waygate abort {run} --reason TEXT`"
+    )]
+    Workdir {
+        /// The run.
+        run: RunId,
+        /// Its recorded directory.
+        dir: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The directory a run would be started in cannot be recorded.
+    #[error("cannot start a run in {dir}: {problem}")]
+    StartDir {
+        /// The directory.
+        dir: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The run lock could not be taken or tested.
     #[error("run lock: {0}")]
     Lock(String),
@@ -119,12 +169,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Conflicts (exit 5): the run moved, or the environment is busy.
+    /// Conflicts (exit 5): the run moved, the environment is busy, or a rollback is already
+    /// under way.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
             EngineError::Store(StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. })
                 | EngineError::Busy { .. }
+                | EngineError::RollbackUnderWay { .. }
+                | EngineError::MovedMeanwhile { .. }
         )
     }
 
@@ -147,6 +200,8 @@ pub struct Engine {
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
+    /// Stored entry times found in this process's future, already warned about.
+    jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
 }
 
@@ -170,6 +225,13 @@ pub struct Loaded {
     pub state: NodeIndex,
     /// Every event of the run, oldest first.
     pub events: Vec<Event>,
+    /// Where the run's commands run and its relative paths resolve: the directory it was
+    /// started in ([`Run::workdir`]), or for a run recorded without one, this process's.
+    pub workdir: PathBuf,
+    /// When the run's stay in its current state counts from, for waits, watches and
+    /// deadlines: the stored entry time, unless the clocks contradict it (a clock that ran
+    /// ahead or behind stamped it: [`waygate_core::clock_jump::entered_at`]).
+    pub entered_at: Timestamp,
     /// Variable values, secrets re-read from the process environment.
     pub resolved: Resolved,
     /// Why some values are missing (a secret's variable not set in this process), if they are.
@@ -186,10 +248,37 @@ impl Loaded {
         }
     }
 
-    /// Events since the run entered its current state (this visit only).
+    /// Fails unless the run's recorded directory is still there: guards and actions run in it,
+    /// and nowhere else.
+    pub fn ensure_workdir(&self) -> Result<(), EngineError> {
+        let Some(dir) = &self.run.workdir else {
+            return Ok(());
+        };
+        let problem = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => "it is no longer a directory".to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "it no longer exists".to_owned(),
+            Err(e) => format!("it cannot be used ({e})"),
+        };
+        Err(EngineError::Workdir {
+            run: self.run.id.clone(),
+            dir: dir.clone(),
+            problem,
+        })
+    }
+
+    /// Events since the run entered its current state (this visit only, told by the events
+    /// themselves, never by times from two clocks: [`waygate_core::visit::current_visit`]).
     pub fn visit_events(&self) -> impl Iterator<Item = &Event> {
-        let since = self.run.state_entered_at;
-        self.events.iter().filter(move |e| e.at >= since)
+        waygate_core::visit::current_visit(&self.events).iter()
+    }
+
+    /// When the current state's deadline falls, if it has one (counted from
+    /// [`Loaded::entered_at`]).
+    pub fn deadline(&self) -> Option<Timestamp> {
+        let d = self.workflow.state(self.state).deadline?;
+        let d = jiff::SignedDuration::try_from(d).ok()?;
+        self.entered_at.checked_add(d).ok()
     }
 }
 
@@ -203,8 +292,9 @@ impl Engine {
             workdir: PathBuf::from("."),
             getenv: Arc::new(|k| std::env::var(k).ok()),
             overrides: BTreeMap::new(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(ProcessClock::starting_now()),
             locks: None,
+            jumps_reported: Arc::default(),
             output: None,
         }
     }
@@ -248,7 +338,9 @@ impl Engine {
         self
     }
 
-    /// Uses `clock` for "now".
+    /// Uses `clock` for "now". The default is the process's clock
+    /// ([`ProcessClock::starting_now`]): the wall time once, then a monotonic clock, so a
+    /// wall-clock jump during a wait neither stretches nor skips it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
         self.clock = clock;
         self
@@ -319,11 +411,18 @@ impl Engine {
                 (r, Some(e))
             }
         };
+        let entered_at = self.entered_at(&run, &events);
+        let workdir = run
+            .workdir
+            .as_ref()
+            .map_or_else(|| self.workdir.clone(), PathBuf::from);
         Ok(Loaded {
+            workdir,
             run,
             workflow,
             state,
             events,
+            entered_at,
             resolved,
             vars_error,
         })
@@ -346,10 +445,10 @@ impl Engine {
             vars,
             secret_names,
         );
-        ctx.state_entered_at = run.state_entered_at;
-        ctx.approvals = approvals(loaded.events.iter());
+        ctx.state_entered_at = loaded.entered_at;
+        ctx.approvals = waygate_core::approval::visit_records(&loaded.events, &run.state);
         ctx.looks = looks(loaded.visit_events());
-        ctx.workdir = self.workdir.clone();
+        ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
         ctx.live = self
             .output
@@ -394,23 +493,35 @@ impl Engine {
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
-}
 
-/// The approvals (accepted or refused) among `events`, for the Approval guards. Approvals
-/// are per run: one given before the run reaches the guard's state counts there.
-fn approvals<'e>(events: impl Iterator<Item = &'e Event>) -> Vec<ApprovalRecord> {
-    events
-        .filter_map(|e| match &e.kind {
-            EventKind::Approved {
-                guard, accepted, ..
-            } => Some(ApprovalRecord {
-                guard: guard.clone(),
-                actor: e.actor.clone(),
-                accepted: *accepted,
-            }),
-            _ => None,
-        })
-        .collect()
+    /// Where `run`'s stay in its state counts from, by the rule of
+    /// [`waygate_core::clock_jump::entered_at`]; a clock jump is reported once per process.
+    fn entered_at(&self, run: &Run, events: &[Event]) -> Timestamp {
+        let now = self.now();
+        let (before, visit) = events.split_at(waygate_core::visit::visit_start(events));
+        let (at, jump) = waygate_core::clock_jump::entered_at(
+            run.state_entered_at,
+            before.iter().map(|e| e.at),
+            visit.iter().map(|e| e.at),
+            now,
+        );
+        if let Some(jump) = jump {
+            let first = self
+                .jumps_reported
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert((run.id.clone(), run.state_entered_at));
+            if first {
+                tracing::warn!(
+                    "run {} in `{}`: {jump}; its time in the state counts from {at} instead \
+                     (docs/storage.md, Times and clocks)",
+                    run.id,
+                    run.state
+                );
+            }
+        }
+        at
+    }
 }
 
 /// When each guard was evaluated among `events` (recorded `GuardsEvaluated`), for `Watch`.

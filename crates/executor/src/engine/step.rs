@@ -88,6 +88,7 @@ impl Engine {
     ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         loaded.ensure_vars()?;
+        loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
@@ -145,6 +146,7 @@ impl Engine {
             });
         }
         let read = loaded.run.version;
+        loaded.ensure_workdir()?;
         if let Some(outcome) = self.settle(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
@@ -159,7 +161,7 @@ impl Engine {
         }
         loaded.ensure_vars()?;
         let workflow = &loaded.workflow;
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
 
         // Guards, transition by transition in file order, until one passes or a watch breaks.
         let ctx = self.context(&loaded);
@@ -194,7 +196,7 @@ impl Engine {
                 results: &r.results,
             })
             .collect();
-        let in_state = elapsed(loaded.run.state_entered_at, self.now());
+        let in_state = elapsed(loaded.entered_at, self.now());
         let decision = decide(workflow, loaded.state, in_state, &evaluations);
         let records: Vec<EventKind> = reports
             .iter()
@@ -292,14 +294,28 @@ impl Engine {
     pub(crate) async fn move_to(
         &self,
         loaded: &Loaded,
-        mut records: Vec<EventKind>,
+        records: Vec<EventKind>,
         to: &str,
         cause: Cause,
         reason: Option<String>,
     ) -> Result<StepOutcome, EngineError> {
-        let from = loaded.run.state.clone();
+        self.commit_move(loaded, records, to, cause, reason).await?;
+        self.enter(&loaded.run.id, &loaded.run.state, to, cause)
+            .await
+    }
+
+    /// Commits `records` and a transition from the loaded state to `to` (a conflict if the
+    /// run moved since it was loaded), without entering `to` yet.
+    pub(crate) async fn commit_move(
+        &self,
+        loaded: &Loaded,
+        mut records: Vec<EventKind>,
+        to: &str,
+        cause: Cause,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
         records.push(EventKind::Transitioned {
-            from: from.clone(),
+            from: loaded.run.state.clone(),
             to: to.to_owned(),
             cause,
             reason,
@@ -310,7 +326,19 @@ impl Engine {
             records,
         )
         .await?;
-        let next = self.load(&loaded.run.id).await?;
+        Ok(())
+    }
+
+    /// Finishes entering `to` after a committed move from `from`, and reports the move.
+    pub(crate) async fn enter(
+        &self,
+        id: &RunId,
+        from: &str,
+        to: &str,
+        cause: Cause,
+    ) -> Result<StepOutcome, EngineError> {
+        let from = from.to_owned();
+        let next = self.load(id).await?;
         let settled = match self.settle(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
@@ -562,9 +590,7 @@ fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, us
 
 /// When the current state's deadline falls, if it has one.
 pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
-    let d = loaded.workflow.state(loaded.state).deadline?;
-    let d = jiff::SignedDuration::try_from(d).ok()?;
-    loaded.run.state_entered_at.checked_add(d).ok()
+    loaded.deadline()
 }
 
 /// Time from `since` to `now`, zero if the clock went backwards.

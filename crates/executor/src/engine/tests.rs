@@ -366,7 +366,7 @@ async fn approvals_need_distinct_allowed_people_other_than_the_initiator() {
     assert_eq!(refusals, 2, "refused approvals are recorded");
     assert!(matches!(
         bob.approve(&id, "nope", None).await,
-        Err(EngineError::UnknownGuard { .. }) | Err(EngineError::Ended { .. })
+        Err(EngineError::UnknownGuard(_)) | Err(EngineError::Ended { .. })
     ));
 }
 
@@ -589,6 +589,7 @@ impl Store for ApprovesOnWait {
                 comment: None,
                 accepted: true,
                 reason: None,
+                visit: None,
             };
             self.0.append(id, vec![NewEvent::new("bob", approval)])?;
         }
@@ -646,5 +647,109 @@ async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
             }
         ),
         "{end:?}"
+    );
+}
+
+const YEAR: i64 = 365 * 86_400;
+
+/// A store clock: tokio's (paused) clock, plus an offset in seconds the test sets, as if the
+/// writing process's clock were that far off.
+fn offset_store(clock: Arc<TokioClock>) -> (Arc<MemoryStore>, Arc<std::sync::atomic::AtomicI64>) {
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let read = offset.clone();
+    let store = Arc::new(MemoryStore::with_clock(Arc::new(move || {
+        let secs = read.load(std::sync::atomic::Ordering::SeqCst);
+        clock.now() + jiff::SignedDuration::from_secs(secs)
+    })));
+    (store, offset)
+}
+
+/// A process whose clock ran a year ahead moved the run into its bake; a process with a right
+/// clock then drives it. The bake takes its own ten minutes from when this process first
+/// looked, not a year, and the deadline does not fire either.
+#[tokio::test(start_paused = true)]
+async fn a_bake_entered_under_a_clock_a_year_ahead_takes_ten_minutes_not_a_year() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::now()));
+    let (store, offset) = offset_store(clock.clone());
+    let ahead = Arc::new(TokioClock::starting_at(
+        clock.now() + jiff::SignedDuration::from_secs(YEAR),
+    ));
+    let id = start(
+        &Engine::new(store.clone(), "ci").with_clock(clock.clone()),
+        BAKE,
+    )
+    .await;
+    offset.store(YEAR, std::sync::atomic::Ordering::SeqCst);
+    let wrong = Engine::new(store.clone(), "ci").with_clock(ahead);
+    let (moved, _) = wrong.advance(&id, None).await.expect("advances");
+    assert!(matches!(moved, StepOutcome::Moved { ref to, .. } if to == "bake"));
+    offset.store(0, std::sync::atomic::Ordering::SeqCst);
+
+    let right = Engine::new(store.clone(), "ci").with_clock(clock.clone());
+    let began = tokio::time::Instant::now();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(86_400), drive(&right, &id))
+        .await
+        .expect("the bake does not wait a year");
+    let took = began.elapsed();
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "done".into(),
+            status: RunStatus::Succeeded,
+            in_place: false
+        }
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(600) && took < std::time::Duration::from_secs(660),
+        "the bake took {took:?}"
+    );
+    // The right clock's events carry its own times, not the year-ahead one's.
+    let events = store.run_events(&id).expect("events");
+    let last = events.last().expect("events");
+    assert!(
+        last.at < clock.now() + jiff::SignedDuration::from_secs(60),
+        "{}",
+        last.at
+    );
+    assert_eq!(
+        transitions(&store, &id).last().map(|t| t.2),
+        Some(Cause::Advance)
+    );
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+/// An engine on a monotonic clock (here tokio's paused one, anchored at the wall time once, as
+/// the default [`crate::ProcessClock`] is anchored) times a bake on it alone: the wall clock
+/// stands still while ten monotonic minutes pass, and the wall clock the store stamps with
+/// jumps a year ahead in the middle of the bake. The bake neither skips to its end nor
+/// stretches: it passes after ten monotonic minutes.
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_jump_during_a_bake_neither_skips_nor_stretches_it() {
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let read = offset.clone();
+    let store = Arc::new(MemoryStore::with_clock(Arc::new(move || {
+        let secs = read.load(std::sync::atomic::Ordering::SeqCst);
+        Timestamp::now() + jiff::SignedDuration::from_secs(secs)
+    })));
+    let engine = Engine::new(store.clone(), "ci")
+        .with_clock(Arc::new(TokioClock::starting_at(Timestamp::now())));
+    let id = start(&engine, BAKE).await;
+    let jump = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        offset.store(YEAR, std::sync::atomic::Ordering::SeqCst);
+    });
+    let began = tokio::time::Instant::now();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(86_400), drive(&engine, &id))
+        .await
+        .expect("the bake ends");
+    let took = began.elapsed();
+    jump.await.expect("jumped");
+    assert!(
+        matches!(end, DriveEnd::Ended { ref state, .. } if state == "done"),
+        "{end:?}"
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(600) && took < std::time::Duration::from_secs(660),
+        "the bake took {took:?}"
     );
 }

@@ -2,7 +2,8 @@
 //! current state.
 //!
 //! The start is the state entry time as stored, not when this process began looking, so a
-//! wait survives restarts and crashes without starting over.
+//! wait survives restarts and crashes without starting over; an entry time stamped by a clock
+//! that ran ahead is replaced by the engine first (`waygate_core::clock_jump::entered_at`).
 
 use std::time::Duration;
 

@@ -44,7 +44,7 @@ async fn exit_codes_and_missing_programs() {
     .await;
     assert_eq!(r.outcome, Outcome::Fail);
     assert!(
-        r.detail.starts_with("cannot run waygate-missing-tool: "),
+        r.detail.starts_with("cannot run waygate-missing-tool in /"),
         "{}",
         r.detail
     );

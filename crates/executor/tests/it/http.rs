@@ -7,7 +7,7 @@ use waygate_core::model::{Action, Check};
 use waygate_core::outcome::Outcome;
 use waygate_executor::{evaluate_guard, run_action};
 
-use crate::support::{ctx, guard, http, server, t, SECRET};
+use crate::support::{ctx, guard, http, server, server_on, t, SECRET};
 
 #[tokio::test]
 async fn status_200_passes_and_503_fails() {
@@ -151,4 +151,79 @@ async fn https_without_the_tls_feature_says_so() {
         r.detail,
         "HTTP client: https needs the executor built with its `tls` feature"
     );
+}
+
+/// A check of `url` and the servers' request logs: `a` on 127.0.0.1 redirects, `b` elsewhere.
+async fn redirected_check(
+    check: waygate_core::model::HttpCheck,
+    seen_b: &crate::support::Seen,
+) -> (waygate_core::outcome::GuardResult, usize) {
+    let r = evaluate_guard(&guard("h", Check::Http(check)), &ctx()).await;
+    let reached_b = seen_b.lock().expect("lock").len();
+    (r, reached_b)
+}
+
+#[tokio::test]
+async fn a_redirect_within_the_origin_is_followed() {
+    let (a, _) = server().await;
+    let (r, _) = redirected_check(http(&format!("http://{a}/go/ok")), &Default::default()).await;
+    assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Pass, "HTTP 200"));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed() {
+    let (a, _) = server().await;
+    let (b, seen_b) = server_on("127.0.0.2").await;
+    let (r, reached_b) =
+        redirected_check(http(&format!("http://{a}/away?to=http://{b}/ok")), &seen_b).await;
+    assert_eq!(reached_b, 0, "the other host was asked");
+    assert_eq!(r.outcome, Outcome::Fail);
+    assert_eq!(
+        r.detail,
+        format!(
+            "HTTP 307, expected 2xx, redirect to http://{b}/ok not followed (another origin; \
+             `cross_origin_redirects: true` allows it)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_port_or_scheme_is_another_origin() {
+    let (a, _) = server().await;
+    let (b, seen_b) = server().await;
+    for to in [
+        format!("http://{b}/ok"),
+        format!("https://{a}/ok"),
+        format!("http://localhost:{}/ok", a.port()),
+    ] {
+        let (r, reached_b) =
+            redirected_check(http(&format!("http://{a}/away?to={to}")), &seen_b).await;
+        assert_eq!((r.outcome, reached_b), (Outcome::Fail, 0), "{to}: {r:?}");
+        assert!(r.detail.contains("not followed"), "{}", r.detail);
+    }
+}
+
+#[tokio::test]
+async fn cross_origin_redirects_are_followed_when_the_check_says_so() {
+    let (a, _) = server().await;
+    let (b, seen_b) = server_on("127.0.0.2").await;
+    let mut check = http(&format!("http://{a}/away?to=http://{b}/ok"));
+    check.cross_origin_redirects = true;
+    let (r, reached_b) = redirected_check(check, &seen_b).await;
+    assert_eq!((r.outcome, r.detail.as_str()), (Outcome::Pass, "HTTP 200"));
+    assert_eq!(reached_b, 1);
+}
+
+#[tokio::test]
+async fn a_webhook_never_resends_its_body_to_another_host() {
+    let (a, _) = server().await;
+    let (b, seen_b) = server_on("127.0.0.2").await;
+    let mut hook = http(&format!("http://{a}/away?to=http://{b}/created"));
+    hook.method = "POST".into();
+    hook.headers.insert("X-Api-Key".into(), t("${token}"));
+    hook.body = Some(json!({"text": "deployed ${version}"}));
+    let r = run_action(&Action::Http(hook), 0, &ctx()).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(r.detail.contains("not followed"), "{}", r.detail);
+    assert!(seen_b.lock().expect("lock").is_empty());
 }

@@ -52,6 +52,7 @@ pub fn http(url: &str) -> HttpCheck {
         timeout: Duration::from_secs(5),
         headers: Default::default(),
         body: None,
+        cross_origin_redirects: false,
     }
 }
 
@@ -67,9 +68,15 @@ pub fn guard(name: &str, check: Check) -> Guard {
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
 /// Serves canned answers by path: `/ok` 200 "service healthy", `/down` 503, `/created` 201,
-/// `/hang` never answers; anything else 404.
+/// `/hang` never answers, `/go/PATH` 307 to `/PATH` on the same server, `/away?to=URL` 307
+/// to `URL`; anything else 404.
 pub async fn server() -> (SocketAddr, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    server_on("127.0.0.1").await
+}
+
+/// [`server`] on another loopback address (`127.0.0.2`: another host to a client).
+pub async fn server_on(ip: &str) -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
@@ -82,6 +89,19 @@ pub async fn server() -> (SocketAddr, Seen) {
                     l.push(request.clone());
                 }
                 let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let location = match (path.strip_prefix("/go"), path.strip_prefix("/away?to=")) {
+                    (Some(rest), _) if rest.starts_with('/') => Some(rest.to_owned()),
+                    (_, Some(url)) => Some(url.to_owned()),
+                    _ => None,
+                };
+                if let Some(location) = location {
+                    let response = format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                    return;
+                }
                 let (status, body) = match path.as_str() {
                     "/ok" => ("200 OK", "service healthy"),
                     "/down" => ("503 Service Unavailable", "upstream down"),

@@ -1,0 +1,158 @@
+//! Approvals count only for a guard out of the state the run is in, given in this visit of
+//! it; an unused approval can be withdrawn.
+
+use crate::helpers::{kinds, of_kind, Sandbox};
+
+/// `a` -> `b` behind `first`; from `b`, `back` to `a` or `later` to `done`.
+const GATES: &str = r#"Workflow(
+    name: "gates",
+    initial: "a",
+    environments: { "dev": () },
+    states: {
+        "a": (description: "first gate"),
+        "b": (),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "a", to: "b", guards: [(name: "first", check: Approval(prompt: "a is fine"))]),
+        (from: "b", to: "a", guards: [(name: "back", check: Approval(prompt: "go round again"))]),
+        (from: "b", to: "done", guards: [(name: "later", check: Approval(prompt: "production is fine"))]),
+    ],
+)
+"#;
+
+fn sandbox() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", GATES);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    (sb, run)
+}
+
+#[test]
+fn an_approval_for_a_later_state_is_refused_and_the_later_gate_still_stops() {
+    let (sb, run) = sandbox();
+    let ahead = sb.wg_as("bob", &["approve", &run, "later"]);
+    ahead.code(1);
+    assert!(
+        ahead.stderr.contains("the run is in `a`") && ahead.stderr.contains("`b -> done`"),
+        "names the current state and where the guard is: {}",
+        ahead.stderr
+    );
+    let history = sb.history(&run);
+    let refused = of_kind(&history, "Approved");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["accepted"], false, "recorded as refused");
+
+    sb.wg_as("bob", &["approve", &run, "first"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "b");
+    // The gate after `b` did not pass on the early attempt.
+    sb.wg(&["drive", &run, "--no-wait"]).code(4);
+    assert_eq!(sb.status(&run)["state"], "b");
+    let pending = &sb.status(&run)["pending_approvals"];
+    let later = pending
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["guard"] == "later"))
+        .expect("later pending");
+    assert_eq!(later["approved_by"], serde_json::json!([]));
+    // Unknown names are not approval guards anywhere: nothing recorded.
+    let before = sb.history(&run).len();
+    sb.wg_as("bob", &["approve", &run, "nope"]).code(1);
+    assert_eq!(sb.history(&run).len(), before);
+}
+
+#[test]
+fn withdraw_then_advance_waits_again() {
+    let (sb, run) = sandbox();
+    sb.wg_as("bob", &["approve", &run, "first"]).code(0);
+    let out = sb.wg_as(
+        "bob",
+        &[
+            "approve",
+            &run,
+            "first",
+            "--withdraw",
+            "--comment",
+            "found a bug",
+        ],
+    );
+    out.code(0);
+    assert!(
+        out.stdout.contains("bob withdrew the approval of `first`"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("0 of 1 needed"), "{out:?}");
+    sb.wg(&["advance", &run]).code(4);
+    assert_eq!(sb.status(&run)["state"], "a");
+
+    // Nothing left to withdraw, and carol never approved.
+    let again = sb.wg_as("bob", &["approve", &run, "first", "--withdraw"]);
+    again.code(1);
+    assert!(
+        again.stderr.contains("nothing withdrawn"),
+        "{}",
+        again.stderr
+    );
+    sb.wg_as("carol", &["approve", &run, "first", "--withdraw"])
+        .code(1);
+
+    // Recorded, listed, exported and chained like every other event.
+    let history = sb.history(&run);
+    let withdrawn = of_kind(&history, "ApprovalWithdrawn");
+    assert_eq!(withdrawn.len(), 1, "{:?}", kinds(&history));
+    assert_eq!(withdrawn[0]["actor"], "bob");
+    assert_eq!(withdrawn[0]["guard"], "first");
+    assert_eq!(withdrawn[0]["comment"], "found a bug");
+    let human = sb.wg(&["history", &run]).code(0).stdout.clone();
+    assert!(
+        human.contains("withdrew the approval of `first`: found a bug"),
+        "{human}"
+    );
+    let audit = sb
+        .wg(&["--format", "json", "audit", "--kind", "ApprovalWithdrawn"])
+        .code(0)
+        .json();
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    let csv = sb
+        .wg(&["--format", "csv", "audit", "--run", &run])
+        .code(0)
+        .stdout
+        .clone();
+    assert!(csv.contains(",ApprovalWithdrawn,"), "{csv}");
+    sb.verify();
+
+    // Approving again counts again.
+    sb.wg_as("bob", &["approve", &run, "first"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "b");
+}
+
+#[test]
+fn an_approval_already_used_cannot_be_withdrawn() {
+    let (sb, run) = sandbox();
+    sb.wg_as("bob", &["approve", &run, "first"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    let late = sb.wg_as("bob", &["approve", &run, "first", "--withdraw"]);
+    late.code(1);
+    assert!(late.stderr.contains("the run is in `b`"), "{}", late.stderr);
+    assert!(of_kind(&sb.history(&run), "ApprovalWithdrawn").is_empty());
+}
+
+#[test]
+fn re_entering_a_state_needs_new_approvals() {
+    let (sb, run) = sandbox();
+    sb.wg_as("bob", &["approve", &run, "first"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    sb.wg_as("bob", &["approve", &run, "back"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "a");
+    // Back in `a`: bob's approval of `first` was for the first visit.
+    let status = sb.status(&run);
+    assert_eq!(
+        status["pending_approvals"][0]["approved_by"],
+        serde_json::json!([]),
+        "{status}"
+    );
+    sb.wg(&["advance", &run]).code(4);
+    assert_eq!(sb.status(&run)["state"], "a");
+}

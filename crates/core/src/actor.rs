@@ -1,0 +1,107 @@
+//! Who may be named as acting: the character set of actor names.
+//!
+//! An actor name is recorded on every event and printed in every table, compared against
+//! `approvers` lists and pasted into commands as `${run.initiator}`. Keeping it to a small,
+//! visible, shell-inert alphabet means a name can neither draw fake rows, hide behind
+//! look-alike letters, nor carry shell syntax. `docs/cli.md` (`--as`) documents the set.
+
+/// The longest actor name accepted, in characters.
+pub const MAX_ACTOR_LEN: usize = 64;
+
+/// Why a name cannot be an actor name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorNameError {
+    /// Nothing, or only white space.
+    #[error("an actor name cannot be empty")]
+    Empty,
+    /// Longer than [`MAX_ACTOR_LEN`].
+    #[error("an actor name has at most {MAX_ACTOR_LEN} characters")]
+    TooLong,
+    /// A character outside the set; `escaped` shows it printable.
+    #[error(
+        "an actor name has ASCII letters, digits and `. _ - @ +`, starting with a letter or digit; \
+         {escaped} is not allowed"
+    )]
+    BadChar {
+        /// The offending character, escaped for printing.
+        escaped: String,
+    },
+}
+
+/// Checks `name` against the actor-name set: 1 to 64 of ASCII letters, digits, `.`, `_`, `-`,
+/// `@`, `+`, the first a letter or digit. Enough for user names, e-mail addresses and bot
+/// names (`ci-bot`, `ana@example.com`, `deploy+prod`).
+pub fn check_actor_name(name: &str) -> Result<(), ActorNameError> {
+    let Some(first) = name.chars().next() else {
+        return Err(ActorNameError::Empty);
+    };
+    if name.chars().count() > MAX_ACTOR_LEN {
+        return Err(ActorNameError::TooLong);
+    }
+    let bad = |c: char| {
+        Err(ActorNameError::BadChar {
+            escaped: match c {
+                ' ' => "a space".to_owned(),
+                c => format!("`{}`", crate::text::escape_control(&c.to_string())),
+            },
+        })
+    };
+    if !first.is_ascii_alphanumeric() {
+        return bad(first);
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')))
+    {
+        Some(c) => bad(c),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_names_are_accepted() {
+        for name in [
+            "alice",
+            "ana@example.com",
+            "ci-bot",
+            "deploy+prod",
+            "J.Doe_2",
+            "x",
+        ] {
+            assert_eq!(check_actor_name(name), Ok(()), "{name}");
+        }
+        assert_eq!(check_actor_name(&"a".repeat(MAX_ACTOR_LEN)), Ok(()));
+    }
+
+    #[test]
+    fn names_that_could_mislead_are_refused() {
+        let cases: &[(&str, ActorNameError)] = &[
+            ("", ActorNameError::Empty),
+            ("a\nb", bad(r"`\n`")),
+            ("bob\x1b[2J", bad(r"`\u{1b}`")),
+            ("ali\u{202e}ce", bad(r"`\u{202e}`")),
+            ("jane doe", bad("a space")),
+            ("\u{430}lice", bad("`\u{430}`")),
+            ("-rf", bad("`-`")),
+            ("$(id)", bad("`$`")),
+            ("a'b", bad("`'`")),
+        ];
+        for (name, want) in cases {
+            assert_eq!(check_actor_name(name).as_ref(), Err(want), "{name:?}");
+        }
+        assert_eq!(
+            check_actor_name(&"a".repeat(MAX_ACTOR_LEN + 1)),
+            Err(ActorNameError::TooLong)
+        );
+    }
+
+    fn bad(escaped: &str) -> ActorNameError {
+        ActorNameError::BadChar {
+            escaped: escaped.to_owned(),
+        }
+    }
+}

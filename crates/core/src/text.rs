@@ -1,0 +1,123 @@
+//! Untrusted text made safe to print for people.
+//!
+//! Names, comments, reasons, guard details and command output come from people and programs
+//! that may not be on our side. Printed raw, a newline in an `--as` name or an approval comment
+//! draws a fake row in `history`, an escape sequence recolours or clears the terminal, and a
+//! right-to-left override (U+202E) makes `prod` read as something else. [`escape_control`] is
+//! the one function every human output passes such text through; JSON output stays exact (its
+//! encoding escapes control characters by itself). `docs/cli.md` ("Untrusted text") describes
+//! what people see.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` must not reach a terminal as it is: C0 and C1 control characters and DEL
+/// (`Cc`), the invisible formatting characters (`Cf`: bidi embeddings, overrides and isolates,
+/// zero-width spaces and joiners, the byte-order mark, tag characters...) and the line and
+/// paragraph separators (`Zl`, `Zp`), which some terminals and editors break lines on.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || is_format_or_separator(c)
+}
+
+/// Unicode 15.1's `Cf`, `Zl` and `Zp` characters.
+fn is_format_or_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// `text` with every [unsafe character](is_unsafe_char) written as an escape: `\n`, `\r`,
+/// `\t`, and `\u{1b}` (hexadecimal code point) for the rest, so one stored value always prints
+/// as one visible line. Everything else, backslashes included, prints as it is. Borrows when
+/// there is nothing to escape.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed_unchanged() {
+        for s in [
+            "",
+            "alice",
+            "ana@example.com",
+            "déploiement ✓ 漢字",
+            r"C:\path\n",
+        ] {
+            assert!(
+                matches!(escape_control(s), Cow::Borrowed(t) if t == s),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_and_invisible_characters_are_escaped() {
+        let cases = [
+            ("a\nb", r"a\nb"),
+            ("a\r\nb", r"a\r\nb"),
+            ("a\tb", r"a\tb"),
+            ("\x1b[2J\x1b[31mred", r"\u{1b}[2J\u{1b}[31mred"),
+            ("\0", r"\u{0}"),
+            ("\x7f", r"\u{7f}"),
+            ("\u{9b}31m", r"\u{9b}31m"),
+            ("\u{202e}dorp", r"\u{202e}dorp"),
+            ("a\u{2066}b\u{2069}", r"a\u{2066}b\u{2069}"),
+            ("zero\u{200b}width", r"zero\u{200b}width"),
+            ("\u{feff}bom", r"\u{feff}bom"),
+            ("line\u{2028}sep", r"line\u{2028}sep"),
+            ("tag\u{e0041}", r"tag\u{e0041}"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(escape_control(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_text_is_one_line_without_unsafe_characters() {
+        let all: String = (0u32..0x11_0000).filter_map(char::from_u32).collect();
+        let out = escape_control(&all);
+        assert!(!out.chars().any(is_unsafe_char));
+        assert!(!out.contains('\n'));
+    }
+}
