@@ -18,7 +18,7 @@
 //! caller reads through sled as before, which names the damage.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write as _;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::journal::{Journal, Pos, Record, RunUpdate, Tail};
+use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
 use super::{ChainCheck, StoreError};
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
@@ -108,19 +108,32 @@ impl Index {
     /// journal's end after the session's catch-up), rebuilding the index from the start when
     /// it cannot be trusted. A failure is logged: readers then read through sled.
     pub(crate) fn catch_up(&mut self, store: &Path, journal: &Journal, end: Pos) {
-        if let Err(e) = self.try_catch_up(store, journal, end) {
-            tracing::warn!(
-                "the read index in {} could not be brought up to date ({e}); reads go through \
-                 the state instead",
-                self.dir.display()
-            );
-            self.head = None;
+        match self.try_catch_up(store, journal, end) {
+            Ok(()) => {}
+            // Damage in the journal stops the index where it is, as it stops sled: what lies
+            // beyond is read through the state, which names the damage.
+            Err(Stop::Damage(e)) => {
+                tracing::warn!("the read index in {} stops before {e}", self.dir.display());
+                self.head = None;
+            }
+            Err(Stop::Failed(e)) => self.give_up(&e),
         }
     }
 
-    fn try_catch_up(&mut self, store: &Path, journal: &Journal, end: Pos) -> Result<(), String> {
+    /// After a failed update: readers are sent through sled, and `HEAD` is removed so the next
+    /// session rebuilds the index rather than build on files it could not write or read.
+    fn give_up(&mut self, why: &str) {
+        tracing::warn!(
+            "the read index in {} could not be updated ({why}); the next command rebuilds it",
+            self.dir.display()
+        );
+        self.head = None;
+        let _ = fs::remove_file(self.dir.join("HEAD"));
+    }
+
+    fn try_catch_up(&mut self, store: &Path, journal: &Journal, end: Pos) -> Result<(), Stop> {
         let Some(mine) = whose(store) else {
-            return Err("this machine's boot id cannot be read".into());
+            return Err(Stop::Failed("this machine's boot id cannot be read".into()));
         };
         let usable = self.head.as_ref().is_some_and(|h| {
             h.at.pos <= end
@@ -137,7 +150,7 @@ impl Index {
                     self.dir.display()
                 );
             }
-            remove(&self.dir).map_err(|e| e.to_string())?;
+            remove(&self.dir).map_err(Stop::io)?;
             self.head = Some(mine.with(Chain::start()));
         }
         let Some(head) = self.head.clone() else {
@@ -166,20 +179,22 @@ impl Index {
             }
             Ok(true)
         });
-        let tail = tail.map_err(|e| e.to_string())?;
-        self.apply(&views(&commits)).map_err(|e| e.to_string())?;
+        let tail = tail.map_err(|e| Stop::Failed(e.to_string()))?;
+        self.apply(&views(&commits)).map_err(Stop::io)?;
         if let Some(e) = failed {
             // The journal is not the one the index was built from: start again from nothing.
             if head.at.pos != Pos::START {
                 self.head = None;
                 return self.try_catch_up(store, journal, end);
             }
-            return Err(e);
+            return Err(Stop::Damage(e));
         }
         match tail {
-            // Damage stops the index where it is; commands that need what lies beyond it
-            // read through the state, which names the damage.
-            Tail::Corrupt(pos, detail) => Err(format!("damage at {pos:?}: {detail}")),
+            Tail::Corrupt(pos, detail) => Err(Stop::Damage(format!(
+                "damage in the journal ({} byte {}: {detail})",
+                journal.segment_path(pos.segment).display(),
+                pos.offset
+            ))),
             // Past an empty segment at the end (a roll that a crash cut short): the next
             // commit goes there, so that is where the index stands.
             Tail::End(at) if open.is_empty() => {
@@ -188,11 +203,8 @@ impl Index {
                 };
                 if head.at.pos != at {
                     head.at.pos = at;
-                    write_atomically(
-                        &self.dir.join("HEAD"),
-                        &seal(&*head).map_err(|e| e.to_string())?,
-                    )
-                    .map_err(|e| e.to_string())?;
+                    let sealed = seal(&*head).map_err(Stop::io)?;
+                    write_atomically(&self.dir.join("HEAD"), &sealed).map_err(Stop::io)?;
                 }
                 Ok(())
             }
@@ -212,11 +224,7 @@ impl Index {
             .map(|(records, next)| Commit { records, next })
             .collect();
         if let Err(e) = self.apply(&commits) {
-            tracing::warn!(
-                "updating the read index in {} failed ({e}); the next command catches it up",
-                self.dir.display()
-            );
-            self.head = None;
+            self.give_up(&e.to_string());
         }
     }
 
@@ -313,8 +321,7 @@ impl Index {
             for pos in &positions {
                 bytes.extend_from_slice(&pos.pack());
             }
-            let pos_file = OpenOptions::new()
-                .create(true)
+            let pos_file = journal::create_options(&path)
                 .truncate(false)
                 .write(true)
                 .open(path.with_extension("pos"))?;
@@ -325,8 +332,23 @@ impl Index {
             write_atomically(&path, &seal(&file)?)?;
         }
         head.at = at;
+        create_dirs(&self.dir, &self.dir.join("HEAD"))?;
         write_atomically(&self.dir.join("HEAD"), &seal(&*head)?)?;
         Ok(())
+    }
+}
+
+/// Why catching up stopped.
+enum Stop {
+    /// Damage in the journal: the index stays where it is, as sled does.
+    Damage(String),
+    /// The index could not be read or written: rebuilt at the next session.
+    Failed(String),
+}
+
+impl Stop {
+    fn io(e: std::io::Error) -> Stop {
+        Stop::Failed(e.to_string())
     }
 }
 
@@ -525,10 +547,30 @@ fn unseal<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Option<T> {
 /// file or the new one. Not synced: see [`Head::boot`].
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp)?;
+    let mut file = journal::create_options(&tmp)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     drop(file);
     fs::rename(&tmp, path)
+}
+
+/// Creates the index's directories down to `file`'s, each with its parent's permissions (the
+/// store's own: private unless an operator opened it up).
+fn create_dirs(index: &Path, file: &Path) -> Result<(), std::io::Error> {
+    let mut dirs: Vec<&Path> = file
+        .ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(index))
+        .collect();
+    dirs.reverse();
+    for dir in dirs {
+        if !dir.is_dir() {
+            journal::create_dir(dir).map_err(|e| other(e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 fn remove(dir: &Path) -> Result<(), std::io::Error> {
