@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod exec;
 mod helpers;
+mod index;
 mod live;
 mod reports;
 mod rollback;
