@@ -314,9 +314,7 @@ impl Index {
                 continue;
             }
             let path = run_path(&self.dir, &id);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
+            create_dirs(&self.dir, &path)?;
             let mut bytes = Vec::with_capacity(positions.len() * POS_LEN);
             for pos in &positions {
                 bytes.extend_from_slice(&pos.pack());
