@@ -168,6 +168,19 @@ pub enum Command {
     },
     /// Query the whole history, or verify the hash chain (`audit verify`).
     Audit(AuditArgs),
+    /// Print a shell completion script: `waygate completions bash > /etc/bash_completion.d/waygate`.
+    Completions {
+        /// The shell: bash, zsh, fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `waygate man > waygate.1`, or one page per command with
+    /// `--out DIR`.
+    Man {
+        /// Write `waygate.1` and a page per command (`waygate-validate.1`, ..) into this
+        /// directory instead of printing `waygate.1`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Work on the store as a whole (`store salvage`).
     #[command(subcommand)]
     Store(StoreCommand),
@@ -205,6 +218,8 @@ impl Command {
             Command::Audit(a) if a.verify.is_some() => "audit verify",
             Command::Audit(_) => "audit",
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
         }
     }
 
@@ -218,7 +233,7 @@ impl Command {
             Command::Runs { .. } | Command::History { .. } => &[Human, Json, Jsonl, Csv],
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
-            Command::Graph { .. } => &[Human],
+            Command::Graph { .. } | Command::Completions { .. } | Command::Man { .. } => &[Human],
             _ => &[Human, Json],
         }
     }

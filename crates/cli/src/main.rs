@@ -10,6 +10,7 @@ mod output;
 mod progress;
 mod render;
 mod screen;
+mod signals;
 mod workflow;
 
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ fn main() -> ExitCode {
                 eprintln!("error: {}", escape_control(&e.to_string()));
                 if let Some(hint) = e.hint() {
                     eprintln!("hint: {hint}");
+                }
+            }
+            if let CliError::File(d) = &e {
+                if let Some(help) = &d.help {
+                    eprintln!("  help: {help}");
                 }
             }
             e.exit().into()
@@ -78,6 +84,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        Command::Completions { shell } => return commands::docs::completions(*shell),
+        Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -88,7 +96,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .map_err(CliError::Output)?;
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Validate { .. } | Command::Graph { .. } => Ok(Exit::Ok),
+            Command::Validate { .. }
+            | Command::Graph { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
             Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
             Command::Status { run } => query::status(&app, run).await,
@@ -129,9 +140,34 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .without_time()
         .init();
+}
+
+/// Colour in log lines only when stderr is a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>): a CI log or a file gets plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())));
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None));
+        assert!(!log_colour(false, Some("1".into())));
+    }
 }

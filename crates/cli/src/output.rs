@@ -220,10 +220,7 @@ pub fn event_summary(e: &Event) -> String {
             cause,
             reason,
         } => {
-            let cause = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let cause = cause.as_str();
             match reason {
                 Some(r) => format!("`{from}` -> `{to}` ({cause}: {r})"),
                 None => format!("`{from}` -> `{to}` ({cause})"),
@@ -247,6 +244,15 @@ pub fn event_summary(e: &Event) -> String {
             "action {} of `{state}` {}: {detail} ({duration_ms} ms)",
             index + 1,
             if *ok { "ok" } else { "FAILED" }
+        ),
+        EventKind::ActionInterrupted {
+            state,
+            index,
+            signal,
+        } => format!(
+            "action {} of `{state}` interrupted by {signal} (an operator's stop, not a failure; \
+             it runs again on resume)",
+            index + 1
         ),
         EventKind::RollbackRequested { from, to, reason } => {
             format!("rollback requested from `{from}` to `{to}`: {reason}")

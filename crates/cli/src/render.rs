@@ -4,10 +4,9 @@
 //! never reach the terminal (see [`waygate_core::text`]).
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
-use waygate_core::diagnostic::Diagnostic;
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use waygate_core::diagnostic::{Diagnostic, Source};
 use waygate_core::text::{escape_control, is_unsafe_char};
 
 /// Renders `diagnostics` of the file `name` with text `text`.
@@ -21,9 +20,7 @@ pub fn diagnostics(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false);
-    let source = Arc::new(
-        NamedSource::new(escape_control(name), displayable_source(text)).with_language("ron"),
-    );
+    let source = Source::new(&escape_control(name), &displayable_source(text));
     let mut out = String::new();
     for d in diagnostics {
         let mut d = d.clone();
@@ -33,7 +30,7 @@ pub fn diagnostics(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String
         for (_, label) in &mut d.related {
             *label = escape_control(label).into_owned();
         }
-        let rendered = d.with_source(source.clone());
+        let rendered = d.with_source(&source);
         // Writing into a String cannot fail.
         let _ = handler.render_report(&mut out, &rendered);
         out.push('\n');

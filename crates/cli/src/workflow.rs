@@ -19,12 +19,9 @@ pub struct Loaded {
     pub workflow: Workflow,
 }
 
-/// Reads the file.
+/// Reads the file, refusing one too large to be a workflow (core's `read_file` owns the limit).
 pub fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    waygate_core::validate::read_file(path).map_err(CliError::File)
 }
 
 /// Reads and validates `path`; errors are rendered to stderr and refuse the file.

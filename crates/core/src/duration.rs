@@ -25,6 +25,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     if s.is_empty() {
         return Err(err("it is empty"));
     }
+    if s.starts_with('-') {
+        return Err(err("a duration cannot be negative"));
+    }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
@@ -58,26 +61,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     Ok(total)
 }
 
-/// Renders a duration the way authors write them (`"15m"`, `"1h30m"`, `"500ms"`).
+/// Renders a duration for people, everywhere one is shown (messages, `status`, `drive`,
+/// `graph`): in the form authors write them (`"15m"`, `"1h30m"`, `"1d40m1s"`), so a value
+/// shown can be pasted into a workflow. Below a second it is in milliseconds (`"500ms"`);
+/// from a second up, whole seconds (a measured `15.002s` is `"15s"`).
 pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis();
-    if ms == 0 {
-        return "0s".to_owned();
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
     }
+    let mut secs = d.as_secs();
     let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
         }
-    }
-    if ms > 0 {
-        out.push_str(&format!("{ms}ms"));
     }
     out
 }
@@ -119,6 +117,21 @@ mod tests {
             "99999999999999999999s",
         ] {
             assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn one_format_for_people_from_milliseconds_to_days() {
+        let cases = [
+            (Duration::ZERO, "0ms"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(15_002), "15s"),
+            (Duration::from_secs(7_500), "2h5m"),
+            (Duration::from_secs(88_808), "1d40m8s"),
+            (Duration::from_secs(86_400), "1d"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(format_duration(d), text, "{d:?}");
         }
     }
 

@@ -32,8 +32,8 @@ pub enum NodeKind<'a> {
     Atom,
     /// `[a, b]`.
     List(Vec<Node<'a>>),
-    /// `{ k: v }`.
-    Map(Vec<(Node<'a>, Node<'a>)>),
+    /// `{ k: v }`, with an index of its string keys built on first lookup.
+    Map(Vec<(Node<'a>, Node<'a>)>, KeyIndex<'a>),
     /// `Name(field: v, ..)` or `(field: v, ..)`.
     Struct(Vec<Field<'a>>),
     /// `Name(a, b)`, `(a, b)` or `()`.
@@ -51,12 +51,46 @@ pub struct Field<'a> {
     pub value: Node<'a>,
 }
 
+/// Where each string key of a map first occurs, built on the first lookup: validation looks up
+/// one entry per diagnostic, and a linear search per lookup made a file with thousands of
+/// states and as many findings quadratic (docs/performance.md).
+#[derive(Debug, Clone, Default)]
+pub struct KeyIndex<'a>(
+    std::cell::OnceCell<std::collections::HashMap<std::borrow::Cow<'a, str>, usize>>,
+);
+
+impl PartialEq for KeyIndex<'_> {
+    /// A cache, not part of the value.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<'a> KeyIndex<'a> {
+    fn find(&self, entries: &[(Node<'a>, Node<'a>)], key: &str) -> Option<usize> {
+        // A handful of entries are searched faster than hashed.
+        if entries.len() <= 8 {
+            return entries.iter().position(|(k, _)| k.is_str(key));
+        }
+        let index = self.0.get_or_init(|| {
+            let mut index = std::collections::HashMap::with_capacity(entries.len());
+            for (i, (k, _)) in entries.iter().enumerate() {
+                if let NodeKind::Str { text, .. } = k.kind {
+                    index.entry(unescape(text)).or_insert(i);
+                }
+            }
+            index
+        });
+        index.get(key).copied()
+    }
+}
+
 impl<'a> Node<'a> {
     /// A struct's field, or a map's entry whose key is the string `key`.
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.kind {
             NodeKind::Struct(fields) => fields.iter().find(|f| f.name == key).map(|f| &f.value),
-            NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.is_str(key)).map(|(_, v)| v),
+            NodeKind::Map(entries, index) => index.find(entries, key).map(|i| &entries[i].1),
             _ => None,
         }
     }
@@ -68,10 +102,9 @@ impl<'a> Node<'a> {
                 .iter()
                 .find(|f| f.name == key)
                 .map(|f| f.name_span.clone()),
-            NodeKind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.is_str(key))
-                .map(|(k, _)| k.span.clone()),
+            NodeKind::Map(entries, index) => {
+                index.find(entries, key).map(|i| entries[i].0.span.clone())
+            }
             _ => None,
         }
     }
@@ -87,7 +120,7 @@ impl<'a> Node<'a> {
     /// The entries of a map, in source order.
     pub fn entries(&self) -> &[(Node<'a>, Node<'a>)] {
         match &self.kind {
-            NodeKind::Map(entries) => entries,
+            NodeKind::Map(entries, _) => entries,
             _ => &[],
         }
     }
@@ -101,9 +134,49 @@ impl<'a> Node<'a> {
     }
 
     fn is_str(&self, want: &str) -> bool {
-        // Keys are compared by their raw text: workflow names never need escapes.
-        matches!(&self.kind, NodeKind::Str { text, .. } if *text == want)
+        matches!(&self.kind, NodeKind::Str { text, .. } if unescape(text) == want)
     }
+}
+
+/// The value of string content written `raw`: the common escapes (`\n`, `\t`, `\r`, `\\`,
+/// `\"`, `\u{..}`) resolved, so that a key written with an escape is found by its value.
+/// Anything else is left as written. Borrowed when there is no backslash, as usual.
+pub fn unescape(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.contains('\\') {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let rest = chars.as_str();
+                let code = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok().map(|n| (hex.len(), n)))
+                    .and_then(|(len, n)| char::from_u32(n).map(|c| (len, c)));
+                match code {
+                    Some((len, c)) => {
+                        out.push(c);
+                        chars = rest[len + 2..].chars();
+                    }
+                    None => out.push_str("\\u"),
+                }
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parses `source` into a span tree; `None` if it is not RON this module understands.
@@ -126,33 +199,79 @@ pub fn parse(source: &str) -> Option<Node<'_>> {
 }
 
 /// Converts byte offsets to 1-based lines and columns (columns counted in characters).
+///
+/// Every lookup is a binary search, so a file with many findings on one very long line costs
+/// no more per finding than one with short lines.
 #[derive(Debug, Clone)]
 pub struct LineIndex {
     starts: Vec<usize>,
+    /// Offsets of UTF-8 continuation bytes: a column is the bytes from the line start minus
+    /// the continuation bytes among them.
+    continuations: Vec<usize>,
 }
 
 impl LineIndex {
     /// Indexes the line starts of `text`.
     pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        LineIndex { starts }
+        let mut continuations = Vec::new();
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                starts.push(i + 1);
+            } else if b & 0xC0 == 0x80 {
+                continuations.push(i);
+            }
+        }
+        LineIndex {
+            starts,
+            continuations,
+        }
+    }
+
+    /// 0-based line of byte `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// Byte range of 0-based line `line`, without its line break.
+    pub fn line_range(&self, text: &str, line: usize) -> Range<usize> {
+        let start = self.starts.get(line).copied().unwrap_or(text.len());
+        let end = self
+            .starts
+            .get(line + 1)
+            .map_or(text.len(), |&next| next - 1);
+        let end = if end > start && text.as_bytes().get(end - 1) == Some(&b'\r') {
+            end - 1
+        } else {
+            end
+        };
+        start..end.max(start)
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether the text is empty of lines (never: an empty text has one empty line).
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Characters between byte offsets `from` and `to` of the text indexed.
+    pub fn chars_between(&self, from: usize, to: usize) -> usize {
+        let to = to.max(from);
+        let cont = self.continuations.partition_point(|&c| c < to)
+            - self.continuations.partition_point(|&c| c < from);
+        to - from - cont
     }
 
     /// 1-based (line, column) of byte `offset` in `text`.
     pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let line = self.line_of(offset);
         let start = self.starts[line];
-        let col = text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
-        (line + 1, col + 1)
+        (line + 1, self.chars_between(start, offset) + 1)
     }
 
     /// Byte offset of 1-based (line, column), clamped to the text.
@@ -256,7 +375,7 @@ impl<'a> Parser<'a> {
                 let entries = self.map()?;
                 Some(Node {
                     span: start..self.pos,
-                    kind: NodeKind::Map(entries),
+                    kind: NodeKind::Map(entries, KeyIndex::default()),
                 })
             }
             b'(' => self.parens(start),

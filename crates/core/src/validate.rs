@@ -3,7 +3,14 @@
 //! This is where the seed's outage (an undefined variable reaching production) is caught:
 //! every `${name}` is checked against the declared vars, every state name resolves, every
 //! duration, time zone and JSON pointer parses, and the graph is checked for dead ends. All
-//! problems are reported, not just the first, each at the position of the offending text.
+//! problems are reported, not just the first, each at the position of the offending text (a
+//! syntax error is the exception: the parser cannot go on past it).
+//!
+//! It costs time in proportion to the file however many problems there are (every walk and
+//! message is bounded; docs/performance.md), and a file over [`MAX_WORKFLOW_BYTES`] is refused
+//! before it is parsed. Submodules own one concern each: `names` the name rule, `suggest`
+//! did-you-mean, `duplicates` keys and fields written twice, `ron_error` the parser's errors in
+//! the file's terms, `shell` the shell-interpolation lint.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
@@ -13,7 +20,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::duration::parse_duration;
 use crate::locate::{self, LineIndex, Node};
 use crate::model::{
@@ -26,8 +33,13 @@ use crate::spec::{
     ActionSpec, CheckSpec, CommandSpec, HttpSpec, Spec, StateSpec, TransitionSpec, WindowSpec,
 };
 use crate::template::{Template, BUILTINS};
+use suggest::Names;
 
+mod duplicates;
+mod names;
+mod ron_error;
 mod shell;
+mod suggest;
 
 /// The result of validating one file: the model when there are no errors, and every
 /// diagnostic (errors and warnings) in source order.
@@ -46,8 +58,82 @@ impl Validated {
     }
 }
 
+/// The largest workflow file accepted, in bytes: 4 MiB, room for tens of thousands of states
+/// (docs/workflow-format.md, "Limits"). Anything larger is refused before it is parsed, so a
+/// file that is not a workflow at all (a log, a dump) is refused at once instead of being
+/// read for minutes.
+pub const MAX_WORKFLOW_BYTES: usize = 4 * 1024 * 1024;
+
+/// The `too-large` finding for a file of `size` bytes (`None`: more than the limit, size
+/// unknown, as for a pipe).
+pub fn too_large(file: &str, size: Option<u64>) -> Diagnostic {
+    let size = match size {
+        Some(n) => format!("{n} bytes ({:.1} MiB)", n as f64 / (1024.0 * 1024.0)),
+        None => format!("more than {MAX_WORKFLOW_BYTES} bytes long"),
+    };
+    let mut d = Diagnostic::whole_file(
+        file,
+        Code::TooLarge,
+        format!(
+            "is {size}; a workflow file may be at most {} bytes (4 MiB)",
+            MAX_WORKFLOW_BYTES
+        ),
+    );
+    d.help = Some(
+        "is this the workflow file you meant? Split a workflow this large into several".into(),
+    );
+    d
+}
+
+/// Reads a workflow file as UTF-8 text, never more than [`MAX_WORKFLOW_BYTES`] of it: a
+/// larger file (or an endless one such as `/dev/zero`) is refused with `too-large`, and one
+/// that cannot be read with `unreadable`.
+pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Box::new(Diagnostic::whole_file(
+            &file,
+            Code::Unreadable,
+            format!("cannot be read: {e}"),
+        ))
+    };
+    let handle = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+    let meta = handle.metadata().map_err(|e| unreadable(&e))?;
+    if meta.is_dir() {
+        return Err(unreadable(&"it is a directory"));
+    }
+    let limit = MAX_WORKFLOW_BYTES as u64;
+    if meta.is_file() && meta.len() > limit {
+        return Err(Box::new(too_large(&file, Some(meta.len()))));
+    }
+    let mut bytes = Vec::new();
+    handle
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(&e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Box::new(too_large(
+            &file,
+            meta.is_file().then_some(meta.len()),
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        unreadable(&format_args!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Parses and validates a workflow. `file` is only used to label diagnostics.
 pub fn validate(file: &str, text: &str) -> Validated {
+    if text.len() > MAX_WORKFLOW_BYTES {
+        return Validated {
+            workflow: None,
+            diagnostics: vec![too_large(file, Some(text.len() as u64))],
+        };
+    }
     let mut cx = Cx::new(file, text);
     // A plain file is read once, by the fast reader, and the span tree is built only if there
     // is something to report. Anything else (and every syntax or type error) is read by ron,
@@ -62,7 +148,12 @@ pub fn validate(file: &str, text: &str) -> Validated {
     let workflow = match parsed {
         Ok(spec) => cx.workflow(&spec),
         Err(err) => {
-            cx.ron_error(&err);
+            // ron stops at the first field written twice; the span tree finds them all.
+            let all_found =
+                matches!(err.code, ron::Error::DuplicateStructField { .. }) && cx.duplicates();
+            if !all_found {
+                cx.ron_error(&err);
+            }
             None
         }
     };
@@ -97,6 +188,12 @@ struct Cx<'a> {
     /// The declared vars with `secret: true`.
     secrets: NameSet<String>,
     used: NameSet<String>,
+    /// The string whose `${` positions were last looked up: where its content starts, and the
+    /// positions as written when escapes make them differ from the parsed text's.
+    braces: std::cell::RefCell<Option<(usize, Option<Vec<usize>>)>>,
+    /// State and variable names for suggestions, sorted on first use.
+    state_names: Option<Names>,
+    var_names: Option<Names>,
 }
 
 impl<'a> Cx<'a> {
@@ -111,6 +208,9 @@ impl<'a> Cx<'a> {
             declared: NameSet::default(),
             secrets: NameSet::default(),
             used: NameSet::default(),
+            braces: std::cell::RefCell::new(None),
+            state_names: None,
+            var_names: None,
         }
     }
 
@@ -147,13 +247,7 @@ impl<'a> Cx<'a> {
             .unwrap_or_else(|| self.span(path))
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        code: &'static str,
-        span: Range<usize>,
-        message: String,
-    ) {
+    fn push(&mut self, severity: Severity, code: Code, span: Range<usize>, message: String) {
         let (line, column) = self.lines().position(self.text, span.start);
         self.diags.push(Diagnostic {
             file: self.file.to_owned(),
@@ -161,7 +255,7 @@ impl<'a> Cx<'a> {
             column,
             severity,
             code,
-            label: label_for(code).to_owned(),
+            label: code.label().to_owned(),
             message,
             help: None,
             span,
@@ -169,31 +263,17 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn error(
-        &mut self,
-        code: &'static str,
-        span: Range<usize>,
-        message: String,
-    ) -> &mut Diagnostic {
+    fn error(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.push(Severity::Error, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
 
-    fn warn(&mut self, code: &'static str, span: Range<usize>, message: String) -> &mut Diagnostic {
+    fn warn(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.push(Severity::Warning, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
 
     fn ron_error(&mut self, err: &ron::error::SpannedError) {
-        use ron::Error as E;
-        let code = match &err.code {
-            E::NoSuchStructField { .. } => "unknown-field",
-            E::NoSuchEnumVariant { .. } => "unknown-variant",
-            E::MissingStructField { .. } => "missing-field",
-            E::DuplicateStructField { .. } => "duplicate-field",
-            E::InvalidValueForType { .. } | E::ExpectedDifferentLength { .. } => "type",
-            _ => "syntax",
-        };
         let start = self
             .lines()
             .offset(self.text, err.span.start.line, err.span.start.col);
@@ -201,7 +281,8 @@ impl<'a> Cx<'a> {
             .lines()
             .offset(self.text, err.span.end.line, err.span.end.col)
             .max(start);
-        self.error(code, start..end, err.code.to_string());
+        let worded = crate::validate::ron_error::word(&err.code, self.text, start);
+        self.error(worded.code, start..end, worded.message).help = worded.help;
     }
 
     // ---- the workflow ------------------------------------------------------------------
@@ -215,7 +296,7 @@ impl<'a> Cx<'a> {
             .map(|(name, _)| name.clone())
             .collect();
         if self.check_duplicates {
-            self.duplicate_keys();
+            self.duplicates();
         }
 
         let name_ok = !spec.name.is_empty()
@@ -226,7 +307,7 @@ impl<'a> Cx<'a> {
         if !name_ok {
             let span = self.span(&[F("name")]);
             self.error(
-                "invalid-name",
+                Code::InvalidName,
                 span,
                 format!("workflow name {:?} must match [a-z0-9_-]+", spec.name),
             )
@@ -234,6 +315,21 @@ impl<'a> Cx<'a> {
                 "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"".into(),
             );
         }
+
+        let state_names: Vec<&str> = spec.states.keys().map(String::as_str).collect();
+        self.names(
+            "state",
+            &state_names,
+            |name| vec![F("states"), F(name)],
+            true,
+        );
+        let env_names: Vec<&str> = spec.environments.keys().map(String::as_str).collect();
+        self.names(
+            "environment",
+            &env_names,
+            |name| vec![F("environments"), F(name)],
+            true,
+        );
 
         let mut graph: DiGraph<State, Transition> = DiGraph::new();
         let mut index = NameMap::with_capacity_and_hasher(spec.states.len(), Default::default());
@@ -282,7 +378,7 @@ impl<'a> Cx<'a> {
             if !self.used.contains(name) {
                 let span = self.key_span(&[F("vars")], name);
                 self.warn(
-                    "unused-var",
+                    Code::UnusedVar,
                     span,
                     format!("variable `{name}` is declared but never used"),
                 )
@@ -305,40 +401,75 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// Maps deserialised by serde keep the last of two equal keys; the span tree sees both.
-    fn duplicate_keys(&mut self) {
-        let mut found = Vec::new();
-        for (what, path) in [
-            ("state", vec![F("states")]),
-            ("variable", vec![F("vars")]),
-            ("environment", vec![F("environments")]),
-        ] {
-            collect_duplicates(self.node(&path), what, &mut found);
+    /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule). Only
+    /// needed when the fast reader gave up: it accepts no file with a key written twice.
+    /// Returns whether any was found.
+    fn duplicates(&mut self) -> bool {
+        let Some(root) = self.node(&[]) else {
+            return false;
+        };
+        let found = crate::validate::duplicates::find(root, self.text);
+        let any = !found.is_empty();
+        for d in found {
+            self.error(d.code, d.span, d.message)
+                .related
+                .push((d.first, "first defined here".into()));
         }
-        let env_names: Vec<String> = self
-            .node(&[F("environments")])
-            .map(|n| {
-                n.entries()
-                    .iter()
-                    .filter_map(|(k, _)| k.raw().map(|r| self.text[r].to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for env in &env_names {
-            collect_duplicates(
-                self.node(&[F("environments"), F(env), F("vars")]),
-                "variable value",
-                &mut found,
+        any
+    }
+
+    /// The name rule (`names` owns it) for names of one kind: each valid, no two alike.
+    /// `path` gives where a name is: a map key (`key`) or a `name:` value.
+    fn names<'n>(
+        &mut self,
+        kind: &str,
+        names: &[&'n str],
+        path: impl Fn(&'n str) -> Vec<K<'n>>,
+        key: bool,
+    ) {
+        let place = |cx: &Self, name: &'n str| {
+            let p = path(name);
+            if key {
+                let (last, parent) = p.split_last().expect("a path to a key");
+                match last {
+                    F(k) => cx.key_span(parent, k),
+                    I(_) => cx.span(&p),
+                }
+            } else {
+                cx.span(&p)
+            }
+        };
+        for &name in names {
+            if let Some(problem) = crate::validate::names::problem(name) {
+                let span = place(self, name);
+                self.error(
+                    Code::InvalidName,
+                    span,
+                    format!("{kind} name {name:?} {problem}"),
+                )
+                .help = Some(
+                    "a name is not empty, has no white space at its ends and no control or invisible characters".into(),
+                );
+            }
+        }
+        for (first, second) in crate::validate::names::lookalikes(names.iter().copied()) {
+            let (a, b) = (names[first], names[second]);
+            let span = place(self, b);
+            let first_span = place(self, a);
+            let d = self.error(
+                Code::LookalikeName,
+                span,
+                format!(
+                    "{kind} `{b}` looks the same as {kind} `{a}` but is written with other characters ({} against {})",
+                    crate::validate::names::spelled(b),
+                    crate::validate::names::spelled(a)
+                ),
             );
-        }
-        for (what, key, first, second) in found {
-            self.error(
-                "duplicate-key",
-                second,
-                format!("{what} `{key}` is defined twice"),
-            )
-            .related
-            .push((first, "first defined here".into()));
+            d.related
+                .push((first_span, "looks the same as this".into()));
+            d.help = Some(format!(
+                "names that differ only by Unicode normalization are one name written two ways: write both as `{a}`, or rename one"
+            ));
         }
     }
 
@@ -353,17 +484,27 @@ impl<'a> Cx<'a> {
             return Some(id);
         }
         let span = self.span(path);
-        let mut names: Vec<&str> = index.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        let d = self.error(
-            "unknown-state",
+        let names = self
+            .state_names
+            .get_or_insert_with(|| Names::new(index.keys()));
+        let help = if let Some(same) = names.written_otherwise(name) {
+            format!(
+                "state `{same}` looks the same but is written with other characters ({} against {}): write it the same way",
+                crate::validate::names::spelled(same),
+                crate::validate::names::spelled(name)
+            )
+        } else {
+            match names.closest(name) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("states are: {}", names.list()),
+            }
+        };
+        self.error(
+            Code::UnknownState,
             span,
             format!("{what} `{name}` is not a state of this workflow"),
-        );
-        d.help = Some(match closest(name, &names) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => format!("states are: {}", names.join(", ")),
-        });
+        )
+        .help = Some(help);
         None
     }
 
@@ -377,10 +518,13 @@ impl<'a> Cx<'a> {
                 "on_failure state",
             )
         });
-        let deadline = spec
-            .deadline
-            .as_ref()
-            .and_then(|d| self.duration(d, &[base[0], base[1], F("deadline")]));
+        let deadline = spec.deadline.as_ref().and_then(|d| {
+            self.duration(
+                d,
+                &[base[0], base[1], F("deadline")],
+                Some("would send every run to its on_failure the moment it enters the state"),
+            )
+        });
         let mut on_enter = Vec::new();
         for (i, action) in spec.on_enter.iter().enumerate() {
             let path = [base[0], base[1], F("on_enter"), I(i)];
@@ -407,7 +551,7 @@ impl<'a> Cx<'a> {
                 if !self.declared.contains(var) {
                     let span = self.key_span(&[F("environments"), F(env), F("vars")], var);
                     let d = self.error(
-                        "undeclared-env-var",
+                        Code::UndeclaredEnvVar,
                         span,
                         format!(
                             "environment `{env}` sets `{var}`, which is not declared in `vars`"
@@ -454,7 +598,7 @@ impl<'a> Cx<'a> {
                 let span = self.span(&[F("transitions"), I(i), F("from")]);
                 let first_span = self.span(&[F("transitions"), I(first), F("from")]);
                 self.error(
-                    "duplicate-transition",
+                    Code::DuplicateTransition,
                     span,
                     format!("transition `{}` -> `{}` is defined twice", t.from, t.to),
                 )
@@ -467,7 +611,7 @@ impl<'a> Cx<'a> {
                 if let Some(kind) = spec.states[&t.from].terminal {
                     let span = self.span(&[F("transitions"), I(i), F("from")]);
                     self.error(
-                        "transition-from-terminal",
+                        Code::TransitionFromTerminal,
                         span,
                         format!(
                             "`{}` is a terminal state ({kind:?}); no transition may leave it",
@@ -492,6 +636,27 @@ impl<'a> Cx<'a> {
     }
 
     fn guards(&mut self, t: &TransitionSpec, i: usize) -> Vec<Guard> {
+        let guard_names: Vec<&str> = t.guards.iter().map(|g| g.name.as_str()).collect();
+        let position: HashMap<&str, usize> = guard_names
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(g, n)| (*n, g))
+            .collect();
+        self.names(
+            "guard",
+            &guard_names,
+            |name| {
+                vec![
+                    F("transitions"),
+                    I(i),
+                    F("guards"),
+                    I(position[name]),
+                    F("name"),
+                ]
+            },
+            false,
+        );
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::new();
         for (g, guard) in t.guards.iter().enumerate() {
@@ -500,7 +665,7 @@ impl<'a> Cx<'a> {
                 let span = self.span(&[path[0], path[1], path[2], path[3], F("name")]);
                 let first_span = self.span(&[path[0], path[1], path[2], I(first), F("name")]);
                 self.error(
-                    "duplicate-guard",
+                    Code::DuplicateGuard,
                     span,
                     format!(
                         "guard `{}` appears twice on `{}` -> `{}`",
@@ -518,14 +683,15 @@ impl<'a> Cx<'a> {
                     let rp = [path[0], path[1], path[2], path[3], F("retry")];
                     let delay = match &r.delay {
                         Some(d) => {
-                            self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")])
+                            // Zero is what no `delay` means: try again at once.
+                            self.duration(d, &[rp[0], rp[1], rp[2], rp[3], rp[4], F("delay")], None)
                         }
                         None => Some(Duration::ZERO),
                     };
                     if r.attempts == 0 {
                         let span = self.span(&[rp[0], rp[1], rp[2], rp[3], rp[4], F("attempts")]);
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
                             "`attempts` counts every try and must be at least 1".into(),
                         );
@@ -565,7 +731,7 @@ impl<'a> Cx<'a> {
                 let pointer_ok = pointer_valid(&j.pointer);
                 if !pointer_ok {
                     let span = self.span(&at("pointer"));
-                    self.error("bad-pointer", span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
+                    self.error(Code::BadPointer, span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
                         .help = Some("a pointer is empty or starts with `/`, e.g. \"/first_impression_fsm\"; write `~0` for `~` and `~1` for `/`".into());
                 }
                 Some(Check::Json(JsonCheck {
@@ -579,11 +745,11 @@ impl<'a> Cx<'a> {
                 let min = a.min.unwrap_or(1);
                 if min == 0 {
                     let span = self.span(&at("min"));
-                    self.error("bad-value", span, "`min` must be at least 1".into());
+                    self.error(Code::BadValue, span, "`min` must be at least 1".into());
                 } else if !a.approvers.is_empty() && (min as usize) > a.approvers.len() {
                     let span = self.span(&at("min"));
                     self.error(
-                        "bad-value",
+                        Code::BadValue,
                         span,
                         format!(
                             "`min` is {min} but only {} approvers are allowed",
@@ -598,7 +764,7 @@ impl<'a> Cx<'a> {
                         p.push(I(i));
                         let span = self.span(&p);
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
                             format!("approver `{name}` can never approve: {e}"),
                         )
@@ -613,7 +779,13 @@ impl<'a> Cx<'a> {
                     not_by_initiator: a.not_by_initiator,
                 }))
             }
-            CheckSpec::Wait(w) => self.duration(&w.duration, &at("duration")).map(Check::Wait),
+            CheckSpec::Wait(w) => self
+                .duration(
+                    &w.duration,
+                    &at("duration"),
+                    Some("is no bake time at all: the guard would always pass"),
+                )
+                .map(Check::Wait),
             CheckSpec::Window(w) => self.window(w, path).map(Check::Window),
             CheckSpec::Watch(w) => {
                 let inner_path = at("check");
@@ -621,22 +793,30 @@ impl<'a> Cx<'a> {
                     let span = self.span(&inner_path);
                     let kind = check_kind(&w.check);
                     self.error(
-                        "bad-value",
+                        Code::BadValue,
                         span,
                         format!("a Watch cannot watch a {kind} check"),
                     )
                     .help = Some("watch a Command, Http, Json or Window check".into());
                 }
                 let inner = self.check(&w.check, &inner_path, true);
-                let duration = self.duration(&w.duration, &at("duration"));
-                let interval = self.duration(&w.interval, &at("interval"));
+                let duration = self.duration(
+                    &w.duration,
+                    &at("duration"),
+                    Some("would watch nothing: the guard would always pass"),
+                );
+                let interval = self.duration(
+                    &w.interval,
+                    &at("interval"),
+                    Some("would check without pause"),
+                );
                 if let (Some(d), Some(i)) = (duration, interval) {
-                    if i.is_zero() || i > d {
+                    if i > d {
                         let span = self.span(&at("interval"));
                         self.error(
-                            "bad-value",
+                            Code::BadValue,
                             span,
-                            "`interval` must be above zero and at most `duration`".into(),
+                            "`interval` must be at most `duration`".into(),
                         );
                         return None;
                     }
@@ -656,7 +836,7 @@ impl<'a> Cx<'a> {
         if c.run.is_empty() || c.run[0].trim().is_empty() {
             let span = self.span(&at("run"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 "`run` needs a program to run: an empty argv".into(),
             )
@@ -671,7 +851,11 @@ impl<'a> Cx<'a> {
         self.shell_interpolation(&c.run, &at("run"));
         self.secret_in_argv(&c.run, &at("run"));
         let timeout = match &c.timeout {
-            Some(t) => self.duration(t, &at("timeout")),
+            Some(t) => self.duration(
+                t,
+                &at("timeout"),
+                Some("would give up before anything could answer"),
+            ),
             None => Some(DEFAULT_COMMAND_TIMEOUT),
         };
         let mut env = indexmap::IndexMap::new();
@@ -747,7 +931,7 @@ impl<'a> Cx<'a> {
                 ),
             };
             self.warn(
-                "shell-interpolation",
+                Code::ShellInterpolation,
                 start..start + first.len() + 3,
                 message,
             )
@@ -776,7 +960,7 @@ impl<'a> Cx<'a> {
             let start = self.reference_offset(arg, &p, offset, nth);
             let env_name = name.to_ascii_uppercase();
             self.warn(
-                "secret-in-argv",
+                Code::SecretInArgv,
                 start..start + name.len() + 3,
                 format!("secret `${{{name}}}` in a command's arguments: every local user can read it in the process list while the command runs"),
             )
@@ -805,7 +989,7 @@ impl<'a> Cx<'a> {
         if !method_ok {
             let span = self.span(&at("method"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 format!(
                     "unknown HTTP method {:?}",
@@ -817,7 +1001,7 @@ impl<'a> Cx<'a> {
             if !(100..=599).contains(&status) {
                 let span = self.span(&at("expect_status"));
                 self.error(
-                    "bad-value",
+                    Code::BadValue,
                     span,
                     format!("{status} is not an HTTP status code"),
                 );
@@ -828,7 +1012,11 @@ impl<'a> Cx<'a> {
             .as_ref()
             .map(|b| self.template(b, &at("body_contains")));
         let timeout = match &h.timeout {
-            Some(t) => self.duration(t, &at("timeout")),
+            Some(t) => self.duration(
+                t,
+                &at("timeout"),
+                Some("would give up before anything could answer"),
+            ),
             None => Some(DEFAULT_HTTP_TIMEOUT),
         };
         let mut headers = indexmap::IndexMap::new();
@@ -845,7 +1033,7 @@ impl<'a> Cx<'a> {
             // A webhook: following would resend its body and headers to another server.
             let span = self.span(&at("cross_origin_redirects"));
             self.error(
-                "bad-value",
+                Code::BadValue,
                 span,
                 "a webhook action never follows a redirect to another origin".to_owned(),
             )
@@ -897,7 +1085,11 @@ impl<'a> Cx<'a> {
             |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if w.days.is_empty() {
             let span = self.span(&at("days"));
-            self.error("bad-value", span, "a window needs at least one day".into());
+            self.error(
+                Code::BadValue,
+                span,
+                "a window needs at least one day".into(),
+            );
         }
         let start = self.time_of_day(&w.start, &at("start"));
         let end = self.time_of_day(&w.end, &at("end"));
@@ -906,7 +1098,7 @@ impl<'a> Cx<'a> {
             Err(_) => {
                 let span = self.span(&at("tz"));
                 self.error(
-                    "bad-timezone",
+                    Code::BadTimezone,
                     span,
                     format!("{:?} is not an IANA time zone", w.tz),
                 )
@@ -937,7 +1129,7 @@ impl<'a> Cx<'a> {
         if parsed.is_none() {
             let span = self.span(path);
             self.error(
-                "bad-time",
+                Code::BadTime,
                 span,
                 format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"),
             );
@@ -945,12 +1137,29 @@ impl<'a> Cx<'a> {
         parsed
     }
 
-    fn duration(&mut self, text: &str, path: &[K]) -> Option<Duration> {
+    /// Parses a duration; `zero` says why zero makes no sense for this field, if it does not.
+    fn duration(&mut self, text: &str, path: &[K], zero: Option<&str>) -> Option<Duration> {
         match parse_duration(text) {
+            Ok(d) if d.is_zero() && zero.is_some() => {
+                let field = match path.last() {
+                    Some(F(name)) => *name,
+                    _ => "duration",
+                };
+                let why = zero.unwrap_or_default();
+                let span = self.span(path);
+                let d = self.error(
+                    Code::BadDuration,
+                    span,
+                    format!("`{field}` must be above zero: {text:?} {why}"),
+                );
+                d.label = "zero".into();
+                d.help = Some(format!("write a length of time, e.g. {field}: \"30s\""));
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 let span = self.span(path);
-                self.error("bad-duration", span, e.to_string());
+                self.error(Code::BadDuration, span, e.to_string());
                 None
             }
         }
@@ -962,7 +1171,7 @@ impl<'a> Cx<'a> {
             Err(e) => {
                 let nth = text[..e.offset].matches("${").count();
                 let start = self.reference_offset(text, path, e.offset, nth);
-                self.error("bad-template", start..start + e.len, e.message);
+                self.error(Code::BadTemplate, start..start + e.len, e.message);
                 None
             }
             Ok(t) => {
@@ -977,12 +1186,14 @@ impl<'a> Cx<'a> {
                         continue;
                     }
                     let start = self.reference_offset(text, path, offset, nth);
-                    let mut declared: Vec<&str> =
-                        self.declared.iter().map(String::as_str).collect();
-                    declared.sort_unstable();
-                    let suggestion = closest(name, &declared).map(str::to_owned);
+                    let declared = &self.declared;
+                    let suggestion = self
+                        .var_names
+                        .get_or_insert_with(|| Names::new(declared.iter()))
+                        .closest(name)
+                        .map(str::to_owned);
                     let d = self.error(
-                        "undeclared-var",
+                        Code::UndeclaredVar,
                         start..start + name.len() + 3,
                         format!("variable `{name}` is used but not declared"),
                     );
@@ -1005,14 +1216,19 @@ impl<'a> Cx<'a> {
         let Some(raw) = self.node(path).and_then(Node::raw) else {
             return span.start;
         };
-        let raw_text = &self.text[raw.clone()];
-        if raw_text == text {
-            return raw.start + offset;
+        // Worked out once per string, not per reference: a long string with many references
+        // would otherwise cost its length for each (docs/performance.md).
+        let mut cache = self.braces.borrow_mut();
+        if cache.as_ref().is_none_or(|(start, _)| *start != raw.start) {
+            let raw_text = &self.text[raw.clone()];
+            // Escapes shift offsets: then the n-th `${` in the text as written is used instead.
+            let offsets = (raw_text != text).then(|| dollar_braces(raw_text));
+            *cache = Some((raw.start, offsets));
         }
-        // Escapes shift offsets: find the n-th `${` in the text as written instead.
-        dollar_braces(raw_text)
-            .get(nth)
-            .map_or(span.start, |p| raw.start + p)
+        match cache.as_ref().map(|(_, offsets)| offsets) {
+            Some(Some(offsets)) => offsets.get(nth).map_or(span.start, |p| raw.start + p),
+            _ => raw.start + offset,
+        }
     }
 
     // ---- the graph -------------------------------------------------------------------
@@ -1032,20 +1248,18 @@ impl<'a> Cx<'a> {
         if terminals.is_empty() {
             let span = self.key_span(&[], "states");
             self.error(
-                "no-terminal",
+                Code::NoTerminal,
                 span,
                 "no state is terminal, so no run can ever end".into(),
             )
             .help = Some("mark end states, e.g. \"done\": (terminal: Success)".into());
         }
         // Successors a run can move to: transitions and on_failure.
-        let succ = |i: NodeIndex| -> Vec<NodeIndex> {
-            let mut s: Vec<NodeIndex> = graph
+        let succ = |i: NodeIndex| {
+            graph
                 .edges_directed(i, Direction::Outgoing)
                 .map(|e| e.target())
-                .collect();
-            s.extend(graph[i].on_failure);
-            s
+                .chain(graph[i].on_failure)
         };
         // Reachable from the initial state, and the rollback state (`waygate rollback`).
         // Node sets are bit vectors by node index: hashing every node cost more than the walk.
@@ -1062,7 +1276,7 @@ impl<'a> Cx<'a> {
                 if !seen[index[name].index()] {
                     let span = self.key_span(&[F("states")], name);
                     self.warn(
-                        "unreachable-state",
+                        Code::UnreachableState,
                         span,
                         format!(
                             "state `{name}` cannot be reached from the initial state `{}`",
@@ -1094,13 +1308,30 @@ impl<'a> Cx<'a> {
             if good[id.index()] {
                 continue;
             }
-            let mut trapped: Vec<&str> = Vec::new();
-            let mut seen = HashSet::new();
+            // The first few states a run is trapped among, breadth first. Bounded: listing
+            // every one made a chain of n such states cost n^2 (docs/performance.md).
+            let mut trapped: Vec<&str> = vec![&graph[id].name];
+            let mut seen = HashSet::from([id]);
             let mut queue = VecDeque::from([id]);
-            while let Some(i) = queue.pop_front() {
-                if seen.insert(i) {
-                    trapped.push(&graph[i].name);
-                    queue.extend(succ(i));
+            let mut budget = 16 * TRAPPED_SHOWN;
+            let mut more = false;
+            'walk: while let Some(i) = queue.pop_front() {
+                for j in succ(i) {
+                    if budget == 0 {
+                        more = true;
+                        break 'walk;
+                    }
+                    budget -= 1;
+                    if seen.contains(&j) {
+                        continue;
+                    }
+                    if trapped.len() == TRAPPED_SHOWN {
+                        more = true;
+                        break 'walk;
+                    }
+                    seen.insert(j);
+                    trapped.push(&graph[j].name);
+                    queue.push_back(j);
                 }
             }
             let span = self.key_span(&[F("states")], name);
@@ -1108,11 +1339,12 @@ impl<'a> Cx<'a> {
                 format!("state `{name}` is a dead end: it has no transition or on_failure and is not terminal")
             } else {
                 format!(
-                    "state `{name}` cannot reach any terminal state; from it a run can only reach {}",
-                    trapped.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> ")
+                    "state `{name}` cannot reach any terminal state; from it a run can only reach {}{}",
+                    trapped.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> "),
+                    if more { " -> ..." } else { "" }
                 )
             };
-            self.error("no-path-to-terminal", span, message).help =
+            self.error(Code::NoPathToTerminal, span, message).help =
                 Some("add a transition towards a terminal state, or an on_failure".into());
         }
         // States after the rollback state fall back to nowhere: going back to `rollback`
@@ -1143,7 +1375,7 @@ impl<'a> Cx<'a> {
             };
             let span = self.key_span(&[F("states")], name);
             self.warn(
-                "missing-failure-path",
+                Code::MissingFailurePath,
                 span,
                 format!("state `{name}` runs actions on entry but has no on_failure and {why}: a failed action leaves the run failed in place"),
             )
@@ -1163,25 +1395,6 @@ impl<T> TransposeOpt<T> for Option<Option<T>> {
             None => Some(None),
             Some(Some(t)) => Some(Some(t)),
             Some(None) => None,
-        }
-    }
-}
-
-fn collect_duplicates(
-    map: Option<&Node<'_>>,
-    what: &'static str,
-    out: &mut Vec<(&'static str, String, Range<usize>, Range<usize>)>,
-) {
-    let Some(map) = map else { return };
-    let mut first: HashMap<&str, Range<usize>> = HashMap::with_capacity(map.entries().len());
-    for (key, _) in map.entries() {
-        if let crate::locate::NodeKind::Str { text, .. } = &key.kind {
-            match first.get(text) {
-                Some(span) => out.push((what, (*text).to_owned(), span.clone(), key.span.clone())),
-                None => {
-                    first.insert(text, key.span.clone());
-                }
-            }
         }
     }
 }
@@ -1217,6 +1430,9 @@ fn pointer_valid(p: &str) -> bool {
         .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
+/// States named in a `no-path-to-terminal` message before "...".
+const TRAPPED_SHOWN: usize = 6;
+
 fn check_kind(c: &CheckSpec) -> &'static str {
     match c {
         CheckSpec::Command(_) => "Command",
@@ -1227,48 +1443,4 @@ fn check_kind(c: &CheckSpec) -> &'static str {
         CheckSpec::Window(_) => "Window",
         CheckSpec::Watch(_) => "Watch",
     }
-}
-
-fn label_for(code: &str) -> &'static str {
-    match code {
-        "undeclared-var" => "not declared",
-        "unknown-state" => "no such state",
-        "duplicate-key" | "duplicate-guard" | "duplicate-transition" => "defined again here",
-        "bad-duration" => "not a duration",
-        "bad-timezone" => "unknown time zone",
-        "bad-pointer" => "not a JSON pointer",
-        "bad-time" => "not HH:MM",
-        "no-path-to-terminal" => "cannot finish",
-        "unreachable-state" => "unreachable",
-        "unused-var" => "never used",
-        "shell-interpolation" => "pasted into shell code",
-        "secret-in-argv" => "visible to every local user",
-        "transition-from-terminal" => "terminal state",
-        _ => "here",
-    }
-}
-
-/// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
-fn closest<'n>(name: &str, candidates: &[&'n str]) -> Option<&'n str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(name, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

@@ -130,6 +130,13 @@ proptest! {
         for d in &v.diagnostics {
             prop_assert!(d.line >= 1 && d.column >= 1);
             prop_assert!(d.span.end <= mutated.len() + 1, "span {:?} past the end", d.span);
+            // Messages speak the file's terms: no Rust type names, no library advice.
+            for internal in ["Spec`", "ron::", "serde_stacker"] {
+                prop_assert!(
+                    !d.message.contains(internal) && !d.help.as_deref().unwrap_or_default().contains(internal),
+                    "{:?} in {:?}", internal, d
+                );
+            }
         }
     }
 }

@@ -153,37 +153,12 @@ pub(crate) fn since(later: Timestamp, earlier: Timestamp) -> Duration {
     Duration::try_from(later.duration_since(earlier)).unwrap_or(Duration::ZERO)
 }
 
-/// A short human rendering: `2h 5m`, `45s`, `1.5s`.
-pub(crate) fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut parts = Vec::new();
-    if h > 0 {
-        parts.push(format!("{h}h"));
-    }
-    if m > 0 {
-        parts.push(format!("{m}m"));
-    }
-    if s > 0 || parts.is_empty() {
-        parts.push(format!("{s}s"));
-    }
-    parts.join(" ")
-}
+/// Durations shown to people: core's one formatter (`2h5m`, `45s`, `500ms`).
+pub(crate) use waygate_core::duration::format_duration as human;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(Duration::from_millis(500)), "500ms");
-        assert_eq!(human(Duration::from_secs(45)), "45s");
-        assert_eq!(human(Duration::from_secs(7500)), "2h 5m");
-        assert_eq!(human(Duration::from_secs(3600)), "1h");
-    }
 
     /// The process clock reads the wall clock once: whatever the wall clock does afterwards,
     /// it advances with the monotonic clock from its origin.

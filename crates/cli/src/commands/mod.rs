@@ -1,6 +1,7 @@
 //! One module per group of commands.
 
 pub mod act;
+pub mod docs;
 pub mod graph;
 pub mod query;
 pub mod store;

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use waygate_core::approval::{tally, visit_records};
+use waygate_core::entry::{action_histories, Attempt};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
@@ -94,37 +95,26 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
     }
     let state = w.state(loaded.state);
     let deadline = loaded.deadline();
-    let actions: Vec<_> = state
-        .on_enter
-        .iter()
+    let actions: Vec<_> = action_histories(loaded.visit_events(), &run.state, state.on_enter.len())
+        .into_iter()
         .enumerate()
-        .map(|(i, _)| {
-            let mut status = "pending";
-            let mut detail = String::new();
-            let mut description = String::new();
-            for e in loaded.visit_events() {
-                match &e.kind {
-                    EventKind::ActionStarted {
-                        state: s,
-                        index,
-                        action,
-                    } if *s == run.state && *index as usize == i => {
-                        status = if running { "running" } else { "interrupted" };
-                        description = action.clone();
-                    }
-                    EventKind::ActionFinished {
-                        state: s,
-                        index,
-                        ok,
-                        detail: d,
-                        ..
-                    } if *s == run.state && *index as usize == i => {
-                        status = if *ok { "ok" } else { "failed" };
-                        detail = d.clone();
-                    }
-                    _ => {}
+        .map(|(i, h)| {
+            let (status, detail) = match h.last {
+                None => ("pending", String::new()),
+                Some(Attempt::Started) if running => ("running", String::new()),
+                Some(Attempt::Started) => (
+                    "interrupted",
+                    "the process running it died; it runs again on resume".to_owned(),
+                ),
+                Some(Attempt::Interrupted { signal }) => (
+                    "interrupted",
+                    format!("stopped by {signal}; it runs again on resume"),
+                ),
+                Some(Attempt::Finished { ok, detail }) => {
+                    (if ok { "ok" } else { "failed" }, detail)
                 }
-            }
+            };
+            let description = h.description.unwrap_or_default();
             json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
         })
         .collect();

@@ -15,17 +15,24 @@ use crate::{render, workflow};
 pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut human = String::new();
-    let mut unreadable = None;
+    let human_wanted = matches!(format, Format::Human | Format::Csv);
     for path in files {
         let name = path.display().to_string();
         let shown = escape_control(&name);
         let text = match workflow::read(path) {
             Ok(text) => text,
-            Err(e) => {
-                eprintln!("error: {}", escape_control(&e.to_string()));
-                unreadable = Some(e);
+            Err(CliError::File(d)) => {
+                // Said once: on stderr for people, as a finding of its own in JSON.
+                if human_wanted {
+                    eprintln!("error: {}", escape_control(&d.to_string()));
+                    if let Some(help) = &d.help {
+                        eprintln!("  help: {help}");
+                    }
+                }
+                all.push(*d);
                 continue;
             }
+            Err(e) => return Err(e),
         };
         let validated = validate(&name, &text);
         let errors = validated
@@ -34,16 +41,18 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
             .filter(|d| d.is_error())
             .count();
         let warnings = validated.diagnostics.len() - errors;
-        human.push_str(&render::diagnostics(&name, &text, &validated.diagnostics));
-        human.push_str(&match (errors, warnings) {
-            (0, 0) => format!("{shown}: ok\n"),
-            (0, w) => format!("{shown}: ok, {w} warning{}\n", plural(w)),
-            (e, w) => format!(
-                "{shown}: {e} error{}, {w} warning{}\n",
-                plural(e),
-                plural(w)
-            ),
-        });
+        if human_wanted {
+            human.push_str(&render::diagnostics(&name, &text, &validated.diagnostics));
+            human.push_str(&match (errors, warnings) {
+                (0, 0) => format!("{shown}: ok\n"),
+                (0, w) => format!("{shown}: ok, {w} warning{}\n", plural(w)),
+                (e, w) => format!(
+                    "{shown}: {e} error{}, {w} warning{}\n",
+                    plural(e),
+                    plural(w)
+                ),
+            });
+        }
         all.extend(validated.diagnostics);
     }
     let mut out = std::io::stdout().lock();
@@ -67,10 +76,7 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
     if all.iter().any(|d| d.severity == Severity::Error) {
         return Ok(Exit::Error);
     }
-    match unreadable {
-        Some(e) => Err(e),
-        None => Ok(Exit::Ok),
-    }
+    Ok(Exit::Ok)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -2,12 +2,15 @@
 
 mod approvals;
 mod clock;
+mod completions;
 mod concurrency;
 mod crash;
+mod ending;
 mod exec;
 mod helpers;
 mod index;
 mod live;
+mod logs;
 mod reports;
 mod rollback;
 mod runs;

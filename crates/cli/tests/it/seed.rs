@@ -330,11 +330,12 @@ fn on_a_fresh_checkout_the_context_file_is_checked_after_the_step_that_creates_i
     );
     started.code(0);
     let run = started.json()["run_id"].as_str().expect("id").to_owned();
-    wg(&sb, APPROVER, &["approve", &run, "production-warnings"]).code(0);
     // First the context is generated, then (a transition later) its existence is checked.
     wg(&sb, INITIATOR, &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "environment_context");
     assert!(sb.path().join("CLAUDE_CONTEXT.json").exists());
+    // The sign-off guards the way out of `environment_context`: it counts only given there.
+    wg(&sb, APPROVER, &["approve", &run, "production-warnings"]).code(0);
     wg(&sb, INITIATOR, &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "code_quality");
     let checked: Vec<String> = of_kind(&sb.history(&run), "GuardsEvaluated")

@@ -2,7 +2,7 @@
 //! workflow per diagnostic (`tests/invalid/*.ron`, each saying what it expects on its
 //! `// expect: CODE LINE:COL` lines).
 
-use crate::helpers::{repo, run};
+use crate::helpers::{repo, run, Sandbox};
 
 #[test]
 fn shipped_workflows_validate_clean() {
@@ -141,6 +141,123 @@ fn missing_file_is_an_error_naming_it() {
 }
 
 #[test]
+fn unreadable_file_is_reported_once_and_listed_in_json() {
+    let root = repo();
+    let ran = run(
+        &root,
+        &[
+            "validate",
+            "no/such.ron",
+            "workflows/examples/quickstart.ron",
+        ],
+    );
+    ran.code(1);
+    assert_eq!(
+        ran.stderr.matches("no/such.ron").count(),
+        1,
+        "said once:\n{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.contains("quickstart.ron: ok"), "{}", ran.stdout);
+    let json = run(
+        &root,
+        &[
+            "validate",
+            "--format",
+            "json",
+            "no/such.ron",
+            "workflows/examples/quickstart.ron",
+        ],
+    );
+    json.code(1);
+    assert_eq!(json.stderr, "", "JSON mode says it in JSON only");
+    let list = json.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["file"], "no/such.ron");
+    assert_eq!(list[0]["code"], "unreadable");
+    assert_eq!(list[0]["line"], 0);
+    assert_eq!(list[0]["severity"], "error");
+
+    // A directory, a file that is not text, and an endless device: each one finding.
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join("dir.ron")).expect("mkdir");
+    std::fs::write(sandbox.path().join("binary.ron"), b"Workflow(\xff\xfe)").expect("write");
+    let ran = sandbox.wg(&[
+        "validate",
+        "--format",
+        "json",
+        "dir.ron",
+        "binary.ron",
+        "/dev/zero",
+    ]);
+    ran.code(1);
+    let found: Vec<(String, String)> = ran
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_owned(),
+                d["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found[0].0, "unreadable");
+    assert!(found[0].1.contains("it is a directory"), "{found:?}");
+    assert_eq!(found[1].0, "unreadable");
+    assert!(found[1].1.contains("not UTF-8 text"), "{found:?}");
+    assert_eq!(found[2].0, "too-large");
+    assert!(
+        found[2].1.contains("more than 4194304 bytes long"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn file_too_large_to_be_a_workflow_is_refused_naming_the_limit() {
+    let sandbox = Sandbox::new();
+    let quickstart =
+        std::fs::read_to_string(repo().join("workflows/examples/quickstart.ron")).expect("read");
+    // A valid workflow followed by 5 MiB of comment: refused for its size alone.
+    let padding = "// padding\n".repeat(5 * 1024 * 1024 / 11);
+    sandbox.write("big.ron", &format!("{quickstart}{padding}"));
+    let ran = sandbox.wg(&["validate", "big.ron"]);
+    ran.code(1);
+    assert!(
+        ran.stderr.starts_with("error: big.ron: is "),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("bytes (5.0 MiB); a workflow file may be at most 4194304 bytes (4 MiB)"),
+        "{}",
+        ran.stderr
+    );
+    let json = sandbox
+        .wg(&["validate", "--format", "json", "big.ron"])
+        .json();
+    assert_eq!(json[0]["code"], "too-large");
+    // Every command that reads a workflow file refuses it the same way.
+    let start = sandbox.wg(&["start", "big.ron", "--env", "local"]);
+    start.code(1);
+    assert!(
+        start.stderr.contains("may be at most 4194304 bytes"),
+        "{}",
+        start.stderr
+    );
+    let graph = sandbox.wg(&["graph", "big.ron"]);
+    graph.code(1);
+    assert!(
+        graph.stderr.contains("may be at most 4194304 bytes"),
+        "{}",
+        graph.stderr
+    );
+}
+
+#[test]
 fn usage_errors_exit_2_and_global_flags_go_anywhere() {
     let root = repo();
     run(&root, &["validate"]).code(2);
@@ -191,10 +308,100 @@ fn graph_renders_dot_and_mermaid() {
         &["graph", "--mermaid", "workflows/production-deploy.ron"],
     );
     mermaid.code(0);
-    assert!(mermaid.stdout.starts_with("stateDiagram-v2\n"));
+    assert!(
+        mermaid
+            .stdout
+            .starts_with("---\ntitle: \"production-deploy: Chat bot release"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid.stdout.contains("\n---\nstateDiagram-v2\n"));
     assert!(mermaid.stdout.contains("[*] --> s0"));
     // An invalid workflow is refused with its diagnostics.
     let bad = run(&root, &["graph", "tests/invalid/undeclared-var.ron"]);
     bad.code(1);
     assert!(bad.stderr.contains("undeclared-var"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_very_long_line_is_shown_cut_around_the_problem() {
+    let sandbox = Sandbox::new();
+    // One 200 KB line with an undeclared variable near its end.
+    let filler = "x".repeat(200_000);
+    let text = format!(
+        "Workflow(name: \"long\", initial: \"a\", states: {{ \"a\": (on_enter: [Command(run: [\"echo\", \"{filler} ${{nope}} tail\"])], on_failure: \"b\"), \"b\": (terminal: Failure) }}, transitions: [(from: \"a\", to: \"b\")])\n"
+    );
+    sandbox.write("long.ron", &text);
+    let ran = sandbox.wg(&["validate", "long.ron"]);
+    ran.code(1);
+    assert!(ran.stdout.contains("undeclared-var"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("${nope}"),
+        "the place is shown:\n{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains('…'),
+        "the cut is marked:\n{}",
+        ran.stdout
+    );
+    let longest = ran.stdout.lines().map(|l| l.chars().count()).max();
+    assert!(
+        longest < Some(250),
+        "longest line {longest:?}:\n{}",
+        ran.stdout
+    );
+    // The header still gives the real column.
+    assert!(ran.stdout.contains("long.ron:1:200"), "{}", ran.stdout);
+}
+
+#[test]
+fn graph_shows_descriptions_and_the_days_of_a_window() {
+    let root = repo();
+    let dot = run(&root, &["graph", "workflows/production-deploy.ron"]);
+    dot.code(0);
+    // The workflow's description titles the graph; a state's is its tooltip and under its name.
+    assert!(
+        dot.stdout
+            .contains("label=\"production-deploy\\nChat bot release: the whole production"),
+        "{}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout.contains(
+            "tooltip=\"PRE-DEPLOYMENT / Code Quality Checks: critical path tests, no undefined variables, feature flags reviewed.\""
+        ),
+        "{}",
+        dot.stdout
+    );
+    assert!(dot
+        .stdout
+        .contains("label=\"code_quality\\nPRE-DEPLOYMENT / Code Quality"));
+    assert!(
+        dot.stdout
+            .contains("deploy-window (Window Mon-Thu 09:00-16:00 Europe/London)"),
+        "{}",
+        dot.stdout
+    );
+    let mermaid = run(
+        &root,
+        &["graph", "--mermaid", "workflows/production-deploy.ron"],
+    );
+    mermaid.code(0);
+    // The note is attached to the state it describes.
+    let id = mermaid
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("    state \"code_quality\" as "))
+        .expect("code_quality is drawn");
+    assert!(
+        mermaid.stdout.contains(&format!(
+            "note right of {id}: PRE-DEPLOYMENT / Code Quality Checks#58; critical path"
+        )),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid
+        .stdout
+        .contains("deploy-window (Window Mon-Thu 09#58;00-16#58;00 Europe/London)"));
 }

@@ -61,9 +61,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(Run, Vec<Event>), StoreError>;
 
     /// Records events that do not move the run (`GuardsEvaluated`, `Approved`, `ActionStarted`,
-    /// `ActionFinished`); the run's version is unchanged. Durable before return. Once the run has
-    /// ended, only `ActionFinished` (of an action running when it ended) is taken; anything else
-    /// is [`StoreError::RunEnded`].
+    /// `ActionFinished`, `ActionInterrupted`); the run's version is unchanged. Durable before
+    /// return. Once the run has ended, only `ActionFinished` or `ActionInterrupted` (of an action
+    /// running when it ended) is taken; anything else is [`StoreError::RunEnded`].
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
 
     /// Runs matching `filter`, in creation order (start time, then id).
@@ -452,11 +452,16 @@ impl StoreError {
 
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished. Nothing new may start or be evaluated.
+/// record says how that action finished or that it was stopped. Nothing new may start or be
+/// evaluated.
 pub(crate) fn may_follow_the_end(events: &[NewEvent]) -> bool {
-    events
-        .iter()
-        .all(|e| matches!(e.kind, crate::event::EventKind::ActionFinished { .. }))
+    events.iter().all(|e| {
+        matches!(
+            e.kind,
+            crate::event::EventKind::ActionFinished { .. }
+                | crate::event::EventKind::ActionInterrupted { .. }
+        )
+    })
 }
 
 /// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the

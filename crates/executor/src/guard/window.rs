@@ -517,7 +517,7 @@ mod tests {
         let v = check(&weekdays, ts("2026-06-01T08:30:00Z"));
         assert_eq!(v.detail, "open until Mon 16:00 Europe/London");
         let v = check(&weekdays, ts("2026-06-01T05:55:00Z"));
-        assert_eq!(v.detail, "closed; opens Mon 09:00 Europe/London (in 2h 5m)");
+        assert_eq!(v.detail, "closed; opens Mon 09:00 Europe/London (in 2h5m)");
     }
 
     #[test]
