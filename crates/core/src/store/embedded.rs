@@ -276,11 +276,7 @@ impl EmbeddedStore {
     /// reads through sled, which also names any damage. Not while this handle holds the store:
     /// the held session answers then (its commits may not be in the index yet, and its
     /// exclusive lock shuts out a shared one).
-    fn from_index(
-        &self,
-        id: &RunId,
-        events: bool,
-    ) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
+    fn indexed(&self, id: &RunId, events: bool) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
         if self.held().is_some() {
             return Ok(None);
         }
@@ -294,7 +290,7 @@ impl EmbeddedStore {
     /// Test hook: what the read index answers for run `id` (`None`: it cannot).
     #[doc(hidden)]
     pub fn read_from_index(&self, id: &RunId) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
-        self.from_index(id, true)
+        self.indexed(id, true)
     }
 
     /// Test hook: run `id` and its events read through sled, never from the read index.
@@ -604,7 +600,7 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        if let Some((run, _)) = self.from_index(id, false)? {
+        if let Some((run, _)) = self.indexed(id, false)? {
             return Ok(run);
         }
         self.read(
@@ -617,7 +613,7 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        if let Some(found) = self.from_index(id, true)? {
+        if let Some(found) = self.indexed(id, true)? {
             return Ok(found);
         }
         self.read_through_state(id)
@@ -671,7 +667,7 @@ impl Store for EmbeddedStore {
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        if let Some((_, events)) = self.from_index(id, true)? {
+        if let Some((_, events)) = self.indexed(id, true)? {
             return Ok(events);
         }
         self.read(

@@ -284,22 +284,25 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current_exe");
     let mut rng = Rng::new();
-    let mut child = Command::new(&exe)
-        .args([
-            "--exact",
-            CHILD_TEST,
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .env(HELD_ENV, "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
+    // Killed when dropped, so a failed assertion does not leave it committing.
+    let mut child = Killed(
+        Command::new(&exe)
+            .args([
+                "--exact",
+                CHILD_TEST,
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .env(HELD_ENV, "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let (acks, acked_rx) = std::sync::mpsc::channel::<(RunId, u64, u64)>();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -323,8 +326,8 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
     let (mut reads, mut served) = (0u32, 0u32);
     while killed_at.is_none_or(|at: Instant| at.elapsed() < Duration::from_millis(300)) {
         if killed_at.is_none() && started.elapsed() >= kill_after {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("wait");
+            child.0.kill().expect("SIGKILL");
+            child.0.wait().expect("wait");
             killed_at = Some(Instant::now());
         }
         // Everything acknowledged so far, before the read begins.
@@ -388,4 +391,14 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
     assert!(served > 0, "the index answered none of {reads} reads");
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
