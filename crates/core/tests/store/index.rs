@@ -304,3 +304,60 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A crash right after a new segment was created leaves it empty at the journal's end: the
+/// next commit goes there, and the index follows it rather than giving up.
+#[test]
+fn an_empty_segment_at_the_end_is_where_the_index_goes_on() {
+    use waygate_core::store::Options;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        segment_limit: 2048,
+        ..Options::default()
+    };
+    let store = EmbeddedStore::open_with(dir.path(), options.clone()).expect("open");
+    let (run, started) = new_run("r1", "prod");
+    let (mut run, _) = store.create_run(run, vec![started]).expect("create");
+    for _ in 0..6 {
+        run = store
+            .commit(
+                &run.id,
+                run.version,
+                RunChange::to_state("canary"),
+                vec![moved("build", "canary"), action("canary")],
+            )
+            .expect("commit")
+            .0;
+    }
+    let journal = dir.path().join("journal");
+    let last = fs::read_dir(&journal)
+        .expect("journal")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".seg")?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .expect("segments");
+    assert!(last > 1, "the test needs more than one segment");
+    fs::write(journal.join(format!("{:08}.seg", last + 1)), b"").expect("empty segment");
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), options).expect("open again");
+    store
+        .commit(
+            &run.id,
+            run.version,
+            RunChange::to_state("prod"),
+            vec![moved("canary", "prod"), action("prod")],
+        )
+        .expect("commit into the empty segment");
+    let fast = store.read_from_index(&run.id).expect("index");
+    assert_eq!(
+        fast,
+        Some(store.read_through_state(&run.id).expect("state"))
+    );
+    assert_eq!(fast.map(|(run, _)| run.state), Some("prod".to_owned()));
+}
