@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
-use super::{ChainCheck, StoreError};
+use super::{session, ChainCheck, StoreError};
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
 
@@ -449,6 +449,8 @@ pub(crate) fn read_run(
     let mut open: Vec<Record> = Vec::new();
     let mut later: Vec<Event> = Vec::new();
     let mut broken = false;
+    // The last event of a finished commit in the journal.
+    let mut last = from.next_seq.saturating_sub(1);
     let tail = journal
         .read_from(from.pos, |_, record, _| {
             if check.check(&record.event).is_err() {
@@ -456,6 +458,9 @@ pub(crate) fn read_run(
                 return Ok(false);
             }
             let finished = record.end;
+            if finished {
+                last = record.event.seq;
+            }
             if record.event.run_id == *id {
                 open.push(record);
             }
@@ -475,6 +480,11 @@ pub(crate) fn read_run(
     // A torn or unfinished write at the end was never acknowledged: left out, as catch-up
     // would cut it off. Damage is for the state path to name.
     if broken || matches!(tail, Tail::Corrupt(..)) {
+        return None;
+    }
+    // sled is the witness of acknowledged events (`docs/storage.md`, "A journal shorter than
+    // the state"): if it had applied events the journal no longer has, the state path says so.
+    if session::witnessed(store).is_some_and(|recorded| recorded > last) {
         return None;
     }
     let mut out = Vec::with_capacity(positions.len() + later.len());

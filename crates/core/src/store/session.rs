@@ -51,6 +51,15 @@ struct Witness {
     last_hash: String,
 }
 
+/// The last event sled had applied, as the witness file beside it says; `None` when there is
+/// no readable witness. Read without opening sled (`verify`, the read index).
+pub(crate) fn witnessed(store: &Path) -> Option<u64> {
+    fs::read(store.join("state").join(WITNESS))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
+        .map(|w| w.recorded)
+}
+
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Applied {
@@ -226,10 +235,7 @@ impl Session {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
         let _lock = lock_shared(dir, options)?;
         let lengths = journal.lengths()?;
-        let recorded = fs::read(dir.join("state").join(WITNESS))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
-            .map(|w| w.recorded);
+        let recorded = witnessed(dir);
         Ok(Look { lengths, recorded })
     }
 

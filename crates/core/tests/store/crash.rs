@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use waygate_core::event::{EventKind, NewEvent};
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store};
+use waygate_core::store::{EmbeddedStore, Options, RunChange, RunFilter, Store};
 
 use crate::common::{action, moved, new_run};
 
@@ -20,6 +20,9 @@ const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
 /// Set to make the child hold the store (one session, commits settled into sled in batches),
 /// as a server process would.
 const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
+/// Set to make the child pause this many milliseconds between commits, as separate commands
+/// would: readers polling for the lock get a turn.
+const PAUSE_ENV: &str = "WAYGATE_CRASH_CHILD_PAUSE_MS";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
 /// Commits per run before the child ends it and starts another.
 const RUN_LENGTH: u64 = 12;
@@ -40,7 +43,14 @@ fn child_commits_until_killed() {
         ..Default::default()
     };
     let mut current = store.list_runs(&active).expect("list").pop();
+    let pause = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
     loop {
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
         let Some(run) = current.take() else {
             let id = RunId::generate(jiff::Timestamp::now());
             let (mut run, started) = new_run(id.as_str(), "prod");
@@ -297,6 +307,7 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
             ])
             .env(CHILD_ENV, dir.path())
             .env(HELD_ENV, "0")
+            .env(PAUSE_ENV, "2")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -317,7 +328,16 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
             }
         }
     });
-    let store = EmbeddedStore::open(dir.path()).expect("open");
+    // The lock is polled, and a writer committing in a loop can keep a reader waiting for a
+    // while on a loaded machine: waiting is not what this test is about.
+    let store = EmbeddedStore::open_with(
+        dir.path(),
+        Options {
+            lock_timeout: Duration::from_secs(120),
+            ..Options::default()
+        },
+    )
+    .expect("open");
     let mut acked: HashMap<RunId, (u64, u64)> = HashMap::new();
     let mut latest: Option<RunId> = None;
     let started = Instant::now();
@@ -352,6 +372,8 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
         let Some((version, seq)) = acked.get(&id).copied() else {
             continue;
         };
+        // Leave the writer room to commit between reads.
+        std::thread::sleep(Duration::from_millis(1));
         reads += 1;
         let (run, events) = match store.read_from_index(&id).expect("index") {
             Some(answer) => {

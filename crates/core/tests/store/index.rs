@@ -361,3 +361,45 @@ fn an_empty_segment_at_the_end_is_where_the_index_goes_on() {
     );
     assert_eq!(fast.map(|(run, _)| run.state), Some("prod".to_owned()));
 }
+
+/// The journal cut back to exactly where an old index ends (an index from before the lost
+/// commits, e.g. kept by an older waygate): nothing in the index shows the loss, but sled's
+/// witness does, so the index does not answer and the state path reports it.
+#[test]
+fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = populated(dir.path());
+    let segment = dir.path().join("journal").join("00000001.seg");
+    let old_len = fs::metadata(&segment).expect("segment").len();
+    let old_head = fs::read(head(dir.path())).expect("HEAD");
+    let old_files: Vec<(PathBuf, Vec<u8>)> = run_files(dir.path())
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(&f).expect("read");
+            (f, bytes)
+        })
+        .collect();
+    let r1 = store.load_run(&RunId::from("r1")).expect("r1");
+    store
+        .commit(
+            &r1.id,
+            r1.version,
+            RunChange::to_state("prod"),
+            vec![moved("canary", "prod")],
+        )
+        .expect("commit");
+    fs::write(head(dir.path()), &old_head).expect("HEAD back");
+    for (file, bytes) in &old_files {
+        fs::write(file, bytes).expect("put back");
+    }
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("segment");
+    file.set_len(old_len).expect("cut");
+    assert_eq!(answers(&store, &["r1", "r2", "r3"]), vec![None, None, None]);
+    let err = store
+        .load_run_with_events(&RunId::from("r1"))
+        .expect_err("lost events");
+    assert!(matches!(err, StoreError::JournalTruncated { .. }), "{err}");
+}
