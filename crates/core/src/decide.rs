@@ -470,12 +470,13 @@ mod tests {
         let stale = at("passed", Pass, Some("2026-03-02T10:01:00Z"));
         let deadline = Some(ts("2026-03-02T10:20:00Z"));
         // (case, results, deadline, expected)
-        let cases: Vec<(
-            &str,
-            Vec<&GuardResult>,
+        type Case<'c> = (
+            &'c str,
+            Vec<&'c GuardResult>,
             Option<jiff::Timestamp>,
-            Option<&str>,
-        )> = vec![
+            Option<&'c str>,
+        );
+        let cases: Vec<Case> = vec![
             ("only approvals: no time", vec![&approval], None, None),
             (
                 "the earliest guard",
