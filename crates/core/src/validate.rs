@@ -126,6 +126,20 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
     })
 }
 
+/// Which rules a reading applies: every rule to a file being written, or only the rules that
+/// make a model to a definition a run has pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// A workflow file: every rule, as `validate` and `start` apply them.
+    File,
+    /// A run's pinned definition: a run started by an earlier waygate must stay readable, so
+    /// the rules added since runs began pinning (the name rule, look-alike names, zero
+    /// durations, keys written twice in a map, the size limit) warn instead of refusing, and
+    /// the definition means what it meant when the run started (docs/storage.md, "Pinned
+    /// definitions").
+    Pinned,
+}
+
 /// Parses and validates a workflow. `file` is only used to label diagnostics.
 pub fn validate(file: &str, text: &str) -> Validated {
     if text.len() > MAX_WORKFLOW_BYTES {
@@ -134,7 +148,18 @@ pub fn validate(file: &str, text: &str) -> Validated {
             diagnostics: vec![too_large(file, Some(text.len() as u64))],
         };
     }
-    let mut cx = Cx::new(file, text);
+    read(file, text, Rules::File)
+}
+
+/// Reads the definition a run pinned when it started, with the rules that make a model only
+/// (see [`Rules::Pinned`]): a run started by an earlier waygate under rules that were looser
+/// then stays readable by `status`, `history`, `abort` and `drive`.
+pub fn pinned(file: &str, text: &str) -> Validated {
+    read(file, text, Rules::Pinned)
+}
+
+fn read(file: &str, text: &str, rules: Rules) -> Validated {
+    let mut cx = Cx::new(file, text, rules);
     // A plain file is read once, by the fast reader, and the span tree is built only if there
     // is something to report. Anything else (and every syntax or type error) is read by ron,
     // which words the diagnostic, and checked for duplicate keys on the span tree.
@@ -149,8 +174,8 @@ pub fn validate(file: &str, text: &str) -> Validated {
         Ok(spec) => cx.workflow(&spec),
         Err(err) => {
             // ron stops at the first field written twice; the span tree finds them all.
-            let all_found =
-                matches!(err.code, ron::Error::DuplicateStructField { .. }) && cx.duplicates();
+            let all_found = matches!(err.code, ron::Error::DuplicateStructField { .. })
+                && cx.duplicates(Severity::Error);
             if !all_found {
                 cx.ron_error(&err);
             }
@@ -183,6 +208,8 @@ struct Cx<'a> {
     tree: std::cell::OnceCell<Option<Node<'a>>>,
     /// Whether keys written twice must be looked for (the fast reader rules them out).
     check_duplicates: bool,
+    /// Every rule, or those of a pinned definition.
+    rules: Rules,
     diags: Vec<Diagnostic>,
     declared: NameSet<String>,
     /// The declared vars with `secret: true`.
@@ -197,8 +224,9 @@ struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    fn new(file: &'a str, text: &'a str) -> Self {
+    fn new(file: &'a str, text: &'a str, rules: Rules) -> Self {
         Cx {
+            rules,
             file,
             text,
             lines: std::cell::OnceCell::new(),
@@ -268,6 +296,15 @@ impl<'a> Cx<'a> {
         self.diags.last_mut().expect("just pushed")
     }
 
+    /// A finding of a rule added after runs began pinning their definitions: an error in a
+    /// file, a warning in a pinned definition ([`Rules::Pinned`]).
+    fn newer_rule(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
+        match self.rules {
+            Rules::File => self.error(code, span, message),
+            Rules::Pinned => self.warn(code, span, message),
+        }
+    }
+
     fn warn(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.push(Severity::Warning, code, span, message);
         self.diags.last_mut().expect("just pushed")
@@ -296,7 +333,13 @@ impl<'a> Cx<'a> {
             .map(|(name, _)| name.clone())
             .collect();
         if self.check_duplicates {
-            self.duplicates();
+            // ron read the file, so these are map keys written twice (the last one wins): a
+            // rule newer than pinning.
+            let severity = match self.rules {
+                Rules::File => Severity::Error,
+                Rules::Pinned => Severity::Warning,
+            };
+            self.duplicates(severity);
         }
 
         let name_ok = !spec.name.is_empty()
@@ -404,14 +447,17 @@ impl<'a> Cx<'a> {
     /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule). Only
     /// needed when the fast reader gave up: it accepts no file with a key written twice.
     /// Returns whether any was found.
-    fn duplicates(&mut self) -> bool {
+    fn duplicates(&mut self, severity: Severity) -> bool {
         let Some(root) = self.node(&[]) else {
             return false;
         };
         let found = crate::validate::duplicates::find(root, self.text);
         let any = !found.is_empty();
         for d in found {
-            self.error(d.code, d.span, d.message)
+            self.push(severity, d.code, d.span, d.message);
+            self.diags
+                .last_mut()
+                .expect("just pushed")
                 .related
                 .push((d.first, "first defined here".into()));
         }
@@ -442,7 +488,7 @@ impl<'a> Cx<'a> {
         for &name in names {
             if let Some(problem) = crate::validate::names::problem(name) {
                 let span = place(self, name);
-                self.error(
+                self.newer_rule(
                     Code::InvalidName,
                     span,
                     format!("{kind} name {name:?} {problem}"),
@@ -456,7 +502,7 @@ impl<'a> Cx<'a> {
             let (a, b) = (names[first], names[second]);
             let span = place(self, b);
             let first_span = place(self, a);
-            let d = self.error(
+            let d = self.newer_rule(
                 Code::LookalikeName,
                 span,
                 format!(
@@ -1147,14 +1193,15 @@ impl<'a> Cx<'a> {
                 };
                 let why = zero.unwrap_or_default();
                 let span = self.span(path);
-                let d = self.error(
+                let d = self.newer_rule(
                     Code::BadDuration,
                     span,
                     format!("`{field}` must be above zero: {text:?} {why}"),
                 );
                 d.label = "zero".into();
                 d.help = Some(format!("write a length of time, e.g. {field}: \"30s\""));
-                None
+                // A pinned definition keeps the zero it was started with.
+                (self.rules == Rules::Pinned).then_some(Duration::ZERO)
             }
             Ok(d) => Some(d),
             Err(e) => {

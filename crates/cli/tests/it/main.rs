@@ -15,6 +15,7 @@ mod secrets;
 mod seed;
 mod signals;
 mod untrusted;
+mod upgrade;
 mod validate;
 mod vars;
 mod workdir;
