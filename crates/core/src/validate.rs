@@ -174,8 +174,8 @@ fn read(file: &str, text: &str, rules: Rules) -> Validated {
         Ok(spec) => cx.workflow(&spec),
         Err(err) => {
             // ron stops at the first field written twice; the span tree finds them all.
-            let all_found = matches!(err.code, ron::Error::DuplicateStructField { .. })
-                && cx.duplicates(Severity::Error);
+            let all_found =
+                matches!(err.code, ron::Error::DuplicateStructField { .. }) && cx.duplicates(false);
             if !all_found {
                 cx.ron_error(&err);
             }
@@ -291,22 +291,20 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn error(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
-        self.push(Severity::Error, code, span, message);
+    /// Reports a finding with its code's severity.
+    fn report(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
+        self.push(code.severity(), code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
 
-    /// A finding of a rule added after runs began pinning their definitions: an error in a
-    /// file, a warning in a pinned definition ([`Rules::Pinned`]).
-    fn newer_rule(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
-        match self.rules {
-            Rules::File => self.error(code, span, message),
-            Rules::Pinned => self.warn(code, span, message),
-        }
-    }
-
-    fn warn(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
-        self.push(Severity::Warning, code, span, message);
+    /// Reports a finding of a rule added after runs began pinning their definitions: with its
+    /// code's severity in a file, as a warning in a pinned definition ([`Rules::Pinned`]).
+    fn report_newer(&mut self, code: Code, span: Range<usize>, message: String) -> &mut Diagnostic {
+        let severity = match self.rules {
+            Rules::File => code.severity(),
+            Rules::Pinned => Severity::Warning,
+        };
+        self.push(severity, code, span, message);
         self.diags.last_mut().expect("just pushed")
     }
 
@@ -319,7 +317,7 @@ impl<'a> Cx<'a> {
             .offset(self.text, err.span.end.line, err.span.end.col)
             .max(start);
         let worded = crate::validate::ron_error::word(&err.code, self.text, start);
-        self.error(worded.code, start..end, worded.message).help = worded.help;
+        self.report(worded.code, start..end, worded.message).help = worded.help;
     }
 
     // ---- the workflow ------------------------------------------------------------------
@@ -335,11 +333,7 @@ impl<'a> Cx<'a> {
         if self.check_duplicates {
             // ron read the file, so these are map keys written twice (the last one wins): a
             // rule newer than pinning.
-            let severity = match self.rules {
-                Rules::File => Severity::Error,
-                Rules::Pinned => Severity::Warning,
-            };
-            self.duplicates(severity);
+            self.duplicates(true);
         }
 
         let name_ok = !spec.name.is_empty()
@@ -349,7 +343,7 @@ impl<'a> Cx<'a> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !name_ok {
             let span = self.span(&[F("name")]);
-            self.error(
+            self.report(
                 Code::InvalidName,
                 span,
                 format!("workflow name {:?} must match [a-z0-9_-]+", spec.name),
@@ -420,7 +414,7 @@ impl<'a> Cx<'a> {
         for name in spec.vars.keys() {
             if !self.used.contains(name) {
                 let span = self.key_span(&[F("vars")], name);
-                self.warn(
+                self.report(
                     Code::UnusedVar,
                     span,
                     format!("variable `{name}` is declared but never used"),
@@ -447,17 +441,19 @@ impl<'a> Cx<'a> {
     /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule). Only
     /// needed when the fast reader gave up: it accepts no file with a key written twice.
     /// Returns whether any was found.
-    fn duplicates(&mut self, severity: Severity) -> bool {
+    fn duplicates(&mut self, newer: bool) -> bool {
         let Some(root) = self.node(&[]) else {
             return false;
         };
         let found = crate::validate::duplicates::find(root, self.text);
         let any = !found.is_empty();
         for d in found {
-            self.push(severity, d.code, d.span, d.message);
-            self.diags
-                .last_mut()
-                .expect("just pushed")
+            let reported = if newer {
+                self.report_newer(d.code, d.span, d.message)
+            } else {
+                self.report(d.code, d.span, d.message)
+            };
+            reported
                 .related
                 .push((d.first, "first defined here".into()));
         }
@@ -488,7 +484,7 @@ impl<'a> Cx<'a> {
         for &name in names {
             if let Some(problem) = crate::validate::names::problem(name) {
                 let span = place(self, name);
-                self.newer_rule(
+                self.report_newer(
                     Code::InvalidName,
                     span,
                     format!("{kind} name {name:?} {problem}"),
@@ -502,7 +498,7 @@ impl<'a> Cx<'a> {
             let (a, b) = (names[first], names[second]);
             let span = place(self, b);
             let first_span = place(self, a);
-            let d = self.newer_rule(
+            let d = self.report_newer(
                 Code::LookalikeName,
                 span,
                 format!(
@@ -545,7 +541,7 @@ impl<'a> Cx<'a> {
                 None => format!("states are: {}", names.list()),
             }
         };
-        self.error(
+        self.report(
             Code::UnknownState,
             span,
             format!("{what} `{name}` is not a state of this workflow"),
@@ -596,7 +592,7 @@ impl<'a> Cx<'a> {
             for var in e.vars.keys() {
                 if !self.declared.contains(var) {
                     let span = self.key_span(&[F("environments"), F(env), F("vars")], var);
-                    let d = self.error(
+                    let d = self.report(
                         Code::UndeclaredEnvVar,
                         span,
                         format!(
@@ -643,7 +639,7 @@ impl<'a> Cx<'a> {
             if let Some(&first) = seen.get(&(t.from.as_str(), t.to.as_str())) {
                 let span = self.span(&[F("transitions"), I(i), F("from")]);
                 let first_span = self.span(&[F("transitions"), I(first), F("from")]);
-                self.error(
+                self.report(
                     Code::DuplicateTransition,
                     span,
                     format!("transition `{}` -> `{}` is defined twice", t.from, t.to),
@@ -656,7 +652,7 @@ impl<'a> Cx<'a> {
             if let Some(from) = from {
                 if let Some(kind) = spec.states[&t.from].terminal {
                     let span = self.span(&[F("transitions"), I(i), F("from")]);
-                    self.error(
+                    self.report(
                         Code::TransitionFromTerminal,
                         span,
                         format!(
@@ -710,7 +706,7 @@ impl<'a> Cx<'a> {
             if let Some(&first) = names.get(guard.name.as_str()) {
                 let span = self.span(&[path[0], path[1], path[2], path[3], F("name")]);
                 let first_span = self.span(&[path[0], path[1], path[2], I(first), F("name")]);
-                self.error(
+                self.report(
                     Code::DuplicateGuard,
                     span,
                     format!(
@@ -736,7 +732,7 @@ impl<'a> Cx<'a> {
                     };
                     if r.attempts == 0 {
                         let span = self.span(&[rp[0], rp[1], rp[2], rp[3], rp[4], F("attempts")]);
-                        self.error(
+                        self.report(
                             Code::BadValue,
                             span,
                             "`attempts` counts every try and must be at least 1".into(),
@@ -777,7 +773,7 @@ impl<'a> Cx<'a> {
                 let pointer_ok = pointer_valid(&j.pointer);
                 if !pointer_ok {
                     let span = self.span(&at("pointer"));
-                    self.error(Code::BadPointer, span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
+                    self.report(Code::BadPointer, span, format!("{:?} is not a JSON pointer (RFC 6901)", j.pointer))
                         .help = Some("a pointer is empty or starts with `/`, e.g. \"/first_impression_fsm\"; write `~0` for `~` and `~1` for `/`".into());
                 }
                 Some(Check::Json(JsonCheck {
@@ -791,10 +787,10 @@ impl<'a> Cx<'a> {
                 let min = a.min.unwrap_or(1);
                 if min == 0 {
                     let span = self.span(&at("min"));
-                    self.error(Code::BadValue, span, "`min` must be at least 1".into());
+                    self.report(Code::BadValue, span, "`min` must be at least 1".into());
                 } else if !a.approvers.is_empty() && (min as usize) > a.approvers.len() {
                     let span = self.span(&at("min"));
-                    self.error(
+                    self.report(
                         Code::BadValue,
                         span,
                         format!(
@@ -809,7 +805,7 @@ impl<'a> Cx<'a> {
                         let mut p = at("approvers");
                         p.push(I(i));
                         let span = self.span(&p);
-                        self.error(
+                        self.report(
                             Code::BadValue,
                             span,
                             format!("approver `{name}` can never approve: {e}"),
@@ -838,7 +834,7 @@ impl<'a> Cx<'a> {
                 if inside_watch || matches!(*w.check, CheckSpec::Approval(_) | CheckSpec::Wait(_)) {
                     let span = self.span(&inner_path);
                     let kind = check_kind(&w.check);
-                    self.error(
+                    self.report(
                         Code::BadValue,
                         span,
                         format!("a Watch cannot watch a {kind} check"),
@@ -859,7 +855,7 @@ impl<'a> Cx<'a> {
                 if let (Some(d), Some(i)) = (duration, interval) {
                     if i > d {
                         let span = self.span(&at("interval"));
-                        self.error(
+                        self.report(
                             Code::BadValue,
                             span,
                             "`interval` must be at most `duration`".into(),
@@ -881,7 +877,7 @@ impl<'a> Cx<'a> {
             |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if c.run.is_empty() || c.run[0].trim().is_empty() {
             let span = self.span(&at("run"));
-            self.error(
+            self.report(
                 Code::BadValue,
                 span,
                 "`run` needs a program to run: an empty argv".into(),
@@ -976,7 +972,7 @@ impl<'a> Cx<'a> {
                     "pass values as arguments after the program and read them there: sys.argv[1] (Python), ARGV[0] (Ruby, Perl), process.argv[1] (Node), `-v name=${..}` (awk)".to_owned(),
                 ),
             };
-            self.warn(
+            self.report(
                 Code::ShellInterpolation,
                 start..start + first.len() + 3,
                 message,
@@ -1005,7 +1001,7 @@ impl<'a> Cx<'a> {
             p.push(I(index));
             let start = self.reference_offset(arg, &p, offset, nth);
             let env_name = name.to_ascii_uppercase();
-            self.warn(
+            self.report(
                 Code::SecretInArgv,
                 start..start + name.len() + 3,
                 format!("secret `${{{name}}}` in a command's arguments: every local user can read it in the process list while the command runs"),
@@ -1034,7 +1030,7 @@ impl<'a> Cx<'a> {
             ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str());
         if !method_ok {
             let span = self.span(&at("method"));
-            self.error(
+            self.report(
                 Code::BadValue,
                 span,
                 format!(
@@ -1046,7 +1042,7 @@ impl<'a> Cx<'a> {
         if let Some(status) = h.expect_status {
             if !(100..=599).contains(&status) {
                 let span = self.span(&at("expect_status"));
-                self.error(
+                self.report(
                     Code::BadValue,
                     span,
                     format!("{status} is not an HTTP status code"),
@@ -1078,7 +1074,7 @@ impl<'a> Cx<'a> {
         if h.cross_origin_redirects && default_method == "POST" {
             // A webhook: following would resend its body and headers to another server.
             let span = self.span(&at("cross_origin_redirects"));
-            self.error(
+            self.report(
                 Code::BadValue,
                 span,
                 "a webhook action never follows a redirect to another origin".to_owned(),
@@ -1131,7 +1127,7 @@ impl<'a> Cx<'a> {
             |field: &'p str| -> Vec<K<'p>> { path.iter().copied().chain([F(field)]).collect() };
         if w.days.is_empty() {
             let span = self.span(&at("days"));
-            self.error(
+            self.report(
                 Code::BadValue,
                 span,
                 "a window needs at least one day".into(),
@@ -1143,7 +1139,7 @@ impl<'a> Cx<'a> {
             Ok(tz) => Some(tz),
             Err(_) => {
                 let span = self.span(&at("tz"));
-                self.error(
+                self.report(
                     Code::BadTimezone,
                     span,
                     format!("{:?} is not an IANA time zone", w.tz),
@@ -1174,7 +1170,7 @@ impl<'a> Cx<'a> {
         });
         if parsed.is_none() {
             let span = self.span(path);
-            self.error(
+            self.report(
                 Code::BadTime,
                 span,
                 format!("{text:?} is not a time of day (HH:MM, 00:00-23:59)"),
@@ -1193,7 +1189,7 @@ impl<'a> Cx<'a> {
                 };
                 let why = zero.unwrap_or_default();
                 let span = self.span(path);
-                let d = self.newer_rule(
+                let d = self.report_newer(
                     Code::BadDuration,
                     span,
                     format!("`{field}` must be above zero: {text:?} {why}"),
@@ -1206,7 +1202,7 @@ impl<'a> Cx<'a> {
             Ok(d) => Some(d),
             Err(e) => {
                 let span = self.span(path);
-                self.error(Code::BadDuration, span, e.to_string());
+                self.report(Code::BadDuration, span, e.to_string());
                 None
             }
         }
@@ -1218,7 +1214,7 @@ impl<'a> Cx<'a> {
             Err(e) => {
                 let nth = text[..e.offset].matches("${").count();
                 let start = self.reference_offset(text, path, e.offset, nth);
-                self.error(Code::BadTemplate, start..start + e.len, e.message);
+                self.report(Code::BadTemplate, start..start + e.len, e.message);
                 None
             }
             Ok(t) => {
@@ -1239,7 +1235,7 @@ impl<'a> Cx<'a> {
                         .get_or_insert_with(|| Names::new(declared.iter()))
                         .closest(name)
                         .map(str::to_owned);
-                    let d = self.error(
+                    let d = self.report(
                         Code::UndeclaredVar,
                         start..start + name.len() + 3,
                         format!("variable `{name}` is used but not declared"),
@@ -1294,7 +1290,7 @@ impl<'a> Cx<'a> {
             .collect();
         if terminals.is_empty() {
             let span = self.key_span(&[], "states");
-            self.error(
+            self.report(
                 Code::NoTerminal,
                 span,
                 "no state is terminal, so no run can ever end".into(),
@@ -1322,7 +1318,7 @@ impl<'a> Cx<'a> {
             for (name, _) in &spec.states {
                 if !seen[index[name].index()] {
                     let span = self.key_span(&[F("states")], name);
-                    self.warn(
+                    self.report(
                         Code::UnreachableState,
                         span,
                         format!(
@@ -1391,7 +1387,7 @@ impl<'a> Cx<'a> {
                     if more { " -> ..." } else { "" }
                 )
             };
-            self.error(Code::NoPathToTerminal, span, message).help =
+            self.report(Code::NoPathToTerminal, span, message).help =
                 Some("add a transition towards a terminal state, or an on_failure".into());
         }
         // States after the rollback state fall back to nowhere: going back to `rollback`
@@ -1421,7 +1417,7 @@ impl<'a> Cx<'a> {
                 continue;
             };
             let span = self.key_span(&[F("states")], name);
-            self.warn(
+            self.report(
                 Code::MissingFailurePath,
                 span,
                 format!("state `{name}` runs actions on entry but has no on_failure and {why}: a failed action leaves the run failed in place"),
