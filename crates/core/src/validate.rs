@@ -10,7 +10,7 @@
 //! message is bounded; docs/performance.md), and a file over [`MAX_WORKFLOW_BYTES`] is refused
 //! before it is parsed.
 //!
-//! This module reads the file (the fast reader, else ron), walks the spec into the model
+//! This module reads the file (with ron), walks the spec into the model
 //! (workflow, states, environments, transitions, guards) and places findings in the source.
 //! Submodules own one concern each:
 //! - `names`: the name rule and look-alike names; `suggest`: did-you-mean;
@@ -27,9 +27,9 @@ use std::time::Duration;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
-use crate::locate::{self, LineIndex, Node};
 use crate::model::{Action, Environment, Guard, Retry, State, Transition, Var, Workflow};
 use crate::name_hash::{NameMap, NameSet};
+use crate::spec::span_tree::{self, LineIndex, Node};
 use crate::spec::{ActionSpec, Spec, StateSpec, TransitionSpec};
 use suggest::Names;
 
@@ -161,17 +161,10 @@ pub fn pinned(file: &str, text: &str) -> Validated {
 
 fn read(file: &str, text: &str, rules: Rules) -> Validated {
     let mut checker = Checker::new(file, text, rules);
-    // A plain file is read once, by the fast reader, and the span tree is built only if there
-    // is something to report. Anything else (and every syntax or type error) is read by ron,
-    // which words the diagnostic, and checked for duplicate keys on the span tree.
-    let parsed = match crate::fast_spec::spec(text) {
-        Some(spec) => Ok(spec),
-        None => {
-            checker.check_duplicates = true;
-            crate::spec::ron_options().from_str::<Spec>(text)
-        }
-    };
-    let workflow = match parsed {
+    // ron reads the file and words syntax and type errors; the span tree places every other
+    // finding and finds the keys ron lets through written twice. (A second, faster reader did
+    // not earn its place: docs/performance.md, "One reader".)
+    let workflow = match crate::spec::ron_options().from_str::<Spec>(text) {
         Ok(spec) => checker.workflow(&spec),
         Err(err) => {
             // ron stops at the first field written twice; the span tree finds them all.
@@ -209,10 +202,8 @@ struct Checker<'a> {
     text: &'a str,
     /// Line starts, indexed on first use (only diagnostics need them).
     lines: std::cell::OnceCell<LineIndex>,
-    /// The span tree, built on first use: a valid file without findings never needs it.
+    /// The span tree, built on first use (the duplicate-key check always uses it).
     tree: std::cell::OnceCell<Option<Node<'a>>>,
-    /// Whether keys written twice must be looked for (the fast reader rules them out).
-    check_duplicates: bool,
     /// Every rule, or those of a pinned definition.
     rules: Rules,
     diags: Vec<Diagnostic>,
@@ -236,7 +227,6 @@ impl<'a> Checker<'a> {
             text,
             lines: std::cell::OnceCell::new(),
             tree: std::cell::OnceCell::new(),
-            check_duplicates: false,
             diags: Vec::new(),
             declared: NameSet::default(),
             secrets: NameSet::default(),
@@ -255,7 +245,7 @@ impl<'a> Checker<'a> {
 
     fn node(&self, path: &[Step]) -> Option<&Node<'a>> {
         let text = self.text;
-        let mut node = self.tree.get_or_init(|| locate::parse(text)).as_ref()?;
+        let mut node = self.tree.get_or_init(|| span_tree::parse(text)).as_ref()?;
         for step in path {
             node = match *step {
                 Field(name) => node.get(name)?,
@@ -335,11 +325,9 @@ impl<'a> Checker<'a> {
             .filter(|(_, v)| v.secret)
             .map(|(name, _)| name.clone())
             .collect();
-        if self.check_duplicates {
-            // ron read the file, so these are map keys written twice (the last one wins): a
-            // rule newer than pinning.
-            self.duplicates(true);
-        }
+        // ron read the file, so these are map keys written twice (the last one wins): a rule
+        // newer than pinning.
+        self.duplicates(true);
 
         let name_ok = !spec.name.is_empty()
             && spec
@@ -443,9 +431,9 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule). Only
-    /// needed when the fast reader gave up: it accepts no file with a key written twice.
-    /// Returns whether any was found.
+    /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule).
+    /// `newer`: the file parsed, so these are map keys ron let through, a rule newer than
+    /// pinning ([`Checker::report_newer`]). Returns whether any was found.
     fn duplicates(&mut self, newer: bool) -> bool {
         let Some(root) = self.node(&[]) else {
             return false;

@@ -8,7 +8,7 @@ use super::suggest::Names;
 use super::{Checker, Rules, Step, Step::Field};
 use crate::diagnostic::Code;
 use crate::duration::parse_duration;
-use crate::locate::Node;
+use crate::spec::span_tree::Node;
 use crate::template::{Template, BUILTINS};
 
 impl Checker<'_> {

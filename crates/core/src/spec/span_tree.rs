@@ -1,4 +1,4 @@
-//! Source positions for workflow files.
+//! The span tree: where each value of a workflow file sits in its text.
 //!
 //! ron reports positions for syntax and type errors only; the semantic errors of validation
 //! (an unknown state, an undeclared `${var}`) need the position of a name or value that serde
