@@ -757,3 +757,6 @@ impl<'a> Checker<'a> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
