@@ -30,7 +30,7 @@ const OLD: &str = r#"Workflow(
 
 /// Writes a run of `OLD` in `env` as an earlier waygate did: the run and its `RunStarted`.
 fn old_run(sb: &Sandbox, id: &str, env: &str) {
-    let store = EmbeddedStore::open(&sb.store()).expect("store opens");
+    let store = EmbeddedStore::open(sb.store()).expect("store opens");
     let run = Run::new(
         RunId(id.into()),
         "old",
