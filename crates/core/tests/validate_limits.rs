@@ -85,7 +85,7 @@ fn text_larger_than_the_limit_is_refused_without_being_parsed() {
     assert!(v.workflow.is_none());
     assert_eq!(v.diagnostics.len(), 1);
     let d = &v.diagnostics[0];
-    assert_eq!((d.code.as_str(), d.line, d.column), ("too-large", 0, 0));
+    assert_eq!((d.code, d.line, d.column), (Code::TooLarge, 0, 0));
     assert!(
         d.message.contains("at most 4194304 bytes (4 MiB)"),
         "{}",
