@@ -3,11 +3,14 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use std::time::Duration;
+
 use jiff::Timestamp;
 
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, Store};
+
+use waygate_core::store::{EmbeddedStore, LockWait, Options, StopWaiting, Store, WaitNotice};
 use waygate_executor::lock::RunLocks;
 use waygate_executor::{Clock, Engine, ProcessClock};
 
@@ -29,6 +32,8 @@ pub struct App {
     pub dir: PathBuf,
     /// `--quiet`: no live output of commands.
     pub quiet: bool,
+    /// Stops waiting for a store another process holds (`drive` sets it on Ctrl-C).
+    pub stop_waiting: StopWaiting,
 }
 
 impl std::fmt::Debug for App {
@@ -41,9 +46,11 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens the store in `--store DIR` (created if missing). An `--as` (or `WAYGATE_ACTOR`)
-    /// outside the actor-name set is a usage error here, whatever the command.
-    pub fn open(global: &Global) -> Result<App, CliError> {
+    /// Opens the store in `--store DIR`. Only commands that start runs pass `create`: they
+    /// create a store in a missing or empty directory; every other command needs one to exist
+    /// (a mistyped path is "no store at PATH", and nothing is written there). An `--as` (or
+    /// `WAYGATE_ACTOR`) outside the actor-name set is a usage error here, whatever the command.
+    pub fn open(global: &Global, create: bool) -> Result<App, CliError> {
         let actor = match &global.actor {
             Some(a) => {
                 let a = a.trim();
@@ -63,13 +70,21 @@ impl App {
             }
         };
         let clock = process_clock();
-        let store = EmbeddedStore::open(&global.store)?.with_clock(Arc::new(move || clock.now()));
+        let stop_waiting = StopWaiting::default();
+        let options = store_options(&stop_waiting);
+        let store = if create {
+            EmbeddedStore::open_with(&global.store, options)?
+        } else {
+            EmbeddedStore::open_existing_with(&global.store, options)?
+        };
+        let store = store.with_clock(Arc::new(move || clock.now()));
         Ok(App {
             store: Arc::new(store),
             actor,
             format: global.format,
             dir: global.store.clone(),
             quiet: global.quiet,
+            stop_waiting,
         })
     }
 
@@ -117,6 +132,51 @@ impl App {
             None => engine,
         }
     }
+}
+
+/// How the CLI uses the store: a command whose store is held by another process waits for
+/// it as long as it takes (a `drive` watching for an hour must not die because a neighbour
+/// held the store for a while), saying on stderr who holds it, until `stop` is set.
+pub fn store_options(stop: &StopWaiting) -> Options {
+    Options {
+        lock_timeout: Duration::MAX,
+        on_wait: Some(WaitNotice(Arc::new(|wait: &LockWait| {
+            eprintln!("{}", waiting_line(wait));
+        }))),
+        stop_waiting: Some(stop.clone()),
+        ..Options::default()
+    }
+}
+
+/// "waiting for the store at DIR: held by pid 4242 (waygate audit verify) (waited 3s) ...".
+fn waiting_line(wait: &LockWait) -> String {
+    let holders: Vec<String> = wait
+        .holders
+        .iter()
+        .map(|h| {
+            let who = match h.pid {
+                Some(pid) => format!("pid {pid}"),
+                None => "a process".to_owned(),
+            };
+            let what = h
+                .command
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let how = if h.shared { ", reading" } else { "" };
+            format!("{who}{what}{how}")
+        })
+        .collect();
+    let by = if holders.is_empty() {
+        "another process".to_owned()
+    } else {
+        holders.join(" and ")
+    };
+    format!(
+        "waiting for the store at {}: held by {by} for at least {}s; going on when it is free",
+        wait.dir.display(),
+        wait.waited.as_secs()
+    )
 }
 
 /// `word` as one shell word: as is when it is made of characters no shell treats specially,

@@ -181,6 +181,21 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Work on the store as a whole (`store salvage`).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Carry everything readable of a damaged store (`--store`) into a new store in DIR,
+    /// recording what was lost as an event there. The damaged store is not changed.
+    Salvage {
+        /// The new store: a missing or empty directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 impl Command {
@@ -202,6 +217,7 @@ impl Command {
             Command::History { .. } => "history",
             Command::Audit(a) if a.verify.is_some() => "audit verify",
             Command::Audit(_) => "audit",
+            Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
         }
@@ -284,5 +300,11 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
-    Verify,
+    /// Prints the chain's head (seq and hash) to keep outside the store. Changes nothing.
+    Verify {
+        /// A head printed by an earlier `audit verify`: exit 1 unless the chain still reaches
+        /// the event with this hash (the history was not cut back or rewritten since).
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+    },
 }

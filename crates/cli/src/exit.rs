@@ -1,6 +1,12 @@
-//! Exit codes and the one place errors are mapped to them (contract, section 3).
+//! Exit codes and the one place outcomes and errors are mapped to them (`docs/cli.md`,
+//! "Exit codes").
 
 use std::process::ExitCode;
+
+use waygate_core::outcome::Outcome;
+use waygate_core::run::RunStatus;
+use waygate_core::store::StoreError;
+use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
 
 /// The contract's exit codes, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,15 +17,86 @@ pub enum Exit {
     Error = 1,
     /// Bad command-line usage (clap's own code).
     Usage = 2,
-    /// Guards failed; nothing changed.
+    /// Guards failed and nothing changed; a failure moved the run onto its failure path; or
+    /// the run failed in place.
     GuardsFailed = 3,
-    /// Waiting on an approval, timer, window or watch.
+    /// Waiting on an approval, timer, window or watch; or stopped by a signal, resumable.
     Waiting = 4,
-    /// The run moved under us, the environment already has an active run, or a rollback is
-    /// already under way.
+    /// The run moved under us, the environment already has an active run, a rollback is
+    /// already under way, or another command aborted the run.
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
+}
+
+impl Exit {
+    /// How a run that has ended exits every command that reports it: 0 succeeded, 6 failed in
+    /// a failure terminal state, 3 failed in place, 5 aborted (by another command).
+    pub fn of_end(status: RunStatus, in_place: bool) -> Exit {
+        match status {
+            RunStatus::Succeeded => Exit::Ok,
+            RunStatus::Aborted => Exit::Conflict,
+            RunStatus::Failed if in_place => Exit::GuardsFailed,
+            RunStatus::Failed => Exit::FailedTerminal,
+            // Not an end; a caller never asks, but "done" would be a lie.
+            RunStatus::Active | RunStatus::Waiting => Exit::Waiting,
+        }
+    }
+
+    /// How a command stopped by an operator's signal exits (SIGINT, SIGTERM, SIGHUP): 4, as
+    /// for waiting, since the run is left resumable.
+    pub fn of_interrupted() -> Exit {
+        Exit::Waiting
+    }
+
+    /// How `drive` and `run` exit. An operator's signal leaves the run resumable: 4, as for
+    /// waiting.
+    pub fn of_drive(end: &DriveEnd) -> Exit {
+        match end {
+            DriveEnd::Ended {
+                status, in_place, ..
+            } => Exit::of_end(*status, *in_place),
+            DriveEnd::Waiting => Exit::Waiting,
+            DriveEnd::Interrupted { .. } => Exit::of_interrupted(),
+            DriveEnd::Blocked { .. } => Exit::GuardsFailed,
+        }
+    }
+
+    /// How one step (`advance`, `rollback`) exits. A move caused by a failure (a broken
+    /// watch, a passed deadline, failing guards, a failed action) is never success: 3.
+    pub fn of_step(outcome: &StepOutcome) -> Exit {
+        match outcome {
+            StepOutcome::Moved { cause, .. } if cause.is_failure() => Exit::GuardsFailed,
+            StepOutcome::Moved { .. } => Exit::Ok,
+            StepOutcome::Ended {
+                status, in_place, ..
+            } => Exit::of_end(*status, *in_place),
+            StepOutcome::Waiting { .. } => Exit::Waiting,
+            StepOutcome::Blocked => Exit::GuardsFailed,
+        }
+    }
+}
+
+impl Exit {
+    /// How `check` (a dry run) exits: what its evaluations would mean for `advance` (0 a
+    /// transition passes, 4 waiting, 3 not); 1 on a run that has ended, which has nothing to
+    /// check.
+    pub fn of_check(ended: bool, reports: &[TransitionReport]) -> Exit {
+        let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
+        let waits = |r: &TransitionReport| {
+            !r.results.iter().any(|g| g.outcome == Outcome::Fail)
+                && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
+        };
+        if ended {
+            Exit::Error
+        } else if reports.iter().any(passes) {
+            Exit::Ok
+        } else if reports.iter().any(waits) {
+            Exit::Waiting
+        } else {
+            Exit::GuardsFailed
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -57,6 +134,30 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// What to do about the error, when the message alone does not say: the store's own
+    /// errors name no command, the CLI knows which of its commands help.
+    pub fn hint(&self) -> Option<&'static str> {
+        let store = match self {
+            CliError::Store(e) => e,
+            CliError::Engine(waygate_executor::EngineError::Store(e)) => e,
+            _ => return None,
+        };
+        match store {
+            StoreError::Corrupt { .. } => Some(
+                "`waygate audit verify` names the first damaged event; commands that do not \
+                 need it keep working (`abort` does); `waygate store salvage --to NEWDIR` \
+                 copies everything readable into a new store and records what was lost",
+            ),
+            StoreError::JournalTruncated { .. } => Some(
+                "run `waygate audit verify` first: if it reports only events missing at the \
+                 end, deleting `state` accepts that loss; if it reports damage before the end, \
+                 `waygate store salvage --to NEWDIR` copies everything readable into a new \
+                 store and records what was lost",
+            ),
+            _ => None,
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
@@ -66,6 +167,7 @@ impl CliError {
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,
+            CliError::Engine(e) if e.is_interrupted() => Exit::of_interrupted(),
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,

@@ -10,6 +10,7 @@ mod live;
 mod output;
 mod progress;
 mod screen;
+mod signals;
 mod workflow;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ fn main() -> ExitCode {
             if !matches!(e, CliError::Invalid(_)) {
                 // Errors quote names, run ids and file contents: one escaped line.
                 eprintln!("error: {}", escape_control(&e.to_string()));
+                if let Some(hint) = e.hint() {
+                    eprintln!("hint: {hint}");
+                }
             }
             if let CliError::File(d) = &e {
                 if let Some(help) = &d.help {
@@ -84,7 +88,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
     }
-    let app = App::open(g)?;
+    let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
+    let app = App::open(g, creates_runs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,6 +121,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
             Command::History { run } => query::history(&app, run),
             Command::Audit(args) => query::audit(&app, args),
+            Command::Store(cli::StoreCommand::Salvage { to }) => {
+                commands::store::salvage(&app, &g.store, to)
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.
@@ -132,9 +140,34 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .without_time()
         .init();
+}
+
+/// Colour in log lines only when stderr is a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>): a CI log or a file gets plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())));
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None));
+        assert!(!log_colour(false, Some("1".into())));
+    }
 }

@@ -155,6 +155,15 @@ pub fn guard_lines(results: &[GuardResult]) -> String {
     out
 }
 
+/// "event 3 (why)" or "events 3 to 5 (why)", seqs of the damaged store.
+pub fn lost_events(lost: &waygate_core::event::LostEvents) -> String {
+    if lost.first == lost.last {
+        format!("event {} ({})", lost.first, lost.why)
+    } else {
+        format!("events {} to {} ({})", lost.first, lost.last, lost.why)
+    }
+}
+
 /// A one-line summary of an event for people.
 pub fn event_summary(e: &Event) -> String {
     match &e.kind {
@@ -211,10 +220,7 @@ pub fn event_summary(e: &Event) -> String {
             cause,
             reason,
         } => {
-            let cause = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let cause = cause.as_str();
             match reason {
                 Some(r) => format!("`{from}` -> `{to}` ({cause}: {r})"),
                 None => format!("`{from}` -> `{to}` ({cause})"),
@@ -239,11 +245,35 @@ pub fn event_summary(e: &Event) -> String {
             index + 1,
             if *ok { "ok" } else { "FAILED" }
         ),
+        EventKind::ActionInterrupted {
+            state,
+            index,
+            signal,
+        } => format!(
+            "action {} of `{state}` interrupted by {signal} (an operator's stop, not a failure; \
+             it runs again on resume)",
+            index + 1
+        ),
         EventKind::RollbackRequested { from, to, reason } => {
             format!("rollback requested from `{from}` to `{to}`: {reason}")
         }
         EventKind::Aborted { state, reason } => format!("aborted in `{state}`: {reason}"),
         EventKind::RunEnded { state, status } => format!("ended in `{state}`: {}", status.as_str()),
+        EventKind::StoreSalvaged {
+            from,
+            carried,
+            lost,
+        } => {
+            let lost: Vec<String> = lost.iter().map(lost_events).collect();
+            format!(
+                "store salvaged from {from}: {carried} events carried; lost: {}",
+                if lost.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    lost.join("; ")
+                }
+            )
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! `drive`'s progress on stderr: a status line redrawn in place on a terminal, plain lines
-//! (one per change) otherwise, so CI logs stay readable. Written through [`crate::screen`],
-//! which keeps the status line below the live output of commands.
+//! otherwise, so CI logs stay readable: one when what is waited on changes, and at least once
+//! a minute while it does not, so an hour's watch shows it is alive ([`Pacer`]). Written
+//! through [`crate::screen`], which keeps the status line below the live output of commands.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use waygate_core::outcome::Outcome;
 use waygate_core::text::escape_control;
@@ -14,7 +15,38 @@ use crate::{output, screen};
 #[derive(Debug)]
 pub struct Sink {
     tty: bool,
-    last_waiting: Option<(Vec<String>, Instant)>,
+    pacer: Pacer,
+}
+
+/// When plain (non-terminal) output prints a waiting line: whenever the guards waited on
+/// change, else once `every` has passed since the last line. Never more, so a CI log gets a
+/// line a minute, not one per poll.
+#[derive(Debug)]
+struct Pacer {
+    every: Duration,
+    last: Option<(Vec<String>, Instant)>,
+}
+
+impl Pacer {
+    fn new(every: Duration) -> Pacer {
+        Pacer { every, last: None }
+    }
+
+    /// Whether a line waiting on `names` is due at `now`; if so, it counts as printed.
+    fn due(&mut self, names: &[String], now: Instant) -> bool {
+        let quiet = self.last.as_ref().is_some_and(|(prev, at)| {
+            prev.as_slice() == names && now.saturating_duration_since(*at) < self.every
+        });
+        if !quiet {
+            self.last = Some((names.to_vec(), now));
+        }
+        !quiet
+    }
+
+    /// Something else was printed (a move): the next waiting line is due at once.
+    fn reset(&mut self) {
+        self.last = None;
+    }
 }
 
 impl Sink {
@@ -22,7 +54,7 @@ impl Sink {
     pub fn new() -> Sink {
         Sink {
             tty: screen::is_tty(),
-            last_waiting: None,
+            pacer: Pacer::new(Duration::from_secs(60)),
         }
     }
 
@@ -52,11 +84,8 @@ impl ProgressSink for Sink {
                 }
             }
             Progress::Moved { from, to, cause } => {
-                self.last_waiting = None;
-                let cause = serde_json::to_value(cause)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned));
-                self.line(&format!("→ {from} -> {to} ({})", cause.unwrap_or_default()));
+                self.pacer.reset();
+                self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
             }
             Progress::Waiting {
                 state,
@@ -81,13 +110,8 @@ impl ProgressSink for Sink {
                     screen::status(&escape_control(&text));
                     return;
                 }
-                // Plain output: a line when what is waited on changes, else once a minute.
-                let quiet = self.last_waiting.as_ref().is_some_and(|(prev, at)| {
-                    *prev == names && at.elapsed() < std::time::Duration::from_secs(60)
-                });
-                if !quiet {
+                if self.pacer.due(&names, Instant::now()) {
                     self.line(&text);
-                    self.last_waiting = Some((names, Instant::now()));
                 }
             }
         }
@@ -100,4 +124,31 @@ fn left(t: jiff::Timestamp) -> String {
     let now = crate::app::process_clock().now();
     let d = std::time::Duration::try_from(t.duration_since(now)).unwrap_or_default();
     waygate_core::duration::format_duration(std::time::Duration::from_secs(d.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_waiting_lines_come_on_change_and_once_a_minute_not_per_poll() {
+        let mut pacer = Pacer::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let watch = vec!["healthy".to_owned()];
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // An hour's watch, looked at every poll (2 s): a line at once, then one a minute.
+        let printed: Vec<u64> = (0..3600)
+            .step_by(2)
+            .filter(|&s| pacer.due(&watch, at(s)))
+            .collect();
+        assert_eq!(printed.len(), 60, "{printed:?}");
+        assert_eq!(&printed[..3], &[0, 60, 120]);
+        // What is waited on changed: a line at once.
+        let approval = vec!["sign-off".to_owned()];
+        assert!(pacer.due(&approval, at(3601)));
+        assert!(!pacer.due(&approval, at(3602)));
+        // After a move, the first waiting line is printed at once.
+        pacer.reset();
+        assert!(pacer.due(&approval, at(3603)));
+    }
 }

@@ -168,6 +168,30 @@ pub enum Cause {
     Action,
 }
 
+impl Cause {
+    /// The cause's name as serialized and shown to people (`advance`, `on_failure`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Advance => "advance",
+            Cause::OnFailure => "on_failure",
+            Cause::Rollback => "rollback",
+            Cause::Deadline => "deadline",
+            Cause::Watch => "watch",
+            Cause::Action => "action",
+        }
+    }
+
+    /// Whether a move for this cause means something went wrong (a guard, a deadline, a
+    /// watch or an action failed), so a command that made it does not report success.
+    /// `Rollback` is an operator's request, done as asked.
+    pub fn is_failure(self) -> bool {
+        match self {
+            Cause::Advance | Cause::Rollback => false,
+            Cause::OnFailure | Cause::Deadline | Cause::Watch | Cause::Action => true,
+        }
+    }
+}
+
 /// What happened to a run: every kind of event the audit trail holds (`docs/cli.md`,
 /// `waygate history`). [`EventKind::NAMES`] lists them for `audit --kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +296,17 @@ pub enum EventKind {
         /// Wall time.
         duration_ms: u64,
     },
+    /// An `on_enter` action was stopped by an operator's signal (SIGINT, SIGTERM, SIGHUP)
+    /// before it finished: a deliberate stop, not a failure of the action and not a crash. The
+    /// action runs again, from its start, when the run is resumed (see `docs/cli.md`, `drive`).
+    ActionInterrupted {
+        /// The state whose action it is.
+        state: String,
+        /// Position in `on_enter`, from 0.
+        index: u32,
+        /// The signal that stopped it: `SIGINT`, `SIGTERM` or `SIGHUP`.
+        signal: String,
+    },
     /// Someone asked for a rollback.
     RollbackRequested {
         /// The state the run was in.
@@ -295,11 +330,34 @@ pub enum EventKind {
         /// How it ended.
         status: RunStatus,
     },
+    /// This store was made by salvaging a damaged one (`waygate store salvage`): an event of
+    /// the store, not of a run (its `run_id` is empty), after every event carried over. Those
+    /// were renumbered and chained anew, times and actors kept; the damaged store is left as
+    /// it was. See `docs/storage.md`, "Salvage".
+    StoreSalvaged {
+        /// The damaged store's location.
+        from: String,
+        /// How many events were carried over (all the events before this one).
+        carried: u64,
+        /// The events that could not be carried, by their seq in the damaged store.
+        lost: Vec<LostEvents>,
+    },
+}
+
+/// Events a salvage could not carry over: seqs `first` to `last` of the damaged store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    /// The first lost seq.
+    pub first: u64,
+    /// The last lost seq.
+    pub last: u64,
+    /// Why, and where.
+    pub why: String,
 }
 
 impl EventKind {
     /// Every kind's name, in the documented order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
@@ -307,9 +365,11 @@ impl EventKind {
         "Transitioned",
         "ActionStarted",
         "ActionFinished",
+        "ActionInterrupted",
         "RollbackRequested",
         "Aborted",
         "RunEnded",
+        "StoreSalvaged",
     ];
 
     /// The kind's name, as in the contract.
@@ -322,9 +382,11 @@ impl EventKind {
             EventKind::Transitioned { .. } => "Transitioned",
             EventKind::ActionStarted { .. } => "ActionStarted",
             EventKind::ActionFinished { .. } => "ActionFinished",
+            EventKind::ActionInterrupted { .. } => "ActionInterrupted",
             EventKind::RollbackRequested { .. } => "RollbackRequested",
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",
+            EventKind::StoreSalvaged { .. } => "StoreSalvaged",
         }
     }
 }
@@ -393,6 +455,21 @@ mod tests {
             json.ends_with(r#","workdir":"/srv/app","file_path":"/srv/app/wf.ron"}"#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn cause_names_match_their_serialized_form() {
+        for cause in [
+            Cause::Advance,
+            Cause::OnFailure,
+            Cause::Rollback,
+            Cause::Deadline,
+            Cause::Watch,
+            Cause::Action,
+        ] {
+            let json = serde_json::to_value(cause).expect("json");
+            assert_eq!(json, cause.as_str());
+        }
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! the name rule, `suggest` did-you-mean, `duplicates` keys and fields written twice,
 //! `ron_error` ron's errors in the file's terms, `checks` the check kinds, `values` durations,
 //! times and templates, `shell` the shell lint, `graph` the graph of states)
-//! → `model` (the validated [`model::Workflow`], a
-//! petgraph graph) → `decide` (the pure transition decision) → `store` (runs and the
-//! hash-chained event journal, with `run` and `event` the records it keeps). `visit` says which
-//! events belong to the state a run is in now, and `approval` which approvals count there.
+//! → `model` (the validated [`model::Workflow`], a petgraph graph) → `decide` (the pure
+//! transition decision) and `entry` (the pure decision of which entry action runs next) →
+//! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
+//! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
+//! approvals count there; `ending` says how a run ended.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
 //! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
@@ -23,6 +24,8 @@ pub mod clock_jump;
 pub mod decide;
 pub mod diagnostic;
 pub mod duration;
+pub mod ending;
+pub mod entry;
 pub mod event;
 pub mod model;
 mod name_hash;

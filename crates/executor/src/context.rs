@@ -64,6 +64,11 @@ pub struct GuardContext {
     /// Where commands send what they print while they run; `None`: nowhere (only the
     /// evidence tails are kept).
     pub live: Option<LiveOutput>,
+    /// An operator's stop (SIGINT, SIGTERM, SIGHUP) that a command should be given the chance
+    /// to handle: its group gets SIGTERM, then SIGKILL after [`GuardContext::kill_grace`].
+    /// Set for entry actions (a deploy script may need to release a lock); `None` for guards,
+    /// which are simply dropped, and killed at once, when the engine stops.
+    pub stop: Option<crate::shutdown::Shutdown>,
 }
 
 impl GuardContext {
@@ -105,6 +110,7 @@ impl GuardContext {
             kill_grace: DEFAULT_KILL_GRACE,
             clock: Arc::new(SystemClock),
             live: None,
+            stop: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //! - [`action`]: `on_enter` actions (commands and webhooks).
 //! - [`live`]: what commands print while they run, line by line to a caller's channel, redacted.
 //! - [`lock`]: per-run locks held while a process runs a run's actions.
+//! - [`shutdown`]: an operator's signal to stop, watched by the engine.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
 //! # Features
@@ -37,6 +38,7 @@ pub mod guard;
 pub mod live;
 pub mod lock;
 pub mod process;
+pub mod shutdown;
 
 pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, ProcessClock, SystemClock, TokioClock};
@@ -46,4 +48,5 @@ pub use error::ExecError;
 pub use evaluate::{evaluate_guard, evaluate_transition};
 pub use guard::Verdict;
 pub use live::{LiveOutput, Origin, OutputLine, OutputSender, Stream};
+pub use shutdown::{Shutdown, Signal, Trigger};
 pub use waygate_core::approval::{may_approve, Refusal};

@@ -39,7 +39,7 @@ impl RunLocks {
 
     /// Takes the lock of `run` if no other process holds it; `None` if one does.
     pub fn try_lock(&self, run: &RunId) -> io::Result<Option<RunLock>> {
-        std::fs::create_dir_all(&self.dir)?;
+        create_dir(&self.dir)?;
         let file = open(&self.path(run))?;
         // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -70,11 +70,25 @@ impl RunLocks {
 
     /// Whether another process holds the lock of `run` now. Must not be asked by a process
     /// that holds it itself (flock locks belong to open files: it would see itself as other).
+    /// Needs only read access (a shared lock, taken for an instant): `status` by a reader who
+    /// may not write to the store.
     pub fn is_held(&self, run: &RunId) -> io::Result<bool> {
-        if !self.path(run).exists() {
+        let file = match File::open(self.path(run)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        if rc == 0 {
             return Ok(false);
         }
-        Ok(self.try_lock(run)?.is_none())
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(true)
+        } else {
+            Err(err)
+        }
     }
 
     fn path(&self, run: &RunId) -> PathBuf {
@@ -82,9 +96,29 @@ impl RunLocks {
     }
 }
 
+/// Creates `dir` (parents too) with the permissions of the directory it is created in: the
+/// store's, which is private to its owner (see `docs/storage.md`).
+fn create_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let mode = std::fs::metadata(parent).map_or(0o700, |m| m.permissions().mode() & 0o777);
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn open(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mode = std::fs::metadata(parent).map_or(0o700, |m| m.permissions().mode() & 0o666);
     // std opens with O_CLOEXEC: child processes do not inherit the descriptor.
     OpenOptions::new()
+        .mode(mode)
         .create(true)
         .truncate(false)
         .read(true)

@@ -3,7 +3,8 @@
 //! The program runs from an argv (never through a shell) in its own process group, with
 //! stdin closed. Its stdout and stderr are drained concurrently into bounded tails, so a
 //! child printing gigabytes neither blocks on a full pipe nor fills our memory. On timeout
-//! the whole group gets SIGTERM, then SIGKILL after a grace period. Once the leader is reaped,
+//! the whole group gets SIGTERM, then SIGKILL after a grace period; so does it on an operator's
+//! stop when the spec carries one ([`ProcessSpec::stop`]). Once the leader is reaped,
 //! the group is killed again, so grandchildren that were left behind (and may hold the pipes
 //! open) go too; reading after the leader's exit is bounded in time as well. If the future is
 //! dropped half-way (cancellation, Ctrl-C), a drop guard kills the group. That matters
@@ -53,6 +54,9 @@ pub struct ProcessSpec {
     pub timeout: Duration,
     /// Pause between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// An operator's stop to honour like a timeout (SIGTERM to the group, SIGKILL after
+    /// `grace`), so the program can clean up; `None`: only a timeout or a drop ends it early.
+    pub stop: Option<crate::shutdown::Shutdown>,
 }
 
 /// How the program ended.
@@ -65,6 +69,13 @@ pub enum Exit {
     /// It ran past its timeout and its group was terminated; `killed` when SIGTERM was not
     /// enough and SIGKILL followed.
     TimedOut {
+        /// SIGKILL was needed.
+        killed: bool,
+    },
+    /// An operator's stop ([`ProcessSpec::stop`]) terminated its group.
+    Stopped {
+        /// The signal waygate received.
+        signal: crate::shutdown::Signal,
         /// SIGKILL was needed.
         killed: bool,
     },
@@ -211,7 +222,7 @@ pub async fn run_process_tapped<T: Tap>(
             );
         };
         tokio::pin!(readers);
-        let waiter = supervise(&mut child, pgid, spec.timeout, spec.grace);
+        let waiter = supervise(&mut child, pgid, spec);
         tokio::pin!(waiter);
         let mut readers_done = false;
         let exit = loop {
@@ -285,25 +296,38 @@ fn die_with_parent(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_command: &mut Command) {}
 
-/// Waits for the leader; past `limit`, terminates the group (TERM, grace, KILL) and reaps.
+/// Waits for the leader; past the timeout, or on an operator's stop, terminates the group
+/// (TERM, grace, KILL) and reaps.
 async fn supervise(
     child: &mut tokio::process::Child,
     pgid: libc::pid_t,
-    limit: Duration,
-    grace: Duration,
+    spec: &ProcessSpec,
 ) -> io::Result<Exit> {
-    if let Ok(status) = timeout(limit, child.wait()).await {
-        return Ok(exit_of(status?));
-    }
+    let stop = async {
+        match &spec.stop {
+            Some(stop) => stop.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let stopped = tokio::select! {
+        waited = timeout(spec.timeout, child.wait()) => match waited {
+            Ok(status) => return Ok(exit_of(status?)),
+            Err(_) => None,
+        },
+        signal = stop => Some(signal),
+    };
     signal_group(pgid, libc::SIGTERM);
-    if timeout(grace, child.wait()).await.is_ok() {
-        // Whatever it exited with, it ran out of time. Anything that ignored the TERM is
-        // killed with the group after the reap.
-        return Ok(Exit::TimedOut { killed: false });
+    // Whatever it exits with now, it was cut short. Anything that ignored the TERM is killed
+    // with the group after the reap.
+    let killed = timeout(spec.grace, child.wait()).await.is_err();
+    if killed {
+        signal_group(pgid, libc::SIGKILL);
+        child.wait().await?;
     }
-    signal_group(pgid, libc::SIGKILL);
-    child.wait().await?;
-    Ok(Exit::TimedOut { killed: true })
+    Ok(match stopped {
+        Some(signal) => Exit::Stopped { signal, killed },
+        None => Exit::TimedOut { killed },
+    })
 }
 
 fn exit_of(status: ExitStatus) -> Exit {

@@ -3,18 +3,25 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use waygate_core::ending::{ending, Ending, How};
+use waygate_core::entry::{action_histories, decide_entry, Entry, Rerun};
+use waygate_core::event::EventKind;
 use waygate_core::model::Workflow;
 use waygate_core::outcome::Outcome;
-use waygate_core::run::RunStatus;
+use waygate_core::run::{RunId, RunStatus};
 use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
-use waygate_executor::engine::{DriveEnd, DriveOptions, Engine, StepOutcome, TransitionReport};
+use waygate_executor::engine::{
+    DriveEnd, DriveOptions, Engine, Loaded, StepOutcome, TransitionReport,
+};
+use waygate_executor::{EngineError, Signal};
 
 use crate::app::{run_id, App};
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, guard_lines};
 use crate::progress::Sink;
+use crate::signals;
 use crate::workflow;
 
 /// `start`: creates the run, prints its id.
@@ -102,73 +109,152 @@ pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError>
 
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
+    let engine = engine.with_shutdown(signals::listen(&app.stop_waiting));
+    let already_ended = app.store.load_run(&id)?.status.is_ended();
     let mut sink = Sink::new();
     let options = DriveOptions {
         no_wait,
         ..DriveOptions::default()
     };
-    let shutdown = async {
-        // If the signal handler cannot be installed, drive simply cannot be interrupted early.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    let end = engine.drive(&id, options, &mut sink).await?;
+    sink.finish();
+    let loaded = engine.load(&id).await?;
+    let run = &loaded.run;
+    let exit = Exit::of_drive(&end);
+    let message: Message = match &end {
+        DriveEnd::Ended { .. } => match ending(&loaded.workflow, run, &loaded.events) {
+            Some(ending) => ending_message(&ending, &id, already_ended),
+            None => format!("run {id} is in `{}` ({})", run.state, run.status).into(),
+        },
+        DriveEnd::Waiting => format!("run {id} is waiting in `{}`", run.state).into(),
+        DriveEnd::Blocked { state } => {
+            format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure")
+                .into()
+        }
+        DriveEnd::Interrupted { signal, .. } => {
+            interrupted_message(&loaded, *signal, engine.actions_running(&id)?).into()
         }
     };
-    let end = engine.drive(&id, options, &mut sink, shutdown).await?;
-    sink.finish();
-    let run = app.store.load_run(&id)?;
-    let (exit, message) = match &end {
-        DriveEnd::Ended {
-            status: RunStatus::Succeeded,
-            state,
-            ..
-        } => (Exit::Ok, format!("run {id} succeeded in `{state}`")),
-        DriveEnd::Ended {
-            status: RunStatus::Aborted,
-            state,
-            ..
-        } => (
-            Exit::Conflict,
-            format!("run {id} was aborted in `{state}` by another command"),
-        ),
-        DriveEnd::Ended {
-            in_place: true,
-            state,
-            ..
-        } => (
-            Exit::GuardsFailed,
-            format!("run {id} failed in `{state}`: there was no on_failure or rollback to go to"),
-        ),
-        DriveEnd::Ended { status, state, .. } => (
-            Exit::FailedTerminal,
-            format!("run {id} ended {} in `{state}`", status.as_str()),
-        ),
-        DriveEnd::Waiting => (
-            Exit::Waiting,
-            format!("run {id} is waiting in `{}`", run.state),
-        ),
-        DriveEnd::Blocked { state } => (
-            Exit::GuardsFailed,
-            format!("run {id} is stuck in `{state}`: guards fail and the state has no on_failure"),
-        ),
-        DriveEnd::Interrupted => (
-            Exit::Waiting,
-            format!(
-                "interrupted; run {id} is in `{}`: `waygate drive {id}` resumes it",
-                run.state
-            ),
-        ),
-    };
     match app.format {
-        Format::Human | Format::Csv => output::print_line(&message)?,
+        Format::Human | Format::Csv => output::print(&message.human())?,
         _ => output::json(&json!({
             "run_id": id,
             "state": run.state,
             "status": run.status,
             "exit": exit as u8,
-            "message": message,
+            "message": message.text,
+            "warnings": message.warnings,
         }))?,
     }
     Ok(exit)
+}
+
+/// What a command says: one line, and warnings (each a line of its own). Untrusted text in
+/// them (names, reasons, details) is escaped when printed for people, line by line, so none
+/// can fake a line; JSON gets them exact (`message`, `warnings`).
+#[derive(Debug, Default)]
+struct Message {
+    text: String,
+    warnings: Vec<String>,
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message {
+            text,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Message {
+    /// The lines for people, escaped, each ending in a line break.
+    fn human(&self) -> String {
+        let mut out = format!("{}\n", escape_control(&self.text));
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {}\n", escape_control(w)));
+        }
+        out
+    }
+}
+
+/// How a run ended, for people: the state, the status, who aborted it and why, and as
+/// warnings every action of the final state that failed (a terminal state's failed actions
+/// do not change how the run ended, but are never silent).
+fn ending_message(ending: &Ending, id: &RunId, already: bool) -> Message {
+    let state = &ending.state;
+    let mut text = if already {
+        format!("run {id} had already ended: ")
+    } else {
+        format!("run {id} ")
+    };
+    text.push_str(&match (&ending.how, ending.status) {
+        (How::Aborted { by, reason }, _) => {
+            let by = if by.is_empty() { "someone" } else { by };
+            let how = if already { "" } else { " by another command" };
+            format!("was aborted in `{state}`{how} (by {by}: {reason})")
+        }
+        (How::InPlace, _) => {
+            format!("failed in `{state}`: there was no on_failure or rollback to go to")
+        }
+        (How::Terminal, RunStatus::Succeeded) => format!("succeeded in `{state}`"),
+        (How::Terminal, status) => format!("ended {status} in `{state}`"),
+    });
+    let warnings = ending
+        .failed_actions
+        .iter()
+        .map(|failed| {
+            format!(
+                "action {} of `{state}` ({}) failed: {}",
+                failed.number, failed.action, failed.detail
+            )
+        })
+        .collect();
+    Message { text, warnings }
+}
+
+/// What an operator's signal stopped and exactly what resuming does, from the run as the
+/// journal now says ([`decide_entry`] owns the rule). `running_elsewhere`: another process
+/// holds the run's lock, running its entry actions.
+fn interrupted_message(loaded: &Loaded, signal: Signal, running_elsewhere: bool) -> String {
+    let (id, state) = (&loaded.run.id, &loaded.run.state);
+    let stopped = format!("interrupted by {signal}; run {id} is in `{state}`");
+    if loaded.run.status.is_ended() {
+        return format!("{stopped} and has ended ({})", loaded.run.status);
+    }
+    let node = loaded.workflow.state(loaded.state);
+    let histories = action_histories(loaded.visit_events(), state, node.on_enter.len());
+    let action = |index: usize| {
+        let what = histories[index]
+            .description
+            .as_deref()
+            .map_or_else(String::new, |d| format!(" ({d})"));
+        format!("action {} of `{state}`{what}", index + 1)
+    };
+    let resume = format!("`waygate drive {id}`");
+    let next = match decide_entry(&loaded.workflow, loaded.state, &histories) {
+        Entry::Run {
+            index,
+            rerun: Some(Rerun::Interrupted { .. }),
+        } => format!(
+            "{} was stopped and is recorded as interrupted, not failed; {resume} runs it again \
+             from its start (actions run at least once), then carries on",
+            action(index)
+        ),
+        Entry::Run { .. } if running_elsewhere => format!(
+            "another waygate process is running its entry actions; {resume} waits for it, then \
+             carries on"
+        ),
+        Entry::Run { index, .. } => {
+            format!("{resume} runs {} next, then carries on", action(index))
+        }
+        Entry::Complete => format!(
+            "its entry is complete; {resume} evaluates the guards of `{state}` again and \
+             carries on"
+        ),
+        _ => format!("{resume} carries on from there"),
+    };
+    format!("{stopped}: {next}")
 }
 
 fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
@@ -182,12 +268,12 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-fn reports_human(state: &str, reports: &[TransitionReport]) -> String {
+fn reports_human(reports: &[TransitionReport]) -> String {
     let mut out = String::new();
     for r in reports {
         out.push_str(&format!(
             "  {} -> {}\n",
-            escape_control(state),
+            escape_control(&r.from),
             escape_control(&r.to)
         ));
         out.push_str(&guard_lines(&r.results));
@@ -195,30 +281,21 @@ fn reports_human(state: &str, reports: &[TransitionReport]) -> String {
     out
 }
 
-/// What a set of evaluations would mean for `advance`: 0 a transition passes, 4 waiting, 3 not.
-fn verdict(reports: &[TransitionReport]) -> Exit {
-    let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
-    let waits = |r: &TransitionReport| {
-        !r.results.iter().any(|g| g.outcome == Outcome::Fail)
-            && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
-    };
-    if reports.iter().any(passes) {
-        Exit::Ok
-    } else if reports.iter().any(waits) {
-        Exit::Waiting
-    } else {
-        Exit::GuardsFailed
-    }
-}
-
 /// `check`: a dry run.
 pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
-    let (loaded, reports) = app.reader().check(&run_id(id), to).await?;
-    let exit = if loaded.run.status.is_ended() {
-        Exit::Error
-    } else {
-        verdict(&reports)
+    let rid = run_id(id);
+    let engine = app
+        .reader()
+        .with_shutdown(signals::listen(&app.stop_waiting));
+    let (loaded, reports) = match engine.check(&rid, to).await {
+        // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
+        Err(EngineError::Interrupted { signal, .. }) => {
+            let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
+            return finish_simple(app, &rid, Exit::of_interrupted(), message.into());
+        }
+        other => other?,
     };
+    let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(
@@ -226,7 +303,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
                 escape_control(loaded.run.id.as_str()),
                 escape_control(&loaded.run.state)
             );
-            text.push_str(&reports_human(&loaded.run.state, &reports));
+            text.push_str(&reports_human(&reports));
             if reports.is_empty() {
                 text.push_str("  no outgoing transitions\n");
             }
@@ -244,15 +321,37 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?;
+    let engine = app
+        .engine()?
+        .with_shutdown(signals::listen(&app.stop_waiting));
     let before = app.store.load_run(&rid)?;
-    let (outcome, reports) = engine.advance(&rid, to).await?;
-    let (exit, message) = step_message(&before.state, &outcome);
+    let (outcome, reports) = match engine.advance(&rid, to).await {
+        Err(EngineError::Interrupted { signal, .. }) => {
+            return interrupted(app, &engine, &rid, signal).await
+        }
+        // Another command ended the run while this one worked (an abort during an entry
+        // action): say how, and by whom, rather than "version conflict". Still exit 5.
+        Err(e) if e.is_conflict() => {
+            let loaded = engine.load(&rid).await?;
+            match ending(&loaded.workflow, &loaded.run, &loaded.events) {
+                Some(end) => {
+                    return finish_simple(
+                        app,
+                        &rid,
+                        Exit::Conflict,
+                        ending_message(&end, &rid, false),
+                    )
+                }
+                None => return Err(e.into()),
+            }
+        }
+        other => other?,
+    };
+    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
     match app.format {
         Format::Human | Format::Csv => {
-            let mut text = reports_human(&before.state, &reports);
-            text.push_str(&escape_control(&message));
-            text.push('\n');
+            let mut text = reports_human(&reports);
+            text.push_str(&message.human());
             output::print(&text)?;
         }
         _ => {
@@ -263,56 +362,75 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
                 "status": run.status,
                 "transitions": reports_json(&reports),
                 "exit": exit as u8,
-                "message": message,
+                "message": message.text,
+                "warnings": message.warnings,
             }))?
         }
     }
     Ok(exit)
 }
 
-fn step_message(state: &str, outcome: &StepOutcome) -> (Exit, String) {
-    match outcome {
+/// An operator's signal stopped `advance` or `rollback`: say what was stopped and how to
+/// resume (exit 4, as for `drive`).
+async fn interrupted(
+    app: &App,
+    engine: &Engine,
+    rid: &RunId,
+    signal: Signal,
+) -> Result<Exit, CliError> {
+    let loaded = engine.load(rid).await?;
+    finish_simple(
+        app,
+        rid,
+        Exit::of_interrupted(),
+        interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
+    )
+}
+
+/// What one step did, for people; the exit code is [`Exit::of_step`]'s.
+async fn step_message(
+    engine: &Engine,
+    rid: &RunId,
+    state: &str,
+    outcome: &StepOutcome,
+) -> Result<(Exit, Message), CliError> {
+    let exit = Exit::of_step(outcome);
+    let message: Message = match outcome {
         StepOutcome::Moved { from, to, cause } => {
-            let cause = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            (
-                Exit::Ok,
-                format!("moved `{from}` -> `{to}` ({})", cause.unwrap_or_default()),
-            )
+            let name = cause.as_str();
+            // Why a failure moved it, from the journal's record of the last move.
+            let loaded = engine.load(rid).await?;
+            let reason = loaded.events.iter().rev().find_map(|e| match &e.kind {
+                EventKind::Transitioned {
+                    to: t,
+                    reason: Some(r),
+                    ..
+                } if t == to && cause.is_failure() => Some(r.clone()),
+                _ => None,
+            });
+            match reason {
+                Some(r) => format!("moved `{from}` -> `{to}` ({name}: {r})").into(),
+                None => format!("moved `{from}` -> `{to}` ({name})").into(),
+            }
         }
-        StepOutcome::Ended {
-            state,
-            status: RunStatus::Succeeded,
-            ..
-        } => (Exit::Ok, format!("run succeeded in `{state}`")),
-        StepOutcome::Ended {
-            state,
-            in_place: true,
-            ..
-        } => (
-            Exit::GuardsFailed,
-            format!("run failed in `{state}` (no on_failure or rollback)"),
-        ),
-        StepOutcome::Ended { state, status, .. } => (
-            Exit::FailedTerminal,
-            format!("run ended {} in `{state}`", status.as_str()),
-        ),
-        StepOutcome::Waiting { retry_at, .. } => (
-            Exit::Waiting,
-            match retry_at {
-                Some(t) => format!(
-                    "waiting in `{state}`; look again after {}",
-                    output::time(*t)
-                ),
-                None => format!("waiting in `{state}`"),
-            },
-        ),
-        StepOutcome::Blocked => (
-            Exit::GuardsFailed,
-            format!("guards failed; still in `{state}`"),
-        ),
-    }
+        StepOutcome::Ended { .. } => {
+            let loaded = engine.load(rid).await?;
+            match ending(&loaded.workflow, &loaded.run, &loaded.events) {
+                Some(ending) => ending_message(&ending, rid, false),
+                None => format!("run is in `{}`", loaded.run.state).into(),
+            }
+        }
+        StepOutcome::Waiting { retry_at, .. } => match retry_at {
+            Some(t) => format!(
+                "waiting in `{state}`; look again after {}",
+                output::time(*t)
+            )
+            .into(),
+            None => format!("waiting in `{state}`").into(),
+        },
+        StepOutcome::Blocked => format!("guards failed; still in `{state}`").into(),
+    };
+    Ok((exit, message))
 }
 
 /// `approve` and `approve --withdraw`.
@@ -363,9 +481,17 @@ pub async fn approve(
 /// `rollback`.
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
+    let engine = app
+        .engine()?
+        .with_shutdown(signals::listen(&app.stop_waiting));
     let before = app.store.load_run(&rid)?;
-    let outcome = app.engine()?.rollback(&rid, reason).await?;
-    let (exit, message) = step_message(&before.state, &outcome);
+    let outcome = match engine.rollback(&rid, reason).await {
+        Err(EngineError::Interrupted { signal, .. }) => {
+            return interrupted(app, &engine, &rid, signal).await
+        }
+        other => other?,
+    };
+    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
     finish_simple(app, &rid, exit, message)
 }
 
@@ -377,7 +503,7 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
         app,
         &rid,
         Exit::Ok,
-        format!("run {rid} aborted in `{}`", run.state),
+        format!("run {rid} aborted in `{}`", run.state).into(),
     )
 }
 
@@ -385,15 +511,20 @@ fn finish_simple(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,
-    message: String,
+    message: Message,
 ) -> Result<Exit, CliError> {
     match app.format {
-        Format::Human | Format::Csv => output::print_line(&message)?,
+        Format::Human | Format::Csv => output::print(&message.human())?,
         _ => {
             let run = app.store.load_run(rid)?;
-            output::json(
-                &json!({ "run_id": rid, "state": run.state, "status": run.status, "message": message }),
-            )?
+            output::json(&json!({
+                "run_id": rid,
+                "state": run.state,
+                "status": run.status,
+                "exit": exit as u8,
+                "message": message.text,
+                "warnings": message.warnings,
+            }))?
         }
     }
     Ok(exit)

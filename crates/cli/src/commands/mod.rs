@@ -4,4 +4,5 @@ pub mod act;
 pub mod docs;
 pub mod graph;
 pub mod query;
+pub mod store;
 pub mod validate;

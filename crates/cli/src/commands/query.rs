@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use waygate_core::approval::{tally, visit_records};
+use waygate_core::entry::{action_histories, Attempt};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
 use waygate_core::outcome::GuardResult;
@@ -12,7 +13,7 @@ use waygate_executor::engine::Loaded;
 use waygate_executor::GuardContext;
 
 use crate::app::{run_id, App};
-use crate::cli::{AuditArgs, Format};
+use crate::cli::{AuditArgs, AuditCommand, Format};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, event_summary, guard_lines, Table};
 
@@ -94,37 +95,26 @@ fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) ->
     }
     let state = w.state(loaded.state);
     let deadline = loaded.deadline();
-    let actions: Vec<_> = state
-        .on_enter
-        .iter()
+    let actions: Vec<_> = action_histories(loaded.visit_events(), &run.state, state.on_enter.len())
+        .into_iter()
         .enumerate()
-        .map(|(i, _)| {
-            let mut status = "pending";
-            let mut detail = String::new();
-            let mut description = String::new();
-            for e in loaded.visit_events() {
-                match &e.kind {
-                    EventKind::ActionStarted {
-                        state: s,
-                        index,
-                        action,
-                    } if *s == run.state && *index as usize == i => {
-                        status = if running { "running" } else { "interrupted" };
-                        description = action.clone();
-                    }
-                    EventKind::ActionFinished {
-                        state: s,
-                        index,
-                        ok,
-                        detail: d,
-                        ..
-                    } if *s == run.state && *index as usize == i => {
-                        status = if *ok { "ok" } else { "failed" };
-                        detail = d.clone();
-                    }
-                    _ => {}
+        .map(|(i, h)| {
+            let (status, detail) = match h.last {
+                None => ("pending", String::new()),
+                Some(Attempt::Started) if running => ("running", String::new()),
+                Some(Attempt::Started) => (
+                    "interrupted",
+                    "the process running it died; it runs again on resume".to_owned(),
+                ),
+                Some(Attempt::Interrupted { signal }) => (
+                    "interrupted",
+                    format!("stopped by {signal}; it runs again on resume"),
+                ),
+                Some(Attempt::Finished { ok, detail }) => {
+                    (if ok { "ok" } else { "failed" }, detail)
                 }
-            }
+            };
+            let description = h.description.unwrap_or_default();
             json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
         })
         .collect();
@@ -455,8 +445,8 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 
 /// `audit [filters]` and `audit verify`.
 pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
-    if args.verify.is_some() {
-        return verify(app);
+    if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
+        return verify(app, expect_head.as_deref());
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),
@@ -488,31 +478,71 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn verify(app: &App) -> Result<Exit, CliError> {
-    let report = app.store.verify()?;
+/// `audit verify [--expect-head HASH]`.
+fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
+    let expect_head = expect_head.map(|h| h.trim().to_ascii_lowercase());
+    let report = match &expect_head {
+        Some(hash) => app.store.verify_reaching(hash)?,
+        None => app.store.verify()?,
+    };
     let bad = report.first_bad.as_ref();
+    let unreached = expect_head.is_some() && report.reached.is_none();
     match app.format {
-        Format::Human | Format::Csv => match bad {
-            None => output::print(&format!(
-                "ok: {} events, checksums and hash chain intact\n",
-                report.events
-            ))?,
-            Some(b) => output::print(&format!(
-                "BAD: event {}: {}{}\n({} events checked)\n",
-                b.seq,
-                escape_control(&b.problem),
-                b.location
-                    .as_deref()
-                    .map(|l| format!(" at {}", escape_control(l)))
-                    .unwrap_or_default(),
-                report.events
-            ))?,
-        },
+        Format::Human | Format::Csv => {
+            let mut text = match bad {
+                None => format!(
+                    "ok: {} events, checksums and hash chain intact\n",
+                    report.events
+                ),
+                Some(b) => format!(
+                    "BAD: event {}: {}{}\n({} events checked)\n",
+                    b.seq,
+                    escape_control(&b.problem),
+                    b.location
+                        .as_deref()
+                        .map(|l| format!(" at {}", escape_control(l)))
+                        .unwrap_or_default(),
+                    report.events
+                ),
+            };
+            if let Some(head) = &report.head {
+                let intact = if bad.is_some() {
+                    " (last intact event)"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("head: event {} {}{intact}\n", head.seq, head.hash));
+            }
+            if let Some(note) = &report.unfinished {
+                text.push_str(&format!("note: {}\n", escape_control(note)));
+            }
+            if let Some(hash) = &expect_head {
+                // Typed by the user: printed escaped like any other untrusted text.
+                let hash = escape_control(hash);
+                text.push_str(&match report.reached {
+                    Some(seq) => {
+                        format!("the chain reaches the expected head {hash} (event {seq})\n")
+                    }
+                    None => format!(
+                        "BAD: the chain does not reach the expected head {hash}: the history was \
+                         cut back or rewritten since that head was recorded\n"
+                    ),
+                });
+            }
+            output::print(&text)?
+        }
         _ => output::json(&json!({
-            "ok": bad.is_none(),
+            "ok": bad.is_none() && !unreached,
             "events": report.events,
             "first_bad": bad.map(|b| json!({ "seq": b.seq, "problem": b.problem, "location": b.location })),
+            "head": report.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+            "unfinished": report.unfinished,
+            "expected_head": expect_head.as_ref().map(|h| json!({ "hash": h, "reached": report.reached.is_some(), "seq": report.reached })),
         }))?,
     }
-    Ok(if bad.is_none() { Exit::Ok } else { Exit::Error })
+    Ok(if bad.is_none() && !unreached {
+        Exit::Ok
+    } else {
+        Exit::Error
+    })
 }

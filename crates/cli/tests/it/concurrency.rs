@@ -330,3 +330,23 @@ fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
     assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
     assert_eq!(sb.status(&run)["status"], "succeeded");
 }
+
+#[test]
+fn a_drive_stopped_while_another_process_runs_the_action_says_so_and_leaves_it_running() {
+    let sb = slow_action_sandbox();
+    let (run, holder, drive) = busy_run_with_a_waiting_drive(&sb);
+    drive.signal(libc::SIGTERM);
+    let ran = drive.wait(Duration::from_secs(20));
+    ran.code(4);
+    assert!(
+        ran.stdout
+            .contains("another waygate process is running its entry actions"),
+        "{ran:?}"
+    );
+    // The stop was bob's drive's, not the action's: nothing recorded, alice's advance goes on.
+    assert!(of_kind(&sb.history(&run), "ActionInterrupted").is_empty());
+    assert_eq!(sb.status(&run)["actions"][0]["status"], "running");
+    sb.write("release", "");
+    holder.wait(Duration::from_secs(30)).code(0);
+    assert_eq!(lines(&sb, "deploy.runs"), 1, "the action ran once");
+}

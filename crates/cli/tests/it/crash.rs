@@ -1,5 +1,6 @@
 //! `kill -9` of a `drive` at any moment: the store stays verifiable, `status` works, a new
-//! `drive` finishes the run, and an action cut off is run again once, then failed.
+//! `drive` finishes the run, and an action whose process died unrecorded is run again once,
+//! then failed (operator stops are another matter: see `signals.rs`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -62,14 +63,9 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
         assert!(!st["state"].is_null(), "{st}");
         sb.wg(&["history", &run]).code(0);
     }
-    // A kill may have come after the last commit: then there is nothing left to drive.
-    let st = sb.status(&run);
-    if ["succeeded", "failed"].contains(&st["status"].as_str().unwrap_or("")) {
-        sb.wg_as("alice", &["drive", &run]).code(1);
-    } else {
-        let end = sb.wg_as("alice", &["drive", &run]);
-        assert!([0, 3, 6].contains(&end.code), "{end:?}");
-    }
+    // A kill may have come after the last commit: then `drive` reports how the run ended.
+    let end = sb.wg_as("alice", &["drive", &run]);
+    assert!([0, 3, 6].contains(&end.code), "{end:?}");
     let st = sb.status(&run);
     match (st["status"].as_str(), st["state"].as_str()) {
         (Some("succeeded"), Some("done")) | (Some("failed"), Some("rolled_back")) => {}
@@ -78,7 +74,7 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
             assert!(sb.history(&run).iter().any(|e| e["state"] == "rollback"
                 && e["detail"]
                     .as_str()
-                    .is_some_and(|d| d.contains("interrupted twice"))));
+                    .is_some_and(|d| d.contains("died 2 times"))));
         }
         _ => panic!("after the kills and a drive: {st}"),
     }
@@ -171,7 +167,7 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
         assert!(human.stdout.contains("interrupted"), "{}", human.stdout);
         sb.verify();
     }
-    // Found interrupted a second time: recorded as failed, the run takes its failure path.
+    // Found dead a second time: recorded as failed, the run takes its failure path.
     let started = Instant::now();
     let end = sb.wg_as("alice", &["drive", &run]);
     end.code(6);
@@ -183,7 +179,7 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
     assert_eq!(finished[0]["ok"], false);
     assert!(finished[0]["detail"]
         .as_str()
-        .is_some_and(|d| d.contains("interrupted twice")));
+        .is_some_and(|d| d.contains("died 2 times")));
     assert_eq!(sb.status(&run)["state"], "rolled_back");
     assert!(sb.path().join("revert.log").exists());
     sb.verify();

@@ -173,7 +173,12 @@ fn a_secret_given_with_var_to_run_is_used_for_the_whole_drive_but_never_stored()
         "the run to wait for its sign-off",
         Duration::from_secs(30),
         || {
-            let runs = sb.wg(&["--format", "json", "runs"]).json();
+            // Until `run` has created the store, there is "no store" to list.
+            let out = sb.wg(&["--format", "json", "runs"]);
+            if out.code != 0 {
+                return false;
+            }
+            let runs = out.json();
             run = runs[0]["run_id"].as_str().unwrap_or_default().to_owned();
             runs[0]["status"] == "waiting"
         },

@@ -371,7 +371,12 @@ fn a_health_endpoint_failing_during_the_watch_rolls_back_by_itself_and_run_exits
     );
     let mut run = String::new();
     wait_until("the run to start", Duration::from_secs(30), || {
-        let runs = sb.wg(&["--format", "json", "runs"]).json();
+        // Until `run` has created the store, there is "no store" to list.
+        let out = sb.wg(&["--format", "json", "runs"]);
+        if out.code != 0 {
+            return false;
+        }
+        let runs = out.json();
         run = runs[0]["run_id"].as_str().unwrap_or_default().to_owned();
         !run.is_empty()
     });

@@ -54,9 +54,10 @@ fn actor_names_with_newlines_or_escapes_are_a_usage_error() {
         ran.code(2);
         assert_clean("the refusal", &ran.stderr);
     }
-    // Nothing was recorded.
-    let runs = sb.wg(&["--format", "json", "runs"]).code(0).json();
-    assert_eq!(runs, serde_json::json!([]));
+    // Nothing was recorded: refused before the store is opened, no store was even created.
+    let runs = sb.wg(&["--format", "json", "runs"]);
+    runs.code(1);
+    assert!(runs.stderr.contains("no store at"), "{}", runs.stderr);
 }
 
 #[test]

@@ -9,17 +9,20 @@
 //! rebuilt from it. `docs/storage.md` walks through the crash points.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::group::{GroupQueue, Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Tail};
-use super::session::{lock, sled_err, Session};
+use super::lock::{is_read_only, lock};
+use super::replay::replay;
+use super::salvage::SalvageReport;
+use super::session::{sled_err, Session};
 use super::{
-    sort_by_creation, BadEvent, ChainCheck, EventFilter, RunChange, RunFilter, Store, StoreError,
-    TimeSource, VerifyReport,
+    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
+    RunFilter, StopWaiting, Store, StoreError, TimeSource, VerifyReport, WaitNotice,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
@@ -57,6 +60,11 @@ pub struct Options {
     /// A journal segment is closed once the next commit would take it past this many bytes.
     /// Default [`DEFAULT_SEGMENT_LIMIT`]; tests use small values to exercise rolling.
     pub segment_limit: u64,
+    /// Told who holds the lock while an operation waits for it (see [`WaitNotice`]); the CLI
+    /// waits without limit and prints it. Default: nobody is told.
+    pub on_wait: Option<WaitNotice>,
+    /// Set to stop waiting for the lock (see [`StopWaiting`]). Default: waits are not stopped.
+    pub stop_waiting: Option<StopWaiting>,
 }
 
 /// The default journal segment size limit: 64 MiB.
@@ -67,6 +75,8 @@ impl Default for Options {
         Options {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             segment_limit: DEFAULT_SEGMENT_LIMIT,
+            on_wait: None,
+            stop_waiting: None,
         }
     }
 }
@@ -92,8 +102,10 @@ impl Drop for Held<'_> {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `dir`, checking its format version. Does not
-    /// keep it locked: each operation locks it for its own duration.
+    /// Opens the store in `dir`, creating one if `dir` is missing or empty (what commands that
+    /// start runs do). Never creates one in a file or in a non-empty directory that is not a
+    /// store ([`StoreError::NotAStore`]). Does not keep the store locked: each operation locks
+    /// it for its own duration.
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
         EmbeddedStore::open_with(dir, Options::default())
     }
@@ -101,17 +113,56 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open`] with non-default [`Options`].
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<EmbeddedStore, StoreError> {
         let dir = dir.as_ref().to_owned();
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        let _lock = lock(&dir, options.lock_timeout)?;
-        check_format(&dir)?;
-        Ok(EmbeddedStore {
+        match inspect(&dir)? {
+            Found::Store => {}
+            Found::Missing | Found::Empty => create_store(&dir, &options)?,
+            Found::Other => return Err(not_empty(&dir)),
+        }
+        Ok(EmbeddedStore::new(dir, options))
+    }
+
+    /// Opens the store in `dir`, which must exist already: [`StoreError::NoStore`] otherwise.
+    /// Touches nothing on disk (what every command that does not start a run uses).
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_existing_with(dir, Options::default())
+    }
+
+    /// [`EmbeddedStore::open_existing`] with non-default [`Options`].
+    pub fn open_existing_with(
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_owned();
+        match inspect(&dir)? {
+            Found::Store => Ok(EmbeddedStore::new(dir, options)),
+            Found::Missing | Found::Empty | Found::Other => Err(StoreError::NoStore {
+                location: dir.display().to_string(),
+            }),
+        }
+    }
+
+    fn new(dir: PathBuf, options: Options) -> EmbeddedStore {
+        EmbeddedStore {
             dir,
             options,
             clock: Clock(None),
             queue: GroupQueue::default(),
             held: Mutex::new(None),
             holds: Mutex::new(0),
-        })
+        }
+    }
+
+    /// Carries everything readable of this store, damaged or not, into a new store in `to`
+    /// (missing or empty), recording what was lost as a `StoreSalvaged` event by `actor`. This
+    /// store is not changed. See `salvage.rs` and `docs/storage.md`, "Salvage".
+    pub fn salvage(&self, to: impl AsRef<Path>, actor: &str) -> Result<SalvageReport, StoreError> {
+        super::salvage::salvage(
+            &self.dir,
+            &self.options,
+            to.as_ref(),
+            actor,
+            self.clock.now(),
+        )
     }
 
     /// Stamps commits with `clock` instead of the system time (tests, and benchmark fixtures
@@ -199,77 +250,161 @@ impl EmbeddedStore {
     }
 
     /// [`EmbeddedStore::with_session`] for reads: sled first takes in the session's pending
-    /// commits, so reads see every acknowledged write.
+    /// commits, so reads see every acknowledged write. Without write access to the store (the
+    /// lock file or sled cannot be opened for writing), `or` answers instead from the journal
+    /// replayed into memory (`replay.rs`): reading needs no write access.
     fn read<T>(
         &self,
         f: impl FnOnce(&mut Session) -> Result<T, StoreError>,
+        or: impl FnOnce(&MemoryStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_session(|s| {
+        let out = self.with_session(|s| {
             s.settle()?;
             f(s)
-        })
+        });
+        match out {
+            Err(StoreError::Io { source, .. }) if is_read_only(&source) => {
+                or(&replay(&self.dir, &self.options)?)
+            }
+            other => other,
+        }
     }
 
-    /// Verifies the journal with a thread per core (at least two).
-    fn verify_journal(&self, journal: &Journal) -> Result<VerifyReport, StoreError> {
+    /// Verifies the journal with a thread per core (at least two), up to `lengths`.
+    fn verify_journal(
+        &self,
+        journal: &Journal,
+        lengths: Option<&[(u32, u64)]>,
+        expect: Option<&str>,
+    ) -> Result<VerifyReport, StoreError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-        super::verify::verify(journal, threads)
+        super::verify::verify(journal, threads, lengths, expect)
+    }
+
+    /// `verify`, read-only: the journal as it is (nothing cut off, nothing replayed into sled),
+    /// up to where it ended when looked at under the lock, so appends made meanwhile are not
+    /// judged half-written and the lock is held only for that look, not for the whole pass.
+    /// The state's journal position, read at the same time, is the witness of a journal that
+    /// lost its tail; a store whose state cannot be read (no write access) goes without it.
+    fn verify_expecting(&self, expect: Option<&str>) -> Result<VerifyReport, StoreError> {
+        let journal = Journal::at(&self.dir.join("journal"), self.options.segment_limit);
+        let (lengths, recorded) = {
+            let held = self.held();
+            match held.as_ref() {
+                Some(session) => (journal.lengths()?, Some(session.recorded())),
+                None => {
+                    drop(held);
+                    let look = Session::look(&self.dir, &self.options)?;
+                    (look.lengths, look.recorded)
+                }
+            }
+        };
+        let mut report = self.verify_journal(&journal, Some(&lengths), expect)?;
+        let head = report.head.as_ref().map_or(0, |h| h.seq);
+        if let Some(recorded) = recorded.filter(|r| *r > head) {
+            if report.first_bad.is_none() {
+                let first_missing = head + 1;
+                report.first_bad = Some(BadEvent {
+                    seq: first_missing,
+                    problem: format!(
+                        "missing: the journal ends after event {head}, but the state had recorded \
+                         events up to {recorded}; events {first_missing} to {recorded} were removed"
+                    ),
+                    location: None,
+                });
+            }
+        }
+        Ok(report)
     }
 
     /// Test hook: the journal as it is (no catch-up, nothing cut off) verified by the parallel
     /// pass and by a plain sequential one, which must agree: `(parallel, sequential)`.
     #[doc(hidden)]
-    pub fn verify_both_ways(&self) -> Result<(VerifyReport, VerifyReport), StoreError> {
-        let _lock = lock(&self.dir, self.options.lock_timeout)?;
+    pub fn verify_both_ways(
+        &self,
+        expect: Option<&str>,
+    ) -> Result<(VerifyReport, VerifyReport), StoreError> {
+        let _lock = lock(&self.dir, &self.options)?;
         let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-        Ok((self.verify_journal(&journal)?, verify_sequential(&journal)?))
+        Ok((
+            self.verify_journal(&journal, None, expect)?,
+            verify_sequential(&journal, expect)?,
+        ))
     }
 }
 
 /// `verify` the simple way: one pass over the journal (the parallel pass's reference).
-fn verify_sequential(journal: &Journal) -> Result<VerifyReport, StoreError> {
-    {
-        let journal = journal.clone();
-        let mut check = ChainCheck::new();
-        let mut bad = None;
-        let mut events = 0;
-        let tail = journal.read_from(Pos::START, |pos, record, _| {
-            events += 1;
-            match check.check(&record.event) {
-                Ok(()) => Ok(true),
-                Err(problem) => {
-                    let location = Some(location(&journal, pos));
-                    bad = Some(BadEvent {
-                        seq: record.event.seq,
-                        problem,
-                        location,
-                    });
-                    Ok(false)
+fn verify_sequential(journal: &Journal, expect: Option<&str>) -> Result<VerifyReport, StoreError> {
+    let mut check = ChainCheck::new();
+    let mut bad = None;
+    let mut events = 0;
+    let mut head: Option<ChainHead> = None;
+    let mut found = None;
+    // The chain as the last finished commit leaves it, and where the records after it start.
+    let mut finished: (u64, Option<ChainHead>) = (0, None);
+    let mut after_end: Option<Pos> = None;
+    let tail = journal.read_from(Pos::START, |pos, record, _| {
+        events += 1;
+        match check.check(&record.event) {
+            Ok(()) => {
+                let here = ChainHead {
+                    seq: record.event.seq,
+                    hash: record.event.hash.clone(),
+                };
+                if found.is_none() && expect == Some(here.hash.as_str()) {
+                    found = Some(here.seq);
                 }
+                if record.end {
+                    finished = (events, Some(here.clone()));
+                    after_end = None;
+                } else if after_end.is_none() {
+                    after_end = Some(pos);
+                }
+                head = Some(here);
+                Ok(true)
             }
-        })?;
-        let problem = match tail {
-            Tail::End(_) | Tail::Stopped => None,
-            Tail::Torn(pos) => Some((
-                pos,
-                "the journal's last record is incomplete or fails its checksum".to_owned(),
-            )),
-            Tail::Corrupt(pos, detail) => Some((pos, detail)),
-        };
-        if let Some((pos, problem)) = problem {
+            Err(problem) => {
+                let location = Some(location(journal, pos));
+                bad = Some(BadEvent {
+                    seq: record.event.seq,
+                    problem,
+                    location,
+                });
+                Ok(false)
+            }
+        }
+    })?;
+    let cut = match tail {
+        Tail::Stopped => None,
+        Tail::End(_) => after_end,
+        Tail::Torn(pos) => Some(after_end.unwrap_or(pos)),
+        Tail::Corrupt(pos, problem) => {
             events += 1;
-            let location = Some(location(&journal, pos));
             bad = Some(BadEvent {
                 seq: check.next_seq(),
                 problem,
-                location,
+                location: Some(location(journal, pos)),
             });
+            None
         }
-        Ok(VerifyReport {
-            events,
-            first_bad: bad,
-        })
+    };
+    let mut report = VerifyReport {
+        events,
+        first_bad: bad,
+        head,
+        unfinished: None,
+        reached: found,
+    };
+    if let Some(cut) = cut {
+        (report.events, report.head) = finished;
+        report.unfinished = Some(format!(
+            "an unfinished write at {} (never acknowledged): the next write cuts it off",
+            location(journal, cut)
+        ));
+        let last = report.head.as_ref().map_or(0, |h| h.seq);
+        report.reached = found.filter(|seq| *seq <= last);
     }
+    Ok(report)
 }
 
 /// The commit clock: the system time, or a [`TimeSource`].
@@ -300,35 +435,121 @@ fn location(journal: &Journal, pos: Pos) -> String {
     )
 }
 
-/// Checks `DIR/FORMAT`, writing it for a new store. Called under the lock.
-fn check_format(dir: &Path) -> Result<(), StoreError> {
+/// What a store directory holds, as far as opening it is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Nothing at the path.
+    Missing,
+    /// A directory with nothing in it (or only what an interrupted creation leaves: the lock
+    /// file, an empty journal directory, a FORMAT not yet renamed into place).
+    Empty,
+    /// A store of this format.
+    Store,
+    /// A non-empty directory that is not a store.
+    Other,
+}
+
+/// Looks at `dir` without changing anything. A file, a journal without its FORMAT file and a
+/// FORMAT of another version are errors.
+pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
+    let location = || dir.display().to_string();
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })
+        }
+    };
+    if !meta.is_dir() {
+        return Err(StoreError::NotAStore {
+            location: location(),
+            why: "is a file, not a store directory".into(),
+        });
+    }
     let path = dir.join("FORMAT");
     match fs::read_to_string(&path) {
-        Ok(found) if found.trim() == FORMAT => Ok(()),
-        Ok(found) => Err(StoreError::UnsupportedVersion {
-            dir: dir.to_owned(),
-            found: found.trim().to_owned(),
-            expected: FORMAT.to_owned(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join("journal").exists() {
-                return Err(StoreError::UnsupportedVersion {
-                    dir: dir.to_owned(),
-                    found: "(no FORMAT file)".to_owned(),
-                    expected: FORMAT.to_owned(),
-                });
-            }
-            let tmp = dir.join("FORMAT.tmp");
-            fs::write(&tmp, format!("{FORMAT}\n")).map_err(StoreError::io(&tmp))?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(StoreError::io(&tmp))?;
-            fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
-            fs::create_dir_all(dir.join("journal")).map_err(StoreError::io(dir))?;
-            journal::sync_dir(dir)
+        Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
+        Ok(found) => {
+            return Err(StoreError::UnsupportedVersion {
+                dir: dir.to_owned(),
+                found: found.trim().to_owned(),
+                expected: FORMAT.to_owned(),
+            })
         }
-        Err(e) => Err(StoreError::Io { path, source: e }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io { path, source: e }),
     }
+    let journal = dir.join("journal");
+    let has_segments = fs::read_dir(&journal).is_ok_and(|mut d| d.next().is_some());
+    if has_segments {
+        return Err(StoreError::NotAStore {
+            location: location(),
+            why: format!(
+                "holds a waygate journal but its FORMAT file is missing; if it is a waygate \
+                 store, write the line back: echo '{FORMAT}' > {}",
+                path.display()
+            ),
+        });
+    }
+    let leftovers = ["LOCK", "FORMAT.tmp", "journal"];
+    let entries = fs::read_dir(dir).map_err(StoreError::io(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io(dir))?;
+        if !leftovers.iter().any(|l| entry.file_name() == *l) {
+            return Ok(Found::Other);
+        }
+    }
+    Ok(Found::Empty)
+}
+
+fn not_empty(dir: &Path) -> StoreError {
+    StoreError::NotAStore {
+        location: dir.display().to_string(),
+        why: "is a directory that is not a waygate store and is not empty; a store is created \
+              only in a missing or empty directory"
+            .into(),
+    }
+}
+
+/// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
+pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreError> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+    }
+    // Private to its owner: command output, variables and workflow text live here. What is
+    // created inside takes the directory's permissions (`journal::mode_of`).
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(dir)(e)),
+        }
+    }
+    let _lock = lock(dir, options)?;
+    // Another process may have created it while we waited for the lock.
+    match inspect(dir)? {
+        Found::Store => return Ok(()),
+        Found::Other => return Err(not_empty(dir)),
+        Found::Missing | Found::Empty => {}
+    }
+    let path = dir.join("FORMAT");
+    let tmp = dir.join("FORMAT.tmp");
+    journal::create_options(&tmp)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, format!("{FORMAT}\n").as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(StoreError::io(&tmp))?;
+    journal::create_dir(&dir.join("journal"))?;
+    fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
+    journal::sync_dir(dir)
 }
 
 impl Store for EmbeddedStore {
@@ -342,19 +563,25 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        self.read(|s| {
-            s.get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))
-        })
+        self.read(
+            |s| {
+                s.get_run(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))
+            },
+            |m| m.load_run(id),
+        )
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        self.read(|s| {
-            let run = s
-                .get_run(id)?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            Ok((run, s.read_events(id)?))
-        })
+        self.read(
+            |s| {
+                let run = s
+                    .get_run(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                Ok((run, s.read_events(id)?))
+            },
+            |m| m.load_run_with_events(id),
+        )
     }
 
     fn commit(
@@ -384,117 +611,102 @@ impl Store for EmbeddedStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.read(|s| {
-            let mut out = Vec::new();
-            for entry in s.db.scan_prefix(b"r:") {
-                let (_, bytes) = entry.map_err(sled_err)?;
-                let mut run: Run = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::State(format!("a run record is unreadable: {e}")))?;
-                if filter.matches(&run) {
-                    s.fill_definition(&mut run)?;
-                    out.push(run);
+        self.read(
+            |s| {
+                let mut out = Vec::new();
+                for entry in s.db.scan_prefix(b"r:") {
+                    let (_, bytes) = entry.map_err(sled_err)?;
+                    let mut run: Run = serde_json::from_slice(&bytes).map_err(|e| {
+                        StoreError::State(format!("a run record is unreadable: {e}"))
+                    })?;
+                    if filter.matches(&run) {
+                        s.fill_definition(&mut run)?;
+                        out.push(run);
+                    }
                 }
-            }
-            sort_by_creation(&mut out);
-            Ok(out)
-        })
+                sort_by_creation(&mut out);
+                Ok(out)
+            },
+            |m| m.list_runs(filter),
+        )
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.read(|s| {
-            if s.get_run(id)?.is_none() {
-                return Err(StoreError::NotFound(id.clone()));
-            }
-            s.read_events(id)
-        })
+        self.read(
+            |s| {
+                if s.get_run(id)?.is_none() {
+                    return Err(StoreError::NotFound(id.clone()));
+                }
+                s.read_events(id)
+            },
+            |m| m.run_events(id),
+        )
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.read(|s| {
-            if let Some(id) = &filter.run {
-                let Some(run) = s.get_run(id)? else {
-                    return Ok(Vec::new());
-                };
-                let mut events = s.read_events(id)?;
-                events.retain(|e| filter.matches(e, &run.workflow, &run.env));
-                return Ok(events);
-            }
-            let start = s.start_for(filter.since)?;
-            let last_step_back = s.last_step_back()?;
-            let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
-            let mut out = Vec::new();
-            let journal = s.journal.clone();
-            let tail = journal.read_from(start, |_, record, _| {
-                let event = record.event;
-                if filter.until.is_some_and(|until| event.at > until) {
-                    // Times only grow after the last clock jump; before it, an earlier
-                    // time may still follow.
-                    let ordered_from_here = last_step_back.is_none_or(|j| event.seq >= j);
-                    return Ok(!ordered_from_here);
+        self.read(
+            |s| {
+                if let Some(id) = &filter.run {
+                    let Some(run) = s.get_run(id)? else {
+                        return Ok(Vec::new());
+                    };
+                    let mut events = s.read_events(id)?;
+                    events.retain(|e| filter.matches(e, &run.workflow, &run.env));
+                    return Ok(events);
                 }
-                if !runs.contains_key(&event.run_id) {
-                    let run = s.get_run_record(&event.run_id)?;
-                    runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
-                }
-                if let Some(Some((workflow, env))) = runs.get(&event.run_id) {
-                    if filter.matches(&event, workflow, env) {
+                let start = s.start_for(filter.since)?;
+                let last_step_back = s.last_step_back()?;
+                let mut runs: HashMap<RunId, Option<(String, String)>> = HashMap::new();
+                let mut out = Vec::new();
+                let journal = s.journal.clone();
+                let tail = journal.read_from(start, |_, record, _| {
+                    let event = record.event;
+                    if filter.until.is_some_and(|until| event.at > until) {
+                        // Times only grow after the last clock jump; before it, an earlier
+                        // time may still follow.
+                        let ordered_from_here = last_step_back.is_none_or(|j| event.seq >= j);
+                        return Ok(!ordered_from_here);
+                    }
+                    if !runs.contains_key(&event.run_id) {
+                        let run = s.get_run_record(&event.run_id)?;
+                        runs.insert(event.run_id.clone(), run.map(|r| (r.workflow, r.env)));
+                    }
+                    let of = match runs.get(&event.run_id) {
+                        Some(Some((workflow, env))) => Some((workflow.as_str(), env.as_str())),
+                        // An event of the store itself (`StoreSalvaged`), of no run.
+                        _ if event.run_id.as_str().is_empty() => Some(("", "")),
+                        _ => None,
+                    };
+                    if of.is_some_and(|(workflow, env)| filter.matches(&event, workflow, env)) {
                         out.push(event);
                     }
+                    Ok(true)
+                })?;
+                // Catch-up already cut off any torn write, so a bad record here is damage.
+                let bad = match tail {
+                    Tail::Corrupt(pos, detail) => Some((pos, detail)),
+                    Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
+                    Tail::End(_) | Tail::Stopped => None,
+                };
+                if let Some((pos, detail)) = bad {
+                    return Err(StoreError::Corrupt {
+                        segment: journal.segment_path(pos.segment).display().to_string(),
+                        offset: pos.offset,
+                        seq: None,
+                        detail,
+                    });
                 }
-                Ok(true)
-            })?;
-            // Catch-up already cut off any torn write, so a bad record here is damage.
-            let bad = match tail {
-                Tail::Corrupt(pos, detail) => Some((pos, detail)),
-                Tail::Torn(pos) => Some((pos, "last record fails its checksum".to_owned())),
-                Tail::End(_) | Tail::Stopped => None,
-            };
-            if let Some((pos, detail)) = bad {
-                return Err(StoreError::Corrupt {
-                    segment: journal.segment_path(pos.segment).display().to_string(),
-                    offset: pos.offset,
-                    seq: None,
-                    detail,
-                });
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |m| m.scan_events(filter),
+        )
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
-        // Catch up first (cutting off a torn tail that was never acknowledged); if a damaged
-        // record stops that, verify the journal under the lock alone and report it.
-        let recorded = match self.read(|s| self.verify_journal(&s.journal)) {
-            Err(StoreError::Corrupt { .. }) => None,
-            Err(StoreError::JournalTruncated { recorded, .. }) => Some(recorded),
-            other => return other,
-        };
-        if let Some(recorded) = recorded {
-            // Verify what is left, and report the missing tail as the first bad event.
-            let _lock = lock(&self.dir, self.options.lock_timeout)?;
-            let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-            let mut report = self.verify_journal(&journal)?;
-            if report.first_bad.is_none() {
-                let first_missing = report.events + 1;
-                report.first_bad = Some(BadEvent {
-                    seq: first_missing,
-                    problem: format!(
-                        "missing: the journal ends after event {}, but the state had recorded \
-                         events up to {recorded}; events {first_missing} to {recorded} were removed",
-                        report.events
-                    ),
-                    location: None,
-                });
-            }
-            return Ok(report);
-        }
-        let held = self.held();
-        if let Some(session) = held.as_ref() {
-            return self.verify_journal(&session.journal);
-        }
-        drop(held);
-        let _lock = lock(&self.dir, self.options.lock_timeout)?;
-        let journal = Journal::open(&self.dir.join("journal"), self.options.segment_limit)?;
-        self.verify_journal(&journal)
+        self.verify_expecting(None)
+    }
+
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        self.verify_expecting(Some(expect_head))
     }
 }

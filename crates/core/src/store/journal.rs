@@ -193,11 +193,34 @@ pub(crate) struct Journal {
 
 impl Journal {
     pub(crate) fn open(dir: &Path, segment_limit: u64) -> Result<Journal, StoreError> {
-        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        create_dir(dir)?;
         Ok(Journal {
             dir: dir.to_owned(),
             segment_limit,
         })
+    }
+
+    /// The journal in `dir`, for reading only: creates nothing.
+    pub(crate) fn at(dir: &Path, segment_limit: u64) -> Journal {
+        Journal {
+            dir: dir.to_owned(),
+            segment_limit,
+        }
+    }
+
+    /// Every segment and its length now, ascending (none for a journal directory that is not
+    /// there).
+    pub(crate) fn lengths(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        if !self.dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for segment in self.segments()? {
+            if let Some(len) = self.segment_len(segment)? {
+                out.push((segment, len));
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn segment_path(&self, segment: u32) -> PathBuf {
@@ -417,8 +440,7 @@ impl Journal {
         {
             *writer = None;
             let created = self.segment_len(start.segment)?.is_none();
-            let file = OpenOptions::new()
-                .create(true)
+            let file = create_options(&path)
                 .truncate(false)
                 .write(true)
                 .open(&path)
@@ -563,6 +585,66 @@ fn open_at(path: &Path, offset: u64) -> Result<Option<File>, StoreError> {
     file.seek(SeekFrom::Start(offset))
         .map_err(StoreError::io(path))?;
     Ok(Some(file))
+}
+
+/// The permission bits of `dir` (0700 if it cannot be read). What the store creates inside a
+/// directory gets that directory's permissions (files without execute): a store created
+/// private (0700) stays private whatever the umask, and read access an operator grants on a
+/// store (`chmod -R g+rX`) extends to the segments and state written later.
+pub(crate) fn mode_of(dir: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(dir).map_or(0o700, |m| m.permissions().mode() & 0o777)
+}
+
+/// Creates directory `path` (its parent must exist) with its parent's permissions; an
+/// existing one is left as it is.
+pub(crate) fn create_dir(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    match fs::DirBuilder::new().mode(mode_of(parent)).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
+}
+
+/// Options that create a file with the permissions of the directory `path` is in, without
+/// execute (see [`mode_of`]).
+pub(crate) fn create_options(path: &Path) -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut options = OpenOptions::new();
+    options.create(true).mode(mode_of(parent) & 0o666);
+    options
+}
+
+/// Takes away from what sled created in `dir` (its files, and one level of directories) any
+/// permission `dir` itself does not give: sled creates files with the process umask.
+pub(crate) fn tighten(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let allowed = mode_of(dir);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() {
+            tighten(&entry.path());
+            mode & allowed
+        } else {
+            mode & allowed & 0o666
+        };
+        if want != mode {
+            // Best effort: a file sled replaced meanwhile is tightened at the next open.
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(want));
+        }
+    }
 }
 
 /// fsyncs a directory, so a created or removed file's entry is durable.

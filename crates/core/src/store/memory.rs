@@ -68,6 +68,24 @@ impl MemoryStore {
         store
     }
 
+    /// A store holding `runs` and `events` as they are (a journal replayed by a reader without
+    /// write access, `replay.rs`): nothing is stamped or sealed again.
+    pub(crate) fn restored(runs: BTreeMap<RunId, Run>, events: Vec<Event>) -> MemoryStore {
+        let active = runs
+            .values()
+            .filter(|r| !r.status.is_ended())
+            .map(|r| ((r.workflow.clone(), r.env.clone()), r.id.clone()))
+            .collect();
+        MemoryStore {
+            inner: Mutex::new(Inner {
+                clock: None,
+                runs,
+                active,
+                events,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (every write is one step), so
         // a poisoned lock is safe to keep using.
@@ -231,10 +249,13 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let mut out = Vec::new();
         for event in &inner.events {
-            let Some(run) = inner.runs.get(&event.run_id) else {
-                continue;
+            let (workflow, env) = match inner.runs.get(&event.run_id) {
+                Some(run) => (run.workflow.as_str(), run.env.as_str()),
+                // An event of the store itself (`StoreSalvaged`), of no run.
+                None if event.run_id.as_str().is_empty() => ("", ""),
+                None => continue,
             };
-            if filter.matches(event, &run.workflow, &run.env) {
+            if filter.matches(event, workflow, env) {
                 out.push(event.clone());
             }
         }
@@ -254,12 +275,22 @@ impl Store for MemoryStore {
                 return Ok(VerifyReport {
                     events: i as u64 + 1,
                     first_bad: Some(first_bad),
+                    head: i.checked_sub(1).map(|p| head_of(&inner.events[p])),
+                    ..VerifyReport::default()
                 });
             }
         }
         Ok(VerifyReport {
             events: inner.events.len() as u64,
-            first_bad: None,
+            head: inner.events.last().map(head_of),
+            ..VerifyReport::default()
         })
+    }
+}
+
+fn head_of(event: &Event) -> super::ChainHead {
+    super::ChainHead {
+        seq: event.seq,
+        hash: event.hash.clone(),
     }
 }

@@ -17,7 +17,10 @@ use crate::run::{Run, RunId, RunStatus};
 mod embedded;
 mod group;
 mod journal;
+mod lock;
 mod memory;
+mod replay;
+mod salvage;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -25,7 +28,9 @@ mod verify;
 
 pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use group::{Write, Written};
+pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
+pub use salvage::SalvageReport;
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -55,9 +60,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(Run, Vec<Event>), StoreError>;
 
     /// Records events that do not move the run (`GuardsEvaluated`, `Approved`, `ActionStarted`,
-    /// `ActionFinished`); the run's version is unchanged. Durable before return. Once the run has
-    /// ended, only `ActionFinished` (of an action running when it ended) is taken; anything else
-    /// is [`StoreError::RunEnded`].
+    /// `ActionFinished`, `ActionInterrupted`); the run's version is unchanged. Durable before
+    /// return. Once the run has ended, only `ActionFinished` or `ActionInterrupted` (of an action
+    /// running when it ended) is taken; anything else is [`StoreError::RunEnded`].
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
 
     /// Runs matching `filter`, in creation order (start time, then id).
@@ -76,8 +81,21 @@ pub trait Store: Send + Sync {
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
 
     /// Recomputes every event's checksum and the hash chain. A damaged store is a report with
-    /// `first_bad` set, not an error.
+    /// `first_bad` set, not an error. Read-only: it changes nothing in the store.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// [`Store::verify`], also looking for the event whose hash is `expect_head` (a head an
+    /// auditor recorded earlier) in the intact chain: [`VerifyReport::reached`].
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        let mut report = self.verify()?;
+        let last = report.head.as_ref().map_or(0, |h| h.seq);
+        report.reached = self
+            .scan_events(&EventFilter::default())?
+            .into_iter()
+            .find(|e| e.hash == expect_head && e.seq <= last)
+            .map(|e| e.seq);
+        Ok(report)
+    }
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.
@@ -178,12 +196,32 @@ fn wanted_str(want: &Option<String>, have: &str) -> bool {
 }
 
 /// The result of [`Store::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Events checked (up to and including the first bad one).
     pub events: u64,
     /// The first event that fails, if any.
     pub first_bad: Option<BadEvent>,
+    /// The last event of the intact chain (before `first_bad`, if any); `None` when there is
+    /// none. An auditor keeps it outside the store and later asks whether the chain still
+    /// reaches it ([`Store::verify_reaching`]): the one thing a consistently shortened or
+    /// rewritten store cannot fake.
+    pub head: Option<ChainHead>,
+    /// What the next write does before it writes, when the journal ends in a write that never
+    /// finished (never acknowledged): it cuts it off. `verify` itself changes nothing.
+    pub unfinished: Option<String>,
+    /// For [`Store::verify_reaching`]: the seq of the event with the expected hash, if the
+    /// intact chain still holds it.
+    pub reached: Option<u64>,
+}
+
+/// The last event of a chain: its seq and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (lowercase hex).
+    pub hash: String,
 }
 
 impl VerifyReport {
@@ -244,10 +282,11 @@ pub enum StoreError {
     /// The caller asked for something the store does not do (e.g. a commit without events).
     #[error("invalid store request: {0}")]
     Invalid(String),
-    /// Another process held the store's lock for longer than we were willing to wait.
+    /// Another process held the store's lock for longer than we were willing to wait (or the
+    /// wait was stopped, see `StopWaiting`).
     #[error(
-        "the store at {} is held by another waygate process (waited {:.1}s); \
-         try again when it finishes",
+        "the store at {} is held by another process (waited {:.1}s); \
+         try again when it is free",
         dir.display(),
         waited.as_secs_f64()
     )]
@@ -283,6 +322,20 @@ pub enum StoreError {
         recorded: u64,
         /// What is missing.
         detail: String,
+    },
+    /// There is no store where one was asked for, and the command does not create one.
+    #[error("no store at {location}; `waygate start` and `waygate run` create one")]
+    NoStore {
+        /// Where it was looked for (a directory).
+        location: String,
+    },
+    /// What is at the location is not a store, and none is created there.
+    #[error("{location} {why}")]
+    NotAStore {
+        /// Where.
+        location: String,
+        /// What it is instead, and what to do.
+        why: String,
     },
     /// The store was written by a different format version of waygate.
     #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
@@ -380,6 +433,13 @@ impl StoreError {
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
             StoreError::State(why) => StoreError::State(why.clone()),
+            StoreError::NoStore { location } => StoreError::NoStore {
+                location: location.clone(),
+            },
+            StoreError::NotAStore { location, why } => StoreError::NotAStore {
+                location: location.clone(),
+                why: why.clone(),
+            },
         }
     }
 
@@ -391,11 +451,16 @@ impl StoreError {
 
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished. Nothing new may start or be evaluated.
+/// record says how that action finished or that it was stopped. Nothing new may start or be
+/// evaluated.
 pub(crate) fn may_follow_the_end(events: &[NewEvent]) -> bool {
-    events
-        .iter()
-        .all(|e| matches!(e.kind, crate::event::EventKind::ActionFinished { .. }))
+    events.iter().all(|e| {
+        matches!(
+            e.kind,
+            crate::event::EventKind::ActionFinished { .. }
+                | crate::event::EventKind::ActionInterrupted { .. }
+        )
+    })
 }
 
 /// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the

@@ -9,13 +9,13 @@
 //! store does, it does inside one session.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::embedded::Options;
+use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
+use super::lock::{lock, lock_shared};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,40 +37,17 @@ const REPLAY_BATCH: usize = 1024;
 const SETTLE_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
 
-/// Takes `DIR/LOCK` (flock, exclusive), retrying with backoff for up to `timeout`.
-pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<File, StoreError> {
-    let path = dir.join("LOCK");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(StoreError::io(&path))?;
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(1);
-    loop {
-        // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(file);
-        }
-        let err = std::io::Error::last_os_error();
-        let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK)
-            || err.raw_os_error() == Some(libc::EINTR);
-        if !busy {
-            return Err(StoreError::Io { path, source: err });
-        }
-        let waited = start.elapsed();
-        if waited >= timeout {
-            return Err(StoreError::Locked {
-                dir: dir.to_owned(),
-                waited,
-            });
-        }
-        std::thread::sleep(delay.min(timeout - waited));
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+/// The file beside sled's own that says how far sled has applied the journal (`verify`'s
+/// witness of a journal that lost its tail).
+const WITNESS: &str = "applied";
+
+/// What the witness file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Witness {
+    /// The last event sled has applied.
+    recorded: u64,
+    /// Its hash.
+    last_hash: String,
 }
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
@@ -115,6 +92,8 @@ impl Default for Applied {
 /// The store, locked and open, with sled caught up with the journal.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// `state/applied`, see [`Session::write_witness`].
+    witness: std::path::PathBuf,
     /// Declared before the lock so sled is flushed and closed before the lock is released.
     pub(crate) db: StateDb,
     pub(crate) journal: Journal,
@@ -227,13 +206,44 @@ fn open_state_waiting(
     }
 }
 
+/// What [`Session::look`] saw.
+pub(crate) struct Look {
+    /// Every journal segment and its length.
+    pub(crate) lengths: Vec<(u32, u64)>,
+    /// The last event the state had applied, when the state could be read.
+    pub(crate) recorded: Option<u64>,
+}
+
 impl Session {
+    /// A look at the store that changes nothing: under a shared lock (held only for the look;
+    /// none when the lock file cannot be read), the journal's segment lengths and the last
+    /// event the state had applied, from the witness file sled's batches leave beside it (so
+    /// sled is not opened: opening it writes). No replay, nothing cut off.
+    pub(crate) fn look(dir: &Path, options: &Options) -> Result<Look, StoreError> {
+        let journal = Journal::at(&dir.join("journal"), options.segment_limit);
+        let _lock = lock_shared(dir, options)?;
+        let lengths = journal.lengths()?;
+        let recorded = fs::read(dir.join("state").join(WITNESS))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
+            .map(|w| w.recorded);
+        Ok(Look { lengths, recorded })
+    }
+
+    /// The last event sled has applied.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.applied.next_seq.saturating_sub(1)
+    }
+
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
     pub(crate) fn open(dir: &Path, options: &Options) -> Result<Session, StoreError> {
-        let lock = lock(dir, options.lock_timeout)?;
+        let lock = lock(dir, options)?;
         let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
         let state = dir.join("state");
-        let (db, applied) = match open_state_waiting(&state, options.lock_timeout) {
+        journal::create_dir(&state)?;
+        let opened = open_state_waiting(&state, options.lock_timeout.min(DEFAULT_LOCK_TIMEOUT));
+        journal::tighten(&state);
+        let (db, applied) = match opened {
             Ok(opened) => opened,
             Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
             Err(StateOpen::Unusable(why)) => {
@@ -250,7 +260,7 @@ impl Session {
                 state.display()
             );
         }
-        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default());
+        let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
             Ok(()) => Ok(session),
             Err(StoreError::State(why)) => {
@@ -269,9 +279,10 @@ impl Session {
         }
     }
 
-    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied) -> Session {
+    fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
         let chain = Chain::of(&applied);
         Session {
+            witness: state.join(WITNESS),
             db: StateDb(db),
             journal,
             applied,
@@ -283,6 +294,14 @@ impl Session {
             overlay: Overlay::default(),
             lock,
         }
+    }
+
+    /// Builds the state of a store whose journal was just written whole (a salvage): replays
+    /// it into a fresh sled, checking the chain on the way, and closes.
+    pub(crate) fn build(dir: &Path, options: &Options) -> Result<(), StoreError> {
+        let lock = lock(dir, options)?;
+        let journal = Journal::open(&dir.join("journal"), options.segment_limit)?;
+        Session::rebuild(lock, journal, &dir.join("state")).map(drop)
     }
 
     /// Deletes sled's files and replays the whole journal into a fresh sled.
@@ -298,9 +317,11 @@ impl Session {
                 })
             }
         }
+        journal::create_dir(state)?;
         let (db, _) = open_state(state)
             .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
-        let mut session = Session::new(lock, journal, db, Applied::default());
+        journal::tighten(state);
+        let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
         Ok(session)
     }
@@ -495,8 +516,32 @@ impl Session {
         }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
+        self.write_witness(&applied);
         self.applied = applied;
         Ok(())
+    }
+
+    /// Writes how far sled has applied the journal where `verify` can read it without opening
+    /// sled. Best effort and unsynced, like sled's own flush: it is written after the journal
+    /// is synced, so it never claims more than the journal holds; a lost or torn one only
+    /// weakens the check (no witness), never fails it falsely.
+    fn write_witness(&self, applied: &Applied) {
+        let witness = Witness {
+            recorded: applied.next_seq.saturating_sub(1),
+            last_hash: applied.last_hash.clone(),
+        };
+        let written = serde_json::to_vec(&witness)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let mut file = journal::create_options(&self.witness)
+                    .write(true)
+                    .truncate(true)
+                    .open(&self.witness)?;
+                std::io::Write::write_all(&mut file, &bytes)
+            });
+        if let Err(e) = written {
+            tracing::warn!("cannot write {}: {e}", self.witness.display());
+        }
     }
 
     /// Applies the commits this session has written but not yet applied to sled (one sled

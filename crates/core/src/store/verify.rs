@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
 use sha2::{Digest, Sha256};
 
-use super::{BadEvent, StoreError, VerifyReport};
+use super::{BadEvent, ChainHead, StoreError, VerifyReport};
 use crate::event::GENESIS_HASH;
 
 /// The seq, `prev_hash` and `hash` of a range's first or last event.
@@ -43,6 +43,8 @@ struct RangeReport {
     good: u64,
     /// The first fault after the first record's links, and where.
     fault: Option<(usize, Fault)>,
+    /// The seq of the event whose hash is the one looked for, if in this range.
+    found: Option<u64>,
 }
 
 /// An event's chain fields and whether its hash is right, as the checks need them.
@@ -54,7 +56,13 @@ struct Checked {
 }
 
 /// Checks `buf[offsets[range]]`, records starting at those offsets.
-fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeReport {
+/// `expect`: a hash to look for ([`RangeReport::found`]).
+fn check_range(
+    buf: &[u8],
+    offsets: &[usize],
+    range: Range<usize>,
+    expect: Option<&str>,
+) -> RangeReport {
     let mut report = RangeReport::default();
     let mut scratch = Vec::with_capacity(1024);
     let mut prev: Option<Link> = None;
@@ -112,6 +120,9 @@ fn check_range(buf: &[u8], offsets: &[usize], range: Range<usize>) -> RangeRepor
             }
         }
         report.good += 1;
+        if report.found.is_none() && expect == Some(event.hash.as_str()) {
+            report.found = Some(event.seq);
+        }
         match &mut prev {
             Some(link) => {
                 link.seq = event.seq;
@@ -289,26 +300,66 @@ fn record_offsets(buf: &[u8]) -> (Vec<usize>, usize) {
 }
 
 /// The chain as verified so far.
+#[derive(Clone)]
 struct Chain {
     next_seq: u64,
     prev_hash: String,
     events: u64,
+    /// The seq of the event with the hash looked for, once seen.
+    found: Option<u64>,
 }
 
-/// Verifies `journal` with `threads` threads per segment.
-pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, StoreError> {
-    let segments = journal.segments()?;
+impl Chain {
+    /// The report for an intact chain.
+    fn report(&self) -> VerifyReport {
+        VerifyReport {
+            events: self.events,
+            first_bad: None,
+            head: (self.events > 0).then(|| ChainHead {
+                seq: self.next_seq - 1,
+                hash: self.prev_hash.clone(),
+            }),
+            unfinished: None,
+            reached: self.found,
+        }
+    }
+}
+
+/// Verifies `journal` with `threads` threads per segment, reading each segment no further
+/// than `lengths` says (the journal as it was when it was looked at: appends made since are
+/// not judged half-written), and looking for the event whose hash is `expect`.
+pub(crate) fn verify(
+    journal: &Journal,
+    threads: usize,
+    lengths: Option<&[(u32, u64)]>,
+    expect: Option<&str>,
+) -> Result<VerifyReport, StoreError> {
+    let segments = match lengths {
+        Some(lengths) => lengths.iter().map(|(s, _)| *s).collect(),
+        None => journal.segments()?,
+    };
     let last = segments.last().copied().unwrap_or(Pos::START.segment);
     let mut chain = Chain {
         next_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         events: 0,
+        found: None,
     };
     let threads = threads.max(1);
-    let read = |segment: u32| journal::read_tail(&journal.segment_path(segment), 0);
+    let read = |segment: u32| -> Result<Option<Vec<u8>>, StoreError> {
+        let mut buf = journal::read_tail(&journal.segment_path(segment), 0)?;
+        let limit = lengths.and_then(|l| l.iter().find(|(s, _)| *s == segment));
+        if let (Some(buf), Some((_, len))) = (buf.as_mut(), limit) {
+            buf.truncate(*len as usize);
+        }
+        Ok(buf)
+    };
     let mut next = read(Pos::START.segment)?;
     for segment in Pos::START.segment..=last {
         let path = journal.segment_path(segment);
+        // Where the chain stood before this segment: the head if the whole last segment
+        // turns out to be an unfinished commit.
+        let before = chain.clone();
         let Some(buf) = next.take() else {
             if segment >= last {
                 break;
@@ -329,7 +380,7 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
                 .iter()
                 .map(|range| {
                     let (buf, offsets, range) = (&buf, &offsets, range.clone());
-                    scope.spawn(move || check_range(buf, offsets, range))
+                    scope.spawn(move || check_range(buf, offsets, range, expect))
                 })
                 .collect();
             let prefetched = if segment < last {
@@ -371,6 +422,7 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
                 }
             }
             chain.events += report.good;
+            chain.found = chain.found.or(report.found);
             if let Some(last) = &report.last {
                 chain.next_seq = last.seq + 1;
                 chain.prev_hash.clone_from(&last.hash);
@@ -386,38 +438,126 @@ pub(crate) fn verify(journal: &Journal, threads: usize) -> Result<VerifyReport, 
                 }
                 Some((index, Fault::Record(decoded))) => {
                     let at = offsets[index];
+                    if segment >= last && is_torn(&buf[at..]) {
+                        return Ok(unfinished(
+                            journal,
+                            &before,
+                            chain.found,
+                            segment,
+                            &buf,
+                            &offsets[..index],
+                            Some(at),
+                        ));
+                    }
                     let pos = Pos {
                         segment,
                         offset: at as u64,
                     };
-                    let detail = describe(decoded, &buf[at..], segment >= last);
+                    let detail = describe(decoded);
                     return Ok(bad_record(journal, &mut chain, pos, detail));
                 }
             }
         }
         if stop < buf.len() {
             // Hopping stopped at a header that cannot start a complete record.
+            if segment >= last && is_torn(&buf[stop..]) {
+                return Ok(unfinished(
+                    journal,
+                    &before,
+                    chain.found,
+                    segment,
+                    &buf,
+                    &offsets,
+                    Some(stop),
+                ));
+            }
             let decoded = journal::decode(&buf[stop..]);
             let pos = Pos {
                 segment,
                 offset: stop as u64,
             };
-            let detail = describe(decoded, &buf[stop..], segment >= last);
-            return Ok(bad_record(journal, &mut chain, pos, detail));
+            return Ok(bad_record(journal, &mut chain, pos, describe(decoded)));
+        }
+        if segment >= last {
+            return Ok(unfinished(
+                journal,
+                &before,
+                chain.found,
+                segment,
+                &buf,
+                &offsets,
+                None,
+            ));
         }
     }
-    Ok(VerifyReport {
-        events: chain.events,
-        first_bad: None,
-    })
+    Ok(chain.report())
 }
 
-/// What to say about an undecodable record, as a sequential read of the journal would: a bad
-/// write at the very end of the last segment is a torn tail, anything else damage.
-fn describe(decoded: Decoded, rest: &[u8], in_last_segment: bool) -> String {
-    if in_last_segment && !journal::later_commit_follows(rest) {
-        return "the journal's last record is incomplete or fails its checksum".to_owned();
+/// The report for a last segment whose records at `offsets` all passed, followed by a torn
+/// write at `torn` if any: records after the last end-of-commit mark belong to a commit that
+/// never finished (never acknowledged), which the next write cuts off. The chain's head is
+/// the last finished commit's last event; `before` is the chain before this segment, `found`
+/// the seq of the hash looked for, if seen.
+fn unfinished(
+    journal: &Journal,
+    before: &Chain,
+    found: Option<u64>,
+    segment: u32,
+    buf: &[u8],
+    offsets: &[usize],
+    torn: Option<usize>,
+) -> VerifyReport {
+    let mut finished = 0;
+    let mut head = None;
+    for (i, &at) in offsets.iter().enumerate().rev() {
+        if let Decoded::Record(record, _) = journal::decode(&buf[at..]) {
+            if record.end {
+                finished = i + 1;
+                head = Some(ChainHead {
+                    seq: record.event.seq,
+                    hash: record.event.hash,
+                });
+                break;
+            }
+        }
     }
+    let mut report = match head {
+        Some(head) => VerifyReport {
+            events: before.events + finished as u64,
+            head: Some(head),
+            ..VerifyReport::default()
+        },
+        None => before.report(),
+    };
+    // The hash looked for counts only in the part that stays.
+    let last = report.head.as_ref().map_or(0, |h| h.seq);
+    report.reached = found.filter(|seq| *seq <= last);
+    let cut = if finished < offsets.len() {
+        Some(offsets[finished])
+    } else {
+        torn
+    };
+    if let Some(cut) = cut {
+        let pos = Pos {
+            segment,
+            offset: cut as u64,
+        };
+        report.unfinished = Some(format!(
+            "an unfinished write at {} (never acknowledged): the next write cuts it off",
+            location(journal, pos)
+        ));
+    }
+    report
+}
+
+/// Whether the undecodable record at the start of `rest` (in the last segment) is a torn
+/// write: nothing that a later commit was written after, as a sequential read judges it.
+fn is_torn(rest: &[u8]) -> bool {
+    !journal::later_commit_follows(rest)
+}
+
+/// What to say about an undecodable record that is damage, not a torn write.
+fn describe(decoded: Decoded) -> String {
     match decoded {
         Decoded::Corrupt(detail) => detail,
         _ => "incomplete record".to_owned(),
@@ -448,6 +588,7 @@ fn bad_event(
             problem,
             location: Some(location(journal, pos)),
         }),
+        ..chain.report()
     }
 }
 

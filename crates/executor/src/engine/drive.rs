@@ -5,20 +5,24 @@
 //! comes first. Approvals name no instant, and other processes may act on the run meanwhile
 //! (`approve`, `advance`, `rollback`), so while sleeping the loop also looks at the run every
 //! [`DriveOptions::poll`]: a new event wakes it. Sleeping costs no CPU beyond those looks.
-//! Shutdown (Ctrl-C) is honoured at every await: evaluations in flight are dropped, which
-//! kills their process groups, and store commits are never cut in half (they run to
-//! completion on their blocking thread, and the journal is atomic anyway).
+//! An operator's signal (the engine's [`crate::shutdown::Shutdown`]: Ctrl-C, SIGTERM, SIGHUP)
+//! is honoured at every await that can take long: evaluations in flight are dropped, which
+//! kills their process groups; an action running is stopped (SIGTERM to its group, SIGKILL
+//! after a grace) and recorded as interrupted (so the next `drive` runs it again, not as a
+//! failure); store commits are never cut in half
+//! (they run to completion on their blocking thread, and the journal is atomic anyway).
 
-use std::future::Future;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::StoreError;
 
 use super::step::{deadline_at, elapsed, Policy, StepOutcome, TransitionReport};
 use super::{Engine, EngineError};
+use crate::shutdown::Signal;
 
 /// How `drive` behaves.
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +61,15 @@ pub enum DriveEnd {
         /// The state it is stuck in.
         state: String,
     },
-    /// Shut down (Ctrl-C) before the run ended.
-    Interrupted,
+    /// Stopped by an operator's signal before the run ended; resumable.
+    Interrupted {
+        /// The signal.
+        signal: Signal,
+        /// The state the run was in.
+        state: String,
+        /// The entry action (from 0) that was running and is recorded as interrupted.
+        action: Option<usize>,
+    },
 }
 
 /// What `drive` reports as it goes.
@@ -101,36 +112,49 @@ pub trait ProgressSink: Send {
 
 impl Engine {
     /// Steps run `id` until it ends, waits, or is blocked, following `on_failure` when guards
-    /// fail. Stops early, cleanly, when `shutdown` completes.
+    /// fail. A run that has ended already, or that another command ends meanwhile, is
+    /// [`DriveEnd::Ended`] as it ended. Stops early, cleanly, when the engine's shutdown fires.
     pub async fn drive(
         &self,
         id: &RunId,
         options: DriveOptions,
         sink: &mut dyn ProgressSink,
-        shutdown: impl Future<Output = ()>,
     ) -> Result<DriveEnd, EngineError> {
-        tokio::pin!(shutdown);
-        let mut first = true;
+        let shutdown = self.shutdown.clone();
+        let interrupted = |signal, state| DriveEnd::Interrupted {
+            signal,
+            state,
+            action: None,
+        };
         loop {
-            let step = self.step(
-                id,
-                None,
-                Policy {
-                    follow_on_failure: true,
-                },
-            );
-            let stepped = tokio::select! {
-                r = step => r,
-                () = &mut shutdown => return Ok(DriveEnd::Interrupted),
-            };
+            let stepped = self
+                .step(
+                    id,
+                    None,
+                    Policy {
+                        follow_on_failure: true,
+                    },
+                )
+                .await;
             let (outcome, reports) = match stepped {
                 Ok(stepped) => stepped,
+                Err(EngineError::Interrupted {
+                    signal,
+                    state,
+                    action,
+                    ..
+                }) => {
+                    return Ok(DriveEnd::Interrupted {
+                        signal,
+                        state,
+                        action,
+                    })
+                }
                 // Another process is running the run's actions: wait for it (or for its
                 // death, which frees the lock) and look again.
                 Err(EngineError::Busy { state, .. }) if !options.no_wait => {
-                    first = false; // the run was there, not ended, when the step looked
                     sink.report(&Progress::Waiting {
-                        state,
+                        state: state.clone(),
                         guards: vec![(
                             "entry actions".into(),
                             "running in another waygate process".into(),
@@ -140,21 +164,21 @@ impl Engine {
                     });
                     tokio::select! {
                         () = tokio::time::sleep(options.poll) => {}
-                        () = &mut shutdown => return Ok(DriveEnd::Interrupted),
+                        signal = shutdown.wait() => return Ok(interrupted(signal, state)),
                     }
                     continue;
                 }
-                // Another command moved or ended the run while this one worked or waited:
-                // follow it, and report how the run ended if it did.
-                Err(e) if !first && (e.is_conflict() || e.is_ended()) => {
-                    let run = self.load(id).await?;
-                    if run.run.status.is_ended() {
-                        return Ok(DriveEnd::Ended {
-                            in_place: run.run.status == RunStatus::Failed
-                                && run.workflow.state(run.state).terminal.is_none(),
-                            state: run.run.state,
-                            status: run.run.status,
-                        });
+                // The run had ended before this drive, or another command moved or ended it
+                // while this one worked or waited: follow it, and report how the run ended if
+                // it did.
+                Err(
+                    e @ (EngineError::Ended { .. }
+                    | EngineError::Store(
+                        StoreError::Conflict { .. } | StoreError::RunEnded { .. },
+                    )),
+                ) => {
+                    if let Some(end) = ended(&self.load(id).await?) {
+                        return Ok(end);
                     }
                     if e.is_ended() {
                         return Err(e);
@@ -163,27 +187,18 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
-            first = false;
             let loaded = self.load(id).await?;
-            if !reports.is_empty() {
-                let state = match &outcome {
-                    StepOutcome::Moved { from, .. } => from.clone(),
-                    _ => loaded.run.state.clone(),
-                };
+            if let Some(first) = reports.first() {
                 sink.report(&Progress::Evaluated {
-                    state,
+                    state: first.from.clone(),
                     reports: reports.clone(),
                 });
             }
             match outcome {
                 StepOutcome::Moved { from, to, cause } => {
                     sink.report(&Progress::Moved { from, to, cause });
-                    if loaded.run.status.is_ended() {
-                        return Ok(DriveEnd::Ended {
-                            state: loaded.run.state,
-                            status: loaded.run.status,
-                            in_place: loaded.workflow.state(loaded.state).terminal.is_none(),
-                        });
+                    if let Some(end) = ended(&loaded) {
+                        return Ok(end);
                     }
                 }
                 StepOutcome::Ended {
@@ -246,7 +261,9 @@ impl Engine {
                     );
                     tokio::select! {
                         r = wait => r?,
-                        () = &mut shutdown => return Ok(DriveEnd::Interrupted),
+                        signal = shutdown.wait() => {
+                            return Ok(interrupted(signal, loaded.run.state.clone()))
+                        }
                     }
                 }
             }
@@ -285,4 +302,14 @@ impl Engine {
         let id = id.clone();
         self.blocking(move |s| Ok(s.run_events(&id)?.len())).await
     }
+}
+
+/// How `loaded` ended, if it has ([`waygate_core::ending`] owns the rule).
+fn ended(loaded: &super::Loaded) -> Option<DriveEnd> {
+    let end = waygate_core::ending::ending(&loaded.workflow, &loaded.run, &loaded.events)?;
+    Some(DriveEnd::Ended {
+        in_place: end.how == waygate_core::ending::How::InPlace,
+        state: end.state,
+        status: end.status,
+    })
 }

@@ -7,14 +7,17 @@
 //! a run that the next command picks up where the journal says it was.
 //!
 //! Entering a state and running its `on_enter` actions are two steps: the transition is
-//! committed first, then the actions run, each recorded as `ActionStarted` and
-//! `ActionFinished`. Whichever command next acts on the run (`advance`, `drive`, `run`)
-//! first finishes the state's entry: actions without an `ActionFinished` in the current visit
-//! are run, in order. An action found started but never finished (the process died while it
-//! ran) is run again, once; if it is found interrupted a second time it is recorded as failed.
-//! Actions should therefore be idempotent, as deploy scripts usually are. "Never finished"
-//! is told from "still running in another process" by the run's lock ([`crate::lock`]),
-//! which the process running actions holds: see [`Engine::with_run_locks`].
+//! committed first, then the actions run, each recorded as `ActionStarted` and then
+//! `ActionFinished` (or `ActionInterrupted` when an operator's signal stopped it). Whichever
+//! command next acts on the run (`advance`, `drive`, `run`) first finishes the state's entry,
+//! doing what the pure [`waygate_core::entry::decide_entry`] says from the journal of the
+//! visit: actions run at least once; one stopped by a signal runs again, never counted as a
+//! failure; one whose process died unrecorded (`kill -9`) runs again, and after
+//! [`waygate_core::entry::CRASH_LIMIT`] such deaths is recorded as failed. Actions should
+//! therefore be idempotent, as deploy scripts usually are (`docs/cli.md`, `drive`). "Died" is
+//! told from "still running in another process" by the run's lock ([`crate::lock`]), which
+//! the process running actions holds: see [`Engine::with_run_locks`]. Signals reach the
+//! engine as a [`Shutdown`] ([`Engine::with_shutdown`]).
 
 mod drive;
 mod ops;
@@ -40,6 +43,7 @@ use crate::clock::{Clock, ProcessClock};
 use crate::context::GuardContext;
 use crate::live::{LiveOutput, OutputSender};
 use crate::lock::RunLocks;
+use crate::shutdown::{Shutdown, Signal};
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
 pub use ops::{ApproveOutcome, Started};
@@ -166,6 +170,20 @@ pub enum EngineError {
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Join(String),
+    /// An operator's signal stopped the command before it was done. What was running stopped
+    /// with it (an action's process group is killed and the stop recorded as
+    /// `ActionInterrupted`); nothing is left half-committed, and the run can be resumed.
+    #[error("run {run}: interrupted by {signal} in `{state}`")]
+    Interrupted {
+        /// The run.
+        run: RunId,
+        /// The state it is in.
+        state: String,
+        /// The signal.
+        signal: Signal,
+        /// The entry action (from 0) it stopped, if one was running.
+        action: Option<usize>,
+    },
 }
 
 impl EngineError {
@@ -179,6 +197,11 @@ impl EngineError {
                 | EngineError::RollbackUnderWay { .. }
                 | EngineError::MovedMeanwhile { .. }
         )
+    }
+
+    /// An operator's signal stopped the command.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, EngineError::Interrupted { .. })
     }
 
     /// The run had ended already.
@@ -200,6 +223,7 @@ pub struct Engine {
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
     locks: Option<RunLocks>,
+    shutdown: Shutdown,
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
@@ -294,6 +318,7 @@ impl Engine {
             overrides: BTreeMap::new(),
             clock: Arc::new(ProcessClock::starting_now()),
             locks: None,
+            shutdown: Shutdown::never(),
             jumps_reported: Arc::default(),
             output: None,
         }
@@ -328,6 +353,15 @@ impl Engine {
     /// Reads process environment variables through `getenv` instead.
     pub fn with_env(mut self, getenv: EnvLookup) -> Engine {
         self.getenv = getenv;
+        self
+    }
+
+    /// Stops cleanly when `shutdown` fires: guard evaluations and waits are dropped (their
+    /// processes killed), an action running is stopped (SIGTERM to its process group, SIGKILL
+    /// after the grace) and recorded as interrupted, and the operation returns
+    /// [`EngineError::Interrupted`]. Store commits are never cut in half.
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Engine {
+        self.shutdown = shutdown;
         self
     }
 
@@ -537,12 +571,4 @@ fn looks<'e>(events: impl Iterator<Item = &'e Event>) -> HashMap<String, Vec<Tim
         }
     }
     looks
-}
-
-/// The status a run ends with on entering a terminal state.
-fn terminal_status(t: waygate_core::model::Terminal) -> RunStatus {
-    match t {
-        waygate_core::model::Terminal::Success => RunStatus::Succeeded,
-        waygate_core::model::Terminal::Failure => RunStatus::Failed,
-    }
 }

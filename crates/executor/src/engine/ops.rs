@@ -288,11 +288,15 @@ impl Engine {
     /// Ends the run where it is; no further transitions. The reason must not be blank.
     pub async fn abort(&self, id: &RunId, reason: &str) -> Result<Run, EngineError> {
         ensure_reason("abort", reason)?;
-        let loaded = self.load(id).await?;
-        ensure_active(&loaded)?;
-        let state = loaded.run.state.clone();
+        // The run record alone, not its history nor its workflow: a run whose history has a
+        // damaged record, or whose pinned definition no longer validates, can still be
+        // aborted, and its environment freed.
+        let owned = id.clone();
+        let run = self.blocking(move |s| s.load_run(&owned)).await?;
+        ensure_run_active(&run)?;
+        let state = run.state.clone();
         self.commit(
-            &loaded.run,
+            &run,
             RunChange::status(RunStatus::Aborted),
             vec![
                 EventKind::Aborted {
@@ -344,10 +348,14 @@ fn ensure_reason(what: &'static str, reason: &str) -> Result<(), EngineError> {
 }
 
 fn ensure_active(loaded: &Loaded) -> Result<(), EngineError> {
-    if loaded.run.status.is_ended() {
+    ensure_run_active(&loaded.run)
+}
+
+fn ensure_run_active(run: &Run) -> Result<(), EngineError> {
+    if run.status.is_ended() {
         return Err(EngineError::Ended {
-            run: loaded.run.id.clone(),
-            status: loaded.run.status,
+            run: run.id.clone(),
+            status: run.status,
         });
     }
     Ok(())

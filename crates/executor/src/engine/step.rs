@@ -8,18 +8,23 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use waygate_core::decide::{decide, Decision, Evaluation, Incident};
+use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
+use waygate_core::model::Action;
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
-use super::{terminal_status, Engine, EngineError, Loaded};
+use super::{Engine, EngineError, Loaded};
 use crate::action::{describe, run_action};
 use crate::evaluate::evaluate_transition;
+use crate::shutdown::Signal;
 
 /// The guards of one transition as evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionReport {
+    /// The state the guards were evaluated in (the run may have moved on since).
+    pub from: String,
     /// The target state.
     pub to: String,
     /// One result per guard.
@@ -62,6 +67,11 @@ pub enum StepOutcome {
     Blocked,
 }
 
+/// How long a failed entry action waits for an operator's stop that may have killed it (the
+/// signal reaching waygate a moment after its child): longer than any signal takes to be
+/// delivered and handled, short next to anything a failure path does.
+const STOP_SETTLE: Duration = Duration::from_millis(250);
+
 /// How a step treats failing guards.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Policy {
@@ -92,13 +102,37 @@ impl Engine {
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
-            let results = evaluate_transition(&t.transition.guards, &ctx).await;
+            let results = self
+                .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                .await?;
             reports.push(TransitionReport {
+                from: loaded.run.state.clone(),
                 to: loaded.workflow.state(t.to).name.clone(),
                 results,
             });
         }
         Ok((loaded, reports))
+    }
+
+    /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
+    /// dropped, which kills its processes, nothing is recorded, and the result is
+    /// [`EngineError::Interrupted`].
+    async fn evaluate_unless_stopped(
+        &self,
+        loaded: &Loaded,
+        guards: &[waygate_core::model::Guard],
+        ctx: &crate::context::GuardContext,
+    ) -> Result<Vec<GuardResult>, EngineError> {
+        tokio::select! {
+            biased;
+            signal = self.shutdown.wait() => Err(EngineError::Interrupted {
+                run: loaded.run.id.clone(),
+                state: loaded.run.state.clone(),
+                signal,
+                action: None,
+            }),
+            results = evaluate_transition(guards, ctx) => Ok(results),
+        }
     }
 
     fn candidates<'w>(
@@ -173,12 +207,15 @@ impl Engine {
             .is_some_and(|d| in_state >= d);
         if !deadline_passed {
             for t in self.candidates(&loaded, to)? {
-                let results = evaluate_transition(&t.transition.guards, &ctx).await;
+                let results = self
+                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                    .await?;
                 let done = results.iter().all(|r| r.outcome == Outcome::Pass)
                     || results
                         .iter()
                         .any(|r| r.incident && r.outcome == Outcome::Fail);
                 reports.push(TransitionReport {
+                    from: loaded.run.state.clone(),
                     to: workflow.state(t.to).name.clone(),
                     results,
                 });
@@ -347,8 +384,15 @@ impl Engine {
         };
         Ok(match settled {
             Some(ended @ StepOutcome::Ended { .. }) => ended,
-            // A failed entry action moved it further; report the whole move.
-            Some(StepOutcome::Moved { to, .. }) => StepOutcome::Moved { from, to, cause },
+            // A failed entry action moved it further: report the whole move, and that a
+            // failure (the action's) put the run where it is now.
+            Some(StepOutcome::Moved {
+                to, cause: further, ..
+            }) => StepOutcome::Moved {
+                from,
+                to,
+                cause: further,
+            },
             _ => StepOutcome::Moved {
                 from,
                 to: to.to_owned(),
@@ -376,16 +420,17 @@ impl Engine {
         })
     }
 
-    /// Finishes entering the run's current state: runs `on_enter` actions that have not
-    /// finished in this visit, follows a failed one to the failure path, and ends the run in
-    /// a terminal state. Loops until the run rests in a state whose entry is complete.
-    /// Returns what happened, or `None` if nothing needed doing.
+    /// Finishes entering the run's current state, doing what [`decide_entry`] says until the
+    /// run rests in a state whose entry is complete or ends: runs `on_enter` actions, records
+    /// one given up on, follows a failed one to the failure path, ends the run in a terminal
+    /// state. Returns what happened, or `None` if nothing needed doing.
     ///
     /// Actions run only under the run's lock ([`crate::lock`]): a process that finds another
     /// one running them gets [`EngineError::Busy`] rather than running them a second time.
-    /// Holding the lock, it re-reads the run before each action and before each commit, so a
-    /// move made meanwhile by another command (`rollback`) is followed, not overwritten: the
-    /// holder goes on to finish entering the state the run is in now.
+    /// Holding the lock, it re-reads the run after each action and decides again, so a move
+    /// made meanwhile by another command (`rollback`) is followed, not overwritten: the holder
+    /// goes on to finish entering the state the run is in now. An operator's signal during an
+    /// action kills it, records `ActionInterrupted` and returns [`EngineError::Interrupted`].
     pub(crate) async fn settle(
         &self,
         mut loaded: Loaded,
@@ -393,18 +438,17 @@ impl Engine {
         let first_state = loaded.run.state.clone();
         let mut last: Option<StepOutcome> = None;
         let mut lock = None;
-        'visit: loop {
+        loop {
             if loaded.run.status.is_ended() {
                 return Ok(last);
             }
             let state_id = loaded.state;
             let state = loaded.workflow.state(state_id).clone();
-            if !state.on_enter.is_empty() {
-                loaded.ensure_vars()?;
-            }
-            let unfinished = (0..state.on_enter.len())
-                .any(|i| action_history(&loaded, &state.name, i as u32).0.is_none());
-            if unfinished && lock.is_none() {
+            let histories =
+                action_histories(loaded.visit_events(), &state.name, state.on_enter.len());
+            let entry = decide_entry(&loaded.workflow, state_id, &histories);
+            let runs_something = matches!(entry, Entry::Run { .. } | Entry::GiveUp { .. });
+            if runs_something && lock.is_none() {
                 if let Some(locks) = &self.locks {
                     let (locks, id) = (locks.clone(), loaded.run.id.clone());
                     let taken = tokio::task::spawn_blocking(move || locks.take(&id))
@@ -420,172 +464,215 @@ impl Engine {
                     lock = Some(taken);
                     // Whoever held it may have finished the actions, or moved the run.
                     loaded = self.load(&loaded.run.id).await?;
-                    continue 'visit;
+                    continue;
                 }
             }
-            let mut failed: Option<String> = None;
-            for (i, action) in state.on_enter.iter().enumerate() {
-                let index = i as u32;
-                let (finished, started) = action_history(&loaded, &state.name, index);
-                match finished {
-                    Some(true) => continue,
-                    Some(false) => {
-                        failed = Some(format!("action {} failed", i + 1));
-                        if state.terminal.is_none() {
-                            break;
-                        }
-                        continue;
-                    }
-                    None => {}
+            let name = state.name.clone();
+            match entry {
+                Entry::Complete => return Ok(last),
+                Entry::Run { index, .. } => {
+                    loaded.ensure_vars()?;
+                    self.run_entry_action(&loaded, &state, index).await?;
                 }
-                let ctx = self.context(&loaded);
-                if started >= 2 {
-                    // Interrupted twice: do not try a third time.
+                Entry::GiveUp { index, crashes } => {
                     self.append(
                         &loaded.run,
                         vec![EventKind::ActionFinished {
-                            state: state.name.clone(),
-                            index,
+                            state: name,
+                            index: index as u32,
                             ok: false,
-                            detail:
-                                "interrupted twice (the process running it died); not run again"
-                                    .into(),
+                            detail: format!(
+                                "the process running it died {crashes} times without a record \
+                                 (not stopped by an operator); not run again"
+                            ),
                             evidence: None,
                             duration_ms: 0,
                         }],
                     )
                     .await?;
-                    failed = Some(format!("action {} was interrupted twice", i + 1));
-                    break;
                 }
-                self.append(
-                    &loaded.run,
-                    vec![EventKind::ActionStarted {
-                        state: state.name.clone(),
-                        index,
-                        action: describe(action, &ctx),
-                    }],
-                )
-                .await?;
-                let result = run_action(action, index, &ctx).await;
-                self.append(
-                    &loaded.run,
-                    vec![EventKind::ActionFinished {
-                        state: state.name.clone(),
-                        index,
-                        ok: result.ok,
-                        detail: result.detail.clone(),
-                        evidence: result.evidence.clone(),
-                        duration_ms: result.duration_ms,
-                    }],
-                )
-                .await?;
-                let now = self.load(&loaded.run.id).await?;
-                if moved_since(&loaded, &now) {
-                    loaded = now;
-                    continue 'visit;
+                Entry::Fail {
+                    to: Some(target),
+                    reason,
+                    ..
+                } => {
+                    let to = loaded.workflow.state(target).name.clone();
+                    let committed = self
+                        .commit(
+                            &loaded.run,
+                            RunChange::to_state(&to).with_status(RunStatus::Active),
+                            vec![EventKind::Transitioned {
+                                from: name,
+                                to: to.clone(),
+                                cause: Cause::Action,
+                                reason: Some(reason),
+                            }],
+                        )
+                        .await;
+                    if !moved_meanwhile(committed)? {
+                        last = Some(StepOutcome::Moved {
+                            from: first_state.clone(),
+                            to,
+                            cause: Cause::Action,
+                        });
+                    }
                 }
-                loaded = now;
-                if !result.ok {
-                    failed = Some(format!(
-                        "action {} ({}) failed: {}",
-                        i + 1,
-                        result.description,
-                        result.detail
-                    ));
-                    if state.terminal.is_none() {
-                        break;
+                Entry::Fail { to: None, .. } => {
+                    match self.fail_in_place(&loaded, Vec::new()).await {
+                        Err(EngineError::Store(StoreError::Conflict { .. })) => {}
+                        other => return other.map(Some),
+                    }
+                }
+                Entry::End { status, .. } => {
+                    let committed = self
+                        .commit(
+                            &loaded.run,
+                            RunChange::status(status),
+                            vec![EventKind::RunEnded {
+                                state: name.clone(),
+                                status,
+                            }],
+                        )
+                        .await;
+                    if !moved_meanwhile(committed)? {
+                        return Ok(Some(StepOutcome::Ended {
+                            state: name,
+                            status,
+                            in_place: false,
+                        }));
                     }
                 }
             }
-            if state.terminal.is_none() && failed.is_none() {
-                return Ok(last);
-            }
-            // About to commit the end or the failure path: not if the run moved meanwhile.
-            let current = self.load(&loaded.run.id).await?;
-            if moved_since(&loaded, &current) {
-                loaded = current;
-                continue 'visit;
-            }
-            if let Some(terminal) = state.terminal {
-                // A terminal state's actions announce and archive; their failure is recorded
-                // but does not change how the run ended.
-                let status = terminal_status(terminal);
-                self.commit(
-                    &current.run,
-                    RunChange::status(status),
-                    vec![EventKind::RunEnded {
-                        state: state.name.clone(),
-                        status,
-                    }],
-                )
-                .await?;
-                return Ok(Some(StepOutcome::Ended {
-                    state: state.name,
-                    status,
-                    in_place: false,
-                }));
-            }
-            let Some(reason) = failed else {
-                return Ok(last);
-            };
-            match loaded.workflow.failure_target(state_id) {
-                Some(target) => {
-                    let to = loaded.workflow.state(target).name.clone();
-                    self.commit(
-                        &current.run,
-                        RunChange::to_state(&to).with_status(RunStatus::Active),
-                        vec![EventKind::Transitioned {
-                            from: state.name.clone(),
-                            to: to.clone(),
-                            cause: Cause::Action,
-                            reason: Some(reason),
-                        }],
-                    )
-                    .await?;
-                    last = Some(StepOutcome::Moved {
-                        from: first_state.clone(),
-                        to,
-                        cause: Cause::Action,
-                    });
-                    loaded = self.load(&loaded.run.id).await?;
-                }
-                None => {
-                    let ended = self.fail_in_place(&current, Vec::new()).await?;
-                    return Ok(Some(ended));
-                }
-            }
+            // Decide again on the run as it is now: the action's record, or a move by
+            // another command.
+            loaded = self.load(&loaded.run.id).await?;
         }
     }
-}
 
-/// Whether the run left the visit `before` was loaded in (moved, re-entered or ended).
-fn moved_since(before: &Loaded, now: &Loaded) -> bool {
-    now.run.state != before.run.state
-        || now.run.state_entered_at != before.run.state_entered_at
-        || now.run.status.is_ended()
-}
-
-/// For action `index` of `state` in the current visit: whether it finished (and how), and
-/// how often it was started.
-fn action_history(loaded: &Loaded, state: &str, index: u32) -> (Option<bool>, usize) {
-    let mut finished = None;
-    let mut started = 0;
-    for e in loaded.visit_events() {
-        match &e.kind {
-            EventKind::ActionStarted {
-                state: s, index: i, ..
-            } if s == state && *i == index => started += 1,
-            EventKind::ActionFinished {
-                state: s,
-                index: i,
-                ok,
-                ..
-            } if s == state && *i == index => finished = Some(*ok),
+    /// Runs entry action `index` of `state` and records it, unless an operator's signal
+    /// stops it: a command's process group gets SIGTERM, then SIGKILL after the grace (so a
+    /// deploy script can release what it holds); a webhook call is dropped. The stop is
+    /// recorded as `ActionInterrupted` and the result is [`EngineError::Interrupted`].
+    async fn run_entry_action(
+        &self,
+        loaded: &Loaded,
+        state: &waygate_core::model::State,
+        index: usize,
+    ) -> Result<(), EngineError> {
+        let interrupted = |signal: Signal, action: Option<usize>| EngineError::Interrupted {
+            run: loaded.run.id.clone(),
+            state: state.name.clone(),
+            signal,
+            action,
+        };
+        // Asked to stop before the action began: it has not started, nothing to record.
+        if let Some(signal) = self.shutdown.requested() {
+            return Err(interrupted(signal, None));
+        }
+        let action = &state.on_enter[index];
+        let mut ctx = self.context(loaded);
+        ctx.stop = Some(self.shutdown.clone());
+        self.append(
+            &loaded.run,
+            vec![EventKind::ActionStarted {
+                state: state.name.clone(),
+                index: index as u32,
+                action: describe(action, &ctx),
+            }],
+        )
+        .await?;
+        let running = run_action(action, index as u32, &ctx);
+        let result = match action {
+            // The process hears the stop itself and ends within the grace. A failure may
+            // also be a stop that reached the action first: whoever stops a whole service
+            // (systemd, a container runtime) signals its processes together, and the child
+            // can die before waygate's handler has run. Such a stop is not the action's
+            // failure, so a failed action waits a moment for it.
+            Action::Command(_) => {
+                let result = running.await;
+                if !result.ok && self.shutdown.requested().is_none() {
+                    let _ = tokio::time::timeout(STOP_SETTLE, self.shutdown.wait()).await;
+                }
+                result
+            }
+            Action::Http(_) => tokio::select! {
+                biased;
+                signal = self.shutdown.wait() => {
+                    return Err(self.record_stop(loaded, state, index, signal).await);
+                }
+                result = running => result,
+            },
+        };
+        match self.shutdown.requested() {
+            // Cut short by the stop (a failure now may be the stop's doing): the action runs
+            // again on resume, never counted as failed.
+            Some(signal) if !result.ok => {
+                return Err(self.record_stop(loaded, state, index, signal).await);
+            }
             _ => {}
         }
+        self.append(
+            &loaded.run,
+            vec![EventKind::ActionFinished {
+                state: state.name.clone(),
+                index: index as u32,
+                ok: result.ok,
+                detail: result.detail,
+                evidence: result.evidence,
+                duration_ms: result.duration_ms,
+            }],
+        )
+        .await?;
+        // It finished before a stop took effect: recorded as it is, then stop.
+        match self.shutdown.requested() {
+            Some(signal) => Err(interrupted(signal, None)),
+            None => Ok(()),
+        }
     }
-    (finished, started)
+
+    /// Records that `signal` stopped entry action `index` of `state`; returns the error
+    /// that says so (or the store's, if recording failed).
+    async fn record_stop(
+        &self,
+        loaded: &Loaded,
+        state: &waygate_core::model::State,
+        index: usize,
+        signal: Signal,
+    ) -> EngineError {
+        let recorded = self
+            .append(
+                &loaded.run,
+                vec![EventKind::ActionInterrupted {
+                    state: state.name.clone(),
+                    index: index as u32,
+                    signal: signal.name().to_owned(),
+                }],
+            )
+            .await;
+        match recorded {
+            Ok(()) => EngineError::Interrupted {
+                run: loaded.run.id.clone(),
+                state: state.name.clone(),
+                signal,
+                action: Some(index),
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+/// Whether a commit made while finishing a state's entry found the run moved or ended by
+/// another command: then the caller decides again on the run as it is now.
+fn moved_meanwhile(
+    committed: Result<waygate_core::run::Run, EngineError>,
+) -> Result<bool, EngineError> {
+    match committed {
+        Ok(_) => Ok(false),
+        Err(EngineError::Store(StoreError::Conflict { .. } | StoreError::RunEnded { .. })) => {
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// When the current state's deadline falls, if it has one.

@@ -72,12 +72,7 @@ impl ProgressSink for Recorder {
 async fn drive(engine: &Engine, id: &RunId) -> DriveEnd {
     let mut rec = Recorder::default();
     engine
-        .drive(
-            id,
-            DriveOptions::default(),
-            &mut rec,
-            std::future::pending(),
-        )
+        .drive(id, DriveOptions::default(), &mut rec)
         .await
         .expect("drives")
 }
@@ -220,7 +215,7 @@ async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
 }
 
 #[tokio::test]
-async fn an_action_interrupted_once_is_run_again_and_twice_is_failed() {
+async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
     let (engine, store) = setup("ci");
     let id = start(
         &engine,
@@ -275,6 +270,98 @@ async fn an_action_interrupted_once_is_run_again_and_twice_is_failed() {
         }
     );
     assert_eq!(transitions(&store, &id)[0].2, Cause::Action);
+}
+
+#[tokio::test]
+async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_often() {
+    let (engine, store) = setup("ci");
+    let id = start(
+        &engine,
+        FAILING_ACTION
+            .replace(r#"["false"]"#, r#"["true"]"#)
+            .as_str(),
+    )
+    .await;
+    // Three operator stops of the same action (more than the crash limit) in earlier drives.
+    for _ in 0..3 {
+        let events = vec![
+            NewEvent::new(
+                "ci",
+                EventKind::ActionStarted {
+                    state: "deploy".into(),
+                    index: 0,
+                    action: "Command true".into(),
+                },
+            ),
+            NewEvent::new(
+                "ci",
+                EventKind::ActionInterrupted {
+                    state: "deploy".into(),
+                    index: 0,
+                    signal: "SIGINT".into(),
+                },
+            ),
+        ];
+        store.append(&id, events).expect("append");
+    }
+    let end = drive(&engine, &id).await;
+    assert_eq!(
+        end,
+        DriveEnd::Ended {
+            state: "done".into(),
+            status: RunStatus::Succeeded,
+            in_place: false
+        }
+    );
+    assert!(
+        !transitions(&store, &id)
+            .iter()
+            .any(|(_, to, _)| to == "revert"),
+        "never the failure path"
+    );
+}
+
+#[tokio::test]
+async fn a_signal_during_an_action_kills_it_and_records_the_stop() {
+    let (engine, store) = setup("ci");
+    let (trigger, shutdown) = crate::shutdown::Shutdown::new();
+    let engine = engine.with_shutdown(shutdown);
+    let id = start(
+        &engine,
+        FAILING_ACTION
+            .replace(r#"["false"]"#, r#"["sleep", "30"]"#)
+            .as_str(),
+    )
+    .await;
+    let driving = {
+        let (engine, id) = (engine.clone(), id.clone());
+        tokio::spawn(async move {
+            let mut rec = Recorder::default();
+            engine.drive(&id, DriveOptions::default(), &mut rec).await
+        })
+    };
+    // Wait for the action to start (a real process: real time).
+    for _ in 0..200 {
+        if kinds(&store, &id).contains(&"ActionStarted".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    trigger.fire(crate::shutdown::Signal::Terminate);
+    let end = driving.await.expect("joins").expect("drives");
+    assert_eq!(
+        end,
+        DriveEnd::Interrupted {
+            signal: crate::shutdown::Signal::Terminate,
+            state: "deploy".into(),
+            action: Some(0),
+        }
+    );
+    let events = store.run_events(&id).expect("events");
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::ActionInterrupted { state, index: 0, signal } if state == "deploy" && signal == "SIGTERM")));
+    assert!(!kinds(&store, &id).contains(&"ActionFinished".to_owned()));
+    assert_eq!(store.load_run(&id).expect("run").state, "deploy");
 }
 
 #[tokio::test]

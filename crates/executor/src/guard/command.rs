@@ -62,6 +62,7 @@ pub fn process_spec(check: &CommandCheck, ctx: &GuardContext) -> Result<ProcessS
         cwd,
         timeout: check.timeout,
         grace: ctx.kill_grace,
+        stop: ctx.stop.clone(),
     })
 }
 
@@ -73,6 +74,10 @@ pub(crate) fn verdict(check: &CommandCheck, ctx: &GuardContext, out: &ProcessOut
         Exit::TimedOut { killed } => format!(
             "timed out after {}{}",
             human(check.timeout),
+            if killed { " (killed)" } else { " (terminated)" }
+        ),
+        Exit::Stopped { signal, killed } => format!(
+            "stopped: waygate received {signal}{}",
             if killed { " (killed)" } else { " (terminated)" }
         ),
     };

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use waygate_executor::process::{run_process, Exit, ProcessSpec};
+use waygate_executor::process::{run_process, Exit, ProcessOutput, ProcessSpec};
 use waygate_executor::ExecError;
 
 use crate::support::{gone, pid_in};
@@ -16,6 +16,7 @@ fn spec(argv: &[&str], timeout: Duration) -> ProcessSpec {
         cwd: PathBuf::from("."),
         timeout,
         grace: Duration::from_millis(300),
+        stop: None,
     }
 }
 
@@ -92,4 +93,53 @@ async fn cancellation_kills_the_group() {
     assert!(cancelled.is_err(), "the command cannot have finished");
     let pid = pid_in(&std::fs::read_to_string(&pidfile).expect("the script wrote its pid"));
     assert!(gone(pid).await, "grandchild {pid} survived cancellation");
+}
+
+/// Runs `sh -c TRAP; touch ready; loop` with an operator stop fired (as `signal`) once the
+/// trap is set.
+async fn stopped_once_trapped(trap: &str, signal: waygate_executor::Signal) -> ProcessOutput {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = dir.path().join("ready");
+    let (trigger, stop) = waygate_executor::Shutdown::new();
+    let script = format!(
+        "{trap}; touch {}; while true; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut spec = spec(&["sh", "-c", &script], Duration::from_secs(60));
+    spec.stop = Some(stop);
+    let fire = tokio::spawn(async move {
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        trigger.fire(signal);
+    });
+    let out = run_process(&spec).await.expect("runs");
+    fire.await.expect("fires");
+    out
+}
+
+#[tokio::test]
+async fn an_operator_stop_terminates_the_group_gracefully_then_kills() {
+    use waygate_executor::Signal;
+    // A program that cleans up on SIGTERM gets the chance.
+    let out = stopped_once_trapped("trap 'echo cleaned; exit 143' TERM", Signal::Terminate).await;
+    assert_eq!(
+        out.exit,
+        Exit::Stopped {
+            signal: Signal::Terminate,
+            killed: false
+        }
+    );
+    assert_eq!(out.stdout.tail, b"cleaned\n");
+    // One that ignores SIGTERM is killed after the grace.
+    let started = Instant::now();
+    let out = stopped_once_trapped("trap '' TERM", Signal::Interrupt).await;
+    assert_eq!(
+        out.exit,
+        Exit::Stopped {
+            signal: Signal::Interrupt,
+            killed: true
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

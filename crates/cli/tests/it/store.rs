@@ -1,0 +1,816 @@
+//! The store as its users meet it: which commands may create one, what a wrong `--store`
+//! says, read-only auditors, private files, damage and salvage, a store held by a neighbour.
+
+use std::fs;
+use std::path::Path;
+
+use crate::helpers::{run, Sandbox};
+use crate::runs::LIFECYCLE;
+
+/// Everything under `dir`, relative, sorted: to show that nothing was created or changed.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            out.push(format!("{rel} {len}"));
+            if path.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn audit_verify_on_a_mistyped_store_path_says_no_store_and_creates_nothing() {
+    let sb = Sandbox::new();
+    let missing = sb.path().join("stroe");
+    for args in [
+        &["audit", "verify"][..],
+        &["runs"],
+        &["history", "r1"],
+        &["status", "r1"],
+        &["audit"],
+        &["abort", "r1", "--reason", "x"],
+        &["drive", "r1"],
+    ] {
+        let mut full = vec!["--store", missing.to_str().expect("utf-8")];
+        full.extend_from_slice(args);
+        let out = run(sb.path(), &full);
+        out.code(1);
+        assert!(
+            out.stderr
+                .contains(&format!("no store at {}", missing.display())),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+}
+
+#[test]
+fn a_read_command_does_not_turn_an_existing_directory_into_a_store() {
+    let sb = Sandbox::new();
+    let docs = sb.path().join("docs");
+    fs::create_dir_all(&docs).expect("mkdir");
+    fs::write(docs.join("notes.txt"), "mine").expect("write");
+    let before = listing(&docs);
+    let out = run(sb.path(), &["--store", "docs", "runs"]);
+    out.code(1);
+    assert!(out.stderr.contains("no store at docs"), "{}", out.stderr);
+    assert_eq!(listing(&docs), before);
+    // An empty directory is not a store either, for a reader.
+    fs::create_dir_all(sb.path().join("empty")).expect("mkdir");
+    run(sb.path(), &["--store", "empty", "audit", "verify"]).code(1);
+    assert_eq!(listing(&sb.path().join("empty")), Vec::<String>::new());
+}
+
+#[test]
+fn start_creates_a_store_in_a_missing_or_empty_directory_but_never_in_a_non_empty_one() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    run(
+        sb.path(),
+        &["--store", "new/deeper", "start", "wf.ron", "--env", "dev"],
+    )
+    .code(0);
+    fs::create_dir_all(sb.path().join("empty")).expect("mkdir");
+    run(
+        sb.path(),
+        &["--store", "empty", "start", "wf.ron", "--env", "dev"],
+    )
+    .code(0);
+    run(sb.path(), &["--store", "empty", "audit", "verify"]).code(0);
+
+    fs::create_dir_all(sb.path().join("home")).expect("mkdir");
+    fs::write(sb.path().join("home/.bashrc"), "alias ll='ls -l'").expect("write");
+    let before = listing(&sb.path().join("home"));
+    for cmd in ["start", "run"] {
+        let out = run(
+            sb.path(),
+            &["--store", "home", cmd, "wf.ron", "--env", "dev"],
+        );
+        out.code(1);
+        assert!(
+            out.stderr
+                .contains("home is a directory that is not a waygate store")
+                && out.stderr.contains("not empty"),
+            "{cmd}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(listing(&sb.path().join("home")), before);
+}
+
+#[test]
+fn store_path_that_is_a_file_says_so_instead_of_file_exists() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.write("store.txt", "not a store");
+    for args in [&["runs"][..], &["start", "wf.ron", "--env", "dev"]] {
+        let mut full = vec!["--store", "store.txt"];
+        full.extend_from_slice(args);
+        let out = run(sb.path(), &full);
+        out.code(1);
+        assert!(
+            out.stderr
+                .contains("store.txt is a file, not a store directory"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("os error 17"), "{}", out.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string(sb.path().join("store.txt")).expect("read"),
+        "not a store"
+    );
+}
+
+#[test]
+fn a_deleted_format_file_says_what_is_wrong_and_its_advice_works() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    fs::remove_file(sb.store().join("FORMAT")).expect("rm FORMAT");
+    let out = sb.wg(&["status", &run_id]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("FORMAT file is missing"),
+        "says what is wrong: {}",
+        out.stderr
+    );
+    // The advice: write the line back.
+    let advice = "waygate-store 1";
+    assert!(out.stderr.contains(advice), "{}", out.stderr);
+    // start must not "repair" it by writing a fresh store over a journal either.
+    sb.wg(&["start", "wf.ron", "--env", "prod"]).code(1);
+    fs::write(sb.store().join("FORMAT"), format!("{advice}\n")).expect("restore FORMAT");
+    assert_eq!(sb.status(&run_id)["state"], "build");
+    sb.verify();
+}
+
+/// Every file under `dir` with its bytes: to show that a command changed nothing.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = listing(dir)
+        .into_iter()
+        .filter_map(|line| {
+            let rel = line.rsplit_once(' ')?.0.to_owned();
+            let path = dir.join(&rel);
+            path.is_file()
+                .then(|| (rel, fs::read(&path).unwrap_or_default()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn segment(store: &Path) -> std::path::PathBuf {
+    store.join("journal/00000001.seg")
+}
+
+#[test]
+fn audit_verify_reports_a_garbage_tail_and_what_the_next_write_does_without_cutting_it() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let mut bytes = fs::read(segment(&sb.store())).expect("read");
+    let good = bytes.len();
+    bytes.extend_from_slice(&[0x30, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+    fs::write(segment(&sb.store()), &bytes).expect("write");
+    let journal_before = fs::read(segment(&sb.store())).expect("read");
+
+    let out = sb.wg(&["audit", "verify"]);
+    out.code(0);
+    assert!(out.stdout.starts_with("ok: 1 events"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unfinished write")
+            && out.stdout.contains(&format!("byte {good}"))
+            && out.stdout.contains("the next write cuts it off"),
+        "{}",
+        out.stdout
+    );
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    assert_eq!(json["ok"], true);
+    assert!(
+        json["unfinished"]
+            .as_str()
+            .is_some_and(|u| u.contains("cuts it off")),
+        "{json}"
+    );
+    assert_eq!(
+        fs::read(segment(&sb.store())).expect("read"),
+        journal_before,
+        "verify changed the journal"
+    );
+    // The next write does what verify said.
+    sb.wg(&["abort", &run_id, "--reason", "done"]).code(0);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    assert!(json["unfinished"].is_null(), "{json}");
+    assert_eq!(json["events"], 3);
+}
+
+/// Every file stays byte for byte, sled's included: verify reads how far sled had applied the
+/// journal from the witness file beside it, without opening sled (opening it writes).
+#[test]
+fn audit_verify_changes_no_file_of_the_store() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let before = contents(&sb.store());
+    sb.wg(&["audit", "verify"]).code(0);
+    sb.wg(&["--format", "json", "audit", "verify"]).code(0);
+    let after = contents(&sb.store());
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|file| !before.contains(file))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(changed.is_empty(), "verify changed {changed:?}");
+    assert_eq!(after.len(), before.len());
+}
+
+#[test]
+fn audit_verify_prints_the_chain_head_and_expect_head_fails_once_the_chain_no_longer_reaches_it() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let first = sb.start("alice", "wf.ron", "dev", &[]);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let seq = json["head"]["seq"].as_u64().expect("head seq");
+    let hash = json["head"]["hash"].as_str().expect("head hash").to_owned();
+    assert_eq!(seq, 1);
+    assert_eq!(hash.len(), 64);
+    let human = sb.wg(&["audit", "verify"]);
+    human.code(0);
+    assert!(
+        human.stdout.contains(&format!("head: event {seq} {hash}")),
+        "{}",
+        human.stdout
+    );
+    // Later events keep reaching the recorded head.
+    sb.wg(&["abort", &first, "--reason", "x"]).code(0);
+    let ok = sb.wg(&["audit", "verify", "--expect-head", &hash]);
+    ok.code(0);
+    assert!(ok.stdout.contains("reaches"), "{}", ok.stdout);
+    let bogus = "ab".repeat(32);
+    let out = sb.wg(&["audit", "verify", "--expect-head", &bogus]);
+    out.code(1);
+    assert!(out.stdout.contains("does not reach"), "{}", out.stdout);
+    let json = sb
+        .wg(&[
+            "--format",
+            "json",
+            "audit",
+            "verify",
+            "--expect-head",
+            &bogus,
+        ])
+        .code(1)
+        .json();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["expected_head"]["reached"], false);
+
+    // Someone cuts the journal back to before the recorded head and deletes the witness
+    // (sled's state): the shorter chain is intact, only the recorded head shows the loss.
+    let later = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let later_hash = later["head"]["hash"].as_str().expect("hash").to_owned();
+    let bytes = fs::read(segment(&sb.store())).expect("read");
+    let first = record_end(&bytes, 1);
+    fs::write(segment(&sb.store()), &bytes[..first]).expect("cut");
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    sb.wg(&["audit", "verify"]).code(0);
+    sb.wg(&["audit", "verify", "--expect-head", &hash]).code(0);
+    sb.wg(&["audit", "verify", "--expect-head", &later_hash])
+        .code(1);
+}
+
+/// The byte offset after the `n`-th record of a segment.
+fn record_end(bytes: &[u8], n: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..n {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 8 + len;
+    }
+    at
+}
+
+/// `waygate ARGS` run as the unprivileged user `nobody` (uid 65534), through `setpriv`: root
+/// ignores permission bits, so only another user shows what read-only access allows. `None`
+/// (with the reason printed) where that is impossible: not root, or no `setpriv`.
+fn as_nobody(sb: &Sandbox, args: &[&str]) -> Option<crate::helpers::Ran> {
+    // SAFETY: getuid cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: switching to another user needs root");
+        return None;
+    }
+    let probe = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: setpriv cannot switch to uid 65534 here");
+        return None;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::helpers::bin())
+        .arg("--store")
+        .arg(sb.store())
+        .args(args)
+        .current_dir("/")
+        .env_remove("WAYGATE_STORE")
+        .env("NO_COLOR", "1")
+        .env("WAYGATE_ACTOR", "auditor")
+        .output()
+        .expect("setpriv runs");
+    Some(out.into())
+}
+
+/// Grants everyone read access to the sandbox and the store (and no write access), as an
+/// operator does for an auditor's group.
+fn grant_read(sb: &Sandbox) {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(path: &Path) {
+        let meta = fs::metadata(path).expect("meta");
+        let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+        if meta.is_dir() {
+            for entry in fs::read_dir(path).expect("read_dir").flatten() {
+                walk(&entry.path());
+            }
+        }
+    }
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    walk(&sb.store());
+}
+
+#[test]
+fn an_auditor_with_read_only_access_can_verify_and_read_history_and_runs() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let done = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &done, "--reason", "superseded"]).code(0);
+    let active = sb.start("alice", "wf.ron", "dev", &[]);
+    // Runs its entry action (so the run's lock file exists) and stops at the guard.
+    sb.wg(&["advance", &active]);
+    grant_read(&sb);
+    let before = contents(&sb.store());
+    let Some(out) = as_nobody(&sb, &["audit", "verify"]) else {
+        return;
+    };
+    out.code(0);
+    assert!(out.stdout.starts_with("ok: "), "{}", out.stdout);
+    assert!(sb.store().join("locks").join(&active).exists());
+
+    let out = as_nobody(&sb, &["--format", "json", "history", &done]).expect("ran before");
+    out.code(0);
+    let kinds: Vec<String> = out
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(kinds, ["RunStarted", "Aborted", "RunEnded"]);
+
+    let out = as_nobody(&sb, &["--format", "json", "runs"]).expect("ran before");
+    out.code(0);
+    let runs = out.json();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["id"].as_str().or(r["run_id"].as_str()))
+        .collect();
+    assert_eq!(ids, [done.as_str(), active.as_str()], "{runs}");
+
+    let out = as_nobody(&sb, &["--format", "json", "status", &active]).expect("ran before");
+    out.code(0);
+    assert_eq!(out.json()["state"], "build");
+    as_nobody(&sb, &["audit", "--kind", "Aborted"])
+        .expect("ran before")
+        .code(0);
+
+    // Writing still needs write access, and says so.
+    let out = as_nobody(&sb, &["abort", &active, "--reason", "x"]).expect("ran before");
+    out.code(1);
+    assert!(out.stderr.contains("ermission denied"), "{}", out.stderr);
+    assert_eq!(contents(&sb.store()), before, "a reader changed the store");
+}
+
+/// Mode bits of every file and directory under `dir` (and `dir` itself) that let anyone but
+/// the owner in.
+fn open_to_others(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mode = fs::metadata(dir).expect("meta").permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        out.push(format!(". {mode:o}"));
+    }
+    for line in listing(dir) {
+        let rel = line
+            .rsplit_once(' ')
+            .map_or(line.as_str(), |(r, _)| r)
+            .to_owned();
+        let meta = fs::symlink_metadata(dir.join(&rel)).expect("meta");
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            out.push(format!("{rel} {mode:o}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn store_files_are_private_to_their_owner() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    // A permissive umask, as on many desktops: the store must not depend on it.
+    let run_id = {
+        let mut cmd = sb.command(
+            "alice",
+            &["--format", "json", "start", "wf.ron", "--env", "dev"],
+        );
+        let out = cmd.pre_exec_umask(0o002).output().expect("start");
+        let ran: crate::helpers::Ran = out.into();
+        ran.code(0);
+        ran.json()["run_id"].as_str().expect("id").to_owned()
+    };
+    for args in [
+        &["advance", run_id.as_str()][..],
+        &["history", run_id.as_str()],
+        &["abort", run_id.as_str(), "--reason", "x"],
+        &["audit", "verify"],
+        &["runs"],
+    ] {
+        sb.command("alice", args)
+            .pre_exec_umask(0o002)
+            .output()
+            .expect("runs");
+    }
+    // The state rebuilt from scratch is private too.
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    sb.command("alice", &["runs"])
+        .pre_exec_umask(0o002)
+        .output()
+        .expect("runs");
+    assert_eq!(open_to_others(&sb.store()), Vec::<String>::new());
+}
+
+/// Runs a command with a given umask.
+trait Umask {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self;
+}
+
+impl Umask for std::process::Command {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: umask is async-signal-safe and touches no memory.
+        unsafe {
+            self.pre_exec(move || {
+                libc::umask(mask as libc::mode_t);
+                Ok(())
+            })
+        }
+    }
+}
+
+/// (offset, length) of every record of a segment.
+fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        out.push((at, len));
+        at += 8 + len;
+    }
+    out
+}
+
+/// The index of the record holding the event of `kind` of `run`.
+fn record_of(bytes: &[u8], run: &str, kind: &str) -> (usize, usize) {
+    records(bytes)
+        .into_iter()
+        .find(|(at, len)| {
+            let text = String::from_utf8_lossy(&bytes[at + 8..at + 8 + len]);
+            text.contains(&format!("\"run_id\":\"{run}\""))
+                && text.contains(&format!("\"kind\":\"{kind}\""))
+        })
+        .expect("record present")
+}
+
+/// A store with run `a` in dev (its entry action ran, waiting on a guard) and run `b` in prod
+/// aborted after it: `a`'s `ActionFinished` is a record in the middle of the journal.
+fn two_runs(sb: &Sandbox) -> (String, String) {
+    sb.write("wf.ron", LIFECYCLE);
+    let a = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["advance", &a]).code(3);
+    let b = sb.start("alice", "wf.ron", "prod", &[]);
+    sb.wg(&["abort", &b, "--reason", "not today"]).code(0);
+    (a, b)
+}
+
+fn kinds_of(sb: &Sandbox, store: &str, run: &str) -> Vec<String> {
+    let out = run_in(sb, store, &["--format", "json", "history", run]);
+    out.code(0);
+    out.json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// `waygate --store STORE ARGS` in the sandbox.
+fn run_in(sb: &Sandbox, store: &str, args: &[&str]) -> crate::helpers::Ran {
+    let mut full = vec!["--store", store];
+    full.extend_from_slice(args);
+    run(sb.path(), &full)
+}
+
+#[test]
+fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
+    let sb = Sandbox::new();
+    let (a, _) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+
+    // What needs the damaged record says so, and what to do.
+    let out = sb.wg(&["history", &a]);
+    out.code(1);
+    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+    // Everything else works: the run can be aborted, which frees its environment.
+    sb.wg(&["runs"]).code(0);
+    sb.wg(&["abort", &a, "--reason", "its record is damaged"])
+        .code(0);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(verify.stdout.contains("BAD: event 3"), "{}", verify.stdout);
+}
+
+#[test]
+fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    let mut cut = bytes[..at].to_vec();
+    cut.extend_from_slice(&bytes[at + 8 + len..]);
+    fs::write(&path, cut).expect("lose a record");
+
+    // The first error: the journal lost events. Its advice: verify, then delete the state if
+    // only the tail is missing, else salvage.
+    let out = sb.wg(&["runs"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("journal has lost events"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waygate audit verify"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(
+        verify.stdout.contains("sequence gap: expected 3, found 4"),
+        "{}",
+        verify.stdout
+    );
+    // Deleting the state anyway is not a dead end: the rebuild stops at the gap and says to
+    // salvage.
+    fs::remove_dir_all(sb.store().join("state")).expect("rm state");
+    let out = sb.wg(&["status", &a]);
+    out.code(1);
+    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("waygate store salvage --to"),
+        "{}",
+        out.stderr
+    );
+
+    // The salvage: everything readable into a new store, the loss recorded; the old store
+    // is left exactly as it was.
+    let before = contents(&sb.store());
+    let out = sb.wg(&["store", "salvage", "--to", "saved"]);
+    out.code(0);
+    assert!(out.stdout.contains("lost: event 3"), "{}", out.stdout);
+    assert_eq!(contents(&sb.store()), before, "salvage changed its source");
+    assert_eq!(
+        kinds_of(&sb, "saved", &a),
+        ["RunStarted", "ActionStarted", "GuardsEvaluated"]
+    );
+    assert_eq!(
+        kinds_of(&sb, "saved", &b),
+        ["RunStarted", "Aborted", "RunEnded"]
+    );
+    run_in(&sb, "saved", &["audit", "verify"]).code(0);
+    let audit = run_in(
+        &sb,
+        "saved",
+        &["--format", "json", "audit", "--kind", "StoreSalvaged"],
+    );
+    audit.code(0);
+    let events = audit.json();
+    let lost = &events[0]["lost"];
+    assert_eq!(lost[0]["first"], 3, "{events}");
+    assert_eq!(lost[0]["last"], 3, "{events}");
+    // The run that held dev can be aborted there, and dev is free again.
+    run_in(&sb, "saved", &["abort", &a, "--reason", "salvaged"]).code(0);
+    run_in(&sb, "saved", &["start", "wf.ron", "--env", "dev"]).code(0);
+
+    // A salvage never writes into a store or a non-empty directory.
+    let again = sb.wg(&["store", "salvage", "--to", "saved"]);
+    again.code(1);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+}
+
+/// A neighbour holding the store for longer than the old 10 s limit (here `flock(1)`, so the
+/// holder is plainly not waygate): `drive` waits, says who holds it, and goes on when it is
+/// free, instead of exiting 1.
+#[test]
+fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "11"])
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let since = Instant::now();
+    let drive = sb.spawn_as("tester", "drive", &["drive", &run_id, "--no-wait"]);
+    crate::helpers::wait_until(
+        "drive says who holds the store",
+        Duration::from_secs(10),
+        || drive.stderr().contains("waiting for the store"),
+    );
+    let said = drive.stderr();
+    assert!(said.contains("held by pid"), "{said}");
+    assert!(
+        said.contains("sleep 11"),
+        "names the holder's command: {said}"
+    );
+    let ran = drive.wait(Duration::from_secs(60));
+    let _ = holder.wait();
+    assert!(
+        since.elapsed() > Duration::from_secs(10),
+        "the store was held past 10 s"
+    );
+    assert!(!ran.stderr.contains("try again"), "{}", ran.stderr);
+    // It went on: ran the entry action, found the guard not passing, and stopped (--no-wait).
+    assert_ne!(ran.code, 1, "{}", ran.stderr);
+    let events = sb.history(&run_id);
+    assert!(
+        events.iter().any(|e| e["kind"] == "ActionFinished"),
+        "{events:?}"
+    );
+}
+
+/// The other branch of the lost-events advice: only the journal's tail is gone, so `audit
+/// verify` reports nothing but events missing at the end, and deleting `state` accepts that.
+#[test]
+fn a_journal_that_lost_only_its_tail_follows_the_advice_to_delete_the_state() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let bytes = fs::read(&path).expect("read");
+    // Cut back to just after `a`'s commits: `b` is lost whole.
+    let (at, _) = record_of(&bytes, &b, "RunStarted");
+    fs::write(&path, &bytes[..at]).expect("cut");
+
+    let out = sb.wg(&["runs"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("journal has lost events"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: run `waygate audit verify` first"),
+        "{}",
+        out.stderr
+    );
+    let verify = sb.wg(&["audit", "verify"]);
+    verify.code(1);
+    assert!(
+        verify
+            .stdout
+            .contains("missing: the journal ends after event"),
+        "{}",
+        verify.stdout
+    );
+    assert!(!verify.stdout.contains("sequence gap"), "{}", verify.stdout);
+    fs::remove_dir_all(sb.store().join("state")).expect("accept the loss");
+    sb.verify();
+    let runs = sb.wg(&["--format", "json", "runs"]);
+    runs.code(0);
+    let listed = runs.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["run_id"], a.as_str());
+}
+
+/// Ctrl-C stops a `drive` that is waiting for a store a neighbour holds: it does not hang
+/// until the neighbour lets go.
+#[test]
+fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let run_id = sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .process_group(0)
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let drive = sb.spawn_as("tester", "drive", &["drive", &run_id]);
+    crate::helpers::wait_until(
+        "drive says it waits for the store",
+        Duration::from_secs(10),
+        || drive.stderr().contains("waiting for the store"),
+    );
+    let interrupted = Instant::now();
+    drive.signal(libc::SIGINT);
+    let ran = drive.wait(Duration::from_secs(20));
+    assert!(interrupted.elapsed() < Duration::from_secs(20));
+    assert!(
+        holder.try_wait().expect("try_wait").is_none(),
+        "the neighbour still holds the store: drive did not outwait it"
+    );
+    // flock(1) and its `sleep` together.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(holder.id() as i32), libc::SIGKILL);
+    }
+    let _ = holder.wait();
+    assert!(
+        ran.stderr.contains("held by another process"),
+        "{}",
+        ran.stderr
+    );
+}
