@@ -3,7 +3,8 @@
 //! # Layout
 //! The pipeline reads off the module names:
 //! `spec` (the RON file, one type per construct, and `spec::span_tree`, where each value sits in
-//! the text) → `validate` (with `diagnostic` for findings; its submodules by concern: `names`
+//! the text) → `validate` (with `diagnostic` for findings and `line_index` for their lines and
+//! columns; its submodules by concern: `names`
 //! the name rule, `suggest` did-you-mean, `duplicates` keys and fields written twice,
 //! `ron_error` ron's errors in the file's terms, `checks` the check kinds, `values` durations,
 //! times and templates, `shell` the shell lint, `graph` the graph of states)
@@ -27,6 +28,7 @@ pub mod duration;
 pub mod ending;
 pub mod entry;
 pub mod event;
+pub mod line_index;
 pub mod model;
 mod name_hash;
 pub mod outcome;

@@ -27,9 +27,10 @@ use std::time::Duration;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::line_index::LineIndex;
 use crate::model::{Action, Environment, Guard, Retry, State, Transition, Var, Workflow};
 use crate::name_hash::{NameMap, NameSet};
-use crate::spec::span_tree::{self, LineIndex, Node};
+use crate::spec::span_tree::{self, Node};
 use crate::spec::{ActionSpec, Spec, StateSpec, TransitionSpec};
 use suggest::Names;
 

@@ -258,7 +258,7 @@ mod tests {
         let err = crate::spec::ron_options()
             .from_str::<crate::spec::Spec>(text)
             .expect_err("invalid");
-        let index = crate::spec::span_tree::LineIndex::new(text);
+        let index = crate::line_index::LineIndex::new(text);
         let at = index.offset(text, err.span.start.line, err.span.start.col);
         word(&err.code, text, at)
     }
