@@ -30,6 +30,14 @@ fn rules_added_since_pinning_refuse_a_file_and_warn_for_a_pinned_definition() {
             workflow("build", "{}", "0s"),
             Code::BadDuration,
         ),
+        (
+            "an approver no actor can be",
+            workflow("build", "{}", "5s").replace(
+                r#"(from: "build", to: "done")"#,
+                r#"(from: "build", to: "done", guards: [(name: "ok", check: Approval(prompt: "go?", approvers: ["bob smith"]))])"#,
+            ),
+            Code::BadValue,
+        ),
     ];
     for (what, text, code) in cases {
         let file = validate("w.ron", &text);

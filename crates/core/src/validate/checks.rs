@@ -61,7 +61,7 @@ impl Checker<'_> {
                         let mut p = at("approvers");
                         p.push(Index(i));
                         let span = self.span(&p);
-                        self.report(
+                        self.report_newer(
                             Code::BadValue,
                             span,
                             format!("approver `{name}` can never approve: {e}"),
