@@ -619,7 +619,53 @@ impl<'a> Checker<'a> {
     ) {
         let mut seen: NameMap<(&str, &str), usize> =
             NameMap::with_capacity_and_hasher(spec.transitions.len(), Default::default());
+        // Approval guards by (state, name): `waygate approve RUN NAME` names a guard out of
+        // the run's state by its name alone, and an approval is recorded and counted by it,
+        // so two Approval guards of one name out of one state would share every approval.
+        let mut approvals: NameMap<(&str, &str), (usize, usize)> = NameMap::default();
         for (i, t) in spec.transitions.iter().enumerate() {
+            for (g, guard) in t.guards.iter().enumerate() {
+                if !matches!(guard.check, crate::spec::CheckSpec::Approval(_)) {
+                    continue;
+                }
+                match approvals.get(&(t.from.as_str(), guard.name.as_str())) {
+                    Some(&(fi, fg)) if fi != i => {
+                        let span = self.span(&[
+                            Field("transitions"),
+                            Index(i),
+                            Field("guards"),
+                            Index(g),
+                            Field("name"),
+                        ]);
+                        let first_span = self.span(&[
+                            Field("transitions"),
+                            Index(fi),
+                            Field("guards"),
+                            Index(fg),
+                            Field("name"),
+                        ]);
+                        // A rule newer than pinning: two such guards shared their approvals before.
+                        let d = self.report_newer(
+                            Code::DuplicateGuard,
+                            span,
+                            format!(
+                                "Approval guard `{}` also guards `{}` -> `{}`: an approval names \
+                                 its guard by state and name, so one approval would count for both",
+                                guard.name, spec.transitions[fi].from, spec.transitions[fi].to
+                            ),
+                        );
+                        d.related.push((first_span, "first defined here".into()));
+                        d.help = Some(format!(
+                            "give the Approval guards out of `{}` different names",
+                            t.from
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        approvals.insert((t.from.as_str(), guard.name.as_str()), (i, g));
+                    }
+                }
+            }
             let from = self.state_ref(
                 index,
                 &t.from,

@@ -164,6 +164,28 @@ impl Checker<'_> {
             )
             .help = Some(help.into());
         }
+        // An on_failure from the rollback path back into the rollback state runs the rollback
+        // actions again on every failure there: reverting the revert, and for a failure that
+        // persists, without end.
+        let Some(rollback) = rollback else { return };
+        let rollback_name = &graph[rollback].name;
+        for (name, state) in &spec.states {
+            let on_path = index
+                .get(name)
+                .is_some_and(|i| after_rollback.get(i.index()).copied().unwrap_or(false));
+            if !on_path || state.on_failure.as_deref() != Some(rollback_name.as_str()) {
+                continue;
+            }
+            let span = self.key_span(&[Field("states")], name);
+            self.report(
+                Code::RollbackLoop,
+                span,
+                format!("state `{name}` is on the rollback path and its on_failure goes back to `{rollback_name}`: every failure there runs the rollback actions again (reverting the revert), and a failure that persists loops without end"),
+            )
+            .help = Some(
+                "send failures after the rollback to a state for people, e.g. on_failure: \"escalate\"".into(),
+            );
+        }
     }
 }
 
