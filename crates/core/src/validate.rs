@@ -136,8 +136,8 @@ enum Rules {
     File,
     /// A run's pinned definition: a run started by an earlier waygate must stay readable, so
     /// the rules added since runs began pinning (the name rule, look-alike names, zero
-    /// durations, keys written twice in a map, approver names no actor can have, the size
-    /// limit) warn instead of refusing, and
+    /// durations, keys written twice in a map, approver names no actor can have, two Approval
+    /// guards of one name out of one state, the size limit) warn instead of refusing, and
     /// the definition means what it meant when the run started (docs/storage.md, "Pinned
     /// definitions").
     Pinned,

@@ -38,6 +38,19 @@ fn rules_added_since_pinning_refuse_a_file_and_warn_for_a_pinned_definition() {
             ),
             Code::BadValue,
         ),
+        (
+            "two Approval guards of one name out of one state",
+            workflow("build", "{}", "5s")
+                .replace(
+                    r#""done": (terminal: Success)"#,
+                    r#""done": (terminal: Success), "other": (terminal: Failure)"#,
+                )
+                .replace(
+                    r#"(from: "build", to: "done")"#,
+                    r#"(from: "build", to: "done", guards: [(name: "ok", check: Approval(prompt: "go?"))]), (from: "build", to: "other", guards: [(name: "ok", check: Approval(prompt: "stop?"))])"#,
+                ),
+            Code::DuplicateGuard,
+        ),
     ];
     for (what, text, code) in cases {
         let file = validate("w.ron", &text);
