@@ -558,17 +558,15 @@ impl ChainCheck {
 
     /// Checks `event`; on failure, what is wrong with it.
     pub(crate) fn check(&mut self, event: &Event) -> Result<(), String> {
-        if event.seq != self.next_seq {
-            return Err(format!(
-                "sequence gap: expected {}, found {}",
-                self.next_seq, event.seq
-            ));
-        }
-        if event.prev_hash != self.prev_hash {
-            return Err("prev_hash does not match the previous event's hash".into());
-        }
-        if event.compute_hash() != event.hash {
-            return Err("hash mismatch: the event's content was altered".into());
+        let hash_ok = event.hash_matches(&mut Vec::new());
+        if let Some(fault) = crate::event::link_fault(
+            self.next_seq,
+            &self.prev_hash,
+            event.seq,
+            &event.prev_hash,
+            hash_ok,
+        ) {
+            return Err(fault);
         }
         self.next_seq += 1;
         self.prev_hash.clone_from(&event.hash);

@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
-use sha2::{Digest, Sha256};
+use crate::event::link_fault;
 
 use super::{BadEvent, ChainHead, StoreError, VerifyReport};
 use crate::event::GENESIS_HASH;
@@ -94,19 +94,13 @@ fn check_range(
                 report.first = Some((link(&event), event.hash_ok));
             }
             Some(prev) => {
-                let problem = if event.seq != prev.seq + 1 {
-                    Some(format!(
-                        "sequence gap: expected {}, found {}",
-                        prev.seq + 1,
-                        event.seq
-                    ))
-                } else if event.prev_hash != prev.hash {
-                    Some("prev_hash does not match the previous event's hash".to_owned())
-                } else if !event.hash_ok {
-                    Some("hash mismatch: the event's content was altered".to_owned())
-                } else {
-                    None
-                };
+                let problem = link_fault(
+                    prev.seq + 1,
+                    &prev.hash,
+                    event.seq,
+                    &event.prev_hash,
+                    event.hash_ok,
+                );
                 if let Some(problem) = problem {
                     report.fault = Some((
                         index,
@@ -158,26 +152,15 @@ fn fast_check(rest: &[u8], out: &mut Checked) -> bool {
     let Some(fields) = hashed_fields(payload) else {
         return false;
     };
-    let mut hasher = Sha256::new();
-    let field = |hasher: &mut Sha256, parts: &[&[u8]]| {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        hasher.update((len as u64).to_le_bytes());
-        for part in parts {
-            hasher.update(part);
-        }
-    };
-    field(&mut hasher, &[fields.prev_hash]);
-    field(&mut hasher, &[fields.seq]);
-    field(&mut hasher, &[fields.run_id]);
-    field(&mut hasher, &[fields.at]);
-    field(&mut hasher, &[fields.actor]);
-    field(&mut hasher, &[b"{", fields.kind, b"}"]);
-    let digest = hasher.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let matches = digest.iter().enumerate().all(|(i, b)| {
-        fields.hash[2 * i] == HEX[usize::from(b >> 4)]
-            && fields.hash[2 * i + 1] == HEX[usize::from(b & 15)]
-    });
+    let digest = crate::event::digest_hashed([
+        &[fields.prev_hash],
+        &[fields.seq],
+        &[fields.run_id],
+        &[fields.at],
+        &[fields.actor],
+        &[b"{", fields.kind, b"}"],
+    ]);
+    let matches = crate::event::hex_matches(&digest, fields.hash);
     let (Ok(seq), Ok(prev_hash), Ok(hash)) = (
         std::str::from_utf8(fields.seq).map(str::parse::<u64>),
         std::str::from_utf8(fields.prev_hash),
@@ -401,18 +384,13 @@ pub(crate) fn verify(
         next = prefetched?;
         for (range, report) in ranges.iter().zip(reports) {
             if let Some((first, hash_ok)) = &report.first {
-                let problem = if first.seq != chain.next_seq {
-                    Some(format!(
-                        "sequence gap: expected {}, found {}",
-                        chain.next_seq, first.seq
-                    ))
-                } else if first.prev_hash != chain.prev_hash {
-                    Some("prev_hash does not match the previous event's hash".to_owned())
-                } else if !hash_ok {
-                    Some("hash mismatch: the event's content was altered".to_owned())
-                } else {
-                    None
-                };
+                let problem = link_fault(
+                    chain.next_seq,
+                    &chain.prev_hash,
+                    first.seq,
+                    &first.prev_hash,
+                    *hash_ok,
+                );
                 if let Some(problem) = problem {
                     let pos = Pos {
                         segment,
