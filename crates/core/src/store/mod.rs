@@ -20,6 +20,7 @@ mod journal;
 mod lock;
 mod memory;
 mod replay;
+pub mod rules;
 mod salvage;
 mod session;
 #[cfg(test)]
@@ -31,6 +32,8 @@ pub use group::{Write, Written};
 pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
 pub use salvage::SalvageReport;
+
+pub(crate) use rules::{apply_change, commit_time, seal_all, sort_by_creation, stamp_new_run};
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -447,86 +450,6 @@ impl StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }
     }
-}
-
-/// Whether `events` may still be appended to a run that has ended: only the outcome of an
-/// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished or that it was stopped. Nothing new may start or be
-/// evaluated.
-pub(crate) fn may_follow_the_end(events: &[NewEvent]) -> bool {
-    events.iter().all(|e| {
-        matches!(
-            e.kind,
-            crate::event::EventKind::ActionFinished { .. }
-                | crate::event::EventKind::ActionInterrupted { .. }
-        )
-    })
-}
-
-/// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the
-/// same second are not in creation order).
-pub(crate) fn sort_by_creation(runs: &mut [Run]) {
-    runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
-}
-
-/// The commit time by [`crate::clock_jump::commit_time`]; a clock jump is reported on the
-/// log (a warning on stderr) as well as kept out of the time recorded.
-pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    let (at, jump) = crate::clock_jump::commit_time(now, last);
-    if let Some(jump) = jump {
-        tracing::warn!(
-            "{jump}: the previous event's time is not copied; this write is stamped {at} \
-             (docs/storage.md, Times and clocks)"
-        );
-    }
-    at
-}
-
-/// Applies `change` to `run` at `now`, bumping its version.
-pub(crate) fn apply_change(run: &mut Run, change: &RunChange, now: jiff::Timestamp) {
-    if let Some(state) = &change.state {
-        run.state = state.clone();
-        run.state_entered_at = now;
-    }
-    if let Some(status) = change.status {
-        run.status = status;
-        if status.is_ended() && run.ended_at.is_none() {
-            run.ended_at = Some(now);
-        }
-    }
-    run.version += 1;
-    run.updated_at = now;
-}
-
-/// Prepares a new run for creation at `now`.
-pub(crate) fn stamp_new_run(run: &mut Run, now: jiff::Timestamp) {
-    run.version = 1;
-    run.started_at = now;
-    run.state_entered_at = now;
-    run.updated_at = now;
-    run.ended_at = if run.status.is_ended() {
-        Some(now)
-    } else {
-        None
-    };
-}
-
-/// Seals `events` for `run` after `prev_hash`, numbering from `next_seq`.
-pub(crate) fn seal_all(
-    events: Vec<NewEvent>,
-    run: &RunId,
-    at: jiff::Timestamp,
-    next_seq: u64,
-    prev_hash: &str,
-) -> Vec<Event> {
-    let mut prev = prev_hash.to_owned();
-    let mut out = Vec::with_capacity(events.len());
-    for (i, new) in events.into_iter().enumerate() {
-        let event = Event::seal(next_seq + i as u64, run.clone(), at, new, &prev);
-        prev.clone_from(&event.hash);
-        out.push(event);
-    }
-    out
 }
 
 /// Verifies an in-order sequence of events: gap-free seq from 1, hashes, chain.

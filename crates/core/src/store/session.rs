@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
 use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
-use super::{apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, StoreError};
-use crate::event::{Event, NewEvent, GENESIS_HASH};
+use super::{apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError};
+use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
 
 /// Every this many events, the seq→position and time→seq indexes get an entry.
@@ -689,17 +689,9 @@ impl Session {
         let (id, events, run) = match op {
             Write::Create { run, events } => {
                 let mut run = *run;
-                need_events(&events)?;
-                if overlay.run(self, &run.id)?.is_some() {
-                    return Err(StoreError::DuplicateRun(run.id));
-                }
-                if let Some(active) = overlay.active(self, &run.workflow, &run.env)? {
-                    return Err(StoreError::EnvironmentBusy {
-                        workflow: run.workflow,
-                        env: run.env,
-                        active,
-                    });
-                }
+                let exists = overlay.run(self, &run.id)?.is_some();
+                let holder = overlay.active(self, &run.workflow, &run.env)?;
+                rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
                 (run.id.clone(), events, Some((run, true)))
             }
@@ -709,37 +701,13 @@ impl Session {
                 change,
                 events,
             } => {
-                need_events(&events)?;
-                let mut run = overlay
-                    .run(self, &id)?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                if run.version != expected {
-                    return Err(StoreError::Conflict {
-                        run: id,
-                        expected,
-                        actual: run.version,
-                    });
-                }
-                if run.status.is_ended() {
-                    return Err(StoreError::RunEnded {
-                        run: id,
-                        status: run.status,
-                    });
-                }
+                let current = overlay.run(self, &id)?;
+                let mut run = rules::check_commit(&id, current, expected, &events)?;
                 apply_change(&mut run, &change, at);
                 (id, events, Some((run, false)))
             }
             Write::Append { id, events } => {
-                need_events(&events)?;
-                let run = overlay
-                    .run(self, &id)?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                if run.status.is_ended() && !super::may_follow_the_end(&events) {
-                    return Err(StoreError::RunEnded {
-                        run: id,
-                        status: run.status,
-                    });
-                }
+                rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
                 (id, events, None)
             }
         };
@@ -972,15 +940,6 @@ impl Overlay {
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
-}
-
-fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::Invalid(
-            "a commit must record at least one event".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn key(prefix: &[u8], id: &str) -> Vec<u8> {
