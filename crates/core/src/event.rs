@@ -542,7 +542,10 @@ mod tests {
             want.extend_from_slice(&(field.len() as u64).to_le_bytes());
             want.extend_from_slice(field.as_bytes());
         }
-        assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&want));
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&want)
+        );
         assert_eq!(bytes, want);
         assert_eq!(event.hash, hex(&Sha256::digest(&want)));
         assert!(event.hash_matches(&mut Vec::new()));

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    apply_change, commit_time, rules, seal_all, sort_by_creation, stamp_new_run, ChainCheck, EventFilter, RunChange,
-    RunFilter, Store, StoreError, VerifyReport,
+    apply_change, commit_time, rules, seal_all, sort_by_creation, stamp_new_run, ChainCheck,
+    EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport,
 };
 use crate::event::{Event, NewEvent, GENESIS_HASH};
 use crate::run::{Run, RunId};
