@@ -14,6 +14,8 @@ use std::time::Duration;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 mod embedded;
 mod group;
 mod journal;

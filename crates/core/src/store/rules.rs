@@ -168,7 +168,7 @@ pub fn seal_all(
 mod tests {
     use super::*;
     use crate::run::RunStatus;
-    use crate::store::tests::{moved, run};
+    use crate::store::conformance::{moved, run};
 
     #[test]
     fn commit_rules_are_checked_in_their_documented_order() {
