@@ -27,6 +27,42 @@ use super::{
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
 
+/// What only the embedded store can fail with: [`StoreError::Embedded`]. The messages say
+/// where on disk, and what to do (`docs/storage.md`, "Salvage" and "Rebuild").
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EmbeddedError {
+    /// A journal record that is needed cannot be read back: it is damaged.
+    #[error("store is damaged: {detail} (segment {segment}, offset {offset}{})",
+        seq.map(|s| format!(", event {s}")).unwrap_or_default())]
+    Corrupt {
+        /// The segment file.
+        segment: String,
+        /// Byte offset of the bad record in it.
+        offset: u64,
+        /// The event's sequence number, when known.
+        seq: Option<u64>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The journal holds fewer events than the state had already applied: acknowledged events
+    /// were removed from it (a truncated or deleted segment file). A hash chain cannot show
+    /// that its tail is missing; the state can, and this is never repaired silently.
+    #[error(
+        "the journal has lost events: the state had recorded events up to {recorded}, but {detail}; \
+         if this loss is known and accepted, delete the store's `state` directory to rebuild the \
+         state from the journal as it is"
+    )]
+    JournalTruncated {
+        /// The last event the state had applied.
+        recorded: u64,
+        /// What is missing.
+        detail: String,
+    },
+    /// sled, the derived state, failed in a way a rebuild did not fix.
+    #[error("store state (sled) failed: {0}")]
+    State(String),
+}
+
 /// How long an operation waits for another process to let go of the store.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// What `DIR/FORMAT` says for stores this code reads and writes.
@@ -187,9 +223,11 @@ impl EmbeddedStore {
 
     /// Queues `op` for the next group commit and waits until it is durable (or failed).
     fn write(&self, op: Write) -> Result<Written, StoreError> {
-        self.submit(vec![op])
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::State("a write got no answer".into())))
+        self.submit(vec![op]).pop().unwrap_or_else(|| {
+            Err(StoreError::Embedded(EmbeddedError::State(
+                "a write got no answer".into(),
+            )))
+        })
     }
 
     fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
@@ -474,7 +512,7 @@ pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
         Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
         Ok(found) => {
             return Err(StoreError::UnsupportedVersion {
-                dir: dir.to_owned(),
+                location: dir.display().to_string(),
                 found: found.trim().to_owned(),
                 expected: FORMAT.to_owned(),
             })
@@ -558,7 +596,11 @@ impl Store for EmbeddedStore {
             run: Box::new(run),
             events,
         })?;
-        let run = run.ok_or_else(|| StoreError::State("a created run was not returned".into()))?;
+        let run = run.ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(
+                "a created run was not returned".into(),
+            ))
+        })?;
         Ok((run, events))
     }
 
@@ -597,8 +639,11 @@ impl Store for EmbeddedStore {
             change,
             events,
         })?;
-        let run =
-            run.ok_or_else(|| StoreError::State("a committed run was not returned".into()))?;
+        let run = run.ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(
+                "a committed run was not returned".into(),
+            ))
+        })?;
         Ok((run, events))
     }
 
@@ -617,7 +662,9 @@ impl Store for EmbeddedStore {
                 for entry in s.db.scan_prefix(b"r:") {
                     let (_, bytes) = entry.map_err(sled_err)?;
                     let mut run: Run = serde_json::from_slice(&bytes).map_err(|e| {
-                        StoreError::State(format!("a run record is unreadable: {e}"))
+                        StoreError::Embedded(EmbeddedError::State(format!(
+                            "a run record is unreadable: {e}"
+                        )))
                     })?;
                     if filter.matches(&run) {
                         s.fill_definition(&mut run)?;
@@ -689,12 +736,12 @@ impl Store for EmbeddedStore {
                     Tail::End(_) | Tail::Stopped => None,
                 };
                 if let Some((pos, detail)) = bad {
-                    return Err(StoreError::Corrupt {
+                    return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                         segment: journal.segment_path(pos.segment).display().to_string(),
                         offset: pos.offset,
                         seq: None,
                         detail,
-                    });
+                    }));
                 }
                 Ok(out)
             },

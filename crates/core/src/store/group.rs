@@ -8,6 +8,7 @@
 //! group. A write is acknowledged only after the sync that covers it returned, and each keeps
 //! its own end-of-commit mark in the journal, so recovery still sees separate commits.
 
+use super::EmbeddedError;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -135,9 +136,9 @@ impl Drop for Leader<'_> {
         state.done.extend(self.results.drain(..));
         for ticket in self.tickets.iter().filter(|t| !answered.contains(t)) {
             state.done.insert(*ticket, {
-                Err(StoreError::State(
+                Err(StoreError::Embedded(EmbeddedError::State(
                     "the write was abandoned: the thread writing its group panicked".into(),
-                ))
+                )))
             });
         }
         state.leading = false;

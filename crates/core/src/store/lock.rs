@@ -146,7 +146,7 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
                 .is_some_and(StopWaiting::stopped)
         {
             return Err(StoreError::Locked {
-                dir: dir.to_owned(),
+                location: dir.display().to_string(),
                 waited,
             });
         }

@@ -29,7 +29,9 @@ mod session;
 mod tests;
 mod verify;
 
-pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
+pub use embedded::{
+    EmbeddedError, EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
+};
 pub use group::{Write, Written};
 pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
@@ -290,44 +292,20 @@ pub enum StoreError {
     /// Another process held the store's lock for longer than we were willing to wait (or the
     /// wait was stopped, see `StopWaiting`).
     #[error(
-        "the store at {} is held by another process (waited {:.1}s); \
+        "the store at {location} is held by another process (waited {:.1}s); \
          try again when it is free",
-        dir.display(),
         waited.as_secs_f64()
     )]
     Locked {
-        /// The store directory.
-        dir: PathBuf,
+        /// Where the store is (a directory, for the embedded store).
+        location: String,
         /// How long we waited.
         waited: Duration,
     },
-    /// A journal record that is needed cannot be read back: it is damaged.
-    #[error("store is damaged: {detail} (segment {segment}, offset {offset}{})",
-        seq.map(|s| format!(", event {s}")).unwrap_or_default())]
-    Corrupt {
-        /// The segment file.
-        segment: String,
-        /// Byte offset of the bad record in it.
-        offset: u64,
-        /// The event's sequence number, when known.
-        seq: Option<u64>,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The journal holds fewer events than the state had already applied: acknowledged events
-    /// were removed from it (a truncated or deleted segment file). A hash chain cannot show
-    /// that its tail is missing; the state can, and this is never repaired silently.
-    #[error(
-        "the journal has lost events: the state had recorded events up to {recorded}, but {detail}; \
-         if this loss is known and accepted, delete the store's `state` directory to rebuild the \
-         state from the journal as it is"
-    )]
-    JournalTruncated {
-        /// The last event the state had applied.
-        recorded: u64,
-        /// What is missing.
-        detail: String,
-    },
+    /// A failure only the embedded store can have: a damaged journal record (segment and
+    /// offset), a journal that lost acknowledged events, sled failing.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
     /// There is no store where one was asked for, and the command does not create one.
     #[error("no store at {location}; `waygate start` and `waygate run` create one")]
     NoStore {
@@ -343,11 +321,11 @@ pub enum StoreError {
         why: String,
     },
     /// The store was written by a different format version of waygate.
-    #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
+    #[error("store at {location} has format `{found}`; this waygate reads `{expected}`")]
     UnsupportedVersion {
-        /// The store directory.
-        dir: PathBuf,
-        /// What the FORMAT file says.
+        /// Where the store is (a directory, for the embedded store).
+        location: String,
+        /// The format the store says it has (the embedded store's FORMAT file).
         found: String,
         /// What we understand.
         expected: String,
@@ -360,9 +338,6 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// sled, the derived state, failed in a way a rebuild did not fix.
-    #[error("store state (sled) failed: {0}")]
-    State(String),
 }
 
 impl StoreError {
@@ -398,10 +373,7 @@ impl StoreError {
                 env: env.clone(),
                 active: active.clone(),
             },
-            StoreError::JournalTruncated { recorded, detail } => StoreError::JournalTruncated {
-                recorded: *recorded,
-                detail: detail.clone(),
-            },
+            StoreError::Embedded(e) => StoreError::Embedded(e.clone()),
             StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
             StoreError::DuplicateRun(id) => StoreError::DuplicateRun(id.clone()),
             StoreError::RunEnded { run, status } => StoreError::RunEnded {
@@ -409,27 +381,16 @@ impl StoreError {
                 status: *status,
             },
             StoreError::Invalid(why) => StoreError::Invalid(why.clone()),
-            StoreError::Locked { dir, waited } => StoreError::Locked {
-                dir: dir.clone(),
+            StoreError::Locked { location, waited } => StoreError::Locked {
+                location: location.clone(),
                 waited: *waited,
             },
-            StoreError::Corrupt {
-                segment,
-                offset,
-                seq,
-                detail,
-            } => StoreError::Corrupt {
-                segment: segment.clone(),
-                offset: *offset,
-                seq: *seq,
-                detail: detail.clone(),
-            },
             StoreError::UnsupportedVersion {
-                dir,
+                location,
                 found,
                 expected,
             } => StoreError::UnsupportedVersion {
-                dir: dir.clone(),
+                location: location.clone(),
                 found: found.clone(),
                 expected: expected.clone(),
             },
@@ -437,7 +398,6 @@ impl StoreError {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
-            StoreError::State(why) => StoreError::State(why.clone()),
             StoreError::NoStore { location } => StoreError::NoStore {
                 location: location.clone(),
             },

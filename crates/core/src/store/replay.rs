@@ -3,6 +3,7 @@
 //! nor take the lock for writing). It reads the whole journal, so it costs what a rebuild
 //! costs, in memory; see `docs/storage.md`, "Reading without write access".
 
+use super::EmbeddedError;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -16,7 +17,7 @@ use crate::run::{Run, RunId};
 /// Replays every finished commit of the journal in `dir` (under a shared lock when the lock
 /// file can be opened, so no commit is half-read) into a [`MemoryStore`], which then answers
 /// reads with the same semantics. A torn or unfinished write at the end was never
-/// acknowledged and is left out; a damaged record is [`StoreError::Corrupt`].
+/// acknowledged and is left out; a damaged record is [`EmbeddedError::Corrupt`](super::EmbeddedError::Corrupt).
 pub(crate) fn replay(dir: &Path, options: &Options) -> Result<MemoryStore, StoreError> {
     let _lock = lock_shared(dir, options)?;
     let journal = Journal::at(&dir.join("journal"), options.segment_limit);
@@ -24,11 +25,13 @@ pub(crate) fn replay(dir: &Path, options: &Options) -> Result<MemoryStore, Store
     let mut runs: BTreeMap<RunId, Run> = BTreeMap::new();
     let mut events: Vec<Event> = Vec::new();
     let mut commit: Vec<Record> = Vec::new();
-    let corrupt = |pos: Pos, seq: Option<u64>, detail: String| StoreError::Corrupt {
-        segment: journal.segment_path(pos.segment).display().to_string(),
-        offset: pos.offset,
-        seq,
-        detail,
+    let corrupt = |pos: Pos, seq: Option<u64>, detail: String| {
+        StoreError::Embedded(EmbeddedError::Corrupt {
+            segment: journal.segment_path(pos.segment).display().to_string(),
+            offset: pos.offset,
+            seq,
+            detail,
+        })
     };
     let tail = journal.read_from(Pos::START, |pos, record, _| {
         chain

@@ -8,6 +8,7 @@
 //! consult) until the session settles them into sled in one batch. Everything the embedded
 //! store does, it does inside one session.
 
+use super::EmbeddedError;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -135,7 +136,7 @@ impl Drop for StateDb {
 }
 
 pub(crate) fn sled_err(e: sled::Error) -> StoreError {
-    StoreError::State(e.to_string())
+    StoreError::Embedded(EmbeddedError::State(e.to_string()))
 }
 
 /// Why sled did not open.
@@ -245,7 +246,9 @@ impl Session {
         journal::tighten(&state);
         let (db, applied) = match opened {
             Ok(opened) => opened,
-            Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
+            Err(StateOpen::Busy(why)) => {
+                return Err(StoreError::Embedded(EmbeddedError::State(why)))
+            }
             Err(StateOpen::Unusable(why)) => {
                 tracing::warn!(
                     "store state in {} is unusable ({why}); rebuilding it from the journal",
@@ -263,7 +266,7 @@ impl Session {
         let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
             Ok(()) => Ok(session),
-            Err(StoreError::State(why)) => {
+            Err(StoreError::Embedded(EmbeddedError::State(why))) => {
                 tracing::warn!(
                     "store state in {} disagrees with the journal ({why}); rebuilding it",
                     state.display()
@@ -318,8 +321,10 @@ impl Session {
             }
         }
         journal::create_dir(state)?;
-        let (db, _) = open_state(state)
-            .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
+        let (db, _) =
+            open_state(state).map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| {
+                StoreError::Embedded(EmbeddedError::State(why))
+            })?;
         journal::tighten(state);
         let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
@@ -335,19 +340,19 @@ impl Session {
         let recorded = self.applied.next_seq.saturating_sub(1);
         match self.journal.segment_len(from.segment)? {
             None if from != Pos::START => {
-                return Err(StoreError::JournalTruncated {
+                return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
                     recorded,
                     detail: format!("journal segment {} is gone", from.segment),
-                })
+                }))
             }
             Some(len) if len < from.offset => {
-                return Err(StoreError::JournalTruncated {
+                return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
                     recorded,
                     detail: format!(
                         "journal segment {} is {len} bytes where the state had applied {}",
                         from.segment, from.offset
                     ),
-                })
+                }))
             }
             _ => {}
         }
@@ -361,20 +366,20 @@ impl Session {
                 .is_some_and(|(first, _)| first.segment != pos.segment)
             {
                 // Commits never span segments: an unfinished one followed by a new segment.
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(record.event.seq),
                     detail: "the previous segment ends inside a commit".into(),
-                });
+                }));
             }
             if let Err(detail) = chain.check(&record.event) {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(record.event.seq),
                     detail,
-                });
+                }));
             }
             let end = record.end;
             batch.push((pos, record));
@@ -406,12 +411,12 @@ impl Session {
             Tail::Torn(pos) => Some(batch.first().map_or(pos, |(p, _)| *p)),
             Tail::Stopped => None,
             Tail::Corrupt(pos, detail) => {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(self.applied.next_seq),
                     detail,
-                })
+                }))
             }
         };
         if let Some(cut) = cut {
@@ -480,7 +485,9 @@ impl Session {
                     let mut run = match runs.remove(&id) {
                         Some(run) => run,
                         None => self.get_run_record(&id)?.ok_or_else(|| {
-                            StoreError::State(format!("journal moves run {id}, which state lacks"))
+                            StoreError::Embedded(EmbeddedError::State(format!(
+                                "journal moves run {id}, which state lacks"
+                            )))
                         })?,
                     };
                     change.apply(&mut run);
@@ -568,7 +575,11 @@ impl Session {
             .get(k.len().saturating_sub(4)..)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_be_bytes)
-            .ok_or_else(|| StoreError::State(format!("run {run}'s event list is damaged")))?;
+            .ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State(format!(
+                    "run {run}'s event list is damaged"
+                )))
+            })?;
         Ok(Chunk {
             index,
             bytes: v.to_vec(),
@@ -588,9 +599,9 @@ impl Session {
     /// The run as `r:` holds it: without its definition.
     pub(crate) fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
         match self.db.get(key(b"r:", id.as_str())).map_err(sled_err)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::State(format!("run {id} is unreadable: {e}"))),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                StoreError::Embedded(EmbeddedError::State(format!("run {id} is unreadable: {e}")))
+            }),
             None => Ok(None),
         }
     }
@@ -601,9 +612,18 @@ impl Session {
             .db
             .get(key(b"d:", run.id.as_str()))
             .map_err(sled_err)?
-            .ok_or_else(|| StoreError::State(format!("run {}'s definition is missing", run.id)))?;
-        run.definition = String::from_utf8(definition.to_vec())
-            .map_err(|_| StoreError::State(format!("run {}'s definition is not UTF-8", run.id)))?;
+            .ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State(format!(
+                    "run {}'s definition is missing",
+                    run.id
+                )))
+            })?;
+        run.definition = String::from_utf8(definition.to_vec()).map_err(|_| {
+            StoreError::Embedded(EmbeddedError::State(format!(
+                "run {}'s definition is not UTF-8",
+                run.id
+            )))
+        })?;
         Ok(())
     }
 
@@ -751,7 +771,11 @@ impl Session {
     }
 
     pub(crate) fn read_events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
-        let damaged = || StoreError::State(format!("run {run}'s event list is damaged"));
+        let damaged = || {
+            StoreError::Embedded(EmbeddedError::State(format!(
+                "run {run}'s event list is damaged"
+            )))
+        };
         let mut positions = Vec::new();
         for chunk in self.db.scan_prefix(chunk_prefix(run)) {
             let (_, list) = chunk.map_err(sled_err)?;
@@ -777,9 +801,9 @@ impl Session {
         };
         let (k, _) = entry.map_err(sled_err)?;
         let seq = k.get(2..).and_then(|s| <[u8; 8]>::try_from(s).ok());
-        seq.map(u64::from_be_bytes)
-            .map(Some)
-            .ok_or_else(|| StoreError::State("bad clock-jump index".into()))
+        seq.map(u64::from_be_bytes).map(Some).ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State("bad clock-jump index".into()))
+        })
     }
 
     /// Where to start reading for events at or after `since`: the last sparse entry before it.
@@ -798,11 +822,13 @@ impl Session {
             .get(k.len().saturating_sub(8)..)
             .and_then(|s| s.try_into().ok());
         let seq =
-            u64::from_be_bytes(seq.ok_or_else(|| StoreError::State("bad time index".into()))?);
+            u64::from_be_bytes(seq.ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State("bad time index".into()))
+            })?);
         let pos = self.db.get(seq_key(seq)).map_err(sled_err)?;
-        pos.as_deref()
-            .and_then(Pos::unpack)
-            .ok_or_else(|| StoreError::State(format!("seq index lacks {seq}")))
+        pos.as_deref().and_then(Pos::unpack).ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(format!("seq index lacks {seq}")))
+        })
     }
 }
 
@@ -972,5 +998,5 @@ fn time_key(at: jiff::Timestamp, seq: u64) -> Vec<u8> {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::State(e.to_string()))
+    serde_json::to_vec(value).map_err(|e| StoreError::Embedded(EmbeddedError::State(e.to_string())))
 }

@@ -7,6 +7,7 @@
 //! hash strings. The report is the one a sequential pass gives: the first bad event in journal
 //! order, counted the same way, with the same words.
 
+use super::EmbeddedError;
 use std::ops::Range;
 
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
@@ -374,8 +375,11 @@ pub(crate) fn verify(
             let reports = handles
                 .into_iter()
                 .map(|h| {
-                    h.join()
-                        .map_err(|_| StoreError::State("a verify thread panicked".into()))
+                    h.join().map_err(|_| {
+                        StoreError::Embedded(EmbeddedError::State(
+                            "a verify thread panicked".into(),
+                        ))
+                    })
                 })
                 .collect::<Result<Vec<RangeReport>, StoreError>>();
             (reports, prefetched)
