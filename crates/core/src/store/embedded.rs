@@ -131,7 +131,7 @@ impl Drop for Held<'_> {
             let session = self.store.held().take();
             if let Some(mut session) = session {
                 // A failure is logged; the journal has the commits and the next open replays.
-                let _ = session.settle();
+                let _ = session.apply_pending();
             }
         }
     }
@@ -283,7 +283,7 @@ impl EmbeddedStore {
         let mut session = Session::open(&self.dir, &self.options)?;
         let out = f(&mut session);
         // Spares the next command a replay; a failure is logged and changes nothing durable.
-        let _ = session.settle();
+        let _ = session.apply_pending();
         out
     }
 
@@ -297,7 +297,7 @@ impl EmbeddedStore {
         or: impl FnOnce(&MemoryStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let out = self.with_session(|s| {
-            s.settle()?;
+            s.apply_pending()?;
             f(s)
         });
         match out {

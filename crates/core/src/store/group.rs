@@ -2,17 +2,16 @@
 //!
 //! Every write through one [`EmbeddedStore`](super::EmbeddedStore) handle joins a queue. If no
 //! write is in progress, the caller becomes the leader: it takes everything queued (its own
-//! write included), and the session checks, seals and encodes each write on its own, appends
-//! all of them in one `write` and one `fdatasync`, then applies each to sled as its own batch.
-//! Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
+//! write included), and the session checks, seals and encodes each write on its own and
+//! appends all of them in one `write` and one `fdatasync`; sled learns of them later, many
+//! commits in one batch (`Session::apply_pending`). Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
 //! group. A write is acknowledged only after the sync that covers it returned, and each keeps
 //! its own end-of-commit mark in the journal, so recovery still sees separate commits.
 
-use super::EmbeddedError;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::{RunChange, StoreError};
+use super::{EmbeddedError, RunChange, StoreError};
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
 

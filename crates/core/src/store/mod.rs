@@ -6,7 +6,13 @@
 //! `docs/storage.md`). [`MemoryStore`] has the same semantics, for tests.
 //!
 //! The trait is synchronous: store calls are short and block on disk, so async callers go
-//! through `spawn_blocking` (or one store task).
+//! through `spawn_blocking` (the executor's `Engine::blocking`).
+//!
+//! What every implementation shares is written once: the commit rules and what a write does
+//! to a run ([`rules`]), the hash chain (`crate::event`), the errors any backend can mean
+//! ([`StoreError`]; the embedded store's own are [`EmbeddedError`]) and the behaviours each
+//! must show (`conformance`, behind the `testing` feature). `docs/storage.md`, "The Store
+//! seam".
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -222,6 +228,13 @@ pub struct VerifyReport {
     pub reached: Option<u64>,
 }
 
+impl VerifyReport {
+    /// True when every event checked out.
+    pub fn is_ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
 /// The last event of a chain: its seq and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
@@ -229,13 +242,6 @@ pub struct ChainHead {
     pub seq: u64,
     /// Its hash (lowercase hex).
     pub hash: String,
-}
-
-impl VerifyReport {
-    /// True when every event checked out.
-    pub fn is_ok(&self) -> bool {
-        self.first_bad.is_none()
-    }
 }
 
 /// The first event that fails verification.

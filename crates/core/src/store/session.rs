@@ -5,7 +5,7 @@
 //! rebuild sled from the journal when it is missing, will not open, has another key layout or
 //! disagrees with the journal. Writing happens here too: a group of writes is checked, sealed
 //! and appended with one `fdatasync`, and kept pending (with an overlay that later writes
-//! consult) until the session settles them into sled in one batch. Everything the embedded
+//! consult) until the session applies them to sled, many in one batch. Everything the embedded
 //! store does, it does inside one session.
 
 use super::EmbeddedError;
@@ -35,7 +35,7 @@ const CHUNK: usize = 256;
 const REPLAY_BATCH: usize = 1024;
 /// A session applies its written commits to sled once this many are pending (and before any
 /// read, and when it closes).
-const SETTLE_AFTER: usize = 1024;
+const APPLY_AFTER: usize = 1024;
 const APPLIED: &[u8] = b"m:applied";
 
 /// The file beside sled's own that says how far sled has applied the journal (`verify`'s
@@ -106,8 +106,8 @@ pub(crate) struct Session {
     /// The journal's tail segment, open for appending while the session lasts.
     writer: Option<(u32, File)>,
     /// Where the next write goes in the chain: `applied`, plus the pending commits.
-    chain: Chain,
-    /// Commits written to the journal and not yet applied to sled ([`Session::settle`]).
+    chain: ChainTip,
+    /// Commits written to the journal and not yet applied to sled ([`Session::apply_pending`]).
     pending: Vec<Pending>,
     /// The runs and environment holders as the pending commits leave them.
     overlay: Overlay,
@@ -283,7 +283,7 @@ impl Session {
     }
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
-        let chain = Chain::of(&applied);
+        let chain = ChainTip::of(&applied);
         Session {
             witness: state.join(WITNESS),
             db: StateDb(db),
@@ -428,7 +428,7 @@ impl Session {
             journal.truncate(cut)?;
             self.tail = cut;
         }
-        self.chain = Chain::of(&self.applied);
+        self.chain = ChainTip::of(&self.applied);
         Ok(())
     }
 
@@ -553,7 +553,7 @@ impl Session {
 
     /// Applies the commits this session has written but not yet applied to sled (one sled
     /// batch for all of them). Reads call it first; so does closing the session.
-    pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn apply_pending(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         self.overlay = Overlay::default();
         if let Err(e) = self.apply_many(pending) {
@@ -638,8 +638,9 @@ impl Session {
 
     /// Writes a group of queued writes (see [`super::group`]): checks each on its own against
     /// the state as the writes before it in the group leave it, seals and encodes the ones
-    /// that pass, appends them all with one `fdatasync`, then applies each to sled as its own
-    /// batch. Every ticket gets an answer; a failed append fails every write of the group.
+    /// that pass, and appends them all with one `fdatasync`. They are then pending: sled
+    /// learns of them in one batch with others ([`Session::apply_pending`]). Every ticket gets
+    /// an answer; a failed append fails every write of the group.
     pub(crate) fn write_group(
         &mut self,
         batch: Vec<(Ticket, Write)>,
@@ -671,7 +672,7 @@ impl Session {
             }
         };
         // Durable from here on. sled learns of these commits later, in one batch with others
-        // (`settle`): until then the session's overlay answers for them, and if sled never
+        // (`apply_pending`): until then the session's overlay answers for them, and if sled never
         // learns (a crash, a sled failure), the next open replays them from the journal.
         self.tail = end;
         self.chain = chain;
@@ -686,9 +687,9 @@ impl Session {
             });
             out.push((ticket, Ok(written)));
         }
-        if self.pending.len() >= SETTLE_AFTER {
+        if self.pending.len() >= APPLY_AFTER {
             // A failure is logged and marks the session for reopening; the writes stand.
-            let _ = self.settle();
+            let _ = self.apply_pending();
         }
         out
     }
@@ -699,7 +700,7 @@ impl Session {
         &self,
         op: Write,
         at: jiff::Timestamp,
-        chain: &mut Chain,
+        chain: &mut ChainTip,
         group: &mut Overlay,
     ) -> Result<(Staged, Vec<Vec<u8>>), StoreError> {
         let overlay = Layered {
@@ -877,18 +878,19 @@ struct Pending {
     next: Pos,
 }
 
-/// Where the next write goes in the hash chain (ahead of sled's `m:applied` while commits
-/// are pending).
+/// The tip of the hash chain: where the next write goes (ahead of sled's `m:applied` while
+/// commits are pending). Not a verifier ([`ChainCheck`]) nor a report's head
+/// ([`super::ChainHead`]).
 #[derive(Debug, Clone)]
-struct Chain {
+struct ChainTip {
     next_seq: u64,
     last_hash: String,
     last_at: Option<jiff::Timestamp>,
 }
 
-impl Chain {
-    fn of(applied: &Applied) -> Chain {
-        Chain {
+impl ChainTip {
+    fn of(applied: &Applied) -> ChainTip {
+        ChainTip {
             next_seq: applied.next_seq,
             last_hash: applied.last_hash.clone(),
             last_at: applied.last_at,

@@ -283,9 +283,9 @@ fn record_offsets(buf: &[u8]) -> (Vec<usize>, usize) {
     (offsets, at)
 }
 
-/// The chain as verified so far.
+/// The chain as verified so far (the parallel pass's running state).
 #[derive(Clone)]
-struct Chain {
+struct Verified {
     next_seq: u64,
     prev_hash: String,
     events: u64,
@@ -293,7 +293,7 @@ struct Chain {
     found: Option<u64>,
 }
 
-impl Chain {
+impl Verified {
     /// The report for an intact chain.
     fn report(&self) -> VerifyReport {
         VerifyReport {
@@ -323,7 +323,7 @@ pub(crate) fn verify(
         None => journal.segments()?,
     };
     let last = segments.last().copied().unwrap_or(Pos::START.segment);
-    let mut chain = Chain {
+    let mut chain = Verified {
         next_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         events: 0,
@@ -482,7 +482,7 @@ pub(crate) fn verify(
 /// the seq of the hash looked for, if seen.
 fn unfinished(
     journal: &Journal,
-    before: &Chain,
+    before: &Verified,
     found: Option<u64>,
     segment: u32,
     buf: &[u8],
@@ -557,7 +557,7 @@ fn location(journal: &Journal, pos: Pos) -> String {
 /// The report for a bad event after the chain so far (it counts as one more event checked).
 fn bad_event(
     journal: &Journal,
-    chain: &Chain,
+    chain: &Verified,
     extra: u64,
     seq: u64,
     problem: String,
@@ -575,7 +575,7 @@ fn bad_event(
 }
 
 /// The report for an unreadable record: it would have been the next event.
-fn bad_record(journal: &Journal, chain: &mut Chain, pos: Pos, problem: String) -> VerifyReport {
+fn bad_record(journal: &Journal, chain: &mut Verified, pos: Pos, problem: String) -> VerifyReport {
     let seq = chain.next_seq;
     bad_event(journal, chain, 1, seq, problem, pos)
 }

@@ -17,7 +17,7 @@ use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store};
 use crate::common::{action, moved, new_run};
 
 const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
-/// Set to make the child hold the store (one session, commits settled into sled in batches),
+/// Set to make the child hold the store (one session, commits applied to sled in batches),
 /// as a server process would.
 const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
