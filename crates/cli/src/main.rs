@@ -16,7 +16,7 @@ mod workflow;
 use std::process::ExitCode;
 
 use clap::Parser;
-use waygate_core::text::escape_control;
+use waygate_core::text::{escape_control, is_unsafe_char};
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -28,7 +28,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with 0; usage errors to stderr with 2.
-            let _ = e.print();
+            if e.use_stderr() && args_need_escaping() {
+                eprint!("{}", usage_error_escaped(&e));
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
@@ -52,6 +56,32 @@ fn main() -> ExitCode {
             e.exit().into()
         }
     }
+}
+
+/// Whether some argument holds a character that must not reach a terminal as it is.
+fn args_need_escaping() -> bool {
+    std::env::args_os().any(|a| a.to_string_lossy().chars().any(is_unsafe_char))
+}
+
+/// A usage error as clap words it, but with the arguments it quotes escaped like every other
+/// message (`docs/cli.md`, "Untrusted text"): clap prints what it could not take as it is, so
+/// a pasted run id could clear the screen or forge a line. The arguments are escaped and
+/// parsed again, which yields the same error quoting the escaped text; should that parse
+/// differ, the first error's plain text is shown with each line escaped.
+fn usage_error_escaped(first: &clap::Error) -> String {
+    let escaped = std::env::args_os().map(|a| escape_control(&a.to_string_lossy()).into_owned());
+    let text = match Cli::try_parse_from(escaped) {
+        Err(again) if again.kind() == first.kind() => again.render().to_string(),
+        _ => first.render().to_string(),
+    };
+    let mut out: String = text
+        .lines()
+        .map(|line| escape_control(line).into_owned() + "\n")
+        .collect();
+    if text.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 /// Keeps `drive` small while it waits: every store operation opens sled, which allocates

@@ -37,7 +37,13 @@ fn bench(c: &mut Criterion) {
                 transition: t.id,
                 results: &pass,
             }];
-            match decide(&workflow, state, Duration::ZERO, black_box(&evaluations)) {
+            match decide(
+                &workflow,
+                state,
+                &[],
+                Duration::ZERO,
+                black_box(&evaluations),
+            ) {
                 Decision::Take { to, .. } => state = to,
                 other => panic!("unexpected decision {other:?}"),
             }

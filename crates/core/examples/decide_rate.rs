@@ -66,7 +66,13 @@ fn main() -> ExitCode {
             transition: t.id,
             results: &results,
         }];
-        match decide(&workflow, state, Duration::ZERO, black_box(&evaluations)) {
+        match decide(
+            &workflow,
+            state,
+            &[],
+            Duration::ZERO,
+            black_box(&evaluations),
+        ) {
             Decision::Take { to, .. } => state = to,
             other => {
                 eprintln!("decide_rate: unexpected decision {other:?}");

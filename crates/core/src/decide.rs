@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
+use crate::event::Event;
 use crate::model::Workflow;
 use crate::outcome::{GuardResult, Outcome};
 
@@ -61,8 +62,9 @@ pub enum Decision {
     },
 }
 
-/// Decides what happens to a run in `state` that entered it `in_state` ago, given the
-/// evaluations of its outgoing transitions (in any order; file order is restored here).
+/// Decides what happens to a run in `state` that entered it `in_state` ago, given its
+/// history `events` (oldest first: whether it is on its rollback path) and the evaluations of
+/// its outgoing transitions (in any order; file order is restored here).
 ///
 /// Priority: a terminal state ends; a passed deadline or a broken watch is an incident; then
 /// the first transition (file order) whose guards all pass is taken; then waiting if any
@@ -70,6 +72,7 @@ pub enum Decision {
 pub fn decide(
     workflow: &Workflow,
     state: NodeIndex,
+    events: &[Event],
     in_state: Duration,
     evaluations: &[Evaluation<'_>],
 ) -> Decision {
@@ -77,7 +80,7 @@ pub fn decide(
     if node.terminal.is_some() {
         return Decision::Ended;
     }
-    let failure_to = workflow.failure_target(state);
+    let failure_to = workflow.failure_target(state, events);
     if let Some(deadline) = node.deadline.filter(|d| in_state >= *d) {
         return Decision::Incident {
             to: failure_to,
@@ -131,14 +134,15 @@ pub enum RollbackRefusal {
     AlreadyOnPath,
 }
 
-/// Where `waygate rollback` sends a run that is in `state` and has not ended: the workflow's
-/// rollback state, unless the run is already on its rollback path.
+/// Where `waygate rollback` sends a run that is in `state`, has the history `events` and has
+/// not ended: the workflow's rollback state, unless the run is already on its rollback path.
 pub fn decide_rollback(
     workflow: &Workflow,
     state: NodeIndex,
+    events: &[Event],
 ) -> Result<NodeIndex, RollbackRefusal> {
     let target = workflow.rollback.ok_or(RollbackRefusal::NoRollbackState)?;
-    if workflow.on_rollback_path(state) {
+    if workflow.on_rollback_path(state, events) {
         return Err(RollbackRefusal::AlreadyOnPath);
     }
     Ok(target)
@@ -273,7 +277,7 @@ mod tests {
                     results: &r_ab,
                 },
             ];
-            let got = decide(&w, a, Duration::from_secs(minutes * 60), &evals);
+            let got = decide(&w, a, &[], Duration::from_secs(minutes * 60), &evals);
             assert_eq!(got, expected, "{name}");
         }
     }
@@ -290,7 +294,7 @@ mod tests {
             results: &r,
         }];
         assert_eq!(
-            decide(&w, b, Duration::ZERO, &evals),
+            decide(&w, b, &[], Duration::ZERO, &evals),
             Decision::Incident {
                 to: w.state_id("rb"),
                 incident: Incident::WatchBroke("w".into())
@@ -308,7 +312,7 @@ mod tests {
             results: &r,
         }];
         assert_eq!(
-            decide(&w, b, Duration::ZERO, &evals),
+            decide(&w, b, &[], Duration::ZERO, &evals),
             Decision::Blocked {
                 on_failure: w.state_id("rb")
             }
@@ -324,11 +328,11 @@ mod tests {
             results: &[],
         }];
         assert!(matches!(
-            decide(&w, c, Duration::ZERO, &evals),
+            decide(&w, c, &[], Duration::ZERO, &evals),
             Decision::Take { .. }
         ));
         let done = w.state_id("done").expect("done");
-        assert_eq!(decide(&w, done, Duration::ZERO, &[]), Decision::Ended);
+        assert_eq!(decide(&w, done, &[], Duration::ZERO, &[]), Decision::Ended);
     }
 
     #[test]
@@ -341,7 +345,7 @@ mod tests {
             results: &r,
         }];
         assert_eq!(
-            decide(&w, a, Duration::ZERO, &evals),
+            decide(&w, a, &[], Duration::ZERO, &evals),
             Decision::Blocked { on_failure: None }
         );
     }
@@ -400,8 +404,8 @@ mod tests {
         ];
         for &(name, on_path, expected) in cases {
             let id = w.state_id(name).expect("state");
-            assert_eq!(w.on_rollback_path(id), on_path, "{name}: on the path");
-            let got = decide_rollback(&w, id).map(|t| w.state(t).name.as_str());
+            assert_eq!(w.on_rollback_path(id, &[]), on_path, "{name}: on the path");
+            let got = decide_rollback(&w, id, &[]).map(|t| w.state(t).name.as_str());
             assert_eq!(got, expected, "{name}: rollback");
         }
     }
@@ -410,9 +414,9 @@ mod tests {
     fn no_rollback_state_refuses_and_nothing_is_on_a_path() {
         let w = setup_without_rollback();
         for (id, _) in w.states() {
-            assert!(!w.on_rollback_path(id));
+            assert!(!w.on_rollback_path(id, &[]));
             assert_eq!(
-                decide_rollback(&w, id),
+                decide_rollback(&w, id, &[]),
                 Err(RollbackRefusal::NoRollbackState)
             );
         }
@@ -432,16 +436,118 @@ mod tests {
         // rb_verify's deadline passes: with no on_failure of its own it fails in place
         // rather than going back to `rollback` and reverting the revert.
         assert_eq!(
-            decide(&w, id("rb_verify"), Duration::from_secs(300), &[]),
+            decide(&w, id("rb_verify"), &[], Duration::from_secs(300), &[]),
             Decision::Incident {
                 to: None,
                 incident: Incident::Deadline(Duration::from_secs(300)),
             }
         );
         // Before the rollback, the fall-back still applies.
-        assert_eq!(w.failure_target(id("notify")), Some(id("rollback")));
+        assert_eq!(w.failure_target(id("notify"), &[]), Some(id("rollback")));
         // An explicit on_failure is always followed.
-        assert_eq!(w.failure_target(id("rollback")), Some(id("escalate")));
+        assert_eq!(w.failure_target(id("rollback"), &[]), Some(id("escalate")));
+    }
+
+    /// A run's history: started in `build`, then each move in turn.
+    fn history(moves: &[(&str, &str)]) -> Vec<Event> {
+        use crate::event::{Cause, EventKind, NewEvent, GENESIS_HASH};
+        let at: jiff::Timestamp = "2026-11-29T10:00:00Z".parse().expect("timestamp");
+        let started = EventKind::RunStarted {
+            workflow: "p".into(),
+            env: "e".into(),
+            state: "build".into(),
+            file: "p.ron".into(),
+            definition_hash: String::new(),
+            vars: Default::default(),
+            workdir: None,
+            file_path: None,
+        };
+        let moved = moves.iter().map(|(from, to)| EventKind::Transitioned {
+            from: (*from).into(),
+            to: (*to).into(),
+            cause: Cause::Advance,
+            reason: None,
+        });
+        std::iter::once(started)
+            .chain(moved)
+            .enumerate()
+            .map(|(i, kind)| {
+                let run = crate::run::RunId::from("r");
+                Event::seal(
+                    i as u64 + 1,
+                    run,
+                    at,
+                    NewEvent::new("a", kind),
+                    GENESIS_HASH,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shared_state_reached_by_rolling_back_is_on_the_rollback_path() {
+        let v = validate("p.ron", PATHS);
+        let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        let id = |s: &str| w.state_id(s).expect("state");
+        // (case, history, state now, on the path)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, bool);
+        let cases: &[Case] = &[
+            (
+                "deployed to notify",
+                &[("build", "prod"), ("prod", "notify")],
+                "notify",
+                false,
+            ),
+            (
+                "rolled back, then notify",
+                &[
+                    ("build", "prod"),
+                    ("prod", "rollback"),
+                    ("rollback", "rb_verify"),
+                    ("rb_verify", "notify"),
+                ],
+                "notify",
+                true,
+            ),
+            (
+                "rolled back, then a retry from the start",
+                &[
+                    ("build", "prod"),
+                    ("prod", "rollback"),
+                    ("rollback", "retry"),
+                    ("retry", "build"),
+                ],
+                "build",
+                false,
+            ),
+            (
+                "the retry deployed to notify",
+                &[
+                    ("build", "prod"),
+                    ("prod", "rollback"),
+                    ("rollback", "retry"),
+                    ("retry", "build"),
+                    ("build", "prod"),
+                    ("prod", "notify"),
+                ],
+                "notify",
+                false,
+            ),
+        ];
+        for &(case, moves, state, on_path) in cases {
+            let events = history(moves);
+            assert_eq!(w.on_rollback_path(id(state), &events), on_path, "{case}");
+            let rollback = decide_rollback(&w, id(state), &events);
+            let fallback = w.failure_target(id(state), &events);
+            if on_path {
+                assert_eq!(rollback, Err(RollbackRefusal::AlreadyOnPath), "{case}");
+                assert_eq!(fallback, None, "{case}: fails in place");
+            } else {
+                assert_eq!(rollback, Ok(id("rollback")), "{case}");
+                let own = w.state(id(state)).on_failure;
+                assert_eq!(fallback, own.or(Some(id("rollback"))), "{case}");
+            }
+        }
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub enum Code {
     DuplicateField,
     /// A key written twice in one map.
     DuplicateKey,
-    /// Two guards of one transition with one name.
+    /// Two guards of one transition with one name, or two Approval guards of one name out of
+    /// one state.
     DuplicateGuard,
     /// Two transitions with the same `from` and `to`.
     DuplicateTransition,
@@ -85,11 +86,13 @@ pub enum Code {
     SecretInArgv,
     /// Actions with no way to handle their failure (warning).
     MissingFailurePath,
+    /// An `on_failure` from the rollback path back into the rollback state (warning).
+    RollbackLoop,
 }
 
 impl Code {
     /// Every code, in the order of the docs' tables.
-    pub const ALL: [Code; 30] = [
+    pub const ALL: [Code; 31] = [
         Code::Unreadable,
         Code::TooLarge,
         Code::Syntax,
@@ -120,6 +123,7 @@ impl Code {
         Code::ShellInterpolation,
         Code::SecretInArgv,
         Code::MissingFailurePath,
+        Code::RollbackLoop,
     ];
 
     /// The stable kebab-case name.
@@ -155,6 +159,7 @@ impl Code {
             Code::ShellInterpolation => "shell-interpolation",
             Code::SecretInArgv => "secret-in-argv",
             Code::MissingFailurePath => "missing-failure-path",
+            Code::RollbackLoop => "rollback-loop",
         }
     }
 
@@ -172,7 +177,8 @@ impl Code {
             | Code::NoTerminal
             | Code::BadTemplate
             | Code::BadValue
-            | Code::MissingFailurePath => "here",
+            | Code::MissingFailurePath
+            | Code::RollbackLoop => "here",
             Code::DuplicateField
             | Code::DuplicateKey
             | Code::DuplicateGuard

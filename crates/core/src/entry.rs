@@ -190,9 +190,16 @@ pub fn terminal_status(t: Terminal) -> RunStatus {
     }
 }
 
-/// Decides what entering `state` needs next, given its actions' histories (one per `on_enter`
-/// action, in order; see [`action_histories`]). The rules are in the module docs.
-pub fn decide_entry(workflow: &Workflow, state: NodeIndex, actions: &[ActionHistory]) -> Entry {
+/// Decides what entering `state` needs next, given the run's history `events` (oldest first:
+/// whether it is on its rollback path, see [`Workflow::failure_target`]) and its actions'
+/// histories (one per `on_enter` action, in order; see [`action_histories`]). The rules are
+/// in the module docs.
+pub fn decide_entry(
+    workflow: &Workflow,
+    state: NodeIndex,
+    events: &[Event],
+    actions: &[ActionHistory],
+) -> Entry {
     let node = workflow.state(state);
     let mut failed = Vec::new();
     for (index, h) in actions.iter().enumerate() {
@@ -210,7 +217,7 @@ pub fn decide_entry(workflow: &Workflow, state: NodeIndex, actions: &[ActionHist
                     .map_or_else(String::new, |d| format!(" ({d})"));
                 return Entry::Fail {
                     index,
-                    to: workflow.failure_target(state),
+                    to: workflow.failure_target(state, events),
                     reason: format!("action {}{what} failed: {detail}", index + 1),
                 };
             }
@@ -477,7 +484,7 @@ mod tests {
             let s = id(state);
             let visit = events(state, script);
             let histories = action_histories(&visit, state, w.state(s).on_enter.len());
-            assert_eq!(decide_entry(&w, s, &histories), expected, "{name}");
+            assert_eq!(decide_entry(&w, s, &[], &histories), expected, "{name}");
         }
     }
 

@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::Direction;
 
+use crate::event::{Event, EventKind};
 pub use crate::spec::{Terminal, Weekday};
 use crate::template::Template;
 
@@ -315,15 +316,42 @@ pub(crate) fn rollback_path(
 }
 
 impl Workflow {
-    /// Whether a run in `state` is on its rollback path: in the workflow's `rollback` state or
-    /// in a state it can only have reached through it (see `docs/workflow-format.md`,
-    /// "The rollback path"). Such a run refuses another `waygate rollback`, and its incidents
-    /// do not fall back to the rollback state again.
-    pub fn on_rollback_path(&self, state: NodeIndex) -> bool {
-        self.rollback_path
+    /// Whether a run in `state` whose history is `events` (oldest first) is on its rollback
+    /// path (see `docs/workflow-format.md`, "The rollback path"): in the workflow's `rollback`
+    /// state or a state only it leads to, or anywhere the run went after it entered the
+    /// rollback state, until it goes back to `initial` to try again. A state the deployment
+    /// leads to as well (a shared `notify`) is on the path for a run that came to it by
+    /// rolling back. Such a run refuses another `waygate rollback`, and its incidents do not
+    /// fall back to the rollback state again: either would run the rollback actions twice.
+    pub fn on_rollback_path(&self, state: NodeIndex, events: &[Event]) -> bool {
+        let only_after = self
+            .rollback_path
             .get(state.index())
             .copied()
-            .unwrap_or(false)
+            .unwrap_or(false);
+        only_after || self.rolled_back_in_this_attempt(events)
+    }
+
+    /// Whether the run entered the rollback state and has not been back to `initial` since.
+    fn rolled_back_in_this_attempt(&self, events: &[Event]) -> bool {
+        let Some(rollback) = self.rollback else {
+            return false;
+        };
+        let (rollback, initial) = (&self.state(rollback).name, &self.state(self.initial).name);
+        let mut rolled_back = false;
+        for e in events {
+            let entered = match &e.kind {
+                EventKind::RunStarted { state, .. } => state,
+                EventKind::Transitioned { to, .. } => to,
+                _ => continue,
+            };
+            if entered == rollback {
+                rolled_back = true;
+            } else if entered == initial {
+                rolled_back = false;
+            }
+        }
+        rolled_back
     }
 
     /// The state with this name.
@@ -380,13 +408,14 @@ impl Workflow {
         self.vars.get(name).is_some_and(|v| v.secret)
     }
 
-    /// The state incidents in `state` lead to: its own `on_failure`, else the workflow's
-    /// `rollback` unless the run is already on its rollback path (going back to the rollback
-    /// state would run its actions a second time: revert the revert).
-    pub fn failure_target(&self, state: NodeIndex) -> Option<NodeIndex> {
-        self.graph[state]
-            .on_failure
-            .or(self.rollback.filter(|_| !self.on_rollback_path(state)))
+    /// The state incidents in `state` lead to, for a run whose history is `events`: its own
+    /// `on_failure`, else the workflow's `rollback` unless the run is already on its rollback
+    /// path ([`Workflow::on_rollback_path`]; going back to the rollback state would run its
+    /// actions a second time: revert the revert).
+    pub fn failure_target(&self, state: NodeIndex, events: &[Event]) -> Option<NodeIndex> {
+        self.graph[state].on_failure.or(self
+            .rollback
+            .filter(|_| !self.on_rollback_path(state, events)))
     }
 }
 

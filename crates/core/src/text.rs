@@ -19,6 +19,13 @@ pub fn is_unsafe_char(c: char) -> bool {
     c.is_control() || is_format_or_separator(c)
 }
 
+/// Whether `text` says nothing a person could read: it is empty, or only whitespace and
+/// [unsafe characters](is_unsafe_char) (a zero-width space, an escape, a bidi override). A
+/// reason kept in the audit trail must say something.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || is_unsafe_char(c))
+}
+
 /// Unicode 15.1's `Cf`, `Zl` and `Zp` characters.
 fn is_format_or_separator(c: char) -> bool {
     matches!(
@@ -74,6 +81,24 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_text_is_whitespace_and_invisible_characters_only() {
+        for blank in [
+            "",
+            "  ",
+            "\t\n",
+            "\u{200b}",
+            " \u{feff} ",
+            "\u{1b}",
+            "\u{202e}\u{2028}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for said in ["x", " rollback ", "\u{200b}x", "errors up\u{1b}"] {
+            assert!(!is_blank(said), "{said:?}");
+        }
+    }
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {

@@ -581,7 +581,42 @@ impl<'a> Cx<'a> {
     ) {
         let mut seen: NameMap<(&str, &str), usize> =
             NameMap::with_capacity_and_hasher(spec.transitions.len(), Default::default());
+        // Approval guards by (state, name): `waygate approve RUN NAME` names a guard out of
+        // the run's state by its name alone, and an approval is recorded and counted by it,
+        // so two Approval guards of one name out of one state would share every approval.
+        let mut approvals: NameMap<(&str, &str), (usize, usize)> = NameMap::default();
         for (i, t) in spec.transitions.iter().enumerate() {
+            for (g, guard) in t.guards.iter().enumerate() {
+                if !matches!(guard.check, crate::spec::CheckSpec::Approval(_)) {
+                    continue;
+                }
+                match approvals.get(&(t.from.as_str(), guard.name.as_str())) {
+                    Some(&(fi, fg)) if fi != i => {
+                        let span =
+                            self.span(&[F("transitions"), I(i), F("guards"), I(g), F("name")]);
+                        let first_span =
+                            self.span(&[F("transitions"), I(fi), F("guards"), I(fg), F("name")]);
+                        let d = self.error(
+                            Code::DuplicateGuard,
+                            span,
+                            format!(
+                                "Approval guard `{}` also guards `{}` -> `{}`: an approval names \
+                                 its guard by state and name, so one approval would count for both",
+                                guard.name, spec.transitions[fi].from, spec.transitions[fi].to
+                            ),
+                        );
+                        d.related.push((first_span, "first defined here".into()));
+                        d.help = Some(format!(
+                            "give the Approval guards out of `{}` different names",
+                            t.from
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        approvals.insert((t.from.as_str(), guard.name.as_str()), (i, g));
+                    }
+                }
+            }
             let from = self.state_ref(
                 index,
                 &t.from,
@@ -1380,6 +1415,28 @@ impl<'a> Cx<'a> {
                 format!("state `{name}` runs actions on entry but has no on_failure and {why}: a failed action leaves the run failed in place"),
             )
             .help = Some(help.into());
+        }
+        // An on_failure from the rollback path back into the rollback state runs the rollback
+        // actions again on every failure there: reverting the revert, and for a failure that
+        // persists, without end.
+        let Some(rollback) = rollback else { return };
+        let rollback_name = &graph[rollback].name;
+        for (name, state) in &spec.states {
+            let on_path = index
+                .get(name)
+                .is_some_and(|i| after_rollback.get(i.index()).copied().unwrap_or(false));
+            if !on_path || state.on_failure.as_deref() != Some(rollback_name.as_str()) {
+                continue;
+            }
+            let span = self.key_span(&[F("states")], name);
+            self.warn(
+                Code::RollbackLoop,
+                span,
+                format!("state `{name}` is on the rollback path and its on_failure goes back to `{rollback_name}`: every failure there runs the rollback actions again (reverting the revert), and a failure that persists loops without end"),
+            )
+            .help = Some(
+                "send failures after the rollback to a state for people, e.g. on_failure: \"escalate\"".into(),
+            );
         }
     }
 }

@@ -146,11 +146,21 @@ pub fn with_builtins(mut resolved: Resolved, run_id: &str, env: &str, initiator:
     resolved
 }
 
-/// Parses `K=V` from `--var`.
+/// Parses `K=V` from `--var`. The error does not repeat the text: without a name it cannot be
+/// told from a secret (`--var "$DEPLOY_TOKEN"` with the `token=` forgotten), and errors end up
+/// in CI logs.
 pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+        Some(_) => Err(
+            "expected NAME=VALUE, got a value with no name before `=` (the value is \
+                        not shown: it may be a secret)"
+                .to_owned(),
+        ),
+        None => Err(format!(
+            "expected NAME=VALUE, got {} characters with no `=` (not shown: it may be a secret)",
+            text.chars().count()
+        )),
     }
 }
 

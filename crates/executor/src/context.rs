@@ -92,7 +92,7 @@ impl GuardContext {
             .iter()
             .filter_map(|n| vars.get(n))
             .filter(|v| !v.is_empty())
-            .cloned()
+            .flat_map(|v| std::iter::once(v.clone()).chain(url_forms(v)))
             .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
@@ -223,6 +223,31 @@ impl GuardContext {
     }
 }
 
+/// How a URL writes `secret` when it stands in a path, a query or the userinfo: the url
+/// parser percent-encodes what a URL cannot hold as it is (`pa ss` is `pa%20ss`), and a
+/// transport error or a redirect names the URL in that form, so [`GuardContext::redact`]
+/// masks these as well. Only the forms that differ from the secret itself.
+fn url_forms(secret: &str) -> Vec<String> {
+    let Ok(mut url) = reqwest::Url::parse("http://h/") else {
+        return Vec::new();
+    };
+    let mut forms = Vec::new();
+    url.set_path(secret);
+    forms.push(url.path().trim_start_matches('/').to_owned());
+    url.set_query(Some(secret));
+    forms.extend(url.query().map(str::to_owned));
+    if url.set_username(secret).is_ok() {
+        forms.push(url.username().to_owned());
+    }
+    if url.set_password(Some(secret)).is_ok() {
+        forms.extend(url.password().map(str::to_owned));
+    }
+    forms.retain(|f| !f.is_empty() && f != secret);
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -255,6 +280,19 @@ pub(crate) mod tests {
         let c = ctx();
         assert_eq!(c.redact("a s3cr3t-value b s3cr3t-value"), "a *** b ***");
         assert_eq!(c.redact("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn redact_hides_a_secret_as_a_url_percent_encodes_it() {
+        let vars = HashMap::from([("token".to_owned(), "pa ss\"wörd<1>".to_owned())]);
+        let c = GuardContext::new("r1", "e", "a", vars, HashSet::from(["token".to_owned()]));
+        for (shown, masked) in [
+            ("GET /botpa%20ss%22w%C3%B6rd%3C1%3E/x", "GET /bot***/x"),
+            ("GET /?t=pa%20ss%22w%C3%B6rd%3C1%3E", "GET /?t=***"),
+            ("the raw pa ss\"wörd<1> too", "the raw *** too"),
+        ] {
+            assert_eq!(c.redact(shown), masked);
+        }
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn interrupted_message(loaded: &Loaded, signal: Signal, running_elsewhere: bool)
         format!("action {} of `{state}`{what}", index + 1)
     };
     let resume = format!("`waygate drive {id}`");
-    let next = match decide_entry(&loaded.workflow, loaded.state, &histories) {
+    let next = match decide_entry(&loaded.workflow, loaded.state, &loaded.events, &histories) {
         Entry::Run {
             index,
             rerun: Some(Rerun::Interrupted { .. }),

@@ -343,8 +343,8 @@ pub fn runs(
 
 fn parse_status(s: &str) -> Result<RunStatus, CliError> {
     serde_json::from_value(json!(s)).map_err(|_| {
-        CliError::BadInput(format!(
-            "unknown status {s:?} (active, waiting, succeeded, failed, aborted)"
+        CliError::Usage(format!(
+            "--status {s:?}: one of active, waiting, succeeded, failed, aborted"
         ))
     })
 }

@@ -1,7 +1,9 @@
 //! Approvals count only for a guard out of the state the run is in, given in this visit of
 //! it; an unused approval can be withdrawn.
 
-use crate::helpers::{kinds, of_kind, Sandbox};
+use std::time::Duration;
+
+use crate::helpers::{kinds, of_kind, wait_until, Sandbox};
 
 /// `a` -> `b` behind `first`; from `b`, `back` to `a` or `later` to `done`.
 const GATES: &str = r#"Workflow(
@@ -155,4 +157,56 @@ fn re_entering_a_state_needs_new_approvals() {
     );
     sb.wg(&["advance", &run]).code(4);
     assert_eq!(sb.status(&run)["state"], "a");
+}
+
+/// A gate whose other guard takes a while: a withdrawal can land while `drive` evaluates it.
+const SLOW_GATE: &str = r#"Workflow(
+    name: "slow-gate",
+    initial: "review",
+    environments: { "dev": () },
+    states: {
+        "review": (),
+        "release": (on_enter: [Command(run: ["touch", "released"])]),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "review", to: "release", guards: [
+            (name: "slow", check: Command(run: ["./slow.sh"])),
+            (name: "sign", check: Approval(prompt: "ship it")),
+        ]),
+        (from: "release", to: "done"),
+    ],
+)
+"#;
+
+#[test]
+fn a_withdrawal_during_drives_first_evaluation_makes_it_wait_not_exit() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", SLOW_GATE);
+    // Says it started, then takes long enough for a withdrawal to land meanwhile.
+    sb.script("slow.sh", "touch slow.started\nsleep 2");
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("bob", &["approve", &run, "sign"]).code(0);
+    let drive = sb.spawn_as("alice", "drive", &["--quiet", "drive", &run]);
+    wait_until(
+        "drive to evaluate the slow guard",
+        Duration::from_secs(30),
+        || sb.path().join("slow.started").exists(),
+    );
+    sb.wg_as("bob", &["approve", &run, "sign", "--withdraw"])
+        .code(0);
+    // The drive read the approval before it was withdrawn: it cannot move, and waits again.
+    wait_until(
+        "drive to look again and wait",
+        Duration::from_secs(30),
+        || sb.status(&run)["status"] == "waiting",
+    );
+    assert!(
+        !sb.path().join("released").exists(),
+        "the release ran on a withdrawn approval"
+    );
+    sb.wg_as("bob", &["approve", &run, "sign"]).code(0);
+    let ran = drive.wait(Duration::from_secs(60));
+    ran.code(0);
+    assert!(sb.path().join("released").exists());
 }

@@ -61,6 +61,42 @@ fn a_blank_reason_is_refused_for_abort_and_rollback() {
 }
 
 #[test]
+fn a_reason_of_only_invisible_characters_is_refused_as_blank() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let before = sb.history(&run).len();
+    // A zero-width space, a byte-order mark, an escape and a bidi override say nothing either.
+    for reason in ["\u{200b}", " \u{feff} ", "\u{1b}", "\u{202e}\u{200b}"] {
+        for cmd in ["abort", "rollback"] {
+            let ran = sb.wg(&[cmd, &run, "--reason", reason]);
+            ran.code(2);
+            assert!(
+                ran.stderr.contains("reason"),
+                "{cmd} {reason:?}: {}",
+                ran.stderr
+            );
+        }
+    }
+    assert_eq!(sb.history(&run).len(), before, "nothing recorded");
+    sb.wg(&["abort", &run, "--reason", "superseded \u{200b}"])
+        .code(0);
+}
+
+#[test]
+fn runs_status_bogus_is_a_usage_error_like_audit_kind_bogus() {
+    let sb = sandbox();
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let ran = sb.wg(&["runs", "--status", "Bogus"]);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("--status \"Bogus\": one of active, waiting"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
 fn runs_status_active_lists_waiting_runs_too() {
     let sb = sandbox();
     let waiting = sb.start("alice", "wf.ron", "dev", &[]);

@@ -119,3 +119,66 @@ fn two_concurrent_rollbacks_move_once_and_run_the_rollback_actions_once() {
     }
     sb.verify();
 }
+
+/// A `notify` state that the deployment and the rollback both lead to, and a retry from the
+/// rollback state back to `initial`.
+const SHARED: &str = r#"Workflow(
+    name: "shared",
+    initial: "deploy",
+    rollback: "rollback",
+    environments: { "dev": (), "retry": () },
+    states: {
+        "deploy": (),
+        "notify": (),
+        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "deploy", to: "notify", guards: [(name: "go", check: Approval(prompt: "ship it"))]),
+        (from: "rollback", to: "notify", guards: [(name: "reverted", check: Approval(prompt: "old version works"))]),
+        (from: "rollback", to: "deploy", guards: [(name: "retry", check: Approval(prompt: "try again"))]),
+        (from: "notify", to: "done", guards: [(name: "ack", check: Approval(prompt: "team told"))]),
+    ],
+)
+"#;
+
+#[test]
+fn a_second_rollback_from_a_state_the_deployment_shares_does_not_revert_the_revert() {
+    let sb = sandbox();
+    sb.write("shared.ron", SHARED);
+    let run = sb.start("alice", "shared.ron", "dev", &[]);
+    sb.wg_as("bob", &["rollback", &run, "--reason", "errors up"])
+        .code(0);
+    assert_eq!(reverts(&sb), 1);
+    sb.wg_as("bob", &["approve", &run, "reverted"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "notify");
+    let before = sb.history(&run).len();
+
+    // `notify` is where the deployment goes too, but this run got there by rolling back.
+    let again = sb.wg_as("carol", &["rollback", &run, "--reason", "errors up"]);
+    again.code(5);
+    assert!(
+        again.stderr.contains("already under way") && again.stderr.contains("`notify`"),
+        "says where the run is: {}",
+        again.stderr
+    );
+    assert_eq!(reverts(&sb), 1, "the rollback action did not run again");
+    assert_eq!(sb.history(&run).len(), before, "nothing recorded");
+}
+
+#[test]
+fn a_run_that_went_back_to_its_initial_state_after_a_rollback_may_roll_back_again() {
+    let sb = sandbox();
+    sb.write("shared.ron", SHARED);
+    let run = sb.start("alice", "shared.ron", "retry", &[]);
+    sb.wg_as("bob", &["rollback", &run, "--reason", "errors up"])
+        .code(0);
+    sb.wg_as("bob", &["approve", &run, "retry"]).code(0);
+    sb.wg(&["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "deploy");
+    // A new attempt: its own rollback is a first one.
+    sb.wg_as("carol", &["rollback", &run, "--reason", "errors up again"])
+        .code(0);
+    assert_eq!(reverts(&sb), 2);
+}

@@ -226,7 +226,7 @@ fn runs_lists_and_filters_in_every_format() {
     let human = sb.wg(&["runs"]);
     human.code(0);
     assert!(human.stdout.contains(&a) && human.stdout.contains(&b));
-    sb.wg(&["runs", "--status", "sideways"]).code(1);
+    sb.wg(&["runs", "--status", "sideways"]).code(2);
 }
 
 #[test]

@@ -205,3 +205,77 @@ fn a_secret_given_with_var_to_run_is_used_for_the_whole_drive_but_never_stored()
     sb.wg(&["check", &run]).code(1);
     assert_never_shown(&sb, &run, &[finished]);
 }
+
+/// A secret with characters a URL cannot hold as they are. The url parser writes them
+/// percent-encoded (`%20`, `%22`, `%C3%A9`), and the transport error names the URL it
+/// could not reach: that encoded form must be masked too, on screen and in the store.
+#[test]
+fn a_secret_in_an_http_url_is_masked_when_the_url_percent_encodes_it() {
+    const ODD: &str = "pa ss\"wörd<1>";
+    const ENCODED: &str = "pa%20ss%22w%C3%B6rd%3C1%3E";
+    let sb = Sandbox::new();
+    // A port nothing listens on: the request fails and reqwest's error shows the URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    sb.write(
+        "wf.ron",
+        &format!(
+            r#"Workflow(
+    name: "odd-secret",
+    initial: "a",
+    vars: {{ "token": (secret: true, from_env: "DEPLOY_TOKEN") }},
+    states: {{ "a": (), "done": (terminal: Success) }},
+    transitions: [
+        (from: "a", to: "done", guards: [
+            (name: "path", check: Http(url: "http://127.0.0.1:{closed}/bot${{token}}/x", timeout: "5s")),
+            (name: "query", check: Http(url: "http://127.0.0.1:{closed}/?t=${{token}}", timeout: "5s")),
+        ]),
+    ],
+)"#
+        ),
+    );
+    let odd_env = |actor: &str, args: &[&str]| -> Ran {
+        sb.command(actor, args)
+            .env("DEPLOY_TOKEN", ODD)
+            .output()
+            .expect("waygate runs")
+            .into()
+    };
+    let started = odd_env(
+        "alice",
+        &["--format", "json", "start", "wf.ron", "--env", "x"],
+    );
+    started.code(0);
+    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+    let checked = odd_env("alice", &["check", &run]);
+    checked.code(3);
+    let advanced = odd_env("alice", &["advance", &run]);
+    advanced.code(3);
+    assert!(
+        checked.stdout.contains("cannot connect"),
+        "the guards failed for the closed port: {}",
+        checked.stdout
+    );
+    let mut outputs = vec![checked, advanced];
+    for format in ["human", "json"] {
+        outputs.push(sb.wg(&["--format", format, "history", &run]));
+        outputs.push(sb.wg(&["--format", format, "status", &run]));
+    }
+    for out in &outputs {
+        for shown in [ODD, ENCODED, "pa%20ss"] {
+            assert!(
+                !out.stdout.contains(shown) && !out.stderr.contains(shown),
+                "the secret was printed as {shown:?}: {out:?}"
+            );
+        }
+    }
+    for stored in [ODD, ENCODED] {
+        let files = files_containing(&sb.store(), stored.as_bytes());
+        assert!(
+            files.is_empty(),
+            "the secret is on disk as {stored:?} in {files:?}"
+        );
+    }
+}

@@ -196,3 +196,33 @@ fn validate_shows_control_characters_of_a_file_escaped() {
     let json = sb.wg(&["--format", "json", "validate", "evil.ron"]);
     assert!(json.stdout.contains(r"dead\u001b[2J"), "{}", json.stdout);
 }
+
+/// The command-line parser's own usage errors quote the argument they could not take: a run id
+/// pasted from elsewhere, a `--format` value. They print escaped like every other message.
+#[test]
+fn usage_errors_print_the_arguments_they_quote_escaped() {
+    let sb = Sandbox::new();
+    // A store to read, so `runs` gets as far as its `--status`.
+    sb.write("wf.ron", GATE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let evil = format!("x\u{1b}[2J\u{202e}{FAKE}");
+    for args in [
+        vec!["--format", evil.as_str(), "runs"],
+        vec![evil.as_str()],
+        vec!["runs", "--status", evil.as_str()],
+    ] {
+        let ran = sb.wg(&args);
+        ran.code(2);
+        assert!(ran.stderr.starts_with("error:"), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("\\u{1b}[2J"),
+            "shown escaped: {}",
+            ran.stderr
+        );
+        assert_clean("a usage error", &ran.stderr);
+    }
+    // Help still prints as it is, on stdout.
+    let help = sb.wg(&["--help"]);
+    help.code(0);
+    assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
+}

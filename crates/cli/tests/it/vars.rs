@@ -53,3 +53,28 @@ fn a_secret_given_to_start_is_not_kept_and_later_commands_say_where_it_must_come
     assert!(files_containing(&sb.store(), b"tok-7f3a9").is_empty());
     sb.verify();
 }
+
+/// `--var "$DEPLOY_TOKEN"` with the `token=` forgotten: the value may well be a secret, and
+/// the error goes to a CI log. It says what is wrong without repeating the value.
+#[test]
+fn a_var_without_a_name_is_refused_without_printing_its_value() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(name: "v", initial: "a", vars: { "token": (secret: true, from_env: "T") },
+            states: { "a": (), "done": (terminal: Success) }, transitions: [(from: "a", to: "done")])"#,
+    );
+    for given in ["tok-7f3a9", "=tok-7f3a9"] {
+        let ran = sb.wg_as("alice", &["start", "wf.ron", "--env", "x", "--var", given]);
+        ran.code(1);
+        assert!(
+            ran.stderr.contains("--var: expected NAME=VALUE"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stderr.contains("tok-7f3a9") && !ran.stdout.contains("tok-7f3a9"),
+            "the value was printed: {ran:?}"
+        );
+    }
+}

@@ -79,7 +79,14 @@ fn scan(argv: &[String], base: usize, found: &mut Vec<CodeArgument>, depth: usiz
     match name {
         // Wrappers: options, maybe fixed operands, then the command they run.
         "env" => {
-            let mut i = options(argv, 1, "uCS", &["unset", "chdir", "split-string"]).next;
+            let o = options(argv, 1, "uCS", &["unset", "chdir", "split-string"]);
+            // `env -S STRING` splits STRING into the command line itself, with quotes:
+            // a value pasted into it can add words, and so options and commands.
+            if let Some(i) = o.code_of(&["S", "split-string"]) {
+                push(i, "env -S".into(), CodeKind::ShellLine);
+                return;
+            }
+            let mut i = o.next;
             // `env - CMD` is `env -i CMD`; then `NAME=VALUE` assignments.
             if argv.get(i).is_some_and(|a| a == "-") {
                 i += 1;
@@ -643,6 +650,9 @@ mod tests {
                 &[(6, "bash -c")],
             ),
             (&["env", "-u", "X", "sh", "-c", "S"], &[(5, "sh -c")]),
+            // `env -S` splits its string into a command line itself, quotes and all.
+            (&["env", "-S", "sh -c 'S'"], &[(2, "env -S")]),
+            (&["env", "--split-string=sh -c 'S'"], &[(1, "env -S")]),
             (&["sudo", "sh", "-c", "S"], &[(3, "sh -c")]),
             (
                 &["sudo", "-u", "deploy", "-E", "bash", "-lc", "S"],

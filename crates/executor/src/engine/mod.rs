@@ -89,7 +89,8 @@ pub enum EngineError {
         /// The targets there are.
         known: String,
     },
-    /// `rollback` or `abort` with a reason that is empty or only whitespace.
+    /// `rollback` or `abort` with a reason that is empty or only whitespace and invisible
+    /// characters.
     #[error("the reason for the {0} is blank: say why (it is kept in the audit trail)")]
     BlankReason(&'static str),
     /// `rollback` on a workflow without a rollback state.

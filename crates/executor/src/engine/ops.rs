@@ -252,7 +252,7 @@ impl Engine {
             ensure_active(&loaded)?;
             // Its actions run in the run's directory: refuse before moving, not halfway.
             loaded.ensure_workdir()?;
-            let target = match decide_rollback(&loaded.workflow, loaded.state) {
+            let target = match decide_rollback(&loaded.workflow, loaded.state, &loaded.events) {
                 Ok(target) => target,
                 Err(RollbackRefusal::NoRollbackState) => {
                     return Err(EngineError::NoRollback(loaded.workflow.name.clone()))
@@ -339,9 +339,10 @@ fn under_way(loaded: &Loaded) -> EngineError {
 }
 
 /// A rollback or abort says why: the reason is what the audit trail keeps of the decision,
-/// so blank text (empty or only whitespace) is refused before anything is read or written.
+/// so blank text ([`waygate_core::text::is_blank`]: empty, or only whitespace and invisible
+/// characters) is refused before anything is read or written.
 fn ensure_reason(what: &'static str, reason: &str) -> Result<(), EngineError> {
-    if reason.trim().is_empty() {
+    if waygate_core::text::is_blank(reason) {
         return Err(EngineError::BlankReason(what));
     }
     Ok(())

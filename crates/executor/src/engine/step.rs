@@ -234,7 +234,13 @@ impl Engine {
             })
             .collect();
         let in_state = elapsed(loaded.entered_at, self.now());
-        let decision = decide(workflow, loaded.state, in_state, &evaluations);
+        let decision = decide(
+            workflow,
+            loaded.state,
+            &loaded.events,
+            in_state,
+            &evaluations,
+        );
         let records: Vec<EventKind> = reports
             .iter()
             .map(|r| EventKind::GuardsEvaluated {
@@ -446,7 +452,7 @@ impl Engine {
             let state = loaded.workflow.state(state_id).clone();
             let histories =
                 action_histories(loaded.visit_events(), &state.name, state.on_enter.len());
-            let entry = decide_entry(&loaded.workflow, state_id, &histories);
+            let entry = decide_entry(&loaded.workflow, state_id, &loaded.events, &histories);
             let runs_something = matches!(entry, Entry::Run { .. } | Entry::GiveUp { .. });
             if runs_something && lock.is_none() {
                 if let Some(locks) = &self.locks {
