@@ -24,6 +24,7 @@ use crate::run::{Run, RunId, RunStatus};
 pub mod conformance;
 mod embedded;
 mod group;
+mod index;
 mod journal;
 mod lock;
 mod memory;
