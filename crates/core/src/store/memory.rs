@@ -69,7 +69,7 @@ impl MemoryStore {
     }
 
     /// A store holding `runs` and `events` as they are (a journal replayed by a reader without
-    /// write access, `replay.rs`): nothing is stamped or sealed again.
+    /// write access, `embedded/replay.rs`): nothing is stamped or sealed again.
     pub(crate) fn restored(runs: BTreeMap<RunId, Run>, events: Vec<Event>) -> MemoryStore {
         let active = runs
             .values()

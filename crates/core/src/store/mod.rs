@@ -23,26 +23,16 @@ use crate::run::{Run, RunId, RunStatus};
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod embedded;
-mod group;
-mod index;
-mod journal;
-mod lock;
 mod memory;
-mod replay;
 pub mod rules;
-mod salvage;
-mod session;
 #[cfg(test)]
 mod tests;
-mod verify;
 
 pub use embedded::{
-    EmbeddedError, EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
+    EmbeddedError, EmbeddedStore, Held, LockHolder, LockWait, Options, SalvageReport, StopWaiting,
+    WaitNotice, Write, Written, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
 };
-pub use group::{Write, Written};
-pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use memory::{MemoryStore, TimeSource};
-pub use salvage::SalvageReport;
 
 pub(crate) use rules::{apply_change, commit_time, seal_all, sort_by_creation, stamp_new_run};
 

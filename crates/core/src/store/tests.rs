@@ -90,44 +90,6 @@ fn nested_holds_keep_the_store_open_until_the_last_drops() {
     assert_eq!(other.load_run(&RunId::from("r1")).expect("free").version, 1);
 }
 
-/// A reader without write access reads the journal replayed into memory: it must answer
-/// exactly what the store answers through sled, and leave an unfinished write out.
-#[test]
-fn the_journal_replayed_for_a_read_only_reader_answers_as_the_store_does() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let a = create(&store, "r1", "prod");
-    create(&store, "r2", "staging");
-    store.append(&a.id, vec![approved()]).expect("append");
-    store
-        .commit(
-            &a.id,
-            1,
-            RunChange::to_state("canary").with_status(RunStatus::Succeeded),
-            vec![moved("build", "canary")],
-        )
-        .expect("commit");
-    // A write that never finished: a record without its end mark after the last commit.
-    let segment = dir.path().join("journal/00000001.seg");
-    let mut bytes = std::fs::read(&segment).expect("read");
-    bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2, 3, 4, b'{']);
-    std::fs::write(&segment, bytes).expect("write");
-    let replayed = super::replay::replay(dir.path(), &Options::default()).expect("replay");
-    let everything = EventFilter::default();
-    assert_eq!(
-        replayed.scan_events(&everything).expect("scan"),
-        store.scan_events(&everything).expect("scan")
-    );
-    assert_eq!(
-        replayed.list_runs(&RunFilter::default()).expect("list"),
-        store.list_runs(&RunFilter::default()).expect("list")
-    );
-    assert_eq!(
-        replayed.load_run_with_events(&a.id).expect("load"),
-        store.load_run_with_events(&a.id).expect("load")
-    );
-}
-
 /// A clock the test sets, and the [`TimeSource`] a store reads it through.
 fn settable_clock(
     at: jiff::Timestamp,

@@ -11,21 +11,22 @@
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::{EmbeddedError, RunChange, StoreError};
+use super::error::EmbeddedError;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
+use crate::store::{RunChange, StoreError};
 
 /// One write, as a caller asked for it (see `EmbeddedStore::write_all`).
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// [`Store::create_run`](super::Store::create_run).
+    /// [`Store::create_run`](crate::store::Store::create_run).
     Create {
         /// The run to create.
         run: Box<Run>,
         /// Its first events.
         events: Vec<NewEvent>,
     },
-    /// [`Store::commit`](super::Store::commit).
+    /// [`Store::commit`](crate::store::Store::commit).
     Commit {
         /// The run.
         id: RunId,
@@ -36,7 +37,7 @@ pub enum Write {
         /// The events recorded with it.
         events: Vec<NewEvent>,
     },
-    /// [`Store::append`](super::Store::append).
+    /// [`Store::append`](crate::store::Store::append).
     Append {
         /// The run.
         id: RunId,

@@ -26,10 +26,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::error::EmbeddedError;
 use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
-use super::{session, ChainCheck, EmbeddedError, StoreError};
+use super::session;
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
+use crate::store::{ChainCheck, StoreError};
 
 /// The index's layout; an index of another layout is rebuilt.
 const LAYOUT: u32 = 1;

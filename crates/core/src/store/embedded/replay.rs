@@ -3,16 +3,16 @@
 //! nor take the lock for writing). It reads the whole journal, so it costs what a rebuild
 //! costs, in memory; see `docs/storage.md`, "Reading without write access".
 
-use super::EmbeddedError;
+use super::error::EmbeddedError;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::embedded::Options;
 use super::journal::{Journal, Pos, Record, RunUpdate, Tail};
 use super::lock::lock_shared;
-use super::{ChainCheck, MemoryStore, StoreError};
+use super::options::Options;
 use crate::event::Event;
 use crate::run::{Run, RunId};
+use crate::store::{ChainCheck, MemoryStore, StoreError};
 
 /// Replays every finished commit of the journal in `dir` (under a shared lock when the lock
 /// file can be opened, so no commit is half-read) into a [`MemoryStore`], which then answers
@@ -65,5 +65,51 @@ fn apply(runs: &mut BTreeMap<RunId, Run>, update: Option<RunUpdate>, event: &Eve
             }
         }
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunStatus;
+    use crate::store::conformance::{approved, create, moved};
+    use crate::store::{EmbeddedStore, EventFilter, RunChange, RunFilter, Store};
+
+    /// A reader without write access reads the journal replayed into memory: it must answer
+    /// exactly what the store answers through sled, and leave an unfinished write out.
+    #[test]
+    fn the_journal_replayed_for_a_read_only_reader_answers_as_the_store_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let a = create(&store, "r1", "prod");
+        create(&store, "r2", "staging");
+        store.append(&a.id, vec![approved()]).expect("append");
+        store
+            .commit(
+                &a.id,
+                1,
+                RunChange::to_state("canary").with_status(RunStatus::Succeeded),
+                vec![moved("build", "canary")],
+            )
+            .expect("commit");
+        // A write that never finished: a record without its end mark after the last commit.
+        let segment = dir.path().join("journal/00000001.seg");
+        let mut bytes = std::fs::read(&segment).expect("read");
+        bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2, 3, 4, b'{']);
+        std::fs::write(&segment, bytes).expect("write");
+        let replayed = replay(dir.path(), &Options::default()).expect("replay");
+        let everything = EventFilter::default();
+        assert_eq!(
+            replayed.scan_events(&everything).expect("scan"),
+            store.scan_events(&everything).expect("scan")
+        );
+        assert_eq!(
+            replayed.list_runs(&RunFilter::default()).expect("list"),
+            store.list_runs(&RunFilter::default()).expect("list")
+        );
+        assert_eq!(
+            replayed.load_run_with_events(&a.id).expect("load"),
+            store.load_run_with_events(&a.id).expect("load")
+        );
     }
 }

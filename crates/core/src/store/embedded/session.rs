@@ -8,36 +8,36 @@
 //! consult) until the session applies them to sled, many in one batch. Everything the embedded
 //! store does, it does inside one session.
 
-use super::EmbeddedError;
+use super::error::EmbeddedError;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
 use super::lock::{lock, lock_shared};
+use super::options::{Options, DEFAULT_LOCK_TIMEOUT};
 
 use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
 use super::index::Index;
 use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
-use super::{apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError};
+use super::keys::{
+    active_key, chunk_key, chunk_prefix, definition_key, run_key, seq_key, step_back_key, time_key,
+    APPLIED, CHUNK, LAYOUT, SPARSE, STEP_BACKS, TIMES,
+};
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
+use crate::store::{
+    apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError,
+};
 
-/// Every this many events, the seq→position and time→seq indexes get an entry.
-const SPARSE: u64 = 256;
-/// A run's event positions are kept in sled in chunks of this many (12 bytes each), so a
-/// commit rewrites at most one chunk of 3 KiB however long the run's history is.
-const CHUNK: usize = 256;
 /// Catch-up applies this many replayed commits per sled batch.
 const REPLAY_BATCH: usize = 1024;
 /// A session applies its written commits to sled once this many are pending (and before any
 /// read, and when it closes).
 const APPLY_AFTER: usize = 1024;
-const APPLIED: &[u8] = b"m:applied";
 
 /// The file beside sled's own that says how far sled has applied the journal (`verify`'s
 /// witness of a journal that lost its tail).
@@ -73,15 +73,10 @@ struct Applied {
     /// had no step back, so its `last_at` is that time.)
     #[serde(default)]
     max_at: Option<jiff::Timestamp>,
-    /// How sled's keys are laid out ([`LAYOUT`]); state of another layout is rebuilt.
+    /// How sled's keys are laid out ([`LAYOUT`](super::keys::LAYOUT)); state of another layout is rebuilt.
     #[serde(default = "first_layout")]
     layout: u32,
 }
-
-/// The sled key layout this code writes: 3 = per-run event lists in chunks of [`CHUNK`]
-/// (since 2), and each run's pinned definition under its own key, written once, so a commit
-/// does not rewrite it (since 3). (Layout 1 had no field: it reads as 1.)
-const LAYOUT: u32 = 3;
 
 fn first_layout() -> u32 {
     1
@@ -494,7 +489,7 @@ impl Session {
             }
             match update {
                 Some((_, RunUpdate::Created(run))) => {
-                    writes.insert(key(b"d:", run.id.as_str()), run.definition.as_bytes());
+                    writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
                         holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
                     }
@@ -532,7 +527,7 @@ impl Session {
         for (id, mut run) in runs {
             // The definition is under `d:`, written when the run was created.
             run.definition.clear();
-            writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
+            writes.insert(run_key(id.as_str()), to_json(&run)?);
         }
         for (key, holder) in holders {
             match holder {
@@ -619,7 +614,7 @@ impl Session {
 
     /// The run as `r:` holds it: without its definition.
     pub(crate) fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
-        match self.db.get(key(b"r:", id.as_str())).map_err(sled_err)? {
+        match self.db.get(run_key(id.as_str())).map_err(sled_err)? {
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 StoreError::Embedded(EmbeddedError::State(format!("run {id} is unreadable: {e}")))
             }),
@@ -631,7 +626,7 @@ impl Session {
     pub(crate) fn fill_definition(&self, run: &mut Run) -> Result<(), StoreError> {
         let definition = self
             .db
-            .get(key(b"d:", run.id.as_str()))
+            .get(definition_key(run.id.as_str()))
             .map_err(sled_err)?
             .ok_or_else(|| {
                 StoreError::Embedded(EmbeddedError::State(format!(
@@ -818,7 +813,7 @@ impl Session {
     /// The last event whose time is earlier than the one before it (a clock jump), if any:
     /// after it, times only grow, so a scan up to a time may stop at the first one past it.
     pub(crate) fn last_step_back(&self) -> Result<Option<u64>, StoreError> {
-        let Some(entry) = self.db.scan_prefix(b"j:").next_back() else {
+        let Some(entry) = self.db.scan_prefix(STEP_BACKS).next_back() else {
             return Ok(None);
         };
         let (k, _) = entry.map_err(sled_err)?;
@@ -836,7 +831,7 @@ impl Session {
             return Ok(Pos::START);
         };
         let bound = time_key(since, 0);
-        let Some(entry) = self.db.range(b"t:".to_vec()..bound).next_back() else {
+        let Some(entry) = self.db.range(TIMES.to_vec()..bound).next_back() else {
             return Ok(Pos::START);
         };
         let (k, _) = entry.map_err(sled_err)?;
@@ -852,16 +847,6 @@ impl Session {
             StoreError::Embedded(EmbeddedError::State(format!("seq index lacks {seq}")))
         })
     }
-}
-
-/// `e:` ‖ run id ‖ NUL: the prefix of the run's event-position chunks.
-fn chunk_prefix(run: &RunId) -> Vec<u8> {
-    [b"e:", run.as_str().as_bytes(), b"\0"].concat()
-}
-
-/// `e:` ‖ run id ‖ NUL ‖ chunk number (u32 BE, so chunks sort in order).
-fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
-    [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
 }
 
 /// The chunk of a run's event positions that a commit adds to.
@@ -901,7 +886,7 @@ struct Pending {
 
 /// The tip of the hash chain: where the next write goes (ahead of sled's `m:applied` while
 /// commits are pending). Not a verifier ([`ChainCheck`]) nor a report's head
-/// ([`super::ChainHead`]).
+/// ([`crate::store::ChainHead`]).
 #[derive(Debug, Clone)]
 struct ChainTip {
     next_seq: u64,
@@ -989,35 +974,6 @@ impl Overlay {
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
-}
-
-fn key(prefix: &[u8], id: &str) -> Vec<u8> {
-    [prefix, id.as_bytes()].concat()
-}
-
-fn active_key(workflow: &str, env: &str) -> Vec<u8> {
-    [b"a:", workflow.as_bytes(), b"\0", env.as_bytes()].concat()
-}
-
-fn seq_key(seq: u64) -> [u8; 10] {
-    let mut out = [0; 10];
-    out[..2].copy_from_slice(b"s:");
-    out[2..].copy_from_slice(&seq.to_be_bytes());
-    out
-}
-
-/// `j:` ‖ seq (u64 BE): an event stamped earlier than the event before it.
-fn step_back_key(seq: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[..2].copy_from_slice(b"j:");
-    k[2..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-/// `t:` ‖ nanoseconds since the epoch (sign bit flipped, so bytes sort as times) ‖ seq.
-fn time_key(at: jiff::Timestamp, seq: u64) -> Vec<u8> {
-    let nanos = (at.as_nanosecond() as u128) ^ (1 << 127);
-    [&b"t:"[..], &nanos.to_be_bytes(), &seq.to_be_bytes()].concat()
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {

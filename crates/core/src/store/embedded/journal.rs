@@ -6,7 +6,7 @@
 //! end-of-commit mark. A commit never spans two segments. Nothing here knows about sled; the
 //! embedded store derives its state from what this module reads back.
 
-use super::EmbeddedError;
+use super::error::EmbeddedError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
 use crate::event::Event;
 use crate::run::{Run, RunStatus};
+use crate::store::StoreError;
 
 /// Bytes before a record's payload: length and CRC-32.
 pub(crate) const HEADER: usize = 8;

@@ -7,14 +7,14 @@
 //! hash strings. The report is the one a sequential pass gives: the first bad event in journal
 //! order, counted the same way, with the same words.
 
-use super::EmbeddedError;
+use super::error::EmbeddedError;
 use std::ops::Range;
 
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
 use crate::event::link_fault;
 
-use super::{BadEvent, ChainHead, StoreError, VerifyReport};
 use crate::event::GENESIS_HASH;
+use crate::store::{BadEvent, ChainHead, StoreError, VerifyReport};
 
 /// The seq, `prev_hash` and `hash` of a range's first or last event.
 #[derive(Debug, Clone)]
@@ -586,7 +586,7 @@ mod tests {
     use crate::event::{Event, EventKind, NewEvent};
     use crate::outcome::{GuardResult, Outcome};
     use crate::run::RunId;
-    use crate::store::journal::{encode, Record};
+    use crate::store::embedded::journal::{encode, Record};
 
     fn sealed(kind: EventKind, at: &str) -> Vec<u8> {
         let at: jiff::Timestamp = at.parse().expect("time");
