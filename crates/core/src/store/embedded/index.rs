@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::EmbeddedError;
 use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
-use super::session;
+use super::witness;
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
 use crate::store::{ChainCheck, StoreError};
@@ -486,7 +486,7 @@ pub(crate) fn read_run(
     }
     // sled is the witness of acknowledged events (`docs/storage.md`, "A journal shorter than
     // the state"): if it had applied events the journal no longer has, the state path says so.
-    if session::witnessed(store).is_some_and(|recorded| recorded > last) {
+    if witness::witnessed(store).is_some_and(|recorded| recorded > last) {
         return None;
     }
     let mut out = Vec::with_capacity(positions.len() + later.len());

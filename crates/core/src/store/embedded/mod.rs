@@ -24,6 +24,7 @@ mod replay;
 mod salvage;
 mod session;
 mod verify;
+mod witness;
 
 pub use error::EmbeddedError;
 pub use group::{Write, Written};

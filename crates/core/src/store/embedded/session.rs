@@ -27,6 +27,7 @@ use super::keys::{
     active_key, chunk_key, chunk_prefix, definition_key, run_key, seq_key, step_back_key, time_key,
     APPLIED, CHUNK, LAYOUT, SPARSE, STEP_BACKS, TIMES,
 };
+use super::witness;
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
 use crate::store::{
@@ -38,28 +39,6 @@ const REPLAY_BATCH: usize = 1024;
 /// A session applies its written commits to sled once this many are pending (and before any
 /// read, and when it closes).
 const APPLY_AFTER: usize = 1024;
-
-/// The file beside sled's own that says how far sled has applied the journal (`verify`'s
-/// witness of a journal that lost its tail).
-const WITNESS: &str = "applied";
-
-/// What the witness file holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct Witness {
-    /// The last event sled has applied.
-    recorded: u64,
-    /// Its hash.
-    last_hash: String,
-}
-
-/// The last event sled had applied, as the witness file beside it says; `None` when there is
-/// no readable witness. Read without opening sled (`verify`, the read index).
-pub(crate) fn witnessed(store: &Path) -> Option<u64> {
-    fs::read(store.join("state").join(WITNESS))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
-        .map(|w| w.recorded)
-}
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +77,7 @@ impl Default for Applied {
 /// The store, locked and open, with sled caught up with the journal.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// `state/applied`, see [`Session::write_witness`].
+    /// `state/applied`, see [`witness::write`].
     witness: std::path::PathBuf,
     /// Declared before the lock so sled is flushed and closed before the lock is released.
     pub(crate) db: StateDb,
@@ -231,7 +210,7 @@ impl Session {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
         let _lock = lock_shared(dir, options)?;
         let lengths = journal.lengths()?;
-        let recorded = witnessed(dir);
+        let recorded = witness::witnessed(dir);
         Ok(Look { lengths, recorded })
     }
 
@@ -290,7 +269,7 @@ impl Session {
         let chain = ChainTip::of(&applied);
         let index = Index::open(&journal.store_dir());
         Session {
-            witness: state.join(WITNESS),
+            witness: witness::path_in(state),
             db: StateDb(db),
             journal,
             applied,
@@ -537,32 +516,13 @@ impl Session {
         }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
-        self.write_witness(&applied);
+        witness::write(
+            &self.witness,
+            applied.next_seq.saturating_sub(1),
+            &applied.last_hash,
+        );
         self.applied = applied;
         Ok(())
-    }
-
-    /// Writes how far sled has applied the journal where `verify` can read it without opening
-    /// sled. Best effort and unsynced, like sled's own flush: it is written after the journal
-    /// is synced, so it never claims more than the journal holds; a lost or torn one only
-    /// weakens the check (no witness), never fails it falsely.
-    fn write_witness(&self, applied: &Applied) {
-        let witness = Witness {
-            recorded: applied.next_seq.saturating_sub(1),
-            last_hash: applied.last_hash.clone(),
-        };
-        let written = serde_json::to_vec(&witness)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                let mut file = journal::create_options(&self.witness)
-                    .write(true)
-                    .truncate(true)
-                    .open(&self.witness)?;
-                std::io::Write::write_all(&mut file, &bytes)
-            });
-        if let Err(e) = written {
-            tracing::warn!("cannot write {}: {e}", self.witness.display());
-        }
     }
 
     /// Applies the commits this session has written but not yet applied to sled (one sled
