@@ -109,7 +109,7 @@ pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError>
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
     let engine = engine.with_shutdown(signals::listen(&app.stop_waiting));
-    let already_ended = app.store.load_run(&id)?.status.is_ended();
+    let already_ended = engine.load_run(&id).await?.status.is_ended();
     let mut sink = Sink::new();
     let options = DriveOptions {
         no_wait,
@@ -294,7 +294,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
-            return print_message(app, &rid, Exit::of_interrupted(), message.into());
+            return print_message(app, &rid, Exit::of_interrupted(), message.into()).await;
         }
         other => other?,
     };
@@ -327,7 +327,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
     let engine = app
         .engine()?
         .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = app.store.load_run(&rid)?;
+    let before = engine.load_run(&rid).await?;
     let (outcome, reports) = match engine.advance(&rid, to).await {
         Err(EngineError::Interrupted { signal, .. }) => {
             return interrupted(app, &engine, &rid, signal).await
@@ -344,6 +344,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
                         Exit::Conflict,
                         ending_message(&end, &rid, false),
                     )
+                    .await
                 }
                 None => return Err(e.into()),
             }
@@ -358,7 +359,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
             output::print(&text)?;
         }
         _ => {
-            let run = app.store.load_run(&rid)?;
+            let run = engine.load_run(&rid).await?;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,
@@ -388,6 +389,7 @@ async fn interrupted(
         Exit::of_interrupted(),
         interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
     )
+    .await
 }
 
 /// What one step did, for people; the exit code is [`Exit::of_step`]'s.
@@ -487,7 +489,7 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
     let engine = app
         .engine()?
         .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = app.store.load_run(&rid)?;
+    let before = engine.load_run(&rid).await?;
     let outcome = match engine.rollback(&rid, reason).await {
         Err(EngineError::Interrupted { signal, .. }) => {
             return interrupted(app, &engine, &rid, signal).await
@@ -495,7 +497,7 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
         other => other?,
     };
     let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    print_message(app, &rid, exit, message)
+    print_message(app, &rid, exit, message).await
 }
 
 /// `abort`.
@@ -508,11 +510,12 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
         Exit::Ok,
         format!("run {rid} aborted in `{}`", run.state).into(),
     )
+    .await
 }
 
 /// Prints `message` (for JSON with the run's state and status and the exit code) and returns
 /// `exit`.
-fn print_message(
+async fn print_message(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,
@@ -521,7 +524,7 @@ fn print_message(
     match app.format {
         Format::Human | Format::Csv => output::print(&message.human())?,
         _ => {
-            let run = app.store.load_run(rid)?;
+            let run = app.load_run(rid).await?;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::embedded::Options;
 use super::journal;
-use super::StoreError;
+use super::options::Options;
+use crate::store::StoreError;
 
 /// A process holding the store's lock, as far as the system tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +146,7 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
                 .is_some_and(StopWaiting::stopped)
         {
             return Err(StoreError::Locked {
-                dir: dir.to_owned(),
+                location: dir.display().to_string(),
                 waited,
             });
         }
