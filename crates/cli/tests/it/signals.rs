@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{alive, of_kind, pids_in, wait_until, Sandbox};
+use crate::helpers::{alive, of_kind, one_action_workflow, pids_in, wait_until, Sandbox};
 
 const GUARDED: &str = r#"Workflow(
     name: "guarded",
@@ -82,27 +82,13 @@ fn ctrl_c_while_waiting_stops_drive_at_once() {
 
 /// A deploy action that starts a grandchild and waits for it, writing both pids; and a
 /// revert that leaves a mark if it ever runs.
-const DEPLOY: &str = r#"Workflow(
-    name: "deploy",
-    initial: "deploy",
-    rollback: "rollback",
-    environments: { "prod": () },
-    states: {
-        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "5m")], on_failure: "rollback"),
-        "done": (terminal: Success),
-        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
-        "rolled_back": (terminal: Failure),
-    },
-    transitions: [
-        (from: "deploy", to: "done"),
-        (from: "rollback", to: "rolled_back"),
-    ],
-)
-"#;
+fn deploy() -> String {
+    one_action_workflow("deploy", "prod", "5m")
+}
 
 fn deploy_sandbox() -> (Sandbox, String) {
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script(
         "deploy.sh",
         "echo run >> deploy.log\n[ -f release ] && exit 0\necho $$ >> deploy.pids\nsleep 300 &\necho $! >> deploy.pids\nwait",
@@ -232,7 +218,7 @@ fn sigterm_during_advance_and_run_is_treated_as_ctrl_c() {
 
     // `run` (start, then drive) in a fresh environment.
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script(
         "deploy.sh",
         "[ -f release ] && exit 0\necho $$ >> deploy.pids\nsleep 300 &\necho $! >> deploy.pids\nwait",
@@ -294,7 +280,7 @@ fn sigterm_and_sighup_while_waiting_stop_drive_at_once() {
 #[test]
 fn sigterm_during_a_rollback_action_is_recorded_and_drive_finishes_the_rollback() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script("deploy.sh", "true");
     // The revert hangs until released, like a slow `git revert && deploy`.
     sb.script(
@@ -383,7 +369,7 @@ fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
 #[test]
 fn an_action_stopped_by_a_signal_gets_sigterm_first_so_it_can_clean_up() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     // Like terraform: on SIGTERM it releases its lock, then exits.
     sb.script(
         "deploy.sh",
@@ -410,7 +396,7 @@ fn an_action_stopped_by_a_signal_gets_sigterm_first_so_it_can_clean_up() {
 #[test]
 fn an_action_that_ignores_sigterm_is_killed_after_the_grace() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script(
         "deploy.sh",
         "trap '' TERM\necho $$ >> deploy.pids\nwhile true; do sleep 0.05; done",
@@ -439,7 +425,7 @@ fn an_action_killed_by_the_same_sigterm_as_waygate_is_interrupted_not_failed() {
     // failure of the action. Here the action plays both parts.
     for _ in 0..3 {
         let sb = Sandbox::new();
-        sb.write("wf.ron", DEPLOY);
+        sb.write("wf.ron", &deploy());
         // The action dies first; waygate's SIGTERM comes the moment waygate has reaped it,
         // from outside the action's process group (as systemd's may).
         sb.script(
