@@ -4,7 +4,6 @@ mod common;
 mod concurrency;
 mod crash;
 mod damage;
-mod figures;
 mod index;
 mod layout;
 mod segments;
