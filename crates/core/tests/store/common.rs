@@ -16,19 +16,7 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
         "deploy.ron",
         "(name: \"web\")",
     );
-    let started = NewEvent::new(
-        "ana",
-        EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: None,
-            file_path: None,
-        },
-    );
+    let started = NewEvent::new("ana", run.started());
     (run, started)
 }
 
