@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use waygate_core::model::{Check, CommandCheck, Guard, HttpCheck, Retry};
+use waygate_core::model::{Check, Guard, HttpCheck, Retry};
 use waygate_core::template::Template;
 use waygate_executor::GuardContext;
 
@@ -34,14 +34,7 @@ pub fn t(s: &str) -> Template {
     Template::parse(s).expect("valid template")
 }
 
-pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
-    CommandCheck {
-        run: argv.iter().map(|a| t(a)).collect(),
-        timeout,
-        env: Default::default(),
-        cwd: None,
-    }
-}
+pub use waygate_executor::test_support::command;
 
 pub fn http(url: &str) -> HttpCheck {
     HttpCheck {
