@@ -1,5 +1,6 @@
-//! Builders the executor's unit tests, integration tests and benches share. Not part of the
-//! API: hidden from the docs and free to change.
+//! Builders and probes that the executor's unit tests, integration tests and benches share,
+//! and the CLI's integration tests too. Not part of the API: hidden from the docs and free to
+//! change.
 
 use std::time::Duration;
 
@@ -21,5 +22,17 @@ pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
         timeout,
         env: Default::default(),
         cwd: None,
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie (a process that ended and awaits its
+/// reaper does not count), from `/proc`.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
     }
 }

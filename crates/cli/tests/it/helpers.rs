@@ -335,16 +335,7 @@ pub fn one_action_workflow(name: &str, env: &str, timeout: &str) -> String {
     )
 }
 
-/// Whether process `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
+pub use waygate_executor::test_support::alive;
 
 /// The pids listed one per line in `file` (written by a test script).
 pub fn pids_in(file: &Path) -> Vec<i32> {
