@@ -119,6 +119,24 @@ impl Rng {
     }
 }
 
+/// This test binary (`exe`) running [`CHILD_TEST`] alone on the store in `dir`, holding it
+/// when `held`.
+fn child_command(exe: &std::path::Path, dir: &std::path::Path, held: bool) -> Command {
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "--exact",
+            CHILD_TEST,
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, dir)
+        .env(HELD_ENV, if held { "1" } else { "0" });
+    command
+}
+
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
     kill_9_at_random_moments(false);
@@ -143,17 +161,7 @@ fn kill_9_at_random_moments(held: bool) {
     let mut served = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(30) {
         rounds += 1;
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                CHILD_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(HELD_ENV, if held { "1" } else { "0" })
+        let mut child = child_command(&exe, dir.path(), held)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -309,17 +317,7 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
     let mut rng = Rng::new();
     // Killed when dropped, so a failed assertion does not leave it committing.
     let mut child = Killed(
-        Command::new(&exe)
-            .args([
-                "--exact",
-                CHILD_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(HELD_ENV, "0")
+        child_command(&exe, dir.path(), false)
             .env(PAUSE_ENV, "2")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
