@@ -61,8 +61,8 @@ fn ctrl_c_during_a_guard_stops_drive_and_leaves_no_process_behind() {
     sb.verify();
 }
 
-#[test]
-fn ctrl_c_while_waiting_stops_drive_at_once() {
+/// A started run whose only guard waits an hour.
+fn waiting_run() -> (Sandbox, String) {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
@@ -72,6 +72,12 @@ fn ctrl_c_while_waiting_stops_drive_at_once() {
         ),
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
+    (sb, run)
+}
+
+#[test]
+fn ctrl_c_while_waiting_stops_drive_at_once() {
+    let (sb, run) = waiting_run();
     let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
     wait_until("the drive to wait", Duration::from_secs(30), || {
         sb.status(&run)["status"] == "waiting"
@@ -267,15 +273,7 @@ fn sigterm_during_advance_and_run_is_treated_as_ctrl_c() {
 #[test]
 fn sigterm_and_sighup_while_waiting_stop_drive_at_once() {
     for signal in [libc::SIGTERM, libc::SIGHUP] {
-        let sb = Sandbox::new();
-        sb.write(
-            "wf.ron",
-            &GUARDED.replace(
-                r#"Command(run: ["./guard.sh"], timeout: "5m")"#,
-                r#"Wait(duration: "1h")"#,
-            ),
-        );
-        let run = sb.start("alice", "wf.ron", "dev", &[]);
+        let (sb, run) = waiting_run();
         let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
         wait_until("the drive to wait", Duration::from_secs(30), || {
             sb.status(&run)["status"] == "waiting"
@@ -346,15 +344,7 @@ fn stop_during_the_rollback(sb: &Sandbox, run: &str) -> String {
 #[test]
 fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
     use std::os::unix::process::CommandExt;
-    let sb = Sandbox::new();
-    sb.write(
-        "wf.ron",
-        &GUARDED.replace(
-            r#"Command(run: ["./guard.sh"], timeout: "5m")"#,
-            r#"Wait(duration: "1h")"#,
-        ),
-    );
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let (sb, run) = waiting_run();
     // As `nohup waygate drive RUN` starts it.
     let mut cmd = sb.command("alice", &["drive", &run]);
     let (out, err) = (
