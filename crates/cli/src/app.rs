@@ -1,6 +1,6 @@
 //! What every store command needs: the store, who is acting, and how to print.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use std::time::Duration;
@@ -10,8 +10,11 @@ use jiff::Timestamp;
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 
-use waygate_core::store::{EmbeddedStore, LockWait, Options, StopWaiting, Store, WaitNotice};
-use waygate_executor::lock::RunLocks;
+use waygate_core::run::Run;
+use waygate_core::store::{
+    EmbeddedStore, LockWait, Options, StopWaiting, Store, TimeSource, WaitNotice,
+};
+use waygate_executor::lock::{FileRunLocks, RunLocks};
 use waygate_executor::{Clock, Engine, ProcessClock};
 
 use crate::cli::{Format, Global};
@@ -28,7 +31,9 @@ pub struct App {
     actor: Result<String, String>,
     /// Output format.
     pub format: Format,
-    /// The store directory: run locks live in its `locks/`.
+    /// Who runs a run's entry actions: the kind of lock that goes with the store.
+    run_locks: Arc<dyn RunLocks>,
+    /// `--store` as given (a directory), for command lines printed back to the user.
     pub dir: PathBuf,
     /// `--quiet`: no live output of commands.
     pub quiet: bool,
@@ -72,14 +77,15 @@ impl App {
         let clock = process_clock();
         let stop_waiting = StopWaiting::default();
         let options = store_options(&stop_waiting);
-        let store = if create {
-            EmbeddedStore::open_with(&global.store, options)?
-        } else {
-            EmbeddedStore::open_existing_with(&global.store, options)?
-        };
-        let store = store.with_clock(Arc::new(move || clock.now()));
+        let opened = open_store(
+            &global.store,
+            create,
+            options,
+            Arc::new(move || clock.now()),
+        )?;
         Ok(App {
-            store: Arc::new(store),
+            store: opened.store,
+            run_locks: opened.run_locks,
             actor,
             format: global.format,
             dir: global.store.clone(),
@@ -109,6 +115,11 @@ impl App {
             .map_err(|why| CliError::Usage(why.clone()))
     }
 
+    /// Run `id` as the store holds it, read off the async threads (the store blocks).
+    pub async fn load_run(&self, id: &waygate_core::run::RunId) -> Result<Run, CliError> {
+        Ok(Engine::new(self.store.clone(), "").load_run(id).await?)
+    }
+
     /// An engine acting as this app's actor, for commands that record events.
     pub fn engine(&self) -> Result<Engine, CliError> {
         Ok(self.engine_as(self.actor()?.to_owned()))
@@ -125,12 +136,59 @@ impl App {
     fn engine_as(&self, actor: String) -> Engine {
         let engine = Engine::new(self.store.clone(), actor)
             .with_clock(Arc::new(process_clock()))
-            .with_run_locks(RunLocks::new(self.dir.join("locks")));
+            .with_run_locks(self.run_locks.clone());
         let output = if self.quiet { None } else { live::start() };
         match output {
             Some(sender) => engine.with_output(sender),
             None => engine,
         }
+    }
+}
+
+/// A store and the run locks that go with it (see `waygate_executor::lock`).
+pub struct Opened {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Who runs a run's entry actions.
+    pub run_locks: Arc<dyn RunLocks>,
+}
+
+/// Opens the store `--store` names: the one place that chooses the backend. A directory is
+/// the embedded store (created only when `create`, by the commands that start runs); a
+/// `postgres://` URL is refused until that backend exists, rather than taken for a directory
+/// name. The URL is not echoed: it may hold a password.
+pub fn open_store(
+    location: &Path,
+    create: bool,
+    options: Options,
+    clock: TimeSource,
+) -> Result<Opened, CliError> {
+    let dir = embedded_dir(location)?;
+    let store = if create {
+        EmbeddedStore::open_with(dir, options)?
+    } else {
+        EmbeddedStore::open_existing_with(dir, options)?
+    };
+    Ok(Opened {
+        store: Arc::new(store.with_clock(clock)),
+        run_locks: Arc::new(FileRunLocks::new(dir.join("locks"))),
+    })
+}
+
+/// `location` as the directory of an embedded store; an error for a database URL, which this
+/// build does not open (and which `store salvage` never takes).
+pub fn embedded_dir(location: &Path) -> Result<&Path, CliError> {
+    let text = location.to_string_lossy();
+    let scheme = ["postgres://", "postgresql://"].into_iter().find(|s| {
+        text.get(..s.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(s))
+    });
+    match scheme {
+        Some(scheme) => Err(CliError::BadInput(format!(
+            "--store (or WAYGATE_STORE) names a PostgreSQL database ({scheme}...); PostgreSQL \
+             stores are not supported in this build yet: --store takes a store directory"
+        ))),
+        None => Ok(location),
     }
 }
 

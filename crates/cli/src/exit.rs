@@ -2,6 +2,7 @@
 //! "Exit codes").
 
 use std::process::ExitCode;
+use waygate_core::store::EmbeddedError;
 
 use waygate_core::outcome::Outcome;
 use waygate_core::run::RunStatus;
@@ -143,12 +144,12 @@ impl CliError {
             _ => return None,
         };
         match store {
-            StoreError::Corrupt { .. } => Some(
+            StoreError::Embedded(EmbeddedError::Corrupt { .. }) => Some(
                 "`waygate audit verify` names the first damaged event; commands that do not \
                  need it keep working (`abort` does); `waygate store salvage --to NEWDIR` \
                  copies everything readable into a new store and records what was lost",
             ),
-            StoreError::JournalTruncated { .. } => Some(
+            StoreError::Embedded(EmbeddedError::JournalTruncated { .. }) => Some(
                 "run `waygate audit verify` first: if it reports only events missing at the \
                  end, deleting `state` accepts that loss; if it reports damage before the end, \
                  `waygate store salvage --to NEWDIR` copies everything readable into a new \

@@ -120,6 +120,29 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
     let app = App::open(g, creates_runs)?;
+    // Commands that only read the store run here, off any async runtime: the store blocks.
+    let read = match &cli.command {
+        Command::Runs {
+            workflow,
+            env,
+            status,
+        } => Some(query::runs(
+            &app,
+            workflow.clone(),
+            env.clone(),
+            status.clone(),
+        )),
+        Command::History { run } => Some(query::history(&app, run)),
+        Command::Audit(args) => Some(query::audit(&app, args)),
+        Command::Store(cli::StoreCommand::Salvage { to }) => {
+            Some(commands::store::salvage(&app, &g.store, to))
+        }
+        _ => None,
+    };
+    if let Some(result) = read {
+        live::flush();
+        return result;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,15 +152,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Validate { .. }
             | Command::Graph { .. }
             | Command::Completions { .. }
-            | Command::Man { .. } => Ok(Exit::Ok),
+            | Command::Man { .. }
+            | Command::Runs { .. }
+            | Command::History { .. }
+            | Command::Audit(_)
+            | Command::Store(_) => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
             Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
             Command::Status { run } => query::status(&app, run).await,
-            Command::Runs {
-                workflow,
-                env,
-                status,
-            } => query::runs(&app, workflow.clone(), env.clone(), status.clone()),
             Command::Check { run, to } => act::check(&app, run, to.as_deref()).await,
             Command::Advance { run, to } => act::advance(&app, run, to.as_deref()).await,
             Command::Approve {
@@ -149,11 +171,6 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
-            Command::History { run } => query::history(&app, run),
-            Command::Audit(args) => query::audit(&app, args),
-            Command::Store(cli::StoreCommand::Salvage { to }) => {
-                commands::store::salvage(&app, &g.store, to)
-            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

@@ -29,6 +29,61 @@ use crate::run::{hex, RunId, RunStatus};
 /// `prev_hash` of the very first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The fields the hash covers, in their order: `prev_hash`, `seq`, `run_id`, `at`, `actor`,
+/// `kind`, each as the bytes of the module docs. A field may come in parts (verify's fast
+/// path finds the kind's fields in a record without their braces).
+pub(crate) type HashedFields<'a> = [&'a [&'a [u8]]; 6];
+
+/// The one encoding of the hash chain (see the module docs): each field's length as a
+/// little-endian `u64`, then its bytes. Every hash of an event, whoever computes it, goes
+/// through here.
+pub(crate) fn encode_hashed(fields: HashedFields<'_>, mut out: impl FnMut(&[u8])) {
+    for parts in fields {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        out(&(len as u64).to_le_bytes());
+        for part in parts {
+            out(part);
+        }
+    }
+}
+
+/// The SHA-256 of [`encode_hashed`].
+pub(crate) fn digest_hashed(fields: HashedFields<'_>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    encode_hashed(fields, |bytes| hasher.update(bytes));
+    hasher.finalize().into()
+}
+
+/// Whether `hex` is `digest` in lowercase hex, without formatting it.
+pub(crate) fn hex_matches(digest: &[u8], hex: &[u8]) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    hex.len() == 2 * digest.len()
+        && digest.iter().enumerate().all(|(i, b)| {
+            hex[2 * i] == HEX[usize::from(b >> 4)] && hex[2 * i + 1] == HEX[usize::from(b & 15)]
+        })
+}
+
+/// What is wrong with an event that should follow a chain whose next event is `next_seq`
+/// after `prev_hash`, given its own `seq`, `prev_hash` and whether its hash is right: the one
+/// wording of the chain's faults (`verify` reports it as the first bad event's problem).
+pub(crate) fn link_fault(
+    next_seq: u64,
+    prev_hash: &str,
+    seq: u64,
+    event_prev_hash: &str,
+    hash_ok: bool,
+) -> Option<String> {
+    if seq != next_seq {
+        Some(format!("sequence gap: expected {next_seq}, found {seq}"))
+    } else if event_prev_hash != prev_hash {
+        Some("prev_hash does not match the previous event's hash".to_owned())
+    } else if !hash_ok {
+        Some("hash mismatch: the event's content was altered".to_owned())
+    } else {
+        None
+    }
+}
+
 /// One entry of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -75,54 +130,50 @@ impl Event {
 
     /// Recomputes the hash from the event's fields (including its `prev_hash`).
     pub fn compute_hash(&self) -> String {
-        fn field(hasher: &mut Sha256, bytes: &[u8]) {
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        }
-        let mut hasher = Sha256::new();
-        field(&mut hasher, self.prev_hash.as_bytes());
-        field(&mut hasher, self.seq.to_string().as_bytes());
-        field(&mut hasher, self.run_id.as_str().as_bytes());
-        field(&mut hasher, self.at.to_string().as_bytes());
-        field(&mut hasher, self.actor.as_bytes());
-        // Serializing derived types to a Vec cannot fail (no non-string map keys).
-        let kind = serde_json::to_vec(&self.kind).unwrap_or_default();
-        field(&mut hasher, &kind);
-        hex(&hasher.finalize())
+        hex(&self.digest(&mut Vec::new()))
     }
 
     /// Whether `hash` is right: [`Event::compute_hash`] without its allocations, writing the
     /// encoded fields through `scratch` (for `verify`, which checks millions of events).
     pub(crate) fn hash_matches(&self, scratch: &mut Vec<u8>) -> bool {
-        use std::io::Write as _;
-        fn field(hasher: &mut Sha256, bytes: &[u8]) {
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        }
+        hex_matches(&self.digest(scratch), self.hash.as_bytes())
+    }
+
+    /// The SHA-256 of [`Event::encode_hashed`], with `seq`, `at` and `kind` formatted through
+    /// `scratch`.
+    fn digest(&self, scratch: &mut Vec<u8>) -> [u8; 32] {
         let mut hasher = Sha256::new();
-        field(&mut hasher, self.prev_hash.as_bytes());
+        self.encode_hashed(scratch, |bytes| hasher.update(bytes));
+        hasher.finalize().into()
+    }
+
+    /// Feeds the bytes the hash covers to `out` (see the module docs), formatting through
+    /// `scratch`.
+    fn encode_hashed(&self, scratch: &mut Vec<u8>, out: impl FnMut(&[u8])) {
+        use std::io::Write as _;
         scratch.clear();
-        // Writing to a Vec cannot fail.
+        // Writing to a Vec cannot fail, and serializing derived types to one cannot either
+        // (no non-string map keys): an error leaves what was written, as `compute_hash` did.
         let _ = write!(scratch, "{}", self.seq);
-        field(&mut hasher, scratch);
-        field(&mut hasher, self.run_id.as_str().as_bytes());
-        scratch.clear();
+        let seq_end = scratch.len();
         let _ = write!(scratch, "{}", self.at);
-        field(&mut hasher, scratch);
-        field(&mut hasher, self.actor.as_bytes());
-        scratch.clear();
+        let at_end = scratch.len();
         if serde_json::to_writer(&mut *scratch, &self.kind).is_err() {
-            scratch.clear();
+            scratch.truncate(at_end);
         }
-        field(&mut hasher, scratch);
-        let digest = hasher.finalize();
-        let stored = self.hash.as_bytes();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        stored.len() == 64
-            && digest.iter().enumerate().all(|(i, b)| {
-                stored[2 * i] == HEX[usize::from(b >> 4)]
-                    && stored[2 * i + 1] == HEX[usize::from(b & 15)]
-            })
+        let (seq, rest) = scratch.split_at(seq_end);
+        let (at, kind) = rest.split_at(at_end - seq_end);
+        encode_hashed(
+            [
+                &[self.prev_hash.as_bytes()],
+                &[seq],
+                &[self.run_id.as_str().as_bytes()],
+                &[at],
+                &[self.actor.as_bytes()],
+                &[kind],
+            ],
+            out,
+        );
     }
 
     /// The kind's name, as `docs/storage.md` lists it (`RunStarted`, `Transitioned`, ...).
@@ -470,6 +521,52 @@ mod tests {
             let json = serde_json::to_value(cause).expect("json");
             assert_eq!(json, cause.as_str());
         }
+    }
+
+    #[test]
+    fn the_hashed_bytes_of_a_known_event_are_pinned() {
+        // Pinned: the chain's encoding (docs/storage.md, module docs). Changing it breaks
+        // every stored chain, and a second backend must produce these bytes exactly.
+        let event = sample(GENESIS_HASH);
+        let mut bytes = Vec::new();
+        event.encode_hashed(&mut Vec::new(), |b| bytes.extend_from_slice(b));
+        let mut want = Vec::new();
+        for field in [
+            GENESIS_HASH,
+            "7",
+            "r1",
+            "2026-11-26T16:45:01.5Z",
+            "ana",
+            r#"{"kind":"Transitioned","from":"canary","to":"prod","cause":"on_failure","reason":null}"#,
+        ] {
+            want.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            want.extend_from_slice(field.as_bytes());
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(bytes, want);
+        assert_eq!(event.hash, hex(&Sha256::digest(&want)));
+        assert!(event.hash_matches(&mut Vec::new()));
+    }
+
+    #[test]
+    fn link_faults_are_worded_once() {
+        let h = "a".repeat(64);
+        assert_eq!(link_fault(3, &h, 3, &h, true), None);
+        assert_eq!(
+            link_fault(3, &h, 5, &h, true).as_deref(),
+            Some("sequence gap: expected 3, found 5")
+        );
+        assert_eq!(
+            link_fault(3, &h, 3, GENESIS_HASH, true).as_deref(),
+            Some("prev_hash does not match the previous event's hash")
+        );
+        assert_eq!(
+            link_fault(3, &h, 3, &h, false).as_deref(),
+            Some("hash mismatch: the event's content was altered")
+        );
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! The journal records `ActionStarted` before an action runs and `ActionFinished` after, so
 //! an action started but not finished is either still running in some process or was cut off
 //! by that process dying. Only the second may be run again (the crash rule). The process
-//! running a run's actions therefore holds an exclusive `flock` on `DIR/<run id>`: the kernel
-//! releases it when the process dies however it dies (`kill -9` included), so a lock that can
-//! be taken means nobody is running the actions, and a lock that cannot means somebody is.
+//! running a run's actions therefore holds the run's lock, and the lock must be released when
+//! that process dies however it dies (`kill -9` included): a lock that can be taken means
+//! nobody is running the actions, and a lock that cannot means somebody is.
 //!
-//! The files are opened close-on-exec, so the actions' own child processes never inherit
-//! (and never keep holding) the lock. They are left in place when a run ends: one empty file
-//! per run, and removing a file another process may be about to lock would let two processes
-//! hold "the" lock on two different files.
+//! [`RunLocks`] is that promise; the engine knows nothing else. Whoever opens the store
+//! supplies the implementation that fits it (the CLI, `app.rs`): [`FileRunLocks`], a `flock`
+//! per run beside the embedded store, released by the kernel; a store shared between machines
+//! needs a lease that expires instead.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -19,22 +19,63 @@ use std::path::{Path, PathBuf};
 
 use waygate_core::run::RunId;
 
-/// Where the lock files live (the CLI uses `STORE/locks`).
-#[derive(Debug, Clone)]
-pub struct RunLocks {
-    dir: PathBuf,
+/// Who is running a run's entry actions: at most one process at a time, and a process that
+/// dies lets go. See the module docs.
+pub trait RunLocks: Send + Sync + std::fmt::Debug {
+    /// Takes the lock of `run`, waiting briefly (a tenth of a second or so) for someone who
+    /// only looks ([`FileRunLocks::is_held`]); `None` if another process runs its actions.
+    fn take(&self, run: &RunId) -> io::Result<Option<RunLock>>;
+
+    /// Whether another process holds the lock of `run` now. Must not be asked by a process
+    /// that holds it itself. Needs only read access: `status` by a reader who may not write.
+    fn is_held(&self, run: &RunId) -> io::Result<bool>;
 }
 
 /// A held run lock; released when dropped (or when the process dies).
-#[derive(Debug)]
 pub struct RunLock {
-    _file: File,
+    _held: Box<dyn Send + Sync>,
 }
 
-impl RunLocks {
+impl RunLock {
+    /// A lock held for as long as `held` lives (a locked file, a lease's keeper).
+    pub fn new(held: impl Send + Sync + 'static) -> RunLock {
+        RunLock {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunLock")
+    }
+}
+
+/// [`RunLocks`] as an exclusive `flock` on `DIR/<run id>` (the CLI uses `STORE/locks`).
+///
+/// The files are opened close-on-exec, so the actions' own child processes never inherit
+/// (and never keep holding) the lock. They are left in place when a run ends: one empty file
+/// per run, and removing a file another process may be about to lock would let two processes
+/// hold "the" lock on two different files.
+#[derive(Debug, Clone)]
+pub struct FileRunLocks {
+    dir: PathBuf,
+}
+
+impl RunLocks for FileRunLocks {
+    fn take(&self, run: &RunId) -> io::Result<Option<RunLock>> {
+        FileRunLocks::take(self, run)
+    }
+
+    fn is_held(&self, run: &RunId) -> io::Result<bool> {
+        FileRunLocks::is_held(self, run)
+    }
+}
+
+impl FileRunLocks {
     /// Locks kept in `dir` (created on first use).
-    pub fn new(dir: impl Into<PathBuf>) -> RunLocks {
-        RunLocks { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>) -> FileRunLocks {
+        FileRunLocks { dir: dir.into() }
     }
 
     /// Takes the lock of `run` if no other process holds it; `None` if one does.
@@ -44,7 +85,7 @@ impl RunLocks {
         // SAFETY: flock on a descriptor we own, kept open by `file`; no memory is involved.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc == 0 {
-            return Ok(Some(RunLock { _file: file }));
+            return Ok(Some(RunLock::new(file)));
         }
         let err = io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
@@ -55,7 +96,7 @@ impl RunLocks {
     }
 
     /// Takes the lock of `run`, trying again for about a tenth of a second before answering
-    /// `None`: [`RunLocks::is_held`] (asked by `status`) holds it for an instant to find out,
+    /// `None`: [`FileRunLocks::is_held`] (asked by `status`) holds it for an instant to find out,
     /// and must not make a process that wants to run actions give up. A process running
     /// actions holds it far longer than that.
     pub fn take(&self, run: &RunId) -> io::Result<Option<RunLock>> {
@@ -133,7 +174,7 @@ mod tests {
     #[test]
     fn a_held_lock_is_not_taken_twice_and_is_released_on_drop() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let locks = RunLocks::new(dir.path().join("locks"));
+        let locks = FileRunLocks::new(dir.path().join("locks"));
         let run = RunId("r1".into());
         assert!(!locks.is_held(&run).expect("is_held"));
         let held = locks.try_lock(&run).expect("lock").expect("free");
@@ -146,7 +187,7 @@ mod tests {
     #[test]
     fn take_outwaits_a_lock_held_for_an_instant() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let locks = RunLocks::new(dir.path());
+        let locks = FileRunLocks::new(dir.path());
         let run = RunId("r1".into());
         let probe = locks.try_lock(&run).expect("lock").expect("free");
         let release = std::thread::spawn(move || {

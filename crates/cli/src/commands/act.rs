@@ -110,7 +110,7 @@ pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError>
 async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
     let id = run_id(id);
     let engine = engine.with_shutdown(signals::listen(&app.stop_waiting));
-    let already_ended = app.store.load_run(&id)?.status.is_ended();
+    let already_ended = engine.load_run(&id).await?.status.is_ended();
     let mut sink = Sink::new();
     let options = DriveOptions {
         no_wait,
@@ -291,7 +291,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
-            return finish_simple(app, &rid, Exit::of_interrupted(), message.into());
+            return finish_simple(app, &rid, Exit::of_interrupted(), message.into()).await;
         }
         other => other?,
     };
@@ -324,7 +324,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
     let engine = app
         .engine()?
         .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = app.store.load_run(&rid)?;
+    let before = engine.load_run(&rid).await?;
     let (outcome, reports) = match engine.advance(&rid, to).await {
         Err(EngineError::Interrupted { signal, .. }) => {
             return interrupted(app, &engine, &rid, signal).await
@@ -341,6 +341,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
                         Exit::Conflict,
                         ending_message(&end, &rid, false),
                     )
+                    .await
                 }
                 None => return Err(e.into()),
             }
@@ -355,7 +356,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
             output::print(&text)?;
         }
         _ => {
-            let run = app.store.load_run(&rid)?;
+            let run = engine.load_run(&rid).await?;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,
@@ -385,6 +386,7 @@ async fn interrupted(
         Exit::of_interrupted(),
         interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
     )
+    .await
 }
 
 /// What one step did, for people; the exit code is [`Exit::of_step`]'s.
@@ -484,7 +486,7 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
     let engine = app
         .engine()?
         .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = app.store.load_run(&rid)?;
+    let before = engine.load_run(&rid).await?;
     let outcome = match engine.rollback(&rid, reason).await {
         Err(EngineError::Interrupted { signal, .. }) => {
             return interrupted(app, &engine, &rid, signal).await
@@ -492,7 +494,7 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
         other => other?,
     };
     let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    finish_simple(app, &rid, exit, message)
+    finish_simple(app, &rid, exit, message).await
 }
 
 /// `abort`.
@@ -505,9 +507,10 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
         Exit::Ok,
         format!("run {rid} aborted in `{}`", run.state).into(),
     )
+    .await
 }
 
-fn finish_simple(
+async fn finish_simple(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,
@@ -516,7 +519,7 @@ fn finish_simple(
     match app.format {
         Format::Human | Format::Csv => output::print(&message.human())?,
         _ => {
-            let run = app.store.load_run(rid)?;
+            let run = app.load_run(rid).await?;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,

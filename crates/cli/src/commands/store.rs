@@ -13,9 +13,11 @@ use crate::output::{self, lost_events};
 /// `store salvage --to DIR`: everything readable of the store in `from` into a new store in
 /// `to`, the loss recorded there.
 pub fn salvage(app: &App, from: &Path, to: &Path) -> Result<Exit, CliError> {
-    let report =
-        EmbeddedStore::open_existing_with(from, crate::app::store_options(&app.stop_waiting))?
-            .salvage(to, app.actor()?)?;
+    let report = EmbeddedStore::open_existing_with(
+        crate::app::embedded_dir(from)?,
+        crate::app::store_options(&app.stop_waiting),
+    )?
+    .salvage(crate::app::embedded_dir(to)?, app.actor()?)?;
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(

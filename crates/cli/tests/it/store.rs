@@ -814,3 +814,51 @@ fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let url = "postgres://deploy:s3cret@db.internal:5432/waygate";
+    for args in [
+        &["start", "wf.ron", "--env", "dev"][..],
+        &["runs"],
+        &["audit", "verify"],
+        &["store", "salvage", "--to", "saved"],
+    ] {
+        let mut full = vec!["--store", url];
+        full.extend_from_slice(args);
+        let out = run(sb.path(), &full);
+        out.code(1);
+        assert!(
+            out.stderr.contains("not supported in this build yet"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("s3cret"),
+            "{args:?} echoed the password"
+        );
+    }
+    // A salvage into a database URL is refused too, before anything is written.
+    run(sb.path(), &["start", "wf.ron", "--env", "dev"]).code(0);
+    let out = run(
+        sb.path(),
+        &["store", "salvage", "--to", "postgresql://u@h/db"],
+    );
+    out.code(1);
+    assert!(
+        out.stderr.contains("not supported in this build yet"),
+        "{}",
+        out.stderr
+    );
+    // Nothing named like the URL was created as a directory.
+    assert_eq!(
+        fs::read_dir(sb.path())
+            .expect("read")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("postgres"))
+            .count(),
+        0
+    );
+}

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, EventFilter, RunChange,
-    RunFilter, Store, StoreError, VerifyReport,
+    apply_change, commit_time, rules, seal_all, sort_by_creation, stamp_new_run, ChainCheck,
+    EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport,
 };
 use crate::event::{Event, NewEvent, GENESIS_HASH};
 use crate::run::{Run, RunId};
@@ -69,7 +69,7 @@ impl MemoryStore {
     }
 
     /// A store holding `runs` and `events` as they are (a journal replayed by a reader without
-    /// write access, `replay.rs`): nothing is stamped or sealed again.
+    /// write access, `embedded/replay.rs`): nothing is stamped or sealed again.
     pub(crate) fn restored(runs: BTreeMap<RunId, Run>, events: Vec<Event>) -> MemoryStore {
         let active = runs
             .values()
@@ -104,34 +104,16 @@ impl MemoryStore {
     }
 }
 
-fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::Invalid(
-            "a commit must record at least one event".into(),
-        ));
-    }
-    Ok(())
-}
-
 impl Store for MemoryStore {
     fn create_run(
         &self,
         mut run: Run,
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
-        need_events(&events)?;
         let mut inner = self.lock();
-        if inner.runs.contains_key(&run.id) {
-            return Err(StoreError::DuplicateRun(run.id));
-        }
         let key = (run.workflow.clone(), run.env.clone());
-        if let Some(active) = inner.active.get(&key) {
-            return Err(StoreError::EnvironmentBusy {
-                workflow: run.workflow,
-                env: run.env,
-                active: active.clone(),
-            });
-        }
+        let holder = inner.active.get(&key).cloned();
+        rules::check_create(&run, inner.runs.contains_key(&run.id), holder, &events)?;
         let id = run.id.clone();
         let (at, sealed) = inner.seal(&id, events);
         stamp_new_run(&mut run, at);
@@ -157,26 +139,9 @@ impl Store for MemoryStore {
         change: RunChange,
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
-        need_events(&events)?;
         let mut inner = self.lock();
-        let mut run = inner
-            .runs
-            .get(id)
-            .cloned()
-            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        if run.version != expected_version {
-            return Err(StoreError::Conflict {
-                run: id.clone(),
-                expected: expected_version,
-                actual: run.version,
-            });
-        }
-        if run.status.is_ended() {
-            return Err(StoreError::RunEnded {
-                run: id.clone(),
-                status: run.status,
-            });
-        }
+        let current = inner.runs.get(id).cloned();
+        let mut run = rules::check_commit(id, current, expected_version, &events)?;
         let (at, sealed) = inner.seal(id, events);
         apply_change(&mut run, &change, at);
         if run.status.is_ended() {
@@ -189,18 +154,8 @@ impl Store for MemoryStore {
     }
 
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        need_events(&events)?;
         let mut inner = self.lock();
-        let status = match inner.runs.get(id) {
-            None => return Err(StoreError::NotFound(id.clone())),
-            Some(run) => run.status,
-        };
-        if status.is_ended() && !super::may_follow_the_end(&events) {
-            return Err(StoreError::RunEnded {
-                run: id.clone(),
-                status,
-            });
-        }
+        rules::check_append(id, inner.runs.get(id), &events)?;
         Ok(inner.seal(id, events).1)
     }
 
@@ -212,7 +167,7 @@ impl Store for MemoryStore {
             .filter(|r| filter.matches(r))
             .cloned()
             .collect();
-        super::sort_by_creation(&mut runs);
+        sort_by_creation(&mut runs);
         Ok(runs)
     }
 

@@ -6,7 +6,13 @@
 //! `docs/storage.md`). [`MemoryStore`] has the same semantics, for tests.
 //!
 //! The trait is synchronous: store calls are short and block on disk, so async callers go
-//! through `spawn_blocking` (or one store task).
+//! through `spawn_blocking` (the executor's `Engine::blocking`).
+//!
+//! What every implementation shares is written once: the commit rules and what a write does
+//! to a run ([`rules`]), the hash chain (`crate::event`), the errors any backend can mean
+//! ([`StoreError`]; the embedded store's own are [`EmbeddedError`]) and the behaviours each
+//! must show (`conformance`, behind the `testing` feature). `docs/storage.md`, "The Store
+//! seam".
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,24 +20,21 @@ use std::time::Duration;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 mod embedded;
-mod group;
-mod index;
-mod journal;
-mod lock;
 mod memory;
-mod replay;
-mod salvage;
-mod session;
+pub mod rules;
 #[cfg(test)]
 mod tests;
-mod verify;
 
-pub use embedded::{EmbeddedStore, Held, Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
-pub use group::{Write, Written};
-pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
+pub use embedded::{
+    EmbeddedError, EmbeddedStore, Held, LockHolder, LockWait, Options, SalvageReport, StopWaiting,
+    WaitNotice, Write, Written, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
+};
 pub use memory::{MemoryStore, TimeSource};
-pub use salvage::SalvageReport;
+
+pub(crate) use rules::{apply_change, commit_time, seal_all, sort_by_creation, stamp_new_run};
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -216,6 +219,13 @@ pub struct VerifyReport {
     pub reached: Option<u64>,
 }
 
+impl VerifyReport {
+    /// True when every event checked out.
+    pub fn is_ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
 /// The last event of a chain: its seq and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
@@ -223,13 +233,6 @@ pub struct ChainHead {
     pub seq: u64,
     /// Its hash (lowercase hex).
     pub hash: String,
-}
-
-impl VerifyReport {
-    /// True when every event checked out.
-    pub fn is_ok(&self) -> bool {
-        self.first_bad.is_none()
-    }
 }
 
 /// The first event that fails verification.
@@ -286,44 +289,20 @@ pub enum StoreError {
     /// Another process held the store's lock for longer than we were willing to wait (or the
     /// wait was stopped, see `StopWaiting`).
     #[error(
-        "the store at {} is held by another process (waited {:.1}s); \
+        "the store at {location} is held by another process (waited {:.1}s); \
          try again when it is free",
-        dir.display(),
         waited.as_secs_f64()
     )]
     Locked {
-        /// The store directory.
-        dir: PathBuf,
+        /// Where the store is (a directory, for the embedded store).
+        location: String,
         /// How long we waited.
         waited: Duration,
     },
-    /// A journal record that is needed cannot be read back: it is damaged.
-    #[error("store is damaged: {detail} (segment {segment}, offset {offset}{})",
-        seq.map(|s| format!(", event {s}")).unwrap_or_default())]
-    Corrupt {
-        /// The segment file.
-        segment: String,
-        /// Byte offset of the bad record in it.
-        offset: u64,
-        /// The event's sequence number, when known.
-        seq: Option<u64>,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The journal holds fewer events than the state had already applied: acknowledged events
-    /// were removed from it (a truncated or deleted segment file). A hash chain cannot show
-    /// that its tail is missing; the state can, and this is never repaired silently.
-    #[error(
-        "the journal has lost events: the state had recorded events up to {recorded}, but {detail}; \
-         if this loss is known and accepted, delete the store's `state` directory to rebuild the \
-         state from the journal as it is"
-    )]
-    JournalTruncated {
-        /// The last event the state had applied.
-        recorded: u64,
-        /// What is missing.
-        detail: String,
-    },
+    /// A failure only the embedded store can have: a damaged journal record (segment and
+    /// offset), a journal that lost acknowledged events, sled failing.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
     /// There is no store where one was asked for, and the command does not create one.
     #[error("no store at {location}; `waygate start` and `waygate run` create one")]
     NoStore {
@@ -339,11 +318,11 @@ pub enum StoreError {
         why: String,
     },
     /// The store was written by a different format version of waygate.
-    #[error("store at {} has format `{found}`; this waygate reads `{expected}`", dir.display())]
+    #[error("store at {location} has format `{found}`; this waygate reads `{expected}`")]
     UnsupportedVersion {
-        /// The store directory.
-        dir: PathBuf,
-        /// What the FORMAT file says.
+        /// Where the store is (a directory, for the embedded store).
+        location: String,
+        /// The format the store says it has (the embedded store's FORMAT file).
         found: String,
         /// What we understand.
         expected: String,
@@ -356,9 +335,6 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// sled, the derived state, failed in a way a rebuild did not fix.
-    #[error("store state (sled) failed: {0}")]
-    State(String),
 }
 
 impl StoreError {
@@ -394,10 +370,7 @@ impl StoreError {
                 env: env.clone(),
                 active: active.clone(),
             },
-            StoreError::JournalTruncated { recorded, detail } => StoreError::JournalTruncated {
-                recorded: *recorded,
-                detail: detail.clone(),
-            },
+            StoreError::Embedded(e) => StoreError::Embedded(e.clone()),
             StoreError::NotFound(id) => StoreError::NotFound(id.clone()),
             StoreError::DuplicateRun(id) => StoreError::DuplicateRun(id.clone()),
             StoreError::RunEnded { run, status } => StoreError::RunEnded {
@@ -405,27 +378,16 @@ impl StoreError {
                 status: *status,
             },
             StoreError::Invalid(why) => StoreError::Invalid(why.clone()),
-            StoreError::Locked { dir, waited } => StoreError::Locked {
-                dir: dir.clone(),
+            StoreError::Locked { location, waited } => StoreError::Locked {
+                location: location.clone(),
                 waited: *waited,
             },
-            StoreError::Corrupt {
-                segment,
-                offset,
-                seq,
-                detail,
-            } => StoreError::Corrupt {
-                segment: segment.clone(),
-                offset: *offset,
-                seq: *seq,
-                detail: detail.clone(),
-            },
             StoreError::UnsupportedVersion {
-                dir,
+                location,
                 found,
                 expected,
             } => StoreError::UnsupportedVersion {
-                dir: dir.clone(),
+                location: location.clone(),
                 found: found.clone(),
                 expected: expected.clone(),
             },
@@ -433,7 +395,6 @@ impl StoreError {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
-            StoreError::State(why) => StoreError::State(why.clone()),
             StoreError::NoStore { location } => StoreError::NoStore {
                 location: location.clone(),
             },
@@ -448,86 +409,6 @@ impl StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }
     }
-}
-
-/// Whether `events` may still be appended to a run that has ended: only the outcome of an
-/// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished or that it was stopped. Nothing new may start or be
-/// evaluated.
-pub(crate) fn may_follow_the_end(events: &[NewEvent]) -> bool {
-    events.iter().all(|e| {
-        matches!(
-            e.kind,
-            crate::event::EventKind::ActionFinished { .. }
-                | crate::event::EventKind::ActionInterrupted { .. }
-        )
-    })
-}
-
-/// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the
-/// same second are not in creation order).
-pub(crate) fn sort_by_creation(runs: &mut [Run]) {
-    runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
-}
-
-/// The commit time by [`crate::clock_jump::commit_time`]; a clock jump is reported on the
-/// log (a warning on stderr) as well as kept out of the time recorded.
-pub(crate) fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff::Timestamp {
-    let (at, jump) = crate::clock_jump::commit_time(now, last);
-    if let Some(jump) = jump {
-        tracing::warn!(
-            "{jump}: the previous event's time is not copied; this write is stamped {at} \
-             (docs/storage.md, Times and clocks)"
-        );
-    }
-    at
-}
-
-/// Applies `change` to `run` at `now`, bumping its version.
-pub(crate) fn apply_change(run: &mut Run, change: &RunChange, now: jiff::Timestamp) {
-    if let Some(state) = &change.state {
-        run.state = state.clone();
-        run.state_entered_at = now;
-    }
-    if let Some(status) = change.status {
-        run.status = status;
-        if status.is_ended() && run.ended_at.is_none() {
-            run.ended_at = Some(now);
-        }
-    }
-    run.version += 1;
-    run.updated_at = now;
-}
-
-/// Prepares a new run for creation at `now`.
-pub(crate) fn stamp_new_run(run: &mut Run, now: jiff::Timestamp) {
-    run.version = 1;
-    run.started_at = now;
-    run.state_entered_at = now;
-    run.updated_at = now;
-    run.ended_at = if run.status.is_ended() {
-        Some(now)
-    } else {
-        None
-    };
-}
-
-/// Seals `events` for `run` after `prev_hash`, numbering from `next_seq`.
-pub(crate) fn seal_all(
-    events: Vec<NewEvent>,
-    run: &RunId,
-    at: jiff::Timestamp,
-    next_seq: u64,
-    prev_hash: &str,
-) -> Vec<Event> {
-    let mut prev = prev_hash.to_owned();
-    let mut out = Vec::with_capacity(events.len());
-    for (i, new) in events.into_iter().enumerate() {
-        let event = Event::seal(next_seq + i as u64, run.clone(), at, new, &prev);
-        prev.clone_from(&event.hash);
-        out.push(event);
-    }
-    out
 }
 
 /// Verifies an in-order sequence of events: gap-free seq from 1, hashes, chain.
@@ -559,17 +440,15 @@ impl ChainCheck {
 
     /// Checks `event`; on failure, what is wrong with it.
     pub(crate) fn check(&mut self, event: &Event) -> Result<(), String> {
-        if event.seq != self.next_seq {
-            return Err(format!(
-                "sequence gap: expected {}, found {}",
-                self.next_seq, event.seq
-            ));
-        }
-        if event.prev_hash != self.prev_hash {
-            return Err("prev_hash does not match the previous event's hash".into());
-        }
-        if event.compute_hash() != event.hash {
-            return Err("hash mismatch: the event's content was altered".into());
+        let hash_ok = event.hash_matches(&mut Vec::new());
+        if let Some(fault) = crate::event::link_fault(
+            self.next_seq,
+            &self.prev_hash,
+            event.seq,
+            &event.prev_hash,
+            hash_ok,
+        ) {
+            return Err(fault);
         }
         self.next_seq += 1;
         self.prev_hash.clone_from(&event.hash);

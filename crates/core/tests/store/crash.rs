@@ -21,7 +21,7 @@ use waygate_core::store::{EmbeddedStore, Options, RunChange, RunFilter, Store};
 use crate::common::{action, moved, new_run};
 
 const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
-/// Set to make the child hold the store (one session, commits settled into sled in batches),
+/// Set to make the child hold the store (one session, commits applied to sled in batches),
 /// as a server process would.
 const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
 /// Set to make the child pause this many milliseconds between commits, as separate commands

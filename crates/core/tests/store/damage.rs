@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use waygate_core::store::EmbeddedError;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{
@@ -93,7 +94,7 @@ fn a_flipped_byte_fails_the_checksum_and_verify_names_its_seq() {
     );
     assert!(matches!(
         store.run_events(&RunId::from("r2")),
-        Err(StoreError::Corrupt { .. })
+        Err(StoreError::Embedded(EmbeddedError::Corrupt { .. }))
     ));
 }
 
@@ -140,7 +141,10 @@ fn cutting_an_applied_last_record_in_half_is_reported_then_loses_only_that_commi
     // The commit had been acknowledged and applied: its loss is an error, not a torn tail.
     assert!(matches!(
         store.load_run(&RunId::from("r3")),
-        Err(StoreError::JournalTruncated { recorded: 9, .. })
+        Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
+            recorded: 9,
+            ..
+        }))
     ));
     // Once the state is deleted (the loss accepted), the torn record is cut off as a tail.
     fs::remove_dir_all(dir.path().join("state")).expect("rm state");
@@ -259,11 +263,11 @@ fn damage_before_later_commits_is_reported_not_cut_off_even_when_rebuilding() {
         fs::remove_dir_all(dir.path().join("index")).expect("rm index");
         let store = EmbeddedStore::open(dir.path()).expect("open");
         match store.load_run(&RunId::from("r1")) {
-            Err(StoreError::Corrupt {
+            Err(StoreError::Embedded(EmbeddedError::Corrupt {
                 seq: Some(5),
                 offset: at,
                 ..
-            }) => {
+            })) => {
                 assert_eq!(at, offset as u64, "{variant}")
             }
             other => panic!("{variant}: expected Corrupt at event 5, got {other:?}"),
@@ -386,7 +390,13 @@ fn a_tampered_last_record_is_reported_not_cut_off() {
         .expect("a bad event");
     assert_eq!(bad.seq, 9, "{bad:?}");
     let scan = store.scan_events(&waygate_core::store::EventFilter::default());
-    assert!(matches!(scan, Err(StoreError::Corrupt { .. })), "{scan:?}");
+    assert!(
+        matches!(
+            scan,
+            Err(StoreError::Embedded(EmbeddedError::Corrupt { .. }))
+        ),
+        "{scan:?}"
+    );
     assert_eq!(store.load_run(&RunId::from("r3")).expect("load").version, 2);
     assert_eq!(fs::metadata(segment(dir.path())).expect("meta").len(), len);
 }
@@ -522,7 +532,7 @@ fn a_journal_cut_at_a_record_boundary_is_reported_not_rebuilt_silently() {
     let store = EmbeddedStore::open(dir.path()).expect("open");
     let loaded = store.load_run(&RunId::from("r3"));
     match &loaded {
-        Err(e @ StoreError::JournalTruncated { recorded: 9, .. }) => {
+        Err(e @ StoreError::Embedded(EmbeddedError::JournalTruncated { recorded: 9, .. })) => {
             let message = e.to_string();
             assert!(
                 message.contains("state had recorded events up to 9"),

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use waygate_core::store::EmbeddedError;
 
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
@@ -229,7 +230,13 @@ fn a_journal_shorter_than_the_index_is_not_served() {
     let err = store
         .load_run_with_events(&RunId::from("r1"))
         .expect_err("lost events");
-    assert!(matches!(err, StoreError::JournalTruncated { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Embedded(EmbeddedError::JournalTruncated { .. })
+        ),
+        "{err}"
+    );
 }
 
 /// A damaged index file: that run reads through sled, and the next session rebuilds the index.
@@ -387,5 +394,11 @@ fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
     let err = store
         .load_run_with_events(&RunId::from("r1"))
         .expect_err("lost events");
-    assert!(matches!(err, StoreError::JournalTruncated { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Embedded(EmbeddedError::JournalTruncated { .. })
+        ),
+        "{err}"
+    );
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod concurrency;
+mod conformance;
 mod crash;
 mod damage;
 mod index;

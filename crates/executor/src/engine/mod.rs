@@ -223,7 +223,7 @@ pub struct Engine {
     getenv: EnvLookup,
     overrides: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
-    locks: Option<RunLocks>,
+    locks: Option<Arc<dyn RunLocks>>,
     shutdown: Shutdown,
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
@@ -327,8 +327,9 @@ impl Engine {
 
     /// Runs entry actions only while holding the run's lock in `locks`, so that two processes
     /// never run the same action at once and a dead one's action is told from a running one.
-    /// Without locks (a single process, as in tests) actions run unguarded.
-    pub fn with_run_locks(mut self, locks: RunLocks) -> Engine {
+    /// Without locks (a single process, as in tests) actions run unguarded. Which kind of
+    /// lock it is comes with the store (see [`crate::lock`]); the engine does not know.
+    pub fn with_run_locks(mut self, locks: Arc<dyn RunLocks>) -> Engine {
         self.locks = Some(locks);
         self
     }
@@ -391,8 +392,9 @@ impl Engine {
         &self.store
     }
 
-    /// Runs a store call off the async threads.
-    async fn blocking<T: Send + 'static>(
+    /// Runs a store call off the async threads: the store is blocking (its trait is
+    /// synchronous), so every async caller, the CLI's commands included, goes through here.
+    pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, EngineError> {
@@ -401,6 +403,12 @@ impl Engine {
         joined
             .map_err(|e| EngineError::Join(e.to_string()))?
             .map_err(EngineError::from)
+    }
+
+    /// Run `id` as the store holds it (no workflow, no events), read off the async threads.
+    pub async fn load_run(&self, id: &RunId) -> Result<Run, EngineError> {
+        let id = id.clone();
+        self.blocking(move |store| store.load_run(&id)).await
     }
 
     /// Loads run `id` with its pinned workflow, its events and its variable values.

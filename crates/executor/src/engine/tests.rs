@@ -840,3 +840,46 @@ async fn a_wall_clock_jump_during_a_bake_neither_skips_nor_stretches_it() {
         "the bake took {took:?}"
     );
 }
+
+/// A run lock that is not a file: what a shared store's lease looks like to the engine.
+#[derive(Debug, Default)]
+struct Lease {
+    /// Another process holds the run's lease.
+    elsewhere: std::sync::Mutex<bool>,
+    taken: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::lock::RunLocks for Lease {
+    fn take(&self, _run: &RunId) -> std::io::Result<Option<crate::lock::RunLock>> {
+        if *self.elsewhere.lock().expect("lease") {
+            return Ok(None);
+        }
+        self.taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(crate::lock::RunLock::new(())))
+    }
+
+    fn is_held(&self, _run: &RunId) -> std::io::Result<bool> {
+        Ok(*self.elsewhere.lock().expect("lease"))
+    }
+}
+
+#[tokio::test]
+async fn entry_actions_run_only_under_the_run_lock_whatever_kind_of_lock_the_store_supplies() {
+    let (engine, store) = setup("ci");
+    let lease = Arc::new(Lease::default());
+    *lease.elsewhere.lock().expect("lease") = true;
+    let engine = engine.with_run_locks(lease.clone());
+    let id = start(&engine, FAILING_ACTION).await;
+    assert!(engine.actions_running(&id).expect("asked"));
+    let busy = engine.advance(&id, None).await;
+    assert!(matches!(busy, Err(EngineError::Busy { .. })), "{busy:?}");
+    assert!(
+        !kinds(&store, &id).iter().any(|k| k == "ActionStarted"),
+        "an action ran without the lock"
+    );
+    *lease.elsewhere.lock().expect("lease") = false;
+    assert!(!engine.actions_running(&id).expect("asked"));
+    drive(&engine, &id).await;
+    assert!(kinds(&store, &id).iter().any(|k| k == "ActionStarted"));
+    assert!(lease.taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}

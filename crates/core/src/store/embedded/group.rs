@@ -2,30 +2,31 @@
 //!
 //! Every write through one [`EmbeddedStore`](super::EmbeddedStore) handle joins a queue. If no
 //! write is in progress, the caller becomes the leader: it takes everything queued (its own
-//! write included), and the session checks, seals and encodes each write on its own, appends
-//! all of them in one `write` and one `fdatasync`, then applies each to sled as its own batch.
-//! Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
+//! write included), and the session checks, seals and encodes each write on its own and
+//! appends all of them in one `write` and one `fdatasync`; sled learns of them later, many
+//! commits in one batch (`Session::apply_pending`). Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
 //! group. A write is acknowledged only after the sync that covers it returned, and each keeps
 //! its own end-of-commit mark in the journal, so recovery still sees separate commits.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::{RunChange, StoreError};
+use super::error::EmbeddedError;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
+use crate::store::{RunChange, StoreError};
 
 /// One write, as a caller asked for it (see `EmbeddedStore::write_all`).
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// [`Store::create_run`](super::Store::create_run).
+    /// [`Store::create_run`](crate::store::Store::create_run).
     Create {
         /// The run to create.
         run: Box<Run>,
         /// Its first events.
         events: Vec<NewEvent>,
     },
-    /// [`Store::commit`](super::Store::commit).
+    /// [`Store::commit`](crate::store::Store::commit).
     Commit {
         /// The run.
         id: RunId,
@@ -36,7 +37,7 @@ pub enum Write {
         /// The events recorded with it.
         events: Vec<NewEvent>,
     },
-    /// [`Store::append`](super::Store::append).
+    /// [`Store::append`](crate::store::Store::append).
     Append {
         /// The run.
         id: RunId,
@@ -135,9 +136,9 @@ impl Drop for Leader<'_> {
         state.done.extend(self.results.drain(..));
         for ticket in self.tickets.iter().filter(|t| !answered.contains(t)) {
             state.done.insert(*ticket, {
-                Err(StoreError::State(
+                Err(StoreError::Embedded(EmbeddedError::State(
                     "the write was abandoned: the thread writing its group panicked".into(),
-                ))
+                )))
             });
         }
         state.leading = false;

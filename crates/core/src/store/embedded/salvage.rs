@@ -15,13 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::embedded::{create_store, inspect, Found, Options};
+use super::dir::{create_store, inspect, Found};
 use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
 use super::lock::{lock, lock_shared};
+use super::options::Options;
 use super::session::Session;
-use super::{commit_time, ChainHead, StoreError};
 use crate::event::{Event, EventKind, LostEvents, NewEvent, GENESIS_HASH};
 use crate::run::RunId;
+use crate::store::{commit_time, ChainHead, StoreError};
 
 /// What a salvage did.
 #[derive(Debug, Clone, PartialEq, Eq)]

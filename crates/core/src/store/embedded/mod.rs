@@ -9,29 +9,43 @@
 //! rebuilt from it. `docs/storage.md` walks through the crash points.
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use super::group::{GroupQueue, Ticket, Write, Written};
-use super::index;
-use super::journal::{self, Journal, Pos, Tail};
-use super::lock::{is_read_only, lock, lock_shared};
-use super::replay::replay;
-use super::salvage::SalvageReport;
-use super::session::{sled_err, Session};
+mod dir;
+mod error;
+mod group;
+mod index;
+mod journal;
+mod keys;
+mod lock;
+mod options;
+mod replay;
+mod salvage;
+mod session;
+mod verify;
+mod witness;
+
+pub use error::EmbeddedError;
+pub use group::{Write, Written};
+pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
+pub use options::{Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
+pub use salvage::SalvageReport;
+
+use dir::{create_store, inspect, not_empty, Found};
+
+use group::{GroupQueue, Ticket};
+use journal::{Journal, Pos, Tail};
+use lock::{is_read_only, lock, lock_shared};
+use replay::replay;
+use session::{sled_err, Session};
+
 use super::{
     sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
-    RunFilter, StopWaiting, Store, StoreError, TimeSource, VerifyReport, WaitNotice,
+    RunFilter, Store, StoreError, TimeSource, VerifyReport,
 };
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
-
-/// How long an operation waits for another process to let go of the store.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-/// What `DIR/FORMAT` says for stores this code reads and writes.
-const FORMAT: &str = "waygate-store 1";
 
 /// The journal + sled store in a directory. See the module docs.
 ///
@@ -52,36 +66,6 @@ pub struct EmbeddedStore {
     holds: Mutex<usize>,
 }
 
-/// How an [`EmbeddedStore`] behaves; `Options::default()` is what the CLI uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// How long an operation waits for another process to let go of the store before failing
-    /// with [`StoreError::Locked`]. Default [`DEFAULT_LOCK_TIMEOUT`].
-    pub lock_timeout: Duration,
-    /// A journal segment is closed once the next commit would take it past this many bytes.
-    /// Default [`DEFAULT_SEGMENT_LIMIT`]; tests use small values to exercise rolling.
-    pub segment_limit: u64,
-    /// Told who holds the lock while an operation waits for it (see [`WaitNotice`]); the CLI
-    /// waits without limit and prints it. Default: nobody is told.
-    pub on_wait: Option<WaitNotice>,
-    /// Set to stop waiting for the lock (see [`StopWaiting`]). Default: waits are not stopped.
-    pub stop_waiting: Option<StopWaiting>,
-}
-
-/// The default journal segment size limit: 64 MiB.
-pub const DEFAULT_SEGMENT_LIMIT: u64 = journal::SEGMENT_LIMIT;
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-            segment_limit: DEFAULT_SEGMENT_LIMIT,
-            on_wait: None,
-            stop_waiting: None,
-        }
-    }
-}
-
 /// Keeps an [`EmbeddedStore`] locked and open until dropped (benchmarks, batch imports).
 #[derive(Debug)]
 pub struct Held<'a> {
@@ -96,7 +80,7 @@ impl Drop for Held<'_> {
             let session = self.store.held().take();
             if let Some(mut session) = session {
                 // A failure is logged; the journal has the commits and the next open replays.
-                let _ = session.settle();
+                let _ = session.apply_pending();
             }
         }
     }
@@ -157,7 +141,7 @@ impl EmbeddedStore {
     /// (missing or empty), recording what was lost as a `StoreSalvaged` event by `actor`. This
     /// store is not changed. See `salvage.rs` and `docs/storage.md`, "Salvage".
     pub fn salvage(&self, to: impl AsRef<Path>, actor: &str) -> Result<SalvageReport, StoreError> {
-        super::salvage::salvage(
+        salvage::salvage(
             &self.dir,
             &self.options,
             to.as_ref(),
@@ -188,9 +172,11 @@ impl EmbeddedStore {
 
     /// Queues `op` for the next group commit and waits until it is durable (or failed).
     fn write(&self, op: Write) -> Result<Written, StoreError> {
-        self.submit(vec![op])
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::State("a write got no answer".into())))
+        self.submit(vec![op]).pop().unwrap_or_else(|| {
+            Err(StoreError::Embedded(EmbeddedError::State(
+                "a write got no answer".into(),
+            )))
+        })
     }
 
     fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
@@ -246,7 +232,7 @@ impl EmbeddedStore {
         let mut session = Session::open(&self.dir, &self.options)?;
         let out = f(&mut session);
         // Spares the next command a replay; a failure is logged and changes nothing durable.
-        let _ = session.settle();
+        let _ = session.apply_pending();
         out
     }
 
@@ -260,7 +246,7 @@ impl EmbeddedStore {
         or: impl FnOnce(&MemoryStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let out = self.with_session(|s| {
-            s.settle()?;
+            s.apply_pending()?;
             f(s)
         });
         match out {
@@ -315,7 +301,7 @@ impl EmbeddedStore {
         expect: Option<&str>,
     ) -> Result<VerifyReport, StoreError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-        super::verify::verify(journal, threads, lengths, expect)
+        verify::verify(journal, threads, lengths, expect)
     }
 
     /// `verify`, read-only: the journal as it is (nothing cut off, nothing replayed into sled),
@@ -472,130 +458,17 @@ fn location(journal: &Journal, pos: Pos) -> String {
     )
 }
 
-/// What a store directory holds, as far as opening it is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Found {
-    /// Nothing at the path.
-    Missing,
-    /// A directory with nothing in it (or only what an interrupted creation leaves: the lock
-    /// file, an empty journal directory, a FORMAT not yet renamed into place).
-    Empty,
-    /// A store of this format.
-    Store,
-    /// A non-empty directory that is not a store.
-    Other,
-}
-
-/// Looks at `dir` without changing anything. A file, a journal without its FORMAT file and a
-/// FORMAT of another version are errors.
-pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
-    let location = || dir.display().to_string();
-    let meta = match fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: dir.to_owned(),
-                source: e,
-            })
-        }
-    };
-    if !meta.is_dir() {
-        return Err(StoreError::NotAStore {
-            location: location(),
-            why: "is a file, not a store directory".into(),
-        });
-    }
-    let path = dir.join("FORMAT");
-    match fs::read_to_string(&path) {
-        Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
-        Ok(found) => {
-            return Err(StoreError::UnsupportedVersion {
-                dir: dir.to_owned(),
-                found: found.trim().to_owned(),
-                expected: FORMAT.to_owned(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StoreError::Io { path, source: e }),
-    }
-    let journal = dir.join("journal");
-    let has_segments = fs::read_dir(&journal).is_ok_and(|mut d| d.next().is_some());
-    if has_segments {
-        return Err(StoreError::NotAStore {
-            location: location(),
-            why: format!(
-                "holds a waygate journal but its FORMAT file is missing; if it is a waygate \
-                 store, write the line back: echo '{FORMAT}' > {}",
-                path.display()
-            ),
-        });
-    }
-    let leftovers = ["LOCK", "FORMAT.tmp", "journal"];
-    let entries = fs::read_dir(dir).map_err(StoreError::io(dir))?;
-    for entry in entries {
-        let entry = entry.map_err(StoreError::io(dir))?;
-        if !leftovers.iter().any(|l| entry.file_name() == *l) {
-            return Ok(Found::Other);
-        }
-    }
-    Ok(Found::Empty)
-}
-
-fn not_empty(dir: &Path) -> StoreError {
-    StoreError::NotAStore {
-        location: dir.display().to_string(),
-        why: "is a directory that is not a waygate store and is not empty; a store is created \
-              only in a missing or empty directory"
-            .into(),
-    }
-}
-
-/// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
-pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreError> {
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
-    }
-    // Private to its owner: command output, variables and workflow text live here. What is
-    // created inside takes the directory's permissions (`journal::mode_of`).
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StoreError::io(dir)(e)),
-        }
-    }
-    let _lock = lock(dir, options)?;
-    // Another process may have created it while we waited for the lock.
-    match inspect(dir)? {
-        Found::Store => return Ok(()),
-        Found::Other => return Err(not_empty(dir)),
-        Found::Missing | Found::Empty => {}
-    }
-    let path = dir.join("FORMAT");
-    let tmp = dir.join("FORMAT.tmp");
-    journal::create_options(&tmp)
-        .write(true)
-        .truncate(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            std::io::Write::write_all(&mut f, format!("{FORMAT}\n").as_bytes())?;
-            f.sync_all()
-        })
-        .map_err(StoreError::io(&tmp))?;
-    journal::create_dir(&dir.join("journal"))?;
-    fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
-    journal::sync_dir(dir)
-}
-
 impl Store for EmbeddedStore {
     fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
         let (run, events) = self.write(Write::Create {
             run: Box::new(run),
             events,
         })?;
-        let run = run.ok_or_else(|| StoreError::State("a created run was not returned".into()))?;
+        let run = run.ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(
+                "a created run was not returned".into(),
+            ))
+        })?;
         Ok((run, events))
     }
 
@@ -632,8 +505,11 @@ impl Store for EmbeddedStore {
             change,
             events,
         })?;
-        let run =
-            run.ok_or_else(|| StoreError::State("a committed run was not returned".into()))?;
+        let run = run.ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(
+                "a committed run was not returned".into(),
+            ))
+        })?;
         Ok((run, events))
     }
 
@@ -649,10 +525,12 @@ impl Store for EmbeddedStore {
         self.read(
             |s| {
                 let mut out = Vec::new();
-                for entry in s.db.scan_prefix(b"r:") {
+                for entry in s.db.scan_prefix(keys::RUNS) {
                     let (_, bytes) = entry.map_err(sled_err)?;
                     let mut run: Run = serde_json::from_slice(&bytes).map_err(|e| {
-                        StoreError::State(format!("a run record is unreadable: {e}"))
+                        StoreError::Embedded(EmbeddedError::State(format!(
+                            "a run record is unreadable: {e}"
+                        )))
                     })?;
                     if filter.matches(&run) {
                         s.fill_definition(&mut run)?;
@@ -727,12 +605,12 @@ impl Store for EmbeddedStore {
                     Tail::End(_) | Tail::Stopped => None,
                 };
                 if let Some((pos, detail)) = bad {
-                    return Err(StoreError::Corrupt {
+                    return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                         segment: journal.segment_path(pos.segment).display().to_string(),
                         offset: pos.offset,
                         seq: None,
                         detail,
-                    });
+                    }));
                 }
                 Ok(out)
             },

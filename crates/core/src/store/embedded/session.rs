@@ -5,60 +5,40 @@
 //! rebuild sled from the journal when it is missing, will not open, has another key layout or
 //! disagrees with the journal. Writing happens here too: a group of writes is checked, sealed
 //! and appended with one `fdatasync`, and kept pending (with an overlay that later writes
-//! consult) until the session settles them into sled in one batch. Everything the embedded
+//! consult) until the session applies them to sled, many in one batch. Everything the embedded
 //! store does, it does inside one session.
 
+use super::error::EmbeddedError;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::embedded::{Options, DEFAULT_LOCK_TIMEOUT};
 use super::lock::{lock, lock_shared};
+use super::options::{Options, DEFAULT_LOCK_TIMEOUT};
 
 use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
 use super::index::Index;
 use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
-use super::{apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, StoreError};
-use crate::event::{Event, NewEvent, GENESIS_HASH};
+use super::keys::{
+    active_key, chunk_key, chunk_prefix, definition_key, run_key, seq_key, step_back_key, time_key,
+    APPLIED, CHUNK, LAYOUT, SPARSE, STEP_BACKS, TIMES,
+};
+use super::witness;
+use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
+use crate::store::{
+    apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError,
+};
 
-/// Every this many events, the seq→position and time→seq indexes get an entry.
-const SPARSE: u64 = 256;
-/// A run's event positions are kept in sled in chunks of this many (12 bytes each), so a
-/// commit rewrites at most one chunk of 3 KiB however long the run's history is.
-const CHUNK: usize = 256;
 /// Catch-up applies this many replayed commits per sled batch.
 const REPLAY_BATCH: usize = 1024;
 /// A session applies its written commits to sled once this many are pending (and before any
 /// read, and when it closes).
-const SETTLE_AFTER: usize = 1024;
-const APPLIED: &[u8] = b"m:applied";
-
-/// The file beside sled's own that says how far sled has applied the journal (`verify`'s
-/// witness of a journal that lost its tail).
-const WITNESS: &str = "applied";
-
-/// What the witness file holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct Witness {
-    /// The last event sled has applied.
-    recorded: u64,
-    /// Its hash.
-    last_hash: String,
-}
-
-/// The last event sled had applied, as the witness file beside it says; `None` when there is
-/// no readable witness. Read without opening sled (`verify`, the read index).
-pub(crate) fn witnessed(store: &Path) -> Option<u64> {
-    fs::read(store.join("state").join(WITNESS))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
-        .map(|w| w.recorded)
-}
+const APPLY_AFTER: usize = 1024;
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,15 +52,10 @@ struct Applied {
     /// had no step back, so its `last_at` is that time.)
     #[serde(default)]
     max_at: Option<jiff::Timestamp>,
-    /// How sled's keys are laid out ([`LAYOUT`]); state of another layout is rebuilt.
+    /// How sled's keys are laid out ([`LAYOUT`](super::keys::LAYOUT)); state of another layout is rebuilt.
     #[serde(default = "first_layout")]
     layout: u32,
 }
-
-/// The sled key layout this code writes: 3 = per-run event lists in chunks of [`CHUNK`]
-/// (since 2), and each run's pinned definition under its own key, written once, so a commit
-/// does not rewrite it (since 3). (Layout 1 had no field: it reads as 1.)
-const LAYOUT: u32 = 3;
 
 fn first_layout() -> u32 {
     1
@@ -102,7 +77,7 @@ impl Default for Applied {
 /// The store, locked and open, with sled caught up with the journal.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// `state/applied`, see [`Session::write_witness`].
+    /// `state/applied`, see [`witness::write`].
     witness: std::path::PathBuf,
     /// Declared before the lock so sled is flushed and closed before the lock is released.
     pub(crate) db: StateDb,
@@ -115,12 +90,12 @@ pub(crate) struct Session {
     /// The journal's tail segment, open for appending while the session lasts.
     writer: Option<(u32, File)>,
     /// Where the next write goes in the chain: `applied`, plus the pending commits.
-    chain: Chain,
-    /// Commits written to the journal and not yet applied to sled ([`Session::settle`]).
+    chain: ChainTip,
+    /// Commits written to the journal and not yet applied to sled ([`Session::apply_pending`]).
     pending: Vec<Pending>,
     /// The runs and environment holders as the pending commits leave them.
     overlay: Overlay,
-    /// The read index beside sled (`index.rs`), kept up with sled at every settle.
+    /// The read index beside sled (`index.rs`), kept up with sled whenever pending commits are applied.
     index: Index,
     lock: File,
 }
@@ -147,7 +122,7 @@ impl Drop for StateDb {
 }
 
 pub(crate) fn sled_err(e: sled::Error) -> StoreError {
-    StoreError::State(e.to_string())
+    StoreError::Embedded(EmbeddedError::State(e.to_string()))
 }
 
 /// Why sled did not open.
@@ -235,7 +210,7 @@ impl Session {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
         let _lock = lock_shared(dir, options)?;
         let lengths = journal.lengths()?;
-        let recorded = witnessed(dir);
+        let recorded = witness::witnessed(dir);
         Ok(Look { lengths, recorded })
     }
 
@@ -254,7 +229,9 @@ impl Session {
         journal::tighten(&state);
         let (db, applied) = match opened {
             Ok(opened) => opened,
-            Err(StateOpen::Busy(why)) => return Err(StoreError::State(why)),
+            Err(StateOpen::Busy(why)) => {
+                return Err(StoreError::Embedded(EmbeddedError::State(why)))
+            }
             Err(StateOpen::Unusable(why)) => {
                 tracing::warn!(
                     "store state in {} is unusable ({why}); rebuilding it from the journal",
@@ -272,7 +249,7 @@ impl Session {
         let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
             Ok(()) => Ok(session.with_index()),
-            Err(StoreError::State(why)) => {
+            Err(StoreError::Embedded(EmbeddedError::State(why))) => {
                 tracing::warn!(
                     "store state in {} disagrees with the journal ({why}); rebuilding it",
                     state.display()
@@ -289,10 +266,10 @@ impl Session {
     }
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
-        let chain = Chain::of(&applied);
+        let chain = ChainTip::of(&applied);
         let index = Index::open(&journal.store_dir());
         Session {
-            witness: state.join(WITNESS),
+            witness: witness::path_in(state),
             db: StateDb(db),
             journal,
             applied,
@@ -329,8 +306,10 @@ impl Session {
             }
         }
         journal::create_dir(state)?;
-        let (db, _) = open_state(state)
-            .map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| StoreError::State(why))?;
+        let (db, _) =
+            open_state(state).map_err(|(StateOpen::Busy(why) | StateOpen::Unusable(why))| {
+                StoreError::Embedded(EmbeddedError::State(why))
+            })?;
         journal::tighten(state);
         let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
@@ -354,19 +333,19 @@ impl Session {
         let recorded = self.applied.next_seq.saturating_sub(1);
         match self.journal.segment_len(from.segment)? {
             None if from != Pos::START => {
-                return Err(StoreError::JournalTruncated {
+                return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
                     recorded,
                     detail: format!("journal segment {} is gone", from.segment),
-                })
+                }))
             }
             Some(len) if len < from.offset => {
-                return Err(StoreError::JournalTruncated {
+                return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
                     recorded,
                     detail: format!(
                         "journal segment {} is {len} bytes where the state had applied {}",
                         from.segment, from.offset
                     ),
-                })
+                }))
             }
             _ => {}
         }
@@ -380,20 +359,20 @@ impl Session {
                 .is_some_and(|(first, _)| first.segment != pos.segment)
             {
                 // Commits never span segments: an unfinished one followed by a new segment.
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(record.event.seq),
                     detail: "the previous segment ends inside a commit".into(),
-                });
+                }));
             }
             if let Err(detail) = chain.check(&record.event) {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(record.event.seq),
                     detail,
-                });
+                }));
             }
             let end = record.end;
             batch.push((pos, record));
@@ -425,12 +404,12 @@ impl Session {
             Tail::Torn(pos) => Some(batch.first().map_or(pos, |(p, _)| *p)),
             Tail::Stopped => None,
             Tail::Corrupt(pos, detail) => {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
                     seq: Some(self.applied.next_seq),
                     detail,
-                })
+                }))
             }
         };
         if let Some(cut) = cut {
@@ -442,7 +421,7 @@ impl Session {
             journal.truncate(cut)?;
             self.tail = cut;
         }
-        self.chain = Chain::of(&self.applied);
+        self.chain = ChainTip::of(&self.applied);
         Ok(())
     }
 
@@ -489,7 +468,7 @@ impl Session {
             }
             match update {
                 Some((_, RunUpdate::Created(run))) => {
-                    writes.insert(key(b"d:", run.id.as_str()), run.definition.as_bytes());
+                    writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
                         holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
                     }
@@ -499,7 +478,9 @@ impl Session {
                     let mut run = match runs.remove(&id) {
                         Some(run) => run,
                         None => self.get_run_record(&id)?.ok_or_else(|| {
-                            StoreError::State(format!("journal moves run {id}, which state lacks"))
+                            StoreError::Embedded(EmbeddedError::State(format!(
+                                "journal moves run {id}, which state lacks"
+                            )))
                         })?,
                     };
                     change.apply(&mut run);
@@ -525,7 +506,7 @@ impl Session {
         for (id, mut run) in runs {
             // The definition is under `d:`, written when the run was created.
             run.definition.clear();
-            writes.insert(key(b"r:", id.as_str()), to_json(&run)?);
+            writes.insert(run_key(id.as_str()), to_json(&run)?);
         }
         for (key, holder) in holders {
             match holder {
@@ -535,37 +516,18 @@ impl Session {
         }
         writes.insert(APPLIED, to_json(&applied)?);
         self.db.apply_batch(writes).map_err(sled_err)?;
-        self.write_witness(&applied);
+        witness::write(
+            &self.witness,
+            applied.next_seq.saturating_sub(1),
+            &applied.last_hash,
+        );
         self.applied = applied;
         Ok(())
     }
 
-    /// Writes how far sled has applied the journal where `verify` can read it without opening
-    /// sled. Best effort and unsynced, like sled's own flush: it is written after the journal
-    /// is synced, so it never claims more than the journal holds; a lost or torn one only
-    /// weakens the check (no witness), never fails it falsely.
-    fn write_witness(&self, applied: &Applied) {
-        let witness = Witness {
-            recorded: applied.next_seq.saturating_sub(1),
-            last_hash: applied.last_hash.clone(),
-        };
-        let written = serde_json::to_vec(&witness)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                let mut file = journal::create_options(&self.witness)
-                    .write(true)
-                    .truncate(true)
-                    .open(&self.witness)?;
-                std::io::Write::write_all(&mut file, &bytes)
-            });
-        if let Err(e) = written {
-            tracing::warn!("cannot write {}: {e}", self.witness.display());
-        }
-    }
-
     /// Applies the commits this session has written but not yet applied to sled (one sled
     /// batch for all of them). Reads call it first; so does closing the session.
-    pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn apply_pending(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         self.overlay = Overlay::default();
         self.index
@@ -589,7 +551,11 @@ impl Session {
             .get(k.len().saturating_sub(4)..)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_be_bytes)
-            .ok_or_else(|| StoreError::State(format!("run {run}'s event list is damaged")))?;
+            .ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State(format!(
+                    "run {run}'s event list is damaged"
+                )))
+            })?;
         Ok(Chunk {
             index,
             bytes: v.to_vec(),
@@ -608,10 +574,10 @@ impl Session {
 
     /// The run as `r:` holds it: without its definition.
     pub(crate) fn get_run_record(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
-        match self.db.get(key(b"r:", id.as_str())).map_err(sled_err)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::State(format!("run {id} is unreadable: {e}"))),
+        match self.db.get(run_key(id.as_str())).map_err(sled_err)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                StoreError::Embedded(EmbeddedError::State(format!("run {id} is unreadable: {e}")))
+            }),
             None => Ok(None),
         }
     }
@@ -620,11 +586,20 @@ impl Session {
     pub(crate) fn fill_definition(&self, run: &mut Run) -> Result<(), StoreError> {
         let definition = self
             .db
-            .get(key(b"d:", run.id.as_str()))
+            .get(definition_key(run.id.as_str()))
             .map_err(sled_err)?
-            .ok_or_else(|| StoreError::State(format!("run {}'s definition is missing", run.id)))?;
-        run.definition = String::from_utf8(definition.to_vec())
-            .map_err(|_| StoreError::State(format!("run {}'s definition is not UTF-8", run.id)))?;
+            .ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State(format!(
+                    "run {}'s definition is missing",
+                    run.id
+                )))
+            })?;
+        run.definition = String::from_utf8(definition.to_vec()).map_err(|_| {
+            StoreError::Embedded(EmbeddedError::State(format!(
+                "run {}'s definition is not UTF-8",
+                run.id
+            )))
+        })?;
         Ok(())
     }
 
@@ -639,8 +614,9 @@ impl Session {
 
     /// Writes a group of queued writes (see [`super::group`]): checks each on its own against
     /// the state as the writes before it in the group leave it, seals and encodes the ones
-    /// that pass, appends them all with one `fdatasync`, then applies each to sled as its own
-    /// batch. Every ticket gets an answer; a failed append fails every write of the group.
+    /// that pass, and appends them all with one `fdatasync`. They are then pending: sled
+    /// learns of them in one batch with others ([`Session::apply_pending`]). Every ticket gets
+    /// an answer; a failed append fails every write of the group.
     pub(crate) fn write_group(
         &mut self,
         batch: Vec<(Ticket, Write)>,
@@ -672,7 +648,7 @@ impl Session {
             }
         };
         // Durable from here on. sled learns of these commits later, in one batch with others
-        // (`settle`): until then the session's overlay answers for them, and if sled never
+        // (`apply_pending`): until then the session's overlay answers for them, and if sled never
         // learns (a crash, a sled failure), the next open replays them from the journal.
         self.tail = end;
         self.chain = chain;
@@ -687,9 +663,9 @@ impl Session {
             });
             out.push((ticket, Ok(written)));
         }
-        if self.pending.len() >= SETTLE_AFTER {
+        if self.pending.len() >= APPLY_AFTER {
             // A failure is logged and marks the session for reopening; the writes stand.
-            let _ = self.settle();
+            let _ = self.apply_pending();
         }
         out
     }
@@ -700,7 +676,7 @@ impl Session {
         &self,
         op: Write,
         at: jiff::Timestamp,
-        chain: &mut Chain,
+        chain: &mut ChainTip,
         group: &mut Overlay,
     ) -> Result<(Staged, Vec<Vec<u8>>), StoreError> {
         let overlay = Layered {
@@ -710,17 +686,9 @@ impl Session {
         let (id, events, run) = match op {
             Write::Create { run, events } => {
                 let mut run = *run;
-                need_events(&events)?;
-                if overlay.run(self, &run.id)?.is_some() {
-                    return Err(StoreError::DuplicateRun(run.id));
-                }
-                if let Some(active) = overlay.active(self, &run.workflow, &run.env)? {
-                    return Err(StoreError::EnvironmentBusy {
-                        workflow: run.workflow,
-                        env: run.env,
-                        active,
-                    });
-                }
+                let exists = overlay.run(self, &run.id)?.is_some();
+                let holder = overlay.active(self, &run.workflow, &run.env)?;
+                rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
                 (run.id.clone(), events, Some((run, true)))
             }
@@ -730,37 +698,13 @@ impl Session {
                 change,
                 events,
             } => {
-                need_events(&events)?;
-                let mut run = overlay
-                    .run(self, &id)?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                if run.version != expected {
-                    return Err(StoreError::Conflict {
-                        run: id,
-                        expected,
-                        actual: run.version,
-                    });
-                }
-                if run.status.is_ended() {
-                    return Err(StoreError::RunEnded {
-                        run: id,
-                        status: run.status,
-                    });
-                }
+                let current = overlay.run(self, &id)?;
+                let mut run = rules::check_commit(&id, current, expected, &events)?;
                 apply_change(&mut run, &change, at);
                 (id, events, Some((run, false)))
             }
             Write::Append { id, events } => {
-                need_events(&events)?;
-                let run = overlay
-                    .run(self, &id)?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                if run.status.is_ended() && !super::may_follow_the_end(&events) {
-                    return Err(StoreError::RunEnded {
-                        run: id,
-                        status: run.status,
-                    });
-                }
+                rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
                 (id, events, None)
             }
         };
@@ -804,7 +748,11 @@ impl Session {
     }
 
     pub(crate) fn read_events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
-        let damaged = || StoreError::State(format!("run {run}'s event list is damaged"));
+        let damaged = || {
+            StoreError::Embedded(EmbeddedError::State(format!(
+                "run {run}'s event list is damaged"
+            )))
+        };
         let mut positions = Vec::new();
         for chunk in self.db.scan_prefix(chunk_prefix(run)) {
             let (_, list) = chunk.map_err(sled_err)?;
@@ -825,14 +773,14 @@ impl Session {
     /// The last event whose time is earlier than the one before it (a clock jump), if any:
     /// after it, times only grow, so a scan up to a time may stop at the first one past it.
     pub(crate) fn last_step_back(&self) -> Result<Option<u64>, StoreError> {
-        let Some(entry) = self.db.scan_prefix(b"j:").next_back() else {
+        let Some(entry) = self.db.scan_prefix(STEP_BACKS).next_back() else {
             return Ok(None);
         };
         let (k, _) = entry.map_err(sled_err)?;
         let seq = k.get(2..).and_then(|s| <[u8; 8]>::try_from(s).ok());
-        seq.map(u64::from_be_bytes)
-            .map(Some)
-            .ok_or_else(|| StoreError::State("bad clock-jump index".into()))
+        seq.map(u64::from_be_bytes).map(Some).ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State("bad clock-jump index".into()))
+        })
     }
 
     /// Where to start reading for events at or after `since`: the last sparse entry before it.
@@ -843,7 +791,7 @@ impl Session {
             return Ok(Pos::START);
         };
         let bound = time_key(since, 0);
-        let Some(entry) = self.db.range(b"t:".to_vec()..bound).next_back() else {
+        let Some(entry) = self.db.range(TIMES.to_vec()..bound).next_back() else {
             return Ok(Pos::START);
         };
         let (k, _) = entry.map_err(sled_err)?;
@@ -851,22 +799,14 @@ impl Session {
             .get(k.len().saturating_sub(8)..)
             .and_then(|s| s.try_into().ok());
         let seq =
-            u64::from_be_bytes(seq.ok_or_else(|| StoreError::State("bad time index".into()))?);
+            u64::from_be_bytes(seq.ok_or_else(|| {
+                StoreError::Embedded(EmbeddedError::State("bad time index".into()))
+            })?);
         let pos = self.db.get(seq_key(seq)).map_err(sled_err)?;
-        pos.as_deref()
-            .and_then(Pos::unpack)
-            .ok_or_else(|| StoreError::State(format!("seq index lacks {seq}")))
+        pos.as_deref().and_then(Pos::unpack).ok_or_else(|| {
+            StoreError::Embedded(EmbeddedError::State(format!("seq index lacks {seq}")))
+        })
     }
-}
-
-/// `e:` ‖ run id ‖ NUL: the prefix of the run's event-position chunks.
-fn chunk_prefix(run: &RunId) -> Vec<u8> {
-    [b"e:", run.as_str().as_bytes(), b"\0"].concat()
-}
-
-/// `e:` ‖ run id ‖ NUL ‖ chunk number (u32 BE, so chunks sort in order).
-fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
-    [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
 }
 
 /// The chunk of a run's event positions that a commit adds to.
@@ -904,18 +844,19 @@ struct Pending {
     next: Pos,
 }
 
-/// Where the next write goes in the hash chain (ahead of sled's `m:applied` while commits
-/// are pending).
+/// The tip of the hash chain: where the next write goes (ahead of sled's `m:applied` while
+/// commits are pending). Not a verifier ([`ChainCheck`]) nor a report's head
+/// ([`crate::store::ChainHead`]).
 #[derive(Debug, Clone)]
-struct Chain {
+struct ChainTip {
     next_seq: u64,
     last_hash: String,
     last_at: Option<jiff::Timestamp>,
 }
 
-impl Chain {
-    fn of(applied: &Applied) -> Chain {
-        Chain {
+impl ChainTip {
+    fn of(applied: &Applied) -> ChainTip {
+        ChainTip {
             next_seq: applied.next_seq,
             last_hash: applied.last_hash.clone(),
             last_at: applied.last_at,
@@ -995,44 +936,6 @@ impl Overlay {
     }
 }
 
-fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Err(StoreError::Invalid(
-            "a commit must record at least one event".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn key(prefix: &[u8], id: &str) -> Vec<u8> {
-    [prefix, id.as_bytes()].concat()
-}
-
-fn active_key(workflow: &str, env: &str) -> Vec<u8> {
-    [b"a:", workflow.as_bytes(), b"\0", env.as_bytes()].concat()
-}
-
-fn seq_key(seq: u64) -> [u8; 10] {
-    let mut out = [0; 10];
-    out[..2].copy_from_slice(b"s:");
-    out[2..].copy_from_slice(&seq.to_be_bytes());
-    out
-}
-
-/// `j:` ‖ seq (u64 BE): an event stamped earlier than the event before it.
-fn step_back_key(seq: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[..2].copy_from_slice(b"j:");
-    k[2..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-/// `t:` ‖ nanoseconds since the epoch (sign bit flipped, so bytes sort as times) ‖ seq.
-fn time_key(at: jiff::Timestamp, seq: u64) -> Vec<u8> {
-    let nanos = (at.as_nanosecond() as u128) ^ (1 << 127);
-    [&b"t:"[..], &nanos.to_be_bytes(), &seq.to_be_bytes()].concat()
-}
-
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::State(e.to_string()))
+    serde_json::to_vec(value).map_err(|e| StoreError::Embedded(EmbeddedError::State(e.to_string())))
 }

@@ -6,6 +6,7 @@
 //! end-of-commit mark. A commit never spans two segments. Nothing here knows about sled; the
 //! embedded store derives its state from what this module reads back.
 
+use super::error::EmbeddedError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -13,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
 use crate::event::Event;
 use crate::run::{Run, RunStatus};
+use crate::store::StoreError;
 
 /// Bytes before a record's payload: length and CRC-32.
 pub(crate) const HEADER: usize = 8;
@@ -366,11 +367,13 @@ impl Journal {
 
     /// Reads the record at `pos` with positioned reads (no seek), through `buf`.
     fn read_at(&self, file: &File, pos: Pos, buf: &mut Vec<u8>) -> Result<Record, StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            segment: self.segment_path(pos.segment).display().to_string(),
-            offset: pos.offset,
-            seq: None,
-            detail,
+        let corrupt = |detail: String| {
+            StoreError::Embedded(EmbeddedError::Corrupt {
+                segment: self.segment_path(pos.segment).display().to_string(),
+                offset: pos.offset,
+                seq: None,
+                detail,
+            })
         };
         let mut header = [0u8; HEADER];
         file.read_exact_at(&mut header, pos.offset)
@@ -456,7 +459,9 @@ impl Journal {
             *writer = Some((start.segment, file));
         }
         let Some((_, file)) = writer.as_mut() else {
-            return Err(StoreError::State("journal writer missing".into()));
+            return Err(StoreError::Embedded(EmbeddedError::State(
+                "journal writer missing".into(),
+            )));
         };
         let mut buf = Vec::with_capacity(total as usize);
         let mut positions = Vec::with_capacity(records.len());
@@ -471,11 +476,11 @@ impl Journal {
         if len != start.offset {
             // Open replays and cuts the tail under the lock, so this is a bug, not a crash:
             // refuse rather than overwrite or cut anything.
-            return Err(StoreError::State(format!(
+            return Err(StoreError::Embedded(EmbeddedError::State(format!(
                 "{} is {len} bytes but the state says it ends at {}",
                 path.display(),
                 start.offset
-            )));
+            ))));
         }
         let written = file
             .write_all_at(&buf, start.offset)

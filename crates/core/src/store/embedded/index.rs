@@ -26,10 +26,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::error::EmbeddedError;
 use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
-use super::{session, ChainCheck, StoreError};
+use super::witness;
 use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunId};
+use crate::store::{ChainCheck, StoreError};
 
 /// The index's layout; an index of another layout is rebuilt.
 const LAYOUT: u32 = 1;
@@ -50,20 +52,20 @@ struct Head {
     /// Device and inode of `DIR/journal`: a copy of the store (taken at any moment, possibly
     /// in the middle of a write) is another journal, and rebuilds its index.
     journal: (u64, u64),
-    at: Chain,
+    at: JournalPoint,
 }
 
 /// A place in the journal with the hash chain as it stands there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Chain {
+struct JournalPoint {
     pos: Pos,
     next_seq: u64,
     last_hash: String,
 }
 
-impl Chain {
-    fn start() -> Chain {
-        Chain {
+impl JournalPoint {
+    fn start() -> JournalPoint {
+        JournalPoint {
             pos: Pos::START,
             next_seq: 1,
             last_hash: GENESIS_HASH.to_owned(),
@@ -80,7 +82,7 @@ struct RunFile {
     /// count yet was cut short by a crash and is written over).
     events: u64,
     /// Everything in the journal before `at.pos` that concerns the run is in this file.
-    at: Chain,
+    at: JournalPoint,
 }
 
 /// The index of the store in `dir`, as a writer (a session, under the exclusive lock) keeps it.
@@ -154,7 +156,7 @@ impl Index {
                 );
             }
             remove(&self.dir).map_err(Stop::io)?;
-            self.head = Some(mine.with(Chain::start()));
+            self.head = Some(mine.with(JournalPoint::start()));
         }
         let Some(head) = self.head.clone() else {
             return Ok(());
@@ -177,7 +179,7 @@ impl Index {
                 commits.push((std::mem::take(&mut open), next));
                 if commits.len() >= CATCH_UP_BATCH {
                     self.apply(&views(&std::mem::take(&mut commits)))
-                        .map_err(|e| StoreError::State(e.to_string()))?;
+                        .map_err(|e| StoreError::Embedded(EmbeddedError::State(e.to_string())))?;
                 }
             }
             Ok(true)
@@ -248,7 +250,7 @@ impl Index {
         let Some((_, last_record)) = last.records.last() else {
             return Ok(());
         };
-        let at = Chain {
+        let at = JournalPoint {
             pos: last.next,
             next_seq: last_record.event.seq + 1,
             last_hash: last_record.event.hash.clone(),
@@ -385,7 +387,7 @@ struct Whose {
 }
 
 impl Whose {
-    fn with(&self, at: Chain) -> Head {
+    fn with(&self, at: JournalPoint) -> Head {
         Head {
             layout: LAYOUT,
             boot: self.boot.clone(),
@@ -484,7 +486,7 @@ pub(crate) fn read_run(
     }
     // sled is the witness of acknowledged events (`docs/storage.md`, "A journal shorter than
     // the state"): if it had applied events the journal no longer has, the state path says so.
-    if session::witnessed(store).is_some_and(|recorded| recorded > last) {
+    if witness::witnessed(store).is_some_and(|recorded| recorded > last) {
         return None;
     }
     let mut out = Vec::with_capacity(positions.len() + later.len());

@@ -7,13 +7,14 @@
 //! hash strings. The report is the one a sequential pass gives: the first bad event in journal
 //! order, counted the same way, with the same words.
 
+use super::error::EmbeddedError;
 use std::ops::Range;
 
 use super::journal::{self, Decoded, Journal, Pos, HEADER, MAX_PAYLOAD};
-use sha2::{Digest, Sha256};
+use crate::event::link_fault;
 
-use super::{BadEvent, ChainHead, StoreError, VerifyReport};
 use crate::event::GENESIS_HASH;
+use crate::store::{BadEvent, ChainHead, StoreError, VerifyReport};
 
 /// The seq, `prev_hash` and `hash` of a range's first or last event.
 #[derive(Debug, Clone)]
@@ -94,19 +95,13 @@ fn check_range(
                 report.first = Some((link(&event), event.hash_ok));
             }
             Some(prev) => {
-                let problem = if event.seq != prev.seq + 1 {
-                    Some(format!(
-                        "sequence gap: expected {}, found {}",
-                        prev.seq + 1,
-                        event.seq
-                    ))
-                } else if event.prev_hash != prev.hash {
-                    Some("prev_hash does not match the previous event's hash".to_owned())
-                } else if !event.hash_ok {
-                    Some("hash mismatch: the event's content was altered".to_owned())
-                } else {
-                    None
-                };
+                let problem = link_fault(
+                    prev.seq + 1,
+                    &prev.hash,
+                    event.seq,
+                    &event.prev_hash,
+                    event.hash_ok,
+                );
                 if let Some(problem) = problem {
                     report.fault = Some((
                         index,
@@ -158,26 +153,15 @@ fn fast_check(rest: &[u8], out: &mut Checked) -> bool {
     let Some(fields) = hashed_fields(payload) else {
         return false;
     };
-    let mut hasher = Sha256::new();
-    let field = |hasher: &mut Sha256, parts: &[&[u8]]| {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        hasher.update((len as u64).to_le_bytes());
-        for part in parts {
-            hasher.update(part);
-        }
-    };
-    field(&mut hasher, &[fields.prev_hash]);
-    field(&mut hasher, &[fields.seq]);
-    field(&mut hasher, &[fields.run_id]);
-    field(&mut hasher, &[fields.at]);
-    field(&mut hasher, &[fields.actor]);
-    field(&mut hasher, &[b"{", fields.kind, b"}"]);
-    let digest = hasher.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let matches = digest.iter().enumerate().all(|(i, b)| {
-        fields.hash[2 * i] == HEX[usize::from(b >> 4)]
-            && fields.hash[2 * i + 1] == HEX[usize::from(b & 15)]
-    });
+    let digest = crate::event::digest_hashed([
+        &[fields.prev_hash],
+        &[fields.seq],
+        &[fields.run_id],
+        &[fields.at],
+        &[fields.actor],
+        &[b"{", fields.kind, b"}"],
+    ]);
+    let matches = crate::event::hex_matches(&digest, fields.hash);
     let (Ok(seq), Ok(prev_hash), Ok(hash)) = (
         std::str::from_utf8(fields.seq).map(str::parse::<u64>),
         std::str::from_utf8(fields.prev_hash),
@@ -299,9 +283,9 @@ fn record_offsets(buf: &[u8]) -> (Vec<usize>, usize) {
     (offsets, at)
 }
 
-/// The chain as verified so far.
+/// The chain as verified so far (the parallel pass's running state).
 #[derive(Clone)]
-struct Chain {
+struct Verified {
     next_seq: u64,
     prev_hash: String,
     events: u64,
@@ -309,7 +293,7 @@ struct Chain {
     found: Option<u64>,
 }
 
-impl Chain {
+impl Verified {
     /// The report for an intact chain.
     fn report(&self) -> VerifyReport {
         VerifyReport {
@@ -339,7 +323,7 @@ pub(crate) fn verify(
         None => journal.segments()?,
     };
     let last = segments.last().copied().unwrap_or(Pos::START.segment);
-    let mut chain = Chain {
+    let mut chain = Verified {
         next_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         events: 0,
@@ -391,8 +375,11 @@ pub(crate) fn verify(
             let reports = handles
                 .into_iter()
                 .map(|h| {
-                    h.join()
-                        .map_err(|_| StoreError::State("a verify thread panicked".into()))
+                    h.join().map_err(|_| {
+                        StoreError::Embedded(EmbeddedError::State(
+                            "a verify thread panicked".into(),
+                        ))
+                    })
                 })
                 .collect::<Result<Vec<RangeReport>, StoreError>>();
             (reports, prefetched)
@@ -401,18 +388,13 @@ pub(crate) fn verify(
         next = prefetched?;
         for (range, report) in ranges.iter().zip(reports) {
             if let Some((first, hash_ok)) = &report.first {
-                let problem = if first.seq != chain.next_seq {
-                    Some(format!(
-                        "sequence gap: expected {}, found {}",
-                        chain.next_seq, first.seq
-                    ))
-                } else if first.prev_hash != chain.prev_hash {
-                    Some("prev_hash does not match the previous event's hash".to_owned())
-                } else if !hash_ok {
-                    Some("hash mismatch: the event's content was altered".to_owned())
-                } else {
-                    None
-                };
+                let problem = link_fault(
+                    chain.next_seq,
+                    &chain.prev_hash,
+                    first.seq,
+                    &first.prev_hash,
+                    *hash_ok,
+                );
                 if let Some(problem) = problem {
                     let pos = Pos {
                         segment,
@@ -500,7 +482,7 @@ pub(crate) fn verify(
 /// the seq of the hash looked for, if seen.
 fn unfinished(
     journal: &Journal,
-    before: &Chain,
+    before: &Verified,
     found: Option<u64>,
     segment: u32,
     buf: &[u8],
@@ -575,7 +557,7 @@ fn location(journal: &Journal, pos: Pos) -> String {
 /// The report for a bad event after the chain so far (it counts as one more event checked).
 fn bad_event(
     journal: &Journal,
-    chain: &Chain,
+    chain: &Verified,
     extra: u64,
     seq: u64,
     problem: String,
@@ -593,7 +575,7 @@ fn bad_event(
 }
 
 /// The report for an unreadable record: it would have been the next event.
-fn bad_record(journal: &Journal, chain: &mut Chain, pos: Pos, problem: String) -> VerifyReport {
+fn bad_record(journal: &Journal, chain: &mut Verified, pos: Pos, problem: String) -> VerifyReport {
     let seq = chain.next_seq;
     bad_event(journal, chain, 1, seq, problem, pos)
 }
@@ -604,7 +586,7 @@ mod tests {
     use crate::event::{Event, EventKind, NewEvent};
     use crate::outcome::{GuardResult, Outcome};
     use crate::run::RunId;
-    use crate::store::journal::{encode, Record};
+    use crate::store::embedded::journal::{encode, Record};
 
     fn sealed(kind: EventKind, at: &str) -> Vec<u8> {
         let at: jiff::Timestamp = at.parse().expect("time");

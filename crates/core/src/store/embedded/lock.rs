@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::embedded::Options;
 use super::journal;
-use super::StoreError;
+use super::options::Options;
+use crate::store::StoreError;
 
 /// A process holding the store's lock, as far as the system tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Eq for WaitNotice {}
 pub struct StopWaiting(pub Arc<AtomicBool>);
 
 impl StopWaiting {
-    /// Stops every wait, now and later.
+    /// Stops every wait, now and later, once it has waited a moment (`STOPPED_GRACE`).
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -139,14 +139,15 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
             });
         }
         let waited = start.elapsed();
-        if waited >= timeout
-            || options
-                .stop_waiting
-                .as_ref()
-                .is_some_and(StopWaiting::stopped)
-        {
+        // A stopped wait still gets a moment: the operator's stop is itself recorded under
+        // this lock, and a neighbour's `status` holds it for an instant, not for good.
+        let stopped = options
+            .stop_waiting
+            .as_ref()
+            .is_some_and(StopWaiting::stopped);
+        if waited >= timeout || (stopped && waited >= STOPPED_GRACE) {
             return Err(StoreError::Locked {
-                dir: dir.to_owned(),
+                location: dir.display().to_string(),
                 waited,
             });
         }
@@ -171,6 +172,10 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
         delay = (delay * 2).min(Duration::from_millis(50));
     }
 }
+
+/// How long a wait goes on after it is told to stop (see [`StopWaiting`]): long enough for a
+/// lock held for an instant, short enough that Ctrl-C still feels immediate.
+const STOPPED_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a waiting operation repeats who holds the lock when nothing changes.
 const TELL_EVERY: Duration = Duration::from_secs(10);

@@ -1,0 +1,418 @@
+//! The conformance suite of the [`Store`] trait: one table of behaviours every implementation
+//! must show, written once. The embedded and memory stores run it in this crate's tests; a
+//! backend in another crate runs it with the `testing` feature of `waygate-core`:
+//!
+//! ```ignore
+//! waygate_core::store::conformance::run_all("postgres", |check| check(&fresh_database()));
+//! ```
+//!
+//! Each behaviour gets a fresh, empty store. A failure panics, naming the behaviour (printed
+//! to stderr before it runs).
+#![allow(clippy::unwrap_used)]
+
+use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};
+use crate::event::{Cause, EventKind, NewEvent};
+use crate::run::{Run, RunId, RunStatus};
+
+/// Runs every behaviour of the suite, each on a fresh store: `with_fresh_store` makes one
+/// (and whatever it needs, a directory, a database), hands it to the check it is given, and
+/// cleans up after.
+pub fn run_all(label: &str, mut with_fresh_store: impl FnMut(&mut dyn FnMut(&dyn Store))) {
+    for (name, behaviour) in BEHAVIOURS {
+        eprintln!("{label}: {name}");
+        with_fresh_store(&mut |store| behaviour(store));
+    }
+}
+
+/// A run `id` of `workflow` in `env`, in state `build`, not yet created.
+pub fn run(id: &str, workflow: &str, env: &str) -> Run {
+    let mut run = Run::new(
+        RunId::from(id),
+        workflow,
+        env,
+        "build",
+        "ana",
+        "deploy.ron",
+        "(..)",
+    );
+    run.vars.insert("region".into(), "eu-west-1".into());
+    run
+}
+
+/// The `RunStarted` event of `run`.
+pub fn started(run: &Run) -> NewEvent {
+    NewEvent::new(
+        "ana",
+        EventKind::RunStarted {
+            workflow: run.workflow.clone(),
+            env: run.env.clone(),
+            state: run.state.clone(),
+            file: run.file.clone(),
+            definition_hash: run.definition_hash.clone(),
+            vars: run.vars.clone(),
+            workdir: None,
+            file_path: None,
+        },
+    )
+}
+
+/// A `Transitioned` event from `from` to `to`.
+pub fn moved(from: &str, to: &str) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::Transitioned {
+            from: from.into(),
+            to: to.into(),
+            cause: Cause::Advance,
+            reason: None,
+        },
+    )
+}
+
+/// A `RunEnded` event.
+pub fn ended(state: &str, status: RunStatus) -> NewEvent {
+    NewEvent::new(
+        "bob",
+        EventKind::RunEnded {
+            state: state.into(),
+            status,
+        },
+    )
+}
+
+/// An `Approved` event.
+pub fn approved() -> NewEvent {
+    NewEvent::new(
+        "cy",
+        EventKind::Approved {
+            state: "build".into(),
+            guard: "qa".into(),
+            comment: Some("ok".into()),
+            accepted: true,
+            reason: None,
+            visit: None,
+        },
+    )
+}
+
+/// Creates run `id` of workflow `web` in `env`.
+pub fn create(store: &dyn Store, id: &str, env: &str) -> Run {
+    let run = run(id, "web", env);
+    let first = started(&run);
+    store.create_run(run, vec![first]).expect("create").0
+}
+
+fn create_stamps_version_and_loads_back(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    assert_eq!(run.version, 1);
+    assert_eq!(run.status, RunStatus::Active);
+    assert_eq!(store.load_run(&run.id).expect("load"), run);
+    let events = store.run_events(&run.id).expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].seq, events[0].kind_name()), (1, "RunStarted"));
+    assert!(matches!(
+        store.load_run(&RunId::from("nope")),
+        Err(StoreError::NotFound(_))
+    ));
+    let dup = self::run("r1", "web", "other");
+    let first = started(&dup);
+    assert!(matches!(
+        store.create_run(dup, vec![first]),
+        Err(StoreError::DuplicateRun(_))
+    ));
+}
+
+fn busy_environment_names_the_active_run(store: &dyn Store) {
+    create(store, "r1", "prod");
+    let second = run("r2", "web", "prod");
+    let first = started(&second);
+    match store.create_run(second, vec![first]) {
+        Err(StoreError::EnvironmentBusy {
+            workflow,
+            env,
+            active,
+        }) => {
+            assert_eq!(
+                (workflow.as_str(), env.as_str(), active.as_str()),
+                ("web", "prod", "r1")
+            );
+        }
+        other => panic!("expected EnvironmentBusy, got {other:?}"),
+    }
+    // Another environment, or another workflow in the same environment, is free.
+    create(store, "r3", "staging");
+    let other = run("r4", "api", "prod");
+    let first = started(&other);
+    store
+        .create_run(other, vec![first])
+        .expect("other workflow");
+}
+
+fn commit_moves_and_conflicts_on_a_stale_version(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let (moved_run, events) = store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit");
+    assert_eq!((moved_run.version, moved_run.state.as_str()), (2, "canary"));
+    assert!(moved_run.state_entered_at >= run.state_entered_at);
+    assert_eq!(events[0].seq, 2);
+    assert_eq!(
+        events[0].prev_hash,
+        store.run_events(&run.id).expect("events")[0].hash
+    );
+    match store.commit(
+        &run.id,
+        1,
+        RunChange::to_state("prod"),
+        vec![moved("build", "prod")],
+    ) {
+        Err(StoreError::Conflict {
+            expected: 1,
+            actual: 2,
+            ..
+        }) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.load_run(&run.id).expect("load").state, "canary");
+    assert_eq!(store.run_events(&run.id).expect("events").len(), 2);
+    let empty = store.commit(&run.id, 2, RunChange::to_state("x"), vec![]);
+    assert!(matches!(empty, Err(StoreError::Invalid(_))));
+}
+
+fn append_records_without_moving(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let events = store
+        .append(&run.id, vec![approved(), approved()])
+        .expect("append");
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(store.load_run(&run.id).expect("load").version, 1);
+    assert!(matches!(
+        store.append(&RunId::from("nope"), vec![approved()]),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn ending_a_run_frees_its_environment(store: &dyn Store) {
+    let run = create(store, "r1", "prod");
+    let change = RunChange::to_state("done").with_status(RunStatus::Succeeded);
+    let (done, _) = store
+        .commit(
+            &run.id,
+            1,
+            change,
+            vec![moved("build", "done"), ended("done", RunStatus::Succeeded)],
+        )
+        .expect("end");
+    assert!(done.ended_at.is_some());
+    create(store, "r2", "prod");
+    let again = store.commit(
+        &run.id,
+        2,
+        RunChange::status(RunStatus::Failed),
+        vec![moved("a", "b")],
+    );
+    assert!(matches!(again, Err(StoreError::RunEnded { .. })));
+    // Nor does it take events that do not move it: an ended run's history is closed.
+    let late = store.append(&run.id, vec![approved()]);
+    assert!(matches!(late, Err(StoreError::RunEnded { .. })), "{late:?}");
+    // Except the end of an action that was running when the run ended.
+    let finished = NewEvent::new(
+        "ci",
+        EventKind::ActionFinished {
+            state: "done".into(),
+            index: 0,
+            ok: true,
+            detail: "exit status 0".into(),
+            evidence: None,
+            duration_ms: 5,
+        },
+    );
+    store
+        .append(&run.id, vec![finished])
+        .expect("an action's end");
+    assert_eq!(store.run_events(&run.id).expect("events").len(), 4);
+}
+
+fn run_filters_select(store: &dyn Store) {
+    let a = create(store, "r1", "prod");
+    create(store, "r2", "staging");
+    // Started later but sorting first by id: runs come in creation order, not id order.
+    create(store, "r0", "qa");
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::status(RunStatus::Aborted),
+            vec![moved("build", "build")],
+        )
+        .expect("abort");
+    let ids = |filter: RunFilter| -> Vec<String> {
+        store
+            .list_runs(&filter)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.id.0)
+            .collect()
+    };
+    assert_eq!(ids(RunFilter::default()), ["r1", "r2", "r0"]);
+    assert_eq!(
+        ids(RunFilter {
+            env: Some("staging".into()),
+            ..Default::default()
+        }),
+        ["r2"]
+    );
+    let aborted = RunFilter {
+        status: Some(RunStatus::Aborted),
+        ..Default::default()
+    };
+    assert_eq!(ids(aborted), ["r1"]);
+    assert!(ids(RunFilter {
+        workflow: Some("api".into()),
+        ..Default::default()
+    })
+    .is_empty());
+}
+
+fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
+    let a = create(store, "r1", "prod");
+    let b = create(store, "r2", "staging");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let middle = jiff::Timestamp::now();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("a");
+    store.append(&b.id, vec![approved()]).expect("b");
+    let seqs = |filter: EventFilter| -> Vec<u64> {
+        store
+            .scan_events(&filter)
+            .expect("scan")
+            .into_iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs(EventFilter::default()), [1, 2, 3, 4]);
+    assert_eq!(
+        seqs(EventFilter {
+            since: Some(middle),
+            ..Default::default()
+        }),
+        [3, 4]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            until: Some(middle),
+            ..Default::default()
+        }),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            run: Some(a.id.clone()),
+            ..Default::default()
+        }),
+        [1, 3]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            env: Some("staging".into()),
+            ..Default::default()
+        }),
+        [2, 4]
+    );
+    assert_eq!(
+        seqs(EventFilter {
+            actor: Some("cy".into()),
+            ..Default::default()
+        }),
+        [4]
+    );
+    let kind = EventFilter {
+        kind: Some("Transitioned".into()),
+        ..Default::default()
+    };
+    assert_eq!(seqs(kind), [3]);
+    let none = EventFilter {
+        workflow: Some("api".into()),
+        ..Default::default()
+    };
+    assert!(seqs(none).is_empty());
+}
+
+fn verify_passes_on_a_clean_store(store: &dyn Store) {
+    let empty = store.verify().expect("verify");
+    assert_eq!((empty.events, empty.is_ok()), (0, true));
+    let run = create(store, "r1", "prod");
+    store.append(&run.id, vec![approved()]).expect("append");
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("c");
+    let report = store.verify().expect("verify");
+    assert_eq!(
+        report,
+        VerifyReport {
+            events: 3,
+            head: report.head.clone(),
+            ..VerifyReport::default()
+        }
+    );
+    let head = report.head.expect("a head");
+    assert_eq!(head.seq, 3);
+    let reach = |hash: &str| store.verify_reaching(hash).expect("verify").reached;
+    assert_eq!(reach(&head.hash), Some(3));
+    let first = store.run_events(&run.id).expect("events")[0].hash.clone();
+    assert_eq!(reach(&first), Some(1));
+    assert_eq!(reach(&"ab".repeat(32)), None);
+}
+
+/// One behaviour: checks a fresh store, panicking on a failure.
+pub type Behaviour = fn(&dyn Store);
+
+/// Every behaviour of the suite, by name.
+pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
+    (
+        "create_stamps_version_and_loads_back",
+        create_stamps_version_and_loads_back,
+    ),
+    (
+        "busy_environment_names_the_active_run",
+        busy_environment_names_the_active_run,
+    ),
+    (
+        "commit_moves_and_conflicts_on_a_stale_version",
+        commit_moves_and_conflicts_on_a_stale_version,
+    ),
+    (
+        "append_records_without_moving",
+        append_records_without_moving,
+    ),
+    (
+        "ending_a_run_frees_its_environment",
+        ending_a_run_frees_its_environment,
+    ),
+    ("run_filters_select", run_filters_select),
+    (
+        "scan_filters_by_time_run_actor_and_kind",
+        scan_filters_by_time_run_actor_and_kind,
+    ),
+    (
+        "verify_passes_on_a_clean_store",
+        verify_passes_on_a_clean_store,
+    ),
+];

@@ -1,0 +1,77 @@
+//! How the embedded store lays out its keys in sled: the one place that knows.
+//!
+//! sled holds only what is derived from the journal (`docs/storage.md`, "Directory layout"):
+//! a store whose sled has another [`LAYOUT`] is rebuilt from the journal.
+
+use crate::run::RunId;
+
+/// The sled key layout this code writes: 3 = per-run event lists in chunks of [`CHUNK`]
+/// (since 2), and each run's pinned definition under its own key, written once, so a commit
+/// does not rewrite it (since 3). (Layout 1 had no field: it reads as 1.)
+pub(crate) const LAYOUT: u32 = 3;
+
+/// Where sled's state stands in the journal (`Applied`, JSON).
+pub(crate) const APPLIED: &[u8] = b"m:applied";
+
+/// Every this many events, the seq→position and time→seq indexes get an entry.
+pub(crate) const SPARSE: u64 = 256;
+
+/// A run's event positions are kept in sled in chunks of this many (12 bytes each), so a
+/// commit rewrites at most one chunk of 3 KiB however long the run's history is.
+pub(crate) const CHUNK: usize = 256;
+
+/// The prefix of every run record (`r:` ‖ run id: the run as JSON, without its definition).
+pub(crate) const RUNS: &[u8] = b"r:";
+
+/// The prefix of the clock-jump entries ([`step_back_key`]).
+pub(crate) const STEP_BACKS: &[u8] = b"j:";
+
+/// The prefix of the sparse time index ([`time_key`]).
+pub(crate) const TIMES: &[u8] = b"t:";
+
+/// `r:` ‖ run id: the run record.
+pub(crate) fn run_key(id: &str) -> Vec<u8> {
+    [RUNS, id.as_bytes()].concat()
+}
+
+/// `d:` ‖ run id: the run's pinned definition, written once when it is created.
+pub(crate) fn definition_key(id: &str) -> Vec<u8> {
+    [b"d:", id.as_bytes()].concat()
+}
+
+/// `e:` ‖ run id ‖ NUL: the prefix of the run's event-position chunks.
+pub(crate) fn chunk_prefix(run: &RunId) -> Vec<u8> {
+    [b"e:", run.as_str().as_bytes(), b"\0"].concat()
+}
+
+/// `e:` ‖ run id ‖ NUL ‖ chunk number (u32 BE, so chunks sort in order).
+pub(crate) fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
+    [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
+}
+
+/// `a:` ‖ workflow ‖ NUL ‖ env: the run holding the environment.
+pub(crate) fn active_key(workflow: &str, env: &str) -> Vec<u8> {
+    [b"a:", workflow.as_bytes(), b"\0", env.as_bytes()].concat()
+}
+
+/// `s:` ‖ seq (u64 BE): where a sparse event is in the journal.
+pub(crate) fn seq_key(seq: u64) -> [u8; 10] {
+    let mut out = [0; 10];
+    out[..2].copy_from_slice(b"s:");
+    out[2..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// `j:` ‖ seq (u64 BE): an event stamped earlier than the event before it.
+pub(crate) fn step_back_key(seq: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..2].copy_from_slice(STEP_BACKS);
+    k[2..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `t:` ‖ nanoseconds since the epoch (sign bit flipped, so bytes sort as times) ‖ seq.
+pub(crate) fn time_key(at: jiff::Timestamp, seq: u64) -> Vec<u8> {
+    let nanos = (at.as_nanosecond() as u128) ^ (1 << 127);
+    [TIMES, &nanos.to_be_bytes(), &seq.to_be_bytes()].concat()
+}
