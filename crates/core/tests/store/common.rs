@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::event::{EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, RunFilter, Store};
 
@@ -20,17 +20,8 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     (run, started)
 }
 
-pub fn moved(from: &str, to: &str) -> NewEvent {
-    NewEvent::new(
-        "bob",
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: None,
-        },
-    )
-}
+/// The conformance suite's `Transitioned` event, so these tests and the suite write alike.
+pub use waygate_core::store::conformance::moved;
 
 pub fn action(state: &str) -> NewEvent {
     NewEvent::new(
