@@ -480,8 +480,8 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
 
 /// `audit verify [--expect-head HASH]`.
 fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
-    let expect_head = expect_head.map(|h| h.trim().to_ascii_lowercase());
-    let report = match &expect_head {
+    // Already checked and lower-cased as it was parsed (`cli::parse_head`).
+    let report = match expect_head {
         Some(hash) => app.store.verify_reaching(hash)?,
         None => app.store.verify()?,
     };

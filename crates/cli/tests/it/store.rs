@@ -814,3 +814,28 @@ fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
         ran.stderr
     );
 }
+
+/// A mistyped or cut-short `--expect-head` is the operator's typo, not evidence of tampering:
+/// it is refused as usage (exit 2) before the store is read, never reported as a history that
+/// "was cut back or rewritten". Upper case and surrounding blanks are the same hash.
+#[test]
+fn expect_head_that_is_not_a_hash_is_a_usage_error_not_a_tamper_alarm() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let hash = json["head"]["hash"].as_str().expect("head hash").to_owned();
+    for bad in ["zz", &hash[..12], "", &format!("{hash}0"), &"g".repeat(64)] {
+        let out = sb.wg(&["audit", "verify", "--expect-head", bad]);
+        out.code(2);
+        assert!(!out.stdout.contains("cut back"), "{bad:?}: {}", out.stdout);
+        assert!(out.stderr.contains("64 hexadecimal"), "{bad:?}: {}", out.stderr);
+    }
+    let upper = format!(" {} ", hash.to_ascii_uppercase());
+    let out = sb.wg(&["audit", "verify", "--expect-head", &upper]);
+    out.code(0);
+    assert!(out.stdout.contains(&format!("reaches the expected head {hash}")), "{}", out.stdout);
+}
