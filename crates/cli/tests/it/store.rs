@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::helpers::{run, Sandbox};
 use crate::runs::LIFECYCLE;
@@ -669,7 +670,6 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
 /// free, instead of exiting 1.
 #[test]
 fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
-    use std::time::{Duration, Instant};
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
     let run_id = sb.start("alice", "wf.ron", "dev", &[]);
@@ -838,4 +838,57 @@ fn expect_head_that_is_not_a_hash_is_a_usage_error_not_a_tamper_alarm() {
     let out = sb.wg(&["audit", "verify", "--expect-head", &upper]);
     out.code(0);
     assert!(out.stdout.contains(&format!("reaches the expected head {hash}")), "{}", out.stdout);
+}
+
+/// A salvage killed part-way (kill -9, a power cut) must not leave what looks like a whole
+/// store: its journal is a valid chain on its own, just shorter, and without the
+/// `StoreSalvaged` record. The half-written directory is refused until it is deleted and
+/// the salvage run again.
+#[test]
+fn salvage_killed_part_way_leaves_no_store_that_passes_for_a_whole_one() {
+    let sb = Sandbox::new();
+    sb.write(
+        "big.ron",
+        r#"Workflow(name: "big", initial: "a", vars: {"v": (default: "x")},
+            states: {"a": (), "z": (terminal: Success)}, transitions: [(from: "a", to: "z")])"#,
+    );
+    // About 5 MB of journal: several of salvage's 1 MiB writes.
+    let value = format!("v={}", "x".repeat(120_000));
+    for i in 0..20 {
+        sb.start("tester", "big.ron", &format!("e{i}"), &["--var", &value]);
+    }
+    let to = sb.path().join("saved");
+    let salvage = sb.spawn_as("tester", "salvage", &["store", "salvage", "--to", "saved"]);
+    let first_write = Instant::now() + Duration::from_secs(60);
+    let written = || {
+        fs::read_dir(to.join("journal"))
+            .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+            .unwrap_or(false)
+    };
+    while !written() && Instant::now() < first_write {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(written(), "the salvage wrote nothing");
+    let finished = {
+        let mut salvage = salvage;
+        let done = salvage.try_finished();
+        if !done {
+            salvage.kill9();
+        }
+        done
+    };
+    let out = run_in(&sb, "saved", &["audit", "verify"]);
+    if finished {
+        // Too quick to catch: then it is whole, its loss record last.
+        out.code(0);
+        let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
+        assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
+    } else {
+        out.code(1);
+        assert!(out.stderr.contains("salvage"), "{}", out.stderr);
+        run_in(&sb, "saved", &["runs"]).code(1);
+        // Salvaging again into it is refused too; into a fresh directory it works.
+        sb.wg(&["store", "salvage", "--to", "saved"]).code(1);
+        sb.wg(&["store", "salvage", "--to", "saved2"]).code(0);
+    }
 }

@@ -435,6 +435,10 @@ fn location(journal: &Journal, pos: Pos) -> String {
     )
 }
 
+/// The file a salvage keeps in its new store until the last record is written: a store
+/// holding it is half-written, not a store (see [`inspect`], `salvage.rs`).
+pub(crate) const SALVAGING: &str = "SALVAGING";
+
 /// What a store directory holds, as far as opening it is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -471,6 +475,15 @@ pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
     }
     let path = dir.join("FORMAT");
     match fs::read_to_string(&path) {
+        Ok(found) if found.trim() == FORMAT && dir.join(SALVAGING).exists() => {
+            return Err(StoreError::NotAStore {
+                location: location(),
+                why: "holds a salvage that has not finished: one is running, or one was stopped \
+                      part-way and what it wrote is not a whole copy (no record of what was \
+                      lost); delete the directory and run `waygate store salvage` again"
+                    .into(),
+            })
+        }
         Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
         Ok(found) => {
             return Err(StoreError::UnsupportedVersion {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::embedded::{create_store, inspect, Found, Options};
+use super::embedded::{create_store, inspect, Found, Options, SALVAGING};
 use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
 use super::lock::{lock, lock_shared};
 use super::session::Session;
@@ -72,6 +72,16 @@ pub(crate) fn salvage(
         read_all(&Journal::at(&from.join("journal"), options.segment_limit))?
     };
     create_store(to, options)?;
+    // Until the last record is on disk, `to` is marked half-written: a salvage stopped
+    // part-way (kill -9, power cut) leaves a shorter chain that verifies on its own and lacks
+    // the loss record, so it must not pass for a store (`inspect` refuses it).
+    let marker = to.join(SALVAGING);
+    journal::create_options(&marker)
+        .write(true)
+        .open(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io(&marker))?;
+    journal::sync_dir(to)?;
     let journal = Journal::open(&to.join("journal"), options.segment_limit)?;
     // Under the new store's lock, and only into an empty journal: two salvages into one
     // directory at once, or a command that got there first, must not mix their records.
@@ -140,6 +150,8 @@ pub(crate) fn salvage(
         journal.append(tail, &batch, &mut writer)?;
     }
     drop(writer);
+    fs::remove_file(&marker).map_err(StoreError::io(&marker))?;
+    journal::sync_dir(to)?;
     drop(lock);
     Session::build(to, options)?;
     runs.remove(&RunId(String::new()));
