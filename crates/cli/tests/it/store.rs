@@ -892,3 +892,29 @@ fn salvage_killed_part_way_leaves_no_store_that_passes_for_a_whole_one() {
         sb.wg(&["store", "salvage", "--to", "saved2"]).code(0);
     }
 }
+
+/// A salvage writes into a new place, never into the damaged store it reads: a new store under
+/// `.waygate/state` is deleted with sled's state on the old store's next rebuild, and any
+/// directory added there changes the evidence the salvage promises to leave alone. Also
+/// through a symlink, and through `..`.
+#[test]
+fn salvage_into_a_directory_inside_the_store_it_reads_is_refused() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    std::os::unix::fs::symlink(sb.store(), sb.path().join("link")).expect("symlink");
+    let before = listing(&sb.store());
+    let store = sb.store().display().to_string();
+    for to in [
+        format!("{store}/state/new"),
+        format!("{store}/journal/new"),
+        format!("{store}/new/deeper"),
+        "link/new".to_owned(),
+        format!("{store}/../{}/new", sb.store().file_name().expect("name").to_string_lossy()),
+    ] {
+        let out = sb.wg(&["store", "salvage", "--to", &to]);
+        out.code(1);
+        assert!(out.stderr.contains("inside the store"), "{to}: {}", out.stderr);
+    }
+    assert_eq!(listing(&sb.store()), before, "the refused salvages changed the store");
+}
