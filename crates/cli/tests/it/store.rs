@@ -846,17 +846,7 @@ fn expect_head_that_is_not_a_hash_is_a_usage_error_not_a_tamper_alarm() {
 /// the salvage run again.
 #[test]
 fn salvage_killed_part_way_leaves_no_store_that_passes_for_a_whole_one() {
-    let sb = Sandbox::new();
-    sb.write(
-        "big.ron",
-        r#"Workflow(name: "big", initial: "a", vars: {"v": (default: "x")},
-            states: {"a": (), "z": (terminal: Success)}, transitions: [(from: "a", to: "z")])"#,
-    );
-    // About 5 MB of journal: several of salvage's 1 MiB writes.
-    let value = format!("v={}", "x".repeat(120_000));
-    for i in 0..20 {
-        sb.start("tester", "big.ron", &format!("e{i}"), &["--var", &value]);
-    }
+    let sb = big_store();
     let to = sb.path().join("saved");
     let salvage = sb.spawn_as("tester", "salvage", &["store", "salvage", "--to", "saved"]);
     let first_write = Instant::now() + Duration::from_secs(60);
@@ -917,4 +907,40 @@ fn salvage_into_a_directory_inside_the_store_it_reads_is_refused() {
         assert!(out.stderr.contains("inside the store"), "{to}: {}", out.stderr);
     }
     assert_eq!(listing(&sb.store()), before, "the refused salvages changed the store");
+}
+
+/// A store of about 5 MB of journal: several of salvage's 1 MiB writes, so a salvage takes a
+/// while.
+fn big_store() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "big.ron",
+        r#"Workflow(name: "big", initial: "a", vars: {"v": (default: "x")},
+            states: {"a": (), "z": (terminal: Success)}, transitions: [(from: "a", to: "z")])"#,
+    );
+    let value = format!("v={}", "x".repeat(120_000));
+    for i in 0..20 {
+        sb.start("tester", "big.ron", &format!("e{i}"), &["--var", &value]);
+    }
+    sb
+}
+
+/// Two salvages into one directory at once: one writes the store, the other is refused, and
+/// the refused one leaves the winner's store whole and usable (it must not mark it as a
+/// salvage still under way).
+#[test]
+fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
+    let sb = big_store();
+    let one = sb.spawn_as("tester", "one", &["store", "salvage", "--to", "saved"]);
+    let two = sb.spawn_as("tester", "two", &["store", "salvage", "--to", "saved"]);
+    let mut codes = [
+        one.wait(Duration::from_secs(120)).code,
+        two.wait(Duration::from_secs(120)).code,
+    ];
+    codes.sort_unstable();
+    assert_eq!(codes, [0, 1]);
+    run_in(&sb, "saved", &["audit", "verify"]).code(0);
+    let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
+    audit.code(0);
+    assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
 }

@@ -82,16 +82,6 @@ pub(crate) fn salvage(
         read_all(&Journal::at(&from.join("journal"), options.segment_limit))?
     };
     create_store(to, options)?;
-    // Until the last record is on disk, `to` is marked half-written: a salvage stopped
-    // part-way (kill -9, power cut) leaves a shorter chain that verifies on its own and lacks
-    // the loss record, so it must not pass for a store (`inspect` refuses it).
-    let marker = to.join(SALVAGING);
-    journal::create_options(&marker)
-        .write(true)
-        .open(&marker)
-        .and_then(|f| f.sync_all())
-        .map_err(StoreError::io(&marker))?;
-    journal::sync_dir(to)?;
     let journal = Journal::open(&to.join("journal"), options.segment_limit)?;
     // Under the new store's lock, and only into an empty journal: two salvages into one
     // directory at once, or a command that got there first, must not mix their records.
@@ -102,6 +92,18 @@ pub(crate) fn salvage(
             why: "is not empty: something else wrote a store there meanwhile".into(),
         });
     }
+    // Only now, owning the empty journal (a second salvage into `to` must not mark the
+    // first one's finished store): until the last record is on disk, `to` is marked
+    // half-written. A salvage stopped part-way (kill -9, power cut) leaves a shorter chain
+    // that verifies on its own and lacks the loss record, so it must not pass for a store
+    // (`inspect` refuses it).
+    let marker = to.join(SALVAGING);
+    journal::create_options(&marker)
+        .write(true)
+        .open(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io(&marker))?;
+    journal::sync_dir(to)?;
     let mut writer = None;
     let mut tail = Pos::START;
     let mut batch: Vec<Vec<u8>> = Vec::new();
