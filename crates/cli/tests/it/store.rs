@@ -944,3 +944,18 @@ fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
     audit.code(0);
     assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
 }
+
+/// A store created in a directory that already exists, empty (made by a provisioning script,
+/// a container volume, or by another user beforehand), is as private as one in a directory
+/// `start` creates: the directory's own permissions (here 0777) used to pass to everything
+/// inside, leaving the journal readable and replaceable by every local user.
+#[test]
+fn a_store_created_in_an_existing_open_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    fs::create_dir(sb.store()).expect("mkdir");
+    fs::set_permissions(sb.store(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    sb.start("alice", "wf.ron", "dev", &[]);
+    assert_eq!(open_to_others(&sb.store()), Vec::<String>::new());
+}
