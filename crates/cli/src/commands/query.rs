@@ -169,9 +169,13 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
     }
     match (&run.workdir, loaded.ensure_workdir()) {
         (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
-            out.push_str(&format!("directory  {dir} ({problem})\n"));
+            out.push_str(&format!(
+                "directory  {} ({})\n",
+                escape_control(dir),
+                escape_control(&problem)
+            ));
         }
-        (Some(dir), _) => out.push_str(&format!("directory  {dir}\n")),
+        (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
