@@ -959,3 +959,35 @@ fn a_store_created_in_an_existing_open_directory_is_private() {
     sb.start("alice", "wf.ron", "dev", &[]);
     assert_eq!(open_to_others(&sb.store()), Vec::<String>::new());
 }
+
+/// The holder named in "waiting for the store" is another process's command line, which any
+/// local user with read access to the store can choose (a reader holds the lock too): it
+/// prints escaped, so it cannot clear or recolour the operator's terminal.
+#[test]
+fn the_store_holder_named_while_waiting_prints_escaped() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sh", "-c", "sleep 3", "\x1b[2J\x1b[31mEVIL"])
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let out = sb.wg(&["runs"]);
+    let _ = holder.wait();
+    out.code(0);
+    assert!(out.stderr.contains("waiting for the store"), "{}", out.stderr);
+    assert!(out.stderr.contains(r"\u{1b}[2J"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
+}
