@@ -8,6 +8,7 @@ mod crash;
 mod ending;
 mod exec;
 mod helpers;
+mod index;
 mod live;
 mod logs;
 mod reports;

@@ -15,8 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::group::{GroupQueue, Ticket, Write, Written};
+use super::index;
 use super::journal::{self, Journal, Pos, Tail};
-use super::lock::{is_read_only, lock};
+use super::lock::{is_read_only, lock, lock_shared};
 use super::replay::replay;
 use super::salvage::SalvageReport;
 use super::session::{sled_err, Session};
@@ -268,6 +269,42 @@ impl EmbeddedStore {
             }
             other => other,
         }
+    }
+
+    /// One run (with its events if `events`) from the read index (`index.rs`), without opening
+    /// sled, under the shared lock: `None` when the index cannot answer for it, and the caller
+    /// reads through sled, which also names any damage. Not while this handle holds the store:
+    /// the held session answers then (its commits may not be in the index yet, and its
+    /// exclusive lock shuts out a shared one).
+    fn indexed(&self, id: &RunId, events: bool) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
+        if self.held().is_some() {
+            return Ok(None);
+        }
+        let Some(_lock) = lock_shared(&self.dir, &self.options)? else {
+            return Ok(None);
+        };
+        let journal = Journal::at(&self.dir.join("journal"), self.options.segment_limit);
+        Ok(index::read_run(&self.dir, &journal, id, events))
+    }
+
+    /// Test hook: what the read index answers for run `id` (`None`: it cannot).
+    #[doc(hidden)]
+    pub fn read_from_index(&self, id: &RunId) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
+        self.indexed(id, true)
+    }
+
+    /// Test hook: run `id` and its events read through sled, never from the read index.
+    #[doc(hidden)]
+    pub fn read_through_state(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        self.read(
+            |s| {
+                let run = s
+                    .get_run(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                Ok((run, s.read_events(id)?))
+            },
+            |m| m.load_run_with_events(id),
+        )
     }
 
     /// Verifies the journal with a thread per core (at least two), up to `lengths`.
@@ -603,6 +640,9 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        if let Some((run, _)) = self.indexed(id, false)? {
+            return Ok(run);
+        }
         self.read(
             |s| {
                 s.get_run(id)?
@@ -613,15 +653,10 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        self.read(
-            |s| {
-                let run = s
-                    .get_run(id)?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                Ok((run, s.read_events(id)?))
-            },
-            |m| m.load_run_with_events(id),
-        )
+        if let Some(found) = self.indexed(id, true)? {
+            return Ok(found);
+        }
+        self.read_through_state(id)
     }
 
     fn commit(
@@ -672,6 +707,9 @@ impl Store for EmbeddedStore {
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+        if let Some((_, events)) = self.indexed(id, true)? {
+            return Ok(events);
+        }
         self.read(
             |s| {
                 if s.get_run(id)?.is_none() {

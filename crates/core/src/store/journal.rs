@@ -200,6 +200,11 @@ impl Journal {
         })
     }
 
+    /// The store directory the journal is in.
+    pub(crate) fn store_dir(&self) -> PathBuf {
+        self.dir.parent().map_or_else(PathBuf::new, Path::to_owned)
+    }
+
     /// The journal in `dir`, for reading only: creates nothing.
     pub(crate) fn at(dir: &Path, segment_limit: u64) -> Journal {
         Journal {

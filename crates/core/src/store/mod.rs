@@ -16,6 +16,7 @@ use crate::run::{Run, RunId, RunStatus};
 
 mod embedded;
 mod group;
+mod index;
 mod journal;
 mod lock;
 mod memory;

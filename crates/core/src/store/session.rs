@@ -20,6 +20,7 @@ use super::lock::{lock, lock_shared};
 use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
+use super::index::Index;
 use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
 use super::{apply_change, commit_time, seal_all, stamp_new_run, ChainCheck, StoreError};
 use crate::event::{Event, NewEvent, GENESIS_HASH};
@@ -48,6 +49,15 @@ struct Witness {
     recorded: u64,
     /// Its hash.
     last_hash: String,
+}
+
+/// The last event sled had applied, as the witness file beside it says; `None` when there is
+/// no readable witness. Read without opening sled (`verify`, the read index).
+pub(crate) fn witnessed(store: &Path) -> Option<u64> {
+    fs::read(store.join("state").join(WITNESS))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
+        .map(|w| w.recorded)
 }
 
 /// Where sled's state stands in the journal: everything before `pos` is applied.
@@ -110,6 +120,8 @@ pub(crate) struct Session {
     pending: Vec<Pending>,
     /// The runs and environment holders as the pending commits leave them.
     overlay: Overlay,
+    /// The read index beside sled (`index.rs`), kept up with sled at every settle.
+    index: Index,
     lock: File,
 }
 
@@ -223,10 +235,7 @@ impl Session {
         let journal = Journal::at(&dir.join("journal"), options.segment_limit);
         let _lock = lock_shared(dir, options)?;
         let lengths = journal.lengths()?;
-        let recorded = fs::read(dir.join("state").join(WITNESS))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Witness>(&bytes).ok())
-            .map(|w| w.recorded);
+        let recorded = witnessed(dir);
         Ok(Look { lengths, recorded })
     }
 
@@ -262,7 +271,7 @@ impl Session {
         }
         let mut session = Session::new(lock, journal, db, applied.unwrap_or_default(), &state);
         match session.catch_up() {
-            Ok(()) => Ok(session),
+            Ok(()) => Ok(session.with_index()),
             Err(StoreError::State(why)) => {
                 tracing::warn!(
                     "store state in {} disagrees with the journal ({why}); rebuilding it",
@@ -281,6 +290,7 @@ impl Session {
 
     fn new(lock: File, journal: Journal, db: sled::Db, applied: Applied, state: &Path) -> Session {
         let chain = Chain::of(&applied);
+        let index = Index::open(&journal.store_dir());
         Session {
             witness: state.join(WITNESS),
             db: StateDb(db),
@@ -292,6 +302,7 @@ impl Session {
             chain,
             pending: Vec::new(),
             overlay: Overlay::default(),
+            index,
             lock,
         }
     }
@@ -323,7 +334,15 @@ impl Session {
         journal::tighten(state);
         let mut session = Session::new(lock, journal, db, Applied::default(), state);
         session.catch_up()?;
-        Ok(session)
+        Ok(session.with_index())
+    }
+
+    /// Brings the read index up to the journal's end (after catch-up, which cuts off a torn
+    /// tail). A failure leaves readers reading through sled; the session goes on.
+    fn with_index(mut self) -> Session {
+        let store = self.journal.store_dir();
+        self.index.catch_up(&store, &self.journal, self.tail);
+        self
     }
 
     /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
@@ -549,6 +568,8 @@ impl Session {
     pub(crate) fn settle(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         self.overlay = Overlay::default();
+        self.index
+            .apply_pending(pending.iter().map(|p| (&p.records[..], p.next)));
         if let Err(e) = self.apply_many(pending) {
             tracing::warn!("commits are durable but updating the store's state failed ({e}); the next command replays them");
             self.poisoned = true;

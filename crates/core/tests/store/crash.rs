@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use waygate_core::event::{EventKind, NewEvent};
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store};
+use waygate_core::store::{EmbeddedStore, Options, RunChange, RunFilter, Store};
 
 use crate::common::{action, moved, new_run};
 
@@ -20,6 +20,9 @@ const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
 /// Set to make the child hold the store (one session, commits settled into sled in batches),
 /// as a server process would.
 const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
+/// Set to make the child pause this many milliseconds between commits, as separate commands
+/// would: readers polling for the lock get a turn.
+const PAUSE_ENV: &str = "WAYGATE_CRASH_CHILD_PAUSE_MS";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
 /// Commits per run before the child ends it and starts another.
 const RUN_LENGTH: u64 = 12;
@@ -40,7 +43,14 @@ fn child_commits_until_killed() {
         ..Default::default()
     };
     let mut current = store.list_runs(&active).expect("list").pop();
+    let pause = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
     loop {
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
         let Some(run) = current.take() else {
             let id = RunId::generate(jiff::Timestamp::now());
             let (mut run, started) = new_run(id.as_str(), "prod");
@@ -117,6 +127,7 @@ fn kill_9_at_random_moments(held: bool) {
     let mut max_seq = 0;
     let mut rounds = 0;
     let mut cut = 0;
+    let mut served = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(30) {
         rounds += 1;
         let mut child = Command::new(&exe)
@@ -167,6 +178,7 @@ fn kill_9_at_random_moments(held: bool) {
             }
         }
         let before = journal_bytes(dir.path());
+        served += index_agrees(dir.path(), &acked);
         check(dir.path(), &acked, max_seq);
         cut += u32::from(journal_bytes(dir.path()) < before);
     }
@@ -179,6 +191,10 @@ fn kill_9_at_random_moments(held: bool) {
         max_seq > 20,
         "the child got too little done to test anything ({max_seq} events)"
     );
+    // A process that does not hold the store brings the index up to date at every write, so
+    // after a kill most runs are answered from it (those created by a commit the kill left
+    // out of the index are not).
+    assert!(held || served > 0, "the read index answered for no run");
     // And the store takes the next commit.
     let store = EmbeddedStore::open(dir.path()).expect("open");
     let active = RunFilter {
@@ -199,6 +215,25 @@ fn kill_9_at_random_moments(held: bool) {
         store.create_run(run, vec![started]).expect("create");
     }
     assert!(store.verify().expect("verify").is_ok());
+}
+
+/// The read index as the kill left it (asked before anything opens a session, which would
+/// bring it up to date): for every acknowledged run, it answers exactly as sled does, or not
+/// at all. Returns how many runs it answered for.
+fn index_agrees(dir: &std::path::Path, acked: &HashMap<RunId, (u64, u64)>) -> usize {
+    let store = EmbeddedStore::open(dir).expect("open after kill");
+    let fast: Vec<_> = acked
+        .keys()
+        .map(|id| (id, store.read_from_index(id).expect("index")))
+        .collect();
+    let mut served = 0;
+    for (id, fast) in fast {
+        if let Some(fast) = fast {
+            served += 1;
+            assert_eq!(fast, store.read_through_state(id).expect("state"), "{id}");
+        }
+    }
+    served
 }
 
 /// Every acknowledged commit is there; every run's events match its version exactly.
@@ -248,4 +283,144 @@ fn journal_bytes(dir: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Readers in this process read the child's runs through the read index while the child
+/// commits (each commit a separate session, as CLI commands are) and until after it is killed
+/// at a random moment: every read shows every commit acknowledged before it began, and whole
+/// commits only.
+#[test]
+fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut rng = Rng::new();
+    // Killed when dropped, so a failed assertion does not leave it committing.
+    let mut child = Killed(
+        Command::new(&exe)
+            .args([
+                "--exact",
+                CHILD_TEST,
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .env(HELD_ENV, "0")
+            .env(PAUSE_ENV, "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (acks, acked_rx) = std::sync::mpsc::channel::<(RunId, u64, u64)>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["ack", id, version, seq] = parts[..] {
+                let (Ok(version), Ok(seq)) = (version.parse(), seq.parse()) else {
+                    continue;
+                };
+                if acks.send((RunId::from(id), version, seq)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    // The lock is polled, and a writer committing in a loop can keep a reader waiting for a
+    // while on a loaded machine: waiting is not what this test is about.
+    let store = EmbeddedStore::open_with(
+        dir.path(),
+        Options {
+            lock_timeout: Duration::from_secs(120),
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    let mut acked: HashMap<RunId, (u64, u64)> = HashMap::new();
+    let mut latest: Option<RunId> = None;
+    let started = Instant::now();
+    let kill_after = Duration::from_millis(500 + rng.below(1500));
+    let mut killed_at = None;
+    let (mut reads, mut served) = (0u32, 0u32);
+    while killed_at.is_none_or(|at: Instant| at.elapsed() < Duration::from_millis(300)) {
+        if killed_at.is_none() && started.elapsed() >= kill_after {
+            child.0.kill().expect("SIGKILL");
+            child.0.wait().expect("wait");
+            killed_at = Some(Instant::now());
+        }
+        // Everything acknowledged so far, before the read begins.
+        while let Ok((id, version, seq)) = acked_rx.try_recv() {
+            acked.insert(id.clone(), (version, seq));
+            latest = Some(id);
+        }
+        let Some(id) = latest.clone() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        // Now and then an older run, whose file the index has not touched for a while.
+        let id = if reads % 4 == 3 {
+            acked
+                .keys()
+                .nth(rng.below(acked.len() as u64) as usize)
+                .cloned()
+                .unwrap_or(id)
+        } else {
+            id
+        };
+        let Some((version, seq)) = acked.get(&id).copied() else {
+            continue;
+        };
+        // Leave the writer room to commit between reads.
+        std::thread::sleep(Duration::from_millis(1));
+        reads += 1;
+        let (run, events) = match store.read_from_index(&id).expect("index") {
+            Some(answer) => {
+                served += 1;
+                answer
+            }
+            None => store.load_run_with_events(&id).expect("through the state"),
+        };
+        assert!(
+            run.version >= version,
+            "{id}: acknowledged version {version}, read {}",
+            run.version
+        );
+        assert!(
+            events.iter().any(|e| e.seq == seq),
+            "{id}: acknowledged event {seq} not read"
+        );
+        // One RunStarted, then two events per commit: nothing half-committed, and the run's
+        // version matches its events.
+        assert_eq!(
+            events.len() as u64,
+            1 + 2 * (run.version - 1),
+            "{id}: {events:?}"
+        );
+        assert!(
+            events.windows(2).all(|w| w[0].seq < w[1].seq) && events.iter().all(|e| e.run_id == id),
+            "{id}: {events:?}"
+        );
+    }
+    drop(acked_rx);
+    reader.join().expect("reader");
+    eprintln!(
+        "{reads} reads, {served} answered by the index, {} runs",
+        acked.len()
+    );
+    assert!(reads > 10, "too few reads to test anything ({reads})");
+    assert!(served > 0, "the index answered none of {reads} reads");
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -5,5 +5,6 @@ mod concurrency;
 mod crash;
 mod damage;
 mod figures;
+mod index;
 mod layout;
 mod segments;
