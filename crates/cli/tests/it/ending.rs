@@ -342,5 +342,8 @@ fn check_on_an_ended_run_says_it_ended_and_runs_no_guard() {
     let out = sb.wg(&["check", &run]);
     out.code(1);
     assert!(out.stderr.contains("has already ended"), "{}", out.stderr);
-    assert!(!sb.path().join("probed").exists(), "check ran a guard of an ended run");
+    assert!(
+        !sb.path().join("probed").exists(),
+        "check ran a guard of an ended run"
+    );
 }

@@ -832,12 +832,21 @@ fn expect_head_that_is_not_a_hash_is_a_usage_error_not_a_tamper_alarm() {
         let out = sb.wg(&["audit", "verify", "--expect-head", bad]);
         out.code(2);
         assert!(!out.stdout.contains("cut back"), "{bad:?}: {}", out.stdout);
-        assert!(out.stderr.contains("64 hexadecimal"), "{bad:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("64 hexadecimal"),
+            "{bad:?}: {}",
+            out.stderr
+        );
     }
     let upper = format!(" {} ", hash.to_ascii_uppercase());
     let out = sb.wg(&["audit", "verify", "--expect-head", &upper]);
     out.code(0);
-    assert!(out.stdout.contains(&format!("reaches the expected head {hash}")), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("reaches the expected head {hash}")),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A salvage killed part-way (kill -9, a power cut) must not leave what looks like a whole
@@ -900,13 +909,24 @@ fn salvage_into_a_directory_inside_the_store_it_reads_is_refused() {
         format!("{store}/journal/new"),
         format!("{store}/new/deeper"),
         "link/new".to_owned(),
-        format!("{store}/../{}/new", sb.store().file_name().expect("name").to_string_lossy()),
+        format!(
+            "{store}/../{}/new",
+            sb.store().file_name().expect("name").to_string_lossy()
+        ),
     ] {
         let out = sb.wg(&["store", "salvage", "--to", &to]);
         out.code(1);
-        assert!(out.stderr.contains("inside the store"), "{to}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("inside the store"),
+            "{to}: {}",
+            out.stderr
+        );
     }
-    assert_eq!(listing(&sb.store()), before, "the refused salvages changed the store");
+    assert_eq!(
+        listing(&sb.store()),
+        before,
+        "the refused salvages changed the store"
+    );
 }
 
 /// A store of about 5 MB of journal: several of salvage's 1 MiB writes, so a salvage takes a
@@ -987,7 +1007,11 @@ fn the_store_holder_named_while_waiting_prints_escaped() {
     let out = sb.wg(&["runs"]);
     let _ = holder.wait();
     out.code(0);
-    assert!(out.stderr.contains("waiting for the store"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("waiting for the store"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains(r"\u{1b}[2J"), "{}", out.stderr);
     assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
 }

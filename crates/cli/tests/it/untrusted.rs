@@ -237,7 +237,10 @@ fn a_run_directory_named_with_control_characters_prints_escaped() {
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::write(dir.join("wf.ron"), GATE).expect("write");
     let out: crate::helpers::Ran = sb
-        .command("alice", &["--format", "json", "start", "wf.ron", "--env", "dev"])
+        .command(
+            "alice",
+            &["--format", "json", "start", "wf.ron", "--env", "dev"],
+        )
         .current_dir(&dir)
         .output()
         .expect("start")
@@ -246,7 +249,11 @@ fn a_run_directory_named_with_control_characters_prints_escaped() {
     let run = out.json()["run_id"].as_str().expect("run_id").to_owned();
     let status = sb.wg(&["status", &run]);
     status.code(0);
-    assert!(status.stdout.contains(r"wd\u{1b}[2J\r"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(r"wd\u{1b}[2J\r"),
+        "{}",
+        status.stdout
+    );
     assert_clean("status", &status.stdout);
     std::fs::remove_dir_all(&dir).expect("rm");
     let status = sb.wg(&["status", &run]);
