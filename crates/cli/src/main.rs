@@ -4,11 +4,11 @@
 mod app;
 mod cli;
 mod commands;
+mod diagnostics;
 mod exit;
 mod live;
 mod output;
 mod progress;
-mod render;
 mod screen;
 mod signals;
 mod workflow;

@@ -5,12 +5,13 @@ use std::path::Path;
 use waygate_core::model::Workflow;
 use waygate_core::validate::validate;
 
+use crate::diagnostics;
 use crate::exit::CliError;
-use crate::render;
 
-/// A validated workflow with the exact text it came from (runs pin that text).
+/// A workflow file that validated: its model and the exact text it came from (a run pins
+/// that text; docs/storage.md, "Pinned definitions").
 #[derive(Debug)]
-pub struct Loaded {
+pub struct WorkflowFile {
     /// The file as named by the user.
     pub file: String,
     /// Its text.
@@ -25,26 +26,21 @@ pub fn read(path: &Path) -> Result<String, CliError> {
 }
 
 /// Reads and validates `path`; errors are rendered to stderr and refuse the file.
-pub fn load(path: &Path) -> Result<Loaded, CliError> {
+pub fn load(path: &Path) -> Result<WorkflowFile, CliError> {
     let file = path.display().to_string();
     let text = read(path)?;
-    from_text(file, text)
-}
-
-/// Validates a workflow given as text (a run's pinned definition, say).
-pub fn from_text(file: String, text: String) -> Result<Loaded, CliError> {
     let validated = validate(&file, &text);
     if validated.has_errors() {
         eprint!(
             "{}",
-            render::diagnostics(&file, &text, &validated.diagnostics)
+            diagnostics::render(&file, &text, &validated.diagnostics)
         );
         return Err(CliError::Invalid(file));
     }
     let workflow = validated
         .workflow
         .ok_or_else(|| CliError::Invalid(file.clone()))?;
-    Ok(Loaded {
+    Ok(WorkflowFile {
         file,
         text,
         workflow,

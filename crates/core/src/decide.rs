@@ -151,6 +151,7 @@ pub fn decide_rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Code;
     use crate::validate::validate;
 
     const FLOW: &str = r#"Workflow(
@@ -573,7 +574,7 @@ mod tests {
         let warned: Vec<String> = v
             .diagnostics
             .iter()
-            .filter(|d| d.code == "missing-failure-path")
+            .filter(|d| d.code == Code::MissingFailurePath)
             .map(|d| d.message.clone())
             .collect();
         assert_eq!(warned.len(), 2, "{warned:?}");

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::locate::LineIndex;
+use crate::line_index::LineIndex;
 
 /// Error or warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -163,22 +163,33 @@ impl Code {
         }
     }
 
-    /// The short label under the caret.
+    /// Whether a finding of this code refuses the workflow (an error) or only points at
+    /// something probably not meant (a warning): docs/workflow-format.md lists each under
+    /// "Errors" or "Warnings". A run's pinned definition reads some errors as warnings
+    /// (`validate::pinned`).
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::UnreachableState
+            | Code::UnusedVar
+            | Code::ShellInterpolation
+            | Code::SecretInArgv
+            | Code::MissingFailurePath
+            | Code::RollbackLoop => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    /// The short label under the caret: what the marked text is.
     pub fn label(self) -> &'static str {
         match self {
-            Code::Unreadable
-            | Code::TooLarge
-            | Code::Syntax
-            | Code::Type
-            | Code::UnknownField
-            | Code::UnknownVariant
-            | Code::MissingField
-            | Code::UndeclaredEnvVar
-            | Code::NoTerminal
-            | Code::BadTemplate
-            | Code::BadValue
-            | Code::MissingFailurePath
-            | Code::RollbackLoop => "here",
+            // Whole-file findings show no text; the label is for completeness.
+            Code::Unreadable => "cannot be read",
+            Code::TooLarge => "too large",
+            Code::Syntax => "the parser stopped here",
+            Code::Type => "a value of the wrong kind",
+            Code::UnknownField => "no such field",
+            Code::UnknownVariant => "not one of the choices",
+            Code::MissingField => "a required field is missing",
             Code::DuplicateField
             | Code::DuplicateKey
             | Code::DuplicateGuard
@@ -187,16 +198,22 @@ impl Code {
             Code::LookalikeName => "looks like another name",
             Code::UnknownState => "no such state",
             Code::UndeclaredVar => "not declared",
+            Code::UndeclaredEnvVar => "not a declared var",
             Code::TransitionFromTerminal => "terminal state",
             Code::NoPathToTerminal => "cannot finish",
+            Code::NoTerminal => "no terminal state among these",
             Code::BadDuration => "not a duration",
             Code::BadTimezone => "unknown time zone",
             Code::BadPointer => "not a JSON pointer",
             Code::BadTime => "not HH:MM",
+            Code::BadTemplate => "a malformed `${..}`",
+            Code::BadValue => "a value this field cannot take",
             Code::UnreachableState => "unreachable",
             Code::UnusedVar => "never used",
             Code::ShellInterpolation => "pasted into shell code",
             Code::SecretInArgv => "visible to every local user",
+            Code::MissingFailurePath => "no failure path",
+            Code::RollbackLoop => "fails back into the rollback",
         }
     }
 }
@@ -210,12 +227,6 @@ impl fmt::Display for Code {
 impl Serialize for Code {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for Code {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
     }
 }
 
@@ -640,6 +651,28 @@ mod tests {
             .read_span(&(mapped[0].start, 1).into(), 0, 0)
             .expect("readable");
         assert_eq!((contents.line(), contents.column()), (0, 10_000));
+    }
+
+    #[test]
+    fn every_code_is_documented_under_its_severity() {
+        let docs = include_str!("../../../docs/workflow-format.md");
+        let section = |title: &str| {
+            let start = docs.find(title).expect("a section");
+            let rest = &docs[start + title.len()..];
+            &rest[..rest.find("\n#").unwrap_or(rest.len())]
+        };
+        let (errors, warnings) = (section("### Errors"), section("### Warnings"));
+        for code in Code::ALL {
+            let row = format!("| `{code}` |");
+            let (is, is_not) = match code.severity() {
+                Severity::Error => (errors, warnings),
+                Severity::Warning => (warnings, errors),
+            };
+            if matches!(code, Code::Unreadable | Code::TooLarge) {
+                continue; // whole-file codes have their own table
+            }
+            assert!(is.contains(&row) && !is_not.contains(&row), "{code}");
+        }
     }
 
     #[test]

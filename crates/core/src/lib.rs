@@ -2,10 +2,12 @@
 //!
 //! # Layout
 //! The pipeline reads off the module names:
-//! `spec` (the RON file, one type per construct) → `validate` (with `locate` for source
-//! positions, `fast_spec` the quick reader for plain files, and `diagnostic` for findings; its
-//! submodules by concern: `names` the name rule, `suggest` did-you-mean, `duplicates` keys and
-//! fields written twice, `ron_error` ron's errors in the file's terms, `shell` the shell lint)
+//! `spec` (the RON file, one type per construct, and `spec::span_tree`, where each value sits in
+//! the text) → `validate` (with `diagnostic` for findings and `line_index` for their lines and
+//! columns; its submodules by concern: `names` the name rule, `suggest` did-you-mean,
+//! `duplicates` keys and fields written twice, `ron_error` ron's errors in the file's terms,
+//! `checks` the check kinds, `values` durations, times and templates, `shell` the shell lint,
+//! `graph` the graph of states)
 //! → `model` (the validated [`model::Workflow`], a petgraph graph) → `decide` (the pure
 //! transition decision) and `entry` (the pure decision of which entry action runs next) →
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
@@ -26,8 +28,7 @@ pub mod duration;
 pub mod ending;
 pub mod entry;
 pub mod event;
-mod fast_spec;
-pub mod locate;
+pub mod line_index;
 pub mod model;
 mod name_hash;
 pub mod outcome;

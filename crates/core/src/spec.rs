@@ -4,6 +4,11 @@
 //! strings and durations are unparsed text. [`crate::validate`] turns a [`Spec`] into a
 //! [`crate::model::Workflow`], where every name resolves and every duration is parsed; the
 //! executor only ever sees the latter.
+//!
+//! [`span_tree`] reads the same text a second time for where each value sits, so that
+//! validation can point at it.
+
+pub mod span_tree;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};

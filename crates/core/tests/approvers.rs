@@ -1,5 +1,6 @@
 //! `approvers` hold actor names: a name outside the actor-name set could never approve.
 
+use waygate_core::diagnostic::Code;
 use waygate_core::validate::validate;
 
 #[test]
@@ -14,7 +15,7 @@ fn an_approver_that_is_not_an_actor_name_is_an_error_at_its_position() {
     let v = validate("w.ron", text);
     let errors: Vec<_> = v.diagnostics.iter().filter(|d| d.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].code, "bad-value");
+    assert_eq!(errors[0].code, Code::BadValue);
     assert!(
         errors[0]
             .message

@@ -1,5 +1,6 @@
 //! `cross_origin_redirects`: an opt-in on `Http` checks, refused on webhook actions.
 
+use waygate_core::diagnostic::Code;
 use waygate_core::model::{Action, Check};
 use waygate_core::validate::validate;
 
@@ -41,7 +42,7 @@ fn a_webhook_that_asks_to_follow_other_origins_is_an_error_at_the_field() {
     let v = validate("w.ron", &text);
     let d: Vec<_> = v.diagnostics.iter().filter(|d| d.is_error()).collect();
     assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(d[0].code, "bad-value");
+    assert_eq!(d[0].code, Code::BadValue);
     assert_eq!(
         d[0].message,
         "a webhook action never follows a redirect to another origin"

@@ -1,6 +1,7 @@
 //! `secret-in-argv`: a secret var in a command's argv is in the process list of every local
 //! user while the command runs; `env` is the place for it.
 
+use waygate_core::diagnostic::Code;
 use waygate_core::validate::validate;
 
 fn findings(command: &str) -> Vec<(String, usize, usize)> {
@@ -15,7 +16,7 @@ fn findings(command: &str) -> Vec<(String, usize, usize)> {
     let v = validate("w.ron", &text);
     v.diagnostics
         .iter()
-        .filter(|d| d.code == "secret-in-argv")
+        .filter(|d| d.code == Code::SecretInArgv)
         .map(|d| (d.message.clone(), d.line, d.column))
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The `shell-interpolation` warning: `${var}` inside the script of a `sh -c` (any shell, any
 //! short-option bundle with `c`), and nowhere else.
 
+use waygate_core::diagnostic::Code;
 use waygate_core::validate::validate;
 
 fn warnings(argv: &str) -> Vec<(String, usize)> {
@@ -15,7 +16,7 @@ fn warnings(argv: &str) -> Vec<(String, usize)> {
     let v = validate("w.ron", &text);
     v.diagnostics
         .iter()
-        .filter(|d| d.code == "shell-interpolation")
+        .filter(|d| d.code == Code::ShellInterpolation)
         .map(|d| (d.message.clone(), d.column))
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Validation stays in proportion to the file: a file too large to be a workflow is refused
 //! before it is parsed, and no single finding grows with the size of the workflow.
 
+use waygate_core::diagnostic::Code;
 use waygate_core::validate::{validate, MAX_WORKFLOW_BYTES};
 
 /// `n` states in a chain that never reaches the terminal state.
@@ -28,7 +29,7 @@ fn states_that_cannot_finish_are_each_reported_with_a_message_of_bounded_length(
     let dead: Vec<_> = v
         .diagnostics
         .iter()
-        .filter(|d| d.code == "no-path-to-terminal")
+        .filter(|d| d.code == Code::NoPathToTerminal)
         .collect();
     assert_eq!(dead.len(), 3000);
     for d in &dead {
@@ -67,7 +68,7 @@ fn many_unknown_states_get_bounded_help() {
     let unknown: Vec<_> = v
         .diagnostics
         .iter()
-        .filter(|d| d.code == "unknown-state")
+        .filter(|d| d.code == Code::UnknownState)
         .collect();
     assert_eq!(unknown.len(), 500);
     for d in unknown {
@@ -84,7 +85,7 @@ fn text_larger_than_the_limit_is_refused_without_being_parsed() {
     assert!(v.workflow.is_none());
     assert_eq!(v.diagnostics.len(), 1);
     let d = &v.diagnostics[0];
-    assert_eq!((d.code.as_str(), d.line, d.column), ("too-large", 0, 0));
+    assert_eq!((d.code, d.line, d.column), (Code::TooLarge, 0, 0));
     assert!(
         d.message.contains("at most 4194304 bytes (4 MiB)"),
         "{}",
@@ -104,7 +105,7 @@ fn every_reference_in_one_long_string_is_reported_at_its_place() {
     let undeclared: Vec<_> = v
         .diagnostics
         .iter()
-        .filter(|d| d.code == "undeclared-var")
+        .filter(|d| d.code == Code::UndeclaredVar)
         .collect();
     assert_eq!(undeclared.len(), 5_000);
     let first = text.find("${nope}").expect("written");
@@ -121,7 +122,7 @@ fn a_state_named_with_other_unicode_characters_is_pointed_out() {
     let d = v
         .diagnostics
         .iter()
-        .find(|d| d.code == "unknown-state")
+        .find(|d| d.code == Code::UnknownState)
         .expect("unknown-state");
     let help = d.help.as_deref().unwrap_or_default();
     assert!(

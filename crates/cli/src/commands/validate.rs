@@ -9,7 +9,7 @@ use waygate_core::validate::validate;
 
 use crate::cli::Format;
 use crate::exit::{CliError, Exit};
-use crate::{render, workflow};
+use crate::{diagnostics, workflow};
 
 /// Runs the command.
 pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
@@ -42,7 +42,7 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
             .count();
         let warnings = validated.diagnostics.len() - errors;
         if human_wanted {
-            human.push_str(&render::diagnostics(&name, &text, &validated.diagnostics));
+            human.push_str(&diagnostics::render(&name, &text, &validated.diagnostics));
             human.push_str(&match (errors, warnings) {
                 (0, 0) => format!("{shown}: ok\n"),
                 (0, w) => format!("{shown}: ok, {w} warning{}\n", plural(w)),

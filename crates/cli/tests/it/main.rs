@@ -19,6 +19,7 @@ mod seed;
 mod signals;
 mod store;
 mod untrusted;
+mod upgrade;
 mod validate;
 mod vars;
 mod workdir;

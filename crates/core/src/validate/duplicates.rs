@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::diagnostic::Code;
-use crate::locate::{Node, NodeKind};
+use crate::spec::span_tree::{Node, NodeKind};
 
 /// One key or field written twice.
 pub(crate) struct Duplicate {
@@ -63,7 +63,7 @@ fn walk<'a>(node: &Node<'a>, at: At<'a>, text: &str, out: &mut Vec<Duplicate>) {
                 let NodeKind::Str { text: k, .. } = &key.kind else {
                     continue;
                 };
-                let unescaped = crate::locate::unescape(k);
+                let unescaped = crate::spec::span_tree::unescape(k);
                 let folded = if fold_case {
                     unescaped.to_ascii_lowercase()
                 } else {

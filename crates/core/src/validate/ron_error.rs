@@ -85,7 +85,7 @@ fn in_outer(outer: &Option<String>) -> String {
 
 /// What the text at byte `at` is: a word, a string, a character, or the end of the file.
 pub(crate) fn found_at(text: &str, at: usize) -> String {
-    let at = match crate::locate::trivia_end(text.as_bytes(), at.min(text.len())) {
+    let at = match crate::spec::span_tree::trivia_end(text.as_bytes(), at.min(text.len())) {
         Ok(end) => end,
         Err(_) => return "a block comment left open".into(),
     };
@@ -258,7 +258,7 @@ mod tests {
         let err = crate::spec::ron_options()
             .from_str::<crate::spec::Spec>(text)
             .expect_err("invalid");
-        let index = crate::locate::LineIndex::new(text);
+        let index = crate::line_index::LineIndex::new(text);
         let at = index.offset(text, err.span.start.line, err.span.start.col);
         word(&err.code, text, at)
     }

@@ -409,7 +409,9 @@ impl Engine {
         let (run, events) = self
             .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
-        let validated = waygate_core::validate::validate(&run.file, &run.definition);
+        // Read with the rules that make a model only: a run an earlier waygate started under
+        // looser rules stays readable and drivable (core's `validate::pinned`).
+        let validated = waygate_core::validate::pinned(&run.file, &run.definition);
         let Some(workflow) = validated.workflow else {
             let message = validated
                 .diagnostics

@@ -10,7 +10,7 @@ use waygate_core::diagnostic::{Diagnostic, Source};
 use waygate_core::text::{escape_control, is_unsafe_char};
 
 /// Renders `diagnostics` of the file `name` with text `text`.
-pub fn diagnostics(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
+pub fn render(name: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if color {
         GraphicalTheme::unicode()
