@@ -80,17 +80,15 @@ impl Exit {
 
 impl Exit {
     /// How `check` (a dry run) exits: what its evaluations would mean for `advance` (0 a
-    /// transition passes, 4 waiting, 3 not); 1 on a run that has ended, which has nothing to
-    /// check.
-    pub fn of_check(ended: bool, reports: &[TransitionReport]) -> Exit {
+    /// transition passes, 4 waiting, 3 not). A run that has ended is refused before
+    /// (`EngineError::Ended`, exit 1).
+    pub fn of_check(reports: &[TransitionReport]) -> Exit {
         let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
         let waits = |r: &TransitionReport| {
             !r.results.iter().any(|g| g.outcome == Outcome::Fail)
                 && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
         };
-        if ended {
-            Exit::Error
-        } else if reports.iter().any(passes) {
+        if reports.iter().any(passes) {
             Exit::Ok
         } else if reports.iter().any(waits) {
             Exit::Waiting

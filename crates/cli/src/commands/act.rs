@@ -295,7 +295,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         }
         other => other?,
     };
-    let exit = Exit::of_check(loaded.run.status.is_ended(), &reports);
+    let exit = Exit::of_check(&reports);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(

@@ -300,3 +300,28 @@ fn an_abort_reason_cannot_fake_a_line_in_drive_s_report() {
     let json = sb.wg(&["--format", "json", "drive", &run]).code(5).json();
     assert!(json["message"].as_str().is_some_and(|m| m.contains(&fake)));
 }
+
+/// `check` on a run that has ended says so, like `advance`, and runs none of the guards of
+/// the state it ended in: it used to run them (their commands included) and exit 1 with a
+/// listing that read like a live run, and no word of why.
+#[test]
+fn check_on_an_ended_run_says_it_ended_and_runs_no_guard() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(name: "ck", initial: "a",
+            states: {"a": (), "z": (terminal: Success)},
+            transitions: [(from: "a", to: "z", guards: [
+                (name: "probe", check: Command(run: ["touch", "probed"])),
+            ])])"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &run, "--reason", "called off"]).code(0);
+    let out = sb.wg(&["check", &run]);
+    out.code(1);
+    assert!(out.stderr.contains("has already ended"), "{}", out.stderr);
+    assert!(
+        !sb.path().join("probed").exists(),
+        "check ran a guard of an ended run"
+    );
+}

@@ -281,6 +281,11 @@ impl Spawned {
         }
     }
 
+    /// Whether it has exited already (successfully), without waiting.
+    pub fn try_finished(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(status)) if status.success())
+    }
+
     /// SIGKILL and reap.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

@@ -576,7 +576,9 @@ fn salvage_carries_what_is_readable_and_records_every_loss() {
     let (offset, len) = records(&bytes)[3];
     bytes[offset + 8 + len / 2] ^= 0x20;
     fs::write(&path, &bytes).expect("damage");
-    let to = dir.path().join("saved");
+    // Beside the damaged store, never inside it (refused: it stays as it is).
+    let beside = tempfile::tempdir().expect("tempdir");
+    let to = beside.path().join("saved");
     let report = store.salvage(&to, "ops").expect("salvage");
     assert_eq!(fs::read(&path).expect("read"), bytes, "the source changed");
     assert_eq!((report.carried, report.runs), (6, 2));
@@ -636,7 +638,8 @@ fn salvage_carries_what_is_readable_and_records_every_loss() {
 fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     populated(dir.path());
-    let to = dir.path().join("saved");
+    let beside = tempfile::tempdir().expect("tempdir");
+    let to = beside.path().join("saved");
     let results: Vec<Result<_, StoreError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|_| {

@@ -97,6 +97,13 @@ impl Engine {
         to: Option<&str>,
     ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
+        // An ended run has no moves to check; its guards (and their commands) are not run.
+        if loaded.run.status.is_ended() {
+            return Err(EngineError::Ended {
+                run: id.clone(),
+                status: loaded.run.status,
+            });
+        }
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
