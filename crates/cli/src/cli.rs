@@ -1,4 +1,4 @@
-//! The command line, as clap types: the contract's section 3, flag for flag.
+//! The command line, as clap types, flag for flag as `docs/cli.md` describes it.
 
 use std::path::PathBuf;
 
@@ -280,9 +280,9 @@ pub struct AuditArgs {
     /// Only this run.
     #[arg(long)]
     pub run: Option<String>,
-    /// Only events by this actor. (Its own id: the global `--as` is stored as `actor`, and
-    /// sharing the id made `--as`/`WAYGATE_ACTOR` filter the audit and `audit --as` a usage
-    /// error.)
+    /// Only events by this actor.
+    // Its own id because the global `--as` is stored under the id `actor`: a shared id would let
+    // `--as`/`WAYGATE_ACTOR` filter the audit.
     #[arg(long = "actor", id = "actor_filter", value_name = "ACTOR")]
     pub actor: Option<String>,
     /// Only this event kind (RunStarted, GuardsEvaluated, Approved, Transitioned, ...).

@@ -9,7 +9,7 @@ use waygate_core::run::RunStatus;
 use waygate_core::store::StoreError;
 use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
 
-/// The contract's exit codes, the same for every command.
+/// The exit codes of `docs/cli.md` ("Exit codes"), the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Done.

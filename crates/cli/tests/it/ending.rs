@@ -114,6 +114,12 @@ fn drive_aborted_by_another_command_while_waiting_says_who_and_why() {
 
 #[test]
 fn drive_aborted_by_another_command_during_an_action_says_who_and_why() {
+    aborted_by_another_command_during_an_action("drive");
+}
+
+/// Runs `command RUN` (`drive` or `advance`) on a run whose first state's entry action waits;
+/// bob aborts the run while the action runs; `command` then says who aborted and why, exit 5.
+fn aborted_by_another_command_during_an_action(command: &str) {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
@@ -128,14 +134,14 @@ fn drive_aborted_by_another_command_during_an_action_says_who_and_why() {
         "touch started\ni=0; while [ ! -f go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    let cmd = sb.spawn_as("alice", command, &[command, &run]);
     wait_until("the action to run", Duration::from_secs(30), || {
         sb.path().join("started").exists()
     });
     sb.wg_as("bob", &["abort", &run, "--reason", "wrong branch"])
         .code(0);
     sb.write("go", "");
-    let ran = drive.wait(Duration::from_secs(30));
+    let ran = cmd.wait(Duration::from_secs(30));
     ran.code(5);
     assert!(
         ran.stdout
@@ -274,35 +280,7 @@ fn a_failed_action_in_a_terminal_state_is_named() {
 
 #[test]
 fn advance_aborted_by_another_command_during_an_action_says_who_and_why() {
-    let sb = Sandbox::new();
-    sb.write(
-        "wf.ron",
-        &STRAIGHT.replace(
-            r#""a": (on_failure: "failed"),"#,
-            r#""a": (on_failure: "failed", on_enter: [Command(run: ["./slow.sh"])]),"#,
-        ),
-    );
-    sb.script("notify.sh", "true");
-    sb.script(
-        "slow.sh",
-        "touch started\ni=0; while [ ! -f go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
-    );
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let advance = sb.spawn_as("alice", "advance", &["advance", &run]);
-    wait_until("the action to run", Duration::from_secs(30), || {
-        sb.path().join("started").exists()
-    });
-    sb.wg_as("bob", &["abort", &run, "--reason", "wrong branch"])
-        .code(0);
-    sb.write("go", "");
-    let ran = advance.wait(Duration::from_secs(30));
-    ran.code(5);
-    assert!(
-        ran.stdout
-            .contains("was aborted in `a` by another command (by bob: wrong branch)"),
-        "{ran:?}"
-    );
-    assert!(!ran.stderr.contains("conflict"), "{ran:?}");
+    aborted_by_another_command_during_an_action("advance");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use waygate_core::store::{
     EmbeddedStore, EventFilter, Options, RunChange, RunFilter, Store, StoreError,
 };
 
-use crate::common::{action, moved, new_run, populated, records, segment, snapshot};
+use crate::common::{action, copy_dir, moved, new_run, populated, records, segment, snapshot};
 
 #[test]
 fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
@@ -279,19 +279,6 @@ fn damage_before_later_commits_is_reported_not_cut_off_even_when_rebuilding() {
             bytes,
             "{variant}: the journal was cut"
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
     }
 }
 
