@@ -230,11 +230,13 @@ fn waiting_line(wait: &LockWait) -> String {
     } else {
         holders.join(" and ")
     };
-    format!(
+    // A holder's command line is another process's choice: printed escaped.
+    waygate_core::text::escape_control(&format!(
         "waiting for the store at {}: held by {by} for at least {}s; going on when it is free",
         wait.dir.display(),
         wait.waited.as_secs()
-    )
+    ))
+    .into_owned()
 }
 
 /// `word` as one shell word: as is when it is made of characters no shell treats specially,

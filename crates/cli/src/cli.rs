@@ -1,4 +1,4 @@
-//! The command line, as clap types: the contract's section 3, flag for flag.
+//! The command line, as clap types, flag for flag as `docs/cli.md` describes it.
 
 use std::path::PathBuf;
 
@@ -280,9 +280,9 @@ pub struct AuditArgs {
     /// Only this run.
     #[arg(long)]
     pub run: Option<String>,
-    /// Only events by this actor. (Its own id: the global `--as` is stored as `actor`, and
-    /// sharing the id made `--as`/`WAYGATE_ACTOR` filter the audit and `audit --as` a usage
-    /// error.)
+    /// Only events by this actor.
+    // Its own id because the global `--as` is stored under the id `actor`: a shared id would let
+    // `--as`/`WAYGATE_ACTOR` filter the audit.
     #[arg(long = "actor", id = "actor_filter", value_name = "ACTOR")]
     pub actor: Option<String>,
     /// Only this event kind (RunStarted, GuardsEvaluated, Approved, Transitioned, ...).
@@ -304,7 +304,23 @@ pub enum AuditCommand {
     Verify {
         /// A head printed by an earlier `audit verify`: exit 1 unless the chain still reaches
         /// the event with this hash (the history was not cut back or rewritten since).
-        #[arg(long, value_name = "HASH")]
+        #[arg(long, value_name = "HASH", value_parser = parse_head)]
         expect_head: Option<String>,
     },
+}
+
+/// `--expect-head`: a head as `audit verify` prints it, 64 hexadecimal digits (any case,
+/// blanks around ignored), in lower case. Anything else is a typo or a cut-short paste, refused
+/// as usage rather than reported as a chain that no longer reaches it (a false tamper alarm).
+fn parse_head(text: &str) -> Result<String, String> {
+    let hash = text.trim().to_ascii_lowercase();
+    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hash)
+    } else {
+        Err(format!(
+            "a head is the 64 hexadecimal digits `audit verify` prints after `head: event N`; \
+             this has {} characters",
+            text.trim().chars().count()
+        ))
+    }
 }

@@ -10,7 +10,7 @@ use waygate_core::run::RunStatus;
 use waygate_core::store::StoreError;
 use waygate_executor::engine::{DriveEnd, StepOutcome};
 
-/// The contract's exit codes, the same for every command.
+/// The exit codes of `docs/cli.md` ("Exit codes"), the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Done.
@@ -78,10 +78,9 @@ impl Exit {
 impl Exit {
     /// How `check` (a dry run) exits: what [`decide`](waygate_core::decide::decide) says
     /// `advance` would do with its evaluations (0 a transition is taken, 4 waiting, 3 blocked
-    /// or an incident); 1 on a run that has ended, which has nothing to check.
-    pub fn of_check(status: RunStatus, decision: &Decision) -> Exit {
+    /// or an incident). A run that has ended is refused before (`EngineError::Ended`, exit 1).
+    pub fn of_check(decision: &Decision) -> Exit {
         match decision {
-            _ if status.is_ended() => Exit::Error,
             Decision::Ended => Exit::Error,
             Decision::Take { .. } => Exit::Ok,
             Decision::Wait => Exit::Waiting,
@@ -194,26 +193,16 @@ mod tests {
             to: None,
             incident: Incident::WatchBroke("w".into()),
         };
-        // (status, decision, exit)
+        // (decision, exit)
         let cases = [
-            (RunStatus::Active, take.clone(), Exit::Ok),
-            (RunStatus::Waiting, Decision::Wait, Exit::Waiting),
-            (
-                RunStatus::Active,
-                Decision::Blocked { on_failure: None },
-                Exit::GuardsFailed,
-            ),
-            (RunStatus::Active, incident, Exit::GuardsFailed),
-            (RunStatus::Succeeded, Decision::Ended, Exit::Error),
-            // Failed in place in a state that is not terminal: nothing to check either.
-            (RunStatus::Failed, take, Exit::Error),
+            (take, Exit::Ok),
+            (Decision::Wait, Exit::Waiting),
+            (Decision::Blocked { on_failure: None }, Exit::GuardsFailed),
+            (incident, Exit::GuardsFailed),
+            (Decision::Ended, Exit::Error),
         ];
-        for (status, decision, exit) in cases {
-            assert_eq!(
-                Exit::of_check(status, &decision),
-                exit,
-                "{status} {decision:?}"
-            );
+        for (decision, exit) in cases {
+            assert_eq!(Exit::of_check(&decision), exit, "{decision:?}");
         }
     }
 }

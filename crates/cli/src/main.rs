@@ -1,5 +1,5 @@
 //! The `waygate` binary: parse the command line, run the command, map the result to the
-//! contract's exit codes in one place.
+//! exit codes of `docs/cli.md` in one place (`exit.rs`).
 
 mod app;
 mod cli;

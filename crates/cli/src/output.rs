@@ -127,7 +127,8 @@ pub fn outcome_word(o: Outcome) -> &'static str {
     }
 }
 
-/// One line per guard: `  ✓ name  detail`.
+/// One line per guard, names aligned: `    ok   prod-health  200 OK (3 attempts)`, the mark
+/// `ok`, `FAIL` or `wait`.
 pub fn guard_lines(results: &[GuardResult]) -> String {
     let width = results
         .iter()

@@ -24,16 +24,7 @@ const THREADS: u64 = 16;
 
 fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     let run = Run::new(RunId::from(id), "web", env, "s0", "ana", "web.ron", "(..)");
-    let started = EventKind::RunStarted {
-        workflow: run.workflow.clone(),
-        env: run.env.clone(),
-        state: run.state.clone(),
-        file: run.file.clone(),
-        definition_hash: run.definition_hash.clone(),
-        vars: run.vars.clone(),
-        workdir: None,
-        file_path: None,
-    };
+    let started = run.started();
     (run, NewEvent::new("ana", started))
 }
 

@@ -24,6 +24,10 @@ use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
 
+#[path = "support/flags.rs"]
+mod flags;
+use flags::Flags;
+
 struct Args {
     dir: PathBuf,
     commits: u64,
@@ -32,42 +36,22 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        dir: PathBuf::new(),
-        commits: 2000,
-        threads: 1,
-        held: true,
+    let flags = Flags::parse(&["--commits", "--threads", "--mode"])?;
+    let held = match flags.text("--mode") {
+        None | Some("held") => true,
+        Some("oneshot") => false,
+        Some(other) => return Err(format!("--mode {other}: expected held or oneshot")),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--dir" => args.dir = PathBuf::from(value()?),
-            "--commits" => {
-                args.commits = value()?.parse().map_err(|e| format!("--commits: {e}"))?
-            }
-            "--threads" => {
-                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
-            }
-            "--mode" => {
-                args.held = match value()?.as_str() {
-                    "held" => true,
-                    "oneshot" => false,
-                    other => return Err(format!("--mode {other}: expected held or oneshot")),
-                }
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if args.dir.as_os_str().is_empty() {
-        return Err("--dir DIR is required".into());
-    }
+    let args = Args {
+        commits: flags.number("--commits", 2000)?,
+        threads: flags.number("--threads", 1)?,
+        held,
+        dir: flags.dir.clone(),
+    };
     if args.threads == 0 || args.commits < args.threads {
         return Err("need --threads >= 1 and --commits >= --threads".into());
     }
-    if std::fs::read_dir(&args.dir).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(format!("{} is not empty", args.dir.display()));
-    }
+    flags.dir_is_empty()?;
     Ok(args)
 }
 
@@ -110,19 +94,7 @@ fn run(args: &Args) -> Result<f64, StoreError> {
             "bench/cycle5.ron",
             include_str!("../../../bench/cycle5.ron"),
         );
-        let started = NewEvent::new(
-            "bench",
-            EventKind::RunStarted {
-                workflow: run.workflow.clone(),
-                env: run.env.clone(),
-                state: run.state.clone(),
-                file: run.file.clone(),
-                definition_hash: run.definition_hash.clone(),
-                vars: run.vars.clone(),
-                workdir: None,
-                file_path: None,
-            },
-        );
+        let started = NewEvent::new("bench", run.started());
         ids.push(store.create_run(run, vec![started])?.0.id);
     }
     let held = if args.held { Some(store.hold()?) } else { None };

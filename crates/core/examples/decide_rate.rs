@@ -12,13 +12,12 @@
 
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use waygate_core::decide::{decide, Decision, Evaluation};
-use waygate_core::outcome::{GuardResult, Outcome};
-use waygate_core::validate::validate;
+use waygate_core::outcome::Outcome;
 
-const CYCLE: &str = include_str!("../../../bench/cycle5.ron");
+#[path = "../benches/support/cycle.rs"]
+mod cycle;
 
 fn main() -> ExitCode {
     let n: u64 = match std::env::args().nth(1).map(|a| a.parse()) {
@@ -29,53 +28,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let validated = validate("cycle5.ron", CYCLE);
-    let Some(workflow) = validated.workflow else {
-        eprintln!(
-            "decide_rate: cycle5.ron is invalid: {:?}",
-            validated.diagnostics
-        );
-        return ExitCode::FAILURE;
+    let workflow = match cycle::workflow() {
+        Ok(workflow) => workflow,
+        Err(e) => {
+            eprintln!("decide_rate: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     // The guard's result, reused every step: only its outcome changes.
-    let mut results = [GuardResult {
-        name: "ok".into(),
-        outcome: Outcome::Pass,
-        detail: String::new(),
-        evidence: None,
-        duration_ms: 0,
-        attempts: 1,
-        retry_at: None,
-        incident: false,
-    }];
+    let mut results = cycle::passing();
     let guard = || black_box(true);
 
     let mut state = workflow.initial;
     let start = Instant::now();
     for _ in 0..n {
-        let Some(t) = workflow.outgoing_iter(state).next() else {
-            eprintln!("decide_rate: state without a transition");
-            return ExitCode::FAILURE;
-        };
         results[0].outcome = if guard() {
             Outcome::Pass
         } else {
             Outcome::Fail
         };
-        let evaluations = [Evaluation {
-            transition: t.id,
-            results: &results,
-        }];
-        match decide(
-            &workflow,
-            state,
-            &[],
-            Duration::ZERO,
-            black_box(&evaluations),
-        ) {
-            Decision::Take { to, .. } => state = to,
-            other => {
-                eprintln!("decide_rate: unexpected decision {other:?}");
+        match cycle::step(&workflow, state, &results) {
+            Ok(to) => state = to,
+            Err(e) => {
+                eprintln!("decide_rate: {e}");
                 return ExitCode::FAILURE;
             }
         }

@@ -23,6 +23,10 @@ use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
 
+#[path = "support/flags.rs"]
+mod flags;
+use flags::Flags;
+
 const DEFINITION: &str = include_str!("../../../workflows/examples/quickstart.ron");
 
 struct Args {
@@ -32,30 +36,16 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        dir: PathBuf::new(),
-        runs: 10_000,
-        events: 100,
+    let flags = Flags::parse(&["--runs", "--events"])?;
+    let args = Args {
+        runs: flags.number("--runs", 10_000)?,
+        events: flags.number("--events", 100)?,
+        dir: flags.dir.clone(),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--dir" => args.dir = PathBuf::from(value()?),
-            "--runs" => args.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
-            "--events" => args.events = value()?.parse().map_err(|e| format!("--events: {e}"))?,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if args.dir.as_os_str().is_empty() {
-        return Err("--dir DIR is required".into());
-    }
     if args.events < 4 {
         return Err("--events must be at least 4".into());
     }
-    if std::fs::read_dir(&args.dir).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(format!("{} is not empty", args.dir.display()));
-    }
+    flags.dir_is_empty()?;
     Ok(args)
 }
 
@@ -108,19 +98,7 @@ fn build(args: &Args) -> Result<u64, StoreError> {
             "workflows/examples/quickstart.ron",
             DEFINITION,
         );
-        let started = NewEvent::new(
-            "bench",
-            EventKind::RunStarted {
-                workflow: run.workflow.clone(),
-                env: run.env.clone(),
-                state: run.state.clone(),
-                file: run.file.clone(),
-                definition_hash: run.definition_hash.clone(),
-                vars: run.vars.clone(),
-                workdir: None,
-                file_path: None,
-            },
-        );
+        let started = NewEvent::new("bench", run.started());
         let (run, _) = store.create_run(run, vec![started])?;
         store.append(&run.id, (0..args.events - 3).map(middle).collect())?;
         let end = vec![

@@ -2,9 +2,9 @@
 //!
 //! Evaluating guards (processes, HTTP, clocks) and committing to the store happen around this
 //! function, never inside it: given where a run is, how long it has been there and what its
-//! guards just returned, [`decide`] says what should happen. That keeps the rules of the
-//! contract (first passing transition in file order; waiting versus failing; incidents) in one
-//! place that unit tests can cover exhaustively.
+//! guards just returned, [`decide`] says what should happen. That keeps the rules of
+//! `docs/workflow-format.md` ("In what order things run": first passing transition in file
+//! order; waiting versus failing; incidents) in one place that unit tests can cover exhaustively.
 
 use std::time::Duration;
 

@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_contract_forms() {
+    fn parses_the_documented_forms() {
         let cases = [
             ("500ms", 500),
             ("30s", 30_000),

@@ -176,7 +176,7 @@ impl Event {
         );
     }
 
-    /// The kind's name, as in the contract (`RunStarted`, `Transitioned`, ...).
+    /// The kind's name, as `docs/storage.md` lists it (`RunStarted`, `Transitioned`, ...).
     pub fn kind_name(&self) -> &'static str {
         self.kind.name()
     }
@@ -423,7 +423,7 @@ impl EventKind {
         "StoreSalvaged",
     ];
 
-    /// The kind's name, as in the contract.
+    /// The kind's name, as `docs/storage.md` lists it.
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::RunStarted { .. } => "RunStarted",
@@ -458,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn json_has_the_contract_fields_inline() {
+    fn json_has_the_documented_fields_inline() {
         let event = sample(GENESIS_HASH);
         let value = serde_json::to_value(&event).expect("json");
         assert_eq!(value["seq"], 7);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A guard's outcome, as the contract names them.
+/// A guard's outcome, as `docs/workflow-format.md` ("guards") names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

@@ -202,6 +202,21 @@ impl Run {
             ended_at: None,
         }
     }
+
+    /// The `RunStarted` event that records this run's creation, its first event: what it
+    /// deploys, where it starts, the definition and variables it pinned, where it started.
+    pub fn started(&self) -> crate::event::EventKind {
+        crate::event::EventKind::RunStarted {
+            workflow: self.workflow.clone(),
+            env: self.env.clone(),
+            state: self.state.clone(),
+            file: self.file.clone(),
+            definition_hash: self.definition_hash.clone(),
+            vars: self.vars.clone(),
+            workdir: self.workdir.clone(),
+            file_path: self.file_path.clone(),
+        }
+    }
 }
 
 /// SHA-256 of `bytes` as lowercase hex.
@@ -223,6 +238,47 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn started_records_what_the_run_pinned() {
+        let mut run = Run::new(
+            RunId::from("r1"),
+            "web",
+            "prod",
+            "build",
+            "ana",
+            "web.ron",
+            "(x)",
+        );
+        run.vars.insert("version".into(), "1.2".into());
+        run.workdir = Some("/srv/web".into());
+        let crate::event::EventKind::RunStarted {
+            workflow,
+            env,
+            state,
+            file,
+            definition_hash,
+            vars,
+            workdir,
+            file_path,
+        } = run.started()
+        else {
+            panic!("not RunStarted");
+        };
+        assert_eq!(
+            (
+                workflow.as_str(),
+                env.as_str(),
+                state.as_str(),
+                file.as_str()
+            ),
+            ("web", "prod", "build", "web.ron")
+        );
+        assert_eq!(definition_hash, sha256_hex(b"(x)"));
+        assert_eq!(vars, run.vars);
+        assert_eq!(workdir.as_deref(), Some("/srv/web"));
+        assert_eq!(file_path, None);
+    }
 
     #[test]
     fn run_ids_sort_by_time_and_differ_within_a_second() {

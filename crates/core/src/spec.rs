@@ -141,7 +141,7 @@ pub struct RetrySpec {
     pub delay: Option<String>,
 }
 
-/// The check kinds of the contract's table.
+/// The check kinds of `docs/workflow-format.md` ("Check kinds").
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum CheckSpec {
     /// A program that must exit 0 within its timeout.
@@ -307,7 +307,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contract_example_parses() {
+    fn a_workflow_with_most_check_kinds_parses() {
         let text = r#"Workflow(
             name: "w",
             initial: "a",

@@ -8,23 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use waygate_core::model::{Check, CommandCheck, Guard, Retry};
-use waygate_core::template::Template;
+use waygate_core::model::{Check, Guard, Retry};
+use waygate_executor::test_support::command;
 use waygate_executor::{evaluate_transition, GuardContext};
 
 fn sleep_guards(n: usize) -> Vec<Guard> {
     (0..n)
         .map(|i| Guard {
             name: format!("sleep-{i}"),
-            check: Check::Command(CommandCheck {
-                run: ["sleep", "1"]
-                    .iter()
-                    .filter_map(|a| Template::parse(a).ok())
-                    .collect(),
-                timeout: Duration::from_secs(30),
-                env: Default::default(),
-                cwd: None,
-            }),
+            check: Check::Command(command(&["sleep", "1"], Duration::from_secs(30))),
             retry: Retry::default(),
         })
         .collect()

@@ -105,22 +105,14 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
 mod tests {
     use std::time::Duration;
 
-    use waygate_core::model::{CommandCheck, HttpCheck};
+    use waygate_core::model::HttpCheck;
     use waygate_core::template::Template;
 
     use super::*;
     use crate::context::tests::ctx;
 
     fn command(argv: &[&str]) -> Action {
-        Action::Command(CommandCheck {
-            run: argv
-                .iter()
-                .map(|a| Template::parse(a).expect("valid"))
-                .collect(),
-            timeout: Duration::from_secs(10),
-            env: Default::default(),
-            cwd: None,
-        })
+        Action::Command(crate::test_support::command(argv, Duration::from_secs(10)))
     }
 
     #[tokio::test]

@@ -104,7 +104,7 @@ mod tests {
     use std::time::Duration;
 
     use jiff::Timestamp;
-    use waygate_core::model::{Check, CommandCheck, Retry, WatchCheck};
+    use waygate_core::model::{Check, Retry, WatchCheck};
     use waygate_core::template::Template;
 
     use super::*;
@@ -123,15 +123,7 @@ mod tests {
     }
 
     fn command(argv: &[&str]) -> Check {
-        Check::Command(CommandCheck {
-            run: argv
-                .iter()
-                .map(|a| Template::parse(a).expect("valid"))
-                .collect(),
-            timeout: Duration::from_secs(10),
-            env: Default::default(),
-            cwd: None,
-        })
+        Check::Command(crate::test_support::command(argv, Duration::from_secs(10)))
     }
 
     fn paused_ctx(entered_ago: Duration) -> GuardContext {

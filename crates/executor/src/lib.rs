@@ -39,6 +39,8 @@ pub mod live;
 pub mod lock;
 pub mod process;
 pub mod shutdown;
+#[doc(hidden)]
+pub mod test_support;
 
 pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, ProcessClock, SystemClock, TokioClock};

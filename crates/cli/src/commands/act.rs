@@ -298,7 +298,7 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
         }
         other => other?,
     };
-    let exit = Exit::of_check(loaded.run.status, &decision);
+    let exit = Exit::of_check(&decision);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(

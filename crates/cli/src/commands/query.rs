@@ -234,9 +234,13 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
     }
     match (&run.workdir, loaded.ensure_workdir()) {
         (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
-            out.push_str(&format!("directory  {dir} ({problem})\n"));
+            out.push_str(&format!(
+                "directory  {} ({})\n",
+                escape_control(dir),
+                escape_control(&problem)
+            ));
         }
-        (Some(dir), _) => out.push_str(&format!("directory  {dir}\n")),
+        (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
     if !view.actions.is_empty() {
@@ -538,8 +542,8 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
 
 /// `audit verify [--expect-head HASH]`.
 fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
-    let expect_head = expect_head.map(|h| h.trim().to_ascii_lowercase());
-    let report = match &expect_head {
+    // Already checked and lower-cased as it was parsed (`cli::parse_head`).
+    let report = match expect_head {
         Some(hash) => app.store.verify_reaching(hash)?,
         None => app.store.verify()?,
     };

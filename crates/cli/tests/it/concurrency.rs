@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{kinds, of_kind, wait_until, Sandbox, Spawned};
+use crate::helpers::{kinds, of_kind, one_action_workflow, wait_until, Sandbox, Spawned};
 
 /// `build` → `review` behind a slow guard, so every racer reads the run at the same version
 /// before any of them commits; `review` then waits on an approval.
@@ -82,27 +82,13 @@ fn racing_starts_on_one_environment_let_one_win() {
 }
 
 /// An entry action that takes a while and leaves a mark each time it runs.
-const SLOW_ACTION: &str = r#"Workflow(
-    name: "slow-action",
-    initial: "deploy",
-    rollback: "rollback",
-    environments: { "dev": () },
-    states: {
-        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "30s")], on_failure: "rollback"),
-        "done": (terminal: Success),
-        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
-        "rolled_back": (terminal: Failure),
-    },
-    transitions: [
-        (from: "deploy", to: "done"),
-        (from: "rollback", to: "rolled_back"),
-    ],
-)
-"#;
+fn slow_action() -> String {
+    one_action_workflow("slow-action", "dev", "30s")
+}
 
 fn slow_action_sandbox() -> Sandbox {
     let sb = Sandbox::new();
-    sb.write("wf.ron", SLOW_ACTION);
+    sb.write("wf.ron", &slow_action());
     // Marks its start, then waits until the test lets it finish.
     sb.script(
         "deploy.sh",

@@ -1,10 +1,14 @@
 //! `kill -9` of a `drive` at any moment: the store stays verifiable, `status` works, a new
 //! `drive` finishes the run, and an action whose process died unrecorded is run again once,
 //! then failed (operator stops are another matter: see `signals.rs`).
+//!
+//! The kill moments come from a seeded generator; the test prints its seed (`seed N`), and
+//! `WAYGATE_TEST_SEED=N cargo test -p waygate --test it crash::` replays those moments (the
+//! child processes' own progress still depends on the machine's speed).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::helpers::{alive, of_kind, pids_in, wait_until, Sandbox};
+use crate::helpers::{alive, of_kind, one_action_workflow, pids_in, wait_until, Sandbox};
 
 /// Actions and guards that take a little while, and a bake, so kills land everywhere.
 const CRASHY: &str = r#"Workflow(
@@ -27,7 +31,8 @@ const CRASHY: &str = r#"Workflow(
 )
 "#;
 
-/// A small deterministic generator; the seed is printed so a failure can be replayed.
+/// A small deterministic generator; the seed is printed so a failure can be replayed
+/// (`WAYGATE_TEST_SEED`).
 struct Lcg(u64);
 
 impl Lcg {
@@ -46,10 +51,15 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
     sb.write("wf.ron", CRASHY);
     sb.script("act.sh", "echo \"$1 $$\" >> actions.log\nsleep 0.2");
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    eprintln!("seed {seed}");
+    let seed = match std::env::var("WAYGATE_TEST_SEED") {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("WAYGATE_TEST_SEED={text:?} is not a u64")),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    };
+    eprintln!("seed {seed} (replay with WAYGATE_TEST_SEED={seed})");
     let mut rng = Lcg(seed);
     for i in 0..8 {
         if sb.status(&run)["status"] != "active" && sb.status(&run)["status"] != "waiting" {
@@ -107,23 +117,9 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
 }
 
 /// One action that runs until the test lets it go, writing its pid first.
-const HANGS: &str = r#"Workflow(
-    name: "hangs",
-    initial: "deploy",
-    rollback: "rollback",
-    environments: { "dev": () },
-    states: {
-        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "60s")], on_failure: "rollback"),
-        "done": (terminal: Success),
-        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
-        "rolled_back": (terminal: Failure),
-    },
-    transitions: [
-        (from: "deploy", to: "done"),
-        (from: "rollback", to: "rolled_back"),
-    ],
-)
-"#;
+fn hangs() -> String {
+    one_action_workflow("hangs", "dev", "60s")
+}
 
 fn kill_all(pids: &[i32]) {
     for &pid in pids {
@@ -137,7 +133,7 @@ fn kill_all(pids: &[i32]) {
 #[test]
 fn an_action_cut_off_is_reported_run_again_once_then_failed() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", HANGS);
+    sb.write("wf.ron", &hangs());
     sb.script(
         "deploy.sh",
         "echo $$ >> deploy.pids\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
@@ -188,7 +184,7 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
 #[test]
 fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", HANGS);
+    sb.write("wf.ron", &hangs());
     sb.script(
         "deploy.sh",
         "echo $$ >> deploy.pids\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
@@ -224,7 +220,7 @@ fn segments(sb: &Sandbox) -> Vec<std::path::PathBuf> {
 #[test]
 fn audit_verify_names_the_event_whose_bytes_were_changed() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", HANGS.replace("./deploy.sh", "true").as_str());
+    sb.write("wf.ron", hangs().replace("./deploy.sh", "true").as_str());
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     sb.wg_as("mallory", &["abort", &run, "--reason", "original reason"])
         .code(0);
@@ -263,7 +259,7 @@ fn audit_verify_names_the_event_whose_bytes_were_changed() {
 #[test]
 fn a_deleted_sled_state_is_rebuilt_from_the_journal_with_the_same_answers() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", HANGS.replace("./deploy.sh", "true").as_str());
+    sb.write("wf.ron", hangs().replace("./deploy.sh", "true").as_str());
     let a = sb.start("alice", "wf.ron", "dev", &[]);
     sb.wg(&["drive", &a]).code(0);
     let b = sb.start("bob", "wf.ron", "dev", &[]);

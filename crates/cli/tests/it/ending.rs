@@ -114,6 +114,12 @@ fn drive_aborted_by_another_command_while_waiting_says_who_and_why() {
 
 #[test]
 fn drive_aborted_by_another_command_during_an_action_says_who_and_why() {
+    aborted_by_another_command_during_an_action("drive");
+}
+
+/// Runs `command RUN` (`drive` or `advance`) on a run whose first state's entry action waits;
+/// bob aborts the run while the action runs; `command` then says who aborted and why, exit 5.
+fn aborted_by_another_command_during_an_action(command: &str) {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
@@ -128,14 +134,14 @@ fn drive_aborted_by_another_command_during_an_action_says_who_and_why() {
         "touch started\ni=0; while [ ! -f go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
+    let cmd = sb.spawn_as("alice", command, &[command, &run]);
     wait_until("the action to run", Duration::from_secs(30), || {
         sb.path().join("started").exists()
     });
     sb.wg_as("bob", &["abort", &run, "--reason", "wrong branch"])
         .code(0);
     sb.write("go", "");
-    let ran = drive.wait(Duration::from_secs(30));
+    let ran = cmd.wait(Duration::from_secs(30));
     ran.code(5);
     assert!(
         ran.stdout
@@ -274,35 +280,7 @@ fn a_failed_action_in_a_terminal_state_is_named() {
 
 #[test]
 fn advance_aborted_by_another_command_during_an_action_says_who_and_why() {
-    let sb = Sandbox::new();
-    sb.write(
-        "wf.ron",
-        &STRAIGHT.replace(
-            r#""a": (on_failure: "failed"),"#,
-            r#""a": (on_failure: "failed", on_enter: [Command(run: ["./slow.sh"])]),"#,
-        ),
-    );
-    sb.script("notify.sh", "true");
-    sb.script(
-        "slow.sh",
-        "touch started\ni=0; while [ ! -f go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
-    );
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let advance = sb.spawn_as("alice", "advance", &["advance", &run]);
-    wait_until("the action to run", Duration::from_secs(30), || {
-        sb.path().join("started").exists()
-    });
-    sb.wg_as("bob", &["abort", &run, "--reason", "wrong branch"])
-        .code(0);
-    sb.write("go", "");
-    let ran = advance.wait(Duration::from_secs(30));
-    ran.code(5);
-    assert!(
-        ran.stdout
-            .contains("was aborted in `a` by another command (by bob: wrong branch)"),
-        "{ran:?}"
-    );
-    assert!(!ran.stderr.contains("conflict"), "{ran:?}");
+    aborted_by_another_command_during_an_action("advance");
 }
 
 #[test]
@@ -321,4 +299,29 @@ fn an_abort_reason_cannot_fake_a_line_in_drive_s_report() {
     assert!(again.stdout.contains("oops\\nrun"), "{again:?}");
     let json = sb.wg(&["--format", "json", "drive", &run]).code(5).json();
     assert!(json["message"].as_str().is_some_and(|m| m.contains(&fake)));
+}
+
+/// `check` on a run that has ended says so, like `advance`, and runs none of the guards of
+/// the state it ended in: it used to run them (their commands included) and exit 1 with a
+/// listing that read like a live run, and no word of why.
+#[test]
+fn check_on_an_ended_run_says_it_ended_and_runs_no_guard() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(name: "ck", initial: "a",
+            states: {"a": (), "z": (terminal: Success)},
+            transitions: [(from: "a", to: "z", guards: [
+                (name: "probe", check: Command(run: ["touch", "probed"])),
+            ])])"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &run, "--reason", "called off"]).code(0);
+    let out = sb.wg(&["check", &run]);
+    out.code(1);
+    assert!(out.stderr.contains("has already ended"), "{}", out.stderr);
+    assert!(
+        !sb.path().join("probed").exists(),
+        "check ran a guard of an ended run"
+    );
 }

@@ -281,6 +281,11 @@ impl Spawned {
         }
     }
 
+    /// Whether it has exited already (successfully), without waiting.
+    pub fn try_finished(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(status)) if status.success())
+    }
+
     /// SIGKILL and reap.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
@@ -309,16 +314,33 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Whether process `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
-    }
+/// A workflow named `name` on environment `env` whose `deploy` state runs `./deploy.sh` on
+/// entry (with `timeout`) and then ends in `done`; on a failure `./revert.sh` runs and the run
+/// ends in `rolled_back`. The tests that drive one long action (concurrency, crashes, signals)
+/// write the scripts themselves.
+pub fn one_action_workflow(name: &str, env: &str, timeout: &str) -> String {
+    format!(
+        r#"Workflow(
+    name: "{name}",
+    initial: "deploy",
+    rollback: "rollback",
+    environments: {{ "{env}": () }},
+    states: {{
+        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "{timeout}")], on_failure: "rollback"),
+        "done": (terminal: Success),
+        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
+        "rolled_back": (terminal: Failure),
+    }},
+    transitions: [
+        (from: "deploy", to: "done"),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)
+"#
+    )
 }
+
+pub use waygate_executor::test_support::alive;
 
 /// The pids listed one per line in `file` (written by a test script).
 pub fn pids_in(file: &Path) -> Vec<i32> {

@@ -39,14 +39,12 @@ fn audit_kind_bogus_is_a_usage_error_listing_every_kind() {
     }
 }
 
-#[test]
-fn a_blank_reason_is_refused_for_abort_and_rollback() {
-    let sb = sandbox();
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
-    let before = sb.history(&run).len();
-    for reason in ["", "   ", "\t\n"] {
+/// `abort` and `rollback` of `run` with each of `reasons` are usage errors that name the
+/// reason.
+fn refused_as_blank(sb: &Sandbox, run: &str, reasons: &[&str]) {
+    for reason in reasons {
         for cmd in ["abort", "rollback"] {
-            let ran = sb.wg(&[cmd, &run, "--reason", reason]);
+            let ran = sb.wg(&[cmd, run, "--reason", reason]);
             ran.code(2);
             assert!(
                 ran.stderr.contains("reason"),
@@ -55,6 +53,14 @@ fn a_blank_reason_is_refused_for_abort_and_rollback() {
             );
         }
     }
+}
+
+#[test]
+fn a_blank_reason_is_refused_for_abort_and_rollback() {
+    let sb = sandbox();
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let before = sb.history(&run).len();
+    refused_as_blank(&sb, &run, &["", "   ", "\t\n"]);
     assert_eq!(sb.history(&run).len(), before, "nothing recorded");
     assert_eq!(sb.status(&run)["status"], "active");
     sb.wg(&["abort", &run, "--reason", "superseded"]).code(0);
@@ -66,17 +72,11 @@ fn a_reason_of_only_invisible_characters_is_refused_as_blank() {
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let before = sb.history(&run).len();
     // A zero-width space, a byte-order mark, an escape and a bidi override say nothing either.
-    for reason in ["\u{200b}", " \u{feff} ", "\u{1b}", "\u{202e}\u{200b}"] {
-        for cmd in ["abort", "rollback"] {
-            let ran = sb.wg(&[cmd, &run, "--reason", reason]);
-            ran.code(2);
-            assert!(
-                ran.stderr.contains("reason"),
-                "{cmd} {reason:?}: {}",
-                ran.stderr
-            );
-        }
-    }
+    refused_as_blank(
+        &sb,
+        &run,
+        &["\u{200b}", " \u{feff} ", "\u{1b}", "\u{202e}\u{200b}"],
+    );
     assert_eq!(sb.history(&run).len(), before, "nothing recorded");
     sb.wg(&["abort", &run, "--reason", "superseded \u{200b}"])
         .code(0);

@@ -1,5 +1,5 @@
 //! A run's whole life through the CLI: start, status, runs, check, advance, approve, history,
-//! audit with every filter and format, abort, audit verify; exit codes as the contract says.
+//! audit with every filter and format, abort, audit verify; exit codes as `docs/cli.md` says.
 
 use crate::helpers::{kinds, of_kind, Sandbox};
 
@@ -153,7 +153,7 @@ fn a_run_goes_from_start_to_done_with_the_documented_exit_codes() {
     let ended = of_kind(&events, "RunEnded");
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0]["status"], "succeeded");
-    // Every event carries the contract's fields; the chain links up.
+    // Every event carries the fields `docs/storage.md` lists; the chain links up.
     for pair in events.windows(2) {
         assert!(pair[0]["seq"].as_u64() < pair[1]["seq"].as_u64());
     }

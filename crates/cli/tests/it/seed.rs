@@ -122,6 +122,30 @@ fn vars(server: &Server) -> [String; 2] {
     ]
 }
 
+/// Starts the checklist in `production` as `INITIATOR`, its health URLs on `server`: the
+/// run's id.
+fn start(sb: &Sandbox, server: &Server) -> String {
+    let [health, staging] = vars(server);
+    let started = wg(
+        sb,
+        INITIATOR,
+        &[
+            "--format",
+            "json",
+            "start",
+            "production-deploy.ron",
+            "--env",
+            "production",
+            "--var",
+            &health,
+            "--var",
+            &staging,
+        ],
+    );
+    started.code(0);
+    started.json()["run_id"].as_str().expect("id").to_owned()
+}
+
 /// Gives each approval the run asks for, as `APPROVER`, when the run is in the state it
 /// belongs to (an approval counts only there): the way people sign a checklist off, step by
 /// step. `before` sees each guard first. Returns once `done` holds or the run has ended.
@@ -194,25 +218,7 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
     let guards = approval_guards(&text);
     assert!(guards.len() > 30, "{guards:?}");
     assert!(guards.iter().any(|g| g == "staging-start"));
-    let [health, staging] = vars(&server);
-    let started = wg(
-        &sb,
-        INITIATOR,
-        &[
-            "--format",
-            "json",
-            "start",
-            "production-deploy.ron",
-            "--env",
-            "production",
-            "--var",
-            &health,
-            "--var",
-            &staging,
-        ],
-    );
-    started.code(0);
-    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+    let run = start(&sb, &server);
 
     // A sign-off ahead of its state is refused: it would count for nothing there.
     let early = wg(&sb, APPROVER, &["approve", &run, "staging-start"]);
@@ -311,25 +317,7 @@ fn on_a_fresh_checkout_the_context_file_is_checked_after_the_step_that_creates_i
     let sb = Sandbox::new();
     checklist(&sb, &server, "1s");
     assert!(!sb.path().join("CLAUDE_CONTEXT.json").exists());
-    let [health, staging] = vars(&server);
-    let started = wg(
-        &sb,
-        INITIATOR,
-        &[
-            "--format",
-            "json",
-            "start",
-            "production-deploy.ron",
-            "--env",
-            "production",
-            "--var",
-            &health,
-            "--var",
-            &staging,
-        ],
-    );
-    started.code(0);
-    let run = started.json()["run_id"].as_str().expect("id").to_owned();
+    let run = start(&sb, &server);
     // First the context is generated, then (a transition later) its existence is checked.
     wg(&sb, INITIATOR, &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "environment_context");

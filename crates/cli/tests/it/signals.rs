@@ -3,9 +3,10 @@
 //! behind, an action stopped recorded as interrupted (never as failed), a store that verifies,
 //! and a later `drive` that carries on, running the stopped action again.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{alive, of_kind, pids_in, wait_until, Sandbox};
+use crate::helpers::{alive, of_kind, one_action_workflow, pids_in, wait_until, Sandbox, Spawned};
 
 const GUARDED: &str = r#"Workflow(
     name: "guarded",
@@ -60,8 +61,8 @@ fn ctrl_c_during_a_guard_stops_drive_and_leaves_no_process_behind() {
     sb.verify();
 }
 
-#[test]
-fn ctrl_c_while_waiting_stops_drive_at_once() {
+/// A started run whose only guard waits an hour.
+fn waiting_run() -> (Sandbox, String) {
     let sb = Sandbox::new();
     sb.write(
         "wf.ron",
@@ -71,6 +72,12 @@ fn ctrl_c_while_waiting_stops_drive_at_once() {
         ),
     );
     let run = sb.start("alice", "wf.ron", "dev", &[]);
+    (sb, run)
+}
+
+#[test]
+fn ctrl_c_while_waiting_stops_drive_at_once() {
+    let (sb, run) = waiting_run();
     let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
     wait_until("the drive to wait", Duration::from_secs(30), || {
         sb.status(&run)["status"] == "waiting"
@@ -82,34 +89,35 @@ fn ctrl_c_while_waiting_stops_drive_at_once() {
 
 /// A deploy action that starts a grandchild and waits for it, writing both pids; and a
 /// revert that leaves a mark if it ever runs.
-const DEPLOY: &str = r#"Workflow(
-    name: "deploy",
-    initial: "deploy",
-    rollback: "rollback",
-    environments: { "prod": () },
-    states: {
-        "deploy": (on_enter: [Command(run: ["./deploy.sh"], timeout: "5m")], on_failure: "rollback"),
-        "done": (terminal: Success),
-        "rollback": (on_enter: [Command(run: ["./revert.sh"])]),
-        "rolled_back": (terminal: Failure),
-    },
-    transitions: [
-        (from: "deploy", to: "done"),
-        (from: "rollback", to: "rolled_back"),
-    ],
-)
-"#;
+fn deploy() -> String {
+    one_action_workflow("deploy", "prod", "5m")
+}
 
 fn deploy_sandbox() -> (Sandbox, String) {
-    let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
-    sb.script(
-        "deploy.sh",
+    deploy_sandbox_with(
         "echo run >> deploy.log\n[ -f release ] && exit 0\necho $$ >> deploy.pids\nsleep 300 &\necho $! >> deploy.pids\nwait",
-    );
+    )
+}
+
+/// A started run of [`deploy`] whose action runs `deploy_sh`; the revert leaves `revert.log`.
+fn deploy_sandbox_with(deploy_sh: &str) -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", &deploy());
+    sb.script("deploy.sh", deploy_sh);
     sb.script("revert.sh", "echo reverted >> revert.log");
     let run = sb.start("alice", "wf.ron", "prod", &[]);
     (sb, run)
+}
+
+/// Spawns `drive RUN` and waits until the deploy action wrote its one pid to `deploy.pids`
+/// (returned with the drive).
+fn drive_until_the_action_runs(sb: &Sandbox, run: &str) -> (Spawned, PathBuf) {
+    let pids = sb.path().join("deploy.pids");
+    let drive = sb.spawn_as("alice", "drive", &["drive", run]);
+    wait_until("the action to start", Duration::from_secs(30), || {
+        pids_in(&pids).len() == 1
+    });
+    (drive, pids)
 }
 
 /// Starts `args`, waits for the deploy action's two processes, sends `signal`, and checks
@@ -232,7 +240,7 @@ fn sigterm_during_advance_and_run_is_treated_as_ctrl_c() {
 
     // `run` (start, then drive) in a fresh environment.
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script(
         "deploy.sh",
         "[ -f release ] && exit 0\necho $$ >> deploy.pids\nsleep 300 &\necho $! >> deploy.pids\nwait",
@@ -265,15 +273,7 @@ fn sigterm_during_advance_and_run_is_treated_as_ctrl_c() {
 #[test]
 fn sigterm_and_sighup_while_waiting_stop_drive_at_once() {
     for signal in [libc::SIGTERM, libc::SIGHUP] {
-        let sb = Sandbox::new();
-        sb.write(
-            "wf.ron",
-            &GUARDED.replace(
-                r#"Command(run: ["./guard.sh"], timeout: "5m")"#,
-                r#"Wait(duration: "1h")"#,
-            ),
-        );
-        let run = sb.start("alice", "wf.ron", "dev", &[]);
+        let (sb, run) = waiting_run();
         let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
         wait_until("the drive to wait", Duration::from_secs(30), || {
             sb.status(&run)["status"] == "waiting"
@@ -294,7 +294,7 @@ fn sigterm_and_sighup_while_waiting_stop_drive_at_once() {
 #[test]
 fn sigterm_during_a_rollback_action_is_recorded_and_drive_finishes_the_rollback() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
+    sb.write("wf.ron", &deploy());
     sb.script("deploy.sh", "true");
     // The revert hangs until released, like a slow `git revert && deploy`.
     sb.script(
@@ -344,15 +344,7 @@ fn stop_during_the_rollback(sb: &Sandbox, run: &str) -> String {
 #[test]
 fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
     use std::os::unix::process::CommandExt;
-    let sb = Sandbox::new();
-    sb.write(
-        "wf.ron",
-        &GUARDED.replace(
-            r#"Command(run: ["./guard.sh"], timeout: "5m")"#,
-            r#"Wait(duration: "1h")"#,
-        ),
-    );
-    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let (sb, run) = waiting_run();
     // As `nohup waygate drive RUN` starts it.
     let mut cmd = sb.command("alice", &["drive", &run]);
     let (out, err) = (
@@ -382,20 +374,11 @@ fn a_drive_started_with_sighup_ignored_outlives_its_terminal() {
 
 #[test]
 fn an_action_stopped_by_a_signal_gets_sigterm_first_so_it_can_clean_up() {
-    let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
     // Like terraform: on SIGTERM it releases its lock, then exits.
-    sb.script(
-        "deploy.sh",
+    let (sb, run) = deploy_sandbox_with(
         "[ -f release ] && exit 0\ntrap 'echo released > lock.released; exit 143' TERM\necho $$ >> deploy.pids\nwhile true; do sleep 0.05; done",
     );
-    sb.script("revert.sh", "echo reverted >> revert.log");
-    let run = sb.start("alice", "wf.ron", "prod", &[]);
-    let pids = sb.path().join("deploy.pids");
-    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
-    wait_until("the action to start", Duration::from_secs(30), || {
-        pids_in(&pids).len() == 1
-    });
+    let (drive, pids) = drive_until_the_action_runs(&sb, &run);
     drive.signal(libc::SIGTERM);
     drive.wait(Duration::from_secs(20)).code(4);
     assert!(
@@ -409,19 +392,10 @@ fn an_action_stopped_by_a_signal_gets_sigterm_first_so_it_can_clean_up() {
 
 #[test]
 fn an_action_that_ignores_sigterm_is_killed_after_the_grace() {
-    let sb = Sandbox::new();
-    sb.write("wf.ron", DEPLOY);
-    sb.script(
-        "deploy.sh",
+    let (sb, run) = deploy_sandbox_with(
         "trap '' TERM\necho $$ >> deploy.pids\nwhile true; do sleep 0.05; done",
     );
-    sb.script("revert.sh", "echo reverted >> revert.log");
-    let run = sb.start("alice", "wf.ron", "prod", &[]);
-    let pids = sb.path().join("deploy.pids");
-    let drive = sb.spawn_as("alice", "drive", &["drive", &run]);
-    wait_until("the action to start", Duration::from_secs(30), || {
-        pids_in(&pids).len() == 1
-    });
+    let (drive, pids) = drive_until_the_action_runs(&sb, &run);
     let running = pids_in(&pids);
     drive.signal(libc::SIGINT);
     drive.wait(Duration::from_secs(20)).code(4);
@@ -438,16 +412,11 @@ fn an_action_killed_by_the_same_sigterm_as_waygate_is_interrupted_not_failed() {
     // dies of the SIGTERM that also tells waygate to stop. That is the operator's stop, not a
     // failure of the action. Here the action plays both parts.
     for _ in 0..3 {
-        let sb = Sandbox::new();
-        sb.write("wf.ron", DEPLOY);
         // The action dies first; waygate's SIGTERM comes the moment waygate has reaped it,
         // from outside the action's process group (as systemd's may).
-        sb.script(
-            "deploy.sh",
+        let (sb, run) = deploy_sandbox_with(
             "[ -f release ] && exit 0\nsetsid sh -c \"touch detached; while kill -0 $$ 2>/dev/null; do sleep 0.005; done; kill -TERM $PPID\" >/dev/null 2>&1 &\nwhile [ ! -f detached ]; do sleep 0.01; done\nexit 143",
         );
-        sb.script("revert.sh", "echo reverted >> revert.log");
-        let run = sb.start("alice", "wf.ron", "prod", &[]);
         let ran = sb.wg_as("alice", &["drive", &run]);
         ran.code(4);
         let history = sb.history(&run);

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::helpers::{run, Sandbox};
 use crate::runs::LIFECYCLE;
@@ -669,7 +670,6 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
 /// free, instead of exiting 1.
 #[test]
 fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
-    use std::time::{Duration, Instant};
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
     let run_id = sb.start("alice", "wf.ron", "dev", &[]);
@@ -861,4 +861,205 @@ fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
             .count(),
         0
     );
+}
+
+/// A mistyped or cut-short `--expect-head` is the operator's typo, not evidence of tampering:
+/// it is refused as usage (exit 2) before the store is read, never reported as a history that
+/// "was cut back or rewritten". Upper case and surrounding blanks are the same hash.
+#[test]
+fn expect_head_that_is_not_a_hash_is_a_usage_error_not_a_tamper_alarm() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let json = sb
+        .wg(&["--format", "json", "audit", "verify"])
+        .code(0)
+        .json();
+    let hash = json["head"]["hash"].as_str().expect("head hash").to_owned();
+    for bad in ["zz", &hash[..12], "", &format!("{hash}0"), &"g".repeat(64)] {
+        let out = sb.wg(&["audit", "verify", "--expect-head", bad]);
+        out.code(2);
+        assert!(!out.stdout.contains("cut back"), "{bad:?}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("64 hexadecimal"),
+            "{bad:?}: {}",
+            out.stderr
+        );
+    }
+    let upper = format!(" {} ", hash.to_ascii_uppercase());
+    let out = sb.wg(&["audit", "verify", "--expect-head", &upper]);
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("reaches the expected head {hash}")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A salvage killed part-way (kill -9, a power cut) must not leave what looks like a whole
+/// store: its journal is a valid chain on its own, just shorter, and without the
+/// `StoreSalvaged` record. The half-written directory is refused until it is deleted and
+/// the salvage run again.
+#[test]
+fn salvage_killed_part_way_leaves_no_store_that_passes_for_a_whole_one() {
+    let sb = big_store();
+    let to = sb.path().join("saved");
+    let salvage = sb.spawn_as("tester", "salvage", &["store", "salvage", "--to", "saved"]);
+    let first_write = Instant::now() + Duration::from_secs(60);
+    let written = || {
+        fs::read_dir(to.join("journal"))
+            .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+            .unwrap_or(false)
+    };
+    while !written() && Instant::now() < first_write {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(written(), "the salvage wrote nothing");
+    let finished = {
+        let mut salvage = salvage;
+        let done = salvage.try_finished();
+        if !done {
+            salvage.kill9();
+        }
+        done
+    };
+    let out = run_in(&sb, "saved", &["audit", "verify"]);
+    if finished {
+        // Too quick to catch: then it is whole, its loss record last.
+        out.code(0);
+        let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
+        assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
+    } else {
+        out.code(1);
+        assert!(out.stderr.contains("salvage"), "{}", out.stderr);
+        run_in(&sb, "saved", &["runs"]).code(1);
+        // Salvaging again into it is refused too; into a fresh directory it works.
+        sb.wg(&["store", "salvage", "--to", "saved"]).code(1);
+        sb.wg(&["store", "salvage", "--to", "saved2"]).code(0);
+    }
+}
+
+/// A salvage writes into a new place, never into the damaged store it reads: a new store under
+/// `.waygate/state` is deleted with sled's state on the old store's next rebuild, and any
+/// directory added there changes the evidence the salvage promises to leave alone. Also
+/// through a symlink, and through `..`.
+#[test]
+fn salvage_into_a_directory_inside_the_store_it_reads_is_refused() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    std::os::unix::fs::symlink(sb.store(), sb.path().join("link")).expect("symlink");
+    let before = listing(&sb.store());
+    let store = sb.store().display().to_string();
+    for to in [
+        format!("{store}/state/new"),
+        format!("{store}/journal/new"),
+        format!("{store}/new/deeper"),
+        "link/new".to_owned(),
+        format!(
+            "{store}/../{}/new",
+            sb.store().file_name().expect("name").to_string_lossy()
+        ),
+    ] {
+        let out = sb.wg(&["store", "salvage", "--to", &to]);
+        out.code(1);
+        assert!(
+            out.stderr.contains("inside the store"),
+            "{to}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        listing(&sb.store()),
+        before,
+        "the refused salvages changed the store"
+    );
+}
+
+/// A store of about 5 MB of journal: several of salvage's 1 MiB writes, so a salvage takes a
+/// while.
+fn big_store() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "big.ron",
+        r#"Workflow(name: "big", initial: "a", vars: {"v": (default: "x")},
+            states: {"a": (), "z": (terminal: Success)}, transitions: [(from: "a", to: "z")])"#,
+    );
+    let value = format!("v={}", "x".repeat(120_000));
+    for i in 0..20 {
+        sb.start("tester", "big.ron", &format!("e{i}"), &["--var", &value]);
+    }
+    sb
+}
+
+/// Two salvages into one directory at once: one writes the store, the other is refused, and
+/// the refused one leaves the winner's store whole and usable (it must not mark it as a
+/// salvage still under way).
+#[test]
+fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
+    let sb = big_store();
+    let one = sb.spawn_as("tester", "one", &["store", "salvage", "--to", "saved"]);
+    let two = sb.spawn_as("tester", "two", &["store", "salvage", "--to", "saved"]);
+    let mut codes = [
+        one.wait(Duration::from_secs(120)).code,
+        two.wait(Duration::from_secs(120)).code,
+    ];
+    codes.sort_unstable();
+    assert_eq!(codes, [0, 1]);
+    run_in(&sb, "saved", &["audit", "verify"]).code(0);
+    let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
+    audit.code(0);
+    assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
+}
+
+/// A store created in a directory that already exists, empty (made by a provisioning script,
+/// a container volume, or by another user beforehand), is as private as one in a directory
+/// `start` creates: the directory's own permissions (here 0777) used to pass to everything
+/// inside, leaving the journal readable and replaceable by every local user.
+#[test]
+fn a_store_created_in_an_existing_open_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    fs::create_dir(sb.store()).expect("mkdir");
+    fs::set_permissions(sb.store(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    sb.start("alice", "wf.ron", "dev", &[]);
+    assert_eq!(open_to_others(&sb.store()), Vec::<String>::new());
+}
+
+/// The holder named in "waiting for the store" is another process's command line, which any
+/// local user with read access to the store can choose (a reader holds the lock too): it
+/// prints escaped, so it cannot clear or recolour the operator's terminal.
+#[test]
+fn the_store_holder_named_while_waiting_prints_escaped() {
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    sb.start("alice", "wf.ron", "dev", &[]);
+    let lock = sb.store().join("LOCK");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sh", "-c", "sleep 3", "\x1b[2J\x1b[31mEVIL"])
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let out = sb.wg(&["runs"]);
+    let _ = holder.wait();
+    out.code(0);
+    assert!(
+        out.stderr.contains("waiting for the store"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(r"\u{1b}[2J"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
 }

@@ -226,3 +226,39 @@ fn usage_errors_print_the_arguments_they_quote_escaped() {
     help.code(0);
     assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
 }
+
+/// The run's directory is a path someone chose: a directory named with an escape sequence
+/// printed raw in `status` cleared the screen. It prints escaped, in `status` and in the
+/// error about a directory that is gone.
+#[test]
+fn a_run_directory_named_with_control_characters_prints_escaped() {
+    let sb = Sandbox::new();
+    let dir = sb.path().join("wd\x1b[2J\r");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("wf.ron"), GATE).expect("write");
+    let out: crate::helpers::Ran = sb
+        .command(
+            "alice",
+            &["--format", "json", "start", "wf.ron", "--env", "dev"],
+        )
+        .current_dir(&dir)
+        .output()
+        .expect("start")
+        .into();
+    out.code(0);
+    let run = out.json()["run_id"].as_str().expect("run_id").to_owned();
+    let status = sb.wg(&["status", &run]);
+    status.code(0);
+    assert!(
+        status.stdout.contains(r"wd\u{1b}[2J\r"),
+        "{}",
+        status.stdout
+    );
+    assert_clean("status", &status.stdout);
+    std::fs::remove_dir_all(&dir).expect("rm");
+    let status = sb.wg(&["status", &run]);
+    assert_clean("status", &status.stdout);
+    let drive = sb.wg(&["drive", &run]);
+    drive.code(1);
+    assert_clean("drive", &drive.stderr);
+}

@@ -149,16 +149,7 @@ fn step_write(i: u64, r: u64, version: u64, definition: &str) -> Write {
         );
         run.vars.insert("region".into(), "eu-west-1".into());
         run.vars.insert("version".into(), format!("1.{i}.0"));
-        let started = EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: None,
-            file_path: None,
-        };
+        let started = run.started();
         return Write::Create {
             run: Box::new(run),
             events: vec![NewEvent::new("ana", started)],

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::event::{EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, RunFilter, Store};
 
@@ -16,33 +16,12 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
         "deploy.ron",
         "(name: \"web\")",
     );
-    let started = NewEvent::new(
-        "ana",
-        EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: None,
-            file_path: None,
-        },
-    );
+    let started = NewEvent::new("ana", run.started());
     (run, started)
 }
 
-pub fn moved(from: &str, to: &str) -> NewEvent {
-    NewEvent::new(
-        "bob",
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: None,
-        },
-    )
-}
+/// The conformance suite's `Transitioned` event, so these tests and the suite write alike.
+pub use waygate_core::store::conformance::moved;
 
 pub fn action(state: &str) -> NewEvent {
     NewEvent::new(
@@ -106,4 +85,18 @@ pub fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
         at += 8 + len;
     }
     out
+}
+
+/// Copies the directory tree `from` to `to`, file by file.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
 }

@@ -4,6 +4,10 @@
 //! environment variable to do its work), which commits in a loop and prints a line for each
 //! commit the store acknowledged. The parent kills it with SIGKILL at a random moment, then
 //! opens the store and checks it against what the child reported.
+//!
+//! The kill moments come from a seeded generator; each test prints its seed (`seed N`), and
+//! `WAYGATE_TEST_SEED=N cargo test -p waygate-core --test store crash::` replays those
+//! moments (the child's own progress still depends on the machine's speed).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +28,8 @@ const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
 /// would: readers polling for the lock get a turn.
 const PAUSE_ENV: &str = "WAYGATE_CRASH_CHILD_PAUSE_MS";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
+/// Replays the kill moments of a printed seed.
+const SEED_ENV: &str = "WAYGATE_TEST_SEED";
 /// Commits per run before the child ends it and starts another.
 const RUN_LENGTH: u64 = 12;
 
@@ -87,15 +93,22 @@ fn child_commits_until_killed() {
     }
 }
 
-/// A small xorshift generator seeded from the clock: random enough for kill timing.
+/// A small xorshift generator: random enough for kill timing. Seeded from
+/// [`SEED_ENV`] when it is set, else from the clock; the seed is printed either way.
 struct Rng(u64);
 
 impl Rng {
     fn new() -> Rng {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos());
-        Rng((nanos as u64) | 1)
+        let seed = match std::env::var(SEED_ENV) {
+            Ok(text) => text
+                .parse()
+                .unwrap_or_else(|_| panic!("{SEED_ENV}={text:?} is not a u64")),
+            Err(_) => SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+        };
+        eprintln!("seed {seed} (replay with {SEED_ENV}={seed})");
+        Rng(seed | 1)
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -104,6 +117,24 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+}
+
+/// This test binary (`exe`) running [`CHILD_TEST`] alone on the store in `dir`, holding it
+/// when `held`.
+fn child_command(exe: &std::path::Path, dir: &std::path::Path, held: bool) -> Command {
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "--exact",
+            CHILD_TEST,
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, dir)
+        .env(HELD_ENV, if held { "1" } else { "0" });
+    command
 }
 
 #[test]
@@ -130,17 +161,7 @@ fn kill_9_at_random_moments(held: bool) {
     let mut served = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(30) {
         rounds += 1;
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                CHILD_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(HELD_ENV, if held { "1" } else { "0" })
+        let mut child = child_command(&exe, dir.path(), held)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -296,17 +317,7 @@ fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies()
     let mut rng = Rng::new();
     // Killed when dropped, so a failed assertion does not leave it committing.
     let mut child = Killed(
-        Command::new(&exe)
-            .args([
-                "--exact",
-                CHILD_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(HELD_ENV, "0")
+        child_command(&exe, dir.path(), false)
             .env(PAUSE_ENV, "2")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -10,7 +10,7 @@ use waygate_core::store::{
     EmbeddedStore, EventFilter, Options, RunChange, RunFilter, Store, StoreError,
 };
 
-use crate::common::{action, moved, new_run, populated, records, segment, snapshot};
+use crate::common::{action, copy_dir, moved, new_run, populated, records, segment, snapshot};
 
 #[test]
 fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
@@ -279,19 +279,6 @@ fn damage_before_later_commits_is_reported_not_cut_off_even_when_rebuilding() {
             bytes,
             "{variant}: the journal was cut"
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
     }
 }
 
@@ -589,7 +576,9 @@ fn salvage_carries_what_is_readable_and_records_every_loss() {
     let (offset, len) = records(&bytes)[3];
     bytes[offset + 8 + len / 2] ^= 0x20;
     fs::write(&path, &bytes).expect("damage");
-    let to = dir.path().join("saved");
+    // Beside the damaged store, never inside it (refused: it stays as it is).
+    let beside = tempfile::tempdir().expect("tempdir");
+    let to = beside.path().join("saved");
     let report = store.salvage(&to, "ops").expect("salvage");
     assert_eq!(fs::read(&path).expect("read"), bytes, "the source changed");
     assert_eq!((report.carried, report.runs), (6, 2));
@@ -649,7 +638,8 @@ fn salvage_carries_what_is_readable_and_records_every_loss() {
 fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     populated(dir.path());
-    let to = dir.path().join("saved");
+    let beside = tempfile::tempdir().expect("tempdir");
+    let to = beside.path().join("saved");
     let results: Vec<Result<_, StoreError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|_| {

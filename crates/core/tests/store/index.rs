@@ -11,7 +11,7 @@ use waygate_core::store::EmbeddedError;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
-use crate::common::{action, moved, new_run, populated};
+use crate::common::{action, copy_dir, moved, new_run, populated};
 
 /// Every run: the index answers, and exactly as sled does.
 fn agrees(store: &EmbeddedStore) {
@@ -76,6 +76,17 @@ fn run_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Each of `files` with its bytes now, to put back later.
+fn contents(files: Vec<PathBuf>) -> Vec<(PathBuf, Vec<u8>)> {
+    files
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(&f).expect("read");
+            (f, bytes)
+        })
+        .collect()
 }
 
 #[test]
@@ -264,13 +275,7 @@ fn commits_past_head_are_read_from_the_journal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = populated(dir.path());
     let old_head = fs::read(head(dir.path())).expect("HEAD");
-    let old_files: Vec<(PathBuf, Vec<u8>)> = run_files(dir.path())
-        .into_iter()
-        .map(|f| {
-            let bytes = fs::read(&f).expect("read");
-            (f, bytes)
-        })
-        .collect();
+    let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
     store
         .commit(
@@ -297,19 +302,6 @@ fn commits_past_head_are_read_from_the_journal() {
     assert_eq!(fast, slow);
     assert!(fast[0].as_deref().is_some_and(|a| a.contains("prod")));
     agrees(&store);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 /// A crash right after a new segment was created leaves it empty at the journal's end: the
@@ -379,13 +371,7 @@ fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
     let segment = dir.path().join("journal").join("00000001.seg");
     let old_len = fs::metadata(&segment).expect("segment").len();
     let old_head = fs::read(head(dir.path())).expect("HEAD");
-    let old_files: Vec<(PathBuf, Vec<u8>)> = run_files(dir.path())
-        .into_iter()
-        .map(|f| {
-            let bytes = fs::read(&f).expect("read");
-            (f, bytes)
-        })
-        .collect();
+    let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
     store
         .commit(

@@ -5,7 +5,6 @@ mod concurrency;
 mod conformance;
 mod crash;
 mod damage;
-mod figures;
 mod index;
 mod layout;
 mod segments;

@@ -120,6 +120,13 @@ impl Engine {
     /// the one to `to`), says what [`decide`] makes of them, and records nothing.
     pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
+        // An ended run has no moves to check; its guards (and their commands) are not run.
+        if loaded.run.status.is_ended() {
+            return Err(EngineError::Ended {
+                run: id.clone(),
+                status: loaded.run.status,
+            });
+        }
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);

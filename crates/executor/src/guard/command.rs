@@ -135,7 +135,6 @@ mod tests {
     use std::time::Duration;
 
     use waygate_core::outcome::Outcome;
-    use waygate_core::template::Template;
 
     use super::*;
     use crate::context::tests::ctx;
@@ -145,15 +144,7 @@ mod tests {
     }
 
     fn cmd(argv: &[&str]) -> CommandCheck {
-        CommandCheck {
-            run: argv
-                .iter()
-                .map(|a| Template::parse(a).expect("valid"))
-                .collect(),
-            timeout: Duration::from_secs(10),
-            env: Default::default(),
-            cwd: None,
-        }
+        crate::test_support::command(argv, Duration::from_secs(10))
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use waygate_core::model::{Check, CommandCheck, Guard, HttpCheck, Retry};
+use waygate_core::model::{Check, Guard, HttpCheck, Retry};
 use waygate_core::template::Template;
 use waygate_executor::GuardContext;
 
@@ -34,14 +34,7 @@ pub fn t(s: &str) -> Template {
     Template::parse(s).expect("valid template")
 }
 
-pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
-    CommandCheck {
-        run: argv.iter().map(|a| t(a)).collect(),
-        timeout,
-        env: Default::default(),
-        cwd: None,
-    }
-}
+pub use waygate_executor::test_support::command;
 
 pub fn http(url: &str) -> HttpCheck {
     HttpCheck {
@@ -150,18 +143,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Whether `pid` is a running process (a zombie awaiting its reaper does not count).
-pub fn alive(pid: i32) -> bool {
-    let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    // SAFETY: signal 0 only checks for existence.
-    running && unsafe { libc::kill(pid, 0) } == 0
-}
+pub use waygate_executor::test_support::alive;
 
 /// Waits up to 2 s for `pid` to stop running; true when it did.
 pub async fn gone(pid: i32) -> bool {

@@ -12,6 +12,10 @@ use crate::store::StoreError;
 /// What `DIR/FORMAT` says for stores this code reads and writes.
 const FORMAT: &str = "waygate-store 1";
 
+/// The file a salvage keeps in its new store until the last record is written: a store
+/// holding it is half-written, not a store (see [`inspect`], `salvage.rs`).
+pub(crate) const SALVAGING: &str = "SALVAGING";
+
 /// What a store directory holds, as far as opening it is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -48,6 +52,15 @@ pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
     }
     let path = dir.join("FORMAT");
     match fs::read_to_string(&path) {
+        Ok(found) if found.trim() == FORMAT && dir.join(SALVAGING).exists() => {
+            return Err(StoreError::NotAStore {
+                location: location(),
+                why: "holds a salvage that has not finished: one is running, or one was stopped \
+                      part-way and what it wrote is not a whole copy (no record of what was \
+                      lost); delete the directory and run `waygate store salvage` again"
+                    .into(),
+            })
+        }
         Ok(found) if found.trim() == FORMAT => return Ok(Found::Store),
         Ok(found) => {
             return Err(StoreError::UnsupportedVersion {
@@ -91,6 +104,31 @@ pub(crate) fn not_empty(dir: &Path) -> StoreError {
     }
 }
 
+/// Makes the directory a new store is created in `0700`, as if this process had created it:
+/// an empty directory made beforehand (by a script, a container volume) may let others in,
+/// and what the store creates inside takes the directory's permissions. One owned by another
+/// user is refused: its owner could rename or replace the journal whatever its modes.
+fn make_private(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(dir).map_err(StoreError::io(dir))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(StoreError::NotAStore {
+            location: dir.display().to_string(),
+            why: format!(
+                "belongs to another user (uid {}); a store is created only in a directory of \
+                 your own, which its owner cannot tamper with",
+                meta.uid()
+            ),
+        });
+    }
+    if meta.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(StoreError::io(dir))?;
+    }
+    Ok(())
+}
+
 /// Creates a store in `dir` (missing or empty), under the lock so two creators do not race.
 pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreError> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -106,6 +144,8 @@ pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreErr
             Err(e) => return Err(StoreError::io(dir)(e)),
         }
     }
+    // Before the lock file, which takes the directory's permissions.
+    make_private(dir)?;
     let _lock = lock(dir, options)?;
     // Another process may have created it while we waited for the lock.
     match inspect(dir)? {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::dir::{create_store, inspect, Found};
+use super::dir::{create_store, inspect, Found, SALVAGING};
 use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
 use super::lock::{lock, lock_shared};
 use super::options::Options;
@@ -58,6 +58,16 @@ pub(crate) fn salvage(
     actor: &str,
     now: jiff::Timestamp,
 ) -> Result<SalvageReport, StoreError> {
+    if within(to, from)? {
+        return Err(StoreError::NotAStore {
+            location: to.display().to_string(),
+            why: format!(
+                "is inside the store it salvages ({}); a salvage writes to a new place and \
+                 leaves the damaged store as it is",
+                from.display()
+            ),
+        });
+    }
     match inspect(to)? {
         Found::Missing | Found::Empty => {}
         Found::Store | Found::Other => {
@@ -83,6 +93,18 @@ pub(crate) fn salvage(
             why: "is not empty: something else wrote a store there meanwhile".into(),
         });
     }
+    // Only now, owning the empty journal (a second salvage into `to` must not mark the
+    // first one's finished store): until the last record is on disk, `to` is marked
+    // half-written. A salvage stopped part-way (kill -9, power cut) leaves a shorter chain
+    // that verifies on its own and lacks the loss record, so it must not pass for a store
+    // (`inspect` refuses it).
+    let marker = to.join(SALVAGING);
+    journal::create_options(&marker)
+        .write(true)
+        .open(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io(&marker))?;
+    journal::sync_dir(to)?;
     let mut writer = None;
     let mut tail = Pos::START;
     let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -141,6 +163,8 @@ pub(crate) fn salvage(
         journal.append(tail, &batch, &mut writer)?;
     }
     drop(writer);
+    fs::remove_file(&marker).map_err(StoreError::io(&marker))?;
+    journal::sync_dir(to)?;
     drop(lock);
     Session::build(to, options)?;
     runs.remove(&RunId(String::new()));
@@ -155,6 +179,35 @@ pub(crate) fn salvage(
             hash: prev,
         },
     })
+}
+
+/// Whether `path` (which need not exist yet) is `dir` or lies inside it, symlinks and `..`
+/// resolved: the longest part of `path` that exists is resolved by the file system, the rest
+/// (directories still to be created, so no symlinks) by its names.
+fn within(path: &Path, dir: &Path) -> Result<bool, StoreError> {
+    let dir = fs::canonicalize(dir).map_err(StoreError::io(dir))?;
+    for existing in path.ancestors() {
+        let at = if existing.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            existing
+        };
+        let Ok(mut resolved) = fs::canonicalize(at) else {
+            continue;
+        };
+        let rest = path.strip_prefix(existing).unwrap_or(Path::new(""));
+        for part in rest.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    resolved.pop();
+                }
+                std::path::Component::Normal(name) => resolved.push(name),
+                _ => {}
+            }
+        }
+        return Ok(resolved.starts_with(&dir));
+    }
+    Ok(false)
 }
 
 /// Reads every record that can be trusted on its own: it decodes, passes its checksum, its
