@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 use waygate_core::store::EmbeddedError;
 
-use waygate_core::outcome::Outcome;
+use waygate_core::decide::Decision;
+use waygate_core::ending::How;
 use waygate_core::run::RunStatus;
 use waygate_core::store::StoreError;
-use waygate_executor::engine::{DriveEnd, StepOutcome, TransitionReport};
+use waygate_executor::engine::{DriveEnd, StepOutcome};
 
 /// The exit codes of `docs/cli.md` ("Exit codes"), the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +34,11 @@ pub enum Exit {
 impl Exit {
     /// How a run that has ended exits every command that reports it: 0 succeeded, 6 failed in
     /// a failure terminal state, 3 failed in place, 5 aborted (by another command).
-    pub fn of_end(status: RunStatus, in_place: bool) -> Exit {
+    pub fn of_end(status: RunStatus, how: &How) -> Exit {
         match status {
             RunStatus::Succeeded => Exit::Ok,
             RunStatus::Aborted => Exit::Conflict,
-            RunStatus::Failed if in_place => Exit::GuardsFailed,
+            RunStatus::Failed if *how == How::InPlace => Exit::GuardsFailed,
             RunStatus::Failed => Exit::FailedTerminal,
             // Not an end; a caller never asks, but "done" would be a lie.
             RunStatus::Active | RunStatus::Waiting => Exit::Waiting,
@@ -54,9 +55,7 @@ impl Exit {
     /// waiting.
     pub fn of_drive(end: &DriveEnd) -> Exit {
         match end {
-            DriveEnd::Ended {
-                status, in_place, ..
-            } => Exit::of_end(*status, *in_place),
+            DriveEnd::Ended { status, how, .. } => Exit::of_end(*status, how),
             DriveEnd::Waiting => Exit::Waiting,
             DriveEnd::Interrupted { .. } => Exit::of_interrupted(),
             DriveEnd::Blocked { .. } => Exit::GuardsFailed,
@@ -69,9 +68,7 @@ impl Exit {
         match outcome {
             StepOutcome::Moved { cause, .. } if cause.is_failure() => Exit::GuardsFailed,
             StepOutcome::Moved { .. } => Exit::Ok,
-            StepOutcome::Ended {
-                status, in_place, ..
-            } => Exit::of_end(*status, *in_place),
+            StepOutcome::Ended { status, how, .. } => Exit::of_end(*status, how),
             StepOutcome::Waiting { .. } => Exit::Waiting,
             StepOutcome::Blocked => Exit::GuardsFailed,
         }
@@ -79,21 +76,15 @@ impl Exit {
 }
 
 impl Exit {
-    /// How `check` (a dry run) exits: what its evaluations would mean for `advance` (0 a
-    /// transition passes, 4 waiting, 3 not). A run that has ended is refused before
-    /// (`EngineError::Ended`, exit 1).
-    pub fn of_check(reports: &[TransitionReport]) -> Exit {
-        let passes = |r: &TransitionReport| r.results.iter().all(|g| g.outcome == Outcome::Pass);
-        let waits = |r: &TransitionReport| {
-            !r.results.iter().any(|g| g.outcome == Outcome::Fail)
-                && r.results.iter().any(|g| g.outcome == Outcome::Waiting)
-        };
-        if reports.iter().any(passes) {
-            Exit::Ok
-        } else if reports.iter().any(waits) {
-            Exit::Waiting
-        } else {
-            Exit::GuardsFailed
+    /// How `check` (a dry run) exits: what [`decide`](waygate_core::decide::decide) says
+    /// `advance` would do with its evaluations (0 a transition is taken, 4 waiting, 3 blocked
+    /// or an incident). A run that has ended is refused before (`EngineError::Ended`, exit 1).
+    pub fn of_check(decision: &Decision) -> Exit {
+        match decision {
+            Decision::Ended => Exit::Error,
+            Decision::Take { .. } => Exit::Ok,
+            Decision::Wait => Exit::Waiting,
+            Decision::Blocked { .. } | Decision::Incident { .. } => Exit::GuardsFailed,
         }
     }
 }
@@ -170,6 +161,48 @@ impl CliError {
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use waygate_core::decide::{decide, Evaluation, Incident};
+    use waygate_core::validate::validate;
+
+    use super::*;
+
+    #[test]
+    fn check_exits_as_the_decision_says() {
+        let v = validate(
+            "t.ron",
+            r#"Workflow(name: "t", initial: "a", states: {"a": (), "done": (terminal: Success)},
+                transitions: [(from: "a", to: "done")])"#,
+        );
+        let w = v.workflow.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+        let a = w.state_id("a").expect("a");
+        let evals = [Evaluation {
+            transition: w.outgoing(a)[0].id,
+            results: &[],
+        }];
+        let take = decide(&w, a, &[], Duration::ZERO, &evals);
+        assert!(matches!(take, Decision::Take { .. }));
+        let incident = Decision::Incident {
+            to: None,
+            incident: Incident::WatchBroke("w".into()),
+        };
+        // (decision, exit)
+        let cases = [
+            (take, Exit::Ok),
+            (Decision::Wait, Exit::Waiting),
+            (Decision::Blocked { on_failure: None }, Exit::GuardsFailed),
+            (incident, Exit::GuardsFailed),
+            (Decision::Ended, Exit::Error),
+        ];
+        for (decision, exit) in cases {
+            assert_eq!(Exit::of_check(&decision), exit, "{decision:?}");
         }
     }
 }

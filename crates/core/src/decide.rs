@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
-use crate::event::Event;
+use crate::event::{Cause, Event};
 use crate::model::Workflow;
 use crate::outcome::{GuardResult, Outcome};
 
@@ -30,6 +30,27 @@ pub enum Incident {
     Deadline(Duration),
     /// A `Watch` guard saw its check fail; names the guard.
     WatchBroke(String),
+}
+
+impl Incident {
+    /// The cause the journal records for the move it makes.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Incident::Deadline(_) => Cause::Deadline,
+            Incident::WatchBroke(_) => Cause::Watch,
+        }
+    }
+
+    /// The move's reason, for the journal and for people; `state` is where it happened.
+    pub fn reason(&self, state: &str) -> String {
+        match self {
+            Incident::Deadline(d) => format!(
+                "deadline of {} in `{state}` passed",
+                crate::duration::format_duration(*d)
+            ),
+            Incident::WatchBroke(g) => format!("watch `{g}` failed"),
+        }
+    }
 }
 
 /// What should happen to the run.
@@ -62,6 +83,42 @@ pub enum Decision {
     },
 }
 
+/// What one transition's guards say on their own, before [`decide`] weighs the transitions of
+/// a state against each other (and against its deadline). The `passed` of a `GuardsEvaluated`
+/// record and of `check`'s and `advance`'s reports is [`Passage::Passes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// Every guard passed (a transition without guards always passes).
+    Passes,
+    /// No guard failed and some are waiting: it may still pass.
+    Waits,
+    /// Some guard failed: it cannot pass this time.
+    Fails,
+}
+
+/// What `results`, one transition's guards as just evaluated, say about it.
+pub fn passage(results: &[GuardResult]) -> Passage {
+    if results.iter().all(|r| r.outcome == Outcome::Pass) {
+        Passage::Passes
+    } else if results.iter().any(|r| r.outcome == Outcome::Fail) {
+        Passage::Fails
+    } else {
+        Passage::Waits
+    }
+}
+
+impl Decision {
+    /// Whether evaluating more transitions could not change this decision: the run has
+    /// ended, a transition is taken (the first passing in file order, when they are evaluated
+    /// in file order), or an incident fires. `advance` stops evaluating there.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Decision::Ended | Decision::Take { .. } | Decision::Incident { .. }
+        )
+    }
+}
+
 /// Decides what happens to a run in `state` that entered it `in_state` ago, given its
 /// history `events` (oldest first: whether it is on its rollback path) and the evaluations of
 /// its outgoing transitions (in any order; file order is restored here).
@@ -81,7 +138,10 @@ pub fn decide(
         return Decision::Ended;
     }
     let failure_to = workflow.failure_target(state, events);
-    if let Some(deadline) = node.deadline.filter(|d| in_state >= *d) {
+    if let Some(deadline) = node
+        .deadline
+        .filter(|_| deadline_passed(workflow, state, in_state))
+    {
         return Decision::Incident {
             to: failure_to,
             incident: Incident::Deadline(deadline),
@@ -102,17 +162,16 @@ pub fn decide(
         let Some(eval) = evaluations.iter().find(|e| e.transition == t.id) else {
             continue;
         };
-        let all = |o: Outcome| eval.results.iter().all(|r| r.outcome == o);
-        let any = |o: Outcome| eval.results.iter().any(|r| r.outcome == o);
         let complete = eval.results.len() == t.transition.guards.len();
-        if complete && all(Outcome::Pass) {
-            return Decision::Take {
-                transition: t.id,
-                to: t.to,
-            };
-        }
-        if !any(Outcome::Fail) && any(Outcome::Waiting) {
-            waiting = true;
+        match passage(eval.results) {
+            Passage::Passes if complete => {
+                return Decision::Take {
+                    transition: t.id,
+                    to: t.to,
+                };
+            }
+            Passage::Waits => waiting = true,
+            _ => {}
         }
     }
     if waiting {
@@ -122,6 +181,53 @@ pub fn decide(
             on_failure: node.on_failure,
         }
     }
+}
+
+/// When the deadline of `state` falls for a run that entered it at `entered_at`, if the state
+/// has one: the instant from which [`decide`] sees it passed (`in_state >= deadline`), for
+/// `status` to show and `drive` to wake at.
+pub fn deadline_at(
+    workflow: &Workflow,
+    state: NodeIndex,
+    entered_at: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let d = workflow.state(state).deadline?;
+    let d = jiff::SignedDuration::try_from(d).ok()?;
+    entered_at.checked_add(d).ok()
+}
+
+/// The reason recorded when a blocked run follows its state's `on_failure`
+/// ([`Cause::OnFailure`]): the guards that failed, in order.
+pub fn blocked_reason<'r>(results: impl IntoIterator<Item = &'r GuardResult>) -> String {
+    let failed: Vec<&str> = results
+        .into_iter()
+        .filter(|g| g.outcome == Outcome::Fail)
+        .map(|g| g.name.as_str())
+        .collect();
+    format!("guards failed: {}", failed.join(", "))
+}
+
+/// When a waiting run is worth deciding again: the earliest `retry_at` of the guards that
+/// wait (a timer, a window opening, a watch's next look) or the state's `deadline`, whichever
+/// comes first; `None` when neither says (approvals: only news can change those).
+pub fn look_again_at<'r>(
+    results: impl IntoIterator<Item = &'r GuardResult>,
+    deadline: Option<jiff::Timestamp>,
+) -> Option<jiff::Timestamp> {
+    results
+        .into_iter()
+        .filter(|g| g.outcome == Outcome::Waiting)
+        .filter_map(|g| g.retry_at)
+        .chain(deadline)
+        .min()
+}
+
+/// Whether the deadline of `state` has passed for a run that has been there `in_state`.
+pub fn deadline_passed(workflow: &Workflow, state: NodeIndex, in_state: Duration) -> bool {
+    workflow
+        .state(state)
+        .deadline
+        .is_some_and(|d| in_state >= d)
 }
 
 /// Why `waygate rollback` may not send a run to the workflow's rollback state.
@@ -280,6 +386,157 @@ mod tests {
             ];
             let got = decide(&w, a, &[], Duration::from_secs(minutes * 60), &evals);
             assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn passage_table() {
+        // (case, outcomes of one transition's guards, expected)
+        let cases: &[(&str, &[Outcome], Passage)] = &[
+            ("no guards passes", &[], Passage::Passes),
+            ("all pass", &[Pass, Pass], Passage::Passes),
+            ("one waiting waits", &[Pass, Waiting], Passage::Waits),
+            ("all waiting waits", &[Waiting, Waiting], Passage::Waits),
+            ("a failure beats waiting", &[Waiting, Fail], Passage::Fails),
+            ("a failure beats passing", &[Fail, Pass], Passage::Fails),
+        ];
+        for &(name, outcomes, expected) in cases {
+            let results: Vec<GuardResult> = outcomes
+                .iter()
+                .enumerate()
+                .map(|(i, &o)| result(&format!("g{i}"), o))
+                .collect();
+            assert_eq!(passage(&results), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_waiting_and_blocked_leave_room_for_more_evaluations() {
+        let w = setup();
+        let id = |s: &str| w.state_id(s).expect("state");
+        let cases = [
+            (Decision::Ended, true),
+            (
+                Decision::Take {
+                    transition: edge(&w, "c", "done"),
+                    to: id("done"),
+                },
+                true,
+            ),
+            (
+                Decision::Incident {
+                    to: None,
+                    incident: Incident::WatchBroke("w".into()),
+                },
+                true,
+            ),
+            (Decision::Wait, false),
+            (Decision::Blocked { on_failure: None }, false),
+        ];
+        for (decision, fin) in cases {
+            assert_eq!(decision.is_final(), fin, "{decision:?}");
+        }
+    }
+
+    #[test]
+    fn the_deadline_falls_when_decide_sees_it_passed() {
+        let w = setup();
+        let (a, c) = (w.state_id("a").expect("a"), w.state_id("c").expect("c"));
+        let entered: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().expect("time");
+        let at = deadline_at(&w, a, entered).expect("a has a deadline");
+        assert_eq!(at.to_string(), "2026-03-02T10:05:00Z");
+        // (minutes in state, passed)
+        for (minutes, passed) in [(0, false), (4, false), (5, true), (6, true)] {
+            let in_state = Duration::from_secs(minutes * 60);
+            assert_eq!(deadline_passed(&w, a, in_state), passed, "{minutes}m");
+            let incident = matches!(decide(&w, a, &[], in_state, &[]), Decision::Incident { .. });
+            assert_eq!(incident, passed, "{minutes}m: decide agrees");
+        }
+        assert_eq!(deadline_at(&w, c, entered), None);
+        assert!(!deadline_passed(&w, c, Duration::from_secs(u64::MAX / 4)));
+    }
+
+    #[test]
+    fn look_again_at_the_first_waiting_guards_time_or_the_deadline() {
+        let ts = |s: &str| -> jiff::Timestamp { s.parse().expect("timestamp") };
+        let at = |name: &str, outcome, when: Option<&str>| {
+            let mut r = result(name, outcome);
+            r.retry_at = when.map(ts);
+            r
+        };
+        let window = at("window", Waiting, Some("2026-03-02T10:30:00Z"));
+        let timer = at("timer", Waiting, Some("2026-03-02T10:10:00Z"));
+        let approval = at("approval", Waiting, None);
+        // A guard that no longer waits says nothing about when to look again.
+        let stale = at("passed", Pass, Some("2026-03-02T10:01:00Z"));
+        let deadline = Some(ts("2026-03-02T10:20:00Z"));
+        // (case, results, deadline, expected)
+        type Case<'c> = (
+            &'c str,
+            Vec<&'c GuardResult>,
+            Option<jiff::Timestamp>,
+            Option<&'c str>,
+        );
+        let cases: Vec<Case> = vec![
+            ("only approvals: no time", vec![&approval], None, None),
+            (
+                "the earliest guard",
+                vec![&window, &timer, &approval],
+                None,
+                Some("2026-03-02T10:10:00Z"),
+            ),
+            (
+                "the deadline when it comes first",
+                vec![&window],
+                deadline,
+                Some("2026-03-02T10:20:00Z"),
+            ),
+            (
+                "the deadline alone",
+                vec![&approval],
+                deadline,
+                Some("2026-03-02T10:20:00Z"),
+            ),
+            (
+                "not a guard that passed",
+                vec![&stale, &window],
+                None,
+                Some("2026-03-02T10:30:00Z"),
+            ),
+        ];
+        for (name, results, deadline, expected) in cases {
+            assert_eq!(look_again_at(results, deadline), expected.map(ts), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_blocked_run_names_the_guards_that_failed() {
+        let results = [
+            result("tests", Fail),
+            result("flag", Pass),
+            result("soak", Waiting),
+            result("smoke", Fail),
+        ];
+        assert_eq!(blocked_reason(&results), "guards failed: tests, smoke");
+    }
+
+    #[test]
+    fn incidents_name_their_cause_and_reason() {
+        let cases = [
+            (
+                Incident::Deadline(Duration::from_secs(300)),
+                Cause::Deadline,
+                "deadline of 5m in `bake` passed",
+            ),
+            (
+                Incident::WatchBroke("errors".into()),
+                Cause::Watch,
+                "watch `errors` failed",
+            ),
+        ];
+        for (incident, cause, reason) in cases {
+            assert_eq!(incident.cause(), cause, "{incident:?}");
+            assert_eq!(incident.reason("bake"), reason, "{incident:?}");
         }
     }
 

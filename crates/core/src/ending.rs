@@ -2,7 +2,7 @@
 //! reports it (`drive` and `run` when they end it, see it ended by another command, or find
 //! it ended already; `advance`; `status`), so they agree on the words and the exit code.
 
-use crate::entry::{action_histories, Attempt};
+use crate::entry::{action_histories, ActionStatus};
 use crate::event::{Event, EventKind};
 use crate::model::Workflow;
 use crate::run::{Run, RunStatus};
@@ -74,8 +74,8 @@ pub fn ending(workflow: &Workflow, run: &Run, events: &[Event]) -> Option<Ending
     let failed_actions = action_histories(visit, &run.state, count)
         .into_iter()
         .enumerate()
-        .filter_map(|(i, h)| match h.last {
-            Some(Attempt::Finished { ok: false, detail }) => Some(FailedAction {
+        .filter_map(|(i, h)| match h.status(false) {
+            (ActionStatus::Failed, detail) => Some(FailedAction {
                 number: i + 1,
                 action: h.description.unwrap_or_default(),
                 detail,

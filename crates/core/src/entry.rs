@@ -20,6 +20,7 @@
 //!   the run then ends as the state says; failed ones are listed, not hidden.
 
 use petgraph::graph::NodeIndex;
+use serde::Serialize;
 
 use crate::event::{Event, EventKind};
 use crate::model::{Terminal, Workflow};
@@ -61,12 +62,55 @@ pub struct ActionHistory {
     pub crashes: usize,
 }
 
+/// An action's status as `status` and `drive` show it (the `status` field of `status`'s
+/// `actions`, `docs/cli.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// Not started in this visit.
+    Pending,
+    /// Started, and the process that started it holds the run's lock.
+    Running,
+    /// Finished well.
+    Ok,
+    /// Finished badly.
+    Failed,
+    /// Stopped by an operator's signal, or its process died unrecorded: it runs again on
+    /// resume ([`decide_entry`]).
+    Interrupted,
+}
+
+impl ActionStatus {
+    /// The lower-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Pending => "pending",
+            ActionStatus::Running => "running",
+            ActionStatus::Ok => "ok",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
 impl ActionHistory {
-    /// Whether it finished, and how.
-    pub fn finished(&self) -> Option<bool> {
+    /// The action's status, and one line for people on it. `running_elsewhere`: another
+    /// process holds the run's lock, so an attempt started and not finished is running there
+    /// rather than dead.
+    pub fn status(&self, running_elsewhere: bool) -> (ActionStatus, String) {
         match &self.last {
-            Some(Attempt::Finished { ok, .. }) => Some(*ok),
-            _ => None,
+            None => (ActionStatus::Pending, String::new()),
+            Some(Attempt::Started) if running_elsewhere => (ActionStatus::Running, String::new()),
+            Some(Attempt::Started) => (
+                ActionStatus::Interrupted,
+                "the process running it died; it runs again on resume".to_owned(),
+            ),
+            Some(Attempt::Interrupted { signal }) => (
+                ActionStatus::Interrupted,
+                format!("stopped by {signal}; it runs again on resume"),
+            ),
+            Some(Attempt::Finished { ok: true, detail }) => (ActionStatus::Ok, detail.clone()),
+            Some(Attempt::Finished { ok: false, detail }) => (ActionStatus::Failed, detail.clone()),
         }
     }
 }
@@ -489,11 +533,78 @@ mod tests {
     }
 
     #[test]
+    fn action_status_table() {
+        // (case, journal of the visit, another process holds the lock, status, detail)
+        let cases: &[(&str, &str, bool, ActionStatus, &str)] = &[
+            ("never started", "", false, ActionStatus::Pending, ""),
+            (
+                "never started, lock held",
+                "",
+                true,
+                ActionStatus::Pending,
+                "",
+            ),
+            (
+                "started, lock held elsewhere",
+                "s0",
+                true,
+                ActionStatus::Running,
+                "",
+            ),
+            (
+                "started, nobody holds the lock: its process died",
+                "s0",
+                false,
+                ActionStatus::Interrupted,
+                "the process running it died; it runs again on resume",
+            ),
+            (
+                "stopped by a signal",
+                "s0 i0",
+                false,
+                ActionStatus::Interrupted,
+                "stopped by SIGTERM; it runs again on resume",
+            ),
+            (
+                "finished well",
+                "s0 f0",
+                false,
+                ActionStatus::Ok,
+                "exit status 1",
+            ),
+            (
+                "finished badly",
+                "s0 x0",
+                true,
+                ActionStatus::Failed,
+                "exit status 1",
+            ),
+            (
+                "the latest attempt counts",
+                "s0 x0 s0",
+                true,
+                ActionStatus::Running,
+                "",
+            ),
+        ];
+        for &(name, script, elsewhere, status, detail) in cases {
+            let h = action_histories(&events("deploy", script), "deploy", 1);
+            assert_eq!(
+                h[0].status(elsewhere),
+                (status, detail.to_owned()),
+                "{name}"
+            );
+            let json = serde_json::to_value(status).expect("json");
+            assert_eq!(json.as_str(), Some(status.as_str()), "{name}");
+        }
+    }
+
+    #[test]
     fn histories_ignore_other_states_and_unknown_indexes() {
         let mut visit = events("other", "s0 x0");
         visit.extend(events("deploy", "s7 s0 f0"));
         let h = action_histories(&visit, "deploy", 2);
-        assert_eq!(h[0].finished(), Some(true));
+        assert_eq!(h[0].status(false).0, ActionStatus::Ok);
         assert_eq!(h[0].crashes, 0);
         assert_eq!(h[1], ActionHistory::default());
     }

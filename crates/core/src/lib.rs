@@ -9,7 +9,8 @@
 //! `checks` the check kinds, `values` durations, times and templates, `shell` the shell lint,
 //! `graph` the graph of states)
 //! → `model` (the validated [`model::Workflow`], a petgraph graph) → `decide` (the pure
-//! transition decision) and `entry` (the pure decision of which entry action runs next) →
+//! transition decision, with whether one transition passes and when a state's deadline falls)
+//! and `entry` (the pure decision of which entry action runs next, and an action's status) →
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
 //! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.

@@ -15,6 +15,17 @@ pub enum Outcome {
     Waiting,
 }
 
+impl Outcome {
+    /// The lower-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Waiting => "waiting",
+        }
+    }
+}
+
 /// The most evidence kept per guard result (command output, response body), in bytes.
 pub const MAX_EVIDENCE: usize = 4096;
 
@@ -34,9 +45,10 @@ pub struct GuardResult {
     pub duration_ms: u64,
     /// Tries made (1 without retries).
     pub attempts: u32,
-    /// For waiting guards: when waiting may end (timer, window opening), RFC 3339.
+    /// For waiting guards: when waiting may end (timer, window opening). Stored as RFC 3339
+    /// text (`"2026-03-02T10:00:50Z"`), in UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<String>,
+    pub retry_at: Option<jiff::Timestamp>,
     /// For a `Watch` that broke: the incident sends the run to `on_failure` at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incident: bool,
@@ -58,6 +70,26 @@ pub fn bound_evidence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_names_are_their_json_names() {
+        for o in [Outcome::Pass, Outcome::Fail, Outcome::Waiting] {
+            let json = serde_json::to_value(o).expect("json");
+            assert_eq!(json.as_str(), Some(o.as_str()));
+        }
+    }
+
+    #[test]
+    fn retry_at_is_stored_as_rfc_3339_text_and_read_back() {
+        // The journal's bytes (and so its hash chain) keep the text form.
+        let stored = r#"{"name":"soak","outcome":"waiting","detail":"5m left","duration_ms":0,"attempts":1,"retry_at":"2026-03-02T10:00:50Z"}"#;
+        let r: GuardResult = serde_json::from_str(stored).expect("parses");
+        assert_eq!(
+            r.retry_at,
+            Some("2026-03-02T10:00:50Z".parse().expect("timestamp"))
+        );
+        assert_eq!(serde_json::to_string(&r).expect("json"), stored);
+    }
 
     #[test]
     fn evidence_keeps_the_tail_on_a_char_boundary() {

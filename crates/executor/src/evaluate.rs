@@ -54,7 +54,7 @@ fn result(
         evidence: verdict.evidence.map(|e| bound_evidence(&ctx.redact(&e))),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         attempts,
-        retry_at: verdict.retry_at.map(|t| t.to_string()),
+        retry_at: verdict.retry_at,
         incident: verdict.incident,
     }
 }
@@ -143,7 +143,10 @@ mod tests {
         )
         .await;
         assert_eq!((r.outcome, r.attempts), (Outcome::Waiting, 1));
-        assert_eq!(r.retry_at.as_deref(), Some("2026-03-02T10:00:50Z"));
+        assert_eq!(
+            r.retry_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-03-02T10:00:50Z")
+        );
         assert_eq!(r.duration_ms, 0);
     }
 
@@ -191,7 +194,10 @@ mod tests {
         let mut c = paused_ctx(Duration::ZERO);
         let r = evaluate_guard(&g, &c).await;
         assert_eq!(r.outcome, Outcome::Waiting);
-        assert_eq!(r.retry_at.as_deref(), Some("2026-03-02T10:00:30Z"));
+        assert_eq!(
+            r.retry_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-03-02T10:00:30Z")
+        );
         tokio::time::advance(Duration::from_secs(120)).await;
         assert_eq!(
             evaluate_guard(&g, &c).await.outcome,

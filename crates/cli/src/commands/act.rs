@@ -7,12 +7,11 @@ use waygate_core::ending::{ending, Ending, How};
 use waygate_core::entry::{action_histories, decide_entry, Entry, Rerun};
 use waygate_core::event::EventKind;
 use waygate_core::model::Workflow;
-use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{
-    DriveEnd, DriveOptions, Engine, Loaded, StepOutcome, TransitionReport,
+    DriveEnd, DriveOptions, DryRun, Engine, Loaded, StepOutcome, TransitionReport,
 };
 use waygate_executor::{EngineError, Signal};
 
@@ -262,7 +261,7 @@ fn reports_json(reports: &[TransitionReport]) -> serde_json::Value {
         .iter()
         .map(|r| json!({
             "to": r.to,
-            "passed": r.results.iter().all(|g| g.outcome == Outcome::Pass),
+            "passed": r.passed(),
             "guards": r.results,
         }))
         .collect::<Vec<_>>())
@@ -287,15 +286,19 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
     let engine = app
         .reader()
         .with_shutdown(signals::listen(&app.stop_waiting));
-    let (loaded, reports) = match engine.check(&rid, to).await {
+    let DryRun {
+        loaded,
+        reports,
+        decision,
+    } = match engine.dry_run(&rid, to).await {
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
         Err(EngineError::Interrupted { signal, .. }) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
-            return finish_simple(app, &rid, Exit::of_interrupted(), message.into()).await;
+            return print_message(app, &rid, Exit::of_interrupted(), message.into()).await;
         }
         other => other?,
     };
-    let exit = Exit::of_check(&reports);
+    let exit = Exit::of_check(&decision);
     match app.format {
         Format::Human | Format::Csv => {
             let mut text = format!(
@@ -335,7 +338,7 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
             let loaded = engine.load(&rid).await?;
             match ending(&loaded.workflow, &loaded.run, &loaded.events) {
                 Some(end) => {
-                    return finish_simple(
+                    return print_message(
                         app,
                         &rid,
                         Exit::Conflict,
@@ -380,7 +383,7 @@ async fn interrupted(
     signal: Signal,
 ) -> Result<Exit, CliError> {
     let loaded = engine.load(rid).await?;
-    finish_simple(
+    print_message(
         app,
         rid,
         Exit::of_interrupted(),
@@ -494,14 +497,14 @@ pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliErro
         other => other?,
     };
     let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    finish_simple(app, &rid, exit, message).await
+    print_message(app, &rid, exit, message).await
 }
 
 /// `abort`.
 pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
     let run = app.engine()?.abort(&rid, reason).await?;
-    finish_simple(
+    print_message(
         app,
         &rid,
         Exit::Ok,
@@ -510,7 +513,9 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
     .await
 }
 
-async fn finish_simple(
+/// Prints `message` (for JSON with the run's state and status and the exit code) and returns
+/// `exit`.
+async fn print_message(
     app: &App,
     rid: &waygate_core::run::RunId,
     exit: Exit,

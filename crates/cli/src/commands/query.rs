@@ -1,12 +1,15 @@
 //! The commands that read: status, runs, history, audit, audit verify.
 
+use jiff::Timestamp;
+use serde::Serialize;
 use serde_json::json;
 use waygate_core::approval::{tally, visit_records};
-use waygate_core::entry::{action_histories, Attempt};
+use waygate_core::decide::{passage, Passage};
+use waygate_core::entry::{action_histories, ActionStatus};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::model::Check;
-use waygate_core::outcome::GuardResult;
-use waygate_core::run::{Run, RunStatus};
+use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
 use waygate_core::text::escape_control;
 use waygate_executor::engine::Loaded;
@@ -48,123 +51,185 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
         .unwrap_or_default()
 }
 
+/// What `status RUN` shows: serialized as is for `--format json` (the field names and order
+/// are the documented ones, `docs/cli.md`), rendered by [`status_human`] for people.
+#[derive(Debug, Serialize)]
+struct StatusView<'a> {
+    run_id: &'a RunId,
+    workflow: &'a str,
+    workflow_description: Option<&'a str>,
+    env: &'a str,
+    state: &'a str,
+    state_description: Option<&'a str>,
+    status: RunStatus,
+    version: u64,
+    initiator: &'a str,
+    file: &'a str,
+    file_path: Option<&'a str>,
+    workdir: Option<&'a str>,
+    definition_hash: &'a str,
+    started_at: Timestamp,
+    state_entered_at: Timestamp,
+    ended_at: Option<Timestamp>,
+    deadline: Option<Timestamp>,
+    terminal: bool,
+    transitions: Vec<TransitionView<'a>>,
+    pending_approvals: Vec<PendingApproval<'a>>,
+    actions: Vec<ActionView>,
+}
+
+/// An outgoing transition of the current state and its guards' latest results.
+#[derive(Debug, Serialize)]
+struct TransitionView<'a> {
+    to: &'a str,
+    description: Option<&'a str>,
+    guards: Vec<GuardView<'a>>,
+}
+
+/// A guard and its latest result in this visit; `outcome` is `null` before its first
+/// evaluation.
+#[derive(Debug, Serialize)]
+struct GuardView<'a> {
+    name: &'a str,
+    kind: &'static str,
+    outcome: Option<Outcome>,
+    detail: &'a str,
+}
+
+/// An approval guard that does not have enough approvals yet, and how to give one.
+#[derive(Debug, Serialize)]
+struct PendingApproval<'a> {
+    guard: &'a str,
+    to: &'a str,
+    prompt: String,
+    min: u32,
+    approved_by: Vec<String>,
+    approvers: &'a [String],
+    not_by_initiator: bool,
+    command: String,
+}
+
+/// An entry action of the current state, numbered from 1 ([`ActionStatus`] owns the status).
+#[derive(Debug, Serialize)]
+struct ActionView {
+    index: usize,
+    action: String,
+    status: ActionStatus,
+    detail: String,
+}
+
 /// `ctx` renders approval prompts as the guards do: run values and built-ins
 /// (`${run.env}`...) filled in, secrets as `***`.
 /// `running`: another process holds the run's lock, so an action started and not finished is
 /// running there, not interrupted.
-fn status_view(app: &App, loaded: &Loaded, ctx: &GuardContext, running: bool) -> serde_json::Value {
+fn status_view<'a>(
+    app: &App,
+    loaded: &'a Loaded,
+    ctx: &GuardContext,
+    running: bool,
+) -> StatusView<'a> {
     let run = &loaded.run;
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
     let approvals = visit_records(&loaded.events, &run.state);
     for t in w.outgoing(loaded.state) {
-        let to = w.state(t.to).name.clone();
-        let last = last_results(loaded, &to);
-        let guards: Vec<_> = t
+        let to = w.state(t.to).name.as_str();
+        let last = last_results(loaded, to);
+        let guards = t
             .transition
             .guards
             .iter()
-            .map(|g| match last.iter().find(|r| r.name == g.name) {
-                Some(r) => json!({ "name": g.name, "kind": g.check.kind(), "outcome": r.outcome, "detail": r.detail }),
-                None => json!({ "name": g.name, "kind": g.check.kind(), "outcome": null, "detail": "not evaluated yet" }),
+            .map(|g| {
+                let result = last.iter().find(|r| r.name == g.name);
+                GuardView {
+                    name: &g.name,
+                    kind: g.check.kind(),
+                    outcome: result.map(|r| r.outcome),
+                    detail: result.map_or("not evaluated yet", |r| r.detail.as_str()),
+                }
             })
             .collect();
         for g in &t.transition.guards {
             if let Check::Approval(a) = &g.check {
                 let t = tally(a, &g.name, &approvals, &run.initiator);
                 if !t.met() {
-                    pending.push(json!({
-                        "guard": g.name,
-                        "to": to,
-                        "prompt": ctx.render_for_display(&a.prompt),
-                        "min": t.need,
-                        "approved_by": t.approvers,
-                        "approvers": a.approvers,
-                        "not_by_initiator": a.not_by_initiator,
-                        "command": app.command_line(&["approve", run.id.as_str(), &g.name]),
-                    }));
+                    pending.push(PendingApproval {
+                        guard: &g.name,
+                        to,
+                        prompt: ctx.render_for_display(&a.prompt),
+                        min: t.need,
+                        approved_by: t.approvers,
+                        approvers: &a.approvers,
+                        not_by_initiator: a.not_by_initiator,
+                        command: app.command_line(&["approve", run.id.as_str(), &g.name]),
+                    });
                 }
             }
         }
-        transitions.push(json!({
-            "to": to,
-            "description": t.transition.description,
-            "guards": guards,
-        }));
+        transitions.push(TransitionView {
+            to,
+            description: t.transition.description.as_deref(),
+            guards,
+        });
     }
     let state = w.state(loaded.state);
-    let deadline = loaded.deadline();
-    let actions: Vec<_> = action_histories(loaded.visit_events(), &run.state, state.on_enter.len())
+    let actions = action_histories(loaded.visit_events(), &run.state, state.on_enter.len())
         .into_iter()
         .enumerate()
         .map(|(i, h)| {
-            let (status, detail) = match h.last {
-                None => ("pending", String::new()),
-                Some(Attempt::Started) if running => ("running", String::new()),
-                Some(Attempt::Started) => (
-                    "interrupted",
-                    "the process running it died; it runs again on resume".to_owned(),
-                ),
-                Some(Attempt::Interrupted { signal }) => (
-                    "interrupted",
-                    format!("stopped by {signal}; it runs again on resume"),
-                ),
-                Some(Attempt::Finished { ok, detail }) => {
-                    (if ok { "ok" } else { "failed" }, detail)
-                }
-            };
-            let description = h.description.unwrap_or_default();
-            json!({ "index": i + 1, "action": description, "status": status, "detail": detail })
+            let (status, detail) = h.status(running);
+            ActionView {
+                index: i + 1,
+                action: h.description.unwrap_or_default(),
+                status,
+                detail,
+            }
         })
         .collect();
-    json!({
-        "run_id": run.id,
-        "workflow": run.workflow,
-        "workflow_description": w.description,
-        "env": run.env,
-        "state": run.state,
-        "state_description": state.description,
-        "status": run.status,
-        "version": run.version,
-        "initiator": run.initiator,
-        "file": run.file,
-        "file_path": run.file_path,
-        "workdir": run.workdir,
-        "definition_hash": run.definition_hash,
-        "started_at": run.started_at,
-        "state_entered_at": run.state_entered_at,
-        "ended_at": run.ended_at,
-        "deadline": deadline,
-        "terminal": state.terminal.is_some(),
-        "transitions": transitions,
-        "pending_approvals": pending,
-        "actions": actions,
-    })
+    StatusView {
+        run_id: &run.id,
+        workflow: &run.workflow,
+        workflow_description: w.description.as_deref(),
+        env: &run.env,
+        state: &run.state,
+        state_description: state.description.as_deref(),
+        status: run.status,
+        version: run.version,
+        initiator: &run.initiator,
+        file: &run.file,
+        file_path: run.file_path.as_deref(),
+        workdir: run.workdir.as_deref(),
+        definition_hash: &run.definition_hash,
+        started_at: run.started_at,
+        state_entered_at: run.state_entered_at,
+        ended_at: run.ended_at,
+        deadline: loaded.deadline(),
+        terminal: state.terminal.is_some(),
+        transitions,
+        pending_approvals: pending,
+        actions,
+    }
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
-fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
+fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
     let run = &loaded.run;
-    // A JSON string field of `v`, escaped for people.
-    let text = |v: &serde_json::Value, key: &str| -> String {
-        escape_control(v[key].as_str().unwrap_or_default()).into_owned()
-    };
     let mut out = format!(
         "run        {}\nworkflow   {} ({}){}\nenv        {}\nstate      {}{}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
         escape_control(run.id.as_str()),
         escape_control(&run.workflow),
         escape_control(&run.file),
-        described(&view["workflow_description"]),
+        described(view.workflow_description),
         escape_control(&run.env),
         escape_control(&run.state),
-        described(&view["state_description"]),
+        described(view.state_description),
         run.status.as_str(),
         escape_control(&run.initiator),
         output::time(run.started_at),
         output::time(run.state_entered_at),
     );
-    if let Some(d) = view["deadline"].as_str() {
+    if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
     match (&run.workdir, loaded.ensure_workdir()) {
@@ -178,15 +243,15 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
     }
-    if let Some(actions) = view["actions"].as_array().filter(|a| !a.is_empty()) {
+    if !view.actions.is_empty() {
         out.push_str("actions\n");
-        for a in actions {
+        for a in &view.actions {
             out.push_str(&format!(
                 "    {} {:<11} {} {}\n",
-                a["index"],
-                text(a, "status"),
-                text(a, "action"),
-                text(a, "detail")
+                a.index,
+                a.status.as_str(),
+                escape_control(&a.action),
+                escape_control(&a.detail)
             ));
         }
     }
@@ -194,37 +259,33 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
         return out;
     }
     out.push_str("transitions\n");
-    for t in view["transitions"].as_array().into_iter().flatten() {
+    for t in &view.transitions {
         out.push_str(&format!(
             "  -> {}{}\n",
-            text(t, "to"),
-            described(&t["description"])
+            escape_control(t.to),
+            described(t.description)
         ));
-        for g in t["guards"].as_array().into_iter().flatten() {
-            let outcome = g["outcome"].as_str().unwrap_or("-");
+        for g in &t.guards {
+            let outcome = g.outcome.map_or("-", Outcome::as_str);
             out.push_str(&format!(
                 "    {:<8} {} ({}): {}\n",
                 outcome,
-                text(g, "name"),
-                text(g, "kind"),
-                text(g, "detail")
+                escape_control(g.name),
+                g.kind,
+                escape_control(g.detail)
             ));
         }
     }
-    let pending = view["pending_approvals"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if !pending.is_empty() {
+    if !view.pending_approvals.is_empty() {
         out.push_str("pending approvals\n");
-        for p in pending {
+        for p in &view.pending_approvals {
             out.push_str(&format!(
                 "    {} ({} of {}): {}\n      {}\n",
-                text(&p, "guard"),
-                p["approved_by"].as_array().map_or(0, Vec::len),
-                p["min"],
-                text(&p, "prompt"),
-                text(&p, "command"),
+                escape_control(p.guard),
+                p.approved_by.len(),
+                p.min,
+                escape_control(&p.prompt),
+                escape_control(&p.command),
             ));
         }
     }
@@ -232,9 +293,8 @@ fn status_human(loaded: &Loaded, view: &serde_json::Value) -> String {
 }
 
 /// `: TEXT` after a name when it has a description, escaped for people.
-fn described(description: &serde_json::Value) -> String {
+fn described(description: Option<&str>) -> String {
     description
-        .as_str()
         .map(|d| format!(": {}", escape_control(d)))
         .unwrap_or_default()
 }
@@ -407,9 +467,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                     .iter()
                     .filter_map(|e| match &e.kind {
                         EventKind::GuardsEvaluated { guards, .. }
-                            if guards
-                                .iter()
-                                .any(|g| g.outcome != waygate_core::outcome::Outcome::Pass) =>
+                            if passage(guards) != Passage::Passes =>
                         {
                             Some(format!("  #{}:\n{}", e.seq, guard_lines(guards)))
                         }

@@ -384,3 +384,36 @@ fn run_exits_0_6_and_4() {
     sb.wg(&["run", "waits.ron", "--env", "dev", "--no-wait"])
         .code(4);
 }
+
+/// `check` exits as `decide` says `advance` would act, not by re-reading the guards: past the
+/// state's deadline a passing transition is not taken, the deadline is an incident (3).
+#[test]
+fn check_past_the_deadline_exits_3_like_the_advance_it_previews() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "deadline",
+    initial: "a",
+    states: {
+        "a": (deadline: "1s", on_failure: "rb"),
+        "rb": (),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "a", to: "done"),
+        (from: "rb", to: "done"),
+    ],
+)"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let before = sb.history(&run).len();
+    // Past the deadline, however slow this machine is: waiting longer changes nothing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let dry = sb.wg(&["--format", "json", "check", &run]);
+    dry.code(3);
+    assert_eq!(dry.json()["transitions"][0]["passed"], true);
+    assert_eq!(sb.history(&run).len(), before, "a dry run records nothing");
+    sb.wg(&["advance", &run]).code(3);
+    assert_eq!(sb.status(&run)["state"], "rb");
+}

@@ -15,12 +15,13 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use waygate_core::ending::How;
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::outcome::Outcome;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::StoreError;
 
-use super::step::{deadline_at, elapsed, Policy, StepOutcome, TransitionReport};
+use super::step::{elapsed, StepOutcome, TransitionReport, WhenBlocked};
 use super::{Engine, EngineError};
 use crate::shutdown::Signal;
 
@@ -51,8 +52,9 @@ pub enum DriveEnd {
         state: String,
         /// How it ended.
         status: RunStatus,
-        /// Failed in place (no failure path), rather than in a terminal state.
-        in_place: bool,
+        /// In a terminal state, failed in place (no failure path), or aborted by another
+        /// command ([`waygate_core::ending`] owns the rule).
+        how: How,
     },
     /// `--no-wait` and something is waiting.
     Waiting,
@@ -127,15 +129,7 @@ impl Engine {
             action: None,
         };
         loop {
-            let stepped = self
-                .step(
-                    id,
-                    None,
-                    Policy {
-                        follow_on_failure: true,
-                    },
-                )
-                .await;
+            let stepped = self.step(id, None, WhenBlocked::FollowOnFailure).await;
             let (outcome, reports) = match stepped {
                 Ok(stepped) => stepped,
                 Err(EngineError::Interrupted {
@@ -201,11 +195,7 @@ impl Engine {
                         return Ok(end);
                     }
                 }
-                StepOutcome::Ended {
-                    state,
-                    status,
-                    in_place,
-                } => {
+                StepOutcome::Ended { state, status, how } => {
                     // The last move, if this step made one, into the state it ended in.
                     let last_move = loaded.events.iter().rev().find_map(|e| match &e.kind {
                         EventKind::Transitioned {
@@ -217,14 +207,10 @@ impl Engine {
                         }),
                         _ => None,
                     });
-                    if let Some(moved) = last_move.filter(|_| !in_place) {
+                    if let Some(moved) = last_move.filter(|_| how != How::InPlace) {
                         sink.report(&moved);
                     }
-                    return Ok(DriveEnd::Ended {
-                        state,
-                        status,
-                        in_place,
-                    });
+                    return Ok(DriveEnd::Ended { state, status, how });
                 }
                 StepOutcome::Blocked => {
                     return Ok(DriveEnd::Blocked {
@@ -248,7 +234,7 @@ impl Engine {
                         state: loaded.run.state.clone(),
                         guards,
                         until: retry_at,
-                        deadline: deadline_at(&loaded),
+                        deadline: loaded.deadline(),
                     };
                     sink.report(&waiting);
                     let wait = self.wait_for_change(
@@ -308,7 +294,7 @@ impl Engine {
 fn ended(loaded: &super::Loaded) -> Option<DriveEnd> {
     let end = waygate_core::ending::ending(&loaded.workflow, &loaded.run, &loaded.events)?;
     Some(DriveEnd::Ended {
-        in_place: end.how == waygate_core::ending::How::InPlace,
+        how: end.how,
         state: end.state,
         status: end.status,
     })

@@ -47,7 +47,7 @@ use crate::shutdown::{Shutdown, Signal};
 
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
 pub use ops::{ApproveOutcome, Started};
-pub use step::{StepOutcome, TransitionReport};
+pub use step::{DryRun, StepOutcome, TransitionReport};
 
 /// Reads a process environment variable (injected so tests need not set real ones).
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -301,9 +301,7 @@ impl Loaded {
     /// When the current state's deadline falls, if it has one (counted from
     /// [`Loaded::entered_at`]).
     pub fn deadline(&self) -> Option<Timestamp> {
-        let d = self.workflow.state(self.state).deadline?;
-        let d = jiff::SignedDuration::try_from(d).ok()?;
-        self.entered_at.checked_add(d).ok()
+        waygate_core::decide::deadline_at(&self.workflow, self.state, self.entered_at)
     }
 }
 

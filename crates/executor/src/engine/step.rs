@@ -1,17 +1,21 @@
 //! One step of a run: finish entering its state, then evaluate, decide and commit.
 //!
 //! `advance` is one step; `drive` repeats steps and sleeps in between. Both share this code,
-//! differing only in [`Policy::follow_on_failure`]: when every transition has a failing guard,
+//! differing only in [`WhenBlocked`]: when every transition has a failing guard,
 //! `drive` follows the state's `on_failure`, `advance` changes nothing and reports.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use waygate_core::decide::{decide, Decision, Evaluation, Incident};
+use petgraph::graph::EdgeIndex;
+use waygate_core::decide::{
+    blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
+};
+use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Action;
-use waygate_core::outcome::{GuardResult, Outcome};
+use waygate_core::outcome::GuardResult;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
@@ -29,6 +33,26 @@ pub struct TransitionReport {
     pub to: String,
     /// One result per guard.
     pub results: Vec<GuardResult>,
+    /// The transition in the run's workflow.
+    pub transition: EdgeIndex,
+}
+
+impl TransitionReport {
+    /// Whether the transition's guards all passed ([`passage`] owns the rule).
+    pub fn passed(&self) -> bool {
+        passage(&self.results) == Passage::Passes
+    }
+}
+
+/// What a dry run (`check`) found: the evaluations, and what `advance` would make of them.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The run as it was read.
+    pub loaded: Loaded,
+    /// The guards of each transition looked at, in file order.
+    pub reports: Vec<TransitionReport>,
+    /// What [`decide`] says of them, now.
+    pub decision: Decision,
 }
 
 /// What a step did.
@@ -49,8 +73,9 @@ pub enum StepOutcome {
         state: String,
         /// How.
         status: RunStatus,
-        /// True when it failed in place: an incident with nowhere to go (exit 3, not 6).
-        in_place: bool,
+        /// In a terminal state, or failed in place: an incident or a failed action with nowhere
+        /// to go (exit 3, not 6).
+        how: How,
     },
     /// Some guard is waiting; nothing failed everywhere. Nothing moved.
     Waiting {
@@ -70,13 +95,15 @@ pub enum StepOutcome {
 /// How long a failed entry action waits for an operator's stop that may have killed it (the
 /// signal reaching waygate a moment after its child): longer than any signal takes to be
 /// delivered and handled, short next to anything a failure path does.
-const STOP_SETTLE: Duration = Duration::from_millis(250);
+const STOP_ARRIVAL: Duration = Duration::from_millis(250);
 
-/// How a step treats failing guards.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Policy {
-    /// Follow the state's `on_failure` when every transition has a failing guard.
-    pub follow_on_failure: bool,
+/// What a step does when every transition has a failing guard ([`Decision::Blocked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenBlocked {
+    /// Change nothing and report (`advance`).
+    Stay,
+    /// Follow the state's `on_failure`, if it has one (`drive`).
+    FollowOnFailure,
 }
 
 impl Engine {
@@ -86,16 +113,12 @@ impl Engine {
         id: &RunId,
         to: Option<&str>,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
-        self.step(id, to, Policy::default()).await
+        self.step(id, to, WhenBlocked::Stay).await
     }
 
-    /// `check`: evaluates the guards of the current state's transitions (or only the one to
-    /// `to`) and records nothing.
-    pub async fn check(
-        &self,
-        id: &RunId,
-        to: Option<&str>,
-    ) -> Result<(Loaded, Vec<TransitionReport>), EngineError> {
+    /// `check`: a dry run. Evaluates the guards of the current state's transitions (or only
+    /// the one to `to`), says what [`decide`] makes of them, and records nothing.
+    pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
         // An ended run has no moves to check; its guards (and their commands) are not run.
         if loaded.run.status.is_ended() {
@@ -116,9 +139,15 @@ impl Engine {
                 from: loaded.run.state.clone(),
                 to: loaded.workflow.state(t.to).name.clone(),
                 results,
+                transition: t.id,
             });
         }
-        Ok((loaded, reports))
+        let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
+        Ok(DryRun {
+            loaded,
+            reports,
+            decision,
+        })
     }
 
     /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
@@ -177,7 +206,7 @@ impl Engine {
         &self,
         id: &RunId,
         to: Option<&str>,
-        policy: Policy,
+        when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
@@ -188,7 +217,7 @@ impl Engine {
         }
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
-        if let Some(outcome) = self.settle(loaded).await? {
+        if let Some(outcome) = self.finish_entry(loaded).await? {
             return Ok((outcome, Vec::new()));
         }
         let loaded = self.load(id).await?;
@@ -204,78 +233,47 @@ impl Engine {
         let workflow = &loaded.workflow;
         let in_state = elapsed(loaded.entered_at, self.now());
 
-        // Guards, transition by transition in file order, until one passes or a watch breaks.
+        // Guards, transition by transition in file order, until `decide` cannot change its
+        // mind (a transition passes, a watch breaks); none at all once the deadline passed.
         let ctx = self.context(&loaded);
-        let mut reports = Vec::new();
-        let mut evaluated = Vec::new();
-        let deadline_passed = workflow
-            .state(loaded.state)
-            .deadline
-            .is_some_and(|d| in_state >= d);
-        if !deadline_passed {
+        let mut reports: Vec<TransitionReport> = Vec::new();
+        if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
                 let results = self
                     .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
                     .await?;
-                let done = results.iter().all(|r| r.outcome == Outcome::Pass)
-                    || results
-                        .iter()
-                        .any(|r| r.incident && r.outcome == Outcome::Fail);
                 reports.push(TransitionReport {
                     from: loaded.run.state.clone(),
                     to: workflow.state(t.to).name.clone(),
                     results,
+                    transition: t.id,
                 });
-                evaluated.push(t.id);
-                if done {
+                if decide_on(&loaded, &reports, in_state).is_final() {
                     break;
                 }
             }
         }
-        let evaluations: Vec<Evaluation> = evaluated
-            .iter()
-            .zip(&reports)
-            .map(|(&transition, r)| Evaluation {
-                transition,
-                results: &r.results,
-            })
-            .collect();
-        let in_state = elapsed(loaded.entered_at, self.now());
-        let decision = decide(
-            workflow,
-            loaded.state,
-            &loaded.events,
-            in_state,
-            &evaluations,
-        );
+        // Decided again at the time the guards finished: the deadline may have passed meanwhile.
+        let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         let records: Vec<EventKind> = reports
             .iter()
             .map(|r| EventKind::GuardsEvaluated {
                 state: loaded.run.state.clone(),
                 to: r.to.clone(),
-                passed: r.results.iter().all(|g| g.outcome == Outcome::Pass),
+                passed: r.passed(),
                 guards: r.results.clone(),
             })
             .collect();
         let from = loaded.run.state.clone();
         let outcome = match decision {
-            Decision::Ended => unreachable_ended(&loaded),
+            Decision::Ended => ended_in_terminal(&loaded),
             Decision::Take { to, .. } => {
                 let to = workflow.state(to).name.clone();
                 self.move_to(&loaded, records, &to, Cause::Advance, None)
                     .await?
             }
             Decision::Incident { to, incident } => {
-                let (cause, reason) = match &incident {
-                    Incident::Deadline(d) => (
-                        Cause::Deadline,
-                        format!(
-                            "deadline of {} in `{from}` passed",
-                            waygate_core::duration::format_duration(*d)
-                        ),
-                    ),
-                    Incident::WatchBroke(g) => (Cause::Watch, format!("watch `{g}` failed")),
-                };
+                let (cause, reason) = (incident.cause(), incident.reason(&from));
                 match to {
                     Some(to) => {
                         let to = workflow.state(to).name.clone();
@@ -286,13 +284,8 @@ impl Engine {
                 }
             }
             Decision::Wait => {
-                let retry_at = reports
-                    .iter()
-                    .flat_map(|r| &r.results)
-                    .filter(|g| g.outcome == Outcome::Waiting)
-                    .filter_map(|g| g.retry_at.as_deref()?.parse::<Timestamp>().ok())
-                    .chain(deadline_at(&loaded))
-                    .min();
+                let results = reports.iter().flat_map(|r| &r.results);
+                let retry_at = look_again_at(results, loaded.deadline());
                 let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
                 StepOutcome::Waiting {
@@ -301,15 +294,9 @@ impl Engine {
                 }
             }
             Decision::Blocked { on_failure } => {
-                match on_failure.filter(|_| policy.follow_on_failure) {
+                match on_failure.filter(|_| when_blocked == WhenBlocked::FollowOnFailure) {
                     Some(target) => {
-                        let failed: Vec<&str> = reports
-                            .iter()
-                            .flat_map(|r| &r.results)
-                            .filter(|g| g.outcome == Outcome::Fail)
-                            .map(|g| g.name.as_str())
-                            .collect();
-                        let reason = format!("guards failed: {}", failed.join(", "));
+                        let reason = blocked_reason(reports.iter().flat_map(|r| &r.results));
                         let to = workflow.state(target).name.clone();
                         self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason))
                             .await?
@@ -389,13 +376,13 @@ impl Engine {
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
         let next = self.load(id).await?;
-        let settled = match self.settle(next).await {
+        let entered = match self.finish_entry(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
             Err(EngineError::Busy { .. }) => None,
             other => other?,
         };
-        Ok(match settled {
+        Ok(match entered {
             Some(ended @ StepOutcome::Ended { .. }) => ended,
             // A failed entry action moved it further: report the whole move, and that a
             // failure (the action's) put the run where it is now.
@@ -429,7 +416,7 @@ impl Engine {
         Ok(StepOutcome::Ended {
             state,
             status: RunStatus::Failed,
-            in_place: true,
+            how: How::InPlace,
         })
     }
 
@@ -444,7 +431,7 @@ impl Engine {
     /// made meanwhile by another command (`rollback`) is followed, not overwritten: the holder
     /// goes on to finish entering the state the run is in now. An operator's signal during an
     /// action kills it, records `ActionInterrupted` and returns [`EngineError::Interrupted`].
-    pub(crate) async fn settle(
+    pub(crate) async fn finish_entry(
         &self,
         mut loaded: Loaded,
     ) -> Result<Option<StepOutcome>, EngineError> {
@@ -551,7 +538,7 @@ impl Engine {
                         return Ok(Some(StepOutcome::Ended {
                             state: name,
                             status,
-                            in_place: false,
+                            how: How::Terminal,
                         }));
                     }
                 }
@@ -604,7 +591,7 @@ impl Engine {
             Action::Command(_) => {
                 let result = running.await;
                 if !result.ok && self.shutdown.requested().is_none() {
-                    let _ = tokio::time::timeout(STOP_SETTLE, self.shutdown.wait()).await;
+                    let _ = tokio::time::timeout(STOP_ARRIVAL, self.shutdown.wait()).await;
                 }
                 result
             }
@@ -688,9 +675,23 @@ fn moved_meanwhile(
     }
 }
 
-/// When the current state's deadline falls, if it has one.
-pub(crate) fn deadline_at(loaded: &Loaded) -> Option<Timestamp> {
-    loaded.deadline()
+/// What [`decide`] makes of `reports` for the run as loaded, `in_state` after it entered its
+/// state.
+fn decide_on(loaded: &Loaded, reports: &[TransitionReport], in_state: Duration) -> Decision {
+    let evaluations: Vec<Evaluation> = reports
+        .iter()
+        .map(|r| Evaluation {
+            transition: r.transition,
+            results: &r.results,
+        })
+        .collect();
+    decide(
+        &loaded.workflow,
+        loaded.state,
+        &loaded.events,
+        in_state,
+        &evaluations,
+    )
 }
 
 /// Time from `since` to `now`, zero if the clock went backwards.
@@ -698,11 +699,13 @@ pub(crate) fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
 }
 
-fn unreachable_ended(loaded: &Loaded) -> StepOutcome {
-    // `settle` ends runs in terminal states before guards are evaluated.
+/// A run found in a terminal state after its entry was finished: `finish_entry` ends runs in
+/// terminal states before guards are evaluated, so only a race (its commit meeting another
+/// command's) leaves one here; report it as it stands.
+fn ended_in_terminal(loaded: &Loaded) -> StepOutcome {
     StepOutcome::Ended {
         state: loaded.run.state.clone(),
         status: loaded.run.status,
-        in_place: false,
+        how: How::Terminal,
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use waygate_core::ending::How;
 use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{MemoryStore, Store, StoreError};
@@ -103,7 +104,7 @@ async fn drive_waits_out_a_ten_minute_bake_on_the_paused_clock() {
         DriveEnd::Ended {
             state: "done".into(),
             status: RunStatus::Succeeded,
-            in_place: false
+            how: How::Terminal
         }
     );
     let run = store.load_run(&id).expect("run");
@@ -164,7 +165,7 @@ async fn a_passed_deadline_sends_the_run_to_rollback() {
         DriveEnd::Ended {
             state: "rolled_back".into(),
             status: RunStatus::Failed,
-            in_place: false
+            how: How::Terminal
         }
     );
     let moves = transitions(&store, &id);
@@ -203,7 +204,7 @@ async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
         DriveEnd::Ended {
             state: "reverted".into(),
             status: RunStatus::Failed,
-            in_place: false
+            how: How::Terminal
         }
     );
     let moves = transitions(&store, &id);
@@ -266,7 +267,7 @@ async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
         DriveEnd::Ended {
             state: "reverted".into(),
             status: RunStatus::Failed,
-            in_place: false
+            how: How::Terminal
         }
     );
     assert_eq!(transitions(&store, &id)[0].2, Cause::Action);
@@ -310,7 +311,7 @@ async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_ofte
         DriveEnd::Ended {
             state: "done".into(),
             status: RunStatus::Succeeded,
-            in_place: false
+            how: How::Terminal
         }
     );
     assert!(
@@ -375,7 +376,7 @@ async fn an_incident_with_nowhere_to_go_fails_the_run_in_place() {
         DriveEnd::Ended {
             state: "deploy".into(),
             status: RunStatus::Failed,
-            in_place: true
+            how: How::InPlace
         }
     );
     assert_eq!(store.load_run(&id).expect("run").status, RunStatus::Failed);
@@ -521,7 +522,7 @@ async fn secrets_are_resolved_for_actions_and_never_stored() {
         DriveEnd::Ended {
             state: "done".into(),
             status: RunStatus::Succeeded,
-            in_place: false
+            how: How::Terminal
         }
     );
     let all = serde_json::to_string(&store.run_events(&id).expect("events")).expect("json");
@@ -576,15 +577,20 @@ async fn live_output_is_tagged_with_state_and_action_or_guard_and_redacted() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn check_records_nothing() {
+async fn a_dry_run_records_nothing() {
     let (engine, store) = setup("ci");
     let id = start(&engine, BAKE).await;
     let before = store.run_events(&id).expect("events").len();
-    let (_, reports) = engine.check(&id, None).await.expect("checks");
-    assert_eq!(reports.len(), 1);
+    let dry = engine.dry_run(&id, None).await.expect("checks");
+    assert_eq!(dry.reports.len(), 1);
+    // What `advance` would do, as `decide` says: the build's window is open.
+    assert!(matches!(
+        dry.decision,
+        waygate_core::decide::Decision::Take { .. }
+    ));
     assert_eq!(store.run_events(&id).expect("events").len(), before);
     assert!(matches!(
-        engine.check(&id, Some("nowhere")).await,
+        engine.dry_run(&id, Some("nowhere")).await,
         Err(EngineError::NoSuchTransition { .. })
     ));
 }
@@ -783,7 +789,7 @@ async fn a_bake_entered_under_a_clock_a_year_ahead_takes_ten_minutes_not_a_year(
         DriveEnd::Ended {
             state: "done".into(),
             status: RunStatus::Succeeded,
-            in_place: false
+            how: How::Terminal
         }
     );
     assert!(

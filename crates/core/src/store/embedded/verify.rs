@@ -634,7 +634,7 @@ mod tests {
                     evidence: None,
                     duration_ms: 12,
                     attempts: 3,
-                    retry_at: Some("2026-11-26T16:45:01Z".into()),
+                    retry_at: Some("2026-11-26T16:45:01Z".parse().expect("timestamp")),
                     incident: false,
                 }],
             },
