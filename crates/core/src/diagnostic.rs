@@ -1,8 +1,8 @@
 //! Validation findings with their place in the source.
 //!
 //! A [`Diagnostic`] carries a byte span into the workflow text and the 1-based line and column
-//! the contract prints; it implements [`miette::Diagnostic`] so the CLI renders it with the
-//! offending line and a caret, and it serialises to the contract's JSON shape.
+//! `waygate validate` prints; it implements [`miette::Diagnostic`] so the CLI renders it with
+//! the offending line and a caret, and it serialises to the JSON shape `docs/cli.md` gives.
 
 use std::fmt;
 use std::ops::Range;

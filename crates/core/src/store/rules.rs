@@ -4,7 +4,7 @@
 //! drift apart; a backend decides only how it reads the run and the environment's holder and
 //! how it makes the write atomic.
 //!
-//! The order of the checks is part of the contract (a commit to an unknown run with no events
+//! The order of the checks is part of the `Store` trait's behaviour (a commit to an unknown run with no events
 //! is `Invalid`, not `NotFound`): events first, then existence, then version, then the end.
 
 use super::{RunChange, StoreError};
