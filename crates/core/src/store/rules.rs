@@ -4,8 +4,9 @@
 //! drift apart; a backend decides only how it reads the run and the environment's holder and
 //! how it makes the write atomic.
 //!
-//! The order of the checks is part of the `Store` trait's behaviour (a commit to an unknown run with no events
-//! is `Invalid`, not `NotFound`): events first, then existence, then version, then the end.
+//! The order of the checks is part of the `Store` trait's behaviour (a commit to an unknown
+//! run with no events is `Invalid`, not `NotFound`): events first, then existence, then
+//! version, then the end.
 
 use super::{RunChange, StoreError};
 use crate::event::{Event, NewEvent};
