@@ -148,12 +148,32 @@ impl CliError {
         }
     }
 
+    /// The signal that ended this command's wait for a store held by another process, when
+    /// that is what this error is.
+    pub fn stopped_waiting(&self) -> Option<waygate_executor::Signal> {
+        let locked = matches!(
+            self,
+            CliError::Store(StoreError::Locked { .. })
+                | CliError::Engine(waygate_executor::EngineError::Store(
+                    StoreError::Locked { .. }
+                ))
+        );
+        if locked {
+            crate::signals::received()
+        } else {
+            None
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Invalid(_) | CliError::File(_) | CliError::BadInput(_) => Exit::Error,
             CliError::Output(_) => Exit::Error,
             CliError::Usage(_) => Exit::Usage,
+            // A signal ended a wait for a store a neighbour held: the operator stopped the
+            // command and nothing changed, so it exits as any other interruption.
+            _ if self.stopped_waiting().is_some() => Exit::of_interrupted(),
             CliError::Store(e) if e.is_conflict() => Exit::Conflict,
             CliError::Store(_) => Exit::Error,
             CliError::Engine(e) if e.is_conflict() => Exit::Conflict,

@@ -41,7 +41,13 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
         Err(e) => {
-            if !matches!(e, CliError::Invalid(_)) {
+            if let Some(signal) = e.stopped_waiting() {
+                // Not a failure: the operator stopped a wait for a store another process held.
+                eprintln!(
+                    "stopped by {signal} while waiting for the store (another process holds \
+                     it); nothing was changed, and the same command can be run again"
+                );
+            } else if !matches!(e, CliError::Invalid(_)) {
                 // Errors quote names, run ids and file contents: one escaped line.
                 eprintln!("error: {}", escape_control(&e.to_string()));
                 if let Some(hint) = e.hint() {

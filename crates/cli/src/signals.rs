@@ -4,6 +4,8 @@
 //! exit. A signal the parent set to be ignored stays ignored: `nohup waygate drive` must
 //! outlive its terminal, and a shell's background job ignores Ctrl-C.
 
+use std::sync::OnceLock;
+
 use tokio::signal::unix::{signal, Signal as Stream, SignalKind};
 use waygate_core::store::StopWaiting;
 use waygate_executor::{Shutdown, Signal};
@@ -36,6 +38,7 @@ pub fn listen(stop_waiting: &StopWaiting) -> Shutdown {
             Some(()) = recv(&mut hup) => Signal::Hangup,
             else => return,
         };
+        let _ = RECEIVED.set(which);
         stop_waiting.stop();
         trigger.fire(which);
         // The handlers stay installed: later signals are absorbed while the command records
@@ -43,6 +46,15 @@ pub fn listen(stop_waiting: &StopWaiting) -> Shutdown {
         std::future::pending::<()>().await;
     });
     shutdown
+}
+
+/// The first of the three signals this process received, if any.
+static RECEIVED: OnceLock<Signal> = OnceLock::new();
+
+/// The signal that stopped this command, if one did: an error that followed from it (a wait
+/// for the store that it ended) is an interruption, not a failure (`exit.rs`).
+pub fn received() -> Option<Signal> {
+    RECEIVED.get().copied()
 }
 
 /// Whether `number` is set to be ignored (inherited from the parent, as `nohup` does).
