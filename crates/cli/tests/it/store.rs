@@ -673,22 +673,7 @@ fn drive_waits_for_a_store_held_longer_than_ten_seconds_and_names_the_holder() {
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
     let run_id = sb.start("alice", "wf.ron", "dev", &[]);
-    let lock = sb.store().join("LOCK");
-    let mut holder = std::process::Command::new("flock")
-        .arg("-x")
-        .arg(&lock)
-        .args(["sleep", "11"])
-        .spawn()
-        .expect("flock(1) runs");
-    let held = || {
-        std::process::Command::new("flock")
-            .arg("-n")
-            .arg(&lock)
-            .arg("true")
-            .status()
-            .is_ok_and(|s| !s.success())
-    };
-    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let mut holder = hold_store(&sb, &["sleep", "11"]);
     let since = Instant::now();
     let drive = sb.spawn_as("tester", "drive", &["drive", &run_id, "--no-wait"]);
     crate::helpers::wait_until(
@@ -766,28 +751,11 @@ fn a_journal_that_lost_only_its_tail_follows_the_advice_to_delete_the_state() {
 /// until the neighbour lets go.
 #[test]
 fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
-    use std::os::unix::process::CommandExt;
     use std::time::{Duration, Instant};
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
     let run_id = sb.start("alice", "wf.ron", "dev", &[]);
-    let lock = sb.store().join("LOCK");
-    let mut holder = std::process::Command::new("flock")
-        .arg("-x")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .process_group(0)
-        .spawn()
-        .expect("flock(1) runs");
-    let held = || {
-        std::process::Command::new("flock")
-            .arg("-n")
-            .arg(&lock)
-            .arg("true")
-            .status()
-            .is_ok_and(|s| !s.success())
-    };
-    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let mut holder = hold_store(&sb, &["sleep", "60"]);
     let drive = sb.spawn_as("tester", "drive", &["drive", &run_id]);
     crate::helpers::wait_until(
         "drive says it waits for the store",
@@ -1040,22 +1008,7 @@ fn the_store_holder_named_while_waiting_prints_escaped() {
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
     sb.start("alice", "wf.ron", "dev", &[]);
-    let lock = sb.store().join("LOCK");
-    let mut holder = std::process::Command::new("flock")
-        .arg("-x")
-        .arg(&lock)
-        .args(["sh", "-c", "sleep 3", "\x1b[2J\x1b[31mEVIL"])
-        .spawn()
-        .expect("flock(1) runs");
-    let held = || {
-        std::process::Command::new("flock")
-            .arg("-n")
-            .arg(&lock)
-            .arg("true")
-            .status()
-            .is_ok_and(|s| !s.success())
-    };
-    crate::helpers::wait_until("flock holds the store", Duration::from_secs(10), held);
+    let mut holder = hold_store(&sb, &["sh", "-c", "sleep 3", "\x1b[2J\x1b[31mEVIL"]);
     let out = sb.wg(&["runs"]);
     let _ = holder.wait();
     out.code(0);
@@ -1066,4 +1019,32 @@ fn the_store_holder_named_while_waiting_prints_escaped() {
     );
     assert!(out.stderr.contains(r"\u{1b}[2J"), "{}", out.stderr);
     assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
+}
+
+/// A neighbour holding the store's lock: `flock(1)` (plainly not waygate) running `command`
+/// in its own process group, returned once it holds the lock.
+fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let lock = sb.store().join("LOCK");
+    let holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(command)
+        .process_group(0)
+        .spawn()
+        .expect("flock(1) runs");
+    let held = || {
+        std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    crate::helpers::wait_until(
+        "flock holds the store",
+        std::time::Duration::from_secs(10),
+        held,
+    );
+    holder
 }
