@@ -1,14 +1,13 @@
 //! Two commands on one run at once, in one process against an in-memory store: a withdrawal
 //! against the step that read the approval, a rollback against a neighbour's bookkeeping.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::tests::{kinds, start};
 use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{EventFilter, MemoryStore, RunFilter, Store, StoreError, VerifyReport};
-use waygate_core::validate::validate;
 
 use super::*;
 
@@ -26,32 +25,12 @@ const GATE: &str = r#"Workflow(
     ],
 )"#;
 
-async fn start(engine: &Engine) -> RunId {
-    let v = validate("t.ron", GATE);
-    let w = v.workflow.unwrap_or_else(|| panic!("{:#?}", v.diagnostics));
-    engine
-        .start(&w, "t.ron", GATE, "local", &BTreeMap::new())
-        .await
-        .expect("starts")
-        .run
-        .id
-}
-
-fn kinds(store: &dyn Store, id: &RunId) -> Vec<String> {
-    store
-        .run_events(id)
-        .expect("events")
-        .iter()
-        .map(|e| e.kind.name().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_withdrawal_makes_a_step_that_read_the_approval_conflict() {
     let store = Arc::new(MemoryStore::new());
     let alice = Engine::new(store.clone(), "alice");
     let bob = Engine::new(store.clone(), "bob");
-    let id = start(&alice).await;
+    let id = start(&alice, GATE).await;
     bob.approve(&id, "ok", None).await.expect("bob approves");
     // A step reads the run (the approval counts), then bob withdraws before it commits.
     let read = alice.load(&id).await.expect("loads");
@@ -137,7 +116,7 @@ async fn a_rollback_that_loses_to_bookkeeping_tries_again_and_a_second_one_is_re
         done: AtomicBool::new(false),
     });
     let ops = Engine::new(store.clone(), "ops");
-    let id = start(&ops).await;
+    let id = start(&ops, GATE).await;
     let moved = ops.rollback(&id, "errors up").await.expect("rolls back");
     assert!(
         matches!(moved, StepOutcome::Moved { ref to, .. } if to == "rollback"),

@@ -27,7 +27,7 @@ fn setup(actor: &str) -> (Engine, Arc<MemoryStore>) {
     (engine, store)
 }
 
-async fn start(engine: &Engine, text: &str) -> RunId {
+pub(super) async fn start(engine: &Engine, text: &str) -> RunId {
     let v = validate("t.ron", text);
     let w = v.workflow.unwrap_or_else(|| panic!("{:#?}", v.diagnostics));
     engine
@@ -38,7 +38,7 @@ async fn start(engine: &Engine, text: &str) -> RunId {
         .id
 }
 
-fn kinds(store: &MemoryStore, id: &RunId) -> Vec<String> {
+pub(super) fn kinds(store: &dyn Store, id: &RunId) -> Vec<String> {
     store
         .run_events(id)
         .expect("events")
@@ -120,7 +120,7 @@ async fn drive_waits_out_a_ten_minute_bake_on_the_paused_clock() {
             ("bake".into(), "done".into(), Cause::Advance)
         ]
     );
-    let k = kinds(&store, &id);
+    let k = kinds(store.as_ref(), &id);
     assert_eq!(k.first().map(String::as_str), Some("RunStarted"));
     assert_eq!(k.last().map(String::as_str), Some("RunEnded"));
     assert!(store.verify().expect("verify").is_ok());
@@ -343,7 +343,7 @@ async fn a_signal_during_an_action_kills_it_and_records_the_stop() {
     };
     // Wait for the action to start (a real process: real time).
     for _ in 0..200 {
-        if kinds(&store, &id).contains(&"ActionStarted".to_owned()) {
+        if kinds(store.as_ref(), &id).contains(&"ActionStarted".to_owned()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -361,7 +361,7 @@ async fn a_signal_during_an_action_kills_it_and_records_the_stop() {
     let events = store.run_events(&id).expect("events");
     assert!(events.iter().any(|e| matches!(&e.kind,
         EventKind::ActionInterrupted { state, index: 0, signal } if state == "deploy" && signal == "SIGTERM")));
-    assert!(!kinds(&store, &id).contains(&"ActionFinished".to_owned()));
+    assert!(!kinds(store.as_ref(), &id).contains(&"ActionFinished".to_owned()));
     assert_eq!(store.load_run(&id).expect("run").state, "deploy");
 }
 
@@ -498,7 +498,7 @@ async fn rollback_moves_now_and_abort_ends_the_run() {
         ),
         "{outcome:?}"
     );
-    let k = kinds(&store, &id);
+    let k = kinds(store.as_ref(), &id);
     assert!(k.contains(&"RollbackRequested".to_owned()));
     assert_eq!(transitions(&store, &id)[0].2, Cause::Rollback);
     assert!(matches!(
@@ -880,12 +880,16 @@ async fn entry_actions_run_only_under_the_run_lock_whatever_kind_of_lock_the_sto
     let busy = engine.advance(&id, None).await;
     assert!(matches!(busy, Err(EngineError::Busy { .. })), "{busy:?}");
     assert!(
-        !kinds(&store, &id).iter().any(|k| k == "ActionStarted"),
+        !kinds(store.as_ref(), &id)
+            .iter()
+            .any(|k| k == "ActionStarted"),
         "an action ran without the lock"
     );
     *lease.elsewhere.lock().expect("lease") = false;
     assert!(!engine.actions_running(&id).expect("asked"));
     drive(&engine, &id).await;
-    assert!(kinds(&store, &id).iter().any(|k| k == "ActionStarted"));
+    assert!(kinds(store.as_ref(), &id)
+        .iter()
+        .any(|k| k == "ActionStarted"));
     assert!(lease.taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
