@@ -184,6 +184,42 @@ pub enum Command {
     /// Work on the store as a whole (`store salvage`).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Manage a `waygate serve` tokens file (`token new`, `token revoke`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Add a token for ACTOR to the tokens file (created private to its owner) and print the
+    /// token, once, alone on stdout; the file keeps only its hash.
+    New {
+        /// Who the token's requests act as.
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// What the token allows: auditor, approver, operator, admin; repeatable.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = parse_role)]
+        roles: Vec<waygate_server::role::Role>,
+        /// The tokens file `waygate serve --tokens` reads.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Remove ACTOR's token from the tokens file: the server refuses it from the next request.
+    Revoke {
+        /// Whose token.
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `--role`: one of the four role names.
+fn parse_role(text: &str) -> Result<waygate_server::role::Role, String> {
+    text.parse()
+        .map_err(|e: waygate_server::role::UnknownRole| e.to_string())
 }
 
 /// `store ...`.
@@ -220,6 +256,8 @@ impl Command {
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
+            Command::Token(TokenCommand::New { .. }) => "token new",
+            Command::Token(TokenCommand::Revoke { .. }) => "token revoke",
         }
     }
 
@@ -234,6 +272,7 @@ impl Command {
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
             Command::Graph { .. } | Command::Completions { .. } | Command::Man { .. } => &[Human],
+            Command::Token(_) => &[Human],
             _ => &[Human, Json],
         }
     }

@@ -29,6 +29,9 @@ pub enum Exit {
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
+    /// Server mode: no token, an unknown or revoked one (HTTP 401), or a role that does not
+    /// allow the action (HTTP 403). Nothing changed.
+    NotAllowed = 7,
 }
 
 impl Exit {
@@ -121,6 +124,9 @@ pub enum CliError {
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] waygate_executor::EngineError),
+    /// A tokens file could not be changed (`token new`, `token revoke`).
+    #[error(transparent)]
+    Tokens(#[from] waygate_server::tokens::TokensError),
 }
 
 impl CliError {
@@ -181,6 +187,9 @@ impl CliError {
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
+            // An actor name outside the set is refused as `--as` is.
+            CliError::Tokens(waygate_server::tokens::TokensError::BadActor { .. }) => Exit::Usage,
+            CliError::Tokens(_) => Exit::Error,
         }
     }
 }

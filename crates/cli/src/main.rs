@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
+        Command::Token(command) => return commands::token::run(command),
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -162,7 +163,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             | Command::Runs { .. }
             | Command::History { .. }
             | Command::Audit(_)
-            | Command::Store(_) => Ok(Exit::Ok),
+            | Command::Store(_)
+            | Command::Token(_) => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
             Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
             Command::Status { run } => query::status(&app, run).await,

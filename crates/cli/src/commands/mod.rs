@@ -5,4 +5,5 @@ pub mod docs;
 pub mod graph;
 pub mod query;
 pub mod store;
+pub mod token;
 pub mod validate;

@@ -18,6 +18,7 @@ mod secrets;
 mod seed;
 mod signals;
 mod store;
+mod tokens;
 mod untrusted;
 mod upgrade;
 mod validate;
