@@ -187,6 +187,29 @@ pub enum Command {
     /// Manage a `waygate serve` tokens file (`token new`, `token revoke`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Serve the JSON API over HTTP (`docs/api.md`): the store held here, workflows from
+    /// `--workflows`, callers known by the tokens in `--tokens`.
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port (printed on stderr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7440")]
+    pub listen: std::net::SocketAddr,
+    /// The tokens file (`waygate token new` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: PathBuf,
+    /// The directory of workflow files the server can start (by workflow name).
+    #[arg(long, value_name = "DIR")]
+    pub workflows: PathBuf,
+    /// TLS certificate chain (PEM), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM), with `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `token ...`.
@@ -258,6 +281,7 @@ impl Command {
             Command::Man { .. } => "man",
             Command::Token(TokenCommand::New { .. }) => "token new",
             Command::Token(TokenCommand::Revoke { .. }) => "token revoke",
+            Command::Serve(_) => "serve",
         }
     }
 
@@ -272,7 +296,7 @@ impl Command {
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
             Command::Graph { .. } | Command::Completions { .. } | Command::Man { .. } => &[Human],
-            Command::Token(_) => &[Human],
+            Command::Token(_) | Command::Serve(_) => &[Human],
             _ => &[Human, Json],
         }
     }

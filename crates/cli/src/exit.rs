@@ -127,6 +127,9 @@ pub enum CliError {
     /// A tokens file could not be changed (`token new`, `token revoke`).
     #[error(transparent)]
     Tokens(#[from] waygate_server::tokens::TokensError),
+    /// `serve` could not start, or stopped with an error.
+    #[error(transparent)]
+    Serve(#[from] waygate_server::ServeError),
 }
 
 impl CliError {
@@ -190,6 +193,7 @@ impl CliError {
             // An actor name outside the set is refused as `--as` is.
             CliError::Tokens(waygate_server::tokens::TokensError::BadActor { .. }) => Exit::Usage,
             CliError::Tokens(_) => Exit::Error,
+            CliError::Serve(_) => Exit::Error,
         }
     }
 }

@@ -36,7 +36,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
-    init_tracing(cli.global.verbose);
+    // A server logs what it does (requests refused, workflows loaded) by default.
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.global.verbose.max(u8::from(serving)));
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
@@ -123,6 +125,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         Command::Token(command) => return commands::token::run(command),
+        Command::Serve(args) => return commands::serve::run(g, args),
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -164,7 +167,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             | Command::History { .. }
             | Command::Audit(_)
             | Command::Store(_)
-            | Command::Token(_) => Ok(Exit::Ok),
+            | Command::Token(_)
+            | Command::Serve(_) => Ok(Exit::Ok),
             Command::Start(args) => act::start(&app, args).await,
             Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
             Command::Status { run } => query::status(&app, run).await,
