@@ -16,6 +16,7 @@ mod rollback;
 mod runs;
 mod secrets;
 mod seed;
+mod serve;
 mod signals;
 mod store;
 mod tokens;
