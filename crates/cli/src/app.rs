@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 
-use waygate_core::run::Run;
 use waygate_core::store::{
     EmbeddedStore, LockWait, Options, StopWaiting, Store, TimeSource, WaitNotice,
 };
@@ -113,11 +112,6 @@ impl App {
         self.actor
             .as_deref()
             .map_err(|why| CliError::Usage(why.clone()))
-    }
-
-    /// Run `id` as the store holds it, read off the async threads (the store blocks).
-    pub async fn load_run(&self, id: &waygate_core::run::RunId) -> Result<Run, CliError> {
-        Ok(Engine::new(self.store.clone(), "").load_run(id).await?)
     }
 
     /// An engine acting as this app's actor, for commands that record events.
@@ -237,6 +231,15 @@ fn waiting_line(wait: &LockWait) -> String {
         wait.waited.as_secs()
     ))
     .into_owned()
+}
+
+/// `words` as one shell command line, each word quoted as [`shell_word`] does.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `word` as one shell word: as is when it is made of characters no shell treats specially,

@@ -41,6 +41,14 @@ pub struct Global {
     /// run, marked with state and action).
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// A `waygate serve` to act through instead of a store here (`docs/cli.md`, Server
+    /// mode); the actor is the one the token belongs to.
+    #[arg(long, global = true, env = "WAYGATE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// A file holding the token for `--server` (else the `WAYGATE_TOKEN` environment
+    /// variable; never a flag, which every local user could read in the process list).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

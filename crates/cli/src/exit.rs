@@ -92,6 +92,21 @@ impl Exit {
     }
 }
 
+impl Exit {
+    /// How a command exits when the server refused it with `code`: as the same refusal
+    /// exits on a local store, and 7 when the token is missing, unknown or not allowed.
+    pub fn of_remote(code: waygate_server::error::Code) -> Exit {
+        use waygate_server::error::Code;
+        match code {
+            Code::NotAuthenticated | Code::NotAllowed => Exit::NotAllowed,
+            Code::Usage => Exit::Usage,
+            Code::Conflict => Exit::Conflict,
+            Code::Interrupted => Exit::of_interrupted(),
+            Code::Error | Code::NotFound | Code::TooLarge | Code::Store => Exit::Error,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e as u8)
@@ -130,6 +145,12 @@ pub enum CliError {
     /// `serve` could not start, or stopped with an error.
     #[error(transparent)]
     Serve(#[from] waygate_server::ServeError),
+    /// Server mode: the server refused or failed, and said why.
+    #[error("{}", .0.message)]
+    Remote(waygate_server::error::ApiError),
+    /// Server mode: the server could not be reached, or answered something unreadable.
+    #[error("{0}")]
+    Server(String),
 }
 
 impl CliError {
@@ -194,6 +215,8 @@ impl CliError {
             CliError::Tokens(waygate_server::tokens::TokensError::BadActor { .. }) => Exit::Usage,
             CliError::Tokens(_) => Exit::Error,
             CliError::Serve(_) => Exit::Error,
+            CliError::Remote(e) => Exit::of_remote(e.code),
+            CliError::Server(_) => Exit::Error,
         }
     }
 }

@@ -7,6 +7,7 @@ mod commands;
 mod diagnostics;
 mod exit;
 mod live;
+mod ops;
 mod output;
 mod progress;
 mod screen;
@@ -18,9 +19,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use waygate_core::text::{escape_control, is_unsafe_char};
 
-use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 
 fn main() -> ExitCode {
     return_freed_memory();
@@ -129,7 +130,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
-    let app = App::open(g, creates_runs)?;
+    let ops = Ops::open(g, creates_runs)?;
     // Commands that only read the store run here, off any async runtime: the store blocks.
     let read = match &cli.command {
         Command::Runs {
@@ -137,16 +138,19 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             env,
             status,
         } => Some(query::runs(
-            &app,
+            &ops,
             workflow.clone(),
             env.clone(),
             status.clone(),
         )),
-        Command::History { run } => Some(query::history(&app, run)),
-        Command::Audit(args) => Some(query::audit(&app, args)),
-        Command::Store(cli::StoreCommand::Salvage { to }) => {
-            Some(commands::store::salvage(&app, &g.store, to))
-        }
+        Command::History { run } => Some(query::history(&ops, run)),
+        Command::Audit(args) => Some(query::audit(&ops, args)),
+        Command::Store(cli::StoreCommand::Salvage { to }) => Some(match &ops {
+            Ops::Local(app) => commands::store::salvage(app, &g.store, to),
+            Ops::Remote(_) => Err(CliError::Usage(
+                "`store salvage` works on a store directory (--store), not through --server".into(),
+            )),
+        }),
         _ => None,
     };
     if let Some(result) = read {
@@ -169,20 +173,20 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             | Command::Store(_)
             | Command::Token(_)
             | Command::Serve(_) => Ok(Exit::Ok),
-            Command::Start(args) => act::start(&app, args).await,
-            Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
-            Command::Status { run } => query::status(&app, run).await,
-            Command::Check { run, to } => act::check(&app, run, to.as_deref()).await,
-            Command::Advance { run, to } => act::advance(&app, run, to.as_deref()).await,
+            Command::Start(args) => act::start(&ops, args).await,
+            Command::Run { start, no_wait } => act::run(&ops, start, *no_wait).await,
+            Command::Status { run } => query::status(&ops, run).await,
+            Command::Check { run, to } => act::check(&ops, run, to.as_deref()).await,
+            Command::Advance { run, to } => act::advance(&ops, run, to.as_deref()).await,
             Command::Approve {
                 run,
                 guard,
                 comment,
                 withdraw,
-            } => act::approve(&app, run, guard, comment.clone(), *withdraw).await,
-            Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
-            Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
-            Command::Abort { run, reason } => act::abort(&app, run, reason).await,
+            } => act::approve(&ops, run, guard, comment.clone(), *withdraw).await,
+            Command::Drive { run, no_wait } => act::drive(&ops, run, *no_wait).await,
+            Command::Rollback { run, reason } => act::rollback(&ops, run, reason).await,
+            Command::Abort { run, reason } => act::abort(&ops, run, reason).await,
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

@@ -15,10 +15,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use waygate_core::ending::How;
 use waygate_core::run::RunId;
 use waygate_executor::engine::{DriveEnd, DriveOptions, Progress, ProgressSink};
 
@@ -167,7 +166,9 @@ impl Drives {
             if let Err(e) = &ended {
                 tracing::warn!(run = %id, "drive ended with an error: {e}");
             }
-            let result = ended.map(|end| end_json(&id, &end)).map_err(ApiError::from);
+            let result = ended
+                .map(|end| serde_json::to_value(end).unwrap_or_default())
+                .map_err(ApiError::from);
             let _ = tx.send(Some(result));
         });
         running.insert(
@@ -213,33 +214,5 @@ impl Drives {
         for task in tasks {
             let _ = task.await;
         }
-    }
-}
-
-/// A drive's end as JSON: `end` is `ended`, `waiting`, `blocked` or `interrupted`.
-pub fn end_json(run: &RunId, end: &DriveEnd) -> Value {
-    match end {
-        DriveEnd::Ended { state, status, how } => json!({
-            "run_id": run, "end": "ended", "state": state, "status": status, "how": how_json(how),
-        }),
-        DriveEnd::Waiting => json!({ "run_id": run, "end": "waiting" }),
-        DriveEnd::Blocked { state } => json!({ "run_id": run, "end": "blocked", "state": state }),
-        DriveEnd::Interrupted {
-            signal,
-            state,
-            action,
-        } => json!({
-            "run_id": run, "end": "interrupted", "signal": signal.name(), "state": state,
-            "action": action,
-        }),
-    }
-}
-
-/// How a run ended, as JSON.
-pub fn how_json(how: &How) -> Value {
-    match how {
-        How::Terminal => json!({ "kind": "terminal" }),
-        How::InPlace => json!({ "kind": "in_place" }),
-        How::Aborted { by, reason } => json!({ "kind": "aborted", "by": by, "reason": reason }),
     }
 }

@@ -25,14 +25,11 @@ use serde_json::{json, Value};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
-use waygate_core::decide::Decision;
 use waygate_core::event::{Event, EventKind};
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EventFilter, RunFilter};
-use waygate_executor::engine::{StepOutcome, TransitionReport};
+use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 
 use crate::auth::{Administers, Approves, Caller, Operates, Reads};
-use crate::drives::how_json;
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -293,36 +290,6 @@ struct ToBody {
     to: Option<String>,
 }
 
-fn reports_json(reports: &[TransitionReport]) -> Value {
-    json!(reports
-        .iter()
-        .map(|r| json!({ "from": r.from, "to": r.to, "passed": r.passed(), "guards": r.results }))
-        .collect::<Vec<_>>())
-}
-
-fn decision_name(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::Ended => "ended",
-        Decision::Take { .. } => "take",
-        Decision::Wait => "wait",
-        Decision::Blocked { .. } => "blocked",
-        Decision::Incident { .. } => "incident",
-    }
-}
-
-fn step_json(outcome: &StepOutcome) -> Value {
-    match outcome {
-        StepOutcome::Moved { from, to, cause } => {
-            json!({ "kind": "moved", "from": from, "to": to, "cause": cause, "failure": cause.is_failure() })
-        }
-        StepOutcome::Ended { state, status, how } => {
-            json!({ "kind": "ended", "state": state, "status": status, "how": how_json(how) })
-        }
-        StepOutcome::Waiting { retry_at, .. } => json!({ "kind": "waiting", "retry_at": retry_at }),
-        StepOutcome::Blocked => json!({ "kind": "blocked" }),
-    }
-}
-
 async fn check(
     caller: Caller<Operates>,
     State(shared): State<Arc<Shared>>,
@@ -335,8 +302,8 @@ async fn check(
     Ok(Json(json!({
         "run_id": dry.loaded.run.id,
         "state": dry.loaded.run.state,
-        "decision": decision_name(&dry.decision),
-        "transitions": reports_json(&dry.reports),
+        "decision": dry.decision,
+        "transitions": dry.reports,
     })))
 }
 
@@ -355,8 +322,8 @@ async fn advance(
             "run_id": id,
             "state": run.state,
             "status": run.status,
-            "outcome": step_json(&outcome),
-            "transitions": reports_json(&reports),
+            "outcome": outcome,
+            "transitions": reports,
         })))
     })
     .await
@@ -418,7 +385,7 @@ async fn rollback(
             "run_id": id,
             "state": run.state,
             "status": run.status,
-            "outcome": step_json(&outcome),
+            "outcome": outcome,
         })))
     })
     .await
@@ -543,25 +510,15 @@ async fn verify(
     _: Caller<Reads>,
     State(shared): State<Arc<Shared>>,
     Query(q): Query<VerifyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VerifyReport>, ApiError> {
     let expect = q.expect_head.map(|h| h.trim().to_ascii_lowercase());
     let store = shared.backend.store.clone();
-    let wanted = expect.clone();
-    let report = blocking(move || match &wanted {
+    let report = blocking(move || match &expect {
         Some(hash) => store.verify_reaching(hash),
         None => store.verify(),
     })
     .await?;
-    let bad = report.first_bad.as_ref();
-    let unreached = expect.is_some() && report.reached.is_none();
-    Ok(Json(json!({
-        "ok": bad.is_none() && !unreached,
-        "events": report.events,
-        "first_bad": bad.map(|b| json!({ "seq": b.seq, "problem": b.problem, "location": b.location })),
-        "head": report.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash })),
-        "unfinished": report.unfinished,
-        "expected_head": expect.as_ref().map(|h| json!({ "hash": h, "reached": report.reached.is_some(), "seq": report.reached })),
-    })))
+    Ok(Json(report))
 }
 
 #[derive(Debug, Default, Deserialize)]

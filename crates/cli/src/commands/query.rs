@@ -15,19 +15,20 @@ use waygate_core::text::escape_control;
 use waygate_executor::engine::Loaded;
 use waygate_executor::GuardContext;
 
-use crate::app::{run_id, App};
+use crate::app::run_id;
 use crate::cli::{AuditArgs, AuditCommand, Format};
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
-pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let engine = app.reader();
-    let loaded = engine.load(&run_id(id)).await?;
-    let running = engine.actions_running(&loaded.run.id)?;
-    let view = status_view(app, &loaded, &engine.context(&loaded), running);
-    match app.format {
-        Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
+pub async fn status(ops: &Ops, id: &str) -> Result<Exit, CliError> {
+    let (loaded, running) = ops.status(&run_id(id)).await?;
+    let view = status_view(ops, &loaded, &ops.context(&loaded), running);
+    match ops.format() {
+        Format::Human | Format::Csv => {
+            output::print(&status_human(&loaded, &view, ops.workdir_problem(&loaded)))?
+        }
         _ => output::json(&view)?,
     }
     Ok(Exit::Ok)
@@ -123,7 +124,7 @@ struct ActionView {
 /// `running`: another process holds the run's lock, so an action started and not finished is
 /// running there, not interrupted.
 fn status_view<'a>(
-    app: &App,
+    ops: &Ops,
     loaded: &'a Loaded,
     ctx: &GuardContext,
     running: bool,
@@ -162,7 +163,7 @@ fn status_view<'a>(
                         approved_by: t.approvers,
                         approvers: &a.approvers,
                         not_by_initiator: a.not_by_initiator,
-                        command: app.command_line(&["approve", run.id.as_str(), &g.name]),
+                        command: ops.command_line(&["approve", run.id.as_str(), &g.name]),
                     });
                 }
             }
@@ -213,7 +214,8 @@ fn status_view<'a>(
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
-fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
+/// `workdir_problem`: why the run's directory cannot be used, when that can be told here.
+fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<String>) -> String {
     let run = &loaded.run;
     let mut out = format!(
         "run        {}\nworkflow   {} ({}){}\nenv        {}\nstate      {}{}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
@@ -232,8 +234,8 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
     if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
-    match (&run.workdir, loaded.ensure_workdir()) {
-        (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+    match (&run.workdir, workdir_problem) {
+        (Some(dir), Some(problem)) => {
             out.push_str(&format!(
                 "directory  {} ({})\n",
                 escape_control(dir),
@@ -301,7 +303,7 @@ fn described(description: Option<&str>) -> String {
 
 /// `runs`.
 pub fn runs(
-    app: &App,
+    ops: &Ops,
     workflow: Option<String>,
     env: Option<String>,
     status: Option<String>,
@@ -311,7 +313,7 @@ pub fn runs(
         Some(s) => Some(parse_status(s)?),
     };
     // In creation order: the store sorts by start time (ids sort by their second only).
-    let runs = app.store.list_runs(&RunFilter {
+    let runs = ops.list_runs(&RunFilter {
         workflow,
         env,
         status,
@@ -344,13 +346,13 @@ pub fn runs(
             ended_at: r.ended_at,
         })
         .collect();
-    match app.format {
+    match ops.format() {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
         Format::Human | Format::Csv => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
-            let csv = app.format == Format::Csv;
+            let csv = ops.format() == Format::Csv;
             let mut t = Table::new(if csv {
                 &[
                     "RUN_ID",
@@ -414,12 +416,13 @@ fn parse_status(s: &str) -> Result<RunStatus, CliError> {
 }
 
 /// Prints events in the chosen format.
-fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
-    match app.format {
+fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
+    let format = ops.format();
+    match format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
         Format::Human | Format::Csv => {
-            let mut t = if app.format == Format::Csv {
+            let mut t = if format == Format::Csv {
                 Table::new(&[
                     "SEQ",
                     "RUN_ID",
@@ -434,7 +437,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                 Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"])
             };
             for e in events {
-                if app.format == Format::Csv {
+                if format == Format::Csv {
                     t.row(vec![
                         e.seq.to_string(),
                         e.run_id.to_string(),
@@ -456,12 +459,12 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                     ]);
                 }
             }
-            let mut text = if app.format == Format::Csv {
+            let mut text = if format == Format::Csv {
                 t.csv()
             } else {
                 t.human()
             };
-            if app.format == Format::Human {
+            if format == Format::Human {
                 // Guard details under their evaluation, for people reading one run's story.
                 let details: Vec<String> = events
                     .iter()
@@ -485,9 +488,9 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
 }
 
 /// `history RUN`.
-pub fn history(app: &App, id: &str) -> Result<Exit, CliError> {
-    let events = app.store.run_events(&run_id(id))?;
-    print_events(app, &events)?;
+pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
+    let events = ops.run_events(&run_id(id))?;
+    print_events(ops, &events)?;
     Ok(Exit::Ok)
 }
 
@@ -506,9 +509,9 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 }
 
 /// `audit [filters]` and `audit verify`.
-pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
+pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
     if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
-        return verify(app, expect_head.as_deref());
+        return verify(ops, expect_head.as_deref());
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),
@@ -535,21 +538,18 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             )));
         }
     }
-    let events = app.store.scan_events(&filter)?;
-    print_events(app, &events)?;
+    let events = ops.scan_events(&filter)?;
+    print_events(ops, &events)?;
     Ok(Exit::Ok)
 }
 
 /// `audit verify [--expect-head HASH]`.
-fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
+fn verify(ops: &Ops, expect_head: Option<&str>) -> Result<Exit, CliError> {
     // Already checked and lower-cased as it was parsed (`cli::parse_head`).
-    let report = match expect_head {
-        Some(hash) => app.store.verify_reaching(hash)?,
-        None => app.store.verify()?,
-    };
+    let report = ops.verify(expect_head)?;
     let bad = report.first_bad.as_ref();
     let unreached = expect_head.is_some() && report.reached.is_none();
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => {
             let mut text = match bad {
                 None => format!(

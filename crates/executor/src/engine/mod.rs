@@ -415,6 +415,12 @@ impl Engine {
         let (run, events) = self
             .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
+        self.assemble(run, events)
+    }
+
+    /// A run and its events as read elsewhere (from a server, say), with its pinned workflow
+    /// and its variable values, as [`Engine::load`] gives them.
+    pub fn assemble(&self, run: Run, events: Vec<Event>) -> Result<Loaded, EngineError> {
         // Read with the rules that make a model only: a run an earlier waygate started under
         // looser rules stays readable and drivable (core's `validate::pinned`).
         let validated = waygate_core::validate::pinned(&run.file, &run.definition);
