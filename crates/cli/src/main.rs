@@ -145,9 +145,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         )),
         Command::History { run } => Some(query::history(&ops, run)),
         Command::Audit(args) => Some(query::audit(&ops, args)),
-        Command::Store(cli::StoreCommand::Salvage { to }) => Some(match &ops {
-            Ops::Local(app) => commands::store::salvage(app, &g.store, to),
-            Ops::Remote(_) => Err(CliError::Usage(
+        Command::Store(cli::StoreCommand::Salvage { to }) => Some(match ops.local() {
+            Some(app) => commands::store::salvage(app, &g.store, to),
+            None => Err(CliError::Usage(
                 "`store salvage` works on a store directory (--store), not through --server".into(),
             )),
         }),

@@ -113,6 +113,7 @@ async fn drive_with(
     vars: BTreeMap<String, String>,
 ) -> Result<Exit, CliError> {
     let id = run_id(id);
+    ops.stop_on_signals();
     let already_ended = ops.load(&id).await?.run.status.is_ended();
     let end = ops.drive(&id, no_wait, vars).await?;
     let (loaded, running) = ops.status(&id).await?;
@@ -281,6 +282,7 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 /// `check`: a dry run.
 pub async fn check(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
+    ops.stop_on_signals();
     let DryRun {
         loaded,
         reports,
@@ -319,6 +321,7 @@ pub async fn check(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 /// `advance`: one step.
 pub async fn advance(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
+    ops.stop_on_signals();
     let before = ops.load(&rid).await?.run;
     let (outcome, reports) = match ops.advance(&rid, to).await {
         Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
@@ -468,6 +471,7 @@ pub async fn approve(
 /// `rollback`.
 pub async fn rollback(ops: &Ops, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
+    ops.stop_on_signals();
     let before = ops.load(&rid).await?.run;
     let outcome = match ops.rollback(&rid, reason).await {
         Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {

@@ -1,6 +1,6 @@
 //! The operations the run commands call, with two implementations: on the store named by
-//! `--store`, through the engine in this process ([`Ops::Local`]), or through a
-//! `waygate serve` named by `--server` ([`Ops::Remote`], `remote.rs`). Commands hold an
+//! `--store`, through the engine in this process, or through a `waygate serve` named by
+//! `--server` (`remote.rs`). Commands hold an
 //! [`Ops`] and render what it returns; they do not know which one they hold, so a command
 //! prints and exits the same in both modes (`docs/cli.md`, Server mode).
 
@@ -8,6 +8,7 @@ mod remote;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
@@ -15,6 +16,7 @@ use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 use waygate_executor::engine::{
     ApproveOutcome, DriveEnd, DriveOptions, DryRun, Loaded, StepOutcome, TransitionReport,
 };
+use waygate_executor::Shutdown;
 
 pub use remote::Remote;
 
@@ -27,7 +29,14 @@ use crate::workflow;
 
 /// Where the run commands act.
 #[derive(Debug)]
-pub enum Ops {
+pub struct Ops {
+    side: Side,
+    /// The operator's signals, once a command asked to stop cleanly on them.
+    shutdown: OnceLock<Shutdown>,
+}
+
+#[derive(Debug)]
+enum Side {
     /// On the store here.
     Local(App),
     /// Through a server.
@@ -38,25 +47,52 @@ impl Ops {
     /// The operations the global flags ask for: a server when `--server` (or
     /// `WAYGATE_SERVER`) names one, else the store (created only when `create`).
     pub fn open(global: &Global, create: bool) -> Result<Ops, CliError> {
-        match &global.server {
-            Some(url) => Ok(Ops::Remote(Remote::new(global, url)?)),
-            None => Ok(Ops::Local(App::open(global, create)?)),
+        let side = match &global.server {
+            Some(url) => Side::Remote(Remote::new(global, url)?),
+            None => Side::Local(App::open(global, create)?),
+        };
+        Ok(Ops {
+            side,
+            shutdown: OnceLock::new(),
+        })
+    }
+
+    /// The store here, for the commands that only work on one (`store salvage`).
+    pub fn local(&self) -> Option<&App> {
+        match &self.side {
+            Side::Local(app) => Some(app),
+            Side::Remote(_) => None,
         }
+    }
+
+    /// From now on, SIGINT, SIGTERM and SIGHUP stop the command cleanly (`docs/cli.md`,
+    /// Signals), also while it waits for a store another process holds. Against a server
+    /// they end only this process: what the server does goes on.
+    pub fn stop_on_signals(&self) {
+        if let Side::Local(app) = &self.side {
+            self.shutdown(app);
+        }
+    }
+
+    fn shutdown(&self, app: &App) -> Shutdown {
+        self.shutdown
+            .get_or_init(|| signals::listen(&app.stop_waiting))
+            .clone()
     }
 
     /// The output format.
     pub fn format(&self) -> Format {
-        match self {
-            Ops::Local(app) => app.format,
-            Ops::Remote(r) => r.format,
+        match &self.side {
+            Side::Local(app) => app.format,
+            Side::Remote(r) => r.format,
         }
     }
 
     /// `waygate ARGS` as a command line that works when pasted into a shell.
     pub fn command_line(&self, args: &[&str]) -> String {
-        match self {
-            Ops::Local(app) => app.command_line(args),
-            Ops::Remote(r) => r.command_line(args),
+        match &self.side {
+            Side::Local(app) => app.command_line(args),
+            Side::Remote(r) => r.command_line(args),
         }
     }
 
@@ -68,8 +104,8 @@ impl Ops {
         env: &str,
         vars: &BTreeMap<String, String>,
     ) -> Result<Run, CliError> {
-        match self {
-            Ops::Local(app) => {
+        match &self.side {
+            Side::Local(app) => {
                 let loaded = workflow::load(workflow)?;
                 let started = app
                     .engine()?
@@ -77,7 +113,7 @@ impl Ops {
                     .await?;
                 Ok(started.run)
             }
-            Ops::Remote(r) => r.start(&workflow.to_string_lossy(), env, vars).await,
+            Side::Remote(r) => r.start(&workflow.to_string_lossy(), env, vars).await,
         }
     }
 
@@ -88,30 +124,30 @@ impl Ops {
 
     /// The run, and whether some process runs its entry actions right now.
     pub async fn status(&self, id: &RunId) -> Result<(Loaded, bool), CliError> {
-        match self {
-            Ops::Local(app) => {
+        match &self.side {
+            Side::Local(app) => {
                 let engine = app.reader();
                 let loaded = engine.load(id).await?;
                 let running = engine.actions_running(id)?;
                 Ok((loaded, running))
             }
-            Ops::Remote(r) => r.status(id).await,
+            Side::Remote(r) => r.status(id).await,
         }
     }
 
     /// What guards see of the run, for rendering its approval prompts as they do.
     pub fn context(&self, loaded: &Loaded) -> waygate_executor::GuardContext {
-        match self {
-            Ops::Local(app) => app.reader().context(loaded),
-            Ops::Remote(r) => r.context(loaded),
+        match &self.side {
+            Side::Local(app) => app.reader().context(loaded),
+            Side::Remote(r) => r.context(loaded),
         }
     }
 
     /// Why the run's recorded directory cannot be used, when this side can tell: a server's
     /// runs live in directories of the server's host.
     pub fn workdir_problem(&self, loaded: &Loaded) -> Option<String> {
-        match (self, loaded.ensure_workdir()) {
-            (Ops::Local(_), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+        match (&self.side, loaded.ensure_workdir()) {
+            (Side::Local(_), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
                 Some(problem)
             }
             _ => None,
@@ -120,14 +156,12 @@ impl Ops {
 
     /// `check`: the guards evaluated, nothing recorded.
     pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, CliError> {
-        match self {
-            Ops::Local(app) => {
-                let engine = app
-                    .reader()
-                    .with_shutdown(signals::listen(&app.stop_waiting));
+        match &self.side {
+            Side::Local(app) => {
+                let engine = app.reader().with_shutdown(self.shutdown(app));
                 Ok(engine.dry_run(id, to).await?)
             }
-            Ops::Remote(r) => r.dry_run(id, to).await,
+            Side::Remote(r) => r.dry_run(id, to).await,
         }
     }
 
@@ -137,14 +171,12 @@ impl Ops {
         id: &RunId,
         to: Option<&str>,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), CliError> {
-        match self {
-            Ops::Local(app) => {
-                let engine = app
-                    .engine()?
-                    .with_shutdown(signals::listen(&app.stop_waiting));
+        match &self.side {
+            Side::Local(app) => {
+                let engine = app.engine()?.with_shutdown(self.shutdown(app));
                 Ok(engine.advance(id, to).await?)
             }
-            Ops::Remote(r) => r.advance(id, to).await,
+            Side::Remote(r) => r.advance(id, to).await,
         }
     }
 
@@ -156,8 +188,8 @@ impl Ops {
         comment: Option<String>,
         withdraw: bool,
     ) -> Result<(ApproveOutcome, String), CliError> {
-        match self {
-            Ops::Local(app) => {
+        match &self.side {
+            Side::Local(app) => {
                 let engine = app.engine()?;
                 let outcome = if withdraw {
                     engine.withdraw(id, guard, comment).await?
@@ -166,28 +198,26 @@ impl Ops {
                 };
                 Ok((outcome, engine.actor().to_owned()))
             }
-            Ops::Remote(r) => r.approve(id, guard, comment, withdraw).await,
+            Side::Remote(r) => r.approve(id, guard, comment, withdraw).await,
         }
     }
 
     /// `rollback`.
     pub async fn rollback(&self, id: &RunId, reason: &str) -> Result<StepOutcome, CliError> {
-        match self {
-            Ops::Local(app) => {
-                let engine = app
-                    .engine()?
-                    .with_shutdown(signals::listen(&app.stop_waiting));
+        match &self.side {
+            Side::Local(app) => {
+                let engine = app.engine()?.with_shutdown(self.shutdown(app));
                 Ok(engine.rollback(id, reason).await?)
             }
-            Ops::Remote(r) => r.rollback(id, reason).await,
+            Side::Remote(r) => r.rollback(id, reason).await,
         }
     }
 
     /// `abort`.
     pub async fn abort(&self, id: &RunId, reason: &str) -> Result<Run, CliError> {
-        match self {
-            Ops::Local(app) => Ok(app.engine()?.abort(id, reason).await?),
-            Ops::Remote(r) => r.abort(id, reason).await,
+        match &self.side {
+            Side::Local(app) => Ok(app.engine()?.abort(id, reason).await?),
+            Side::Remote(r) => r.abort(id, reason).await,
         }
     }
 
@@ -200,12 +230,12 @@ impl Ops {
         no_wait: bool,
         vars: BTreeMap<String, String>,
     ) -> Result<DriveEnd, CliError> {
-        match self {
-            Ops::Local(app) => {
+        match &self.side {
+            Side::Local(app) => {
                 let engine = app
                     .engine()?
                     .with_overrides(vars)
-                    .with_shutdown(signals::listen(&app.stop_waiting));
+                    .with_shutdown(self.shutdown(app));
                 let mut sink = Sink::new();
                 let options = DriveOptions {
                     no_wait,
@@ -215,42 +245,42 @@ impl Ops {
                 sink.finish();
                 Ok(end)
             }
-            Ops::Remote(r) => r.drive(id, no_wait).await,
+            Side::Remote(r) => r.drive(id, no_wait).await,
         }
     }
 
     /// `runs`.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
-        match self {
-            Ops::Local(app) => Ok(app.store.list_runs(filter)?),
-            Ops::Remote(r) => r.list_runs(filter),
+        match &self.side {
+            Side::Local(app) => Ok(app.store.list_runs(filter)?),
+            Side::Remote(r) => r.list_runs(filter),
         }
     }
 
     /// `history`.
     pub fn run_events(&self, id: &RunId) -> Result<Vec<Event>, CliError> {
-        match self {
-            Ops::Local(app) => Ok(app.store.run_events(id)?),
-            Ops::Remote(r) => r.run_events(id),
+        match &self.side {
+            Side::Local(app) => Ok(app.store.run_events(id)?),
+            Side::Remote(r) => r.run_events(id),
         }
     }
 
     /// `audit`.
     pub fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, CliError> {
-        match self {
-            Ops::Local(app) => Ok(app.store.scan_events(filter)?),
-            Ops::Remote(r) => r.scan_events(filter),
+        match &self.side {
+            Side::Local(app) => Ok(app.store.scan_events(filter)?),
+            Side::Remote(r) => r.scan_events(filter),
         }
     }
 
     /// `audit verify [--expect-head HASH]`.
     pub fn verify(&self, expect_head: Option<&str>) -> Result<VerifyReport, CliError> {
-        match self {
-            Ops::Local(app) => Ok(match expect_head {
+        match &self.side {
+            Side::Local(app) => Ok(match expect_head {
                 Some(hash) => app.store.verify_reaching(hash)?,
                 None => app.store.verify()?,
             }),
-            Ops::Remote(r) => r.verify(expect_head),
+            Side::Remote(r) => r.verify(expect_head),
         }
     }
 }

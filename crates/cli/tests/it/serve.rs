@@ -24,6 +24,9 @@ const BAKE: &str = r#"Workflow(name: "bake", initial: "a", environments: { "dev"
     states: { "a": (), "done": (terminal: Success) },
     transitions: [(from: "a", to: "done", guards: [(name: "bake", check: Wait(duration: "2s"))])])"#;
 
+/// The workflows the server tests use, by file name.
+pub const WORKFLOWS: [(&str, &str); 3] = [("free", FREE), ("signed", SIGNED), ("bake", BAKE)];
+
 /// A sandbox with workflows, a tokens file with one actor per role, and a running server.
 pub struct Served {
     pub sb: Sandbox,
@@ -37,9 +40,9 @@ pub struct Served {
 impl Served {
     pub fn new() -> Served {
         let sb = Sandbox::new();
-        sb.write("workflows/free.ron", FREE);
-        sb.write("workflows/signed.ron", SIGNED);
-        sb.write("workflows/bake.ron", BAKE);
+        for (name, text) in WORKFLOWS {
+            sb.write(&format!("workflows/{name}.ron"), text);
+        }
         sb.write("workflows/broken.ron", "Workflow(name: ");
         let mut tokens = Vec::new();
         for (actor, roles) in [
