@@ -145,6 +145,8 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     /// Who runs a run's entry actions.
     pub run_locks: Arc<dyn RunLocks>,
+    /// The embedded store itself, which a server holds open while it serves.
+    pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
 /// Opens the store `--store` names: the one place that chooses the backend. A directory is
@@ -158,14 +160,23 @@ pub fn open_store(
     clock: TimeSource,
 ) -> Result<Opened, CliError> {
     let dir = embedded_dir(location)?;
+    // A server holds its store for as long as it serves: say which, not "waiting".
+    if let Some(server) = crate::commands::serve::holder(dir) {
+        return Err(CliError::HeldByServer {
+            dir: dir.display().to_string(),
+            server,
+        });
+    }
     let store = if create {
         EmbeddedStore::open_with(dir, options)?
     } else {
         EmbeddedStore::open_existing_with(dir, options)?
     };
+    let store = Arc::new(store.with_clock(clock));
     Ok(Opened {
-        store: Arc::new(store.with_clock(clock)),
+        store: store.clone(),
         run_locks: Arc::new(FileRunLocks::new(dir.join("locks"))),
+        embedded: Some(store),
     })
 }
 

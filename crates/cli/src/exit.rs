@@ -151,6 +151,17 @@ pub enum CliError {
     /// Server mode: the server could not be reached, or answered something unreadable.
     #[error("{0}")]
     Server(String),
+    /// A local command on a store that a `waygate serve` holds.
+    #[error(
+        "the store at {dir} is held by `waygate serve` at {server}; use it: \
+         `waygate --server {server} ...` with a token (WAYGATE_TOKEN or --token-file)"
+    )]
+    HeldByServer {
+        /// The store directory.
+        dir: String,
+        /// The server's URL.
+        server: String,
+    },
 }
 
 impl CliError {
@@ -217,6 +228,8 @@ impl CliError {
             CliError::Serve(_) => Exit::Error,
             CliError::Remote(e) => Exit::of_remote(e.code),
             CliError::Server(_) => Exit::Error,
+            // The store is held, by a server: as for any held lock.
+            CliError::HeldByServer { .. } => Exit::Conflict,
         }
     }
 }

@@ -691,3 +691,39 @@ fn health_readiness_and_metrics_need_no_token() {
         assert!(body.contains(line), "{line} not in\n{body}");
     }
 }
+
+#[test]
+fn a_local_command_on_a_store_a_server_holds_names_the_server() {
+    let s = Served::new();
+    let ran = s.sb.wg(&["runs"]);
+    ran.code(5);
+    let url = format!("http://{}", s.addr);
+    assert!(
+        ran.stderr
+            .contains(&format!("held by `waygate serve` at {url}")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("waiting for the store"),
+        "{}",
+        ran.stderr
+    );
+    // A second server on the same store is refused the same way.
+    let second = s.sb.wg(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tokens",
+        "tokens.ron",
+        "--workflows",
+        "workflows",
+    ]);
+    second.code(5);
+    // Once the server stops, the store is the command line's again.
+    let mut s = s;
+    let server = s.server.take().expect("server");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(30)).code, 0);
+    s.sb.wg(&["runs"]).code(0);
+}
