@@ -92,6 +92,12 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
             Err(v) => (false, v.detail, v.evidence),
         },
     };
+    let kind = match action {
+        Action::Command(_) => "command",
+        Action::Http(_) => "http",
+    };
+    metrics::histogram!("waygate_action_seconds", "kind" => kind, "ok" => if ok { "true" } else { "false" })
+        .record(started.elapsed().as_secs_f64());
     ActionResult {
         ok,
         detail: ctx.redact(&detail),

@@ -21,6 +21,10 @@
 //! - [`shutdown`]: an operator's signal to stop, watched by the engine.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
+//! Guard evaluations, action and commit durations and transitions are recorded through the
+//! `metrics` facade (`waygate serve` exports them; without a recorder, as in the CLI, they
+//! cost nothing).
+//!
 //! # Features
 //!
 //! - `tls` (off by default): https URLs in `Http` checks and webhooks, through

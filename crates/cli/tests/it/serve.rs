@@ -623,6 +623,7 @@ fn a_secret_is_in_no_response_and_no_log() {
     let ran = server.wait(Duration::from_secs(30));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(!ran.stderr.contains(SECRET), "the secret is in the log");
+    assert!(!ran.stderr.contains(&token[4..]), "the token is in the log");
     assert!(files_containing(&sb.store(), SECRET.as_bytes()).is_empty());
 }
 
@@ -681,10 +682,32 @@ fn health_readiness_and_metrics_need_no_token() {
     let (status, body) = http(s.addr, "GET", "/readyz", None, None);
     assert_eq!((status, body.as_str()), (200, "ready: 3 workflows\n"));
     s.start("op", "free");
+    let bake = s.start("op", "signed");
+    let (status, reply) = s.call(
+        Some("op"),
+        "POST",
+        &format!("/v1/runs/{bake}/advance"),
+        Some(json!({})),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let free = s.start("adm", "bake");
+    let (status, reply) = s.call(
+        Some("op"),
+        "POST",
+        &format!("/v1/runs/{free}/drive"),
+        Some(json!({ "wait": true })),
+    );
+    assert_eq!(status, 200, "{reply}");
     let (status, body) = http(s.addr, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
     for line in [
         "waygate_runs{status=\"active\"} 1",
+        "waygate_runs{status=\"waiting\"} 1",
+        "waygate_runs{status=\"succeeded\"} 1",
+        "waygate_transitions_total{cause=\"advance\"} 1",
+        "waygate_guard_evaluations_total{kind=\"Wait\",outcome=\"pass\"} 1",
+        "waygate_guard_evaluations_total{kind=\"Approval\",outcome=\"waiting\"} 2",
+        "waygate_store_commit_seconds_count",
         "waygate_workflows_rejected 1",
         "waygate_http_requests_total{route=\"/v1/runs\",code=\"201\"} 1",
     ] {

@@ -515,9 +515,11 @@ impl Engine {
     ) -> Result<Run, EngineError> {
         let (id, version) = (run.id.clone(), run.version);
         let events = self.events(events);
+        let began = std::time::Instant::now();
         let (run, _) = self
             .blocking(move |s| s.commit(&id, version, change, events))
             .await?;
+        metrics::histogram!("waygate_store_commit_seconds").record(began.elapsed().as_secs_f64());
         Ok(run)
     }
 

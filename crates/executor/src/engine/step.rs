@@ -364,6 +364,7 @@ impl Engine {
             records,
         )
         .await?;
+        metrics::counter!("waygate_transitions_total", "cause" => cause.as_str()).increment(1);
         Ok(())
     }
 
