@@ -709,7 +709,7 @@ fn health_readiness_and_metrics_need_no_token() {
         "waygate_guard_evaluations_total{kind=\"Approval\",outcome=\"waiting\"} 2",
         "waygate_store_commit_seconds_count",
         "waygate_workflows_rejected 1",
-        "waygate_http_requests_total{route=\"/v1/runs\",code=\"201\"} 1",
+        "waygate_http_requests_total{route=\"/v1/runs\",code=\"201\"} 3",
     ] {
         assert!(body.contains(line), "{line} not in\n{body}");
     }
