@@ -3,7 +3,7 @@
 //! both modes.
 
 use crate::helpers::{Ran, Sandbox, Spawned};
-use crate::serve::{spawn_server, WORKFLOWS};
+use crate::serve::{new_token, spawn_server, WORKFLOWS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -33,24 +33,7 @@ impl Deck {
         };
         if mode == Mode::Server {
             for actor in ["ana", "bob"] {
-                let token = deck
-                    .sb
-                    .wg(&[
-                        "token",
-                        "new",
-                        "--actor",
-                        actor,
-                        "--role",
-                        "operator",
-                        "--role",
-                        "approver",
-                        "--file",
-                        "tokens.ron",
-                    ])
-                    .code(0)
-                    .stdout
-                    .trim()
-                    .to_owned();
+                let token = new_token(&deck.sb, actor, &["operator", "approver"]);
                 deck.tokens.push((actor.to_owned(), token));
             }
             let (server, addr) = spawn_server(&deck.sb, "serve");

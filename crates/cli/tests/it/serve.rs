@@ -52,12 +52,7 @@ impl Served {
             ("adm", &["admin"]),
             ("ana", &["operator", "approver"]),
         ] {
-            let mut args = vec!["token", "new", "--actor", actor, "--file", "tokens.ron"];
-            for r in roles {
-                args.extend(["--role", r]);
-            }
-            let ran = sb.wg(&args).code(0).stdout.trim().to_owned();
-            tokens.push((actor.to_owned(), ran));
+            tokens.push((actor.to_owned(), new_token(&sb, actor, roles)));
         }
         let (server, addr) = spawn_server(&sb, "serve");
         Served {
@@ -126,21 +121,50 @@ impl Served {
     }
 }
 
+/// `waygate token new` for `actor` with `roles` in the sandbox's `tokens.ron`; the token.
+pub fn new_token(sb: &Sandbox, actor: &str, roles: &[&str]) -> String {
+    let mut args = vec!["token", "new", "--actor", actor, "--file", "tokens.ron"];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    sb.wg(&args).code(0).stdout.trim().to_owned()
+}
+
 /// Starts `waygate serve` on a free port of 127.0.0.1 and waits until it listens.
 pub fn spawn_server(sb: &Sandbox, tag: &str) -> (Spawned, SocketAddr) {
-    let server = sb.spawn_as(
-        "ignored",
-        tag,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            "tokens.ron",
-            "--workflows",
-            "workflows",
-        ],
+    spawn_server_with(sb, tag, &[], &[])
+}
+
+/// [`spawn_server`] with global flags before `serve` and variables in its environment.
+pub fn spawn_server_with(
+    sb: &Sandbox,
+    tag: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> (Spawned, SocketAddr) {
+    let mut args = flags.to_vec();
+    args.extend([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tokens",
+        "tokens.ron",
+        "--workflows",
+        "workflows",
+    ]);
+    let (out, err) = (
+        sb.path().join(format!("{tag}.stdout")),
+        sb.path().join(format!("{tag}.stderr")),
     );
+    let child = sb
+        .command("ignored", &args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("spawn waygate serve");
+    let server = Spawned::from_child(child, out, err);
     let mut addr = None;
     wait_until("the server listens", Duration::from_secs(20), || {
         addr = server
@@ -539,54 +563,8 @@ fn a_secret_is_in_no_response_and_no_log() {
             states: { "a": (on_enter: [Command(run: ["sh", "-c", "echo using $0", "${token}"])]), "done": (terminal: Success) },
             transitions: [(from: "a", to: "done", guards: [(name: "t", check: Command(run: ["sh", "-c", "echo checking $0; echo $0 >&2", "${token}"]))])])"#,
     );
-    let token = sb
-        .wg(&[
-            "token",
-            "new",
-            "--actor",
-            "op",
-            "--role",
-            "operator",
-            "--file",
-            "tokens.ron",
-        ])
-        .code(0)
-        .stdout
-        .trim()
-        .to_owned();
-    let mut cmd = sb.command(
-        "x",
-        &[
-            "-vv",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            "tokens.ron",
-            "--workflows",
-            "workflows",
-        ],
-    );
-    let log = sb.path().join("secret.log");
-    let child = cmd
-        .env("DEPLOY_TOKEN", SECRET)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(sb.path().join("secret.out")).expect("out"))
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("serve");
-    let server = Spawned::from_child(child, sb.path().join("secret.out"), log.clone());
-    let mut addr = None;
-    wait_until("listening", Duration::from_secs(20), || {
-        addr = server
-            .stderr()
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok());
-        addr.is_some()
-    });
-    let addr = addr.expect("addr");
+    let token = new_token(&sb, "op", &["operator"]);
+    let (server, addr) = spawn_server_with(&sb, "serve", &["-vv"], &[("DEPLOY_TOKEN", SECRET)]);
     let mut replies = Vec::new();
     let (status, reply) = http(
         addr,
