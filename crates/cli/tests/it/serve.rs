@@ -728,3 +728,41 @@ fn a_local_command_on_a_store_a_server_holds_names_the_server() {
     assert_eq!(server.wait(Duration::from_secs(30)).code, 0);
     s.sb.wg(&["runs"]).code(0);
 }
+
+#[test]
+fn sigterm_stops_a_server_mid_drive_and_the_next_one_finishes_the_run() {
+    let mut s = Served::new();
+    let run = s.start("op", "bake");
+    // Asked twice, at once: one drive.
+    for _ in 0..2 {
+        let (status, reply) = s.call(
+            Some("op"),
+            "POST",
+            &format!("/v1/runs/{run}/drive"),
+            Some(json!({})),
+        );
+        assert_eq!(status, 202, "{reply}");
+    }
+    let server = s.server.take().expect("server");
+    server.signal(libc::SIGTERM);
+    let stopped = server.wait(Duration::from_secs(15));
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("resumed at its next start"),
+        "{}",
+        stopped.stderr
+    );
+    let (server, addr) = spawn_server(&s.sb, "serve-again");
+    s.server = Some(server);
+    s.addr = addr;
+    wait_until("the run succeeds", Duration::from_secs(30), || {
+        let (_, body) = s.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
+        body["run"]["status"] == "succeeded"
+    });
+    let moves = s
+        .history(&run)
+        .iter()
+        .filter(|e| e["kind"] == "Transitioned")
+        .count();
+    assert_eq!(moves, 1, "the run moved once");
+}
