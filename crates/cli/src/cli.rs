@@ -26,7 +26,7 @@ pub struct Global {
     #[arg(long, global = true, env = "WAYGATE_STORE", default_value = DEFAULT_STORE)]
     pub store: PathBuf,
     /// Output format; `jsonl` and `csv` apply to `runs`, `history` and `audit` (and `jsonl`
-    /// to `validate`), other commands refuse them.
+    /// to `validate`), `svg` to `graph`; other commands refuse them.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Who is acting; recorded on every event. Defaults to the OS user.
@@ -57,6 +57,8 @@ pub enum Format {
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+    /// An SVG picture (`graph` only).
+    Svg,
 }
 
 /// The commands.
@@ -68,7 +70,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the state graph as Graphviz DOT (or Mermaid), guards on the edges.
+    /// Print the state graph as Graphviz DOT (or Mermaid, or with `--format svg` an SVG
+    /// picture), guards on the edges.
     Graph {
         /// The workflow file.
         file: PathBuf,
@@ -228,12 +231,13 @@ impl Command {
     /// only; every other command one result, for people or as one JSON document. Any other
     /// `--format` is a usage error rather than output in a format that was not asked for.
     pub fn formats(&self) -> &'static [Format] {
-        use Format::{Csv, Human, Json, Jsonl};
+        use Format::{Csv, Human, Json, Jsonl, Svg};
         match self {
             Command::Runs { .. } | Command::History { .. } => &[Human, Json, Jsonl, Csv],
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
-            Command::Graph { .. } | Command::Completions { .. } | Command::Man { .. } => &[Human],
+            Command::Graph { .. } => &[Human, Svg],
+            Command::Completions { .. } | Command::Man { .. } => &[Human],
             _ => &[Human, Json],
         }
     }
@@ -247,6 +251,7 @@ impl Format {
             Format::Json => "json",
             Format::Jsonl => "jsonl",
             Format::Csv => "csv",
+            Format::Svg => "svg",
         }
     }
 }

@@ -347,7 +347,7 @@ pub fn runs(
     match app.format {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = app.format == Format::Csv;
@@ -418,7 +418,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
     match app.format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             let mut t = if app.format == Format::Csv {
                 Table::new(&[
                     "SEQ",
