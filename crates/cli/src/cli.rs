@@ -218,7 +218,14 @@ impl Command {
             Command::Rollback { .. } => "rollback",
             Command::Abort { .. } => "abort",
             Command::History { .. } => "history",
-            Command::Audit(a) if a.verify.is_some() => "audit verify",
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Verify { .. }),
+                ..
+            }) => "audit verify",
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(_)),
+                ..
+            }) => "audit report",
             Command::Audit(_) => "audit",
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
             Command::Completions { .. } => "completions",
@@ -237,6 +244,10 @@ impl Command {
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
             Command::Graph { .. } => &[Human, Svg],
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(_)),
+                ..
+            }) => &[Human],
             Command::Completions { .. } | Command::Man { .. } => &[Human],
             _ => &[Human, Json],
         }
@@ -273,7 +284,7 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
-    /// `verify`: recompute the hash chain.
+    /// `verify`: recompute the hash chain; `report`: write the HTML audit report.
     #[command(subcommand)]
     pub verify: Option<AuditCommand>,
     /// Only this workflow.
@@ -301,7 +312,7 @@ pub struct AuditArgs {
     pub until: Option<String>,
 }
 
-/// `audit verify`.
+/// `audit verify` and `audit report`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
@@ -312,6 +323,34 @@ pub enum AuditCommand {
         #[arg(long, value_name = "HASH", value_parser = parse_head)]
         expect_head: Option<String>,
     },
+    /// Write one self-contained HTML file for auditors: the runs in scope with their graphs,
+    /// timelines and approvals, the chain's verification and head, and this command. Works
+    /// offline, needs no server. Refuses to replace an existing file.
+    Report(ReportArgs),
+}
+
+/// `audit report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this run; repeatable.
+    #[arg(long = "run", value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// Only runs still going at or after this time (RFC 3339, e.g. 2026-11-26T09:00:00Z, or a
+    /// date).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only runs started at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this workflow.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Only this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The HTML file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
 }
 
 /// `--expect-head`: a head as `audit verify` prints it, 64 hexadecimal digits (any case,

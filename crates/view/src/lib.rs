@@ -13,5 +13,6 @@ pub mod dot;
 pub mod labels;
 pub mod layout;
 pub mod mermaid;
+pub mod report;
 pub mod svg;
 pub mod xml;
