@@ -367,7 +367,7 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
                 _ => return None,
             };
             Some(format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"event-text\">{}</td></tr>",
                 e.seq,
                 time(e.at),
                 xml::text(&e.actor),
@@ -376,7 +376,7 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
                 decision,
                 comment
                     .as_deref()
-                    .map(|c| xml::lines(c).replace('\n', "<br>"))
+                    .map(|c| xml::text(c))
                     .unwrap_or_else(|| "<i>no comment</i>".into())
             ))
         })
