@@ -326,7 +326,7 @@ pub enum AuditCommand {
     /// Write one self-contained HTML file for auditors: the runs in scope with their graphs,
     /// timelines and approvals, the chain's verification and head, and this command. Works
     /// offline, needs no server. Refuses to replace an existing file.
-    Report(ReportArgs),
+    Report(Box<ReportArgs>),
 }
 
 /// `audit report`.

@@ -376,7 +376,7 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
                 decision,
                 comment
                     .as_deref()
-                    .map(|c| xml::text(c))
+                    .map(xml::text)
                     .unwrap_or_else(|| "<i>no comment</i>".into())
             ))
         })

@@ -245,10 +245,10 @@ pub fn graph_svg(w: &Workflow, trail: Option<&Trail>, embed: Embed) -> String {
     if embed == Embed::Standalone {
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg{} class=\"wg-graph\" role=\"img\" aria-label=\"{}\" width=\"{w:.0}\" height=\"{h:.0}\" \
-         viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"{FONT}\">\n",
+         viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"{FONT}\">",
         if embed == Embed::Standalone {
             " xmlns=\"http://www.w3.org/2000/svg\""
         } else {

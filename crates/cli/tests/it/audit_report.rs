@@ -227,12 +227,7 @@ fn the_flags_choose_the_runs() {
 #[test]
 fn graph_svg_draws_the_workflow_with_every_text_escaped() {
     let sb = Sandbox::new();
-    sb.write("wf.ron", GATE);
-    let svg = sb
-        .wg(&["graph", "wf.ron", "--format", "svg"])
-        .code(0)
-        .stdout
-        .clone();
+    let svg = gate_svg(&sb);
     assert!(svg.starts_with("<?xml"), "{svg:.80}");
     assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     for name in ["review", "done", "cancelled", "sign-off (Approval)"] {
@@ -246,9 +241,13 @@ fn graph_svg_draws_the_workflow_with_every_text_escaped() {
     sb.wg(&["graph", "wf.ron", "--format", "json"]).code(2);
 }
 
-/// Saves `text` as `name` in the sandbox; its path.
-fn saved(sb: &Sandbox, name: &str, text: &str) -> std::path::PathBuf {
-    sb.write(name, text)
+/// `graph wf.ron --format svg` of the gate.
+fn gate_svg(sb: &Sandbox) -> String {
+    sb.write("wf.ron", GATE);
+    sb.wg(&["graph", "wf.ron", "--format", "svg"])
+        .code(0)
+        .stdout
+        .clone()
 }
 
 #[test]
@@ -304,13 +303,8 @@ fn in_a_browser_the_svg_picture_is_well_formed() {
         return;
     };
     let sb = Sandbox::new();
-    sb.write("wf.ron", GATE);
-    let svg = sb
-        .wg(&["graph", "wf.ron", "--format", "svg"])
-        .code(0)
-        .stdout
-        .clone();
-    let file = saved(&sb, "wf.svg", &svg);
+    let svg = gate_svg(&sb);
+    let file = sb.write("wf.svg", &svg);
     let dom = browser.dom(&file);
     browser.checking("svg_in_a_browser", &file, || {
         // A malformed file shows the browser's XML error page instead.
