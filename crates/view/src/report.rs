@@ -32,6 +32,9 @@ pub struct RunReport {
     pub workflow: Result<Workflow, String>,
     /// Every event of the run, oldest first.
     pub events: Vec<Event>,
+    /// Why the run's events cannot be read (a damaged store), when they cannot: the run is
+    /// still reported, from its record, with this said.
+    pub unreadable: Option<String>,
 }
 
 /// Everything the report shows.
@@ -300,6 +303,14 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
     }
     out.push_str("</table>\n");
 
+    if let Some(why) = &r.unreadable {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict status-bad\"><strong>✘ The events of this run cannot be \
+             read:</strong> {}</p>",
+            xml::text(why)
+        );
+    }
     let trail = Trail::of_events(&r.events);
     let _ = writeln!(out, "<h3 id=\"run-{n}-graph\">Graph</h3>");
     match &r.workflow {

@@ -50,7 +50,12 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     };
     let mut reports = Vec::new();
     for run in runs.into_iter().filter(in_window) {
-        let events = app.store.run_events(&run.id)?;
+        // A damaged record must not hide the rest: the run is reported without its events,
+        // saying why, and the command exits 1.
+        let (events, unreadable) = match app.store.run_events(&run.id) {
+            Ok(events) => (events, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         let validated = pinned(&run.file, &run.definition);
         let workflow = validated.workflow.ok_or_else(|| {
             validated
@@ -64,6 +69,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             run,
             workflow,
             events,
+            unreadable,
         });
     }
     // After reading the runs: the head covers every event the report shows.
@@ -110,8 +116,18 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             waygate_core::text::escape_control(&b.problem)
         )),
     }
+    for r in &reports {
+        if let Some(why) = &r.unreadable {
+            text.push_str(&format!(
+                "BAD: the events of run {} cannot be read: {} (the report says so)\n",
+                waygate_core::text::escape_control(r.run.id.as_str()),
+                waygate_core::text::escape_control(why)
+            ));
+        }
+    }
     output::print(&text)?;
-    Ok(if verification.is_ok() {
+    let complete = reports.iter().all(|r| r.unreadable.is_none());
+    Ok(if verification.is_ok() && complete {
         Exit::Ok
     } else {
         Exit::Error

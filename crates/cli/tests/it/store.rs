@@ -1048,3 +1048,32 @@ fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
     );
     holder
 }
+
+#[test]
+fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs(&sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+
+    let out = sb.wg(&["audit", "report", "--out", "r.html"]);
+    out.code(1);
+    assert!(out.stdout.contains("BAD: event 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("BAD: the events of run {a} cannot be read")),
+        "{}",
+        out.stdout
+    );
+    // Written all the same: what is readable, and what is not, said at the top.
+    let html = fs::read_to_string(sb.path().join("r.html")).expect("written");
+    assert!(html.contains("✘ BAD:</strong> event 3"), "verdict");
+    assert!(html.contains("✘ The events of this run cannot be read:"));
+    assert!(
+        html.contains(&b) && html.contains("not today"),
+        "the other run, whole"
+    );
+}
