@@ -458,7 +458,8 @@ mod tests {
         initial: "<script>alert('x')</script>",
         states: {
             "<script>alert('x')</script>": (description: "</title><script>bad()</script>"),
-            "Q&A \"quoted\"": (),
+            "Q&A \"quoted\"": (on_failure: "bell\u{7}\u{1b}[31m"),
+            "bell\u{7}\u{1b}[31m": (terminal: Failure),
             "done": (terminal: Success),
         },
         transitions: [
@@ -476,6 +477,9 @@ mod tests {
         assert!(svg.contains("Q&amp;A &quot;quoted&quot;"));
         assert!(svg.contains("g&lt;1&gt;&amp; (Approval)"));
         assert!(svg.contains("&lt;/title&gt;&lt;script&gt;bad()"));
+        // Control characters are written as their code points: XML allows none of them.
+        assert!(svg.contains(">bell\\u{7}\\u{1b}[31m<"), "{svg}");
+        assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
     }
 
     #[test]

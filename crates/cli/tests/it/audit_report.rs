@@ -121,6 +121,9 @@ fn the_report_holds_the_runs_approvals_verification_and_command() {
     assert!(html.contains("✔ succeeded") && html.contains("✘ failed") && html.contains("▶ active"));
     assert_eq!(html.matches("<svg").count(), 3);
     assert!(html.contains("The path taken: review → done (ended)."));
+    // The rollback: a move the graph has no edge for, drawn where it happened.
+    assert!(html.contains("The path taken: review → cancelled (ended)."));
+    assert!(html.contains(">rollback</tspan>"));
     assert!(html.contains("▶ current state"), "the waiting run's state");
     // The command that made it, and the store.
     assert!(html.contains("audit report --out r.html"), "command");
