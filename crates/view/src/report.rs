@@ -109,10 +109,12 @@ figure{margin:.5rem 0;overflow-x:auto}figcaption{font-style:italic;margin-top:.3
 svg.wg-graph{max-width:100%;height:auto}\n\
 .refused{font-weight:700}\n\
 summary{cursor:pointer}\n\
+.id{white-space:nowrap}\n\
 @media print{\n\
 body{max-width:none;padding:0;font-size:10pt}\n\
 article.run{break-before:page}\n\
-tr,figure{break-inside:avoid}\n\
+figure,.verdict{break-inside:avoid}h2,h3{break-after:avoid}\n\
+pre{font-size:7pt;padding:.2rem}\n\
 details>*{display:block}\n\
 details::details-content{content-visibility:visible;display:block}\n\
 summary{list-style:none}\n\
@@ -247,7 +249,7 @@ fn run_table(out: &mut String, runs: &[RunReport]) {
         let run = &r.run;
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#run-{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td><a href=\"#run-{}\"><code class=\"id\">{}</code></a></td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             xml::text(run.id.as_str()),
