@@ -42,6 +42,10 @@ pub struct RunReport {
 pub struct Report<'a> {
     /// The runs in scope, oldest first.
     pub runs: &'a [RunReport],
+    /// The events of the store itself, not of a run (a salvage, `StoreSalvaged`): always
+    /// shown, whatever the scope, since they say what happened to the whole trail; or why they
+    /// cannot be read (a damaged store).
+    pub store_events: Result<&'a [Event], &'a str>,
     /// The whole chain's verification, done after the runs were read, so its head covers
     /// every event shown.
     pub verification: &'a VerifyReport,
@@ -81,6 +85,25 @@ pub fn render(report: &Report<'_>) -> String {
     );
     verification(&mut out, report);
     scope(&mut out, report);
+    let heading = "<section aria-labelledby=\"store-events\">\n<h2 id=\"store-events\">Events \
+                   of the store</h2>\n";
+    match report.store_events {
+        Ok([]) => {}
+        Ok(events) => {
+            out.push_str(heading);
+            out.push_str("<p>What happened to the store as a whole, whatever the scope.</p>\n");
+            timeline(&mut out, "store", events);
+            out.push_str("</section>\n");
+        }
+        Err(why) => {
+            let _ = writeln!(
+                out,
+                "{heading}<p class=\"verdict status-bad\"><strong>✘ The events of the store \
+                 (a salvage) cannot be read:</strong> {}</p>\n</section>",
+                xml::text(why)
+            );
+        }
+    }
     run_table(&mut out, report.runs);
     for (i, r) in report.runs.iter().enumerate() {
         run_section(&mut out, i + 1, r);
@@ -316,6 +339,14 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
     let trail = Trail::of_events(&r.events);
     let _ = writeln!(out, "<h3 id=\"run-{n}-graph\">Graph</h3>");
     match &r.workflow {
+        Ok(w) if r.unreadable.is_some() => {
+            let _ = writeln!(
+                out,
+                "<figure>\n{}<figcaption>The path taken cannot be shown: the run's events \
+                 cannot be read.</figcaption>\n</figure>",
+                graph_svg(w, None, Embed::Inline)
+            );
+        }
         Ok(w) => {
             let path = trail.path().join(" → ");
             let _ = writeln!(
@@ -410,7 +441,8 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn timeline(out: &mut String, n: usize, events: &[Event]) {
+/// The events as a table; `n` names the section it is in, for its heading's id.
+fn timeline(out: &mut String, n: impl std::fmt::Display, events: &[Event]) {
     let _ = writeln!(
         out,
         "<h3 id=\"run-{n}-timeline\">Timeline</h3>\n<table>\n<thead><tr><th \

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use waygate_core::run::Run;
-use waygate_core::store::RunFilter;
+use waygate_core::store::{EventFilter, RunFilter};
 use waygate_core::validate::pinned;
 use waygate_view::report::{render, Report, RunReport};
 
@@ -72,6 +72,15 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             unreadable,
         });
     }
+    // The store's own events (a salvage); a damaged store may not give them, which the
+    // report says, as it says the verification.
+    let store_events = app
+        .store
+        .scan_events(&EventFilter {
+            kind: Some("StoreSalvaged".into()),
+            ..EventFilter::default()
+        })
+        .map_err(|e| e.to_string());
     // After reading the runs: the head covers every event the report shows.
     let verification = app.store.verify()?;
     let exported_at = process_clock().now();
@@ -88,6 +97,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
+        store_events: store_events.as_deref().map_err(String::as_str),
         verification: &verification,
         exported_at,
         command: &command,

@@ -1076,4 +1076,18 @@ fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
         html.contains(&b) && html.contains("not today"),
         "the other run, whole"
     );
+
+    // Salvaged, the new store's report says what was lost, whatever runs it is about.
+    sb.wg(&["store", "salvage", "--to", "salvaged"]).code(0);
+    let salvaged = sb.path().join("salvaged");
+    let salvaged = salvaged.to_str().expect("utf-8 path");
+    run_in(
+        &sb,
+        salvaged,
+        &["audit", "report", "--run", &b, "--out", "after.html"],
+    )
+    .code(0);
+    let html = fs::read_to_string(sb.path().join("after.html")).expect("written");
+    assert!(html.contains("Events of the store"), "the salvage is shown");
+    assert!(html.contains("StoreSalvaged") && html.contains("lost: event 3"));
 }
