@@ -323,3 +323,18 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
         .filter(|w| *w == needle)
         .count()
 }
+
+#[test]
+fn two_reports_to_one_file_at_once_one_wins_whole() {
+    let sb = Sandbox::new();
+    store_with_runs(&sb);
+    let args = ["audit", "report", "--out", "same.html"];
+    let first = sb.spawn_as("dana", "first", &args);
+    let second = sb.spawn_as("erin", "second", &args);
+    let limit = std::time::Duration::from_secs(60);
+    let mut codes = [first.wait(limit).code, second.wait(limit).code];
+    codes.sort();
+    assert_eq!(codes, [0, 1], "one wrote it, the other was refused");
+    let html = std::fs::read_to_string(sb.path().join("same.html")).expect("written");
+    assert!(html.ends_with("</html>\n"), "a whole report");
+}
