@@ -533,6 +533,17 @@ fn two_runs(sb: &Sandbox) -> (String, String) {
     (a, b)
 }
 
+/// [`two_runs`], with one byte of `a`'s `ActionFinished` record flipped (its checksum fails).
+fn two_runs_one_damaged(sb: &Sandbox) -> (String, String) {
+    let (a, b) = two_runs(sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+    (a, b)
+}
+
 fn kinds_of(sb: &Sandbox, store: &str, run: &str) -> Vec<String> {
     let out = run_in(sb, store, &["--format", "json", "history", run]);
     out.code(0);
@@ -554,12 +565,7 @@ fn run_in(sb: &Sandbox, store: &str, args: &[&str]) -> crate::helpers::Ran {
 #[test]
 fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
     let sb = Sandbox::new();
-    let (a, _) = two_runs(&sb);
-    let path = segment(&sb.store());
-    let mut bytes = fs::read(&path).expect("read");
-    let (at, len) = record_of(&bytes, &a, "ActionFinished");
-    bytes[at + 8 + len / 2] ^= 0x20;
-    fs::write(&path, bytes).expect("damage");
+    let (a, _) = two_runs_one_damaged(&sb);
 
     // What needs the damaged record says so, and what to do.
     let out = sb.wg(&["history", &a]);
@@ -1052,12 +1058,7 @@ fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
 #[test]
 fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
     let sb = Sandbox::new();
-    let (a, b) = two_runs(&sb);
-    let path = segment(&sb.store());
-    let mut bytes = fs::read(&path).expect("read");
-    let (at, len) = record_of(&bytes, &a, "ActionFinished");
-    bytes[at + 8 + len / 2] ^= 0x20;
-    fs::write(&path, bytes).expect("damage");
+    let (a, b) = two_runs_one_damaged(&sb);
 
     let out = sb.wg(&["audit", "report", "--out", "r.html"]);
     out.code(1);
