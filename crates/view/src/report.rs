@@ -123,7 +123,7 @@ th,td{border:1px solid #999;padding:.25rem .45rem;text-align:left;vertical-align
 thead th{background:#eee}th[scope=row]{background:#f6f6f6;width:12rem;font-weight:600}\n\
 code,pre,.hash{font-family:ui-monospace,monospace;font-size:.88em;overflow-wrap:anywhere}\n\
 pre{white-space:pre-wrap;margin:.3rem 0;background:#f6f6f6;padding:.4rem}\n\
-.status{font-weight:700;padding:0 .3rem;border:1px solid currentColor;border-radius:3px}\n\
+.status{font-weight:700;white-space:nowrap;padding:0 .3rem;border:1px solid currentColor;border-radius:3px}\n\
 .status-ok,.status-succeeded{color:#1e6b30}\n\
 .status-bad,.status-failed{color:#a0001c}\n\
 .status-aborted{color:#7a4a00}.status-active,.status-waiting{color:#0b4fb0}\n\
