@@ -137,11 +137,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     }
     output::print(&text)?;
     let complete = reports.iter().all(|r| r.unreadable.is_none());
-    Ok(if verification.is_ok() && complete {
-        Exit::Ok
-    } else {
-        Exit::Error
-    })
+    Ok(Exit::of_report(verification.is_ok(), complete))
 }
 
 /// The runs the flags name: `--run` ones (each must exist), else all; `--workflow` and `--env`
