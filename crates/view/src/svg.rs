@@ -482,6 +482,70 @@ mod tests {
         assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
     }
 
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            run_id: waygate_core::run::RunId("r".into()),
+            at: jiff::Timestamp::UNIX_EPOCH,
+            actor: "ana".into(),
+            kind,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn moved(seq: u64, from: &str, to: &str, cause: Cause) -> Event {
+        event(
+            seq,
+            EventKind::Transitioned {
+                from: from.into(),
+                to: to.into(),
+                cause,
+                reason: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_trail_is_read_off_the_events() {
+        let events = [
+            event(
+                1,
+                EventKind::RunStarted {
+                    workflow: "w".into(),
+                    env: "dev".into(),
+                    state: "a".into(),
+                    file: "w.ron".into(),
+                    definition_hash: String::new(),
+                    vars: Default::default(),
+                    file_path: None,
+                    workdir: None,
+                },
+            ),
+            moved(2, "a", "b", Cause::Advance),
+            moved(3, "b", "a", Cause::OnFailure),
+            moved(4, "a", "b", Cause::Advance),
+        ];
+        let trail = Trail::of_events(&events);
+        assert_eq!(trail.path(), ["a", "b", "a", "b"]);
+        assert_eq!(trail.current.as_deref(), Some("b"));
+        assert!(!trail.ended);
+        assert_eq!(trail.visited.get("a"), Some(&2));
+        assert_eq!(trail.visited.get("b"), Some(&2));
+        let ended = Trail::of_events(&[
+            events[0].clone(),
+            event(
+                2,
+                EventKind::Aborted {
+                    state: "a".into(),
+                    reason: "no".into(),
+                },
+            ),
+        ]);
+        assert!(ended.ended);
+        assert_eq!(ended.path(), ["a"]);
+    }
+
     #[test]
     fn a_trail_is_marked_in_words() {
         let w = workflow(HOSTILE);
