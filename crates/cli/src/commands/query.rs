@@ -349,7 +349,7 @@ pub fn runs(
     match ops.format() {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = ops.format() == Format::Csv;
@@ -421,7 +421,7 @@ fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
     match format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             let mut t = if format == Format::Csv {
                 Table::new(&[
                     "SEQ",
@@ -494,7 +494,8 @@ pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
+/// A time flag's value: an RFC 3339 time, or a date (midnight UTC).
+pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
@@ -510,8 +511,19 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 
 /// `audit [filters]` and `audit verify`.
 pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
-    if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
-        return verify(ops, expect_head.as_deref());
+    match &args.verify {
+        Some(AuditCommand::Verify { expect_head }) => return verify(ops, expect_head.as_deref()),
+        Some(AuditCommand::Report(report)) => {
+            return match ops.local() {
+                Some(app) => super::report::run(app, report),
+                None => Err(CliError::Usage(
+                    "`audit report` reads a store directory (--store); through --server it is \
+                     not available yet"
+                        .into(),
+                )),
+            }
+        }
+        None => {}
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),
