@@ -19,7 +19,7 @@ use waygate_executor::engine::{
     ApproveOutcome, DriveEnd, DryRun, Loaded, StepOutcome, TransitionReport,
 };
 use waygate_executor::Engine;
-use waygate_server::error::ErrorBody;
+use waygate_server::error::{ApiError, Code, ErrorBody};
 
 use crate::app::process_clock;
 use crate::cli::{Format, Global};
@@ -322,10 +322,22 @@ impl Remote {
         let follow = self.follow(id, after);
         let path = Remote::run_path(id, "/drive");
         let drive = self.post::<DriveEnd>(&path, json!({ "no_wait": no_wait, "wait": true }));
-        tokio::pin!(drive, follow);
+        let stopped = stop_signal();
+        tokio::pin!(drive, follow, stopped);
         let mut following = true;
         loop {
             tokio::select! {
+                signal = &mut stopped => {
+                    // Only this process stops: the server drives on (exit 4, as a local
+                    // drive stopped by a signal, the run resumable).
+                    return Err(CliError::Remote(ApiError::new(
+                        Code::Interrupted,
+                        format!(
+                            "stopped following run {id} by {signal}; the server goes on driving \
+                             it (`waygate drive {id}` follows it again)"
+                        ),
+                    )));
+                }
                 end = &mut drive => {
                     if following {
                         // The last events are on their way: a moment for them to print.
@@ -337,7 +349,28 @@ impl Remote {
             }
         }
     }
+}
 
+/// The first of SIGINT, SIGTERM and SIGHUP (never, for one that cannot be listened to).
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    async fn one(kind: SignalKind, name: &'static str) -> &'static str {
+        match signal(kind) {
+            Ok(mut s) => {
+                s.recv().await;
+                name
+            }
+            Err(_) => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        name = one(SignalKind::interrupt(), "SIGINT") => name,
+        name = one(SignalKind::terminate(), "SIGTERM") => name,
+        name = one(SignalKind::hangup(), "SIGHUP") => name,
+    }
+}
+
+impl Remote {
     /// Prints the run's events after `after` on stderr as the server streams them, until the
     /// run ends or the stream breaks.
     async fn follow(&self, id: &RunId, after: Option<u64>) {

@@ -293,3 +293,47 @@ fn as_with_server_is_a_usage_error_and_a_missing_token_exits_7() {
             .into();
     ran.code(0);
 }
+
+#[test]
+fn ctrl_c_ends_only_the_client_of_a_server_driven_run() {
+    let d = Deck::new(Mode::Server);
+    let run = d
+        .wg("ana", &["start", "bake", "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let (_, url) = d.server.as_ref().expect("server");
+    let out = d.sb.path().join("drive.out");
+    let err = d.sb.path().join("drive.err");
+    let child =
+        d.sb.command("ana", &["drive", &run])
+            .env("WAYGATE_SERVER", url)
+            .env("WAYGATE_TOKEN", &d.tokens[0].1)
+            .stdout(std::fs::File::create(&out).expect("out"))
+            .stderr(std::fs::File::create(&err).expect("err"))
+            .spawn()
+            .expect("drive");
+    let drive = Spawned::from_child(child, out, err);
+    crate::helpers::wait_until(
+        "the server drives the run",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_dir(d.sb.store().join("serve/driving"))
+                .is_ok_and(|mut e| e.next().is_some())
+        },
+    );
+    drive.signal(libc::SIGINT);
+    let ran = drive.wait(std::time::Duration::from_secs(10));
+    ran.code(4);
+    assert!(
+        ran.stderr.contains("the server goes on driving it"),
+        "{}",
+        ran.stderr
+    );
+    crate::helpers::wait_until(
+        "the run succeeds",
+        std::time::Duration::from_secs(20),
+        || d.wg("bob", &["--format", "json", "status", &run]).json()["status"] == "succeeded",
+    );
+}
