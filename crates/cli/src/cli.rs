@@ -103,6 +103,10 @@ pub enum Command {
     Status {
         /// The run id.
         run: String,
+        /// Then print each new event of the run as it is recorded, until the run ends
+        /// (against a server, from its live event stream).
+        #[arg(long)]
+        follow: bool,
     },
     /// List runs.
     Runs {

@@ -175,7 +175,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             | Command::Serve(_) => Ok(Exit::Ok),
             Command::Start(args) => act::start(&ops, args).await,
             Command::Run { start, no_wait } => act::run(&ops, start, *no_wait).await,
-            Command::Status { run } => query::status(&ops, run).await,
+            Command::Status { run, follow } => query::status(&ops, run, *follow).await,
             Command::Check { run, to } => act::check(&ops, run, to.as_deref()).await,
             Command::Advance { run, to } => act::advance(&ops, run, to.as_deref()).await,
             Command::Approve {

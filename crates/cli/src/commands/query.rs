@@ -22,7 +22,14 @@ use crate::ops::Ops;
 use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
-pub async fn status(ops: &Ops, id: &str) -> Result<Exit, CliError> {
+pub async fn status(ops: &Ops, id: &str, follow: bool) -> Result<Exit, CliError> {
+    if follow && ops.format() != Format::Human {
+        return Err(CliError::Usage(
+            "--follow prints lines for people; for scripts, `history --format jsonl` or the \
+             API's event stream (docs/api.md)"
+                .into(),
+        ));
+    }
     let (loaded, running) = ops.status(&run_id(id)).await?;
     let view = status_view(ops, &loaded, &ops.context(&loaded), running);
     match ops.format() {
@@ -30,6 +37,22 @@ pub async fn status(ops: &Ops, id: &str) -> Result<Exit, CliError> {
             output::print(&status_human(&loaded, &view, ops.workdir_problem(&loaded)))?
         }
         _ => output::json(&view)?,
+    }
+    if follow && !loaded.run.status.is_ended() {
+        let after = loaded.events.last().map(|e| e.seq);
+        let mut printed = Ok(());
+        ops.follow(&loaded.run.id, after, &mut |e: &Event| {
+            if printed.is_ok() {
+                printed = output::print_line(&format!(
+                    "{}  {}  {}",
+                    output::time(e.at),
+                    e.actor,
+                    event_summary(e)
+                ));
+            }
+        })
+        .await?;
+        printed?;
     }
     Ok(Exit::Ok)
 }

@@ -249,6 +249,35 @@ impl Ops {
         }
     }
 
+    /// Calls `on_event` with each event of the run after `after` as it is recorded, until the
+    /// run ends (here by looking every second; a server streams them).
+    pub async fn follow(
+        &self,
+        id: &RunId,
+        mut after: Option<u64>,
+        on_event: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), CliError> {
+        match &self.side {
+            Side::Local(app) => loop {
+                let engine = app.reader();
+                let owned = id.clone();
+                let (run, events) = engine
+                    .blocking(move |s| s.load_run_with_events(&owned))
+                    .await?;
+                let seen = after;
+                for e in events.iter().filter(|e| seen.is_none_or(|a| e.seq > a)) {
+                    on_event(e);
+                    after = Some(e.seq);
+                }
+                if run.status.is_ended() {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            },
+            Side::Remote(r) => r.follow(id, after, on_event).await,
+        }
+    }
+
     /// `runs`.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
         match &self.side {

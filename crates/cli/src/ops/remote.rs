@@ -319,7 +319,15 @@ impl Remote {
     pub async fn drive(&self, id: &RunId, no_wait: bool) -> Result<DriveEnd, CliError> {
         let (loaded, _) = self.status(id).await?;
         let after = loaded.events.last().map(|e| e.seq);
-        let follow = self.follow(id, after);
+        let mut print = |e: &Event| {
+            eprintln!(
+                "{}",
+                escape_control(&format!("{} {}", e.actor, output::event_summary(e)))
+            );
+        };
+        let follow = async {
+            let _ = self.follow(id, after, &mut print).await;
+        };
         let path = Remote::run_path(id, "/drive");
         let drive = self.post::<DriveEnd>(&path, json!({ "no_wait": no_wait, "wait": true }));
         let stopped = stop_signal();
@@ -371,9 +379,14 @@ async fn stop_signal() -> &'static str {
 }
 
 impl Remote {
-    /// Prints the run's events after `after` on stderr as the server streams them, until the
-    /// run ends or the stream breaks.
-    async fn follow(&self, id: &RunId, after: Option<u64>) {
+    /// Calls `on_event` with the run's events after `after` as the server streams them,
+    /// until the run ends; an error if the stream cannot be had, or breaks first.
+    pub async fn follow(
+        &self,
+        id: &RunId,
+        after: Option<u64>,
+        on_event: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<(), CliError> {
         let mut query = Vec::new();
         if let Some(seq) = after {
             query.push(("after", seq.to_string()));
@@ -381,14 +394,19 @@ impl Remote {
         let request = self
             .request(Method::GET, &Remote::run_path(id, "/events"))
             .query(&query);
-        let Ok(mut response) = request.send().await else {
-            return;
+        let broken = |e: reqwest::Error| {
+            CliError::Server(format!("the event stream of {} broke: {e}", self.base))
         };
+        let mut response = request.send().await.map_err(broken)?;
         if !response.status().is_success() {
-            return;
+            return Err(CliError::Server(format!(
+                "the server {} refused the event stream: {}",
+                self.base,
+                response.status()
+            )));
         }
         let mut buffer = String::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
+        while let Some(chunk) = response.chunk().await.map_err(broken)? {
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find("\n\n") {
                 let message: String = buffer.drain(..end + 2).collect();
@@ -404,21 +422,18 @@ impl Remote {
                 match kind {
                     "run-event" => {
                         if let Ok(e) = serde_json::from_str::<Event>(&data) {
-                            eprintln!(
-                                "{}",
-                                escape_control(&format!(
-                                    "{} {}",
-                                    e.actor,
-                                    output::event_summary(&e)
-                                ))
-                            );
+                            on_event(&e);
                         }
                     }
-                    "end" => return,
+                    "end" => return Ok(()),
                     _ => {}
                 }
             }
         }
+        Err(CliError::Server(format!(
+            "the event stream of {} ended before the run did (the server stopping?)",
+            self.base
+        )))
     }
 
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {

@@ -43,7 +43,7 @@ impl Deck {
     }
 
     /// `waygate ARGS` as `actor`: `--as` locally, the actor's token against the server.
-    fn wg(&self, actor: &str, args: &[&str]) -> Ran {
+    fn command(&self, actor: &str, args: &[&str]) -> std::process::Command {
         let mut cmd = self.sb.command(actor, args);
         if let Some((_, url)) = &self.server {
             let token = self
@@ -54,7 +54,29 @@ impl Deck {
                 .unwrap_or_default();
             cmd.env("WAYGATE_SERVER", url).env("WAYGATE_TOKEN", token);
         }
-        cmd.output().expect("waygate runs").into()
+        cmd
+    }
+
+    /// Runs [`Deck::command`] and waits for it.
+    fn wg(&self, actor: &str, args: &[&str]) -> Ran {
+        self.command(actor, args)
+            .output()
+            .expect("waygate runs")
+            .into()
+    }
+
+    /// Starts [`Deck::command`] in the background.
+    fn spawn(&self, actor: &str, tag: &str, args: &[&str]) -> Spawned {
+        let out = self.sb.path().join(format!("{tag}.out"));
+        let err = self.sb.path().join(format!("{tag}.err"));
+        let child = self
+            .command(actor, args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("out"))
+            .stderr(std::fs::File::create(&err).expect("err"))
+            .spawn()
+            .expect("spawn waygate");
+        Spawned::from_child(child, out, err)
     }
 
     /// What `start` and `run` take: a file here, a loaded workflow's name there.
@@ -303,18 +325,7 @@ fn ctrl_c_ends_only_the_client_of_a_server_driven_run() {
         .stdout
         .trim()
         .to_owned();
-    let (_, url) = d.server.as_ref().expect("server");
-    let out = d.sb.path().join("drive.out");
-    let err = d.sb.path().join("drive.err");
-    let child =
-        d.sb.command("ana", &["drive", &run])
-            .env("WAYGATE_SERVER", url)
-            .env("WAYGATE_TOKEN", &d.tokens[0].1)
-            .stdout(std::fs::File::create(&out).expect("out"))
-            .stderr(std::fs::File::create(&err).expect("err"))
-            .spawn()
-            .expect("drive");
-    let drive = Spawned::from_child(child, out, err);
+    let drive = d.spawn("ana", "drive", &["drive", &run]);
     crate::helpers::wait_until(
         "the server drives the run",
         std::time::Duration::from_secs(10),
@@ -336,4 +347,51 @@ fn ctrl_c_ends_only_the_client_of_a_server_driven_run() {
         std::time::Duration::from_secs(20),
         || d.wg("bob", &["--format", "json", "status", &run]).json()["status"] == "succeeded",
     );
+}
+
+fn follow_scenario(mode: Mode) -> Transcript {
+    let d = Deck::new(mode);
+    let mut t = Transcript::new();
+    let run = d
+        .wg("ana", &["start", &d.workflow("bake"), "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let drive = d.spawn("ana", "drive", &["drive", &run]);
+    let follow = d.wg("bob", &["status", &run, "--follow"]);
+    let drove = drive.wait(std::time::Duration::from_secs(30));
+    record(&mut t, &run, &drove, "drive", true);
+    // Each event line after the status: time, actor, what. Waiting evaluations depend on
+    // timing; the move and the end do not.
+    let lines: Vec<&str> = follow
+        .stdout
+        .lines()
+        .filter(|l| l.contains("(advance)") || l.contains("ended in"))
+        .map(|l| l.split_once("Z  ").map_or(l, |(_, rest)| rest))
+        .collect();
+    t.push((
+        "follow".into(),
+        follow.code,
+        lines.join("\n").replace(&run, "RUN"),
+    ));
+    let json = d.wg("bob", &["--format", "json", "status", &run, "--follow"]);
+    t.push(("follow json".into(), json.code, String::new()));
+    t
+}
+
+#[test]
+fn status_follow_prints_the_events_until_the_end_in_both_modes() {
+    let t = follow_scenario(Mode::Local);
+    assert_eq!(
+        t[1],
+        (
+            "follow".to_owned(),
+            0,
+            "ana  `a` -> `done` (advance)\nana  ended in `done`: succeeded".to_owned()
+        ),
+        "{t:#?}"
+    );
+    assert_eq!(t[2].1, 2, "{t:#?}");
+    same_in_both_modes(follow_scenario);
 }
