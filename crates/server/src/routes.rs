@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let quick = Router::new()
         .route("/v1/workflows", get(workflows))
         .route("/v1/workflows/reload", post(reload))
+        .route("/v1/workflows/{name}", axum::routing::put(upload))
         .route("/v1/runs", get(runs).post(start))
         .route("/v1/runs/{id}", get(status))
         .route("/v1/runs/{id}/check", post(check))
@@ -181,6 +182,83 @@ async fn reload(
         )
     })?;
     Ok(Json(catalog_json(&shared)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadBody {
+    /// The workflow file's text.
+    text: String,
+}
+
+/// Adds or replaces the workflow `name` in the workflows directory (as `NAME.ron`) with a
+/// definition that validates and is named `name`, then reloads. Nothing is written otherwise.
+async fn upload(
+    caller: Caller<Administers>,
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Body(body): Body<UploadBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !plain {
+        return Err(ApiError::new(
+            Code::Usage,
+            format!("{name:?}: a workflow name here has letters, digits, `.`, `_` and `-`, not first `.`"),
+        ));
+    }
+    let file = shared.workflows_dir.join(format!("{name}.ron"));
+    let validated = waygate_core::validate::validate(&file.display().to_string(), &body.text);
+    let errors: Vec<String> = validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect();
+    match validated.workflow {
+        Some(w) if errors.is_empty() && w.name == name => {}
+        Some(w) if errors.is_empty() => {
+            return Err(ApiError::new(
+                Code::Error,
+                format!("the workflow is named {:?}, not {name:?}", w.name),
+            ))
+        }
+        _ => {
+            return Err(ApiError::new(
+                Code::Error,
+                format!(
+                    "the workflow has errors, nothing was written: {}",
+                    errors.join("; ")
+                ),
+            ))
+        }
+    }
+    let existed = file.exists();
+    let temp = shared.workflows_dir.join(format!(".{name}.ron.new"));
+    let written = std::fs::write(&temp, &body.text).and_then(|()| std::fs::rename(&temp, &file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(ApiError::new(
+            Code::Error,
+            format!("cannot write {}: {e}", file.display()),
+        ));
+    }
+    tracing::info!(actor = %caller.identity.actor, workflow = %name, "workflow uploaded");
+    shared.reload().map_err(|e| {
+        ApiError::new(
+            Code::Error,
+            format!("cannot read the workflows directory: {e}"),
+        )
+    })?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(catalog_json(&shared))))
 }
 
 #[derive(Debug, Deserialize)]

@@ -294,6 +294,12 @@ fn routes(run: &str) -> Vec<(&'static str, String, Option<Value>, &'static str)>
             "operator",
         ),
         ("POST", "/v1/workflows/reload".into(), None, "admin"),
+        (
+            "PUT",
+            "/v1/workflows/free".into(),
+            Some(json!({ "text": "not a workflow" })),
+            "admin",
+        ),
     ]
 }
 
@@ -765,4 +771,34 @@ fn sigterm_stops_a_server_mid_drive_and_the_next_one_finishes_the_run() {
         .filter(|e| e["kind"] == "Transitioned")
         .count();
     assert_eq!(moves, 1, "the run moved once");
+}
+
+#[test]
+fn an_admin_uploads_a_workflow_that_validates_and_nothing_else() {
+    let s = Served::new();
+    let text = FREE.replace("\"free\"", "\"fresh\"");
+    // (who, name, text, status)
+    let cases: [(&str, &str, &str, u16); 5] = [
+        ("op", "fresh", &text, 403),
+        ("adm", "fresh", "Workflow(name: ", 422),
+        ("adm", "other", &text, 422),
+        ("adm", "..%2Fescape", &text, 400),
+        ("adm", "fresh", &text, 201),
+    ];
+    for (who, name, body, want) in cases {
+        let (status, reply) = s.call(
+            Some(who),
+            "PUT",
+            &format!("/v1/workflows/{name}"),
+            Some(json!({ "text": body })),
+        );
+        assert_eq!(status, want, "{who} {name}: {reply}");
+    }
+    assert!(!s.sb.path().join("escape.ron").exists());
+    assert!(!s.sb.path().join("workflows/other.ron").exists());
+    assert_eq!(
+        std::fs::read_to_string(s.sb.path().join("workflows/fresh.ron")).expect("written"),
+        text
+    );
+    s.start("op", "fresh");
 }
