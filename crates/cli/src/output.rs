@@ -187,7 +187,14 @@ pub fn event_summary(e: &Event) -> String {
         } => {
             let list: Vec<String> = guards
                 .iter()
-                .map(|g| format!("{} {}", g.name, outcome_word(g.outcome)))
+                .map(|g| {
+                    format!(
+                        "{} {}{}",
+                        g.name,
+                        outcome_word(g.outcome),
+                        published(&g.outputs)
+                    )
+                })
                 .collect();
             let verdict = if *passed { "passed" } else { "not passed" };
             if list.is_empty() {
@@ -240,11 +247,13 @@ pub fn event_summary(e: &Event) -> String {
             ok,
             detail,
             duration_ms,
+            outputs,
             ..
         } => format!(
-            "action {} of `{state}` {}: {detail} ({duration_ms} ms)",
+            "action {} of `{state}` {}: {detail} ({duration_ms} ms){}",
             index + 1,
-            if *ok { "ok" } else { "FAILED" }
+            if *ok { "ok" } else { "FAILED" },
+            published(outputs)
         ),
         EventKind::ActionInterrupted {
             state,
@@ -276,6 +285,15 @@ pub fn event_summary(e: &Event) -> String {
             )
         }
     }
+}
+
+/// ` (published k=v, ..)` for values a step published, or nothing.
+fn published(outputs: &std::collections::BTreeMap<String, String>) -> String {
+    if outputs.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(" (published {})", pairs.join(", "))
 }
 
 /// Human time: `2026-11-26 16:45:01Z`.

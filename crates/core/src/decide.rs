@@ -294,6 +294,7 @@ mod tests {
             attempts: 1,
             retry_at: None,
             incident: false,
+            outputs: Default::default(),
         }
     }
 

@@ -346,6 +346,11 @@ pub enum EventKind {
         evidence: Option<String>,
         /// Wall time.
         duration_ms: u64,
+        /// The values a named `Command` action published (`crate::outputs`), secrets
+        /// redacted. Omitted when empty, so events recorded before actions could publish
+        /// encode, and hash, as they did.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        outputs: BTreeMap<String, String>,
     },
     /// An `on_enter` action was stopped by an operator's signal (SIGINT, SIGTERM, SIGHUP)
     /// before it finished: a deliberate stop, not a failure of the action and not a crash. The

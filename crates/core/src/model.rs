@@ -72,6 +72,8 @@ pub struct State {
     pub description: Option<String>,
     /// Actions run in order on entry.
     pub on_enter: Vec<Action>,
+    /// Each action's `name`, by its index in `on_enter`.
+    pub action_names: Vec<Option<String>>,
     /// Where incidents send the run.
     pub on_failure: Option<NodeIndex>,
     /// How long a run may stay here.
@@ -170,6 +172,8 @@ pub struct CommandCheck {
     pub env: IndexMap<String, Template>,
     /// Working directory.
     pub cwd: Option<Template>,
+    /// Keys it publishes through `$WAYGATE_OUTPUT` (`crate::outputs`).
+    pub outputs: Vec<String>,
 }
 
 /// An HTTP request and what its response must be.

@@ -52,6 +52,10 @@ pub struct GuardResult {
     /// For a `Watch` that broke: the incident sends the run to `on_failure` at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incident: bool,
+    /// The values a `Command` check published (`crate::outputs`), secrets redacted; they count
+    /// once the transition is taken. Omitted when empty.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 /// Cuts `text` to at most [`MAX_EVIDENCE`] bytes on a character boundary, keeping the tail

@@ -164,6 +164,10 @@ pub enum CheckSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
+    /// An action's name: later steps use what it publishes as `${steps.NAME.KEY}`. A check
+    /// is named by its guard, so validation refuses this on a check.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The argv: program first. Never passed to a shell.
     pub run: Vec<String>,
     /// Kill the process group after this long.
@@ -175,6 +179,10 @@ pub struct CommandSpec {
     /// Working directory, relative to where waygate runs.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Keys the command publishes by writing `key=value` lines to the file named by
+    /// `$WAYGATE_OUTPUT`; later steps use them as `${steps.NAME.KEY}`.
+    #[serde(default)]
+    pub outputs: Vec<String>,
 }
 
 /// `Http(url: "..", method: "GET", expect_status: 200, body_contains: "ok", timeout: "5s")`.
@@ -183,6 +191,9 @@ pub struct CommandSpec {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
+    /// An action's name, as for `Command`; a check is named by its guard.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The URL, `${vars}` allowed.
     pub url: String,
     /// GET for checks and POST for webhooks unless given.

@@ -38,6 +38,7 @@ mod checks;
 mod duplicates;
 mod graph;
 mod names;
+mod outputs;
 mod ron_error;
 mod shell;
 mod suggest;
@@ -219,6 +220,10 @@ struct Checker<'a> {
     /// State and variable names for suggestions, sorted on first use.
     state_names: Option<Names>,
     var_names: Option<Names>,
+    /// The action or guard whose templates are being read, for `${steps.NAME.KEY}`.
+    site: Option<outputs::Site>,
+    /// Every `${steps.NAME.KEY}`, checked once the graph is built (`outputs`).
+    step_uses: Vec<outputs::StepUse>,
 }
 
 impl<'a> Checker<'a> {
@@ -236,6 +241,8 @@ impl<'a> Checker<'a> {
             braces: std::cell::RefCell::new(None),
             state_names: None,
             var_names: None,
+            site: None,
+            step_uses: Vec::new(),
         }
     }
 
@@ -370,6 +377,7 @@ impl<'a> Checker<'a> {
                 name: name.clone(),
                 description: None,
                 on_enter: Vec::new(),
+                action_names: Vec::new(),
                 on_failure: None,
                 deadline: None,
                 terminal: None,
@@ -392,6 +400,7 @@ impl<'a> Checker<'a> {
         let environments = self.environments(spec);
         self.transitions(spec, &index, &mut graph);
         self.graph_checks(spec, &graph, &index, initial, rollback);
+        self.step_outputs(spec, &graph, &index, initial, rollback);
 
         let vars = spec
             .vars
@@ -563,18 +572,28 @@ impl<'a> Checker<'a> {
             )
         });
         let mut on_enter = Vec::new();
+        let mut action_names = Vec::new();
         for (i, action) in spec.on_enter.iter().enumerate() {
             let path = [base[0], base[1], Field("on_enter"), Index(i)];
-            let action = match action {
-                ActionSpec::Command(c) => self.command(c, &path).map(Action::Command),
-                ActionSpec::Http(h) => self.http(h, &path, "POST").map(Action::Http),
+            self.site = Some(outputs::Site::Action {
+                state: name.to_owned(),
+                index: i,
+            });
+            let (action, action_name) = match action {
+                ActionSpec::Command(c) => (self.command(c, &path).map(Action::Command), &c.name),
+                ActionSpec::Http(h) => (self.http(h, &path, "POST").map(Action::Http), &h.name),
             };
+            self.site = None;
+            if action.is_some() {
+                action_names.push(action_name.clone());
+            }
             on_enter.extend(action);
         }
         State {
             name: name.to_owned(),
             description: spec.description.clone(),
             on_enter,
+            action_names,
             on_failure,
             deadline,
             terminal: spec.terminal,
@@ -793,7 +812,9 @@ impl<'a> Checker<'a> {
                 }
             };
             let check_path = [path[0], path[1], path[2], path[3], Field("check")];
+            self.site = Some(outputs::Site::Guard { transition: i });
             let check = self.check(&guard.check, &check_path, false);
+            self.site = None;
             if let (Some(check), Some(retry)) = (check, retry) {
                 out.push(Guard {
                     name: guard.name.clone(),

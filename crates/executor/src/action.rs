@@ -29,6 +29,9 @@ pub struct ActionResult {
     pub duration_ms: u64,
     /// What was attempted, secrets redacted: "Command git push origin main".
     pub description: String,
+    /// What a named `Command` action published (`waygate_core::outputs`), secrets redacted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 /// The redacted description of `action`, available before it runs (for `ActionStarted`).
@@ -71,9 +74,11 @@ fn shell_quote(arg: &str) -> String {
 pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
+    let mut outputs = Default::default();
     let (ok, detail, evidence) = match action {
         Action::Command(c) => {
             let v = command::check(c, ctx, &Origin::Action { index }).await;
+            outputs = crate::evaluate::redact_values(ctx, v.outputs);
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
                 v.detail,
@@ -98,6 +103,7 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
         evidence: evidence.map(|e| bound_evidence(&ctx.redact(&e))),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         description,
+        outputs,
     }
 }
 

@@ -56,6 +56,7 @@ fn result(
         attempts,
         retry_at: verdict.retry_at,
         incident: verdict.incident,
+        outputs: redact_values(ctx, verdict.outputs),
     }
 }
 
@@ -95,7 +96,20 @@ fn crashed(guard: &Guard) -> GuardResult {
         attempts: 1,
         retry_at: None,
         incident: false,
+        outputs: Default::default(),
     }
+}
+
+/// Published values as they are recorded and passed on: a secret's value in one is masked,
+/// like everywhere else text leaves the executor.
+pub(crate) fn redact_values(
+    ctx: &GuardContext,
+    values: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    values
+        .into_iter()
+        .map(|(k, v)| (k, ctx.redact(&v)))
+        .collect()
 }
 
 #[cfg(test)]

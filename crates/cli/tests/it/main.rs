@@ -11,6 +11,7 @@ mod helpers;
 mod index;
 mod live;
 mod logs;
+mod outputs;
 mod reports;
 mod rollback;
 mod runs;

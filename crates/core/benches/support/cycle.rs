@@ -33,6 +33,7 @@ pub fn passing() -> [GuardResult; 1] {
         attempts: 1,
         retry_at: None,
         incident: false,
+        outputs: Default::default(),
     }]
 }
 

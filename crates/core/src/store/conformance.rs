@@ -230,6 +230,7 @@ fn ending_a_run_frees_its_environment(store: &dyn Store) {
             detail: "exit status 0".into(),
             evidence: None,
             duration_ms: 5,
+            outputs: Default::default(),
         },
     );
     store

@@ -179,6 +179,7 @@ impl Checker<'_> {
                 .map(|(k, v)| v.map(|v| (k, v)))
                 .collect::<Option<_>>()?,
             cwd: cwd.transpose_opt()?,
+            outputs: c.outputs.clone(),
         })
     }
 

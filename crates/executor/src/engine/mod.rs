@@ -474,11 +474,15 @@ impl Engine {
     /// The guard context for `loaded` as it is now.
     pub fn context(&self, loaded: &Loaded) -> GuardContext {
         let run = &loaded.run;
+        // The values the run's steps published so far are variables like the others
+        // (`${steps.NAME.KEY}`).
+        let published = waygate_core::outputs::published(&loaded.workflow, &loaded.events);
         let vars: HashMap<String, String> = loaded
             .resolved
             .values
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(published)
             .collect();
         let secret_names: HashSet<String> = loaded.resolved.secret_names.iter().cloned().collect();
         let mut ctx = GuardContext::new(

@@ -487,6 +487,7 @@ impl Engine {
                             ),
                             evidence: None,
                             duration_ms: 0,
+                            outputs: Default::default(),
                         }],
                     )
                     .await?;
@@ -620,6 +621,7 @@ impl Engine {
                 detail: result.detail,
                 evidence: result.evidence,
                 duration_ms: result.duration_ms,
+                outputs: result.outputs,
             }],
         )
         .await?;

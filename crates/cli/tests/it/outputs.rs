@@ -1,0 +1,142 @@
+//! Values passed between steps (`outputs`, `$WAYGATE_OUTPUT`, `${steps.NAME.KEY}`): published
+//! by one process, used by another, recorded in the history, refused when not written.
+
+use crate::helpers::Sandbox;
+
+/// `build` publishes a build id from an action, the `pick` check the idle colour; `deploy`
+/// uses both, in a later process than the one that published them.
+const FLOW: &str = r#"Workflow(
+    name: "outs", initial: "build",
+    vars: { "token": (secret: true, from_env: "WG_TEST_OUT_TOKEN") },
+    states: {
+        "build": (
+            on_enter: [Command(name: "build", run: ["./build.sh"], env: { "TOKEN": "${token}" }, outputs: ["build_id", "signed"])],
+            on_failure: "failed",
+        ),
+        "deploy": (
+            on_enter: [Command(run: ["./deploy.sh", "${steps.build.build_id}", "${steps.pick.colour}", "${steps.build.signed}"])],
+            on_failure: "failed",
+        ),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [
+        (from: "build", to: "deploy", guards: [
+            (name: "pick", check: Command(run: ["./pick.sh"], outputs: ["colour"])),
+        ]),
+        (from: "deploy", to: "done"),
+    ],
+)"#;
+
+fn sandbox(build: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("outs.ron", FLOW);
+    sb.script("build.sh", build);
+    sb.script(
+        "pick.sh",
+        r#"printf 'colour=green\nnot-declared=ignored\n' >> "$WAYGATE_OUTPUT""#,
+    );
+    sb.script("deploy.sh", r#"printf '%s|' "$@" > deployed.txt"#);
+    sb
+}
+
+fn with_token(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+    sb.command("tester", args)
+        .env("WG_TEST_OUT_TOKEN", "tok-5ecret")
+        .output()
+        .expect("waygate runs")
+}
+
+#[test]
+fn values_published_by_one_process_reach_a_later_step_and_are_recorded() {
+    let sb = sandbox(
+        r#"echo "build_id=b-1234" >> "$WAYGATE_OUTPUT"; echo "signed=$TOKEN-sig" >> "$WAYGATE_OUTPUT""#,
+    );
+    let started = with_token(
+        &sb,
+        &["--format", "json", "start", "outs.ron", "--env", "prod"],
+    );
+    assert_eq!(started.status.code(), Some(0), "{started:?}");
+    let run: serde_json::Value = serde_json::from_slice(&started.stdout).expect("json");
+    let run = run["run_id"].as_str().expect("run id").to_owned();
+    // `advance` twice, each its own process: the values come from the store.
+    for _ in 0..2 {
+        let advanced = with_token(&sb, &["advance", &run]);
+        assert_eq!(advanced.status.code(), Some(0), "{advanced:?}");
+    }
+    assert_eq!(sb.status(&run)["state"], "done");
+    // The secret in a published value is masked where it is recorded, and so where it is used.
+    let deployed = std::fs::read_to_string(sb.path().join("deployed.txt")).expect("deployed");
+    assert_eq!(deployed, "b-1234|green|***-sig|");
+
+    let history = sb.history(&run);
+    let finished = history
+        .iter()
+        .find(|e| e["kind"] == "ActionFinished" && e["state"] == "build")
+        .expect("the build finished");
+    assert_eq!(
+        finished["outputs"],
+        serde_json::json!({ "build_id": "b-1234", "signed": "***-sig" })
+    );
+    let evaluated = history
+        .iter()
+        .find(|e| e["kind"] == "GuardsEvaluated" && e["state"] == "build")
+        .expect("pick evaluated");
+    assert_eq!(
+        evaluated["guards"][0]["outputs"],
+        serde_json::json!({ "colour": "green" }),
+        "undeclared keys are not recorded"
+    );
+    let human = sb.wg(&["history", &run]);
+    assert!(
+        human
+            .stdout
+            .contains("(published build_id=b-1234, signed=***-sig)"),
+        "{}",
+        human.stdout
+    );
+    sb.verify();
+}
+
+#[test]
+fn a_declared_value_not_written_fails_the_step_saying_which() {
+    let sb = sandbox(
+        r#"echo "build_id=b-1" >> "$WAYGATE_OUTPUT"; echo "signd=typo" >> "$WAYGATE_OUTPUT""#,
+    );
+    let finished = run_to_the_build_failure(&sb);
+    assert_eq!(
+        finished["detail"],
+        "exit status 0, but declared output `signed` not written to $WAYGATE_OUTPUT (write `key=value` lines to the file it names)"
+    );
+    assert!(finished.get("outputs").is_none(), "{finished}");
+    assert!(!sb.path().join("deployed.txt").exists());
+}
+
+#[test]
+fn a_value_too_long_to_record_fails_the_step() {
+    let sb = sandbox(r#"printf 'build_id=%02000d\nsigned=x\n' 7 >> "$WAYGATE_OUTPUT""#);
+    let finished = run_to_the_build_failure(&sb);
+    assert_eq!(
+        finished["detail"],
+        "exit status 0, but output `build_id` is 2000 bytes; a published value may be at most 1024"
+    );
+}
+
+/// `run`s the workflow, which must end in `failed` because the build action failed; returns
+/// that action's `ActionFinished`.
+#[track_caller]
+fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
+    let ran = with_token(sb, &["run", "outs.ron", "--env", "prod"]);
+    assert_eq!(ran.status.code(), Some(6), "{ran:?}");
+    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    let finished = sb
+        .history(&run)
+        .into_iter()
+        .find(|e| e["kind"] == "ActionFinished")
+        .expect("finished");
+    assert_eq!(finished["ok"], false);
+    finished
+}
