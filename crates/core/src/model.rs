@@ -61,6 +61,8 @@ pub struct Environment {
     pub vars: IndexMap<String, String>,
     /// What the environment is.
     pub description: Option<String>,
+    /// The shared lock a run here holds, if the environment names one ([`crate::run::lock_key`]).
+    pub lock: Option<String>,
 }
 
 /// A state of the workflow.

@@ -68,6 +68,10 @@ pub struct EnvironmentSpec {
     /// What the environment is.
     #[serde(default)]
     pub description: Option<String>,
+    /// A lock shared with every workflow naming the same one: runs holding it exclude each
+    /// other. Without it a run holds the lock of (workflow, environment).
+    #[serde(default)]
+    pub lock: Option<String>,
 }
 
 /// A state: `(on_enter: [..], on_failure: "rollback", deadline: "5m")` or `(terminal: Success)`.

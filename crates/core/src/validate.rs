@@ -619,11 +619,25 @@ impl<'a> Checker<'a> {
                     self.used.insert(var.clone());
                 }
             }
+            if let Some(lock) = &e.lock {
+                if !crate::run::valid_lock_name(lock) {
+                    let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
+                    self.report(
+                        Code::InvalidName,
+                        span,
+                        format!("lock name {lock:?} must match [a-z0-9_-]+"),
+                    )
+                    .help = Some(
+                        "name it after the system it protects, e.g. \"chatbot-production\"".into(),
+                    );
+                }
+            }
             out.insert(
                 env.clone(),
                 Environment {
                     vars: e.vars.clone(),
                     description: e.description.clone(),
+                    lock: e.lock.clone(),
                 },
             );
         }

@@ -25,7 +25,8 @@ pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
     let engine = app.reader();
     let loaded = engine.load(&run_id(id)).await?;
     let running = engine.actions_running(&loaded.run.id)?;
-    let view = status_view(app, &loaded, &engine.context(&loaded), running);
+    let mut view = status_view(app, &loaded, &engine.context(&loaded), running);
+    view.lock_holder = lock_holder(&engine, &loaded.run).await?;
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -76,6 +77,32 @@ struct StatusView<'a> {
     transitions: Vec<TransitionView<'a>>,
     pending_approvals: Vec<PendingApproval<'a>>,
     actions: Vec<ActionView>,
+    /// The shared lock the run's environment names; `null`: the lock of (workflow, env).
+    lock: Option<&'a str>,
+    /// The unended run holding the run's lock now (the run itself until it ends); `null`
+    /// when no run holds it.
+    lock_holder: Option<RunId>,
+}
+
+/// The unended run holding `run`'s lock ([`waygate_core::run::lock_key`] says which runs share
+/// one): the run itself while it has not ended.
+async fn lock_holder(
+    engine: &waygate_executor::Engine,
+    run: &waygate_core::run::Run,
+) -> Result<Option<RunId>, CliError> {
+    if !run.status.is_ended() {
+        return Ok(Some(run.id.clone()));
+    }
+    let key = run.lock_key();
+    let filter = waygate_core::store::RunFilter {
+        status: Some(RunStatus::Active),
+        ..Default::default()
+    };
+    let active = engine.blocking(move |s| s.list_runs(&filter)).await?;
+    Ok(active
+        .into_iter()
+        .find(|r| r.lock_key() == key)
+        .map(|r| r.id))
 }
 
 /// An outgoing transition of the current state and its guards' latest results.
@@ -209,6 +236,8 @@ fn status_view<'a>(
         transitions,
         pending_approvals: pending,
         actions,
+        lock: run.lock.as_deref(),
+        lock_holder: None,
     }
 }
 
@@ -232,6 +261,20 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
     if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
+    let lock = match view.lock {
+        Some(name) => format!("`{}`, shared", escape_control(name)),
+        None => format!(
+            "environment `{}` of `{}`",
+            escape_control(&run.env),
+            escape_control(&run.workflow)
+        ),
+    };
+    let holder = match &view.lock_holder {
+        Some(id) if *id == run.id => "held by this run".to_owned(),
+        Some(id) => format!("released; held now by run {}", escape_control(id.as_str())),
+        None => "released".to_owned(),
+    };
+    out.push_str(&format!("lock       {lock} ({holder})\n"));
     match (&run.workdir, loaded.ensure_workdir()) {
         (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
             out.push_str(&format!(

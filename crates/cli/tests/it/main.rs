@@ -10,6 +10,7 @@ mod exec;
 mod helpers;
 mod index;
 mod live;
+mod locks;
 mod logs;
 mod outputs;
 mod reports;

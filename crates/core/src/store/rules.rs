@@ -23,7 +23,8 @@ pub fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
 }
 
 /// Whether `run` may be created with `events`: `exists` says whether a run with its id exists
-/// already, `holder` which run holds its (workflow, env), if any.
+/// already, `holder` which unended run has its [`Run::lock_key`], if any (a backend keys its
+/// holders on that value and nothing else).
 pub fn check_create(
     run: &Run,
     exists: bool,
@@ -38,6 +39,7 @@ pub fn check_create(
         return Err(StoreError::EnvironmentBusy {
             workflow: run.workflow.clone(),
             env: run.env.clone(),
+            lock: run.lock.clone(),
             active,
         });
     }

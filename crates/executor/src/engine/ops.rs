@@ -49,6 +49,7 @@ impl Engine {
         let initial = workflow.state(workflow.initial).name.clone();
         let mut run = Run::new(id, &workflow.name, env, &initial, &self.actor, file, text);
         run.vars = resolved.storable();
+        run.lock = workflow.environments.get(env).and_then(|e| e.lock.clone());
         let (workdir, file_path) = self.start_dir(file)?;
         run.workdir = Some(workdir.clone());
         run.file_path = file_path.clone();
