@@ -222,6 +222,17 @@ pub fn event_summary(e: &Event) -> String {
                 reason.as_deref().unwrap_or("not allowed")
             )
         }
+        EventKind::Overridden {
+            state,
+            to,
+            guard,
+            reason,
+            said,
+            ..
+        } => format!(
+            "OVERRIDDEN `{guard}` of `{state}` -> `{to}` by {}: {reason} (the check said {said})",
+            e.actor
+        ),
         EventKind::Transitioned {
             from,
             to,

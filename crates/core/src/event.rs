@@ -312,6 +312,24 @@ pub enum EventKind {
         /// The visit of `state` the withdrawn approval was given in.
         visit: u32,
     },
+    /// Break-glass: someone allowed by the guard's (or the workflow's) `overridable_by` marked
+    /// a failing or waiting check passed for the current visit of the state
+    /// (`waygate override RUN GUARD --reason TEXT`; [`crate::decide::apply_overrides`] owns how
+    /// it counts).
+    Overridden {
+        /// The state the run was in.
+        state: String,
+        /// The target of the transition the guard is on.
+        to: String,
+        /// The guard's name.
+        guard: String,
+        /// Why; required, never blank.
+        reason: String,
+        /// What the check said at that moment: its latest recorded outcome and detail.
+        said: String,
+        /// The visit of `state` the override counts in ([`crate::visit::visit_number`]).
+        visit: u32,
+    },
     /// The run moved.
     Transitioned {
         /// The state left.
@@ -413,7 +431,7 @@ pub struct LostEvents {
 
 impl EventKind {
     /// Every kind's name, in the documented order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
@@ -426,6 +444,7 @@ impl EventKind {
         "Aborted",
         "RunEnded",
         "StoreSalvaged",
+        "Overridden",
     ];
 
     /// The kind's name, as `docs/storage.md` lists it.
@@ -443,6 +462,7 @@ impl EventKind {
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",
             EventKind::StoreSalvaged { .. } => "StoreSalvaged",
+            EventKind::Overridden { .. } => "Overridden",
         }
     }
 }

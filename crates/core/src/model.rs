@@ -31,6 +31,8 @@ pub struct Workflow {
     pub vars: IndexMap<String, Var>,
     /// Environments, in file order.
     pub environments: IndexMap<String, Environment>,
+    /// Who may override any guard (`waygate override`).
+    pub overridable_by: Vec<String>,
     pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
@@ -104,6 +106,8 @@ pub struct Guard {
     pub check: Check,
     /// Tries for a failing check.
     pub retry: Retry,
+    /// Who may override it (`waygate override`), besides [`Workflow::overridable_by`].
+    pub overridable_by: Vec<String>,
 }
 
 /// How often a failing check is tried; `attempts` counts the first try too.

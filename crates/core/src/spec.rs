@@ -38,6 +38,10 @@ pub struct Spec {
     /// Transitions in file order: `advance` takes the first whose guards all pass.
     #[serde(default)]
     pub transitions: Vec<TransitionSpec>,
+    /// Who may override any guard of the workflow (`waygate override`), besides each guard's
+    /// own `overridable_by`.
+    #[serde(default)]
+    pub overridable_by: Vec<String>,
 }
 
 /// A declared variable: `()`, `(default: "HEAD")`, `(secret: true, from_env: "TOKEN")`.
@@ -132,6 +136,10 @@ pub struct GuardSpec {
     /// How often a failing check is tried again before the guard counts as failed.
     #[serde(default)]
     pub retry: Option<RetrySpec>,
+    /// Who may mark this guard passed for the current visit when its check fails or waits
+    /// (`waygate override RUN GUARD --reason TEXT`).
+    #[serde(default)]
+    pub overridable_by: Vec<String>,
 }
 
 /// `retry: (attempts: 10, delay: "30s")`: `attempts` counts every try, the first included.

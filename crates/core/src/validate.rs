@@ -398,6 +398,12 @@ impl<'a> Checker<'a> {
         }
 
         let environments = self.environments(spec);
+        self.actor_names(
+            &spec.overridable_by,
+            &[Field("overridable_by")],
+            "overrider",
+            "override",
+        );
         self.transitions(spec, &index, &mut graph);
         self.graph_checks(spec, &graph, &index, initial, rollback);
         self.step_outputs(spec, &graph, &index, initial, rollback);
@@ -435,6 +441,7 @@ impl<'a> Checker<'a> {
             rollback,
             vars,
             environments,
+            overridable_by: spec.overridable_by.clone(),
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
             rollback_path: crate::model::rollback_path(&graph, initial, rollback),
@@ -825,6 +832,8 @@ impl<'a> Checker<'a> {
                     })
                 }
             };
+            let overriders = [path[0], path[1], path[2], path[3], Field("overridable_by")];
+            self.actor_names(&guard.overridable_by, &overriders, "overrider", "override");
             let check_path = [path[0], path[1], path[2], path[3], Field("check")];
             self.site = Some(outputs::Site::Guard { transition: i });
             let check = self.check(&guard.check, &check_path, false);
@@ -834,6 +843,7 @@ impl<'a> Checker<'a> {
                     name: guard.name.clone(),
                     check,
                     retry,
+                    overridable_by: guard.overridable_by.clone(),
                 });
             }
         }

@@ -77,6 +77,8 @@ struct StatusView<'a> {
     transitions: Vec<TransitionView<'a>>,
     pending_approvals: Vec<PendingApproval<'a>>,
     actions: Vec<ActionView>,
+    /// Every break-glass override of the run, oldest first.
+    overrides: Vec<OverrideView<'a>>,
     /// The shared lock the run's environment names; `null`: the lock of (workflow, env).
     lock: Option<&'a str>,
     /// The unended run holding the run's lock now (the run itself until it ends); `null`
@@ -134,6 +136,19 @@ struct PendingApproval<'a> {
     approvers: &'a [String],
     not_by_initiator: bool,
     command: String,
+}
+
+/// A recorded `Overridden`; `counts` while the run is in the visit it was given in.
+#[derive(Debug, Serialize)]
+struct OverrideView<'a> {
+    guard: &'a str,
+    state: &'a str,
+    to: &'a str,
+    by: &'a str,
+    at: Timestamp,
+    reason: &'a str,
+    said: &'a str,
+    counts: bool,
 }
 
 /// An entry action of the current state, numbered from 1 ([`ActionStatus`] owns the status).
@@ -236,9 +251,40 @@ fn status_view<'a>(
         transitions,
         pending_approvals: pending,
         actions,
+        overrides: override_views(loaded),
         lock: run.lock.as_deref(),
         lock_holder: None,
     }
+}
+
+/// Every `Overridden` of the run; those of the current visit count (`decide::overrides`).
+fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
+    let visit = waygate_core::visit::visit_number(&loaded.events);
+    let active = !loaded.run.status.is_ended();
+    loaded
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                visit: v,
+            } => Some(OverrideView {
+                guard,
+                state,
+                to,
+                by: &e.actor,
+                at: e.at,
+                reason,
+                said,
+                counts: active && *v == visit && *state == loaded.run.state,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
@@ -285,6 +331,19 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
         }
         (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
+    }
+    for o in &view.overrides {
+        out.push_str(&format!(
+            "OVERRIDDEN `{}` of `{}` -> `{}` by {} at {}{}: {} (the check said {})\n",
+            escape_control(o.guard),
+            escape_control(o.state),
+            escape_control(o.to),
+            escape_control(o.by),
+            output::time(o.at),
+            if o.counts { ", counts now" } else { "" },
+            escape_control(o.reason),
+            escape_control(o.said),
+        ));
     }
     if !view.actions.is_empty() {
         out.push_str("actions\n");

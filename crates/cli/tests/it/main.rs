@@ -13,6 +13,7 @@ mod live;
 mod locks;
 mod logs;
 mod outputs;
+mod overrides;
 mod reports;
 mod rollback;
 mod runs;

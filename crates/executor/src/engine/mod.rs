@@ -116,6 +116,9 @@ pub enum EngineError {
     /// The approval was refused (and recorded as refused).
     #[error("approval refused: {0}")]
     Refused(String),
+    /// `override` was refused (nothing recorded).
+    #[error("override refused: {0}")]
+    Override(waygate_core::decide::OverrideRefusal),
     /// `approve --withdraw` found no approval of the actor's to withdraw (nothing recorded).
     #[error("nothing withdrawn: {0}")]
     NothingToWithdraw(String),
@@ -130,7 +133,7 @@ pub enum EngineError {
         run: RunId,
         /// Where it is now.
         state: String,
-        /// "approval" or "withdrawal".
+        /// "approval", "withdrawal" or "override".
         what: &'static str,
     },
     /// Another process is running the run's entry actions right now.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use waygate_core::approval::{
     approvable, may_approve, tally, visit_records, ApprovalRecord, NotApprovable,
 };
-use waygate_core::decide::{decide_rollback, RollbackRefusal};
+use waygate_core::decide::{decide_rollback, may_override, OverrideTarget, RollbackRefusal};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Workflow;
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
@@ -228,6 +228,60 @@ impl Engine {
                         min: t.need,
                     });
                 }
+                Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
+                    lost += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Break-glass: marks guard `guard` passed for the current visit of the run's state, when
+    /// the actor may ([`may_override`] owns who and when), recording `Overridden` with the
+    /// reason and what the check said. A versioned commit: an override read for one visit
+    /// never lands in the next; losing to bookkeeping in the same visit is tried again.
+    pub async fn override_guard(
+        &self,
+        id: &RunId,
+        guard: &str,
+        reason: &str,
+    ) -> Result<OverrideTarget, EngineError> {
+        ensure_reason("override", reason)?;
+        let mut first_visit = None;
+        let mut lost = 0;
+        loop {
+            let loaded = self.load(id).await?;
+            ensure_active(&loaded)?;
+            let visit = visit_number(&loaded.events);
+            if *first_visit.get_or_insert(visit) != visit {
+                return Err(EngineError::MovedMeanwhile {
+                    run: loaded.run.id.clone(),
+                    state: loaded.run.state.clone(),
+                    what: "override",
+                });
+            }
+            let target = may_override(
+                &loaded.workflow,
+                loaded.state,
+                &loaded.events,
+                guard,
+                &self.actor,
+                &loaded.run.initiator,
+            )
+            .map_err(EngineError::Override)?;
+            let overridden = EventKind::Overridden {
+                state: loaded.run.state.clone(),
+                to: target.to.clone(),
+                guard: guard.to_owned(),
+                reason: reason.to_owned(),
+                said: target.said.clone(),
+                visit,
+            };
+            match self
+                .commit(&loaded.run, RunChange::default(), vec![overridden])
+                .await
+            {
+                Ok(_) => return Ok(target),
                 Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
                     lost += 1;
                 }

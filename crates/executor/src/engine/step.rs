@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
 use waygate_core::decide::{
-    blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
+    apply_overrides, blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
 };
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
@@ -132,12 +132,13 @@ impl Engine {
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
+            let to = loaded.workflow.state(t.to).name.clone();
             let results = self
-                .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                .evaluate_unless_stopped(&loaded, &t.transition.guards, &to, &ctx)
                 .await?;
             reports.push(TransitionReport {
                 from: loaded.run.state.clone(),
-                to: loaded.workflow.state(t.to).name.clone(),
+                to,
                 results,
                 transition: t.id,
             });
@@ -150,25 +151,29 @@ impl Engine {
         })
     }
 
-    /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
-    /// dropped, which kills its processes, nothing is recorded, and the result is
-    /// [`EngineError::Interrupted`].
+    /// Evaluates `guards` (of the transition to `to`), unless an operator's stop comes first:
+    /// then the evaluation is dropped, which kills its processes, nothing is recorded, and the
+    /// result is [`EngineError::Interrupted`]. Overrides of this visit count as `decide` says
+    /// ([`apply_overrides`]).
     async fn evaluate_unless_stopped(
         &self,
         loaded: &Loaded,
         guards: &[waygate_core::model::Guard],
+        to: &str,
         ctx: &crate::context::GuardContext,
     ) -> Result<Vec<GuardResult>, EngineError> {
-        tokio::select! {
+        let mut results = tokio::select! {
             biased;
-            signal = self.shutdown.wait() => Err(EngineError::Interrupted {
+            signal = self.shutdown.wait() => return Err(EngineError::Interrupted {
                 run: loaded.run.id.clone(),
                 state: loaded.run.state.clone(),
                 signal,
                 action: None,
             }),
-            results = evaluate_transition(guards, ctx) => Ok(results),
-        }
+            results = evaluate_transition(guards, ctx) => results,
+        };
+        apply_overrides(&loaded.events, to, &mut results);
+        Ok(results)
     }
 
     fn candidates<'w>(
@@ -239,12 +244,13 @@ impl Engine {
         let mut reports: Vec<TransitionReport> = Vec::new();
         if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
+                let to = workflow.state(t.to).name.clone();
                 let results = self
-                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
+                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &to, &ctx)
                     .await?;
                 reports.push(TransitionReport {
                     from: loaded.run.state.clone(),
-                    to: workflow.state(t.to).name.clone(),
+                    to,
                     results,
                     transition: t.id,
                 });
