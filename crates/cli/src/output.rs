@@ -222,6 +222,17 @@ pub fn event_summary(e: &Event) -> String {
                 reason.as_deref().unwrap_or("not allowed")
             )
         }
+        EventKind::Notified {
+            hook,
+            on,
+            ok,
+            detail,
+            ..
+        } => format!(
+            "notification {} ({on}) {}: {detail}",
+            hook + 1,
+            if *ok { "sent" } else { "FAILED" }
+        ),
         EventKind::Overridden {
             state,
             to,

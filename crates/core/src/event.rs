@@ -330,6 +330,22 @@ pub enum EventKind {
         /// The visit of `state` the override counts in ([`crate::visit::visit_number`]).
         visit: u32,
     },
+    /// A `notify` hook was sent for an occurrence ([`crate::notify`]); a failed one is
+    /// recorded too, and never changes the run.
+    Notified {
+        /// The hook's index in the workflow's `notify`.
+        hook: u32,
+        /// What it announced: `ApprovalWaiting`, `WindowClosed`, `RollbackStarted`, `RunEnded`.
+        on: String,
+        /// The occurrence's key, so it is sent once.
+        occurrence: String,
+        /// What was sent, secrets redacted.
+        action: String,
+        /// Whether it worked.
+        ok: bool,
+        /// One line for people.
+        detail: String,
+    },
     /// The run moved.
     Transitioned {
         /// The state left.
@@ -431,7 +447,7 @@ pub struct LostEvents {
 
 impl EventKind {
     /// Every kind's name, in the documented order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
@@ -445,6 +461,7 @@ impl EventKind {
         "RunEnded",
         "StoreSalvaged",
         "Overridden",
+        "Notified",
     ];
 
     /// The kind's name, as `docs/storage.md` lists it.
@@ -463,6 +480,7 @@ impl EventKind {
             EventKind::RunEnded { .. } => "RunEnded",
             EventKind::StoreSalvaged { .. } => "StoreSalvaged",
             EventKind::Overridden { .. } => "Overridden",
+            EventKind::Notified { .. } => "Notified",
         }
     }
 }

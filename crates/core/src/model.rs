@@ -33,6 +33,8 @@ pub struct Workflow {
     pub environments: IndexMap<String, Environment>,
     /// Who may override any guard (`waygate override`).
     pub overridable_by: Vec<String>,
+    /// Notification hooks, in file order ([`crate::notify`]).
+    pub notify: Vec<Notify>,
     pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
@@ -41,6 +43,15 @@ pub struct Workflow {
     /// Whether each state (by node index) is on the rollback path: see
     /// [`Workflow::on_rollback_path`]. Computed once at validation.
     pub(crate) rollback_path: Vec<bool>,
+}
+
+/// A notification hook.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// What it announces.
+    pub on: Vec<crate::notify::NotifyOn>,
+    /// What it does.
+    pub action: Action,
 }
 
 /// A declared variable.

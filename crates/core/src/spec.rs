@@ -42,6 +42,19 @@ pub struct Spec {
     /// own `overridable_by`.
     #[serde(default)]
     pub overridable_by: Vec<String>,
+    /// Messages to people about runs (`docs/workflow-format.md`, "Notifications").
+    #[serde(default)]
+    pub notify: Vec<NotifySpec>,
+}
+
+/// A notification hook: `(on: [ApprovalWaiting, RunEnded], action: Http(..))`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// What it announces.
+    pub on: Vec<crate::notify::NotifyOn>,
+    /// What it does: an action, templated like any, with `${notify.*}` besides.
+    pub action: ActionSpec,
 }
 
 /// A declared variable: `()`, `(default: "HEAD")`, `(secret: true, from_env: "TOKEN")`.

@@ -222,6 +222,8 @@ struct Checker<'a> {
     var_names: Option<Names>,
     /// The action or guard whose templates are being read, for `${steps.NAME.KEY}`.
     site: Option<outputs::Site>,
+    /// A notification hook's templates are being read: `${notify.*}` is known there.
+    in_notify: bool,
     /// Every `${steps.NAME.KEY}`, checked once the graph is built (`outputs`).
     step_uses: Vec<outputs::StepUse>,
 }
@@ -242,6 +244,7 @@ impl<'a> Checker<'a> {
             state_names: None,
             var_names: None,
             site: None,
+            in_notify: false,
             step_uses: Vec::new(),
         }
     }
@@ -406,6 +409,7 @@ impl<'a> Checker<'a> {
         );
         self.transitions(spec, &index, &mut graph);
         self.graph_checks(spec, &graph, &index, initial, rollback);
+        let notify = self.notify(spec);
         self.step_outputs(spec, &graph, &index, initial, rollback);
 
         let vars = spec
@@ -442,11 +446,49 @@ impl<'a> Checker<'a> {
             vars,
             environments,
             overridable_by: spec.overridable_by.clone(),
+            notify,
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
             rollback_path: crate::model::rollback_path(&graph, initial, rollback),
             graph,
         })
+    }
+
+    /// The notification hooks: each announces something and its action is a valid action,
+    /// whose templates may use `${notify.*}`.
+    fn notify(&mut self, spec: &Spec) -> Vec<crate::model::Notify> {
+        let mut out = Vec::new();
+        for (i, hook) in spec.notify.iter().enumerate() {
+            let path = [Field("notify"), Index(i)];
+            if hook.on.is_empty() {
+                let span = self.span(&[path[0], path[1], Field("on")]);
+                self.report(
+                    Code::BadValue,
+                    span,
+                    "a notification hook announces nothing: `on` is empty".into(),
+                )
+                .help = Some(
+                    "list what it is for: ApprovalWaiting, WindowClosed, RollbackStarted, RunEnded"
+                        .into(),
+                );
+            }
+            let action_path = [path[0], path[1], Field("action")];
+            self.in_notify = true;
+            self.site = Some(outputs::Site::Notify);
+            let action = match &hook.action {
+                ActionSpec::Command(c) => self.command(c, &action_path).map(Action::Command),
+                ActionSpec::Http(h) => self.http(h, &action_path, "POST").map(Action::Http),
+            };
+            self.site = None;
+            self.in_notify = false;
+            if let Some(action) = action {
+                out.push(crate::model::Notify {
+                    on: hook.on.clone(),
+                    action,
+                });
+            }
+        }
+        out
     }
 
     /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule).

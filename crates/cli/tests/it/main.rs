@@ -12,6 +12,7 @@ mod index;
 mod live;
 mod locks;
 mod logs;
+mod notify;
 mod outputs;
 mod overrides;
 mod reports;

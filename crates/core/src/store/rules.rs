@@ -89,14 +89,15 @@ pub fn check_append(id: &RunId, run: Option<&Run>, events: &[NewEvent]) -> Resul
 
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished or that it was stopped. Nothing new may start or be
-/// evaluated.
+/// record says how that action finished or that it was stopped, and the notifications of its
+/// end (`Notified`). Nothing new may start or be evaluated.
 pub fn may_follow_the_end(events: &[NewEvent]) -> bool {
     events.iter().all(|e| {
         matches!(
             e.kind,
             crate::event::EventKind::ActionFinished { .. }
                 | crate::event::EventKind::ActionInterrupted { .. }
+                | crate::event::EventKind::Notified { .. }
         )
     })
 }

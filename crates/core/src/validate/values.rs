@@ -74,7 +74,9 @@ impl Checker<'_> {
             }
             Ok(t) => {
                 for (nth, (name, offset)) in t.vars().enumerate() {
-                    if BUILTINS.contains(&name) {
+                    if BUILTINS.contains(&name)
+                        || (self.in_notify && crate::notify::VARIABLES.contains(&name))
+                    {
                         continue;
                     }
                     if let Some(reference) = crate::outputs::reference(name) {

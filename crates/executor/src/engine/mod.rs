@@ -20,6 +20,7 @@
 //! engine as a [`Shutdown`] ([`Engine::with_shutdown`]).
 
 mod drive;
+mod notify;
 mod ops;
 #[cfg(test)]
 mod races;
@@ -231,6 +232,7 @@ pub struct Engine {
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
+    approve_command: notify::ApproveCommand,
 }
 
 impl std::fmt::Debug for Engine {
@@ -323,6 +325,7 @@ impl Engine {
             shutdown: Shutdown::never(),
             jumps_reported: Arc::default(),
             output: None,
+            approve_command: notify::plain_approve_command(),
         }
     }
 

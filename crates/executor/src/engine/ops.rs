@@ -350,21 +350,25 @@ impl Engine {
         let run = self.blocking(move |s| s.load_run(&owned)).await?;
         ensure_run_active(&run)?;
         let state = run.state.clone();
-        self.commit(
-            &run,
-            RunChange::status(RunStatus::Aborted),
-            vec![
-                EventKind::Aborted {
-                    state: state.clone(),
-                    reason: reason.to_owned(),
-                },
-                EventKind::RunEnded {
-                    state,
-                    status: RunStatus::Aborted,
-                },
-            ],
-        )
-        .await
+        let aborted = self
+            .commit(
+                &run,
+                RunChange::status(RunStatus::Aborted),
+                vec![
+                    EventKind::Aborted {
+                        state: state.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    EventKind::RunEnded {
+                        state,
+                        status: RunStatus::Aborted,
+                    },
+                ],
+            )
+            .await?;
+        // Announced if the definition reads; an abort never waits on it otherwise.
+        self.notify(id).await;
+        Ok(aborted)
     }
 }
 

@@ -207,13 +207,41 @@ impl Engine {
         Ok(picked)
     }
 
+    /// One step, then the notifications it made due ([`Engine::notify`]); a waiting step's
+    /// `seen_events` counts their records, so a drive does not wake for its own.
     pub(crate) async fn step(
         &self,
         id: &RunId,
         to: Option<&str>,
         when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
+        let (outcome, reports, hooks) = self.step_only(id, to, when_blocked).await?;
+        if !hooks {
+            return Ok((outcome, reports));
+        }
+        let sent = self.notify(id).await;
+        let outcome = match outcome {
+            StepOutcome::Waiting {
+                retry_at,
+                seen_events,
+            } => StepOutcome::Waiting {
+                retry_at,
+                seen_events: seen_events + sent,
+            },
+            other => other,
+        };
+        Ok((outcome, reports))
+    }
+
+    /// One step; also says whether the workflow has notification hooks.
+    async fn step_only(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+        when_blocked: WhenBlocked,
+    ) -> Result<(StepOutcome, Vec<TransitionReport>, bool), EngineError> {
         let loaded = self.load(id).await?;
+        let hooks = !loaded.workflow.notify.is_empty();
         if loaded.run.status.is_ended() {
             return Err(EngineError::Ended {
                 run: loaded.run.id.clone(),
@@ -223,7 +251,7 @@ impl Engine {
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
         if let Some(outcome) = self.finish_entry(loaded).await? {
-            return Ok((outcome, Vec::new()));
+            return Ok((outcome, Vec::new(), hooks));
         }
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
@@ -314,7 +342,7 @@ impl Engine {
                 }
             }
         };
-        Ok((outcome, reports))
+        Ok((outcome, reports, hooks))
     }
 
     /// Records evaluations that moved nothing; the status is committed only if it changes.
@@ -381,7 +409,11 @@ impl Engine {
         cause: Cause,
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
-        let next = self.load(id).await?;
+        let mut next = self.load(id).await?;
+        // A rollback is announced as it starts, before its actions run.
+        if !next.workflow.notify.is_empty() && self.notify(id).await > 0 {
+            next = self.load(id).await?;
+        }
         let entered = match self.finish_entry(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
