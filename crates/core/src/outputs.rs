@@ -69,6 +69,10 @@ pub enum OutputError {
         /// Its value's length.
         len: usize,
     },
+    /// A declared value holds a control character (a NUL cannot be in an argument at all,
+    /// an escape sequence would reach terminals through `history`).
+    #[error("output `{0}` holds a control character; a published value is one line of text")]
+    Control(String),
     /// The file is larger than [`MAX_FILE`], or not UTF-8 text.
     #[error("${OUTPUT_ENV} file {0}")]
     Unreadable(String),
@@ -91,6 +95,9 @@ pub fn parse(text: &str, declared: &[String]) -> Result<BTreeMap<String, String>
                     key: key.to_owned(),
                     len: value.len(),
                 });
+            }
+            if value.chars().any(char::is_control) {
+                return Err(OutputError::Control(key.to_owned()));
             }
             values.insert(key.to_owned(), value.to_owned());
         }
@@ -199,6 +206,13 @@ mod tests {
         ));
         let text = format!("a={}", "x".repeat(MAX_VALUE));
         assert!(parse(&text, &keys(&["a"])).is_ok());
+    }
+
+    #[test]
+    fn a_value_with_a_control_character_is_refused() {
+        for text in ["a=x\0y", "a=\u{1b}[2J", "a=tab\there"] {
+            assert_eq!(parse(text, &keys(&["a"])), Err(OutputError::Control("a".into())));
+        }
     }
 
     #[test]
