@@ -241,8 +241,7 @@ pub fn tally(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Cause, NewEvent, GENESIS_HASH};
-    use crate::run::RunId;
+    use crate::event::Cause;
     use crate::validate::validate;
 
     const FLOW: &str = r#"Workflow(
@@ -375,16 +374,7 @@ mod tests {
         );
     }
 
-    fn ev(seq: u64, actor: &str, kind: EventKind) -> Event {
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new(actor, kind),
-            GENESIS_HASH,
-        )
-    }
+    use crate::test_support::event as ev;
 
     fn approved(state: &str, guard: &str, accepted: bool, visit: Option<u32>) -> EventKind {
         EventKind::Approved {

@@ -558,17 +558,7 @@ mod tests {
     )"#;
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {
-        GuardResult {
-            name: name.into(),
-            outcome,
-            detail: String::new(),
-            evidence: None,
-            duration_ms: 0,
-            attempts: 1,
-            retry_at: None,
-            incident: false,
-            outputs: Default::default(),
-        }
+        crate::test_support::guard_result(name, outcome, "")
     }
 
     fn setup() -> Workflow {
@@ -1127,19 +1117,7 @@ mod tests {
 #[cfg(test)]
 mod override_tests {
     use super::*;
-    use crate::event::{NewEvent, GENESIS_HASH};
-    use crate::run::RunId;
-
-    fn ev(seq: u64, actor: &str, kind: EventKind) -> Event {
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new(actor, kind),
-            GENESIS_HASH,
-        )
-    }
+    use crate::test_support::{event as ev, guard_result, run_started};
 
     fn overridden(to: &str, guard: &str, visit: u32) -> EventKind {
         EventKind::Overridden {
@@ -1154,32 +1132,15 @@ mod override_tests {
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {
         GuardResult {
-            name: name.into(),
-            outcome,
-            detail: "HTTP 503".into(),
-            evidence: None,
-            duration_ms: 0,
-            attempts: 1,
-            retry_at: None,
             incident: outcome == Outcome::Fail,
-            outputs: Default::default(),
+            ..guard_result(name, outcome, "HTTP 503")
         }
     }
 
     #[test]
     fn an_override_counts_for_its_guard_and_transition_in_its_visit_only() {
-        let started = EventKind::RunStarted {
-            workflow: "w".into(),
-            env: "e".into(),
-            state: "a".into(),
-            file: "w.ron".into(),
-            definition_hash: String::new(),
-            vars: Default::default(),
-            workdir: None,
-            file_path: None,
-        };
         let events = vec![
-            ev(1, "ana", started),
+            ev(1, "ana", run_started("a")),
             ev(2, "bob", overridden("b", "health", 1)),
             // A stale one, for an earlier visit: never counts.
             ev(3, "cy", overridden("b", "other", 0)),

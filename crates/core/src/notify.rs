@@ -169,9 +169,9 @@ fn occurrences(workflow: &Workflow, events: &[Event]) -> Vec<Occurrence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Cause, NewEvent, GENESIS_HASH};
-    use crate::outcome::GuardResult;
-    use crate::run::{RunId, RunStatus};
+    use crate::event::Cause;
+    use crate::run::RunStatus;
+    use crate::test_support::{guard_result, run_started};
 
     const FLOW: &str = r#"Workflow(
         name: "n", initial: "a", rollback: "rb",
@@ -190,28 +190,7 @@ mod tests {
     )"#;
 
     fn ev(seq: u64, kind: EventKind) -> Event {
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new("ana", kind),
-            GENESIS_HASH,
-        )
-    }
-
-    fn waiting(name: &str) -> GuardResult {
-        GuardResult {
-            name: name.into(),
-            outcome: Outcome::Waiting,
-            detail: "later".into(),
-            evidence: None,
-            duration_ms: 0,
-            attempts: 1,
-            retry_at: None,
-            incident: false,
-            outputs: Default::default(),
-        }
+        crate::test_support::event(seq, "ana", kind)
     }
 
     fn evaluated(state: &str) -> EventKind {
@@ -219,20 +198,10 @@ mod tests {
             state: state.into(),
             to: "done".into(),
             passed: false,
-            guards: vec![waiting("ok"), waiting("hours")],
-        }
-    }
-
-    fn started() -> EventKind {
-        EventKind::RunStarted {
-            workflow: "n".into(),
-            env: "e".into(),
-            state: "a".into(),
-            file: "n.ron".into(),
-            definition_hash: String::new(),
-            vars: Default::default(),
-            workdir: None,
-            file_path: None,
+            guards: vec![
+                guard_result("ok", Outcome::Waiting, "later"),
+                guard_result("hours", Outcome::Waiting, "later"),
+            ],
         }
     }
 
@@ -245,7 +214,7 @@ mod tests {
         let v = crate::validate::validate("n.ron", FLOW);
         let w = v.workflow.unwrap_or_else(|| panic!("{:#?}", v.diagnostics));
         let mut events = vec![
-            ev(1, started()),
+            ev(1, run_started("a")),
             ev(2, evaluated("a")),
             ev(3, evaluated("a")),
         ];

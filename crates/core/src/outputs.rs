@@ -211,7 +211,10 @@ mod tests {
     #[test]
     fn a_value_with_a_control_character_is_refused() {
         for text in ["a=x\0y", "a=\u{1b}[2J", "a=tab\there"] {
-            assert_eq!(parse(text, &keys(&["a"])), Err(OutputError::Control("a".into())));
+            assert_eq!(
+                parse(text, &keys(&["a"])),
+                Err(OutputError::Control("a".into()))
+            );
         }
     }
 

@@ -42,19 +42,11 @@ pub fn visit_number(events: &[Event]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Cause, NewEvent, GENESIS_HASH};
-    use crate::run::RunId;
+    use crate::event::Cause;
 
+    /// Every event at the same instant: visits must not depend on the clock.
     fn ev(seq: u64, kind: EventKind) -> Event {
-        // Every event at the same instant: visits must not depend on the clock.
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new("a", kind),
-            GENESIS_HASH,
-        )
+        crate::test_support::event(seq, "a", kind)
     }
 
     fn moved(from: &str, to: &str) -> EventKind {
@@ -67,16 +59,7 @@ mod tests {
     }
 
     fn started() -> EventKind {
-        EventKind::RunStarted {
-            workflow: "w".into(),
-            env: "e".into(),
-            state: "a".into(),
-            file: "w.ron".into(),
-            definition_hash: String::new(),
-            vars: Default::default(),
-            workdir: None,
-            file_path: None,
-        }
+        crate::test_support::run_started("a")
     }
 
     fn aborted() -> EventKind {

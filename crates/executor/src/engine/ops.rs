@@ -179,16 +179,9 @@ impl Engine {
         let mut first_visit = None;
         let mut lost = 0;
         loop {
-            let loaded = self.load(id).await?;
-            ensure_active(&loaded)?;
-            let visit = visit_number(&loaded.events);
-            if *first_visit.get_or_insert(visit) != visit {
-                return Err(EngineError::MovedMeanwhile {
-                    run: loaded.run.id.clone(),
-                    state: loaded.run.state.clone(),
-                    what: "withdrawal",
-                });
-            }
+            let (loaded, visit) = self
+                .load_in_visit(id, &mut first_visit, "withdrawal")
+                .await?;
             let check = approvable(&loaded.workflow, loaded.state, guard)
                 .map_err(|e| EngineError::NothingToWithdraw(e.to_string()))?;
             let state = loaded.run.state.clone();
@@ -250,16 +243,7 @@ impl Engine {
         let mut first_visit = None;
         let mut lost = 0;
         loop {
-            let loaded = self.load(id).await?;
-            ensure_active(&loaded)?;
-            let visit = visit_number(&loaded.events);
-            if *first_visit.get_or_insert(visit) != visit {
-                return Err(EngineError::MovedMeanwhile {
-                    run: loaded.run.id.clone(),
-                    state: loaded.run.state.clone(),
-                    what: "override",
-                });
-            }
+            let (loaded, visit) = self.load_in_visit(id, &mut first_visit, "override").await?;
             let target = may_override(
                 &loaded.workflow,
                 loaded.state,
@@ -288,6 +272,28 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Loads run `id`, which must not have ended, for a versioned commit meant for one visit
+    /// of its state: the visit it is in on the first try (`first`), and still that visit on
+    /// a try after a lost commit, or [`EngineError::MovedMeanwhile`] naming `what`.
+    async fn load_in_visit(
+        &self,
+        id: &RunId,
+        first: &mut Option<u32>,
+        what: &'static str,
+    ) -> Result<(Loaded, u32), EngineError> {
+        let loaded = self.load(id).await?;
+        ensure_active(&loaded)?;
+        let visit = visit_number(&loaded.events);
+        if *first.get_or_insert(visit) != visit {
+            return Err(EngineError::MovedMeanwhile {
+                run: loaded.run.id.clone(),
+                state: loaded.run.state.clone(),
+                what,
+            });
+        }
+        Ok((loaded, visit))
     }
 
     /// Sends the run to the workflow's rollback state now, from any non-terminal state that is
