@@ -502,7 +502,8 @@ pub fn may_override(
     }
     let last = crate::visit::current_visit(events)
         .iter()
-        .filter_map(|e| match &e.kind {
+        .rev()
+        .find_map(|e| match &e.kind {
             EventKind::GuardsEvaluated {
                 state: s,
                 to: t,
@@ -510,8 +511,7 @@ pub fn may_override(
                 ..
             } if *s == state_name && *t == to => guards.iter().find(|r| r.name == guard),
             _ => None,
-        })
-        .last();
+        });
     match last {
         None => Err(OverrideRefusal::NotEvaluated {
             guard: guard.to_owned(),
@@ -1146,7 +1146,8 @@ mod override_tests {
             ev(3, "cy", overridden("b", "other", 0)),
         ];
         // (transition target, results before, outcomes after)
-        let cases: &[(&str, &[(&str, Outcome)], &[Outcome])] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, Outcome)], &'a [Outcome]);
+        let cases: &[Case] = &[
             (
                 "b",
                 &[("health", Outcome::Fail), ("x", Outcome::Fail)],

@@ -133,6 +133,7 @@ mod tests {
                 attempts,
                 delay: Duration::from_secs(delay_s),
             },
+            overridable_by: Vec::new(),
         }
     }
 
