@@ -13,8 +13,11 @@ use waygate_core::notify::{due, NotifyOn, Occurrence};
 use waygate_core::run::RunId;
 
 use super::{Engine, EngineError, Loaded};
-use crate::action::run_action;
+use crate::action::{run_action, ActionResult};
 use crate::context::GuardContext;
+
+/// The longest a notification may take, whatever its action's `timeout`.
+const NOTIFY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How a notification names the command that approves a guard: run and guard in, command
 /// line out. The CLI gives one that names its store; the default is `waygate approve RUN
@@ -77,7 +80,24 @@ impl Engine {
                 continue;
             };
             let ctx = self.notify_context(&loaded, &occurrence);
-            let result = run_action(action, hook as u32, &ctx).await;
+            // Never longer than the limit, and not past an operator's stop: a notification
+            // must not hold the run up (dropping it kills its process group).
+            let result = tokio::select! {
+                biased;
+                _ = self.shutdown.wait() => return Ok(recorded),
+                r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
+            };
+            let result = result.unwrap_or_else(|_| ActionResult {
+                ok: false,
+                detail: format!(
+                    "gave up after {} (a notification never takes longer)",
+                    crate::clock::human(NOTIFY_LIMIT)
+                ),
+                evidence: None,
+                duration_ms: u64::try_from(NOTIFY_LIMIT.as_millis()).unwrap_or(u64::MAX),
+                description: crate::action::describe(action, &ctx),
+                outputs: Default::default(),
+            });
             if !result.ok {
                 tracing::warn!(
                     "run {id}: notification {} ({}) failed: {}",
