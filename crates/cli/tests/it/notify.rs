@@ -118,3 +118,33 @@ fn drives_racing_on_one_waiting_run_send_one_message() {
     }
     assert_eq!(server.requests().len(), 1, "{:#?}", server.requests());
 }
+
+#[test]
+fn a_closed_window_is_announced_with_when_it_opens() {
+    // A one-minute window on a day that is not today (UTC): closed now, whatever the time.
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .weekday()
+        .to_monday_zero_offset() as usize;
+    let other = days[(today + 3) % 7];
+    let sb = Sandbox::new();
+    sb.write(
+        "win.ron",
+        &format!(
+            r#"Workflow(
+    name: "win", initial: "wait",
+    notify: [(on: [WindowClosed], action: Command(run: ["sh", "-c", "printf '%s|%s|%s' \"$1\" \"$2\" \"$3\" > note.txt", "sh", "${{notify.on}}", "${{notify.guard}}", "${{notify.message}}"]))],
+    states: {{ "wait": (), "done": (terminal: Success) }},
+    transitions: [(from: "wait", to: "done", guards: [
+        (name: "hours", check: Window(days: [{other}], start: "10:00", end: "10:01", tz: "UTC")),
+    ])],
+)"#
+        ),
+    );
+    let run = sb.start("ana", "win.ron", "prod", &[]);
+    sb.wg_as("ana", &["drive", &run, "--no-wait"]).code(4);
+    let note = std::fs::read_to_string(sb.path().join("note.txt")).expect("notified");
+    let prefix = format!("WindowClosed|hours|Run {run} of win (prod) waits in `wait`: deploy window `hours` is closed; opens ");
+    assert!(note.starts_with(&prefix), "{note}");
+}
