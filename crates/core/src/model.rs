@@ -191,6 +191,8 @@ pub struct CommandCheck {
     pub cwd: Option<Template>,
     /// Keys it publishes through `$WAYGATE_OUTPUT` (`crate::outputs`).
     pub outputs: Vec<String>,
+    /// Those of `outputs` that are secrets: never stored.
+    pub secret_outputs: Vec<String>,
 }
 
 /// An HTTP request and what its response must be.

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::{Event, EventKind};
-use crate::model::{Check, Workflow};
+use crate::model::{Action, Check, Workflow};
 use crate::outcome::Outcome;
 
 /// What a `${..}` reference to a published value starts with.
@@ -130,23 +130,30 @@ pub fn published(workflow: &Workflow, events: &[Event]) -> BTreeMap<String, Stri
                 outputs,
                 ..
             } if !outputs.is_empty() => {
-                let name = workflow
-                    .state_by_name(state)
-                    .and_then(|(_, s)| s.action_names.get(*index as usize))
-                    .and_then(Option::as_deref);
+                let Some((_, s)) = workflow.state_by_name(state) else {
+                    continue;
+                };
+                let i = *index as usize;
+                let name = s.action_names.get(i).and_then(Option::as_deref);
+                let secret = match s.on_enter.get(i) {
+                    Some(Action::Command(c)) => c.secret_outputs.as_slice(),
+                    _ => &[],
+                };
                 if let Some(name) = name {
-                    for (k, v) in outputs {
+                    for (k, v) in outputs.iter().filter(|(k, _)| !secret.contains(k)) {
                         values.insert(variable(name, k), v.clone());
                     }
                 }
             }
             EventKind::GuardsEvaluated {
+                state,
+                to,
                 passed: true,
                 guards,
-                ..
             } => {
                 for g in guards.iter().filter(|g| g.outcome == Outcome::Pass) {
-                    for (k, v) in &g.outputs {
+                    let secret = secret_of_guard(workflow, state, to, &g.name);
+                    for (k, v) in g.outputs.iter().filter(|(k, _)| !secret.contains(k)) {
                         values.insert(variable(&g.name, k), v.clone());
                     }
                 }
@@ -155,6 +162,22 @@ pub fn published(workflow: &Workflow, events: &[Event]) -> BTreeMap<String, Stri
         }
     }
     values
+}
+
+/// The secret keys of guard `guard` of the transition `state` -> `to`.
+fn secret_of_guard<'w>(workflow: &'w Workflow, state: &str, to: &str, guard: &str) -> &'w [String] {
+    let Some((from, _)) = workflow.state_by_name(state) else {
+        return &[];
+    };
+    workflow
+        .outgoing_iter(from)
+        .filter(|t| workflow.state(t.to).name == to)
+        .flat_map(|t| &t.transition.guards)
+        .find(|g| g.name == guard)
+        .map_or(&[], |g| match &g.check {
+            Check::Command(c) => c.secret_outputs.as_slice(),
+            _ => &[],
+        })
 }
 
 /// The keys `check` publishes (only a `Command` check can).

@@ -208,6 +208,10 @@ pub struct CommandSpec {
     /// `$WAYGATE_OUTPUT`; later steps use them as `${steps.NAME.KEY}`.
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// Those of `outputs` whose values are secrets: recorded as `***`, never stored, and
+    /// usable by later steps only in the process that published them.
+    #[serde(default)]
+    pub secret_outputs: Vec<String>,
 }
 
 /// `Http(url: "..", method: "GET", expect_status: 200, body_contains: "ok", timeout: "5s")`.

@@ -337,6 +337,9 @@ impl<'a> Checker<'a> {
             .filter(|(_, v)| v.secret)
             .map(|(name, _)| name.clone())
             .collect();
+        // A secret a step publishes is a secret like a secret var (`secret-in-argv`).
+        let published_secrets = crate::validate::outputs::secret_variables(spec);
+        self.secrets.extend(published_secrets);
         // ron read the file, so these are map keys written twice (the last one wins): a rule
         // newer than pinning.
         self.duplicates(true);

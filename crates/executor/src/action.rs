@@ -72,13 +72,25 @@ fn shell_quote(arg: &str) -> String {
 
 /// Runs `action`, the state's action at `index`, once.
 pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
+    run_named_action(action, index, None, ctx).await
+}
+
+/// [`run_action`] for an action named `name`: what a named `Command` publishes is recorded
+/// as [`crate::evaluate::record_values`] says.
+pub async fn run_named_action(
+    action: &Action,
+    index: u32,
+    name: Option<&str>,
+    ctx: &GuardContext,
+) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
     let mut outputs = Default::default();
     let (ok, detail, evidence) = match action {
         Action::Command(c) => {
             let v = command::check(c, ctx, &Origin::Action { index }).await;
-            outputs = crate::evaluate::redact_values(ctx, v.outputs);
+            let step = name.unwrap_or_default();
+            outputs = crate::evaluate::record_values(ctx, step, &c.secret_outputs, v.outputs);
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
                 v.detail,

@@ -23,6 +23,7 @@ pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
         env: Default::default(),
         cwd: None,
         outputs: Vec::new(),
+        secret_outputs: Vec::new(),
     }
 }
 

@@ -140,3 +140,93 @@ fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
     assert_eq!(finished["ok"], false);
     finished
 }
+
+/// `login` publishes a session token as a secret; `deploy` uses it.
+const SECRET_FLOW: &str = r#"Workflow(
+    name: "secret-outs", initial: "login",
+    states: {
+        "login": (
+            on_enter: [Command(name: "login", run: ["./login.sh"], outputs: ["session", "user"], secret_outputs: ["session"])],
+            on_failure: "failed",
+        ),
+        "deploy": (
+            on_enter: [Command(run: ["./deploy.sh"], env: { "SESSION": "${steps.login.session}", "WHO": "${steps.login.user}" })],
+            on_failure: "failed",
+        ),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [(from: "login", to: "deploy"), (from: "deploy", to: "done")],
+)"#;
+
+fn secret_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("secret.ron", SECRET_FLOW);
+    sb.script(
+        "login.sh",
+        r#"echo "logged in with sess-9f8e7d"; printf 'session=sess-9f8e7d\nuser=ana\n' >> "$WAYGATE_OUTPUT""#,
+    );
+    sb.script(
+        "deploy.sh",
+        r#"printf '%s|%s' "$SESSION" "$WHO" > used.txt"#,
+    );
+    sb
+}
+
+#[test]
+fn a_secret_value_reaches_later_steps_of_its_process_and_is_never_stored() {
+    let sb = secret_sandbox();
+    sb.wg_as("ana", &["run", "secret.ron", "--env", "prod"])
+        .code(0);
+    let used = std::fs::read_to_string(sb.path().join("used.txt")).expect("deployed");
+    assert_eq!(used, "sess-9f8e7d|ana");
+    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    let finished = sb
+        .history(&run)
+        .into_iter()
+        .find(|e| e["kind"] == "ActionFinished" && e["state"] == "login")
+        .expect("login finished");
+    assert_eq!(
+        finished["outputs"],
+        serde_json::json!({ "session": "***", "user": "ana" })
+    );
+    assert!(
+        finished["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("logged in with ***")),
+        "{finished}"
+    );
+    assert!(crate::helpers::files_containing(&sb.store(), b"sess-9f8e7d").is_empty());
+}
+
+#[test]
+fn a_secret_value_published_by_another_process_is_missing_and_says_so() {
+    let sb = secret_sandbox();
+    sb.write(
+        "secret.ron",
+        &SECRET_FLOW.replace(
+            r#"(from: "login", to: "deploy")"#,
+            r#"(from: "login", to: "deploy", guards: [(name: "go", check: Approval(prompt: "deploy?"))])"#,
+        ),
+    );
+    let run = sb.start("ana", "secret.ron", "prod", &[]);
+    // This process publishes and waits; another one deploys, without the secret.
+    sb.wg_as("ana", &["advance", &run]).code(4);
+    sb.wg_as("bob", &["approve", &run, "go"]).code(0);
+    sb.wg_as("ana", &["advance", &run]).code(6);
+    let finished = sb
+        .history(&run)
+        .into_iter()
+        .filter(|e| e["kind"] == "ActionFinished")
+        .last()
+        .expect("deploy finished");
+    assert_eq!(finished["ok"], false);
+    assert_eq!(
+        finished["detail"],
+        "variable ${steps.login.session} has no value"
+    );
+    assert!(!sb.path().join("used.txt").exists());
+}

@@ -185,6 +185,7 @@ impl Checker<'_> {
                 .collect::<Option<_>>()?,
             cwd: cwd.transpose_opt()?,
             outputs: c.outputs.clone(),
+            secret_outputs: c.secret_outputs.clone(),
         })
     }
 

@@ -26,7 +26,7 @@ use crate::diagnostic::Code;
 use crate::model::{State, Transition};
 use crate::name_hash::NameMap;
 use crate::outputs::{valid_part, variable};
-use crate::spec::{ActionSpec, CheckSpec, Spec};
+use crate::spec::{ActionSpec, CheckSpec, CommandSpec, Spec};
 
 /// Where a template is written, for the dominance check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +371,8 @@ impl Checker<'_> {
                 let name_span = self.span(&[path[0], path[1], path[2], path[3], Field("name")]);
                 let keys_path = [path[0], path[1], path[2], path[3], Field("outputs")];
                 self.publisher_parts(name, &c.outputs, name_span.clone(), &keys_path);
+                let secret_path = [path[0], path[1], path[2], path[3], Field("secret_outputs")];
+                self.secret_outputs(c, &secret_path);
                 out.push(Publisher {
                     name,
                     keys: &c.outputs,
@@ -405,6 +407,10 @@ impl Checker<'_> {
                     Field("outputs"),
                 ];
                 self.publisher_parts(&guard.name, &c.outputs, name_span.clone(), &keys_path);
+                let mut secret_path = keys_path.to_vec();
+                secret_path.pop();
+                secret_path.push(Field("secret_outputs"));
+                self.secret_outputs(c, &secret_path);
                 if let Some(point) = points.transitions[t] {
                     out.push(Publisher {
                         name: &guard.name,
@@ -470,6 +476,25 @@ impl Checker<'_> {
         }
     }
 
+    /// `secret_outputs` names declared outputs.
+    fn secret_outputs(&mut self, c: &CommandSpec, path: &[Step]) {
+        for (i, key) in c.secret_outputs.iter().enumerate() {
+            if !c.outputs.contains(key) {
+                let mut p = path.to_vec();
+                p.push(Index(i));
+                let span = self.span(&p);
+                self.report(
+                    Code::BadValue,
+                    span,
+                    format!("secret output `{key}` is not among `outputs`"),
+                )
+                .help = Some(format!(
+                    "declare it: outputs: [\"{key}\"], secret_outputs: [\"{key}\"]"
+                ));
+            }
+        }
+    }
+
     /// A check is named by its guard, and a watched check publishes nothing.
     fn check_names(&mut self, check: &CheckSpec, path: &[Step], inside_watch: bool) {
         let at = |field: &'static str| -> Vec<Step> {
@@ -512,6 +537,30 @@ impl Checker<'_> {
             _ => {}
         }
     }
+}
+
+/// `steps.NAME.KEY` of every value a step publishes as a secret (`secret_outputs`).
+pub(super) fn secret_variables(spec: &Spec) -> Vec<String> {
+    let actions = spec
+        .states
+        .values()
+        .flat_map(|s| &s.on_enter)
+        .filter_map(|a| match a {
+            ActionSpec::Command(c) => Some((c.name.as_deref()?, c)),
+            ActionSpec::Http(_) => None,
+        });
+    let guards = spec
+        .transitions
+        .iter()
+        .flat_map(|t| &t.guards)
+        .filter_map(|g| match &g.check {
+            CheckSpec::Command(c) => Some((g.name.as_str(), c)),
+            _ => None,
+        });
+    actions
+        .chain(guards)
+        .flat_map(|(name, c)| c.secret_outputs.iter().map(move |k| variable(name, k)))
+        .collect()
 }
 
 /// Whether a guard's check declares values (a `Command` with `outputs`).

@@ -233,7 +233,13 @@ pub struct Engine {
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
     approve_command: notify::ApproveCommand,
+    /// Values steps of each run published as secrets in this process (`secret_outputs`):
+    /// never stored, so kept here for the run's later steps.
+    published_secrets: Arc<Mutex<HashMap<RunId, PublishedSecrets>>>,
 }
+
+/// One run's values published as secrets, by template variable.
+type PublishedSecrets = Arc<Mutex<BTreeMap<String, String>>>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -326,6 +332,7 @@ impl Engine {
             jumps_reported: Arc::default(),
             output: None,
             approve_command: notify::plain_approve_command(),
+            published_secrets: Arc::default(),
         }
     }
 
@@ -482,15 +489,30 @@ impl Engine {
         let run = &loaded.run;
         // The values the run's steps published so far are variables like the others
         // (`${steps.NAME.KEY}`).
+        // Those published as secrets are known only to this process, and secret.
         let published = waygate_core::outputs::published(&loaded.workflow, &loaded.events);
+        let sink = self
+            .published_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(run.id.clone())
+            .or_default()
+            .clone();
+        let kept = sink
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let mut secret_names: HashSet<String> =
+            loaded.resolved.secret_names.iter().cloned().collect();
+        secret_names.extend(kept.keys().cloned());
         let vars: HashMap<String, String> = loaded
             .resolved
             .values
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .chain(published)
+            .chain(kept)
             .collect();
-        let secret_names: HashSet<String> = loaded.resolved.secret_names.iter().cloned().collect();
         let mut ctx = GuardContext::new(
             run.id.as_str(),
             &run.env,
@@ -498,6 +520,7 @@ impl Engine {
             vars,
             secret_names,
         );
+        ctx.published_secrets = sink;
         ctx.state_entered_at = loaded.entered_at;
         ctx.approvals = waygate_core::approval::visit_records(&loaded.events, &run.state);
         ctx.looks = looks(loaded.visit_events());

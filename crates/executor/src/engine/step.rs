@@ -20,7 +20,7 @@ use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
 use super::{Engine, EngineError, Loaded};
-use crate::action::{describe, run_action};
+use crate::action::{describe, run_named_action};
 use crate::evaluate::evaluate_transition;
 use crate::shutdown::Signal;
 
@@ -620,7 +620,8 @@ impl Engine {
             }],
         )
         .await?;
-        let running = run_action(action, index as u32, &ctx);
+        let name = state.action_names.get(index).and_then(Option::as_deref);
+        let running = run_named_action(action, index as u32, name, &ctx);
         let result = match action {
             // The process hears the stop itself and ends within the grace. A failure may
             // also be a stop that reached the action first: whoever stops a whole service

@@ -43,7 +43,22 @@ pub async fn check(check: &CommandCheck, ctx: &GuardContext, origin: &Origin) ->
     let v = verdict(check, ctx, &out);
     match file {
         Some(file) if v.outcome == Outcome::Pass => match published(file.path(), &check.outputs) {
-            Ok(outputs) => Verdict { outputs, ..v },
+            Ok(outputs) => {
+                // What it printed of a secret it published is not kept either.
+                let mut evidence = v.evidence.clone();
+                for key in &check.secret_outputs {
+                    if let (Some(e), Some(value)) = (evidence.as_mut(), outputs.get(key)) {
+                        if !value.is_empty() {
+                            *e = e.replace(value.as_str(), crate::context::REDACTED);
+                        }
+                    }
+                }
+                Verdict {
+                    outputs,
+                    evidence,
+                    ..v
+                }
+            }
             Err(e) => Verdict::fail(format!("{}, but {e}", v.detail)).with_evidence(v.evidence),
         },
         _ => v,
