@@ -686,6 +686,23 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_output_is_declared_and_kept_out_of_argv() {
+        let text = flow(
+            r#""deploy": (on_enter: [Command(name: "login", run: ["l"], outputs: ["tok"], secret_outputs: ["tok", "nope"]), Command(run: ["c", "${steps.login.tok}"])]),"#,
+            r#"(from: "deploy", to: "done"),"#,
+        );
+        let found: Vec<(Code, usize, usize)> = validate("t.ron", &text)
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(Code::BadValue, 7, 108), (Code::SecretInArgv, 7, 138)]
+        );
+    }
+
+    #[test]
     fn a_malformed_reference_is_a_bad_template() {
         let text = flow(
             r#""deploy": (on_enter: [Command(run: ["d", "${steps.build}"])]),"#,
