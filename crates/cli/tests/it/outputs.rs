@@ -220,8 +220,8 @@ fn a_secret_value_published_by_another_process_is_missing_and_says_so() {
     let finished = sb
         .history(&run)
         .into_iter()
-        .filter(|e| e["kind"] == "ActionFinished")
-        .last()
+        .rev()
+        .find(|e| e["kind"] == "ActionFinished")
         .expect("deploy finished");
     assert_eq!(finished["ok"], false);
     assert_eq!(
