@@ -25,10 +25,7 @@ fn the_example_deploys_the_build_it_made_to_the_idle_colour() {
         ],
     );
     ran.code(0);
-    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
+    let run = sb.first_run();
     let build = format!("b-{run}");
     assert!(
         ran.stderr.contains(&format!(

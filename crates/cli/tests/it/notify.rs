@@ -91,10 +91,7 @@ fn a_failing_notification_is_recorded_and_reported_but_the_run_goes_on() {
         "{}",
         ran.stderr
     );
-    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
+    let run = sb.first_run();
     let history = sb.history(&run);
     let last = history.last().expect("events");
     assert_eq!(last["kind"], "Notified");

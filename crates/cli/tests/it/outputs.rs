@@ -128,10 +128,7 @@ fn a_value_too_long_to_record_fails_the_step() {
 fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
     let ran = with_token(sb, &["run", "outs.ron", "--env", "prod"]);
     assert_eq!(ran.status.code(), Some(6), "{ran:?}");
-    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
+    let run = sb.first_run();
     let finished = sb
         .history(&run)
         .into_iter()
@@ -180,10 +177,7 @@ fn a_secret_value_reaches_later_steps_of_its_process_and_is_never_stored() {
         .code(0);
     let used = std::fs::read_to_string(sb.path().join("used.txt")).expect("deployed");
     assert_eq!(used, "sess-9f8e7d|ana");
-    let run = sb.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
+    let run = sb.first_run();
     let finished = sb
         .history(&run)
         .into_iter()
