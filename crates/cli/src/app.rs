@@ -250,7 +250,7 @@ fn waiting_line(wait: &LockWait) -> String {
 
 /// `word` as one shell word: as is when it is made of characters no shell treats specially,
 /// else in single quotes (a `'` inside written as `'\''`).
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
