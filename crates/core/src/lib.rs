@@ -37,6 +37,8 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod validate;
 pub mod vars;
