@@ -690,7 +690,7 @@ impl Session {
                 let holder = overlay.active(self, &run.workflow, &run.env)?;
                 rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
-                (run.id.clone(), events, Some((run, true)))
+                (run.id.clone(), events, Some((run, RunWrite::Created)))
             }
             Write::Commit {
                 id,
@@ -701,7 +701,7 @@ impl Session {
                 let current = overlay.run(self, &id)?;
                 let mut run = rules::check_commit(&id, current, expected, &events)?;
                 apply_change(&mut run, &change, at);
-                (id, events, Some((run, false)))
+                (id, events, Some((run, RunWrite::Changed)))
             }
             Write::Append { id, events } => {
                 rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
@@ -709,12 +709,9 @@ impl Session {
             }
         };
         let sealed = seal_all(events, &id, at, chain.next_seq, &chain.last_hash);
-        let mut update = run.as_ref().map(|(run, created)| {
-            if *created {
-                RunUpdate::Created(Box::new(run.clone()))
-            } else {
-                RunUpdate::Changed(RunMove::of(run))
-            }
+        let mut update = run.as_ref().map(|(run, how)| match how {
+            RunWrite::Created => RunUpdate::Created(Box::new(run.clone())),
+            RunWrite::Changed => RunUpdate::Changed(RunMove::of(run)),
         });
         let last = sealed.len() - 1;
         let records: Vec<Record> = sealed
@@ -734,8 +731,8 @@ impl Session {
         chain.next_seq += sealed.len() as u64;
         chain.last_hash.clone_from(&sealed[last].hash);
         chain.last_at = Some(at);
-        let run = run.map(|(run, created)| {
-            group.moved(&run, created);
+        let run = run.map(|(run, how)| {
+            group.moved(&run, how);
             run
         });
         Ok((
@@ -902,6 +899,14 @@ impl Layered<'_> {
     }
 }
 
+/// What a write did to its run: the journal records a new run whole and a change as a move,
+/// and only a new run can take an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunWrite {
+    Created,
+    Changed,
+}
+
 /// A write that passed its checks, sealed, waiting for the group's append.
 #[derive(Debug)]
 struct Staged {
@@ -924,13 +929,17 @@ impl Overlay {
     }
 
     /// Records `run` as a write of the group left it.
-    fn moved(&mut self, run: &Run, created: bool) {
+    fn moved(&mut self, run: &Run, how: RunWrite) {
         let key = (run.workflow.clone(), run.env.clone());
-        if created && !run.status.is_ended() {
-            self.active.insert(key, Some(run.id.clone()));
-        } else if !created && run.status.is_ended() {
-            // An active run always holds its environment: ending it frees it.
-            self.active.insert(key, None);
+        match (how, run.status.is_ended()) {
+            (RunWrite::Created, false) => {
+                self.active.insert(key, Some(run.id.clone()));
+            }
+            (RunWrite::Changed, true) => {
+                // An active run always holds its environment: ending it frees it.
+                self.active.insert(key, None);
+            }
+            (RunWrite::Created, true) | (RunWrite::Changed, false) => {}
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
