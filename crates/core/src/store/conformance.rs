@@ -282,10 +282,13 @@ fn run_filters_select(store: &dyn Store) {
 fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     let a = create(store, "r1", "prod");
     let b = create(store, "r2", "staging");
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let middle = jiff::Timestamp::now();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    store
+    // The boundary is the store's own stamp of the third event, so it holds whatever clock
+    // the backend stamps by; the clock only has to tick past the second event's stamp first.
+    let second = store.run_events(&b.id).expect("events")[0].at;
+    while jiff::Timestamp::now() <= second {
+        std::thread::yield_now();
+    }
+    let (_, third) = store
         .commit(
             &a.id,
             1,
@@ -293,6 +296,7 @@ fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
             vec![moved("build", "canary")],
         )
         .expect("a");
+    let middle = third[0].at;
     store.append(&b.id, vec![approved()]).expect("b");
     let seqs = |filter: EventFilter| -> Vec<u64> {
         store
@@ -312,7 +316,8 @@ fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     );
     assert_eq!(
         seqs(EventFilter {
-            until: Some(middle),
+            // `until` is inclusive: the instant before the third event's.
+            until: Some(middle - jiff::SignedDuration::from_nanos(1)),
             ..Default::default()
         }),
         [1, 2]
