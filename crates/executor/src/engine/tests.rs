@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use waygate_core::ending::How;
+use waygate_core::event::Event;
 use waygate_core::event::{Cause, EventKind, NewEvent};
-use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{MemoryStore, Store, StoreError};
+use waygate_core::run::{Run, RunId, RunStatus};
+use waygate_core::store::{
+    EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError, VerifyReport,
+};
 use waygate_core::validate::validate;
 
 use super::*;
@@ -651,20 +654,26 @@ async fn a_watch_passes_only_when_it_was_looked_at_throughout() {
     assert!(looks >= 30, "a look every 30 s is recorded: {looks}");
 }
 
-/// A store in which "another process" approves `ok` the moment a run is recorded waiting,
-/// before the committing drive can take another look.
-struct ApprovesOnWait(Arc<MemoryStore>);
+/// A commit's arguments, as a [`CommitHook`]'s hook gets them.
+pub(super) type Commit<'a> = (&'a RunId, u64, RunChange, Vec<NewEvent>);
 
-impl Store for ApprovesOnWait {
-    fn create_run(
-        &self,
-        run: waygate_core::run::Run,
-        events: Vec<NewEvent>,
-    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
-        self.0.create_run(run, events)
+/// A memory store whose commits go through `hook`, so that a test can act as another process
+/// just before or just after one (the hook makes the commit itself); every other call goes
+/// straight to the store.
+pub(super) struct CommitHook<F> {
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) hook: F,
+}
+
+impl<F> Store for CommitHook<F>
+where
+    F: Fn(&MemoryStore, Commit<'_>) -> Result<(Run, Vec<Event>), StoreError> + Send + Sync,
+{
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        self.store.create_run(run, events)
     }
-    fn load_run(&self, id: &RunId) -> Result<waygate_core::run::Run, StoreError> {
-        self.0.load_run(id)
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        self.store.load_run(id)
     }
     fn commit(
         &self,
@@ -672,49 +681,50 @@ impl Store for ApprovesOnWait {
         expected_version: u64,
         change: RunChange,
         events: Vec<NewEvent>,
-    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
-        let waits = change.status == Some(RunStatus::Waiting);
-        let committed = self.0.commit(id, expected_version, change, events)?;
-        if waits {
-            let approval = EventKind::Approved {
-                state: committed.0.state.clone(),
-                guard: "ok".into(),
-                comment: None,
-                accepted: true,
-                reason: None,
-                visit: None,
-            };
-            self.0.append(id, vec![NewEvent::new("bob", approval)])?;
-        }
-        Ok(committed)
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        (self.hook)(&self.store, (id, expected_version, change, events))
     }
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.0.append(id, events)
+        self.store.append(id, events)
     }
-    fn list_runs(
-        &self,
-        filter: &waygate_core::store::RunFilter,
-    ) -> Result<Vec<waygate_core::run::Run>, StoreError> {
-        self.0.list_runs(filter)
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.store.list_runs(filter)
     }
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.0.run_events(id)
+        self.store.run_events(id)
     }
-    fn scan_events(
-        &self,
-        filter: &waygate_core::store::EventFilter,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.0.scan_events(filter)
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        self.store.scan_events(filter)
     }
-    fn verify(&self) -> Result<waygate_core::store::VerifyReport, StoreError> {
-        self.0.verify()
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.store.verify()
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
     let (_, memory) = setup("alice");
-    let store = Arc::new(ApprovesOnWait(memory));
+    // "Another process" approves `ok` the moment a run is recorded waiting, before the
+    // committing drive can take another look.
+    let store = Arc::new(CommitHook {
+        store: memory,
+        hook: |s: &MemoryStore, (id, expected, change, events): Commit<'_>| {
+            let waits = change.status == Some(RunStatus::Waiting);
+            let committed = s.commit(id, expected, change, events)?;
+            if waits {
+                let approval = EventKind::Approved {
+                    state: committed.0.state.clone(),
+                    guard: "ok".into(),
+                    comment: None,
+                    accepted: true,
+                    reason: None,
+                    visit: None,
+                };
+                s.append(id, vec![NewEvent::new("bob", approval)])?;
+            }
+            Ok(committed)
+        },
+    });
     let engine = Engine::new(store.clone(), "alice");
     let id = start(
         &engine,
