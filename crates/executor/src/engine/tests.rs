@@ -73,6 +73,15 @@ impl ProgressSink for Recorder {
     }
 }
 
+/// How a drive ends when the run reaches terminal `state` with `status`.
+fn terminal(state: &str, status: RunStatus) -> DriveEnd {
+    DriveEnd::Ended {
+        state: state.into(),
+        status,
+        how: How::Terminal,
+    }
+}
+
 async fn drive(engine: &Engine, id: &RunId) -> DriveEnd {
     let mut rec = Recorder::default();
     engine
@@ -102,14 +111,7 @@ async fn drive_waits_out_a_ten_minute_bake_on_the_paused_clock() {
     let (engine, store) = setup("ci");
     let id = start(&engine, BAKE).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     let run = store.load_run(&id).expect("run");
     let baked = run.ended_at.expect("ended").duration_since(run.started_at);
     assert!(
@@ -163,14 +165,7 @@ async fn a_passed_deadline_sends_the_run_to_rollback() {
     let text = BAKE.replace(r#"deadline: "1h""#, r#"deadline: "5m""#);
     let id = start(&engine, &text).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "rolled_back".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("rolled_back", RunStatus::Failed));
     let moves = transitions(&store, &id);
     assert_eq!(
         moves[1],
@@ -197,19 +192,17 @@ const FAILING_ACTION: &str = r#"Workflow(
     ],
 )"#;
 
+/// Starts [`FAILING_ACTION`] with its deploy action running `argv` (in RON: `["true"]`).
+async fn start_acting(engine: &Engine, argv: &str) -> RunId {
+    start(engine, &FAILING_ACTION.replace(r#"["false"]"#, argv)).await
+}
+
 #[tokio::test]
 async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
     let (engine, store) = setup("ci");
     let id = start(&engine, FAILING_ACTION).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "reverted".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("reverted", RunStatus::Failed));
     let moves = transitions(&store, &id);
     assert_eq!(moves[0], ("deploy".into(), "revert".into(), Cause::Action));
     assert!(
@@ -221,13 +214,7 @@ async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
 #[tokio::test]
 async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     // A process died while running action 1 of `deploy`: ActionStarted without ActionFinished.
     let started = EventKind::ActionStarted {
         state: "deploy".into(),
@@ -252,40 +239,21 @@ async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
     assert_eq!(finished, 1, "re-run once");
 
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     for _ in 0..2 {
         store
             .append(&id, vec![NewEvent::new("ci", started.clone())])
             .expect("append");
     }
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "reverted".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("reverted", RunStatus::Failed));
     assert_eq!(transitions(&store, &id)[0].2, Cause::Action);
 }
 
 #[tokio::test]
 async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_often() {
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     // Three operator stops of the same action (more than the crash limit) in earlier drives.
     for _ in 0..3 {
         let events = vec![
@@ -309,14 +277,7 @@ async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_ofte
         store.append(&id, events).expect("append");
     }
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     assert!(
         !transitions(&store, &id)
             .iter()
@@ -330,13 +291,7 @@ async fn a_signal_during_an_action_kills_it_and_records_the_stop() {
     let (engine, store) = setup("ci");
     let (trigger, shutdown) = crate::shutdown::Shutdown::new();
     let engine = engine.with_shutdown(shutdown);
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["sleep", "30"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["sleep", "30"]"#).await;
     let driving = {
         let (engine, id) = (engine.clone(), id.clone());
         tokio::spawn(async move {
@@ -522,11 +477,7 @@ async fn secrets_are_resolved_for_actions_and_never_stored() {
     let id = start(&engine, text).await;
     assert_eq!(
         drive(&engine, &id).await,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
+        terminal("done", RunStatus::Succeeded)
     );
     let all = serde_json::to_string(&store.run_events(&id).expect("events")).expect("json");
     assert!(!all.contains("s3cret"), "secret leaked: {all}");
@@ -794,14 +745,7 @@ async fn a_bake_entered_under_a_clock_a_year_ahead_takes_ten_minutes_not_a_year(
         .await
         .expect("the bake does not wait a year");
     let took = began.elapsed();
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     assert!(
         took >= std::time::Duration::from_secs(600) && took < std::time::Duration::from_secs(660),
         "the bake took {took:?}"
