@@ -1,7 +1,7 @@
 //! The embedded and memory stores run the [`conformance`] suite, and what only the embedded
 //! store does (holding it open, replay for readers, clock jumps in a long journal).
 
-use super::conformance::{self, approved, create, moved};
+use super::conformance::{self, approved, create, to_canary};
 use super::*;
 use crate::run::RunId;
 
@@ -124,14 +124,7 @@ fn one_writers_clock_a_year_ahead_does_not_move_later_writers_times(
     set(clock, t0 + secs(YEAR));
     store.append(&run.id, vec![approved()]).expect("ahead");
     set(clock, t0 + secs(60));
-    let (moved_run, events) = store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("commit");
+    let (moved_run, events) = to_canary(store, &run);
     assert_eq!(events[0].at, t0 + secs(60));
     assert_eq!(moved_run.state_entered_at, t0 + secs(60));
     let times: Vec<jiff::Timestamp> = store

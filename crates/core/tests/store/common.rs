@@ -20,8 +20,9 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     (run, started)
 }
 
-/// The conformance suite's `Transitioned` event, so these tests and the suite write alike.
-pub use waygate_core::store::conformance::moved;
+/// The conformance suite's `Transitioned` event and first move, so these tests and the suite
+/// write alike.
+pub use waygate_core::store::conformance::{moved, to_canary};
 
 pub fn action(state: &str) -> NewEvent {
     NewEvent::new(
@@ -43,14 +44,7 @@ pub fn populated(dir: &Path) -> EmbeddedStore {
         store
             .append(&run.id, vec![action("build")])
             .expect("append");
-        store
-            .commit(
-                &run.id,
-                1,
-                waygate_core::store::RunChange::to_state("canary"),
-                vec![moved("build", "canary")],
-            )
-            .expect("commit");
+        to_canary(&store, &run);
     }
     store
 }

@@ -10,7 +10,9 @@ use waygate_core::store::{
     EmbeddedStore, EventFilter, Options, RunChange, RunFilter, Store, StoreError,
 };
 
-use crate::common::{action, copy_dir, moved, new_run, populated, records, segment, snapshot};
+use crate::common::{
+    action, copy_dir, moved, new_run, populated, records, segment, snapshot, to_canary,
+};
 
 #[test]
 fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
@@ -160,14 +162,7 @@ fn cutting_an_applied_last_record_in_half_is_reported_then_loses_only_that_commi
         3
     );
     assert_eq!(store.verify().expect("verify").events, 8);
-    let (_, events) = store
-        .commit(
-            &r3.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("next commit");
+    let (_, events) = to_canary(&store, &r3);
     assert_eq!(events[0].seq, 9);
     assert!(store.verify().expect("verify").is_ok());
 }
