@@ -474,3 +474,17 @@ fn serve(mut stream: std::net::TcpStream, state: &Mutex<ServerState>) {
     );
     let _ = stream.write_all(response.as_bytes());
 }
+
+/// The columns `docs/cli.md` documents for `runs`, in its order.
+pub const RUNS_COLUMNS: [&str; 10] = [
+    "run_id",
+    "workflow",
+    "env",
+    "state",
+    "status",
+    "version",
+    "initiator",
+    "started_at",
+    "updated_at",
+    "ended_at",
+];
