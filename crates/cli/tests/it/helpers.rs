@@ -75,6 +75,16 @@ impl Ran {
             )
         })
     }
+
+    /// The id of the run `waygate run` started, from its `started run ID` line on stderr.
+    #[track_caller]
+    pub fn started_run(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("started run "))
+            .unwrap_or_else(|| panic!("no `started run` line on stderr:\n{}", self.stderr))
+            .to_owned()
+    }
 }
 
 /// The built `waygate` binary.
