@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use waygate_core::event::{EventKind, NewEvent};
+use waygate_core::event::{Event, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
-use waygate_core::store::{EmbeddedStore, RunFilter, Store};
+use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
 pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     let run = Run::new(
@@ -33,6 +33,19 @@ pub fn action(state: &str) -> NewEvent {
             action: "echo deploy".into(),
         },
     )
+}
+
+/// Moves run `id` of a [`populated`] store (in `canary`, at `version`) to `prod`, recording
+/// `extra` events after the move.
+pub fn to_prod(
+    store: &dyn Store,
+    id: &RunId,
+    version: u64,
+    extra: Vec<NewEvent>,
+) -> Result<(Run, Vec<Event>), StoreError> {
+    let mut events = vec![moved("canary", "prod")];
+    events.extend(extra);
+    store.commit(id, version, RunChange::to_state("prod"), events)
 }
 
 /// A store with three runs and a dozen events, the last run still active.

@@ -11,7 +11,7 @@ use waygate_core::store::EmbeddedError;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
-use crate::common::{action, copy_dir, moved, new_run, populated};
+use crate::common::{action, copy_dir, moved, new_run, populated, to_prod};
 
 /// Every run: the index answers, and exactly as sled does.
 fn agrees(store: &EmbeddedStore) {
@@ -152,14 +152,7 @@ fn run_files_ahead_of_head_count_each_commit_once() {
     let store = populated(dir.path());
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![action("prod")]).expect("commit");
     store.append(&r1.id, vec![action("prod")]).expect("append");
     // r2 has ended? No: each run holds its own environment; r4 is created after the old HEAD.
     let (run, started) = new_run("r4", "qa");
@@ -277,14 +270,7 @@ fn commits_past_head_are_read_from_the_journal() {
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![action("prod")]).expect("commit");
     let (run, started) = new_run("r4", "qa");
     store.create_run(run, vec![started]).expect("r4");
     // The index as it was before those commits: they are only in the journal.
@@ -345,13 +331,7 @@ fn an_empty_segment_at_the_end_is_where_the_index_goes_on() {
     fs::write(journal.join(format!("{:08}.seg", last + 1)), b"").expect("empty segment");
     drop(store);
     let store = EmbeddedStore::open_with(dir.path(), options).expect("open again");
-    store
-        .commit(
-            &run.id,
-            run.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
+    to_prod(&store, &run.id, run.version, vec![action("prod")])
         .expect("commit into the empty segment");
     let fast = store.read_from_index(&run.id).expect("index");
     assert_eq!(
@@ -373,14 +353,7 @@ fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![]).expect("commit");
     fs::write(head(dir.path()), &old_head).expect("HEAD back");
     for (file, bytes) in &old_files {
         fs::write(file, bytes).expect("put back");
