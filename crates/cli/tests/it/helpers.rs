@@ -76,6 +76,20 @@ impl Ran {
         })
     }
 
+    /// Asserts that stdout contains `part`, showing stdout when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Self {
+        assert!(self.stdout.contains(part), "{}", self.stdout);
+        self
+    }
+
+    /// Asserts that stderr contains `part`, showing stderr when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Self {
+        assert!(self.stderr.contains(part), "{}", self.stderr);
+        self
+    }
+
     /// The id of the run `waygate run` started, from its `started run ID` line on stderr.
     #[track_caller]
     pub fn started_run(&self) -> String {
