@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::EmbeddedError;
-use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
+use super::journal::{self, Journal, JournalPoint, Pos, Record, RunUpdate, Tail};
 use super::witness;
-use crate::event::{Event, GENESIS_HASH};
+use crate::event::Event;
 use crate::run::{Run, RunId};
 use crate::store::{ChainCheck, StoreError};
 
@@ -53,24 +53,6 @@ struct Head {
     /// in the middle of a write) is another journal, and rebuilds its index.
     journal: (u64, u64),
     at: JournalPoint,
-}
-
-/// A place in the journal with the hash chain as it stands there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct JournalPoint {
-    pos: Pos,
-    next_seq: u64,
-    last_hash: String,
-}
-
-impl JournalPoint {
-    fn start() -> JournalPoint {
-        JournalPoint {
-            pos: Pos::START,
-            next_seq: 1,
-            last_hash: GENESIS_HASH.to_owned(),
-        }
-    }
 }
 
 /// One run's `.run` file.
