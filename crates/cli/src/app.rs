@@ -240,7 +240,7 @@ fn waiting_line(wait: &LockWait) -> String {
 }
 
 /// `word` as one word of a command line pasted into a shell.
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     waygate_core::text::shell_word(word, waygate_core::text::ShellReader::Shell)
 }
 

@@ -362,7 +362,7 @@ pub fn runs(
     match app.format {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = app.format == Format::Csv;
@@ -411,7 +411,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
     match app.format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             let mut t = if app.format == Format::Csv {
                 Table::new(&[
                     "SEQ",
@@ -484,7 +484,8 @@ pub fn history(app: &App, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
+/// A time flag's value: an RFC 3339 time, or a date (midnight UTC).
+pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
@@ -500,8 +501,10 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 
 /// `audit [filters]` and `audit verify`.
 pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
-    if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
-        return verify(app, expect_head.as_deref());
+    match &args.verify {
+        Some(AuditCommand::Verify { expect_head }) => return verify(app, expect_head.as_deref()),
+        Some(AuditCommand::Report(report)) => return super::report::run(app, report),
+        None => {}
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),

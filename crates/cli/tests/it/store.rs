@@ -533,6 +533,17 @@ fn two_runs(sb: &Sandbox) -> (String, String) {
     (a, b)
 }
 
+/// [`two_runs`], with one byte of `a`'s `ActionFinished` record flipped (its checksum fails).
+fn two_runs_one_damaged(sb: &Sandbox) -> (String, String) {
+    let (a, b) = two_runs(sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+    (a, b)
+}
+
 fn kinds_of(sb: &Sandbox, store: &str, run: &str) -> Vec<String> {
     let out = run_in(sb, store, &["--format", "json", "history", run]);
     out.code(0);
@@ -566,12 +577,7 @@ fn salvage_records(sb: &Sandbox) -> serde_json::Value {
 #[test]
 fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
     let sb = Sandbox::new();
-    let (a, _) = two_runs(&sb);
-    let path = segment(&sb.store());
-    let mut bytes = fs::read(&path).expect("read");
-    let (at, len) = record_of(&bytes, &a, "ActionFinished");
-    bytes[at + 8 + len / 2] ^= 0x20;
-    fs::write(&path, bytes).expect("damage");
+    let (a, _) = two_runs_one_damaged(&sb);
 
     // What needs the damaged record says so, and what to do.
     let out = sb.wg(&["history", &a]);
@@ -1003,4 +1009,42 @@ fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
         held,
     );
     holder
+}
+
+#[test]
+fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs_one_damaged(&sb);
+
+    let out = sb.wg(&["audit", "report", "--out", "r.html"]);
+    out.code(1);
+    assert!(out.stdout.contains("BAD: event 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("BAD: the events of run {a} cannot be read")),
+        "{}",
+        out.stdout
+    );
+    // Written all the same: what is readable, and what is not, said at the top.
+    let html = fs::read_to_string(sb.path().join("r.html")).expect("written");
+    assert!(html.contains("✘ BAD:</strong> event 3"), "verdict");
+    assert!(html.contains("✘ The events of this run cannot be read:"));
+    assert!(
+        html.contains(&b) && html.contains("not today"),
+        "the other run, whole"
+    );
+
+    // Salvaged, the new store's report says what was lost, whatever runs it is about.
+    sb.wg(&["store", "salvage", "--to", "salvaged"]).code(0);
+    let salvaged = sb.path().join("salvaged");
+    let salvaged = salvaged.to_str().expect("utf-8 path");
+    run_in(
+        &sb,
+        salvaged,
+        &["audit", "report", "--run", &b, "--out", "after.html"],
+    )
+    .code(0);
+    let html = fs::read_to_string(sb.path().join("after.html")).expect("written");
+    assert!(html.contains("Events of the store"), "the salvage is shown");
+    assert!(html.contains("StoreSalvaged") && html.contains("lost: event 3"));
 }
