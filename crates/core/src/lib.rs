@@ -38,6 +38,8 @@ pub mod spec;
 pub mod store;
 pub mod summary;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod validate;
 pub mod vars;
