@@ -558,7 +558,7 @@ mod tests {
     )"#;
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {
-        crate::test_support::guard_result(name, outcome, "")
+        GuardResult::immediate(name, outcome, "")
     }
 
     fn setup() -> Workflow {
@@ -1117,7 +1117,7 @@ mod tests {
 #[cfg(test)]
 mod override_tests {
     use super::*;
-    use crate::test_support::{event as ev, guard_result, run_started};
+    use crate::test_support::{event as ev, started};
 
     fn overridden(to: &str, guard: &str, visit: u32) -> EventKind {
         EventKind::Overridden {
@@ -1133,14 +1133,14 @@ mod override_tests {
     fn result(name: &str, outcome: Outcome) -> GuardResult {
         GuardResult {
             incident: outcome == Outcome::Fail,
-            ..guard_result(name, outcome, "HTTP 503")
+            ..GuardResult::immediate(name, outcome, "HTTP 503")
         }
     }
 
     #[test]
     fn an_override_counts_for_its_guard_and_transition_in_its_visit_only() {
         let events = vec![
-            ev(1, "ana", run_started("a")),
+            ev(1, "ana", started()),
             ev(2, "bob", overridden("b", "health", 1)),
             // A stale one, for an earlier visit: never counts.
             ev(3, "cy", overridden("b", "other", 0)),

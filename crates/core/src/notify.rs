@@ -170,8 +170,9 @@ fn occurrences(workflow: &Workflow, events: &[Event]) -> Vec<Occurrence> {
 mod tests {
     use super::*;
     use crate::event::Cause;
+    use crate::outcome::GuardResult;
     use crate::run::RunStatus;
-    use crate::test_support::{guard_result, run_started};
+    use crate::test_support::started;
 
     const FLOW: &str = r#"Workflow(
         name: "n", initial: "a", rollback: "rb",
@@ -199,8 +200,8 @@ mod tests {
             to: "done".into(),
             passed: false,
             guards: vec![
-                guard_result("ok", Outcome::Waiting, "later"),
-                guard_result("hours", Outcome::Waiting, "later"),
+                GuardResult::immediate("ok", Outcome::Waiting, "later"),
+                GuardResult::immediate("hours", Outcome::Waiting, "later"),
             ],
         }
     }
@@ -214,7 +215,7 @@ mod tests {
         let v = crate::validate::validate("n.ron", FLOW);
         let w = v.workflow.unwrap_or_else(|| panic!("{:#?}", v.diagnostics));
         let mut events = vec![
-            ev(1, run_started("a")),
+            ev(1, started()),
             ev(2, evaluated("a")),
             ev(3, evaluated("a")),
         ];

@@ -1,11 +1,11 @@
-//! Builders the unit tests of several modules share: events at one fixed instant (so that
-//! nothing can depend on the clock), a run's first event, a guard's result.
+//! Events for the unit tests of the rules that read a run's history (visits, approvals,
+//! overrides, notifications).
 
-use crate::event::{Event, EventKind, NewEvent, GENESIS_HASH};
-use crate::outcome::{GuardResult, Outcome};
+use crate::event::{Cause, Event, EventKind, NewEvent, GENESIS_HASH};
 use crate::run::RunId;
 
-/// Event `seq` of run `r` by `actor`, stamped 2026-11-26T16:45:01Z like every other.
+/// Event `seq` of run `r` by `actor`. Every event is stamped at the same instant: the rules
+/// under test must tell events apart by what they are, never by the clock.
 pub(crate) fn event(seq: u64, actor: &str, kind: EventKind) -> Event {
     let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
     Event::seal(
@@ -17,12 +17,12 @@ pub(crate) fn event(seq: u64, actor: &str, kind: EventKind) -> Event {
     )
 }
 
-/// The `RunStarted` of a run of workflow `w` in `e` starting in `state`.
-pub(crate) fn run_started(state: &str) -> EventKind {
+/// A run of workflow `w` started in state `a`.
+pub(crate) fn started() -> EventKind {
     EventKind::RunStarted {
         workflow: "w".into(),
         env: "e".into(),
-        state: state.into(),
+        state: "a".into(),
         file: "w.ron".into(),
         definition_hash: String::new(),
         vars: Default::default(),
@@ -31,17 +31,12 @@ pub(crate) fn run_started(state: &str) -> EventKind {
     }
 }
 
-/// Guard `name`'s result with `outcome` and `detail`, one try, no evidence.
-pub(crate) fn guard_result(name: &str, outcome: Outcome, detail: &str) -> GuardResult {
-    GuardResult {
-        name: name.into(),
-        outcome,
-        detail: detail.into(),
-        evidence: None,
-        duration_ms: 0,
-        attempts: 1,
-        retry_at: None,
-        incident: false,
-        outputs: Default::default(),
+/// An advance from `from` to `to`.
+pub(crate) fn moved(from: &str, to: &str) -> EventKind {
+    EventKind::Transitioned {
+        from: from.into(),
+        to: to.into(),
+        cause: Cause::Advance,
+        reason: None,
     }
 }

@@ -42,24 +42,10 @@ pub fn visit_number(events: &[Event]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Cause;
+    use crate::test_support::{event, moved, started};
 
-    /// Every event at the same instant: visits must not depend on the clock.
     fn ev(seq: u64, kind: EventKind) -> Event {
-        crate::test_support::event(seq, "a", kind)
-    }
-
-    fn moved(from: &str, to: &str) -> EventKind {
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: None,
-        }
-    }
-
-    fn started() -> EventKind {
-        crate::test_support::run_started("a")
+        event(seq, "a", kind)
     }
 
     fn aborted() -> EventKind {

@@ -401,6 +401,21 @@ fn described(description: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The columns of `runs`, in the documented order: the CSV header (the JSON field's name) and
+/// the human table's shorter one.
+const RUN_COLUMNS: [(&str, &str); 10] = [
+    ("RUN_ID", "RUN"),
+    ("WORKFLOW", "WORKFLOW"),
+    ("ENV", "ENV"),
+    ("STATE", "STATE"),
+    ("STATUS", "STATUS"),
+    ("VERSION", "VERSION"),
+    ("INITIATOR", "INITIATOR"),
+    ("STARTED_AT", "STARTED"),
+    ("UPDATED_AT", "UPDATED"),
+    ("ENDED_AT", "ENDED"),
+];
+
 /// `runs`.
 pub fn runs(
     app: &App,
@@ -453,33 +468,11 @@ pub fn runs(
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = app.format == Format::Csv;
-            let mut t = Table::new(if csv {
-                &[
-                    "RUN_ID",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED_AT",
-                    "UPDATED_AT",
-                    "ENDED_AT",
-                ]
-            } else {
-                &[
-                    "RUN",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED",
-                    "UPDATED",
-                    "ENDED",
-                ]
-            });
+            let headers: Vec<&str> = RUN_COLUMNS
+                .iter()
+                .map(|&(csv_name, human)| if csv { csv_name } else { human })
+                .collect();
+            let mut t = Table::new(&headers);
             let time = |t: jiff::Timestamp| {
                 if csv {
                     t.to_string()

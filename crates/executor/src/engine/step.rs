@@ -121,27 +121,13 @@ impl Engine {
     pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
         // An ended run has no moves to check; its guards (and their commands) are not run.
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: id.clone(),
-                status: loaded.run.status,
-            });
-        }
+        loaded.ensure_active()?;
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
-            let to = loaded.workflow.state(t.to).name.clone();
-            let results = self
-                .evaluate_unless_stopped(&loaded, &t.transition.guards, &to, &ctx)
-                .await?;
-            reports.push(TransitionReport {
-                from: loaded.run.state.clone(),
-                to,
-                results,
-                transition: t.id,
-            });
+            reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
         }
         let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         Ok(DryRun {
@@ -151,17 +137,16 @@ impl Engine {
         })
     }
 
-    /// Evaluates `guards` (of the transition to `to`), unless an operator's stop comes first:
-    /// then the evaluation is dropped, which kills its processes, nothing is recorded, and the
-    /// result is [`EngineError::Interrupted`]. Overrides of this visit count as `decide` says
+    /// Evaluates the guards of transition `t`, unless an operator's stop comes first: then the
+    /// evaluation is dropped, which kills its processes, nothing is recorded, and the result is
+    /// [`EngineError::Interrupted`]. Overrides of this visit count as `decide` says
     /// ([`apply_overrides`]).
     async fn evaluate_unless_stopped(
         &self,
         loaded: &Loaded,
-        guards: &[waygate_core::model::Guard],
-        to: &str,
+        t: &waygate_core::model::OutgoingTransition<'_>,
         ctx: &crate::context::GuardContext,
-    ) -> Result<Vec<GuardResult>, EngineError> {
+    ) -> Result<TransitionReport, EngineError> {
         let mut results = tokio::select! {
             biased;
             signal = self.shutdown.wait() => return Err(EngineError::Interrupted {
@@ -170,10 +155,16 @@ impl Engine {
                 signal,
                 action: None,
             }),
-            results = evaluate_transition(guards, ctx) => results,
+            results = evaluate_transition(&t.transition.guards, ctx) => results,
         };
-        apply_overrides(&loaded.events, to, &mut results);
-        Ok(results)
+        let to = loaded.workflow.state(t.to).name.clone();
+        apply_overrides(&loaded.events, &to, &mut results);
+        Ok(TransitionReport {
+            from: loaded.run.state.clone(),
+            to,
+            results,
+            transition: t.id,
+        })
     }
 
     fn candidates<'w>(
@@ -242,12 +233,7 @@ impl Engine {
     ) -> Result<(StepOutcome, Vec<TransitionReport>, bool), EngineError> {
         let loaded = self.load(id).await?;
         let hooks = !loaded.workflow.notify.is_empty();
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: loaded.run.id.clone(),
-                status: loaded.run.status,
-            });
-        }
+        loaded.ensure_active()?;
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
         if let Some(outcome) = self.finish_entry(loaded).await? {
@@ -272,16 +258,7 @@ impl Engine {
         let mut reports: Vec<TransitionReport> = Vec::new();
         if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
-                let to = workflow.state(t.to).name.clone();
-                let results = self
-                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &to, &ctx)
-                    .await?;
-                reports.push(TransitionReport {
-                    from: loaded.run.state.clone(),
-                    to,
-                    results,
-                    transition: t.id,
-                });
+                reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
                 if decide_on(&loaded, &reports, in_state).is_final() {
                     break;
                 }
