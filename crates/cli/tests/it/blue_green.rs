@@ -25,15 +25,11 @@ fn the_example_deploys_the_build_it_made_to_the_idle_colour() {
         ],
     );
     ran.code(0);
-    let run = sb.first_run();
+    let run = ran.started_run();
     let build = format!("b-{run}");
-    assert!(
-        ran.stderr.contains(&format!(
-            "[switch] action 1 | switching traffic to blue running {build}"
-        )),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has(&format!(
+        "[switch] action 1 | switching traffic to blue running {build}"
+    ));
     let history = sb.history(&run);
     let published = history
         .iter()
@@ -61,14 +57,9 @@ fn the_example_holds_a_lock_other_workflows_share() {
 )"#,
     );
     let refused = sb.wg_as("bob", &["start", "hotfix.ron", "--env", "local"]);
-    refused.code(5);
-    assert!(
-        refused.stderr.contains(&format!(
-            "lock `chatbot-local` (environment `local` of workflow `hotfix`) is held by run {held}"
-        )),
-        "{}",
-        refused.stderr
-    );
+    refused.code(5).stderr_has(&format!(
+        "lock `chatbot-local` (environment `local` of workflow `hotfix`) is held by run {held}"
+    ));
 }
 
 #[test]

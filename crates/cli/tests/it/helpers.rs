@@ -207,15 +207,6 @@ impl Sandbox {
         json["run_id"].as_str().expect("run_id").to_owned()
     }
 
-    /// The id of the store's first run (for a test that let `run` start it).
-    #[track_caller]
-    pub fn first_run(&self) -> String {
-        self.wg(&["--format", "json", "runs"]).json()[0]["run_id"]
-            .as_str()
-            .expect("a run")
-            .to_owned()
-    }
-
     /// `status RUN --format json`.
     #[track_caller]
     pub fn status(&self, run: &str) -> serde_json::Value {

@@ -21,14 +21,9 @@ fn runs_of_two_workflows_naming_one_lock_exclude_each_other_and_say_who_holds_it
     let holder = sb.start("ana", "alpha.ron", "production", &[]);
 
     let refused = sb.wg(&["start", "beta.ron", "--env", "production"]);
-    refused.code(5);
-    assert!(
-        refused.stderr.contains(&format!(
-            "lock `chatbot-production` (environment `production` of workflow `beta`) is held by run {holder}"
-        )),
-        "{}",
-        refused.stderr
-    );
+    refused.code(5).stderr_has(&format!(
+        "lock `chatbot-production` (environment `production` of workflow `beta`) is held by run {holder}"
+    ));
     // An environment without a shared lock keeps the (workflow, env) lock.
     sb.start("ana", "beta.ron", "staging", &[]);
 

@@ -84,14 +84,9 @@ fn a_failing_notification_is_recorded_and_reported_but_the_run_goes_on() {
         &flow(&server.url("/hook")).replace("(name: \"sign-off\", check: Approval(prompt: \"Canary dashboards green in ${run.env}\"))", ""),
     );
     let ran = sb.wg_as("ana", &["run", "chat.ron", "--env", "prod"]);
-    ran.code(0);
-    assert!(
-        ran.stderr
-            .contains("notification 1 (RunEnded) failed: HTTP 500"),
-        "{}",
-        ran.stderr
-    );
-    let run = sb.first_run();
+    ran.code(0)
+        .stderr_has("notification 1 (RunEnded) failed: HTTP 500");
+    let run = ran.started_run();
     let history = sb.history(&run);
     let last = history.last().expect("events");
     assert_eq!(last["kind"], "Notified");

@@ -1,7 +1,7 @@
 //! Values passed between steps (`outputs`, `$WAYGATE_OUTPUT`, `${steps.NAME.KEY}`): published
 //! by one process, used by another, recorded in the history, refused when not written.
 
-use crate::helpers::Sandbox;
+use crate::helpers::{Ran, Sandbox};
 
 /// `build` publishes a build id from an action, the `pick` check the idle colour; `deploy`
 /// uses both, in a later process than the one that published them.
@@ -126,9 +126,9 @@ fn a_value_too_long_to_record_fails_the_step() {
 /// that action's `ActionFinished`.
 #[track_caller]
 fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
-    let ran = with_token(sb, &["run", "outs.ron", "--env", "prod"]);
-    assert_eq!(ran.status.code(), Some(6), "{ran:?}");
-    let run = sb.first_run();
+    let ran = Ran::from(with_token(sb, &["run", "outs.ron", "--env", "prod"]));
+    ran.code(6);
+    let run = ran.started_run();
     let finished = sb
         .history(&run)
         .into_iter()
@@ -173,11 +173,11 @@ fn secret_sandbox() -> Sandbox {
 #[test]
 fn a_secret_value_reaches_later_steps_of_its_process_and_is_never_stored() {
     let sb = secret_sandbox();
-    sb.wg_as("ana", &["run", "secret.ron", "--env", "prod"])
-        .code(0);
+    let ran = sb.wg_as("ana", &["run", "secret.ron", "--env", "prod"]);
+    ran.code(0);
     let used = std::fs::read_to_string(sb.path().join("used.txt")).expect("deployed");
     assert_eq!(used, "sess-9f8e7d|ana");
-    let run = sb.first_run();
+    let run = ran.started_run();
     let finished = sb
         .history(&run)
         .into_iter()

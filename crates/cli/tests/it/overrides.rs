@@ -85,12 +85,7 @@ fn an_override_counts_for_this_visit_is_recorded_and_shown_everywhere() {
     sb.wg_as("ana", &["advance", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "canary");
     let back = sb.wg_as("ana", &["advance", &run]);
-    back.code(4);
-    assert!(
-        back.stdout.contains("FAIL health    exit status 1"),
-        "{}",
-        back.stdout
-    );
+    back.code(4).stdout_has("FAIL health    exit status 1");
     assert_eq!(sb.status(&run)["overrides"][0]["counts"], false);
     sb.verify();
 }
