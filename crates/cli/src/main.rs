@@ -187,6 +187,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Drive { run, no_wait } => act::drive(&ops, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&ops, run, reason).await,
             Command::Abort { run, reason } => act::abort(&ops, run, reason).await,
+            Command::Override { run, guard, reason } => match ops.local() {
+                Some(app) => act::override_guard(app, run, guard, reason).await,
+                None => Err(CliError::Usage(
+                    "`override` works on a store here (--store); through --server it is not \
+                     available yet"
+                        .into(),
+                )),
+            },
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

@@ -52,6 +52,29 @@ pub struct GuardResult {
     /// For a `Watch` that broke: the incident sends the run to `on_failure` at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incident: bool,
+    /// The values a `Command` check published (`crate::outputs`), secrets redacted; they count
+    /// once the transition is taken. Omitted when empty.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+impl GuardResult {
+    /// A result decided at once, on the first try, with no evidence, no time to wait for
+    /// and no incident: what a guard that cannot run (its task crashed) records, and what
+    /// tests and benches feed [`crate::decide`].
+    pub fn immediate(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>) -> Self {
+        GuardResult {
+            name: name.into(),
+            outcome,
+            detail: detail.into(),
+            evidence: None,
+            duration_ms: 0,
+            attempts: 1,
+            retry_at: None,
+            incident: false,
+            outputs: Default::default(),
+        }
+    }
 }
 
 /// Cuts `text` to at most [`MAX_EVIDENCE`] bytes on a character boundary, keeping the tail

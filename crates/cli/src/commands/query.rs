@@ -31,7 +31,8 @@ pub async fn status(ops: &Ops, id: &str, follow: bool) -> Result<Exit, CliError>
         ));
     }
     let (loaded, running) = ops.status(&run_id(id)).await?;
-    let view = status_view(ops, &loaded, &ops.context(&loaded), running);
+    let mut view = status_view(ops, &loaded, &ops.context(&loaded), running);
+    view.lock_holder = lock_holder(ops, &loaded.run).await?;
     match ops.format() {
         Format::Human | Format::Csv => {
             output::print(&status_human(&loaded, &view, ops.workdir_problem(&loaded)))?
@@ -100,6 +101,31 @@ struct StatusView<'a> {
     transitions: Vec<TransitionView<'a>>,
     pending_approvals: Vec<PendingApproval<'a>>,
     actions: Vec<ActionView>,
+    /// Every break-glass override of the run, oldest first.
+    overrides: Vec<OverrideView<'a>>,
+    /// The shared lock the run's environment names; `null`: the lock of (workflow, env).
+    lock: Option<&'a str>,
+    /// The unended run holding the run's lock now (the run itself until it ends); `null`
+    /// when no run holds it.
+    lock_holder: Option<RunId>,
+}
+
+/// The unended run holding `run`'s lock ([`waygate_core::run::lock_key`] says which runs share
+/// one): the run itself while it has not ended.
+async fn lock_holder(ops: &Ops, run: &waygate_core::run::Run) -> Result<Option<RunId>, CliError> {
+    if !run.status.is_ended() {
+        return Ok(Some(run.id.clone()));
+    }
+    let key = run.lock_key();
+    let filter = waygate_core::store::RunFilter {
+        status: Some(RunStatus::Active),
+        ..Default::default()
+    };
+    let active = ops.list_runs_now(&filter).await?;
+    Ok(active
+        .into_iter()
+        .find(|r| r.lock_key() == key)
+        .map(|r| r.id))
 }
 
 /// An outgoing transition of the current state and its guards' latest results.
@@ -131,6 +157,19 @@ struct PendingApproval<'a> {
     approvers: &'a [String],
     not_by_initiator: bool,
     command: String,
+}
+
+/// A recorded `Overridden`; `counts` while the run is in the visit it was given in.
+#[derive(Debug, Serialize)]
+struct OverrideView<'a> {
+    guard: &'a str,
+    state: &'a str,
+    to: &'a str,
+    by: &'a str,
+    at: Timestamp,
+    reason: &'a str,
+    said: &'a str,
+    counts: bool,
 }
 
 /// An entry action of the current state, numbered from 1 ([`ActionStatus`] owns the status).
@@ -233,7 +272,40 @@ fn status_view<'a>(
         transitions,
         pending_approvals: pending,
         actions,
+        overrides: override_views(loaded),
+        lock: run.lock.as_deref(),
+        lock_holder: None,
     }
+}
+
+/// Every `Overridden` of the run; those of the current visit count (`decide::overrides`).
+fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
+    let visit = waygate_core::visit::visit_number(&loaded.events);
+    let active = !loaded.run.status.is_ended();
+    loaded
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                visit: v,
+            } => Some(OverrideView {
+                guard,
+                state,
+                to,
+                by: &e.actor,
+                at: e.at,
+                reason,
+                said,
+                counts: active && *v == visit && *state == loaded.run.state,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
@@ -257,6 +329,20 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<
     if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
+    let lock = match view.lock {
+        Some(name) => format!("`{}`, shared", escape_control(name)),
+        None => format!(
+            "environment `{}` of `{}`",
+            escape_control(&run.env),
+            escape_control(&run.workflow)
+        ),
+    };
+    let holder = match &view.lock_holder {
+        Some(id) if *id == run.id => "held by this run".to_owned(),
+        Some(id) => format!("released; held now by run {}", escape_control(id.as_str())),
+        None => "released".to_owned(),
+    };
+    out.push_str(&format!("lock       {lock} ({holder})\n"));
     match (&run.workdir, workdir_problem) {
         (Some(dir), Some(problem)) => {
             out.push_str(&format!(
@@ -267,6 +353,19 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<
         }
         (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
+    }
+    for o in &view.overrides {
+        out.push_str(&format!(
+            "OVERRIDDEN `{}` of `{}` -> `{}` by {} at {}{}: {} (the check said {})\n",
+            escape_control(o.guard),
+            escape_control(o.state),
+            escape_control(o.to),
+            escape_control(o.by),
+            output::time(o.at),
+            if o.counts { ", counts now" } else { "" },
+            escape_control(o.reason),
+            escape_control(o.said),
+        ));
     }
     if !view.actions.is_empty() {
         out.push_str("actions\n");
@@ -324,6 +423,21 @@ fn described(description: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The columns of `runs`, in the documented order: the CSV header (the JSON field's name) and
+/// the human table's shorter one.
+const RUN_COLUMNS: [(&str, &str); 10] = [
+    ("RUN_ID", "RUN"),
+    ("WORKFLOW", "WORKFLOW"),
+    ("ENV", "ENV"),
+    ("STATE", "STATE"),
+    ("STATUS", "STATUS"),
+    ("VERSION", "VERSION"),
+    ("INITIATOR", "INITIATOR"),
+    ("STARTED_AT", "STARTED"),
+    ("UPDATED_AT", "UPDATED"),
+    ("ENDED_AT", "ENDED"),
+];
+
 /// `runs`.
 pub fn runs(
     ops: &Ops,
@@ -376,33 +490,11 @@ pub fn runs(
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = ops.format() == Format::Csv;
-            let mut t = Table::new(if csv {
-                &[
-                    "RUN_ID",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED_AT",
-                    "UPDATED_AT",
-                    "ENDED_AT",
-                ]
-            } else {
-                &[
-                    "RUN",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED",
-                    "UPDATED",
-                    "ENDED",
-                ]
-            });
+            let headers: Vec<&str> = RUN_COLUMNS
+                .iter()
+                .map(|&(csv_name, human)| if csv { csv_name } else { human })
+                .collect();
+            let mut t = Table::new(&headers);
             let time = |t: jiff::Timestamp| {
                 if csv {
                     t.to_string()

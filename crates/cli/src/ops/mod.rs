@@ -278,6 +278,17 @@ impl Ops {
         }
     }
 
+    /// [`Ops::list_runs`] for commands on the async runtime.
+    pub async fn list_runs_now(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
+        match &self.side {
+            Side::Local(app) => {
+                let filter = filter.clone();
+                Ok(app.reader().blocking(move |s| s.list_runs(&filter)).await?)
+            }
+            Side::Remote(r) => r.list_runs_now(filter).await,
+        }
+    }
+
     /// `runs`.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
         match &self.side {

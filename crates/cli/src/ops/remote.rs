@@ -179,11 +179,19 @@ impl Remote {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, CliError> {
+        self.now(self.get(path, query))
+    }
+
+    /// Runs `request` to its end, for the commands that run off any async runtime.
+    fn now<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, CliError>>,
+    ) -> Result<T, CliError> {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(CliError::Output)?
-            .block_on(self.get(path, query))
+            .block_on(request)
     }
 
     fn run_path(id: &RunId, rest: &str) -> String {
@@ -437,6 +445,10 @@ impl Remote {
     }
 
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
+        self.now(self.list_runs_now(filter))
+    }
+
+    pub async fn list_runs_now(&self, filter: &RunFilter) -> Result<Vec<Run>, CliError> {
         let mut query = Vec::new();
         if let Some(w) = &filter.workflow {
             query.push(("workflow", w.clone()));
@@ -447,7 +459,7 @@ impl Remote {
         if let Some(s) = &filter.status {
             query.push(("status", s.as_str().to_owned()));
         }
-        self.get_now("/v1/runs", &query)
+        self.get("/v1/runs", &query).await
     }
 
     pub fn run_events(&self, id: &RunId) -> Result<Vec<Event>, CliError> {

@@ -75,6 +75,30 @@ impl Ran {
             )
         })
     }
+
+    /// Asserts that stdout contains `part`, showing stdout when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Self {
+        assert!(self.stdout.contains(part), "{}", self.stdout);
+        self
+    }
+
+    /// Asserts that stderr contains `part`, showing stderr when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Self {
+        assert!(self.stderr.contains(part), "{}", self.stderr);
+        self
+    }
+
+    /// The id of the run `waygate run` started, from its `started run ID` line on stderr.
+    #[track_caller]
+    pub fn started_run(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("started run "))
+            .unwrap_or_else(|| panic!("no `started run` line on stderr:\n{}", self.stderr))
+            .to_owned()
+    }
 }
 
 /// The built `waygate` binary.
@@ -604,3 +628,17 @@ impl Browser {
         }
     }
 }
+
+/// The columns `docs/cli.md` documents for `runs`, in its order.
+pub const RUNS_COLUMNS: [&str; 10] = [
+    "run_id",
+    "workflow",
+    "env",
+    "state",
+    "status",
+    "version",
+    "initiator",
+    "started_at",
+    "updated_at",
+    "ended_at",
+];

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};
-use crate::event::{Cause, EventKind, NewEvent};
+use crate::event::{Cause, Event, EventKind, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
 /// Runs every behaviour of the suite, each on a fresh store: `with_fresh_store` makes one
@@ -41,19 +41,7 @@ pub fn run(id: &str, workflow: &str, env: &str) -> Run {
 
 /// The `RunStarted` event of `run`.
 pub fn started(run: &Run) -> NewEvent {
-    NewEvent::new(
-        "ana",
-        EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: None,
-            file_path: None,
-        },
-    )
+    NewEvent::new("ana", run.started())
 }
 
 /// A `Transitioned` event from `from` to `to`.
@@ -102,6 +90,18 @@ pub fn create(store: &dyn Store, id: &str, env: &str) -> Run {
     store.create_run(run, vec![first]).expect("create").0
 }
 
+/// Moves `run`, just created in `build`, to `canary`.
+pub fn to_canary(store: &dyn Store, run: &Run) -> (Run, Vec<Event>) {
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit")
+}
+
 fn create_stamps_version_and_loads_back(store: &dyn Store) {
     let run = create(store, "r1", "prod");
     assert_eq!(run.version, 1);
@@ -130,6 +130,7 @@ fn busy_environment_names_the_active_run(store: &dyn Store) {
         Err(StoreError::EnvironmentBusy {
             workflow,
             env,
+            lock: None,
             active,
         }) => {
             assert_eq!(
@@ -150,14 +151,7 @@ fn busy_environment_names_the_active_run(store: &dyn Store) {
 
 fn commit_moves_and_conflicts_on_a_stale_version(store: &dyn Store) {
     let run = create(store, "r1", "prod");
-    let (moved_run, events) = store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("commit");
+    let (moved_run, events) = to_canary(store, &run);
     assert_eq!((moved_run.version, moved_run.state.as_str()), (2, "canary"));
     assert!(moved_run.state_entered_at >= run.state_entered_at);
     assert_eq!(events[0].seq, 2);
@@ -230,6 +224,7 @@ fn ending_a_run_frees_its_environment(store: &dyn Store) {
             detail: "exit status 0".into(),
             evidence: None,
             duration_ms: 5,
+            outputs: Default::default(),
         },
     );
     store
@@ -282,17 +277,14 @@ fn run_filters_select(store: &dyn Store) {
 fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     let a = create(store, "r1", "prod");
     let b = create(store, "r2", "staging");
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let middle = jiff::Timestamp::now();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    store
-        .commit(
-            &a.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("a");
+    // The boundary is the store's own stamp of the third event, so it holds whatever clock
+    // the backend stamps by; the clock only has to tick past the second event's stamp first.
+    let second = store.run_events(&b.id).expect("events")[0].at;
+    while jiff::Timestamp::now() <= second {
+        std::thread::yield_now();
+    }
+    let (_, third) = to_canary(store, &a);
+    let middle = third[0].at;
     store.append(&b.id, vec![approved()]).expect("b");
     let seqs = |filter: EventFilter| -> Vec<u64> {
         store
@@ -312,7 +304,8 @@ fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     );
     assert_eq!(
         seqs(EventFilter {
-            until: Some(middle),
+            // `until` is inclusive: the instant before the third event's.
+            until: Some(middle - jiff::SignedDuration::from_nanos(1)),
             ..Default::default()
         }),
         [1, 2]
@@ -355,14 +348,7 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
     assert_eq!((empty.events, empty.is_ok()), (0, true));
     let run = create(store, "r1", "prod");
     store.append(&run.id, vec![approved()]).expect("append");
-    store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("c");
+    to_canary(store, &run);
     let report = store.verify().expect("verify");
     assert_eq!(
         report,
@@ -381,6 +367,54 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
     assert_eq!(reach(&"ab".repeat(32)), None);
 }
 
+/// Runs whose environments name one shared lock exclude each other, across workflows and
+/// environments, until the holder ends; a run without one keeps its (workflow, env) lock, and
+/// a run of the same (workflow, env) pair under a shared lock does not take that one.
+fn a_shared_lock_excludes_runs_of_every_workflow_naming_it(store: &dyn Store) {
+    let locked = |id: &str, workflow: &str, env: &str| {
+        let mut r = run(id, workflow, env);
+        r.lock = Some("chatbot-production".into());
+        r
+    };
+    let first = locked("r1", "blue-green", "production");
+    let event = started(&first);
+    let holder = store.create_run(first, vec![event]).expect("create").0;
+    assert_eq!(holder.lock_key(), "lock:chatbot-production");
+    assert_eq!(
+        store.load_run(&holder.id).expect("load").lock.as_deref(),
+        Some("chatbot-production")
+    );
+    for (id, workflow, env) in [("r2", "hotfix", "prod"), ("r3", "blue-green", "production")] {
+        let other = locked(id, workflow, env);
+        let event = started(&other);
+        match store.create_run(other, vec![event]) {
+            Err(StoreError::EnvironmentBusy { lock, active, .. }) => {
+                assert_eq!(lock.as_deref(), Some("chatbot-production"));
+                assert_eq!(active.as_str(), "r1");
+            }
+            other => panic!("{workflow}/{env}: expected EnvironmentBusy, got {other:?}"),
+        }
+    }
+    // The default lock of the same pair is another lock.
+    let plain = run("r4", "blue-green", "production");
+    let event = started(&plain);
+    store
+        .create_run(plain, vec![event])
+        .expect("its own (workflow, env) lock");
+    // Ending the holder frees the shared lock.
+    store
+        .commit(
+            &holder.id,
+            1,
+            RunChange::status(RunStatus::Succeeded),
+            vec![ended("build", RunStatus::Succeeded)],
+        )
+        .expect("end");
+    let next = locked("r5", "hotfix", "prod");
+    let event = started(&next);
+    store.create_run(next, vec![event]).expect("free again");
+}
+
 /// One behaviour: checks a fresh store, panicking on a failure.
 pub type Behaviour = fn(&dyn Store);
 
@@ -393,6 +427,10 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     (
         "busy_environment_names_the_active_run",
         busy_environment_names_the_active_run,
+    ),
+    (
+        "a_shared_lock_excludes_runs_of_every_workflow_naming_it",
+        a_shared_lock_excludes_runs_of_every_workflow_naming_it,
     ),
     (
         "commit_moves_and_conflicts_on_a_stale_version",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
 use waygate_core::decide::{
-    blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
+    apply_overrides, blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
 };
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
@@ -20,7 +20,7 @@ use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
 use super::{Engine, EngineError, Loaded};
-use crate::action::{describe, run_action};
+use crate::action::{describe, run_named_action};
 use crate::evaluate::evaluate_transition;
 use crate::shutdown::Signal;
 
@@ -122,26 +122,13 @@ impl Engine {
     pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
         // An ended run has no moves to check; its guards (and their commands) are not run.
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: id.clone(),
-                status: loaded.run.status,
-            });
-        }
+        loaded.ensure_active()?;
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
-            let results = self
-                .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
-                .await?;
-            reports.push(TransitionReport {
-                from: loaded.run.state.clone(),
-                to: loaded.workflow.state(t.to).name.clone(),
-                results,
-                transition: t.id,
-            });
+            reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
         }
         let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         Ok(DryRun {
@@ -151,25 +138,34 @@ impl Engine {
         })
     }
 
-    /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
-    /// dropped, which kills its processes, nothing is recorded, and the result is
-    /// [`EngineError::Interrupted`].
+    /// Evaluates the guards of transition `t`, unless an operator's stop comes first: then the
+    /// evaluation is dropped, which kills its processes, nothing is recorded, and the result is
+    /// [`EngineError::Interrupted`]. Overrides of this visit count as `decide` says
+    /// ([`apply_overrides`]).
     async fn evaluate_unless_stopped(
         &self,
         loaded: &Loaded,
-        guards: &[waygate_core::model::Guard],
+        t: &waygate_core::model::OutgoingTransition<'_>,
         ctx: &crate::context::GuardContext,
-    ) -> Result<Vec<GuardResult>, EngineError> {
-        tokio::select! {
+    ) -> Result<TransitionReport, EngineError> {
+        let mut results = tokio::select! {
             biased;
-            signal = self.shutdown.wait() => Err(EngineError::Interrupted {
+            signal = self.shutdown.wait() => return Err(EngineError::Interrupted {
                 run: loaded.run.id.clone(),
                 state: loaded.run.state.clone(),
                 signal,
                 action: None,
             }),
-            results = evaluate_transition(guards, ctx) => Ok(results),
-        }
+            results = evaluate_transition(&t.transition.guards, ctx) => results,
+        };
+        let to = loaded.workflow.state(t.to).name.clone();
+        apply_overrides(&loaded.events, &to, &mut results);
+        Ok(TransitionReport {
+            from: loaded.run.state.clone(),
+            to,
+            results,
+            transition: t.id,
+        })
     }
 
     fn candidates<'w>(
@@ -203,23 +199,46 @@ impl Engine {
         Ok(picked)
     }
 
+    /// One step, then the notifications it made due ([`Engine::notify`]); a waiting step's
+    /// `seen_events` counts their records, so a drive does not wake for its own.
     pub(crate) async fn step(
         &self,
         id: &RunId,
         to: Option<&str>,
         when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
-        let loaded = self.load(id).await?;
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: loaded.run.id.clone(),
-                status: loaded.run.status,
-            });
+        let (outcome, reports, hooks) = self.step_only(id, to, when_blocked).await?;
+        if !hooks {
+            return Ok((outcome, reports));
         }
+        let sent = self.notify(id).await;
+        let outcome = match outcome {
+            StepOutcome::Waiting {
+                retry_at,
+                seen_events,
+            } => StepOutcome::Waiting {
+                retry_at,
+                seen_events: seen_events + sent,
+            },
+            other => other,
+        };
+        Ok((outcome, reports))
+    }
+
+    /// One step; also says whether the workflow has notification hooks.
+    async fn step_only(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+        when_blocked: WhenBlocked,
+    ) -> Result<(StepOutcome, Vec<TransitionReport>, bool), EngineError> {
+        let loaded = self.load(id).await?;
+        let hooks = !loaded.workflow.notify.is_empty();
+        loaded.ensure_active()?;
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
         if let Some(outcome) = self.finish_entry(loaded).await? {
-            return Ok((outcome, Vec::new()));
+            return Ok((outcome, Vec::new(), hooks));
         }
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
@@ -240,15 +259,7 @@ impl Engine {
         let mut reports: Vec<TransitionReport> = Vec::new();
         if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
-                let results = self
-                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
-                    .await?;
-                reports.push(TransitionReport {
-                    from: loaded.run.state.clone(),
-                    to: workflow.state(t.to).name.clone(),
-                    results,
-                    transition: t.id,
-                });
+                reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
                 if decide_on(&loaded, &reports, in_state).is_final() {
                     break;
                 }
@@ -309,7 +320,7 @@ impl Engine {
                 }
             }
         };
-        Ok((outcome, reports))
+        Ok((outcome, reports, hooks))
     }
 
     /// Records evaluations that moved nothing; the status is committed only if it changes.
@@ -377,7 +388,11 @@ impl Engine {
         cause: Cause,
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
-        let next = self.load(id).await?;
+        let mut next = self.load(id).await?;
+        // A rollback is announced as it starts, before its actions run.
+        if !next.workflow.notify.is_empty() && self.notify(id).await > 0 {
+            next = self.load(id).await?;
+        }
         let entered = match self.finish_entry(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
@@ -489,6 +504,7 @@ impl Engine {
                             ),
                             evidence: None,
                             duration_ms: 0,
+                            outputs: Default::default(),
                         }],
                     )
                     .await?;
@@ -583,7 +599,8 @@ impl Engine {
             }],
         )
         .await?;
-        let running = run_action(action, index as u32, &ctx);
+        let name = state.action_names.get(index).and_then(Option::as_deref);
+        let running = run_named_action(action, index as u32, name, &ctx);
         let result = match action {
             // The process hears the stop itself and ends within the grace. A failure may
             // also be a stop that reached the action first: whoever stops a whole service
@@ -622,6 +639,7 @@ impl Engine {
                 detail: result.detail,
                 evidence: result.evidence,
                 duration_ms: result.duration_ms,
+                outputs: result.outputs,
             }],
         )
         .await?;

@@ -22,13 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use super::group::{Ticket, Write, Written};
 use super::index::Index;
-use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
+use super::journal::{self, Journal, JournalPoint, Pos, Record, RunMove, RunUpdate, Tail};
 use super::keys::{
     active_key, chunk_key, chunk_prefix, definition_key, run_key, seq_key, step_back_key, time_key,
     APPLIED, CHUNK, LAYOUT, SPARSE, STEP_BACKS, TIMES,
 };
 use super::witness;
-use crate::event::{Event, GENESIS_HASH};
+use crate::event::Event;
 use crate::run::{Run, RunId};
 use crate::store::{
     apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError,
@@ -40,12 +40,12 @@ const REPLAY_BATCH: usize = 1024;
 /// read, and when it closes).
 const APPLY_AFTER: usize = 1024;
 
-/// Where sled's state stands in the journal: everything before `pos` is applied.
+/// Where sled's state stands in the journal: everything before `at.pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Applied {
-    pos: Pos,
-    next_seq: u64,
-    last_hash: String,
+    /// Flattened: the fields stand at the top of `state/applied`'s JSON, as they always have.
+    #[serde(flatten)]
+    at: JournalPoint,
     last_at: Option<jiff::Timestamp>,
     /// The latest event time so far: what the `t:` index is keyed by, so that it stays in
     /// seq order when a clock jump steps the times back. (State written before this field
@@ -64,9 +64,7 @@ fn first_layout() -> u32 {
 impl Default for Applied {
     fn default() -> Applied {
         Applied {
-            pos: Pos::START,
-            next_seq: 1,
-            last_hash: GENESIS_HASH.to_owned(),
+            at: JournalPoint::start(),
             last_at: None,
             max_at: None,
             layout: LAYOUT,
@@ -216,7 +214,7 @@ impl Session {
 
     /// The last event sled has applied.
     pub(crate) fn recorded(&self) -> u64 {
-        self.applied.next_seq.saturating_sub(1)
+        self.applied.at.next_seq.saturating_sub(1)
     }
 
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
@@ -327,10 +325,10 @@ impl Session {
     /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
     /// torn tail. A damaged record in the way is an error; the records before it stay usable.
     fn catch_up(&mut self) -> Result<(), StoreError> {
-        let from = self.applied.pos;
+        let from = self.applied.at.pos;
         // sled is written only after the journal is synced, so it is never legitimately ahead:
         // a journal shorter than what sled applied lost acknowledged events.
-        let recorded = self.applied.next_seq.saturating_sub(1);
+        let recorded = self.applied.at.next_seq.saturating_sub(1);
         match self.journal.segment_len(from.segment)? {
             None if from != Pos::START => {
                 return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
@@ -352,7 +350,7 @@ impl Session {
         let journal = self.journal.clone();
         let mut batch: Vec<(Pos, Record)> = Vec::new();
         let mut ready: Vec<Pending> = Vec::new();
-        let mut chain = ChainCheck::resume(self.applied.next_seq, &self.applied.last_hash);
+        let mut chain = ChainCheck::resume(self.applied.at.next_seq, &self.applied.at.last_hash);
         let read = journal.read_from(from, |pos, record, next| {
             if batch
                 .first()
@@ -383,7 +381,7 @@ impl Session {
                 });
                 if ready.len() >= REPLAY_BATCH {
                     self.apply_many(std::mem::take(&mut ready))?;
-                    self.tail = self.applied.pos;
+                    self.tail = self.applied.at.pos;
                 }
             }
             Ok(true)
@@ -391,7 +389,7 @@ impl Session {
         // Whatever came before a damaged record stays usable: apply it first.
         if !ready.is_empty() {
             self.apply_many(ready)?;
-            self.tail = self.applied.pos;
+            self.tail = self.applied.at.pos;
         }
         let tail = read?;
         if batch.is_empty() {
@@ -407,7 +405,7 @@ impl Session {
                 return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
-                    seq: Some(self.applied.next_seq),
+                    seq: Some(self.applied.at.next_seq),
                     detail,
                 }))
             }
@@ -458,8 +456,8 @@ impl Session {
                     writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
                     writes.insert(time_key(max_at.unwrap_or(event.at), event.seq), &[][..]);
                 }
-                applied.next_seq = event.seq + 1;
-                applied.last_hash.clone_from(&event.hash);
+                applied.at.next_seq = event.seq + 1;
+                applied.at.last_hash.clone_from(&event.hash);
                 applied.last_at = Some(event.at);
                 applied.max_at = max_at;
                 if let Some(change) = record.run {
@@ -470,7 +468,7 @@ impl Session {
                 Some((_, RunUpdate::Created(run))) => {
                     writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
-                        holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
+                        holders.insert(active_key(&run.lock_key()), Some(run.id.clone()));
                     }
                     runs.insert(run.id.clone(), *run);
                 }
@@ -485,10 +483,11 @@ impl Session {
                     };
                     change.apply(&mut run);
                     if run.status.is_ended() {
-                        let key = active_key(&run.workflow, &run.env);
+                        let lock_key = run.lock_key();
+                        let key = active_key(&lock_key);
                         let holder = match holders.get(&key) {
                             Some(holder) => holder.clone(),
-                            None => self.active_run(&run.workflow, &run.env)?,
+                            None => self.active_run(&lock_key)?,
                         };
                         if holder.as_ref() == Some(&id) {
                             holders.insert(key, None);
@@ -498,7 +497,7 @@ impl Session {
                 }
                 None => {}
             }
-            applied.pos = commit.next;
+            applied.at.pos = commit.next;
         }
         for (run, chunk) in chunks {
             chunk.finish(&run, &mut writes);
@@ -518,8 +517,8 @@ impl Session {
         self.db.apply_batch(writes).map_err(sled_err)?;
         witness::write(
             &self.witness,
-            applied.next_seq.saturating_sub(1),
-            &applied.last_hash,
+            applied.at.next_seq.saturating_sub(1),
+            &applied.at.last_hash,
         );
         self.applied = applied;
         Ok(())
@@ -603,12 +602,9 @@ impl Session {
         Ok(())
     }
 
-    pub(crate) fn active_run(
-        &self,
-        workflow: &str,
-        env: &str,
-    ) -> Result<Option<RunId>, StoreError> {
-        let holder = self.db.get(active_key(workflow, env)).map_err(sled_err)?;
+    /// The unended run holding the lock with this [`Run::lock_key`], as sled says.
+    pub(crate) fn active_run(&self, lock_key: &str) -> Result<Option<RunId>, StoreError> {
+        let holder = self.db.get(active_key(lock_key)).map_err(sled_err)?;
         Ok(holder.map(|h| RunId(String::from_utf8_lossy(&h).into_owned())))
     }
 
@@ -687,10 +683,10 @@ impl Session {
             Write::Create { run, events } => {
                 let mut run = *run;
                 let exists = overlay.run(self, &run.id)?.is_some();
-                let holder = overlay.active(self, &run.workflow, &run.env)?;
+                let holder = overlay.active(self, &run.lock_key())?;
                 rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
-                (run.id.clone(), events, Some((run, true)))
+                (run.id.clone(), events, Some((run, RunWrite::Created)))
             }
             Write::Commit {
                 id,
@@ -701,7 +697,7 @@ impl Session {
                 let current = overlay.run(self, &id)?;
                 let mut run = rules::check_commit(&id, current, expected, &events)?;
                 apply_change(&mut run, &change, at);
-                (id, events, Some((run, false)))
+                (id, events, Some((run, RunWrite::Changed)))
             }
             Write::Append { id, events } => {
                 rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
@@ -709,12 +705,9 @@ impl Session {
             }
         };
         let sealed = seal_all(events, &id, at, chain.next_seq, &chain.last_hash);
-        let mut update = run.as_ref().map(|(run, created)| {
-            if *created {
-                RunUpdate::Created(Box::new(run.clone()))
-            } else {
-                RunUpdate::Changed(RunMove::of(run))
-            }
+        let mut update = run.as_ref().map(|(run, how)| match how {
+            RunWrite::Created => RunUpdate::Created(Box::new(run.clone())),
+            RunWrite::Changed => RunUpdate::Changed(RunMove::of(run)),
         });
         let last = sealed.len() - 1;
         let records: Vec<Record> = sealed
@@ -734,8 +727,8 @@ impl Session {
         chain.next_seq += sealed.len() as u64;
         chain.last_hash.clone_from(&sealed[last].hash);
         chain.last_at = Some(at);
-        let run = run.map(|(run, created)| {
-            group.moved(&run, created);
+        let run = run.map(|(run, how)| {
+            group.moved(&run, how);
             run
         });
         Ok((
@@ -857,8 +850,8 @@ struct ChainTip {
 impl ChainTip {
     fn of(applied: &Applied) -> ChainTip {
         ChainTip {
-            next_seq: applied.next_seq,
-            last_hash: applied.last_hash.clone(),
+            next_seq: applied.at.next_seq,
+            last_hash: applied.at.last_hash.clone(),
             last_at: applied.last_at,
         }
     }
@@ -883,23 +876,25 @@ impl Layered<'_> {
         }
     }
 
-    fn active(
-        &self,
-        session: &Session,
-        workflow: &str,
-        env: &str,
-    ) -> Result<Option<RunId>, StoreError> {
-        let key = (workflow.to_owned(), env.to_owned());
+    fn active(&self, session: &Session, lock_key: &str) -> Result<Option<RunId>, StoreError> {
         match self
             .group
             .active
-            .get(&key)
-            .or_else(|| self.session.active.get(&key))
+            .get(lock_key)
+            .or_else(|| self.session.active.get(lock_key))
         {
             Some(holder) => Ok(holder.clone()),
-            None => session.active_run(workflow, env),
+            None => session.active_run(lock_key),
         }
     }
+}
+
+/// What a write did to its run: the journal records a new run whole and a change as a move,
+/// and only a new run can take an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunWrite {
+    Created,
+    Changed,
 }
 
 /// A write that passed its checks, sealed, waiting for the group's append.
@@ -913,7 +908,8 @@ struct Staged {
 #[derive(Debug, Default)]
 struct Overlay {
     runs: HashMap<RunId, Run>,
-    active: HashMap<(String, String), Option<RunId>>,
+    /// By [`Run::lock_key`].
+    active: HashMap<String, Option<RunId>>,
 }
 
 impl Overlay {
@@ -924,13 +920,17 @@ impl Overlay {
     }
 
     /// Records `run` as a write of the group left it.
-    fn moved(&mut self, run: &Run, created: bool) {
-        let key = (run.workflow.clone(), run.env.clone());
-        if created && !run.status.is_ended() {
-            self.active.insert(key, Some(run.id.clone()));
-        } else if !created && run.status.is_ended() {
-            // An active run always holds its environment: ending it frees it.
-            self.active.insert(key, None);
+    fn moved(&mut self, run: &Run, how: RunWrite) {
+        let key = run.lock_key();
+        match (how, run.status.is_ended()) {
+            (RunWrite::Created, false) => {
+                self.active.insert(key, Some(run.id.clone()));
+            }
+            (RunWrite::Changed, true) => {
+                // An active run always holds its environment: ending it frees it.
+                self.active.insert(key, None);
+            }
+            (RunWrite::Created, true) | (RunWrite::Changed, false) => {}
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
@@ -938,4 +938,36 @@ impl Overlay {
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Embedded(EmbeddedError::State(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_keeps_its_json_layout() {
+        // `state/applied` as the store has always written it: the journal point's fields at
+        // the top, next to the others.
+        let written = format!(
+            r#"{{"pos":{{"segment":2,"offset":77}},"next_seq":9,"last_hash":"ab","last_at":null,"max_at":null,"layout":{LAYOUT}}}"#
+        );
+        let applied: Applied = serde_json::from_str(&written).expect("reads");
+        assert_eq!(
+            applied.at,
+            JournalPoint {
+                pos: Pos {
+                    segment: 2,
+                    offset: 77
+                },
+                next_seq: 9,
+                last_hash: "ab".into(),
+            }
+        );
+        assert_eq!(serde_json::to_string(&applied).expect("json"), written);
+        // State written before `max_at` and `layout` existed still reads, as layout 1.
+        let oldest =
+            r#"{"pos":{"segment":1,"offset":0},"next_seq":1,"last_hash":"00","last_at":null}"#;
+        let applied: Applied = serde_json::from_str(oldest).expect("reads");
+        assert_eq!((applied.at.next_seq, applied.layout), (1, 1));
+    }
 }
