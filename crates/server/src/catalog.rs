@@ -65,16 +65,9 @@ impl Catalog {
                     continue;
                 }
             };
-            let validated = validate(&shown, &text);
-            let errors: Vec<String> = validated
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
-                .collect();
-            let workflow = match validated.workflow {
-                Some(w) if errors.is_empty() => w,
-                _ => {
+            let workflow = match checked(&shown, &text) {
+                Ok(w) => w,
+                Err(errors) => {
                     catalog.rejected.push(reject(errors));
                     continue;
                 }
@@ -97,5 +90,20 @@ impl Catalog {
             );
         }
         Ok(catalog)
+    }
+}
+
+/// `text` (of `file`) as a workflow, or its errors, one line each (`LINE:COLUMN: message`).
+pub fn checked(file: &str, text: &str) -> Result<Workflow, Vec<String>> {
+    let validated = validate(file, text);
+    let errors: Vec<String> = validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect();
+    match validated.workflow {
+        Some(w) if errors.is_empty() => Ok(w),
+        _ => Err(errors),
     }
 }

@@ -211,22 +211,15 @@ async fn upload(
         ));
     }
     let file = shared.workflows_dir.join(format!("{name}.ron"));
-    let validated = waygate_core::validate::validate(&file.display().to_string(), &body.text);
-    let errors: Vec<String> = validated
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
-        .collect();
-    match validated.workflow {
-        Some(w) if errors.is_empty() && w.name == name => {}
-        Some(w) if errors.is_empty() => {
+    match crate::catalog::checked(&file.display().to_string(), &body.text) {
+        Ok(w) if w.name == name => {}
+        Ok(w) => {
             return Err(ApiError::new(
                 Code::Error,
                 format!("the workflow is named {:?}, not {name:?}", w.name),
             ))
         }
-        _ => {
+        Err(errors) => {
             return Err(ApiError::new(
                 Code::Error,
                 format!(
