@@ -14,6 +14,7 @@
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
 //! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
+//! `policy` proves organisation-wide rules over every path of a workflow's graph.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
 //! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
@@ -33,6 +34,7 @@ pub mod line_index;
 pub mod model;
 mod name_hash;
 pub mod outcome;
+pub mod policy;
 pub mod run;
 pub mod spec;
 pub mod store;

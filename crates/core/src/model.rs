@@ -31,6 +31,8 @@ pub struct Workflow {
     pub vars: IndexMap<String, Var>,
     /// Environments, in file order.
     pub environments: IndexMap<String, Environment>,
+    /// Policy files it must obey, as written (relative to the workflow file's directory).
+    pub policies: Vec<String>,
     pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and

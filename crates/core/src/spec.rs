@@ -38,6 +38,10 @@ pub struct Spec {
     /// Transitions in file order: `advance` takes the first whose guards all pass.
     #[serde(default)]
     pub transitions: Vec<TransitionSpec>,
+    /// Policy files the workflow must obey (docs/policies.md), relative to the workflow
+    /// file's directory; `waygate validate` checks them.
+    #[serde(default)]
+    pub policies: Vec<String>,
 }
 
 /// A declared variable: `()`, `(default: "HEAD")`, `(secret: true, from_env: "TOKEN")`.
