@@ -67,6 +67,10 @@ pub enum Command {
         /// Workflow files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A policy file every workflow must obey (docs/policies.md); repeatable. A
+        /// workflow's own `policies` are checked too.
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<PathBuf>,
     },
     /// Print the state graph as Graphviz DOT (or Mermaid), guards on the edges.
     Graph {

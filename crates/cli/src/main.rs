@@ -118,7 +118,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         )));
     }
     match &cli.command {
-        Command::Validate { files } => return commands::validate::run(files, g.format),
+        Command::Validate { files, policies } => {
+            return commands::validate::run(files, policies, g.format)
+        }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),

@@ -129,7 +129,10 @@ pub fn read(file: &str, text: &str) -> Read {
             let mut d = place.diagnostic(
                 Code::DuplicateKey,
                 place.span(&at("name")),
-                format!("rule `{}` is defined twice in policy `{}`", r.name, spec.name),
+                format!(
+                    "rule `{}` is defined twice in policy `{}`",
+                    r.name, spec.name
+                ),
             );
             d.related.push((
                 place.span(&[Field("rules"), Index(first), Field("name")]),
@@ -318,9 +321,9 @@ pub fn guard_matches(pattern: &GuardPattern, guard: &Guard) -> bool {
         }
         (GuardPattern::Command { name, program }, Check::Command(c)) => {
             named(name)
-                && program.as_deref().is_none_or(|p| {
-                    c.run.first().is_some_and(|prog| glob(p, prog.source()))
-                })
+                && program
+                    .as_deref()
+                    .is_none_or(|p| c.run.first().is_some_and(|prog| glob(p, prog.source())))
         }
         (GuardPattern::Http { name }, Check::Http(_))
         | (GuardPattern::Json { name }, Check::Json(_))
@@ -368,6 +371,12 @@ fn describe(pattern: &GuardPattern) -> String {
     } else {
         format!("{kind} guard with {}", parts.join(" and "))
     }
+}
+
+/// `wanted` with its indefinite article: "an Approval guard", "a Window guard".
+fn article(wanted: &str) -> String {
+    let vowel = wanted.starts_with(['A', 'E', 'I', 'O', 'U']);
+    format!("{} {wanted}", if vowel { "an" } else { "a" })
 }
 
 /// Whether `name` matches `pattern`, where `*` stands for any characters and `?` for one.
@@ -595,7 +604,10 @@ impl Checking<'_> {
                         self.state_span(x),
                         format!("a run can reach `{x_name}` without passing any {wanted}"),
                         &path,
-                        format!("add a {wanted} to a transition on every way to `{x_name}`"),
+                        format!(
+                            "add {} to a transition on every way to `{x_name}`",
+                            article(&wanted)
+                        ),
                     );
                 }
             }
@@ -649,7 +661,7 @@ impl Checking<'_> {
                         span,
                         what,
                         &path,
-                        format!("every way into `{x_name}` needs a {wanted}"),
+                        format!("every way into `{x_name}` needs {}", article(&wanted)),
                     );
                 }
             }

@@ -47,13 +47,22 @@ fn a_way_to_production_that_skips_staging_breaks_staging_first() {
         .find(|d| d.code == Code::PolicyPassesThrough)
         .expect("staging-first broken");
     assert_eq!(d.severity, Severity::Error);
-    assert_eq!(d.counterexample.first().map(String::as_str), Some("environment_check"));
-    assert_eq!(d.counterexample.last().map(String::as_str), Some("production"));
+    assert_eq!(
+        d.counterexample.first().map(String::as_str),
+        Some("environment_check")
+    );
+    assert_eq!(
+        d.counterexample.last().map(String::as_str),
+        Some("production")
+    );
     assert!(!d.counterexample.iter().any(|s| s == "staging"), "{d:?}");
     assert!(d.message.contains("rule `staging-first`"), "{}", d.message);
     // At the production state's key.
     let line = broken.lines().nth(d.line - 1).expect("the line");
-    assert!(line[d.column - 1..].starts_with("\"production\": ("), "{line}");
+    assert!(
+        line[d.column - 1..].starts_with("\"production\": ("),
+        "{line}"
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn an_approval_the_initiator_may_give_breaks_four_eyes() {
         "{}",
         d.message
     );
-    assert_eq!(d.counterexample.last().map(String::as_str), Some("production"));
+    assert_eq!(
+        d.counterexample.last().map(String::as_str),
+        Some("production")
+    );
     // At the transition's `from` value.
     let line = broken.lines().nth(d.line - 1).expect("the line");
     assert!(line[d.column - 1..].starts_with("\"staging\""), "{line}");
@@ -82,7 +94,11 @@ fn production_outside_the_deploy_window_breaks_deploy_window() {
     );
     let found = check_text(SEED, &broken);
     assert_eq!(codes(&found), [Code::PolicyGuardedBy], "{found:#?}");
-    assert!(found[0].message.contains("no Window guard"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("no Window guard"),
+        "{}",
+        found[0].message
+    );
 }
 
 #[test]
@@ -100,12 +116,20 @@ fn a_state_after_production_that_cannot_reach_rollback_breaks_rollback_ready() {
         "{found:#?}"
     );
     let d = &found[0];
-    assert!(d.message.contains("from `user_experience`"), "{}", d.message);
+    assert!(
+        d.message.contains("from `user_experience`"),
+        "{}",
+        d.message
+    );
     assert_eq!(
         &d.counterexample[d.counterexample.len() - 4..],
         ["production", "verify", "error_watch", "user_experience"]
     );
-    assert!(found[1].message.contains("from `escalate`"), "{}", found[1].message);
+    assert!(
+        found[1].message.contains("from `escalate`"),
+        "{}",
+        found[1].message
+    );
 }
 
 #[test]
@@ -117,14 +141,22 @@ fn a_slow_rollback_breaks_rollback_within_5m() {
     );
     let found = check_text(SEED, &broken);
     assert_eq!(codes(&found), [Code::PolicyDeadline], "{found:#?}");
-    assert!(found[0].message.contains("deadline of 10m"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("deadline of 10m"),
+        "{}",
+        found[0].message
+    );
     let line = broken.lines().nth(found[0].line - 1).expect("the line");
     assert!(line[found[0].column - 1..].starts_with("\"10m\""), "{line}");
 }
 
 #[test]
 fn a_state_a_policy_names_that_the_workflow_lacks_is_an_error_in_the_policy() {
-    let text = edit(SEED, "PassesThrough(state: \"production\"", "PassesThrough(state: \"producton\"");
+    let text = edit(
+        SEED,
+        "PassesThrough(state: \"production\"",
+        "PassesThrough(state: \"producton\"",
+    );
     let found = check_text(&text, DEPLOY);
     assert_eq!(codes(&found), [Code::UnknownState]);
     let d = &found[0];
@@ -142,16 +174,32 @@ fn an_unknown_guard_kind_in_a_policy_is_an_error_at_its_place() {
     assert_eq!(codes(&read.diagnostics), [Code::UnknownVariant]);
     let d = &read.diagnostics[0];
     let line = text.lines().nth(d.line - 1).expect("the line");
-    assert!(line[d.column - 1..].starts_with("Windw"), "{line} {}", d.column);
+    assert!(
+        line[d.column - 1..].starts_with("Windw"),
+        "{line} {}",
+        d.column
+    );
 }
 
 #[test]
 fn a_policy_is_checked_on_its_own() {
     let cases = [
-        (r#"Policy(name: "p", rules: [(name: "a", rule: DeadlineAtMost(states: "*", max: "5 min"))])"#, Code::BadDuration),
-        (r#"Policy(name: "p", rules: [(name: "a", rule: FailurePath()), (name: "a", rule: FailurePath())])"#, Code::DuplicateKey),
-        (r#"Policy(name: "p", rules: [(name: "a", rule: FailurePath(), severity: 1)])"#, Code::UnknownField),
-        (r#"Policy(name: "p", rules: [(name: "a", rule: GuardedBy(state: "x"))])"#, Code::MissingField),
+        (
+            r#"Policy(name: "p", rules: [(name: "a", rule: DeadlineAtMost(states: "*", max: "5 min"))])"#,
+            Code::BadDuration,
+        ),
+        (
+            r#"Policy(name: "p", rules: [(name: "a", rule: FailurePath()), (name: "a", rule: FailurePath())])"#,
+            Code::DuplicateKey,
+        ),
+        (
+            r#"Policy(name: "p", rules: [(name: "a", rule: FailurePath(), severity: 1)])"#,
+            Code::UnknownField,
+        ),
+        (
+            r#"Policy(name: "p", rules: [(name: "a", rule: GuardedBy(state: "x"))])"#,
+            Code::MissingField,
+        ),
     ];
     for (text, code) in cases {
         assert_eq!(codes(&read("p.ron", text).diagnostics), [code], "{text}");

@@ -27,8 +27,14 @@ pub(crate) fn diagnostic(
         .offset(text, err.span.end.line, err.span.end.col)
         .max(start);
     let worded = word(&err.code, text, start);
-    let mut d =
-        crate::diagnostic::Diagnostic::at(file, text, lines, worded.code, start..end, worded.message);
+    let mut d = crate::diagnostic::Diagnostic::at(
+        file,
+        text,
+        lines,
+        worded.code,
+        start..end,
+        worded.message,
+    );
     d.help = worded.help;
     d
 }
