@@ -14,7 +14,8 @@
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
 //! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
-//! `policy` proves organisation-wide rules over every path of a workflow's graph.
+//! `policy` proves organisation-wide rules over every path of a workflow's graph, and
+//! `simulate` lists those paths with their guards and times; `moves` is what both walk.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
 //! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
@@ -32,10 +33,12 @@ pub mod entry;
 pub mod event;
 pub mod line_index;
 pub mod model;
+pub mod moves;
 mod name_hash;
 pub mod outcome;
 pub mod policy;
 pub mod run;
+pub mod simulate;
 pub mod spec;
 pub mod store;
 pub mod template;

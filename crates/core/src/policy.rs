@@ -7,24 +7,21 @@
 //! is an error at the offending state or transition in the workflow, with a counterexample:
 //! the states of a path from the initial state that breaks it.
 //!
-//! The paths considered are the moves a run can make on its own: transitions, `on_failure`, and
-//! an incident falling back to the workflow's `rollback` (from a state that can have an
-//! incident: entry actions, a deadline or a `Watch`, and no `on_failure` of its own, off the
-//! rollback path). `waygate rollback`, a person's decision, is not a path a rule has to allow
-//! for. Every rule is a walk of the graph, linear in its size.
+//! The paths considered are the moves a run can make on its own ([`crate::moves`]). Every rule
+//! is a walk of the graph, linear in its size.
 
 pub mod spec;
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Duration;
 
-use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::graph::NodeIndex;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::duration::{format_duration, parse_duration};
 use crate::line_index::LineIndex;
 use crate::model::{Check, Guard, Workflow};
+use crate::moves::{Move, Moves};
 use crate::spec::span_tree::{self, Node, Step, Step::Field, Step::Index};
 use crate::validate::suggest::Names;
 pub use spec::{GuardPattern, RuleKind, Scope};
@@ -174,133 +171,6 @@ pub fn read(file: &str, text: &str) -> Read {
         policy,
         diagnostics,
     }
-}
-
-/// How a run can move from one state to another on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Move {
-    /// A transition (its guards must pass).
-    Transition(EdgeIndex),
-    /// The state's `on_failure`.
-    OnFailure,
-    /// An incident falling back to the workflow's `rollback`.
-    Fallback,
-}
-
-/// Every state's moves, computed once per workflow.
-struct Moves {
-    succ: Vec<Vec<(NodeIndex, Move)>>,
-}
-
-impl Moves {
-    fn new(w: &Workflow) -> Moves {
-        let mut succ = vec![Vec::new(); w.graph.node_count()];
-        for (id, state) in w.states() {
-            let out = &mut succ[id.index()];
-            out.extend(w.outgoing_iter(id).map(|t| (t.to, Move::Transition(t.id))));
-            if let Some(f) = state.on_failure {
-                out.push((f, Move::OnFailure));
-            } else if let Some(r) = w.rollback.filter(|_| falls_back(w, id)) {
-                out.push((r, Move::Fallback));
-            }
-        }
-        Moves { succ }
-    }
-
-    /// A shortest path from `from` to a state where `stop` holds, moving only where `allowed`
-    /// says (given the source and the move): the states, `from` first.
-    fn path(
-        &self,
-        from: NodeIndex,
-        allowed: impl Fn(NodeIndex, NodeIndex, Move) -> bool,
-        stop: impl Fn(NodeIndex) -> bool,
-    ) -> Option<Vec<NodeIndex>> {
-        let mut parent: Vec<Option<NodeIndex>> = vec![None; self.succ.len()];
-        let mut seen = vec![false; self.succ.len()];
-        seen[from.index()] = true;
-        let mut queue = VecDeque::from([from]);
-        while let Some(n) = queue.pop_front() {
-            if stop(n) {
-                let mut path = vec![n];
-                let mut at = n;
-                while let Some(p) = parent[at.index()] {
-                    path.push(p);
-                    at = p;
-                }
-                path.reverse();
-                return Some(path);
-            }
-            for &(m, how) in &self.succ[n.index()] {
-                if !seen[m.index()] && allowed(n, m, how) {
-                    seen[m.index()] = true;
-                    parent[m.index()] = Some(n);
-                    queue.push_back(m);
-                }
-            }
-        }
-        None
-    }
-
-    /// Which states can be reached from `from`, never entering `avoid`.
-    fn reach(&self, from: NodeIndex, avoid: Option<NodeIndex>) -> Vec<bool> {
-        let mut seen = vec![false; self.succ.len()];
-        if Some(from) == avoid {
-            return seen;
-        }
-        seen[from.index()] = true;
-        let mut stack = vec![from];
-        while let Some(n) = stack.pop() {
-            for &(m, _) in &self.succ[n.index()] {
-                if Some(m) != avoid && !seen[m.index()] {
-                    seen[m.index()] = true;
-                    stack.push(m);
-                }
-            }
-        }
-        seen
-    }
-
-    /// Which states can reach `to`.
-    fn reaching(&self, to: NodeIndex) -> Vec<bool> {
-        let mut preds: Vec<Vec<NodeIndex>> = vec![Vec::new(); self.succ.len()];
-        for (n, out) in self.succ.iter().enumerate() {
-            for &(m, _) in out {
-                preds[m.index()].push(NodeIndex::new(n));
-            }
-        }
-        let mut good = vec![false; self.succ.len()];
-        good[to.index()] = true;
-        let mut stack = vec![to];
-        while let Some(n) = stack.pop() {
-            for &p in &preds[n.index()] {
-                if !good[p.index()] {
-                    good[p.index()] = true;
-                    stack.push(p);
-                }
-            }
-        }
-        good
-    }
-}
-
-/// Whether an incident in `state` falls back to the workflow's `rollback` state: it can have
-/// one (entry actions, a deadline, a `Watch` out of it), has no `on_failure` of its own, is
-/// not terminal and is not on the rollback path (`Workflow::failure_target` owns the rule at
-/// run time).
-fn falls_back(w: &Workflow, state: NodeIndex) -> bool {
-    let s = w.state(state);
-    let incident = !s.on_enter.is_empty()
-        || s.deadline.is_some()
-        || w.outgoing_iter(state).any(|t| {
-            t.transition
-                .guards
-                .iter()
-                .any(|g| matches!(g.check, Check::Watch(_)))
-        });
-    incident
-        && s.on_failure.is_none()
-        && s.terminal.is_none()
-        && !w.rollback_path.get(state.index()).copied().unwrap_or(false)
 }
 
 /// Whether a guard is one `pattern` asks for.
