@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long)]
         mermaid: bool,
     },
+    /// Every path from the initial state to each terminal state, with the guards each step
+    /// needs and the least and most time it can take. Nothing runs.
+    Simulate {
+        /// The workflow file.
+        file: PathBuf,
+        /// The environment whose values the guards are shown with.
+        #[arg(long, required = true)]
+        env: String,
+    },
     /// Create a run; prints its id.
     Start(StartArgs),
     /// Start a run and drive it to the end: the main job, one command.
@@ -208,6 +217,7 @@ impl Command {
         match self {
             Command::Validate { .. } => "validate",
             Command::Graph { .. } => "graph",
+            Command::Simulate { .. } => "simulate",
             Command::Start(_) => "start",
             Command::Run { .. } => "run",
             Command::Status { .. } => "status",

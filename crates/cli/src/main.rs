@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             return commands::validate::run(files, policies, g.format)
         }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
@@ -159,6 +160,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         match &cli.command {
             Command::Validate { .. }
             | Command::Graph { .. }
+            | Command::Simulate { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Runs { .. }

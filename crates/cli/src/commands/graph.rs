@@ -30,7 +30,8 @@ pub fn run(file: &Path, mermaid: bool) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn guard_label(g: &Guard) -> String {
+/// A guard as the graph and `simulate` show it: `name (Kind detail)`.
+pub(crate) fn guard_label(g: &Guard) -> String {
     let detail = match &g.check {
         Check::Wait(d) => format!("Wait {}", format_duration(*d)),
         Check::Watch(w) => format!("Watch {}", format_duration(w.duration)),

@@ -17,6 +17,7 @@ mod runs;
 mod secrets;
 mod seed;
 mod signals;
+mod simulate;
 mod store;
 mod untrusted;
 mod upgrade;
