@@ -89,6 +89,13 @@ pub enum Command {
         #[arg(long, required = true)]
         env: String,
     },
+    /// Run scenario files: scripted guard outcomes through the real engine, nothing run for
+    /// real; reports pass or fail with the path each run took.
+    Test {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Create a run; prints its id.
     Start(StartArgs),
     /// Start a run and drive it to the end: the main job, one command.
@@ -218,6 +225,7 @@ impl Command {
             Command::Validate { .. } => "validate",
             Command::Graph { .. } => "graph",
             Command::Simulate { .. } => "simulate",
+            Command::Test { .. } => "test",
             Command::Start(_) => "start",
             Command::Run { .. } => "run",
             Command::Status { .. } => "status",

@@ -89,6 +89,18 @@ impl Exit {
     }
 }
 
+impl Exit {
+    /// How `test` exits: 0 when every scenario passed, 1 when `failed` did not (or could
+    /// not run).
+    pub fn of_tests(failed: usize) -> Exit {
+        if failed == 0 {
+            Exit::Ok
+        } else {
+            Exit::Error
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e as u8)

@@ -123,6 +123,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
         Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
+        Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
@@ -161,6 +162,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Validate { .. }
             | Command::Graph { .. }
             | Command::Simulate { .. }
+            | Command::Test { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Runs { .. }

@@ -15,7 +15,8 @@
 //! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
 //! `policy` proves organisation-wide rules over every path of a workflow's graph, and
-//! `simulate` lists those paths with their guards and times; `moves` is what both walk.
+//! `simulate` lists those paths with their guards and times; `moves` is what both walk;
+//! `scenario` reads scripted guard outcomes for the executor to run a workflow against.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
 //! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
@@ -36,8 +37,10 @@ pub mod model;
 pub mod moves;
 mod name_hash;
 pub mod outcome;
+mod place;
 pub mod policy;
 pub mod run;
+pub mod scenario;
 pub mod simulate;
 pub mod spec;
 pub mod store;

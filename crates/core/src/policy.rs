@@ -19,10 +19,10 @@ use petgraph::graph::NodeIndex;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::duration::{format_duration, parse_duration};
-use crate::line_index::LineIndex;
 use crate::model::{Check, Guard, Workflow};
 use crate::moves::{Move, Moves};
-use crate::spec::span_tree::{self, Node, Step, Step::Field, Step::Index};
+use crate::place::Place;
+use crate::spec::span_tree::Step::{Field, Index};
 use crate::validate::suggest::Names;
 pub use spec::{GuardPattern, RuleKind, Scope};
 
@@ -57,49 +57,6 @@ pub struct Read {
     pub policy: Option<Policy>,
     /// Every finding, in source order.
     pub diagnostics: Vec<Diagnostic>,
-}
-
-/// Where findings in one file go: its text, lines and span tree, indexed on first use.
-struct Place<'t> {
-    file: &'t str,
-    text: &'t str,
-    lines: std::cell::OnceCell<LineIndex>,
-    tree: std::cell::OnceCell<Option<Node<'t>>>,
-}
-
-impl<'t> Place<'t> {
-    fn new(file: &'t str, text: &'t str) -> Self {
-        Place {
-            file,
-            text,
-            lines: std::cell::OnceCell::new(),
-            tree: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn lines(&self) -> &LineIndex {
-        self.lines.get_or_init(|| LineIndex::new(self.text))
-    }
-
-    fn root(&self) -> Option<&Node<'t>> {
-        let text = self.text;
-        self.tree.get_or_init(|| span_tree::parse(text)).as_ref()
-    }
-
-    fn span(&self, path: &[Step]) -> Range<usize> {
-        self.root().map_or(0..0, |r| r.span_at(path))
-    }
-
-    fn key_span(&self, path: &[Step], key: &str) -> Range<usize> {
-        self.root()
-            .and_then(|r| r.find(path))
-            .and_then(|n| n.key_span(key))
-            .unwrap_or_else(|| self.span(path))
-    }
-
-    fn diagnostic(&self, code: Code, span: Range<usize>, message: String) -> Diagnostic {
-        Diagnostic::at(self.file, self.text, self.lines(), code, span, message)
-    }
 }
 
 /// Reads and checks a policy file on its own: its syntax, field names and rule kinds (an

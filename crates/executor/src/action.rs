@@ -71,8 +71,12 @@ fn shell_quote(arg: &str) -> String {
 pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
-    let (ok, detail, evidence) = match action {
-        Action::Command(c) => {
+    let (ok, detail, evidence) = match (action, &ctx.script) {
+        (_, Some(script)) => {
+            let (ok, detail) = script.action(&ctx.state, index as usize);
+            (ok, detail, None)
+        }
+        (Action::Command(c), None) => {
             let v = command::check(c, ctx, &Origin::Action { index }).await;
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
@@ -80,7 +84,7 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
+        (Action::Http(h), None) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
                 let problem = http::status_problem(h, &response);
                 let detail = match &problem {

@@ -69,6 +69,11 @@ pub struct GuardContext {
     /// Set for entry actions (a deploy script may need to release a lock); `None` for guards,
     /// which are simply dropped, and killed at once, when the engine stops.
     pub stop: Option<crate::shutdown::Shutdown>,
+    /// The state the run is in (for a [`crate::script::Script`]); empty when not known.
+    pub state: String,
+    /// Supplies guard verdicts and action results instead of evaluating and running them
+    /// (`waygate test`); `None`: the real thing.
+    pub script: Option<Arc<dyn crate::script::Script>>,
 }
 
 impl GuardContext {
@@ -111,6 +116,8 @@ impl GuardContext {
             clock: Arc::new(SystemClock),
             live: None,
             stop: None,
+            state: String::new(),
+            script: None,
         }
     }
 

@@ -6,4 +6,5 @@ pub mod graph;
 pub mod query;
 pub mod simulate;
 pub mod store;
+pub mod test;
 pub mod validate;

@@ -228,6 +228,7 @@ pub struct Engine {
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
+    script: Option<Arc<dyn crate::script::Script>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -320,7 +321,16 @@ impl Engine {
             shutdown: Shutdown::never(),
             jumps_reported: Arc::default(),
             output: None,
+            script: None,
         }
+    }
+
+    /// Takes guard verdicts and entry action results from `script` instead of evaluating
+    /// guards and running actions: nothing runs, everything else is as ever
+    /// ([`crate::script`]).
+    pub fn with_script(mut self, script: Arc<dyn crate::script::Script>) -> Engine {
+        self.script = Some(script);
+        self
     }
 
     /// Runs entry actions only while holding the run's lock in `locks`, so that two processes
@@ -493,6 +503,8 @@ impl Engine {
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.state = run.state.clone();
+        ctx.script = self.script.clone();
         ctx.live = self
             .output
             .as_ref()
