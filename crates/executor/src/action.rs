@@ -55,7 +55,7 @@ pub fn describe(action: &Action, ctx: &GuardContext) -> String {
 
 /// `arg` as a reader would type it: as is when plain, else in single quotes, so an argv with
 /// spaces inside its arguments reads unambiguously.
-fn shell_quote(arg: &str) -> String {
+pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
             .chars()

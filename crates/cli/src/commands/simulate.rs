@@ -15,6 +15,8 @@ use waygate_core::template::Template;
 use waygate_core::text::escape_control;
 use waygate_core::vars::{self, VarsError};
 
+use waygate_executor::shell_quote;
+
 use crate::cli::Format;
 use crate::commands::graph::guard_label;
 use crate::exit::{CliError, Exit};
@@ -72,15 +74,6 @@ fn millis(d: Option<Duration>) -> Value {
     })
 }
 
-/// An argument as people read an argv: quoted when it has blanks or is empty.
-fn quoted(arg: &str) -> String {
-    if arg.is_empty() || arg.contains(char::is_whitespace) {
-        format!("'{arg}'")
-    } else {
-        arg.to_owned()
-    }
-}
-
 fn by(m: Move) -> &'static str {
     match m {
         Move::Transition(_) => "transition",
@@ -108,7 +101,7 @@ impl Shown<'_> {
             Check::Command(c) => Some(
                 c.run
                     .iter()
-                    .map(|a| quoted(&self.render(a)))
+                    .map(|a| shell_quote(&self.render(a)))
                     .collect::<Vec<_>>()
                     .join(" "),
             ),

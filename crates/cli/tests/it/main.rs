@@ -14,6 +14,7 @@ mod logs;
 mod reports;
 mod rollback;
 mod runs;
+mod scenarios;
 mod secrets;
 mod seed;
 mod signals;
