@@ -153,11 +153,15 @@ fn human(o: &Outcome) -> String {
     } else {
         "FAIL"
     };
-    let mut out = format!(
-        "{verdict} {} ({})\n",
-        escape_control(&o.name),
-        escape_control(&o.file)
-    );
+    let mut out = if o.name.is_empty() {
+        format!("{verdict} {}\n", escape_control(&o.file))
+    } else {
+        format!(
+            "{verdict} {} ({})\n",
+            escape_control(&o.name),
+            escape_control(&o.file)
+        )
+    };
     if let (Some(ran), Some(exit)) = (&o.ran, o.exit) {
         out.push_str(&format!(
             "  path: {}\n  ended: `{}`, {}, exit {exit}; {} guard evaluations, {} of run time in {}ms\n",

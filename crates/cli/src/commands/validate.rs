@@ -119,11 +119,17 @@ pub fn run(files: &[PathBuf], policy_files: &[PathBuf], format: Format) -> Resul
         let mut found = validated.diagnostics;
         // A rule naming what the workflow lacks is found in its policy, and rendered with it.
         let (mut in_policies, mut shown) = (Vec::new(), String::new());
+        let mut unchecked = Vec::new();
         if let Some(workflow) = &validated.workflow {
             let dir = path.parent().unwrap_or(Path::new(""));
             let own = workflow.policies.iter().map(|p| dir.join(p));
-            for policy_path in policy_files.iter().cloned().chain(own) {
+            // One check per policy, however many ways it is named (`--policy` and `policies`).
+            let mut seen = std::collections::HashSet::new();
+            let named = policy_files.iter().cloned().chain(own);
+            for policy_path in named.filter(|p| seen.insert(p.canonicalize().unwrap_or(p.clone())))
+            {
                 let Some(policy) = policies.load(&policy_path, &mut report) else {
+                    unchecked.push(escape_control(&policy_path.display().to_string()).into_owned());
                     continue;
                 };
                 let (here, there): (Vec<_>, Vec<_>) = policy::check(policy, workflow, &name, &text)
@@ -137,7 +143,15 @@ pub fn run(files: &[PathBuf], policy_files: &[PathBuf], format: Format) -> Resul
             }
         }
         found.sort_by_key(|d| (d.line, d.column));
-        let summary = summary_line(&name, &[found.as_slice(), &in_policies].concat());
+        let mut summary = summary_line(&name, &[found.as_slice(), &in_policies].concat());
+        if !unchecked.is_empty() {
+            // A policy that cannot be read or has errors proves nothing about this workflow.
+            summary.pop();
+            summary.push_str(&format!(
+                " (not checked against {}: see above)\n",
+                unchecked.join(", ")
+            ));
+        }
         report.human.push_str(&shown);
         report.file(&name, &text, found, false);
         report.all.extend(in_policies);

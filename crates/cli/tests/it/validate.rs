@@ -455,6 +455,26 @@ fn a_policy_proves_production_deploy_and_catches_a_broken_copy() {
     assert_eq!(json[0]["code"], "policy-guarded-by");
     assert_eq!(json[0]["line"], line);
     assert_eq!(json[0]["counterexample"][7], "production");
+    // Named by the workflow and by --policy, a policy is checked once.
+    let seed_text = std::fs::read_to_string(&seed).expect("the policy");
+    std::fs::create_dir_all(sandbox.path().join("policies")).expect("a directory");
+    sandbox.write("policies/seed.ron", &seed_text);
+    let own = sandbox.write("own.ron", &text.replace(", not_by_initiator: true)", ")"));
+    let own = own.display().to_string();
+    let twice = run(
+        sandbox.path(),
+        &[
+            "--format",
+            "json",
+            "validate",
+            "--policy",
+            "policies/seed.ron",
+            &own,
+        ],
+    )
+    .code(1)
+    .json();
+    assert_eq!(twice.as_array().map(Vec::len), Some(1), "{twice:#}");
 }
 
 #[test]
