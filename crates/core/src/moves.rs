@@ -77,6 +77,44 @@ impl Moves {
         None
     }
 
+    /// A shortest-path tree from `from`, moving only where `allowed` says: each reached
+    /// state's predecessor on a shortest path (`from`'s is itself). One walk answers
+    /// [`Moves::path_in`] for every state.
+    pub(crate) fn tree(
+        &self,
+        from: NodeIndex,
+        allowed: impl Fn(NodeIndex, NodeIndex, Move) -> bool,
+    ) -> Vec<Option<NodeIndex>> {
+        let mut parent: Vec<Option<NodeIndex>> = vec![None; self.succ.len()];
+        parent[from.index()] = Some(from);
+        let mut queue = VecDeque::from([from]);
+        while let Some(n) = queue.pop_front() {
+            for &(m, how) in &self.succ[n.index()] {
+                if parent[m.index()].is_none() && allowed(n, m, how) {
+                    parent[m.index()] = Some(n);
+                    queue.push_back(m);
+                }
+            }
+        }
+        parent
+    }
+
+    /// The states from the root of `tree` to `to`, if `to` was reached.
+    pub(crate) fn path_in(tree: &[Option<NodeIndex>], to: NodeIndex) -> Option<Vec<NodeIndex>> {
+        let mut path = vec![to];
+        let mut at = to;
+        loop {
+            let p = (*tree.get(at.index())?)?;
+            if p == at {
+                break;
+            }
+            path.push(p);
+            at = p;
+        }
+        path.reverse();
+        Some(path)
+    }
+
     /// Which states can be reached from `from`, never entering `avoid`.
     pub(crate) fn reach(&self, from: NodeIndex, avoid: Option<NodeIndex>) -> Vec<bool> {
         let mut seen = vec![false; self.succ.len()];

@@ -246,6 +246,7 @@ pub fn check(
         wf: Place::new(workflow_file, workflow_text),
         pol: Place::new(&policy.file, &policy.text),
         names: None,
+        from_initial: std::cell::OnceCell::new(),
         out: Vec::new(),
     };
     for (i, rule) in policy.rules.iter().enumerate() {
@@ -262,8 +263,13 @@ struct Checking<'a> {
     wf: Place<'a>,
     pol: Place<'a>,
     names: Option<Names>,
+    /// The shortest-path tree from the initial state, for counterexamples, built on first use.
+    from_initial: std::cell::OnceCell<Vec<Option<NodeIndex>>>,
     out: Vec<Diagnostic>,
 }
+
+/// Violations of one rule listed, each with its counterexample, before the rest are counted.
+const SHOWN: usize = 20;
 
 impl Checking<'_> {
     /// The state a rule names at `field` of its `rule`, or an `unknown-state` error there.
@@ -333,7 +339,29 @@ impl Checking<'_> {
 
     /// A shortest path from the initial state to `to`, if there is one.
     fn path_to(&self, to: NodeIndex) -> Option<Vec<NodeIndex>> {
-        self.moves.path(self.w.initial, |_, _, _| true, |n| n == to)
+        let tree = self
+            .from_initial
+            .get_or_init(|| self.moves.tree(self.w.initial, |_, _, _| true));
+        Moves::path_in(tree, to)
+    }
+
+    /// Whether rule `rule` has been reported [`SHOWN`] times already: then the violation is
+    /// counted in the last one's message instead (a graph where thousands of states break a
+    /// rule gets a bounded answer, in time linear in its size).
+    fn enough(&mut self, reported: &mut usize) -> bool {
+        *reported += 1;
+        if *reported <= SHOWN {
+            return false;
+        }
+        if let Some(last) = self.out.last_mut() {
+            let more = *reported - SHOWN;
+            let note = format!(" [and {more} more like it, not listed]");
+            match last.message.rfind(" [and ") {
+                Some(at) => last.message.replace_range(at.., &note),
+                None => last.message.push_str(&note),
+            }
+        }
+        true
     }
 
     fn rule(&mut self, i: usize, rule: &Rule) {
@@ -452,7 +480,11 @@ impl Checking<'_> {
                     Move::Transition(e) => (self.w.graph[e].order, 0),
                     _ => (usize::MAX, n.index()),
                 });
+                let mut reported = 0;
                 for (from, how) in into {
+                    if self.enough(&mut reported) {
+                        continue;
+                    }
                     let from_name = self.w.state(from).name.clone();
                     let mut path = self.path_to(from).unwrap_or_else(|| vec![from]);
                     path.push(x);
@@ -500,19 +532,19 @@ impl Checking<'_> {
         let reaching = self.moves.reaching(target);
         let target_name = self.w.state(target).name.clone();
         let from_name = self.w.state(from).name.clone();
+        let onwards = self.moves.tree(from, |_, m, _| m != target);
+        let mut reported = 0;
         for (id, state) in self.w.states() {
             let n = id.index();
             if !after[n] || reaching[n] || state.terminal.is_some() {
                 continue;
             }
-            let mut path = self.path_to(from).unwrap_or_else(|| vec![from]);
-            if id != from {
-                let rest = self
-                    .moves
-                    .path(from, |_, m, _| m != target, |s| s == id)
-                    .unwrap_or_default();
-                path.extend(rest.into_iter().skip(1));
+            if self.enough(&mut reported) {
+                continue;
             }
+            let mut path = self.path_to(from).unwrap_or_else(|| vec![from]);
+            let rest = Moves::path_in(&onwards, id).unwrap_or_default();
+            path.extend(rest.into_iter().skip(1));
             let name = state.name.clone();
             self.violation(
                 Code::PolicyCanReach,
@@ -530,12 +562,16 @@ impl Checking<'_> {
     fn failure_path(&mut self, rule: &Rule, from: NodeIndex) {
         let after = self.moves.reach(from, None);
         let w = self.w;
+        let mut reported = 0;
         for (id, state) in w.states() {
             if !after[id.index()] || state.terminal.is_some() || state.on_failure.is_some() {
                 continue;
             }
             let on_path = w.rollback_path.get(id.index()).copied().unwrap_or(false);
             if w.rollback.is_some() && !on_path {
+                continue;
+            }
+            if self.enough(&mut reported) {
                 continue;
             }
             let why = if w.rollback.is_none() {
@@ -558,8 +594,12 @@ impl Checking<'_> {
 
     fn deadlines(&mut self, rule: &Rule, pattern: &str, max: Duration) {
         let w = self.w;
+        let mut reported = 0;
         for (id, state) in w.states() {
             if !glob(pattern, &state.name) {
+                continue;
+            }
+            if state.deadline.is_some_and(|d| d <= max) || self.enough(&mut reported) {
                 continue;
             }
             let name = state.name.clone();

@@ -268,3 +268,37 @@ fn globs() {
         assert_eq!(glob(p, n), want, "{p} {n}");
     }
 }
+
+#[test]
+fn thousands_of_violations_are_listed_up_to_a_bound_and_counted() {
+    let n = 2_000;
+    let states: String = (0..n).map(|i| format!("\"s{i}\": (),")).collect();
+    let transitions: String = (0..n)
+        .map(|i| {
+            let next = if i + 1 == n {
+                "end".to_owned()
+            } else {
+                format!("s{}", i + 1)
+            };
+            format!("(from: \"s{i}\", to: \"{next}\"),")
+        })
+        .collect();
+    let text = format!(
+        "Workflow(name: \"w\", initial: \"s0\", states: {{ {states} \"end\": (terminal: Success) }}, transitions: [{transitions}])"
+    );
+    let policy = r#"Policy(name: "p", rules: [
+        (name: "deadlines", rule: DeadlineAtMost(states: "s*", max: "1h")),
+        (name: "failures", rule: FailurePath()),
+    ])"#;
+    let found = check_text(policy, &text);
+    assert_eq!(found.len(), 2 * SHOWN);
+    let last = &found[SHOWN - 1];
+    assert!(
+        last.message
+            .ends_with(&format!("[and {} more like it, not listed]", n - SHOWN)),
+        "{}",
+        last.message
+    );
+    assert_eq!(found[SHOWN].counterexample, ["s0"]);
+    assert_eq!(found[1].counterexample, ["s0", "s1"]);
+}
