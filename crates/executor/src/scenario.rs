@@ -30,6 +30,10 @@ pub const LOOK_AGAIN: Duration = Duration::from_secs(60);
 /// that keeps changing ends, waiting.
 const MAX_LOOKS: usize = 10_000;
 
+/// Moves a run may make before the scenario stops it: a workflow whose retry loop the script
+/// keeps taking (every guard passing around a cycle) would otherwise be driven for ever.
+pub const MAX_MOVES: usize = 200;
+
 /// Why a scenario could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -56,6 +60,9 @@ pub struct Ran {
     pub took: Duration,
     /// Guard evaluations made (each try of a retried guard counts).
     pub evaluations: usize,
+    /// Set when the run was stopped after [`MAX_MOVES`] moves: it goes round a loop without
+    /// end under this script.
+    pub looping: bool,
 }
 
 /// One guard's scripted outcomes and how many were taken.
@@ -194,11 +201,22 @@ impl Script for ScenarioScript {
     }
 }
 
-/// Progress goes nowhere: the run's events are the record.
-struct Quiet;
+/// Counts the run's moves and says when there have been too many; the run's events are the
+/// record of everything else.
+struct Moves<'a> {
+    count: usize,
+    too_many: &'a tokio::sync::Notify,
+}
 
-impl ProgressSink for Quiet {
-    fn report(&mut self, _: &Progress) {}
+impl ProgressSink for Moves<'_> {
+    fn report(&mut self, progress: &Progress) {
+        if matches!(progress, Progress::Moved { .. }) {
+            self.count += 1;
+            if self.count == MAX_MOVES {
+                self.too_many.notify_one();
+            }
+        }
+    }
 }
 
 /// The instant a scenario's run starts at (a Monday morning; no guard reads it, since every
@@ -252,8 +270,21 @@ async fn drive(
         poll: LOOK_AGAIN,
     };
     let mut looks = 0;
+    let too_many = tokio::sync::Notify::new();
+    let mut moves = Moves {
+        count: 0,
+        too_many: &too_many,
+    };
+    let mut looping = false;
     let end = loop {
-        match engine.drive(&id, options, &mut Quiet).await? {
+        let driven = tokio::select! {
+            driven = engine.drive(&id, options, &mut moves) => driven?,
+            () = too_many.notified() => {
+                looping = true;
+                break DriveEnd::Waiting;
+            }
+        };
+        match driven {
             DriveEnd::Waiting => {
                 looks += 1;
                 let loaded = engine.load(&id).await?;
@@ -296,5 +327,6 @@ async fn drive(
         path,
         took,
         evaluations,
+        looping,
     })
 }

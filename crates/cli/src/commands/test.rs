@@ -124,6 +124,12 @@ fn one(path: &Path) -> Outcome {
 fn mismatches(scenario: &Scenario, ran: &Ran, exit: u8) -> Vec<String> {
     let expect = &scenario.expect;
     let mut problems = Vec::new();
+    if ran.looping {
+        problems.push(format!(
+            "stopped after {} moves: under this script the run goes round a loop without end",
+            waygate_executor::scenario::MAX_MOVES
+        ));
+    }
     if ran.state != expect.state {
         problems.push(format!(
             "expected to end in `{}`, ended in `{}`",

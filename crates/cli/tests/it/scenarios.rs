@@ -121,3 +121,34 @@ fn a_scenario_naming_what_the_workflow_lacks_is_refused_at_its_place() {
     ran.code(1);
     assert!(ran.stderr.contains("unknown-variant"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_run_that_loops_for_ever_under_its_script_is_stopped_and_fails() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "loop.ron",
+        r#"Workflow(name: "loop", initial: "a",
+            states: { "a": (), "b": (), "c": (terminal: Success) },
+            transitions: [
+                (from: "a", to: "b"),
+                (from: "b", to: "a", guards: [(name: "retry", check: Command(run: ["true"]))]),
+                (from: "b", to: "c", guards: [(name: "ok", check: Command(run: ["true"]))]),
+            ])"#,
+    );
+    let file = sandbox.write(
+        "s.ron",
+        r#"Scenario(name: "loops", workflow: "loop.ron", env: "any", expect: (state: "c", status: Succeeded))"#,
+    );
+    let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
+    ran.code(1);
+    assert!(
+        ran.stdout.contains("stopped after 200 moves"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("path: a -> b -> a -> b"),
+        "{}",
+        ran.stdout
+    );
+}
