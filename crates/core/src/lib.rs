@@ -16,7 +16,8 @@
 //! approvals count there; `ending` says how a run ended.
 //! `policy` proves organisation-wide rules over every path of a workflow's graph, and
 //! `simulate` lists those paths with their guards and times; `moves` is what both walk;
-//! `scenario` reads scripted guard outcomes for the executor to run a workflow against.
+//! `scenario` reads scripted guard outcomes for the executor to run a workflow against; `place`
+//! puts their findings (and a policy's) at their line and column.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
 //! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
