@@ -121,7 +121,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Validate { files, policies } => {
             return commands::validate::run(files, policies, g.format)
         }
-        Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid, g.format),
         Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
         Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),

@@ -12,7 +12,7 @@
 //! transition decision, with whether one transition passes and when a state's deadline falls)
 //! and `entry` (the pure decision of which entry action runs next, and an action's status) →
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
-//! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
+//! keeps). `summary` writes events as text for people. `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
 //! `policy` proves organisation-wide rules over every path of a workflow's graph, and
 //! `simulate` lists those paths with their guards and times; `moves` is what both walk;
@@ -45,7 +45,10 @@ pub mod scenario;
 pub mod simulate;
 pub mod spec;
 pub mod store;
+pub mod summary;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod validate;
 pub mod vars;

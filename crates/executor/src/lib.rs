@@ -48,7 +48,7 @@ pub mod shutdown;
 #[doc(hidden)]
 pub mod test_support;
 
-pub use action::{describe, run_action, shell_quote, ActionResult};
+pub use action::{describe, run_action, ActionResult};
 pub use clock::{Clock, FixedClock, ProcessClock, SystemClock, TokioClock};
 pub use context::{ApprovalRecord, GuardContext, DEFAULT_KILL_GRACE, REDACTED};
 pub use engine::{Engine, EngineError};

@@ -4,6 +4,7 @@ pub mod act;
 pub mod docs;
 pub mod graph;
 pub mod query;
+pub mod report;
 pub mod simulate;
 pub mod store;
 pub mod test;

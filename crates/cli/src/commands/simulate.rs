@@ -15,12 +15,12 @@ use waygate_core::template::Template;
 use waygate_core::text::escape_control;
 use waygate_core::vars::{self, VarsError};
 
-use waygate_executor::shell_quote;
+use waygate_core::text::{shell_word, ShellReader};
 
 use crate::cli::Format;
-use crate::commands::graph::guard_label;
 use crate::exit::{CliError, Exit};
 use crate::workflow;
+use waygate_view::labels::guard_label;
 
 /// Runs the command.
 pub fn run(file: &Path, env: &str, format: Format) -> Result<Exit, CliError> {
@@ -101,7 +101,7 @@ impl Shown<'_> {
             Check::Command(c) => Some(
                 c.run
                     .iter()
-                    .map(|a| shell_quote(&self.render(a)))
+                    .map(|a| shell_word(&self.render(a), ShellReader::Person))
                     .collect::<Vec<_>>()
                     .join(" "),
             ),

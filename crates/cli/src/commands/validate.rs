@@ -176,7 +176,7 @@ pub fn run(files: &[PathBuf], policy_files: &[PathBuf], format: Format) -> Resul
                 )?;
             }
         }
-        Format::Human | Format::Csv => out.write_all(human.as_bytes())?,
+        Format::Human | Format::Csv | Format::Svg => out.write_all(human.as_bytes())?,
     }
     if all.iter().any(|d| d.severity == Severity::Error) {
         return Ok(Exit::Error);
