@@ -152,3 +152,39 @@ fn a_run_that_loops_for_ever_under_its_script_is_stopped_and_fails() {
         ran.stdout
     );
 }
+
+#[test]
+fn nothing_a_scenario_scripts_runs_for_real() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("ran");
+    let marker = marker.display().to_string();
+    sandbox.write(
+        "w.ron",
+        &format!(
+            r#"Workflow(name: "w", initial: "deploy",
+                states: {{
+                    "deploy": (on_enter: [Command(run: ["touch", "{marker}"])], deadline: "1h"),
+                    "done": (terminal: Success, on_enter: [Http(url: "http://127.0.0.1:9/never")]),
+                }},
+                transitions: [(from: "deploy", to: "done", guards: [
+                    (name: "tests", check: Command(run: ["touch", "{marker}"])),
+                    (name: "bake", check: Wait(duration: "1h")),
+                ])])"#
+        ),
+    );
+    // The bake is a real Wait: it is scripted to pass at once, and the run ends well before
+    // the deadline that a real wait of an hour would have hit.
+    let file = sandbox.write(
+        "s.ron",
+        r#"Scenario(name: "s", workflow: "w.ron", env: "any", expect: (state: "done", status: Succeeded, exit: 0))"#,
+    );
+    let json = run(
+        sandbox.path(),
+        &["--format", "json", "test", &file.display().to_string()],
+    )
+    .code(0)
+    .json();
+    assert_eq!(json[0]["passed"], true, "{json}");
+    assert!(!std::path::Path::new(&marker).exists(), "a command ran");
+    assert_eq!(json[0]["run_time_ms"], 0);
+}
