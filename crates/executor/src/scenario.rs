@@ -330,3 +330,78 @@ async fn drive(
         looping,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waygate_core::outcome::Outcome;
+    use waygate_core::validate::validate;
+
+    const FLOW: &str = r#"Workflow(name: "w", initial: "a",
+        states: { "a": (on_enter: [Command(run: ["x"])]), "b": (terminal: Success) },
+        transitions: [(from: "a", to: "b", guards: [
+            (name: "g", check: Command(run: ["x"])),
+            (name: "h", check: Watch(check: Command(run: ["x"]), duration: "1m", interval: "10s")),
+        ])])"#;
+
+    fn script(text: &str) -> ScenarioScript {
+        let s = waygate_core::scenario::read("s.ron", text)
+            .scenario
+            .expect("a scenario");
+        ScenarioScript::new(&s)
+    }
+
+    #[test]
+    fn outcomes_are_taken_in_order_and_the_last_repeats() {
+        let w = validate("w.ron", FLOW).workflow.expect("validates");
+        let s = script(
+            r#"Scenario(name: "s", workflow: "w.ron", env: "e",
+                guards: [(name: "g", state: "a", outcomes: [Wait, Fail, Pass]), (name: "h", outcomes: [Fail])],
+                actions: [(state: "a", results: [Fail, Ok])],
+                otherwise: Wait,
+                expect: (state: "b", status: Succeeded))"#,
+        );
+        let guards = &w.graph.edge_weights().next().expect("a transition").guards;
+        let now = Timestamp::UNIX_EPOCH;
+        let g: Vec<Outcome> = (0..4)
+            .map(|_| s.guard("a", &guards[0], now).outcome)
+            .collect();
+        assert_eq!(
+            g,
+            [
+                Outcome::Waiting,
+                Outcome::Fail,
+                Outcome::Pass,
+                Outcome::Pass
+            ]
+        );
+        assert!(s.has_news("a", &w), "h has not been evaluated yet");
+        // A scripted wait asks to be looked at again a minute later.
+        let fresh = script(
+            r#"Scenario(name: "s", workflow: "w.ron", env: "e", guards: [(name: "g", outcomes: [Wait])], expect: (state: "b", status: Succeeded))"#,
+        );
+        assert!(fresh.has_news("a", &w));
+        let waiting = fresh.guard("a", &guards[0], now);
+        assert_eq!(waiting.retry_at, Some(now + SignedDuration::from_secs(60)));
+        // A failing watch has broken: an incident; a failing command has not.
+        let watch = s.guard("a", &guards[1], now);
+        assert!(watch.outcome == Outcome::Fail && watch.incident);
+        assert!(!s.has_news("a", &w), "g and h are on their last outcomes");
+        let fail = script(
+            r#"Scenario(name: "s", workflow: "w.ron", env: "e", otherwise: Fail, expect: (state: "b", status: Succeeded))"#,
+        )
+        .guard("a", &guards[0], now);
+        assert!(fail.outcome == Outcome::Fail && !fail.incident);
+        // A guard scripted for another state takes `otherwise`.
+        assert_eq!(s.guard("z", &guards[0], now).outcome, Outcome::Waiting);
+        assert_eq!(
+            [
+                s.action("a", 0).0,
+                s.action("a", 0).0,
+                s.action("a", 0).0,
+                s.action("b", 0).0
+            ],
+            [false, true, true, true]
+        );
+    }
+}
