@@ -39,6 +39,10 @@ pub struct Scenario {
     /// Scripted entry action results.
     #[serde(default)]
     pub actions: Vec<ActionScript>,
+    /// `waygate rollback RUN --reason ..` by an operator, each once, when the run is first in
+    /// the state it names.
+    #[serde(default)]
+    pub rollbacks: Vec<OperatorRollback>,
     /// The outcome of every evaluation of a guard not listed in `guards`.
     #[serde(default = "pass")]
     pub otherwise: Scripted,
@@ -93,6 +97,16 @@ pub enum ActionResult {
     Ok,
     /// It failed: an incident.
     Fail,
+}
+
+/// An operator's rollback: `(state: "verify", reason: "Critical errors in logs")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorRollback {
+    /// The state the run is in when the operator asks.
+    pub state: String,
+    /// The reason given.
+    pub reason: String,
 }
 
 /// Where the run must end up.
@@ -258,6 +272,19 @@ pub fn check(scenario: &Scenario, workflow: &Workflow, file: &str, text: &str) -
                 "list at least one result".into(),
             )),
             Some(_) => {}
+        }
+    }
+    for (i, r) in scenario.rollbacks.iter().enumerate() {
+        if workflow.state_id(&r.state).is_none() {
+            let span = place.span(&[Field("rollbacks"), Index(i), Field("state")]);
+            unknown_state(&mut out, &r.state, span);
+        }
+        if crate::text::is_blank(&r.reason) {
+            out.push(place.diagnostic(
+                Code::BadValue,
+                place.span(&[Field("rollbacks"), Index(i), Field("reason")]),
+                "a rollback needs a reason (it is kept in the audit trail)".into(),
+            ));
         }
     }
     if workflow.state_id(&scenario.expect.state).is_none() {

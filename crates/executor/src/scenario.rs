@@ -63,6 +63,9 @@ pub struct Ran {
     /// Set when the run was stopped after [`MAX_MOVES`] moves: it goes round a loop without
     /// end under this script.
     pub looping: bool,
+    /// The operator's rollbacks the engine refused (a rollback already under way, a run that
+    /// had ended), each as the engine words it.
+    pub refused: Vec<String>,
 }
 
 /// One guard's scripted outcomes and how many were taken.
@@ -201,19 +204,39 @@ impl Script for ScenarioScript {
     }
 }
 
-/// Counts the run's moves and says when there have been too many; the run's events are the
-/// record of everything else.
+/// Counts the run's moves and says when there have been too many, or when the run entered a
+/// state where an operator's rollback is due; the run's events are the record of everything
+/// else.
 struct Moves<'a> {
     count: usize,
     too_many: &'a tokio::sync::Notify,
+    /// States where an operator's rollback is due, with its reason, not yet reached.
+    due: Vec<(String, String)>,
+    /// The rollback due now (the state entered), said through `entered`.
+    now: Option<(String, String)>,
+    entered: &'a tokio::sync::Notify,
+}
+
+impl Moves<'_> {
+    /// Takes the rollback due in `state`, if one is.
+    fn reached(&mut self, state: &str) -> bool {
+        let Some(i) = self.due.iter().position(|(s, _)| s == state) else {
+            return false;
+        };
+        self.now = Some(self.due.remove(i));
+        true
+    }
 }
 
 impl ProgressSink for Moves<'_> {
     fn report(&mut self, progress: &Progress) {
-        if matches!(progress, Progress::Moved { .. }) {
+        if let Progress::Moved { to, .. } = progress {
             self.count += 1;
             if self.count == MAX_MOVES {
                 self.too_many.notify_one();
+            }
+            if self.reached(to) {
+                self.entered.notify_one();
             }
         }
     }
@@ -270,21 +293,48 @@ async fn drive(
         poll: LOOK_AGAIN,
     };
     let mut looks = 0;
-    let too_many = tokio::sync::Notify::new();
+    let (too_many, entered) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
     let mut moves = Moves {
         count: 0,
         too_many: &too_many,
+        due: scenario
+            .rollbacks
+            .iter()
+            .map(|r| (r.state.clone(), r.reason.clone()))
+            .collect(),
+        now: None,
+        entered: &entered,
     };
-    let mut looping = false;
+    moves.reached(&workflow.state(workflow.initial).name);
+    let (mut looping, mut refused) = (false, Vec::new());
     let end = loop {
+        if let Some((state, reason)) = moves.now.take() {
+            // The operator's `waygate rollback`, through the engine's own rule.
+            match engine.rollback(&id, &reason).await {
+                Ok(_) => {}
+                Err(e)
+                    if e.is_conflict()
+                        || e.is_ended()
+                        || matches!(e, EngineError::NoRollback(_)) =>
+                {
+                    refused.push(format!("rollback in `{state}` refused: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // The run stops being driven the moment it enters a state where a rollback is due
+        // (drive's next await is reading the run back, which changes nothing).
         let driven = tokio::select! {
-            driven = engine.drive(&id, options, &mut moves) => driven?,
+            biased;
             () = too_many.notified() => {
                 looping = true;
                 break DriveEnd::Waiting;
             }
+            () = entered.notified() => continue,
+            driven = engine.drive(&id, options, &mut moves) => driven?,
         };
         match driven {
+            DriveEnd::Waiting if moves.now.is_some() => continue,
             DriveEnd::Waiting => {
                 looks += 1;
                 let loaded = engine.load(&id).await?;
@@ -328,6 +378,7 @@ async fn drive(
         took,
         evaluations,
         looping,
+        refused,
     })
 }
 

@@ -179,6 +179,9 @@ fn human(o: &Outcome) -> String {
             o.millis
         ));
     }
+    for r in o.ran.iter().flat_map(|r| &r.refused) {
+        out.push_str(&format!("  note: {}\n", escape_control(r)));
+    }
     for p in &o.problems {
         out.push_str(&format!("  {}\n", escape_control(p)));
     }
@@ -196,6 +199,7 @@ fn as_json(o: &Outcome) -> Value {
         "status": o.ran.as_ref().map(|r| r.status.as_str()),
         "exit": o.exit,
         "evaluations": o.ran.as_ref().map(|r| r.evaluations),
+        "refused": o.ran.as_ref().map(|r| &r.refused),
         "run_time_ms": o.ran.as_ref().map(|r| u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX)),
         "elapsed_ms": o.millis,
     })

@@ -27,6 +27,16 @@ fn the_shipped_scenarios_pass() {
         .expect("the watch scenario");
     assert_eq!(watch["exit"], 6);
     assert_eq!(watch["status"], "failed");
+    let operator = results
+        .iter()
+        .find(|r| r["file"] == "workflows/tests/deploy-operator-rollback.ron")
+        .expect("the operator's rollback scenario");
+    let refused = operator["refused"][0].as_str().expect("a refusal");
+    assert!(
+        refused
+            .starts_with("rollback in `rollback_verify` refused: a rollback is already under way"),
+        "{refused}"
+    );
 }
 
 /// A scenario for production-deploy in `sandbox`, expecting `expect`.
