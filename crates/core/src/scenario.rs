@@ -275,9 +275,18 @@ pub fn check(scenario: &Scenario, workflow: &Workflow, file: &str, text: &str) -
         }
     }
     for (i, r) in scenario.rollbacks.iter().enumerate() {
-        if workflow.state_id(&r.state).is_none() {
-            let span = place.span(&[Field("rollbacks"), Index(i), Field("state")]);
-            unknown_state(&mut out, &r.state, span);
+        let span = place.span(&[Field("rollbacks"), Index(i), Field("state")]);
+        match workflow.state_by_name(&r.state) {
+            None => unknown_state(&mut out, &r.state, span),
+            Some((_, s)) if s.terminal.is_some() => out.push(place.diagnostic(
+                Code::BadValue,
+                span,
+                format!(
+                    "`{}` is a terminal state: a run there has ended, and nobody can roll it back",
+                    r.state
+                ),
+            )),
+            Some(_) => {}
         }
         if crate::text::is_blank(&r.reason) {
             out.push(place.diagnostic(
