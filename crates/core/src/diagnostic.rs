@@ -88,6 +88,12 @@ pub enum Code {
     MissingFailurePath,
     /// An `on_failure` from the rollback path back into the rollback state (warning).
     RollbackLoop,
+    /// A `${steps.NAME.KEY}` naming no step that publishes values, or a key it does not publish.
+    UnknownOutput,
+    /// A `${steps.NAME.KEY}` used where a path reaches it without running its step.
+    UnpublishedOutput,
+    /// Two steps that publish values with one name.
+    DuplicateStep,
     /// A policy's `PassesThrough` rule broken: a path to the state skips the other one.
     PolicyPassesThrough,
     /// A policy's `GuardedBy` rule broken: a way into the state without the guard.
@@ -102,7 +108,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the docs' tables.
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 39] = [
         Code::Unreadable,
         Code::TooLarge,
         Code::Syntax,
@@ -134,6 +140,9 @@ impl Code {
         Code::SecretInArgv,
         Code::MissingFailurePath,
         Code::RollbackLoop,
+        Code::UnknownOutput,
+        Code::UnpublishedOutput,
+        Code::DuplicateStep,
         Code::PolicyPassesThrough,
         Code::PolicyGuardedBy,
         Code::PolicyCanReach,
@@ -175,6 +184,9 @@ impl Code {
             Code::SecretInArgv => "secret-in-argv",
             Code::MissingFailurePath => "missing-failure-path",
             Code::RollbackLoop => "rollback-loop",
+            Code::UnknownOutput => "unknown-output",
+            Code::UnpublishedOutput => "unpublished-output",
+            Code::DuplicateStep => "duplicate-step",
             Code::PolicyPassesThrough => "policy-passes-through",
             Code::PolicyGuardedBy => "policy-guarded-by",
             Code::PolicyCanReach => "policy-can-reach",
@@ -234,6 +246,9 @@ impl Code {
             Code::SecretInArgv => "visible to every local user",
             Code::MissingFailurePath => "no failure path",
             Code::RollbackLoop => "fails back into the rollback",
+            Code::UnknownOutput => "no such published value",
+            Code::UnpublishedOutput => "may not be published yet",
+            Code::DuplicateStep => "defined again here",
             Code::PolicyPassesThrough => "reached without the required state",
             Code::PolicyGuardedBy => "a way in without the required guard",
             Code::PolicyCanReach => "cannot reach the required state",

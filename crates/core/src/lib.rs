@@ -20,7 +20,8 @@
 //! puts their findings (and a policy's) at their line and column.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
-//! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
+//! values; `outcome` is what evaluating a guard produced; `notify` which notification hooks are due; `outputs` the values steps publish for
+//! later ones (`${steps.NAME.KEY}`); `clock_jump` is the rule for stored
 //! times when clocks disagree.
 #![deny(missing_docs)]
 
@@ -37,7 +38,9 @@ pub mod line_index;
 pub mod model;
 pub mod moves;
 mod name_hash;
+pub mod notify;
 pub mod outcome;
+pub mod outputs;
 mod place;
 pub mod policy;
 pub mod run;

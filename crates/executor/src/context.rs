@@ -74,6 +74,10 @@ pub struct GuardContext {
     /// Supplies guard verdicts and action results instead of evaluating and running them
     /// (`waygate test`); `None`: the real thing.
     pub script: Option<Arc<dyn crate::script::Script>>,
+    /// Where a check or action puts the values it publishes as secrets (`secret_outputs`), by
+    /// template variable: they are never stored, so later steps find them only here, in the
+    /// process that published them. Shared by every context of one run in one engine.
+    pub published_secrets: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl GuardContext {
@@ -118,6 +122,21 @@ impl GuardContext {
             stop: None,
             state: String::new(),
             script: None,
+            published_secrets: Arc::default(),
+        }
+    }
+
+    /// Keeps `values` that step `step` published as secrets for later steps of this process.
+    pub fn keep_secrets(&self, step: &str, values: std::collections::BTreeMap<String, String>) {
+        if values.is_empty() {
+            return;
+        }
+        let mut kept = self
+            .published_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (k, v) in values {
+            kept.insert(waygate_core::outputs::variable(step, &k), v);
         }
     }
 
