@@ -118,8 +118,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         )));
     }
     match &cli.command {
-        Command::Validate { files } => return commands::validate::run(files, g.format),
+        Command::Validate { files, policies } => {
+            return commands::validate::run(files, policies, g.format)
+        }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid, g.format),
+        Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
+        Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
@@ -157,6 +161,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         match &cli.command {
             Command::Validate { .. }
             | Command::Graph { .. }
+            | Command::Simulate { .. }
+            | Command::Test { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Runs { .. }
