@@ -30,8 +30,8 @@ impl std::fmt::Debug for MemoryStore {
 struct Inner {
     clock: Option<TimeSource>,
     runs: BTreeMap<RunId, Run>,
-    /// (workflow, env) → the run holding it.
-    active: HashMap<(String, String), RunId>,
+    /// [`rules::lock_key`] → the run holding it.
+    active: HashMap<String, RunId>,
     events: Vec<Event>,
 }
 
@@ -74,7 +74,7 @@ impl MemoryStore {
         let active = runs
             .values()
             .filter(|r| !r.status.is_ended())
-            .map(|r| ((r.workflow.clone(), r.env.clone()), r.id.clone()))
+            .map(|r| (rules::lock_key(r), r.id.clone()))
             .collect();
         MemoryStore {
             inner: Mutex::new(Inner {
@@ -111,7 +111,7 @@ impl Store for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
         let mut inner = self.lock();
-        let key = (run.workflow.clone(), run.env.clone());
+        let key = rules::lock_key(&run);
         let holder = inner.active.get(&key).cloned();
         rules::check_create(&run, inner.runs.contains_key(&run.id), holder, &events)?;
         let id = run.id.clone();
@@ -145,9 +145,7 @@ impl Store for MemoryStore {
         let (at, sealed) = inner.seal(id, events);
         apply_change(&mut run, &change, at);
         if run.status.is_ended() {
-            inner
-                .active
-                .remove(&(run.workflow.clone(), run.env.clone()));
+            inner.active.remove(&rules::lock_key(&run));
         }
         inner.runs.insert(id.clone(), run.clone());
         Ok((run, sealed))

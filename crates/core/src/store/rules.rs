@@ -99,6 +99,15 @@ pub fn may_follow_the_end(events: &[NewEvent]) -> bool {
     })
 }
 
+/// The key of the lock a run holds while it has not ended: one active run per key. Today the
+/// run's (workflow, environment), encoded without ambiguity (a JSON array, so no two pairs
+/// share a key and it holds no NUL byte, which a database text column refuses). A backend
+/// stores it beside the run and enforces uniqueness over the active runs' keys; it never
+/// builds the key itself.
+pub fn lock_key(run: &Run) -> String {
+    serde_json::json!([run.workflow, run.env]).to_string()
+}
+
 /// Orders runs as `list_runs` returns them: by start time, then id (ids of runs started in the
 /// same second are not in creation order).
 pub fn sort_by_creation(runs: &mut [Run]) {

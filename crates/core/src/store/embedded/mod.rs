@@ -14,7 +14,6 @@ use std::sync::{Mutex, MutexGuard};
 
 mod dir;
 mod error;
-mod group;
 mod index;
 mod journal;
 mod keys;
@@ -27,14 +26,13 @@ mod verify;
 mod witness;
 
 pub use error::EmbeddedError;
-pub use group::{Write, Written};
 pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use options::{Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use salvage::SalvageReport;
 
 use dir::{create_store, inspect, not_empty, Found};
 
-use group::{GroupQueue, Ticket};
+use super::group::{GroupQueue, Ticket, Write, Written};
 use journal::{Journal, Pos, Tail};
 use lock::{is_read_only, lock, lock_shared};
 use replay::replay;
