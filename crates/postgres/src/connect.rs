@@ -50,6 +50,12 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
     config.application_name("waygate");
+    // libpq's way of keeping a password out of the URL (and out of `ps`).
+    if config.get_password().is_none() {
+        if let Some(password) = std::env::var_os("PGPASSWORD") {
+            config.password(password.as_encoded_bytes());
+        }
+    }
     config
         .connect(NoTls)
         .map_err(|e| unavailable(&location, &e))

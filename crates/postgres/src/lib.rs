@@ -29,4 +29,4 @@ mod write;
 pub use connect::{is_postgres_url, redact};
 pub use run_locks::PgRunLocks;
 pub use schema::SCHEMA_VERSION;
-pub use store::{Opened, PgStore};
+pub use store::{PgStore, Tables};

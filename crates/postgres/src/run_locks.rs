@@ -35,20 +35,39 @@ impl PgRunLocks {
     }
 
     fn try_lock(&self, run: &RunId) -> io::Result<Option<RunLock>> {
-        let mut client = connect(&self.url).map_err(io::Error::other)?;
-        let got: bool = client
-            .query_one(
-                &format!("SELECT pg_try_advisory_lock({KEY})"),
-                &[&run.as_str()],
-            )
-            .map_err(io::Error::other)?
-            .get(0);
-        Ok(got.then(|| RunLock::new(Held(std::sync::Mutex::new(client)))))
+        off_runtime(|| {
+            let mut client = connect(&self.url).map_err(io::Error::other)?;
+            let got: bool = client
+                .query_one(
+                    &format!("SELECT pg_try_advisory_lock({KEY})"),
+                    &[&run.as_str()],
+                )
+                .map_err(io::Error::other)?
+                .get(0);
+            Ok(got.then(|| RunLock::new(Held(std::sync::Mutex::new(Some(client))))))
+        })
     }
 }
 
+/// Runs `f` on a thread of its own: the blocking client runs a small runtime of its own,
+/// which must not start (nor be dropped) on a thread of the caller's async runtime, and the
+/// engine asks whether a lock is held from async code.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// The connection holding a lock; closing it lets go.
-struct Held(#[allow(dead_code)] std::sync::Mutex<postgres::Client>);
+struct Held(std::sync::Mutex<Option<postgres::Client>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let client = self.0.get_mut().map_or(None, Option::take);
+        off_runtime(move || drop(client));
+    }
+}
 
 impl RunLocks for PgRunLocks {
     fn take(&self, run: &RunId) -> io::Result<Option<RunLock>> {
@@ -62,6 +81,12 @@ impl RunLocks for PgRunLocks {
     }
 
     fn is_held(&self, run: &RunId) -> io::Result<bool> {
+        off_runtime(|| self.is_held_here(run))
+    }
+}
+
+impl PgRunLocks {
+    fn is_held_here(&self, run: &RunId) -> io::Result<bool> {
         let mut client = connect(&self.url).map_err(io::Error::other)?;
         let held: bool = client
             .query_one(

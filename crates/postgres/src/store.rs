@@ -40,7 +40,7 @@ impl std::fmt::Debug for PgStore {
 
 /// What [`PgStore::open`] did besides opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opened {
+pub enum Tables {
     /// The tables were there.
     Existing,
     /// They were created now, in an empty database.
@@ -55,7 +55,7 @@ impl PgStore {
     /// and `create` (the CLI's `start` and `run`); without `create`, a database without them is
     /// [`StoreError::NoStore`]. Tables of another schema version are
     /// [`StoreError::UnsupportedVersion`], naming both.
-    pub fn open(url: &str, create: bool) -> Result<(PgStore, Opened), StoreError> {
+    pub fn open(url: &str, create: bool) -> Result<(PgStore, Tables), StoreError> {
         let location = redact(url);
         let mut client = connect(url)?;
         let found = prepare(&mut client, &location, create)?;
@@ -70,8 +70,8 @@ impl PgStore {
             queue: GroupQueue::default(),
         };
         let opened = match found {
-            Found::Existing => Opened::Existing,
-            Found::Created => Opened::Created,
+            Found::Existing => Tables::Existing,
+            Found::Created => Tables::Created,
         };
         Ok((store, opened))
     }

@@ -5,7 +5,7 @@
 use waygate_core::store::conformance::{self, create, moved};
 use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_postgres::testing::TestSchema;
-use waygate_postgres::{Opened, PgStore};
+use waygate_postgres::{PgStore, Tables};
 
 fn open(schema: &TestSchema) -> PgStore {
     PgStore::open(schema.url(), true).expect("open").0
@@ -116,11 +116,11 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
     }
     assert_eq!(
         PgStore::open(schema.url(), true).unwrap().1,
-        Opened::Created
+        Tables::Created
     );
     assert_eq!(
         PgStore::open(schema.url(), true).unwrap().1,
-        Opened::Existing
+        Tables::Existing
     );
     assert!(schema
         .psql("UPDATE waygate_schema SET version = 7")
