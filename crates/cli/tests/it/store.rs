@@ -788,22 +788,28 @@ fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
 }
 
 #[test]
-fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
+fn a_postgres_url_that_does_not_answer_is_an_error_not_taken_for_a_directory() {
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
-    let url = "postgres://deploy:s3cret@db.internal:5432/waygate";
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("postgres://deploy:s3cret@127.0.0.1:{port}/waygate");
     for args in [
         &["start", "wf.ron", "--env", "dev"][..],
         &["runs"],
         &["audit", "verify"],
-        &["store", "salvage", "--to", "saved"],
     ] {
-        let mut full = vec!["--store", url];
+        let mut full = vec!["--store", url.as_str()];
         full.extend_from_slice(args);
         let out = run(sb.path(), &full);
         out.code(1);
         assert!(
-            out.stderr.contains("not supported in this build yet"),
+            out.stderr.contains("cannot reach the store at")
+                && out.stderr.contains("does not answer"),
             "{args:?}: {}",
             out.stderr
         );
@@ -812,7 +818,7 @@ fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
             "{args:?} echoed the password"
         );
     }
-    // A salvage into a database URL is refused too, before anything is written.
+    // A salvage from or into a database URL is refused, before anything is written.
     run(sb.path(), &["start", "wf.ron", "--env", "dev"]).code(0);
     let out = run(
         sb.path(),
@@ -820,7 +826,7 @@ fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
     );
     out.code(1);
     assert!(
-        out.stderr.contains("not supported in this build yet"),
+        out.stderr.contains("works on a store directory"),
         "{}",
         out.stderr
     );

@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod dir;
 mod error;
+mod import;
 mod index;
 mod journal;
 mod keys;
@@ -153,6 +154,20 @@ impl EmbeddedStore {
     pub fn with_clock(mut self, clock: TimeSource) -> EmbeddedStore {
         self.clock = Clock(Some(clock));
         self
+    }
+
+    /// Creates a store in `dir` (missing or empty) holding `runs` and `events` exactly as they
+    /// are: a whole chain from seq 1, with seq, times, actors and hashes kept, each run as it
+    /// ends up (`waygate store copy`). Refused for a directory that is not empty, or a chain
+    /// that does not verify.
+    pub fn import(
+        dir: impl AsRef<Path>,
+        options: Options,
+        runs: &[Run],
+        events: &[Event],
+    ) -> Result<EmbeddedStore, StoreError> {
+        import::import(dir.as_ref(), &options, runs, events)?;
+        EmbeddedStore::open_existing_with(dir, options)
     }
 
     /// The store's directory.
