@@ -93,19 +93,40 @@ pub(crate) fn prepare(
             location: location.to_owned(),
         });
     }
+    // A session lock, taken outside the transaction that looks: a transaction that began
+    // before the other process committed its tables would not see them in the catalog.
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('waygate: create the schema'))",
+            &[],
+        )
+        .map_err(fail)?;
+    let created = create_tables(client, location);
+    let unlocked = client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtext('waygate: create the schema'))",
+            &[],
+        )
+        .map_err(fail);
+    let created = created?;
+    unlocked?;
+    match created {
+        true => Ok(Found::Created),
+        false => prepare(client, location, false),
+    }
+}
+
+/// Creates the tables unless another process did meanwhile (then `false`).
+fn create_tables(client: &mut Client, location: &str) -> Result<bool, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
     let mut tx = client.transaction().map_err(fail)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('waygate: create the schema'))",
-        &[],
-    )
-    .map_err(fail)?;
     let exists: bool = tx
         .query_one("SELECT to_regclass('waygate_schema') IS NOT NULL", &[])
         .map_err(fail)?
         .get(0);
     if exists {
         tx.rollback().map_err(fail)?;
-        return prepare(client, location, false);
+        return Ok(false);
     }
     tx.batch_execute(CREATE).map_err(fail)?;
     tx.execute(
@@ -119,7 +140,7 @@ pub(crate) fn prepare(
     )
     .map_err(fail)?;
     tx.commit().map_err(fail)?;
-    Ok(Found::Created)
+    Ok(true)
 }
 
 /// The version the database's tables carry, `None` when there are none.
