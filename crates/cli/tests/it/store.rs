@@ -1054,3 +1054,64 @@ fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
     );
     holder
 }
+
+/// `store copy` from a directory into PostgreSQL and back: every run and event as it was
+/// (same history, same head), a copy that goes on working, and a non-empty destination
+/// refused.
+#[test]
+fn store_copy_carries_a_whole_store_between_backends_and_refuses_a_non_empty_one() {
+    let Some(pg) = Sandbox::on_postgres() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let ended = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &ended, "--reason", "r"]).code(0);
+    let active = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("bob", &["approve", &active, "sign-off"]).code(1);
+    let head = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--format", "json", "audit", "verify"]);
+        let json = run(sb.path(), &full).code(0).json();
+        json["head"].clone()
+    };
+    let url = pg.store_arg().into_string().expect("utf-8 URL");
+    let source = sb.store().display().to_string();
+    let copied = run(
+        sb.path(),
+        &[
+            "--format", "json", "store", "copy", "--from", &source, "--to", &url,
+        ],
+    );
+    copied.code(0);
+    let json = copied.json();
+    assert_eq!(
+        (json["runs"].as_u64(), json["ok"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(json["head"], head(&["--store", &source]));
+    assert_eq!(head(&["--store", &url]), head(&["--store", &source]));
+    for id in [&ended, &active] {
+        assert_eq!(pg.history(id), sb.history(id), "run {id}");
+    }
+    // And back into a new directory: the same head again.
+    let back = sb.path().join("back").display().to_string();
+    run(sb.path(), &["store", "copy", "--from", &url, "--to", &back]).code(0);
+    assert_eq!(head(&["--store", &back]), head(&["--store", &source]));
+    // Neither copy takes a second one.
+    for to in [&url, &back] {
+        let again = run(sb.path(), &["store", "copy", "--from", &source, "--to", to]);
+        again.code(1);
+        assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    }
+    // The copy goes on: its active run still holds its environment and can be ended there.
+    pg.write("wf.ron", LIFECYCLE);
+    pg.wg(&["start", "wf.ron", "--env", "dev"]).code(5);
+    pg.wg(&["abort", &active, "--reason", "moved"]).code(0);
+    pg.verify();
+    assert_eq!(
+        sb.status(&active)["status"],
+        "active",
+        "the source is not changed"
+    );
+}
