@@ -10,6 +10,8 @@
 //! to stderr before it runs).
 #![allow(clippy::unwrap_used)]
 
+pub mod crash;
+
 use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};
 use crate::event::{Cause, EventKind, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
