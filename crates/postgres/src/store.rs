@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, IsolationLevel};
 use waygate_core::event::{Event, NewEvent};
 use waygate_core::run::{Run, RunId};
@@ -15,6 +15,7 @@ use waygate_core::store::{
 use crate::connect::{connect, failed, redact, Write as Stage};
 use crate::rows::{event_from, events_from, micros, run_from, EVENT_COLUMNS};
 use crate::schema::{prepare, set_durable, warn_if_not_durable, Found};
+use crate::write::Writer;
 
 /// The PostgreSQL store at one database URL. One handle serves many threads: writes that
 /// arrive together share one transaction (group commit, `write.rs`); reads take a connection
@@ -24,7 +25,7 @@ pub struct PgStore {
     location: String,
     clock: Option<TimeSource>,
     /// The writing connection, used by the group's leader only.
-    writer: Mutex<Option<Client>>,
+    writer: Mutex<Option<Writer>>,
     /// Idle reading connections.
     readers: Mutex<Vec<Client>>,
     queue: GroupQueue,
@@ -61,11 +62,12 @@ impl PgStore {
         let found = prepare(&mut client, &location, create)?;
         warn_if_not_durable(&mut client, &location)?;
         set_durable(&mut client, &location)?;
+        let writer = Writer::new(client, &location)?;
         let store = PgStore {
             url: url.to_owned(),
             location,
             clock: None,
-            writer: Mutex::new(Some(client)),
+            writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             queue: GroupQueue::default(),
         };
@@ -100,14 +102,14 @@ impl PgStore {
         self.queue.submit(writes, |batch| {
             let tickets: Vec<_> = batch.iter().map(|(t, _)| *t).collect();
             let mut writer = lock(&self.writer);
-            let result = self.writer_client(&mut writer).and_then(|client| {
-                crate::write::write_group(client, &self.location, batch, &|| self.now())
+            let result = self.writer(&mut writer).and_then(|w| {
+                crate::write::write_group(w, &self.location, batch, &|| self.now())
             });
             match result {
                 Ok(results) => results,
                 Err(e) => {
                     // A lost connection is opened anew by the next write.
-                    if writer.as_ref().is_some_and(Client::is_closed) {
+                    if writer.as_ref().is_some_and(|w| w.client.is_closed()) {
                         *writer = None;
                     }
                     tickets
@@ -124,8 +126,8 @@ impl PgStore {
     /// Refused unless the store is empty.
     pub fn import(&self, runs: &[Run], events: &[Event]) -> Result<(), StoreError> {
         let mut writer = lock(&self.writer);
-        let client = self.writer_client(&mut writer)?;
-        crate::write::import(client, &self.location, runs, events)
+        let writer = self.writer(&mut writer)?;
+        crate::write::import(&mut writer.client, &self.location, runs, events)
     }
 
     fn now(&self) -> jiff::Timestamp {
@@ -143,14 +145,14 @@ impl PgStore {
         })
     }
 
-    fn writer_client<'a>(
+    fn writer<'a>(
         &self,
-        writer: &'a mut MutexGuard<'_, Option<Client>>,
-    ) -> Result<&'a mut Client, StoreError> {
+        writer: &'a mut MutexGuard<'_, Option<Writer>>,
+    ) -> Result<&'a mut Writer, StoreError> {
         if writer.is_none() {
             let mut client = connect(&self.url)?;
             set_durable(&mut client, &self.location)?;
-            **writer = Some(client);
+            **writer = Some(Writer::new(client, &self.location)?);
         }
         writer.as_mut().ok_or_else(|| StoreError::Backend {
             location: self.location.clone(),
@@ -195,9 +197,9 @@ impl PgStore {
         client: &mut impl GenericClient,
         id: &RunId,
     ) -> Result<Vec<postgres::Row>, postgres::Error> {
-        client.query(
+        client.query_typed(
             &format!("SELECT {EVENT_COLUMNS} FROM waygate_events WHERE run_id = $1 ORDER BY seq"),
-            &[&id.as_str()],
+            &[(&id.as_str(), Type::TEXT)],
         )
     }
 }
@@ -249,10 +251,10 @@ impl Store for PgStore {
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let rows = self.read(|client| {
-            client.query(
+            client.query_typed(
                 "SELECT run, definition FROM waygate_runs \
                  WHERE ($1::text IS NULL OR workflow = $1) AND ($2::text IS NULL OR env = $2)",
-                &[&filter.workflow, &filter.env],
+                &[(&filter.workflow, Type::TEXT), (&filter.env, Type::TEXT)],
             )
         })?;
         let mut runs = Vec::with_capacity(rows.len());
@@ -295,17 +297,17 @@ impl Store for PgStore {
         let run = filter.run.as_ref().map(RunId::as_str);
         let since = filter.since.map(micros);
         let until = filter.until.map(micros);
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &run,
-            &filter.actor,
-            &filter.kind,
-            &since,
-            &until,
-            &filter.workflow,
-            &filter.env,
+        let params: [(&(dyn ToSql + Sync), Type); 7] = [
+            (&run, Type::TEXT),
+            (&filter.actor, Type::TEXT),
+            (&filter.kind, Type::TEXT),
+            (&since, Type::INT8),
+            (&until, Type::INT8),
+            (&filter.workflow, Type::TEXT),
+            (&filter.env, Type::TEXT),
         ];
         let rows = self.read(|client| {
-            client.query(
+            client.query_typed(
                 "SELECT e.seq, e.run_id, e.at, e.actor, e.kind, e.prev_hash, e.hash, \
                         r.workflow, r.env \
                  FROM waygate_events e LEFT JOIN waygate_runs r ON r.id = e.run_id \

@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::types::ToSql;
-use postgres::{Client, Transaction};
+use postgres::{Client, Statement, Transaction};
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::group::{Ticket, Write, Written};
@@ -30,6 +30,63 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{kind_json, micros, run_from, run_json};
 
+const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
+     FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted";
+const RUNS: &str =
+    "SELECT id, run, definition FROM waygate_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const HOLDERS: &str = "SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key = ANY($1)";
+const HEAD: &str = "SELECT seq, hash, at FROM waygate_head FOR UPDATE";
+const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
+         (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                              $6::text[], $7::text[], $8::text[], $9::text[])), \
+     nr AS (INSERT INTO waygate_runs \
+         (id, workflow, env, status, lock_key, active, version, run, definition) \
+         SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                              $15::bool[], $16::bigint[], $17::text[], $18::text[])), \
+     ur AS (UPDATE waygate_runs r \
+         SET status = u.status, active = u.active, version = u.version, run = u.run \
+         FROM unnest($19::text[], $20::text[], $21::bool[], $22::bigint[], $23::text[]) \
+              AS u(id, status, active, version, run) \
+         WHERE r.id = u.id) \
+     UPDATE waygate_head SET seq = $24, hash = $25, at = $26";
+
+/// The writing connection, with its statements prepared once: each is then one round trip
+/// instead of two (parse, then execute).
+pub(crate) struct Writer {
+    pub(crate) client: Client,
+    lock_keys: Statement,
+    runs: Statement,
+    holders: Statement,
+    head: Statement,
+    insert: Statement,
+}
+
+impl Writer {
+    pub(crate) fn new(mut client: Client, location: &str) -> Result<Writer, StoreError> {
+        let mut prepare = |sql: &str| {
+            client
+                .prepare(sql)
+                .map_err(|e| failed(location, &e, Stage::None))
+        };
+        let (lock_keys, runs, holders, head, insert) = (
+            prepare(LOCK_KEYS)?,
+            prepare(RUNS)?,
+            prepare(HOLDERS)?,
+            prepare(HEAD)?,
+            prepare(INSERT)?,
+        );
+        Ok(Writer {
+            client,
+            lock_keys,
+            runs,
+            holders,
+            head,
+            insert,
+        })
+    }
+}
+
 /// How often a group is tried again after another transaction got in its way.
 const ATTEMPTS: usize = 20;
 
@@ -38,7 +95,7 @@ type Results = Vec<(Ticket, Result<Written, StoreError>)>;
 /// Writes `batch` in one transaction; each write's own refusal is its result, a failure of
 /// the database the whole group's error.
 pub(crate) fn write_group(
-    client: &mut Client,
+    writer: &mut Writer,
     location: &str,
     batch: Vec<(Ticket, Write)>,
     now: &dyn Fn() -> jiff::Timestamp,
@@ -46,7 +103,7 @@ pub(crate) fn write_group(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_group(client, location, batch.clone(), now) {
+        match try_group(writer, location, batch.clone(), now) {
             Ok(results) => return Ok(results),
             Err(Failure::Transient(_)) if attempt < ATTEMPTS => continue,
             Err(Failure::Transient(e)) => return Err(failed(location, &e, Stage::Before)),
@@ -81,19 +138,23 @@ struct View {
 }
 
 fn try_group(
-    client: &mut Client,
+    writer: &mut Writer,
     location: &str,
     batch: Vec<(Ticket, Write)>,
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Results, Failure> {
     let fail = before(location);
-    let mut tx = client.transaction().map_err(&fail)?;
-    let mut view = read_view(&mut tx, location, &batch)?;
+    let statements = (
+        writer.lock_keys.clone(),
+        writer.runs.clone(),
+        writer.holders.clone(),
+    );
+    let (head, insert_statement) = (writer.head.clone(), writer.insert.clone());
+    let mut tx = writer.client.transaction().map_err(&fail)?;
+    let mut view = read_view(&mut tx, location, &batch, &statements)?;
 
     // From here to COMMIT, the head row is ours.
-    let head = tx
-        .query_one("SELECT seq, hash, at FROM waygate_head FOR UPDATE", &[])
-        .map_err(&fail)?;
+    let head = tx.query_one(&head, &[]).map_err(&fail)?;
     let last_seq: i64 = head.get(0);
     let mut prev_hash: String = head.get(1);
     let last_at: Option<String> = head.get(2);
@@ -118,7 +179,7 @@ fn try_group(
         tx.rollback().map_err(&fail)?;
         return Ok(results);
     }
-    insert(&mut tx, location, &view, &sealed_all, at).map_err(|e| match e {
+    insert(&mut tx, &insert_statement, location, &view, &sealed_all, at).map_err(|e| match e {
         InsertError::Db(e) => fail(e),
         InsertError::Store(e) => Failure::Store(e),
     })?;
@@ -132,6 +193,7 @@ fn read_view(
     tx: &mut Transaction<'_>,
     location: &str,
     batch: &[(Ticket, Write)],
+    (lock_keys, runs, holders): &(Statement, Statement, Statement),
 ) -> Result<View, Failure> {
     let fail = before(location);
     let mut ids = BTreeSet::new();
@@ -150,32 +212,15 @@ fn read_view(
     let keys: Vec<String> = keys.into_iter().collect();
     let ids: Vec<String> = ids.into_iter().collect();
     if !keys.is_empty() {
-        tx.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
-             FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted",
-            &[&keys],
-        )
-        .map_err(&fail)?;
+        tx.execute(lock_keys, &[&keys]).map_err(&fail)?;
     }
     let mut view = View::default();
-    for row in tx
-        .query(
-            "SELECT id, run, definition FROM waygate_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &[&ids],
-        )
-        .map_err(&fail)?
-    {
+    for row in tx.query(runs, &[&ids]).map_err(&fail)? {
         let run = run_from(row.get(1), row.get(2), location).map_err(Failure::Store)?;
         view.runs.insert(run.id.clone(), run);
     }
     if !keys.is_empty() {
-        for row in tx
-            .query(
-                "SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key = ANY($1)",
-                &[&keys],
-            )
-            .map_err(&fail)?
-        {
+        for row in tx.query(holders, &[&keys]).map_err(&fail)? {
             view.holders.insert(row.get(0), RunId(row.get(1)));
         }
     }
@@ -242,6 +287,7 @@ enum InsertError {
 /// Step 4: the events, the new and moved runs, and the head, in one statement.
 fn insert(
     tx: &mut Transaction<'_>,
+    statement: &Statement,
     location: &str,
     view: &View,
     events: &[Event],
@@ -292,23 +338,7 @@ fn insert(
         &last.1,
         &at,
     ];
-    tx.execute(
-        "WITH ev AS (INSERT INTO waygate_events \
-             (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                                  $6::text[], $7::text[], $8::text[], $9::text[])), \
-         nr AS (INSERT INTO waygate_runs \
-             (id, workflow, env, status, lock_key, active, version, run, definition) \
-             SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
-                                  $15::bool[], $16::bigint[], $17::text[], $18::text[])), \
-         ur AS (UPDATE waygate_runs r \
-             SET status = u.status, active = u.active, version = u.version, run = u.run \
-             FROM unnest($19::text[], $20::text[], $21::bool[], $22::bigint[], $23::text[]) \
-                  AS u(id, status, active, version, run) \
-             WHERE r.id = u.id) \
-         UPDATE waygate_head SET seq = $24, hash = $25, at = $26",
-        &params,
-    )
+    tx.execute(statement, &params)
     .map_err(InsertError::Db)?;
     Ok(())
 }
