@@ -102,9 +102,9 @@ impl PgStore {
         self.queue.submit(writes, |batch| {
             let tickets: Vec<_> = batch.iter().map(|(t, _)| *t).collect();
             let mut writer = lock(&self.writer);
-            let result = self.writer(&mut writer).and_then(|w| {
-                crate::write::write_group(w, &self.location, batch, &|| self.now())
-            });
+            let result = self
+                .writer(&mut writer)
+                .and_then(|w| crate::write::write_group(w, &self.location, batch, &|| self.now()));
             match result {
                 Ok(results) => results,
                 Err(e) => {

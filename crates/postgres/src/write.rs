@@ -30,7 +30,8 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{kind_json, micros, run_from, run_json};
 
-const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
+const LOCK_KEYS: &str =
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
      FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted";
 const RUNS: &str =
     "SELECT id, run, definition FROM waygate_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE";
@@ -338,8 +339,7 @@ fn insert(
         &last.1,
         &at,
     ];
-    tx.execute(statement, &params)
-    .map_err(InsertError::Db)?;
+    tx.execute(statement, &params).map_err(InsertError::Db)?;
     Ok(())
 }
 

@@ -518,7 +518,12 @@ impl ChainCheck {
 
     /// Checks `event`; on failure, what is wrong with it.
     pub fn check(&mut self, event: &Event) -> Result<(), String> {
-        let hash_ok = event.hash_matches(&mut Vec::new());
+        self.check_link(event, event.hash_matches(&mut Vec::new()))
+    }
+
+    /// [`ChainCheck::check`] of an event whose own hash was checked already (`hash_ok`, by
+    /// [`Event::hash_is_right`], perhaps on another thread): what is left is sequential.
+    pub fn check_link(&mut self, event: &Event, hash_ok: bool) -> Result<(), String> {
         if let Some(fault) = crate::event::link_fault(
             self.next_seq,
             &self.prev_hash,
