@@ -11,13 +11,17 @@
 //! 4. One statement inserts the events and the new runs, updates the moved runs and the head;
 //!    then `COMMIT`. The head row is held for these two round trips, for the whole group.
 //!
+//! `BEGIN` and steps 1 to 3 go in one round trip (one simple query of several statements,
+//! run in order, their few values quoted as literals); step 4's statement is prepared once
+//! per connection. Three round trips per group in all.
+//!
 //! A transaction that fails only because another got in its way (a deadlock, a key taken
 //! meanwhile) is tried again from step 1 with fresh reads.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::types::ToSql;
-use postgres::{Client, Statement, Transaction};
+use postgres::{Client, Statement};
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::group::{Ticket, Write, Written};
@@ -30,13 +34,6 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{kind_json, micros, run_from, run_json};
 
-const LOCK_KEYS: &str =
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
-     FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted";
-const RUNS: &str =
-    "SELECT id, run, definition FROM waygate_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE";
-const HOLDERS: &str = "SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key = ANY($1)";
-const HEAD: &str = "SELECT seq, hash, at FROM waygate_head FOR UPDATE";
 const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
@@ -52,39 +49,23 @@ const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
          WHERE r.id = u.id) \
      UPDATE waygate_head SET seq = $24, hash = $25, at = $26";
 
-/// The writing connection, with its statements prepared once: each is then one round trip
-/// instead of two (parse, then execute).
+/// The writing connection, with its one parameterised statement prepared once.
 pub(crate) struct Writer {
     pub(crate) client: Client,
-    lock_keys: Statement,
-    runs: Statement,
-    holders: Statement,
-    head: Statement,
     insert: Statement,
 }
 
 impl Writer {
     pub(crate) fn new(mut client: Client, location: &str) -> Result<Writer, StoreError> {
-        let mut prepare = |sql: &str| {
-            client
-                .prepare(sql)
-                .map_err(|e| failed(location, &e, Stage::None))
-        };
-        let (lock_keys, runs, holders, head, insert) = (
-            prepare(LOCK_KEYS)?,
-            prepare(RUNS)?,
-            prepare(HOLDERS)?,
-            prepare(HEAD)?,
-            prepare(INSERT)?,
-        );
-        Ok(Writer {
-            client,
-            lock_keys,
-            runs,
-            holders,
-            head,
-            insert,
-        })
+        // The reads of step 1 to 3 quote their few values as SQL literals (`literal`): with
+        // standard strings a backslash is an ordinary character, and only `'` needs doubling.
+        client
+            .batch_execute("SET standard_conforming_strings = on")
+            .map_err(|e| failed(location, &e, Stage::None))?;
+        let insert = client
+            .prepare(INSERT)
+            .map_err(|e| failed(location, &e, Stage::None))?;
+        Ok(Writer { client, insert })
     }
 }
 
@@ -145,24 +126,17 @@ fn try_group(
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Results, Failure> {
     let fail = before(location);
-    let statements = (
-        writer.lock_keys.clone(),
-        writer.runs.clone(),
-        writer.holders.clone(),
-    );
-    let (head, insert_statement) = (writer.head.clone(), writer.insert.clone());
-    let mut tx = writer.client.transaction().map_err(&fail)?;
-    let mut view = read_view(&mut tx, location, &batch, &statements)?;
-
+    let (mut view, head) = match read_view(&mut writer.client, location, &batch) {
+        Ok(read) => read,
+        Err(e) => {
+            rollback(&mut writer.client);
+            return Err(e);
+        }
+    };
     // From here to COMMIT, the head row is ours.
-    let head = tx.query_one(&head, &[]).map_err(&fail)?;
-    let last_seq: i64 = head.get(0);
-    let mut prev_hash: String = head.get(1);
-    let last_at: Option<String> = head.get(2);
-    let last_at = last_at.and_then(|t| t.parse::<jiff::Timestamp>().ok());
-    let at = commit_time(now(), last_at);
-    let mut next_seq = u64::try_from(last_seq).unwrap_or(0) + 1;
-
+    let at = commit_time(now(), head.at);
+    let mut next_seq = head.seq + 1;
+    let mut prev_hash = head.hash;
     let mut results = Vec::with_capacity(batch.len());
     let mut sealed_all: Vec<Event> = Vec::new();
     for (ticket, write) in batch {
@@ -177,55 +151,135 @@ fn try_group(
         results.push((ticket, result));
     }
     if sealed_all.is_empty() {
-        tx.rollback().map_err(&fail)?;
+        writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
-    insert(&mut tx, &insert_statement, location, &view, &sealed_all, at).map_err(|e| match e {
-        InsertError::Db(e) => fail(e),
-        InsertError::Store(e) => Failure::Store(e),
-    })?;
-    tx.commit()
+    let inserted = insert(
+        &mut writer.client,
+        &writer.insert,
+        location,
+        &view,
+        &sealed_all,
+        at,
+    );
+    if let Err(e) = inserted {
+        rollback(&mut writer.client);
+        return Err(match e {
+            InsertError::Db(e) => fail(e),
+            InsertError::Store(e) => Failure::Store(e),
+        });
+    }
+    writer
+        .client
+        .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
     Ok(results)
 }
 
-/// Steps 1 and 2: the lock keys of creates, the runs touched, and who holds the keys.
+/// Ends a transaction that failed; a connection that is gone has ended it already.
+fn rollback(client: &mut Client) {
+    if !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK");
+    }
+}
+
+/// The chain's head as step 3 read it.
+struct Head {
+    seq: u64,
+    hash: String,
+    at: Option<jiff::Timestamp>,
+}
+
+/// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
+/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the head.
 fn read_view(
-    tx: &mut Transaction<'_>,
+    client: &mut Client,
     location: &str,
     batch: &[(Ticket, Write)],
-    (lock_keys, runs, holders): &(Statement, Statement, Statement),
-) -> Result<View, Failure> {
+) -> Result<(View, Head), Failure> {
     let fail = before(location);
     let mut ids = BTreeSet::new();
     let mut keys = BTreeSet::new();
     for (_, write) in batch {
         match write {
             Write::Create { run, .. } => {
-                ids.insert(run.id.as_str().to_owned());
-                keys.insert(lock_key(run));
+                ids.insert(literal(run.id.as_str()));
+                keys.insert(literal(&lock_key(run)));
             }
             Write::Commit { id, .. } | Write::Append { id, .. } => {
-                ids.insert(id.as_str().to_owned());
+                ids.insert(literal(id.as_str()));
             }
         }
     }
-    let keys: Vec<String> = keys.into_iter().collect();
-    let ids: Vec<String> = ids.into_iter().collect();
+    let ids = ids.into_iter().collect::<Vec<_>>().join(", ");
+    let keys = keys.into_iter().collect::<Vec<_>>().join(", ");
+    let mut sql = String::from("BEGIN; ");
     if !keys.is_empty() {
-        tx.execute(lock_keys, &[&keys]).map_err(&fail)?;
+        sql.push_str(&format!(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
+             FROM (SELECT k FROM unnest(ARRAY[{keys}]::text[]) AS k ORDER BY k) AS sorted; \
+             SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key IN ({keys}); "
+        ));
     }
-    let mut view = View::default();
-    for row in tx.query(runs, &[&ids]).map_err(&fail)? {
-        let run = run_from(row.get(1), row.get(2), location).map_err(Failure::Store)?;
-        view.runs.insert(run.id.clone(), run);
-    }
-    if !keys.is_empty() {
-        for row in tx.query(holders, &[&keys]).map_err(&fail)? {
-            view.holders.insert(row.get(0), RunId(row.get(1)));
+    sql.push_str(&format!(
+        "SELECT id, run, definition FROM waygate_runs WHERE id IN ({ids}) ORDER BY id FOR UPDATE; \
+         SELECT seq, hash, at FROM waygate_head FOR UPDATE"
+    ));
+    let messages = client.simple_query(&sql).map_err(&fail)?;
+    // The results, statement by statement (BEGIN's has no rows).
+    let mut results: Vec<Vec<postgres::SimpleQueryRow>> = vec![Vec::new()];
+    for message in messages {
+        match message {
+            postgres::SimpleQueryMessage::Row(row) => {
+                if let Some(last) = results.last_mut() {
+                    last.push(row);
+                }
+            }
+            postgres::SimpleQueryMessage::CommandComplete(_) => results.push(Vec::new()),
+            _ => {}
         }
     }
-    Ok(view)
+    let bad = |what: &str| {
+        Failure::Store(StoreError::Backend {
+            location: location.to_owned(),
+            why: format!("unexpected answer to the reads of a commit: {what}"),
+        })
+    };
+    // BEGIN, [lock keys, holders,] runs, head; and an empty one after the last.
+    let mut view = View::default();
+    let (holders, runs, head) = match results.len() {
+        4 => (None, &results[1], &results[2]),
+        6 => (Some(&results[2]), &results[3], &results[4]),
+        n => return Err(bad(&format!("{n} results"))),
+    };
+    for row in holders.into_iter().flatten() {
+        let (Some(key), Some(id)) = (row.get(0), row.get(1)) else {
+            return Err(bad("a holder without its key"));
+        };
+        view.holders.insert(key.to_owned(), RunId(id.to_owned()));
+    }
+    for row in runs {
+        let (Some(json), Some(definition)) = (row.get(1), row.get(2)) else {
+            return Err(bad("a run without its record"));
+        };
+        let run = run_from(json, definition.to_owned(), location).map_err(Failure::Store)?;
+        view.runs.insert(run.id.clone(), run);
+    }
+    let row = head.first().ok_or_else(|| bad("no head row"))?;
+    let head = Head {
+        seq: row
+            .get(0)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("the head's seq"))?,
+        hash: row.get(1).ok_or_else(|| bad("the head's hash"))?.to_owned(),
+        at: row.get(2).and_then(|t| t.parse().ok()),
+    };
+    Ok((view, head))
+}
+
+/// `text` as an SQL string literal (standard strings: `'` doubled, nothing else special).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Step 3 for one write: core's rules on the group's view, then the write applied to it.
@@ -287,7 +341,7 @@ enum InsertError {
 
 /// Step 4: the events, the new and moved runs, and the head, in one statement.
 fn insert(
-    tx: &mut Transaction<'_>,
+    tx: &mut Client,
     statement: &Statement,
     location: &str,
     view: &View,

@@ -163,3 +163,33 @@ fn an_unreachable_server_and_a_missing_database_say_so_without_the_password() {
         }
     }
 }
+
+#[test]
+fn quotes_and_backslashes_in_ids_and_environments_are_only_text() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    for (id, env) in [
+        ("r'1\\", "pr'od\\"),
+        ("x'); DROP TABLE waygate_events; --", "e"),
+    ] {
+        let run = create(&store, id, env);
+        store
+            .commit(
+                &run.id,
+                1,
+                RunChange::to_state("next"),
+                vec![moved("build", "next")],
+            )
+            .unwrap();
+        assert_eq!(store.load_run(&run.id).unwrap().state, "next");
+    }
+    let again = conformance::run("r2", "web", "pr'od\\");
+    let first = conformance::started(&again);
+    assert!(matches!(
+        store.create_run(again, vec![first]),
+        Err(StoreError::EnvironmentBusy { .. })
+    ));
+    assert!(store.verify().unwrap().is_ok());
+}
