@@ -263,18 +263,9 @@ fn waiting_line(wait: &LockWait) -> String {
     .into_owned()
 }
 
-/// `word` as one shell word: as is when it is made of characters no shell treats specially,
-/// else in single quotes (a `'` inside written as `'\''`).
-fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+/// `word` as one word of a command line pasted into a shell.
+pub fn shell_word(word: &str) -> String {
+    waygate_core::text::shell_word(word, waygate_core::text::ShellReader::Shell)
 }
 
 /// This process's one clock, for its waits, the times its writes are stamped with and the

@@ -26,7 +26,7 @@ pub struct Global {
     #[arg(long, global = true, env = "WAYGATE_STORE", default_value = DEFAULT_STORE)]
     pub store: PathBuf,
     /// Output format; `jsonl` and `csv` apply to `runs`, `history` and `audit` (and `jsonl`
-    /// to `validate`), other commands refuse them.
+    /// to `validate`), `svg` to `graph`; other commands refuse them.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Who is acting; recorded on every event. Defaults to the OS user.
@@ -57,6 +57,8 @@ pub enum Format {
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+    /// An SVG picture (`graph` only).
+    Svg,
 }
 
 /// The commands.
@@ -68,7 +70,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the state graph as Graphviz DOT (or Mermaid), guards on the edges.
+    /// Print the state graph as Graphviz DOT (or Mermaid, or with `--format svg` an SVG
+    /// picture), guards on the edges.
     Graph {
         /// The workflow file.
         file: PathBuf,
@@ -227,7 +230,14 @@ impl Command {
             Command::Rollback { .. } => "rollback",
             Command::Abort { .. } => "abort",
             Command::History { .. } => "history",
-            Command::Audit(a) if a.verify.is_some() => "audit verify",
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Verify { .. }),
+                ..
+            }) => "audit verify",
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(_)),
+                ..
+            }) => "audit report",
             Command::Audit(_) => "audit",
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
             Command::Store(StoreCommand::Copy { .. }) => "store copy",
@@ -241,12 +251,17 @@ impl Command {
     /// only; every other command one result, for people or as one JSON document. Any other
     /// `--format` is a usage error rather than output in a format that was not asked for.
     pub fn formats(&self) -> &'static [Format] {
-        use Format::{Csv, Human, Json, Jsonl};
+        use Format::{Csv, Human, Json, Jsonl, Svg};
         match self {
             Command::Runs { .. } | Command::History { .. } => &[Human, Json, Jsonl, Csv],
             Command::Audit(a) if a.verify.is_none() => &[Human, Json, Jsonl, Csv],
             Command::Validate { .. } => &[Human, Json, Jsonl],
-            Command::Graph { .. } | Command::Completions { .. } | Command::Man { .. } => &[Human],
+            Command::Graph { .. } => &[Human, Svg],
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(_)),
+                ..
+            }) => &[Human],
+            Command::Completions { .. } | Command::Man { .. } => &[Human],
             _ => &[Human, Json],
         }
     }
@@ -260,6 +275,7 @@ impl Format {
             Format::Json => "json",
             Format::Jsonl => "jsonl",
             Format::Csv => "csv",
+            Format::Svg => "svg",
         }
     }
 }
@@ -281,7 +297,7 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
-    /// `verify`: recompute the hash chain.
+    /// `verify`: recompute the hash chain; `report`: write the HTML audit report.
     #[command(subcommand)]
     pub verify: Option<AuditCommand>,
     /// Only this workflow.
@@ -309,7 +325,7 @@ pub struct AuditArgs {
     pub until: Option<String>,
 }
 
-/// `audit verify`.
+/// `audit verify` and `audit report`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every event's checksum and the hash chain; exit 1 naming the first bad one.
@@ -320,6 +336,34 @@ pub enum AuditCommand {
         #[arg(long, value_name = "HASH", value_parser = parse_head)]
         expect_head: Option<String>,
     },
+    /// Write one self-contained HTML file for auditors: the runs in scope with their graphs,
+    /// timelines and approvals, the chain's verification and head, and this command. Works
+    /// offline, needs no server. Refuses to replace an existing file.
+    Report(Box<ReportArgs>),
+}
+
+/// `audit report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this run; repeatable.
+    #[arg(long = "run", value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// Only runs still going at or after this time (RFC 3339, e.g. 2026-11-26T09:00:00Z, or a
+    /// date).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only runs started at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this workflow.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Only this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The HTML file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
 }
 
 /// `--expect-head`: a head as `audit verify` prints it, 64 hexadecimal digits (any case,

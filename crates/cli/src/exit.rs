@@ -89,6 +89,18 @@ impl Exit {
     }
 }
 
+impl Exit {
+    /// How `audit report` exits once its file is written: 0 when the chain verified intact and
+    /// every run in scope could be read, else 1 (the report says what is wrong).
+    pub fn of_report(intact: bool, every_run_read: bool) -> Exit {
+        if intact && every_run_read {
+            Exit::Ok
+        } else {
+            Exit::Error
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e as u8)

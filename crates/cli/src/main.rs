@@ -119,7 +119,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
     match &cli.command {
         Command::Validate { files } => return commands::validate::run(files, g.format),
-        Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid),
+        Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         // Two stores of its own, not `--store`.

@@ -241,8 +241,7 @@ pub fn tally(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Cause, NewEvent, GENESIS_HASH};
-    use crate::run::RunId;
+    use crate::test_support::{event as ev, moved, started};
     use crate::validate::validate;
 
     const FLOW: &str = r#"Workflow(
@@ -375,17 +374,6 @@ mod tests {
         );
     }
 
-    fn ev(seq: u64, actor: &str, kind: EventKind) -> Event {
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new(actor, kind),
-            GENESIS_HASH,
-        )
-    }
-
     fn approved(state: &str, guard: &str, accepted: bool, visit: Option<u32>) -> EventKind {
         EventKind::Approved {
             state: state.into(),
@@ -403,28 +391,6 @@ mod tests {
             guard: guard.into(),
             comment: None,
             visit,
-        }
-    }
-
-    fn moved(from: &str, to: &str) -> EventKind {
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: None,
-        }
-    }
-
-    fn started() -> EventKind {
-        EventKind::RunStarted {
-            workflow: "gates".into(),
-            env: "e".into(),
-            state: "a".into(),
-            file: "g.ron".into(),
-            definition_hash: String::new(),
-            vars: Default::default(),
-            workdir: None,
-            file_path: None,
         }
     }
 

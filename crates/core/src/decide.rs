@@ -285,16 +285,7 @@ mod tests {
     )"#;
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {
-        GuardResult {
-            name: name.into(),
-            outcome,
-            detail: String::new(),
-            evidence: None,
-            duration_ms: 0,
-            attempts: 1,
-            retry_at: None,
-            incident: false,
-        }
+        GuardResult::immediate(name, outcome, "")
     }
 
     fn setup() -> Workflow {

@@ -12,7 +12,7 @@
 //! transition decision, with whether one transition passes and when a state's deadline falls)
 //! and `entry` (the pure decision of which entry action runs next, and an action's status) →
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
-//! keeps). `visit` says which events belong to the state a run is in now, and `approval` which
+//! keeps). `summary` writes events as text for people. `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
@@ -36,7 +36,10 @@ pub mod outcome;
 pub mod run;
 pub mod spec;
 pub mod store;
+pub mod summary;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod validate;
 pub mod vars;

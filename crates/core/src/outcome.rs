@@ -54,6 +54,24 @@ pub struct GuardResult {
     pub incident: bool,
 }
 
+impl GuardResult {
+    /// A result decided at once, on the first try, with no evidence, no time to wait for
+    /// and no incident: what a guard that cannot run (its task crashed) records, and what
+    /// tests and benches feed [`crate::decide`].
+    pub fn immediate(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>) -> Self {
+        GuardResult {
+            name: name.into(),
+            outcome,
+            detail: detail.into(),
+            evidence: None,
+            duration_ms: 0,
+            attempts: 1,
+            retry_at: None,
+            incident: false,
+        }
+    }
+}
+
 /// Cuts `text` to at most [`MAX_EVIDENCE`] bytes on a character boundary, keeping the tail
 /// (where errors are) and saying how much was dropped.
 pub fn bound_evidence(text: &str) -> String {

@@ -26,6 +26,32 @@ pub fn is_blank(text: &str) -> bool {
     text.chars().all(|c| c.is_whitespace() || is_unsafe_char(c))
 }
 
+/// Who reads a word written by [`shell_word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellReader {
+    /// A shell, the line pasted into it: only ASCII letters and digits and `_-./:@%+=,` stay
+    /// bare, so nothing in a word is expanded or split.
+    Shell,
+    /// A person reading a recorded command (`Command git push origin main`): letters of any
+    /// script and `*` stay bare too, so an argv with spaces inside its arguments reads
+    /// unambiguously without quoting every word.
+    Person,
+}
+
+/// `word` as one word of a command line for `reader`: as it is when every character is plain
+/// to that reader, else in single quotes (a `'` inside written as `'\''`).
+pub fn shell_word(word: &str, reader: ShellReader) -> String {
+    let plain = |c: char| match reader {
+        ShellReader::Shell => c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c),
+        ShellReader::Person => c.is_alphanumeric() || "-_./:=,+@%*".contains(c),
+    };
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Unicode 15.1's `Cf`, `Zl` and `Zp` characters.
 fn is_format_or_separator(c: char) -> bool {
     matches!(
@@ -81,6 +107,23 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shell_gets_fewer_bare_words_than_a_person() {
+        // (word, for a shell, for a person)
+        let cases = [
+            ("deploy.sh", "deploy.sh", "deploy.sh"),
+            ("*.log", "'*.log'", "*.log"),
+            ("café", "'café'", "café"),
+            ("a b", "'a b'", "'a b'"),
+            ("it's", r"'it'\''s'", r"'it'\''s'"),
+            ("", "''", "''"),
+        ];
+        for (word, shell, person) in cases {
+            assert_eq!(shell_word(word, ShellReader::Shell), shell, "{word}");
+            assert_eq!(shell_word(word, ShellReader::Person), person, "{word}");
+        }
+    }
 
     #[test]
     fn blank_text_is_whitespace_and_invisible_characters_only() {

@@ -42,41 +42,10 @@ pub fn visit_number(events: &[Event]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Cause, NewEvent, GENESIS_HASH};
-    use crate::run::RunId;
+    use crate::test_support::{event, moved, started};
 
     fn ev(seq: u64, kind: EventKind) -> Event {
-        // Every event at the same instant: visits must not depend on the clock.
-        let at: jiff::Timestamp = "2026-11-26T16:45:01Z".parse().expect("timestamp");
-        Event::seal(
-            seq,
-            RunId::from("r"),
-            at,
-            NewEvent::new("a", kind),
-            GENESIS_HASH,
-        )
-    }
-
-    fn moved(from: &str, to: &str) -> EventKind {
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: None,
-        }
-    }
-
-    fn started() -> EventKind {
-        EventKind::RunStarted {
-            workflow: "w".into(),
-            env: "e".into(),
-            state: "a".into(),
-            file: "w.ron".into(),
-            definition_hash: String::new(),
-            vars: Default::default(),
-            workdir: None,
-            file_path: None,
-        }
+        event(seq, "a", kind)
     }
 
     fn aborted() -> EventKind {

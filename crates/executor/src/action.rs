@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use waygate_core::model::Action;
 use waygate_core::outcome::bound_evidence;
+use waygate_core::text::{shell_word, ShellReader};
 
 use crate::context::GuardContext;
 use crate::guard::{command, http};
@@ -38,7 +39,7 @@ pub fn describe(action: &Action, ctx: &GuardContext) -> String {
             let argv: Vec<String> = c
                 .run
                 .iter()
-                .map(|t| shell_quote(&ctx.render_for_display(t)))
+                .map(|t| shell_word(&ctx.render_for_display(t), ShellReader::Person))
                 .collect();
             format!("Command {}", argv.join(" "))
         }
@@ -50,20 +51,6 @@ pub fn describe(action: &Action, ctx: &GuardContext) -> String {
             };
             format!("Http {method} {}", ctx.render_for_display(&h.url))
         }
-    }
-}
-
-/// `arg` as a reader would type it: as is when plain, else in single quotes, so an argv with
-/// spaces inside its arguments reads unambiguously.
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_./:=,+@%*".contains(c));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 

@@ -86,16 +86,11 @@ pub async fn evaluate_transition(guards: &[Guard], ctx: &GuardContext) -> Vec<Gu
 
 /// The result recorded for a guard whose task panicked: a failure, never a silent pass.
 fn crashed(guard: &Guard) -> GuardResult {
-    GuardResult {
-        name: guard.name.clone(),
-        outcome: Outcome::Fail,
-        detail: "the guard's evaluation crashed".to_owned(),
-        evidence: None,
-        duration_ms: 0,
-        attempts: 1,
-        retry_at: None,
-        incident: false,
-    }
+    GuardResult::immediate(
+        guard.name.clone(),
+        Outcome::Fail,
+        "the guard's evaluation crashed",
+    )
 }
 
 #[cfg(test)]

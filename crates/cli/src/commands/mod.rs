@@ -4,5 +4,6 @@ pub mod act;
 pub mod docs;
 pub mod graph;
 pub mod query;
+pub mod report;
 pub mod store;
 pub mod validate;

@@ -299,6 +299,21 @@ fn described(description: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The columns of `runs`, in the documented order: the CSV header (the JSON field's name) and
+/// the human table's shorter one.
+const RUN_COLUMNS: [(&str, &str); 10] = [
+    ("RUN_ID", "RUN"),
+    ("WORKFLOW", "WORKFLOW"),
+    ("ENV", "ENV"),
+    ("STATE", "STATE"),
+    ("STATUS", "STATUS"),
+    ("VERSION", "VERSION"),
+    ("INITIATOR", "INITIATOR"),
+    ("STARTED_AT", "STARTED"),
+    ("UPDATED_AT", "UPDATED"),
+    ("ENDED_AT", "ENDED"),
+];
+
 /// `runs`.
 pub fn runs(
     app: &App,
@@ -347,37 +362,15 @@ pub fn runs(
     match app.format {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
             let csv = app.format == Format::Csv;
-            let mut t = Table::new(if csv {
-                &[
-                    "RUN_ID",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED_AT",
-                    "UPDATED_AT",
-                    "ENDED_AT",
-                ]
-            } else {
-                &[
-                    "RUN",
-                    "WORKFLOW",
-                    "ENV",
-                    "STATE",
-                    "STATUS",
-                    "VERSION",
-                    "INITIATOR",
-                    "STARTED",
-                    "UPDATED",
-                    "ENDED",
-                ]
-            });
+            let headers: Vec<&str> = RUN_COLUMNS
+                .iter()
+                .map(|&(csv_name, human)| if csv { csv_name } else { human })
+                .collect();
+            let mut t = Table::new(&headers);
             let time = |t: jiff::Timestamp| {
                 if csv {
                     t.to_string()
@@ -418,7 +411,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
     match app.format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv => {
+        Format::Human | Format::Csv | Format::Svg => {
             let mut t = if app.format == Format::Csv {
                 Table::new(&[
                     "SEQ",
@@ -491,7 +484,8 @@ pub fn history(app: &App, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
+/// A time flag's value: an RFC 3339 time, or a date (midnight UTC).
+pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
@@ -507,8 +501,10 @@ fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 
 /// `audit [filters]` and `audit verify`.
 pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
-    if let Some(AuditCommand::Verify { expect_head }) = &args.verify {
-        return verify(app, expect_head.as_deref());
+    match &args.verify {
+        Some(AuditCommand::Verify { expect_head }) => return verify(app, expect_head.as_deref()),
+        Some(AuditCommand::Report(report)) => return super::report::run(app, report),
+        None => {}
     }
     let filter = EventFilter {
         workflow: args.workflow.clone(),

@@ -114,7 +114,7 @@ pub fn copy(from: &Path, to: &Path, format: Format) -> Result<Exit, CliError> {
         )));
     }
     match format {
-        Format::Human | Format::Csv | Format::Jsonl => {
+        Format::Human | Format::Csv | Format::Jsonl | Format::Svg => {
             let mut text = format!(
                 "copied {} runs and {} events from {} to {}; the copy verifies\n",
                 runs.len(),

@@ -71,7 +71,7 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Exit, CliError> {
                 )?;
             }
         }
-        Format::Human | Format::Csv => out.write_all(human.as_bytes())?,
+        Format::Human | Format::Csv | Format::Svg => out.write_all(human.as_bytes())?,
     }
     if all.iter().any(|d| d.severity == Severity::Error) {
         return Ok(Exit::Error);

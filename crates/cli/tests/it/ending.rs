@@ -261,12 +261,7 @@ fn a_failed_action_in_a_terminal_state_is_named() {
             .contains("warning: action 1 of `done` (Command ./notify.sh) failed: exit status 7"),
         "{ran:?}"
     );
-    let run = ran
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("started run "))
-        .expect("run id")
-        .to_owned();
+    let run = ran.started_run();
     let history = sb.history(&run);
     assert_eq!(of_kind(&history, "ActionFinished")[0]["ok"], false);
     // Reported again by a later drive.

@@ -75,6 +75,30 @@ impl Ran {
             )
         })
     }
+
+    /// Asserts that stdout contains `part`, showing stdout when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Self {
+        assert!(self.stdout.contains(part), "{}", self.stdout);
+        self
+    }
+
+    /// Asserts that stderr contains `part`, showing stderr when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Self {
+        assert!(self.stderr.contains(part), "{}", self.stderr);
+        self
+    }
+
+    /// The id of the run `waygate run` started, from its `started run ID` line on stderr.
+    #[track_caller]
+    pub fn started_run(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("started run "))
+            .unwrap_or_else(|| panic!("no `started run` line on stderr:\n{}", self.stderr))
+            .to_owned()
+    }
 }
 
 /// The built `waygate` binary.
@@ -522,3 +546,147 @@ fn serve(mut stream: std::net::TcpStream, state: &Mutex<ServerState>) {
     );
     let _ = stream.write_all(response.as_bytes());
 }
+
+/// Headless Chromium, for the tests that open what waygate writes as a person would
+/// (`docs/cli.md`, `audit report`). Debian's `chromium`; `.ci/run` installs it.
+pub struct Browser {
+    path: PathBuf,
+}
+
+impl Browser {
+    /// The browser, or `None` with the reason printed when it is not installed. With
+    /// `WAYGATE_REQUIRE_CHROMIUM=1` (set by `.ci/run`) a missing browser fails the test.
+    pub fn find(test: &str) -> Option<Browser> {
+        let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(name))
+                    .find(|p| p.is_file())
+            })
+        });
+        match found {
+            Some(path) => Some(Browser { path }),
+            None if std::env::var("WAYGATE_REQUIRE_CHROMIUM").as_deref() == Ok("1") => {
+                panic!("{test}: chromium is not installed and WAYGATE_REQUIRE_CHROMIUM=1")
+            }
+            None => {
+                eprintln!(
+                    "{test}: skipped: chromium is not installed (apt-get install chromium; \
+                     .ci/run installs it and makes this test mandatory)"
+                );
+                None
+            }
+        }
+    }
+
+    /// Chromium, headless, with a profile of its own and the network off: every host name
+    /// resolves to nothing and every request goes to a proxy that is not there, so a page
+    /// that needed the network shows it.
+    fn command(&self, profile: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.path);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs the browser on `file` with `what` (`--dump-dom`, `--screenshot=..`, ..), bounded in
+    /// time; its stdout.
+    fn open(&self, file: &Path, what: &[String]) -> String {
+        let profile = tempfile::tempdir().expect("browser profile");
+        let mut child = self
+            .command(profile.path())
+            .args(what)
+            .arg(format!("file://{}", file.display()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium starts");
+        let mut out = String::new();
+        let mut stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
+        let start = Instant::now();
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromium did not finish with {file:?} in 90 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reader.join().expect("reader")
+    }
+
+    /// The page's DOM after it loaded, as the browser serializes it.
+    pub fn dom(&self, file: &Path) -> String {
+        self.open(file, &["--dump-dom".to_owned()])
+    }
+
+    /// A screenshot of the page, `width` × `height` px, to `png`.
+    pub fn screenshot(&self, file: &Path, png: &Path, width: u32, height: u32) {
+        self.open(
+            file,
+            &[
+                format!("--screenshot={}", png.display()),
+                format!("--window-size={width},{height}"),
+            ],
+        );
+    }
+
+    /// The page printed to PDF, at `pdf`.
+    pub fn print(&self, file: &Path, pdf: &Path) {
+        self.open(
+            file,
+            &[
+                format!("--print-to-pdf={}", pdf.display()),
+                "--no-pdf-header-footer".to_owned(),
+            ],
+        );
+    }
+
+    /// Runs `check` on the page; when it panics, saves a screenshot of the page under
+    /// `target/` (named after `test`) and says where, then fails as it did.
+    pub fn checking(&self, test: &str, file: &Path, check: impl FnOnce() + std::panic::UnwindSafe) {
+        if let Err(panic) = std::panic::catch_unwind(check) {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+            let _ = std::fs::create_dir_all(&dir);
+            let png = dir.join(format!("{test}.png"));
+            self.screenshot(file, &png, 1200, 2400);
+            eprintln!("{test}: a screenshot of the page is at {}", png.display());
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The columns `docs/cli.md` documents for `runs`, in its order.
+pub const RUNS_COLUMNS: [&str; 10] = [
+    "run_id",
+    "workflow",
+    "env",
+    "state",
+    "status",
+    "version",
+    "initiator",
+    "started_at",
+    "updated_at",
+    "ended_at",
+];

@@ -1,6 +1,7 @@
 //! Integration tests: the real `waygate` binary, driven as a user would.
 
 mod approvals;
+mod audit_report;
 mod clock;
 mod completions;
 mod concurrency;

@@ -2,7 +2,7 @@
 //! ran into: `audit --kind`, blank reasons, `runs` filters and columns, `status` hints,
 //! formats and descriptions.
 
-use crate::helpers::Sandbox;
+use crate::helpers::{Sandbox, RUNS_COLUMNS};
 
 /// One approval gate out of a described first state.
 const GATE: &str = r#"Workflow(
@@ -121,20 +121,6 @@ fn runs_status_active_lists_waiting_runs_too() {
     assert_eq!(ids("aborted"), [active]);
 }
 
-/// The columns `docs/cli.md` documents for `runs`, in its order.
-const RUNS_COLUMNS: [&str; 10] = [
-    "run_id",
-    "workflow",
-    "env",
-    "state",
-    "status",
-    "version",
-    "initiator",
-    "started_at",
-    "updated_at",
-    "ended_at",
-];
-
 #[test]
 fn runs_prints_its_documented_columns_in_every_format() {
     let sb = sandbox();
@@ -181,19 +167,8 @@ fn runs_prints_its_documented_columns_in_every_format() {
         .split_whitespace()
         .collect();
     assert_eq!(
-        header,
-        [
-            "RUN",
-            "WORKFLOW",
-            "ENV",
-            "STATE",
-            "STATUS",
-            "VERSION",
-            "INITIATOR",
-            "STARTED",
-            "UPDATED",
-            "ENDED"
-        ]
+        header.join(" "),
+        "RUN WORKFLOW ENV STATE STATUS VERSION INITIATOR STARTED UPDATED ENDED"
     );
 }
 

@@ -115,33 +115,25 @@ fn wg(sb: &Sandbox, actor: &str, args: &[&str]) -> Ran {
     cmd(sb, actor, args).output().expect("waygate runs").into()
 }
 
-fn vars(server: &Server) -> [String; 2] {
-    [
-        format!("health_url={}", server.url("/health")),
-        format!("staging_health_url={}", server.url("/staging/health")),
-    ]
+/// `COMMAND` and what follows it to start the checklist in `production`, its health URLs on
+/// `server`.
+fn in_production(command: &str, server: &Server) -> Vec<String> {
+    let health = format!("health_url={}", server.url("/health"));
+    let staging = format!("staging_health_url={}", server.url("/staging/health"));
+    [command, "production-deploy.ron", "--env", "production"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(["--var".into(), health, "--var".into(), staging])
+        .collect()
 }
 
 /// Starts the checklist in `production` as `INITIATOR`, its health URLs on `server`: the
 /// run's id.
 fn start(sb: &Sandbox, server: &Server) -> String {
-    let [health, staging] = vars(server);
-    let started = wg(
-        sb,
-        INITIATOR,
-        &[
-            "--format",
-            "json",
-            "start",
-            "production-deploy.ron",
-            "--env",
-            "production",
-            "--var",
-            &health,
-            "--var",
-            &staging,
-        ],
-    );
+    let args = in_production("start", server);
+    let mut argv = vec!["--format", "json"];
+    argv.extend(args.iter().map(String::as_str));
+    let started = wg(sb, INITIATOR, &argv);
     started.code(0);
     started.json()["run_id"].as_str().expect("id").to_owned()
 }
@@ -341,22 +333,9 @@ fn a_health_endpoint_failing_during_the_watch_rolls_back_by_itself_and_run_exits
     let sb = Sandbox::new();
     // A watch long enough that the test can break it.
     let _ = checklist(&sb, &server, "2m");
-    let [health, staging] = vars(&server);
-    let run_cmd = spawn(
-        &sb,
-        INITIATOR,
-        "run",
-        &[
-            "run",
-            "production-deploy.ron",
-            "--env",
-            "production",
-            "--var",
-            &health,
-            "--var",
-            &staging,
-        ],
-    );
+    let args = in_production("run", &server);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run_cmd = spawn(&sb, INITIATOR, "run", &args);
     let mut run = String::new();
     wait_until("the run to start", Duration::from_secs(30), || {
         // Until `run` has created the store, there is "no store" to list.

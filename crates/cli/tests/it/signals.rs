@@ -258,12 +258,7 @@ fn sigterm_during_advance_and_run_is_treated_as_ctrl_c() {
     wait_until("the processes to be gone", Duration::from_secs(10), || {
         running.iter().all(|&p| !alive(p))
     });
-    let run = ran
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("started run "))
-        .expect("run id")
-        .to_owned();
+    let run = ran.started_run();
     sb.write("release", "");
     sb.wg_as("alice", &["drive", &run]).code(0);
     assert!(!sb.path().join("revert.log").exists());

@@ -70,7 +70,7 @@ fn a_read_command_does_not_turn_an_existing_directory_into_a_store() {
     let before = listing(&docs);
     let out = run(sb.path(), &["--store", "docs", "runs"]);
     out.code(1);
-    assert!(out.stderr.contains("no store at docs"), "{}", out.stderr);
+    out.stderr_has("no store at docs");
     assert_eq!(listing(&docs), before);
     // An empty directory is not a store either, for a reader.
     fs::create_dir_all(sb.path().join("empty")).expect("mkdir");
@@ -154,7 +154,7 @@ fn a_deleted_format_file_says_what_is_wrong_and_its_advice_works() {
     );
     // The advice: write the line back.
     let advice = "waygate-store 1";
-    assert!(out.stderr.contains(advice), "{}", out.stderr);
+    out.stderr_has(advice);
     // start must not "repair" it by writing a fresh store over a journal either.
     sb.wg(&["start", "wf.ron", "--env", "prod"]).code(1);
     fs::write(sb.store().join("FORMAT"), format!("{advice}\n")).expect("restore FORMAT");
@@ -272,11 +272,11 @@ fn audit_verify_prints_the_chain_head_and_expect_head_fails_once_the_chain_no_lo
     sb.wg(&["abort", &first, "--reason", "x"]).code(0);
     let ok = sb.wg(&["audit", "verify", "--expect-head", &hash]);
     ok.code(0);
-    assert!(ok.stdout.contains("reaches"), "{}", ok.stdout);
+    ok.stdout_has("reaches");
     let bogus = "ab".repeat(32);
     let out = sb.wg(&["audit", "verify", "--expect-head", &bogus]);
     out.code(1);
-    assert!(out.stdout.contains("does not reach"), "{}", out.stdout);
+    out.stdout_has("does not reach");
     let json = sb
         .wg(&[
             "--format",
@@ -417,7 +417,7 @@ fn an_auditor_with_read_only_access_can_verify_and_read_history_and_runs() {
     // Writing still needs write access, and says so.
     let out = as_nobody(&sb, &["abort", &active, "--reason", "x"]).expect("ran before");
     out.code(1);
-    assert!(out.stderr.contains("ermission denied"), "{}", out.stderr);
+    out.stderr_has("ermission denied");
     assert_eq!(contents(&sb.store()), before, "a reader changed the store");
 }
 
@@ -533,6 +533,17 @@ fn two_runs(sb: &Sandbox) -> (String, String) {
     (a, b)
 }
 
+/// [`two_runs`], with one byte of `a`'s `ActionFinished` record flipped (its checksum fails).
+fn two_runs_one_damaged(sb: &Sandbox) -> (String, String) {
+    let (a, b) = two_runs(sb);
+    let path = segment(&sb.store());
+    let mut bytes = fs::read(&path).expect("read");
+    let (at, len) = record_of(&bytes, &a, "ActionFinished");
+    bytes[at + 8 + len / 2] ^= 0x20;
+    fs::write(&path, bytes).expect("damage");
+    (a, b)
+}
+
 fn kinds_of(sb: &Sandbox, store: &str, run: &str) -> Vec<String> {
     let out = run_in(sb, store, &["--format", "json", "history", run]);
     out.code(0);
@@ -551,25 +562,28 @@ fn run_in(sb: &Sandbox, store: &str, args: &[&str]) -> crate::helpers::Ran {
     run(sb.path(), &full)
 }
 
+/// The salvaged store in `saved` passes `audit verify`: its `StoreSalvaged` records, as JSON.
+fn salvage_records(sb: &Sandbox) -> serde_json::Value {
+    run_in(sb, "saved", &["audit", "verify"]).code(0);
+    let audit = run_in(
+        sb,
+        "saved",
+        &["--format", "json", "audit", "--kind", "StoreSalvaged"],
+    );
+    audit.code(0);
+    audit.json()
+}
+
 #[test]
 fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
     let sb = Sandbox::new();
-    let (a, _) = two_runs(&sb);
-    let path = segment(&sb.store());
-    let mut bytes = fs::read(&path).expect("read");
-    let (at, len) = record_of(&bytes, &a, "ActionFinished");
-    bytes[at + 8 + len / 2] ^= 0x20;
-    fs::write(&path, bytes).expect("damage");
+    let (a, _) = two_runs_one_damaged(&sb);
 
     // What needs the damaged record says so, and what to do.
     let out = sb.wg(&["history", &a]);
     out.code(1);
-    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("waygate store salvage --to"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("store is damaged");
+    out.stderr_has("waygate store salvage --to");
     // Everything else works: the run can be aborted, which frees its environment.
     sb.wg(&["runs"]).code(0);
     sb.wg(&["abort", &a, "--reason", "its record is damaged"])
@@ -577,7 +591,7 @@ fn one_damaged_record_in_an_active_run_does_not_lock_its_environment() {
     sb.start("alice", "wf.ron", "dev", &[]);
     let verify = sb.wg(&["audit", "verify"]);
     verify.code(1);
-    assert!(verify.stdout.contains("BAD: event 3"), "{}", verify.stdout);
+    verify.stdout_has("BAD: event 3");
 }
 
 #[test]
@@ -595,46 +609,26 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
     // only the tail is missing, else salvage.
     let out = sb.wg(&["runs"]);
     out.code(1);
-    assert!(
-        out.stderr.contains("journal has lost events"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("waygate audit verify"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("waygate store salvage --to"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("journal has lost events");
+    out.stderr_has("waygate audit verify");
+    out.stderr_has("waygate store salvage --to");
     let verify = sb.wg(&["audit", "verify"]);
     verify.code(1);
-    assert!(
-        verify.stdout.contains("sequence gap: expected 3, found 4"),
-        "{}",
-        verify.stdout
-    );
+    verify.stdout_has("sequence gap: expected 3, found 4");
     // Deleting the state anyway is not a dead end: the rebuild stops at the gap and says to
     // salvage.
     fs::remove_dir_all(sb.store().join("state")).expect("rm state");
     let out = sb.wg(&["status", &a]);
     out.code(1);
-    assert!(out.stderr.contains("store is damaged"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("waygate store salvage --to"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("store is damaged");
+    out.stderr_has("waygate store salvage --to");
 
     // The salvage: everything readable into a new store, the loss recorded; the old store
     // is left exactly as it was.
     let before = contents(&sb.store());
     let out = sb.wg(&["store", "salvage", "--to", "saved"]);
     out.code(0);
-    assert!(out.stdout.contains("lost: event 3"), "{}", out.stdout);
+    out.stdout_has("lost: event 3");
     assert_eq!(contents(&sb.store()), before, "salvage changed its source");
     assert_eq!(
         kinds_of(&sb, "saved", &a),
@@ -644,14 +638,7 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
         kinds_of(&sb, "saved", &b),
         ["RunStarted", "Aborted", "RunEnded"]
     );
-    run_in(&sb, "saved", &["audit", "verify"]).code(0);
-    let audit = run_in(
-        &sb,
-        "saved",
-        &["--format", "json", "audit", "--kind", "StoreSalvaged"],
-    );
-    audit.code(0);
-    let events = audit.json();
+    let events = salvage_records(&sb);
     let lost = &events[0]["lost"];
     assert_eq!(lost[0]["first"], 3, "{events}");
     assert_eq!(lost[0]["last"], 3, "{events}");
@@ -662,7 +649,7 @@ fn a_record_lost_mid_journal_and_every_piece_of_advice_followed_end_to_end() {
     // A salvage never writes into a store or a non-empty directory.
     let again = sb.wg(&["store", "salvage", "--to", "saved"]);
     again.code(1);
-    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    again.stderr_has("not empty");
 }
 
 /// A neighbour holding the store for longer than the old 10 s limit (here `flock(1)`, so the
@@ -717,17 +704,8 @@ fn a_journal_that_lost_only_its_tail_follows_the_advice_to_delete_the_state() {
 
     let out = sb.wg(&["runs"]);
     out.code(1);
-    assert!(
-        out.stderr.contains("journal has lost events"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("hint: run `waygate audit verify` first"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("journal has lost events");
+    out.stderr_has("hint: run `waygate audit verify` first");
     let verify = sb.wg(&["audit", "verify"]);
     verify.code(1);
     assert!(
@@ -778,12 +756,7 @@ fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
     let _ = holder.wait();
     // Stopped by the operator, nothing changed: an interruption (4), not an error (1).
     ran.code(4);
-    assert!(
-        ran.stderr
-            .contains("stopped by SIGINT while waiting for the store"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("stopped by SIGINT while waiting for the store");
     assert_eq!(sb.status(&run_id)["version"], 1, "the wait changed the run");
 }
 
@@ -825,11 +798,7 @@ fn a_postgres_url_that_does_not_answer_is_an_error_not_taken_for_a_directory() {
         &["store", "salvage", "--to", "postgresql://u@h/db"],
     );
     out.code(1);
-    assert!(
-        out.stderr.contains("works on a store directory"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("works on a store directory");
     // Nothing named like the URL was created as a directory.
     assert_eq!(
         fs::read_dir(sb.path())
@@ -902,15 +871,14 @@ fn salvage_killed_part_way_leaves_no_store_that_passes_for_a_whole_one() {
         }
         done
     };
-    let out = run_in(&sb, "saved", &["audit", "verify"]);
     if finished {
         // Too quick to catch: then it is whole, its loss record last.
-        out.code(0);
-        let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
-        assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
+        let records = salvage_records(&sb);
+        assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
     } else {
+        let out = run_in(&sb, "saved", &["audit", "verify"]);
         out.code(1);
-        assert!(out.stderr.contains("salvage"), "{}", out.stderr);
+        out.stderr_has("salvage");
         run_in(&sb, "saved", &["runs"]).code(1);
         // Salvaging again into it is refused too; into a fresh directory it works.
         sb.wg(&["store", "salvage", "--to", "saved"]).code(1);
@@ -985,10 +953,8 @@ fn two_salvages_into_one_directory_at_once_leave_one_whole_store() {
     ];
     codes.sort_unstable();
     assert_eq!(codes, [0, 1]);
-    run_in(&sb, "saved", &["audit", "verify"]).code(0);
-    let audit = run_in(&sb, "saved", &["audit", "--kind", "StoreSalvaged"]);
-    audit.code(0);
-    assert!(audit.stdout.contains("StoreSalvaged"), "{}", audit.stdout);
+    let records = salvage_records(&sb);
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
 }
 
 /// A store created in a directory that already exists, empty (made by a provisioning script,
@@ -1018,11 +984,7 @@ fn the_store_holder_named_while_waiting_prints_escaped() {
     let out = sb.wg(&["runs"]);
     let _ = holder.wait();
     out.code(0);
-    assert!(
-        out.stderr.contains("waiting for the store"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("waiting for the store");
     assert!(out.stderr.contains(r"\u{1b}[2J"), "{}", out.stderr);
     assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
 }
@@ -1114,4 +1076,42 @@ fn store_copy_carries_a_whole_store_between_backends_and_refuses_a_non_empty_one
         "active",
         "the source is not changed"
     );
+}
+
+#[test]
+fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
+    let sb = Sandbox::new();
+    let (a, b) = two_runs_one_damaged(&sb);
+
+    let out = sb.wg(&["audit", "report", "--out", "r.html"]);
+    out.code(1);
+    assert!(out.stdout.contains("BAD: event 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("BAD: the events of run {a} cannot be read")),
+        "{}",
+        out.stdout
+    );
+    // Written all the same: what is readable, and what is not, said at the top.
+    let html = fs::read_to_string(sb.path().join("r.html")).expect("written");
+    assert!(html.contains("✘ BAD:</strong> event 3"), "verdict");
+    assert!(html.contains("✘ The events of this run cannot be read:"));
+    assert!(
+        html.contains(&b) && html.contains("not today"),
+        "the other run, whole"
+    );
+
+    // Salvaged, the new store's report says what was lost, whatever runs it is about.
+    sb.wg(&["store", "salvage", "--to", "salvaged"]).code(0);
+    let salvaged = sb.path().join("salvaged");
+    let salvaged = salvaged.to_str().expect("utf-8 path");
+    run_in(
+        &sb,
+        salvaged,
+        &["audit", "report", "--run", &b, "--out", "after.html"],
+    )
+    .code(0);
+    let html = fs::read_to_string(sb.path().join("after.html")).expect("written");
+    assert!(html.contains("Events of the store"), "the salvage is shown");
+    assert!(html.contains("StoreSalvaged") && html.contains("lost: event 3"));
 }

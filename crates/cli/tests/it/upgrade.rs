@@ -1,7 +1,7 @@
 //! Runs started by an earlier waygate, whose pinned definitions break rules added since: they
 //! stay readable and can be driven and aborted (docs/storage.md, "Pinned definitions").
 
-use waygate_core::event::{EventKind, NewEvent};
+use waygate_core::event::NewEvent;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, Store};
 
@@ -31,7 +31,7 @@ const OLD: &str = r#"Workflow(
 /// Writes a run of `OLD` in `env` as an earlier waygate did: the run and its `RunStarted`.
 fn old_run(sb: &Sandbox, id: &str, env: &str) {
     let store = EmbeddedStore::open(sb.store()).expect("store opens");
-    let run = Run::new(
+    let mut run = Run::new(
         RunId(id.into()),
         "old",
         env,
@@ -40,19 +40,8 @@ fn old_run(sb: &Sandbox, id: &str, env: &str) {
         "old.ron",
         OLD,
     );
-    let started = NewEvent::new(
-        "alice",
-        EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: Some(sb.path().display().to_string()),
-            file_path: None,
-        },
-    );
+    run.workdir = Some(sb.path().display().to_string());
+    let started = NewEvent::new("alice", run.started());
     store.create_run(run, vec![started]).expect("run created");
 }
 

@@ -137,7 +137,7 @@ fn all_files_are_reported_not_just_the_first() {
 fn missing_file_is_an_error_naming_it() {
     let ran = run(&repo(), &["validate", "no/such.ron"]);
     ran.code(1);
-    assert!(ran.stderr.contains("no/such.ron"), "{}", ran.stderr);
+    ran.stderr_has("no/such.ron");
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn unreadable_file_is_reported_once_and_listed_in_json() {
         "said once:\n{}",
         ran.stderr
     );
-    assert!(ran.stdout.contains("quickstart.ron: ok"), "{}", ran.stdout);
+    ran.stdout_has("quickstart.ron: ok");
     let json = run(
         &root,
         &[
@@ -230,12 +230,7 @@ fn file_too_large_to_be_a_workflow_is_refused_naming_the_limit() {
         "{}",
         ran.stderr
     );
-    assert!(
-        ran.stderr
-            .contains("bytes (5.0 MiB); a workflow file may be at most 4194304 bytes (4 MiB)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("bytes (5.0 MiB); a workflow file may be at most 4194304 bytes (4 MiB)");
     let json = sandbox
         .wg(&["validate", "--format", "json", "big.ron"])
         .json();
@@ -243,18 +238,10 @@ fn file_too_large_to_be_a_workflow_is_refused_naming_the_limit() {
     // Every command that reads a workflow file refuses it the same way.
     let start = sandbox.wg(&["start", "big.ron", "--env", "local"]);
     start.code(1);
-    assert!(
-        start.stderr.contains("may be at most 4194304 bytes"),
-        "{}",
-        start.stderr
-    );
+    start.stderr_has("may be at most 4194304 bytes");
     let graph = sandbox.wg(&["graph", "big.ron"]);
     graph.code(1);
-    assert!(
-        graph.stderr.contains("may be at most 4194304 bytes"),
-        "{}",
-        graph.stderr
-    );
+    graph.stderr_has("may be at most 4194304 bytes");
 }
 
 #[test]
@@ -320,7 +307,7 @@ fn graph_renders_dot_and_mermaid() {
     // An invalid workflow is refused with its diagnostics.
     let bad = run(&root, &["graph", "tests/invalid/undeclared-var.ron"]);
     bad.code(1);
-    assert!(bad.stderr.contains("undeclared-var"), "{}", bad.stderr);
+    bad.stderr_has("undeclared-var");
 }
 
 #[test]
@@ -334,7 +321,7 @@ fn a_very_long_line_is_shown_cut_around_the_problem() {
     sandbox.write("long.ron", &text);
     let ran = sandbox.wg(&["validate", "long.ron"]);
     ran.code(1);
-    assert!(ran.stdout.contains("undeclared-var"), "{}", ran.stdout);
+    ran.stdout_has("undeclared-var");
     assert!(
         ran.stdout.contains("${nope}"),
         "the place is shown:\n{}",
@@ -352,7 +339,7 @@ fn a_very_long_line_is_shown_cut_around_the_problem() {
         ran.stdout
     );
     // The header still gives the real column.
-    assert!(ran.stdout.contains("long.ron:1:200"), "{}", ran.stdout);
+    ran.stdout_has("long.ron:1:200");
 }
 
 #[test]
@@ -361,12 +348,7 @@ fn graph_shows_descriptions_and_the_days_of_a_window() {
     let dot = run(&root, &["graph", "workflows/production-deploy.ron"]);
     dot.code(0);
     // The workflow's description titles the graph; a state's is its tooltip and under its name.
-    assert!(
-        dot.stdout
-            .contains("label=\"production-deploy\\nChat bot release: the whole production"),
-        "{}",
-        dot.stdout
-    );
+    dot.stdout_has("label=\"production-deploy\\nChat bot release: the whole production");
     assert!(
         dot.stdout.contains(
             "tooltip=\"PRE-DEPLOYMENT / Code Quality Checks: critical path tests, no undefined variables, feature flags reviewed.\""
@@ -377,12 +359,7 @@ fn graph_shows_descriptions_and_the_days_of_a_window() {
     assert!(dot
         .stdout
         .contains("label=\"code_quality\\nPRE-DEPLOYMENT / Code Quality"));
-    assert!(
-        dot.stdout
-            .contains("deploy-window (Window Mon-Thu 09:00-16:00 Europe/London)"),
-        "{}",
-        dot.stdout
-    );
+    dot.stdout_has("deploy-window (Window Mon-Thu 09:00-16:00 Europe/London)");
     let mermaid = run(
         &root,
         &["graph", "--mermaid", "workflows/production-deploy.ron"],

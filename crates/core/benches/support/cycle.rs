@@ -24,16 +24,7 @@ pub fn workflow() -> Result<Workflow, String> {
 
 /// The one guard's result, passing; a caller reuses it and changes only its outcome.
 pub fn passing() -> [GuardResult; 1] {
-    [GuardResult {
-        name: "ok".into(),
-        outcome: Outcome::Pass,
-        detail: String::new(),
-        evidence: None,
-        duration_ms: 0,
-        attempts: 1,
-        retry_at: None,
-        incident: false,
-    }]
+    [GuardResult::immediate("ok", Outcome::Pass, "")]
 }
 
 /// One step from `state` with the guard's `results`: the state the decision moves to.

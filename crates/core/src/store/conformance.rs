@@ -13,7 +13,7 @@
 pub mod crash;
 
 use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};
-use crate::event::{Cause, EventKind, NewEvent};
+use crate::event::{Cause, Event, EventKind, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
 
 /// Runs every behaviour of the suite, each on a fresh store: `with_fresh_store` makes one
@@ -43,19 +43,7 @@ pub fn run(id: &str, workflow: &str, env: &str) -> Run {
 
 /// The `RunStarted` event of `run`.
 pub fn started(run: &Run) -> NewEvent {
-    NewEvent::new(
-        "ana",
-        EventKind::RunStarted {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            state: run.state.clone(),
-            file: run.file.clone(),
-            definition_hash: run.definition_hash.clone(),
-            vars: run.vars.clone(),
-            workdir: None,
-            file_path: None,
-        },
-    )
+    NewEvent::new("ana", run.started())
 }
 
 /// A `Transitioned` event from `from` to `to`.
@@ -102,6 +90,18 @@ pub fn create(store: &dyn Store, id: &str, env: &str) -> Run {
     let run = run(id, "web", env);
     let first = started(&run);
     store.create_run(run, vec![first]).expect("create").0
+}
+
+/// Moves `run`, just created in `build`, to `canary`.
+pub fn to_canary(store: &dyn Store, run: &Run) -> (Run, Vec<Event>) {
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit")
 }
 
 fn create_stamps_version_and_loads_back(store: &dyn Store) {
@@ -152,14 +152,7 @@ fn busy_environment_names_the_active_run(store: &dyn Store) {
 
 fn commit_moves_and_conflicts_on_a_stale_version(store: &dyn Store) {
     let run = create(store, "r1", "prod");
-    let (moved_run, events) = store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("commit");
+    let (moved_run, events) = to_canary(store, &run);
     assert_eq!((moved_run.version, moved_run.state.as_str()), (2, "canary"));
     assert!(moved_run.state_entered_at >= run.state_entered_at);
     assert_eq!(events[0].seq, 2);
@@ -284,17 +277,14 @@ fn run_filters_select(store: &dyn Store) {
 fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     let a = create(store, "r1", "prod");
     let b = create(store, "r2", "staging");
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let middle = jiff::Timestamp::now();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    store
-        .commit(
-            &a.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("a");
+    // The boundary is the store's own stamp of the third event, so it holds whatever clock
+    // the backend stamps by; the clock only has to tick past the second event's stamp first.
+    let second = store.run_events(&b.id).expect("events")[0].at;
+    while jiff::Timestamp::now() <= second {
+        std::thread::yield_now();
+    }
+    let (_, third) = to_canary(store, &a);
+    let middle = third[0].at;
     store.append(&b.id, vec![approved()]).expect("b");
     let seqs = |filter: EventFilter| -> Vec<u64> {
         store
@@ -314,7 +304,8 @@ fn scan_filters_by_time_run_actor_and_kind(store: &dyn Store) {
     );
     assert_eq!(
         seqs(EventFilter {
-            until: Some(middle),
+            // `until` is inclusive: the instant before the third event's.
+            until: Some(middle - jiff::SignedDuration::from_nanos(1)),
             ..Default::default()
         }),
         [1, 2]
@@ -357,14 +348,7 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
     assert_eq!((empty.events, empty.is_ok()), (0, true));
     let run = create(store, "r1", "prod");
     store.append(&run.id, vec![approved()]).expect("append");
-    store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("c");
+    to_canary(store, &run);
     let report = store.verify().expect("verify");
     assert_eq!(
         report,

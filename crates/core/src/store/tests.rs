@@ -1,7 +1,7 @@
 //! The embedded and memory stores run the [`conformance`] suite, and what only the embedded
 //! store does (holding it open, replay for readers, clock jumps in a long journal).
 
-use super::conformance::{self, approved, create, moved};
+use super::conformance::{self, approved, create, to_canary};
 use super::*;
 use crate::run::RunId;
 
@@ -119,6 +119,23 @@ fn secs(n: i64) -> jiff::SignedDuration {
 
 const YEAR: i64 = 365 * 86_400;
 
+/// The seqs of the events stamped from `since` to `until` seconds after `t0` (either end
+/// open when `None`).
+fn seqs_between(
+    store: &dyn Store,
+    t0: jiff::Timestamp,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Vec<u64> {
+    let filter = EventFilter {
+        since: since.map(|s| t0 + secs(s)),
+        until: until.map(|s| t0 + secs(s)),
+        ..Default::default()
+    };
+    let events = store.scan_events(&filter).expect("scan");
+    events.iter().map(|e| e.seq).collect()
+}
+
 /// One writer's clock runs a year ahead: its own events carry its time, and the writers after
 /// it stamp theirs, not its (a state entered after it used to wait a year for a 15 s bake).
 fn one_writers_clock_a_year_ahead_does_not_move_later_writers_times(
@@ -130,14 +147,7 @@ fn one_writers_clock_a_year_ahead_does_not_move_later_writers_times(
     set(clock, t0 + secs(YEAR));
     store.append(&run.id, vec![approved()]).expect("ahead");
     set(clock, t0 + secs(60));
-    let (moved_run, events) = store
-        .commit(
-            &run.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("commit");
+    let (moved_run, events) = to_canary(store, &run);
     assert_eq!(events[0].at, t0 + secs(60));
     assert_eq!(moved_run.state_entered_at, t0 + secs(60));
     let times: Vec<jiff::Timestamp> = store
@@ -147,15 +157,7 @@ fn one_writers_clock_a_year_ahead_does_not_move_later_writers_times(
         .map(|e| e.at)
         .collect();
     assert_eq!(times, [t0, t0 + secs(YEAR), t0 + secs(60)]);
-    let seqs = |since: Option<i64>, until: Option<i64>| -> Vec<u64> {
-        let filter = EventFilter {
-            since: since.map(|s| t0 + secs(s)),
-            until: until.map(|s| t0 + secs(s)),
-            ..Default::default()
-        };
-        let events = store.scan_events(&filter).expect("scan");
-        events.iter().map(|e| e.seq).collect()
-    };
+    let seqs = |since, until| seqs_between(store, t0, since, until);
     assert_eq!(seqs(Some(30), None), [2, 3]);
     assert_eq!(seqs(None, Some(30)), [1]);
     assert_eq!(seqs(None, Some(120)), [1, 3]);
@@ -199,15 +201,7 @@ fn time_queries_are_exact_across_a_clock_jump_in_a_long_journal() {
         }
     }
     let check = |store: &EmbeddedStore| {
-        let seqs = |since: Option<i64>, until: Option<i64>| -> Vec<u64> {
-            let filter = EventFilter {
-                since: since.map(|s| t0 + secs(s)),
-                until: until.map(|s| t0 + secs(s)),
-                ..Default::default()
-            };
-            let events = store.scan_events(&filter).expect("scan");
-            events.iter().map(|e| e.seq).collect()
-        };
+        let seqs = |since, until| seqs_between(store, t0, since, until);
         assert_eq!(seqs(Some(200 * 86_400), None), [101]);
         let early: Vec<u64> = (1..=301).filter(|&s| s != 101).collect();
         assert_eq!(seqs(None, Some(300)), early);

@@ -2,6 +2,10 @@
 //! `Window`, `Watch`): each one's fields checked and turned into the model's check, with the
 //! warnings about how a command is written (`shell-interpolation`, `secret-in-argv`).
 
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
 use super::{shell, Checker, Step, Step::Field, Step::Index};
 use crate::diagnostic::Code;
 use crate::model::{
@@ -153,20 +157,12 @@ impl Checker<'_> {
         }
         self.shell_interpolation(&c.run, &at("run"));
         self.secret_in_argv(&c.run, &at("run"));
-        let timeout = match &c.timeout {
-            Some(t) => self.duration(
-                t,
-                &at("timeout"),
-                Some("would give up before anything could answer"),
-            ),
-            None => Some(DEFAULT_COMMAND_TIMEOUT),
-        };
-        let mut env = indexmap::IndexMap::new();
-        for (k, v) in &c.env {
-            let mut p = at("env");
-            p.push(Field(k));
-            env.insert(k.clone(), self.template(v, &p));
-        }
+        let timeout = self.timeout(
+            c.timeout.as_deref(),
+            &at("timeout"),
+            DEFAULT_COMMAND_TIMEOUT,
+        );
+        let env = self.templates(&c.env, at("env"));
         let cwd = c.cwd.as_ref().map(|d| self.template(d, &at("cwd")));
         if c.run.is_empty() {
             return None;
@@ -174,12 +170,46 @@ impl Checker<'_> {
         Some(CommandCheck {
             run: run.into_iter().collect::<Option<_>>()?,
             timeout: timeout?,
-            env: env
-                .into_iter()
-                .map(|(k, v)| v.map(|v| (k, v)))
-                .collect::<Option<_>>()?,
+            env: env?,
             cwd: cwd.transpose_opt()?,
         })
+    }
+
+    /// A check's `timeout` at `path`, or `default` when it has none. Zero is refused: it
+    /// would give up before anything could answer.
+    fn timeout(
+        &mut self,
+        text: Option<&str>,
+        path: &[Step],
+        default: Duration,
+    ) -> Option<Duration> {
+        match text {
+            Some(t) => self.duration(t, path, Some("would give up before anything could answer")),
+            None => Some(default),
+        }
+    }
+
+    /// A map of templates (a command's `env`, a request's `headers`) at `path`, each value
+    /// read at its key. Every value is read, so each malformed one is reported; `None` if
+    /// any was.
+    fn templates<'p>(
+        &mut self,
+        map: &'p IndexMap<String, String>,
+        path: Vec<Step<'p>>,
+    ) -> Option<IndexMap<String, Template>> {
+        let mut out = IndexMap::new();
+        let mut all_read = true;
+        for (key, value) in map {
+            let mut p = path.clone();
+            p.push(Field(key));
+            match self.template(value, &p) {
+                Some(t) => {
+                    out.insert(key.clone(), t);
+                }
+                None => all_read = false,
+            }
+        }
+        all_read.then_some(out)
     }
 
     /// Warns about `${var}` inside an argument that a shell or interpreter reads as code
@@ -315,20 +345,8 @@ impl Checker<'_> {
             .body_contains
             .as_ref()
             .map(|b| self.template(b, &at("body_contains")));
-        let timeout = match &h.timeout {
-            Some(t) => self.duration(
-                t,
-                &at("timeout"),
-                Some("would give up before anything could answer"),
-            ),
-            None => Some(DEFAULT_HTTP_TIMEOUT),
-        };
-        let mut headers = indexmap::IndexMap::new();
-        for (k, v) in &h.headers {
-            let mut p = at("headers");
-            p.push(Field(k));
-            headers.insert(k.clone(), self.template(v, &p));
-        }
+        let timeout = self.timeout(h.timeout.as_deref(), &at("timeout"), DEFAULT_HTTP_TIMEOUT);
+        let headers = self.templates(&h.headers, at("headers"));
         if let Some(body) = &h.body {
             let body_path = at("body");
             self.json_templates(body, &body_path);
@@ -352,10 +370,7 @@ impl Checker<'_> {
             expect_status: h.expect_status,
             body_contains: body_contains.transpose_opt()?,
             timeout: timeout?,
-            headers: headers
-                .into_iter()
-                .map(|(k, v)| v.map(|v| (k, v)))
-                .collect::<Option<_>>()?,
+            headers: headers?,
             body: h.body.clone(),
             cross_origin_redirects: h.cross_origin_redirects,
         })

@@ -352,6 +352,51 @@ fn is_shell(name: &str) -> bool {
     )
 }
 
+/// One argument as a getopt-style reader sees it, before the operands start.
+#[derive(Debug, PartialEq, Eq)]
+enum Arg<'a> {
+    /// `--`: the next argument is the first operand.
+    EndOfOptions,
+    /// `--name` or `--name=value`.
+    Long {
+        name: &'a str,
+        value: Option<&'a str>,
+    },
+    /// A bundle of short options (`-abc`: `abc`).
+    Short(&'a str),
+    /// The first operand: the options have ended.
+    Operand,
+}
+
+/// Whether `+x` is an option (a shell's way to unset one) or an operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plus {
+    IsOption,
+    IsOperand,
+}
+
+impl<'a> Arg<'a> {
+    fn of(a: &'a str, plus: Plus) -> Self {
+        if a == "--" {
+            return Arg::EndOfOptions;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, value) = long
+                .split_once('=')
+                .map_or((long, None), |(n, v)| (n, Some(v)));
+            return Arg::Long { name, value };
+        }
+        let flags = match plus {
+            Plus::IsOption => a.strip_prefix('-').or_else(|| a.strip_prefix('+')),
+            Plus::IsOperand => a.strip_prefix('-'),
+        };
+        match flags {
+            Some(flags) if !flags.is_empty() => Arg::Short(flags),
+            _ => Arg::Operand,
+        }
+    }
+}
+
 /// The index of a shell's `-c` script: after `-c` (alone or in a bundle such as `-lc`, `-ec`,
 /// `+x -c`, or fish's `--command`), the first operand; `-o NAME` and the rc-file options take
 /// a value.
@@ -359,30 +404,24 @@ fn shell_script(argv: &[String]) -> Option<usize> {
     let mut command = false;
     let mut i = 1;
     while i < argv.len() {
-        let a = argv[i].as_str();
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, value) = long
-                .split_once('=')
-                .map_or((long, None), |(n, v)| (n, Some(v)));
-            match name {
-                "command" if value.is_some() => return Some(i),
-                "command" => command = true,
-                "rcfile" | "init-file" | "init-command" if value.is_none() => i += 1,
-                _ => {}
+        let flags = match Arg::of(&argv[i], Plus::IsOption) {
+            Arg::EndOfOptions => {
+                i += 1;
+                break;
             }
-            i += 1;
-            continue;
-        }
-        let Some(flags) = a.strip_prefix('-').or_else(|| a.strip_prefix('+')) else {
-            break;
+            Arg::Operand => break,
+            Arg::Long { name, value } => {
+                match name {
+                    "command" if value.is_some() => return Some(i),
+                    "command" => command = true,
+                    "rcfile" | "init-file" | "init-command" if value.is_none() => i += 1,
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            Arg::Short(flags) => flags,
         };
-        if flags.is_empty() {
-            break;
-        }
         if flags.contains('c') {
             command = true;
         }
@@ -484,26 +523,24 @@ struct InlineFlags {
 fn inline_code(argv: &[String], f: &InlineFlags) -> Option<usize> {
     let mut i = 1;
     while i < argv.len() {
-        let a = argv[i].as_str();
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, value) = long
-                .split_once('=')
-                .map_or((long, None), |(n, v)| (n, Some(v)));
-            if f.code_long.contains(&name) {
-                return Some(if value.is_some() { i } else { i + 1 }).filter(|&j| j < argv.len());
+        let flags = match Arg::of(&argv[i], Plus::IsOperand) {
+            Arg::EndOfOptions => {
+                i += 1;
+                break;
             }
-            if name == "file" || name == "exec" {
-                return None;
+            Arg::Operand => break,
+            Arg::Long { name, value } => {
+                if f.code_long.contains(&name) {
+                    return Some(if value.is_some() { i } else { i + 1 })
+                        .filter(|&j| j < argv.len());
+                }
+                if name == "file" || name == "exec" {
+                    return None;
+                }
+                i += 1;
+                continue;
             }
-            i += 1;
-            continue;
-        }
-        let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            break;
+            Arg::Short(flags) => flags,
         };
         for (at, c) in flags.char_indices() {
             if f.stop.contains(c) {
@@ -556,31 +593,25 @@ fn options(argv: &[String], start: usize, short_value: &str, long_value: &[&str]
     let mut o = Options::default();
     let mut i = start;
     while i < argv.len() {
-        let a = argv[i].as_str();
-        if a == "--" {
-            o.dashes = true;
-            i += 1;
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            match long.split_once('=') {
-                Some((name, _)) => {
-                    o.flags.push(name.to_owned());
-                    o.values.push((name.to_owned(), i));
-                }
-                None => {
-                    o.flags.push(long.to_owned());
-                    if long_value.contains(&long) {
-                        o.values.push((long.to_owned(), i + 1));
-                        i += 1;
-                    }
-                }
+        let flags = match Arg::of(&argv[i], Plus::IsOperand) {
+            Arg::EndOfOptions => {
+                o.dashes = true;
+                i += 1;
+                break;
             }
-            i += 1;
-            continue;
-        }
-        let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            break;
+            Arg::Operand => break,
+            Arg::Long { name, value } => {
+                o.flags.push(name.to_owned());
+                if value.is_some() {
+                    o.values.push((name.to_owned(), i));
+                } else if long_value.contains(&name) {
+                    o.values.push((name.to_owned(), i + 1));
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            Arg::Short(flags) => flags,
         };
         for (at, c) in flags.char_indices() {
             o.flags.push(c.to_string());

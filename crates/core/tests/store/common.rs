@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use waygate_core::event::{EventKind, NewEvent};
+use waygate_core::event::{Event, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId};
-use waygate_core::store::{EmbeddedStore, RunFilter, Store};
+use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
 pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     let run = Run::new(
@@ -20,8 +20,9 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
     (run, started)
 }
 
-/// The conformance suite's `Transitioned` event, so these tests and the suite write alike.
-pub use waygate_core::store::conformance::moved;
+/// The conformance suite's `Transitioned` event and first move, so these tests and the suite
+/// write alike.
+pub use waygate_core::store::conformance::{moved, to_canary};
 
 pub fn action(state: &str) -> NewEvent {
     NewEvent::new(
@@ -34,6 +35,19 @@ pub fn action(state: &str) -> NewEvent {
     )
 }
 
+/// Moves run `id` of a [`populated`] store (in `canary`, at `version`) to `prod`, recording
+/// `extra` events after the move.
+pub fn to_prod(
+    store: &dyn Store,
+    id: &RunId,
+    version: u64,
+    extra: Vec<NewEvent>,
+) -> Result<(Run, Vec<Event>), StoreError> {
+    let mut events = vec![moved("canary", "prod")];
+    events.extend(extra);
+    store.commit(id, version, RunChange::to_state("prod"), events)
+}
+
 /// A store with three runs and a dozen events, the last run still active.
 pub fn populated(dir: &Path) -> EmbeddedStore {
     let store = EmbeddedStore::open(dir).expect("open");
@@ -43,14 +57,7 @@ pub fn populated(dir: &Path) -> EmbeddedStore {
         store
             .append(&run.id, vec![action("build")])
             .expect("append");
-        store
-            .commit(
-                &run.id,
-                1,
-                waygate_core::store::RunChange::to_state("canary"),
-                vec![moved("build", "canary")],
-            )
-            .expect("commit");
+        to_canary(&store, &run);
     }
     store
 }

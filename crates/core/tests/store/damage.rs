@@ -10,7 +10,9 @@ use waygate_core::store::{
     EmbeddedStore, EventFilter, Options, RunChange, RunFilter, Store, StoreError,
 };
 
-use crate::common::{action, copy_dir, moved, new_run, populated, records, segment, snapshot};
+use crate::common::{
+    action, copy_dir, moved, new_run, populated, records, segment, snapshot, to_canary, to_prod,
+};
 
 #[test]
 fn deleted_state_is_rebuilt_from_the_journal_with_the_same_answers() {
@@ -49,14 +51,7 @@ fn garbage_state_is_rebuilt_from_the_journal_with_the_same_answers() {
         Err(StoreError::EnvironmentBusy { .. })
     ));
     let r1 = RunId::from("r1");
-    store
-        .commit(
-            &r1,
-            2,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1, 2, vec![]).expect("commit");
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -160,14 +155,7 @@ fn cutting_an_applied_last_record_in_half_is_reported_then_loses_only_that_commi
         3
     );
     assert_eq!(store.verify().expect("verify").events, 8);
-    let (_, events) = store
-        .commit(
-            &r3.id,
-            1,
-            RunChange::to_state("canary"),
-            vec![moved("build", "canary")],
-        )
-        .expect("next commit");
+    let (_, events) = to_canary(&store, &r3);
     assert_eq!(events[0].seq, 9);
     assert!(store.verify().expect("verify").is_ok());
 }
@@ -292,14 +280,7 @@ fn state_that_lags_the_journal_catches_up_by_replay() {
     copy_dir(&dir.path().join("state"), &old_state);
     let store = EmbeddedStore::open(dir.path()).expect("open");
     let r1 = RunId::from("r1");
-    store
-        .commit(
-            &r1,
-            2,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod")],
-        )
-        .expect("c");
+    to_prod(&store, &r1, 2, vec![]).expect("c");
     let (run, started) = crate::common::new_run("r4", "qa");
     store.create_run(run, vec![started]).expect("create");
     let after = snapshot(&store);
@@ -321,10 +302,7 @@ fn a_commit_missing_its_end_record_is_cut_off_whole() {
     let old_len = fs::metadata(&path).expect("meta").len();
     let store = EmbeddedStore::open(dir.path()).expect("open");
     let r1 = RunId::from("r1");
-    let events = vec![moved("canary", "prod"), crate::common::action("prod")];
-    store
-        .commit(&r1, 2, RunChange::to_state("prod"), events)
-        .expect("commit");
+    to_prod(&store, &r1, 2, vec![action("prod")]).expect("commit");
     let bytes = fs::read(&path).expect("read");
     let &(first, len) = records(&bytes)
         .iter()
@@ -338,14 +316,7 @@ fn a_commit_missing_its_end_record_is_cut_off_whole() {
     assert_eq!(snapshot(&store), before);
     assert_eq!(fs::metadata(&path).expect("meta").len(), old_len);
     assert!(store.verify().expect("verify").is_ok());
-    store
-        .commit(
-            &r1,
-            2,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod")],
-        )
-        .expect("retry");
+    to_prod(&store, &r1, 2, vec![]).expect("retry");
 }
 
 /// Regression: sled's IO threads can hold its file lock for a moment after a session closes;

@@ -11,7 +11,7 @@ use waygate_core::store::EmbeddedError;
 use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
-use crate::common::{action, copy_dir, moved, new_run, populated};
+use crate::common::{action, copy_dir, moved, new_run, populated, records, segment, to_prod};
 
 /// Every run: the index answers, and exactly as sled does.
 fn agrees(store: &EmbeddedStore) {
@@ -23,6 +23,15 @@ fn agrees(store: &EmbeddedStore) {
         let slow = store.read_through_state(&run.id).expect("state");
         assert_eq!(fast.as_ref(), Some(&slow), "{}", run.id);
     }
+}
+
+/// A write to run `id` (an action in `state`) finds whatever the index lacks or got wrong,
+/// and the next session brings it back: then it [`agrees`].
+fn agrees_after_a_write(store: &EmbeddedStore, id: &str, state: &str) {
+    store
+        .append(&RunId::from(id), vec![action(state)])
+        .expect("append");
+    agrees(store);
 }
 
 /// What the index answers for each of `ids` as the store stands now, before anything else
@@ -152,14 +161,7 @@ fn run_files_ahead_of_head_count_each_commit_once() {
     let store = populated(dir.path());
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![action("prod")]).expect("commit");
     store.append(&r1.id, vec![action("prod")]).expect("append");
     // r2 has ended? No: each run holds its own environment; r4 is created after the old HEAD.
     let (run, started) = new_run("r4", "qa");
@@ -180,10 +182,7 @@ fn run_files_ahead_of_head_count_each_commit_once() {
         }
     }
     assert_eq!(answers(&store, &ids), slow);
-    store
-        .append(&RunId::from("r1"), vec![action("prod")])
-        .expect("append");
-    agrees(&store);
+    agrees_after_a_write(&store, "r1", "prod");
 }
 
 /// A copy of the store (another journal directory) or an index from another boot of the
@@ -213,20 +212,20 @@ fn an_index_from_another_boot_or_a_copied_store_is_not_trusted() {
 fn a_journal_shorter_than_the_index_is_not_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(populated(dir.path()));
-    let segment = dir.path().join("journal").join("00000001.seg");
+    let segment = segment(dir.path());
     let bytes = fs::read(&segment).expect("segment");
     // Cut at a record boundary: a valid, shorter chain.
-    let mut offset = 0;
-    let mut starts = Vec::new();
-    while offset + 8 <= bytes.len() {
-        starts.push(offset);
-        let len = u32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("len")) as usize;
-        offset += 8 + len;
-    }
-    let cut = starts[starts.len() - 2];
+    let records = records(&bytes);
+    let (cut, _) = records[records.len() - 2];
     fs::write(&segment, &bytes[..cut]).expect("cut");
     let store = EmbeddedStore::open(dir.path()).expect("open");
-    assert_eq!(answers(&store, &["r1", "r2", "r3"]), vec![None, None, None]);
+    the_loss_is_reported(&store);
+}
+
+/// The journal lost events the index knew: the index answers for no run, and reading one
+/// through the state reports the loss.
+fn the_loss_is_reported(store: &EmbeddedStore) {
+    assert_eq!(answers(store, &["r1", "r2", "r3"]), vec![None, None, None]);
     let err = store
         .load_run_with_events(&RunId::from("r1"))
         .expect_err("lost events");
@@ -262,10 +261,7 @@ fn a_damaged_index_file_is_not_served_and_is_rebuilt() {
     }
     assert_eq!(through_state(&store, &ids), good);
     // A write finds the damage, drops HEAD, and the next session rebuilds the index.
-    store
-        .append(&RunId::from("r3"), vec![action("canary")])
-        .expect("append");
-    agrees(&store);
+    agrees_after_a_write(&store, "r3", "canary");
 }
 
 /// Commits a holding process made and sled has not taken in are in no index file: a reader
@@ -277,14 +273,7 @@ fn commits_past_head_are_read_from_the_journal() {
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![action("prod")]).expect("commit");
     let (run, started) = new_run("r4", "qa");
     store.create_run(run, vec![started]).expect("r4");
     // The index as it was before those commits: they are only in the journal.
@@ -345,13 +334,7 @@ fn an_empty_segment_at_the_end_is_where_the_index_goes_on() {
     fs::write(journal.join(format!("{:08}.seg", last + 1)), b"").expect("empty segment");
     drop(store);
     let store = EmbeddedStore::open_with(dir.path(), options).expect("open again");
-    store
-        .commit(
-            &run.id,
-            run.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod"), action("prod")],
-        )
+    to_prod(&store, &run.id, run.version, vec![action("prod")])
         .expect("commit into the empty segment");
     let fast = store.read_from_index(&run.id).expect("index");
     assert_eq!(
@@ -373,14 +356,7 @@ fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
     let old_head = fs::read(head(dir.path())).expect("HEAD");
     let old_files = contents(run_files(dir.path()));
     let r1 = store.load_run(&RunId::from("r1")).expect("r1");
-    store
-        .commit(
-            &r1.id,
-            r1.version,
-            RunChange::to_state("prod"),
-            vec![moved("canary", "prod")],
-        )
-        .expect("commit");
+    to_prod(&store, &r1.id, r1.version, vec![]).expect("commit");
     fs::write(head(dir.path()), &old_head).expect("HEAD back");
     for (file, bytes) in &old_files {
         fs::write(file, bytes).expect("put back");
@@ -390,15 +366,5 @@ fn a_journal_cut_back_to_where_an_old_index_ends_is_not_served() {
         .open(&segment)
         .expect("segment");
     file.set_len(old_len).expect("cut");
-    assert_eq!(answers(&store, &["r1", "r2", "r3"]), vec![None, None, None]);
-    let err = store
-        .load_run_with_events(&RunId::from("r1"))
-        .expect_err("lost events");
-    assert!(
-        matches!(
-            err,
-            StoreError::Embedded(EmbeddedError::JournalTruncated { .. })
-        ),
-        "{err}"
-    );
+    the_loss_is_reported(&store);
 }

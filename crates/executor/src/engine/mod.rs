@@ -264,7 +264,23 @@ pub struct Loaded {
     pub vars_error: Option<VarsError>,
 }
 
+/// Fails when `run` has ended: nothing more happens to an ended run.
+pub(super) fn ensure_run_active(run: &Run) -> Result<(), EngineError> {
+    if run.status.is_ended() {
+        return Err(EngineError::Ended {
+            run: run.id.clone(),
+            status: run.status,
+        });
+    }
+    Ok(())
+}
+
 impl Loaded {
+    /// Fails when the run has ended.
+    pub fn ensure_active(&self) -> Result<(), EngineError> {
+        ensure_run_active(&self.run)
+    }
+
     /// Fails when some variable needed to evaluate guards or run actions has no value.
     pub fn ensure_vars(&self) -> Result<(), EngineError> {
         match &self.vars_error {

@@ -14,7 +14,7 @@ use waygate_core::vars;
 use waygate_core::visit::visit_number;
 
 use super::step::StepOutcome;
-use super::{Engine, EngineError, Loaded};
+use super::{ensure_run_active, Engine, EngineError, Loaded};
 
 /// A run just created.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl Engine {
         comment: Option<String>,
     ) -> Result<ApproveOutcome, EngineError> {
         let loaded = self.load(id).await?;
-        ensure_active(&loaded)?;
+        loaded.ensure_active()?;
         let state = loaded.run.state.clone();
         let visit = visit_number(&loaded.events);
         let refused = |reason: String| EventKind::Approved {
@@ -179,7 +179,7 @@ impl Engine {
         let mut lost = 0;
         loop {
             let loaded = self.load(id).await?;
-            ensure_active(&loaded)?;
+            loaded.ensure_active()?;
             let visit = visit_number(&loaded.events);
             if *first_visit.get_or_insert(visit) != visit {
                 return Err(EngineError::MovedMeanwhile {
@@ -249,7 +249,7 @@ impl Engine {
         let mut lost = 0;
         loop {
             let loaded = self.load(id).await?;
-            ensure_active(&loaded)?;
+            loaded.ensure_active()?;
             // Its actions run in the run's directory: refuse before moving, not halfway.
             loaded.ensure_workdir()?;
             let target = match decide_rollback(&loaded.workflow, loaded.state, &loaded.events) {
@@ -344,20 +344,6 @@ fn under_way(loaded: &Loaded) -> EngineError {
 fn ensure_reason(what: &'static str, reason: &str) -> Result<(), EngineError> {
     if waygate_core::text::is_blank(reason) {
         return Err(EngineError::BlankReason(what));
-    }
-    Ok(())
-}
-
-fn ensure_active(loaded: &Loaded) -> Result<(), EngineError> {
-    ensure_run_active(&loaded.run)
-}
-
-fn ensure_run_active(run: &Run) -> Result<(), EngineError> {
-    if run.status.is_ended() {
-        return Err(EngineError::Ended {
-            run: run.id.clone(),
-            status: run.status,
-        });
     }
     Ok(())
 }

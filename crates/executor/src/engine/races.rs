@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::tests::{kinds, start};
+use super::tests::{kinds, start, Commit, CommitHook};
 use waygate_core::event::{Cause, EventKind, NewEvent};
-use waygate_core::run::{Run, RunId, RunStatus};
-use waygate_core::store::{EventFilter, MemoryStore, RunFilter, Store, StoreError, VerifyReport};
+use waygate_core::run::RunStatus;
+use waygate_core::store::{MemoryStore, RunChange};
 
 use super::*;
 
@@ -51,69 +51,34 @@ async fn a_withdrawal_makes_a_step_that_read_the_approval_conflict() {
     assert!(matches!(used, EngineError::Ended { .. }), "{used:?}");
 }
 
-/// A store in which a neighbour (a drive recording that it waits) commits just before the
-/// first rollback does, so the rollback's commit loses on the version.
-struct BusyNeighbour {
-    inner: MemoryStore,
-    done: AtomicBool,
-}
-
-impl Store for BusyNeighbour {
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
-        self.inner.create_run(run, events)
-    }
-    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        self.inner.load_run(id)
-    }
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        let rollback = events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::RollbackRequested { .. }));
-        if rollback && !self.done.swap(true, Ordering::SeqCst) {
-            let state = self.inner.load_run(id)?.state;
-            let looked = EventKind::GuardsEvaluated {
-                state,
-                to: "done".into(),
-                passed: false,
-                guards: Vec::new(),
-            };
-            self.inner.commit(
-                id,
-                expected_version,
-                RunChange::status(RunStatus::Waiting),
-                vec![NewEvent::new("drive", looked)],
-            )?;
-        }
-        self.inner.commit(id, expected_version, change, events)
-    }
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.inner.append(id, events)
-    }
-    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.inner.list_runs(filter)
-    }
-    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.inner.run_events(id)
-    }
-    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.inner.scan_events(filter)
-    }
-    fn verify(&self) -> Result<VerifyReport, StoreError> {
-        self.inner.verify()
-    }
-}
-
 #[tokio::test]
 async fn a_rollback_that_loses_to_bookkeeping_tries_again_and_a_second_one_is_refused() {
-    let store = Arc::new(BusyNeighbour {
-        inner: MemoryStore::new(),
-        done: AtomicBool::new(false),
+    // A neighbour (a drive recording that it waits) commits just before the first rollback
+    // does, so the rollback's commit loses on the version.
+    let done = AtomicBool::new(false);
+    let store = Arc::new(CommitHook {
+        store: Arc::new(MemoryStore::new()),
+        hook: move |s: &MemoryStore, (id, expected, change, events): Commit<'_>| {
+            let rollback = events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::RollbackRequested { .. }));
+            if rollback && !done.swap(true, Ordering::SeqCst) {
+                let state = s.load_run(id)?.state;
+                let looked = EventKind::GuardsEvaluated {
+                    state,
+                    to: "done".into(),
+                    passed: false,
+                    guards: Vec::new(),
+                };
+                s.commit(
+                    id,
+                    expected,
+                    RunChange::status(RunStatus::Waiting),
+                    vec![NewEvent::new("drive", looked)],
+                )?;
+            }
+            s.commit(id, expected, change, events)
+        },
     });
     let ops = Engine::new(store.clone(), "ops");
     let id = start(&ops, GATE).await;

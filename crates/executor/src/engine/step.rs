@@ -121,26 +121,13 @@ impl Engine {
     pub async fn dry_run(&self, id: &RunId, to: Option<&str>) -> Result<DryRun, EngineError> {
         let loaded = self.load(id).await?;
         // An ended run has no moves to check; its guards (and their commands) are not run.
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: id.clone(),
-                status: loaded.run.status,
-            });
-        }
+        loaded.ensure_active()?;
         loaded.ensure_vars()?;
         loaded.ensure_workdir()?;
         let ctx = self.context(&loaded);
         let mut reports = Vec::new();
         for t in self.candidates(&loaded, to)? {
-            let results = self
-                .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
-                .await?;
-            reports.push(TransitionReport {
-                from: loaded.run.state.clone(),
-                to: loaded.workflow.state(t.to).name.clone(),
-                results,
-                transition: t.id,
-            });
+            reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
         }
         let decision = decide_on(&loaded, &reports, elapsed(loaded.entered_at, self.now()));
         Ok(DryRun {
@@ -150,25 +137,31 @@ impl Engine {
         })
     }
 
-    /// Evaluates `guards`, unless an operator's stop comes first: then the evaluation is
-    /// dropped, which kills its processes, nothing is recorded, and the result is
+    /// Evaluates the guards of transition `t`, unless an operator's stop comes first: then the
+    /// evaluation is dropped, which kills its processes, nothing is recorded, and the result is
     /// [`EngineError::Interrupted`].
     async fn evaluate_unless_stopped(
         &self,
         loaded: &Loaded,
-        guards: &[waygate_core::model::Guard],
+        t: &waygate_core::model::OutgoingTransition<'_>,
         ctx: &crate::context::GuardContext,
-    ) -> Result<Vec<GuardResult>, EngineError> {
-        tokio::select! {
+    ) -> Result<TransitionReport, EngineError> {
+        let results = tokio::select! {
             biased;
-            signal = self.shutdown.wait() => Err(EngineError::Interrupted {
+            signal = self.shutdown.wait() => return Err(EngineError::Interrupted {
                 run: loaded.run.id.clone(),
                 state: loaded.run.state.clone(),
                 signal,
                 action: None,
             }),
-            results = evaluate_transition(guards, ctx) => Ok(results),
-        }
+            results = evaluate_transition(&t.transition.guards, ctx) => results,
+        };
+        Ok(TransitionReport {
+            from: loaded.run.state.clone(),
+            to: loaded.workflow.state(t.to).name.clone(),
+            results,
+            transition: t.id,
+        })
     }
 
     fn candidates<'w>(
@@ -209,12 +202,7 @@ impl Engine {
         when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
         let loaded = self.load(id).await?;
-        if loaded.run.status.is_ended() {
-            return Err(EngineError::Ended {
-                run: loaded.run.id.clone(),
-                status: loaded.run.status,
-            });
-        }
+        loaded.ensure_active()?;
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
         if let Some(outcome) = self.finish_entry(loaded).await? {
@@ -239,15 +227,7 @@ impl Engine {
         let mut reports: Vec<TransitionReport> = Vec::new();
         if !decide_on(&loaded, &reports, in_state).is_final() {
             for t in self.candidates(&loaded, to)? {
-                let results = self
-                    .evaluate_unless_stopped(&loaded, &t.transition.guards, &ctx)
-                    .await?;
-                reports.push(TransitionReport {
-                    from: loaded.run.state.clone(),
-                    to: workflow.state(t.to).name.clone(),
-                    results,
-                    transition: t.id,
-                });
+                reports.push(self.evaluate_unless_stopped(&loaded, &t, &ctx).await?);
                 if decide_on(&loaded, &reports, in_state).is_final() {
                     break;
                 }

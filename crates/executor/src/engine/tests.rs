@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use waygate_core::ending::How;
+use waygate_core::event::Event;
 use waygate_core::event::{Cause, EventKind, NewEvent};
-use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{MemoryStore, Store, StoreError};
+use waygate_core::run::{Run, RunId, RunStatus};
+use waygate_core::store::{
+    EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError, VerifyReport,
+};
 use waygate_core::validate::validate;
 
 use super::*;
@@ -70,6 +73,15 @@ impl ProgressSink for Recorder {
     }
 }
 
+/// How a drive ends when the run reaches terminal `state` with `status`.
+fn terminal(state: &str, status: RunStatus) -> DriveEnd {
+    DriveEnd::Ended {
+        state: state.into(),
+        status,
+        how: How::Terminal,
+    }
+}
+
 async fn drive(engine: &Engine, id: &RunId) -> DriveEnd {
     let mut rec = Recorder::default();
     engine
@@ -99,14 +111,7 @@ async fn drive_waits_out_a_ten_minute_bake_on_the_paused_clock() {
     let (engine, store) = setup("ci");
     let id = start(&engine, BAKE).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     let run = store.load_run(&id).expect("run");
     let baked = run.ended_at.expect("ended").duration_since(run.started_at);
     assert!(
@@ -160,14 +165,7 @@ async fn a_passed_deadline_sends_the_run_to_rollback() {
     let text = BAKE.replace(r#"deadline: "1h""#, r#"deadline: "5m""#);
     let id = start(&engine, &text).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "rolled_back".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("rolled_back", RunStatus::Failed));
     let moves = transitions(&store, &id);
     assert_eq!(
         moves[1],
@@ -194,19 +192,17 @@ const FAILING_ACTION: &str = r#"Workflow(
     ],
 )"#;
 
+/// Starts [`FAILING_ACTION`] with its deploy action running `argv` (in RON: `["true"]`).
+async fn start_acting(engine: &Engine, argv: &str) -> RunId {
+    start(engine, &FAILING_ACTION.replace(r#"["false"]"#, argv)).await
+}
+
 #[tokio::test]
 async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
     let (engine, store) = setup("ci");
     let id = start(&engine, FAILING_ACTION).await;
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "reverted".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("reverted", RunStatus::Failed));
     let moves = transitions(&store, &id);
     assert_eq!(moves[0], ("deploy".into(), "revert".into(), Cause::Action));
     assert!(
@@ -218,13 +214,7 @@ async fn a_failed_entry_action_follows_on_failure_and_drive_ends_failed() {
 #[tokio::test]
 async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     // A process died while running action 1 of `deploy`: ActionStarted without ActionFinished.
     let started = EventKind::ActionStarted {
         state: "deploy".into(),
@@ -249,40 +239,21 @@ async fn an_action_whose_process_died_once_is_run_again_and_twice_is_failed() {
     assert_eq!(finished, 1, "re-run once");
 
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     for _ in 0..2 {
         store
             .append(&id, vec![NewEvent::new("ci", started.clone())])
             .expect("append");
     }
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "reverted".into(),
-            status: RunStatus::Failed,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("reverted", RunStatus::Failed));
     assert_eq!(transitions(&store, &id)[0].2, Cause::Action);
 }
 
 #[tokio::test]
 async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_often() {
     let (engine, store) = setup("ci");
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["true"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["true"]"#).await;
     // Three operator stops of the same action (more than the crash limit) in earlier drives.
     for _ in 0..3 {
         let events = vec![
@@ -306,14 +277,7 @@ async fn an_action_stopped_by_an_operator_is_recorded_and_run_again_however_ofte
         store.append(&id, events).expect("append");
     }
     let end = drive(&engine, &id).await;
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     assert!(
         !transitions(&store, &id)
             .iter()
@@ -327,13 +291,7 @@ async fn a_signal_during_an_action_kills_it_and_records_the_stop() {
     let (engine, store) = setup("ci");
     let (trigger, shutdown) = crate::shutdown::Shutdown::new();
     let engine = engine.with_shutdown(shutdown);
-    let id = start(
-        &engine,
-        FAILING_ACTION
-            .replace(r#"["false"]"#, r#"["sleep", "30"]"#)
-            .as_str(),
-    )
-    .await;
+    let id = start_acting(&engine, r#"["sleep", "30"]"#).await;
     let driving = {
         let (engine, id) = (engine.clone(), id.clone());
         tokio::spawn(async move {
@@ -519,11 +477,7 @@ async fn secrets_are_resolved_for_actions_and_never_stored() {
     let id = start(&engine, text).await;
     assert_eq!(
         drive(&engine, &id).await,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
+        terminal("done", RunStatus::Succeeded)
     );
     let all = serde_json::to_string(&store.run_events(&id).expect("events")).expect("json");
     assert!(!all.contains("s3cret"), "secret leaked: {all}");
@@ -651,20 +605,26 @@ async fn a_watch_passes_only_when_it_was_looked_at_throughout() {
     assert!(looks >= 30, "a look every 30 s is recorded: {looks}");
 }
 
-/// A store in which "another process" approves `ok` the moment a run is recorded waiting,
-/// before the committing drive can take another look.
-struct ApprovesOnWait(Arc<MemoryStore>);
+/// A commit's arguments, as a [`CommitHook`]'s hook gets them.
+pub(super) type Commit<'a> = (&'a RunId, u64, RunChange, Vec<NewEvent>);
 
-impl Store for ApprovesOnWait {
-    fn create_run(
-        &self,
-        run: waygate_core::run::Run,
-        events: Vec<NewEvent>,
-    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
-        self.0.create_run(run, events)
+/// A memory store whose commits go through `hook`, so that a test can act as another process
+/// just before or just after one (the hook makes the commit itself); every other call goes
+/// straight to the store.
+pub(super) struct CommitHook<F> {
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) hook: F,
+}
+
+impl<F> Store for CommitHook<F>
+where
+    F: Fn(&MemoryStore, Commit<'_>) -> Result<(Run, Vec<Event>), StoreError> + Send + Sync,
+{
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        self.store.create_run(run, events)
     }
-    fn load_run(&self, id: &RunId) -> Result<waygate_core::run::Run, StoreError> {
-        self.0.load_run(id)
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        self.store.load_run(id)
     }
     fn commit(
         &self,
@@ -672,49 +632,50 @@ impl Store for ApprovesOnWait {
         expected_version: u64,
         change: RunChange,
         events: Vec<NewEvent>,
-    ) -> Result<(waygate_core::run::Run, Vec<Event>), StoreError> {
-        let waits = change.status == Some(RunStatus::Waiting);
-        let committed = self.0.commit(id, expected_version, change, events)?;
-        if waits {
-            let approval = EventKind::Approved {
-                state: committed.0.state.clone(),
-                guard: "ok".into(),
-                comment: None,
-                accepted: true,
-                reason: None,
-                visit: None,
-            };
-            self.0.append(id, vec![NewEvent::new("bob", approval)])?;
-        }
-        Ok(committed)
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        (self.hook)(&self.store, (id, expected_version, change, events))
     }
     fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.0.append(id, events)
+        self.store.append(id, events)
     }
-    fn list_runs(
-        &self,
-        filter: &waygate_core::store::RunFilter,
-    ) -> Result<Vec<waygate_core::run::Run>, StoreError> {
-        self.0.list_runs(filter)
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.store.list_runs(filter)
     }
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        self.0.run_events(id)
+        self.store.run_events(id)
     }
-    fn scan_events(
-        &self,
-        filter: &waygate_core::store::EventFilter,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.0.scan_events(filter)
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        self.store.scan_events(filter)
     }
-    fn verify(&self) -> Result<waygate_core::store::VerifyReport, StoreError> {
-        self.0.verify()
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.store.verify()
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
     let (_, memory) = setup("alice");
-    let store = Arc::new(ApprovesOnWait(memory));
+    // "Another process" approves `ok` the moment a run is recorded waiting, before the
+    // committing drive can take another look.
+    let store = Arc::new(CommitHook {
+        store: memory,
+        hook: |s: &MemoryStore, (id, expected, change, events): Commit<'_>| {
+            let waits = change.status == Some(RunStatus::Waiting);
+            let committed = s.commit(id, expected, change, events)?;
+            if waits {
+                let approval = EventKind::Approved {
+                    state: committed.0.state.clone(),
+                    guard: "ok".into(),
+                    comment: None,
+                    accepted: true,
+                    reason: None,
+                    visit: None,
+                };
+                s.append(id, vec![NewEvent::new("bob", approval)])?;
+            }
+            Ok(committed)
+        },
+    });
     let engine = Engine::new(store.clone(), "alice");
     let id = start(
         &engine,
@@ -784,14 +745,7 @@ async fn a_bake_entered_under_a_clock_a_year_ahead_takes_ten_minutes_not_a_year(
         .await
         .expect("the bake does not wait a year");
     let took = began.elapsed();
-    assert_eq!(
-        end,
-        DriveEnd::Ended {
-            state: "done".into(),
-            status: RunStatus::Succeeded,
-            how: How::Terminal
-        }
-    );
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
     assert!(
         took >= std::time::Duration::from_secs(600) && took < std::time::Duration::from_secs(660),
         "the bake took {took:?}"

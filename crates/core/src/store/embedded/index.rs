@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::EmbeddedError;
-use super::journal::{self, Journal, Pos, Record, RunUpdate, Tail};
+use super::journal::{self, Journal, JournalPoint, Pos, Record, RunUpdate, Tail};
 use super::witness;
-use crate::event::{Event, GENESIS_HASH};
+use crate::event::Event;
 use crate::run::{Run, RunId};
 use crate::store::{ChainCheck, StoreError};
 
@@ -53,24 +53,6 @@ struct Head {
     /// in the middle of a write) is another journal, and rebuilds its index.
     journal: (u64, u64),
     at: JournalPoint,
-}
-
-/// A place in the journal with the hash chain as it stands there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct JournalPoint {
-    pos: Pos,
-    next_seq: u64,
-    last_hash: String,
-}
-
-impl JournalPoint {
-    fn start() -> JournalPoint {
-        JournalPoint {
-            pos: Pos::START,
-            next_seq: 1,
-            last_hash: GENESIS_HASH.to_owned(),
-        }
-    }
 }
 
 /// One run's `.run` file.
@@ -406,14 +388,23 @@ fn whose(store: &Path) -> Option<Whose> {
     })
 }
 
-/// One run out of the index, checked against the journal, or `None` when the index cannot
-/// answer for it (the caller then reads through sled). `events`: read the run's events too.
-/// Call under the store's shared lock.
+/// How much of a run a read wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// The run only: its events are left unread (the list comes back empty).
+    Run,
+    /// The run and all its events.
+    RunAndEvents,
+}
+
+/// One run out of the index (with its events, as `wanted` says), checked against the journal,
+/// or `None` when the index cannot answer for it (the caller then reads through sled). Call
+/// under the store's shared lock.
 pub(crate) fn read_run(
     store: &Path,
     journal: &Journal,
     id: &RunId,
-    events: bool,
+    wanted: Wanted,
 ) -> Option<(Run, Vec<Event>)> {
     let dir = store.join("index");
     let head = read_head(&dir).ok()??;
@@ -435,7 +426,7 @@ pub(crate) fn read_run(
     }
     let mut run = file.run;
     let mut positions = Vec::new();
-    if events {
+    if wanted == Wanted::RunAndEvents {
         let count = usize::try_from(file.events).ok()?;
         let mut packed = vec![0; count.checked_mul(POS_LEN)?];
         File::open(run_path(&dir, id).with_extension("pos"))
@@ -500,7 +491,7 @@ pub(crate) fn read_run(
         }
         out.push(record.event);
     }
-    if !events {
+    if wanted == Wanted::Run {
         later.clear();
     }
     out.extend(later);

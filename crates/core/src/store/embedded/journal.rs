@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
+use crate::event::{Event, GENESIS_HASH};
 use crate::run::{Run, RunStatus};
 use crate::store::StoreError;
 
@@ -50,6 +50,27 @@ impl Pos {
         let segment = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
         let offset = u64::from_be_bytes(bytes.get(4..12)?.try_into().ok()?);
         Some(Pos { segment, offset })
+    }
+}
+
+/// A place in the journal with the hash chain as it stands there: everything before `pos` is
+/// taken in, the next event is `next_seq`, chained to `last_hash`. What sled's state and the
+/// read index each record of how far they have read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JournalPoint {
+    pub pos: Pos,
+    pub next_seq: u64,
+    pub last_hash: String,
+}
+
+impl JournalPoint {
+    /// The journal's start: nothing read, the chain at its genesis.
+    pub(crate) fn start() -> JournalPoint {
+        JournalPoint {
+            pos: Pos::START,
+            next_seq: 1,
+            last_hash: GENESIS_HASH.to_owned(),
+        }
     }
 }
 

@@ -153,7 +153,14 @@ fn flock(dir: &Path, file: File, mode: i32, options: &Options) -> Result<File, S
         }
         if let Some(notice) = &options.on_wait {
             if waited >= Duration::from_secs(1) {
-                let holders = holders(&file);
+                let mut holders = holders(&file);
+                // `/proc/locks` changes while it is read; a look that finds nobody while the
+                // lock is plainly held missed its line, and is not news.
+                if holders.is_empty() {
+                    if let Some((_, before)) = &told {
+                        holders = before.clone();
+                    }
+                }
                 let due = match &told {
                     None => true,
                     Some((at, before)) => *before != holders || at.elapsed() >= TELL_EVERY,
@@ -187,7 +194,7 @@ fn holders(file: &File) -> Vec<LockHolder> {
     let Ok(meta) = file.metadata() else {
         return Vec::new();
     };
-    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+    let Some(locks) = read_at_once(Path::new("/proc/locks")) else {
         return Vec::new();
     };
     let dev = meta.dev();
@@ -211,6 +218,29 @@ fn holders(file: &File) -> Vec<LockHolder> {
         });
     }
     out
+}
+
+/// The whole of a `/proc` file read with as few `read` calls as possible: the kernel builds each
+/// call's answer afresh, so lines added or removed between two small reads shift the rest and a
+/// line can be missed (seen on a busy machine, where every `cargo` holds locks).
+fn read_at_once(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut file = File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 18];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// The command line of process `pid`, arguments joined by spaces, at most 120 characters.

@@ -34,6 +34,7 @@ pub use salvage::SalvageReport;
 use dir::{create_store, inspect, not_empty, Found};
 
 use super::group::{GroupQueue, Ticket, Write, Written};
+use index::Wanted;
 use journal::{Journal, Pos, Tail};
 use lock::{is_read_only, lock, lock_shared};
 use replay::replay;
@@ -270,12 +271,12 @@ impl EmbeddedStore {
         }
     }
 
-    /// One run (with its events if `events`) from the read index (`index.rs`), without opening
+    /// One run (with its events, as `wanted` says) from the read index (`index.rs`), without opening
     /// sled, under the shared lock: `None` when the index cannot answer for it, and the caller
     /// reads through sled, which also names any damage. Not while this handle holds the store:
     /// the held session answers then (its commits may not be in the index yet, and its
     /// exclusive lock shuts out a shared one).
-    fn indexed(&self, id: &RunId, events: bool) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
+    fn indexed(&self, id: &RunId, wanted: Wanted) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
         if self.held().is_some() {
             return Ok(None);
         }
@@ -283,13 +284,13 @@ impl EmbeddedStore {
             return Ok(None);
         };
         let journal = Journal::at(&self.dir.join("journal"), self.options.segment_limit);
-        Ok(index::read_run(&self.dir, &journal, id, events))
+        Ok(index::read_run(&self.dir, &journal, id, wanted))
     }
 
     /// Test hook: what the read index answers for run `id` (`None`: it cannot).
     #[doc(hidden)]
     pub fn read_from_index(&self, id: &RunId) -> Result<Option<(Run, Vec<Event>)>, StoreError> {
-        self.indexed(id, true)
+        self.indexed(id, Wanted::RunAndEvents)
     }
 
     /// Test hook: run `id` and its events read through sled, never from the read index.
@@ -486,7 +487,7 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
-        if let Some((run, _)) = self.indexed(id, false)? {
+        if let Some((run, _)) = self.indexed(id, Wanted::Run)? {
             return Ok(run);
         }
         self.read(
@@ -499,7 +500,7 @@ impl Store for EmbeddedStore {
     }
 
     fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
-        if let Some(found) = self.indexed(id, true)? {
+        if let Some(found) = self.indexed(id, Wanted::RunAndEvents)? {
             return Ok(found);
         }
         self.read_through_state(id)
@@ -558,7 +559,7 @@ impl Store for EmbeddedStore {
     }
 
     fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
-        if let Some((_, events)) = self.indexed(id, true)? {
+        if let Some((_, events)) = self.indexed(id, Wanted::RunAndEvents)? {
             return Ok(events);
         }
         self.read(

@@ -21,13 +21,13 @@ use super::options::{Options, DEFAULT_LOCK_TIMEOUT};
 use serde::{Deserialize, Serialize};
 
 use super::index::Index;
-use super::journal::{self, Journal, Pos, Record, RunMove, RunUpdate, Tail};
+use super::journal::{self, Journal, JournalPoint, Pos, Record, RunMove, RunUpdate, Tail};
 use super::keys::{
     active_key, chunk_key, chunk_prefix, definition_key, run_key, seq_key, step_back_key, time_key,
     APPLIED, CHUNK, LAYOUT, SPARSE, STEP_BACKS, TIMES,
 };
 use super::witness;
-use crate::event::{Event, GENESIS_HASH};
+use crate::event::Event;
 use crate::run::{Run, RunId};
 use crate::store::group::{Ticket, Write, Written};
 use crate::store::{
@@ -40,12 +40,12 @@ const REPLAY_BATCH: usize = 1024;
 /// read, and when it closes).
 const APPLY_AFTER: usize = 1024;
 
-/// Where sled's state stands in the journal: everything before `pos` is applied.
+/// Where sled's state stands in the journal: everything before `at.pos` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Applied {
-    pos: Pos,
-    next_seq: u64,
-    last_hash: String,
+    /// Flattened: the fields stand at the top of `state/applied`'s JSON, as they always have.
+    #[serde(flatten)]
+    at: JournalPoint,
     last_at: Option<jiff::Timestamp>,
     /// The latest event time so far: what the `t:` index is keyed by, so that it stays in
     /// seq order when a clock jump steps the times back. (State written before this field
@@ -64,9 +64,7 @@ fn first_layout() -> u32 {
 impl Default for Applied {
     fn default() -> Applied {
         Applied {
-            pos: Pos::START,
-            next_seq: 1,
-            last_hash: GENESIS_HASH.to_owned(),
+            at: JournalPoint::start(),
             last_at: None,
             max_at: None,
             layout: LAYOUT,
@@ -216,7 +214,7 @@ impl Session {
 
     /// The last event sled has applied.
     pub(crate) fn recorded(&self) -> u64 {
-        self.applied.next_seq.saturating_sub(1)
+        self.applied.at.next_seq.saturating_sub(1)
     }
 
     /// Locks the store and opens it with sled caught up, rebuilding sled if need be.
@@ -327,10 +325,10 @@ impl Session {
     /// Replays journal records sled has not applied, many commits per sled batch, and cuts off a
     /// torn tail. A damaged record in the way is an error; the records before it stay usable.
     fn catch_up(&mut self) -> Result<(), StoreError> {
-        let from = self.applied.pos;
+        let from = self.applied.at.pos;
         // sled is written only after the journal is synced, so it is never legitimately ahead:
         // a journal shorter than what sled applied lost acknowledged events.
-        let recorded = self.applied.next_seq.saturating_sub(1);
+        let recorded = self.applied.at.next_seq.saturating_sub(1);
         match self.journal.segment_len(from.segment)? {
             None if from != Pos::START => {
                 return Err(StoreError::Embedded(EmbeddedError::JournalTruncated {
@@ -352,7 +350,7 @@ impl Session {
         let journal = self.journal.clone();
         let mut batch: Vec<(Pos, Record)> = Vec::new();
         let mut ready: Vec<Pending> = Vec::new();
-        let mut chain = ChainCheck::resume(self.applied.next_seq, &self.applied.last_hash);
+        let mut chain = ChainCheck::resume(self.applied.at.next_seq, &self.applied.at.last_hash);
         let read = journal.read_from(from, |pos, record, next| {
             if batch
                 .first()
@@ -383,7 +381,7 @@ impl Session {
                 });
                 if ready.len() >= REPLAY_BATCH {
                     self.apply_many(std::mem::take(&mut ready))?;
-                    self.tail = self.applied.pos;
+                    self.tail = self.applied.at.pos;
                 }
             }
             Ok(true)
@@ -391,7 +389,7 @@ impl Session {
         // Whatever came before a damaged record stays usable: apply it first.
         if !ready.is_empty() {
             self.apply_many(ready)?;
-            self.tail = self.applied.pos;
+            self.tail = self.applied.at.pos;
         }
         let tail = read?;
         if batch.is_empty() {
@@ -407,7 +405,7 @@ impl Session {
                 return Err(StoreError::Embedded(EmbeddedError::Corrupt {
                     segment: journal.segment_path(pos.segment).display().to_string(),
                     offset: pos.offset,
-                    seq: Some(self.applied.next_seq),
+                    seq: Some(self.applied.at.next_seq),
                     detail,
                 }))
             }
@@ -458,8 +456,8 @@ impl Session {
                     writes.insert(seq_key(event.seq).to_vec(), pos.pack().to_vec());
                     writes.insert(time_key(max_at.unwrap_or(event.at), event.seq), &[][..]);
                 }
-                applied.next_seq = event.seq + 1;
-                applied.last_hash.clone_from(&event.hash);
+                applied.at.next_seq = event.seq + 1;
+                applied.at.last_hash.clone_from(&event.hash);
                 applied.last_at = Some(event.at);
                 applied.max_at = max_at;
                 if let Some(change) = record.run {
@@ -498,7 +496,7 @@ impl Session {
                 }
                 None => {}
             }
-            applied.pos = commit.next;
+            applied.at.pos = commit.next;
         }
         for (run, chunk) in chunks {
             chunk.finish(&run, &mut writes);
@@ -518,8 +516,8 @@ impl Session {
         self.db.apply_batch(writes).map_err(sled_err)?;
         witness::write(
             &self.witness,
-            applied.next_seq.saturating_sub(1),
-            &applied.last_hash,
+            applied.at.next_seq.saturating_sub(1),
+            &applied.at.last_hash,
         );
         self.applied = applied;
         Ok(())
@@ -690,7 +688,7 @@ impl Session {
                 let holder = overlay.active(self, &run.workflow, &run.env)?;
                 rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
-                (run.id.clone(), events, Some((run, true)))
+                (run.id.clone(), events, Some((run, RunWrite::Created)))
             }
             Write::Commit {
                 id,
@@ -701,7 +699,7 @@ impl Session {
                 let current = overlay.run(self, &id)?;
                 let mut run = rules::check_commit(&id, current, expected, &events)?;
                 apply_change(&mut run, &change, at);
-                (id, events, Some((run, false)))
+                (id, events, Some((run, RunWrite::Changed)))
             }
             Write::Append { id, events } => {
                 rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
@@ -709,12 +707,9 @@ impl Session {
             }
         };
         let sealed = seal_all(events, &id, at, chain.next_seq, &chain.last_hash);
-        let mut update = run.as_ref().map(|(run, created)| {
-            if *created {
-                RunUpdate::Created(Box::new(run.clone()))
-            } else {
-                RunUpdate::Changed(RunMove::of(run))
-            }
+        let mut update = run.as_ref().map(|(run, how)| match how {
+            RunWrite::Created => RunUpdate::Created(Box::new(run.clone())),
+            RunWrite::Changed => RunUpdate::Changed(RunMove::of(run)),
         });
         let last = sealed.len() - 1;
         let records: Vec<Record> = sealed
@@ -734,8 +729,8 @@ impl Session {
         chain.next_seq += sealed.len() as u64;
         chain.last_hash.clone_from(&sealed[last].hash);
         chain.last_at = Some(at);
-        let run = run.map(|(run, created)| {
-            group.moved(&run, created);
+        let run = run.map(|(run, how)| {
+            group.moved(&run, how);
             run
         });
         Ok((
@@ -857,8 +852,8 @@ struct ChainTip {
 impl ChainTip {
     fn of(applied: &Applied) -> ChainTip {
         ChainTip {
-            next_seq: applied.next_seq,
-            last_hash: applied.last_hash.clone(),
+            next_seq: applied.at.next_seq,
+            last_hash: applied.at.last_hash.clone(),
             last_at: applied.last_at,
         }
     }
@@ -902,6 +897,14 @@ impl Layered<'_> {
     }
 }
 
+/// What a write did to its run: the journal records a new run whole and a change as a move,
+/// and only a new run can take an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunWrite {
+    Created,
+    Changed,
+}
+
 /// A write that passed its checks, sealed, waiting for the group's append.
 #[derive(Debug)]
 struct Staged {
@@ -924,13 +927,17 @@ impl Overlay {
     }
 
     /// Records `run` as a write of the group left it.
-    fn moved(&mut self, run: &Run, created: bool) {
+    fn moved(&mut self, run: &Run, how: RunWrite) {
         let key = (run.workflow.clone(), run.env.clone());
-        if created && !run.status.is_ended() {
-            self.active.insert(key, Some(run.id.clone()));
-        } else if !created && run.status.is_ended() {
-            // An active run always holds its environment: ending it frees it.
-            self.active.insert(key, None);
+        match (how, run.status.is_ended()) {
+            (RunWrite::Created, false) => {
+                self.active.insert(key, Some(run.id.clone()));
+            }
+            (RunWrite::Changed, true) => {
+                // An active run always holds its environment: ending it frees it.
+                self.active.insert(key, None);
+            }
+            (RunWrite::Created, true) | (RunWrite::Changed, false) => {}
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
@@ -938,4 +945,36 @@ impl Overlay {
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Embedded(EmbeddedError::State(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_keeps_its_json_layout() {
+        // `state/applied` as the store has always written it: the journal point's fields at
+        // the top, next to the others.
+        let written = format!(
+            r#"{{"pos":{{"segment":2,"offset":77}},"next_seq":9,"last_hash":"ab","last_at":null,"max_at":null,"layout":{LAYOUT}}}"#
+        );
+        let applied: Applied = serde_json::from_str(&written).expect("reads");
+        assert_eq!(
+            applied.at,
+            JournalPoint {
+                pos: Pos {
+                    segment: 2,
+                    offset: 77
+                },
+                next_seq: 9,
+                last_hash: "ab".into(),
+            }
+        );
+        assert_eq!(serde_json::to_string(&applied).expect("json"), written);
+        // State written before `max_at` and `layout` existed still reads, as layout 1.
+        let oldest =
+            r#"{"pos":{"segment":1,"offset":0},"next_seq":1,"last_hash":"00","last_at":null}"#;
+        let applied: Applied = serde_json::from_str(oldest).expect("reads");
+        assert_eq!((applied.at.next_seq, applied.layout), (1, 1));
+    }
 }

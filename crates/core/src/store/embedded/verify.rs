@@ -386,6 +386,28 @@ pub(crate) fn verify(
         });
         let reports = reports?;
         next = prefetched?;
+        // The record after the good ones at `offsets[..good]` cannot be decoded: in the last
+        // segment, a write a crash tore (an unfinished commit); anywhere else, damage.
+        let undecodable = |chain: &mut Verified, good: usize, decoded: Decoded| {
+            let at = offsets.get(good).copied().unwrap_or(stop);
+            if segment >= last && is_torn(&buf[at..]) {
+                let found = chain.found;
+                return unfinished(
+                    journal,
+                    &before,
+                    found,
+                    segment,
+                    &buf,
+                    &offsets[..good],
+                    Some(at),
+                );
+            }
+            let pos = Pos {
+                segment,
+                offset: at as u64,
+            };
+            bad_record(journal, chain, pos, describe(decoded))
+        };
         for (range, report) in ranges.iter().zip(reports) {
             if let Some((first, hash_ok)) = &report.first {
                 let problem = link_fault(
@@ -419,46 +441,14 @@ pub(crate) fn verify(
                     return Ok(bad_event(journal, &chain, 1, seq, problem, pos));
                 }
                 Some((index, Fault::Record(decoded))) => {
-                    let at = offsets[index];
-                    if segment >= last && is_torn(&buf[at..]) {
-                        return Ok(unfinished(
-                            journal,
-                            &before,
-                            chain.found,
-                            segment,
-                            &buf,
-                            &offsets[..index],
-                            Some(at),
-                        ));
-                    }
-                    let pos = Pos {
-                        segment,
-                        offset: at as u64,
-                    };
-                    let detail = describe(decoded);
-                    return Ok(bad_record(journal, &mut chain, pos, detail));
+                    return Ok(undecodable(&mut chain, index, decoded));
                 }
             }
         }
         if stop < buf.len() {
             // Hopping stopped at a header that cannot start a complete record.
-            if segment >= last && is_torn(&buf[stop..]) {
-                return Ok(unfinished(
-                    journal,
-                    &before,
-                    chain.found,
-                    segment,
-                    &buf,
-                    &offsets,
-                    Some(stop),
-                ));
-            }
             let decoded = journal::decode(&buf[stop..]);
-            let pos = Pos {
-                segment,
-                offset: stop as u64,
-            };
-            return Ok(bad_record(journal, &mut chain, pos, describe(decoded)));
+            return Ok(undecodable(&mut chain, offsets.len(), decoded));
         }
         if segment >= last {
             return Ok(unfinished(

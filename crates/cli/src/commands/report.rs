@@ -1,0 +1,277 @@
+//! `audit report`: gathers the runs in scope, their events and pinned workflows, verifies the
+//! chain, and writes the HTML that `waygate_view::report` renders, to a new file (an existing
+//! one is never replaced: a report is evidence, and an older report is too).
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::Path;
+
+use waygate_core::run::Run;
+use waygate_core::store::{EventFilter, RunFilter};
+use waygate_core::validate::pinned;
+use waygate_view::report::{render, Report, RunReport};
+
+use crate::app::{process_clock, run_id, shell_word, App};
+use crate::cli::ReportArgs;
+use crate::commands::query::parse_time;
+use crate::exit::{CliError, Exit};
+use crate::output;
+use waygate_executor::Clock as _;
+
+/// Runs the command.
+pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(CliError::BadInput(format!(
+                "--since {s} is after --until {u}: no run can be in scope"
+            )));
+        }
+    }
+    // Before any work: an existing file is refused, not replaced (checked again, atomically,
+    // when the report is written).
+    if args.out.exists() {
+        return Err(exists(&args.out));
+    }
+
+    let runs = runs_in_scope(app, args)?;
+    let in_window = |r: &Run| {
+        until.is_none_or(|u| r.started_at <= u)
+            && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
+    };
+    let mut reports = Vec::new();
+    for run in runs.into_iter().filter(in_window) {
+        // A damaged record must not hide the rest: the run is reported without its events,
+        // saying why, and the command exits 1.
+        let (events, unreadable) = match app.store.run_events(&run.id) {
+            Ok(events) => (events, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let validated = pinned(&run.file, &run.definition);
+        let workflow = validated.workflow.ok_or_else(|| {
+            validated
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .unwrap_or_else(|| "the definition does not make a workflow".into())
+        });
+        reports.push(RunReport {
+            run,
+            workflow,
+            events,
+            unreadable,
+        });
+    }
+    // The store's own events (a salvage); a damaged store may not give them, which the
+    // report says, as it says the verification.
+    let store_events = app
+        .store
+        .scan_events(&EventFilter {
+            kind: Some("StoreSalvaged".into()),
+            ..EventFilter::default()
+        })
+        .map_err(|e| e.to_string());
+    // After reading the runs: the head covers every event the report shows.
+    let verification = app.store.verify()?;
+    let exported_at = process_clock().now();
+
+    let command = std::env::args_os()
+        .map(|a| shell_word(&redact(&a.to_string_lossy())))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let store = redact(
+        &std::fs::canonicalize(&app.dir)
+            .unwrap_or_else(|_| app.dir.clone())
+            .to_string_lossy(),
+    );
+    let scope = scope(args);
+    let html = render(&Report {
+        runs: &reports,
+        store_events: store_events.as_deref().map_err(String::as_str),
+        verification: &verification,
+        exported_at,
+        command: &command,
+        store: &store,
+        scope: &scope,
+        version: env!("CARGO_PKG_VERSION"),
+    });
+    write_new(&args.out, html.as_bytes())?;
+
+    let events: usize = reports.iter().map(|r| r.events.len()).sum();
+    let mut text = format!(
+        "wrote {}: {} run{}, {events} events\n",
+        args.out.display(),
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
+    );
+    match (&verification.first_bad, &verification.head) {
+        (None, Some(h)) => text.push_str(&format!(
+            "ok: {} events, checksums and hash chain intact\nhead: event {} {}\n",
+            verification.events, h.seq, h.hash
+        )),
+        (None, None) => text.push_str("ok: no events yet\n"),
+        (Some(b), _) => text.push_str(&format!(
+            "BAD: event {}: {} (the report says so)\n",
+            b.seq,
+            waygate_core::text::escape_control(&b.problem)
+        )),
+    }
+    for r in &reports {
+        if let Some(why) = &r.unreadable {
+            text.push_str(&format!(
+                "BAD: the events of run {} cannot be read: {} (the report says so)\n",
+                waygate_core::text::escape_control(r.run.id.as_str()),
+                waygate_core::text::escape_control(why)
+            ));
+        }
+    }
+    output::print(&text)?;
+    let complete = reports.iter().all(|r| r.unreadable.is_none());
+    Ok(Exit::of_report(verification.is_ok(), complete))
+}
+
+/// The runs the flags name: `--run` ones (each must exist), else all; `--workflow` and `--env`
+/// narrow either. Oldest first, each once.
+fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
+    let filter = RunFilter {
+        workflow: args.workflow.clone(),
+        env: args.env.clone(),
+        status: None,
+    };
+    if args.runs.is_empty() {
+        return Ok(app.store.list_runs(&filter)?);
+    }
+    let mut seen = BTreeSet::new();
+    let mut runs = Vec::new();
+    for id in &args.runs {
+        let id = run_id(id);
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let run = app.store.load_run(&id)?;
+        let matches = filter.workflow.as_ref().is_none_or(|w| *w == run.workflow)
+            && filter.env.as_ref().is_none_or(|e| *e == run.env);
+        if matches {
+            runs.push(run);
+        }
+    }
+    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+    Ok(runs)
+}
+
+/// The scope as the report states it.
+fn scope(args: &ReportArgs) -> Vec<(String, String)> {
+    let mut scope = Vec::new();
+    if !args.runs.is_empty() {
+        scope.push(("Runs".into(), args.runs.join(", ")));
+    }
+    let flags = [
+        ("Workflow", &args.workflow),
+        ("Environment", &args.env),
+        ("Still going at or after", &args.since),
+        ("Started at or before", &args.until),
+    ];
+    for (what, value) in flags {
+        if let Some(v) = value {
+            scope.push((what.into(), v.clone()));
+        }
+    }
+    scope
+}
+
+/// A URL's password, if a word holds one, as `***`: `postgres://ana:s3cret@db/w` becomes
+/// `postgres://ana:***@db/w`. The report is handed around; a store URL's password must not be.
+fn redact(word: &str) -> String {
+    let Some(scheme_end) = word.find("://") else {
+        return word.to_owned();
+    };
+    let rest_start = scheme_end + 3;
+    let rest = &word[rest_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return word.to_owned();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return word.to_owned();
+    };
+    format!(
+        "{}{}***{}",
+        &word[..rest_start],
+        &authority[..=colon],
+        &word[rest_start + at..]
+    )
+}
+
+fn exists(path: &Path) -> CliError {
+    CliError::BadInput(format!(
+        "{} exists: an audit report is never replaced; choose another file name, or remove \
+         the old report first",
+        path.display()
+    ))
+}
+
+/// Writes `bytes` to `path`, which must not exist: into a temporary file beside it, then linked
+/// into place only if nothing is there, so a reader never sees half a report and two reports
+/// to one name cannot both win.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let cannot =
+        |e: std::io::Error| CliError::BadInput(format!("cannot write {}: {e}", path.display()));
+    // Readable as any new file is (the umask applies), not private like a temporary file.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".waygate-report-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(cannot)?;
+    tmp.write_all(bytes).map_err(cannot)?;
+    tmp.as_file().sync_all().map_err(cannot)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(exists(path)),
+        Err(e) => Err(cannot(e.error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        // (word, shown)
+        let cases = [
+            (
+                "postgres://ana:s3cret@db:5432/w",
+                "postgres://ana:***@db:5432/w",
+            ),
+            (
+                "--store=postgres://ana:p@ss@db/w",
+                "--store=postgres://ana:***@db/w",
+            ),
+            ("postgres://ana@db/w", "postgres://ana@db/w"),
+            (
+                "https://example.invalid/a:b@c",
+                "https://example.invalid/a:b@c",
+            ),
+            ("--out", "--out"),
+            ("report.html", "report.html"),
+        ];
+        for (word, shown) in cases {
+            assert_eq!(redact(word), shown, "{word}");
+        }
+    }
+}

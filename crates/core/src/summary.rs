@@ -1,0 +1,143 @@
+//! Events as text for people: one line per event (`history`, `audit`, the audit report), a
+//! guard outcome as a word, and the time format people read. Plain text, not escaped: each
+//! renderer escapes for its medium (`text::escape_control` for a terminal, XML escaping for a
+//! page).
+
+use crate::event::{Event, EventKind};
+use crate::outcome::Outcome;
+
+/// A guard outcome as a short word.
+pub fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Waiting => "waiting",
+    }
+}
+
+/// "event 3 (why)" or "events 3 to 5 (why)", seqs of the damaged store.
+pub fn lost_events(lost: &crate::event::LostEvents) -> String {
+    if lost.first == lost.last {
+        format!("event {} ({})", lost.first, lost.why)
+    } else {
+        format!("events {} to {} ({})", lost.first, lost.last, lost.why)
+    }
+}
+
+/// A one-line summary of an event for people.
+pub fn event_summary(e: &Event) -> String {
+    match &e.kind {
+        EventKind::RunStarted {
+            workflow,
+            env,
+            state,
+            file,
+            definition_hash,
+            ..
+        } => format!(
+            "started {workflow} in {env} at `{state}` ({file}, sha256 {})",
+            &definition_hash[..definition_hash.len().min(12)]
+        ),
+        EventKind::GuardsEvaluated {
+            state,
+            to,
+            passed,
+            guards,
+        } => {
+            let list: Vec<String> = guards
+                .iter()
+                .map(|g| format!("{} {}", g.name, outcome_word(g.outcome)))
+                .collect();
+            let verdict = if *passed { "passed" } else { "not passed" };
+            if list.is_empty() {
+                format!("`{state}` -> `{to}` {verdict} (no guards)")
+            } else {
+                format!("`{state}` -> `{to}` {verdict}: {}", list.join(", "))
+            }
+        }
+        EventKind::Approved {
+            guard,
+            comment,
+            accepted: true,
+            ..
+        } => match comment {
+            Some(c) => format!("approved `{guard}`: {c}"),
+            None => format!("approved `{guard}`"),
+        },
+        EventKind::ApprovalWithdrawn { guard, comment, .. } => match comment {
+            Some(c) => format!("withdrew the approval of `{guard}`: {c}"),
+            None => format!("withdrew the approval of `{guard}`"),
+        },
+        EventKind::Approved { guard, reason, .. } => {
+            format!(
+                "REFUSED approval of `{guard}`: {}",
+                reason.as_deref().unwrap_or("not allowed")
+            )
+        }
+        EventKind::Transitioned {
+            from,
+            to,
+            cause,
+            reason,
+        } => {
+            let cause = cause.as_str();
+            match reason {
+                Some(r) => format!("`{from}` -> `{to}` ({cause}: {r})"),
+                None => format!("`{from}` -> `{to}` ({cause})"),
+            }
+        }
+        EventKind::ActionStarted {
+            state,
+            index,
+            action,
+        } => {
+            format!("action {} of `{state}` started: {action}", index + 1)
+        }
+        EventKind::ActionFinished {
+            state,
+            index,
+            ok,
+            detail,
+            duration_ms,
+            ..
+        } => format!(
+            "action {} of `{state}` {}: {detail} ({duration_ms} ms)",
+            index + 1,
+            if *ok { "ok" } else { "FAILED" }
+        ),
+        EventKind::ActionInterrupted {
+            state,
+            index,
+            signal,
+        } => format!(
+            "action {} of `{state}` interrupted by {signal} (an operator's stop, not a failure; \
+             it runs again on resume)",
+            index + 1
+        ),
+        EventKind::RollbackRequested { from, to, reason } => {
+            format!("rollback requested from `{from}` to `{to}`: {reason}")
+        }
+        EventKind::Aborted { state, reason } => format!("aborted in `{state}`: {reason}"),
+        EventKind::RunEnded { state, status } => format!("ended in `{state}`: {}", status.as_str()),
+        EventKind::StoreSalvaged {
+            from,
+            carried,
+            lost,
+        } => {
+            let lost: Vec<String> = lost.iter().map(lost_events).collect();
+            format!(
+                "store salvaged from {from}: {carried} events carried; lost: {}",
+                if lost.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    lost.join("; ")
+                }
+            )
+        }
+    }
+}
+
+/// Human time: `2026-11-26 16:45:01Z`.
+pub fn time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}

@@ -1,0 +1,62 @@
+//! Escaping text for XML and HTML (element content and quoted attributes alike). Every stored
+//! or typed value on a picture or a page goes through here: names, comments and details are
+//! user input, and `<script>` in a state name must show as those eight characters.
+
+use waygate_core::text::escape_control;
+
+/// `text` as one visible line, safe anywhere in XML or HTML: control and invisible characters
+/// written as their code point first ([`escape_control`], as in a terminal), then the five
+/// characters XML gives meaning to as entities.
+pub fn text(text: &str) -> String {
+    entities(&escape_control(text))
+}
+
+/// `text` with its own line breaks kept (descriptions, evidence, comments over several lines),
+/// every other control or invisible character escaped as in [`text`].
+pub fn lines(text: &str) -> String {
+    text.lines().map(self::text).collect::<Vec<_>>().join("\n")
+}
+
+/// The five XML characters as entities; the two code points XML forbids even as entities
+/// (U+FFFE, U+FFFF) written as their code point, like control characters.
+fn entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_quotes_and_control_characters_are_escaped() {
+        // (input, escaped)
+        let cases = [
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
+            ("a \"b\" 'c' & d", "a &quot;b&quot; &#39;c&#39; &amp; d"),
+            ("bell\u{7}\u{1b}[31m", "bell\\u{7}\\u{1b}[31m"),
+            ("two\nlines", "two\\nlines"),
+            ("rtl\u{202e}x", "rtl\\u{202e}x"),
+            ("non\u{ffff}char", "non\\u{ffff}char"),
+            ("plain-name_1", "plain-name_1"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input:?}");
+        }
+        assert_eq!(lines("a<b\nc\u{7}"), "a&lt;b\nc\\u{7}");
+    }
+}
