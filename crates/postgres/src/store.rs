@@ -127,7 +127,7 @@ impl PgStore {
     pub fn import(&self, runs: &[Run], events: &[Event]) -> Result<(), StoreError> {
         let mut writer = lock(&self.writer);
         let writer = self.writer(&mut writer)?;
-        crate::write::import(&mut writer.client, &self.location, runs, events)
+        crate::write::import(writer, &self.location, runs, events)
     }
 
     fn now(&self) -> jiff::Timestamp {

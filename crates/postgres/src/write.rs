@@ -341,14 +341,13 @@ enum InsertError {
 
 /// Step 4: the events, the new and moved runs, and the head, in one statement.
 fn insert(
-    tx: &mut Client,
+    client: &mut Client,
     statement: &Statement,
     location: &str,
     view: &View,
     events: &[Event],
     at: jiff::Timestamp,
 ) -> Result<(), InsertError> {
-    let ev = EventColumns::of(events);
     let mut new = RunColumns::default();
     for id in &view.created {
         if let Some(run) = view.runs.get(id) {
@@ -361,6 +360,20 @@ fn insert(
             moved.push(run, location).map_err(InsertError::Store)?;
         }
     }
+    write_rows(client, statement, events, &new, &moved, at).map_err(InsertError::Db)
+}
+
+/// The one statement that writes rows: `events`, the `new` runs, the `moved` runs, and the
+/// head moved to the last event (stamped `at`).
+fn write_rows(
+    client: &mut Client,
+    statement: &Statement,
+    events: &[Event],
+    new: &RunColumns,
+    moved: &RunColumns,
+    at: jiff::Timestamp,
+) -> Result<(), postgres::Error> {
+    let ev = EventColumns::of(events);
     let last = events
         .last()
         .map_or((0, String::new()), |e| (e.seq as i64, e.hash.clone()));
@@ -393,7 +406,7 @@ fn insert(
         &last.1,
         &at,
     ];
-    tx.execute(statement, &params).map_err(InsertError::Db)?;
+    client.execute(statement, &params)?;
     Ok(())
 }
 
@@ -461,14 +474,33 @@ impl RunColumns {
 /// Copies a whole chain and its runs into an empty store, as they are (`store copy`): one
 /// transaction, the head set to the last event.
 pub(crate) fn import(
-    client: &mut Client,
+    writer: &mut Writer,
     location: &str,
     runs: &[Run],
     events: &[Event],
 ) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
-    let mut tx = client.transaction().map_err(fail)?;
-    let head = tx
+    let client = &mut writer.client;
+    client.batch_execute("BEGIN").map_err(fail)?;
+    let result = import_rows(client, &writer.insert, location, runs, events);
+    if result.is_err() {
+        rollback(client);
+        return result;
+    }
+    client
+        .batch_execute("COMMIT")
+        .map_err(|e| failed(location, &e, Stage::Committing))
+}
+
+fn import_rows(
+    client: &mut Client,
+    statement: &Statement,
+    location: &str,
+    runs: &[Run],
+    events: &[Event],
+) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
+    let head = client
         .query_one(
             "SELECT seq, (SELECT count(*) FROM waygate_runs) FROM waygate_head FOR UPDATE",
             &[],
@@ -483,62 +515,25 @@ pub(crate) fn import(
             ),
         });
     }
+    if events.is_empty() {
+        // Nothing to copy: every run has at least its first event.
+        return Ok(());
+    }
+    let mut new = RunColumns::default();
     let mut seen = HashSet::new();
-    for chunk in runs.chunks(1000) {
-        let mut cols = RunColumns::default();
-        for run in chunk {
-            if seen.insert(run.id.clone()) {
-                cols.push(run, location)?;
-            }
+    for run in runs {
+        if seen.insert(run.id.clone()) {
+            new.push(run, location)?;
         }
-        tx.execute(
-            "INSERT INTO waygate_runs \
-                 (id, workflow, env, status, lock_key, active, version, run, definition) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                                  $6::bool[], $7::bigint[], $8::text[], $9::text[])",
-            &[
-                &cols.id,
-                &cols.workflow,
-                &cols.env,
-                &cols.status,
-                &cols.lock_key,
-                &cols.active,
-                &cols.version,
-                &cols.run,
-                &cols.definition,
-            ],
-        )
-        .map_err(fail)?;
     }
-    for chunk in events.chunks(5000) {
-        let ev = EventColumns::of(chunk);
-        tx.execute(
-            "INSERT INTO waygate_events \
-                 (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                                  $6::text[], $7::text[], $8::text[], $9::text[])",
-            &[
-                &ev.seq,
-                &ev.run_id,
-                &ev.at,
-                &ev.at_us,
-                &ev.actor,
-                &ev.kind_name,
-                &ev.kind,
-                &ev.prev_hash,
-                &ev.hash,
-            ],
-        )
-        .map_err(fail)?;
+    let none = RunColumns::default();
+    let mut chunks = events.chunks(5000);
+    // The runs with the first events.
+    let first = chunks.next().unwrap_or(&[]);
+    let at = |chunk: &[Event]| chunk.last().map_or(jiff::Timestamp::UNIX_EPOCH, |e| e.at);
+    write_rows(client, statement, first, &new, &none, at(first)).map_err(fail)?;
+    for chunk in chunks {
+        write_rows(client, statement, chunk, &none, &none, at(chunk)).map_err(fail)?;
     }
-    if let Some(last) = events.last() {
-        tx.execute(
-            "UPDATE waygate_head SET seq = $1, hash = $2, at = $3",
-            &[&(last.seq as i64), &last.hash, &last.at.to_string()],
-        )
-        .map_err(fail)?;
-    }
-    tx.commit()
-        .map_err(|e| failed(location, &e, Stage::Committing))?;
     Ok(())
 }

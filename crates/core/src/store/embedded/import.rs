@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::dir::{create_store, inspect, Found};
-use super::journal::{self, Journal, Pos, Record, RunUpdate};
+use super::journal::{self, BulkAppend, Journal, Record, RunUpdate};
 use super::lock::lock;
 use super::options::Options;
 use super::session::Session;
@@ -53,10 +53,7 @@ pub(crate) fn import(
             "is not empty: something else wrote a store there meanwhile".into(),
         ));
     }
-    let mut writer = None;
-    let mut tail = Pos::START;
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut batch_bytes = 0;
+    let mut out = BulkAppend::new(&journal);
     let mut seen: HashSet<&RunId> = HashSet::new();
     for event in events {
         let run = match by_id.get(&event.run_id) {
@@ -70,24 +67,13 @@ pub(crate) fn import(
                 )))
             }
         };
-        let bytes = journal::encode(&Record {
+        out.push(&Record {
             event: event.clone(),
             run,
             end: true,
         })?;
-        batch_bytes += bytes.len();
-        batch.push(bytes);
-        if batch_bytes >= 1 << 20 {
-            tail = journal
-                .append(tail, &std::mem::take(&mut batch), &mut writer)?
-                .1;
-            batch_bytes = 0;
-        }
     }
-    if !batch.is_empty() {
-        journal.append(tail, &batch, &mut writer)?;
-    }
-    drop(writer);
+    out.finish()?;
     journal::sync_dir(to)?;
     drop(lock);
     Session::build(to, options)?;
