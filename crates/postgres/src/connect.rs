@@ -49,7 +49,9 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    config.application_name("waygate");
+    if config.get_application_name().is_none() {
+        config.application_name("waygate");
+    }
     // libpq's way of keeping a password out of the URL (and out of `ps`).
     if config.get_password().is_none() {
         if let Some(password) = std::env::var_os("PGPASSWORD") {
@@ -88,7 +90,13 @@ fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
 /// A failure of an operation on an open connection. `written` says what may have happened
 /// to a write: `None` for a read.
 pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> StoreError {
-    let lost = e.is_closed() || e.code().is_none();
+    // No code: the socket failed. Class 08 (connection exception) and 57P (the server ending
+    // the session: shut down, restarted, `pg_terminate_backend`): the session is gone too.
+    let lost = e.is_closed()
+        || e.code().is_none_or(|c| {
+            let code = c.code();
+            code.starts_with("08") || code.starts_with("57P")
+        });
     let why = match (lost, write) {
         (true, Write::Committing) => format!(
             "the connection was lost while the commit was under way ({}): it may or may not \

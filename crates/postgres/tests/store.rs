@@ -193,3 +193,52 @@ fn quotes_and_backslashes_in_ids_and_environments_are_only_text() {
     ));
     assert!(store.verify().unwrap().is_ok());
 }
+
+#[test]
+fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // Named apart, so only this test's sessions are ended (tests run in parallel).
+    let name = format!("waygate_{}", schema.name());
+    let url = format!("{}&application_name={name}", schema.url());
+    let store = PgStore::open(&url, true).unwrap().0;
+    let run = create(&store, "r1", "prod");
+    // The server ends this store's sessions (the writer's and the idle readers').
+    let out = schema.psql(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = '{name}'"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lost = store.commit(
+        &run.id,
+        1,
+        RunChange::to_state("a"),
+        vec![moved("build", "a")],
+    );
+    match lost {
+        Err(e @ StoreError::Backend { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("connection was lost") && text.contains("nothing was written"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+    // Nothing was written, and the next commit opens a new connection.
+    assert_eq!(store.load_run(&run.id).unwrap().version, 1);
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("a"),
+            vec![moved("build", "a")],
+        )
+        .unwrap();
+    assert!(store.verify().unwrap().is_ok());
+}
