@@ -156,6 +156,17 @@ pub enum Command {
         #[arg(long, required = true)]
         reason: String,
     },
+    /// Break-glass: mark a failing or waiting guard out of the run's state passed for this
+    /// visit of the state (only for those in its `overridable_by`; recorded as `Overridden`).
+    Override {
+        /// The run id.
+        run: String,
+        /// The guard's name.
+        guard: String,
+        /// Why; required, kept in the audit trail and shown by `status` and `history`.
+        #[arg(long, required = true)]
+        reason: String,
+    },
     /// End the run where it is; no further transitions.
     Abort {
         /// The run id.
@@ -229,6 +240,7 @@ impl Command {
             Command::Drive { .. } => "drive",
             Command::Rollback { .. } => "rollback",
             Command::Abort { .. } => "abort",
+            Command::Override { .. } => "override",
             Command::History { .. } => "history",
             Command::Audit(AuditArgs {
                 verify: Some(AuditCommand::Verify { .. }),

@@ -182,6 +182,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
+            Command::Override { run, guard, reason } => {
+                act::override_guard(&app, run, guard, reason).await
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

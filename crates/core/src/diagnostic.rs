@@ -88,11 +88,17 @@ pub enum Code {
     MissingFailurePath,
     /// An `on_failure` from the rollback path back into the rollback state (warning).
     RollbackLoop,
+    /// A `${steps.NAME.KEY}` naming no step that publishes values, or a key it does not publish.
+    UnknownOutput,
+    /// A `${steps.NAME.KEY}` used where a path reaches it without running its step.
+    UnpublishedOutput,
+    /// Two steps that publish values with one name.
+    DuplicateStep,
 }
 
 impl Code {
     /// Every code, in the order of the docs' tables.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 34] = [
         Code::Unreadable,
         Code::TooLarge,
         Code::Syntax,
@@ -124,6 +130,9 @@ impl Code {
         Code::SecretInArgv,
         Code::MissingFailurePath,
         Code::RollbackLoop,
+        Code::UnknownOutput,
+        Code::UnpublishedOutput,
+        Code::DuplicateStep,
     ];
 
     /// The stable kebab-case name.
@@ -160,6 +169,9 @@ impl Code {
             Code::SecretInArgv => "secret-in-argv",
             Code::MissingFailurePath => "missing-failure-path",
             Code::RollbackLoop => "rollback-loop",
+            Code::UnknownOutput => "unknown-output",
+            Code::UnpublishedOutput => "unpublished-output",
+            Code::DuplicateStep => "duplicate-step",
         }
     }
 
@@ -214,6 +226,9 @@ impl Code {
             Code::SecretInArgv => "visible to every local user",
             Code::MissingFailurePath => "no failure path",
             Code::RollbackLoop => "fails back into the rollback",
+            Code::UnknownOutput => "no such published value",
+            Code::UnpublishedOutput => "may not be published yet",
+            Code::DuplicateStep => "defined again here",
         }
     }
 }

@@ -16,7 +16,8 @@
 //! approvals count there; `ending` says how a run ended.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
-//! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
+//! values; `outcome` is what evaluating a guard produced; `notify` which notification hooks are due; `outputs` the values steps publish for
+//! later ones (`${steps.NAME.KEY}`); `clock_jump` is the rule for stored
 //! times when clocks disagree.
 #![deny(missing_docs)]
 
@@ -32,7 +33,9 @@ pub mod event;
 pub mod line_index;
 pub mod model;
 mod name_hash;
+pub mod notify;
 pub mod outcome;
+pub mod outputs;
 pub mod run;
 pub mod spec;
 pub mod store;

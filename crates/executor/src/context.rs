@@ -69,6 +69,10 @@ pub struct GuardContext {
     /// Set for entry actions (a deploy script may need to release a lock); `None` for guards,
     /// which are simply dropped, and killed at once, when the engine stops.
     pub stop: Option<crate::shutdown::Shutdown>,
+    /// Where a check or action puts the values it publishes as secrets (`secret_outputs`), by
+    /// template variable: they are never stored, so later steps find them only here, in the
+    /// process that published them. Shared by every context of one run in one engine.
+    pub published_secrets: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl GuardContext {
@@ -111,6 +115,21 @@ impl GuardContext {
             clock: Arc::new(SystemClock),
             live: None,
             stop: None,
+            published_secrets: Arc::default(),
+        }
+    }
+
+    /// Keeps `values` that step `step` published as secrets for later steps of this process.
+    pub fn keep_secrets(&self, step: &str, values: std::collections::BTreeMap<String, String>) {
+        if values.is_empty() {
+            return;
+        }
+        let mut kept = self
+            .published_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (k, v) in values {
+            kept.insert(waygate_core::outputs::variable(step, &k), v);
         }
     }
 

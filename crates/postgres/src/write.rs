@@ -26,8 +26,7 @@ use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::group::{Ticket, Write, Written};
 use waygate_core::store::rules::{
-    apply_change, check_append, check_commit, check_create, commit_time, lock_key, seal_all,
-    stamp_new_run,
+    apply_change, check_append, check_commit, check_create, commit_time, seal_all, stamp_new_run,
 };
 use waygate_core::store::StoreError;
 
@@ -204,7 +203,7 @@ fn read_view(
         match write {
             Write::Create { run, .. } => {
                 ids.insert(literal(run.id.as_str()));
-                keys.insert(literal(&lock_key(run)));
+                keys.insert(literal(&run.lock_key()));
             }
             Write::Commit { id, .. } | Write::Append { id, .. } => {
                 ids.insert(literal(id.as_str()));
@@ -293,7 +292,7 @@ fn apply(
     match write {
         Write::Create { run, events } => {
             let mut run = *run;
-            let key = lock_key(&run);
+            let key = run.lock_key();
             check_create(
                 &run,
                 view.runs.contains_key(&run.id),
@@ -317,8 +316,9 @@ fn apply(
         } => {
             let mut run = check_commit(&id, view.runs.get(&id).cloned(), expected, &events)?;
             apply_change(&mut run, &change, at);
-            if run.status.is_ended() {
-                view.holders.remove(&lock_key(&run));
+            let key = run.lock_key();
+            if run.status.is_ended() && view.holders.get(&key) == Some(&id) {
+                view.holders.remove(&key);
             }
             let sealed = seal_all(events, &id, at, next_seq, prev_hash);
             if !view.created.contains(&id) {
@@ -462,7 +462,7 @@ impl RunColumns {
         self.workflow.push(run.workflow.clone());
         self.env.push(run.env.clone());
         self.status.push(run.status.as_str());
-        self.lock_key.push(lock_key(run));
+        self.lock_key.push(run.lock_key());
         self.active.push(!run.status.is_ended());
         self.version.push(run.version as i64);
         self.run.push(run_json(run, location)?);

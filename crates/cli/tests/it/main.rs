@@ -2,6 +2,7 @@
 
 mod approvals;
 mod audit_report;
+mod blue_green;
 mod clock;
 mod completions;
 mod concurrency;
@@ -11,7 +12,11 @@ mod exec;
 mod helpers;
 mod index;
 mod live;
+mod locks;
 mod logs;
+mod notify;
+mod outputs;
+mod overrides;
 mod reports;
 mod rollback;
 mod runs;
