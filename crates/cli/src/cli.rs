@@ -77,6 +77,10 @@ pub enum Command {
         /// Workflow files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A policy file every workflow must obey (docs/policies.md); repeatable. A
+        /// workflow's own `policies` are checked too.
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<PathBuf>,
     },
     /// Print the state graph as Graphviz DOT (or Mermaid, or with `--format svg` an SVG
     /// picture), guards on the edges.
@@ -86,6 +90,22 @@ pub enum Command {
         /// Mermaid `stateDiagram-v2` instead of DOT.
         #[arg(long)]
         mermaid: bool,
+    },
+    /// Every path from the initial state to each terminal state, with the guards each step
+    /// needs and the least and most time it can take. Nothing runs.
+    Simulate {
+        /// The workflow file.
+        file: PathBuf,
+        /// The environment whose values the guards are shown with.
+        #[arg(long, required = true)]
+        env: String,
+    },
+    /// Run scenario files: scripted guard outcomes through the real engine, nothing run for
+    /// real; reports pass or fail with the path each run took.
+    Test {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Create a run; prints its id.
     Start(StartArgs),
@@ -207,7 +227,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Work on the store as a whole (`store salvage`).
+    /// Work on the store as a whole (`store salvage`, `store copy`).
     #[command(subcommand)]
     Store(StoreCommand),
     /// Manage a `waygate serve` tokens file (`token new`, `token revoke`).
@@ -281,6 +301,18 @@ pub enum StoreCommand {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
+    /// Copy a whole store (every run, every event with its seq, time, actor and hashes) into
+    /// an empty one, either backend to either, then verify the copy: its chain head must be
+    /// the source's. `--store` is not used.
+    Copy {
+        /// The store to copy: a directory or a `postgres://` URL.
+        #[arg(long, value_name = "SRC")]
+        from: PathBuf,
+        /// The new store: a missing or empty directory, or a database without waygate
+        /// tables (or with empty ones).
+        #[arg(long, value_name = "DST")]
+        to: PathBuf,
+    },
 }
 
 impl Command {
@@ -289,6 +321,8 @@ impl Command {
         match self {
             Command::Validate { .. } => "validate",
             Command::Graph { .. } => "graph",
+            Command::Simulate { .. } => "simulate",
+            Command::Test { .. } => "test",
             Command::Start(_) => "start",
             Command::Run { .. } => "run",
             Command::Status { .. } => "status",
@@ -311,6 +345,7 @@ impl Command {
             }) => "audit report",
             Command::Audit(_) => "audit",
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
+            Command::Store(StoreCommand::Copy { .. }) => "store copy",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
             Command::Token(TokenCommand::New { .. }) => "token new",

@@ -121,12 +121,20 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         )));
     }
     match &cli.command {
-        Command::Validate { files } => return commands::validate::run(files, g.format),
+        Command::Validate { files, policies } => {
+            return commands::validate::run(files, policies, g.format)
+        }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid, g.format),
+        Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
+        Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         Command::Token(command) => return commands::token::run(command),
         Command::Serve(args) => return commands::serve::run(g, args),
+        // Two stores of its own, not `--store`.
+        Command::Store(cli::StoreCommand::Copy { from, to }) => {
+            return commands::store::copy(from, to, g.format)
+        }
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -151,6 +159,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 "`store salvage` works on a store directory (--store), not through --server".into(),
             )),
         }),
+        Command::Store(cli::StoreCommand::Copy { .. }) => None,
         _ => None,
     };
     if let Some(result) = read {
@@ -165,6 +174,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         match &cli.command {
             Command::Validate { .. }
             | Command::Graph { .. }
+            | Command::Simulate { .. }
+            | Command::Test { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Runs { .. }

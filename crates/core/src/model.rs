@@ -35,6 +35,8 @@ pub struct Workflow {
     pub overridable_by: Vec<String>,
     /// Notification hooks, in file order ([`crate::notify`]).
     pub notify: Vec<Notify>,
+    /// Policy files it must obey, as written (relative to the workflow file's directory).
+    pub policies: Vec<String>,
     pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and

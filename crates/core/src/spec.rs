@@ -45,6 +45,10 @@ pub struct Spec {
     /// Messages to people about runs (`docs/workflow-format.md`, "Notifications").
     #[serde(default)]
     pub notify: Vec<NotifySpec>,
+    /// Policy files the workflow must obey (docs/policies.md), relative to the workflow
+    /// file's directory; `waygate validate` checks them.
+    #[serde(default)]
+    pub policies: Vec<String>,
 }
 
 /// A notification hook: `(on: [ApprovalWaiting, RunEnded], action: Http(..))`.

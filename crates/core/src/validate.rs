@@ -39,9 +39,9 @@ mod duplicates;
 mod graph;
 mod names;
 mod outputs;
-mod ron_error;
+pub(crate) mod ron_error;
 mod shell;
-mod suggest;
+pub(crate) mod suggest;
 mod values;
 
 /// The result of validating one file: the model when there are no errors, and every
@@ -188,15 +188,7 @@ fn read(file: &str, text: &str, rules: Rules) -> Validated {
     }
 }
 
-/// A step of a path into the span tree: a field or map key by name, or a list item.
-#[derive(Clone, Copy)]
-enum Step<'a> {
-    /// A field of a construct, or a key of a map.
-    Field(&'a str),
-    /// An item of a list, from 0.
-    Index(usize),
-}
-use Step::{Field, Index};
+use crate::spec::span_tree::Step::{self, Field, Index};
 
 /// One reading of a workflow: walks the spec, builds the model and collects the findings, each
 /// placed by a path into the span tree.
@@ -257,22 +249,15 @@ impl<'a> Checker<'a> {
 
     fn node(&self, path: &[Step]) -> Option<&Node<'a>> {
         let text = self.text;
-        let mut node = self.tree.get_or_init(|| span_tree::parse(text)).as_ref()?;
-        for step in path {
-            node = match *step {
-                Field(name) => node.get(name)?,
-                Index(i) => node.at(i)?,
-            };
-        }
-        Some(node)
+        self.tree
+            .get_or_init(|| span_tree::parse(text))
+            .as_ref()?
+            .find(path)
     }
 
     /// The span at `path`, or of its longest prefix that exists.
     fn span(&self, path: &[Step]) -> Range<usize> {
-        (0..=path.len())
-            .rev()
-            .find_map(|n| self.node(&path[..n]).map(|node| node.span.clone()))
-            .unwrap_or(0..0)
+        self.node(&[]).map_or(0..0, |root| root.span_at(path))
     }
 
     /// The span of key `key` in the map or struct at `path`.
@@ -283,19 +268,9 @@ impl<'a> Checker<'a> {
     }
 
     fn push(&mut self, severity: Severity, code: Code, span: Range<usize>, message: String) {
-        let (line, column) = self.lines().position(self.text, span.start);
-        self.diags.push(Diagnostic {
-            file: self.file.to_owned(),
-            line,
-            column,
-            severity,
-            code,
-            label: code.label().to_owned(),
-            message,
-            help: None,
-            span,
-            related: Vec::new(),
-        });
+        let mut d = Diagnostic::at(self.file, self.text, self.lines(), code, span, message);
+        d.severity = severity;
+        self.diags.push(d);
     }
 
     /// Reports a finding with its code's severity.
@@ -316,15 +291,8 @@ impl<'a> Checker<'a> {
     }
 
     fn ron_error(&mut self, err: &ron::error::SpannedError) {
-        let start = self
-            .lines()
-            .offset(self.text, err.span.start.line, err.span.start.col);
-        let end = self
-            .lines()
-            .offset(self.text, err.span.end.line, err.span.end.col)
-            .max(start);
-        let worded = crate::validate::ron_error::word(&err.code, self.text, start);
-        self.report(worded.code, start..end, worded.message).help = worded.help;
+        let d = ron_error::diagnostic(self.file, self.text, self.lines(), err);
+        self.diags.push(d);
     }
 
     // ---- the workflow ------------------------------------------------------------------
@@ -450,6 +418,7 @@ impl<'a> Checker<'a> {
             environments,
             overridable_by: spec.overridable_by.clone(),
             notify,
+            policies: spec.policies.clone(),
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
             rollback_path: crate::model::rollback_path(&graph, initial, rollback),

@@ -73,8 +73,12 @@ pub async fn run_named_action(
     let started = Instant::now();
     let description = describe(action, ctx);
     let mut outputs = Default::default();
-    let (ok, detail, evidence) = match action {
-        Action::Command(c) => {
+    let (ok, detail, evidence) = match (action, &ctx.script) {
+        (_, Some(script)) => {
+            let (ok, detail) = script.action(&ctx.state, index as usize);
+            (ok, detail, None)
+        }
+        (Action::Command(c), None) => {
             let v = command::check(c, ctx, &Origin::Action { index }).await;
             let step = name.unwrap_or_default();
             outputs = crate::evaluate::record_values(ctx, step, &c.secret_outputs, v.outputs);
@@ -84,7 +88,7 @@ pub async fn run_named_action(
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
+        (Action::Http(h), None) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
                 let problem = http::status_problem(h, &response);
                 let detail = match &problem {

@@ -26,7 +26,10 @@ pub async fn evaluate_guard(guard: &Guard, ctx: &GuardContext) -> GuardResult {
     let mut attempts = 0;
     let verdict = loop {
         attempts += 1;
-        let verdict = try_check(&guard.check, ctx, &guard.name).await;
+        let verdict = match &ctx.script {
+            Some(script) => script.guard(&ctx.state, guard, ctx.now()),
+            None => try_check(&guard.check, ctx, &guard.name).await,
+        };
         if verdict.outcome != Outcome::Fail || attempts >= max {
             break verdict;
         }

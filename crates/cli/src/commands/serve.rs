@@ -14,7 +14,7 @@ use waygate_core::store::{EmbeddedStore, StopWaiting};
 use waygate_server::drives::DirRecord;
 use waygate_server::{Backend, Config, Limits};
 
-use crate::app::{embedded_dir, open_store, process_clock, store_options};
+use crate::app::{open_store, process_clock, store_options};
 use crate::cli::{Global, ServeArgs};
 use crate::exit::{CliError, Exit};
 
@@ -27,6 +27,18 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
                 .into(),
         ));
     }
+    if global
+        .store
+        .to_str()
+        .is_some_and(waygate_postgres::is_postgres_url)
+    {
+        return Err(CliError::BadInput(
+            "`serve` on a PostgreSQL store is not available yet: a server writes down the runs \
+             it drives beside an embedded store; on PostgreSQL that becomes a lease per run in \
+             the database (docs/api.md); serve a store directory"
+                .into(),
+        ));
+    }
     let clock = process_clock();
     let opened = open_store(
         &global.store,
@@ -34,7 +46,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         store_options(&StopWaiting::default()),
         Arc::new(move || waygate_executor::Clock::now(&clock)),
     )?;
-    let dir = embedded_dir(&global.store)?.to_owned();
+    let dir = global.store.clone();
     let _held = match &opened.embedded {
         Some(store) => Some(Holding::start(store.clone())?),
         None => None,

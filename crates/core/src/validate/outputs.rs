@@ -368,6 +368,11 @@ impl Checker<'_> {
                     .help = Some("add a name, e.g. Command(name: \"build\", run: [..], outputs: [..])".into());
                     continue;
                 };
+                // The model leaves out an action it could not read (reported on its own), so
+                // the file's action index need not have a point.
+                let Some(&point) = points.actions.get(id.index()).and_then(|a| a.get(i)) else {
+                    continue;
+                };
                 let name_span = self.span(&[path[0], path[1], path[2], path[3], Field("name")]);
                 let keys_path = [path[0], path[1], path[2], path[3], Field("outputs")];
                 self.publisher_parts(name, &c.outputs, name_span.clone(), &keys_path);
@@ -376,7 +381,7 @@ impl Checker<'_> {
                 out.push(Publisher {
                     name,
                     keys: &c.outputs,
-                    point: points.actions[id.index()][i],
+                    point,
                     name_span,
                 });
             }

@@ -236,6 +236,7 @@ pub struct Engine {
     /// Values steps of each run published as secrets in this process (`secret_outputs`):
     /// never stored, so kept here for the run's later steps.
     published_secrets: Arc<Mutex<HashMap<RunId, PublishedSecrets>>>,
+    script: Option<Arc<dyn crate::script::Script>>,
 }
 
 /// One run's values published as secrets, by template variable.
@@ -349,7 +350,16 @@ impl Engine {
             output: None,
             approve_command: notify::plain_approve_command(),
             published_secrets: Arc::default(),
+            script: None,
         }
+    }
+
+    /// Takes guard verdicts and entry action results from `script` instead of evaluating
+    /// guards and running actions: nothing runs, everything else is as ever
+    /// ([`crate::script`]).
+    pub fn with_script(mut self, script: Arc<dyn crate::script::Script>) -> Engine {
+        self.script = Some(script);
+        self
     }
 
     /// Runs entry actions only while holding the run's lock in `locks`, so that two processes
@@ -548,6 +558,8 @@ impl Engine {
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.state = run.state.clone();
+        ctx.script = self.script.clone();
         ctx.live = self
             .output
             .as_ref()
