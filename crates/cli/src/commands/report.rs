@@ -42,6 +42,16 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     if args.out.exists() {
         return Err(exists(&args.out));
     }
+    // Not among the store's files: the store would take the report for one of its own (a
+    // journal segment) and overwrite it.
+    if app.store.holds_path(&args.out)? {
+        return Err(CliError::BadInput(format!(
+            "{} is inside the store ({}): an audit report is written outside the store it \
+             reports on; choose a file elsewhere",
+            args.out.display(),
+            app.dir.display()
+        )));
+    }
 
     let runs = runs_in_scope(app, args)?;
     let in_window = |r: &Run| {

@@ -338,3 +338,45 @@ fn two_reports_to_one_file_at_once_one_wins_whole() {
     let html = std::fs::read_to_string(sb.path().join("same.html")).expect("written");
     assert!(html.ends_with("</html>\n"), "a whole report");
 }
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).expect("under").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_report_is_never_written_inside_the_store() {
+    let sb = Sandbox::new();
+    let [_, _, waiting] = store_with_runs(&sb);
+    let before = files_under(&sb.store());
+    std::os::unix::fs::symlink(sb.store(), sb.path().join("alias")).expect("symlink");
+    // The journal's next segment (the store would take the report for its journal, and cut
+    // it off at its next write), the store's top, and the same through a symlink and `..`.
+    for out in [
+        "store/journal/00000002.seg",
+        "store/report.html",
+        "alias/report.html",
+        "store/journal/../report.html",
+    ] {
+        let ran = sb.wg(&["audit", "report", "--out", out]);
+        ran.code(1).stderr_has("inside the store");
+        assert_eq!(files_under(&sb.store()), before, "{out}: nothing written");
+    }
+    // The store still takes writes, and verifies.
+    sb.wg_as("dana", &["abort", &waiting, "--reason", "done here"])
+        .code(0);
+    sb.verify();
+}
