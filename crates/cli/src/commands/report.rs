@@ -120,7 +120,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let events: usize = reports.iter().map(|r| r.events.len()).sum();
     let mut text = format!(
         "wrote {}: {} run{}, {events} events\n",
-        args.out.display(),
+        waygate_core::text::escape_control(&args.out.to_string_lossy()),
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
     );

@@ -380,3 +380,16 @@ fn a_report_is_never_written_inside_the_store() {
         .code(0);
     sb.verify();
 }
+
+/// The file's name is printed as every other text is: a control character in it is shown as
+/// its code point, so the line that says what was written cannot recolour the terminal.
+#[test]
+fn the_name_of_the_file_written_is_printed_escaped() {
+    let sb = Sandbox::new();
+    store_with_runs(&sb);
+    let name = "r\u{1b}[2J.html";
+    let ran = sb.wg(&["audit", "report", "--out", name]);
+    ran.code(0).stdout_has("wrote r\\u{1b}[2J.html: 3 runs");
+    assert!(!ran.stdout.contains('\u{1b}'), "{:?}", ran.stdout);
+    assert!(sb.path().join(name).exists(), "the file has the name given");
+}
