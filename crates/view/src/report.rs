@@ -42,6 +42,9 @@ pub struct RunReport {
 pub struct Report<'a> {
     /// The runs in scope, oldest first.
     pub runs: &'a [RunReport],
+    /// Why the runs cannot be listed, when the store refuses to (a damaged store): the report
+    /// shows the verification and says this instead of the runs.
+    pub unlisted: Option<&'a str>,
     /// The events of the store itself, not of a run (a salvage, `StoreSalvaged`): always
     /// shown, whatever the scope, since they say what happened to the whole trail; or why they
     /// cannot be read (a damaged store).
@@ -104,7 +107,7 @@ pub fn render(report: &Report<'_>) -> String {
             );
         }
     }
-    run_table(&mut out, report.runs);
+    run_table(&mut out, report.runs, report.unlisted);
     for (i, r) in report.runs.iter().enumerate() {
         run_section(&mut out, i + 1, r);
     }
@@ -255,8 +258,17 @@ fn scope(out: &mut String, report: &Report<'_>) {
     );
 }
 
-fn run_table(out: &mut String, runs: &[RunReport]) {
+fn run_table(out: &mut String, runs: &[RunReport], unlisted: Option<&str>) {
     out.push_str("<section aria-labelledby=\"runs\">\n<h2 id=\"runs\">Runs</h2>\n");
+    if let Some(why) = unlisted {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict status-bad\"><strong>✘ The runs cannot be read:</strong> {}</p>\n\
+             </section>",
+            xml::text(why)
+        );
+        return;
+    }
     if runs.is_empty() {
         out.push_str("<p>No run is in scope.</p>\n</section>\n");
         return;

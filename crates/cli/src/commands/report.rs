@@ -53,7 +53,13 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         )));
     }
 
-    let runs = runs_in_scope(app, args)?;
+    // A damaged store may refuse to list its runs (a journal that lost its last events): the
+    // report is written all the same, saying so, since that is what an auditor most needs to see.
+    let (runs, unlisted) = match runs_in_scope(app, args) {
+        Ok(runs) => (runs, None),
+        Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
     let in_window = |r: &Run| {
         until.is_none_or(|u| r.started_at <= u)
             && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
@@ -107,6 +113,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
+        unlisted: unlisted.as_deref(),
         store_events: store_events.as_deref().map_err(String::as_str),
         verification: &verification,
         exported_at,
@@ -136,6 +143,12 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             waygate_core::text::escape_control(&b.problem)
         )),
     }
+    if let Some(why) = &unlisted {
+        text.push_str(&format!(
+            "BAD: the runs cannot be read: {} (the report says so)\n",
+            waygate_core::text::escape_control(why)
+        ));
+    }
     for r in &reports {
         if let Some(why) = &r.unreadable {
             text.push_str(&format!(
@@ -146,7 +159,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         }
     }
     output::print(&text)?;
-    let complete = reports.iter().all(|r| r.unreadable.is_none());
+    let complete = unlisted.is_none() && reports.iter().all(|r| r.unreadable.is_none());
     Ok(Exit::of_report(verification.is_ok(), complete))
 }
 

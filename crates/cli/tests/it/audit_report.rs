@@ -393,3 +393,36 @@ fn the_name_of_the_file_written_is_printed_escaped() {
     assert!(!ran.stdout.contains('\u{1b}'), "{:?}", ran.stdout);
     assert!(sb.path().join(name).exists(), "the file has the name given");
 }
+
+/// Events cut off the journal's end (the last deeds removed, a file restored from an older
+/// copy): the store refuses to read its runs, and the report is still written, saying so at
+/// the top, and exits 1, as `audit verify` does.
+#[test]
+fn a_journal_that_lost_its_last_events_is_still_reported() {
+    let sb = Sandbox::new();
+    let [_, _, waiting] = store_with_runs(&sb);
+    let journal = sb.store().join("journal");
+    let segment = std::fs::read_dir(&journal)
+        .expect("journal")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a segment");
+    let older = std::fs::read(&segment).expect("read segment");
+    sb.wg_as("dana", &["abort", &waiting, "--reason", "to be hidden"])
+        .code(0);
+    std::fs::write(&segment, older).expect("put the older segment back");
+    sb.wg(&["audit", "verify"]).code(1);
+
+    let ran = sb.wg(&["audit", "report", "--out", "lost.html"]);
+    ran.code(1).stdout_has("BAD: event");
+    let html = std::fs::read_to_string(sb.path().join("lost.html")).expect("report written");
+    assert!(
+        html.contains("✘ BAD:</strong> event"),
+        "the verdict at the top"
+    );
+    assert!(
+        html.contains("The runs cannot be read"),
+        "says why no run is shown"
+    );
+    assert!(!html.contains("No run is in scope"), "not an empty scope");
+}

@@ -358,6 +358,18 @@ impl StoreError {
         )
     }
 
+    /// True for a damaged store: a record that cannot be read, or a journal that lost
+    /// events the store had recorded. `audit verify` says where; a command that shows what
+    /// the store holds (the audit report) says so and goes on rather than stopping.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Embedded(
+                EmbeddedError::Corrupt { .. } | EmbeddedError::JournalTruncated { .. }
+            )
+        )
+    }
+
     /// The same error again, for each write of a group that failed together (`io::Error` is
     /// not `Clone`: it is rebuilt from its kind and message).
     pub(crate) fn duplicate(&self) -> StoreError {
