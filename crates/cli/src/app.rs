@@ -97,14 +97,7 @@ impl App {
     /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
     /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
     pub fn command_line(&self, args: &[&str]) -> String {
-        let mut words = vec!["waygate".to_owned()];
-        if self.dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
-            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
-            words.push("--store".into());
-            words.push(shell_word(&dir.to_string_lossy()));
-        }
-        words.extend(args.iter().map(|a| shell_word(a)));
-        words.join(" ")
+        command_line_in(&self.dir, args)
     }
 
     /// Who is acting; a usage error when the OS user is not a valid actor name and no `--as`
@@ -134,15 +127,31 @@ impl App {
     /// Every command that runs workflow commands gets its engine here, so all of them show
     /// live output alike, unless `--quiet`.
     fn engine_as(&self, actor: String) -> Engine {
+        let dir = self.dir.clone();
         let engine = Engine::new(self.store.clone(), actor)
             .with_clock(Arc::new(process_clock()))
-            .with_run_locks(self.run_locks.clone());
+            .with_run_locks(self.run_locks.clone())
+            .with_approve_command(Arc::new(move |run, guard| {
+                command_line_in(&dir, &["approve", run, guard])
+            }));
         let output = if self.quiet { None } else { live::start() };
         match output {
             Some(sender) => engine.with_output(sender),
             None => engine,
         }
     }
+}
+
+/// `waygate ARGS` for the store in `dir`, as [`App::command_line`] words it.
+fn command_line_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut words = vec!["waygate".to_owned()];
+    if dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        words.push("--store".into());
+        words.push(shell_word(&dir.to_string_lossy()));
+    }
+    words.extend(args.iter().map(|a| shell_word(a)));
+    words.join(" ")
 }
 
 /// A store and the run locks that go with it (see `waygate_executor::lock`).

@@ -69,6 +69,10 @@ pub enum Command {
         /// Workflow files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A policy file every workflow must obey (docs/policies.md); repeatable. A
+        /// workflow's own `policies` are checked too.
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<PathBuf>,
     },
     /// Print the state graph as Graphviz DOT (or Mermaid, or with `--format svg` an SVG
     /// picture), guards on the edges.
@@ -78,6 +82,22 @@ pub enum Command {
         /// Mermaid `stateDiagram-v2` instead of DOT.
         #[arg(long)]
         mermaid: bool,
+    },
+    /// Every path from the initial state to each terminal state, with the guards each step
+    /// needs and the least and most time it can take. Nothing runs.
+    Simulate {
+        /// The workflow file.
+        file: PathBuf,
+        /// The environment whose values the guards are shown with.
+        #[arg(long, required = true)]
+        env: String,
+    },
+    /// Run scenario files: scripted guard outcomes through the real engine, nothing run for
+    /// real; reports pass or fail with the path each run took.
+    Test {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Create a run; prints its id.
     Start(StartArgs),
@@ -156,6 +176,17 @@ pub enum Command {
         #[arg(long, required = true)]
         reason: String,
     },
+    /// Break-glass: mark a failing or waiting guard out of the run's state passed for this
+    /// visit of the state (only for those in its `overridable_by`; recorded as `Overridden`).
+    Override {
+        /// The run id.
+        run: String,
+        /// The guard's name.
+        guard: String,
+        /// Why; required, kept in the audit trail and shown by `status` and `history`.
+        #[arg(long, required = true)]
+        reason: String,
+    },
     /// End the run where it is; no further transitions.
     Abort {
         /// The run id.
@@ -207,6 +238,8 @@ impl Command {
         match self {
             Command::Validate { .. } => "validate",
             Command::Graph { .. } => "graph",
+            Command::Simulate { .. } => "simulate",
+            Command::Test { .. } => "test",
             Command::Start(_) => "start",
             Command::Run { .. } => "run",
             Command::Status { .. } => "status",
@@ -217,6 +250,7 @@ impl Command {
             Command::Drive { .. } => "drive",
             Command::Rollback { .. } => "rollback",
             Command::Abort { .. } => "abort",
+            Command::Override { .. } => "override",
             Command::History { .. } => "history",
             Command::Audit(AuditArgs {
                 verify: Some(AuditCommand::Verify { .. }),

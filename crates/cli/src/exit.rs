@@ -99,6 +99,16 @@ impl Exit {
             Exit::Error
         }
     }
+
+    /// How `test` exits: 0 when every scenario passed, 1 when `failed` did not (or could
+    /// not run).
+    pub fn of_tests(failed: usize) -> Exit {
+        if failed == 0 {
+            Exit::Ok
+        } else {
+            Exit::Error
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {

@@ -118,8 +118,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         )));
     }
     match &cli.command {
-        Command::Validate { files } => return commands::validate::run(files, g.format),
+        Command::Validate { files, policies } => {
+            return commands::validate::run(files, policies, g.format)
+        }
         Command::Graph { file, mermaid } => return commands::graph::run(file, *mermaid, g.format),
+        Command::Simulate { file, env } => return commands::simulate::run(file, env, g.format),
+        Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
         _ => {}
@@ -157,6 +161,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         match &cli.command {
             Command::Validate { .. }
             | Command::Graph { .. }
+            | Command::Simulate { .. }
+            | Command::Test { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Runs { .. }
@@ -177,6 +183,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
             Command::Abort { run, reason } => act::abort(&app, run, reason).await,
+            Command::Override { run, guard, reason } => {
+                act::override_guard(&app, run, guard, reason).await
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

@@ -65,6 +65,7 @@ fn middle(i: u64) -> NewEvent {
                 attempts: 1,
                 retry_at: None,
                 incident: false,
+                outputs: Default::default(),
             }],
         },
         1 => EventKind::ActionStarted {
@@ -79,6 +80,7 @@ fn middle(i: u64) -> NewEvent {
             detail: "exit status 0".into(),
             evidence: Some("hello from waygate: building".into()),
             duration_ms: 2,
+            outputs: Default::default(),
         },
     };
     NewEvent::new("bench", kind)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
-use crate::event::{Cause, Event};
+use crate::event::{Cause, Event, EventKind};
 use crate::model::Workflow;
 use crate::outcome::{GuardResult, Outcome};
 
@@ -252,6 +252,279 @@ pub fn decide_rollback(
         return Err(RollbackRefusal::AlreadyOnPath);
     }
     Ok(target)
+}
+
+/// A break-glass override that counts: recorded (`Overridden`) in the run's current visit of
+/// its state. It marks one guard of one transition passed until the run leaves the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// The guard.
+    pub guard: String,
+    /// The target of its transition.
+    pub to: String,
+    /// Who overrode it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// What the check said at that moment.
+    pub said: String,
+}
+
+/// The overrides that count for a run whose history is `events`: those recorded in the
+/// current visit of its state, oldest first. A later visit of the same state starts without
+/// any: an override is for the attempt it was given in.
+pub fn overrides(events: &[Event]) -> Vec<Override> {
+    let visit = crate::visit::visit_number(events);
+    crate::visit::current_visit(events)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                to,
+                guard,
+                reason,
+                said,
+                visit: v,
+                ..
+            } if *v == visit => Some(Override {
+                guard: guard.clone(),
+                to: to.clone(),
+                by: e.actor.clone(),
+                reason: reason.clone(),
+                said: said.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How an override counts, the one place: each result among `results` (the guards of the
+/// transition to `to`, as just evaluated) whose guard is overridden in the current visit and
+/// did not pass counts as passed, its detail saying by whom, why, and what the check says now
+/// (its evidence is kept). Called on every evaluation before it is recorded or decided on, so
+/// the record, [`passage`] and [`decide`] agree.
+pub fn apply_overrides(events: &[Event], to: &str, results: &mut [GuardResult]) {
+    for o in overrides(events).iter().filter(|o| o.to == to) {
+        for r in results.iter_mut().filter(|r| r.name == o.guard) {
+            if r.outcome == Outcome::Pass {
+                continue;
+            }
+            r.detail = format!(
+                "OVERRIDDEN by {} ({}); the check says: {}: {}",
+                o.by,
+                o.reason,
+                r.outcome.as_str(),
+                r.detail
+            );
+            r.outcome = Outcome::Pass;
+            r.retry_at = None;
+            r.incident = false;
+        }
+    }
+}
+
+/// Why `waygate override` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideRefusal {
+    /// No guard of that name guards a transition out of the run's state.
+    #[error("no guard `{guard}` guards a transition out of `{state}` (its guards: {known})")]
+    Unknown {
+        /// The guard asked for.
+        guard: String,
+        /// The run's state.
+        state: String,
+        /// The guards out of it, comma-separated, or `none`.
+        known: String,
+    },
+    /// Guards of that name guard several transitions out of the state.
+    #[error("guard `{guard}` guards several transitions out of `{state}` ({targets}); rename them to override one")]
+    Ambiguous {
+        /// The guard.
+        guard: String,
+        /// The run's state.
+        state: String,
+        /// The targets, comma-separated.
+        targets: String,
+    },
+    /// Nobody may override the guard.
+    #[error(
+        "guard `{guard}` cannot be overridden: neither it nor the workflow has `overridable_by`"
+    )]
+    NotOverridable {
+        /// The guard.
+        guard: String,
+    },
+    /// The actor is not among those who may.
+    #[error("{actor} may not override `{guard}` (overridable_by: {allowed})")]
+    NotAllowed {
+        /// Who asked.
+        actor: String,
+        /// The guard.
+        guard: String,
+        /// Who may, comma-separated.
+        allowed: String,
+    },
+    /// The run's initiator asked to override an Approval guard: that would be approving their
+    /// own run.
+    #[error("{actor} started this run and may not override its approval `{guard}`: someone else must approve or override it")]
+    OwnApproval {
+        /// The initiator.
+        actor: String,
+        /// The guard.
+        guard: String,
+    },
+    /// The guard has no recorded result in this visit: there is nothing known to override.
+    #[error("guard `{guard}` has not been evaluated in this visit of `{state}`: run `waygate advance` (or `drive`) first, and override what it reports")]
+    NotEvaluated {
+        /// The guard.
+        guard: String,
+        /// The run's state.
+        state: String,
+    },
+    /// Its latest result passed.
+    #[error("guard `{guard}` passed when last evaluated: there is nothing to override")]
+    Passes {
+        /// The guard.
+        guard: String,
+    },
+    /// Someone overrode it already in this visit.
+    #[error("guard `{guard}` is already overridden in this visit, by {by}: {reason}")]
+    AlreadyOverridden {
+        /// The guard.
+        guard: String,
+        /// Who overrode it.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What an allowed override marks passed: the transition's target and what the check said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideTarget {
+    /// The target of the guard's transition.
+    pub to: String,
+    /// The check's latest recorded outcome and detail in this visit: `fail: HTTP 503`.
+    pub said: String,
+}
+
+/// Whether `actor` may override guard `guard` of a run in `state` started by `initiator`
+/// whose history is `events`: the guard is on exactly one transition out of the state; the
+/// actor is in its `overridable_by` or the workflow's; an Approval guard is never overridden
+/// by the run's initiator (an override cannot stand in for `not_by_initiator`, or for any
+/// approval of one's own run); its latest recorded result in this visit failed or waits; it
+/// is not overridden already.
+pub fn may_override(
+    workflow: &Workflow,
+    state: NodeIndex,
+    events: &[Event],
+    guard: &str,
+    actor: &str,
+    initiator: &str,
+) -> Result<OverrideTarget, OverrideRefusal> {
+    let state_name = workflow.state(state).name.clone();
+    let found: Vec<(&crate::model::Guard, String)> = workflow
+        .outgoing_iter(state)
+        .flat_map(|t| {
+            let to = workflow.state(t.to).name.clone();
+            t.transition
+                .guards
+                .iter()
+                .filter(|g| g.name == guard)
+                .map(move |g| (g, to.clone()))
+        })
+        .collect();
+    let (g, to) = match found.as_slice() {
+        [] => {
+            let mut known: Vec<String> = workflow
+                .outgoing_iter(state)
+                .flat_map(|t| t.transition.guards.iter().map(|g| format!("`{}`", g.name)))
+                .collect();
+            known.dedup();
+            return Err(OverrideRefusal::Unknown {
+                guard: guard.to_owned(),
+                state: state_name,
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+        [one] => one.clone(),
+        many => {
+            return Err(OverrideRefusal::Ambiguous {
+                guard: guard.to_owned(),
+                state: state_name,
+                targets: many
+                    .iter()
+                    .map(|(_, to)| format!("-> `{to}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    };
+    let allowed: Vec<&String> = g
+        .overridable_by
+        .iter()
+        .chain(&workflow.overridable_by)
+        .collect();
+    if allowed.is_empty() {
+        return Err(OverrideRefusal::NotOverridable {
+            guard: guard.to_owned(),
+        });
+    }
+    if !allowed.iter().any(|a| a.as_str() == actor) {
+        return Err(OverrideRefusal::NotAllowed {
+            actor: actor.to_owned(),
+            guard: guard.to_owned(),
+            allowed: allowed
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if matches!(g.check, crate::model::Check::Approval(_)) && actor == initiator {
+        return Err(OverrideRefusal::OwnApproval {
+            actor: actor.to_owned(),
+            guard: guard.to_owned(),
+        });
+    }
+    if let Some(o) = overrides(events)
+        .into_iter()
+        .find(|o| o.guard == guard && o.to == to)
+    {
+        return Err(OverrideRefusal::AlreadyOverridden {
+            guard: guard.to_owned(),
+            by: o.by,
+            reason: o.reason,
+        });
+    }
+    let last = crate::visit::current_visit(events)
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::GuardsEvaluated {
+                state: s,
+                to: t,
+                guards,
+                ..
+            } if *s == state_name && *t == to => guards.iter().find(|r| r.name == guard),
+            _ => None,
+        });
+    match last {
+        None => Err(OverrideRefusal::NotEvaluated {
+            guard: guard.to_owned(),
+            state: state_name,
+        }),
+        Some(r) if r.outcome == Outcome::Pass => Err(OverrideRefusal::Passes {
+            guard: guard.to_owned(),
+        }),
+        Some(r) => Ok(OverrideTarget {
+            to,
+            said: format!("{}: {}", r.outcome.as_str(), r.detail),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -838,5 +1111,65 @@ mod tests {
             warned.iter().any(|m| m.contains("`rollback_notes`")),
             "{warned:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+    use crate::test_support::{event as ev, started};
+
+    fn overridden(to: &str, guard: &str, visit: u32) -> EventKind {
+        EventKind::Overridden {
+            state: "a".into(),
+            to: to.into(),
+            guard: guard.into(),
+            reason: "probe broken".into(),
+            said: "fail: HTTP 503".into(),
+            visit,
+        }
+    }
+
+    fn result(name: &str, outcome: Outcome) -> GuardResult {
+        GuardResult {
+            incident: outcome == Outcome::Fail,
+            ..GuardResult::immediate(name, outcome, "HTTP 503")
+        }
+    }
+
+    #[test]
+    fn an_override_counts_for_its_guard_and_transition_in_its_visit_only() {
+        let events = vec![
+            ev(1, "ana", started()),
+            ev(2, "bob", overridden("b", "health", 1)),
+            // A stale one, for an earlier visit: never counts.
+            ev(3, "cy", overridden("b", "other", 0)),
+        ];
+        // (transition target, results before, outcomes after)
+        type Case<'a> = (&'a str, &'a [(&'a str, Outcome)], &'a [Outcome]);
+        let cases: &[Case] = &[
+            (
+                "b",
+                &[("health", Outcome::Fail), ("x", Outcome::Fail)],
+                &[Outcome::Pass, Outcome::Fail],
+            ),
+            ("b", &[("health", Outcome::Waiting)], &[Outcome::Pass]),
+            ("b", &[("other", Outcome::Fail)], &[Outcome::Fail]),
+            ("c", &[("health", Outcome::Fail)], &[Outcome::Fail]),
+        ];
+        for (to, before, after) in cases {
+            let mut results: Vec<GuardResult> = before.iter().map(|(n, o)| result(n, *o)).collect();
+            apply_overrides(&events, to, &mut results);
+            let got: Vec<Outcome> = results.iter().map(|r| r.outcome).collect();
+            assert_eq!(&got, after, "{to} {before:?}");
+        }
+        let mut results = vec![result("health", Outcome::Fail)];
+        apply_overrides(&events, "b", &mut results);
+        assert_eq!(
+            results[0].detail,
+            "OVERRIDDEN by bob (probe broken); the check says: fail: HTTP 503"
+        );
+        assert!(!results[0].incident, "an overridden watch is no incident");
+        assert_eq!(passage(&results), Passage::Passes);
     }
 }

@@ -88,11 +88,27 @@ pub enum Code {
     MissingFailurePath,
     /// An `on_failure` from the rollback path back into the rollback state (warning).
     RollbackLoop,
+    /// A `${steps.NAME.KEY}` naming no step that publishes values, or a key it does not publish.
+    UnknownOutput,
+    /// A `${steps.NAME.KEY}` used where a path reaches it without running its step.
+    UnpublishedOutput,
+    /// Two steps that publish values with one name.
+    DuplicateStep,
+    /// A policy's `PassesThrough` rule broken: a path to the state skips the other one.
+    PolicyPassesThrough,
+    /// A policy's `GuardedBy` rule broken: a way into the state without the guard.
+    PolicyGuardedBy,
+    /// A policy's `CanReach` rule broken: a state from which the target cannot be reached.
+    PolicyCanReach,
+    /// A policy's `FailurePath` rule broken: a state with no failure path.
+    PolicyFailurePath,
+    /// A policy's `DeadlineAtMost` rule broken: no deadline, or a longer one.
+    PolicyDeadline,
 }
 
 impl Code {
     /// Every code, in the order of the docs' tables.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 39] = [
         Code::Unreadable,
         Code::TooLarge,
         Code::Syntax,
@@ -124,6 +140,14 @@ impl Code {
         Code::SecretInArgv,
         Code::MissingFailurePath,
         Code::RollbackLoop,
+        Code::UnknownOutput,
+        Code::UnpublishedOutput,
+        Code::DuplicateStep,
+        Code::PolicyPassesThrough,
+        Code::PolicyGuardedBy,
+        Code::PolicyCanReach,
+        Code::PolicyFailurePath,
+        Code::PolicyDeadline,
     ];
 
     /// The stable kebab-case name.
@@ -160,6 +184,14 @@ impl Code {
             Code::SecretInArgv => "secret-in-argv",
             Code::MissingFailurePath => "missing-failure-path",
             Code::RollbackLoop => "rollback-loop",
+            Code::UnknownOutput => "unknown-output",
+            Code::UnpublishedOutput => "unpublished-output",
+            Code::DuplicateStep => "duplicate-step",
+            Code::PolicyPassesThrough => "policy-passes-through",
+            Code::PolicyGuardedBy => "policy-guarded-by",
+            Code::PolicyCanReach => "policy-can-reach",
+            Code::PolicyFailurePath => "policy-failure-path",
+            Code::PolicyDeadline => "policy-deadline",
         }
     }
 
@@ -214,6 +246,14 @@ impl Code {
             Code::SecretInArgv => "visible to every local user",
             Code::MissingFailurePath => "no failure path",
             Code::RollbackLoop => "fails back into the rollback",
+            Code::UnknownOutput => "no such published value",
+            Code::UnpublishedOutput => "may not be published yet",
+            Code::DuplicateStep => "defined again here",
+            Code::PolicyPassesThrough => "reached without the required state",
+            Code::PolicyGuardedBy => "a way in without the required guard",
+            Code::PolicyCanReach => "cannot reach the required state",
+            Code::PolicyFailurePath => "no failure path",
+            Code::PolicyDeadline => "deadline missing or too long",
         }
     }
 }
@@ -257,12 +297,42 @@ pub struct Diagnostic {
     /// Other places involved (the first of two duplicates, say).
     #[serde(skip)]
     pub related: Vec<(Range<usize>, String)>,
+    /// For a policy violation: the states of a path that breaks the rule, from the initial
+    /// state (docs/policies.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counterexample: Vec<String>,
 }
 
 impl Diagnostic {
     /// Whether this is an error.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// A finding of `code` (with its severity and label) at byte range `span` of `text`, the
+    /// file `file` whose lines are indexed in `lines`.
+    pub fn at(
+        file: &str,
+        text: &str,
+        lines: &LineIndex,
+        code: Code,
+        span: Range<usize>,
+        message: String,
+    ) -> Self {
+        let (line, column) = lines.position(text, span.start);
+        Diagnostic {
+            file: file.to_owned(),
+            line,
+            column,
+            severity: code.severity(),
+            code,
+            label: code.label().to_owned(),
+            message,
+            help: None,
+            span,
+            related: Vec::new(),
+            counterexample: Vec::new(),
+        }
     }
 
     /// A finding about the file as a whole (it cannot be read, it is too large): line and
@@ -279,6 +349,7 @@ impl Diagnostic {
             span: 0..0,
             label: code.label().to_owned(),
             related: Vec::new(),
+            counterexample: Vec::new(),
         }
     }
 

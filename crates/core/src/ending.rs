@@ -145,6 +145,7 @@ mod tests {
                     detail: if ok { "exit status 0" } else { "exit status 7" }.into(),
                     evidence: None,
                     duration_ms: 1,
+                    outputs: Default::default(),
                 },
             )
         };

@@ -349,6 +349,7 @@ mod tests {
                         detail: "exit status 1".into(),
                         evidence: None,
                         duration_ms: 1,
+                        outputs: Default::default(),
                     },
                     "i" => EventKind::ActionInterrupted {
                         state,

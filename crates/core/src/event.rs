@@ -312,6 +312,40 @@ pub enum EventKind {
         /// The visit of `state` the withdrawn approval was given in.
         visit: u32,
     },
+    /// Break-glass: someone allowed by the guard's (or the workflow's) `overridable_by` marked
+    /// a failing or waiting check passed for the current visit of the state
+    /// (`waygate override RUN GUARD --reason TEXT`; [`crate::decide::apply_overrides`] owns how
+    /// it counts).
+    Overridden {
+        /// The state the run was in.
+        state: String,
+        /// The target of the transition the guard is on.
+        to: String,
+        /// The guard's name.
+        guard: String,
+        /// Why; required, never blank.
+        reason: String,
+        /// What the check said at that moment: its latest recorded outcome and detail.
+        said: String,
+        /// The visit of `state` the override counts in ([`crate::visit::visit_number`]).
+        visit: u32,
+    },
+    /// A `notify` hook was sent for an occurrence ([`crate::notify`]); a failed one is
+    /// recorded too, and never changes the run.
+    Notified {
+        /// The hook's index in the workflow's `notify`.
+        hook: u32,
+        /// What it announced: `ApprovalWaiting`, `WindowClosed`, `RollbackStarted`, `RunEnded`.
+        on: String,
+        /// The occurrence's key, so it is sent once.
+        occurrence: String,
+        /// What was sent, secrets redacted.
+        action: String,
+        /// Whether it worked.
+        ok: bool,
+        /// One line for people.
+        detail: String,
+    },
     /// The run moved.
     Transitioned {
         /// The state left.
@@ -346,6 +380,11 @@ pub enum EventKind {
         evidence: Option<String>,
         /// Wall time.
         duration_ms: u64,
+        /// The values a named `Command` action published (`crate::outputs`), secrets
+        /// redacted. Omitted when empty, so events recorded before actions could publish
+        /// encode, and hash, as they did.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        outputs: BTreeMap<String, String>,
     },
     /// An `on_enter` action was stopped by an operator's signal (SIGINT, SIGTERM, SIGHUP)
     /// before it finished: a deliberate stop, not a failure of the action and not a crash. The
@@ -408,7 +447,7 @@ pub struct LostEvents {
 
 impl EventKind {
     /// Every kind's name, in the documented order (for validating `audit --kind`).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "RunStarted",
         "GuardsEvaluated",
         "Approved",
@@ -421,6 +460,8 @@ impl EventKind {
         "Aborted",
         "RunEnded",
         "StoreSalvaged",
+        "Overridden",
+        "Notified",
     ];
 
     /// The kind's name, as `docs/storage.md` lists it.
@@ -438,6 +479,8 @@ impl EventKind {
             EventKind::Aborted { .. } => "Aborted",
             EventKind::RunEnded { .. } => "RunEnded",
             EventKind::StoreSalvaged { .. } => "StoreSalvaged",
+            EventKind::Overridden { .. } => "Overridden",
+            EventKind::Notified { .. } => "Notified",
         }
     }
 }

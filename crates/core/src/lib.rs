@@ -14,9 +14,14 @@
 //! `store` (runs and the hash-chained event journal, with `run` and `event` the records it
 //! keeps). `summary` writes events as text for people. `visit` says which events belong to the state a run is in now, and `approval` which
 //! approvals count there; `ending` says how a run ended.
+//! `policy` proves organisation-wide rules over every path of a workflow's graph, and
+//! `simulate` lists those paths with their guards and times; `moves` is what both walk;
+//! `scenario` reads scripted guard outcomes for the executor to run a workflow against; `place`
+//! puts their findings (and a policy's) at their line and column.
 //! `template` and `duration` are the small languages inside strings; `actor` is the
 //! actor-name rule; `text` escapes untrusted text for people; `vars` resolves a run's variable
-//! values; `outcome` is what evaluating a guard produced; `clock_jump` is the rule for stored
+//! values; `outcome` is what evaluating a guard produced; `notify` which notification hooks are due; `outputs` the values steps publish for
+//! later ones (`${steps.NAME.KEY}`); `clock_jump` is the rule for stored
 //! times when clocks disagree.
 #![deny(missing_docs)]
 
@@ -31,9 +36,16 @@ pub mod entry;
 pub mod event;
 pub mod line_index;
 pub mod model;
+pub mod moves;
 mod name_hash;
+pub mod notify;
 pub mod outcome;
+pub mod outputs;
+mod place;
+pub mod policy;
 pub mod run;
+pub mod scenario;
+pub mod simulate;
 pub mod spec;
 pub mod store;
 pub mod summary;

@@ -31,6 +31,12 @@ pub struct Workflow {
     pub vars: IndexMap<String, Var>,
     /// Environments, in file order.
     pub environments: IndexMap<String, Environment>,
+    /// Who may override any guard (`waygate override`).
+    pub overridable_by: Vec<String>,
+    /// Notification hooks, in file order ([`crate::notify`]).
+    pub notify: Vec<Notify>,
+    /// Policy files it must obey, as written (relative to the workflow file's directory).
+    pub policies: Vec<String>,
     pub(crate) state_index: crate::name_hash::NameMap<String, NodeIndex>,
     /// Each state's outgoing transitions in file order, indexed by node index: computed once
     /// at validation so [`crate::decide::decide`] walks a slice instead of collecting and
@@ -39,6 +45,15 @@ pub struct Workflow {
     /// Whether each state (by node index) is on the rollback path: see
     /// [`Workflow::on_rollback_path`]. Computed once at validation.
     pub(crate) rollback_path: Vec<bool>,
+}
+
+/// A notification hook.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// What it announces.
+    pub on: Vec<crate::notify::NotifyOn>,
+    /// What it does.
+    pub action: Action,
 }
 
 /// A declared variable.
@@ -61,6 +76,8 @@ pub struct Environment {
     pub vars: IndexMap<String, String>,
     /// What the environment is.
     pub description: Option<String>,
+    /// The shared lock a run here holds, if the environment names one ([`crate::run::lock_key`]).
+    pub lock: Option<String>,
 }
 
 /// A state of the workflow.
@@ -72,6 +89,8 @@ pub struct State {
     pub description: Option<String>,
     /// Actions run in order on entry.
     pub on_enter: Vec<Action>,
+    /// Each action's `name`, by its index in `on_enter`.
+    pub action_names: Vec<Option<String>>,
     /// Where incidents send the run.
     pub on_failure: Option<NodeIndex>,
     /// How long a run may stay here.
@@ -100,6 +119,8 @@ pub struct Guard {
     pub check: Check,
     /// Tries for a failing check.
     pub retry: Retry,
+    /// Who may override it (`waygate override`), besides [`Workflow::overridable_by`].
+    pub overridable_by: Vec<String>,
 }
 
 /// How often a failing check is tried; `attempts` counts the first try too.
@@ -170,6 +191,10 @@ pub struct CommandCheck {
     pub env: IndexMap<String, Template>,
     /// Working directory.
     pub cwd: Option<Template>,
+    /// Keys it publishes through `$WAYGATE_OUTPUT` (`crate::outputs`).
+    pub outputs: Vec<String>,
+    /// Those of `outputs` that are secrets: never stored.
+    pub secret_outputs: Vec<String>,
 }
 
 /// An HTTP request and what its response must be.

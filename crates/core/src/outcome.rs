@@ -52,6 +52,10 @@ pub struct GuardResult {
     /// For a `Watch` that broke: the incident sends the run to `on_failure` at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incident: bool,
+    /// The values a `Command` check published (`crate::outputs`), secrets redacted; they count
+    /// once the transition is taken. Omitted when empty.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 impl GuardResult {
@@ -68,6 +72,7 @@ impl GuardResult {
             attempts: 1,
             retry_at: None,
             incident: false,
+            outputs: Default::default(),
         }
     }
 }

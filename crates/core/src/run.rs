@@ -132,8 +132,14 @@ pub struct Run {
     pub id: RunId,
     /// The workflow's name (from the pinned definition).
     pub workflow: String,
-    /// The environment the run deploys to; one active run per (workflow, env).
+    /// The environment the run deploys to; one active run per (workflow, env), or per
+    /// [`Run::lock`] when the environment names a shared lock.
     pub env: String,
+    /// The shared lock its environment names (`environments: { "production": (lock: "NAME") }`),
+    /// held by one run of any workflow at a time. `None` (and absent from the record, so runs
+    /// stored before locks could be shared read as they were): the lock of (workflow, env).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
     /// The current state's name.
     pub state: String,
     /// Where the run stands.
@@ -186,6 +192,7 @@ impl Run {
             id,
             workflow: workflow.into(),
             env: env.into(),
+            lock: None,
             state: state.into(),
             status: RunStatus::Active,
             version: 0,
@@ -217,6 +224,35 @@ impl Run {
             file_path: self.file_path.clone(),
         }
     }
+}
+
+impl Run {
+    /// The key of the lock this run holds while it has not ended ([`lock_key`]).
+    pub fn lock_key(&self) -> String {
+        lock_key(&self.workflow, &self.env, self.lock.as_deref())
+    }
+}
+
+/// The one rule for which runs exclude each other: runs whose lock keys are equal never are
+/// both unended. Every store keys its "environment free" check on this value
+/// ([`crate::store::rules::check_create`]).
+///
+/// Without a shared lock the key is `WORKFLOW/ENV` (a workflow name has no `/`, so the key
+/// splits at its first one); with one, `lock:NAME`, which no such key can equal (a workflow
+/// name has no `:`).
+pub fn lock_key(workflow: &str, env: &str, lock: Option<&str>) -> String {
+    match lock {
+        Some(name) => format!("lock:{name}"),
+        None => format!("{workflow}/{env}"),
+    }
+}
+
+/// Whether `name` can name a shared lock: `[a-z0-9_-]+`, like a workflow's name.
+pub fn valid_lock_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// SHA-256 of `bytes` as lowercase hex.

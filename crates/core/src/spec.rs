@@ -38,6 +38,27 @@ pub struct Spec {
     /// Transitions in file order: `advance` takes the first whose guards all pass.
     #[serde(default)]
     pub transitions: Vec<TransitionSpec>,
+    /// Who may override any guard of the workflow (`waygate override`), besides each guard's
+    /// own `overridable_by`.
+    #[serde(default)]
+    pub overridable_by: Vec<String>,
+    /// Messages to people about runs (`docs/workflow-format.md`, "Notifications").
+    #[serde(default)]
+    pub notify: Vec<NotifySpec>,
+    /// Policy files the workflow must obey (docs/policies.md), relative to the workflow
+    /// file's directory; `waygate validate` checks them.
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+/// A notification hook: `(on: [ApprovalWaiting, RunEnded], action: Http(..))`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// What it announces.
+    pub on: Vec<crate::notify::NotifyOn>,
+    /// What it does: an action, templated like any, with `${notify.*}` besides.
+    pub action: ActionSpec,
 }
 
 /// A declared variable: `()`, `(default: "HEAD")`, `(secret: true, from_env: "TOKEN")`.
@@ -68,6 +89,10 @@ pub struct EnvironmentSpec {
     /// What the environment is.
     #[serde(default)]
     pub description: Option<String>,
+    /// A lock shared with every workflow naming the same one: runs holding it exclude each
+    /// other. Without it a run holds the lock of (workflow, environment).
+    #[serde(default)]
+    pub lock: Option<String>,
 }
 
 /// A state: `(on_enter: [..], on_failure: "rollback", deadline: "5m")` or `(terminal: Success)`.
@@ -128,6 +153,10 @@ pub struct GuardSpec {
     /// How often a failing check is tried again before the guard counts as failed.
     #[serde(default)]
     pub retry: Option<RetrySpec>,
+    /// Who may mark this guard passed for the current visit when its check fails or waits
+    /// (`waygate override RUN GUARD --reason TEXT`).
+    #[serde(default)]
+    pub overridable_by: Vec<String>,
 }
 
 /// `retry: (attempts: 10, delay: "30s")`: `attempts` counts every try, the first included.
@@ -164,6 +193,10 @@ pub enum CheckSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
+    /// An action's name: later steps use what it publishes as `${steps.NAME.KEY}`. A check
+    /// is named by its guard, so validation refuses this on a check.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The argv: program first. Never passed to a shell.
     pub run: Vec<String>,
     /// Kill the process group after this long.
@@ -175,6 +208,14 @@ pub struct CommandSpec {
     /// Working directory, relative to where waygate runs.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Keys the command publishes by writing `key=value` lines to the file named by
+    /// `$WAYGATE_OUTPUT`; later steps use them as `${steps.NAME.KEY}`.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Those of `outputs` whose values are secrets: recorded as `***`, never stored, and
+    /// usable by later steps only in the process that published them.
+    #[serde(default)]
+    pub secret_outputs: Vec<String>,
 }
 
 /// `Http(url: "..", method: "GET", expect_status: 200, body_contains: "ok", timeout: "5s")`.
@@ -183,6 +224,9 @@ pub struct CommandSpec {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
+    /// An action's name, as for `Command`; a check is named by its guard.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The URL, `${vars}` allowed.
     pub url: String,
     /// GET for checks and POST for webhooks unless given.

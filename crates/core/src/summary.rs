@@ -46,7 +46,14 @@ pub fn event_summary(e: &Event) -> String {
         } => {
             let list: Vec<String> = guards
                 .iter()
-                .map(|g| format!("{} {}", g.name, outcome_word(g.outcome)))
+                .map(|g| {
+                    format!(
+                        "{} {}{}",
+                        g.name,
+                        outcome_word(g.outcome),
+                        published(&g.outputs)
+                    )
+                })
                 .collect();
             let verdict = if *passed { "passed" } else { "not passed" };
             if list.is_empty() {
@@ -74,6 +81,28 @@ pub fn event_summary(e: &Event) -> String {
                 reason.as_deref().unwrap_or("not allowed")
             )
         }
+        EventKind::Notified {
+            hook,
+            on,
+            ok,
+            detail,
+            ..
+        } => format!(
+            "notification {} ({on}) {}: {detail}",
+            hook + 1,
+            if *ok { "sent" } else { "FAILED" }
+        ),
+        EventKind::Overridden {
+            state,
+            to,
+            guard,
+            reason,
+            said,
+            ..
+        } => format!(
+            "OVERRIDDEN `{guard}` of `{state}` -> `{to}` by {}: {reason} (the check said {said})",
+            e.actor
+        ),
         EventKind::Transitioned {
             from,
             to,
@@ -99,11 +128,13 @@ pub fn event_summary(e: &Event) -> String {
             ok,
             detail,
             duration_ms,
+            outputs,
             ..
         } => format!(
-            "action {} of `{state}` {}: {detail} ({duration_ms} ms)",
+            "action {} of `{state}` {}: {detail} ({duration_ms} ms){}",
             index + 1,
-            if *ok { "ok" } else { "FAILED" }
+            if *ok { "ok" } else { "FAILED" },
+            published(outputs)
         ),
         EventKind::ActionInterrupted {
             state,
@@ -135,6 +166,15 @@ pub fn event_summary(e: &Event) -> String {
             )
         }
     }
+}
+
+/// ` (published k=v, ..)` for values a step published, or nothing.
+fn published(outputs: &std::collections::BTreeMap<String, String>) -> String {
+    if outputs.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(" (published {})", pairs.join(", "))
 }
 
 /// Human time: `2026-11-26 16:45:01Z`.

@@ -1,4 +1,5 @@
-//! Events for the unit tests of the rules that read a run's history (visits, approvals).
+//! Events for the unit tests of the rules that read a run's history (visits, approvals,
+//! overrides, notifications).
 
 use crate::event::{Cause, Event, EventKind, NewEvent, GENESIS_HASH};
 use crate::run::RunId;

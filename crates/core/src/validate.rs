@@ -38,9 +38,10 @@ mod checks;
 mod duplicates;
 mod graph;
 mod names;
-mod ron_error;
+mod outputs;
+pub(crate) mod ron_error;
 mod shell;
-mod suggest;
+pub(crate) mod suggest;
 mod values;
 
 /// The result of validating one file: the model when there are no errors, and every
@@ -187,15 +188,7 @@ fn read(file: &str, text: &str, rules: Rules) -> Validated {
     }
 }
 
-/// A step of a path into the span tree: a field or map key by name, or a list item.
-#[derive(Clone, Copy)]
-enum Step<'a> {
-    /// A field of a construct, or a key of a map.
-    Field(&'a str),
-    /// An item of a list, from 0.
-    Index(usize),
-}
-use Step::{Field, Index};
+use crate::spec::span_tree::Step::{self, Field, Index};
 
 /// One reading of a workflow: walks the spec, builds the model and collects the findings, each
 /// placed by a path into the span tree.
@@ -219,6 +212,12 @@ struct Checker<'a> {
     /// State and variable names for suggestions, sorted on first use.
     state_names: Option<Names>,
     var_names: Option<Names>,
+    /// The action or guard whose templates are being read, for `${steps.NAME.KEY}`.
+    site: Option<outputs::Site>,
+    /// A notification hook's templates are being read: `${notify.*}` is known there.
+    in_notify: bool,
+    /// Every `${steps.NAME.KEY}`, checked once the graph is built (`outputs`).
+    step_uses: Vec<outputs::StepUse>,
 }
 
 impl<'a> Checker<'a> {
@@ -236,6 +235,9 @@ impl<'a> Checker<'a> {
             braces: std::cell::RefCell::new(None),
             state_names: None,
             var_names: None,
+            site: None,
+            in_notify: false,
+            step_uses: Vec::new(),
         }
     }
 
@@ -247,22 +249,15 @@ impl<'a> Checker<'a> {
 
     fn node(&self, path: &[Step]) -> Option<&Node<'a>> {
         let text = self.text;
-        let mut node = self.tree.get_or_init(|| span_tree::parse(text)).as_ref()?;
-        for step in path {
-            node = match *step {
-                Field(name) => node.get(name)?,
-                Index(i) => node.at(i)?,
-            };
-        }
-        Some(node)
+        self.tree
+            .get_or_init(|| span_tree::parse(text))
+            .as_ref()?
+            .find(path)
     }
 
     /// The span at `path`, or of its longest prefix that exists.
     fn span(&self, path: &[Step]) -> Range<usize> {
-        (0..=path.len())
-            .rev()
-            .find_map(|n| self.node(&path[..n]).map(|node| node.span.clone()))
-            .unwrap_or(0..0)
+        self.node(&[]).map_or(0..0, |root| root.span_at(path))
     }
 
     /// The span of key `key` in the map or struct at `path`.
@@ -273,19 +268,9 @@ impl<'a> Checker<'a> {
     }
 
     fn push(&mut self, severity: Severity, code: Code, span: Range<usize>, message: String) {
-        let (line, column) = self.lines().position(self.text, span.start);
-        self.diags.push(Diagnostic {
-            file: self.file.to_owned(),
-            line,
-            column,
-            severity,
-            code,
-            label: code.label().to_owned(),
-            message,
-            help: None,
-            span,
-            related: Vec::new(),
-        });
+        let mut d = Diagnostic::at(self.file, self.text, self.lines(), code, span, message);
+        d.severity = severity;
+        self.diags.push(d);
     }
 
     /// Reports a finding with its code's severity.
@@ -306,15 +291,8 @@ impl<'a> Checker<'a> {
     }
 
     fn ron_error(&mut self, err: &ron::error::SpannedError) {
-        let start = self
-            .lines()
-            .offset(self.text, err.span.start.line, err.span.start.col);
-        let end = self
-            .lines()
-            .offset(self.text, err.span.end.line, err.span.end.col)
-            .max(start);
-        let worded = crate::validate::ron_error::word(&err.code, self.text, start);
-        self.report(worded.code, start..end, worded.message).help = worded.help;
+        let d = ron_error::diagnostic(self.file, self.text, self.lines(), err);
+        self.diags.push(d);
     }
 
     // ---- the workflow ------------------------------------------------------------------
@@ -327,6 +305,9 @@ impl<'a> Checker<'a> {
             .filter(|(_, v)| v.secret)
             .map(|(name, _)| name.clone())
             .collect();
+        // A secret a step publishes is a secret like a secret var (`secret-in-argv`).
+        let published_secrets = crate::validate::outputs::secret_variables(spec);
+        self.secrets.extend(published_secrets);
         // ron read the file, so these are map keys written twice (the last one wins): a rule
         // newer than pinning.
         self.duplicates(true);
@@ -370,6 +351,7 @@ impl<'a> Checker<'a> {
                 name: name.clone(),
                 description: None,
                 on_enter: Vec::new(),
+                action_names: Vec::new(),
                 on_failure: None,
                 deadline: None,
                 terminal: None,
@@ -390,8 +372,16 @@ impl<'a> Checker<'a> {
         }
 
         let environments = self.environments(spec);
+        self.actor_names(
+            &spec.overridable_by,
+            &[Field("overridable_by")],
+            "overrider",
+            "override",
+        );
         self.transitions(spec, &index, &mut graph);
         self.graph_checks(spec, &graph, &index, initial, rollback);
+        let notify = self.notify(spec);
+        self.step_outputs(spec, &graph, &index, initial, rollback);
 
         let vars = spec
             .vars
@@ -426,11 +416,51 @@ impl<'a> Checker<'a> {
             rollback,
             vars,
             environments,
+            overridable_by: spec.overridable_by.clone(),
+            notify,
+            policies: spec.policies.clone(),
             state_index: index,
             outgoing: crate::model::outgoing_in_file_order(&graph),
             rollback_path: crate::model::rollback_path(&graph, initial, rollback),
             graph,
         })
+    }
+
+    /// The notification hooks: each announces something and its action is a valid action,
+    /// whose templates may use `${notify.*}`.
+    fn notify(&mut self, spec: &Spec) -> Vec<crate::model::Notify> {
+        let mut out = Vec::new();
+        for (i, hook) in spec.notify.iter().enumerate() {
+            let path = [Field("notify"), Index(i)];
+            if hook.on.is_empty() {
+                let span = self.span(&[path[0], path[1], Field("on")]);
+                self.report(
+                    Code::BadValue,
+                    span,
+                    "a notification hook announces nothing: `on` is empty".into(),
+                )
+                .help = Some(
+                    "list what it is for: ApprovalWaiting, WindowClosed, RollbackStarted, RunEnded"
+                        .into(),
+                );
+            }
+            let action_path = [path[0], path[1], Field("action")];
+            self.in_notify = true;
+            self.site = Some(outputs::Site::Notify);
+            let action = match &hook.action {
+                ActionSpec::Command(c) => self.command(c, &action_path).map(Action::Command),
+                ActionSpec::Http(h) => self.http(h, &action_path, "POST").map(Action::Http),
+            };
+            self.site = None;
+            self.in_notify = false;
+            if let Some(action) = action {
+                out.push(crate::model::Notify {
+                    on: hook.on.clone(),
+                    action,
+                });
+            }
+        }
+        out
     }
 
     /// Keys and fields written twice, anywhere in the file (`duplicates` owns the rule).
@@ -563,18 +593,28 @@ impl<'a> Checker<'a> {
             )
         });
         let mut on_enter = Vec::new();
+        let mut action_names = Vec::new();
         for (i, action) in spec.on_enter.iter().enumerate() {
             let path = [base[0], base[1], Field("on_enter"), Index(i)];
-            let action = match action {
-                ActionSpec::Command(c) => self.command(c, &path).map(Action::Command),
-                ActionSpec::Http(h) => self.http(h, &path, "POST").map(Action::Http),
+            self.site = Some(outputs::Site::Action {
+                state: name.to_owned(),
+                index: i,
+            });
+            let (action, action_name) = match action {
+                ActionSpec::Command(c) => (self.command(c, &path).map(Action::Command), &c.name),
+                ActionSpec::Http(h) => (self.http(h, &path, "POST").map(Action::Http), &h.name),
             };
+            self.site = None;
+            if action.is_some() {
+                action_names.push(action_name.clone());
+            }
             on_enter.extend(action);
         }
         State {
             name: name.to_owned(),
             description: spec.description.clone(),
             on_enter,
+            action_names,
             on_failure,
             deadline,
             terminal: spec.terminal,
@@ -600,11 +640,25 @@ impl<'a> Checker<'a> {
                     self.used.insert(var.clone());
                 }
             }
+            if let Some(lock) = &e.lock {
+                if !crate::run::valid_lock_name(lock) {
+                    let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
+                    self.report(
+                        Code::InvalidName,
+                        span,
+                        format!("lock name {lock:?} must match [a-z0-9_-]+"),
+                    )
+                    .help = Some(
+                        "name it after the system it protects, e.g. \"chatbot-production\"".into(),
+                    );
+                }
+            }
             out.insert(
                 env.clone(),
                 Environment {
                     vars: e.vars.clone(),
                     description: e.description.clone(),
+                    lock: e.lock.clone(),
                 },
             );
         }
@@ -792,13 +846,18 @@ impl<'a> Checker<'a> {
                     })
                 }
             };
+            let overriders = [path[0], path[1], path[2], path[3], Field("overridable_by")];
+            self.actor_names(&guard.overridable_by, &overriders, "overrider", "override");
             let check_path = [path[0], path[1], path[2], path[3], Field("check")];
+            self.site = Some(outputs::Site::Guard { transition: i });
             let check = self.check(&guard.check, &check_path, false);
+            self.site = None;
             if let (Some(check), Some(retry)) = (check, retry) {
                 out.push(Guard {
                     name: guard.name.clone(),
                     check,
                     retry,
+                    overridable_by: guard.overridable_by.clone(),
                 });
             }
         }

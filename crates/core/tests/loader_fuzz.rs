@@ -149,3 +149,24 @@ fn shipped_workflows_are_valid_without_warnings() {
         assert!(v.workflow.is_some());
     }
 }
+
+/// The case the fuzz found in the blue/green example: `${` pasted into the publishing action's
+/// program name (`"${sh"`) keeps that action out of the model while its outputs were still
+/// looked up by its place in the file (an index out of bounds).
+#[test]
+fn a_publishing_action_left_out_of_the_model_is_an_error_not_a_panic() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../workflows/examples/blue-green.ron");
+    let text = std::fs::read_to_string(&path).expect("shipped workflow is readable");
+    let at = text
+        .find(r#""sh", "-c", "echo \"build_id"#)
+        .expect("the build action's argv")
+        + 1;
+    let mutated = format!("{}${{{}", &text[..at], &text[at..]);
+    let outcome = validate("blue-green.ron", &mutated);
+    assert!(
+        outcome.diagnostics.iter().any(|d| d.is_error()),
+        "an error, not a model: {:?}",
+        outcome.diagnostics
+    );
+}

@@ -18,6 +18,7 @@ fn sleep_guards(n: usize) -> Vec<Guard> {
             name: format!("sleep-{i}"),
             check: Check::Command(command(&["sleep", "1"], Duration::from_secs(30))),
             retry: Retry::default(),
+            overridable_by: Vec::new(),
         })
         .collect()
 }

@@ -30,6 +30,9 @@ pub struct ActionResult {
     pub duration_ms: u64,
     /// What was attempted, secrets redacted: "Command git push origin main".
     pub description: String,
+    /// What a named `Command` action published (`waygate_core::outputs`), secrets redacted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 /// The redacted description of `action`, available before it runs (for `ActionStarted`).
@@ -56,18 +59,36 @@ pub fn describe(action: &Action, ctx: &GuardContext) -> String {
 
 /// Runs `action`, the state's action at `index`, once.
 pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> ActionResult {
+    run_named_action(action, index, None, ctx).await
+}
+
+/// [`run_action`] for an action named `name`: what a named `Command` publishes is recorded
+/// as [`crate::evaluate::record_values`] says.
+pub async fn run_named_action(
+    action: &Action,
+    index: u32,
+    name: Option<&str>,
+    ctx: &GuardContext,
+) -> ActionResult {
     let started = Instant::now();
     let description = describe(action, ctx);
-    let (ok, detail, evidence) = match action {
-        Action::Command(c) => {
+    let mut outputs = Default::default();
+    let (ok, detail, evidence) = match (action, &ctx.script) {
+        (_, Some(script)) => {
+            let (ok, detail) = script.action(&ctx.state, index as usize);
+            (ok, detail, None)
+        }
+        (Action::Command(c), None) => {
             let v = command::check(c, ctx, &Origin::Action { index }).await;
+            let step = name.unwrap_or_default();
+            outputs = crate::evaluate::record_values(ctx, step, &c.secret_outputs, v.outputs);
             (
                 v.outcome == waygate_core::outcome::Outcome::Pass,
                 v.detail,
                 v.evidence,
             )
         }
-        Action::Http(h) => match http::send(h, ctx, http::Sender::Webhook).await {
+        (Action::Http(h), None) => match http::send(h, ctx, http::Sender::Webhook).await {
             Ok(response) => {
                 let problem = http::status_problem(h, &response);
                 let detail = match &problem {
@@ -85,6 +106,7 @@ pub async fn run_action(action: &Action, index: u32, ctx: &GuardContext) -> Acti
         evidence: evidence.map(|e| bound_evidence(&ctx.redact(&e))),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         description,
+        outputs,
     }
 }
 

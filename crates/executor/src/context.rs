@@ -69,6 +69,15 @@ pub struct GuardContext {
     /// Set for entry actions (a deploy script may need to release a lock); `None` for guards,
     /// which are simply dropped, and killed at once, when the engine stops.
     pub stop: Option<crate::shutdown::Shutdown>,
+    /// The state the run is in (for a [`crate::script::Script`]); empty when not known.
+    pub state: String,
+    /// Supplies guard verdicts and action results instead of evaluating and running them
+    /// (`waygate test`); `None`: the real thing.
+    pub script: Option<Arc<dyn crate::script::Script>>,
+    /// Where a check or action puts the values it publishes as secrets (`secret_outputs`), by
+    /// template variable: they are never stored, so later steps find them only here, in the
+    /// process that published them. Shared by every context of one run in one engine.
+    pub published_secrets: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl GuardContext {
@@ -111,6 +120,23 @@ impl GuardContext {
             clock: Arc::new(SystemClock),
             live: None,
             stop: None,
+            state: String::new(),
+            script: None,
+            published_secrets: Arc::default(),
+        }
+    }
+
+    /// Keeps `values` that step `step` published as secrets for later steps of this process.
+    pub fn keep_secrets(&self, step: &str, values: std::collections::BTreeMap<String, String>) {
+        if values.is_empty() {
+            return;
+        }
+        let mut kept = self
+            .published_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (k, v) in values {
+            kept.insert(waygate_core::outputs::variable(step, &k), v);
         }
     }
 

@@ -26,7 +26,10 @@ pub async fn evaluate_guard(guard: &Guard, ctx: &GuardContext) -> GuardResult {
     let mut attempts = 0;
     let verdict = loop {
         attempts += 1;
-        let verdict = try_check(&guard.check, ctx, &guard.name).await;
+        let verdict = match &ctx.script {
+            Some(script) => script.guard(&ctx.state, guard, ctx.now()),
+            None => try_check(&guard.check, ctx, &guard.name).await,
+        };
         if verdict.outcome != Outcome::Fail || attempts >= max {
             break verdict;
         }
@@ -56,6 +59,12 @@ fn result(
         attempts,
         retry_at: verdict.retry_at,
         incident: verdict.incident,
+        outputs: record_values(
+            ctx,
+            &guard.name,
+            secret_outputs(&guard.check),
+            verdict.outputs,
+        ),
     }
 }
 
@@ -93,6 +102,40 @@ fn crashed(guard: &Guard) -> GuardResult {
     )
 }
 
+/// The keys `check` publishes as secrets.
+fn secret_outputs(check: &waygate_core::model::Check) -> &[String] {
+    match check {
+        waygate_core::model::Check::Command(c) => &c.secret_outputs,
+        _ => &[],
+    }
+}
+
+/// Published values as they are recorded and passed on: a secret's value in one is masked,
+/// like everywhere else text leaves the executor; a value step `step` publishes as a secret
+/// (one of `secret`) is recorded as `***` and kept, in clear, for later steps of this process
+/// only ([`GuardContext::keep_secrets`]).
+pub(crate) fn record_values(
+    ctx: &GuardContext,
+    step: &str,
+    secret: &[String],
+    values: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let (kept, recorded): (
+        std::collections::BTreeMap<_, _>,
+        std::collections::BTreeMap<_, _>,
+    ) = values.into_iter().partition(|(k, _)| secret.contains(k));
+    let masked: Vec<(String, String)> = kept
+        .keys()
+        .map(|k| (k.clone(), crate::context::REDACTED.to_owned()))
+        .collect();
+    ctx.keep_secrets(step, kept);
+    recorded
+        .into_iter()
+        .map(|(k, v)| (k, ctx.redact(&v)))
+        .chain(masked)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -114,6 +157,7 @@ mod tests {
                 attempts,
                 delay: Duration::from_secs(delay_s),
             },
+            overridable_by: Vec::new(),
         }
     }
 

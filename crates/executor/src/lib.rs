@@ -19,10 +19,13 @@
 //! - [`live`]: what commands print while they run, line by line to a caller's channel, redacted.
 //! - [`lock`]: per-run locks held while a process runs a run's actions.
 //! - [`shutdown`]: an operator's signal to stop, watched by the engine.
+//! - [`script`]: guard outcomes and action results supplied instead of run; `scenario` (the
+//!   `scenario` feature) runs a scripted scenario through the real engine on a paused clock.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
 //! # Features
 //!
+//! - `scenario`: [`scenario`], which needs tokio's paused clock (`tokio/test-util`).
 //! - `tls` (off by default): https URLs in `Http` checks and webhooks, through
 //!   `reqwest/rustls-tls`. Without it the client speaks plain HTTP only and an https URL
 //!   fails its check with a clear detail.
@@ -38,6 +41,9 @@ pub mod guard;
 pub mod live;
 pub mod lock;
 pub mod process;
+#[cfg(feature = "scenario")]
+pub mod scenario;
+pub mod script;
 pub mod shutdown;
 #[doc(hidden)]
 pub mod test_support;

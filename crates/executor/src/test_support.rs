@@ -22,6 +22,8 @@ pub fn command(argv: &[&str], timeout: Duration) -> CommandCheck {
         timeout,
         env: Default::default(),
         cwd: None,
+        outputs: Vec::new(),
+        secret_outputs: Vec::new(),
     }
 }
 

@@ -483,6 +483,39 @@ pub async fn approve(
     Ok(Exit::Ok)
 }
 
+/// `override`: loud on purpose, in every format (`print_line` escapes the reason and the
+/// check's words for people).
+pub async fn override_guard(
+    app: &App,
+    id: &str,
+    guard: &str,
+    reason: &str,
+) -> Result<Exit, CliError> {
+    let rid = run_id(id);
+    let engine = app.engine()?;
+    let target = engine.override_guard(&rid, guard, reason).await?;
+    match app.format {
+        Format::Human | Format::Csv => output::print_line(&format!(
+            "OVERRIDDEN: {} marked `{}` (-> `{}`) passed for this visit of run {rid}'s state; \
+             the check said {}; reason: {}",
+            engine.actor(),
+            guard,
+            target.to,
+            target.said,
+            reason,
+        ))?,
+        _ => output::json(&json!({
+            "run_id": rid,
+            "guard": guard,
+            "to": target.to,
+            "actor": engine.actor(),
+            "reason": reason,
+            "said": target.said,
+        }))?,
+    }
+    Ok(Exit::Ok)
+}
+
 /// `rollback`.
 pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);

@@ -5,5 +5,7 @@ pub mod docs;
 pub mod graph;
 pub mod query;
 pub mod report;
+pub mod simulate;
 pub mod store;
+pub mod test;
 pub mod validate;

@@ -25,7 +25,8 @@ pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
     let engine = app.reader();
     let loaded = engine.load(&run_id(id)).await?;
     let running = engine.actions_running(&loaded.run.id)?;
-    let view = status_view(app, &loaded, &engine.context(&loaded), running);
+    let mut view = status_view(app, &loaded, &engine.context(&loaded), running);
+    view.lock_holder = lock_holder(&engine, &loaded.run).await?;
     match app.format {
         Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
         _ => output::json(&view)?,
@@ -76,6 +77,34 @@ struct StatusView<'a> {
     transitions: Vec<TransitionView<'a>>,
     pending_approvals: Vec<PendingApproval<'a>>,
     actions: Vec<ActionView>,
+    /// Every break-glass override of the run, oldest first.
+    overrides: Vec<OverrideView<'a>>,
+    /// The shared lock the run's environment names; `null`: the lock of (workflow, env).
+    lock: Option<&'a str>,
+    /// The unended run holding the run's lock now (the run itself until it ends); `null`
+    /// when no run holds it.
+    lock_holder: Option<RunId>,
+}
+
+/// The unended run holding `run`'s lock ([`waygate_core::run::lock_key`] says which runs share
+/// one): the run itself while it has not ended.
+async fn lock_holder(
+    engine: &waygate_executor::Engine,
+    run: &waygate_core::run::Run,
+) -> Result<Option<RunId>, CliError> {
+    if !run.status.is_ended() {
+        return Ok(Some(run.id.clone()));
+    }
+    let key = run.lock_key();
+    let filter = waygate_core::store::RunFilter {
+        status: Some(RunStatus::Active),
+        ..Default::default()
+    };
+    let active = engine.blocking(move |s| s.list_runs(&filter)).await?;
+    Ok(active
+        .into_iter()
+        .find(|r| r.lock_key() == key)
+        .map(|r| r.id))
 }
 
 /// An outgoing transition of the current state and its guards' latest results.
@@ -107,6 +136,19 @@ struct PendingApproval<'a> {
     approvers: &'a [String],
     not_by_initiator: bool,
     command: String,
+}
+
+/// A recorded `Overridden`; `counts` while the run is in the visit it was given in.
+#[derive(Debug, Serialize)]
+struct OverrideView<'a> {
+    guard: &'a str,
+    state: &'a str,
+    to: &'a str,
+    by: &'a str,
+    at: Timestamp,
+    reason: &'a str,
+    said: &'a str,
+    counts: bool,
 }
 
 /// An entry action of the current state, numbered from 1 ([`ActionStatus`] owns the status).
@@ -209,7 +251,40 @@ fn status_view<'a>(
         transitions,
         pending_approvals: pending,
         actions,
+        overrides: override_views(loaded),
+        lock: run.lock.as_deref(),
+        lock_holder: None,
     }
+}
+
+/// Every `Overridden` of the run; those of the current visit count (`decide::overrides`).
+fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
+    let visit = waygate_core::visit::visit_number(&loaded.events);
+    let active = !loaded.run.status.is_ended();
+    loaded
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                visit: v,
+            } => Some(OverrideView {
+                guard,
+                state,
+                to,
+                by: &e.actor,
+                at: e.at,
+                reason,
+                said,
+                counts: active && *v == visit && *state == loaded.run.state,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
@@ -232,6 +307,20 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
     if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
+    let lock = match view.lock {
+        Some(name) => format!("`{}`, shared", escape_control(name)),
+        None => format!(
+            "environment `{}` of `{}`",
+            escape_control(&run.env),
+            escape_control(&run.workflow)
+        ),
+    };
+    let holder = match &view.lock_holder {
+        Some(id) if *id == run.id => "held by this run".to_owned(),
+        Some(id) => format!("released; held now by run {}", escape_control(id.as_str())),
+        None => "released".to_owned(),
+    };
+    out.push_str(&format!("lock       {lock} ({holder})\n"));
     match (&run.workdir, loaded.ensure_workdir()) {
         (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
             out.push_str(&format!(
@@ -242,6 +331,19 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
         }
         (Some(dir), _) => out.push_str(&format!("directory  {}\n", escape_control(dir))),
         (None, _) => out.push_str("directory  not recorded (started before waygate kept it): commands run where waygate is typed\n"),
+    }
+    for o in &view.overrides {
+        out.push_str(&format!(
+            "OVERRIDDEN `{}` of `{}` -> `{}` by {} at {}{}: {} (the check said {})\n",
+            escape_control(o.guard),
+            escape_control(o.state),
+            escape_control(o.to),
+            escape_control(o.by),
+            output::time(o.at),
+            if o.counts { ", counts now" } else { "" },
+            escape_control(o.reason),
+            escape_control(o.said),
+        ));
     }
     if !view.actions.is_empty() {
         out.push_str("actions\n");

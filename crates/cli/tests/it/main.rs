@@ -2,6 +2,7 @@
 
 mod approvals;
 mod audit_report;
+mod blue_green;
 mod clock;
 mod completions;
 mod concurrency;
@@ -11,13 +12,19 @@ mod exec;
 mod helpers;
 mod index;
 mod live;
+mod locks;
 mod logs;
+mod notify;
+mod outputs;
+mod overrides;
 mod reports;
 mod rollback;
 mod runs;
+mod scenarios;
 mod secrets;
 mod seed;
 mod signals;
+mod simulate;
 mod store;
 mod untrusted;
 mod upgrade;

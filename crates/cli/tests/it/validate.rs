@@ -382,3 +382,111 @@ fn graph_shows_descriptions_and_the_days_of_a_window() {
         .stdout
         .contains("deploy-window (Window Mon-Thu 09#58;00-16#58;00 Europe/London)"));
 }
+
+#[test]
+fn a_policy_proves_production_deploy_and_catches_a_broken_copy() {
+    let root = repo();
+    // The workflow names the seed policy itself, and --policy adds it again: one check each.
+    run(
+        &root,
+        &[
+            "validate",
+            "--policy",
+            "workflows/policies/seed.ron",
+            "workflows/production-deploy.ron",
+        ],
+    )
+    .code(0);
+    let sandbox = Sandbox::new();
+    let text = std::fs::read_to_string(root.join("workflows/production-deploy.ron"))
+        .expect("the workflow");
+    // Its own `policies` are relative to its directory: a copy elsewhere names none.
+    let broken_text = text
+        .replace("    policies: [\"policies/seed.ron\"],\n", "")
+        .replace(", not_by_initiator: true)", ")");
+    // The transition into production, at its `from`.
+    let line = broken_text
+        .lines()
+        .zip(broken_text.lines().skip(1))
+        .position(|(a, b)| a.ends_with("from: \"staging\",") && b.ends_with("to: \"production\","))
+        .expect("staging -> production")
+        + 1;
+    let broken = sandbox.write("deploy.ron", &broken_text);
+    let seed = root.join("workflows/policies/seed.ron");
+    let (seed, broken) = (seed.display().to_string(), broken.display().to_string());
+    run(sandbox.path(), &["validate", &broken]).code(0);
+    let ran = run(sandbox.path(), &["validate", "--policy", &seed, &broken]);
+    ran.code(1);
+    assert!(ran.stdout.contains("policy-guarded-by"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("counterexample: environment_check"),
+        "{}",
+        ran.stdout
+    );
+    let json = run(
+        sandbox.path(),
+        &["--format", "json", "validate", "--policy", &seed, &broken],
+    )
+    .code(1)
+    .json();
+    assert_eq!(json[0]["code"], "policy-guarded-by");
+    assert_eq!(json[0]["line"], line);
+    assert_eq!(json[0]["counterexample"][7], "production");
+    // Named by the workflow and by --policy, a policy is checked once.
+    let seed_text = std::fs::read_to_string(&seed).expect("the policy");
+    std::fs::create_dir_all(sandbox.path().join("policies")).expect("a directory");
+    sandbox.write("policies/seed.ron", &seed_text);
+    let own = sandbox.write("own.ron", &text.replace(", not_by_initiator: true)", ")"));
+    let own = own.display().to_string();
+    let twice = run(
+        sandbox.path(),
+        &[
+            "--format",
+            "json",
+            "validate",
+            "--policy",
+            "policies/seed.ron",
+            &own,
+        ],
+    )
+    .code(1)
+    .json();
+    assert_eq!(twice.as_array().map(Vec::len), Some(1), "{twice:#}");
+}
+
+#[test]
+fn a_policy_that_does_not_parse_or_cannot_be_read_is_an_error() {
+    let sandbox = Sandbox::new();
+    let policy = sandbox.write(
+        "p.ron",
+        "Policy(name: \"p\", rules: [(name: \"x\", rule: Passes(state: \"a\"))])",
+    );
+    let root = repo();
+    let deploy = root.join("workflows/production-deploy.ron");
+    let (policy, deploy) = (policy.display().to_string(), deploy.display().to_string());
+    let json = run(
+        sandbox.path(),
+        &["--format", "json", "validate", "--policy", &policy, &deploy],
+    )
+    .code(1)
+    .json();
+    assert_eq!(json[0]["code"], "unknown-variant");
+    assert_eq!(
+        (json[0]["line"].clone(), json[0]["column"].clone()),
+        (1.into(), 45.into())
+    );
+    let json = run(
+        sandbox.path(),
+        &[
+            "--format",
+            "json",
+            "validate",
+            "--policy",
+            "missing.ron",
+            &deploy,
+        ],
+    )
+    .code(1)
+    .json();
+    assert_eq!(json[0]["code"], "unreadable");
+}

@@ -208,6 +208,7 @@ fn step_write(i: u64, r: u64, version: u64, definition: &str) -> Write {
                 attempts: 1,
                 retry_at: None,
                 incident: false,
+                outputs: Default::default(),
             }],
         }
     };

@@ -85,7 +85,37 @@ impl<'a> KeyIndex<'a> {
     }
 }
 
+/// A step of a path into the span tree: a field or map key by name, or a list item.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// A field of a construct, or a key of a map.
+    Field(&'a str),
+    /// An item of a list, from 0.
+    Index(usize),
+}
+
 impl<'a> Node<'a> {
+    /// The node at `path` below this one, if every step exists.
+    pub fn find(&self, path: &[Step]) -> Option<&Node<'a>> {
+        let mut node = self;
+        for step in path {
+            node = match *step {
+                Step::Field(name) => node.get(name)?,
+                Step::Index(i) => node.at(i)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span at `path`, or of its longest prefix that exists: a finding about a value
+    /// that is not written (a missing field) points at what holds it.
+    pub fn span_at(&self, path: &[Step]) -> Range<usize> {
+        (0..=path.len())
+            .rev()
+            .find_map(|n| self.find(&path[..n]).map(|node| node.span.clone()))
+            .unwrap_or(0..0)
+    }
+
     /// A struct's field, or a map's entry whose key is the string `key`.
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.kind {

@@ -130,6 +130,7 @@ fn busy_environment_names_the_active_run(store: &dyn Store) {
         Err(StoreError::EnvironmentBusy {
             workflow,
             env,
+            lock: None,
             active,
         }) => {
             assert_eq!(
@@ -223,6 +224,7 @@ fn ending_a_run_frees_its_environment(store: &dyn Store) {
             detail: "exit status 0".into(),
             evidence: None,
             duration_ms: 5,
+            outputs: Default::default(),
         },
     );
     store
@@ -365,6 +367,54 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
     assert_eq!(reach(&"ab".repeat(32)), None);
 }
 
+/// Runs whose environments name one shared lock exclude each other, across workflows and
+/// environments, until the holder ends; a run without one keeps its (workflow, env) lock, and
+/// a run of the same (workflow, env) pair under a shared lock does not take that one.
+fn a_shared_lock_excludes_runs_of_every_workflow_naming_it(store: &dyn Store) {
+    let locked = |id: &str, workflow: &str, env: &str| {
+        let mut r = run(id, workflow, env);
+        r.lock = Some("chatbot-production".into());
+        r
+    };
+    let first = locked("r1", "blue-green", "production");
+    let event = started(&first);
+    let holder = store.create_run(first, vec![event]).expect("create").0;
+    assert_eq!(holder.lock_key(), "lock:chatbot-production");
+    assert_eq!(
+        store.load_run(&holder.id).expect("load").lock.as_deref(),
+        Some("chatbot-production")
+    );
+    for (id, workflow, env) in [("r2", "hotfix", "prod"), ("r3", "blue-green", "production")] {
+        let other = locked(id, workflow, env);
+        let event = started(&other);
+        match store.create_run(other, vec![event]) {
+            Err(StoreError::EnvironmentBusy { lock, active, .. }) => {
+                assert_eq!(lock.as_deref(), Some("chatbot-production"));
+                assert_eq!(active.as_str(), "r1");
+            }
+            other => panic!("{workflow}/{env}: expected EnvironmentBusy, got {other:?}"),
+        }
+    }
+    // The default lock of the same pair is another lock.
+    let plain = run("r4", "blue-green", "production");
+    let event = started(&plain);
+    store
+        .create_run(plain, vec![event])
+        .expect("its own (workflow, env) lock");
+    // Ending the holder frees the shared lock.
+    store
+        .commit(
+            &holder.id,
+            1,
+            RunChange::status(RunStatus::Succeeded),
+            vec![ended("build", RunStatus::Succeeded)],
+        )
+        .expect("end");
+    let next = locked("r5", "hotfix", "prod");
+    let event = started(&next);
+    store.create_run(next, vec![event]).expect("free again");
+}
+
 /// One behaviour: checks a fresh store, panicking on a failure.
 pub type Behaviour = fn(&dyn Store);
 
@@ -377,6 +427,10 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     (
         "busy_environment_names_the_active_run",
         busy_environment_names_the_active_run,
+    ),
+    (
+        "a_shared_lock_excludes_runs_of_every_workflow_naming_it",
+        a_shared_lock_excludes_runs_of_every_workflow_naming_it,
     ),
     (
         "commit_moves_and_conflicts_on_a_stale_version",

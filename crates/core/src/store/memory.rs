@@ -31,7 +31,8 @@ struct Inner {
     clock: Option<TimeSource>,
     runs: BTreeMap<RunId, Run>,
     /// (workflow, env) → the run holding it.
-    active: HashMap<(String, String), RunId>,
+    /// The unended run holding each lock, by [`Run::lock_key`].
+    active: HashMap<String, RunId>,
     events: Vec<Event>,
 }
 
@@ -74,7 +75,7 @@ impl MemoryStore {
         let active = runs
             .values()
             .filter(|r| !r.status.is_ended())
-            .map(|r| ((r.workflow.clone(), r.env.clone()), r.id.clone()))
+            .map(|r| (r.lock_key(), r.id.clone()))
             .collect();
         MemoryStore {
             inner: Mutex::new(Inner {
@@ -111,7 +112,7 @@ impl Store for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<(Run, Vec<Event>), StoreError> {
         let mut inner = self.lock();
-        let key = (run.workflow.clone(), run.env.clone());
+        let key = run.lock_key();
         let holder = inner.active.get(&key).cloned();
         rules::check_create(&run, inner.runs.contains_key(&run.id), holder, &events)?;
         let id = run.id.clone();
@@ -145,9 +146,10 @@ impl Store for MemoryStore {
         let (at, sealed) = inner.seal(id, events);
         apply_change(&mut run, &change, at);
         if run.status.is_ended() {
-            inner
-                .active
-                .remove(&(run.workflow.clone(), run.env.clone()));
+            let key = run.lock_key();
+            if inner.active.get(&key) == Some(id) {
+                inner.active.remove(&key);
+            }
         }
         inner.runs.insert(id.clone(), run.clone());
         Ok((run, sealed))

@@ -269,13 +269,16 @@ pub enum StoreError {
         /// The version the run is at.
         actual: u64,
     },
-    /// (workflow, env) already has a run that has not ended.
-    #[error("environment `{env}` of workflow `{workflow}` is busy with run {active}")]
+    /// The lock the new run needs ((workflow, env), or its environment's shared lock) is
+    /// held by a run that has not ended.
+    #[error("{}", busy_message(workflow, env, lock.as_deref(), active))]
     EnvironmentBusy {
         /// The workflow.
         workflow: String,
         /// The environment.
         env: String,
+        /// The shared lock its environment names, if it names one.
+        lock: Option<String>,
         /// The run holding it.
         active: RunId,
     },
@@ -386,10 +389,12 @@ impl StoreError {
             StoreError::EnvironmentBusy {
                 workflow,
                 env,
+                lock,
                 active,
             } => StoreError::EnvironmentBusy {
                 workflow: workflow.clone(),
                 env: env.clone(),
+                lock: lock.clone(),
                 active: active.clone(),
             },
             StoreError::Embedded(e) => StoreError::Embedded(e.clone()),
@@ -475,5 +480,15 @@ impl ChainCheck {
         self.next_seq += 1;
         self.prev_hash.clone_from(&event.hash);
         Ok(())
+    }
+}
+
+/// The refusal of a run whose lock is held.
+fn busy_message(workflow: &str, env: &str, lock: Option<&str>, active: &RunId) -> String {
+    match lock {
+        Some(lock) => format!(
+            "lock `{lock}` (environment `{env}` of workflow `{workflow}`) is held by run {active}"
+        ),
+        None => format!("environment `{env}` of workflow `{workflow}` is busy with run {active}"),
     }
 }

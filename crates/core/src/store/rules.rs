@@ -23,7 +23,8 @@ pub fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
 }
 
 /// Whether `run` may be created with `events`: `exists` says whether a run with its id exists
-/// already, `holder` which run holds its (workflow, env), if any.
+/// already, `holder` which unended run has its [`Run::lock_key`], if any (a backend keys its
+/// holders on that value and nothing else).
 pub fn check_create(
     run: &Run,
     exists: bool,
@@ -38,6 +39,7 @@ pub fn check_create(
         return Err(StoreError::EnvironmentBusy {
             workflow: run.workflow.clone(),
             env: run.env.clone(),
+            lock: run.lock.clone(),
             active,
         });
     }
@@ -87,14 +89,15 @@ pub fn check_append(id: &RunId, run: Option<&Run>, events: &[NewEvent]) -> Resul
 
 /// Whether `events` may still be appended to a run that has ended: only the outcome of an
 /// action that was already running when it ended (an `abort` from another process), so the
-/// record says how that action finished or that it was stopped. Nothing new may start or be
-/// evaluated.
+/// record says how that action finished or that it was stopped, and the notifications of its
+/// end (`Notified`). Nothing new may start or be evaluated.
 pub fn may_follow_the_end(events: &[NewEvent]) -> bool {
     events.iter().all(|e| {
         matches!(
             e.kind,
             crate::event::EventKind::ActionFinished { .. }
                 | crate::event::EventKind::ActionInterrupted { .. }
+                | crate::event::EventKind::Notified { .. }
         )
     })
 }

@@ -59,20 +59,7 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                for (i, name) in a.approvers.iter().enumerate() {
-                    // The actor-name rule is `actor`'s: a name outside it can never act.
-                    if let Err(e) = crate::actor::check_actor_name(name) {
-                        let mut p = at("approvers");
-                        p.push(Index(i));
-                        let span = self.span(&p);
-                        self.report_newer(
-                            Code::BadValue,
-                            span,
-                            format!("approver `{name}` can never approve: {e}"),
-                        )
-                        .help = Some("write the name as the approver gives it to `--as`".into());
-                    }
-                }
+                self.actor_names(&a.approvers, &at("approvers"), "approver", "approve");
                 let prompt = self.template(&a.prompt, &at("prompt"))?;
                 Some(Check::Approval(ApprovalCheck {
                     prompt,
@@ -132,6 +119,24 @@ impl Checker<'_> {
         }
     }
 
+    /// Names of people (approvers, who may override): the actor-name rule is `actor`'s, and
+    /// a name outside it can never act: "`role` `NAME` can never `verb`".
+    pub(super) fn actor_names(&mut self, names: &[String], path: &[Step], role: &str, verb: &str) {
+        for (i, name) in names.iter().enumerate() {
+            if let Err(e) = crate::actor::check_actor_name(name) {
+                let mut p = path.to_vec();
+                p.push(Index(i));
+                let span = self.span(&p);
+                self.report_newer(
+                    Code::BadValue,
+                    span,
+                    format!("{role} `{name}` can never {verb}: {e}"),
+                )
+                .help = Some(format!("write the name as the {role} gives it to `--as`"));
+            }
+        }
+    }
+
     pub(super) fn command<'p>(
         &mut self,
         c: &'p CommandSpec,
@@ -172,6 +177,8 @@ impl Checker<'_> {
             timeout: timeout?,
             env: env?,
             cwd: cwd.transpose_opt()?,
+            outputs: c.outputs.clone(),
+            secret_outputs: c.secret_outputs.clone(),
         })
     }
 

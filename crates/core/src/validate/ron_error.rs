@@ -13,6 +13,32 @@ use crate::diagnostic::Code;
 /// How deep values may nest: ron's own limit, which it reports without saying the number.
 const NESTING_LIMIT: usize = 128;
 
+/// A ron error in `text` (the file `file`, its lines indexed in `lines`) as a diagnostic at
+/// the place ron stopped: a workflow's, or a policy's or scenario's (they are read the same
+/// way).
+pub(crate) fn diagnostic(
+    file: &str,
+    text: &str,
+    lines: &crate::line_index::LineIndex,
+    err: &ron::error::SpannedError,
+) -> crate::diagnostic::Diagnostic {
+    let start = lines.offset(text, err.span.start.line, err.span.start.col);
+    let end = lines
+        .offset(text, err.span.end.line, err.span.end.col)
+        .max(start);
+    let worded = word(&err.code, text, start);
+    let mut d = crate::diagnostic::Diagnostic::at(
+        file,
+        text,
+        lines,
+        worded.code,
+        start..end,
+        worded.message,
+    );
+    d.help = worded.help;
+    d
+}
+
 /// A ron error as a diagnostic's code, message and help.
 pub(crate) struct Worded {
     pub code: Code,

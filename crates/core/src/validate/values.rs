@@ -74,7 +74,25 @@ impl Checker<'_> {
             }
             Ok(t) => {
                 for (nth, (name, offset)) in t.vars().enumerate() {
-                    if BUILTINS.contains(&name) {
+                    if BUILTINS.contains(&name)
+                        || (self.in_notify && crate::notify::VARIABLES.contains(&name))
+                    {
+                        continue;
+                    }
+                    if let Some(reference) = crate::outputs::reference(name) {
+                        let start = self.reference_offset(text, path, offset, nth);
+                        let span = start..start + name.len() + 3;
+                        match reference {
+                            Err(message) => {
+                                self.report(Code::BadTemplate, span, message.to_owned());
+                            }
+                            Ok((step, key)) => self.step_uses.push(super::outputs::StepUse {
+                                step: step.to_owned(),
+                                key: key.to_owned(),
+                                site: self.site.clone(),
+                                span,
+                            }),
+                        }
                         continue;
                     }
                     if self.declared.contains(name) {

@@ -20,6 +20,7 @@
 //! engine as a [`Shutdown`] ([`Engine::with_shutdown`]).
 
 mod drive;
+mod notify;
 mod ops;
 #[cfg(test)]
 mod races;
@@ -116,6 +117,9 @@ pub enum EngineError {
     /// The approval was refused (and recorded as refused).
     #[error("approval refused: {0}")]
     Refused(String),
+    /// `override` was refused (nothing recorded).
+    #[error("override refused: {0}")]
+    Override(waygate_core::decide::OverrideRefusal),
     /// `approve --withdraw` found no approval of the actor's to withdraw (nothing recorded).
     #[error("nothing withdrawn: {0}")]
     NothingToWithdraw(String),
@@ -130,7 +134,7 @@ pub enum EngineError {
         run: RunId,
         /// Where it is now.
         state: String,
-        /// "approval" or "withdrawal".
+        /// "approval", "withdrawal" or "override".
         what: &'static str,
     },
     /// Another process is running the run's entry actions right now.
@@ -228,7 +232,15 @@ pub struct Engine {
     /// Stored entry times found in this process's future, already warned about.
     jumps_reported: Arc<Mutex<HashSet<(RunId, Timestamp)>>>,
     output: Option<OutputSender>,
+    approve_command: notify::ApproveCommand,
+    /// Values steps of each run published as secrets in this process (`secret_outputs`):
+    /// never stored, so kept here for the run's later steps.
+    published_secrets: Arc<Mutex<HashMap<RunId, PublishedSecrets>>>,
+    script: Option<Arc<dyn crate::script::Script>>,
 }
+
+/// One run's values published as secrets, by template variable.
+type PublishedSecrets = Arc<Mutex<BTreeMap<String, String>>>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -336,7 +348,18 @@ impl Engine {
             shutdown: Shutdown::never(),
             jumps_reported: Arc::default(),
             output: None,
+            approve_command: notify::plain_approve_command(),
+            published_secrets: Arc::default(),
+            script: None,
         }
+    }
+
+    /// Takes guard verdicts and entry action results from `script` instead of evaluating
+    /// guards and running actions: nothing runs, everything else is as ever
+    /// ([`crate::script`]).
+    pub fn with_script(mut self, script: Arc<dyn crate::script::Script>) -> Engine {
+        self.script = Some(script);
+        self
     }
 
     /// Runs entry actions only while holding the run's lock in `locks`, so that two processes
@@ -490,13 +513,32 @@ impl Engine {
     /// The guard context for `loaded` as it is now.
     pub fn context(&self, loaded: &Loaded) -> GuardContext {
         let run = &loaded.run;
+        // The values the run's steps published so far are variables like the others
+        // (`${steps.NAME.KEY}`).
+        // Those published as secrets are known only to this process, and secret.
+        let published = waygate_core::outputs::published(&loaded.workflow, &loaded.events);
+        let sink = self
+            .published_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(run.id.clone())
+            .or_default()
+            .clone();
+        let kept = sink
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let mut secret_names: HashSet<String> =
+            loaded.resolved.secret_names.iter().cloned().collect();
+        secret_names.extend(kept.keys().cloned());
         let vars: HashMap<String, String> = loaded
             .resolved
             .values
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(published)
+            .chain(kept)
             .collect();
-        let secret_names: HashSet<String> = loaded.resolved.secret_names.iter().cloned().collect();
         let mut ctx = GuardContext::new(
             run.id.as_str(),
             &run.env,
@@ -504,11 +546,14 @@ impl Engine {
             vars,
             secret_names,
         );
+        ctx.published_secrets = sink;
         ctx.state_entered_at = loaded.entered_at;
         ctx.approvals = waygate_core::approval::visit_records(&loaded.events, &run.state);
         ctx.looks = looks(loaded.visit_events());
         ctx.workdir = loaded.workdir.clone();
         ctx.clock = self.clock.clone();
+        ctx.state = run.state.clone();
+        ctx.script = self.script.clone();
         ctx.live = self
             .output
             .as_ref()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use waygate_core::approval::{
     approvable, may_approve, tally, visit_records, ApprovalRecord, NotApprovable,
 };
-use waygate_core::decide::{decide_rollback, RollbackRefusal};
+use waygate_core::decide::{decide_rollback, may_override, OverrideTarget, RollbackRefusal};
 use waygate_core::event::{Cause, EventKind};
 use waygate_core::model::Workflow;
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
@@ -49,6 +49,7 @@ impl Engine {
         let initial = workflow.state(workflow.initial).name.clone();
         let mut run = Run::new(id, &workflow.name, env, &initial, &self.actor, file, text);
         run.vars = resolved.storable();
+        run.lock = workflow.environments.get(env).and_then(|e| e.lock.clone());
         let (workdir, file_path) = self.start_dir(file)?;
         run.workdir = Some(workdir.clone());
         run.file_path = file_path.clone();
@@ -178,16 +179,9 @@ impl Engine {
         let mut first_visit = None;
         let mut lost = 0;
         loop {
-            let loaded = self.load(id).await?;
-            loaded.ensure_active()?;
-            let visit = visit_number(&loaded.events);
-            if *first_visit.get_or_insert(visit) != visit {
-                return Err(EngineError::MovedMeanwhile {
-                    run: loaded.run.id.clone(),
-                    state: loaded.run.state.clone(),
-                    what: "withdrawal",
-                });
-            }
+            let (loaded, visit) = self
+                .load_in_visit(id, &mut first_visit, "withdrawal")
+                .await?;
             let check = approvable(&loaded.workflow, loaded.state, guard)
                 .map_err(|e| EngineError::NothingToWithdraw(e.to_string()))?;
             let state = loaded.run.state.clone();
@@ -233,6 +227,73 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Break-glass: marks guard `guard` passed for the current visit of the run's state, when
+    /// the actor may ([`may_override`] owns who and when), recording `Overridden` with the
+    /// reason and what the check said. A versioned commit: an override read for one visit
+    /// never lands in the next; losing to bookkeeping in the same visit is tried again.
+    pub async fn override_guard(
+        &self,
+        id: &RunId,
+        guard: &str,
+        reason: &str,
+    ) -> Result<OverrideTarget, EngineError> {
+        ensure_reason("override", reason)?;
+        let mut first_visit = None;
+        let mut lost = 0;
+        loop {
+            let (loaded, visit) = self.load_in_visit(id, &mut first_visit, "override").await?;
+            let target = may_override(
+                &loaded.workflow,
+                loaded.state,
+                &loaded.events,
+                guard,
+                &self.actor,
+                &loaded.run.initiator,
+            )
+            .map_err(EngineError::Override)?;
+            let overridden = EventKind::Overridden {
+                state: loaded.run.state.clone(),
+                to: target.to.clone(),
+                guard: guard.to_owned(),
+                reason: reason.to_owned(),
+                said: target.said.clone(),
+                visit,
+            };
+            match self
+                .commit(&loaded.run, RunChange::default(), vec![overridden])
+                .await
+            {
+                Ok(_) => return Ok(target),
+                Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
+                    lost += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Loads run `id`, which must not have ended, for a versioned commit meant for one visit
+    /// of its state: the visit it is in on the first try (`first`), and still that visit on
+    /// a try after a lost commit, or [`EngineError::MovedMeanwhile`] naming `what`.
+    async fn load_in_visit(
+        &self,
+        id: &RunId,
+        first: &mut Option<u32>,
+        what: &'static str,
+    ) -> Result<(Loaded, u32), EngineError> {
+        let loaded = self.load(id).await?;
+        loaded.ensure_active()?;
+        let visit = visit_number(&loaded.events);
+        if *first.get_or_insert(visit) != visit {
+            return Err(EngineError::MovedMeanwhile {
+                run: loaded.run.id.clone(),
+                state: loaded.run.state.clone(),
+                what,
+            });
+        }
+        Ok((loaded, visit))
     }
 
     /// Sends the run to the workflow's rollback state now, from any non-terminal state that is
@@ -295,21 +356,25 @@ impl Engine {
         let run = self.blocking(move |s| s.load_run(&owned)).await?;
         ensure_run_active(&run)?;
         let state = run.state.clone();
-        self.commit(
-            &run,
-            RunChange::status(RunStatus::Aborted),
-            vec![
-                EventKind::Aborted {
-                    state: state.clone(),
-                    reason: reason.to_owned(),
-                },
-                EventKind::RunEnded {
-                    state,
-                    status: RunStatus::Aborted,
-                },
-            ],
-        )
-        .await
+        let aborted = self
+            .commit(
+                &run,
+                RunChange::status(RunStatus::Aborted),
+                vec![
+                    EventKind::Aborted {
+                        state: state.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    EventKind::RunEnded {
+                        state,
+                        status: RunStatus::Aborted,
+                    },
+                ],
+            )
+            .await?;
+        // Announced if the definition reads; an abort never waits on it otherwise.
+        self.notify(id).await;
+        Ok(aborted)
     }
 }
 

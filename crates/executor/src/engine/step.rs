@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use petgraph::graph::EdgeIndex;
 use waygate_core::decide::{
-    blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
+    apply_overrides, blocked_reason, decide, look_again_at, passage, Decision, Evaluation, Passage,
 };
 use waygate_core::ending::How;
 use waygate_core::entry::{action_histories, decide_entry, Entry};
@@ -20,7 +20,7 @@ use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
 use super::{Engine, EngineError, Loaded};
-use crate::action::{describe, run_action};
+use crate::action::{describe, run_named_action};
 use crate::evaluate::evaluate_transition;
 use crate::shutdown::Signal;
 
@@ -139,14 +139,15 @@ impl Engine {
 
     /// Evaluates the guards of transition `t`, unless an operator's stop comes first: then the
     /// evaluation is dropped, which kills its processes, nothing is recorded, and the result is
-    /// [`EngineError::Interrupted`].
+    /// [`EngineError::Interrupted`]. Overrides of this visit count as `decide` says
+    /// ([`apply_overrides`]).
     async fn evaluate_unless_stopped(
         &self,
         loaded: &Loaded,
         t: &waygate_core::model::OutgoingTransition<'_>,
         ctx: &crate::context::GuardContext,
     ) -> Result<TransitionReport, EngineError> {
-        let results = tokio::select! {
+        let mut results = tokio::select! {
             biased;
             signal = self.shutdown.wait() => return Err(EngineError::Interrupted {
                 run: loaded.run.id.clone(),
@@ -156,9 +157,11 @@ impl Engine {
             }),
             results = evaluate_transition(&t.transition.guards, ctx) => results,
         };
+        let to = loaded.workflow.state(t.to).name.clone();
+        apply_overrides(&loaded.events, &to, &mut results);
         Ok(TransitionReport {
             from: loaded.run.state.clone(),
-            to: loaded.workflow.state(t.to).name.clone(),
+            to,
             results,
             transition: t.id,
         })
@@ -195,18 +198,46 @@ impl Engine {
         Ok(picked)
     }
 
+    /// One step, then the notifications it made due ([`Engine::notify`]); a waiting step's
+    /// `seen_events` counts their records, so a drive does not wake for its own.
     pub(crate) async fn step(
         &self,
         id: &RunId,
         to: Option<&str>,
         when_blocked: WhenBlocked,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
+        let (outcome, reports, hooks) = self.step_only(id, to, when_blocked).await?;
+        if !hooks {
+            return Ok((outcome, reports));
+        }
+        let sent = self.notify(id).await;
+        let outcome = match outcome {
+            StepOutcome::Waiting {
+                retry_at,
+                seen_events,
+            } => StepOutcome::Waiting {
+                retry_at,
+                seen_events: seen_events + sent,
+            },
+            other => other,
+        };
+        Ok((outcome, reports))
+    }
+
+    /// One step; also says whether the workflow has notification hooks.
+    async fn step_only(
+        &self,
+        id: &RunId,
+        to: Option<&str>,
+        when_blocked: WhenBlocked,
+    ) -> Result<(StepOutcome, Vec<TransitionReport>, bool), EngineError> {
         let loaded = self.load(id).await?;
+        let hooks = !loaded.workflow.notify.is_empty();
         loaded.ensure_active()?;
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
         if let Some(outcome) = self.finish_entry(loaded).await? {
-            return Ok((outcome, Vec::new()));
+            return Ok((outcome, Vec::new(), hooks));
         }
         let loaded = self.load(id).await?;
         if loaded.run.status.is_ended() {
@@ -288,7 +319,7 @@ impl Engine {
                 }
             }
         };
-        Ok((outcome, reports))
+        Ok((outcome, reports, hooks))
     }
 
     /// Records evaluations that moved nothing; the status is committed only if it changes.
@@ -355,7 +386,11 @@ impl Engine {
         cause: Cause,
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
-        let next = self.load(id).await?;
+        let mut next = self.load(id).await?;
+        // A rollback is announced as it starts, before its actions run.
+        if !next.workflow.notify.is_empty() && self.notify(id).await > 0 {
+            next = self.load(id).await?;
+        }
         let entered = match self.finish_entry(next).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
@@ -467,6 +502,7 @@ impl Engine {
                             ),
                             evidence: None,
                             duration_ms: 0,
+                            outputs: Default::default(),
                         }],
                     )
                     .await?;
@@ -561,7 +597,8 @@ impl Engine {
             }],
         )
         .await?;
-        let running = run_action(action, index as u32, &ctx);
+        let name = state.action_names.get(index).and_then(Option::as_deref);
+        let running = run_named_action(action, index as u32, name, &ctx);
         let result = match action {
             // The process hears the stop itself and ends within the grace. A failure may
             // also be a stop that reached the action first: whoever stops a whole service
@@ -600,6 +637,7 @@ impl Engine {
                 detail: result.detail,
                 evidence: result.evidence,
                 duration_ms: result.duration_ms,
+                outputs: result.outputs,
             }],
         )
         .await?;

@@ -6,6 +6,8 @@
 //! What it prints goes to the context's [`crate::live`] output, if any, as it comes.
 
 use waygate_core::model::CommandCheck;
+use waygate_core::outcome::Outcome;
+use waygate_core::outputs::{parse as parse_outputs, OutputError, MAX_FILE, OUTPUT_ENV};
 
 use crate::clock::human;
 use crate::context::GuardContext;
@@ -14,21 +16,84 @@ use crate::guard::Verdict;
 use crate::live::{Origin, Stream};
 use crate::process::{run_process, run_process_tapped, Exit, ProcessOutput, ProcessSpec};
 
-/// Runs the command once; `origin` tags its live output.
+/// Runs the command once; `origin` tags its live output. A command that declares `outputs`
+/// gets a fresh private file named by `$WAYGATE_OUTPUT` for this attempt alone, and passes
+/// only if it wrote every declared key there (`waygate_core::outputs::parse`).
 pub async fn check(check: &CommandCheck, ctx: &GuardContext, origin: &Origin) -> Verdict {
-    match run(check, ctx, origin).await {
-        Ok(out) => verdict(check, ctx, &out),
-        Err(e) => Verdict::fail(e.to_string()),
+    let file = if check.outputs.is_empty() {
+        None
+    } else {
+        // Created 0600 in the temporary directory and removed when dropped.
+        match tempfile::Builder::new()
+            .prefix("waygate-output-")
+            .tempfile()
+        {
+            Ok(f) => Some(f),
+            Err(e) => return Verdict::fail(format!("cannot create the ${OUTPUT_ENV} file: {e}")),
+        }
+    };
+    let extra: Vec<(String, String)> = file
+        .iter()
+        .map(|f| (OUTPUT_ENV.to_owned(), f.path().display().to_string()))
+        .collect();
+    let out = match run(check, ctx, origin, extra).await {
+        Ok(out) => out,
+        Err(e) => return Verdict::fail(e.to_string()),
+    };
+    let v = verdict(check, ctx, &out);
+    match file {
+        Some(file) if v.outcome == Outcome::Pass => match published(file.path(), &check.outputs) {
+            Ok(outputs) => {
+                // What it printed of a secret it published is not kept either.
+                let mut evidence = v.evidence.clone();
+                for key in &check.secret_outputs {
+                    if let (Some(e), Some(value)) = (evidence.as_mut(), outputs.get(key)) {
+                        if !value.is_empty() {
+                            *e = e.replace(value.as_str(), crate::context::REDACTED);
+                        }
+                    }
+                }
+                Verdict {
+                    outputs,
+                    evidence,
+                    ..v
+                }
+            }
+            Err(e) => Verdict::fail(format!("{}, but {e}", v.detail)).with_evidence(v.evidence),
+        },
+        _ => v,
     }
 }
 
-/// Renders and runs the command, its output sent live where the context says, if anywhere.
+/// The declared values the command wrote to its output file.
+fn published(
+    path: &std::path::Path,
+    declared: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, OutputError> {
+    use std::io::Read;
+    let unreadable = |why: String| OutputError::Unreadable(why);
+    let file = std::fs::File::open(path).map_err(|e| unreadable(format!("cannot be read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(format!("cannot be read: {e}")))?;
+    if bytes.len() > MAX_FILE {
+        return Err(unreadable(format!("is over {MAX_FILE} bytes long")));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("is not UTF-8 text".to_owned()))?;
+    parse_outputs(&text, declared)
+}
+
+/// Renders and runs the command, its output sent live where the context says, if anywhere;
+/// `extra` is added to its environment.
 pub(crate) async fn run(
     check: &CommandCheck,
     ctx: &GuardContext,
     origin: &Origin,
+    extra: Vec<(String, String)>,
 ) -> Result<ProcessOutput, ExecError> {
-    let spec = process_spec(check, ctx)?;
+    let mut spec = process_spec(check, ctx)?;
+    spec.env.extend(extra);
     let Some(live) = &ctx.live else {
         return run_process(&spec).await;
     };

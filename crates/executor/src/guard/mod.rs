@@ -36,6 +36,9 @@ pub struct Verdict {
     pub retry_at: Option<Timestamp>,
     /// A broken watch: the run must leave the state at once.
     pub incident: bool,
+    /// What a `Command` that declares `outputs` published (`waygate_core::outputs`); redacted
+    /// later, with the detail.
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 impl Verdict {
@@ -64,6 +67,7 @@ impl Verdict {
             evidence: None,
             retry_at: None,
             incident: false,
+            outputs: Default::default(),
         }
     }
 

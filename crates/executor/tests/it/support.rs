@@ -54,6 +54,7 @@ pub fn guard(name: &str, check: Check) -> Guard {
         name: name.into(),
         check,
         retry: Retry::default(),
+        overridable_by: Vec::new(),
     }
 }
 

@@ -49,9 +49,25 @@ pub(crate) fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
     [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
 }
 
-/// `a:` ‖ workflow ‖ NUL ‖ env: the run holding the environment.
-pub(crate) fn active_key(workflow: &str, env: &str) -> Vec<u8> {
-    [b"a:", workflow.as_bytes(), b"\0", env.as_bytes()].concat()
+/// `a:` ‖ the lock key ([`crate::run::lock_key`]) with its first `/` as NUL: the unended run
+/// holding the lock.
+pub(crate) fn active_key(lock_key: &str) -> Vec<u8> {
+    // The first `/` as a NUL: a (workflow, env) key is then the `a:` ‖ workflow ‖ NUL ‖ env
+    // that stores written before locks could be shared hold (`lock_key` has no NUL in it, so
+    // the mapping stays one to one).
+    let (head, tail) = lock_key.split_once('/').unwrap_or((lock_key, ""));
+    let slash = lock_key.contains('/');
+    [
+        b"a:".as_slice(),
+        head.as_bytes(),
+        if slash {
+            b"\0".as_slice()
+        } else {
+            b"".as_slice()
+        },
+        tail.as_bytes(),
+    ]
+    .concat()
 }
 
 /// `s:` ‖ seq (u64 BE): where a sparse event is in the journal.
@@ -74,4 +90,17 @@ pub(crate) fn step_back_key(seq: u64) -> [u8; 10] {
 pub(crate) fn time_key(at: jiff::Timestamp, seq: u64) -> Vec<u8> {
     let nanos = (at.as_nanosecond() as u128) ^ (1 << 127);
     [TIMES, &nanos.to_be_bytes(), &seq.to_be_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workflow_and_environment_lock_keeps_the_key_stores_have_always_held() {
+        let key = crate::run::lock_key("web", "prod/eu", None);
+        assert_eq!(active_key(&key), b"a:web\0prod/eu".to_vec());
+        let shared = crate::run::lock_key("web", "prod", Some("chatbot-production"));
+        assert_eq!(active_key(&shared), b"a:lock:chatbot-production".to_vec());
+    }
 }

@@ -468,7 +468,7 @@ impl Session {
                 Some((_, RunUpdate::Created(run))) => {
                     writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
-                        holders.insert(active_key(&run.workflow, &run.env), Some(run.id.clone()));
+                        holders.insert(active_key(&run.lock_key()), Some(run.id.clone()));
                     }
                     runs.insert(run.id.clone(), *run);
                 }
@@ -483,10 +483,11 @@ impl Session {
                     };
                     change.apply(&mut run);
                     if run.status.is_ended() {
-                        let key = active_key(&run.workflow, &run.env);
+                        let lock_key = run.lock_key();
+                        let key = active_key(&lock_key);
                         let holder = match holders.get(&key) {
                             Some(holder) => holder.clone(),
-                            None => self.active_run(&run.workflow, &run.env)?,
+                            None => self.active_run(&lock_key)?,
                         };
                         if holder.as_ref() == Some(&id) {
                             holders.insert(key, None);
@@ -601,12 +602,9 @@ impl Session {
         Ok(())
     }
 
-    pub(crate) fn active_run(
-        &self,
-        workflow: &str,
-        env: &str,
-    ) -> Result<Option<RunId>, StoreError> {
-        let holder = self.db.get(active_key(workflow, env)).map_err(sled_err)?;
+    /// The unended run holding the lock with this [`Run::lock_key`], as sled says.
+    pub(crate) fn active_run(&self, lock_key: &str) -> Result<Option<RunId>, StoreError> {
+        let holder = self.db.get(active_key(lock_key)).map_err(sled_err)?;
         Ok(holder.map(|h| RunId(String::from_utf8_lossy(&h).into_owned())))
     }
 
@@ -685,7 +683,7 @@ impl Session {
             Write::Create { run, events } => {
                 let mut run = *run;
                 let exists = overlay.run(self, &run.id)?.is_some();
-                let holder = overlay.active(self, &run.workflow, &run.env)?;
+                let holder = overlay.active(self, &run.lock_key())?;
                 rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
                 (run.id.clone(), events, Some((run, RunWrite::Created)))
@@ -878,21 +876,15 @@ impl Layered<'_> {
         }
     }
 
-    fn active(
-        &self,
-        session: &Session,
-        workflow: &str,
-        env: &str,
-    ) -> Result<Option<RunId>, StoreError> {
-        let key = (workflow.to_owned(), env.to_owned());
+    fn active(&self, session: &Session, lock_key: &str) -> Result<Option<RunId>, StoreError> {
         match self
             .group
             .active
-            .get(&key)
-            .or_else(|| self.session.active.get(&key))
+            .get(lock_key)
+            .or_else(|| self.session.active.get(lock_key))
         {
             Some(holder) => Ok(holder.clone()),
-            None => session.active_run(workflow, env),
+            None => session.active_run(lock_key),
         }
     }
 }
@@ -916,7 +908,8 @@ struct Staged {
 #[derive(Debug, Default)]
 struct Overlay {
     runs: HashMap<RunId, Run>,
-    active: HashMap<(String, String), Option<RunId>>,
+    /// By [`Run::lock_key`].
+    active: HashMap<String, Option<RunId>>,
 }
 
 impl Overlay {
@@ -928,7 +921,7 @@ impl Overlay {
 
     /// Records `run` as a write of the group left it.
     fn moved(&mut self, run: &Run, how: RunWrite) {
-        let key = (run.workflow.clone(), run.env.clone());
+        let key = run.lock_key();
         match (how, run.status.is_ended()) {
             (RunWrite::Created, false) => {
                 self.active.insert(key, Some(run.id.clone()));

@@ -626,6 +626,7 @@ mod tests {
                     attempts: 3,
                     retry_at: Some("2026-11-26T16:45:01Z".parse().expect("timestamp")),
                     incident: false,
+                    outputs: Default::default(),
                 }],
             },
             EventKind::Transitioned {

@@ -1,0 +1,142 @@
+//! Notifications: `notify` hooks sent once per occurrence to a real webhook on 127.0.0.1,
+//! recorded in the history, and never failing a run when they fail.
+
+use crate::helpers::{Sandbox, Server};
+
+fn flow(url: &str) -> String {
+    format!(
+        r#"Workflow(
+    name: "chat", initial: "canary", rollback: "undo",
+    notify: [
+        (on: [ApprovalWaiting, RollbackStarted, RunEnded],
+         action: Http(url: "{url}", body: {{ "text": "${{notify.message}}", "on": "${{notify.on}}", "command": "${{notify.command}}" }})),
+    ],
+    states: {{
+        "canary": (),
+        "undo": (on_enter: [Command(run: ["true"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    }},
+    transitions: [
+        (from: "canary", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "Canary dashboards green in ${{run.env}}"))]),
+        (from: "undo", to: "failed"),
+    ],
+)"#
+    )
+}
+
+#[test]
+fn each_occurrence_is_sent_once_however_often_the_run_is_looked_at() {
+    let server = Server::start();
+    server.respond(200, "ok");
+    let sb = Sandbox::new();
+    sb.write("chat.ron", &flow(&server.url("/hook")));
+    let run = sb.start("ana", "chat.ron", "prod", &[]);
+    // Three looks at the waiting run, from three processes: one message.
+    for _ in 0..3 {
+        sb.wg_as("ana", &["drive", &run, "--no-wait"]).code(4);
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let store = sb.store();
+    let body: serde_json::Value =
+        serde_json::from_str(requests[0].split_once('\n').map_or("", |(_, body)| body))
+            .expect("a JSON body");
+    assert_eq!(body["on"], "ApprovalWaiting");
+    let command = format!("waygate --store {} approve {run} sign-off", store.display());
+    assert_eq!(body["command"], command.as_str());
+    assert_eq!(
+        body["text"],
+        format!("Run {run} of chat (prod) waits for approval `sign-off` in `canary`: Canary dashboards green in prod (to approve: {command})")
+    );
+
+    // A rollback is announced, and so is the end, once each.
+    sb.wg_as("bob", &["rollback", &run, "--reason", "error rate up"])
+        .code(0);
+    sb.wg_as("bob", &["drive", &run]).code(6);
+    sb.wg_as("bob", &["drive", &run]).code(6);
+    let ons: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_str(r.split_once('\n')?.1).ok()?;
+            Some(body["on"].as_str()?.to_owned())
+        })
+        .collect();
+    assert_eq!(ons, ["ApprovalWaiting", "RollbackStarted", "RunEnded"]);
+    let notified: Vec<serde_json::Value> = sb
+        .history(&run)
+        .into_iter()
+        .filter(|e| e["kind"] == "Notified")
+        .collect();
+    assert_eq!(notified.len(), 3);
+    assert!(notified.iter().all(|e| e["ok"] == true), "{notified:#?}");
+    sb.verify();
+}
+
+#[test]
+fn a_failing_notification_is_recorded_and_reported_but_the_run_goes_on() {
+    let server = Server::start();
+    server.respond(500, "chat is down");
+    let sb = Sandbox::new();
+    sb.write(
+        "chat.ron",
+        &flow(&server.url("/hook")).replace("(name: \"sign-off\", check: Approval(prompt: \"Canary dashboards green in ${run.env}\"))", ""),
+    );
+    let ran = sb.wg_as("ana", &["run", "chat.ron", "--env", "prod"]);
+    ran.code(0)
+        .stderr_has("notification 1 (RunEnded) failed: HTTP 500");
+    let run = ran.started_run();
+    let history = sb.history(&run);
+    let last = history.last().expect("events");
+    assert_eq!(last["kind"], "Notified");
+    assert_eq!(last["ok"], false);
+    assert_eq!(sb.status(&run)["status"], "succeeded");
+}
+
+#[test]
+fn drives_racing_on_one_waiting_run_send_one_message() {
+    let server = Server::start();
+    server.respond(200, "ok");
+    let sb = Sandbox::new();
+    sb.write("chat.ron", &flow(&server.url("/hook")));
+    let run = sb.start("ana", "chat.ron", "prod", &[]);
+    let drives: Vec<_> = (0..4)
+        .map(|i| sb.spawn_as("ana", &format!("drive{i}"), &["drive", &run, "--no-wait"]))
+        .collect();
+    for d in drives {
+        let ran = d.wait(std::time::Duration::from_secs(60));
+        assert!(matches!(ran.code, 4 | 5), "{ran:?}");
+    }
+    assert_eq!(server.requests().len(), 1, "{:#?}", server.requests());
+}
+
+#[test]
+fn a_closed_window_is_announced_with_when_it_opens() {
+    // A one-minute window on a day that is not today (UTC): closed now, whatever the time.
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .weekday()
+        .to_monday_zero_offset() as usize;
+    let other = days[(today + 3) % 7];
+    let sb = Sandbox::new();
+    sb.write(
+        "win.ron",
+        &format!(
+            r#"Workflow(
+    name: "win", initial: "wait",
+    notify: [(on: [WindowClosed], action: Command(run: ["sh", "-c", "printf '%s|%s|%s' \"$1\" \"$2\" \"$3\" > note.txt", "sh", "${{notify.on}}", "${{notify.guard}}", "${{notify.message}}"]))],
+    states: {{ "wait": (), "done": (terminal: Success) }},
+    transitions: [(from: "wait", to: "done", guards: [
+        (name: "hours", check: Window(days: [{other}], start: "10:00", end: "10:01", tz: "UTC")),
+    ])],
+)"#
+        ),
+    );
+    let run = sb.start("ana", "win.ron", "prod", &[]);
+    sb.wg_as("ana", &["drive", &run, "--no-wait"]).code(4);
+    let note = std::fs::read_to_string(sb.path().join("note.txt")).expect("notified");
+    let prefix = format!("WindowClosed|hours|Run {run} of win (prod) waits in `wait`: deploy window `hours` is closed; opens ");
+    assert!(note.starts_with(&prefix), "{note}");
+}

@@ -1,0 +1,161 @@
+//! Break-glass: `waygate override RUN GUARD --reason TEXT`, by those a guard (or the workflow)
+//! names in `overridable_by`, for the current visit of the state only, recorded and shown.
+
+use crate::helpers::Sandbox;
+
+const FLOW: &str = r#"Workflow(
+    name: "glass", initial: "canary",
+    overridable_by: ["oncall"],
+    states: {
+        "canary": (),
+        "again": (),
+        "done": (terminal: Success),
+    },
+    transitions: [
+        (from: "canary", to: "done", guards: [
+            (name: "health", check: Command(run: ["sh", "-c", "echo db down; exit 1"]), overridable_by: ["sre-lead", "ana"]),
+            (name: "sign-off", check: Approval(prompt: "ship it?")),
+        ]),
+        (from: "canary", to: "again", guards: [(name: "retry", check: Approval(prompt: "try again?"))]),
+        (from: "again", to: "canary"),
+    ],
+)"#;
+
+fn started() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.write("glass.ron", FLOW);
+    let run = sb.start("ana", "glass.ron", "prod", &[]);
+    sb.wg_as("ana", &["advance", &run]).code(4);
+    (sb, run)
+}
+
+#[test]
+fn an_override_counts_for_this_visit_is_recorded_and_shown_everywhere() {
+    let (sb, run) = started();
+    let ran = sb.wg_as(
+        "sre-lead",
+        &[
+            "override",
+            &run,
+            "health",
+            "--reason",
+            "db probe broken\n\u{1b}[2J",
+        ],
+    );
+    ran.code(0);
+    assert!(
+        ran.stdout.starts_with(&format!(
+            "OVERRIDDEN: sre-lead marked `health` (-> `done`) passed for this visit of run {run}'s state; the check said fail: exit status 1; reason: db probe broken\\n\\u{{1b}}[2J"
+        )),
+        "{}",
+        ran.stdout
+    );
+    // The override counts: health passes now, sign-off still waits.
+    sb.wg_as("ana", &["advance", &run]).code(4);
+    let status = sb.status(&run);
+    let o = &status["overrides"][0];
+    assert_eq!(
+        (&o["guard"], &o["by"], &o["said"], &o["counts"]),
+        (
+            &serde_json::json!("health"),
+            &serde_json::json!("sre-lead"),
+            &serde_json::json!("fail: exit status 1"),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(o["reason"], "db probe broken\n\u{1b}[2J", "exact in JSON");
+    let human = sb.wg(&["status", &run]).stdout;
+    assert!(
+        human.contains("OVERRIDDEN `health` of `canary` -> `done` by sre-lead at ")
+            && human.contains(
+                ", counts now: db probe broken\\n\\u{1b}[2J (the check said fail: exit status 1)"
+            ),
+        "{human}"
+    );
+    let audit = sb
+        .wg(&["--format", "json", "audit", "--kind", "Overridden"])
+        .json();
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit[0]["actor"], "sre-lead");
+    assert_eq!(audit[0]["guard"], "health");
+
+    // Leaving the state and coming back: a new attempt, the override no longer counts.
+    sb.wg_as("bob", &["approve", &run, "retry"]).code(0);
+    sb.wg_as("ana", &["advance", &run]).code(0);
+    sb.wg_as("ana", &["advance", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "canary");
+    let back = sb.wg_as("ana", &["advance", &run]);
+    back.code(4).stdout_has("FAIL health    exit status 1");
+    assert_eq!(sb.status(&run)["overrides"][0]["counts"], false);
+    sb.verify();
+}
+
+#[test]
+fn overrides_are_refused_to_those_not_named_to_the_initiator_for_approvals_and_without_a_reason() {
+    let (sb, run) = started();
+    let refused = |actor: &str, guard: &str, reason: &str, code: i32, says: &str| {
+        let ran = sb.wg_as(actor, &["override", &run, guard, "--reason", reason]);
+        ran.code(code);
+        assert!(ran.stderr.contains(says), "{actor} {guard}: {}", ran.stderr);
+    };
+    refused(
+        "mallory",
+        "health",
+        "please",
+        1,
+        "override refused: mallory may not override `health` (overridable_by: sre-lead, ana, oncall)",
+    );
+    refused(
+        "sre-lead",
+        "health",
+        " \t",
+        2,
+        "the reason for the override is blank",
+    );
+    refused(
+        "oncall",
+        "nope",
+        "x",
+        1,
+        "no guard `nope` guards a transition out of `canary` (its guards: `health`, `sign-off`, `retry`)",
+    );
+    // The initiator is allowed by the workflow-wide list only for what is not an approval.
+    let sb2 = Sandbox::new();
+    sb2.write(
+        "glass.ron",
+        &FLOW.replace(
+            r#"overridable_by: ["oncall"]"#,
+            r#"overridable_by: ["ana"]"#,
+        ),
+    );
+    let run2 = sb2.start("ana", "glass.ron", "prod", &[]);
+    sb2.wg_as("ana", &["advance", &run2]).code(4);
+    let own = sb2.wg_as(
+        "ana",
+        &["override", &run2, "sign-off", "--reason", "I approve"],
+    );
+    own.code(1);
+    assert!(
+        own.stderr
+            .contains("ana started this run and may not override its approval `sign-off`"),
+        "{}",
+        own.stderr
+    );
+    // Nothing was recorded by any refusal.
+    let kinds: Vec<String> = sb
+        .history(&run)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!kinds.contains(&"Overridden".to_owned()), "{kinds:?}");
+    // Twice in one visit: the second is refused, naming the first.
+    sb.wg_as("oncall", &["override", &run, "health", "--reason", "probe"])
+        .code(0);
+    refused(
+        "sre-lead",
+        "health",
+        "me too",
+        1,
+        "guard `health` is already overridden in this visit, by oncall: probe",
+    );
+}
