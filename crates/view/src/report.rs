@@ -382,6 +382,7 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
         }
     }
     approvals(out, n, &r.events);
+    overrides(out, n, &r.events);
     timeline(out, n, &r.events);
     out.push_str("</article>\n");
 }
@@ -438,13 +439,78 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
         })
         .collect();
     if rows.is_empty() {
-        out.push_str("<p>No approval was given or refused in this run.</p>\n");
+        let overridden = events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Overridden { .. }));
+        out.push_str(if overridden {
+            "<p>No approval was given or refused in this run; a guard was overridden (see \
+             below).</p>\n"
+        } else {
+            "<p>No approval was given or refused in this run.</p>\n"
+        });
         return;
     }
     out.push_str(
         "<table>\n<thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Time</th><th \
          scope=\"col\">Who</th><th scope=\"col\">State</th><th scope=\"col\">Guard</th><th \
          scope=\"col\">Decision</th><th scope=\"col\">Comment</th></tr></thead>\n<tbody>\n",
+    );
+    for row in rows {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// Every break-glass override of the run (`Overridden`): who marked which guard passed, why,
+/// and what its check said then. Shown as prominently as the approvals, since an override is
+/// where a run went past a guard that did not pass.
+fn overrides(out: &mut String, n: usize, events: &[Event]) {
+    let _ = writeln!(
+        out,
+        "<h3 id=\"run-{n}-overrides\">Break-glass overrides</h3>"
+    );
+    let rows: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                ..
+            } => Some(format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"event-text\">{}</td><td class=\"event-text\">{}</td></tr>",
+                e.seq,
+                time(e.at),
+                xml::text(&e.actor),
+                xml::text(state),
+                xml::text(guard),
+                xml::text(to),
+                xml::text(reason),
+                xml::text(said)
+            )),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("<p>No guard was overridden in this run.</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"verdict status-bad\"><strong>⚠ {} override{}:</strong> a guard was marked \
+         passed by a person, not by its check.</p>",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    out.push_str(
+        "<table>\n<thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Time</th><th \
+         scope=\"col\">Who</th><th scope=\"col\">State</th><th scope=\"col\">Guard</th><th \
+         scope=\"col\">To</th><th scope=\"col\">Reason</th><th scope=\"col\">The check \
+         said</th></tr></thead>\n<tbody>\n",
     );
     for row in rows {
         out.push_str(&row);

@@ -426,3 +426,57 @@ fn a_journal_that_lost_its_last_events_is_still_reported() {
     );
     assert!(!html.contains("No run is in scope"), "not an empty scope");
 }
+
+/// A break-glass override of an approval is what an auditor looks for first: the report lists
+/// every override of a run in its own section, who, why and what the check said, and the
+/// approvals section does not claim that nothing happened to the approval.
+#[test]
+fn break_glass_overrides_are_listed_beside_the_approvals() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "gate",
+    initial: "review",
+    rollback: "cancelled",
+    overridable_by: ["sre"],
+    states: {
+        "review": (),
+        "done": (terminal: Success),
+        "cancelled": (terminal: Failure),
+    },
+    transitions: [
+        (from: "review", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "ok?", approvers: ["bob"]))]),
+    ],
+)
+"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("alice", &["--quiet", "advance", &run]).code(4);
+    sb.wg_as(
+        "sre",
+        &["override", &run, "sign-off", "--reason", "bob <away> & off"],
+    )
+    .code(0);
+    sb.wg_as("alice", &["--quiet", "drive", &run]).code(0);
+    let html = report(&sb, "r.html", &[]);
+    let section = html
+        .split("id=\"run-1-overrides\"")
+        .nth(1)
+        .and_then(|s| s.split("id=\"run-1-timeline\"").next())
+        .expect("an overrides section before the timeline");
+    for part in [
+        ">sre<",
+        ">review<",
+        ">sign-off<",
+        ">done<",
+        "bob &lt;away&gt; &amp; off",
+        "waiting: 0 of 1 approval",
+    ] {
+        assert!(section.contains(part), "{part} in {section}");
+    }
+    assert!(
+        !html.contains("No approval was given or refused in this run."),
+        "an overridden approval is not `no approval`"
+    );
+}
