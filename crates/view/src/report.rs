@@ -5,7 +5,8 @@
 //!
 //! What it shows: the chain's verification and head at the time of export first (the proof),
 //! then what was asked (the scope and the exact command), the runs in a table, and each run
-//! with its picture (the path it took marked, [`crate::svg`]), its approvals and its timeline.
+//! with its picture (the path it took marked, [`crate::svg`]), its approvals, its
+//! break-glass overrides and its timeline.
 //! The words come from their owners: each event's line from `waygate_core::summary`, its kind's
 //! name from `EventKind::name`, a status from `RunStatus::as_str`. Status is shown as a symbol
 //! and a word, and colour only repeats it. Every value is escaped ([`crate::xml`]).
