@@ -1,0 +1,100 @@
+//! HTTPS for `waygate serve --tls-cert FILE --tls-key FILE`: the certificate chain and key
+//! read once at startup (PEM), checked against each other, and the TLS handshake of each
+//! connection bounded by the header-read timeout.
+//!
+//! rustls with the `ring` provider, the one the rest of the tree (reqwest's `rustls-tls`)
+//! already compiles in; no second crypto provider.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+
+/// The TLS side of a server: what each accepted connection is wrapped in.
+#[derive(Clone)]
+pub struct Tls {
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+/// Why the certificate or key cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file is missing, unreadable or holds no PEM item of the kind wanted.
+    #[error("{flag} {}: {why}", file.display())]
+    File {
+        /// `--tls-cert` or `--tls-key`.
+        flag: &'static str,
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// rustls refused the pair (the key does not match the certificate, an unsupported key).
+    #[error("--tls-cert {} with --tls-key {}: {why}", cert.display(), key.display())]
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// Why.
+        why: String,
+    },
+}
+
+impl Tls {
+    /// Reads the certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8,
+    /// PKCS#1 or SEC1) and checks the key belongs to the leaf certificate.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Tls, TlsError> {
+        let file_error = |flag: &'static str, file: &Path, e: pem::Error| TlsError::File {
+            flag,
+            file: file.to_owned(),
+            why: describe(e, flag),
+        };
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| file_error("--tls-cert", cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_error("--tls-cert", cert, e))?;
+        if chain.is_empty() {
+            return Err(file_error("--tls-cert", cert, pem::Error::NoItemsFound));
+        }
+        let private =
+            PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("--tls-key", key, e))?;
+        let pair = |why: String| TlsError::Pair {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            why,
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| pair(e.to_string()))?
+            .with_no_client_auth()
+            // Checks the key against the leaf certificate's public key.
+            .with_single_cert(chain, private)
+            .map_err(|e| pair(e.to_string()))?;
+        let mut config = config;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+}
+
+fn describe(e: pem::Error, flag: &str) -> String {
+    match e {
+        pem::Error::Io(io) => io.to_string(),
+        pem::Error::NoItemsFound => match flag {
+            "--tls-cert" => "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+            _ => "no PEM private key (-----BEGIN PRIVATE KEY-----, RSA or EC) in it".into(),
+        },
+        other => format!("not valid PEM: {other}"),
+    }
+}
