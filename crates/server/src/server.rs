@@ -250,22 +250,13 @@ pub async fn serve(
                 let http = http.clone();
                 let tls = config.tls.clone();
                 let handshake = config.limits.header;
+                let stopping = shared.shutdown.clone();
                 tokio::spawn(async move {
                     let served = match tls {
                         None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
                         Some(tls) => {
-                            // A client that never finishes its handshake is dropped like
-                            // one that never sends its request head.
-                            let stream = match tokio::time::timeout(handshake, tls.acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(e)) => {
-                                    tracing::debug!("TLS handshake: {e}");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!("TLS handshake not done after {handshake:?}");
-                                    return;
-                                }
+                            let Some(stream) = tls.handshake(stream, handshake, &stopping).await else {
+                                return;
                             };
                             watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await
                         }

@@ -7,10 +7,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use waygate_executor::Shutdown;
 
 /// The TLS side of a server: what each accepted connection is wrapped in.
 #[derive(Clone)]
@@ -73,18 +77,50 @@ impl Tls {
             why,
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| pair(e.to_string()))?
             .with_no_client_auth()
             // Checks the key against the leaf certificate's public key.
             .with_single_cert(chain, private)
-            .map_err(|e| pair(e.to_string()))?;
-        let mut config = config;
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => pair(
+                    "the key does not belong to the certificate (the first in the file)".into(),
+                ),
+                other => pair(other.to_string()),
+            })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         })
+    }
+}
+
+impl Tls {
+    /// The TLS side of an accepted connection, or `None` (logged) when its handshake fails.
+    /// A client that never finishes its handshake is dropped after `limit`, like one that
+    /// never sends its request head, and at once on SIGTERM (it has no request in flight).
+    pub(crate) async fn handshake(
+        &self,
+        stream: TcpStream,
+        limit: Duration,
+        stopping: &Shutdown,
+    ) -> Option<TlsStream<TcpStream>> {
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(limit, self.acceptor.accept(stream)) => accepted,
+            _ = stopping.wait() => return None,
+        };
+        match accepted {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!("TLS handshake: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake not done after {limit:?}");
+                None
+            }
+        }
     }
 }
 

@@ -85,6 +85,25 @@ fn trust_ca(
     )))
 }
 
+/// A request error with its causes (reqwest's own message names only the URL), and what to
+/// do when the cause is a certificate this client does not trust.
+fn why_unreachable(e: &reqwest::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if why.contains("invalid peer certificate") {
+        why.push_str(
+            " (a server certificate from a private CA, or self-signed: trust that CA with \
+             --ca-cert FILE or WAYGATE_CA_CERT=FILE)",
+        );
+    }
+    why
+}
+
 impl Remote {
     /// The server at `url`; the token from `--token-file`, else `WAYGATE_TOKEN`.
     pub fn new(global: &Global, url: &str) -> Result<Remote, CliError> {
@@ -164,7 +183,11 @@ impl Remote {
         request: reqwest::RequestBuilder,
     ) -> Result<T, CliError> {
         let unreachable = |e: reqwest::Error| {
-            CliError::Server(format!("cannot reach the server {}: {e}", self.base))
+            CliError::Server(format!(
+                "cannot reach the server {}: {}",
+                self.base,
+                why_unreachable(&e)
+            ))
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -439,7 +462,11 @@ impl Remote {
             .request(Method::GET, &Remote::run_path(id, "/events"))
             .query(&query);
         let broken = |e: reqwest::Error| {
-            CliError::Server(format!("the event stream of {} broke: {e}", self.base))
+            CliError::Server(format!(
+                "the event stream of {} broke: {}",
+                self.base,
+                why_unreachable(&e)
+            ))
         };
         let mut response = request.send().await.map_err(broken)?;
         if !response.status().is_success() {
