@@ -142,6 +142,17 @@ pub fn spawn_server_with(
     flags: &[&str],
     env: &[(&str, &str)],
 ) -> (Spawned, SocketAddr) {
+    spawn_server_args(sb, tag, flags, env, &[])
+}
+
+/// [`spawn_server_with`] with more arguments to `serve` (`--tls-cert`, `--tls-key`).
+pub fn spawn_server_args(
+    sb: &Sandbox,
+    tag: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+    serve_args: &[&str],
+) -> (Spawned, SocketAddr) {
     let mut args = flags.to_vec();
     args.extend([
         "serve",
@@ -152,6 +163,7 @@ pub fn spawn_server_with(
         "--workflows",
         "workflows",
     ]);
+    args.extend_from_slice(serve_args);
     let (out, err) = (
         sb.path().join(format!("{tag}.stdout")),
         sb.path().join(format!("{tag}.stderr")),
@@ -169,9 +181,11 @@ pub fn spawn_server_with(
     wait_until("the server listens", Duration::from_secs(20), || {
         addr = server
             .stderr()
-            .split("listening on http://")
+            .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, addr)| addr)
             .and_then(|a| a.parse().ok());
         addr.is_some()
     });
