@@ -3,23 +3,27 @@
 //! connection bounded by the header-read timeout.
 //!
 //! rustls with the `ring` provider, the one the rest of the tree (reqwest's `rustls-tls`)
-//! already compiles in; no second crypto provider.
+//! already compiles in; no second crypto provider. Without the `tls` feature (the CLI's
+//! `--no-default-features`) `--tls-cert` is refused at startup, saying so.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::pem::{self, PemObject};
+#[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::ServerConfig;
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 use waygate_executor::Shutdown;
 
 /// The TLS side of a server: what each accepted connection is wrapped in.
 #[derive(Clone)]
 pub struct Tls {
-    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    #[cfg(feature = "tls")]
+    acceptor: tokio_rustls::TlsAcceptor,
+    /// A build without TLS has none to serve.
+    #[cfg(not(feature = "tls"))]
+    never: std::convert::Infallible,
 }
 
 impl std::fmt::Debug for Tls {
@@ -51,8 +55,15 @@ pub enum TlsError {
         /// Why.
         why: String,
     },
+    /// This build has no TLS.
+    #[error("--tls-cert {}: this waygate was built without TLS (feature `tls`); serve plain HTTP behind a reverse proxy (docs/api.md)", cert.display())]
+    NotBuilt {
+        /// The certificate file.
+        cert: PathBuf,
+    },
 }
 
+#[cfg(feature = "tls")]
 impl Tls {
     /// Reads the certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8,
     /// PKCS#1 or SEC1) and checks the key belongs to the leaf certificate.
@@ -76,8 +87,8 @@ impl Tls {
             key: key.to_owned(),
             why,
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| pair(e.to_string()))?
             .with_no_client_auth()
@@ -91,11 +102,12 @@ impl Tls {
             })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
         })
     }
 }
 
+#[cfg(feature = "tls")]
 impl Tls {
     /// The TLS side of an accepted connection, or `None` (logged) when its handshake fails.
     /// A client that never finishes its handshake is dropped after `limit`, like one that
@@ -105,7 +117,7 @@ impl Tls {
         stream: TcpStream,
         limit: Duration,
         stopping: &Shutdown,
-    ) -> Option<TlsStream<TcpStream>> {
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
         let accepted = tokio::select! {
             accepted = tokio::time::timeout(limit, self.acceptor.accept(stream)) => accepted,
             _ = stopping.wait() => return None,
@@ -124,6 +136,27 @@ impl Tls {
     }
 }
 
+#[cfg(not(feature = "tls"))]
+impl Tls {
+    /// Refuses: this build has no TLS.
+    pub fn from_pem_files(cert: &Path, _key: &Path) -> Result<Tls, TlsError> {
+        Err(TlsError::NotBuilt {
+            cert: cert.to_owned(),
+        })
+    }
+
+    /// Never called: there is no [`Tls`] without the feature.
+    pub(crate) async fn handshake(
+        &self,
+        _stream: TcpStream,
+        _limit: Duration,
+        _stopping: &Shutdown,
+    ) -> Option<TcpStream> {
+        match self.never {}
+    }
+}
+
+#[cfg(feature = "tls")]
 fn describe(e: pem::Error, flag: &str) -> String {
     match e {
         pem::Error::Io(io) => io.to_string(),
