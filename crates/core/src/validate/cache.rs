@@ -110,13 +110,16 @@ mod tests {
 
     fn definition(name: &str, last: &str) -> String {
         format!(
-            r#"(
+            r#"Workflow(
     name: "{name}",
     initial: "build",
     states: {{
-        "build": (transitions: [(to: "{last}")]),
-        "{last}": (terminal: true),
+        "build": (),
+        "{last}": (terminal: Success),
     }},
+    transitions: [
+        (from: "build", to: "{last}"),
+    ],
 )"#
         )
     }
@@ -195,7 +198,8 @@ mod tests {
     #[test]
     fn a_definition_that_makes_no_model_gives_its_diagnostics_and_is_not_kept() {
         let cache = PinnedCache::new(4);
-        let text = "(name: \"w\", initial: \"nowhere\", states: {})";
+        let text = definition("w", "done").replace("initial: \"build\"", "initial: \"nowhere\"");
+        let text = text.as_str();
         let found = cache.read(&sha256_hex(text.as_bytes()), "w.ron", text);
         let diagnostics = found.err().expect("no model");
         assert!(diagnostics.iter().any(Diagnostic::is_error));

@@ -455,8 +455,8 @@ impl Engine {
             .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
         // Read with the rules that make a model only: a run an earlier waygate started under
-        // looser rules stays readable and drivable (core's `validate::pinned`).
-        // Read once per process and kept: a run is loaded several times a step.
+        // looser rules stays readable and drivable (core's `validate::pinned`); read once per
+        // process and kept, as a run is loaded several times a step.
         let read = waygate_core::validate::pinned_workflow(
             &run.definition_hash,
             &run.file,
