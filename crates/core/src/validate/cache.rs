@@ -201,7 +201,7 @@ mod tests {
         let text = definition("w", "done").replace("initial: \"build\"", "initial: \"nowhere\"");
         let text = text.as_str();
         let found = cache.read(&sha256_hex(text.as_bytes()), "w.ron", text);
-        let diagnostics = found.err().expect("no model");
+        let diagnostics = found.expect_err("no model");
         assert!(diagnostics.iter().any(Diagnostic::is_error));
         assert_eq!(cache.len(), 0);
     }
