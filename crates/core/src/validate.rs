@@ -166,8 +166,8 @@ pub fn pinned(file: &str, text: &str) -> Validated {
 /// The model of a run's pinned definition `text` (read as [`pinned`] reads it), whose SHA-256
 /// the run records as `hash` ([`crate::run::Run::definition_hash`]); or, when it makes none,
 /// every diagnostic of the reading. A definition never changes once pinned, so the model is
-/// read once per process and kept (at most 32 of them, the least recently used dropped); it is
-/// served only for the very text it was read from, whatever the hash says.
+/// read once per process and kept (at most 32 of them and 16 MiB of text, the least recently
+/// used dropped); it is served only for the very text it was read from, whatever the hash says.
 pub fn pinned_workflow(
     hash: &str,
     file: &str,

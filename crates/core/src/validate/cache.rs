@@ -17,12 +17,19 @@ use crate::model::Workflow;
 /// a `waygate test` of many scenarios, a report over many runs), each pinned at a few versions.
 const CAPACITY: usize = 32;
 
-/// The cache every reading of a pinned definition goes through ([`super::pinned_workflow`]).
-pub(super) static PINNED: PinnedCache = PinnedCache::new(CAPACITY);
+/// How many bytes of definition text a process keeps at most (the models are of a like size):
+/// four of the largest workflows `start` accepts ([`super::MAX_WORKFLOW_BYTES`]), hundreds of
+/// usual ones. The most recent definition is always kept, whatever its size.
+const MAX_BYTES: usize = 4 * super::MAX_WORKFLOW_BYTES;
 
-/// Models of pinned definitions, by definition hash, at most `capacity` of them.
+/// The cache every reading of a pinned definition goes through ([`super::pinned_workflow`]).
+pub(super) static PINNED: PinnedCache = PinnedCache::new(CAPACITY, MAX_BYTES);
+
+/// Models of pinned definitions, by definition hash: at most `capacity` of them, and while
+/// more than one, at most `max_bytes` of text.
 pub(super) struct PinnedCache {
     capacity: usize,
+    max_bytes: usize,
     /// Least recently used first.
     entries: Mutex<Vec<Entry>>,
 }
@@ -34,9 +41,10 @@ struct Entry {
 }
 
 impl PinnedCache {
-    pub(super) const fn new(capacity: usize) -> PinnedCache {
+    pub(super) const fn new(capacity: usize, max_bytes: usize) -> PinnedCache {
         PinnedCache {
             capacity,
+            max_bytes,
             entries: Mutex::new(Vec::new()),
         }
     }
@@ -95,6 +103,10 @@ impl PinnedCache {
             text: text.to_owned(),
             workflow,
         });
+        let mut bytes: usize = entries.iter().map(|e| e.text.len()).sum();
+        while bytes > self.max_bytes && entries.len() > 1 {
+            bytes -= entries.remove(0).text.len();
+        }
     }
 
     #[cfg(test)]
@@ -132,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_definition_read_again_is_served_from_the_cache() {
-        let cache = PinnedCache::new(4);
+        let cache = PinnedCache::new(4, usize::MAX);
         let text = definition("deploy", "done");
         let first = read(&cache, &text);
         let second = read(&cache, &text);
@@ -145,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_definition_not_yet_read_is_read_and_kept() {
-        let cache = PinnedCache::new(4);
+        let cache = PinnedCache::new(4, usize::MAX);
         let a = read(&cache, &definition("a", "done"));
         let b = read(&cache, &definition("b", "done"));
         assert_eq!((a.name.as_str(), b.name.as_str()), ("a", "b"));
@@ -154,7 +166,7 @@ mod tests {
 
     #[test]
     fn two_runs_pinning_two_versions_of_one_workflow_each_get_their_own() {
-        let cache = PinnedCache::new(4);
+        let cache = PinnedCache::new(4, usize::MAX);
         let v1 = definition("deploy", "done");
         let v2 = definition("deploy", "released");
         for _ in 0..2 {
@@ -168,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_hash_that_does_not_match_the_text_never_serves_another_definition() {
-        let cache = PinnedCache::new(4);
+        let cache = PinnedCache::new(4, usize::MAX);
         let v1 = definition("deploy", "done");
         let v2 = definition("deploy", "released");
         // A damaged record, or one written by a test, with one hash for both texts.
@@ -182,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_cache_keeps_at_most_its_capacity_dropping_the_least_recently_used() {
-        let cache = PinnedCache::new(2);
+        let cache = PinnedCache::new(2, usize::MAX);
         let [a, b, c] = ["a", "b", "c"].map(|n| definition(n, "done"));
         let first_a = read(&cache, &a);
         let first_b = read(&cache, &b);
@@ -197,12 +209,30 @@ mod tests {
 
     #[test]
     fn a_definition_that_makes_no_model_gives_its_diagnostics_and_is_not_kept() {
-        let cache = PinnedCache::new(4);
+        let cache = PinnedCache::new(4, usize::MAX);
         let text = definition("w", "done").replace("initial: \"build\"", "initial: \"nowhere\"");
         let text = text.as_str();
         let found = cache.read(&sha256_hex(text.as_bytes()), "w.ron", text);
         let diagnostics = found.expect_err("no model");
         assert!(diagnostics.iter().any(Diagnostic::is_error));
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_its_bytes_of_text_and_always_the_latest() {
+        let [a, b, c] = ["a", "b", "c"].map(|n| definition(n, "done"));
+        let cache = PinnedCache::new(8, a.len() + b.len());
+        let first_a = read(&cache, &a);
+        read(&cache, &b);
+        assert_eq!(cache.len(), 2);
+        read(&cache, &c);
+        assert_eq!(cache.len(), 2);
+        assert!(!Arc::ptr_eq(&first_a, &read(&cache, &a)), "a was kept");
+        // One definition larger than the bound is still kept, alone.
+        let small = PinnedCache::new(8, 1);
+        let first = read(&small, &a);
+        assert!(Arc::ptr_eq(&first, &read(&small, &a)));
+        read(&small, &b);
+        assert_eq!(small.len(), 1);
     }
 }
