@@ -223,8 +223,13 @@ fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
     match lost {
         Err(e @ StoreError::Backend { .. }) => {
             let text = e.to_string();
+            // A commit sent in one round trip (the writer's head still its own) cannot tell
+            // a session ended before it from one ended during it, and says so; the next
+            // read tells which.
             assert!(
-                text.contains("connection was lost") && text.contains("nothing was written"),
+                text.contains("connection was lost")
+                    && (text.contains("nothing was written")
+                        || text.contains("may or may not have been recorded")),
                 "{text}"
             );
         }
