@@ -90,6 +90,16 @@ pub trait Store: Send + Sync {
     /// `first_bad` set, not an error. Read-only: it changes nothing in the store.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
 
+    /// Whether a file at `path` (which need not exist yet) would lie among the store's own
+    /// files, symlinks and `..` resolved. A command that writes a file of its own (the audit
+    /// report) refuses such a path: the store keeps its directory for itself, and would take
+    /// a file there for one of its own (a journal segment) and overwrite it. A store that keeps
+    /// no files of its own holds no path.
+    fn holds_path(&self, path: &std::path::Path) -> Result<bool, StoreError> {
+        let _ = path;
+        Ok(false)
+    }
+
     /// [`Store::verify`], also looking for the event whose hash is `expect_head` (a head an
     /// auditor recorded earlier) in the intact chain: [`VerifyReport::reached`].
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
@@ -243,7 +253,7 @@ fn wanted_str(want: &Option<String>, have: &str) -> bool {
 }
 
 /// The result of [`Store::verify`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Events checked (up to and including the first bad one).
     pub events: u64,
@@ -270,7 +280,7 @@ impl VerifyReport {
 }
 
 /// The last event of a chain: its seq and hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainHead {
     /// Its sequence number.
     pub seq: u64,
@@ -279,7 +289,7 @@ pub struct ChainHead {
 }
 
 /// The first event that fails verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BadEvent {
     /// Its sequence number (inferred from its predecessor when the record is unreadable).
     pub seq: u64,
@@ -409,6 +419,18 @@ impl StoreError {
         matches!(
             self,
             StoreError::Conflict { .. } | StoreError::EnvironmentBusy { .. }
+        )
+    }
+
+    /// True for a damaged store: a record that cannot be read, or a journal that lost
+    /// events the store had recorded. `audit verify` says where; a command that shows what
+    /// the store holds (the audit report) says so and goes on rather than stopping.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Embedded(
+                EmbeddedError::Corrupt { .. } | EmbeddedError::JournalTruncated { .. }
+            )
         )
     }
 

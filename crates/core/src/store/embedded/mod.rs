@@ -639,4 +639,7 @@ impl Store for EmbeddedStore {
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
         self.verify_expecting(Some(expect_head))
     }
+    fn holds_path(&self, path: &Path) -> Result<bool, StoreError> {
+        dir::within(path, &self.dir)
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::dir::{create_store, inspect, Found, SALVAGING};
+use super::dir::{create_store, inspect, within, Found, SALVAGING};
 use super::journal::{self, decode, BulkAppend, Decoded, Journal, Record, RunUpdate};
 use super::lock::{lock, lock_shared};
 use super::options::Options;
@@ -164,35 +164,6 @@ pub(crate) fn salvage(
             hash: prev,
         },
     })
-}
-
-/// Whether `path` (which need not exist yet) is `dir` or lies inside it, symlinks and `..`
-/// resolved: the longest part of `path` that exists is resolved by the file system, the rest
-/// (directories still to be created, so no symlinks) by its names.
-fn within(path: &Path, dir: &Path) -> Result<bool, StoreError> {
-    let dir = fs::canonicalize(dir).map_err(StoreError::io(dir))?;
-    for existing in path.ancestors() {
-        let at = if existing.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            existing
-        };
-        let Ok(mut resolved) = fs::canonicalize(at) else {
-            continue;
-        };
-        let rest = path.strip_prefix(existing).unwrap_or(Path::new(""));
-        for part in rest.components() {
-            match part {
-                std::path::Component::ParentDir => {
-                    resolved.pop();
-                }
-                std::path::Component::Normal(name) => resolved.push(name),
-                _ => {}
-            }
-        }
-        return Ok(resolved.starts_with(&dir));
-    }
-    Ok(false)
 }
 
 /// Reads every record that can be trusted on its own: it decodes, passes its checksum, its
