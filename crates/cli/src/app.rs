@@ -16,6 +16,7 @@ use waygate_core::store::{
 };
 use waygate_executor::lock::{FileRunLocks, RunLocks};
 use waygate_executor::{Clock, Engine, ProcessClock};
+use waygate_postgres::{PgRunLocks, PgStore, Tables};
 
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -95,7 +96,8 @@ impl App {
     }
 
     /// `waygate ARGS` as a command line that works when pasted into a shell anywhere: with
-    /// `--store` (absolute) unless the store is the default one, every word shell-quoted.
+    /// `--store` (absolute) unless the store is the default one, every word shell-quoted. A
+    /// database URL is given without its password.
     pub fn command_line(&self, args: &[&str]) -> String {
         command_line_in(&self.dir, args)
     }
@@ -145,7 +147,10 @@ impl App {
 /// `waygate ARGS` for the store in `dir`, as [`App::command_line`] words it.
 fn command_line_in(dir: &std::path::Path, args: &[&str]) -> String {
     let mut words = vec!["waygate".to_owned()];
-    if dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
+    if let Some(url) = postgres_url(dir) {
+        words.push("--store".into());
+        words.push(shell_word(&waygate_postgres::redact(url)));
+    } else if dir != std::path::Path::new(crate::cli::DEFAULT_STORE) {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         words.push("--store".into());
         words.push(shell_word(&dir.to_string_lossy()));
@@ -162,41 +167,60 @@ pub struct Opened {
     pub run_locks: Arc<dyn RunLocks>,
 }
 
-/// Opens the store `--store` names: the one place that chooses the backend. A directory is
-/// the embedded store (created only when `create`, by the commands that start runs); a
-/// `postgres://` URL is refused until that backend exists, rather than taken for a directory
-/// name. The URL is not echoed: it may hold a password.
+/// Opens the store `--store` names: the one place that chooses the backend. A `postgres://`
+/// (or `postgresql://`) URL is the PostgreSQL store, its run locks advisory locks in the same
+/// database; anything else is the directory of an embedded store. Either is created only when
+/// `create`, by the commands that start runs (a database's tables, said on stderr). The URL is
+/// not echoed: it may hold a password.
 pub fn open_store(
     location: &Path,
     create: bool,
     options: Options,
     clock: TimeSource,
 ) -> Result<Opened, CliError> {
-    let dir = embedded_dir(location)?;
+    if let Some(url) = postgres_url(location) {
+        let (store, tables) = PgStore::open(url, create)?;
+        if tables == Tables::Created {
+            eprintln!(
+                "created the waygate tables (schema {}) in {}",
+                waygate_postgres::SCHEMA_VERSION,
+                store.location()
+            );
+        }
+        let run_locks = PgRunLocks::new(store.url());
+        return Ok(Opened {
+            store: Arc::new(store.with_clock(clock)),
+            run_locks: Arc::new(run_locks),
+        });
+    }
     let store = if create {
-        EmbeddedStore::open_with(dir, options)?
+        EmbeddedStore::open_with(location, options)?
     } else {
-        EmbeddedStore::open_existing_with(dir, options)?
+        EmbeddedStore::open_existing_with(location, options)?
     };
     Ok(Opened {
         store: Arc::new(store.with_clock(clock)),
-        run_locks: Arc::new(FileRunLocks::new(dir.join("locks"))),
+        run_locks: Arc::new(FileRunLocks::new(location.join("locks"))),
     })
 }
 
-/// `location` as the directory of an embedded store; an error for a database URL, which this
-/// build does not open (and which `store salvage` never takes).
+/// `location` as a PostgreSQL URL, when it is one.
+fn postgres_url(location: &Path) -> Option<&str> {
+    location
+        .to_str()
+        .filter(|text| waygate_postgres::is_postgres_url(text))
+}
+
+/// `location` as the directory of an embedded store, for what only the embedded store does
+/// (`store salvage`); an error for a database URL.
 pub fn embedded_dir(location: &Path) -> Result<&Path, CliError> {
-    let text = location.to_string_lossy();
-    let scheme = ["postgres://", "postgresql://"].into_iter().find(|s| {
-        text.get(..s.len())
-            .is_some_and(|t| t.eq_ignore_ascii_case(s))
-    });
-    match scheme {
-        Some(scheme) => Err(CliError::BadInput(format!(
-            "--store (or WAYGATE_STORE) names a PostgreSQL database ({scheme}...); PostgreSQL \
-             stores are not supported in this build yet: --store takes a store directory"
-        ))),
+    match postgres_url(location) {
+        Some(_) => Err(CliError::BadInput(
+            "`store salvage` works on a store directory, and --store or --to names a \
+             PostgreSQL database: a database is repaired with PostgreSQL's own tools \
+             (docs/storage.md, PostgreSQL)"
+                .into(),
+        )),
         None => Ok(location),
     }
 }

@@ -215,7 +215,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Work on the store as a whole (`store salvage`).
+    /// Work on the store as a whole (`store salvage`, `store copy`).
     #[command(subcommand)]
     Store(StoreCommand),
 }
@@ -228,6 +228,18 @@ pub enum StoreCommand {
     Salvage {
         /// The new store: a missing or empty directory.
         #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Copy a whole store (every run, every event with its seq, time, actor and hashes) into
+    /// an empty one, either backend to either, then verify the copy: its chain head must be
+    /// the source's. `--store` is not used.
+    Copy {
+        /// The store to copy: a directory or a `postgres://` URL.
+        #[arg(long, value_name = "SRC")]
+        from: PathBuf,
+        /// The new store: a missing or empty directory, or a database without waygate
+        /// tables (or with empty ones).
+        #[arg(long, value_name = "DST")]
         to: PathBuf,
     },
 }
@@ -262,6 +274,7 @@ impl Command {
             }) => "audit report",
             Command::Audit(_) => "audit",
             Command::Store(StoreCommand::Salvage { .. }) => "store salvage",
+            Command::Store(StoreCommand::Copy { .. }) => "store copy",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
         }

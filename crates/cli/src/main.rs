@@ -126,6 +126,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
+        // Two stores of its own, not `--store`.
+        Command::Store(cli::StoreCommand::Copy { from, to }) => {
+            return commands::store::copy(from, to, g.format)
+        }
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
@@ -147,6 +151,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Store(cli::StoreCommand::Salvage { to }) => {
             Some(commands::store::salvage(&app, &g.store, to))
         }
+        Command::Store(cli::StoreCommand::Copy { .. }) => None,
         _ => None,
     };
     if let Some(result) = read {

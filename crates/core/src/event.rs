@@ -133,6 +133,12 @@ impl Event {
         hex(&self.digest(&mut Vec::new()))
     }
 
+    /// Whether `hash` is right for the event's fields (its `prev_hash` included): what
+    /// `verify` checks of each event before it checks the links between them.
+    pub fn hash_is_right(&self) -> bool {
+        self.hash_matches(&mut Vec::new())
+    }
+
     /// Whether `hash` is right: [`Event::compute_hash`] without its allocations, writing the
     /// encoded fields through `scratch` (for `verify`, which checks millions of events).
     pub(crate) fn hash_matches(&self, scratch: &mut Vec<u8>) -> bool {

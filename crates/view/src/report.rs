@@ -5,7 +5,8 @@
 //!
 //! What it shows: the chain's verification and head at the time of export first (the proof),
 //! then what was asked (the scope and the exact command), the runs in a table, and each run
-//! with its picture (the path it took marked, [`crate::svg`]), its approvals and its timeline.
+//! with its picture (the path it took marked, [`crate::svg`]), its approvals, its
+//! break-glass overrides and its timeline.
 //! The words come from their owners: each event's line from `waygate_core::summary`, its kind's
 //! name from `EventKind::name`, a status from `RunStatus::as_str`. Status is shown as a symbol
 //! and a word, and colour only repeats it. Every value is escaped ([`crate::xml`]).
@@ -42,6 +43,9 @@ pub struct RunReport {
 pub struct Report<'a> {
     /// The runs in scope, oldest first.
     pub runs: &'a [RunReport],
+    /// Why the runs cannot be listed, when the store refuses to (a damaged store): the report
+    /// shows the verification and says this instead of the runs.
+    pub unlisted: Option<&'a str>,
     /// The events of the store itself, not of a run (a salvage, `StoreSalvaged`): always
     /// shown, whatever the scope, since they say what happened to the whole trail; or why they
     /// cannot be read (a damaged store).
@@ -104,7 +108,7 @@ pub fn render(report: &Report<'_>) -> String {
             );
         }
     }
-    run_table(&mut out, report.runs);
+    run_table(&mut out, report.runs, report.unlisted);
     for (i, r) in report.runs.iter().enumerate() {
         run_section(&mut out, i + 1, r);
     }
@@ -255,8 +259,17 @@ fn scope(out: &mut String, report: &Report<'_>) {
     );
 }
 
-fn run_table(out: &mut String, runs: &[RunReport]) {
+fn run_table(out: &mut String, runs: &[RunReport], unlisted: Option<&str>) {
     out.push_str("<section aria-labelledby=\"runs\">\n<h2 id=\"runs\">Runs</h2>\n");
+    if let Some(why) = unlisted {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict status-bad\"><strong>✘ The runs cannot be read:</strong> {}</p>\n\
+             </section>",
+            xml::text(why)
+        );
+        return;
+    }
     if runs.is_empty() {
         out.push_str("<p>No run is in scope.</p>\n</section>\n");
         return;
@@ -370,6 +383,7 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
         }
     }
     approvals(out, n, &r.events);
+    overrides(out, n, &r.events);
     timeline(out, n, &r.events);
     out.push_str("</article>\n");
 }
@@ -426,13 +440,78 @@ fn approvals(out: &mut String, n: usize, events: &[Event]) {
         })
         .collect();
     if rows.is_empty() {
-        out.push_str("<p>No approval was given or refused in this run.</p>\n");
+        let overridden = events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Overridden { .. }));
+        out.push_str(if overridden {
+            "<p>No approval was given or refused in this run; a guard was overridden (see \
+             below).</p>\n"
+        } else {
+            "<p>No approval was given or refused in this run.</p>\n"
+        });
         return;
     }
     out.push_str(
         "<table>\n<thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Time</th><th \
          scope=\"col\">Who</th><th scope=\"col\">State</th><th scope=\"col\">Guard</th><th \
          scope=\"col\">Decision</th><th scope=\"col\">Comment</th></tr></thead>\n<tbody>\n",
+    );
+    for row in rows {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// Every break-glass override of the run (`Overridden`): who marked which guard passed, why,
+/// and what its check said then. Shown as prominently as the approvals, since an override is
+/// where a run went past a guard that did not pass.
+fn overrides(out: &mut String, n: usize, events: &[Event]) {
+    let _ = writeln!(
+        out,
+        "<h3 id=\"run-{n}-overrides\">Break-glass overrides</h3>"
+    );
+    let rows: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                ..
+            } => Some(format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"event-text\">{}</td><td class=\"event-text\">{}</td></tr>",
+                e.seq,
+                time(e.at),
+                xml::text(&e.actor),
+                xml::text(state),
+                xml::text(guard),
+                xml::text(to),
+                xml::text(reason),
+                xml::text(said)
+            )),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("<p>No guard was overridden in this run.</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"verdict status-bad\"><strong>⚠ {} override{}:</strong> a guard was marked \
+         passed by a person, not by its check.</p>",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    out.push_str(
+        "<table>\n<thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Time</th><th \
+         scope=\"col\">Who</th><th scope=\"col\">State</th><th scope=\"col\">Guard</th><th \
+         scope=\"col\">To</th><th scope=\"col\">Reason</th><th scope=\"col\">The check \
+         said</th></tr></thead>\n<tbody>\n",
     );
     for row in rows {
         out.push_str(&row);

@@ -42,8 +42,24 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     if args.out.exists() {
         return Err(exists(&args.out));
     }
+    // Not among the store's files: the store would take the report for one of its own (a
+    // journal segment) and overwrite it.
+    if app.store.holds_path(&args.out)? {
+        return Err(CliError::BadInput(format!(
+            "{} is inside the store ({}): an audit report is written outside the store it \
+             reports on; choose a file elsewhere",
+            args.out.display(),
+            app.dir.display()
+        )));
+    }
 
-    let runs = runs_in_scope(app, args)?;
+    // A damaged store may refuse to list its runs (a journal that lost its last events): the
+    // report is written all the same, saying so, since that is what an auditor most needs to see.
+    let (runs, unlisted) = match runs_in_scope(app, args) {
+        Ok(runs) => (runs, None),
+        Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
     let in_window = |r: &Run| {
         until.is_none_or(|u| r.started_at <= u)
             && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
@@ -97,6 +113,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
+        unlisted: unlisted.as_deref(),
         store_events: store_events.as_deref().map_err(String::as_str),
         verification: &verification,
         exported_at,
@@ -110,7 +127,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let events: usize = reports.iter().map(|r| r.events.len()).sum();
     let mut text = format!(
         "wrote {}: {} run{}, {events} events\n",
-        args.out.display(),
+        waygate_core::text::escape_control(&args.out.to_string_lossy()),
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
     );
@@ -126,6 +143,12 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             waygate_core::text::escape_control(&b.problem)
         )),
     }
+    if let Some(why) = &unlisted {
+        text.push_str(&format!(
+            "BAD: the runs cannot be read: {} (the report says so)\n",
+            waygate_core::text::escape_control(why)
+        ));
+    }
     for r in &reports {
         if let Some(why) = &r.unreadable {
             text.push_str(&format!(
@@ -136,7 +159,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         }
     }
     output::print(&text)?;
-    let complete = reports.iter().all(|r| r.unreadable.is_none());
+    let complete = unlisted.is_none() && reports.iter().all(|r| r.unreadable.is_none());
     Ok(Exit::of_report(verification.is_ok(), complete))
 }
 
@@ -221,9 +244,11 @@ fn exists(path: &Path) -> CliError {
     ))
 }
 
-/// Writes `bytes` to `path`, which must not exist: into a temporary file beside it, then linked
-/// into place only if nothing is there, so a reader never sees half a report and two reports
-/// to one name cannot both win.
+/// Writes `bytes` to `path`, which must not exist: into a file beside it that has no name
+/// until it is complete, then linked into place only if nothing is there, so a reader never
+/// sees half a report, two reports to one name cannot both win, and a report stopped part-way
+/// (Ctrl-C, `kill -9`, a power cut) leaves nothing behind. A file system that cannot make a
+/// nameless file (`O_TMPFILE`) gets a named temporary instead, removed on every error.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -231,19 +256,87 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     };
     let cannot =
         |e: std::io::Error| CliError::BadInput(format!("cannot write {}: {e}", path.display()));
-    // Readable as any new file is (the umask applies), not private like a temporary file.
+    let linked = match Nameless::create(dir) {
+        Ok(Some(mut file)) => {
+            file.0.write_all(bytes).map_err(cannot)?;
+            file.0.sync_all().map_err(cannot)?;
+            file.link_as(path)
+        }
+        Ok(None) => write_named(dir, path, bytes).map_err(cannot)?,
+        Err(e) => return Err(cannot(e)),
+    };
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists(path)),
+        Err(e) => Err(cannot(e)),
+    }
+}
+
+/// A new file in a directory, with no name there (`O_TMPFILE`): nothing to clean up if the
+/// process dies before it is linked.
+struct Nameless(std::fs::File);
+
+impl Nameless {
+    /// The file, or `None` when `dir`'s file system cannot make one.
+    fn create(dir: &Path) -> std::io::Result<Option<Nameless>> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Readable as any new file is (the umask applies), not private like a temporary file.
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .mode(0o666)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        match opened {
+            Ok(file) => Ok(Some(Nameless(file))),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the file the name `path`, which must not exist (`AlreadyExists` otherwise).
+    fn link_as(self, path: &Path) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        let from = std::ffi::CString::new(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
+            .map_err(std::io::Error::other)?;
+        let to =
+            std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+        // SAFETY: both are valid NUL-terminated paths that live across the call; linkat only
+        // reads them.
+        let done = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+/// [`write_new`] where there is no nameless file: a named temporary beside `path`, removed
+/// when anything fails (a process killed while writing leaves it, which cannot be helped).
+fn write_named(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<std::io::Result<()>> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".waygate-report-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(cannot)?;
-    tmp.write_all(bytes).map_err(cannot)?;
-    tmp.as_file().sync_all().map_err(cannot)?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(exists(path)),
-        Err(e) => Err(cannot(e.error)),
-    }
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    Ok(tmp.persist_noclobber(path).map(|_| ()).map_err(|e| e.error))
 }
 
 #[cfg(test)]
@@ -273,5 +366,39 @@ mod tests {
         for (word, shown) in cases {
             assert_eq!(redact(word), shown, "{word}");
         }
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A report stopped while it is written (Ctrl-C, `kill -9`) leaves nothing behind: until
+    /// it is whole, the file has no name in the directory.
+    #[test]
+    fn a_report_has_no_name_until_it_is_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = Nameless::create(dir.path())
+            .expect("create")
+            .expect("this file system makes nameless files");
+        file.0.write_all(b"<!DOCTYPE html>").expect("write");
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "{:?}",
+            names_in(dir.path())
+        );
+        let path = dir.path().join("r.html");
+        file.link_as(&path).expect("linked");
+        assert_eq!(names_in(dir.path()), ["r.html"]);
+        assert_eq!(std::fs::read(&path).expect("read"), b"<!DOCTYPE html>");
+        // Never over an existing file.
+        let second = Nameless::create(dir.path()).expect("create").expect("made");
+        let refused = second.link_as(&path).expect_err("exists");
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("read"), b"<!DOCTYPE html>");
     }
 }

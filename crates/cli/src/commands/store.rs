@@ -1,9 +1,12 @@
-//! `store salvage`: the way out of a damaged store (see `docs/storage.md`, "Salvage").
+//! `store salvage`: the way out of a damaged store (see `docs/storage.md`, "Salvage");
+//! `store copy`: a whole store into an empty one, either backend to either.
 
 use std::path::Path;
 
 use serde_json::json;
-use waygate_core::store::EmbeddedStore;
+use waygate_core::store::{EmbeddedStore, EventFilter, RunFilter, StopWaiting, Store};
+use waygate_executor::Clock;
+use waygate_postgres::PgStore;
 
 use crate::app::App;
 use crate::cli::Format;
@@ -59,4 +62,88 @@ pub fn salvage(app: &App, from: &Path, to: &Path) -> Result<Exit, CliError> {
         }))?,
     }
     Ok(Exit::Ok)
+}
+
+/// `store copy --from SRC --to DST`: every run and every event of `from`, as they are, into
+/// the empty store `to`; then the copy is verified and its head compared with the last event
+/// copied. A source that does not verify is not copied.
+pub fn copy(from: &Path, to: &Path, format: Format) -> Result<Exit, CliError> {
+    let options = crate::app::store_options(&StopWaiting::default());
+    let clock = crate::app::process_clock();
+    let source = crate::app::open_store(
+        from,
+        false,
+        options.clone(),
+        std::sync::Arc::new(move || clock.now()),
+    )?
+    .store;
+    let checked = source.verify()?;
+    if let Some(bad) = &checked.first_bad {
+        return Err(CliError::BadInput(format!(
+            "{} does not verify (event {}: {}); nothing was copied: `waygate audit verify` \
+             says more",
+            shown(from),
+            bad.seq,
+            bad.problem
+        )));
+    }
+    let runs = source.list_runs(&RunFilter::default())?;
+    let events = source.scan_events(&EventFilter::default())?;
+    let copy: Box<dyn Store> = match to.to_str().filter(|t| waygate_postgres::is_postgres_url(t)) {
+        Some(url) => {
+            let (store, _) = PgStore::open(url, true)?;
+            store.import(&runs, &events)?;
+            Box::new(store)
+        }
+        None => Box::new(EmbeddedStore::import(to, options, &runs, &events)?),
+    };
+    let report = copy.verify()?;
+    let head = report.head.clone();
+    let expected = events.last().map(|e| (e.seq, e.hash.clone()));
+    let same = head.as_ref().map(|h| (h.seq, h.hash.clone())) == expected;
+    if !report.is_ok() || !same {
+        return Err(CliError::BadInput(format!(
+            "the copy in {} does not verify as its source: {}",
+            shown(to),
+            report
+                .first_bad
+                .map_or("its head differs".to_owned(), |b| format!(
+                    "event {}: {}",
+                    b.seq, b.problem
+                ))
+        )));
+    }
+    match format {
+        Format::Human | Format::Csv | Format::Jsonl | Format::Svg => {
+            let mut text = format!(
+                "copied {} runs and {} events from {} to {}; the copy verifies\n",
+                runs.len(),
+                events.len(),
+                shown(from),
+                shown(to)
+            );
+            match &head {
+                Some(h) => text.push_str(&format!(
+                    "head: event {} {} (the source's)\n",
+                    h.seq, h.hash
+                )),
+                None => text.push_str("head: none (no events)\n"),
+            }
+            output::print(&text)?;
+        }
+        Format::Json => output::json(&json!({
+            "from": shown(from),
+            "to": shown(to),
+            "runs": runs.len(),
+            "events": events.len(),
+            "ok": true,
+            "head": head.map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+        }))?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// A store's location for people: a URL without its password.
+fn shown(location: &Path) -> String {
+    waygate_postgres::redact(&location.to_string_lossy())
 }

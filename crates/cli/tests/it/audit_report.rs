@@ -338,3 +338,145 @@ fn two_reports_to_one_file_at_once_one_wins_whole() {
     let html = std::fs::read_to_string(sb.path().join("same.html")).expect("written");
     assert!(html.ends_with("</html>\n"), "a whole report");
 }
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).expect("under").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_report_is_never_written_inside_the_store() {
+    let sb = Sandbox::new();
+    let [_, _, waiting] = store_with_runs(&sb);
+    let before = files_under(&sb.store());
+    std::os::unix::fs::symlink(sb.store(), sb.path().join("alias")).expect("symlink");
+    // The journal's next segment (the store would take the report for its journal, and cut
+    // it off at its next write), the store's top, and the same through a symlink and `..`.
+    for out in [
+        "store/journal/00000002.seg",
+        "store/report.html",
+        "alias/report.html",
+        "store/journal/../report.html",
+    ] {
+        let ran = sb.wg(&["audit", "report", "--out", out]);
+        ran.code(1).stderr_has("inside the store");
+        assert_eq!(files_under(&sb.store()), before, "{out}: nothing written");
+    }
+    // The store still takes writes, and verifies.
+    sb.wg_as("dana", &["abort", &waiting, "--reason", "done here"])
+        .code(0);
+    sb.verify();
+}
+
+/// The file's name is printed as every other text is: a control character in it is shown as
+/// its code point, so the line that says what was written cannot recolour the terminal.
+#[test]
+fn the_name_of_the_file_written_is_printed_escaped() {
+    let sb = Sandbox::new();
+    store_with_runs(&sb);
+    let name = "r\u{1b}[2J.html";
+    let ran = sb.wg(&["audit", "report", "--out", name]);
+    ran.code(0).stdout_has("wrote r\\u{1b}[2J.html: 3 runs");
+    assert!(!ran.stdout.contains('\u{1b}'), "{:?}", ran.stdout);
+    assert!(sb.path().join(name).exists(), "the file has the name given");
+}
+
+/// Events cut off the journal's end (the last deeds removed, a file restored from an older
+/// copy): the store refuses to read its runs, and the report is still written, saying so at
+/// the top, and exits 1, as `audit verify` does.
+#[test]
+fn a_journal_that_lost_its_last_events_is_still_reported() {
+    let sb = Sandbox::new();
+    let [_, _, waiting] = store_with_runs(&sb);
+    let journal = sb.store().join("journal");
+    let segment = std::fs::read_dir(&journal)
+        .expect("journal")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a segment");
+    let older = std::fs::read(&segment).expect("read segment");
+    sb.wg_as("dana", &["abort", &waiting, "--reason", "to be hidden"])
+        .code(0);
+    std::fs::write(&segment, older).expect("put the older segment back");
+    sb.wg(&["audit", "verify"]).code(1);
+
+    let ran = sb.wg(&["audit", "report", "--out", "lost.html"]);
+    ran.code(1).stdout_has("BAD: event");
+    let html = std::fs::read_to_string(sb.path().join("lost.html")).expect("report written");
+    assert!(
+        html.contains("✘ BAD:</strong> event"),
+        "the verdict at the top"
+    );
+    assert!(
+        html.contains("The runs cannot be read"),
+        "says why no run is shown"
+    );
+    assert!(!html.contains("No run is in scope"), "not an empty scope");
+}
+
+/// A break-glass override of an approval is what an auditor looks for first: the report lists
+/// every override of a run in its own section, who, why and what the check said, and the
+/// approvals section does not claim that nothing happened to the approval.
+#[test]
+fn break_glass_overrides_are_listed_beside_the_approvals() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "gate",
+    initial: "review",
+    rollback: "cancelled",
+    overridable_by: ["sre"],
+    states: {
+        "review": (),
+        "done": (terminal: Success),
+        "cancelled": (terminal: Failure),
+    },
+    transitions: [
+        (from: "review", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "ok?", approvers: ["bob"]))]),
+    ],
+)
+"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("alice", &["--quiet", "advance", &run]).code(4);
+    sb.wg_as(
+        "sre",
+        &["override", &run, "sign-off", "--reason", "bob <away> & off"],
+    )
+    .code(0);
+    sb.wg_as("alice", &["--quiet", "drive", &run]).code(0);
+    let html = report(&sb, "r.html", &[]);
+    let section = html
+        .split("id=\"run-1-overrides\"")
+        .nth(1)
+        .and_then(|s| s.split("id=\"run-1-timeline\"").next())
+        .expect("an overrides section before the timeline");
+    for part in [
+        ">sre<",
+        ">review<",
+        ">sign-off<",
+        ">done<",
+        "bob &lt;away&gt; &amp; off",
+        "waiting: 0 of 1 approval",
+    ] {
+        assert!(section.contains(part), "{part} in {section}");
+    }
+    assert!(
+        !html.contains("No approval was given or refused in this run."),
+        "an overridden approval is not `no approval`"
+    );
+}

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{kinds, of_kind, one_action_workflow, wait_until, Sandbox, Spawned};
+use crate::helpers::{
+    kinds, of_kind, on_both_stores, one_action_workflow, wait_until, Sandbox, Spawned,
+};
 
 /// `build` → `review` behind a slow guard, so every racer reads the run at the same version
 /// before any of them commits; `review` then waits on an approval.
@@ -23,9 +25,8 @@ const RACE: &str = r#"Workflow(
 )
 "#;
 
-#[test]
-fn racing_advances_make_exactly_one_transition_and_the_rest_conflict() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn racing_advances_make_exactly_one_transition_and_the_rest_conflict(sb: Sandbox) {
     sb.write("wf.ron", RACE);
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let racers: Vec<_> = (0..5)
@@ -46,11 +47,11 @@ fn racing_advances_make_exactly_one_transition_and_the_rest_conflict() {
     assert!(codes.contains(&5), "{codes:?}");
     assert_eq!(sb.status(&run)["state"], "review");
     sb.verify();
+    }
 }
 
-#[test]
-fn racing_starts_on_one_environment_let_one_win() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn racing_starts_on_one_environment_let_one_win(sb: Sandbox) {
     sb.write("wf.ron", RACE);
     let racers: Vec<_> = (0..5)
         .map(|i| {
@@ -79,6 +80,7 @@ fn racing_starts_on_one_environment_let_one_win() {
     let runs = sb.wg(&["runs", "--format", "json"]).code(0).json();
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
     sb.verify();
+    }
 }
 
 /// An entry action that takes a while and leaves a mark each time it runs.
@@ -88,6 +90,12 @@ fn slow_action() -> String {
 
 fn slow_action_sandbox() -> Sandbox {
     let sb = Sandbox::new();
+    slow_action_setup(&sb);
+    sb
+}
+
+/// The slow action's workflow and scripts in `sb`.
+fn slow_action_setup(sb: &Sandbox) {
     sb.write("wf.ron", &slow_action());
     // Marks its start, then waits until the test lets it finish.
     sb.script(
@@ -95,7 +103,6 @@ fn slow_action_sandbox() -> Sandbox {
         "echo $$ >> deploy.runs\ni=0; while [ ! -f release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
     );
     sb.script("revert.sh", "echo $$ >> revert.runs");
-    sb
 }
 
 fn lines(sb: &Sandbox, name: &str) -> usize {
@@ -105,9 +112,9 @@ fn lines(sb: &Sandbox, name: &str) -> usize {
         .count()
 }
 
-#[test]
-fn a_running_action_is_not_run_again_by_another_process() {
-    let sb = slow_action_sandbox();
+on_both_stores! {
+    fn a_running_action_is_not_run_again_by_another_process(sb: Sandbox) {
+    slow_action_setup(&sb);
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let first = sb.spawn_as("alice", "first", &["advance", &run]);
     wait_until("the action to start", Duration::from_secs(30), || {
@@ -130,6 +137,7 @@ fn a_running_action_is_not_run_again_by_another_process() {
     assert_eq!(of_kind(&history, "ActionStarted").len(), 1);
     assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
     sb.verify();
+    }
 }
 
 /// A run whose slow entry action is running in an `advance` by alice, and a `drive` by bob
@@ -300,9 +308,9 @@ fn abort_while_an_action_runs_elsewhere_stops_that_process_as_a_conflict() {
     sb.verify();
 }
 
-#[test]
-fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
-    let sb = slow_action_sandbox();
+on_both_stores! {
+    fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed(sb: Sandbox) {
+    slow_action_setup(&sb);
     let (run, holder, drive) = busy_run_with_a_waiting_drive(&sb);
     assert_eq!(lines(&sb, "deploy.runs"), 1, "busy: not run by the drive");
     // The holder dies for real: its lock goes with it, so the action was interrupted and
@@ -315,6 +323,7 @@ fn a_drive_waiting_on_a_busy_run_takes_over_when_the_holder_is_killed() {
     assert_eq!(of_kind(&history, "ActionStarted").len(), 2);
     assert_eq!(of_kind(&history, "ActionFinished").len(), 1);
     assert_eq!(sb.status(&run)["status"], "succeeded");
+    }
 }
 
 #[test]

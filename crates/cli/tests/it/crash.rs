@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::helpers::{alive, of_kind, one_action_workflow, pids_in, wait_until, Sandbox};
+use crate::helpers::{
+    alive, of_kind, on_both_stores, one_action_workflow, pids_in, wait_until, Sandbox,
+};
 
 /// Actions and guards that take a little while, and a bake, so kills land everywhere.
 const CRASHY: &str = r#"Workflow(
@@ -45,9 +47,8 @@ impl Lcg {
     }
 }
 
-#[test]
-fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes(sb: Sandbox) {
     sb.write("wf.ron", CRASHY);
     sb.script("act.sh", "echo \"$1 $$\" >> actions.log\nsleep 0.2");
     let run = sb.start("alice", "wf.ron", "dev", &[]);
@@ -114,6 +115,7 @@ fn kill_9_at_random_moments_never_breaks_the_store_and_drive_finishes() {
     }
     // Nothing holds the environment any more.
     sb.start("alice", "wf.ron", "dev", &[]);
+    }
 }
 
 /// One action that runs until the test lets it go, writing its pid first.

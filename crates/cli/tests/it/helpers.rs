@@ -106,12 +106,42 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("waygate")
 }
 
-/// A temporary directory holding a store (`./store`), workflows and scripts: one per test.
-/// Commands run with it as their working directory.
+/// A temporary directory holding a store (`./store`, or a schema of the test PostgreSQL
+/// database: [`Sandbox::on_postgres`]), workflows and scripts: one per test. Commands run with
+/// it as their working directory.
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    postgres: Option<waygate_postgres::testing::TestSchema>,
 }
+
+/// Runs one test body against both stores: `fn NAME(sb: Sandbox) { .. }` becomes module
+/// `NAME` with tests `embedded` and `postgres` (skipped with a printed reason when no test
+/// database is named, mandatory in CI: `waygate_postgres::testing`). The body is written once.
+macro_rules! on_both_stores {
+    ($(#[$meta:meta])* fn $name:ident($sb:ident: Sandbox) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn check($sb: $crate::helpers::Sandbox) $body
+
+            #[test]
+            fn embedded() {
+                check($crate::helpers::Sandbox::new());
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(sb) = $crate::helpers::Sandbox::on_postgres() {
+                    check(sb);
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;
 
 impl Default for Sandbox {
     fn default() -> Self {
@@ -126,6 +156,24 @@ impl Sandbox {
                 .prefix("waygate-it-")
                 .tempdir()
                 .expect("tempdir"),
+            postgres: None,
+        }
+    }
+
+    /// A sandbox whose commands use a fresh schema of the test PostgreSQL database; `None`
+    /// (the reason printed) when none is named and none is required.
+    pub fn on_postgres() -> Option<Sandbox> {
+        let schema = waygate_postgres::testing::TestSchema::new()?;
+        let mut sb = Sandbox::new();
+        sb.postgres = Some(schema);
+        Some(sb)
+    }
+
+    /// What `--store` names: the store directory, or the database URL.
+    pub fn store_arg(&self) -> std::ffi::OsString {
+        match &self.postgres {
+            Some(schema) => schema.url().into(),
+            None => self.store().into(),
         }
     }
 
@@ -165,7 +213,7 @@ impl Sandbox {
             .env("NO_COLOR", "1")
             .env("WAYGATE_ACTOR", actor)
             .arg("--store")
-            .arg(self.store())
+            .arg(self.store_arg())
             .args(args);
         cmd
     }

@@ -1,6 +1,6 @@
 //! Locks shared across workflows: `environments: { "production": (lock: "NAME") }`.
 
-use crate::helpers::Sandbox;
+use crate::helpers::{on_both_stores, Sandbox};
 
 fn flow(name: &str) -> String {
     format!(
@@ -13,9 +13,8 @@ fn flow(name: &str) -> String {
     )
 }
 
-#[test]
-fn runs_of_two_workflows_naming_one_lock_exclude_each_other_and_say_who_holds_it() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn runs_of_two_workflows_naming_one_lock_exclude_each_other_and_say_who_holds_it(sb: Sandbox) {
     sb.write("alpha.ron", &flow("alpha"));
     sb.write("beta.ron", &flow("beta"));
     let holder = sb.start("ana", "alpha.ron", "production", &[]);
@@ -45,6 +44,7 @@ fn runs_of_two_workflows_naming_one_lock_exclude_each_other_and_say_who_holds_it
     let status = sb.status(&holder);
     assert_eq!(status["lock_holder"], next.as_str());
     sb.verify();
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! A run's whole life through the CLI: start, status, runs, check, advance, approve, history,
 //! audit with every filter and format, abort, audit verify; exit codes as `docs/cli.md` says.
 
-use crate::helpers::{kinds, of_kind, Sandbox, RUNS_COLUMNS};
+use crate::helpers::{kinds, of_kind, on_both_stores, Sandbox, RUNS_COLUMNS};
 
 /// A build with an entry action, a guard on a file, a sign-off the initiator cannot give.
 pub const LIFECYCLE: &str = r#"Workflow(
@@ -27,9 +27,8 @@ pub const LIFECYCLE: &str = r#"Workflow(
 )
 "#;
 
-#[test]
-fn a_run_goes_from_start_to_done_with_the_documented_exit_codes() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn a_run_goes_from_start_to_done_with_the_documented_exit_codes(sb: Sandbox) {
     sb.write("wf.ron", LIFECYCLE);
     let run = sb.start("alice", "wf.ron", "dev", &[]);
 
@@ -168,11 +167,11 @@ fn a_run_goes_from_start_to_done_with_the_documented_exit_codes() {
     // The environment is free again.
     let next = sb.start("alice", "wf.ron", "dev", &[]);
     assert_ne!(next, run);
+    }
 }
 
-#[test]
-fn runs_lists_and_filters_in_every_format() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn runs_lists_and_filters_in_every_format(sb: Sandbox) {
     sb.write("wf.ron", LIFECYCLE);
     let a = sb.start("alice", "wf.ron", "dev", &[]);
     let b = sb.start("bob", "wf.ron", "prod", &[]);
@@ -218,11 +217,11 @@ fn runs_lists_and_filters_in_every_format() {
     human.code(0);
     assert!(human.stdout.contains(&a) && human.stdout.contains(&b));
     sb.wg(&["runs", "--status", "sideways"]).code(2);
+    }
 }
 
-#[test]
-fn audit_filters_by_actor_kind_time_workflow_env_and_run() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn audit_filters_by_actor_kind_time_workflow_env_and_run(sb: Sandbox) {
     sb.write("wf.ron", LIFECYCLE);
     let a = sb.start("alice", "wf.ron", "dev", &[]);
     let b = sb.start("alice", "wf.ron", "prod", &[]);
@@ -324,6 +323,7 @@ fn audit_filters_by_actor_kind_time_workflow_env_and_run() {
     let verify = sb.wg(&["audit", "verify"]);
     verify.code(0);
     assert!(verify.stdout.contains("5 events"), "{}", verify.stdout);
+    }
 }
 
 #[test]

@@ -761,22 +761,28 @@ fn ctrl_c_stops_a_drive_waiting_for_a_held_store() {
 }
 
 #[test]
-fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
+fn a_postgres_url_that_does_not_answer_is_an_error_not_taken_for_a_directory() {
     let sb = Sandbox::new();
     sb.write("wf.ron", LIFECYCLE);
-    let url = "postgres://deploy:s3cret@db.internal:5432/waygate";
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("postgres://deploy:s3cret@127.0.0.1:{port}/waygate");
     for args in [
         &["start", "wf.ron", "--env", "dev"][..],
         &["runs"],
         &["audit", "verify"],
-        &["store", "salvage", "--to", "saved"],
     ] {
-        let mut full = vec!["--store", url];
+        let mut full = vec!["--store", url.as_str()];
         full.extend_from_slice(args);
         let out = run(sb.path(), &full);
         out.code(1);
         assert!(
-            out.stderr.contains("not supported in this build yet"),
+            out.stderr.contains("cannot reach the store at")
+                && out.stderr.contains("does not answer"),
             "{args:?}: {}",
             out.stderr
         );
@@ -785,14 +791,14 @@ fn a_postgres_url_is_refused_as_unsupported_not_taken_for_a_directory() {
             "{args:?} echoed the password"
         );
     }
-    // A salvage into a database URL is refused too, before anything is written.
+    // A salvage from or into a database URL is refused, before anything is written.
     run(sb.path(), &["start", "wf.ron", "--env", "dev"]).code(0);
     let out = run(
         sb.path(),
         &["store", "salvage", "--to", "postgresql://u@h/db"],
     );
     out.code(1);
-    out.stderr_has("not supported in this build yet");
+    out.stderr_has("works on a store directory");
     // Nothing named like the URL was created as a directory.
     assert_eq!(
         fs::read_dir(sb.path())
@@ -1009,6 +1015,67 @@ fn hold_store(sb: &Sandbox, command: &[&str]) -> std::process::Child {
         held,
     );
     holder
+}
+
+/// `store copy` from a directory into PostgreSQL and back: every run and event as it was
+/// (same history, same head), a copy that goes on working, and a non-empty destination
+/// refused.
+#[test]
+fn store_copy_carries_a_whole_store_between_backends_and_refuses_a_non_empty_one() {
+    let Some(pg) = Sandbox::on_postgres() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    sb.write("wf.ron", LIFECYCLE);
+    let ended = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg(&["abort", &ended, "--reason", "r"]).code(0);
+    let active = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("bob", &["approve", &active, "sign-off"]).code(1);
+    let head = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--format", "json", "audit", "verify"]);
+        let json = run(sb.path(), &full).code(0).json();
+        json["head"].clone()
+    };
+    let url = pg.store_arg().into_string().expect("utf-8 URL");
+    let source = sb.store().display().to_string();
+    let copied = run(
+        sb.path(),
+        &[
+            "--format", "json", "store", "copy", "--from", &source, "--to", &url,
+        ],
+    );
+    copied.code(0);
+    let json = copied.json();
+    assert_eq!(
+        (json["runs"].as_u64(), json["ok"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(json["head"], head(&["--store", &source]));
+    assert_eq!(head(&["--store", &url]), head(&["--store", &source]));
+    for id in [&ended, &active] {
+        assert_eq!(pg.history(id), sb.history(id), "run {id}");
+    }
+    // And back into a new directory: the same head again.
+    let back = sb.path().join("back").display().to_string();
+    run(sb.path(), &["store", "copy", "--from", &url, "--to", &back]).code(0);
+    assert_eq!(head(&["--store", &back]), head(&["--store", &source]));
+    // Neither copy takes a second one.
+    for to in [&url, &back] {
+        let again = run(sb.path(), &["store", "copy", "--from", &source, "--to", to]);
+        again.code(1);
+        assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    }
+    // The copy goes on: its active run still holds its environment and can be ended there.
+    pg.write("wf.ron", LIFECYCLE);
+    pg.wg(&["start", "wf.ron", "--env", "dev"]).code(5);
+    pg.wg(&["abort", &active, "--reason", "moved"]).code(0);
+    pg.verify();
+    assert_eq!(
+        sb.status(&active)["status"],
+        "active",
+        "the source is not changed"
+    );
 }
 
 #[test]

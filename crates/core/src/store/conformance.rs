@@ -10,6 +10,8 @@
 //! to stderr before it runs).
 #![allow(clippy::unwrap_used)]
 
+pub mod crash;
+
 use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};
 use crate::event::{Cause, Event, EventKind, NewEvent};
 use crate::run::{Run, RunId, RunStatus};
@@ -454,3 +456,101 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
         verify_passes_on_a_clean_store,
     ),
 ];
+
+/// Racers on separate handles (separate processes' worth: for a database, separate
+/// connections): `open` gives a new handle on one and the same store, fresh and empty. Eight
+/// handles race to create a run in one environment (exactly one wins, the rest get
+/// `EnvironmentBusy` naming it), then eight race to commit that run at version 1 (exactly one
+/// wins, the rest get `Conflict` naming version 2); the chain verifies.
+pub fn racers_on_separate_handles(open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
+    const RACERS: usize = 8;
+    let barrier = std::sync::Barrier::new(RACERS);
+    let created: Vec<Result<Run, StoreError>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let store = open();
+                    let run = run(&format!("r{i}"), "web", "prod");
+                    let first = started(&run);
+                    barrier.wait();
+                    store.create_run(run, vec![first]).map(|(r, _)| r)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let winners: Vec<&Run> = created.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{created:?}");
+    let winner = winners[0].id.clone();
+    for result in &created {
+        match result {
+            Ok(_) => {}
+            Err(StoreError::EnvironmentBusy { active, .. }) => assert_eq!(*active, winner),
+            Err(other) => panic!("expected EnvironmentBusy, got {other:?}"),
+        }
+    }
+    let committed: Vec<Result<u64, StoreError>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (barrier, winner) = (&barrier, &winner);
+                scope.spawn(move || {
+                    let store = open();
+                    let to = format!("s{i}");
+                    barrier.wait();
+                    store
+                        .commit(
+                            winner,
+                            1,
+                            RunChange::to_state(&to),
+                            vec![moved("build", &to)],
+                        )
+                        .map(|(r, _)| r.version)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        committed.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{committed:?}"
+    );
+    for result in &committed {
+        match result {
+            Ok(version) => assert_eq!(*version, 2),
+            Err(StoreError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }) => {}
+            Err(other) => panic!("expected Conflict, got {other:?}"),
+        }
+    }
+    let store = open();
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.events, 2);
+}
+
+/// `verify` catches an event altered behind the store's back: `alter_actor(seq)` changes the
+/// actor of event `seq` of `store` without fixing its hash (a test hook, or `psql`). Verify
+/// names event 2 and gives event 1 as the intact chain's head.
+pub fn verify_names_an_altered_event(store: &dyn Store, alter_actor: &dyn Fn(u64)) {
+    let run = create(store, "r1", "prod");
+    store.append(&run.id, vec![approved()]).expect("append");
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("canary"),
+            vec![moved("build", "canary")],
+        )
+        .expect("commit");
+    assert!(store.verify().expect("verify").is_ok());
+    alter_actor(2);
+    let report = store.verify().expect("verify");
+    let bad = report.first_bad.expect("a bad event");
+    assert_eq!(bad.seq, 2, "{}", bad.problem);
+    assert_eq!(report.head.map(|h| h.seq), Some(1));
+}

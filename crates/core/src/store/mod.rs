@@ -23,6 +23,7 @@ use crate::run::{Run, RunId, RunStatus};
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod embedded;
+pub mod group;
 mod memory;
 pub mod rules;
 #[cfg(test)]
@@ -30,8 +31,9 @@ mod tests;
 
 pub use embedded::{
     EmbeddedError, EmbeddedStore, Held, LockHolder, LockWait, Options, SalvageReport, StopWaiting,
-    WaitNotice, Write, Written, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
+    WaitNotice, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
 };
+pub use group::{Write, Written};
 pub use memory::{MemoryStore, TimeSource};
 
 pub(crate) use rules::{apply_change, commit_time, seal_all, sort_by_creation, stamp_new_run};
@@ -88,6 +90,16 @@ pub trait Store: Send + Sync {
     /// `first_bad` set, not an error. Read-only: it changes nothing in the store.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
 
+    /// Whether a file at `path` (which need not exist yet) would lie among the store's own
+    /// files, symlinks and `..` resolved. A command that writes a file of its own (the audit
+    /// report) refuses such a path: the store keeps its directory for itself, and would take
+    /// a file there for one of its own (a journal segment) and overwrite it. A store that keeps
+    /// no files of its own holds no path.
+    fn holds_path(&self, path: &std::path::Path) -> Result<bool, StoreError> {
+        let _ = path;
+        Ok(false)
+    }
+
     /// [`Store::verify`], also looking for the event whose hash is `expect_head` (a head an
     /// auditor recorded earlier) in the intact chain: [`VerifyReport::reached`].
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
@@ -99,6 +111,47 @@ pub trait Store: Send + Sync {
             .find(|e| e.hash == expect_head && e.seq <= last)
             .map(|e| e.seq);
         Ok(report)
+    }
+}
+
+/// A shared handle is a store: one more handle on the same store (as a second process would
+/// open), for tests that race handles.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        (**self).create_run(run, events)
+    }
+    fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+        (**self).load_run(id)
+    }
+    fn commit(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        change: RunChange,
+        events: Vec<NewEvent>,
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        (**self).commit(id, expected_version, change, events)
+    }
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        (**self).append(id, events)
+    }
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        (**self).list_runs(filter)
+    }
+    fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+        (**self).run_events(id)
+    }
+    fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+        (**self).load_run_with_events(id)
+    }
+    fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        (**self).scan_events(filter)
+    }
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        (**self).verify()
+    }
+    fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
+        (**self).verify_reaching(expect_head)
     }
 }
 
@@ -330,6 +383,24 @@ pub enum StoreError {
         /// What we understand.
         expected: String,
     },
+    /// The store cannot be reached or refuses us: a database server that does not answer,
+    /// refuses the login, or has no such database. Nothing was read or written.
+    #[error("cannot reach the store at {location}: {why}")]
+    Unavailable {
+        /// Where the store is (a database URL, password left out).
+        location: String,
+        /// What went wrong, in the server's or the network's words.
+        why: String,
+    },
+    /// A database server failed an operation. `why` says whether a write may have happened
+    /// (a connection lost while a commit was under way: the next command tells).
+    #[error("the store at {location} failed: {why}")]
+    Backend {
+        /// Where the store is (a database URL, password left out).
+        location: String,
+        /// What went wrong.
+        why: String,
+    },
     /// A file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -351,9 +422,21 @@ impl StoreError {
         )
     }
 
+    /// True for a damaged store: a record that cannot be read, or a journal that lost
+    /// events the store had recorded. `audit verify` says where; a command that shows what
+    /// the store holds (the audit report) says so and goes on rather than stopping.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Embedded(
+                EmbeddedError::Corrupt { .. } | EmbeddedError::JournalTruncated { .. }
+            )
+        )
+    }
+
     /// The same error again, for each write of a group that failed together (`io::Error` is
     /// not `Clone`: it is rebuilt from its kind and message).
-    pub(crate) fn duplicate(&self) -> StoreError {
+    pub fn duplicate(&self) -> StoreError {
         match self {
             StoreError::Conflict {
                 run,
@@ -396,6 +479,14 @@ impl StoreError {
                 found: found.clone(),
                 expected: expected.clone(),
             },
+            StoreError::Unavailable { location, why } => StoreError::Unavailable {
+                location: location.clone(),
+                why: why.clone(),
+            },
+            StoreError::Backend { location, why } => StoreError::Backend {
+                location: location.clone(),
+                why: why.clone(),
+            },
             StoreError::Io { path, source } => StoreError::Io {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
@@ -416,14 +507,23 @@ impl StoreError {
     }
 }
 
-/// Verifies an in-order sequence of events: gap-free seq from 1, hashes, chain.
-pub(crate) struct ChainCheck {
+/// Verifies an in-order sequence of events: gap-free seq from 1, hashes, chain (the rule of
+/// `docs/storage.md`, "Events and the hash chain", for every backend's `verify`).
+#[derive(Debug)]
+pub struct ChainCheck {
     next_seq: u64,
     prev_hash: String,
 }
 
+impl Default for ChainCheck {
+    fn default() -> ChainCheck {
+        ChainCheck::new()
+    }
+}
+
 impl ChainCheck {
-    pub(crate) fn new() -> ChainCheck {
+    /// A chain from its first event.
+    pub fn new() -> ChainCheck {
         ChainCheck {
             next_seq: 1,
             prev_hash: crate::event::GENESIS_HASH.to_owned(),
@@ -439,13 +539,18 @@ impl ChainCheck {
     }
 
     /// The seq the next event should have.
-    pub(crate) fn next_seq(&self) -> u64 {
+    pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     /// Checks `event`; on failure, what is wrong with it.
-    pub(crate) fn check(&mut self, event: &Event) -> Result<(), String> {
-        let hash_ok = event.hash_matches(&mut Vec::new());
+    pub fn check(&mut self, event: &Event) -> Result<(), String> {
+        self.check_link(event, event.hash_matches(&mut Vec::new()))
+    }
+
+    /// [`ChainCheck::check`] of an event whose own hash was checked already (`hash_ok`, by
+    /// [`Event::hash_is_right`], perhaps on another thread): what is left is sequential.
+    pub fn check_link(&mut self, event: &Event, hash_ok: bool) -> Result<(), String> {
         if let Some(fault) = crate::event::link_fault(
             self.next_seq,
             &self.prev_hash,

@@ -31,13 +31,19 @@ fn embedded_store_behaves_when_held_open() {
 #[test]
 fn memory_verify_names_a_tampered_event() {
     let store = MemoryStore::new();
-    let run = create(&store, "r1", "prod");
-    store
-        .append(&run.id, vec![approved(), approved()])
-        .expect("append");
-    store.tamper_actor(2, "mallory");
-    let bad = store.verify().expect("verify").first_bad.expect("bad");
-    assert_eq!(bad.seq, 2);
+    conformance::verify_names_an_altered_event(&store, &|seq| store.tamper_actor(seq, "mallory"));
+}
+
+#[test]
+fn racers_on_separate_handles_have_one_winner() {
+    let memory = std::sync::Arc::new(MemoryStore::new());
+    conformance::racers_on_separate_handles(&|| {
+        Box::new(std::sync::Arc::clone(&memory)) as Box<dyn Store>
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    conformance::racers_on_separate_handles(&|| {
+        Box::new(EmbeddedStore::open(dir.path()).expect("open")) as Box<dyn Store>
+    });
 }
 
 #[test]

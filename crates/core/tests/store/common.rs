@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use waygate_core::event::{Event, EventKind, NewEvent};
+use waygate_core::event::{Event, NewEvent};
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EmbeddedStore, RunChange, RunFilter, Store, StoreError};
 
@@ -24,16 +24,8 @@ pub fn new_run(id: &str, env: &str) -> (Run, NewEvent) {
 /// write alike.
 pub use waygate_core::store::conformance::{moved, to_canary};
 
-pub fn action(state: &str) -> NewEvent {
-    NewEvent::new(
-        "bob",
-        EventKind::ActionStarted {
-            state: state.into(),
-            index: 0,
-            action: "echo deploy".into(),
-        },
-    )
-}
+/// The crash test's `ActionStarted` event, so these tests and the suite write alike.
+pub use waygate_core::store::conformance::crash::action;
 
 /// Moves run `id` of a [`populated`] store (in `canary`, at `version`) to `prod`, recording
 /// `extra` events after the move.

@@ -10,15 +10,13 @@
 //! moments (the child's own progress still depends on the machine's speed).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use waygate_core::event::{EventKind, NewEvent};
-use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, Options, RunChange, RunFilter, Store};
-
-use crate::common::{action, moved, new_run};
+use waygate_core::run::RunId;
+use waygate_core::store::conformance::crash::{self, Acked};
+use waygate_core::store::{EmbeddedStore, Options, Store};
 
 const CHILD_ENV: &str = "WAYGATE_CRASH_CHILD_DIR";
 /// Set to make the child hold the store (one session, commits applied to sled in batches),
@@ -28,12 +26,9 @@ const HELD_ENV: &str = "WAYGATE_CRASH_CHILD_HELD";
 /// would: readers polling for the lock get a turn.
 const PAUSE_ENV: &str = "WAYGATE_CRASH_CHILD_PAUSE_MS";
 const CHILD_TEST: &str = "crash::child_commits_until_killed";
-/// Replays the kill moments of a printed seed.
-const SEED_ENV: &str = "WAYGATE_TEST_SEED";
-/// Commits per run before the child ends it and starts another.
-const RUN_LENGTH: u64 = 12;
 
-/// The child: commit forever, printing `ack RUN VERSION LAST_SEQ` after each acknowledged one.
+/// The child: commit forever, printing `ack RUN VERSION LAST_SEQ` after each acknowledged one
+/// (`conformance::crash::commit_until_killed`).
 #[test]
 #[ignore = "run by kill_9_at_random_moments_loses_no_acknowledged_commit as its child"]
 fn child_commits_until_killed() {
@@ -43,80 +38,11 @@ fn child_commits_until_killed() {
     let store = EmbeddedStore::open(&dir).expect("open");
     let held = std::env::var(HELD_ENV).is_ok_and(|v| v == "1");
     let _held = held.then(|| store.hold().expect("hold"));
-    let mut out = std::io::stdout().lock();
-    let active = RunFilter {
-        status: Some(RunStatus::Active),
-        ..Default::default()
-    };
-    let mut current = store.list_runs(&active).expect("list").pop();
     let pause = std::env::var(PAUSE_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map(Duration::from_millis);
-    loop {
-        if let Some(pause) = pause {
-            std::thread::sleep(pause);
-        }
-        let Some(run) = current.take() else {
-            let id = RunId::generate(jiff::Timestamp::now());
-            let (mut run, started) = new_run(id.as_str(), "prod");
-            run.id = id;
-            let (run, events) = store.create_run(run, vec![started]).expect("create");
-            writeln!(out, "ack {} {} {}", run.id, run.version, events[0].seq).expect("stdout");
-            current = Some(run);
-            continue;
-        };
-        let (change, mut events) = if run.version >= RUN_LENGTH {
-            let status = RunStatus::Succeeded;
-            let end = NewEvent::new(
-                "bob",
-                EventKind::RunEnded {
-                    state: run.state.clone(),
-                    status,
-                },
-            );
-            (RunChange::status(status), vec![end])
-        } else {
-            let to = format!("s{}", run.version);
-            (RunChange::to_state(&to), vec![moved(&run.state, &to)])
-        };
-        // Two events per commit, so a half-applied commit would show.
-        events.push(action(&run.state));
-        let (run, events) = store
-            .commit(&run.id, run.version, change, events)
-            .expect("commit");
-        let last = events.last().map_or(0, |e| e.seq);
-        writeln!(out, "ack {} {} {}", run.id, run.version, last).expect("stdout");
-        if !run.status.is_ended() {
-            current = Some(run);
-        }
-    }
-}
-
-/// A small xorshift generator: random enough for kill timing. Seeded from
-/// [`SEED_ENV`] when it is set, else from the clock; the seed is printed either way.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = match std::env::var(SEED_ENV) {
-            Ok(text) => text
-                .parse()
-                .unwrap_or_else(|_| panic!("{SEED_ENV}={text:?} is not a u64")),
-            Err(_) => SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64),
-        };
-        eprintln!("seed {seed} (replay with {SEED_ENV}={seed})");
-        Rng(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
+    crash::commit_until_killed(&store, pause);
 }
 
 /// This test binary (`exe`) running [`CHILD_TEST`] alone on the store in `dir`, holding it
@@ -152,90 +78,40 @@ fn kill_9_of_a_process_holding_the_store_loses_no_acknowledged_commit() {
 fn kill_9_at_random_moments(held: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current_exe");
-    let mut rng = Rng::new();
+    let mut rng = crash::Rng::new();
     let started = Instant::now();
-    let mut acked: HashMap<RunId, (u64, u64)> = HashMap::new();
-    let mut max_seq = 0;
+    let mut acked = Acked::default();
     let mut rounds = 0;
     let mut cut = 0;
     let mut served = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(30) {
         rounds += 1;
-        let mut child = child_command(&exe, dir.path(), held)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("stdout");
-        let (first_ack, acking) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            let mut first_ack = Some(first_ack);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("ack ") {
-                    if let Some(tell) = first_ack.take() {
-                        let _ = tell.send(());
-                    }
-                }
-                lines.push(line);
-            }
-            lines
-        });
-        // Kill at a random moment once the child is committing: on a slow disk (this
-        // machine's is sometimes 20x slower) starting up alone can take longer than the
-        // random delay, and a child killed before its first commit tests nothing.
-        let _ = acking.recv_timeout(Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(rng.below(300)));
-        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
-        child.wait().expect("wait");
-        let lines = reader.join().expect("reader");
-        for line in lines {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if let ["ack", id, version, seq] = parts[..] {
-                let version: u64 = version.parse().expect("version");
-                let seq: u64 = seq.parse().expect("seq");
-                acked.insert(RunId::from(id), (version, seq));
-                max_seq = max_seq.max(seq);
-            }
-        }
+        let child = child_command(&exe, dir.path(), held);
+        crash::kill_at_a_random_moment(child, &mut rng, Duration::from_millis(300), &mut acked);
         let before = journal_bytes(dir.path());
-        served += index_agrees(dir.path(), &acked);
-        check(dir.path(), &acked, max_seq);
+        served += index_agrees(dir.path(), &acked.runs);
+        let store = EmbeddedStore::open(dir.path()).expect("open after kill");
+        crash::nothing_acknowledged_is_lost(&store, &acked);
+        drop(store);
         cut += u32::from(journal_bytes(dir.path()) < before);
     }
     eprintln!(
-        "{rounds} kills ({cut} left an unfinished commit to cut off), {max_seq} acknowledged \
+        "{rounds} kills ({cut} left an unfinished commit to cut off), {} acknowledged \
          events, {} runs",
-        acked.len()
+        acked.max_seq,
+        acked.runs.len()
     );
     assert!(
-        max_seq > 20,
-        "the child got too little done to test anything ({max_seq} events)"
+        acked.max_seq > 20,
+        "the child got too little done to test anything ({} events)",
+        acked.max_seq
     );
     // A process that does not hold the store brings the index up to date at every write, so
     // after a kill most runs are answered from it (those created by a commit the kill left
     // out of the index are not).
     assert!(held || served > 0, "the read index answered for no run");
     // And the store takes the next commit.
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let active = RunFilter {
-        status: Some(RunStatus::Active),
-        ..Default::default()
-    };
-    if let Some(run) = store.list_runs(&active).expect("list").pop() {
-        store
-            .commit(
-                &run.id,
-                run.version,
-                RunChange::to_state("after"),
-                vec![moved(&run.state, "after")],
-            )
-            .expect("commit");
-    } else {
-        let (run, started) = new_run("after", "prod");
-        store.create_run(run, vec![started]).expect("create");
-    }
-    assert!(store.verify().expect("verify").is_ok());
+    crash::takes_the_next_commit(&EmbeddedStore::open(dir.path()).expect("open"));
 }
 
 /// The read index as the kill left it (asked before anything opens a session, which would
@@ -255,43 +131,6 @@ fn index_agrees(dir: &std::path::Path, acked: &HashMap<RunId, (u64, u64)>) -> us
         }
     }
     served
-}
-
-/// Every acknowledged commit is there; every run's events match its version exactly.
-fn check(dir: &std::path::Path, acked: &HashMap<RunId, (u64, u64)>, max_seq: u64) {
-    let store = EmbeddedStore::open(dir).expect("open after kill");
-    let report = store.verify().expect("verify");
-    assert!(report.is_ok(), "{report:?}");
-    assert!(
-        report.events >= max_seq,
-        "acknowledged event {max_seq} lost: {report:?}"
-    );
-    for (id, (version, seq)) in acked {
-        let run = store.load_run(id).expect("acknowledged run");
-        assert!(
-            run.version >= *version,
-            "{id}: acknowledged version {version}, found {}",
-            run.version
-        );
-        let events = store.run_events(id).expect("events");
-        assert!(
-            events.iter().any(|e| e.seq == *seq),
-            "{id}: acknowledged event {seq} lost"
-        );
-    }
-    let mut active = 0;
-    for run in store.list_runs(&RunFilter::default()).expect("list") {
-        let events = store.run_events(&run.id).expect("events");
-        // One RunStarted, then two events per commit: nothing half-committed.
-        assert_eq!(
-            events.len() as u64,
-            1 + 2 * (run.version - 1),
-            "{}: {events:?}",
-            run.id
-        );
-        active += u32::from(!run.status.is_ended());
-    }
-    assert!(active <= 1, "two active runs in one environment");
 }
 
 /// The journal's total size.
@@ -314,7 +153,7 @@ fn journal_bytes(dir: &std::path::Path) -> u64 {
 fn index_readers_see_every_acknowledged_commit_while_a_writer_commits_and_dies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current_exe");
-    let mut rng = Rng::new();
+    let mut rng = crash::Rng::new();
     // Killed when dropped, so a failed assertion does not leave it committing.
     let mut child = Killed(
         child_command(&exe, dir.path(), false)

@@ -168,3 +168,32 @@ pub(crate) fn create_store(dir: &Path, options: &Options) -> Result<(), StoreErr
     fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
     journal::sync_dir(dir)
 }
+
+/// Whether `path` (which need not exist yet) is `dir` or lies inside it, symlinks and `..`
+/// resolved: the longest part of `path` that exists is resolved by the file system, the rest
+/// (directories still to be created, so no symlinks) by its names.
+pub(super) fn within(path: &Path, dir: &Path) -> Result<bool, StoreError> {
+    let dir = fs::canonicalize(dir).map_err(StoreError::io(dir))?;
+    for existing in path.ancestors() {
+        let at = if existing.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            existing
+        };
+        let Ok(mut resolved) = fs::canonicalize(at) else {
+            continue;
+        };
+        let rest = path.strip_prefix(existing).unwrap_or(Path::new(""));
+        for part in rest.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    resolved.pop();
+                }
+                std::path::Component::Normal(name) => resolved.push(name),
+                _ => {}
+            }
+        }
+        return Ok(resolved.starts_with(&dir));
+    }
+    Ok(false)
+}

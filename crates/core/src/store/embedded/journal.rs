@@ -131,6 +131,51 @@ impl RunMove {
     }
 }
 
+/// Writes whole commits into a new journal about 1 MiB at a time (a salvage, an import): one
+/// `append` (and one sync) per batch, a commit never split between two.
+pub(crate) struct BulkAppend<'a> {
+    journal: &'a Journal,
+    writer: Option<(u32, File)>,
+    tail: Pos,
+    batch: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl<'a> BulkAppend<'a> {
+    /// Appends to `journal`, which is empty.
+    pub(crate) fn new(journal: &'a Journal) -> BulkAppend<'a> {
+        BulkAppend {
+            journal,
+            writer: None,
+            tail: Pos::START,
+            batch: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Adds `record`; writes the batch when it ends a commit and the batch is big enough.
+    pub(crate) fn push(&mut self, record: &Record) -> Result<(), StoreError> {
+        let bytes = encode(record)?;
+        self.bytes += bytes.len();
+        self.batch.push(bytes);
+        if record.end && self.bytes >= 1 << 20 {
+            let batch = std::mem::take(&mut self.batch);
+            self.tail = self.journal.append(self.tail, &batch, &mut self.writer)?.1;
+            self.bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        if !self.batch.is_empty() {
+            self.journal
+                .append(self.tail, &self.batch, &mut self.writer)?;
+        }
+        Ok(())
+    }
+}
+
 /// Encodes a record: header and payload.
 pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
     let payload = serde_json::to_vec(record)

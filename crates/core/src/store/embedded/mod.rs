@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod dir;
 mod error;
-mod group;
+mod import;
 mod index;
 mod journal;
 mod keys;
@@ -27,14 +27,13 @@ mod verify;
 mod witness;
 
 pub use error::EmbeddedError;
-pub use group::{Write, Written};
 pub use lock::{LockHolder, LockWait, StopWaiting, WaitNotice};
 pub use options::{Options, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT};
 pub use salvage::SalvageReport;
 
 use dir::{create_store, inspect, not_empty, Found};
 
-use group::{GroupQueue, Ticket};
+use super::group::{GroupQueue, Ticket, Write, Written};
 use index::Wanted;
 use journal::{Journal, Pos, Tail};
 use lock::{is_read_only, lock, lock_shared};
@@ -156,6 +155,20 @@ impl EmbeddedStore {
     pub fn with_clock(mut self, clock: TimeSource) -> EmbeddedStore {
         self.clock = Clock(Some(clock));
         self
+    }
+
+    /// Creates a store in `dir` (missing or empty) holding `runs` and `events` exactly as they
+    /// are: a whole chain from seq 1, with seq, times, actors and hashes kept, each run as it
+    /// ends up (`waygate store copy`). Refused for a directory that is not empty, or a chain
+    /// that does not verify.
+    pub fn import(
+        dir: impl AsRef<Path>,
+        options: Options,
+        runs: &[Run],
+        events: &[Event],
+    ) -> Result<EmbeddedStore, StoreError> {
+        import::import(dir.as_ref(), &options, runs, events)?;
+        EmbeddedStore::open_existing_with(dir, options)
     }
 
     /// The store's directory.
@@ -625,5 +638,8 @@ impl Store for EmbeddedStore {
 
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
         self.verify_expecting(Some(expect_head))
+    }
+    fn holds_path(&self, path: &Path) -> Result<bool, StoreError> {
+        dir::within(path, &self.dir)
     }
 }

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::dir::{create_store, inspect, Found, SALVAGING};
-use super::journal::{self, decode, Decoded, Journal, Pos, Record, RunUpdate};
+use super::dir::{create_store, inspect, within, Found, SALVAGING};
+use super::journal::{self, decode, BulkAppend, Decoded, Journal, Record, RunUpdate};
 use super::lock::{lock, lock_shared};
 use super::options::Options;
 use super::session::Session;
@@ -105,10 +105,7 @@ pub(crate) fn salvage(
         .and_then(|f| f.sync_all())
         .map_err(StoreError::io(&marker))?;
     journal::sync_dir(to)?;
-    let mut writer = None;
-    let mut tail = Pos::START;
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut batch_bytes = 0;
+    let mut out = BulkAppend::new(&journal);
     let mut prev = GENESIS_HASH.to_owned();
     let mut last_at = None;
     let mut runs = BTreeSet::new();
@@ -148,21 +145,9 @@ pub(crate) fn salvage(
         );
         prev.clone_from(&record.event.hash);
         last_at = Some(at);
-        let bytes = journal::encode(&record)?;
-        batch_bytes += bytes.len();
-        batch.push(bytes);
-        // Whole commits per append (a commit never spans segments), about 1 MiB at a time.
-        if record.end && batch_bytes >= 1 << 20 {
-            tail = journal
-                .append(tail, &std::mem::take(&mut batch), &mut writer)?
-                .1;
-            batch_bytes = 0;
-        }
+        out.push(&record)?;
     }
-    if !batch.is_empty() {
-        journal.append(tail, &batch, &mut writer)?;
-    }
-    drop(writer);
+    out.finish()?;
     fs::remove_file(&marker).map_err(StoreError::io(&marker))?;
     journal::sync_dir(to)?;
     drop(lock);
@@ -179,35 +164,6 @@ pub(crate) fn salvage(
             hash: prev,
         },
     })
-}
-
-/// Whether `path` (which need not exist yet) is `dir` or lies inside it, symlinks and `..`
-/// resolved: the longest part of `path` that exists is resolved by the file system, the rest
-/// (directories still to be created, so no symlinks) by its names.
-fn within(path: &Path, dir: &Path) -> Result<bool, StoreError> {
-    let dir = fs::canonicalize(dir).map_err(StoreError::io(dir))?;
-    for existing in path.ancestors() {
-        let at = if existing.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            existing
-        };
-        let Ok(mut resolved) = fs::canonicalize(at) else {
-            continue;
-        };
-        let rest = path.strip_prefix(existing).unwrap_or(Path::new(""));
-        for part in rest.components() {
-            match part {
-                std::path::Component::ParentDir => {
-                    resolved.pop();
-                }
-                std::path::Component::Normal(name) => resolved.push(name),
-                _ => {}
-            }
-        }
-        return Ok(resolved.starts_with(&dir));
-    }
-    Ok(false)
 }
 
 /// Reads every record that can be trusted on its own: it decodes, passes its checksum, its

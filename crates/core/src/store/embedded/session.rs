@@ -20,7 +20,6 @@ use super::options::{Options, DEFAULT_LOCK_TIMEOUT};
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{Ticket, Write, Written};
 use super::index::Index;
 use super::journal::{self, Journal, JournalPoint, Pos, Record, RunMove, RunUpdate, Tail};
 use super::keys::{
@@ -30,6 +29,7 @@ use super::keys::{
 use super::witness;
 use crate::event::Event;
 use crate::run::{Run, RunId};
+use crate::store::group::{Ticket, Write, Written};
 use crate::store::{
     apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError,
 };

@@ -1,17 +1,16 @@
 //! Group commit: writes that arrive while another write is syncing share the next sync.
 //!
-//! Every write through one [`EmbeddedStore`](super::EmbeddedStore) handle joins a queue. If no
-//! write is in progress, the caller becomes the leader: it takes everything queued (its own
-//! write included), and the session checks, seals and encodes each write on its own and
-//! appends all of them in one `write` and one `fdatasync`; sled learns of them later, many
-//! commits in one batch (`Session::apply_pending`). Writes that arrive meanwhile wait; when the leader is done, one of them leads the next
-//! group. A write is acknowledged only after the sync that covers it returned, and each keeps
-//! its own end-of-commit mark in the journal, so recovery still sees separate commits.
+//! Every write through one store handle joins a queue. If no write is in progress, the caller
+//! becomes the leader: it takes everything queued (its own write included) and the backend
+//! writes them together, each checked and all-or-nothing on its own. The embedded store
+//! appends them in one `write` and one `fdatasync` (sled learns of them later, many commits in
+//! one batch, `Session::apply_pending`); the PostgreSQL store in one transaction. Writes that
+//! arrive meanwhile wait; when the leader is done, one of them leads the next group. A write
+//! is acknowledged only after the sync (or the commit) that covers it returned.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::error::EmbeddedError;
 use crate::event::{Event, NewEvent};
 use crate::run::{Run, RunId};
 use crate::store::{RunChange, StoreError};
@@ -50,11 +49,11 @@ pub enum Write {
 pub type Written = (Option<Run>, Vec<Event>);
 
 /// A write's place in the queue.
-pub(crate) type Ticket = u64;
+pub type Ticket = u64;
 
 /// The queue of writes of one store handle; see the module docs.
 #[derive(Debug, Default)]
-pub(crate) struct GroupQueue {
+pub struct GroupQueue {
     state: Mutex<QueueState>,
     ready: Condvar,
 }
@@ -76,7 +75,7 @@ impl GroupQueue {
     /// Queues `ops` (in order, together) and returns their results once they are durable (or
     /// failed). If no group is being written, this thread writes one with `lead`, which gets
     /// every queued write and must answer each ticket.
-    pub(crate) fn submit(
+    pub fn submit(
         &self,
         ops: Vec<Write>,
         mut lead: impl FnMut(Vec<(Ticket, Write)>) -> Vec<(Ticket, Result<Written, StoreError>)>,
@@ -136,9 +135,10 @@ impl Drop for Leader<'_> {
         state.done.extend(self.results.drain(..));
         for ticket in self.tickets.iter().filter(|t| !answered.contains(t)) {
             state.done.insert(*ticket, {
-                Err(StoreError::Embedded(EmbeddedError::State(
-                    "the write was abandoned: the thread writing its group panicked".into(),
-                )))
+                Err(StoreError::Backend {
+                    location: "this process".into(),
+                    why: "the write was abandoned: the thread writing its group panicked".into(),
+                })
             });
         }
         state.leading = false;

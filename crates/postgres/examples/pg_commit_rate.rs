@@ -1,0 +1,139 @@
+//! Durable commits per second through the real [`PgStore`] and the plain `Store` API, and a
+//! big database for the read figures (`docs/performance.md`, PostgreSQL).
+//!
+//! ```sh
+//! cargo run --release -p waygate-postgres --example pg_commit_rate -- URL --commits 2000 --threads 16 [--tag a]
+//! cargo run --release -p waygate-postgres --example pg_commit_rate -- URL --fill 1000000
+//! ```
+//!
+//! `--threads T` starts T runs (environments `TAG-envN`) in one process and advances them at
+//! once from T threads; the store's group commit decides how commits share transactions. Run
+//! several processes with different `--tag`s on one database to measure them together. Each
+//! commit moves a run to its next state with one `Transitioned` event. Prints one JSON line.
+//!
+//! `--fill N` writes N events (runs of 100 events each) into an empty database through
+//! `PgStore::import`, sealed by a `MemoryStore`: the fixture for `history` and `audit verify`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use waygate_core::event::{Cause, EventKind, NewEvent};
+use waygate_core::run::{Run, RunId};
+use waygate_core::store::{EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError};
+use waygate_postgres::PgStore;
+
+fn transitioned(from: &str, to: &str) -> NewEvent {
+    NewEvent::new(
+        "bench",
+        EventKind::Transitioned {
+            from: from.into(),
+            to: to.into(),
+            cause: Cause::Advance,
+            reason: Some("guards passed: ok".into()),
+        },
+    )
+}
+
+fn new_run(id: String, env: String) -> (Run, NewEvent) {
+    let run = Run::new(
+        RunId(id),
+        "cycle5",
+        env,
+        "s0",
+        "bench",
+        "bench/cycle5.ron",
+        include_str!("../../../bench/cycle5.ron"),
+    );
+    let started = NewEvent::new("bench", run.started());
+    (run, started)
+}
+
+/// Advances run `id` (at version 1, in `s0`) through `n` commits.
+fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> {
+    let mut version = 1;
+    for i in 0..n {
+        let (from, to) = (format!("s{}", i % 5), format!("s{}", (i + 1) % 5));
+        version = store
+            .commit(
+                id,
+                version,
+                RunChange::to_state(&to),
+                vec![transitioned(&from, &to)],
+            )?
+            .0
+            .version;
+    }
+    Ok(())
+}
+
+fn fill(url: &str, events: u64) -> Result<(), StoreError> {
+    let memory = MemoryStore::new();
+    let mut made = 0;
+    let mut n = 0;
+    while made < events {
+        let (run, started) = new_run(format!("fill-{n:06}"), format!("env{n}"));
+        let id = memory.create_run(run, vec![started])?.0.id;
+        let length = (events - made).min(100);
+        advance(&memory, &id, length - 1)?;
+        made += length;
+        n += 1;
+    }
+    let runs = memory.list_runs(&RunFilter::default())?;
+    let all = memory.scan_events(&EventFilter::default())?;
+    let (store, _) = PgStore::open(url, true)?;
+    let start = Instant::now();
+    store.import(&runs, &all)?;
+    println!(
+        "{{\"filled\":{},\"runs\":{},\"seconds\":{:.3}}}",
+        all.len(),
+        runs.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), StoreError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url = args
+        .first()
+        .expect("usage: pg_commit_rate URL [--commits N] [--threads T] [--tag X] [--fill N]");
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if let Some(n) = flag("--fill") {
+        return fill(url, n.parse().unwrap());
+    }
+    let commits: u64 = flag("--commits").map_or(2000, |n| n.parse().unwrap());
+    let threads: u64 = flag("--threads").map_or(1, |n| n.parse().unwrap());
+    let tag = flag("--tag").unwrap_or_else(|| "b".into());
+    let (store, _) = PgStore::open(url, true)?;
+    let mut ids = Vec::new();
+    for t in 0..threads {
+        let (run, started) = new_run(format!("{tag}-{t:02}"), format!("{tag}-env{t}"));
+        ids.push(store.create_run(run, vec![started])?.0.id);
+    }
+    let per_thread = commits / threads;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let store = &store;
+                scope.spawn(move || advance(store, id, per_thread))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let commits = per_thread * threads;
+    println!(
+        "{{\"commits\":{commits},\"threads\":{threads},\"seconds\":{seconds:.3},\"per_sec\":{:.1}}}",
+        commits as f64 / seconds
+    );
+    Ok(())
+}

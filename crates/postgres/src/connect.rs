@@ -1,0 +1,186 @@
+//! The database URL, connections, and what the server's errors mean for a caller.
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use waygate_core::store::StoreError;
+
+/// Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`, any case)
+/// rather than a store directory.
+pub fn is_postgres_url(location: &str) -> bool {
+    ["postgres://", "postgresql://"].into_iter().any(|scheme| {
+        location
+            .get(..scheme.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// `url` with any password left out, for messages: `postgres://ana:secret@db/w` becomes
+/// `postgres://ana@db/w`.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}{}{}",
+                &url[..scheme_end],
+                &authority[at..],
+                &rest[authority_end..]
+            )
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Connects to `url`; an error says why in the terms of [`StoreError::Unavailable`].
+pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
+    let location = redact(url);
+    let config: postgres::Config = url.parse().map_err(|e| StoreError::Unavailable {
+        location: location.clone(),
+        why: format!("not a usable PostgreSQL URL: {e}"),
+    })?;
+    let mut config = config;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("waygate");
+    }
+    // libpq's way of keeping a password out of the URL (and out of `ps`).
+    if config.get_password().is_none() {
+        if let Some(password) = std::env::var_os("PGPASSWORD") {
+            config.password(password.as_encoded_bytes());
+        }
+    }
+    config
+        .connect(NoTls)
+        .map_err(|e| unavailable(&location, &e))
+}
+
+/// A failure to connect, in words a user can act on.
+fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
+    let why = match e.code() {
+        Some(c)
+            if *c == SqlState::INVALID_PASSWORD
+                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            format!("the server refused the login: {}", db_message(e))
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => format!(
+            "{} (create it with `createdb`, or name another in the URL)",
+            db_message(e)
+        ),
+        Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
+            format!("the server has no connection to spare: {}", db_message(e))
+        }
+        _ => format!("the server does not answer: {}", source_message(e)),
+    };
+    StoreError::Unavailable {
+        location: location.to_owned(),
+        why,
+    }
+}
+
+/// A failure of an operation on an open connection. `written` says what may have happened
+/// to a write: `None` for a read.
+pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> StoreError {
+    // No code: the socket failed. Class 08 (connection exception) and 57P (the server ending
+    // the session: shut down, restarted, `pg_terminate_backend`): the session is gone too.
+    let lost = e.is_closed()
+        || e.code().is_none_or(|c| {
+            let code = c.code();
+            code.starts_with("08") || code.starts_with("57P")
+        });
+    let why = match (lost, write) {
+        (true, Write::Committing) => format!(
+            "the connection was lost while the commit was under way ({}): it may or may not \
+             have been recorded; `waygate status` or `history` of the run tells which",
+            source_message(e)
+        ),
+        (true, _) => format!(
+            "the connection was lost ({}); nothing was written",
+            source_message(e)
+        ),
+        (false, Write::None) => db_message(e),
+        (false, _) => format!("{}; nothing was written", db_message(e)),
+    };
+    StoreError::Backend {
+        location: location.to_owned(),
+        why,
+    }
+}
+
+/// How far a write got when an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// A read: nothing to lose.
+    None,
+    /// Inside a transaction, before `COMMIT` was sent: rolled back.
+    Before,
+    /// `COMMIT` was sent: the outcome is unknown until the next read.
+    Committing,
+}
+
+/// The server's own message, with its detail and hint.
+fn db_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_owned();
+            if let Some(detail) = db.detail() {
+                text.push_str(": ");
+                text.push_str(detail);
+            }
+            text
+        }
+        None => source_message(e),
+    }
+}
+
+/// The innermost cause (the OS's "Connection refused" rather than "error connecting").
+fn source_message(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
+/// Whether a transaction failed only because another one got in its way (a deadlock, a
+/// serialisation failure, a unique key taken meanwhile): worth trying again, with fresh reads.
+pub(crate) fn is_transient(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::UNIQUE_VIOLATION
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_left_out_of_locations() {
+        for (url, shown) in [
+            (
+                "postgres://ana:s3cret@db:5432/w",
+                "postgres://ana@db:5432/w",
+            ),
+            ("postgres://ana@db/w", "postgres://ana@db/w"),
+            ("postgresql://db/w?user=ana", "postgresql://db/w?user=ana"),
+            ("postgres://:pw@db/w", "postgres://@db/w"),
+        ] {
+            assert_eq!(redact(url), shown);
+        }
+        assert!(is_postgres_url("PostgreSQL://db/w"));
+        assert!(!is_postgres_url(".waygate"));
+    }
+}

@@ -1,0 +1,32 @@
+//! waygate's PostgreSQL store: the second implementation of `waygate_core::store::Store`, for
+//! teams whose laptops and CI runners share runs and one audit chain (`docs/storage.md`,
+//! "PostgreSQL").
+//!
+//! The commit rules, the hash chain and the errors are core's (`store::rules`, `event`,
+//! `StoreError`); this crate decides only how a write is made atomic and durable in
+//! PostgreSQL, and how rows become runs and events.
+//!
+//! # Layout
+//! - `connect.rs`: the URL, connecting, and what the server's errors mean ([`StoreError`]).
+//! - `schema.rs`: the tables, created on first use, and their version.
+//! - `write.rs`: a group of writes in one transaction, serialised on the chain's head row.
+//! - `rows.rs`: rows to runs and events.
+//! - `verify.rs`: the whole chain recomputed, and the head row compared.
+//! - `run_locks.rs`: [`PgRunLocks`], the per-run lock as a session advisory lock.
+//!
+//! [`StoreError`]: waygate_core::store::StoreError
+
+mod connect;
+mod rows;
+mod run_locks;
+mod schema;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod verify;
+mod write;
+
+pub use connect::{is_postgres_url, redact};
+pub use run_locks::PgRunLocks;
+pub use schema::SCHEMA_VERSION;
+pub use store::{PgStore, Tables};

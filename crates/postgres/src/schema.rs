@@ -1,0 +1,205 @@
+//! The tables, created on first use, and the schema version a database carries
+//! (`docs/storage.md`, "PostgreSQL", Schema).
+
+use postgres::Client;
+use waygate_core::event::GENESIS_HASH;
+use waygate_core::store::StoreError;
+
+use crate::connect::{failed, Write};
+
+/// The schema this waygate reads and writes. A database with another version is refused,
+/// naming both.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The tables of [`SCHEMA_VERSION`], in the connection's current schema (the first of its
+/// `search_path`, normally `public`).
+const CREATE: &str = r#"
+CREATE TABLE waygate_schema (
+    version integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+-- The chain's head: the last event's seq, hash and time. Every write locks this one row for
+-- the moment it numbers and chains its events, which makes seq gap-free and commit-ordered.
+CREATE TABLE waygate_head (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    seq bigint NOT NULL,
+    hash text NOT NULL,
+    at text
+);
+CREATE TABLE waygate_runs (
+    id text PRIMARY KEY,
+    workflow text NOT NULL,
+    env text NOT NULL,
+    status text NOT NULL,
+    -- core's store::rules::lock_key: one active run per key.
+    lock_key text NOT NULL,
+    active boolean NOT NULL,
+    version bigint NOT NULL,
+    -- the run as JSON, without its definition (kept once, below).
+    run text NOT NULL,
+    definition text NOT NULL
+);
+CREATE UNIQUE INDEX waygate_runs_one_active ON waygate_runs (lock_key) WHERE active;
+CREATE INDEX waygate_runs_workflow_env ON waygate_runs (workflow, env);
+CREATE TABLE waygate_events (
+    seq bigint PRIMARY KEY,
+    run_id text NOT NULL,
+    -- the time as the hash covers it (RFC 3339, nanoseconds), and in microseconds for the index
+    at text NOT NULL,
+    at_us bigint NOT NULL,
+    actor text NOT NULL,
+    kind_name text NOT NULL,
+    -- the kind's compact JSON, as the hash covers it
+    kind text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+);
+CREATE INDEX waygate_events_run ON waygate_events (run_id, seq);
+CREATE INDEX waygate_events_at ON waygate_events (at_us);
+CREATE FUNCTION waygate_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'waygate_events is append-only: % refused', TG_OP
+        USING HINT = 'the audit chain is never changed; see docs/storage.md, PostgreSQL';
+END
+$$;
+CREATE TRIGGER waygate_events_no_change BEFORE UPDATE OR DELETE ON waygate_events
+    FOR EACH ROW EXECUTE FUNCTION waygate_events_append_only();
+CREATE TRIGGER waygate_events_no_truncate BEFORE TRUNCATE ON waygate_events
+    FOR EACH STATEMENT EXECUTE FUNCTION waygate_events_append_only();
+"#;
+
+/// What [`prepare`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The tables were there, at [`SCHEMA_VERSION`].
+    Existing,
+    /// They were created now.
+    Created,
+}
+
+/// Checks the tables' version, creating them first when `create` and there are none. Two
+/// processes creating them at once serialise on an advisory lock; the second finds them.
+pub(crate) fn prepare(
+    client: &mut Client,
+    location: &str,
+    create: bool,
+) -> Result<Found, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
+    if let Some(found) = version(client, location)? {
+        return check(found, location).map(|()| Found::Existing);
+    }
+    if !create {
+        return Err(StoreError::NoStore {
+            location: location.to_owned(),
+        });
+    }
+    // A session lock, taken outside the transaction that looks: a transaction that began
+    // before the other process committed its tables would not see them in the catalog.
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('waygate: create the schema'))",
+            &[],
+        )
+        .map_err(fail)?;
+    let created = create_tables(client, location);
+    let unlocked = client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtext('waygate: create the schema'))",
+            &[],
+        )
+        .map_err(fail);
+    let created = created?;
+    unlocked?;
+    match created {
+        true => Ok(Found::Created),
+        false => prepare(client, location, false),
+    }
+}
+
+/// Creates the tables unless another process did meanwhile (then `false`).
+fn create_tables(client: &mut Client, location: &str) -> Result<bool, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
+    let mut tx = client.transaction().map_err(fail)?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('waygate_schema') IS NOT NULL", &[])
+        .map_err(fail)?
+        .get(0);
+    if exists {
+        tx.rollback().map_err(fail)?;
+        return Ok(false);
+    }
+    tx.batch_execute(CREATE).map_err(fail)?;
+    tx.execute(
+        "INSERT INTO waygate_schema (version) VALUES ($1)",
+        &[&SCHEMA_VERSION],
+    )
+    .map_err(fail)?;
+    tx.execute(
+        "INSERT INTO waygate_head (seq, hash, at) VALUES (0, $1, NULL)",
+        &[&GENESIS_HASH],
+    )
+    .map_err(fail)?;
+    tx.commit().map_err(fail)?;
+    Ok(true)
+}
+
+/// The version the database's tables carry, `None` when there are none.
+fn version(client: &mut Client, location: &str) -> Result<Option<i32>, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::None);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('waygate_schema') IS NOT NULL", &[])
+        .map_err(fail)?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let found: Option<i32> = client
+        .query_one("SELECT max(version) FROM waygate_schema", &[])
+        .map_err(fail)?
+        .get(0);
+    Ok(Some(found.unwrap_or(0)))
+}
+
+fn check(found: i32, location: &str) -> Result<(), StoreError> {
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    Err(StoreError::UnsupportedVersion {
+        location: location.to_owned(),
+        found: format!("waygate schema {found}"),
+        expected: format!("waygate schema {SCHEMA_VERSION}"),
+    })
+}
+
+/// Warns when the server may lose commits it acknowledged: `fsync` off (a crash of the
+/// server's machine loses them) or `synchronous_commit` off (the server acknowledges before
+/// its log is on disk). The latter is per session, so this store's own sessions turn it on:
+/// `set_durable`.
+pub(crate) fn warn_if_not_durable(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::None);
+    let fsync: String = client.query_one("SHOW fsync", &[]).map_err(fail)?.get(0);
+    if fsync != "on" {
+        tracing::warn!(
+            "the PostgreSQL server at {location} runs with fsync = {fsync}: a crash of its \
+             machine can lose commits waygate has acknowledged (docs/storage.md, PostgreSQL)"
+        );
+    }
+    Ok(())
+}
+
+/// Makes this session's commits durable before they are acknowledged: `synchronous_commit`
+/// `on` when the server's default is `off` (any other value already waits for the local
+/// flush, or more).
+pub(crate) fn set_durable(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::None);
+    let setting: String = client
+        .query_one("SHOW synchronous_commit", &[])
+        .map_err(fail)?
+        .get(0);
+    if setting == "off" {
+        client
+            .batch_execute("SET synchronous_commit TO on")
+            .map_err(fail)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,539 @@
+//! A group of writes in one transaction (`docs/storage.md`, "PostgreSQL", Writing).
+//!
+//! 1. Creates take a transaction-scoped advisory lock on each lock key they need (sorted),
+//!    so two creates for one environment queue up and the second sees the first's run; the
+//!    unique index over the active runs' keys is what enforces one active run per key.
+//! 2. The runs the group touches are read `FOR UPDATE` (sorted): a commit's compare-and-set on
+//!    `version` is judged on a row no one else can change until this transaction ends.
+//! 3. The head row is read `FOR UPDATE`: from here until `COMMIT`, other writers wait. The
+//!    commit time is read, each write is checked by core's rules on its own (a refused one
+//!    changes nothing) and sealed after the previous one, all in memory.
+//! 4. One statement inserts the events and the new runs, updates the moved runs and the head;
+//!    then `COMMIT`. The head row is held for these two round trips, for the whole group.
+//!
+//! `BEGIN` and steps 1 to 3 go in one round trip (one simple query of several statements,
+//! run in order, their few values quoted as literals); step 4's statement is prepared once
+//! per connection. Three round trips per group in all.
+//!
+//! A transaction that fails only because another got in its way (a deadlock, a key taken
+//! meanwhile) is tried again from step 1 with fresh reads.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use postgres::types::ToSql;
+use postgres::{Client, Statement};
+use waygate_core::event::Event;
+use waygate_core::run::{Run, RunId};
+use waygate_core::store::group::{Ticket, Write, Written};
+use waygate_core::store::rules::{
+    apply_change, check_append, check_commit, check_create, commit_time, seal_all, stamp_new_run,
+};
+use waygate_core::store::StoreError;
+
+use crate::connect::{failed, is_transient, Write as Stage};
+use crate::rows::{kind_json, micros, run_from, run_json};
+
+const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
+         (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                              $6::text[], $7::text[], $8::text[], $9::text[])), \
+     nr AS (INSERT INTO waygate_runs \
+         (id, workflow, env, status, lock_key, active, version, run, definition) \
+         SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                              $15::bool[], $16::bigint[], $17::text[], $18::text[])), \
+     ur AS (UPDATE waygate_runs r \
+         SET status = u.status, active = u.active, version = u.version, run = u.run \
+         FROM unnest($19::text[], $20::text[], $21::bool[], $22::bigint[], $23::text[]) \
+              AS u(id, status, active, version, run) \
+         WHERE r.id = u.id) \
+     UPDATE waygate_head SET seq = $24, hash = $25, at = $26";
+
+/// The writing connection, with its one parameterised statement prepared once.
+pub(crate) struct Writer {
+    pub(crate) client: Client,
+    insert: Statement,
+}
+
+impl Writer {
+    pub(crate) fn new(mut client: Client, location: &str) -> Result<Writer, StoreError> {
+        // The reads of step 1 to 3 quote their few values as SQL literals (`literal`): with
+        // standard strings a backslash is an ordinary character, and only `'` needs doubling.
+        client
+            .batch_execute("SET standard_conforming_strings = on")
+            .map_err(|e| failed(location, &e, Stage::None))?;
+        let insert = client
+            .prepare(INSERT)
+            .map_err(|e| failed(location, &e, Stage::None))?;
+        Ok(Writer { client, insert })
+    }
+}
+
+/// How often a group is tried again after another transaction got in its way.
+const ATTEMPTS: usize = 20;
+
+type Results = Vec<(Ticket, Result<Written, StoreError>)>;
+
+/// Writes `batch` in one transaction; each write's own refusal is its result, a failure of
+/// the database the whole group's error.
+pub(crate) fn write_group(
+    writer: &mut Writer,
+    location: &str,
+    batch: Vec<(Ticket, Write)>,
+    now: &dyn Fn() -> jiff::Timestamp,
+) -> Result<Results, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_group(writer, location, batch.clone(), now) {
+            Ok(results) => return Ok(results),
+            Err(Failure::Transient(_)) if attempt < ATTEMPTS => continue,
+            Err(Failure::Transient(e)) => return Err(failed(location, &e, Stage::Before)),
+            Err(Failure::Store(e)) => return Err(e),
+        }
+    }
+}
+
+enum Failure {
+    /// Another transaction got in the way: try again.
+    Transient(postgres::Error),
+    Store(StoreError),
+}
+
+fn before(location: &str) -> impl Fn(postgres::Error) -> Failure + '_ {
+    move |e| {
+        if is_transient(&e) {
+            Failure::Transient(e)
+        } else {
+            Failure::Store(failed(location, &e, Stage::Before))
+        }
+    }
+}
+
+/// The runs a group touches, as it leaves them.
+#[derive(Default)]
+struct View {
+    runs: HashMap<RunId, Run>,
+    holders: HashMap<String, RunId>,
+    created: BTreeSet<RunId>,
+    changed: BTreeSet<RunId>,
+}
+
+fn try_group(
+    writer: &mut Writer,
+    location: &str,
+    batch: Vec<(Ticket, Write)>,
+    now: &dyn Fn() -> jiff::Timestamp,
+) -> Result<Results, Failure> {
+    let fail = before(location);
+    let (mut view, head) = match read_view(&mut writer.client, location, &batch) {
+        Ok(read) => read,
+        Err(e) => {
+            rollback(&mut writer.client);
+            return Err(e);
+        }
+    };
+    // From here to COMMIT, the head row is ours.
+    let at = commit_time(now(), head.at);
+    let mut next_seq = head.seq + 1;
+    let mut prev_hash = head.hash;
+    let mut results = Vec::with_capacity(batch.len());
+    let mut sealed_all: Vec<Event> = Vec::new();
+    for (ticket, write) in batch {
+        let result = apply(&mut view, write, at, next_seq, &prev_hash);
+        if let Ok((_, events)) = &result {
+            if let Some(last) = events.last() {
+                next_seq = last.seq + 1;
+                prev_hash.clone_from(&last.hash);
+            }
+            sealed_all.extend(events.iter().cloned());
+        }
+        results.push((ticket, result));
+    }
+    if sealed_all.is_empty() {
+        writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
+        return Ok(results);
+    }
+    let inserted = insert(
+        &mut writer.client,
+        &writer.insert,
+        location,
+        &view,
+        &sealed_all,
+        at,
+    );
+    if let Err(e) = inserted {
+        rollback(&mut writer.client);
+        return Err(match e {
+            InsertError::Db(e) => fail(e),
+            InsertError::Store(e) => Failure::Store(e),
+        });
+    }
+    writer
+        .client
+        .batch_execute("COMMIT")
+        .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
+    Ok(results)
+}
+
+/// Ends a transaction that failed; a connection that is gone has ended it already.
+fn rollback(client: &mut Client) {
+    if !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK");
+    }
+}
+
+/// The chain's head as step 3 read it.
+struct Head {
+    seq: u64,
+    hash: String,
+    at: Option<jiff::Timestamp>,
+}
+
+/// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
+/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the head.
+fn read_view(
+    client: &mut Client,
+    location: &str,
+    batch: &[(Ticket, Write)],
+) -> Result<(View, Head), Failure> {
+    let fail = before(location);
+    let mut ids = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for (_, write) in batch {
+        match write {
+            Write::Create { run, .. } => {
+                ids.insert(literal(run.id.as_str()));
+                keys.insert(literal(&run.lock_key()));
+            }
+            Write::Commit { id, .. } | Write::Append { id, .. } => {
+                ids.insert(literal(id.as_str()));
+            }
+        }
+    }
+    let ids = ids.into_iter().collect::<Vec<_>>().join(", ");
+    let keys = keys.into_iter().collect::<Vec<_>>().join(", ");
+    let mut sql = String::from("BEGIN; ");
+    if !keys.is_empty() {
+        sql.push_str(&format!(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
+             FROM (SELECT k FROM unnest(ARRAY[{keys}]::text[]) AS k ORDER BY k) AS sorted; \
+             SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key IN ({keys}); "
+        ));
+    }
+    sql.push_str(&format!(
+        "SELECT id, run, definition FROM waygate_runs WHERE id IN ({ids}) ORDER BY id FOR UPDATE; \
+         SELECT seq, hash, at FROM waygate_head FOR UPDATE"
+    ));
+    let messages = client.simple_query(&sql).map_err(&fail)?;
+    // The results, statement by statement (BEGIN's has no rows).
+    let mut results: Vec<Vec<postgres::SimpleQueryRow>> = vec![Vec::new()];
+    for message in messages {
+        match message {
+            postgres::SimpleQueryMessage::Row(row) => {
+                if let Some(last) = results.last_mut() {
+                    last.push(row);
+                }
+            }
+            postgres::SimpleQueryMessage::CommandComplete(_) => results.push(Vec::new()),
+            _ => {}
+        }
+    }
+    let bad = |what: &str| {
+        Failure::Store(StoreError::Backend {
+            location: location.to_owned(),
+            why: format!("unexpected answer to the reads of a commit: {what}"),
+        })
+    };
+    // BEGIN, [lock keys, holders,] runs, head; and an empty one after the last.
+    let mut view = View::default();
+    let (holders, runs, head) = match results.len() {
+        4 => (None, &results[1], &results[2]),
+        6 => (Some(&results[2]), &results[3], &results[4]),
+        n => return Err(bad(&format!("{n} results"))),
+    };
+    for row in holders.into_iter().flatten() {
+        let (Some(key), Some(id)) = (row.get(0), row.get(1)) else {
+            return Err(bad("a holder without its key"));
+        };
+        view.holders.insert(key.to_owned(), RunId(id.to_owned()));
+    }
+    for row in runs {
+        let (Some(json), Some(definition)) = (row.get(1), row.get(2)) else {
+            return Err(bad("a run without its record"));
+        };
+        let run = run_from(json, definition.to_owned(), location).map_err(Failure::Store)?;
+        view.runs.insert(run.id.clone(), run);
+    }
+    let row = head.first().ok_or_else(|| bad("no head row"))?;
+    let head = Head {
+        seq: row
+            .get(0)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("the head's seq"))?,
+        hash: row.get(1).ok_or_else(|| bad("the head's hash"))?.to_owned(),
+        at: row.get(2).and_then(|t| t.parse().ok()),
+    };
+    Ok((view, head))
+}
+
+/// `text` as an SQL string literal (standard strings: `'` doubled, nothing else special).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Step 3 for one write: core's rules on the group's view, then the write applied to it.
+fn apply(
+    view: &mut View,
+    write: Write,
+    at: jiff::Timestamp,
+    next_seq: u64,
+    prev_hash: &str,
+) -> Result<Written, StoreError> {
+    match write {
+        Write::Create { run, events } => {
+            let mut run = *run;
+            let key = run.lock_key();
+            check_create(
+                &run,
+                view.runs.contains_key(&run.id),
+                view.holders.get(&key).cloned(),
+                &events,
+            )?;
+            stamp_new_run(&mut run, at);
+            let sealed = seal_all(events, &run.id, at, next_seq, prev_hash);
+            if !run.status.is_ended() {
+                view.holders.insert(key, run.id.clone());
+            }
+            view.created.insert(run.id.clone());
+            view.runs.insert(run.id.clone(), run.clone());
+            Ok((Some(run), sealed))
+        }
+        Write::Commit {
+            id,
+            expected,
+            change,
+            events,
+        } => {
+            let mut run = check_commit(&id, view.runs.get(&id).cloned(), expected, &events)?;
+            apply_change(&mut run, &change, at);
+            let key = run.lock_key();
+            if run.status.is_ended() && view.holders.get(&key) == Some(&id) {
+                view.holders.remove(&key);
+            }
+            let sealed = seal_all(events, &id, at, next_seq, prev_hash);
+            if !view.created.contains(&id) {
+                view.changed.insert(id.clone());
+            }
+            view.runs.insert(id, run.clone());
+            Ok((Some(run), sealed))
+        }
+        Write::Append { id, events } => {
+            check_append(&id, view.runs.get(&id), &events)?;
+            Ok((None, seal_all(events, &id, at, next_seq, prev_hash)))
+        }
+    }
+}
+
+enum InsertError {
+    Db(postgres::Error),
+    Store(StoreError),
+}
+
+/// Step 4: the events, the new and moved runs, and the head, in one statement.
+fn insert(
+    client: &mut Client,
+    statement: &Statement,
+    location: &str,
+    view: &View,
+    events: &[Event],
+    at: jiff::Timestamp,
+) -> Result<(), InsertError> {
+    let mut new = RunColumns::default();
+    for id in &view.created {
+        if let Some(run) = view.runs.get(id) {
+            new.push(run, location).map_err(InsertError::Store)?;
+        }
+    }
+    let mut moved = RunColumns::default();
+    for id in &view.changed {
+        if let Some(run) = view.runs.get(id) {
+            moved.push(run, location).map_err(InsertError::Store)?;
+        }
+    }
+    write_rows(client, statement, events, &new, &moved, at).map_err(InsertError::Db)
+}
+
+/// The one statement that writes rows: `events`, the `new` runs, the `moved` runs, and the
+/// head moved to the last event (stamped `at`).
+fn write_rows(
+    client: &mut Client,
+    statement: &Statement,
+    events: &[Event],
+    new: &RunColumns,
+    moved: &RunColumns,
+    at: jiff::Timestamp,
+) -> Result<(), postgres::Error> {
+    let ev = EventColumns::of(events);
+    let last = events
+        .last()
+        .map_or((0, String::new()), |e| (e.seq as i64, e.hash.clone()));
+    let at = at.to_string();
+    let params: Vec<&(dyn ToSql + Sync)> = vec![
+        &ev.seq,
+        &ev.run_id,
+        &ev.at,
+        &ev.at_us,
+        &ev.actor,
+        &ev.kind_name,
+        &ev.kind,
+        &ev.prev_hash,
+        &ev.hash,
+        &new.id,
+        &new.workflow,
+        &new.env,
+        &new.status,
+        &new.lock_key,
+        &new.active,
+        &new.version,
+        &new.run,
+        &new.definition,
+        &moved.id,
+        &moved.status,
+        &moved.active,
+        &moved.version,
+        &moved.run,
+        &last.0,
+        &last.1,
+        &at,
+    ];
+    client.execute(statement, &params)?;
+    Ok(())
+}
+
+/// Events as columns, for `unnest`.
+#[derive(Default)]
+struct EventColumns {
+    seq: Vec<i64>,
+    run_id: Vec<String>,
+    at: Vec<String>,
+    at_us: Vec<i64>,
+    actor: Vec<String>,
+    kind_name: Vec<&'static str>,
+    kind: Vec<String>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl EventColumns {
+    fn of(events: &[Event]) -> EventColumns {
+        let mut c = EventColumns::default();
+        for e in events {
+            c.seq.push(e.seq as i64);
+            c.run_id.push(e.run_id.0.clone());
+            c.at.push(e.at.to_string());
+            c.at_us.push(micros(e.at));
+            c.actor.push(e.actor.clone());
+            c.kind_name.push(e.kind_name());
+            c.kind.push(kind_json(&e.kind));
+            c.prev_hash.push(e.prev_hash.clone());
+            c.hash.push(e.hash.clone());
+        }
+        c
+    }
+}
+
+/// Runs as columns, for `unnest`.
+#[derive(Default)]
+struct RunColumns {
+    id: Vec<String>,
+    workflow: Vec<String>,
+    env: Vec<String>,
+    status: Vec<&'static str>,
+    lock_key: Vec<String>,
+    active: Vec<bool>,
+    version: Vec<i64>,
+    run: Vec<String>,
+    definition: Vec<String>,
+}
+
+impl RunColumns {
+    fn push(&mut self, run: &Run, location: &str) -> Result<(), StoreError> {
+        self.id.push(run.id.0.clone());
+        self.workflow.push(run.workflow.clone());
+        self.env.push(run.env.clone());
+        self.status.push(run.status.as_str());
+        self.lock_key.push(run.lock_key());
+        self.active.push(!run.status.is_ended());
+        self.version.push(run.version as i64);
+        self.run.push(run_json(run, location)?);
+        self.definition.push(run.definition.clone());
+        Ok(())
+    }
+}
+
+/// Copies a whole chain and its runs into an empty store, as they are (`store copy`): one
+/// transaction, the head set to the last event.
+pub(crate) fn import(
+    writer: &mut Writer,
+    location: &str,
+    runs: &[Run],
+    events: &[Event],
+) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
+    let client = &mut writer.client;
+    client.batch_execute("BEGIN").map_err(fail)?;
+    let result = import_rows(client, &writer.insert, location, runs, events);
+    if result.is_err() {
+        rollback(client);
+        return result;
+    }
+    client
+        .batch_execute("COMMIT")
+        .map_err(|e| failed(location, &e, Stage::Committing))
+}
+
+fn import_rows(
+    client: &mut Client,
+    statement: &Statement,
+    location: &str,
+    runs: &[Run],
+    events: &[Event],
+) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
+    let head = client
+        .query_one(
+            "SELECT seq, (SELECT count(*) FROM waygate_runs) FROM waygate_head FOR UPDATE",
+            &[],
+        )
+        .map_err(fail)?;
+    let (seq, count): (i64, i64) = (head.get(0), head.get(1));
+    if seq != 0 || count != 0 {
+        return Err(StoreError::NotAStore {
+            location: location.to_owned(),
+            why: format!(
+                "is not empty ({count} runs, {seq} events): a copy goes only into an empty store"
+            ),
+        });
+    }
+    if events.is_empty() {
+        // Nothing to copy: every run has at least its first event.
+        return Ok(());
+    }
+    let mut new = RunColumns::default();
+    let mut seen = HashSet::new();
+    for run in runs {
+        if seen.insert(run.id.clone()) {
+            new.push(run, location)?;
+        }
+    }
+    let none = RunColumns::default();
+    let mut chunks = events.chunks(5000);
+    // The runs with the first events.
+    let first = chunks.next().unwrap_or(&[]);
+    let at = |chunk: &[Event]| chunk.last().map_or(jiff::Timestamp::UNIX_EPOCH, |e| e.at);
+    write_rows(client, statement, first, &new, &none, at(first)).map_err(fail)?;
+    for chunk in chunks {
+        write_rows(client, statement, chunk, &none, &none, at(chunk)).map_err(fail)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The `Store` conformance suite and the PostgreSQL store's own promises, against a real
+//! server (`WAYGATE_TEST_POSTGRES`; skipped with a reason without one, mandatory in CI).
+#![allow(clippy::unwrap_used)]
+
+use waygate_core::store::conformance::{self, create, moved};
+use waygate_core::store::{RunChange, Store, StoreError};
+use waygate_postgres::testing::TestSchema;
+use waygate_postgres::{PgStore, Tables};
+
+fn open(schema: &TestSchema) -> PgStore {
+    PgStore::open(schema.url(), true).expect("open").0
+}
+
+#[test]
+fn the_conformance_suite_passes() {
+    if TestSchema::new().is_none() {
+        return;
+    }
+    conformance::run_all("postgres", |check| {
+        let schema = TestSchema::new().unwrap();
+        check(&open(&schema));
+    });
+}
+
+#[test]
+fn racers_on_separate_connections_have_one_winner() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    open(&schema);
+    conformance::racers_on_separate_handles(&|| Box::new(open(&schema)) as Box<dyn Store>);
+}
+
+#[test]
+fn verify_names_an_event_altered_with_psql() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    conformance::verify_names_an_altered_event(&store, &|seq| {
+        let out = schema.psql(&format!(
+            "ALTER TABLE waygate_events DISABLE TRIGGER USER; \
+             UPDATE waygate_events SET actor = 'mallory' WHERE seq = {seq}; \
+             ALTER TABLE waygate_events ENABLE TRIGGER USER;"
+        ));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+#[test]
+fn events_refuse_update_and_delete_and_verify_catches_rows_deleted_or_inserted() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let run = create(&store, "r1", "prod");
+    for to in ["a", "b"] {
+        let version = store.load_run(&run.id).unwrap().version;
+        store
+            .commit(
+                &run.id,
+                version,
+                RunChange::to_state(to),
+                vec![moved("x", to)],
+            )
+            .unwrap();
+    }
+    for sql in [
+        "UPDATE waygate_events SET actor = 'mallory' WHERE seq = 2",
+        "DELETE FROM waygate_events WHERE seq = 3",
+        "TRUNCATE waygate_events",
+    ] {
+        let out = schema.psql(sql);
+        assert!(!out.status.success(), "{sql} was taken");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("append-only"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(store.verify().unwrap().is_ok());
+    // The last event deleted with the trigger off: the head row still records it.
+    let out = schema.psql(
+        "ALTER TABLE waygate_events DISABLE TRIGGER USER; \
+         DELETE FROM waygate_events WHERE seq = 3; \
+         ALTER TABLE waygate_events ENABLE TRIGGER USER;",
+    );
+    assert!(out.status.success());
+    let report = store.verify().unwrap();
+    let bad = report.first_bad.unwrap();
+    assert_eq!(bad.seq, 3, "{}", bad.problem);
+    assert!(bad.problem.contains("missing"), "{}", bad.problem);
+    assert_eq!(report.head.unwrap().seq, 2);
+    // A row inserted past the head.
+    let out = schema.psql(
+        "INSERT INTO waygate_events SELECT 3, run_id, at, at_us, actor, kind_name, kind, hash, \
+         hash FROM waygate_events WHERE seq = 2",
+    );
+    assert!(out.status.success());
+    let bad = store.verify().unwrap().first_bad.unwrap();
+    assert_eq!(bad.seq, 3, "{}", bad.problem);
+}
+
+#[test]
+fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    match PgStore::open(schema.url(), false) {
+        Err(StoreError::NoStore { .. }) => {}
+        other => panic!("expected NoStore, got {other:?}"),
+    }
+    assert_eq!(
+        PgStore::open(schema.url(), true).unwrap().1,
+        Tables::Created
+    );
+    assert_eq!(
+        PgStore::open(schema.url(), true).unwrap().1,
+        Tables::Existing
+    );
+    assert!(schema
+        .psql("UPDATE waygate_schema SET version = 7")
+        .status
+        .success());
+    match PgStore::open(schema.url(), false) {
+        Err(e @ StoreError::UnsupportedVersion { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("waygate schema 7") && text.contains("waygate schema 1"),
+                "{text}"
+            );
+        }
+        other => panic!("expected UnsupportedVersion, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreachable_server_and_a_missing_database_say_so_without_the_password() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // A port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let unreachable = format!("postgres://ana:s3cret@127.0.0.1:{port}/w");
+    let missing = schema.url().replace("/waygate_test", "/no_such_db");
+    for (url, words) in [
+        (unreachable.as_str(), "does not answer"),
+        (missing.as_str(), "no_such_db"),
+    ] {
+        match PgStore::open(url, true) {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(words), "{text}");
+                assert!(!text.contains("s3cret"), "{text}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn quotes_and_backslashes_in_ids_and_environments_are_only_text() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    for (id, env) in [
+        ("r'1\\", "pr'od\\"),
+        ("x'); DROP TABLE waygate_events; --", "e"),
+    ] {
+        let run = create(&store, id, env);
+        store
+            .commit(
+                &run.id,
+                1,
+                RunChange::to_state("next"),
+                vec![moved("build", "next")],
+            )
+            .unwrap();
+        assert_eq!(store.load_run(&run.id).unwrap().state, "next");
+    }
+    let again = conformance::run("r2", "web", "pr'od\\");
+    let first = conformance::started(&again);
+    assert!(matches!(
+        store.create_run(again, vec![first]),
+        Err(StoreError::EnvironmentBusy { .. })
+    ));
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // Named apart, so only this test's sessions are ended (tests run in parallel).
+    let name = format!("waygate_{}", schema.name());
+    let url = format!("{}&application_name={name}", schema.url());
+    let store = PgStore::open(&url, true).unwrap().0;
+    let run = create(&store, "r1", "prod");
+    // The server ends this store's sessions (the writer's and the idle readers').
+    let out = schema.psql(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = '{name}'"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lost = store.commit(
+        &run.id,
+        1,
+        RunChange::to_state("a"),
+        vec![moved("build", "a")],
+    );
+    match lost {
+        Err(e @ StoreError::Backend { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("connection was lost") && text.contains("nothing was written"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+    // Nothing was written, and the next commit opens a new connection.
+    assert_eq!(store.load_run(&run.id).unwrap().version, 1);
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("a"),
+            vec![moved("build", "a")],
+        )
+        .unwrap();
+    assert!(store.verify().unwrap().is_ok());
+}
