@@ -1,7 +1,7 @@
 //! Values passed between steps (`outputs`, `$WAYGATE_OUTPUT`, `${steps.NAME.KEY}`): published
 //! by one process, used by another, recorded in the history, refused when not written.
 
-use crate::helpers::{Ran, Sandbox, Spawned};
+use crate::helpers::{Sandbox, Spawned};
 
 /// `build` publishes a build id from an action, the `pick` check the idle colour; `deploy`
 /// uses both, in a later process than the one that published them.
@@ -122,11 +122,20 @@ fn a_value_too_long_to_record_fails_the_step() {
     );
 }
 
-/// `run`s the workflow, which must end in `failed` because the build action failed; returns
-/// that action's `ActionFinished`.
+/// `run`s the workflow, which must end in `failed` because the build action failed, within
+/// 30 seconds (a hang fails the test); returns that action's `ActionFinished`.
 #[track_caller]
 fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
-    let ran = Ran::from(with_token(sb, &["run", "outs.ron", "--env", "prod"]));
+    let (out, err) = (sb.path().join("out.txt"), sb.path().join("err.txt"));
+    let child = sb
+        .command("tester", &["run", "outs.ron", "--env", "prod"])
+        .env("WG_TEST_OUT_TOKEN", "tok-5ecret")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("waygate runs");
+    let ran = Spawned::from_child(child, out, err).wait(std::time::Duration::from_secs(30));
     ran.code(6);
     let run = ran.started_run();
     let finished = sb
@@ -249,24 +258,7 @@ fn an_output_file_replaced_by_a_pipe_a_link_or_a_directory_fails_the_step_withou
         ),
     ] {
         let sb = sandbox(build);
-        let (out, err) = (sb.path().join("out.txt"), sb.path().join("err.txt"));
-        let child = sb
-            .command("tester", &["run", "outs.ron", "--env", "prod"])
-            .env("WG_TEST_OUT_TOKEN", "tok-5ecret")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("waygate runs");
-        let ran = Spawned::from_child(child, out, err).wait(std::time::Duration::from_secs(30));
-        ran.code(6);
-        let run = ran.started_run();
-        let finished = sb
-            .history(&run)
-            .into_iter()
-            .find(|e| e["kind"] == "ActionFinished")
-            .expect("finished");
-        assert_eq!(finished["ok"], false, "{what}");
+        let finished = run_to_the_build_failure(&sb);
         let detail = finished["detail"].as_str().unwrap_or_default();
         assert!(
             detail.starts_with("exit status 0, but $WAYGATE_OUTPUT file ") && detail.contains(says),
