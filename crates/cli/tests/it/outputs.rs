@@ -243,22 +243,27 @@ fn an_output_file_replaced_by_a_pipe_a_link_or_a_directory_fails_the_step_withou
     for (what, build, says) in [
         (
             "pipe",
-            r#"rm "$WAYGATE_OUTPUT"; mkfifo "$WAYGATE_OUTPUT""#,
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; rm "$WAYGATE_OUTPUT"; mkfifo "$WAYGATE_OUTPUT""#,
             "is not a regular file",
         ),
         (
             "link",
-            r#"echo "build_id=1" > real; echo "signed=2" >> real; rm "$WAYGATE_OUTPUT"; ln -s "$PWD/real" "$WAYGATE_OUTPUT""#,
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; echo "build_id=1" > real; echo "signed=2" >> real; rm "$WAYGATE_OUTPUT"; ln -s "$PWD/real" "$WAYGATE_OUTPUT""#,
             "is not a regular file",
         ),
         (
             "dir",
-            r#"rm "$WAYGATE_OUTPUT"; mkdir "$WAYGATE_OUTPUT""#,
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; rm "$WAYGATE_OUTPUT"; mkdir "$WAYGATE_OUTPUT""#,
             "is not a regular file",
         ),
     ] {
         let sb = sandbox(build);
         let finished = run_to_the_build_failure(&sb);
+        let left = std::fs::read_to_string(sb.path().join("where.txt")).expect("where.txt");
+        assert!(
+            std::fs::symlink_metadata(left.trim()).is_err(),
+            "{what}: {left} is removed"
+        );
         let detail = finished["detail"].as_str().unwrap_or_default();
         assert!(
             detail.starts_with("exit status 0, but $WAYGATE_OUTPUT file ") && detail.contains(says),

@@ -89,6 +89,8 @@ fn published(
         .file_type();
     if !kind.is_file() {
         let what = if kind.is_dir() {
+            // Dropping the temporary file would leave a directory behind.
+            let _ = std::fs::remove_dir_all(path);
             "a directory"
         } else {
             "a special file"
