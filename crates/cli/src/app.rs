@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use waygate_core::actor::check_actor_name;
 use waygate_core::run::RunId;
 
-use waygate_core::run::Run;
 use waygate_core::store::{
     EmbeddedStore, LockWait, Options, StopWaiting, Store, TimeSource, WaitNotice,
 };
@@ -110,11 +109,6 @@ impl App {
             .map_err(|why| CliError::Usage(why.clone()))
     }
 
-    /// Run `id` as the store holds it, read off the async threads (the store blocks).
-    pub async fn load_run(&self, id: &waygate_core::run::RunId) -> Result<Run, CliError> {
-        Ok(Engine::new(self.store.clone(), "").load_run(id).await?)
-    }
-
     /// An engine acting as this app's actor, for commands that record events.
     pub fn engine(&self) -> Result<Engine, CliError> {
         Ok(self.engine_as(self.actor()?.to_owned()))
@@ -165,6 +159,8 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     /// Who runs a run's entry actions.
     pub run_locks: Arc<dyn RunLocks>,
+    /// The embedded store itself, which a server holds open while it serves.
+    pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
 /// Opens the store `--store` names: the one place that chooses the backend. A `postgres://`
@@ -191,6 +187,14 @@ pub fn open_store(
         return Ok(Opened {
             store: Arc::new(store.with_clock(clock)),
             run_locks: Arc::new(run_locks),
+            embedded: None,
+        });
+    }
+    // A server holds its store for as long as it serves: say which, not "waiting".
+    if let Some(server) = crate::commands::serve::holder(location) {
+        return Err(CliError::HeldByServer {
+            dir: location.display().to_string(),
+            server,
         });
     }
     let store = if create {
@@ -198,9 +202,11 @@ pub fn open_store(
     } else {
         EmbeddedStore::open_existing_with(location, options)?
     };
+    let store = Arc::new(store.with_clock(clock));
     Ok(Opened {
-        store: Arc::new(store.with_clock(clock)),
+        store: store.clone(),
         run_locks: Arc::new(FileRunLocks::new(location.join("locks"))),
+        embedded: Some(store),
     })
 }
 
@@ -270,6 +276,15 @@ fn waiting_line(wait: &LockWait) -> String {
         wait.waited.as_secs()
     ))
     .into_owned()
+}
+
+/// `words` as one shell command line, each word quoted as [`shell_word`] does.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `word` as one word of a command line pasted into a shell.

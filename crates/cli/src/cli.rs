@@ -41,6 +41,14 @@ pub struct Global {
     /// run, marked with state and action).
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// A `waygate serve` to act through instead of a store here (`docs/cli.md`, Server
+    /// mode); the actor is the one the token belongs to.
+    #[arg(long, global = true, env = "WAYGATE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// A file holding the token for `--server` (else the `WAYGATE_TOKEN` environment
+    /// variable; never a flag, which every local user could read in the process list).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -115,6 +123,10 @@ pub enum Command {
     Status {
         /// The run id.
         run: String,
+        /// Then print each new event of the run as it is recorded, until the run ends
+        /// (against a server, from its live event stream).
+        #[arg(long)]
+        follow: bool,
     },
     /// List runs.
     Runs {
@@ -218,6 +230,65 @@ pub enum Command {
     /// Work on the store as a whole (`store salvage`, `store copy`).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Manage a `waygate serve` tokens file (`token new`, `token revoke`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Serve the JSON API over HTTP (`docs/api.md`): the store held here, workflows from
+    /// `--workflows`, callers known by the tokens in `--tokens`.
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port (printed on stderr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7440")]
+    pub listen: std::net::SocketAddr,
+    /// The tokens file (`waygate token new` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: PathBuf,
+    /// The directory of workflow files the server can start (by workflow name).
+    #[arg(long, value_name = "DIR")]
+    pub workflows: PathBuf,
+    /// TLS certificate chain (PEM), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM), with `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Add a token for ACTOR to the tokens file (created private to its owner) and print the
+    /// token, once, alone on stdout; the file keeps only its hash.
+    New {
+        /// Who the token's requests act as.
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// What the token allows: auditor, approver, operator, admin; repeatable.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = parse_role)]
+        roles: Vec<waygate_server::role::Role>,
+        /// The tokens file `waygate serve --tokens` reads.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Remove ACTOR's token from the tokens file: the server refuses it from the next request.
+    Revoke {
+        /// Whose token.
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `--role`: one of the four role names.
+fn parse_role(text: &str) -> Result<waygate_server::role::Role, String> {
+    text.parse()
+        .map_err(|e: waygate_server::role::UnknownRole| e.to_string())
 }
 
 /// `store ...`.
@@ -277,6 +348,9 @@ impl Command {
             Command::Store(StoreCommand::Copy { .. }) => "store copy",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
+            Command::Token(TokenCommand::New { .. }) => "token new",
+            Command::Token(TokenCommand::Revoke { .. }) => "token revoke",
+            Command::Serve(_) => "serve",
         }
     }
 
@@ -296,6 +370,7 @@ impl Command {
                 ..
             }) => &[Human],
             Command::Completions { .. } | Command::Man { .. } => &[Human],
+            Command::Token(_) | Command::Serve(_) => &[Human],
             _ => &[Human, Json],
         }
     }

@@ -29,6 +29,9 @@ pub enum Exit {
     Conflict = 5,
     /// The run ended in a failure terminal state.
     FailedTerminal = 6,
+    /// Server mode: no token, an unknown or revoked one (HTTP 401), or a role that does not
+    /// allow the action (HTTP 403). Nothing changed.
+    NotAllowed = 7,
 }
 
 impl Exit {
@@ -90,6 +93,19 @@ impl Exit {
 }
 
 impl Exit {
+    /// How a command exits when the server refused it with `code`: as the same refusal
+    /// exits on a local store, and 7 when the token is missing, unknown or not allowed.
+    pub fn of_remote(code: waygate_server::error::Code) -> Exit {
+        use waygate_server::error::Code;
+        match code {
+            Code::NotAuthenticated | Code::NotAllowed => Exit::NotAllowed,
+            Code::Usage => Exit::Usage,
+            Code::Conflict => Exit::Conflict,
+            Code::Interrupted => Exit::of_interrupted(),
+            Code::Error | Code::NotFound | Code::TooLarge | Code::Store => Exit::Error,
+        }
+    }
+
     /// How `audit report` exits once its file is written: 0 when the chain verified intact and
     /// every run in scope could be read, else 1 (the report says what is wrong).
     pub fn of_report(intact: bool, every_run_read: bool) -> Exit {
@@ -143,6 +159,29 @@ pub enum CliError {
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] waygate_executor::EngineError),
+    /// A tokens file could not be changed (`token new`, `token revoke`).
+    #[error(transparent)]
+    Tokens(#[from] waygate_server::tokens::TokensError),
+    /// `serve` could not start, or stopped with an error.
+    #[error(transparent)]
+    Serve(#[from] waygate_server::ServeError),
+    /// Server mode: the server refused or failed, and said why.
+    #[error("{}", .0.message)]
+    Remote(waygate_server::error::ApiError),
+    /// Server mode: the server could not be reached, or answered something unreadable.
+    #[error("{0}")]
+    Server(String),
+    /// A local command on a store that a `waygate serve` holds.
+    #[error(
+        "the store at {dir} is held by `waygate serve` at {server}; use it: \
+         `waygate --server {server} ...` with a token (WAYGATE_TOKEN or --token-file)"
+    )]
+    HeldByServer {
+        /// The store directory.
+        dir: String,
+        /// The server's URL.
+        server: String,
+    },
 }
 
 impl CliError {
@@ -203,6 +242,14 @@ impl CliError {
             // A flag's value the command does not take, as clap would report it.
             CliError::Engine(waygate_executor::EngineError::BlankReason(_)) => Exit::Usage,
             CliError::Engine(_) => Exit::Error,
+            // An actor name outside the set is refused as `--as` is.
+            CliError::Tokens(waygate_server::tokens::TokensError::BadActor { .. }) => Exit::Usage,
+            CliError::Tokens(_) => Exit::Error,
+            CliError::Serve(_) => Exit::Error,
+            CliError::Remote(e) => Exit::of_remote(e.code),
+            CliError::Server(_) => Exit::Error,
+            // The store is held, by a server: as for any held lock.
+            CliError::HeldByServer { .. } => Exit::Conflict,
         }
     }
 }

@@ -7,6 +7,7 @@ mod commands;
 mod diagnostics;
 mod exit;
 mod live;
+mod ops;
 mod output;
 mod progress;
 mod screen;
@@ -18,9 +19,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use waygate_core::text::{escape_control, is_unsafe_char};
 
-use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 
 fn main() -> ExitCode {
     return_freed_memory();
@@ -36,7 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
-    init_tracing(cli.global.verbose);
+    // A server logs what it does (requests refused, workflows loaded) by default.
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.global.verbose.max(u8::from(serving)));
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.into(),
@@ -126,6 +129,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Test { files } => return commands::test::run(files, g.format),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { out } => return commands::docs::man(out.as_deref()),
+        Command::Token(command) => return commands::token::run(command),
+        Command::Serve(args) => return commands::serve::run(g, args),
         // Two stores of its own, not `--store`.
         Command::Store(cli::StoreCommand::Copy { from, to }) => {
             return commands::store::copy(from, to, g.format)
@@ -133,7 +138,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         _ => {}
     }
     let creates_runs = matches!(cli.command, Command::Start(_) | Command::Run { .. });
-    let app = App::open(g, creates_runs)?;
+    let ops = Ops::open(g, creates_runs)?;
     // Commands that only read the store run here, off any async runtime: the store blocks.
     let read = match &cli.command {
         Command::Runs {
@@ -141,16 +146,19 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             env,
             status,
         } => Some(query::runs(
-            &app,
+            &ops,
             workflow.clone(),
             env.clone(),
             status.clone(),
         )),
-        Command::History { run } => Some(query::history(&app, run)),
-        Command::Audit(args) => Some(query::audit(&app, args)),
-        Command::Store(cli::StoreCommand::Salvage { to }) => {
-            Some(commands::store::salvage(&app, &g.store, to))
-        }
+        Command::History { run } => Some(query::history(&ops, run)),
+        Command::Audit(args) => Some(query::audit(&ops, args)),
+        Command::Store(cli::StoreCommand::Salvage { to }) => Some(match ops.local() {
+            Some(app) => commands::store::salvage(app, &g.store, to),
+            None => Err(CliError::Usage(
+                "`store salvage` works on a store directory (--store), not through --server".into(),
+            )),
+        }),
         Command::Store(cli::StoreCommand::Copy { .. }) => None,
         _ => None,
     };
@@ -173,24 +181,31 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             | Command::Runs { .. }
             | Command::History { .. }
             | Command::Audit(_)
-            | Command::Store(_) => Ok(Exit::Ok),
-            Command::Start(args) => act::start(&app, args).await,
-            Command::Run { start, no_wait } => act::run(&app, start, *no_wait).await,
-            Command::Status { run } => query::status(&app, run).await,
-            Command::Check { run, to } => act::check(&app, run, to.as_deref()).await,
-            Command::Advance { run, to } => act::advance(&app, run, to.as_deref()).await,
+            | Command::Store(_)
+            | Command::Token(_)
+            | Command::Serve(_) => Ok(Exit::Ok),
+            Command::Start(args) => act::start(&ops, args).await,
+            Command::Run { start, no_wait } => act::run(&ops, start, *no_wait).await,
+            Command::Status { run, follow } => query::status(&ops, run, *follow).await,
+            Command::Check { run, to } => act::check(&ops, run, to.as_deref()).await,
+            Command::Advance { run, to } => act::advance(&ops, run, to.as_deref()).await,
             Command::Approve {
                 run,
                 guard,
                 comment,
                 withdraw,
-            } => act::approve(&app, run, guard, comment.clone(), *withdraw).await,
-            Command::Drive { run, no_wait } => act::drive(&app, run, *no_wait).await,
-            Command::Rollback { run, reason } => act::rollback(&app, run, reason).await,
-            Command::Abort { run, reason } => act::abort(&app, run, reason).await,
-            Command::Override { run, guard, reason } => {
-                act::override_guard(&app, run, guard, reason).await
-            }
+            } => act::approve(&ops, run, guard, comment.clone(), *withdraw).await,
+            Command::Drive { run, no_wait } => act::drive(&ops, run, *no_wait).await,
+            Command::Rollback { run, reason } => act::rollback(&ops, run, reason).await,
+            Command::Abort { run, reason } => act::abort(&ops, run, reason).await,
+            Command::Override { run, guard, reason } => match ops.local() {
+                Some(app) => act::override_guard(app, run, guard, reason).await,
+                None => Err(CliError::Usage(
+                    "`override` works on a store here (--store); through --server it is not \
+                     available yet"
+                        .into(),
+                )),
+            },
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

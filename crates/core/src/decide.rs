@@ -24,7 +24,8 @@ pub struct Evaluation<'a> {
 }
 
 /// Why a run is being sent to its failure path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Incident {
     /// The state's deadline passed.
     Deadline(Duration),
@@ -54,7 +55,8 @@ impl Incident {
 }
 
 /// What should happen to the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decision {
     /// The run is in a terminal state; nothing to do.
     Ended,

@@ -8,7 +8,8 @@ use crate::model::Workflow;
 use crate::run::{Run, RunStatus};
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum How {
     /// In a terminal state, succeeded or failed as the state says.
     Terminal,

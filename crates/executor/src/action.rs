@@ -100,6 +100,12 @@ pub async fn run_named_action(
             Err(v) => (false, v.detail, v.evidence),
         },
     };
+    let kind = match action {
+        Action::Command(_) => "command",
+        Action::Http(_) => "http",
+    };
+    metrics::histogram!("waygate_action_seconds", "kind" => kind, "ok" => if ok { "true" } else { "false" })
+        .record(started.elapsed().as_secs_f64());
     ActionResult {
         ok,
         detail: ctx.redact(&detail),

@@ -36,6 +36,11 @@ pub async fn evaluate_guard(guard: &Guard, ctx: &GuardContext) -> GuardResult {
         tracing::debug!(guard = %guard.name, attempts, detail = %ctx.redact(&verdict.detail), "retrying");
         tokio::time::sleep(guard.retry.delay).await;
     };
+    let kind = guard.check.kind();
+    metrics::counter!("waygate_guard_evaluations_total", "kind" => kind, "outcome" => verdict.outcome.as_str())
+        .increment(1);
+    metrics::histogram!("waygate_guard_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
     result(guard, ctx, verdict, attempts, started)
 }
 

@@ -23,6 +23,10 @@
 //!   `scenario` feature) runs a scripted scenario through the real engine on a paused clock.
 //! - [`error`]: what can go wrong before a check can even be tried.
 //!
+//! Guard evaluations, action and commit durations and transitions are recorded through the
+//! `metrics` facade (`waygate serve` exports them; without a recorder, as in the CLI, they
+//! cost nothing).
+//!
 //! # Features
 //!
 //! - `scenario`: [`scenario`], which needs tokio's paused clock (`tokio/test-util`).

@@ -11,13 +11,16 @@ use std::fmt;
 use tokio::sync::watch;
 
 /// The signals that ask waygate to stop cleanly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Signal {
     /// Ctrl-C.
+    #[serde(rename = "SIGINT")]
     Interrupt,
     /// `kill`, a CI job cancelled, a container stopped.
+    #[serde(rename = "SIGTERM")]
     Terminate,
     /// The terminal closed.
+    #[serde(rename = "SIGHUP")]
     Hangup,
 }
 

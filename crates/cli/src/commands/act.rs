@@ -10,22 +10,21 @@ use waygate_core::model::Workflow;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::text::escape_control;
 use waygate_core::vars::parse_assignment;
-use waygate_executor::engine::{
-    DriveEnd, DriveOptions, DryRun, Engine, Loaded, StepOutcome, TransitionReport,
-};
+use waygate_executor::engine::{DriveEnd, DryRun, Loaded, StepOutcome, TransitionReport};
 use waygate_executor::{EngineError, Signal};
 
 use crate::app::{run_id, App};
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output::{self, guard_lines};
-use crate::progress::Sink;
-use crate::signals;
-use crate::workflow;
 
 /// `start`: creates the run, prints its id.
-pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
-    let (id, overrides, workflow) = create(app, args).await?;
+pub async fn start(ops: &Ops, args: &StartArgs) -> Result<Exit, CliError> {
+    let (id, overrides, workflow) = create(ops, args).await?;
+    let Some(workflow) = workflow else {
+        return print_run_id(ops, &id);
+    };
     for name in overrides.keys() {
         let Some(var) = workflow.vars.get(name).filter(|v| v.secret) else {
             continue;
@@ -41,37 +40,38 @@ pub async fn start(app: &App, args: &StartArgs) -> Result<Exit, CliError> {
             ))
         );
     }
-    match app.format {
-        Format::Human | Format::Csv => output::print_line(&id)?,
+    print_run_id(ops, &id)
+}
+
+fn print_run_id(ops: &Ops, id: &str) -> Result<Exit, CliError> {
+    match ops.format() {
+        Format::Human | Format::Csv => output::print_line(id)?,
         _ => output::json(&json!({ "run_id": id }))?,
     }
     Ok(Exit::Ok)
 }
 
 /// Starts the run; returns its id, the `--var` values (secrets among them are needed
-/// again by a `drive` in the same process, since they are never stored) and the workflow.
+/// again by a `drive` in the same process, since they are never stored) and, when some were
+/// given, the workflow.
 async fn create(
-    app: &App,
+    ops: &Ops,
     args: &StartArgs,
-) -> Result<(String, BTreeMap<String, String>, Workflow), CliError> {
-    let loaded = workflow::load(&args.file)?;
+) -> Result<(String, BTreeMap<String, String>, Option<Workflow>), CliError> {
     let mut overrides = BTreeMap::new();
     for v in &args.vars {
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
         overrides.insert(k, v);
     }
-    warn_secrets_on_command_line(&loaded.workflow, &overrides);
-    let started = app
-        .engine()?
-        .start(
-            &loaded.workflow,
-            &loaded.file,
-            &loaded.text,
-            &args.env,
-            &overrides,
-        )
-        .await?;
-    Ok((started.run.id.to_string(), overrides, loaded.workflow))
+    let run = ops.start(&args.file, &args.env, &overrides).await?;
+    let workflow = if overrides.is_empty() {
+        None
+    } else {
+        let workflow = ops.load(&run.id).await?.workflow;
+        warn_secrets_on_command_line(&workflow, &overrides);
+        Some(workflow)
+    };
+    Ok((run.id.to_string(), overrides, workflow))
 }
 
 /// A secret given with `--var` is in this process's arguments, which every local user can
@@ -95,29 +95,28 @@ fn warn_secrets_on_command_line(workflow: &Workflow, overrides: &BTreeMap<String
 }
 
 /// `run`: start, then drive.
-pub async fn run(app: &App, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
-    let (id, overrides, _) = create(app, args).await?;
+pub async fn run(ops: &Ops, args: &StartArgs, no_wait: bool) -> Result<Exit, CliError> {
+    let (id, overrides, _) = create(ops, args).await?;
     eprintln!("started run {}", escape_control(&id));
-    drive_with(app, app.engine()?.with_overrides(overrides), &id, no_wait).await
+    drive_with(ops, &id, no_wait, overrides).await
 }
 
 /// `drive`: until the run ends, printing progress to stderr.
-pub async fn drive(app: &App, id: &str, no_wait: bool) -> Result<Exit, CliError> {
-    drive_with(app, app.engine()?, id, no_wait).await
+pub async fn drive(ops: &Ops, id: &str, no_wait: bool) -> Result<Exit, CliError> {
+    drive_with(ops, id, no_wait, BTreeMap::new()).await
 }
 
-async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Result<Exit, CliError> {
+async fn drive_with(
+    ops: &Ops,
+    id: &str,
+    no_wait: bool,
+    vars: BTreeMap<String, String>,
+) -> Result<Exit, CliError> {
     let id = run_id(id);
-    let engine = engine.with_shutdown(signals::listen(&app.stop_waiting));
-    let already_ended = engine.load_run(&id).await?.status.is_ended();
-    let mut sink = Sink::new();
-    let options = DriveOptions {
-        no_wait,
-        ..DriveOptions::default()
-    };
-    let end = engine.drive(&id, options, &mut sink).await?;
-    sink.finish();
-    let loaded = engine.load(&id).await?;
+    ops.stop_on_signals();
+    let already_ended = ops.load(&id).await?.run.status.is_ended();
+    let end = ops.drive(&id, no_wait, vars).await?;
+    let (loaded, running) = ops.status(&id).await?;
     let run = &loaded.run;
     let exit = Exit::of_drive(&end);
     let message: Message = match &end {
@@ -131,10 +130,10 @@ async fn drive_with(app: &App, engine: Engine, id: &str, no_wait: bool) -> Resul
                 .into()
         }
         DriveEnd::Interrupted { signal, .. } => {
-            interrupted_message(&loaded, *signal, engine.actions_running(&id)?).into()
+            interrupted_message(&loaded, *signal, running).into()
         }
     };
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => output::print(&message.human())?,
         _ => output::json(&json!({
             "run_id": id,
@@ -281,25 +280,23 @@ fn reports_human(reports: &[TransitionReport]) -> String {
 }
 
 /// `check`: a dry run.
-pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
+pub async fn check(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app
-        .reader()
-        .with_shutdown(signals::listen(&app.stop_waiting));
+    ops.stop_on_signals();
     let DryRun {
         loaded,
         reports,
         decision,
-    } = match engine.dry_run(&rid, to).await {
+    } = match ops.dry_run(&rid, to).await {
         // Its guards' processes are gone with the evaluation; a dry run leaves nothing else.
-        Err(EngineError::Interrupted { signal, .. }) => {
+        Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
             let message = format!("interrupted by {signal}; a dry run, nothing was recorded");
-            return print_message(app, &rid, Exit::of_interrupted(), message.into()).await;
+            return print_message(ops, &rid, Exit::of_interrupted(), message.into()).await;
         }
         other => other?,
     };
     let exit = Exit::of_check(&decision);
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => {
             let mut text = format!(
                 "run {} in `{}` (dry run, nothing recorded)\n",
@@ -322,44 +319,42 @@ pub async fn check(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 }
 
 /// `advance`: one step.
-pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
+pub async fn advance(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app
-        .engine()?
-        .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = engine.load_run(&rid).await?;
-    let (outcome, reports) = match engine.advance(&rid, to).await {
-        Err(EngineError::Interrupted { signal, .. }) => {
-            return interrupted(app, &engine, &rid, signal).await
+    ops.stop_on_signals();
+    let before = ops.load(&rid).await?.run;
+    let (outcome, reports) = match ops.advance(&rid, to).await {
+        Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
+            return interrupted(ops, &rid, signal).await
         }
         // Another command ended the run while this one worked (an abort during an entry
         // action): say how, and by whom, rather than "version conflict". Still exit 5.
-        Err(e) if e.is_conflict() => {
-            let loaded = engine.load(&rid).await?;
+        Err(e) if e.exit() == Exit::Conflict => {
+            let loaded = ops.load(&rid).await?;
             match ending(&loaded.workflow, &loaded.run, &loaded.events) {
                 Some(end) => {
                     return print_message(
-                        app,
+                        ops,
                         &rid,
                         Exit::Conflict,
                         ending_message(&end, &rid, false),
                     )
                     .await
                 }
-                None => return Err(e.into()),
+                None => return Err(e),
             }
         }
         other => other?,
     };
-    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    match app.format {
+    let (exit, message) = step_message(ops, &rid, &before.state, &outcome).await?;
+    match ops.format() {
         Format::Human | Format::Csv => {
             let mut text = reports_human(&reports);
             text.push_str(&message.human());
             output::print(&text)?;
         }
         _ => {
-            let run = engine.load_run(&rid).await?;
+            let run = ops.load(&rid).await?.run;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,
@@ -376,25 +371,20 @@ pub async fn advance(app: &App, id: &str, to: Option<&str>) -> Result<Exit, CliE
 
 /// An operator's signal stopped `advance` or `rollback`: say what was stopped and how to
 /// resume (exit 4, as for `drive`).
-async fn interrupted(
-    app: &App,
-    engine: &Engine,
-    rid: &RunId,
-    signal: Signal,
-) -> Result<Exit, CliError> {
-    let loaded = engine.load(rid).await?;
+async fn interrupted(ops: &Ops, rid: &RunId, signal: Signal) -> Result<Exit, CliError> {
+    let (loaded, running) = ops.status(rid).await?;
     print_message(
-        app,
+        ops,
         rid,
         Exit::of_interrupted(),
-        interrupted_message(&loaded, signal, engine.actions_running(rid)?).into(),
+        interrupted_message(&loaded, signal, running).into(),
     )
     .await
 }
 
 /// What one step did, for people; the exit code is [`Exit::of_step`]'s.
 async fn step_message(
-    engine: &Engine,
+    ops: &Ops,
     rid: &RunId,
     state: &str,
     outcome: &StepOutcome,
@@ -404,7 +394,7 @@ async fn step_message(
         StepOutcome::Moved { from, to, cause } => {
             let name = cause.as_str();
             // Why a failure moved it, from the journal's record of the last move.
-            let loaded = engine.load(rid).await?;
+            let loaded = ops.load(rid).await?;
             let reason = loaded.events.iter().rev().find_map(|e| match &e.kind {
                 EventKind::Transitioned {
                     to: t,
@@ -419,7 +409,7 @@ async fn step_message(
             }
         }
         StepOutcome::Ended { .. } => {
-            let loaded = engine.load(rid).await?;
+            let loaded = ops.load(rid).await?;
             match ending(&loaded.workflow, &loaded.run, &loaded.events) {
                 Some(ending) => ending_message(&ending, rid, false),
                 None => format!("run is in `{}`", loaded.run.state).into(),
@@ -440,29 +430,24 @@ async fn step_message(
 
 /// `approve` and `approve --withdraw`.
 pub async fn approve(
-    app: &App,
+    ops: &Ops,
     id: &str,
     guard: &str,
     comment: Option<String>,
     withdraw: bool,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?;
-    let outcome = if withdraw {
-        engine.withdraw(&rid, guard, comment).await?
-    } else {
-        engine.approve(&rid, guard, comment).await?
-    };
+    let (outcome, actor) = ops.approve(&rid, guard, comment, withdraw).await?;
     let have = outcome.approvers.len();
     let who = if have == 0 {
         String::new()
     } else {
         format!(": {}", outcome.approvers.join(", "))
     };
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => output::print_line(&format!(
             "{} {} `{guard}` on run {rid} ({} of {} needed{who})",
-            engine.actor(),
+            actor,
             if withdraw {
                 "withdrew the approval of"
             } else {
@@ -474,7 +459,7 @@ pub async fn approve(
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
-            "actor": engine.actor(),
+            "actor": actor,
             "withdrawn": withdraw,
             "approvers": outcome.approvers,
             "min": outcome.min,
@@ -517,28 +502,26 @@ pub async fn override_guard(
 }
 
 /// `rollback`.
-pub async fn rollback(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
+pub async fn rollback(ops: &Ops, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app
-        .engine()?
-        .with_shutdown(signals::listen(&app.stop_waiting));
-    let before = engine.load_run(&rid).await?;
-    let outcome = match engine.rollback(&rid, reason).await {
-        Err(EngineError::Interrupted { signal, .. }) => {
-            return interrupted(app, &engine, &rid, signal).await
+    ops.stop_on_signals();
+    let before = ops.load(&rid).await?.run;
+    let outcome = match ops.rollback(&rid, reason).await {
+        Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
+            return interrupted(ops, &rid, signal).await
         }
         other => other?,
     };
-    let (exit, message) = step_message(&engine, &rid, &before.state, &outcome).await?;
-    print_message(app, &rid, exit, message).await
+    let (exit, message) = step_message(ops, &rid, &before.state, &outcome).await?;
+    print_message(ops, &rid, exit, message).await
 }
 
 /// `abort`.
-pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> {
+pub async fn abort(ops: &Ops, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let run = app.engine()?.abort(&rid, reason).await?;
+    let run = ops.abort(&rid, reason).await?;
     print_message(
-        app,
+        ops,
         &rid,
         Exit::Ok,
         format!("run {rid} aborted in `{}`", run.state).into(),
@@ -549,15 +532,15 @@ pub async fn abort(app: &App, id: &str, reason: &str) -> Result<Exit, CliError> 
 /// Prints `message` (for JSON with the run's state and status and the exit code) and returns
 /// `exit`.
 async fn print_message(
-    app: &App,
+    ops: &Ops,
     rid: &waygate_core::run::RunId,
     exit: Exit,
     message: Message,
 ) -> Result<Exit, CliError> {
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => output::print(&message.human())?,
         _ => {
-            let run = app.load_run(rid).await?;
+            let run = ops.load(rid).await?.run;
             output::json(&json!({
                 "run_id": rid,
                 "state": run.state,

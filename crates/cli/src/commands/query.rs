@@ -15,21 +15,45 @@ use waygate_core::text::escape_control;
 use waygate_executor::engine::Loaded;
 use waygate_executor::GuardContext;
 
-use crate::app::{run_id, App};
+use crate::app::run_id;
 use crate::cli::{AuditArgs, AuditCommand, Format};
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output::{self, event_summary, guard_lines, Table};
 
 /// `status RUN`.
-pub async fn status(app: &App, id: &str) -> Result<Exit, CliError> {
-    let engine = app.reader();
-    let loaded = engine.load(&run_id(id)).await?;
-    let running = engine.actions_running(&loaded.run.id)?;
-    let mut view = status_view(app, &loaded, &engine.context(&loaded), running);
-    view.lock_holder = lock_holder(&engine, &loaded.run).await?;
-    match app.format {
-        Format::Human | Format::Csv => output::print(&status_human(&loaded, &view))?,
+pub async fn status(ops: &Ops, id: &str, follow: bool) -> Result<Exit, CliError> {
+    if follow && ops.format() != Format::Human {
+        return Err(CliError::Usage(
+            "--follow prints lines for people; for scripts, `history --format jsonl` or the \
+             API's event stream (docs/api.md)"
+                .into(),
+        ));
+    }
+    let (loaded, running) = ops.status(&run_id(id)).await?;
+    let mut view = status_view(ops, &loaded, &ops.context(&loaded), running);
+    view.lock_holder = lock_holder(ops, &loaded.run).await?;
+    match ops.format() {
+        Format::Human | Format::Csv => {
+            output::print(&status_human(&loaded, &view, ops.workdir_problem(&loaded)))?
+        }
         _ => output::json(&view)?,
+    }
+    if follow && !loaded.run.status.is_ended() {
+        let after = loaded.events.last().map(|e| e.seq);
+        let mut printed = Ok(());
+        ops.follow(&loaded.run.id, after, &mut |e: &Event| {
+            if printed.is_ok() {
+                printed = output::print_line(&format!(
+                    "{}  {}  {}",
+                    output::time(e.at),
+                    e.actor,
+                    event_summary(e)
+                ));
+            }
+        })
+        .await?;
+        printed?;
     }
     Ok(Exit::Ok)
 }
@@ -88,10 +112,7 @@ struct StatusView<'a> {
 
 /// The unended run holding `run`'s lock ([`waygate_core::run::lock_key`] says which runs share
 /// one): the run itself while it has not ended.
-async fn lock_holder(
-    engine: &waygate_executor::Engine,
-    run: &waygate_core::run::Run,
-) -> Result<Option<RunId>, CliError> {
+async fn lock_holder(ops: &Ops, run: &waygate_core::run::Run) -> Result<Option<RunId>, CliError> {
     if !run.status.is_ended() {
         return Ok(Some(run.id.clone()));
     }
@@ -100,7 +121,7 @@ async fn lock_holder(
         status: Some(RunStatus::Active),
         ..Default::default()
     };
-    let active = engine.blocking(move |s| s.list_runs(&filter)).await?;
+    let active = ops.list_runs_now(&filter).await?;
     Ok(active
         .into_iter()
         .find(|r| r.lock_key() == key)
@@ -165,7 +186,7 @@ struct ActionView {
 /// `running`: another process holds the run's lock, so an action started and not finished is
 /// running there, not interrupted.
 fn status_view<'a>(
-    app: &App,
+    ops: &Ops,
     loaded: &'a Loaded,
     ctx: &GuardContext,
     running: bool,
@@ -204,7 +225,7 @@ fn status_view<'a>(
                         approved_by: t.approvers,
                         approvers: &a.approvers,
                         not_by_initiator: a.not_by_initiator,
-                        command: app.command_line(&["approve", run.id.as_str(), &g.name]),
+                        command: ops.command_line(&["approve", run.id.as_str(), &g.name]),
                     });
                 }
             }
@@ -288,7 +309,8 @@ fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
 }
 
 /// Every stored value is escaped: names, details and prompts print as one line each.
-fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
+/// `workdir_problem`: why the run's directory cannot be used, when that can be told here.
+fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<String>) -> String {
     let run = &loaded.run;
     let mut out = format!(
         "run        {}\nworkflow   {} ({}){}\nenv        {}\nstate      {}{}\nstatus     {}\ninitiator  {}\nstarted    {}\nin state   since {}\n",
@@ -321,8 +343,8 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>) -> String {
         None => "released".to_owned(),
     };
     out.push_str(&format!("lock       {lock} ({holder})\n"));
-    match (&run.workdir, loaded.ensure_workdir()) {
-        (Some(dir), Err(waygate_executor::EngineError::Workdir { problem, .. })) => {
+    match (&run.workdir, workdir_problem) {
+        (Some(dir), Some(problem)) => {
             out.push_str(&format!(
                 "directory  {} ({})\n",
                 escape_control(dir),
@@ -418,7 +440,7 @@ const RUN_COLUMNS: [(&str, &str); 10] = [
 
 /// `runs`.
 pub fn runs(
-    app: &App,
+    ops: &Ops,
     workflow: Option<String>,
     env: Option<String>,
     status: Option<String>,
@@ -428,7 +450,7 @@ pub fn runs(
         Some(s) => Some(parse_status(s)?),
     };
     // In creation order: the store sorts by start time (ids sort by their second only).
-    let runs = app.store.list_runs(&RunFilter {
+    let runs = ops.list_runs(&RunFilter {
         workflow,
         env,
         status,
@@ -461,13 +483,13 @@ pub fn runs(
             ended_at: r.ended_at,
         })
         .collect();
-    match app.format {
+    match ops.format() {
         Format::Json => output::json(&rows)?,
         Format::Jsonl => output::jsonl(&rows)?,
         Format::Human | Format::Csv | Format::Svg => {
             // The documented columns, in the documented order, in every format: CSV headers
             // are the JSON field names, the human table shortens them and its times.
-            let csv = app.format == Format::Csv;
+            let csv = ops.format() == Format::Csv;
             let headers: Vec<&str> = RUN_COLUMNS
                 .iter()
                 .map(|&(csv_name, human)| if csv { csv_name } else { human })
@@ -509,12 +531,13 @@ fn parse_status(s: &str) -> Result<RunStatus, CliError> {
 }
 
 /// Prints events in the chosen format.
-fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
-    match app.format {
+fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
+    let format = ops.format();
+    match format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
         Format::Human | Format::Csv | Format::Svg => {
-            let mut t = if app.format == Format::Csv {
+            let mut t = if format == Format::Csv {
                 Table::new(&[
                     "SEQ",
                     "RUN_ID",
@@ -529,7 +552,7 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                 Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"])
             };
             for e in events {
-                if app.format == Format::Csv {
+                if format == Format::Csv {
                     t.row(vec![
                         e.seq.to_string(),
                         e.run_id.to_string(),
@@ -551,12 +574,12 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
                     ]);
                 }
             }
-            let mut text = if app.format == Format::Csv {
+            let mut text = if format == Format::Csv {
                 t.csv()
             } else {
                 t.human()
             };
-            if app.format == Format::Human {
+            if format == Format::Human {
                 // Guard details under their evaluation, for people reading one run's story.
                 let details: Vec<String> = events
                     .iter()
@@ -580,9 +603,9 @@ fn print_events(app: &App, events: &[Event]) -> Result<(), CliError> {
 }
 
 /// `history RUN`.
-pub fn history(app: &App, id: &str) -> Result<Exit, CliError> {
-    let events = app.store.run_events(&run_id(id))?;
-    print_events(app, &events)?;
+pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
+    let events = ops.run_events(&run_id(id))?;
+    print_events(ops, &events)?;
     Ok(Exit::Ok)
 }
 
@@ -602,10 +625,19 @@ pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
 }
 
 /// `audit [filters]` and `audit verify`.
-pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
+pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
     match &args.verify {
-        Some(AuditCommand::Verify { expect_head }) => return verify(app, expect_head.as_deref()),
-        Some(AuditCommand::Report(report)) => return super::report::run(app, report),
+        Some(AuditCommand::Verify { expect_head }) => return verify(ops, expect_head.as_deref()),
+        Some(AuditCommand::Report(report)) => {
+            return match ops.local() {
+                Some(app) => super::report::run(app, report),
+                None => Err(CliError::Usage(
+                    "`audit report` reads a store directory (--store); through --server it is \
+                     not available yet"
+                        .into(),
+                )),
+            }
+        }
         None => {}
     }
     let filter = EventFilter {
@@ -633,21 +665,18 @@ pub fn audit(app: &App, args: &AuditArgs) -> Result<Exit, CliError> {
             )));
         }
     }
-    let events = app.store.scan_events(&filter)?;
-    print_events(app, &events)?;
+    let events = ops.scan_events(&filter)?;
+    print_events(ops, &events)?;
     Ok(Exit::Ok)
 }
 
 /// `audit verify [--expect-head HASH]`.
-fn verify(app: &App, expect_head: Option<&str>) -> Result<Exit, CliError> {
+fn verify(ops: &Ops, expect_head: Option<&str>) -> Result<Exit, CliError> {
     // Already checked and lower-cased as it was parsed (`cli::parse_head`).
-    let report = match expect_head {
-        Some(hash) => app.store.verify_reaching(hash)?,
-        None => app.store.verify()?,
-    };
+    let report = ops.verify(expect_head)?;
     let bad = report.first_bad.as_ref();
     let unreached = expect_head.is_some() && report.reached.is_none();
-    match app.format {
+    match ops.format() {
         Format::Human | Format::Csv => {
             let mut text = match bad {
                 None => format!(

@@ -253,7 +253,7 @@ fn wanted_str(want: &Option<String>, have: &str) -> bool {
 }
 
 /// The result of [`Store::verify`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Events checked (up to and including the first bad one).
     pub events: u64,
@@ -280,7 +280,7 @@ impl VerifyReport {
 }
 
 /// The last event of a chain: its seq and hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainHead {
     /// Its sequence number.
     pub seq: u64,
@@ -289,7 +289,7 @@ pub struct ChainHead {
 }
 
 /// The first event that fails verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BadEvent {
     /// Its sequence number (inferred from its predecessor when the record is unreadable).
     pub seq: u64,

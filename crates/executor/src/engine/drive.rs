@@ -44,7 +44,8 @@ impl Default for DriveOptions {
 }
 
 /// How a `drive` ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "end", rename_all = "snake_case")]
 pub enum DriveEnd {
     /// The run ended.
     Ended {

@@ -454,6 +454,12 @@ impl Engine {
         let (run, events) = self
             .blocking(move |s| s.load_run_with_events(&owned))
             .await?;
+        self.assemble(run, events)
+    }
+
+    /// A run and its events as read elsewhere (from a server, say), with its pinned workflow
+    /// and its variable values, as [`Engine::load`] gives them.
+    pub fn assemble(&self, run: Run, events: Vec<Event>) -> Result<Loaded, EngineError> {
         // Read with the rules that make a model only: a run an earlier waygate started under
         // looser rules stays readable and drivable (core's `validate::pinned`).
         let validated = waygate_core::validate::pinned(&run.file, &run.definition);
@@ -570,9 +576,11 @@ impl Engine {
     ) -> Result<Run, EngineError> {
         let (id, version) = (run.id.clone(), run.version);
         let events = self.events(events);
+        let began = std::time::Instant::now();
         let (run, _) = self
             .blocking(move |s| s.commit(&id, version, change, events))
             .await?;
+        metrics::histogram!("waygate_store_commit_seconds").record(began.elapsed().as_secs_f64());
         Ok(run)
     }
 

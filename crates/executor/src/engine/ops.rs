@@ -24,7 +24,7 @@ pub struct Started {
 }
 
 /// An accepted approval (or withdrawal) and where the guard stands now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApproveOutcome {
     /// Distinct people whose approval counts for the guard now, sorted.
     pub approvers: Vec<String>,

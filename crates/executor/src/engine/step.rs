@@ -25,7 +25,7 @@ use crate::evaluate::evaluate_transition;
 use crate::shutdown::Signal;
 
 /// The guards of one transition as evaluated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransitionReport {
     /// The state the guards were evaluated in (the run may have moved on since).
     pub from: String,
@@ -56,7 +56,8 @@ pub struct DryRun {
 }
 
 /// What a step did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepOutcome {
     /// The run moved, by a transition or an incident, and its new state's entry is done.
     Moved {
@@ -374,6 +375,7 @@ impl Engine {
             records,
         )
         .await?;
+        metrics::counter!("waygate_transitions_total", "cause" => cause.as_str()).increment(1);
         Ok(())
     }
 

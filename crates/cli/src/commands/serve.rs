@@ -1,0 +1,159 @@
+//! `serve`: the store opened and held here, handed to the server (`waygate_server::serve`).
+//!
+//! On the embedded store one server holds the directory for as long as it serves (its
+//! operations then skip opening the store each time), and writes down where it listens in
+//! `serve/server` there, so that a local command on that directory says which server to use
+//! instead of waiting for the store ([`holder`]). The note is removed when the server stops;
+//! one left by a server that was killed names a process that is gone, and is ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use waygate_core::store::{EmbeddedStore, StopWaiting};
+use waygate_server::drives::DirRecord;
+use waygate_server::{Backend, Config, Limits};
+
+use crate::app::{open_store, process_clock, store_options};
+use crate::cli::{Global, ServeArgs};
+use crate::exit::{CliError, Exit};
+
+/// Serves until SIGTERM or SIGINT; exit 0 after a clean stop.
+pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
+    if args.tls_cert.is_some() {
+        return Err(CliError::BadInput(
+            "--tls-cert/--tls-key: this build serves plain HTTP only; put a reverse proxy that \
+             terminates TLS in front of it (docs/api.md, TLS)"
+                .into(),
+        ));
+    }
+    if global
+        .store
+        .to_str()
+        .is_some_and(waygate_postgres::is_postgres_url)
+    {
+        return Err(CliError::BadInput(
+            "`serve` on a PostgreSQL store is not available yet: a server writes down the runs \
+             it drives beside an embedded store; on PostgreSQL that becomes a lease per run in \
+             the database (docs/api.md); serve a store directory"
+                .into(),
+        ));
+    }
+    let clock = process_clock();
+    let opened = open_store(
+        &global.store,
+        true,
+        store_options(&StopWaiting::default()),
+        Arc::new(move || waygate_executor::Clock::now(&clock)),
+    )?;
+    let dir = global.store.clone();
+    let _held = match &opened.embedded {
+        Some(store) => Some(Holding::start(store.clone())?),
+        None => None,
+    };
+    // The runs this server drives are written down beside the store it holds.
+    let record = DirRecord::new(dir.join("serve").join("driving"))
+        .map_err(|e| CliError::BadInput(format!("cannot keep the record of driven runs: {e}")))?;
+    let backend = Backend {
+        store: opened.store,
+        run_locks: opened.run_locks,
+        clock: Arc::new(clock),
+        record: Arc::new(record),
+    };
+    let config = Config {
+        listen: args.listen,
+        tokens: args.tokens.clone(),
+        workflows: args.workflows.clone(),
+        limits: Limits::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)?;
+    let note = note_path(&dir);
+    let served = runtime.block_on(waygate_server::serve(config, backend, |addr, catalog| {
+        let url = format!("http://{addr}");
+        if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
+            tracing::warn!("cannot write {}: {e}", note.display());
+        }
+        eprintln!(
+            "waygate serve: listening on {url} ({} workflows loaded, {} not)",
+            catalog.loaded.len(),
+            catalog.rejected.len()
+        );
+    }));
+    let _ = std::fs::remove_file(&note);
+    served?;
+    Ok(Exit::Ok)
+}
+
+fn note_path(dir: &Path) -> PathBuf {
+    dir.join("serve").join("server")
+}
+
+/// The URL of the live server that holds the store in `dir`, if one does.
+pub fn holder(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(note_path(dir)).ok()?;
+    let mut words = text.split_whitespace();
+    let url = words.next()?.to_owned();
+    let pid: libc::pid_t = words.next()?.parse().ok()?;
+    if pid == std::process::id() as libc::pid_t {
+        return None;
+    }
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A killed server not yet reaped by its parent holds nothing any more.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1.trim_start().to_owned();
+            after_name.chars().next()
+        })
+        == Some('Z');
+    (exists && !zombie).then_some(url)
+}
+
+/// The embedded store held open by a thread of its own until dropped (the hold borrows the
+/// store, so it lives where the store does).
+struct Holding {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Holding {
+    fn start(store: Arc<EmbeddedStore>) -> Result<Holding, CliError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match store.hold() {
+            Ok(held) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = stop_rx.recv();
+                drop(held);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        });
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Holding {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(CliError::BadInput(
+                "the store could not be held open".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        // Letting go applies what the session has not applied yet: wait for it.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `token new` and `token revoke` on a real tokens file.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::helpers::{run, Sandbox};
+
+#[test]
+fn token_new_prints_the_token_alone_and_keeps_only_its_hash() {
+    let sb = Sandbox::new();
+    let ran = run(
+        sb.path(),
+        &[
+            "token",
+            "new",
+            "--actor",
+            "ana",
+            "--role",
+            "operator",
+            "--role",
+            "approver",
+            "--file",
+            "tokens.ron",
+        ],
+    );
+    ran.code(0);
+    let token = ran.stdout.trim_end_matches('\n');
+    assert_eq!(ran.stdout, format!("{token}\n"));
+    assert!(token.starts_with("wgt_") && token.len() == 68, "{token}");
+    assert!(
+        ran.stderr.contains("ana (operator, approver)"),
+        "{}",
+        ran.stderr
+    );
+    let path = sb.path().join("tokens.ron");
+    let text = std::fs::read_to_string(&path).expect("tokens file");
+    assert!(
+        !text.contains(&token[4..]),
+        "the token itself is in the file:\n{text}"
+    );
+    assert!(text.contains("\"ana\""), "{text}");
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the tokens file is private to its owner"
+    );
+    // A second token for the same actor is refused and changes nothing.
+    let again = run(
+        sb.path(),
+        &[
+            "token",
+            "new",
+            "--actor",
+            "ana",
+            "--role",
+            "admin",
+            "--file",
+            "tokens.ron",
+        ],
+    );
+    again.code(1);
+    assert!(again.stdout.is_empty());
+    assert!(
+        again.stderr.contains("already has a token"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("file"), text);
+}
+
+#[test]
+fn token_revoke_removes_the_entry_and_says_when_there_is_none() {
+    let sb = Sandbox::new();
+    for actor in ["ana", "bob"] {
+        run(
+            sb.path(),
+            &[
+                "token", "new", "--actor", actor, "--role", "auditor", "--file", "t.ron",
+            ],
+        )
+        .code(0);
+    }
+    run(
+        sb.path(),
+        &["token", "revoke", "--actor", "ana", "--file", "t.ron"],
+    )
+    .code(0);
+    let text = std::fs::read_to_string(sb.path().join("t.ron")).expect("file");
+    assert!(
+        !text.contains("\"ana\"") && text.contains("\"bob\""),
+        "{text}"
+    );
+    let ran = run(
+        sb.path(),
+        &["token", "revoke", "--actor", "ana", "--file", "t.ron"],
+    );
+    ran.code(1);
+    assert!(ran.stderr.contains("ana has no token"), "{}", ran.stderr);
+}
+
+#[test]
+fn token_new_refuses_bad_roles_and_actor_names() {
+    let sb = Sandbox::new();
+    // (args, exit)
+    let cases: [(&[&str], i32); 4] = [
+        (&["--actor", "ana", "--role", "root"], 2),
+        (&["--actor", "ana"], 2),
+        (&["--actor", "ana b", "--role", "admin"], 2),
+        (&["--actor", "ana\u{1b}[2J", "--role", "admin"], 2),
+    ];
+    for (args, exit) in cases {
+        let mut all = vec!["token", "new", "--file", "t.ron"];
+        all.extend_from_slice(args);
+        let ran = run(sb.path(), &all);
+        ran.code(exit);
+        assert!(ran.stdout.is_empty(), "{args:?}");
+        assert!(!ran.stderr.contains('\u{1b}'), "{}", ran.stderr);
+    }
+    assert!(!sb.path().join("t.ron").exists());
+}

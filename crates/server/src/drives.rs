@@ -1,0 +1,218 @@
+//! The runs this server drives: started on request, carried on with nobody connected, and
+//! resumed by the server itself after a restart (`kill -9` included).
+//!
+//! Before a drive starts, the run is written down with the actor who asked ([`DriveRecord`]);
+//! it is crossed out when the drive ends (the run ended, or is stuck). A drive stopped by
+//! SIGTERM stays written down, and so does one whose process died: the next server start
+//! drives each again, as that actor. On the embedded store one server holds the directory,
+//! so the record is a directory of files. With several replicas on one database the record
+//! becomes a lease per run, held by one replica and renewed while it lives; that is the same
+//! trait with another implementation (`record` takes the lease, `list` names the runs whose
+//! lease lapsed), and this module does not change.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use waygate_core::run::RunId;
+use waygate_executor::engine::{DriveEnd, DriveOptions, Progress, ProgressSink};
+
+use crate::error::ApiError;
+use crate::server::Shared;
+
+/// Where a server writes down the runs it drives.
+pub trait DriveRecord: Send + Sync + std::fmt::Debug {
+    /// Writes down that this server drives `run` as `actor`.
+    fn record(&self, run: &RunId, actor: &str) -> io::Result<()>;
+    /// Crosses `run` out.
+    fn forget(&self, run: &RunId) -> io::Result<()>;
+    /// The runs written down, with their actors.
+    fn list(&self) -> io::Result<Vec<(RunId, String)>>;
+}
+
+/// A [`DriveRecord`] as a directory with one file per run, holding the actor.
+#[derive(Debug)]
+pub struct DirRecord {
+    dir: PathBuf,
+}
+
+impl DirRecord {
+    /// The record in `dir`, created if missing.
+    pub fn new(dir: impl Into<PathBuf>) -> io::Result<DirRecord> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(DirRecord { dir })
+    }
+
+    fn path(&self, run: &RunId) -> io::Result<PathBuf> {
+        let id = run.as_str();
+        let plain = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if plain {
+            Ok(self.dir.join(id))
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a run id of letters, digits, - and _ only",
+            ))
+        }
+    }
+}
+
+impl DriveRecord for DirRecord {
+    fn record(&self, run: &RunId, actor: &str) -> io::Result<()> {
+        let path = self.path(run)?;
+        let temp = path.with_extension("new");
+        std::fs::write(&temp, actor)?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    fn forget(&self, run: &RunId) -> io::Result<()> {
+        match std::fs::remove_file(self.path(run)?) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn list(&self) -> io::Result<Vec<(RunId, String)>> {
+        let mut runs = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".new") {
+                continue;
+            }
+            let actor = std::fs::read_to_string(entry.path())?;
+            runs.push((RunId(name), actor.trim().to_owned()));
+        }
+        runs.sort();
+        Ok(runs)
+    }
+}
+
+/// How a drive ended, as the API returns it (`docs/api.md`, drive).
+pub type DriveResult = Result<Value, ApiError>;
+
+/// The drives in progress in this server.
+#[derive(Debug, Default)]
+pub struct Drives {
+    running: Mutex<HashMap<RunId, Running>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    end: watch::Receiver<Option<DriveResult>>,
+    task: JoinHandle<()>,
+}
+
+/// Discards progress: what a drive does is in the run's events, which clients follow.
+struct Quiet;
+
+impl ProgressSink for Quiet {
+    fn report(&mut self, _: &Progress) {}
+}
+
+impl Drives {
+    /// Drives `run` as `actor` unless this server drives it already; returns where its end
+    /// will be told. A drive that waits (`no_wait` false) is written down first.
+    pub fn start(
+        &self,
+        shared: &Arc<Shared>,
+        run: RunId,
+        actor: &str,
+        no_wait: bool,
+    ) -> Result<watch::Receiver<Option<DriveResult>>, ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|_, r| !r.task.is_finished());
+        if let Some(r) = running.get(&run) {
+            return Ok(r.end.clone());
+        }
+        if !no_wait {
+            shared.record.record(&run, actor).map_err(|e| {
+                ApiError::new(
+                    crate::error::Code::Store,
+                    format!("cannot write down that this server drives run {run}: {e}"),
+                )
+            })?;
+        }
+        let (tx, rx) = watch::channel(None);
+        let engine = shared.engine(actor);
+        let record = shared.record.clone();
+        let id = run.clone();
+        let task = tokio::spawn(async move {
+            let options = DriveOptions {
+                no_wait,
+                ..DriveOptions::default()
+            };
+            let ended = engine.drive(&id, options, &mut Quiet).await;
+            let keep = match &ended {
+                Ok(DriveEnd::Interrupted { .. }) => true,
+                Err(e) => e.is_interrupted(),
+                Ok(_) => false,
+            };
+            if keep {
+                tracing::info!(run = %id, "drive stopped by the server's shutdown; resumed at its next start");
+            } else if let Err(e) = record.forget(&id) {
+                tracing::error!(run = %id, "cannot cross out a finished drive: {e}");
+            }
+            if let Err(e) = &ended {
+                tracing::warn!(run = %id, "drive ended with an error: {e}");
+            }
+            let result = ended
+                .map(|end| serde_json::to_value(end).unwrap_or_default())
+                .map_err(ApiError::from);
+            let _ = tx.send(Some(result));
+        });
+        running.insert(
+            run,
+            Running {
+                end: rx.clone(),
+                task,
+            },
+        );
+        Ok(rx)
+    }
+
+    /// Drives every run written down by an earlier server, as the actor who asked.
+    pub fn resume(&self, shared: &Arc<Shared>) {
+        let runs = match shared.record.list() {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::error!("cannot read the drives to resume: {e}");
+                return;
+            }
+        };
+        for (run, actor) in runs {
+            tracing::info!(run = %run, actor = %actor, "resuming a drive");
+            if let Err(e) = self.start(shared, run.clone(), &actor, false) {
+                tracing::error!(run = %run, "cannot resume: {e}");
+            }
+        }
+    }
+
+    /// How many drives are in progress.
+    pub fn count(&self) -> usize {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.values().filter(|r| !r.task.is_finished()).count()
+    }
+
+    /// Waits for every drive to finish (after the engine's shutdown fired, they stop at their
+    /// next await, recording an interrupted action as such).
+    pub async fn finish(&self) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.drain().map(|(_, r)| r.task).collect()
+        };
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

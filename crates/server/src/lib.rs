@@ -1,0 +1,24 @@
+//! waygate as a server: who may call it (tokens and roles) and, on top, the HTTP API.
+//!
+//! # Layout
+//!
+//! - [`role`]: the four roles and which actions each allows.
+//! - [`tokens`]: the tokens file: actors, their roles and a hash of each token.
+//! - [`auth`]: the bearer token of a request, checked against the tokens file and the route.
+//! - [`catalog`]: the workflows a server can start, from its `--workflows` directory.
+//! - [`error`]: errors as JSON, with a code per CLI exit code.
+//! - [`drives`]: the runs the server drives, written down to be resumed after a restart.
+//! - `routes`: the HTTP routes.
+//! - [`server`]: binding, signals, graceful stop.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod catalog;
+pub mod drives;
+pub mod error;
+pub mod role;
+mod routes;
+pub mod server;
+pub mod tokens;
+
+pub use server::{serve, Backend, Config, Limits, ServeError};

@@ -1,0 +1,674 @@
+//! The routes: `/v1/...` (one per CLI command, JSON), `/healthz`, `/readyz`, `/metrics`.
+//! `docs/api.md` documents each with a `curl` example.
+//!
+//! Handlers check the caller first ([`Caller`], before the body is read), then do what the
+//! CLI command does through the engine, as the caller. An operation that changes a run runs
+//! in a task of its own: a client that disconnects or a request that times out never cuts
+//! it short, it finishes (or stops at the server's shutdown, cleanly) whoever is listening.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
+use waygate_core::event::{Event, EventKind};
+use waygate_core::run::{RunId, RunStatus};
+use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
+
+use crate::auth::{Administers, Approves, Caller, Operates, Reads};
+use crate::error::{ApiError, Code};
+use crate::server::Shared;
+
+/// The whole API.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let limits = shared.limits;
+    let quick = Router::new()
+        .route("/v1/workflows", get(workflows))
+        .route("/v1/workflows/reload", post(reload))
+        .route("/v1/workflows/{name}", axum::routing::put(upload))
+        .route("/v1/runs", get(runs).post(start))
+        .route("/v1/runs/{id}", get(status))
+        .route("/v1/runs/{id}/check", post(check))
+        .route("/v1/runs/{id}/advance", post(advance))
+        .route("/v1/runs/{id}/approve", post(approve))
+        .route("/v1/runs/{id}/rollback", post(rollback))
+        .route("/v1/runs/{id}/abort", post(abort))
+        .route("/v1/runs/{id}/history", get(history))
+        .route("/v1/audit", get(audit))
+        .route("/v1/audit/verify", get(verify))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request,
+        ));
+    // These wait as long as the run does: no overall timeout.
+    let long = Router::new()
+        .route("/v1/runs/{id}/drive", post(drive))
+        .route("/v1/runs/{id}/events", get(events));
+    Router::new()
+        .merge(quick)
+        .merge(long)
+        .route_layer(middleware::from_fn(count))
+        .fallback(|| async {
+            ApiError::new(
+                Code::NotFound,
+                "no such route: the API is under /v1 (docs/api.md)",
+            )
+        })
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(limits.header))
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+/// Counts requests by route and status, and times them.
+async fn count(path: MatchedPath, request: Request, next: Next) -> Response {
+    let began = Instant::now();
+    let route = path.as_str().to_owned();
+    let response = next.run(request).await;
+    let code = response.status().as_u16().to_string();
+    metrics::counter!("waygate_http_requests_total", "route" => route.clone(), "code" => code)
+        .increment(1);
+    metrics::histogram!("waygate_http_request_seconds", "route" => route)
+        .record(began.elapsed().as_secs_f64());
+    response
+}
+
+/// A JSON body; a body that is too large or not the expected JSON is an [`ApiError`].
+struct Body<T>(T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                Code::TooLarge,
+                "the request body is larger than this server takes",
+            )),
+            Err(e) => Err(ApiError::new(Code::Usage, e.body_text())),
+        }
+    }
+}
+
+/// Runs `work` in a task of its own and waits for it: see the module docs.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::new(Code::Store, format!("the operation failed: {e}")))?
+}
+
+fn run_id(text: &str) -> RunId {
+    RunId(text.trim().to_owned())
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let store = shared.backend.store.clone();
+    let probe = tokio::task::spawn_blocking(move || store.load_run(&RunId("readyz".into()))).await;
+    let reachable = matches!(
+        probe,
+        Ok(Ok(_)) | Ok(Err(waygate_core::store::StoreError::NotFound(_)))
+    );
+    let loaded = shared.catalog().loaded.len();
+    if !reachable {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store not reachable\n").into_response();
+    }
+    if loaded == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no workflows loaded\n").into_response();
+    }
+    (StatusCode::OK, format!("ready: {loaded} workflows\n")).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let text = tokio::task::spawn_blocking(move || shared.render_metrics())
+        .await
+        .unwrap_or_default();
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+fn catalog_json(shared: &Shared) -> Value {
+    let catalog = shared.catalog();
+    let loaded: Vec<Value> = catalog
+        .loaded
+        .iter()
+        .map(|(name, w)| {
+            json!({
+                "name": name,
+                "file": w.file.display().to_string(),
+                "description": w.workflow.description,
+                "environments": w.workflow.environments.keys().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "loaded": loaded, "rejected": catalog.rejected })
+}
+
+async fn workflows(_: Caller<Reads>, State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(catalog_json(&shared))
+}
+
+async fn reload(
+    caller: Caller<Administers>,
+    State(shared): State<Arc<Shared>>,
+) -> Result<Json<Value>, ApiError> {
+    tracing::info!(actor = %caller.identity.actor, "reloading workflows");
+    shared.reload().map_err(|e| {
+        ApiError::new(
+            Code::Error,
+            format!("cannot read the workflows directory: {e}"),
+        )
+    })?;
+    Ok(Json(catalog_json(&shared)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadBody {
+    /// The workflow file's text.
+    text: String,
+}
+
+/// Adds or replaces the workflow `name` in the workflows directory (as `NAME.ron`) with a
+/// definition that validates and is named `name`, then reloads. Nothing is written otherwise.
+async fn upload(
+    caller: Caller<Administers>,
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Body(body): Body<UploadBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !plain {
+        return Err(ApiError::new(
+            Code::Usage,
+            format!("{name:?}: a workflow name here has letters, digits, `.`, `_` and `-`, not first `.`"),
+        ));
+    }
+    let file = shared.workflows_dir.join(format!("{name}.ron"));
+    match crate::catalog::checked(&file.display().to_string(), &body.text) {
+        Ok(w) if w.name == name => {}
+        Ok(w) => {
+            return Err(ApiError::new(
+                Code::Error,
+                format!("the workflow is named {:?}, not {name:?}", w.name),
+            ))
+        }
+        Err(errors) => {
+            return Err(ApiError::new(
+                Code::Error,
+                format!(
+                    "the workflow has errors, nothing was written: {}",
+                    errors.join("; ")
+                ),
+            ))
+        }
+    }
+    let existed = file.exists();
+    let temp = shared.workflows_dir.join(format!(".{name}.ron.new"));
+    let written = std::fs::write(&temp, &body.text).and_then(|()| std::fs::rename(&temp, &file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(ApiError::new(
+            Code::Error,
+            format!("cannot write {}: {e}", file.display()),
+        ));
+    }
+    tracing::info!(actor = %caller.identity.actor, workflow = %name, "workflow uploaded");
+    shared.reload().map_err(|e| {
+        ApiError::new(
+            Code::Error,
+            format!("cannot read the workflows directory: {e}"),
+        )
+    })?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(catalog_json(&shared))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    workflow: String,
+    env: String,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+}
+
+async fn start(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Body(body): Body<StartBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let catalog = shared.catalog();
+    let Some(w) = catalog.loaded.get(&body.workflow) else {
+        let known: Vec<&str> = catalog.loaded.keys().map(String::as_str).collect();
+        return Err(ApiError::new(
+            Code::Error,
+            format!(
+                "this server has no workflow named {:?} (it has: {})",
+                body.workflow,
+                known.join(", ")
+            ),
+        ));
+    };
+    let w = w.clone();
+    let engine = shared.engine(&caller.identity.actor);
+    let started = detached(async move {
+        let file = w.file.display().to_string();
+        Ok(engine
+            .start(&w.workflow, &file, &w.text, &body.env, &body.vars)
+            .await?)
+    })
+    .await?;
+    let run = started.run;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "run_id": run.id, "run": run })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    workflow: Option<String>,
+    env: Option<String>,
+    status: Option<String>,
+}
+
+async fn runs(
+    _: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(serde_json::from_value::<RunStatus>(json!(s)).map_err(|_| {
+            ApiError::new(
+                Code::Usage,
+                format!("status {s:?}: one of active, waiting, succeeded, failed, aborted"),
+            )
+        })?),
+    };
+    let filter = RunFilter {
+        workflow: q.workflow,
+        env: q.env,
+        status,
+    };
+    let store = shared.backend.store.clone();
+    let runs = blocking(move || store.list_runs(&filter)).await?;
+    Ok(Json(json!(runs)))
+}
+
+/// A store read off the async threads.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, waygate_core::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| ApiError::new(Code::Store, format!("store task: {e}")))?
+        .map_err(ApiError::from)
+}
+
+async fn status(
+    caller: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    let loaded = engine.load(&id).await?;
+    let running = engine.actions_running(&id)?;
+    Ok(Json(json!({
+        "run": loaded.run,
+        "deadline": loaded.deadline(),
+        "actions_running": running,
+        "events": loaded.events,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToBody {
+    to: Option<String>,
+}
+
+async fn check(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<ToBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    let dry = engine.dry_run(&id, body.to.as_deref()).await?;
+    Ok(Json(json!({
+        "run_id": dry.loaded.run.id,
+        "state": dry.loaded.run.state,
+        "decision": dry.decision,
+        "transitions": dry.reports,
+    })))
+}
+
+async fn advance(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<ToBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let (outcome, reports) = engine.advance(&id, body.to.as_deref()).await?;
+        let run = engine.load_run(&id).await?;
+        Ok(Json(json!({
+            "run_id": id,
+            "state": run.state,
+            "status": run.status,
+            "outcome": outcome,
+            "transitions": reports,
+        })))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    guard: String,
+    comment: Option<String>,
+    #[serde(default)]
+    withdraw: bool,
+}
+
+async fn approve(
+    caller: Caller<Approves>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<ApproveBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let outcome = if body.withdraw {
+            engine.withdraw(&id, &body.guard, body.comment).await?
+        } else {
+            engine.approve(&id, &body.guard, body.comment).await?
+        };
+        Ok(Json(json!({
+            "run_id": id,
+            "guard": body.guard,
+            "actor": engine.actor(),
+            "withdrawn": body.withdraw,
+            "approvers": outcome.approvers,
+            "min": outcome.min,
+        })))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+async fn rollback(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let outcome = engine.rollback(&id, &body.reason).await?;
+        let run = engine.load_run(&id).await?;
+        Ok(Json(json!({
+            "run_id": id,
+            "state": run.state,
+            "status": run.status,
+            "outcome": outcome,
+        })))
+    })
+    .await
+}
+
+async fn abort(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let run = engine.abort(&id, &body.reason).await?;
+        Ok(Json(
+            json!({ "run_id": id, "state": run.state, "status": run.status }),
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriveBody {
+    #[serde(default)]
+    no_wait: bool,
+    /// Answer when the drive ends (the drive goes on if the client leaves); else at once.
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn drive(
+    caller: Caller<Operates>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<DriveBody>,
+) -> Result<Response, ApiError> {
+    let id = run_id(&id);
+    // The run must exist before it is written down as driven.
+    let store = shared.backend.store.clone();
+    let check = id.clone();
+    blocking(move || store.load_run(&check)).await?;
+    let mut end = shared
+        .drives
+        .start(&shared, id.clone(), &caller.identity.actor, body.no_wait)?;
+    if !body.wait {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": id, "driving": true })),
+        )
+            .into_response());
+    }
+    loop {
+        if let Some(result) = end.borrow().clone() {
+            return result.map(|v| Json(v).into_response());
+        }
+        if end.changed().await.is_err() {
+            return Err(ApiError::new(
+                Code::Interrupted,
+                "the drive stopped without an answer",
+            ));
+        }
+    }
+}
+
+async fn history(
+    _: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    let id = run_id(&id);
+    let store = shared.backend.store.clone();
+    Ok(Json(blocking(move || store.run_events(&id)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    workflow: Option<String>,
+    env: Option<String>,
+    run: Option<String>,
+    actor: Option<String>,
+    kind: Option<String>,
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+}
+
+async fn audit(
+    _: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    if let Some(k) = &q.kind {
+        if !EventKind::NAMES.contains(&k.as_str()) {
+            return Err(ApiError::new(
+                Code::Usage,
+                format!("kind {k:?}: one of {}", EventKind::NAMES.join(", ")),
+            ));
+        }
+    }
+    let filter = EventFilter {
+        workflow: q.workflow,
+        env: q.env,
+        run: q.run.as_deref().map(run_id),
+        actor: q.actor,
+        kind: q.kind,
+        since: q.since,
+        until: q.until,
+    };
+    let store = shared.backend.store.clone();
+    Ok(Json(blocking(move || store.scan_events(&filter)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    expect_head: Option<String>,
+}
+
+async fn verify(
+    _: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let expect = q.expect_head.map(|h| h.trim().to_ascii_lowercase());
+    let store = shared.backend.store.clone();
+    let report = blocking(move || match &expect {
+        Some(hash) => store.verify_reaching(hash),
+        None => store.verify(),
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// Only events after this seq.
+    after: Option<u64>,
+}
+
+/// A run's events as server-sent events (`event: run-event`, data the event as JSON), from
+/// the start (or after `after`), live until the run ends (then `event: end`) or the server
+/// stops.
+async fn events(
+    _: Caller<Reads>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let id = run_id(&id);
+    let store = shared.backend.store.clone();
+    let check = id.clone();
+    blocking(move || store.load_run(&check)).await?;
+    struct Follow {
+        shared: Arc<Shared>,
+        id: RunId,
+        after: Option<u64>,
+        queue: std::collections::VecDeque<SseEvent>,
+        done: bool,
+    }
+    let follow = Follow {
+        shared,
+        id,
+        after: q.after,
+        queue: Default::default(),
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        loop {
+            if let Some(e) = f.queue.pop_front() {
+                return Some((Ok(e), f));
+            }
+            if f.done {
+                return None;
+            }
+            let store = f.shared.backend.store.clone();
+            let id = f.id.clone();
+            let read = blocking(move || store.load_run_with_events(&id)).await;
+            let Ok((run, events)) = read else {
+                f.done = true;
+                continue;
+            };
+            let after = f.after;
+            for e in events.iter().filter(|e| after.is_none_or(|a| e.seq > a)) {
+                f.after = Some(e.seq);
+                if let Ok(data) = serde_json::to_string(e) {
+                    f.queue.push_back(
+                        SseEvent::default()
+                            .event("run-event")
+                            .id(e.seq.to_string())
+                            .data(data),
+                    );
+                }
+            }
+            if run.status.is_ended() {
+                let data = json!({ "run_id": run.id, "state": run.state, "status": run.status });
+                f.queue
+                    .push_back(SseEvent::default().event("end").data(data.to_string()));
+                f.done = true;
+                continue;
+            }
+            if !f.queue.is_empty() {
+                continue;
+            }
+            let shutdown = f.shared.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.wait() => { f.done = true; }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
