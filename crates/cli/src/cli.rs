@@ -49,6 +49,10 @@ pub struct Global {
     /// variable; never a flag, which every local user could read in the process list).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file for an `https://` `--server` (a
+    /// private CA or a self-signed server certificate), besides the public roots.
+    #[arg(long, global = true, env = "WAYGATE_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -10,6 +10,7 @@
 //! - [`drives`]: the runs the server drives, written down to be resumed after a restart.
 //! - `routes`: the HTTP routes.
 //! - [`server`]: binding, signals, graceful stop.
+//! - [`tls`]: HTTPS: the certificate and key, the handshake.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod role;
 mod routes;
 pub mod server;
+pub mod tls;
 pub mod tokens;
 
 pub use server::{serve, Backend, Config, Limits, ServeError};

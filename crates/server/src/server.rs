@@ -25,6 +25,7 @@ use waygate_executor::{Clock, Engine, Shutdown, Signal, Trigger};
 use crate::auth::TokenSource;
 use crate::catalog::Catalog;
 use crate::drives::{DriveRecord, Drives};
+use crate::tls::Tls;
 use crate::tokens::TokensError;
 
 /// Where and how to serve.
@@ -38,6 +39,8 @@ pub struct Config {
     pub workflows: PathBuf,
     /// Request limits.
     pub limits: Limits,
+    /// HTTPS with this certificate and key; plain HTTP without.
+    pub tls: Option<Tls>,
 }
 
 /// What one request may take.
@@ -46,7 +49,7 @@ pub struct Limits {
     /// The largest request body, in bytes.
     pub body_bytes: usize,
     /// How long a client may take to send its request head (a client that connects and
-    /// sends nothing is dropped after this).
+    /// sends nothing is dropped after this); with TLS, also how long its handshake may take.
     pub header: Duration,
     /// How long a request may take to arrive and be answered, except a drive that waits
     /// for its end and an event stream.
@@ -243,10 +246,22 @@ pub async fn serve(
                     }
                 };
                 let service = TowerToHyperService::new(app.clone());
-                let conn = http.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let tls = config.tls.clone();
+                let handshake = config.limits.header;
+                let stopping = shared.shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let served = match tls {
+                        None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(tls) => {
+                            let Some(stream) = tls.handshake(stream, handshake, &stopping).await else {
+                                return;
+                            };
+                            watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await
+                        }
+                    };
+                    if let Err(e) = served {
                         tracing::debug!("connection: {e}");
                     }
                 });

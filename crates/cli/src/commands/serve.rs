@@ -20,13 +20,20 @@ use crate::exit::{CliError, Exit};
 
 /// Serves until SIGTERM or SIGINT; exit 0 after a clean stop.
 pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
-    if args.tls_cert.is_some() {
-        return Err(CliError::BadInput(
-            "--tls-cert/--tls-key: this build serves plain HTTP only; put a reverse proxy that \
-             terminates TLS in front of it (docs/api.md, TLS)"
-                .into(),
-        ));
-    }
+    // Read before anything else is opened: a bad certificate or key serves nothing.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            waygate_server::tls::Tls::from_pem_files(cert, key)
+                .map_err(|e| CliError::BadInput(e.to_string()))?,
+        ),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Usage(
+                "--tls-cert and --tls-key go together".into(),
+            ))
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if global
         .store
         .to_str()
@@ -65,6 +72,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         tokens: args.tokens.clone(),
         workflows: args.workflows.clone(),
         limits: Limits::default(),
+        tls,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,7 +80,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         .map_err(CliError::Output)?;
     let note = note_path(&dir);
     let served = runtime.block_on(waygate_server::serve(config, backend, |addr, catalog| {
-        let url = format!("http://{addr}");
+        let url = format!("{scheme}://{addr}");
         if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
             tracing::warn!("cannot write {}: {e}", note.display());
         }

@@ -54,6 +54,56 @@ fn as_on_command_line() -> bool {
     })
 }
 
+/// `--ca-cert FILE` (`WAYGATE_CA_CERT`): the certificates in it trusted besides the public
+/// roots, for a server whose certificate a private CA signed (or a self-signed one).
+#[cfg(feature = "tls")]
+fn trust_ca(
+    client: reqwest::ClientBuilder,
+    file: &std::path::Path,
+) -> Result<reqwest::ClientBuilder, CliError> {
+    let bad = |why: String| CliError::BadInput(format!("--ca-cert {}: {why}", file.display()));
+    let pem = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+        ));
+    }
+    Ok(certs
+        .into_iter()
+        .fold(client, |client, cert| client.add_root_certificate(cert)))
+}
+
+#[cfg(not(feature = "tls"))]
+fn trust_ca(
+    _client: reqwest::ClientBuilder,
+    file: &std::path::Path,
+) -> Result<reqwest::ClientBuilder, CliError> {
+    Err(CliError::BadInput(format!(
+        "--ca-cert {}: this waygate was built without TLS (feature `tls`)",
+        file.display()
+    )))
+}
+
+/// A request error with its causes (reqwest's own message names only the URL), and what to
+/// do when the cause is a certificate this client does not trust.
+fn why_unreachable(e: &reqwest::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if why.contains("invalid peer certificate") {
+        why.push_str(
+            " (a server certificate from a private CA, or self-signed: trust that CA with \
+             --ca-cert FILE or WAYGATE_CA_CERT=FILE)",
+        );
+    }
+    why
+}
+
 impl Remote {
     /// The server at `url`; the token from `--token-file`, else `WAYGATE_TOKEN`.
     pub fn new(global: &Global, url: &str) -> Result<Remote, CliError> {
@@ -89,7 +139,12 @@ impl Remote {
             .connect_timeout(Duration::from_secs(10))
             // Read commands make their request on a runtime of their own: no idle
             // connection may outlive it.
-            .pool_max_idle_per_host(0)
+            .pool_max_idle_per_host(0);
+        let client = match &global.ca_cert {
+            Some(file) => trust_ca(client, file)?,
+            None => client,
+        };
+        let client = client
             .build()
             .map_err(|e| CliError::Server(format!("cannot make an HTTP client: {e}")))?;
         let assembler =
@@ -128,7 +183,11 @@ impl Remote {
         request: reqwest::RequestBuilder,
     ) -> Result<T, CliError> {
         let unreachable = |e: reqwest::Error| {
-            CliError::Server(format!("cannot reach the server {}: {e}", self.base))
+            CliError::Server(format!(
+                "cannot reach the server {}: {}",
+                self.base,
+                why_unreachable(&e)
+            ))
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -403,7 +462,11 @@ impl Remote {
             .request(Method::GET, &Remote::run_path(id, "/events"))
             .query(&query);
         let broken = |e: reqwest::Error| {
-            CliError::Server(format!("the event stream of {} broke: {e}", self.base))
+            CliError::Server(format!(
+                "the event stream of {} broke: {}",
+                self.base,
+                why_unreachable(&e)
+            ))
         };
         let mut response = request.send().await.map_err(broken)?;
         if !response.status().is_success() {

@@ -28,6 +28,7 @@ mod serve;
 mod signals;
 mod simulate;
 mod store;
+mod tls;
 mod tokens;
 mod untrusted;
 mod upgrade;

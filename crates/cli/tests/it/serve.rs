@@ -135,6 +135,17 @@ pub fn spawn_server(sb: &Sandbox, tag: &str) -> (Spawned, SocketAddr) {
     spawn_server_with(sb, tag, &[], &[])
 }
 
+/// `serve` on any free port of 127.0.0.1 with the sandbox's tokens and workflows.
+pub const SERVE: [&str; 7] = [
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--tokens",
+    "tokens.ron",
+    "--workflows",
+    "workflows",
+];
+
 /// [`spawn_server`] with global flags before `serve` and variables in its environment.
 pub fn spawn_server_with(
     sb: &Sandbox,
@@ -142,16 +153,20 @@ pub fn spawn_server_with(
     flags: &[&str],
     env: &[(&str, &str)],
 ) -> (Spawned, SocketAddr) {
+    spawn_server_args(sb, tag, flags, env, &[])
+}
+
+/// [`spawn_server_with`] with more arguments to `serve` (`--tls-cert`, `--tls-key`).
+pub fn spawn_server_args(
+    sb: &Sandbox,
+    tag: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+    serve_args: &[&str],
+) -> (Spawned, SocketAddr) {
     let mut args = flags.to_vec();
-    args.extend([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--tokens",
-        "tokens.ron",
-        "--workflows",
-        "workflows",
-    ]);
+    args.extend(SERVE);
+    args.extend_from_slice(serve_args);
     let (out, err) = (
         sb.path().join(format!("{tag}.stdout")),
         sb.path().join(format!("{tag}.stderr")),
@@ -169,9 +184,11 @@ pub fn spawn_server_with(
     wait_until("the server listens", Duration::from_secs(20), || {
         addr = server
             .stderr()
-            .split("listening on http://")
+            .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, addr)| addr)
             .and_then(|a| a.parse().ok());
         addr.is_some()
     });
@@ -543,18 +560,23 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
 #[test]
 fn a_client_that_sends_nothing_is_dropped_and_blocks_nobody() {
     let s = Served::new();
-    let mut silent = TcpStream::connect(s.addr).expect("connect");
-    silent
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    let silent = TcpStream::connect(s.addr).expect("connect");
     assert_eq!(s.call(Some("aud"), "GET", "/v1/runs", None).0, 200);
-    let began = Instant::now();
+    assert_closed_within(silent, Instant::now(), Duration::from_secs(15));
+}
+
+/// Waits for the server to close `conn` (reading what it sends); fails when that takes
+/// `limit` or more since `since` (the header-read timeout is 10 s).
+#[track_caller]
+pub fn assert_closed_within(mut conn: TcpStream, since: Instant, limit: Duration) {
+    conn.set_read_timeout(Some(limit + Duration::from_secs(5)))
+        .expect("timeout");
     let mut buf = Vec::new();
-    let _ = silent.read_to_end(&mut buf);
+    let _ = conn.read_to_end(&mut buf);
     assert!(
-        began.elapsed() < Duration::from_secs(15),
+        since.elapsed() < limit,
         "the silent connection was kept {:?}",
-        began.elapsed()
+        since.elapsed()
     );
 }
 
@@ -717,15 +739,7 @@ fn a_local_command_on_a_store_a_server_holds_names_the_server() {
         ran.stderr
     );
     // A second server on the same store is refused the same way.
-    let second = s.sb.wg(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--tokens",
-        "tokens.ron",
-        "--workflows",
-        "workflows",
-    ]);
+    let second = s.sb.wg(&SERVE);
     second.code(5);
     // Once the server stops, the store is the command line's again.
     let mut s = s;
