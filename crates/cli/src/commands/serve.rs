@@ -65,6 +65,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
             })?,
         ),
     };
+    // The store is let go of after the runtime: a database client must not be dropped on
+    // one of its threads.
+    let store = opened.store.clone();
+    let embedded = opened.embedded.is_some();
     let backend = Backend {
         store: opened.store,
         run_locks: opened.run_locks,
@@ -84,8 +88,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
     let note = note_path(&dir);
     let served = runtime.block_on(waygate_server::serve(config, backend, |addr, catalog| {
         let url = format!("http://{addr}");
-        if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
-            tracing::warn!("cannot write {}: {e}", note.display());
+        if embedded {
+            if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
+                tracing::warn!("cannot write {}: {e}", note.display());
+            }
         }
         eprintln!(
             "waygate serve: listening on {url} ({} workflows loaded, {} not)",
@@ -93,7 +99,11 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
             catalog.rejected.len()
         );
     }));
-    let _ = std::fs::remove_file(&note);
+    if embedded {
+        let _ = std::fs::remove_file(&note);
+    }
+    drop(runtime);
+    drop(store);
     served?;
     Ok(Exit::Ok)
 }
