@@ -258,11 +258,11 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     /// On a PostgreSQL store: how long a replica's lease of a run it drives lasts unless
     /// renewed (another replica takes the run over once it lapses).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lease)]
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_lease)]
     pub lease: std::time::Duration,
     /// On a PostgreSQL store: how often a replica renews its leases and looks for lapsed
     /// ones to take over; shorter than `--lease`.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lease)]
     pub lease_renew: std::time::Duration,
 }
 
