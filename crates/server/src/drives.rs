@@ -194,7 +194,7 @@ impl Drives {
                 Ok(_) => false,
             };
             if keep {
-                tracing::info!(run = %id, "drive stopped; resumed at the next start, or by another replica");
+                tracing::info!(run = %id, "drive stopped; resumed at its next start, or by another replica");
                 if let Err(e) = record.release(&id) {
                     tracing::warn!(run = %id, "cannot give the drive up to another replica: {e}");
                 }
