@@ -34,6 +34,7 @@ use crate::spec::span_tree::{self, Node};
 use crate::spec::{ActionSpec, Spec, StateSpec, TransitionSpec};
 use suggest::Names;
 
+mod cache;
 mod checks;
 mod duplicates;
 mod graph;
@@ -160,6 +161,19 @@ pub fn validate(file: &str, text: &str) -> Validated {
 /// then stays readable by `status`, `history`, `abort` and `drive`.
 pub fn pinned(file: &str, text: &str) -> Validated {
     read(file, text, Rules::Pinned)
+}
+
+/// The model of a run's pinned definition `text` (read as [`pinned`] reads it), whose SHA-256
+/// the run records as `hash` ([`crate::run::Run::definition_hash`]); or, when it makes none,
+/// every diagnostic of the reading. A definition never changes once pinned, so the model is
+/// read once per process and kept (at most 32 of them and 16 MiB of text, the least recently
+/// used dropped); it is served only for the very text it was read from, whatever the hash says.
+pub fn pinned_workflow(
+    hash: &str,
+    file: &str,
+    text: &str,
+) -> Result<std::sync::Arc<Workflow>, Vec<Diagnostic>> {
+    cache::PINNED.read(hash, file, text)
 }
 
 fn read(file: &str, text: &str, rules: Rules) -> Validated {

@@ -17,9 +17,23 @@
 //!
 //! A transaction that fails only because another got in its way (a deadlock, a key taken
 //! meanwhile) is tried again from step 1 with fresh reads.
+//!
+//! **One round trip when nobody else wrote.** The writer remembers the head it left and the
+//! runs as it left them ([`Known`]). While the head is still where it left it, nobody else
+//! has written since (every write moves the head), so those runs are exactly as remembered: a
+//! group of commits and appends to remembered runs is checked and sealed against them in
+//! memory, and step 4's statement is sent alone, outside a transaction (a single statement
+//! commits on its own). Its first event takes the seq after the remembered head, and
+//! `waygate_events.seq` is the primary key: if anyone moved the head meanwhile, that seq is
+//! taken and the whole statement fails with a unique violation, having changed nothing. Then
+//! the writer forgets the runs and takes the group through steps 1 to 4, and keeps doing so
+//! until a read finds the head where it left it again (others are writing: guessing would
+//! cost a wasted round trip each time). Creates always take steps 1 to 4 (they need the
+//! lock keys' holders).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use waygate_core::event::Event;
@@ -52,6 +66,45 @@ const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
 pub(crate) struct Writer {
     pub(crate) client: Client,
     insert: Statement,
+    known: Known,
+}
+
+/// What the writer knows the database held after its last write (module docs).
+#[derive(Default)]
+struct Known {
+    /// The head as this writer left it.
+    head: Option<Head>,
+    /// Runs as they were when the head was `head`.
+    runs: HashMap<RunId, Run>,
+    /// The last guess found the head where it was left (or none was made since a read did).
+    hopeful: bool,
+}
+
+/// How many runs a writer remembers; past this it forgets them all and starts again.
+const KNOWN_RUNS: usize = 1024;
+
+impl Known {
+    /// After a committed group that began at `read` (steps 1 to 3; `None` for a guess) and
+    /// left the head at `head`, with `runs` as they now are.
+    fn committed(&mut self, read: Option<&Head>, head: Head, runs: HashMap<RunId, Run>) {
+        let unchanged = match (read, &self.head) {
+            (None, _) => true,
+            (Some(read), Some(left)) => read.seq == left.seq && read.hash == left.hash,
+            (Some(_), None) => false,
+        };
+        if !unchanged || self.runs.len() + runs.len() > KNOWN_RUNS {
+            self.runs.clear();
+        }
+        self.hopeful = unchanged || self.head.is_none();
+        self.runs.extend(runs);
+        self.head = Some(head);
+    }
+
+    /// A guess found the head moved: others are writing.
+    fn stale(&mut self) {
+        self.runs.clear();
+        self.hopeful = false;
+    }
 }
 
 impl Writer {
@@ -64,7 +117,11 @@ impl Writer {
         let insert = client
             .prepare(INSERT)
             .map_err(|e| failed(location, &e, Stage::None))?;
-        Ok(Writer { client, insert })
+        Ok(Writer {
+            client,
+            insert,
+            known: Known::default(),
+        })
     }
 }
 
@@ -81,6 +138,9 @@ pub(crate) fn write_group(
     batch: Vec<(Ticket, Write)>,
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Results, StoreError> {
+    if let Some(results) = try_known(writer, location, &batch, now)? {
+        return Ok(results);
+    }
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -134,21 +194,7 @@ fn try_group(
     };
     // From here to COMMIT, the head row is ours.
     let at = commit_time(now(), head.at);
-    let mut next_seq = head.seq + 1;
-    let mut prev_hash = head.hash;
-    let mut results = Vec::with_capacity(batch.len());
-    let mut sealed_all: Vec<Event> = Vec::new();
-    for (ticket, write) in batch {
-        let result = apply(&mut view, write, at, next_seq, &prev_hash);
-        if let Ok((_, events)) = &result {
-            if let Some(last) = events.last() {
-                next_seq = last.seq + 1;
-                prev_hash.clone_from(&last.hash);
-            }
-            sealed_all.extend(events.iter().cloned());
-        }
-        results.push((ticket, result));
-    }
+    let (results, sealed_all) = seal_group(&mut view, batch, at, &head);
     if sealed_all.is_empty() {
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
@@ -172,7 +218,107 @@ fn try_group(
         .client
         .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
+    let left = left_at(&sealed_all, at);
+    writer.known.committed(Some(&head), left, view.runs);
     Ok(results)
+}
+
+/// The head after `sealed` (not empty), stamped `at`.
+fn left_at(sealed: &[Event], at: jiff::Timestamp) -> Head {
+    let last = sealed.last();
+    Head {
+        seq: last.map_or(0, |e| e.seq),
+        hash: last.map(|e| e.hash.clone()).unwrap_or_default(),
+        at: Some(at),
+    }
+}
+
+/// Checks and seals each write of `batch` in turn on `view`, chained after `head`: each
+/// write's result, and all the events sealed.
+fn seal_group(
+    view: &mut View,
+    batch: Vec<(Ticket, Write)>,
+    at: jiff::Timestamp,
+    head: &Head,
+) -> (Results, Vec<Event>) {
+    let mut next_seq = head.seq + 1;
+    let mut prev_hash = head.hash.clone();
+    let mut results = Vec::with_capacity(batch.len());
+    let mut sealed_all: Vec<Event> = Vec::new();
+    for (ticket, write) in batch {
+        let result = apply(view, write, at, next_seq, &prev_hash);
+        if let Ok((_, events)) = &result {
+            if let Some(last) = events.last() {
+                next_seq = last.seq + 1;
+                prev_hash.clone_from(&last.hash);
+            }
+            sealed_all.extend(events.iter().cloned());
+        }
+        results.push((ticket, result));
+    }
+    (results, sealed_all)
+}
+
+/// The group in one round trip, on what the writer knows (module docs): `None` when it
+/// cannot be (a create, a run not remembered, a write the remembered runs refuse, others
+/// writing), and then nothing was written.
+fn try_known(
+    writer: &mut Writer,
+    location: &str,
+    batch: &[(Ticket, Write)],
+    now: &dyn Fn() -> jiff::Timestamp,
+) -> Result<Option<Results>, StoreError> {
+    let known = &writer.known;
+    let Some(head) = known.head.clone().filter(|_| known.hopeful) else {
+        return Ok(None);
+    };
+    let mut view = View::default();
+    for (_, write) in batch {
+        let (Write::Commit { id, .. } | Write::Append { id, .. }) = write else {
+            return Ok(None);
+        };
+        let Some(run) = known.runs.get(id) else {
+            return Ok(None);
+        };
+        view.runs.insert(id.clone(), run.clone());
+    }
+    // A session the server ended while it was idle (a restart, `pg_terminate_backend`) has
+    // said so already: reading what is waiting costs no round trip, and steps 1 to 4 then
+    // report the loss as one before anything was sent ("nothing was written").
+    let waiting = writer.client.notifications().iter().next();
+    if waiting.is_err() || writer.client.is_closed() {
+        return Ok(None);
+    }
+    let at = commit_time(now(), head.at);
+    let (results, sealed_all) = seal_group(&mut view, batch.to_vec(), at, &head);
+    if sealed_all.is_empty() || results.iter().any(|(_, r)| r.is_err()) {
+        // Refused on what was remembered: the database may know better; read it.
+        return Ok(None);
+    }
+    // One statement outside a transaction: it commits on its own when it succeeds.
+    match insert(
+        &mut writer.client,
+        &writer.insert,
+        location,
+        &view,
+        &sealed_all,
+        at,
+    ) {
+        Ok(()) => {
+            let left = left_at(&sealed_all, at);
+            writer.known.committed(None, left, view.runs);
+            Ok(Some(results))
+        }
+        Err(InsertError::Db(e)) if is_transient(&e) => {
+            writer.known.stale();
+            Ok(None)
+        }
+        Err(InsertError::Db(e)) => {
+            writer.known = Known::default();
+            Err(failed(location, &e, Stage::Committing))
+        }
+        Err(InsertError::Store(e)) => Err(e),
+    }
 }
 
 /// Ends a transaction that failed; a connection that is gone has ended it already.
@@ -183,6 +329,7 @@ fn rollback(client: &mut Client) {
 }
 
 /// The chain's head as step 3 read it.
+#[derive(Clone)]
 struct Head {
     seq: u64,
     hash: String,
@@ -480,6 +627,7 @@ pub(crate) fn import(
     events: &[Event],
 ) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
+    writer.known = Known::default();
     let client = &mut writer.client;
     client.batch_execute("BEGIN").map_err(fail)?;
     let result = import_rows(client, &writer.insert, location, runs, events);

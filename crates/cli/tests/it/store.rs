@@ -1115,3 +1115,65 @@ fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
     assert!(html.contains("Events of the store"), "the salvage is shown");
     assert!(html.contains("StoreSalvaged") && html.contains("lost: event 3"));
 }
+
+/// A wrong password, for a role that must give one (scram-sha-256: `.ci/postgres` makes
+/// `waygate_scram`): a clear error, exit 1, the password not echoed, nothing created.
+#[test]
+fn a_wrong_postgres_password_is_a_clear_error_and_creates_nothing() {
+    let Some(pg) = Sandbox::on_postgres() else {
+        return;
+    };
+    pg.write("wf.ron", LIFECYCLE);
+    let url = pg.store_arg().into_string().expect("utf-8 URL");
+    let as_role =
+        |password: &str| url.replacen("://postgres@", &format!("://waygate_scram:{password}@"), 1);
+    // The role is there and its own password lets it in: what fails below is the password.
+    let right = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            &as_role("waygate-scram-test"),
+            "-c",
+            "SELECT 1",
+        ])
+        .output()
+        .expect("psql runs");
+    if !right.status.success() {
+        assert!(
+            std::env::var_os("WAYGATE_REQUIRE_POSTGRES").is_none(),
+            "no role waygate_scram on the test server (`.ci/postgres` makes it): {}",
+            String::from_utf8_lossy(&right.stderr)
+        );
+        eprintln!("skipped: the test server has no role waygate_scram (`.ci/postgres` makes it)");
+        return;
+    }
+    let wrong = as_role("not-the-password");
+    for args in [
+        &["start", "wf.ron", "--env", "dev"][..],
+        &["runs"],
+        &["audit", "verify"],
+    ] {
+        let mut full = vec!["--store", wrong.as_str()];
+        full.extend_from_slice(args);
+        let out = run(pg.path(), &full);
+        out.code(1);
+        assert!(
+            out.stderr.contains("password authentication failed"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("not-the-password"),
+            "{args:?} echoed the password: {}",
+            out.stderr
+        );
+    }
+    // Nothing was created: the store's schema has no tables yet.
+    let tables = std::process::Command::new("psql")
+        .args(["-X", "-At", "-d", &url, "-c"])
+        .arg("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+        .output()
+        .expect("psql runs");
+    assert_eq!(String::from_utf8_lossy(&tables.stdout).trim(), "0");
+}

@@ -461,18 +461,25 @@ impl Engine {
     /// and its variable values, as [`Engine::load`] gives them.
     pub fn assemble(&self, run: Run, events: Vec<Event>) -> Result<Loaded, EngineError> {
         // Read with the rules that make a model only: a run an earlier waygate started under
-        // looser rules stays readable and drivable (core's `validate::pinned`).
-        let validated = waygate_core::validate::pinned(&run.file, &run.definition);
-        let Some(workflow) = validated.workflow else {
-            let message = validated
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map_or_else(|| "unknown error".to_owned(), ToString::to_string);
-            return Err(EngineError::Definition {
-                run: run.id.clone(),
-                message,
-            });
+        // looser rules stays readable and drivable (core's `validate::pinned`); read once per
+        // process and kept, as a run is loaded several times a step.
+        let read = waygate_core::validate::pinned_workflow(
+            &run.definition_hash,
+            &run.file,
+            &run.definition,
+        );
+        let workflow = match read {
+            Ok(workflow) => Workflow::clone(&workflow),
+            Err(diagnostics) => {
+                let message = diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map_or_else(|| "unknown error".to_owned(), ToString::to_string);
+                return Err(EngineError::Definition {
+                    run: run.id.clone(),
+                    message,
+                });
+            }
         };
         let Some(state) = workflow.state_id(&run.state) else {
             return Err(EngineError::Definition {
