@@ -136,6 +136,8 @@ struct Running {
     task: JoinHandle<()>,
     /// Stops this drive alone (its hold was lost).
     stop: Arc<Trigger>,
+    /// Whether the drive is written down (held), as a drive that waits is.
+    held: bool,
 }
 
 /// Discards progress: what a drive does is in the run's events, which clients follow.
@@ -215,6 +217,7 @@ impl Drives {
                 end: rx.clone(),
                 task,
                 stop,
+                held: !no_wait,
             },
         );
         Ok(rx)
@@ -262,7 +265,7 @@ impl Drives {
                 let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
                 let mut runs: Vec<RunId> = running
                     .iter()
-                    .filter(|(_, r)| !r.task.is_finished())
+                    .filter(|(_, r)| r.held && !r.task.is_finished())
                     .map(|(id, _)| id.clone())
                     .collect();
                 runs.sort();
