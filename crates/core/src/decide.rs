@@ -374,6 +374,16 @@ pub enum OverrideRefusal {
         /// The guard.
         guard: String,
     },
+    /// The guard's check publishes values: an override passes it without them, and a later
+    /// step that uses them (which validation let through because the guard runs first on
+    /// every path) would have none.
+    #[error("guard `{guard}` publishes values ({keys}) that an override cannot supply: fix the check, or roll back")]
+    Publishes {
+        /// The guard.
+        guard: String,
+        /// Its declared keys, comma-separated.
+        keys: String,
+    },
     /// The guard has no recorded result in this visit: there is nothing known to override.
     #[error("guard `{guard}` has not been evaluated in this visit of `{state}`: run `waygate advance` (or `drive`) first, and override what it reports")]
     NotEvaluated {
@@ -413,7 +423,8 @@ pub struct OverrideTarget {
 /// whose history is `events`: the guard is on exactly one transition out of the state; the
 /// actor is in its `overridable_by` or the workflow's; an Approval guard is never overridden
 /// by the run's initiator (an override cannot stand in for `not_by_initiator`, or for any
-/// approval of one's own run); its latest recorded result in this visit failed or waits; it
+/// approval of one's own run); its check publishes no values (an override cannot supply
+/// them); its latest recorded result in this visit failed or waits; it
 /// is not overridden already.
 pub fn may_override(
     workflow: &Workflow,
@@ -490,6 +501,17 @@ pub fn may_override(
         return Err(OverrideRefusal::OwnApproval {
             actor: actor.to_owned(),
             guard: guard.to_owned(),
+        });
+    }
+    let keys = crate::outputs::declared(&g.check);
+    if !keys.is_empty() {
+        return Err(OverrideRefusal::Publishes {
+            guard: guard.to_owned(),
+            keys: keys
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     if let Some(o) = overrides(events)

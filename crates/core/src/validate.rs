@@ -304,6 +304,29 @@ impl<'a> Checker<'a> {
         self.diags.last_mut().expect("just pushed")
     }
 
+    /// A workflow's own `policies` stay under its directory: `validate` reads them, often in
+    /// CI on a change someone proposes, and shows what does not parse, so `/etc/shadow` or
+    /// `../../secrets.txt` would put another file's lines in the log. Files elsewhere are
+    /// given with `--policy`.
+    fn policy_paths(&mut self, spec: &Spec) {
+        use std::path::Component;
+        for (i, p) in spec.policies.iter().enumerate() {
+            let outside = p.is_empty()
+                || std::path::Path::new(p)
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+            if outside {
+                let span = self.span(&[Field("policies"), Index(i)]);
+                self.report(
+                    Code::BadValue,
+                    span,
+                    format!("policy path {p:?} must be relative to the workflow's directory and stay under it (no `..`, not absolute)"),
+                )
+                .help = Some("give a policy kept elsewhere with `waygate validate --policy FILE`".into());
+            }
+        }
+    }
+
     fn ron_error(&mut self, err: &ron::error::SpannedError) {
         let d = ron_error::diagnostic(self.file, self.text, self.lines(), err);
         self.diags.push(d);
@@ -392,6 +415,7 @@ impl<'a> Checker<'a> {
             "overrider",
             "override",
         );
+        self.policy_paths(spec);
         self.transitions(spec, &index, &mut graph);
         self.graph_checks(spec, &graph, &index, initial, rollback);
         let notify = self.notify(spec);

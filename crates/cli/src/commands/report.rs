@@ -8,7 +8,7 @@ use std::path::Path;
 
 use waygate_core::run::Run;
 use waygate_core::store::{EventFilter, RunFilter};
-use waygate_core::validate::pinned;
+use waygate_core::validate::pinned_workflow;
 use waygate_view::report::{render, Report, RunReport};
 
 use crate::app::{process_clock, run_id, shell_word, App};
@@ -72,15 +72,16 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             Ok(events) => (events, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
-        let validated = pinned(&run.file, &run.definition);
-        let workflow = validated.workflow.ok_or_else(|| {
-            validated
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| d.message.clone())
-                .unwrap_or_else(|| "the definition does not make a workflow".into())
-        });
+        // Runs of one workflow share a few definitions: each is read once (the pinned cache).
+        let workflow = pinned_workflow(&run.definition_hash, &run.file, &run.definition)
+            .map(|w| (*w).clone())
+            .map_err(|diagnostics| {
+                diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.message.clone())
+                    .unwrap_or_else(|| "the definition does not make a workflow".into())
+            });
         reports.push(RunReport {
             run,
             workflow,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use waygate_core::diagnostic::{Diagnostic, Severity};
+use waygate_core::diagnostic::{Code, Diagnostic, Severity};
 use waygate_core::policy::{self, Policy};
 use waygate_core::text::escape_control;
 use waygate_core::validate::validate;
@@ -122,7 +122,28 @@ pub fn run(files: &[PathBuf], policy_files: &[PathBuf], format: Format) -> Resul
         let mut unchecked = Vec::new();
         if let Some(workflow) = &validated.workflow {
             let dir = path.parent().unwrap_or(Path::new(""));
-            let own = workflow.policies.iter().map(|p| dir.join(p));
+            // `validate` refused `..` and absolute paths; a symbolic link must not lead out
+            // either (what does not parse is shown, and would be another file's lines).
+            let inside = |p: &PathBuf| {
+                let (Ok(p), Ok(d)) = (p.canonicalize(), dir.canonicalize()) else {
+                    return true; // a missing file is reported as such
+                };
+                p.starts_with(d)
+            };
+            let (own, outside): (Vec<PathBuf>, Vec<PathBuf>) = workflow
+                .policies
+                .iter()
+                .map(|p| dir.join(p))
+                .partition(inside);
+            for p in outside {
+                let shown = escape_control(&p.display().to_string()).into_owned();
+                unchecked.push(shown.clone());
+                report.unreadable(Diagnostic::whole_file(
+                    &name,
+                    Code::BadValue,
+                    format!("policy {shown} leads out of the workflow's directory (a symbolic link); give it with `--policy` instead"),
+                ));
+            }
             // One check per policy, however many ways it is named (`--policy` and `policies`).
             let mut seen = std::collections::HashSet::new();
             let named = policy_files.iter().cloned().chain(own);

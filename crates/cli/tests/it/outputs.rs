@@ -1,7 +1,7 @@
 //! Values passed between steps (`outputs`, `$WAYGATE_OUTPUT`, `${steps.NAME.KEY}`): published
 //! by one process, used by another, recorded in the history, refused when not written.
 
-use crate::helpers::{Ran, Sandbox};
+use crate::helpers::{Sandbox, Spawned};
 
 /// `build` publishes a build id from an action, the `pick` check the idle colour; `deploy`
 /// uses both, in a later process than the one that published them.
@@ -122,11 +122,20 @@ fn a_value_too_long_to_record_fails_the_step() {
     );
 }
 
-/// `run`s the workflow, which must end in `failed` because the build action failed; returns
-/// that action's `ActionFinished`.
+/// `run`s the workflow, which must end in `failed` because the build action failed, within
+/// 30 seconds (a hang fails the test); returns that action's `ActionFinished`.
 #[track_caller]
 fn run_to_the_build_failure(sb: &Sandbox) -> serde_json::Value {
-    let ran = Ran::from(with_token(sb, &["run", "outs.ron", "--env", "prod"]));
+    let (out, err) = (sb.path().join("out.txt"), sb.path().join("err.txt"));
+    let child = sb
+        .command("tester", &["run", "outs.ron", "--env", "prod"])
+        .env("WG_TEST_OUT_TOKEN", "tok-5ecret")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("waygate runs");
+    let ran = Spawned::from_child(child, out, err).wait(std::time::Duration::from_secs(30));
     ran.code(6);
     let run = ran.started_run();
     let finished = sb
@@ -223,4 +232,42 @@ fn a_secret_value_published_by_another_process_is_missing_and_says_so() {
         "variable ${steps.login.session} has no value"
     );
     assert!(!sb.path().join("used.txt").exists());
+}
+
+/// A step that replaces its `$WAYGATE_OUTPUT` file with something that is not a regular file
+/// (a named pipe nobody writes to, a symbolic link, a directory) fails with a clear detail; it
+/// does not hang waygate (a pipe's open blocks until a writer comes) or read what a link
+/// points at.
+#[test]
+fn an_output_file_replaced_by_a_pipe_a_link_or_a_directory_fails_the_step_without_hanging() {
+    for (what, build, says) in [
+        (
+            "pipe",
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; rm "$WAYGATE_OUTPUT"; mkfifo "$WAYGATE_OUTPUT""#,
+            "is not a regular file",
+        ),
+        (
+            "link",
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; echo "build_id=1" > real; echo "signed=2" >> real; rm "$WAYGATE_OUTPUT"; ln -s "$PWD/real" "$WAYGATE_OUTPUT""#,
+            "is not a regular file",
+        ),
+        (
+            "dir",
+            r#"echo "$WAYGATE_OUTPUT" > where.txt; rm "$WAYGATE_OUTPUT"; mkdir "$WAYGATE_OUTPUT""#,
+            "is not a regular file",
+        ),
+    ] {
+        let sb = sandbox(build);
+        let finished = run_to_the_build_failure(&sb);
+        let left = std::fs::read_to_string(sb.path().join("where.txt")).expect("where.txt");
+        assert!(
+            std::fs::symlink_metadata(left.trim()).is_err(),
+            "{what}: {left} is removed"
+        );
+        let detail = finished["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with("exit status 0, but $WAYGATE_OUTPUT file ") && detail.contains(says),
+            "{what}: {detail}"
+        );
+    }
 }

@@ -159,3 +159,47 @@ fn overrides_are_refused_to_those_not_named_to_the_initiator_for_approvals_and_w
         "guard `health` is already overridden in this visit, by oncall: probe",
     );
 }
+
+/// A guard whose check publishes values cannot be overridden: the override would pass it
+/// without them, and `validate` accepted the later use only because the guard runs first on
+/// every path; the run would then fail on `${steps.health.colour}` having no value.
+#[test]
+fn a_guard_that_publishes_values_cannot_be_overridden() {
+    let sb = Sandbox::new();
+    sb.write(
+        "pub.ron",
+        r#"Workflow(
+    name: "pub", initial: "canary",
+    overridable_by: ["oncall"],
+    states: {
+        "canary": (),
+        "deploy": (on_enter: [Command(run: ["echo", "colour=${steps.health.colour}"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [
+        (from: "canary", to: "deploy", guards: [
+            (name: "health", check: Command(run: ["sh", "-c", "exit 1"], outputs: ["colour"])),
+        ]),
+        (from: "deploy", to: "done"),
+    ],
+)"#,
+    );
+    sb.wg(&["validate", "pub.ron"]).code(0);
+    let run = sb.start("ana", "pub.ron", "prod", &[]);
+    sb.wg_as("ana", &["advance", &run]).code(3);
+    let refused = sb.wg_as(
+        "oncall",
+        &["override", &run, "health", "--reason", "probe broken"],
+    );
+    refused.code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("guard `health` publishes values (`colour`) that an override cannot supply"),
+        "{}",
+        refused.stderr
+    );
+    assert!(crate::helpers::of_kind(&sb.history(&run), "Overridden").is_empty());
+    assert_eq!(sb.status(&run)["state"], "canary");
+}

@@ -490,3 +490,47 @@ fn a_policy_that_does_not_parse_or_cannot_be_read_is_an_error() {
     .json();
     assert_eq!(json[0]["code"], "unreadable");
 }
+
+/// A workflow's own `policies` are read by `validate` (in CI, on a change someone proposes)
+/// and what does not parse is shown: a path out of the workflow's directory, by `..`, an
+/// absolute path or a symbolic link, would print another file's lines. It is refused, and
+/// nothing of the file is shown.
+#[test]
+fn a_workflows_own_policy_path_cannot_leave_its_directory() {
+    let sb = Sandbox::new();
+    sb.write("secret.txt", "hunter2 top secret\n");
+    std::fs::create_dir_all(sb.path().join("wf")).expect("dir");
+    std::os::unix::fs::symlink(sb.path().join("secret.txt"), sb.path().join("wf/link.ron"))
+        .expect("symlink");
+    let secret = sb.path().join("secret.txt").display().to_string();
+    for (path, says) in [
+        (
+            "../secret.txt",
+            "must be relative to the workflow's directory",
+        ),
+        (
+            secret.as_str(),
+            "must be relative to the workflow's directory",
+        ),
+        ("link.ron", "leads out of the workflow's directory"),
+    ] {
+        sb.write(
+            "wf/w.ron",
+            &format!(
+                r#"Workflow(name: "w", initial: "s", policies: [{path:?}],
+  states: {{"s": (), "done": (terminal: Success)}},
+  transitions: [(from: "s", to: "done")])"#
+            ),
+        );
+        let ran = run(sb.path(), &["validate", "wf/w.ron"]);
+        ran.code(1);
+        assert!(
+            ran.stdout.contains(says) || ran.stderr.contains(says),
+            "{path}: {ran:?}"
+        );
+        assert!(
+            !ran.stdout.contains("hunter2") && !ran.stderr.contains("hunter2"),
+            "{path}: {ran:?}"
+        );
+    }
+}

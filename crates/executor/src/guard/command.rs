@@ -71,8 +71,32 @@ fn published(
     declared: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>, OutputError> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let unreadable = |why: String| OutputError::Unreadable(why);
-    let file = std::fs::File::open(path).map_err(|e| unreadable(format!("cannot be read: {e}")))?;
+    // The command may have replaced the file: never follow a link, and never block opening
+    // a named pipe nobody writes to; only a regular file is read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => unreadable(not_regular("a symbolic link")),
+            _ => unreadable(format!("cannot be read: {e}")),
+        })?;
+    let kind = file
+        .metadata()
+        .map_err(|e| unreadable(format!("cannot be read: {e}")))?
+        .file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            // Dropping the temporary file would leave a directory behind.
+            let _ = std::fs::remove_dir_all(path);
+            "a directory"
+        } else {
+            "a special file"
+        };
+        return Err(unreadable(not_regular(what)));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE as u64 + 1)
         .read_to_end(&mut bytes)
@@ -82,6 +106,11 @@ fn published(
     }
     let text = String::from_utf8(bytes).map_err(|_| unreadable("is not UTF-8 text".to_owned()))?;
     parse_outputs(&text, declared)
+}
+
+/// Why a replaced output file is not read.
+fn not_regular(what: &str) -> String {
+    format!("is not a regular file (the command replaced it with {what}); write `key=value` lines to it")
 }
 
 /// Renders and runs the command, its output sent live where the context says, if anywhere;
