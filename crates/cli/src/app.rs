@@ -176,12 +176,19 @@ pub fn open_store(
 ) -> Result<Opened, CliError> {
     if let Some(url) = postgres_url(location) {
         let (store, tables) = PgStore::open(url, create)?;
-        if tables == Tables::Created {
-            eprintln!(
+        match tables {
+            Tables::Created => eprintln!(
                 "created the waygate tables (schema {}) in {}",
                 waygate_postgres::SCHEMA_VERSION,
                 store.location()
-            );
+            ),
+            Tables::Migrated => eprintln!(
+                "migrated the waygate tables in {} from schema 1 to schema {} (added the \
+                 leases of `waygate serve` replicas)",
+                store.location(),
+                waygate_postgres::SCHEMA_VERSION
+            ),
+            Tables::Existing => {}
         }
         let run_locks = PgRunLocks::new(store.url());
         return Ok(Opened {

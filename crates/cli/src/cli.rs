@@ -260,6 +260,22 @@ pub struct ServeArgs {
     /// TLS private key (PEM), with `--tls-cert`.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// On a PostgreSQL store: how long a replica's lease of a run it drives lasts unless
+    /// renewed (another replica takes the run over once it lapses).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+    /// On a PostgreSQL store: how often a replica renews its leases and looks for lapsed
+    /// ones to take over; shorter than `--lease`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lease)]
+    pub lease_renew: std::time::Duration,
+}
+
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    match waygate_core::duration::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("a lease of zero cannot be held".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `token ...`.

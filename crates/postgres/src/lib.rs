@@ -13,10 +13,12 @@
 //! - `rows.rs`: rows to runs and events.
 //! - `verify.rs`: the whole chain recomputed, and the head row compared.
 //! - `run_locks.rs`: [`PgRunLocks`], the per-run lock as a session advisory lock.
+//! - `lease.rs`: [`PgLeases`], which `waygate serve` replica drives which run.
 //!
 //! [`StoreError`]: waygate_core::store::StoreError
 
 mod connect;
+mod lease;
 mod rows;
 mod run_locks;
 mod schema;
@@ -27,6 +29,7 @@ mod verify;
 mod write;
 
 pub use connect::{is_postgres_url, redact};
+pub use lease::PgLeases;
 pub use run_locks::PgRunLocks;
 pub use schema::SCHEMA_VERSION;
 pub use store::{PgStore, Tables};

@@ -52,7 +52,7 @@ impl PgRunLocks {
 /// Runs `f` on a thread of its own: the blocking client runs a small runtime of its own,
 /// which must not start (nor be dropped) on a thread of the caller's async runtime, and the
 /// engine asks whether a lock is held from async code.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| match scope.spawn(f).join() {
         Ok(value) => value,
         Err(panic) => std::panic::resume_unwind(panic),

@@ -9,7 +9,7 @@ use crate::connect::{failed, Write};
 
 /// The schema this waygate reads and writes. A database with another version is refused,
 /// naming both.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The tables of [`SCHEMA_VERSION`], in the connection's current schema (the first of its
 /// `search_path`, normally `public`).
@@ -68,6 +68,19 @@ CREATE TRIGGER waygate_events_no_truncate BEFORE TRUNCATE ON waygate_events
     FOR EACH STATEMENT EXECUTE FUNCTION waygate_events_append_only();
 "#;
 
+/// What schema 2 adds to schema 1: the leases of the runs servers drive (`lease.rs`). A
+/// database of schema 1 gets it on first use ([`Found::Migrated`]).
+const LEASES: &str = r#"
+-- Which server replica drives which run, until when (the database's clock). A row whose
+-- expiry has passed is free for any replica to take.
+CREATE TABLE IF NOT EXISTS waygate_leases (
+    run_id text PRIMARY KEY,
+    holder text NOT NULL,
+    actor text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+"#;
+
 /// What [`prepare`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -75,6 +88,8 @@ pub(crate) enum Found {
     Existing,
     /// They were created now.
     Created,
+    /// They were at schema 1 and were brought to [`SCHEMA_VERSION`] now.
+    Migrated,
 }
 
 /// Checks the tables' version, creating them first when `create` and there are none. Two
@@ -84,8 +99,10 @@ pub(crate) fn prepare(
     location: &str,
     create: bool,
 ) -> Result<Found, StoreError> {
-    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
     if let Some(found) = version(client, location)? {
+        if found == 1 {
+            return under_schema_lock(client, location, migrate).map(|()| Found::Migrated);
+        }
         return check(found, location).map(|()| Found::Existing);
     }
     if !create {
@@ -93,27 +110,51 @@ pub(crate) fn prepare(
             location: location.to_owned(),
         });
     }
-    // A session lock, taken outside the transaction that looks: a transaction that began
-    // before the other process committed its tables would not see them in the catalog.
+    match under_schema_lock(client, location, create_tables)? {
+        true => Ok(Found::Created),
+        false => prepare(client, location, false),
+    }
+}
+
+/// Runs `f` holding the session lock every change of the tables takes. A session lock, taken
+/// outside the transaction that looks: a transaction that began before the other process
+/// committed its tables would not see them in the catalog.
+fn under_schema_lock<T>(
+    client: &mut Client,
+    location: &str,
+    f: impl FnOnce(&mut Client, &str) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
     client
         .execute(
             "SELECT pg_advisory_lock(hashtext('waygate: create the schema'))",
             &[],
         )
         .map_err(fail)?;
-    let created = create_tables(client, location);
+    let done = f(client, location);
     let unlocked = client
         .execute(
             "SELECT pg_advisory_unlock(hashtext('waygate: create the schema'))",
             &[],
         )
         .map_err(fail);
-    let created = created?;
+    let done = done?;
     unlocked?;
-    match created {
-        true => Ok(Found::Created),
-        false => prepare(client, location, false),
-    }
+    Ok(done)
+}
+
+/// Brings schema 1 to [`SCHEMA_VERSION`] (unless another process did meanwhile).
+fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
+    let mut tx = client.transaction().map_err(fail)?;
+    tx.batch_execute(LEASES).map_err(fail)?;
+    tx.execute(
+        "INSERT INTO waygate_schema (version) SELECT $1 \
+         WHERE (SELECT max(version) FROM waygate_schema) < $1",
+        &[&SCHEMA_VERSION],
+    )
+    .map_err(fail)?;
+    tx.commit().map_err(fail)
 }
 
 /// Creates the tables unless another process did meanwhile (then `false`).
@@ -129,6 +170,7 @@ fn create_tables(client: &mut Client, location: &str) -> Result<bool, StoreError
         return Ok(false);
     }
     tx.batch_execute(CREATE).map_err(fail)?;
+    tx.batch_execute(LEASES).map_err(fail)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) VALUES ($1)",
         &[&SCHEMA_VERSION],

@@ -46,6 +46,9 @@ pub enum Tables {
     Existing,
     /// They were created now, in an empty database.
     Created,
+    /// They were at schema 1 and were migrated to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)
+    /// now (the leases of `waygate serve` replicas added).
+    Migrated,
 }
 
 /// At most this many idle reading connections are kept.
@@ -74,6 +77,7 @@ impl PgStore {
         let opened = match found {
             Found::Existing => Tables::Existing,
             Found::Created => Tables::Created,
+            Found::Migrated => Tables::Migrated,
         };
         Ok((store, opened))
     }

@@ -130,12 +130,37 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
         Err(e @ StoreError::UnsupportedVersion { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("waygate schema 7") && text.contains("waygate schema 1"),
+                text.contains("waygate schema 7") && text.contains("waygate schema 2"),
                 "{text}"
             );
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
+}
+
+#[test]
+fn a_schema_1_database_is_migrated_on_first_use_and_keeps_its_runs() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let (store, _) = PgStore::open(schema.url(), true).unwrap();
+    let run = create(&store, "w", "prod");
+    drop(store);
+    // What a database of schema 1 looks like: no leases table, version 1.
+    let out = schema.psql("DROP TABLE waygate_leases; UPDATE waygate_schema SET version = 1");
+    assert!(out.status.success(), "{out:?}");
+    let (store, tables) = PgStore::open(schema.url(), false).unwrap();
+    assert_eq!(tables, Tables::Migrated);
+    assert!(store.load_run(&run.id).is_ok());
+    assert!(store.verify().unwrap().first_bad.is_none());
+    let out = schema
+        .psql("SELECT max(version), to_regclass('waygate_leases') IS NOT NULL FROM waygate_schema");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("2 | t"), "{text}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Existing
+    );
 }
 
 #[test]

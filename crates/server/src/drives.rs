@@ -6,20 +6,26 @@
 //! SIGTERM stays written down, and so does one whose process died: the next server start
 //! drives each again, as that actor. On the embedded store one server holds the directory,
 //! so the record is a directory of files. With several replicas on one database the record
-//! becomes a lease per run, held by one replica and renewed while it lives; that is the same
-//! trait with another implementation (`record` takes the lease, `list` names the runs whose
-//! lease lapsed), and this module does not change.
+//! is a lease per run, held by one replica and renewed while it lives ([`DriveRecord::renew`],
+//! every [`DriveRecord::renew_every`]): `record` takes the lease (refused while another
+//! replica's lease lasts), `list` names the runs whose lease lapsed, which [`Drives::keep`]
+//! takes over. A drive whose lease could not be renewed (taken over, or the store
+//! unreachable) is stopped at its next await rather than risk two drivers; the per-run lock
+//! of the engine stays the second fence.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use waygate_core::run::RunId;
 use waygate_executor::engine::{DriveEnd, DriveOptions, Progress, ProgressSink};
+use waygate_executor::{Shutdown, Signal, Trigger};
 
 use crate::error::ApiError;
 use crate::server::Shared;
@@ -30,8 +36,23 @@ pub trait DriveRecord: Send + Sync + std::fmt::Debug {
     fn record(&self, run: &RunId, actor: &str) -> io::Result<()>;
     /// Crosses `run` out.
     fn forget(&self, run: &RunId) -> io::Result<()>;
-    /// The runs written down, with their actors.
+    /// The runs written down, with their actors, that no other server drives now.
     fn list(&self) -> io::Result<Vec<(RunId, String)>>;
+    /// Lets another server take `run` at once, still written down (a drive stopped by this
+    /// server's shutdown). Nothing to do when one server holds the record.
+    fn release(&self, _run: &RunId) -> io::Result<()> {
+        Ok(())
+    }
+    /// Renews this server's hold of `runs`; returns those it still holds. One server holding
+    /// the record holds them all.
+    fn renew(&self, runs: &[RunId]) -> io::Result<Vec<RunId>> {
+        Ok(runs.to_vec())
+    }
+    /// How often [`DriveRecord::renew`] must be called, and lapsed runs taken over; `None`
+    /// when one server holds the record.
+    fn renew_every(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A [`DriveRecord`] as a directory with one file per run, holding the actor.
@@ -105,12 +126,18 @@ pub type DriveResult = Result<Value, ApiError>;
 #[derive(Debug, Default)]
 pub struct Drives {
     running: Mutex<HashMap<RunId, Running>>,
+    /// The runs whose hold the last renewal confirmed (the `leases held` gauge).
+    held: AtomicUsize,
 }
 
 #[derive(Debug)]
 struct Running {
     end: watch::Receiver<Option<DriveResult>>,
     task: JoinHandle<()>,
+    /// Stops this drive alone (its hold was lost).
+    stop: Arc<Trigger>,
+    /// Whether the drive is written down (held), as a drive that waits is.
+    held: bool,
 }
 
 /// Discards progress: what a drive does is in the run's events, which clients follow.
@@ -137,29 +164,42 @@ impl Drives {
         }
         if !no_wait {
             shared.record.record(&run, actor).map_err(|e| {
+                let code = match e.kind() {
+                    io::ErrorKind::ResourceBusy => crate::error::Code::Conflict,
+                    _ => crate::error::Code::Store,
+                };
                 ApiError::new(
-                    crate::error::Code::Store,
+                    code,
                     format!("cannot write down that this server drives run {run}: {e}"),
                 )
             })?;
         }
         let (tx, rx) = watch::channel(None);
-        let engine = shared.engine(actor);
+        let (stop, own) = Shutdown::new();
+        let stop = Arc::new(stop);
+        let engine = shared.engine_with(actor, own);
         let record = shared.record.clone();
         let id = run.clone();
+        let server_stop = shared.shutdown.clone();
+        let forward = stop.clone();
+        let forwarding = tokio::spawn(async move { forward.fire(server_stop.wait().await) });
         let task = tokio::spawn(async move {
             let options = DriveOptions {
                 no_wait,
                 ..DriveOptions::default()
             };
             let ended = engine.drive(&id, options, &mut Quiet).await;
+            forwarding.abort();
             let keep = match &ended {
                 Ok(DriveEnd::Interrupted { .. }) => true,
                 Err(e) => e.is_interrupted(),
                 Ok(_) => false,
             };
             if keep {
-                tracing::info!(run = %id, "drive stopped by the server's shutdown; resumed at its next start");
+                tracing::info!(run = %id, "drive stopped; resumed at its next start, or by another replica");
+                if let Err(e) = record.release(&id) {
+                    tracing::warn!(run = %id, "cannot give the drive up to another replica: {e}");
+                }
             } else if let Err(e) = record.forget(&id) {
                 tracing::error!(run = %id, "cannot cross out a finished drive: {e}");
             }
@@ -176,6 +216,8 @@ impl Drives {
             Running {
                 end: rx.clone(),
                 task,
+                stop,
+                held: !no_wait,
             },
         );
         Ok(rx)
@@ -191,11 +233,76 @@ impl Drives {
             }
         };
         for (run, actor) in runs {
+            if self.is_driving(&run) {
+                continue;
+            }
             tracing::info!(run = %run, actor = %actor, "resuming a drive");
             if let Err(e) = self.start(shared, run.clone(), &actor, false) {
-                tracing::error!(run = %run, "cannot resume: {e}");
+                tracing::warn!(run = %run, "cannot resume: {e}");
             }
         }
+    }
+
+    fn is_driving(&self, run: &RunId) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.get(run).is_some_and(|r| !r.task.is_finished())
+    }
+
+    /// Until the server stops, every [`DriveRecord::renew_every`]: renews the holds of the
+    /// drives in progress, stops those whose hold was lost (all of them when the record
+    /// cannot be reached), and takes over the runs whose holder's lease lapsed. Returns at
+    /// once when one server holds the record.
+    pub async fn keep(&self, shared: &Arc<Shared>) {
+        let Some(every) = shared.record.renew_every() else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shared.shutdown.wait() => return,
+            }
+            let driving: Vec<RunId> = {
+                let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                let mut runs: Vec<RunId> = running
+                    .iter()
+                    .filter(|(_, r)| r.held && !r.task.is_finished())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                runs.sort();
+                runs
+            };
+            let record = shared.record.clone();
+            let asked = driving.clone();
+            let renewed = tokio::task::spawn_blocking(move || record.renew(&asked)).await;
+            let renewed = match renewed {
+                Ok(Ok(renewed)) => renewed,
+                Ok(Err(e)) => {
+                    tracing::error!("cannot renew the leases of the runs this replica drives: {e}; stopping those drives rather than risk two drivers");
+                    Vec::new()
+                }
+                Err(e) => {
+                    tracing::error!("lease renewal failed: {e}");
+                    Vec::new()
+                }
+            };
+            self.held.store(renewed.len(), Ordering::Relaxed);
+            for run in driving.iter().filter(|r| !renewed.contains(r)) {
+                tracing::warn!(run = %run, "lease lost: stopping this drive");
+                let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(r) = running.get(run) {
+                    r.stop.fire(Signal::Terminate);
+                }
+            }
+            if shared.shutdown.requested().is_none() {
+                let shared = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || shared.drives.resume(&shared)).await;
+            }
+        }
+    }
+
+    /// How many runs this server held at its last renewal.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// How many drives are in progress.

@@ -134,10 +134,15 @@ pub struct Shared {
 impl Shared {
     /// An engine acting as `actor`, stopping when the server does.
     pub(crate) fn engine(&self, actor: &str) -> Engine {
+        self.engine_with(actor, self.shutdown.clone())
+    }
+
+    /// An engine acting as `actor`, stopping at `shutdown` (a drive's own).
+    pub(crate) fn engine_with(&self, actor: &str, shutdown: Shutdown) -> Engine {
         Engine::new(self.backend.store.clone(), actor)
             .with_clock(self.backend.clock.clone())
             .with_run_locks(self.backend.run_locks.clone())
-            .with_shutdown(self.shutdown.clone())
+            .with_shutdown(shutdown)
     }
 
     /// The workflows loaded now.
@@ -171,6 +176,7 @@ impl Shared {
             }
         }
         metrics::gauge!("waygate_drives_active").set(self.drives.count() as f64);
+        metrics::gauge!("waygate_leases_held").set(self.drives.held() as f64);
         let catalog = self.catalog();
         metrics::gauge!("waygate_workflows_loaded").set(catalog.loaded.len() as f64);
         metrics::gauge!("waygate_workflows_rejected").set(catalog.rejected.len() as f64);
@@ -229,6 +235,8 @@ pub async fn serve(
     });
     bound(addr, &shared.catalog());
     shared.drives.resume(&shared);
+    let keeper = shared.clone();
+    let keeping = tokio::spawn(async move { keeper.drives.keep(&keeper).await });
     let app = crate::routes::router(shared.clone());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -276,6 +284,7 @@ pub async fn serve(
         }
     };
     stop(stopped, &trigger, graceful, &shared).await;
+    let _ = keeping.await;
     Ok(())
 }
 

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use waygate_core::run::RunId;
 use waygate_core::store::{EmbeddedStore, StopWaiting};
-use waygate_server::drives::DirRecord;
+use waygate_postgres::PgLeases;
+use waygate_server::drives::{DirRecord, DriveRecord};
 use waygate_server::{Backend, Config, Limits};
 
 use crate::app::{open_store, process_clock, store_options};
@@ -34,17 +36,12 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    if global
-        .store
-        .to_str()
-        .is_some_and(waygate_postgres::is_postgres_url)
-    {
-        return Err(CliError::BadInput(
-            "`serve` on a PostgreSQL store is not available yet: a server writes down the runs \
-             it drives beside an embedded store; on PostgreSQL that becomes a lease per run in \
-             the database (docs/api.md); serve a store directory"
-                .into(),
-        ));
+    if args.lease_renew >= args.lease {
+        return Err(CliError::BadInput(format!(
+            "--lease-renew ({:?}) must be shorter than --lease ({:?}): a lease renewed after \
+             it lapsed may already be another replica's",
+            args.lease_renew, args.lease
+        )));
     }
     let clock = process_clock();
     let opened = open_store(
@@ -58,14 +55,32 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         Some(store) => Some(Holding::start(store.clone())?),
         None => None,
     };
-    // The runs this server drives are written down beside the store it holds.
-    let record = DirRecord::new(dir.join("serve").join("driving"))
-        .map_err(|e| CliError::BadInput(format!("cannot keep the record of driven runs: {e}")))?;
+    let record: Arc<dyn DriveRecord> = match global
+        .store
+        .to_str()
+        .filter(|s| waygate_postgres::is_postgres_url(s))
+    {
+        // Replicas on one database share the runs through a lease per run there.
+        Some(url) => Arc::new(Leases {
+            leases: PgLeases::new(url, replica_name(), args.lease),
+            every: args.lease_renew,
+        }),
+        // The runs this server drives are written down beside the store it holds.
+        None => Arc::new(
+            DirRecord::new(dir.join("serve").join("driving")).map_err(|e| {
+                CliError::BadInput(format!("cannot keep the record of driven runs: {e}"))
+            })?,
+        ),
+    };
+    // The store is let go of after the runtime: a database client must not be dropped on
+    // one of its threads.
+    let store = opened.store.clone();
+    let embedded = opened.embedded.is_some();
     let backend = Backend {
         store: opened.store,
         run_locks: opened.run_locks,
         clock: Arc::new(clock),
-        record: Arc::new(record),
+        record,
     };
     let config = Config {
         listen: args.listen,
@@ -81,8 +96,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
     let note = note_path(&dir);
     let served = runtime.block_on(waygate_server::serve(config, backend, |addr, catalog| {
         let url = format!("{scheme}://{addr}");
-        if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
-            tracing::warn!("cannot write {}: {e}", note.display());
+        if embedded {
+            if let Err(e) = std::fs::write(&note, format!("{url} {}\n", std::process::id())) {
+                tracing::warn!("cannot write {}: {e}", note.display());
+            }
         }
         eprintln!(
             "waygate serve: listening on {url} ({} workflows loaded, {} not)",
@@ -90,9 +107,62 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
             catalog.rejected.len()
         );
     }));
-    let _ = std::fs::remove_file(&note);
+    if embedded {
+        let _ = std::fs::remove_file(&note);
+    }
+    drop(runtime);
+    drop(store);
     served?;
     Ok(Exit::Ok)
+}
+
+/// This replica's name in the leases table: host, process and start time, so that a
+/// restarted process is a new replica (the leases of the one that died lapse).
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let started = jiff::Timestamp::now().as_nanosecond();
+    format!("{host}:{}:{started:x}", std::process::id())
+}
+
+/// The runs a replica drives, as leases in a PostgreSQL store.
+#[derive(Debug)]
+struct Leases {
+    leases: PgLeases,
+    every: std::time::Duration,
+}
+
+impl DriveRecord for Leases {
+    fn record(&self, run: &RunId, actor: &str) -> std::io::Result<()> {
+        match self.leases.take(run, actor)? {
+            None => Ok(()),
+            Some(holder) => Err(std::io::Error::new(
+                std::io::ErrorKind::ResourceBusy,
+                format!("replica {holder} drives it (its lease has not lapsed)"),
+            )),
+        }
+    }
+
+    fn forget(&self, run: &RunId) -> std::io::Result<()> {
+        self.leases.forget(run)
+    }
+
+    fn list(&self) -> std::io::Result<Vec<(RunId, String)>> {
+        self.leases.lapsed()
+    }
+
+    fn release(&self, run: &RunId) -> std::io::Result<()> {
+        self.leases.release(run)
+    }
+
+    fn renew(&self, runs: &[RunId]) -> std::io::Result<Vec<RunId>> {
+        self.leases.renew(runs)
+    }
+
+    fn renew_every(&self) -> Option<std::time::Duration> {
+        Some(self.every)
+    }
 }
 
 fn note_path(dir: &Path) -> PathBuf {

@@ -162,6 +162,11 @@ impl Sandbox {
 
     /// A sandbox whose commands use a fresh schema of the test PostgreSQL database; `None`
     /// (the reason printed) when none is named and none is required.
+    /// The test database's schema, on PostgreSQL.
+    pub fn postgres(&self) -> Option<&waygate_postgres::testing::TestSchema> {
+        self.postgres.as_ref()
+    }
+
     pub fn on_postgres() -> Option<Sandbox> {
         let schema = waygate_postgres::testing::TestSchema::new()?;
         let mut sb = Sandbox::new();
@@ -206,6 +211,17 @@ impl Sandbox {
 
     /// `waygate --store ./store ARGS` acting as `actor`.
     pub fn command(&self, actor: &str, args: &[&str]) -> std::process::Command {
+        self.command_on(&self.store_arg(), actor, args)
+    }
+
+    /// [`Sandbox::command`] on the store `store` names (the same database through another
+    /// address, say).
+    pub fn command_on(
+        &self,
+        store: &std::ffi::OsStr,
+        actor: &str,
+        args: &[&str],
+    ) -> std::process::Command {
         let mut cmd = std::process::Command::new(bin());
         cmd.current_dir(self.path())
             .env_remove("WAYGATE_STORE")
@@ -213,7 +229,7 @@ impl Sandbox {
             .env("NO_COLOR", "1")
             .env("WAYGATE_ACTOR", actor)
             .arg("--store")
-            .arg(self.store_arg())
+            .arg(store)
             .args(args);
         cmd
     }

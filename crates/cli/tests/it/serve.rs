@@ -39,7 +39,11 @@ pub struct Served {
 
 impl Served {
     pub fn new() -> Served {
-        let sb = Sandbox::new();
+        Served::with(Sandbox::new(), &[])
+    }
+
+    /// A server on `sb`'s store, with `serve_flags` after `serve`.
+    pub fn with(sb: Sandbox, serve_flags: &[&str]) -> Served {
         for (name, text) in WORKFLOWS {
             sb.write(&format!("workflows/{name}.ron"), text);
         }
@@ -54,7 +58,7 @@ impl Served {
         ] {
             tokens.push((actor.to_owned(), new_token(&sb, actor, roles)));
         }
-        let (server, addr) = spawn_server(&sb, "serve");
+        let (server, addr) = spawn_server_args(&sb, "serve", None, &[], serve_flags, &[]);
         Served {
             sb,
             server: Some(server),
@@ -153,26 +157,29 @@ pub fn spawn_server_with(
     flags: &[&str],
     env: &[(&str, &str)],
 ) -> (Spawned, SocketAddr) {
-    spawn_server_args(sb, tag, flags, env, &[])
+    spawn_server_args(sb, tag, None, flags, &[], env)
 }
 
-/// [`spawn_server_with`] with more arguments to `serve` (`--tls-cert`, `--tls-key`).
+/// [`spawn_server_with`] on the store `store` names (the sandbox's when `None`), with
+/// `serve_flags` after `serve` (`--tls-cert`, `--lease`, ..).
 pub fn spawn_server_args(
     sb: &Sandbox,
     tag: &str,
+    store: Option<&str>,
     flags: &[&str],
+    serve_flags: &[&str],
     env: &[(&str, &str)],
-    serve_args: &[&str],
 ) -> (Spawned, SocketAddr) {
     let mut args = flags.to_vec();
     args.extend(SERVE);
-    args.extend_from_slice(serve_args);
+    args.extend(serve_flags);
     let (out, err) = (
         sb.path().join(format!("{tag}.stdout")),
         sb.path().join(format!("{tag}.stderr")),
     );
+    let store = store.map_or_else(|| sb.store_arg(), Into::into);
     let child = sb
-        .command("ignored", &args)
+        .command_on(&store, "ignored", &args)
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(std::fs::File::create(&out).expect("stdout file"))

@@ -132,7 +132,7 @@ fn client(sb: &Sandbox, url: &str, token: &str, env: &[(&str, &str)], args: &[&s
 fn https_serves_a_client_that_trusts_its_ca_and_refuses_the_rest() {
     let sb = sandbox();
     let token = new_token(&sb, "ana", &["operator", "approver"]);
-    let (server, addr) = spawn_server_args(&sb, "serve", &[], &[], &TLS);
+    let (server, addr) = spawn_server_args(&sb, "serve", None, &[], &TLS, &[]);
     assert!(
         server
             .stderr()
