@@ -632,8 +632,8 @@ pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
             return match ops.local() {
                 Some(app) => super::report::run(app, report),
                 None => Err(CliError::Usage(
-                    "`audit report` reads a store directory (--store); through --server it is \
-                     not available yet"
+                    "`audit report` reads the store itself (--store DIR or postgres://..), not \
+                     through --server"
                         .into(),
                 )),
             }
