@@ -848,16 +848,16 @@ async fn entry_actions_run_only_under_the_run_lock_whatever_kind_of_lock_the_sto
     assert!(lease.taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_approval_by_an_engine_sharing_the_wakes_wakes_a_drive_that_polls_hourly() {
-    let (alice, store) = setup("alice");
-    let wakes = Arc::new(Wakes::default());
-    let alice = alice.with_wakes(wakes.clone());
-    let bob = Engine::new(store.clone(), "bob")
-        .with_clock(Arc::new(TokioClock::starting_at(Timestamp::now())))
-        .with_wakes(wakes);
+/// Starts a run waiting on an approval `ok` and drives it as `engine`, looking at the store
+/// only hourly; returns the run and the drive.
+async fn drive_an_approval_hourly(
+    engine: Engine,
+) -> (
+    RunId,
+    tokio::task::JoinHandle<Result<DriveEnd, EngineError>>,
+) {
     let id = start(
-        &alice,
+        &engine,
         r#"Workflow(
     name: "w",
     initial: "review",
@@ -875,12 +875,23 @@ async fn an_approval_by_an_engine_sharing_the_wakes_wakes_a_drive_that_polls_hou
         let id = id.clone();
         tokio::spawn(async move {
             let mut rec = Recorder::default();
-            alice.drive(&id, hourly, &mut rec).await
+            engine.drive(&id, hourly, &mut rec).await
         })
     };
     // Let the drive take its look and go to sleep.
     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     assert!(!driving.is_finished(), "it waits for the approval");
+    (id, driving)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approval_by_an_engine_sharing_the_wakes_wakes_a_drive_that_polls_hourly() {
+    let (alice, store) = setup("alice");
+    let wakes = Arc::new(Wakes::default());
+    let bob = Engine::new(store.clone(), "bob")
+        .with_clock(Arc::new(TokioClock::starting_at(Timestamp::now())))
+        .with_wakes(wakes.clone());
+    let (id, driving) = drive_an_approval_hourly(alice.with_wakes(wakes)).await;
     bob.approve(&id, "ok", None).await.expect("approves");
     let end = tokio::time::timeout(std::time::Duration::from_secs(1), driving)
         .await
@@ -894,29 +905,7 @@ async fn an_approval_by_an_engine_sharing_the_wakes_wakes_a_drive_that_polls_hou
 async fn an_approval_by_an_engine_not_sharing_the_wakes_waits_for_the_poll() {
     let (alice, store) = setup("alice");
     let bob = Engine::new(store.clone(), "bob");
-    let id = start(
-        &alice,
-        r#"Workflow(
-    name: "w",
-    initial: "review",
-    environments: { "local": () },
-    states: { "review": (), "done": (terminal: Success) },
-    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
-)"#,
-    )
-    .await;
-    let hourly = DriveOptions {
-        no_wait: false,
-        poll: std::time::Duration::from_secs(3600),
-    };
-    let mut driving = {
-        let id = id.clone();
-        tokio::spawn(async move {
-            let mut rec = Recorder::default();
-            alice.drive(&id, hourly, &mut rec).await
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    let (id, mut driving) = drive_an_approval_hourly(alice).await;
     bob.approve(&id, "ok", None).await.expect("approves");
     let early = tokio::time::timeout(std::time::Duration::from_secs(60), &mut driving).await;
     assert!(early.is_err(), "another process's write is not announced");
