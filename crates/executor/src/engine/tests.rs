@@ -677,17 +677,7 @@ async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
         },
     });
     let engine = Engine::new(store.clone(), "alice");
-    let id = start(
-        &engine,
-        r#"Workflow(
-    name: "w",
-    initial: "review",
-    environments: { "local": () },
-    states: { "review": (), "done": (terminal: Success) },
-    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
-)"#,
-    )
-    .await;
+    let id = start(&engine, APPROVE_OK).await;
     // On the paused clock a drive that missed the approval polls for ever; give it an hour.
     let end = tokio::time::timeout(std::time::Duration::from_secs(3600), drive(&engine, &id))
         .await
@@ -848,6 +838,15 @@ async fn entry_actions_run_only_under_the_run_lock_whatever_kind_of_lock_the_sto
     assert!(lease.taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
 
+/// A run that waits in `review` for an approval of `ok`.
+const APPROVE_OK: &str = r#"Workflow(
+    name: "w",
+    initial: "review",
+    environments: { "local": () },
+    states: { "review": (), "done": (terminal: Success) },
+    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
+)"#;
+
 /// Starts a run waiting on an approval `ok` and drives it as `engine`, looking at the store
 /// only hourly; returns the run and the drive.
 async fn drive_an_approval_hourly(
@@ -856,17 +855,7 @@ async fn drive_an_approval_hourly(
     RunId,
     tokio::task::JoinHandle<Result<DriveEnd, EngineError>>,
 ) {
-    let id = start(
-        &engine,
-        r#"Workflow(
-    name: "w",
-    initial: "review",
-    environments: { "local": () },
-    states: { "review": (), "done": (terminal: Success) },
-    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
-)"#,
-    )
-    .await;
+    let id = start(&engine, APPROVE_OK).await;
     let hourly = DriveOptions {
         no_wait: false,
         poll: std::time::Duration::from_secs(3600),
