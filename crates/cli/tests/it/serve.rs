@@ -686,6 +686,35 @@ fn a_driven_run_goes_on_without_its_client_and_after_kill_9() {
 }
 
 #[test]
+fn an_approval_through_the_server_wakes_the_drive_waiting_for_it() {
+    let s = Served::new();
+    let run = s.start("op", "signed");
+    let (status, reply) = s.call(
+        Some("op"),
+        "POST",
+        &format!("/v1/runs/{run}/drive"),
+        Some(json!({})),
+    );
+    assert_eq!(status, 202, "{reply}");
+    wait_until("the drive waits", Duration::from_secs(10), || {
+        let (_, body) = s.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
+        body["run"]["status"] == "waiting"
+    });
+    let (status, reply) = s.call(
+        Some("appr"),
+        "POST",
+        &format!("/v1/runs/{run}/approve"),
+        Some(json!({"guard": "sign"})),
+    );
+    assert_eq!(status, 200, "{reply}");
+    // The drive's own look at the store comes every 30 s; the approval wakes it long before.
+    wait_until("the run succeeds", Duration::from_secs(15), || {
+        let (_, body) = s.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
+        body["run"]["status"] == "succeeded"
+    });
+}
+
+#[test]
 fn health_readiness_and_metrics_need_no_token() {
     let s = Served::new();
     assert_eq!(
