@@ -116,6 +116,22 @@ impl Served {
         body.as_array().cloned().unwrap_or_default()
     }
 
+    /// The run's status (`active`, `waiting`, `succeeded`...), as the auditor reads it.
+    pub fn status(&self, run: &str) -> Value {
+        let (_, body) = self.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
+        body["run"]["status"].clone()
+    }
+
+    /// Asks the server, as `actor`, to `verb` (`drive`, `approve`...) run `run` with `body`.
+    pub fn act(&self, actor: &str, verb: &str, run: &str, body: Value) -> (u16, Value) {
+        self.call(
+            Some(actor),
+            "POST",
+            &format!("/v1/runs/{run}/{verb}"),
+            Some(body),
+        )
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         self.server
@@ -689,28 +705,16 @@ fn a_driven_run_goes_on_without_its_client_and_after_kill_9() {
 fn an_approval_through_the_server_wakes_the_drive_waiting_for_it() {
     let s = Served::new();
     let run = s.start("op", "signed");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/drive"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "drive", &run, json!({}));
     assert_eq!(status, 202, "{reply}");
     wait_until("the drive waits", Duration::from_secs(10), || {
-        let (_, body) = s.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
-        body["run"]["status"] == "waiting"
+        s.status(&run) == "waiting"
     });
-    let (status, reply) = s.call(
-        Some("appr"),
-        "POST",
-        &format!("/v1/runs/{run}/approve"),
-        Some(json!({"guard": "sign"})),
-    );
+    let (status, reply) = s.act("appr", "approve", &run, json!({"guard": "sign"}));
     assert_eq!(status, 200, "{reply}");
     // The drive's own look at the store comes every 30 s; the approval wakes it long before.
     wait_until("the run succeeds", Duration::from_secs(15), || {
-        let (_, body) = s.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
-        body["run"]["status"] == "succeeded"
+        s.status(&run) == "succeeded"
     });
 }
 
