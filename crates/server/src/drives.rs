@@ -28,6 +28,12 @@ use waygate_executor::engine::{DriveEnd, DriveOptions, Progress, ProgressSink};
 use waygate_executor::{Shutdown, Signal, Trigger};
 
 use crate::error::ApiError;
+
+/// How often a waiting drive looks at its run for writes this server did not make (another
+/// replica's, on PostgreSQL). Timers wake it when they are due, and writes through this
+/// server's API wake it at once ([`waygate_executor::engine::Wakes`]); this look is the
+/// fallback, so that 1,000 waiting runs cost a server next to nothing.
+pub const LOOK_AGAIN: Duration = Duration::from_secs(30);
 use crate::server::Shared;
 
 /// Where a server writes down the runs it drives.
@@ -186,7 +192,7 @@ impl Drives {
         let task = tokio::spawn(async move {
             let options = DriveOptions {
                 no_wait,
-                ..DriveOptions::default()
+                poll: LOOK_AGAIN,
             };
             let ended = engine.drive(&id, options, &mut Quiet).await;
             forwarding.abort();

@@ -19,6 +19,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use waygate_core::store::{RunFilter, Store};
+use waygate_executor::engine::Wakes;
 use waygate_executor::lock::RunLocks;
 use waygate_executor::{Clock, Engine, Shutdown, Signal, Trigger};
 
@@ -129,6 +130,9 @@ pub struct Shared {
     pub(crate) shutdown: Shutdown,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) limits: Limits,
+    /// Shared by every engine of this server: a write through the API (an approval, an
+    /// abort) wakes the waiting drive of that run at once.
+    pub(crate) wakes: Arc<Wakes>,
 }
 
 impl Shared {
@@ -143,6 +147,7 @@ impl Shared {
             .with_clock(self.backend.clock.clone())
             .with_run_locks(self.backend.run_locks.clone())
             .with_shutdown(shutdown)
+            .with_wakes(self.wakes.clone())
     }
 
     /// The workflows loaded now.
@@ -232,6 +237,7 @@ pub async fn serve(
         shutdown,
         metrics,
         limits: config.limits,
+        wakes: Arc::default(),
     });
     bound(addr, &shared.catalog());
     shared.drives.resume(&shared);

@@ -116,6 +116,22 @@ impl Served {
         body.as_array().cloned().unwrap_or_default()
     }
 
+    /// The run's status (`active`, `waiting`, `succeeded`...), as the auditor reads it.
+    pub fn status(&self, run: &str) -> Value {
+        let (_, body) = self.call(Some("aud"), "GET", &format!("/v1/runs/{run}"), None);
+        body["run"]["status"].clone()
+    }
+
+    /// Asks the server, as `actor`, to `verb` (`drive`, `approve`...) run `run` with `body`.
+    pub fn act(&self, actor: &str, verb: &str, run: &str, body: Value) -> (u16, Value) {
+        self.call(
+            Some(actor),
+            "POST",
+            &format!("/v1/runs/{run}/{verb}"),
+            Some(body),
+        )
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         self.server
@@ -683,6 +699,23 @@ fn a_driven_run_goes_on_without_its_client_and_after_kill_9() {
     let server = s.server.take().expect("server");
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait(Duration::from_secs(30)).code, 0);
+}
+
+#[test]
+fn an_approval_through_the_server_wakes_the_drive_waiting_for_it() {
+    let s = Served::new();
+    let run = s.start("op", "signed");
+    let (status, reply) = s.act("op", "drive", &run, json!({}));
+    assert_eq!(status, 202, "{reply}");
+    wait_until("the drive waits", Duration::from_secs(10), || {
+        s.status(&run) == "waiting"
+    });
+    let (status, reply) = s.act("appr", "approve", &run, json!({"guard": "sign"}));
+    assert_eq!(status, 200, "{reply}");
+    // The drive's own look at the store comes every 30 s; the approval wakes it long before.
+    wait_until("the run succeeds", Duration::from_secs(15), || {
+        s.status(&run) == "succeeded"
+    });
 }
 
 #[test]

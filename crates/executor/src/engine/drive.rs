@@ -2,9 +2,10 @@
 //!
 //! Between steps the loop sleeps until the earliest instant a waiting guard named (a `Wait`
 //! elapsing, a `Window` opening, a `Watch`'s next interval) or the state's deadline, whichever
-//! comes first. Approvals name no instant, and other processes may act on the run meanwhile
-//! (`approve`, `advance`, `rollback`), so while sleeping the loop also looks at the run every
-//! [`DriveOptions::poll`]: a new event wakes it. Sleeping costs no CPU beyond those looks.
+//! comes first. Approvals name no instant, and other commands may act on the run meanwhile
+//! (`approve`, `advance`, `rollback`): one in this process through an engine sharing the
+//! drive's [`super::Wakes`] (the server's API) wakes it at once; for other processes the loop
+//! also looks at the run every [`DriveOptions::poll`]. Sleeping costs no CPU beyond those looks.
 //! An operator's signal (the engine's [`crate::shutdown::Shutdown`]: Ctrl-C, SIGTERM, SIGHUP)
 //! is honoured at every await that can take long: evaluations in flight are dropped, which
 //! kills their process groups; an action running is stopped (SIGTERM to its group, SIGKILL
@@ -259,8 +260,9 @@ impl Engine {
 
     /// Sleeps until `until` or until the run has more than the `seen` events the last
     /// decision took into account (every write adds an event, so any move, approval or abort
-    /// by another process counts), looking every `poll` and repeating `waiting` to the sink
-    /// each time (so a status line can count down).
+    /// counts). A write by an engine sharing this one's [`super::Wakes`] wakes it at once;
+    /// writes by other processes are found by looking at the run every `poll`. Repeats
+    /// `waiting` to the sink after each sleep (so a status line can count down).
     async fn wait_for_change(
         &self,
         id: &RunId,
@@ -270,18 +272,31 @@ impl Engine {
         sink: &mut dyn ProgressSink,
         waiting: &Progress,
     ) -> Result<(), EngineError> {
-        loop {
-            if self.event_count(id).await? != seen {
-                return Ok(());
+        let mut woken = self.wakes.subscribe(id);
+        let waited = async {
+            loop {
+                if self.event_count(id).await? != seen {
+                    return Ok(());
+                }
+                let left = until.map(|t| elapsed(self.now(), t));
+                let nap = match left {
+                    Some(left) if left.is_zero() => return Ok(()),
+                    Some(left) => left.min(poll),
+                    None => poll,
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(nap) => {}
+                    // A write to the run in this process: look now (a closed channel cannot
+                    // happen while `woken` lives, but would only mean "look now" too).
+                    _ = woken.changed() => {}
+                }
+                sink.report(waiting);
             }
-            let left = until.map(|t| elapsed(self.now(), t));
-            match left {
-                Some(left) if left.is_zero() => return Ok(()),
-                Some(left) => tokio::time::sleep(left.min(poll)).await,
-                None => tokio::time::sleep(poll).await,
-            }
-            sink.report(waiting);
         }
+        .await;
+        drop(woken);
+        self.wakes.unsubscribe(id);
+        waited
     }
 
     /// How many events the run has.

@@ -27,6 +27,7 @@ mod races;
 mod step;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ use crate::shutdown::{Shutdown, Signal};
 pub use drive::{DriveEnd, DriveOptions, Progress, ProgressSink};
 pub use ops::{ApproveOutcome, Started};
 pub use step::{DryRun, StepOutcome, TransitionReport};
+pub use wake::Wakes;
 
 /// Reads a process environment variable (injected so tests need not set real ones).
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -237,6 +239,8 @@ pub struct Engine {
     /// never stored, so kept here for the run's later steps.
     published_secrets: Arc<Mutex<HashMap<RunId, PublishedSecrets>>>,
     script: Option<Arc<dyn crate::script::Script>>,
+    /// Wakes waiting drives of a run this engine (or one sharing these) writes to.
+    wakes: Arc<Wakes>,
 }
 
 /// One run's values published as secrets, by template variable.
@@ -351,7 +355,15 @@ impl Engine {
             approve_command: notify::plain_approve_command(),
             published_secrets: Arc::default(),
             script: None,
+            wakes: Arc::default(),
         }
+    }
+
+    /// Shares `wakes` with other engines of this process: a write by any of them to a run
+    /// wakes the drives of that run waiting in all of them at once ([`Wakes`]).
+    pub fn with_wakes(mut self, wakes: Arc<Wakes>) -> Engine {
+        self.wakes = wakes;
+        self
     }
 
     /// Takes guard verdicts and entry action results from `script` instead of evaluating
@@ -587,6 +599,7 @@ impl Engine {
         let (run, _) = self
             .blocking(move |s| s.commit(&id, version, change, events))
             .await?;
+        self.wakes.wake(&run.id);
         metrics::histogram!("waygate_store_commit_seconds").record(began.elapsed().as_secs_f64());
         Ok(run)
     }
@@ -599,6 +612,7 @@ impl Engine {
         let id = run.id.clone();
         let events = self.events(events);
         self.blocking(move |s| s.append(&id, events)).await?;
+        self.wakes.wake(&run.id);
         Ok(())
     }
 

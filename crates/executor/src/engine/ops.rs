@@ -138,6 +138,7 @@ impl Engine {
         };
         let (run, events) = (loaded.run.id.clone(), self.events(vec![approved]));
         let sealed = self.blocking(move |s| s.append(&run, events)).await?;
+        self.wakes.wake(id);
         let seq = sealed.first().map_or(u64::MAX, |e| e.seq);
         // The run may have moved between reading it and recording the approval: then the
         // approval names a visit that is over and counts nowhere. Say so.

@@ -677,17 +677,7 @@ async fn drive_does_not_sleep_through_an_approval_given_as_it_starts_waiting() {
         },
     });
     let engine = Engine::new(store.clone(), "alice");
-    let id = start(
-        &engine,
-        r#"Workflow(
-    name: "w",
-    initial: "review",
-    environments: { "local": () },
-    states: { "review": (), "done": (terminal: Success) },
-    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
-)"#,
-    )
-    .await;
+    let id = start(&engine, APPROVE_OK).await;
     // On the paused clock a drive that missed the approval polls for ever; give it an hour.
     let end = tokio::time::timeout(std::time::Duration::from_secs(3600), drive(&engine, &id))
         .await
@@ -846,4 +836,72 @@ async fn entry_actions_run_only_under_the_run_lock_whatever_kind_of_lock_the_sto
         .iter()
         .any(|k| k == "ActionStarted"));
     assert!(lease.taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+/// A run that waits in `review` for an approval of `ok`.
+const APPROVE_OK: &str = r#"Workflow(
+    name: "w",
+    initial: "review",
+    environments: { "local": () },
+    states: { "review": (), "done": (terminal: Success) },
+    transitions: [(from: "review", to: "done", guards: [(name: "ok", check: Approval(prompt: "ok?"))])],
+)"#;
+
+/// Starts a run waiting on an approval `ok` and drives it as `engine`, looking at the store
+/// only hourly; returns the run and the drive.
+async fn drive_an_approval_hourly(
+    engine: Engine,
+) -> (
+    RunId,
+    tokio::task::JoinHandle<Result<DriveEnd, EngineError>>,
+) {
+    let id = start(&engine, APPROVE_OK).await;
+    let hourly = DriveOptions {
+        no_wait: false,
+        poll: std::time::Duration::from_secs(3600),
+    };
+    let driving = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut rec = Recorder::default();
+            engine.drive(&id, hourly, &mut rec).await
+        })
+    };
+    // Let the drive take its look and go to sleep.
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert!(!driving.is_finished(), "it waits for the approval");
+    (id, driving)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approval_by_an_engine_sharing_the_wakes_wakes_a_drive_that_polls_hourly() {
+    let (alice, store) = setup("alice");
+    let wakes = Arc::new(Wakes::default());
+    let bob = Engine::new(store.clone(), "bob")
+        .with_clock(Arc::new(TokioClock::starting_at(Timestamp::now())))
+        .with_wakes(wakes.clone());
+    let (id, driving) = drive_an_approval_hourly(alice.with_wakes(wakes)).await;
+    bob.approve(&id, "ok", None).await.expect("approves");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(1), driving)
+        .await
+        .expect("woken by the approval, not by its hourly look")
+        .expect("joins")
+        .expect("drives");
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approval_by_an_engine_not_sharing_the_wakes_waits_for_the_poll() {
+    let (alice, store) = setup("alice");
+    let bob = Engine::new(store.clone(), "bob");
+    let (id, mut driving) = drive_an_approval_hourly(alice).await;
+    bob.approve(&id, "ok", None).await.expect("approves");
+    let early = tokio::time::timeout(std::time::Duration::from_secs(60), &mut driving).await;
+    assert!(early.is_err(), "another process's write is not announced");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(3600), driving)
+        .await
+        .expect("found at the next look")
+        .expect("joins")
+        .expect("drives");
+    assert_eq!(end, terminal("done", RunStatus::Succeeded));
 }
