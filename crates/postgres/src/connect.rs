@@ -90,14 +90,7 @@ fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
 /// A failure of an operation on an open connection. `written` says what may have happened
 /// to a write: `None` for a read.
 pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> StoreError {
-    // No code: the socket failed. Class 08 (connection exception) and 57P (the server ending
-    // the session: shut down, restarted, `pg_terminate_backend`): the session is gone too.
-    let lost = e.is_closed()
-        || e.code().is_none_or(|c| {
-            let code = c.code();
-            code.starts_with("08") || code.starts_with("57P")
-        });
-    let why = match (lost, write) {
+    let why = match (is_lost(e), write) {
         (true, Write::Committing) => format!(
             "the connection was lost while the commit was under way ({}): it may or may not \
              have been recorded; `waygate status` or `history` of the run tells which",
@@ -114,6 +107,17 @@ pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> Store
         location: location.to_owned(),
         why,
     }
+}
+
+/// Whether `e` ended its session. No code: the socket failed. Class 08 (connection
+/// exception) and 57P (the server ending the session: shut down, restarted,
+/// `pg_terminate_backend`): the session is gone too.
+pub(crate) fn is_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_none_or(|c| {
+            let code = c.code();
+            code.starts_with("08") || code.starts_with("57P")
+        })
 }
 
 /// How far a write got when an operation failed.

@@ -12,7 +12,7 @@ use waygate_core::store::{
     EventFilter, RunChange, RunFilter, Store, StoreError, TimeSource, VerifyReport,
 };
 
-use crate::connect::{connect, failed, redact, Write as Stage};
+use crate::connect::{connect, failed, is_lost, redact, Write as Stage};
 use crate::rows::{event_from, events_from, micros, run_from, EVENT_COLUMNS};
 use crate::schema::{prepare, set_durable, warn_if_not_durable, Found};
 use crate::write::Writer;
@@ -166,16 +166,33 @@ impl PgStore {
 
     /// Runs `read` on a reading connection (from the pool, or a new one), returning the
     /// connection to the pool unless it was lost.
+    ///
+    /// An idle pooled connection does not know the server ended its session (a restart,
+    /// `pg_terminate_backend`) until it is used. A read that finds its pooled connection lost
+    /// drops the whole pool, since its other sessions ended with it, and is run once more on
+    /// a new connection: a read changes nothing, so running it again is safe.
     pub(crate) fn read<T>(
         &self,
-        read: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        mut read: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
         let pooled = lock(&self.readers).pop();
         let mut client = match pooled {
-            Some(client) if !client.is_closed() => client,
+            Some(mut client) if !client.is_closed() => match read(&mut client) {
+                Err(e) if is_lost(&e) => {
+                    lock(&self.readers).clear();
+                    connect(&self.url)?
+                }
+                done => return self.keep(client, done),
+            },
             _ => connect(&self.url)?,
         };
-        let result = read(&mut client).map_err(|e| failed(&self.location, &e, Stage::None));
+        let result = read(&mut client);
+        self.keep(client, result)
+    }
+
+    /// Returns `client` to the pool unless it was lost, and `result` as a store's answer.
+    fn keep<T>(&self, client: Client, result: Result<T, postgres::Error>) -> Result<T, StoreError> {
+        let result = result.map_err(|e| failed(&self.location, &e, Stage::None));
         if !client.is_closed() {
             let mut readers = lock(&self.readers);
             if readers.len() < IDLE_READERS {

@@ -229,6 +229,8 @@ fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
     let url = format!("{}&application_name={name}", schema.url());
     let store = PgStore::open(&url, true).unwrap().0;
     let run = create(&store, "r1", "prod");
+    // A reading connection waits idle in the pool.
+    assert_eq!(store.load_run(&run.id).unwrap().version, 1);
     // The server ends this store's sessions (the writer's and the idle readers').
     let out = schema.psql(&format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
@@ -260,7 +262,8 @@ fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
         }
         other => panic!("expected a lost connection, got {other:?}"),
     }
-    // Nothing was written, and the next commit opens a new connection.
+    // Nothing was written; the read finds its pooled connection lost and reads again on a
+    // new one, and the next commit opens a new connection.
     assert_eq!(store.load_run(&run.id).unwrap().version, 1);
     store
         .commit(
