@@ -29,7 +29,7 @@ use waygate_core::event::{Event, EventKind};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 
-use crate::auth::{Administers, Approves, Caller, Operates, Reads};
+use crate::auth::{Administers, Approves, Caller, Operates, Overrides, Reads};
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -47,6 +47,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/runs/{id}/approve", post(approve))
         .route("/v1/runs/{id}/rollback", post(rollback))
         .route("/v1/runs/{id}/abort", post(abort))
+        .route("/v1/runs/{id}/override", post(override_guard))
         .route("/v1/runs/{id}/history", get(history))
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(verify))
@@ -475,6 +476,39 @@ async fn abort(
         Ok(Json(
             json!({ "run_id": id, "state": run.state, "status": run.status }),
         ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    guard: String,
+    reason: String,
+}
+
+/// Break-glass: marks `guard` passed for this visit of the run's state, as the caller, when
+/// the guard's or workflow's `overridable_by` names them (the engine asks `core`).
+async fn override_guard(
+    caller: Caller<Overrides>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<OverrideBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let target = engine
+            .override_guard(&id, &body.guard, &body.reason)
+            .await?;
+        Ok(Json(json!({
+            "run_id": id,
+            "guard": body.guard,
+            "to": target.to,
+            "actor": engine.actor(),
+            "reason": body.reason,
+            "said": target.said,
+        })))
     })
     .await
 }

@@ -13,7 +13,7 @@ use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{DriveEnd, DryRun, Loaded, StepOutcome, TransitionReport};
 use waygate_executor::{EngineError, Signal};
 
-use crate::app::{run_id, App};
+use crate::app::run_id;
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
 use crate::ops::Ops;
@@ -471,29 +471,24 @@ pub async fn approve(
 /// `override`: loud on purpose, in every format (`print_line` escapes the reason and the
 /// check's words for people).
 pub async fn override_guard(
-    app: &App,
+    ops: &Ops,
     id: &str,
     guard: &str,
     reason: &str,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?;
-    let target = engine.override_guard(&rid, guard, reason).await?;
-    match app.format {
+    let (target, actor) = ops.override_guard(&rid, guard, reason).await?;
+    match ops.format() {
         Format::Human | Format::Csv => output::print_line(&format!(
             "OVERRIDDEN: {} marked `{}` (-> `{}`) passed for this visit of run {rid}'s state; \
              the check said {}; reason: {}",
-            engine.actor(),
-            guard,
-            target.to,
-            target.said,
-            reason,
+            actor, guard, target.to, target.said, reason,
         ))?,
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
             "to": target.to,
-            "actor": engine.actor(),
+            "actor": actor,
             "reason": reason,
             "said": target.said,
         }))?,

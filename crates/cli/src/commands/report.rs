@@ -11,15 +11,16 @@ use waygate_core::store::{EventFilter, RunFilter};
 use waygate_core::validate::pinned_workflow;
 use waygate_view::report::{render, Report, RunReport};
 
-use crate::app::{process_clock, run_id, shell_word, App};
+use crate::app::{process_clock, run_id, shell_word};
 use crate::cli::ReportArgs;
 use crate::commands::query::parse_time;
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output;
 use waygate_executor::Clock as _;
 
 /// Runs the command.
-pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
+pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
     let since = args
         .since
         .as_deref()
@@ -44,18 +45,18 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     }
     // Not among the store's files: the store would take the report for one of its own (a
     // journal segment) and overwrite it.
-    if app.store.holds_path(&args.out)? {
+    if ops.store_holds(&args.out)? {
         return Err(CliError::BadInput(format!(
             "{} is inside the store ({}): an audit report is written outside the store it \
              reports on; choose a file elsewhere",
             args.out.display(),
-            app.dir.display()
+            ops.store_name()
         )));
     }
 
     // A damaged store may refuse to list its runs (a journal that lost its last events): the
     // report is written all the same, saying so, since that is what an auditor most needs to see.
-    let (runs, unlisted) = match runs_in_scope(app, args) {
+    let (runs, unlisted) = match runs_in_scope(ops, args) {
         Ok(runs) => (runs, None),
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
@@ -68,7 +69,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     for run in runs.into_iter().filter(in_window) {
         // A damaged record must not hide the rest: the run is reported without its events,
         // saying why, and the command exits 1.
-        let (events, unreadable) = match app.store.run_events(&run.id) {
+        let (events, unreadable) = match ops.run_events(&run.id) {
             Ok(events) => (events, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
@@ -91,26 +92,23 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     }
     // The store's own events (a salvage); a damaged store may not give them, which the
     // report says, as it says the verification.
-    let store_events = app
-        .store
+    let store_events = ops
         .scan_events(&EventFilter {
             kind: Some("StoreSalvaged".into()),
             ..EventFilter::default()
         })
         .map_err(|e| e.to_string());
     // After reading the runs: the head covers every event the report shows.
-    let verification = app.store.verify()?;
+    let verification = ops.verify(None)?;
     let exported_at = process_clock().now();
 
+    // Neither a URL's password nor a server token (were one typed as an argument) goes into
+    // a report that is handed around.
     let command = std::env::args_os()
-        .map(|a| shell_word(&redact(&a.to_string_lossy())))
+        .map(|a| shell_word(&ops.without_token(&redact(&a.to_string_lossy()))))
         .collect::<Vec<_>>()
         .join(" ");
-    let store = redact(
-        &std::fs::canonicalize(&app.dir)
-            .unwrap_or_else(|_| app.dir.clone())
-            .to_string_lossy(),
-    );
+    let store = redact(&ops.store_name());
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
@@ -166,14 +164,14 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
 
 /// The runs the flags name: `--run` ones (each must exist), else all; `--workflow` and `--env`
 /// narrow either. Oldest first, each once.
-fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
+fn runs_in_scope(ops: &Ops, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
     let filter = RunFilter {
         workflow: args.workflow.clone(),
         env: args.env.clone(),
         status: None,
     };
     if args.runs.is_empty() {
-        return Ok(app.store.list_runs(&filter)?);
+        return ops.list_runs(&filter);
     }
     let mut seen = BTreeSet::new();
     let mut runs = Vec::new();
@@ -182,7 +180,7 @@ fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
         if !seen.insert(id.clone()) {
             continue;
         }
-        let run = app.store.load_run(&id)?;
+        let run = ops.run(&id)?;
         let matches = filter.workflow.as_ref().is_none_or(|w| *w == run.workflow)
             && filter.env.as_ref().is_none_or(|e| *e == run.env);
         if matches {

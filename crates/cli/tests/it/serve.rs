@@ -333,6 +333,12 @@ fn routes(run: &str) -> Vec<(&'static str, String, Option<Value>, &'static str)>
             Some(json!({ "reason": "" })),
             "operator",
         ),
+        (
+            "POST",
+            format!("/v1/runs/{run}/override"),
+            Some(json!({ "guard": "never", "reason": " " })),
+            "operator",
+        ),
         ("POST", "/v1/workflows/reload".into(), None, "admin"),
         (
             "PUT",
