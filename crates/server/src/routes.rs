@@ -668,6 +668,8 @@ async fn events(
             if f.done {
                 return None;
             }
+            // Subscribed before the read: a write between the read and the wait wakes it.
+            let mut woken = f.shared.wakes.subscribe(&f.id);
             let store = f.shared.backend.store.clone();
             let id = f.id.clone();
             let read = blocking(move || store.load_run_with_events(&id)).await;
@@ -692,16 +694,19 @@ async fn events(
                 f.queue
                     .push_back(SseEvent::default().event("end").data(data.to_string()));
                 f.done = true;
-                continue;
+            } else if f.queue.is_empty() {
+                // Woken at once by a write through this server (a drive's step, an
+                // approval); other processes' writes (another replica's) are seen at the next
+                // look.
+                let shutdown = f.shared.shutdown.clone();
+                tokio::select! {
+                    _ = woken.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.wait() => { f.done = true; }
+                }
             }
-            if !f.queue.is_empty() {
-                continue;
-            }
-            let shutdown = f.shared.shutdown.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.wait() => { f.done = true; }
-            }
+            drop(woken);
+            f.shared.wakes.unsubscribe(&f.id);
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -1,6 +1,7 @@
 //! The commands that act on runs: start, run, check, advance, approve, drive, rollback, abort.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::json;
 use waygate_core::ending::{ending, Ending, How};
@@ -57,7 +58,7 @@ fn print_run_id(ops: &Ops, id: &str) -> Result<Exit, CliError> {
 async fn create(
     ops: &Ops,
     args: &StartArgs,
-) -> Result<(String, BTreeMap<String, String>, Option<Workflow>), CliError> {
+) -> Result<(String, BTreeMap<String, String>, Option<Arc<Workflow>>), CliError> {
     let mut overrides = BTreeMap::new();
     for v in &args.vars {
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;

@@ -265,8 +265,10 @@ impl std::fmt::Debug for Engine {
 pub struct Loaded {
     /// The run as stored.
     pub run: Run,
-    /// Its pinned workflow.
-    pub workflow: Workflow,
+    /// Its pinned workflow: the one model this process keeps of that definition (core's
+    /// `validate::pinned_workflow`), shared by every load of every run pinning it, so a
+    /// thousand waiting drives of one workflow hold one copy.
+    pub workflow: Arc<Workflow>,
     /// Its current state in the workflow.
     pub state: NodeIndex,
     /// Every event of the run, oldest first.
@@ -494,7 +496,7 @@ impl Engine {
             &run.definition,
         );
         let workflow = match read {
-            Ok(workflow) => Workflow::clone(&workflow),
+            Ok(workflow) => workflow,
             Err(diagnostics) => {
                 let message = diagnostics
                     .iter()
