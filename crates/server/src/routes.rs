@@ -674,6 +674,8 @@ async fn events(
             let id = f.id.clone();
             let read = blocking(move || store.load_run_with_events(&id)).await;
             let Ok((run, events)) = read else {
+                drop(woken);
+                f.shared.wakes.unsubscribe(&f.id);
                 f.done = true;
                 continue;
             };
