@@ -490,7 +490,7 @@ pub struct ReportArgs {
     /// Only this environment.
     #[arg(long)]
     pub env: Option<String>,
-    /// The HTML file to write; it must not exist yet.
+    /// The HTML file to write; it must not exist yet. `-` writes to stdout.
     #[arg(long, value_name = "FILE.html")]
     pub out: PathBuf,
 }

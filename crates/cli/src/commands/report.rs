@@ -37,14 +37,16 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             )));
         }
     }
+    // `--out -` is stdout, as for every Unix tool; a file named `-` is `--out ./-`.
+    let to_stdout = args.out.as_os_str() == "-";
     // Before any work: an existing file is refused, not replaced (checked again, atomically,
     // when the report is written).
-    if args.out.exists() {
+    if !to_stdout && args.out.exists() {
         return Err(exists(&args.out));
     }
     // Not among the store's files: the store would take the report for one of its own (a
     // journal segment) and overwrite it.
-    if app.store.holds_path(&args.out)? {
+    if !to_stdout && app.store.holds_path(&args.out)? {
         return Err(CliError::BadInput(format!(
             "{} is inside the store ({}): an audit report is written outside the store it \
              reports on; choose a file elsewhere",
@@ -123,12 +125,20 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         scope: &scope,
         version: env!("CARGO_PKG_VERSION"),
     });
-    write_new(&args.out, html.as_bytes())?;
+    if to_stdout {
+        output::print(&html)?;
+    } else {
+        write_new(&args.out, html.as_bytes())?;
+    }
 
     let events: usize = reports.iter().map(|r| r.events.len()).sum();
+    let written = if to_stdout {
+        "the report to stdout".into()
+    } else {
+        waygate_core::text::escape_control(&args.out.to_string_lossy()).into_owned()
+    };
     let mut text = format!(
-        "wrote {}: {} run{}, {events} events\n",
-        waygate_core::text::escape_control(&args.out.to_string_lossy()),
+        "wrote {written}: {} run{}, {events} events\n",
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
     );
@@ -159,7 +169,13 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             ));
         }
     }
-    output::print(&text)?;
+    // With the HTML on stdout, what was written goes where progress goes: stdout stays the
+    // report alone.
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        output::print(&text)?;
+    }
     let complete = unlisted.is_none() && reports.iter().all(|r| r.unreadable.is_none());
     Ok(Exit::of_report(verification.is_ok(), complete))
 }
