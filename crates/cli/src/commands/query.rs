@@ -669,21 +669,6 @@ pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// A time flag's value: an RFC 3339 time, or a date (midnight UTC).
-pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    if let Ok(d) = text.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp());
-        }
-    }
-    Err(CliError::BadInput(format!(
-        "{flag} {text:?}: expected an RFC 3339 time such as 2026-11-26T09:00:00Z, or a date such as 2026-11-26"
-    )))
-}
-
 /// `audit [filters]` and `audit verify`.
 pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
     match &args.verify {
@@ -706,16 +691,8 @@ pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
         run: args.run.as_deref().map(run_id),
         actor: args.actor.clone(),
         kind: args.kind.clone(),
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_time("--since", s))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| parse_time("--until", s))
-            .transpose()?,
+        since: args.since.as_ref().map(|t| t.at),
+        until: args.until.as_ref().map(|t| t.at),
     };
     if let Some(k) = &filter.kind {
         if !EventKind::NAMES.contains(&k.as_str()) {

@@ -13,23 +13,14 @@ use waygate_view::report::{render, Report, RunReport};
 
 use crate::app::{process_clock, run_id, shell_word, App};
 use crate::cli::ReportArgs;
-use crate::commands::query::parse_time;
 use crate::exit::{CliError, Exit};
 use crate::output;
 use waygate_executor::Clock as _;
 
 /// Runs the command.
 pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_time("--since", s))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|s| parse_time("--until", s))
-        .transpose()?;
+    let since = args.since.as_ref().map(|t| t.at);
+    let until = args.until.as_ref().map(|t| t.at);
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
             return Err(CliError::BadInput(format!(
@@ -215,15 +206,16 @@ fn scope(args: &ReportArgs) -> Vec<(String, String)> {
     if !args.runs.is_empty() {
         scope.push(("Runs".into(), args.runs.join(", ")));
     }
+    let text = |t: &Option<crate::cli::Time>| t.as_ref().map(|t| t.text.clone());
     let flags = [
-        ("Workflow", &args.workflow),
-        ("Environment", &args.env),
-        ("Still going at or after", &args.since),
-        ("Started at or before", &args.until),
+        ("Workflow", args.workflow.clone()),
+        ("Environment", args.env.clone()),
+        ("Still going at or after", text(&args.since)),
+        ("Started at or before", text(&args.until)),
     ];
     for (what, value) in flags {
         if let Some(v) = value {
-            scope.push((what.into(), v.clone()));
+            scope.push((what.into(), v));
         }
     }
     scope

@@ -253,7 +253,7 @@ fn the_flags_choose_the_runs() {
     ])
     .code(1);
     sb.wg(&["audit", "report", "--out", "x.html", "--since", "yesterday"])
-        .code(1);
+        .code(2);
     sb.wg(&["--format", "json", "audit", "report", "--out", "x.html"])
         .code(2);
     sb.wg(&["audit", "report"]).code(2);
