@@ -338,7 +338,12 @@ impl Engine {
                 )
                 .await;
             match committed {
-                Ok(()) => return self.enter(id, &from, &to, Cause::Rollback).await,
+                Ok(()) => {
+                    let mut quiet = super::drive::NoProgress;
+                    return self
+                        .enter(id, &from, &to, Cause::Rollback, &mut quiet)
+                        .await;
+                }
                 Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
                     lost += 1;
                 }
