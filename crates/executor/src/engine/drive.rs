@@ -197,6 +197,9 @@ impl Engine {
                     )),
                 ) => {
                     if let Some(end) = ended(&self.load(id).await?) {
+                        // A process killed after the run ended, before its hooks were sent or
+                        // recorded, leaves them due: the next drive sends them (at least once).
+                        self.notify(id).await;
                         return Ok(end);
                     }
                     if e.is_ended() {
