@@ -192,7 +192,7 @@ impl Engine {
                 &visit_records(&loaded.events, &state),
                 &loaded.run.initiator,
             );
-            if !before.approvers.contains(&self.actor) {
+            if !before.counts(&self.actor) {
                 return Err(EngineError::NothingToWithdraw(format!(
                     "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
                     self.actor
