@@ -3,7 +3,7 @@
 //! the flags choose; and, in a real headless browser (`helpers::Browser`), that it opens
 //! offline and shows the runs, approvals and chain head, and prints.
 
-use crate::helpers::{Browser, Sandbox};
+use crate::helpers::{on_both_stores, Browser, Sandbox};
 
 /// A gate someone other than the initiator approves; descriptions hold markup.
 const GATE: &str = r#"Workflow(
@@ -191,11 +191,10 @@ fn an_existing_file_is_never_replaced() {
     );
 }
 
-/// `--out -` is stdout, the Unix convention: the HTML alone on stdout (what was written on
-/// stderr), twice in a row alike, and no file named `-`; `--out ./-` is such a file.
-#[test]
-fn out_dash_writes_the_report_to_stdout_not_to_a_file_named_dash() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    /// `--out -` is stdout, the Unix convention: the HTML alone on stdout (what was written on
+    /// stderr), twice in a row alike, and no file named `-`; `--out ./-` is such a file.
+    fn out_dash_writes_the_report_to_stdout_not_to_a_file_named_dash(sb: Sandbox) {
     let [approved, ..] = store_with_runs(&sb);
     for _ in 0..2 {
         let ran = sb.wg_as("dana", &["audit", "report", "--out", "-"]);
@@ -222,6 +221,7 @@ fn out_dash_writes_the_report_to_stdout_not_to_a_file_named_dash() {
         .code(0);
     let file = std::fs::read_to_string(sb.path().join("-")).expect("./- is a file");
     assert!(file.starts_with("<!DOCTYPE html>"));
+}
 }
 
 #[test]
