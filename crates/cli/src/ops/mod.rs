@@ -316,11 +316,12 @@ impl Ops {
         }
     }
 
-    /// One run, for the commands that run off any async runtime (`audit report --run`).
-    pub fn run(&self, id: &RunId) -> Result<Run, CliError> {
+    /// One run and its events in one read (one snapshot), for the commands that run off any
+    /// async runtime (`audit report`).
+    pub fn run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), CliError> {
         match &self.side {
-            Side::Local(app) => Ok(app.store.load_run(id)?),
-            Side::Remote(r) => r.run(id),
+            Side::Local(app) => Ok(app.store.load_run_with_events(id)?),
+            Side::Remote(r) => r.run_with_events(id),
         }
     }
 

@@ -560,13 +560,15 @@ impl Remote {
         }
     }
 
-    pub fn run(&self, id: &RunId) -> Result<Run, CliError> {
+    /// The run and its events, as one status answer gives them.
+    pub fn run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), CliError> {
         #[derive(Deserialize)]
         struct Status {
             run: Run,
+            events: Vec<Event>,
         }
         let status: Status = self.get_now(&Remote::run_path(id, ""), &[])?;
-        Ok(status.run)
+        Ok((status.run, status.events))
     }
 
     pub fn run_events(&self, id: &RunId) -> Result<Vec<Event>, CliError> {
