@@ -87,6 +87,23 @@ impl Deck {
         Spawned::from_child(child, out, err)
     }
 
+    /// Runs each step (actor, arguments) and records it, output kept.
+    fn play(&self, t: &mut Transcript, run: &str, steps: &[(&str, &[&str])]) {
+        for (actor, args) in steps {
+            let ran = self.wg(actor, args);
+            record(t, run, &ran, &format!("{actor} {}", args.join(" ")), true);
+        }
+    }
+
+    /// The run's events, as `history --format json` prints them.
+    fn history(&self, run: &str) -> Vec<serde_json::Value> {
+        let history = self
+            .wg("bob", &["--format", "json", "history", run])
+            .code(0)
+            .json();
+        history.as_array().expect("events").clone()
+    }
+
     /// What `start` and `run` take: a file here, a loaded workflow's name there.
     fn workflow(&self, name: &str) -> String {
         match self.mode {
@@ -148,13 +165,8 @@ fn approvals_scenario(mode: Mode) -> Transcript {
             keep,
         );
     }
-    let history = d
-        .wg("bob", &["--format", "json", "history", &run])
-        .code(0)
-        .json();
-    let who: Vec<String> = history
-        .as_array()
-        .expect("events")
+    let who: Vec<String> = d
+        .history(&run)
         .iter()
         .map(|e| {
             format!(
@@ -202,16 +214,7 @@ fn errors_scenario(mode: Mode) -> Transcript {
         ("ana", &["advance", &run]),
         ("ana", &["start", &d.workflow("signed"), "--env", "nowhere"]),
     ];
-    for (actor, args) in steps {
-        let ran = d.wg(actor, args);
-        record(
-            &mut t,
-            &run,
-            &ran,
-            &format!("{actor} {}", args.join(" ")),
-            true,
-        );
-    }
+    d.play(&mut t, &run, &steps);
     t
 }
 
@@ -439,23 +442,9 @@ fn override_scenario(mode: Mode) -> Transcript {
         ("bob", &["override", &run, "health", "--reason", "twice"]),
         ("ana", &["advance", &run]),
     ];
-    for (actor, args) in steps {
-        let ran = d.wg(actor, args);
-        record(
-            &mut t,
-            &run,
-            &ran,
-            &format!("{actor} {}", args.join(" ")),
-            true,
-        );
-    }
-    let history = d
-        .wg("bob", &["--format", "json", "history", &run])
-        .code(0)
-        .json();
-    let overrides: Vec<String> = history
-        .as_array()
-        .expect("events")
+    d.play(&mut t, &run, &steps);
+    let overrides: Vec<String> = d
+        .history(&run)
         .iter()
         .filter(|e| e["kind"] == "Overridden")
         .map(|e| format!("{} {}", e["actor"], e["reason"]))
