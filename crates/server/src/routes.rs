@@ -474,7 +474,7 @@ async fn abort(
     detached(async move {
         let run = engine.abort(&id, &body.reason).await?;
         Ok(Json(
-            json!({ "run_id": id, "state": run.state, "status": run.status }),
+            json!({ "run_id": id, "state": run.state, "status": run.status, "run": run }),
         ))
     })
     .await

@@ -507,6 +507,16 @@ fn report_scenario(mode: Mode) -> Transcript {
         let ran = crate::helpers::Ran { stdout: out, ..ran };
         record(&mut t, &run, &ran, &args.join(" "), true);
     }
+    // Regression: an abort through the server was done, but the answer lacked the run and
+    // the command said "answered what this waygate cannot read", exit 1.
+    let other = d
+        .wg("ana", &["start", &d.workflow("bake"), "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let aborted = d.wg("ana", &["abort", &other, "--reason", "not needed"]);
+    record(&mut t, &other, &aborted, "abort", true);
     let html = std::fs::read_to_string(d.sb.path().join("report.html")).expect("the report");
     // What the report shows of the run, not where it came from.
     let shown = [
@@ -531,8 +541,9 @@ fn report_scenario(mode: Mode) -> Transcript {
 fn audit_report_is_written_here_from_either_side() {
     let t = report_scenario(Mode::Local);
     let codes: Vec<i32> = t.iter().map(|(_, c, _)| *c).collect();
-    assert_eq!(codes, [0, 1, 1, 0, 0], "{t:#?}");
-    assert!(!t[4].2.contains("false"), "{t:#?}");
+    assert_eq!(codes, [0, 1, 1, 0, 0, 0], "{t:#?}");
+    assert_eq!(t[4].2, "run RUN aborted in `a`\n", "{t:#?}");
+    assert!(!t[5].2.contains("false"), "{t:#?}");
     same_in_both_modes(report_scenario);
 }
 
