@@ -136,6 +136,22 @@ impl Remote {
                 .map(|t| t.trim().to_owned()),
         }
         .filter(|t| !t.is_empty());
+        // A token goes into a header: what a header cannot carry (a second line, a control
+        // character, a non-ASCII letter) is no token, and is said so here, without printing
+        // it, not later as a server that cannot be reached.
+        if let Some(t) = &token {
+            if reqwest::header::HeaderValue::from_str(t).is_err() {
+                let from = match &global.token_file {
+                    Some(path) => format!("--token-file {}", path.display()),
+                    None => "WAYGATE_TOKEN".to_owned(),
+                };
+                return Err(CliError::BadInput(format!(
+                    "the token in {from} has characters no token has (a line break, a control \
+                     character or a non-ASCII letter): it is the one line `waygate token new` \
+                     printed"
+                )));
+            }
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // Read commands make their request on a runtime of their own: no idle

@@ -318,6 +318,25 @@ fn as_with_server_is_a_usage_error_and_a_missing_token_exits_7() {
         .expect("runs")
         .into();
     ran.code(0);
+    // A token file holding what no token holds (two lines, an escape) is said so, without
+    // the token, rather than taken for a server that cannot be reached.
+    let token = &d.tokens[0].1;
+    d.sb.write("two.token", &format!("{token}\n{token}\x1b[31m\n"));
+    let ran: Ran =
+        d.sb.command("x", &["--server", url, "--token-file", "two.token", "runs"])
+            .env_remove("WAYGATE_TOKEN")
+            .output()
+            .expect("runs")
+            .into();
+    ran.code(1);
+    assert!(
+        ran.stderr.contains("--token-file two.token")
+            && ran.stderr.contains("no token has")
+            && !ran.stderr.contains("reach")
+            && !ran.stderr.contains(&token[4..]),
+        "{}",
+        ran.stderr
+    );
     // `validate` and `graph` stay local: they work with a server named and no token.
     let ran: Ran =
         d.sb.command("x", &["--server", url, "validate", "workflows/free.ron"])
