@@ -456,7 +456,29 @@ impl Remote {
                         // The last events are on their way: a moment for them to print.
                         let _ = tokio::time::timeout(Duration::from_millis(700), &mut follow).await;
                     }
-                    return end;
+                    return match end? {
+                        // The server's drive stops only when the server does: it cannot be
+                        // asked about the run now, and it resumes the drive itself (exit 4).
+                        DriveEnd::Interrupted { signal, state, action } => {
+                            let action = action.map_or_else(String::new, |a| {
+                                format!(
+                                    "; action {} of `{state}` is recorded as interrupted and \
+                                     runs again from its start",
+                                    a + 1
+                                )
+                            });
+                            Err(CliError::Remote(ApiError::new(
+                                Code::Interrupted,
+                                format!(
+                                    "the server {} stopped ({signal}) while driving run {id} in \
+                                     `{state}`{action}; it resumes the drive when it starts \
+                                     again (`waygate drive {id}` then follows it)",
+                                    self.base
+                                ),
+                            )))
+                        }
+                        end => Ok(end),
+                    };
                 }
                 () = &mut follow, if following => following = false,
             }
