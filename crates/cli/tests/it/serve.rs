@@ -386,6 +386,18 @@ fn every_role_against_every_route() {
             }
         }
     }
+    // The event stream (not in `routes`: allowed, it stays open while the run waits) needs a
+    // known token like every other route.
+    for token in [None, Some("wgt_0123")] {
+        let (status, reply) = http(
+            s.addr,
+            "GET",
+            &format!("/v1/runs/{run}/events"),
+            token,
+            None,
+        );
+        assert_eq!(status, 401, "events with {token:?}: {reply}");
+    }
     // The allowed calls were built to change nothing (a refused approval is recorded as
     // refused, so the one approval call by each of three roles adds three events); the
     // refused ones changed nothing at all.
