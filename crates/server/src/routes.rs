@@ -703,8 +703,6 @@ async fn events(
             let id = f.id.clone();
             let read = blocking(move || store.load_run_with_events(&id)).await;
             let Ok((run, events)) = read else {
-                drop(woken);
-                f.shared.wakes.unsubscribe(&f.id);
                 f.done = true;
                 continue;
             };
@@ -731,13 +729,14 @@ async fn events(
                 // look.
                 let shutdown = f.shared.shutdown.clone();
                 tokio::select! {
-                    _ = woken.changed() => {}
+                    () = woken.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = shutdown.wait() => { f.done = true; }
                 }
             }
+            // Dropped (also when the client goes away mid-wait): the run is forgotten once
+            // nobody waits on it.
             drop(woken);
-            f.shared.wakes.unsubscribe(&f.id);
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
