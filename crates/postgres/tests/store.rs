@@ -190,6 +190,34 @@ fn an_unreachable_server_and_a_missing_database_say_so_without_the_password() {
 }
 
 #[test]
+fn an_sslmode_asking_for_tls_is_refused_saying_why_and_disable_or_prefer_connect() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // Refused before any connection is tried: no server needs to be there.
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let url = format!("postgres://ana:s3cret@127.0.0.1:1/w?sslmode={mode}");
+        match PgStore::open(&url, true) {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("`sslmode={mode}` asks for TLS")),
+                    "{text}"
+                );
+                assert!(text.contains("sslmode=disable"), "{text}");
+                assert!(!text.contains("s3cret"), "{text}");
+            }
+            other => panic!("{mode}: expected Unavailable, got {other:?}"),
+        }
+    }
+    let with = |mode: &str| format!("{}&sslmode={mode}", schema.url());
+    for mode in ["disable", "prefer"] {
+        let (store, _) = PgStore::open(&with(mode), true).unwrap();
+        create(&store, &format!("r-{mode}"), mode);
+    }
+}
+
+#[test]
 fn quotes_and_backslashes_in_ids_and_environments_are_only_text() {
     let Some(schema) = TestSchema::new() else {
         return;
