@@ -153,6 +153,11 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
         (**self).verify_reaching(expect_head)
     }
+    // Every method forwards, those with a default too: a default here would answer for the
+    // handle, not the store (a handle on an embedded store would hold no path).
+    fn holds_path(&self, path: &std::path::Path) -> Result<bool, StoreError> {
+        (**self).holds_path(path)
+    }
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.

@@ -192,7 +192,7 @@ impl Engine {
                 &visit_records(&loaded.events, &state),
                 &loaded.run.initiator,
             );
-            if !before.approvers.contains(&self.actor) {
+            if !before.counts(&self.actor) {
                 return Err(EngineError::NothingToWithdraw(format!(
                     "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
                     self.actor
@@ -338,7 +338,12 @@ impl Engine {
                 )
                 .await;
             match committed {
-                Ok(()) => return self.enter(id, &from, &to, Cause::Rollback).await,
+                Ok(()) => {
+                    let mut quiet = super::drive::NoProgress;
+                    return self
+                        .enter(id, &from, &to, Cause::Rollback, &mut quiet)
+                        .await;
+                }
                 Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
                     lost += 1;
                 }
