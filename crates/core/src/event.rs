@@ -647,6 +647,47 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_event_hashes_as_its_bytes_are_and_names_its_kind() {
+        let event = sample(GENESIS_HASH);
+        let (seq, at, kind) = (
+            event.seq.to_string(),
+            event.at.to_string(),
+            serde_json::to_string(&event.kind).expect("json"),
+        );
+        let stored = StoredEvent {
+            seq: &seq,
+            run_id: event.run_id.as_str(),
+            at: &at,
+            actor: &event.actor,
+            kind: &kind,
+            prev_hash: &event.prev_hash,
+            hash: &event.hash,
+        };
+        assert!(stored.hash_matches());
+        assert_eq!(stored.kind_name(), Some(event.kind_name()));
+        // Any other bytes, even ones that decode to the same kind, do not match.
+        let spaced = kind.replacen(':', ": ", 1);
+        assert!(!StoredEvent {
+            kind: &spaced,
+            ..stored
+        }
+        .hash_matches());
+        assert!(!StoredEvent {
+            actor: "mallory",
+            ..stored
+        }
+        .hash_matches());
+        assert_eq!(
+            StoredEvent {
+                kind: "[]",
+                ..stored
+            }
+            .kind_name(),
+            None
+        );
+    }
+
+    #[test]
     fn link_faults_are_worded_once() {
         let h = "a".repeat(64);
         assert_eq!(link_fault(3, &h, 3, &h, true), None);
