@@ -73,6 +73,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             )
         })
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(middleware::from_fn(json_errors))
         .layer(RequestBodyTimeoutLayer::new(limits.header))
         .layer(TraceLayer::new_for_http())
         .with_state(shared)
@@ -91,6 +92,35 @@ async fn count(path: MatchedPath, request: Request, next: Next) -> Response {
     response
 }
 
+/// What a body over the limit is told, whoever notices it.
+const TOO_LARGE: &str = "the request body is larger than this server takes";
+
+/// Makes the plain-text refusals of the layers and extractors that answer before a handler
+/// (a body whose announced length is over the limit; a run id in the URL that is no UTF-8)
+/// the API's JSON error, so every error carries its code (`docs/api.md`, Errors) and the CLI
+/// prints what the server said.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let code = match response.status() {
+        _ if json => return response,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
+        StatusCode::BAD_REQUEST => Code::Usage,
+        _ => return response,
+    };
+    let message = match code {
+        Code::TooLarge => TOO_LARGE.to_owned(),
+        _ => match axum::body::to_bytes(response.into_body(), 4096).await {
+            Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).into_owned(),
+            _ => "bad request".to_owned(),
+        },
+    };
+    ApiError::new(code, message).into_response()
+}
+
 /// A JSON body; a body that is too large or not the expected JSON is an [`ApiError`].
 struct Body<T>(T);
 
@@ -104,10 +134,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Body(value)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                Code::TooLarge,
-                "the request body is larger than this server takes",
-            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(Code::TooLarge, TOO_LARGE))
+            }
             Err(e) => Err(ApiError::new(Code::Usage, e.body_text())),
         }
     }
@@ -674,8 +703,6 @@ async fn events(
             let id = f.id.clone();
             let read = blocking(move || store.load_run_with_events(&id)).await;
             let Ok((run, events)) = read else {
-                drop(woken);
-                f.shared.wakes.unsubscribe(&f.id);
                 f.done = true;
                 continue;
             };
@@ -702,13 +729,14 @@ async fn events(
                 // look.
                 let shutdown = f.shared.shutdown.clone();
                 tokio::select! {
-                    _ = woken.changed() => {}
+                    () = woken.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = shutdown.wait() => { f.done = true; }
                 }
             }
+            // Dropped (also when the client goes away mid-wait): the run is forgotten once
+            // nobody waits on it.
             drop(woken);
-            f.shared.wakes.unsubscribe(&f.id);
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

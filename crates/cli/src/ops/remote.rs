@@ -136,6 +136,22 @@ impl Remote {
                 .map(|t| t.trim().to_owned()),
         }
         .filter(|t| !t.is_empty());
+        // A token goes into a header: what a header cannot carry (a second line, a control
+        // character, a non-ASCII letter) is no token, and is said so here, without printing
+        // it, not later as a server that cannot be reached.
+        if let Some(t) = &token {
+            if reqwest::header::HeaderValue::from_str(t).is_err() {
+                let from = match &global.token_file {
+                    Some(path) => format!("--token-file {}", path.display()),
+                    None => "WAYGATE_TOKEN".to_owned(),
+                };
+                return Err(CliError::BadInput(format!(
+                    "the token in {from} has characters no token has (a line break, a control \
+                     character or a non-ASCII letter): it is the one line `waygate token new` \
+                     printed"
+                )));
+            }
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // Read commands make their request on a runtime of their own: no idle
@@ -440,7 +456,29 @@ impl Remote {
                         // The last events are on their way: a moment for them to print.
                         let _ = tokio::time::timeout(Duration::from_millis(700), &mut follow).await;
                     }
-                    return end;
+                    return match end? {
+                        // The server's drive stops only when the server does: it cannot be
+                        // asked about the run now, and it resumes the drive itself (exit 4).
+                        DriveEnd::Interrupted { signal, state, action } => {
+                            let action = action.map_or_else(String::new, |a| {
+                                format!(
+                                    "; action {} of `{state}` is recorded as interrupted and \
+                                     runs again from its start",
+                                    a + 1
+                                )
+                            });
+                            Err(CliError::Remote(ApiError::new(
+                                Code::Interrupted,
+                                format!(
+                                    "the server {} stopped ({signal}) while driving run {id} in \
+                                     `{state}`{action}; it resumes the drive when it starts \
+                                     again (`waygate drive {id}` then follows it)",
+                                    self.base
+                                ),
+                            )))
+                        }
+                        end => Ok(end),
+                    };
                 }
                 () = &mut follow, if following => following = false,
             }

@@ -2,7 +2,9 @@
 //! each step's exit code, and its output where it holds no times or paths, must be the same in
 //! both modes.
 
-use crate::helpers::{Ran, Sandbox, Spawned};
+use std::time::Duration;
+
+use crate::helpers::{wait_until, Ran, Sandbox, Spawned};
 use crate::serve::{new_token, spawn_server, WORKFLOWS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +320,25 @@ fn as_with_server_is_a_usage_error_and_a_missing_token_exits_7() {
         .expect("runs")
         .into();
     ran.code(0);
+    // A token file holding what no token holds (two lines, an escape) is said so, without
+    // the token, rather than taken for a server that cannot be reached.
+    let token = &d.tokens[0].1;
+    d.sb.write("two.token", &format!("{token}\n{token}\x1b[31m\n"));
+    let ran: Ran =
+        d.sb.command("x", &["--server", url, "--token-file", "two.token", "runs"])
+            .env_remove("WAYGATE_TOKEN")
+            .output()
+            .expect("runs")
+            .into();
+    ran.code(1);
+    assert!(
+        ran.stderr.contains("--token-file two.token")
+            && ran.stderr.contains("no token has")
+            && !ran.stderr.contains("reach")
+            && !ran.stderr.contains(&token[4..]),
+        "{}",
+        ran.stderr
+    );
     // `validate` and `graph` stay local: they work with a server named and no token.
     let ran: Ran =
         d.sb.command("x", &["--server", url, "validate", "workflows/free.ron"])
@@ -558,4 +579,72 @@ fn store_salvage_through_a_server_says_where_it_runs() {
         ran.stderr
     );
     assert!(!d.sb.path().join("new").exists());
+}
+
+/// Regression: a server stopped (SIGTERM) while the drive a client follows runs an action
+/// left that client saying "cannot reach the server" (exit 1), as it asked the stopped server
+/// for the run's state; the drive is the server's, which resumes it at its next start.
+#[test]
+fn a_client_following_a_drive_the_server_stops_exits_4_and_the_next_server_finishes_it() {
+    let mut d = Deck::new(Mode::Server);
+    let log = d.sb.path().join("ran.log");
+    d.sb.write(
+        "workflows/act.ron",
+        &format!(
+            r#"Workflow(name: "act", initial: "a", environments: {{ "dev": () }},
+    states: {{ "a": (on_enter: [Command(run: ["sh", "-c", "echo start >> {log}; sleep 3"])]),
+        "done": (terminal: Success) }},
+    transitions: [(from: "a", to: "done")])"#,
+            log = log.display()
+        ),
+    );
+    let (server, _) = d.server.as_ref().expect("server");
+    server.signal(libc::SIGHUP);
+    let loaded = || {
+        d.wg("ana", &["start", "act", "--env", "dev"])
+            .stdout
+            .trim()
+            .to_owned()
+    };
+    let mut run = String::new();
+    wait_until("the workflow is loaded", Duration::from_secs(10), || {
+        run = loaded();
+        !run.is_empty()
+    });
+    let drive = d.spawn("ana", "drive", &["drive", &run]);
+    wait_until("the action runs", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("start"))
+    });
+    let (server, _) = d.server.take().expect("server");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(30)).code, 0);
+    let ran = drive.wait(Duration::from_secs(10));
+    ran.code(4);
+    assert!(
+        ran.stderr.contains("resumes") && !ran.stderr.contains("cannot reach"),
+        "{}",
+        ran.stderr
+    );
+    let (server, addr) = spawn_server(&d.sb, "serve-again");
+    d.server = Some((server, format!("http://{addr}")));
+    wait_until("the run succeeds", Duration::from_secs(30), || {
+        d.wg("bob", &["--format", "json", "status", &run]).json()["status"] == "succeeded"
+    });
+    let history = d.history(&run);
+    let kinds: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| k.starts_with("Action"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ActionStarted",
+            "ActionInterrupted",
+            "ActionStarted",
+            "ActionFinished"
+        ]
+    );
+    let starts = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(starts.lines().count(), 2, "{starts}");
 }

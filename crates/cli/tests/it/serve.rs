@@ -386,6 +386,18 @@ fn every_role_against_every_route() {
             }
         }
     }
+    // The event stream (not in `routes`: allowed, it stays open while the run waits) needs a
+    // known token like every other route.
+    for token in [None, Some("wgt_0123")] {
+        let (status, reply) = http(
+            s.addr,
+            "GET",
+            &format!("/v1/runs/{run}/events"),
+            token,
+            None,
+        );
+        assert_eq!(status, 401, "events with {token:?}: {reply}");
+    }
     // The allowed calls were built to change nothing (a refused approval is recorded as
     // refused, so the one approval call by each of three roles adds three events); the
     // refused ones changed nothing at all.
@@ -553,7 +565,20 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         Some(s.token("op")),
         Some(&big),
     );
-    assert_eq!(status, 413, "{reply}");
+    // Refused on its announced length, before it is read: still the API's JSON error.
+    let reply: Value = serde_json::from_str(&reply).unwrap_or(Value::String(reply));
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{reply}"
+    );
+    // A run id in the URL that is no UTF-8.
+    let (status, reply) = s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None);
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (400, Some("usage")),
+        "{reply}"
+    );
     // Malformed and unexpected JSON.
     for body in ["{", "[]", r#"{"reason": "x", "force": true}"#] {
         let (status, reply) = http(

@@ -308,14 +308,13 @@ impl Engine {
                     () = tokio::time::sleep(nap) => {}
                     // A write to the run in this process: look now (a closed channel cannot
                     // happen while `woken` lives, but would only mean "look now" too).
-                    _ = woken.changed() => {}
+                    () = woken.changed() => {}
                 }
                 sink.report(waiting);
             }
         }
         .await;
         drop(woken);
-        self.wakes.unsubscribe(id);
         waited
     }
 
