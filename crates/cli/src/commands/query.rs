@@ -536,49 +536,20 @@ fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
     match format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv | Format::Svg => {
-            let mut t = if format == Format::Csv {
-                Table::new(&[
-                    "SEQ",
-                    "RUN_ID",
-                    "AT",
-                    "ACTOR",
-                    "KIND",
-                    "SUMMARY",
-                    "PREV_HASH",
-                    "HASH",
-                ])
-            } else {
-                Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"])
-            };
+        Format::Csv => output::print(&waygate_core::summary::events_csv(events)),
+        Format::Human | Format::Svg => {
+            let mut t = Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"]);
             for e in events {
-                if format == Format::Csv {
-                    t.row(vec![
-                        e.seq.to_string(),
-                        e.run_id.to_string(),
-                        e.at.to_string(),
-                        e.actor.clone(),
-                        e.kind.name().to_owned(),
-                        event_summary(e),
-                        e.prev_hash.clone(),
-                        e.hash.clone(),
-                    ]);
-                } else {
-                    t.row(vec![
-                        e.seq.to_string(),
-                        output::time(e.at),
-                        e.run_id.to_string(),
-                        e.actor.clone(),
-                        e.kind.name().to_owned(),
-                        event_summary(e),
-                    ]);
-                }
+                t.row(vec![
+                    e.seq.to_string(),
+                    output::time(e.at),
+                    e.run_id.to_string(),
+                    e.actor.clone(),
+                    e.kind.name().to_owned(),
+                    event_summary(e),
+                ]);
             }
-            let mut text = if format == Format::Csv {
-                t.csv()
-            } else {
-                t.human()
-            };
+            let mut text = t.human();
             if format == Format::Human {
                 // Guard details under their evaluation, for people reading one run's story.
                 let details: Vec<String> = events
@@ -609,19 +580,9 @@ pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// A time flag's value: an RFC 3339 time, or a date (midnight UTC).
+/// A time flag's value, as people write times (`waygate_core::summary::parse_time`).
 pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    if let Ok(d) = text.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp());
-        }
-    }
-    Err(CliError::BadInput(format!(
-        "{flag} {text:?}: expected an RFC 3339 time such as 2026-11-26T09:00:00Z, or a date such as 2026-11-26"
-    )))
+    waygate_core::summary::parse_time(text).map_err(|e| CliError::BadInput(format!("{flag} {e}")))
 }
 
 /// `audit [filters]` and `audit verify`.
