@@ -350,7 +350,6 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
             xml::text(why)
         );
     }
-    let trail = Trail::of_events(&r.events);
     let _ = writeln!(out, "<h3 id=\"run-{n}-graph\">Graph</h3>");
     match &r.workflow {
         Ok(w) if r.unreadable.is_some() => {
@@ -362,18 +361,8 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
             );
         }
         Ok(w) => {
-            let path = trail.path().join(" → ");
-            let _ = writeln!(
-                out,
-                "<figure>\n{}<figcaption>The path taken: {}{}.</figcaption>\n</figure>",
-                graph_svg(w, Some(&trail), Embed::Inline),
-                xml::text(&path),
-                if trail.ended {
-                    " (ended)"
-                } else {
-                    " (now here)"
-                }
-            );
+            out.push_str(&graph_figure(w, &r.events));
+            out.push('\n');
         }
         Err(why) => {
             let _ = writeln!(
@@ -389,8 +378,31 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
     out.push_str("</article>\n");
 }
 
+/// A run's picture with the path its `events` took marked, and the path named in words
+/// under it (where it is now, or that it ended): the audit report's and the run page's.
+pub fn graph_figure(w: &Workflow, events: &[Event]) -> String {
+    let trail = Trail::of_events(events);
+    let path = trail.path().join(" → ");
+    format!(
+        "<figure>\n{}<figcaption>The path taken: {}{}.</figcaption>\n</figure>",
+        graph_svg(w, Some(&trail), Embed::Inline),
+        xml::text(&path),
+        if trail.ended {
+            " (ended)"
+        } else {
+            " (now here)"
+        }
+    )
+}
+
 fn approvals(out: &mut String, n: usize, events: &[Event]) {
     let _ = writeln!(out, "<h3 id=\"run-{n}-approvals\">Approvals</h3>");
+    approvals_table(out, events);
+}
+
+/// Every approval given, refused or withdrawn in `events`, with who, when and the comment, as
+/// a table (or a sentence saying there was none): the audit report's and the run page's.
+pub fn approvals_table(out: &mut String, events: &[Event]) {
     let rows: Vec<String> = events
         .iter()
         .filter_map(|e| {

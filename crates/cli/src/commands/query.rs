@@ -3,11 +3,10 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
-use waygate_core::approval::{tally, visit_records};
+use waygate_core::approval::pending as pending_approvals;
 use waygate_core::decide::{passage, Passage};
 use waygate_core::entry::{action_histories, ActionStatus};
 use waygate_core::event::{Event, EventKind};
-use waygate_core::model::Check;
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
@@ -195,7 +194,6 @@ fn status_view<'a>(
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
-    let approvals = visit_records(&loaded.events, &run.state);
     for t in w.outgoing(loaded.state) {
         let to = w.state(t.to).name.as_str();
         let last = last_results(loaded, to);
@@ -213,27 +211,22 @@ fn status_view<'a>(
                 }
             })
             .collect();
-        for g in &t.transition.guards {
-            if let Check::Approval(a) = &g.check {
-                let t = tally(a, &g.name, &approvals, &run.initiator);
-                if !t.met() {
-                    pending.push(PendingApproval {
-                        guard: &g.name,
-                        to,
-                        prompt: ctx.render_for_display(&a.prompt),
-                        min: t.need,
-                        approved_by: t.approvers,
-                        approvers: &a.approvers,
-                        not_by_initiator: a.not_by_initiator,
-                        command: ops.command_line(&["approve", run.id.as_str(), &g.name]),
-                    });
-                }
-            }
-        }
         transitions.push(TransitionView {
             to,
             description: t.transition.description.as_deref(),
             guards,
+        });
+    }
+    for p in pending_approvals(w, loaded.state, &loaded.events, &run.initiator) {
+        pending.push(PendingApproval {
+            guard: p.guard,
+            to: w.state(p.to).name.as_str(),
+            prompt: ctx.render_for_display(&p.check.prompt),
+            min: p.tally.need,
+            approved_by: p.tally.approvers,
+            approvers: &p.check.approvers,
+            not_by_initiator: p.check.not_by_initiator,
+            command: ops.command_line(&["approve", run.id.as_str(), p.guard]),
         });
     }
     let state = w.state(loaded.state);
