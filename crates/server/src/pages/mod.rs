@@ -224,6 +224,24 @@ fn given(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A time query value as people write it (`waygate_core::summary::parse_time`); blank means
+/// not given; a time that is none is refused in the command line's words.
+fn given_time(what: &str, value: &Option<String>) -> Result<Option<jiff::Timestamp>, String> {
+    given(value)
+        .map(|t| waygate_core::summary::parse_time(&t).map_err(|e| format!("{what} {e}")))
+        .transpose()
+}
+
+/// The given (not blank) query values, by name, for a link to the same query.
+fn given_pairs<'a, 'v>(
+    fields: impl IntoIterator<Item = (&'a str, &'v Option<String>)>,
+) -> Vec<(&'a str, String)> {
+    fields
+        .into_iter()
+        .filter_map(|(n, v)| given(v).map(|v| (n, v)))
+        .collect()
+}
+
 /// A labelled text field of a filter form.
 fn filter_field(name: &str, label: &str, value: Option<&str>, hint: &str) -> String {
     format!(

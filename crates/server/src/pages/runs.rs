@@ -15,10 +15,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::RunFilter;
-use waygate_core::summary::{parse_time, time};
+use waygate_core::summary::time;
 use waygate_view::xml;
 
-use super::{error_alert, failure, filter_field, given, html, layout, read, Viewer};
+use super::{
+    error_alert, failure, filter_field, given, given_pairs, given_time, html, layout, read, Viewer,
+};
 use crate::server::Shared;
 
 /// Runs a page shows.
@@ -82,11 +84,6 @@ fn asked(q: &RunsQuery) -> Result<Asked, String> {
             format!("status {s:?}: one of active, waiting, succeeded, failed, aborted")
         })?),
     };
-    let time = |what: &str, v: &Option<String>| {
-        given(v)
-            .map(|t| parse_time(&t).map_err(|e| format!("{what} {e}")))
-            .transpose()
-    };
     let cursor = match given(&q.page) {
         None => None,
         Some(p) => Some(parse_cursor(&p).ok_or_else(|| {
@@ -100,8 +97,8 @@ fn asked(q: &RunsQuery) -> Result<Asked, String> {
             status,
         },
         initiator: given(&q.initiator),
-        since: time("since", &q.since)?,
-        until: time("until", &q.until)?,
+        since: given_time("since", &q.since)?,
+        until: given_time("until", &q.until)?,
         cursor,
     })
 }
@@ -272,17 +269,14 @@ fn table(main: &mut String, q: &RunsQuery, runs: &[Run], pager: &Pager) {
     }
     main.push_str("</tbody>\n</table>\n<p class=\"pager\">");
     let link = |rel: &str, label: &str, direction: &str, k: &Key| {
-        let mut pairs: Vec<(&str, String)> = [
+        let mut pairs = given_pairs([
             ("workflow", &q.workflow),
             ("env", &q.env),
             ("status", &q.status),
             ("initiator", &q.initiator),
             ("since", &q.since),
             ("until", &q.until),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| given(v).map(|v| (n, v)))
-        .collect();
+        ]);
         pairs.push(("page", cursor_text(direction, k)));
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!(
