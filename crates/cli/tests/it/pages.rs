@@ -294,6 +294,20 @@ fn approving_from_the_page_follows_the_guards_rules_and_needs_the_csrf_token() {
     assert_eq!(given[0]["comment"], comment);
     let r = get(&s, &page, Some(&appr));
     assert!(!r.body.contains("<script>alert"), "{}", r.body);
+    // The one script is the live-update file, never inline (the CSP allows no other).
+    assert_eq!(
+        r.body.matches("<script").count(),
+        r.body
+            .matches("<script src=\"/static/live.js\" defer></script>")
+            .count()
+    );
+    assert!(
+        r.body.contains("/static/live.js"),
+        "the run is active: followed live"
+    );
+    let js = get(&s, "/static/live.js", None);
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("/events?after="), "{}", js.body);
     assert!(r
         .body
         .contains("&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
