@@ -31,7 +31,7 @@ use waygate_view::xml;
 
 pub(crate) use audit::ChainCache;
 
-use crate::auth::{allow, identify, route_of, CookieUse, Via};
+use crate::auth::{allow, identify, route_of, CookieUse, Via, NO_TOKEN};
 use crate::error::Code;
 use crate::role::Action;
 use crate::server::Shared;
@@ -133,10 +133,8 @@ impl FromRequestParts<Arc<Shared>> for Viewer {
         let next = parts.uri.to_string();
         let (identity, via) = identify(parts, shared, CookieUse::Accepted).map_err(|e| {
             let next = (parts.method == axum::http::Method::GET).then_some(next.as_str());
-            let why = match e.code {
-                Code::NotAuthenticated if e.message.starts_with("no token") => None,
-                _ => Some(e.message.as_str()),
-            };
+            // Someone who has not signed in yet needs no reason, only the form.
+            let why = (e.message != NO_TOKEN).then_some(e.message.as_str());
             signin::page(StatusCode::UNAUTHORIZED, why, next)
         })?;
         if let Err(e) = allow(&identity, Action::Read, &route) {
