@@ -55,10 +55,7 @@ pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
     };
-    let in_window = |r: &Run| {
-        until.is_none_or(|u| r.started_at <= u)
-            && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
-    };
+    let in_window = |r: &Run| r.going_between(since, until);
     let reports: Vec<RunReport> = runs
         .into_iter()
         .filter(in_window)
