@@ -283,10 +283,17 @@ pub struct Time {
 
 /// An RFC 3339 time (`2026-11-26T09:00:00Z`, `2026-11-26T10:00:00+01:00`), or a date
 /// (`2026-11-26`: midnight UTC). Nothing relative (`yesterday`, `2h`): a script's audit scope
-/// must mean the same whenever it runs.
+/// must mean the same whenever it runs. A date and time without an offset names no instant
+/// and is refused: it is not the midnight of its date (jiff reads a date off the front of
+/// any date and time), which would widen or cut the scope by up to a day.
 fn parse_time(text: &str) -> Result<Time, String> {
-    let at = text.trim().parse::<jiff::Timestamp>().ok().or_else(|| {
-        let date = text.trim().parse::<jiff::civil::Date>().ok()?;
+    let trimmed = text.trim();
+    let at = trimmed.parse::<jiff::Timestamp>().ok().or_else(|| {
+        let date = trimmed.parse::<jiff::civil::Date>().ok()?;
+        // The date alone, nothing after it.
+        if date.to_string() != trimmed {
+            return None;
+        }
         let midnight = date.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?;
         Some(midnight.timestamp())
     });
@@ -295,6 +302,11 @@ fn parse_time(text: &str) -> Result<Time, String> {
             text: text.to_owned(),
             at,
         }),
+        None if trimmed.parse::<jiff::civil::DateTime>().is_ok() => Err(
+            "this date and time has no UTC offset, so it names no instant: add one, as in \
+             2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00"
+                .into(),
+        ),
         None => Err(
             "expected an RFC 3339 time such as 2026-11-26T09:00:00Z (or with an offset, \
              2026-11-26T10:00:00+01:00), or a date such as 2026-11-26 (midnight UTC)"
