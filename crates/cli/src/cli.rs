@@ -439,6 +439,26 @@ impl Command {
             _ => &[Human, Json],
         }
     }
+
+    /// The command's time window (`--since`, `--until`), checked before anything is opened: a
+    /// window that ends before it starts selects nothing, for every command that takes one.
+    pub fn check_time_window(&self) -> Result<(), String> {
+        let (since, until) = match self {
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(r)),
+                ..
+            }) => (&r.since, &r.until),
+            Command::Audit(a) if a.verify.is_none() => (&a.since, &a.until),
+            _ => return Ok(()),
+        };
+        match (since, until) {
+            (Some(s), Some(u)) if s.at > u.at => Err(format!(
+                "--since {} is after --until {}: nothing can be in scope",
+                s.at, u.at
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Format {
