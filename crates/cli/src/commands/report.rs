@@ -92,7 +92,12 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         version: env!("CARGO_PKG_VERSION"),
     });
     if to_stdout {
-        output::print(&html)?;
+        output::print(&html).map_err(|e| match e {
+            CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                CliError::ReportCutOff(e)
+            }
+            e => e,
+        })?;
     } else {
         write_new(&args.out, html.as_bytes())?;
     }
