@@ -93,6 +93,14 @@ impl ProgressSink for Sink {
                 self.entered = Some(to.clone());
                 self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
             }
+            Progress::RunningAgain { state, action, why } => {
+                self.pacer.reset();
+                self.line(&format!(
+                    "↻ action {} of `{state}` runs again: {} (actions run at least once)",
+                    action + 1,
+                    why.why()
+                ));
+            }
             // Told already as it was made, unless another process made it.
             Progress::Moved { from, to, cause } => {
                 if self.entered.take().as_ref() != Some(to) {

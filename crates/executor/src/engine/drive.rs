@@ -98,6 +98,17 @@ pub enum Progress {
         /// Why.
         cause: Cause,
     },
+    /// An entry action runs again, from its start: its last attempt was cut off (a signal,
+    /// or its process died without a record). Reported before it runs, so a log says why a
+    /// state's actions start over.
+    RunningAgain {
+        /// The state.
+        state: String,
+        /// The action (from 0).
+        action: usize,
+        /// Why it runs again.
+        why: waygate_core::entry::Rerun,
+    },
     /// The run moved: reported once a step that moved it is over (its entry actions done),
     /// from where it was to where the step left it; [`Progress::Entered`] told each move as
     /// it was made.

@@ -507,8 +507,15 @@ impl Engine {
             let name = state.name.clone();
             match entry {
                 Entry::Complete => return Ok(last),
-                Entry::Run { index, .. } => {
+                Entry::Run { index, rerun } => {
                     loaded.ensure_vars()?;
+                    if let Some(why) = rerun {
+                        sink.report(&Progress::RunningAgain {
+                            state: name.clone(),
+                            action: index,
+                            why,
+                        });
+                    }
                     self.run_entry_action(&loaded, &state, index).await?;
                 }
                 Entry::GiveUp { index, crashes } => {
