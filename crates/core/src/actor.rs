@@ -42,7 +42,16 @@ pub fn check_actor_name(name: &str) -> Result<(), ActorNameError> {
         Err(ActorNameError::BadChar {
             escaped: match c {
                 ' ' => "a space".to_owned(),
-                c => format!("`{}`", crate::text::escape_control(&c.to_string())),
+                c => {
+                    let shown = crate::text::escape_control(&c.to_string()).into_owned();
+                    // Beyond ASCII and printable as it is: a look-alike (`а` for `a`, `ｂ`
+                    // for `b`) or a combining mark, which only its code point tells apart.
+                    if !c.is_ascii() && shown.chars().count() == 1 {
+                        format!("`{shown}` (U+{:04X})", c as u32)
+                    } else {
+                        format!("`{shown}`")
+                    }
+                }
             },
         })
     };
@@ -111,7 +120,11 @@ mod tests {
             ("bob\x1b[2J", bad(r"`\u{1b}`")),
             ("ali\u{202e}ce", bad(r"`\u{202e}`")),
             ("jane doe", bad("a space")),
-            ("\u{430}lice", bad("`\u{430}`")),
+            // A look-alike letter and a combining accent are named by code point: in the
+            // message, `а` alone would read as the ASCII `a` it imitates.
+            ("\u{430}lice", bad("`\u{430}` (U+0430)")),
+            ("bo\u{301}b", bad("`\u{301}` (U+0301)")),
+            ("\u{ff42}ob", bad("`\u{ff42}` (U+FF42)")),
             ("-rf", bad("`-`")),
             ("$(id)", bad("`$`")),
             ("a'b", bad("`'`")),
