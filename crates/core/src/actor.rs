@@ -76,6 +76,12 @@ pub fn same_actor(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// The person an actor name names, as a key: equal for two names exactly when [`same_actor`]
+/// says they are one person. For counting people (an approval's `min`, a tally).
+pub fn person(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +100,7 @@ mod tests {
         for (a, b, same) in cases {
             assert_eq!(same_actor(a, b), same, "{a} {b}");
             assert_eq!(same_actor(b, a), same, "{b} {a}");
+            assert_eq!(person(a) == person(b), same, "person({a}), person({b})");
         }
     }
 
