@@ -289,11 +289,11 @@ pub struct Time {
 fn parse_time(text: &str) -> Result<Time, String> {
     let trimmed = text.trim();
     let at = trimmed.parse::<jiff::Timestamp>().ok().or_else(|| {
-        let date = trimmed.parse::<jiff::civil::Date>().ok()?;
-        // The date alone, nothing after it.
-        if date.to_string() != trimmed {
+        // The date alone: no time after it (`T`, or a blank, then hours).
+        if trimmed.contains(['T', 't', ' ', ':']) {
             return None;
         }
+        let date = trimmed.parse::<jiff::civil::Date>().ok()?;
         let midnight = date.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?;
         Some(midnight.timestamp())
     });
