@@ -509,13 +509,11 @@ impl Engine {
                 Entry::Complete => return Ok(last),
                 Entry::Run { index, rerun } => {
                     loaded.ensure_vars()?;
-                    if let Some(why) = rerun {
-                        sink.report(&Progress::RunningAgain {
-                            state: name.clone(),
-                            action: index,
-                            why,
-                        });
-                    }
+                    sink.report(&Progress::Action {
+                        state: name.clone(),
+                        action: index,
+                        again: rerun,
+                    });
                     self.run_entry_action(&loaded, &state, index).await?;
                 }
                 Entry::GiveUp { index, crashes } => {
