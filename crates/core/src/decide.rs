@@ -411,7 +411,7 @@ pub enum OverrideRefusal {
 }
 
 /// What an allowed override marks passed: the transition's target and what the check said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OverrideTarget {
     /// The target of the guard's transition.
     pub to: String,

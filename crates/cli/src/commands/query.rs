@@ -673,16 +673,7 @@ pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
 pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
     match &args.verify {
         Some(AuditCommand::Verify { expect_head }) => return verify(ops, expect_head.as_deref()),
-        Some(AuditCommand::Report(report)) => {
-            return match ops.local() {
-                Some(app) => super::report::run(app, report),
-                None => Err(CliError::Usage(
-                    "`audit report` reads the store itself (--store DIR or postgres://..), not \
-                     through --server"
-                        .into(),
-                )),
-            }
-        }
+        Some(AuditCommand::Report(report)) => return super::report::run(ops, report),
         None => {}
     }
     let filter = EventFilter {

@@ -6,19 +6,21 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
 
-use waygate_core::run::Run;
-use waygate_core::store::{EventFilter, RunFilter, Store};
+use waygate_core::event::Event;
+use waygate_core::run::{Run, RunId};
+use waygate_core::store::{EventFilter, RunFilter};
 use waygate_core::validate::pinned_workflow;
 use waygate_view::report::{render, Report, RunReport};
 
-use crate::app::{process_clock, run_id, shell_word, App};
+use crate::app::{process_clock, run_id, shell_word};
 use crate::cli::ReportArgs;
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output;
 use waygate_executor::Clock as _;
 
 /// Runs the command.
-pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
+pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
     // `--since` after `--until` was refused before the store was opened
     // (`Command::check_time_window`).
     let since = args.since.as_ref().map(|t| t.at);
@@ -32,18 +34,18 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     }
     // Not among the store's files: the store would take the report for one of its own (a
     // journal segment) and overwrite it.
-    if !to_stdout && app.store.holds_path(&args.out)? {
+    if !to_stdout && ops.store_holds(&args.out)? {
         return Err(CliError::BadInput(format!(
             "{} is inside the store ({}): an audit report is written outside the store it \
              reports on; choose a file elsewhere",
             args.out.display(),
-            app.dir.display()
+            ops.store_name()
         )));
     }
 
     // A damaged store may refuse to list its runs (a journal that lost its last events): the
     // report is written all the same, saying so, since that is what an auditor most needs to see.
-    let (runs, unlisted) = match runs_in_scope(app, args) {
+    let (runs, unlisted) = match runs_in_scope(ops, args) {
         Ok(runs) => (runs, None),
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
@@ -55,30 +57,27 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     let reports: Vec<RunReport> = runs
         .into_iter()
         .filter(in_window)
-        .map(|run| run_report(app.store.as_ref(), run))
+        .map(|run| run_report(|id| ops.run_with_events(id).map_err(|e| e.to_string()), run))
         .collect();
     // The store's own events (a salvage); a damaged store may not give them, which the
     // report says, as it says the verification.
-    let store_events = app
-        .store
+    let store_events = ops
         .scan_events(&EventFilter {
             kind: Some("StoreSalvaged".into()),
             ..EventFilter::default()
         })
         .map_err(|e| e.to_string());
     // After reading the runs: the head covers every event the report shows.
-    let verification = app.store.verify()?;
+    let verification = ops.verify(None)?;
     let exported_at = process_clock().now();
 
+    // Neither a URL's password nor a server token (were one typed as an argument) goes into
+    // a report that is handed around.
     let command = std::env::args_os()
-        .map(|a| shell_word(&redact(&a.to_string_lossy())))
+        .map(|a| shell_word(&ops.without_token(&redact(&a.to_string_lossy()))))
         .collect::<Vec<_>>()
         .join(" ");
-    let store = redact(
-        &std::fs::canonicalize(&app.dir)
-            .unwrap_or_else(|_| app.dir.clone())
-            .to_string_lossy(),
-    );
+    let store = redact(&ops.store_name());
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
@@ -151,16 +150,20 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
     Ok(Exit::of_report(verification.is_ok(), complete))
 }
 
-/// One run's part of the report: its record and its events in one read of the store
-/// ([`Store::load_run_with_events`], one snapshot on every backend), so a run that moves while
+/// One run's part of the report: its record and its events in one `read`
+/// (`Store::load_run_with_events`, one snapshot on every backend; one status request to a
+/// server: [`Ops::run_with_events`]), so a run that moves while
 /// the report is made is shown as it was at one moment, its header agreeing with its timeline.
 /// `listed` (the run as the scope was chosen from) is what is shown when that read fails: a
 /// damaged record must not hide the rest, so the run is reported without its events, saying
 /// why, and the command exits 1.
-fn run_report(store: &dyn Store, listed: Run) -> RunReport {
-    let (run, events, unreadable) = match store.load_run_with_events(&listed.id) {
+fn run_report(
+    read: impl FnOnce(&RunId) -> Result<(Run, Vec<Event>), String>,
+    listed: Run,
+) -> RunReport {
+    let (run, events, unreadable) = match read(&listed.id) {
         Ok((run, events)) => (run, events, None),
-        Err(e) => (listed, Vec::new(), Some(e.to_string())),
+        Err(e) => (listed, Vec::new(), Some(e)),
     };
     // Runs of one workflow share a few definitions: each is read once (the pinned cache).
     let workflow = pinned_workflow(&run.definition_hash, &run.file, &run.definition)
@@ -182,14 +185,14 @@ fn run_report(store: &dyn Store, listed: Run) -> RunReport {
 
 /// The runs the flags name: `--run` ones (each must exist), else all; `--workflow` and `--env`
 /// narrow either. Oldest first, each once.
-fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
+fn runs_in_scope(ops: &Ops, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
     let filter = RunFilter {
         workflow: args.workflow.clone(),
         env: args.env.clone(),
         status: None,
     };
     if args.runs.is_empty() {
-        return Ok(app.store.list_runs(&filter)?);
+        return ops.list_runs(&filter);
     }
     let mut seen = BTreeSet::new();
     let mut runs = Vec::new();
@@ -198,7 +201,7 @@ fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
         if !seen.insert(id.clone()) {
             continue;
         }
-        let run = app.store.load_run(&id)?;
+        let (run, _) = ops.run_with_events(&id)?;
         let matches = filter.workflow.as_ref().is_none_or(|w| *w == run.workflow)
             && filter.env.as_ref().is_none_or(|e| *e == run.env);
         if matches {
@@ -361,9 +364,8 @@ fn write_named(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<std::io
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use waygate_core::event::{Cause, Event, EventKind, NewEvent};
-    use waygate_core::run::RunId;
-    use waygate_core::store::{MemoryStore, RunChange, StoreError, VerifyReport};
+    use waygate_core::event::{Cause, EventKind, NewEvent};
+    use waygate_core::store::{MemoryStore, RunChange, Store, StoreError, VerifyReport};
 
     /// A store on which run `review` moves to `done` just before any read of the run's record
     /// or events is answered, once: what a `drive` in another process does while a report is
@@ -475,7 +477,10 @@ mod tests {
             panic!("one run: {listed:?}")
         };
         assert_eq!(listed.state, "review");
-        let report = run_report(&store, listed.clone());
+        let report = run_report(
+            |id| store.load_run_with_events(id).map_err(|e| e.to_string()),
+            listed.clone(),
+        );
         let last_move = report.events.iter().rev().find_map(|e| match &e.kind {
             EventKind::Transitioned { to, .. } => Some(to.as_str()),
             _ => None,

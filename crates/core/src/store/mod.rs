@@ -560,17 +560,27 @@ impl ChainCheck {
     /// [`ChainCheck::check`] of an event whose own hash was checked already (`hash_ok`, by
     /// [`Event::hash_is_right`], perhaps on another thread): what is left is sequential.
     pub fn check_link(&mut self, event: &Event, hash_ok: bool) -> Result<(), String> {
-        if let Some(fault) = crate::event::link_fault(
-            self.next_seq,
-            &self.prev_hash,
-            event.seq,
-            &event.prev_hash,
-            hash_ok,
-        ) {
+        self.check_fields(event.seq, &event.prev_hash, &event.hash, hash_ok)
+    }
+
+    /// [`ChainCheck::check_link`] of an event given by the fields the links need: its `seq`,
+    /// `prev_hash` and `hash` (a store that checked the hash on the stored bytes,
+    /// [`crate::event::StoredEvent`], without decoding the event).
+    pub fn check_fields(
+        &mut self,
+        seq: u64,
+        prev_hash: &str,
+        hash: &str,
+        hash_ok: bool,
+    ) -> Result<(), String> {
+        if let Some(fault) =
+            crate::event::link_fault(self.next_seq, &self.prev_hash, seq, prev_hash, hash_ok)
+        {
             return Err(fault);
         }
         self.next_seq += 1;
-        self.prev_hash.clone_from(&event.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         Ok(())
     }
 }
