@@ -289,7 +289,7 @@ fn parse_time(text: &str) -> Result<Time, String> {
             text: text.to_owned(),
             at,
         }),
-        Err(_) => Err(waygate_core::summary::TIME_SYNTAX.into()),
+        Err(e) => Err(e.why().into()),
     }
 }
 
@@ -415,6 +415,26 @@ impl Command {
             Command::Completions { .. } | Command::Man { .. } => &[Human],
             Command::Token(_) | Command::Serve(_) => &[Human],
             _ => &[Human, Json],
+        }
+    }
+
+    /// The command's time window (`--since`, `--until`), checked before anything is opened: a
+    /// window that ends before it starts selects nothing, for every command that takes one.
+    pub fn check_time_window(&self) -> Result<(), String> {
+        let (since, until) = match self {
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(r)),
+                ..
+            }) => (&r.since, &r.until),
+            Command::Audit(a) if a.verify.is_none() => (&a.since, &a.until),
+            _ => return Ok(()),
+        };
+        match (since, until) {
+            (Some(s), Some(u)) if s.at > u.at => Err(format!(
+                "--since {} is after --until {}: nothing can be in scope",
+                s.at, u.at
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -234,7 +234,7 @@ pub fn tally(
     // by the name in lower case, shown as they first wrote it.
     let mut approvers: BTreeMap<String, &str> = BTreeMap::new();
     for r in records.iter().filter(|r| r.guard == guard) {
-        let person = r.actor.to_ascii_lowercase();
+        let person = crate::actor::person(&r.actor);
         if !r.given {
             approvers.remove(&person);
         } else if may_approve(check, &r.actor, initiator).is_ok() {

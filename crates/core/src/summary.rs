@@ -189,23 +189,48 @@ pub const TIME_SYNTAX: &str = "expected an RFC 3339 time such as 2026-11-26T09:0
 
 /// A time as people write it (`--since`, `--until`, a page's filter) that is none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?}: {TIME_SYNTAX}")]
-pub struct BadTime(pub String);
+#[error("{text:?}: {}", self.why())]
+pub struct BadTime {
+    /// What was written.
+    pub text: String,
+    /// A date and time without an offset: it names no instant.
+    pub no_offset: bool,
+}
+
+impl BadTime {
+    /// Why it is none, without the text itself (for a caller that shows it already).
+    pub fn why(&self) -> &'static str {
+        if self.no_offset {
+            "this date and time has no UTC offset, so it names no instant: add one, as in \
+             2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00"
+        } else {
+            TIME_SYNTAX
+        }
+    }
+}
 
 /// A time as people write it: an RFC 3339 time, or a date (midnight UTC); blanks around
 /// ignored. Nothing relative (`yesterday`, `2h`): an audit scope must mean the same whenever
-/// it is asked.
+/// it is asked. A date and time without an offset names no instant and is refused: it is not
+/// the midnight of its date (jiff reads a date off the front of any date and time), which
+/// would widen or cut the scope by up to a day.
 pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
     let trimmed = text.trim();
     if let Ok(t) = trimmed.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    if let Ok(d) = trimmed.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp());
+    // The date alone: no time after it (`T`, or a blank, then hours).
+    if !trimmed.contains(['T', 't', ' ', ':']) {
+        if let Ok(d) = trimmed.parse::<jiff::civil::Date>() {
+            if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
+                return Ok(z.timestamp());
+            }
         }
     }
-    Err(BadTime(text.to_owned()))
+    Err(BadTime {
+        text: text.to_owned(),
+        no_offset: trimmed.parse::<jiff::civil::DateTime>().is_ok(),
+    })
 }
 
 /// The columns of events as CSV (`audit --format csv`, `history --format csv`, the API's

@@ -148,6 +148,20 @@ impl Tokens {
                 )));
             }
         }
+        // One person, one entry, as `issue` keeps it: two entries for names the approval
+        // rules take for one person would give that person two sets of roles.
+        for (i, entry) in tokens.tokens.iter().enumerate() {
+            if let Some(twin) = tokens.tokens[..i]
+                .iter()
+                .find(|e| same_actor(&e.actor, &entry.actor))
+            {
+                return Err(invalid(format!(
+                    "`{}` and `{}` are one person (names differing only by case): delete \
+                     one of the two entries",
+                    twin.actor, entry.actor
+                )));
+            }
+        }
         Ok(tokens)
     }
 
