@@ -565,7 +565,7 @@ fn serve(mut stream: std::net::TcpStream, state: &Mutex<ServerState>) {
 
 /// Headless Chromium, for the tests that open what waygate writes as a person would
 /// (`docs/cli.md`, `audit report`), and with chromedriver for the tests that use the pages of
-/// `waygate serve` (`webdriver.rs`, `pages.rs`). Debian's `chromium` and `chromium-driver`;
+/// `waygate serve` (`webdriver.rs`, `browser_pages.rs`). Debian's `chromium` and `chromium-driver`;
 /// `.ci/run` installs them.
 #[derive(Debug)]
 pub struct Browser {

@@ -18,7 +18,7 @@ mod modes;
 mod notify;
 mod outputs;
 mod overrides;
-mod pages;
+mod browser_pages;
 mod replicas;
 mod reports;
 mod rollback;

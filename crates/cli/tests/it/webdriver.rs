@@ -1,5 +1,5 @@
 //! A WebDriver client for the tests that use `waygate serve`'s pages in a real browser
-//! (`pages.rs`): Debian's chromedriver driving headless Chromium.
+//! (`browser_pages.rs`): Debian's chromedriver driving headless Chromium.
 //!
 //! Why a client of our own: WebDriver is JSON over HTTP/1.1 to a chromedriver on 127.0.0.1,
 //! which the tests' `serve::try_http` (a std `TcpStream`) and `serde_json` already speak, so
