@@ -1,7 +1,7 @@
 //! Events as text for people: one line per event (`history`, `audit`, the audit report), a
-//! guard outcome as a word, and the time format people read. Plain text, not escaped: each
-//! renderer escapes for its medium (`text::escape_control` for a terminal, XML escaping for a
-//! page).
+//! guard outcome as a word, the time format people read and the one they write (`--since`,
+//! a page's filter), and events as CSV. Plain text, not escaped: each renderer escapes for its
+//! medium (`text::escape_control` for a terminal, XML escaping for a page; CSV quotes).
 
 use crate::event::{Event, EventKind};
 use crate::outcome::Outcome;
@@ -180,4 +180,60 @@ fn published(outputs: &std::collections::BTreeMap<String, String>) -> String {
 /// Human time: `2026-11-26 16:45:01Z`.
 pub fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// A time as people write it (`--since`, `--until`, a page's filter) that is none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?}: expected an RFC 3339 time such as 2026-11-26T09:00:00Z, or a date such as 2026-11-26"
+)]
+pub struct BadTime(pub String);
+
+/// A time as people write it: an RFC 3339 time, or a date (midnight UTC).
+pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = text.parse::<jiff::civil::Date>() {
+        if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp());
+        }
+    }
+    Err(BadTime(text.to_owned()))
+}
+
+/// The columns of events as CSV (`audit --format csv`, `history --format csv`, the API's
+/// `/v1/audit?format=csv`).
+pub const EVENT_CSV_COLUMNS: [&str; 8] = [
+    "seq",
+    "run_id",
+    "at",
+    "actor",
+    "kind",
+    "summary",
+    "prev_hash",
+    "hash",
+];
+
+/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]): exact text, quoted where
+/// needed ([`crate::text::csv_field`]).
+pub fn events_csv(events: &[Event]) -> String {
+    let mut out = crate::text::csv_row(EVENT_CSV_COLUMNS.iter().copied());
+    for e in events {
+        out.push_str(&crate::text::csv_row(
+            [
+                e.seq.to_string(),
+                e.run_id.to_string(),
+                e.at.to_string(),
+                e.actor.clone(),
+                e.kind.name().to_owned(),
+                event_summary(e),
+                e.prev_hash.clone(),
+                e.hash.clone(),
+            ]
+            .iter()
+            .map(String::as_str),
+        ));
+    }
+    out
 }

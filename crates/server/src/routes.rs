@@ -1,4 +1,5 @@
-//! The routes: `/v1/...` (one per CLI command, JSON), `/healthz`, `/readyz`, `/metrics`.
+//! The routes: `/v1/...` (one per CLI command, JSON), `/healthz`, `/readyz`, `/metrics`, and
+//! the pages for people (`crate::pages`).
 //! `docs/api.md` documents each with a `curl` example.
 //!
 //! Handlers check the caller first ([`Caller`], before the body is read), then do what the
@@ -28,6 +29,9 @@ use tower_http::trace::TraceLayer;
 use waygate_core::event::{Event, EventKind};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
+
+use waygate_executor::engine::ApproveOutcome;
+use waygate_executor::EngineError;
 
 use crate::auth::{Administers, Approves, Caller, Operates, Reads};
 use crate::error::{ApiError, Code};
@@ -61,6 +65,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let long = Router::new()
         .route("/v1/runs/{id}/drive", post(drive))
         .route("/v1/runs/{id}/events", get(events));
+    let quick = quick.merge(crate::pages::router().layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    )));
     Router::new()
         .merge(quick)
         .merge(long)
@@ -121,7 +129,7 @@ async fn detached<T: Send + 'static>(
         .map_err(|e| ApiError::new(Code::Store, format!("the operation failed: {e}")))?
 }
 
-fn run_id(text: &str) -> RunId {
+pub(crate) fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
 }
 
@@ -416,23 +424,48 @@ async fn approve(
     Body(body): Body<ApproveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
-    detached(async move {
-        let outcome = if body.withdraw {
-            engine.withdraw(&id, &body.guard, body.comment).await?
+    let actor = caller.identity.actor;
+    let outcome = approve_as(
+        &shared,
+        &actor,
+        id.clone(),
+        body.guard.clone(),
+        body.comment,
+        body.withdraw,
+    )
+    .await?;
+    Ok(Json(json!({
+        "run_id": id,
+        "guard": body.guard,
+        "actor": actor,
+        "withdrawn": body.withdraw,
+        "approvers": outcome.approvers,
+        "min": outcome.min,
+    })))
+}
+
+/// Approving (or withdrawing an approval) as `actor`: the one operation behind the API's
+/// `approve` and the run page's approve form, so the guard's rules (`approvers`,
+/// `not_by_initiator`, the state the run is in) are the engine's alone. It runs in a task of
+/// its own (see the module docs).
+pub(crate) async fn approve_as(
+    shared: &Shared,
+    actor: &str,
+    id: RunId,
+    guard: String,
+    comment: Option<String>,
+    withdraw: bool,
+) -> Result<ApproveOutcome, EngineError> {
+    let engine = shared.engine(actor);
+    tokio::spawn(async move {
+        if withdraw {
+            engine.withdraw(&id, &guard, comment).await
         } else {
-            engine.approve(&id, &body.guard, body.comment).await?
-        };
-        Ok(Json(json!({
-            "run_id": id,
-            "guard": body.guard,
-            "actor": engine.actor(),
-            "withdrawn": body.withdraw,
-            "approvers": outcome.approvers,
-            "min": outcome.min,
-        })))
+            engine.approve(&id, &guard, comment).await
+        }
     })
     .await
+    .map_err(|e| EngineError::Join(e.to_string()))?
 }
 
 #[derive(Debug, Deserialize)]
@@ -541,15 +574,37 @@ struct AuditQuery {
     run: Option<String>,
     actor: Option<String>,
     kind: Option<String>,
-    since: Option<jiff::Timestamp>,
-    until: Option<jiff::Timestamp>,
+    /// As people write times (`waygate_core::summary::parse_time`).
+    since: Option<String>,
+    until: Option<String>,
+    /// `json` (the default) or `csv` (`waygate_core::summary::events_csv`).
+    format: Option<String>,
 }
 
 async fn audit(
     _: Caller<Reads>,
     State(shared): State<Arc<Shared>>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<Event>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => {
+            return Err(ApiError::new(
+                Code::Usage,
+                format!("format {f:?}: json or csv"),
+            ))
+        }
+    };
+    let time = |what: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                waygate_core::summary::parse_time(t)
+                    .map_err(|e| ApiError::new(Code::Usage, format!("{what} {e}")))
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
     if let Some(k) = &q.kind {
         if !EventKind::NAMES.contains(&k.as_str()) {
             return Err(ApiError::new(
@@ -564,11 +619,19 @@ async fn audit(
         run: q.run.as_deref().map(run_id),
         actor: q.actor,
         kind: q.kind,
-        since: q.since,
-        until: q.until,
+        since,
+        until,
     };
     let store = shared.backend.store.clone();
-    Ok(Json(blocking(move || store.scan_events(&filter)).await?))
+    let events = blocking(move || store.scan_events(&filter)).await?;
+    if csv {
+        return Ok((
+            [("content-type", "text/csv; charset=utf-8")],
+            waygate_core::summary::events_csv(&events),
+        )
+            .into_response());
+    }
+    Ok(Json(events).into_response())
 }
 
 #[derive(Debug, Deserialize)]

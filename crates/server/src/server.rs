@@ -133,6 +133,12 @@ pub struct Shared {
     /// Shared by every engine of this server: a write through the API (an approval, an
     /// abort) wakes the waiting drive of that run at once.
     pub(crate) wakes: Arc<Wakes>,
+    /// The pages' signed-in sessions (this process's memory only).
+    pub(crate) sessions: crate::session::Sessions,
+    /// Whether the server speaks HTTPS: the session cookie is `Secure` then.
+    pub(crate) tls: bool,
+    /// The chain's last verification, for the audit page.
+    pub(crate) chain: crate::pages::ChainCache,
 }
 
 impl Shared {
@@ -238,6 +244,9 @@ pub async fn serve(
         metrics,
         limits: config.limits,
         wakes: Arc::default(),
+        sessions: Default::default(),
+        tls: config.tls.is_some(),
+        chain: Default::default(),
     });
     bound(addr, &shared.catalog());
     shared.drives.resume(&shared);

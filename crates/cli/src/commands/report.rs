@@ -60,10 +60,7 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
     };
-    let in_window = |r: &Run| {
-        until.is_none_or(|u| r.started_at <= u)
-            && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
-    };
+    let in_window = |r: &Run| r.going_between(since, until);
     let mut reports = Vec::new();
     for run in runs.into_iter().filter(in_window) {
         // A damaged record must not hide the rest: the run is reported without its events,

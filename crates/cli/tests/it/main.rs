@@ -3,6 +3,7 @@
 mod approvals;
 mod audit_report;
 mod blue_green;
+mod browser_pages;
 mod clock;
 mod completions;
 mod concurrency;
@@ -18,7 +19,7 @@ mod modes;
 mod notify;
 mod outputs;
 mod overrides;
-mod browser_pages;
+mod pages;
 mod replicas;
 mod reports;
 mod rollback;

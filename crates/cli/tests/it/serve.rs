@@ -226,18 +226,57 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let body = (method != "GET").then(|| ("application/json", body.unwrap_or("")));
+    let reply = request(addr, method, path, &headers, body);
+    (reply.status, reply.body)
+}
+
+/// An HTTP answer: status, head (status line and headers) and body.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    /// Every value of header `name` (any case).
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers(name).into_iter().next()
+    }
+}
+
+/// `METHOD PATH` with `headers` and a body of (content type, text), over a new connection.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let body = body.unwrap_or("");
-    if method != "GET" {
+    let (kind, body) = body.unwrap_or(("", ""));
+    if !kind.is_empty() {
         head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {kind}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
@@ -257,14 +296,15 @@ pub fn http(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    (
+    Reply {
         status,
-        if chunked {
+        head: head.to_owned(),
+        body: if chunked {
             dechunk(rest)
         } else {
             rest.to_owned()
         },
-    )
+    }
 }
 
 fn dechunk(mut rest: &str) -> String {
