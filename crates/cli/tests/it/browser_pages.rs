@@ -12,16 +12,18 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{alive, browser_failures, Browser, Sandbox};
-use crate::serve::{http_with, Served};
+use crate::serve::{request, Served};
 use crate::webdriver::{Scripts, Session, ENTER, PATIENCE, TAB};
 
 /// A server (`serve::Served`: its `signed` workflow has the approval `sign`, prompt `ok?`,
 /// `not_by_initiator: true`) with one run `ana` started, and a browser session on it.
 struct Page {
+    /// First, so that it is dropped first: a failing test's screenshot shows the server's
+    /// page, not a refused connection.
+    b: Session,
     s: Served,
     run: String,
     base: String,
-    b: Session,
 }
 
 impl Page {
@@ -32,7 +34,7 @@ impl Page {
         let run = s.start("ana", "signed");
         let base = format!("http://{}", s.addr);
         let b = Session::start(&browser, test, s.sb.path(), scripts);
-        Some(Page { s, run, base, b })
+        Some(Page { b, s, run, base })
     }
 
     fn url(&self, path: &str) -> String {
@@ -50,7 +52,9 @@ impl Page {
         self.b
             .find("form#signin input#token")
             .send_keys(self.s.token(actor));
-        self.b.find("form#signin button[type=submit]").click();
+        self.b
+            .find("form#signin button[type=submit]")
+            .click_to_leave();
         self.on_page("/runs");
         let shown = self.b.find("nav #actor").text();
         if shown.trim() != actor {
@@ -170,7 +174,7 @@ impl Page {
         ));
         form.find(&format!("textarea#comment-{guard}"))
             .send_keys(comment);
-        form.find("button[type=submit]").click();
+        form.find("button[type=submit]").click_to_leave();
     }
 
     /// The last `Approved` event of the run (accepted or refused).
@@ -237,7 +241,7 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
     if link.prop("href") != json!(p.url(&p.run_path())) {
         b.fail(&format!("the run's link goes to {}", link.prop("href")));
     }
-    link.click();
+    link.click_to_leave();
     p.on_page(&p.run_path());
     p.check_run_page();
     p.check_accessible("run", false);
@@ -277,16 +281,16 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
         "waygate_session={}",
         cookie["value"].as_str().unwrap_or_default()
     );
-    b.find("form#signout button[type=submit]").click();
+    b.find("form#signout button[type=submit]").click_to_leave();
     p.on_page("/signin");
     b.goto(&p.url(&p.run_path()));
     b.find("form#signin");
     if b.try_find("section#timeline").is_some() || b.source().contains(COMMENT) {
         b.fail("the run page still shows the run after signing out");
     }
-    let (status, _) = http_with(p.s.addr, "GET", &p.run_path(), &[("Cookie", &old)], None);
+    let reply = request(p.s.addr, "GET", &p.run_path(), &[("Cookie", &old)], None);
     assert_eq!(
-        status, 401,
+        reply.status, 401,
         "the old session cookie still opens the run page"
     );
 }
@@ -311,7 +315,7 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
         "{refusal}"
     );
 
-    b.find("form#signout button[type=submit]").click();
+    b.find("form#signout button[type=submit]").click_to_leave();
     p.on_page("/signin");
     p.sign_in("aud");
     b.goto(&p.url(&p.run_path()));
@@ -326,7 +330,7 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     }
 
     // The audit page: every event, and the chain's head as `audit verify` finds it.
-    b.find("nav a[href=\"/audit\"]").click();
+    b.find("nav a[href=\"/audit\"]").click_to_leave();
     p.on_page("/audit");
     p.check_accessible("audit", false);
     let rows = b.find_all("table#events tr[data-seq]").len();
@@ -371,7 +375,7 @@ fn with_the_keyboard_alone_a_person_signs_in_and_approves() {
         focused_id(b).as_deref() == Some("token")
     });
     b.keys(p.s.token("appr"));
-    b.keys(ENTER);
+    b.leave("Enter in the token field", || b.keys(ENTER));
     p.on_page("/runs");
 
     b.goto(&p.url(&p.run_path()));
@@ -387,7 +391,7 @@ fn with_the_keyboard_alone_a_person_signs_in_and_approves() {
         );
         on == json!(["BUTTON", "Approve", "sign"])
     });
-    b.keys(ENTER);
+    b.leave("Enter on Approve", || b.keys(ENTER));
     p.on_page(&p.run_path());
     let approval = p.last_approval();
     assert_eq!(approval["comment"], "by keyboard", "{approval}");

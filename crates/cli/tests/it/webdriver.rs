@@ -2,7 +2,7 @@
 //! (`browser_pages.rs`): Debian's chromedriver driving headless Chromium.
 //!
 //! Why a client of our own: WebDriver is JSON over HTTP/1.1 to a chromedriver on 127.0.0.1,
-//! which the tests' `serve::try_http` (a std `TcpStream`) and `serde_json` already speak, so
+//! which the tests' `serve::try_request` (a std `TcpStream`) and `serde_json` already speak, so
 //! the whole client is this file and adds no crate to build (`base64`, for screenshots, is
 //! already in the tree). fantoccini and thirtyfour are async (a tokio runtime in every test)
 //! and bring their own HTTP, URL and cookie crates; reqwest's `blocking` feature would change
@@ -26,7 +26,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::helpers::{browser_failures, wait_until, Browser};
-use crate::serve::try_http;
+use crate::serve::try_request;
 
 /// The key of an element reference in WebDriver's JSON.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -177,16 +177,16 @@ impl Session {
 
     /// One WebDriver command; its `value`, or the error it answered with.
     fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, WdError> {
-        let body = body.map(|b| b.to_string());
         let body = match (method, body) {
             ("POST", None) => Some("{}".to_owned()),
-            (_, b) => b,
+            (_, b) => b.map(|b| b.to_string()),
         };
-        let (status, text) =
-            try_http(self.addr, method, path, &[], body.as_deref()).map_err(|e| WdError {
-                error: "chromedriver unreachable".to_owned(),
-                message: e.to_string(),
-            })?;
+        let body = (method != "GET").then(|| ("application/json", body.as_deref().unwrap_or("")));
+        let reply = try_request(self.addr, method, path, &[], body).map_err(|e| WdError {
+            error: "chromedriver unreachable".to_owned(),
+            message: e.to_string(),
+        })?;
+        let (status, text) = (reply.status, reply.body);
         let reply: Value = serde_json::from_str(&text).map_err(|e| WdError {
             error: format!("HTTP {status}"),
             message: format!("not JSON ({e}): {text:.300}"),
@@ -409,6 +409,21 @@ impl Session {
         }
     }
 
+    /// Does `act` (a click, Enter in a form) and waits until the browser shows another
+    /// document than before: the one `act` led to, loaded. (Without this, a test could read
+    /// the old page, or the store before the form's request reached the server.)
+    #[track_caller]
+    pub fn leave(&self, what: &str, act: impl FnOnce()) {
+        let old = self.find("html");
+        act();
+        self.wait_for(&format!("{what} to lead to another page"), PATIENCE, |s| {
+            matches!(
+                s.cmd("GET", &format!("/element/{}/name", old.id), None),
+                Err(e) if e.error == "stale element reference" || e.error == "no such element"
+            )
+        });
+    }
+
     /// The visible text of the first element `css` selects, or `None` when there is none or
     /// it went away as it was read (a page replacing part of itself).
     pub fn text_of(&self, css: &str) -> Option<String> {
@@ -494,6 +509,24 @@ impl Element<'_> {
     #[track_caller]
     pub fn click(&self) {
         self.must("click", "POST", "/click", None);
+    }
+
+    /// Clicks it (a submit button, a link) and waits until the browser shows another
+    /// document: the one it leads to, loaded.
+    #[track_caller]
+    pub fn click_to_leave(&self) {
+        let old = self.session.find("html");
+        self.click();
+        self.session.wait_for(
+            &format!("`{}` to lead to another page", self.css),
+            PATIENCE,
+            |s| {
+                matches!(
+                    s.cmd("GET", &format!("/element/{}/name", old.id), None),
+                    Err(e) if e.error == "stale element reference" || e.error == "no such element"
+                )
+            },
+        );
     }
 
     /// Types `text` into it (WebDriver keys: [`TAB`], [`ENTER`]).
