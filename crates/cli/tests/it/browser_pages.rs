@@ -137,12 +137,17 @@ impl Page {
         }
     }
 
-    /// Basic accessibility of the page shown: `lang="en"`, every form field labelled, every
-    /// button and link named, every status in words (a `.status` element with text).
+    /// Basic accessibility of the page shown: `lang="en"`, every form field labelled (and
+    /// there are fields: each page checked has a form), every button and link named, every
+    /// status in words (a `.status` element with text; `statuses`: there is one). And the
+    /// browser reported no error (a script failing, the page's own policy refusing a part).
     #[track_caller]
     fn check_accessible(&self, page: &str, statuses: bool) {
         let found = self.b.execute(ACCESSIBLE, json!([]));
-        let mut problems = Vec::new();
+        let mut problems = self.b.console_errors();
+        if found["fields"] == 0 {
+            problems.push("no form field to check".to_owned());
+        }
         if found["lang"] != "en" {
             problems.push(format!("lang is {}", found["lang"]));
         }
@@ -195,8 +200,10 @@ const named = (e) => text(e) || (e.getAttribute('aria-label') || '').trim()
         .map((id) => text(document.getElementById(id))).join('')
     || (e.getAttribute('title') || '').trim();
 const unlabelled = [];
+let fields = 0;
 for (const el of document.querySelectorAll('input, textarea, select')) {
     if (['hidden', 'submit', 'button', 'reset', 'image'].includes(el.type)) continue;
+    fields += 1;
     const label = Array.from(el.labels || []).map(text).join('');
     if (!label && !(el.getAttribute('aria-label') || '').trim()
         && !(el.getAttribute('aria-labelledby') || '').trim()) {
@@ -207,7 +214,7 @@ const nameless = Array.from(document.querySelectorAll('button, a[href]'))
     .filter((e) => !named(e)).map((e) => e.outerHTML);
 const statuses = document.querySelectorAll('.status');
 const blank = Array.from(statuses).filter((e) => !text(e)).map((e) => e.outerHTML);
-return { lang: document.documentElement.lang, unlabelled, nameless, blank,
+return { lang: document.documentElement.lang, fields, unlabelled, nameless, blank,
          statuses: statuses.length };
 "#;
 

@@ -148,6 +148,7 @@ impl Session {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": { "implicit": 0, "pageLoad": 30_000, "script": 30_000 },
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": browser.program(),
                 "args": args,
@@ -384,6 +385,31 @@ impl Session {
             "/execute/sync",
             Some(json!({ "script": script, "args": args })),
         )
+    }
+
+    /// What the browser logged as errors since the last call (scripts that failed, what the
+    /// page's Content-Security-Policy refused, requests that failed), but a page's own error
+    /// status (a 401 sign-in page, a 403 refusal are pages meant to be shown).
+    #[track_caller]
+    pub fn console_errors(&self) -> Vec<String> {
+        let log = self.must(
+            "the browser's log",
+            "POST",
+            "/se/log",
+            Some(json!({ "type": "browser" })),
+        );
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .filter(|e| {
+                !e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Failed to load resource: the server responded with a status of")
+            })
+            .map(|e| format!("browser error: {}", e["message"].as_str().unwrap_or("?")))
+            .collect()
     }
 
     /// The cookie `name` as the browser holds it (HttpOnly ones too), or `None`.
