@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{alive, browser_failures, Browser, Sandbox};
 use crate::serve::{request, Served};
-use crate::webdriver::{Scripts, Session, ENTER, PATIENCE, TAB};
+use crate::webdriver::{processes_naming, Scripts, Session, ENTER, PATIENCE, TAB};
 
 /// A server (`serve::Served`: its `signed` workflow has the approval `sign`, prompt `ok?`,
 /// `not_by_initiator: true`) with one run `ana` started, and a browser session on it.
@@ -111,8 +111,25 @@ impl Page {
             ));
         }
         b.find("section#definition-diff");
-        let graph = b.find("section#graph");
-        graph.find("svg");
+        // The picture, named for those who cannot see it, with this workflow's states.
+        let svg = b.find("section#graph svg");
+        let name = b.execute(
+            "const s = document.querySelector('section#graph svg');
+             const t = s.querySelector('title');
+             return [(s.getAttribute('aria-label') || (t ? t.textContent : '')).trim(),
+                     s.textContent];",
+            json!([]),
+        );
+        if name[0] == ""
+            || !["done", "undone"]
+                .iter()
+                .all(|st| name[1].as_str().unwrap_or("").contains(st))
+        {
+            b.fail(&format!(
+                "the graph is unnamed or not this workflow's: {name}"
+            ));
+        }
+        drop(svg);
         let seqs: Vec<u64> = self
             .history()
             .iter()
@@ -234,8 +251,19 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
         b.fail("the runs page showed data to a caller who has not signed in");
     }
     p.check_accessible("sign-in", false);
+    // A link to a run followed before signing in: the form, then the run.
+    b.goto(&p.url(&p.run_path()));
+    if b.try_find("section#run-header").is_some() || b.source().contains("ok?") {
+        b.fail("the run page showed the run to a caller who has not signed in");
+    }
+    b.find("form#signin input#token")
+        .send_keys(p.s.token("appr"));
+    b.find("form#signin button[type=submit]").click_to_leave();
+    p.on_page(&p.run_path());
+    assert_eq!(b.find("nav #actor").text(), "appr");
 
-    p.sign_in("appr");
+    b.find("nav a[href=\"/runs\"]").click_to_leave();
+    p.on_page("/runs");
     p.check_accessible("runs", true);
     let row = b.find(&format!("table#runs tr[data-run=\"{}\"]", p.run));
     let text = row.text();
@@ -321,6 +349,12 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
         (&json!("ana"), &json!(false)),
         "{refusal}"
     );
+    // A guard only named people may approve.
+    p.approve("never", "not mine either");
+    let error = b.find("p#error[role=alert]").text();
+    if !error.contains("ana may not approve this guard; allowed approvers: nobody") {
+        b.fail(&format!("the refusal does not say why: {error:?}"));
+    }
 
     b.find("form#signout button[type=submit]").click_to_leave();
     p.on_page("/signin");
@@ -475,23 +509,6 @@ fn the_run_page_shows_an_approval_given_elsewhere_without_a_reload() {
     if mark != "same page" {
         b.fail("the page was reloaded to show the new event");
     }
-}
-
-/// The processes whose command line names `path` (Chromium's name their profile).
-fn processes_naming(path: &std::path::Path) -> Vec<String> {
-    let needle = path.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline
-                .contains(&needle)
-                .then(|| format!("{}: {cmdline:.200}", e.file_name().to_string_lossy()))
-        })
-        .collect()
 }
 
 /// The text after `label` in `message`, up to a comma, a space or the end.

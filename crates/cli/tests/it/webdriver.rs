@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::helpers::{browser_failures, wait_until, Browser};
+use crate::helpers::{alive, browser_failures, wait_until, Browser};
 use crate::serve::try_request;
 
 /// The key of an element reference in WebDriver's JSON.
@@ -509,15 +509,40 @@ impl Drop for Session {
         if !self.id.is_empty() {
             let _ = self.raw("DELETE", &format!("/session/{}", self.id), None);
         }
+        // And any that left the tree (a helper that detached itself) but names our profile.
+        let mut all = tree;
+        all.extend(processes_naming(&self.profile).iter().map(|(pid, _)| *pid));
         // SAFETY: kill has no memory-safety preconditions; the group and the pids are ours.
         unsafe {
             libc::kill(-self.driver_pid(), libc::SIGKILL);
-            for pid in &tree {
+            for pid in &all {
                 libc::kill(*pid, libc::SIGKILL);
             }
         }
         let _ = self.driver.wait();
+        // Gone, not only told to go: the next test (or this one) may count processes.
+        let deadline = Instant::now() + PATIENCE;
+        while all.iter().any(|pid| alive(*pid)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// The processes (pid, command line) whose command line names `path` (each of Chromium's
+/// processes names its profile directory).
+pub fn processes_naming(path: &Path) -> Vec<(i32, String)> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains(&needle) && alive(pid)).then_some((pid, cmdline))
+        })
+        .collect()
 }
 
 impl Element<'_> {
