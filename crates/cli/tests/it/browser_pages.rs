@@ -262,9 +262,18 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
     p.on_page(&p.run_path());
     assert_eq!(b.find("nav #actor").text(), "appr");
 
+    // The list, and its filters as a person uses them.
+    let other = p.s.start("op", "free");
     b.find("nav a[href=\"/runs\"]").click_to_leave();
     p.on_page("/runs");
     p.check_accessible("runs", true);
+    let other_row = format!("table#runs tr[data-run=\"{other}\"]");
+    b.find(&other_row);
+    b.find("form#filters [name=initiator]").send_keys("ana");
+    b.find("form#filters button[type=submit]").click_to_leave();
+    if b.try_find(&other_row).is_some() {
+        b.fail("filtering on the initiator ana still lists op's run");
+    }
     let row = b.find(&format!("table#runs tr[data-run=\"{}\"]", p.run));
     let text = row.text();
     for part in ["signed", "dev", "ana", "active"] {
@@ -400,6 +409,23 @@ fn tab_to(b: &Session, what: &str, limit: usize, want: impl Fn(&Session) -> bool
     b.fail(&format!("{limit} presses of Tab did not reach {what}"));
 }
 
+/// Fails unless the focused element shows that it has the focus (an outline or a shadow:
+/// a page that hides the browser's focus ring leaves a keyboard user lost).
+#[track_caller]
+fn focus_shown(b: &Session, what: &str) {
+    let style = b.execute(
+        "const s = getComputedStyle(document.activeElement);
+         return [s.outlineStyle, s.outlineWidth, s.boxShadow];",
+        json!([]),
+    );
+    let outline = style[0] != "none" && style[1] != "0px";
+    if !outline && style[2] == "none" {
+        b.fail(&format!(
+            "{what} has the focus but does not show it: {style}"
+        ));
+    }
+}
+
 /// The focused element's id.
 fn focused_id(b: &Session) -> Option<String> {
     b.active().attr("id")
@@ -415,6 +441,7 @@ fn with_the_keyboard_alone_a_person_signs_in_and_approves() {
     tab_to(b, "the token field", 20, |b| {
         focused_id(b).as_deref() == Some("token")
     });
+    focus_shown(b, "the token field");
     b.keys(p.s.token("appr"));
     b.leave("Enter in the token field", || b.keys(ENTER));
     p.on_page("/runs");
@@ -432,6 +459,7 @@ fn with_the_keyboard_alone_a_person_signs_in_and_approves() {
         );
         on == json!(["BUTTON", "Approve", "sign"])
     });
+    focus_shown(b, "the Approve button");
     b.leave("Enter on Approve", || b.keys(ENTER));
     p.on_page(&p.run_path());
     let approval = p.last_approval();
