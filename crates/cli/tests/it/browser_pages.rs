@@ -469,7 +469,7 @@ fn with_the_keyboard_alone_a_person_signs_in_and_approves() {
 }
 
 #[test]
-fn with_javascript_off_the_run_page_is_whole_and_approving_works() {
+fn with_javascript_off_the_run_page_is_whole_and_approving_and_refusals_work() {
     let Some(p) = Page::open("no_script_in_the_browser", Scripts::Off) else {
         return;
     };
@@ -487,6 +487,22 @@ fn with_javascript_off_the_run_page_is_whole_and_approving_works() {
     assert_eq!(approval["accepted"], true, "{approval}");
     let row = p.timeline_row(approval["seq"].as_u64().expect("seq"));
     assert!(row.contains("no script needed"), "{row}");
+
+    // The run moves on while the page is open; the page's other form is now stale.
+    let (status, reply) = p.s.act("op", "advance", &p.run, json!({}));
+    assert_eq!(status, 200, "{reply}");
+    p.approve("never", "too late");
+    let error = b.find("p#error[role=alert]").text();
+    if !error.contains(&format!("run {} has already ended (succeeded)", p.run)) {
+        b.fail(&format!(
+            "the stale form's refusal does not say why: {error:?}"
+        ));
+    }
+    let late = p.last_approval();
+    assert_eq!(
+        late["guard"], "sign",
+        "nothing recorded for the stale form: {late}"
+    );
 }
 
 #[test]
