@@ -555,6 +555,46 @@ fn the_run_page_shows_an_approval_given_elsewhere_without_a_reload() {
     }
 }
 
+/// Signing out ends what the session opened: a run page left open in another tab keeps no
+/// stream of the run's events (each carries comments and evidence) once its session ended.
+#[test]
+fn signing_out_in_another_tab_ends_the_event_stream_of_an_open_run_page() {
+    let Some(p) = Page::open("sign_out_stream_in_the_browser", Scripts::On) else {
+        return;
+    };
+    let b = &p.b;
+    p.sign_in("aud");
+    b.goto(&p.url(&p.run_path()));
+    let first = b.window();
+    // A listener on the run's stream as the page's own script has one (that one is out of
+    // reach in its closure), counting what it is sent.
+    b.execute(
+        "const es = new EventSource('/v1/runs/' + arguments[0] + '/events');
+         window.waygateTestStream = es;
+         window.waygateTestSeen = 0;
+         es.addEventListener('run-event', () => { window.waygateTestSeen += 1; });
+         return true;",
+        json!([p.run]),
+    );
+    b.wait_for("the stream to send the run's events", PATIENCE, |b| {
+        b.execute("return window.waygateTestSeen;", json!([])) == json!(p.history().len())
+    });
+
+    let second = b.new_tab();
+    b.switch_to(&second);
+    b.goto(&p.url(&p.run_path()));
+    b.find("form#signout button[type=submit]").click_to_leave();
+    p.on_page("/signin");
+    b.switch_to(&first);
+
+    // Closed by the server, and not reopened (a new try is refused): EventSource.CLOSED.
+    b.wait_for(
+        "the open page's event stream to end with its session",
+        PATIENCE,
+        |b| b.execute("return window.waygateTestStream.readyState;", json!([])) == json!(2),
+    );
+}
+
 /// The text after `label` in `message`, up to a comma, a space or the end.
 fn path_after(message: &str, label: &str) -> std::path::PathBuf {
     message

@@ -412,6 +412,36 @@ impl Session {
             .collect()
     }
 
+    /// The handle of the window (tab) commands go to.
+    #[track_caller]
+    pub fn window(&self) -> String {
+        let v = self.must("the window handle", "GET", "/window", None);
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Opens a new tab (commands still go to the current one); its handle.
+    #[track_caller]
+    pub fn new_tab(&self) -> String {
+        let v = self.must(
+            "a new tab",
+            "POST",
+            "/window/new",
+            Some(json!({ "type": "tab" })),
+        );
+        v["handle"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Sends the next commands to the tab `handle`.
+    #[track_caller]
+    pub fn switch_to(&self, handle: &str) {
+        self.must(
+            "switch tabs",
+            "POST",
+            "/window",
+            Some(json!({ "handle": handle })),
+        );
+    }
+
     /// The cookie `name` as the browser holds it (HttpOnly ones too), or `None`.
     #[track_caller]
     pub fn cookie(&self, name: &str) -> Option<Value> {
