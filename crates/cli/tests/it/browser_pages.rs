@@ -130,21 +130,29 @@ impl Page {
             ));
         }
         drop(svg);
-        let seqs: Vec<u64> = self
-            .history()
+        let events = self.history();
+        let rows = b.find_all("section#timeline table tr[data-seq]");
+        let seqs: Vec<Option<String>> = rows.iter().map(|r| r.attr("data-seq")).collect();
+        let want: Vec<Option<String>> = events
             .iter()
-            .filter_map(|e| e["seq"].as_u64())
+            .map(|e| e["seq"].as_u64().map(|s| s.to_string()))
             .collect();
-        let rows: Vec<Option<String>> = b
-            .find_all("section#timeline table tr[data-seq]")
-            .iter()
-            .map(|r| r.attr("data-seq"))
-            .collect();
-        let want: Vec<Option<String>> = seqs.iter().map(|s| Some(s.to_string())).collect();
-        if rows != want {
+        if seqs != want {
             b.fail(&format!(
-                "the timeline's rows are events {rows:?}, the run's are {want:?}"
+                "the timeline's rows are events {seqs:?}, the run's are {want:?}"
             ));
+        }
+        for (row, event) in rows.iter().zip(&events) {
+            let text = row.text();
+            for field in ["actor", "kind"] {
+                let value = event[field].as_str().unwrap_or("?");
+                if !text.contains(value) {
+                    b.fail(&format!(
+                        "event {}'s row does not show its {field} {value:?}: {text:?}",
+                        event["seq"]
+                    ));
+                }
+            }
         }
         let approvals = b.find("section#approvals").text();
         if !approvals.contains("ok?") {
@@ -251,6 +259,19 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
         b.fail("the runs page showed data to a caller who has not signed in");
     }
     p.check_accessible("sign-in", false);
+    // A wrong token: refused, saying so, and not shown back.
+    b.find("form#signin input#token")
+        .send_keys("wg_not-a-token-4242");
+    b.find("form#signin button[type=submit]").click_to_leave();
+    let error = b.find("p#error[role=alert]").text();
+    if error.trim().is_empty() || b.source().contains("not-a-token-4242") {
+        b.fail(&format!(
+            "a wrong token: {error:?}, or the token shown back"
+        ));
+    }
+    if b.find("form#signin input#token").prop("value") != "" {
+        b.fail("the wrong token was put back into the field");
+    }
     // A link to a run followed before signing in: the form, then the run.
     b.goto(&p.url(&p.run_path()));
     if b.try_find("section#run-header").is_some() || b.source().contains("ok?") {
@@ -289,6 +310,17 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
     p.on_page(&p.run_path());
     p.check_run_page();
     p.check_accessible("run", false);
+    // The evidence of an event, folded until asked for.
+    let started = &p.history()[0];
+    let hash = started["hash"].as_str().expect("hash");
+    let first = b.find("section#timeline tr[data-seq=\"1\"]");
+    if first.text().contains(hash) {
+        b.fail("the evidence is shown unfolded");
+    }
+    first.find("details summary").click();
+    if !first.find("details").text().contains(hash) {
+        b.fail("the unfolded evidence does not hold the event's hash");
+    }
 
     p.approve("sign", COMMENT);
     p.on_page(&p.run_path());
@@ -378,6 +410,16 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     if b.try_find("form.approve").is_some() || approve_buttons > 0 {
         b.fail("an auditor is offered to approve");
     }
+
+    // The pinned definition, as text.
+    b.find("section#run-header a[href$=\"/definition\"]")
+        .click_to_leave();
+    p.on_page(&format!("{}/definition", p.run_path()));
+    let text = b.find("body").text();
+    if !text.contains("Approval(prompt: \"ok?\", not_by_initiator: true)") {
+        b.fail(&format!("the definition's text is not shown: {text:.300}"));
+    }
+    b.goto(&p.url(&p.run_path()));
 
     // The audit page: every event, and the chain's head as `audit verify` finds it.
     b.find("nav a[href=\"/audit\"]").click_to_leave();
