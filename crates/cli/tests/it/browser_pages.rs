@@ -439,6 +439,48 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     );
 }
 
+#[test]
+fn the_runs_list_pages_through_older_and_newer_runs() {
+    let Some(p) = Page::open("pages_in_the_browser", Scripts::On) else {
+        return;
+    };
+    let b = &p.b;
+    // 50 runs to a page: the first run is on the second, with 50 newer ones (each ended, as
+    // an environment takes one run at a time).
+    let newest = (0..50)
+        .map(|_| {
+            let run = p.s.start("op", "free");
+            let (status, reply) = p.s.act("op", "abort", &run, json!({ "reason": "next" }));
+            assert_eq!(status, 200, "{reply}");
+            run
+        })
+        .last()
+        .expect("runs");
+    p.sign_in("aud");
+    let first_page = |b: &Session| {
+        let rows = b.find_all("table#runs tr[data-run]");
+        (rows.len(), rows.first().and_then(|r| r.attr("data-run")))
+    };
+    assert_eq!(
+        first_page(b),
+        (50, Some(newest.clone())),
+        "newest first, 50"
+    );
+    let oldest = format!("table#runs tr[data-run=\"{}\"]", p.run);
+    if b.try_find(&oldest).is_some() {
+        b.fail("the 51st run is on the first page");
+    }
+    b.find("a[rel=next]").click_to_leave();
+    let rows = b.find_all("table#runs tr[data-run]").len();
+    if rows != 1 || b.try_find(&oldest).is_none() {
+        b.fail(&format!(
+            "the older page has {rows} runs, not the oldest alone"
+        ));
+    }
+    b.find("a[rel=prev]").click_to_leave();
+    assert_eq!(first_page(b), (50, Some(newest)), "back to the newest");
+}
+
 /// Presses Tab until `want` holds of the focused element, at most `limit` times.
 #[track_caller]
 fn tab_to(b: &Session, what: &str, limit: usize, want: impl Fn(&Session) -> bool) {
