@@ -207,6 +207,16 @@ impl Page {
         form.find("button[type=submit]").click_to_leave();
     }
 
+    /// Fails unless the page shows the alert `#error` and it says `why`.
+    #[track_caller]
+    fn error_says(&self, why: &str) {
+        let error = self.b.find("p#error[role=alert]").text();
+        if !error.contains(why) {
+            self.b
+                .fail(&format!("the refusal does not say {why:?}: {error:?}"));
+        }
+    }
+
     /// The last `Approved` event of the run (accepted or refused).
     fn last_approval(&self) -> Value {
         self.history()
@@ -380,10 +390,7 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     p.sign_in("ana");
     b.goto(&p.url(&p.run_path()));
     p.approve("sign", "my own run");
-    let error = b.find("p#error[role=alert]").text();
-    if !error.contains("ana started this run and may not approve it") {
-        b.fail(&format!("the refusal does not say why: {error:?}"));
-    }
+    p.error_says("ana started this run and may not approve it (not_by_initiator)");
     let refusal = p.last_approval();
     assert_eq!(
         (&refusal["actor"], &refusal["accepted"]),
@@ -392,10 +399,7 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     );
     // A guard only named people may approve.
     p.approve("never", "not mine either");
-    let error = b.find("p#error[role=alert]").text();
-    if !error.contains("ana may not approve this guard; allowed approvers: nobody") {
-        b.fail(&format!("the refusal does not say why: {error:?}"));
-    }
+    p.error_says("ana may not approve this guard; allowed approvers: nobody");
 
     b.find("form#signout button[type=submit]").click_to_leave();
     p.on_page("/signin");
@@ -447,15 +451,12 @@ fn the_runs_list_pages_through_older_and_newer_runs() {
     let b = &p.b;
     // 50 runs to a page: the first run is on the second, with 50 newer ones (each ended, as
     // an environment takes one run at a time).
-    let newest = (0..50)
-        .map(|_| {
-            let run = p.s.start("op", "free");
-            let (status, reply) = p.s.act("op", "abort", &run, json!({ "reason": "next" }));
-            assert_eq!(status, 200, "{reply}");
-            run
-        })
-        .last()
-        .expect("runs");
+    let mut newest = String::new();
+    for _ in 0..50 {
+        newest = p.s.start("op", "free");
+        let (status, reply) = p.s.act("op", "abort", &newest, json!({ "reason": "next" }));
+        assert_eq!(status, 200, "{reply}");
+    }
     p.sign_in("aud");
     let first_page = |b: &Session| {
         let rows = b.find_all("table#runs tr[data-run]");
@@ -576,12 +577,7 @@ fn with_javascript_off_the_run_page_is_whole_and_approving_and_refusals_work() {
     let (status, reply) = p.s.act("op", "advance", &p.run, json!({}));
     assert_eq!(status, 200, "{reply}");
     p.approve("never", "too late");
-    let error = b.find("p#error[role=alert]").text();
-    if !error.contains(&format!("run {} has already ended (succeeded)", p.run)) {
-        b.fail(&format!(
-            "the stale form's refusal does not say why: {error:?}"
-        ));
-    }
+    p.error_says(&format!("run {} has already ended (succeeded)", p.run));
     let late = p.last_approval();
     assert_eq!(
         late["guard"], "sign",

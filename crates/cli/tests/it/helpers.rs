@@ -592,6 +592,21 @@ pub fn browser_failures() -> PathBuf {
 }
 
 impl Browser {
+    /// Chromium's switches for every test: headless, no sandbox (containers), and nothing
+    /// that reaches out on its own (updates, sync, metrics), so a test sees only what its page
+    /// asks for.
+    pub const SWITCHES: [&str; 9] = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+    ];
+
     /// The browser, or `None` with the reason printed when it is not installed. With
     /// `WAYGATE_REQUIRE_CHROMIUM=1` (set by `.ci/run`) a missing browser fails the test.
     pub fn find(test: &str) -> Option<Browser> {
@@ -628,22 +643,15 @@ impl Browser {
     /// that needed the network shows it.
     fn command(&self, profile: &Path) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.path);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .stdin(std::process::Stdio::null());
+        cmd.args(Browser::SWITCHES)
+            .args([
+                "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--proxy-server=127.0.0.1:9",
+                "--proxy-bypass-list=<-loopback>",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .stdin(std::process::Stdio::null());
         cmd
     }
 

@@ -39,21 +39,6 @@ pub const ENTER: &str = "\u{E007}";
 /// be busy; a condition that holds returns at once.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Chromium's switches: headless, no sandbox (containers), and nothing that reaches out on
-/// its own (updates, sync, metrics), so a test sees only the requests its pages make.
-const SWITCHES: [&str; 10] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1024",
-];
-
 /// Whether pages may run JavaScript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scripts {
@@ -131,7 +116,8 @@ impl Session {
             port.is_some()
         });
         let addr = SocketAddr::from(([127, 0, 0, 1], port.expect("port")));
-        let mut args: Vec<String> = SWITCHES.iter().map(|s| (*s).to_owned()).collect();
+        let mut args: Vec<String> = Browser::SWITCHES.iter().map(|s| (*s).to_owned()).collect();
+        args.push("--window-size=1280,1024".to_owned());
         args.push(format!("--user-data-dir={}", profile.display()));
         if scripts == Scripts::Off {
             args.push("--blink-settings=scriptEnabled=false".to_owned());
@@ -280,11 +266,17 @@ impl Session {
         );
     }
 
+    /// A `GET` command whose value is a string (the url, the source, a window handle).
+    #[track_caller]
+    fn text_value(&self, what: &str, path: &str) -> String {
+        let v = self.must(what, "GET", path, None);
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
     /// The address of the page shown.
     #[track_caller]
     pub fn url(&self) -> String {
-        let v = self.must("the current url", "GET", "/url", None);
-        v.as_str().unwrap_or_default().to_owned()
+        self.text_value("the current url", "/url")
     }
 
     /// The path of the page shown (`/runs/ID`), without the query.
@@ -301,8 +293,7 @@ impl Session {
     /// The page's source, as the browser serializes its DOM.
     #[track_caller]
     pub fn source(&self) -> String {
-        let v = self.must("the page source", "GET", "/source", None);
-        v.as_str().unwrap_or_default().to_owned()
+        self.text_value("the page source", "/source")
     }
 
     /// The first element `css` selects, or `None`.
@@ -415,8 +406,7 @@ impl Session {
     /// The handle of the window (tab) commands go to.
     #[track_caller]
     pub fn window(&self) -> String {
-        let v = self.must("the window handle", "GET", "/window", None);
-        v.as_str().unwrap_or_default().to_owned()
+        self.text_value("the window handle", "/window")
     }
 
     /// Opens a new tab (commands still go to the current one); its handle.
