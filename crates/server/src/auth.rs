@@ -117,6 +117,10 @@ pub(crate) enum CookieUse {
     Refused,
 }
 
+/// What a request with neither a token nor a session is told.
+pub(crate) const NO_TOKEN: &str =
+    "no token: send `Authorization: Bearer TOKEN` (the CLI reads WAYGATE_TOKEN or --token-file)";
+
 /// The route a request matched, for the log.
 pub(crate) fn route_of(parts: &Parts) -> String {
     parts
@@ -182,9 +186,7 @@ pub(crate) fn identify(
             Code::NotAuthenticated,
             "missing",
             "",
-            "no token: send `Authorization: Bearer TOKEN` (the CLI reads WAYGATE_TOKEN or \
-             --token-file)"
-                .into(),
+            NO_TOKEN.into(),
         ));
     };
     let Some(session) = shared.sessions.find(presented) else {

@@ -294,6 +294,20 @@ fn approving_from_the_page_follows_the_guards_rules_and_needs_the_csrf_token() {
     assert_eq!(given[0]["comment"], comment);
     let r = get(&s, &page, Some(&appr));
     assert!(!r.body.contains("<script>alert"), "{}", r.body);
+    // The one script is the live-update file, never inline (the CSP allows no other).
+    assert_eq!(
+        r.body.matches("<script").count(),
+        r.body
+            .matches("<script src=\"/static/live.js\" defer></script>")
+            .count()
+    );
+    assert!(
+        r.body.contains("/static/live.js"),
+        "the run is active: followed live"
+    );
+    let js = get(&s, "/static/live.js", None);
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("/events?after="), "{}", js.body);
     assert!(r
         .body
         .contains("&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -397,4 +411,74 @@ fn the_audit_page_links_its_query_as_csv_and_json_and_shows_the_chain() {
     );
     assert!(lines.all(|l| l.contains(",RunStarted,")));
     assert!(r.body.contains(&run));
+}
+
+#[test]
+fn a_run_page_shows_what_changed_in_the_definition_since_the_previous_run() {
+    let s = Served::new();
+    let first = s.start("op", "free");
+    let aud = sign_in(&s, "aud");
+    let r = get(&s, &format!("/runs/{first}"), Some(&aud));
+    assert!(
+        r.body.contains("There is no earlier run of free in dev"),
+        "{}",
+        r.body
+    );
+    let (status, body) = s.act(
+        "op",
+        "abort",
+        &first,
+        serde_json::json!({ "reason": "next" }),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The same definition: no change.
+    let second = s.start("op", "free");
+    let r = get(&s, &format!("/runs/{second}"), Some(&aud));
+    assert!(
+        r.body.contains("No change since the previous run"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(&format!("href=\"/runs/{first}\"")),
+        "{}",
+        r.body
+    );
+    s.act(
+        "op",
+        "abort",
+        &second,
+        serde_json::json!({ "reason": "next" }),
+    );
+
+    // A new state in the file: the diff marks the new line.
+    let text = crate::serve::WORKFLOWS[0].1.replace(
+        "initial: \"a\",",
+        "initial: \"a\",\n    description: \"v2 <new>\",",
+    );
+    let (status, body) = s.call(
+        Some("adm"),
+        "PUT",
+        "/v1/workflows/free",
+        Some(serde_json::json!({ "text": text })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let third = s.start("op", "free");
+    let r = get(&s, &format!("/runs/{third}"), Some(&aud));
+    let section = r
+        .body
+        .split("<section id=\"definition-diff\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the diff section");
+    assert!(
+        section.contains(&format!("href=\"/runs/{second}\"")),
+        "{section}"
+    );
+    assert!(
+        section.contains("<span class=\"add\">+     description: &quot;v2 &lt;new&gt;&quot;,")
+            && section.contains("<span class=\"del\">- Workflow(name: &quot;free&quot;"),
+        "{section}"
+    );
 }

@@ -18,12 +18,14 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use waygate_core::event::{Event, EventKind};
 use waygate_core::store::{EventFilter, VerifyReport};
-use waygate_core::summary::{parse_time, time};
+use waygate_core::summary::time;
 use waygate_view::report::event_table;
 use waygate_view::xml;
 
 use super::runs::path_segment;
-use super::{error_alert, failure, filter_field, given, html, layout, read, Viewer};
+use super::{
+    error_alert, failure, filter_field, given, given_pairs, given_time, html, layout, read, Viewer,
+};
 use crate::server::Shared;
 
 /// The most events the page lists (the newest); the CSV and JSON links give them all.
@@ -92,18 +94,15 @@ pub(super) struct AuditQuery {
 
 impl AuditQuery {
     /// The query's given values, by name, for the links to `/v1/audit`.
-    fn pairs(&self) -> Vec<(&'static str, String)> {
-        [
+    fn pairs(&self) -> Vec<(&str, String)> {
+        given_pairs([
             ("actor", &self.actor),
             ("kind", &self.kind),
             ("workflow", &self.workflow),
             ("env", &self.env),
             ("since", &self.since),
             ("until", &self.until),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| given(v).map(|v| (n, v)))
-        .collect()
+        ])
     }
 
     fn filter(&self) -> Result<EventFilter, String> {
@@ -116,19 +115,14 @@ impl AuditQuery {
                 ));
             }
         }
-        let time = |what: &str, v: &Option<String>| {
-            given(v)
-                .map(|t| parse_time(&t).map_err(|e| format!("{what} {e}")))
-                .transpose()
-        };
         Ok(EventFilter {
             workflow: given(&self.workflow),
             env: given(&self.env),
             run: None,
             actor: given(&self.actor),
             kind,
-            since: time("since", &self.since)?,
-            until: time("until", &self.until)?,
+            since: given_time("since", &self.since)?,
+            until: given_time("until", &self.until)?,
         })
     }
 }

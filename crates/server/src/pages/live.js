@@ -27,7 +27,8 @@
 
   function refresh() {
     pending = null;
-    fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" })
+    // The run's own page: this one may be the answer to a refused approval (a POST).
+    fetch("/runs/" + encodeURIComponent(run), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (!response.ok) {
           throw new Error("status " + response.status);
@@ -49,7 +50,8 @@
         });
       })
       .catch(function () {
-        window.location.reload();
+        // Signed out, or the server is gone: stop following; a reload says why.
+        source.close();
       });
   }
 

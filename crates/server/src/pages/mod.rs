@@ -31,7 +31,7 @@ use waygate_view::xml;
 
 pub(crate) use audit::ChainCache;
 
-use crate::auth::{allow, identify, route_of, CookieUse, Via};
+use crate::auth::{allow, identify, route_of, CookieUse, Via, NO_TOKEN};
 use crate::error::Code;
 use crate::role::Action;
 use crate::server::Shared;
@@ -133,10 +133,8 @@ impl FromRequestParts<Arc<Shared>> for Viewer {
         let next = parts.uri.to_string();
         let (identity, via) = identify(parts, shared, CookieUse::Accepted).map_err(|e| {
             let next = (parts.method == axum::http::Method::GET).then_some(next.as_str());
-            let why = match e.code {
-                Code::NotAuthenticated if e.message.starts_with("no token") => None,
-                _ => Some(e.message.as_str()),
-            };
+            // Someone who has not signed in yet needs no reason, only the form.
+            let why = (e.message != NO_TOKEN).then_some(e.message.as_str());
             signin::page(StatusCode::UNAUTHORIZED, why, next)
         })?;
         if let Err(e) = allow(&identity, Action::Read, &route) {
@@ -222,6 +220,24 @@ fn given(value: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
+}
+
+/// A time query value as people write it (`waygate_core::summary::parse_time`); blank means
+/// not given; a time that is none is refused in the command line's words.
+fn given_time(what: &str, value: &Option<String>) -> Result<Option<jiff::Timestamp>, String> {
+    given(value)
+        .map(|t| waygate_core::summary::parse_time(&t).map_err(|e| format!("{what} {e}")))
+        .transpose()
+}
+
+/// The given (not blank) query values, by name, for a link to the same query.
+fn given_pairs<'a, 'v>(
+    fields: impl IntoIterator<Item = (&'a str, &'v Option<String>)>,
+) -> Vec<(&'a str, String)> {
+    fields
+        .into_iter()
+        .filter_map(|(n, v)| given(v).map(|v| (n, v)))
+        .collect()
 }
 
 /// A labelled text field of a filter form.

@@ -58,6 +58,7 @@ pub(super) async fn definition(
 
 #[derive(Debug, Deserialize)]
 pub(super) struct ApproveForm {
+    #[serde(default)]
     guard: String,
     comment: Option<String>,
     csrf: Option<String>,

@@ -15,10 +15,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use waygate_core::run::{Run, RunStatus};
 use waygate_core::store::RunFilter;
-use waygate_core::summary::{parse_time, time};
+use waygate_core::summary::time;
 use waygate_view::xml;
 
-use super::{error_alert, failure, filter_field, given, html, layout, read, Viewer};
+use super::{
+    error_alert, failure, filter_field, given, given_pairs, given_time, html, layout, read, Viewer,
+};
 use crate::server::Shared;
 
 /// Runs a page shows.
@@ -82,11 +84,6 @@ fn asked(q: &RunsQuery) -> Result<Asked, String> {
             format!("status {s:?}: one of active, waiting, succeeded, failed, aborted")
         })?),
     };
-    let time = |what: &str, v: &Option<String>| {
-        given(v)
-            .map(|t| parse_time(&t).map_err(|e| format!("{what} {e}")))
-            .transpose()
-    };
     let cursor = match given(&q.page) {
         None => None,
         Some(p) => Some(parse_cursor(&p).ok_or_else(|| {
@@ -100,27 +97,31 @@ fn asked(q: &RunsQuery) -> Result<Asked, String> {
             status,
         },
         initiator: given(&q.initiator),
-        since: time("since", &q.since)?,
-        until: time("until", &q.until)?,
+        since: given_time("since", &q.since)?,
+        until: given_time("until", &q.until)?,
         cursor,
     })
 }
 
-/// One page of `runs` (newest first) from `cursor`: the runs, and whether there are newer and
-/// older ones.
-fn one_page(runs: &[Run], cursor: Option<&Cursor>) -> (std::ops::Range<usize>, bool, bool) {
+/// One page of `items` (sorted newest first by `key`) from `cursor`: where it is, and whether
+/// there are newer and older ones.
+fn one_page<T>(
+    items: &[T],
+    key: impl Fn(&T) -> Key,
+    cursor: Option<&Cursor>,
+) -> (std::ops::Range<usize>, bool, bool) {
     let (start, end) = match cursor {
-        None => (0, PAGE.min(runs.len())),
+        None => (0, PAGE.min(items.len())),
         Some(Cursor::Older(k)) => {
-            let start = runs.partition_point(|r| key(r) >= *k);
-            (start, (start + PAGE).min(runs.len()))
+            let start = items.partition_point(|r| key(r) >= *k);
+            (start, (start + PAGE).min(items.len()))
         }
         Some(Cursor::Newer(k)) => {
-            let end = runs.partition_point(|r| key(r) > *k);
+            let end = items.partition_point(|r| key(r) > *k);
             (end.saturating_sub(PAGE), end)
         }
     };
-    (start..end, start > 0, end < runs.len())
+    (start..end, start > 0, end < items.len())
 }
 
 pub(super) async fn page(
@@ -147,7 +148,7 @@ pub(super) async fn page(
             && r.going_between(asked.since, asked.until)
     });
     runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
-    let (range, newer, older) = one_page(&runs, asked.cursor.as_ref());
+    let (range, newer, older) = one_page(&runs, key, asked.cursor.as_ref());
     let shown = &runs[range];
     let pager = Pager {
         newer: newer.then(|| shown.first().map(key)).flatten(),
@@ -268,17 +269,14 @@ fn table(main: &mut String, q: &RunsQuery, runs: &[Run], pager: &Pager) {
     }
     main.push_str("</tbody>\n</table>\n<p class=\"pager\">");
     let link = |rel: &str, label: &str, direction: &str, k: &Key| {
-        let mut pairs: Vec<(&str, String)> = [
+        let mut pairs = given_pairs([
             ("workflow", &q.workflow),
             ("env", &q.env),
             ("status", &q.status),
             ("initiator", &q.initiator),
             ("since", &q.since),
             ("until", &q.until),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| given(v).map(|v| (n, v)))
-        .collect();
+        ]);
         pairs.push(("page", cursor_text(direction, k)));
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!(
@@ -311,6 +309,42 @@ pub(super) fn path_segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_go_older_and_newer_without_gaps_or_repeats() {
+        let t0: Timestamp = "2026-11-26T09:00:00Z".parse().expect("ts");
+        // 120 runs, two per second (same start time, told apart by id), newest first.
+        let mut keys: Vec<Key> = (0..120)
+            .map(|i| {
+                (
+                    t0 + jiff::SignedDuration::from_secs(i / 2),
+                    format!("r{i:03}"),
+                )
+            })
+            .collect();
+        keys.sort_by(|a, b| b.cmp(a));
+        let id = |k: &Key| k.clone();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = Vec::new();
+        loop {
+            let (range, newer, older) = one_page(&keys, id, cursor.as_ref());
+            assert_eq!(newer, range.start > 0);
+            seen.extend_from_slice(&keys[range.clone()]);
+            pages.push(range.clone());
+            if !older {
+                break;
+            }
+            cursor = Some(Cursor::Older(keys[range.end - 1].clone()));
+        }
+        assert_eq!(seen, keys, "every run once, in order");
+        assert_eq!(pages, vec![0..50, 50..100, 100..120]);
+        // Newer from the last page comes back to the one before it.
+        let back = one_page(&keys, id, Some(&Cursor::Newer(keys[100].clone())));
+        assert_eq!(back, (50..100, true, true));
+        let first = one_page(&keys, id, Some(&Cursor::Newer(keys[30].clone())));
+        assert_eq!(first, (0..30, false, true));
+    }
 
     #[test]
     fn a_cursor_reads_back() {

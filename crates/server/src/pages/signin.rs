@@ -68,6 +68,7 @@ pub(super) async fn form(Query(q): Query<NextQuery>) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct SigninForm {
+    #[serde(default)]
     token: String,
     next: Option<String>,
 }
