@@ -305,6 +305,15 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
     if b.try_find(&other_row).is_some() {
         b.fail("filtering on the initiator ana still lists op's run");
     }
+    // A time the page cannot read: said so, the value kept for correcting.
+    b.find("form#filters [name=since]")
+        .send_keys("the day before");
+    b.find("form#filters button[type=submit]").click_to_leave();
+    p.error_says("since \"the day before\": expected an RFC 3339 time");
+    if b.find("form#filters [name=since]").prop("value") != "the day before" {
+        b.fail("the filter's value was lost");
+    }
+    b.goto(&p.url("/runs"));
     let row = b.find(&format!("table#runs tr[data-run=\"{}\"]", p.run));
     let text = row.text();
     for part in ["signed", "dev", "ana", "active"] {
@@ -429,6 +438,18 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     b.find("nav a[href=\"/audit\"]").click_to_leave();
     p.on_page("/audit");
     p.check_accessible("audit", false);
+    b.find("form#filters [name=actor]").send_keys("ana");
+    b.find("form#filters button[type=submit]").click_to_leave();
+    let by_ana = b.find_all("table#events tr[data-seq]").len();
+    let want = p.history().iter().filter(|e| e["actor"] == "ana").count();
+    if by_ana != want {
+        b.fail(&format!("{by_ana} events listed for actor ana, not {want}"));
+    }
+    let csv = b.find("a#csv").prop("href");
+    if csv != json!(p.url("/v1/audit?actor=ana&format=csv")) {
+        b.fail(&format!("the CSV link is {csv}"));
+    }
+    b.goto(&p.url("/audit"));
     let rows = b.find_all("table#events tr[data-seq]").len();
     let (_, verify) = p.s.call(Some("aud"), "GET", "/v1/audit/verify", None);
     assert_eq!(Some(rows as u64), verify["events"].as_u64(), "{verify}");
