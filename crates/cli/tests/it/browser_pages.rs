@@ -696,6 +696,29 @@ fn signing_out_in_another_tab_ends_the_event_stream_of_an_open_run_page() {
     );
 }
 
+/// A form from an earlier session (signed out and in again in another tab) is refused,
+/// saying why, and records nothing.
+#[test]
+fn a_form_of_an_ended_session_is_refused_and_records_nothing() {
+    let Some(p) = Page::open("old_form_in_the_browser", Scripts::Off) else {
+        return;
+    };
+    let b = &p.b;
+    p.sign_in("appr");
+    b.goto(&p.url(&p.run_path()));
+    let first = b.window();
+    let second = b.new_tab();
+    b.switch_to(&second);
+    b.goto(&p.url(&p.run_path()));
+    b.find("form#signout button[type=submit]").click_to_leave();
+    p.sign_in("appr");
+    b.switch_to(&first);
+    p.approve("sign", "from an old page");
+    p.error_says("its CSRF token is missing or out of date");
+    let approval = p.last_approval();
+    assert_eq!(approval, Value::Null, "recorded from an old form");
+}
+
 /// The text after `label` in `message`, up to a comma, a space or the end.
 fn path_after(message: &str, label: &str) -> std::path::PathBuf {
     message
