@@ -265,20 +265,22 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> Reply {
-    try_request(addr, method, path, headers, body).expect("connect and send")
+    try_request(addr, method, path, headers, body, Duration::from_secs(30))
+        .expect("connect and send")
 }
 
-/// [`request`], an error when it cannot connect or send (for a caller that must not panic,
-/// such as a drop while a test fails).
+/// [`request`], waiting at most `patience` for each read, and an error when it cannot connect
+/// or send (for a caller that must not panic, such as a drop while a test fails).
 pub fn try_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
+    patience: Duration,
 ) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(patience))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));

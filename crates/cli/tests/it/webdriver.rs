@@ -105,6 +105,15 @@ impl Session {
                 .spawn()
                 .expect("chromedriver starts")
         };
+        // Owned from here on: a failure below still ends chromedriver (drop).
+        let mut session = Session {
+            test: test.to_owned(),
+            driver: child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            id: String::new(),
+            profile,
+            saved: Cell::new(false),
+        };
         let mut port = None;
         wait_until("chromedriver listens", PATIENCE, || {
             port = std::fs::read_to_string(&log)
@@ -115,21 +124,13 @@ impl Session {
                 .and_then(|p| p.parse::<u16>().ok());
             port.is_some()
         });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port.expect("port")));
+        session.addr = SocketAddr::from(([127, 0, 0, 1], port.expect("port")));
         let mut args: Vec<String> = Browser::SWITCHES.iter().map(|s| (*s).to_owned()).collect();
         args.push("--window-size=1280,1024".to_owned());
-        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--user-data-dir={}", session.profile.display()));
         if scripts == Scripts::Off {
             args.push("--blink-settings=scriptEnabled=false".to_owned());
         }
-        let mut session = Session {
-            test: test.to_owned(),
-            driver: child,
-            addr,
-            id: String::new(),
-            profile,
-            saved: Cell::new(false),
-        };
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
@@ -169,10 +170,13 @@ impl Session {
             (_, b) => b.map(|b| b.to_string()),
         };
         let body = (method != "GET").then(|| ("application/json", body.as_deref().unwrap_or("")));
-        let reply = try_request(self.addr, method, path, &[], body).map_err(|e| WdError {
-            error: "chromedriver unreachable".to_owned(),
-            message: e.to_string(),
-        })?;
+        // Longer than chromedriver's own limits (60 s to start Chromium, 30 s to load a page).
+        let patience = Duration::from_secs(90);
+        let reply =
+            try_request(self.addr, method, path, &[], body, patience).map_err(|e| WdError {
+                error: "chromedriver unreachable".to_owned(),
+                message: e.to_string(),
+            })?;
         let (status, text) = (reply.status, reply.body);
         let reply: Value = serde_json::from_str(&text).map_err(|e| WdError {
             error: format!("HTTP {status}"),
