@@ -607,19 +607,20 @@ fn with_javascript_off_the_run_page_is_whole_and_approving_and_refusals_work() {
 }
 
 #[test]
-fn the_run_page_shows_an_approval_given_elsewhere_without_a_reload() {
+fn the_run_page_follows_the_run_without_a_reload_keeping_a_comment_being_written() {
     let Some(p) = Page::open("live_in_the_browser", Scripts::On) else {
         return;
     };
     let b = &p.b;
-    p.sign_in("aud");
+    p.sign_in("ana");
     b.goto(&p.url(&p.run_path()));
     p.check_run_page();
-    // A mark in the page's memory: a reload would lose it.
+    // A mark in the page's memory: a reload would lose it. And a comment being written.
     b.execute(
         "window.waygateTestMark = 'same page'; return true;",
         json!([]),
     );
+    b.find("textarea#comment-never").send_keys("half-written");
 
     let ran: crate::helpers::Ran =
         p.s.sb
@@ -653,6 +654,21 @@ fn the_run_page_shows_an_approval_given_elsewhere_without_a_reload() {
     let mark = b.execute("return window.waygateTestMark || null;", json!([]));
     if mark != "same page" {
         b.fail("the page was reloaded to show the new event");
+    }
+    if b.find("textarea#comment-never").prop("value") != "half-written" {
+        b.fail("the comment being written was lost to the update");
+    }
+
+    // The run ends elsewhere: the header says so, still without a reload.
+    let (status, reply) = p.s.act("op", "advance", &p.run, json!({}));
+    assert_eq!(status, 200, "{reply}");
+    b.wait_for("the header to say the run succeeded", PATIENCE, |b| {
+        b.text_of("section#run-header")
+            .is_some_and(|t| t.contains("succeeded"))
+    });
+    let mark = b.execute("return window.waygateTestMark || null;", json!([]));
+    if mark != "same page" {
+        b.fail("the page was reloaded to show the run's end");
     }
 }
 
