@@ -282,6 +282,7 @@ fn an_approver_signs_in_finds_the_run_approves_it_and_signs_out() {
     if b.find("form#signin input#token").prop("value") != "" {
         b.fail("the wrong token was put back into the field");
     }
+    p.check_accessible("wrong token", false);
     // A link to a run followed before signing in: the form, then the run.
     b.goto(&p.url(&p.run_path()));
     if b.try_find("section#run-header").is_some() || b.source().contains("ok?") {
@@ -400,6 +401,7 @@ fn the_initiator_is_refused_with_the_reason_and_an_auditor_sees_no_approve_butto
     b.goto(&p.url(&p.run_path()));
     p.approve("sign", "my own run");
     p.error_says("ana started this run and may not approve it (not_by_initiator)");
+    p.check_accessible("refusal", false);
     let refusal = p.last_approval();
     assert_eq!(
         (&refusal["actor"], &refusal["accepted"]),
