@@ -573,7 +573,7 @@ pub fn event_table(out: &mut String, events: &[Event], run: Option<RunCell<'_>>)
             xml::text(&e.actor),
             e.kind.name(),
             xml::text(&event_summary(e)),
-            xml::lines(&recorded),
+            xml::content_lines(&recorded),
             seq = e.seq,
         );
     }

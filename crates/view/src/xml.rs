@@ -27,6 +27,28 @@ pub fn lines(text: &str) -> String {
     out
 }
 
+/// `text` with its own line breaks kept, for element content only (a `<pre>`, never an
+/// attribute): as [`lines`], but quotes stay quotes. Evidence (an event as JSON, full of
+/// quotes) is a fifth shorter so, and cheaper to render.
+pub fn content_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for c in escape_control(line).chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
 /// The five XML characters as entities; the two code points XML forbids even as entities
 /// (U+FFFE, U+FFFF) written as their code point, like control characters.
 fn entities(out: &mut String, text: &str) {
@@ -66,5 +88,9 @@ mod tests {
             assert_eq!(text(input), want, "{input:?}");
         }
         assert_eq!(lines("a<b\nc\u{7}"), "a&lt;b\nc\\u{7}");
+        assert_eq!(
+            content_lines("{\"a\": \"</pre><script>\"}\n\u{202e}&"),
+            "{\"a\": \"&lt;/pre&gt;&lt;script&gt;\"}\n\\u{202e}&amp;"
+        );
     }
 }
