@@ -270,6 +270,29 @@ pub struct ServeArgs {
     pub lease_renew: std::time::Duration,
 }
 
+/// A time flag's value (`--since`, `--until`), as typed and as the instant it names. Every flag
+/// that takes a time is of this type, read by [`parse_time`]: one reading, and a value that
+/// does not read is a usage error (exit 2) before anything is opened.
+#[derive(Debug, Clone)]
+pub struct Time {
+    /// What was typed, for a report's scope.
+    pub text: String,
+    /// The instant.
+    pub at: jiff::Timestamp,
+}
+
+/// A time as people write it (`waygate_core::summary::parse_time`, the one reading, shared
+/// with the server's pages and API).
+fn parse_time(text: &str) -> Result<Time, String> {
+    match waygate_core::summary::parse_time(text) {
+        Ok(at) => Ok(Time {
+            text: text.to_owned(),
+            at,
+        }),
+        Err(_) => Err(waygate_core::summary::TIME_SYNTAX.into()),
+    }
+}
+
 fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
     match waygate_core::duration::parse_duration(text) {
         Ok(d) if !d.is_zero() => Ok(d),
@@ -447,11 +470,11 @@ pub struct AuditArgs {
     #[arg(long)]
     pub kind: Option<String>,
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-26T09:00:00Z, or a date).
-    #[arg(long)]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<Time>,
     /// Only events at or before this time.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Time>,
 }
 
 /// `audit verify` and `audit report`.
@@ -479,18 +502,18 @@ pub struct ReportArgs {
     pub runs: Vec<String>,
     /// Only runs still going at or after this time (RFC 3339, e.g. 2026-11-26T09:00:00Z, or a
     /// date).
-    #[arg(long)]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<Time>,
     /// Only runs started at or before this time.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Time>,
     /// Only this workflow.
     #[arg(long)]
     pub workflow: Option<String>,
     /// Only this environment.
     #[arg(long)]
     pub env: Option<String>,
-    /// The HTML file to write; it must not exist yet.
+    /// The HTML file to write; it must not exist yet. `-` writes to stdout.
     #[arg(long, value_name = "FILE.html")]
     pub out: PathBuf,
 }

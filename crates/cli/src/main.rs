@@ -156,7 +156,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Store(cli::StoreCommand::Salvage { to }) => Some(match ops.local() {
             Some(app) => commands::store::salvage(app, &g.store, to),
             None => Err(CliError::Usage(
-                "`store salvage` works on a store directory (--store), not through --server".into(),
+                "`store salvage` repairs a store directory on the machine it runs on, not \
+                 through --server: on the server's host, stop the server, run `waygate --store \
+                 DIR store salvage --to NEWDIR` against its store directory, and start the server \
+                 on NEWDIR (docs/cli.md, store salvage)"
+                    .into(),
             )),
         }),
         Command::Store(cli::StoreCommand::Copy { .. }) => None,
@@ -198,14 +202,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             Command::Drive { run, no_wait } => act::drive(&ops, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&ops, run, reason).await,
             Command::Abort { run, reason } => act::abort(&ops, run, reason).await,
-            Command::Override { run, guard, reason } => match ops.local() {
-                Some(app) => act::override_guard(app, run, guard, reason).await,
-                None => Err(CliError::Usage(
-                    "`override` works on a store here (--store); through --server it is not \
-                     available yet"
-                        .into(),
-                )),
-            },
+            Command::Override { run, guard, reason } => {
+                act::override_guard(&ops, run, guard, reason).await
+            }
         }
     });
     // Whatever the commands printed last is on stderr before the error or exit.

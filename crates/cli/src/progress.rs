@@ -16,6 +16,9 @@ use crate::{output, screen};
 pub struct Sink {
     tty: bool,
     pacer: Pacer,
+    /// The state the last move told as it was made ([`Progress::Entered`]) went to: the move
+    /// reported once the step is over is already on the screen then.
+    entered: Option<String>,
 }
 
 /// When plain (non-terminal) output prints a waiting line: whenever the guards waited on
@@ -55,6 +58,7 @@ impl Sink {
         Sink {
             tty: screen::is_tty(),
             pacer: Pacer::new(Duration::from_secs(60)),
+            entered: None,
         }
     }
 
@@ -83,9 +87,18 @@ impl ProgressSink for Sink {
                     }
                 }
             }
-            Progress::Moved { from, to, cause } => {
+            // Each move as it is made, before what the new state's actions print.
+            Progress::Entered { from, to, cause } => {
                 self.pacer.reset();
+                self.entered = Some(to.clone());
                 self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
+            }
+            // Told already as it was made, unless another process made it.
+            Progress::Moved { from, to, cause } => {
+                if self.entered.take().as_ref() != Some(to) {
+                    self.pacer.reset();
+                    self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
+                }
             }
             Progress::Waiting {
                 state,

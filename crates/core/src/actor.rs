@@ -58,9 +58,35 @@ pub fn check_actor_name(name: &str) -> Result<(), ActorNameError> {
     }
 }
 
+/// Whether two actor names name the same person: compared without regard to case, as e-mail
+/// addresses and most user directories compare them. `Alice` and `alice` are one person, so
+/// neither can approve a run the other started under `not_by_initiator`, nor count twice
+/// toward an approval's `min`, nor be listed apart in `approvers` or `overridable_by`. Names
+/// are ASCII ([`check_actor_name`]), so ASCII case folding is the whole of it.
+pub fn same_actor(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_differing_only_by_case_are_one_actor() {
+        // (a, b, same)
+        let cases = [
+            ("alice", "alice", true),
+            ("Alice", "alice", true),
+            ("ANA@Example.COM", "ana@example.com", true),
+            ("alice", "alice2", false),
+            ("alice", "alicE ", false),
+            ("bob", "alice", false),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(same_actor(a, b), same, "{a} {b}");
+            assert_eq!(same_actor(b, a), same, "{b} {a}");
+        }
+    }
 
     #[test]
     fn ordinary_names_are_accepted() {

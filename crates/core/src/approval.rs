@@ -8,10 +8,11 @@
 //! state); a withdrawal is recorded as an `ApprovalWithdrawn` event. See
 //! `docs/workflow-format.md` ("Approval") and `docs/cli.md` (`waygate approve`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use petgraph::graph::NodeIndex;
 
+use crate::actor::same_actor;
 use crate::event::{Event, EventKind};
 use crate::model::{ApprovalCheck, Check, Workflow};
 use crate::visit::{current_visit, visit_number};
@@ -37,13 +38,13 @@ pub enum Refusal {
 
 /// Whether `actor` may approve a guard with `check` on a run started by `initiator`.
 pub fn may_approve(check: &ApprovalCheck, actor: &str, initiator: &str) -> Result<(), Refusal> {
-    if !check.approvers.is_empty() && !check.approvers.iter().any(|a| a == actor) {
+    if !check.approvers.is_empty() && !check.approvers.iter().any(|a| same_actor(a, actor)) {
         return Err(Refusal::NotAnApprover {
             actor: actor.to_owned(),
             allowed: check.approvers.clone(),
         });
     }
-    if check.not_by_initiator && actor == initiator {
+    if check.not_by_initiator && same_actor(actor, initiator) {
         return Err(Refusal::Initiator {
             actor: actor.to_owned(),
         });
@@ -212,6 +213,11 @@ impl Tally {
     pub fn met(&self) -> bool {
         self.approvers.len() >= self.need as usize
     }
+
+    /// Whether `actor`'s approval is among those that count ([`same_actor`]: in any case).
+    pub fn counts(&self, actor: &str) -> bool {
+        self.approvers.iter().any(|a| same_actor(a, actor))
+    }
 }
 
 /// Counts the approvals of `guard` among `records` ([`visit_records`]): each allowed person
@@ -224,16 +230,21 @@ pub fn tally(
     records: &[ApprovalRecord],
     initiator: &str,
 ) -> Tally {
-    let mut approvers = BTreeSet::new();
+    // Each person once, whatever the case they typed their name in ([`same_actor`]): keyed
+    // by the name in lower case, shown as they first wrote it.
+    let mut approvers: BTreeMap<String, &str> = BTreeMap::new();
     for r in records.iter().filter(|r| r.guard == guard) {
+        let person = r.actor.to_ascii_lowercase();
         if !r.given {
-            approvers.remove(r.actor.as_str());
+            approvers.remove(&person);
         } else if may_approve(check, &r.actor, initiator).is_ok() {
-            approvers.insert(r.actor.as_str());
+            approvers.entry(person).or_insert(r.actor.as_str());
         }
     }
+    let mut names: Vec<String> = approvers.into_values().map(str::to_owned).collect();
+    names.sort();
     Tally {
-        approvers: approvers.into_iter().map(str::to_owned).collect(),
+        approvers: names,
         need: check.min.max(1),
     }
 }

@@ -411,7 +411,7 @@ pub enum OverrideRefusal {
 }
 
 /// What an allowed override marks passed: the transition's target and what the check said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OverrideTarget {
     /// The target of the guard's transition.
     pub to: String,
@@ -486,7 +486,7 @@ pub fn may_override(
             guard: guard.to_owned(),
         });
     }
-    if !allowed.iter().any(|a| a.as_str() == actor) {
+    if !allowed.iter().any(|a| crate::actor::same_actor(a, actor)) {
         return Err(OverrideRefusal::NotAllowed {
             actor: actor.to_owned(),
             guard: guard.to_owned(),
@@ -497,7 +497,9 @@ pub fn may_override(
                 .join(", "),
         });
     }
-    if matches!(g.check, crate::model::Check::Approval(_)) && actor == initiator {
+    if matches!(g.check, crate::model::Check::Approval(_))
+        && crate::actor::same_actor(actor, initiator)
+    {
         return Err(OverrideRefusal::OwnApproval {
             actor: actor.to_owned(),
             guard: guard.to_owned(),

@@ -63,6 +63,52 @@ pub(crate) fn hex_matches(digest: &[u8], hex: &[u8]) -> bool {
         })
 }
 
+/// The bytes of an event as a store keeps them, each field exactly as the hash covers it (the
+/// module docs): `seq` in decimal, `at` as jiff prints it, `kind` as its compact JSON. A store
+/// that keeps these bytes (the PostgreSQL store's columns) checks a stored event's hash
+/// without decoding it: [`StoredEvent::hash_matches`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    /// `seq` in decimal.
+    pub seq: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+    /// `at` as the hash covers it.
+    pub at: &'a str,
+    /// The actor.
+    pub actor: &'a str,
+    /// The kind's compact JSON, `{"kind":"Name",...}`.
+    pub kind: &'a str,
+    /// The previous event's hash, hex.
+    pub prev_hash: &'a str,
+    /// The event's own hash, hex.
+    pub hash: &'a str,
+}
+
+impl StoredEvent<'_> {
+    /// Whether `hash` is the hash of these bytes as they are. True means the bytes are the
+    /// ones that were hashed when the event was sealed, so they decode to that event and
+    /// encode back to themselves; false may also mean bytes that decode to a right event but
+    /// are not its encoding, which only the decoded [`Event::hash_is_right`] can tell apart.
+    pub fn hash_matches(&self) -> bool {
+        let digest = digest_hashed([
+            &[self.prev_hash.as_bytes()],
+            &[self.seq.as_bytes()],
+            &[self.run_id.as_bytes()],
+            &[self.at.as_bytes()],
+            &[self.actor.as_bytes()],
+            &[self.kind.as_bytes()],
+        ]);
+        hex_matches(&digest, self.hash.as_bytes())
+    }
+
+    /// The kind's name as its JSON begins (`{"kind":"Name"`), if it does.
+    pub fn kind_name(&self) -> Option<&str> {
+        let rest = self.kind.strip_prefix("{\"kind\":\"")?;
+        rest.get(..rest.find('"')?)
+    }
+}
+
 /// What is wrong with an event that should follow a chain whose next event is `next_seq`
 /// after `prev_hash`, given its own `seq`, `prev_hash` and whether its hash is right: the one
 /// wording of the chain's faults (`verify` reports it as the first bad event's problem).
@@ -598,6 +644,47 @@ mod tests {
         assert_eq!(bytes, want);
         assert_eq!(event.hash, hex(&Sha256::digest(&want)));
         assert!(event.hash_matches(&mut Vec::new()));
+    }
+
+    #[test]
+    fn a_stored_event_hashes_as_its_bytes_are_and_names_its_kind() {
+        let event = sample(GENESIS_HASH);
+        let (seq, at, kind) = (
+            event.seq.to_string(),
+            event.at.to_string(),
+            serde_json::to_string(&event.kind).expect("json"),
+        );
+        let stored = StoredEvent {
+            seq: &seq,
+            run_id: event.run_id.as_str(),
+            at: &at,
+            actor: &event.actor,
+            kind: &kind,
+            prev_hash: &event.prev_hash,
+            hash: &event.hash,
+        };
+        assert!(stored.hash_matches());
+        assert_eq!(stored.kind_name(), Some(event.kind_name()));
+        // Any other bytes, even ones that decode to the same kind, do not match.
+        let spaced = kind.replacen(':', ": ", 1);
+        assert!(!StoredEvent {
+            kind: &spaced,
+            ..stored
+        }
+        .hash_matches());
+        assert!(!StoredEvent {
+            actor: "mallory",
+            ..stored
+        }
+        .hash_matches());
+        assert_eq!(
+            StoredEvent {
+                kind: "[]",
+                ..stored
+            }
+            .kind_name(),
+            None
+        );
     }
 
     #[test]

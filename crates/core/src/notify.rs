@@ -8,7 +8,7 @@
 //! whichever command next looks at the run (a `drive` poll, an `advance`, a restarted
 //! process) sends what is due, and nothing twice: the engine sends under the run's lock and
 //! records `Notified` after each. A notification whose process died between sending and
-//! recording is sent again (at least once).
+//! recording is sent again (at least once), with the same [`notification_id`].
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,15 @@ pub const VARIABLES: &[&str] = &[
     "notify.prompt",
     "notify.command",
     "notify.detail",
+    "notify.id",
 ];
+
+/// `${notify.id}`: names one notification, a hook (by its index in `notify`, from 0) announcing
+/// one occurrence of run `run`: `RUN:HOOK:KEY`. The same when a notification is sent again
+/// (at least once, docs/workflow-format.md), so a receiver can drop the second.
+pub fn notification_id(run: &str, hook: usize, occurrence: &Occurrence) -> String {
+    format!("{run}:{hook}:{}", occurrence.key)
+}
 
 /// Something that happened to a run that hooks may announce.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,8 @@ impl RunId {
     ///
     /// The random part mixes the time's nanoseconds, the process id and a process-wide counter
     /// through SHA-256: enough to keep two runs started in the same second apart, without a
-    /// dependency on an OS random source. The store still refuses a duplicate id.
+    /// dependency on an OS random source. The store still refuses a duplicate id, and
+    /// `Engine::start` (waygate-executor) then draws another.
     pub fn generate(now: jiff::Timestamp) -> RunId {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);

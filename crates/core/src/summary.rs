@@ -182,19 +182,25 @@ pub fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
+/// What a time as people write it may be: said wherever one is refused.
+pub const TIME_SYNTAX: &str = "expected an RFC 3339 time such as 2026-11-26T09:00:00Z (or with \
+                               an offset, 2026-11-26T10:00:00+01:00), or a date such as \
+                               2026-11-26 (midnight UTC)";
+
 /// A time as people write it (`--since`, `--until`, a page's filter) that is none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?}: expected an RFC 3339 time such as 2026-11-26T09:00:00Z, or a date such as 2026-11-26"
-)]
+#[error("{0:?}: {TIME_SYNTAX}")]
 pub struct BadTime(pub String);
 
-/// A time as people write it: an RFC 3339 time, or a date (midnight UTC).
+/// A time as people write it: an RFC 3339 time, or a date (midnight UTC); blanks around
+/// ignored. Nothing relative (`yesterday`, `2h`): an audit scope must mean the same whenever
+/// it is asked.
 pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+    let trimmed = text.trim();
+    if let Ok(t) = trimmed.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    if let Ok(d) = text.parse::<jiff::civil::Date>() {
+    if let Ok(d) = trimmed.parse::<jiff::civil::Date>() {
         if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
             return Ok(z.timestamp());
         }

@@ -12,9 +12,13 @@
 //! commit moves a run to its next state with one `Transitioned` event. Prints one JSON line.
 //!
 //! `--fill N` writes N events (runs of 100 events each) into an empty database through
-//! `PgStore::import`, sealed by a `MemoryStore`: the fixture for `history` and `audit verify`.
+//! `PgStore::import`, sealed by a `MemoryStore`: the fixture for `history`, `audit verify` and
+//! `audit --since/--until`. Their times are spread evenly over the 30 days before now (one
+//! event every 2.6 s for a million), so an hour's window is a small slice of them.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use waygate_core::event::{Cause, EventKind, NewEvent};
@@ -67,7 +71,19 @@ fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> {
 }
 
 fn fill(url: &str, events: u64) -> Result<(), StoreError> {
-    let memory = MemoryStore::new();
+    // One write per event (each run's first event, then one commit per event), so this clock
+    // steps once per event from 30 days ago to now.
+    const SPAN_NS: i128 = 30 * 24 * 3600 * 1_000_000_000;
+    let step = (SPAN_NS / i128::from(events.max(1))) as i64;
+    let first = jiff::Timestamp::now()
+        .as_nanosecond()
+        .saturating_sub(SPAN_NS);
+    let calls = Arc::new(AtomicU64::new(0));
+    let memory = MemoryStore::with_clock(Arc::new(move || {
+        let n = i128::from(calls.fetch_add(1, Ordering::Relaxed));
+        jiff::Timestamp::from_nanosecond(first + n * i128::from(step))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }));
     let mut made = 0;
     let mut n = 0;
     while made < events {

@@ -41,6 +41,17 @@ pub fn redact(url: &str) -> String {
 /// Connects to `url`; an error says why in the terms of [`StoreError::Unavailable`].
 pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     let location = redact(url);
+    if let Some(mode) = tls_asked(url) {
+        return Err(StoreError::Unavailable {
+            location,
+            why: format!(
+                "`sslmode={mode}` asks for TLS, and this waygate connects to PostgreSQL without \
+                 TLS (docs/storage.md, PostgreSQL): use it with a server on this host or on a \
+                 trusted network with `sslmode=disable` (or no sslmode), or reach the server \
+                 through a tunnel that encrypts (SSH, stunnel)"
+            ),
+        });
+    }
     let config: postgres::Config = url.parse().map_err(|e| StoreError::Unavailable {
         location: location.clone(),
         why: format!("not a usable PostgreSQL URL: {e}"),
@@ -61,6 +72,18 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     config
         .connect(NoTls)
         .map_err(|e| unavailable(&location, &e))
+}
+
+/// The `sslmode` of `url`'s query when it asks for TLS (anything but `disable` and `prefer`,
+/// which this build, connecting without TLS, cannot honour).
+fn tls_asked(url: &str) -> Option<&str> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "sslmode")
+        .map(|(_, mode)| mode)
+        .find(|mode| !matches!(*mode, "disable" | "prefer"))
 }
 
 /// A failure to connect, in words a user can act on.

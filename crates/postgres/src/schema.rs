@@ -26,6 +26,9 @@ CREATE TABLE waygate_head (
     hash text NOT NULL,
     at text
 );
+-- Every commit rewrites its run's row. Half of each page is kept free for the new versions,
+-- so the update stays on the page (a HOT update: no index entry, no new page) and the dead
+-- versions are pruned as the page fills (docs/performance.md, PostgreSQL store).
 CREATE TABLE waygate_runs (
     id text PRIMARY KEY,
     workflow text NOT NULL,
@@ -38,7 +41,7 @@ CREATE TABLE waygate_runs (
     -- the run as JSON, without its definition (kept once, below).
     run text NOT NULL,
     definition text NOT NULL
-);
+) WITH (fillfactor = 50);
 CREATE UNIQUE INDEX waygate_runs_one_active ON waygate_runs (lock_key) WHERE active;
 CREATE INDEX waygate_runs_workflow_env ON waygate_runs (workflow, env);
 CREATE TABLE waygate_events (
@@ -80,6 +83,11 @@ CREATE TABLE IF NOT EXISTS waygate_leases (
     expires_at timestamptz NOT NULL
 );
 "#;
+
+/// What a database of schema 1 gets besides the leases: the room on each page of
+/// `waygate_runs` that keeps a commit's update of its run on the page (`CREATE` says why).
+/// Pages written before keep their layout until they are rewritten.
+const RUNS_FILLFACTOR: &str = "ALTER TABLE waygate_runs SET (fillfactor = 50)";
 
 /// What [`prepare`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +156,7 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Write::Before);
     let mut tx = client.transaction().map_err(fail)?;
     tx.batch_execute(LEASES).map_err(fail)?;
+    tx.batch_execute(RUNS_FILLFACTOR).map_err(fail)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) SELECT $1 \
          WHERE (SELECT max(version) FROM waygate_schema) < $1",

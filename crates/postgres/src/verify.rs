@@ -1,15 +1,16 @@
 //! `verify` on PostgreSQL: every event recomputed in seq order, and the head row compared with
 //! the chain's end, so an event changed, deleted or inserted behind the store's back is named.
 //!
-//! Each event's own hash is checked on as many threads as there are cores (decoding and
-//! hashing are the cost), while another thread reads the next rows; the links between events
-//! are then checked in order by core's `ChainCheck`, the one rule for every backend.
+//! Each event's own hash is checked on as many threads as there are cores, while another
+//! thread reads the next rows: recomputed from the columns as they are (they hold the bytes
+//! the hash covers), and only where that fails from the decoded event, for the exact verdict.
+//! The links between events are then checked in order by core's `ChainCheck`, the one rule
+//! for every backend.
 
 use std::sync::mpsc::sync_channel;
 
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::{IsolationLevel, Row};
-use waygate_core::event::Event;
+use waygate_core::event::StoredEvent;
 use waygate_core::store::{BadEvent, ChainCheck, ChainHead, StoreError, VerifyReport};
 
 use crate::rows::{event_from, micros};
@@ -28,30 +29,25 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
             .start()?;
         let head = tx.query_one("SELECT seq, hash FROM waygate_head", &[])?;
         let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
-        let mut rows = tx.query_raw(
-            "SELECT seq, run_id, at, actor, kind, prev_hash, hash, kind_name, at_us \
+        // A cursor read a batch at a time: each batch arrives in one wait for the connection
+        // (a row at a time costs a wait per row, a good part of the whole on a million).
+        tx.batch_execute(
+            "DECLARE waygate_verify NO SCROLL CURSOR FOR \
+             SELECT seq, run_id, at, actor, kind, prev_hash, hash, kind_name, at_us \
              FROM waygate_events ORDER BY seq",
-            std::iter::empty::<i64>(),
         )?;
+        let fetch = tx.prepare(&format!("FETCH {BATCH} FROM waygate_verify"))?;
         let mut chain = Chain::new(head_seq);
         let (send, batches) = sync_channel::<Vec<Row>>(2);
+        let cursor = &mut tx;
         let read = std::thread::scope(|scope| {
             let reader = scope.spawn(move || -> Result<(), postgres::Error> {
-                let mut batch = Vec::with_capacity(BATCH);
-                while let Some(row) = rows.next()? {
-                    batch.push(row);
-                    if batch.len() == BATCH
-                        && send
-                            .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                            .is_err()
-                    {
+                loop {
+                    let batch = cursor.query(&fetch, &[])?;
+                    if batch.is_empty() || send.send(batch).is_err() {
                         return Ok(());
                     }
                 }
-                if !batch.is_empty() {
-                    let _ = send.send(batch);
-                }
-                Ok(())
             });
             for batch in batches.iter() {
                 if chain.bad.is_some() {
@@ -76,17 +72,32 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
     })
 }
 
-/// One row, decoded and its own hash checked; or the row's seq and what is wrong with it.
-type Checked = Result<(Event, bool), (u64, String)>;
+/// What the links between events need of one row, borrowed from it, and whether its own
+/// hash is right; or the row's seq and what is wrong with it.
+type Checked<'a> = Result<Link<'a>, (u64, String)>;
 
-/// Decodes and hash-checks `rows` on every core, in order.
-fn check_all(rows: &[Row]) -> Vec<Checked> {
+struct Link<'a> {
+    seq: u64,
+    prev_hash: &'a str,
+    hash: &'a str,
+    hash_ok: bool,
+}
+
+/// Checks `rows` on every core, in order.
+fn check_all(rows: &[Row]) -> Vec<Checked<'_>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let parts: Vec<_> = rows
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(check_row).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut seq = String::new();
+                    part.iter()
+                        .map(|row| check_stored(row, &mut seq).unwrap_or_else(|| check_row(row)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         parts
             .into_iter()
@@ -95,14 +106,47 @@ fn check_all(rows: &[Row]) -> Vec<Checked> {
     })
 }
 
-fn check_row(row: &Row) -> Checked {
-    let event = event_from(row).map_err(|why| {
-        let seq: i64 = row.try_get(0).unwrap_or(0);
-        (
-            u64::try_from(seq).unwrap_or(0),
-            format!("unreadable row: {why}"),
-        )
-    })?;
+/// The common case, without decoding the event: the hash recomputed from the columns as
+/// they are (they hold the bytes the hash covers, `rows.rs`), and the index columns compared
+/// with them. `None` for anything else (a wrong hash, a value not as expected), which
+/// [`check_row`] then judges exactly; so this only ever speeds up rows that are right.
+fn check_stored<'a>(row: &'a Row, seq_text: &mut String) -> Option<Checked<'a>> {
+    use std::fmt::Write as _;
+    let seq: i64 = row.try_get(0).ok()?;
+    seq_text.clear();
+    let _ = write!(seq_text, "{seq}");
+    let (prev_hash, hash): (&'a str, &'a str) = (row.try_get(5).ok()?, row.try_get(6).ok()?);
+    let stored = StoredEvent {
+        seq: seq_text,
+        run_id: row.try_get(1).ok()?,
+        at: row.try_get(2).ok()?,
+        actor: row.try_get(3).ok()?,
+        kind: row.try_get(4).ok()?,
+        prev_hash,
+        hash,
+    };
+    if !stored.hash_matches() {
+        return None;
+    }
+    // The columns the indexes use must say what the event says.
+    let kind_name: &str = row.try_get(7).ok()?;
+    let at_us: i64 = row.try_get(8).ok()?;
+    let at: jiff::Timestamp = stored.at.parse().ok()?;
+    if stored.kind_name() != Some(kind_name) || at_us != micros(at) {
+        return None;
+    }
+    Some(Ok(Link {
+        seq: u64::try_from(seq).ok()?,
+        prev_hash,
+        hash,
+        hash_ok: true,
+    }))
+}
+
+/// One row decoded into its event and its hash recomputed from that: the exact verdict.
+fn check_row(row: &Row) -> Checked<'_> {
+    let seq_of = || u64::try_from(row.try_get::<_, i64>(0).unwrap_or(0)).unwrap_or(0);
+    let event = event_from(row).map_err(|why| (seq_of(), format!("unreadable row: {why}")))?;
     // The columns the indexes use must say what the event says.
     let kind_name: String = row.get(7);
     let at_us: i64 = row.get(8);
@@ -112,8 +156,15 @@ fn check_row(row: &Row) -> Checked {
             "its kind_name or at_us column was altered: it no longer matches the event".into(),
         ));
     }
-    let hash_ok = event.hash_is_right();
-    Ok((event, hash_ok))
+    let (Ok(prev_hash), Ok(hash)) = (row.try_get(5), row.try_get(6)) else {
+        return Err((event.seq, "unreadable row: its hashes are not text".into()));
+    };
+    Ok(Link {
+        seq: event.seq,
+        prev_hash,
+        hash,
+        hash_ok: event.hash_is_right(),
+    })
 }
 
 /// The chain so far: its links, its last intact event, the first bad one.
@@ -147,29 +198,43 @@ impl Chain {
         });
     }
 
-    fn take(&mut self, checked: Checked) {
+    fn take(&mut self, checked: Checked<'_>) {
         self.count += 1;
-        let (event, hash_ok) = match checked {
-            Ok(checked) => checked,
+        let link = match checked {
+            Ok(link) => link,
             Err((seq, problem)) => {
                 let seq = if seq == 0 { self.check.next_seq() } else { seq };
                 return self.fail(seq, problem);
             }
         };
-        if let Err(problem) = self.check.check_link(&event, hash_ok) {
-            return self.fail(event.seq, problem);
+        if let Err(problem) =
+            self.check
+                .check_fields(link.seq, link.prev_hash, link.hash, link.hash_ok)
+        {
+            return self.fail(link.seq, problem);
         }
-        if event.seq as i64 > self.head_seq {
+        if link.seq as i64 > self.head_seq {
             let problem = format!(
                 "inserted behind the store's back: the head row records events up to {}",
                 self.head_seq
             );
-            return self.fail(event.seq, problem);
+            return self.fail(link.seq, problem);
         }
-        self.before_last = self.last.replace(ChainHead {
-            seq: event.seq,
-            hash: event.hash,
-        });
+        // The last two intact events, their buffers reused.
+        std::mem::swap(&mut self.before_last, &mut self.last);
+        match &mut self.last {
+            Some(last) => {
+                last.seq = link.seq;
+                last.hash.clear();
+                last.hash.push_str(link.hash);
+            }
+            None => {
+                self.last = Some(ChainHead {
+                    seq: link.seq,
+                    hash: link.hash.to_owned(),
+                })
+            }
+        }
     }
 
     fn report(mut self, head_hash: &str) -> VerifyReport {

@@ -105,6 +105,64 @@ fn events_refuse_update_and_delete_and_verify_catches_rows_deleted_or_inserted()
     assert_eq!(bad.seq, 3, "{}", bad.problem);
 }
 
+/// `verify` hashes the stored columns as they are and decodes only a row where that fails:
+/// the decoded verdict is the same as before that shortcut (a kind whose bytes changed but
+/// not its meaning still verifies; one whose meaning changed does not), and the index columns
+/// are still held to the event.
+#[test]
+fn verify_judges_a_row_whose_stored_bytes_differ_by_the_decoded_event() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let run = create(&store, "r1", "prod");
+    store
+        .commit(&run.id, 1, RunChange::to_state("a"), vec![moved("x", "a")])
+        .unwrap();
+    let tamper = |set: &str| {
+        let out = schema.psql(&format!(
+            "ALTER TABLE waygate_events DISABLE TRIGGER USER; \
+             UPDATE waygate_events SET {set} WHERE seq = 2; \
+             ALTER TABLE waygate_events ENABLE TRIGGER USER;"
+        ));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Same meaning, other bytes: decoded, encoded again, and right.
+    tamper("kind = replace(kind, '\"kind\":', '\"kind\": ')");
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.first_bad);
+    assert_eq!(report.events, 2);
+    // Another meaning: named.
+    tamper("kind = replace(kind, '\"to\":\"a\"', '\"to\":\"b\"')");
+    let bad = store.verify().unwrap().first_bad.unwrap();
+    assert_eq!(bad.seq, 2);
+    assert!(bad.problem.contains("hash mismatch"), "{}", bad.problem);
+    tamper("kind = replace(kind, '\"to\":\"b\"', '\"to\":\"a\"')");
+    assert!(store.verify().unwrap().is_ok());
+    // The index columns must agree with the event whose hash is right.
+    for set in ["kind_name = 'Approved'", "at_us = at_us + 1"] {
+        let undo = if set.starts_with("kind_name") {
+            "kind_name = 'Transitioned'"
+        } else {
+            "at_us = at_us - 1"
+        };
+        tamper(set);
+        let bad = store.verify().unwrap().first_bad.unwrap();
+        assert_eq!(bad.seq, 2);
+        assert!(
+            bad.problem.contains("kind_name or at_us"),
+            "{set}: {}",
+            bad.problem
+        );
+        tamper(undo);
+    }
+    assert!(store.verify().unwrap().is_ok());
+}
+
 #[test]
 fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
     let Some(schema) = TestSchema::new() else {
@@ -186,6 +244,34 @@ fn an_unreachable_server_and_a_missing_database_say_so_without_the_password() {
             }
             other => panic!("expected Unavailable, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn an_sslmode_asking_for_tls_is_refused_saying_why_and_disable_or_prefer_connect() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // Refused before any connection is tried: no server needs to be there.
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let url = format!("postgres://ana:s3cret@127.0.0.1:1/w?sslmode={mode}");
+        match PgStore::open(&url, true) {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("`sslmode={mode}` asks for TLS")),
+                    "{text}"
+                );
+                assert!(text.contains("sslmode=disable"), "{text}");
+                assert!(!text.contains("s3cret"), "{text}");
+            }
+            other => panic!("{mode}: expected Unavailable, got {other:?}"),
+        }
+    }
+    let with = |mode: &str| format!("{}&sslmode={mode}", schema.url());
+    for mode in ["disable", "prefer"] {
+        let (store, _) = PgStore::open(&with(mode), true).unwrap();
+        create(&store, &format!("r-{mode}"), mode);
     }
 }
 

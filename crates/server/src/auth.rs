@@ -82,6 +82,9 @@ pub struct Approves;
 /// Moving runs.
 #[derive(Debug)]
 pub struct Operates;
+/// Overriding a guard.
+#[derive(Debug)]
+pub struct Overrides;
 /// Managing workflows.
 #[derive(Debug)]
 pub struct Administers;
@@ -94,6 +97,9 @@ impl Needs for Approves {
 }
 impl Needs for Operates {
     const ACTION: Action = Action::Operate;
+}
+impl Needs for Overrides {
+    const ACTION: Action = Action::Override;
 }
 impl Needs for Administers {
     const ACTION: Action = Action::Administer;

@@ -1,8 +1,8 @@
 //! The roles a token carries and what each allows: the one owner of that rule.
 //!
 //! Roles are ordered, each allowing what the one before allows and more: `auditor` reads,
-//! `approver` also approves, `operator` also moves runs, `admin` also manages the server's
-//! workflows. An approval guard's own `approvers` and `not_by_initiator` apply on top of the
+//! `approver` also approves, `operator` also moves runs and may override a guard, `admin` also
+//! manages the server's workflows. An approval guard's own `approvers` and `not_by_initiator` apply on top of the
 //! role: the role lets an actor ask, the guard decides whether the approval counts.
 
 use std::fmt;
@@ -18,7 +18,8 @@ pub enum Role {
     Auditor,
     /// An auditor who may also approve (and withdraw an approval).
     Approver,
-    /// An approver who may also start, check, advance, drive, roll back and abort runs.
+    /// An approver who may also start, check, advance, drive, roll back and abort runs, and
+    /// override a guard (where the guard's or workflow's `overridable_by` names them).
     Operator,
     /// An operator who may also reload the server's workflows and upload new ones.
     Admin,
@@ -75,6 +76,11 @@ pub enum Action {
     Approve,
     /// start, check, advance, drive, rollback, abort.
     Operate,
+    /// override: break-glass, marking a failing guard passed for one visit. It needs at least
+    /// `operator` (the role that moves runs: an override is a move made possible), and the
+    /// guard's or the workflow's `overridable_by` must also name the actor
+    /// (`waygate_core::decide::may_override` decides that, on top).
+    Override,
     /// Reloading the workflows, uploading one.
     Administer,
 }
@@ -86,6 +92,7 @@ impl Action {
             Action::Read => Role::Auditor,
             Action::Approve => Role::Approver,
             Action::Operate => Role::Operator,
+            Action::Override => Role::Operator,
             Action::Administer => Role::Admin,
         }
     }
@@ -107,11 +114,11 @@ mod tests {
         let cases: [(Role, &[Action]); 4] = [
             (Role::Auditor, &[Read]),
             (Role::Approver, &[Read, Approve]),
-            (Role::Operator, &[Read, Approve, Operate]),
-            (Role::Admin, &[Read, Approve, Operate, Administer]),
+            (Role::Operator, &[Read, Approve, Operate, Override]),
+            (Role::Admin, &[Read, Approve, Operate, Override, Administer]),
         ];
         for (role, allowed) in cases {
-            for action in [Read, Approve, Operate, Administer] {
+            for action in [Read, Approve, Operate, Override, Administer] {
                 assert_eq!(
                     role.allows(action),
                     allowed.contains(&action),

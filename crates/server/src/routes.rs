@@ -33,7 +33,7 @@ use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 use waygate_executor::engine::ApproveOutcome;
 use waygate_executor::EngineError;
 
-use crate::auth::{Administers, Approves, Caller, Operates, Reads};
+use crate::auth::{Administers, Approves, Caller, Operates, Overrides, Reads};
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -51,6 +51,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/runs/{id}/approve", post(approve))
         .route("/v1/runs/{id}/rollback", post(rollback))
         .route("/v1/runs/{id}/abort", post(abort))
+        .route("/v1/runs/{id}/override", post(override_guard))
         .route("/v1/runs/{id}/history", get(history))
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(verify))
@@ -506,8 +507,41 @@ async fn abort(
     detached(async move {
         let run = engine.abort(&id, &body.reason).await?;
         Ok(Json(
-            json!({ "run_id": id, "state": run.state, "status": run.status }),
+            json!({ "run_id": id, "state": run.state, "status": run.status, "run": run }),
         ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    guard: String,
+    reason: String,
+}
+
+/// Break-glass: marks `guard` passed for this visit of the run's state, as the caller, when
+/// the guard's or workflow's `overridable_by` names them (the engine asks `core`).
+async fn override_guard(
+    caller: Caller<Overrides>,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Body(body): Body<OverrideBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = run_id(&id);
+    let engine = shared.engine(&caller.identity.actor);
+    detached(async move {
+        let target = engine
+            .override_guard(&id, &body.guard, &body.reason)
+            .await?;
+        Ok(Json(json!({
+            "run_id": id,
+            "guard": body.guard,
+            "to": target.to,
+            "actor": engine.actor(),
+            "reason": body.reason,
+            "said": target.said,
+        })))
     })
     .await
 }
@@ -697,10 +731,14 @@ async fn events(
             if f.done {
                 return None;
             }
+            // Subscribed before the read: a write between the read and the wait wakes it.
+            let mut woken = f.shared.wakes.subscribe(&f.id);
             let store = f.shared.backend.store.clone();
             let id = f.id.clone();
             let read = blocking(move || store.load_run_with_events(&id)).await;
             let Ok((run, events)) = read else {
+                drop(woken);
+                f.shared.wakes.unsubscribe(&f.id);
                 f.done = true;
                 continue;
             };
@@ -721,16 +759,19 @@ async fn events(
                 f.queue
                     .push_back(SseEvent::default().event("end").data(data.to_string()));
                 f.done = true;
-                continue;
+            } else if f.queue.is_empty() {
+                // Woken at once by a write through this server (a drive's step, an
+                // approval); other processes' writes (another replica's) are seen at the next
+                // look.
+                let shutdown = f.shared.shutdown.clone();
+                tokio::select! {
+                    _ = woken.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.wait() => { f.done = true; }
+                }
             }
-            if !f.queue.is_empty() {
-                continue;
-            }
-            let shutdown = f.shared.shutdown.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.wait() => { f.done = true; }
-            }
+            drop(woken);
+            f.shared.wakes.unsubscribe(&f.id);
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use waygate_core::actor::{check_actor_name, ActorNameError};
+use waygate_core::actor::{check_actor_name, same_actor, ActorNameError};
 
 use crate::role::Role;
 
@@ -206,9 +206,10 @@ pub fn issue(path: &Path, actor: &str, roles: &[Role]) -> Result<String, TokensE
     roles.dedup();
     let _lock = lock_dir(path)?;
     let mut tokens = read_or_empty(path)?;
-    if tokens.tokens.iter().any(|e| e.actor == actor) {
+    // One person, one token: `Alice` is `alice` (`waygate_core::actor::same_actor`).
+    if let Some(held) = tokens.tokens.iter().find(|e| same_actor(&e.actor, actor)) {
         return Err(TokensError::Exists {
-            actor: actor.to_owned(),
+            actor: held.actor.clone(),
             path: path.to_owned(),
         });
     }
@@ -228,7 +229,7 @@ pub fn revoke(path: &Path, actor: &str) -> Result<(), TokensError> {
     let _lock = lock_dir(path)?;
     let mut tokens = Tokens::read(path)?;
     let before = tokens.tokens.len();
-    tokens.tokens.retain(|e| e.actor != actor);
+    tokens.tokens.retain(|e| !same_actor(&e.actor, actor));
     if tokens.tokens.len() == before {
         return Err(TokensError::NoSuchActor {
             actor: actor.to_owned(),

@@ -36,7 +36,12 @@ pub fn content_lines(text: &str) -> String {
         if i > 0 {
             out.push('\n');
         }
-        for c in escape_control(line).chars() {
+        let line = escape_control(line);
+        if !line.contains(['&', '<', '>', '\u{fffe}', '\u{ffff}']) {
+            out.push_str(&line);
+            continue;
+        }
+        for c in line.chars() {
             match c {
                 '&' => out.push_str("&amp;"),
                 '<' => out.push_str("&lt;"),

@@ -1,6 +1,7 @@
 //! The commands that act on runs: start, run, check, advance, approve, drive, rollback, abort.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::json;
 use waygate_core::ending::{ending, Ending, How};
@@ -13,7 +14,7 @@ use waygate_core::vars::parse_assignment;
 use waygate_executor::engine::{DriveEnd, DryRun, Loaded, StepOutcome, TransitionReport};
 use waygate_executor::{EngineError, Signal};
 
-use crate::app::{run_id, App};
+use crate::app::run_id;
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
 use crate::ops::Ops;
@@ -57,7 +58,7 @@ fn print_run_id(ops: &Ops, id: &str) -> Result<Exit, CliError> {
 async fn create(
     ops: &Ops,
     args: &StartArgs,
-) -> Result<(String, BTreeMap<String, String>, Option<Workflow>), CliError> {
+) -> Result<(String, BTreeMap<String, String>, Option<Arc<Workflow>>), CliError> {
     let mut overrides = BTreeMap::new();
     for v in &args.vars {
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
@@ -471,29 +472,24 @@ pub async fn approve(
 /// `override`: loud on purpose, in every format (`print_line` escapes the reason and the
 /// check's words for people).
 pub async fn override_guard(
-    app: &App,
+    ops: &Ops,
     id: &str,
     guard: &str,
     reason: &str,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let engine = app.engine()?;
-    let target = engine.override_guard(&rid, guard, reason).await?;
-    match app.format {
+    let (target, actor) = ops.override_guard(&rid, guard, reason).await?;
+    match ops.format() {
         Format::Human | Format::Csv => output::print_line(&format!(
             "OVERRIDDEN: {} marked `{}` (-> `{}`) passed for this visit of run {rid}'s state; \
              the check said {}; reason: {}",
-            engine.actor(),
-            guard,
-            target.to,
-            target.said,
-            reason,
+            actor, guard, target.to, target.said, reason,
         ))?,
         _ => output::json(&json!({
             "run_id": rid,
             "guard": guard,
             "to": target.to,
-            "actor": engine.actor(),
+            "actor": actor,
             "reason": reason,
             "said": target.said,
         }))?,

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 use waygate_core::approval::pending as pending_approvals;
-use waygate_core::decide::{passage, Passage};
+use waygate_core::decide::{apply_overrides, overrides, passage, Passage};
 use waygate_core::entry::{action_histories, ActionStatus};
 use waygate_core::event::{Event, EventKind};
 use waygate_core::outcome::{GuardResult, Outcome};
@@ -57,9 +57,11 @@ pub async fn status(ops: &Ops, id: &str, follow: bool) -> Result<Exit, CliError>
     Ok(Exit::Ok)
 }
 
-/// The latest result of each guard of each outgoing transition in this visit of the state.
-fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
-    loaded
+/// The latest result of each guard of the transition to `to` in this visit of the state, with
+/// the visit's overrides counted as the engine counts them (`decide::apply_overrides`): an
+/// overridden guard reads as passed, its detail saying by whom and why, even after the run ended.
+fn last_results(loaded: &Loaded, to: &str) -> Vec<GuardResult> {
+    let mut results: Vec<GuardResult> = loaded
         .visit_events()
         .filter_map(|e| match &e.kind {
             EventKind::GuardsEvaluated {
@@ -71,8 +73,10 @@ fn last_results<'a>(loaded: &'a Loaded, to: &str) -> Vec<&'a GuardResult> {
             _ => None,
         })
         .last()
-        .map(|g| g.iter().collect())
-        .unwrap_or_default()
+        .cloned()
+        .unwrap_or_default();
+    apply_overrides(&loaded.events, to, &mut results);
+    results
 }
 
 /// What `status RUN` shows: serialized as is for `--format json` (the field names and order
@@ -136,13 +140,21 @@ struct TransitionView<'a> {
 }
 
 /// A guard and its latest result in this visit; `outcome` is `null` before its first
-/// evaluation.
+/// evaluation, `pass` when it is overridden in this visit (`overridden` says by whom and why).
 #[derive(Debug, Serialize)]
 struct GuardView<'a> {
     name: &'a str,
     kind: &'static str,
     outcome: Option<Outcome>,
-    detail: &'a str,
+    detail: String,
+    overridden: Option<OverriddenBy>,
+}
+
+/// Who overrode a guard in this visit, and why.
+#[derive(Debug, Serialize)]
+struct OverriddenBy {
+    by: String,
+    reason: String,
 }
 
 /// An approval guard that does not have enough approvals yet, and how to give one.
@@ -194,6 +206,7 @@ fn status_view<'a>(
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
+    let overrides = overrides(&loaded.events);
     for t in w.outgoing(loaded.state) {
         let to = w.state(t.to).name.as_str();
         let last = last_results(loaded, to);
@@ -207,7 +220,14 @@ fn status_view<'a>(
                     name: &g.name,
                     kind: g.check.kind(),
                     outcome: result.map(|r| r.outcome),
-                    detail: result.map_or("not evaluated yet", |r| r.detail.as_str()),
+                    detail: result.map_or("not evaluated yet".to_owned(), |r| r.detail.clone()),
+                    overridden: overrides
+                        .iter()
+                        .find(|o| o.to == to && o.guard == g.name)
+                        .map(|o| OverriddenBy {
+                            by: o.by.clone(),
+                            reason: o.reason.clone(),
+                        }),
                 }
             })
             .collect();
@@ -389,7 +409,7 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<
                 outcome,
                 escape_control(g.name),
                 g.kind,
-                escape_control(g.detail)
+                escape_control(&g.detail)
             ));
         }
     }
@@ -547,11 +567,17 @@ fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
                 // Guard details under their evaluation, for people reading one run's story.
                 let details: Vec<String> = events
                     .iter()
-                    .filter_map(|e| match &e.kind {
-                        EventKind::GuardsEvaluated { guards, .. }
+                    .enumerate()
+                    .filter_map(|(i, e)| match &e.kind {
+                        EventKind::GuardsEvaluated { guards, to, .. }
                             if passage(guards) != Passage::Passes =>
                         {
-                            Some(format!("  #{}:\n{}", e.seq, guard_lines(guards)))
+                            Some(format!(
+                                "  #{}:\n{}{}",
+                                e.seq,
+                                guard_lines(guards),
+                                overridden_after(&events[i..], to, guards)
+                            ))
                         }
                         _ => None,
                     })
@@ -566,6 +592,40 @@ fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
     }
 }
 
+/// A line for each guard among `guards` (evaluated by `events[0]`) that did not pass and was
+/// overridden later in the same visit of the run (before its next move), so a guard marked
+/// passed by a person is never shown only as failed.
+fn overridden_after(events: &[Event], to: &str, guards: &[GuardResult]) -> String {
+    let Some((evaluated, later)) = events.split_first() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let same_run = later.iter().filter(|e| e.run_id == evaluated.run_id);
+    for e in same_run.take_while(|e| !waygate_core::visit::starts_visit(&e.kind)) {
+        if let EventKind::Overridden {
+            to: t,
+            guard,
+            reason,
+            ..
+        } = &e.kind
+        {
+            let failed = guards
+                .iter()
+                .any(|g| g.name == *guard && g.outcome != Outcome::Pass);
+            if t == to && failed {
+                out.push_str(&format!(
+                    "    OVERRIDDEN {} afterwards (#{}) by {}: {}\n",
+                    escape_control(guard),
+                    e.seq,
+                    escape_control(&e.actor),
+                    escape_control(reason)
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// `history RUN`.
 pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
     let events = ops.run_events(&run_id(id))?;
@@ -573,25 +633,11 @@ pub fn history(ops: &Ops, id: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// A time flag's value, as people write times (`waygate_core::summary::parse_time`).
-pub fn parse_time(flag: &str, text: &str) -> Result<jiff::Timestamp, CliError> {
-    waygate_core::summary::parse_time(text).map_err(|e| CliError::BadInput(format!("{flag} {e}")))
-}
-
 /// `audit [filters]` and `audit verify`.
 pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
     match &args.verify {
         Some(AuditCommand::Verify { expect_head }) => return verify(ops, expect_head.as_deref()),
-        Some(AuditCommand::Report(report)) => {
-            return match ops.local() {
-                Some(app) => super::report::run(app, report),
-                None => Err(CliError::Usage(
-                    "`audit report` reads the store itself (--store DIR or postgres://..), not \
-                     through --server"
-                        .into(),
-                )),
-            }
-        }
+        Some(AuditCommand::Report(report)) => return super::report::run(ops, report),
         None => {}
     }
     let filter = EventFilter {
@@ -600,16 +646,8 @@ pub fn audit(ops: &Ops, args: &AuditArgs) -> Result<Exit, CliError> {
         run: args.run.as_deref().map(run_id),
         actor: args.actor.clone(),
         kind: args.kind.clone(),
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_time("--since", s))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| parse_time("--until", s))
-            .transpose()?,
+        since: args.since.as_ref().map(|t| t.at),
+        until: args.until.as_ref().map(|t| t.at),
     };
     if let Some(k) = &filter.kind {
         if !EventKind::NAMES.contains(&k.as_str()) {

@@ -6,30 +6,23 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
 
-use waygate_core::run::Run;
+use waygate_core::event::Event;
+use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EventFilter, RunFilter};
 use waygate_core::validate::pinned_workflow;
 use waygate_view::report::{render, Report, RunReport};
 
-use crate::app::{process_clock, run_id, shell_word, App};
+use crate::app::{process_clock, run_id, shell_word};
 use crate::cli::ReportArgs;
-use crate::commands::query::parse_time;
 use crate::exit::{CliError, Exit};
+use crate::ops::Ops;
 use crate::output;
 use waygate_executor::Clock as _;
 
 /// Runs the command.
-pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_time("--since", s))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|s| parse_time("--until", s))
-        .transpose()?;
+pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
+    let since = args.since.as_ref().map(|t| t.at);
+    let until = args.until.as_ref().map(|t| t.at);
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
             return Err(CliError::BadInput(format!(
@@ -37,77 +30,56 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             )));
         }
     }
+    // `--out -` is stdout, as for every Unix tool; a file named `-` is `--out ./-`.
+    let to_stdout = args.out.as_os_str() == "-";
     // Before any work: an existing file is refused, not replaced (checked again, atomically,
     // when the report is written).
-    if args.out.exists() {
+    if !to_stdout && args.out.exists() {
         return Err(exists(&args.out));
     }
     // Not among the store's files: the store would take the report for one of its own (a
     // journal segment) and overwrite it.
-    if app.store.holds_path(&args.out)? {
+    if !to_stdout && ops.store_holds(&args.out)? {
         return Err(CliError::BadInput(format!(
             "{} is inside the store ({}): an audit report is written outside the store it \
              reports on; choose a file elsewhere",
             args.out.display(),
-            app.dir.display()
+            ops.store_name()
         )));
     }
 
     // A damaged store may refuse to list its runs (a journal that lost its last events): the
     // report is written all the same, saying so, since that is what an auditor most needs to see.
-    let (runs, unlisted) = match runs_in_scope(app, args) {
+    let (runs, unlisted) = match runs_in_scope(ops, args) {
         Ok(runs) => (runs, None),
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
     };
     let in_window = |r: &Run| r.going_between(since, until);
-    let mut reports = Vec::new();
-    for run in runs.into_iter().filter(in_window) {
-        // A damaged record must not hide the rest: the run is reported without its events,
-        // saying why, and the command exits 1.
-        let (events, unreadable) = match app.store.run_events(&run.id) {
-            Ok(events) => (events, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-        // Runs of one workflow share a few definitions: each is read once (the pinned cache).
-        let workflow = pinned_workflow(&run.definition_hash, &run.file, &run.definition)
-            .map(|w| (*w).clone())
-            .map_err(|diagnostics| {
-                diagnostics
-                    .iter()
-                    .find(|d| d.is_error())
-                    .map(|d| d.message.clone())
-                    .unwrap_or_else(|| "the definition does not make a workflow".into())
-            });
-        reports.push(RunReport {
-            run,
-            workflow,
-            events,
-            unreadable,
-        });
-    }
+    let reports: Vec<RunReport> = runs
+        .into_iter()
+        .filter(in_window)
+        .map(|run| run_report(|id| ops.run_with_events(id).map_err(|e| e.to_string()), run))
+        .collect();
     // The store's own events (a salvage); a damaged store may not give them, which the
     // report says, as it says the verification.
-    let store_events = app
-        .store
+    let store_events = ops
         .scan_events(&EventFilter {
             kind: Some("StoreSalvaged".into()),
             ..EventFilter::default()
         })
         .map_err(|e| e.to_string());
     // After reading the runs: the head covers every event the report shows.
-    let verification = app.store.verify()?;
+    let verification = ops.verify(None)?;
     let exported_at = process_clock().now();
 
+    // Neither a URL's password nor a server token (were one typed as an argument) goes into
+    // a report that is handed around.
     let command = std::env::args_os()
-        .map(|a| shell_word(&redact(&a.to_string_lossy())))
+        .map(|a| shell_word(&ops.without_token(&redact(&a.to_string_lossy()))))
         .collect::<Vec<_>>()
         .join(" ");
-    let store = redact(
-        &std::fs::canonicalize(&app.dir)
-            .unwrap_or_else(|_| app.dir.clone())
-            .to_string_lossy(),
-    );
+    let store = redact(&ops.store_name());
     let scope = scope(args);
     let html = render(&Report {
         runs: &reports,
@@ -120,12 +92,20 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
         scope: &scope,
         version: env!("CARGO_PKG_VERSION"),
     });
-    write_new(&args.out, html.as_bytes())?;
+    if to_stdout {
+        output::print(&html)?;
+    } else {
+        write_new(&args.out, html.as_bytes())?;
+    }
 
     let events: usize = reports.iter().map(|r| r.events.len()).sum();
+    let written = if to_stdout {
+        "the report to stdout".into()
+    } else {
+        waygate_core::text::escape_control(&args.out.to_string_lossy()).into_owned()
+    };
     let mut text = format!(
-        "wrote {}: {} run{}, {events} events\n",
-        waygate_core::text::escape_control(&args.out.to_string_lossy()),
+        "wrote {written}: {} run{}, {events} events\n",
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
     );
@@ -156,21 +136,60 @@ pub fn run(app: &App, args: &ReportArgs) -> Result<Exit, CliError> {
             ));
         }
     }
-    output::print(&text)?;
+    // With the HTML on stdout, what was written goes where progress goes: stdout stays the
+    // report alone.
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        output::print(&text)?;
+    }
     let complete = unlisted.is_none() && reports.iter().all(|r| r.unreadable.is_none());
     Ok(Exit::of_report(verification.is_ok(), complete))
 }
 
+/// One run's part of the report: its record and its events in one `read`
+/// (`Store::load_run_with_events`, one snapshot on every backend; one status request to a
+/// server: [`Ops::run_with_events`]), so a run that moves while
+/// the report is made is shown as it was at one moment, its header agreeing with its timeline.
+/// `listed` (the run as the scope was chosen from) is what is shown when that read fails: a
+/// damaged record must not hide the rest, so the run is reported without its events, saying
+/// why, and the command exits 1.
+fn run_report(
+    read: impl FnOnce(&RunId) -> Result<(Run, Vec<Event>), String>,
+    listed: Run,
+) -> RunReport {
+    let (run, events, unreadable) = match read(&listed.id) {
+        Ok((run, events)) => (run, events, None),
+        Err(e) => (listed, Vec::new(), Some(e)),
+    };
+    // Runs of one workflow share a few definitions: each is read once (the pinned cache).
+    let workflow = pinned_workflow(&run.definition_hash, &run.file, &run.definition)
+        .map(|w| (*w).clone())
+        .map_err(|diagnostics| {
+            diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .unwrap_or_else(|| "the definition does not make a workflow".into())
+        });
+    RunReport {
+        run,
+        workflow,
+        events,
+        unreadable,
+    }
+}
+
 /// The runs the flags name: `--run` ones (each must exist), else all; `--workflow` and `--env`
 /// narrow either. Oldest first, each once.
-fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
+fn runs_in_scope(ops: &Ops, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
     let filter = RunFilter {
         workflow: args.workflow.clone(),
         env: args.env.clone(),
         status: None,
     };
     if args.runs.is_empty() {
-        return Ok(app.store.list_runs(&filter)?);
+        return ops.list_runs(&filter);
     }
     let mut seen = BTreeSet::new();
     let mut runs = Vec::new();
@@ -179,7 +198,7 @@ fn runs_in_scope(app: &App, args: &ReportArgs) -> Result<Vec<Run>, CliError> {
         if !seen.insert(id.clone()) {
             continue;
         }
-        let run = app.store.load_run(&id)?;
+        let (run, _) = ops.run_with_events(&id)?;
         let matches = filter.workflow.as_ref().is_none_or(|w| *w == run.workflow)
             && filter.env.as_ref().is_none_or(|e| *e == run.env);
         if matches {
@@ -196,15 +215,16 @@ fn scope(args: &ReportArgs) -> Vec<(String, String)> {
     if !args.runs.is_empty() {
         scope.push(("Runs".into(), args.runs.join(", ")));
     }
+    let text = |t: &Option<crate::cli::Time>| t.as_ref().map(|t| t.text.clone());
     let flags = [
-        ("Workflow", &args.workflow),
-        ("Environment", &args.env),
-        ("Still going at or after", &args.since),
-        ("Started at or before", &args.until),
+        ("Workflow", args.workflow.clone()),
+        ("Environment", args.env.clone()),
+        ("Still going at or after", text(&args.since)),
+        ("Started at or before", text(&args.until)),
     ];
     for (what, value) in flags {
         if let Some(v) = value {
-            scope.push((what.into(), v.clone()));
+            scope.push((what.into(), v));
         }
     }
     scope
@@ -340,6 +360,137 @@ fn write_named(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<std::io
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use waygate_core::event::{Cause, EventKind, NewEvent};
+    use waygate_core::store::{MemoryStore, RunChange, Store, StoreError, VerifyReport};
+
+    /// A store on which run `review` moves to `done` just before any read of the run's record
+    /// or events is answered, once: what a `drive` in another process does while a report is
+    /// being made.
+    struct MovesDuringTheReport {
+        inner: MemoryStore,
+        moved: AtomicBool,
+    }
+
+    impl MovesDuringTheReport {
+        fn move_once(&self, id: &RunId) {
+            if self.moved.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let run = self.inner.load_run(id).expect("run");
+            let moved = EventKind::Transitioned {
+                from: "review".into(),
+                to: "done".into(),
+                cause: Cause::Advance,
+                reason: None,
+            };
+            self.inner
+                .commit(
+                    id,
+                    run.version,
+                    RunChange::to_state("done"),
+                    vec![NewEvent::new("bob", moved)],
+                )
+                .expect("moves");
+        }
+    }
+
+    impl Store for MovesDuringTheReport {
+        fn create_run(
+            &self,
+            run: Run,
+            events: Vec<NewEvent>,
+        ) -> Result<(Run, Vec<Event>), StoreError> {
+            self.inner.create_run(run, events)
+        }
+        fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
+            self.move_once(id);
+            self.inner.load_run(id)
+        }
+        fn commit(
+            &self,
+            id: &RunId,
+            expected: u64,
+            change: RunChange,
+            events: Vec<NewEvent>,
+        ) -> Result<(Run, Vec<Event>), StoreError> {
+            self.inner.commit(id, expected, change, events)
+        }
+        fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+            self.inner.append(id, events)
+        }
+        fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+            self.inner.list_runs(filter)
+        }
+        fn run_events(&self, id: &RunId) -> Result<Vec<Event>, StoreError> {
+            self.move_once(id);
+            self.inner.run_events(id)
+        }
+        fn load_run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), StoreError> {
+            self.move_once(id);
+            self.inner.load_run_with_events(id)
+        }
+        fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+            self.inner.scan_events(filter)
+        }
+        fn verify(&self) -> Result<VerifyReport, StoreError> {
+            self.inner.verify()
+        }
+    }
+
+    /// A run that moves while the report is made is shown as it was at one moment: its header
+    /// (state, version) agrees with its timeline.
+    #[test]
+    fn a_run_moving_during_the_report_is_shown_consistently() {
+        let store = MovesDuringTheReport {
+            inner: MemoryStore::new(),
+            moved: AtomicBool::new(false),
+        };
+        let now = jiff::Timestamp::now();
+        let run = Run::new(
+            RunId::generate(now),
+            "gate",
+            "dev",
+            "review",
+            "ana",
+            "gate.ron",
+            "",
+        );
+        let started = EventKind::RunStarted {
+            workflow: "gate".into(),
+            env: "dev".into(),
+            state: "review".into(),
+            file: "gate.ron".into(),
+            definition_hash: run.definition_hash.clone(),
+            vars: Default::default(),
+            workdir: None,
+            file_path: None,
+        };
+        store
+            .create_run(run, vec![NewEvent::new("ana", started)])
+            .expect("created");
+        let listed = store.list_runs(&RunFilter::default()).expect("listed");
+        let [listed] = listed.as_slice() else {
+            panic!("one run: {listed:?}")
+        };
+        assert_eq!(listed.state, "review");
+        let report = run_report(
+            |id| store.load_run_with_events(id).map_err(|e| e.to_string()),
+            listed.clone(),
+        );
+        let last_move = report.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::Transitioned { to, .. } => Some(to.as_str()),
+            _ => None,
+        });
+        assert_eq!(
+            (report.run.state.as_str(), last_move, report.run.version),
+            ("done", Some("done"), 2),
+            "the header says {} (version {}), the timeline {:?}",
+            report.run.state,
+            report.run.version,
+            report.events
+        );
+    }
 
     #[test]
     fn passwords_in_urls_are_redacted() {

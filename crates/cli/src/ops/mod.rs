@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use waygate_core::decide::OverrideTarget;
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
@@ -213,6 +214,24 @@ impl Ops {
         }
     }
 
+    /// `override`: marks `guard` passed for this visit of the run's state; returns what it
+    /// marked and who acted.
+    pub async fn override_guard(
+        &self,
+        id: &RunId,
+        guard: &str,
+        reason: &str,
+    ) -> Result<(OverrideTarget, String), CliError> {
+        match &self.side {
+            Side::Local(app) => {
+                let engine = app.engine()?;
+                let target = engine.override_guard(id, guard, reason).await?;
+                Ok((target, engine.actor().to_owned()))
+            }
+            Side::Remote(r) => r.override_guard(id, guard, reason).await,
+        }
+    }
+
     /// `abort`.
     pub async fn abort(&self, id: &RunId, reason: &str) -> Result<Run, CliError> {
         match &self.side {
@@ -294,6 +313,45 @@ impl Ops {
         match &self.side {
             Side::Local(app) => Ok(app.store.list_runs(filter)?),
             Side::Remote(r) => r.list_runs(filter),
+        }
+    }
+
+    /// One run and its events in one read (one snapshot), for the commands that run off any
+    /// async runtime (`audit report`).
+    pub fn run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), CliError> {
+        match &self.side {
+            Side::Local(app) => Ok(app.store.load_run_with_events(id)?),
+            Side::Remote(r) => r.run_with_events(id),
+        }
+    }
+
+    /// Where the runs are, for people: the store (a directory made absolute, or a URL) or the
+    /// server's URL. A password in a URL is the caller's to redact.
+    pub fn store_name(&self) -> String {
+        match &self.side {
+            Side::Local(app) => std::fs::canonicalize(&app.dir)
+                .unwrap_or_else(|_| app.dir.clone())
+                .to_string_lossy()
+                .into_owned(),
+            Side::Remote(r) => r.base().to_owned(),
+        }
+    }
+
+    /// Whether `path` is one of the store's own files (a server's store is on its host: no
+    /// file here is).
+    pub fn store_holds(&self, path: &Path) -> Result<bool, CliError> {
+        match &self.side {
+            Side::Local(app) => Ok(app.store.holds_path(path)?),
+            Side::Remote(_) => Ok(false),
+        }
+    }
+
+    /// `text` with the server token, wherever it appears in it, as `***`: for what is written
+    /// down for others (the audit report's command line).
+    pub fn without_token(&self, text: &str) -> String {
+        match &self.side {
+            Side::Remote(r) => r.without_token(text),
+            Side::Local(_) => text.to_owned(),
         }
     }
 

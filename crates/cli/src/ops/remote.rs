@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use waygate_core::decide::OverrideTarget;
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::{EventFilter, MemoryStore, RunFilter, VerifyReport};
@@ -370,6 +371,27 @@ impl Remote {
         Ok(stepped.outcome)
     }
 
+    pub async fn override_guard(
+        &self,
+        id: &RunId,
+        guard: &str,
+        reason: &str,
+    ) -> Result<(OverrideTarget, String), CliError> {
+        #[derive(Deserialize)]
+        struct Overridden {
+            actor: String,
+            #[serde(flatten)]
+            target: OverrideTarget,
+        }
+        let done: Overridden = self
+            .post(
+                &Remote::run_path(id, "/override"),
+                json!({ "guard": guard, "reason": reason }),
+            )
+            .await?;
+        Ok((done.target, done.actor))
+    }
+
     pub async fn abort(&self, id: &RunId, reason: &str) -> Result<Run, CliError> {
         #[derive(Deserialize)]
         struct Aborted {
@@ -523,6 +545,30 @@ impl Remote {
             query.push(("status", s.as_str().to_owned()));
         }
         self.get("/v1/runs", &query).await
+    }
+
+    /// The server's URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `text` with the token as `***`.
+    pub fn without_token(&self, text: &str) -> String {
+        match &self.token {
+            Some(t) => text.replace(t.as_str(), "***"),
+            None => text.to_owned(),
+        }
+    }
+
+    /// The run and its events, as one status answer gives them.
+    pub fn run_with_events(&self, id: &RunId) -> Result<(Run, Vec<Event>), CliError> {
+        #[derive(Deserialize)]
+        struct Status {
+            run: Run,
+            events: Vec<Event>,
+        }
+        let status: Status = self.get_now(&Remote::run_path(id, ""), &[])?;
+        Ok((status.run, status.events))
     }
 
     pub fn run_events(&self, id: &RunId) -> Result<Vec<Event>, CliError> {

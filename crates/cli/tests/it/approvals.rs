@@ -210,3 +210,62 @@ fn a_withdrawal_during_drives_first_evaluation_makes_it_wait_not_exit() {
     ran.code(0);
     assert!(sb.path().join("released").exists());
 }
+
+/// One person whatever the case they type their name in: `Alice` may not approve the run
+/// `alice` started (`not_by_initiator`), `bob` and `BOB` count once toward `min`, `Bob` can
+/// withdraw `bob`'s approval, an approver listed as `carol` is `Carol` too, and the initiator
+/// may not override the approval under another case either.
+#[test]
+fn actor_names_differing_only_by_case_are_one_person() {
+    let sb = Sandbox::new();
+    sb.write(
+        "two.ron",
+        r#"Workflow(
+    name: "two", initial: "a",
+    overridable_by: ["alice", "oncall"],
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [
+        (from: "a", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "ok?", min: 2, approvers: ["bob", "carol", "Alice"], not_by_initiator: true))]),
+    ],
+)"#,
+    );
+    let run = sb.start("alice", "two.ron", "dev", &[]);
+    for me in ["Alice", "ALICE", "alice"] {
+        let own = sb.wg_as(me, &["approve", &run, "sign-off"]);
+        own.code(1);
+        assert!(
+            own.stderr
+                .contains(&format!("{me} started this run and may not approve it")),
+            "{}",
+            own.stderr
+        );
+    }
+    let own = sb.wg_as("ALICE", &["override", &run, "sign-off", "--reason", "me"]);
+    own.code(1);
+    assert!(
+        own.stderr
+            .contains("ALICE started this run and may not override its approval"),
+        "{}",
+        own.stderr
+    );
+    sb.wg_as("bob", &["approve", &run, "sign-off"]).code(0);
+    sb.wg_as("BOB", &["approve", &run, "sign-off"]).code(0);
+    let pending = &sb.status(&run)["pending_approvals"][0];
+    assert_eq!(
+        pending["approved_by"],
+        serde_json::json!(["bob"]),
+        "{pending}"
+    );
+    sb.wg_as("alice", &["drive", &run, "--no-wait"]).code(4);
+    // `Bob` withdraws bob's approval; then bob and Carol (listed as `carol`) make two.
+    sb.wg_as("Bob", &["approve", &run, "sign-off", "--withdraw"])
+        .code(0);
+    assert_eq!(
+        sb.status(&run)["pending_approvals"][0]["approved_by"],
+        serde_json::json!([])
+    );
+    sb.wg_as("bob", &["approve", &run, "sign-off"]).code(0);
+    sb.wg_as("Carol", &["approve", &run, "sign-off"]).code(0);
+    sb.wg_as("alice", &["drive", &run]).code(0);
+    assert_eq!(sb.status(&run)["state"], "done");
+}

@@ -3,7 +3,7 @@
 //! the flags choose; and, in a real headless browser (`helpers::Browser`), that it opens
 //! offline and shows the runs, approvals and chain head, and prints.
 
-use crate::helpers::{Browser, Sandbox};
+use crate::helpers::{on_both_stores, Browser, Sandbox};
 
 /// A gate someone other than the initiator approves; descriptions hold markup.
 const GATE: &str = r#"Workflow(
@@ -191,6 +191,39 @@ fn an_existing_file_is_never_replaced() {
     );
 }
 
+on_both_stores! {
+    /// `--out -` is stdout, the Unix convention: the HTML alone on stdout (what was written on
+    /// stderr), twice in a row alike, and no file named `-`; `--out ./-` is such a file.
+    fn out_dash_writes_the_report_to_stdout_not_to_a_file_named_dash(sb: Sandbox) {
+    let [approved, ..] = store_with_runs(&sb);
+    for _ in 0..2 {
+        let ran = sb.wg_as("dana", &["audit", "report", "--out", "-"]);
+        ran.code(0);
+        assert!(
+            ran.stdout.starts_with("<!DOCTYPE html>"),
+            "{}",
+            &ran.stdout[..ran.stdout.len().min(200)]
+        );
+        assert!(
+            ran.stdout.trim_end().ends_with("</html>"),
+            "the report alone on stdout"
+        );
+        assert!(ran.stdout.contains(&approved));
+        assert!(
+            ran.stderr.contains("wrote the report to stdout: 3 runs"),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("ok: "), "{}", ran.stderr);
+        assert!(!sb.path().join("-").exists(), "no file named `-`");
+    }
+    sb.wg_as("dana", &["audit", "report", "--out", "./-"])
+        .code(0);
+    let file = std::fs::read_to_string(sb.path().join("-")).expect("./- is a file");
+    assert!(file.starts_with("<!DOCTYPE html>"));
+}
+}
+
 #[test]
 fn the_flags_choose_the_runs() {
     let sb = Sandbox::new();
@@ -220,7 +253,7 @@ fn the_flags_choose_the_runs() {
     ])
     .code(1);
     sb.wg(&["audit", "report", "--out", "x.html", "--since", "yesterday"])
-        .code(1);
+        .code(2);
     sb.wg(&["--format", "json", "audit", "report", "--out", "x.html"])
         .code(2);
     sb.wg(&["audit", "report"]).code(2);

@@ -100,6 +100,58 @@ fn command_output_shows_while_it_runs_marked_with_state_and_action() {
     assert!(!ran.stdout.contains("step 1"), "stdout: {}", ran.stdout);
 }
 
+/// A state's actions run after the move into it: the log says `→ a -> b` first and then what
+/// b's actions print, for each move (a failed action's move to the failure path too), with
+/// `run` and `drive`, in both output formats.
+#[test]
+fn the_move_into_a_state_shows_before_its_actions_output() {
+    const ORDER: &str = r#"Workflow(
+    name: "order", initial: "build", rollback: "rollback",
+    environments: { "dev": (), "prod": (), "test": () },
+    states: {
+        "build": (on_enter: [Command(run: ["echo", "building"])]),
+        "staging": (on_enter: [Command(run: ["echo", "deploying staging"]), Command(run: ["sh", "-c", "echo broken; exit 1"])], on_failure: "rollback"),
+        "rollback": (on_enter: [Command(run: ["echo", "rolling back"])]),
+        "rolled_back": (terminal: Failure),
+    },
+    transitions: [
+        (from: "build", to: "staging", guards: [(name: "tests", check: Command(run: ["echo", "tests ok"]))]),
+        (from: "rollback", to: "rolled_back"),
+    ],
+)"#;
+    let sb = Sandbox::new();
+    sb.write("order.ron", ORDER);
+    let want = [
+        "[build] action 1 | building",
+        "[build] guard tests | tests ok",
+        "→ build -> staging (advance)",
+        "[staging] action 1 | deploying staging",
+        "[staging] action 2 | broken",
+        "→ staging -> rollback (action)",
+        "[rollback] action 1 | rolling back",
+        "→ rollback -> rolled_back (advance)",
+    ];
+    let started = sb.start("ana", "order.ron", "test", &[]);
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("run", vec!["run", "order.ron", "--env", "dev"]),
+        (
+            "run json",
+            vec!["--format", "json", "run", "order.ron", "--env", "prod"],
+        ),
+        ("drive", vec!["drive", started.as_str()]),
+    ];
+    for (what, args) in runs {
+        let ran = run(&sb, &args);
+        ran.code(6);
+        let lines: Vec<&str> = ran
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with('[') || l.starts_with('→'))
+            .collect();
+        assert_eq!(lines, want, "{what}: {}", ran.stderr);
+    }
+}
+
 #[test]
 fn json_stdout_stays_clean_and_quiet_turns_live_output_off() {
     let sb = sandbox();

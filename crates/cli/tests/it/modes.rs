@@ -11,6 +11,14 @@ enum Mode {
     Server,
 }
 
+/// A guard that always fails, which only bob may override.
+const GLASS: &str = r#"Workflow(name: "glass", initial: "a", environments: { "dev": () },
+    overridable_by: ["bob"],
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [(from: "a", to: "done", guards: [
+        (name: "health", check: Command(run: ["sh", "-c", "echo db down; exit 1"])),
+    ])])"#;
+
 /// A sandbox with the workflows, and in server mode a server and a token per actor.
 struct Deck {
     sb: Sandbox,
@@ -22,7 +30,7 @@ struct Deck {
 impl Deck {
     fn new(mode: Mode) -> Deck {
         let sb = Sandbox::new();
-        for (name, text) in WORKFLOWS {
+        for (name, text) in WORKFLOWS.iter().chain([&("glass", GLASS)]) {
             sb.write(&format!("workflows/{name}.ron"), text);
         }
         let mut deck = Deck {
@@ -77,6 +85,23 @@ impl Deck {
             .spawn()
             .expect("spawn waygate");
         Spawned::from_child(child, out, err)
+    }
+
+    /// Runs each step (actor, arguments) and records it, output kept.
+    fn play(&self, t: &mut Transcript, run: &str, steps: &[(&str, &[&str])]) {
+        for (actor, args) in steps {
+            let ran = self.wg(actor, args);
+            record(t, run, &ran, &format!("{actor} {}", args.join(" ")), true);
+        }
+    }
+
+    /// The run's events, as `history --format json` prints them.
+    fn history(&self, run: &str) -> Vec<serde_json::Value> {
+        let history = self
+            .wg("bob", &["--format", "json", "history", run])
+            .code(0)
+            .json();
+        history.as_array().expect("events").clone()
     }
 
     /// What `start` and `run` take: a file here, a loaded workflow's name there.
@@ -140,13 +165,8 @@ fn approvals_scenario(mode: Mode) -> Transcript {
             keep,
         );
     }
-    let history = d
-        .wg("bob", &["--format", "json", "history", &run])
-        .code(0)
-        .json();
-    let who: Vec<String> = history
-        .as_array()
-        .expect("events")
+    let who: Vec<String> = d
+        .history(&run)
         .iter()
         .map(|e| {
             format!(
@@ -194,16 +214,7 @@ fn errors_scenario(mode: Mode) -> Transcript {
         ("ana", &["advance", &run]),
         ("ana", &["start", &d.workflow("signed"), "--env", "nowhere"]),
     ];
-    for (actor, args) in steps {
-        let ran = d.wg(actor, args);
-        record(
-            &mut t,
-            &run,
-            &ran,
-            &format!("{actor} {}", args.join(" ")),
-            true,
-        );
-    }
+    d.play(&mut t, &run, &steps);
     t
 }
 
@@ -394,4 +405,157 @@ fn status_follow_prints_the_events_until_the_end_in_both_modes() {
     );
     assert_eq!(t[2].1, 2, "{t:#?}");
     same_in_both_modes(follow_scenario);
+}
+
+fn override_scenario(mode: Mode) -> Transcript {
+    let d = Deck::new(mode);
+    let mut t = Transcript::new();
+    let run = d
+        .wg("ana", &["start", &d.workflow("glass"), "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let steps: [(&str, &[&str]); 7] = [
+        (
+            "ana",
+            &["override", &run, "health", "--reason", "db is fine"],
+        ),
+        ("ana", &["advance", &run]),
+        (
+            "ana",
+            &["override", &run, "health", "--reason", "db is fine"],
+        ),
+        ("bob", &["override", &run, "health", "--reason", " "]),
+        (
+            "bob",
+            &[
+                "--format",
+                "json",
+                "override",
+                &run,
+                "health",
+                "--reason",
+                "db is fine",
+            ],
+        ),
+        ("bob", &["override", &run, "health", "--reason", "twice"]),
+        ("ana", &["advance", &run]),
+    ];
+    d.play(&mut t, &run, &steps);
+    let overrides: Vec<String> = d
+        .history(&run)
+        .iter()
+        .filter(|e| e["kind"] == "Overridden")
+        .map(|e| format!("{} {}", e["actor"], e["reason"]))
+        .collect();
+    t.push(("overrides".into(), 0, overrides.join("\n")));
+    t
+}
+
+#[test]
+fn override_keeps_its_rules_and_records_its_actor_in_both_modes() {
+    let t = override_scenario(Mode::Local);
+    let codes: Vec<i32> = t.iter().map(|(_, c, _)| *c).collect();
+    // ana is not on the list (before and after the guard fails); a blank reason; bob's
+    // counts; not twice; then the run moves.
+    assert_eq!(codes, [1, 3, 1, 2, 0, 1, 0, 0], "{t:#?}");
+    assert!(t[4].2.contains("\"actor\": \"bob\""), "{t:#?}");
+    assert_eq!(t[7].2, "\"bob\" \"db is fine\"", "{t:#?}");
+    same_in_both_modes(override_scenario);
+}
+
+fn report_scenario(mode: Mode) -> Transcript {
+    let d = Deck::new(mode);
+    let mut t = Transcript::new();
+    let run = d
+        .wg("ana", &["start", &d.workflow("signed"), "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    d.wg("bob", &["approve", &run, "sign", "--comment", "fine"])
+        .code(0);
+    d.wg("ana", &["advance", &run]).code(0);
+    let steps: [&[&str]; 4] = [
+        &["audit", "report", "--run", &run, "--out", "report.html"],
+        &["audit", "report", "--run", &run, "--out", "report.html"],
+        &[
+            "audit",
+            "report",
+            "--run",
+            "20260101-000000-dead",
+            "--out",
+            "r2.html",
+        ],
+        &[
+            "audit",
+            "report",
+            "--workflow",
+            "nothing",
+            "--out",
+            "r3.html",
+        ],
+    ];
+    for args in steps {
+        let ran = d.wg("bob", args);
+        // The chain head's hash depends on the times of the events.
+        let mut out = ran.stdout.clone();
+        if let Some(at) = out.find("head: event") {
+            out.truncate(at);
+        }
+        let ran = crate::helpers::Ran { stdout: out, ..ran };
+        record(&mut t, &run, &ran, &args.join(" "), true);
+    }
+    // Regression: an abort through the server was done, but the answer lacked the run and
+    // the command said "answered what this waygate cannot read", exit 1.
+    let other = d
+        .wg("ana", &["start", &d.workflow("bake"), "--env", "dev"])
+        .code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let aborted = d.wg("ana", &["abort", &other, "--reason", "not needed"]);
+    record(&mut t, &other, &aborted, "abort", true);
+    let html = std::fs::read_to_string(d.sb.path().join("report.html")).expect("the report");
+    // What the report shows of the run, not where it came from.
+    let shown = [
+        "✔ approved",
+        "fine",
+        "✔ succeeded",
+        "checksums and hash chain intact",
+        run.as_str(),
+    ]
+    .map(|s| format!("{}: {}", s.replace(&run, "RUN"), html.contains(s)));
+    t.push(("report".into(), 0, shown.join("\n")));
+    for (_, token) in &d.tokens {
+        assert!(!html.contains(&token[4..]), "the token is in the report");
+    }
+    if let Some((_, url)) = &d.server {
+        assert!(html.contains(url.as_str()), "the report names the server");
+    }
+    t
+}
+
+#[test]
+fn audit_report_is_written_here_from_either_side() {
+    let t = report_scenario(Mode::Local);
+    let codes: Vec<i32> = t.iter().map(|(_, c, _)| *c).collect();
+    assert_eq!(codes, [0, 1, 1, 0, 0, 0], "{t:#?}");
+    assert_eq!(t[4].2, "run RUN aborted in `a`\n", "{t:#?}");
+    assert!(!t[5].2.contains("false"), "{t:#?}");
+    same_in_both_modes(report_scenario);
+}
+
+#[test]
+fn store_salvage_through_a_server_says_where_it_runs() {
+    let d = Deck::new(Mode::Server);
+    let ran = d.wg("ana", &["store", "salvage", "--to", "new"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("on the server's host, stop the server"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!d.sb.path().join("new").exists());
 }

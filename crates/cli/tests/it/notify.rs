@@ -140,3 +140,45 @@ fn a_closed_window_is_announced_with_when_it_opens() {
     let prefix = format!("WindowClosed|hours|Run {run} of win (prod) waits in `wait`: deploy window `hours` is closed; opens ");
     assert!(note.starts_with(&prefix), "{note}");
 }
+
+/// A process killed between sending a notification and recording it: the next `drive` sends it
+/// again (at least once), even though the run has ended, with the same `${notify.id}` so the
+/// receiver can drop the second; two drives at once send it once, and later drives not at all.
+#[test]
+fn a_notification_cut_off_before_its_record_is_sent_again_with_the_same_id() {
+    let sb = Sandbox::new();
+    // The hook writes the id it was given, and the first time kills the waygate that sent it
+    // before that can record the send.
+    sb.write(
+        "cut.ron",
+        r#"Workflow(
+    name: "cut", initial: "a",
+    notify: [(on: [RunEnded], action: Command(run: ["sh", "-c", "echo \"$1\" >> sent; [ -f once ] || { touch once; kill -9 $PPID; }", "hook", "${notify.id}"]))],
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [(from: "a", to: "done")],
+)"#,
+    );
+    let run = sb.start("ana", "cut.ron", "dev", &[]);
+    let killed = sb.wg_as("ana", &["drive", &run]);
+    assert_eq!(killed.code, -1, "killed by its hook: {}", killed.stderr);
+    let sent = || std::fs::read_to_string(sb.path().join("sent")).unwrap_or_default();
+    let id = format!("{run}:0:RunEnded\n");
+    assert_eq!(sent(), id, "sent once, not recorded");
+    assert!(!crate::helpers::kinds(&sb.history(&run)).contains(&"Notified"));
+    let racers: Vec<_> = (0..2)
+        .map(|i| sb.spawn_as("ana", &format!("drive{i}"), &["drive", &run]))
+        .collect();
+    for racer in racers {
+        racer.wait(std::time::Duration::from_secs(30)).code(0);
+    }
+    sb.wg_as("ana", &["drive", &run]).code(0);
+    assert_eq!(
+        sent(),
+        format!("{id}{id}"),
+        "sent again once, with the same id"
+    );
+    let history = sb.history(&run);
+    let notified = crate::helpers::of_kind(&history, "Notified");
+    assert_eq!(notified.len(), 1, "{notified:#?}");
+    assert_eq!(notified[0]["ok"], true);
+}

@@ -203,3 +203,63 @@ fn a_guard_that_publishes_values_cannot_be_overridden() {
     assert!(crate::helpers::of_kind(&sb.history(&run), "Overridden").is_empty());
     assert_eq!(sb.status(&run)["state"], "canary");
 }
+
+/// An overridden guard read back by `status` (while the run waits and after it ended, in every
+/// format) and by `history` is shown as overridden, by whom and why: never only as failed.
+#[test]
+fn an_overridden_guard_is_shown_as_overridden_not_failed_after_the_run_ends() {
+    let (sb, run) = started();
+    sb.wg_as(
+        "sre-lead",
+        &["override", &run, "health", "--reason", "probe\u{1b}broken"],
+    )
+    .code(0);
+    let human = sb.wg(&["status", &run]).stdout;
+    assert!(
+        human.contains(
+            "pass     health (Command): OVERRIDDEN by sre-lead (probe\\u{1b}broken); the check says: fail: exit status 1"
+        ),
+        "{human}"
+    );
+    sb.wg_as("ana", &["abort", &run, "--reason", "stop"])
+        .code(0);
+    // `status` prints people's lines or JSON.
+    let ended = sb.wg(&["status", &run]).stdout;
+    assert!(
+        ended.contains("OVERRIDDEN `health` of `canary` -> `done` by sre-lead at ")
+            && !ended.contains("FAIL"),
+        "{ended}"
+    );
+    let status = sb.wg(&["--format", "json", "status", &run]).json();
+    let health = &status["transitions"][0]["guards"][0];
+    assert_eq!(health["name"], "health");
+    assert_eq!(health["outcome"], "pass", "{health}");
+    assert_eq!(health["overridden"]["by"], "sre-lead", "{health}");
+    assert_eq!(
+        health["overridden"]["reason"], "probe\u{1b}broken",
+        "{health}"
+    );
+    assert!(
+        health["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("OVERRIDDEN by sre-lead")),
+        "{health}"
+    );
+    assert_eq!(
+        status["transitions"][0]["guards"][1]["overridden"],
+        serde_json::Value::Null
+    );
+    // `history`'s guards that did not pass: the evaluation that failed says it was overridden.
+    let history = sb.wg(&["history", &run]).stdout;
+    let details = history
+        .split("guards that did not pass:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        details.contains("    FAIL health    exit status 1\n")
+            && details.contains(
+                "    OVERRIDDEN health afterwards (#4) by sre-lead: probe\\u{1b}broken\n"
+            ),
+        "{history}"
+    );
+}

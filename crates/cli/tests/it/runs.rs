@@ -290,7 +290,7 @@ on_both_stores! {
     );
 
     sb.wg(&["audit", "--kind", "Teleported"]).code(2);
-    sb.wg(&["audit", "--since", "yesterday"]).code(1);
+    sb.wg(&["audit", "--since", "yesterday"]).code(2);
     sb.wg(&["audit", "--bogus"]).code(2);
 
     // jsonl, csv and human carry the same events.
@@ -367,4 +367,40 @@ fn unknown_runs_and_bad_input_exit_1_usage_exits_2() {
     sb.wg(&["approve", &run, "no-such-guard"]).code(1);
     sb.wg(&["advance", &run, "--to", "done"]).code(1);
     sb.wg(&["abort", &run]).code(2);
+}
+
+/// Every flag that takes a time reads it one way, and a value it cannot read is a usage error
+/// (exit 2) naming the accepted forms, escaped, before any store is opened.
+#[test]
+fn a_time_flag_that_does_not_read_is_a_usage_error_naming_the_accepted_forms() {
+    let sb = Sandbox::new();
+    let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
+    for command in commands {
+        for flag in ["--since", "--until"] {
+            for bad in ["yesterday", "2h", "2026-13-01", "\u{1b}[2J2026-11-26", ""] {
+                let mut args = command.to_vec();
+                args.extend([flag, bad]);
+                let ran = sb.wg(&args);
+                ran.code(2);
+                assert!(
+                    ran.stderr.contains(&format!("for '{flag} <TIME>': expected an RFC 3339 time such as 2026-11-26T09:00:00Z"))
+                        && ran.stderr.contains("or a date such as 2026-11-26 (midnight UTC)"),
+                    "{args:?}: {}",
+                    ran.stderr
+                );
+                assert!(!ran.stderr.contains('\u{1b}'), "escaped: {:?}", ran.stderr);
+            }
+        }
+    }
+    assert!(!sb.path().join("r.html").exists());
+    assert!(!sb.store().exists(), "nothing opened, nothing created");
+    // What does read: a time with an offset, and a date with blanks around it.
+    sb.write(
+        "w.ron",
+        &crate::helpers::one_action_workflow("w", "dev", "5s"),
+    );
+    sb.start("ana", "w.ron", "dev", &[]);
+    sb.wg(&["audit", "--since", "2026-11-26T10:00:00+01:00"])
+        .code(0);
+    sb.wg(&["audit", "--until", " 2026-11-26 "]).code(0);
 }

@@ -407,6 +407,12 @@ fn routes(run: &str) -> Vec<(&'static str, String, Option<Value>, &'static str)>
             Some(json!({ "reason": "" })),
             "operator",
         ),
+        (
+            "POST",
+            format!("/v1/runs/{run}/override"),
+            Some(json!({ "guard": "never", "reason": " " })),
+            "operator",
+        ),
         ("POST", "/v1/workflows/reload".into(), None, "admin"),
         (
             "PUT",
@@ -597,12 +603,11 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
             continue;
         }
         // Valid bodies: a blank reason is refused before the run is looked for.
-        let body = body.map(|b| {
+        let body = body.map(|mut b| {
             if b.get("reason").is_some() {
-                json!({ "reason": "why" })
-            } else {
-                b
+                b["reason"] = json!("why");
             }
+            b
         });
         let (status, reply) = s.call(Some("adm"), method, &path, body);
         assert_eq!(

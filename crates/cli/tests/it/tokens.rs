@@ -98,6 +98,41 @@ fn token_revoke_removes_the_entry_and_says_when_there_is_none() {
     assert!(ran.stderr.contains("ana has no token"), "{}", ran.stderr);
 }
 
+/// `Ana` is `ana` (the approval rules compare names without regard to case): a second token
+/// for her under another case is refused, naming the holder, and revoking `ANA` revokes hers.
+#[test]
+fn a_token_for_a_name_differing_only_by_case_is_refused() {
+    let sb = Sandbox::new();
+    let new = |actor: &str| {
+        run(
+            sb.path(),
+            &[
+                "token", "new", "--actor", actor, "--role", "approver", "--file", "t.ron",
+            ],
+        )
+    };
+    new("ana").code(0);
+    let text = std::fs::read_to_string(sb.path().join("t.ron")).expect("file");
+    let again = new("Ana");
+    again.code(1);
+    assert!(again.stdout.is_empty());
+    assert!(
+        again.stderr.contains("ana already has a token"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("t.ron")).expect("file"),
+        text
+    );
+    run(
+        sb.path(),
+        &["token", "revoke", "--actor", "ANA", "--file", "t.ron"],
+    )
+    .code(0);
+    new("Ana").code(0);
+}
+
 #[test]
 fn token_new_refuses_bad_roles_and_actor_names() {
     let sb = Sandbox::new();

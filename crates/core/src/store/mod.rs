@@ -153,6 +153,11 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn verify_reaching(&self, expect_head: &str) -> Result<VerifyReport, StoreError> {
         (**self).verify_reaching(expect_head)
     }
+    // Every method forwards, those with a default too: a default here would answer for the
+    // handle, not the store (a handle on an embedded store would hold no path).
+    fn holds_path(&self, path: &std::path::Path) -> Result<bool, StoreError> {
+        (**self).holds_path(path)
+    }
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.
@@ -551,17 +556,27 @@ impl ChainCheck {
     /// [`ChainCheck::check`] of an event whose own hash was checked already (`hash_ok`, by
     /// [`Event::hash_is_right`], perhaps on another thread): what is left is sequential.
     pub fn check_link(&mut self, event: &Event, hash_ok: bool) -> Result<(), String> {
-        if let Some(fault) = crate::event::link_fault(
-            self.next_seq,
-            &self.prev_hash,
-            event.seq,
-            &event.prev_hash,
-            hash_ok,
-        ) {
+        self.check_fields(event.seq, &event.prev_hash, &event.hash, hash_ok)
+    }
+
+    /// [`ChainCheck::check_link`] of an event given by the fields the links need: its `seq`,
+    /// `prev_hash` and `hash` (a store that checked the hash on the stored bytes,
+    /// [`crate::event::StoredEvent`], without decoding the event).
+    pub fn check_fields(
+        &mut self,
+        seq: u64,
+        prev_hash: &str,
+        hash: &str,
+        hash_ok: bool,
+    ) -> Result<(), String> {
+        if let Some(fault) =
+            crate::event::link_fault(self.next_seq, &self.prev_hash, seq, prev_hash, hash_ok)
+        {
             return Err(fault);
         }
         self.next_seq += 1;
-        self.prev_hash.clone_from(&event.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         Ok(())
     }
 }

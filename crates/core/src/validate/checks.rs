@@ -58,6 +58,29 @@ impl Checker<'_> {
                             a.approvers.len()
                         ),
                     );
+                } else if !a.approvers.is_empty() {
+                    // Names differing only by case are one person (`actor::same_actor`).
+                    let mut people: Vec<String> =
+                        a.approvers.iter().map(|n| n.to_ascii_lowercase()).collect();
+                    people.sort();
+                    people.dedup();
+                    if (min as usize) > people.len() {
+                        let span = self.span(&at("min"));
+                        self.report_newer(
+                            Code::BadValue,
+                            span,
+                            format!(
+                                "`min` is {min} but the approvers are only {} {}: names \
+                                 differing only by case are one person",
+                                people.len(),
+                                if people.len() == 1 {
+                                    "person"
+                                } else {
+                                    "people"
+                                }
+                            ),
+                        );
+                    }
                 }
                 self.actor_names(&a.approvers, &at("approvers"), "approver", "approve");
                 let prompt = self.template(&a.prompt, &at("prompt"))?;

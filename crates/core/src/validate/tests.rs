@@ -193,3 +193,14 @@ fn a_pinned_definition_reads_the_newer_rules_as_warnings_at_the_same_place() {
         (Code::BadDuration, Severity::Warning, 10, 97)
     );
 }
+
+analysis_error! {
+    name: min_beyond_the_approvers_counted_without_case_points_at_min,
+    input: with(
+        r#"check: Command(run: ["true"])"#,
+        r#"check: Approval(prompt: "ok", min: 2, approvers: ["bob", "Bob"])"#,
+    ),
+    line: 10,
+    column: 93,
+    code: BadValue,
+}

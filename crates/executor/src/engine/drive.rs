@@ -86,7 +86,21 @@ pub enum Progress {
         /// Results per transition tried.
         reports: Vec<TransitionReport>,
     },
-    /// The run moved.
+    /// A move this step just committed, reported before the state moved into runs anything
+    /// (its notifications, its entry actions), so a log reads the move first and then what the
+    /// new state's actions print. One per committed move: a failed entry action's move to the
+    /// failure path is one more.
+    Entered {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// The run moved: reported once a step that moved it is over (its entry actions done),
+    /// from where it was to where the step left it; [`Progress::Entered`] told each move as
+    /// it was made.
     Moved {
         /// From.
         from: String,
@@ -114,6 +128,13 @@ pub trait ProgressSink: Send {
     fn report(&mut self, progress: &Progress);
 }
 
+/// A sink for operations that report their results, not progress (`advance`, `rollback`).
+pub(crate) struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn report(&mut self, _: &Progress) {}
+}
+
 impl Engine {
     /// Steps run `id` until it ends, waits, or is blocked, following `on_failure` when guards
     /// fail. A run that has ended already, or that another command ends meanwhile, is
@@ -131,7 +152,9 @@ impl Engine {
             action: None,
         };
         loop {
-            let stepped = self.step(id, None, WhenBlocked::FollowOnFailure).await;
+            let stepped = self
+                .step(id, None, WhenBlocked::FollowOnFailure, &mut *sink)
+                .await;
             let (outcome, reports) = match stepped {
                 Ok(stepped) => stepped,
                 Err(EngineError::Interrupted {
@@ -174,6 +197,9 @@ impl Engine {
                     )),
                 ) => {
                     if let Some(end) = ended(&self.load(id).await?) {
+                        // A process killed after the run ended, before its hooks were sent or
+                        // recorded, leaves them due: the next drive sends them (at least once).
+                        self.notify(id).await;
                         return Ok(end);
                     }
                     if e.is_ended() {
@@ -184,12 +210,6 @@ impl Engine {
                 Err(e) => return Err(e),
             };
             let loaded = self.load(id).await?;
-            if let Some(first) = reports.first() {
-                sink.report(&Progress::Evaluated {
-                    state: first.from.clone(),
-                    reports: reports.clone(),
-                });
-            }
             match outcome {
                 StepOutcome::Moved { from, to, cause } => {
                     sink.report(&Progress::Moved { from, to, cause });

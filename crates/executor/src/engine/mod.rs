@@ -241,7 +241,12 @@ pub struct Engine {
     script: Option<Arc<dyn crate::script::Script>>,
     /// Wakes waiting drives of a run this engine (or one sharing these) writes to.
     wakes: Arc<Wakes>,
+    /// Where a new run's id comes from: [`RunId::generate`]; a test gives ids that collide.
+    run_ids: RunIds,
 }
+
+/// A source of fresh run ids for runs created at a time.
+pub type RunIds = Arc<dyn Fn(Timestamp) -> RunId + Send + Sync>;
 
 /// One run's values published as secrets, by template variable.
 type PublishedSecrets = Arc<Mutex<BTreeMap<String, String>>>;
@@ -260,8 +265,10 @@ impl std::fmt::Debug for Engine {
 pub struct Loaded {
     /// The run as stored.
     pub run: Run,
-    /// Its pinned workflow.
-    pub workflow: Workflow,
+    /// Its pinned workflow: the one model this process keeps of that definition (core's
+    /// `validate::pinned_workflow`), shared by every load of every run pinning it, so a
+    /// thousand waiting drives of one workflow hold one copy.
+    pub workflow: Arc<Workflow>,
     /// Its current state in the workflow.
     pub state: NodeIndex,
     /// Every event of the run, oldest first.
@@ -356,7 +363,15 @@ impl Engine {
             published_secrets: Arc::default(),
             script: None,
             wakes: Arc::default(),
+            run_ids: Arc::new(RunId::generate),
         }
+    }
+
+    /// Takes new runs' ids from `ids` instead of [`RunId::generate`] (tests that force two
+    /// starts onto one id).
+    pub fn with_run_ids(mut self, ids: RunIds) -> Engine {
+        self.run_ids = ids;
+        self
     }
 
     /// Shares `wakes` with other engines of this process: a write by any of them to a run
@@ -481,7 +496,7 @@ impl Engine {
             &run.definition,
         );
         let workflow = match read {
-            Ok(workflow) => Workflow::clone(&workflow),
+            Ok(workflow) => workflow,
             Err(diagnostics) => {
                 let message = diagnostics
                     .iter()

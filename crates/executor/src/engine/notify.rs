@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use waygate_core::event::EventKind;
 use waygate_core::model::Check;
-use waygate_core::notify::{due, NotifyOn, Occurrence};
+use waygate_core::notify::{due, notification_id, NotifyOn, Occurrence};
 use waygate_core::run::RunId;
 
 use super::{Engine, EngineError, Loaded};
@@ -79,7 +79,7 @@ impl Engine {
             let Some(action) = loaded.workflow.notify.get(hook).map(|n| &n.action) else {
                 continue;
             };
-            let ctx = self.notify_context(&loaded, &occurrence);
+            let ctx = self.notify_context(&loaded, hook, &occurrence);
             // Never longer than the limit, and not past an operator's stop: a notification
             // must not hold the run up (dropping it kills its process group).
             let result = tokio::select! {
@@ -125,7 +125,12 @@ impl Engine {
 
     /// The run's context with `${notify.*}` for `occurrence`, quiet (a notification's output
     /// is not the run's), and every value a step may publish but has not as `(none)`.
-    fn notify_context(&self, loaded: &Loaded, occurrence: &Occurrence) -> GuardContext {
+    fn notify_context(
+        &self,
+        loaded: &Loaded,
+        hook: usize,
+        occurrence: &Occurrence,
+    ) -> GuardContext {
         let mut ctx = self.context(loaded);
         ctx.live = None;
         let run = &loaded.run;
@@ -172,6 +177,10 @@ impl Engine {
             ("notify.prompt", prompt),
             ("notify.command", command),
             ("notify.detail", detail.clone()),
+            (
+                "notify.id",
+                notification_id(run.id.as_str(), hook, occurrence),
+            ),
         ] {
             vars.insert(name.to_owned(), value);
         }

@@ -45,26 +45,49 @@ impl Engine {
     ) -> Result<Started, EngineError> {
         let getenv = self.getenv.clone();
         let resolved = vars::resolve(workflow, env, overrides, None, |k| getenv(k))?;
-        let id = RunId::generate(self.now());
         let initial = workflow.state(workflow.initial).name.clone();
-        let mut run = Run::new(id, &workflow.name, env, &initial, &self.actor, file, text);
-        run.vars = resolved.storable();
-        run.lock = workflow.environments.get(env).and_then(|e| e.lock.clone());
+        let lock = workflow.environments.get(env).and_then(|e| e.lock.clone());
         let (workdir, file_path) = self.start_dir(file)?;
-        run.workdir = Some(workdir.clone());
-        run.file_path = file_path.clone();
-        let started = EventKind::RunStarted {
-            workflow: workflow.name.clone(),
-            env: env.to_owned(),
-            state: initial,
-            file: file.to_owned(),
-            definition_hash: sha256_hex(text.as_bytes()),
-            vars: run.vars.clone(),
-            workdir: Some(workdir),
-            file_path,
+        // An id is its second plus 16 random bits: two starts in one second may draw the same
+        // one, which the store refuses. A fresh id then, a few times (a second collision in a
+        // row is already about 1 in 65,536 when two runs start together).
+        let mut attempt = 1;
+        let run = loop {
+            let mut run = Run::new(
+                (self.run_ids)(self.now()),
+                &workflow.name,
+                env,
+                &initial,
+                &self.actor,
+                file,
+                text,
+            );
+            run.vars = resolved.storable();
+            run.lock = lock.clone();
+            run.workdir = Some(workdir.clone());
+            run.file_path = file_path.clone();
+            let started = EventKind::RunStarted {
+                workflow: workflow.name.clone(),
+                env: env.to_owned(),
+                state: initial.clone(),
+                file: file.to_owned(),
+                definition_hash: sha256_hex(text.as_bytes()),
+                vars: run.vars.clone(),
+                workdir: Some(workdir.clone()),
+                file_path: file_path.clone(),
+            };
+            let events = self.events(vec![started]);
+            match self.blocking(move |s| s.create_run(run, events)).await {
+                Ok((run, _)) => break run,
+                Err(EngineError::Store(StoreError::DuplicateRun(id)))
+                    if attempt < START_ATTEMPTS =>
+                {
+                    tracing::debug!(run = %id, attempt, "run id taken; drawing another");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let events = self.events(vec![started]);
-        let (run, _) = self.blocking(move |s| s.create_run(run, events)).await?;
         Ok(Started { run })
     }
 
@@ -192,7 +215,7 @@ impl Engine {
                 &visit_records(&loaded.events, &state),
                 &loaded.run.initiator,
             );
-            if !before.approvers.contains(&self.actor) {
+            if !before.counts(&self.actor) {
                 return Err(EngineError::NothingToWithdraw(format!(
                     "{} has no approval of `{guard}` in this visit of `{state}` to withdraw",
                     self.actor
@@ -338,7 +361,12 @@ impl Engine {
                 )
                 .await;
             match committed {
-                Ok(()) => return self.enter(id, &from, &to, Cause::Rollback).await,
+                Ok(()) => {
+                    let mut quiet = super::drive::NoProgress;
+                    return self
+                        .enter(id, &from, &to, Cause::Rollback, &mut quiet)
+                        .await;
+                }
                 Err(EngineError::Store(StoreError::Conflict { .. })) if lost < RETRIES => {
                     lost += 1;
                 }
@@ -378,6 +406,9 @@ impl Engine {
         Ok(aborted)
     }
 }
+
+/// How many ids `start` draws before it reports that the id is taken.
+const START_ATTEMPTS: u32 = 5;
 
 /// How often `rollback` and `approve --withdraw` read the run again after losing a commit
 /// to another command before they report the conflict.

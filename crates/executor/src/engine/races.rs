@@ -37,7 +37,14 @@ async fn a_withdrawal_makes_a_step_that_read_the_approval_conflict() {
     let outcome = bob.withdraw(&id, "ok", None).await.expect("withdraws");
     assert!(outcome.approvers.is_empty(), "{outcome:?}");
     let late = alice
-        .move_to(&read, Vec::new(), "done", Cause::Advance, None)
+        .move_to(
+            &read,
+            Vec::new(),
+            "done",
+            Cause::Advance,
+            None,
+            &mut super::drive::NoProgress,
+        )
         .await
         .expect_err("the move the approval allowed is refused");
     assert!(late.is_conflict(), "{late:?}");

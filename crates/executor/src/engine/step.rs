@@ -19,6 +19,7 @@ use waygate_core::outcome::GuardResult;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
 
+use super::drive::{NoProgress, Progress, ProgressSink};
 use super::{Engine, EngineError, Loaded};
 use crate::action::{describe, run_named_action};
 use crate::evaluate::evaluate_transition;
@@ -114,7 +115,7 @@ impl Engine {
         id: &RunId,
         to: Option<&str>,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
-        self.step(id, to, WhenBlocked::Stay).await
+        self.step(id, to, WhenBlocked::Stay, &mut NoProgress).await
     }
 
     /// `check`: a dry run. Evaluates the guards of the current state's transitions (or only
@@ -200,14 +201,16 @@ impl Engine {
     }
 
     /// One step, then the notifications it made due ([`Engine::notify`]); a waiting step's
-    /// `seen_events` counts their records, so a drive does not wake for its own.
+    /// `seen_events` counts their records, so a drive does not wake for its own. `sink` hears
+    /// of the evaluation and of each move as it is committed, before what follows it runs.
     pub(crate) async fn step(
         &self,
         id: &RunId,
         to: Option<&str>,
         when_blocked: WhenBlocked,
+        sink: &mut dyn ProgressSink,
     ) -> Result<(StepOutcome, Vec<TransitionReport>), EngineError> {
-        let (outcome, reports, hooks) = self.step_only(id, to, when_blocked).await?;
+        let (outcome, reports, hooks) = self.step_only(id, to, when_blocked, sink).await?;
         if !hooks {
             return Ok((outcome, reports));
         }
@@ -231,13 +234,14 @@ impl Engine {
         id: &RunId,
         to: Option<&str>,
         when_blocked: WhenBlocked,
+        sink: &mut dyn ProgressSink,
     ) -> Result<(StepOutcome, Vec<TransitionReport>, bool), EngineError> {
         let loaded = self.load(id).await?;
         let hooks = !loaded.workflow.notify.is_empty();
         loaded.ensure_active()?;
         let read = loaded.run.version;
         loaded.ensure_workdir()?;
-        if let Some(outcome) = self.finish_entry(loaded).await? {
+        if let Some(outcome) = self.finish_entry(loaded, sink).await? {
             return Ok((outcome, Vec::new(), hooks));
         }
         let loaded = self.load(id).await?;
@@ -277,11 +281,17 @@ impl Engine {
             })
             .collect();
         let from = loaded.run.state.clone();
+        if !reports.is_empty() {
+            sink.report(&Progress::Evaluated {
+                state: from.clone(),
+                reports: reports.clone(),
+            });
+        }
         let outcome = match decision {
             Decision::Ended => ended_in_terminal(&loaded),
             Decision::Take { to, .. } => {
                 let to = workflow.state(to).name.clone();
-                self.move_to(&loaded, records, &to, Cause::Advance, None)
+                self.move_to(&loaded, records, &to, Cause::Advance, None, sink)
                     .await?
             }
             Decision::Incident { to, incident } => {
@@ -289,7 +299,7 @@ impl Engine {
                 match to {
                     Some(to) => {
                         let to = workflow.state(to).name.clone();
-                        self.move_to(&loaded, records, &to, cause, Some(reason))
+                        self.move_to(&loaded, records, &to, cause, Some(reason), sink)
                             .await?
                     }
                     None => self.fail_in_place(&loaded, records).await?,
@@ -310,7 +320,8 @@ impl Engine {
                     Some(target) => {
                         let reason = blocked_reason(reports.iter().flat_map(|r| &r.results));
                         let to = workflow.state(target).name.clone();
-                        self.move_to(&loaded, records, &to, Cause::OnFailure, Some(reason))
+                        let reason = Some(reason);
+                        self.move_to(&loaded, records, &to, Cause::OnFailure, reason, sink)
                             .await?
                     }
                     None => {
@@ -347,9 +358,10 @@ impl Engine {
         to: &str,
         cause: Cause,
         reason: Option<String>,
+        sink: &mut dyn ProgressSink,
     ) -> Result<StepOutcome, EngineError> {
         self.commit_move(loaded, records, to, cause, reason).await?;
-        self.enter(&loaded.run.id, &loaded.run.state, to, cause)
+        self.enter(&loaded.run.id, &loaded.run.state, to, cause, sink)
             .await
     }
 
@@ -379,21 +391,28 @@ impl Engine {
         Ok(())
     }
 
-    /// Finishes entering `to` after a committed move from `from`, and reports the move.
+    /// Finishes entering `to` after a committed move from `from` (told to `sink` first), and
+    /// reports the move.
     pub(crate) async fn enter(
         &self,
         id: &RunId,
         from: &str,
         to: &str,
         cause: Cause,
+        sink: &mut dyn ProgressSink,
     ) -> Result<StepOutcome, EngineError> {
         let from = from.to_owned();
+        sink.report(&Progress::Entered {
+            from: from.clone(),
+            to: to.to_owned(),
+            cause,
+        });
         let mut next = self.load(id).await?;
         // A rollback is announced as it starts, before its actions run.
         if !next.workflow.notify.is_empty() && self.notify(id).await > 0 {
             next = self.load(id).await?;
         }
-        let entered = match self.finish_entry(next).await {
+        let entered = match self.finish_entry(next, sink).await {
             // Another process is running actions of this run: it re-reads the run after each
             // one, sees the move and finishes entering `to` itself.
             Err(EngineError::Busy { .. }) => None,
@@ -451,6 +470,7 @@ impl Engine {
     pub(crate) async fn finish_entry(
         &self,
         mut loaded: Loaded,
+        sink: &mut dyn ProgressSink,
     ) -> Result<Option<StepOutcome>, EngineError> {
         let first_state = loaded.run.state.clone();
         let mut last: Option<StepOutcome> = None;
@@ -520,7 +540,7 @@ impl Engine {
                             &loaded.run,
                             RunChange::to_state(&to).with_status(RunStatus::Active),
                             vec![EventKind::Transitioned {
-                                from: name,
+                                from: name.clone(),
                                 to: to.clone(),
                                 cause: Cause::Action,
                                 reason: Some(reason),
@@ -528,6 +548,11 @@ impl Engine {
                         )
                         .await;
                     if !moved_meanwhile(committed)? {
+                        sink.report(&Progress::Entered {
+                            from: name,
+                            to: to.clone(),
+                            cause: Cause::Action,
+                        });
                         last = Some(StepOutcome::Moved {
                             from: first_state.clone(),
                             to,

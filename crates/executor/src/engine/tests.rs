@@ -905,3 +905,63 @@ async fn an_approval_by_an_engine_not_sharing_the_wakes_waits_for_the_poll() {
         .expect("drives");
     assert_eq!(end, terminal("done", RunStatus::Succeeded));
 }
+
+/// Two environments, so two runs of it can be under way at once.
+const TWO_ENVS: &str = r#"Workflow(
+    name: "two", initial: "a", environments: { "x": (), "y": () },
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [(from: "a", to: "done")],
+)"#;
+
+/// Ids drawn from `ids` in turn (the last one again when they run out).
+fn scripted_ids(ids: &[&str]) -> RunIds {
+    let ids: Vec<RunId> = ids.iter().map(|i| RunId::from(*i)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    Arc::new(move |_| {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ids[n.min(ids.len() - 1)].clone()
+    })
+}
+
+async fn start_in(engine: &Engine, env: &str) -> Result<Started, EngineError> {
+    let w = validate("t.ron", TWO_ENVS).workflow.expect("valid");
+    engine
+        .start(&w, "t.ron", TWO_ENVS, env, &BTreeMap::new())
+        .await
+}
+
+/// Regression: two starts in one second could draw the same id, and the second failed with
+/// "run ... already exists" (a 500 from the server) instead of taking another id.
+#[tokio::test]
+async fn a_start_that_draws_a_taken_id_draws_another() {
+    let (engine, store) = setup("ana");
+    let first = "20261129-120000-aaaa";
+    let second = "20261129-120000-bbbb";
+    let engine = engine.with_run_ids(scripted_ids(&[first, first, second]));
+    let a = start_in(&engine, "x").await.expect("first").run;
+    let b = start_in(&engine, "y")
+        .await
+        .expect("second, on a fresh id")
+        .run;
+    assert_eq!((a.id.as_str(), b.id.as_str()), (first, second));
+    assert_eq!(store.load_run(&a.id).expect("a").env, "x");
+    assert_eq!(store.load_run(&b.id).expect("b").env, "y");
+    assert_eq!(kinds(store.as_ref(), &b.id), ["RunStarted"]);
+}
+
+#[tokio::test]
+async fn a_start_gives_up_after_a_few_taken_ids() {
+    let (engine, store) = setup("ana");
+    let taken = "20261129-120000-aaaa";
+    let engine = engine.with_run_ids(scripted_ids(&[taken]));
+    start_in(&engine, "x").await.expect("first");
+    let refused = start_in(&engine, "y").await.expect_err("every id is taken");
+    assert!(
+        matches!(&refused, EngineError::Store(StoreError::DuplicateRun(id)) if id.as_str() == taken),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.list_runs(&RunFilter::default()).expect("runs").len(),
+        1
+    );
+}

@@ -5,7 +5,8 @@
 //! Engines that share one [`Wakes`] ([`Engine::with_wakes`]) tell each other: every write an
 //! engine makes to a run ([`Wakes::wake`]) wakes the drives of that run waiting in any of
 //! them. Writes by other processes are not seen here; a waiting drive still looks at the
-//! store every [`super::DriveOptions::poll`] for those.
+//! store every [`super::DriveOptions::poll`] for those. The server's event stream of a run
+//! waits on the same wake-ups, so a client following a run sees each event as it is written.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,8 +33,9 @@ impl Wakes {
     }
 
     /// A receiver that changes at the next [`Wakes::wake`] of `id`: take it before looking
-    /// at the run, so that a write between the look and the sleep is not missed.
-    pub(super) fn subscribe(&self, id: &RunId) -> watch::Receiver<()> {
+    /// at the run, so that a write between the look and the sleep is not missed. (The
+    /// server's event stream waits on it too.)
+    pub fn subscribe(&self, id: &RunId) -> watch::Receiver<()> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.entry(id.clone())
             .or_insert_with(|| watch::channel(()).0)
@@ -41,7 +43,7 @@ impl Wakes {
     }
 
     /// Forgets `id` once nobody waits on it (call after dropping the receiver).
-    pub(super) fn unsubscribe(&self, id: &RunId) {
+    pub fn unsubscribe(&self, id: &RunId) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         if runs.get(id).is_some_and(|tx| tx.receiver_count() == 0) {
             runs.remove(id);
