@@ -3,6 +3,7 @@
 mod approvals;
 mod audit_report;
 mod blue_green;
+mod browser_pages;
 mod clock;
 mod completions;
 mod concurrency;
@@ -36,4 +37,5 @@ mod untrusted;
 mod upgrade;
 mod validate;
 mod vars;
+mod webdriver;
 mod workdir;
