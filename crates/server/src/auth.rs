@@ -21,7 +21,7 @@ use crate::error::{ApiError, Code};
 use crate::role::{any_allows, Action};
 use crate::server::Shared;
 use crate::session::{cookie_value, Session};
-use crate::tokens::{Identity, Tokens, TokensError};
+use crate::tokens::{token_hash, Identity, Tokens, TokensError};
 
 /// The tokens file and what was last read from it.
 #[derive(Debug)]
@@ -108,8 +108,8 @@ impl Needs for Administers {
 /// How a request showed who it is.
 #[derive(Debug, Clone)]
 pub enum Via {
-    /// `Authorization: Bearer TOKEN`.
-    Bearer,
+    /// `Authorization: Bearer TOKEN`, whose SHA-256 (as the tokens file keeps it) is this.
+    Bearer(String),
     /// The cookie of a session signed in on the pages ([`crate::session`]).
     Session(Arc<Session>),
 }
@@ -166,7 +166,7 @@ pub(crate) fn identify(
         .filter(|t| !t.is_empty());
     if let Some(token) = token {
         return match shared.tokens.current().authenticate(token) {
-            Some(identity) => Ok((identity, Via::Bearer)),
+            Some(identity) => Ok((identity, Via::Bearer(token_hash(token)))),
             None => Err(refused(
                 &route,
                 Code::NotAuthenticated,
@@ -223,6 +223,26 @@ pub(crate) fn identify(
     }
 }
 
+/// Whether a caller who showed `via` as `actor` still is who they were: the token still in
+/// the tokens file as theirs, the session still open. Asked again and again by an answer that
+/// goes on (a run's event stream), so that signing out or revoking the token ends it.
+pub(crate) fn still_holds(shared: &Shared, via: &Via, actor: &str) -> bool {
+    let sha256 = match via {
+        Via::Bearer(sha256) => sha256,
+        Via::Session(session) => {
+            if !shared.sessions.is_open(session) {
+                return false;
+            }
+            &session.token_sha256
+        }
+    };
+    shared
+        .tokens
+        .current()
+        .holder(sha256)
+        .is_some_and(|identity| identity.actor == actor)
+}
+
 /// Whether `identity`'s roles allow `action`; a refusal is logged and counted.
 pub(crate) fn allow(identity: &Identity, action: Action, route: &str) -> Result<(), ApiError> {
     if any_allows(&identity.roles, action) {
@@ -249,6 +269,8 @@ pub(crate) fn allow(identity: &Identity, action: Action, route: &str) -> Result<
 pub struct Caller<N> {
     /// Who is calling: the actor on every event the request causes.
     pub identity: Identity,
+    /// How it showed who it is.
+    pub via: Via,
     needs: PhantomData<N>,
 }
 
@@ -264,10 +286,11 @@ impl<N: Needs> FromRequestParts<Arc<Shared>> for Caller<N> {
         } else {
             CookieUse::Refused
         };
-        let (identity, _) = identify(parts, shared, cookie)?;
+        let (identity, via) = identify(parts, shared, cookie)?;
         allow(&identity, N::ACTION, &route_of(parts))?;
         Ok(Caller {
             identity,
+            via,
             needs: PhantomData,
         })
     }

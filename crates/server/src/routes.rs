@@ -33,7 +33,7 @@ use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 use waygate_executor::engine::ApproveOutcome;
 use waygate_executor::EngineError;
 
-use crate::auth::{Administers, Approves, Caller, Operates, Overrides, Reads};
+use crate::auth::{still_holds, Administers, Approves, Caller, Operates, Overrides, Reads};
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -107,14 +107,20 @@ const TOO_LARGE: &str = "the request body is larger than this server takes";
 /// (a body whose announced length is over the limit; a run id in the URL that is no UTF-8)
 /// the API's JSON error, so every error carries its code (`docs/api.md`, Errors) and the CLI
 /// prints what the server said.
+///
+/// An answer that is already JSON, or a page (HTML: the pages say their own errors to a
+/// person), is left as it is.
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    let json = response
+    let said = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"application/json") || v.starts_with(b"text/html")
+        });
     let code = match response.status() {
-        _ if json => return response,
+        _ if said => return response,
         StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
         StatusCode::BAD_REQUEST => Code::Usage,
         _ => return response,
@@ -729,7 +735,7 @@ struct EventsQuery {
 /// the start (or after `after`), live until the run ends (then `event: end`) or the server
 /// stops.
 async fn events(
-    _: Caller<Reads>,
+    caller: Caller<Reads>,
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
@@ -740,6 +746,7 @@ async fn events(
     blocking(move || store.load_run(&check)).await?;
     struct Follow {
         shared: Arc<Shared>,
+        caller: Caller<Reads>,
         id: RunId,
         after: Option<u64>,
         queue: std::collections::VecDeque<SseEvent>,
@@ -747,6 +754,7 @@ async fn events(
     }
     let follow = Follow {
         shared,
+        caller,
         id,
         after: q.after,
         queue: Default::default(),
@@ -757,7 +765,8 @@ async fn events(
             if let Some(e) = f.queue.pop_front() {
                 return Some((Ok(e), f));
             }
-            if f.done {
+            // Signed out, or the token revoked, while the stream was open: it ends.
+            if f.done || !still_holds(&f.shared, &f.caller.via, &f.caller.identity.actor) {
                 return None;
             }
             // Subscribed before the read: a write between the read and the wait wakes it.

@@ -131,6 +131,15 @@ impl Sessions {
         Some(session)
     }
 
+    /// Whether `session` is still open (not ended, not expired), without marking it used:
+    /// an open stream is not a request.
+    pub fn is_open(&self, session: &Session) -> bool {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .get(&session.key)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session) && !s.expired(Instant::now()))
+    }
+
     /// Ends `session`: its cookie is worth nothing from now on.
     pub fn end(&self, session: &Session) {
         self.table

@@ -104,7 +104,7 @@ impl Viewer {
                 "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
                 xml::text(&s.csrf)
             ),
-            Via::Bearer => String::new(),
+            Via::Bearer(_) => String::new(),
         }
     }
 
@@ -113,7 +113,7 @@ impl Viewer {
     fn csrf_ok(&self, presented: Option<&str>) -> bool {
         match &self.via {
             Via::Session(s) => presented.is_some_and(|p| s.csrf_matches(p)),
-            Via::Bearer => true,
+            Via::Bearer(_) => true,
         }
     }
 
