@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, MatchedPath, Path, Query, Request, State};
@@ -672,10 +672,24 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let id = run_id(&id);
+    // Held for as long as the stream is open; each idle stream looks at the store now and
+    // then, so their number is bounded (`Limits::streams`).
+    let Ok(permit) = shared.streams.clone().try_acquire_owned() else {
+        metrics::counter!("waygate_event_streams_refused_total").increment(1);
+        return Err(ApiError::new(
+            Code::Busy,
+            format!(
+                "this server has {} event streams open, as many as it allows; try again later, \
+                 or follow the run with `waygate status`",
+                shared.limits.streams
+            ),
+        ));
+    };
     let store = shared.backend.store.clone();
     let check = id.clone();
     blocking(move || store.load_run(&check)).await?;
     struct Follow {
+        _permit: tokio::sync::OwnedSemaphorePermit,
         shared: Arc<Shared>,
         id: RunId,
         after: Option<u64>,
@@ -683,6 +697,7 @@ async fn events(
         done: bool,
     }
     let follow = Follow {
+        _permit: permit,
         shared,
         id,
         after: q.after,
@@ -726,11 +741,13 @@ async fn events(
             } else if f.queue.is_empty() {
                 // Woken at once by a write through this server (a drive's step, an
                 // approval); other processes' writes (another replica's) are seen at the next
-                // look.
+                // look. The store has no read of a run's events after a seq, so a look reads
+                // them all: rarely (`Limits::stream_look`).
                 let shutdown = f.shared.shutdown.clone();
+                let look = f.shared.limits.stream_look;
                 tokio::select! {
                     () = woken.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(look) => {}
                     _ = shutdown.wait() => { f.done = true; }
                 }
             }

@@ -886,3 +886,48 @@ fn an_admin_uploads_a_workflow_that_validates_and_nothing_else() {
     );
     s.start("op", "fresh");
 }
+
+#[test]
+fn event_streams_beyond_the_limit_are_refused_with_json_and_counted() {
+    let s = Served::with(Sandbox::new(), &["--max-streams", "1"]);
+    let run = s.start("op", "free");
+    let path = format!("/v1/runs/{run}/events");
+    // One stream, held open.
+    let mut open = TcpStream::connect(s.addr).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.addr,
+        s.token("aud")
+    );
+    open.write_all(head.as_bytes()).expect("send head");
+    let mut first = [0u8; 12];
+    open.read_exact(&mut first).expect("the stream answers");
+    assert_eq!(
+        &first,
+        b"HTTP/1.1 200",
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    // A second one is one too many.
+    let (status, reply) = s.call(Some("aud"), "GET", &path, None);
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (503, Some("busy")),
+        "{reply}"
+    );
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 event streams open"),
+        "{reply}"
+    );
+    let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("waygate_event_streams_refused_total 1"),
+        "{metrics}"
+    );
+    drop(open);
+}
