@@ -73,7 +73,7 @@ impl Default for Limits {
             request: Duration::from_secs(60),
             drain: Duration::from_secs(30),
             streams: 256,
-            stream_look: Duration::from_secs(2),
+            stream_look: Duration::from_secs(5),
         }
     }
 }
