@@ -95,11 +95,13 @@ async fn count(path: MatchedPath, request: Request, next: Next) -> Response {
 /// What a body over the limit is told, whoever notices it.
 const TOO_LARGE: &str = "the request body is larger than this server takes";
 
-/// Makes the plain-text refusals of the layers and extractors that answer before a handler
-/// (a body whose announced length is over the limit; a run id in the URL that is no UTF-8)
-/// the API's JSON error, so every error carries its code (`docs/api.md`, Errors) and the CLI
-/// prints what the server said.
+/// Makes the plain-text refusals of the layers and extractors that answer before or instead of
+/// a handler (a body whose announced length is over the limit; a run id in the URL that is no
+/// UTF-8; a method the route does not take; a request over the time limit) the API's JSON
+/// error, so every error carries its code (`docs/api.md`, Errors) and the CLI prints what the
+/// server said.
 async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
     let response = next.run(request).await;
     let json = response
         .headers()
@@ -109,16 +111,35 @@ async fn json_errors(request: Request, next: Next) -> Response {
         _ if json => return response,
         StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
         StatusCode::BAD_REQUEST => Code::Usage,
+        StatusCode::METHOD_NOT_ALLOWED => Code::WrongMethod,
+        StatusCode::REQUEST_TIMEOUT => Code::Timeout,
         _ => return response,
     };
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
     let message = match code {
         Code::TooLarge => TOO_LARGE.to_owned(),
+        Code::WrongMethod => format!(
+            "{method} is not a method of this route; it takes {}",
+            allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .unwrap_or("other methods")
+        ),
+        Code::Timeout => "the request took longer than this server allows for one (docs/api.md, \
+                          Limits); an operation that changes a run still runs to its end"
+            .to_owned(),
         _ => match axum::body::to_bytes(response.into_body(), 4096).await {
             Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).into_owned(),
             _ => "bad request".to_owned(),
         },
     };
-    ApiError::new(code, message).into_response()
+    let mut answer = ApiError::new(code, message).into_response();
+    if let Some(allow) = allow {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    answer
 }
 
 /// A JSON body; a body that is too large or not the expected JSON is an [`ApiError`].
@@ -757,4 +778,67 @@ async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A route behind the quick routes' time limit and [`json_errors`], as in [`router`].
+    fn slow_app() -> Router {
+        Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    "late"
+                }),
+            )
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(60),
+            ))
+            .layer(middleware::from_fn(json_errors))
+    }
+
+    async fn error_of(response: Response) -> (StatusCode, ApiError) {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: crate::error::ErrorBody = serde_json::from_slice(&body).expect("a JSON error");
+        (status, body.error)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_over_the_time_limit_is_a_json_timeout() {
+        let request = Request::get("/slow")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = slow_app().oneshot(request).await.expect("answered");
+        let (status, error) = error_of(response).await;
+        assert_eq!(
+            (status, error.code),
+            (StatusCode::REQUEST_TIMEOUT, Code::Timeout)
+        );
+        assert!(error.message.contains("took longer"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_a_json_error_that_names_the_right_ones() {
+        let request = Request::delete("/slow")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = slow_app().oneshot(request).await.expect("answered");
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let (status, error) = error_of(response).await;
+        assert_eq!(
+            (status, error.code),
+            (StatusCode::METHOD_NOT_ALLOWED, Code::WrongMethod)
+        );
+        assert!(error.message.contains("DELETE"), "{}", error.message);
+        assert!(allow.is_some());
+    }
 }

@@ -572,6 +572,13 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         (413, Some("too_large")),
         "{reply}"
     );
+    // A method the route does not take.
+    let (status, reply) = s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None);
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (405, Some("wrong_method")),
+        "{reply}"
+    );
     // A run id in the URL that is no UTF-8.
     let (status, reply) = s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None);
     assert_eq!(
