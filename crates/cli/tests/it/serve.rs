@@ -936,5 +936,17 @@ fn event_streams_beyond_the_limit_are_refused_with_json_and_counted() {
         metrics.contains("waygate_event_streams_refused_total 1"),
         "{metrics}"
     );
+    // `waygate drive` through the server still drives the run, without its events, and says so.
+    let out: crate::helpers::Ran =
+        s.sb.command("op", &["drive", &run])
+            .env("WAYGATE_SERVER", format!("http://{}", s.addr))
+            .env("WAYGATE_TOKEN", s.token("op"))
+            .output()
+            .expect("waygate runs")
+            .into();
+    out.code(0)
+        .stderr_has("note: not showing the run's events")
+        .stderr_has("1 event streams open");
+    assert_eq!(s.status(&run), "succeeded");
     drop(open);
 }
