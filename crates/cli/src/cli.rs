@@ -285,25 +285,15 @@ pub struct Time {
     pub at: jiff::Timestamp,
 }
 
-/// An RFC 3339 time (`2026-11-26T09:00:00Z`, `2026-11-26T10:00:00+01:00`), or a date
-/// (`2026-11-26`: midnight UTC). Nothing relative (`yesterday`, `2h`): a script's audit scope
-/// must mean the same whenever it runs.
+/// A time as people write it (`waygate_core::summary::parse_time`, the one reading, shared
+/// with the server's pages and API).
 fn parse_time(text: &str) -> Result<Time, String> {
-    let at = text.trim().parse::<jiff::Timestamp>().ok().or_else(|| {
-        let date = text.trim().parse::<jiff::civil::Date>().ok()?;
-        let midnight = date.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?;
-        Some(midnight.timestamp())
-    });
-    match at {
-        Some(at) => Ok(Time {
+    match waygate_core::summary::parse_time(text) {
+        Ok(at) => Ok(Time {
             text: text.to_owned(),
             at,
         }),
-        None => Err(
-            "expected an RFC 3339 time such as 2026-11-26T09:00:00Z (or with an offset, \
-             2026-11-26T10:00:00+01:00), or a date such as 2026-11-26 (midnight UTC)"
-                .into(),
-        ),
+        Err(e) => Err(e.why().into()),
     }
 }
 
@@ -429,6 +419,26 @@ impl Command {
             Command::Completions { .. } | Command::Man { .. } => &[Human],
             Command::Token(_) | Command::Serve(_) => &[Human],
             _ => &[Human, Json],
+        }
+    }
+
+    /// The command's time window (`--since`, `--until`), checked before anything is opened: a
+    /// window that ends before it starts selects nothing, for every command that takes one.
+    pub fn check_time_window(&self) -> Result<(), String> {
+        let (since, until) = match self {
+            Command::Audit(AuditArgs {
+                verify: Some(AuditCommand::Report(r)),
+                ..
+            }) => (&r.since, &r.until),
+            Command::Audit(a) if a.verify.is_none() => (&a.since, &a.until),
+            _ => return Ok(()),
+        };
+        match (since, until) {
+            (Some(s), Some(u)) if s.at > u.at => Err(format!(
+                "--since {} is after --until {}: nothing can be in scope",
+                s.at, u.at
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -150,6 +150,13 @@ pub enum CliError {
     /// Output could not be written (a closed pipe ends quietly).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// `audit report --out -`: stdout closed before the whole report reached it. Unlike a
+    /// list cut short by `| head`, a report read in part is not the report: said, and exit 1.
+    #[error(
+        "the report was cut off: stdout closed before its end ({0}); what was read is not a \
+         complete report, write it again (or `--out FILE.html`)"
+    )]
+    ReportCutOff(std::io::Error),
     /// Input that parses but makes no sense (`--var` without `=`, unknown environment...).
     #[error("{0}")]
     BadInput(String),
@@ -235,7 +242,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Invalid(_) | CliError::File(_) | CliError::BadInput(_) => Exit::Error,
-            CliError::Output(_) => Exit::Error,
+            CliError::Output(_) | CliError::ReportCutOff(_) => Exit::Error,
             CliError::Usage(_) => Exit::Usage,
             // A signal ended a wait for a store a neighbour held: the operator stopped the
             // command and nothing changed, so it exits as any other interruption.

@@ -120,6 +120,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             names.join(" or ")
         )));
     }
+    cli.command.check_time_window().map_err(CliError::Usage)?;
     match &cli.command {
         Command::Validate { files, policies } => {
             return commands::validate::run(files, policies, g.format)

@@ -10,7 +10,7 @@ use std::io::Write;
 use serde::Serialize;
 use waygate_core::outcome::{GuardResult, Outcome};
 pub use waygate_core::summary::{event_summary, lost_events, time};
-use waygate_core::text::escape_control;
+use waygate_core::text::{csv_row, escape_control};
 
 use crate::exit::CliError;
 
@@ -65,25 +65,13 @@ impl Table {
         out
     }
 
-    /// RFC 4180 CSV with a header row.
+    /// RFC 4180 CSV with a header row (`waygate_core::text::csv_row`).
     pub fn csv(&self) -> String {
-        let mut out = String::new();
         let header: Vec<String> = self.headers.iter().map(|h| h.to_lowercase()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            let cells: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        }
-        out
-    }
-}
-
-/// Quotes a CSV field when it needs it.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
+        std::iter::once(&header)
+            .chain(&self.rows)
+            .map(|row| csv_row(row.iter().map(String::as_str)))
+            .collect()
     }
 }
 
@@ -150,14 +138,6 @@ pub fn guard_lines(results: &[GuardResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-    }
 
     #[test]
     fn table_cells_are_escaped_for_people_and_exact_in_csv() {

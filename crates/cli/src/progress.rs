@@ -19,6 +19,9 @@ pub struct Sink {
     /// The state the last move told as it was made ([`Progress::Entered`]) went to: the move
     /// reported once the step is over is already on the screen then.
     entered: Option<String>,
+    /// The state whose entry, begun by another process, this sink said it finishes: said once
+    /// for all of its actions.
+    finishing: Option<String>,
 }
 
 /// When plain (non-terminal) output prints a waiting line: whenever the guards waited on
@@ -59,6 +62,7 @@ impl Sink {
             tty: screen::is_tty(),
             pacer: Pacer::new(Duration::from_secs(60)),
             entered: None,
+            finishing: None,
         }
     }
 
@@ -91,10 +95,40 @@ impl ProgressSink for Sink {
             Progress::Entered { from, to, cause } => {
                 self.pacer.reset();
                 self.entered = Some(to.clone());
+                self.finishing = None;
                 self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));
             }
+            Progress::Action {
+                state,
+                action,
+                again,
+            } => match again {
+                Some(why) => {
+                    self.pacer.reset();
+                    self.line(&format!(
+                        "↻ action {} of `{state}` runs again: {} (actions run at least once)",
+                        action + 1,
+                        why.why()
+                    ));
+                }
+                // A move this sink did not tell: made by a process that stopped before the
+                // state's actions were done.
+                None if self.entered.as_deref() != Some(state.as_str())
+                    && self.finishing.as_deref() != Some(state.as_str()) =>
+                {
+                    self.pacer.reset();
+                    self.finishing = Some(state.clone());
+                    self.line(&format!(
+                        "↻ `{state}` was entered but its actions had not finished: action {} \
+                         runs now",
+                        action + 1
+                    ));
+                }
+                None => {}
+            },
             // Told already as it was made, unless another process made it.
             Progress::Moved { from, to, cause } => {
+                self.finishing = None;
                 if self.entered.take().as_ref() != Some(to) {
                     self.pacer.reset();
                     self.line(&format!("→ {from} -> {to} ({})", cause.as_str()));

@@ -234,7 +234,7 @@ pub fn tally(
     // by the name in lower case, shown as they first wrote it.
     let mut approvers: BTreeMap<String, &str> = BTreeMap::new();
     for r in records.iter().filter(|r| r.guard == guard) {
-        let person = r.actor.to_ascii_lowercase();
+        let person = crate::actor::person(&r.actor);
         if !r.given {
             approvers.remove(&person);
         } else if may_approve(check, &r.actor, initiator).is_ok() {
@@ -247,6 +247,49 @@ pub fn tally(
         approvers: names,
         need: check.min.max(1),
     }
+}
+
+/// An Approval guard out of the run's state that does not have enough approvals yet.
+#[derive(Debug, Clone)]
+pub struct Pending<'w> {
+    /// The guard's name.
+    pub guard: &'w str,
+    /// The state its transition leads to.
+    pub to: NodeIndex,
+    /// The guard's check (its prompt, approvers, `min`, `not_by_initiator`).
+    pub check: &'w ApprovalCheck,
+    /// Where it stands in this visit.
+    pub tally: Tally,
+}
+
+/// The Approval guards of the transitions out of `state` (file order) without enough
+/// approvals in the current visit: what `status` lists and the run page offers to approve.
+/// `events` are all of the run's events, oldest first.
+pub fn pending<'w>(
+    workflow: &'w Workflow,
+    state: NodeIndex,
+    events: &[Event],
+    initiator: &str,
+) -> Vec<Pending<'w>> {
+    let records = visit_records(events, &workflow.state(state).name);
+    let mut out = Vec::new();
+    for t in workflow.outgoing_iter(state) {
+        for g in &t.transition.guards {
+            let Some(check) = approval_of(&g.check) else {
+                continue;
+            };
+            let tally = tally(check, &g.name, &records, initiator);
+            if !tally.met() {
+                out.push(Pending {
+                    guard: &g.name,
+                    to: t.to,
+                    check,
+                    tally,
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

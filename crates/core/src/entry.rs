@@ -187,6 +187,20 @@ pub enum Rerun {
     Crashed(usize),
 }
 
+impl Rerun {
+    /// Why, in words for people: `stopped by SIGINT`, `the process running it died without
+    /// a record`.
+    pub fn why(&self) -> String {
+        match self {
+            Rerun::Interrupted { signal } => format!("stopped by {signal}"),
+            Rerun::Crashed(1) => "the process running it died without a record".to_owned(),
+            Rerun::Crashed(n) => {
+                format!("the process running it died without a record, {n} times")
+            }
+        }
+    }
+}
+
 /// What entering the state needs next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

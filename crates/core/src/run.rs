@@ -228,6 +228,18 @@ impl Run {
 }
 
 impl Run {
+    /// Whether the run was going at some time between `since` and `until` (either open):
+    /// started at or before `until`, and not ended before `since`. The scope of `audit
+    /// report --since/--until` and of the runs page's time filter.
+    pub fn going_between(
+        &self,
+        since: Option<jiff::Timestamp>,
+        until: Option<jiff::Timestamp>,
+    ) -> bool {
+        until.is_none_or(|u| self.started_at <= u)
+            && since.is_none_or(|s| self.ended_at.is_none_or(|e| e >= s))
+    }
+
     /// The key of the lock this run holds while it has not ended ([`lock_key`]).
     pub fn lock_key(&self) -> String {
         lock_key(&self.workflow, &self.env, self.lock.as_deref())

@@ -1,7 +1,7 @@
 //! Events as text for people: one line per event (`history`, `audit`, the audit report), a
-//! guard outcome as a word, and the time format people read. Plain text, not escaped: each
-//! renderer escapes for its medium (`text::escape_control` for a terminal, XML escaping for a
-//! page).
+//! guard outcome as a word, the time format people read and the one they write (`--since`,
+//! a page's filter), and events as CSV. Plain text, not escaped: each renderer escapes for its
+//! medium (`text::escape_control` for a terminal, XML escaping for a page; CSV quotes).
 
 use crate::event::{Event, EventKind};
 use crate::outcome::Outcome;
@@ -180,4 +180,91 @@ fn published(outputs: &std::collections::BTreeMap<String, String>) -> String {
 /// Human time: `2026-11-26 16:45:01Z`.
 pub fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// What a time as people write it may be: said wherever one is refused.
+pub const TIME_SYNTAX: &str = "expected an RFC 3339 time such as 2026-11-26T09:00:00Z (or with \
+                               an offset, 2026-11-26T10:00:00+01:00), or a date such as \
+                               2026-11-26 (midnight UTC)";
+
+/// A time as people write it (`--since`, `--until`, a page's filter) that is none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: {}", self.why())]
+pub struct BadTime {
+    /// What was written.
+    pub text: String,
+    /// A date and time without an offset: it names no instant.
+    pub no_offset: bool,
+}
+
+impl BadTime {
+    /// Why it is none, without the text itself (for a caller that shows it already).
+    pub fn why(&self) -> &'static str {
+        if self.no_offset {
+            "this date and time has no UTC offset, so it names no instant: add one, as in \
+             2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00"
+        } else {
+            TIME_SYNTAX
+        }
+    }
+}
+
+/// A time as people write it: an RFC 3339 time, or a date (midnight UTC); blanks around
+/// ignored. Nothing relative (`yesterday`, `2h`): an audit scope must mean the same whenever
+/// it is asked. A date and time without an offset names no instant and is refused: it is not
+/// the midnight of its date (jiff reads a date off the front of any date and time), which
+/// would widen or cut the scope by up to a day.
+pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
+    let trimmed = text.trim();
+    if let Ok(t) = trimmed.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    // The date alone: no time after it (`T`, or a blank, then hours).
+    if !trimmed.contains(['T', 't', ' ', ':']) {
+        if let Ok(d) = trimmed.parse::<jiff::civil::Date>() {
+            if let Ok(z) = d.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
+                return Ok(z.timestamp());
+            }
+        }
+    }
+    Err(BadTime {
+        text: text.to_owned(),
+        no_offset: trimmed.parse::<jiff::civil::DateTime>().is_ok(),
+    })
+}
+
+/// The columns of events as CSV (`audit --format csv`, `history --format csv`, the API's
+/// `/v1/audit?format=csv`).
+pub const EVENT_CSV_COLUMNS: [&str; 8] = [
+    "seq",
+    "run_id",
+    "at",
+    "actor",
+    "kind",
+    "summary",
+    "prev_hash",
+    "hash",
+];
+
+/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]): exact text, quoted where
+/// needed ([`crate::text::csv_field`]).
+pub fn events_csv(events: &[Event]) -> String {
+    let mut out = crate::text::csv_row(EVENT_CSV_COLUMNS.iter().copied());
+    for e in events {
+        out.push_str(&crate::text::csv_row(
+            [
+                e.seq.to_string(),
+                e.run_id.to_string(),
+                e.at.to_string(),
+                e.actor.clone(),
+                e.kind.name().to_owned(),
+                event_summary(e),
+                e.prev_hash.clone(),
+                e.hash.clone(),
+            ]
+            .iter()
+            .map(String::as_str),
+        ));
+    }
+    out
 }

@@ -104,9 +104,35 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A CSV field, quoted when it needs it (RFC 4180); the text is kept exact.
+pub fn csv_field(s: &str) -> Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// One CSV record: the fields quoted as needed, joined by commas, ended by CRLF.
+pub fn csv_row<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+    let cells: Vec<Cow<'_, str>> = fields.into_iter().map(csv_field).collect();
+    let mut line = cells.join(",");
+    line.push_str("\r\n");
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_row(["a", "b,c"]), "a,\"b,c\"\r\n");
+    }
 
     #[test]
     fn a_shell_gets_fewer_bare_words_than_a_person() {

@@ -315,6 +315,8 @@ impl Store for PgStore {
     }
 
     fn scan_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        // The query narrows; `EventFilter::matches` decides (the actor in any case, as
+        // `actor::same_actor` compares names: `lower` keeps every row it would keep).
         let run = filter.run.as_ref().map(RunId::as_str);
         let since = filter.since.map(micros);
         let until = filter.until.map(micros);
@@ -333,7 +335,7 @@ impl Store for PgStore {
                         r.workflow, r.env \
                  FROM waygate_events e LEFT JOIN waygate_runs r ON r.id = e.run_id \
                  WHERE ($1::text IS NULL OR e.run_id = $1) \
-                   AND ($2::text IS NULL OR e.actor = $2) \
+                   AND ($2::text IS NULL OR lower(e.actor) = lower($2)) \
                    AND ($3::text IS NULL OR e.kind_name = $3) \
                    AND ($4::bigint IS NULL OR e.at_us >= $4) \
                    AND ($5::bigint IS NULL OR e.at_us <= $5) \

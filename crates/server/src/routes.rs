@@ -1,4 +1,5 @@
-//! The routes: `/v1/...` (one per CLI command, JSON), `/healthz`, `/readyz`, `/metrics`.
+//! The routes: `/v1/...` (one per CLI command, JSON), `/healthz`, `/readyz`, `/metrics`, and
+//! the pages for people (`crate::pages`).
 //! `docs/api.md` documents each with a `curl` example.
 //!
 //! Handlers check the caller first ([`Caller`], before the body is read), then do what the
@@ -29,7 +30,10 @@ use waygate_core::event::{Event, EventKind};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 
-use crate::auth::{Administers, Approves, Caller, Operates, Overrides, Reads};
+use waygate_executor::engine::ApproveOutcome;
+use waygate_executor::EngineError;
+
+use crate::auth::{still_holds, Administers, Approves, Caller, Operates, Overrides, Reads};
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -62,6 +66,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let long = Router::new()
         .route("/v1/runs/{id}/drive", post(drive))
         .route("/v1/runs/{id}/events", get(events));
+    let quick = quick.merge(crate::pages::router().layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    )));
     Router::new()
         .merge(quick)
         .merge(long)
@@ -100,15 +108,21 @@ const TOO_LARGE: &str = "the request body is larger than this server takes";
 /// UTF-8; a method the route does not take; a request over the time limit) the API's JSON
 /// error, so every error carries its code (`docs/api.md`, Errors) and the CLI prints what the
 /// server said.
+///
+/// An answer that is already JSON, or a page (HTML: the pages say their own errors to a
+/// person), is left as it is.
 async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let response = next.run(request).await;
-    let json = response
+    let said = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"application/json") || v.starts_with(b"text/html")
+        });
     let code = match response.status() {
-        _ if json => return response,
+        _ if said => return response,
         StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
         StatusCode::BAD_REQUEST => Code::Usage,
         StatusCode::METHOD_NOT_ALLOWED => Code::WrongMethod,
@@ -172,7 +186,7 @@ async fn detached<T: Send + 'static>(
         .map_err(|e| ApiError::new(Code::Store, format!("the operation failed: {e}")))?
 }
 
-fn run_id(text: &str) -> RunId {
+pub(crate) fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
 }
 
@@ -467,23 +481,48 @@ async fn approve(
     Body(body): Body<ApproveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
-    detached(async move {
-        let outcome = if body.withdraw {
-            engine.withdraw(&id, &body.guard, body.comment).await?
+    let actor = caller.identity.actor;
+    let outcome = approve_as(
+        &shared,
+        &actor,
+        id.clone(),
+        body.guard.clone(),
+        body.comment,
+        body.withdraw,
+    )
+    .await?;
+    Ok(Json(json!({
+        "run_id": id,
+        "guard": body.guard,
+        "actor": actor,
+        "withdrawn": body.withdraw,
+        "approvers": outcome.approvers,
+        "min": outcome.min,
+    })))
+}
+
+/// Approving (or withdrawing an approval) as `actor`: the one operation behind the API's
+/// `approve` and the run page's approve form, so the guard's rules (`approvers`,
+/// `not_by_initiator`, the state the run is in) are the engine's alone. It runs in a task of
+/// its own (see the module docs).
+pub(crate) async fn approve_as(
+    shared: &Shared,
+    actor: &str,
+    id: RunId,
+    guard: String,
+    comment: Option<String>,
+    withdraw: bool,
+) -> Result<ApproveOutcome, EngineError> {
+    let engine = shared.engine(actor);
+    tokio::spawn(async move {
+        if withdraw {
+            engine.withdraw(&id, &guard, comment).await
         } else {
-            engine.approve(&id, &body.guard, body.comment).await?
-        };
-        Ok(Json(json!({
-            "run_id": id,
-            "guard": body.guard,
-            "actor": engine.actor(),
-            "withdrawn": body.withdraw,
-            "approvers": outcome.approvers,
-            "min": outcome.min,
-        })))
+            engine.approve(&id, &guard, comment).await
+        }
     })
     .await
+    .map_err(|e| EngineError::Join(e.to_string()))?
 }
 
 #[derive(Debug, Deserialize)]
@@ -625,15 +664,37 @@ struct AuditQuery {
     run: Option<String>,
     actor: Option<String>,
     kind: Option<String>,
-    since: Option<jiff::Timestamp>,
-    until: Option<jiff::Timestamp>,
+    /// As people write times (`waygate_core::summary::parse_time`).
+    since: Option<String>,
+    until: Option<String>,
+    /// `json` (the default) or `csv` (`waygate_core::summary::events_csv`).
+    format: Option<String>,
 }
 
 async fn audit(
     _: Caller<Reads>,
     State(shared): State<Arc<Shared>>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<Event>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => {
+            return Err(ApiError::new(
+                Code::Usage,
+                format!("format {f:?}: json or csv"),
+            ))
+        }
+    };
+    let time = |what: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                waygate_core::summary::parse_time(t)
+                    .map_err(|e| ApiError::new(Code::Usage, format!("{what} {e}")))
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
     if let Some(k) = &q.kind {
         if !EventKind::NAMES.contains(&k.as_str()) {
             return Err(ApiError::new(
@@ -648,11 +709,19 @@ async fn audit(
         run: q.run.as_deref().map(run_id),
         actor: q.actor,
         kind: q.kind,
-        since: q.since,
-        until: q.until,
+        since,
+        until,
     };
     let store = shared.backend.store.clone();
-    Ok(Json(blocking(move || store.scan_events(&filter)).await?))
+    let events = blocking(move || store.scan_events(&filter)).await?;
+    if csv {
+        return Ok((
+            [("content-type", "text/csv; charset=utf-8")],
+            waygate_core::summary::events_csv(&events),
+        )
+            .into_response());
+    }
+    Ok(Json(events).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -687,7 +756,7 @@ struct EventsQuery {
 /// the start (or after `after`), live until the run ends (then `event: end`) or the server
 /// stops.
 async fn events(
-    _: Caller<Reads>,
+    caller: Caller<Reads>,
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
@@ -712,6 +781,7 @@ async fn events(
     struct Follow {
         _permit: tokio::sync::OwnedSemaphorePermit,
         shared: Arc<Shared>,
+        caller: Caller<Reads>,
         id: RunId,
         after: Option<u64>,
         queue: std::collections::VecDeque<SseEvent>,
@@ -720,6 +790,7 @@ async fn events(
     let follow = Follow {
         _permit: permit,
         shared,
+        caller,
         id,
         after: q.after,
         queue: Default::default(),
@@ -730,7 +801,8 @@ async fn events(
             if let Some(e) = f.queue.pop_front() {
                 return Some((Ok(e), f));
             }
-            if f.done {
+            // Signed out, or the token revoked, while the stream was open: it ends.
+            if f.done || !still_holds(&f.shared, &f.caller.via, &f.caller.identity.actor) {
                 return None;
             }
             // Subscribed before the read: a write between the read and the wait wakes it.

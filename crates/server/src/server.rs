@@ -143,6 +143,12 @@ pub struct Shared {
     pub(crate) wakes: Arc<Wakes>,
     /// One permit per open event stream, at most [`Limits::streams`].
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    /// The pages' signed-in sessions (this process's memory only).
+    pub(crate) sessions: crate::session::Sessions,
+    /// Whether the server speaks HTTPS: the session cookie is `Secure` then.
+    pub(crate) tls: bool,
+    /// The chain's last verification, for the audit page.
+    pub(crate) chain: crate::pages::ChainCache,
 }
 
 impl Shared {
@@ -249,6 +255,9 @@ pub async fn serve(
         metrics,
         limits: config.limits,
         wakes: Arc::default(),
+        sessions: Default::default(),
+        tls: config.tls.is_some(),
+        chain: Default::default(),
     });
     bound(addr, &shared.catalog());
     shared.drives.resume(&shared);

@@ -148,13 +148,27 @@ impl Tokens {
                 )));
             }
         }
+        // One person, one entry, as `issue` keeps it: two entries for names the approval
+        // rules take for one person would give that person two sets of roles.
+        for (i, entry) in tokens.tokens.iter().enumerate() {
+            if let Some(twin) = tokens.tokens[..i]
+                .iter()
+                .find(|e| same_actor(&e.actor, &entry.actor))
+            {
+                return Err(invalid(format!(
+                    "`{}` and `{}` are one person (names differing only by case): delete \
+                     one of the two entries",
+                    twin.actor, entry.actor
+                )));
+            }
+        }
         Ok(tokens)
     }
 
     /// Whose token `token` is, if anyone's. Every entry is compared, in constant time, so
     /// how long this takes says nothing about how close a guess came.
     pub fn authenticate(&self, token: &str) -> Option<Identity> {
-        let presented = sha256(token);
+        let presented = token_hash(token);
         let mut found = None;
         for entry in &self.tokens {
             let stored = entry.sha256.to_ascii_lowercase();
@@ -166,6 +180,19 @@ impl Tokens {
             }
         }
         found
+    }
+
+    /// Who holds the entry whose token hashes to `sha256` ([`token_hash`]), as the file says
+    /// now: how a signed-in session finds its actor's current roles, and finds nothing once
+    /// the token is revoked (or replaced by a new one).
+    pub fn holder(&self, sha256: &str) -> Option<Identity> {
+        self.tokens
+            .iter()
+            .find(|e| e.sha256.eq_ignore_ascii_case(sha256))
+            .map(|e| Identity {
+                actor: e.actor.clone(),
+                roles: e.roles.clone(),
+            })
     }
 
     fn to_text(&self) -> String {
@@ -204,7 +231,7 @@ pub fn issue(path: &Path, actor: &str, roles: &[Role]) -> Result<String, TokensE
     tokens.tokens.push(Entry {
         actor: actor.to_owned(),
         roles,
-        sha256: sha256(&token),
+        sha256: token_hash(&token),
     });
     replace(path, &tokens.to_text())?;
     Ok(token)
@@ -235,8 +262,8 @@ fn read_or_empty(path: &Path) -> Result<Tokens, TokensError> {
     }
 }
 
-/// SHA-256 of `token` in lower-case hexadecimal.
-fn sha256(token: &str) -> String {
+/// SHA-256 of `token` in lower-case hexadecimal, as the tokens file keeps it.
+pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -74,7 +74,7 @@ pub fn render(report: &Report<'_>) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"waygate {}\">\n\
-         <title>waygate audit report, {}</title>\n{STYLE}</head>\n<body>\n",
+         <title>waygate audit report, {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
         xml::text(report.version),
         xml::text(&exported),
     );
@@ -116,8 +116,9 @@ pub fn render(report: &Report<'_>) -> String {
     out
 }
 
-/// The styles: readable on screen, one run a page on paper, colour never alone.
-const STYLE: &str = "<style>\n\
+/// The styles: readable on screen, one run a page on paper, colour never alone. The server's
+/// pages use them too, with their own additions.
+pub const CSS: &str = "\
 :root{color-scheme:light}\n\
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem 1.5rem;color:#111;line-height:1.4}\n\
 h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.3rem;margin-top:2rem;border-bottom:2px solid #444}\n\
@@ -145,11 +146,11 @@ pre{font-size:7pt;padding:.2rem}\n\
 details>*{display:block}\n\
 details::details-content{content-visibility:visible;display:block}\n\
 summary{list-style:none}\n\
-}\n\
-</style>\n";
+}\n";
 
-/// A run status as a symbol and a word, coloured too.
-fn status(s: RunStatus) -> String {
+/// A run status as a symbol and a word (`<span class="status status-active">▶ active</span>`),
+/// coloured too: the colour only repeats the word.
+pub fn status(s: RunStatus) -> String {
     let mark = match s {
         RunStatus::Succeeded => "✔",
         RunStatus::Failed => "✘",
@@ -349,7 +350,6 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
             xml::text(why)
         );
     }
-    let trail = Trail::of_events(&r.events);
     let _ = writeln!(out, "<h3 id=\"run-{n}-graph\">Graph</h3>");
     match &r.workflow {
         Ok(w) if r.unreadable.is_some() => {
@@ -361,18 +361,8 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
             );
         }
         Ok(w) => {
-            let path = trail.path().join(" → ");
-            let _ = writeln!(
-                out,
-                "<figure>\n{}<figcaption>The path taken: {}{}.</figcaption>\n</figure>",
-                graph_svg(w, Some(&trail), Embed::Inline),
-                xml::text(&path),
-                if trail.ended {
-                    " (ended)"
-                } else {
-                    " (now here)"
-                }
-            );
+            out.push_str(&graph_figure(w, &r.events));
+            out.push('\n');
         }
         Err(why) => {
             let _ = writeln!(
@@ -388,8 +378,31 @@ fn run_section(out: &mut String, n: usize, r: &RunReport) {
     out.push_str("</article>\n");
 }
 
+/// A run's picture with the path its `events` took marked, and the path named in words
+/// under it (where it is now, or that it ended): the audit report's and the run page's.
+pub fn graph_figure(w: &Workflow, events: &[Event]) -> String {
+    let trail = Trail::of_events(events);
+    let path = trail.path().join(" → ");
+    format!(
+        "<figure>\n{}<figcaption>The path taken: {}{}.</figcaption>\n</figure>",
+        graph_svg(w, Some(&trail), Embed::Inline),
+        xml::text(&path),
+        if trail.ended {
+            " (ended)"
+        } else {
+            " (now here)"
+        }
+    )
+}
+
 fn approvals(out: &mut String, n: usize, events: &[Event]) {
     let _ = writeln!(out, "<h3 id=\"run-{n}-approvals\">Approvals</h3>");
+    approvals_table(out, events);
+}
+
+/// Every approval given, refused or withdrawn in `events`, with who, when and the comment, as
+/// a table (or a sentence saying there was none): the audit report's and the run page's.
+pub fn approvals_table(out: &mut String, events: &[Event]) {
     let rows: Vec<String> = events
         .iter()
         .filter_map(|e| {
@@ -522,27 +535,46 @@ fn overrides(out: &mut String, n: usize, events: &[Event]) {
 
 /// The events as a table; `n` names the section it is in, for its heading's id.
 fn timeline(out: &mut String, n: impl std::fmt::Display, events: &[Event]) {
+    let _ = writeln!(out, "<h3 id=\"run-{n}-timeline\">Timeline</h3>");
+    event_table(out, events, None);
+}
+
+/// A cell that names an event's run (a link on the server's audit page); `None` for a table of
+/// one run's events.
+pub type RunCell<'a> = &'a dyn Fn(&Event) -> String;
+
+/// Events as a table, one row per event (`<tr class="event" data-seq="N">`): its seq, time,
+/// actor, kind and what happened, with the event as recorded (exact JSON with its hashes, the
+/// evidence) in a `<details>`. The audit report's timeline and the server's run and audit
+/// pages; `run` adds a column naming each event's run, already escaped.
+pub fn event_table(out: &mut String, events: &[Event], run: Option<RunCell<'_>>) {
     let _ = writeln!(
         out,
-        "<h3 id=\"run-{n}-timeline\">Timeline</h3>\n<table>\n<thead><tr><th \
-         scope=\"col\">Event</th><th scope=\"col\">Time</th><th scope=\"col\">Actor</th><th \
-         scope=\"col\">Kind</th><th scope=\"col\">What happened</th></tr></thead>\n<tbody>"
+        "<table>\n<thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Time</th>{}<th \
+         scope=\"col\">Actor</th><th scope=\"col\">Kind</th><th scope=\"col\">What \
+         happened</th></tr></thead>\n<tbody>",
+        if run.is_some() {
+            "<th scope=\"col\">Run</th>"
+        } else {
+            ""
+        }
     );
     for e in events {
-        // The event as recorded, exact (JSON), with its hashes: the evidence.
         let recorded = serde_json::to_string_pretty(e)
             .unwrap_or_else(|err| format!("(cannot be shown: {err})"));
         let _ = writeln!(
             out,
-            "<tr class=\"event\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr class=\"event\" data-seq=\"{seq}\"><td>{seq}</td><td>{}</td>{}<td>{}</td><td>{}</td>\
              <td class=\"event-text\">{}<details><summary>Evidence: the event as \
              recorded</summary><pre>{}</pre></details></td></tr>",
-            e.seq,
             time(e.at),
+            run.map(|cell| format!("<td>{}</td>", cell(e)))
+                .unwrap_or_default(),
             xml::text(&e.actor),
             e.kind.name(),
             xml::text(&event_summary(e)),
-            xml::lines(&recorded)
+            xml::content_lines(&recorded),
+            seq = e.seq,
         );
     }
     out.push_str("</tbody>\n</table>\n");

@@ -8,19 +8,55 @@ use waygate_core::text::escape_control;
 /// written as their code point first ([`escape_control`], as in a terminal), then the five
 /// characters XML gives meaning to as entities.
 pub fn text(text: &str) -> String {
-    entities(&escape_control(text))
+    let mut out = String::with_capacity(text.len());
+    entities(&mut out, &escape_control(text));
+    out
 }
 
 /// `text` with its own line breaks kept (descriptions, evidence, comments over several lines),
 /// every other control or invisible character escaped as in [`text`].
 pub fn lines(text: &str) -> String {
-    text.lines().map(self::text).collect::<Vec<_>>().join("\n")
+    // One buffer for the whole text: a page of 10,000 events' evidence is many short lines.
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        entities(&mut out, &escape_control(line));
+    }
+    out
+}
+
+/// `text` with its own line breaks kept, for element content only (a `<pre>`, never an
+/// attribute): as [`lines`], but quotes stay quotes. Evidence (an event as JSON, full of
+/// quotes) is a fifth shorter so, and cheaper to render.
+pub fn content_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let line = escape_control(line);
+        if !line.contains(['&', '<', '>', '\u{fffe}', '\u{ffff}']) {
+            out.push_str(&line);
+            continue;
+        }
+        for c in line.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out
 }
 
 /// The five XML characters as entities; the two code points XML forbids even as entities
 /// (U+FFFE, U+FFFF) written as their code point, like control characters.
-fn entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+fn entities(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -32,7 +68,6 @@ fn entities(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -58,5 +93,9 @@ mod tests {
             assert_eq!(text(input), want, "{input:?}");
         }
         assert_eq!(lines("a<b\nc\u{7}"), "a&lt;b\nc\\u{7}");
+        assert_eq!(
+            content_lines("{\"a\": \"</pre><script>\"}\n\u{202e}&"),
+            "{\"a\": \"&lt;/pre&gt;&lt;script&gt;\"}\n\\u{202e}&amp;"
+        );
     }
 }

@@ -3,11 +3,10 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
-use waygate_core::approval::{tally, visit_records};
+use waygate_core::approval::pending as pending_approvals;
 use waygate_core::decide::{apply_overrides, overrides, passage, Passage};
 use waygate_core::entry::{action_histories, ActionStatus};
 use waygate_core::event::{Event, EventKind};
-use waygate_core::model::Check;
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter};
@@ -207,7 +206,6 @@ fn status_view<'a>(
     let w = &loaded.workflow;
     let mut transitions = Vec::new();
     let mut pending = Vec::new();
-    let approvals = visit_records(&loaded.events, &run.state);
     let overrides = overrides(&loaded.events);
     for t in w.outgoing(loaded.state) {
         let to = w.state(t.to).name.as_str();
@@ -233,27 +231,22 @@ fn status_view<'a>(
                 }
             })
             .collect();
-        for g in &t.transition.guards {
-            if let Check::Approval(a) = &g.check {
-                let t = tally(a, &g.name, &approvals, &run.initiator);
-                if !t.met() {
-                    pending.push(PendingApproval {
-                        guard: &g.name,
-                        to,
-                        prompt: ctx.render_for_display(&a.prompt),
-                        min: t.need,
-                        approved_by: t.approvers,
-                        approvers: &a.approvers,
-                        not_by_initiator: a.not_by_initiator,
-                        command: ops.command_line(&["approve", run.id.as_str(), &g.name]),
-                    });
-                }
-            }
-        }
         transitions.push(TransitionView {
             to,
             description: t.transition.description.as_deref(),
             guards,
+        });
+    }
+    for p in pending_approvals(w, loaded.state, &loaded.events, &run.initiator) {
+        pending.push(PendingApproval {
+            guard: p.guard,
+            to: w.state(p.to).name.as_str(),
+            prompt: ctx.render_for_display(&p.check.prompt),
+            min: p.tally.need,
+            approved_by: p.tally.approvers,
+            approvers: &p.check.approvers,
+            not_by_initiator: p.check.not_by_initiator,
+            command: ops.command_line(&["approve", run.id.as_str(), p.guard]),
         });
     }
     let state = w.state(loaded.state);
@@ -556,49 +549,20 @@ fn print_events(ops: &Ops, events: &[Event]) -> Result<(), CliError> {
     match format {
         Format::Json => output::json(events),
         Format::Jsonl => output::jsonl(events),
-        Format::Human | Format::Csv | Format::Svg => {
-            let mut t = if format == Format::Csv {
-                Table::new(&[
-                    "SEQ",
-                    "RUN_ID",
-                    "AT",
-                    "ACTOR",
-                    "KIND",
-                    "SUMMARY",
-                    "PREV_HASH",
-                    "HASH",
-                ])
-            } else {
-                Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"])
-            };
+        Format::Csv => output::print(&waygate_core::summary::events_csv(events)),
+        Format::Human | Format::Svg => {
+            let mut t = Table::new(&["SEQ", "AT", "RUN", "ACTOR", "KIND", "WHAT"]);
             for e in events {
-                if format == Format::Csv {
-                    t.row(vec![
-                        e.seq.to_string(),
-                        e.run_id.to_string(),
-                        e.at.to_string(),
-                        e.actor.clone(),
-                        e.kind.name().to_owned(),
-                        event_summary(e),
-                        e.prev_hash.clone(),
-                        e.hash.clone(),
-                    ]);
-                } else {
-                    t.row(vec![
-                        e.seq.to_string(),
-                        output::time(e.at),
-                        e.run_id.to_string(),
-                        e.actor.clone(),
-                        e.kind.name().to_owned(),
-                        event_summary(e),
-                    ]);
-                }
+                t.row(vec![
+                    e.seq.to_string(),
+                    output::time(e.at),
+                    e.run_id.to_string(),
+                    e.actor.clone(),
+                    e.kind.name().to_owned(),
+                    event_summary(e),
+                ]);
             }
-            let mut text = if format == Format::Csv {
-                t.csv()
-            } else {
-                t.human()
-            };
+            let mut text = t.human();
             if format == Format::Human {
                 // Guard details under their evaluation, for people reading one run's story.
                 let details: Vec<String> = events

@@ -21,15 +21,10 @@ use waygate_executor::Clock as _;
 
 /// Runs the command.
 pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
+    // `--since` after `--until` was refused before the store was opened
+    // (`Command::check_time_window`).
     let since = args.since.as_ref().map(|t| t.at);
     let until = args.until.as_ref().map(|t| t.at);
-    if let (Some(s), Some(u)) = (since, until) {
-        if s > u {
-            return Err(CliError::BadInput(format!(
-                "--since {s} is after --until {u}: no run can be in scope"
-            )));
-        }
-    }
     // `--out -` is stdout, as for every Unix tool; a file named `-` is `--out ./-`.
     let to_stdout = args.out.as_os_str() == "-";
     // Before any work: an existing file is refused, not replaced (checked again, atomically,
@@ -55,10 +50,7 @@ pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
         Err(CliError::Store(e)) if e.is_damage() => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(e),
     };
-    let in_window = |r: &Run| {
-        until.is_none_or(|u| r.started_at <= u)
-            && since.is_none_or(|s| r.ended_at.is_none_or(|e| e >= s))
-    };
+    let in_window = |r: &Run| r.going_between(since, until);
     let reports: Vec<RunReport> = runs
         .into_iter()
         .filter(in_window)
@@ -96,7 +88,12 @@ pub fn run(ops: &Ops, args: &ReportArgs) -> Result<Exit, CliError> {
         version: env!("CARGO_PKG_VERSION"),
     });
     if to_stdout {
-        output::print(&html)?;
+        output::print(&html).map_err(|e| match e {
+            CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                CliError::ReportCutOff(e)
+            }
+            e => e,
+        })?;
     } else {
         write_new(&args.out, html.as_bytes())?;
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{kinds, of_kind, wait_until, Sandbox};
+use crate::helpers::{kinds, of_kind, on_both_stores, wait_until, Sandbox};
 
 /// `a` -> `b` behind `first`; from `b`, `back` to `a` or `later` to `done`.
 const GATES: &str = r#"Workflow(
@@ -268,4 +268,33 @@ fn actor_names_differing_only_by_case_are_one_person() {
     sb.wg_as("Carol", &["approve", &run, "sign-off"]).code(0);
     sb.wg_as("alice", &["drive", &run]).code(0);
     assert_eq!(sb.status(&run)["state"], "done");
+}
+
+on_both_stores! {
+    /// `audit --actor` finds a person as the approval rules know them (`actor::same_actor`):
+    /// `Bob` and `bob` are one approver, so asking what bob did shows both of his events.
+    fn audit_actor_finds_a_person_whatever_case_they_typed(sb: Sandbox) {
+    sb.write("wf.ron", GATES);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    sb.wg_as("Bob", &["approve", &run, "first"]).code(0);
+    sb.wg_as("bob", &["approve", &run, "first", "--withdraw"]).code(0);
+    for asked in ["bob", "Bob", "BOB"] {
+        let found = sb
+            .wg(&["--format", "json", "audit", "--actor", asked])
+            .code(0)
+            .json();
+        let actors: Vec<&str> = found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["actor"].as_str())
+            .collect();
+        assert_eq!(actors, ["Bob", "bob"], "--actor {asked}: {found}");
+    }
+    let alice = sb
+        .wg(&["--format", "json", "audit", "--actor", "ALICE"])
+        .code(0)
+        .json();
+    assert_eq!(kinds(alice.as_array().expect("list")), ["RunStarted"]);
+    }
 }

@@ -224,6 +224,31 @@ on_both_stores! {
 }
 }
 
+/// `--out -` into a pipe whose reader is gone (`| head -c 10` that has had enough, a collector
+/// that died): the report did not reach its reader whole, so the command says so and exits 1,
+/// never 0 with nothing said, and never claims it wrote the report.
+#[test]
+fn out_dash_into_a_closed_pipe_says_the_report_was_cut_off() {
+    let sb = Sandbox::new();
+    store_with_runs(&sb);
+    let mut child = sb
+        .command("dana", &["audit", "report", "--out", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn waygate");
+    // The reader goes before anything is written: every write meets a closed pipe.
+    drop(child.stdout.take());
+    let ran: crate::helpers::Ran = child.wait_with_output().expect("waits").into();
+    ran.code(1);
+    assert!(
+        ran.stderr.contains("the report was cut off"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("wrote the report"), "{}", ran.stderr);
+}
+
 #[test]
 fn the_flags_choose_the_runs() {
     let sb = Sandbox::new();

@@ -207,6 +207,88 @@ fn an_action_cut_off_once_is_run_again_and_the_run_goes_on() {
     assert_eq!(sb.status(&run)["state"], "done");
 }
 
+/// `kill -9` of a `drive` after its move line, while the new state's action runs: the next
+/// `drive` says, before that action prints anything again, that it runs the action again and
+/// why; an operator reading its log at 3 a.m. does not see a deployment start over unexplained.
+#[test]
+fn a_drive_after_a_kill_says_why_an_action_runs_again() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "again", initial: "a",
+    environments: { "dev": () },
+    states: {
+        "a": (),
+        "b": (on_enter: [Command(run: ["sh", "-c", "echo deploying; [ -f once ] || { touch once; kill -9 $PPID; sleep 5; }"])]),
+        "done": (terminal: Success),
+    },
+    transitions: [(from: "a", to: "b"), (from: "b", to: "done")],
+)"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let killed = sb.wg_as("alice", &["drive", &run]);
+    assert_eq!(killed.code, -1, "killed by its action: {}", killed.stderr);
+    assert!(
+        killed.stderr.contains("→ a -> b (advance)"),
+        "{}",
+        killed.stderr
+    );
+    let again = sb.wg_as("alice", &["drive", &run]);
+    again.code(0);
+    let said = again
+        .stderr
+        .find("action 1 of `b` runs again: the process running it died")
+        .unwrap_or_else(|| panic!("says why: {}", again.stderr));
+    let output = again.stderr.find("deploying").expect("the action's output");
+    assert!(
+        said < output,
+        "said before the action prints: {}",
+        again.stderr
+    );
+}
+
+/// `kill -9` of a `drive` after it committed a move and before the new state's first action
+/// started (here by the rollback's notification hook): the next `drive` says it is finishing
+/// that entry before the action prints, rather than printing a rollback's output unannounced.
+#[test]
+fn a_drive_after_a_kill_says_it_finishes_an_entry_another_drive_began() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "entry", initial: "a", rollback: "rollback",
+    environments: { "dev": () },
+    notify: [(on: [RollbackStarted], action: Command(run: ["sh", "-c", "[ -f once ] || { touch once; kill -9 $PPID; sleep 5; }"]))],
+    states: {
+        "a": (on_failure: "rollback"),
+        "rollback": (on_enter: [Command(run: ["echo", "reverting"])]),
+        "undone": (terminal: Failure),
+    },
+    transitions: [
+        (from: "a", to: "undone", guards: [(name: "g", check: Command(run: ["false"]))]),
+        (from: "rollback", to: "undone"),
+    ],
+)"#,
+    );
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let killed = sb.wg_as("alice", &["drive", &run]);
+    assert_eq!(killed.code, -1, "killed by its hook: {}", killed.stderr);
+    assert!(!killed.stderr.contains("reverting"), "{}", killed.stderr);
+    let again = sb.wg_as("alice", &["drive", &run]);
+    again.code(6);
+    let said = again
+        .stderr
+        .find("`rollback` was entered but its actions had not finished: action 1 runs now")
+        .unwrap_or_else(|| panic!("says so: {}", again.stderr));
+    let output = again.stderr.find("reverting").expect("the action's output");
+    assert!(
+        said < output,
+        "said before the action prints: {}",
+        again.stderr
+    );
+}
+
 /// The store directory's journal segments.
 fn segments(sb: &Sandbox) -> Vec<std::path::PathBuf> {
     let mut segs: Vec<_> = std::fs::read_dir(sb.store().join("journal"))

@@ -564,35 +564,78 @@ fn serve(mut stream: std::net::TcpStream, state: &Mutex<ServerState>) {
 }
 
 /// Headless Chromium, for the tests that open what waygate writes as a person would
-/// (`docs/cli.md`, `audit report`). Debian's `chromium`; `.ci/run` installs it.
+/// (`docs/cli.md`, `audit report`), and with chromedriver for the tests that use the pages of
+/// `waygate serve` (`webdriver.rs`, `browser_pages.rs`). Debian's `chromium` and `chromium-driver`;
+/// `.ci/run` installs them.
+#[derive(Debug)]
 pub struct Browser {
     path: PathBuf,
+    driver: Option<PathBuf>,
+}
+
+/// The first of `names` found on `PATH`.
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Where a browser test that failed leaves its screenshot and page source:
+/// `target/browser-failures/`.
+pub fn browser_failures() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().map_or_else(|| tmp.clone(), Path::to_path_buf);
+    target.join("browser-failures")
 }
 
 impl Browser {
+    /// Chromium's switches for every test: headless, no sandbox (containers), and nothing
+    /// that reaches out on its own (updates, sync, metrics), so a test sees only what its page
+    /// asks for.
+    pub const SWITCHES: [&str; 9] = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+    ];
+
     /// The browser, or `None` with the reason printed when it is not installed. With
     /// `WAYGATE_REQUIRE_CHROMIUM=1` (set by `.ci/run`) a missing browser fails the test.
     pub fn find(test: &str) -> Option<Browser> {
-        let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-        match found {
-            Some(path) => Some(Browser { path }),
-            None if std::env::var("WAYGATE_REQUIRE_CHROMIUM").as_deref() == Ok("1") => {
-                panic!("{test}: chromium is not installed and WAYGATE_REQUIRE_CHROMIUM=1")
-            }
-            None => {
-                eprintln!(
-                    "{test}: skipped: chromium is not installed (apt-get install chromium; \
-                     .ci/run installs it and makes this test mandatory)"
-                );
-                None
-            }
+        match on_path(&["chromium", "chromium-browser"]) {
+            Some(path) => Some(Browser { path, driver: None }),
+            None => missing(test, "chromium", "chromium"),
         }
+    }
+
+    /// [`Browser::find`], and chromedriver beside it (for a [`crate::webdriver::Session`]).
+    pub fn with_driver(test: &str) -> Option<Browser> {
+        let browser = Browser::find(test)?;
+        match on_path(&["chromedriver"]) {
+            Some(driver) => Some(Browser {
+                driver: Some(driver),
+                ..browser
+            }),
+            None => missing(test, "chromedriver", "chromium-driver"),
+        }
+    }
+
+    /// The browser's program.
+    pub fn program(&self) -> &Path {
+        &self.path
+    }
+
+    /// chromedriver's program (found by [`Browser::with_driver`]).
+    pub fn driver(&self) -> Option<&Path> {
+        self.driver.as_deref()
     }
 
     /// Chromium, headless, with a profile of its own and the network off: every host name
@@ -600,22 +643,15 @@ impl Browser {
     /// that needed the network shows it.
     fn command(&self, profile: &Path) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.path);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .stdin(std::process::Stdio::null());
+        cmd.args(Browser::SWITCHES)
+            .args([
+                "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--proxy-server=127.0.0.1:9",
+                "--proxy-bypass-list=<-loopback>",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .stdin(std::process::Stdio::null());
         cmd
     }
 
@@ -680,10 +716,10 @@ impl Browser {
     }
 
     /// Runs `check` on the page; when it panics, saves a screenshot of the page under
-    /// `target/` (named after `test`) and says where, then fails as it did.
+    /// `target/browser-failures/` (named after `test`) and says where, then fails as it did.
     pub fn checking(&self, test: &str, file: &Path, check: impl FnOnce() + std::panic::UnwindSafe) {
         if let Err(panic) = std::panic::catch_unwind(check) {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+            let dir = browser_failures();
             let _ = std::fs::create_dir_all(&dir);
             let png = dir.join(format!("{test}.png"));
             self.screenshot(file, &png, 1200, 2400);
@@ -691,6 +727,19 @@ impl Browser {
             std::panic::resume_unwind(panic);
         }
     }
+}
+
+/// A browser test without its program: skipped with the reason printed, or failed when
+/// `WAYGATE_REQUIRE_CHROMIUM=1` (set by `.ci/run`).
+fn missing(test: &str, program: &str, package: &str) -> Option<Browser> {
+    if std::env::var("WAYGATE_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+        panic!("{test}: {program} is not installed and WAYGATE_REQUIRE_CHROMIUM=1");
+    }
+    eprintln!(
+        "{test}: skipped: {program} is not installed (apt-get install {package}; \
+         .ci/run installs it and makes this test mandatory)"
+    );
+    None
 }
 
 /// The columns `docs/cli.md` documents for `runs`, in its order.

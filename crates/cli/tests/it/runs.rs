@@ -404,3 +404,55 @@ fn a_time_flag_that_does_not_read_is_a_usage_error_naming_the_accepted_forms() {
         .code(0);
     sb.wg(&["audit", "--until", " 2026-11-26 "]).code(0);
 }
+
+/// A time typed without its offset (`2026-11-26T09:00:00`) names no instant: it is a usage
+/// error saying so, never read as the midnight of its date (a scope a day too wide, or one
+/// that ends hours before the time typed).
+#[test]
+fn a_time_without_an_offset_is_refused_not_read_as_midnight() {
+    let sb = Sandbox::new();
+    let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
+    for command in commands {
+        for flag in ["--since", "--until"] {
+            for bad in [
+                "2026-11-26T09:00:00",
+                "2026-11-26 23:59",
+                "2026-11-26T09:00:00[Europe/Paris]",
+            ] {
+                let mut args = command.to_vec();
+                args.extend([flag, bad]);
+                let ran = sb.wg(&args);
+                ran.code(2);
+                assert!(
+                    ran.stderr.contains("has no UTC offset"),
+                    "{args:?}: {}",
+                    ran.stderr
+                );
+            }
+        }
+    }
+    assert!(!sb.store().exists(), "nothing opened, nothing created");
+}
+
+/// `--since` after `--until` can select nothing: every command taking both says so (exit 2,
+/// as for any time flag that does not read), rather than `audit` printing an empty table as
+/// if nothing had happened in the window.
+#[test]
+fn since_after_until_is_a_usage_error_for_every_command() {
+    let sb = Sandbox::new();
+    let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--since", "2026-12-01", "--until", "2026-11-01T00:00:00Z"]);
+        let ran = sb.wg(&args);
+        ran.code(2);
+        assert!(
+            ran.stderr
+                .contains("--since 2026-12-01T00:00:00Z is after --until 2026-11-01T00:00:00Z"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    assert!(!sb.path().join("r.html").exists());
+    assert!(!sb.store().exists(), "nothing opened, nothing created");
+}

@@ -226,27 +226,77 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let body = (method != "GET").then(|| ("application/json", body.unwrap_or("")));
+    let reply = request(addr, method, path, &headers, body);
+    (reply.status, reply.body)
+}
+
+/// An HTTP answer: status, head (status line and headers) and body.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    /// Every value of header `name` (any case).
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect()
     }
-    let body = body.unwrap_or("");
-    if method != "GET" {
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers(name).into_iter().next()
+    }
+}
+
+/// `METHOD PATH` with `headers` and a body of (content type, text), over a new connection.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> Reply {
+    try_request(addr, method, path, headers, body, Duration::from_secs(30))
+        .expect("connect and send")
+}
+
+/// [`request`], waiting at most `patience` for each read, and an error when it cannot connect
+/// or send (for a caller that must not panic, such as a drop while a test fails).
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+    patience: Duration,
+) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(patience))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let (kind, body) = body.unwrap_or(("", ""));
+    if !kind.is_empty() {
         head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {kind}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(head.as_bytes())?;
     // A body the server refuses may be cut off mid-way: that is the server's right.
     let _ = stream.write_all(body.as_bytes());
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
+    let raw = read_response(&mut stream);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -257,14 +307,38 @@ pub fn http(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    (
+    Ok(Reply {
         status,
-        if chunked {
+        head: head.to_owned(),
+        body: if chunked {
             dechunk(rest)
         } else {
             rest.to_owned()
         },
-    )
+    })
+}
+
+/// A response's bytes: up to its `Content-Length` when it has one (a server may keep the
+/// connection open after it, as chromedriver does), else up to the end of the connection.
+fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| raw.len() >= end + 4 + n) {
+                return raw;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 fn dechunk(mut rest: &str) -> String {

@@ -239,3 +239,43 @@ fn bad_certificates_and_keys_stop_the_server_before_it_listens() {
     // Refused before the store was even opened.
     assert!(!sb.store().exists());
 }
+
+#[test]
+fn over_https_the_session_cookie_is_secure() {
+    let sb = sandbox();
+    let token = new_token(&sb, "ana", &["approver"]);
+    let (_server, addr) = spawn_server_args(&sb, "serve", None, &[], &TLS, &[]);
+    let body = format!("token={token}");
+    let request = format!(
+        "POST /signin HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://{addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client", "-quiet", "-ign_eof", "-CAfile", "ca.pem", "-connect",
+        ])
+        .arg(addr.to_string())
+        .current_dir(sb.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    client
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.as_bytes())
+        .expect("send");
+    let out = client.wait_with_output().expect("answer");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a cookie");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "; Secure"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+}

@@ -153,3 +153,42 @@ fn token_new_refuses_bad_roles_and_actor_names() {
     }
     assert!(!sb.path().join("t.ron").exists());
 }
+
+/// A tokens file edited by hand so that one person holds two entries (`ana` an approver, `Ana`
+/// an admin: one person to the approval rules, two identities to the server) is refused when
+/// read, naming both, as `token new` refuses to write it.
+#[test]
+fn a_tokens_file_giving_one_person_two_entries_is_refused() {
+    let sb = Sandbox::new();
+    let new = |actor: &str, file: &str| {
+        run(
+            sb.path(),
+            &[
+                "token", "new", "--actor", actor, "--role", "approver", "--file", file,
+            ],
+        )
+    };
+    new("ana", "one.ron").code(0);
+    new("Ana", "two.ron").code(0);
+    // The entries are what lies between `tokens: [` and the list's closing `]`.
+    let read = |file: &str| std::fs::read_to_string(sb.path().join(file)).expect("file");
+    let (one, two) = (read("one.ron"), read("two.ron"));
+    let entries = |text: &str| {
+        let start = text.find("tokens: [").expect("a list") + "tokens: [".len();
+        let end = text.rfind(']').expect("its end");
+        (start, end)
+    };
+    let (start, end) = entries(&two);
+    let (_, at) = entries(&one);
+    sb.write(
+        "one.ron",
+        &format!("{}{}{}", &one[..at], &two[start..end], &one[at..]),
+    );
+    let ran = new("carol", "one.ron");
+    ran.code(1);
+    assert!(
+        ran.stderr.contains("`ana` and `Ana` are one person"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -224,7 +224,8 @@ pub struct EventFilter {
     pub env: Option<String>,
     /// Only this run's events.
     pub run: Option<RunId>,
-    /// Only events by this actor.
+    /// Only events by this actor, in any case ([`crate::actor::same_actor`]: `bob` finds
+    /// what `Bob` did, as the approval rules count them as one person).
     pub actor: Option<String>,
     /// Only this kind (`Transitioned`, ...).
     pub kind: Option<String>,
@@ -240,7 +241,10 @@ impl EventFilter {
         wanted_str(&self.workflow, workflow)
             && wanted_str(&self.env, env)
             && wanted(&self.run, &event.run_id)
-            && wanted(&self.actor, &event.actor)
+            && self
+                .actor
+                .as_deref()
+                .is_none_or(|a| crate::actor::same_actor(a, &event.actor))
             && wanted_str(&self.kind, event.kind_name())
             && self.since.is_none_or(|t| event.at >= t)
             && self.until.is_none_or(|t| event.at <= t)

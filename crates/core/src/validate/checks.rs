@@ -60,8 +60,11 @@ impl Checker<'_> {
                     );
                 } else if !a.approvers.is_empty() {
                     // Names differing only by case are one person (`actor::same_actor`).
-                    let mut people: Vec<String> =
-                        a.approvers.iter().map(|n| n.to_ascii_lowercase()).collect();
+                    let mut people: Vec<String> = a
+                        .approvers
+                        .iter()
+                        .map(|n| crate::actor::person(n))
+                        .collect();
                     people.sort();
                     people.dedup();
                     if (min as usize) > people.len() {

@@ -98,6 +98,18 @@ pub enum Progress {
         /// Why.
         cause: Cause,
     },
+    /// An entry action is about to run. Reported before it runs, so a log can say why a
+    /// state's actions start over (`again`), or that they finish an entry some other process
+    /// began (a move it committed before it died, not told by this sink).
+    Action {
+        /// The state.
+        state: String,
+        /// The action (from 0).
+        action: usize,
+        /// Why it runs again, when its last attempt was cut off (a signal, or its process
+        /// died without a record).
+        again: Option<waygate_core::entry::Rerun>,
+    },
     /// The run moved: reported once a step that moved it is over (its entry actions done),
     /// from where it was to where the step left it; [`Progress::Entered`] told each move as
     /// it was made.

@@ -507,8 +507,13 @@ impl Engine {
             let name = state.name.clone();
             match entry {
                 Entry::Complete => return Ok(last),
-                Entry::Run { index, .. } => {
+                Entry::Run { index, rerun } => {
                     loaded.ensure_vars()?;
+                    sink.report(&Progress::Action {
+                        state: name.clone(),
+                        action: index,
+                        again: rerun,
+                    });
                     self.run_entry_action(&loaded, &state, index).await?;
                 }
                 Entry::GiveUp { index, crashes } => {
