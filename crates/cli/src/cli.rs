@@ -268,6 +268,10 @@ pub struct ServeArgs {
     /// ones to take over; shorter than `--lease`.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lease)]
     pub lease_renew: std::time::Duration,
+    /// How many event streams (`GET /v1/runs/RUN/events`) may be open at once; one more is
+    /// refused with 503, code `busy`.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_streams: usize,
 }
 
 /// A time flag's value (`--since`, `--until`), as typed and as the instant it names. Every flag

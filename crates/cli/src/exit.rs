@@ -100,9 +100,14 @@ impl Exit {
         match code {
             Code::NotAuthenticated | Code::NotAllowed => Exit::NotAllowed,
             Code::Usage => Exit::Usage,
-            Code::Conflict => Exit::Conflict,
+            Code::Conflict | Code::Busy => Exit::Conflict,
             Code::Interrupted => Exit::of_interrupted(),
-            Code::Error | Code::NotFound | Code::TooLarge | Code::Store => Exit::Error,
+            Code::Error
+            | Code::NotFound
+            | Code::TooLarge
+            | Code::Store
+            | Code::WrongMethod
+            | Code::Timeout => Exit::Error,
         }
     }
 

@@ -36,6 +36,13 @@ pub enum Code {
     TooLarge,
     /// The store failed (exit 1).
     Store,
+    /// The server has as many event streams open as it allows (HTTP 503; exit 5): try again
+    /// later or follow the run with `status`.
+    Busy,
+    /// The request used a method its route does not take (HTTP 405; exit 1).
+    WrongMethod,
+    /// The request took longer than the server allows (HTTP 408; exit 1).
+    Timeout,
 }
 
 impl Code {
@@ -51,6 +58,9 @@ impl Code {
             Code::NotAllowed => StatusCode::FORBIDDEN,
             Code::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Code::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
+            Code::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, MatchedPath, Path, Query, Request, State};
@@ -103,14 +103,16 @@ async fn count(path: MatchedPath, request: Request, next: Next) -> Response {
 /// What a body over the limit is told, whoever notices it.
 const TOO_LARGE: &str = "the request body is larger than this server takes";
 
-/// Makes the plain-text refusals of the layers and extractors that answer before a handler
-/// (a body whose announced length is over the limit; a run id in the URL that is no UTF-8)
-/// the API's JSON error, so every error carries its code (`docs/api.md`, Errors) and the CLI
-/// prints what the server said.
+/// Makes the plain-text refusals of the layers and extractors that answer before or instead of
+/// a handler (a body whose announced length is over the limit; a run id in the URL that is no
+/// UTF-8; a method the route does not take; a request over the time limit) the API's JSON
+/// error, so every error carries its code (`docs/api.md`, Errors) and the CLI prints what the
+/// server said.
 ///
 /// An answer that is already JSON, or a page (HTML: the pages say their own errors to a
 /// person), is left as it is.
 async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
     let response = next.run(request).await;
     let said = response
         .headers()
@@ -123,16 +125,35 @@ async fn json_errors(request: Request, next: Next) -> Response {
         _ if said => return response,
         StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
         StatusCode::BAD_REQUEST => Code::Usage,
+        StatusCode::METHOD_NOT_ALLOWED => Code::WrongMethod,
+        StatusCode::REQUEST_TIMEOUT => Code::Timeout,
         _ => return response,
     };
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
     let message = match code {
         Code::TooLarge => TOO_LARGE.to_owned(),
+        Code::WrongMethod => format!(
+            "{method} is not a method of this route; it takes {}",
+            allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .unwrap_or("other methods")
+        ),
+        Code::Timeout => "the request took longer than this server allows for one (docs/api.md, \
+                          Limits); an operation that changes a run still runs to its end"
+            .to_owned(),
         _ => match axum::body::to_bytes(response.into_body(), 4096).await {
             Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).into_owned(),
             _ => "bad request".to_owned(),
         },
     };
-    ApiError::new(code, message).into_response()
+    let mut answer = ApiError::new(code, message).into_response();
+    if let Some(allow) = allow {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    answer
 }
 
 /// A JSON body; a body that is too large or not the expected JSON is an [`ApiError`].
@@ -741,10 +762,24 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let id = run_id(&id);
+    // Held for as long as the stream is open; each idle stream looks at the store now and
+    // then, so their number is bounded (`Limits::streams`).
+    let Ok(permit) = shared.streams.clone().try_acquire_owned() else {
+        metrics::counter!("waygate_event_streams_refused_total").increment(1);
+        return Err(ApiError::new(
+            Code::Busy,
+            format!(
+                "this server has {} event streams open, as many as it allows; try again later, \
+                 or follow the run with `waygate status`",
+                shared.limits.streams
+            ),
+        ));
+    };
     let store = shared.backend.store.clone();
     let check = id.clone();
     blocking(move || store.load_run(&check)).await?;
     struct Follow {
+        _permit: tokio::sync::OwnedSemaphorePermit,
         shared: Arc<Shared>,
         caller: Caller<Reads>,
         id: RunId,
@@ -753,6 +788,7 @@ async fn events(
         done: bool,
     }
     let follow = Follow {
+        _permit: permit,
         shared,
         caller,
         id,
@@ -798,11 +834,13 @@ async fn events(
             } else if f.queue.is_empty() {
                 // Woken at once by a write through this server (a drive's step, an
                 // approval); other processes' writes (another replica's) are seen at the next
-                // look.
+                // look. The store has no read of a run's events after a seq, so a look reads
+                // them all: rarely (`Limits::stream_look`).
                 let shutdown = f.shared.shutdown.clone();
+                let look = f.shared.limits.stream_look;
                 tokio::select! {
                     () = woken.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(look) => {}
                     _ = shutdown.wait() => { f.done = true; }
                 }
             }
@@ -812,4 +850,67 @@ async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A route behind the quick routes' time limit and [`json_errors`], as in [`router`].
+    fn slow_app() -> Router {
+        Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    "late"
+                }),
+            )
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(60),
+            ))
+            .layer(middleware::from_fn(json_errors))
+    }
+
+    async fn error_of(response: Response) -> (StatusCode, ApiError) {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: crate::error::ErrorBody = serde_json::from_slice(&body).expect("a JSON error");
+        (status, body.error)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_over_the_time_limit_is_a_json_timeout() {
+        let request = Request::get("/slow")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = slow_app().oneshot(request).await.expect("answered");
+        let (status, error) = error_of(response).await;
+        assert_eq!(
+            (status, error.code),
+            (StatusCode::REQUEST_TIMEOUT, Code::Timeout)
+        );
+        assert!(error.message.contains("took longer"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_a_json_error_that_names_the_right_ones() {
+        let request = Request::delete("/slow")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = slow_app().oneshot(request).await.expect("answered");
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let (status, error) = error_of(response).await;
+        assert_eq!(
+            (status, error.code),
+            (StatusCode::METHOD_NOT_ALLOWED, Code::WrongMethod)
+        );
+        assert!(error.message.contains("DELETE"), "{}", error.message);
+        assert!(allow.is_some());
+    }
 }

@@ -57,6 +57,12 @@ pub struct Limits {
     pub request: Duration,
     /// How long requests in flight may take to finish on SIGTERM.
     pub drain: Duration,
+    /// How many event streams (`GET /v1/runs/RUN/events`) may be open at once; one more is
+    /// refused with `503`, code `busy`.
+    pub streams: usize,
+    /// How often an idle event stream looks at the store for writes this server did not
+    /// make (another process's, another replica's); writes through this server wake it at once.
+    pub stream_look: Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +72,8 @@ impl Default for Limits {
             header: Duration::from_secs(10),
             request: Duration::from_secs(60),
             drain: Duration::from_secs(30),
+            streams: 256,
+            stream_look: Duration::from_secs(5),
         }
     }
 }
@@ -133,6 +141,8 @@ pub struct Shared {
     /// Shared by every engine of this server: a write through the API (an approval, an
     /// abort) wakes the waiting drive of that run at once.
     pub(crate) wakes: Arc<Wakes>,
+    /// One permit per open event stream, at most [`Limits::streams`].
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// The pages' signed-in sessions (this process's memory only).
     pub(crate) sessions: crate::session::Sessions,
     /// Whether the server speaks HTTPS: the session cookie is `Secure` then.
@@ -240,6 +250,7 @@ pub async fn serve(
         catalog: RwLock::new(Arc::new(catalog)),
         workflows_dir: config.workflows.clone(),
         drives: Drives::default(),
+        streams: Arc::new(tokio::sync::Semaphore::new(config.limits.streams)),
         shutdown,
         metrics,
         limits: config.limits,

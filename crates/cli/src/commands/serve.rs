@@ -86,7 +86,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<Exit, CliError> {
         listen: args.listen,
         tokens: args.tokens.clone(),
         workflows: args.workflows.clone(),
-        limits: Limits::default(),
+        limits: Limits {
+            streams: args.max_streams,
+            ..Limits::default()
+        },
         tls,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

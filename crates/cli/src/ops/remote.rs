@@ -431,7 +431,14 @@ impl Remote {
             );
         };
         let follow = async {
-            let _ = self.follow(id, after, &mut print).await;
+            // The drive goes on without its events (the server may have all its streams
+            // taken): said once, the end is still reported.
+            if let Err(e) = self.follow(id, after, &mut print).await {
+                eprintln!(
+                    "note: not showing the run's events: {}",
+                    escape_control(&e.to_string())
+                );
+            }
         };
         let path = Remote::run_path(id, "/drive");
         let drive = self.post::<DriveEnd>(&path, json!({ "no_wait": no_wait, "wait": true }));
@@ -529,12 +536,17 @@ impl Remote {
             ))
         };
         let mut response = request.send().await.map_err(broken)?;
-        if !response.status().is_success() {
-            return Err(CliError::Server(format!(
-                "the server {} refused the event stream: {}",
-                self.base,
-                response.status()
-            )));
+        let status = response.status();
+        if !status.is_success() {
+            // The server's own error when it gives one (`busy`: its streams are all taken).
+            let text = response.text().await.unwrap_or_default();
+            return Err(match serde_json::from_str::<ErrorBody>(&text) {
+                Ok(body) => CliError::Remote(body.error),
+                Err(_) => CliError::Server(format!(
+                    "the server {} refused the event stream: {status}",
+                    self.base
+                )),
+            });
         }
         let mut buffer = String::new();
         while let Some(chunk) = response.chunk().await.map_err(broken)? {

@@ -646,6 +646,13 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         (413, Some("too_large")),
         "{reply}"
     );
+    // A method the route does not take.
+    let (status, reply) = s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None);
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (405, Some("wrong_method")),
+        "{reply}"
+    );
     // A run id in the URL that is no UTF-8.
     let (status, reply) = s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None);
     assert_eq!(
@@ -959,4 +966,61 @@ fn an_admin_uploads_a_workflow_that_validates_and_nothing_else() {
         text
     );
     s.start("op", "fresh");
+}
+
+#[test]
+fn event_streams_beyond_the_limit_are_refused_with_json_and_counted() {
+    let s = Served::with(Sandbox::new(), &["--max-streams", "1"]);
+    let run = s.start("op", "free");
+    let path = format!("/v1/runs/{run}/events");
+    // One stream, held open.
+    let mut open = TcpStream::connect(s.addr).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.addr,
+        s.token("aud")
+    );
+    open.write_all(head.as_bytes()).expect("send head");
+    let mut first = [0u8; 12];
+    open.read_exact(&mut first).expect("the stream answers");
+    assert_eq!(
+        &first,
+        b"HTTP/1.1 200",
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    // A second one is one too many.
+    let (status, reply) = s.call(Some("aud"), "GET", &path, None);
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (503, Some("busy")),
+        "{reply}"
+    );
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 event streams open"),
+        "{reply}"
+    );
+    let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("waygate_event_streams_refused_total 1"),
+        "{metrics}"
+    );
+    // `waygate drive` through the server still drives the run, without its events, and says so.
+    let out: crate::helpers::Ran =
+        s.sb.command("op", &["drive", &run])
+            .env("WAYGATE_SERVER", format!("http://{}", s.addr))
+            .env("WAYGATE_TOKEN", s.token("op"))
+            .output()
+            .expect("waygate runs")
+            .into();
+    out.code(0)
+        .stderr_has("note: not showing the run's events")
+        .stderr_has("1 event streams open");
+    assert_eq!(s.status(&run), "succeeded");
+    drop(open);
 }

@@ -414,10 +414,32 @@ fn an_auditor_with_read_only_access_can_verify_and_read_history_and_runs() {
         .expect("ran before")
         .code(0);
 
-    // Writing still needs write access, and says so.
+    // Writing still needs write access, and says so: for a local command and for `serve`.
     let out = as_nobody(&sb, &["abort", &active, "--reason", "x"]).expect("ran before");
     out.code(1);
-    out.stderr_has("ermission denied");
+    out.stderr_has("is not writable by this user")
+        .stderr_has("this command writes to it")
+        .stderr_has("ermission denied");
+    crate::serve::new_token(&sb, "op", &["operator"]);
+    sb.write("workflows/wf.ron", LIFECYCLE);
+    grant_read(&sb);
+    let (tokens, workflows) = (sb.path().join("tokens.ron"), sb.path().join("workflows"));
+    let out = as_nobody(
+        &sb,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens",
+            &tokens.to_string_lossy(),
+            "--workflows",
+            &workflows.to_string_lossy(),
+        ],
+    )
+    .expect("ran before");
+    out.code(1);
+    out.stderr_has("is not writable by this user")
+        .stderr_has("this command writes to it");
     assert_eq!(contents(&sb.store()), before, "a reader changed the store");
 }
 

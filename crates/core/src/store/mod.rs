@@ -410,6 +410,22 @@ pub enum StoreError {
         /// What went wrong.
         why: String,
     },
+    /// A command that writes met a store this user may not write to (the lock file could
+    /// not be opened or created for writing: permissions, a read-only file system).
+    #[error(
+        "the store at {location} is not writable by this user ({}: {source}); this command \
+         writes to it: run it as a user who may write there (the store's owner), or use a \
+         command that only reads (status, history, runs, audit)",
+        path.display()
+    )]
+    NotWritable {
+        /// The store directory.
+        location: String,
+        /// The file that could not be opened for writing.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -497,6 +513,15 @@ impl StoreError {
                 why: why.clone(),
             },
             StoreError::Io { path, source } => StoreError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            StoreError::NotWritable {
+                location,
+                path,
+                source,
+            } => StoreError::NotWritable {
+                location: location.clone(),
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },

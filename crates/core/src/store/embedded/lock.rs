@@ -94,7 +94,8 @@ pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
         || e.raw_os_error() == Some(libc::EACCES)
 }
 
-/// Takes `DIR/LOCK` exclusively, waiting as [`Options`] says.
+/// Takes `DIR/LOCK` exclusively, waiting as [`Options`] says: every write to the embedded
+/// store passes here first, so a store this user may not write to is said here, once.
 pub(crate) fn lock(dir: &Path, options: &Options) -> Result<File, StoreError> {
     let path = dir.join("LOCK");
     let file = journal::create_options(&path)
@@ -102,7 +103,20 @@ pub(crate) fn lock(dir: &Path, options: &Options) -> Result<File, StoreError> {
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(StoreError::io(&path))?;
+        .map_err(|source| {
+            if is_read_only(&source) {
+                StoreError::NotWritable {
+                    location: dir.display().to_string(),
+                    path: path.clone(),
+                    source,
+                }
+            } else {
+                StoreError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
     flock(dir, file, libc::LOCK_EX, options)
 }
 

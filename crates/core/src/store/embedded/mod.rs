@@ -264,6 +264,7 @@ impl EmbeddedStore {
             f(s)
         });
         match out {
+            Err(StoreError::NotWritable { .. }) => or(&replay(&self.dir, &self.options)?),
             Err(StoreError::Io { source, .. }) if is_read_only(&source) => {
                 or(&replay(&self.dir, &self.options)?)
             }
