@@ -102,6 +102,7 @@ impl ProgressSink for Sink {
                 state,
                 action,
                 again,
+                at_start,
             } => match again {
                 Some(why) => {
                     self.pacer.reset();
@@ -112,8 +113,11 @@ impl ProgressSink for Sink {
                     ));
                 }
                 // A move this sink did not tell: made by a process that stopped before the
-                // state's actions were done.
-                None if self.entered.as_deref() != Some(state.as_str())
+                // state's actions were done. (The initial state was entered by the run's
+                // start, not by a move: its actions run at the first drive as a matter of
+                // course.)
+                None if !at_start
+                    && self.entered.as_deref() != Some(state.as_str())
                     && self.finishing.as_deref() != Some(state.as_str()) =>
                 {
                     self.pacer.reset();

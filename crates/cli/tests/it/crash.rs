@@ -289,6 +289,33 @@ fn a_drive_after_a_kill_says_it_finishes_an_entry_another_drive_began() {
     );
 }
 
+/// The initial state is entered by the run's start, not by a move: its actions run at the
+/// first `run` or `drive` as a matter of course, with no word of finishing someone's entry.
+#[test]
+fn a_first_drive_runs_the_initial_state_s_actions_without_a_recovery_line() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wf.ron",
+        r#"Workflow(
+    name: "first", initial: "build", environments: { "dev": () },
+    states: {
+        "build": (on_enter: [Command(run: ["echo", "building"])]),
+        "done": (terminal: Success),
+    },
+    transitions: [(from: "build", to: "done")],
+)"#,
+    );
+    let ran = sb.wg_as("alice", &["run", "wf.ron", "--env", "dev"]);
+    ran.code(0);
+    assert!(ran.stderr.contains("building"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains('↻'), "run: {}", ran.stderr);
+    let run = sb.start("alice", "wf.ron", "dev", &[]);
+    let driven = sb.wg_as("alice", &["drive", &run]);
+    driven.code(0);
+    assert!(driven.stderr.contains("building"), "{}", driven.stderr);
+    assert!(!driven.stderr.contains('↻'), "drive: {}", driven.stderr);
+}
+
 /// The store directory's journal segments.
 fn segments(sb: &Sandbox) -> Vec<std::path::PathBuf> {
     let mut segs: Vec<_> = std::fs::read_dir(sb.store().join("journal"))

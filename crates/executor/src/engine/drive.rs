@@ -109,6 +109,10 @@ pub enum Progress {
         /// Why it runs again, when its last attempt was cut off (a signal, or its process
         /// died without a record).
         again: Option<waygate_core::entry::Rerun>,
+        /// The state is the run's initial state, entered when the run started: its actions
+        /// are run by the first drive (or `run`, or `advance`) as a matter of course, not
+        /// finished for a process that died after moving the run.
+        at_start: bool,
     },
     /// The run moved: reported once a step that moved it is over (its entry actions done),
     /// from where it was to where the step left it; [`Progress::Entered`] told each move as

@@ -513,6 +513,7 @@ impl Engine {
                         state: name.clone(),
                         action: index,
                         again: rerun,
+                        at_start: waygate_core::visit::visit_number(&loaded.events) == 1,
                     });
                     self.run_entry_action(&loaded, &state, index).await?;
                 }
