@@ -327,6 +327,20 @@ fn a_connection_lost_between_commits_is_said_and_the_next_commit_reconnects() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // `pg_terminate_backend` only signals: wait until the sessions are gone, or a commit sent
+    // at once on a busy machine can still reach a session that has not ended yet.
+    let gone = (0..200).any(|_| {
+        let left = schema.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"
+        ));
+        let left = String::from_utf8_lossy(&left.stdout).into_owned();
+        if left.lines().any(|l| l.trim() == "0") {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        false
+    });
+    assert!(gone, "the store's sessions did not end within 10 s");
     let lost = store.commit(
         &run.id,
         1,
