@@ -24,7 +24,8 @@ use waygate_view::xml;
 
 use super::runs::path_segment;
 use super::{
-    error_alert, failure, filter_field, given, given_pairs, given_time, html, layout, read, Viewer,
+    error_alert, failure, filter_field, filter_select, given, given_pairs, given_time, html,
+    layout, read, Viewer, TIME_HINT,
 };
 use crate::server::Shared;
 
@@ -165,19 +166,13 @@ fn render(q: &AuditQuery, why: Option<&str>, events: Option<&[Event]>, chain: &C
          action=\"/audit\" aria-label=\"Filter the events\">\n",
     );
     out.push_str(&filter_field("actor", "Actor", q.actor.as_deref(), ""));
-    let kind = given(&q.kind).unwrap_or_default();
-    out.push_str(
-        "<label for=\"f-kind\">Kind<select id=\"f-kind\" name=\"kind\"><option \
-         value=\"\">any</option>",
-    );
-    for k in EventKind::NAMES {
-        let _ = write!(
-            out,
-            "<option{}>{k}</option>",
-            if kind == *k { " selected" } else { "" }
-        );
-    }
-    out.push_str("</select></label>\n");
+    let kinds: Vec<(&str, &str)> = EventKind::NAMES.iter().map(|k| (*k, *k)).collect();
+    out.push_str(&filter_select(
+        "kind",
+        "Kind",
+        &kinds,
+        &given(&q.kind).unwrap_or_default(),
+    ));
     out.push_str(&filter_field(
         "workflow",
         "Workflow",
@@ -185,18 +180,17 @@ fn render(q: &AuditQuery, why: Option<&str>, events: Option<&[Event]>, chain: &C
         "",
     ));
     out.push_str(&filter_field("env", "Environment", q.env.as_deref(), ""));
-    let hint = "2026-11-26 or 2026-11-26T09:00:00Z";
     out.push_str(&filter_field(
         "since",
         "At or after",
         q.since.as_deref(),
-        hint,
+        TIME_HINT,
     ));
     out.push_str(&filter_field(
         "until",
         "At or before",
         q.until.as_deref(),
-        hint,
+        TIME_HINT,
     ));
     out.push_str("<button type=\"submit\">Filter</button> <a href=\"/audit\">Clear</a>\n</form>\n");
     let pairs = q.pairs();

@@ -253,6 +253,28 @@ fn filter_field(name: &str, label: &str, value: Option<&str>, hint: &str) -> Str
     )
 }
 
+/// The placeholder of a filter form's time fields: the forms `summary::parse_time` reads.
+const TIME_HINT: &str = "2026-11-26 or 2026-11-26T09:00:00Z";
+
+/// A labelled choice of a filter form: "any", then each `(value, label)` of `options`, the
+/// one equal to `selected` chosen.
+fn filter_select(name: &str, label: &str, options: &[(&str, &str)], selected: &str) -> String {
+    let mut out = format!(
+        "<label for=\"f-{name}\">{label}<select id=\"f-{name}\" name=\"{name}\"><option \
+         value=\"\">any</option>"
+    );
+    for (value, text) in options {
+        out.push_str(&format!(
+            "<option value=\"{}\"{}>{}</option>",
+            xml::text(value),
+            if selected == *value { " selected" } else { "" },
+            xml::text(text)
+        ));
+    }
+    out.push_str("</select></label>\n");
+    out
+}
+
 /// A store read off the async threads, as a page's error when it fails.
 async fn read<T: Send + 'static>(
     shared: &Arc<Shared>,

@@ -19,7 +19,8 @@ use waygate_core::summary::time;
 use waygate_view::xml;
 
 use super::{
-    error_alert, failure, filter_field, given, given_pairs, given_time, html, layout, read, Viewer,
+    error_alert, failure, filter_field, filter_select, given, given_pairs, given_time, html,
+    layout, read, Viewer, TIME_HINT,
 };
 use crate::server::Shared;
 
@@ -188,25 +189,18 @@ fn render(
         "",
     ));
     main.push_str(&filter_field("env", "Environment", q.env.as_deref(), ""));
-    let status = given(&q.status).unwrap_or_default();
-    let _ = write!(
-        main,
-        "<label for=\"f-status\">Status<select id=\"f-status\" name=\"status\">\
-         <option value=\"\">any</option>"
-    );
-    for s in ["active", "waiting", "succeeded", "failed", "aborted"] {
-        let label = if s == "active" {
-            "active (not ended)"
-        } else {
-            s
-        };
-        let _ = write!(
-            main,
-            "<option value=\"{s}\"{}>{label}</option>",
-            if status == s { " selected" } else { "" }
-        );
-    }
-    main.push_str("</select></label>\n");
+    main.push_str(&filter_select(
+        "status",
+        "Status",
+        &[
+            ("active", "active (not ended)"),
+            ("waiting", "waiting"),
+            ("succeeded", "succeeded"),
+            ("failed", "failed"),
+            ("aborted", "aborted"),
+        ],
+        &given(&q.status).unwrap_or_default(),
+    ));
     main.push_str(&filter_field(
         "initiator",
         "Initiator",
@@ -217,13 +211,13 @@ fn render(
         "since",
         "Going at or after",
         q.since.as_deref(),
-        "2026-11-26 or 2026-11-26T09:00:00Z",
+        TIME_HINT,
     ));
     main.push_str(&filter_field(
         "until",
         "Started at or before",
         q.until.as_deref(),
-        "2026-11-26 or 2026-11-26T09:00:00Z",
+        TIME_HINT,
     ));
     main.push_str("<button type=\"submit\">Filter</button> <a href=\"/runs\">Clear</a>\n</form>\n");
     if let Some(pager) = pager {
