@@ -198,3 +198,45 @@ fn nothing_a_scenario_scripts_runs_for_real() {
     assert!(!std::path::Path::new(&marker).exists(), "a command ran");
     assert_eq!(json[0]["run_time_ms"], 0);
 }
+
+/// A notification hook is not an entry action: in a scenario it is not sent, and it takes
+/// none of the results scripted for the state's entry actions. (It did: the approval
+/// waiting in `deploy` took `deploy`'s second result, so its second entry failed.)
+#[test]
+fn a_notification_takes_no_scripted_action_result() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("notified").display().to_string();
+    sandbox.write(
+        "w.ron",
+        &format!(
+            r#"Workflow(name: "w", initial: "deploy",
+                notify: [(on: [ApprovalWaiting], action: Command(run: ["touch", "{marker}"]))],
+                states: {{
+                    "deploy": (on_enter: [Command(run: ["true"])]),
+                    "check": (),
+                    "done": (terminal: Success),
+                }},
+                transitions: [
+                    (from: "deploy", to: "check", guards: [(name: "go", check: Approval(prompt: "go?"))]),
+                    (from: "check", to: "deploy", guards: [(name: "again", check: Command(run: ["true"]))]),
+                    (from: "check", to: "done"),
+                ])"#
+        ),
+    );
+    let file = sandbox.write(
+        "s.ron",
+        r#"Scenario(name: "s", workflow: "w.ron", env: "any",
+            guards: [(name: "go", outcomes: [Wait, Pass]), (name: "again", outcomes: [Pass, Fail])],
+            actions: [(state: "deploy", results: [Ok, Ok, Fail])],
+            expect: (state: "done", status: Succeeded, exit: 0,
+                     path: ["deploy", "check", "deploy", "check", "done"]))"#,
+    );
+    let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
+    assert!(ran.stdout.starts_with("PASS s"), "{ran:?}");
+    ran.code(0);
+    assert!(!ran.stderr.contains("notification"), "{}", ran.stderr);
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "a notification ran"
+    );
+}
