@@ -240,3 +240,68 @@ fn a_notification_takes_no_scripted_action_result() {
         "a notification ran"
     );
 }
+
+/// A script that says more than happened is said so (a note; the scenario still passes on
+/// its expectations), and a script of more waits than a scenario looks at is stopped and
+/// fails saying why, rather than running for minutes and ending "waiting" as if that were
+/// the workflow's doing.
+#[test]
+fn unused_script_and_too_many_waits_are_said() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "w.ron",
+        r#"Workflow(name: "w", initial: "deploy",
+            states: {
+                "deploy": (on_enter: [Command(run: ["true"])]),
+                "verify": (),
+                "done": (terminal: Success),
+            },
+            transitions: [
+                (from: "deploy", to: "done", guards: [(name: "tests", check: Command(run: ["true"]))]),
+                (from: "verify", to: "done", guards: [(name: "health", check: Command(run: ["true"]))]),
+            ])"#,
+    );
+    let file = sandbox.write(
+        "s.ron",
+        r#"Scenario(name: "s", workflow: "w.ron", env: "any",
+            guards: [(name: "tests", outcomes: [Wait, Pass, Fail, Fail]), (name: "health", outcomes: [Fail])],
+            actions: [(state: "deploy", results: [Ok, Fail])],
+            expect: (state: "done", status: Succeeded, exit: 0))"#,
+    );
+    let file = file.display().to_string();
+    let ran = run(sandbox.path(), &["test", &file]);
+    ran.code(0);
+    for said in [
+        "note: guard `tests`: evaluated 2 times, so 2 of its 4 scripted outcomes were never used",
+        "note: guard `health`: never evaluated, so its scripted outcome was never used",
+        "note: the entry actions of `deploy`: run once, so 1 of its 2 scripted results was never used",
+    ] {
+        assert!(ran.stdout.contains(said), "{said}\n{}", ran.stdout);
+    }
+    let json = run(sandbox.path(), &["--format", "json", "test", &file])
+        .code(0)
+        .json();
+    assert_eq!(
+        json[0]["unused"].as_array().map(Vec::len),
+        Some(3),
+        "{json}"
+    );
+
+    let waits = vec!["Wait"; 1_001].join(", ");
+    let file = sandbox.write(
+        "waits.ron",
+        &format!(
+            r#"Scenario(name: "waits", workflow: "w.ron", env: "any",
+                guards: [(name: "tests", outcomes: [{waits}, Pass])],
+                expect: (state: "done", status: Succeeded))"#
+        ),
+    );
+    let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("stopped after 1000 looks at the waiting run"),
+        "{}",
+        ran.stdout
+    );
+}
