@@ -434,6 +434,11 @@ impl Checking<'_> {
             }
             RuleKind::DeadlineAtMost { states, .. } => {
                 let Some(max) = rule.max else { return };
+                // A pattern without `*` or `?` names one state, which must exist, as in
+                // every other rule (a typo must not make the rule check nothing).
+                if !states.contains(['*', '?']) && self.state(i, "states", states).is_none() {
+                    return;
+                }
                 self.deadlines(rule, states, max);
             }
         }
@@ -596,7 +601,8 @@ impl Checking<'_> {
         let w = self.w;
         let mut reported = 0;
         for (id, state) in w.states() {
-            if !glob(pattern, &state.name) {
+            // A run in a terminal state has ended: no deadline of its applies.
+            if state.terminal.is_some() || !glob(pattern, &state.name) {
                 continue;
             }
             if state.deadline.is_some_and(|d| d <= max) || self.enough(&mut reported) {
