@@ -126,6 +126,24 @@ fn a_scenario_naming_what_the_workflow_lacks_is_refused_at_its_place() {
         ran.stderr
     );
     assert!(ran.stdout.contains("FAIL s"), "{}", ran.stdout);
+    // A var the workflow does not declare, at its key, every one of them (the engine's
+    // refusal named one, as a `--var`, nowhere in the file).
+    let vars = sandbox.write(
+        "vars.ron",
+        r#"Scenario(name: "v", workflow: "deploy.ron", env: "production",
+            vars: {"release_brnch": "main", "nope": "1"},
+            expect: (state: "done", status: Succeeded))"#,
+    );
+    let ran = run(sandbox.path(), &["test", &vars.display().to_string()]);
+    ran.code(1);
+    for said in [
+        "declares no var `release_brnch`",
+        "did you mean `release_branch`?",
+        "declares no var `nope`",
+        "vars.ron:2:20]",
+    ] {
+        assert!(ran.stderr.contains(said), "{said}\n{}", ran.stderr);
+    }
     let bad = sandbox.write("bad.ron", "Scenario(name: \"x\", workflow: \"deploy.ron\", env: \"production\", expect: (state: \"done\", status: Done))");
     let ran = run(sandbox.path(), &["test", &bad.display().to_string()]);
     ran.code(1);
