@@ -486,6 +486,23 @@ impl Checking<'_> {
                     _ => (usize::MAX, n.index()),
                 });
                 let mut reported = 0;
+                // A run starts in the initial state: a way into it that passes no guard.
+                if x == self.w.initial {
+                    reported += 1;
+                    self.violation(
+                        Code::PolicyGuardedBy,
+                        rule,
+                        self.state_span(x),
+                        format!(
+                            "a run starts in `{x_name}` (the initial state), passing no guard at all, so no {wanted}"
+                        ),
+                        &[x],
+                        format!(
+                            "start in another state, with {} on every way into `{x_name}`",
+                            article(&wanted)
+                        ),
+                    );
+                }
                 for (from, how) in into {
                     if self.enough(&mut reported) {
                         continue;

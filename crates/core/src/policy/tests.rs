@@ -332,3 +332,44 @@ fn deadline_patterns_skip_terminal_states_and_a_plain_name_must_exist() {
     let none = r#"Policy(name: "p", rules: [(name: "r", rule: DeadlineAtMost(states: "zz*", max: "5m"))])"#;
     assert_eq!(codes(&check_text(none, SMALL)), []);
 }
+
+/// A run starts in the initial state without passing any guard: `GuardedBy` on it is broken
+/// (it held, since no transition leads into it), on entry as on every path.
+#[test]
+fn starting_in_the_guarded_state_breaks_guarded_by() {
+    let starts_in_prod = SMALL.replace("initial: \"build\"", "initial: \"prod\"");
+    let policy = r#"Policy(name: "p", rules: [
+        (name: "entry", rule: GuardedBy(state: "prod", guard: Approval())),
+        (name: "path", rule: GuardedBy(state: "prod", guard: Approval(), on: Path)),
+    ])"#;
+    let found = check_text(policy, &starts_in_prod);
+    let summary: Vec<(Code, Vec<String>, bool)> = found
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                d.counterexample.clone(),
+                d.message.contains("rule `entry`"),
+            )
+        })
+        .collect();
+    let prod = vec!["prod".to_owned()];
+    let build = vec!["build".to_owned(), "prod".to_owned()];
+    assert_eq!(
+        summary,
+        [
+            (Code::PolicyGuardedBy, prod.clone(), true),
+            // `build` (no longer reachable) still has its unguarded transition into `prod`.
+            (Code::PolicyGuardedBy, build, true),
+            (Code::PolicyGuardedBy, prod, false),
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("a run starts in `prod` (the initial state)"),
+        "{}",
+        found[0].message
+    );
+}
