@@ -182,3 +182,46 @@ fn a_notification_cut_off_before_its_record_is_sent_again_with_the_same_id() {
     assert_eq!(notified.len(), 1, "{notified:#?}");
     assert_eq!(notified[0]["ok"], true);
 }
+
+/// A hook that hangs holds the run's lock (two processes never both send one), and a command
+/// that moves the run meanwhile (`rollback`) leaves the new state's entry actions to the lock's
+/// holder. That holder, once its hook is done, announces the move and runs those actions: a
+/// hung webhook never leaves a rollback unannounced and its actions not run.
+#[test]
+fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender() {
+    let sb = Sandbox::new();
+    sb.write(
+        "hang.ron",
+        r#"Workflow(
+    name: "hang", initial: "canary", rollback: "undo",
+    notify: [
+        (on: [ApprovalWaiting], action: Command(run: ["sh", "-c", "touch sending; while [ ! -f go ]; do sleep 0.05; done"], timeout: "30s")),
+        (on: [RollbackStarted], action: Command(run: ["sh", "-c", "echo announced >> log"])),
+    ],
+    states: {
+        "canary": (),
+        "undo": (on_enter: [Command(run: ["sh", "-c", "echo undone >> log"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [
+        (from: "canary", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "ship?"))]),
+        (from: "undo", to: "failed"),
+    ],
+)"#,
+    );
+    let run = sb.start("ana", "hang.ron", "prod", &[]);
+    let drive = sb.spawn_as("ana", "drive", &["drive", &run, "--no-wait"]);
+    let limit = std::time::Duration::from_secs(30);
+    crate::helpers::wait_until("the hook to hang", limit, || {
+        sb.path().join("sending").exists()
+    });
+    sb.wg_as("bob", &["rollback", &run, "--reason", "error rate up"])
+        .code(0);
+    sb.write("go", "");
+    // The drive follows the move it made way for: the rollback runs and ends in `failed`.
+    drive.wait(std::time::Duration::from_secs(60)).code(6);
+    let log = std::fs::read_to_string(sb.path().join("log")).unwrap_or_default();
+    assert_eq!(log, "announced\nundone\n");
+    assert_eq!(sb.status(&run)["state"], "failed");
+}
