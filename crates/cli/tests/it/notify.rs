@@ -225,3 +225,28 @@ fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender
     assert_eq!(log, "announced\nundone\n");
     assert_eq!(sb.status(&run)["state"], "failed");
 }
+
+/// A rollback that an incident starts (a failed `on_enter` action) is announced before the
+/// rollback state's actions run, as one started by `waygate rollback` is.
+#[test]
+fn a_rollback_after_a_failed_action_is_announced_before_its_actions_run() {
+    let sb = Sandbox::new();
+    sb.write(
+        "fail.ron",
+        r#"Workflow(
+    name: "fail", initial: "deploy", rollback: "undo",
+    notify: [(on: [RollbackStarted, RunEnded], action: Command(run: ["sh", "-c", "echo \"$1\" >> notes", "hook", "${notify.on}"]))],
+    states: {
+        "deploy": (on_enter: [Command(run: ["sh", "-c", "echo deploying >> notes; exit 1"])]),
+        "undo": (on_enter: [Command(run: ["sh", "-c", "echo undoing >> notes"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [(from: "deploy", to: "done"), (from: "undo", to: "failed")],
+)"#,
+    );
+    sb.wg_as("ana", &["run", "fail.ron", "--env", "prod"])
+        .code(6);
+    let notes = std::fs::read_to_string(sb.path().join("notes")).unwrap_or_default();
+    assert_eq!(notes, "deploying\nRollbackStarted\nundoing\nRunEnded\n");
+}

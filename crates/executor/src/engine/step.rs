@@ -609,6 +609,15 @@ impl Engine {
                             to,
                             cause: Cause::Action,
                         });
+                        // A rollback is announced as it starts, before its actions run,
+                        // under the lock those are run under (held here after an action).
+                        if !loaded.workflow.notify.is_empty() {
+                            if lock.is_some() {
+                                self.notify_holding_lock(&loaded.run.id).await;
+                            } else {
+                                self.notify(&loaded.run.id).await;
+                            }
+                        }
                     }
                 }
                 Entry::Fail { to: None, .. } => {
