@@ -250,3 +250,40 @@ fn a_rollback_after_a_failed_action_is_announced_before_its_actions_run() {
     let notes = std::fs::read_to_string(sb.path().join("notes")).unwrap_or_default();
     assert_eq!(notes, "deploying\nRollbackStarted\nundoing\nRunEnded\n");
 }
+
+/// An operator's stop does not wait for a hook that hangs, but it is not silent either: the
+/// command says which notification it left unsent, and the next `drive` sends it.
+#[test]
+fn a_notification_cut_short_by_ctrl_c_is_said_to_be_left_for_the_next_drive() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stop.ron",
+        r#"Workflow(
+    name: "stop", initial: "a",
+    notify: [(on: [RunEnded], action: Command(run: ["sh", "-c", "echo \"$1\" >> sent; [ -f once ] && exit 0; touch once; while [ ! -f go ]; do sleep 0.05; done", "hook", "${notify.id}"], timeout: "30s"))],
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [(from: "a", to: "done")],
+)"#,
+    );
+    let ran = sb.spawn_as("ana", "run", &["run", "stop.ron", "--env", "prod"]);
+    let limit = std::time::Duration::from_secs(30);
+    crate::helpers::wait_until("the hook to hang", limit, || {
+        sb.path().join("once").exists()
+    });
+    ran.signal(libc::SIGINT);
+    let ran = ran.wait(limit);
+    let run = ran.started_run();
+    let said = format!(
+        "run {run}: notification 1 (RunEnded) not sent: stopped by SIGINT; the next `waygate drive {run}` sends it"
+    );
+    assert_eq!(ran.stderr.matches(&said).count(), 1, "{}", ran.stderr);
+    assert!(!crate::helpers::kinds(&sb.history(&run)).contains(&"Notified"));
+    sb.wg_as("ana", &["drive", &run]).code(0);
+    let id = format!("{run}:0:RunEnded\n");
+    let sent = std::fs::read_to_string(sb.path().join("sent")).unwrap_or_default();
+    assert_eq!(sent, format!("{id}{id}"));
+    assert_eq!(
+        crate::helpers::of_kind(&sb.history(&run), "Notified").len(),
+        1
+    );
+}

@@ -101,7 +101,15 @@ impl Engine {
             // must not hold the run up (dropping it kills its process group).
             let result = tokio::select! {
                 biased;
-                _ = self.shutdown.wait() => return Ok(recorded),
+                signal = self.shutdown.wait() => {
+                    tracing::warn!(
+                        "run {id}: notification {} ({}) not sent: stopped by {}; the next `waygate drive {id}` sends it",
+                        hook + 1,
+                        occurrence.on.as_str(),
+                        signal.name()
+                    );
+                    return Ok(recorded);
+                }
                 r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
             };
             let result = result.unwrap_or_else(|_| ActionResult {

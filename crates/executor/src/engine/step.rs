@@ -254,7 +254,8 @@ impl Engine {
         id: &RunId,
         sink: &mut dyn ProgressSink,
     ) -> Result<(), EngineError> {
-        loop {
+        // After an operator's stop, what is left is for the next command.
+        while self.shutdown.requested().is_none() {
             let loaded = self.load(id).await?;
             if !waygate_core::notify::due(&loaded.workflow, &loaded.events).is_empty() {
                 if self.notify(id).await == 0 {
@@ -271,6 +272,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     /// One step; also says whether the workflow has notification hooks.
