@@ -1,7 +1,7 @@
 //! Notifications: `notify` hooks sent once per occurrence to a real webhook on 127.0.0.1,
 //! recorded in the history, and never failing a run when they fail.
 
-use crate::helpers::{Sandbox, Server};
+use crate::helpers::{on_both_stores, Sandbox, Server};
 
 fn flow(url: &str) -> String {
     format!(
@@ -187,9 +187,8 @@ fn a_notification_cut_off_before_its_record_is_sent_again_with_the_same_id() {
 /// that moves the run meanwhile (`rollback`) leaves the new state's entry actions to the lock's
 /// holder. That holder, once its hook is done, announces the move and runs those actions: a
 /// hung webhook never leaves a rollback unannounced and its actions not run.
-#[test]
-fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender() {
-    let sb = Sandbox::new();
+on_both_stores! {
+    fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender(sb: Sandbox) {
     sb.write(
         "hang.ron",
         r#"Workflow(
@@ -224,6 +223,7 @@ fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender
     let log = std::fs::read_to_string(sb.path().join("log")).unwrap_or_default();
     assert_eq!(log, "announced\nundone\n");
     assert_eq!(sb.status(&run)["state"], "failed");
+    }
 }
 
 /// A rollback that an incident starts (a failed `on_enter` action) is announced before the
