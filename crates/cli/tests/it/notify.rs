@@ -183,11 +183,11 @@ fn a_notification_cut_off_before_its_record_is_sent_again_with_the_same_id() {
     assert_eq!(notified[0]["ok"], true);
 }
 
-/// A hook that hangs holds the run's lock (two processes never both send one), and a command
-/// that moves the run meanwhile (`rollback`) leaves the new state's entry actions to the lock's
-/// holder. That holder, once its hook is done, announces the move and runs those actions: a
-/// hung webhook never leaves a rollback unannounced and its actions not run.
 on_both_stores! {
+    /// A hook that hangs holds the run's lock (two processes never both send one), and a command
+    /// that moves the run meanwhile (`rollback`) leaves the new state's entry actions to the lock's
+    /// holder. That holder, once its hook is done, announces the move and runs those actions: a
+    /// hung webhook never leaves a rollback unannounced and its actions not run.
     fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender(sb: Sandbox) {
     sb.write(
         "hang.ron",
