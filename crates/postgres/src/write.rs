@@ -38,9 +38,9 @@ use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
-use waygate_core::store::group::{Ticket, Write, Written};
+use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
-    apply_change, check_append, check_commit, check_create, commit_time, seal_all, stamp_new_run,
+    check_append, check_create, commit_time, seal_all, stamp_new_run,
 };
 use waygate_core::store::StoreError;
 
@@ -274,7 +274,7 @@ fn try_known(
     };
     let mut view = View::default();
     for (_, write) in batch {
-        let (Write::Commit { id, .. } | Write::Append { id, .. }) = write else {
+        let (Write::Commit(Commit { id, .. }) | Write::Append { id, .. }) = write else {
             return Ok(None);
         };
         let Some(run) = known.runs.get(id) else {
@@ -352,7 +352,7 @@ fn read_view(
                 ids.insert(literal(run.id.as_str()));
                 keys.insert(literal(&run.lock_key()));
             }
-            Write::Commit { id, .. } | Write::Append { id, .. } => {
+            Write::Commit(Commit { id, .. }) | Write::Append { id, .. } => {
                 ids.insert(literal(id.as_str()));
             }
         }
@@ -455,14 +455,9 @@ fn apply(
             view.runs.insert(run.id.clone(), run.clone());
             Ok((Some(run), sealed))
         }
-        Write::Commit {
-            id,
-            expected,
-            change,
-            events,
-        } => {
-            let mut run = check_commit(&id, view.runs.get(&id).cloned(), expected, &events)?;
-            apply_change(&mut run, &change, at);
+        Write::Commit(commit) => {
+            let id = commit.id.clone();
+            let (run, events) = commit.apply(view.runs.get(&id).cloned(), at)?;
             let key = run.lock_key();
             if run.status.is_ended() && view.holders.get(&key) == Some(&id) {
                 view.holders.remove(&key);
