@@ -279,22 +279,15 @@ pub fn overrides(events: &[Event]) -> Vec<Override> {
     let visit = crate::visit::visit_number(events);
     crate::visit::current_visit(events)
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Overridden {
-                to,
-                guard,
-                reason,
-                said,
-                visit: v,
-                ..
-            } if *v == visit => Some(Override {
-                guard: guard.clone(),
-                to: to.clone(),
+        .filter_map(|e| {
+            let o = e.kind.as_override().filter(|o| o.visit == visit)?;
+            Some(Override {
+                guard: o.guard.to_owned(),
+                to: o.to.to_owned(),
                 by: e.actor.clone(),
-                reason: reason.clone(),
-                said: said.clone(),
-            }),
-            _ => None,
+                reason: o.reason.to_owned(),
+                said: o.said.to_owned(),
+            })
         })
         .collect()
 }

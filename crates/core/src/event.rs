@@ -535,6 +535,46 @@ impl EventKind {
             EventKind::Notified { .. } => "Notified",
         }
     }
+
+    /// The override this event records, when it is an [`EventKind::Overridden`]: how the
+    /// readers of overrides (which count, `status`, `history`, the audit report) see one.
+    pub fn as_override(&self) -> Option<OverrideRecord<'_>> {
+        match self {
+            EventKind::Overridden {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                visit,
+            } => Some(OverrideRecord {
+                state,
+                to,
+                guard,
+                reason,
+                said,
+                visit: *visit,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// An [`EventKind::Overridden`]'s fields, borrowed ([`EventKind::as_override`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverrideRecord<'a> {
+    /// The state the run was in.
+    pub state: &'a str,
+    /// The target of the transition the guard is on.
+    pub to: &'a str,
+    /// The guard's name.
+    pub guard: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// What the check said at that moment.
+    pub said: &'a str,
+    /// The visit of `state` the override counts in.
+    pub visit: u32,
 }
 
 #[cfg(test)]
