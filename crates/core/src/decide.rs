@@ -282,11 +282,11 @@ pub fn overrides(events: &[Event]) -> Vec<Override> {
         .filter_map(|e| {
             let o = e.kind.as_override().filter(|o| o.visit == visit)?;
             Some(Override {
-                guard: o.guard.to_owned(),
-                to: o.to.to_owned(),
+                guard: o.guard.clone(),
+                to: o.to.clone(),
                 by: e.actor.clone(),
-                reason: o.reason.to_owned(),
-                said: o.said.to_owned(),
+                reason: o.reason.clone(),
+                said: o.said.clone(),
             })
         })
         .collect()
@@ -1139,14 +1139,14 @@ mod override_tests {
     use crate::test_support::{event as ev, started};
 
     fn overridden(to: &str, guard: &str, visit: u32) -> EventKind {
-        EventKind::Overridden {
+        EventKind::Overridden(crate::event::OverrideRecord {
             state: "a".into(),
             to: to.into(),
             guard: guard.into(),
             reason: "probe broken".into(),
             said: "fail: HTTP 503".into(),
             visit,
-        }
+        })
     }
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {

@@ -494,11 +494,11 @@ fn overrides(out: &mut String, n: usize, events: &[Event]) {
                 e.seq,
                 time(e.at),
                 xml::text(&e.actor),
-                xml::text(o.state),
-                xml::text(o.guard),
-                xml::text(o.to),
-                xml::text(o.reason),
-                xml::text(o.said)
+                xml::text(&o.state),
+                xml::text(&o.guard),
+                xml::text(&o.to),
+                xml::text(&o.reason),
+                xml::text(&o.said)
             ))
         })
         .collect();

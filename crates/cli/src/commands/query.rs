@@ -301,13 +301,13 @@ fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
         .filter_map(|e| {
             let o = e.kind.as_override()?;
             Some(OverrideView {
-                guard: o.guard,
-                state: o.state,
-                to: o.to,
+                guard: &o.guard,
+                state: &o.state,
+                to: &o.to,
                 by: &e.actor,
                 at: e.at,
-                reason: o.reason,
-                said: o.said,
+                reason: &o.reason,
+                said: &o.said,
                 counts: active && o.visit == visit && o.state == loaded.run.state,
             })
         })
@@ -602,10 +602,10 @@ fn overridden_after(events: &[Event], to: &str, guards: &[GuardResult]) -> Strin
             if o.to == to && failed {
                 out.push_str(&format!(
                     "    OVERRIDDEN {} afterwards (#{}) by {}: {}\n",
-                    escape_control(o.guard),
+                    escape_control(&o.guard),
                     e.seq,
                     escape_control(&e.actor),
-                    escape_control(o.reason)
+                    escape_control(&o.reason)
                 ));
             }
         }
