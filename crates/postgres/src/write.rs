@@ -199,14 +199,7 @@ fn try_group(
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
-    let inserted = insert(
-        &mut writer.client,
-        &writer.insert,
-        location,
-        &view,
-        &sealed_all,
-        at,
-    );
+    let inserted = insert(writer, location, &view, &sealed_all, at);
     if let Err(e) = inserted {
         rollback(&mut writer.client);
         return Err(match e {
@@ -296,14 +289,7 @@ fn try_known(
         return Ok(None);
     }
     // One statement outside a transaction: it commits on its own when it succeeds.
-    match insert(
-        &mut writer.client,
-        &writer.insert,
-        location,
-        &view,
-        &sealed_all,
-        at,
-    ) {
+    match insert(writer, location, &view, &sealed_all, at) {
         Ok(()) => {
             let left = left_at(&sealed_all, at);
             writer.known.committed(None, left, view.runs);
@@ -483,8 +469,7 @@ enum InsertError {
 
 /// Step 4: the events, the new and moved runs, and the head, in one statement.
 fn insert(
-    client: &mut Client,
-    statement: &Statement,
+    writer: &mut Writer,
     location: &str,
     view: &View,
     events: &[Event],
@@ -502,6 +487,7 @@ fn insert(
             moved.push(run, location).map_err(InsertError::Store)?;
         }
     }
+    let (client, statement) = (&mut writer.client, &writer.insert);
     write_rows(client, statement, events, &new, &moved, at).map_err(InsertError::Db)
 }
 
