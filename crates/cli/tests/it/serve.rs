@@ -219,6 +219,24 @@ pub fn spawn_server_args(
 }
 
 /// One HTTP/1.1 request; the status and the body (chunked bodies decoded).
+/// The message of the API's error `reply` (empty if it is none).
+pub fn error_message(reply: &Value) -> &str {
+    reply["error"]["message"].as_str().unwrap_or("")
+}
+
+/// Asserts that `answer` (a status and a reply) is the API's error `code` with that HTTP
+/// `status`; returns its message.
+#[track_caller]
+pub fn api_error(answer: &(u16, Value), status: u16, code: &str) -> String {
+    let (got, reply) = answer;
+    assert_eq!(
+        (*got, reply["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{reply}"
+    );
+    error_message(reply).to_owned()
+}
+
 pub fn http(
     addr: SocketAddr,
     method: &str,
@@ -507,13 +525,7 @@ fn missing_wrong_and_revoked_tokens_are_refused_and_counted() {
         .code(0);
     let (status, reply) = s.call(Some("aud"), "GET", "/v1/runs", None);
     assert_eq!(status, 401, "a revoked token still works: {reply}");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("revoked"),
-        "{reply}"
-    );
+    assert!(error_message(&reply).contains("revoked"), "{reply}");
     // The others still work.
     assert_eq!(s.call(Some("adm"), "GET", "/v1/runs", None).0, 200);
     let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
@@ -532,24 +544,17 @@ fn missing_wrong_and_revoked_tokens_are_refused_and_counted() {
 fn the_actor_is_the_authenticated_one_and_an_initiator_cannot_approve_their_run() {
     let s = Served::new();
     let run = s.start("ana", "signed");
-    let (status, reply) = s.call(
-        Some("ana"),
-        "POST",
-        &format!("/v1/runs/{run}/approve"),
-        Some(json!({ "guard": "sign" })),
+    let message = api_error(
+        &s.call(
+            Some("ana"),
+            "POST",
+            &format!("/v1/runs/{run}/approve"),
+            Some(json!({ "guard": "sign" })),
+        ),
+        422,
+        "error",
     );
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (422, Some("error")),
-        "{reply}"
-    );
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("approval refused"),
-        "{reply}"
-    );
+    assert!(message.contains("approval refused"), "{message}");
     let (status, reply) = s.call(
         Some("appr"),
         "POST",
@@ -602,10 +607,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         );
         assert_eq!(status, 422, "{name}: {reply}");
         assert!(
-            reply["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("no workflow named"),
+            error_message(&reply).contains("no workflow named"),
             "{reply}"
         );
     }
@@ -641,24 +643,18 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     );
     // Refused on its announced length, before it is read: still the API's JSON error.
     let reply: Value = serde_json::from_str(&reply).unwrap_or(Value::String(reply));
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (413, Some("too_large")),
-        "{reply}"
-    );
+    api_error(&(status, reply), 413, "too_large");
     // A method the route does not take.
-    let (status, reply) = s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (405, Some("wrong_method")),
-        "{reply}"
+    api_error(
+        &s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None),
+        405,
+        "wrong_method",
     );
     // A run id in the URL that is no UTF-8.
-    let (status, reply) = s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (400, Some("usage")),
-        "{reply}"
+    api_error(
+        &s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None),
+        400,
+        "usage",
     );
     // Malformed and unexpected JSON.
     for body in ["{", "[]", r#"{"reason": "x", "force": true}"#] {
@@ -671,16 +667,15 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         );
         assert_eq!(status, 400, "{body}: {reply}");
     }
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/abort"),
-        Some(json!({ "reason": "  " })),
-    );
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (400, Some("usage")),
-        "{reply}"
+    api_error(
+        &s.call(
+            Some("op"),
+            "POST",
+            &format!("/v1/runs/{run}/abort"),
+            Some(json!({ "reason": "  " })),
+        ),
+        400,
+        "usage",
     );
     assert_eq!(s.history(&run), before);
     let (status, reply) = s.call(Some("aud"), "GET", "/v1/workflows", None);
@@ -992,19 +987,8 @@ fn event_streams_beyond_the_limit_are_refused_with_json_and_counted() {
         String::from_utf8_lossy(&first)
     );
     // A second one is one too many.
-    let (status, reply) = s.call(Some("aud"), "GET", &path, None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (503, Some("busy")),
-        "{reply}"
-    );
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("1 event streams open"),
-        "{reply}"
-    );
+    let message = api_error(&s.call(Some("aud"), "GET", &path, None), 503, "busy");
+    assert!(message.contains("1 event streams open"), "{message}");
     let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
     assert!(
         metrics.contains("waygate_event_streams_refused_total 1"),
