@@ -545,30 +545,20 @@ fn the_actor_is_the_authenticated_one_and_an_initiator_cannot_approve_their_run(
     let s = Served::new();
     let run = s.start("ana", "signed");
     let message = api_error(
-        &s.call(
-            Some("ana"),
-            "POST",
-            &format!("/v1/runs/{run}/approve"),
-            Some(json!({ "guard": "sign" })),
-        ),
+        &s.act("ana", "approve", &run, json!({ "guard": "sign" })),
         422,
         "error",
     );
     assert!(message.contains("approval refused"), "{message}");
-    let (status, reply) = s.call(
-        Some("appr"),
-        "POST",
-        &format!("/v1/runs/{run}/approve"),
-        Some(json!({ "guard": "sign", "comment": "fine" })),
+    let (status, reply) = s.act(
+        "appr",
+        "approve",
+        &run,
+        json!({ "guard": "sign", "comment": "fine" }),
     );
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["approvers"], json!(["appr"]));
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/advance"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "advance", &run, json!({}));
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["outcome"]["kind"], "ended", "{reply}");
     let actors: Vec<(String, String)> = s
@@ -668,12 +658,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         assert_eq!(status, 400, "{body}: {reply}");
     }
     api_error(
-        &s.call(
-            Some("op"),
-            "POST",
-            &format!("/v1/runs/{run}/abort"),
-            Some(json!({ "reason": "  " })),
-        ),
+        &s.act("op", "abort", &run, json!({ "reason": "  " })),
         400,
         "usage",
     );
@@ -766,12 +751,7 @@ fn a_secret_is_in_no_response_and_no_log() {
 fn a_driven_run_goes_on_without_its_client_and_after_kill_9() {
     let mut s = Served::new();
     let run = s.start("op", "bake");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/drive"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "drive", &run, json!({}));
     assert_eq!(
         (status, reply["driving"].as_bool()),
         (202, Some(true)),
@@ -835,20 +815,10 @@ fn health_readiness_and_metrics_need_no_token() {
     assert_eq!((status, body.as_str()), (200, "ready: 3 workflows\n"));
     s.start("op", "free");
     let bake = s.start("op", "signed");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{bake}/advance"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "advance", &bake, json!({}));
     assert_eq!(status, 200, "{reply}");
     let free = s.start("adm", "bake");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{free}/drive"),
-        Some(json!({ "wait": true })),
-    );
+    let (status, reply) = s.act("op", "drive", &free, json!({ "wait": true }));
     assert_eq!(status, 200, "{reply}");
     let (status, body) = http(s.addr, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
@@ -901,23 +871,14 @@ fn sigterm_stops_a_server_mid_drive_and_the_next_one_finishes_the_run() {
     let run = s.start("op", "bake");
     // Asked twice, at once: one drive.
     for _ in 0..2 {
-        let (status, reply) = s.call(
-            Some("op"),
-            "POST",
-            &format!("/v1/runs/{run}/drive"),
-            Some(json!({})),
-        );
+        let (status, reply) = s.act("op", "drive", &run, json!({}));
         assert_eq!(status, 202, "{reply}");
     }
     let server = s.server.take().expect("server");
     server.signal(libc::SIGTERM);
     let stopped = server.wait(Duration::from_secs(15));
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
-    assert!(
-        stopped.stderr.contains("resumed at its next start"),
-        "{}",
-        stopped.stderr
-    );
+    stopped.stderr_has("resumed at its next start");
     let (server, addr) = spawn_server(&s.sb, "serve-again");
     s.server = Some(server);
     s.addr = addr;
