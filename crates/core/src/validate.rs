@@ -502,7 +502,10 @@ impl<'a> Checker<'a> {
             self.in_notify = true;
             self.site = Some(outputs::Site::Notify);
             let action = match &hook.action {
-                ActionSpec::Command(c) => self.command(c, &action_path).map(Action::Command),
+                ActionSpec::Command(c) => {
+                    self.hook_publishes_nothing(c, &action_path);
+                    self.command(c, &action_path).map(Action::Command)
+                }
                 ActionSpec::Http(h) => self.http(h, &action_path, "POST").map(Action::Http),
             };
             self.site = None;
