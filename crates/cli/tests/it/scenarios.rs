@@ -80,11 +80,7 @@ fn a_scenario_whose_run_ends_elsewhere_fails_with_the_path_taken() {
         "{}",
         ran.stdout
     );
-    assert!(
-        ran.stdout.contains("expected exit 0, got 6"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("expected exit 0, got 6");
     // 10 tries of the retried guard, each one evaluation.
     let json = run(sandbox.path(), &["--format", "json", "test", &file])
         .code(1)
@@ -109,27 +105,13 @@ fn a_scenario_naming_what_the_workflow_lacks_is_refused_at_its_place() {
         "state: \"dne\", status: Succeeded",
     );
     let ran = run(sandbox.path(), &["test", &file]);
-    ran.code(1);
-    assert!(
-        ran.stderr.contains("has no guard `deploy-windw`"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("did you mean `deploy-window`?"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("`dne` is not a state of workflow"),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stdout.contains("FAIL s"), "{}", ran.stdout);
+    ran.code(1).stderr_has("has no guard `deploy-windw`");
+    ran.stderr_has("did you mean `deploy-window`?");
+    ran.stderr_has("`dne` is not a state of workflow");
+    ran.stdout_has("FAIL s");
     let bad = sandbox.write("bad.ron", "Scenario(name: \"x\", workflow: \"deploy.ron\", env: \"production\", expect: (state: \"done\", status: Done))");
     let ran = run(sandbox.path(), &["test", &bad.display().to_string()]);
-    ran.code(1);
-    assert!(ran.stderr.contains("unknown-variant"), "{}", ran.stderr);
+    ran.code(1).stderr_has("unknown-variant");
 }
 
 #[test]
@@ -150,17 +132,8 @@ fn a_run_that_loops_for_ever_under_its_script_is_stopped_and_fails() {
         r#"Scenario(name: "loops", workflow: "loop.ron", env: "any", expect: (state: "c", status: Succeeded))"#,
     );
     let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
-    ran.code(1);
-    assert!(
-        ran.stdout.contains("stopped after 200 moves"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout.contains("path: a -> b -> a -> b"),
-        "{}",
-        ran.stdout
-    );
+    ran.code(1).stdout_has("stopped after 200 moves");
+    ran.stdout_has("path: a -> b -> a -> b");
 }
 
 #[test]
