@@ -80,11 +80,7 @@ fn a_scenario_whose_run_ends_elsewhere_fails_with_the_path_taken() {
         "{}",
         ran.stdout
     );
-    assert!(
-        ran.stdout.contains("expected exit 0, got 6"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("expected exit 0, got 6");
     // 10 tries of the retried guard, each one evaluation.
     let json = run(sandbox.path(), &["--format", "json", "test", &file])
         .code(1)
@@ -109,23 +105,10 @@ fn a_scenario_naming_what_the_workflow_lacks_is_refused_at_its_place() {
         "state: \"dne\", status: Succeeded",
     );
     let ran = run(sandbox.path(), &["test", &file]);
-    ran.code(1);
-    assert!(
-        ran.stderr.contains("has no guard `deploy-windw`"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("did you mean `deploy-window`?"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("`dne` is not a state of workflow"),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stdout.contains("FAIL s"), "{}", ran.stdout);
+    ran.code(1).stderr_has("has no guard `deploy-windw`");
+    ran.stderr_has("did you mean `deploy-window`?");
+    ran.stderr_has("`dne` is not a state of workflow");
+    ran.stdout_has("FAIL s");
     // A var the workflow does not declare, at its key, every one of them (the engine's
     // refusal named one, as a `--var`, nowhere in the file).
     let vars = sandbox.write(
@@ -142,12 +125,11 @@ fn a_scenario_naming_what_the_workflow_lacks_is_refused_at_its_place() {
         "declares no var `nope`",
         "vars.ron:2:20]",
     ] {
-        assert!(ran.stderr.contains(said), "{said}\n{}", ran.stderr);
+        ran.stderr_has(said);
     }
     let bad = sandbox.write("bad.ron", "Scenario(name: \"x\", workflow: \"deploy.ron\", env: \"production\", expect: (state: \"done\", status: Done))");
     let ran = run(sandbox.path(), &["test", &bad.display().to_string()]);
-    ran.code(1);
-    assert!(ran.stderr.contains("unknown-variant"), "{}", ran.stderr);
+    ran.code(1).stderr_has("unknown-variant");
 }
 
 #[test]
@@ -168,17 +150,8 @@ fn a_run_that_loops_for_ever_under_its_script_is_stopped_and_fails() {
         r#"Scenario(name: "loops", workflow: "loop.ron", env: "any", expect: (state: "c", status: Succeeded))"#,
     );
     let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
-    ran.code(1);
-    assert!(
-        ran.stdout.contains("stopped after 200 moves"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout.contains("path: a -> b -> a -> b"),
-        "{}",
-        ran.stdout
-    );
+    ran.code(1).stdout_has("stopped after 200 moves");
+    ran.stdout_has("path: a -> b -> a -> b");
 }
 
 #[test]
@@ -250,8 +223,7 @@ fn a_notification_takes_no_scripted_action_result() {
                      path: ["deploy", "check", "deploy", "check", "done"]))"#,
     );
     let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
-    assert!(ran.stdout.starts_with("PASS s"), "{ran:?}");
-    ran.code(0);
+    ran.code(0).stdout_has("PASS s");
     assert!(!ran.stderr.contains("notification"), "{}", ran.stderr);
     assert!(
         !std::path::Path::new(&marker).exists(),
@@ -294,7 +266,7 @@ fn unused_script_and_too_many_waits_are_said() {
         "note: guard `health`: never evaluated, so its scripted outcome was never used",
         "note: the entry actions of `deploy`: run once, so 1 of its 2 scripted results was never used",
     ] {
-        assert!(ran.stdout.contains(said), "{said}\n{}", ran.stdout);
+        ran.stdout_has(said);
     }
     let json = run(sandbox.path(), &["--format", "json", "test", &file])
         .code(0)
@@ -314,12 +286,7 @@ fn unused_script_and_too_many_waits_are_said() {
                 expect: (state: "done", status: Succeeded))"#
         ),
     );
-    let ran = run(sandbox.path(), &["test", &file.display().to_string()]);
-    ran.code(1);
-    assert!(
-        ran.stdout
-            .contains("stopped after 1000 looks at the waiting run"),
-        "{}",
-        ran.stdout
-    );
+    run(sandbox.path(), &["test", &file.display().to_string()])
+        .code(1)
+        .stdout_has("stopped after 1000 looks at the waiting run");
 }

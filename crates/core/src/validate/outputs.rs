@@ -21,7 +21,7 @@ use petgraph::algo::dominators::simple_fast;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::suggest::Names;
-use super::{Checker, Step, Step::Field, Step::Index};
+use super::{Built, Checker, Step, Step::Field, Step::Index};
 use crate::diagnostic::Code;
 use crate::model::{State, Transition};
 use crate::name_hash::NameMap;
@@ -209,14 +209,9 @@ impl Points {
 
 impl Checker<'_> {
     /// Checks who publishes which values and every use of them (module docs).
-    pub(super) fn step_outputs(
-        &mut self,
-        spec: &Spec,
-        graph: &DiGraph<State, Transition>,
-        index: &NameMap<String, NodeIndex>,
-        initial: Option<NodeIndex>,
-        rollback: Option<NodeIndex>,
-    ) {
+    pub(super) fn step_outputs(&mut self, spec: &Spec, built: &Built<'_>) {
+        let (graph, index, initial, rollback) =
+            (built.graph, built.index, built.initial, built.rollback);
         let publishes = spec.states.values().any(|s| {
             s.on_enter.iter().any(|a| match a {
                 ActionSpec::Command(c) => !c.outputs.is_empty(),
