@@ -97,32 +97,46 @@ impl Engine {
                 continue;
             };
             let ctx = self.notify_context(&loaded, hook, &occurrence);
-            // Never longer than the limit, and not past an operator's stop: a notification
-            // must not hold the run up (dropping it kills its process group).
-            let result = tokio::select! {
-                biased;
-                signal = self.shutdown.wait() => {
-                    tracing::warn!(
-                        "run {id}: notification {} ({}) not sent: stopped by {}; the next `waygate drive {id}` sends it",
-                        hook + 1,
-                        occurrence.on.as_str(),
-                        signal.name()
-                    );
-                    return Ok(recorded);
+            // In a scenario (`waygate test`) nothing is sent, and the results scripted for
+            // the state's entry actions are theirs, not a notification's.
+            let result = if self.script.is_some() {
+                ActionResult {
+                    ok: true,
+                    detail: "scripted: not sent".into(),
+                    evidence: None,
+                    duration_ms: 0,
+                    description: crate::action::describe(action, &ctx),
+                    outputs: Default::default(),
                 }
-                r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
+            } else {
+                // Never longer than the limit, and not past an operator's stop: a
+                // notification must not hold the run up (dropping it kills its process
+                // group).
+                let sent = tokio::select! {
+                    biased;
+                    signal = self.shutdown.wait() => {
+                        tracing::warn!(
+                            "run {id}: notification {} ({}) not sent: stopped by {}; the next `waygate drive {id}` sends it",
+                            hook + 1,
+                            occurrence.on.as_str(),
+                            signal.name()
+                        );
+                        return Ok(recorded);
+                    }
+                    r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
+                };
+                sent.unwrap_or_else(|_| ActionResult {
+                    ok: false,
+                    detail: format!(
+                        "gave up after {} (a notification never takes longer)",
+                        crate::clock::human(NOTIFY_LIMIT)
+                    ),
+                    evidence: None,
+                    duration_ms: u64::try_from(NOTIFY_LIMIT.as_millis()).unwrap_or(u64::MAX),
+                    description: crate::action::describe(action, &ctx),
+                    outputs: Default::default(),
+                })
             };
-            let result = result.unwrap_or_else(|_| ActionResult {
-                ok: false,
-                detail: format!(
-                    "gave up after {} (a notification never takes longer)",
-                    crate::clock::human(NOTIFY_LIMIT)
-                ),
-                evidence: None,
-                duration_ms: u64::try_from(NOTIFY_LIMIT.as_millis()).unwrap_or(u64::MAX),
-                description: crate::action::describe(action, &ctx),
-                outputs: Default::default(),
-            });
             if !result.ok {
                 tracing::warn!(
                     "run {id}: notification {} ({}) failed: {}",
