@@ -396,8 +396,8 @@ fn let_in(store: &dyn Store, run: Run) -> Run {
     store.create_run(run, vec![event]).expect("create").0
 }
 
-/// Ends `run` (at version 1).
-fn end(store: &dyn Store, run: &Run) {
+/// Ends `run` (at version 1), succeeded.
+pub fn end(store: &dyn Store, run: &Run) {
     store
         .commit(
             &run.id,
@@ -519,8 +519,8 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
 
 /// Racers on separate handles (separate processes' worth: for a database, separate
 /// connections): `open` gives a new handle on one and the same store, fresh and empty. Eight
-/// handles race to create a run in one environment (exactly one wins, the rest get
-/// `EnvironmentBusy` naming it), then eight race to commit that run at version 1 (exactly one
+/// handles race to create a run in one environment, naming no shared lock or one of two
+/// (exactly one wins, the rest get `EnvironmentBusy` naming it), then eight race to commit that run at version 1 (exactly one
 /// wins, the rest get `Conflict` naming version 2); the chain verifies.
 pub fn racers_on_separate_handles(open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
     const RACERS: usize = 8;
@@ -531,7 +531,14 @@ pub fn racers_on_separate_handles(open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let store = open();
-                    let run = run(&format!("r{i}"), "web", "prod");
+                    // Under no shared lock, or one of two: all hold the pair's lock.
+                    let lock = ["", "blue", "green"][i % 3];
+                    let run = under(
+                        &format!("r{i}"),
+                        "web",
+                        "prod",
+                        Some(lock).filter(|l| !l.is_empty()),
+                    );
                     let first = started(&run);
                     barrier.wait();
                     store.create_run(run, vec![first]).map(|(r, _)| r)

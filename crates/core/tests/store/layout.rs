@@ -1,9 +1,9 @@
 //! sled's key layout: a long run's event list in chunks, and state of an older layout.
 
-use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
+use waygate_core::run::RunId;
+use waygate_core::store::{EmbeddedStore, Store, StoreError};
 
-use crate::common::{action, moved, new_run, snapshot};
+use crate::common::{action, new_run, snapshot};
 
 /// 700 events in one run: three chunks of positions, written across commits of different
 /// sizes, read back in order through a held session, a fresh handle and a rebuild.
@@ -103,13 +103,6 @@ fn a_run_under_a_shared_lock_in_state_of_layout_3_holds_its_pair_after_the_rebui
         }
         other => panic!("expected EnvironmentBusy, got {other:?}"),
     }
-    store
-        .commit(
-            &holder.id,
-            1,
-            RunChange::status(RunStatus::Aborted),
-            vec![moved("build", "build")],
-        )
-        .expect("end");
+    waygate_core::store::conformance::end(&store, &holder);
     store.create_run(second, vec![started]).expect("free again");
 }
