@@ -21,7 +21,7 @@ use waygate_core::text::{escape_control, is_unsafe_char};
 
 use crate::cli::{Cli, Command};
 use crate::exit::{CliError, Exit};
-use crate::ops::Ops;
+use crate::ops::{Approval, Ops};
 
 fn main() -> ExitCode {
     return_freed_memory();
@@ -199,7 +199,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 guard,
                 comment,
                 withdraw,
-            } => act::approve(&ops, run, guard, comment.clone(), *withdraw).await,
+            } => {
+                let approval = Approval {
+                    guard: guard.clone(),
+                    comment: comment.clone(),
+                    withdraw: *withdraw,
+                };
+                act::approve(&ops, run, approval).await
+            }
             Command::Drive { run, no_wait } => act::drive(&ops, run, *no_wait).await,
             Command::Rollback { run, reason } => act::rollback(&ops, run, reason).await,
             Command::Abort { run, reason } => act::abort(&ops, run, reason).await,

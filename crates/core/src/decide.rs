@@ -279,22 +279,15 @@ pub fn overrides(events: &[Event]) -> Vec<Override> {
     let visit = crate::visit::visit_number(events);
     crate::visit::current_visit(events)
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Overridden {
-                to,
-                guard,
-                reason,
-                said,
-                visit: v,
-                ..
-            } if *v == visit => Some(Override {
-                guard: guard.clone(),
-                to: to.clone(),
+        .filter_map(|e| {
+            let o = e.kind.as_override().filter(|o| o.visit == visit)?;
+            Some(Override {
+                guard: o.guard.clone(),
+                to: o.to.clone(),
                 by: e.actor.clone(),
-                reason: reason.clone(),
-                said: said.clone(),
-            }),
-            _ => None,
+                reason: o.reason.clone(),
+                said: o.said.clone(),
+            })
         })
         .collect()
 }
@@ -1146,14 +1139,14 @@ mod override_tests {
     use crate::test_support::{event as ev, started};
 
     fn overridden(to: &str, guard: &str, visit: u32) -> EventKind {
-        EventKind::Overridden {
+        EventKind::Overridden(crate::event::OverrideRecord {
             state: "a".into(),
             to: to.into(),
             guard: guard.into(),
             reason: "probe broken".into(),
             said: "fail: HTTP 503".into(),
             visit,
-        }
+        })
     }
 
     fn result(name: &str, outcome: Outcome) -> GuardResult {

@@ -368,20 +368,7 @@ pub enum EventKind {
     /// a failing or waiting check passed for the current visit of the state
     /// (`waygate override RUN GUARD --reason TEXT`; [`crate::decide::apply_overrides`] owns how
     /// it counts).
-    Overridden {
-        /// The state the run was in.
-        state: String,
-        /// The target of the transition the guard is on.
-        to: String,
-        /// The guard's name.
-        guard: String,
-        /// Why; required, never blank.
-        reason: String,
-        /// What the check said at that moment: its latest recorded outcome and detail.
-        said: String,
-        /// The visit of `state` the override counts in ([`crate::visit::visit_number`]).
-        visit: u32,
-    },
+    Overridden(OverrideRecord),
     /// A `notify` hook was sent for an occurrence ([`crate::notify`]); a failed one is
     /// recorded too, and never changes the run.
     Notified {
@@ -535,11 +522,61 @@ impl EventKind {
             EventKind::Notified { .. } => "Notified",
         }
     }
+
+    /// The override this event records, when it is an [`EventKind::Overridden`].
+    pub fn as_override(&self) -> Option<&OverrideRecord> {
+        match self {
+            EventKind::Overridden(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// What an [`EventKind::Overridden`] records: how every reader of overrides (which count,
+/// `status`, `history`, the audit report) sees one. Stored as the event's fields, beside
+/// `kind`, as every kind's are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    /// The state the run was in.
+    pub state: String,
+    /// The target of the transition the guard is on.
+    pub to: String,
+    /// The guard's name.
+    pub guard: String,
+    /// Why; required, never blank.
+    pub reason: String,
+    /// What the check said at that moment: its latest recorded outcome and detail.
+    pub said: String,
+    /// The visit of `state` the override counts in ([`crate::visit::visit_number`]).
+    pub visit: u32,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An override's fields stand beside `kind`, as every kind's do: the form stored
+    /// overrides were hashed in, so their hashes hold.
+    #[test]
+    fn an_override_is_stored_as_its_fields_beside_kind() {
+        let kind = EventKind::Overridden(OverrideRecord {
+            state: "canary".into(),
+            to: "prod".into(),
+            guard: "smoke".into(),
+            reason: "probe broken".into(),
+            said: "fail: HTTP 503".into(),
+            visit: 2,
+        });
+        let json = serde_json::to_string(&kind).expect("json");
+        assert_eq!(
+            json,
+            r#"{"kind":"Overridden","state":"canary","to":"prod","guard":"smoke","reason":"probe broken","said":"fail: HTTP 503","visit":2}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<EventKind>(&json).expect("read"),
+            kind
+        );
+    }
 
     fn sample(prev: &str) -> Event {
         let at: jiff::Timestamp = "2026-11-26T16:45:01.5Z".parse().expect("timestamp");

@@ -434,6 +434,11 @@ impl Checking<'_> {
             }
             RuleKind::DeadlineAtMost { states, .. } => {
                 let Some(max) = rule.max else { return };
+                // A pattern without `*` or `?` names one state, which must exist, as in
+                // every other rule (a typo must not make the rule check nothing).
+                if !states.contains(['*', '?']) && self.state(i, "states", states).is_none() {
+                    return;
+                }
                 self.deadlines(rule, states, max);
             }
         }
@@ -481,6 +486,23 @@ impl Checking<'_> {
                     _ => (usize::MAX, n.index()),
                 });
                 let mut reported = 0;
+                // A run starts in the initial state: a way into it that passes no guard.
+                if x == self.w.initial {
+                    reported += 1;
+                    self.violation(
+                        Code::PolicyGuardedBy,
+                        rule,
+                        self.state_span(x),
+                        format!(
+                            "a run starts in `{x_name}` (the initial state), passing no guard at all, so no {wanted}"
+                        ),
+                        &[x],
+                        format!(
+                            "start in another state, with {} on every way into `{x_name}`",
+                            article(&wanted)
+                        ),
+                    );
+                }
                 for (from, how) in into {
                     if self.enough(&mut reported) {
                         continue;
@@ -596,7 +618,8 @@ impl Checking<'_> {
         let w = self.w;
         let mut reported = 0;
         for (id, state) in w.states() {
-            if !glob(pattern, &state.name) {
+            // A run in a terminal state has ended: no deadline of its applies.
+            if state.terminal.is_some() || !glob(pattern, &state.name) {
                 continue;
             }
             if state.deadline.is_some_and(|d| d <= max) || self.enough(&mut reported) {

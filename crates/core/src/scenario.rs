@@ -206,6 +206,20 @@ pub fn check(scenario: &Scenario, workflow: &Workflow, file: &str, text: &str) -
         d.help = Some(format!("environments are: {}", known.join(", ")));
         out.push(d);
     }
+    for name in scenario.vars.keys() {
+        if workflow.vars.contains_key(name) {
+            continue;
+        }
+        let mut d = place.diagnostic(
+            Code::BadValue,
+            place.key_span(&[Field("vars")], name),
+            format!("workflow `{}` declares no var `{name}`", workflow.name),
+        );
+        let declared: Vec<&str> = workflow.vars.keys().map(String::as_str).collect();
+        d.help = crate::validate::suggest::closest_of(name, &declared)
+            .map(|c| format!("did you mean `{c}`?"));
+        out.push(d);
+    }
     for (i, g) in scenario.guards.iter().enumerate() {
         let state = match &g.state {
             Some(s) => match workflow.state_id(s) {

@@ -152,7 +152,7 @@ pub fn simulate(workflow: &Workflow, limits: Limits) -> Simulation {
             continue;
         };
         *next += 1;
-        if budget == 0 || sim.paths.len() >= limits.paths {
+        if budget == 0 {
             sim.truncated = Some(limits);
             break;
         }
@@ -165,7 +165,8 @@ pub fn simulate(workflow: &Workflow, limits: Limits) -> Simulation {
         }
         steps.push(step(workflow, state, to, by));
         if let Some(terminal) = workflow.state(to).terminal {
-            if budget < steps.len() {
+            // A path beyond the limit, or one too long for the budget left: more exist.
+            if sim.paths.len() >= limits.paths || budget < steps.len() {
                 sim.truncated = Some(limits);
                 break;
             }

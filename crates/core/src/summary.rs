@@ -27,6 +27,12 @@ pub fn lost_events(lost: &crate::event::LostEvents) -> String {
 /// A one-line summary of an event for people.
 pub fn event_summary(e: &Event) -> String {
     match &e.kind {
+        EventKind::Overridden { .. } => e.kind.as_override().map_or_else(String::new, |o| {
+            format!(
+                "OVERRIDDEN `{}` of `{}` -> `{}` by {}: {} (the check said {})",
+                o.guard, o.state, o.to, e.actor, o.reason, o.said
+            )
+        }),
         EventKind::RunStarted {
             workflow,
             env,
@@ -91,17 +97,6 @@ pub fn event_summary(e: &Event) -> String {
             "notification {} ({on}) {}: {detail}",
             hook + 1,
             if *ok { "sent" } else { "FAILED" }
-        ),
-        EventKind::Overridden {
-            state,
-            to,
-            guard,
-            reason,
-            said,
-            ..
-        } => format!(
-            "OVERRIDDEN `{guard}` of `{state}` -> `{to}` by {}: {reason} (the check said {said})",
-            e.actor
         ),
         EventKind::Transitioned {
             from,

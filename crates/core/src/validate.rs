@@ -204,6 +204,16 @@ fn read(file: &str, text: &str, rules: Rules) -> Validated {
 
 use crate::spec::span_tree::Step::{self, Field, Index};
 
+/// The graph of states as validation built it, and the two states a run starts from (the
+/// initial and the rollback state; `None` where the file names no such state): what the
+/// checks on the graph and on published values walk.
+struct Built<'a> {
+    graph: &'a DiGraph<State, Transition>,
+    index: &'a NameMap<String, NodeIndex>,
+    initial: Option<NodeIndex>,
+    rollback: Option<NodeIndex>,
+}
+
 /// One reading of a workflow: walks the spec, builds the model and collects the findings, each
 /// placed by a path into the span tree.
 struct Checker<'a> {
@@ -417,9 +427,15 @@ impl<'a> Checker<'a> {
         );
         self.policy_paths(spec);
         self.transitions(spec, &index, &mut graph);
-        self.graph_checks(spec, &graph, &index, initial, rollback);
+        let built = Built {
+            graph: &graph,
+            index: &index,
+            initial,
+            rollback,
+        };
+        self.graph_checks(spec, &built);
         let notify = self.notify(spec);
-        self.step_outputs(spec, &graph, &index, initial, rollback);
+        self.step_outputs(spec, &built);
 
         let vars = spec
             .vars
@@ -486,7 +502,10 @@ impl<'a> Checker<'a> {
             self.in_notify = true;
             self.site = Some(outputs::Site::Notify);
             let action = match &hook.action {
-                ActionSpec::Command(c) => self.command(c, &action_path).map(Action::Command),
+                ActionSpec::Command(c) => {
+                    self.hook_publishes_nothing(c, &action_path);
+                    self.command(c, &action_path).map(Action::Command)
+                }
                 ActionSpec::Http(h) => self.http(h, &action_path, "POST").map(Action::Http),
             };
             self.site = None;

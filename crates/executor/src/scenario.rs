@@ -26,9 +26,10 @@ use crate::script::Script;
 /// How long a waiting run rests before it is looked at again.
 pub const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
-/// Looks at a waiting run at most this many times: a script that waits for ever on something
-/// that keeps changing ends, waiting.
-const MAX_LOOKS: usize = 10_000;
+/// Looks at a waiting run at most this many times: a script of more waits than that is
+/// stopped, waiting, and the scenario fails saying so. (Each look reads the run's growing
+/// history back, so looks cost more and more: 10,000 took minutes.)
+pub const MAX_LOOKS: usize = 1_000;
 
 /// Moves a run may make before the scenario stops it: a workflow whose retry loop the script
 /// keeps taking (every guard passing around a cycle) would otherwise be driven for ever.
@@ -63,6 +64,13 @@ pub struct Ran {
     /// Set when the run was stopped after [`MAX_MOVES`] moves: it goes round a loop without
     /// end under this script.
     pub looping: bool,
+    /// Set when the run was still waiting after [`MAX_LOOKS`] looks, its script asking for
+    /// more.
+    pub looked_too_often: bool,
+    /// Scripted outcomes and results the run never took, each said as a sentence: a script
+    /// that says more than happened (`[Pass, Pass, Fail]` for a guard evaluated twice), or
+    /// scripts a guard or state the run never reached.
+    pub unused: Vec<String>,
     /// The operator's rollbacks the engine refused (a rollback already under way, a run that
     /// had ended), each as the engine words it.
     pub refused: Vec<String>,
@@ -89,6 +97,30 @@ impl<T: Copy> Queue<T> {
 
     fn has_news(&self) -> bool {
         self.taken < self.items.len()
+    }
+
+    /// What of the script was never taken, if anything, as a sentence: `what` names whose
+    /// script it is, `done` what taking one is ("evaluated"), `kind` what it holds.
+    fn unused(&self, what: &str, done: &str, kind: &str) -> Option<String> {
+        let total = self.items.len();
+        let left = total.checked_sub(self.taken).filter(|&n| n > 0)?;
+        let times = match self.taken {
+            0 => format!("never {done}"),
+            1 => format!("{done} once"),
+            n => format!("{done} {n} times"),
+        };
+        let which = if left == total {
+            match total {
+                1 => format!("its scripted {kind} was"),
+                n => format!("all {n} of its scripted {kind}s were"),
+            }
+        } else {
+            format!(
+                "{left} of its {total} scripted {kind}s {}",
+                if left == 1 { "was" } else { "were" }
+            )
+        };
+        Some(format!("{what}: {times}, so {which} never used"))
     }
 }
 
@@ -132,6 +164,27 @@ impl ScenarioScript {
             otherwise: scenario.otherwise,
             evaluations: Mutex::new(0),
         }
+    }
+
+    /// What of the script the run never took, guards first, in the scenario's order.
+    fn unused(&self) -> Vec<String> {
+        let guards = self.guards.lock().unwrap_or_else(PoisonError::into_inner);
+        let actions = self.actions.lock().unwrap_or_else(PoisonError::into_inner);
+        let guards = guards.iter().filter_map(|q| {
+            let what = match &q.state {
+                Some(s) => format!("guard `{}` out of `{s}`", q.name),
+                None => format!("guard `{}`", q.name),
+            };
+            q.unused(&what, "evaluated", "outcome")
+        });
+        let actions = actions.iter().filter_map(|q| {
+            let what = format!(
+                "the entry actions of `{}`",
+                q.state.as_deref().unwrap_or_default()
+            );
+            q.unused(&what, "run", "result")
+        });
+        guards.chain(actions).collect()
     }
 
     /// Whether a guard out of `state` has scripted outcomes not yet taken: looking again
@@ -306,7 +359,7 @@ async fn drive(
         entered: &entered,
     };
     moves.reached(&workflow.state(workflow.initial).name);
-    let (mut looping, mut refused) = (false, Vec::new());
+    let (mut looping, mut looked_too_often, mut refused) = (false, false, Vec::new());
     let end = loop {
         if let Some((state, reason)) = moves.now.take() {
             // The operator's `waygate rollback`, through the engine's own rule.
@@ -344,12 +397,16 @@ async fn drive(
                     loaded.deadline()
                 };
                 match wake {
-                    Some(at) if looks < MAX_LOOKS => {
+                    Some(_) if looks >= MAX_LOOKS => {
+                        looked_too_often = true;
+                        break DriveEnd::Waiting;
+                    }
+                    Some(at) => {
                         let left = clock.now().duration_until(at);
                         let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
                         tokio::time::sleep(left).await;
                     }
-                    _ => break DriveEnd::Waiting,
+                    None => break DriveEnd::Waiting,
                 }
             }
             other => break other,
@@ -378,6 +435,8 @@ async fn drive(
         took,
         evaluations,
         looping,
+        looked_too_often,
+        unused: script.unused(),
         refused,
     })
 }

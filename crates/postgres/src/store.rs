@@ -4,13 +4,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, IsolationLevel};
-use waygate_core::event::{Event, NewEvent};
+use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
 use waygate_core::store::group::{GroupQueue, Write, Written};
 use waygate_core::store::rules::sort_by_creation;
-use waygate_core::store::{
-    EventFilter, RunChange, RunFilter, Store, StoreError, TimeSource, VerifyReport,
-};
+use waygate_core::store::{EventFilter, RunFilter, Store, StoreError, TimeSource, VerifyReport};
 
 use crate::connect::{connect, failed, is_lost, redact, Write as Stage};
 use crate::rows::{event_from, events_from, micros, run_from, EVENT_COLUMNS};
@@ -140,15 +138,6 @@ impl PgStore {
             .map_or_else(jiff::Timestamp::now, |c| c())
     }
 
-    fn write(&self, op: Write) -> Result<Written, StoreError> {
-        self.write_all(vec![op]).pop().unwrap_or_else(|| {
-            Err(StoreError::Backend {
-                location: self.location.clone(),
-                why: "a write got no answer".into(),
-            })
-        })
-    }
-
     fn writer<'a>(
         &self,
         writer: &'a mut MutexGuard<'_, Option<Writer>>,
@@ -232,43 +221,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Store for PgStore {
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
-        let (run, events) = self.write(Write::Create {
-            run: Box::new(run),
-            events,
-        })?;
-        Ok((run.ok_or_else(|| no_run(&self.location))?, events))
+    fn write(&self, op: Write) -> Result<Written, StoreError> {
+        self.write_all(vec![op]).pop().unwrap_or_else(|| {
+            Err(StoreError::Backend {
+                location: self.location.clone(),
+                why: "a write got no answer".into(),
+            })
+        })
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
         let row = self.read(|client| Self::run_row(client, id))?;
         let (json, definition) = row.ok_or_else(|| StoreError::NotFound(id.clone()))?;
         run_from(&json, definition, &self.location)
-    }
-
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        let (run, events) = self.write(Write::Commit {
-            id: id.clone(),
-            expected: expected_version,
-            change,
-            events,
-        })?;
-        Ok((run.ok_or_else(|| no_run(&self.location))?, events))
-    }
-
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        Ok(self
-            .write(Write::Append {
-                id: id.clone(),
-                events,
-            })?
-            .1)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
@@ -372,12 +337,5 @@ impl Store for PgStore {
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
         crate::verify::verify(self)
-    }
-}
-
-fn no_run(location: &str) -> StoreError {
-    StoreError::Backend {
-        location: location.to_owned(),
-        why: "a write that moves a run returned no run".into(),
     }
 }

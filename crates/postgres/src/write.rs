@@ -38,9 +38,9 @@ use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use waygate_core::event::Event;
 use waygate_core::run::{Run, RunId};
-use waygate_core::store::group::{Ticket, Write, Written};
+use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
-    apply_change, check_append, check_commit, check_create, commit_time, seal_all, stamp_new_run,
+    check_append, check_create, commit_time, seal_all, stamp_new_run,
 };
 use waygate_core::store::StoreError;
 
@@ -250,14 +250,7 @@ fn try_group(
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
-    let inserted = insert(
-        &mut writer.client,
-        &writer.statements,
-        location,
-        &view,
-        &sealed_all,
-        at,
-    );
+    let inserted = insert(writer, location, &view, &sealed_all, at);
     if let Err(e) = inserted {
         rollback(&mut writer.client);
         return Err(match e {
@@ -325,7 +318,7 @@ fn try_known(
     };
     let mut view = View::default();
     for (_, write) in batch {
-        let (Write::Commit { id, .. } | Write::Append { id, .. }) = write else {
+        let (Write::Commit(Commit { id, .. }) | Write::Append { id, .. }) = write else {
             return Ok(None);
         };
         let Some(run) = known.runs.get(id) else {
@@ -347,14 +340,7 @@ fn try_known(
         return Ok(None);
     }
     // One statement outside a transaction: it commits on its own when it succeeds.
-    match insert(
-        &mut writer.client,
-        &writer.statements,
-        location,
-        &view,
-        &sealed_all,
-        at,
-    ) {
+    match insert(writer, location, &view, &sealed_all, at) {
         Ok(()) => {
             let left = left_at(&sealed_all, at);
             writer.known.committed(None, left, view.runs);
@@ -403,7 +389,7 @@ fn read_view(
                 ids.insert(literal(run.id.as_str()));
                 keys.insert(literal(&run.lock_key()));
             }
-            Write::Commit { id, .. } | Write::Append { id, .. } => {
+            Write::Commit(Commit { id, .. }) | Write::Append { id, .. } => {
                 ids.insert(literal(id.as_str()));
             }
         }
@@ -508,14 +494,9 @@ fn apply(
             view.runs.insert(run.id.clone(), run.clone());
             Ok((Some(run), sealed))
         }
-        Write::Commit {
-            id,
-            expected,
-            change,
-            events,
-        } => {
-            let mut run = check_commit(&id, view.runs.get(&id).cloned(), expected, &events)?;
-            apply_change(&mut run, &change, at);
+        Write::Commit(commit) => {
+            let id = commit.id.clone();
+            let (run, events) = commit.apply(view.runs.get(&id).cloned(), at)?;
             let key = run.lock_key();
             if run.status.is_ended() && view.holders.get(&key) == Some(&id) {
                 view.holders.remove(&key);
@@ -539,10 +520,10 @@ enum InsertError {
     Store(StoreError),
 }
 
-/// Step 4: the events, the new and moved runs, and the head, in one statement.
+/// Step 4: the events, the new and moved runs (with the new runs' definitions), and the head,
+/// in one statement.
 fn insert(
-    client: &mut Client,
-    statements: &Statements,
+    writer: &mut Writer,
     location: &str,
     view: &View,
     events: &[Event],
@@ -562,6 +543,7 @@ fn insert(
                 .map_err(InsertError::Store)?;
         }
     }
+    let (client, statements) = (&mut writer.client, &writer.statements);
     write_rows(client, statements, events, &new, &moved, at).map_err(InsertError::Db)
 }
 

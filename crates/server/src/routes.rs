@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -30,10 +31,10 @@ use waygate_core::event::{Event, EventKind};
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{EventFilter, RunFilter, VerifyReport};
 
-use waygate_executor::engine::ApproveOutcome;
+use waygate_executor::engine::{ApproveOutcome, Engine, StepOutcome};
 use waygate_executor::EngineError;
 
-use crate::auth::{still_holds, Administers, Approves, Caller, Operates, Overrides, Reads};
+use crate::auth::{still_holds, Administers, Approves, Caller, Needs, Operates, Overrides, Reads};
 use crate::error::{ApiError, Code};
 use crate::server::Shared;
 
@@ -188,6 +189,47 @@ async fn detached<T: Send + 'static>(
 
 pub(crate) fn run_id(text: &str) -> RunId {
     RunId(text.trim().to_owned())
+}
+
+/// A route on the run its path names (`/v1/runs/{id}/...`), by a caller whose roles allow
+/// `N`: the run's id and the engine, acting as the caller. Extracting it checks the caller
+/// first ([`Caller`]), then reads the path.
+struct OnRun<N> {
+    id: RunId,
+    engine: Engine,
+    caller: Caller<N>,
+}
+
+impl<N: Needs + Send> FromRequestParts<Arc<Shared>> for OnRun<N> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::<N>::from_request_parts(parts, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<String>::from_request_parts(parts, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(OnRun {
+            id: run_id(&id),
+            engine: shared.engine(&caller.identity.actor),
+            caller,
+        })
+    }
+}
+
+/// What a step (`advance`, `rollback`) answers: where it left the run, and its outcome.
+async fn stepped(engine: &Engine, id: RunId, outcome: StepOutcome) -> Result<Value, ApiError> {
+    let run = engine.load_run(&id).await?;
+    Ok(json!({
+        "run_id": id,
+        "state": run.state,
+        "status": run.status,
+        "outcome": outcome,
+    }))
 }
 
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
@@ -403,13 +445,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-async fn status(
-    caller: Caller<Reads>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
+async fn status(OnRun { id, engine, .. }: OnRun<Reads>) -> Result<Json<Value>, ApiError> {
     let loaded = engine.load(&id).await?;
     let running = engine.actions_running(&id)?;
     Ok(Json(json!({
@@ -427,13 +463,9 @@ struct ToBody {
 }
 
 async fn check(
-    caller: Caller<Operates>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Operates>,
     Body(body): Body<ToBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
     let dry = engine.dry_run(&id, body.to.as_deref()).await?;
     Ok(Json(json!({
         "run_id": dry.loaded.run.id,
@@ -444,23 +476,14 @@ async fn check(
 }
 
 async fn advance(
-    caller: Caller<Operates>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Operates>,
     Body(body): Body<ToBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
     detached(async move {
         let (outcome, reports) = engine.advance(&id, body.to.as_deref()).await?;
-        let run = engine.load_run(&id).await?;
-        Ok(Json(json!({
-            "run_id": id,
-            "state": run.state,
-            "status": run.status,
-            "outcome": outcome,
-            "transitions": reports,
-        })))
+        let mut answer = stepped(&engine, id, outcome).await?;
+        answer["transitions"] = json!(reports);
+        Ok(Json(answer))
     })
     .await
 }
@@ -475,16 +498,12 @@ struct ApproveBody {
 }
 
 async fn approve(
-    caller: Caller<Approves>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Approves>,
     Body(body): Body<ApproveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let actor = caller.identity.actor;
+    let actor = engine.actor().to_owned();
     let outcome = approve_as(
-        &shared,
-        &actor,
+        engine,
         id.clone(),
         body.guard.clone(),
         body.comment,
@@ -506,14 +525,12 @@ async fn approve(
 /// `not_by_initiator`, the state the run is in) are the engine's alone. It runs in a task of
 /// its own (see the module docs).
 pub(crate) async fn approve_as(
-    shared: &Shared,
-    actor: &str,
+    engine: Engine,
     id: RunId,
     guard: String,
     comment: Option<String>,
     withdraw: bool,
 ) -> Result<ApproveOutcome, EngineError> {
-    let engine = shared.engine(actor);
     tokio::spawn(async move {
         if withdraw {
             engine.withdraw(&id, &guard, comment).await
@@ -532,34 +549,20 @@ struct ReasonBody {
 }
 
 async fn rollback(
-    caller: Caller<Operates>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Operates>,
     Body(body): Body<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
     detached(async move {
         let outcome = engine.rollback(&id, &body.reason).await?;
-        let run = engine.load_run(&id).await?;
-        Ok(Json(json!({
-            "run_id": id,
-            "state": run.state,
-            "status": run.status,
-            "outcome": outcome,
-        })))
+        Ok(Json(stepped(&engine, id, outcome).await?))
     })
     .await
 }
 
 async fn abort(
-    caller: Caller<Operates>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Operates>,
     Body(body): Body<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
     detached(async move {
         let run = engine.abort(&id, &body.reason).await?;
         Ok(Json(
@@ -579,13 +582,9 @@ struct OverrideBody {
 /// Break-glass: marks `guard` passed for this visit of the run's state, as the caller, when
 /// the guard's or workflow's `overridable_by` names them (the engine asks `core`).
 async fn override_guard(
-    caller: Caller<Overrides>,
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    OnRun { id, engine, .. }: OnRun<Overrides>,
     Body(body): Body<OverrideBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = run_id(&id);
-    let engine = shared.engine(&caller.identity.actor);
     detached(async move {
         let target = engine
             .override_guard(&id, &body.guard, &body.reason)
@@ -613,12 +612,10 @@ struct DriveBody {
 }
 
 async fn drive(
-    caller: Caller<Operates>,
+    OnRun { id, caller, .. }: OnRun<Operates>,
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
     Body(body): Body<DriveBody>,
 ) -> Result<Response, ApiError> {
-    let id = run_id(&id);
     // The run must exist before it is written down as driven.
     let store = shared.backend.store.clone();
     let check = id.clone();
@@ -647,11 +644,9 @@ async fn drive(
 }
 
 async fn history(
-    _: Caller<Reads>,
+    OnRun { id, .. }: OnRun<Reads>,
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
-    let id = run_id(&id);
     let store = shared.backend.store.clone();
     Ok(Json(blocking(move || store.run_events(&id)).await?))
 }
@@ -756,12 +751,10 @@ struct EventsQuery {
 /// the start (or after `after`), live until the run ends (then `event: end`) or the server
 /// stops.
 async fn events(
-    caller: Caller<Reads>,
+    OnRun { id, caller, .. }: OnRun<Reads>,
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let id = run_id(&id);
     // Held for as long as the stream is open; each idle stream looks at the store now and
     // then, so their number is bounded (`Limits::streams`).
     let Ok(permit) = shared.streams.clone().try_acquire_owned() else {

@@ -486,27 +486,20 @@ fn overrides(out: &mut String, n: usize, events: &[Event]) {
     );
     let rows: Vec<String> = events
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Overridden {
-                state,
-                to,
-                guard,
-                reason,
-                said,
-                ..
-            } => Some(format!(
+        .filter_map(|e| {
+            let o = e.kind.as_override()?;
+            Some(format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td class=\"event-text\">{}</td><td class=\"event-text\">{}</td></tr>",
                 e.seq,
                 time(e.at),
                 xml::text(&e.actor),
-                xml::text(state),
-                xml::text(guard),
-                xml::text(to),
-                xml::text(reason),
-                xml::text(said)
-            )),
-            _ => None,
+                xml::text(&o.state),
+                xml::text(&o.guard),
+                xml::text(&o.to),
+                xml::text(&o.reason),
+                xml::text(&o.said)
+            ))
         })
         .collect();
     if rows.is_empty() {

@@ -17,7 +17,7 @@ use waygate_executor::{EngineError, Signal};
 use crate::app::run_id;
 use crate::cli::{Format, StartArgs};
 use crate::exit::{CliError, Exit};
-use crate::ops::Ops;
+use crate::ops::{Approval, GuardOverride, Ops, Start};
 use crate::output::{self, guard_lines};
 
 /// `start`: creates the run, prints its id.
@@ -64,7 +64,12 @@ async fn create(
         let (k, v) = parse_assignment(v).map_err(|e| CliError::BadInput(format!("--var: {e}")))?;
         overrides.insert(k, v);
     }
-    let run = ops.start(&args.file, &args.env, &overrides).await?;
+    let start = Start {
+        workflow: &args.file,
+        env: &args.env,
+        vars: &overrides,
+    };
+    let run = ops.start(start).await?;
     let workflow = if overrides.is_empty() {
         None
     } else {
@@ -430,15 +435,10 @@ async fn step_message(
 }
 
 /// `approve` and `approve --withdraw`.
-pub async fn approve(
-    ops: &Ops,
-    id: &str,
-    guard: &str,
-    comment: Option<String>,
-    withdraw: bool,
-) -> Result<Exit, CliError> {
+pub async fn approve(ops: &Ops, id: &str, approval: Approval) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let (outcome, actor) = ops.approve(&rid, guard, comment, withdraw).await?;
+    let (guard, withdraw) = (approval.guard.clone(), approval.withdraw);
+    let (outcome, actor) = ops.approve(&rid, approval).await?;
     let have = outcome.approvers.len();
     let who = if have == 0 {
         String::new()
@@ -478,7 +478,9 @@ pub async fn override_guard(
     reason: &str,
 ) -> Result<Exit, CliError> {
     let rid = run_id(id);
-    let (target, actor) = ops.override_guard(&rid, guard, reason).await?;
+    let (target, actor) = ops
+        .override_guard(&rid, GuardOverride { guard, reason })
+        .await?;
     match ops.format() {
         Format::Human | Format::Csv => output::print_line(&format!(
             "OVERRIDDEN: {} marked `{}` (-> `{}`) passed for this visit of run {rid}'s state; \

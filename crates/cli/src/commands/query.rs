@@ -298,25 +298,18 @@ fn override_views(loaded: &Loaded) -> Vec<OverrideView<'_>> {
     loaded
         .events
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Overridden {
-                state,
-                to,
-                guard,
-                reason,
-                said,
-                visit: v,
-            } => Some(OverrideView {
-                guard,
-                state,
-                to,
+        .filter_map(|e| {
+            let o = e.kind.as_override()?;
+            Some(OverrideView {
+                guard: &o.guard,
+                state: &o.state,
+                to: &o.to,
                 by: &e.actor,
                 at: e.at,
-                reason,
-                said,
-                counts: active && *v == visit && *state == loaded.run.state,
-            }),
-            _ => None,
+                reason: &o.reason,
+                said: &o.said,
+                counts: active && o.visit == visit && o.state == loaded.run.state,
+            })
         })
         .collect()
 }
@@ -602,23 +595,17 @@ fn overridden_after(events: &[Event], to: &str, guards: &[GuardResult]) -> Strin
     let mut out = String::new();
     let same_run = later.iter().filter(|e| e.run_id == evaluated.run_id);
     for e in same_run.take_while(|e| !waygate_core::visit::starts_visit(&e.kind)) {
-        if let EventKind::Overridden {
-            to: t,
-            guard,
-            reason,
-            ..
-        } = &e.kind
-        {
+        if let Some(o) = e.kind.as_override() {
             let failed = guards
                 .iter()
-                .any(|g| g.name == *guard && g.outcome != Outcome::Pass);
-            if t == to && failed {
+                .any(|g| g.name == o.guard && g.outcome != Outcome::Pass);
+            if o.to == to && failed {
                 out.push_str(&format!(
                     "    OVERRIDDEN {} afterwards (#{}) by {}: {}\n",
-                    escape_control(guard),
+                    escape_control(&o.guard),
                     e.seq,
                     escape_control(&e.actor),
-                    escape_control(reason)
+                    escape_control(&o.reason)
                 ));
             }
         }

@@ -362,7 +362,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use waygate_core::event::{Cause, EventKind, NewEvent};
-    use waygate_core::store::{MemoryStore, RunChange, Store, StoreError, VerifyReport};
+    use waygate_core::store::{
+        MemoryStore, RunChange, Store, StoreError, VerifyReport, Write, Written,
+    };
 
     /// A store on which run `review` moves to `done` just before any read of the run's record
     /// or events is answered, once: what a `drive` in another process does while a report is
@@ -396,28 +398,12 @@ mod tests {
     }
 
     impl Store for MovesDuringTheReport {
-        fn create_run(
-            &self,
-            run: Run,
-            events: Vec<NewEvent>,
-        ) -> Result<(Run, Vec<Event>), StoreError> {
-            self.inner.create_run(run, events)
+        fn write(&self, write: Write) -> Result<Written, StoreError> {
+            self.inner.write(write)
         }
         fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
             self.move_once(id);
             self.inner.load_run(id)
-        }
-        fn commit(
-            &self,
-            id: &RunId,
-            expected: u64,
-            change: RunChange,
-            events: Vec<NewEvent>,
-        ) -> Result<(Run, Vec<Event>), StoreError> {
-            self.inner.commit(id, expected, change, events)
-        }
-        fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-            self.inner.append(id, events)
         }
         fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
             self.inner.list_runs(filter)

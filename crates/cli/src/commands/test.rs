@@ -130,6 +130,12 @@ fn mismatches(scenario: &Scenario, ran: &Ran, exit: u8) -> Vec<String> {
             waygate_executor::scenario::MAX_MOVES
         ));
     }
+    if ran.looked_too_often {
+        problems.push(format!(
+            "stopped after {} looks at the waiting run: its script asks for more waits than a scenario runs",
+            waygate_executor::scenario::MAX_LOOKS
+        ));
+    }
     if ran.state != expect.state {
         problems.push(format!(
             "expected to end in `{}`, ended in `{}`",
@@ -179,7 +185,7 @@ fn human(o: &Outcome) -> String {
             o.millis
         ));
     }
-    for r in o.ran.iter().flat_map(|r| &r.refused) {
+    for r in o.ran.iter().flat_map(|r| r.refused.iter().chain(&r.unused)) {
         out.push_str(&format!("  note: {}\n", escape_control(r)));
     }
     for p in &o.problems {
@@ -200,6 +206,7 @@ fn as_json(o: &Outcome) -> Value {
         "exit": o.exit,
         "evaluations": o.ran.as_ref().map(|r| r.evaluations),
         "refused": o.ran.as_ref().map(|r| &r.refused),
+        "unused": o.ran.as_ref().map(|r| &r.unused),
         "run_time_ms": o.ran.as_ref().map(|r| u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX)),
         "elapsed_ms": o.millis,
     })

@@ -21,6 +21,38 @@ use waygate_executor::Shutdown;
 
 pub use remote::Remote;
 
+/// A run to start, as `start` and `run` ask for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    /// The workflow: a file here; the name of a workflow the server loaded there.
+    pub workflow: &'a Path,
+    /// The environment.
+    pub env: &'a str,
+    /// The values given for the workflow's vars.
+    pub vars: &'a BTreeMap<String, String>,
+}
+
+/// A break-glass override as `override` asks for it; a server takes it as the body of its
+/// `override`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct GuardOverride<'a> {
+    /// The guard to mark passed.
+    pub guard: &'a str,
+    /// Why; required, never blank.
+    pub reason: &'a str,
+}
+
+/// An approval as `approve` gives it; a server takes it as the body of its `approve`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Approval {
+    /// The approval guard.
+    pub guard: String,
+    /// Why the caller approves (or withdraws); kept in the audit trail.
+    pub comment: Option<String>,
+    /// Withdraws the caller's approval of the guard instead.
+    pub withdraw: bool,
+}
+
 use crate::app::App;
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
@@ -97,24 +129,24 @@ impl Ops {
         }
     }
 
-    /// Starts a run of `workflow` (a file here; the name of a workflow the server loaded
-    /// there) in `env`.
-    pub async fn start(
-        &self,
-        workflow: &Path,
-        env: &str,
-        vars: &BTreeMap<String, String>,
-    ) -> Result<Run, CliError> {
+    /// Starts a run.
+    pub async fn start(&self, start: Start<'_>) -> Result<Run, CliError> {
         match &self.side {
             Side::Local(app) => {
-                let loaded = workflow::load(workflow)?;
+                let loaded = workflow::load(start.workflow)?;
                 let started = app
                     .engine()?
-                    .start(&loaded.workflow, &loaded.file, &loaded.text, env, vars)
+                    .start(
+                        &loaded.workflow,
+                        &loaded.file,
+                        &loaded.text,
+                        start.env,
+                        start.vars,
+                    )
                     .await?;
                 Ok(started.run)
             }
-            Side::Remote(r) => r.start(&workflow.to_string_lossy(), env, vars).await,
+            Side::Remote(r) => r.start(start).await,
         }
     }
 
@@ -185,21 +217,24 @@ impl Ops {
     pub async fn approve(
         &self,
         id: &RunId,
-        guard: &str,
-        comment: Option<String>,
-        withdraw: bool,
+        approval: Approval,
     ) -> Result<(ApproveOutcome, String), CliError> {
         match &self.side {
             Side::Local(app) => {
                 let engine = app.engine()?;
+                let Approval {
+                    guard,
+                    comment,
+                    withdraw,
+                } = approval;
                 let outcome = if withdraw {
-                    engine.withdraw(id, guard, comment).await?
+                    engine.withdraw(id, &guard, comment).await?
                 } else {
-                    engine.approve(id, guard, comment).await?
+                    engine.approve(id, &guard, comment).await?
                 };
                 Ok((outcome, engine.actor().to_owned()))
             }
-            Side::Remote(r) => r.approve(id, guard, comment, withdraw).await,
+            Side::Remote(r) => r.approve(id, &approval).await,
         }
     }
 
@@ -219,16 +254,17 @@ impl Ops {
     pub async fn override_guard(
         &self,
         id: &RunId,
-        guard: &str,
-        reason: &str,
+        wanted: GuardOverride<'_>,
     ) -> Result<(OverrideTarget, String), CliError> {
         match &self.side {
             Side::Local(app) => {
                 let engine = app.engine()?;
-                let target = engine.override_guard(id, guard, reason).await?;
+                let target = engine
+                    .override_guard(id, wanted.guard, wanted.reason)
+                    .await?;
                 Ok((target, engine.actor().to_owned()))
             }
-            Side::Remote(r) => r.override_guard(id, guard, reason).await,
+            Side::Remote(r) => r.override_guard(id, wanted).await,
         }
     }
 

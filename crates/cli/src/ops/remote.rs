@@ -3,7 +3,6 @@
 //! commands render them as they render local ones; its errors carry a code that `exit.rs`
 //! maps to the same exit code a local command would give.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use waygate_server::error::{ApiError, Code, ErrorBody};
 use crate::app::process_clock;
 use crate::cli::{Format, Global};
 use crate::exit::CliError;
+use crate::ops::{Approval, GuardOverride, Start};
 use crate::output;
 
 /// A server, and the token to call it with.
@@ -287,12 +287,7 @@ impl Remote {
         format!("/v1/runs/{escaped}{rest}")
     }
 
-    pub async fn start(
-        &self,
-        workflow: &str,
-        env: &str,
-        vars: &BTreeMap<String, String>,
-    ) -> Result<Run, CliError> {
+    pub async fn start(&self, start: Start<'_>) -> Result<Run, CliError> {
         #[derive(Deserialize)]
         struct Started {
             run: Run,
@@ -300,7 +295,11 @@ impl Remote {
         let started: Started = self
             .post(
                 "/v1/runs",
-                json!({ "workflow": workflow, "env": env, "vars": vars }),
+                json!({
+                    "workflow": start.workflow.to_string_lossy(),
+                    "env": start.env,
+                    "vars": start.vars,
+                }),
             )
             .await?;
         Ok(started.run)
@@ -354,9 +353,7 @@ impl Remote {
     pub async fn approve(
         &self,
         id: &RunId,
-        guard: &str,
-        comment: Option<String>,
-        withdraw: bool,
+        approval: &Approval,
     ) -> Result<(ApproveOutcome, String), CliError> {
         #[derive(Deserialize)]
         struct Approved {
@@ -365,10 +362,7 @@ impl Remote {
             outcome: ApproveOutcome,
         }
         let approved: Approved = self
-            .post(
-                &Remote::run_path(id, "/approve"),
-                json!({ "guard": guard, "comment": comment, "withdraw": withdraw }),
-            )
+            .post(&Remote::run_path(id, "/approve"), json!(approval))
             .await?;
         Ok((approved.outcome, approved.actor))
     }
@@ -390,8 +384,7 @@ impl Remote {
     pub async fn override_guard(
         &self,
         id: &RunId,
-        guard: &str,
-        reason: &str,
+        wanted: GuardOverride<'_>,
     ) -> Result<(OverrideTarget, String), CliError> {
         #[derive(Deserialize)]
         struct Overridden {
@@ -400,10 +393,7 @@ impl Remote {
             target: OverrideTarget,
         }
         let done: Overridden = self
-            .post(
-                &Remote::run_path(id, "/override"),
-                json!({ "guard": guard, "reason": reason }),
-            )
+            .post(&Remote::run_path(id, "/override"), json!(wanted))
             .await?;
         Ok((done.target, done.actor))
     }

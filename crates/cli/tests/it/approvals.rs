@@ -89,12 +89,7 @@ fn withdraw_then_advance_waits_again() {
 
     // Nothing left to withdraw, and carol never approved.
     let again = sb.wg_as("bob", &["approve", &run, "first", "--withdraw"]);
-    again.code(1);
-    assert!(
-        again.stderr.contains("nothing withdrawn"),
-        "{}",
-        again.stderr
-    );
+    again.code(1).stderr_has("nothing withdrawn");
     sb.wg_as("carol", &["approve", &run, "first", "--withdraw"])
         .code(1);
 
@@ -135,8 +130,7 @@ fn an_approval_already_used_cannot_be_withdrawn() {
     sb.wg_as("bob", &["approve", &run, "first"]).code(0);
     sb.wg(&["advance", &run]).code(0);
     let late = sb.wg_as("bob", &["approve", &run, "first", "--withdraw"]);
-    late.code(1);
-    assert!(late.stderr.contains("the run is in `b`"), "{}", late.stderr);
+    late.code(1).stderr_has("the run is in `b`");
     assert!(of_kind(&sb.history(&run), "ApprovalWithdrawn").is_empty());
 }
 

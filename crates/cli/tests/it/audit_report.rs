@@ -167,8 +167,7 @@ fn an_existing_file_is_never_replaced() {
     store_with_runs(&sb);
     let first = report(&sb, "r.html", &[]);
     let again = sb.wg(&["audit", "report", "--out", "r.html"]);
-    again.code(1);
-    assert!(again.stderr.contains("r.html exists"), "{}", again.stderr);
+    again.code(1).stderr_has("r.html exists");
     let kept = std::fs::read_to_string(sb.path().join("r.html")).expect("kept");
     assert_eq!(kept, first, "the first report is untouched");
     let leftovers: Vec<_> = std::fs::read_dir(sb.path())
@@ -183,12 +182,9 @@ fn an_existing_file_is_never_replaced() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // A directory that is not there: a clear error, nothing written.
     let nowhere = sb.wg(&["audit", "report", "--out", "no/such/dir/r.html"]);
-    nowhere.code(1);
-    assert!(
-        nowhere.stderr.contains("cannot write no/such/dir/r.html"),
-        "{}",
-        nowhere.stderr
-    );
+    nowhere
+        .code(1)
+        .stderr_has("cannot write no/such/dir/r.html");
 }
 
 on_both_stores! {
@@ -209,12 +205,8 @@ on_both_stores! {
             "the report alone on stdout"
         );
         assert!(ran.stdout.contains(&approved));
-        assert!(
-            ran.stderr.contains("wrote the report to stdout: 3 runs"),
-            "{}",
-            ran.stderr
-        );
-        assert!(ran.stderr.contains("ok: "), "{}", ran.stderr);
+        ran.stderr_has("wrote the report to stdout: 3 runs");
+        ran.stderr_has("ok: ");
         assert!(!sb.path().join("-").exists(), "no file named `-`");
     }
     sb.wg_as("dana", &["audit", "report", "--out", "./-"])
@@ -240,12 +232,7 @@ fn out_dash_into_a_closed_pipe_says_the_report_was_cut_off() {
     // The reader goes before anything is written: every write meets a closed pipe.
     drop(child.stdout.take());
     let ran: crate::helpers::Ran = child.wait_with_output().expect("waits").into();
-    ran.code(1);
-    assert!(
-        ran.stderr.contains("the report was cut off"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(1).stderr_has("the report was cut off");
     assert!(!ran.stderr.contains("wrote the report"), "{}", ran.stderr);
 }
 

@@ -25,21 +25,12 @@ const COMMANDS: [&str; 16] = [
 fn completion_scripts_name_every_command() {
     let root = repo();
     let bash = run(&root, &["completions", "bash"]);
-    bash.code(0);
-    assert!(
-        bash.stdout.contains("complete -F _waygate"),
-        "{}",
-        bash.stdout
-    );
+    bash.code(0).stdout_has("complete -F _waygate");
     for command in COMMANDS {
         assert!(bash.stdout.contains(command), "bash misses {command}");
     }
     // Flags too: `validate --format` completes its values.
-    assert!(
-        bash.stdout.contains("human json jsonl csv"),
-        "{}",
-        bash.stdout
-    );
+    bash.stdout_has("human json jsonl csv");
     for shell in ["zsh", "fish"] {
         let script = run(&root, &["completions", shell]);
         script.code(0);

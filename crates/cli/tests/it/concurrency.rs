@@ -125,8 +125,7 @@ on_both_stores! {
     assert_eq!(st["actions"][0]["status"], "running", "{st}");
     // A second advance and a drive find the run busy: exit 5, and nothing run twice.
     let second = sb.wg_as("bob", &["advance", &run]);
-    second.code(5);
-    assert!(second.stderr.contains("busy"), "{}", second.stderr);
+    second.code(5).stderr_has("busy");
     sb.wg_as("bob", &["drive", &run, "--no-wait"]).code(5);
     assert_eq!(lines(&sb, "deploy.runs"), 1);
 

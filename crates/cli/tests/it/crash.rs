@@ -162,7 +162,7 @@ fn an_action_cut_off_is_reported_run_again_once_then_failed() {
         let st = sb.status(&run);
         assert_eq!(st["actions"][0]["status"], "interrupted", "{st}");
         let human = sb.wg(&["status", &run]);
-        assert!(human.stdout.contains("interrupted"), "{}", human.stdout);
+        human.stdout_has("interrupted");
         sb.verify();
     }
     // Found dead a second time: recorded as failed, the run takes its failure path.
@@ -229,11 +229,7 @@ fn a_drive_after_a_kill_says_why_an_action_runs_again() {
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let killed = sb.wg_as("alice", &["drive", &run]);
     assert_eq!(killed.code, -1, "killed by its action: {}", killed.stderr);
-    assert!(
-        killed.stderr.contains("→ a -> b (advance)"),
-        "{}",
-        killed.stderr
-    );
+    killed.stderr_has("→ a -> b (advance)");
     let again = sb.wg_as("alice", &["drive", &run]);
     again.code(0);
     let said = again
@@ -306,13 +302,11 @@ fn a_first_drive_runs_the_initial_state_s_actions_without_a_recovery_line() {
 )"#,
     );
     let ran = sb.wg_as("alice", &["run", "wf.ron", "--env", "dev"]);
-    ran.code(0);
-    assert!(ran.stderr.contains("building"), "{}", ran.stderr);
+    ran.code(0).stderr_has("building");
     assert!(!ran.stderr.contains('↻'), "run: {}", ran.stderr);
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let driven = sb.wg_as("alice", &["drive", &run]);
-    driven.code(0);
-    assert!(driven.stderr.contains("building"), "{}", driven.stderr);
+    driven.code(0).stderr_has("building");
     assert!(!driven.stderr.contains('↻'), "drive: {}", driven.stderr);
 }
 

@@ -157,18 +157,9 @@ fn a_failure_path_straight_to_an_end_names_the_state_the_guard_failed_in() {
     let sb = straight();
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     let ran = sb.wg(&["drive", &run]);
-    ran.code(6);
-    assert!(
-        ran.stderr.contains("a -> done: guard nope failed"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(6).stderr_has("a -> done: guard nope failed");
     assert!(!ran.stderr.contains("failed -> done"), "{}", ran.stderr);
-    assert!(
-        ran.stderr.contains("→ a -> failed (on_failure)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("→ a -> failed (on_failure)");
 }
 
 /// A watch on `deploy -> done`; `deploy` falls back to the rollback state.
@@ -313,8 +304,7 @@ fn check_on_an_ended_run_says_it_ended_and_runs_no_guard() {
     let run = sb.start("alice", "wf.ron", "dev", &[]);
     sb.wg(&["abort", &run, "--reason", "called off"]).code(0);
     let out = sb.wg(&["check", &run]);
-    out.code(1);
-    assert!(out.stderr.contains("has already ended"), "{}", out.stderr);
+    out.code(1).stderr_has("has already ended");
     assert!(
         !sb.path().join("probed").exists(),
         "check ran a guard of an ended run"

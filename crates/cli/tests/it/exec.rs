@@ -233,8 +233,7 @@ fn approvals_need_min_distinct_allowed_people() {
         serde_json::json!(["bob"])
     );
     let carol = sb.wg(&["--as", "carol", "approve", &run, "two"]);
-    carol.code(0);
-    assert!(carol.stdout.contains("2 of 2"), "{}", carol.stdout);
+    carol.code(0).stdout_has("2 of 2");
     sb.wg(&["advance", &run]).code(0);
     let history = sb.history(&run);
     let refused: Vec<&str> = of_kind(&history, "Approved")

@@ -44,5 +44,5 @@ fn status_and_history_print_the_same_with_and_without_the_read_index() {
     // A run that does not exist is still "not found" (the index does not decide that alone).
     let missing = sb.wg(&["status", "no-such-run"]);
     assert_ne!(missing.code, 0);
-    assert!(missing.stderr.contains("no-such-run"), "{}", missing.stderr);
+    missing.stderr_has("no-such-run");
 }

@@ -208,23 +208,17 @@ fn advance_rollback_and_check_show_live_output_too() {
     );
     assert!(!check.stderr.contains("action 2"), "{}", check.stderr);
     let advance = spawn(&sb, "advance", &["advance", &id]).wait(Duration::from_secs(60));
-    advance.code(0);
-    assert!(
-        advance.stderr.contains("[deploy] action 2 | step 2: done"),
-        "{}",
-        advance.stderr
-    );
+    advance
+        .code(0)
+        .stderr_has("[deploy] action 2 | step 2: done");
     assert!(!advance.stderr.contains(SECRET));
 
     let id = start("start-again");
     let rollback =
         spawn(&sb, "rollback", &["rollback", &id, "--reason", "bad"]).wait(Duration::from_secs(60));
-    rollback.code(0);
-    assert!(
-        rollback.stderr.contains("[rollback] action 1 | reverting"),
-        "{}",
-        rollback.stderr
-    );
+    rollback
+        .code(0)
+        .stderr_has("[rollback] action 1 | reverting");
 }
 
 /// Peak resident memory of a finished child, in KiB, reaped here.

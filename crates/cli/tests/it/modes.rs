@@ -287,20 +287,14 @@ fn as_with_server_is_a_usage_error_and_a_missing_token_exits_7() {
             .output()
             .expect("runs")
             .into();
-    ran.code(2);
-    assert!(
-        ran.stderr.contains("--as cannot be used with --server"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(2).stderr_has("--as cannot be used with --server");
     let ran: Ran =
         d.sb.command("ana", &["--server", url, "runs"])
             .env_remove("WAYGATE_TOKEN")
             .output()
             .expect("runs")
             .into();
-    ran.code(7);
-    assert!(ran.stderr.contains("no token"), "{}", ran.stderr);
+    ran.code(7).stderr_has("no token");
     d.sb.write("ana.token", &format!("{}\n", d.tokens[0].1));
     let ran: Ran =
         d.sb.command(
@@ -368,12 +362,7 @@ fn ctrl_c_ends_only_the_client_of_a_server_driven_run() {
     );
     drive.signal(libc::SIGINT);
     let ran = drive.wait(std::time::Duration::from_secs(10));
-    ran.code(4);
-    assert!(
-        ran.stderr.contains("the server goes on driving it"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(4).stderr_has("the server goes on driving it");
     crate::helpers::wait_until(
         "the run succeeds",
         std::time::Duration::from_secs(20),
@@ -572,12 +561,8 @@ fn audit_report_is_written_here_from_either_side() {
 fn store_salvage_through_a_server_says_where_it_runs() {
     let d = Deck::new(Mode::Server);
     let ran = d.wg("ana", &["store", "salvage", "--to", "new"]);
-    ran.code(2);
-    assert!(
-        ran.stderr.contains("on the server's host, stop the server"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(2)
+        .stderr_has("on the server's host, stop the server");
     assert!(!d.sb.path().join("new").exists());
 }
 

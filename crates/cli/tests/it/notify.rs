@@ -1,7 +1,7 @@
 //! Notifications: `notify` hooks sent once per occurrence to a real webhook on 127.0.0.1,
 //! recorded in the history, and never failing a run when they fail.
 
-use crate::helpers::{Sandbox, Server};
+use crate::helpers::{on_both_stores, Sandbox, Server};
 
 fn flow(url: &str) -> String {
     format!(
@@ -181,4 +181,109 @@ fn a_notification_cut_off_before_its_record_is_sent_again_with_the_same_id() {
     let notified = crate::helpers::of_kind(&history, "Notified");
     assert_eq!(notified.len(), 1, "{notified:#?}");
     assert_eq!(notified[0]["ok"], true);
+}
+
+on_both_stores! {
+    /// A hook that hangs holds the run's lock (two processes never both send one), and a command
+    /// that moves the run meanwhile (`rollback`) leaves the new state's entry actions to the lock's
+    /// holder. That holder, once its hook is done, announces the move and runs those actions: a
+    /// hung webhook never leaves a rollback unannounced and its actions not run.
+    fn a_move_made_while_a_hook_hangs_is_announced_and_its_actions_run_by_the_sender(sb: Sandbox) {
+    sb.write(
+        "hang.ron",
+        r#"Workflow(
+    name: "hang", initial: "canary", rollback: "undo",
+    notify: [
+        (on: [ApprovalWaiting], action: Command(run: ["sh", "-c", "touch sending; while [ ! -f go ]; do sleep 0.05; done"], timeout: "30s")),
+        (on: [RollbackStarted], action: Command(run: ["sh", "-c", "echo announced >> log"])),
+    ],
+    states: {
+        "canary": (),
+        "undo": (on_enter: [Command(run: ["sh", "-c", "echo undone >> log"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [
+        (from: "canary", to: "done", guards: [(name: "sign-off", check: Approval(prompt: "ship?"))]),
+        (from: "undo", to: "failed"),
+    ],
+)"#,
+    );
+    let run = sb.start("ana", "hang.ron", "prod", &[]);
+    let drive = sb.spawn_as("ana", "drive", &["drive", &run, "--no-wait"]);
+    let limit = std::time::Duration::from_secs(30);
+    crate::helpers::wait_until("the hook to hang", limit, || {
+        sb.path().join("sending").exists()
+    });
+    sb.wg_as("bob", &["rollback", &run, "--reason", "error rate up"])
+        .code(0);
+    sb.write("go", "");
+    // The drive follows the move it made way for: the rollback runs and ends in `failed`.
+    drive.wait(std::time::Duration::from_secs(60)).code(6);
+    let log = std::fs::read_to_string(sb.path().join("log")).unwrap_or_default();
+    assert_eq!(log, "announced\nundone\n");
+    assert_eq!(sb.status(&run)["state"], "failed");
+    }
+}
+
+/// A rollback that an incident starts (a failed `on_enter` action) is announced before the
+/// rollback state's actions run, as one started by `waygate rollback` is.
+#[test]
+fn a_rollback_after_a_failed_action_is_announced_before_its_actions_run() {
+    let sb = Sandbox::new();
+    sb.write(
+        "fail.ron",
+        r#"Workflow(
+    name: "fail", initial: "deploy", rollback: "undo",
+    notify: [(on: [RollbackStarted, RunEnded], action: Command(run: ["sh", "-c", "echo \"$1\" >> notes", "hook", "${notify.on}"]))],
+    states: {
+        "deploy": (on_enter: [Command(run: ["sh", "-c", "echo deploying >> notes; exit 1"])]),
+        "undo": (on_enter: [Command(run: ["sh", "-c", "echo undoing >> notes"])], on_failure: "failed"),
+        "done": (terminal: Success),
+        "failed": (terminal: Failure),
+    },
+    transitions: [(from: "deploy", to: "done"), (from: "undo", to: "failed")],
+)"#,
+    );
+    sb.wg_as("ana", &["run", "fail.ron", "--env", "prod"])
+        .code(6);
+    let notes = std::fs::read_to_string(sb.path().join("notes")).unwrap_or_default();
+    assert_eq!(notes, "deploying\nRollbackStarted\nundoing\nRunEnded\n");
+}
+
+/// An operator's stop does not wait for a hook that hangs, but it is not silent either: the
+/// command says which notification it left unsent, and the next `drive` sends it.
+#[test]
+fn a_notification_cut_short_by_ctrl_c_is_said_to_be_left_for_the_next_drive() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stop.ron",
+        r#"Workflow(
+    name: "stop", initial: "a",
+    notify: [(on: [RunEnded], action: Command(run: ["sh", "-c", "echo \"$1\" >> sent; [ -f once ] && exit 0; touch once; while [ ! -f go ]; do sleep 0.05; done", "hook", "${notify.id}"], timeout: "30s"))],
+    states: { "a": (), "done": (terminal: Success) },
+    transitions: [(from: "a", to: "done")],
+)"#,
+    );
+    let ran = sb.spawn_as("ana", "run", &["run", "stop.ron", "--env", "prod"]);
+    let limit = std::time::Duration::from_secs(30);
+    crate::helpers::wait_until("the hook to hang", limit, || {
+        sb.path().join("once").exists()
+    });
+    ran.signal(libc::SIGINT);
+    let ran = ran.wait(limit);
+    let run = ran.started_run();
+    let said = format!(
+        "run {run}: notification 1 (RunEnded) not sent: stopped by SIGINT; the next `waygate drive {run}` sends it"
+    );
+    assert_eq!(ran.stderr.matches(&said).count(), 1, "{}", ran.stderr);
+    assert!(!crate::helpers::kinds(&sb.history(&run)).contains(&"Notified"));
+    sb.wg_as("ana", &["drive", &run]).code(0);
+    let id = format!("{run}:0:RunEnded\n");
+    let sent = std::fs::read_to_string(sb.path().join("sent")).unwrap_or_default();
+    assert_eq!(sent, format!("{id}{id}"));
+    assert_eq!(
+        crate::helpers::of_kind(&sb.history(&run), "Notified").len(),
+        1
+    );
 }

@@ -35,7 +35,7 @@ fn audit_kind_bogus_is_a_usage_error_listing_every_kind() {
     let bogus = sb.wg(&["audit", "--kind", "Bogus"]);
     bogus.code(2);
     for kind in ["RunStarted", "Approved", "ApprovalWithdrawn", "RunEnded"] {
-        assert!(bogus.stderr.contains(kind), "{}", bogus.stderr);
+        bogus.stderr_has(kind);
     }
 }
 

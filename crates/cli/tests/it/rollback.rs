@@ -71,12 +71,7 @@ fn a_second_rollback_is_refused_and_changes_nothing() {
         "carol",
         &["--format", "json", "rollback", &run, "--reason", "x"],
     );
-    later.code(5);
-    assert!(
-        later.stderr.contains("`rollback_verify`"),
-        "{}",
-        later.stderr
-    );
+    later.code(5).stderr_has("`rollback_verify`");
     assert_eq!(reverts(&sb), 1);
     let history = sb.history(&run);
     assert_eq!(of_kind(&history, "RollbackRequested").len(), 1);

@@ -58,12 +58,7 @@ on_both_stores! {
     // check records nothing, not even the entry action.
     let before = sb.history(&run).len();
     let check = sb.wg(&["check", &run]);
-    check.code(3);
-    assert!(
-        check.stdout.contains("nothing recorded"),
-        "{}",
-        check.stdout
-    );
+    check.code(3).stdout_has("nothing recorded");
     assert_eq!(sb.history(&run).len(), before, "check records nothing");
 
     // advance: the entry action runs, the guard fails, nothing moves (advance never follows
@@ -90,12 +85,7 @@ on_both_stores! {
     sb.wg(&["check", &run]).code(0);
     assert_eq!(sb.history(&run).len(), before, "check records nothing");
     let moved = sb.wg(&["advance", &run]);
-    moved.code(0);
-    assert!(
-        moved.stdout.contains("`build` -> `review`"),
-        "{}",
-        moved.stdout
-    );
+    moved.code(0).stdout_has("`build` -> `review`");
 
     // Waiting on the sign-off: exit 4, the prompt rendered with the run's values.
     sb.wg(&["advance", &run]).code(4);
@@ -112,22 +102,12 @@ on_both_stores! {
         "guard detail: {detail}"
     );
     let human = sb.wg(&["status", &run]);
-    human.code(0);
-    assert!(
-        human.stdout.contains("ship 1.0 to dev?"),
-        "{}",
-        human.stdout
-    );
+    human.code(0).stdout_has("ship 1.0 to dev?");
     assert!(!human.stdout.contains("${"), "{}", human.stdout);
 
     // The initiator's approval is refused, clearly, and recorded as refused.
     let refused = sb.wg_as("alice", &["approve", &run, "sign-off"]);
-    refused.code(1);
-    assert!(
-        refused.stderr.contains("alice started this run"),
-        "{}",
-        refused.stderr
-    );
+    refused.code(1).stderr_has("alice started this run");
     sb.wg(&["advance", &run]).code(4);
     let approved = sb.wg_as("bob", &["approve", &run, "sign-off", "--comment", "lgtm"]);
     approved.code(0);
@@ -321,8 +301,7 @@ on_both_stores! {
     assert_eq!(history_csv.stdout.lines().count(), 3);
 
     let verify = sb.wg(&["audit", "verify"]);
-    verify.code(0);
-    assert!(verify.stdout.contains("5 events"), "{}", verify.stdout);
+    verify.code(0).stdout_has("5 events");
     }
 }
 

@@ -113,8 +113,7 @@ fn a_secret_from_the_environment_is_used_but_never_stored_or_shown() {
     // Reading needs no secret; acting does, and says which variable is missing.
     sb.wg(&["status", &run]).code(0);
     let missing = sb.wg(&["advance", &run]);
-    missing.code(1);
-    assert!(missing.stderr.contains("token"), "{}", missing.stderr);
+    missing.code(1).stderr_has("token");
     ran.push(missing);
 
     ran.push(with_env(&sb, "alice", &["advance", &run]));

@@ -214,12 +214,9 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
 
     // A sign-off ahead of its state is refused: it would count for nothing there.
     let early = wg(&sb, APPROVER, &["approve", &run, "staging-start"]);
-    early.code(1);
-    assert!(
-        early.stderr.contains("the run is in `environment_check`"),
-        "{}",
-        early.stderr
-    );
+    early
+        .code(1)
+        .stderr_has("the run is in `environment_check`");
 
     let drive = spawn(&sb, INITIATOR, "drive", &["drive", &run]);
     let mut four_eyes = false;
@@ -231,13 +228,10 @@ fn the_checklist_runs_to_done_with_named_approvers_and_refuses_the_initiator() {
                 // Four eyes: the initiator may not sign off staging, and the refusal is on
                 // record.
                 let refused = wg(&sb, INITIATOR, &["approve", &run, "staging-start"]);
-                refused.code(1);
-                assert!(
-                    refused.stderr.contains("ivan started this run")
-                        && refused.stderr.contains("not_by_initiator"),
-                    "{}",
-                    refused.stderr
-                );
+                refused
+                    .code(1)
+                    .stderr_has("ivan started this run")
+                    .stderr_has("not_by_initiator");
                 four_eyes = true;
             }
         },

@@ -219,6 +219,24 @@ pub fn spawn_server_args(
 }
 
 /// One HTTP/1.1 request; the status and the body (chunked bodies decoded).
+/// The message of the API's error `reply` (empty if it is none).
+pub fn error_message(reply: &Value) -> &str {
+    reply["error"]["message"].as_str().unwrap_or("")
+}
+
+/// Asserts that `answer` (a status and a reply) is the API's error `code` with that HTTP
+/// `status`; returns its message.
+#[track_caller]
+pub fn api_error(answer: &(u16, Value), status: u16, code: &str) -> String {
+    let (got, reply) = answer;
+    assert_eq!(
+        (*got, reply["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{reply}"
+    );
+    error_message(reply).to_owned()
+}
+
 pub fn http(
     addr: SocketAddr,
     method: &str,
@@ -507,13 +525,7 @@ fn missing_wrong_and_revoked_tokens_are_refused_and_counted() {
         .code(0);
     let (status, reply) = s.call(Some("aud"), "GET", "/v1/runs", None);
     assert_eq!(status, 401, "a revoked token still works: {reply}");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("revoked"),
-        "{reply}"
-    );
+    assert!(error_message(&reply).contains("revoked"), "{reply}");
     // The others still work.
     assert_eq!(s.call(Some("adm"), "GET", "/v1/runs", None).0, 200);
     let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
@@ -532,38 +544,21 @@ fn missing_wrong_and_revoked_tokens_are_refused_and_counted() {
 fn the_actor_is_the_authenticated_one_and_an_initiator_cannot_approve_their_run() {
     let s = Served::new();
     let run = s.start("ana", "signed");
-    let (status, reply) = s.call(
-        Some("ana"),
-        "POST",
-        &format!("/v1/runs/{run}/approve"),
-        Some(json!({ "guard": "sign" })),
+    let message = api_error(
+        &s.act("ana", "approve", &run, json!({ "guard": "sign" })),
+        422,
+        "error",
     );
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (422, Some("error")),
-        "{reply}"
-    );
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("approval refused"),
-        "{reply}"
-    );
-    let (status, reply) = s.call(
-        Some("appr"),
-        "POST",
-        &format!("/v1/runs/{run}/approve"),
-        Some(json!({ "guard": "sign", "comment": "fine" })),
+    assert!(message.contains("approval refused"), "{message}");
+    let (status, reply) = s.act(
+        "appr",
+        "approve",
+        &run,
+        json!({ "guard": "sign", "comment": "fine" }),
     );
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["approvers"], json!(["appr"]));
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/advance"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "advance", &run, json!({}));
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["outcome"]["kind"], "ended", "{reply}");
     let actors: Vec<(String, String)> = s
@@ -602,10 +597,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         );
         assert_eq!(status, 422, "{name}: {reply}");
         assert!(
-            reply["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("no workflow named"),
+            error_message(&reply).contains("no workflow named"),
             "{reply}"
         );
     }
@@ -641,24 +633,18 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     );
     // Refused on its announced length, before it is read: still the API's JSON error.
     let reply: Value = serde_json::from_str(&reply).unwrap_or(Value::String(reply));
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (413, Some("too_large")),
-        "{reply}"
-    );
+    api_error(&(status, reply), 413, "too_large");
     // A method the route does not take.
-    let (status, reply) = s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (405, Some("wrong_method")),
-        "{reply}"
+    api_error(
+        &s.call(Some("adm"), "DELETE", &format!("/v1/runs/{run}"), None),
+        405,
+        "wrong_method",
     );
     // A run id in the URL that is no UTF-8.
-    let (status, reply) = s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (400, Some("usage")),
-        "{reply}"
+    api_error(
+        &s.call(Some("adm"), "GET", "/v1/runs/%FF/history", None),
+        400,
+        "usage",
     );
     // Malformed and unexpected JSON.
     for body in ["{", "[]", r#"{"reason": "x", "force": true}"#] {
@@ -671,16 +657,10 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         );
         assert_eq!(status, 400, "{body}: {reply}");
     }
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/abort"),
-        Some(json!({ "reason": "  " })),
-    );
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (400, Some("usage")),
-        "{reply}"
+    api_error(
+        &s.act("op", "abort", &run, json!({ "reason": "  " })),
+        400,
+        "usage",
     );
     assert_eq!(s.history(&run), before);
     let (status, reply) = s.call(Some("aud"), "GET", "/v1/workflows", None);
@@ -771,12 +751,7 @@ fn a_secret_is_in_no_response_and_no_log() {
 fn a_driven_run_goes_on_without_its_client_and_after_kill_9() {
     let mut s = Served::new();
     let run = s.start("op", "bake");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{run}/drive"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "drive", &run, json!({}));
     assert_eq!(
         (status, reply["driving"].as_bool()),
         (202, Some(true)),
@@ -840,20 +815,10 @@ fn health_readiness_and_metrics_need_no_token() {
     assert_eq!((status, body.as_str()), (200, "ready: 3 workflows\n"));
     s.start("op", "free");
     let bake = s.start("op", "signed");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{bake}/advance"),
-        Some(json!({})),
-    );
+    let (status, reply) = s.act("op", "advance", &bake, json!({}));
     assert_eq!(status, 200, "{reply}");
     let free = s.start("adm", "bake");
-    let (status, reply) = s.call(
-        Some("op"),
-        "POST",
-        &format!("/v1/runs/{free}/drive"),
-        Some(json!({ "wait": true })),
-    );
+    let (status, reply) = s.act("op", "drive", &free, json!({ "wait": true }));
     assert_eq!(status, 200, "{reply}");
     let (status, body) = http(s.addr, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
@@ -906,23 +871,14 @@ fn sigterm_stops_a_server_mid_drive_and_the_next_one_finishes_the_run() {
     let run = s.start("op", "bake");
     // Asked twice, at once: one drive.
     for _ in 0..2 {
-        let (status, reply) = s.call(
-            Some("op"),
-            "POST",
-            &format!("/v1/runs/{run}/drive"),
-            Some(json!({})),
-        );
+        let (status, reply) = s.act("op", "drive", &run, json!({}));
         assert_eq!(status, 202, "{reply}");
     }
     let server = s.server.take().expect("server");
     server.signal(libc::SIGTERM);
     let stopped = server.wait(Duration::from_secs(15));
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
-    assert!(
-        stopped.stderr.contains("resumed at its next start"),
-        "{}",
-        stopped.stderr
-    );
+    stopped.stderr_has("resumed at its next start");
     let (server, addr) = spawn_server(&s.sb, "serve-again");
     s.server = Some(server);
     s.addr = addr;
@@ -992,19 +948,8 @@ fn event_streams_beyond_the_limit_are_refused_with_json_and_counted() {
         String::from_utf8_lossy(&first)
     );
     // A second one is one too many.
-    let (status, reply) = s.call(Some("aud"), "GET", &path, None);
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (503, Some("busy")),
-        "{reply}"
-    );
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("1 event streams open"),
-        "{reply}"
-    );
+    let message = api_error(&s.call(Some("aud"), "GET", &path, None), 503, "busy");
+    assert!(message.contains("1 event streams open"), "{message}");
     let (_, metrics) = http(s.addr, "GET", "/metrics", None, None);
     assert!(
         metrics.contains("waygate_event_streams_refused_total 1"),

@@ -68,12 +68,7 @@ fn production_deploy_lists_its_paths_with_guards_and_times() {
             "prod",
         ],
     );
-    ran.code(1);
-    assert!(
-        ran.stderr.contains("has no environment `prod`"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(1).stderr_has("has no environment `prod`");
 }
 
 #[test]
@@ -110,9 +105,5 @@ fn loops_are_listed_and_an_exponential_graph_stops_at_a_limit() {
     assert_eq!(json["truncated"]["paths"], 1000);
     assert_eq!(json["loops"][0]["from"], "a19");
     assert_eq!(json["loops"][0]["to"], "end0");
-    assert!(
-        ran.stderr.contains("stopped at the limit"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("stopped at the limit");
 }

@@ -1085,8 +1085,7 @@ fn store_copy_carries_a_whole_store_between_backends_and_refuses_a_non_empty_one
     // Neither copy takes a second one.
     for to in [&url, &back] {
         let again = run(sb.path(), &["store", "copy", "--from", &source, "--to", to]);
-        again.code(1);
-        assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+        again.code(1).stderr_has("not empty");
     }
     // The copy goes on: its active run still holds its environment and can be ended there.
     pg.write("wf.ron", LIFECYCLE);
@@ -1106,8 +1105,7 @@ fn an_audit_report_of_a_damaged_store_is_written_says_so_and_exits_1() {
     let (a, b) = two_runs_one_damaged(&sb);
 
     let out = sb.wg(&["audit", "report", "--out", "r.html"]);
-    out.code(1);
-    assert!(out.stdout.contains("BAD: event 3"), "{}", out.stdout);
+    out.code(1).stdout_has("BAD: event 3");
     assert!(
         out.stdout
             .contains(&format!("BAD: the events of run {a} cannot be read")),

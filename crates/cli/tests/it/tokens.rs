@@ -2,35 +2,26 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::helpers::{run, Sandbox};
+use crate::helpers::{run, Ran, Sandbox};
+
+/// `waygate token new --actor ACTOR --role ROLE... --file FILE` in the sandbox.
+fn token_new(sb: &Sandbox, actor: &str, roles: &[&str], file: &str) -> Ran {
+    let mut args = vec!["token", "new", "--actor", actor, "--file", file];
+    for role in roles {
+        args.extend(["--role", role]);
+    }
+    run(sb.path(), &args)
+}
 
 #[test]
 fn token_new_prints_the_token_alone_and_keeps_only_its_hash() {
     let sb = Sandbox::new();
-    let ran = run(
-        sb.path(),
-        &[
-            "token",
-            "new",
-            "--actor",
-            "ana",
-            "--role",
-            "operator",
-            "--role",
-            "approver",
-            "--file",
-            "tokens.ron",
-        ],
-    );
+    let ran = token_new(&sb, "ana", &["operator", "approver"], "tokens.ron");
     ran.code(0);
     let token = ran.stdout.trim_end_matches('\n');
     assert_eq!(ran.stdout, format!("{token}\n"));
     assert!(token.starts_with("wgt_") && token.len() == 68, "{token}");
-    assert!(
-        ran.stderr.contains("ana (operator, approver)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("ana (operator, approver)");
     let path = sb.path().join("tokens.ron");
     let text = std::fs::read_to_string(&path).expect("tokens file");
     assert!(
@@ -45,26 +36,10 @@ fn token_new_prints_the_token_alone_and_keeps_only_its_hash() {
         "the tokens file is private to its owner"
     );
     // A second token for the same actor is refused and changes nothing.
-    let again = run(
-        sb.path(),
-        &[
-            "token",
-            "new",
-            "--actor",
-            "ana",
-            "--role",
-            "admin",
-            "--file",
-            "tokens.ron",
-        ],
-    );
+    let again = token_new(&sb, "ana", &["admin"], "tokens.ron");
     again.code(1);
     assert!(again.stdout.is_empty());
-    assert!(
-        again.stderr.contains("already has a token"),
-        "{}",
-        again.stderr
-    );
+    again.stderr_has("already has a token");
     assert_eq!(std::fs::read_to_string(&path).expect("file"), text);
 }
 
@@ -72,13 +47,7 @@ fn token_new_prints_the_token_alone_and_keeps_only_its_hash() {
 fn token_revoke_removes_the_entry_and_says_when_there_is_none() {
     let sb = Sandbox::new();
     for actor in ["ana", "bob"] {
-        run(
-            sb.path(),
-            &[
-                "token", "new", "--actor", actor, "--role", "auditor", "--file", "t.ron",
-            ],
-        )
-        .code(0);
+        token_new(&sb, actor, &["auditor"], "t.ron").code(0);
     }
     run(
         sb.path(),
@@ -94,8 +63,7 @@ fn token_revoke_removes_the_entry_and_says_when_there_is_none() {
         sb.path(),
         &["token", "revoke", "--actor", "ana", "--file", "t.ron"],
     );
-    ran.code(1);
-    assert!(ran.stderr.contains("ana has no token"), "{}", ran.stderr);
+    ran.code(1).stderr_has("ana has no token");
 }
 
 /// `Ana` is `ana` (the approval rules compare names without regard to case): a second token
@@ -103,24 +71,13 @@ fn token_revoke_removes_the_entry_and_says_when_there_is_none() {
 #[test]
 fn a_token_for_a_name_differing_only_by_case_is_refused() {
     let sb = Sandbox::new();
-    let new = |actor: &str| {
-        run(
-            sb.path(),
-            &[
-                "token", "new", "--actor", actor, "--role", "approver", "--file", "t.ron",
-            ],
-        )
-    };
+    let new = |actor: &str| token_new(&sb, actor, &["approver"], "t.ron");
     new("ana").code(0);
     let text = std::fs::read_to_string(sb.path().join("t.ron")).expect("file");
     let again = new("Ana");
     again.code(1);
     assert!(again.stdout.is_empty());
-    assert!(
-        again.stderr.contains("ana already has a token"),
-        "{}",
-        again.stderr
-    );
+    again.stderr_has("ana already has a token");
     assert_eq!(
         std::fs::read_to_string(sb.path().join("t.ron")).expect("file"),
         text
@@ -185,10 +142,5 @@ fn a_tokens_file_giving_one_person_two_entries_is_refused() {
         &format!("{}{}{}", &one[..at], &two[start..end], &one[at..]),
     );
     let ran = new("carol", "one.ron");
-    ran.code(1);
-    assert!(
-        ran.stderr.contains("`ana` and `Ana` are one person"),
-        "{}",
-        ran.stderr
-    );
+    ran.code(1).stderr_has("`ana` and `Ana` are one person");
 }

@@ -47,8 +47,7 @@ fn actor_names_with_newlines_or_escapes_are_a_usage_error() {
     ] {
         // Through --as and through WAYGATE_ACTOR alike.
         let ran = sb.wg(&["--as", &actor, "start", "gate.ron", "--env", "dev"]);
-        ran.code(2);
-        assert!(ran.stderr.contains("actor name"), "{}", ran.stderr);
+        ran.code(2).stderr_has("actor name");
         assert_clean("the refusal", &ran.stderr);
         let ran = sb.wg_as(&actor, &["start", "gate.ron", "--env", "dev"]);
         ran.code(2);
@@ -56,8 +55,7 @@ fn actor_names_with_newlines_or_escapes_are_a_usage_error() {
     }
     // Nothing was recorded: refused before the store is opened, no store was even created.
     let runs = sb.wg(&["--format", "json", "runs"]);
-    runs.code(1);
-    assert!(runs.stderr.contains("no store at"), "{}", runs.stderr);
+    runs.code(1).stderr_has("no store at");
 }
 
 #[test]
@@ -223,8 +221,7 @@ fn usage_errors_print_the_arguments_they_quote_escaped() {
     }
     // Help still prints as it is, on stdout.
     let help = sb.wg(&["--help"]);
-    help.code(0);
-    assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
+    help.code(0).stdout_has("Usage:");
 }
 
 /// The run's directory is a path someone chose: a directory named with an escape sequence

@@ -416,13 +416,8 @@ fn a_policy_proves_production_deploy_and_catches_a_broken_copy() {
     let (seed, broken) = (seed.display().to_string(), broken.display().to_string());
     run(sandbox.path(), &["validate", &broken]).code(0);
     let ran = run(sandbox.path(), &["validate", "--policy", &seed, &broken]);
-    ran.code(1);
-    assert!(ran.stdout.contains("policy-guarded-by"), "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains("counterexample: environment_check"),
-        "{}",
-        ran.stdout
-    );
+    ran.code(1).stdout_has("policy-guarded-by");
+    ran.stdout_has("counterexample: environment_check");
     let json = run(
         sandbox.path(),
         &["--format", "json", "validate", "--policy", &seed, &broken],

@@ -66,12 +66,7 @@ fn a_var_without_a_name_is_refused_without_printing_its_value() {
     );
     for given in ["tok-7f3a9", "=tok-7f3a9"] {
         let ran = sb.wg_as("alice", &["start", "wf.ron", "--env", "x", "--var", given]);
-        ran.code(1);
-        assert!(
-            ran.stderr.contains("--var: expected NAME=VALUE"),
-            "{}",
-            ran.stderr
-        );
+        ran.code(1).stderr_has("--var: expected NAME=VALUE");
         assert!(
             !ran.stderr.contains("tok-7f3a9") && !ran.stdout.contains("tok-7f3a9"),
             "the value was printed: {ran:?}"

@@ -137,15 +137,9 @@ fn a_run_whose_directory_is_gone_says_so_and_changes_nothing() {
     );
     assert!(!other.join("reverted").exists());
     let ran = wg_in(&sb, &other, "bob", &["advance", &run]);
-    ran.code(1);
-    assert!(ran.stderr.contains("no longer exists"), "{}", ran.stderr);
+    ran.code(1).stderr_has("no longer exists");
     let status = wg_in(&sb, &other, "bob", &["status", &run]);
-    status.code(0);
-    assert!(
-        status.stdout.contains("(it no longer exists)"),
-        "{}",
-        status.stdout
-    );
+    status.code(0).stdout_has("(it no longer exists)");
     assert_eq!(sb.status(&run)["version"], version);
     // The error's advice works: the run can be ended, freeing its environment.
     assert!(ran

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::outcome::{GuardResult, Outcome};
 use waygate_core::run::{Run, RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, RunChange, Store, Write};
+use waygate_core::store::{Commit, EmbeddedStore, RunChange, Store, Write};
 
 /// Events per run.
 pub const PER_RUN: u64 = 100;
@@ -163,12 +163,12 @@ fn step_write(i: u64, r: u64, version: u64, definition: &str) -> Write {
             cause: Cause::Advance,
             reason: None,
         };
-        return Write::Commit {
+        return Write::Commit(Commit {
             id,
             expected: version,
             change: RunChange::to_state("done").with_status(RunStatus::Succeeded),
             events: vec![NewEvent::new("drive", moved)],
-        };
+        });
     }
     if r % 10 == 9 {
         let moved = EventKind::Transitioned {
@@ -177,12 +177,12 @@ fn step_write(i: u64, r: u64, version: u64, definition: &str) -> Write {
             cause: Cause::Advance,
             reason: None,
         };
-        return Write::Commit {
+        return Write::Commit(Commit {
             id,
             expected: version,
             change: RunChange::to_state(state(at + 1)),
             events: vec![NewEvent::new("drive", moved)],
-        };
+        });
     }
     let kind = if r % 3 == 0 {
         EventKind::ActionStarted {

@@ -302,3 +302,74 @@ fn thousands_of_violations_are_listed_up_to_a_bound_and_counted() {
     assert_eq!(found[SHOWN].counterexample, ["s0"]);
     assert_eq!(found[1].counterexample, ["s0", "s1"]);
 }
+
+/// `DeadlineAtMost(states: "*")` asks for deadlines where a run can stay: a terminal state,
+/// where the run has ended, needs none. A pattern without wildcards names one state, and a
+/// state the workflow lacks is `unknown-state` at the pattern, as in every other rule (it
+/// checked nothing, silently).
+#[test]
+fn deadline_patterns_skip_terminal_states_and_a_plain_name_must_exist() {
+    let policy = r#"Policy(name: "p", rules: [(name: "all", rule: DeadlineAtMost(states: "*", max: "2h"))])"#;
+    let found = check_text(policy, SMALL);
+    let states: Vec<&str> = found
+        .iter()
+        .map(|d| d.counterexample.last().map_or("", String::as_str))
+        .collect();
+    // `prod` has its 1h; `build` and `undo` have none; `done` and `undone` are terminal.
+    assert_eq!(states, ["build", "undo"], "{found:#?}");
+
+    let typo = r#"Policy(name: "p", rules: [(name: "r", rule: DeadlineAtMost(states: "undoo", max: "5m"))])"#;
+    let found = check_text(typo, SMALL);
+    assert_eq!(codes(&found), [Code::UnknownState], "{found:#?}");
+    assert_eq!(found[0].file, "seed.ron");
+    assert_eq!(found[0].help.as_deref(), Some("did you mean `undo`?"));
+    let line = typo.lines().nth(found[0].line - 1).expect("the line");
+    assert!(
+        line[found[0].column - 1..].starts_with("\"undoo\""),
+        "{line}"
+    );
+    // A wildcard pattern matching nothing checks nothing.
+    let none = r#"Policy(name: "p", rules: [(name: "r", rule: DeadlineAtMost(states: "zz*", max: "5m"))])"#;
+    assert_eq!(codes(&check_text(none, SMALL)), []);
+}
+
+/// A run starts in the initial state without passing any guard: `GuardedBy` on it is broken
+/// (it held, since no transition leads into it), on entry as on every path.
+#[test]
+fn starting_in_the_guarded_state_breaks_guarded_by() {
+    let starts_in_prod = SMALL.replace("initial: \"build\"", "initial: \"prod\"");
+    let policy = r#"Policy(name: "p", rules: [
+        (name: "entry", rule: GuardedBy(state: "prod", guard: Approval())),
+        (name: "path", rule: GuardedBy(state: "prod", guard: Approval(), on: Path)),
+    ])"#;
+    let found = check_text(policy, &starts_in_prod);
+    let summary: Vec<(Code, Vec<String>, bool)> = found
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                d.counterexample.clone(),
+                d.message.contains("rule `entry`"),
+            )
+        })
+        .collect();
+    let prod = vec!["prod".to_owned()];
+    let build = vec!["build".to_owned(), "prod".to_owned()];
+    assert_eq!(
+        summary,
+        [
+            (Code::PolicyGuardedBy, prod.clone(), true),
+            // `build` (no longer reachable) still has its unguarded transition into `prod`.
+            (Code::PolicyGuardedBy, build, true),
+            (Code::PolicyGuardedBy, prod, false),
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("a run starts in `prod` (the initial state)"),
+        "{}",
+        found[0].message
+    );
+}

@@ -198,3 +198,33 @@ fn production_deploy_has_a_path_to_each_terminal() {
     assert!(happy.time.least >= mins(75), "{:?}", happy.time);
     assert_eq!(happy.time.most, None, "approvals have no most");
 }
+
+/// Exactly as many paths as the limit is not "more exist": the rest of the graph (here a
+/// retry loop that reaches no other terminal) is still looked at, and only a path beyond
+/// the limit stops enumeration.
+#[test]
+fn exactly_the_limit_of_paths_is_not_truncated() {
+    let w = workflow(
+        r#"Workflow(name: "x", initial: "a",
+            states: { "a": (), "retry": (), "ok": (terminal: Success), "bad": (terminal: Failure) },
+            transitions: [
+                (from: "a", to: "ok"), (from: "a", to: "bad"),
+                (from: "a", to: "retry"), (from: "retry", to: "a"),
+            ])"#,
+    );
+    let two = Limits {
+        paths: 2,
+        steps: 1_000,
+    };
+    let sim = simulate(&w, two);
+    assert_eq!(sim.paths.len(), 2);
+    assert!(sim.truncated.is_none(), "{:?}", sim.truncated);
+    assert_eq!(sim.loops.len(), 1);
+    let one = Limits {
+        paths: 1,
+        steps: 1_000,
+    };
+    let sim = simulate(&w, one);
+    assert_eq!(sim.paths.len(), 1);
+    assert!(sim.truncated.is_some());
+}

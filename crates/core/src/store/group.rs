@@ -26,16 +26,7 @@ pub enum Write {
         events: Vec<NewEvent>,
     },
     /// [`Store::commit`](crate::store::Store::commit).
-    Commit {
-        /// The run.
-        id: RunId,
-        /// The version the caller read.
-        expected: u64,
-        /// What moves.
-        change: RunChange,
-        /// The events recorded with it.
-        events: Vec<NewEvent>,
-    },
+    Commit(Commit),
     /// [`Store::append`](crate::store::Store::append).
     Append {
         /// The run.
@@ -47,6 +38,20 @@ pub enum Write {
 
 /// What a write returns: the run after it (not for appends) and the sealed events.
 pub type Written = (Option<Run>, Vec<Event>);
+
+/// A [`Store::commit`](crate::store::Store::commit): what moves run `id`, from the version
+/// the caller read. [`Commit::apply`] is what it does to the run, on every backend.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The run.
+    pub id: RunId,
+    /// The version the caller read.
+    pub expected: u64,
+    /// What moves.
+    pub change: RunChange,
+    /// The events recorded with it.
+    pub events: Vec<NewEvent>,
+}
 
 /// A write's place in the queue.
 pub type Ticket = u64;

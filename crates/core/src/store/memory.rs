@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    apply_change, commit_time, rules, seal_all, sort_by_creation, stamp_new_run, ChainCheck,
-    EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport,
+    commit_time, rules, seal_all, sort_by_creation, stamp_new_run, ChainCheck, Commit, EventFilter,
+    RunFilter, Store, StoreError, VerifyReport, Write, Written,
 };
 use crate::event::{Event, NewEvent, GENESIS_HASH};
 use crate::run::{Run, RunId};
@@ -43,16 +43,56 @@ impl Inner {
             .map_or_else(|| GENESIS_HASH.to_owned(), |e| e.hash.clone())
     }
 
-    fn seal(&mut self, run: &RunId, events: Vec<NewEvent>) -> (jiff::Timestamp, Vec<Event>) {
+    /// The time the next write is stamped with.
+    fn now(&self) -> jiff::Timestamp {
         let now = self
             .clock
             .as_ref()
             .map_or_else(jiff::Timestamp::now, |c| c());
-        let at = commit_time(now, self.events.last().map(|e| e.at));
+        commit_time(now, self.events.last().map(|e| e.at))
+    }
+
+    fn seal(&mut self, run: &RunId, events: Vec<NewEvent>, at: jiff::Timestamp) -> Vec<Event> {
         let next = self.events.len() as u64 + 1;
         let sealed = seal_all(events, run, at, next, &self.last_hash());
         self.events.extend(sealed.iter().cloned());
-        (at, sealed)
+        sealed
+    }
+
+    fn create(&mut self, mut run: Run, events: Vec<NewEvent>) -> Result<Written, StoreError> {
+        let key = run.lock_key();
+        let holder = self.active.get(&key).cloned();
+        rules::check_create(&run, self.runs.contains_key(&run.id), holder, &events)?;
+        let id = run.id.clone();
+        let at = self.now();
+        let sealed = self.seal(&id, events, at);
+        stamp_new_run(&mut run, at);
+        if !run.status.is_ended() {
+            self.active.insert(key, id.clone());
+        }
+        self.runs.insert(id, run.clone());
+        Ok((Some(run), sealed))
+    }
+
+    fn commit(&mut self, commit: Commit) -> Result<Written, StoreError> {
+        let id = commit.id.clone();
+        let at = self.now();
+        let (run, events) = commit.apply(self.runs.get(&id).cloned(), at)?;
+        let sealed = self.seal(&id, events, at);
+        if run.status.is_ended() {
+            let key = run.lock_key();
+            if self.active.get(&key) == Some(&id) {
+                self.active.remove(&key);
+            }
+        }
+        self.runs.insert(id, run.clone());
+        Ok((Some(run), sealed))
+    }
+
+    fn append(&mut self, id: &RunId, events: Vec<NewEvent>) -> Result<Written, StoreError> {
+        rules::check_append(id, self.runs.get(id), &events)?;
+        let at = self.now();
+        Ok((None, self.seal(id, events, at)))
     }
 }
 
@@ -106,23 +146,13 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn create_run(
-        &self,
-        mut run: Run,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
+    fn write(&self, write: Write) -> Result<Written, StoreError> {
         let mut inner = self.lock();
-        let key = run.lock_key();
-        let holder = inner.active.get(&key).cloned();
-        rules::check_create(&run, inner.runs.contains_key(&run.id), holder, &events)?;
-        let id = run.id.clone();
-        let (at, sealed) = inner.seal(&id, events);
-        stamp_new_run(&mut run, at);
-        if !run.status.is_ended() {
-            inner.active.insert(key, id.clone());
+        match write {
+            Write::Create { run, events } => inner.create(*run, events),
+            Write::Commit(commit) => inner.commit(commit),
+            Write::Append { id, events } => inner.append(&id, events),
         }
-        inner.runs.insert(id, run.clone());
-        Ok((run, sealed))
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
@@ -131,34 +161,6 @@ impl Store for MemoryStore {
             .get(id)
             .cloned()
             .ok_or_else(|| StoreError::NotFound(id.clone()))
-    }
-
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        let mut inner = self.lock();
-        let current = inner.runs.get(id).cloned();
-        let mut run = rules::check_commit(id, current, expected_version, &events)?;
-        let (at, sealed) = inner.seal(id, events);
-        apply_change(&mut run, &change, at);
-        if run.status.is_ended() {
-            let key = run.lock_key();
-            if inner.active.get(&key) == Some(id) {
-                inner.active.remove(&key);
-            }
-        }
-        inner.runs.insert(id.clone(), run.clone());
-        Ok((run, sealed))
-    }
-
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        let mut inner = self.lock();
-        rules::check_append(id, inner.runs.get(id), &events)?;
-        Ok(inner.seal(id, events).1)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {

@@ -33,10 +33,10 @@ pub use embedded::{
     EmbeddedError, EmbeddedStore, Held, LockHolder, LockWait, Options, SalvageReport, StopWaiting,
     WaitNotice, DEFAULT_LOCK_TIMEOUT, DEFAULT_SEGMENT_LIMIT,
 };
-pub use group::{Write, Written};
+pub use group::{Commit, Write, Written};
 pub use memory::{MemoryStore, TimeSource};
 
-pub(crate) use rules::{apply_change, commit_time, seal_all, sort_by_creation, stamp_new_run};
+pub(crate) use rules::{commit_time, seal_all, sort_by_creation, stamp_new_run};
 
 /// Persistence for runs and their events. Every method is all-or-nothing; the ones that write
 /// are durable before they return.
@@ -46,7 +46,14 @@ pub trait Store: Send + Sync {
     /// The store sets `version` to 1 and stamps `started_at`, `state_entered_at` and
     /// `updated_at` with the commit time. Fails with [`StoreError::EnvironmentBusy`] when
     /// (workflow, env) already has a run that has not ended.
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError>;
+    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
+        let id = run.id.clone();
+        let (run, events) = self.write(Write::Create {
+            run: Box::new(run),
+            events,
+        })?;
+        Ok((returned(run, &id)?, events))
+    }
 
     /// The run `id`, or [`StoreError::NotFound`].
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError>;
@@ -63,13 +70,32 @@ pub trait Store: Send + Sync {
         expected_version: u64,
         change: RunChange,
         events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError>;
+    ) -> Result<(Run, Vec<Event>), StoreError> {
+        let (run, events) = self.write(Write::Commit(Commit {
+            id: id.clone(),
+            expected: expected_version,
+            change,
+            events,
+        }))?;
+        Ok((returned(run, id)?, events))
+    }
 
     /// Records events that do not move the run (`GuardsEvaluated`, `Approved`, `ActionStarted`,
     /// `ActionFinished`, `ActionInterrupted`); the run's version is unchanged. Durable before
     /// return. Once the run has ended, only `ActionFinished` or `ActionInterrupted` (of an action
     /// running when it ended) is taken; anything else is [`StoreError::RunEnded`].
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        let write = Write::Append {
+            id: id.clone(),
+            events,
+        };
+        Ok(self.write(write)?.1)
+    }
+
+    /// Makes one write: what [`Store::create_run`], [`Store::commit`] and [`Store::append`]
+    /// do, which are this call. A backend implements the write once, here; the run after it
+    /// comes back for a create or a commit, with the sealed events.
+    fn write(&self, write: Write) -> Result<Written, StoreError>;
 
     /// Runs matching `filter`, in creation order (start time, then id).
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
@@ -117,23 +143,12 @@ pub trait Store: Send + Sync {
 /// A shared handle is a store: one more handle on the same store (as a second process would
 /// open), for tests that race handles.
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
-        (**self).create_run(run, events)
+    // `create_run`, `commit` and `append` are `write` on every store.
+    fn write(&self, write: Write) -> Result<Written, StoreError> {
+        (**self).write(write)
     }
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
         (**self).load_run(id)
-    }
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        (**self).commit(id, expected_version, change, events)
-    }
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        (**self).append(id, events)
     }
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         (**self).list_runs(filter)
@@ -158,6 +173,11 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn holds_path(&self, path: &std::path::Path) -> Result<bool, StoreError> {
         (**self).holds_path(path)
     }
+}
+
+/// The run a create or a commit wrote, as the backend returned it.
+fn returned(run: Option<Run>, id: &RunId) -> Result<Run, StoreError> {
+    run.ok_or_else(|| StoreError::Invalid(format!("the store wrote run {id} but returned no run")))
 }
 
 /// What a commit changes on the run besides its version and `updated_at`.
@@ -348,7 +368,8 @@ pub enum StoreError {
         /// How it ended.
         status: RunStatus,
     },
-    /// The caller asked for something the store does not do (e.g. a commit without events).
+    /// The caller asked for something the store does not do (e.g. a commit without events),
+    /// or a backend answered a write with less than it owes (no run after a commit).
     #[error("invalid store request: {0}")]
     Invalid(String),
     /// Another process held the store's lock for longer than we were willing to wait (or the

@@ -121,6 +121,21 @@ pub fn commit_time(now: jiff::Timestamp, last: Option<jiff::Timestamp>) -> jiff:
     at
 }
 
+impl super::group::Commit {
+    /// The run after this commit, from `current`, the run as the store holds it (`None`: no
+    /// such run), stamped `at`: [`check_commit`], then [`apply_change`]. Returns the events
+    /// to seal with it.
+    pub fn apply(
+        self,
+        current: Option<Run>,
+        at: jiff::Timestamp,
+    ) -> Result<(Run, Vec<NewEvent>), StoreError> {
+        let mut run = check_commit(&self.id, current, self.expected, &self.events)?;
+        apply_change(&mut run, &self.change, at);
+        Ok((run, self.events))
+    }
+}
+
 /// Applies `change` to `run` at `now`, bumping its version.
 pub fn apply_change(run: &mut Run, change: &RunChange, now: jiff::Timestamp) {
     if let Some(state) = &change.state {

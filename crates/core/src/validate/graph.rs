@@ -5,25 +5,18 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use super::{Checker, Step::Field};
+use super::{Built, Checker, Step::Field};
 use crate::diagnostic::Code;
-use crate::model::{State, Transition};
-use crate::name_hash::NameMap;
 use crate::spec::Spec;
 
 impl Checker<'_> {
-    pub(super) fn graph_checks(
-        &mut self,
-        spec: &Spec,
-        graph: &DiGraph<State, Transition>,
-        index: &NameMap<String, NodeIndex>,
-        initial: Option<NodeIndex>,
-        rollback: Option<NodeIndex>,
-    ) {
+    pub(super) fn graph_checks(&mut self, spec: &Spec, built: &Built<'_>) {
+        let (graph, index, initial, rollback) =
+            (built.graph, built.index, built.initial, built.rollback);
         let terminals: Vec<NodeIndex> = graph
             .node_indices()
             .filter(|&i| graph[i].terminal.is_some())

@@ -21,7 +21,7 @@ use petgraph::algo::dominators::simple_fast;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::suggest::Names;
-use super::{Checker, Step, Step::Field, Step::Index};
+use super::{Built, Checker, Step, Step::Field, Step::Index};
 use crate::diagnostic::Code;
 use crate::model::{State, Transition};
 use crate::name_hash::NameMap;
@@ -209,14 +209,9 @@ impl Points {
 
 impl Checker<'_> {
     /// Checks who publishes which values and every use of them (module docs).
-    pub(super) fn step_outputs(
-        &mut self,
-        spec: &Spec,
-        graph: &DiGraph<State, Transition>,
-        index: &NameMap<String, NodeIndex>,
-        initial: Option<NodeIndex>,
-        rollback: Option<NodeIndex>,
-    ) {
+    pub(super) fn step_outputs(&mut self, spec: &Spec, built: &Built<'_>) {
+        let (graph, index, initial, rollback) =
+            (built.graph, built.index, built.initial, built.rollback);
         let publishes = spec.states.values().any(|s| {
             s.on_enter.iter().any(|a| match a {
                 ActionSpec::Command(c) => !c.outputs.is_empty(),
@@ -500,6 +495,32 @@ impl Checker<'_> {
         }
     }
 
+    /// A notification hook publishes nothing: no step runs after it to use its values
+    /// (`${steps.NAME.KEY}` names an `on_enter` action or a guard), so `outputs` (and
+    /// `secret_outputs`) on a hook's `Command` could only fail the hook when unwritten.
+    pub(super) fn hook_publishes_nothing(&mut self, c: &CommandSpec, path: &[Step]) {
+        for (field, listed) in [
+            ("outputs", &c.outputs),
+            ("secret_outputs", &c.secret_outputs),
+        ] {
+            if listed.is_empty() {
+                continue;
+            }
+            let at: Vec<Step> = path.iter().copied().chain([Field(field)]).collect();
+            let span = self.span(&at);
+            self.report_newer(
+                Code::BadValue,
+                span,
+                format!(
+                    "a notification hook publishes nothing: no step can use its values (`{field}`)"
+                ),
+            )
+            .help = Some(format!(
+                "remove `{field}`; a hook's command may still write to a file of its own"
+            ));
+        }
+    }
+
     /// A check is named by its guard, and a watched check publishes nothing.
     fn check_names(&mut self, check: &CheckSpec, path: &[Step], inside_watch: bool) {
         let at = |field: &'static str| -> Vec<Step> {
@@ -705,6 +726,26 @@ mod tests {
             found,
             vec![(Code::BadValue, 7, 108), (Code::SecretInArgv, 7, 138)]
         );
+    }
+
+    #[test]
+    fn a_notification_hook_publishes_nothing() {
+        // No step can use a hook's values (`${steps.hook.k}` is unknown), so declaring them
+        // would only fail the hook when the command does not write them.
+        let text = flow(
+            r#""deploy": (on_enter: [Command(run: ["d"])]),"#,
+            r#"(from: "deploy", to: "done"),"#,
+        )
+        .replace(
+            "initial: \"build\",",
+            "initial: \"build\",\n    notify: [(on: [RunEnded], action: Command(name: \"hook\", run: [\"n\"], outputs: [\"k\"], secret_outputs: [\"k\"]))],",
+        );
+        assert_eq!(
+            codes(&text),
+            vec![(Code::BadValue, 4, 82), (Code::BadValue, 4, 105)]
+        );
+        let pinned = crate::validate::pinned("t.ron", &text);
+        assert!(pinned.workflow.is_some(), "{:?}", pinned.diagnostics);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::{Arc, Barrier};
 
 use waygate_core::event::EventKind;
 use waygate_core::run::{RunId, RunStatus};
-use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError, Write};
+use waygate_core::store::{Commit, EmbeddedStore, RunChange, Store, StoreError, Write};
 
 use crate::common::{moved, new_run};
 
@@ -268,11 +268,13 @@ fn a_group_commit_checks_each_write_on_its_own() {
     store.create_run(r2, vec![s2]).expect("r2");
     let (busy, busy_started) = new_run("r3", "prod");
     let (fresh, fresh_started) = new_run("r4", "dev");
-    let commit = |id: &str, expected, to: &str| Write::Commit {
-        id: RunId::from(id),
-        expected,
-        change: RunChange::to_state(to),
-        events: vec![moved("build", to)],
+    let commit = |id: &str, expected, to: &str| {
+        Write::Commit(Commit {
+            id: RunId::from(id),
+            expected,
+            change: RunChange::to_state(to),
+            events: vec![moved("build", to)],
+        })
     };
     let results = store.write_all(vec![
         commit("r1", 1, "canary"),
@@ -287,19 +289,19 @@ fn a_group_commit_checks_each_write_on_its_own() {
             id: RunId::from("nope"),
             events: vec![moved("a", "b")],
         },
-        Write::Commit {
+        Write::Commit(Commit {
             id: RunId::from("r2"),
             expected: 2,
             change: RunChange::status(RunStatus::Succeeded),
             events: vec![],
-        },
+        }),
         // Ends r2 at version 2 (after the commit above in the group), freeing staging.
-        Write::Commit {
+        Write::Commit(Commit {
             id: RunId::from("r2"),
             expected: 2,
             change: RunChange::status(RunStatus::Succeeded),
             events: vec![moved("canary", "done")],
-        },
+        }),
         Write::Create {
             run: Box::new(fresh),
             events: vec![fresh_started],

@@ -48,6 +48,18 @@ impl Engine {
         }
     }
 
+    /// [`Engine::notify`] by a process that holds the run's lock already (running its entry
+    /// actions, where a failed one moved the run to its rollback).
+    pub(crate) async fn notify_holding_lock(&self, id: &RunId) -> usize {
+        match self.send_due(id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("run {id}: notifications not sent now: {e}");
+                0
+            }
+        }
+    }
+
     async fn try_notify(&self, id: &RunId) -> Result<usize, EngineError> {
         // A run whose definition or history cannot be read has nothing known to be due (an
         // abort of such a run must not warn about notifications).
@@ -73,6 +85,11 @@ impl Engine {
             }
             None => None,
         };
+        self.send_due(id).await
+    }
+
+    /// Sends and records what is due, the run's lock held by this process.
+    async fn send_due(&self, id: &RunId) -> Result<usize, EngineError> {
         let loaded = self.load(id).await?;
         let mut recorded = 0;
         for (hook, occurrence) in due(&loaded.workflow, &loaded.events) {
@@ -80,24 +97,46 @@ impl Engine {
                 continue;
             };
             let ctx = self.notify_context(&loaded, hook, &occurrence);
-            // Never longer than the limit, and not past an operator's stop: a notification
-            // must not hold the run up (dropping it kills its process group).
-            let result = tokio::select! {
-                biased;
-                _ = self.shutdown.wait() => return Ok(recorded),
-                r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
+            // In a scenario (`waygate test`) nothing is sent, and the results scripted for
+            // the state's entry actions are theirs, not a notification's.
+            let result = if self.script.is_some() {
+                ActionResult {
+                    ok: true,
+                    detail: "scripted: not sent".into(),
+                    evidence: None,
+                    duration_ms: 0,
+                    description: crate::action::describe(action, &ctx),
+                    outputs: Default::default(),
+                }
+            } else {
+                // Never longer than the limit, and not past an operator's stop: a
+                // notification must not hold the run up (dropping it kills its process
+                // group).
+                let sent = tokio::select! {
+                    biased;
+                    signal = self.shutdown.wait() => {
+                        tracing::warn!(
+                            "run {id}: notification {} ({}) not sent: stopped by {}; the next `waygate drive {id}` sends it",
+                            hook + 1,
+                            occurrence.on.as_str(),
+                            signal.name()
+                        );
+                        return Ok(recorded);
+                    }
+                    r = tokio::time::timeout(NOTIFY_LIMIT, run_action(action, hook as u32, &ctx)) => r,
+                };
+                sent.unwrap_or_else(|_| ActionResult {
+                    ok: false,
+                    detail: format!(
+                        "gave up after {} (a notification never takes longer)",
+                        crate::clock::human(NOTIFY_LIMIT)
+                    ),
+                    evidence: None,
+                    duration_ms: u64::try_from(NOTIFY_LIMIT.as_millis()).unwrap_or(u64::MAX),
+                    description: crate::action::describe(action, &ctx),
+                    outputs: Default::default(),
+                })
             };
-            let result = result.unwrap_or_else(|_| ActionResult {
-                ok: false,
-                detail: format!(
-                    "gave up after {} (a notification never takes longer)",
-                    crate::clock::human(NOTIFY_LIMIT)
-                ),
-                evidence: None,
-                duration_ms: u64::try_from(NOTIFY_LIMIT.as_millis()).unwrap_or(u64::MAX),
-                description: crate::action::describe(action, &ctx),
-                outputs: Default::default(),
-            });
             if !result.ok {
                 tracing::warn!(
                     "run {id}: notification {} ({}) failed: {}",

@@ -6,7 +6,7 @@ use waygate_core::approval::{
     approvable, may_approve, tally, visit_records, ApprovalRecord, NotApprovable,
 };
 use waygate_core::decide::{decide_rollback, may_override, OverrideTarget, RollbackRefusal};
-use waygate_core::event::{Cause, EventKind};
+use waygate_core::event::{Cause, EventKind, OverrideRecord};
 use waygate_core::model::Workflow;
 use waygate_core::run::{sha256_hex, Run, RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
@@ -277,14 +277,14 @@ impl Engine {
                 &loaded.run.initiator,
             )
             .map_err(EngineError::Override)?;
-            let overridden = EventKind::Overridden {
+            let overridden = EventKind::Overridden(OverrideRecord {
                 state: loaded.run.state.clone(),
                 to: target.to.clone(),
                 guard: guard.to_owned(),
                 reason: reason.to_owned(),
                 said: target.said.clone(),
                 visit,
-            };
+            });
             match self
                 .commit(&loaded.run, RunChange::default(), vec![overridden])
                 .await

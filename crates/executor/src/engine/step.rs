@@ -18,6 +18,7 @@ use waygate_core::model::Action;
 use waygate_core::outcome::GuardResult;
 use waygate_core::run::{RunId, RunStatus};
 use waygate_core::store::{RunChange, StoreError};
+use waygate_core::visit::visit_number;
 
 use super::drive::{NoProgress, Progress, ProgressSink};
 use super::{Engine, EngineError, Loaded};
@@ -214,7 +215,21 @@ impl Engine {
         if !hooks {
             return Ok((outcome, reports));
         }
+        let before = self.load(id).await?;
         let sent = self.notify(id).await;
+        self.finish_entry_left_here(id, sink).await?;
+        // Another command moved or ended the run while this one sent: what this step decided
+        // is not where the run is now (a drive follows it, `advance` says so).
+        let after = self.load(id).await?;
+        if visit_number(&after.events) != visit_number(&before.events)
+            || after.run.status.is_ended() != before.run.status.is_ended()
+        {
+            return Err(EngineError::Store(StoreError::Conflict {
+                run: id.clone(),
+                expected: before.run.version,
+                actual: after.run.version,
+            }));
+        }
         let outcome = match outcome {
             StepOutcome::Waiting {
                 retry_at,
@@ -226,6 +241,38 @@ impl Engine {
             other => other,
         };
         Ok((outcome, reports))
+    }
+
+    /// Finishes what this process was left while it held the run's lock to send notifications:
+    /// a command that moved the run meanwhile (`rollback`, `advance`) found the lock taken and
+    /// left the new state's entry actions to its holder ([`Engine::enter`]). Announces first
+    /// what that move made due (a rollback is announced before its actions run), then runs
+    /// the actions, and again after any move they make; stops when nothing is left, or when
+    /// another process holds the lock (it does the rest).
+    async fn finish_entry_left_here(
+        &self,
+        id: &RunId,
+        sink: &mut dyn ProgressSink,
+    ) -> Result<(), EngineError> {
+        // After an operator's stop, what is left is for the next command.
+        while self.shutdown.requested().is_none() {
+            let loaded = self.load(id).await?;
+            if !waygate_core::notify::due(&loaded.workflow, &loaded.events).is_empty() {
+                if self.notify(id).await == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            if loaded.run.status.is_ended() {
+                return Ok(());
+            }
+            match self.finish_entry(loaded, sink).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(EngineError::Busy { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// One step; also says whether the workflow has notification hooks.
@@ -564,6 +611,15 @@ impl Engine {
                             to,
                             cause: Cause::Action,
                         });
+                        // A rollback is announced as it starts, before its actions run,
+                        // under the lock those are run under (held here after an action).
+                        if !loaded.workflow.notify.is_empty() {
+                            if lock.is_some() {
+                                self.notify_holding_lock(&loaded.run.id).await;
+                            } else {
+                                self.notify(&loaded.run.id).await;
+                            }
+                        }
                     }
                 }
                 Entry::Fail { to: None, .. } => {

@@ -12,7 +12,7 @@ use waygate_core::event::Event;
 use waygate_core::event::{Cause, EventKind, NewEvent};
 use waygate_core::run::{Run, RunId, RunStatus};
 use waygate_core::store::{
-    EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError, VerifyReport,
+    EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError, VerifyReport, Write, Written,
 };
 use waygate_core::validate::validate;
 
@@ -620,23 +620,15 @@ impl<F> Store for CommitHook<F>
 where
     F: Fn(&MemoryStore, Commit<'_>) -> Result<(Run, Vec<Event>), StoreError> + Send + Sync,
 {
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
-        self.store.create_run(run, events)
+    fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let Write::Commit(c) = write else {
+            return self.store.write(write);
+        };
+        let (run, events) = (self.hook)(&self.store, (&c.id, c.expected, c.change, c.events))?;
+        Ok((Some(run), events))
     }
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
         self.store.load_run(id)
-    }
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        (self.hook)(&self.store, (id, expected_version, change, events))
-    }
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        self.store.append(id, events)
     }
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         self.store.list_runs(filter)

@@ -25,7 +25,7 @@ use waygate_view::xml;
 use super::runs::path_segment;
 use super::{
     error_alert, failure, filter_field, filter_select, given, given_pairs, given_time, html,
-    layout, read, Viewer, TIME_HINT,
+    layout, period_fields, read, scope_fields, Viewer,
 };
 use crate::server::Shared;
 
@@ -173,24 +173,10 @@ fn render(q: &AuditQuery, why: Option<&str>, events: Option<&[Event]>, chain: &C
         &kinds,
         &given(&q.kind).unwrap_or_default(),
     ));
-    out.push_str(&filter_field(
-        "workflow",
-        "Workflow",
-        q.workflow.as_deref(),
-        "",
-    ));
-    out.push_str(&filter_field("env", "Environment", q.env.as_deref(), ""));
-    out.push_str(&filter_field(
-        "since",
-        "At or after",
-        q.since.as_deref(),
-        TIME_HINT,
-    ));
-    out.push_str(&filter_field(
-        "until",
-        "At or before",
-        q.until.as_deref(),
-        TIME_HINT,
+    out.push_str(&scope_fields(q.workflow.as_deref(), q.env.as_deref()));
+    out.push_str(&period_fields(
+        ("At or after", q.since.as_deref()),
+        ("At or before", q.until.as_deref()),
     ));
     out.push_str("<button type=\"submit\">Filter</button> <a href=\"/audit\">Clear</a>\n</form>\n");
     let pairs = q.pairs();

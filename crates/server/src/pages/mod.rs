@@ -256,6 +256,19 @@ fn filter_field(name: &str, label: &str, value: Option<&str>, hint: &str) -> Str
 /// The placeholder of a filter form's time fields: the forms `summary::parse_time` reads.
 const TIME_HINT: &str = "2026-11-26 or 2026-11-26T09:00:00Z";
 
+/// The workflow and environment fields of a filter form (every list has them).
+fn scope_fields(workflow: Option<&str>, env: Option<&str>) -> String {
+    filter_field("workflow", "Workflow", workflow, "")
+        + &filter_field("env", "Environment", env, "")
+}
+
+/// A filter form's period: its `since` and `until` time fields, each a `(label, value)`, the
+/// label saying what the page compares with the time.
+fn period_fields(since: (&str, Option<&str>), until: (&str, Option<&str>)) -> String {
+    filter_field("since", since.0, since.1, TIME_HINT)
+        + &filter_field("until", until.0, until.1, TIME_HINT)
+}
+
 /// A labelled choice of a filter form: "any", then each `(value, label)` of `options`, the
 /// one equal to `selected` chosen.
 fn filter_select(name: &str, label: &str, options: &[(&str, &str)], selected: &str) -> String {

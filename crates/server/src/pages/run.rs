@@ -100,8 +100,7 @@ pub(super) async fn approve(
     }
     let comment = form.comment.filter(|c| !is_blank(c));
     let approved = approve_as(
-        &shared,
-        &viewer.identity.actor,
+        shared.engine(&viewer.identity.actor),
         run_id(&id),
         form.guard,
         comment,

@@ -20,7 +20,7 @@ use waygate_view::xml;
 
 use super::{
     error_alert, failure, filter_field, filter_select, given, given_pairs, given_time, html,
-    layout, read, Viewer, TIME_HINT,
+    layout, period_fields, read, scope_fields, Viewer,
 };
 use crate::server::Shared;
 
@@ -182,13 +182,7 @@ fn render(
         "<form id=\"filters\" class=\"filters\" method=\"get\" action=\"/runs\" \
          aria-label=\"Filter the runs\">\n",
     );
-    main.push_str(&filter_field(
-        "workflow",
-        "Workflow",
-        q.workflow.as_deref(),
-        "",
-    ));
-    main.push_str(&filter_field("env", "Environment", q.env.as_deref(), ""));
+    main.push_str(&scope_fields(q.workflow.as_deref(), q.env.as_deref()));
     main.push_str(&filter_select(
         "status",
         "Status",
@@ -207,17 +201,9 @@ fn render(
         q.initiator.as_deref(),
         "",
     ));
-    main.push_str(&filter_field(
-        "since",
-        "Going at or after",
-        q.since.as_deref(),
-        TIME_HINT,
-    ));
-    main.push_str(&filter_field(
-        "until",
-        "Started at or before",
-        q.until.as_deref(),
-        TIME_HINT,
+    main.push_str(&period_fields(
+        ("Going at or after", q.since.as_deref()),
+        ("Started at or before", q.until.as_deref()),
     ));
     main.push_str("<button type=\"submit\">Filter</button> <a href=\"/runs\">Clear</a>\n</form>\n");
     if let Some(pager) = pager {

@@ -41,10 +41,10 @@ use replay::replay;
 use session::{sled_err, Session};
 
 use super::{
-    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunChange,
-    RunFilter, Store, StoreError, TimeSource, VerifyReport,
+    sort_by_creation, BadEvent, ChainCheck, ChainHead, EventFilter, MemoryStore, RunFilter, Store,
+    StoreError, TimeSource, VerifyReport,
 };
-use crate::event::{Event, NewEvent};
+use crate::event::Event;
 use crate::run::{Run, RunId};
 
 /// The journal + sled store in a directory. See the module docs.
@@ -182,15 +182,6 @@ impl EmbeddedStore {
     /// result per write, in order.
     pub fn write_all(&self, writes: Vec<Write>) -> Vec<Result<Written, StoreError>> {
         self.submit(writes)
-    }
-
-    /// Queues `op` for the next group commit and waits until it is durable (or failed).
-    fn write(&self, op: Write) -> Result<Written, StoreError> {
-        self.submit(vec![op]).pop().unwrap_or_else(|| {
-            Err(StoreError::Embedded(EmbeddedError::State(
-                "a write got no answer".into(),
-            )))
-        })
     }
 
     fn submit(&self, ops: Vec<Write>) -> Vec<Result<Written, StoreError>> {
@@ -474,17 +465,13 @@ fn location(journal: &Journal, pos: Pos) -> String {
 }
 
 impl Store for EmbeddedStore {
-    fn create_run(&self, run: Run, events: Vec<NewEvent>) -> Result<(Run, Vec<Event>), StoreError> {
-        let (run, events) = self.write(Write::Create {
-            run: Box::new(run),
-            events,
-        })?;
-        let run = run.ok_or_else(|| {
-            StoreError::Embedded(EmbeddedError::State(
-                "a created run was not returned".into(),
-            ))
-        })?;
-        Ok((run, events))
+    /// Queues `op` for the next group commit and waits until it is durable (or failed).
+    fn write(&self, op: Write) -> Result<Written, StoreError> {
+        self.submit(vec![op]).pop().unwrap_or_else(|| {
+            Err(StoreError::Embedded(EmbeddedError::State(
+                "a write got no answer".into(),
+            )))
+        })
     }
 
     fn load_run(&self, id: &RunId) -> Result<Run, StoreError> {
@@ -505,35 +492,6 @@ impl Store for EmbeddedStore {
             return Ok(found);
         }
         self.read_through_state(id)
-    }
-
-    fn commit(
-        &self,
-        id: &RunId,
-        expected_version: u64,
-        change: RunChange,
-        events: Vec<NewEvent>,
-    ) -> Result<(Run, Vec<Event>), StoreError> {
-        let (run, events) = self.write(Write::Commit {
-            id: id.clone(),
-            expected: expected_version,
-            change,
-            events,
-        })?;
-        let run = run.ok_or_else(|| {
-            StoreError::Embedded(EmbeddedError::State(
-                "a committed run was not returned".into(),
-            ))
-        })?;
-        Ok((run, events))
-    }
-
-    fn append(&self, id: &RunId, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        let (_, events) = self.write(Write::Append {
-            id: id.clone(),
-            events,
-        })?;
-        Ok(events)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {

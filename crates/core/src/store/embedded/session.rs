@@ -30,9 +30,7 @@ use super::witness;
 use crate::event::Event;
 use crate::run::{Run, RunId};
 use crate::store::group::{Ticket, Write, Written};
-use crate::store::{
-    apply_change, commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError,
-};
+use crate::store::{commit_time, rules, seal_all, stamp_new_run, ChainCheck, StoreError};
 
 /// Catch-up applies this many replayed commits per sled batch.
 const REPLAY_BATCH: usize = 1024;
@@ -688,16 +686,10 @@ impl Session {
                 stamp_new_run(&mut run, at);
                 (run.id.clone(), events, Some((run, RunWrite::Created)))
             }
-            Write::Commit {
-                id,
-                expected,
-                change,
-                events,
-            } => {
-                let current = overlay.run(self, &id)?;
-                let mut run = rules::check_commit(&id, current, expected, &events)?;
-                apply_change(&mut run, &change, at);
-                (id, events, Some((run, RunWrite::Changed)))
+            Write::Commit(commit) => {
+                let current = overlay.run(self, &commit.id)?;
+                let (run, events) = commit.apply(current, at)?;
+                (run.id.clone(), events, Some((run, RunWrite::Changed)))
             }
             Write::Append { id, events } => {
                 rules::check_append(&id, overlay.run(self, &id)?.as_ref(), &events)?;
