@@ -182,9 +182,9 @@ pub fn open_store(
                 waygate_postgres::SCHEMA_VERSION,
                 store.location()
             ),
-            Tables::Migrated => eprintln!(
-                "migrated the waygate tables in {} from schema 1 to schema {} (added the \
-                 leases of `waygate serve` replicas)",
+            Tables::Migrated(from) => eprintln!(
+                "migrated the waygate tables in {} from schema {from} to schema {} (docs/storage.md, \
+                 PostgreSQL, Schema)",
                 store.location(),
                 waygate_postgres::SCHEMA_VERSION
             ),

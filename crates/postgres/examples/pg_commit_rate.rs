@@ -43,7 +43,7 @@ fn new_run(id: String, env: String) -> (Run, NewEvent) {
         RunId(id),
         "cycle5",
         env,
-        "s0",
+        "s1",
         "bench",
         "bench/cycle5.ron",
         include_str!("../../../bench/cycle5.ron"),
@@ -52,11 +52,13 @@ fn new_run(id: String, env: String) -> (Run, NewEvent) {
     (run, started)
 }
 
-/// Advances run `id` (at version 1, in `s0`) through `n` commits.
+/// Advances run `id` (at version 1, in `s1`) through `n` commits.
 fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> {
     let mut version = 1;
     for i in 0..n {
-        let (from, to) = (format!("s{}", i % 5), format!("s{}", (i + 1) % 5));
+        // Round the states of `bench/cycle5.ron`, so the runs left behind are valid for
+        // `status` and the pages.
+        let (from, to) = (format!("s{}", i % 5 + 1), format!("s{}", (i + 1) % 5 + 1));
         version = store
             .commit(
                 id,

@@ -1,5 +1,5 @@
 //! Rows to runs and events, and back. A run is kept as its JSON (what the embedded store
-//! keeps), with the pinned definition in a column of its own written once; an event as the
+//! keeps), with the pinned definition in a table of its own, once per text; an event as the
 //! fields its hash covers, each as the hash encodes it.
 
 use postgres::Row;
@@ -10,16 +10,43 @@ use waygate_core::store::StoreError;
 /// The columns [`event_from`] reads, in its order.
 pub(crate) const EVENT_COLUMNS: &str = "seq, run_id, at, actor, kind, prev_hash, hash";
 
-/// A run's row: its JSON without the definition, and the definition.
+/// The fields of a run a commit changes (core's `store::rules::apply_change`), put first in
+/// its row's JSON so that an update logs little besides them (`schema.rs` says why). Only
+/// the layout depends on this list: a field missing from it is still kept, after these.
+const CHANGING: [&str; 6] = [
+    "version",
+    "state",
+    "status",
+    "state_entered_at",
+    "updated_at",
+    "ended_at",
+];
+
+/// A run's row: its JSON without the definition (kept once, in `waygate_definitions`), the
+/// fields a commit changes first.
 pub(crate) fn run_json(run: &Run, location: &str) -> Result<String, StoreError> {
-    let mut value = serde_json::to_value(run).map_err(|e| bad_row(location, &run.id, e))?;
-    if let Some(map) = value.as_object_mut() {
-        map.remove("definition");
+    let value = serde_json::to_value(run).map_err(|e| bad_row(location, &run.id, e))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Ok(value.to_string());
+    };
+    fields.remove("definition");
+    let mut ordered = serde_json::Map::with_capacity(fields.len());
+    for key in CHANGING {
+        if let Some(v) = fields.remove(key) {
+            ordered.insert(key.to_owned(), v);
+        }
     }
-    Ok(value.to_string())
+    ordered.extend(fields);
+    Ok(serde_json::Value::Object(ordered).to_string())
 }
 
-/// The run of a row's `run` and `definition` columns.
+/// The key of a run's definition in `waygate_definitions`: the SHA-256 of its text, computed
+/// here rather than taken from the run, so a row can never name another text.
+pub(crate) fn definition_key(run: &Run) -> String {
+    waygate_core::run::sha256_hex(run.definition.as_bytes())
+}
+
+/// The run of a row's `run` column and its definition's text.
 pub(crate) fn run_from(json: &str, definition: String, location: &str) -> Result<Run, StoreError> {
     let mut value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| StoreError::Backend {

@@ -9,7 +9,7 @@ use crate::connect::{failed, Write};
 
 /// The schema this waygate reads and writes. A database with another version is refused,
 /// naming both.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The tables of [`SCHEMA_VERSION`], in the connection's current schema (the first of its
 /// `search_path`, normally `public`).
@@ -26,22 +26,32 @@ CREATE TABLE waygate_head (
     hash text NOT NULL,
     at text
 );
+-- Each pinned definition once, by the SHA-256 of its text (lowercase hex), written when a run
+-- starts with it (a definition already there is not written again).
+CREATE TABLE waygate_definitions (
+    hash text PRIMARY KEY,
+    definition text NOT NULL
+);
 -- Every commit rewrites its run's row. Half of each page is kept free for the new versions,
 -- so the update stays on the page (a HOT update: no index entry, no new page) and the dead
--- versions are pruned as the page fills (docs/performance.md, PostgreSQL store).
+-- versions are pruned as the page fills (docs/performance.md, PostgreSQL store). The columns
+-- a commit never changes come first and the run's JSON begins with the fields a commit
+-- changes: PostgreSQL logs an update on the page as the bytes between the old and new row's
+-- common beginning and common end, so a commit logs little more than what it changed.
 CREATE TABLE waygate_runs (
     id text PRIMARY KEY,
     workflow text NOT NULL,
     env text NOT NULL,
-    status text NOT NULL,
     -- core's Run::lock_key: its shared lock's key, else its (workflow, env) pair's. One
     -- active run per key, and per (workflow, env) (ONE_ACTIVE_PAIR): core's run::LockKeys.
     lock_key text NOT NULL,
+    -- the key of its definition in waygate_definitions
+    definition_hash text NOT NULL,
+    status text NOT NULL,
     active boolean NOT NULL,
     version bigint NOT NULL,
-    -- the run as JSON, without its definition (kept once, below).
-    run text NOT NULL,
-    definition text NOT NULL
+    -- the run as JSON, without its definition (rows.rs: run_json)
+    run text NOT NULL
 ) WITH (fillfactor = 50);
 CREATE UNIQUE INDEX waygate_runs_one_active ON waygate_runs (lock_key) WHERE active;
 CREATE INDEX waygate_runs_workflow_env ON waygate_runs (workflow, env);
@@ -59,7 +69,10 @@ CREATE TABLE waygate_events (
     hash text NOT NULL
 );
 CREATE INDEX waygate_events_run ON waygate_events (run_id, seq);
-CREATE INDEX waygate_events_at ON waygate_events (at_us);
+-- Events are numbered in commit order and stamped no earlier than the one before
+-- (docs/storage.md, Times and clocks), so time follows the table's order: a block-range index
+-- finds a time window at a fraction of a b-tree's cost per insert.
+CREATE INDEX waygate_events_at ON waygate_events USING brin (at_us) WITH (autosummarize = on);
 CREATE FUNCTION waygate_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'waygate_events is append-only: % refused', TG_OP
@@ -79,7 +92,7 @@ const ONE_ACTIVE_PAIR: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS waygate_runs_one_active_pair ON waygate_runs (workflow, env) WHERE active";
 
 /// What schema 2 adds to schema 1: the leases of the runs servers drive (`lease.rs`). A
-/// database of schema 1 gets it on first use ([`Found::Migrated`]).
+/// database of schema 1 gets it on first use ([`Found::Migrated`]), before [`TO_3`].
 const LEASES: &str = r#"
 -- Which server replica drives which run, until when (the database's clock). A row whose
 -- expiry has passed is free for any replica to take.
@@ -96,6 +109,24 @@ CREATE TABLE IF NOT EXISTS waygate_leases (
 /// Pages written before keep their layout until they are rewritten.
 const RUNS_FILLFACTOR: &str = "ALTER TABLE waygate_runs SET (fillfactor = 50)";
 
+/// What schema 3 changes in schema 2: each definition once in `waygate_definitions`, keyed by
+/// its hash (computed here from the text, as `rows::definition_key` does), out of the runs'
+/// rows; and the time index as a block-range index. Runs and events are kept as they are.
+const TO_3: &str = r#"
+CREATE TABLE waygate_definitions (
+    hash text PRIMARY KEY,
+    definition text NOT NULL
+);
+ALTER TABLE waygate_runs ADD COLUMN definition_hash text;
+UPDATE waygate_runs SET definition_hash = encode(sha256(convert_to(definition, 'UTF8')), 'hex');
+INSERT INTO waygate_definitions (hash, definition)
+    SELECT DISTINCT ON (definition_hash) definition_hash, definition FROM waygate_runs;
+ALTER TABLE waygate_runs ALTER COLUMN definition_hash SET NOT NULL;
+ALTER TABLE waygate_runs DROP COLUMN definition;
+DROP INDEX waygate_events_at;
+CREATE INDEX waygate_events_at ON waygate_events USING brin (at_us) WITH (autosummarize = on);
+"#;
+
 /// What [`prepare`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -103,8 +134,8 @@ pub(crate) enum Found {
     Existing,
     /// They were created now.
     Created,
-    /// They were at schema 1 and were brought to [`SCHEMA_VERSION`] now.
-    Migrated,
+    /// They were at this older schema and were brought to [`SCHEMA_VERSION`] now.
+    Migrated(i32),
 }
 
 /// Checks the tables' version, creating them first when `create` and there are none. Two
@@ -115,8 +146,12 @@ pub(crate) fn prepare(
     create: bool,
 ) -> Result<Found, StoreError> {
     if let Some(found) = version(client, location)? {
-        if found == 1 {
-            return under_schema_lock(client, location, migrate).map(|()| Found::Migrated);
+        if (1..SCHEMA_VERSION).contains(&found) {
+            return match under_schema_lock(client, location, migrate)? {
+                Some(from) => Ok(Found::Migrated(from)),
+                // Another process migrated meanwhile: look again.
+                None => prepare(client, location, false),
+            };
         }
         return check(found, location).map(|()| Found::Existing);
     }
@@ -158,12 +193,25 @@ fn under_schema_lock<T>(
     Ok(done)
 }
 
-/// Brings schema 1 to [`SCHEMA_VERSION`] (unless another process did meanwhile).
-fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+/// Brings schema 1 or 2 to [`SCHEMA_VERSION`], in one transaction (unless another process did
+/// meanwhile: then `None`): the version it found.
+fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Write::Before);
     let mut tx = client.transaction().map_err(fail)?;
-    tx.batch_execute(LEASES).map_err(fail)?;
-    tx.batch_execute(RUNS_FILLFACTOR).map_err(fail)?;
+    let found: Option<i32> = tx
+        .query_one("SELECT max(version) FROM waygate_schema", &[])
+        .map_err(fail)?
+        .get(0);
+    let found = found.unwrap_or(0);
+    if found >= SCHEMA_VERSION {
+        tx.rollback().map_err(fail)?;
+        return Ok(None);
+    }
+    if found == 1 {
+        tx.batch_execute(LEASES).map_err(fail)?;
+        tx.batch_execute(RUNS_FILLFACTOR).map_err(fail)?;
+    }
+    tx.batch_execute(TO_3).map_err(fail)?;
     tx.batch_execute(ONE_ACTIVE_PAIR).map_err(fail)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) SELECT $1 \
@@ -171,7 +219,8 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
         &[&SCHEMA_VERSION],
     )
     .map_err(fail)?;
-    tx.commit().map_err(fail)
+    tx.commit().map_err(fail)?;
+    Ok(Some(found))
 }
 
 /// Creates the tables unless another process did meanwhile (then `false`).

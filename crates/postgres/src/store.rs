@@ -44,9 +44,9 @@ pub enum Tables {
     Existing,
     /// They were created now, in an empty database.
     Created,
-    /// They were at schema 1 and were migrated to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)
-    /// now (the leases of `waygate serve` replicas added).
-    Migrated,
+    /// They were at this older schema (1 or 2) and were migrated to
+    /// [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) now (`docs/storage.md`, Schema).
+    Migrated(i32),
 }
 
 /// At most this many idle reading connections are kept.
@@ -75,7 +75,7 @@ impl PgStore {
         let opened = match found {
             Found::Existing => Tables::Existing,
             Found::Created => Tables::Created,
-            Found::Migrated => Tables::Migrated,
+            Found::Migrated(from) => Tables::Migrated(from),
         };
         Ok((store, opened))
     }
@@ -197,7 +197,8 @@ impl PgStore {
     ) -> Result<Option<(String, String)>, postgres::Error> {
         Ok(client
             .query_opt(
-                "SELECT run, definition FROM waygate_runs WHERE id = $1",
+                "SELECT r.run, d.definition FROM waygate_runs r \
+                 JOIN waygate_definitions d ON d.hash = r.definition_hash WHERE r.id = $1",
                 &[&id.as_str()],
             )?
             .map(|row| (row.get(0), row.get(1))))
@@ -238,8 +239,9 @@ impl Store for PgStore {
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let rows = self.read(|client| {
             client.query_typed(
-                "SELECT run, definition FROM waygate_runs \
-                 WHERE ($1::text IS NULL OR workflow = $1) AND ($2::text IS NULL OR env = $2)",
+                "SELECT r.run, d.definition FROM waygate_runs r \
+                 JOIN waygate_definitions d ON d.hash = r.definition_hash \
+                 WHERE ($1::text IS NULL OR r.workflow = $1) AND ($2::text IS NULL OR r.env = $2)",
                 &[(&filter.workflow, Type::TEXT), (&filter.env, Type::TEXT)],
             )
         })?;

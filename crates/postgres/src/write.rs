@@ -46,28 +46,66 @@ use waygate_core::store::rules::{
 use waygate_core::store::StoreError;
 
 use crate::connect::{failed, is_transient, Write as Stage};
-use crate::rows::{kind_json, micros, run_from, run_json};
+use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 
-const INSERT: &str = "WITH ev AS (INSERT INTO waygate_events \
+/// The events, the moved runs and the head (the first 17 parameters of [`INSERT`]).
+macro_rules! moves {
+    ($head:literal) => {
+        concat!(
+            "WITH ev AS (INSERT INTO waygate_events \
+                 (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
+                                      $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])), \
+             ur AS (UPDATE waygate_runs r \
+                 SET status = u.status, active = u.active, version = u.version, run = u.run \
+                 FROM unnest($10::text[], $11::text[], $12::bool[], $13::bigint[], $14::text[]) \
+                      AS u(id, status, active, version, run) \
+                 WHERE r.id = u.id) ",
+            $head,
+            "UPDATE waygate_head SET seq = $15, hash = $16, at = $17"
+        )
+    };
+}
+
+/// A group that moves runs only: the events, the runs' new rows and the head.
+const MOVE: &str = moves!("");
+
+/// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
+/// rather than in arrays: the server then parses no array and joins no `unnest`, which was
+/// most of its work per commit besides the rows themselves (docs/performance.md).
+const ONE: &str = "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                              $6::text[], $7::text[], $8::text[], $9::text[])), \
-     nr AS (INSERT INTO waygate_runs \
-         (id, workflow, env, status, lock_key, active, version, run, definition) \
-         SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
-                              $15::bool[], $16::bigint[], $17::text[], $18::text[])), \
-     ur AS (UPDATE waygate_runs r \
-         SET status = u.status, active = u.active, version = u.version, run = u.run \
-         FROM unnest($19::text[], $20::text[], $21::bool[], $22::bigint[], $23::text[]) \
-              AS u(id, status, active, version, run) \
-         WHERE r.id = u.id) \
-     UPDATE waygate_head SET seq = $24, hash = $25, at = $26";
+         VALUES ($1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
+                 $8::text, $9::text)), \
+     ur AS (UPDATE waygate_runs \
+         SET status = $11::text, active = $12::bool, version = $13::bigint, run = $14::text \
+         WHERE id = $10::text) \
+     UPDATE waygate_head SET seq = $15, hash = $16, at = $17";
 
-/// The writing connection, with its one parameterised statement prepared once.
+/// A group that also creates runs: their definitions (a text already there is not written
+/// again) and rows besides.
+const INSERT: &str = moves!(
+    ", df AS (INSERT INTO waygate_definitions (hash, definition) \
+         SELECT * FROM unnest($18::text[], $19::text[]) ON CONFLICT (hash) DO NOTHING), \
+     nr AS (INSERT INTO waygate_runs \
+         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
+         SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], \
+                              $25::text[], $26::bool[], $27::bigint[], $28::text[])) "
+);
+
+/// The writing connection, with its statements prepared once.
 pub(crate) struct Writer {
     pub(crate) client: Client,
-    insert: Statement,
+    statements: Statements,
     known: Known,
+}
+
+/// Step 4's statements: [`ONE`] for one commit of one event, [`MOVE`] for any other group
+/// that creates no run, [`INSERT`] for one that does.
+struct Statements {
+    one: Statement,
+    moves: Statement,
+    inserts: Statement,
 }
 
 /// What the writer knows the database held after its last write (module docs).
@@ -115,12 +153,25 @@ impl Writer {
         client
             .batch_execute("SET standard_conforming_strings = on")
             .map_err(|e| failed(location, &e, Stage::None))?;
-        let insert = client
-            .prepare(INSERT)
+        // The server process behind this connection runs the same statement over and over.
+        // Each run allocates a little over glibc's default trim threshold (128 KiB) and frees
+        // it, so glibc gave the memory back to the kernel and took it again on every commit
+        // (four `brk` calls a commit, with their page faults and TLB shootdowns: measured,
+        // docs/performance.md). A large block allocated and freed once raises glibc's
+        // thresholds for the process (its dynamic mmap threshold), so it keeps that memory.
+        // One 8 MiB string, once per writing connection; harmless on any other allocator.
+        client
+            .batch_execute("SELECT length(repeat('x', 8388608))")
             .map_err(|e| failed(location, &e, Stage::None))?;
+        let fail = |e: postgres::Error| failed(location, &e, Stage::None);
+        let statements = Statements {
+            one: client.prepare(ONE).map_err(fail)?,
+            moves: client.prepare(MOVE).map_err(fail)?,
+            inserts: client.prepare(INSERT).map_err(fail)?,
+        };
         Ok(Writer {
             client,
-            insert,
+            statements,
             known: Known::default(),
         })
     }
@@ -367,7 +418,9 @@ fn read_view(
         ));
     }
     sql.push_str(&format!(
-        "SELECT id, run, definition FROM waygate_runs WHERE id IN ({ids}) ORDER BY id FOR UPDATE; \
+        "SELECT r.id, r.run, d.definition FROM waygate_runs r \
+         JOIN waygate_definitions d ON d.hash = r.definition_hash \
+         WHERE r.id IN ({ids}) ORDER BY r.id FOR UPDATE OF r; \
          SELECT seq, hash, at FROM waygate_head FOR UPDATE"
     ));
     let messages = client.simple_query(&sql).map_err(&fail)?;
@@ -484,7 +537,8 @@ enum InsertError {
     Store(StoreError),
 }
 
-/// Step 4: the events, the new and moved runs, and the head, in one statement.
+/// Step 4: the events, the new and moved runs (with the new runs' definitions), and the head,
+/// in one statement.
 fn insert(
     writer: &mut Writer,
     location: &str,
@@ -501,18 +555,20 @@ fn insert(
     let mut moved = RunColumns::default();
     for id in &view.changed {
         if let Some(run) = view.runs.get(id) {
-            moved.push(run, location).map_err(InsertError::Store)?;
+            moved
+                .push_moved(run, location)
+                .map_err(InsertError::Store)?;
         }
     }
-    let (client, statement) = (&mut writer.client, &writer.insert);
-    write_rows(client, statement, events, &new, &moved, at).map_err(InsertError::Db)
+    let (client, statements) = (&mut writer.client, &writer.statements);
+    write_rows(client, statements, events, &new, &moved, at).map_err(InsertError::Db)
 }
 
-/// The one statement that writes rows: `events`, the `new` runs, the `moved` runs, and the
-/// head moved to the last event (stamped `at`).
+/// The one statement that writes rows: `events`, the `new` runs (with their definitions), the
+/// `moved` runs, and the head moved to the last event (stamped `at`).
 fn write_rows(
     client: &mut Client,
-    statement: &Statement,
+    statements: &Statements,
     events: &[Event],
     new: &RunColumns,
     moved: &RunColumns,
@@ -523,7 +579,30 @@ fn write_rows(
         .last()
         .map_or((0, String::new()), |e| (e.seq as i64, e.hash.clone()));
     let at = at.to_string();
-    let params: Vec<&(dyn ToSql + Sync)> = vec![
+    if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
+        let one: [&(dyn ToSql + Sync); 17] = [
+            seq,
+            &ev.run_id[0],
+            &ev.at[0],
+            &ev.at_us[0],
+            &ev.actor[0],
+            &ev.kind_name[0],
+            &ev.kind[0],
+            &ev.prev_hash[0],
+            &ev.hash[0],
+            id,
+            &moved.status[0],
+            &moved.active[0],
+            &moved.version[0],
+            &moved.run[0],
+            &last.0,
+            &last.1,
+            &at,
+        ];
+        client.execute(&statements.one, &one)?;
+        return Ok(());
+    }
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &ev.seq,
         &ev.run_id,
         &ev.at,
@@ -533,15 +612,6 @@ fn write_rows(
         &ev.kind,
         &ev.prev_hash,
         &ev.hash,
-        &new.id,
-        &new.workflow,
-        &new.env,
-        &new.status,
-        &new.lock_key,
-        &new.active,
-        &new.version,
-        &new.run,
-        &new.definition,
         &moved.id,
         &moved.status,
         &moved.active,
@@ -551,7 +621,25 @@ fn write_rows(
         &last.1,
         &at,
     ];
-    client.execute(statement, &params)?;
+    if new.id.is_empty() {
+        client.execute(&statements.moves, &params)?;
+        return Ok(());
+    }
+    let definitions = new.definitions();
+    params.extend::<[&(dyn ToSql + Sync); 11]>([
+        &definitions.0,
+        &definitions.1,
+        &new.id,
+        &new.workflow,
+        &new.env,
+        &new.lock_key,
+        &new.definition_hash,
+        &new.status,
+        &new.active,
+        &new.version,
+        &new.run,
+    ]);
+    client.execute(&statements.inserts, &params)?;
     Ok(())
 }
 
@@ -589,30 +677,51 @@ impl EventColumns {
 
 /// Runs as columns, for `unnest`.
 #[derive(Default)]
-struct RunColumns {
-    id: Vec<String>,
-    workflow: Vec<String>,
-    env: Vec<String>,
-    status: Vec<&'static str>,
+struct RunColumns<'a> {
+    id: Vec<&'a str>,
+    workflow: Vec<&'a str>,
+    env: Vec<&'a str>,
     lock_key: Vec<String>,
+    definition_hash: Vec<String>,
+    status: Vec<&'static str>,
     active: Vec<bool>,
     version: Vec<i64>,
     run: Vec<String>,
-    definition: Vec<String>,
+    /// Each run's definition, beside `definition_hash`.
+    definition: Vec<&'a str>,
 }
 
-impl RunColumns {
-    fn push(&mut self, run: &Run, location: &str) -> Result<(), StoreError> {
-        self.id.push(run.id.0.clone());
-        self.workflow.push(run.workflow.clone());
-        self.env.push(run.env.clone());
-        self.status.push(run.status.as_str());
+impl<'a> RunColumns<'a> {
+    /// A new run: every column.
+    fn push(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
+        self.push_moved(run, location)?;
+        self.workflow.push(&run.workflow);
+        self.env.push(&run.env);
         self.lock_key.push(run.lock_key());
+        self.definition_hash.push(definition_key(run));
+        self.definition.push(&run.definition);
+        Ok(())
+    }
+
+    /// A moved run: the columns a commit changes, by id.
+    fn push_moved(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
+        self.id.push(run.id.as_str());
+        self.status.push(run.status.as_str());
         self.active.push(!run.status.is_ended());
         self.version.push(run.version as i64);
         self.run.push(run_json(run, location)?);
-        self.definition.push(run.definition.clone());
         Ok(())
+    }
+
+    /// The distinct definitions of these runs: hashes and texts, for `unnest`.
+    fn definitions(&self) -> (Vec<&str>, Vec<&'a str>) {
+        let mut seen = HashSet::new();
+        self.definition_hash
+            .iter()
+            .zip(&self.definition)
+            .filter(|(hash, _)| seen.insert(hash.as_str()))
+            .map(|(hash, text)| (hash.as_str(), *text))
+            .unzip()
     }
 }
 
@@ -628,7 +737,7 @@ pub(crate) fn import(
     writer.known = Known::default();
     let client = &mut writer.client;
     client.batch_execute("BEGIN").map_err(fail)?;
-    let result = import_rows(client, &writer.insert, location, runs, events);
+    let result = import_rows(client, &writer.statements, location, runs, events);
     if result.is_err() {
         rollback(client);
         return result;
@@ -640,7 +749,7 @@ pub(crate) fn import(
 
 fn import_rows(
     client: &mut Client,
-    statement: &Statement,
+    statements: &Statements,
     location: &str,
     runs: &[Run],
     events: &[Event],
@@ -677,9 +786,14 @@ fn import_rows(
     // The runs with the first events.
     let first = chunks.next().unwrap_or(&[]);
     let at = |chunk: &[Event]| chunk.last().map_or(jiff::Timestamp::UNIX_EPOCH, |e| e.at);
-    write_rows(client, statement, first, &new, &none, at(first)).map_err(fail)?;
+    write_rows(client, statements, first, &new, &none, at(first)).map_err(fail)?;
     for chunk in chunks {
-        write_rows(client, statement, chunk, &none, &none, at(chunk)).map_err(fail)?;
+        write_rows(client, statements, chunk, &none, &none, at(chunk)).map_err(fail)?;
     }
+    // The time index's block ranges are summarised by autovacuum as they fill; a copy fills
+    // many at once, so they are summarised now, before the first `audit --since` reads them.
+    client
+        .execute("SELECT brin_summarize_new_values('waygate_events_at')", &[])
+        .map_err(fail)?;
     Ok(())
 }

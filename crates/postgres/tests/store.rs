@@ -188,7 +188,7 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
         Err(e @ StoreError::UnsupportedVersion { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("waygate schema 7") && text.contains("waygate schema 2"),
+                text.contains("waygate schema 7") && text.contains("waygate schema 3"),
                 "{text}"
             );
         }
@@ -196,29 +196,103 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
     }
 }
 
+/// Turns a store's tables back into what schema 2 made: each run's definition in its row, no
+/// `waygate_definitions`, a b-tree time index (the runs and the chain kept).
+const BACK_TO_SCHEMA_2: &str = "\
+    ALTER TABLE waygate_runs ADD COLUMN definition text; \
+    UPDATE waygate_runs r SET definition = d.definition \
+        FROM waygate_definitions d WHERE d.hash = r.definition_hash; \
+    ALTER TABLE waygate_runs ALTER COLUMN definition SET NOT NULL; \
+    ALTER TABLE waygate_runs DROP COLUMN definition_hash; \
+    DROP TABLE waygate_definitions; \
+    DROP INDEX waygate_events_at; \
+    CREATE INDEX waygate_events_at ON waygate_events (at_us); \
+    DELETE FROM waygate_schema; INSERT INTO waygate_schema (version) VALUES (2);";
+
+/// And schema 1: schema 2 without the leases.
+const BACK_TO_SCHEMA_1: &str = "DROP TABLE waygate_leases; DELETE FROM waygate_schema; \
+     INSERT INTO waygate_schema (version) VALUES (1);";
+
+/// Three runs, two of them of one definition, one moved on; what they are after.
+fn runs_to_migrate(store: &PgStore) -> Vec<waygate_core::run::Run> {
+    let a = create(store, "a", "prod");
+    let b = create(store, "b", "qa");
+    let mut other = conformance::run("c", "other", "prod");
+    other.definition.push_str("\n// another text");
+    other.definition_hash = waygate_core::run::sha256_hex(other.definition.as_bytes());
+    let started = conformance::started(&other);
+    let c = store.create_run(other, vec![started]).unwrap().0;
+    let (a, _) = store
+        .commit(
+            &a.id,
+            1,
+            RunChange::to_state("next"),
+            vec![moved("build", "next")],
+        )
+        .unwrap();
+    vec![a, b, c]
+}
+
+/// The store at `schema`, of an older schema, opens migrated from `from`, with its runs as
+/// they were, its chain intact, each definition once, and takes commits and new runs.
+fn migrates(schema: &TestSchema, from: i32, runs: &[waygate_core::run::Run]) {
+    let (store, tables) = PgStore::open(schema.url(), false).unwrap();
+    assert_eq!(tables, Tables::Migrated(from));
+    for run in runs {
+        assert_eq!(&store.load_run(&run.id).unwrap(), run);
+    }
+    assert!(store.verify().unwrap().first_bad.is_none());
+    let out = schema.psql(
+        "SELECT max(version), to_regclass('waygate_leases') IS NOT NULL, \
+                (SELECT count(*) FROM waygate_definitions), \
+                (SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam \
+                 WHERE c.oid = 'waygate_events_at'::regclass) \
+         FROM waygate_schema",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
+    assert!(text.contains("3|t|2|brin"), "{text}");
+    store
+        .commit(
+            &runs[1].id,
+            1,
+            RunChange::to_state("next"),
+            vec![moved("build", "next")],
+        )
+        .unwrap();
+    let d = create(&store, "d", "staging");
+    assert_eq!(
+        store.load_run(&d.id).unwrap().definition,
+        runs[1].definition
+    );
+    assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 4);
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Existing
+    );
+}
+
+#[test]
+fn a_schema_2_database_is_migrated_on_first_use_and_keeps_its_runs() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let runs = runs_to_migrate(&open(&schema));
+    let out = schema.psql(BACK_TO_SCHEMA_2);
+    assert!(out.status.success(), "{out:?}");
+    migrates(&schema, 2, &runs);
+}
+
 #[test]
 fn a_schema_1_database_is_migrated_on_first_use_and_keeps_its_runs() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let (store, _) = PgStore::open(schema.url(), true).unwrap();
-    let run = create(&store, "w", "prod");
-    drop(store);
-    // What a database of schema 1 looks like: no leases table, version 1.
-    let out = schema.psql("DROP TABLE waygate_leases; UPDATE waygate_schema SET version = 1");
+    let runs = runs_to_migrate(&open(&schema));
+    let out = schema.psql(&format!("{BACK_TO_SCHEMA_2} {BACK_TO_SCHEMA_1}"));
     assert!(out.status.success(), "{out:?}");
-    let (store, tables) = PgStore::open(schema.url(), false).unwrap();
-    assert_eq!(tables, Tables::Migrated);
-    assert!(store.load_run(&run.id).is_ok());
-    assert!(store.verify().unwrap().first_bad.is_none());
-    let out = schema
-        .psql("SELECT max(version), to_regclass('waygate_leases') IS NOT NULL FROM waygate_schema");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("2 | t"), "{text}");
-    assert_eq!(
-        PgStore::open(schema.url(), false).unwrap().1,
-        Tables::Existing
-    );
+    migrates(&schema, 1, &runs);
 }
 
 #[test]
@@ -501,8 +575,8 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
     let first = conformance::started(&run);
     store.create_run(run, vec![first]).unwrap();
     let second = "INSERT INTO waygate_runs \
-         (id, workflow, env, status, lock_key, active, version, run, definition) \
-         SELECT 'r2', workflow, env, status, 'web/prod', true, 1, run, definition \
+         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
+         SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
          FROM waygate_runs WHERE id = 'r1'";
     let out = schema.psql(second);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -510,14 +584,13 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
     assert!(stderr.contains("waygate_runs_one_active_pair"), "{stderr}");
     drop(store);
 
-    let out = schema.psql(
-        "DROP INDEX waygate_runs_one_active_pair; DROP TABLE waygate_leases; \
-         UPDATE waygate_schema SET version = 1",
-    );
+    let out = schema.psql(&format!(
+        "DROP INDEX waygate_runs_one_active_pair; {BACK_TO_SCHEMA_2}"
+    ));
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         PgStore::open(schema.url(), false).unwrap().1,
-        Tables::Migrated
+        Tables::Migrated(2)
     );
     assert!(!schema.psql(second).status.success());
 }
