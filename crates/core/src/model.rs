@@ -76,7 +76,8 @@ pub struct Environment {
     pub vars: IndexMap<String, String>,
     /// What the environment is.
     pub description: Option<String>,
-    /// The shared lock a run here holds, if the environment names one ([`crate::run::lock_key`]).
+    /// The shared lock a run here holds besides its (workflow, env) lock, if the environment
+    /// names one ([`crate::run::LockKeys`]).
     pub lock: Option<String>,
 }
 

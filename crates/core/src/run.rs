@@ -133,12 +133,13 @@ pub struct Run {
     pub id: RunId,
     /// The workflow's name (from the pinned definition).
     pub workflow: String,
-    /// The environment the run deploys to; one active run per (workflow, env), or per
-    /// [`Run::lock`] when the environment names a shared lock.
+    /// The environment the run deploys to; one active run per (workflow, env), and per
+    /// [`Run::lock`] too when the environment names a shared lock ([`LockKeys`]).
     pub env: String,
     /// The shared lock its environment names (`environments: { "production": (lock: "NAME") }`),
-    /// held by one run of any workflow at a time. `None` (and absent from the record, so runs
-    /// stored before locks could be shared read as they were): the lock of (workflow, env).
+    /// held by one run of any workflow at a time, besides the run's (workflow, env) lock.
+    /// `None` (and absent from the record, so runs stored before locks could be shared read as
+    /// they were): the (workflow, env) lock only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     /// The current state's name.
@@ -240,22 +241,72 @@ impl Run {
             && since.is_none_or(|s| self.ended_at.is_none_or(|e| e >= s))
     }
 
-    /// The key of the lock this run holds while it has not ended ([`lock_key`]).
+    /// The locks this run holds while it has not ended ([`LockKeys`]).
+    pub fn lock_keys(&self) -> LockKeys {
+        LockKeys::of(&self.workflow, &self.env, self.lock.as_deref())
+    }
+
+    /// The key of the lock this run names: its shared lock's when its environment names one,
+    /// else its (workflow, env) pair's ([`LockKeys::named`]). It holds [`Run::lock_keys`],
+    /// which is more than this one under a shared lock.
     pub fn lock_key(&self) -> String {
-        lock_key(&self.workflow, &self.env, self.lock.as_deref())
+        self.lock_keys().named().to_owned()
     }
 }
 
-/// The one rule for which runs exclude each other: runs whose lock keys are equal never are
-/// both unended. Every store keys its "environment free" check on this value
-/// ([`crate::store::rules::check_create`]).
-///
-/// Without a shared lock the key is `WORKFLOW/ENV` (a workflow name has no `/`, so the key
-/// splits at its first one); with one, `lock:NAME`, which no such key can equal (a workflow
-/// name has no `:`).
+/// The one rule for which runs exclude each other: the keys of the locks a run holds while it
+/// has not ended, and no two unended runs hold one key. Every run holds its (workflow, env)
+/// pair's lock, and also its environment's shared lock when the environment names one; so
+/// editing a workflow's file to name a lock, rename it or drop it while a run is going never
+/// lets a second run of that workflow into that environment. Every store keys its
+/// "environment free" check on these keys ([`crate::store::rules::check_create`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockKeys {
+    /// `WORKFLOW/ENV` ([`lock_key`] without a lock): held by every unended run of the pair.
+    pub pair: String,
+    /// `lock:NAME` ([`lock_key`] with one), when the run's environment names a shared lock.
+    pub shared: Option<String>,
+}
+
+impl LockKeys {
+    /// The keys a run of `workflow` in `env` holds, under the shared lock `lock` if any.
+    pub fn of(workflow: &str, env: &str, lock: Option<&str>) -> LockKeys {
+        LockKeys {
+            pair: lock_key(workflow, env, None),
+            shared: lock.map(|name| lock_key(workflow, env, Some(name))),
+        }
+    }
+
+    /// Every key, the shared lock's first, each with the shared lock's name (`None`: the
+    /// pair's), as a refusal names it.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let shared = self
+            .shared
+            .as_deref()
+            .map(|key| (key, key.strip_prefix(SHARED)));
+        shared.into_iter().chain([(self.pair.as_str(), None)])
+    }
+
+    /// Whether `key` is one of these.
+    pub fn contains(&self, key: &str) -> bool {
+        self.pair == key || self.shared.as_deref() == Some(key)
+    }
+
+    /// The key the run names: the shared lock's, or the pair's without one.
+    pub fn named(&self) -> &str {
+        self.shared.as_deref().unwrap_or(&self.pair)
+    }
+}
+
+/// The prefix of a shared lock's key.
+const SHARED: &str = "lock:";
+
+/// The key of one lock: without a shared lock `WORKFLOW/ENV` (a workflow name has no `/`, so
+/// the key splits at its first one), the (workflow, env) pair's; with one, `lock:NAME`, which
+/// no such key can equal (a workflow name has no `:`). Which keys a run holds: [`LockKeys`].
 pub fn lock_key(workflow: &str, env: &str, lock: Option<&str>) -> String {
     match lock {
-        Some(name) => format!("lock:{name}"),
+        Some(name) => format!("{SHARED}{name}"),
         None => format!("{workflow}/{env}"),
     }
 }

@@ -42,7 +42,8 @@ CREATE TABLE waygate_runs (
     id text PRIMARY KEY,
     workflow text NOT NULL,
     env text NOT NULL,
-    -- core's store::rules::lock_key: one active run per key.
+    -- core's Run::lock_key: its shared lock's key, else its (workflow, env) pair's. One
+    -- active run per key, and per (workflow, env) (ONE_ACTIVE_PAIR): core's run::LockKeys.
     lock_key text NOT NULL,
     -- the key of its definition in waygate_definitions
     definition_hash text NOT NULL,
@@ -83,6 +84,12 @@ CREATE TRIGGER waygate_events_no_change BEFORE UPDATE OR DELETE ON waygate_event
 CREATE TRIGGER waygate_events_no_truncate BEFORE TRUNCATE ON waygate_events
     FOR EACH STATEMENT EXECUTE FUNCTION waygate_events_append_only();
 "#;
+
+/// A run holds its (workflow, env) pair's lock as well as its shared lock (core's
+/// `run::LockKeys`): one active run per pair, whatever lock it names. Created with the tables,
+/// and on a database whose tables were created without it (by [`migrate`]).
+const ONE_ACTIVE_PAIR: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS waygate_runs_one_active_pair ON waygate_runs (workflow, env) WHERE active";
 
 /// What schema 2 adds to schema 1: the leases of the runs servers drive (`lease.rs`). A
 /// database of schema 1 gets it on first use ([`Found::Migrated`]), before [`TO_3`].
@@ -205,6 +212,7 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
         tx.batch_execute(RUNS_FILLFACTOR).map_err(fail)?;
     }
     tx.batch_execute(TO_3).map_err(fail)?;
+    tx.batch_execute(ONE_ACTIVE_PAIR).map_err(fail)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) SELECT $1 \
          WHERE (SELECT max(version) FROM waygate_schema) < $1",
@@ -228,6 +236,7 @@ fn create_tables(client: &mut Client, location: &str) -> Result<bool, StoreError
         return Ok(false);
     }
     tx.batch_execute(CREATE).map_err(fail)?;
+    tx.batch_execute(ONE_ACTIVE_PAIR).map_err(fail)?;
     tx.batch_execute(LEASES).map_err(fail)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) VALUES ($1)",

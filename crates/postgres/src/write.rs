@@ -2,7 +2,8 @@
 //!
 //! 1. Creates take a transaction-scoped advisory lock on each lock key they need (sorted),
 //!    so two creates for one environment queue up and the second sees the first's run; the
-//!    unique index over the active runs' keys is what enforces one active run per key.
+//!    unique indexes over the active runs' keys and (workflow, env) pairs are what enforce one
+//!    active run per key.
 //! 2. The runs the group touches are read `FOR UPDATE` (sorted): a commit's compare-and-set on
 //!    `version` is judged on a row no one else can change until this transaction ends.
 //! 3. The head row is read `FOR UPDATE`: from here until `COMMIT`, other writers wait. The
@@ -37,7 +38,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use waygate_core::event::Event;
-use waygate_core::run::{Run, RunId};
+use waygate_core::run::{LockKeys, Run, RunId};
 use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
     check_append, check_create, commit_time, seal_all, stamp_new_run,
@@ -383,11 +384,19 @@ fn read_view(
     let fail = before(location);
     let mut ids = BTreeSet::new();
     let mut keys = BTreeSet::new();
+    let mut pairs = BTreeSet::new();
     for (_, write) in batch {
         match write {
             Write::Create { run, .. } => {
                 ids.insert(literal(run.id.as_str()));
-                keys.insert(literal(&run.lock_key()));
+                for (key, _) in run.lock_keys().iter() {
+                    keys.insert(literal(key));
+                }
+                pairs.insert(format!(
+                    "({}, {})",
+                    literal(&run.workflow),
+                    literal(&run.env)
+                ));
             }
             Write::Commit(Commit { id, .. }) | Write::Append { id, .. } => {
                 ids.insert(literal(id.as_str()));
@@ -396,12 +405,16 @@ fn read_view(
     }
     let ids = ids.into_iter().collect::<Vec<_>>().join(", ");
     let keys = keys.into_iter().collect::<Vec<_>>().join(", ");
+    let pairs = pairs.into_iter().collect::<Vec<_>>().join(", ");
     let mut sql = String::from("BEGIN; ");
     if !keys.is_empty() {
+        // A run holds its lock key's lock and its (workflow, env) pair's (core's
+        // `run::LockKeys`): the active runs holding either.
         sql.push_str(&format!(
             "SELECT count(pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || k, 0))) \
              FROM (SELECT k FROM unnest(ARRAY[{keys}]::text[]) AS k ORDER BY k) AS sorted; \
-             SELECT lock_key, id FROM waygate_runs WHERE active AND lock_key IN ({keys}); "
+             SELECT lock_key, id, workflow, env FROM waygate_runs \
+             WHERE active AND (lock_key IN ({keys}) OR (workflow, env) IN ({pairs})); "
         ));
     }
     sql.push_str(&format!(
@@ -438,10 +451,14 @@ fn read_view(
         n => return Err(bad(&format!("{n} results"))),
     };
     for row in holders.into_iter().flatten() {
-        let (Some(key), Some(id)) = (row.get(0), row.get(1)) else {
+        let (Some(key), Some(id), Some(workflow), Some(env)) =
+            (row.get(0), row.get(1), row.get(2), row.get(3))
+        else {
             return Err(bad("a holder without its key"));
         };
         view.holders.insert(key.to_owned(), RunId(id.to_owned()));
+        let pair = LockKeys::of(workflow, env, None).pair;
+        view.holders.insert(pair, RunId(id.to_owned()));
     }
     for row in runs {
         let (Some(json), Some(definition)) = (row.get(1), row.get(2)) else {
@@ -478,17 +495,14 @@ fn apply(
     match write {
         Write::Create { run, events } => {
             let mut run = *run;
-            let key = run.lock_key();
-            check_create(
-                &run,
-                view.runs.contains_key(&run.id),
-                view.holders.get(&key).cloned(),
-                &events,
-            )?;
+            let holder = |key: &str| Ok(view.holders.get(key).cloned());
+            check_create(&run, view.runs.contains_key(&run.id), holder, &events)?;
             stamp_new_run(&mut run, at);
             let sealed = seal_all(events, &run.id, at, next_seq, prev_hash);
             if !run.status.is_ended() {
-                view.holders.insert(key, run.id.clone());
+                for (key, _) in run.lock_keys().iter() {
+                    view.holders.insert(key.to_owned(), run.id.clone());
+                }
             }
             view.created.insert(run.id.clone());
             view.runs.insert(run.id.clone(), run.clone());
@@ -497,9 +511,12 @@ fn apply(
         Write::Commit(commit) => {
             let id = commit.id.clone();
             let (run, events) = commit.apply(view.runs.get(&id).cloned(), at)?;
-            let key = run.lock_key();
-            if run.status.is_ended() && view.holders.get(&key) == Some(&id) {
-                view.holders.remove(&key);
+            if run.status.is_ended() {
+                for (key, _) in run.lock_keys().iter() {
+                    if view.holders.get(key) == Some(&id) {
+                        view.holders.remove(key);
+                    }
+                }
             }
             let sealed = seal_all(events, &id, at, next_seq, prev_hash);
             if !view.created.contains(&id) {

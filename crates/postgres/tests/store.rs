@@ -560,3 +560,37 @@ fn a_connection_lost_after_the_server_committed_says_maybe_and_the_next_read_tel
         .unwrap();
     assert!(fresh.verify().unwrap().is_ok());
 }
+
+/// The database itself holds one active run per (workflow, env), whatever lock key the row
+/// names (core's `run::LockKeys`): a row written past waygate's checks is refused by the
+/// index. A database whose tables lack the index gets it when it is migrated.
+#[test]
+fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let mut run = conformance::run("r1", "web", "prod");
+    run.lock = Some("shared".into());
+    let first = conformance::started(&run);
+    store.create_run(run, vec![first]).unwrap();
+    let second = "INSERT INTO waygate_runs \
+         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
+         SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
+         FROM waygate_runs WHERE id = 'r1'";
+    let out = schema.psql(second);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("waygate_runs_one_active_pair"), "{stderr}");
+    drop(store);
+
+    let out = schema.psql(&format!(
+        "DROP INDEX waygate_runs_one_active_pair; {BACK_TO_SCHEMA_2}"
+    ));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(2)
+    );
+    assert!(!schema.psql(second).status.success());
+}

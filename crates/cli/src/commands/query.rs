@@ -108,27 +108,34 @@ struct StatusView<'a> {
     overrides: Vec<OverrideView<'a>>,
     /// The shared lock the run's environment names; `null`: the lock of (workflow, env).
     lock: Option<&'a str>,
-    /// The unended run holding the run's lock now (the run itself until it ends); `null`
-    /// when no run holds it.
+    /// The unended run holding the run's locks now (the run itself until it ends; after, the
+    /// shared lock's holder, else the (workflow, env) lock's); `null` when no run holds either.
     lock_holder: Option<RunId>,
 }
 
-/// The unended run holding `run`'s lock ([`waygate_core::run::lock_key`] says which runs share
-/// one): the run itself while it has not ended.
+/// The unended run holding `run`'s lock, or one of its locks ([`waygate_core::run::LockKeys`]
+/// says which runs exclude each other; the shared lock's holder first): the run itself while
+/// it has not ended.
 async fn lock_holder(ops: &Ops, run: &waygate_core::run::Run) -> Result<Option<RunId>, CliError> {
     if !run.status.is_ended() {
         return Ok(Some(run.id.clone()));
     }
-    let key = run.lock_key();
     let filter = waygate_core::store::RunFilter {
         status: Some(RunStatus::Active),
         ..Default::default()
     };
-    let active = ops.list_runs_now(&filter).await?;
-    Ok(active
+    let active: Vec<_> = ops
+        .list_runs_now(&filter)
+        .await?
         .into_iter()
-        .find(|r| r.lock_key() == key)
-        .map(|r| r.id))
+        .map(|r| (r.lock_keys(), r.id))
+        .collect();
+    Ok(run.lock_keys().iter().find_map(|(key, _)| {
+        active
+            .iter()
+            .find(|(keys, _)| keys.contains(key))
+            .map(|(_, id)| id.clone())
+    }))
 }
 
 /// An outgoing transition of the current state and its guards' latest results.
@@ -335,13 +342,14 @@ fn status_human(loaded: &Loaded, view: &StatusView<'_>, workdir_problem: Option<
     if let Some(d) = view.deadline {
         out.push_str(&format!("deadline   {d}\n"));
     }
+    let pair = format!(
+        "environment `{}` of `{}`",
+        escape_control(&run.env),
+        escape_control(&run.workflow)
+    );
     let lock = match view.lock {
-        Some(name) => format!("`{}`, shared", escape_control(name)),
-        None => format!(
-            "environment `{}` of `{}`",
-            escape_control(&run.env),
-            escape_control(&run.workflow)
-        ),
+        Some(name) => format!("`{}`, shared, and {pair}", escape_control(name)),
+        None => pair,
     };
     let holder = match &view.lock_holder {
         Some(id) if *id == run.id => "held by this run".to_owned(),

@@ -33,7 +33,7 @@ on_both_stores! {
     assert!(
         human
             .stdout
-            .contains("lock       `chatbot-production`, shared (held by this run)"),
+            .contains("lock       `chatbot-production`, shared, and environment `production` of `alpha` (held by this run)"),
         "{}",
         human.stdout
     );
@@ -43,6 +43,56 @@ on_both_stores! {
     let next = sb.start("bob", "beta.ron", "production", &[]);
     let status = sb.status(&holder);
     assert_eq!(status["lock_holder"], next.as_str());
+    sb.verify();
+    }
+}
+
+/// `deploy` with `production` under the shared lock `lock` (`None`: none).
+fn deploy(lock: Option<&str>) -> String {
+    let production = lock.map_or_else(|| "()".to_owned(), |name| format!("(lock: \"{name}\")"));
+    flow("deploy").replace(r#"(lock: "chatbot-production")"#, &production)
+}
+
+on_both_stores! {
+    /// A run holds its (workflow, env) lock whatever lock its environment names: editing the
+    /// file to name a lock, rename it or drop it while a run is going never starts a second
+    /// production run.
+    fn editing_the_lock_while_a_run_is_going_lets_no_second_run_of_the_pair_in(sb: Sandbox) {
+    let busy = |holder: &str| {
+        format!("environment `production` of workflow `deploy` is busy with run {holder}")
+    };
+    sb.write("deploy.ron", &deploy(None));
+    let first = sb.start("ana", "deploy.ron", "production", &[]);
+    // Someone adds a shared lock to the file meanwhile.
+    sb.write("deploy.ron", &deploy(Some("chatbot-production")));
+    sb.wg(&["start", "deploy.ron", "--env", "production"])
+        .code(5)
+        .stderr_has(&busy(&first));
+    // The refusal took nothing: another workflow naming the lock gets it.
+    sb.write("hotfix.ron", &flow("hotfix"));
+    let hotfix = sb.start("bob", "hotfix.ron", "production", &[]);
+    sb.wg(&["abort", &first, "--reason", "make way"]).code(0);
+    sb.wg(&["abort", &hotfix, "--reason", "make way"]).code(0);
+
+    // The reverse: a run under the lock, and the file then renames the lock, or drops it.
+    let second = sb.start("ana", "deploy.ron", "production", &[]);
+    let human = sb.wg(&["status", &second]);
+    human.code(0).stdout_has(
+        "lock       `chatbot-production`, shared, and environment `production` of `deploy` (held by this run)",
+    );
+    for edited in [deploy(Some("chatbot-prod")), deploy(None)] {
+        sb.write("deploy.ron", &edited);
+        sb.wg(&["start", "deploy.ron", "--env", "production"])
+            .code(5)
+            .stderr_has(&busy(&second));
+    }
+    // Ended, the run frees both of its locks.
+    sb.wg(&["abort", &second, "--reason", "done"]).code(0);
+    let third = sb.start("bob", "deploy.ron", "production", &[]);
+    assert_eq!(sb.status(&second)["lock_holder"], third.as_str());
+    // Its holders now: the shared lock's first.
+    let shared = sb.start("bob", "hotfix.ron", "production", &[]);
+    assert_eq!(sb.status(&second)["lock_holder"], shared.as_str());
     sb.verify();
     }
 }

@@ -369,52 +369,108 @@ fn verify_passes_on_a_clean_store(store: &dyn Store) {
     assert_eq!(reach(&"ab".repeat(32)), None);
 }
 
+/// A run with the shared lock `lock` (`None`: none).
+fn under(id: &str, workflow: &str, env: &str, lock: Option<&str>) -> Run {
+    let mut r = run(id, workflow, env);
+    r.lock = lock.map(str::to_owned);
+    r
+}
+
+/// Creates `run`, which must be refused as busy with `holder`, naming `lock` as the one held.
+fn refused(store: &dyn Store, run: Run, lock: Option<&str>, holder: &RunId) {
+    let what = format!("{}/{} under {:?}", run.workflow, run.env, run.lock);
+    let event = started(&run);
+    match store.create_run(run, vec![event]) {
+        Err(StoreError::EnvironmentBusy {
+            lock: named,
+            active,
+            ..
+        }) => assert_eq!((named.as_deref(), &active), (lock, holder), "{what}"),
+        other => panic!("{what}: expected EnvironmentBusy, got {other:?}"),
+    }
+}
+
+/// Creates `run`, which must be let in.
+fn let_in(store: &dyn Store, run: Run) -> Run {
+    let event = started(&run);
+    store.create_run(run, vec![event]).expect("create").0
+}
+
+/// Ends `run` (at version 1), succeeded.
+pub fn end(store: &dyn Store, run: &Run) {
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::status(RunStatus::Succeeded),
+            vec![ended("build", RunStatus::Succeeded)],
+        )
+        .expect("end");
+}
+
 /// Runs whose environments name one shared lock exclude each other, across workflows and
-/// environments, until the holder ends; a run without one keeps its (workflow, env) lock, and
-/// a run of the same (workflow, env) pair under a shared lock does not take that one.
+/// environments, until the holder ends; a run without one keeps its (workflow, env) lock.
 fn a_shared_lock_excludes_runs_of_every_workflow_naming_it(store: &dyn Store) {
-    let locked = |id: &str, workflow: &str, env: &str| {
-        let mut r = run(id, workflow, env);
-        r.lock = Some("chatbot-production".into());
-        r
-    };
-    let first = locked("r1", "blue-green", "production");
-    let event = started(&first);
-    let holder = store.create_run(first, vec![event]).expect("create").0;
+    let lock = Some("chatbot-production");
+    let holder = let_in(store, under("r1", "blue-green", "production", lock));
     assert_eq!(holder.lock_key(), "lock:chatbot-production");
     assert_eq!(
         store.load_run(&holder.id).expect("load").lock.as_deref(),
         Some("chatbot-production")
     );
     for (id, workflow, env) in [("r2", "hotfix", "prod"), ("r3", "blue-green", "production")] {
-        let other = locked(id, workflow, env);
-        let event = started(&other);
-        match store.create_run(other, vec![event]) {
-            Err(StoreError::EnvironmentBusy { lock, active, .. }) => {
-                assert_eq!(lock.as_deref(), Some("chatbot-production"));
-                assert_eq!(active.as_str(), "r1");
-            }
-            other => panic!("{workflow}/{env}: expected EnvironmentBusy, got {other:?}"),
-        }
+        refused(store, under(id, workflow, env, lock), lock, &holder.id);
     }
-    // The default lock of the same pair is another lock.
-    let plain = run("r4", "blue-green", "production");
-    let event = started(&plain);
-    store
-        .create_run(plain, vec![event])
-        .expect("its own (workflow, env) lock");
+    // Another pair without the lock is free.
+    let_in(store, run("r4", "hotfix", "staging"));
     // Ending the holder frees the shared lock.
-    store
-        .commit(
-            &holder.id,
-            1,
-            RunChange::status(RunStatus::Succeeded),
-            vec![ended("build", RunStatus::Succeeded)],
-        )
-        .expect("end");
-    let next = locked("r5", "hotfix", "prod");
-    let event = started(&next);
-    store.create_run(next, vec![event]).expect("free again");
+    end(store, &holder);
+    let_in(store, under("r5", "hotfix", "prod", lock));
+}
+
+/// A run holds its (workflow, env) lock whatever shared lock it names, so editing the
+/// workflow's file to name a lock, rename it or drop it while a run is going never lets a
+/// second run of the pair in; the refusal names the lock that is held. Ending the run frees
+/// both of its locks.
+fn a_run_holds_its_workflow_and_environment_lock_under_a_shared_lock_too(store: &dyn Store) {
+    let (shared, renamed) = (Some("chatbot-production"), Some("chatbot-prod"));
+    // Under a shared lock: the pair refuses a run naming another lock, or none.
+    let holder = let_in(store, under("r1", "blue-green", "production", shared));
+    refused(
+        store,
+        run("r2", "blue-green", "production"),
+        None,
+        &holder.id,
+    );
+    refused(
+        store,
+        under("r3", "blue-green", "production", renamed),
+        None,
+        &holder.id,
+    );
+    // And the reverse: without one, the pair refuses a run that names one now.
+    let plain = let_in(store, run("r4", "api", "production"));
+    refused(
+        store,
+        under("r5", "api", "production", renamed),
+        None,
+        &plain.id,
+    );
+    // The refusal did not take the lock it would have held: another workflow may.
+    let other = let_in(store, under("r6", "hotfix", "production", renamed));
+    // Ended, a run frees both of its locks, and only its own.
+    end(store, &holder);
+    let_in(store, run("r7", "blue-green", "production"));
+    let_in(store, under("r8", "web", "production", shared));
+    refused(
+        store,
+        under("r9", "api", "production", renamed),
+        renamed,
+        &other.id,
+    );
+    end(store, &plain);
+    end(store, &other);
+    let_in(store, under("r10", "api", "production", renamed));
 }
 
 /// One behaviour: checks a fresh store, panicking on a failure.
@@ -433,6 +489,10 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     (
         "a_shared_lock_excludes_runs_of_every_workflow_naming_it",
         a_shared_lock_excludes_runs_of_every_workflow_naming_it,
+    ),
+    (
+        "a_run_holds_its_workflow_and_environment_lock_under_a_shared_lock_too",
+        a_run_holds_its_workflow_and_environment_lock_under_a_shared_lock_too,
     ),
     (
         "commit_moves_and_conflicts_on_a_stale_version",
@@ -459,8 +519,8 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
 
 /// Racers on separate handles (separate processes' worth: for a database, separate
 /// connections): `open` gives a new handle on one and the same store, fresh and empty. Eight
-/// handles race to create a run in one environment (exactly one wins, the rest get
-/// `EnvironmentBusy` naming it), then eight race to commit that run at version 1 (exactly one
+/// handles race to create a run in one environment, naming no shared lock or one of two
+/// (exactly one wins, the rest get `EnvironmentBusy` naming it), then eight race to commit that run at version 1 (exactly one
 /// wins, the rest get `Conflict` naming version 2); the chain verifies.
 pub fn racers_on_separate_handles(open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
     const RACERS: usize = 8;
@@ -471,7 +531,14 @@ pub fn racers_on_separate_handles(open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let store = open();
-                    let run = run(&format!("r{i}"), "web", "prod");
+                    // Under no shared lock, or one of two: all hold the pair's lock.
+                    let lock = ["", "blue", "green"][i % 3];
+                    let run = under(
+                        &format!("r{i}"),
+                        "web",
+                        "prod",
+                        Some(lock).filter(|l| !l.is_empty()),
+                    );
                     let first = started(&run);
                     barrier.wait();
                     store.create_run(run, vec![first]).map(|(r, _)| r)

@@ -30,8 +30,7 @@ impl std::fmt::Debug for MemoryStore {
 struct Inner {
     clock: Option<TimeSource>,
     runs: BTreeMap<RunId, Run>,
-    /// (workflow, env) → the run holding it.
-    /// The unended run holding each lock, by [`Run::lock_key`].
+    /// The unended run holding each lock, by the keys of [`Run::lock_keys`].
     active: HashMap<String, RunId>,
     events: Vec<Event>,
 }
@@ -60,15 +59,16 @@ impl Inner {
     }
 
     fn create(&mut self, mut run: Run, events: Vec<NewEvent>) -> Result<Written, StoreError> {
-        let key = run.lock_key();
-        let holder = self.active.get(&key).cloned();
+        let holder = |key: &str| Ok(self.active.get(key).cloned());
         rules::check_create(&run, self.runs.contains_key(&run.id), holder, &events)?;
         let id = run.id.clone();
         let at = self.now();
         let sealed = self.seal(&id, events, at);
         stamp_new_run(&mut run, at);
         if !run.status.is_ended() {
-            self.active.insert(key, id.clone());
+            for (key, _) in run.lock_keys().iter() {
+                self.active.insert(key.to_owned(), id.clone());
+            }
         }
         self.runs.insert(id, run.clone());
         Ok((Some(run), sealed))
@@ -80,9 +80,10 @@ impl Inner {
         let (run, events) = commit.apply(self.runs.get(&id).cloned(), at)?;
         let sealed = self.seal(&id, events, at);
         if run.status.is_ended() {
-            let key = run.lock_key();
-            if self.active.get(&key) == Some(&id) {
-                self.active.remove(&key);
+            for (key, _) in run.lock_keys().iter() {
+                if self.active.get(key) == Some(&id) {
+                    self.active.remove(key);
+                }
             }
         }
         self.runs.insert(id, run.clone());
@@ -112,11 +113,12 @@ impl MemoryStore {
     /// A store holding `runs` and `events` as they are (a journal replayed by a reader without
     /// write access, `embedded/replay.rs`): nothing is stamped or sealed again.
     pub(crate) fn restored(runs: BTreeMap<RunId, Run>, events: Vec<Event>) -> MemoryStore {
-        let active = runs
-            .values()
-            .filter(|r| !r.status.is_ended())
-            .map(|r| (r.lock_key(), r.id.clone()))
-            .collect();
+        let mut active = HashMap::new();
+        for run in runs.values().filter(|r| !r.status.is_ended()) {
+            for (key, _) in run.lock_keys().iter() {
+                active.insert(key.to_owned(), run.id.clone());
+            }
+        }
         MemoryStore {
             inner: Mutex::new(Inner {
                 clock: None,

@@ -23,25 +23,28 @@ pub fn need_events(events: &[NewEvent]) -> Result<(), StoreError> {
 }
 
 /// Whether `run` may be created with `events`: `exists` says whether a run with its id exists
-/// already, `holder` which unended run has its [`Run::lock_key`], if any (a backend keys its
-/// holders on that value and nothing else).
+/// already, `holder` which unended run holds a lock key, if any (a backend keys its holders
+/// on the keys of [`Run::lock_keys`] and nothing else). A run needs every one of its keys
+/// free; the refusal names the run holding the first one taken, and which lock that is.
 pub fn check_create(
     run: &Run,
     exists: bool,
-    holder: Option<RunId>,
+    mut holder: impl FnMut(&str) -> Result<Option<RunId>, StoreError>,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
     need_events(events)?;
     if exists {
         return Err(StoreError::DuplicateRun(run.id.clone()));
     }
-    if let Some(active) = holder {
-        return Err(StoreError::EnvironmentBusy {
-            workflow: run.workflow.clone(),
-            env: run.env.clone(),
-            lock: run.lock.clone(),
-            active,
-        });
+    for (key, lock) in run.lock_keys().iter() {
+        if let Some(active) = holder(key)? {
+            return Err(StoreError::EnvironmentBusy {
+                workflow: run.workflow.clone(),
+                env: run.env.clone(),
+                lock: lock.map(str::to_owned),
+                active,
+            });
+        }
     }
     Ok(())
 }
@@ -220,14 +223,44 @@ mod tests {
             check_append(&id, Some(&r), &[moved("a", "b")]),
             Err(StoreError::RunEnded { .. })
         ));
+        let held = |_: &str| Ok(Some(RunId::from("r0")));
+        let free = |_: &str| Ok(None);
         assert!(matches!(
-            check_create(&r, true, Some(RunId::from("r0")), &[moved("a", "b")]),
+            check_create(&r, true, held, &[moved("a", "b")]),
             Err(StoreError::DuplicateRun(_))
         ));
         assert!(matches!(
-            check_create(&r, false, Some(RunId::from("r0")), &[moved("a", "b")]),
+            check_create(&r, false, held, &[moved("a", "b")]),
             Err(StoreError::EnvironmentBusy { .. })
         ));
-        assert!(check_create(&r, false, None, &[moved("a", "b")]).is_ok());
+        assert!(check_create(&r, false, free, &[moved("a", "b")]).is_ok());
+    }
+
+    #[test]
+    fn a_run_under_a_shared_lock_needs_its_pair_free_too_and_the_refusal_names_the_lock_taken() {
+        let mut r = run("r2", "web", "prod");
+        r.lock = Some("shared".into());
+        let events = [moved("a", "b")];
+        // (the key held, the lock the refusal names)
+        let cases: &[(&str, Option<&str>)] = &[("web/prod", None), ("lock:shared", Some("shared"))];
+        for (taken, named) in cases {
+            let holder = |key: &str| Ok((key == *taken).then(|| RunId::from("r1")));
+            match check_create(&r, false, holder, &events) {
+                Err(StoreError::EnvironmentBusy { lock, active, .. }) => {
+                    assert_eq!(
+                        (lock.as_deref(), active.as_str()),
+                        (*named, "r1"),
+                        "{taken}"
+                    );
+                }
+                other => panic!("{taken}: expected EnvironmentBusy, got {other:?}"),
+            }
+        }
+        // A lookup that fails fails the create.
+        let broken = |_: &str| Err(StoreError::Invalid("unreadable".into()));
+        assert!(matches!(
+            check_create(&r, false, broken, &events),
+            Err(StoreError::Invalid(_))
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! sled's key layout: a long run's event list in chunks, and state of an older layout.
 
 use waygate_core::run::RunId;
-use waygate_core::store::{EmbeddedStore, Store};
+use waygate_core::store::{EmbeddedStore, Store, StoreError};
 
 use crate::common::{action, new_run, snapshot};
 
@@ -70,4 +70,39 @@ fn state_of_an_older_layout_is_rebuilt() {
             3
         );
     }
+}
+
+/// State of layout 3 holds a run under a shared lock under `a:lock:NAME` alone. Rebuilt from
+/// the journal, the run holds its (workflow, env) lock too: a second run of the pair, whose
+/// file no longer names the lock, is refused naming it, and ending it frees both.
+#[test]
+fn a_run_under_a_shared_lock_in_state_of_layout_3_holds_its_pair_after_the_rebuild() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let (mut run, started) = new_run("r1", "prod");
+    run.lock = Some("shared".into());
+    let holder = store.create_run(run, vec![started]).expect("create").0;
+    drop(store);
+    {
+        let db = sled::open(dir.path().join("state")).expect("sled");
+        let applied = db.get(b"m:applied").expect("get").expect("applied");
+        let mut value: serde_json::Value = serde_json::from_slice(&applied).expect("json");
+        value["layout"] = 3.into();
+        db.insert(b"m:applied", serde_json::to_vec(&value).expect("json"))
+            .expect("insert");
+        // As layout 3 wrote it: the shared lock's holder only.
+        assert!(db.remove(b"a:web\0prod").expect("remove").is_some());
+        assert!(db.get(b"a:lock:shared").expect("get").is_some());
+        db.flush().expect("flush");
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    let (second, started) = new_run("r2", "prod");
+    match store.create_run(second.clone(), vec![started.clone()]) {
+        Err(StoreError::EnvironmentBusy { lock, active, .. }) => {
+            assert_eq!((lock, active), (None, holder.id.clone()));
+        }
+        other => panic!("expected EnvironmentBusy, got {other:?}"),
+    }
+    waygate_core::store::conformance::end(&store, &holder);
+    store.create_run(second, vec![started]).expect("free again");
 }

@@ -5,10 +5,12 @@
 
 use crate::run::RunId;
 
-/// The sled key layout this code writes: 3 = per-run event lists in chunks of [`CHUNK`]
-/// (since 2), and each run's pinned definition under its own key, written once, so a commit
-/// does not rewrite it (since 3). (Layout 1 had no field: it reads as 1.)
-pub(crate) const LAYOUT: u32 = 3;
+/// The sled key layout this code writes: 4 = per-run event lists in chunks of [`CHUNK`]
+/// (since 2), each run's pinned definition under its own key, written once, so a commit does
+/// not rewrite it (since 3), and a run under a shared lock holding its (workflow, env) key as
+/// well as the lock's (since 4: layout 3 has such a run under `a:lock:NAME` alone, and a
+/// rebuild from the journal gives it both). (Layout 1 had no field: it reads as 1.)
+pub(crate) const LAYOUT: u32 = 4;
 
 /// Where sled's state stands in the journal (`Applied`, JSON).
 pub(crate) const APPLIED: &[u8] = b"m:applied";
@@ -49,8 +51,8 @@ pub(crate) fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
     [chunk_prefix(run), index.to_be_bytes().to_vec()].concat()
 }
 
-/// `a:` ‖ the lock key ([`crate::run::lock_key`]) with its first `/` as NUL: the unended run
-/// holding the lock.
+/// `a:` ‖ a lock key (one of [`crate::run::Run::lock_keys`]) with its first `/` as NUL: the
+/// unended run holding the lock.
 pub(crate) fn active_key(lock_key: &str) -> Vec<u8> {
     // The first `/` as a NUL: a (workflow, env) key is then the `a:` ‖ workflow ‖ NUL ‖ env
     // that stores written before locks could be shared hold (`lock_key` has no NUL in it, so

@@ -466,7 +466,9 @@ impl Session {
                 Some((_, RunUpdate::Created(run))) => {
                     writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
-                        holders.insert(active_key(&run.lock_key()), Some(run.id.clone()));
+                        for (key, _) in run.lock_keys().iter() {
+                            holders.insert(active_key(key), Some(run.id.clone()));
+                        }
                     }
                     runs.insert(run.id.clone(), *run);
                 }
@@ -481,14 +483,15 @@ impl Session {
                     };
                     change.apply(&mut run);
                     if run.status.is_ended() {
-                        let lock_key = run.lock_key();
-                        let key = active_key(&lock_key);
-                        let holder = match holders.get(&key) {
-                            Some(holder) => holder.clone(),
-                            None => self.active_run(&lock_key)?,
-                        };
-                        if holder.as_ref() == Some(&id) {
-                            holders.insert(key, None);
+                        for (lock_key, _) in run.lock_keys().iter() {
+                            let key = active_key(lock_key);
+                            let holder = match holders.get(&key) {
+                                Some(holder) => holder.clone(),
+                                None => self.active_run(lock_key)?,
+                            };
+                            if holder.as_ref() == Some(&id) {
+                                holders.insert(key, None);
+                            }
                         }
                     }
                     runs.insert(id, run);
@@ -600,7 +603,8 @@ impl Session {
         Ok(())
     }
 
-    /// The unended run holding the lock with this [`Run::lock_key`], as sled says.
+    /// The unended run holding the lock with this key (one of [`Run::lock_keys`]), as sled
+    /// says.
     pub(crate) fn active_run(&self, lock_key: &str) -> Result<Option<RunId>, StoreError> {
         let holder = self.db.get(active_key(lock_key)).map_err(sled_err)?;
         Ok(holder.map(|h| RunId(String::from_utf8_lossy(&h).into_owned())))
@@ -681,7 +685,7 @@ impl Session {
             Write::Create { run, events } => {
                 let mut run = *run;
                 let exists = overlay.run(self, &run.id)?.is_some();
-                let holder = overlay.active(self, &run.lock_key())?;
+                let holder = |key: &str| overlay.active(self, key);
                 rules::check_create(&run, exists, holder, &events)?;
                 stamp_new_run(&mut run, at);
                 (run.id.clone(), events, Some((run, RunWrite::Created)))
@@ -900,7 +904,7 @@ struct Staged {
 #[derive(Debug, Default)]
 struct Overlay {
     runs: HashMap<RunId, Run>,
-    /// By [`Run::lock_key`].
+    /// By the keys of [`Run::lock_keys`].
     active: HashMap<String, Option<RunId>>,
 }
 
@@ -913,16 +917,16 @@ impl Overlay {
 
     /// Records `run` as a write of the group left it.
     fn moved(&mut self, run: &Run, how: RunWrite) {
-        let key = run.lock_key();
-        match (how, run.status.is_ended()) {
-            (RunWrite::Created, false) => {
-                self.active.insert(key, Some(run.id.clone()));
+        let holder = match (how, run.status.is_ended()) {
+            (RunWrite::Created, false) => Some(Some(run.id.clone())),
+            // An active run always holds every one of its locks: ending it frees them.
+            (RunWrite::Changed, true) => Some(None),
+            (RunWrite::Created, true) | (RunWrite::Changed, false) => None,
+        };
+        if let Some(holder) = holder {
+            for (key, _) in run.lock_keys().iter() {
+                self.active.insert(key.to_owned(), holder.clone());
             }
-            (RunWrite::Changed, true) => {
-                // An active run always holds its environment: ending it frees it.
-                self.active.insert(key, None);
-            }
-            (RunWrite::Created, true) | (RunWrite::Changed, false) => {}
         }
         self.runs.insert(run.id.clone(), run.clone());
     }
