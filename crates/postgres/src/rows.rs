@@ -167,6 +167,7 @@ pub(crate) fn kind_json(kind: &EventKind) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
