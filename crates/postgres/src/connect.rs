@@ -155,7 +155,7 @@ pub(crate) enum Write {
 }
 
 /// The server's own message, with its detail and hint.
-fn db_message(e: &postgres::Error) -> String {
+pub(crate) fn db_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = db.message().to_owned();
