@@ -106,3 +106,67 @@ fn a_run_under_a_shared_lock_in_state_of_layout_3_holds_its_pair_after_the_rebui
     waygate_core::store::conformance::end(&store, &holder);
     store.create_run(second, vec![started]).expect("free again");
 }
+
+/// A journal as a waygate before layout 4 could write it: `r1` under the shared lock
+/// `shared` and `r2` under none, both of `web` in `prod` and neither ended (the lock was
+/// edited between their starts, and a run under a shared lock did not hold its pair).
+fn journal_with_two_active_runs_of_one_pair(dir: &std::path::Path) {
+    let mut bytes = Vec::new();
+    let mut prev = waygate_core::event::GENESIS_HASH.to_owned();
+    let at = jiff::Timestamp::now();
+    for (seq, (id, lock)) in [("r1", Some("shared")), ("r2", None)]
+        .into_iter()
+        .enumerate()
+    {
+        let (mut run, started) = new_run(id, "prod");
+        run.lock = lock.map(str::to_owned);
+        waygate_core::store::rules::stamp_new_run(&mut run, at);
+        let event =
+            waygate_core::store::rules::seal_all(vec![started], &run.id, at, seq as u64 + 1, &prev)
+                .remove(0);
+        prev.clone_from(&event.hash);
+        let record = serde_json::json!({ "event": event, "run": { "created": run }, "end": true });
+        let payload = serde_json::to_vec(&record).expect("json");
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    std::fs::create_dir_all(dir.join("journal")).expect("journal dir");
+    std::fs::write(dir.join("FORMAT"), "waygate-store 1\n").expect("FORMAT");
+    std::fs::write(dir.join("journal").join("00000001.seg"), bytes).expect("segment");
+}
+
+/// Two unended runs of one (workflow, env) from a journal written before layout 4 both hold
+/// the pair once rebuilt: whichever ends first, the pair stays held until the other has
+/// ended too (the first to end freed it while the other was going, and a third run got in).
+#[test]
+fn two_active_runs_of_one_pair_from_an_older_journal_hold_it_until_both_have_ended() {
+    for first in ["r1", "r2"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        journal_with_two_active_runs_of_one_pair(dir.path());
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        assert!(store.verify().expect("verify").is_ok());
+        let (third, started) = new_run("r3", "prod");
+        let end = |store: &EmbeddedStore, id: &str| {
+            let run = store.load_run(&RunId::from(id)).expect("load");
+            waygate_core::store::conformance::end(store, &run);
+        };
+        let refused =
+            |store: &EmbeddedStore| match store.create_run(third.clone(), vec![started.clone()]) {
+                Err(StoreError::EnvironmentBusy { .. }) => {}
+                other => panic!("{first} ended first: expected EnvironmentBusy, got {other:?}"),
+            };
+        refused(&store);
+        end(&store, first);
+        refused(&store);
+        // Through sled too, not only the session's overlay.
+        drop(store);
+        let store = EmbeddedStore::open(dir.path()).expect("reopen");
+        refused(&store);
+        let other = if first == "r1" { "r2" } else { "r1" };
+        end(&store, other);
+        store
+            .create_run(third.clone(), vec![started.clone()])
+            .expect("free once both have ended");
+    }
+}
