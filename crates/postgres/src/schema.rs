@@ -3,6 +3,7 @@
 
 use postgres::Client;
 use waygate_core::event::GENESIS_HASH;
+use waygate_core::run::{PairHeldTwice, RunId};
 use waygate_core::store::StoreError;
 
 use postgres::error::SqlState;
@@ -280,13 +281,13 @@ fn shared_pairs(
     let pairs: Vec<String> = rows
         .iter()
         .map(|row| {
-            let (workflow, env, ids): (String, String, Vec<String>) =
-                (row.get(0), row.get(1), row.get(2));
-            let (last, rest) = ids.split_last().map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
-            format!(
-                "runs {} and {last} are both active in environment `{env}` of workflow `{workflow}`",
-                rest.join(", ")
-            )
+            let ids: Vec<String> = row.get(2);
+            PairHeldTwice {
+                workflow: row.get(0),
+                env: row.get(1),
+                runs: ids.into_iter().map(RunId).collect(),
+            }
+            .to_string()
         })
         .collect();
     Ok(Some(format!(

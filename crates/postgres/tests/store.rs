@@ -689,3 +689,46 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
     let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
     assert!(out.status.success(), "{out:?}");
 }
+
+/// `store copy` into PostgreSQL of a store holding two active runs of one (workflow, env)
+/// (which an embedded store written before layout 4 can) is refused naming them, writing
+/// nothing: the pair index could not take them.
+#[test]
+fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let mut runs = Vec::new();
+    let mut events = Vec::new();
+    let mut prev = waygate_core::event::GENESIS_HASH.to_owned();
+    let at = jiff::Timestamp::now();
+    for (seq, (id, lock)) in [("r1", Some("shared")), ("r2", None)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut run = conformance::run(id, "web", "prod");
+        run.lock = lock.map(str::to_owned);
+        waygate_core::store::rules::stamp_new_run(&mut run, at);
+        let started = conformance::started(&run);
+        let sealed =
+            waygate_core::store::rules::seal_all(vec![started], &run.id, at, seq as u64 + 1, &prev);
+        prev.clone_from(&sealed[0].hash);
+        events.extend(sealed);
+        runs.push(run);
+    }
+    let refused = store.import(&runs, &events).unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "runs r1 and r2 are both active in environment `prod` of workflow `web`; end all but \
+             one of each in the source (`waygate abort RUN --reason ..`), then copy again; \
+             nothing was written"
+        ),
+        "{refused}"
+    );
+    assert!(store.list_runs(&Default::default()).unwrap().is_empty());
+    // With one of them ended, the copy goes in.
+    runs[1].status = waygate_core::run::RunStatus::Aborted;
+    store.import(&runs, &events).unwrap();
+    assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 2);
+}
