@@ -473,7 +473,9 @@ impl Session {
                                     v.insert(self.active_runs(key)?)
                                 }
                             };
-                            list.push(run.id.clone());
+                            if !list.contains(&run.id) {
+                                list.push(run.id.clone());
+                            }
                         }
                     }
                     runs.insert(run.id.clone(), *run);
