@@ -569,16 +569,8 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let store = open(&schema);
-    let mut run = conformance::run("r1", "web", "prod");
-    run.lock = Some("shared".into());
-    let first = conformance::started(&run);
-    store.create_run(run, vec![first]).unwrap();
-    let second = "INSERT INTO waygate_runs \
-         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-         SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
-         FROM waygate_runs WHERE id = 'r1'";
-    let out = schema.psql(second);
+    let store = with_a_shared_lock_run(&schema);
+    let out = schema.psql(SECOND_OF_THE_PAIR);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("waygate_runs_one_active_pair"), "{stderr}");
@@ -592,8 +584,24 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
         PgStore::open(schema.url(), false).unwrap().1,
         Tables::Migrated(2)
     );
-    assert!(!schema.psql(second).status.success());
+    assert!(!schema.psql(SECOND_OF_THE_PAIR).status.success());
 }
+
+/// A store at `schema` holding `r1`, active, of `web` in `prod` under the shared lock `shared`.
+fn with_a_shared_lock_run(schema: &TestSchema) -> PgStore {
+    let store = open(schema);
+    let mut run = conformance::run("r1", "web", "prod");
+    run.lock = Some("shared".into());
+    let first = conformance::started(&run);
+    store.create_run(run, vec![first]).unwrap();
+    store
+}
+
+/// A row past waygate's checks: `r2`, a second active run of `r1`'s pair under no lock.
+const SECOND_OF_THE_PAIR: &str = "INSERT INTO waygate_runs \
+     (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
+     SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
+     FROM waygate_runs WHERE id = 'r1'";
 
 /// A database where a waygate before schema 3 let two runs of one (workflow, env) be active
 /// at once (one of them under a shared lock) cannot get the pair index: the migration is
@@ -604,18 +612,9 @@ fn a_migration_meeting_two_active_runs_of_one_pair_names_them_and_what_to_do() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let store = open(&schema);
-    let mut run = conformance::run("r1", "web", "prod");
-    run.lock = Some("shared".into());
-    let first = conformance::started(&run);
-    store.create_run(run, vec![first]).unwrap();
-    drop(store);
+    drop(with_a_shared_lock_run(&schema));
     let out = schema.psql(&format!(
-        "DROP INDEX waygate_runs_one_active_pair; \
-         INSERT INTO waygate_runs \
-         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-         SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
-         FROM waygate_runs WHERE id = 'r1'; {BACK_TO_SCHEMA_2}"
+        "DROP INDEX waygate_runs_one_active_pair; {SECOND_OF_THE_PAIR}; {BACK_TO_SCHEMA_2}"
     ));
     assert!(out.status.success(), "{out:?}");
 
@@ -699,24 +698,7 @@ fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
         return;
     };
     let store = open(&schema);
-    let mut runs = Vec::new();
-    let mut events = Vec::new();
-    let mut prev = waygate_core::event::GENESIS_HASH.to_owned();
-    let at = jiff::Timestamp::now();
-    for (seq, (id, lock)) in [("r1", Some("shared")), ("r2", None)]
-        .into_iter()
-        .enumerate()
-    {
-        let mut run = conformance::run(id, "web", "prod");
-        run.lock = lock.map(str::to_owned);
-        waygate_core::store::rules::stamp_new_run(&mut run, at);
-        let started = conformance::started(&run);
-        let sealed =
-            waygate_core::store::rules::seal_all(vec![started], &run.id, at, seq as u64 + 1, &prev);
-        prev.clone_from(&sealed[0].hash);
-        events.extend(sealed);
-        runs.push(run);
-    }
+    let (mut runs, events) = conformance::two_active_runs_of_one_pair();
     let refused = store.import(&runs, &events).unwrap_err().to_string();
     assert!(
         refused.contains(

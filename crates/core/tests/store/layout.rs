@@ -107,24 +107,12 @@ fn a_run_under_a_shared_lock_in_state_of_layout_3_holds_its_pair_after_the_rebui
     store.create_run(second, vec![started]).expect("free again");
 }
 
-/// A journal as a waygate before layout 4 could write it: `r1` under the shared lock
-/// `shared` and `r2` under none, both of `web` in `prod` and neither ended (the lock was
-/// edited between their starts, and a run under a shared lock did not hold its pair).
+/// A journal as a waygate before layout 4 could write it: two unended runs of one pair
+/// (`conformance::two_active_runs_of_one_pair`), each created by a commit of one record.
 fn journal_with_two_active_runs_of_one_pair(dir: &std::path::Path) {
     let mut bytes = Vec::new();
-    let mut prev = waygate_core::event::GENESIS_HASH.to_owned();
-    let at = jiff::Timestamp::now();
-    for (seq, (id, lock)) in [("r1", Some("shared")), ("r2", None)]
-        .into_iter()
-        .enumerate()
-    {
-        let (mut run, started) = new_run(id, "prod");
-        run.lock = lock.map(str::to_owned);
-        waygate_core::store::rules::stamp_new_run(&mut run, at);
-        let event =
-            waygate_core::store::rules::seal_all(vec![started], &run.id, at, seq as u64 + 1, &prev)
-                .remove(0);
-        prev.clone_from(&event.hash);
+    let (runs, events) = waygate_core::store::conformance::two_active_runs_of_one_pair();
+    for (run, event) in runs.into_iter().zip(events) {
         let record = serde_json::json!({ "event": event, "run": { "created": run }, "end": true });
         let payload = serde_json::to_vec(&record).expect("json");
         bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
