@@ -685,6 +685,20 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
         PgStore::open(schema.url(), false).unwrap().1,
         Tables::Migrated(2)
     );
+    // Migrated by the owner, the role still lacks the new table's grant, and is told where
+    // the grants are.
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    let run = conformance::run("b", "web", "qa");
+    let first = conformance::started(&run);
+    let refused = store.create_run(run, vec![first]).unwrap_err().to_string();
+    assert!(
+        refused.contains("waygate_definitions")
+            && refused.contains(
+                "(the grants the role waygate uses needs: docs/storage.md, PostgreSQL, Grants)"
+            ),
+        "{refused}"
+    );
+    drop(store);
     let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
     assert!(out.status.success(), "{out:?}");
 }
