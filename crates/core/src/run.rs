@@ -301,6 +301,63 @@ impl LockKeys {
 /// The prefix of a shared lock's key.
 const SHARED: &str = "lock:";
 
+/// Unended runs of one (workflow, env), more than one of them: what a waygate from before every
+/// run held its pair's lock could leave behind (a run under a shared lock did not hold it, so
+/// editing the lock let a second run in). A store that holds one unended run per pair cannot
+/// take them, and its refusal names them with this: `runs A and B are both active in
+/// environment `ENV` of workflow `WORKFLOW``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairHeldTwice {
+    /// The workflow.
+    pub workflow: String,
+    /// The environment.
+    pub env: String,
+    /// The unended runs of the pair, in id order.
+    pub runs: Vec<RunId>,
+}
+
+impl PairHeldTwice {
+    /// The pairs that more than one unended run of `runs` holds, by workflow, then env.
+    pub fn among<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Vec<PairHeldTwice> {
+        let mut pairs: BTreeMap<(&str, &str), Vec<RunId>> = BTreeMap::new();
+        for run in runs.into_iter().filter(|r| !r.status.is_ended()) {
+            pairs
+                .entry((run.workflow.as_str(), run.env.as_str()))
+                .or_default()
+                .push(run.id.clone());
+        }
+        pairs
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|((workflow, env), mut runs)| {
+                runs.sort();
+                runs.dedup();
+                PairHeldTwice {
+                    workflow: workflow.to_owned(),
+                    env: env.to_owned(),
+                    runs,
+                }
+            })
+            .filter(|pair| pair.runs.len() > 1)
+            .collect()
+    }
+}
+
+impl fmt::Display for PairHeldTwice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.runs.iter().map(RunId::as_str).collect();
+        let (last, rest) = ids.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
+        let all = if rest.len() == 1 { "both" } else { "all" };
+        write!(
+            f,
+            "runs {} and {last} are {all} active in environment `{}` of workflow `{}`",
+            rest.join(", "),
+            crate::text::escape_control(&self.env),
+            crate::text::escape_control(&self.workflow)
+        )
+    }
+}
+
 /// The key of one lock: without a shared lock `WORKFLOW/ENV` (a workflow name has no `/`, so
 /// the key splits at its first one), the (workflow, env) pair's; with one, `lock:NAME`, which
 /// no such key can equal (a workflow name has no `:`). Which keys a run holds: [`LockKeys`].
@@ -340,6 +397,36 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_held_twice_are_the_pairs_of_more_than_one_unended_run_and_say_which() {
+        let run = |id: &str, workflow: &str, env: &str, status: RunStatus| {
+            let mut run = Run::new(RunId::from(id), workflow, env, "s", "ana", "f.ron", "(x)");
+            run.status = status;
+            run
+        };
+        let runs = [
+            run("r3", "web", "prod", RunStatus::Active),
+            run("r1", "web", "prod", RunStatus::Active),
+            run("r0", "web", "prod", RunStatus::Aborted),
+            run("r2", "web", "qa", RunStatus::Active),
+            run("r5", "api", "prod", RunStatus::Active),
+            run("r4", "api", "prod", RunStatus::Active),
+            run("r6", "api", "prod", RunStatus::Active),
+        ];
+        let shown: Vec<String> = PairHeldTwice::among(&runs)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "runs r4, r5 and r6 are all active in environment `prod` of workflow `api`",
+                "runs r1 and r3 are both active in environment `prod` of workflow `web`",
+            ]
+        );
+        assert!(PairHeldTwice::among(&runs[1..4]).is_empty());
+    }
 
     #[test]
     fn started_records_what_the_run_pinned() {

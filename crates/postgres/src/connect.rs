@@ -126,6 +126,15 @@ pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> Store
         (false, Write::None) => db_message(e),
         (false, _) => format!("{}; nothing was written", db_message(e)),
     };
+    // A role short of a grant (a table added by a migration, which the role's grants predate)
+    // is pointed at the grants waygate's role needs.
+    let why = if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        format!(
+            "{why} (the grants the role waygate uses needs: docs/storage.md, PostgreSQL, Grants)"
+        )
+    } else {
+        why
+    };
     StoreError::Backend {
         location: location.to_owned(),
         why,
@@ -155,7 +164,7 @@ pub(crate) enum Write {
 }
 
 /// The server's own message, with its detail and hint.
-fn db_message(e: &postgres::Error) -> String {
+pub(crate) fn db_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = db.message().to_owned();

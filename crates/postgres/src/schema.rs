@@ -3,9 +3,12 @@
 
 use postgres::Client;
 use waygate_core::event::GENESIS_HASH;
+use waygate_core::run::{PairHeldTwice, RunId};
 use waygate_core::store::StoreError;
 
-use crate::connect::{failed, Write};
+use postgres::error::SqlState;
+
+use crate::connect::{db_message, failed, Write};
 
 /// The schema this waygate reads and writes. A database with another version is refused,
 /// naming both.
@@ -207,12 +210,46 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
         tx.rollback().map_err(fail)?;
         return Ok(None);
     }
-    if found == 1 {
-        tx.batch_execute(LEASES).map_err(fail)?;
-        tx.batch_execute(RUNS_FILLFACTOR).map_err(fail)?;
+    let refused = |why: String| StoreError::Backend {
+        location: location.to_owned(),
+        why: format!(
+            "the waygate tables are at schema {found} and this waygate needs schema \
+             {SCHEMA_VERSION}: {why}; nothing was written (docs/storage.md, PostgreSQL, Schema)"
+        ),
+    };
+    if let Some(pairs) = shared_pairs(&mut tx, location)? {
+        return Err(refused(pairs));
     }
-    tx.batch_execute(TO_3).map_err(fail)?;
-    tx.batch_execute(ONE_ACTIVE_PAIR).map_err(fail)?;
+    let who: (Option<String>, Option<String>) = tx
+        .query_one(
+            "SELECT current_user::text, (SELECT tableowner::text FROM pg_tables              WHERE schemaname = current_schema() AND tablename = 'waygate_runs')",
+            &[],
+        )
+        .map(|row| (row.get(0), row.get(1)))
+        .map_err(fail)?;
+    // A role without the rights to change the tables (the grants docs/storage.md gives the
+    // role waygate uses) is told who may, and what that role then grants it.
+    let change = |e: postgres::Error| match e.code() {
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            let (user, owner) = (
+                who.0.as_deref().unwrap_or("this role"),
+                who.1.as_deref().unwrap_or("?"),
+            );
+            refused(format!(
+                "{user} may not migrate them ({}): run one waygate command (`waygate runs`) \
+                 with --store naming the database as the tables' owner `{owner}` first, then, \
+                 as `{owner}`, `GRANT SELECT, INSERT ON waygate_definitions TO {user}`",
+                db_message(&e)
+            ))
+        }
+        _ => fail(e),
+    };
+    if found == 1 {
+        tx.batch_execute(LEASES).map_err(change)?;
+        tx.batch_execute(RUNS_FILLFACTOR).map_err(change)?;
+    }
+    tx.batch_execute(TO_3).map_err(change)?;
+    tx.batch_execute(ONE_ACTIVE_PAIR).map_err(change)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) SELECT $1 \
          WHERE (SELECT max(version) FROM waygate_schema) < $1",
@@ -221,6 +258,44 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
     .map_err(fail)?;
     tx.commit().map_err(fail)?;
     Ok(Some(found))
+}
+
+/// Why [`ONE_ACTIVE_PAIR`] cannot be made: the (workflow, env) pairs with more than one
+/// active run, which only a waygate before schema 3 could write (a run under a shared lock
+/// did not hold its pair), and what to do; `None` when there are none.
+fn shared_pairs(
+    tx: &mut postgres::Transaction<'_>,
+    location: &str,
+) -> Result<Option<String>, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
+    let rows = tx
+        .query(
+            "SELECT workflow, env, array_agg(id ORDER BY id) FROM waygate_runs WHERE active \
+             GROUP BY workflow, env HAVING count(*) > 1 ORDER BY workflow, env",
+            &[],
+        )
+        .map_err(fail)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let pairs: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let ids: Vec<String> = row.get(2);
+            PairHeldTwice {
+                workflow: row.get(0),
+                env: row.get(1),
+                runs: ids.into_iter().map(RunId).collect(),
+            }
+            .to_string()
+        })
+        .collect();
+    Ok(Some(format!(
+        "schema 3 holds one active run per (workflow, env), and a waygate before it let a run \
+         under a shared lock share its pair: {}; end all but one of each with the waygate that \
+         started them (`waygate abort RUN --reason ..`), then run this command again",
+        pairs.join("; ")
+    )))
 }
 
 /// Creates the tables unless another process did meanwhile (then `false`).

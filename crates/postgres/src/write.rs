@@ -38,7 +38,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use waygate_core::event::Event;
-use waygate_core::run::{LockKeys, Run, RunId};
+use waygate_core::run::{LockKeys, PairHeldTwice, Run, RunId};
 use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
     check_append, check_create, commit_time, seal_all, stamp_new_run,
@@ -781,6 +781,20 @@ fn import_rows(
     if events.is_empty() {
         // Nothing to copy: every run has at least its first event.
         return Ok(());
+    }
+    let shared = PairHeldTwice::among(runs);
+    if !shared.is_empty() {
+        let pairs: Vec<String> = shared.iter().map(ToString::to_string).collect();
+        return Err(StoreError::Backend {
+            location: location.to_owned(),
+            why: format!(
+                "it holds one active run per (workflow, env), and the copy has more, which a \
+                 waygate from before every run held its pair's lock let in: {}; end all but one \
+                 of each in the source (`waygate abort RUN --reason ..`), then copy again; \
+                 nothing was written",
+                pairs.join("; ")
+            ),
+        });
     }
     let mut new = RunColumns::default();
     let mut seen = HashSet::new();

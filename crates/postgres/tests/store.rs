@@ -569,16 +569,8 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let store = open(&schema);
-    let mut run = conformance::run("r1", "web", "prod");
-    run.lock = Some("shared".into());
-    let first = conformance::started(&run);
-    store.create_run(run, vec![first]).unwrap();
-    let second = "INSERT INTO waygate_runs \
-         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-         SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
-         FROM waygate_runs WHERE id = 'r1'";
-    let out = schema.psql(second);
+    let store = with_a_shared_lock_run(&schema);
+    let out = schema.psql(SECOND_OF_THE_PAIR);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("waygate_runs_one_active_pair"), "{stderr}");
@@ -592,5 +584,147 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
         PgStore::open(schema.url(), false).unwrap().1,
         Tables::Migrated(2)
     );
-    assert!(!schema.psql(second).status.success());
+    assert!(!schema.psql(SECOND_OF_THE_PAIR).status.success());
+}
+
+/// A store at `schema` holding `r1`, active, of `web` in `prod` under the shared lock `shared`.
+fn with_a_shared_lock_run(schema: &TestSchema) -> PgStore {
+    let store = open(schema);
+    let mut run = conformance::run("r1", "web", "prod");
+    run.lock = Some("shared".into());
+    let first = conformance::started(&run);
+    store.create_run(run, vec![first]).unwrap();
+    store
+}
+
+/// A row past waygate's checks: `r2`, a second active run of `r1`'s pair under no lock.
+const SECOND_OF_THE_PAIR: &str = "INSERT INTO waygate_runs \
+     (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
+     SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
+     FROM waygate_runs WHERE id = 'r1'";
+
+/// A database where a waygate before schema 3 let two runs of one (workflow, env) be active
+/// at once (one of them under a shared lock) cannot get the pair index: the migration is
+/// refused naming the runs and what to do, writes nothing, and goes through once all but one
+/// of them have ended.
+#[test]
+fn a_migration_meeting_two_active_runs_of_one_pair_names_them_and_what_to_do() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    drop(with_a_shared_lock_run(&schema));
+    let out = schema.psql(&format!(
+        "DROP INDEX waygate_runs_one_active_pair; {SECOND_OF_THE_PAIR}; {BACK_TO_SCHEMA_2}"
+    ));
+    assert!(out.status.success(), "{out:?}");
+
+    let refused = PgStore::open(schema.url(), false).unwrap_err().to_string();
+    for part in [
+        "at schema 2 and this waygate needs schema 3: ",
+        "runs r1 and r2 are both active in environment `prod` of workflow `web`",
+        "`waygate abort RUN --reason ..`",
+        "nothing was written",
+    ] {
+        assert!(refused.contains(part), "{part:?} in {refused}");
+    }
+    let version = schema.psql("SELECT max(version) FROM waygate_schema");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(" 2\n"));
+
+    let out = schema.psql("UPDATE waygate_runs SET active = false WHERE id = 'r2'");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(2)
+    );
+}
+
+/// A role that may use the tables but not change them (the grants of docs/storage.md) meets
+/// a database of an older schema: the refusal says who may migrate it and what to run.
+#[test]
+fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    create(&open(&schema), "a", "prod");
+    let out = schema.psql(BACK_TO_SCHEMA_2);
+    assert!(out.status.success(), "{out:?}");
+    let role = format!("{}_app", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT, INSERT ON waygate_events TO {role}; \
+         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
+         GRANT SELECT ON waygate_schema TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let as_role = format!("{scheme}://{role}@{host}");
+
+    let refused = PgStore::open(&as_role, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    let owner = schema.psql("SELECT current_user");
+    let owner = String::from_utf8_lossy(&owner.stdout)
+        .lines()
+        .nth(2)
+        .unwrap()
+        .trim()
+        .to_owned();
+    for part in [
+        "at schema 2 and this waygate needs schema 3: ".to_owned(),
+        format!("{role} may not"),
+        format!("as the tables' owner `{owner}`"),
+        "waygate_definitions".to_owned(),
+        "nothing was written".to_owned(),
+    ] {
+        assert!(refused.contains(&part), "{part:?} in {refused}");
+    }
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(2)
+    );
+    // Migrated by the owner, the role still lacks the new table's grant, and is told where
+    // the grants are.
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    let run = conformance::run("b", "web", "qa");
+    let first = conformance::started(&run);
+    let refused = store.create_run(run, vec![first]).unwrap_err().to_string();
+    assert!(
+        refused.contains("waygate_definitions")
+            && refused.contains(
+                "(the grants the role waygate uses needs: docs/storage.md, PostgreSQL, Grants)"
+            ),
+        "{refused}"
+    );
+    drop(store);
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `store copy` into PostgreSQL of a store holding two active runs of one (workflow, env)
+/// (which an embedded store written before layout 4 can) is refused naming them, writing
+/// nothing: the pair index could not take them.
+#[test]
+fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let (mut runs, events) = conformance::two_active_runs_of_one_pair();
+    let refused = store.import(&runs, &events).unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "runs r1 and r2 are both active in environment `prod` of workflow `web`; end all but \
+             one of each in the source (`waygate abort RUN --reason ..`), then copy again; \
+             nothing was written"
+        ),
+        "{refused}"
+    );
+    assert!(store.list_runs(&Default::default()).unwrap().is_empty());
+    // With one of them ended, the copy goes in.
+    runs[1].status = waygate_core::run::RunStatus::Aborted;
+    store.import(&runs, &events).unwrap();
+    assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 2);
 }

@@ -59,6 +59,29 @@ pub fn moved(from: &str, to: &str) -> NewEvent {
     )
 }
 
+/// What a store written before every run held its (workflow, env) lock could hold: `r1` of
+/// `web` in `prod` under the shared lock `shared` and `r2` of the same pair under none, both
+/// unended (the lock was edited between their starts), with their `RunStarted` events sealed
+/// in one chain. No store of today lets a second one in; tests write them past the checks.
+pub fn two_active_runs_of_one_pair() -> (Vec<Run>, Vec<Event>) {
+    let at = jiff::Timestamp::now();
+    let mut prev = crate::event::GENESIS_HASH.to_owned();
+    let (mut runs, mut events) = (Vec::new(), Vec::new());
+    for (seq, (id, lock)) in [("r1", Some("shared")), ("r2", None)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut run = run(id, "web", "prod");
+        run.lock = lock.map(str::to_owned);
+        super::stamp_new_run(&mut run, at);
+        let sealed = super::seal_all(vec![started(&run)], &run.id, at, seq as u64 + 1, &prev);
+        prev.clone_from(&sealed[0].hash);
+        events.extend(sealed);
+        runs.push(run);
+    }
+    (runs, events)
+}
+
 /// A `RunEnded` event.
 pub fn ended(state: &str, status: RunStatus) -> NewEvent {
     NewEvent::new(

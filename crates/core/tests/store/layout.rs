@@ -106,3 +106,55 @@ fn a_run_under_a_shared_lock_in_state_of_layout_3_holds_its_pair_after_the_rebui
     waygate_core::store::conformance::end(&store, &holder);
     store.create_run(second, vec![started]).expect("free again");
 }
+
+/// A journal as a waygate before layout 4 could write it: two unended runs of one pair
+/// (`conformance::two_active_runs_of_one_pair`), each created by a commit of one record.
+fn journal_with_two_active_runs_of_one_pair(dir: &std::path::Path) {
+    let mut bytes = Vec::new();
+    let (runs, events) = waygate_core::store::conformance::two_active_runs_of_one_pair();
+    for (run, event) in runs.into_iter().zip(events) {
+        let record = serde_json::json!({ "event": event, "run": { "created": run }, "end": true });
+        let payload = serde_json::to_vec(&record).expect("json");
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    std::fs::create_dir_all(dir.join("journal")).expect("journal dir");
+    std::fs::write(dir.join("FORMAT"), "waygate-store 1\n").expect("FORMAT");
+    std::fs::write(dir.join("journal").join("00000001.seg"), bytes).expect("segment");
+}
+
+/// Two unended runs of one (workflow, env) from a journal written before layout 4 both hold
+/// the pair once rebuilt: whichever ends first, the pair stays held until the other has
+/// ended too (the first to end freed it while the other was going, and a third run got in).
+#[test]
+fn two_active_runs_of_one_pair_from_an_older_journal_hold_it_until_both_have_ended() {
+    for first in ["r1", "r2"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        journal_with_two_active_runs_of_one_pair(dir.path());
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        assert!(store.verify().expect("verify").is_ok());
+        let (third, started) = new_run("r3", "prod");
+        let end = |store: &EmbeddedStore, id: &str| {
+            let run = store.load_run(&RunId::from(id)).expect("load");
+            waygate_core::store::conformance::end(store, &run);
+        };
+        let refused =
+            |store: &EmbeddedStore| match store.create_run(third.clone(), vec![started.clone()]) {
+                Err(StoreError::EnvironmentBusy { .. }) => {}
+                other => panic!("{first} ended first: expected EnvironmentBusy, got {other:?}"),
+            };
+        refused(&store);
+        end(&store, first);
+        refused(&store);
+        // Through sled too, not only the session's overlay.
+        drop(store);
+        let store = EmbeddedStore::open(dir.path()).expect("reopen");
+        refused(&store);
+        let other = if first == "r1" { "r2" } else { "r1" };
+        end(&store, other);
+        store
+            .create_run(third.clone(), vec![started.clone()])
+            .expect("free once both have ended");
+    }
+}

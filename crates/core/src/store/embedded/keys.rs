@@ -52,7 +52,9 @@ pub(crate) fn chunk_key(run: &RunId, index: u32) -> Vec<u8> {
 }
 
 /// `a:` ‖ a lock key (one of [`crate::run::Run::lock_keys`]) with its first `/` as NUL: the
-/// unended run holding the lock.
+/// unended run holding the lock. Its value is the run's id; or, where a journal written before
+/// layout 4 has two unended runs of one (workflow, env), the ids of those holding it, oldest
+/// first, one a line, the key held until the last has ended (`session.rs`, `active_runs`).
 pub(crate) fn active_key(lock_key: &str) -> Vec<u8> {
     // The first `/` as a NUL: a (workflow, env) key is then the `a:` ‖ workflow ‖ NUL ‖ env
     // that stores written before locks could be shared hold (`lock_key` has no NUL in it, so

@@ -433,7 +433,7 @@ impl Session {
         let mut chunks: HashMap<RunId, Chunk> = HashMap::new();
         // Runs and environment holders as the commits so far leave them.
         let mut runs: HashMap<RunId, Run> = HashMap::new();
-        let mut holders: HashMap<Vec<u8>, Option<RunId>> = HashMap::new();
+        let mut holders: HashMap<Vec<u8>, Vec<RunId>> = HashMap::new();
         for commit in commits {
             let mut update = None;
             for (pos, record) in commit.records {
@@ -467,7 +467,15 @@ impl Session {
                     writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
                         for (key, _) in run.lock_keys().iter() {
-                            holders.insert(active_key(key), Some(run.id.clone()));
+                            let list = match holders.entry(active_key(key)) {
+                                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                                std::collections::hash_map::Entry::Vacant(v) => {
+                                    v.insert(self.active_runs(key)?)
+                                }
+                            };
+                            if !list.contains(&run.id) {
+                                list.push(run.id.clone());
+                            }
                         }
                     }
                     runs.insert(run.id.clone(), *run);
@@ -483,15 +491,14 @@ impl Session {
                     };
                     change.apply(&mut run);
                     if run.status.is_ended() {
-                        for (lock_key, _) in run.lock_keys().iter() {
-                            let key = active_key(lock_key);
-                            let holder = match holders.get(&key) {
-                                Some(holder) => holder.clone(),
-                                None => self.active_run(lock_key)?,
+                        for (key, _) in run.lock_keys().iter() {
+                            let list = match holders.entry(active_key(key)) {
+                                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                                std::collections::hash_map::Entry::Vacant(v) => {
+                                    v.insert(self.active_runs(key)?)
+                                }
                             };
-                            if holder.as_ref() == Some(&id) {
-                                holders.insert(key, None);
-                            }
+                            list.retain(|holder| *holder != id);
                         }
                     }
                     runs.insert(id, run);
@@ -508,10 +515,11 @@ impl Session {
             run.definition.clear();
             writes.insert(run_key(id.as_str()), to_json(&run)?);
         }
-        for (key, holder) in holders {
-            match holder {
-                Some(id) => writes.insert(key, id.as_str().as_bytes()),
-                None => writes.remove(key),
+        for (key, list) in holders {
+            if list.is_empty() {
+                writes.remove(key);
+            } else {
+                writes.insert(key, holders_value(&list));
             }
         }
         writes.insert(APPLIED, to_json(&applied)?);
@@ -603,11 +611,18 @@ impl Session {
         Ok(())
     }
 
-    /// The unended run holding the lock with this key (one of [`Run::lock_keys`]), as sled
-    /// says.
-    pub(crate) fn active_run(&self, lock_key: &str) -> Result<Option<RunId>, StoreError> {
-        let holder = self.db.get(active_key(lock_key)).map_err(sled_err)?;
-        Ok(holder.map(|h| RunId(String::from_utf8_lossy(&h).into_owned())))
+    /// The unended runs holding the lock with this key (one of [`Run::lock_keys`]), as sled
+    /// says, oldest first: one, or none; more only from a journal written before layout 4
+    /// ([`super::keys::active_key`]).
+    pub(crate) fn active_runs(&self, lock_key: &str) -> Result<Vec<RunId>, StoreError> {
+        let holders = self.db.get(active_key(lock_key)).map_err(sled_err)?;
+        Ok(holders.map_or_else(Vec::new, |h| {
+            String::from_utf8_lossy(&h)
+                .split(HOLDERS_SEPARATOR)
+                .filter(|id| !id.is_empty())
+                .map(|id| RunId(id.to_owned()))
+                .collect()
+        }))
     }
 
     /// Writes a group of queued writes (see [`super::group`]): checks each on its own against
@@ -723,10 +738,14 @@ impl Session {
         chain.next_seq += sealed.len() as u64;
         chain.last_hash.clone_from(&sealed[last].hash);
         chain.last_at = Some(at);
-        let run = run.map(|(run, how)| {
-            group.moved(&run, how);
-            run
-        });
+        let run = match run {
+            Some((run, how)) => {
+                let holders = holders_after(&overlay, self, &run, how)?;
+                group.moved(&run, holders);
+                Some(run)
+            }
+            None => None,
+        };
         Ok((
             Staged {
                 records,
@@ -872,17 +891,60 @@ impl Layered<'_> {
         }
     }
 
-    fn active(&self, session: &Session, lock_key: &str) -> Result<Option<RunId>, StoreError> {
+    /// The unended runs holding `lock_key` (see [`Session::active_runs`]).
+    fn holders(&self, session: &Session, lock_key: &str) -> Result<Vec<RunId>, StoreError> {
         match self
             .group
             .active
             .get(lock_key)
             .or_else(|| self.session.active.get(lock_key))
         {
-            Some(holder) => Ok(holder.clone()),
-            None => session.active_run(lock_key),
+            Some(holders) => Ok(holders.clone()),
+            None => session.active_runs(lock_key),
         }
     }
+
+    /// The unended run holding `lock_key`, the oldest if a journal written before layout 4
+    /// left more than one.
+    fn active(&self, session: &Session, lock_key: &str) -> Result<Option<RunId>, StoreError> {
+        Ok(self.holders(session, lock_key)?.into_iter().next())
+    }
+}
+
+/// The holders of each of `run`'s lock keys once it is written: a new unended run joins them,
+/// and a run that has ended leaves them. A key keeps being held while any unended run holds it,
+/// so of two runs of one pair that a journal written before layout 4 has both unended, the
+/// first to end leaves the pair to the other.
+fn holders_after(
+    overlay: &Layered<'_>,
+    session: &Session,
+    run: &Run,
+    how: RunWrite,
+) -> Result<Vec<(String, Vec<RunId>)>, StoreError> {
+    let mut out = Vec::new();
+    for (key, _) in run.lock_keys().iter() {
+        let mut holders = overlay.holders(session, key)?;
+        match (how, run.status.is_ended()) {
+            (RunWrite::Created, false) => holders.push(run.id.clone()),
+            (RunWrite::Changed, true) => holders.retain(|holder| *holder != run.id),
+            (RunWrite::Created, true) | (RunWrite::Changed, false) => continue,
+        }
+        out.push((key.to_owned(), holders));
+    }
+    Ok(out)
+}
+
+/// Between the holders of one `a:` key in sled (a run id has no line break).
+const HOLDERS_SEPARATOR: char = '\n';
+
+/// The `a:` value of these holders.
+fn holders_value(holders: &[RunId]) -> Vec<u8> {
+    holders
+        .iter()
+        .map(RunId::as_str)
+        .collect::<Vec<_>>()
+        .join(&HOLDERS_SEPARATOR.to_string())
+        .into_bytes()
 }
 
 /// What a write did to its run: the journal records a new run whole and a change as a move,
@@ -904,8 +966,8 @@ struct Staged {
 #[derive(Debug, Default)]
 struct Overlay {
     runs: HashMap<RunId, Run>,
-    /// By the keys of [`Run::lock_keys`].
-    active: HashMap<String, Option<RunId>>,
+    /// By the keys of [`Run::lock_keys`]: the unended runs holding each.
+    active: HashMap<String, Vec<RunId>>,
 }
 
 impl Overlay {
@@ -915,19 +977,10 @@ impl Overlay {
         self.active.extend(group.active);
     }
 
-    /// Records `run` as a write of the group left it.
-    fn moved(&mut self, run: &Run, how: RunWrite) {
-        let holder = match (how, run.status.is_ended()) {
-            (RunWrite::Created, false) => Some(Some(run.id.clone())),
-            // An active run always holds every one of its locks: ending it frees them.
-            (RunWrite::Changed, true) => Some(None),
-            (RunWrite::Created, true) | (RunWrite::Changed, false) => None,
-        };
-        if let Some(holder) = holder {
-            for (key, _) in run.lock_keys().iter() {
-                self.active.insert(key.to_owned(), holder.clone());
-            }
-        }
+    /// Records `run` as a write of the group left it, with the holders of its lock keys after
+    /// it ([`holders_after`]).
+    fn moved(&mut self, run: &Run, holders: Vec<(String, Vec<RunId>)>) {
+        self.active.extend(holders);
         self.runs.insert(run.id.clone(), run.clone());
     }
 }
