@@ -313,19 +313,27 @@ fn try_known(
     batch: &[(Ticket, Write)],
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Option<Results>, StoreError> {
-    let known = &writer.known;
+    let known = &mut writer.known;
     let Some(head) = known.head.clone().filter(|_| known.hopeful) else {
         return Ok(None);
     };
+    let remembered = |(_, write): &(Ticket, Write)| match write {
+        Write::Commit(Commit { id, .. }) | Write::Append { id, .. } => known.runs.contains_key(id),
+        Write::Create { .. } => false,
+    };
+    if !batch.iter().all(remembered) {
+        return Ok(None);
+    }
+    // The runs move from what is remembered into the group's view rather than being copied:
+    // whatever happens next, the writer remembers them as the group leaves them or forgets
+    // them (a run it no longer remembers is read by steps 1 to 3).
     let mut view = View::default();
     for (_, write) in batch {
-        let (Write::Commit(Commit { id, .. }) | Write::Append { id, .. }) = write else {
-            return Ok(None);
-        };
-        let Some(run) = known.runs.get(id) else {
-            return Ok(None);
-        };
-        view.runs.insert(id.clone(), run.clone());
+        if let Write::Commit(Commit { id, .. }) | Write::Append { id, .. } = write {
+            if let Some(run) = known.runs.remove(id) {
+                view.runs.insert(id.clone(), run);
+            }
+        }
     }
     // A session the server ended while it was idle (a restart, `pg_terminate_backend`) has
     // said so already: reading what is waiting costs no round trip, and steps 1 to 4 then
@@ -577,7 +585,7 @@ fn write_rows(
     let ev = EventColumns::of(events);
     let last = events
         .last()
-        .map_or((0, String::new()), |e| (e.seq as i64, e.hash.clone()));
+        .map_or((0, ""), |e| (e.seq as i64, e.hash.as_str()));
     let at = at.to_string();
     if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
         let one: [&(dyn ToSql + Sync); 17] = [
@@ -645,31 +653,31 @@ fn write_rows(
 
 /// Events as columns, for `unnest`.
 #[derive(Default)]
-struct EventColumns {
+struct EventColumns<'a> {
     seq: Vec<i64>,
-    run_id: Vec<String>,
+    run_id: Vec<&'a str>,
     at: Vec<String>,
     at_us: Vec<i64>,
-    actor: Vec<String>,
+    actor: Vec<&'a str>,
     kind_name: Vec<&'static str>,
     kind: Vec<String>,
-    prev_hash: Vec<String>,
-    hash: Vec<String>,
+    prev_hash: Vec<&'a str>,
+    hash: Vec<&'a str>,
 }
 
-impl EventColumns {
-    fn of(events: &[Event]) -> EventColumns {
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [Event]) -> EventColumns<'a> {
         let mut c = EventColumns::default();
         for e in events {
             c.seq.push(e.seq as i64);
-            c.run_id.push(e.run_id.0.clone());
+            c.run_id.push(e.run_id.as_str());
             c.at.push(e.at.to_string());
             c.at_us.push(micros(e.at));
-            c.actor.push(e.actor.clone());
+            c.actor.push(&e.actor);
             c.kind_name.push(e.kind_name());
             c.kind.push(kind_json(&e.kind));
-            c.prev_hash.push(e.prev_hash.clone());
-            c.hash.push(e.hash.clone());
+            c.prev_hash.push(&e.prev_hash);
+            c.hash.push(&e.hash);
         }
         c
     }
