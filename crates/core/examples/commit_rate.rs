@@ -20,9 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use waygate_core::event::{Cause, EventKind, NewEvent};
-use waygate_core::run::{Run, RunId};
-use waygate_core::store::{EmbeddedStore, RunChange, Store, StoreError};
+use waygate_core::store::conformance::commit_rate::{advance, cycle5_run};
+use waygate_core::store::{EmbeddedStore, Store, StoreError};
 
 #[path = "support/flags.rs"]
 mod flags;
@@ -55,46 +54,11 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn transitioned(from: &str, to: &str) -> NewEvent {
-    NewEvent::new(
-        "bench",
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: Some("guards passed: ok".into()),
-        },
-    )
-}
-
-/// Advances run `id` (at version 1, in `s0`) through `n` commits.
-fn advance(store: &EmbeddedStore, id: &RunId, n: u64) -> Result<(), StoreError> {
-    let mut version = 1;
-    for i in 0..n {
-        let (from, to) = (format!("s{}", i % 5), format!("s{}", (i + 1) % 5));
-        let event = transitioned(&from, &to);
-        version = store
-            .commit(id, version, RunChange::to_state(to), vec![event])?
-            .0
-            .version;
-    }
-    Ok(())
-}
-
 fn run(args: &Args) -> Result<f64, StoreError> {
     let store = EmbeddedStore::open(&args.dir)?;
     let mut ids = Vec::new();
     for t in 0..args.threads {
-        let run = Run::new(
-            RunId(format!("bench-{t:02}")),
-            "cycle5",
-            format!("env{t}"),
-            "s0",
-            "bench",
-            "bench/cycle5.ron",
-            include_str!("../../../bench/cycle5.ron"),
-        );
-        let started = NewEvent::new("bench", run.started());
+        let (run, started) = cycle5_run(format!("bench-{t:02}"), format!("env{t}"));
         ids.push(store.create_run(run, vec![started])?.0.id);
     }
     let held = if args.held { Some(store.hold()?) } else { None };

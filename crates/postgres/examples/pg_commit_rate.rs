@@ -21,56 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use waygate_core::event::{Cause, EventKind, NewEvent};
-use waygate_core::run::{Run, RunId};
-use waygate_core::store::{EventFilter, MemoryStore, RunChange, RunFilter, Store, StoreError};
+use waygate_core::store::conformance::commit_rate::{advance, cycle5_run};
+use waygate_core::store::{EventFilter, MemoryStore, RunFilter, Store, StoreError};
 use waygate_postgres::PgStore;
-
-fn transitioned(from: &str, to: &str) -> NewEvent {
-    NewEvent::new(
-        "bench",
-        EventKind::Transitioned {
-            from: from.into(),
-            to: to.into(),
-            cause: Cause::Advance,
-            reason: Some("guards passed: ok".into()),
-        },
-    )
-}
-
-fn new_run(id: String, env: String) -> (Run, NewEvent) {
-    let run = Run::new(
-        RunId(id),
-        "cycle5",
-        env,
-        "s1",
-        "bench",
-        "bench/cycle5.ron",
-        include_str!("../../../bench/cycle5.ron"),
-    );
-    let started = NewEvent::new("bench", run.started());
-    (run, started)
-}
-
-/// Advances run `id` (at version 1, in `s1`) through `n` commits.
-fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> {
-    let mut version = 1;
-    for i in 0..n {
-        // Round the states of `bench/cycle5.ron`, so the runs left behind are valid for
-        // `status` and the pages.
-        let (from, to) = (format!("s{}", i % 5 + 1), format!("s{}", (i + 1) % 5 + 1));
-        version = store
-            .commit(
-                id,
-                version,
-                RunChange::to_state(&to),
-                vec![transitioned(&from, &to)],
-            )?
-            .0
-            .version;
-    }
-    Ok(())
-}
 
 fn fill(url: &str, events: u64) -> Result<(), StoreError> {
     // One write per event (each run's first event, then one commit per event), so this clock
@@ -89,7 +42,7 @@ fn fill(url: &str, events: u64) -> Result<(), StoreError> {
     let mut made = 0;
     let mut n = 0;
     while made < events {
-        let (run, started) = new_run(format!("fill-{n:06}"), format!("env{n}"));
+        let (run, started) = cycle5_run(format!("fill-{n:06}"), format!("env{n}"));
         let id = memory.create_run(run, vec![started])?.0.id;
         let length = (events - made).min(100);
         advance(&memory, &id, length - 1)?;
@@ -130,7 +83,7 @@ fn main() -> Result<(), StoreError> {
     let (store, _) = PgStore::open(url, true)?;
     let mut ids = Vec::new();
     for t in 0..threads {
-        let (run, started) = new_run(format!("{tag}-{t:02}"), format!("{tag}-env{t}"));
+        let (run, started) = cycle5_run(format!("{tag}-{t:02}"), format!("{tag}-env{t}"));
         ids.push(store.create_run(run, vec![started])?.0.id);
     }
     let per_thread = commits / threads;

@@ -10,6 +10,7 @@
 //! to stderr before it runs).
 #![allow(clippy::unwrap_used)]
 
+pub mod commit_rate;
 pub mod crash;
 
 use super::{EventFilter, RunChange, RunFilter, Store, StoreError, VerifyReport};

@@ -1,0 +1,47 @@
+//! What the commit-rate examples of every backend commit (`crates/core/examples/commit_rate.rs`,
+//! `crates/postgres/examples/pg_commit_rate.rs`, `docs/performance.md`): runs of the 5-state
+//! cycle of `bench/cycle5.ron`, each commit moving one to its next state with one
+//! `Transitioned` event, so the figures of two backends measure the same writes.
+
+use crate::event::{Cause, EventKind, NewEvent};
+use crate::run::{Run, RunId};
+use crate::store::{RunChange, Store, StoreError};
+
+/// A run `id` of `cycle5` in `env`, in its initial state `s1`, not yet created, and the event
+/// that creates it.
+pub fn cycle5_run(id: String, env: String) -> (Run, NewEvent) {
+    let run = Run::new(
+        RunId(id),
+        "cycle5",
+        env,
+        "s1",
+        "bench",
+        "bench/cycle5.ron",
+        include_str!("../../../../../bench/cycle5.ron"),
+    );
+    let started = NewEvent::new("bench", run.started());
+    (run, started)
+}
+
+/// Advances run `id` (at version 1, in `s1`) through `n` commits, round the states of
+/// `bench/cycle5.ron`, so the runs left behind are valid for `status` and the pages.
+pub fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> {
+    let mut version = 1;
+    for i in 0..n {
+        let (from, to) = (format!("s{}", i % 5 + 1), format!("s{}", (i + 1) % 5 + 1));
+        let event = NewEvent::new(
+            "bench",
+            EventKind::Transitioned {
+                from,
+                to: to.clone(),
+                cause: Cause::Advance,
+                reason: Some("guards passed: ok".into()),
+            },
+        );
+        version = store
+            .commit(id, version, RunChange::to_state(to), vec![event])?
+            .0
+            .version;
+    }
+    Ok(())
+}
