@@ -18,9 +18,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use waygate_core::store::conformance::commit_rate::{advance, cycle5_run};
+use waygate_core::store::conformance::commit_rate::{advance_together, cycle5_run};
 use waygate_core::store::{EmbeddedStore, Store, StoreError};
 
 #[path = "support/flags.rs"]
@@ -63,17 +62,7 @@ fn run(args: &Args) -> Result<f64, StoreError> {
     }
     let held = if args.held { Some(store.hold()?) } else { None };
     let per_thread = args.commits / args.threads;
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = ids
-            .iter()
-            .map(|id| scope.spawn(|| advance(&store, id, per_thread)))
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })?;
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = advance_together(&store, &ids, per_thread)?.as_secs_f64();
     drop(held);
     Ok(seconds)
 }

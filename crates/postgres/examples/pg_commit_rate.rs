@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use waygate_core::store::conformance::commit_rate::{advance, cycle5_run};
+use waygate_core::store::conformance::commit_rate::{advance, advance_together, cycle5_run};
 use waygate_core::store::{EventFilter, MemoryStore, RunFilter, Store, StoreError};
 use waygate_postgres::PgStore;
 
@@ -87,20 +87,7 @@ fn main() -> Result<(), StoreError> {
         ids.push(store.create_run(run, vec![started])?.0.id);
     }
     let per_thread = commits / threads;
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let store = &store;
-                scope.spawn(move || advance(store, id, per_thread))
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })?;
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = advance_together(&store, &ids, per_thread)?.as_secs_f64();
     let commits = per_thread * threads;
     println!(
         "{{\"commits\":{commits},\"threads\":{threads},\"seconds\":{seconds:.3},\"per_sec\":{:.1}}}",

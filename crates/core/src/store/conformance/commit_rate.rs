@@ -45,3 +45,23 @@ pub fn advance(store: &dyn Store, id: &RunId, n: u64) -> Result<(), StoreError> 
     }
     Ok(())
 }
+
+/// Advances every run of `ids` through `each` commits at once, one thread per run (the
+/// store's group commit decides how their commits share transactions): how long that took.
+pub fn advance_together(
+    store: &dyn Store,
+    ids: &[RunId],
+    each: u64,
+) -> Result<std::time::Duration, StoreError> {
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ids
+            .iter()
+            .map(|id| scope.spawn(move || advance(store, id, each)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    Ok(start.elapsed())
+}
