@@ -413,6 +413,41 @@ fn a_time_without_an_offset_is_refused_not_read_as_midnight() {
     assert!(!sb.store().exists(), "nothing opened, nothing created");
 }
 
+/// RFC 3339 offsets go to ±23:59; jiff reads up to ±25:59. A time beyond (`+25:00`, a typo
+/// or a forged scope) is a usage error saying so, for every command taking a time; the
+/// largest offset RFC 3339 allows still reads.
+#[test]
+fn a_time_offset_beyond_rfc3339_is_refused() {
+    let sb = Sandbox::new();
+    let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
+    for command in commands {
+        for flag in ["--since", "--until"] {
+            for bad in ["2026-11-29T10:00:00+25:00", "2026-11-29T10:00:00-24:30"] {
+                let mut args = command.to_vec();
+                args.extend([flag, bad]);
+                let ran = sb.wg(&args);
+                ran.code(2);
+                assert!(
+                    ran.stderr.contains(&format!(
+                        "for '{flag} <TIME>': this UTC offset is beyond ±23:59"
+                    )),
+                    "{args:?}: {}",
+                    ran.stderr
+                );
+            }
+        }
+    }
+    assert!(!sb.path().join("r.html").exists());
+    assert!(!sb.store().exists(), "nothing opened, nothing created");
+    sb.write(
+        "w.ron",
+        &crate::helpers::one_action_workflow("w", "dev", "5s"),
+    );
+    sb.start("ana", "w.ron", "dev", &[]);
+    sb.wg(&["audit", "--since", "2026-11-29T10:00:00+23:59"])
+        .code(0);
+}
+
 /// `--since` after `--until` can select nothing: every command taking both says so (exit 2,
 /// as for any time flag that does not read), rather than `audit` printing an empty table as
 /// if nothing had happened in the window.
