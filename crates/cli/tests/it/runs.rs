@@ -413,6 +413,56 @@ fn a_time_without_an_offset_is_refused_not_read_as_midnight() {
     assert!(!sb.store().exists(), "nothing opened, nothing created");
 }
 
+/// CSV is for spreadsheets: a cell that would start a formula (`=`, `+`, `-`, `@`, a tab, a
+/// carriage return) is written with a leading `'`, text holding a `;` is quoted (a spreadsheet
+/// splitting on `;` starts no cell inside it), in `runs`, `history` and `audit` alike; JSON
+/// keeps the exact text.
+#[test]
+fn csv_exports_start_no_spreadsheet_formula_and_json_stays_exact() {
+    let sb = Sandbox::new();
+    let env = "=cmd|' /C calc'!A0;@SUM(1)";
+    sb.write(
+        "w.ron",
+        &crate::helpers::one_action_workflow("w", env, "5s"),
+    );
+    let run = sb.start("ana", "w.ron", env, &[]);
+    let reason = "=HYPERLINK(\"http://evil\",\"x\")";
+    sb.wg_as("ana", &["abort", &run, "--reason", reason])
+        .code(0);
+
+    let runs = sb.wg(&["runs", "--format", "csv"]).code(0).stdout.clone();
+    let row = runs.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with(&format!("{run},w,\"'=cmd|' /C calc'!A0;@SUM(1)\",")),
+        "{runs}"
+    );
+    let json = sb.wg(&["runs", "--format", "json"]).code(0).json();
+    assert_eq!(json[0]["env"], env);
+
+    // The reason sits inside the summary, after fixed words: quoted, exact, not prefixed.
+    let summary = "\"aborted in `deploy`: =HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"";
+    for args in [
+        vec!["history", run.as_str(), "--format", "csv"],
+        vec!["audit", "--run", run.as_str(), "--format", "csv"],
+    ] {
+        let csv = sb.wg(&args).code(0).stdout.clone();
+        assert!(
+            csv.contains(&format!(",Aborted,{summary},")),
+            "{args:?}: {csv}"
+        );
+        // The run's start names the environment inside its summary: quoted for the `;`.
+        assert!(
+            csv.contains(",RunStarted,\"started w in =cmd|' /C calc'!A0;@SUM(1) at `deploy`"),
+            "{args:?}: {csv}"
+        );
+    }
+    let history = sb.history(&run);
+    assert_eq!(
+        crate::helpers::of_kind(&history, "Aborted")[0]["reason"],
+        reason
+    );
+}
+
 /// RFC 3339 offsets go to ±23:59; jiff reads up to ±25:59. A time beyond (`+25:00`, a typo
 /// or a forged scope) is a usage error saying so, for every command taking a time; the
 /// largest offset RFC 3339 allows still reads.
