@@ -1,7 +1,7 @@
 //! Events as text for people: one line per event (`history`, `audit`, the audit report), a
 //! guard outcome as a word, the time format people read and the one they write (`--since`,
 //! a page's filter), and events as CSV. Plain text, not escaped: each renderer escapes for its
-//! medium (`text::escape_control` for a terminal, XML escaping for a page; CSV quotes).
+//! medium (`text::escape_control` for a terminal, XML escaping for a page; `text::csv_field`).
 
 use crate::event::{Event, EventKind};
 use crate::outcome::Outcome;
@@ -280,8 +280,9 @@ pub const EVENT_CSV_COLUMNS: [&str; 8] = [
     "hash",
 ];
 
-/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]): exact text, quoted where
-/// needed ([`crate::text::csv_field`]).
+/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]), for spreadsheets: the
+/// text quoted where needed, a cell that would start a formula led by `'`
+/// ([`crate::text::csv_field`]).
 pub fn events_csv(events: &[Event]) -> String {
     let mut out = crate::text::csv_row(EVENT_CSV_COLUMNS.iter().copied());
     for e in events {
