@@ -1,9 +1,11 @@
-//! Printing results: aligned tables for people, JSON, JSON lines and CSV for scripts.
+//! Printing results: aligned tables for people, JSON and JSON lines for scripts, CSV for
+//! spreadsheets.
 //!
 //! Every piece of stored or user-supplied text that reaches human output goes through
 //! [`escape_control`] (tables escape every cell; other human text escapes each value it
-//! interpolates), so a name or comment always prints as what it is. JSON and CSV keep the
-//! exact text: their encodings quote it.
+//! interpolates), so a name or comment always prints as what it is. JSON keeps the exact
+//! text; CSV keeps it too, quoted, except the leading `'` before a cell that would start a
+//! spreadsheet formula (`waygate_core::text::csv_field`).
 
 use std::io::Write;
 
@@ -65,7 +67,8 @@ impl Table {
         out
     }
 
-    /// RFC 4180 CSV with a header row (`waygate_core::text::csv_row`).
+    /// RFC 4180 CSV with a header row, cells safe in a spreadsheet
+    /// (`waygate_core::text::csv_row`).
     pub fn csv(&self) -> String {
         let header: Vec<String> = self.headers.iter().map(|h| h.to_lowercase()).collect();
         std::iter::once(&header)
@@ -145,6 +148,14 @@ mod tests {
         t.row(vec!["a\nb".into(), "\x1b[2Jx".into()]);
         assert_eq!(t.human(), "WHO   WHAT\na\\nb  \\u{1b}[2Jx\n");
         assert_eq!(t.csv(), "who,what\r\n\"a\nb\",\x1b[2Jx\r\n");
+    }
+
+    #[test]
+    fn table_csv_cells_start_no_spreadsheet_formula() {
+        let mut t = Table::new(&["STATE", "ENV"]);
+        t.row(vec!["=1+1".into(), "@x;y".into()]);
+        assert_eq!(t.human(), "STATE  ENV\n=1+1   @x;y\n");
+        assert_eq!(t.csv(), "state,env\r\n'=1+1,\"'@x;y\"\r\n");
     }
 
     #[test]

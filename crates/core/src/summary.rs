@@ -1,7 +1,7 @@
 //! Events as text for people: one line per event (`history`, `audit`, the audit report), a
 //! guard outcome as a word, the time format people read and the one they write (`--since`,
 //! a page's filter), and events as CSV. Plain text, not escaped: each renderer escapes for its
-//! medium (`text::escape_control` for a terminal, XML escaping for a page; CSV quotes).
+//! medium (`text::escape_control` for a terminal, XML escaping for a page; `text::csv_field`).
 
 use crate::event::{Event, EventKind};
 use crate::outcome::Outcome;
@@ -188,30 +188,59 @@ pub const TIME_SYNTAX: &str = "expected an RFC 3339 time such as 2026-11-26T09:0
 pub struct BadTime {
     /// What was written.
     pub text: String,
+    /// What is wrong with it.
+    pub reason: BadTimeReason,
+}
+
+/// What is wrong with a [`BadTime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadTimeReason {
+    /// Neither an RFC 3339 time nor a date.
+    Syntax,
     /// A date and time without an offset: it names no instant.
-    pub no_offset: bool,
+    NoOffset,
+    /// An offset beyond ±23:59, the most RFC 3339 allows (jiff reads up to ±25:59).
+    OffsetTooLarge,
 }
 
 impl BadTime {
     /// Why it is none, without the text itself (for a caller that shows it already).
     pub fn why(&self) -> &'static str {
-        if self.no_offset {
-            "this date and time has no UTC offset, so it names no instant: add one, as in \
-             2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00"
-        } else {
-            TIME_SYNTAX
+        match self.reason {
+            BadTimeReason::NoOffset => {
+                "this date and time has no UTC offset, so it names no instant: add one, as in \
+                 2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00"
+            }
+            BadTimeReason::OffsetTooLarge => {
+                "this UTC offset is beyond ±23:59, the largest RFC 3339 allows: write the \
+                 offset of a real place, as in 2026-11-26T10:00:00+01:00, or the time in UTC \
+                 with Z"
+            }
+            BadTimeReason::Syntax => TIME_SYNTAX,
         }
     }
 }
+
+/// The largest UTC offset RFC 3339 allows (`time-numoffset`: hours 00-23, minutes 00-59), in
+/// seconds.
+const MAX_OFFSET_SECONDS: i32 = 23 * 3600 + 59 * 60;
 
 /// A time as people write it: an RFC 3339 time, or a date (midnight UTC); blanks around
 /// ignored. Nothing relative (`yesterday`, `2h`): an audit scope must mean the same whenever
 /// it is asked. A date and time without an offset names no instant and is refused: it is not
 /// the midnight of its date (jiff reads a date off the front of any date and time), which
-/// would widen or cut the scope by up to a day.
+/// would widen or cut the scope by up to a day. An offset beyond ±23:59 is refused too: RFC
+/// 3339 has none, and jiff's wider range (±25:59) reads as a typo's instant.
 pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
     let trimmed = text.trim();
+    let bad = |reason| BadTime {
+        text: text.to_owned(),
+        reason,
+    };
     if let Ok(t) = trimmed.parse::<jiff::Timestamp>() {
+        if offset_beyond_rfc3339(trimmed) {
+            return Err(bad(BadTimeReason::OffsetTooLarge));
+        }
         return Ok(t);
     }
     // The date alone: no time after it (`T`, or a blank, then hours).
@@ -222,10 +251,20 @@ pub fn parse_time(text: &str) -> Result<jiff::Timestamp, BadTime> {
             }
         }
     }
-    Err(BadTime {
-        text: text.to_owned(),
-        no_offset: trimmed.parse::<jiff::civil::DateTime>().is_ok(),
-    })
+    Err(bad(if trimmed.parse::<jiff::civil::DateTime>().is_ok() {
+        BadTimeReason::NoOffset
+    } else {
+        BadTimeReason::Syntax
+    }))
+}
+
+/// Whether `text`, a time jiff reads, has a numeric UTC offset beyond ±23:59.
+fn offset_beyond_rfc3339(text: &str) -> bool {
+    use jiff::fmt::temporal::{Pieces, PiecesOffset};
+    matches!(
+        Pieces::parse(text).ok().and_then(|p| p.offset()),
+        Some(PiecesOffset::Numeric(n)) if n.offset().seconds().abs() > MAX_OFFSET_SECONDS
+    )
 }
 
 /// The columns of events as CSV (`audit --format csv`, `history --format csv`, the API's
@@ -241,8 +280,9 @@ pub const EVENT_CSV_COLUMNS: [&str; 8] = [
     "hash",
 ];
 
-/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]): exact text, quoted where
-/// needed ([`crate::text::csv_field`]).
+/// Events as RFC 4180 CSV with a header row ([`EVENT_CSV_COLUMNS`]), for spreadsheets: the
+/// text quoted where needed, a cell that would start a formula led by `'`
+/// ([`crate::text::csv_field`]).
 pub fn events_csv(events: &[Event]) -> String {
     let mut out = crate::text::csv_row(EVENT_CSV_COLUMNS.iter().copied());
     for e in events {
@@ -262,4 +302,37 @@ pub fn events_csv(events: &[Event]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_beyond_rfc3339_is_refused_and_the_largest_allowed_reads() {
+        let read = |text: &str| {
+            parse_time(text)
+                .map(|t| t.to_string())
+                .map_err(|e| e.reason)
+        };
+        for bad in [
+            "2026-11-29T10:00:00+25:00",
+            "2026-11-29T10:00:00-25:59",
+            "2026-11-29T10:00:00+24:00",
+            "2026-11-29T10:00:00+23:59:01",
+        ] {
+            assert_eq!(read(bad), Err(BadTimeReason::OffsetTooLarge), "{bad}");
+            let e = parse_time(bad).expect_err(bad);
+            assert!(e.why().contains("beyond ±23:59"), "{bad}: {e}");
+        }
+        let edge = read("2026-11-29T10:00:00+23:59");
+        assert_eq!(edge.as_deref(), Ok("2026-11-28T10:01:00Z"));
+        let edge = read(" 2026-11-29T10:00:00-23:59 ");
+        assert_eq!(edge.as_deref(), Ok("2026-11-30T09:59:00Z"));
+        let utc = read("2026-11-29T10:00:00Z");
+        assert_eq!(utc.as_deref(), Ok("2026-11-29T10:00:00Z"));
+        // The other refusals keep their reasons.
+        assert_eq!(read("2026-11-29T10:00:00"), Err(BadTimeReason::NoOffset));
+        assert_eq!(read("yesterday"), Err(BadTimeReason::Syntax));
+    }
 }

@@ -104,13 +104,42 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A CSV field, quoted when it needs it (RFC 4180); the text is kept exact.
+/// The first characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell
+/// as a formula: `=`, `+`, `-`, `@`, a tab, a carriage return (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV field (RFC 4180), safe to open in a spreadsheet: the one rule every CSV writer uses
+/// (`audit`, `history`, `runs --format csv`, the API's `/v1/audit?format=csv`).
+///
+/// - A field starting with a formula character (`FORMULA_STARTS`) gets a leading `'`, as OWASP
+///   recommends, so `=HYPERLINK(..)` in a name or comment is shown, not run. No column is a
+///   number that may start with `-` (sequence numbers and versions are unsigned, times RFC
+///   3339), so the rule never alters a number.
+/// - A field is quoted when it holds a `,`, `"` or line break (RFC 4180), and also a `;` or a
+///   tab: a spreadsheet that splits on those (Excel in many locales splits on `;`) would
+///   otherwise start a new cell in the middle of the text, past the leading-`'` rule.
+///
+/// Otherwise the text is exact; JSON is the exact record.
 pub fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
+    let formula = s.starts_with(FORMULA_STARTS);
+    let quote = s.contains([',', '"', '\n', '\r', ';', '\t']);
+    if !formula && !quote {
+        return Cow::Borrowed(s);
     }
+    let mut out = String::with_capacity(s.len() + 3);
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    if quote {
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+    Cow::Owned(out)
 }
 
 /// One CSV record: the fields quoted as needed, joined by commas, ended by CRLF.
@@ -132,6 +161,36 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
         assert_eq!(csv_row(["a", "b,c"]), "a,\"b,c\"\r\n");
+        assert_eq!(csv_field("a;b"), "\"a;b\"");
+        assert_eq!(csv_field("a\tb"), "\"a\tb\"");
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        // (field, as written)
+        let cases = [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "\"'\tx\""),
+            ("\rx", "\"'\rx\""),
+            (
+                "=HYPERLINK(\"http://evil\",\"x\")",
+                "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"",
+            ),
+            // Only the start counts: inside a cell the characters are text.
+            ("a=b", "a=b"),
+            ("2026-11-29T10:00:00Z", "2026-11-29T10:00:00Z"),
+            ("approved `g`: =cmd", "approved `g`: =cmd"),
+            // A `;` would start a cell for a spreadsheet splitting on it: quoted, never split.
+            ("ok;=cmd", "\"ok;=cmd\""),
+            ("", ""),
+            ("'=x", "'=x"),
+        ];
+        for (field, written) in cases {
+            assert_eq!(csv_field(field), written, "{field:?}");
+        }
     }
 
     #[test]

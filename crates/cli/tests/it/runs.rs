@@ -348,31 +348,46 @@ fn unknown_runs_and_bad_input_exit_1_usage_exits_2() {
     sb.wg(&["abort", &run]).code(2);
 }
 
-/// Every flag that takes a time reads it one way, and a value it cannot read is a usage error
-/// (exit 2) naming the accepted forms, escaped, before any store is opened.
-#[test]
-fn a_time_flag_that_does_not_read_is_a_usage_error_naming_the_accepted_forms() {
-    let sb = Sandbox::new();
+/// Runs every command taking a time with each flag set to each of `bad`: each is a usage error
+/// (exit 2) whose message, escaped, holds all of `says(flag)`, before any store is opened or
+/// report written.
+fn assert_times_refused(sb: &Sandbox, bad: &[&str], says: impl Fn(&str) -> Vec<String>) {
     let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
     for command in commands {
         for flag in ["--since", "--until"] {
-            for bad in ["yesterday", "2h", "2026-13-01", "\u{1b}[2J2026-11-26", ""] {
+            for &bad in bad {
                 let mut args = command.to_vec();
                 args.extend([flag, bad]);
                 let ran = sb.wg(&args);
                 ran.code(2);
-                assert!(
-                    ran.stderr.contains(&format!("for '{flag} <TIME>': expected an RFC 3339 time such as 2026-11-26T09:00:00Z"))
-                        && ran.stderr.contains("or a date such as 2026-11-26 (midnight UTC)"),
-                    "{args:?}: {}",
-                    ran.stderr
-                );
+                for said in says(flag) {
+                    assert!(ran.stderr.contains(&said), "{args:?}: {}", ran.stderr);
+                }
                 assert!(!ran.stderr.contains('\u{1b}'), "escaped: {:?}", ran.stderr);
             }
         }
     }
     assert!(!sb.path().join("r.html").exists());
     assert!(!sb.store().exists(), "nothing opened, nothing created");
+}
+
+/// Every flag that takes a time reads it one way, and a value it cannot read is a usage error
+/// (exit 2) naming the accepted forms, escaped, before any store is opened.
+#[test]
+fn a_time_flag_that_does_not_read_is_a_usage_error_naming_the_accepted_forms() {
+    let sb = Sandbox::new();
+    assert_times_refused(
+        &sb,
+        &["yesterday", "2h", "2026-13-01", "\u{1b}[2J2026-11-26", ""],
+        |flag| {
+            vec![
+                format!(
+                    "for '{flag} <TIME>': expected an RFC 3339 time such as 2026-11-26T09:00:00Z"
+                ),
+                "or a date such as 2026-11-26 (midnight UTC)".to_owned(),
+            ]
+        },
+    );
     // What does read: a time with an offset, and a date with blanks around it.
     sb.write(
         "w.ron",
@@ -390,27 +405,89 @@ fn a_time_flag_that_does_not_read_is_a_usage_error_naming_the_accepted_forms() {
 #[test]
 fn a_time_without_an_offset_is_refused_not_read_as_midnight() {
     let sb = Sandbox::new();
-    let commands: [&[&str]; 2] = [&["audit"], &["audit", "report", "--out", "r.html"]];
-    for command in commands {
-        for flag in ["--since", "--until"] {
-            for bad in [
-                "2026-11-26T09:00:00",
-                "2026-11-26 23:59",
-                "2026-11-26T09:00:00[Europe/Paris]",
-            ] {
-                let mut args = command.to_vec();
-                args.extend([flag, bad]);
-                let ran = sb.wg(&args);
-                ran.code(2);
-                assert!(
-                    ran.stderr.contains("has no UTC offset"),
-                    "{args:?}: {}",
-                    ran.stderr
-                );
-            }
-        }
+    assert_times_refused(
+        &sb,
+        &[
+            "2026-11-26T09:00:00",
+            "2026-11-26 23:59",
+            "2026-11-26T09:00:00[Europe/Paris]",
+        ],
+        |_| vec!["has no UTC offset".to_owned()],
+    );
+}
+
+/// RFC 3339 offsets go to ±23:59; jiff reads up to ±25:59. A time beyond (`+25:00`, a typo
+/// or a forged scope) is a usage error saying so, for every command taking a time; the
+/// largest offset RFC 3339 allows still reads.
+#[test]
+fn a_time_offset_beyond_rfc3339_is_refused() {
+    let sb = Sandbox::new();
+    assert_times_refused(
+        &sb,
+        &["2026-11-29T10:00:00+25:00", "2026-11-29T10:00:00-24:30"],
+        |flag| {
+            vec![format!(
+                "for '{flag} <TIME>': this UTC offset is beyond ±23:59"
+            )]
+        },
+    );
+    sb.write(
+        "w.ron",
+        &crate::helpers::one_action_workflow("w", "dev", "5s"),
+    );
+    sb.start("ana", "w.ron", "dev", &[]);
+    sb.wg(&["audit", "--since", "2026-11-29T10:00:00+23:59"])
+        .code(0);
+}
+
+/// CSV is for spreadsheets: a cell that would start a formula (`=`, `+`, `-`, `@`, a tab, a
+/// carriage return) is written with a leading `'`, text holding a `;` is quoted (a spreadsheet
+/// splitting on `;` starts no cell inside it), in `runs`, `history` and `audit` alike; JSON
+/// keeps the exact text.
+#[test]
+fn csv_exports_start_no_spreadsheet_formula_and_json_stays_exact() {
+    let sb = Sandbox::new();
+    let env = "=cmd|' /C calc'!A0;@SUM(1)";
+    sb.write(
+        "w.ron",
+        &crate::helpers::one_action_workflow("w", env, "5s"),
+    );
+    let run = sb.start("ana", "w.ron", env, &[]);
+    let reason = "=HYPERLINK(\"http://evil\",\"x\")";
+    sb.wg_as("ana", &["abort", &run, "--reason", reason])
+        .code(0);
+
+    let runs = sb.wg(&["runs", "--format", "csv"]).code(0).stdout.clone();
+    let row = runs.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with(&format!("{run},w,\"'=cmd|' /C calc'!A0;@SUM(1)\",")),
+        "{runs}"
+    );
+    let json = sb.wg(&["runs", "--format", "json"]).code(0).json();
+    assert_eq!(json[0]["env"], env);
+
+    // The reason sits inside the summary, after fixed words: quoted, exact, not prefixed.
+    let summary = "\"aborted in `deploy`: =HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"";
+    for args in [
+        vec!["history", run.as_str(), "--format", "csv"],
+        vec!["audit", "--run", run.as_str(), "--format", "csv"],
+    ] {
+        let csv = sb.wg(&args).code(0).stdout.clone();
+        assert!(
+            csv.contains(&format!(",Aborted,{summary},")),
+            "{args:?}: {csv}"
+        );
+        // The run's start names the environment inside its summary: quoted for the `;`.
+        assert!(
+            csv.contains(",RunStarted,\"started w in =cmd|' /C calc'!A0;@SUM(1) at `deploy`"),
+            "{args:?}: {csv}"
+        );
     }
-    assert!(!sb.store().exists(), "nothing opened, nothing created");
+    let history = sb.history(&run);
+    assert_eq!(
+        crate::helpers::of_kind(&history, "Aborted")[0]["reason"],
+        reason
+    );
 }
 
 /// `--since` after `--until` can select nothing: every command taking both says so (exit 2,

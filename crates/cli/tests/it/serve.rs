@@ -582,6 +582,52 @@ fn the_actor_is_the_authenticated_one_and_an_initiator_cannot_approve_their_run(
     );
 }
 
+/// `/v1/audit?format=csv` writes cells through the same rule as the CLI's CSV: text holding a
+/// `;` quoted (a spreadsheet splitting on `;` starts no `=1+1` cell inside a comment), the
+/// text exact inside; the JSON is the exact record.
+#[test]
+fn the_audit_csv_route_starts_no_spreadsheet_formula() {
+    let s = Served::new();
+    let run = s.start("ana", "signed");
+    let comment = "looks fine;=1+1";
+    let (status, reply) = s.act(
+        "appr",
+        "approve",
+        &run,
+        json!({ "guard": "sign", "comment": comment }),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let reason = "=HYPERLINK(\"http://evil\",\"x\")";
+    let (status, reply) = s.act("op", "abort", &run, json!({ "reason": reason }));
+    assert_eq!(status, 200, "{reply}");
+
+    let (status, csv) = http(
+        s.addr,
+        "GET",
+        &format!("/v1/audit?run={run}&format=csv"),
+        Some(s.token("aud")),
+        None,
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert!(
+        csv.contains(",appr,Approved,\"approved `sign`: looks fine;=1+1\","),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",op,Aborted,\"aborted in `a`: =HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
+        "{csv}"
+    );
+    let history = s.history(&run);
+    let of = |kind: &str, field: &str| {
+        history
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .map(|e| e[field].clone())
+    };
+    assert_eq!(of("Approved", "comment"), Some(json!(comment)));
+    assert_eq!(of("Aborted", "reason"), Some(json!(reason)));
+}
+
 #[test]
 fn bad_requests_get_clear_errors_and_change_nothing() {
     let s = Served::new();
