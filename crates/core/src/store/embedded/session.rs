@@ -438,12 +438,9 @@ impl Session {
             let mut update = None;
             for (pos, record) in commit.records {
                 let event = &record.event;
-                let chunk = match chunks.entry(event.run_id.clone()) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(self.last_chunk(&event.run_id)?)
-                    }
-                };
+                let chunk = loaded(&mut chunks, event.run_id.clone(), || {
+                    self.last_chunk(&event.run_id)
+                })?;
                 chunk.push(&event.run_id, pos, &mut writes);
                 if applied.last_at.is_some_and(|last| event.at < last) {
                     // A clock jump stepped the times back (docs/storage.md, Times and clocks).
@@ -467,12 +464,8 @@ impl Session {
                     writes.insert(definition_key(run.id.as_str()), run.definition.as_bytes());
                     if !run.status.is_ended() {
                         for (key, _) in run.lock_keys().iter() {
-                            let list = match holders.entry(active_key(key)) {
-                                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                                std::collections::hash_map::Entry::Vacant(v) => {
-                                    v.insert(self.active_runs(key)?)
-                                }
-                            };
+                            let list =
+                                loaded(&mut holders, active_key(key), || self.active_runs(key))?;
                             if !list.contains(&run.id) {
                                 list.push(run.id.clone());
                             }
@@ -492,12 +485,8 @@ impl Session {
                     change.apply(&mut run);
                     if run.status.is_ended() {
                         for (key, _) in run.lock_keys().iter() {
-                            let list = match holders.entry(active_key(key)) {
-                                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                                std::collections::hash_map::Entry::Vacant(v) => {
-                                    v.insert(self.active_runs(key)?)
-                                }
-                            };
+                            let list =
+                                loaded(&mut holders, active_key(key), || self.active_runs(key))?;
                             list.retain(|holder| *holder != id);
                         }
                     }
@@ -909,6 +898,18 @@ impl Layered<'_> {
     fn active(&self, session: &Session, lock_key: &str) -> Result<Option<RunId>, StoreError> {
         Ok(self.holders(session, lock_key)?.into_iter().next())
     }
+}
+
+/// The value of `key` in `map`, read with `load` the first time a batch asks for it.
+fn loaded<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    load: impl FnOnce() -> Result<V, StoreError>,
+) -> Result<&mut V, StoreError> {
+    Ok(match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(load()?),
+    })
 }
 
 /// The holders of each of `run`'s lock keys once it is written: a new unended run joins them,
