@@ -222,7 +222,8 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
     }
     let who: (Option<String>, Option<String>) = tx
         .query_one(
-            "SELECT current_user::text, (SELECT tableowner::text FROM pg_tables              WHERE schemaname = current_schema() AND tablename = 'waygate_runs')",
+            "SELECT current_user::text, (SELECT tableowner::text FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename = 'waygate_runs')",
             &[],
         )
         .map(|row| (row.get(0), row.get(1)))
