@@ -32,7 +32,24 @@ pub(crate) enum Found {
 
 /// Looks at `dir` without changing anything. A file, a journal without its FORMAT file and a
 /// FORMAT of another version are errors.
+///
+/// It looks without the store's lock, so another process may finish creating the store
+/// between the look at FORMAT and the list of what the directory holds: a FORMAT that appears
+/// in that list means a store came into being meanwhile, and the look is made again (once
+/// more; a third look is not needed unless FORMAT is being deleted and written back).
 pub(crate) fn inspect(dir: &Path) -> Result<Found, StoreError> {
+    let mut found = look(dir)?;
+    for _ in 0..2 {
+        if found != Found::Other || !dir.join("FORMAT").exists() {
+            break;
+        }
+        found = look(dir)?;
+    }
+    Ok(found)
+}
+
+/// One look of [`inspect`].
+fn look(dir: &Path) -> Result<Found, StoreError> {
     let location = || dir.display().to_string();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
