@@ -6,38 +6,48 @@
 //!    active run per key.
 //! 2. The runs the group touches are read `FOR UPDATE` (sorted): a commit's compare-and-set on
 //!    `version` is judged on a row no one else can change until this transaction ends.
-//! 3. The head row is read `FOR UPDATE`: from here until `COMMIT`, other writers wait. The
-//!    commit time is read, each write is checked by core's rules on its own (a refused one
-//!    changes nothing) and sealed after the previous one, all in memory.
-//! 4. One statement inserts the events and the new runs, updates the moved runs and the head;
-//!    then `COMMIT`. The head row is held for these two round trips, for the whole group.
+//! 3. The chain's lock is taken (a transaction-scoped advisory lock, [`CHAIN_LOCK`]): from
+//!    here until `COMMIT`, other writers that read wait. Then the chain's end is read: its
+//!    last event, found by the primary key. The commit time is read, each write is checked
+//!    by core's rules on its own (a refused one changes nothing) and sealed after the
+//!    previous one, all in memory.
+//! 4. One statement inserts the events and the new runs and updates the runs the group
+//!    touched (each run's row records the seq of its last event); then `COMMIT`. The chain's
+//!    lock is held for these two round trips, for the whole group.
 //!
 //! `BEGIN` and steps 1 to 3 go in one round trip (one simple query of several statements,
-//! run in order, their few values quoted as literals); step 4's statement is prepared once
-//! per connection. Three round trips per group in all.
+//! run in order, each seeing what committed before it began, their few values quoted as
+//! literals); step 4's statement is prepared once per connection. Three round trips per
+//! group in all.
+//!
+//! Why `seq` is gap-free and in commit order: `waygate_events.seq` is the primary key, and
+//! every write numbers its events from the chain's end as it read it, plus one. Two writers
+//! that read the same end both take that seq: the second to insert waits for the first to
+//! end and then fails with a unique violation, having changed nothing. A writer reads an end
+//! only once it is committed, so it never numbers after an event that is not. The chain's
+//! lock only keeps writers that read from colliding in this way.
 //!
 //! A transaction that fails only because another got in its way (a deadlock, a key taken
 //! meanwhile) is tried again from step 1 with fresh reads.
 //!
-//! **One round trip when nobody else wrote.** The writer remembers the head it left and the
-//! runs as it left them ([`Known`]). While the head is still where it left it, nobody else
-//! has written since (every write moves the head), so those runs are exactly as remembered: a
-//! group of commits and appends to remembered runs is checked and sealed against them in
-//! memory, and step 4's statement is sent alone, outside a transaction (a single statement
-//! commits on its own). Its first event takes the seq after the remembered head, and
-//! `waygate_events.seq` is the primary key: if anyone moved the head meanwhile, that seq is
-//! taken and the whole statement fails with a unique violation, having changed nothing. Then
-//! the writer forgets the runs and takes the group through steps 1 to 4, and keeps doing so
-//! until a read finds the head where it left it again (others are writing: guessing would
-//! cost a wasted round trip each time). Creates always take steps 1 to 4 (they need the
-//! lock keys' holders).
+//! **One round trip when nobody else wrote.** The writer remembers the chain's end it left
+//! and the runs as it left them ([`Known`]). While the end is still where it left it, nobody
+//! else has written since (every write adds events), so those runs are exactly as
+//! remembered: a group of commits and appends to remembered runs is checked and sealed
+//! against them in memory, and step 4's statement is sent alone, outside a transaction (a
+//! single statement commits on its own). Its first event takes the seq after the remembered
+//! end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
+//! unique violation, having changed nothing. Then the writer forgets the runs and takes the
+//! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
+//! it again (others are writing: guessing would cost a wasted round trip each time). Creates
+//! always take steps 1 to 4 (they need the lock keys' holders).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
-use waygate_core::event::Event;
+use waygate_core::event::{Event, GENESIS_HASH};
 use waygate_core::run::{LockKeys, PairHeldTwice, Run, RunId};
 use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
@@ -48,27 +58,30 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 
-/// The events, the moved runs and the head (the first 17 parameters of [`INSERT`]).
-macro_rules! moves {
-    ($head:literal) => {
-        concat!(
-            "WITH ev AS (INSERT INTO waygate_events \
-                 (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
-                                      $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])), \
-             ur AS (UPDATE waygate_runs r \
-                 SET status = u.status, active = u.active, version = u.version, run = u.run \
-                 FROM unnest($10::text[], $11::text[], $12::bool[], $13::bigint[], $14::text[]) \
-                      AS u(id, status, active, version, run) \
-                 WHERE r.id = u.id) ",
-            $head,
-            "UPDATE waygate_head SET seq = $15, hash = $16, at = $17"
-        )
+/// The events (parameters 1 to 9 of [`MOVE`] and [`INSERT`]).
+macro_rules! events {
+    () => {
+        "WITH ev AS (INSERT INTO waygate_events \
+             (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
+                                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])) "
     };
 }
 
-/// A group that moves runs only: the events, the runs' new rows and the head.
-const MOVE: &str = moves!("");
+/// The moved runs' new rows (parameters 10 to 15).
+macro_rules! moved_runs {
+    () => {
+        "UPDATE waygate_runs r \
+         SET last_seq = u.last_seq, status = u.status, active = u.active, version = u.version, \
+             run = u.run \
+         FROM unnest($10::text[], $11::bigint[], $12::text[], $13::bool[], $14::bigint[], \
+                     $15::text[]) AS u(id, last_seq, status, active, version, run) \
+         WHERE r.id = u.id"
+    };
+}
+
+/// A group that moves runs only: the events and the runs' new rows.
+const MOVE: &str = concat!(events!(), moved_runs!());
 
 /// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
 /// rather than in arrays: the server then parses no array and joins no `unnest`, which was
@@ -76,21 +89,24 @@ const MOVE: &str = moves!("");
 const ONE: &str = "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
          VALUES ($1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
-                 $8::text, $9::text)), \
-     ur AS (UPDATE waygate_runs \
-         SET status = $11::text, active = $12::bool, version = $13::bigint, run = $14::text \
-         WHERE id = $10::text) \
-     UPDATE waygate_head SET seq = $15, hash = $16, at = $17";
+                 $8::text, $9::text)) \
+     UPDATE waygate_runs \
+     SET last_seq = $11::bigint, status = $12::text, active = $13::bool, version = $14::bigint, \
+         run = $15::text \
+     WHERE id = $10::text";
 
 /// A group that also creates runs: their definitions (a text already there is not written
 /// again) and rows besides.
-const INSERT: &str = moves!(
-    ", df AS (INSERT INTO waygate_definitions (hash, definition) \
-         SELECT * FROM unnest($18::text[], $19::text[]) ON CONFLICT (hash) DO NOTHING), \
-     nr AS (INSERT INTO waygate_runs \
-         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-         SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], \
-                              $25::text[], $26::bool[], $27::bigint[], $28::text[])) "
+const INSERT: &str = concat!(
+    events!(),
+    ", ur AS (",
+    moved_runs!(),
+    "), df AS (INSERT INTO waygate_definitions (hash, definition) \
+         SELECT * FROM unnest($16::text[], $17::text[]) ON CONFLICT (hash) DO NOTHING) \
+     INSERT INTO waygate_runs \
+         (id, workflow, env, lock_key, definition_hash, last_seq, status, active, version, run) \
+     SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                          $23::bigint[], $24::text[], $25::bool[], $26::bigint[], $27::text[])"
 );
 
 /// The writing connection, with its statements prepared once.
@@ -244,14 +260,14 @@ fn try_group(
             return Err(e);
         }
     };
-    // From here to COMMIT, the head row is ours.
+    // From here to COMMIT, the chain's lock is ours.
     let at = commit_time(now(), head.at);
     let (results, sealed_all) = seal_group(&mut view, batch, at, &head);
     if sealed_all.is_empty() {
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
-    let inserted = insert(writer, location, &view, &sealed_all, at);
+    let inserted = insert(writer, location, &view, &sealed_all);
     if let Err(e) = inserted {
         rollback(&mut writer.client);
         return Err(match e {
@@ -349,7 +365,7 @@ fn try_known(
         return Ok(None);
     }
     // One statement outside a transaction: it commits on its own when it succeeds.
-    match insert(writer, location, &view, &sealed_all, at) {
+    match insert(writer, location, &view, &sealed_all) {
         Ok(()) => {
             let left = left_at(&sealed_all, at);
             writer.known.committed(None, left, view.runs);
@@ -374,7 +390,8 @@ fn rollback(client: &mut Client) {
     }
 }
 
-/// The chain's head as step 3 read it.
+/// The chain's end (its last event's seq, hash and time) as step 3 read it, or as a write
+/// left it.
 #[derive(Clone)]
 struct Head {
     seq: u64,
@@ -382,8 +399,14 @@ struct Head {
     at: Option<jiff::Timestamp>,
 }
 
+/// The key of the chain's lock (step 3): one per schema, as the lock keys of creates are.
+/// A lock key of a run is a name with no line break in it, so it never hashes the same text.
+pub(crate) const CHAIN_LOCK: &str =
+    "pg_advisory_xact_lock(hashtextextended(current_schema() || E'\\nthe chain', 0))";
+
 /// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
-/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the head.
+/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the chain's lock
+/// and its end.
 fn read_view(
     client: &mut Client,
     location: &str,
@@ -429,7 +452,8 @@ fn read_view(
         "SELECT r.id, r.run, d.definition FROM waygate_runs r \
          JOIN waygate_definitions d ON d.hash = r.definition_hash \
          WHERE r.id IN ({ids}) ORDER BY r.id FOR UPDATE OF r; \
-         SELECT seq, hash, at FROM waygate_head FOR UPDATE"
+         SELECT {CHAIN_LOCK}; \
+         SELECT seq, hash, at FROM waygate_events ORDER BY seq DESC LIMIT 1"
     ));
     let messages = client.simple_query(&sql).map_err(&fail)?;
     // The results, statement by statement (BEGIN's has no rows).
@@ -451,11 +475,12 @@ fn read_view(
             why: format!("unexpected answer to the reads of a commit: {what}"),
         })
     };
-    // BEGIN, [lock keys, holders,] runs, head; and an empty one after the last.
+    // BEGIN, [lock keys, holders,] runs, the chain's lock, its end; and an empty one after
+    // the last.
     let mut view = View::default();
-    let (holders, runs, head) = match results.len() {
-        4 => (None, &results[1], &results[2]),
-        6 => (Some(&results[2]), &results[3], &results[4]),
+    let (holders, runs, end) = match results.len() {
+        5 => (None, &results[1], &results[3]),
+        7 => (Some(&results[2]), &results[3], &results[5]),
         n => return Err(bad(&format!("{n} results"))),
     };
     for row in holders.into_iter().flatten() {
@@ -475,14 +500,24 @@ fn read_view(
         let run = run_from(json, definition.to_owned(), location).map_err(Failure::Store)?;
         view.runs.insert(run.id.clone(), run);
     }
-    let row = head.first().ok_or_else(|| bad("no head row"))?;
-    let head = Head {
-        seq: row
-            .get(0)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("the head's seq"))?,
-        hash: row.get(1).ok_or_else(|| bad("the head's hash"))?.to_owned(),
-        at: row.get(2).and_then(|t| t.parse().ok()),
+    // No event yet: the chain begins at the genesis hash.
+    let head = match end.first() {
+        None => Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            at: None,
+        },
+        Some(row) => Head {
+            seq: row
+                .get(0)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("the last event's seq"))?,
+            hash: row
+                .get(1)
+                .ok_or_else(|| bad("the last event's hash"))?
+                .to_owned(),
+            at: row.get(2).and_then(|t| t.parse().ok()),
+        },
     };
     Ok((view, head))
 }
@@ -535,7 +570,12 @@ fn apply(
         }
         Write::Append { id, events } => {
             check_append(&id, view.runs.get(&id), &events)?;
-            Ok((None, seal_all(events, &id, at, next_seq, prev_hash)))
+            let sealed = seal_all(events, &id, at, next_seq, prev_hash);
+            // The run's row records its last event's seq.
+            if !view.created.contains(&id) {
+                view.changed.insert(id);
+            }
+            Ok((None, sealed))
         }
     }
 }
@@ -545,50 +585,65 @@ enum InsertError {
     Store(StoreError),
 }
 
-/// Step 4: the events, the new and moved runs (with the new runs' definitions), and the head,
-/// in one statement.
+/// Step 4: the events, the new runs (with their definitions) and the moved ones, in one
+/// statement.
 fn insert(
     writer: &mut Writer,
     location: &str,
     view: &View,
     events: &[Event],
-    at: jiff::Timestamp,
 ) -> Result<(), InsertError> {
+    let last = last_seqs(events);
+    let last_of = |id: &RunId| {
+        last.get(id.as_str()).copied().ok_or_else(|| {
+            InsertError::Store(StoreError::Backend {
+                location: location.to_owned(),
+                why: format!(
+                    "run {id} has a new row but no event in its write: nothing was written"
+                ),
+            })
+        })
+    };
     let mut new = RunColumns::default();
     for id in &view.created {
         if let Some(run) = view.runs.get(id) {
-            new.push(run, location).map_err(InsertError::Store)?;
+            new.push(run, last_of(id)?, location)
+                .map_err(InsertError::Store)?;
         }
     }
     let mut moved = RunColumns::default();
     for id in &view.changed {
         if let Some(run) = view.runs.get(id) {
             moved
-                .push_moved(run, location)
+                .push_moved(run, last_of(id)?, location)
                 .map_err(InsertError::Store)?;
         }
     }
     let (client, statements) = (&mut writer.client, &writer.statements);
-    write_rows(client, statements, events, &new, &moved, at).map_err(InsertError::Db)
+    write_rows(client, statements, events, &new, &moved).map_err(InsertError::Db)
 }
 
-/// The one statement that writes rows: `events`, the `new` runs (with their definitions), the
-/// `moved` runs, and the head moved to the last event (stamped `at`).
+/// The seq of each run's last event among `events`.
+fn last_seqs(events: &[Event]) -> HashMap<&str, i64> {
+    let mut last = HashMap::new();
+    for e in events {
+        last.insert(e.run_id.as_str(), e.seq as i64);
+    }
+    last
+}
+
+/// The one statement that writes rows: `events`, the `new` runs (with their definitions) and
+/// the `moved` runs.
 fn write_rows(
     client: &mut Client,
     statements: &Statements,
     events: &[Event],
     new: &RunColumns,
     moved: &RunColumns,
-    at: jiff::Timestamp,
 ) -> Result<(), postgres::Error> {
     let ev = EventColumns::of(events);
-    let last = events
-        .last()
-        .map_or((0, ""), |e| (e.seq as i64, e.hash.as_str()));
-    let at = at.to_string();
     if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
-        let one: [&(dyn ToSql + Sync); 17] = [
+        let one: [&(dyn ToSql + Sync); 15] = [
             seq,
             &ev.run_id[0],
             &ev.at[0],
@@ -599,13 +654,11 @@ fn write_rows(
             &ev.prev_hash[0],
             &ev.hash[0],
             id,
+            &moved.last_seq[0],
             &moved.status[0],
             &moved.active[0],
             &moved.version[0],
             &moved.run[0],
-            &last.0,
-            &last.1,
-            &at,
         ];
         client.execute(&statements.one, &one)?;
         return Ok(());
@@ -621,20 +674,18 @@ fn write_rows(
         &ev.prev_hash,
         &ev.hash,
         &moved.id,
+        &moved.last_seq,
         &moved.status,
         &moved.active,
         &moved.version,
         &moved.run,
-        &last.0,
-        &last.1,
-        &at,
     ];
     if new.id.is_empty() {
         client.execute(&statements.moves, &params)?;
         return Ok(());
     }
     let definitions = new.definitions();
-    params.extend::<[&(dyn ToSql + Sync); 11]>([
+    params.extend::<[&(dyn ToSql + Sync); 12]>([
         &definitions.0,
         &definitions.1,
         &new.id,
@@ -642,6 +693,7 @@ fn write_rows(
         &new.env,
         &new.lock_key,
         &new.definition_hash,
+        &new.last_seq,
         &new.status,
         &new.active,
         &new.version,
@@ -691,6 +743,7 @@ struct RunColumns<'a> {
     env: Vec<&'a str>,
     lock_key: Vec<String>,
     definition_hash: Vec<String>,
+    last_seq: Vec<i64>,
     status: Vec<&'static str>,
     active: Vec<bool>,
     version: Vec<i64>,
@@ -700,9 +753,9 @@ struct RunColumns<'a> {
 }
 
 impl<'a> RunColumns<'a> {
-    /// A new run: every column.
-    fn push(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
-        self.push_moved(run, location)?;
+    /// A new run, whose last event is `last_seq`: every column.
+    fn push(&mut self, run: &'a Run, last_seq: i64, location: &str) -> Result<(), StoreError> {
+        self.push_moved(run, last_seq, location)?;
         self.workflow.push(&run.workflow);
         self.env.push(&run.env);
         self.lock_key.push(run.lock_key());
@@ -711,9 +764,15 @@ impl<'a> RunColumns<'a> {
         Ok(())
     }
 
-    /// A moved run: the columns a commit changes, by id.
-    fn push_moved(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
+    /// A moved run, whose last event is now `last_seq`: the columns a write changes, by id.
+    fn push_moved(
+        &mut self,
+        run: &'a Run,
+        last_seq: i64,
+        location: &str,
+    ) -> Result<(), StoreError> {
         self.id.push(run.id.as_str());
+        self.last_seq.push(last_seq);
         self.status.push(run.status.as_str());
         self.active.push(!run.status.is_ended());
         self.version.push(run.version as i64);
@@ -734,7 +793,7 @@ impl<'a> RunColumns<'a> {
 }
 
 /// Copies a whole chain and its runs into an empty store, as they are (`store copy`): one
-/// transaction, the head set to the last event.
+/// transaction, holding the chain's lock.
 pub(crate) fn import(
     writer: &mut Writer,
     location: &str,
@@ -763,13 +822,17 @@ fn import_rows(
     events: &[Event],
 ) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
-    let head = client
+    client
+        .execute(&format!("SELECT {CHAIN_LOCK}"), &[])
+        .map_err(fail)?;
+    let found = client
         .query_one(
-            "SELECT seq, (SELECT count(*) FROM waygate_runs) FROM waygate_head FOR UPDATE",
+            "SELECT coalesce((SELECT max(seq) FROM waygate_events), 0), \
+                    (SELECT count(*) FROM waygate_runs)",
             &[],
         )
         .map_err(fail)?;
-    let (seq, count): (i64, i64) = (head.get(0), head.get(1));
+    let (seq, count): (i64, i64) = (found.get(0), found.get(1));
     if seq != 0 || count != 0 {
         return Err(StoreError::NotAStore {
             location: location.to_owned(),
@@ -796,21 +859,31 @@ fn import_rows(
             ),
         });
     }
+    let last = last_seqs(events);
     let mut new = RunColumns::default();
     let mut seen = HashSet::new();
     for run in runs {
         if seen.insert(run.id.clone()) {
-            new.push(run, location)?;
+            let Some(&last_seq) = last.get(run.id.as_str()) else {
+                return Err(StoreError::Backend {
+                    location: location.to_owned(),
+                    why: format!(
+                        "run {} has no event in the copy (every run has at least its first): \
+                         nothing was written",
+                        run.id
+                    ),
+                });
+            };
+            new.push(run, last_seq, location)?;
         }
     }
     let none = RunColumns::default();
     let mut chunks = events.chunks(5000);
     // The runs with the first events.
     let first = chunks.next().unwrap_or(&[]);
-    let at = |chunk: &[Event]| chunk.last().map_or(jiff::Timestamp::UNIX_EPOCH, |e| e.at);
-    write_rows(client, statements, first, &new, &none, at(first)).map_err(fail)?;
+    write_rows(client, statements, first, &new, &none).map_err(fail)?;
     for chunk in chunks {
-        write_rows(client, statements, chunk, &none, &none, at(chunk)).map_err(fail)?;
+        write_rows(client, statements, chunk, &none, &none).map_err(fail)?;
     }
     // The time index's block ranges are summarised by autovacuum as they fill; a copy fills
     // many at once, so they are summarised now, before the first `audit --since` reads them.
