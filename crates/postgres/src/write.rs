@@ -43,6 +43,7 @@
 //! always take steps 1 to 4 (they need the lock keys' holders).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -114,7 +115,13 @@ pub(crate) struct Writer {
     pub(crate) client: Client,
     statements: Statements,
     known: Known,
+    /// When the server last answered a write.
+    answered: Option<Instant>,
 }
+
+/// How long the writing connection sits idle before a one-round-trip write first looks
+/// whether the server ended the session meanwhile (`try_known`).
+const IDLE_LOOK: Duration = Duration::from_millis(10);
 
 /// Step 4's statements: [`ONE`] for one commit of one event, [`MOVE`] for any other group
 /// that creates no run, [`INSERT`] for one that does.
@@ -189,6 +196,7 @@ impl Writer {
             client,
             statements,
             known: Known::default(),
+            answered: None,
         })
     }
 }
@@ -279,6 +287,7 @@ fn try_group(
         .client
         .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
+    writer.answered = Some(Instant::now());
     let left = left_at(&sealed_all, at);
     writer.known.committed(Some(&head), left, view.runs);
     Ok(results)
@@ -353,10 +362,15 @@ fn try_known(
     }
     // A session the server ended while it was idle (a restart, `pg_terminate_backend`) has
     // said so already: reading what is waiting costs no round trip, and steps 1 to 4 then
-    // report the loss as one before anything was sent ("nothing was written").
-    let waiting = writer.client.notifications().iter().next();
-    if waiting.is_err() || writer.client.is_closed() {
-        return Ok(None);
+    // report the loss as one before anything was sent ("nothing was written"). It costs a
+    // turn of the client's event loop, though, so a connection that answered a moment ago
+    // is taken as it is: a session ended within that moment is a loss during the commit,
+    // said as such ("may or may not have been recorded"; the next command tells which).
+    if writer.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK) {
+        let waiting = writer.client.notifications().iter().next();
+        if waiting.is_err() || writer.client.is_closed() {
+            return Ok(None);
+        }
     }
     let at = commit_time(now(), head.at);
     let (results, sealed_all) = seal_group(&mut view, batch.to_vec(), at, &head);
@@ -367,6 +381,7 @@ fn try_known(
     // One statement outside a transaction: it commits on its own when it succeeds.
     match insert(writer, location, &view, &sealed_all) {
         Ok(()) => {
+            writer.answered = Some(Instant::now());
             let left = left_at(&sealed_all, at);
             writer.known.committed(None, left, view.runs);
             Ok(Some(results))
@@ -593,9 +608,10 @@ fn insert(
     view: &View,
     events: &[Event],
 ) -> Result<(), InsertError> {
-    let last = last_seqs(events);
+    // A group has few runs and events: the last event of each is found by looking back.
     let last_of = |id: &RunId| {
-        last.get(id.as_str()).copied().ok_or_else(|| {
+        let last = events.iter().rev().find(|e| e.run_id == *id);
+        last.map(|e| e.seq as i64).ok_or_else(|| {
             InsertError::Store(StoreError::Backend {
                 location: location.to_owned(),
                 why: format!(
