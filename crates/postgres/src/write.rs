@@ -252,6 +252,10 @@ struct View {
     holders: HashMap<String, RunId>,
     created: BTreeSet<RunId>,
     changed: BTreeSet<RunId>,
+    /// A guess on what the writer remembers (`try_known`): a refusal ends it, so a commit
+    /// takes its run out of the view to apply rather than applying a copy (a refused one
+    /// leaves it out, and the group is read and judged again by steps 1 to 4).
+    guess: bool,
 }
 
 fn try_group(
@@ -352,7 +356,10 @@ fn try_known(
     // The runs move from what is remembered into the group's view rather than being copied:
     // whatever happens next, the writer remembers them as the group leaves them or forgets
     // them (a run it no longer remembers is read by steps 1 to 3).
-    let mut view = View::default();
+    let mut view = View {
+        guess: true,
+        ..View::default()
+    };
     for (_, write) in batch {
         if let Write::Commit(Commit { id, .. }) | Write::Append { id, .. } = write {
             if let Some(run) = known.runs.remove(id) {
@@ -568,7 +575,11 @@ fn apply(
         }
         Write::Commit(commit) => {
             let id = commit.id.clone();
-            let (run, events) = commit.apply(view.runs.get(&id).cloned(), at)?;
+            let current = match view.guess {
+                true => view.runs.remove(&id),
+                false => view.runs.get(&id).cloned(),
+            };
+            let (run, events) = commit.apply(current, at)?;
             if run.status.is_ended() {
                 for (key, _) in run.lock_keys().iter() {
                     if view.holders.get(key) == Some(&id) {
