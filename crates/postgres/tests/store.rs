@@ -876,3 +876,54 @@ fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
     store.import(&runs, &events).unwrap();
     assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 2);
 }
+
+/// A writer that keeps guessing right (one round trip a commit, nobody else's write in
+/// between) does not keep another connection's transaction from ever writing: the guess
+/// waits for the chain's lock, so the transaction, which read the chain's end under it,
+/// is not beaten to the seq it took. Before, each of the other's twenty attempts could lose
+/// that seq to the next guess, and its write failed on `waygate_events_pkey`.
+#[test]
+fn a_writer_guessing_in_a_loop_does_not_starve_another_connection() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let busy = open(&schema);
+    let other = open(&schema);
+    let busy_runs: Vec<_> = (0..4)
+        .map(|i| create(&busy, &format!("a{i}"), &format!("prod{i}")))
+        .collect();
+    let b = create(&other, "b", "qa");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for a in &busy_runs {
+            let (busy, stop) = (&busy, &stop);
+            scope.spawn(move || {
+                let (mut version, mut at) = (a.version, "build");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let to = if at == "build" { "next" } else { "build" };
+                    let change = RunChange::to_state(to);
+                    let (run, _) = busy
+                        .commit(&a.id, version, change, vec![moved(at, to)])
+                        .unwrap();
+                    (version, at) = (run.version, to);
+                }
+            });
+        }
+        let (mut version, mut at) = (b.version, "build");
+        let mut failed = Vec::new();
+        for _ in 0..100 {
+            let to = if at == "build" { "next" } else { "build" };
+            match other.commit(&b.id, version, RunChange::to_state(to), vec![moved(at, to)]) {
+                Ok((run, _)) => (version, at) = (run.version, to),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            failed.is_empty(),
+            "{} of 100 failed: {failed:?}",
+            failed.len()
+        );
+    });
+    assert!(busy.verify().unwrap().first_bad.is_none());
+}
