@@ -927,3 +927,53 @@ fn a_writer_guessing_in_a_loop_does_not_starve_another_connection() {
     });
     assert!(busy.verify().unwrap().first_bad.is_none());
 }
+
+/// A role that may not migrate a schema-3 database (an auditor's read-only role, or the
+/// role waygate uses) is told who may, and not to take a grant on `waygate_definitions`,
+/// which it has from schema 3 on (an auditor told so would take INSERT); once the owner
+/// migrated, the role writes and verifies with the grants it had.
+#[test]
+fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    create(&open(&schema), "a", "prod");
+    let out = schema.psql(&back_to(3));
+    assert!(out.status.success(), "{out:?}");
+    let role = format!("{}_app", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT, INSERT ON waygate_events, waygate_definitions TO {role}; \
+         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
+         GRANT SELECT ON waygate_schema TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let as_role = format!("{scheme}://{role}@{host}");
+
+    let refused = PgStore::open(&as_role, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "at schema 3 and this waygate needs schema 4: ".to_owned(),
+        format!("{role} may not"),
+        format!("({role} needs no new grant after)"),
+        "nothing was written".to_owned(),
+    ] {
+        assert!(refused.contains(&part), "{part:?} in {refused}");
+    }
+    assert!(!refused.contains("GRANT"), "{refused}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(3)
+    );
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    create(&store, "b", "qa");
+    assert!(store.verify().unwrap().first_bad.is_none());
+    drop(store);
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
+}
