@@ -316,9 +316,10 @@ fn shared_pairs(
         })
         .collect();
     Ok(Some(format!(
-        "schema 3 and later hold one active run per (workflow, env), and a waygate before 3 let a run \
-         under a shared lock share its pair: {}; end all but one of each with the waygate that \
-         started them (`waygate abort RUN --reason ..`), then run this command again",
+        "schema 3 and later hold one active run per (workflow, env), and a waygate before \
+         schema 3 let a run under a shared lock share its pair: {}; end all but one of each \
+         with the waygate that started them (`waygate abort RUN --reason ..`), then run this \
+         command again",
         pairs.join("; ")
     )))
 }

@@ -308,12 +308,14 @@ fn try_group(
     };
     // From here to COMMIT, the chain's lock is ours.
     let at = commit_time(now(), head.at);
-    let (results, sealed_all) = seal_group(&mut view, batch, at, &head);
+    let results = seal_group(&mut view, batch, at, &head);
+    let sealed_all = sealed(&results);
     if sealed_all.is_empty() {
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
     let inserted = insert(writer, location, &view, &sealed_all);
+    let left = left_at(&sealed_all, at);
     if let Err(e) = inserted {
         rollback(&mut writer.client);
         return Err(match e {
@@ -326,13 +328,18 @@ fn try_group(
         .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
     writer.answered = Some(Instant::now());
-    let left = left_at(&sealed_all, at);
     writer.known.committed(Some(&head), left, view.runs);
     Ok(results)
 }
 
+/// The events `results` sealed, in order.
+fn sealed(results: &Results) -> Vec<&Event> {
+    let written = results.iter().filter_map(|(_, r)| r.as_ref().ok());
+    written.flat_map(|(_, events)| events).collect()
+}
+
 /// The head after `sealed` (not empty), stamped `at`.
-fn left_at(sealed: &[Event], at: jiff::Timestamp) -> Head {
+fn left_at(sealed: &[&Event], at: jiff::Timestamp) -> Head {
     let last = sealed.last();
     Head {
         seq: last.map_or(0, |e| e.seq),
@@ -342,17 +349,16 @@ fn left_at(sealed: &[Event], at: jiff::Timestamp) -> Head {
 }
 
 /// Checks and seals each write of `batch` in turn on `view`, chained after `head`: each
-/// write's result, and all the events sealed.
+/// write's result (its events sealed: [`sealed`]).
 fn seal_group(
     view: &mut View,
     batch: Vec<(Ticket, Write)>,
     at: jiff::Timestamp,
     head: &Head,
-) -> (Results, Vec<Event>) {
+) -> Results {
     let mut next_seq = head.seq + 1;
     let mut prev_hash = head.hash.clone();
     let mut results = Vec::with_capacity(batch.len());
-    let mut sealed_all: Vec<Event> = Vec::new();
     for (ticket, write) in batch {
         let result = apply(view, write, at, next_seq, &prev_hash);
         if let Ok((_, events)) = &result {
@@ -360,11 +366,10 @@ fn seal_group(
                 next_seq = last.seq + 1;
                 prev_hash.clone_from(&last.hash);
             }
-            sealed_all.extend(events.iter().cloned());
         }
         results.push((ticket, result));
     }
-    (results, sealed_all)
+    results
 }
 
 /// The group in one round trip, on what the writer knows (module docs): `None` when it
@@ -414,16 +419,19 @@ fn try_known(
         }
     }
     let at = commit_time(now(), head.at);
-    let (results, sealed_all) = seal_group(&mut view, batch.to_vec(), at, &head);
+    let results = seal_group(&mut view, batch.to_vec(), at, &head);
+    let sealed_all = sealed(&results);
     if sealed_all.is_empty() || results.iter().any(|(_, r)| r.is_err()) {
         // Refused on what was remembered: the database may know better; read it.
         return Ok(None);
     }
     // One statement outside a transaction: it commits on its own when it succeeds.
-    match insert(writer, location, &view, &sealed_all) {
+    let inserted = insert(writer, location, &view, &sealed_all);
+    let left = left_at(&sealed_all, at);
+    drop(sealed_all);
+    match inserted {
         Ok(()) => {
             writer.answered = Some(Instant::now());
-            let left = left_at(&sealed_all, at);
             writer.known.committed(None, left, view.runs);
             Ok(Some(results))
         }
@@ -650,7 +658,7 @@ fn insert(
     writer: &mut Writer,
     location: &str,
     view: &View,
-    events: &[Event],
+    events: &[&Event],
 ) -> Result<(), InsertError> {
     // A group has few runs and events: the last event of each is found by looking back.
     let last_of = |id: &RunId| {
@@ -697,7 +705,7 @@ fn last_seqs(events: &[Event]) -> HashMap<&str, i64> {
 fn write_rows(
     client: &mut Client,
     statements: &Statements,
-    events: &[Event],
+    events: &[&Event],
     new: &RunColumns,
     moved: &RunColumns,
 ) -> Result<(), postgres::Error> {
@@ -778,7 +786,7 @@ struct EventColumns<'a> {
 }
 
 impl<'a> EventColumns<'a> {
-    fn of(events: &'a [Event]) -> EventColumns<'a> {
+    fn of(events: &[&'a Event]) -> EventColumns<'a> {
         let mut c = EventColumns::default();
         for e in events {
             c.seq.push(e.seq as i64);
@@ -941,9 +949,11 @@ fn import_rows(
     let mut chunks = events.chunks(5000);
     // The runs with the first events.
     let first = chunks.next().unwrap_or(&[]);
-    write_rows(client, statements, first, &new, &none).map_err(fail)?;
+    let first: Vec<&Event> = first.iter().collect();
+    write_rows(client, statements, &first, &new, &none).map_err(fail)?;
     for chunk in chunks {
-        write_rows(client, statements, chunk, &none, &none).map_err(fail)?;
+        let chunk: Vec<&Event> = chunk.iter().collect();
+        write_rows(client, statements, &chunk, &none, &none).map_err(fail)?;
     }
     // The time index's block ranges are summarised by autovacuum as they fill; a copy fills
     // many at once, so they are summarised now, before the first `audit --since` reads them.
