@@ -69,8 +69,9 @@ macro_rules! chain_lock {
     };
 }
 
-/// A condition that takes the chain's lock before anything is written (it is evaluated once,
-/// before the first row), so that a one-round-trip guess, a statement on its own, waits for
+/// A condition on the events' insert that takes the chain's lock before the first event is
+/// written (it is evaluated once, before the first row; the runs' rows are not held to it,
+/// so a guess locks a run's row before the chain, in the order steps 2 and 3 do), so that a one-round-trip guess, a statement on its own, waits for
 /// a writer that holds the lock rather than taking the seq that writer read as next: without
 /// it a writer guessing in a loop kept every other writer's transaction failing on the seq
 /// it took, until they gave up (`duplicate key value violates unique constraint
@@ -106,12 +107,12 @@ macro_rules! moved_runs {
              run = u.run \
          FROM unnest($10::text[], $11::bigint[], $12::text[], $13::bool[], $14::bigint[], \
                      $15::text[]) AS u(id, last_seq, status, active, version, run) \
-         WHERE r.id = u.id AND "
+         WHERE r.id = u.id"
     };
 }
 
 /// A group that moves runs only: the events and the runs' new rows.
-const MOVE: &str = concat!(events!(), moved_runs!(), chain_locked!());
+const MOVE: &str = concat!(events!(), moved_runs!());
 
 /// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
 /// rather than in arrays: the server then parses no array and joins no `unnest`, which was
@@ -125,8 +126,7 @@ const ONE: &str = concat!(
     ") UPDATE waygate_runs \
      SET last_seq = $11::bigint, status = $12::text, active = $13::bool, version = $14::bigint, \
          run = $15::text \
-     WHERE id = $10::text AND ",
-    chain_locked!()
+     WHERE id = $10::text"
 );
 
 /// A group that also creates runs: their definitions (a text already there is not written
@@ -135,7 +135,6 @@ const INSERT: &str = concat!(
     events!(),
     ", ur AS (",
     moved_runs!(),
-    chain_locked!(),
     "), df AS (INSERT INTO waygate_definitions (hash, definition) \
          SELECT * FROM unnest($16::text[], $17::text[]) ON CONFLICT (hash) DO NOTHING) \
      INSERT INTO waygate_runs \
