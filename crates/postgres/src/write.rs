@@ -26,7 +26,7 @@
 //! end and then fails with a unique violation, having changed nothing. A writer reads an end
 //! only once it is committed, so it never numbers after an event that is not. The chain's
 //! lock keeps writers from colliding in this way: step 4's statement takes it too before it
-//! writes a row (a one-round-trip guess below holds no transaction that took it), so a
+//! inserts an event (a one-round-trip guess below holds no transaction that took it), so a
 //! writer that read the end under the lock is never beaten to the seq it took. Without that,
 //! a process guessing right in a loop beat another's transaction to it on each attempt.
 //!
@@ -38,8 +38,8 @@
 //! else has written since (every write adds events), so those runs are exactly as
 //! remembered: a group of commits and appends to remembered runs is checked and sealed
 //! against them in memory, and step 4's statement is sent alone, outside a transaction (a
-//! single statement commits on its own). It waits for the chain's lock before it writes a
-//! row. Its first event takes the seq after the remembered end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
+//! single statement commits on its own). It waits for the chain's lock before it inserts an
+//! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
 //! unique violation, having changed nothing. Then the writer forgets the runs and takes the
 //! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
 //! it again (others are writing: guessing would cost a wasted round trip each time). Creates
