@@ -793,22 +793,7 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    create(&open(&schema), "a", "prod");
-    let out = schema.psql(&back_to(2));
-    assert!(out.status.success(), "{out:?}");
-    let role = format!("{}_app", schema.name());
-    let out = schema.psql(&format!(
-        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
-         GRANT SELECT, INSERT ON waygate_events TO {role}; \
-         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
-         GRANT SELECT ON waygate_schema TO {role};",
-        name = schema.name()
-    ));
-    assert!(out.status.success(), "{out:?}");
-    let (scheme, rest) = schema.url().split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
-    let as_role = format!("{scheme}://{role}@{host}");
-
+    let (role, as_role) = app_role_at(&schema, 2, "waygate_events");
     let refused = PgStore::open(&as_role, false)
         .map(|_| ())
         .unwrap_err()
@@ -937,22 +922,7 @@ fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    create(&open(&schema), "a", "prod");
-    let out = schema.psql(&back_to(3));
-    assert!(out.status.success(), "{out:?}");
-    let role = format!("{}_app", schema.name());
-    let out = schema.psql(&format!(
-        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
-         GRANT SELECT, INSERT ON waygate_events, waygate_definitions TO {role}; \
-         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
-         GRANT SELECT ON waygate_schema TO {role};",
-        name = schema.name()
-    ));
-    assert!(out.status.success(), "{out:?}");
-    let (scheme, rest) = schema.url().split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
-    let as_role = format!("{scheme}://{role}@{host}");
-
+    let (role, as_role) = app_role_at(&schema, 3, "waygate_events, waygate_definitions");
     let refused = PgStore::open(&as_role, false)
         .map(|_| ())
         .unwrap_err()
@@ -976,4 +946,26 @@ fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
     drop(store);
     let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
     assert!(out.status.success(), "{out:?}");
+}
+
+/// A store at `schema` with one run, turned back to schema `version`, and a role granted what
+/// the role waygate uses had at that schema (SELECT and INSERT on `inserted`): the role and
+/// the store's URL as that role.
+fn app_role_at(schema: &TestSchema, version: i32, inserted: &str) -> (String, String) {
+    create(&open(schema), "a", "prod");
+    let out = schema.psql(&back_to(version));
+    assert!(out.status.success(), "{out:?}");
+    let role = format!("{}_app", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT, INSERT ON {inserted} TO {role}; \
+         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
+         GRANT SELECT ON waygate_schema TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let as_role = format!("{scheme}://{role}@{host}");
+    (role, as_role)
 }
