@@ -244,10 +244,18 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
                 who.0.as_deref().unwrap_or("this role"),
                 who.1.as_deref().unwrap_or("?"),
             );
+            // Only the migration to 3 adds a table the role needs a grant on; from 3 on,
+            // the role keeps the grants it has (and an auditor is not told to take INSERT).
+            let then = match found {
+                ..3 => format!(
+                    ", then, as `{owner}`, `GRANT SELECT, INSERT ON waygate_definitions TO \
+                     {user}`"
+                ),
+                _ => format!(" ({user} needs no new grant after)"),
+            };
             refused(format!(
                 "{user} may not migrate them ({}): run one waygate command (`waygate runs`) \
-                 with --store naming the database as the tables' owner `{owner}` first, then, \
-                 as `{owner}`, `GRANT SELECT, INSERT ON waygate_definitions TO {user}`",
+                 with --store naming the database as the tables' owner `{owner}` first{then}",
                 db_message(&e)
             ))
         }

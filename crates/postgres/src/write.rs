@@ -25,7 +25,10 @@
 //! that read the same end both take that seq: the second to insert waits for the first to
 //! end and then fails with a unique violation, having changed nothing. A writer reads an end
 //! only once it is committed, so it never numbers after an event that is not. The chain's
-//! lock only keeps writers that read from colliding in this way.
+//! lock keeps writers from colliding in this way: step 4's statement takes it too before it
+//! inserts an event (a one-round-trip guess below holds no transaction that took it), so a
+//! writer that read the end under the lock is never beaten to the seq it took. Without that,
+//! a process guessing right in a loop beat another's transaction to it on each attempt.
 //!
 //! A transaction that fails only because another got in its way (a deadlock, a key taken
 //! meanwhile) is tried again from step 1 with fresh reads.
@@ -35,8 +38,8 @@
 //! else has written since (every write adds events), so those runs are exactly as
 //! remembered: a group of commits and appends to remembered runs is checked and sealed
 //! against them in memory, and step 4's statement is sent alone, outside a transaction (a
-//! single statement commits on its own). Its first event takes the seq after the remembered
-//! end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
+//! single statement commits on its own). It waits for the chain's lock before it inserts an
+//! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
 //! unique violation, having changed nothing. Then the writer forgets the runs and takes the
 //! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
 //! it again (others are writing: guessing would cost a wasted round trip each time). Creates
@@ -59,13 +62,40 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 
+/// The chain's lock (step 3), a transaction-scoped advisory lock.
+macro_rules! chain_lock {
+    () => {
+        "pg_advisory_xact_lock(hashtextextended(current_schema() || E'\\nthe chain', 0))"
+    };
+}
+
+/// A condition on the events' insert that takes the chain's lock before the first event is
+/// written (it is evaluated once, before the first row; the runs' rows are not held to it,
+/// so a guess locks a run's row before the chain, in the order steps 2 and 3 do), so that a one-round-trip guess, a statement on its own, waits for
+/// a writer that holds the lock rather than taking the seq that writer read as next: without
+/// it a writer guessing in a loop kept every other writer's transaction failing on the seq
+/// it took, until they gave up (`duplicate key value violates unique constraint
+/// "waygate_events_pkey"`). In a transaction that holds the lock already, taking it again
+/// waits for nothing.
+macro_rules! chain_locked {
+    () => {
+        concat!("(SELECT true FROM (SELECT ", chain_lock!(), ") l)")
+    };
+}
+
 /// The events (parameters 1 to 9 of [`MOVE`] and [`INSERT`]).
 macro_rules! events {
     () => {
-        "WITH ev AS (INSERT INTO waygate_events \
-             (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
-                                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])) "
+        concat!(
+            "WITH ev AS (INSERT INTO waygate_events \
+                 (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
+                                      $5::text[], $6::text[], $7::text[], $8::text[], \
+                                      $9::text[]) \
+                 WHERE ",
+            chain_locked!(),
+            ") "
+        )
     };
 }
 
@@ -87,14 +117,17 @@ const MOVE: &str = concat!(events!(), moved_runs!());
 /// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
 /// rather than in arrays: the server then parses no array and joins no `unnest`, which was
 /// most of its work per commit besides the rows themselves (docs/performance.md).
-const ONE: &str = "WITH ev AS (INSERT INTO waygate_events \
+const ONE: &str = concat!(
+    "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-         VALUES ($1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
-                 $8::text, $9::text)) \
-     UPDATE waygate_runs \
+         SELECT $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
+                $8::text, $9::text WHERE ",
+    chain_locked!(),
+    ") UPDATE waygate_runs \
      SET last_seq = $11::bigint, status = $12::text, active = $13::bool, version = $14::bigint, \
          run = $15::text \
-     WHERE id = $10::text";
+     WHERE id = $10::text"
+);
 
 /// A group that also creates runs: their definitions (a text already there is not written
 /// again) and rows besides.
@@ -431,8 +464,7 @@ struct Head {
 
 /// The key of the chain's lock (step 3): one per schema, as the lock keys of creates are.
 /// A lock key of a run is a name with no line break in it, so it never hashes the same text.
-pub(crate) const CHAIN_LOCK: &str =
-    "pg_advisory_xact_lock(hashtextextended(current_schema() || E'\\nthe chain', 0))";
+pub(crate) const CHAIN_LOCK: &str = chain_lock!();
 
 /// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
 /// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the chain's lock

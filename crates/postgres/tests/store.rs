@@ -793,22 +793,7 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    create(&open(&schema), "a", "prod");
-    let out = schema.psql(&back_to(2));
-    assert!(out.status.success(), "{out:?}");
-    let role = format!("{}_app", schema.name());
-    let out = schema.psql(&format!(
-        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
-         GRANT SELECT, INSERT ON waygate_events TO {role}; \
-         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
-         GRANT SELECT ON waygate_schema TO {role};",
-        name = schema.name()
-    ));
-    assert!(out.status.success(), "{out:?}");
-    let (scheme, rest) = schema.url().split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
-    let as_role = format!("{scheme}://{role}@{host}");
-
+    let (role, as_role) = app_role_at(&schema, 2, "waygate_events");
     let refused = PgStore::open(&as_role, false)
         .map(|_| ())
         .unwrap_err()
@@ -875,4 +860,112 @@ fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
     runs[1].status = waygate_core::run::RunStatus::Aborted;
     store.import(&runs, &events).unwrap();
     assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 2);
+}
+
+/// A writer that keeps guessing right (one round trip a commit, nobody else's write in
+/// between) does not keep another connection's transaction from ever writing: the guess
+/// waits for the chain's lock, so the transaction, which read the chain's end under it,
+/// is not beaten to the seq it took. Before, each of the other's twenty attempts could lose
+/// that seq to the next guess, and its write failed on `waygate_events_pkey`.
+#[test]
+fn a_writer_guessing_in_a_loop_does_not_starve_another_connection() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let busy = open(&schema);
+    let other = open(&schema);
+    let busy_runs: Vec<_> = (0..4)
+        .map(|i| create(&busy, &format!("a{i}"), &format!("prod{i}")))
+        .collect();
+    let b = create(&other, "b", "qa");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for a in &busy_runs {
+            let (busy, stop) = (&busy, &stop);
+            scope.spawn(move || {
+                let (mut version, mut at) = (a.version, "build");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let to = if at == "build" { "next" } else { "build" };
+                    let change = RunChange::to_state(to);
+                    let (run, _) = busy
+                        .commit(&a.id, version, change, vec![moved(at, to)])
+                        .unwrap();
+                    (version, at) = (run.version, to);
+                }
+            });
+        }
+        let (mut version, mut at) = (b.version, "build");
+        let mut failed = Vec::new();
+        for _ in 0..100 {
+            let to = if at == "build" { "next" } else { "build" };
+            match other.commit(&b.id, version, RunChange::to_state(to), vec![moved(at, to)]) {
+                Ok((run, _)) => (version, at) = (run.version, to),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            failed.is_empty(),
+            "{} of 100 failed: {failed:?}",
+            failed.len()
+        );
+    });
+    assert!(busy.verify().unwrap().first_bad.is_none());
+}
+
+/// A role that may not migrate a schema-3 database (an auditor's read-only role, or the
+/// role waygate uses) is told who may, and not to take a grant on `waygate_definitions`,
+/// which it has from schema 3 on (an auditor told so would take INSERT); once the owner
+/// migrated, the role writes and verifies with the grants it had.
+#[test]
+fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let (role, as_role) = app_role_at(&schema, 3, "waygate_events, waygate_definitions");
+    let refused = PgStore::open(&as_role, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "at schema 3 and this waygate needs schema 4: ".to_owned(),
+        format!("{role} may not"),
+        format!("({role} needs no new grant after)"),
+        "nothing was written".to_owned(),
+    ] {
+        assert!(refused.contains(&part), "{part:?} in {refused}");
+    }
+    assert!(!refused.contains("GRANT"), "{refused}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(3)
+    );
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    create(&store, "b", "qa");
+    assert!(store.verify().unwrap().first_bad.is_none());
+    drop(store);
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A store at `schema` with one run, turned back to schema `version`, and a role granted what
+/// the role waygate uses had at that schema (SELECT and INSERT on `inserted`): the role and
+/// the store's URL as that role.
+fn app_role_at(schema: &TestSchema, version: i32, inserted: &str) -> (String, String) {
+    create(&open(schema), "a", "prod");
+    let out = schema.psql(&back_to(version));
+    assert!(out.status.success(), "{out:?}");
+    let role = format!("{}_app", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT, INSERT ON {inserted} TO {role}; \
+         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
+         GRANT SELECT ON waygate_schema TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let as_role = format!("{scheme}://{role}@{host}");
+    (role, as_role)
 }
