@@ -39,8 +39,9 @@
 //! remembered: a group of commits and appends to remembered runs is checked and sealed
 //! against them in memory, and step 4's statement is sent alone, outside a transaction (a
 //! single statement commits on its own). It waits for the chain's lock before it inserts an
-//! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile, that seq is taken and the whole statement fails with a
-//! unique violation, having changed nothing. Then the writer forgets the runs and takes the
+//! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile,
+//! that seq is taken and the whole statement fails with a unique violation, having changed
+//! nothing. Then the writer forgets the runs and takes the
 //! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
 //! it again (others are writing: guessing would cost a wasted round trip each time). Creates
 //! always take steps 1 to 4 (they need the lock keys' holders).
@@ -71,8 +72,9 @@ macro_rules! chain_lock {
 
 /// A condition on the events' insert that takes the chain's lock before the first event is
 /// written (it is evaluated once, before the first row; the runs' rows are not held to it,
-/// so a guess locks a run's row before the chain, in the order steps 2 and 3 do), so that a one-round-trip guess, a statement on its own, waits for
-/// a writer that holds the lock rather than taking the seq that writer read as next: without
+/// so a guess locks a run's row before the chain, in the order steps 2 and 3 do), so that a
+/// one-round-trip guess, a statement on its own, waits for a writer that holds the lock
+/// rather than taking the seq that writer read as next: without
 /// it a writer guessing in a loop kept every other writer's transaction failing on the seq
 /// it took, until they gave up (`duplicate key value violates unique constraint
 /// "waygate_events_pkey"`). In a transaction that holds the lock already, taking it again
