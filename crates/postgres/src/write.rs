@@ -6,7 +6,7 @@
 //!    active run per key.
 //! 2. The runs the group touches are read `FOR UPDATE` (sorted): a commit's compare-and-set on
 //!    `version` is judged on a row no one else can change until this transaction ends.
-//! 3. The chain's lock is taken (a transaction-scoped advisory lock, [`CHAIN_LOCK`]): from
+//! 3. The chain's lock is taken (a transaction-scoped advisory lock, [`CHAIN_KEY`]): from
 //!    here until `COMMIT`, other writers that read wait. Then the chain's end is read: its
 //!    last event, found by the primary key. The commit time is read, each write is checked
 //!    by core's rules on its own (a refused one changes nothing) and sealed after the
@@ -63,40 +63,33 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 
-/// The chain's lock (step 3), a transaction-scoped advisory lock.
-macro_rules! chain_lock {
-    () => {
-        "pg_advisory_xact_lock(hashtextextended(current_schema() || E'\\nthe chain', 0))"
-    };
-}
+/// The key of the chain's lock (step 3), a transaction-scoped advisory lock: one per schema,
+/// as the lock keys of creates are (a lock key of a run is a name with no line break in it,
+/// so it never hashes the same text). Computed once per writing connection
+/// ([`Writer::chain_key`]), and passed to the statements as a number: hashing the schema's
+/// name in every statement cost more than the lock itself (docs/performance.md).
+const CHAIN_KEY: &str =
+    "SELECT hashtextextended(coalesce(current_schema(), '') || E'\\nthe chain', 0)";
 
-/// A condition on the events' insert that takes the chain's lock before the first event is
-/// written (it is evaluated once, before the first row; the runs' rows are not held to it,
-/// so a guess locks a run's row before the chain, in the order steps 2 and 3 do), so that a
-/// one-round-trip guess, a statement on its own, waits for a writer that holds the lock
-/// rather than taking the seq that writer read as next: without
-/// it a writer guessing in a loop kept every other writer's transaction failing on the seq
-/// it took, until they gave up (`duplicate key value violates unique constraint
+/// The events (parameters 1 to 9), inserted once the statement holds the chain's lock
+/// (parameter `$key`, the chain's key). The lock is taken before the first event is written,
+/// and after the runs' rows (the statement's `UPDATE` runs first), the order steps 2 and 3
+/// take them in. So a one-round-trip guess, a statement on its own, waits for a writer that
+/// holds the lock rather than taking the seq that writer read as next: without it a writer
+/// guessing right in a loop kept every other process's transaction failing on the seq it
+/// took, until they gave up (`duplicate key value violates unique constraint
 /// "waygate_events_pkey"`). In a transaction that holds the lock already, taking it again
 /// waits for nothing.
-macro_rules! chain_locked {
-    () => {
-        concat!("(SELECT true FROM (SELECT ", chain_lock!(), ") l)")
-    };
-}
-
-/// The events (parameters 1 to 9 of [`MOVE`] and [`INSERT`]).
 macro_rules! events {
-    () => {
+    ($key:literal) => {
         concat!(
             "WITH ev AS (INSERT INTO waygate_events \
                  (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
-                                      $5::text[], $6::text[], $7::text[], $8::text[], \
-                                      $9::text[]) \
-                 WHERE ",
-            chain_locked!(),
-            ") "
+                 SELECT u.* FROM (SELECT pg_advisory_xact_lock(",
+            $key,
+            "::bigint)) AS l, \
+                     unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                            $6::text[], $7::text[], $8::text[], $9::text[]) AS u) "
         )
     };
 }
@@ -113,28 +106,25 @@ macro_rules! moved_runs {
     };
 }
 
-/// A group that moves runs only: the events and the runs' new rows.
-const MOVE: &str = concat!(events!(), moved_runs!());
+/// A group that moves runs only: the events and the runs' new rows; the chain's key is $16.
+const MOVE: &str = concat!(events!("$16"), moved_runs!());
 
 /// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
 /// rather than in arrays: the server then parses no array and joins no `unnest`, which was
 /// most of its work per commit besides the rows themselves (docs/performance.md).
-const ONE: &str = concat!(
-    "WITH ev AS (INSERT INTO waygate_events \
+const ONE: &str = "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
          SELECT $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
-                $8::text, $9::text WHERE ",
-    chain_locked!(),
-    ") UPDATE waygate_runs \
+                $8::text, $9::text FROM (SELECT pg_advisory_xact_lock($16::bigint)) AS l) \
+     UPDATE waygate_runs \
      SET last_seq = $11::bigint, status = $12::text, active = $13::bool, version = $14::bigint, \
          run = $15::text \
-     WHERE id = $10::text"
-);
+     WHERE id = $10::text";
 
 /// A group that also creates runs: their definitions (a text already there is not written
-/// again) and rows besides.
+/// again) and rows besides; the chain's key is $28.
 const INSERT: &str = concat!(
-    events!(),
+    events!("$28"),
     ", ur AS (",
     moved_runs!(),
     "), df AS (INSERT INTO waygate_definitions (hash, definition) \
@@ -164,6 +154,8 @@ struct Statements {
     one: Statement,
     moves: Statement,
     inserts: Statement,
+    /// The key of the chain's lock in this connection's schema ([`CHAIN_KEY`]).
+    chain_key: i64,
 }
 
 /// What the writer knows the database held after its last write (module docs).
@@ -226,6 +218,7 @@ impl Writer {
             one: client.prepare(ONE).map_err(fail)?,
             moves: client.prepare(MOVE).map_err(fail)?,
             inserts: client.prepare(INSERT).map_err(fail)?,
+            chain_key: client.query_one(CHAIN_KEY, &[]).map_err(fail)?.get(0),
         };
         Ok(Writer {
             client,
@@ -300,7 +293,8 @@ fn try_group(
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Results, Failure> {
     let fail = before(location);
-    let (mut view, head) = match read_view(&mut writer.client, location, &batch) {
+    let key = writer.statements.chain_key;
+    let (mut view, head) = match read_view(&mut writer.client, location, &batch, key) {
         Ok(read) => read,
         Err(e) => {
             rollback(&mut writer.client);
@@ -464,10 +458,6 @@ struct Head {
     at: Option<jiff::Timestamp>,
 }
 
-/// The key of the chain's lock (step 3): one per schema, as the lock keys of creates are.
-/// A lock key of a run is a name with no line break in it, so it never hashes the same text.
-pub(crate) const CHAIN_LOCK: &str = chain_lock!();
-
 /// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
 /// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the chain's lock
 /// and its end.
@@ -475,6 +465,7 @@ fn read_view(
     client: &mut Client,
     location: &str,
     batch: &[(Ticket, Write)],
+    chain_key: i64,
 ) -> Result<(View, Head), Failure> {
     let fail = before(location);
     let mut ids = BTreeSet::new();
@@ -516,7 +507,7 @@ fn read_view(
         "SELECT r.id, r.run, d.definition FROM waygate_runs r \
          JOIN waygate_definitions d ON d.hash = r.definition_hash \
          WHERE r.id IN ({ids}) ORDER BY r.id FOR UPDATE OF r; \
-         SELECT {CHAIN_LOCK}; \
+         SELECT pg_advisory_xact_lock({chain_key}); \
          SELECT seq, hash, at FROM waygate_events ORDER BY seq DESC LIMIT 1"
     ));
     let messages = client.simple_query(&sql).map_err(&fail)?;
@@ -712,7 +703,7 @@ fn write_rows(
 ) -> Result<(), postgres::Error> {
     let ev = EventColumns::of(events);
     if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
-        let one: [&(dyn ToSql + Sync); 15] = [
+        let one: [&(dyn ToSql + Sync); 16] = [
             seq,
             &ev.run_id[0],
             &ev.at[0],
@@ -728,6 +719,7 @@ fn write_rows(
             &moved.active[0],
             &moved.version[0],
             &moved.run[0],
+            &statements.chain_key,
         ];
         client.execute(&statements.one, &one)?;
         return Ok(());
@@ -750,11 +742,12 @@ fn write_rows(
         &moved.run,
     ];
     if new.id.is_empty() {
+        params.push(&statements.chain_key);
         client.execute(&statements.moves, &params)?;
         return Ok(());
     }
     let definitions = new.definitions();
-    params.extend::<[&(dyn ToSql + Sync); 12]>([
+    params.extend::<[&(dyn ToSql + Sync); 13]>([
         &definitions.0,
         &definitions.1,
         &new.id,
@@ -767,6 +760,7 @@ fn write_rows(
         &new.active,
         &new.version,
         &new.run,
+        &statements.chain_key,
     ]);
     client.execute(&statements.inserts, &params)?;
     Ok(())
@@ -892,7 +886,7 @@ fn import_rows(
 ) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
     client
-        .execute(&format!("SELECT {CHAIN_LOCK}"), &[])
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&statements.chain_key])
         .map_err(fail)?;
     let found = client
         .query_one(
