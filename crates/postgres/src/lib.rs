@@ -9,9 +9,9 @@
 //! # Layout
 //! - `connect.rs`: the URL, connecting, and what the server's errors mean ([`StoreError`]).
 //! - `schema.rs`: the tables, created on first use, and their version.
-//! - `write.rs`: a group of writes in one transaction, serialised on the chain's head row.
+//! - `write.rs`: a group of writes in one transaction, serialised on the chain's lock.
 //! - `rows.rs`: rows to runs and events.
-//! - `verify.rs`: the whole chain recomputed, and the head row compared.
+//! - `verify.rs`: the whole chain recomputed, and its end compared with the runs' rows.
 //! - `run_locks.rs`: [`PgRunLocks`], the per-run lock as a session advisory lock.
 //! - `lease.rs`: [`PgLeases`], which `waygate serve` replica drives which run.
 //!

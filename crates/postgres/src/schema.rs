@@ -12,7 +12,7 @@ use crate::connect::{db_message, failed, Write};
 
 /// The schema this waygate reads and writes. A database with another version is refused,
 /// naming both.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The tables of [`SCHEMA_VERSION`], in the connection's current schema (the first of its
 /// `search_path`, normally `public`).
@@ -20,14 +20,6 @@ const CREATE: &str = r#"
 CREATE TABLE waygate_schema (
     version integer NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
-);
--- The chain's head: the last event's seq, hash and time. Every write locks this one row for
--- the moment it numbers and chains its events, which makes seq gap-free and commit-ordered.
-CREATE TABLE waygate_head (
-    one boolean PRIMARY KEY DEFAULT true CHECK (one),
-    seq bigint NOT NULL,
-    hash text NOT NULL,
-    at text
 );
 -- Each pinned definition once, by the SHA-256 of its text (lowercase hex), written when a run
 -- starts with it (a definition already there is not written again).
@@ -50,6 +42,9 @@ CREATE TABLE waygate_runs (
     lock_key text NOT NULL,
     -- the key of its definition in waygate_definitions
     definition_hash text NOT NULL,
+    -- the seq of the run's last event: the greatest of them all is where the chain ends,
+    -- which verify holds the events to (an event deleted at the end, or one added past it)
+    last_seq bigint NOT NULL,
     status text NOT NULL,
     active boolean NOT NULL,
     version bigint NOT NULL,
@@ -130,6 +125,19 @@ DROP INDEX waygate_events_at;
 CREATE INDEX waygate_events_at ON waygate_events USING brin (at_us) WITH (autosummarize = on);
 "#;
 
+/// What schema 4 changes in schema 3: no head row. The chain's end is its last event (the
+/// greatest `seq`), found by the primary key; each run's row records the seq of its last
+/// event, which is what `verify` holds the end to. The column goes where `ALTER TABLE` puts
+/// it, at the end of the row (a database created at schema 4 has it before `status`: only
+/// how much an update logs differs, docs/storage.md).
+const TO_4: &str = r#"
+ALTER TABLE waygate_runs ADD COLUMN last_seq bigint;
+UPDATE waygate_runs r SET last_seq =
+    coalesce((SELECT max(seq) FROM waygate_events e WHERE e.run_id = r.id), 0);
+ALTER TABLE waygate_runs ALTER COLUMN last_seq SET NOT NULL;
+DROP TABLE waygate_head;
+"#;
+
 /// What [`prepare`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -196,7 +204,7 @@ fn under_schema_lock<T>(
     Ok(done)
 }
 
-/// Brings schema 1 or 2 to [`SCHEMA_VERSION`], in one transaction (unless another process did
+/// Brings schema 1, 2 or 3 to [`SCHEMA_VERSION`], in one transaction (unless another process did
 /// meanwhile: then `None`): the version it found.
 fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Write::Before);
@@ -236,21 +244,37 @@ fn migrate(client: &mut Client, location: &str) -> Result<Option<i32>, StoreErro
                 who.0.as_deref().unwrap_or("this role"),
                 who.1.as_deref().unwrap_or("?"),
             );
+            // Only the migration to 3 adds a table the role needs a grant on; from 3 on,
+            // the role keeps the grants it has (and an auditor is not told to take INSERT).
+            let then = match found {
+                ..3 => format!(
+                    ", then, as `{owner}`, `GRANT SELECT, INSERT ON waygate_definitions TO \
+                     {user}`"
+                ),
+                _ => format!(" ({user} needs no new grant after)"),
+            };
             refused(format!(
                 "{user} may not migrate them ({}): run one waygate command (`waygate runs`) \
-                 with --store naming the database as the tables' owner `{owner}` first, then, \
-                 as `{owner}`, `GRANT SELECT, INSERT ON waygate_definitions TO {user}`",
+                 with --store naming the database as the tables' owner `{owner}` first{then}",
                 db_message(&e)
             ))
         }
         _ => fail(e),
     };
+    if let Some(why) = head_disagrees(&mut tx, location)? {
+        return Err(refused(why));
+    }
     if found == 1 {
         tx.batch_execute(LEASES).map_err(change)?;
         tx.batch_execute(RUNS_FILLFACTOR).map_err(change)?;
     }
-    tx.batch_execute(TO_3).map_err(change)?;
+    if found < 3 {
+        tx.batch_execute(TO_3).map_err(change)?;
+    }
+    // Also for schema 3: a database made by the waygate of schema 3 before the pair index
+    // lacks it.
     tx.batch_execute(ONE_ACTIVE_PAIR).map_err(change)?;
+    tx.batch_execute(TO_4).map_err(change)?;
     tx.execute(
         "INSERT INTO waygate_schema (version) SELECT $1 \
          WHERE (SELECT max(version) FROM waygate_schema) < $1",
@@ -292,10 +316,43 @@ fn shared_pairs(
         })
         .collect();
     Ok(Some(format!(
-        "schema 3 holds one active run per (workflow, env), and a waygate before it let a run \
-         under a shared lock share its pair: {}; end all but one of each with the waygate that \
-         started them (`waygate abort RUN --reason ..`), then run this command again",
+        "schema 3 and later hold one active run per (workflow, env), and a waygate before \
+         schema 3 let a run under a shared lock share its pair: {}; end all but one of each \
+         with the waygate that started them (`waygate abort RUN --reason ..`), then run this \
+         command again",
         pairs.join("; ")
+    )))
+}
+
+/// Why the head row of a schema before 4 cannot go: it is not the chain's last event (an
+/// event deleted at the end, or added past it, behind the store's back), which the head row
+/// is the only record of; `None` when it is.
+fn head_disagrees(
+    tx: &mut postgres::Transaction<'_>,
+    location: &str,
+) -> Result<Option<String>, StoreError> {
+    let fail = |e: postgres::Error| failed(location, &e, Write::Before);
+    let row = tx
+        .query_one(
+            "SELECT h.seq, h.hash, e.seq, e.hash FROM waygate_head h \
+             LEFT JOIN (SELECT seq, hash FROM waygate_events ORDER BY seq DESC LIMIT 1) e ON true",
+            &[],
+        )
+        .map_err(fail)?;
+    let (head_seq, head_hash): (i64, String) = (row.get(0), row.get(1));
+    let last: (Option<i64>, Option<String>) = (row.get(2), row.get(3));
+    let (last_seq, last_hash) = (
+        last.0.unwrap_or(0),
+        last.1.unwrap_or_else(|| GENESIS_HASH.into()),
+    );
+    if head_seq == last_seq && head_hash == last_hash {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "its head row records the chain up to event {head_seq} ({head_hash}), but the last \
+         event is {last_seq} ({last_hash}): events were deleted or added behind the store's \
+         back, and the head row, which the new schema drops, is the only record of that; run \
+         `waygate audit verify` with the waygate that wrote them"
     )))
 }
 
@@ -317,11 +374,6 @@ fn create_tables(client: &mut Client, location: &str) -> Result<bool, StoreError
     tx.execute(
         "INSERT INTO waygate_schema (version) VALUES ($1)",
         &[&SCHEMA_VERSION],
-    )
-    .map_err(fail)?;
-    tx.execute(
-        "INSERT INTO waygate_head (seq, hash, at) VALUES (0, $1, NULL)",
-        &[&GENESIS_HASH],
     )
     .map_err(fail)?;
     tx.commit().map_err(fail)?;

@@ -44,7 +44,7 @@ pub enum Tables {
     Existing,
     /// They were created now, in an empty database.
     Created,
-    /// They were at this older schema (1 or 2) and were migrated to
+    /// They were at this older schema (1, 2 or 3) and were migrated to
     /// [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) now (`docs/storage.md`, Schema).
     Migrated(i32),
 }

@@ -1,5 +1,6 @@
-//! `verify` on PostgreSQL: every event recomputed in seq order, and the head row compared with
-//! the chain's end, so an event changed, deleted or inserted behind the store's back is named.
+//! `verify` on PostgreSQL: every event recomputed in seq order, and the chain's end compared
+//! with what the runs' rows record (each the seq of its run's last event), so an event
+//! changed, deleted or inserted behind the store's back is named.
 //!
 //! Each event's own hash is checked on as many threads as there are cores, while another
 //! thread reads the next rows: recomputed from the columns as they are (they hold the bytes
@@ -27,8 +28,13 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let head = tx.query_one("SELECT seq, hash FROM waygate_head", &[])?;
-        let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
+        // Where the chain ends by the runs' rows: the last event of the run written last.
+        let end: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(last_seq), 0)::bigint FROM waygate_runs",
+                &[],
+            )?
+            .get(0);
         // A cursor read a batch at a time: each batch arrives in one wait for the connection
         // (a row at a time costs a wait per row, a good part of the whole on a million).
         tx.batch_execute(
@@ -37,7 +43,7 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
              FROM waygate_events ORDER BY seq",
         )?;
         let fetch = tx.prepare(&format!("FETCH {BATCH} FROM waygate_verify"))?;
-        let mut chain = Chain::new(head_seq);
+        let mut chain = Chain::new(end);
         let (send, batches) = sync_channel::<Vec<Row>>(2);
         let cursor = &mut tx;
         let read = std::thread::scope(|scope| {
@@ -68,7 +74,7 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
         });
         read?;
         tx.commit()?;
-        Ok(chain.report(&head_hash))
+        Ok(chain.report())
     })
 }
 
@@ -170,22 +176,20 @@ fn check_row(row: &Row) -> Checked<'_> {
 /// The chain so far: its links, its last intact event, the first bad one.
 struct Chain {
     check: ChainCheck,
-    head_seq: i64,
+    /// Where the runs' rows say the chain ends.
+    end: i64,
     count: u64,
     last: Option<ChainHead>,
-    /// The intact event before `last`.
-    before_last: Option<ChainHead>,
     bad: Option<BadEvent>,
 }
 
 impl Chain {
-    fn new(head_seq: i64) -> Chain {
+    fn new(end: i64) -> Chain {
         Chain {
             check: ChainCheck::new(),
-            head_seq,
+            end,
             count: 0,
             last: None,
-            before_last: None,
             bad: None,
         }
     }
@@ -213,15 +217,14 @@ impl Chain {
         {
             return self.fail(link.seq, problem);
         }
-        if link.seq as i64 > self.head_seq {
+        if link.seq as i64 > self.end {
             let problem = format!(
-                "inserted behind the store's back: the head row records events up to {}",
-                self.head_seq
+                "inserted behind the store's back: the runs' rows record events up to {}",
+                self.end
             );
             return self.fail(link.seq, problem);
         }
-        // The last two intact events, their buffers reused.
-        std::mem::swap(&mut self.before_last, &mut self.last);
+        // The last intact event, its buffer reused.
         match &mut self.last {
             Some(last) => {
                 last.seq = link.seq;
@@ -237,24 +240,16 @@ impl Chain {
         }
     }
 
-    fn report(mut self, head_hash: &str) -> VerifyReport {
+    fn report(mut self) -> VerifyReport {
         if self.bad.is_none() {
             let end = self.last.as_ref().map_or(0, |h| h.seq as i64);
-            if end < self.head_seq {
+            if end < self.end {
                 let problem = format!(
-                    "missing: the chain ends after event {end}, but the head row records \
+                    "missing: the chain ends after event {end}, but the runs' rows record \
                      events up to {}",
-                    self.head_seq
+                    self.end
                 );
                 self.fail(end as u64 + 1, problem);
-            } else if let Some(h) = self.last.clone().filter(|h| h.hash != head_hash) {
-                // The head row disagrees with the last event: the chain is intact before it.
-                self.last = self.before_last.take();
-                self.fail(
-                    h.seq,
-                    "the head row's hash is not this event's: the head or the event was altered"
-                        .into(),
-                );
             }
         }
         VerifyReport {

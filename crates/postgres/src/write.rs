@@ -6,38 +6,53 @@
 //!    active run per key.
 //! 2. The runs the group touches are read `FOR UPDATE` (sorted): a commit's compare-and-set on
 //!    `version` is judged on a row no one else can change until this transaction ends.
-//! 3. The head row is read `FOR UPDATE`: from here until `COMMIT`, other writers wait. The
-//!    commit time is read, each write is checked by core's rules on its own (a refused one
-//!    changes nothing) and sealed after the previous one, all in memory.
-//! 4. One statement inserts the events and the new runs, updates the moved runs and the head;
-//!    then `COMMIT`. The head row is held for these two round trips, for the whole group.
+//! 3. The chain's lock is taken (a transaction-scoped advisory lock, [`CHAIN_KEY`]): from
+//!    here until `COMMIT`, other writers that read wait. Then the chain's end is read: its
+//!    last event, found by the primary key. The commit time is read, each write is checked
+//!    by core's rules on its own (a refused one changes nothing) and sealed after the
+//!    previous one, all in memory.
+//! 4. One statement inserts the events and the new runs and updates the runs the group
+//!    touched (each run's row records the seq of its last event); then `COMMIT`. The chain's
+//!    lock is held for these two round trips, for the whole group.
 //!
 //! `BEGIN` and steps 1 to 3 go in one round trip (one simple query of several statements,
-//! run in order, their few values quoted as literals); step 4's statement is prepared once
-//! per connection. Three round trips per group in all.
+//! run in order, each seeing what committed before it began, their few values quoted as
+//! literals); step 4's statement is prepared once per connection. Three round trips per
+//! group in all.
+//!
+//! Why `seq` is gap-free and in commit order: `waygate_events.seq` is the primary key, and
+//! every write numbers its events from the chain's end as it read it, plus one. Two writers
+//! that read the same end both take that seq: the second to insert waits for the first to
+//! end and then fails with a unique violation, having changed nothing. A writer reads an end
+//! only once it is committed, so it never numbers after an event that is not. The chain's
+//! lock keeps writers from colliding in this way: step 4's statement takes it too before it
+//! inserts an event (a one-round-trip guess below holds no transaction that took it), so a
+//! writer that read the end under the lock is never beaten to the seq it took. Without that,
+//! a process guessing right in a loop beat another's transaction to it on each attempt.
 //!
 //! A transaction that fails only because another got in its way (a deadlock, a key taken
 //! meanwhile) is tried again from step 1 with fresh reads.
 //!
-//! **One round trip when nobody else wrote.** The writer remembers the head it left and the
-//! runs as it left them ([`Known`]). While the head is still where it left it, nobody else
-//! has written since (every write moves the head), so those runs are exactly as remembered: a
-//! group of commits and appends to remembered runs is checked and sealed against them in
-//! memory, and step 4's statement is sent alone, outside a transaction (a single statement
-//! commits on its own). Its first event takes the seq after the remembered head, and
-//! `waygate_events.seq` is the primary key: if anyone moved the head meanwhile, that seq is
-//! taken and the whole statement fails with a unique violation, having changed nothing. Then
-//! the writer forgets the runs and takes the group through steps 1 to 4, and keeps doing so
-//! until a read finds the head where it left it again (others are writing: guessing would
-//! cost a wasted round trip each time). Creates always take steps 1 to 4 (they need the
-//! lock keys' holders).
+//! **One round trip when nobody else wrote.** The writer remembers the chain's end it left
+//! and the runs as it left them ([`Known`]). While the end is still where it left it, nobody
+//! else has written since (every write adds events), so those runs are exactly as
+//! remembered: a group of commits and appends to remembered runs is checked and sealed
+//! against them in memory, and step 4's statement is sent alone, outside a transaction (a
+//! single statement commits on its own). It waits for the chain's lock before it inserts an
+//! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile,
+//! that seq is taken and the whole statement fails with a unique violation, having changed
+//! nothing. Then the writer forgets the runs and takes the
+//! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
+//! it again (others are writing: guessing would cost a wasted round trip each time). Creates
+//! always take steps 1 to 4 (they need the lock keys' holders).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
-use waygate_core::event::Event;
+use waygate_core::event::{Event, GENESIS_HASH};
 use waygate_core::run::{LockKeys, PairHeldTwice, Run, RunId};
 use waygate_core::store::group::{Commit, Ticket, Write, Written};
 use waygate_core::store::rules::{
@@ -48,49 +63,76 @@ use waygate_core::store::StoreError;
 use crate::connect::{failed, is_transient, Write as Stage};
 use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 
-/// The events, the moved runs and the head (the first 17 parameters of [`INSERT`]).
-macro_rules! moves {
-    ($head:literal) => {
+/// The key of the chain's lock (step 3), a transaction-scoped advisory lock: one per schema,
+/// as the lock keys of creates are (a lock key of a run is a name with no line break in it,
+/// so it never hashes the same text). Computed once per writing connection
+/// ([`Writer::chain_key`]), and passed to the statements as a number: hashing the schema's
+/// name in every statement cost more than the lock itself (docs/performance.md).
+const CHAIN_KEY: &str =
+    "SELECT hashtextextended(coalesce(current_schema(), '') || E'\\nthe chain', 0)";
+
+/// The events (parameters 1 to 9), inserted once the statement holds the chain's lock
+/// (parameter `$key`, the chain's key). The lock is taken before the first event is written,
+/// and after the runs' rows (the statement's `UPDATE` runs first), the order steps 2 and 3
+/// take them in. So a one-round-trip guess, a statement on its own, waits for a writer that
+/// holds the lock rather than taking the seq that writer read as next: without it a writer
+/// guessing right in a loop kept every other process's transaction failing on the seq it
+/// took, until they gave up (`duplicate key value violates unique constraint
+/// "waygate_events_pkey"`). In a transaction that holds the lock already, taking it again
+/// waits for nothing.
+macro_rules! events {
+    ($key:literal) => {
         concat!(
             "WITH ev AS (INSERT INTO waygate_events \
                  (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
-                                      $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])), \
-             ur AS (UPDATE waygate_runs r \
-                 SET status = u.status, active = u.active, version = u.version, run = u.run \
-                 FROM unnest($10::text[], $11::text[], $12::bool[], $13::bigint[], $14::text[]) \
-                      AS u(id, status, active, version, run) \
-                 WHERE r.id = u.id) ",
-            $head,
-            "UPDATE waygate_head SET seq = $15, hash = $16, at = $17"
+                 SELECT u.* FROM (SELECT pg_advisory_xact_lock(",
+            $key,
+            "::bigint)) AS l, \
+                     unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                            $6::text[], $7::text[], $8::text[], $9::text[]) AS u) "
         )
     };
 }
 
-/// A group that moves runs only: the events, the runs' new rows and the head.
-const MOVE: &str = moves!("");
+/// The moved runs' new rows (parameters 10 to 15).
+macro_rules! moved_runs {
+    () => {
+        "UPDATE waygate_runs r \
+         SET last_seq = u.last_seq, status = u.status, active = u.active, version = u.version, \
+             run = u.run \
+         FROM unnest($10::text[], $11::bigint[], $12::text[], $13::bool[], $14::bigint[], \
+                     $15::text[]) AS u(id, last_seq, status, active, version, run) \
+         WHERE r.id = u.id"
+    };
+}
+
+/// A group that moves runs only: the events and the runs' new rows; the chain's key is $16.
+const MOVE: &str = concat!(events!("$16"), moved_runs!());
 
 /// [`MOVE`] for the commonest group, one commit of one event, with its values as they are
 /// rather than in arrays: the server then parses no array and joins no `unnest`, which was
 /// most of its work per commit besides the rows themselves (docs/performance.md).
 const ONE: &str = "WITH ev AS (INSERT INTO waygate_events \
          (seq, run_id, at, at_us, actor, kind_name, kind, prev_hash, hash) \
-         VALUES ($1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
-                 $8::text, $9::text)), \
-     ur AS (UPDATE waygate_runs \
-         SET status = $11::text, active = $12::bool, version = $13::bigint, run = $14::text \
-         WHERE id = $10::text) \
-     UPDATE waygate_head SET seq = $15, hash = $16, at = $17";
+         SELECT $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, \
+                $8::text, $9::text FROM (SELECT pg_advisory_xact_lock($16::bigint)) AS l) \
+     UPDATE waygate_runs \
+     SET last_seq = $11::bigint, status = $12::text, active = $13::bool, version = $14::bigint, \
+         run = $15::text \
+     WHERE id = $10::text";
 
 /// A group that also creates runs: their definitions (a text already there is not written
-/// again) and rows besides.
-const INSERT: &str = moves!(
-    ", df AS (INSERT INTO waygate_definitions (hash, definition) \
-         SELECT * FROM unnest($18::text[], $19::text[]) ON CONFLICT (hash) DO NOTHING), \
-     nr AS (INSERT INTO waygate_runs \
-         (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-         SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], \
-                              $25::text[], $26::bool[], $27::bigint[], $28::text[])) "
+/// again) and rows besides; the chain's key is $28.
+const INSERT: &str = concat!(
+    events!("$28"),
+    ", ur AS (",
+    moved_runs!(),
+    "), df AS (INSERT INTO waygate_definitions (hash, definition) \
+         SELECT * FROM unnest($16::text[], $17::text[]) ON CONFLICT (hash) DO NOTHING) \
+     INSERT INTO waygate_runs \
+         (id, workflow, env, lock_key, definition_hash, last_seq, status, active, version, run) \
+     SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                          $23::bigint[], $24::text[], $25::bool[], $26::bigint[], $27::text[])"
 );
 
 /// The writing connection, with its statements prepared once.
@@ -98,7 +140,13 @@ pub(crate) struct Writer {
     pub(crate) client: Client,
     statements: Statements,
     known: Known,
+    /// When the server last answered a write.
+    answered: Option<Instant>,
 }
+
+/// How long the writing connection sits idle before a one-round-trip write first looks
+/// whether the server ended the session meanwhile (`try_known`).
+const IDLE_LOOK: Duration = Duration::from_millis(10);
 
 /// Step 4's statements: [`ONE`] for one commit of one event, [`MOVE`] for any other group
 /// that creates no run, [`INSERT`] for one that does.
@@ -106,6 +154,8 @@ struct Statements {
     one: Statement,
     moves: Statement,
     inserts: Statement,
+    /// The key of the chain's lock in this connection's schema ([`CHAIN_KEY`]).
+    chain_key: i64,
 }
 
 /// What the writer knows the database held after its last write (module docs).
@@ -168,11 +218,13 @@ impl Writer {
             one: client.prepare(ONE).map_err(fail)?,
             moves: client.prepare(MOVE).map_err(fail)?,
             inserts: client.prepare(INSERT).map_err(fail)?,
+            chain_key: client.query_one(CHAIN_KEY, &[]).map_err(fail)?.get(0),
         };
         Ok(Writer {
             client,
             statements,
             known: Known::default(),
+            answered: None,
         })
     }
 }
@@ -228,6 +280,10 @@ struct View {
     holders: HashMap<String, RunId>,
     created: BTreeSet<RunId>,
     changed: BTreeSet<RunId>,
+    /// A guess on what the writer remembers (`try_known`): a refusal ends it, so a commit
+    /// takes its run out of the view to apply rather than applying a copy (a refused one
+    /// leaves it out, and the group is read and judged again by steps 1 to 4).
+    guess: bool,
 }
 
 fn try_group(
@@ -237,21 +293,24 @@ fn try_group(
     now: &dyn Fn() -> jiff::Timestamp,
 ) -> Result<Results, Failure> {
     let fail = before(location);
-    let (mut view, head) = match read_view(&mut writer.client, location, &batch) {
+    let key = writer.statements.chain_key;
+    let (mut view, head) = match read_view(&mut writer.client, location, &batch, key) {
         Ok(read) => read,
         Err(e) => {
             rollback(&mut writer.client);
             return Err(e);
         }
     };
-    // From here to COMMIT, the head row is ours.
+    // From here to COMMIT, the chain's lock is ours.
     let at = commit_time(now(), head.at);
-    let (results, sealed_all) = seal_group(&mut view, batch, at, &head);
+    let results = seal_group(&mut view, batch, at, &head);
+    let sealed_all = sealed(&results);
     if sealed_all.is_empty() {
         writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
-    let inserted = insert(writer, location, &view, &sealed_all, at);
+    let inserted = insert(writer, location, &view, &sealed_all);
+    let left = left_at(&sealed_all, at);
     if let Err(e) = inserted {
         rollback(&mut writer.client);
         return Err(match e {
@@ -263,13 +322,19 @@ fn try_group(
         .client
         .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
-    let left = left_at(&sealed_all, at);
+    writer.answered = Some(Instant::now());
     writer.known.committed(Some(&head), left, view.runs);
     Ok(results)
 }
 
+/// The events `results` sealed, in order.
+fn sealed(results: &Results) -> Vec<&Event> {
+    let written = results.iter().filter_map(|(_, r)| r.as_ref().ok());
+    written.flat_map(|(_, events)| events).collect()
+}
+
 /// The head after `sealed` (not empty), stamped `at`.
-fn left_at(sealed: &[Event], at: jiff::Timestamp) -> Head {
+fn left_at(sealed: &[&Event], at: jiff::Timestamp) -> Head {
     let last = sealed.last();
     Head {
         seq: last.map_or(0, |e| e.seq),
@@ -279,17 +344,16 @@ fn left_at(sealed: &[Event], at: jiff::Timestamp) -> Head {
 }
 
 /// Checks and seals each write of `batch` in turn on `view`, chained after `head`: each
-/// write's result, and all the events sealed.
+/// write's result (its events sealed: [`sealed`]).
 fn seal_group(
     view: &mut View,
     batch: Vec<(Ticket, Write)>,
     at: jiff::Timestamp,
     head: &Head,
-) -> (Results, Vec<Event>) {
+) -> Results {
     let mut next_seq = head.seq + 1;
     let mut prev_hash = head.hash.clone();
     let mut results = Vec::with_capacity(batch.len());
-    let mut sealed_all: Vec<Event> = Vec::new();
     for (ticket, write) in batch {
         let result = apply(view, write, at, next_seq, &prev_hash);
         if let Ok((_, events)) = &result {
@@ -297,11 +361,10 @@ fn seal_group(
                 next_seq = last.seq + 1;
                 prev_hash.clone_from(&last.hash);
             }
-            sealed_all.extend(events.iter().cloned());
         }
         results.push((ticket, result));
     }
-    (results, sealed_all)
+    results
 }
 
 /// The group in one round trip, on what the writer knows (module docs): `None` when it
@@ -327,7 +390,10 @@ fn try_known(
     // The runs move from what is remembered into the group's view rather than being copied:
     // whatever happens next, the writer remembers them as the group leaves them or forgets
     // them (a run it no longer remembers is read by steps 1 to 3).
-    let mut view = View::default();
+    let mut view = View {
+        guess: true,
+        ..View::default()
+    };
     for (_, write) in batch {
         if let Write::Commit(Commit { id, .. }) | Write::Append { id, .. } = write {
             if let Some(run) = known.runs.remove(id) {
@@ -337,21 +403,30 @@ fn try_known(
     }
     // A session the server ended while it was idle (a restart, `pg_terminate_backend`) has
     // said so already: reading what is waiting costs no round trip, and steps 1 to 4 then
-    // report the loss as one before anything was sent ("nothing was written").
-    let waiting = writer.client.notifications().iter().next();
-    if waiting.is_err() || writer.client.is_closed() {
-        return Ok(None);
+    // report the loss as one before anything was sent ("nothing was written"). It costs a
+    // turn of the client's event loop, though, so a connection that answered a moment ago
+    // is taken as it is: a session ended within that moment is a loss during the commit,
+    // said as such ("may or may not have been recorded"; the next command tells which).
+    if writer.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK) {
+        let waiting = writer.client.notifications().iter().next();
+        if waiting.is_err() || writer.client.is_closed() {
+            return Ok(None);
+        }
     }
     let at = commit_time(now(), head.at);
-    let (results, sealed_all) = seal_group(&mut view, batch.to_vec(), at, &head);
+    let results = seal_group(&mut view, batch.to_vec(), at, &head);
+    let sealed_all = sealed(&results);
     if sealed_all.is_empty() || results.iter().any(|(_, r)| r.is_err()) {
         // Refused on what was remembered: the database may know better; read it.
         return Ok(None);
     }
     // One statement outside a transaction: it commits on its own when it succeeds.
-    match insert(writer, location, &view, &sealed_all, at) {
+    let inserted = insert(writer, location, &view, &sealed_all);
+    let left = left_at(&sealed_all, at);
+    drop(sealed_all);
+    match inserted {
         Ok(()) => {
-            let left = left_at(&sealed_all, at);
+            writer.answered = Some(Instant::now());
             writer.known.committed(None, left, view.runs);
             Ok(Some(results))
         }
@@ -374,7 +449,8 @@ fn rollback(client: &mut Client) {
     }
 }
 
-/// The chain's head as step 3 read it.
+/// The chain's end (its last event's seq, hash and time) as step 3 read it, or as a write
+/// left it.
 #[derive(Clone)]
 struct Head {
     seq: u64,
@@ -383,11 +459,13 @@ struct Head {
 }
 
 /// Steps 1 to 3 in one round trip (one simple query of several statements, run in order):
-/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the head.
+/// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the chain's lock
+/// and its end.
 fn read_view(
     client: &mut Client,
     location: &str,
     batch: &[(Ticket, Write)],
+    chain_key: i64,
 ) -> Result<(View, Head), Failure> {
     let fail = before(location);
     let mut ids = BTreeSet::new();
@@ -429,7 +507,8 @@ fn read_view(
         "SELECT r.id, r.run, d.definition FROM waygate_runs r \
          JOIN waygate_definitions d ON d.hash = r.definition_hash \
          WHERE r.id IN ({ids}) ORDER BY r.id FOR UPDATE OF r; \
-         SELECT seq, hash, at FROM waygate_head FOR UPDATE"
+         SELECT pg_advisory_xact_lock({chain_key}); \
+         SELECT seq, hash, at FROM waygate_events ORDER BY seq DESC LIMIT 1"
     ));
     let messages = client.simple_query(&sql).map_err(&fail)?;
     // The results, statement by statement (BEGIN's has no rows).
@@ -451,11 +530,12 @@ fn read_view(
             why: format!("unexpected answer to the reads of a commit: {what}"),
         })
     };
-    // BEGIN, [lock keys, holders,] runs, head; and an empty one after the last.
+    // BEGIN, [lock keys, holders,] runs, the chain's lock, its end; and an empty one after
+    // the last.
     let mut view = View::default();
-    let (holders, runs, head) = match results.len() {
-        4 => (None, &results[1], &results[2]),
-        6 => (Some(&results[2]), &results[3], &results[4]),
+    let (holders, runs, end) = match results.len() {
+        5 => (None, &results[1], &results[3]),
+        7 => (Some(&results[2]), &results[3], &results[5]),
         n => return Err(bad(&format!("{n} results"))),
     };
     for row in holders.into_iter().flatten() {
@@ -475,14 +555,24 @@ fn read_view(
         let run = run_from(json, definition.to_owned(), location).map_err(Failure::Store)?;
         view.runs.insert(run.id.clone(), run);
     }
-    let row = head.first().ok_or_else(|| bad("no head row"))?;
-    let head = Head {
-        seq: row
-            .get(0)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("the head's seq"))?,
-        hash: row.get(1).ok_or_else(|| bad("the head's hash"))?.to_owned(),
-        at: row.get(2).and_then(|t| t.parse().ok()),
+    // No event yet: the chain begins at the genesis hash.
+    let head = match end.first() {
+        None => Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            at: None,
+        },
+        Some(row) => Head {
+            seq: row
+                .get(0)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("the last event's seq"))?,
+            hash: row
+                .get(1)
+                .ok_or_else(|| bad("the last event's hash"))?
+                .to_owned(),
+            at: row.get(2).and_then(|t| t.parse().ok()),
+        },
     };
     Ok((view, head))
 }
@@ -518,7 +608,11 @@ fn apply(
         }
         Write::Commit(commit) => {
             let id = commit.id.clone();
-            let (run, events) = commit.apply(view.runs.get(&id).cloned(), at)?;
+            let current = match view.guess {
+                true => view.runs.remove(&id),
+                false => view.runs.get(&id).cloned(),
+            };
+            let (run, events) = commit.apply(current, at)?;
             if run.status.is_ended() {
                 for (key, _) in run.lock_keys().iter() {
                     if view.holders.get(key) == Some(&id) {
@@ -535,7 +629,12 @@ fn apply(
         }
         Write::Append { id, events } => {
             check_append(&id, view.runs.get(&id), &events)?;
-            Ok((None, seal_all(events, &id, at, next_seq, prev_hash)))
+            let sealed = seal_all(events, &id, at, next_seq, prev_hash);
+            // The run's row records its last event's seq.
+            if !view.created.contains(&id) {
+                view.changed.insert(id);
+            }
+            Ok((None, sealed))
         }
     }
 }
@@ -545,50 +644,66 @@ enum InsertError {
     Store(StoreError),
 }
 
-/// Step 4: the events, the new and moved runs (with the new runs' definitions), and the head,
-/// in one statement.
+/// Step 4: the events, the new runs (with their definitions) and the moved ones, in one
+/// statement.
 fn insert(
     writer: &mut Writer,
     location: &str,
     view: &View,
-    events: &[Event],
-    at: jiff::Timestamp,
+    events: &[&Event],
 ) -> Result<(), InsertError> {
+    // A group has few runs and events: the last event of each is found by looking back.
+    let last_of = |id: &RunId| {
+        let last = events.iter().rev().find(|e| e.run_id == *id);
+        last.map(|e| e.seq as i64).ok_or_else(|| {
+            InsertError::Store(StoreError::Backend {
+                location: location.to_owned(),
+                why: format!(
+                    "run {id} has a new row but no event in its write: nothing was written"
+                ),
+            })
+        })
+    };
     let mut new = RunColumns::default();
     for id in &view.created {
         if let Some(run) = view.runs.get(id) {
-            new.push(run, location).map_err(InsertError::Store)?;
+            new.push(run, last_of(id)?, location)
+                .map_err(InsertError::Store)?;
         }
     }
     let mut moved = RunColumns::default();
     for id in &view.changed {
         if let Some(run) = view.runs.get(id) {
             moved
-                .push_moved(run, location)
+                .push_moved(run, last_of(id)?, location)
                 .map_err(InsertError::Store)?;
         }
     }
     let (client, statements) = (&mut writer.client, &writer.statements);
-    write_rows(client, statements, events, &new, &moved, at).map_err(InsertError::Db)
+    write_rows(client, statements, events, &new, &moved).map_err(InsertError::Db)
 }
 
-/// The one statement that writes rows: `events`, the `new` runs (with their definitions), the
-/// `moved` runs, and the head moved to the last event (stamped `at`).
+/// The seq of each run's last event among `events`.
+fn last_seqs(events: &[Event]) -> HashMap<&str, i64> {
+    let mut last = HashMap::new();
+    for e in events {
+        last.insert(e.run_id.as_str(), e.seq as i64);
+    }
+    last
+}
+
+/// The one statement that writes rows: `events`, the `new` runs (with their definitions) and
+/// the `moved` runs.
 fn write_rows(
     client: &mut Client,
     statements: &Statements,
-    events: &[Event],
+    events: &[&Event],
     new: &RunColumns,
     moved: &RunColumns,
-    at: jiff::Timestamp,
 ) -> Result<(), postgres::Error> {
     let ev = EventColumns::of(events);
-    let last = events
-        .last()
-        .map_or((0, ""), |e| (e.seq as i64, e.hash.as_str()));
-    let at = at.to_string();
     if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
-        let one: [&(dyn ToSql + Sync); 17] = [
+        let one: [&(dyn ToSql + Sync); 16] = [
             seq,
             &ev.run_id[0],
             &ev.at[0],
@@ -599,13 +714,12 @@ fn write_rows(
             &ev.prev_hash[0],
             &ev.hash[0],
             id,
+            &moved.last_seq[0],
             &moved.status[0],
             &moved.active[0],
             &moved.version[0],
             &moved.run[0],
-            &last.0,
-            &last.1,
-            &at,
+            &statements.chain_key,
         ];
         client.execute(&statements.one, &one)?;
         return Ok(());
@@ -621,20 +735,19 @@ fn write_rows(
         &ev.prev_hash,
         &ev.hash,
         &moved.id,
+        &moved.last_seq,
         &moved.status,
         &moved.active,
         &moved.version,
         &moved.run,
-        &last.0,
-        &last.1,
-        &at,
     ];
     if new.id.is_empty() {
+        params.push(&statements.chain_key);
         client.execute(&statements.moves, &params)?;
         return Ok(());
     }
     let definitions = new.definitions();
-    params.extend::<[&(dyn ToSql + Sync); 11]>([
+    params.extend::<[&(dyn ToSql + Sync); 13]>([
         &definitions.0,
         &definitions.1,
         &new.id,
@@ -642,10 +755,12 @@ fn write_rows(
         &new.env,
         &new.lock_key,
         &new.definition_hash,
+        &new.last_seq,
         &new.status,
         &new.active,
         &new.version,
         &new.run,
+        &statements.chain_key,
     ]);
     client.execute(&statements.inserts, &params)?;
     Ok(())
@@ -666,7 +781,7 @@ struct EventColumns<'a> {
 }
 
 impl<'a> EventColumns<'a> {
-    fn of(events: &'a [Event]) -> EventColumns<'a> {
+    fn of(events: &[&'a Event]) -> EventColumns<'a> {
         let mut c = EventColumns::default();
         for e in events {
             c.seq.push(e.seq as i64);
@@ -691,6 +806,7 @@ struct RunColumns<'a> {
     env: Vec<&'a str>,
     lock_key: Vec<String>,
     definition_hash: Vec<String>,
+    last_seq: Vec<i64>,
     status: Vec<&'static str>,
     active: Vec<bool>,
     version: Vec<i64>,
@@ -700,9 +816,9 @@ struct RunColumns<'a> {
 }
 
 impl<'a> RunColumns<'a> {
-    /// A new run: every column.
-    fn push(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
-        self.push_moved(run, location)?;
+    /// A new run, whose last event is `last_seq`: every column.
+    fn push(&mut self, run: &'a Run, last_seq: i64, location: &str) -> Result<(), StoreError> {
+        self.push_moved(run, last_seq, location)?;
         self.workflow.push(&run.workflow);
         self.env.push(&run.env);
         self.lock_key.push(run.lock_key());
@@ -711,9 +827,15 @@ impl<'a> RunColumns<'a> {
         Ok(())
     }
 
-    /// A moved run: the columns a commit changes, by id.
-    fn push_moved(&mut self, run: &'a Run, location: &str) -> Result<(), StoreError> {
+    /// A moved run, whose last event is now `last_seq`: the columns a write changes, by id.
+    fn push_moved(
+        &mut self,
+        run: &'a Run,
+        last_seq: i64,
+        location: &str,
+    ) -> Result<(), StoreError> {
         self.id.push(run.id.as_str());
+        self.last_seq.push(last_seq);
         self.status.push(run.status.as_str());
         self.active.push(!run.status.is_ended());
         self.version.push(run.version as i64);
@@ -734,7 +856,7 @@ impl<'a> RunColumns<'a> {
 }
 
 /// Copies a whole chain and its runs into an empty store, as they are (`store copy`): one
-/// transaction, the head set to the last event.
+/// transaction, holding the chain's lock.
 pub(crate) fn import(
     writer: &mut Writer,
     location: &str,
@@ -763,13 +885,17 @@ fn import_rows(
     events: &[Event],
 ) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
-    let head = client
+    client
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&statements.chain_key])
+        .map_err(fail)?;
+    let found = client
         .query_one(
-            "SELECT seq, (SELECT count(*) FROM waygate_runs) FROM waygate_head FOR UPDATE",
+            "SELECT coalesce((SELECT max(seq) FROM waygate_events), 0), \
+                    (SELECT count(*) FROM waygate_runs)",
             &[],
         )
         .map_err(fail)?;
-    let (seq, count): (i64, i64) = (head.get(0), head.get(1));
+    let (seq, count): (i64, i64) = (found.get(0), found.get(1));
     if seq != 0 || count != 0 {
         return Err(StoreError::NotAStore {
             location: location.to_owned(),
@@ -796,21 +922,33 @@ fn import_rows(
             ),
         });
     }
+    let last = last_seqs(events);
     let mut new = RunColumns::default();
     let mut seen = HashSet::new();
     for run in runs {
         if seen.insert(run.id.clone()) {
-            new.push(run, location)?;
+            let Some(&last_seq) = last.get(run.id.as_str()) else {
+                return Err(StoreError::Backend {
+                    location: location.to_owned(),
+                    why: format!(
+                        "run {} has no event in the copy (every run has at least its first): \
+                         nothing was written",
+                        run.id
+                    ),
+                });
+            };
+            new.push(run, last_seq, location)?;
         }
     }
     let none = RunColumns::default();
     let mut chunks = events.chunks(5000);
     // The runs with the first events.
     let first = chunks.next().unwrap_or(&[]);
-    let at = |chunk: &[Event]| chunk.last().map_or(jiff::Timestamp::UNIX_EPOCH, |e| e.at);
-    write_rows(client, statements, first, &new, &none, at(first)).map_err(fail)?;
+    let first: Vec<&Event> = first.iter().collect();
+    write_rows(client, statements, &first, &new, &none).map_err(fail)?;
     for chunk in chunks {
-        write_rows(client, statements, chunk, &none, &none, at(chunk)).map_err(fail)?;
+        let chunk: Vec<&Event> = chunk.iter().collect();
+        write_rows(client, statements, &chunk, &none, &none).map_err(fail)?;
     }
     // The time index's block ranges are summarised by autovacuum as they fill; a copy fills
     // many at once, so they are summarised now, before the first `audit --since` reads them.

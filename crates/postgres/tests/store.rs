@@ -83,7 +83,7 @@ fn events_refuse_update_and_delete_and_verify_catches_rows_deleted_or_inserted()
         );
     }
     assert!(store.verify().unwrap().is_ok());
-    // The last event deleted with the trigger off: the head row still records it.
+    // The last event deleted with the trigger off: its run's row still records it.
     let out = schema.psql(
         "ALTER TABLE waygate_events DISABLE TRIGGER USER; \
          DELETE FROM waygate_events WHERE seq = 3; \
@@ -103,6 +103,73 @@ fn events_refuse_update_and_delete_and_verify_catches_rows_deleted_or_inserted()
     assert!(out.status.success());
     let bad = store.verify().unwrap().first_bad.unwrap();
     assert_eq!(bad.seq, 3, "{}", bad.problem);
+}
+
+/// Each run's row records the seq of its last event, appends included, whether the write
+/// took one round trip (the writer's end still its own) or three (another handle wrote
+/// meanwhile): an appended event deleted at the end is named by `verify`, and one added past
+/// the end too.
+#[test]
+fn each_run_row_records_its_last_event_and_verify_holds_the_chain_to_it() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let last_seq = |id: &str| {
+        let out = schema.psql(&format!(
+            "SELECT last_seq FROM waygate_runs WHERE id = '{id}'"
+        ));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(2)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let store = open(&schema);
+    let a = create(&store, "a", "prod");
+    let b = create(&store, "b", "qa");
+    assert_eq!((last_seq("a"), last_seq("b")), (1, 2));
+    // One round trip: this handle wrote last.
+    store.append(&a.id, vec![conformance::approved()]).unwrap();
+    assert_eq!(last_seq("a"), 3);
+    // Another handle: three round trips; then this one's guess fails and it reads.
+    let other = open(&schema);
+    other.append(&b.id, vec![conformance::approved()]).unwrap();
+    assert_eq!(last_seq("b"), 4);
+    let appended = store.append(&a.id, vec![conformance::approved()]).unwrap();
+    assert_eq!(appended[0].seq, 5);
+    assert_eq!(last_seq("a"), 5);
+    store
+        .commit(
+            &b.id,
+            1,
+            RunChange::to_state("x"),
+            vec![moved("build", "x")],
+        )
+        .unwrap();
+    assert_eq!((last_seq("a"), last_seq("b")), (5, 6));
+    assert!(store.verify().unwrap().is_ok());
+
+    // The appended event at the end of `a`, deleted: the chain ends at 6 but a's row says 5;
+    // delete 6 and 5 both and the rows still say 6.
+    let out = schema.psql(
+        "ALTER TABLE waygate_events DISABLE TRIGGER USER; \
+         DELETE FROM waygate_events WHERE seq >= 5; \
+         ALTER TABLE waygate_events ENABLE TRIGGER USER;",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let report = store.verify().unwrap();
+    let bad = report.first_bad.unwrap();
+    assert_eq!(bad.seq, 5, "{}", bad.problem);
+    assert!(
+        bad.problem.contains(
+            "missing: the chain ends after event 4, but the runs' rows record events up to 6"
+        ),
+        "{}",
+        bad.problem
+    );
+    assert_eq!(report.head.unwrap().seq, 4);
 }
 
 /// `verify` hashes the stored columns as they are and decodes only a row where that fails:
@@ -188,7 +255,7 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
         Err(e @ StoreError::UnsupportedVersion { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("waygate schema 7") && text.contains("waygate schema 3"),
+                text.contains("waygate schema 7") && text.contains("waygate schema 4"),
                 "{text}"
             );
         }
@@ -196,8 +263,18 @@ fn tables_are_created_on_first_use_and_another_schema_version_is_refused() {
     }
 }
 
-/// Turns a store's tables back into what schema 2 made: each run's definition in its row, no
-/// `waygate_definitions`, a b-tree time index (the runs and the chain kept).
+/// Turns a store's tables back into what schema 3 made: the head row (the last event's seq,
+/// hash and time), no `last_seq` in the runs' rows (the runs and the chain kept).
+const BACK_TO_SCHEMA_3: &str = "\
+    CREATE TABLE waygate_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), \
+        seq bigint NOT NULL, hash text NOT NULL, at text); \
+    INSERT INTO waygate_head SELECT true, seq, hash, at FROM waygate_events \
+        ORDER BY seq DESC LIMIT 1; \
+    ALTER TABLE waygate_runs DROP COLUMN last_seq; \
+    DELETE FROM waygate_schema; INSERT INTO waygate_schema (version) VALUES (3);";
+
+/// And schema 2: each run's definition in its row, no `waygate_definitions`, a b-tree time
+/// index.
 const BACK_TO_SCHEMA_2: &str = "\
     ALTER TABLE waygate_runs ADD COLUMN definition text; \
     UPDATE waygate_runs r SET definition = d.definition \
@@ -212,6 +289,21 @@ const BACK_TO_SCHEMA_2: &str = "\
 /// And schema 1: schema 2 without the leases.
 const BACK_TO_SCHEMA_1: &str = "DROP TABLE waygate_leases; DELETE FROM waygate_schema; \
      INSERT INTO waygate_schema (version) VALUES (1);";
+
+/// The statements that turn a store's tables back into what schema `version` made.
+fn back_to(version: i32) -> String {
+    let steps = [
+        (3, BACK_TO_SCHEMA_3),
+        (2, BACK_TO_SCHEMA_2),
+        (1, BACK_TO_SCHEMA_1),
+    ];
+    steps
+        .iter()
+        .filter(|(v, _)| *v >= version)
+        .map(|(_, sql)| *sql)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Three runs, two of them of one definition, one moved on; what they are after.
 fn runs_to_migrate(store: &PgStore) -> Vec<waygate_core::run::Run> {
@@ -250,7 +342,17 @@ fn migrates(schema: &TestSchema, from: i32, runs: &[waygate_core::run::Run]) {
          FROM waygate_schema",
     );
     let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
-    assert!(text.contains("3|t|2|brin"), "{text}");
+    assert!(text.contains("4|t|2|brin"), "{text}");
+    // No head row; each run's row records its last event, the pair index is there.
+    let out = schema.psql(
+        "SELECT to_regclass('waygate_head') IS NULL, \
+                to_regclass('waygate_runs_one_active_pair') IS NOT NULL, \
+                bool_and(r.last_seq = (SELECT max(seq) FROM waygate_events e \
+                                       WHERE e.run_id = r.id)) \
+         FROM waygate_runs r",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
+    assert!(text.contains("t|t|t"), "{text}");
     store
         .commit(
             &runs[1].id,
@@ -279,9 +381,52 @@ fn a_schema_2_database_is_migrated_on_first_use_and_keeps_its_runs() {
         return;
     };
     let runs = runs_to_migrate(&open(&schema));
-    let out = schema.psql(BACK_TO_SCHEMA_2);
+    let out = schema.psql(&back_to(2));
     assert!(out.status.success(), "{out:?}");
     migrates(&schema, 2, &runs);
+}
+
+#[test]
+fn a_schema_3_database_is_migrated_on_first_use_and_keeps_its_runs() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let runs = runs_to_migrate(&open(&schema));
+    let out = schema.psql(&back_to(3));
+    assert!(out.status.success(), "{out:?}");
+    migrates(&schema, 3, &runs);
+}
+
+/// Schema 3's head row is the only record of where the chain ended: a migration finding it
+/// elsewhere than the last event (an event deleted at the end behind the store's back) is
+/// refused saying so, and changes nothing.
+#[test]
+fn a_schema_3_head_row_that_is_not_the_last_event_refuses_the_migration() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    runs_to_migrate(&open(&schema));
+    let out = schema.psql(&format!(
+        "{} ALTER TABLE waygate_events DISABLE TRIGGER USER; \
+         DELETE FROM waygate_events WHERE seq = 4; \
+         ALTER TABLE waygate_events ENABLE TRIGGER USER;",
+        back_to(3)
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let refused = PgStore::open(schema.url(), false).unwrap_err().to_string();
+    for part in [
+        "at schema 3 and this waygate needs schema 4: ",
+        "its head row records the chain up to event 4",
+        "but the last event is 3",
+        "`waygate audit verify`",
+        "nothing was written",
+    ] {
+        assert!(refused.contains(part), "{part:?} in {refused}");
+    }
+    let out = schema
+        .psql("SELECT max(version), to_regclass('waygate_head') IS NOT NULL FROM waygate_schema");
+    let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
+    assert!(text.contains("3|t"), "{text}");
 }
 
 #[test]
@@ -290,7 +435,7 @@ fn a_schema_1_database_is_migrated_on_first_use_and_keeps_its_runs() {
         return;
     };
     let runs = runs_to_migrate(&open(&schema));
-    let out = schema.psql(&format!("{BACK_TO_SCHEMA_2} {BACK_TO_SCHEMA_1}"));
+    let out = schema.psql(&back_to(1));
     assert!(out.status.success(), "{out:?}");
     migrates(&schema, 1, &runs);
 }
@@ -576,13 +721,15 @@ fn the_database_refuses_a_second_active_run_of_a_pair_under_another_lock() {
     assert!(stderr.contains("waygate_runs_one_active_pair"), "{stderr}");
     drop(store);
 
+    // A schema-3 database made before the pair index (by main between two changes).
     let out = schema.psql(&format!(
-        "DROP INDEX waygate_runs_one_active_pair; {BACK_TO_SCHEMA_2}"
+        "DROP INDEX waygate_runs_one_active_pair; {}",
+        back_to(3)
     ));
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         PgStore::open(schema.url(), false).unwrap().1,
-        Tables::Migrated(2)
+        Tables::Migrated(3)
     );
     assert!(!schema.psql(SECOND_OF_THE_PAIR).status.success());
 }
@@ -599,8 +746,8 @@ fn with_a_shared_lock_run(schema: &TestSchema) -> PgStore {
 
 /// A row past waygate's checks: `r2`, a second active run of `r1`'s pair under no lock.
 const SECOND_OF_THE_PAIR: &str = "INSERT INTO waygate_runs \
-     (id, workflow, env, lock_key, definition_hash, status, active, version, run) \
-     SELECT 'r2', workflow, env, 'web/prod', definition_hash, status, true, 1, run \
+     (id, workflow, env, lock_key, definition_hash, last_seq, status, active, version, run) \
+     SELECT 'r2', workflow, env, 'web/prod', definition_hash, last_seq, status, true, 1, run \
      FROM waygate_runs WHERE id = 'r1'";
 
 /// A database where a waygate before schema 3 let two runs of one (workflow, env) be active
@@ -614,13 +761,14 @@ fn a_migration_meeting_two_active_runs_of_one_pair_names_them_and_what_to_do() {
     };
     drop(with_a_shared_lock_run(&schema));
     let out = schema.psql(&format!(
-        "DROP INDEX waygate_runs_one_active_pair; {SECOND_OF_THE_PAIR}; {BACK_TO_SCHEMA_2}"
+        "DROP INDEX waygate_runs_one_active_pair; {SECOND_OF_THE_PAIR}; {}",
+        back_to(2)
     ));
     assert!(out.status.success(), "{out:?}");
 
     let refused = PgStore::open(schema.url(), false).unwrap_err().to_string();
     for part in [
-        "at schema 2 and this waygate needs schema 3: ",
+        "at schema 2 and this waygate needs schema 4: ",
         "runs r1 and r2 are both active in environment `prod` of workflow `web`",
         "`waygate abort RUN --reason ..`",
         "nothing was written",
@@ -645,22 +793,7 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    create(&open(&schema), "a", "prod");
-    let out = schema.psql(BACK_TO_SCHEMA_2);
-    assert!(out.status.success(), "{out:?}");
-    let role = format!("{}_app", schema.name());
-    let out = schema.psql(&format!(
-        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
-         GRANT SELECT, INSERT ON waygate_events TO {role}; \
-         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
-         GRANT SELECT ON waygate_schema TO {role};",
-        name = schema.name()
-    ));
-    assert!(out.status.success(), "{out:?}");
-    let (scheme, rest) = schema.url().split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
-    let as_role = format!("{scheme}://{role}@{host}");
-
+    let (role, as_role) = app_role_at(&schema, 2, "waygate_events");
     let refused = PgStore::open(&as_role, false)
         .map(|_| ())
         .unwrap_err()
@@ -673,7 +806,7 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
         .trim()
         .to_owned();
     for part in [
-        "at schema 2 and this waygate needs schema 3: ".to_owned(),
+        "at schema 2 and this waygate needs schema 4: ".to_owned(),
         format!("{role} may not"),
         format!("as the tables' owner `{owner}`"),
         "waygate_definitions".to_owned(),
@@ -727,4 +860,112 @@ fn a_copy_holding_two_active_runs_of_one_pair_is_refused_naming_them() {
     runs[1].status = waygate_core::run::RunStatus::Aborted;
     store.import(&runs, &events).unwrap();
     assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 2);
+}
+
+/// A writer that keeps guessing right (one round trip a commit, nobody else's write in
+/// between) does not keep another connection's transaction from ever writing: the guess
+/// waits for the chain's lock, so the transaction, which read the chain's end under it,
+/// is not beaten to the seq it took. Before, each of the other's twenty attempts could lose
+/// that seq to the next guess, and its write failed on `waygate_events_pkey`.
+#[test]
+fn a_writer_guessing_in_a_loop_does_not_starve_another_connection() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let busy = open(&schema);
+    let other = open(&schema);
+    let busy_runs: Vec<_> = (0..4)
+        .map(|i| create(&busy, &format!("a{i}"), &format!("prod{i}")))
+        .collect();
+    let b = create(&other, "b", "qa");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for a in &busy_runs {
+            let (busy, stop) = (&busy, &stop);
+            scope.spawn(move || {
+                let (mut version, mut at) = (a.version, "build");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let to = if at == "build" { "next" } else { "build" };
+                    let change = RunChange::to_state(to);
+                    let (run, _) = busy
+                        .commit(&a.id, version, change, vec![moved(at, to)])
+                        .unwrap();
+                    (version, at) = (run.version, to);
+                }
+            });
+        }
+        let (mut version, mut at) = (b.version, "build");
+        let mut failed = Vec::new();
+        for _ in 0..100 {
+            let to = if at == "build" { "next" } else { "build" };
+            match other.commit(&b.id, version, RunChange::to_state(to), vec![moved(at, to)]) {
+                Ok((run, _)) => (version, at) = (run.version, to),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            failed.is_empty(),
+            "{} of 100 failed: {failed:?}",
+            failed.len()
+        );
+    });
+    assert!(busy.verify().unwrap().first_bad.is_none());
+}
+
+/// A role that may not migrate a schema-3 database (an auditor's read-only role, or the
+/// role waygate uses) is told who may, and not to take a grant on `waygate_definitions`,
+/// which it has from schema 3 on (an auditor told so would take INSERT); once the owner
+/// migrated, the role writes and verifies with the grants it had.
+#[test]
+fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let (role, as_role) = app_role_at(&schema, 3, "waygate_events, waygate_definitions");
+    let refused = PgStore::open(&as_role, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "at schema 3 and this waygate needs schema 4: ".to_owned(),
+        format!("{role} may not"),
+        format!("({role} needs no new grant after)"),
+        "nothing was written".to_owned(),
+    ] {
+        assert!(refused.contains(&part), "{part:?} in {refused}");
+    }
+    assert!(!refused.contains("GRANT"), "{refused}");
+    assert_eq!(
+        PgStore::open(schema.url(), false).unwrap().1,
+        Tables::Migrated(3)
+    );
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    create(&store, "b", "qa");
+    assert!(store.verify().unwrap().first_bad.is_none());
+    drop(store);
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A store at `schema` with one run, turned back to schema `version`, and a role granted what
+/// the role waygate uses had at that schema (SELECT and INSERT on `inserted`): the role and
+/// the store's URL as that role.
+fn app_role_at(schema: &TestSchema, version: i32, inserted: &str) -> (String, String) {
+    create(&open(schema), "a", "prod");
+    let out = schema.psql(&back_to(version));
+    assert!(out.status.success(), "{out:?}");
+    let role = format!("{}_app", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT, INSERT ON {inserted} TO {role}; \
+         GRANT SELECT, INSERT, UPDATE ON waygate_runs, waygate_head TO {role}; \
+         GRANT SELECT ON waygate_schema TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let as_role = format!("{scheme}://{role}@{host}");
+    (role, as_role)
 }

@@ -69,6 +69,8 @@ struct QueueState {
     waiting: Vec<(Ticket, Write)>,
     done: HashMap<Ticket, Result<Written, StoreError>>,
     leading: bool,
+    /// Writers waiting for `ready`.
+    sleeping: usize,
 }
 
 impl GroupQueue {
@@ -89,6 +91,13 @@ impl GroupQueue {
         let first = state.next;
         state.next += ops.len() as Ticket;
         let tickets = first..state.next;
+        if !state.leading && state.waiting.is_empty() {
+            // Alone: no group being written and none waiting. This thread writes its own
+            // writes as the group and takes their results straight back.
+            state.leading = true;
+            drop(state);
+            return self.lead_alone(tickets.zip(ops).collect(), lead);
+        }
         state.waiting.extend(tickets.clone().zip(ops));
         let mut out: Vec<Option<Result<Written, StoreError>>> = Vec::new();
         out.resize_with(tickets.clone().count(), || None);
@@ -120,8 +129,49 @@ impl GroupQueue {
                 state = self.lock();
                 continue;
             }
+            state.sleeping += 1;
             state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.sleeping -= 1;
         }
+    }
+}
+
+impl GroupQueue {
+    /// [`GroupQueue::submit`] when this thread leads a group of only its own writes, `batch`:
+    /// their results in order, none kept in the queue.
+    fn lead_alone(
+        &self,
+        batch: Vec<(Ticket, Write)>,
+        mut lead: impl FnMut(Vec<(Ticket, Write)>) -> Vec<(Ticket, Result<Written, StoreError>)>,
+    ) -> Vec<Result<Written, StoreError>> {
+        let tickets: Vec<Ticket> = batch.iter().map(|(t, _)| *t).collect();
+        let mut leader = Leader {
+            queue: self,
+            tickets,
+            results: Vec::new(),
+        };
+        let mut results = lead(batch);
+        // Answered here, not through the queue: the leader's turn ends with nothing to hand
+        // over (a panic above hands each ticket its failure, as for any group).
+        let tickets = std::mem::take(&mut leader.tickets);
+        drop(leader);
+        tickets
+            .into_iter()
+            .map(
+                |ticket| match results.iter().position(|(t, _)| *t == ticket) {
+                    Some(i) => results.swap_remove(i).1,
+                    None => Err(abandoned()),
+                },
+            )
+            .collect()
+    }
+}
+
+/// What a write gets whose group's leader gave it no answer.
+fn abandoned() -> StoreError {
+    StoreError::Backend {
+        location: "this process".into(),
+        why: "the write was abandoned: the thread writing its group panicked".into(),
     }
 }
 
@@ -139,15 +189,14 @@ impl Drop for Leader<'_> {
         let answered: Vec<Ticket> = self.results.iter().map(|(t, _)| *t).collect();
         state.done.extend(self.results.drain(..));
         for ticket in self.tickets.iter().filter(|t| !answered.contains(t)) {
-            state.done.insert(*ticket, {
-                Err(StoreError::Backend {
-                    location: "this process".into(),
-                    why: "the write was abandoned: the thread writing its group panicked".into(),
-                })
-            });
+            state.done.insert(*ticket, Err(abandoned()));
         }
         state.leading = false;
+        // A wake-up is a system call even with no one waiting: one per write, alone.
+        let waiting = state.sleeping > 0;
         drop(state);
-        self.queue.ready.notify_all();
+        if waiting {
+            self.queue.ready.notify_all();
+        }
     }
 }
