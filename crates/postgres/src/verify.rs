@@ -8,6 +8,7 @@
 //! The links between events are then checked in order by core's `ChainCheck`, the one rule
 //! for every backend.
 
+use std::collections::HashSet;
 use std::sync::mpsc::sync_channel;
 
 use postgres::{IsolationLevel, Row};
@@ -28,13 +29,14 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        // Where the chain ends by the runs' rows: the last event of the run written last.
-        let end: i64 = tx
-            .query_one(
-                "SELECT coalesce(max(last_seq), 0)::bigint FROM waygate_runs",
-                &[],
-            )?
-            .get(0);
+        // The runs' rows: every event's run must have one, and the chain ends where the last
+        // event of the run written last does.
+        let mut runs = HashSet::new();
+        let mut end = 0;
+        for row in tx.query("SELECT id, last_seq FROM waygate_runs", &[])? {
+            end = end.max(row.try_get::<_, i64>(1)?);
+            runs.insert(row.try_get::<_, String>(0)?);
+        }
         // A cursor read a batch at a time: each batch arrives in one wait for the connection
         // (a row at a time costs a wait per row, a good part of the whole on a million).
         tx.batch_execute(
@@ -59,7 +61,7 @@ pub(crate) fn verify(store: &PgStore) -> Result<VerifyReport, StoreError> {
                 if chain.bad.is_some() {
                     break;
                 }
-                for checked in check_all(&batch) {
+                for checked in check_all(&batch, &runs) {
                     chain.take(checked);
                     if chain.bad.is_some() {
                         break;
@@ -89,8 +91,9 @@ struct Link<'a> {
     hash_ok: bool,
 }
 
-/// Checks `rows` on every core, in order.
-fn check_all(rows: &[Row]) -> Vec<Checked<'_>> {
+/// Checks `rows` on every core, in order: each event on its own, and that its run has a row
+/// among `runs`.
+fn check_all<'a>(rows: &'a [Row], runs: &HashSet<String>) -> Vec<Checked<'a>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
@@ -100,7 +103,20 @@ fn check_all(rows: &[Row]) -> Vec<Checked<'_>> {
                 scope.spawn(move || {
                     let mut seq = String::new();
                     part.iter()
-                        .map(|row| check_stored(row, &mut seq).unwrap_or_else(|| check_row(row)))
+                        .map(|row| {
+                            let checked =
+                                check_stored(row, &mut seq).unwrap_or_else(|| check_row(row));
+                            match (checked, row.try_get::<_, &str>(1)) {
+                                (Ok(link), Ok(run)) if !runs.contains(run) => Err((
+                                    link.seq,
+                                    format!(
+                                        "its run {run} has no row in waygate_runs: the run's \
+                                         row was deleted behind the store's back"
+                                    ),
+                                )),
+                                (checked, _) => checked,
+                            }
+                        })
                         .collect::<Vec<_>>()
                 })
             })

@@ -2,6 +2,7 @@
 //! server (`WAYGATE_TEST_POSTGRES`; skipped with a reason without one, mandatory in CI).
 #![allow(clippy::unwrap_used)]
 
+use waygate_core::run::RunId;
 use waygate_core::store::conformance::{self, create, moved};
 use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_postgres::testing::TestSchema;
@@ -170,6 +171,42 @@ fn each_run_row_records_its_last_event_and_verify_holds_the_chain_to_it() {
         bad.problem
     );
     assert_eq!(report.head.unwrap().seq, 4);
+}
+
+/// Every event's run has a row: a run's row deleted behind the store's back is named at the
+/// run's first event, even when another run holds the chain's end.
+#[test]
+fn verify_names_the_events_of_a_run_whose_row_was_deleted() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = open(&schema);
+    let a = create(&store, "a", "prod");
+    create(&store, "b", "qa");
+    store
+        .commit(
+            &a.id,
+            1,
+            RunChange::to_state("x"),
+            vec![moved("build", "x")],
+        )
+        .unwrap();
+    store
+        .append(&RunId::from("b"), vec![conformance::approved()])
+        .unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    let out = schema.psql("DELETE FROM waygate_runs WHERE id = 'a'");
+    assert!(out.status.success(), "{out:?}");
+    let report = store.verify().unwrap();
+    let bad = report.first_bad.unwrap();
+    assert_eq!(bad.seq, 1, "{}", bad.problem);
+    assert!(
+        bad.problem.contains(
+            "its run a has no row in waygate_runs: the run's row was deleted behind the store's back"
+        ),
+        "{}",
+        bad.problem
+    );
 }
 
 /// `verify` hashes the stored columns as they are and decodes only a row where that fails:
