@@ -41,10 +41,10 @@
 //! single statement commits on its own). It waits for the chain's lock before it inserts an
 //! event. Its first event takes the seq after the remembered end: if anyone wrote meanwhile,
 //! that seq is taken and the whole statement fails with a unique violation, having changed
-//! nothing. Then the writer forgets the runs and takes the
-//! group through steps 1 to 4, and keeps doing so until a read finds the end where it left
-//! it again (others are writing: guessing would cost a wasted round trip each time). Creates
-//! always take steps 1 to 4 (they need the lock keys' holders).
+//! nothing. Then the writer forgets the runs and takes the group through steps 1 to 4, and
+//! keeps doing so until a read finds the end where it left it again (others are writing:
+//! guessing would cost a wasted round trip each time). Creates always take steps 1 to 4
+//! (they need the lock keys' holders).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -66,7 +66,7 @@ use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
 /// The key of the chain's lock (step 3), a transaction-scoped advisory lock: one per schema,
 /// as the lock keys of creates are (a lock key of a run is a name with no line break in it,
 /// so it never hashes the same text). Computed once per writing connection
-/// ([`Writer::chain_key`]), and passed to the statements as a number: hashing the schema's
+/// ([`Statements::chain_key`]), and passed to the statements as a number: hashing the schema's
 /// name in every statement cost more than the lock itself (docs/performance.md).
 const CHAIN_KEY: &str =
     "SELECT hashtextextended(coalesce(current_schema(), '') || E'\\nthe chain', 0)";
