@@ -362,12 +362,19 @@ fn runs_to_migrate(store: &PgStore) -> Vec<waygate_core::run::Run> {
     vec![a, b, c]
 }
 
-/// The store at `schema`, of an older schema, opens migrated from `from`, with its runs as
-/// they were, its chain intact, each definition once, and takes commits and new runs.
-fn migrates(schema: &TestSchema, from: i32, runs: &[waygate_core::run::Run]) {
+/// A store with [`runs_to_migrate`], its tables turned back into what schema `from` made,
+/// opens migrated from `from`, with its runs as they were, its chain intact, each definition
+/// once, and takes commits and new runs.
+fn migrates_from(from: i32) {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let runs = runs_to_migrate(&open(&schema));
+    let out = schema.psql(&back_to(from));
+    assert!(out.status.success(), "{out:?}");
     let (store, tables) = PgStore::open(schema.url(), false).unwrap();
     assert_eq!(tables, Tables::Migrated(from));
-    for run in runs {
+    for run in &runs {
         assert_eq!(&store.load_run(&run.id).unwrap(), run);
     }
     assert!(store.verify().unwrap().first_bad.is_none());
@@ -414,24 +421,12 @@ fn migrates(schema: &TestSchema, from: i32, runs: &[waygate_core::run::Run]) {
 
 #[test]
 fn a_schema_2_database_is_migrated_on_first_use_and_keeps_its_runs() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let runs = runs_to_migrate(&open(&schema));
-    let out = schema.psql(&back_to(2));
-    assert!(out.status.success(), "{out:?}");
-    migrates(&schema, 2, &runs);
+    migrates_from(2);
 }
 
 #[test]
 fn a_schema_3_database_is_migrated_on_first_use_and_keeps_its_runs() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let runs = runs_to_migrate(&open(&schema));
-    let out = schema.psql(&back_to(3));
-    assert!(out.status.success(), "{out:?}");
-    migrates(&schema, 3, &runs);
+    migrates_from(3);
 }
 
 /// Schema 3's head row is the only record of where the chain ended: a migration finding it
@@ -468,13 +463,7 @@ fn a_schema_3_head_row_that_is_not_the_last_event_refuses_the_migration() {
 
 #[test]
 fn a_schema_1_database_is_migrated_on_first_use_and_keeps_its_runs() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let runs = runs_to_migrate(&open(&schema));
-    let out = schema.psql(&back_to(1));
-    assert!(out.status.success(), "{out:?}");
-    migrates(&schema, 1, &runs);
+    migrates_from(1);
 }
 
 #[test]

@@ -134,9 +134,7 @@ impl GroupQueue {
             state.sleeping -= 1;
         }
     }
-}
 
-impl GroupQueue {
     /// [`GroupQueue::submit`] when this thread leads a group of only its own writes, `batch`:
     /// their results in order, none kept in the queue.
     fn lead_alone(
