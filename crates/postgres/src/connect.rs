@@ -4,6 +4,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 use waygate_core::store::StoreError;
 
+use crate::wire::{Wire, WireError};
+
 /// Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`, any case)
 /// rather than a store directory.
 pub fn is_postgres_url(location: &str) -> bool {
@@ -38,9 +40,27 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Connects to `url`; an error says why in the terms of [`StoreError::Unavailable`].
+/// Connects to `url` for reading; an error says why in the terms of
+/// [`StoreError::Unavailable`].
 pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     let location = redact(url);
+    config(url, &location)?
+        .connect(NoTls)
+        .map_err(|e| unavailable(&location, &e))
+}
+
+/// Connects the writing connection to `url` (its own client: `wire.rs`); an error says why
+/// as [`connect`]'s does.
+pub(crate) fn connect_writer(url: &str) -> Result<Wire, StoreError> {
+    let location = redact(url);
+    Wire::connect(&config(url, &location)?).map_err(|e| unavailable(&location, &e))
+}
+
+/// `url` parsed, with waygate's defaults: a connect timeout of 10 s, the application name
+/// `waygate`, the password from `PGPASSWORD` when the URL has none. A URL asking for TLS is
+/// refused.
+fn config(url: &str, location: &str) -> Result<postgres::Config, StoreError> {
+    let location = location.to_owned();
     if let Some(mode) = tls_asked(url) {
         return Err(StoreError::Unavailable {
             location,
@@ -52,11 +72,10 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
             ),
         });
     }
-    let config: postgres::Config = url.parse().map_err(|e| StoreError::Unavailable {
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Unavailable {
         location: location.clone(),
         why: format!("not a usable PostgreSQL URL: {e}"),
     })?;
-    let mut config = config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
@@ -69,9 +88,7 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
             config.password(password.as_encoded_bytes());
         }
     }
-    config
-        .connect(NoTls)
-        .map_err(|e| unavailable(&location, &e))
+    Ok(config)
 }
 
 /// The `sslmode` of `url`'s query when it asks for TLS (anything but `disable` and `prefer`,
@@ -87,7 +104,7 @@ fn tls_asked(url: &str) -> Option<&str> {
 }
 
 /// A failure to connect, in words a user can act on.
-fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
+fn unavailable(location: &str, e: &impl PgFailure) -> StoreError {
     let why = match e.code() {
         Some(c)
             if *c == SqlState::INVALID_PASSWORD
@@ -102,7 +119,7 @@ fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
         Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
             format!("the server has no connection to spare: {}", db_message(e))
         }
-        _ => format!("the server does not answer: {}", source_message(e)),
+        _ => format!("the server does not answer: {}", e.cause()),
     };
     StoreError::Unavailable {
         location: location.to_owned(),
@@ -112,16 +129,16 @@ fn unavailable(location: &str, e: &postgres::Error) -> StoreError {
 
 /// A failure of an operation on an open connection. `written` says what may have happened
 /// to a write: `None` for a read.
-pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> StoreError {
+pub(crate) fn failed(location: &str, e: &impl PgFailure, write: Write) -> StoreError {
     let why = match (is_lost(e), write) {
         (true, Write::Committing) => format!(
             "the connection was lost while the commit was under way ({}): it may or may not \
              have been recorded; `waygate status` or `history` of the run tells which",
-            source_message(e)
+            e.cause()
         ),
         (true, _) => format!(
             "the connection was lost ({}); nothing was written",
-            source_message(e)
+            e.cause()
         ),
         (false, Write::None) => db_message(e),
         (false, _) => format!("{}; nothing was written", db_message(e)),
@@ -141,12 +158,12 @@ pub(crate) fn failed(location: &str, e: &postgres::Error, write: Write) -> Store
     }
 }
 
-/// Whether `e` ended its session. No code: the socket failed. Class 08 (connection
-/// exception) and 57P (the server ending the session: shut down, restarted,
-/// `pg_terminate_backend`): the session is gone too.
-pub(crate) fn is_lost(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || e.code().is_none_or(|c| {
+/// Whether `e` ended its session: the client says so, or the server's code is of class 08
+/// (connection exception) or 57P (the server ending the session: shut down, restarted,
+/// `pg_terminate_backend`).
+pub(crate) fn is_lost(e: &impl PgFailure) -> bool {
+    e.closed()
+        || e.code().is_some_and(|c| {
             let code = c.code();
             code.starts_with("08") || code.starts_with("57P")
         })
@@ -163,40 +180,79 @@ pub(crate) enum Write {
     Committing,
 }
 
-/// The server's own message, with its detail and hint.
-pub(crate) fn db_message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut text = db.message().to_owned();
-            if let Some(detail) = db.detail() {
-                text.push_str(": ");
-                text.push_str(detail);
-            }
-            text
-        }
-        None => source_message(e),
-    }
-}
-
-/// The innermost cause (the OS's "Connection refused" rather than "error connecting").
-fn source_message(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
+/// The server's own message, with its detail.
+pub(crate) fn db_message(e: &impl PgFailure) -> String {
+    e.server_says().unwrap_or_else(|| e.cause())
 }
 
 /// Whether a transaction failed only because another one got in its way (a deadlock, a
 /// serialisation failure, a unique key taken meanwhile): worth trying again, with fresh reads.
-pub(crate) fn is_transient(e: &postgres::Error) -> bool {
+pub(crate) fn is_transient(e: &impl PgFailure) -> bool {
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_DEADLOCK_DETECTED
             || *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::UNIQUE_VIOLATION
     })
+}
+
+/// A failed operation, as the functions above judge it, from either client: the `postgres`
+/// crate's (reads) or the writing connection's own ([`WireError`]).
+pub(crate) trait PgFailure {
+    /// The server's SQLSTATE, when the server answered with an error.
+    fn code(&self) -> Option<&SqlState>;
+    /// The server's message, with its detail, when it answered with one.
+    fn server_says(&self) -> Option<String>;
+    /// Whether the client knows the session is over.
+    fn closed(&self) -> bool;
+    /// The innermost cause (the OS's "Connection refused" rather than "error connecting").
+    fn cause(&self) -> String;
+}
+
+impl PgFailure for postgres::Error {
+    fn code(&self) -> Option<&SqlState> {
+        self.code()
+    }
+
+    fn server_says(&self) -> Option<String> {
+        let db = self.as_db_error()?;
+        Some(match db.detail() {
+            Some(detail) => format!("{}: {detail}", db.message()),
+            None => db.message().to_owned(),
+        })
+    }
+
+    /// Without a code, the `postgres` crate's error is the socket's.
+    fn closed(&self) -> bool {
+        self.is_closed() || self.code().is_none()
+    }
+
+    fn cause(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            text = s.to_string();
+            source = s.source();
+        }
+        text
+    }
+}
+
+impl PgFailure for WireError {
+    fn code(&self) -> Option<&SqlState> {
+        self.code()
+    }
+
+    fn server_says(&self) -> Option<String> {
+        matches!(self, WireError::Db(_)).then(|| self.to_string())
+    }
+
+    fn closed(&self) -> bool {
+        matches!(self, WireError::Ended(_))
+    }
+
+    fn cause(&self) -> String {
+        self.to_string()
+    }
 }
 
 #[cfg(test)]

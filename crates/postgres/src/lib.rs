@@ -26,6 +26,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verify;
+mod wire;
 mod write;
 
 pub use connect::{is_postgres_url, redact};

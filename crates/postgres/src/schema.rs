@@ -410,8 +410,8 @@ fn check(found: i32, location: &str) -> Result<(), StoreError> {
 
 /// Warns when the server may lose commits it acknowledged: `fsync` off (a crash of the
 /// server's machine loses them) or `synchronous_commit` off (the server acknowledges before
-/// its log is on disk). The latter is per session, so this store's own sessions turn it on:
-/// `set_durable`.
+/// its log is on disk). The latter is per session, so the writing connection turns it on
+/// (`Writer::connect`).
 pub(crate) fn warn_if_not_durable(client: &mut Client, location: &str) -> Result<(), StoreError> {
     let fail = |e: postgres::Error| failed(location, &e, Write::None);
     let fsync: String = client.query_one("SHOW fsync", &[]).map_err(fail)?.get(0);
@@ -420,23 +420,6 @@ pub(crate) fn warn_if_not_durable(client: &mut Client, location: &str) -> Result
             "the PostgreSQL server at {location} runs with fsync = {fsync}: a crash of its \
              machine can lose commits waygate has acknowledged (docs/storage.md, PostgreSQL)"
         );
-    }
-    Ok(())
-}
-
-/// Makes this session's commits durable before they are acknowledged: `synchronous_commit`
-/// `on` when the server's default is `off` (any other value already waits for the local
-/// flush, or more).
-pub(crate) fn set_durable(client: &mut Client, location: &str) -> Result<(), StoreError> {
-    let fail = |e: postgres::Error| failed(location, &e, Write::None);
-    let setting: String = client
-        .query_one("SHOW synchronous_commit", &[])
-        .map_err(fail)?
-        .get(0);
-    if setting == "off" {
-        client
-            .batch_execute("SET synchronous_commit TO on")
-            .map_err(fail)?;
     }
     Ok(())
 }

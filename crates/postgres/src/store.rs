@@ -12,7 +12,7 @@ use waygate_core::store::{EventFilter, RunFilter, Store, StoreError, TimeSource,
 
 use crate::connect::{connect, failed, is_lost, redact, Write as Stage};
 use crate::rows::{event_from, events_from, micros, run_from, EVENT_COLUMNS};
-use crate::schema::{prepare, set_durable, warn_if_not_durable, Found};
+use crate::schema::{prepare, warn_if_not_durable, Found};
 use crate::write::Writer;
 
 /// The PostgreSQL store at one database URL. One handle serves many threads: writes that
@@ -62,14 +62,14 @@ impl PgStore {
         let mut client = connect(url)?;
         let found = prepare(&mut client, &location, create)?;
         warn_if_not_durable(&mut client, &location)?;
-        set_durable(&mut client, &location)?;
-        let writer = Writer::new(client, &location)?;
+        // This connection serves the first reads; the writing connection is opened by the
+        // first write, so a command that only reads (or a role that may only read) opens one.
         let store = PgStore {
             url: url.to_owned(),
             location,
             clock: None,
-            writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+            readers: Mutex::new(vec![client]),
             queue: GroupQueue::default(),
         };
         let opened = match found {
@@ -111,7 +111,7 @@ impl PgStore {
                 Ok(results) => results,
                 Err(e) => {
                     // A lost connection is opened anew by the next write.
-                    if writer.as_ref().is_some_and(|w| w.client.is_closed()) {
+                    if writer.as_ref().is_some_and(|w| w.wire.is_closed()) {
                         *writer = None;
                     }
                     tickets
@@ -143,9 +143,7 @@ impl PgStore {
         writer: &'a mut MutexGuard<'_, Option<Writer>>,
     ) -> Result<&'a mut Writer, StoreError> {
         if writer.is_none() {
-            let mut client = connect(&self.url)?;
-            set_durable(&mut client, &self.location)?;
-            **writer = Some(Writer::new(client, &self.location)?);
+            **writer = Some(Writer::connect(&self.url, &self.location)?);
         }
         writer.as_mut().ok_or_else(|| StoreError::Backend {
             location: self.location.clone(),

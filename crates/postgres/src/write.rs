@@ -49,9 +49,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, Statement};
 use waygate_core::event::{Event, GENESIS_HASH};
 use waygate_core::run::{LockKeys, PairHeldTwice, Run, RunId};
 use waygate_core::store::group::{Commit, Ticket, Write, Written};
@@ -60,8 +58,9 @@ use waygate_core::store::rules::{
 };
 use waygate_core::store::StoreError;
 
-use crate::connect::{failed, is_transient, Write as Stage};
+use crate::connect::{connect_writer, failed, is_transient, Write as Stage};
 use crate::rows::{definition_key, kind_json, micros, run_from, run_json};
+use crate::wire::{Prepared, Row, Wire, WireError};
 
 /// The key of the chain's lock (step 3), a transaction-scoped advisory lock: one per schema,
 /// as the lock keys of creates are (a lock key of a run is a name with no line break in it,
@@ -135,9 +134,9 @@ const INSERT: &str = concat!(
                           $23::bigint[], $24::text[], $25::bool[], $26::bigint[], $27::text[])"
 );
 
-/// The writing connection, with its statements prepared once.
+/// The writing connection (its own client: `wire.rs`), with its statements prepared once.
 pub(crate) struct Writer {
-    pub(crate) client: Client,
+    pub(crate) wire: Wire,
     statements: Statements,
     known: Known,
     /// When the server last answered a write.
@@ -151,9 +150,9 @@ const IDLE_LOOK: Duration = Duration::from_millis(10);
 /// Step 4's statements: [`ONE`] for one commit of one event, [`MOVE`] for any other group
 /// that creates no run, [`INSERT`] for one that does.
 struct Statements {
-    one: Statement,
-    moves: Statement,
-    inserts: Statement,
+    one: Prepared,
+    moves: Prepared,
+    inserts: Prepared,
     /// The key of the chain's lock in this connection's schema ([`CHAIN_KEY`]).
     chain_key: i64,
 }
@@ -197,31 +196,60 @@ impl Known {
 }
 
 impl Writer {
-    pub(crate) fn new(mut client: Client, location: &str) -> Result<Writer, StoreError> {
-        // The reads of step 1 to 3 quote their few values as SQL literals (`literal`): with
-        // standard strings a backslash is an ordinary character, and only `'` needs doubling.
-        client
-            .batch_execute("SET standard_conforming_strings = on")
-            .map_err(|e| failed(location, &e, Stage::None))?;
-        // The server process behind this connection runs the same statement over and over.
-        // Each run allocates a little over glibc's default trim threshold (128 KiB) and frees
-        // it, so glibc gave the memory back to the kernel and took it again on every commit
-        // (four `brk` calls a commit, with their page faults and TLB shootdowns: measured,
-        // docs/performance.md). A large block allocated and freed once raises glibc's
-        // thresholds for the process (its dynamic mmap threshold), so it keeps that memory.
-        // One 8 MiB string, once per writing connection; harmless on any other allocator.
-        client
-            .batch_execute("SELECT length(repeat('x', 8388608))")
-            .map_err(|e| failed(location, &e, Stage::None))?;
-        let fail = |e: postgres::Error| failed(location, &e, Stage::None);
+    /// Connects the writing connection to `url` and readies it.
+    pub(crate) fn connect(url: &str, location: &str) -> Result<Writer, StoreError> {
+        let mut wire = connect_writer(url)?;
+        let fail = |e: WireError| failed(location, &e, Stage::None);
+        // In one round trip:
+        // - The reads of step 1 to 3 quote their few values as SQL literals (`literal`): with
+        //   standard strings a backslash is an ordinary character, and only `'` needs doubling.
+        // - The server process behind this connection runs the same statement over and over.
+        //   Each run allocates a little over glibc's default trim threshold (128 KiB) and
+        //   frees it, so glibc gave the memory back to the kernel and took it again on every
+        //   commit (four `brk` calls a commit, with their page faults and TLB shootdowns:
+        //   measured, docs/performance.md). A large block allocated and freed once raises
+        //   glibc's thresholds for the process (its dynamic mmap threshold), so it keeps that
+        //   memory. One 8 MiB string, once per writing connection; harmless on any other
+        //   allocator.
+        // - The chain's key in this connection's schema.
+        // - Whether the server acknowledges commits before they are on disk.
+        let setup = wire
+            .simple_query(&format!(
+                "SET standard_conforming_strings = on; \
+                 SELECT length(repeat('x', 8388608)); \
+                 {CHAIN_KEY}; \
+                 SHOW synchronous_commit"
+            ))
+            .map_err(fail)?;
+        let value = |i: usize| {
+            let cell = setup
+                .get(i)
+                .and_then(|rows| rows.first())
+                .and_then(|r| r.first());
+            cell.cloned().flatten().ok_or_else(|| StoreError::Backend {
+                location: location.to_owned(),
+                why: format!("unexpected answer to the writing connection's setup ({i})"),
+            })
+        };
+        let chain_key = value(2)?.parse().map_err(|_| StoreError::Backend {
+            location: location.to_owned(),
+            why: "unexpected answer to the writing connection's setup: the chain's key".into(),
+        })?;
+        // Commits durable before they are acknowledged: `synchronous_commit` `on` when the
+        // server's default is `off` (any other value already waits for the local flush, or
+        // more).
+        if value(3)? == "off" {
+            wire.batch_execute("SET synchronous_commit TO on")
+                .map_err(fail)?;
+        }
         let statements = Statements {
-            one: client.prepare(ONE).map_err(fail)?,
-            moves: client.prepare(MOVE).map_err(fail)?,
-            inserts: client.prepare(INSERT).map_err(fail)?,
-            chain_key: client.query_one(CHAIN_KEY, &[]).map_err(fail)?.get(0),
+            one: wire.prepare("waygate_one", ONE).map_err(fail)?,
+            moves: wire.prepare("waygate_move", MOVE).map_err(fail)?,
+            inserts: wire.prepare("waygate_insert", INSERT).map_err(fail)?,
+            chain_key,
         };
         Ok(Writer {
-            client,
+            wire,
             statements,
             known: Known::default(),
             answered: None,
@@ -259,11 +287,11 @@ pub(crate) fn write_group(
 
 enum Failure {
     /// Another transaction got in the way: try again.
-    Transient(postgres::Error),
+    Transient(WireError),
     Store(StoreError),
 }
 
-fn before(location: &str) -> impl Fn(postgres::Error) -> Failure + '_ {
+fn before(location: &str) -> impl Fn(WireError) -> Failure + '_ {
     move |e| {
         if is_transient(&e) {
             Failure::Transient(e)
@@ -294,10 +322,10 @@ fn try_group(
 ) -> Result<Results, Failure> {
     let fail = before(location);
     let key = writer.statements.chain_key;
-    let (mut view, head) = match read_view(&mut writer.client, location, &batch, key) {
+    let (mut view, head) = match read_view(&mut writer.wire, location, &batch, key) {
         Ok(read) => read,
         Err(e) => {
-            rollback(&mut writer.client);
+            rollback(&mut writer.wire);
             return Err(e);
         }
     };
@@ -306,20 +334,20 @@ fn try_group(
     let results = seal_group(&mut view, batch, at, &head);
     let sealed_all = sealed(&results);
     if sealed_all.is_empty() {
-        writer.client.batch_execute("ROLLBACK").map_err(&fail)?;
+        writer.wire.batch_execute("ROLLBACK").map_err(&fail)?;
         return Ok(results);
     }
     let inserted = insert(writer, location, &view, &sealed_all);
     let left = left_at(&sealed_all, at);
     if let Err(e) = inserted {
-        rollback(&mut writer.client);
+        rollback(&mut writer.wire);
         return Err(match e {
             InsertError::Db(e) => fail(e),
             InsertError::Store(e) => Failure::Store(e),
         });
     }
     writer
-        .client
+        .wire
         .batch_execute("COMMIT")
         .map_err(|e| Failure::Store(failed(location, &e, Stage::Committing)))?;
     writer.answered = Some(Instant::now());
@@ -407,11 +435,9 @@ fn try_known(
     // turn of the client's event loop, though, so a connection that answered a moment ago
     // is taken as it is: a session ended within that moment is a loss during the commit,
     // said as such ("may or may not have been recorded"; the next command tells which).
-    if writer.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK) {
-        let waiting = writer.client.notifications().iter().next();
-        if waiting.is_err() || writer.client.is_closed() {
-            return Ok(None);
-        }
+    if writer.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK) && writer.wire.ended_while_idle()
+    {
+        return Ok(None);
     }
     let at = commit_time(now(), head.at);
     let results = seal_group(&mut view, batch.to_vec(), at, &head);
@@ -443,9 +469,9 @@ fn try_known(
 }
 
 /// Ends a transaction that failed; a connection that is gone has ended it already.
-fn rollback(client: &mut Client) {
-    if !client.is_closed() {
-        let _ = client.batch_execute("ROLLBACK");
+fn rollback(wire: &mut Wire) {
+    if !wire.is_closed() {
+        let _ = wire.batch_execute("ROLLBACK");
     }
 }
 
@@ -462,7 +488,7 @@ struct Head {
 /// `BEGIN`, the lock keys of creates, the runs touched, who holds the keys, the chain's lock
 /// and its end.
 fn read_view(
-    client: &mut Client,
+    wire: &mut Wire,
     location: &str,
     batch: &[(Ticket, Write)],
     chain_key: i64,
@@ -510,37 +536,24 @@ fn read_view(
          SELECT pg_advisory_xact_lock({chain_key}); \
          SELECT seq, hash, at FROM waygate_events ORDER BY seq DESC LIMIT 1"
     ));
-    let messages = client.simple_query(&sql).map_err(&fail)?;
     // The results, statement by statement (BEGIN's has no rows).
-    let mut results: Vec<Vec<postgres::SimpleQueryRow>> = vec![Vec::new()];
-    for message in messages {
-        match message {
-            postgres::SimpleQueryMessage::Row(row) => {
-                if let Some(last) = results.last_mut() {
-                    last.push(row);
-                }
-            }
-            postgres::SimpleQueryMessage::CommandComplete(_) => results.push(Vec::new()),
-            _ => {}
-        }
-    }
+    let results = wire.simple_query(&sql).map_err(&fail)?;
     let bad = |what: &str| {
         Failure::Store(StoreError::Backend {
             location: location.to_owned(),
             why: format!("unexpected answer to the reads of a commit: {what}"),
         })
     };
-    // BEGIN, [lock keys, holders,] runs, the chain's lock, its end; and an empty one after
-    // the last.
+    // BEGIN, [lock keys, holders,] runs, the chain's lock, its end.
     let mut view = View::default();
     let (holders, runs, end) = match results.len() {
-        5 => (None, &results[1], &results[3]),
-        7 => (Some(&results[2]), &results[3], &results[5]),
+        4 => (None, &results[1], &results[3]),
+        6 => (Some(&results[2]), &results[3], &results[5]),
         n => return Err(bad(&format!("{n} results"))),
     };
     for row in holders.into_iter().flatten() {
         let (Some(key), Some(id), Some(workflow), Some(env)) =
-            (row.get(0), row.get(1), row.get(2), row.get(3))
+            (cell(row, 0), cell(row, 1), cell(row, 2), cell(row, 3))
         else {
             return Err(bad("a holder without its key"));
         };
@@ -549,7 +562,7 @@ fn read_view(
         view.holders.insert(pair, RunId(id.to_owned()));
     }
     for row in runs {
-        let (Some(json), Some(definition)) = (row.get(1), row.get(2)) else {
+        let (Some(json), Some(definition)) = (cell(row, 1), cell(row, 2)) else {
             return Err(bad("a run without its record"));
         };
         let run = run_from(json, definition.to_owned(), location).map_err(Failure::Store)?;
@@ -563,18 +576,21 @@ fn read_view(
             at: None,
         },
         Some(row) => Head {
-            seq: row
-                .get(0)
+            seq: cell(row, 0)
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| bad("the last event's seq"))?,
-            hash: row
-                .get(1)
+            hash: cell(row, 1)
                 .ok_or_else(|| bad("the last event's hash"))?
                 .to_owned(),
-            at: row.get(2).and_then(|t| t.parse().ok()),
+            at: cell(row, 2).and_then(|t| t.parse().ok()),
         },
     };
     Ok((view, head))
+}
+
+/// Column `i` of a simple query's `row`, as text (`None` for NULL).
+fn cell(row: &Row, i: usize) -> Option<&str> {
+    row.get(i).and_then(Option::as_deref)
 }
 
 /// `text` as an SQL string literal (standard strings: `'` doubled, nothing else special).
@@ -640,7 +656,7 @@ fn apply(
 }
 
 enum InsertError {
-    Db(postgres::Error),
+    Db(WireError),
     Store(StoreError),
 }
 
@@ -679,8 +695,8 @@ fn insert(
                 .map_err(InsertError::Store)?;
         }
     }
-    let (client, statements) = (&mut writer.client, &writer.statements);
-    write_rows(client, statements, events, &new, &moved).map_err(InsertError::Db)
+    let (wire, statements) = (&mut writer.wire, &writer.statements);
+    write_rows(wire, statements, events, &new, &moved).map_err(InsertError::Db)
 }
 
 /// The seq of each run's last event among `events`.
@@ -695,12 +711,12 @@ fn last_seqs(events: &[Event]) -> HashMap<&str, i64> {
 /// The one statement that writes rows: `events`, the `new` runs (with their definitions) and
 /// the `moved` runs.
 fn write_rows(
-    client: &mut Client,
+    wire: &mut Wire,
     statements: &Statements,
     events: &[&Event],
     new: &RunColumns,
     moved: &RunColumns,
-) -> Result<(), postgres::Error> {
+) -> Result<(), WireError> {
     let ev = EventColumns::of(events);
     if let (true, [seq], [id]) = (new.id.is_empty(), &ev.seq[..], &moved.id[..]) {
         let one: [&(dyn ToSql + Sync); 16] = [
@@ -721,7 +737,7 @@ fn write_rows(
             &moved.run[0],
             &statements.chain_key,
         ];
-        client.execute(&statements.one, &one)?;
+        wire.execute(&statements.one, &one)?;
         return Ok(());
     }
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -743,7 +759,7 @@ fn write_rows(
     ];
     if new.id.is_empty() {
         params.push(&statements.chain_key);
-        client.execute(&statements.moves, &params)?;
+        wire.execute(&statements.moves, &params)?;
         return Ok(());
     }
     let definitions = new.definitions();
@@ -762,7 +778,7 @@ fn write_rows(
         &new.run,
         &statements.chain_key,
     ]);
-    client.execute(&statements.inserts, &params)?;
+    wire.execute(&statements.inserts, &params)?;
     Ok(())
 }
 
@@ -863,39 +879,45 @@ pub(crate) fn import(
     runs: &[Run],
     events: &[Event],
 ) -> Result<(), StoreError> {
-    let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
+    let fail = |e: WireError| failed(location, &e, Stage::Before);
     writer.known = Known::default();
-    let client = &mut writer.client;
-    client.batch_execute("BEGIN").map_err(fail)?;
-    let result = import_rows(client, &writer.statements, location, runs, events);
+    let wire = &mut writer.wire;
+    wire.batch_execute("BEGIN").map_err(fail)?;
+    let result = import_rows(wire, &writer.statements, location, runs, events);
     if result.is_err() {
-        rollback(client);
+        rollback(wire);
         return result;
     }
-    client
-        .batch_execute("COMMIT")
+    wire.batch_execute("COMMIT")
         .map_err(|e| failed(location, &e, Stage::Committing))
 }
 
 fn import_rows(
-    client: &mut Client,
+    wire: &mut Wire,
     statements: &Statements,
     location: &str,
     runs: &[Run],
     events: &[Event],
 ) -> Result<(), StoreError> {
-    let fail = |e: postgres::Error| failed(location, &e, Stage::Before);
-    client
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&statements.chain_key])
-        .map_err(fail)?;
-    let found = client
-        .query_one(
-            "SELECT coalesce((SELECT max(seq) FROM waygate_events), 0), \
+    let fail = |e: WireError| failed(location, &e, Stage::Before);
+    let found = wire
+        .simple_query(&format!(
+            "SELECT pg_advisory_xact_lock({}); \
+             SELECT coalesce((SELECT max(seq) FROM waygate_events), 0), \
                     (SELECT count(*) FROM waygate_runs)",
-            &[],
-        )
+            statements.chain_key
+        ))
         .map_err(fail)?;
-    let (seq, count): (i64, i64) = (found.get(0), found.get(1));
+    let number = |i: usize| {
+        let row = found.get(1).and_then(|rows| rows.first());
+        row.and_then(|r| cell(r, i))
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Backend {
+                location: location.to_owned(),
+                why: "unexpected answer to the reads of a copy: nothing was written".into(),
+            })
+    };
+    let (seq, count) = (number(0)?, number(1)?);
     if seq != 0 || count != 0 {
         return Err(StoreError::NotAStore {
             location: location.to_owned(),
@@ -945,15 +967,14 @@ fn import_rows(
     // The runs with the first events.
     let first = chunks.next().unwrap_or(&[]);
     let first: Vec<&Event> = first.iter().collect();
-    write_rows(client, statements, &first, &new, &none).map_err(fail)?;
+    write_rows(wire, statements, &first, &new, &none).map_err(fail)?;
     for chunk in chunks {
         let chunk: Vec<&Event> = chunk.iter().collect();
-        write_rows(client, statements, &chunk, &none, &none).map_err(fail)?;
+        write_rows(wire, statements, &chunk, &none, &none).map_err(fail)?;
     }
     // The time index's block ranges are summarised by autovacuum as they fill; a copy fills
     // many at once, so they are summarised now, before the first `audit --since` reads them.
-    client
-        .execute("SELECT brin_summarize_new_values('waygate_events_at')", &[])
+    wire.batch_execute("SELECT brin_summarize_new_values('waygate_events_at')")
         .map_err(fail)?;
     Ok(())
 }
