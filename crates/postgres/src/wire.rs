@@ -738,3 +738,225 @@ fn unexpected(what: &str) -> WireError {
 fn scram_failed(e: io::Error) -> WireError {
     WireError::Refused(format!("the SCRAM exchange failed: {e}"))
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::TestSchema;
+
+    fn config(url: &str) -> postgres::Config {
+        url.parse().unwrap()
+    }
+
+    fn connect(url: &str) -> Wire {
+        Wire::connect(&config(url)).unwrap()
+    }
+
+    /// The test database's URL for `role`, with `password` in it (none when empty); `None`
+    /// (printed, and a failure when the database is required) when the server has no such role.
+    fn as_role(schema: &TestSchema, role: &str, password: &str) -> Option<String> {
+        let mut admin = connect(schema.url());
+        let found = admin
+            .simple_query(&format!("SELECT 1 FROM pg_roles WHERE rolname = '{role}'"))
+            .unwrap();
+        if found[0].is_empty() {
+            assert!(
+                std::env::var_os("WAYGATE_REQUIRE_POSTGRES").is_none(),
+                "no role {role} on the test server (`.ci/postgres` makes it)"
+            );
+            eprintln!("skipped: the test server has no role {role} (`.ci/postgres` makes it)");
+            return None;
+        }
+        let userinfo = match password {
+            "" => role.to_owned(),
+            _ => format!("{role}:{password}"),
+        };
+        Some(
+            schema
+                .url()
+                .replacen("://postgres@", &format!("://{userinfo}@"), 1),
+        )
+    }
+
+    #[test]
+    fn each_way_of_giving_a_password_logs_in_and_a_wrong_one_is_the_servers_refusal() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        for (role, password) in [
+            ("waygate_scram", "waygate-scram-test"),
+            ("waygate_md5", "waygate-md5-test"),
+            ("waygate_password", "waygate-password-test"),
+        ] {
+            let Some(url) = as_role(&schema, role, password) else {
+                return;
+            };
+            let mut wire = connect(&url);
+            let rows = wire.simple_query("SELECT current_user").unwrap();
+            assert_eq!(rows, vec![vec![vec![Some(role.to_owned())]]]);
+            let wrong = as_role(&schema, role, "not-the-password").unwrap();
+            match Wire::connect(&config(&wrong)) {
+                Err(WireError::Db(e)) => {
+                    assert_eq!(e.code, SqlState::INVALID_PASSWORD, "{role}: {}", e.message);
+                    assert!(
+                        e.message.contains("password authentication failed"),
+                        "{role}"
+                    );
+                }
+                other => panic!(
+                    "{role}: expected the server's refusal, got {:?}",
+                    other.err()
+                ),
+            }
+            let without = as_role(&schema, role, "").unwrap();
+            match Wire::connect(&config(&without)) {
+                Err(WireError::Refused(why)) => assert!(why.contains("none was given"), "{why}"),
+                other => panic!("{role}: expected no password, got {:?}", other.err()),
+            }
+        }
+    }
+
+    #[test]
+    fn answers_come_back_statement_by_statement_and_an_error_leaves_the_session_in_step() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let mut wire = connect(schema.url());
+        let rows = wire
+            .simple_query("SELECT 1, NULL::text, 'a''b\u{e9}'; SELECT 2 WHERE false; SET x.y = 'z'")
+            .unwrap();
+        let text = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            rows,
+            vec![
+                vec![vec![text("1"), None, text("a'b\u{e9}")]],
+                vec![],
+                vec![]
+            ]
+        );
+        // An error in the middle of a query ends that query only.
+        match wire.simple_query("SELECT 1; SELECT 1/0; SELECT 2") {
+            Err(WireError::Db(e)) => assert_eq!(e.code, SqlState::DIVISION_BY_ZERO),
+            other => panic!("expected division by zero, got {other:?}"),
+        }
+        assert_eq!(wire.simple_query("SELECT 3").unwrap()[0][0][0], text("3"));
+        // Notices and warnings on the way are passed over.
+        wire.batch_execute(
+            "DO $$BEGIN RAISE NOTICE 'a notice'; RAISE WARNING 'a warning'; END$$; \
+             CREATE TABLE t (id bigint PRIMARY KEY, v text, ok bool)",
+        )
+        .unwrap();
+        match wire.prepare("bad", "SELEC 1") {
+            Err(WireError::Db(e)) => assert_eq!(e.code, SqlState::SYNTAX_ERROR),
+            other => panic!("expected a syntax error, got {:?}", other.err()),
+        }
+        let insert = wire
+            .prepare(
+                "ins",
+                "INSERT INTO t VALUES ($1::bigint, $2::text, $3::bool)",
+            )
+            .unwrap();
+        assert_eq!(insert.types, [Type::INT8, Type::TEXT, Type::BOOL]);
+        assert_eq!(wire.execute(&insert, &[&1i64, &"x", &true]).unwrap(), 1);
+        match wire.execute(&insert, &[&1i64, &"x", &true]) {
+            Err(WireError::Db(e)) => {
+                assert_eq!(e.code, SqlState::UNIQUE_VIOLATION);
+                assert!(e.detail.is_some_and(|d| d.contains("(id)=(1)")));
+            }
+            other => panic!("expected a unique violation, got {other:?}"),
+        }
+        // Values the statement cannot take are refused before anything is sent.
+        for refused in [
+            wire.execute(&insert, &[&2i64, &"x"]),
+            wire.execute(&insert, &[&"2", &"x", &true]),
+        ] {
+            assert!(matches!(refused, Err(WireError::Refused(_))), "{refused:?}");
+        }
+        let none: Option<&str> = None;
+        assert_eq!(wire.execute(&insert, &[&2i64, &none, &false]).unwrap(), 1);
+        let rows = wire
+            .simple_query("SELECT id, v, ok FROM t ORDER BY id")
+            .unwrap();
+        assert_eq!(
+            rows[0],
+            vec![
+                vec![text("1"), text("x"), text("t")],
+                vec![text("2"), None, text("f")]
+            ]
+        );
+        assert!(!wire.ended_while_idle());
+    }
+
+    #[test]
+    fn a_session_the_server_ended_while_idle_is_seen_and_says_why() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let name = format!("wire_{}", schema.name());
+        let mut wire = connect(&format!("{}&application_name={name}", schema.url()));
+        wire.simple_query("SELECT 1").unwrap();
+        let mut admin = connect(schema.url());
+        admin
+            .simple_query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = '{name}'"
+            ))
+            .unwrap();
+        // `pg_terminate_backend` only signals: the session says so when it ends.
+        let ended = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(25));
+            wire.ended_while_idle()
+        });
+        assert!(ended, "the end of the session was not seen within 5 s");
+        assert!(wire.is_closed());
+        match wire.simple_query("SELECT 1") {
+            Err(WireError::Ended(why)) => {
+                assert!(why.contains("administrator command"), "{why}")
+            }
+            other => panic!("expected the end of the session, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hosts_are_tried_in_turn_and_a_unix_socket_is_reached() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let port = config(schema.url()).get_ports()[0];
+        // A port nobody listens on: taken from the kernel, then let go.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut wire = connect(&format!(
+            "host=127.0.0.1,127.0.0.1 port={closed},{port} user=postgres dbname=waygate_test"
+        ));
+        assert_eq!(
+            wire.simple_query("SELECT 1").unwrap()[0][0][0].as_deref(),
+            Some("1")
+        );
+        match Wire::connect(&config(&format!(
+            "host=127.0.0.1 port={closed} user=postgres dbname=waygate_test connect_timeout=2"
+        ))) {
+            Err(WireError::Ended(why)) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("expected a refused connection, got {:?}", other.err()),
+        }
+        let Ok(dir) = std::env::var("WAYGATE_TEST_POSTGRES_DIR") else {
+            eprintln!("skipped the unix socket: WAYGATE_TEST_POSTGRES_DIR is not set");
+            return;
+        };
+        let mut wire = connect(&format!(
+            "host={dir} port={port} user=postgres dbname=waygate_test"
+        ));
+        let rows = wire
+            .simple_query("SELECT inet_client_addr() IS NULL")
+            .unwrap();
+        assert_eq!(
+            rows[0][0][0].as_deref(),
+            Some("t"),
+            "a unix socket has no address"
+        );
+    }
+}
