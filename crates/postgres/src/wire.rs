@@ -568,6 +568,17 @@ impl Wire {
                 Ok(0) => return Err(self.end("the server closed the connection".into())),
                 Ok(n) => self.received.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Only the login has a time limit (`start`).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(self.end(
+                        "the server did not answer the login within the connect timeout".into(),
+                    ))
+                }
                 Err(e) => return Err(self.end(e.to_string())),
             }
         }
@@ -943,6 +954,16 @@ mod tests {
             Err(WireError::Ended(why)) => assert!(why.contains("refused"), "{why}"),
             other => panic!("expected a refused connection, got {:?}", other.err()),
         }
+        // A server that takes the connection and never answers: the login's time is bounded.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        match Wire::connect(&config(&format!(
+            "host=127.0.0.1 port={silent_port} user=postgres dbname=waygate_test connect_timeout=1"
+        ))) {
+            Err(WireError::Ended(why)) => assert!(why.contains("connect timeout"), "{why}"),
+            other => panic!("expected the login to time out, got {:?}", other.err()),
+        }
+        drop(silent);
         let Ok(dir) = std::env::var("WAYGATE_TEST_POSTGRES_DIR") else {
             eprintln!("skipped the unix socket: WAYGATE_TEST_POSTGRES_DIR is not set");
             return;
