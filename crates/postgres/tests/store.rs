@@ -995,3 +995,56 @@ fn app_role_at(schema: &TestSchema, version: i32, inserted: &str) -> (String, St
     let as_role = format!("{scheme}://{role}@{host}");
     (role, as_role)
 }
+
+/// The writing connection is opened by the first write: an auditor's role that may only read
+/// opens one connection and reads everything, and a write it tries is refused, pointing at the
+/// grants, with nothing written.
+#[test]
+fn a_role_that_may_only_read_opens_one_connection_and_a_write_is_refused_cleanly() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let run = create(&open(&schema), "a", "prod");
+    let role = format!("{}_ro", schema.name());
+    let out = schema.psql(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {name} TO {role}; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA {name} TO {role};",
+        name = schema.name()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let (scheme, rest) = schema.url().split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let app = format!("ro_{}", schema.name());
+    let as_role = format!("{scheme}://{role}@{host}&application_name={app}");
+    let sessions = || {
+        let out = schema.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (store, _) = PgStore::open(&as_role, false).unwrap();
+    assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 1);
+    assert_eq!(store.run_events(&run.id).unwrap().len(), 1);
+    assert!(store.verify().unwrap().first_bad.is_none());
+    assert!(
+        sessions().lines().any(|l| l.trim() == "1"),
+        "{}",
+        sessions()
+    );
+    let refused = store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("a"),
+            vec![moved("build", "a")],
+        )
+        .unwrap_err()
+        .to_string();
+    for part in ["permission denied", "nothing was written", "Grants"] {
+        assert!(refused.contains(part), "{part:?} in {refused}");
+    }
+    assert_eq!(store.load_run(&run.id).unwrap().version, 1);
+    drop(store);
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
+}
