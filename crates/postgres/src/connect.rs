@@ -119,7 +119,10 @@ fn unavailable(location: &str, e: &impl PgFailure) -> StoreError {
         Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
             format!("the server has no connection to spare: {}", db_message(e))
         }
-        _ => format!("the server does not answer: {}", e.cause()),
+        _ if e.closed() => format!("the server does not answer: {}", e.cause()),
+        // The client would not go on (a password the server asks for and none given, a login
+        // method it does not make): its reason.
+        _ => e.cause(),
     };
     StoreError::Unavailable {
         location: location.to_owned(),

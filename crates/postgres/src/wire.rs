@@ -174,24 +174,22 @@ impl Wire {
         let mut last = None;
         for i in 0..count {
             let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            let target = match (addrs.get(i), hosts.get(i)) {
-                (Some(ip), _) => Target::Tcp(vec![SocketAddr::new(*ip, port)]),
+            let targets: Vec<Target> = match (addrs.get(i), hosts.get(i)) {
+                (Some(ip), _) => vec![Target::Tcp(SocketAddr::new(*ip, port))],
                 (None, Some(Host::Tcp(name))) => match (name.as_str(), port).to_socket_addrs() {
-                    Ok(found) => Target::Tcp(found.collect()),
+                    Ok(found) => found.map(Target::Tcp).collect(),
                     Err(e) => {
                         last = Some(WireError::Ended(format!("{name}: {e}")));
                         continue;
                     }
                 },
-                (None, Some(Host::Unix(dir))) => Target::Unix(dir.join(format!(".s.PGSQL.{port}"))),
+                (None, Some(Host::Unix(dir))) => {
+                    vec![Target::Unix(dir.join(format!(".s.PGSQL.{port}")))]
+                }
                 (None, None) => continue,
             };
-            let sockets: Vec<Target> = match target {
-                Target::Tcp(found) => found.into_iter().map(|a| Target::Tcp(vec![a])).collect(),
-                unix => vec![unix],
-            };
-            for one in sockets {
-                let attempt = one
+            for target in targets {
+                let attempt = target
                     .socket(config)
                     .map_err(|e| WireError::Ended(e.to_string()))
                     .and_then(|socket| Wire::start(socket, config));
@@ -252,11 +250,11 @@ impl Wire {
             let read_only = matches!(read_only, Some(Some(v)) if v == "on");
             let wanted = config.get_target_session_attrs() == TargetSessionAttrs::ReadOnly;
             if read_only != wanted {
-                return Err(WireError::Ended(match read_only {
-                    true => "the server does not allow writes".into(),
-                    false => {
-                        "the server allows writes, and the URL asks for one that does not".into()
-                    }
+                return Err(WireError::Refused(match read_only {
+                    true => "the server does not allow writes (target_session_attrs)".into(),
+                    false => "the server allows writes, and the URL asks for one that does not \
+                              (target_session_attrs)"
+                        .into(),
                 }));
             }
         }
@@ -663,20 +661,19 @@ impl Drop for Wire {
     }
 }
 
-/// Where one host of the URL is reached.
+/// One address of a host of the URL.
 enum Target {
-    Tcp(Vec<SocketAddr>),
+    Tcp(SocketAddr),
+    /// The socket's path: the directory the URL names, and `.s.PGSQL.PORT` in it.
     Unix(std::path::PathBuf),
 }
 
 impl Target {
-    /// A connection to the target's first address.
+    /// A connection to the address, within the connect timeout.
     fn socket(self, config: &postgres::Config) -> io::Result<Socket> {
         let addr = match self {
             Target::Unix(path) => return UnixStream::connect(path).map(Socket::Unix),
-            Target::Tcp(addrs) => addrs.into_iter().next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "the host has no address")
-            })?,
+            Target::Tcp(addr) => addr,
         };
         let stream = match config.get_connect_timeout() {
             Some(t) => TcpStream::connect_timeout(&addr, *t),
