@@ -1048,3 +1048,42 @@ fn a_role_that_may_only_read_opens_one_connection_and_a_write_is_refused_cleanly
     let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
     assert!(out.status.success(), "{out:?}");
 }
+
+/// A session whose default is `synchronous_commit = off` (here from the URL's options; a
+/// role's or a database's setting does the same) would have its commits acknowledged before
+/// they are on disk: the writing connection turns it back on, as a trigger in its session sees.
+#[test]
+fn the_writing_connection_turns_synchronous_commit_back_on() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let url = format!("{}%20-csynchronous_commit%3Doff", schema.url());
+    let store = PgStore::open(&url, true).unwrap().0;
+    let out = schema.psql(
+        "CREATE TABLE seen (setting text); \
+         CREATE FUNCTION see() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN \
+             INSERT INTO seen VALUES (current_setting('synchronous_commit')); RETURN NEW; \
+         END$$; \
+         CREATE TRIGGER see AFTER INSERT ON waygate_events \
+             FOR EACH ROW EXECUTE FUNCTION see();",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let run = create(&store, "r1", "prod");
+    // The next commit goes in one round trip, outside a transaction.
+    store
+        .commit(
+            &run.id,
+            1,
+            RunChange::to_state("a"),
+            vec![moved("build", "a")],
+        )
+        .unwrap();
+    let out = schema.psql("SELECT setting || ' ' || count(*) FROM seen GROUP BY setting");
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    let settings: Vec<&str> = seen
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.ends_with(char::is_numeric) && !l.starts_with('('))
+        .collect();
+    assert_eq!(settings, ["on 2"], "{seen}");
+}
