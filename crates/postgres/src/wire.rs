@@ -85,6 +85,16 @@ impl std::fmt::Display for WireError {
 }
 
 impl WireError {
+    /// Whether the session is over after it: the socket failed or closed, or the server's
+    /// error was fatal.
+    pub(crate) fn ended_session(&self) -> bool {
+        match self {
+            WireError::Db(e) => e.fatal,
+            WireError::Ended(_) => true,
+            WireError::Refused(_) => false,
+        }
+    }
+
     /// The server's SQLSTATE, when it answered with an error.
     pub(crate) fn code(&self) -> Option<&SqlState> {
         match self {
@@ -785,6 +795,77 @@ mod tests {
                 .url()
                 .replacen("://postgres@", &format!("://{userinfo}@"), 1),
         )
+    }
+
+    /// A server on a local port that takes one login without a password, reads one message
+    /// and sends `answer` to it, then closes the connection: for what a real server does
+    /// too rarely to be made to on purpose.
+    fn fake_server(answer: Vec<u8>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let read_one = |socket: &mut TcpStream, typed: bool| {
+                let mut head = vec![0u8; if typed { 5 } else { 4 }];
+                socket.read_exact(&mut head).unwrap();
+                let len = i32::from_be_bytes(head[head.len() - 4..].try_into().unwrap());
+                let mut body = vec![0u8; usize::try_from(len).unwrap() - 4];
+                socket.read_exact(&mut body).unwrap();
+            };
+            read_one(&mut socket, false);
+            // AuthenticationOk, ReadyForQuery (idle).
+            socket
+                .write_all(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I")
+                .unwrap();
+            read_one(&mut socket, true);
+            socket.write_all(&answer).unwrap();
+        });
+        port
+    }
+
+    /// An `ErrorResponse` of `severity`, `code` and `message`.
+    fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
+        let mut fields = Vec::new();
+        for (field, value) in [
+            (b'S', severity),
+            (b'V', severity),
+            (b'C', code),
+            (b'M', message),
+        ] {
+            fields.push(field);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&(i32::try_from(fields.len()).unwrap() + 4).to_be_bytes());
+        message.extend_from_slice(&fields);
+        message
+    }
+
+    #[test]
+    fn a_fatal_error_in_answer_to_commit_is_a_lost_session_whose_commit_may_have_been_recorded() {
+        // PostgreSQL ends the session with a PANIC when the WAL cannot be made durable (a
+        // failed fsync): its code is neither of class 08 nor 57P, and the commit may be on disk.
+        let port = fake_server(error_response(
+            "PANIC",
+            "58030",
+            "could not fsync file \"pg_wal/000000010000000000000001\": Input/output error",
+        ));
+        let mut wire = connect(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=waygate_test"
+        ));
+        let e = wire.batch_execute("COMMIT").unwrap_err();
+        assert!(matches!(&e, WireError::Db(db) if db.fatal), "{e:?}");
+        assert!(wire.is_closed());
+        assert!(crate::connect::is_lost(&e), "{e:?}");
+        let failed = crate::connect::failed("db", &e, crate::connect::Write::Committing);
+        assert!(
+            failed
+                .to_string()
+                .contains("may or may not have been recorded"),
+            "{failed}"
+        );
     }
 
     #[test]
