@@ -576,18 +576,7 @@ impl Wire {
                 Ok(0) => return Err(self.end("the server closed the connection".into())),
                 Ok(n) => self.received.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Only the login has a time limit (`start`).
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(self.end(
-                        "the server did not answer the login within the connect timeout".into(),
-                    ))
-                }
-                Err(e) => return Err(self.end(e.to_string())),
+                Err(e) => return Err(self.end(read_failed(&e))),
             }
         }
     }
@@ -741,6 +730,18 @@ fn db_error(body: &ErrorResponseBody) -> Result<DbError, WireError> {
     })
 }
 
+/// Why a read from the server failed. Only the login has a time limit of its own (`start`
+/// sets the socket's timeout), and it ends in `WouldBlock`; `TimedOut` is the kernel giving
+/// up on the server at any time (keepalives, `tcp_user_timeout`, a send never acknowledged).
+fn read_failed(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => {
+            "the server did not answer the login within the connect timeout".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn encode(e: io::Error) -> WireError {
     WireError::Refused(format!("a message cannot be encoded: {e}"))
 }
@@ -795,6 +796,21 @@ mod tests {
                 .url()
                 .replacen("://postgres@", &format!("://{userinfo}@"), 1),
         )
+    }
+
+    #[test]
+    fn a_connection_timed_out_after_the_login_is_not_called_a_login_timeout() {
+        // The kernel's ETIMEDOUT (keepalives or `tcp_user_timeout` giving up on a server that
+        // vanished while a commit waited for its answer).
+        let timed_out = read_failed(&io::Error::from_raw_os_error(110));
+        assert!(!timed_out.contains("login"), "{timed_out}");
+        assert!(timed_out.contains("timed out"), "{timed_out}");
+        // The socket's own timeout, set only while logging in.
+        let login = read_failed(&io::Error::from(io::ErrorKind::WouldBlock));
+        assert!(
+            login.contains("login within the connect timeout"),
+            "{login}"
+        );
     }
 
     /// A server on a local port that takes one login without a password, reads one message
