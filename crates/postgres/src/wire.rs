@@ -18,7 +18,7 @@
 use std::io::{self, Read, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::config::{ChannelBinding, Host, TargetSessionAttrs};
@@ -41,6 +41,9 @@ pub(crate) struct Wire {
     received: BytesMut,
     /// Why the session is over, once it is: every later operation fails with it.
     ended: Option<String>,
+    /// When the login must be over (the connect timeout after it began): each of its reads
+    /// waits at most until then, so a server answering a byte at a time cannot stretch it.
+    login_by: Option<Instant>,
 }
 
 /// A statement prepared on a [`Wire`], with its parameters' types as the server judged them.
@@ -227,6 +230,7 @@ impl Wire {
             out: BytesMut::with_capacity(8192),
             received: BytesMut::with_capacity(8192),
             ended: None,
+            login_by: timeout.map(|t| Instant::now() + t),
         };
         // No user in the URL: the name this process runs as, as libpq and the `postgres`
         // crate take it.
@@ -268,6 +272,7 @@ impl Wire {
                 }));
             }
         }
+        wire.login_by = None;
         wire.socket
             .set_timeouts(None)
             .map_err(|e| WireError::Ended(e.to_string()))?;
@@ -571,6 +576,16 @@ impl Wire {
                 Ok(None) => {}
                 Err(e) => return Err(self.end(format!("the server's answer is garbled: {e}"))),
             }
+            if let Some(by) = self.login_by {
+                let left = by.saturating_duration_since(Instant::now());
+                let set = match left.is_zero() {
+                    true => Err(io::ErrorKind::WouldBlock.into()),
+                    false => self.socket.set_timeouts(Some(left)),
+                };
+                if let Err(e) = set {
+                    return Err(self.end(read_failed(&e)));
+                }
+            }
             let mut buf = [0u8; 8192];
             match self.socket.read(&mut buf) {
                 Ok(0) => return Err(self.end("the server closed the connection".into())),
@@ -813,10 +828,11 @@ mod tests {
         );
     }
 
-    /// A server on a local port that takes one login without a password, reads one message
-    /// and sends `answer` to it, then closes the connection: for what a real server does
-    /// too rarely to be made to on purpose.
-    fn fake_server(answer: Vec<u8>) -> u16 {
+    /// A server on a local port that takes one login without a password (its answer sent a
+    /// byte at a time, `trickle` apart, when that is not zero), reads one message and sends
+    /// `answer` to it, then closes the connection: for what a real server does too rarely to
+    /// be made to on purpose.
+    fn fake_server(trickle: Duration, answer: Vec<u8>) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -830,9 +846,17 @@ mod tests {
             };
             read_one(&mut socket, false);
             // AuthenticationOk, ReadyForQuery (idle).
-            socket
-                .write_all(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I")
-                .unwrap();
+            let login = b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I";
+            if trickle.is_zero() {
+                socket.write_all(login).unwrap();
+            } else {
+                for byte in login {
+                    std::thread::sleep(trickle);
+                    if socket.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                }
+            }
             read_one(&mut socket, true);
             socket.write_all(&answer).unwrap();
         });
@@ -860,14 +884,35 @@ mod tests {
     }
 
     #[test]
+    fn a_login_answered_a_byte_at_a_time_ends_at_the_connect_timeout() {
+        // Each byte comes well within the timeout; the whole login would take 4.2 s.
+        let port = fake_server(Duration::from_millis(300), Vec::new());
+        let began = std::time::Instant::now();
+        match Wire::connect(&config(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=waygate_test connect_timeout=1"
+        ))) {
+            Err(WireError::Ended(why)) => assert!(why.contains("connect timeout"), "{why}"),
+            other => panic!("expected the login to time out, got {:?}", other.err()),
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+
+    #[test]
     fn a_fatal_error_in_answer_to_commit_is_a_lost_session_whose_commit_may_have_been_recorded() {
         // PostgreSQL ends the session with a PANIC when the WAL cannot be made durable (a
         // failed fsync): its code is neither of class 08 nor 57P, and the commit may be on disk.
-        let port = fake_server(error_response(
-            "PANIC",
-            "58030",
-            "could not fsync file \"pg_wal/000000010000000000000001\": Input/output error",
-        ));
+        let port = fake_server(
+            Duration::ZERO,
+            error_response(
+                "PANIC",
+                "58030",
+                "could not fsync file \"pg_wal/000000010000000000000001\": Input/output error",
+            ),
+        );
         let mut wire = connect(&format!(
             "host=127.0.0.1 port={port} user=postgres dbname=waygate_test"
         ));
