@@ -249,8 +249,9 @@ impl PgFailure for WireError {
         matches!(self, WireError::Db(_)).then(|| self.to_string())
     }
 
+    /// A fatal error (`FATAL`, `PANIC`) ends the session as a closed socket does.
     fn closed(&self) -> bool {
-        matches!(self, WireError::Ended(_))
+        self.ended_session()
     }
 
     fn cause(&self) -> String {

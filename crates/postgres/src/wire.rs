@@ -18,7 +18,7 @@
 use std::io::{self, Read, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::config::{ChannelBinding, Host, TargetSessionAttrs};
@@ -41,6 +41,9 @@ pub(crate) struct Wire {
     received: BytesMut,
     /// Why the session is over, once it is: every later operation fails with it.
     ended: Option<String>,
+    /// When the login must be over (the connect timeout after it began): each of its reads
+    /// waits at most until then, so a server answering a byte at a time cannot stretch it.
+    login_by: Option<Instant>,
 }
 
 /// A statement prepared on a [`Wire`], with its parameters' types as the server judged them.
@@ -85,6 +88,16 @@ impl std::fmt::Display for WireError {
 }
 
 impl WireError {
+    /// Whether the session is over after it: the socket failed or closed, or the server's
+    /// error was fatal.
+    pub(crate) fn ended_session(&self) -> bool {
+        match self {
+            WireError::Db(e) => e.fatal,
+            WireError::Ended(_) => true,
+            WireError::Refused(_) => false,
+        }
+    }
+
     /// The server's SQLSTATE, when it answered with an error.
     pub(crate) fn code(&self) -> Option<&SqlState> {
         match self {
@@ -217,6 +230,7 @@ impl Wire {
             out: BytesMut::with_capacity(8192),
             received: BytesMut::with_capacity(8192),
             ended: None,
+            login_by: timeout.map(|t| Instant::now() + t),
         };
         // No user in the URL: the name this process runs as, as libpq and the `postgres`
         // crate take it.
@@ -258,6 +272,7 @@ impl Wire {
                 }));
             }
         }
+        wire.login_by = None;
         wire.socket
             .set_timeouts(None)
             .map_err(|e| WireError::Ended(e.to_string()))?;
@@ -561,23 +576,22 @@ impl Wire {
                 Ok(None) => {}
                 Err(e) => return Err(self.end(format!("the server's answer is garbled: {e}"))),
             }
+            if let Some(by) = self.login_by {
+                let left = by.saturating_duration_since(Instant::now());
+                let set = match left.is_zero() {
+                    true => Err(io::ErrorKind::WouldBlock.into()),
+                    false => self.socket.set_timeouts(Some(left)),
+                };
+                if let Err(e) = set {
+                    return Err(self.end(read_failed(&e)));
+                }
+            }
             let mut buf = [0u8; 8192];
             match self.socket.read(&mut buf) {
                 Ok(0) => return Err(self.end("the server closed the connection".into())),
                 Ok(n) => self.received.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Only the login has a time limit (`start`).
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(self.end(
-                        "the server did not answer the login within the connect timeout".into(),
-                    ))
-                }
-                Err(e) => return Err(self.end(e.to_string())),
+                Err(e) => return Err(self.end(read_failed(&e))),
             }
         }
     }
@@ -731,6 +745,18 @@ fn db_error(body: &ErrorResponseBody) -> Result<DbError, WireError> {
     })
 }
 
+/// Why a read from the server failed. Only the login has a time limit of its own (`start`
+/// sets the socket's timeout), and it ends in `WouldBlock`; `TimedOut` is the kernel giving
+/// up on the server at any time (keepalives, `tcp_user_timeout`, a send never acknowledged).
+fn read_failed(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => {
+            "the server did not answer the login within the connect timeout".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn encode(e: io::Error) -> WireError {
     WireError::Refused(format!("a message cannot be encoded: {e}"))
 }
@@ -785,6 +811,122 @@ mod tests {
                 .url()
                 .replacen("://postgres@", &format!("://{userinfo}@"), 1),
         )
+    }
+
+    #[test]
+    fn a_connection_timed_out_after_the_login_is_not_called_a_login_timeout() {
+        // The kernel's ETIMEDOUT (keepalives or `tcp_user_timeout` giving up on a server that
+        // vanished while a commit waited for its answer).
+        let timed_out = read_failed(&io::Error::from_raw_os_error(110));
+        assert!(!timed_out.contains("login"), "{timed_out}");
+        assert!(timed_out.contains("timed out"), "{timed_out}");
+        // The socket's own timeout, set only while logging in.
+        let login = read_failed(&io::Error::from(io::ErrorKind::WouldBlock));
+        assert!(
+            login.contains("login within the connect timeout"),
+            "{login}"
+        );
+    }
+
+    /// A server on a local port that takes one login without a password (its answer sent a
+    /// byte at a time, `trickle` apart, when that is not zero), reads one message and sends
+    /// `answer` to it, then closes the connection: for what a real server does too rarely to
+    /// be made to on purpose.
+    fn fake_server(trickle: Duration, answer: Vec<u8>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let read_one = |socket: &mut TcpStream, typed: bool| {
+                let mut head = vec![0u8; if typed { 5 } else { 4 }];
+                socket.read_exact(&mut head).unwrap();
+                let len = i32::from_be_bytes(head[head.len() - 4..].try_into().unwrap());
+                let mut body = vec![0u8; usize::try_from(len).unwrap() - 4];
+                socket.read_exact(&mut body).unwrap();
+            };
+            read_one(&mut socket, false);
+            // AuthenticationOk, ReadyForQuery (idle).
+            let login = b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I";
+            if trickle.is_zero() {
+                socket.write_all(login).unwrap();
+            } else {
+                for byte in login {
+                    std::thread::sleep(trickle);
+                    if socket.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                }
+            }
+            read_one(&mut socket, true);
+            socket.write_all(&answer).unwrap();
+        });
+        port
+    }
+
+    /// An `ErrorResponse` of `severity`, `code` and `message`.
+    fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
+        let mut fields = Vec::new();
+        for (field, value) in [
+            (b'S', severity),
+            (b'V', severity),
+            (b'C', code),
+            (b'M', message),
+        ] {
+            fields.push(field);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&(i32::try_from(fields.len()).unwrap() + 4).to_be_bytes());
+        message.extend_from_slice(&fields);
+        message
+    }
+
+    #[test]
+    fn a_login_answered_a_byte_at_a_time_ends_at_the_connect_timeout() {
+        // Each byte comes well within the timeout; the whole login would take 4.2 s.
+        let port = fake_server(Duration::from_millis(300), Vec::new());
+        let began = std::time::Instant::now();
+        match Wire::connect(&config(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=waygate_test connect_timeout=1"
+        ))) {
+            Err(WireError::Ended(why)) => assert!(why.contains("connect timeout"), "{why}"),
+            other => panic!("expected the login to time out, got {:?}", other.err()),
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_fatal_error_in_answer_to_commit_is_a_lost_session_whose_commit_may_have_been_recorded() {
+        // PostgreSQL ends the session with a PANIC when the WAL cannot be made durable (a
+        // failed fsync): its code is neither of class 08 nor 57P, and the commit may be on disk.
+        let port = fake_server(
+            Duration::ZERO,
+            error_response(
+                "PANIC",
+                "58030",
+                "could not fsync file \"pg_wal/000000010000000000000001\": Input/output error",
+            ),
+        );
+        let mut wire = connect(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=waygate_test"
+        ));
+        let e = wire.batch_execute("COMMIT").unwrap_err();
+        assert!(matches!(&e, WireError::Db(db) if db.fatal), "{e:?}");
+        assert!(wire.is_closed());
+        assert!(crate::connect::is_lost(&e), "{e:?}");
+        let failed = crate::connect::failed("db", &e, crate::connect::Write::Committing);
+        assert!(
+            failed
+                .to_string()
+                .contains("may or may not have been recorded"),
+            "{failed}"
+        );
     }
 
     #[test]
