@@ -76,6 +76,19 @@ fn config(url: &str, location: &str) -> Result<postgres::Config, StoreError> {
         location: location.clone(),
         why: format!("not a usable PostgreSQL URL: {e}"),
     })?;
+    // The same, for a URL that asks for TLS in a form the text check above does not read
+    // (a key written with escapes): both clients connect without TLS, whatever the URL says.
+    if !matches!(
+        config.get_ssl_mode(),
+        postgres::config::SslMode::Disable | postgres::config::SslMode::Prefer
+    ) {
+        return Err(StoreError::Unavailable {
+            location,
+            why: "the URL asks for TLS, and this waygate connects to PostgreSQL without TLS \
+                  (docs/storage.md, PostgreSQL)"
+                .into(),
+        });
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
@@ -139,6 +152,7 @@ pub(crate) fn failed(location: &str, e: &impl PgFailure, write: Write) -> StoreE
              have been recorded; `waygate status` or `history` of the run tells which",
             e.cause()
         ),
+        (true, Write::None) => format!("the connection was lost ({})", e.cause()),
         (true, _) => format!(
             "the connection was lost ({}); nothing was written",
             e.cause()
@@ -278,5 +292,28 @@ mod tests {
         }
         assert!(is_postgres_url("PostgreSQL://db/w"));
         assert!(!is_postgres_url(".waygate"));
+    }
+
+    #[test]
+    fn a_url_asking_for_tls_is_refused_however_it_is_written() {
+        for url in [
+            "postgres://ana@db/w?sslmode=require",
+            "postgres://ana@db/w?%73slmode=require",
+            "postgres://ana@db/w?sslmode=%72equire",
+        ] {
+            match config(url, &redact(url)) {
+                Err(StoreError::Unavailable { why, .. }) => {
+                    assert!(why.contains("without TLS"), "{url}: {why}")
+                }
+                other => panic!("{url}: expected a refusal, got {other:?}"),
+            }
+        }
+        for url in [
+            "postgres://ana@db/w",
+            "postgres://ana@db/w?sslmode=disable",
+            "postgres://ana@db/w?sslmode=prefer",
+        ] {
+            assert!(config(url, &redact(url)).is_ok(), "{url}");
+        }
     }
 }

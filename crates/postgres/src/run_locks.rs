@@ -37,6 +37,15 @@ impl PgRunLocks {
     fn try_lock(&self, run: &RunId) -> io::Result<Option<RunLock>> {
         off_runtime(|| {
             let mut client = connect(&self.url).map_err(io::Error::other)?;
+            // The lock's connection sits idle while its holder runs actions, and a server
+            // that ends idle sessions (`idle_session_timeout`, PostgreSQL 14 and later) would
+            // let go of the lock behind the holder's back: not for this session.
+            client
+                .batch_execute(
+                    "SELECT set_config(name, '0', false) FROM pg_settings \
+                     WHERE name = 'idle_session_timeout'",
+                )
+                .map_err(io::Error::other)?;
             let got: bool = client
                 .query_one(
                     &format!("SELECT pg_try_advisory_lock({KEY})"),
@@ -101,5 +110,39 @@ impl PgRunLocks {
             .map_err(io::Error::other)?
             .get(0);
         Ok(held)
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::TestSchema;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_lock_outlives_a_server_that_ends_idle_sessions_and_goes_with_its_holder() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        // Sessions idle for 300 ms are ended by the server (here asked for by the URL; a
+        // role's or the server's setting does the same).
+        let locks = PgRunLocks::new(format!("{}%20-cidle_session_timeout%3D300", schema.url()));
+        let others = PgRunLocks::new(schema.url());
+        let run = RunId("r1".into());
+        let held = locks.take(&run).unwrap().expect("the lock is free");
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(
+            others.is_held(&run).unwrap(),
+            "the lock went with an idle session"
+        );
+        assert!(others.take(&run).unwrap().is_none());
+        drop(held);
+        // The server lets go once the holder's session has ended.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while others.is_held(&run).unwrap() {
+            assert!(Instant::now() < deadline, "the lock outlived its holder");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -142,6 +142,12 @@ impl PgStore {
         &self,
         writer: &'a mut MutexGuard<'_, Option<Writer>>,
     ) -> Result<&'a mut Writer, StoreError> {
+        // A session that is over has nothing under way (the group that found it lost ended
+        // with it), so a new connection takes its place before anything is sent: a session
+        // the server ended while the connection sat idle costs the next write nothing.
+        if writer.as_mut().is_some_and(Writer::ended) {
+            **writer = None;
+        }
         if writer.is_none() {
             **writer = Some(Writer::connect(&self.url, &self.location)?);
         }

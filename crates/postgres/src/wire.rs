@@ -166,6 +166,8 @@ struct Answer {
     rows: Vec<Row>,
     /// The row count of the last statement's command tag (`UPDATE 1`).
     count: u64,
+    /// The parameters' types of a statement described (their OIDs).
+    parameters: Option<Vec<u32>>,
 }
 
 impl Wire {
@@ -390,49 +392,22 @@ impl Wire {
             Ok(())
         })?;
         self.send()?;
-        let types = self.described();
-        let types = self.settle(types)?;
+        let answer = self.answer();
+        let answer = self.settle(answer)?;
+        let oids = answer
+            .parameters
+            .ok_or_else(|| unexpected("a statement described"))?;
+        let types = oids
+            .into_iter()
+            .map(|oid| {
+                Type::from_oid(oid)
+                    .ok_or_else(|| WireError::Refused(format!("a parameter of unknown type {oid}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Prepared {
             name: name.to_owned(),
             types,
         })
-    }
-
-    /// The answer to a statement's `Parse` and `Describe`: its parameters' types.
-    fn described(&mut self) -> Result<Vec<Type>, WireError> {
-        let mut types = None;
-        let mut error = None;
-        let mut unknown = None;
-        loop {
-            match self.message()? {
-                Message::ParameterDescription(body) => {
-                    let mut oids = body.parameters();
-                    let mut found = Vec::new();
-                    while let Some(oid) = oids.next().map_err(protocol)? {
-                        match Type::from_oid(oid) {
-                            Some(ty) => found.push(ty),
-                            None => unknown = Some(oid),
-                        }
-                    }
-                    types = Some(found);
-                }
-                Message::ErrorResponse(body) => {
-                    let e = db_error(&body)?;
-                    error.get_or_insert(e);
-                }
-                Message::ReadyForQuery(_) => break,
-                _ => {}
-            }
-        }
-        if let Some(e) = error {
-            return Err(WireError::Db(e));
-        }
-        if let Some(oid) = unknown {
-            return Err(WireError::Refused(format!(
-                "a parameter of unknown type {oid}"
-            )));
-        }
-        types.ok_or_else(|| unexpected("a statement described"))
     }
 
     /// Executes `statement` with `params` (binary, one per parameter, of its type): the rows
@@ -642,6 +617,9 @@ impl Wire {
                     answer.results.push(std::mem::take(&mut answer.rows));
                 }
                 Message::EmptyQueryResponse => answer.results.push(Vec::new()),
+                Message::ParameterDescription(body) => {
+                    answer.parameters = Some(body.parameters().collect().map_err(protocol)?);
+                }
                 Message::ErrorResponse(body) => {
                     let e = db_error(&body)?;
                     if e.fatal {

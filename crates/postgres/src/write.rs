@@ -143,8 +143,8 @@ pub(crate) struct Writer {
     answered: Option<Instant>,
 }
 
-/// How long the writing connection sits idle before a one-round-trip write first looks
-/// whether the server ended the session meanwhile (`try_known`).
+/// How long the writing connection sits idle before a write first looks whether the server
+/// ended the session meanwhile ([`Writer::ended`]).
 const IDLE_LOOK: Duration = Duration::from_millis(10);
 
 /// Step 4's statements: [`ONE`] for one commit of one event, [`MOVE`] for any other group
@@ -254,6 +254,21 @@ impl Writer {
             known: Known::default(),
             answered: None,
         })
+    }
+}
+
+impl Writer {
+    /// Whether this connection's session is over: lost before, or ended by the server while
+    /// the connection sat idle (a restart, an idle timeout, `pg_terminate_backend`, a firewall
+    /// dropping idle connections). The server says so when it ends a session, and reading
+    /// what is waiting costs no round trip, only three system calls; still, a connection that
+    /// answered less than [`IDLE_LOOK`] ago is taken as it is: a session ended within that
+    /// moment is a loss during the next commit, said as such ("may or may not have been
+    /// recorded"; the next command tells which).
+    pub(crate) fn ended(&mut self) -> bool {
+        self.wire.is_closed()
+            || (self.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK)
+                && self.wire.ended_while_idle())
     }
 }
 
@@ -428,16 +443,6 @@ fn try_known(
                 view.runs.insert(id.clone(), run);
             }
         }
-    }
-    // A session the server ended while it was idle (a restart, `pg_terminate_backend`) has
-    // said so already: reading what is waiting costs no round trip, and steps 1 to 4 then
-    // report the loss as one before anything was sent ("nothing was written"). It costs a
-    // turn of the client's event loop, though, so a connection that answered a moment ago
-    // is taken as it is: a session ended within that moment is a loss during the commit,
-    // said as such ("may or may not have been recorded"; the next command tells which).
-    if writer.answered.is_none_or(|at| at.elapsed() >= IDLE_LOOK) && writer.wire.ended_while_idle()
-    {
-        return Ok(None);
     }
     let at = commit_time(now(), head.at);
     let results = seal_group(&mut view, batch.to_vec(), at, &head);
