@@ -364,16 +364,21 @@ impl<'a> Checker<'a> {
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !name_ok {
+        let problem = match (name_ok, names::too_long(&spec.name)) {
+            (false, _) => Some((
+                "must match [a-z0-9_-]+".to_owned(),
+                "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"",
+            )),
+            (true, long) => long.map(|long| (long, names::SHORTEN)),
+        };
+        if let Some((problem, help)) = problem {
             let span = self.span(&[Field("name")]);
             self.report(
                 Code::InvalidName,
                 span,
-                format!("workflow name {:?} must match [a-z0-9_-]+", spec.name),
+                format!("workflow name {} {problem}", names::shown(&spec.name)),
             )
-            .help = Some(
-                "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"".into(),
-            );
+            .help = Some(help.into());
         }
 
         let state_names: Vec<&str> = spec.states.keys().map(String::as_str).collect();
@@ -569,11 +574,12 @@ impl<'a> Checker<'a> {
                 self.report_newer(
                     Code::InvalidName,
                     span,
-                    format!("{kind} name {name:?} {problem}"),
+                    format!("{kind} name {} {problem}", names::shown(name)),
                 )
-                .help = Some(
-                    "a name is not empty, has no white space at its ends and no control or invisible characters".into(),
-                );
+                .help = Some(format!(
+                    "a name is not empty, has at most {} characters, no white space at its ends and no control or invisible characters",
+                    names::MAX_CHARS
+                ));
             }
         }
         for (first, second) in crate::validate::names::lookalikes(names.iter().copied()) {
@@ -698,16 +704,21 @@ impl<'a> Checker<'a> {
                 }
             }
             if let Some(lock) = &e.lock {
-                if !crate::run::valid_lock_name(lock) {
+                let problem = match (crate::run::valid_lock_name(lock), names::too_long(lock)) {
+                    (false, _) => Some((
+                        "must match [a-z0-9_-]+".to_owned(),
+                        "name it after the system it protects, e.g. \"chatbot-production\"",
+                    )),
+                    (true, long) => long.map(|long| (long, names::SHORTEN)),
+                };
+                if let Some((problem, help)) = problem {
                     let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
                     self.report(
                         Code::InvalidName,
                         span,
-                        format!("lock name {lock:?} must match [a-z0-9_-]+"),
+                        format!("lock name {} {problem}", names::shown(lock)),
                     )
-                    .help = Some(
-                        "name it after the system it protects, e.g. \"chatbot-production\"".into(),
-                    );
+                    .help = Some(help.into());
                 }
             }
             out.insert(

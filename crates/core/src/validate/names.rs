@@ -15,10 +15,37 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// The most characters a name may have. Names are typed and read, and a store keys some of
+/// them: PostgreSQL's indexes over the active runs' (workflow, environment) pairs and lock keys
+/// take at most ~2.7 KB a row, so a name of thousands of characters that the embedded store
+/// took would be refused there, at `start` (docs/storage.md).
+pub(crate) const MAX_CHARS: usize = 128;
+
+/// The help for a name that is too long.
+pub(crate) const SHORTEN: &str =
+    "shorten it: names are typed and read, and a store keys runs by some of them";
+
+/// Why `name` is too long, if it is.
+pub(crate) fn too_long(name: &str) -> Option<String> {
+    let count = name.chars().count();
+    (count > MAX_CHARS).then(|| format!("is {count} characters long (at most {MAX_CHARS})"))
+}
+
+/// `name` quoted for a message, its first 40 characters and `…` when it is longer.
+pub(crate) fn shown(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{:?}…", &name[..end]),
+        None => format!("{name:?}"),
+    }
+}
+
 /// Why `name` is not a valid name, if it is not.
 pub(crate) fn problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("is empty".into());
+    }
+    if let Some(long) = too_long(name) {
+        return Some(long);
     }
     if name.trim() != name {
         return Some("starts or ends with white space".into());
@@ -97,6 +124,16 @@ mod tests {
         ] {
             assert!(problem(bad).is_some(), "{bad:?}");
         }
+        // Up to 128 characters, however many bytes they take.
+        assert_eq!(problem(&"東".repeat(MAX_CHARS)), None);
+        let long = "東".repeat(MAX_CHARS + 1);
+        assert_eq!(
+            problem(&long).as_deref(),
+            Some("is 129 characters long (at most 128)")
+        );
+        // Shown in a message by its first 40 characters.
+        assert_eq!(shown(&long), format!("{:?}…", "東".repeat(40)));
+        assert_eq!(shown("build"), "\"build\"");
     }
 
     #[test]
