@@ -73,7 +73,7 @@ impl Exit {
             StepOutcome::Moved { .. } => Exit::Ok,
             StepOutcome::Ended { status, how, .. } => Exit::of_end(*status, how),
             StepOutcome::Waiting { .. } => Exit::Waiting,
-            StepOutcome::Blocked => Exit::GuardsFailed,
+            StepOutcome::Blocked { .. } => Exit::GuardsFailed,
         }
     }
 }

@@ -328,7 +328,6 @@ pub async fn check(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliErr
 pub async fn advance(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliError> {
     let rid = run_id(id);
     ops.stop_on_signals();
-    let before = ops.load(&rid).await?.run;
     let (outcome, reports) = match ops.advance(&rid, to).await {
         Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
             return interrupted(ops, &rid, signal).await
@@ -352,7 +351,7 @@ pub async fn advance(ops: &Ops, id: &str, to: Option<&str>) -> Result<Exit, CliE
         }
         other => other?,
     };
-    let (exit, message) = step_message(ops, &rid, &before.state, &outcome).await?;
+    let (exit, message) = step_message(ops, &rid, &outcome).await?;
     match ops.format() {
         Format::Human | Format::Csv => {
             let mut text = reports_human(&reports);
@@ -392,7 +391,6 @@ async fn interrupted(ops: &Ops, rid: &RunId, signal: Signal) -> Result<Exit, Cli
 async fn step_message(
     ops: &Ops,
     rid: &RunId,
-    state: &str,
     outcome: &StepOutcome,
 ) -> Result<(Exit, Message), CliError> {
     let exit = Exit::of_step(outcome);
@@ -421,7 +419,11 @@ async fn step_message(
                 None => format!("run is in `{}`", loaded.run.state).into(),
             }
         }
-        StepOutcome::Waiting { retry_at, .. } => match retry_at {
+        // The state the step judged: another command may have moved the run since this one
+        // began.
+        StepOutcome::Waiting {
+            state, retry_at, ..
+        } => match retry_at {
             Some(t) => format!(
                 "waiting in `{state}`; look again after {}",
                 output::time(*t)
@@ -429,7 +431,7 @@ async fn step_message(
             .into(),
             None => format!("waiting in `{state}`").into(),
         },
-        StepOutcome::Blocked => format!("guards failed; still in `{state}`").into(),
+        StepOutcome::Blocked { state } => format!("guards failed; still in `{state}`").into(),
     };
     Ok((exit, message))
 }
@@ -503,14 +505,13 @@ pub async fn override_guard(
 pub async fn rollback(ops: &Ops, id: &str, reason: &str) -> Result<Exit, CliError> {
     let rid = run_id(id);
     ops.stop_on_signals();
-    let before = ops.load(&rid).await?.run;
     let outcome = match ops.rollback(&rid, reason).await {
         Err(CliError::Engine(EngineError::Interrupted { signal, .. })) => {
             return interrupted(ops, &rid, signal).await
         }
         other => other?,
     };
-    let (exit, message) = step_message(ops, &rid, &before.state, &outcome).await?;
+    let (exit, message) = step_message(ops, &rid, &outcome).await?;
     print_message(ops, &rid, exit, message).await
 }
 

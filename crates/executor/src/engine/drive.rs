@@ -250,14 +250,11 @@ impl Engine {
                     }
                     return Ok(DriveEnd::Ended { state, status, how });
                 }
-                StepOutcome::Blocked => {
-                    return Ok(DriveEnd::Blocked {
-                        state: loaded.run.state,
-                    })
-                }
+                StepOutcome::Blocked { state } => return Ok(DriveEnd::Blocked { state }),
                 StepOutcome::Waiting {
                     retry_at,
                     seen_events,
+                    ..
                 } => {
                     if options.no_wait {
                         return Ok(DriveEnd::Waiting);

@@ -82,6 +82,9 @@ pub enum StepOutcome {
     },
     /// Some guard is waiting; nothing failed everywhere. Nothing moved.
     Waiting {
+        /// The state it waits in: the one the guards were judged in (another process may
+        /// have moved the run since the caller last read it).
+        state: String,
         /// The earliest instant worth looking again (a timer, a window, a watch interval),
         /// if any guard said; approvals give none.
         retry_at: Option<Timestamp>,
@@ -92,7 +95,10 @@ pub enum StepOutcome {
         seen_events: usize,
     },
     /// Every transition has a failing guard; nothing moved.
-    Blocked,
+    Blocked {
+        /// The state it is still in: the one the guards were judged in.
+        state: String,
+    },
 }
 
 /// How long a failed entry action waits for an operator's stop that may have killed it (the
@@ -232,9 +238,11 @@ impl Engine {
         }
         let outcome = match outcome {
             StepOutcome::Waiting {
+                state,
                 retry_at,
                 seen_events,
             } => StepOutcome::Waiting {
+                state,
                 retry_at,
                 seen_events: seen_events + sent,
             },
@@ -358,6 +366,7 @@ impl Engine {
                 let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
                 StepOutcome::Waiting {
+                    state: from,
                     retry_at,
                     seen_events,
                 }
@@ -373,7 +382,7 @@ impl Engine {
                     }
                     None => {
                         self.record(&loaded, records, RunStatus::Active).await?;
-                        StepOutcome::Blocked
+                        StepOutcome::Blocked { state: from }
                     }
                 }
             }

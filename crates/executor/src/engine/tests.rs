@@ -145,9 +145,10 @@ async fn advance_reports_waiting_and_changes_nothing_but_the_record() {
         matches!(
             second,
             StepOutcome::Waiting {
+                ref state,
                 retry_at: Some(_),
                 ..
-            }
+            } if state == "bake"
         ),
         "{second:?}"
     );
