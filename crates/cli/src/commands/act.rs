@@ -423,17 +423,33 @@ async fn step_message(
         // began.
         StepOutcome::Waiting {
             state, retry_at, ..
-        } => match retry_at {
-            Some(t) => format!(
-                "waiting in `{state}`; look again after {}",
-                output::time(*t)
-            )
-            .into(),
-            None => format!("waiting in `{state}`").into(),
-        },
-        StepOutcome::Blocked { state } => format!("guards failed; still in `{state}`").into(),
+        } => {
+            let state = judged(ops, rid, state).await?;
+            match retry_at {
+                Some(t) => format!(
+                    "waiting in `{state}`; look again after {}",
+                    output::time(*t)
+                )
+                .into(),
+                None => format!("waiting in `{state}`").into(),
+            }
+        }
+        StepOutcome::Blocked { state } => format!(
+            "guards failed; still in `{}`",
+            judged(ops, rid, state).await?
+        )
+        .into(),
     };
     Ok((exit, message))
+}
+
+/// The state a step judged, as its outcome names it; a server from before outcomes named it
+/// leaves it empty, and then it is the run's state now.
+async fn judged(ops: &Ops, rid: &RunId, state: &str) -> Result<String, CliError> {
+    match state {
+        "" => Ok(ops.load(rid).await?.run.state),
+        state => Ok(state.to_owned()),
+    }
 }
 
 /// `approve` and `approve --withdraw`.

@@ -83,7 +83,9 @@ pub enum StepOutcome {
     /// Some guard is waiting; nothing failed everywhere. Nothing moved.
     Waiting {
         /// The state it waits in: the one the guards were judged in (another process may
-        /// have moved the run since the caller last read it).
+        /// have moved the run since the caller last read it). Empty in the answer of a server
+        /// from before it was given.
+        #[serde(default)]
         state: String,
         /// The earliest instant worth looking again (a timer, a window, a watch interval),
         /// if any guard said; approvals give none.
@@ -96,7 +98,9 @@ pub enum StepOutcome {
     },
     /// Every transition has a failing guard; nothing moved.
     Blocked {
-        /// The state it is still in: the one the guards were judged in.
+        /// The state it is still in: the one the guards were judged in. Empty in the answer
+        /// of a server from before it was given.
+        #[serde(default)]
         state: String,
     },
 }

@@ -958,3 +958,25 @@ async fn a_start_gives_up_after_a_few_taken_ids() {
         1
     );
 }
+
+/// An outcome from a server older than the judged state's field still reads: the state is
+/// empty, and the CLI then reads the run's (`act::judged`).
+#[test]
+fn outcomes_without_their_state_still_read() {
+    let blocked: StepOutcome = serde_json::from_str(r#"{"kind":"blocked"}"#).expect("reads");
+    assert_eq!(
+        blocked,
+        StepOutcome::Blocked {
+            state: String::new()
+        }
+    );
+    let waiting: StepOutcome =
+        serde_json::from_str(r#"{"kind":"waiting","retry_at":null,"seen_events":3}"#)
+            .expect("reads");
+    assert!(
+        matches!(waiting, StepOutcome::Waiting { ref state, seen_events: 3, .. } if state.is_empty()),
+        "{waiting:?}"
+    );
+    let now = serde_json::to_value(StepOutcome::Blocked { state: "a".into() }).expect("writes");
+    assert_eq!(now, serde_json::json!({"kind": "blocked", "state": "a"}));
+}
