@@ -10,6 +10,7 @@
 //! - `connect.rs`: the URL, connecting, and what the server's errors mean ([`StoreError`]).
 //! - `schema.rs`: the tables, created on first use, and their version.
 //! - `write.rs`: a group of writes in one transaction, serialised on the chain's lock.
+//! - `wire.rs`: the writing connection's own small client (reads use the `postgres` crate).
 //! - `rows.rs`: rows to runs and events.
 //! - `verify.rs`: the whole chain recomputed, and its end compared with the runs' rows.
 //! - `run_locks.rs`: [`PgRunLocks`], the per-run lock as a session advisory lock.
