@@ -139,9 +139,9 @@ enum Rules {
     /// A run's pinned definition: a run started by an earlier waygate must stay readable, so
     /// the rules added since runs began pinning (the name rule, look-alike names, zero
     /// durations, keys written twice in a map, approver names no actor can have, two Approval
-    /// guards of one name out of one state, the size limit) warn instead of refusing, and
-    /// the definition means what it meant when the run started (docs/storage.md, "Pinned
-    /// definitions").
+    /// guards of one name out of one state, the size limit, names past 128 characters) warn
+    /// instead of refusing, and the definition means what it meant when the run started
+    /// (docs/storage.md, "Pinned definitions").
     Pinned,
 }
 
@@ -364,21 +364,24 @@ impl<'a> Checker<'a> {
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        // The length limit is newer than pinning: a run that pinned a longer name warns.
         let problem = match (name_ok, names::too_long(&spec.name)) {
             (false, _) => Some((
                 "must match [a-z0-9_-]+".to_owned(),
                 "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"",
+                false,
             )),
-            (true, long) => long.map(|long| (long, names::SHORTEN)),
+            (true, long) => long.map(|long| (long, names::SHORTEN, true)),
         };
-        if let Some((problem, help)) = problem {
+        if let Some((problem, help, newer)) = problem {
             let span = self.span(&[Field("name")]);
-            self.report(
-                Code::InvalidName,
-                span,
-                format!("workflow name {} {problem}", names::shown(&spec.name)),
-            )
-            .help = Some(help.into());
+            let message = format!("workflow name {} {problem}", names::shown(&spec.name));
+            let d = if newer {
+                self.report_newer(Code::InvalidName, span, message)
+            } else {
+                self.report(Code::InvalidName, span, message)
+            };
+            d.help = Some(help.into());
         }
 
         let state_names: Vec<&str> = spec.states.keys().map(String::as_str).collect();
@@ -704,21 +707,24 @@ impl<'a> Checker<'a> {
                 }
             }
             if let Some(lock) = &e.lock {
+                // As for the workflow's name, the length limit is newer than pinning.
                 let problem = match (crate::run::valid_lock_name(lock), names::too_long(lock)) {
                     (false, _) => Some((
                         "must match [a-z0-9_-]+".to_owned(),
                         "name it after the system it protects, e.g. \"chatbot-production\"",
+                        false,
                     )),
-                    (true, long) => long.map(|long| (long, names::SHORTEN)),
+                    (true, long) => long.map(|long| (long, names::SHORTEN, true)),
                 };
-                if let Some((problem, help)) = problem {
+                if let Some((problem, help, newer)) = problem {
                     let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
-                    self.report(
-                        Code::InvalidName,
-                        span,
-                        format!("lock name {} {problem}", names::shown(lock)),
-                    )
-                    .help = Some(help.into());
+                    let message = format!("lock name {} {problem}", names::shown(lock));
+                    let d = if newer {
+                        self.report_newer(Code::InvalidName, span, message)
+                    } else {
+                        self.report(Code::InvalidName, span, message)
+                    };
+                    d.help = Some(help.into());
                 }
             }
             out.insert(

@@ -10,7 +10,7 @@ use std::io;
 use waygate_core::run::RunId;
 use waygate_executor::lock::{RunLock, RunLocks};
 
-use crate::connect::connect;
+use crate::connect::{connect, db_message};
 
 /// [`RunLocks`] for a [`PgStore`](crate::PgStore): one connection per held lock.
 #[derive(Clone)]
@@ -45,17 +45,24 @@ impl PgRunLocks {
                     "SELECT set_config(name, '0', false) FROM pg_settings \
                      WHERE name = 'idle_session_timeout'",
                 )
-                .map_err(io::Error::other)?;
+                .map_err(lock_error)?;
             let got: bool = client
                 .query_one(
                     &format!("SELECT pg_try_advisory_lock({KEY})"),
                     &[&run.as_str()],
                 )
-                .map_err(io::Error::other)?
+                .map_err(lock_error)?
                 .get(0);
             Ok(got.then(|| RunLock::new(Held(std::sync::Mutex::new(Some(client))))))
         })
     }
+}
+
+/// A failed statement of a lock's connection, in the server's words: the `postgres` crate
+/// says only "db error" of an answer such as "terminating connection due to administrator
+/// command", and that was all `drive` printed ("run lock: db error").
+fn lock_error(e: postgres::Error) -> io::Error {
+    io::Error::other(db_message(&e))
 }
 
 /// Runs `f` on a thread of its own: the blocking client runs a small runtime of its own,
@@ -107,7 +114,7 @@ impl PgRunLocks {
                 ),
                 &[&run.as_str()],
             )
-            .map_err(io::Error::other)?
+            .map_err(lock_error)?
             .get(0);
         Ok(held)
     }
@@ -119,6 +126,16 @@ mod tests {
     use super::*;
     use crate::testing::TestSchema;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_lock_statement_that_fails_says_what_the_server_said() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let mut client = connect(schema.url()).unwrap();
+        let e = client.batch_execute("SELECT 1/0").unwrap_err();
+        assert_eq!(lock_error(e).to_string(), "division by zero");
+    }
 
     #[test]
     fn a_lock_outlives_a_server_that_ends_idle_sessions_and_goes_with_its_holder() {

@@ -204,3 +204,20 @@ analysis_error! {
     column: 93,
     code: BadValue,
 }
+
+#[test]
+fn a_pinned_definition_with_names_past_the_length_limit_still_reads() {
+    // Runs started before the limit, on the embedded store, pinned such names: the long
+    // workflow, environment and lock names warn there rather than make the run unreadable.
+    let text = include_str!("../../../../tests/invalid/long-names.ron");
+    assert!(validate("t.ron", text).workflow.is_none());
+    let v = pinned("t.ron", text);
+    assert!(v.workflow.is_some(), "{:#?}", v.diagnostics);
+    let long: Vec<_> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::InvalidName)
+        .map(|d| d.severity)
+        .collect();
+    assert_eq!(long, [Severity::Warning; 3]);
+}

@@ -117,3 +117,36 @@ async fn a_rollback_that_loses_to_bookkeeping_tries_again_and_a_second_one_is_re
     );
     assert_eq!(kinds(store.as_ref(), &id), k, "nothing recorded");
 }
+
+/// Two ways out of `review`: one whose guard fails slowly, one with none.
+const TWO_WAYS: &str = r#"Workflow(
+    name: "two-ways", initial: "review",
+    states: { "review": (), "deploy": (), "done": (terminal: Success) },
+    transitions: [
+        (from: "review", to: "done", guards: [(name: "slow", check: Command(run: ["sh", "-c", "sleep 0.5; false"]))]),
+        (from: "review", to: "deploy"),
+        (from: "deploy", to: "done"),
+    ],
+)"#;
+
+#[tokio::test]
+async fn a_step_blocked_in_a_state_the_run_left_meanwhile_is_not_said_to_be_still_there() {
+    let store = Arc::new(MemoryStore::new());
+    let alice = Engine::new(store.clone(), "alice");
+    let bob = Engine::new(store.clone(), "bob");
+    let id = start(&alice, TWO_WAYS).await;
+    // Alice's guard fails while bob takes the other way out of `review`.
+    let (judged, moved) = tokio::join!(alice.advance(&id, Some("done")), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        bob.advance(&id, Some("deploy")).await
+    });
+    let (moved, _) = moved.expect("bob moves");
+    assert!(
+        matches!(moved, StepOutcome::Moved { ref to, .. } if to == "deploy"),
+        "{moved:?}"
+    );
+    assert_eq!(store.load_run(&id).expect("run").state, "deploy");
+    // "Guards failed; still in `review`" would be false: the run is in `deploy`.
+    let late = judged.expect_err("the run moved while alice's guards ran");
+    assert!(late.is_conflict(), "{late:?}");
+}

@@ -369,6 +369,7 @@ impl Engine {
                 let retry_at = look_again_at(results, loaded.deadline());
                 let seen_events = loaded.events.len() + records.len();
                 self.record(&loaded, records, RunStatus::Waiting).await?;
+                self.still_in_visit(&loaded).await?;
                 StepOutcome::Waiting {
                     state: from,
                     retry_at,
@@ -386,12 +387,31 @@ impl Engine {
                     }
                     None => {
                         self.record(&loaded, records, RunStatus::Active).await?;
+                        self.still_in_visit(&loaded).await?;
                         StepOutcome::Blocked { state: from }
                     }
                 }
             }
         };
         Ok((outcome, reports, hooks))
+    }
+
+    /// Fails with a conflict when another command moved or ended the run since `loaded` was
+    /// read: a step that moved nothing was recorded by an append, which no version guards,
+    /// so "still in `review`" could follow another command's `review` -> `deploy` (a drive
+    /// follows the run, `advance` says so).
+    async fn still_in_visit(&self, loaded: &Loaded) -> Result<(), EngineError> {
+        let now = self.load(&loaded.run.id).await?;
+        if visit_number(&now.events) != visit_number(&loaded.events)
+            || now.run.status.is_ended() != loaded.run.status.is_ended()
+        {
+            return Err(EngineError::Store(StoreError::Conflict {
+                run: loaded.run.id.clone(),
+                expected: loaded.run.version,
+                actual: now.run.version,
+            }));
+        }
+        Ok(())
     }
 
     /// Records evaluations that moved nothing; the status is committed only if it changes.
