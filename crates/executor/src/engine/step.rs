@@ -230,16 +230,7 @@ impl Engine {
         self.finish_entry_left_here(id, sink).await?;
         // Another command moved or ended the run while this one sent: what this step decided
         // is not where the run is now (a drive follows it, `advance` says so).
-        let after = self.load(id).await?;
-        if visit_number(&after.events) != visit_number(&before.events)
-            || after.run.status.is_ended() != before.run.status.is_ended()
-        {
-            return Err(EngineError::Store(StoreError::Conflict {
-                run: id.clone(),
-                expected: before.run.version,
-                actual: after.run.version,
-            }));
-        }
+        same_visit(&before, &self.load(id).await?)?;
         let outcome = match outcome {
             StepOutcome::Waiting {
                 state,
@@ -401,17 +392,7 @@ impl Engine {
     /// so "still in `review`" could follow another command's `review` -> `deploy` (a drive
     /// follows the run, `advance` says so).
     async fn still_in_visit(&self, loaded: &Loaded) -> Result<(), EngineError> {
-        let now = self.load(&loaded.run.id).await?;
-        if visit_number(&now.events) != visit_number(&loaded.events)
-            || now.run.status.is_ended() != loaded.run.status.is_ended()
-        {
-            return Err(EngineError::Store(StoreError::Conflict {
-                run: loaded.run.id.clone(),
-                expected: loaded.run.version,
-                actual: now.run.version,
-            }));
-        }
-        Ok(())
+        same_visit(loaded, &self.load(&loaded.run.id).await?)
     }
 
     /// Records evaluations that moved nothing; the status is committed only if it changes.
@@ -848,4 +829,19 @@ fn ended_in_terminal(loaded: &Loaded) -> StepOutcome {
         status: loaded.run.status,
         how: How::Terminal,
     }
+}
+
+/// A conflict when `now` is not the visit `then` was read in: another command moved or ended
+/// the run meanwhile.
+fn same_visit(then: &Loaded, now: &Loaded) -> Result<(), EngineError> {
+    if visit_number(&now.events) != visit_number(&then.events)
+        || now.run.status.is_ended() != then.run.status.is_ended()
+    {
+        return Err(EngineError::Store(StoreError::Conflict {
+            run: then.run.id.clone(),
+            expected: then.run.version,
+            actual: now.run.version,
+        }));
+    }
+    Ok(())
 }
