@@ -359,30 +359,13 @@ impl<'a> Checker<'a> {
         // newer than pinning.
         self.duplicates(true);
 
-        let name_ok = !spec.name.is_empty()
-            && spec
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        // The length limit is newer than pinning: a run that pinned a longer name warns.
-        let problem = match (name_ok, names::too_long(&spec.name)) {
-            (false, _) => Some((
-                "must match [a-z0-9_-]+".to_owned(),
-                "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"",
-                false,
-            )),
-            (true, long) => long.map(|long| (long, names::SHORTEN, true)),
-        };
-        if let Some((problem, help, newer)) = problem {
-            let span = self.span(&[Field("name")]);
-            let message = format!("workflow name {} {problem}", names::shown(&spec.name));
-            let d = if newer {
-                self.report_newer(Code::InvalidName, span, message)
-            } else {
-                self.report(Code::InvalidName, span, message)
-            };
-            d.help = Some(help.into());
-        }
+        let span = self.span(&[Field("name")]);
+        self.slug(
+            "workflow",
+            &spec.name,
+            span,
+            "use lower-case letters, digits, `-` and `_`, e.g. \"production-deploy\"",
+        );
 
         let state_names: Vec<&str> = spec.states.keys().map(String::as_str).collect();
         self.names(
@@ -550,6 +533,26 @@ impl<'a> Checker<'a> {
         any
     }
 
+    /// The rule for a workflow's or a shared lock's name (`kind`, at `span`): `[a-z0-9_-]+`
+    /// (`help` says how to write one), and at most [`names::MAX_CHARS`] characters. The
+    /// length limit is newer than pinning: a run that pinned a longer name warns.
+    fn slug(&mut self, kind: &str, name: &str, span: Range<usize>, help: &str) {
+        let (problem, help, newer) = if !crate::run::valid_lock_name(name) {
+            ("must match [a-z0-9_-]+".to_owned(), help, false)
+        } else if let Some(long) = names::too_long(name) {
+            (long, names::SHORTEN, true)
+        } else {
+            return;
+        };
+        let message = format!("{kind} name {} {problem}", names::shown(name));
+        let d = if newer {
+            self.report_newer(Code::InvalidName, span, message)
+        } else {
+            self.report(Code::InvalidName, span, message)
+        };
+        d.help = Some(help.into());
+    }
+
     /// The name rule (`names` owns it) for names of one kind: each valid, no two alike.
     /// `path` gives where a name is: a map key (`key`) or a `name:` value.
     fn names<'n>(
@@ -707,25 +710,13 @@ impl<'a> Checker<'a> {
                 }
             }
             if let Some(lock) = &e.lock {
-                // As for the workflow's name, the length limit is newer than pinning.
-                let problem = match (crate::run::valid_lock_name(lock), names::too_long(lock)) {
-                    (false, _) => Some((
-                        "must match [a-z0-9_-]+".to_owned(),
-                        "name it after the system it protects, e.g. \"chatbot-production\"",
-                        false,
-                    )),
-                    (true, long) => long.map(|long| (long, names::SHORTEN, true)),
-                };
-                if let Some((problem, help, newer)) = problem {
-                    let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
-                    let message = format!("lock name {} {problem}", names::shown(lock));
-                    let d = if newer {
-                        self.report_newer(Code::InvalidName, span, message)
-                    } else {
-                        self.report(Code::InvalidName, span, message)
-                    };
-                    d.help = Some(help.into());
-                }
+                let span = self.span(&[Field("environments"), Field(env), Field("lock")]);
+                self.slug(
+                    "lock",
+                    lock,
+                    span,
+                    "name it after the system it protects, e.g. \"chatbot-production\"",
+                );
             }
             out.insert(
                 env.clone(),
