@@ -80,6 +80,34 @@ impl TestSchema {
     }
 }
 
+impl TestSchema {
+    /// Waits up to `within` until the server has no session named `application_name` left:
+    /// whether they all ended. A session whose client was killed ends only once the server
+    /// has finished what the client last sent (a statement under way still commits), and
+    /// `pg_terminate_backend` only signals.
+    pub fn sessions_ended(&self, application_name: &str, within: std::time::Duration) -> bool {
+        let Ok(mut admin) = postgres::Client::connect(&self.base, postgres::NoTls) else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&application_name],
+                )
+                .map_or(1, |row| row.get(0));
+            if left == 0 {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for TestSchema {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&self.base, postgres::NoTls) {

@@ -32,6 +32,11 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
     let exe = std::env::current_exe().unwrap();
     let mut rng = crash::Rng::new();
     let mut acked = Acked::default();
+    // The child's sessions go by a name of their own: once it is killed, the server finishes
+    // what it last sent (a commit under way still lands or not), and only then is the store
+    // as the crash left it.
+    let child_name = format!("crash_{}", schema.name());
+    let child_url = format!("{}&application_name={child_name}", schema.url());
     let started = Instant::now();
     let mut rounds = 0;
     while rounds < 15 && started.elapsed() < Duration::from_secs(60) {
@@ -46,8 +51,12 @@ fn kill_9_at_random_moments_loses_no_acknowledged_commit() {
                 "--test-threads",
                 "1",
             ])
-            .env(CHILD_ENV, schema.url());
+            .env(CHILD_ENV, &child_url);
         crash::kill_at_a_random_moment(child, &mut rng, Duration::from_millis(300), &mut acked);
+        assert!(
+            schema.sessions_ended(&child_name, Duration::from_secs(10)),
+            "the killed child's sessions did not end within 10 s"
+        );
         let (store, _) = PgStore::open(schema.url(), false).expect("open after kill");
         crash::nothing_acknowledged_is_lost(&store, &acked);
     }

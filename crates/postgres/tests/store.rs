@@ -574,17 +574,7 @@ fn sessions_the_server_ended_between_commits_are_replaced_and_the_next_commit_go
     );
     // `pg_terminate_backend` only signals: wait until the sessions are gone, or a commit sent
     // at once on a busy machine can still reach a session that has not ended yet.
-    let gone = (0..200).any(|_| {
-        let left = schema.psql(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"
-        ));
-        let left = String::from_utf8_lossy(&left.stdout).into_owned();
-        if left.lines().any(|l| l.trim() == "0") {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        false
-    });
+    let gone = schema.sessions_ended(&name, std::time::Duration::from_secs(10));
     assert!(gone, "the store's sessions did not end within 10 s");
     // The writer finds its session ended before sending anything, and opens a new one in its
     // place; the read finds its pooled connection lost and reads again on a new one.
