@@ -828,8 +828,7 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
         "{refused}"
     );
     drop(store);
-    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
-    assert!(out.status.success(), "{out:?}");
+    drop_role(&schema, &role);
 }
 
 /// `store copy` into PostgreSQL of a store holding two active runs of one (workflow, env)
@@ -940,8 +939,7 @@ fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
     create(&store, "b", "qa");
     assert!(store.verify().unwrap().first_bad.is_none());
     drop(store);
-    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
-    assert!(out.status.success(), "{out:?}");
+    drop_role(&schema, &role);
 }
 
 /// A store at `schema` with one run, turned back to schema `version`, and a role granted what
@@ -960,10 +958,22 @@ fn app_role_at(schema: &TestSchema, version: i32, inserted: &str) -> (String, St
         name = schema.name()
     ));
     assert!(out.status.success(), "{out:?}");
+    let as_role = url_as(schema, &role);
+    (role, as_role)
+}
+
+/// The URL of the store at `schema` as `role` (without a password: the test server trusts
+/// it).
+fn url_as(schema: &TestSchema, role: &str) -> String {
     let (scheme, rest) = schema.url().split_once("://").unwrap();
     let (_, host) = rest.split_once('@').unwrap();
-    let as_role = format!("{scheme}://{role}@{host}");
-    (role, as_role)
+    format!("{scheme}://{role}@{host}")
+}
+
+/// Drops `role` and what it owns, as the test database's owner.
+fn drop_role(schema: &TestSchema, role: &str) {
+    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert!(out.status.success(), "{out:?}");
 }
 
 /// The writing connection is opened by the first write: an auditor's role that may only read
@@ -982,10 +992,8 @@ fn a_role_that_may_only_read_opens_one_connection_and_a_write_is_refused_cleanly
         name = schema.name()
     ));
     assert!(out.status.success(), "{out:?}");
-    let (scheme, rest) = schema.url().split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
     let app = format!("ro_{}", schema.name());
-    let as_role = format!("{scheme}://{role}@{host}&application_name={app}");
+    let as_role = format!("{}&application_name={app}", url_as(&schema, &role));
     let sessions = || {
         let out = schema.psql(&format!(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
@@ -1015,8 +1023,7 @@ fn a_role_that_may_only_read_opens_one_connection_and_a_write_is_refused_cleanly
     }
     assert_eq!(store.load_run(&run.id).unwrap().version, 1);
     drop(store);
-    let out = schema.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
-    assert!(out.status.success(), "{out:?}");
+    drop_role(&schema, &role);
 }
 
 /// A session whose default is `synchronous_commit = off` (here from the URL's options; a
