@@ -8,6 +8,14 @@ use waygate_core::store::{RunChange, Store, StoreError};
 use waygate_postgres::testing::TestSchema;
 use waygate_postgres::{PgStore, Tables};
 
+/// Asserts that `text` (a refusal) says every one of `parts`.
+fn says_all<S: AsRef<str>>(text: &str, parts: &[S]) {
+    for part in parts {
+        let part = part.as_ref();
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+}
+
 fn open(schema: &TestSchema) -> PgStore {
     PgStore::open(schema.url(), true).expect("open").0
 }
@@ -446,15 +454,16 @@ fn a_schema_3_head_row_that_is_not_the_last_event_refuses_the_migration() {
     ));
     assert!(out.status.success(), "{out:?}");
     let refused = PgStore::open(schema.url(), false).unwrap_err().to_string();
-    for part in [
-        "at schema 3 and this waygate needs schema 4: ",
-        "its head row records the chain up to event 4",
-        "but the last event is 3",
-        "`waygate audit verify`",
-        "nothing was written",
-    ] {
-        assert!(refused.contains(part), "{part:?} in {refused}");
-    }
+    says_all(
+        &refused,
+        &[
+            "at schema 3 and this waygate needs schema 4: ",
+            "its head row records the chain up to event 4",
+            "but the last event is 3",
+            "`waygate audit verify`",
+            "nothing was written",
+        ],
+    );
     let out = schema
         .psql("SELECT max(version), to_regclass('waygate_head') IS NOT NULL FROM waygate_schema");
     let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
@@ -763,14 +772,15 @@ fn a_migration_meeting_two_active_runs_of_one_pair_names_them_and_what_to_do() {
     assert!(out.status.success(), "{out:?}");
 
     let refused = PgStore::open(schema.url(), false).unwrap_err().to_string();
-    for part in [
-        "at schema 2 and this waygate needs schema 4: ",
-        "runs r1 and r2 are both active in environment `prod` of workflow `web`",
-        "`waygate abort RUN --reason ..`",
-        "nothing was written",
-    ] {
-        assert!(refused.contains(part), "{part:?} in {refused}");
-    }
+    says_all(
+        &refused,
+        &[
+            "at schema 2 and this waygate needs schema 4: ",
+            "runs r1 and r2 are both active in environment `prod` of workflow `web`",
+            "`waygate abort RUN --reason ..`",
+            "nothing was written",
+        ],
+    );
     let version = schema.psql("SELECT max(version) FROM waygate_schema");
     assert!(String::from_utf8_lossy(&version.stdout).contains(" 2\n"));
 
@@ -801,15 +811,16 @@ fn a_role_that_may_not_migrate_is_told_who_may_and_what_to_run() {
         .unwrap()
         .trim()
         .to_owned();
-    for part in [
-        "at schema 2 and this waygate needs schema 4: ".to_owned(),
-        format!("{role} may not"),
-        format!("as the tables' owner `{owner}`"),
-        "waygate_definitions".to_owned(),
-        "nothing was written".to_owned(),
-    ] {
-        assert!(refused.contains(&part), "{part:?} in {refused}");
-    }
+    says_all(
+        &refused,
+        &[
+            "at schema 2 and this waygate needs schema 4: ".to_owned(),
+            format!("{role} may not"),
+            format!("as the tables' owner `{owner}`"),
+            "waygate_definitions".to_owned(),
+            "nothing was written".to_owned(),
+        ],
+    );
     assert_eq!(
         PgStore::open(schema.url(), false).unwrap().1,
         Tables::Migrated(2)
@@ -922,14 +933,15 @@ fn a_role_that_may_not_migrate_schema_3_is_told_no_new_grant_is_needed() {
         .map(|_| ())
         .unwrap_err()
         .to_string();
-    for part in [
-        "at schema 3 and this waygate needs schema 4: ".to_owned(),
-        format!("{role} may not"),
-        format!("({role} needs no new grant after)"),
-        "nothing was written".to_owned(),
-    ] {
-        assert!(refused.contains(&part), "{part:?} in {refused}");
-    }
+    says_all(
+        &refused,
+        &[
+            "at schema 3 and this waygate needs schema 4: ".to_owned(),
+            format!("{role} may not"),
+            format!("({role} needs no new grant after)"),
+            "nothing was written".to_owned(),
+        ],
+    );
     assert!(!refused.contains("GRANT"), "{refused}");
     assert_eq!(
         PgStore::open(schema.url(), false).unwrap().1,
@@ -1018,9 +1030,10 @@ fn a_role_that_may_only_read_opens_one_connection_and_a_write_is_refused_cleanly
         )
         .unwrap_err()
         .to_string();
-    for part in ["permission denied", "nothing was written", "Grants"] {
-        assert!(refused.contains(part), "{part:?} in {refused}");
-    }
+    says_all(
+        &refused,
+        &["permission denied", "nothing was written", "Grants"],
+    );
     assert_eq!(store.load_run(&run.id).unwrap().version, 1);
     drop(store);
     drop_role(&schema, &role);
